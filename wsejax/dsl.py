@@ -1,0 +1,1281 @@
+"""The Python program API: write PE programs and layouts in Python, traced into the IR.
+
+Names mirror CSL's builtins (without the `@`). A PE program is a Python function that receives
+its params as keyword arguments at comptime and declares globals, DSDs, functions and exports;
+function bodies are traced once into IR statements. A layout function places PE programs on a
+rectangle and exports names; `compile` runs it and returns a `Program`.
+
+    from wsejax import dsl as csl
+
+    def pe_program(M, N):
+        A = csl.var("A", csl.f32[M * N])
+        x = csl.var("x", csl.f32[N])
+        y = csl.var("y", csl.zeros(csl.f32[M]))
+        A_dsd = csl.var("A_dsd", csl.get_dsd(csl.mem1d_dsd,
+                        tensor_access=csl.tensor_access(lambda i: A[i * N], M)))
+        y_dsd = csl.get_dsd(csl.mem1d_dsd, base_address=y, extent=M)
+
+        @csl.fn
+        def compute():
+            for i in csl.range(csl.i16, N):          # a runtime loop, traced once
+                csl.fmacs(y_dsd, y_dsd, A_dsd, x[i])
+                A_dsd.set(csl.increment_dsd_offset(A_dsd, 1, csl.f32))
+            csl.unblock_cmd_stream()
+
+        csl.export_symbol(A, "A"); csl.export_symbol(x, "x"); csl.export_symbol(y, "y")
+        csl.export_symbol(compute)
+
+    def layout():
+        csl.set_rectangle(1, 1)
+        csl.set_tile_code(0, 0, pe_program, dict(M=4, N=6))
+        csl.export_name("A", csl.pointer(csl.f32), True)
+        ...
+
+    program = csl.compile(layout, fabric_dims=(8, 3), fabric_offsets=(4, 1))
+
+Runtime control flow uses explicit helpers: `csl.range` (loops), `with csl.if_(c):` /
+`with csl.else_():`, `with csl.while_(c):`, `csl.break_()`, `csl.continue_()`, `csl.return_(v)`.
+A plain Python `for` over `range` unrolls at trace time (comptime).
+
+Raises `ProgramError` for malformed programs and `LayoutError` for invalid layouts.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import inspect
+import itertools
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from wsejax import dsd as dsd_math
+from wsejax import ir, ops
+from wsejax.errors import LayoutError, ProgramError
+from wsejax.types import ArrayType, DType, bf16, bool_, f16, f32, i8, i16, i32, u8, u16, u32
+
+__all__ = [
+    "ArrayType", "DType", "addr", "as_", "bf16", "bitcast", "bool_", "break_", "compile",
+    "constants", "continue_", "else_", "export_name", "export_symbol", "f16", "f32", "fn",
+    "fn_type", "get_dsd", "i8", "i16", "i32", "if_", "increment_dsd_offset", "local", "map",
+    "mem1d_dsd", "mem4d_dsd", "pe_x", "pe_y", "pointer", "range", "return_", "select",
+    "set_color_config", "set_dsd_base_addr", "set_dsd_length", "set_dsd_stride",
+    "set_rectangle", "set_tile_code", "tensor_access", "u8", "u16", "u32", "unblock_cmd_stream",
+    "var", "while_", "zeros",
+]
+__all__ += sorted(ops.OPS)
+
+PE_MEMORY_BYTES = 48 * 1024
+
+mem1d_dsd = "mem1d_dsd"
+mem4d_dsd = "mem4d_dsd"
+
+_local = threading.local()
+
+
+def _stack() -> list:
+    if not hasattr(_local, "stack"):
+        _local.stack = []
+    return _local.stack
+
+
+def _current(kind):
+    for b in reversed(_stack()):
+        if isinstance(b, kind):
+            return b
+    return None
+
+
+def _program() -> _ProgramBuilder:
+    b = _current(_ProgramBuilder)
+    if b is None:
+        raise ProgramError("this call belongs inside a PE program function")
+    return b
+
+
+def _body(what: str) -> _BodyBuilder:
+    b = _stack()[-1] if _stack() else None
+    if not isinstance(b, _BodyBuilder):
+        raise ProgramError(f"{what} is a runtime operation: call it inside a function body "
+                           "(decorated with csl.fn)")
+    return b
+
+
+# ------------------------------------------------------------------------------------------------
+# Types and coercion
+
+
+def _peer(a: DType, b: DType, what: str) -> DType:
+    """The common type of two runtime operands (CSL 2.10 coercions), or ProgramError."""
+    if a == b:
+        return a
+    for x, y in ((a, b), (b, a)):
+        if _widens(x, y):
+            return y
+    raise ProgramError(f"{what}: operands have types {a} and {b}; convert one with csl.as_")
+
+
+_INT_ORDER = {False: (u8, u16, u32), True: (i8, i16, i32)}
+
+
+def _widens(x: DType, y: DType) -> bool:
+    """True if a value of type x implicitly converts to type y."""
+    if x.is_float and y.is_float:
+        return x.bits < y.bits
+    if x.is_int and y.is_int:
+        if x.is_signed == y.is_signed:
+            return x.bits < y.bits
+        return not x.is_signed and y.is_signed and x.bits < y.bits
+    return False
+
+
+def _const(value, dtype: DType) -> ir.Const:
+    if isinstance(value, (bool, np.bool_)):
+        if dtype is not bool_ and not dtype.is_int:
+            raise ProgramError(f"cannot use bool {value} as {dtype}")
+        return ir.Const(bool(value) if dtype is bool_ else int(value), dtype)
+    if dtype is bool_:
+        raise ProgramError(f"cannot use {value!r} as bool")
+    if dtype.is_float:
+        return ir.Const(float(value), dtype)
+    if isinstance(value, (float, np.floating)):
+        if float(value) != int(value):
+            raise ProgramError(f"{value!r} is not an integer, but {dtype} is expected")
+        value = int(value)
+    value = int(value)
+    info = np.iinfo(dtype.np)
+    if not info.min <= value <= info.max:
+        raise ProgramError(f"{value} does not fit in {dtype}")
+    return ir.Const(value, dtype)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, bool, np.integer, np.floating, np.bool_))
+
+
+def _expr(v, dtype: DType | None = None, what: str = "value") -> ir.Expr:
+    """Turn a Python number, Val or scalar symbol into an IR expression (of `dtype` if given)."""
+    if isinstance(v, _ExprLike):
+        e = v._ir()
+        if dtype is not None and e.dtype != dtype:
+            if _widens(e.dtype, dtype):
+                return ir.Cast(e, dtype)
+            raise ProgramError(f"{what}: expected {dtype}, got {e.dtype}; convert with csl.as_")
+        return e
+    if _is_number(v):
+        if dtype is None:
+            if isinstance(v, (bool, np.bool_)):
+                dtype = bool_
+            elif isinstance(v, (float, np.floating)):
+                dtype = f32
+            else:
+                dtype = i32 if -(2**31) <= int(v) < 2**31 else u32
+        return _const(v, dtype)
+    raise ProgramError(f"{what}: expected a runtime value or number, got {type(v).__name__}")
+
+
+class _ExprLike:
+    """Operator overloading shared by every runtime scalar value."""
+
+    def _ir(self) -> ir.Expr:
+        raise NotImplementedError
+
+    @property
+    def dtype(self) -> DType:
+        return self._ir().dtype
+
+    def _bin(self, op, other, reverse=False):
+        a, b = (other, self) if reverse else (self, other)
+        ea = a._ir() if isinstance(a, _ExprLike) else None
+        eb = b._ir() if isinstance(b, _ExprLike) else None
+        if ea is None:
+            ea = _expr(a, eb.dtype, f"operator {op}")
+        if eb is None:
+            if op in ("<<", ">>") and _is_number(b):
+                eb = _expr(b, ea.dtype, f"operator {op}")
+            else:
+                eb = _expr(b, ea.dtype, f"operator {op}")
+        if op in ("<<", ">>"):
+            return Val(ir.Bin(op, ea, eb, ea.dtype))
+        t = _peer(ea.dtype, eb.dtype, f"operator {op}")
+        ea = ea if ea.dtype == t else ir.Cast(ea, t)
+        eb = eb if eb.dtype == t else ir.Cast(eb, t)
+        if op in ("and", "or") and t is not bool_:
+            raise ProgramError(f"operator {op} needs bool operands, got {t}")
+        out = bool_ if op in ("==", "!=", "<", "<=", ">", ">=") else t
+        return Val(ir.Bin(op, ea, eb, out))
+
+    def __add__(self, o): return self._bin("+", o)
+    def __radd__(self, o): return self._bin("+", o, True)
+    def __sub__(self, o): return self._bin("-", o)
+    def __rsub__(self, o): return self._bin("-", o, True)
+    def __mul__(self, o): return self._bin("*", o)
+    def __rmul__(self, o): return self._bin("*", o, True)
+    def __truediv__(self, o): return self._bin("/", o)
+    def __rtruediv__(self, o): return self._bin("/", o, True)
+    def __floordiv__(self, o): return self._bin("/", o)
+    def __rfloordiv__(self, o): return self._bin("/", o, True)
+    def __mod__(self, o): return self._bin("%", o)
+    def __rmod__(self, o): return self._bin("%", o, True)
+    def __lshift__(self, o): return self._bin("<<", o)
+    def __rshift__(self, o): return self._bin(">>", o)
+    def __and__(self, o): return self._bin("and" if self.dtype is bool_ else "&", o)
+    def __rand__(self, o): return self._bin("and" if self.dtype is bool_ else "&", o, True)
+    def __or__(self, o): return self._bin("or" if self.dtype is bool_ else "|", o)
+    def __ror__(self, o): return self._bin("or" if self.dtype is bool_ else "|", o, True)
+    def __xor__(self, o): return self._bin("^", o)
+    def __rxor__(self, o): return self._bin("^", o, True)
+    def __eq__(self, o): return self._bin("==", o)  # type: ignore[override]
+    def __ne__(self, o): return self._bin("!=", o)  # type: ignore[override]
+    def __lt__(self, o): return self._bin("<", o)
+    def __le__(self, o): return self._bin("<=", o)
+    def __gt__(self, o): return self._bin(">", o)
+    def __ge__(self, o): return self._bin(">=", o)
+
+    def __neg__(self):
+        return Val(ir.Un("-", self._ir(), self.dtype))
+
+    def __invert__(self):
+        e = self._ir()
+        return Val(ir.Un("!" if e.dtype is bool_ else "~", e, e.dtype))
+
+    def __abs__(self):
+        return Val(ir.Un("abs", self._ir(), self.dtype))
+
+    def __bool__(self):
+        raise ProgramError("a runtime value has no Python truth value; use csl.if_ / "
+                           "csl.while_ / csl.select for runtime conditions")
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Val(_ExprLike):
+    """A runtime scalar value (an IR expression) inside a traced body."""
+
+    __slots__ = ("_e",)
+
+    def __init__(self, e: ir.Expr):
+        self._e = e
+
+    def _ir(self) -> ir.Expr:
+        return self._e
+
+    def __repr__(self) -> str:
+        return f"Val({self._e})"
+
+
+def as_(dtype: DType, v) -> Val:
+    """`@as(T, v)`: numeric conversion (float to int truncates toward zero)."""
+    if _is_number(v):
+        if dtype.is_float:
+            return Val(_const(float(v), dtype))
+        if dtype is bool_:
+            return Val(_const(bool(v), dtype))
+        return Val(_const(int(v), dtype))
+    return Val(ir.Cast(_expr(v), dtype))
+
+
+def bitcast(dtype: DType, v) -> Val:
+    """`@bitcast(T, v)`: reinterpret the bits of a value of the same width."""
+    e = _expr(v)
+    if e.dtype.bits != dtype.bits:
+        raise ProgramError(f"@bitcast from {e.dtype} to {dtype}: widths differ")
+    return Val(ir.Bitcast(e, dtype))
+
+
+def select(cond, a, b) -> Val:
+    """`if (cond) a else b` as a runtime expression (both sides evaluated)."""
+    c = _expr(cond, bool_, "select condition")
+    ea = a._ir() if isinstance(a, _ExprLike) else None
+    eb = b._ir() if isinstance(b, _ExprLike) else None
+    if ea is None and eb is None:
+        ea, eb = _expr(a), _expr(b)
+    ea = ea if ea is not None else _expr(a, eb.dtype)
+    eb = eb if eb is not None else _expr(b, ea.dtype)
+    t = _peer(ea.dtype, eb.dtype, "select")
+    return Val(ir.Select(c, ea if ea.dtype == t else ir.Cast(ea, t),
+                         eb if eb.dtype == t else ir.Cast(eb, t), t))
+
+
+def pe_x() -> Val:
+    """This PE's column in the program rectangle (as `<layout>.get_x_coord()`)."""
+    return Val(ir.PeValue("x", u16))
+
+
+def pe_y() -> Val:
+    """This PE's row in the program rectangle (as `<layout>.get_y_coord()`)."""
+    return Val(ir.PeValue("y", u16))
+
+
+# ------------------------------------------------------------------------------------------------
+# Globals
+
+
+@dataclass(frozen=True)
+class _Init:
+    """An initialiser of an array global: `zeros`, `constants` or explicit values."""
+
+    type: ArrayType
+    values: tuple | None
+
+
+def zeros(t: ArrayType) -> _Init:
+    """`@zeros(T)`."""
+    return _Init(t, None)
+
+
+def constants(t: ArrayType, value) -> _Init:
+    """`@constants(T, v)`: every element equal to v."""
+    n = int(np.prod(t.shape))
+    return _Init(t, (value,) * n)
+
+
+class SymbolRef(_ExprLike):
+    """A global of a PE program. Index it (`x[i]`) to read or write an element; a scalar
+    global is itself a value and is written with `.set(v)`."""
+
+    def __init__(self, sym: ir.Symbol, builder: _ProgramBuilder):
+        self.symbol = sym
+        self.name = sym.name
+        self._builder = builder
+
+    def _ir(self) -> ir.Expr:
+        if self.symbol.shape:
+            raise ProgramError(f"'{self.name}' is an array; index it")
+        return ir.Load(self.name, (), self.symbol.dtype)
+
+    @property
+    def dtype(self) -> DType:
+        return self.symbol.dtype
+
+    @property
+    def value(self) -> Val:
+        return Val(self._ir())
+
+    @value.setter
+    def value(self, v) -> None:
+        self.set(v)
+
+    def set(self, v) -> None:
+        """Assign a scalar global (runtime)."""
+        if self.symbol.shape:
+            raise ProgramError(f"'{self.name}' is an array; assign elements with {self.name}[i] = v")
+        _body("assignment").emit(ir.Assign(self.name, (), _expr(v, self.dtype, self.name)))
+
+    def _indices(self, idx) -> tuple:
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        if len(idx) != len(self.symbol.shape):
+            raise ProgramError(f"'{self.name}' has rank {len(self.symbol.shape)}, "
+                               f"indexed with {len(idx)} indices")
+        return idx
+
+    def __getitem__(self, idx):
+        idx = self._indices(idx)
+        if any(isinstance(i, dsd_math.Affine) for i in idx):
+            return _TensorRef(self, idx)
+        checked = []
+        for i, n in zip(idx, self.symbol.shape):
+            if _is_number(i) and not 0 <= int(i) < n:
+                raise ProgramError(f"index {int(i)} out of range for '{self.name}' "
+                                   f"(dimension of {n})")
+            checked.append(_expr(i, None, f"index of {self.name}"))
+        for e in checked:
+            if not e.dtype.is_int:
+                raise ProgramError(f"index of '{self.name}' must be an integer, got {e.dtype}")
+        return Val(ir.Load(self.name, tuple(checked), self.symbol.dtype))
+
+    def __setitem__(self, idx, v) -> None:
+        idx = self._indices(idx)
+        body = _body("element assignment")
+        es = tuple(_expr(i, None, f"index of {self.name}") for i in idx)
+        body.emit(ir.Assign(self.name, es, _expr(v, self.dtype, self.name)))
+
+    def __repr__(self) -> str:
+        return f"<global {self.name}: {ArrayType(self.dtype, self.symbol.shape)}>"
+
+
+@dataclass(frozen=True)
+class _TensorRef:
+    """`A[affine indices]` inside a tensor_access lambda."""
+
+    sym: SymbolRef
+    indices: tuple
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """`&symbol[indices]`: a pointer, used for `base_address`, exports and scalar destinations."""
+
+    sym: SymbolRef
+    indices: tuple = ()
+
+
+def addr(sym: SymbolRef, *indices) -> Pointer:
+    """`&sym` or `&sym[i, ...]`."""
+    if not isinstance(sym, SymbolRef):
+        raise ProgramError(f"csl.addr takes a global, got {type(sym).__name__}")
+    return Pointer(sym, tuple(indices))
+
+
+def var(name: str, type_or_init, init=None):
+    """Declare a global `var` of the current PE program.
+
+    `type_or_init` is a DType (scalar; `init` its value), an array type `f32[M, N]` (`init`
+    None for zeros, a number to fill, or a sequence/array of values), a `zeros(...)` /
+    `constants(...)` initialiser, or a DSD value (a global DSD variable).
+    """
+    pb = _program()
+    if isinstance(type_or_init, DsdValue):
+        return pb.add_dsd_var(name, type_or_init)
+    if isinstance(type_or_init, _Init):
+        t, values = type_or_init.type, type_or_init.values
+    elif isinstance(type_or_init, ArrayType):
+        t = type_or_init
+        values = None if init is None else _init_values(name, t, init)
+    elif isinstance(type_or_init, DType):
+        t = ArrayType(type_or_init, ())
+        values = None if init is None else _init_values(name, t, init)
+    else:
+        raise ProgramError(f"var '{name}': expected a type, an initialiser or a DSD, "
+                           f"got {type(type_or_init).__name__}")
+    if values is not None:
+        values = tuple(_const(v, t.dtype).value for v in values)
+    return pb.add_symbol(ir.Symbol(name, t.dtype, t.shape, values))
+
+
+def _init_values(name, t: ArrayType, init) -> tuple:
+    n = int(np.prod(t.shape)) if t.shape else 1
+    if _is_number(init):
+        return (init,) * n
+    flat = np.asarray(init).reshape(-1)
+    if flat.size != n:
+        raise ProgramError(f"var '{name}': initialiser has {flat.size} values, {t} needs {n}")
+    return tuple(flat.tolist())
+
+
+# ------------------------------------------------------------------------------------------------
+# Locals
+
+
+class LocalRef(_ExprLike):
+    """A runtime local variable of a function body."""
+
+    def __init__(self, name: str, dtype: DType):
+        self.name = name
+        self._dtype = dtype
+
+    def _ir(self) -> ir.Expr:
+        return ir.Local(self.name, self._dtype)
+
+    @property
+    def dtype(self) -> DType:
+        return self._dtype
+
+    @property
+    def value(self) -> Val:
+        return Val(self._ir())
+
+    @value.setter
+    def value(self, v) -> None:
+        self.set(v)
+
+    def set(self, v) -> None:
+        _body("assignment").emit(ir.LocalAssign(self.name, _expr(v, self._dtype, self.name)))
+
+
+def local(dtype_or_value, init=None, name: str | None = None):
+    """Declare a runtime local: `local(csl.i16, 0)`, or `local(dsd_value)` for a DSD local."""
+    body = _body("csl.local")
+    name = name or body.fresh("v")
+    if isinstance(dtype_or_value, DsdValue):
+        body.emit(ir.LocalAssign(name, dtype_or_value.expr))
+        return DsdValue(ir.DsdLocal(name), dtype_or_value.kind, dtype_or_value.dtype)
+    if not isinstance(dtype_or_value, DType):
+        raise ProgramError("csl.local takes a DType (and an initial value) or a DSD")
+    ref = LocalRef(name, dtype_or_value)
+    body.emit(ir.LocalAssign(name, _expr(0 if init is None else init, dtype_or_value, name)))
+    return ref
+
+
+# ------------------------------------------------------------------------------------------------
+# DSDs
+
+
+class DsdValue:
+    """A DSD value: a literal, a DSD variable or a setter result. `kind` is mem1d_dsd or
+    mem4d_dsd; `dtype` the element type of its base array."""
+
+    def __init__(self, expr: ir.DsdExpr, kind: str, dtype: DType):
+        self.expr = expr
+        self.kind = kind
+        self.dtype = dtype
+
+
+class DsdVarRef(DsdValue):
+    """A global DSD variable. Change it at run time with `.set(new_dsd)`."""
+
+    def __init__(self, name: str, init: DsdValue):
+        super().__init__(ir.DsdVar(name), init.kind, init.dtype)
+        self.name = name
+
+    def set(self, value: DsdValue) -> None:
+        if not isinstance(value, DsdValue):
+            raise ProgramError(f"DSD variable '{self.name}' takes a DSD value")
+        if value.kind != self.kind:
+            raise ProgramError(f"DSD variable '{self.name}' is a {self.kind}, got {value.kind}")
+        _body("DSD assignment").emit(ir.DsdAssign(self.name, value.expr))
+
+
+@dataclass(frozen=True)
+class TensorAccess:
+    """`|i, j, ...|{L0, L1, ...} -> A[...]` as (symbol, offset, coeffs, extents)."""
+
+    sym: SymbolRef
+    offset: int
+    coeffs: tuple[int, ...]
+    extents: tuple[int, ...]
+
+
+def tensor_access(fn: Callable, extents) -> TensorAccess:
+    """Build a tensor_access map: `tensor_access(lambda i: A[2 * i + 1], 5)` is CSL's
+    `|i|{5} -> A[2*i+1]`; `tensor_access(lambda i, j: A[i, j], (4, 3))` has two variables."""
+    extents = tuple(extents) if isinstance(extents, (tuple, list)) else (extents,)
+    n = len(inspect.signature(fn).parameters)
+    if n != len(extents):
+        raise ProgramError(f"tensor_access: {n} induction variables but {len(extents)} extents")
+    if not 1 <= n <= 4:
+        raise ProgramError("tensor_access takes 1 to 4 induction variables")
+    ref = fn(*dsd_math.induction_vars(n))
+    if isinstance(ref, SymbolRef) and not ref.symbol.shape:
+        ref = _TensorRef(ref, ())
+    if not isinstance(ref, _TensorRef):
+        raise ProgramError("tensor_access must return an indexed global, like A[i * N]")
+    try:
+        offset, coeffs = dsd_math.linearize(ref.sym.symbol.shape, ref.indices, n)
+    except (TypeError, ValueError) as e:
+        raise ProgramError(f"tensor_access: {e}") from None
+    for e in extents:
+        if not 0 <= int(e) <= 0xFFFF:
+            raise ProgramError(f"tensor_access extent {e} is not a u16")
+    return TensorAccess(ref.sym, offset, coeffs, tuple(int(e) for e in extents))
+
+
+def _field_expr(v, dtype: DType, what: str) -> ir.Expr:
+    if _is_number(v):
+        return _const(v, dtype)
+    if isinstance(v, _ExprLike):
+        _body(f"a runtime {what}")
+        return _expr(v, None, what) if v.dtype == dtype else ir.Cast(_expr(v), dtype)
+    raise ProgramError(f"DSD {what} must be an integer, got {type(v).__name__}")
+
+
+def _base(base_address) -> tuple[SymbolRef, int]:
+    if isinstance(base_address, SymbolRef):
+        return base_address, 0
+    if isinstance(base_address, Pointer):
+        sym = base_address.sym
+        idx = base_address.indices
+        if not idx:
+            return sym, 0
+        if not all(_is_number(i) for i in idx):
+            raise ProgramError("base_address index must be comptime-known")
+        off, _ = dsd_math.linearize(sym.symbol.shape, tuple(int(i) for i in idx), 0)
+        return sym, off
+    raise ProgramError(f"base_address must be a global or csl.addr(...), "
+                       f"got {type(base_address).__name__}")
+
+
+def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=None,
+            tensor_access: TensorAccess | dict | None = None,
+            wavelet_index_offset: bool = False) -> DsdValue:
+    """`@get_dsd(mem1d_dsd | mem4d_dsd, .{...})`.
+
+    mem1d: `base_address`, `offset` (i16), `stride` (i8, default 1), `extent` (u16), or a
+    `tensor_access` with one variable. mem4d: `base_address` with `stride` (innermost first)
+    and `extent` (outermost first) tuples, or a `tensor_access` with up to four variables.
+    A `tensor_access` may also be a dict with base_address/offset/stride/extent.
+    """
+    if kind not in (mem1d_dsd, mem4d_dsd):
+        raise ProgramError(f"unknown DSD kind {kind!r} (fabric DSDs are not supported yet)")
+    if isinstance(tensor_access, dict):
+        d = dict(tensor_access)
+        for key in ("base_address", "offset", "stride", "extent"):
+            if key in d and locals()[key] is not None:
+                raise ProgramError(f"DSD property '{key}' given twice")
+        base_address = d.get("base_address", base_address)
+        offset = d.get("offset", offset)
+        stride = d.get("stride", stride)
+        extent = d.get("extent", extent)
+        tensor_access = None
+    if tensor_access is not None:
+        for key, v in (("base_address", base_address), ("offset", offset), ("stride", stride),
+                       ("extent", extent)):
+            if v is not None:
+                raise ProgramError(f"DSD property '{key}' given twice (also by tensor_access)")
+        ta = tensor_access
+        base_sym, base_off = ta.sym, 0
+        if kind == mem1d_dsd:
+            if len(ta.extents) != 1:
+                raise ProgramError("a mem1d_dsd tensor_access takes one induction variable")
+            d = ir.Mem1d(ta.sym.name, _const(ta.offset, i16), _const(ta.coeffs[0], i8),
+                         _const(ta.extents[0], u16), 0, wavelet_index_offset)
+        else:
+            d = ir.Mem4d(ta.sym.name, _const(ta.offset, i16), ta.coeffs, ta.extents, 0,
+                         wavelet_index_offset)
+        return DsdValue(ir.DsdLit(d), kind, base_sym.dtype)
+    if base_address is None:
+        raise ProgramError(f"{kind} needs a base_address or a tensor_access")
+    base_sym, base_off = _base(base_address)
+    if kind == mem1d_dsd:
+        if extent is None:
+            raise ProgramError("mem1d_dsd needs an extent")
+        if isinstance(stride, (tuple, list)):
+            stride = stride[0]
+        if isinstance(extent, (tuple, list)):
+            extent = extent[0]
+        d = ir.Mem1d(base_sym.name,
+                     _field_expr(0 if offset is None else offset, i16, "offset"),
+                     _field_expr(1 if stride is None else stride, i8, "stride"),
+                     _field_expr(extent, u16, "extent"), base_off, wavelet_index_offset)
+        return DsdValue(ir.DsdLit(d), kind, base_sym.dtype)
+    extents = tuple(extent) if isinstance(extent, (tuple, list)) else (extent,)
+    if extent is None or not 1 <= len(extents) <= 4:
+        raise ProgramError("mem4d_dsd needs an extent tuple of 1 to 4 entries")
+    strides = (1,) * len(extents) if stride is None else (
+        tuple(stride) if isinstance(stride, (tuple, list)) else (stride,))
+    if not all(_is_number(v) for v in strides + extents):
+        raise ProgramError("mem4d_dsd stride and extent must be comptime-known")
+    try:
+        coeffs = dsd_math.coeffs_from_strides(tuple(int(s) for s in strides),
+                                              tuple(int(e) for e in extents))
+    except ValueError as e:
+        raise ProgramError(str(e)) from None
+    d = ir.Mem4d(base_sym.name, _field_expr(0 if offset is None else offset, i16, "offset"),
+                 coeffs, tuple(int(e) for e in extents), base_off, wavelet_index_offset)
+    return DsdValue(ir.DsdLit(d), kind, base_sym.dtype)
+
+
+def _dsd_arg(d, what: str) -> DsdValue:
+    if not isinstance(d, DsdValue):
+        raise ProgramError(f"{what} takes a DSD, got {type(d).__name__}")
+    return d
+
+
+def increment_dsd_offset(d: DsdValue, off, dtype: DType) -> DsdValue:
+    """`@increment_dsd_offset(d, off, T)`: move the DSD's base by `off` elements of T."""
+    d = _dsd_arg(d, "increment_dsd_offset")
+    if dtype.bits not in (16, 32):
+        raise ProgramError(f"increment_dsd_offset: type {dtype} is not a 16- or 32-bit type")
+    return DsdValue(ir.IncrementOffset(d.expr, _field_expr(off, i16, "offset increment"), dtype),
+                    d.kind, d.dtype)
+
+
+def set_dsd_base_addr(d: DsdValue, base) -> DsdValue:
+    """`@set_dsd_base_addr(d, A)`: same access pattern over another array, offset reset to 0."""
+    d = _dsd_arg(d, "set_dsd_base_addr")
+    sym, off = _base(base)
+    if sym.dtype.bits != d.dtype.bits:
+        raise ProgramError(f"set_dsd_base_addr: '{sym.name}' holds {sym.dtype}, the DSD "
+                           f"addresses {d.dtype} elements")
+    return DsdValue(ir.SetBase(d.expr, sym.name, off), d.kind, sym.dtype)
+
+
+def set_dsd_length(d: DsdValue, n) -> DsdValue:
+    """`@set_dsd_length(d, n)` (not for mem4d_dsd)."""
+    d = _dsd_arg(d, "set_dsd_length")
+    if d.kind == mem4d_dsd:
+        raise ProgramError("set_dsd_length does not apply to a mem4d_dsd")
+    return DsdValue(ir.SetLength(d.expr, _field_expr(n, u16, "length")), d.kind, d.dtype)
+
+
+def set_dsd_stride(d: DsdValue, s) -> DsdValue:
+    """`@set_dsd_stride(d, s)` (mem1d_dsd only)."""
+    d = _dsd_arg(d, "set_dsd_stride")
+    if d.kind != mem1d_dsd:
+        raise ProgramError("set_dsd_stride applies to a mem1d_dsd only")
+    return DsdValue(ir.SetStride(d.expr, _field_expr(s, i8, "stride")), d.kind, d.dtype)
+
+
+# ------------------------------------------------------------------------------------------------
+# DSD operations
+
+
+def _operand(v, dtype: DType, letter_only=False):
+    """Classify an operand: ('D', DsdOperand) | ('p', PtrOperand) | ('s', ScalarOperand)."""
+    if isinstance(v, DsdValue):
+        return "D", ir.DsdOperand(v.expr), v.dtype
+    if isinstance(v, Pointer):
+        sym = v.sym
+        if len(v.indices) != len(sym.symbol.shape):
+            raise ProgramError(f"pointer to '{sym.name}' must address one element")
+        es = tuple(_expr(i, None, f"index of {sym.name}") for i in v.indices)
+        return "p", ir.PtrOperand(sym.name, es), sym.dtype
+    return "s", ir.ScalarOperand(_expr(v, dtype, "scalar operand")), dtype
+
+
+def _check_width(op: str, what: str, have: DType, want: DType) -> None:
+    if have.bits != want.bits:
+        raise ProgramError(f"@{op}: {what} addresses {have} elements, but @{op} works on "
+                           f"{want} ({want.bits}-bit)")
+
+
+def _dsd_op(name: str, dest, *srcs) -> bool:
+    spec = ops.OPS[name]
+    body = _body(f"@{name}")
+    if len(srcs) != len(spec.srcs):
+        raise ProgramError(f"@{name} takes {1 + len(spec.srcs)} operands, got {1 + len(srcs)}")
+    dl, dop, dt = _operand(dest, spec.dest)
+    if dl == "s":
+        raise ProgramError(f"@{name}: the destination must be a DSD or a pointer")
+    _check_width(name, "the destination", dt, spec.dest)
+    letters, operands = [dl], []
+    for k, (s, t) in enumerate(zip(srcs, spec.srcs)):
+        letter, o, st = _operand(s, t)
+        if letter == "p":
+            raise ProgramError(f"@{name}: a pointer is accepted as destination only")
+        if letter == "D":
+            _check_width(name, f"source {k + 1}", st, t)
+        letters.append(letter)
+        operands.append(o)
+    form = "".join(letters)
+    if form not in spec.forms:
+        raise ProgramError(f"@{name} does not accept operand form ({', '.join(form)}); "
+                           f"accepted: {', '.join('(' + ', '.join(f) + ')' for f in spec.forms)}"
+                           " (D = DSD, s = scalar, p = pointer)")
+    body.emit(ir.DsdOp(name, dop, tuple(operands), body.program.next_site()))
+    return True
+
+
+def _make_op(name: str):
+    spec = ops.OPS[name]
+
+    def op(dest, *srcs):
+        return _dsd_op(name, dest, *srcs)
+
+    op.__name__ = name
+    op.__qualname__ = name
+    op.__doc__ = (f"`@{name}`: destination {spec.dest}, sources "
+                  f"{', '.join(map(str, spec.srcs))}; forms {', '.join(spec.forms)}.")
+    return op
+
+
+for _name in ops.OPS:
+    globals()[_name] = _make_op(_name)
+
+
+def map(callback, *args) -> None:
+    """`@map(callback, inputs..., output)`: call `callback` per element of the DSD inputs.
+
+    `callback` is a `csl.fn` function or a plain Python function of one argument per input;
+    if it returns a value the last argument is the output (a DSD or `csl.addr(scalar)`).
+    """
+    body = _body("@map")
+    pb = body.program
+    fnref = callback if isinstance(callback, FnRef) else None
+    if not args:
+        raise ProgramError("@map needs at least one input")
+    if fnref is None:
+        n_params = len(inspect.signature(callback).parameters)
+    else:
+        n_params = len(fnref.param_types)
+    if len(args) not in (n_params, n_params + 1):
+        raise ProgramError(f"@map: callback takes {n_params} inputs, got {len(args)} arguments")
+    inputs, output = args[:n_params], (args[n_params] if len(args) > n_params else None)
+    if not any(isinstance(a, DsdValue) for a in inputs):
+        raise ProgramError("@map needs at least one DSD input")
+    in_types = []
+    in_ops = []
+    for a in inputs:
+        if isinstance(a, DsdValue):
+            in_types.append(a.dtype)
+            in_ops.append(ir.DsdOperand(a.expr))
+        else:
+            e = _expr(a)
+            in_types.append(e.dtype)
+            in_ops.append(ir.ScalarOperand(e))
+    if fnref is None:
+        fnref = pb.define_fn(callback, f"map{pb.next_site()}", tuple(in_types), None,
+                             infer_ret=True)
+    for t, want in zip(in_types, fnref.param_types):
+        if isinstance(want, DType) and t.bits != want.bits:
+            raise ProgramError(f"@map: callback parameter of type {want} given {t} elements")
+    ret = fnref.ret
+    out_op = None
+    if ret is not None:
+        if output is None:
+            raise ProgramError("@map: the callback returns a value, so an output is required")
+        letter, out_op, ot = _operand(output, ret)
+        if letter == "s":
+            raise ProgramError("@map output must be a DSD or a pointer")
+        if ot.bits != ret.bits:
+            raise ProgramError(f"@map: output holds {ot}, callback returns {ret}")
+    elif output is not None:
+        raise ProgramError("@map: the callback returns void, so no output is taken")
+    body.emit(ir.Map(fnref.name, tuple(in_ops), out_op, pb.next_site()))
+
+
+def unblock_cmd_stream() -> None:
+    """`sys_mod.unblock_cmd_stream()`: let the host's next command proceed on this PE."""
+    _body("unblock_cmd_stream").emit(ir.UnblockCmdStream())
+
+
+# ------------------------------------------------------------------------------------------------
+# Functions and control flow
+
+
+class FnRef:
+    """A function of a PE program; calling it inside a body emits a call."""
+
+    def __init__(self, name, pyfn, param_types, ret, builder):
+        self.name = name
+        self.pyfn = pyfn
+        self.param_types = param_types
+        self.ret = ret
+        self._builder = builder
+
+    def __call__(self, *args):
+        body = _body(f"call of {self.name}")
+        if len(args) != len(self.param_types):
+            raise ProgramError(f"{self.name} takes {len(self.param_types)} arguments, "
+                               f"got {len(args)}")
+        vals = []
+        for a, t in zip(args, self.param_types):
+            if t == "dsd":
+                vals.append(_dsd_arg(a, f"argument of {self.name}").expr)
+            else:
+                vals.append(_expr(a, t, f"argument of {self.name}"))
+        if self.ret is None:
+            body.emit(ir.Call(self.name, tuple(vals)))
+            return None
+        tmp = body.fresh("ret")
+        body.emit(ir.LocalAssign(tmp, ir.CallExpr(self.name, tuple(vals), self.ret)))
+        return Val(ir.Local(tmp, self.ret))
+
+
+def fn(pyfn=None, *, name: str | None = None):
+    """Declare a function of the current PE program (a decorator).
+
+    Parameters are annotated with their types (`a: csl.f32`, `d: csl.mem1d_dsd`); the return
+    annotation gives the result type (none or None for void). The body is traced once.
+    """
+    def deco(f):
+        sig = inspect.signature(f)
+        types = []
+        for p in sig.parameters.values():
+            t = p.annotation
+            if isinstance(t, str) and t in (mem1d_dsd, mem4d_dsd, "dsd"):
+                t = "dsd"
+            elif not isinstance(t, DType):
+                raise ProgramError(f"parameter '{p.name}' of {f.__name__} needs a type "
+                                   "annotation (a csl type or csl.mem1d_dsd)")
+            types.append(t)
+        ret = sig.return_annotation
+        if ret is inspect.Signature.empty:
+            ret = None
+        if ret is not None and not isinstance(ret, DType):
+            raise ProgramError(f"return type of {f.__name__} must be a csl type or None")
+        return _program().define_fn(f, name or f.__name__, tuple(types), ret)
+
+    return deco(pyfn) if pyfn is not None else deco
+
+
+@contextlib.contextmanager
+def if_(cond):
+    """`with csl.if_(c):` runs its block where c holds (runtime)."""
+    body = _body("csl.if_")
+    c = _expr(cond, bool_, "if condition")
+    body.push()
+    try:
+        yield
+    finally:
+        then = body.pop()
+        body.emit(ir.If(c, then, ()))
+
+
+@contextlib.contextmanager
+def else_():
+    """`with csl.else_():` right after a `csl.if_` block: its else branch."""
+    body = _body("csl.else_")
+    last = body.last()
+    if not isinstance(last, ir.If) or last.orelse:
+        raise ProgramError("csl.else_ must follow a csl.if_ block")
+    body.drop_last()
+    body.push()
+    try:
+        yield
+    finally:
+        orelse = body.pop()
+        body.emit(ir.If(last.cond, last.then, orelse))
+
+
+@contextlib.contextmanager
+def while_(cond):
+    """`with csl.while_(c):` repeats its block while c holds; c is re-evaluated each time."""
+    body = _body("csl.while_")
+    c = _expr(cond, bool_, "while condition")
+    body.push()
+    try:
+        yield
+    finally:
+        stmts = body.pop()
+        body.emit(ir.While(c, stmts, ()))
+
+
+def range(*args):
+    """A runtime loop traced once: `for i in csl.range(csl.i16, N):`, like CSL's
+    `for (@range(i16, N)) |i|`. Also `range(T, start, stop[, step])` and `range(N)` (i16).
+    Bounds are comptime integers."""
+    body = _body("csl.range")
+    dtype = i16
+    if args and isinstance(args[0], DType):
+        dtype, args = args[0], args[1:]
+    if not 1 <= len(args) <= 3 or not all(_is_number(a) for a in args):
+        raise ProgramError("csl.range takes comptime integer bounds: (stop), (start, stop) or "
+                           "(start, stop, step)")
+    r = builtins.range(*(int(a) for a in args))
+    if r.step == 0:
+        raise ProgramError("csl.range step must not be 0")
+    name = body.fresh("i")
+    return _range_gen(body, name, dtype, r)
+
+
+def _range_gen(body, name, dtype, r):
+    body.push()
+    try:
+        yield Val(ir.Local(name, dtype))
+    finally:
+        stmts = body.pop()
+        body.emit(ir.For(name, dtype, r.start, r.stop, r.step, stmts))
+
+
+def break_() -> None:
+    _body("csl.break_").emit(ir.Break())
+
+
+def continue_() -> None:
+    _body("csl.continue_").emit(ir.Continue())
+
+
+def return_(value=None) -> None:
+    """Return from the current function (with a value for non-void functions)."""
+    body = _body("csl.return_")
+    ret = body.ret
+    if ret is None:
+        if value is not None:
+            raise ProgramError(f"{body.fn_name} returns void")
+        body.emit(ir.Return(None))
+    else:
+        if value is None:
+            raise ProgramError(f"{body.fn_name} must return a {ret}")
+        body.emit(ir.Return(_expr(value, ret, f"return value of {body.fn_name}")))
+
+
+# ------------------------------------------------------------------------------------------------
+# Builders
+
+
+class _BodyBuilder:
+    """Collects the statements of one function body while it is traced."""
+
+    def __init__(self, program: _ProgramBuilder, fn_name: str, ret):
+        self.program = program
+        self.fn_name = fn_name
+        self.ret = ret
+        self._blocks: list[list] = [[]]
+
+    def emit(self, stmt) -> None:
+        self._blocks[-1].append(stmt)
+
+    def last(self):
+        return self._blocks[-1][-1] if self._blocks[-1] else None
+
+    def drop_last(self) -> None:
+        self._blocks[-1].pop()
+
+    def push(self) -> None:
+        self._blocks.append([])
+
+    def pop(self) -> tuple:
+        return tuple(self._blocks.pop())
+
+    def fresh(self, prefix: str) -> str:
+        return f"%{prefix}{next(self.program.counter)}"
+
+
+class _ProgramBuilder:
+    """Collects the declarations of one PE program instantiation."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.symbols: dict[str, ir.Symbol] = {}
+        self.dsd_vars: dict[str, ir.DsdLit] = {}
+        self.fns: dict[str, FnRef] = {}
+        self.traced: dict[str, ir.Function] = {}
+        self.exports: list = []
+        self.counter = itertools.count()
+        self._sites = itertools.count(1)
+
+    def next_site(self) -> int:
+        return next(self._sites)
+
+    def _check_name(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ProgramError(f"a global needs a non-empty string name, got {name!r}")
+        if name in self.symbols or name in self.dsd_vars or name in self.fns:
+            raise ProgramError(f"'{name}' is declared twice")
+
+    def add_symbol(self, sym: ir.Symbol) -> SymbolRef:
+        self._check_name(sym.name)
+        self.symbols[sym.name] = sym
+        return SymbolRef(sym, self)
+
+    def add_dsd_var(self, name: str, init: DsdValue) -> DsdVarRef:
+        self._check_name(name)
+        if not isinstance(init.expr, ir.DsdLit) or _has_runtime_field(init.expr.dsd):
+            raise ProgramError(f"DSD variable '{name}' needs a comptime-known initial DSD")
+        self.dsd_vars[name] = init.expr
+        return DsdVarRef(name, init)
+
+    def define_fn(self, pyfn, name, param_types, ret, infer_ret=False) -> FnRef:
+        self._check_name(name)
+        ref = FnRef(name, pyfn, param_types, ret, self)
+        ref.infer_ret = infer_ret
+        self.fns[name] = ref
+        if infer_ret:
+            self.trace(ref)
+        return ref
+
+    def trace(self, ref: FnRef) -> None:
+        if ref.name in self.traced:
+            return
+        body = _BodyBuilder(self, ref.name, ref.ret)
+        params = []
+        args = []
+        for k, t in enumerate(ref.param_types):
+            pname = f"%arg{k}_{ref.name}"
+            params.append((pname, t))
+            if t == "dsd":
+                args.append(DsdValue(ir.DsdLocal(pname), mem1d_dsd, u16))
+            else:
+                args.append(Val(ir.Local(pname, t)))
+        _stack().append(body)
+        try:
+            result = ref.pyfn(*args)
+        finally:
+            _stack().pop()
+        if getattr(ref, "infer_ret", False) and result is not None:
+            ref.ret = _expr(result).dtype
+            body.ret = ref.ret
+        if ref.ret is not None:
+            if result is None:
+                last = body.last()
+                if not isinstance(last, ir.Return):
+                    raise ProgramError(f"{ref.name} must return a {ref.ret}")
+            else:
+                body.emit(ir.Return(_expr(result, ref.ret, f"return value of {ref.name}")))
+        elif result is not None:
+            raise ProgramError(f"{ref.name} is declared void but returned a value; annotate "
+                               "its return type")
+        self.traced[ref.name] = ir.Function(ref.name, tuple(params), ref.ret, body.pop())
+
+    def build(self) -> ir.PeProgram:
+        for ref in list(self.fns.values()):
+            self.trace(ref)
+        names = {e.name for e in self.exports}
+        if len(names) != len(self.exports):
+            dup = [n for n in names if sum(e.name == n for e in self.exports) > 1]
+            raise ProgramError(f"'{dup[0]}' is exported twice")
+        return ir.PeProgram(
+            name=self.name,
+            symbols=tuple(self.symbols.values()),
+            dsd_vars=tuple(self.dsd_vars.items()),
+            functions=tuple(self.traced[n] for n in self.fns),
+            exports=tuple(self.exports),
+        )
+
+
+def _has_runtime_field(d) -> bool:
+    fields = (d.offset, d.stride, d.length) if isinstance(d, ir.Mem1d) else (d.offset,)
+    return not all(isinstance(f, ir.Const) for f in fields)
+
+
+def export_symbol(target, name: str | None = None) -> None:
+    """`@export_symbol(sym, name)`: advertise a global (or `csl.addr(...)`) or a function."""
+    pb = _program()
+    if _stack()[-1] is not pb:
+        raise ProgramError("export_symbol belongs at the top level of the PE program")
+    if isinstance(target, FnRef):
+        if target.name not in pb.fns:
+            raise ProgramError(f"'{target.name}' is not a function of this program")
+        pb.exports.append(ir.ExportFunc(name or target.name, target.name))
+        return
+    sym, off = _base(target)
+    pb.exports.append(ir.ExportData(name or sym.name, sym.name, off))
+
+
+def build_pe_program(pe_program: Callable, params: dict[str, Any], name: str) -> ir.PeProgram:
+    """Run a PE program function with its params and return its IR."""
+    pb = _ProgramBuilder(name)
+    _stack().append(pb)
+    try:
+        pe_program(**params)
+        return pb.build()
+    except TypeError as e:
+        if "argument" in str(e) and pe_program.__name__ in str(e):
+            raise ProgramError(f"PE program {pe_program.__name__}: {e}") from None
+        raise
+    finally:
+        _stack().remove(pb)
+
+
+# ------------------------------------------------------------------------------------------------
+# Layout
+
+
+@dataclass(frozen=True)
+class PointerType:
+    """The type `[*]T` of an exported data name."""
+
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class FnType:
+    """The type `fn(T1, ...) void` of an exported function."""
+
+    params: tuple[DType, ...]
+
+
+def pointer(dtype: DType) -> PointerType:
+    """`[*]T`."""
+    return PointerType(dtype)
+
+
+def fn_type(*params: DType) -> FnType:
+    """`fn(T1, ...) void`."""
+    return FnType(tuple(params))
+
+
+class _LayoutBuilder:
+    def __init__(self):
+        self.rect: tuple[int, int] | None = None
+        self.tiles: dict[tuple[int, int], tuple[Callable, dict]] = {}
+        self.exports: dict[str, ir.ExportName] = {}
+
+
+def _layout() -> _LayoutBuilder:
+    b = _current(_LayoutBuilder)
+    if b is None:
+        raise LayoutError("layout calls belong inside the layout function given to csl.compile")
+    return b
+
+
+def set_rectangle(width: int, height: int) -> None:
+    """`@set_rectangle(w, h)`: exactly once, before any set_tile_code."""
+    lb = _layout()
+    if lb.rect is not None:
+        raise LayoutError("@set_rectangle called twice")
+    if int(width) < 1 or int(height) < 1:
+        raise LayoutError(f"@set_rectangle({width}, {height}): dimensions must be positive")
+    lb.rect = (int(width), int(height))
+
+
+def set_tile_code(x: int, y: int, pe_program: Callable, params: dict | None = None) -> None:
+    """`@set_tile_code(x, y, program, params)`: once per coordinate of the rectangle."""
+    lb = _layout()
+    if lb.rect is None:
+        raise LayoutError("@set_tile_code before @set_rectangle")
+    w, h = lb.rect
+    if not (0 <= x < w and 0 <= y < h):
+        raise LayoutError(f"@set_tile_code({x}, {y}) is outside the {w}x{h} rectangle")
+    if (x, y) in lb.tiles:
+        raise LayoutError(f"@set_tile_code({x}, {y}) called twice")
+    lb.tiles[(x, y)] = (pe_program, dict(params or {}))
+
+
+def set_color_config(*args, **kwargs) -> None:
+    raise LayoutError("@set_color_config: routes are not supported yet")
+
+
+def export_name(name: str, type_, mutable: bool | None = None) -> None:
+    """`@export_name(name, type, mutable)`: `type` is `csl.pointer(T)` or `csl.fn_type(...)`."""
+    lb = _layout()
+    if name in lb.exports:
+        raise LayoutError(f"@export_name('{name}') called twice")
+    if isinstance(type_, PointerType):
+        if mutable is None:
+            raise LayoutError(f"@export_name('{name}'): data names need a mutability")
+        lb.exports[name] = ir.ExportName(name, "data", type_.dtype, bool(mutable))
+    elif isinstance(type_, FnType):
+        if len(type_.params) > 15:
+            raise LayoutError(f"@export_name('{name}'): functions take at most 15 params")
+        lb.exports[name] = ir.ExportName(name, "func", None, False, type_.params)
+    else:
+        raise LayoutError(f"@export_name('{name}'): type must be csl.pointer(T) or "
+                          f"csl.fn_type(...), got {type_!r}")
+
+
+def _freeze(v):
+    if isinstance(v, dict):
+        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return tuple(_freeze(x) for x in v)
+    if isinstance(v, np.ndarray):
+        return ("ndarray", v.dtype.str, v.shape, v.tobytes())
+    hash(v)
+    return v
+
+
+def compile(layout_fn: Callable, *, arch: str = "wse2", fabric_dims=None, fabric_offsets=(4, 1),
+            channels: int = 1, width_west_buf: int = 0, width_east_buf: int = 0,
+            params: dict | None = None) -> ir.Program:
+    """Run a layout function and build the Program.
+
+    `fabric_dims` defaults to the smallest fabric memcpy accepts (spec 12.1). `params` are
+    passed to `layout_fn` as keyword arguments. PEs with the same PE program and params share
+    one tile class, traced once.
+    """
+    from wsejax.layout import build_program
+
+    lb = _LayoutBuilder()
+    _stack().append(lb)
+    try:
+        layout_fn(**(params or {}))
+    finally:
+        _stack().remove(lb)
+    if lb.rect is None:
+        raise LayoutError("the layout never called @set_rectangle")
+    w, h = lb.rect
+    missing = [(x, y) for y in builtins.range(h) for x in builtins.range(w)
+               if (x, y) not in lb.tiles]
+    if missing:
+        raise LayoutError(f"no @set_tile_code for PE {missing[0]} "
+                          f"({len(missing)} of {w * h} PEs have none)")
+    cache: dict = {}
+    class_index: dict = {}
+    classes: list[ir.PeProgram] = []
+    class_of = np.zeros((h, w), np.int32)
+    for (x, y), (prog, p) in sorted(lb.tiles.items(), key=lambda t: (t[0][1], t[0][0])):
+        try:
+            key = (prog, _freeze(p))
+        except TypeError:
+            key = None
+        pe = cache.get(key) if key is not None else None
+        if pe is None:
+            pe = build_pe_program(prog, p, getattr(prog, "__name__", "pe_program"))
+            if key is not None:
+                cache[key] = pe
+        idx = class_index.get(pe)
+        if idx is None:
+            idx = class_index[pe] = len(classes)
+            classes.append(pe)
+        class_of[y, x] = idx
+    return build_program(
+        width=w, height=h, arch=arch, fabric_dims=fabric_dims, fabric_offsets=fabric_offsets,
+        channels=channels, exports=tuple(lb.exports.values()), classes=tuple(classes),
+        class_of=class_of, params=tuple(sorted((params or {}).items())),
+        width_west_buf=width_west_buf, width_east_buf=width_east_buf)
+

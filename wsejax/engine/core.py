@@ -1,0 +1,273 @@
+"""The engine: the compiled entry points that run host commands on the fabric state.
+
+One `Engine` per Program. It owns every `jax.jit`: `launch` (one compilation per exported
+function), and the copy-mode memcpy scatter/gather (one per symbol slot, word width and padded
+transfer size). Host-side checks of the state (faults, PEs still blocking the command stream)
+turn into `FabricFault` / `DeadlockError` with PE coordinates.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from wsejax import ir
+from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine
+from wsejax.engine.state import FabricState, init_state, plan_slots
+from wsejax.errors import DeadlockError, FabricFault
+
+__all__ = ["Engine", "dsd_candidates"]
+
+
+def dsd_candidates(pe: ir.PeProgram, runtime_vars) -> dict[str, tuple]:
+    """The `(symbol, base_offset)` pairs each runtime DSD variable may point to.
+
+    A fixpoint over the assignments: literals and `set_dsd_base_addr` add their base, other
+    variables add theirs; a DSD local adds every base the program mentions (conservative).
+    """
+    init = {name: ((lit.dsd.base, lit.dsd.base_offset),) for name, lit in pe.dsd_vars}
+    everything = set(init.values())
+    assigns = {name: [] for name in runtime_vars}
+    for f in pe.functions:
+        for s in ir.walk_stmts(f.body):
+            if isinstance(s, ir.DsdAssign):
+                assigns[s.name].append(s.value)
+    for f in pe.functions:
+        for s in ir.walk_stmts(f.body):
+            for e in _dsd_exprs(s):
+                if isinstance(e, ir.DsdLit):
+                    everything.add(((e.dsd.base, e.dsd.base_offset),))
+                elif isinstance(e, ir.SetBase):
+                    everything.add(((e.symbol, e.base_offset),))
+    all_bases = tuple(dict.fromkeys(b for t in sorted(everything) for b in t))
+    cands = {name: list(init[name]) for name in runtime_vars}
+
+    def bases(e):
+        t = type(e)
+        if t is ir.DsdLit:
+            return [(e.dsd.base, e.dsd.base_offset)]
+        if t is ir.DsdVar:
+            return cands.get(e.name, list(init.get(e.name, ())))
+        if t is ir.SetBase:
+            return [(e.symbol, e.base_offset)]
+        if t is ir.DsdLocal:
+            return list(all_bases)
+        return bases(e.dsd)
+
+    changed = True
+    while changed:
+        changed = False
+        for name, values in assigns.items():
+            for v in values:
+                for b in bases(v):
+                    if b not in cands[name]:
+                        cands[name].append(b)
+                        changed = True
+    return {k: tuple(v) for k, v in cands.items()}
+
+
+def _dsd_exprs(s):
+    """DSD expressions appearing directly in statement s."""
+    out = []
+
+    def visit(x):
+        if isinstance(x, (ir.DsdLit, ir.SetBase, ir.IncrementOffset, ir.SetLength, ir.SetStride)):
+            out.append(x)
+            if not isinstance(x, ir.DsdLit):
+                visit(x.dsd)
+        elif isinstance(x, (ir.DsdOperand,)):
+            visit(x.dsd)
+        elif isinstance(x, tuple):
+            for y in x:
+                visit(y)
+
+    for name in ("value", "dest", "srcs", "inputs", "output", "args"):
+        if hasattr(s, name):
+            visit(getattr(s, name))
+    return out
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def to_words(arr, bits: int):
+    """View `arr` (`[H, W, *shape]`) as `[H, W, n_words]` unsigned words of `bits` bits."""
+    h, w = arr.shape[:2]
+    have = arr.dtype.itemsize * 8
+    flat = arr.reshape(h, w, -1)
+    u = {16: jnp.uint16, 32: jnp.uint32}
+    if have == bits:
+        return lax.bitcast_convert_type(flat, u[bits])
+    if have == 32:  # 16-bit words of 32-bit elements, low half first
+        return lax.bitcast_convert_type(flat, jnp.uint16).reshape(h, w, -1)
+    # 32-bit words of 16-bit elements: pairs (low address = low half)
+    if flat.shape[2] % 2:
+        flat = jnp.concatenate([flat, jnp.zeros((h, w, 1), flat.dtype)], axis=2)
+    return lax.bitcast_convert_type(flat.reshape(h, w, -1, 2), jnp.uint32)
+
+
+def from_words(words, like):
+    """Inverse of `to_words`: words back into an array shaped and typed like `like`."""
+    h, w = like.shape[:2]
+    have = like.dtype.itemsize * 8
+    bits = words.dtype.itemsize * 8
+    n = int(np.prod(like.shape[2:], dtype=np.int64))
+    if have == bits:
+        out = lax.bitcast_convert_type(words, like.dtype)
+    elif have == 32:
+        out = lax.bitcast_convert_type(words.reshape(h, w, -1, 2), like.dtype)
+    else:
+        out = lax.bitcast_convert_type(words, like.dtype).reshape(h, w, -1)[:, :, :n]
+    return out.reshape(like.shape)
+
+
+class Engine:
+    """Compiled entry points for one Program.
+
+    Args:
+      program: the compiled Program.
+      loop_limit: iterations after which a runtime `while` loop faults instead of running on.
+      fused_fmacs: compute `@fmacs` loops step by step instead of as one matrix product.
+    """
+
+    def __init__(self, program: ir.Program, *, loop_limit: int = DEFAULT_LOOP_LIMIT,
+                 fused_fmacs: bool = False):
+        self.program = program
+        self.plan = plan_slots(program)
+        self.fault_texts: list[str] = [""]
+        self.lowerers = []
+        for c, pe in enumerate(program.classes):
+            runtime = list(self.plan.dsd_key[c])
+            self.lowerers.append(Lowerer(
+                pe, self.plan.symbol_slot[c], self.plan.dsd_key[c], dsd_candidates(pe, runtime),
+                (program.height, program.width), self._register_fault, loop_limit,
+                fused_fmacs))
+        self._launch: dict[str, object] = {}
+        self._h2d: dict = {}
+        self._d2h: dict = {}
+
+    def _register_fault(self, text: str) -> int:
+        if text not in self.fault_texts:
+            self.fault_texts.append(text)
+        return self.fault_texts.index(text)
+
+    def initial_state(self) -> FabricState:
+        return init_state(self.program, self.plan,
+                          lambda c, name: self.lowerers[c].dsd_init_fields(name))
+
+    # -- launch -----------------------------------------------------------------------------
+
+    def exported_function(self, c: int, name: str) -> ir.Function | None:
+        pe = self.program.classes[c]
+        for e in pe.exports:
+            if isinstance(e, ir.ExportFunc) and e.name == name:
+                return pe.function(e.fn)
+        return None
+
+    def launch_fn(self, name: str):
+        """The jitted `launch(state, args) -> state` of exported function `name`."""
+        fn = self._launch.get(name)
+        if fn is None:
+            fn = jax.jit(lambda state, args: self._run_launch(name, state, args))
+            self._launch[name] = fn
+        return fn
+
+    def _run_launch(self, name: str, state: FabricState, args) -> FabricState:
+        m = Machine(mem=dict(state.mem), dsd={k: dict(v) for k, v in state.dsd.items()},
+                    cmd=state.cmd_blocked, cycles=state.cycles, fault=state.fault,
+                    tables=state.tables)
+        single = len(self.program.classes) == 1
+        for c, low in enumerate(self.lowerers):
+            f = self.exported_function(c, name)
+            if f is None:
+                continue
+            mask = None if single else state.tables["class"] == c
+            # a PE that faulted earlier runs nothing more
+            healthy = state.fault == 0
+            mask = healthy if mask is None else mask & healthy
+            m.cmd = m.cmd | mask
+            m = low.run(m, f.name, args, mask)
+        return state.replace(mem=m.mem, dsd=m.dsd, cmd_blocked=m.cmd, cycles=m.cycles,
+                             fault=m.fault)
+
+    # -- copy-mode memcpy -------------------------------------------------------------------
+
+    def h2d(self, state: FabricState, slot: str, bits: int, lane: np.ndarray, word: np.ndarray,
+            words: np.ndarray) -> FabricState:
+        """Write `words` (uint, `bits` wide) at (PE `lane` = y*W + x, `word`) of the slot's
+        word view."""
+        n = _pow2(len(lane))
+        key = (slot, bits, n)
+        fn = self._h2d.get(key)
+        if fn is None:
+            def scatter(arr, lanes, idx, vals):
+                wv = to_words(arr, bits)
+                shape = wv.shape
+                wv = wv.reshape(shape[0] * shape[1], -1).at[lanes, idx].set(vals, mode="drop")
+                return from_words(wv.reshape(shape), arr)
+            fn = self._h2d[key] = jax.jit(scatter)
+        lanes = np.full(n, self.program.height * self.program.width, np.int32)
+        lanes[:len(lane)] = lane
+        idx = np.zeros(n, np.int32)
+        idx[:len(word)] = word
+        vals = np.zeros(n, words.dtype)
+        vals[:len(words)] = words
+        mem = dict(state.mem)
+        mem[slot] = fn(state.mem[slot], jnp.asarray(lanes), jnp.asarray(idx), jnp.asarray(vals))
+        return state.replace(mem=mem)
+
+    def d2h(self, state: FabricState, slot: str, bits: int, lane: np.ndarray,
+            word: np.ndarray) -> np.ndarray:
+        """Read the words at (PE `lane`, `word`) of the slot's word view (uint, `bits` wide)."""
+        n = _pow2(len(lane))
+        key = (slot, bits, n)
+        fn = self._d2h.get(key)
+        if fn is None:
+            def gather(arr, lanes, idx):
+                wv = to_words(arr, bits)
+                return wv.reshape(wv.shape[0] * wv.shape[1], -1)[lanes, idx]
+            fn = self._d2h[key] = jax.jit(gather)
+        lanes = np.zeros(n, np.int32)
+        lanes[:len(lane)] = lane
+        idx = np.zeros(n, np.int32)
+        idx[:len(word)] = word
+        out = fn(state.mem[slot], jnp.asarray(lanes), jnp.asarray(idx))
+        return np.asarray(out)[:len(lane)]
+
+    def words_per_pe(self, slot: str, bits: int) -> int:
+        dtype, shape = self.plan.slots[slot]
+        n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        have = dtype.bits
+        if have == bits:
+            return n
+        return n * 2 if have == 32 else (n + 1) // 2
+
+    # -- host-side checks -------------------------------------------------------------------
+
+    def check_faults(self, state: FabricState) -> None:
+        fault = np.asarray(state.fault)
+        if not fault.any():
+            return
+        ys, xs = np.nonzero(fault)
+        codes = sorted(set(fault[ys, xs].tolist()))
+        code = codes[0]
+        pes = [(int(x), int(y)) for y, x in zip(ys, xs) if fault[y, x] == code]
+        text = self.fault_texts[code] if code < len(self.fault_texts) else f"fault {code}"
+        others = "" if len(codes) == 1 else f" (and {len(codes) - 1} other kinds of fault)"
+        raise FabricFault(f"device fault: {text}{others}", pes)
+
+    def check_command_stream(self, state: FabricState, command: str) -> None:
+        blocked = np.asarray(state.cmd_blocked)
+        if not blocked.any():
+            return
+        ys, xs = np.nonzero(blocked)
+        pes = [(int(x), int(y)) for y, x in zip(ys, xs)]
+        raise DeadlockError(
+            f"{command} finished its work but {len(pes)} PE(s) never called "
+            "unblock_cmd_stream(), and nothing else can run on them", pes,
+            "each PE must call sys_mod.unblock_cmd_stream() once the launched function's work "
+            "is done")
+

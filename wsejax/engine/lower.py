@@ -1,0 +1,1320 @@
+"""Lowering of IR bodies to JAX: masked lockstep execution of one tile class on all PEs.
+
+A body is lowered once, at trace time, into operations over `[H, W, ...]` arrays. Every
+statement runs under a lane mask (`None` means every PE): writes are selected by the mask, a
+runtime `if` runs both branches under complementary masks, and `return` / `break` / `continue`
+switch lanes off until the enclosing function or loop ends. Static loops unroll when short and
+become `lax.fori_loop` otherwise; runtime loops become `lax.while_loop`s that stop when no lane
+is left, or fault past an iteration limit (so a runaway loop never hangs the host).
+
+Memory DSD operations read and write with slices when the access pattern is static, with one
+dynamic slice when a runtime offset is equal on all PEs, and with per-PE gathers otherwise. A
+static loop whose body is one `@fmacs` into a fixed destination, with a source DSD that advances
+by a fixed step each iteration, is a matrix-vector product and lowers to one `dot_general`.
+
+Faults (a DSD or index out of range, a runaway loop) are recorded in `fault` per PE, never
+raised inside traced code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from wsejax import ir, ops
+from wsejax.errors import ProgramError
+from wsejax.types import DType, bool_
+
+__all__ = ["DsdRt", "Lowerer", "Machine"]
+
+UNROLL_LIMIT = 4
+DEFAULT_LOOP_LIMIT = 1 << 22
+
+
+# ------------------------------------------------------------------------------------------------
+# Masks
+
+
+def mand(a, b):
+    """Lane mask conjunction; None means all lanes."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a & b
+
+
+def mor(a, b):
+    if a is None or b is None:
+        return None if a is None and b is None else (a if b is None else b)
+    return a | b
+
+
+def mnot_and(m, off):
+    """`m & ~off` with None-aware operands (off None = nothing off)."""
+    if off is None:
+        return m
+    return ~off if m is None else m & ~off
+
+
+# ------------------------------------------------------------------------------------------------
+# Runtime values
+
+
+@dataclass
+class DsdRt:
+    """A DSD value during lowering. Fields are Python ints when static, else int32 arrays.
+
+    `bases` lists the candidate `(symbol, base_offset)` pairs; `base` indexes it.
+    """
+
+    kind: str                       # "mem1d" | "mem4d"
+    bases: tuple
+    base: object = 0
+    offset: object = 0
+    stride: object = 1
+    length: object = 0
+    coeffs: tuple = ()
+    extents: tuple = ()
+    wio: bool = False
+
+    def fields(self):
+        return {"base": self.base, "offset": self.offset, "stride": self.stride,
+                "length": self.length}
+
+    def replace(self, **kw) -> DsdRt:
+        return dataclasses.replace(self, **kw)
+
+    @property
+    def static(self) -> bool:
+        return all(isinstance(v, int) for v in self.fields().values())
+
+
+def _is_static(v) -> bool:
+    return isinstance(v, (int, np.integer))
+
+
+@dataclass
+class Machine:
+    """The mutable view of the state arrays while a body is lowered."""
+
+    mem: dict
+    dsd: dict
+    cmd: jax.Array
+    cycles: jax.Array
+    fault: jax.Array
+    tables: dict
+
+    def carry(self):
+        return (self.mem, self.dsd, self.cmd, self.cycles, self.fault)
+
+    def load(self, carry) -> None:
+        self.mem, self.dsd, self.cmd, self.cycles, self.fault = carry
+        self.mem = dict(self.mem)
+        self.dsd = {k: dict(v) for k, v in self.dsd.items()}
+
+
+@dataclass
+class Loop:
+    broken: object = None
+    cont: object = None
+
+
+@dataclass
+class Frame:
+    """Locals and control masks of one function activation."""
+
+    locals: dict = field(default_factory=dict)
+    returned: object = None
+    retval: object = None
+    loops: list = field(default_factory=list)
+    ext: int = 0          # extra trailing lane axes (1 inside @map callbacks)
+    fn: str = ""
+
+    def off(self):
+        off = self.returned
+        if self.loops:
+            off = mor(off, mor(self.loops[-1].broken, self.loops[-1].cont))
+        return off
+
+
+def _np(dtype: DType):
+    return dtype.np
+
+
+def _uint(bits: int):
+    return {8: jnp.uint8, 16: jnp.uint16, 32: jnp.uint32}[bits]
+
+
+def _view(x, have: DType, want: DType):
+    """Reinterpret the bits of `x` (dtype `have`) as `want` (same width)."""
+    if have == want:
+        return x
+    if have is bool_ or want is bool_:
+        return x.astype(want.np)
+    return lax.bitcast_convert_type(x, want.np)
+
+
+# ------------------------------------------------------------------------------------------------
+# Access patterns
+
+
+def _progression(a: np.ndarray):
+    """(start, step) if `a` is an arithmetic progression, else None."""
+    if a.size == 0:
+        return None
+    if a.size == 1:
+        return int(a[0]), 1
+    d = np.diff(a)
+    if np.all(d == d[0]):
+        return int(a[0]), int(d[0])
+    return None
+
+
+def _read_static(flat, idx: np.ndarray):
+    """`flat[:, :, idx]` for a static index array `idx` (any shape)."""
+    n = flat.shape[2]
+    prog = _progression(idx.reshape(-1))
+    if prog is not None:
+        start, step = prog
+        cnt = idx.size
+        if step > 0:
+            out = flat[:, :, start:start + step * (cnt - 1) + 1:step]
+        elif step < 0:
+            stop = start + step * (cnt - 1) - 1
+            out = flat[:, :, start:(stop if stop >= 0 else None):step]
+        else:
+            out = jnp.broadcast_to(flat[:, :, start:start + 1], flat.shape[:2] + (cnt,))
+        return out.reshape(flat.shape[:2] + idx.shape)
+    if idx.ndim == 2:
+        out = _read_matrix(flat, idx)
+        if out is not None:
+            return out
+    del n
+    return jnp.take(flat, jnp.asarray(idx.astype(np.int32)), axis=2)
+
+
+def _read_matrix(flat, idx: np.ndarray):
+    """A 2-D static pattern `idx[k, j] = base + k*a + j*b` as reshapes of one window."""
+    base = int(idx[0, 0])
+    a = int(idx[1, 0] - idx[0, 0]) if idx.shape[0] > 1 else 0
+    b = int(idx[0, 1] - idx[0, 0]) if idx.shape[1] > 1 else 0
+    if not np.array_equal(idx, base + a * np.arange(idx.shape[0])[:, None]
+                          + b * np.arange(idx.shape[1])[None, :]):
+        return None
+    n, m = idx.shape
+    s = flat.shape[2]
+    if a == 1 and b >= n:        # column j is a contiguous run: rows of a [m, b] reshape
+        size = m * b
+        win = _window(flat, base, size, s)
+        return jnp.swapaxes(win.reshape(flat.shape[:2] + (m, b))[:, :, :, :n], 2, 3)
+    if b == 1 and a >= m:        # row k is a contiguous run
+        size = n * a
+        win = _window(flat, base, size, s)
+        return win.reshape(flat.shape[:2] + (n, a))[:, :, :, :m]
+    return None
+
+
+def _window(flat, start: int, size: int, s: int):
+    """`flat[:, :, start:start+size]`, zero-padded past the end (pad is never used)."""
+    end = min(start + size, s)
+    win = flat[:, :, start:end]
+    if end - start < size:
+        pad = jnp.zeros(flat.shape[:2] + (size - (end - start),), flat.dtype)
+        win = jnp.concatenate([win, pad], axis=2)
+    return win
+
+
+def _gather(flat, idx):
+    """Per-PE gather: `out[h, w, ...] = flat[h, w, idx[h, w, ...]]`. idx clamped by caller."""
+    h, w = flat.shape[:2]
+    idx = jnp.broadcast_to(idx, (h, w) + idx.shape[2:]) if idx.ndim >= 2 else \
+        jnp.broadcast_to(idx, (h, w) + idx.shape)
+    tail = idx.shape[2:]
+    out = jnp.take_along_axis(flat, idx.reshape(h, w, -1), axis=2)
+    return out.reshape((h, w) + tail)
+
+
+def _read_offset(flat, off, pattern: np.ndarray):
+    """`flat[h, w, off[h, w] + pattern]`, with a dynamic slice when `off` is uniform.
+
+    `off` is an int32 `[H, W]` array (already checked in range by the caller); `pattern` a static
+    non-negative-span index array.
+    """
+    lo, hi = int(pattern.min()), int(pattern.max())
+    span = hi - lo + 1
+    s = flat.shape[2]
+    rel = pattern - lo
+
+    def uniform(_):
+        start = jnp.clip(off[0, 0] + lo, 0, max(s - span, 0))
+        if span > s:
+            padded = jnp.concatenate(
+                [flat, jnp.zeros(flat.shape[:2] + (span - s,), flat.dtype)], axis=2)
+            win = lax.dynamic_slice_in_dim(padded, start, span, axis=2)
+        else:
+            win = lax.dynamic_slice_in_dim(flat, start, span, axis=2)
+        return _read_static(win, rel)
+
+    def general(_):
+        idx = jnp.clip(off.reshape(off.shape + (1,) * pattern.ndim) + jnp.asarray(
+            pattern.astype(np.int32)), 0, s - 1)
+        return _gather(flat, idx)
+
+    if off.ndim != 2:
+        return general(None)
+    same = jnp.all(off == off[0, 0])
+    return lax.cond(same, uniform, general, None)
+
+
+# ------------------------------------------------------------------------------------------------
+# The lowerer
+
+
+class Lowerer:
+    """Lowers the bodies of one tile class. `register_fault(text) -> code` numbers faults."""
+
+    def __init__(self, pe: ir.PeProgram, symbol_slot: dict, dsd_key: dict, dsd_bases: dict,
+                 shape: tuple[int, int], register_fault, loop_limit: int = DEFAULT_LOOP_LIMIT,
+                 fused_fmacs: bool = False):
+        self.pe = pe
+        self.slot = symbol_slot
+        self.dsd_key = dsd_key
+        self.dsd_bases = dsd_bases
+        self.H, self.W = shape
+        self.register_fault = register_fault
+        self.loop_limit = loop_limit
+        self.fused = fused_fmacs
+        self.M: Machine | None = None
+        self._call_stack: list[str] = []
+        self._consts = {name: self._lit(lit.dsd) for name, lit in pe.dsd_vars
+                        if name not in dsd_key}
+
+    # -- entry point ------------------------------------------------------------------------
+
+    def run(self, machine: Machine, fn_name: str, args, mask) -> Machine:
+        """Run function `fn_name` with `args` (arrays or scalars) on the lanes in `mask`."""
+        self.M = machine
+        fr = Frame(fn=fn_name)
+        self._call(fn_name, list(args), fr, mask)
+        return self.M
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    @property
+    def lanes(self):
+        return (self.H, self.W)
+
+    def lane(self, x, fr: Frame):
+        """Give an `[H, W]` value the extra lane axes of `fr`."""
+        if fr.ext and getattr(x, "ndim", 0) == 2:
+            return x.reshape(x.shape + (1,) * fr.ext)
+        return x
+
+    def mask_ext(self, m, fr: Frame):
+        return self.lane(m, fr) if m is not None else None
+
+    def full(self, x, fr: Frame):
+        """Broadcast a value to the full lane shape (for stable loop carries)."""
+        shape = self.lanes if not fr.ext else None
+        if shape is None:
+            return x
+        return jnp.broadcast_to(x, shape)
+
+    def fault(self, cond, m, text: str) -> None:
+        """Record fault `text` on lanes where `cond` holds (among those in mask `m`)."""
+        cond = mand(cond, m)
+        if cond is None:
+            cond = jnp.ones(self.lanes, bool)
+        if isinstance(cond, (bool, np.bool_)):
+            if not cond:
+                return
+            cond = jnp.ones(self.lanes, bool)
+        while cond.ndim > 2:
+            cond = jnp.any(cond, axis=-1)
+        cond = jnp.broadcast_to(cond, self.lanes)
+        code = self.register_fault(text)
+        self.M.fault = jnp.where((self.M.fault == 0) & cond, jnp.int32(code), self.M.fault)
+
+    def tick(self, m, n) -> None:
+        """Advance the clocks of the lanes in `m` by `n` cycles (the timing model: one cycle
+        per statement, one per element of a DSD operation)."""
+        n = jnp.asarray(n, jnp.uint32)
+        while n.ndim > 2:
+            n = n[..., 0]
+        inc = n if m is None else jnp.where(m if m.ndim == 2 else jnp.any(m, axis=-1), n, 0)
+        self.M.cycles = self.M.cycles + inc.astype(jnp.uint32)
+
+    def sym(self, name: str) -> ir.Symbol:
+        return self.pe.symbol(name)
+
+    def flat(self, name: str):
+        arr = self.M.mem[self.slot[name]]
+        return arr.reshape(self.lanes + (-1,))
+
+    def set_flat(self, name: str, flat) -> None:
+        slot = self.slot[name]
+        self.M.mem[slot] = flat.reshape(self.M.mem[slot].shape)
+
+    # -- expressions ------------------------------------------------------------------------
+
+    def expr(self, e, fr: Frame):
+        t = type(e)
+        if t is ir.Const:
+            return jnp.asarray(e.value, _np(e.dtype))
+        if t is ir.Local:
+            v = fr.locals.get(e.name)
+            if v is None:
+                raise ProgramError(f"{fr.fn}: local '{e.name}' is read before it is assigned")
+            return self.lane(v, fr)
+        if t is ir.Load:
+            return self.load(e, fr)
+        if t is ir.PeValue:
+            return self.lane(self.M.tables[e.table].astype(_np(e.dtype)), fr)
+        if t is ir.Bin:
+            return self.binop(e, fr)
+        if t is ir.Un:
+            a = self.expr(e.a, fr)
+            if e.op == "-":
+                return -a
+            if e.op == "~":
+                return ~a
+            if e.op == "!":
+                return ~a
+            return jnp.abs(a)
+        if t is ir.Cast:
+            return self.cast(self.expr(e.a, fr), e.a.dtype, e.dtype)
+        if t is ir.Bitcast:
+            return _view(self.expr(e.a, fr), e.a.dtype, e.dtype)
+        if t is ir.Select:
+            return jnp.where(self.expr(e.cond, fr), self.expr(e.a, fr), self.expr(e.b, fr))
+        if t is ir.CallExpr:
+            raise ProgramError("a function call inside an expression must be lowered as a "
+                               "statement")
+        raise ProgramError(f"cannot lower expression {e!r}")
+
+    def cast(self, x, have: DType, want: DType):
+        if have == want:
+            return x
+        if want is bool_:
+            return x != 0
+        if have.is_float and want.is_int:
+            info = np.iinfo(want.np)
+            x32 = x.astype(jnp.float32)
+            x32 = jnp.where(jnp.isnan(x32), 0.0, jnp.clip(jnp.trunc(x32), info.min, info.max))
+            return x32.astype(want.np)
+        if have.is_int and want.is_int and have.bits > want.bits:
+            return x.astype(want.np)  # wraps (two's complement truncation)
+        return x.astype(want.np)
+
+    def binop(self, e: ir.Bin, fr: Frame):
+        a = self.expr(e.a, fr)
+        b = self.expr(e.b, fr)
+        op = e.op
+        t = e.a.dtype
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if op == "/":
+            if t.is_float:
+                return a / b
+            safe = jnp.where(b == 0, jnp.ones_like(b), b)
+            return jnp.where(b == 0, jnp.zeros_like(a), lax.div(a, safe))
+        if op == "%":
+            if t.is_float:
+                return lax.rem(a, b)
+            safe = jnp.where(b == 0, jnp.ones_like(b), b)
+            return jnp.where(b == 0, jnp.zeros_like(a), lax.rem(a, safe))
+        if op in ("<<", ">>"):
+            b = b.astype(a.dtype)
+            nbits = t.bits
+            big = b.astype(jnp.uint32) >= nbits if t.is_signed else b >= nbits
+            if op == "<<":
+                return jnp.where(big, jnp.zeros_like(a), lax.shift_left(a, b))
+            if t.is_signed:
+                return lax.shift_right_arithmetic(a, jnp.where(big, nbits - 1, b).astype(a.dtype))
+            return jnp.where(big, jnp.zeros_like(a), lax.shift_right_logical(a, b))
+        if op == "&":
+            return a & b
+        if op == "|":
+            return a | b
+        if op == "^":
+            return a ^ b
+        if op == "and":
+            return a & b
+        if op == "or":
+            return a | b
+        if op == "min":
+            return jnp.minimum(a, b)
+        if op == "max":
+            return jnp.maximum(a, b)
+        return {"==": jnp.equal, "!=": jnp.not_equal, "<": jnp.less, "<=": jnp.less_equal,
+                ">": jnp.greater, ">=": jnp.greater_equal}[op](a, b)
+
+    def flat_index(self, sym: ir.Symbol, indices, fr: Frame):
+        """Row-major flat index of `sym[indices]`: a Python int if static, else an array, and
+        an in-range condition (None when statically in range)."""
+        shape = sym.shape
+        if all(type(i) is ir.Const for i in indices):
+            flat = 0
+            for i, n in zip(indices, shape):
+                if not 0 <= i.value < n:
+                    return int(i.value), True
+                flat = flat * n + int(i.value)
+            return flat, None
+        flat = jnp.int32(0)
+        ok = None
+        for i, n in zip(indices, shape):
+            v = self.expr(i, fr).astype(jnp.int32)
+            good = (v >= 0) & (v < n)
+            ok = good if ok is None else ok & good
+            flat = flat * n + v
+        return flat, ~ok
+
+    def load(self, e: ir.Load, fr: Frame):
+        sym = self.sym(e.symbol)
+        arr = self.M.mem[self.slot[e.symbol]]
+        if not e.indices:
+            return self.lane(arr, fr)
+        idx, bad = self.flat_index(sym, e.indices, fr)
+        flat = arr.reshape(self.lanes + (-1,))
+        if isinstance(idx, int):
+            if bad is not None:
+                self.fault(True, None, f"index out of range reading '{e.symbol}'")
+                idx = 0
+            return self.lane(flat[:, :, idx], fr)
+        self.fault(bad, None, f"index out of range reading '{e.symbol}'")
+        idx = jnp.clip(idx, 0, sym.size - 1)
+        if idx.ndim < 2:
+            idx = jnp.broadcast_to(idx, self.lanes)
+        return _gather(flat, idx)
+
+    # -- DSD values -------------------------------------------------------------------------
+
+    def _lit(self, d) -> DsdRt:
+        """A DsdRt for a literal whose fields are constants (global DSD initial values)."""
+        return self._dsd_lit(d, None)
+
+    def _dsd_lit(self, d, fr: Frame | None) -> DsdRt:
+        def f(x):
+            if type(x) is ir.Const:
+                return int(x.value)
+            if fr is None:
+                raise ProgramError("a global DSD needs comptime fields")
+            return self.expr(x, fr).astype(jnp.int32)
+
+        if isinstance(d, ir.Mem1d):
+            return DsdRt("mem1d", ((d.base, d.base_offset),), 0, f(d.offset), f(d.stride),
+                         f(d.length), wio=d.wavelet_index_offset)
+        return DsdRt("mem4d", ((d.base, d.base_offset),), 0, f(d.offset), 0,
+                     int(np.prod(d.extents)), tuple(d.coeffs), tuple(d.extents),
+                     d.wavelet_index_offset)
+
+    def dsd_init_fields(self, name: str) -> dict:
+        """Initial state fields of runtime DSD variable `name`."""
+        lit = self._lit(dict(self.pe.dsd_vars)[name].dsd)
+        bases = self.dsd_bases[name]
+        return {"base": bases.index(lit.bases[0]), "offset": lit.offset, "stride": lit.stride,
+                "length": lit.length}
+
+    def _var_shape(self, name: str) -> DsdRt:
+        return self._lit(dict(self.pe.dsd_vars)[name].dsd)
+
+    def dsd(self, e, fr: Frame) -> DsdRt:
+        t = type(e)
+        if t is ir.DsdLit:
+            return self._dsd_lit(e.dsd, fr)
+        if t is ir.DsdVar:
+            if e.name in self._consts:
+                return self._consts[e.name]
+            key = self.dsd_key[e.name]
+            st = self.M.dsd[key]
+            shape = self._var_shape(e.name)
+            bases = self.dsd_bases[e.name]
+            return shape.replace(bases=bases, **{k: self.lane(v, fr) for k, v in st.items()})
+        if t is ir.DsdLocal:
+            v = fr.locals.get(e.name)
+            if not isinstance(v, DsdRt):
+                raise ProgramError(f"{fr.fn}: '{e.name}' is not a DSD")
+            return v.replace(**{k: self.lane(x, fr) for k, x in v.fields().items()})
+        if t is ir.IncrementOffset:
+            d = self.dsd(e.dsd, fr)
+            delta = self.expr(e.delta, fr) if type(e.delta) is not ir.Const else int(e.delta.value)
+            return d.replace(offset=self._scaled_add(d, delta, e.dtype))
+        if t is ir.SetBase:
+            d = self.dsd(e.dsd, fr)
+            return d.replace(bases=((e.symbol, e.base_offset),), base=0, offset=0)
+        if t is ir.SetLength:
+            d = self.dsd(e.dsd, fr)
+            n = int(e.length.value) if type(e.length) is ir.Const else \
+                self.expr(e.length, fr).astype(jnp.int32)
+            return d.replace(length=n)
+        if t is ir.SetStride:
+            d = self.dsd(e.dsd, fr)
+            s = int(e.stride.value) if type(e.stride) is ir.Const else \
+                self.expr(e.stride, fr).astype(jnp.int32)
+            return d.replace(stride=s)
+        raise ProgramError(f"cannot lower DSD expression {e!r}")
+
+    def _elem_bits(self, d: DsdRt) -> int:
+        bits = {self.sym(b).dtype.bits for b, _ in d.bases}
+        if len(bits) != 1:
+            raise ProgramError("a DSD may point to arrays of different element widths")
+        return bits.pop()
+
+    def _scaled_add(self, d: DsdRt, delta, dtype: DType):
+        """offset + delta elements of `dtype`, in units of the base's element type."""
+        bits = self._elem_bits(d)
+        if dtype.bits == bits:
+            step = delta
+        elif dtype.bits > bits:
+            step = delta * (dtype.bits // bits)
+        else:
+            if _is_static(delta) and delta % (bits // dtype.bits):
+                raise ProgramError(f"increment_dsd_offset by {delta} {dtype} elements moves a "
+                                   f"{bits}-bit DSD by half an element")
+            step = delta // (bits // dtype.bits)
+        if _is_static(d.offset) and _is_static(step):
+            return int(d.offset) + int(step)
+        return jnp.asarray(d.offset, jnp.int32) + jnp.asarray(step, jnp.int32)
+
+    def merge_dsd(self, new: DsdRt, old: DsdRt | None, m, bases=None) -> DsdRt:
+        """`where(m, new, old)` for DSD values; `bases` fixes the candidate list."""
+        if old is None and bases is None:
+            return new
+        if old is not None and new.kind != old.kind:
+            raise ProgramError("a DSD variable holds a mem1d_dsd on some paths and a mem4d_dsd "
+                               "on others")
+        if bases is None:
+            bases = tuple(dict.fromkeys(old.bases + new.bases))
+        new = self._rebase(new, bases)
+        if old is None or m is None:
+            return new
+        old = self._rebase(old, bases)
+        out = {}
+        for k in ("base", "offset", "stride", "length"):
+            a, b = new.fields()[k], old.fields()[k]
+            if _is_static(a) and _is_static(b) and a == b:
+                out[k] = a
+            else:
+                out[k] = jnp.where(m, jnp.asarray(a, jnp.int32), jnp.asarray(b, jnp.int32))
+        return new.replace(**out)
+
+    def _rebase(self, d: DsdRt, bases) -> DsdRt:
+        if d.bases == bases:
+            return d
+        missing = [b for b in d.bases if b not in bases]
+        if missing:
+            raise ProgramError(f"a DSD variable is pointed to '{missing[0][0]}', which the "
+                               "emulator did not expect")
+        table = np.array([bases.index(b) for b in d.bases], np.int32)
+        base = int(table[d.base]) if _is_static(d.base) else jnp.asarray(table)[d.base]
+        return d.replace(bases=bases, base=base)
+
+    def materialize(self, d: DsdRt) -> DsdRt:
+        """Every field as a full `[H, W]` int32 array (for loop carries and state)."""
+        return d.replace(**{k: jnp.broadcast_to(jnp.asarray(v, jnp.int32), self.lanes)
+                            for k, v in d.fields().items()})
+
+    # -- DSD access -------------------------------------------------------------------------
+
+    def pattern(self, d: DsdRt, n: int) -> np.ndarray:
+        """Static part of the element addresses of the first n elements (relative to offset),
+        for static strides; None if the stride is a runtime value."""
+        if d.kind == "mem4d":
+            from wsejax.dsd import mem4d_addresses
+
+            return mem4d_addresses(0, d.coeffs, d.extents)[:n]
+        if not _is_static(d.stride):
+            return None
+        return d.stride * np.arange(n, dtype=np.int64)
+
+    def bound(self, d: DsdRt) -> int:
+        """A static upper bound on the DSD's length."""
+        if _is_static(d.length):
+            return int(d.length)
+        sizes = [self.sym(b).size for b, _ in d.bases]
+        return max(sizes)
+
+    def _base_iter(self, d: DsdRt):
+        for k, (name, boff) in enumerate(d.bases):
+            sel = None
+            if len(d.bases) > 1:
+                sel = (d.base == k) if not _is_static(d.base) else (d.base == k)
+                if isinstance(sel, (bool, np.bool_)):
+                    if not sel:
+                        continue
+                    sel = None
+            yield name, boff, sel
+
+    def read(self, d: DsdRt, n: int, nvalid, want: DType, m, fr: Frame, what: str):
+        """Values of the first n elements of DSD `d` as `want`: `[H, W, n]`."""
+        out = None
+        for name, boff, sel in self._base_iter(d):
+            sym = self.sym(name)
+            flat = self.flat(name)
+            vals = self._read_base(d, flat, sym, boff, n, nvalid, mand(m, sel), what)
+            vals = _view(vals, sym.dtype, want)
+            out = vals if out is None else jnp.where(sel[..., None], vals, out)
+        return out
+
+    def _addresses(self, d: DsdRt, boff: int, n: int):
+        """(static numpy addresses, None) or (None, traced [H, W, n] addresses)."""
+        pat = self.pattern(d, n)
+        if pat is not None and _is_static(d.offset):
+            return boff + d.offset + pat, None
+        if pat is not None:
+            off = jnp.asarray(d.offset, jnp.int32)
+            return None, (off, boff + pat)
+        off = jnp.asarray(d.offset, jnp.int32)
+        stride = jnp.asarray(d.stride, jnp.int32)
+        idx = boff + off[..., None] + stride[..., None] * jnp.arange(n, dtype=jnp.int32)
+        return None, idx
+
+    def _valid(self, n: int, nvalid):
+        if nvalid is None:
+            return None
+        return jnp.arange(n, dtype=jnp.int32) < jnp.asarray(nvalid, jnp.int32)[..., None]
+
+    def _read_base(self, d, flat, sym, boff, n, nvalid, m, what):
+        size = sym.size
+        static, dyn = self._addresses(d, boff, n)
+        valid = self._valid(n, nvalid)
+        if static is not None:
+            bad = (static < 0) | (static >= size)
+            if bad.any():
+                badm = jnp.asarray(bad) if valid is None else (valid & jnp.asarray(bad))
+                self.fault(badm if valid is not None else True, m,
+                           f"{what}: DSD address out of range of '{sym.name}'")
+                static = np.clip(static, 0, size - 1)
+            return _read_static(flat, static)
+        if isinstance(dyn, tuple):
+            off, pat = dyn
+            lo, hi = int(pat.min()), int(pat.max())
+            bad = (off + lo < 0) | (off + hi >= size)
+            if valid is not None:
+                addr = off[..., None] + jnp.asarray(pat.astype(np.int32))
+                bad = jnp.any(valid & ((addr < 0) | (addr >= size)), axis=-1)
+            self.fault(bad, m, f"{what}: DSD address out of range of '{sym.name}'")
+            if off.ndim == 0:
+                off = jnp.broadcast_to(off, self.lanes)
+            off = jnp.clip(off, -lo, max(size - 1 - hi, -lo))
+            return _read_offset(flat, off, pat)
+        idx = dyn
+        badv = (idx < 0) | (idx >= size)
+        if valid is not None:
+            badv = badv & valid
+        self.fault(jnp.any(badv, axis=-1), m, f"{what}: DSD address out of range of '{sym.name}'")
+        return _gather(flat, jnp.clip(idx, 0, size - 1))
+
+    def write(self, d: DsdRt, vals, n: int, nvalid, have: DType, m, what: str) -> None:
+        """Write `vals` (`[H, W, n]` of type `have`) to the first n elements of DSD `d`."""
+        for name, boff, sel in self._base_iter(d):
+            sym = self.sym(name)
+            mm = mand(m, sel)
+            v = _view(vals, have, sym.dtype)
+            self._write_base(d, sym, boff, v, n, nvalid, mm, what)
+
+    def _write_base(self, d, sym, boff, vals, n, nvalid, m, what):
+        size = sym.size
+        flat = self.flat(sym.name)
+        static, dyn = self._addresses(d, boff, n)
+        valid = self._valid(n, nvalid)
+        if static is not None and valid is None:
+            bad = (static < 0) | (static >= size)
+            if bad.any():
+                self.fault(True, m, f"{what}: DSD address out of range of '{sym.name}'")
+                keep = ~bad
+                static, vals = static[keep], vals[:, :, np.nonzero(keep)[0]]
+                if static.size == 0:
+                    return
+            prog = _progression(static)
+            if prog is not None and prog[1] == 0:
+                # a stride-0 destination keeps the last element written (spec 7.7)
+                static, vals = static[-1:], vals[:, :, -1:]
+                prog = (int(static[0]), 1)
+            if prog is not None and prog[1] > 0:
+                start, step = prog
+                sl = slice(start, start + step * (static.size - 1) + 1, step)
+                old = flat[:, :, sl]
+                new = vals if m is None else jnp.where(m[..., None], vals, old)
+                self.set_flat(sym.name, flat.at[:, :, sl].set(new))
+                return
+            idx = jnp.broadcast_to(jnp.asarray(static.astype(np.int32)), self.lanes + static.shape)
+        elif static is not None:
+            idx = jnp.broadcast_to(jnp.asarray(static.astype(np.int32)), self.lanes + static.shape)
+        elif isinstance(dyn, tuple):
+            off, pat = dyn
+            idx = jnp.asarray(off, jnp.int32)[..., None] + jnp.asarray(pat.astype(np.int32))
+            idx = jnp.broadcast_to(idx, self.lanes + (n,))
+        else:
+            idx = jnp.broadcast_to(dyn, self.lanes + (n,))
+        ok = jnp.ones(idx.shape, bool) if valid is None else jnp.broadcast_to(valid, idx.shape)
+        bad = ok & ((idx < 0) | (idx >= size))
+        self.fault(jnp.any(bad, axis=-1), m, f"{what}: DSD address out of range of '{sym.name}'")
+        ok = ok & ~bad
+        if m is not None:
+            ok = ok & m[..., None]
+        # duplicate addresses (stride 0): every duplicate carries the last valid value
+        if not (static is not None and len(set(static.tolist())) == static.size):
+            last = self._last_valid(vals, ok)
+            dup = self._has_duplicates(idx, ok)
+            vals = jnp.where(dup[..., None], last[..., None], vals)
+        target = jnp.where(ok, idx, size)
+        hi = jnp.arange(self.H, dtype=jnp.int32)[:, None, None]
+        wi = jnp.arange(self.W, dtype=jnp.int32)[None, :, None]
+        flat = flat.at[hi, wi, target].set(vals, mode="drop")
+        self.set_flat(sym.name, flat)
+
+    @staticmethod
+    def _last_valid(vals, ok):
+        n = vals.shape[-1]
+        pos = jnp.where(ok, jnp.arange(n, dtype=jnp.int32), -1).max(axis=-1)
+        return jnp.take_along_axis(vals, jnp.clip(pos, 0, n - 1)[..., None], axis=-1)[..., 0]
+
+    @staticmethod
+    def _has_duplicates(idx, ok):
+        """True on lanes whose valid addresses are all equal (the stride-0 case)."""
+        first = jnp.take_along_axis(idx, jnp.argmax(ok, axis=-1)[..., None], axis=-1)
+        same = jnp.all(~ok | (idx == first), axis=-1)
+        return same & (jnp.sum(ok, axis=-1) > 1)
+
+    # -- statements -------------------------------------------------------------------------
+
+    def block(self, stmts, fr: Frame, mask) -> None:
+        for s in stmts:
+            m = mnot_and(mask, fr.off())
+            self.stmt(s, fr, m)
+
+    def stmt(self, s, fr: Frame, m) -> None:
+        t = type(s)
+        if fr.ext and t in (ir.Assign, ir.DsdOp, ir.DsdAssign, ir.Map, ir.UnblockCmdStream):
+            raise ProgramError(f"{fr.fn}: a @map callback may not write memory or run DSD "
+                               "operations")
+        if t is ir.Assign:
+            self.assign(s, fr, m)
+        elif t is ir.LocalAssign:
+            self.local_assign(s, fr, m)
+        elif t is ir.DsdAssign:
+            self.dsd_assign(s, fr, m)
+        elif t is ir.DsdOp:
+            self.dsd_op(s, fr, m)
+        elif t is ir.Map:
+            self.map(s, fr, m)
+        elif t is ir.If:
+            self.if_(s, fr, m)
+        elif t is ir.For:
+            self.for_(s, fr, m)
+        elif t is ir.While:
+            self.while_(s, fr, m)
+        elif t is ir.Break:
+            loop = fr.loops[-1]
+            loop.broken = mor(loop.broken, m) if m is not None else jnp.ones(self.lanes, bool)
+        elif t is ir.Continue:
+            loop = fr.loops[-1]
+            loop.cont = mor(loop.cont, m) if m is not None else jnp.ones(self.lanes, bool)
+        elif t is ir.Return:
+            self.return_(s, fr, m)
+        elif t is ir.Call:
+            self._call(s.fn, [self.value(a, fr) for a in s.args], fr, m)
+        elif t is ir.ExprStmt:
+            self.expr(s.value, fr)
+        elif t is ir.UnblockCmdStream:
+            self.M.cmd = jnp.zeros_like(self.M.cmd) if m is None else self.M.cmd & ~m
+        else:
+            raise ProgramError(f"cannot lower statement {s!r}")
+        if t not in (ir.If, ir.For, ir.While, ir.Call) and not fr.ext:
+            self.tick(m, 1)
+
+    def value(self, v, fr: Frame):
+        if isinstance(v, (ir.DsdLit, ir.DsdVar, ir.DsdLocal, ir.IncrementOffset, ir.SetBase,
+                          ir.SetLength, ir.SetStride)):
+            return self.dsd(v, fr)
+        if type(v) is ir.CallExpr:
+            return self._call(v.fn, [self.value(a, fr) for a in v.args], fr, None)
+        return self.expr(v, fr)
+
+    def assign(self, s: ir.Assign, fr: Frame, m) -> None:
+        sym = self.sym(s.symbol)
+        v = self.expr(s.value, fr).astype(sym.dtype.np)
+        slot = self.slot[s.symbol]
+        arr = self.M.mem[slot]
+        if not s.indices:
+            v = jnp.broadcast_to(v, self.lanes)
+            self.M.mem[slot] = v if m is None else jnp.where(m, v, arr)
+            return
+        idx, bad = self.flat_index(sym, s.indices, fr)
+        flat = arr.reshape(self.lanes + (-1,))
+        v = jnp.broadcast_to(v, self.lanes)
+        if isinstance(idx, int):
+            if bad is not None:
+                self.fault(True, m, f"index out of range writing '{s.symbol}'")
+                return
+            new = v if m is None else jnp.where(m, v, flat[:, :, idx])
+            flat = flat.at[:, :, idx].set(new)
+        else:
+            self.fault(bad, m, f"index out of range writing '{s.symbol}'")
+            ok = ~bad if m is None else (m & ~bad)
+            target = jnp.where(ok, jnp.broadcast_to(idx, self.lanes), sym.size)
+            hi = jnp.arange(self.H, dtype=jnp.int32)[:, None]
+            wi = jnp.arange(self.W, dtype=jnp.int32)[None, :]
+            flat = flat.at[hi, wi, target].set(v, mode="drop")
+        self.M.mem[slot] = flat.reshape(arr.shape)
+
+    def local_assign(self, s: ir.LocalAssign, fr: Frame, m) -> None:
+        v = self.value(s.value, fr)
+        old = fr.locals.get(s.name)
+        if isinstance(v, DsdRt):
+            fr.locals[s.name] = self.merge_dsd(v, old if isinstance(old, DsdRt) else None, m)
+            return
+        if fr.ext:
+            shape = jnp.broadcast_shapes(jnp.shape(v), self.lanes + (1,) * fr.ext)
+            v = jnp.broadcast_to(v, shape)
+        else:
+            v = jnp.broadcast_to(v, self.lanes)
+        if old is None or m is None:
+            fr.locals[s.name] = v
+        else:
+            fr.locals[s.name] = jnp.where(self.mask_ext(m, fr), v, old)
+
+    def dsd_assign(self, s: ir.DsdAssign, fr: Frame, m) -> None:
+        if s.name not in self.dsd_key:
+            raise ProgramError(f"'{s.name}' is not a DSD variable")
+        key = self.dsd_key[s.name]
+        new = self.dsd(s.value, fr)
+        bases = self.dsd_bases[s.name]
+        old = self.dsd(ir.DsdVar(s.name), fr)
+        merged = self.materialize(self.merge_dsd(new, old, m, bases=bases))
+        self.M.dsd[key] = {k: v for k, v in merged.fields().items()}
+
+    def if_(self, s: ir.If, fr: Frame, m) -> None:
+        if type(s.cond) is ir.Const:
+            self.block(s.then if s.cond.value else s.orelse, fr, m)
+            return
+        c = self.expr(s.cond, fr)
+        c = jnp.broadcast_to(c, self.lanes) if not fr.ext else c
+        self.tick(m, 1) if not fr.ext else None
+        if s.then:
+            self.block(s.then, fr, mand(m, c) if not fr.ext else mand(self.mask_ext(m, fr), c))
+        if s.orelse:
+            self.block(s.orelse, fr, mand(m, ~c) if not fr.ext else
+                       mand(self.mask_ext(m, fr), ~c))
+
+    def return_(self, s: ir.Return, fr: Frame, m) -> None:
+        if s.value is not None:
+            v = self.value(s.value, fr)
+            if isinstance(v, DsdRt):
+                fr.retval = self.merge_dsd(v, fr.retval, m)
+            else:
+                v = jnp.broadcast_to(v, jnp.broadcast_shapes(jnp.shape(v), self.lanes + (1,) *
+                                                             fr.ext if fr.ext else self.lanes))
+                if fr.retval is None or m is None:
+                    fr.retval = v
+                else:
+                    fr.retval = jnp.where(self.mask_ext(m, fr), v, fr.retval)
+        full = jnp.ones(self.lanes + (1,) * fr.ext, bool) if fr.ext else jnp.ones(self.lanes, bool)
+        fr.returned = mor(fr.returned, m) if m is not None else full
+
+    def _call(self, name: str, args: list, fr: Frame, m):
+        f = self.pe.function(name)
+        if name in self._call_stack:
+            raise ProgramError(f"recursive call of '{name}' is not supported")
+        self._call_stack.append(name)
+        try:
+            callee = Frame(ext=fr.ext, fn=name)
+            for (pname, ptype), a in zip(f.params, args):
+                if isinstance(a, DsdRt):
+                    callee.locals[pname] = a
+                else:
+                    a = jnp.asarray(a)
+                    if isinstance(ptype, DType):
+                        a = a.astype(ptype.np)
+                    callee.locals[pname] = a if fr.ext else jnp.broadcast_to(a, self.lanes)
+            self.block(f.body, callee, m)
+            return callee.retval
+        finally:
+            self._call_stack.pop()
+
+    # -- loops ------------------------------------------------------------------------------
+
+    def _assigned_locals(self, body, fr: Frame) -> list[str]:
+        names = []
+        for s in ir.walk_stmts(body):
+            if type(s) is ir.LocalAssign and s.name in fr.locals and s.name not in names:
+                names.append(s.name)
+        return names
+
+    def _has(self, body, kinds) -> bool:
+        return any(isinstance(s, kinds) for s in ir.walk_stmts(body))
+
+    def _pack(self, fr: Frame, names, loop: Loop):
+        locs = {}
+        for n in names:
+            v = fr.locals[n]
+            locs[n] = self.materialize(v).fields() if isinstance(v, DsdRt) else v
+        return (self.M.carry(), locs, fr.returned, fr.retval, loop.broken)
+
+    def _unpack(self, carry, fr: Frame, names, loop: Loop, templates) -> None:
+        mcarry, locs, fr.returned, fr.retval, loop.broken = carry
+        self.M.load(mcarry)
+        for n in names:
+            t = templates[n]
+            fr.locals[n] = t.replace(**locs[n]) if isinstance(t, DsdRt) else locs[n]
+
+    def _prepare_carry(self, body, fr: Frame, loop: Loop):
+        """Give every value the loop may change a fixed array form before the loop."""
+        if self._has(body, ir.Return):
+            if fr.returned is None:
+                fr.returned = jnp.zeros(self.lanes, bool)
+            if fr.retval is None and self.pe.function(fr.fn).ret is not None:
+                fr.retval = jnp.zeros(self.lanes, self.pe.function(fr.fn).ret.np)
+        if fr.retval is not None and isinstance(fr.retval, DsdRt):
+            raise ProgramError(f"{fr.fn}: returning a DSD from inside a loop is not supported")
+        loop.broken = jnp.zeros(self.lanes, bool)
+        names = self._assigned_locals(body, fr)
+        templates = {}
+        for n in names:
+            v = fr.locals[n]
+            if isinstance(v, DsdRt):
+                v = self.materialize(v)
+            fr.locals[n] = v
+            templates[n] = v
+        return names, templates
+
+    def for_(self, s: ir.For, fr: Frame, m) -> None:
+        n = s.trip_count
+        if n == 0:
+            return
+        if not fr.ext and self.vectorize_fmacs(s, fr, m):
+            return
+        loop = Loop()
+        fr.loops.append(loop)
+        try:
+            if n <= UNROLL_LIMIT or fr.ext:
+                for k in range(n):
+                    fr.locals[s.var] = jnp.asarray(s.start + k * s.step, s.dtype.np)
+                    loop.cont = None
+                    self.block(s.body, fr, mnot_and(m, loop.broken))
+                return
+            names, templates = self._prepare_carry(s.body, fr, loop)
+
+            def body(k, carry):
+                self._unpack(carry, fr, names, loop, templates)
+                fr.locals[s.var] = (s.start + k * s.step).astype(s.dtype.np)
+                loop.cont = None
+                self.block(s.body, fr, mnot_and(m, loop.broken))
+                fr.locals.pop(s.var, None)
+                return self._pack(fr, names, loop)
+
+            carry = lax.fori_loop(0, n, body, self._pack(fr, names, loop))
+            self._unpack(carry, fr, names, loop, templates)
+        finally:
+            fr.loops.pop()
+            fr.locals.pop(s.var, None)
+
+    def while_(self, s: ir.While, fr: Frame, m) -> None:
+        if fr.ext:
+            raise ProgramError(f"{fr.fn}: loops inside @map callbacks are not supported")
+        loop = Loop()
+        fr.loops.append(loop)
+        try:
+            names, templates = self._prepare_carry(s.body + s.cont, fr, loop)
+
+            def running(carry):
+                self._unpack(carry[0], fr, names, loop, templates)
+                live = mnot_and(m, fr.off())
+                c = jnp.broadcast_to(self.expr(s.cond, fr), self.lanes)
+                return mand(live, c)
+
+            def cond(carry):
+                return jnp.any(running(carry)) & (carry[1] < self.loop_limit)
+
+            def body(carry):
+                mi = running(carry)
+                loop.cont = None
+                self.block(s.body, fr, mi)
+                loop.cont = None
+                self.block(s.cont, fr, mnot_and(mi, mor(fr.returned, loop.broken)))
+                return (self._pack(fr, names, loop), carry[1] + 1)
+
+            carry = lax.while_loop(cond, body, (self._pack(fr, names, loop), jnp.int32(0)))
+            still = running(carry)
+            self._unpack(carry[0], fr, names, loop, templates)
+            self.fault(still & (carry[1] >= self.loop_limit), None,
+                       f"{fr.fn}: a while loop ran past {self.loop_limit} iterations")
+        finally:
+            fr.loops.pop()
+
+    # -- DSD operations ---------------------------------------------------------------------
+
+    def _operands(self, s, fr):
+        out = []
+        for o in s:
+            if type(o) is ir.DsdOperand:
+                out.append(("D", self.dsd(o.dsd, fr)))
+            elif type(o) is ir.ScalarOperand:
+                out.append(("s", (self.expr(o.value, fr), o.value.dtype)))
+            else:
+                out.append(("p", o))
+        return out
+
+    def _length(self, dsds):
+        """(static bound n, runtime length or None) over DSD operands (spec 7.9: the min)."""
+        n = min(self.bound(d) for d in dsds)
+        rt = None
+        for d in dsds:
+            if not _is_static(d.length):
+                rt = d.length if rt is None else jnp.minimum(rt, d.length)
+        if rt is not None:
+            statics = [int(d.length) for d in dsds if _is_static(d.length)]
+            if statics:
+                rt = jnp.minimum(rt, min(statics))
+        return n, rt
+
+    def dsd_op(self, s: ir.DsdOp, fr: Frame, m) -> None:
+        spec = ops.OPS[s.op]
+        what = f"@{s.op} in {fr.fn}"
+        dest = self._operands([s.dest], fr)[0]
+        srcs = self._operands(s.srcs, fr)
+        dsds = [d for k, d in [dest] + srcs if k == "D"]
+        n, nvalid = self._length(dsds)
+        if n == 0:
+            return
+        vals = []
+        for (k, o), t in zip(srcs, spec.srcs):
+            if k == "D":
+                vals.append(self.read(o, n, nvalid, t, m, fr, what))
+            else:
+                x, have = o
+                x = self.cast(x, have, t) if have != t else x
+                vals.append(jnp.asarray(x, t.np)[..., None] if jnp.ndim(x) else
+                            jnp.asarray(x, t.np))
+        res = spec.fn(*vals)
+        res = jnp.broadcast_to(res, self.lanes + (n,))
+        self.store(dest, res, n, nvalid, spec.dest, m, fr, what)
+        self.tick(m, n if nvalid is None else nvalid)
+
+    def store(self, dest, res, n, nvalid, have: DType, m, fr: Frame, what: str) -> None:
+        kind, o = dest
+        if kind == "D":
+            self.write(o, res, n, nvalid, have, m, what)
+            return
+        # pointer-to-scalar destination: the last element computed (spec 7.7)
+        if nvalid is None:
+            last = res[:, :, n - 1]
+        else:
+            pos = jnp.clip(jnp.asarray(nvalid, jnp.int32) - 1, 0, n - 1)
+            last = jnp.take_along_axis(res, jnp.broadcast_to(pos, self.lanes)[..., None],
+                                       axis=2)[..., 0]
+            m = mand(m, jnp.asarray(nvalid) > 0)
+        sym = self.sym(o.symbol)
+        last = _view(last, have, sym.dtype)
+        self.assign_value(o.symbol, o.indices, last, fr, m)
+
+    def assign_value(self, symbol, indices, v, fr, m) -> None:
+        """Assign an already computed `[H, W]` value to `symbol[indices]`."""
+        tmp = "%store"
+        fr.locals[tmp] = v
+        self.assign(ir.Assign(symbol, tuple(indices), ir.Local(tmp, self.sym(symbol).dtype)),
+                    fr, m)
+        del fr.locals[tmp]
+
+    def map(self, s: ir.Map, fr: Frame, m) -> None:
+        f = self.pe.function(s.fn)
+        what = f"@map in {fr.fn}"
+        ins = self._operands(s.inputs, fr)
+        out = self._operands([s.output], fr)[0] if s.output is not None else None
+        dsds = [d for k, d in ins if k == "D"]
+        if out is not None and out[0] == "D":
+            dsds.append(out[1])
+        n, nvalid = self._length(dsds)
+        if n == 0:
+            return
+        args = []
+        for (k, o), (_, ptype) in zip(ins, f.params):
+            if k == "D":
+                args.append(self.read(o, n, nvalid, ptype, m, fr, what))
+            else:
+                x, have = o
+                args.append(jnp.broadcast_to(jnp.asarray(x), self.lanes)[..., None])
+        callee = Frame(ext=1, fn=s.fn)
+        for (pname, _), a in zip(f.params, args):
+            callee.locals[pname] = a
+        self.block(f.body, callee, None if m is None else m[..., None])
+        if out is not None:
+            if callee.retval is None:
+                raise ProgramError(f"@map callback {s.fn} returned no value")
+            res = jnp.broadcast_to(callee.retval.astype(f.ret.np), self.lanes + (n,))
+            self.store(out, res, n, nvalid, f.ret, m, fr, what)
+        self.tick(m, n if nvalid is None else nvalid)
+
+    # -- the matrix-vector lowering of fmacs loops ------------------------------------------
+
+    def vectorize_fmacs(self, s: ir.For, fr: Frame, m) -> bool:
+        """Lower `for i: @fmacs(y, y, B, s_i); B = increment(B, c)` to one dot_general.
+
+        Returns False (and lowers nothing) when the loop does not have that shape.
+        """
+        body = s.body
+        if not body or type(body[0]) is not ir.DsdOp or body[0].op != "fmacs" or self.fused:
+            return False
+        op = body[0]
+        incs = {}
+        for st in body[1:]:
+            if (type(st) is ir.DsdAssign and type(st.value) is ir.IncrementOffset
+                    and st.value.dsd == ir.DsdVar(st.name) and type(st.value.delta) is ir.Const
+                    and st.name in self.dsd_key and st.name not in incs):
+                incs[st.name] = st.value
+            else:
+                return False
+        dest, a, b, sc = op.dest, *op.srcs
+        if not (type(dest) is ir.DsdOperand and a == dest and type(b) is ir.DsdOperand
+                and type(sc) is ir.ScalarOperand):
+            return False
+        changing = set(incs) | {s.var}
+        if _mentions(dest.dsd, changing) or _has_call(sc.value):
+            return False
+        y = self.dsd(dest.dsd, fr)
+        if not y.static and not _is_static(y.length):
+            return False
+        ysyms = {name for name, _ in y.bases}
+        if ysyms & _loads(sc.value) or ysyms & _dsd_symbols(b.dsd, self):
+            return False
+        if len(y.bases) != 1:
+            return False
+        n_iter = s.trip_count
+        # evaluate B and s for every iteration at once: an extra trailing lane axis
+        vf = Frame(locals=dict(fr.locals), ext=1, fn=fr.fn)
+        vf.locals[s.var] = jnp.asarray(s.start + s.step * np.arange(n_iter),
+                                       s.dtype.np).reshape(1, 1, n_iter)
+        k = jnp.arange(n_iter, dtype=jnp.int32).reshape(1, 1, n_iter)
+        for name, inc in incs.items():
+            cur = self.dsd(ir.DsdVar(name), fr)
+            step = self._scaled_add(cur.replace(offset=0), int(inc.delta.value), inc.dtype)
+            vf.locals[f"%vec_{name}"] = (jnp.asarray(cur.offset, jnp.int32)[..., None]
+                                         + k * jnp.int32(step))
+        bdsd = self._dsd_vec(b.dsd, vf, incs)
+        if bdsd is None or len(bdsd.bases) != 1 or not _is_static(bdsd.stride) \
+                or not _is_static(bdsd.length):
+            return False
+        n = min(int(y.length), int(bdsd.length))
+        if n == 0:
+            return True
+        svals = self.expr(sc.value, vf)
+        svals = jnp.broadcast_to(svals.astype(jnp.float32), self.lanes + (n_iter,))
+        what = f"@fmacs in {fr.fn}"
+        bname, boff = bdsd.bases[0]
+        bsym = self.sym(bname)
+        pat = self.pattern(bdsd, n)                      # [n]
+        off = bdsd.offset                                # [1|H, 1|W, n_iter] or int
+        size = bsym.size
+        flat = self.flat(bname)
+        if _is_static(off):
+            addr = boff + off + pat[None, :]
+            mats = _read_static(flat, np.broadcast_to(addr, (n_iter, n)).copy())
+        else:
+            off = jnp.broadcast_to(jnp.asarray(off, jnp.int32), self.lanes + (n_iter,))
+            first = off[:, :, 0]
+            # iteration k reads at first + step_pat[k]: the step is a constant
+            step_pat = self._iteration_pattern(b.dsd, incs, n_iter)
+            if step_pat is None:
+                return False
+            addr_pat = boff + step_pat[:, None] + pat[None, :]          # [n_iter, n]
+            lo, hi = int(addr_pat.min()), int(addr_pat.max())
+            bad = (first + lo < 0) | (first + hi >= size)
+            self.fault(bad, m, f"{what}: DSD address out of range of '{bname}'")
+            first = jnp.clip(first, -lo, max(size - 1 - hi, -lo))
+            mats = _read_offset(flat, first, addr_pat)
+        mats = _view(mats, bsym.dtype, ops.OPS["fmacs"].srcs[1])
+        contrib = jnp.einsum("hwkj,hwk->hwj", mats, svals,
+                             precision=lax.Precision.HIGHEST,
+                             preferred_element_type=jnp.float32)
+        yv = self.read(y, n, None, ops.OPS["fmacs"].srcs[0], m, fr, what)
+        self.write(y, yv + contrib, n, None, ops.OPS["fmacs"].dest, m, what)
+        for name, inc in incs.items():
+            cur = self.dsd(ir.DsdVar(name), fr)
+            total = self._scaled_add(cur.replace(offset=0), int(inc.delta.value) * n_iter,
+                                     inc.dtype)
+            new = cur.replace(offset=jnp.asarray(cur.offset, jnp.int32) + jnp.int32(total))
+            merged = self.materialize(self.merge_dsd(new, cur, m, bases=cur.bases))
+            self.M.dsd[self.dsd_key[name]] = merged.fields()
+        self.tick(m, n * n_iter + 2 * n_iter)
+        return True
+
+    def _iteration_pattern(self, b, incs, n_iter):
+        """Static offsets (relative to iteration 0) of B over the iterations, or None."""
+        if type(b) is ir.DsdVar and b.name in incs:
+            inc = incs[b.name]
+            d = self._var_shape(b.name).replace(bases=self.dsd_bases[b.name])
+            step = self._scaled_add(d.replace(offset=0), int(inc.delta.value), inc.dtype)
+            return step * np.arange(n_iter, dtype=np.int64)
+        return None
+
+    def _dsd_vec(self, e, vf: Frame, incs):
+        """B's DSD with the incremented variables' per-iteration offsets."""
+        if type(e) is ir.DsdVar and e.name in incs:
+            cur = self.dsd(e, vf)
+            return cur.replace(offset=vf.locals[f"%vec_{e.name}"])
+        if _mentions(e, set(incs)):
+            return None
+        try:
+            return self.dsd(e, vf)
+        except ProgramError:
+            return None
+
+
+def _mentions(e, names: set) -> bool:
+    """Does DSD expression or expression `e` read any of `names` (DSD vars or locals)?"""
+    t = type(e)
+    if t in (ir.DsdVar, ir.DsdLocal, ir.Local):
+        return e.name in names
+    if dataclasses.is_dataclass(e):
+        return any(_mentions(getattr(e, f.name), names) for f in dataclasses.fields(e))
+    if isinstance(e, tuple):
+        return any(_mentions(x, names) for x in e)
+    return False
+
+
+def _has_call(e) -> bool:
+    if type(e) is ir.CallExpr:
+        return True
+    if dataclasses.is_dataclass(e):
+        return any(_has_call(getattr(e, f.name)) for f in dataclasses.fields(e))
+    if isinstance(e, tuple):
+        return any(_has_call(x) for x in e)
+    return False
+
+
+def _loads(e) -> set:
+    if type(e) is ir.Load:
+        return {e.symbol} | set().union(*(_loads(i) for i in e.indices))
+    if dataclasses.is_dataclass(e):
+        return set().union(set(), *(_loads(getattr(e, f.name)) for f in dataclasses.fields(e)))
+    if isinstance(e, tuple):
+        return set().union(set(), *(_loads(x) for x in e))
+    return set()
+
+
+def _dsd_symbols(e, low: Lowerer) -> set:
+    t = type(e)
+    if t is ir.DsdLit:
+        return {e.dsd.base}
+    if t is ir.DsdVar:
+        return {b for b, _ in low.dsd_bases.get(e.name, ())} | (
+            {low._consts[e.name].bases[0][0]} if e.name in low._consts else set())
+    if t is ir.SetBase:
+        return {e.symbol}
+    if t is ir.DsdLocal:
+        return {s.name for s in low.pe.symbols}
+    if t in (ir.IncrementOffset, ir.SetLength, ir.SetStride):
+        return _dsd_symbols(e.dsd, low)
+    return set()
+

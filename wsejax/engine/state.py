@@ -1,0 +1,133 @@
+"""The fabric state: one pytree holding every PE's memory and control state.
+
+Every array has leading axes `[H, W]` (rows y, columns x of the program rectangle). The Program
+is static configuration and never part of the state.
+
+Memory is kept per symbol ("slot"): PEs whose tile classes declare the same symbol (name, type
+and shape) share one slot array; a symbol that differs between classes gets a slot per shape.
+A slot array covers every PE; PEs whose class lacks the symbol never touch their entries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wsejax import ir
+
+__all__ = ["FabricState", "N_TASK_IDS", "SlotPlan", "init_state", "plan_slots"]
+
+N_TASK_IDS = 64
+
+
+@dataclass(frozen=True)
+class FabricState:
+    """Arrays of the emulated fabric. Field shapes are per field."""
+
+    mem: dict            # slot -> [H, W, *shape] of the symbol's dtype
+    dsd: dict            # DSD variable key -> {"base", "offset", "stride", "length"}: [H, W] int32
+    active: jax.Array    # [H, W, 64] bool: task IDs activated
+    blocked: jax.Array   # [H, W, 64] bool: task IDs blocked
+    cmd_blocked: jax.Array  # [H, W] bool: command stream waits for unblock_cmd_stream
+    cycles: jax.Array    # [H, W] uint32: per-PE virtual clock
+    fault: jax.Array     # [H, W] int32: 0, or the code of the first fault the PE hit
+    tables: dict         # name -> [H, W]: per-PE constants (coordinates, class ids); read-only
+
+    def replace(self, **changes) -> FabricState:
+        return dataclasses.replace(self, **changes)
+
+
+jax.tree_util.register_dataclass(
+    FabricState,
+    data_fields=["mem", "dsd", "active", "blocked", "cmd_blocked", "cycles", "fault", "tables"],
+    meta_fields=[],
+)
+
+
+@dataclass(frozen=True)
+class SlotPlan:
+    """Where each class's symbols and DSD variables live in the state."""
+
+    slots: dict      # slot name -> (dtype, shape)
+    symbol_slot: tuple  # per class: {symbol name -> slot name}
+    dsd_key: tuple   # per class: {runtime DSD variable -> state key}
+
+
+def runtime_dsd_vars(pe: ir.PeProgram) -> list[str]:
+    """DSD variables of `pe` assigned by some function body (the others are constants)."""
+    names = []
+    for f in pe.functions:
+        for s in ir.walk_stmts(f.body):
+            if isinstance(s, ir.DsdAssign) and s.name not in names:
+                names.append(s.name)
+    return names
+
+
+def plan_slots(program: ir.Program) -> SlotPlan:
+    """Assign every (class, symbol) a slot and every runtime DSD variable a state key."""
+    slots: dict = {}
+    by_key: dict = {}
+    symbol_slot = []
+    dsd_key = []
+    dsd_taken: dict = {}
+    for c, pe in enumerate(program.classes):
+        mapping = {}
+        for s in pe.symbols:
+            key = (s.name, s.dtype, s.shape)
+            slot = by_key.get(key)
+            if slot is None:
+                slot = s.name if s.name not in slots else f"{s.name}#{len(slots)}"
+                slots[slot] = (s.dtype, s.shape)
+                by_key[key] = slot
+            mapping[s.name] = slot
+        symbol_slot.append(mapping)
+        dmap = {}
+        for name in runtime_dsd_vars(pe):
+            key = name if dsd_taken.get(name, c) == c else f"{name}#{c}"
+            dsd_taken.setdefault(name, c)
+            dmap[name] = key
+        dsd_key.append(dmap)
+    return SlotPlan(slots, tuple(symbol_slot), tuple(dsd_key))
+
+
+def init_state(program: ir.Program, plan: SlotPlan, dsd_init) -> FabricState:
+    """The state after `load()`: initial memory images, DSD variables, clocks at zero.
+
+    `dsd_init(c, name)` gives the initial `{"base", "offset", "stride", "length"}` ints of a
+    runtime DSD variable of class c.
+    """
+    h, w = program.height, program.width
+    class_of = program.class_of
+    mem = {}
+    for slot, (dtype, shape) in plan.slots.items():
+        arr = np.zeros((h, w) + tuple(shape), dtype.np)
+        for c, pe in enumerate(program.classes):
+            for s in pe.symbols:
+                if plan.symbol_slot[c].get(s.name) == slot and s.init is not None:
+                    arr[class_of == c] = np.asarray(s.init, dtype.np).reshape(shape)
+        mem[slot] = jnp.asarray(arr)
+    dsd = {}
+    for c in range(len(program.classes)):
+        for name, key in plan.dsd_key[c].items():
+            fields = dsd_init(c, name)
+            if key not in dsd:
+                dsd[key] = {f: np.zeros((h, w), np.int32) for f in fields}
+            for f, v in fields.items():
+                dsd[key][f][class_of == c] = v
+    dsd = {k: {f: jnp.asarray(v) for f, v in d.items()} for k, d in dsd.items()}
+    tables = {name: jnp.asarray(t) for name, t in program.tables}
+    tables["class"] = jnp.asarray(class_of)
+    return FabricState(
+        mem=mem,
+        dsd=dsd,
+        active=jnp.zeros((h, w, N_TASK_IDS), bool),
+        blocked=jnp.zeros((h, w, N_TASK_IDS), bool),
+        cmd_blocked=jnp.zeros((h, w), bool),
+        cycles=jnp.zeros((h, w), jnp.uint32),
+        fault=jnp.zeros((h, w), jnp.int32),
+        tables=tables,
+    )

@@ -1,0 +1,541 @@
+"""The Program IR: what a compiled wsejax program is. Frozen dataclasses, no JAX.
+
+Both front ends (the Python builder API in `wsejax.dsl` and the CSL front end) produce this IR;
+the engine lowers it to JAX. Comptime values are already folded in: what remains are the runtime
+parts of a PE program (symbols, DSD variables, function bodies) and the layout that places them.
+
+Shape vocabulary: a program rectangle has `H` rows (y) and `W` columns (x); per-PE tables are
+indexed `[y, x]`.
+
+Bodies are trees of statements over expressions:
+
+- expressions (`Expr`) produce one scalar per PE: constants, loads of memory elements, locals,
+  arithmetic, casts, calls;
+- DSD expressions (`DsdExpr`) produce a DSD value: a literal descriptor, a DSD variable, or a
+  setter (`increment_dsd_offset`, `set_dsd_base_addr`, ...) applied to another DSD expression;
+- statements assign, run DSD operations, branch, loop and call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+
+from wsejax.types import DType
+
+__all__ = [
+    "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "Const", "Continue",
+    "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "ExportData",
+    "ExportFunc", "ExportName", "Expr", "ExprStmt", "For", "Function", "If", "IncrementOffset",
+    "Load", "Local", "LocalAssign", "Map", "Mem1d", "Mem4d", "Operand", "PeProgram", "PeValue",
+    "Program", "PtrOperand", "Return", "ScalarOperand", "Select", "SetBase", "SetLength",
+    "SetStride", "Stmt", "Symbol", "Un", "UnblockCmdStream", "While", "walk_stmts",
+]
+
+
+# ------------------------------------------------------------------------------------------------
+# Expressions
+
+
+@dataclass(frozen=True)
+class Const:
+    """A constant of a runtime type."""
+
+    value: Union[int, float, bool]
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class Load:
+    """Element `indices` of symbol `symbol` (a scalar symbol has `indices == ()`)."""
+
+    symbol: str
+    indices: tuple[Expr, ...]
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class Local:
+    """The current value of a local variable (function parameter, loop variable, `var`)."""
+
+    name: str
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class PeValue:
+    """A per-PE constant: entry `[y, x]` of table `table` of the Program (coordinates, ids)."""
+
+    table: str
+    dtype: DType
+
+
+BIN_OPS = ("+", "-", "*", "/", "%", "<<", ">>", "&", "|", "^", "and", "or",
+           "==", "!=", "<", "<=", ">", ">=", "min", "max")
+UN_OPS = ("-", "~", "!", "abs")
+
+
+@dataclass(frozen=True)
+class Bin:
+    """Binary operator `op` (one of BIN_OPS) on operands of type `a.dtype`; result `dtype`."""
+
+    op: str
+    a: Expr
+    b: Expr
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class Un:
+    """Unary operator `op` (one of UN_OPS)."""
+
+    op: str
+    a: Expr
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class Cast:
+    """Numeric conversion (`@as`): float to int truncates toward zero, x to bool is x != 0."""
+
+    a: Expr
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class Bitcast:
+    """Same-width reinterpretation of the bits of `a` (`@bitcast`)."""
+
+    a: Expr
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class Select:
+    """`if (cond) a else b` as an expression (both sides evaluated; no side effects)."""
+
+    cond: Expr
+    a: Expr
+    b: Expr
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class CallExpr:
+    """A call of function `fn` whose value is used."""
+
+    fn: str
+    args: tuple[Value, ...]
+    dtype: DType
+
+
+Expr = Union[Const, Load, Local, PeValue, Bin, Un, Cast, Bitcast, Select, CallExpr]
+
+
+# ------------------------------------------------------------------------------------------------
+# DSD expressions
+
+
+@dataclass(frozen=True)
+class Mem1d:
+    """A `mem1d_dsd`: element i is element `offset + stride * i` of `base`'s flat storage.
+
+    `base` is a symbol; `base_offset` is the static element offset of the base pointer within
+    it. `offset`, `stride` and `length` may be runtime expressions (i16, i8, u16 in CSL).
+    `wavelet_index_offset` adds the op's `.index` (in 16-bit words) to the address.
+    """
+
+    base: str
+    offset: Expr
+    stride: Expr
+    length: Expr
+    base_offset: int = 0
+    wavelet_index_offset: bool = False
+
+
+@dataclass(frozen=True)
+class Mem4d:
+    """A `mem4d_dsd` as an affine map: the element with counters `(i_0, ..., i_{m-1})` (i_0
+    outermost; the last varies fastest) is at `offset + sum(coeffs[d] * i_d)`.
+
+    `coeffs` and `extents` are comptime (outermost first); `offset` may be a runtime expression.
+    """
+
+    base: str
+    offset: Expr
+    coeffs: tuple[int, ...]
+    extents: tuple[int, ...]
+    base_offset: int = 0
+    wavelet_index_offset: bool = False
+
+
+@dataclass(frozen=True)
+class DsdLit:
+    """A literal DSD value."""
+
+    dsd: Union[Mem1d, Mem4d]
+
+
+@dataclass(frozen=True)
+class DsdVar:
+    """The current value of a global DSD variable (`var A_dsd = @get_dsd(...)`)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class DsdLocal:
+    """The current value of a local DSD variable or DSD-typed function parameter."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class IncrementOffset:
+    """`@increment_dsd_offset(dsd, delta, dtype)`: move the base by `delta` elements of dtype."""
+
+    dsd: DsdExpr
+    delta: Expr
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class SetBase:
+    """`@set_dsd_base_addr(dsd, &symbol)`: new base symbol, offset reset to 0."""
+
+    dsd: DsdExpr
+    symbol: str
+    base_offset: int = 0
+
+
+@dataclass(frozen=True)
+class SetLength:
+    """`@set_dsd_length(dsd, n)` (not for mem4d)."""
+
+    dsd: DsdExpr
+    length: Expr
+
+
+@dataclass(frozen=True)
+class SetStride:
+    """`@set_dsd_stride(dsd, s)` (mem1d only)."""
+
+    dsd: DsdExpr
+    stride: Expr
+
+
+DsdExpr = Union[DsdLit, DsdVar, DsdLocal, IncrementOffset, SetBase, SetLength, SetStride]
+Value = Union[Expr, DsdExpr]
+
+
+# ------------------------------------------------------------------------------------------------
+# Operands of DSD operations
+
+
+@dataclass(frozen=True)
+class DsdOperand:
+    dsd: DsdExpr
+
+
+@dataclass(frozen=True)
+class ScalarOperand:
+    value: Expr
+
+
+@dataclass(frozen=True)
+class PtrOperand:
+    """`&symbol[indices]`: a pointer to one scalar, used as a stride-0 destination."""
+
+    symbol: str
+    indices: tuple[Expr, ...] = ()
+
+
+Operand = Union[DsdOperand, ScalarOperand, PtrOperand]
+
+
+# ------------------------------------------------------------------------------------------------
+# Statements
+
+
+@dataclass(frozen=True)
+class Assign:
+    """`symbol[indices] = value` (a scalar symbol has `indices == ()`)."""
+
+    symbol: str
+    indices: tuple[Expr, ...]
+    value: Expr
+
+
+@dataclass(frozen=True)
+class LocalAssign:
+    """`local = value` (declares the local on first assignment)."""
+
+    name: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class DsdAssign:
+    """`dsd_var = dsd_expr` for a global DSD variable."""
+
+    name: str
+    value: DsdExpr
+
+
+@dataclass(frozen=True)
+class DsdOp:
+    """A DSD operation builtin (`@fmacs(dest, a, b, s)`): `op` names an entry of `wsejax.ops`.
+
+    `site` numbers the op within its PE program; faults it raises carry that number.
+    """
+
+    op: str
+    dest: Operand
+    srcs: tuple[Operand, ...]
+    site: int = 0
+
+
+@dataclass(frozen=True)
+class Map:
+    """`@map(fn, inputs..., output)`: call `fn` once per element of the DSD inputs.
+
+    `output` is None when `fn` returns void.
+    """
+
+    fn: str
+    inputs: tuple[Operand, ...]
+    output: Union[Operand, None]
+    site: int = 0
+
+
+@dataclass(frozen=True)
+class If:
+    cond: Expr
+    then: tuple[Stmt, ...]
+    orelse: tuple[Stmt, ...] = ()
+
+
+@dataclass(frozen=True)
+class For:
+    """`for (@range(T, start, stop, step)) |var| body` with comptime bounds."""
+
+    var: str
+    dtype: DType
+    start: int
+    stop: int
+    step: int
+    body: tuple[Stmt, ...]
+
+    @property
+    def trip_count(self) -> int:
+        return len(range(self.start, self.stop, self.step))
+
+
+@dataclass(frozen=True)
+class While:
+    """`while (cond) : (cont) { body }`: `cont` runs after each iteration (also on continue)."""
+
+    cond: Expr
+    body: tuple[Stmt, ...]
+    cont: tuple[Stmt, ...] = ()
+
+
+@dataclass(frozen=True)
+class Break:
+    pass
+
+
+@dataclass(frozen=True)
+class Continue:
+    pass
+
+
+@dataclass(frozen=True)
+class Return:
+    value: Union[Value, None] = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call of function `fn` as a statement (its value, if any, is dropped)."""
+
+    fn: str
+    args: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class ExprStmt:
+    """An expression evaluated for its side effects (a call)."""
+
+    value: Expr
+
+
+@dataclass(frozen=True)
+class UnblockCmdStream:
+    """`sys_mod.unblock_cmd_stream()`: the host may issue its next command to this PE."""
+
+
+Stmt = Union[Assign, LocalAssign, DsdAssign, DsdOp, Map, If, For, While, Break, Continue,
+             Return, Call, ExprStmt, UnblockCmdStream]
+
+
+def walk_stmts(body: tuple[Stmt, ...]):
+    """Yield every statement of `body`, recursively, in textual order."""
+    for s in body:
+        yield s
+        if isinstance(s, If):
+            yield from walk_stmts(s.then)
+            yield from walk_stmts(s.orelse)
+        elif isinstance(s, For):
+            yield from walk_stmts(s.body)
+        elif isinstance(s, While):
+            yield from walk_stmts(s.body)
+            yield from walk_stmts(s.cont)
+
+
+# ------------------------------------------------------------------------------------------------
+# PE programs and the whole program
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A global of a PE program held in its memory.
+
+    `init` is None for zeros, else a tuple of `size` values in row-major order.
+    """
+
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    init: Union[tuple, None] = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.nbytes
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function of a PE program. `params` are `(name, type)`; a type is a DType or "dsd"."""
+
+    name: str
+    params: tuple[tuple[str, Union[DType, str]], ...]
+    ret: Union[DType, None]
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True)
+class ExportData:
+    """`@export_symbol(ptr, name)`: host name `name` addresses `symbol` from element `offset`."""
+
+    name: str
+    symbol: str
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class ExportFunc:
+    """`@export_symbol(fn, name)`: the host may launch function `fn` as `name`."""
+
+    name: str
+    fn: str
+
+
+@dataclass(frozen=True)
+class PeProgram:
+    """One tile class: the specialised program shared by a set of PEs.
+
+    `dsd_vars` maps each global DSD variable to its initial (literal) value.
+    """
+
+    name: str
+    symbols: tuple[Symbol, ...]
+    dsd_vars: tuple[tuple[str, DsdLit], ...]
+    functions: tuple[Function, ...]
+    exports: tuple[Union[ExportData, ExportFunc], ...]
+
+    def symbol(self, name: str) -> Symbol:
+        return self._symbols[name]
+
+    def function(self, name: str) -> Function:
+        return self._functions[name]
+
+    @property
+    def _symbols(self) -> dict[str, Symbol]:
+        return _cached(self, "_sym_map", lambda: {s.name: s for s in self.symbols})
+
+    @property
+    def _functions(self) -> dict[str, Function]:
+        return _cached(self, "_fn_map", lambda: {f.name: f for f in self.functions})
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of PE memory the symbols need (each 32-bit symbol aligned to 4 bytes)."""
+        total = 0
+        for s in self.symbols:
+            if s.dtype.nbytes >= 4:
+                total += -total % 4
+            total += s.nbytes
+        return total
+
+
+def _cached(obj, key, make):
+    cache = obj.__dict__.get(key)
+    if cache is None:
+        cache = make()
+        object.__setattr__(obj, key, cache)
+    return cache
+
+
+@dataclass(frozen=True)
+class ExportName:
+    """`@export_name(name, type, mutable)` of the layout.
+
+    `kind` is "data" (type `[*]T`: `dtype` is T) or "func" (`params` are the argument types).
+    """
+
+    name: str
+    kind: str
+    dtype: Union[DType, None] = None
+    mutable: bool = False
+    params: tuple[DType, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """A compiled program: the rectangle, where it sits in the fabric, and its tile classes.
+
+    `class_of` is the `[H, W]` table of tile-class indices into `classes`; `tables` holds the
+    per-PE constant tables that `PeValue` reads, each `[H, W]`. Hashing is by identity: the
+    engine treats a Program as static configuration.
+    """
+
+    width: int
+    height: int
+    arch: str
+    fabric_dims: tuple[int, int]
+    fabric_offsets: tuple[int, int]
+    channels: int
+    exports: tuple[ExportName, ...]
+    classes: tuple[PeProgram, ...]
+    class_of: np.ndarray = field(repr=False)  # [H, W] int32
+    tables: tuple[tuple[str, np.ndarray], ...] = field(default=(), repr=False)
+    params: tuple[tuple[str, object], ...] = ()
+    width_west_buf: int = 0
+    width_east_buf: int = 0
+
+    def export(self, name: str) -> ExportName | None:
+        return next((e for e in self.exports if e.name == name), None)
+
+    def table(self, name: str) -> np.ndarray:
+        return dict(self.tables)[name]
+
+    def replace(self, **changes) -> Program:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,114 @@
+"""Layout validation and Program assembly.
+
+`build_program` checks what the SDK's compiler and memcpy infrastructure would reject, before
+anything runs:
+
+- the architecture (`wse2` or `wse3`) and the channel count (1 to 16);
+- the fabric: the program rectangle plus memcpy's support columns must fit (spec 12.1):
+  `x_off >= 4 + west_buf`, `y_off >= 1`, `W >= x_off + width + 3 + east_buf`,
+  `H >= y_off + height + 1`;
+- each tile class's memory: at most 48 KiB of symbols per PE;
+- exports: every `@export_symbol` matches an `@export_name` of the same name, type and kind.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wsejax import ir
+from wsejax.errors import LayoutError
+
+__all__ = ["ARCHES", "PE_MEMORY_BYTES", "build_program", "default_fabric_dims"]
+
+PE_MEMORY_BYTES = 48 * 1024
+ARCHES = ("wse2", "wse3")
+
+
+def default_fabric_dims(width: int, height: int, offsets=(4, 1), west_buf: int = 0,
+                        east_buf: int = 0) -> tuple[int, int]:
+    """The smallest fabric that holds the rectangle and memcpy's support PEs."""
+    return offsets[0] + width + 3 + east_buf, offsets[1] + height + 1
+
+
+def _check_fabric(width, height, dims, offsets, west_buf, east_buf) -> None:
+    fw, fh = dims
+    ox, oy = offsets
+    if min(fw, fh) < 1 or min(ox, oy) < 0:
+        raise LayoutError(f"--fabric-dims={fw},{fh} --fabric-offsets={ox},{oy}: "
+                          "dimensions must be positive and offsets non-negative")
+    if ox < 4 + west_buf:
+        raise LayoutError(f"--fabric-offsets x={ox} leaves no room for memcpy's west columns: "
+                          f"x must be at least {4 + west_buf}")
+    if oy < 1:
+        raise LayoutError(f"--fabric-offsets y={oy}: y must be at least 1")
+    need_w = ox + width + 3 + east_buf
+    need_h = oy + height + 1
+    if fw < need_w or fh < need_h:
+        raise LayoutError(f"--fabric-dims={fw},{fh} is too small for a {width}x{height} "
+                          f"rectangle at offsets ({ox}, {oy}) with memcpy: it needs at least "
+                          f"{need_w},{need_h}")
+
+
+def _check_memory(pe: ir.PeProgram, first_pe: tuple[int, int]) -> None:
+    need = pe.memory_bytes
+    if need <= PE_MEMORY_BYTES:
+        return
+    largest = sorted(pe.symbols, key=lambda s: -s.nbytes)[:3]
+    names = ", ".join(f"'{s.name}' ({s.nbytes} B)" for s in largest)
+    raise LayoutError(f"PE ({first_pe[0]}, {first_pe[1]}) needs {need} bytes of memory, more "
+                      f"than the {PE_MEMORY_BYTES} bytes of a PE; largest symbols: {names}")
+
+
+def _check_exports(pe: ir.PeProgram, names: dict[str, ir.ExportName], where: str) -> None:
+    for e in pe.exports:
+        decl = names.get(e.name)
+        if decl is None:
+            raise LayoutError(f"{where}: @export_symbol '{e.name}' has no matching "
+                              f"@export_name in the layout")
+        if isinstance(e, ir.ExportData):
+            if decl.kind != "data":
+                raise LayoutError(f"{where}: '{e.name}' is exported as data but declared as a "
+                                  "function by @export_name")
+            sym = pe.symbol(e.symbol)
+            if sym.dtype != decl.dtype:
+                raise LayoutError(f"{where}: '{e.name}' points to {sym.dtype} data, but "
+                                  f"@export_name declares [*]{decl.dtype}")
+        else:
+            if decl.kind != "func":
+                raise LayoutError(f"{where}: '{e.name}' is exported as a function but declared "
+                                  "as data by @export_name")
+            f = pe.function(e.fn)
+            types = tuple(t for _, t in f.params)
+            if types != decl.params or f.ret is not None:
+                raise LayoutError(f"{where}: function '{e.name}' has signature "
+                                  f"fn({', '.join(map(str, types))}) "
+                                  f"{f.ret or 'void'}, but @export_name declares "
+                                  f"fn({', '.join(map(str, decl.params))}) void")
+
+
+def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels, exports,
+                  classes, class_of, params=(), width_west_buf=0,
+                  width_east_buf=0) -> ir.Program:
+    """Validate a placed program and return it as a Program. Raises LayoutError."""
+    if arch not in ARCHES:
+        raise LayoutError(f"--arch={arch}: expected one of {', '.join(ARCHES)}")
+    if not 1 <= int(channels) <= 16:
+        raise LayoutError(f"--channels={channels}: memcpy needs 1 to 16 channels")
+    offsets = tuple(int(v) for v in fabric_offsets)
+    dims = (tuple(int(v) for v in fabric_dims) if fabric_dims is not None else
+            default_fabric_dims(width, height, offsets, width_west_buf, width_east_buf))
+    _check_fabric(width, height, dims, offsets, width_west_buf, width_east_buf)
+    names = {e.name: e for e in exports}
+    class_of = np.asarray(class_of, np.int32)
+    for c, pe in enumerate(classes):
+        ys, xs = np.nonzero(class_of == c)
+        first = (int(xs[0]), int(ys[0]))
+        _check_memory(pe, first)
+        _check_exports(pe, names, f"PE ({first[0]}, {first[1]})")
+    ys, xs = np.mgrid[0:height, 0:width]
+    tables = (("x", xs.astype(np.uint16)), ("y", ys.astype(np.uint16)))
+    return ir.Program(width=width, height=height, arch=arch, fabric_dims=dims,
+                      fabric_offsets=offsets, channels=int(channels), exports=tuple(exports),
+                      classes=tuple(classes), class_of=class_of, tables=tables,
+                      params=tuple(params), width_west_buf=width_west_buf,
+                      width_east_buf=width_east_buf)

@@ -1,0 +1,71 @@
+"""Host <-> device index maps of memcpy (spec 12.2), in numpy.
+
+The host buffer of a memcpy over the region of interest (ROI) of `w` columns and `h` rows, with
+`l` elements per PE, is a 1-D array. Each function here returns, for every device position
+`(j, i, k)` (ROI row j, ROI column i, element k), the host index `n` it exchanges with, as an
+`[h, w, l]` int64 array:
+
+- ROW_MAJOR: `n = (j*w + i)*l + k` (numpy C order of `[h][w][l]`);
+- COL_MAJOR: `n = j + h*(i + w*k)` (numpy Fortran order of `[h][w][l]`);
+- row broadcast (`memcpy_h2d_rowbcast`, source `[h][l]`): ROW `n = j*l + k`, COL `n = j + h*k`;
+- column broadcast (`memcpy_h2d_colbcast`, source `[w][l]`): ROW `n = i*l + k`, COL `n = i + w*k`.
+
+Data types: host elements are 32-bit. `MEMCPY_32BIT` moves each as one 32-bit device element;
+`MEMCPY_16BIT` moves its low 16 bits as one 16-bit device element (upper half zero on D2H).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+
+__all__ = ["MemcpyDataType", "MemcpyOrder", "colbcast_map", "roi_map", "rowbcast_map",
+           "word_bits"]
+
+
+class MemcpyOrder(enum.IntEnum):
+    """Order of the host tensor `[h][w][l]` in the 1-D host buffer."""
+
+    ROW_MAJOR = 0
+    COL_MAJOR = 1
+
+
+class MemcpyDataType(enum.IntEnum):
+    """Width of each device element a host element maps to."""
+
+    MEMCPY_32BIT = 0
+    MEMCPY_16BIT = 1
+
+
+def word_bits(data_type: MemcpyDataType) -> int:
+    """Bits of one device element moved per host element (32 or 16)."""
+    return 16 if MemcpyDataType(data_type) is MemcpyDataType.MEMCPY_16BIT else 32
+
+
+def _grid(h: int, w: int, l: int):
+    return np.ogrid[0:h, 0:w, 0:l]
+
+
+def roi_map(order: MemcpyOrder, w: int, h: int, l: int) -> np.ndarray:
+    """Host index of each device position of a plain memcpy. `[h, w, l] int64`"""
+    j, i, k = _grid(h, w, l)
+    if MemcpyOrder(order) is MemcpyOrder.ROW_MAJOR:
+        n = (j * w + i) * l + k
+    else:
+        n = j + h * (i + w * k)
+    return np.broadcast_to(n, (h, w, l)).astype(np.int64)
+
+
+def rowbcast_map(order: MemcpyOrder, w: int, h: int, l: int) -> np.ndarray:
+    """Host index of each device position of `memcpy_h2d_rowbcast` (source `[h][l]`)."""
+    j, i, k = _grid(h, w, l)
+    n = j * l + k if MemcpyOrder(order) is MemcpyOrder.ROW_MAJOR else j + h * k
+    return np.broadcast_to(n + 0 * i, (h, w, l)).astype(np.int64)
+
+
+def colbcast_map(order: MemcpyOrder, w: int, h: int, l: int) -> np.ndarray:
+    """Host index of each device position of `memcpy_h2d_colbcast` (source `[w][l]`)."""
+    j, i, k = _grid(h, w, l)
+    n = i * l + k if MemcpyOrder(order) is MemcpyOrder.ROW_MAJOR else i + w * k
+    return np.broadcast_to(n + 0 * j, (h, w, l)).astype(np.int64)

@@ -1,0 +1,417 @@
+"""`SdkRuntime`: the host's handle on the emulated device, with the SDK's signatures.
+
+Commands (memcpy, launch) run strictly in issue order, each finishing before the next starts
+(spec 12.5). `nonblock=True` returns a `Task` at once; its errors surface at `task_wait`, at the
+next command or at `stop`. Host arguments are validated eagerly, before anything is traced:
+every misuse raises `MemcpyError` naming the call, the symbol, what was expected and what came.
+
+    runner = SdkRuntime(program_or_dir)
+    A = runner.get_id("A")
+    runner.load(); runner.run()
+    runner.memcpy_h2d(A, a, 0, 0, 1, 1, 24, streaming=False,
+                      order=MemcpyOrder.ROW_MAJOR, data_type=MemcpyDataType.MEMCPY_32BIT,
+                      nonblock=False)
+    runner.launch("compute", nonblock=False)
+    runner.stop()
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wsejax import ir
+from wsejax.artifacts import load_program
+from wsejax.engine import Engine
+from wsejax.errors import MemcpyError
+from wsejax.memcpy import MemcpyDataType, MemcpyOrder, colbcast_map, roi_map, rowbcast_map
+from wsejax.types import DType
+
+__all__ = ["MemcpyDataType", "MemcpyOrder", "SdkRuntime", "Task"]
+
+
+class Task:
+    """A handle on a command issued with `nonblock=True`."""
+
+    def __init__(self, name: str, arrays=(), check=None):
+        self.name = name
+        self._arrays = list(arrays)
+        self._check = check
+        self._done = False
+
+    def _ready(self) -> bool:
+        return all(getattr(a, "is_ready", lambda: True)() for a in self._arrays)
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        for a in self._arrays:
+            if hasattr(a, "block_until_ready"):
+                a.block_until_ready()
+        self._done = True
+        check, self._check = self._check, None
+        if check is not None:
+            check()
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} {'done' if self._done else 'pending'}>"
+
+
+def _positive(name: str, **values) -> None:
+    for k, v in values.items():
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise MemcpyError(f"{name}: {k} must be an integer, got {v!r}")
+
+
+class SdkRuntime:
+    """The emulated device, driven by the host.
+
+    Args:
+      bindir: a compile output directory (from `wsejax cslc` or `save_program`) or a Program.
+      platform: accepted for the SDK's signature; unused.
+      cmaddr: the address of a real system; only the emulator (None or "") is available.
+      loop_limit: iterations after which a runtime loop on a PE faults instead of running on.
+      Other keyword arguments of the SDK (`suppress_simfab_trace`, `simfab_numthreads`,
+      `msg_level`, `memcpy_required`) are accepted and ignored.
+    """
+
+    def __init__(self, bindir, platform=None, *, cmaddr: str | None = None,
+                 loop_limit: int | None = None, **kwargs):
+        if cmaddr:
+            raise MemcpyError(f"SdkRuntime: cmaddr={cmaddr!r} names a real CS system; wsejax "
+                              "only emulates the device (leave cmaddr unset)")
+        unknown = set(kwargs) - {"suppress_simfab_trace", "simfab_numthreads", "msg_level",
+                                 "memcpy_required"}
+        if unknown:
+            raise MemcpyError(f"SdkRuntime: unknown keyword argument(s) {sorted(unknown)}")
+        if isinstance(bindir, ir.Program):
+            self.program = bindir
+        else:
+            artifacts = getattr(bindir, "artifacts_path", None)
+            self.program = load_program(artifacts if artifacts is not None else bindir)
+        self._engine_kwargs = {} if loop_limit is None else {"loop_limit": loop_limit}
+        self.engine: Engine | None = None
+        self.state = None
+        self._ids = {e.name: k for k, e in enumerate(self.program.exports)}
+        self._loaded = False
+        self._running = False
+        self._stopped = False
+        self._pending: list[Task] = []
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def get_id(self, symbol: str) -> int:
+        """The id of an exported data name or function."""
+        if symbol not in self._ids:
+            names = ", ".join(sorted(self._ids)) or "none"
+            raise MemcpyError(f"get_id: no exported symbol '{symbol}' (exported: {names})")
+        return self._ids[symbol]
+
+    get_symbol = get_id
+
+    def load(self) -> None:
+        """Build the engine and the device's initial state."""
+        self._alive("load")
+        if self.engine is None:
+            self.engine = Engine(self.program, **self._engine_kwargs)
+        self.state = self.engine.initial_state()
+        self._loaded = True
+
+    def run(self) -> None:
+        """Start the device; it then waits for commands."""
+        self._alive("run")
+        if not self._loaded:
+            raise MemcpyError("run: call load() first")
+        self._running = True
+
+    def stop(self) -> None:
+        """Wait for every pending command, then stop. No command is accepted afterwards."""
+        self._alive("stop")
+        self._drain()
+        self._stopped = True
+
+    def is_task_done(self, task: Task) -> bool:
+        if not isinstance(task, Task):
+            raise MemcpyError(f"is_task_done: expected a Task, got {type(task).__name__}")
+        if task._done:
+            return True
+        if task._ready():
+            task._finish()
+            return True
+        return False
+
+    def task_wait(self, task: Task) -> None:
+        if not isinstance(task, Task):
+            raise MemcpyError(f"task_wait: expected a Task, got {type(task).__name__}")
+        task._finish()
+
+    def _alive(self, what: str) -> None:
+        if self._stopped:
+            raise MemcpyError(f"{what}: the runtime was stopped; no command is accepted after "
+                              "stop()")
+
+    def _ready_for(self, what: str) -> None:
+        self._alive(what)
+        if not self._running:
+            raise MemcpyError(f"{what}: call load() and run() before issuing commands")
+        self._drain()
+
+    def _drain(self) -> None:
+        pending, self._pending = self._pending, []
+        for t in pending:
+            t._finish()
+
+    def _issue(self, task: Task, nonblock: bool):
+        if nonblock:
+            self._pending.append(task)
+        else:
+            task._finish()
+        return task
+
+    # -- copy-mode memcpy -------------------------------------------------------------------
+
+    def _data_export(self, what: str, sym_id, write: bool) -> ir.ExportName:
+        if not isinstance(sym_id, (int, np.integer)) or isinstance(sym_id, bool):
+            raise MemcpyError(f"{what}: the symbol must be an id from get_id(), got {sym_id!r}")
+        if not 0 <= int(sym_id) < len(self.program.exports):
+            raise MemcpyError(f"{what}: {sym_id} is not a symbol id from get_id()")
+        export = self.program.exports[int(sym_id)]
+        if export.kind != "data":
+            raise MemcpyError(f"{what}: '{export.name}' is a function, not a data symbol")
+        if write and not export.mutable:
+            raise MemcpyError(f"{what}: symbol '{export.name}' is exported immutable "
+                              "(@export_name(..., false)); the host may only read it")
+        return export
+
+    def _check_roi(self, what, px, py, w, h, elem_per_pe) -> None:
+        _positive(what, px=px, py=py, w=w, h=h, elem_per_pe=elem_per_pe)
+        pw, ph = self.program.width, self.program.height
+        if w < 1 or h < 1 or elem_per_pe < 1:
+            raise MemcpyError(f"{what}: w, h and elem_per_pe must be at least 1, got w={w}, "
+                              f"h={h}, elem_per_pe={elem_per_pe}")
+        if px < 0 or py < 0 or px + w > pw or py + h > ph:
+            raise MemcpyError(f"{what}: region (px={px}, py={py}, w={w}, h={h}) lies outside "
+                              f"the {pw}x{ph} program rectangle")
+
+    def _host_array(self, what: str, arr, size: int, export: ir.ExportName, writable=False):
+        if not isinstance(arr, np.ndarray):
+            raise MemcpyError(f"{what}: the host array must be a numpy array, got "
+                              f"{type(arr).__name__}")
+        if arr.dtype.itemsize != 4 or arr.dtype.kind not in "uif":
+            raise MemcpyError(f"{what}: symbol '{export.name}': host arrays hold 32-bit "
+                              f"elements (uint32, int32 or float32), got {arr.dtype}")
+        if arr.size != size:
+            raise MemcpyError(f"{what}: symbol '{export.name}' expects a host array of {size} "
+                              f"elements, got {arr.size}")
+        if writable and (not arr.flags.c_contiguous or not arr.flags.writeable):
+            raise MemcpyError(f"{what}: the destination array must be writable and "
+                              "C-contiguous (it is written in place)")
+        return arr.reshape(-1).view(np.uint32)
+
+    def _targets(self, what, export, px, py, w, h, l, bits):
+        """Per ROI PE: (slot, first word). Raises if a PE lacks the symbol or it overflows."""
+        program, engine = self.program, self.engine
+        groups: dict = {}
+        cls = program.class_of[py:py + h, px:px + w]
+        for c in np.unique(cls):
+            pe = program.classes[int(c)]
+            found = next((e for e in pe.exports if isinstance(e, ir.ExportData)
+                          and e.name == export.name), None)
+            if found is None:
+                ys, xs = np.nonzero(cls == c)
+                raise MemcpyError(f"{what}: PE ({px + int(xs[0])}, {py + int(ys[0])}) does not "
+                                  f"export '{export.name}'")
+            sym = pe.symbol(found.symbol)
+            slot = engine.plan.symbol_slot[int(c)][found.symbol]
+            capacity = engine.words_per_pe(slot, bits)
+            ratio_num, ratio_den = (sym.dtype.bits, bits)
+            first = found.offset * ratio_num
+            if first % ratio_den:
+                raise MemcpyError(f"{what}: symbol '{export.name}' starts in the middle of a "
+                                  f"{bits}-bit word")
+            first //= ratio_den
+            avail = capacity - first
+            if l > avail:
+                raise MemcpyError(f"{what}: symbol '{export.name}' holds {avail} "
+                                  f"{bits}-bit elements per PE ({sym.size} {sym.dtype}), got "
+                                  f"elem_per_pe={l}")
+            groups.setdefault((slot, first), []).append(int(c))
+        return groups, cls
+
+    def _copy_plan(self, what, export, px, py, w, h, l, bits, nmap):
+        groups, cls = self._targets(what, export, px, py, w, h, l, bits)
+        jj, ii, kk = np.meshgrid(np.arange(h), np.arange(w), np.arange(l), indexing="ij")
+        lanes = (py + jj) * self.program.width + (px + ii)
+        plans = []
+        for (slot, first), classes in groups.items():
+            sel = np.isin(cls, classes)[jj, ii]
+            plans.append((slot, lanes[sel], first + kk[sel], nmap[sel]))
+        return plans
+
+    def _h2d(self, what, dest, src, px, py, w, h, l, streaming, data_type, order, nonblock,
+             mapper, src_size):
+        self._ready_for(what)
+        if streaming:
+            raise MemcpyError(f"{what}: streaming mode is not supported yet (copy mode only)")
+        order, data_type = MemcpyOrder(order), MemcpyDataType(data_type)
+        export = self._data_export(what, dest, write=True)
+        self._check_roi(what, px, py, w, h, l)
+        words = self._host_array(what, src, src_size(w, h, l), export)
+        bits = 16 if data_type is MemcpyDataType.MEMCPY_16BIT else 32
+        nmap = mapper(order, w, h, l)
+        vals = words if bits == 32 else (words & 0xFFFF).astype(np.uint16)
+        state = self.state
+        for slot, lanes, word, n in self._copy_plan(what, export, px, py, w, h, l, bits, nmap):
+            state = self.engine.h2d(state, slot, bits, lanes, word, vals[n])
+        self.state = state
+        return self._issue(Task(what, list(state.mem.values())[:1]), nonblock)
+
+    def memcpy_h2d(self, dest: int, src: np.ndarray, px: int, py: int, w: int, h: int,
+                   elem_per_pe: int, *, streaming: bool = False,
+                   data_type: MemcpyDataType = MemcpyDataType.MEMCPY_32BIT,
+                   order: MemcpyOrder = MemcpyOrder.ROW_MAJOR, nonblock: bool = False) -> Task:
+        """Copy `src` (`w*h*elem_per_pe` 32-bit elements) to symbol `dest` on the ROI."""
+        return self._h2d("memcpy_h2d", dest, src, px, py, w, h, elem_per_pe, streaming,
+                         data_type, order, nonblock, roi_map, lambda w, h, l: w * h * l)
+
+    def memcpy_h2d_rowbcast(self, dest: int, src: np.ndarray, px: int, py: int, w: int, h: int,
+                            elem_per_pe: int, *, streaming: bool = False,
+                            data_type: MemcpyDataType = MemcpyDataType.MEMCPY_32BIT,
+                            order: MemcpyOrder = MemcpyOrder.ROW_MAJOR,
+                            nonblock: bool = False) -> Task:
+        """Copy `src` (`h*elem_per_pe`: one row of data per ROI row) to every PE of each row."""
+        return self._h2d("memcpy_h2d_rowbcast", dest, src, px, py, w, h, elem_per_pe,
+                         streaming, data_type, order, nonblock, rowbcast_map,
+                         lambda w, h, l: h * l)
+
+    def memcpy_h2d_colbcast(self, dest: int, src: np.ndarray, px: int, py: int, w: int, h: int,
+                            elem_per_pe: int, *, streaming: bool = False,
+                            data_type: MemcpyDataType = MemcpyDataType.MEMCPY_32BIT,
+                            order: MemcpyOrder = MemcpyOrder.ROW_MAJOR,
+                            nonblock: bool = False) -> Task:
+        """Copy `src` (`w*elem_per_pe`: one column of data per ROI column) to every PE of each
+        column."""
+        return self._h2d("memcpy_h2d_colbcast", dest, src, px, py, w, h, elem_per_pe,
+                         streaming, data_type, order, nonblock, colbcast_map,
+                         lambda w, h, l: w * l)
+
+    def memcpy_d2h(self, dest: np.ndarray, src: int, px: int, py: int, w: int, h: int,
+                   elem_per_pe: int, *, streaming: bool = False,
+                   data_type: MemcpyDataType = MemcpyDataType.MEMCPY_32BIT,
+                   order: MemcpyOrder = MemcpyOrder.ROW_MAJOR, nonblock: bool = False) -> Task:
+        """Copy symbol `src` on the ROI into `dest` (written in place, raw bits)."""
+        what = "memcpy_d2h"
+        self._ready_for(what)
+        if streaming:
+            raise MemcpyError(f"{what}: streaming mode is not supported yet (copy mode only)")
+        order, data_type = MemcpyOrder(order), MemcpyDataType(data_type)
+        export = self._data_export(what, src, write=False)
+        l = elem_per_pe
+        self._check_roi(what, px, py, w, h, l)
+        out = self._host_array(what, dest, w * h * l, export, writable=True)
+        bits = 16 if data_type is MemcpyDataType.MEMCPY_16BIT else 32
+        nmap = roi_map(order, w, h, l)
+        for slot, lanes, word, n in self._copy_plan(what, export, px, py, w, h, l, bits, nmap):
+            out[n] = self.engine.d2h(self.state, slot, bits, lanes, word).astype(np.uint32)
+        return self._issue(Task(what), nonblock)
+
+    # -- launch -----------------------------------------------------------------------------
+
+    def _function(self, what: str, symbol) -> ir.ExportName:
+        if not isinstance(symbol, str):
+            raise MemcpyError(f"{what}: expected the exported function's name, got {symbol!r}")
+        export = self.program.export(symbol)
+        if export is None:
+            funcs = ", ".join(e.name for e in self.program.exports if e.kind == "func")
+            raise MemcpyError(f"{what}: no exported function '{symbol}' (exported functions: "
+                              f"{funcs or 'none'})")
+        if export.kind != "func":
+            raise MemcpyError(f"{what}: '{symbol}' is a data symbol, not a function")
+        return export
+
+    def launch(self, symbol: str, *args, nonblock: bool = False) -> Task:
+        """Run exported function `symbol(*args)` on every PE that exports it; the command ends
+        when every such PE has called `unblock_cmd_stream()`."""
+        what = f"launch('{symbol}')"
+        self._ready_for("launch")
+        export = self._function("launch", symbol)
+        if len(args) != len(export.params):
+            raise MemcpyError(f"{what}: takes {len(export.params)} argument(s) "
+                              f"({', '.join(map(str, export.params)) or 'none'}), got {len(args)}")
+        values = tuple(_convert_arg(what, k, a, t) for k, (a, t) in
+                       enumerate(zip(args, export.params)))
+        return self._run_launch(what, symbol, values, nonblock)
+
+    def call(self, symbol: str, params=(), nonblock: bool = False) -> Task:
+        """The legacy form of `launch`: `params` holds one 32-bit word per argument."""
+        what = f"call('{symbol}')"
+        self._ready_for("call")
+        export = self._function("call", symbol)
+        params = list(np.asarray(params).reshape(-1)) if np.size(params) else []
+        if len(params) != len(export.params):
+            raise MemcpyError(f"{what}: takes {len(export.params)} argument word(s), got "
+                              f"{len(params)}")
+        values = tuple(_from_word(what, k, p, t) for k, (p, t) in
+                       enumerate(zip(params, export.params)))
+        return self._run_launch(what, symbol, values, nonblock)
+
+    def _run_launch(self, what, symbol, values, nonblock) -> Task:
+        fn = self.engine.launch_fn(symbol)
+        self.state = fn(self.state, values)
+        state = self.state
+
+        def check():
+            self.engine.check_faults(state)
+            self.engine.check_command_stream(state, what)
+
+        return self._issue(Task(what, [state.cmd_blocked], check), nonblock)
+
+    # -- debugging --------------------------------------------------------------------------
+
+    def read_symbol(self, x: int, y: int, symbol_name: str, dtype="uint8") -> np.ndarray:
+        """The raw bytes of PE (x, y)'s global `symbol_name`, viewed as `dtype`."""
+        self._alive("read_symbol")
+        self._drain()
+        if not self._loaded:
+            raise MemcpyError("read_symbol: call load() first")
+        if not (0 <= x < self.program.width and 0 <= y < self.program.height):
+            raise MemcpyError(f"read_symbol: PE ({x}, {y}) is outside the program rectangle")
+        c = int(self.program.class_of[y, x])
+        slot = self.engine.plan.symbol_slot[c].get(symbol_name)
+        if slot is None:
+            raise MemcpyError(f"read_symbol: PE ({x}, {y}) has no global '{symbol_name}'")
+        arr = np.asarray(self.state.mem[slot][y, x])
+        return np.ascontiguousarray(arr).reshape(-1).view(np.uint8).view(dtype)
+
+
+def _convert_arg(what: str, k: int, a, t: DType):
+    """A launch argument as a numpy scalar of type t, or MemcpyError."""
+    arr = np.asarray(a)
+    if arr.shape != ():
+        raise MemcpyError(f"{what}: argument {k + 1} must be a scalar {t}, got shape {arr.shape}")
+    if t.is_float:
+        if arr.dtype.kind not in "fiu":
+            raise MemcpyError(f"{what}: argument {k + 1} must be a {t}, got {arr.dtype}")
+        return np.asarray(arr, t.np)
+    if t is DType.bool_:
+        return np.asarray(bool(arr))
+    if arr.dtype.kind not in "iub":
+        raise MemcpyError(f"{what}: argument {k + 1} must be an integer ({t}), got {arr.dtype}")
+    info = np.iinfo(t.np)
+    v = int(arr)
+    if not info.min <= v <= info.max:
+        raise MemcpyError(f"{what}: argument {k + 1} = {v} does not fit in {t}")
+    return np.asarray(v, t.np)
+
+
+def _from_word(what: str, k: int, p, t: DType):
+    """A legacy `call` argument: one 32-bit word reinterpreted as type t."""
+    arr = np.asarray(p)
+    if arr.dtype.kind == "f":
+        word = np.asarray(arr, np.float32).view(np.uint32)
+    elif arr.dtype.kind in "iub":
+        word = np.asarray(int(arr) & 0xFFFFFFFF, np.uint32)
+    else:
+        raise MemcpyError(f"{what}: argument word {k + 1} must be a number, got {arr.dtype}")
+    if t.bits == 32:
+        return word.view(t.np)
+    return np.asarray(int(word) & 0xFFFF, np.uint16).view(t.np)

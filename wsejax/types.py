@@ -1,0 +1,120 @@
+"""Element types of PE memory and their bit-level conversions.
+
+A `DType` names a CSL element type (`f32`, `f16`, `i16`, ...). Each maps to one numpy dtype used
+for the emulated memory arrays, and has a width in bits (16 or 32 for the types DSD operations
+accept). Bit-level helpers convert between typed values and raw unsigned words, the form in which
+memcpy moves data (spec 12.2) and in which wavelets carry it (spec 7.4).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ArrayType", "DType", "bool_", "bf16", "dtype_of", "f16", "f32", "i8", "i16", "i32", "u8", "u16",
+           "u32", "uint_of_width"]
+
+
+class DType(enum.Enum):
+    """A CSL scalar element type."""
+
+    bool_ = "bool"
+    i8 = "i8"
+    u8 = "u8"
+    i16 = "i16"
+    u16 = "u16"
+    i32 = "i32"
+    u32 = "u32"
+    f16 = "f16"
+    bf16 = "bf16"
+    f32 = "f32"
+
+    @property
+    def np(self) -> np.dtype:
+        """The numpy dtype holding values of this type."""
+        if self is DType.bf16:
+            import ml_dtypes
+
+            return np.dtype(ml_dtypes.bfloat16)
+        return np.dtype(_NUMPY[self])
+
+    @property
+    def bits(self) -> int:
+        return 8 if self is DType.bool_ else self.np.itemsize * 8
+
+    @property
+    def nbytes(self) -> int:
+        return max(self.bits // 8, 1)
+
+    @property
+    def is_float(self) -> bool:
+        return self in (DType.f16, DType.bf16, DType.f32)
+
+    @property
+    def is_int(self) -> bool:
+        return self in (DType.i8, DType.u8, DType.i16, DType.u16, DType.i32, DType.u32)
+
+    @property
+    def is_signed(self) -> bool:
+        return self in (DType.i8, DType.i16, DType.i32) or self.is_float
+
+    @property
+    def is_16bit(self) -> bool:
+        return self.bits == 16
+
+    def __repr__(self) -> str:
+        return self.value
+
+    __str__ = __repr__
+
+    def __getitem__(self, shape) -> ArrayType:
+        """`f32[M, N]` is the array type CSL writes `[M, N]f32`."""
+        shape = shape if isinstance(shape, tuple) else (shape,)
+        return ArrayType(self, tuple(int(n) for n in shape))
+
+
+@dataclass(frozen=True)
+class ArrayType:
+    """A multi-dimensional array type `[shape]dtype` (row-major)."""
+
+    dtype: DType
+    shape: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return f"[{', '.join(map(str, self.shape))}]{self.dtype}"
+
+
+_NUMPY = {
+    DType.bool_: np.bool_,
+    DType.i8: np.int8,
+    DType.u8: np.uint8,
+    DType.i16: np.int16,
+    DType.u16: np.uint16,
+    DType.i32: np.int32,
+    DType.u32: np.uint32,
+    DType.f16: np.float16,
+    DType.f32: np.float32,
+}
+
+bool_ = DType.bool_
+i8 = DType.i8
+u8 = DType.u8
+i16 = DType.i16
+u16 = DType.u16
+i32 = DType.i32
+u32 = DType.u32
+f16 = DType.f16
+bf16 = DType.bf16
+f32 = DType.f32
+
+
+def dtype_of(name: str) -> DType:
+    """The DType called `name` (`"f32"`, `"i16"`, ...). Raises KeyError for unknown names."""
+    return DType("bool" if name == "bool_" else name)
+
+
+def uint_of_width(bits: int) -> np.dtype:
+    """The unsigned numpy dtype of `bits` bits (8, 16 or 32)."""
+    return np.dtype({8: np.uint8, 16: np.uint16, 32: np.uint32}[bits])
