@@ -22,50 +22,86 @@ __all__ = ["Engine", "dsd_candidates"]
 
 
 def dsd_candidates(pe: ir.PeProgram, runtime_vars) -> dict[str, tuple]:
-    """The `(symbol, base_offset)` pairs each runtime DSD variable may point to.
+    """For each runtime DSD variable: `(bases, runtime_fields)`.
 
-    A fixpoint over the assignments: literals and `set_dsd_base_addr` add their base, other
-    variables add theirs; a DSD local adds every base the program mentions (conservative).
+    `bases` are the `(symbol, base_offset)` pairs it may point to: a fixpoint over its
+    assignments, where literals and `set_dsd_base_addr` add their base, other variables add
+    theirs, and a DSD local adds every base the program mentions (conservative).
+    `runtime_fields` are the fields some assignment may change (of base, offset, stride,
+    length); the others keep their initial values and stay static.
     """
-    init = {name: ((lit.dsd.base, lit.dsd.base_offset),) for name, lit in pe.dsd_vars}
-    everything = set(init.values())
+    init = {name: lit.dsd for name, lit in pe.dsd_vars}
+    mentioned = {(d.base, d.base_offset) for d in init.values()}
     assigns = {name: [] for name in runtime_vars}
     for f in pe.functions:
         for s in ir.walk_stmts(f.body):
             if isinstance(s, ir.DsdAssign):
                 assigns[s.name].append(s.value)
-    for f in pe.functions:
-        for s in ir.walk_stmts(f.body):
             for e in _dsd_exprs(s):
                 if isinstance(e, ir.DsdLit):
-                    everything.add(((e.dsd.base, e.dsd.base_offset),))
+                    mentioned.add((e.dsd.base, e.dsd.base_offset))
                 elif isinstance(e, ir.SetBase):
-                    everything.add(((e.symbol, e.base_offset),))
-    all_bases = tuple(dict.fromkeys(b for t in sorted(everything) for b in t))
-    cands = {name: list(init[name]) for name in runtime_vars}
+                    mentioned.add((e.symbol, e.base_offset))
+    all_bases = tuple(sorted(mentioned))
+    cands = {name: [(init[name].base, init[name].base_offset)] for name in runtime_vars}
+    fields = {name: set() for name in runtime_vars}
 
     def bases(e):
         t = type(e)
         if t is ir.DsdLit:
             return [(e.dsd.base, e.dsd.base_offset)]
         if t is ir.DsdVar:
-            return cands.get(e.name, list(init.get(e.name, ())))
+            return cands.get(e.name, [(init[e.name].base, init[e.name].base_offset)])
         if t is ir.SetBase:
             return [(e.symbol, e.base_offset)]
         if t is ir.DsdLocal:
             return list(all_bases)
         return bases(e.dsd)
 
-    changed = True
-    while changed:
-        changed = False
+    def changed(e, name) -> set:
+        """Fields of `name` that assigning `e` may change."""
+        t = type(e)
+        if t is ir.DsdVar and e.name == name:
+            return set(fields[name])
+        if t is ir.IncrementOffset:
+            return changed(e.dsd, name) | {"offset"}
+        if t is ir.SetBase:
+            return changed(e.dsd, name) | {"base", "offset"}
+        if t is ir.SetLength:
+            return changed(e.dsd, name) | {"length"}
+        if t is ir.SetStride:
+            return changed(e.dsd, name) | {"stride"}
+        if t is ir.DsdLit and type(e.dsd) is type(init[name]):
+            d, d0 = e.dsd, init[name]
+            out = set()
+            for f in ("offset", "stride", "length"):
+                if getattr(d, f, None) != getattr(d0, f, None):
+                    out.add(f)
+            if (d.base, d.base_offset) != (d0.base, d0.base_offset):
+                out.add("base")
+            return out
+        return {"base", "offset", "stride", "length"}
+
+    again = True
+    while again:
+        again = False
         for name, values in assigns.items():
             for v in values:
                 for b in bases(v):
                     if b not in cands[name]:
                         cands[name].append(b)
-                        changed = True
-    return {k: tuple(v) for k, v in cands.items()}
+                        again = True
+                new = changed(v, name) - fields[name]
+                if new:
+                    fields[name] |= new
+                    again = True
+    out = {}
+    for name in runtime_vars:
+        f = set(fields[name])
+        if len(cands[name]) > 1:
+            f.add("base")
+        out[name] = (tuple(cands[name]), frozenset(f))
+    return out
 
 
 def _dsd_exprs(s):
@@ -171,7 +207,10 @@ class Engine:
         """The jitted `launch(state, args) -> state` of exported function `name`."""
         fn = self._launch.get(name)
         if fn is None:
-            fn = jax.jit(lambda state, args: self._run_launch(name, state, args))
+            # the state is donated: a launch updates it in place instead of copying every
+            # symbol it does not write
+            fn = jax.jit(lambda state, args: self._run_launch(name, state, args),
+                         donate_argnums=0)
             self._launch[name] = fn
         return fn
 
@@ -208,7 +247,7 @@ class Engine:
                 shape = wv.shape
                 wv = wv.reshape(shape[0] * shape[1], -1).at[lanes, idx].set(vals, mode="drop")
                 return from_words(wv.reshape(shape), arr)
-            fn = self._h2d[key] = jax.jit(scatter)
+            fn = self._h2d[key] = jax.jit(scatter, donate_argnums=0)
         lanes = np.full(n, self.program.height * self.program.width, np.int32)
         lanes[:len(lane)] = lane
         idx = np.zeros(n, np.int32)

@@ -240,11 +240,13 @@ def _gather(flat, idx):
     return out.reshape((h, w) + tail)
 
 
-def _read_offset(flat, off, pattern: np.ndarray):
-    """`flat[h, w, off[h, w] + pattern]`, with a dynamic slice when `off` is uniform.
+def _read_offset(flat, off, pattern: np.ndarray, consume=lambda v: v):
+    """`consume(flat[h, w, off[h, w] + pattern])`, with a dynamic slice when `off` is uniform.
 
-    `off` is an int32 `[H, W]` array (already checked in range by the caller); `pattern` a static
-    non-negative-span index array.
+    `off` is an int32 `[H, W]` array (already checked in range by the caller); `pattern` a
+    static index array. Both ways are branches of one `lax.cond`; `consume` runs inside the
+    branches so that a large read (a matrix) never leaves them whole: a conditional's result
+    is copied out.
     """
     lo, hi = int(pattern.min()), int(pattern.max())
     span = hi - lo + 1
@@ -259,12 +261,12 @@ def _read_offset(flat, off, pattern: np.ndarray):
             win = lax.dynamic_slice_in_dim(padded, start, span, axis=2)
         else:
             win = lax.dynamic_slice_in_dim(flat, start, span, axis=2)
-        return _read_static(win, rel)
+        return consume(_read_static(win, rel))
 
     def general(_):
         idx = jnp.clip(off.reshape(off.shape + (1,) * pattern.ndim) + jnp.asarray(
             pattern.astype(np.int32)), 0, s - 1)
-        return _gather(flat, idx)
+        return consume(_gather(flat, idx))
 
     if off.ndim != 2:
         return general(None)
@@ -470,10 +472,20 @@ class Lowerer:
                     return int(i.value), True
                 flat = flat * n + int(i.value)
             return flat, None
+        vals = [self.expr(i, fr) for i in indices]
+        if not any(isinstance(v, jax.core.Tracer) for v in vals):
+            # known at trace time (a vectorised loop's index vector): a static pattern
+            flat = np.zeros((), np.int64)
+            ok = np.ones((), bool)
+            for v, n in zip(vals, shape):
+                v = np.asarray(v).astype(np.int64)
+                ok = ok & (v >= 0) & (v < n)
+                flat = flat * n + v
+            return flat, (None if ok.all() else ~ok)
         flat = jnp.int32(0)
         ok = None
-        for i, n in zip(indices, shape):
-            v = self.expr(i, fr).astype(jnp.int32)
+        for v, n in zip(vals, shape):
+            v = v.astype(jnp.int32)
             good = (v >= 0) & (v < n)
             ok = good if ok is None else ok & good
             flat = flat * n + v
@@ -486,11 +498,16 @@ class Lowerer:
             return self.lane(arr, fr)
         idx, bad = self.flat_index(sym, e.indices, fr)
         flat = arr.reshape(self.lanes + (-1,))
-        if isinstance(idx, int):
+        if isinstance(idx, (int, np.ndarray)):
             if bad is not None:
                 self.fault(True, None, f"index out of range reading '{e.symbol}'")
-                idx = 0
-            return self.lane(flat[:, :, idx], fr)
+                idx = np.clip(idx, 0, sym.size - 1)
+            if isinstance(idx, int) or idx.ndim == 0:
+                return self.lane(flat[:, :, int(idx)], fr)
+            if all(d == 1 for d in idx.shape[:2]):
+                out = _read_static(flat, idx.reshape(-1))
+                return out.reshape(self.lanes + idx.shape[2:])
+            idx = jnp.asarray(idx.astype(np.int32))
         self.fault(bad, None, f"index out of range reading '{e.symbol}'")
         idx = jnp.clip(idx, 0, sym.size - 1)
         if idx.ndim < 2:
@@ -519,11 +536,12 @@ class Lowerer:
                      d.wavelet_index_offset)
 
     def dsd_init_fields(self, name: str) -> dict:
-        """Initial state fields of runtime DSD variable `name`."""
+        """Initial state fields of runtime DSD variable `name` (its runtime fields only)."""
         lit = self._lit(dict(self.pe.dsd_vars)[name].dsd)
-        bases = self.dsd_bases[name]
-        return {"base": bases.index(lit.bases[0]), "offset": lit.offset, "stride": lit.stride,
-                "length": lit.length}
+        bases, runtime = self.dsd_bases[name]
+        values = {"base": bases.index(lit.bases[0]), "offset": lit.offset,
+                  "stride": lit.stride, "length": lit.length}
+        return {k: v for k, v in values.items() if k in runtime}
 
     def _var_shape(self, name: str) -> DsdRt:
         return self._lit(dict(self.pe.dsd_vars)[name].dsd)
@@ -537,9 +555,10 @@ class Lowerer:
                 return self._consts[e.name]
             key = self.dsd_key[e.name]
             st = self.M.dsd[key]
-            shape = self._var_shape(e.name)
-            bases = self.dsd_bases[e.name]
-            return shape.replace(bases=bases, **{k: self.lane(v, fr) for k, v in st.items()})
+            init = self._var_shape(e.name)
+            bases, _ = self.dsd_bases[e.name]
+            init = init.replace(bases=bases, base=bases.index(init.bases[0]))
+            return init.replace(**{k: self.lane(v, fr) for k, v in st.items()})
         if t is ir.DsdLocal:
             v = fr.locals.get(e.name)
             if not isinstance(v, DsdRt):
@@ -888,12 +907,15 @@ class Lowerer:
     def dsd_assign(self, s: ir.DsdAssign, fr: Frame, m) -> None:
         if s.name not in self.dsd_key:
             raise ProgramError(f"'{s.name}' is not a DSD variable")
-        key = self.dsd_key[s.name]
-        new = self.dsd(s.value, fr)
-        bases = self.dsd_bases[s.name]
-        old = self.dsd(ir.DsdVar(s.name), fr)
+        self.store_dsd_var(s.name, self.dsd(s.value, fr), m, fr)
+
+    def store_dsd_var(self, name: str, new: DsdRt, m, fr: Frame) -> None:
+        """`name = new` on the lanes in `m`; only the variable's runtime fields are stored."""
+        bases, runtime = self.dsd_bases[name]
+        old = self.dsd(ir.DsdVar(name), fr)
         merged = self.materialize(self.merge_dsd(new, old, m, bases=bases))
-        self.M.dsd[key] = {k: v for k, v in merged.fields().items()}
+        self.M.dsd[self.dsd_key[name]] = {k: v for k, v in merged.fields().items()
+                                          if k in runtime}
 
     def if_(self, s: ir.If, fr: Frame, m) -> None:
         if type(s.cond) is ir.Const:
@@ -1000,7 +1022,7 @@ class Lowerer:
         try:
             if n <= UNROLL_LIMIT or fr.ext:
                 for k in range(n):
-                    fr.locals[s.var] = jnp.asarray(s.start + k * s.step, s.dtype.np)
+                    fr.locals[s.var] = np.asarray(s.start + k * s.step, s.dtype.np)
                     loop.cont = None
                     self.block(s.body, fr, mnot_and(m, loop.broken))
                 return
@@ -1193,8 +1215,8 @@ class Lowerer:
         n_iter = s.trip_count
         # evaluate B and s for every iteration at once: an extra trailing lane axis
         vf = Frame(locals=dict(fr.locals), ext=1, fn=fr.fn)
-        vf.locals[s.var] = jnp.asarray(s.start + s.step * np.arange(n_iter),
-                                       s.dtype.np).reshape(1, 1, n_iter)
+        vf.locals[s.var] = np.asarray(s.start + s.step * np.arange(n_iter),
+                                      s.dtype.np).reshape(1, 1, n_iter)
         k = jnp.arange(n_iter, dtype=jnp.int32).reshape(1, 1, n_iter)
         for name, inc in incs.items():
             cur = self.dsd(ir.DsdVar(name), fr)
@@ -1217,9 +1239,20 @@ class Lowerer:
         off = bdsd.offset                                # [1|H, 1|W, n_iter] or int
         size = bsym.size
         flat = self.flat(bname)
+        src_type = ops.OPS["fmacs"].srcs[1]
+
+        def matvec(mats):
+            mats = _view(mats, bsym.dtype, src_type)
+            return jnp.einsum("hwkj,hwk->hwj", mats, svals, precision=lax.Precision.HIGHEST,
+                              preferred_element_type=jnp.float32)
+
         if _is_static(off):
             addr = boff + off + pat[None, :]
-            mats = _read_static(flat, np.broadcast_to(addr, (n_iter, n)).copy())
+            bad = (addr < 0) | (addr >= size)
+            if bad.any():
+                self.fault(True, m, f"{what}: DSD address out of range of '{bname}'")
+                addr = np.clip(addr, 0, size - 1)
+            contrib = matvec(_read_static(flat, np.broadcast_to(addr, (n_iter, n)).copy()))
         else:
             off = jnp.broadcast_to(jnp.asarray(off, jnp.int32), self.lanes + (n_iter,))
             first = off[:, :, 0]
@@ -1232,11 +1265,7 @@ class Lowerer:
             bad = (first + lo < 0) | (first + hi >= size)
             self.fault(bad, m, f"{what}: DSD address out of range of '{bname}'")
             first = jnp.clip(first, -lo, max(size - 1 - hi, -lo))
-            mats = _read_offset(flat, first, addr_pat)
-        mats = _view(mats, bsym.dtype, ops.OPS["fmacs"].srcs[1])
-        contrib = jnp.einsum("hwkj,hwk->hwj", mats, svals,
-                             precision=lax.Precision.HIGHEST,
-                             preferred_element_type=jnp.float32)
+            contrib = _read_offset(flat, first, addr_pat, matvec)
         yv = self.read(y, n, None, ops.OPS["fmacs"].srcs[0], m, fr, what)
         self.write(y, yv + contrib, n, None, ops.OPS["fmacs"].dest, m, what)
         for name, inc in incs.items():
@@ -1244,8 +1273,7 @@ class Lowerer:
             total = self._scaled_add(cur.replace(offset=0), int(inc.delta.value) * n_iter,
                                      inc.dtype)
             new = cur.replace(offset=jnp.asarray(cur.offset, jnp.int32) + jnp.int32(total))
-            merged = self.materialize(self.merge_dsd(new, cur, m, bases=cur.bases))
-            self.M.dsd[self.dsd_key[name]] = merged.fields()
+            self.store_dsd_var(name, new, m, fr)
         self.tick(m, n * n_iter + 2 * n_iter)
         return True
 
@@ -1253,7 +1281,7 @@ class Lowerer:
         """Static offsets (relative to iteration 0) of B over the iterations, or None."""
         if type(b) is ir.DsdVar and b.name in incs:
             inc = incs[b.name]
-            d = self._var_shape(b.name).replace(bases=self.dsd_bases[b.name])
+            d = self._var_shape(b.name).replace(bases=self.dsd_bases[b.name][0])
             step = self._scaled_add(d.replace(offset=0), int(inc.delta.value), inc.dtype)
             return step * np.arange(n_iter, dtype=np.int64)
         return None
@@ -1308,7 +1336,7 @@ def _dsd_symbols(e, low: Lowerer) -> set:
     if t is ir.DsdLit:
         return {e.dsd.base}
     if t is ir.DsdVar:
-        return {b for b, _ in low.dsd_bases.get(e.name, ())} | (
+        return {b for b, _ in low.dsd_bases.get(e.name, ((),))[0]} | (
             {low._consts[e.name].bases[0][0]} if e.name in low._consts else set())
     if t is ir.SetBase:
         return {e.symbol}

@@ -113,10 +113,8 @@ def init_state(program: ir.Program, plan: SlotPlan, dsd_init) -> FabricState:
     dsd = {}
     for c in range(len(program.classes)):
         for name, key in plan.dsd_key[c].items():
-            fields = dsd_init(c, name)
-            if key not in dsd:
-                dsd[key] = {f: np.zeros((h, w), np.int32) for f in fields}
-            for f, v in fields.items():
+            for f, v in dsd_init(c, name).items():
+                dsd.setdefault(key, {}).setdefault(f, np.zeros((h, w), np.int32))
                 dsd[key][f][class_of == c] = v
     dsd = {k: {f: jnp.asarray(v) for f, v in d.items()} for k, d in dsd.items()}
     tables = {name: jnp.asarray(t) for name, t in program.tables}
