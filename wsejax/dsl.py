@@ -543,7 +543,7 @@ def tensor_access(fn: Callable, extents) -> TensorAccess:
     """Build a tensor_access map: `tensor_access(lambda i: A[2 * i + 1], 5)` is CSL's
     `|i|{5} -> A[2*i+1]`; `tensor_access(lambda i, j: A[i, j], (4, 3))` has two variables."""
     extents = tuple(extents) if isinstance(extents, (tuple, list)) else (extents,)
-    n = len(inspect.signature(fn).parameters)
+    n = sum(p.default is inspect.Parameter.empty for p in inspect.signature(fn).parameters.values())
     if n != len(extents):
         raise ProgramError(f"tensor_access: {n} induction variables but {len(extents)} extents")
     if not 1 <= n <= 4:

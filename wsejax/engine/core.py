@@ -160,6 +160,35 @@ def from_words(words, like):
     return out.reshape(like.shape)
 
 
+_SCATTER: dict = {}
+_GATHER: dict = {}
+
+
+def _scatter(bits: int):
+    """The jitted copy-mode H2D: shared by every slot and program (jit caches per shape)."""
+    fn = _SCATTER.get(bits)
+    if fn is None:
+        def scatter(arr, lanes, idx, vals):
+            wv = to_words(arr, bits)
+            shape = wv.shape
+            wv = wv.reshape(shape[0] * shape[1], -1).at[lanes, idx].set(vals, mode="drop")
+            return from_words(wv.reshape(shape), arr)
+        # the slot array is donated: a copy updates it in place
+        fn = _SCATTER[bits] = jax.jit(scatter, donate_argnums=0)
+    return fn
+
+
+def _gather(bits: int):
+    """The jitted copy-mode D2H."""
+    fn = _GATHER.get(bits)
+    if fn is None:
+        def gather(arr, lanes, idx):
+            wv = to_words(arr, bits)
+            return wv.reshape(wv.shape[0] * wv.shape[1], -1)[lanes, idx]
+        fn = _GATHER[bits] = jax.jit(gather)
+    return fn
+
+
 class Engine:
     """Compiled entry points for one Program.
 
@@ -182,8 +211,6 @@ class Engine:
                 (program.height, program.width), self._register_fault, loop_limit,
                 fused_fmacs))
         self._launch: dict[str, object] = {}
-        self._h2d: dict = {}
-        self._d2h: dict = {}
 
     def _register_fault(self, text: str) -> int:
         if text not in self.fault_texts:
@@ -239,15 +266,6 @@ class Engine:
         """Write `words` (uint, `bits` wide) at (PE `lane` = y*W + x, `word`) of the slot's
         word view."""
         n = _pow2(len(lane))
-        key = (slot, bits, n)
-        fn = self._h2d.get(key)
-        if fn is None:
-            def scatter(arr, lanes, idx, vals):
-                wv = to_words(arr, bits)
-                shape = wv.shape
-                wv = wv.reshape(shape[0] * shape[1], -1).at[lanes, idx].set(vals, mode="drop")
-                return from_words(wv.reshape(shape), arr)
-            fn = self._h2d[key] = jax.jit(scatter, donate_argnums=0)
         lanes = np.full(n, self.program.height * self.program.width, np.int32)
         lanes[:len(lane)] = lane
         idx = np.zeros(n, np.int32)
@@ -255,25 +273,19 @@ class Engine:
         vals = np.zeros(n, words.dtype)
         vals[:len(words)] = words
         mem = dict(state.mem)
-        mem[slot] = fn(state.mem[slot], jnp.asarray(lanes), jnp.asarray(idx), jnp.asarray(vals))
+        mem[slot] = _scatter(bits)(state.mem[slot], jnp.asarray(lanes), jnp.asarray(idx),
+                                   jnp.asarray(vals))
         return state.replace(mem=mem)
 
     def d2h(self, state: FabricState, slot: str, bits: int, lane: np.ndarray,
             word: np.ndarray) -> np.ndarray:
         """Read the words at (PE `lane`, `word`) of the slot's word view (uint, `bits` wide)."""
         n = _pow2(len(lane))
-        key = (slot, bits, n)
-        fn = self._d2h.get(key)
-        if fn is None:
-            def gather(arr, lanes, idx):
-                wv = to_words(arr, bits)
-                return wv.reshape(wv.shape[0] * wv.shape[1], -1)[lanes, idx]
-            fn = self._d2h[key] = jax.jit(gather)
         lanes = np.zeros(n, np.int32)
         lanes[:len(lane)] = lane
         idx = np.zeros(n, np.int32)
         idx[:len(word)] = word
-        out = fn(state.mem[slot], jnp.asarray(lanes), jnp.asarray(idx))
+        out = _gather(bits)(state.mem[slot], jnp.asarray(lanes), jnp.asarray(idx))
         return np.asarray(out)[:len(lane)]
 
     def words_per_pe(self, slot: str, bits: int) -> int:

@@ -1089,7 +1089,11 @@ class Lowerer:
         return out
 
     def _length(self, dsds):
-        """(static bound n, runtime length or None) over DSD operands (spec 7.9: the min)."""
+        """(static bound n, runtime length or None) over DSD operands (spec 7.9: the min).
+
+        With no DSD operand (a pointer destination and scalar sources) the op runs once."""
+        if not dsds:
+            return 1, None
         n = min(self.bound(d) for d in dsds)
         rt = None
         for d in dsds:

@@ -1,0 +1,41 @@
+# Every target sets up its own virtual environment (.venv) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-all bench notebooks lint clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: the GEMV tutorial (1 PE, M=4, N=6) on the emulated fabric
+demo: $(STAMP)
+	$(PY) examples/python/gemv.py
+
+## test: the fast test suite and the notebooks
+test: $(STAMP) notebooks
+	$(PY) -m pytest -q -m "not slow"
+
+## test-all: every test, including the long ones marked slow
+test-all: $(STAMP) notebooks
+	$(PY) -m pytest -q
+
+## bench: the GEMV throughput benchmark (writes benchmarks/results/gemv.json)
+bench: $(STAMP)
+	$(PY) benchmarks/gemv.py
+
+## notebooks: execute every notebook (fails if a cell raises)
+notebooks: $(STAMP)
+	$(PY) notebooks/run.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check wsejax tests benchmarks examples notebooks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis benchmarks/results

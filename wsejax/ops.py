@@ -1,0 +1,357 @@
+"""Element semantics of the DSD operation builtins (spec §8).
+
+Contract: every operation is an `OpSpec` in `OPS`, keyed by its CSL builtin name without the `@`
+(`"fadds"`, `"fmach"`, `"sll16"`, ...). `spec.fn(*srcs)` computes the destination elements from the
+source elements, in the order the builtin takes them after the destination. Sources are jax arrays
+already of dtype `spec.srcs[i].np` and of broadcast-compatible shapes (a scalar operand is a 0-d
+array); the result has the broadcast shape and dtype `spec.dest.np`. Functions are pure and
+elementwise; walking DSDs, the length rule (§7.9) and pointer destinations (§7.7: the last element
+is kept) belong to the caller. No `@jax.jit` here: the engine owns the compiled entry points.
+
+Results are bit-exact IEEE: round to nearest even, subnormals kept, each arithmetic step rounded
+to its type (`fmacs`/`fmach`/`fmachs` are unfused). XLA:CPU breaks both rules for plain jnp code
+(it flushes f32 subnormals to zero and contracts a multiply feeding an add into an FMA); the f32
+helpers below rebuild subnormals from bits and `_rounded` keeps products apart from their adds.
+16-bit integer ops act on raw `u16` patterns (spec §8: i16 vs u16 only changes how a literal is
+encoded).
+
+Policies for what the spec marks [U]/[I]: `fmaxs`/`fmaxh` follow IEEE maxNum, a NaN loses to a
+number and +0 counts as larger than -0; float -> xp16 truncates toward zero, saturates to the i16
+range and maps NaN to 0; xp16 sources are signed; shifts move the first source by the second, a
+count of 16 or more gives 0 (`sll16`, `slr16`) or the sign fill (`sar16`).
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> apply("add16", jnp.arange(1, 6, dtype=jnp.uint16), jnp.uint16(10)).tolist()
+    [11, 12, 13, 14, 15]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from wsejax.errors import ProgramError
+from wsejax.types import DType
+
+__all__ = ["OPS", "OpSpec", "apply"]
+
+F32, F16, I16, U16, U32 = DType.f32, DType.f16, DType.i16, DType.u16, DType.u32
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """Element semantics and accepted operand forms of one DSD operation builtin.
+
+    `forms` holds one string per accepted call form, one letter per operand, destination first:
+    'D' a DSD/DSR operand, 's' a scalar value, 'p' a pointer to a scalar (destination only).
+    """
+
+    name: str  # CSL builtin name without '@', e.g. "fadds"
+    dest: DType  # element type written to the destination
+    srcs: tuple[DType, ...]  # element type of each source operand, scalars included
+    forms: tuple[str, ...]  # e.g. ("DDD", "DsD", "DDs", "psD")
+    fn: Callable[..., jax.Array]  # fn(*srcs) -> broadcast result of dtype dest.np
+
+
+def apply(name: str, *srcs) -> jax.Array:
+    """Compute the destination elements of builtin `name` from its source elements.
+
+    Args:
+      name: builtin name without '@', a key of `OPS`.
+      *srcs: one array per source operand, of dtype `OPS[name].srcs[i].np`, broadcastable.
+
+    Raises:
+      ProgramError: unknown name, wrong number of sources, or a source of the wrong dtype.
+    """
+    spec = OPS.get(name)
+    if spec is None:
+        raise ProgramError(f"apply: unknown DSD operation {name!r}")
+    if len(srcs) != len(spec.srcs):
+        raise ProgramError(f"apply: {name} takes {len(spec.srcs)} sources, got {len(srcs)}")
+    for i, (src, want) in enumerate(zip(srcs, spec.srcs, strict=True)):
+        got = getattr(src, "dtype", type(src).__name__)
+        if got != want.np:
+            raise ProgramError(f"apply: {name} source {i} must be {want}, got {got}")
+    return spec.fn(*srcs)
+
+
+# -- shared by several element types ---------------------------------------------------------------
+
+
+def _add(a, b):
+    return a + b
+
+
+def _sub(a, b):
+    return a - b
+
+
+def _mul(a, b):
+    return a * b
+
+
+def _and(a, b):
+    return a & b
+
+
+def _or(a, b):
+    return a | b
+
+
+def _xor(a, b):
+    return a ^ b
+
+
+def _mov(a):
+    return a
+
+
+def _neg(a):
+    return -a  # flips the sign bit only, NaN and subnormal alike
+
+
+def _abs(a):
+    return jnp.abs(a)
+
+
+def _order_key(x: jax.Array) -> jax.Array:
+    """A signed integer ordered like the (non-NaN) float x, with -0 < +0; read from the bits."""
+    int_t = jnp.int16 if x.dtype == jnp.float16 else jnp.int32
+    i = lax.bitcast_convert_type(x, int_t)
+    return i ^ ((i >> (8 * x.dtype.itemsize - 1)) & jnp.iinfo(int_t).max)
+
+
+def _max(a, b):
+    # maxNum: a NaN loses to a number; +0 beats -0 [U]. Compared on the bits, not with float
+    # compares, which XLA:CPU makes treat subnormals as 0.
+    take_b = jnp.isnan(a) | (~jnp.isnan(b) & (_order_key(b) > _order_key(a)))
+    return jnp.where(take_b, b, a)
+
+
+def _rounded(x: jax.Array) -> jax.Array:
+    """`x` bit for bit, in a form XLA cannot contract into a following add.
+
+    XLA:CPU turns a multiply feeding an add into one FMA, and drops `optimization_barrier` and
+    no-op `reduce_precision` before it fuses; a select on the sign bit is an identity it does not
+    see through, so the product stays rounded to its type.
+    """
+    return jnp.where(jnp.signbit(x), -jnp.abs(x), jnp.abs(x))
+
+
+# -- f32 arithmetic --------------------------------------------------------------------------------
+# XLA:CPU runs with subnormals flushed to zero, as inputs and as results. These helpers give IEEE
+# results anyway: subnormals are rebuilt from their bits, and a sum or product that may be
+# subnormal is computed in a scaled range and packed back into bits with integer ops. On a backend
+# that keeps subnormals they compute the same values.
+
+_SIGN = np.uint32(0x80000000)
+_HIGH_12 = np.uint32(0xFFFFF000)  # the top 12 significant bits of a normal f32
+
+
+def _u32(x):
+    return lax.bitcast_convert_type(x, jnp.uint32)
+
+
+def _f32(bits):
+    return lax.bitcast_convert_type(bits, jnp.float32)
+
+
+def _pow2(k):
+    """2.0 ** k as f32, for int32 k in [-126, 127]."""
+    return _f32(((k + 127) << 23).astype(jnp.uint32))
+
+
+def _scale_up(x):
+    """x * 2**64, exact for finite |x| < 2**64, subnormal x included."""
+    bits = _u32(x)
+    subnormal = _f32(_u32((bits & 0x7FFFFF).astype(jnp.float32) * 2.0**-85) | (bits & _SIGN))
+    return jnp.where((bits & 0x7F800000) == 0, subnormal, x * 2.0**64)
+
+
+def _scale_down(r):
+    """r * 2**-64, exact where that is subnormal (r is then a multiple of 2**-85)."""
+    magnitude = jnp.abs(r)
+    subnormal = _f32((magnitude * 2.0**85).astype(jnp.uint32) | (_u32(r) & _SIGN))
+    return jnp.where(magnitude < 2.0**-62, subnormal, r * 2.0**-64)
+
+
+def _fadds(a, b):
+    # A sum can only be subnormal, or feel a subnormal operand, when both operands are below
+    # 2**-100; that sum is exact once scaled by 2**64.
+    small = jnp.maximum(jnp.abs(a), jnp.abs(b)) < 2.0**-100
+    return jnp.where(small, _scale_down(_scale_up(a) + _scale_up(b)), a + b)
+
+
+def _fsubs(a, b):
+    return _fadds(a, -b)
+
+
+def _significand(x):
+    """(M, E) with |x| = M * 2**E for finite x; M is the integer significand, as f32."""
+    bits = _u32(x)
+    field = (bits >> 23) & 0xFF
+    mantissa = bits & 0x7FFFFF
+    m = jnp.where(field == 0, mantissa, mantissa | 0x800000).astype(jnp.float32)
+    return m, jnp.maximum(field, 1).astype(jnp.int32) - 150
+
+
+def _product_error(m, n, h):
+    """m * n - h exactly, for integers m, n < 2**24 and h = fl(m * n) (Dekker's product).
+
+    Every product below is exact, so an FMA contraction cannot change the result.
+    """
+    m_hi, n_hi = _f32(_u32(m) & _HIGH_12), _f32(_u32(n) & _HIGH_12)
+    m_lo, n_lo = m - m_hi, n - n_hi
+    return ((m_hi * n_hi - h) + m_hi * n_lo + m_lo * n_hi) + m_lo * n_lo
+
+
+def _fmuls(a, b):
+    m, ea = _significand(a)
+    n, eb = _significand(b)
+    e = ea + eb
+    h = m * n  # the 24 significant bits of |a * b| = h * 2**e, rounded once
+    e1 = jnp.clip(e, -126, 127)
+    normal = h * _pow2(e1) * _pow2(jnp.clip(e - e1, -126, 127))
+    # In units of the subnormal spacing 2**-149 the result is an integer; round it from h, using
+    # the sign of the product's rounding error to break what only looks like a tie.
+    q = h * _pow2(jnp.clip(e + 149, -126, 127))
+    err = _product_error(m, n, h)
+    tie = (q - jnp.floor(q)) == 0.5
+    units = jnp.where(
+        tie & (err > 0), jnp.ceil(q), jnp.where(tie & (err < 0), jnp.floor(q), jnp.round(q))
+    )
+    magnitude = jnp.where(q < 2.0**23, _f32(units.astype(jnp.uint32)), normal)
+    finite = _f32(_u32(magnitude) | ((_u32(a) ^ _u32(b)) & _SIGN))
+    # With an inf or NaN operand the product's magnitude no longer matters, but a subnormal
+    # must not turn into 0 (inf * 0 is NaN): scaling keeps it nonzero and its sign.
+    return jnp.where(jnp.isfinite(a) & jnp.isfinite(b), finite, _scale_up(a) * _scale_up(b))
+
+
+def _fmacs(a, b, s):
+    return _fadds(a, _fmuls(b, s))
+
+
+# -- f16 and mixed f16/f32 arithmetic --------------------------------------------------------------
+# f16 sums and products are exact in f32 (where XLA:CPU computes them; f16 subnormals are normal
+# there), so one rounding to f16 is correct; _add, _sub, _mul and _max serve f16 as they are.
+
+
+def _fmach(a, b, s):
+    return a + _rounded(b * s)
+
+
+def _fmachs(a, b, s):
+    return _fadds(a, _rounded(b * s).astype(jnp.float32))
+
+
+def _faddhs(a, b):
+    return _fadds(a, b.astype(jnp.float32))
+
+
+# -- conversions -----------------------------------------------------------------------------------
+
+
+def _to_f32(a):
+    return a.astype(jnp.float32)
+
+
+def _to_f16(a):
+    return a.astype(jnp.float16)
+
+
+def _fs2xp16(a):
+    clipped = jnp.clip(jnp.trunc(a), -32768.0, 32767.0)
+    return jnp.where(jnp.isnan(a), 0.0, clipped).astype(jnp.int16)
+
+
+def _fh2xp16(a):
+    return _fs2xp16(a.astype(jnp.float32))
+
+
+# -- 16-bit integer, on raw u16 patterns (_add, _sub, _and, _or, _xor, _mov serve as they are) -----
+
+
+def _sll16(a, n):
+    return jnp.where(n < 16, a << jnp.minimum(n, 15), 0)
+
+
+def _slr16(a, n):
+    return jnp.where(n < 16, a >> jnp.minimum(n, 15), 0)
+
+
+def _sar16(a, n):
+    signed = lax.bitcast_convert_type(a, jnp.int16)
+    shifted = signed >> jnp.minimum(n, 15).astype(jnp.int16)
+    return lax.bitcast_convert_type(shifted, jnp.uint16)
+
+
+def _popcnt(a):
+    return lax.population_count(a)
+
+
+def _clz(a):
+    return lax.clz(a)
+
+
+def _ctz(a):
+    # The bits below the lowest set bit; all 16 of them when a == 0.
+    return lax.population_count(~a & (a - 1))
+
+
+# -- the table (forms from spec §8; 'v16'/'vh'/'vs' written as 's') --------------------------------
+
+_BINARY = ("DDD", "DsD", "DDs", "psD")
+_BINARY16 = ("DDD", "DsD", "DDs")
+_MAC = ("DDDs",)
+_MOVE = ("DD", "pD", "Ds")
+_UNARY = ("DD", "Ds")
+_TO_XP16 = ("DD", "Ds", "ps")
+
+OPS: dict[str, OpSpec] = {
+    op.name: op
+    for op in (
+        OpSpec("fadds", F32, (F32, F32), _BINARY, _fadds),
+        OpSpec("fsubs", F32, (F32, F32), _BINARY, _fsubs),
+        OpSpec("fmuls", F32, (F32, F32), _BINARY, _fmuls),
+        OpSpec("fmaxs", F32, (F32, F32), _BINARY, _max),
+        OpSpec("fmacs", F32, (F32, F32, F32), _MAC, _fmacs),
+        OpSpec("fmovs", F32, (F32,), _MOVE, _mov),
+        OpSpec("fnegs", F32, (F32,), _UNARY, _neg),
+        OpSpec("fabss", F32, (F32,), _UNARY, _abs),
+        OpSpec("faddh", F16, (F16, F16), _BINARY, _add),
+        OpSpec("fsubh", F16, (F16, F16), _BINARY, _sub),
+        OpSpec("fmulh", F16, (F16, F16), _BINARY, _mul),
+        OpSpec("fmaxh", F16, (F16, F16), _BINARY, _max),
+        OpSpec("fmach", F16, (F16, F16, F16), _MAC, _fmach),
+        OpSpec("fmovh", F16, (F16,), _MOVE, _mov),
+        OpSpec("fnegh", F16, (F16,), _UNARY, _neg),
+        OpSpec("fabsh", F16, (F16,), _UNARY, _abs),
+        OpSpec("fmachs", F32, (F32, F16, F16), _MAC, _fmachs),
+        OpSpec("faddhs", F32, (F32, F16), _BINARY, _faddhs),
+        OpSpec("fh2s", F32, (F16,), _UNARY, _to_f32),
+        OpSpec("fs2h", F16, (F32,), _UNARY, _to_f16),
+        OpSpec("fs2xp16", I16, (F32,), _TO_XP16, _fs2xp16),
+        OpSpec("fh2xp16", I16, (F16,), _TO_XP16, _fh2xp16),
+        OpSpec("xp162fs", F32, (I16,), _UNARY, _to_f32),
+        OpSpec("xp162fh", F16, (I16,), _UNARY, _to_f16),
+        OpSpec("add16", U16, (U16, U16), _BINARY16, _add),
+        OpSpec("sub16", U16, (U16, U16), ("DDD", "DDs"), _sub),
+        OpSpec("and16", U16, (U16, U16), _BINARY16, _and),
+        OpSpec("or16", U16, (U16, U16), _BINARY16, _or),
+        OpSpec("xor16", U16, (U16, U16), _BINARY16, _xor),
+        OpSpec("sll16", U16, (U16, U16), _BINARY16, _sll16),
+        OpSpec("slr16", U16, (U16, U16), _BINARY16, _slr16),
+        OpSpec("sar16", U16, (U16, U16), _BINARY16, _sar16),
+        OpSpec("mov16", U16, (U16,), _MOVE, _mov),
+        OpSpec("popcnt", U16, (U16,), _UNARY, _popcnt),
+        OpSpec("clz", U16, (U16,), _UNARY, _clz),
+        OpSpec("ctz", U16, (U16,), _UNARY, _ctz),
+        OpSpec("mov32", U32, (U32,), _MOVE, _mov),
+    )
+}
