@@ -716,8 +716,8 @@ def _operand(v, dtype: DType, letter_only=False):
     return "s", ir.ScalarOperand(_expr(v, dtype, "scalar operand")), dtype
 
 
-def _check_width(op: str, what: str, have: DType, want: DType) -> None:
-    if have.bits != want.bits:
+def _check_width(op: str, what: str, have: DType | None, want: DType) -> None:
+    if have is not None and have.bits != want.bits:
         raise ProgramError(f"@{op}: {what} addresses {have} elements, but @{op} works on "
                            f"{want} ({want.bits}-bit)")
 
@@ -800,7 +800,7 @@ def map(callback, *args) -> None:
         fnref = pb.define_fn(callback, f"map{pb.next_site()}", tuple(in_types), None,
                              infer_ret=True)
     for t, want in zip(in_types, fnref.param_types):
-        if isinstance(want, DType) and t.bits != want.bits:
+        if isinstance(want, DType) and t is not None and t.bits != want.bits:
             raise ProgramError(f"@map: callback parameter of type {want} given {t} elements")
     ret = fnref.ret
     out_op = None
@@ -810,7 +810,7 @@ def map(callback, *args) -> None:
         letter, out_op, ot = _operand(output, ret)
         if letter == "s":
             raise ProgramError("@map output must be a DSD or a pointer")
-        if ot.bits != ret.bits:
+        if ot is not None and ot.bits != ret.bits:
             raise ProgramError(f"@map: output holds {ot}, callback returns {ret}")
     elif output is not None:
         raise ProgramError("@map: the callback returns void, so no output is taken")
@@ -862,7 +862,10 @@ def fn(pyfn=None, *, name: str | None = None):
     annotation gives the result type (none or None for void). The body is traced once.
     """
     def deco(f):
-        sig = inspect.signature(f)
+        try:
+            sig = inspect.signature(f, eval_str=True)
+        except NameError as e:
+            raise ProgramError(f"annotations of {f.__name__}: {e}") from None
         types = []
         for p in sig.parameters.values():
             t = p.annotation
@@ -1058,7 +1061,8 @@ class _ProgramBuilder:
             pname = f"%arg{k}_{ref.name}"
             params.append((pname, t))
             if t == "dsd":
-                args.append(DsdValue(ir.DsdLocal(pname), mem1d_dsd, u16))
+                # the element type of a DSD parameter is known only at a call: checked there
+                args.append(DsdValue(ir.DsdLocal(pname), mem1d_dsd, None))
             else:
                 args.append(Val(ir.Local(pname, t)))
         _stack().append(body)

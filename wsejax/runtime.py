@@ -221,6 +221,9 @@ class SdkRuntime:
                 raise MemcpyError(f"{what}: PE ({px + int(xs[0])}, {py + int(ys[0])}) does not "
                                   f"export '{export.name}'")
             sym = pe.symbol(found.symbol)
+            if sym.dtype.bits not in (16, 32):
+                raise MemcpyError(f"{what}: symbol '{export.name}' holds {sym.dtype}; memcpy "
+                                  "moves 16- and 32-bit elements only")
             slot = engine.plan.symbol_slot[int(c)][found.symbol]
             capacity = engine.words_per_pe(slot, bits)
             ratio_num, ratio_den = (sym.dtype.bits, bits)
@@ -346,7 +349,9 @@ class SdkRuntime:
         what = f"call('{symbol}')"
         self._ready_for("call")
         export = self._function("call", symbol)
-        params = list(np.asarray(params).reshape(-1)) if np.size(params) else []
+        # a list keeps each word's own type; an array is a sequence of raw words
+        params = list(params) if isinstance(params, (list, tuple)) else \
+            list(np.asarray(params).reshape(-1))
         if len(params) != len(export.params):
             raise MemcpyError(f"{what}: takes {len(export.params)} argument word(s), got "
                               f"{len(params)}")
@@ -379,8 +384,13 @@ class SdkRuntime:
         slot = self.engine.plan.symbol_slot[c].get(symbol_name)
         if slot is None:
             raise MemcpyError(f"read_symbol: PE ({x}, {y}) has no global '{symbol_name}'")
-        arr = np.asarray(self.state.mem[slot][y, x])
-        return np.ascontiguousarray(arr).reshape(-1).view(np.uint8).view(dtype)
+        raw = np.ascontiguousarray(np.asarray(self.state.mem[slot][y, x])).reshape(-1)
+        raw = raw.view(np.uint8)
+        size = np.dtype(dtype).itemsize
+        if raw.size % size:
+            raise MemcpyError(f"read_symbol: '{symbol_name}' holds {raw.size} bytes, not a "
+                              f"whole number of {np.dtype(dtype)} values")
+        return raw.view(dtype)
 
 
 def _convert_arg(what: str, k: int, a, t: DType):

@@ -424,9 +424,16 @@ class Lowerer:
         if op == "-":
             return a - b
         if op == "*":
-            return a * b
+            # keep the product rounded: XLA:CPU would contract it into a following add
+            return ops._rounded(a * b) if t.is_float else a * b
         if op == "/":
             if t.is_float:
+                if _constant(e.b):
+                    # XLA rewrites a division by a constant as an inexact multiplication by its
+                    # reciprocal; a divisor it cannot see through keeps the quotient exact
+                    u = {2: jnp.uint16, 4: jnp.uint32}[b.dtype.itemsize]
+                    zero = self.lane(self.M.tables["zero"], fr).astype(u)
+                    b = lax.bitcast_convert_type(lax.bitcast_convert_type(b, u) | zero, b.dtype)
                 return a / b
             safe = jnp.where(b == 0, jnp.ones_like(b), b)
             return jnp.where(b == 0, jnp.zeros_like(a), lax.div(a, safe))
@@ -679,11 +686,18 @@ class Lowerer:
         out = None
         for name, boff, sel in self._base_iter(d):
             sym = self.sym(name)
+            self._check_width(sym, want, what)
             flat = self.flat(name)
             vals = self._read_base(d, flat, sym, boff, n, nvalid, mand(m, sel), what)
             vals = _view(vals, sym.dtype, want)
             out = vals if out is None else jnp.where(sel[..., None], vals, out)
         return out
+
+    @staticmethod
+    def _check_width(sym: ir.Symbol, want: DType, what: str) -> None:
+        if sym.dtype.bits != want.bits:
+            raise ProgramError(f"{what}: a DSD over '{sym.name}' ({sym.dtype}) is used for "
+                               f"{want.bits}-bit {want} elements")
 
     def _addresses(self, d: DsdRt, boff: int, n: int):
         """(static numpy addresses, None) or (None, traced [H, W, n] addresses)."""
@@ -738,6 +752,7 @@ class Lowerer:
         """Write `vals` (`[H, W, n]` of type `have`) to the first n elements of DSD `d`."""
         for name, boff, sel in self._base_iter(d):
             sym = self.sym(name)
+            self._check_width(sym, have, what)
             mm = mand(m, sel)
             v = _view(vals, have, sym.dtype)
             self._write_base(d, sym, boff, v, n, nvalid, mm, what)
@@ -1312,6 +1327,17 @@ def _mentions(e, names: set) -> bool:
         return any(_mentions(getattr(e, f.name), names) for f in dataclasses.fields(e))
     if isinstance(e, tuple):
         return any(_mentions(x, names) for x in e)
+    return False
+
+
+def _constant(e) -> bool:
+    """Is expression `e` built from constants only?"""
+    t = type(e)
+    if t is ir.Const:
+        return True
+    if t in (ir.Bin, ir.Un, ir.Cast, ir.Bitcast, ir.Select):
+        return all(_constant(getattr(e, f.name)) for f in dataclasses.fields(e)
+                   if f.name not in ("op", "dtype"))
     return False
 
 

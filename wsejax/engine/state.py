@@ -119,6 +119,8 @@ def init_state(program: ir.Program, plan: SlotPlan, dsd_init) -> FabricState:
     dsd = {k: {f: jnp.asarray(v) for f, v in d.items()} for k, d in dsd.items()}
     tables = {name: jnp.asarray(t) for name, t in program.tables}
     tables["class"] = jnp.asarray(class_of)
+    # a zero the compiler cannot see through (see the lowering of float division)
+    tables["zero"] = jnp.zeros((h, w), jnp.int32)
     return FabricState(
         mem=mem,
         dsd=dsd,
