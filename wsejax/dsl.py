@@ -372,25 +372,27 @@ class SymbolRef(_ExprLike):
                                f"indexed with {len(idx)} indices")
         return idx
 
-    def __getitem__(self, idx):
-        idx = self._indices(idx)
-        if any(isinstance(i, dsd_math.Affine) for i in idx):
-            return _TensorRef(self, idx)
-        checked = []
+    def _index_exprs(self, idx) -> tuple:
+        exprs = []
         for i, n in zip(idx, self.symbol.shape):
             if _is_number(i) and not 0 <= int(i) < n:
                 raise ProgramError(f"index {int(i)} out of range for '{self.name}' "
                                    f"(dimension of {n})")
-            checked.append(_expr(i, None, f"index of {self.name}"))
-        for e in checked:
+            e = _expr(i, None, f"index of {self.name}")
             if not e.dtype.is_int:
                 raise ProgramError(f"index of '{self.name}' must be an integer, got {e.dtype}")
-        return Val(ir.Load(self.name, tuple(checked), self.symbol.dtype))
+            exprs.append(e)
+        return tuple(exprs)
+
+    def __getitem__(self, idx):
+        idx = self._indices(idx)
+        if any(isinstance(i, dsd_math.Affine) for i in idx):
+            return _TensorRef(self, idx)
+        return Val(ir.Load(self.name, self._index_exprs(idx), self.symbol.dtype))
 
     def __setitem__(self, idx, v) -> None:
-        idx = self._indices(idx)
         body = _body("element assignment")
-        es = tuple(_expr(i, None, f"index of {self.name}") for i in idx)
+        es = self._index_exprs(self._indices(idx))
         body.emit(ir.Assign(self.name, es, _expr(v, self.dtype, self.name)))
 
     def __repr__(self) -> str:
