@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from harness import compile_single, started
 
-from wsejax import DeadlockError, FabricFault, MemcpyOrder, SdkRuntime
+from wsejax import DeadlockError, FabricFault, MemcpyOrder
 from wsejax import dsl as csl
-from wsejax.engine import Engine
 
 W, H = 3, 2
 
@@ -259,11 +258,8 @@ def test_fmacs_loop_as_matrix_product_equals_the_step_by_step_loop(uniform, rng)
     x = rng.standard_normal((H, W, 8)).astype(np.float32)
     start = (np.full((H, W, 1), 3) if uniform else rng.integers(0, 16, (H, W, 1))).astype(np.uint32)
     results = []
-    for fused in (False, True):
-        r = SdkRuntime(program)
-        r.engine = Engine(program, fused_fmacs=fused)
-        r.load()
-        r.run()
+    for matvec in (True, False):
+        r = started(program, matvec_loops=matvec)
         put(r, "A", A, 80)
         put(r, "x", x, 8)
         r.memcpy_h2d(r.get_id("start"), start.reshape(-1), 0, 0, W, H, 1, streaming=False,

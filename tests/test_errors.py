@@ -143,7 +143,8 @@ def test_streaming_mode_is_refused_clearly(runner):
 
 
 def test_launch_checks_names_and_arguments(runner):
-    with pytest.raises(MemcpyError, match=r"no exported function 'nope' \(exported functions: run\)"):
+    with pytest.raises(MemcpyError,
+                       match=r"no exported function 'nope' \(exported functions: run\)"):
         runner.launch("nope")
     with pytest.raises(MemcpyError, match="'a' is a data symbol"):
         runner.launch("a")

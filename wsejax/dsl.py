@@ -47,8 +47,9 @@ import contextlib
 import inspect
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -362,7 +363,8 @@ class SymbolRef(_ExprLike):
     def set(self, v) -> None:
         """Assign a scalar global (runtime)."""
         if self.symbol.shape:
-            raise ProgramError(f"'{self.name}' is an array; assign elements with {self.name}[i] = v")
+            raise ProgramError(f"'{self.name}' is an array; assign elements with "
+                               f"{self.name}[i] = v")
         _body("assignment").emit(ir.Assign(self.name, (), _expr(v, self.dtype, self.name)))
 
     def _indices(self, idx) -> tuple:
@@ -602,6 +604,9 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
     """
     if kind not in (mem1d_dsd, mem4d_dsd):
         raise ProgramError(f"unknown DSD kind {kind!r} (fabric DSDs are not supported yet)")
+    if wavelet_index_offset:
+        raise ProgramError("wavelet_index_offset needs an operation's .index setting, which is "
+                           "not supported yet")
     if isinstance(tensor_access, dict):
         d = dict(tensor_access)
         for key in ("base_address", "offset", "stride", "extent"):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 
@@ -44,7 +43,7 @@ __all__ = [
 class Const:
     """A constant of a runtime type."""
 
-    value: Union[int, float, bool]
+    value: int | float | bool
     dtype: DType
 
 
@@ -132,7 +131,7 @@ class CallExpr:
     dtype: DType
 
 
-Expr = Union[Const, Load, Local, PeValue, Bin, Un, Cast, Bitcast, Select, CallExpr]
+Expr = (Const | Load | Local | PeValue | Bin | Un | Cast | Bitcast | Select | CallExpr)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -176,7 +175,7 @@ class Mem4d:
 class DsdLit:
     """A literal DSD value."""
 
-    dsd: Union[Mem1d, Mem4d]
+    dsd: Mem1d | Mem4d
 
 
 @dataclass(frozen=True)
@@ -227,8 +226,8 @@ class SetStride:
     stride: Expr
 
 
-DsdExpr = Union[DsdLit, DsdVar, DsdLocal, IncrementOffset, SetBase, SetLength, SetStride]
-Value = Union[Expr, DsdExpr]
+DsdExpr = (DsdLit | DsdVar | DsdLocal | IncrementOffset | SetBase | SetLength | SetStride)
+Value = (Expr | DsdExpr)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -253,7 +252,7 @@ class PtrOperand:
     indices: tuple[Expr, ...] = ()
 
 
-Operand = Union[DsdOperand, ScalarOperand, PtrOperand]
+Operand = (DsdOperand | ScalarOperand | PtrOperand)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -307,7 +306,7 @@ class Map:
 
     fn: str
     inputs: tuple[Operand, ...]
-    output: Union[Operand, None]
+    output: Operand | None
     site: int = 0
 
 
@@ -355,7 +354,7 @@ class Continue:
 
 @dataclass(frozen=True)
 class Return:
-    value: Union[Value, None] = None
+    value: Value | None = None
 
 
 @dataclass(frozen=True)
@@ -378,8 +377,8 @@ class UnblockCmdStream:
     """`sys_mod.unblock_cmd_stream()`: the host may issue its next command to this PE."""
 
 
-Stmt = Union[Assign, LocalAssign, DsdAssign, DsdOp, Map, If, For, While, Break, Continue,
-             Return, Call, ExprStmt, UnblockCmdStream]
+Stmt = (Assign | LocalAssign | DsdAssign | DsdOp | Map | If | For | While | Break | Continue
+        | Return | Call | ExprStmt | UnblockCmdStream)
 
 
 def walk_stmts(body: tuple[Stmt, ...]):
@@ -410,7 +409,7 @@ class Symbol:
     name: str
     dtype: DType
     shape: tuple[int, ...]
-    init: Union[tuple, None] = None
+    init: tuple | None = None
 
     @property
     def size(self) -> int:
@@ -426,8 +425,8 @@ class Function:
     """A function of a PE program. `params` are `(name, type)`; a type is a DType or "dsd"."""
 
     name: str
-    params: tuple[tuple[str, Union[DType, str]], ...]
-    ret: Union[DType, None]
+    params: tuple[tuple[str, DType | str], ...]
+    ret: DType | None
     body: tuple[Stmt, ...]
 
 
@@ -459,7 +458,7 @@ class PeProgram:
     symbols: tuple[Symbol, ...]
     dsd_vars: tuple[tuple[str, DsdLit], ...]
     functions: tuple[Function, ...]
-    exports: tuple[Union[ExportData, ExportFunc], ...]
+    exports: tuple[ExportData | ExportFunc, ...]
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]
@@ -503,7 +502,7 @@ class ExportName:
 
     name: str
     kind: str
-    dtype: Union[DType, None] = None
+    dtype: DType | None = None
     mutable: bool = False
     params: tuple[DType, ...] = ()
 

@@ -70,12 +70,14 @@ class SdkRuntime:
       platform: accepted for the SDK's signature; unused.
       cmaddr: the address of a real system; only the emulator (None or "") is available.
       loop_limit: iterations after which a runtime loop on a PE faults instead of running on.
+      matvec_loops: lower `@fmacs` loops over an advancing DSD to one matrix product (default);
+        False runs them step by step.
       Other keyword arguments of the SDK (`suppress_simfab_trace`, `simfab_numthreads`,
       `msg_level`, `memcpy_required`) are accepted and ignored.
     """
 
     def __init__(self, bindir, platform=None, *, cmaddr: str | None = None,
-                 loop_limit: int | None = None, **kwargs):
+                 loop_limit: int | None = None, matvec_loops: bool = True, **kwargs):
         if cmaddr:
             raise MemcpyError(f"SdkRuntime: cmaddr={cmaddr!r} names a real CS system; wsejax "
                               "only emulates the device (leave cmaddr unset)")
@@ -88,7 +90,9 @@ class SdkRuntime:
         else:
             artifacts = getattr(bindir, "artifacts_path", None)
             self.program = load_program(artifacts if artifacts is not None else bindir)
-        self._engine_kwargs = {} if loop_limit is None else {"loop_limit": loop_limit}
+        self._engine_kwargs = {"matvec_loops": matvec_loops}
+        if loop_limit is not None:
+            self._engine_kwargs["loop_limit"] = loop_limit
         self.engine: Engine | None = None
         self.state = None
         self._ids = {e.name: k for k, e in enumerate(self.program.exports)}

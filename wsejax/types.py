@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ArrayType", "DType", "bool_", "bf16", "dtype_of", "f16", "f32", "i8", "i16", "i32", "u8", "u16",
-           "u32", "uint_of_width"]
+__all__ = ["ArrayType", "DType", "bf16", "bool_", "dtype_of", "f16", "f32", "i8", "i16", "i32",
+           "u8", "u16", "u32", "uint_of_width"]
 
 
 class DType(enum.Enum):

@@ -195,11 +195,12 @@ class Engine:
     Args:
       program: the compiled Program.
       loop_limit: iterations after which a runtime `while` loop faults instead of running on.
-      fused_fmacs: compute `@fmacs` loops step by step instead of as one matrix product.
+      matvec_loops: lower a loop of `@fmacs` over an advancing DSD to one matrix product
+        (False: step by step, as written).
     """
 
     def __init__(self, program: ir.Program, *, loop_limit: int = DEFAULT_LOOP_LIMIT,
-                 fused_fmacs: bool = False):
+                 matvec_loops: bool = True):
         self.program = program
         self.plan = plan_slots(program)
         self.fault_texts: list[str] = [""]
@@ -209,7 +210,7 @@ class Engine:
             self.lowerers.append(Lowerer(
                 pe, self.plan.symbol_slot[c], self.plan.dsd_key[c], dsd_candidates(pe, runtime),
                 (program.height, program.width), self._register_fault, loop_limit,
-                fused_fmacs))
+                matvec_loops))
         self._launch: dict[str, object] = {}
 
     def _register_fault(self, text: str) -> int:

@@ -283,7 +283,7 @@ class Lowerer:
 
     def __init__(self, pe: ir.PeProgram, symbol_slot: dict, dsd_key: dict, dsd_bases: dict,
                  shape: tuple[int, int], register_fault, loop_limit: int = DEFAULT_LOOP_LIMIT,
-                 fused_fmacs: bool = False):
+                 matvec_loops: bool = True):
         self.pe = pe
         self.slot = symbol_slot
         self.dsd_key = dsd_key
@@ -291,7 +291,7 @@ class Lowerer:
         self.H, self.W = shape
         self.register_fault = register_fault
         self.loop_limit = loop_limit
-        self.fused = fused_fmacs
+        self.matvec = matvec_loops
         self.M: Machine | None = None
         self._call_stack: list[str] = []
         self._consts = {name: self._lit(lit.dsd) for name, lit in pe.dsd_vars
@@ -1205,7 +1205,8 @@ class Lowerer:
         Returns False (and lowers nothing) when the loop does not have that shape.
         """
         body = s.body
-        if not body or type(body[0]) is not ir.DsdOp or body[0].op != "fmacs" or self.fused:
+        if not self.matvec or not body or type(body[0]) is not ir.DsdOp \
+                or body[0].op != "fmacs":
             return False
         op = body[0]
         incs = {}
