@@ -47,10 +47,6 @@ def _load_example(name: str):
 
 compile_gemv = _load_example("gemv").compile_gemv
 
-# copy A in chunks of whole fabric rows of at most this many words: the runtime builds several
-# index arrays per copied word, which for a 1 GiB A would need tens of GiB at once
-H2D_CHUNK_WORDS = 1 << 24
-
 KW = dict(streaming=False, order=MemcpyOrder.ROW_MAJOR, data_type=MemcpyDataType.MEMCPY_32BIT,
           nonblock=False)
 
@@ -73,11 +69,7 @@ def fresh_copy(state):
 
 def copy_in(runner: SdkRuntime, A, x, b, k: int, M: int, N: int) -> None:
     """memcpy_h2d A [k, k, M*N], x [k, k, N], b [k, k, M] onto the whole k x k fabric."""
-    rows = max(1, H2D_CHUNK_WORDS // (k * M * N))
-    a_id = runner.get_id("A")
-    for py in range(0, k, rows):
-        h = min(rows, k - py)
-        runner.memcpy_h2d(a_id, A[py:py + h].reshape(-1), 0, py, k, h, M * N, **KW)
+    runner.memcpy_h2d(runner.get_id("A"), A.reshape(-1), 0, 0, k, k, M * N, **KW)
     runner.memcpy_h2d(runner.get_id("x"), x.reshape(-1), 0, 0, k, k, N, **KW)
     runner.memcpy_h2d(runner.get_id("b"), b.reshape(-1), 0, 0, k, k, M, **KW)
 

@@ -374,13 +374,15 @@ def test_equal_programs_and_params_share_one_tile_class():
 def test_a_256x256_rectangle_of_identical_tiles_compiles_about_as_fast_as_2x2():
     from gemv import compile_gemv
 
-    def cost(k):
-        t = time.perf_counter()
+    def jit_cost(k):
         p = compile_gemv(k, k, 4, 6)
+        assert len(p.classes) == 1
         r = started(p)
+        t = time.perf_counter()
         r.engine.launch_fn("init_and_compute").lower(r.state, ()).compile()
         return time.perf_counter() - t
 
-    cost(2)                                  # warm imports and caches
-    small, big = cost(2), cost(256)
-    assert big < max(5 * small, small + 2.0), (small, big)
+    jit_cost(2)                              # warm imports and caches
+    small, big = jit_cost(2), jit_cost(256)
+    # tracing and compiling do not depend on the PE count: generous for a loaded machine
+    assert big < 3 * small + 1.0, (small, big)

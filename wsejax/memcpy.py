@@ -10,6 +10,9 @@ The host buffer of a memcpy over the region of interest (ROI) of `w` columns and
 - row broadcast (`memcpy_h2d_rowbcast`, source `[h][l]`): ROW `n = j*l + k`, COL `n = j + h*k`;
 - column broadcast (`memcpy_h2d_colbcast`, source `[w][l]`): ROW `n = i*l + k`, COL `n = i + w*k`.
 
+The runtime moves data as `[h, w, l]` blocks: `host_to_block` and `block_to_host` apply the same
+maps with reshapes (views where numpy allows), without building index arrays.
+
 Data types: host elements are 32-bit. `MEMCPY_32BIT` moves each as one 32-bit device element;
 `MEMCPY_16BIT` moves its low 16 bits as one 16-bit device element (upper half zero on D2H).
 """
@@ -20,8 +23,8 @@ import enum
 
 import numpy as np
 
-__all__ = ["MemcpyDataType", "MemcpyOrder", "colbcast_map", "roi_map", "rowbcast_map",
-           "word_bits"]
+__all__ = ["MemcpyDataType", "MemcpyOrder", "block_to_host", "colbcast_map", "host_to_block",
+           "roi_map", "rowbcast_map", "word_bits"]
 
 
 class MemcpyOrder(enum.IntEnum):
@@ -69,3 +72,25 @@ def colbcast_map(order: MemcpyOrder, w: int, h: int, l: int) -> np.ndarray:
     j, i, k = _grid(h, w, l)
     n = i * l + k if MemcpyOrder(order) is MemcpyOrder.ROW_MAJOR else i + w * k
     return np.broadcast_to(n + 0 * j, (h, w, l)).astype(np.int64)
+
+
+def host_to_block(kind: str, order: MemcpyOrder, src: np.ndarray, w: int, h: int,
+                  l: int) -> np.ndarray:
+    """The `[h, w, l]` device block a host buffer maps to (a view where possible).
+
+    `kind` is "roi" (`memcpy_h2d`), "rowbcast" or "colbcast"; `src` is the 1-D host buffer.
+    """
+    f = "C" if MemcpyOrder(order) is MemcpyOrder.ROW_MAJOR else "F"
+    if kind == "roi":
+        return src.reshape((h, w, l), order=f)
+    if kind == "rowbcast":
+        return np.broadcast_to(src.reshape((h, l), order=f)[:, None, :], (h, w, l))
+    if kind == "colbcast":
+        return np.broadcast_to(src.reshape((w, l), order=f)[None, :, :], (h, w, l))
+    raise ValueError(f"unknown memcpy kind {kind!r}")
+
+
+def block_to_host(order: MemcpyOrder, block: np.ndarray, out: np.ndarray) -> None:
+    """Write a `[h, w, l]` device block into the 1-D host buffer `out`, in place."""
+    f = "C" if MemcpyOrder(order) is MemcpyOrder.ROW_MAJOR else "F"
+    out[:] = block.reshape(-1, order=f)

@@ -23,7 +23,13 @@ from wsejax import ir
 from wsejax.artifacts import load_program
 from wsejax.engine import Engine
 from wsejax.errors import MemcpyError
-from wsejax.memcpy import MemcpyDataType, MemcpyOrder, colbcast_map, roi_map, rowbcast_map
+from wsejax.memcpy import (
+    MemcpyDataType,
+    MemcpyOrder,
+    block_to_host,
+    host_to_block,
+    word_bits,
+)
 from wsejax.types import DType
 
 __all__ = ["MemcpyDataType", "MemcpyOrder", "SdkRuntime", "Task"]
@@ -212,7 +218,8 @@ class SdkRuntime:
         return arr.reshape(-1).view(np.uint32)
 
     def _targets(self, what, export, px, py, w, h, l, bits):
-        """Per ROI PE: (slot, first word). Raises if a PE lacks the symbol or it overflows."""
+        """Per group of ROI PEs sharing a slot: `(slot, first word, [h, w] mask or None)`.
+        Raises if a PE lacks the symbol or the transfer overflows it."""
         program, engine = self.program, self.engine
         groups: dict = {}
         cls = program.class_of[py:py + h, px:px + w]
@@ -229,33 +236,24 @@ class SdkRuntime:
                 raise MemcpyError(f"{what}: symbol '{export.name}' holds {sym.dtype}; memcpy "
                                   "moves 16- and 32-bit elements only")
             slot = engine.plan.symbol_slot[int(c)][found.symbol]
-            capacity = engine.words_per_pe(slot, bits)
-            ratio_num, ratio_den = (sym.dtype.bits, bits)
-            first = found.offset * ratio_num
-            if first % ratio_den:
+            first = found.offset * sym.dtype.bits
+            if first % bits:
                 raise MemcpyError(f"{what}: symbol '{export.name}' starts in the middle of a "
                                   f"{bits}-bit word")
-            first //= ratio_den
-            avail = capacity - first
+            first //= bits
+            avail = engine.words_per_pe(slot, bits) - first
             if l > avail:
                 raise MemcpyError(f"{what}: symbol '{export.name}' holds {avail} "
                                   f"{bits}-bit elements per PE ({sym.size} {sym.dtype}), got "
                                   f"elem_per_pe={l}")
             groups.setdefault((slot, first), []).append(int(c))
-        return groups, cls
+        if len(groups) == 1:
+            (slot, first), = groups
+            return [(slot, first, None)]
+        return [(slot, first, np.isin(cls, classes)) for (slot, first), classes in groups.items()]
 
-    def _copy_plan(self, what, export, px, py, w, h, l, bits, nmap):
-        groups, cls = self._targets(what, export, px, py, w, h, l, bits)
-        jj, ii, kk = np.meshgrid(np.arange(h), np.arange(w), np.arange(l), indexing="ij")
-        lanes = (py + jj) * self.program.width + (px + ii)
-        plans = []
-        for (slot, first), classes in groups.items():
-            sel = np.isin(cls, classes)[jj, ii]
-            plans.append((slot, lanes[sel], first + kk[sel], nmap[sel]))
-        return plans
-
-    def _h2d(self, what, dest, src, px, py, w, h, l, streaming, data_type, order, nonblock,
-             mapper, src_size):
+    def _h2d(self, what, kind, dest, src, px, py, w, h, l, streaming, data_type, order,
+             nonblock, src_size):
         self._ready_for(what)
         if streaming:
             raise MemcpyError(f"{what}: streaming mode is not supported yet (copy mode only)")
@@ -263,12 +261,12 @@ class SdkRuntime:
         export = self._data_export(what, dest, write=True)
         self._check_roi(what, px, py, w, h, l)
         words = self._host_array(what, src, src_size(w, h, l), export)
-        bits = 16 if data_type is MemcpyDataType.MEMCPY_16BIT else 32
-        nmap = mapper(order, w, h, l)
-        vals = words if bits == 32 else (words & 0xFFFF).astype(np.uint16)
+        bits = word_bits(data_type)
+        block = host_to_block(kind, order, words, w, h, l)
+        block = np.ascontiguousarray(block if bits == 32 else (block & 0xFFFF).astype(np.uint16))
         state = self.state
-        for slot, lanes, word, n in self._copy_plan(what, export, px, py, w, h, l, bits, nmap):
-            state = self.engine.h2d(state, slot, bits, lanes, word, vals[n])
+        for slot, first, mask in self._targets(what, export, px, py, w, h, l, bits):
+            state = self.engine.h2d(state, slot, bits, px, py, first, block, mask)
         self.state = state
         return self._issue(Task(what, list(state.mem.values())[:1]), nonblock)
 
@@ -277,8 +275,8 @@ class SdkRuntime:
                    data_type: MemcpyDataType = MemcpyDataType.MEMCPY_32BIT,
                    order: MemcpyOrder = MemcpyOrder.ROW_MAJOR, nonblock: bool = False) -> Task:
         """Copy `src` (`w*h*elem_per_pe` 32-bit elements) to symbol `dest` on the ROI."""
-        return self._h2d("memcpy_h2d", dest, src, px, py, w, h, elem_per_pe, streaming,
-                         data_type, order, nonblock, roi_map, lambda w, h, l: w * h * l)
+        return self._h2d("memcpy_h2d", "roi", dest, src, px, py, w, h, elem_per_pe, streaming,
+                         data_type, order, nonblock, lambda w, h, l: w * h * l)
 
     def memcpy_h2d_rowbcast(self, dest: int, src: np.ndarray, px: int, py: int, w: int, h: int,
                             elem_per_pe: int, *, streaming: bool = False,
@@ -286,8 +284,8 @@ class SdkRuntime:
                             order: MemcpyOrder = MemcpyOrder.ROW_MAJOR,
                             nonblock: bool = False) -> Task:
         """Copy `src` (`h*elem_per_pe`: one row of data per ROI row) to every PE of each row."""
-        return self._h2d("memcpy_h2d_rowbcast", dest, src, px, py, w, h, elem_per_pe,
-                         streaming, data_type, order, nonblock, rowbcast_map,
+        return self._h2d("memcpy_h2d_rowbcast", "rowbcast", dest, src, px, py, w, h,
+                         elem_per_pe, streaming, data_type, order, nonblock,
                          lambda w, h, l: h * l)
 
     def memcpy_h2d_colbcast(self, dest: int, src: np.ndarray, px: int, py: int, w: int, h: int,
@@ -297,8 +295,8 @@ class SdkRuntime:
                             nonblock: bool = False) -> Task:
         """Copy `src` (`w*elem_per_pe`: one column of data per ROI column) to every PE of each
         column."""
-        return self._h2d("memcpy_h2d_colbcast", dest, src, px, py, w, h, elem_per_pe,
-                         streaming, data_type, order, nonblock, colbcast_map,
+        return self._h2d("memcpy_h2d_colbcast", "colbcast", dest, src, px, py, w, h,
+                         elem_per_pe, streaming, data_type, order, nonblock,
                          lambda w, h, l: w * l)
 
     def memcpy_d2h(self, dest: np.ndarray, src: int, px: int, py: int, w: int, h: int,
@@ -315,10 +313,12 @@ class SdkRuntime:
         l = elem_per_pe
         self._check_roi(what, px, py, w, h, l)
         out = self._host_array(what, dest, w * h * l, export, writable=True)
-        bits = 16 if data_type is MemcpyDataType.MEMCPY_16BIT else 32
-        nmap = roi_map(order, w, h, l)
-        for slot, lanes, word, n in self._copy_plan(what, export, px, py, w, h, l, bits, nmap):
-            out[n] = self.engine.d2h(self.state, slot, bits, lanes, word).astype(np.uint32)
+        bits = word_bits(data_type)
+        block = np.zeros((h, w, l), np.uint32)
+        for slot, first, mask in self._targets(what, export, px, py, w, h, l, bits):
+            got = self.engine.d2h(self.state, slot, bits, px, py, first, h, w, l)
+            block = got if mask is None else np.where(mask[:, :, None], got, block)
+        block_to_host(order, block.astype(np.uint32), out)
         return self._issue(Task(what), nonblock)
 
     # -- launch -----------------------------------------------------------------------------

@@ -125,10 +125,6 @@ def _dsd_exprs(s):
     return out
 
 
-def _pow2(n: int) -> int:
-    return 1 << max(n - 1, 0).bit_length()
-
-
 def to_words(arr, bits: int):
     """View `arr` (`[H, W, *shape]`) as `[H, W, n_words]` unsigned words of `bits` bits."""
     h, w = arr.shape[:2]
@@ -160,32 +156,33 @@ def from_words(words, like):
     return out.reshape(like.shape)
 
 
-_SCATTER: dict = {}
-_GATHER: dict = {}
+_PUT: dict = {}
+_GET: dict = {}
 
 
-def _scatter(bits: int):
-    """The jitted copy-mode H2D: shared by every slot and program (jit caches per shape)."""
-    fn = _SCATTER.get(bits)
+def _put_block(bits: int):
+    """The jitted copy-mode H2D: one dynamic update of a block of the word view. Shared by
+    every slot and program; jit compiles once per array and block shape."""
+    fn = _PUT.get(bits)
     if fn is None:
-        def scatter(arr, lanes, idx, vals):
+        def put(arr, block, mask, y, x, k):
             wv = to_words(arr, bits)
-            shape = wv.shape
-            wv = wv.reshape(shape[0] * shape[1], -1).at[lanes, idx].set(vals, mode="drop")
-            return from_words(wv.reshape(shape), arr)
+            old = lax.dynamic_slice(wv, (y, x, k), block.shape)
+            new = jnp.where(mask[:, :, None], block, old)
+            return from_words(lax.dynamic_update_slice(wv, new, (y, x, k)), arr)
         # the slot array is donated: a copy updates it in place
-        fn = _SCATTER[bits] = jax.jit(scatter, donate_argnums=0)
+        fn = _PUT[bits] = jax.jit(put, donate_argnums=0)
     return fn
 
 
-def _gather(bits: int):
-    """The jitted copy-mode D2H."""
-    fn = _GATHER.get(bits)
+def _get_block(bits: int, shape: tuple):
+    """The jitted copy-mode D2H of a block of `shape` from the word view."""
+    key = (bits, shape)
+    fn = _GET.get(key)
     if fn is None:
-        def gather(arr, lanes, idx):
-            wv = to_words(arr, bits)
-            return wv.reshape(wv.shape[0] * wv.shape[1], -1)[lanes, idx]
-        fn = _GATHER[bits] = jax.jit(gather)
+        def get(arr, y, x, k):
+            return lax.dynamic_slice(to_words(arr, bits), (y, x, k), shape)
+        fn = _GET[key] = jax.jit(get)
     return fn
 
 
@@ -262,32 +259,25 @@ class Engine:
 
     # -- copy-mode memcpy -------------------------------------------------------------------
 
-    def h2d(self, state: FabricState, slot: str, bits: int, lane: np.ndarray, word: np.ndarray,
-            words: np.ndarray) -> FabricState:
-        """Write `words` (uint, `bits` wide) at (PE `lane` = y*W + x, `word`) of the slot's
-        word view."""
-        n = _pow2(len(lane))
-        lanes = np.full(n, self.program.height * self.program.width, np.int32)
-        lanes[:len(lane)] = lane
-        idx = np.zeros(n, np.int32)
-        idx[:len(word)] = word
-        vals = np.zeros(n, words.dtype)
-        vals[:len(words)] = words
+    def h2d(self, state: FabricState, slot: str, bits: int, px: int, py: int, first: int,
+            block: np.ndarray, mask: np.ndarray | None = None) -> FabricState:
+        """Write `block` (`[h, w, l]` uint words, `bits` wide) into the slot's word view at PEs
+        `(px.., py..)`, words `first..`; only PEs where `mask` (`[h, w]`) holds, if given."""
+        h, w = block.shape[:2]
+        if mask is None:
+            mask = np.ones((h, w), bool)
         mem = dict(state.mem)
-        mem[slot] = _scatter(bits)(state.mem[slot], jnp.asarray(lanes), jnp.asarray(idx),
-                                   jnp.asarray(vals))
+        mem[slot] = _put_block(bits)(state.mem[slot], jnp.asarray(block), jnp.asarray(mask),
+                                     np.int32(py), np.int32(px), np.int32(first))
         return state.replace(mem=mem)
 
-    def d2h(self, state: FabricState, slot: str, bits: int, lane: np.ndarray,
-            word: np.ndarray) -> np.ndarray:
-        """Read the words at (PE `lane`, `word`) of the slot's word view (uint, `bits` wide)."""
-        n = _pow2(len(lane))
-        lanes = np.zeros(n, np.int32)
-        lanes[:len(lane)] = lane
-        idx = np.zeros(n, np.int32)
-        idx[:len(word)] = word
-        out = _gather(bits)(state.mem[slot], jnp.asarray(lanes), jnp.asarray(idx))
-        return np.asarray(out)[:len(lane)]
+    def d2h(self, state: FabricState, slot: str, bits: int, px: int, py: int, first: int,
+            h: int, w: int, l: int) -> np.ndarray:
+        """The `[h, w, l]` uint words (`bits` wide) of the slot's word view at PEs
+        `(px.., py..)`, words `first..`."""
+        out = _get_block(bits, (h, w, l))(state.mem[slot], np.int32(py), np.int32(px),
+                                          np.int32(first))
+        return np.asarray(out)
 
     def words_per_pe(self, slot: str, bits: int) -> int:
         dtype, shape = self.plan.slots[slot]

@@ -270,6 +270,9 @@ def _read_offset(flat, off, pattern: np.ndarray, consume=lambda v: v):
 
     if off.ndim != 2:
         return general(None)
+    if span == s and lo == 0:
+        # the pattern covers the whole array: in range means off == 0 on every PE
+        return consume(_read_static(flat, rel))
     same = jnp.all(off == off[0, 0])
     return lax.cond(same, uniform, general, None)
 
