@@ -324,13 +324,6 @@ class Lowerer:
     def mask_ext(self, m, fr: Frame):
         return self.lane(m, fr) if m is not None else None
 
-    def full(self, x, fr: Frame):
-        """Broadcast a value to the full lane shape (for stable loop carries)."""
-        shape = self.lanes if not fr.ext else None
-        if shape is None:
-            return x
-        return jnp.broadcast_to(x, shape)
-
     def fault(self, cond, m, text: str) -> None:
         """Record fault `text` on lanes where `cond` holds (among those in mask `m`)."""
         cond = mand(cond, m)
@@ -940,13 +933,14 @@ class Lowerer:
             self.block(s.then if s.cond.value else s.orelse, fr, m)
             return
         c = self.expr(s.cond, fr)
-        c = jnp.broadcast_to(c, self.lanes) if not fr.ext else c
-        self.tick(m, 1) if not fr.ext else None
+        if not fr.ext:
+            c = jnp.broadcast_to(c, self.lanes)
+            self.tick(m, 1)
+        m = self.mask_ext(m, fr)
         if s.then:
-            self.block(s.then, fr, mand(m, c) if not fr.ext else mand(self.mask_ext(m, fr), c))
+            self.block(s.then, fr, mand(m, c))
         if s.orelse:
-            self.block(s.orelse, fr, mand(m, ~c) if not fr.ext else
-                       mand(self.mask_ext(m, fr), ~c))
+            self.block(s.orelse, fr, mand(m, ~c))
 
     def return_(self, s: ir.Return, fr: Frame, m) -> None:
         if s.value is not None:
