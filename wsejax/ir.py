@@ -29,7 +29,7 @@ __all__ = [
     "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "Const", "Continue",
     "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "ExportData",
     "ExportFunc", "ExportName", "Expr", "ExprStmt", "For", "Function", "If", "IncrementOffset",
-    "Load", "Local", "LocalAssign", "Map", "Mem1d", "Mem4d", "Operand", "PeProgram", "PeValue",
+    "Intrinsic", "INTRINSICS", "Load", "Local", "LocalAssign", "Map", "Mem1d", "Mem4d", "Operand", "PeProgram", "PeValue",
     "Program", "PtrOperand", "Return", "ScalarOperand", "Select", "SetBase", "SetLength",
     "SetStride", "Stmt", "Symbol", "Un", "UnblockCmdStream", "While", "walk_stmts",
 ]
@@ -131,7 +131,28 @@ class CallExpr:
     dtype: DType
 
 
-Expr = (Const | Load | Local | PeValue | Bin | Un | Cast | Bitcast | Select | CallExpr)
+@dataclass(frozen=True)
+class Intrinsic:
+    """A library function computed natively: `<math>` functions (`sqrt`, `exp`, ...), the
+    cycle counter (`cycles`), the PRNG (`random16`). See INTRINSICS for names and arities.
+    Intrinsics with effects (`random16`, `seed_prng`, `reset_cycles`) are evaluated once, where
+    they appear."""
+
+    name: str
+    args: tuple[Expr, ...]
+    dtype: DType
+
+
+INTRINSICS = {
+    # name: arity
+    "sqrt": 1, "exp": 1, "log": 1, "sin": 1, "cos": 1, "tanh": 1, "floor": 1, "ceil": 1,
+    "inv": 1, "invsqrt": 1, "pow": 2, "isnan": 1, "isinf": 1, "isfinite": 1, "signbit": 1,
+    "fscale": 2, "cycles": 0, "random16": 0, "seed_prng": 1, "reset_cycles": 0,
+}
+
+
+Expr = (Const | Load | Local | PeValue | Bin | Un | Cast | Bitcast | Select | CallExpr
+        | Intrinsic)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -241,8 +241,8 @@ class Engine:
 
     def _run_launch(self, name: str, state: FabricState, args) -> FabricState:
         m = Machine(mem=dict(state.mem), dsd={k: dict(v) for k, v in state.dsd.items()},
-                    cmd=state.cmd_blocked, cycles=state.cycles, fault=state.fault,
-                    tables=state.tables)
+                    cmd=state.cmd_blocked, cycles=state.cycles, prng=state.prng,
+                    fault=state.fault, tables=state.tables)
         single = len(self.program.classes) == 1
         for c, low in enumerate(self.lowerers):
             f = self.exported_function(c, name)
@@ -255,7 +255,7 @@ class Engine:
             m.cmd = m.cmd | mask
             m = low.run(m, f.name, args, mask)
         return state.replace(mem=m.mem, dsd=m.dsd, cmd_blocked=m.cmd, cycles=m.cycles,
-                             fault=m.fault)
+                             prng=m.prng, fault=m.fault)
 
     # -- copy-mode memcpy -------------------------------------------------------------------
 

@@ -107,14 +107,15 @@ class Machine:
     dsd: dict
     cmd: jax.Array
     cycles: jax.Array
+    prng: jax.Array
     fault: jax.Array
     tables: dict
 
     def carry(self):
-        return (self.mem, self.dsd, self.cmd, self.cycles, self.fault)
+        return (self.mem, self.dsd, self.cmd, self.cycles, self.prng, self.fault)
 
     def load(self, carry) -> None:
-        self.mem, self.dsd, self.cmd, self.cycles, self.fault = carry
+        self.mem, self.dsd, self.cmd, self.cycles, self.prng, self.fault = carry
         self.mem = dict(self.mem)
         self.dsd = {k: dict(v) for k, v in self.dsd.items()}
 
@@ -162,6 +163,28 @@ def _view(x, have: DType, want: DType):
 
 # ------------------------------------------------------------------------------------------------
 # Access patterns
+
+
+def _lfsr_matrix(steps: int) -> np.ndarray:
+    """For each of the 23 state bits after `steps` shifts of the LFSR x^23 + x^18 + 1, the mask
+    of the state bits it is the parity of (shift left, new bit 0 = bit 22 ^ bit 17)."""
+    rows = [1 << k for k in range(23)]          # bit k depends on these input bits
+    for _ in range(steps):
+        new0 = rows[22] ^ rows[17]
+        rows = [new0] + rows[:22]
+    return np.array(rows, np.uint32)
+
+
+_LFSR_128 = _lfsr_matrix(128)
+
+
+def _lfsr_advance(state):
+    """The PRNG state after one `@random16()` (128 LFSR steps), as 23 parities."""
+    out = jnp.zeros_like(state)
+    for k, mask in enumerate(_LFSR_128):
+        bit = lax.population_count(state & jnp.uint32(mask)) & 1
+        out = out | (bit.astype(jnp.uint32) << k)
+    return out
 
 
 def _progression(a: np.ndarray):
@@ -296,6 +319,7 @@ class Lowerer:
         self.loop_limit = loop_limit
         self.matvec = matvec_loops
         self.M: Machine | None = None
+        self.cur_mask = None
         self._call_stack: list[str] = []
         self._consts = {name: self._lit(lit.dsd) for name, lit in pe.dsd_vars
                         if name not in dsd_key}
@@ -391,10 +415,50 @@ class Lowerer:
             return _view(self.expr(e.a, fr), e.a.dtype, e.dtype)
         if t is ir.Select:
             return jnp.where(self.expr(e.cond, fr), self.expr(e.a, fr), self.expr(e.b, fr))
+        if t is ir.Intrinsic:
+            return self.intrinsic(e, fr)
         if t is ir.CallExpr:
             raise ProgramError("a function call inside an expression must be lowered as a "
                                "statement")
         raise ProgramError(f"cannot lower expression {e!r}")
+
+    def intrinsic(self, e: ir.Intrinsic, fr: Frame):
+        """Library functions computed natively (`<math>`, `<time>`, `<random>`)."""
+        args = [self.expr(a, fr) for a in e.args]
+        name = e.name
+        t = e.dtype.np
+        if name == "cycles":
+            return self.lane(self.M.cycles, fr)
+        if name == "reset_cycles":
+            self.M.cycles = jnp.where(self.cur_mask, jnp.uint32(0), self.M.cycles) \
+                if self.cur_mask is not None else jnp.zeros_like(self.M.cycles)
+            return jnp.asarray(0, t)
+        if name == "seed_prng":
+            seed = jnp.broadcast_to(args[0].astype(jnp.uint32) & 0x7FFFFF, self.lanes)
+            seed = jnp.where(seed == 0, jnp.uint32(1), seed)
+            self.M.prng = seed if self.cur_mask is None else jnp.where(self.cur_mask, seed,
+                                                                        self.M.prng)
+            return jnp.asarray(0, t)
+        if name == "random16":
+            new = _lfsr_advance(self.M.prng)
+            self.M.prng = new if self.cur_mask is None else jnp.where(self.cur_mask, new,
+                                                                       self.M.prng)
+            return self.lane((new & 0xFFFF).astype(t), fr)
+        x = args[0]
+        if name in ("isnan", "isinf", "isfinite", "signbit"):
+            return {"isnan": jnp.isnan, "isinf": jnp.isinf, "isfinite": jnp.isfinite,
+                    "signbit": jnp.signbit}[name](x)
+        if name == "inv":
+            return (jnp.asarray(1, x.dtype) / x).astype(t)
+        if name == "invsqrt":
+            return lax.rsqrt(x).astype(t)
+        if name == "pow":
+            return jnp.power(x, args[1]).astype(t)
+        if name == "fscale":
+            return (x * jnp.exp2(args[1].astype(x.dtype))).astype(t)
+        fn = {"sqrt": jnp.sqrt, "exp": jnp.exp, "log": jnp.log, "sin": jnp.sin, "cos": jnp.cos,
+              "tanh": jnp.tanh, "floor": jnp.floor, "ceil": jnp.ceil}[name]
+        return fn(x).astype(t)
 
     def cast(self, x, have: DType, want: DType):
         if have == want:
@@ -826,6 +890,7 @@ class Lowerer:
 
     def stmt(self, s, fr: Frame, m) -> None:
         t = type(s)
+        self.cur_mask = m if not fr.ext else None
         if fr.ext and t in (ir.Assign, ir.DsdOp, ir.DsdAssign, ir.Map, ir.UnblockCmdStream):
             raise ProgramError(f"{fr.fn}: a @map callback may not write memory or run DSD "
                                "operations")

@@ -22,6 +22,7 @@ from wsejax import ir
 __all__ = ["FabricState", "N_TASK_IDS", "SlotPlan", "init_state", "plan_slots"]
 
 N_TASK_IDS = 64
+PRNG_SEED = 0xDEADBEEF & 0x7FFFFF   # the documented initial state, in the LFSR's 23 bits
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class FabricState:
     blocked: jax.Array   # [H, W, 64] bool: task IDs blocked
     cmd_blocked: jax.Array  # [H, W] bool: command stream waits for unblock_cmd_stream
     cycles: jax.Array    # [H, W] uint32: per-PE virtual clock
+    prng: jax.Array      # [H, W] uint32: per-PE LFSR state of @random16
     fault: jax.Array     # [H, W] int32: 0, or the code of the first fault the PE hit
     tables: dict         # name -> [H, W]: per-PE constants (coordinates, class ids); read-only
 
@@ -43,7 +45,8 @@ class FabricState:
 
 jax.tree_util.register_dataclass(
     FabricState,
-    data_fields=["mem", "dsd", "active", "blocked", "cmd_blocked", "cycles", "fault", "tables"],
+    data_fields=["mem", "dsd", "active", "blocked", "cmd_blocked", "cycles", "prng", "fault",
+                 "tables"],
     meta_fields=[],
 )
 
@@ -128,6 +131,7 @@ def init_state(program: ir.Program, plan: SlotPlan, dsd_init) -> FabricState:
         blocked=jnp.zeros((h, w, N_TASK_IDS), bool),
         cmd_blocked=jnp.zeros((h, w), bool),
         cycles=jnp.zeros((h, w), jnp.uint32),
+        prng=jnp.full((h, w), PRNG_SEED, jnp.uint32),
         fault=jnp.zeros((h, w), jnp.int32),
         tables=tables,
     )

@@ -1,0 +1,219 @@
+"""The CSL front end: `compile_csl` turns a layout file and its PE programs into a Program.
+
+    program = compile_csl("layout.csl", params={"M": 4}, fabric_dims=(8, 3),
+                          fabric_offsets=(4, 1), memcpy=True, channels=1)
+
+Passes: parse (`parser`, a lark grammar in `grammar.lark`), then comptime evaluation
+(`comptime`, with `builtins` and the natively implemented `library` modules) of the layout
+block; each distinct (PE program file, params) pair is instantiated once into a tile class;
+then `wsejax.layout.build_program` validates the whole.
+
+Raises `CslError` (file:line:col with a caret) for errors in the sources and `LayoutError` for
+invalid layouts.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from wsejax import ir
+from wsejax.csl import ast
+from wsejax.csl.comptime import Compiler, Env, Module, PeBuilder
+from wsejax.csl.values import FnT, ModuleVal, PtrT, StructVal, freeze
+from wsejax.errors import CslError, LayoutError
+from wsejax.layout import build_program, default_fabric_dims
+from wsejax.types import DType
+
+__all__ = ["compile_csl"]
+
+
+class _Layout:
+    """What a layout block declares."""
+
+    def __init__(self, c: CslCompiler, top: str):
+        self.c = c
+        self.top = top
+        self.rect = None
+        self.tiles: dict = {}
+        self.exports: dict[str, ir.ExportName] = {}
+
+    def set_rectangle(self, w, h, pos):
+        if self.rect is not None:
+            raise self.c.error("@set_rectangle called twice", pos)
+        if w < 1 or h < 1:
+            raise self.c.error(f"@set_rectangle({w}, {h}): dimensions must be positive", pos)
+        self.rect = (w, h)
+
+    def set_tile_code(self, x, y, path, params: StructVal, env: Env, pos):
+        if self.rect is None:
+            raise self.c.error("@set_tile_code before @set_rectangle", pos)
+        w, h = self.rect
+        if not (0 <= x < w and 0 <= y < h):
+            raise self.c.error(f"@set_tile_code({x}, {y}) is outside the {w}x{h} rectangle",
+                               pos)
+        if (x, y) in self.tiles:
+            raise self.c.error(f"@set_tile_code({x}, {y}) called twice", pos)
+        file = self.c.resolve(path, env.module.file.path, pos) if path is not None else \
+            pathlib.Path(self.top)
+        self.tiles[(x, y)] = (str(file), params, pos)
+
+    def export_name(self, name, t, mutable, pos):
+        if name in self.exports:
+            raise self.c.error(f"@export_name('{name}') called twice", pos)
+        if isinstance(t, PtrT) and t.kind == "many" and isinstance(t.elem, DType):
+            if mutable is None:
+                raise self.c.error(f"@export_name('{name}'): data names need a mutability",
+                                   pos)
+            if not isinstance(mutable, bool):
+                raise self.c.error("@export_name mutability must be a bool", pos)
+            self.exports[name] = ir.ExportName(name, "data", t.elem, mutable)
+        elif isinstance(t, FnT):
+            if len(t.params) > 15:
+                raise self.c.error(f"@export_name('{name}'): at most 15 params", pos)
+            if not all(isinstance(p, DType) for p in t.params):
+                raise self.c.error(f"@export_name('{name}'): function params must be scalars",
+                                   pos)
+            self.exports[name] = ir.ExportName(name, "func", None, False, tuple(t.params))
+        else:
+            raise self.c.error(f"@export_name('{name}'): type {t} is not a [*]T pointer or a "
+                               "function type", pos)
+
+
+class CslCompiler(Compiler):
+    """The evaluator with what a whole program adds: layouts, imports, tile classes."""
+
+    def __init__(self, *, rect_info=None, **kw):
+        super().__init__(**kw)
+        self.layout: _Layout | None = None
+        self.fabric = rect_info
+        self._pe_stack = []
+        self._import_names: dict = {}
+
+    def layout_for(self, node):
+        if self.layout is None or self._pe_stack:
+            raise self.error(f"@{node.name} belongs in the layout block", node.pos)
+        return self.layout
+
+    def rectangle_struct(self, pos):
+        if self.layout is None or self.layout.rect is None:
+            raise self.error("@get_rectangle before @set_rectangle", pos)
+        w, h = self.layout.rect
+        (fw, fh), (ox, oy) = self.fabric
+        return StructVal({"width": w, "height": h,
+                          "fabric": StructVal({"width": fw, "height": fh}),
+                          "offsets": StructVal({"width": ox, "height": oy})})
+
+    def import_module(self, path: str, params: dict, env: Env, pos):
+        from wsejax.csl import library
+
+        if path.startswith("<") and path.endswith(">"):
+            return ModuleVal(library.load(self, path[1:-1], params, env, pos))
+        file = self.parse(self.resolve(path, env.module.file.path, pos))
+        owner = env.module
+        base = pathlib.Path(path).stem
+        count = self._import_names.get((id(owner.pe), base), 0)
+        self._import_names[(id(owner.pe), base)] = count + 1
+        prefix = f"{owner.prefix}{base}{'' if count == 0 else count}."
+        mod = Module(self, file, params, prefix, owner.pe, base)
+        if owner.pe is not None:
+            mod.instantiate()
+        return ModuleVal(mod)
+
+    def instantiate(self, path: str, params: StructVal) -> ir.PeProgram:
+        pe = PeBuilder(os.path.basename(path))
+        self._pe_stack = [pe]
+        try:
+            mod = Module(self, self.parse(pathlib.Path(path)), dict(params.fields), "", pe,
+                         pathlib.Path(path).stem)
+            mod.instantiate()
+        finally:
+            self._pe_stack = []
+        return pe.build()
+
+
+def _top_params(c: CslCompiler, file: ast.File, params: dict, colors: dict) -> dict:
+    declared = {d.name for d in file.decls if isinstance(d, ast.ParamDecl)}
+    out = {}
+    for source, values in (("--params", params), ("--colors", colors)):
+        for name, v in values.items():
+            if name not in declared:
+                c.warn(f"{source} {name}:{v}: {file.path} declares no param '{name}'")
+                continue
+            out[name] = int(v)
+    return out
+
+
+def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
+                colors: dict[str, int] | None = None, arch: str = "wse2",
+                fabric_dims: tuple[int, int] | None = None,
+                fabric_offsets: tuple[int, int] | None = None, channels: int = 1,
+                memcpy: bool = False, import_paths: Sequence[str] = (),
+                width_west_buf: int = 0, width_east_buf: int = 0,
+                fp16_format: str = "f16", warn=None) -> ir.Program:
+    """Compile the layout file `top` (as `cslc` does) into a Program.
+
+    `params`/`colors` set the top file's params (as `--params`/`--colors`). Without
+    `fabric_dims`, the smallest fabric memcpy accepts around the rectangle is used.
+    """
+    if fp16_format != "f16":
+        raise LayoutError(f"--fp16-format={fp16_format} is not supported yet (only f16)")
+    if arch not in ("wse2", "wse3"):
+        raise LayoutError(f"--arch={arch}: expected wse2 or wse3")
+    top = pathlib.Path(top)
+    offsets = tuple(fabric_offsets) if fabric_offsets is not None else (4 + width_west_buf, 1)
+    env_paths = [p for p in os.environ.get("CSL_IMPORT_PATH", "").split(":") if p]
+    c = CslCompiler(arch=arch, import_paths=list(import_paths) + env_paths, warn=warn)
+    file = c.parse(top)
+    layouts = [d for d in file.decls if isinstance(d, ast.LayoutBlock)]
+    if not layouts:
+        raise CslError(f"{top} has no layout {{ ... }} block", str(top), 1, 1)
+    if len(layouts) > 1:
+        raise c.error("a program has exactly one layout block", layouts[1].pos)
+    c.layout = lay = _Layout(c, str(top))
+    c.fabric = (None, offsets)
+    mod = Module(c, file, _top_params(c, file, params or {}, colors or {}), "", None, top.stem)
+    body = layouts[0].body
+    env = mod.env()
+    # fabric dims are known before the layout runs only if given; @get_rectangle needs them
+    c.fabric = (tuple(fabric_dims) if fabric_dims else (0, 0), offsets)
+    for s in body.stmts:
+        c.exec(s, env)
+        if fabric_dims is None and lay.rect is not None and c.fabric[0] == (0, 0):
+            c.fabric = (default_fabric_dims(*lay.rect, offsets, width_west_buf,
+                                            width_east_buf), offsets)
+    for d in file.decls:
+        if isinstance(d, ast.ComptimeBlock):
+            c.exec_block(d.body, env)
+    if lay.rect is None:
+        raise c.error("the layout never calls @set_rectangle", layouts[0].pos)
+    w, h = lay.rect
+    missing = [(x, y) for y in range(h) for x in range(w) if (x, y) not in lay.tiles]
+    if missing:
+        raise c.error(f"no @set_tile_code for PE {missing[0]} ({len(missing)} of {w * h} PEs "
+                      "have none)", layouts[0].pos)
+    classes: list[ir.PeProgram] = []
+    index: dict = {}
+    by_key: dict = {}
+    class_of = np.zeros((h, w), np.int32)
+    for (x, y), (path, tparams, pos) in sorted(lay.tiles.items(), key=lambda t: t[0][::-1]):
+        key = (path, freeze(tparams))
+        k = by_key.get(key)
+        if k is None:
+            pe = c.instantiate(path, tparams)
+            k = index.get(pe)
+            if k is None:
+                k = index[pe] = len(classes)
+                classes.append(pe)
+            by_key[key] = k
+        class_of[y, x] = k
+    out_params = dict(params or {})
+    return build_program(
+        width=w, height=h, arch=arch, fabric_dims=fabric_dims, fabric_offsets=offsets,
+        channels=channels, exports=tuple(lay.exports.values()), classes=tuple(classes),
+        class_of=class_of, params=tuple(sorted(out_params.items())),
+        width_west_buf=width_west_buf, width_east_buf=width_east_buf)
+

@@ -1,0 +1,813 @@
+"""CSL builtins (`@name(...)`), evaluated by the comptime evaluator.
+
+Each handler takes `(compiler, node, env)` and returns a value. Builtins that act at run time
+(DSD operations, `@map`) emit IR into the current function; layout builtins
+(`@set_rectangle`, `@set_tile_code`, `@export_name`) record into the layout being built.
+Fabric, task and queue builtins are recognised and reported as not supported yet.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from wsejax import dsd as dsd_math
+from wsejax import ir, ops
+from wsejax.csl import ast
+from wsejax.csl.comptime import (
+    FABRIC_BUILTINS,
+    SCALARS,
+    UNDEFINED,
+    Env,
+    FnCtx,
+    LocalDsd,
+    describe,
+    is_comptime,
+    is_type,
+)
+from wsejax.csl.values import (
+    COMPTIME_INT,
+    DSD_KINDS,
+    MODULE,
+    ArrayT,
+    ArrayVal,
+    CellVar,
+    CNum,
+    DsdVal,
+    DsdVarRef,
+    EnumVal,
+    FnT,
+    FnVal,
+    LocalVar,
+    ModuleVal,
+    NativeFn,
+    PtrT,
+    PtrVal,
+    PtrVar,
+    RangeVal,
+    RVal,
+    Special,
+    StructT,
+    StructVal,
+    SymRef,
+    TensorAccessVal,
+    TupleVal,
+)
+from wsejax.types import DType
+
+__all__ = ["call"]
+
+HANDLERS: dict = {}
+
+
+def builtin(*names):
+    def register(f):
+        for n in names:
+            HANDLERS[n] = f
+        return f
+    return register
+
+
+def call(c, node: ast.Builtin, env: Env):
+    h = HANDLERS.get(node.name)
+    if h is None:
+        if node.name in ops.OPS:
+            return dsd_op(c, node, env)
+        if node.name in FABRIC_BUILTINS:
+            raise c.error(f"@{node.name} is not supported yet (the fabric: colors, routes, "
+                          "tasks, queues and DSRs arrive later)", node.pos)
+        raise c.error(f"unknown builtin @{node.name}", node.pos)
+    return h(c, node, env)
+
+
+def nargs(c, node, *counts):
+    if len(node.args) not in counts:
+        want = " or ".join(map(str, counts))
+        raise c.error(f"@{node.name} takes {want} argument(s), got {len(node.args)}", node.pos)
+
+
+def args(c, node, env):
+    return [c.ev(a, env) for a in node.args]
+
+
+# ------------------------------------------------------------------------------------------------
+# Types, values and comptime utilities
+
+
+@builtin("as")
+def _as(c, node, env):
+    nargs(c, node, 2)
+    t = c.eval_type(node.args[0], env)
+    v = c.ev(node.args[1], env)
+    if not isinstance(t, DType):
+        return c.coerce(v, t, node.pos, "@as")
+    if isinstance(v, RVal):
+        return RVal(v.expr if v.dtype == t else ir.Cast(v.expr, t), t)
+    if isinstance(v, EnumVal):
+        return CNum(v.value, t)
+    raw = v.value if isinstance(v, CNum) else v
+    if not isinstance(raw, (int, float, bool)):
+        raise c.error(f"@as({t}, ...) cannot convert {describe(v)}", node.pos)
+    if t is DType.bool_:
+        return CNum(bool(raw != 0) if not isinstance(raw, float) or raw == raw else True, t)
+    if t.is_float:
+        return CNum(float(t.np.type(raw)) if np.isfinite(raw) else float(raw), t)
+    if isinstance(raw, float):
+        if raw != raw or raw in (float("inf"), float("-inf")):
+            raise c.error(f"@as({t}, {raw}) is not a number that fits", node.pos)
+        raw = int(raw)
+    info = np.iinfo(t.np)
+    if not info.min <= int(raw) <= info.max:
+        raise c.error(f"@as({t}, {raw}): {raw} does not fit in {t}", node.pos)
+    return CNum(int(raw), t)
+
+
+@builtin("bitcast")
+def _bitcast(c, node, env):
+    nargs(c, node, 2)
+    t = c.eval_type(node.args[0], env)
+    v = c.ev(node.args[1], env)
+    if not isinstance(t, DType):
+        raise c.error(f"@bitcast to {t} is not supported", node.pos)
+    if isinstance(v, RVal):
+        if v.dtype.bits != t.bits:
+            raise c.error(f"@bitcast from {v.dtype} to {t}: widths differ", node.pos)
+        return RVal(ir.Bitcast(v.expr, t), t)
+    if isinstance(v, CNum):
+        if v.dtype.bits != t.bits:
+            raise c.error(f"@bitcast from {v.dtype} to {t}: widths differ", node.pos)
+        raw = np.array(v.value, v.dtype.np).view(t.np).item()
+        return CNum(raw, t)
+    if isinstance(v, int) and not isinstance(v, bool) and t.is_int:
+        return CNum(int(np.array(v & ((1 << t.bits) - 1), f"u{t.bits // 8}".replace("u", "uint")
+                                 if False else {8: np.uint8, 16: np.uint16, 32: np.uint32}
+                                 [t.bits]).view(t.np)), t)
+    raise c.error(f"@bitcast cannot convert {describe(v)}", node.pos)
+
+
+@builtin("ptrcast")
+def _ptrcast(c, node, env):
+    nargs(c, node, 2)
+    t = c.eval_type(node.args[0], env)
+    p = c.ev(node.args[1], env)
+    if not isinstance(t, PtrT) or not isinstance(p, PtrVal):
+        raise c.error("@ptrcast takes a pointer type and a pointer", node.pos)
+    elem = t.elem.elem if isinstance(t.elem, ArrayT) else t.elem
+    if not isinstance(elem, DType) or elem.bits != p.dtype.bits:
+        raise c.error(f"@ptrcast from {p.dtype} to {elem}: only same-width element types are "
+                      "supported", node.pos)
+    return PtrVal(p.name, elem, p.shape, p.offset, t.kind, t.const)
+
+
+@builtin("zeros")
+def _zeros(c, node, env):
+    nargs(c, node, 1)
+    t = c.eval_type(node.args[0], env)
+    if isinstance(t, ArrayT) and isinstance(t.elem, DType):
+        return ArrayVal(t.elem, np.zeros(t.shape, t.elem.np))
+    if isinstance(t, DType):
+        return CNum(False if t is DType.bool_ else 0, t)
+    raise c.error(f"@zeros of {t} is not supported", node.pos)
+
+
+@builtin("constants")
+def _constants(c, node, env):
+    nargs(c, node, 2)
+    t = c.eval_type(node.args[0], env)
+    v = c.ev(node.args[1], env)
+    if not isinstance(t, ArrayT) or not isinstance(t.elem, DType):
+        raise c.error("@constants takes an array type", node.pos)
+    v = c.coerce(v, t.elem, node.pos, "@constants value")
+    if not isinstance(v, CNum):
+        raise c.error("@constants needs a comptime-known value", node.pos)
+    return ArrayVal(t.elem, np.full(t.shape, v.value, t.elem.np))
+
+
+@builtin("range")
+def _range(c, node, env):
+    nargs(c, node, 2, 3, 4)
+    t = c.eval_type(node.args[0], env)
+    vals = [c.comptime_int(c.ev(a, env), a.pos) for a in node.args[1:]]
+    if len(vals) == 1:
+        start, stop, step = 0, vals[0], 1
+    elif len(vals) == 2:
+        start, stop, step = vals[0], vals[1], 1
+    else:
+        start, stop, step = vals
+    if step == 0:
+        raise c.error("@range step must not be 0", node.pos)
+    if isinstance(t, DType):
+        for v in (start, stop - step if len(range(start, stop, step)) else start):
+            c.num_in(v, t, node.pos, "@range bound")
+    return RangeVal(t, start, stop, step)
+
+
+@builtin("type_of")
+def _type_of(c, node, env):
+    nargs(c, node, 1)
+    v = c.ev(node.args[0], env)
+    if isinstance(v, (CNum, RVal)):
+        return v.dtype
+    if isinstance(v, bool):
+        return DType.bool_
+    if isinstance(v, int):
+        return COMPTIME_INT
+    if isinstance(v, float):
+        return Special("comptime_float")
+    if isinstance(v, ArrayVal):
+        return ArrayT(v.elem, v.values.shape)
+    if isinstance(v, DsdVal):
+        return Special(v.kind)
+    if isinstance(v, StructVal):
+        return v.stype or Special("comptime_struct")
+    if is_type(v):
+        return Special("type")
+    if isinstance(v, ModuleVal):
+        return MODULE
+    if isinstance(v, SymRef):
+        return ArrayT(v.dtype, v.shape) if v.shape else v.dtype
+    raise c.error(f"@type_of {describe(v)} is not supported", node.pos)
+
+
+@builtin("is_same_type")
+def _is_same_type(c, node, env):
+    nargs(c, node, 2)
+    a, b = (c.eval_type(x, env) for x in node.args)
+    return a is b if isinstance(a, StructT) else a == b
+
+
+@builtin("is_comptime")
+def _is_comptime(c, node, env):
+    nargs(c, node, 0)
+    return env.fn is None
+
+
+@builtin("is_arch")
+def _is_arch(c, node, env):
+    nargs(c, node, 1)
+    name = c.ev(node.args[0], env)
+    if name not in ("wse2", "wse3"):
+        raise c.error(f"@is_arch takes \"wse2\" or \"wse3\", got {describe(name)}", node.pos)
+    return c.arch == name
+
+
+@builtin("fp16")
+def _fp16(c, node, env):
+    nargs(c, node, 0)
+    return c.fp16
+
+
+@builtin("comptime_assert")
+def _comptime_assert(c, node, env):
+    nargs(c, node, 1, 2)
+    v = c.ev(node.args[0], env)
+    v = v.value if isinstance(v, CNum) else v
+    if not isinstance(v, bool):
+        raise c.error(f"@comptime_assert needs a comptime-known bool, got {describe(v)}",
+                      node.pos)
+    if not v:
+        msg = c.ev(node.args[1], env) if len(node.args) > 1 else "assertion failed"
+        raise c.error(f"@comptime_assert failed: {msg}", node.pos)
+    return None
+
+
+@builtin("assert")
+def _assert(c, node, env):
+    v = c.ev(node.args[0], env) if node.args else None
+    if isinstance(v, RVal):
+        raise c.error("a runtime @assert is not supported yet", node.pos)
+    return _comptime_assert(c, node, env)
+
+
+@builtin("comptime_print")
+def _comptime_print(c, node, env):
+    parts = [c.ev(a, env) for a in node.args]
+    text = " ".join(p if isinstance(p, str) else str(p.value if isinstance(p, CNum) else p)
+                    for p in parts)
+    print(text, file=sys.stderr)
+    return None
+
+
+@builtin("strlen")
+def _strlen(c, node, env):
+    nargs(c, node, 1)
+    s = c.ev(node.args[0], env)
+    if not isinstance(s, str):
+        raise c.error("@strlen takes a comptime string", node.pos)
+    return len(s.encode())
+
+
+@builtin("strcat")
+def _strcat(c, node, env):
+    parts = args(c, node, env)
+    if not all(isinstance(p, str) for p in parts):
+        raise c.error("@strcat takes comptime strings", node.pos)
+    return "".join(parts)
+
+
+@builtin("get_array")
+def _get_array(c, node, env):
+    nargs(c, node, 1)
+    s = c.ev(node.args[0], env)
+    if not isinstance(s, str):
+        raise c.error("@get_array takes a comptime string", node.pos)
+    return ArrayVal(DType.u8, np.frombuffer(s.encode(), np.uint8).copy())
+
+
+@builtin("concat_structs")
+def _concat_structs(c, node, env):
+    nargs(c, node, 2)
+    a, b = args(c, node, env)
+    if isinstance(a, TupleVal) and isinstance(b, TupleVal):
+        return TupleVal(a.items + b.items)
+    if isinstance(a, TupleVal) and not a.items:
+        a = StructVal({})
+    if isinstance(b, TupleVal) and not b.items:
+        b = StructVal({})
+    if not isinstance(a, StructVal) or not isinstance(b, StructVal):
+        raise c.error("@concat_structs takes two structs (or two tuples)", node.pos)
+    dup = set(a.fields) & set(b.fields)
+    if dup:
+        raise c.error(f"@concat_structs: field '{sorted(dup)[0]}' is in both", node.pos)
+    return StructVal({**a.fields, **b.fields})
+
+
+@builtin("field")
+def _field(c, node, env):
+    nargs(c, node, 2)
+    s, name = args(c, node, env)
+    if not isinstance(name, str):
+        raise c.error("@field takes a comptime string name", node.pos)
+    if isinstance(s, StructVal):
+        if name not in s.fields:
+            raise c.error(f"struct has no field '{name}'", node.pos)
+        return s.fields[name]
+    if isinstance(s, ModuleVal):
+        return c.field(ast.Field(node.args[0], name, node.pos), env)
+    raise c.error(f"@field of {describe(s)}", node.pos)
+
+
+@builtin("has_field")
+def _has_field(c, node, env):
+    nargs(c, node, 2)
+    s, name = args(c, node, env)
+    if isinstance(s, StructVal):
+        return name in s.fields
+    if isinstance(s, StructT):
+        return any(f[0] == name for f in s.fields)
+    if isinstance(s, ModuleVal):
+        m = s.module
+        return m.has(name) if hasattr(m, "has") else False
+    raise c.error(f"@has_field of {describe(s)}", node.pos)
+
+
+def _array_type(c, node, env):
+    t = c.eval_type(node.args[0], env)
+    if not isinstance(t, ArrayT):
+        raise c.error(f"@{node.name} takes an array type, got {t}", node.pos)
+    return t
+
+
+@builtin("element_count")
+def _element_count(c, node, env):
+    nargs(c, node, 1)
+    return CNum(int(np.prod(_array_type(c, node, env).shape)), DType.u32)
+
+
+@builtin("dimensions")
+def _dimensions(c, node, env):
+    nargs(c, node, 1)
+    t = _array_type(c, node, env)
+    return ArrayVal(DType.u32, np.array(t.shape, np.uint32))
+
+
+@builtin("element_type")
+def _element_type(c, node, env):
+    nargs(c, node, 1)
+    return _array_type(c, node, env).elem
+
+
+@builtin("rank")
+def _rank(c, node, env):
+    nargs(c, node, 1)
+    return CNum(len(_array_type(c, node, env).shape), DType.u16)
+
+
+@builtin("get_int")
+def _get_int(c, node, env):
+    nargs(c, node, 1)
+    v = c.ev(node.args[0], env)
+    if isinstance(v, EnumVal):
+        return CNum(v.value, DType.u16)
+    raise c.error(f"@get_int of {describe(v)} is not supported yet", node.pos)
+
+
+# ------------------------------------------------------------------------------------------------
+# Modules, layout and exports
+
+
+@builtin("import_module")
+def _import_module(c, node, env):
+    nargs(c, node, 1, 2)
+    path = c.ev(node.args[0], env)
+    if not isinstance(path, str):
+        raise c.error("@import_module takes a comptime string path", node.pos)
+    params = c.ev(node.args[1], env) if len(node.args) > 1 else StructVal({})
+    if isinstance(params, TupleVal) and not params.items:
+        params = StructVal({})
+    if not isinstance(params, StructVal):
+        raise c.error("@import_module params must be a struct like .{ .name = value }",
+                      node.pos)
+    return c.import_module(path, dict(params.fields), env, node.pos)
+
+
+@builtin("set_rectangle")
+def _set_rectangle(c, node, env):
+    nargs(c, node, 2)
+    lay = c.layout_for(node)
+    w, h = (c.comptime_int(c.ev(a, env), a.pos) for a in node.args)
+    lay.set_rectangle(w, h, node.pos)
+    return None
+
+
+@builtin("set_tile_code")
+def _set_tile_code(c, node, env):
+    nargs(c, node, 2, 3, 4)
+    lay = c.layout_for(node)
+    x = c.comptime_int(c.ev(node.args[0], env), node.args[0].pos)
+    y = c.comptime_int(c.ev(node.args[1], env), node.args[1].pos)
+    path = c.ev(node.args[2], env) if len(node.args) > 2 else None
+    if path is not None and not isinstance(path, str):
+        raise c.error("@set_tile_code takes a file name string", node.args[2].pos)
+    params = c.ev(node.args[3], env) if len(node.args) > 3 else StructVal({})
+    if isinstance(params, TupleVal) and not params.items:
+        params = StructVal({})
+    if not isinstance(params, StructVal):
+        raise c.error("@set_tile_code params must be a struct", node.pos)
+    lay.set_tile_code(x, y, path, params, env, node.pos)
+    return None
+
+
+@builtin("get_rectangle")
+def _get_rectangle(c, node, env):
+    nargs(c, node, 0)
+    return c.rectangle_struct(node.pos)
+
+
+@builtin("export_name")
+def _export_name(c, node, env):
+    nargs(c, node, 2, 3)
+    lay = c.layout_for(node)
+    name = c.ev(node.args[0], env)
+    if not isinstance(name, str):
+        raise c.error("@export_name takes a string name", node.args[0].pos)
+    t = c.eval_type(node.args[1], env)
+    mutable = c.ev(node.args[2], env) if len(node.args) > 2 else None
+    lay.export_name(name, t, mutable, node.pos)
+    return None
+
+
+@builtin("export_symbol")
+def _export_symbol(c, node, env):
+    nargs(c, node, 1, 2)
+    pe = env.module.pe
+    if pe is None or env.fn is not None:
+        raise c.error("@export_symbol belongs in a top-level comptime block of a PE program",
+                      node.pos)
+    v = c.ev_ref(node.args[0], env)
+    name = c.ev(node.args[1], env) if len(node.args) > 1 else None
+    if name is not None and not isinstance(name, str):
+        raise c.error("@export_symbol takes a string name", node.args[1].pos)
+    if isinstance(v, PtrVar):
+        v = v.ptr
+    if isinstance(v, FnVal):
+        fenv = v.module.env()
+        if any(p.comptime for p in v.decl.params):
+            raise c.error("an exported function cannot take comptime parameters", node.pos)
+        runtime, key = c.bind_params(v, [None] * 0 + [_param_stub(c, p, fenv)
+                                                      for p in v.decl.params], node.pos, fenv)
+        fname = c.specialize(v, fenv, runtime, key, node.pos)
+        pe.exports.append(ir.ExportFunc(name or v.decl.name, fname))
+        return None
+    if isinstance(v, SymRef):
+        pe.exports.append(ir.ExportData(name or _short(v.name), v.name, 0))
+        return None
+    if isinstance(v, PtrVal):
+        if name is None:
+            raise c.error("@export_symbol of a pointer needs a name", node.pos)
+        pe.exports.append(ir.ExportData(name, v.name, v.offset))
+        return None
+    raise c.error(f"@export_symbol cannot export {describe(v)}", node.pos)
+
+
+def _param_stub(c, p, fenv):
+    t = c.eval_type(p.type, fenv)
+    if isinstance(t, DType):
+        return RVal(ir.Local("%stub", t), t)
+    raise c.error(f"exported function parameter '{p.name}' must have a scalar type, not {t}",
+                  p.pos)
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+# ------------------------------------------------------------------------------------------------
+# DSDs
+
+
+@builtin("get_dsd")
+def _get_dsd(c, node, env):
+    nargs(c, node, 2)
+    kind = c.ev(node.args[0], env)
+    if not isinstance(kind, Special) or kind.name not in DSD_KINDS:
+        raise c.error(f"@get_dsd takes a DSD kind (mem1d_dsd, mem4d_dsd), got {describe(kind)}",
+                      node.args[0].pos)
+    if kind.name not in ("mem1d_dsd", "mem4d_dsd"):
+        raise c.error(f"{kind.name} is not supported yet (fabric DSDs arrive with the "
+                      "fabric)", node.pos)
+    props = c.ev(node.args[1], env)
+    if not isinstance(props, StructVal):
+        raise c.error("@get_dsd takes a struct of properties", node.args[1].pos)
+    f = dict(props.fields)
+    known = {"base_address", "offset", "stride", "extent", "tensor_access",
+             "wavelet_index_offset"}
+    extra = set(f) - known
+    if extra:
+        raise c.error(f"unknown DSD property '{sorted(extra)[0]}'", node.pos)
+    if f.get("wavelet_index_offset") not in (None, False):
+        raise c.error("wavelet_index_offset needs an operation's .index, which is not "
+                      "supported yet", node.pos)
+    ta = f.get("tensor_access")
+    if isinstance(ta, StructVal):
+        for k in ("base_address", "offset", "stride", "extent"):
+            if k in ta.fields and k in f:
+                raise c.error(f"DSD property '{k}' given twice", node.pos)
+        f.update(ta.fields)
+        ta = None
+    if ta is not None:
+        for k in ("base_address", "offset", "stride", "extent"):
+            if k in f:
+                raise c.error(f"DSD property '{k}' given twice (also by tensor_access)",
+                              node.pos)
+        return _tensor_access(c, kind.name, ta, node)
+    if "base_address" not in f:
+        raise c.error(f"{kind.name} needs a base_address or a tensor_access", node.pos)
+    base = f["base_address"]
+    sym, boff = _base(c, base, node.pos)
+    if kind.name == "mem1d_dsd":
+        if "extent" not in f:
+            raise c.error("mem1d_dsd needs an extent", node.pos)
+        stride = f.get("stride", 1)
+        if isinstance(stride, TupleVal):
+            stride = stride.items[0]
+        extent = f["extent"]
+        if isinstance(extent, TupleVal):
+            extent = extent.items[0]
+        d = ir.Mem1d(sym.name, _field(c, f.get("offset", 0), DType.i16, node, env),
+                     _field(c, stride, DType.i8, node, env),
+                     _field(c, extent, DType.u16, node, env), boff)
+        return DsdVal(ir.DsdLit(d), "mem1d_dsd", sym.dtype)
+    ext = f.get("extent")
+    st = f.get("stride")
+    exts = tuple(ext.items) if isinstance(ext, TupleVal) else (ext,)
+    if ext is None or not 1 <= len(exts) <= 4:
+        raise c.error("mem4d_dsd needs an extent tuple of 1 to 4 entries", node.pos)
+    strides = (1,) * len(exts) if st is None else (
+        tuple(st.items) if isinstance(st, TupleVal) else (st,))
+    exts = tuple(c.comptime_int(e, node.pos) for e in exts)
+    strides = tuple(c.comptime_int(s, node.pos) for s in strides)
+    try:
+        coeffs = dsd_math.coeffs_from_strides(strides, exts)
+    except ValueError as err:
+        raise c.error(str(err), node.pos) from None
+    d = ir.Mem4d(sym.name, _field(c, f.get("offset", 0), DType.i16, node, env), coeffs, exts,
+                 boff)
+    return DsdVal(ir.DsdLit(d), "mem4d_dsd", sym.dtype)
+
+
+def _field(c, v, t: DType, node, env):
+    if isinstance(v, RVal):
+        c.need_fn(env, node.pos, "a DSD with a runtime field")
+        return v.expr if v.dtype == t else ir.Cast(v.expr, t)
+    return ir.Const(c.coerce(v, t, node.pos, "DSD field").value, t)
+
+
+def _base(c, base, pos):
+    if isinstance(base, PtrVar):
+        base = base.ptr
+    if isinstance(base, SymRef):
+        return base, 0
+    if isinstance(base, PtrVal):
+        return SymRef(base.name, base.dtype, base.shape), base.offset
+    raise c.error(f"base_address must be a global array or a pointer to one, got "
+                  f"{describe(base)}", pos)
+
+
+class _Tensor:
+    """`A[...]` inside a tensor_access: the indexed global and its affine indices."""
+
+    def __init__(self, sym, indices):
+        self.sym = sym
+        self.indices = indices
+
+
+def _tensor_access(c, kind: str, ta, node):
+    if not isinstance(ta, TensorAccessVal):
+        raise c.error("tensor_access must be a |i|{L} -> A[...] expression", node.pos)
+    e = ta.node
+    env = ta.env
+    m = len(e.vars)
+    if not 1 <= m <= 4 or len(e.extents) != m:
+        raise c.error("tensor_access takes 1 to 4 induction variables, one extent each", e.pos)
+    if kind == "mem1d_dsd" and m != 1:
+        raise c.error("a mem1d_dsd tensor_access takes one induction variable", e.pos)
+    exts = tuple(c.comptime_int(c.ev(x, env), x.pos) for x in e.extents)
+    inner = env.child()
+    for v, aff in zip(e.vars, dsd_math.induction_vars(m)):
+        inner.bind(v, aff)
+    body = e.body
+    if not isinstance(body, ast.Index):
+        raise c.error("tensor_access must index a global array: -> A[...]", body.pos)
+    sym = c.ev_ref(body.obj, inner)
+    if isinstance(sym, PtrVar):
+        sym = sym.ptr
+    if isinstance(sym, PtrVal):
+        sym = SymRef(sym.name, sym.dtype, sym.shape)
+    if not isinstance(sym, SymRef):
+        raise c.error(f"tensor_access indexes {describe(sym)}, not a global array", body.pos)
+    idx = tuple(_affine(c, c.ev(i, inner), i.pos) for i in body.indices)
+    try:
+        offset, coeffs = dsd_math.linearize(sym.shape, idx, m)
+    except (ValueError, TypeError) as err:
+        raise c.error(f"tensor_access: {err}", body.pos) from None
+    if kind == "mem1d_dsd":
+        d = ir.Mem1d(sym.name, ir.Const(offset, DType.i16), ir.Const(coeffs[0], DType.i8),
+                     ir.Const(exts[0], DType.u16))
+        return DsdVal(ir.DsdLit(d), kind, sym.dtype)
+    return DsdVal(ir.DsdLit(ir.Mem4d(sym.name, ir.Const(offset, DType.i16), coeffs, exts)), kind,
+                  sym.dtype)
+
+
+def _affine(c, v, pos):
+    if isinstance(v, dsd_math.Affine):
+        return v
+    if isinstance(v, CNum) and v.dtype.is_int:
+        return v.value
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    raise c.error(f"a tensor_access index must be affine in the induction variables, got "
+                  f"{describe(v)}", pos)
+
+
+@builtin("increment_dsd_offset")
+def _increment(c, node, env):
+    nargs(c, node, 3)
+    d = c.dsd_of(c.ev(node.args[0], env), node.pos)
+    off = c.ev(node.args[1], env)
+    t = c.eval_type(node.args[2], env)
+    if not isinstance(t, DType) or t.bits not in (16, 32):
+        raise c.error(f"@increment_dsd_offset: {t} is not a 16- or 32-bit type", node.pos)
+    return DsdVal(ir.IncrementOffset(d.expr, _field(c, off, DType.i16, node, env), t), d.kind,
+                  d.dtype)
+
+
+@builtin("set_dsd_base_addr")
+def _set_base(c, node, env):
+    nargs(c, node, 2)
+    d = c.dsd_of(c.ev(node.args[0], env), node.pos)
+    sym, boff = _base(c, c.ev_ref(node.args[1], env), node.pos)
+    if d.dtype is not None and sym.dtype.bits != d.dtype.bits:
+        raise c.error(f"@set_dsd_base_addr: '{sym.name}' holds {sym.dtype}, the DSD addresses "
+                      f"{d.dtype} elements", node.pos)
+    return DsdVal(ir.SetBase(d.expr, sym.name, boff), d.kind, sym.dtype)
+
+
+@builtin("set_dsd_length")
+def _set_length(c, node, env):
+    nargs(c, node, 2)
+    d = c.dsd_of(c.ev(node.args[0], env), node.pos)
+    if d.kind == "mem4d_dsd":
+        raise c.error("@set_dsd_length does not apply to a mem4d_dsd", node.pos)
+    return DsdVal(ir.SetLength(d.expr, _field(c, c.ev(node.args[1], env), DType.u16, node,
+                                              env)), d.kind, d.dtype)
+
+
+@builtin("set_dsd_stride")
+def _set_stride(c, node, env):
+    nargs(c, node, 2)
+    d = c.dsd_of(c.ev(node.args[0], env), node.pos)
+    if d.kind != "mem1d_dsd":
+        raise c.error("@set_dsd_stride applies to a mem1d_dsd only", node.pos)
+    return DsdVal(ir.SetStride(d.expr, _field(c, c.ev(node.args[1], env), DType.i8, node,
+                                              env)), d.kind, d.dtype)
+
+
+# ------------------------------------------------------------------------------------------------
+# DSD operations
+
+
+def _operand(c, v, t: DType, node, k):
+    """('D' | 'p' | 's', IR operand, element type or None)."""
+    if isinstance(v, (DsdVal, DsdVarRef)):
+        d = c.dsd_of(v, node.pos)
+        return "D", ir.DsdOperand(d.expr), d.dtype
+    if isinstance(v, PtrVal):
+        if v.shape and v.kind == "many":
+            raise c.error(f"@{node.name}: operand {k + 1} is a pointer to an array; a pointer "
+                          "operand addresses one scalar (&x or &a[i])", node.pos)
+        idx = np.unravel_index(v.offset, v.shape) if v.shape else ()
+        return "p", ir.PtrOperand(v.name, tuple(ir.Const(int(i), DType.i32) for i in idx)), \
+            v.dtype
+    e = c.to_expr(v, t, node.args[k].pos, f"operand {k + 1} of @{node.name}")
+    return "s", ir.ScalarOperand(e), t
+
+
+def dsd_op(c, node: ast.Builtin, env: Env):
+    spec = ops.OPS[node.name]
+    fn = c.need_fn(env, node.pos, f"@{node.name}")
+    vals = [c.ev(a, env) for a in node.args]
+    if vals and isinstance(vals[-1], StructVal):
+        cfg = vals.pop()
+        if cfg.fields.get("async") not in (None, False):
+            raise c.error(f"@{node.name}: .async operations need fabric operands, which are "
+                          "not supported yet", node.pos)
+        unknown = set(cfg.fields) - {"async"}
+        if unknown:
+            raise c.error(f"@{node.name}: option .{sorted(unknown)[0]} is not supported yet",
+                          node.pos)
+    n = 1 + len(spec.srcs)
+    if len(vals) != n:
+        raise c.error(f"@{node.name} takes {n} operands, got {len(vals)}", node.pos)
+    letters, operands = [], []
+    for k, (v, t) in enumerate(zip(vals, (spec.dest,) + spec.srcs)):
+        letter, o, et = _operand(c, v, t, node, k)
+        if et is not None and letter != "s" and et.bits != t.bits:
+            raise c.error(f"@{node.name}: operand {k + 1} addresses {et} elements, but "
+                          f"@{node.name} works on {t} ({t.bits}-bit)", node.args[k].pos)
+        letters.append(letter)
+        operands.append(o)
+    form = "".join(letters)
+    if form not in spec.forms:
+        raise c.error(f"@{node.name} does not accept operand form ({', '.join(form)}); accepted: "
+                      + " ".join("(" + ", ".join(f) + ")" for f in spec.forms)
+                      + " (D = DSD, s = scalar, p = pointer)", node.pos)
+    fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), env.module.pe.site()))
+    return True
+
+
+@builtin("map")
+def _map(c, node, env):
+    fn = c.need_fn(env, node.pos, "@map")
+    if len(node.args) < 2:
+        raise c.error("@map takes a function and at least one input", node.pos)
+    callee = c.ev(node.args[0], env)
+    if not isinstance(callee, FnVal):
+        raise c.error("@map's first argument must be a function", node.args[0].pos)
+    decl = callee.decl
+    rest = [c.ev(a, env) for a in node.args[1:]]
+    np_ = len(decl.params)
+    if len(rest) not in (np_, np_ + 1):
+        raise c.error(f"@map: {decl.name} takes {np_} inputs, got {len(rest)} arguments",
+                      node.pos)
+    inputs, output = rest[:np_], (rest[np_] if len(rest) > np_ else None)
+    if not any(isinstance(v, (DsdVal, DsdVarRef)) for v in inputs):
+        raise c.error("@map needs at least one DSD input", node.pos)
+    fenv = callee.module.env()
+    in_ops, stubs = [], []
+    for p, v in zip(decl.params, inputs):
+        t = c.eval_type(p.type, fenv)
+        if not isinstance(t, DType):
+            raise c.error(f"@map: parameter '{p.name}' must have a scalar type", p.pos)
+        if isinstance(v, (DsdVal, DsdVarRef)):
+            d = c.dsd_of(v, node.pos)
+            if d.dtype is not None and d.dtype.bits != t.bits:
+                raise c.error(f"@map: parameter '{p.name}' is {t}, its DSD holds {d.dtype}",
+                              node.pos)
+            in_ops.append(ir.DsdOperand(d.expr))
+        else:
+            in_ops.append(ir.ScalarOperand(c.to_expr(v, t, node.pos, f"@map input {p.name}")))
+        stubs.append(RVal(ir.Local("%stub", t), t))
+    runtime, key = c.bind_params(callee, stubs, node.pos, fenv)
+    name = c.specialize(callee, fenv, runtime, key, node.pos)
+    ret = env.module.pe.functions[name].ret
+    out_op = None
+    if ret is not None:
+        if output is None:
+            raise c.error(f"@map: {decl.name} returns a value, so an output is required",
+                          node.pos)
+        letter, out_op, et = _operand(c, output, ret, node, len(node.args) - 1)
+        if letter == "s":
+            raise c.error("@map output must be a DSD or a pointer", node.pos)
+        if et is not None and et.bits != ret.bits:
+            raise c.error(f"@map: output holds {et}, {decl.name} returns {ret}", node.pos)
+    elif output is not None:
+        raise c.error(f"@map: {decl.name} returns void, so no output is taken", node.pos)
+    fn.emit(ir.Map(name, tuple(in_ops), out_op, env.module.pe.site()))
+    return None
+
+
+# silence re-exports used by other modules' type checks
+_ = (SCALARS, UNDEFINED, FnCtx, LocalDsd, is_comptime, CellVar, LocalVar, NativeFn, FnT,
+     StructT)

@@ -1,0 +1,1937 @@
+"""The CSL comptime evaluator: layouts and PE programs to the Program IR.
+
+Evaluation is Zig-like. At comptime (the layout block, global initialisers, top-level
+`comptime { }` blocks, `comptime` expressions, calls made from those) every value is known and
+the evaluator simply interprets. Function bodies are partially evaluated: comptime-known values
+fold, runtime values become IR expressions, and statements are emitted as IR statements. A
+non-inline function called at run time becomes one IR function per distinct set of comptime
+arguments; an `inline fn` is expanded where it is called.
+
+A module instance is a parsed file with its param bindings. Globals evaluate lazily (they may
+be used before their declaration); a PE program's `var` globals become IR symbols, DSD
+variables or pointer variables, and its `comptime` blocks run once, in order.
+
+Every error is a `CslError` at the offending node's `file:line:col`.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wsejax import ir
+from wsejax.dsd import Affine
+from wsejax.csl import ast
+from wsejax.csl.values import (
+    ANYTYPE,
+    COMPTIME_FLOAT,
+    COMPTIME_INT,
+    COMPTIME_STRING,
+    COMPTIME_STRUCT,
+    DSD_KINDS,
+    HANDLE_TYPES,
+    MODULE,
+    TYPE,
+    VOID,
+    ArrayT,
+    ArrayVal,
+    CellVar,
+    CNum,
+    DsdVal,
+    DsdVarRef,
+    EnumT,
+    EnumVal,
+    FnT,
+    FnVal,
+    LocalVar,
+    ModuleVal,
+    NativeFn,
+    PtrT,
+    PtrVal,
+    PtrVar,
+    RangeVal,
+    RVal,
+    Special,
+    StructT,
+    StructVal,
+    SymRef,
+    TensorAccessVal,
+    TupleVal,
+    freeze,
+)
+from wsejax.errors import CslError
+from wsejax.types import DType
+
+__all__ = ["Compiler", "Module"]
+
+SCALARS = {t.value: t for t in DType}
+SCALARS["bool"] = DType.bool_
+SPECIALS = {s.name: s for s in (VOID, TYPE, COMPTIME_INT, COMPTIME_FLOAT, COMPTIME_STRUCT,
+                                  COMPTIME_STRING, ANYTYPE, MODULE)}
+SPECIALS.update({k: Special(k) for k in DSD_KINDS + HANDLE_TYPES})
+SPECIALS["noreturn"] = Special("noreturn")
+DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
+UNROLL_LIMIT = 1 << 20
+
+FABRIC_BUILTINS = {
+    "bind_data_task", "bind_local_task", "bind_control_task", "activate", "block", "unblock",
+    "get_color", "get_data_task_id", "get_local_task_id", "get_control_task_id",
+    "get_input_queue", "get_output_queue", "initialize_queue", "set_local_color_config",
+    "set_color_config", "get_ut_id", "queue_flush", "set_control_task_table",
+    "set_empty_queue_handler", "bind_rotating_tasks", "set_teardown_handler", "allocate_fifo",
+    "set_fifo_read_length", "set_fifo_write_length", "get_dsr", "get_xdsr", "load_to_dsr",
+    "load_to_dsr_xdsr", "dfilt", "get_filter_id", "rpc", "get_config", "set_config",
+    "get_config_unchecked", "set_config_unchecked", "addc16", "fnorms", "fnormh", "fscales",
+    "fscaleh", "random16", "set_active_prng", "get_symbol_id", "get_symbol_value",
+    "get_tensor_ptr", "has_exported_tensors", "import_comptime_value", "get_string_from_byte",
+}
+
+
+class _Return(Exception):
+    def __init__(self, value, depth):
+        self.value = value
+        self.depth = depth
+
+
+class _Break(Exception):
+    def __init__(self, label, value, depth, pos):
+        self.label = label
+        self.value = value
+        self.depth = depth
+        self.pos = pos
+
+
+class _Continue(Exception):
+    def __init__(self, label, depth, pos):
+        self.label = label
+        self.depth = depth
+        self.pos = pos
+
+
+UNDEFINED = Special("undefined")
+
+
+@dataclass(eq=False)
+class EnumLitVal:
+    """A bare `.name` before it meets its enum type."""
+
+    name: str
+
+
+@dataclass(eq=False)
+class LocalDsd:
+    """A runtime DSD local."""
+
+    name: str
+    kind: str
+    dtype: object
+
+    def value(self) -> DsdVal:
+        return DsdVal(ir.DsdLocal(self.name), self.kind, self.dtype)
+
+
+@dataclass
+class FnCtx:
+    """The function whose body is being emitted."""
+
+    name: str
+    ret: object                   # DType | None | "dsd"
+    blocks: list = field(default_factory=lambda: [[]])
+    loops: list = field(default_factory=list)   # (label, "runtime"|"comptime", depth)
+    depth: int = 0                # runtime control-flow nesting (if / loop bodies)
+
+    def emit(self, stmt) -> None:
+        self.blocks[-1].append(stmt)
+
+
+@dataclass
+class Env:
+    module: Module
+    scopes: list
+    fn: FnCtx | None = None
+
+    def child(self) -> Env:
+        return Env(self.module, self.scopes + [{}], self.fn)
+
+    def comptime(self) -> Env:
+        return Env(self.module, self.scopes, None)
+
+    def lookup(self, name):
+        for scope in reversed(self.scopes):
+            if name in scope:
+                return True, scope[name]
+        return False, None
+
+    def bind(self, name, value) -> None:
+        self.scopes[-1][name] = value
+
+
+# ------------------------------------------------------------------------------------------------
+# Module instances
+
+
+class Module:
+    """A file evaluated with a set of param bindings."""
+
+    def __init__(self, compiler: Compiler, file: ast.File, params: dict, prefix: str,
+                 pe: PeBuilder | None, name: str):
+        self.c = compiler
+        self.file = file
+        self.params = params
+        self.prefix = prefix
+        self.pe = pe
+        self.name = name
+        self.decls = {}
+        self.values: dict = {}
+        self._busy: set = set()
+        for d in file.decls:
+            if isinstance(d, (ast.VarDecl, ast.ParamDecl, ast.FnDecl, ast.TaskDecl)):
+                if d.name in self.decls:
+                    raise compiler.error(f"'{d.name}' is declared twice", d.pos)
+                self.decls[d.name] = d
+        for name in params:
+            d = self.decls.get(name)
+            if not isinstance(d, ast.ParamDecl):
+                compiler.warn(f"{file.path}: unknown param '{name}' (no `param {name}` declared)")
+
+    def env(self) -> Env:
+        return Env(self, [{}], None)
+
+    def has(self, name: str) -> bool:
+        return name in self.decls
+
+    def get(self, name: str, pos):
+        if name in self.values:
+            return self.values[name]
+        d = self.decls.get(name)
+        if d is None:
+            raise self.c.error(f"'{name}' is not declared in {self.file.path}", pos)
+        if name in self._busy:
+            raise self.c.error(f"'{name}' depends on itself", pos)
+        self._busy.add(name)
+        try:
+            v = self.c.eval_global(self, d)
+        finally:
+            self._busy.discard(name)
+        self.values[name] = v
+        return v
+
+    def instantiate(self) -> None:
+        """Create every runtime global and run the top-level comptime blocks, in order."""
+        for d in self.file.decls:
+            if isinstance(d, ast.VarDecl) and not d.const and not d.comptime:
+                self.get(d.name, d.pos)
+        for d in self.file.decls:
+            if isinstance(d, ast.ComptimeBlock):
+                self.c.exec_block(d.body, self.env())
+            elif isinstance(d, ast.LayoutBlock) and self.pe is not None:
+                pass  # a layout block inside an imported module or PE program is ignored
+
+
+class PeBuilder:
+    """Collects the IR of one PE program instantiation."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.symbols: dict[str, ir.Symbol] = {}
+        self.dsd_vars: dict[str, ir.DsdLit] = {}
+        self.functions: dict[str, ir.Function] = {}
+        self.exports: list = []
+        self.specs: dict = {}
+        self.counter = 0
+        self.sites = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"%{prefix}{self.counter}"
+
+    def site(self) -> int:
+        self.sites += 1
+        return self.sites
+
+    def build(self) -> ir.PeProgram:
+        return ir.PeProgram(self.name, tuple(self.symbols.values()),
+                            tuple(self.dsd_vars.items()), tuple(self.functions.values()),
+                            tuple(self.exports))
+
+
+# ------------------------------------------------------------------------------------------------
+# The compiler
+
+
+class Compiler:
+    """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`."""
+
+    def __init__(self, *, arch: str, import_paths=(), fp16: DType = DType.f16, warn=None):
+        self.arch = arch
+        self.import_paths = [pathlib.Path(p) for p in import_paths]
+        self.fp16 = fp16
+        self.files: dict[str, ast.File] = {}
+        self.layout = None
+        self._warn = warn or (lambda msg: print(f"wsejax cslc: warning: {msg}", file=sys.stderr))
+        self._steps = 0
+
+    # -- errors and files -------------------------------------------------------------------
+
+    def error(self, message: str, pos) -> CslError:
+        if pos is None:
+            return CslError(message)
+        f = self.files.get(pos.file)
+        line = None
+        if f is not None and f.source and 0 < pos.line <= len(f.source.splitlines()):
+            line = f.source.splitlines()[pos.line - 1]
+        return CslError(message, pos.file, pos.line, pos.col, line)
+
+    def warn(self, message: str) -> None:
+        self._warn(message)
+
+    def parse(self, path: pathlib.Path) -> ast.File:
+        from wsejax.csl.parser import parse
+
+        key = str(path)
+        if key not in self.files:
+            try:
+                text = path.read_text()
+            except OSError as e:
+                raise CslError(f"cannot read {path}: {e.strerror}") from None
+            self.files[key] = parse(text, key)
+        return self.files[key]
+
+    def resolve(self, name: str, importer: str | None, pos) -> pathlib.Path:
+        base = pathlib.Path(importer).parent if importer else pathlib.Path.cwd()
+        for d in [base] + self.import_paths:
+            p = d / name
+            if p.is_file():
+                return p
+        raise self.error(f"cannot find '{name}' (searched {base}"
+                         + "".join(f", {d}" for d in self.import_paths) + ")", pos)
+
+    # -- globals ----------------------------------------------------------------------------
+
+    def eval_global(self, mod: Module, d):
+        env = mod.env()
+        if isinstance(d, ast.ParamDecl):
+            t = self.eval_type(d.type, env) if d.type is not None else None
+            if d.name in mod.params:
+                v = mod.params[d.name]
+            elif d.default is not None:
+                v = self.ev(d.default, env)
+            else:
+                raise self.error(f"param '{d.name}' has no value (give it a default, bind it "
+                                 "in @set_tile_code / @import_module, or pass --params)", d.pos)
+            return self.coerce(v, t, d.pos, f"param '{d.name}'") if t is not None else v
+        if isinstance(d, (ast.FnDecl, ast.TaskDecl)):
+            return FnVal(d, mod)
+        if d.const or d.comptime:
+            if d.value is None:
+                raise self.error(f"'{d.name}' needs an initial value", d.pos)
+            t = self.eval_type(d.type, env) if d.type is not None else None
+            v = self.ev(d.value, env)
+            if isinstance(v, (StructT, EnumT)) and v.name in ("struct", "enum"):
+                object.__setattr__(v, "name", d.name)
+            v = self.coerce(v, t, d.pos, f"'{d.name}'") if t is not None else v
+            return CellVar(v, t) if d.comptime else v
+        return self.global_var(mod, d, env)
+
+    def global_var(self, mod: Module, d: ast.VarDecl, env: Env):
+        """A PE program's `var`: a symbol, a DSD variable or a pointer variable."""
+        if mod.pe is None:
+            raise self.error(f"'var {d.name}' at the top of a layout file: use const", d.pos)
+        t = self.eval_type(d.type, env) if d.type is not None else None
+        v = self.ev(d.value, env) if d.value is not None else None
+        name = mod.prefix + d.name
+        if isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
+            if not isinstance(v, DsdVal) or not isinstance(v.expr, ir.DsdLit):
+                raise self.error(f"DSD variable '{d.name}' needs a comptime-known @get_dsd",
+                                 d.pos)
+            mod.pe.dsd_vars[name] = v.expr
+            return DsdVarRef(name, v.kind, v.dtype)
+        if isinstance(t, PtrT) or isinstance(v, PtrVal):
+            if not isinstance(v, PtrVal):
+                raise self.error(f"pointer variable '{d.name}' needs an initial pointer "
+                                 "(like &A)", d.pos)
+            if t is not None:
+                v = self.coerce(v, t, d.pos, f"'{d.name}'")
+            return PtrVar(v, d.pos)
+        if t is None:
+            if isinstance(v, ArrayVal):
+                t = ArrayT(v.elem, v.values.shape)
+            elif isinstance(v, CNum):
+                t = v.dtype
+            else:
+                raise self.error(f"'var {d.name}' needs a type", d.pos)
+        if isinstance(t, DType):
+            dtype, shape = t, ()
+        elif isinstance(t, ArrayT) and isinstance(t.elem, DType):
+            dtype, shape = t.elem, t.shape
+        else:
+            raise self.error(f"'var {d.name}': type {t} cannot be held in PE memory", d.pos)
+        init = None
+        if v is not None and v is not UNDEFINED:
+            v = self.coerce(v, t, d.pos, f"'{d.name}'")
+            if isinstance(v, ArrayVal):
+                if v.values.any():
+                    init = tuple(v.values.reshape(-1).tolist())
+            else:
+                raw = v.value if isinstance(v, CNum) else v
+                if raw:
+                    init = (raw,)
+        mod.pe.symbols[name] = ir.Symbol(name, dtype, tuple(shape), init)
+        return SymRef(name, dtype, tuple(shape))
+
+    # -- types ------------------------------------------------------------------------------
+
+    def eval_type(self, node, env: Env):
+        t = self.ev(node, env.comptime() if env.fn is not None else env)
+        if not is_type(t):
+            raise self.error(f"expected a type, got {describe(t)}", node.pos)
+        return t
+
+    # -- coercion ---------------------------------------------------------------------------
+
+    def coerce(self, v, t, pos, what: str):
+        """`v` as a value of type `t` (implicit conversions only), or CslError."""
+        if t is None or t is ANYTYPE or t is TYPE and is_type(v):
+            return v
+        if isinstance(t, DType):
+            if v is UNDEFINED:
+                return CNum(0, t)
+            if isinstance(v, bool) or isinstance(v, (int, float)):
+                return CNum(self.num_in(v, t, pos, what), t)
+            if isinstance(v, CNum):
+                if v.dtype == t:
+                    return v
+                # a comptime-known integer converts to any numeric type it fits in
+                if widens(v.dtype, t) or (v.dtype.is_int and (t.is_int or t.is_float)):
+                    return CNum(self.num_in(v.value, t, pos, what), t)
+                raise self.error(f"{what}: expected {t}, got {v.dtype} (convert with @as)", pos)
+            if isinstance(v, RVal):
+                if v.dtype == t:
+                    return v
+                if widens(v.dtype, t):
+                    return RVal(ir.Cast(v.expr, t), t)
+                raise self.error(f"{what}: expected {t}, got {v.dtype} (convert with @as)", pos)
+            if isinstance(v, EnumVal) and t.is_int:
+                raise self.error(f"{what}: expected {t}, got an enum (use @as)", pos)
+            raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
+        if isinstance(t, ArrayT):
+            if isinstance(v, ArrayVal):
+                if tuple(v.values.shape) != tuple(t.shape):
+                    raise self.error(f"{what}: expected {t}, got an array of shape "
+                                     f"{list(v.values.shape)}", pos)
+                return ArrayVal(t.elem, v.values.astype(t.elem.np))
+            if v is UNDEFINED:
+                return ArrayVal(t.elem, np.zeros(t.shape, t.elem.np))
+            raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
+        if isinstance(t, PtrT):
+            if isinstance(v, PtrVal):
+                if isinstance(t.elem, DType) and t.elem != v.dtype and not (
+                        isinstance(t.elem, ArrayT) or v.shape):
+                    raise self.error(f"{what}: expected {t}, got a pointer to {v.dtype}", pos)
+                return PtrVal(v.name, v.dtype, v.shape, v.offset, t.kind, t.const)
+            if isinstance(v, FnVal) and isinstance(t.elem, FnT):
+                return v
+            raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
+        if isinstance(t, Special):
+            if t.name in DSD_KINDS:
+                if isinstance(v, DsdVal):
+                    return v
+                raise self.error(f"{what}: expected a {t.name}, got {describe(v)}", pos)
+            if t is COMPTIME_INT and isinstance(v, int) and not isinstance(v, bool):
+                return v
+            if t is COMPTIME_FLOAT and isinstance(v, (int, float)):
+                return float(v)
+            if t is COMPTIME_STRUCT and isinstance(v, (StructVal, TupleVal)):
+                return v
+            if t is COMPTIME_STRING and isinstance(v, str):
+                return v
+            if t is MODULE and isinstance(v, ModuleVal):
+                return v
+            if t.name in HANDLE_TYPES:
+                return v
+            raise self.error(f"{what}: expected {t.name}, got {describe(v)}", pos)
+        if isinstance(t, StructT):
+            if isinstance(v, StructVal) and v.stype is t:
+                return v
+            if isinstance(v, (StructVal, TupleVal)):
+                fields = v.fields if isinstance(v, StructVal) else {}
+                names = [f[0] for f in t.fields]
+                extra = set(fields) - set(names)
+                if extra:
+                    raise self.error(f"{what}: {t.name} has no field '{sorted(extra)[0]}'", pos)
+                out = {}
+                for name, ft, default in t.fields:
+                    if name in fields:
+                        out[name] = self.coerce(fields[name], ft, pos, f"{what}.{name}")
+                    elif default is not None:
+                        out[name] = default
+                    else:
+                        raise self.error(f"{what}: missing field '{name}' of {t.name}", pos)
+                return StructVal(out, t)
+            raise self.error(f"{what}: expected {t.name}, got {describe(v)}", pos)
+        if isinstance(t, EnumT):
+            if isinstance(v, EnumVal) and v.etype is t:
+                return v
+            if isinstance(v, EnumLitVal):
+                for name, value in t.members:
+                    if name == v.name:
+                        return EnumVal(t, name, value)
+                raise self.error(f"{what}: {t.name} has no member '{v.name}'", pos)
+            raise self.error(f"{what}: expected {t.name}, got {describe(v)}", pos)
+        if isinstance(t, FnT):
+            if isinstance(v, (FnVal, NativeFn)):
+                return v
+        return v
+
+    def num_in(self, v, t: DType, pos, what):
+        if t is DType.bool_:
+            if not isinstance(v, bool):
+                raise self.error(f"{what}: expected bool, got {describe(v)}", pos)
+            return v
+        if isinstance(v, bool):
+            raise self.error(f"{what}: expected {t}, got bool", pos)
+        if t.is_float:
+            if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+                return v
+            return float(v)
+        if isinstance(v, float):
+            if v != int(v):
+                raise self.error(f"{what}: {v} is not an integer ({t} expected)", pos)
+            v = int(v)
+        info = np.iinfo(t.np)
+        if not info.min <= v <= info.max:
+            raise self.error(f"{what}: {v} does not fit in {t}", pos)
+        return int(v)
+
+    # -- statements -------------------------------------------------------------------------
+
+    def exec_block(self, block: ast.Block, env: Env) -> None:
+        inner = env.child()
+        if block.comptime and env.fn is not None:
+            inner = Env(env.module, inner.scopes, None)
+        if block.label is not None:
+            try:
+                for s in block.stmts:
+                    self.exec(s, inner)
+            except _Break as b:
+                if b.label != block.label:
+                    raise
+            return
+        for s in block.stmts:
+            self.exec(s, inner)
+
+    def exec(self, s, env: Env) -> None:
+        self._steps += 1
+        t = type(s)
+        if t is ast.Block:
+            self.exec_block(s, env)
+        elif t is ast.ExprStmt:
+            v = self.ev(s.expr, env)
+            if v is not None and env.fn is None and isinstance(v, RVal):
+                raise self.error("a runtime value in a comptime context", s.pos)
+        elif t is ast.VarDecl:
+            self.local_decl(s, env)
+        elif t is ast.Assign:
+            self.assign(s, env)
+        elif t is ast.If:
+            self.if_stmt(s, env)
+        elif t is ast.While:
+            self.while_stmt(s, env)
+        elif t is ast.For:
+            self.for_stmt(s, env)
+        elif t is ast.Return:
+            self.return_stmt(s, env)
+        elif t is ast.Break:
+            self.break_stmt(s, env)
+        elif t is ast.Continue:
+            self.continue_stmt(s, env)
+        else:
+            raise self.error(f"unexpected statement {t.__name__}", getattr(s, "pos", None))
+
+    def local_decl(self, d: ast.VarDecl, env: Env) -> None:
+        t = self.eval_type(d.type, env) if d.type is not None else None
+        v = self.ev(d.value, env) if d.value is not None else UNDEFINED
+        what = f"'{d.name}'"
+        if d.comptime or env.fn is None:
+            if isinstance(v, (RVal, LocalVar)):
+                raise self.error(f"{what} is comptime, but its value is only known at run time",
+                                 d.pos)
+            v = self.coerce(v, t, d.pos, what) if t is not None and v is not UNDEFINED else v
+            if v is UNDEFINED and isinstance(t, (DType, ArrayT)):
+                v = self.coerce(UNDEFINED, t, d.pos, what)
+            env.bind(d.name, CellVar(v, t) if not d.const else v)
+            return
+        fn = env.fn
+        if isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
+            if not isinstance(v, DsdVal):
+                raise self.error(f"{what}: expected a DSD", d.pos)
+            if d.const and isinstance(v.expr, ir.DsdLit):
+                env.bind(d.name, v)
+                return
+            name = env.module.pe.fresh(d.name + ".")
+            fn.emit(ir.LocalAssign(name, v.expr))
+            env.bind(d.name, LocalDsd(name, v.kind, v.dtype))
+            return
+        if d.const and not isinstance(v, RVal):
+            env.bind(d.name, self.coerce(v, t, d.pos, what) if t is not None else v)
+            return
+        if isinstance(t, ArrayT) or isinstance(v, ArrayVal):
+            env.bind(d.name, self.local_array(d, t, v, env))
+            return
+        if isinstance(v, (PtrVal, FnVal, ModuleVal, StructVal, TupleVal, RangeVal)) or is_type(v):
+            if not d.const:
+                raise self.error(f"{what}: a runtime var cannot hold {describe(v)}; use const",
+                                 d.pos)
+            env.bind(d.name, v)
+            return
+        if t is None:
+            if isinstance(v, RVal):
+                t = v.dtype
+            elif isinstance(v, CNum):
+                t = v.dtype
+            else:
+                raise self.error(f"{what} needs a type: `var {d.name}: T = ...`", d.pos)
+        if not isinstance(t, DType):
+            raise self.error(f"{what}: runtime locals of type {t} are not supported", d.pos)
+        name = env.module.pe.fresh(d.name + ".")
+        init = self.to_expr(self.coerce(v if v is not UNDEFINED else 0, t, d.pos, what), t,
+                            d.pos)
+        fn.emit(ir.LocalAssign(name, init))
+        lv = LocalVar(name, t)
+        env.bind(d.name, lv.value() if d.const else lv)
+
+    def local_array(self, d: ast.VarDecl, t, v, env: Env) -> SymRef:
+        """A local array of a function: static storage (functions do not recurse)."""
+        if t is None:
+            t = ArrayT(v.elem, v.values.shape)
+        if not isinstance(t.elem, DType):
+            raise self.error(f"'{d.name}': arrays of {t.elem} are not supported", d.pos)
+        pe = env.module.pe
+        name = f"{env.module.prefix}{env.fn.name}.{d.name}"
+        k = 1
+        while name in pe.symbols:
+            k += 1
+            name = f"{env.module.prefix}{env.fn.name}.{d.name}#{k}"
+        pe.symbols[name] = ir.Symbol(name, t.elem, tuple(t.shape), None)
+        ref = SymRef(name, t.elem, tuple(t.shape))
+        if v is not UNDEFINED:
+            v = self.coerce(v, t, d.pos, f"'{d.name}'")
+            flat = v.values.reshape(-1)
+            if flat.size > 1024:
+                raise self.error(f"'{d.name}': initialising a local array of more than 1024 "
+                                 "elements is not supported; make it a global", d.pos)
+            for k, x in enumerate(flat.tolist()):
+                idx = np.unravel_index(k, t.shape)
+                env.fn.emit(ir.Assign(name, tuple(ir.Const(int(i), DType.i32) for i in idx),
+                                      ir.Const(x, t.elem)))
+        return ref
+
+    def assign(self, s: ast.Assign, env: Env) -> None:
+        value = s.value
+        if s.op != "=":
+            value = ast.Binary(s.op[:-1], s.target, s.value, s.pos)
+        target = s.target
+        if isinstance(target, ast.Ident):
+            found, b = env.lookup(target.name)
+            if not found and env.module.has(target.name):
+                b = env.module.get(target.name, target.pos)
+                found = True
+            if not found:
+                raise self.error(f"unknown name '{target.name}'", target.pos)
+            v = self.ev(value, env)
+            if isinstance(b, CellVar):
+                if isinstance(v, (RVal, LocalVar)):
+                    raise self.error(f"comptime var '{target.name}' cannot take a runtime "
+                                     "value", s.pos)
+                b.value = self.coerce(v, b.type, s.pos, f"'{target.name}'") \
+                    if b.type is not None else v
+                return
+            fn = self.need_fn(env, s.pos, "assignment to a runtime variable")
+            if isinstance(b, LocalVar):
+                fn.emit(ir.LocalAssign(b.name, self.to_expr(v, b.dtype, s.pos,
+                                                            f"'{target.name}'")))
+            elif isinstance(b, SymRef) and not b.shape:
+                fn.emit(ir.Assign(b.name, (), self.to_expr(v, b.dtype, s.pos,
+                                                           f"'{target.name}'")))
+            elif isinstance(b, DsdVarRef):
+                fn.emit(ir.DsdAssign(b.name, self.dsd_of(v, s.pos).expr))
+            elif isinstance(b, LocalDsd):
+                fn.emit(ir.LocalAssign(b.name, self.dsd_of(v, s.pos).expr))
+            else:
+                raise self.error(f"cannot assign to {describe(b)} '{target.name}'", s.pos)
+            return
+        if isinstance(target, (ast.Index, ast.Deref)):
+            ref = self.lvalue(target, env)
+            v = self.ev(value, env)
+            if isinstance(ref, tuple) and ref[0] == "comptime":
+                _, arr, idx = ref
+                arr.values[idx] = self.coerce(v, arr.elem, s.pos, "element").value
+                return
+            fn = self.need_fn(env, s.pos, "assignment to memory")
+            name, indices, dtype, view = ref
+            e = self.to_expr(v, view, s.pos, f"element of '{name}'")
+            if view != dtype:
+                e = ir.Bitcast(e, dtype)
+            fn.emit(ir.Assign(name, indices, e))
+            return
+        if isinstance(target, ast.Field):
+            obj = self.ev(target.obj, env)
+            if isinstance(obj, StructVal) and env.fn is None or isinstance(obj, StructVal):
+                if target.name not in obj.fields and obj.stype is not None:
+                    raise self.error(f"no field '{target.name}'", target.pos)
+                obj.fields[target.name] = self.ev(value, env)
+                return
+        if isinstance(target, ast.Builtin) and target.name == "field":
+            obj = self.ev(target.args[0], env)
+            name = self.ev(target.args[1], env)
+            if isinstance(obj, StructVal) and isinstance(name, str):
+                obj.fields[name] = self.ev(value, env)
+                return
+        raise self.error("this cannot be assigned to", s.pos)
+
+    def lvalue(self, target, env: Env):
+        """`("comptime", ArrayVal, index)` or `(symbol, indices, symbol dtype, view dtype)`."""
+        if isinstance(target, ast.Deref):
+            p = self.ev(target.obj, env)
+            if not isinstance(p, PtrVal):
+                raise self.error(f"cannot dereference {describe(p)}", target.pos)
+            idx = np.unravel_index(p.offset, p.shape) if p.shape else ()
+            return (p.name, tuple(ir.Const(int(i), DType.i32) for i in idx), self.sym_dtype(p),
+                    p.dtype)
+        obj = self.ev_ref(target.obj, env)
+        if isinstance(obj, CellVar):
+            obj = obj.value
+        if isinstance(obj, ArrayVal):
+            idx = tuple(self.comptime_int(self.ev(i, env), i.pos) for i in target.indices)
+            return ("comptime", obj, idx)
+        if isinstance(obj, SymRef):
+            indices = tuple(self.to_index(self.ev(i, env), i.pos) for i in target.indices)
+            if len(indices) != len(obj.shape):
+                raise self.error(f"'{obj.name}' has rank {len(obj.shape)}, indexed with "
+                                 f"{len(indices)} indices", target.pos)
+            return (obj.name, indices, obj.dtype, obj.dtype)
+        if isinstance(obj, (PtrVal, PtrVar)):
+            p = obj.ptr if isinstance(obj, PtrVar) else obj
+            if len(target.indices) != 1:
+                raise self.error("a pointer takes one index", target.pos)
+            return self.ptr_element(p, self.ev(target.indices[0], env), target.pos)
+        raise self.error(f"cannot index {describe(obj)}", target.pos)
+
+    def ptr_element(self, p: PtrVal, i, pos):
+        """(symbol, flat-index tuple, symbol dtype, view dtype) of `p[i]`."""
+        size = int(np.prod(p.shape)) if p.shape else 1
+        flat = self.to_index(i, pos)
+        if p.offset:
+            flat = ir.Bin("+", ir.Cast(flat, DType.i32) if flat.dtype != DType.i32 else flat,
+                          ir.Const(p.offset, DType.i32), DType.i32)
+        sym_shape = p.shape or (1,)
+        if len(sym_shape) == 1:
+            return (p.name, (flat,) if p.shape else (), self.sym_dtype(p), p.dtype)
+        del size
+        raise self.error("indexing a pointer to a multi-dimensional array is not supported",
+                         pos)
+
+    def sym_dtype(self, p: PtrVal) -> DType:
+        sym = self._pe_symbol(p.name)
+        return sym.dtype if sym is not None else p.dtype
+
+    def _pe_symbol(self, name):
+        for pe in self._pe_stack:
+            if name in pe.symbols:
+                return pe.symbols[name]
+        return None
+
+    def if_stmt(self, s: ast.If, env: Env) -> None:
+        c = self.ev(s.cond, env)
+        if isinstance(c, (bool, CNum)):
+            c = c.value if isinstance(c, CNum) else c
+            if not isinstance(c, bool):
+                raise self.error("if condition must be a bool", s.cond.pos)
+            if c:
+                self.exec_block(s.then, env)
+            elif s.orelse is not None:
+                self.exec(s.orelse, env)
+            return
+        if not isinstance(c, RVal) or c.dtype is not DType.bool_:
+            raise self.error(f"if condition must be a bool, got {describe(c)}", s.cond.pos)
+        fn = env.fn
+        then = self.emit_block(fn, lambda: self.exec_block(s.then, env))
+        orelse = ()
+        if s.orelse is not None:
+            orelse = self.emit_block(fn, lambda: self.exec(s.orelse, env))
+        fn.emit(ir.If(c.expr, then, orelse))
+
+    def emit_block(self, fn: FnCtx, body) -> tuple:
+        """Run `body` collecting the statements it emits into a nested runtime block."""
+        fn.blocks.append([])
+        fn.depth += 1
+        try:
+            body()
+        except (_Break, _Continue, _Return) as sig:
+            if sig.depth >= fn.depth:
+                raise
+            raise self.error("leaving an inline loop, labelled block or inline function from "
+                             "inside a runtime condition or loop is not supported",
+                             getattr(sig, "pos", None)) from None
+        finally:
+            fn.depth -= 1
+            out = tuple(fn.blocks.pop())
+        return out
+
+    def while_stmt(self, s: ast.While, env: Env) -> None:
+        c = self.ev(s.cond, env)
+        if env.fn is None or s.inline or isinstance(c, (bool, CNum)):
+            self.unroll_while(s, env, c)
+            return
+        if not isinstance(c, RVal) or c.dtype is not DType.bool_:
+            raise self.error(f"while condition must be a bool, got {describe(c)}", s.cond.pos)
+        fn = env.fn
+        if _has_effects(c.expr):
+            raise self.error("a call in a runtime while condition is not supported; compute it "
+                             "into a variable", s.cond.pos)
+        fn.loops.append((s.label, "runtime", fn.depth + 1))
+        try:
+            body = self.emit_block(fn, lambda: self.exec_block(s.body, env))
+            cont = () if s.cont is None else self.emit_block(fn, lambda: self.exec(s.cont, env))
+        finally:
+            fn.loops.pop()
+        fn.emit(ir.While(c.expr, body, cont))
+
+    def unroll_while(self, s: ast.While, env: Env, c) -> None:
+        depth = env.fn.depth if env.fn else 0
+        if env.fn:
+            env.fn.loops.append((s.label, "comptime", depth))
+        try:
+            n = 0
+            while True:
+                if isinstance(c, CNum):
+                    c = c.value
+                if not isinstance(c, bool):
+                    raise self.error("an inline or comptime while needs a comptime-known bool "
+                                     "condition", s.cond.pos)
+                if not c:
+                    break
+                n += 1
+                if n > UNROLL_LIMIT:
+                    raise self.error(f"comptime loop ran past {UNROLL_LIMIT} iterations",
+                                     s.pos)
+                try:
+                    self.exec_block(s.body, env)
+                except _Continue as k:
+                    if k.label not in (None, s.label) or k.depth != depth:
+                        raise
+                except _Break as b:
+                    if b.label not in (None, s.label) or b.depth != depth:
+                        raise
+                    break
+                if s.cont is not None:
+                    self.exec(s.cont, env)
+                c = self.ev(s.cond, env)
+        finally:
+            if env.fn:
+                env.fn.loops.pop()
+
+    def for_stmt(self, s: ast.For, env: Env) -> None:
+        it = self.ev(s.iterable, env)
+        if isinstance(it, RangeVal) and env.fn is not None and not s.inline:
+            self.runtime_range(s, it, env)
+            return
+        if isinstance(it, SymRef) and env.fn is not None and not s.inline:
+            self.runtime_array_loop(s, it, env)
+            return
+        if isinstance(it, RangeVal):
+            dt = it.dtype
+            items = [CNum(v, dt) if isinstance(dt, DType) else v
+                     for v in range(it.start, it.stop, it.step)]
+        elif isinstance(it, TupleVal):
+            items = list(it.items)
+        elif isinstance(it, ArrayVal):
+            items = [CNum(v, it.elem) for v in it.values.reshape(-1).tolist()]
+        elif isinstance(it, str):
+            items = [CNum(b, DType.u8) for b in it.encode()]
+        else:
+            raise self.error(f"cannot iterate over {describe(it)}", s.iterable.pos)
+        depth = env.fn.depth if env.fn else 0
+        if env.fn:
+            env.fn.loops.append((s.label, "comptime", depth))
+        try:
+            for k, item in enumerate(items):
+                inner = env.child()
+                inner.bind(s.capture, item)
+                if s.index:
+                    inner.bind(s.index, k)
+                try:
+                    self.exec_block(s.body, inner)
+                except _Continue as c:
+                    if c.label not in (None, s.label) or c.depth != depth:
+                        raise
+                except _Break as b:
+                    if b.label not in (None, s.label) or b.depth != depth:
+                        raise
+                    break
+        finally:
+            if env.fn:
+                env.fn.loops.pop()
+
+    def runtime_range(self, s: ast.For, r: RangeVal, env: Env) -> None:
+        fn = env.fn
+        dt = r.dtype if isinstance(r.dtype, DType) else DType.i32
+        var = env.module.pe.fresh(s.capture + ".")
+        inner = env.child()
+        inner.bind(s.capture, RVal(ir.Local(var, dt), dt))
+        if s.index:
+            k = ir.Bin("-", ir.Local(var, dt), ir.Const(r.start, dt), dt)
+            if r.step != 1:
+                k = ir.Bin("/", k, ir.Const(r.step, dt), dt)
+            inner.bind(s.index, RVal(k, dt))
+        fn.loops.append((s.label, "runtime", fn.depth + 1))
+        try:
+            body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
+        finally:
+            fn.loops.pop()
+        fn.emit(ir.For(var, dt, r.start, r.stop, r.step, body))
+
+    def runtime_array_loop(self, s: ast.For, arr: SymRef, env: Env) -> None:
+        if len(arr.shape) != 1:
+            raise self.error("for over a multi-dimensional array is not supported", s.pos)
+        fn = env.fn
+        var = env.module.pe.fresh("k.")
+        k = ir.Local(var, DType.i32)
+        inner = env.child()
+        inner.bind(s.capture, RVal(ir.Load(arr.name, (k,), arr.dtype), arr.dtype))
+        if s.index:
+            inner.bind(s.index, RVal(k, DType.i32))
+        fn.loops.append((s.label, "runtime", fn.depth + 1))
+        try:
+            body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
+        finally:
+            fn.loops.pop()
+        fn.emit(ir.For(var, DType.i32, 0, arr.shape[0], 1, body))
+
+    def return_stmt(self, s: ast.Return, env: Env) -> None:
+        v = self.ev(s.value, env) if s.value is not None else None
+        fn = env.fn
+        inline = getattr(env, "inline_depth", None)
+        if fn is None or inline is not None:
+            raise _Return(v, inline if inline is not None else 0)
+        if fn.ret is None:
+            if v is not None:
+                raise self.error(f"{fn.name} returns void", s.pos)
+            fn.emit(ir.Return(None))
+            return
+        if v is None:
+            raise self.error(f"{fn.name} must return a value", s.pos)
+        if fn.ret == "dsd":
+            fn.emit(ir.Return(self.dsd_of(v, s.pos).expr))
+        else:
+            fn.emit(ir.Return(self.to_expr(v, fn.ret, s.pos, "return value")))
+
+    def break_stmt(self, s: ast.Break, env: Env) -> None:
+        fn = env.fn
+        value = self.ev(s.value, env) if s.value is not None else None
+        if fn is not None:
+            target = self.loop_target(fn, s.label, s.pos)
+            if target is not None and target[1] == "runtime":
+                if value is not None:
+                    raise self.error("break with a value out of a runtime loop", s.pos)
+                fn.emit(ir.Break())
+                return
+        depth = target[2] if fn is not None and target is not None else (fn.depth if fn else 0)
+        raise _Break(s.label, value, depth, s.pos)
+
+    def continue_stmt(self, s: ast.Continue, env: Env) -> None:
+        fn = env.fn
+        if fn is not None:
+            target = self.loop_target(fn, s.label, s.pos)
+            if target is not None and target[1] == "runtime":
+                fn.emit(ir.Continue())
+                return
+        depth = target[2] if fn is not None and target is not None else (fn.depth if fn else 0)
+        raise _Continue(s.label, depth, s.pos)
+
+    def loop_target(self, fn: FnCtx, label, pos):
+        """The loop a break/continue leaves; a runtime loop must be the innermost one."""
+        for k in range(len(fn.loops) - 1, -1, -1):
+            lab, kind, depth = fn.loops[k]
+            if label is None or lab == label:
+                if kind == "runtime" and k != len(fn.loops) - 1:
+                    raise self.error("break/continue out of an inner inline loop into an "
+                                     "enclosing runtime loop is not supported", pos)
+                if kind == "runtime" and label is not None and any(
+                        kk == "runtime" for _, kk, _ in fn.loops[k + 1:]):
+                    raise self.error("a labelled break/continue out of nested runtime loops "
+                                     "is not supported", pos)
+                return fn.loops[k]
+        return None
+
+    def need_fn(self, env: Env, pos, what: str) -> FnCtx:
+        if env.fn is None:
+            raise self.error(f"{what} happens at run time: it belongs in a function body, not "
+                             "in a comptime context", pos)
+        return env.fn
+
+    # -- expressions ------------------------------------------------------------------------
+
+    def ev(self, e, env: Env):
+        t = type(e)
+        if t is ast.IntLit:
+            return e.value
+        if t is ast.FloatLit:
+            return e.value
+        if t is ast.BoolLit:
+            return e.value
+        if t is ast.StringLit:
+            return e.value
+        if t is ast.UndefinedLit:
+            return UNDEFINED
+        if t is ast.Ident:
+            return self.ident(e, env)
+        if t is ast.EnumLit:
+            return EnumLitVal(e.name)
+        if t is ast.Binary:
+            return self.binary(e, env)
+        if t is ast.Unary:
+            return self.unary(e, env)
+        if t is ast.Field:
+            return self.field(e, env)
+        if t is ast.Index:
+            return self.index(e, env)
+        if t is ast.Deref:
+            return self.deref(e, env)
+        if t is ast.Call:
+            return self.call(e, env)
+        if t is ast.Builtin:
+            from wsejax.csl import builtins
+
+            return builtins.call(self, e, env)
+        if t is ast.StructLit:
+            fields = {}
+            for name, x in e.fields:
+                if name in fields:
+                    raise self.error(f"field '{name}' given twice", x.pos)
+                fields[name] = self.ev(x, env)
+            if e.type is not None:
+                st = self.eval_type(e.type, env)
+                return self.coerce(StructVal(fields), st, e.pos, str(st))
+            return StructVal(fields)
+        if t is ast.TupleLit:
+            return TupleVal([self.ev(x, env) for x in e.items])
+        if t is ast.ArrayLit:
+            return self.array_lit(e, env)
+        if t in (ast.ArrayType, ast.PtrType, ast.FnType, ast.StructType, ast.EnumType):
+            return self.type_expr(e, env)
+        if t is ast.IfExpr:
+            return self.if_expr(e, env)
+        if t is ast.SwitchExpr:
+            return self.switch(e, env)
+        if t is ast.ComptimeExpr:
+            v = self.ev(e.expr, env.comptime())
+            if isinstance(v, (RVal, LocalVar)):
+                raise self.error("this is not comptime-known", e.pos)
+            return v
+        if t is ast.TensorAccess:
+            return TensorAccessVal(e, env)
+        if t is ast.Block:
+            if e.label is None:
+                self.exec_block(e, env)
+                return None
+            try:
+                self.exec_block(ast.Block(e.stmts, None, e.comptime, e.pos), env)
+            except _Break as b:
+                if b.label == e.label:
+                    return b.value
+                raise
+            raise self.error(f"block '{e.label}' ends without `break :{e.label} value`", e.pos)
+        raise self.error(f"unexpected expression {t.__name__}", getattr(e, "pos", None))
+
+    def ident(self, e: ast.Ident, env: Env):
+        found, v = env.lookup(e.name)
+        if not found:
+            mod = env.module
+            if mod.has(e.name):
+                v = mod.get(e.name, e.pos)
+            elif e.name in SCALARS:
+                return SCALARS[e.name]
+            elif e.name in SPECIALS:
+                return SPECIALS[e.name]
+            elif e.name in DIRECTIONS:
+                return EnumLitVal(e.name)
+            elif e.name == "null":
+                return UNDEFINED
+            else:
+                raise self.error(f"unknown name '{e.name}'", e.pos)
+        return self.read(v, env, e.pos)
+
+    def read(self, v, env: Env, pos):
+        """The value of a binding when read."""
+        if isinstance(v, CellVar):
+            return v.value
+        if isinstance(v, LocalVar):
+            return v.value()
+        if isinstance(v, LocalDsd):
+            return v.value()
+        if isinstance(v, DsdVarRef):
+            return v.value() if env.fn is not None else DsdVal(
+                ir.DsdLit(self.pe_dsd_init(v.name)), v.kind, v.dtype)
+        if isinstance(v, SymRef) and not v.shape:
+            if env.fn is None:
+                return v
+            return RVal(ir.Load(v.name, (), v.dtype), v.dtype)
+        if isinstance(v, PtrVar):
+            return v.ptr
+        return v
+
+    def pe_dsd_init(self, name: str):
+        for pe in self._pe_stack:
+            if name in pe.dsd_vars:
+                return pe.dsd_vars[name].dsd
+        raise CslError(f"unknown DSD variable {name}")
+
+    def ev_ref(self, e, env: Env):
+        """Like ev, but a global array or scalar stays a SymRef (for &x, x[i], exports)."""
+        if isinstance(e, ast.Ident):
+            found, v = env.lookup(e.name)
+            if not found and env.module.has(e.name):
+                v = env.module.get(e.name, e.pos)
+                found = True
+            if found:
+                if isinstance(v, (SymRef, PtrVar, CellVar)):
+                    return v
+                return self.read(v, env, e.pos)
+        if isinstance(e, ast.Field):
+            obj = self.ev(e.obj, env)
+            if isinstance(obj, ModuleVal):
+                m = obj.module
+                if isinstance(m, Module) and m.has(e.name):
+                    v = m.get(e.name, e.pos)
+                    if isinstance(v, (SymRef, PtrVar)):
+                        return v
+        return self.ev(e, env)
+
+    def field(self, e: ast.Field, env: Env):
+        obj = self.ev(e.obj, env)
+        name = e.name
+        if isinstance(obj, ModuleVal):
+            m = obj.module
+            if isinstance(m, Module):
+                if not m.has(name):
+                    raise self.error(f"module '{m.name}' has no member '{name}'", e.pos)
+                return self.read(m.get(name, e.pos), env, e.pos)
+            return m.member(name, self, e.pos)
+        if isinstance(obj, StructVal):
+            if name in obj.fields:
+                return obj.fields[name]
+            raise self.error(f"struct has no field '{name}' (fields: "
+                             f"{', '.join(obj.fields) or 'none'})", e.pos)
+        if isinstance(obj, TupleVal):
+            if name == "len":
+                return len(obj.items)
+        if isinstance(obj, ArrayVal) and name == "len":
+            return int(obj.values.shape[0])
+        if isinstance(obj, SymRef) and name == "len" and obj.shape:
+            return obj.shape[0]
+        if isinstance(obj, str) and name == "len":
+            return len(obj.encode())
+        if isinstance(obj, EnumT):
+            for n, v in obj.members:
+                if n == name:
+                    return EnumVal(obj, n, v)
+            raise self.error(f"{obj.name} has no member '{name}'", e.pos)
+        if isinstance(obj, ArrayT) and name == "len":
+            return obj.shape[0]
+        raise self.error(f"{describe(obj)} has no member '{name}'", e.pos)
+
+    def index(self, e: ast.Index, env: Env):
+        obj = self.ev_ref(e.obj, env)
+        if isinstance(obj, CellVar):
+            obj = obj.value
+        if isinstance(obj, PtrVar):
+            obj = obj.ptr
+        if isinstance(obj, TupleVal):
+            k = self.comptime_int(self.ev(e.indices[0], env), e.pos)
+            if not 0 <= k < len(obj.items):
+                raise self.error(f"index {k} out of range of a tuple of {len(obj.items)}", e.pos)
+            return obj.items[k]
+        if isinstance(obj, ArrayVal):
+            idx = [self.ev(i, env) for i in e.indices]
+            if all(is_comptime(i) for i in idx):
+                idx = tuple(self.comptime_int(i, e.pos) for i in idx)
+                try:
+                    return CNum(obj.values[idx].item(), obj.elem) if len(idx) == obj.values.ndim \
+                        else ArrayVal(obj.elem, obj.values[idx])
+                except IndexError:
+                    raise self.error(f"index {list(idx)} out of range of an array of shape "
+                                     f"{list(obj.values.shape)}", e.pos) from None
+            raise self.error("a comptime array indexed at run time: make it a global var",
+                             e.pos)
+        if isinstance(obj, str):
+            k = self.comptime_int(self.ev(e.indices[0], env), e.pos)
+            return CNum(obj.encode()[k], DType.u8)
+        if isinstance(obj, (SymRef, PtrVal)):
+            fn = self.need_fn(env, e.pos, "reading PE memory")
+            del fn
+            if isinstance(obj, SymRef):
+                ref = self.lvalue(e, env)
+            else:
+                if len(e.indices) != 1:
+                    raise self.error("a pointer takes one index", e.pos)
+                ref = self.ptr_element(obj, self.ev(e.indices[0], env), e.pos)
+            name, indices, dtype, view = ref
+            load = ir.Load(name, indices, dtype)
+            return RVal(load if view == dtype else ir.Bitcast(load, view), view)
+        if isinstance(obj, ArrayT) or isinstance(obj, DType):
+            raise self.error("indexing a type", e.pos)
+        raise self.error(f"cannot index {describe(obj)}", e.pos)
+
+    def deref(self, e: ast.Deref, env: Env):
+        p = self.ev(e.obj, env)
+        if not isinstance(p, PtrVal):
+            raise self.error(f"cannot dereference {describe(p)}", e.pos)
+        self.need_fn(env, e.pos, "reading PE memory")
+        name, indices, dtype, view = self.lvalue(e, env)
+        load = ir.Load(name, indices, dtype)
+        return RVal(load if view == dtype else ir.Bitcast(load, view), view)
+
+    def unary(self, e: ast.Unary, env: Env):
+        if e.op == "&":
+            return self.address_of(e.a, env, e.pos)
+        a = self.ev(e.a, env)
+        if isinstance(a, Affine) and e.op == "-":
+            return -a
+        if isinstance(a, RVal):
+            if e.op == "!":
+                if a.dtype is not DType.bool_:
+                    raise self.error(f"'!' needs a bool, got {a.dtype}", e.pos)
+                return RVal(ir.Un("!", a.expr, a.dtype), a.dtype)
+            if e.op == "~" and not a.dtype.is_int:
+                raise self.error(f"'~' needs an integer, got {a.dtype}", e.pos)
+            return RVal(ir.Un(e.op, a.expr, a.dtype), a.dtype)
+        if isinstance(a, CNum):
+            return CNum(fold_unary(e.op, a.value, a.dtype), a.dtype)
+        if e.op == "!":
+            if not isinstance(a, bool):
+                raise self.error(f"'!' needs a bool, got {describe(a)}", e.pos)
+            return not a
+        if isinstance(a, bool) or not isinstance(a, (int, float)):
+            raise self.error(f"'{e.op}' needs a number, got {describe(a)}", e.pos)
+        if e.op == "-":
+            return -a
+        if e.op == "~":
+            if not isinstance(a, int):
+                raise self.error("'~' needs an integer", e.pos)
+            return ~a
+        raise self.error(f"unknown operator {e.op}", e.pos)
+
+    def address_of(self, node, env: Env, pos):
+        if isinstance(node, ast.Index):
+            base = self.ev_ref(node.obj, env)
+            if isinstance(base, SymRef):
+                idx = [self.ev(i, env) for i in node.indices]
+                if not all(is_comptime(i) for i in idx):
+                    raise self.error("&a[i] needs a comptime-known index", pos)
+                idx = tuple(self.comptime_int(i, pos) for i in idx)
+                flat = int(np.ravel_multi_index(idx, base.shape))
+                return PtrVal(base.name, base.dtype, base.shape, flat, "single")
+            raise self.error(f"cannot take the address of an element of {describe(base)}", pos)
+        v = self.ev_ref(node, env)
+        if isinstance(v, SymRef):
+            return PtrVal(v.name, v.dtype, v.shape, 0, "many" if v.shape else "single")
+        if isinstance(v, PtrVar):
+            raise self.error("a pointer to a pointer variable is not supported", pos)
+        if isinstance(v, (FnVal, NativeFn)):
+            return v
+        if isinstance(v, PtrVal):
+            return v
+        if isinstance(v, (LocalVar, RVal)):
+            raise self.error("pointers to runtime locals are not supported; use a global", pos)
+        raise self.error(f"cannot take the address of {describe(v)}", pos)
+
+    def binary(self, e: ast.Binary, env: Env):
+        op = e.op
+        if op in ("and", "or"):
+            a = self.ev(e.a, env)
+            if isinstance(a, CNum):
+                a = a.value
+            if isinstance(a, bool):
+                if (op == "and" and not a) or (op == "or" and a):
+                    return a
+                b = self.ev(e.b, env)
+                return b.value if isinstance(b, CNum) else b
+            b = self.ev(e.b, env)
+            return self.runtime_bin(op, a, b, e.pos)
+        a = self.ev(e.a, env)
+        b = self.ev(e.b, env)
+        if isinstance(a, Affine) or isinstance(b, Affine):
+            return self.affine_op(op, a, b, e.pos)
+        if op == "++":
+            if isinstance(a, str) and isinstance(b, str):
+                return a + b
+            if isinstance(a, TupleVal) and isinstance(b, TupleVal):
+                return TupleVal(a.items + b.items)
+            raise self.error("'++' concatenates comptime strings or tuples", e.pos)
+        if isinstance(a, (RVal,)) or isinstance(b, (RVal,)):
+            return self.runtime_bin(op, a, b, e.pos)
+        if isinstance(a, (EnumVal, EnumLitVal)) or isinstance(b, (EnumVal, EnumLitVal)):
+            return self.enum_compare(op, a, b, e.pos)
+        if op in ("==", "!=") and (is_type(a) or is_type(b)):
+            same = a == b if not isinstance(a, (StructT, EnumT)) else a is b
+            return same if op == "==" else not same
+        return self.fold_binary(op, a, b, e.pos)
+
+    def affine_op(self, op, a, b, pos):
+        """Arithmetic on tensor_access induction variables (affine maps)."""
+        vals = []
+        for v in (a, b):
+            if isinstance(v, CNum) and v.dtype.is_int:
+                v = v.value
+            if not isinstance(v, (Affine, int)) or isinstance(v, bool):
+                raise self.error(f"a tensor_access index must be affine; operator '{op}' got "
+                                 f"{describe(v)}", pos)
+            vals.append(v)
+        x, y = vals
+        try:
+            if op == "+":
+                return x + y
+            if op == "-":
+                return x - y
+            if op == "*":
+                return x * y
+        except TypeError as err:
+            raise self.error(f"tensor_access: {err}", pos) from None
+        raise self.error(f"a tensor_access index must be affine: operator '{op}' is not", pos)
+
+    def enum_compare(self, op, a, b, pos):
+        if op not in ("==", "!="):
+            raise self.error("enums compare only with == and !=", pos)
+        na = a.name if isinstance(a, (EnumVal, EnumLitVal)) else None
+        nb = b.name if isinstance(b, (EnumVal, EnumLitVal)) else None
+        if na is None or nb is None:
+            raise self.error("an enum compares only with an enum", pos)
+        return (na == nb) if op == "==" else (na != nb)
+
+    def fold_binary(self, op, a, b, pos):
+        for v in (a, b):
+            if not isinstance(v, (int, float, bool, CNum)):
+                raise self.error(f"operator '{op}' cannot take {describe(v)}", pos)
+        ta = a.dtype if isinstance(a, CNum) else None
+        tb = b.dtype if isinstance(b, CNum) else None
+        va = a.value if isinstance(a, CNum) else a
+        vb = b.value if isinstance(b, CNum) else b
+        if op in ("<<", ">>"):
+            t = ta
+        elif ta is not None and tb is not None:
+            t = self.peer(ta, tb, op, pos)
+        else:
+            t = ta or tb
+        if t is None:
+            return fold_python(op, va, vb, self, pos)
+        if t is DType.bool_ and op not in ("==", "!=", "and", "or"):
+            raise self.error(f"operator '{op}' cannot take bools", pos)
+        if op in ("/", "%") and not t.is_float and vb == 0:
+            raise self.error("division by zero at comptime", pos)
+        va = self.num_in(va, t, pos, f"operand of '{op}'") if not isinstance(va, bool) or \
+            t is DType.bool_ else va
+        if op not in ("<<", ">>"):
+            vb = self.num_in(vb, t, pos, f"operand of '{op}'") if not isinstance(vb, bool) or \
+                t is DType.bool_ else vb
+        r = fold_typed(op, va, vb, t)
+        if isinstance(r, bool):
+            return r
+        return CNum(r, t)
+
+    def peer(self, a: DType, b: DType, op, pos) -> DType:
+        if a == b:
+            return a
+        if widens(a, b):
+            return b
+        if widens(b, a):
+            return a
+        raise self.error(f"operator '{op}': operands have types {a} and {b}; convert one with "
+                         "@as", pos)
+
+    def runtime_bin(self, op, a, b, pos):
+        ta = a.dtype if isinstance(a, (RVal, CNum)) else None
+        tb = b.dtype if isinstance(b, (RVal, CNum)) else None
+        if op in ("<<", ">>"):
+            t = ta or tb
+            if t is None or not t.is_int:
+                raise self.error(f"operator '{op}' needs integers", pos)
+            ea = self.to_expr(a, ta or t, pos)
+            eb = self.to_expr(b, tb if tb is not None and tb.is_int else t, pos)
+            return RVal(ir.Bin(op, ea, eb, ea.dtype), ea.dtype)
+        if ta is None and tb is None:
+            raise self.error(f"operator '{op}' cannot take {describe(a)} and {describe(b)}",
+                             pos)
+        t = self.peer(ta, tb, op, pos) if ta is not None and tb is not None else (ta or tb)
+        ea = self.to_expr(a, t, pos, f"operand of '{op}'")
+        eb = self.to_expr(b, t, pos, f"operand of '{op}'")
+        if op in ("and", "or") and t is not DType.bool_:
+            raise self.error(f"operator '{op}' needs bools, got {t}", pos)
+        if op in ("&", "|", "^", "%") and t.is_float and op != "%":
+            raise self.error(f"operator '{op}' needs integers, got {t}", pos)
+        out = DType.bool_ if op in ("==", "!=", "<", "<=", ">", ">=") else t
+        return RVal(ir.Bin(op, ea, eb, out), out)
+
+    def to_expr(self, v, t: DType, pos, what: str = "value") -> ir.Expr:
+        """A runtime expression of type t for value v (with implicit conversions)."""
+        if isinstance(v, LocalVar):
+            v = v.value()
+        if isinstance(v, RVal):
+            if v.dtype == t:
+                return v.expr
+            if widens(v.dtype, t):
+                return ir.Cast(v.expr, t)
+            raise self.error(f"{what}: expected {t}, got {v.dtype} (convert with @as)", pos)
+        c = self.coerce(v, t, pos, what)
+        if not isinstance(c, CNum):
+            raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
+        return ir.Const(c.value, t)
+
+    def to_index(self, v, pos) -> ir.Expr:
+        if isinstance(v, RVal):
+            if not v.dtype.is_int:
+                raise self.error(f"an index must be an integer, got {v.dtype}", pos)
+            return v.expr
+        if isinstance(v, CNum):
+            if not v.dtype.is_int:
+                raise self.error(f"an index must be an integer, got {v.dtype}", pos)
+            return ir.Const(v.value, v.dtype)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return ir.Const(v, DType.i32 if -(2**31) <= v < 2**31 else DType.u32)
+        raise self.error(f"an index must be an integer, got {describe(v)}", pos)
+
+    def comptime_int(self, v, pos) -> int:
+        if isinstance(v, CNum) and v.dtype.is_int:
+            return int(v.value)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        raise self.error(f"expected a comptime-known integer, got {describe(v)}", pos)
+
+    def if_expr(self, e: ast.IfExpr, env: Env):
+        c = self.ev(e.cond, env)
+        if isinstance(c, CNum):
+            c = c.value
+        if isinstance(c, bool):
+            return self.ev(e.a if c else e.b, env)
+        if not isinstance(c, RVal) or c.dtype is not DType.bool_:
+            raise self.error(f"if condition must be a bool, got {describe(c)}", e.cond.pos)
+        a = self.ev(e.a, env)
+        b = self.ev(e.b, env)
+        ta = a.dtype if isinstance(a, (RVal, CNum)) else None
+        tb = b.dtype if isinstance(b, (RVal, CNum)) else None
+        if ta is None and tb is None:
+            raise self.error("a runtime if-expression needs typed branches", e.pos)
+        t = self.peer(ta, tb, "if", e.pos) if ta and tb else (ta or tb)
+        return RVal(ir.Select(c.expr, self.to_expr(a, t, e.pos), self.to_expr(b, t, e.pos), t),
+                    t)
+
+    def switch(self, e: ast.SwitchExpr, env: Env):
+        x = self.ev(e.subject, env)
+        if isinstance(x, RVal):
+            return self.runtime_switch(e, x, env)
+        default = None
+        for p in e.prongs:
+            if not p.values:
+                default = p
+                continue
+            for v in p.values:
+                w = self.ev(v, env)
+                if self.switch_match(x, w, e.pos):
+                    return self.prong(p, env)
+        if default is None:
+            raise self.error("switch is not exhaustive: no prong matches and there is no else",
+                             e.pos)
+        return self.prong(default, env)
+
+    def switch_match(self, x, w, pos) -> bool:
+        if isinstance(x, (EnumVal, EnumLitVal)) or isinstance(w, (EnumVal, EnumLitVal)):
+            return self.enum_compare("==", x, w, pos)
+        return bool(self.fold_binary("==", x, w, pos))
+
+    def prong(self, p: ast.SwitchProng, env: Env):
+        if isinstance(p.body, ast.Block) and p.body.label is None:
+            self.exec_block(p.body, env)
+            return None
+        return self.ev(p.body, env)
+
+    def runtime_switch(self, e, x: RVal, env: Env):
+        """A runtime switch: expression prongs become selects; block prongs emit an if chain."""
+        fn = self.need_fn(env, e.pos, "a runtime switch")
+        blocks = any(isinstance(p.body, ast.Block) and p.body.label is None for p in e.prongs)
+        conds = []
+        default = None
+        for p in e.prongs:
+            if not p.values:
+                default = p
+                continue
+            c = None
+            for v in p.values:
+                eq = self.runtime_bin("==", x, self.ev(v, env), v.pos).expr
+                c = eq if c is None else ir.Bin("or", c, eq, DType.bool_)
+            conds.append((c, p))
+        if blocks:
+            def chain(k):
+                if k == len(conds):
+                    if default is None:
+                        return ()
+                    return self.emit_block(fn, lambda: self.prong(default, env))
+                c, p = conds[k]
+                then = self.emit_block(fn, lambda: self.prong(p, env))
+                return (ir.If(c, then, chain(k + 1)),)
+            for s in chain(0):
+                fn.emit(s)
+            return None
+        if default is None:
+            raise self.error("a runtime switch expression needs an else prong", e.pos)
+        out = self.ev(default.body, env)
+        for c, p in reversed(conds):
+            v = self.ev(p.body, env)
+            t = out.dtype if isinstance(out, (RVal, CNum)) else (
+                v.dtype if isinstance(v, (RVal, CNum)) else DType.i32)
+            out = RVal(ir.Select(c, self.to_expr(v, t, e.pos), self.to_expr(out, t, e.pos), t), t)
+        return out
+
+    def array_lit(self, e: ast.ArrayLit, env: Env):
+        t = e.type
+        if not isinstance(t, ast.ArrayType):
+            raise self.error("an array literal needs an array type like [3]i16", e.pos)
+        elem = self.eval_type(t.elem, env)
+        if not isinstance(elem, DType):
+            raise self.error(f"arrays of {elem} are not supported", e.pos)
+        items = [self.coerce(self.ev(x, env), elem, x.pos, "array element") for x in e.items]
+        if any(isinstance(i, RVal) for i in items):
+            raise self.error("array literal elements must be comptime-known", e.pos)
+        dims = [None if d is None else self.comptime_int(self.ev(d, env), e.pos) for d in t.dims]
+        if len(dims) != 1:
+            raise self.error("multi-dimensional array literals are not supported; use a "
+                             "1-D literal", e.pos)
+        n = dims[0] if dims[0] is not None else len(items)
+        if n != len(items):
+            raise self.error(f"array literal has {len(items)} elements, its type {n}", e.pos)
+        return ArrayVal(elem, np.array([i.value for i in items], elem.np).reshape(n))
+
+    def type_expr(self, e, env: Env):
+        if isinstance(e, ast.ArrayType):
+            elem = self.eval_type(e.elem, env)
+            dims = []
+            for d in e.dims:
+                if d is None:
+                    raise self.error("[_] needs an array literal", e.pos)
+                n = self.comptime_int(self.ev(d, env), d.pos)
+                if n < 0:
+                    raise self.error(f"array dimension {n} is negative", d.pos)
+                dims.append(n)
+            return ArrayT(elem, tuple(dims))
+        if isinstance(e, ast.PtrType):
+            return PtrT(e.kind, e.const, self.eval_type(e.elem, env))
+        if isinstance(e, ast.FnType):
+            return FnT(tuple(self.eval_type(p, env) for p in e.params),
+                       self.eval_type(e.ret, env))
+        if isinstance(e, ast.StructType):
+            fields = []
+            for name, ft, default in e.fields:
+                t = self.eval_type(ft, env)
+                d = self.coerce(self.ev(default, env), t, default.pos, name) \
+                    if default is not None else None
+                fields.append((name, t, d))
+            return StructT(tuple(fields))
+        if isinstance(e, ast.EnumType):
+            tag = self.eval_type(e.tag, env) if e.tag is not None else DType.u16
+            used, members, nxt = set(), [], 0
+            explicit = {n: self.comptime_int(self.ev(v, env), v.pos) for n, v in e.members
+                        if v is not None}
+            used = set(explicit.values())
+            for n, v in e.members:
+                if v is not None:
+                    members.append((n, explicit[n]))
+                    continue
+                while nxt in used:
+                    nxt += 1
+                members.append((n, nxt))
+                used.add(nxt)
+            return EnumT(tag, tuple(members))
+        raise self.error("not a type", e.pos)
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def call(self, e: ast.Call, env: Env):
+        callee = self.ev(e.fn, env)
+        if isinstance(callee, NativeFn):
+            return callee.impl(self, e, env)
+        if not isinstance(callee, FnVal):
+            raise self.error(f"{describe(callee)} is not a function", e.pos)
+        decl = callee.decl
+        if isinstance(decl, ast.TaskDecl):
+            raise self.error(f"task '{decl.name}' cannot be called", e.pos)
+        if len(e.args) != len(decl.params):
+            raise self.error(f"{decl.name} takes {len(decl.params)} argument(s), got "
+                             f"{len(e.args)}", e.pos)
+        args = [self.ev(a, env) for a in e.args]
+        if env.fn is None:
+            return self.comptime_call(callee, args, e.pos)
+        if decl.inline:
+            return self.inline_call(callee, args, env, e.pos)
+        return self.runtime_call(callee, args, env, e.pos)
+
+    def bind_params(self, fv: FnVal, args, pos, fenv: Env):
+        """Bind params in `fenv`; returns `(runtime params, comptime key)`."""
+        decl = fv.decl
+        runtime, key = [], []
+        for p, a in zip(decl.params, args):
+            t = self.eval_type(p.type, fenv)
+            comptime = p.comptime or t is ANYTYPE and is_comptime_value(a) or \
+                (isinstance(t, Special) and t.name in ("type", "comptime_int", "comptime_float",
+                                                       "comptime_struct", "comptime_string",
+                                                       "imported_module")) \
+                or isinstance(t, (PtrT, FnT)) or t is TYPE
+            if t is ANYTYPE and not comptime:
+                t = a.dtype if isinstance(a, (RVal, CNum)) else (
+                    "dsd" if isinstance(a, DsdVal) else None)
+                if t is None:
+                    raise self.error(f"argument '{p.name}' of {decl.name}: cannot pass "
+                                     f"{describe(a)}", pos)
+                key.append(("anytype", p.name, str(t)))
+            if comptime:
+                if isinstance(a, (RVal, LocalVar)):
+                    raise self.error(f"argument '{p.name}' of {decl.name} must be "
+                                     "comptime-known", pos)
+                v = self.coerce(a, t, pos, f"argument '{p.name}' of {decl.name}")
+                fenv.bind(p.name, v)
+                key.append((p.name, freeze(v)))
+            elif isinstance(t, Special) and t.name in DSD_KINDS or t == "dsd":
+                runtime.append((p, "dsd", self.dsd_of(a, pos)))
+            elif isinstance(t, DType):
+                runtime.append((p, t, a))
+            else:
+                raise self.error(f"parameter '{p.name}' of {decl.name}: type {t} is not "
+                                 "supported at run time", p.pos)
+        return runtime, tuple(key)
+
+    def runtime_call(self, fv: FnVal, args, env: Env, pos):
+        fn = env.fn
+        decl = fv.decl
+        mod = fv.module
+        fenv = mod.env()
+        runtime, key = self.bind_params(fv, args, pos, fenv)
+        name = self.specialize(fv, fenv, runtime, key, pos)
+        irargs = []
+        for p, t, a in runtime:
+            if t == "dsd":
+                irargs.append(a.expr)
+            else:
+                irargs.append(self.to_expr(a, t, pos, f"argument '{p.name}' of {decl.name}"))
+        f = mod.pe.functions[name] if name in mod.pe.functions else None
+        ret = f.ret if f is not None else self.ret_type(decl, fenv)
+        if ret is None:
+            fn.emit(ir.Call(name, tuple(irargs)))
+            return None
+        tmp = env.module.pe.fresh("ret")
+        fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, tuple(irargs), ret)))
+        return RVal(ir.Local(tmp, ret), ret)
+
+    def ret_type(self, decl, fenv: Env):
+        if isinstance(decl, ast.TaskDecl):
+            return None
+        t = self.eval_type(decl.ret, fenv)
+        if t is VOID:
+            return None
+        if isinstance(t, DType):
+            return t
+        if isinstance(t, Special) and t.name in DSD_KINDS:
+            return "dsd"
+        raise self.error(f"{decl.name} returns {t}, which a runtime function cannot", decl.pos)
+
+    def specialize(self, fv: FnVal, fenv: Env, runtime, key, pos) -> str:
+        """The IR function for `fv` with these comptime arguments (emitted once)."""
+        decl = fv.decl
+        mod = fv.module
+        pe = mod.pe
+        if pe is None:
+            raise self.error(f"{decl.name} cannot run on a PE from here", pos)
+        full = (id(decl), id(mod), key)
+        if full in pe.specs:
+            return pe.specs[full]
+        base = mod.prefix + decl.name
+        name = base if base not in pe.functions and not any(
+            v == base for v in pe.specs.values()) else f"{base}#{len(pe.specs)}"
+        pe.specs[full] = name
+        if decl.body is None:
+            raise self.error(f"extern function {decl.name} has no body", pos)
+        ret = self.ret_type(decl, fenv)
+        params = []
+        for p, t, _ in runtime:
+            pname = pe.fresh(p.name + ".")
+            params.append((pname, t))
+            if t == "dsd":
+                fenv.bind(p.name, LocalDsd(pname, "mem1d_dsd", None).value())
+            else:
+                fenv.bind(p.name, RVal(ir.Local(pname, t), t))
+        ctx = FnCtx(name, ret)
+        body_env = Env(mod, fenv.scopes + [{}], ctx)
+        self._depth_guard += 1
+        if self._depth_guard > 64:
+            raise self.error(f"{decl.name}: calls nest too deeply (recursion is not supported)",
+                             pos)
+        try:
+            self.exec_block(decl.body, body_env)
+        except _Return as r:
+            raise self.error("return from an inline context escaped its function",
+                             decl.pos) from None
+        except (_Break, _Continue) as sig:
+            raise self.error("break/continue outside a loop", sig.pos) from None
+        finally:
+            self._depth_guard -= 1
+        pe.functions[name] = ir.Function(name, tuple(params), ret, tuple(ctx.blocks[0]))
+        return name
+
+    _depth_guard = 0
+
+    def inline_call(self, fv: FnVal, args, env: Env, pos):
+        decl = fv.decl
+        mod = fv.module
+        fenv = mod.env()
+        for p, a in zip(decl.params, args):
+            t = self.eval_type(p.type, fenv)
+            v = self.coerce(a, t, pos, f"argument '{p.name}' of {decl.name}") \
+                if t is not ANYTYPE else a
+            fenv.bind(p.name, v)
+        fn = env.fn
+        body_env = Env(mod, fenv.scopes + [{}], fn)
+        body_env.inline_depth = fn.depth
+        self._depth_guard += 1
+        if self._depth_guard > 64:
+            raise self.error(f"{decl.name}: inline calls nest too deeply", pos)
+        try:
+            self.exec_block(decl.body, body_env)
+        except _Return as r:
+            if r.depth != fn.depth:
+                raise
+            return self.coerce_ret(r.value, decl, fenv, pos)
+        finally:
+            self._depth_guard -= 1
+        return None
+
+    def coerce_ret(self, v, decl, fenv: Env, pos):
+        t = self.eval_type(decl.ret, fenv)
+        if t is VOID or v is None:
+            return None
+        if t is ANYTYPE or t is TYPE:
+            return v
+        if isinstance(v, RVal) and isinstance(t, DType):
+            return RVal(self.to_expr(v, t, pos, "return value"), t)
+        return self.coerce(v, t, pos, f"return value of {decl.name}")
+
+    def comptime_call(self, fv: FnVal, args, pos):
+        """Interpret a call at comptime: every argument and the result are comptime-known."""
+        decl = fv.decl
+        mod = fv.module
+        fenv = mod.env()
+        for p, a in zip(decl.params, args):
+            if isinstance(a, (RVal, LocalVar)):
+                raise self.error(f"argument '{p.name}' of {decl.name} is not comptime-known",
+                                 pos)
+            t = self.eval_type(p.type, fenv)
+            fenv.bind(p.name, self.coerce(a, t, pos, f"argument '{p.name}' of {decl.name}")
+                      if t is not ANYTYPE else a)
+        self._depth_guard += 1
+        if self._depth_guard > 200:
+            raise self.error(f"{decl.name}: comptime calls nest too deeply", pos)
+        try:
+            self.exec_block(decl.body, Env(mod, fenv.scopes + [{}], None))
+        except _Return as r:
+            return self.coerce_ret(r.value, decl, fenv, pos)
+        except (_Break, _Continue) as sig:
+            raise self.error("break/continue outside a loop", sig.pos) from None
+        finally:
+            self._depth_guard -= 1
+        return None
+
+    # -- DSDs -------------------------------------------------------------------------------
+
+    def dsd_of(self, v, pos) -> DsdVal:
+        if isinstance(v, DsdVal):
+            return v
+        if isinstance(v, DsdVarRef):
+            return v.value()
+        raise self.error(f"expected a DSD, got {describe(v)}", pos)
+
+    _pe_stack: list = []
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def is_type(v) -> bool:
+    return isinstance(v, (DType, ArrayT, PtrT, FnT, StructT, EnumT)) or (
+        isinstance(v, Special) and v is not UNDEFINED)
+
+
+def is_comptime(v) -> bool:
+    return isinstance(v, (int, float, bool, CNum)) and not isinstance(v, RVal)
+
+
+def is_comptime_value(v) -> bool:
+    return not isinstance(v, (RVal, LocalVar, DsdVal)) or (
+        isinstance(v, DsdVal) and isinstance(v.expr, ir.DsdLit))
+
+
+def widens(x: DType, y: DType) -> bool:
+    """Implicit conversion of a value of type x to type y (CSL 2.10 coercions)."""
+    if x.is_float and y.is_float:
+        return x.bits < y.bits
+    if x.is_int and y.is_int:
+        if x.is_signed == y.is_signed:
+            return x.bits < y.bits
+        return not x.is_signed and y.is_signed and x.bits < y.bits
+    return False
+
+
+def describe(v) -> str:
+    if isinstance(v, bool):
+        return "a bool"
+    if isinstance(v, int):
+        return f"the comptime_int {v}"
+    if isinstance(v, float):
+        return f"the comptime_float {v}"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, CNum):
+        return f"a {v.dtype}"
+    if isinstance(v, RVal):
+        return f"a runtime {v.dtype}"
+    if isinstance(v, LocalVar):
+        return f"a runtime {v.dtype} variable"
+    if isinstance(v, SymRef):
+        return f"the global '{v.name}'"
+    if isinstance(v, PtrVal):
+        return f"a pointer to '{v.name}'"
+    if isinstance(v, DsdVal):
+        return f"a {v.kind}"
+    if isinstance(v, StructVal):
+        return "a struct"
+    if isinstance(v, TupleVal):
+        return "a tuple"
+    if isinstance(v, ArrayVal):
+        return "a comptime array"
+    if isinstance(v, FnVal):
+        return f"the function '{v.decl.name}'"
+    if isinstance(v, ModuleVal):
+        return "a module"
+    if isinstance(v, RangeVal):
+        return "a range"
+    if is_type(v):
+        return f"the type {v}"
+    if v is UNDEFINED:
+        return "undefined"
+    if isinstance(v, (EnumVal, EnumLitVal)):
+        return f"the enum value .{v.name}"
+    return type(v).__name__
+
+
+def fold_python(op, a, b, c: Compiler, pos):
+    """comptime_int / comptime_float / bool arithmetic."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        if op in ("==", "!="):
+            return (a == b) if op == "==" else (a != b)
+        raise c.error(f"operator '{op}' cannot take bools", pos)
+    try:
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if op == "/":
+            if b == 0:
+                raise c.error("division by zero at comptime", pos)
+            if isinstance(a, int) and isinstance(b, int):
+                q = abs(a) // abs(b)
+                return q if (a >= 0) == (b >= 0) else -q
+            return a / b
+        if op == "%":
+            if b == 0:
+                raise c.error("division by zero at comptime", pos)
+            if isinstance(a, int) and isinstance(b, int):
+                return int(math.fmod(a, b))
+            return math.fmod(a, b)
+        if op in ("<<", ">>", "&", "|", "^"):
+            if not (isinstance(a, int) and isinstance(b, int)):
+                raise c.error(f"operator '{op}' needs integers", pos)
+            if op in ("<<", ">>") and b < 0:
+                raise c.error("shift by a negative amount", pos)
+            if op == "<<" and b > 4096:
+                raise c.error("shift amount too large", pos)
+            return {"<<": a << b, ">>": a >> b, "&": a & b, "|": a | b, "^": a ^ b}[op]
+        return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b,
+                ">=": a >= b}[op]
+    except KeyError:
+        raise c.error(f"unknown operator '{op}'", pos) from None
+    except (OverflowError, ValueError) as err:
+        raise c.error(f"comptime arithmetic failed: {err}", pos) from None
+
+
+def fold_typed(op, a, b, t: DType):
+    """Arithmetic of type t at comptime, wrapping like the hardware's integers."""
+    if t is DType.bool_:
+        return {"==": a == b, "!=": a != b}[op]
+    if t.is_float:
+        x, y = t.np.type(a), t.np.type(b)
+        with np.errstate(all="ignore"):
+            r = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y,
+                 "/": lambda: x / y, "%": lambda: np.fmod(x, y),
+                 "==": lambda: x == y, "!=": lambda: x != y, "<": lambda: x < y,
+                 "<=": lambda: x <= y, ">": lambda: x > y, ">=": lambda: x >= y}[op]()
+        return bool(r) if isinstance(r, np.bool_) else float(r)
+    bits = t.bits
+    mask = (1 << bits) - 1
+
+    def wrap(v):
+        v &= mask
+        return v - (1 << bits) if t.is_signed and v >> (bits - 1) else v
+
+    if op in ("==", "!=", "<", "<=", ">", ">="):
+        return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b,
+                ">=": a >= b}[op]
+    if op == "/":
+        q = abs(a) // abs(b)
+        return wrap(q if (a >= 0) == (b >= 0) else -q)
+    if op == "%":
+        return wrap(int(math.fmod(a, b)))
+    if op == "<<":
+        return wrap(a << b) if b < bits else 0
+    if op == ">>":
+        if b >= bits:
+            return -1 if a < 0 else 0
+        return wrap(a >> b)
+    return wrap({"+": a + b, "-": a - b, "*": a * b, "&": a & b, "|": a | b, "^": a ^ b}[op])
+
+
+def fold_unary(op, v, t: DType):
+    if op == "-":
+        return fold_typed("-", 0 if not t.is_float else 0.0, v, t) if not t.is_float else -v
+    if op == "~":
+        return fold_typed("^", v, -1 if t.is_signed else (1 << t.bits) - 1, t)
+    if op == "!":
+        return not v
+    return v
+
+
+def _has_effects(e) -> bool:
+    if isinstance(e, (ir.CallExpr,)):
+        return True
+    if isinstance(e, ir.Intrinsic) and e.name in ("random16", "seed_prng", "reset_cycles"):
+        return True
+    if isinstance(e, (ir.Bin, ir.Un, ir.Cast, ir.Bitcast, ir.Select, ir.Load, ir.Intrinsic)):
+        import dataclasses
+
+        return any(_has_effects(getattr(e, f.name)) for f in dataclasses.fields(e)
+                   if f.name not in ("op", "dtype", "name", "symbol"))
+    if isinstance(e, tuple):
+        return any(_has_effects(x) for x in e)
+    return False
+

@@ -1,0 +1,415 @@
+"""The standard library modules (`@import_module("<name>")`), implemented natively.
+
+- `<memcpy/get_params>` (layout side): `get_params(x)` gives the params a PE's
+  `<memcpy/memcpy>` import takes. The emulator's memcpy needs nothing per column, so every
+  column gets the same value and memcpy params never split a tile class.
+- `<memcpy/memcpy>` (PE side): `unblock_cmd_stream()`; the streaming colors `MEMCPYH2D_1..4`,
+  `MEMCPYD2H_1..4` when they were given to `get_params`.
+- `<layout>`: `get_x_coord()`, `get_y_coord()`.
+- `<math>`: PI, E, infinities, NaN; abs, min, max, sign, floor, ceil, sqrt, exp, log, sin, cos,
+  tanh, pow, inv, invsqrt, fscale, isNaN, isInf, isFinite, signbit, and `_f16` / `_f32`
+  variants. Comptime arguments fold; runtime ones become intrinsics.
+- `<time>`: `enable_tsc`, `disable_tsc`, `reset_tsc_counter`, `get_timestamp(*[3]u16)`,
+  `tsc_size_words`. The counter is the PE's virtual clock (`cycles` in the state: one cycle
+  per statement and per DSD element), 32 bits wide, read as three little-endian u16 words.
+- `<random>`: `set_global_prng_seed`, `random16`-based `random_f32`, `random_f16`,
+  `random_pow_u32`, `random_normal_f32`. The generator is a 23-bit LFSR (x^23 + x^18 + 1,
+  128 steps per draw, seeded with 0xdeadbeef's low 23 bits); the bits are not the hardware's.
+- `<simprint>`: not available yet (printing from PEs needs host callbacks); reported clearly.
+"""
+
+from __future__ import annotations
+
+import math
+
+from wsejax import ir
+from wsejax.csl.values import CNum, NativeFn, PtrVal, RVal, StructVal
+from wsejax.types import DType
+
+__all__ = ["NativeModule", "load"]
+
+
+class NativeModule:
+    """A library module: members are values or NativeFn."""
+
+    def __init__(self, name: str, members: dict):
+        self.name = name
+        self.members = members
+
+    def has(self, name: str) -> bool:
+        return name in self.members
+
+    def member(self, name: str, c, pos):
+        if name not in self.members:
+            raise c.error(f"module <{self.name}> has no member '{name}' (wsejax provides: "
+                          f"{', '.join(sorted(self.members))})", pos)
+        return self.members[name]
+
+
+def _fn(name, impl):
+    return NativeFn(name, impl)
+
+
+def _args(c, node, env, n):
+    if len(node.args) not in (n if isinstance(n, tuple) else (n,)):
+        raise c.error(f"{getattr(node.fn, 'name', 'function')} takes {n} argument(s), got "
+                      f"{len(node.args)}", node.pos)
+    return [c.ev(a, env) for a in node.args]
+
+
+def load(c, name: str, params: dict, env, pos) -> NativeModule:
+    """The library module `<name>` with `params`, or CslError."""
+    maker = MODULES.get(name)
+    if maker is None:
+        raise c.error(f"library module <{name}> is not available in wsejax (available: "
+                      f"{', '.join('<' + m + '>' for m in sorted(MODULES))})", pos)
+    return maker(c, params, pos)
+
+
+# ------------------------------------------------------------------------------------------------
+# memcpy
+
+STREAM_NAMES = tuple(f"MEMCPYH2D_{k}" for k in range(1, 5)) + tuple(
+    f"MEMCPYD2H_{k}" for k in range(1, 5))
+
+
+def _memcpy_params(c, params, pos):
+    for k in ("width", "height"):
+        if k not in params:
+            raise c.error(f"<memcpy/get_params> needs .{k}", pos)
+    known = {"width", "height"} | set(STREAM_NAMES)
+    extra = set(params) - known
+    if extra:
+        c.warn(f"<memcpy/get_params>: unknown param '{sorted(extra)[0]}' ignored")
+    width = c.comptime_int(params["width"], pos)
+    height = c.comptime_int(params["height"], pos)
+    fields = {"width": width, "height": height}
+    for k in STREAM_NAMES:
+        if k in params:
+            fields[k] = params[k]
+
+    def get_params(c2, node, env):
+        (x,) = _args(c2, node, env, 1)
+        x = c2.comptime_int(x, node.pos)
+        if not 0 <= x < width:
+            raise c2.error(f"memcpy.get_params({x}): column outside the width {width}",
+                           node.pos)
+        # the same value for every column: the emulator's memcpy needs no per-column state
+        return StructVal(dict(fields))
+
+    return NativeModule("memcpy/get_params", {"get_params": _fn("get_params", get_params)})
+
+
+def _memcpy(c, params, pos):
+    def unblock(c2, node, env):
+        _args(c2, node, env, 0)
+        fn = c2.need_fn(env, node.pos, "unblock_cmd_stream()")
+        fn.emit(ir.UnblockCmdStream())
+        return None
+
+    members = {"unblock_cmd_stream": _fn("unblock_cmd_stream", unblock)}
+    for k in STREAM_NAMES:
+        if k in params:
+            members[k] = params[k]
+    return NativeModule("memcpy/memcpy", members)
+
+
+# ------------------------------------------------------------------------------------------------
+# layout
+
+
+def _layout(c, params, pos):
+    def coord(table):
+        def impl(c2, node, env):
+            _args(c2, node, env, 0)
+            c2.need_fn(env, node.pos, f"get_{table}_coord()")
+            return RVal(ir.PeValue(table, DType.u16), DType.u16)
+        return impl
+
+    return NativeModule("layout", {"get_x_coord": _fn("get_x_coord", coord("x")),
+                                   "get_y_coord": _fn("get_y_coord", coord("y"))})
+
+
+# ------------------------------------------------------------------------------------------------
+# math
+
+_UNARY = {
+    "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos,
+    "tanh": math.tanh, "floor": math.floor, "ceil": math.ceil,
+    "inv": lambda x: 1.0 / x, "invsqrt": lambda x: 1.0 / math.sqrt(x),
+}
+_PRED = {"isNaN": ("isnan", math.isnan), "isInf": ("isinf", math.isinf),
+         "isFinite": ("isfinite", math.isfinite),
+         "signbit": ("signbit", lambda x: math.copysign(1.0, x) < 0)}
+
+
+def _float_arg(c, v, want: DType | None, node):
+    """(runtime expr or None, comptime float or None, type)."""
+    if isinstance(v, RVal):
+        if not v.dtype.is_float:
+            raise c.error(f"<math> function takes a float, got {v.dtype}", node.pos)
+        t = want or v.dtype
+        return c.to_expr(v, t, node.pos), None, t
+    if isinstance(v, CNum):
+        if not v.dtype.is_float:
+            raise c.error(f"<math> function takes a float, got {v.dtype}", node.pos)
+        return None, float(v.value), want or v.dtype
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return None, float(v), want
+    raise c.error("<math> function takes a float", node.pos)
+
+
+def _math(c, params, pos):
+    members = {"PI": math.pi, "E": math.e}
+    for suffix, want in (("", None), ("_f16", DType.f16), ("_f32", DType.f32)):
+        t = want or DType.f32
+        members["POSITIVE_INF" + suffix] = CNum(math.inf, t)
+        members["NEGATIVE_INF" + suffix] = CNum(-math.inf, t)
+        members["NaN" + suffix] = CNum(math.nan, t)
+        for name, f in _UNARY.items():
+            members[name + suffix] = _fn(name, _unary_impl(name, f, want))
+        for name, (intr, f) in _PRED.items():
+            members[name + suffix] = _fn(name, _pred_impl(intr, f, want))
+        members["abs" + suffix] = _fn("abs", _abs_impl(want))
+        members["max" + suffix] = _fn("max", _minmax_impl("max", want))
+        members["min" + suffix] = _fn("min", _minmax_impl("min", want))
+        members["sign" + suffix] = _fn("sign", _sign_impl(want))
+        members["pow" + suffix] = _fn("pow", _pow_impl(want))
+        members["fscale" + suffix] = _fn("fscale", _fscale_impl(want))
+    return NativeModule("math", members)
+
+
+def _fold(t, value):
+    if t is None:
+        return value
+    return CNum(float(t.np.type(value)) if math.isfinite(value) else value, t)
+
+
+def _unary_impl(name, f, want):
+    def impl(c, node, env):
+        (x,) = _args(c, node, env, 1)
+        e, v, t = _float_arg(c, x, want, node)
+        if e is None:
+            try:
+                return _fold(t, float(f(v)))
+            except (ValueError, OverflowError, ZeroDivisionError):
+                return _fold(t, math.nan)
+        return RVal(ir.Intrinsic(name, (e,), t), t)
+    return impl
+
+
+def _pred_impl(intr, f, want):
+    def impl(c, node, env):
+        (x,) = _args(c, node, env, 1)
+        e, v, t = _float_arg(c, x, want, node)
+        if e is None:
+            return bool(f(v))
+        return RVal(ir.Intrinsic(intr, (e,), DType.bool_), DType.bool_)
+    return impl
+
+
+def _abs_impl(want):
+    def impl(c, node, env):
+        (x,) = _args(c, node, env, 1)
+        if isinstance(x, RVal):
+            t = want or x.dtype
+            return RVal(ir.Un("abs", c.to_expr(x, t, node.pos), t), t)
+        if isinstance(x, CNum):
+            return CNum(abs(x.value), x.dtype)
+        return abs(x)
+    return impl
+
+
+def _minmax_impl(op, want):
+    def impl(c, node, env):
+        a, b = _args(c, node, env, 2)
+        if isinstance(a, RVal) or isinstance(b, RVal):
+            ta = a.dtype if isinstance(a, (RVal, CNum)) else None
+            tb = b.dtype if isinstance(b, (RVal, CNum)) else None
+            t = want or (c.peer(ta, tb, op, node.pos) if ta and tb else ta or tb)
+            return RVal(ir.Bin(op, c.to_expr(a, t, node.pos), c.to_expr(b, t, node.pos), t), t)
+        va = a.value if isinstance(a, CNum) else a
+        vb = b.value if isinstance(b, CNum) else b
+        r = max(va, vb) if op == "max" else min(va, vb)
+        t = want or (a.dtype if isinstance(a, CNum) else b.dtype if isinstance(b, CNum) else None)
+        return CNum(r, t) if t is not None else r
+    return impl
+
+
+def _sign_impl(want):
+    def impl(c, node, env):
+        (x,) = _args(c, node, env, 1)
+        if isinstance(x, RVal):
+            t = want or x.dtype
+            e = c.to_expr(x, t, node.pos)
+            one, zero = ir.Const(1.0, t), ir.Const(0.0, t)
+            return RVal(ir.Select(ir.Bin(">", e, zero, DType.bool_), one, ir.Select(
+                ir.Bin("<", e, zero, DType.bool_), ir.Un("-", one, t), zero, t), t), t)
+        v = x.value if isinstance(x, CNum) else x
+        r = 1.0 if v > 0 else (-1.0 if v < 0 else 0.0)
+        return _fold(want or (x.dtype if isinstance(x, CNum) else None), r)
+    return impl
+
+
+def _pow_impl(want):
+    def impl(c, node, env):
+        a, b = _args(c, node, env, 2)
+        ea, va, t = _float_arg(c, a, want, node)
+        eb, vb, tb = _float_arg(c, b, want or t, node)
+        if ea is None and eb is None:
+            return _fold(t, math.pow(va, vb))
+        t = t or tb or DType.f32
+        ea = ea if ea is not None else ir.Const(va, t)
+        eb = eb if eb is not None else ir.Const(vb, t)
+        return RVal(ir.Intrinsic("pow", (ea, eb), t), t)
+    return impl
+
+
+def _fscale_impl(want):
+    def impl(c, node, env):
+        a, k = _args(c, node, env, 2)
+        ea, va, t = _float_arg(c, a, want, node)
+        if ea is None and not isinstance(k, RVal):
+            return _fold(t, math.ldexp(va, c.comptime_int(k, node.pos)))
+        t = t or DType.f32
+        ea = ea if ea is not None else ir.Const(va, t)
+        return RVal(ir.Intrinsic("fscale", (ea, c.to_expr(k, DType.i16, node.pos)), t), t)
+    return impl
+
+
+# ------------------------------------------------------------------------------------------------
+# time
+
+
+def _time(c, params, pos):
+    def noop(name):
+        def impl(c2, node, env):
+            _args(c2, node, env, 0)
+            c2.need_fn(env, node.pos, f"{name}()")
+            return None
+        return impl
+
+    def reset(c2, node, env):
+        _args(c2, node, env, 0)
+        fn = c2.need_fn(env, node.pos, "reset_tsc_counter()")
+        fn.emit(ir.ExprStmt(ir.Intrinsic("reset_cycles", (), DType.u32)))
+        return None
+
+    def timestamp(c2, node, env):
+        (p,) = _args(c2, node, env, 1)
+        fn = c2.need_fn(env, node.pos, "get_timestamp()")
+        if not isinstance(p, PtrVal) or p.dtype is not DType.u16 or (
+                p.shape and int(__import__("numpy").prod(p.shape)) - p.offset < 3):
+            raise c2.error("get_timestamp takes a pointer to a [3]u16 array", node.pos)
+        tmp = env.module.pe.fresh("tsc")
+        fn.emit(ir.LocalAssign(tmp, ir.Intrinsic("cycles", (), DType.u32)))
+        now = ir.Local(tmp, DType.u32)
+        words = (ir.Bin("&", now, ir.Const(0xFFFF, DType.u32), DType.u32),
+                 ir.Bin(">>", now, ir.Const(16, DType.u32), DType.u32),
+                 ir.Const(0, DType.u32))
+        for k, w in enumerate(words):
+            fn.emit(ir.Assign(p.name, (ir.Const(p.offset + k, DType.i32),),
+                              ir.Cast(w, DType.u16)))
+        return None
+
+    return NativeModule("time", {
+        "enable_tsc": _fn("enable_tsc", noop("enable_tsc")),
+        "disable_tsc": _fn("disable_tsc", noop("disable_tsc")),
+        "reset_tsc_counter": _fn("reset_tsc_counter", reset),
+        "get_timestamp": _fn("get_timestamp", timestamp),
+        "tsc_size_words": 3,
+    })
+
+
+# ------------------------------------------------------------------------------------------------
+# random
+
+
+def _random(c, params, pos):
+    def draw16(c2, env, node):
+        fn = c2.need_fn(env, node.pos, "a random draw")
+        tmp = env.module.pe.fresh("rnd")
+        fn.emit(ir.LocalAssign(tmp, ir.Intrinsic("random16", (), DType.u16)))
+        return ir.Local(tmp, DType.u16)
+
+    def u32_of(c2, env, node):
+        lo = ir.Cast(draw16(c2, env, node), DType.u32)
+        hi = ir.Cast(draw16(c2, env, node), DType.u32)
+        return ir.Bin("|", lo, ir.Bin("<<", hi, ir.Const(16, DType.u32), DType.u32), DType.u32)
+
+    def seed(c2, node, env):
+        (s,) = _args(c2, node, env, 1)
+        fn = c2.need_fn(env, node.pos, "set_global_prng_seed()")
+        fn.emit(ir.ExprStmt(ir.Intrinsic("seed_prng", (c2.to_expr(s, DType.u32, node.pos),),
+                                         DType.u32)))
+        return None
+
+    def uniform(t):
+        def impl(c2, node, env):
+            lo, hi = _args(c2, node, env, 2)
+            bits = u32_of(c2, env, node)
+            # 24 random bits give a float in [0, 1)
+            frac = ir.Bin("*", ir.Cast(ir.Bin(">>", bits, ir.Const(8, DType.u32), DType.u32),
+                                       DType.f32), ir.Const(2.0 ** -24, DType.f32), DType.f32)
+            elo = c2.to_expr(lo, DType.f32, node.pos)
+            ehi = c2.to_expr(hi, DType.f32, node.pos)
+            v = ir.Bin("+", elo, ir.Bin("*", ir.Bin("-", ehi, elo, DType.f32), frac, DType.f32),
+                       DType.f32)
+            return RVal(v if t is DType.f32 else ir.Cast(v, t), t)
+        return impl
+
+    def pow_u32(c2, node, env):
+        (p,) = _args(c2, node, env, 1)
+        bits = u32_of(c2, env, node)
+        ep = c2.to_expr(p, DType.u32, node.pos)
+        mask = ir.Bin("-", ir.Bin("<<", ir.Const(1, DType.u32), ep, DType.u32),
+                      ir.Const(1, DType.u32), DType.u32)
+        full = ir.Bin(">=", ep, ir.Const(32, DType.u32), DType.bool_)
+        return RVal(ir.Select(full, bits, ir.Bin("&", bits, mask, DType.u32), DType.u32),
+                    DType.u32)
+
+    def normal(c2, node, env):
+        _args(c2, node, env, 0)
+        u1 = uniform(DType.f32)(c2, _Stub(node, 2), env).expr
+        u2 = uniform(DType.f32)(c2, _Stub(node, 2), env).expr
+        one = ir.Const(1.0, DType.f32)
+        r = ir.Intrinsic("sqrt", (ir.Bin("*", ir.Const(-2.0, DType.f32), ir.Intrinsic(
+            "log", (ir.Bin("-", one, u1, DType.f32),), DType.f32), DType.f32),), DType.f32)
+        theta = ir.Bin("*", ir.Const(2 * math.pi, DType.f32), u2, DType.f32)
+        return RVal(ir.Bin("*", r, ir.Intrinsic("cos", (theta,), DType.f32), DType.f32),
+                    DType.f32)
+
+    return NativeModule("random", {
+        "set_global_prng_seed": _fn("set_global_prng_seed", seed),
+        "random_f32": _fn("random_f32", uniform(DType.f32)),
+        "random_f16": _fn("random_f16", uniform(DType.f16)),
+        "random_pow_u32": _fn("random_pow_u32", pow_u32),
+        "random_normal_f32": _fn("random_normal_f32", normal),
+    })
+
+
+class _Stub:
+    """A call node with constant [0, 1) bounds, for draws made inside other draws."""
+
+    def __init__(self, node, n):
+        from wsejax.csl import ast
+
+        self.args = (ast.FloatLit(0.0, node.pos), ast.FloatLit(1.0, node.pos))
+        self.pos = node.pos
+        self.fn = node.fn
+
+
+def _simprint(c, params, pos):
+    raise c.error("<simprint> is not supported yet: printing from PEs needs host callbacks",
+                  pos)
+
+
+MODULES = {
+    "memcpy/get_params": _memcpy_params,
+    "memcpy/memcpy": _memcpy,
+    "layout": _layout,
+    "math": _math,
+    "time": _time,
+    "random": _random,
+    "simprint": _simprint,
+}

@@ -1,0 +1,322 @@
+"""Values and types of the CSL comptime evaluator.
+
+Comptime values are plain Python objects where possible: `int` is comptime_int, `float` is
+comptime_float, `bool`, `str` (comptime_string). Everything else is a small class here:
+
+- types: `DType` scalars (from `wsejax.types`), and `ArrayT`, `PtrT`, `FnT`, `StructT`, `EnumT`,
+  `Special` (void, type, comptime_int, anytype, mem1d_dsd, color, ...);
+- typed comptime numbers `CNum` (`const M: i16 = 4`), structs, tuples, arrays, enums;
+- program objects: functions, modules, ranges, globals (`SymRef`), pointers (`PtrVal`), DSDs;
+- runtime values inside function bodies: `RVal` (an IR expression) and `LocalVar`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wsejax import ir
+from wsejax.types import DType
+
+__all__ = [
+    "ArrayT", "ArrayVal", "CNum", "CellVar", "DsdVal", "DsdVarRef", "EnumT", "EnumVal", "FnT",
+    "FnVal", "LocalVar", "ModuleVal", "NativeFn", "PtrT", "PtrVal", "RVal", "RangeVal",
+    "Special", "StructT", "StructVal", "SymRef", "TensorAccessVal", "TupleVal", "type_name",
+]
+
+
+# ------------------------------------------------------------------------------------------------
+# Types
+
+
+@dataclass(frozen=True)
+class Special:
+    """A type with no DType: void, type, comptime_int, comptime_float, comptime_struct,
+    comptime_string, anytype, imported_module, noreturn, and the handle types (color,
+    mem1d_dsd, ...)."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+VOID = Special("void")
+TYPE = Special("type")
+COMPTIME_INT = Special("comptime_int")
+COMPTIME_FLOAT = Special("comptime_float")
+COMPTIME_STRUCT = Special("comptime_struct")
+COMPTIME_STRING = Special("comptime_string")
+ANYTYPE = Special("anytype")
+MODULE = Special("imported_module")
+DSD_KINDS = ("mem1d_dsd", "mem4d_dsd", "fabin_dsd", "fabout_dsd", "circbuf_dsd")
+HANDLE_TYPES = ("color", "data_task_id", "local_task_id", "control_task_id", "input_queue",
+                "output_queue", "ut_id", "direction", "dsr_dest", "dsr_src0", "dsr_src1",
+                "dsr_fifo_dest", "dsr_fifo_src1", "xdsr", "anyopaque")
+
+
+@dataclass(frozen=True)
+class ArrayT:
+    """`[d0, d1, ...]elem`."""
+
+    elem: object
+    shape: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return f"[{', '.join(map(str, self.shape))}]{type_name(self.elem)}"
+
+
+@dataclass(frozen=True)
+class PtrT:
+    """`*T` / `*const T` (kind "single") or `[*]T` / `[*]const T` (kind "many")."""
+
+    kind: str
+    const: bool
+    elem: object
+
+    def __str__(self) -> str:
+        head = "*" if self.kind == "single" else "[*]"
+        return f"{head}{'const ' if self.const else ''}{type_name(self.elem)}"
+
+
+@dataclass(frozen=True)
+class FnT:
+    params: tuple
+    ret: object
+
+    def __str__(self) -> str:
+        return f"fn({', '.join(type_name(p) for p in self.params)}) {type_name(self.ret)}"
+
+
+@dataclass(frozen=True, eq=False)
+class StructT:
+    """A named struct type (nominal: compared by identity)."""
+
+    fields: tuple            # (name, type, default value or None)
+    name: str = "struct"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, eq=False)
+class EnumT:
+    tag: object
+    members: tuple           # (name, int)
+    name: str = "enum"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def type_name(t) -> str:
+    return str(t)
+
+
+# ------------------------------------------------------------------------------------------------
+# Comptime values
+
+
+@dataclass(frozen=True)
+class CNum:
+    """A comptime-known number of a runtime type (`const M: i16 = 4;`)."""
+
+    value: object
+    dtype: DType
+
+
+@dataclass
+class StructVal:
+    """An anonymous (`stype` None) or named struct value; `fields` keeps declaration order."""
+
+    fields: dict
+    stype: StructT | None = None
+
+    def freeze(self):
+        return ("struct", tuple((k, freeze(v)) for k, v in self.fields.items()), id(self.stype))
+
+
+@dataclass
+class TupleVal:
+    items: list
+
+    def freeze(self):
+        return ("tuple", tuple(freeze(v) for v in self.items))
+
+
+@dataclass
+class ArrayVal:
+    """A comptime array: `values` is a numpy array of `elem`'s dtype with the array's shape."""
+
+    elem: DType
+    values: np.ndarray
+
+    def freeze(self):
+        return ("array", str(self.elem), self.values.shape, self.values.tobytes())
+
+
+@dataclass(frozen=True)
+class EnumVal:
+    etype: EnumT
+    name: str
+    value: int
+
+
+@dataclass(frozen=True)
+class RangeVal:
+    """`@range(T, start, stop, step)`."""
+
+    dtype: object
+    start: int
+    stop: int
+    step: int
+
+    def __len__(self) -> int:
+        return len(range(self.start, self.stop, self.step))
+
+
+@dataclass(eq=False)
+class FnVal:
+    """A function (or task) declared in a module instance."""
+
+    decl: object
+    module: object
+
+    def freeze(self):
+        return ("fn", id(self.decl), id(self.module))
+
+
+@dataclass(eq=False)
+class NativeFn:
+    """A function implemented in Python (library modules): `impl(ev, args, env, pos)`."""
+
+    name: str
+    impl: object
+
+    def freeze(self):
+        return ("native", self.name, id(self.impl))
+
+
+@dataclass(eq=False)
+class ModuleVal:
+    module: object
+
+    def freeze(self):
+        return ("module", id(self.module))
+
+
+@dataclass(eq=False)
+class CellVar:
+    """A `comptime var`: a mutable comptime value."""
+
+    value: object
+    type: object = None
+
+
+@dataclass
+class TensorAccessVal:
+    """A `|i|{L} -> A[...]` expression kept with the environment it was written in."""
+
+    node: object
+    env: object
+
+
+# ------------------------------------------------------------------------------------------------
+# Program objects
+
+
+@dataclass(frozen=True)
+class SymRef:
+    """A runtime global (`var`) of the PE program: IR symbol `name`."""
+
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    def freeze(self):
+        return ("sym", self.name)
+
+
+@dataclass(frozen=True)
+class PtrVal:
+    """A pointer to global data: `&A` or `&A[k]` (element `offset` of symbol `name`)."""
+
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    offset: int = 0
+    kind: str = "many"
+    const: bool = False
+
+    def freeze(self):
+        return ("ptr", self.name, self.offset, self.kind)
+
+
+@dataclass(frozen=True)
+class DsdVal:
+    """A DSD value: an IR DSD expression, its kind (`mem1d_dsd`, ...) and element type (None
+    where unknown until used)."""
+
+    expr: object
+    kind: str
+    dtype: DType | None
+
+    def freeze(self):
+        return ("dsd", self.expr if isinstance(self.expr, ir.DsdLit) else id(self.expr))
+
+
+@dataclass(frozen=True)
+class DsdVarRef:
+    """A global DSD variable (`var A_dsd = @get_dsd(...)`)."""
+
+    name: str
+    kind: str
+    dtype: DType
+
+    def value(self) -> DsdVal:
+        return DsdVal(ir.DsdVar(self.name), self.kind, self.dtype)
+
+
+@dataclass(frozen=True)
+class RVal:
+    """A runtime value inside a function body."""
+
+    expr: object
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class LocalVar:
+    """A runtime local variable (assignable)."""
+
+    name: str
+    dtype: DType
+
+    def value(self) -> RVal:
+        return RVal(ir.Local(self.name, self.dtype), self.dtype)
+
+
+@dataclass(frozen=True)
+class PtrVar:
+    """A global `var p: [*]T = &A;`: its value is the pointer it was initialised with."""
+
+    ptr: PtrVal
+    pos: object = field(default=None, compare=False)
+
+
+def freeze(v):
+    """A hashable key for a comptime value (for tile-class and specialization caches)."""
+    if isinstance(v, (int, float, bool, str, type(None))):
+        return (type(v).__name__, v)
+    if hasattr(v, "freeze"):
+        return v.freeze()
+    if isinstance(v, (CNum, EnumVal, RangeVal, Special, ArrayT, PtrT, FnT, DType)):
+        return v
+    if isinstance(v, (StructT, EnumT)):
+        return ("type", id(v))
+    return ("obj", id(v))
