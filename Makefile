@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: the GEMV tutorial (1 PE, M=4, N=6) on the emulated fabric
+## demo: the seed GEMV tutorial (CSL + run.py, unmodified) through wsejax cslc and wsejax python
 demo: $(STAMP)
-	$(PY) examples/python/gemv.py
+	$(PY) examples/seed.py
 
 ## test: the fast test suite and the notebooks
 test: $(STAMP) notebooks

@@ -30,7 +30,7 @@ __all__ = [
     "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "ExportData",
     "ExportFunc", "ExportName", "Expr", "ExprStmt", "For", "Function", "If", "IncrementOffset",
     "Intrinsic", "INTRINSICS", "Load", "Local", "LocalAssign", "Map", "Mem1d", "Mem4d", "Operand", "PeProgram", "PeValue",
-    "Program", "PtrOperand", "Return", "ScalarOperand", "Select", "SetBase", "SetLength",
+    "Print", "Program", "PtrOperand", "Return", "ScalarOperand", "Select", "SetBase", "SetLength",
     "SetStride", "Stmt", "Symbol", "Un", "UnblockCmdStream", "While", "walk_stmts",
 ]
 
@@ -394,12 +394,22 @@ class ExprStmt:
 
 
 @dataclass(frozen=True)
+class Print:
+    """`<simprint>` output: `parts` are strings and `(expr, spec)` pairs, where spec is "d"
+    (decimal), "X" (upper hex), "b" (binary) or "f" (float). Text is buffered per PE and
+    written to the host's stdout a line at a time; `coords` prefixes lines with `PE(x,y): `."""
+
+    parts: tuple
+    coords: bool = False
+
+
+@dataclass(frozen=True)
 class UnblockCmdStream:
     """`sys_mod.unblock_cmd_stream()`: the host may issue its next command to this PE."""
 
 
 Stmt = (Assign | LocalAssign | DsdAssign | DsdOp | Map | If | For | While | Break | Continue
-        | Return | Call | ExprStmt | UnblockCmdStream)
+        | Return | Call | ExprStmt | UnblockCmdStream | Print)
 
 
 def walk_stmts(body: tuple[Stmt, ...]):

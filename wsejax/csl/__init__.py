@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -211,9 +212,17 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
             by_key[key] = k
         class_of[y, x] = k
     out_params = dict(params or {})
-    return build_program(
-        width=w, height=h, arch=arch, fabric_dims=fabric_dims, fabric_offsets=offsets,
-        channels=channels, exports=tuple(lay.exports.values()), classes=tuple(classes),
-        class_of=class_of, params=tuple(sorted(out_params.items())),
-        width_west_buf=width_west_buf, width_east_buf=width_east_buf)
+    try:
+        return build_program(
+            width=w, height=h, arch=arch, fabric_dims=fabric_dims, fabric_offsets=offsets,
+            channels=channels, exports=tuple(lay.exports.values()), classes=tuple(classes),
+            class_of=class_of, params=tuple(sorted(out_params.items())),
+            width_west_buf=width_west_buf, width_east_buf=width_east_buf)
+    except LayoutError as err:
+        # a problem of one PE's program points at the @set_tile_code that placed it
+        m = re.match(r"PE \((\d+), (\d+)\)", str(err))
+        if m is None:
+            raise
+        tile = lay.tiles[(int(m.group(1)), int(m.group(2)))]
+        raise c.error(str(err), tile[2]) from None
 

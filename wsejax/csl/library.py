@@ -15,7 +15,9 @@
 - `<random>`: `set_global_prng_seed`, `random16`-based `random_f32`, `random_f16`,
   `random_pow_u32`, `random_normal_f32`. The generator is a 23-bit LFSR (x^23 + x^18 + 1,
   128 steps per draw, seeded with 0xdeadbeef's low 23 bits); the bits are not the hardware's.
-- `<simprint>`: not available yet (printing from PEs needs host callbacks); reported clearly.
+- `<simprint>`: `print_string`, `print_u16/u32_decimal/hex/binary`, `print_f16/f32`, `fmt`,
+  `fmt_no_nl`, `fmt_with_coords` (`{d} {X} {b} {f}`); text goes to the host's stdout a line
+  at a time, as the PE completes it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import math
 
 from wsejax import ir
-from wsejax.csl.values import CNum, NativeFn, PtrVal, RVal, StructVal
+from wsejax.csl.values import CNum, NativeFn, PtrVal, RVal, StructVal, TupleVal
 from wsejax.types import DType
 
 __all__ = ["NativeModule", "load"]
@@ -400,8 +402,105 @@ class _Stub:
 
 
 def _simprint(c, params, pos):
-    raise c.error("<simprint> is not supported yet: printing from PEs needs host callbacks",
-                  pos)
+    enabled = params.get("enable", True)
+    if not isinstance(enabled, bool):
+        raise c.error("<simprint> .enable must be a bool", pos)
+
+    def emit(c2, node, env, parts, coords=False):
+        fn = c2.need_fn(env, node.pos, "printing")
+        if enabled:
+            fn.emit(ir.Print(tuple(parts), coords))
+        return None
+
+    def value_part(c2, v, spec, node, want=None):
+        if isinstance(v, RVal):
+            e = v.expr if want is None else c2.to_expr(v, want, node.pos)
+            return (e, spec)
+        if isinstance(v, CNum):
+            from wsejax.engine.core import format_value
+
+            return format_value(want.np.type(v.value) if want else v.dtype.np.type(v.value),
+                                spec)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            t = want or (DType.f32 if isinstance(v, float) or spec == "f" else DType.u32)
+            return value_part(c2, CNum(c2.num_in(v, t, node.pos, "print value"), t), spec,
+                              node, t)
+        if isinstance(v, str):
+            return v
+        raise c2.error(f"cannot print {type(v).__name__}", node.pos)
+
+    def print_string(c2, node, env):
+        (s_,) = _args(c2, node, env, 1)
+        if not isinstance(s_, str):
+            raise c2.error("print_string takes a comptime string", node.pos)
+        return emit(c2, node, env, [s_])
+
+    def typed(t, spec):
+        def impl(c2, node, env):
+            (v,) = _args(c2, node, env, 1)
+            return emit(c2, node, env, [value_part(c2, v, spec, node, t)])
+        return impl
+
+    def fmt(newline, coords):
+        def impl(c2, node, env):
+            vals = [c2.ev(a, env) for a in node.args]
+            if not vals or not isinstance(vals[0], str):
+                raise c2.error("fmt takes a comptime format string first", node.pos)
+            fstr, rest = vals[0], vals[1:]
+            if len(rest) == 1 and isinstance(rest[0], TupleVal):
+                rest = list(rest[0].items)
+            parts, k, i = [], 0, 0
+            while i < len(fstr):
+                ch = fstr[i]
+                if fstr.startswith("{{", i):
+                    parts.append("{")
+                    i += 2
+                    continue
+                if fstr.startswith("}}", i):
+                    parts.append("}")
+                    i += 2
+                    continue
+                if ch == "{":
+                    end = fstr.find("}", i)
+                    spec = fstr[i + 1:end] if end > 0 else None
+                    if spec not in ("d", "X", "b", "f"):
+                        raise c2.error(f"fmt: unknown specifier {fstr[i:end + 1]!r} (use {{d}}, "
+                                       "{X}, {b}, {f})", node.pos)
+                    if k >= len(rest):
+                        raise c2.error("fmt: more specifiers than arguments", node.pos)
+                    parts.append(value_part(c2, rest[k], spec, node))
+                    k += 1
+                    i = end + 1
+                    continue
+                parts.append(ch)
+                i += 1
+            if k != len(rest):
+                raise c2.error(f"fmt: {len(rest)} arguments for {k} specifiers", node.pos)
+            if newline:
+                parts.append("\n")
+            return emit(c2, node, env, _merge(parts), coords)
+        return impl
+
+    members = {"print_string": _fn("print_string", print_string),
+               "fmt": _fn("fmt", fmt(True, False)),
+               "fmt_no_nl": _fn("fmt_no_nl", fmt(False, False)),
+               "fmt_with_coords": _fn("fmt_with_coords", fmt(True, True))}
+    for t in (DType.u16, DType.u32):
+        for suffix, spec in (("decimal", "d"), ("hex", "X"), ("binary", "b")):
+            members[f"print_{t}_{suffix}"] = _fn(f"print_{t}_{suffix}", typed(t, spec))
+    members["print_f16"] = _fn("print_f16", typed(DType.f16, "f"))
+    members["print_f32"] = _fn("print_f32", typed(DType.f32, "f"))
+    return NativeModule("simprint", members)
+
+
+def _merge(parts):
+    out = []
+    for p in parts:
+        if isinstance(p, str) and out and isinstance(out[-1], str):
+            out[-1] += p
+        else:
+            out.append(p)
+    return out
 
 
 MODULES = {

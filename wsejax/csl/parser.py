@@ -14,9 +14,8 @@ Contract:
   tree rules to AST nodes and errors to messages. The lark parser is built once, lazily.
 
 Example:
-    >>> f = parse("const M: i16 = 4;", "k.csl")
-    >>> f.decls[0]
-    VarDecl(name='M', const=True, type=Ident(name='i16'), value=IntLit(value=4), comptime=False, export=False, extern=False, align=None)
+    >>> parse("const M: i16 = 4;", "k.csl").decls[0].value
+    IntLit(value=4, pos=Pos(file='k.csl', line=1, col=16))
 """
 
 from __future__ import annotations
@@ -122,7 +121,7 @@ class _ToAst(Transformer):
     """One method per grammar rule (or alias); each returns an AST node or a helper value."""
 
     def __init__(self, path: str, source: str):
-        super().__init__()
+        super().__init__(visit_tokens=False)
         self.path = path
         self.source = source
 
@@ -266,6 +265,9 @@ class _ToAst(Transformer):
         return ast.While(cond, cont, self._as_block(body), inline=inline is not None,
                          pos=self._pos(meta))
 
+    def while_cont(self, meta, c):
+        return c[0]
+
     def for_stmt(self, meta, c):
         inline, iterable, _pipe, capture, index, _pipe2, body = c
         return ast.For(iterable, str(capture), None if index is None else str(index),
@@ -395,7 +397,10 @@ class _ToAst(Transformer):
 
     def float_lit(self, meta, c):
         text = str(c[0]).replace("_", "")
-        value = float.fromhex(text) if text[:2] in ("0x", "0X") else float(text)
+        try:
+            value = float.fromhex(text) if text[:2] == "0x" else float(text)
+        except OverflowError:
+            raise self._fail("float literal out of range", c[0]) from None
         return ast.FloatLit(value, pos=self._pos(meta))
 
     def char_lit(self, meta, c):
@@ -476,6 +481,7 @@ _OPERATORS = {
     "EQ", "PLUS_EQ", "MINUS_EQ", "STAR_EQ", "SLASH_EQ", "PERCENT_EQ", "SHL_EQ", "SHR_EQ",
     "AMP_EQ", "PIPE_EQ", "CARET_EQ",
 }
+_COMPARISONS = {"EQEQ", "NEQ", "LT", "LE", "GT", "GE"}
 _HUMAN = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
     "CHAR": "a character literal", "BUILTIN": "a builtin (@name)", "$END": "end of file",
@@ -496,20 +502,21 @@ def _describe_terminal(name: str) -> str:
 
 
 def _describe_expected(expected: set[str]) -> str:
+    """`{'SEMICOLON', 'PLUS', ...}` -> "';' or an operator" (at most five items)."""
     expected = set(expected)
-    parts = []
+    punctuation, keywords, groups = [], [], []
     if "INT" in expected:
-        parts.append("an expression")
+        groups.append("an expression")
         expected -= _OPERAND_STARTS
     if "PLUS" in expected:
-        parts.append("an operator")
+        groups.append("an operator")
         expected -= _OPERATORS
-    # Punctuation first (';', ')', ...), then keywords, alphabetically within each.
-    words = sorted((_describe_terminal(t) for t in expected),
-                   key=lambda s: (s[1:2].isalpha(), s))
-    parts += words
+    for name in sorted(expected, key=_describe_terminal):
+        text = _describe_terminal(name)
+        (keywords if text[1:2].isalpha() or not text.startswith("'") else punctuation).append(text)
+    parts = punctuation + groups + keywords
     if len(parts) > 5:
-        parts = parts[:5] + ["..."]
+        parts = parts[:4] + ["..."]
     if len(parts) <= 1:
         return "".join(parts)
     return ", ".join(parts[:-1]) + " or " + parts[-1]
@@ -536,22 +543,34 @@ def _syntax_error(e: UnexpectedInput, path: str, source: str) -> CslError:
         return _error("unexpected end of file", path, source, max(line, 1), max(col, 1))
 
     tok = e.token
+    try:
+        accepts = e.accepts or e.expected
+    except Exception:  # the interactive replay is a nicety; never let it mask the error
+        accepts = e.expected
+    expected = _describe_expected(accepts)
     at_end = tok.type == "$END"
-    expected = _describe_expected(e.expected)
-    start = len(source) if at_end else tok.start_pos
-    prev = _token_before(source, start)
+    prev = _token_before(source, len(source) if at_end else tok.start_pos)
+    if prev is not None and (at_end or "SEMICOLON" in accepts and (
+            prev.end_line < tok.line or tok.type == "RBRACE")):
+        # Point just past the last good token: that is where the `;` or `}` is missing.
+        line, col = prev.end_line, prev.end_column
+    else:
+        line, col = (1, 1) if at_end else (tok.line, tok.column)
     if at_end:
-        line, col = (prev.end_line, prev.end_column) if prev is not None else (1, 1)
+        for closer, name in (("RBRACE", "'}'"), ("RPAR", "')'"), ("RSQB", "']'")):
+            if closer in accepts:
+                return _error(f"unexpected end of file — missing {name}", path, source, line, col)
         return _error(f"unexpected end of file — expected {expected}", path, source, line, col)
-    if "SEMICOLON" in e.expected and prev is not None and prev.end_line < tok.line:
-        return _error(f"missing ';' after '{prev}'", path, source, prev.end_line,
-                      prev.end_column)
+    if (line, col) != (tok.line, tok.column):
+        return _error(f"missing ';' after '{prev}'", path, source, line, col)
     message = f"unexpected '{tok}'"
-    if expected:
+    if tok.type in _COMPARISONS and not _COMPARISONS & set(accepts):
+        message += " — comparisons do not chain: use 'and' or parentheses"
+    elif expected:
         message += f" — expected {expected}"
-    if "NAME" in e.expected and _IDENT_RE.match(str(tok)):
+    if "NAME" in accepts and _IDENT_RE.match(str(tok)):
         message += f" ('{tok}' is a keyword)"
-    return _error(message, path, source, tok.line, tok.column)
+    return _error(message, path, source, line, col)
 
 
 def _bad_character(source: str, pos: int) -> str:

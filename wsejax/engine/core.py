@@ -8,6 +8,8 @@ turn into `FabricFault` / `DeadlockError` with PE coordinates.
 
 from __future__ import annotations
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -186,6 +188,22 @@ def _get_block(bits: int, shape: tuple):
     return fn
 
 
+def format_value(v, spec: str) -> str:
+    """One `<simprint>` value: {d} decimal, {X} upper hex and {b} binary padded to the value's
+    width (16 or 32 bits), {f} the shortest float that reads back."""
+    v = np.asarray(v)
+    bits = max(v.dtype.itemsize * 8, 16)
+    if spec == "f":
+        return str(v.astype(np.float32) if v.dtype.kind == "f" else np.float32(v))
+    raw = int(v.view({1: np.uint8, 2: np.uint16, 4: np.uint32}[v.dtype.itemsize])) \
+        if v.dtype.kind != "b" else int(v)
+    if spec == "X":
+        return f"{raw:0{bits // 4}X}"
+    if spec == "b":
+        return f"{raw:0{bits}b}"
+    return str(int(v)) if v.dtype.kind in "iub" else str(v)
+
+
 class Engine:
     """Compiled entry points for one Program.
 
@@ -209,6 +227,32 @@ class Engine:
                 (program.height, program.width), self._register_fault, loop_limit,
                 matvec_loops))
         self._launch: dict[str, object] = {}
+        self.output = sys.stdout
+        self._lines: dict = {}
+        for low in self.lowerers:
+            low.printer = self._print
+
+    def _print(self, parts, coords, mask, values) -> None:
+        """Host side of `<simprint>`: append each printing PE's text to its line buffer and
+        write out complete lines (PEs in row-major order)."""
+        mask = np.asarray(mask)
+        values = [np.asarray(v) for v in values]
+        for y, x in zip(*np.nonzero(mask)):
+            text = []
+            k = 0
+            for p in parts:
+                if isinstance(p, str):
+                    text.append(p)
+                else:
+                    text.append(format_value(values[k][y, x], p[1]))
+                    k += 1
+            key = (int(x), int(y))
+            buf = self._lines.get(key, "") + "".join(text)
+            *lines, rest = buf.split("\n")
+            for line in lines:
+                prefix = f"PE({x},{y}): " if coords else ""
+                print(prefix + line, file=self.output, flush=True)
+            self._lines[key] = rest
 
     def _register_fault(self, text: str) -> int:
         if text not in self.fault_texts:

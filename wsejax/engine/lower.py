@@ -319,6 +319,7 @@ class Lowerer:
         self.loop_limit = loop_limit
         self.matvec = matvec_loops
         self.M: Machine | None = None
+        self.printer = None
         self.cur_mask = None
         self._call_stack: list[str] = []
         self._consts = {name: self._lit(lit.dsd) for name, lit in pe.dsd_vars
@@ -891,7 +892,8 @@ class Lowerer:
     def stmt(self, s, fr: Frame, m) -> None:
         t = type(s)
         self.cur_mask = m if not fr.ext else None
-        if fr.ext and t in (ir.Assign, ir.DsdOp, ir.DsdAssign, ir.Map, ir.UnblockCmdStream):
+        if fr.ext and t in (ir.Assign, ir.DsdOp, ir.DsdAssign, ir.Map, ir.UnblockCmdStream,
+                            ir.Print):
             raise ProgramError(f"{fr.fn}: a @map callback may not write memory or run DSD "
                                "operations")
         if t is ir.Assign:
@@ -924,10 +926,23 @@ class Lowerer:
             self.expr(s.value, fr)
         elif t is ir.UnblockCmdStream:
             self.M.cmd = jnp.zeros_like(self.M.cmd) if m is None else self.M.cmd & ~m
+        elif t is ir.Print:
+            self.print_(s, fr, m)
         else:
             raise ProgramError(f"cannot lower statement {s!r}")
         if t not in (ir.If, ir.For, ir.While, ir.Call) and not fr.ext:
             self.tick(m, 1)
+
+    def print_(self, s: ir.Print, fr: Frame, m) -> None:
+        """Send the values of a print to the host, for the PEs in `m`, in order."""
+        if self.printer is None:
+            return
+        exprs = [p[0] for p in s.parts if not isinstance(p, str)]
+        vals = [jnp.broadcast_to(self.expr(e, fr), self.lanes) for e in exprs]
+        mask = jnp.ones(self.lanes, bool) if m is None else m
+        printer, parts, coords = self.printer, s.parts, s.coords
+        jax.debug.callback(lambda mk, *vs: printer(parts, coords, mk, vs), mask, *vals,
+                           ordered=True)
 
     def value(self, v, fr: Frame):
         if isinstance(v, (ir.DsdLit, ir.DsdVar, ir.DsdLocal, ir.IncrementOffset, ir.SetBase,
