@@ -153,9 +153,10 @@ class Env:
     module: Module
     scopes: list
     fn: FnCtx | None = None
+    inline_depth: int | None = None    # set inside an inline fn: where its `return` lands
 
     def child(self) -> Env:
-        return Env(self.module, self.scopes + [{}], self.fn)
+        return Env(self.module, self.scopes + [{}], self.fn, self.inline_depth)
 
     def comptime(self) -> Env:
         return Env(self.module, self.scopes, None)
@@ -333,7 +334,7 @@ class Compiler:
             v = self.ev(d.value, env)
             if isinstance(v, (StructT, EnumT)) and v.name in ("struct", "enum"):
                 object.__setattr__(v, "name", d.name)
-            v = self.coerce(v, t, d.pos, f"'{d.name}'") if t is not None else v
+            v = self.coerce(v, t, d.value.pos, f"'{d.name}'") if t is not None else v
             return CellVar(v, t) if d.comptime else v
         return self.global_var(mod, d, env)
 
@@ -915,7 +916,7 @@ class Compiler:
     def return_stmt(self, s: ast.Return, env: Env) -> None:
         v = self.ev(s.value, env) if s.value is not None else None
         fn = env.fn
-        inline = getattr(env, "inline_depth", None)
+        inline = env.inline_depth
         if fn is None or inline is not None:
             raise _Return(v, inline if inline is not None else 0)
         if fn.ret is None:
@@ -1571,7 +1572,9 @@ class Compiler:
             raise self.error(f"{decl.name} takes {len(decl.params)} argument(s), got "
                              f"{len(e.args)}", e.pos)
         args = [self.ev(a, env) for a in e.args]
-        if env.fn is None:
+        comptime_only = isinstance(decl.ret, ast.Ident) and decl.ret.name in (
+            "comptime_int", "comptime_float", "type", "comptime_struct", "comptime_string")
+        if env.fn is None or comptime_only:
             return self.comptime_call(callee, args, e.pos)
         if decl.inline:
             return self.inline_call(callee, args, env, e.pos)
@@ -1700,8 +1703,7 @@ class Compiler:
                 if t is not ANYTYPE else a
             fenv.bind(p.name, v)
         fn = env.fn
-        body_env = Env(mod, fenv.scopes + [{}], fn)
-        body_env.inline_depth = fn.depth
+        body_env = Env(mod, fenv.scopes + [{}], fn, fn.depth)
         self._depth_guard += 1
         if self._depth_guard > 64:
             raise self.error(f"{decl.name}: inline calls nest too deeply", pos)

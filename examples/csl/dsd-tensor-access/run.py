@@ -45,7 +45,7 @@ h2d("mat", mat)
 h2d("vec", vec)
 runner.launch("run_all", np.int16(N_ROWS), nonblock=False)
 got = {name: d2h(name, n) for name, n in
-       [("row", C), ("col", R), ("diag", R), ("picked", 8), ("rsum", C), ("other", 6)]}
+       [("row", C), ("col", R), ("diag", R), ("picked", 8), ("rsum", C), ("other", 6), ("total", 1)]}
 runner.stop()
 
 np.testing.assert_array_equal(got["row"], mat[2, :])
@@ -55,4 +55,5 @@ np.testing.assert_array_equal(got["picked"], np.concatenate([vec[1:13:3], vec[15
 np.testing.assert_array_equal(got["rsum"], mat[:N_ROWS].sum(axis=0))
 flat = mat.ravel()
 np.testing.assert_array_equal(got["other"], np.concatenate([flat[0:6:2], vec[[0, 5]] + 1, [0]]))
+np.testing.assert_array_equal(got["total"], [vec.sum()])
 print("SUCCESS!")

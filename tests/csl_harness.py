@@ -1,0 +1,51 @@
+"""Helpers for CSL front-end tests: write sources into a directory, compile, run."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+
+from wsejax import SdkRuntime
+from wsejax.csl import compile_csl
+
+LAYOUT = """
+const memcpy = @import_module("<memcpy/get_params>", .{{ .width = {w}, .height = {h} }});
+layout {{
+  @set_rectangle({w}, {h});
+  for (@range(i16, {w})) |x| {{
+    for (@range(i16, {h})) |y| {{
+      @set_tile_code(x, y, "pe.csl", .{{ .memcpy_params = memcpy.get_params(x) }});
+    }}
+  }}
+{exports}
+}}
+"""
+
+
+def write(dir, files: dict) -> None:
+    for name, text in files.items():
+        (dir / name).write_text(textwrap.dedent(text))
+
+
+def compile_pe(tmp_path, pe_source: str, exports: str, w=2, h=1, files=None, **kw):
+    """Compile `pe_source` (as pe.csl) on a w x h rectangle; `exports` are @export_name lines."""
+    write(tmp_path, {"layout.csl": LAYOUT.format(w=w, h=h, exports=textwrap.indent(
+        textwrap.dedent(exports), "  ")), "pe.csl": pe_source, **(files or {})})
+    return compile_csl(tmp_path / "layout.csl", memcpy=True, **kw)
+
+
+def run(program, launches=(("main",),)):
+    r = SdkRuntime(program)
+    r.load()
+    r.run()
+    for name, *args in launches:
+        r.launch(name, *args)
+    return r
+
+
+def read(r, name, n, dtype=np.float32):
+    w, h = r.program.width, r.program.height
+    out = np.zeros(w * h * n, dtype)
+    r.memcpy_d2h(out, r.get_id(name), 0, 0, w, h, n, streaming=False)
+    return out.reshape(h, w, n)

@@ -1,0 +1,252 @@
+"""The CSL front end: comptime evaluation, runtime lowering and errors, on small programs."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from csl_harness import compile_pe, read, run, write
+
+from wsejax import CslError
+from wsejax.csl import compile_csl
+
+HEAD = """
+param memcpy_params;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+"""
+
+
+def test_comptime_language_features_fold_to_constants(tmp_path):
+    src = HEAD + """
+const Pair = struct { a: i32, b: i32 = 7 };
+const E = enum(u16) { red, white = 4, blue };
+
+fn fib(n: comptime_int) comptime_int {
+  var a = 0;
+  var b = 1;
+  var k = 0;
+  while (k < n) : (k += 1) {
+    const t = a + b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+inline fn twice(x: anytype) @type_of(x) { return x + x; }
+
+const s = @concat_structs(.{ .x = 3 }, .{ .y = 4 });
+const tup = .{ 10, 20, 30 };
+const found = blk: {
+  for (@range(i32, 0, 10, 1)) |v| {
+    if (v * v > 30) break :blk v;
+  }
+  break :blk -1;
+};
+const picked = switch (@as(i32, 2)) { 0, 1 => 100, 2 => 200, else => 300 };
+const p = Pair { .a = 1 };
+const name = "hello";
+
+var out: [9]i32;
+
+fn main() void {
+  out[0] = fib(10);
+  out[1] = @field(s, "x") * s.y;
+  out[2] = tup[1] + tup.len;
+  out[3] = found;
+  out[4] = picked;
+  out[5] = p.b;
+  out[6] = @as(i32, @intFromEnum_placeholder);
+  out[7] = @strlen(name);
+  out[8] = twice(@as(i32, 21));
+  sys.unblock_cmd_stream();
+}
+
+comptime {
+  @comptime_assert(@as(u16, 1) == 1);
+  @export_symbol(out, "out");
+  @export_symbol(main);
+}
+"""
+    src = src.replace("@as(i32, @intFromEnum_placeholder)", "@as(i32, if (E.blue == E.blue) 1 "
+                      "else 0) + @as(i32, @get_int(E.blue))")
+    prog = compile_pe(tmp_path, src, """
+        @export_name("out", [*]i32, false);
+        @export_name("main", fn()void);""")
+    out = read(run(prog), "out", 9, np.int32)
+    assert out[0, 0].tolist() == [55, 12, 23, 6, 200, 7, 1 + 1, 5, 42]
+    assert (out[0, 0] == out[0, 1]).all()
+
+
+def test_runtime_control_flow_pointers_and_calls(tmp_path):
+    src = HEAD + """
+const lay = @import_module("<layout>");
+var data = [6]f32 { 1.0, -2.0, 3.5, 0.25, -8.0, 4.0 };
+var out: [6]f32;
+var count: i16 = 0;
+
+fn clamp(v: f32, hi: f32) f32 {
+  if (v > hi) { return hi; }
+  return v;
+}
+
+fn store(dst: [*]f32, i: i16, v: f32) void {
+  dst[i] = v;
+}
+
+fn bump(c: *i16) void {
+  c.* += 1;
+}
+
+fn main() void {
+  const x = lay.get_x_coord();
+  var i: i16 = 0;
+  while (i < 6) : (i += 1) {
+    if (i == 2) continue;
+    if (data[i] < -5.0) break;
+    store(&out, i, clamp(data[i] * 2.0, 5.0) + @as(f32, x));
+    bump(&count);
+  }
+  for (@range(i16, 3)) |k| {
+    out[5] += @as(f32, k);
+  }
+  sys.unblock_cmd_stream();
+}
+
+comptime {
+  @export_symbol(out, "out");
+  @export_symbol(count, "count");
+  @export_symbol(main);
+}
+"""
+    prog = compile_pe(tmp_path, src, """
+        @export_name("out", [*]f32, false);
+        @export_name("count", [*]i16, false);
+        @export_name("main", fn()void);""")
+    r = run(prog)
+    out = read(r, "out", 6)
+    for x in range(2):
+        want = [2.0 + x, -4.0 + x, 0.0, 0.5 + x, 0.0, 3.0]
+        np.testing.assert_array_equal(out[0, x], np.float32(want))
+    count = np.zeros(2, np.uint32)
+    r.memcpy_d2h(count, r.get_id("count"), 0, 0, 2, 1, 1, streaming=False, data_type=1)
+    assert count.tolist() == [3, 3]
+
+
+def test_import_module_instances_are_independent(tmp_path):
+    lib = """
+param scale: f32;
+var calls: i32 = 0;
+fn apply(x: f32) f32 {
+  calls += 1;
+  return x * scale;
+}
+"""
+    src = HEAD + """
+const a = @import_module("lib.csl", .{ .scale = 2.0 });
+const b = @import_module("lib.csl", .{ .scale = 10.0 });
+var out: [3]f32;
+fn main() void {
+  out[0] = a.apply(1.5);
+  out[1] = b.apply(1.5) + a.apply(1.0);
+  out[2] = @as(f32, a.calls * 100 + b.calls);
+  sys.unblock_cmd_stream();
+}
+comptime { @export_symbol(out, "out"); @export_symbol(main); }
+"""
+    prog = compile_pe(tmp_path, src, """
+        @export_name("out", [*]f32, false);
+        @export_name("main", fn()void);""", files={"lib.csl": lib})
+    out = read(run(prog), "out", 3)
+    np.testing.assert_array_equal(out[0, 0], np.float32([3.0, 17.0, 201.0]))
+
+
+def test_params_from_the_command_line_reach_the_pe(tmp_path):
+    write(tmp_path, {"layout.csl": """
+param N: i16;
+param scale: u16 = 3;
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 1, .height = 1 });
+layout {
+  @set_rectangle(1, 1);
+  @set_tile_code(0, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(0), .n = N,
+                                   .k = scale });
+  @export_name("out", [*]i32, false);
+  @export_name("main", fn()void);
+}
+""", "pe.csl": HEAD + """
+param n: i16;
+param k: u16;
+var out: [n]i32;
+fn main() void {
+  for (@range(i16, n)) |i| { out[i] = @as(i32, i) * @as(i32, k); }
+  sys.unblock_cmd_stream();
+}
+comptime { @export_symbol(out, "out"); @export_symbol(main); }
+"""})
+    prog = compile_csl(tmp_path / "layout.csl", params={"N": 5}, memcpy=True)
+    out = read(run(prog), "out", 5, np.int32)
+    assert out[0, 0].tolist() == [0, 3, 6, 9, 12]
+    assert dict(prog.params) == {"N": 5}
+
+
+def test_memcpy_params_never_split_a_tile_class_and_128x128_compiles_fast(tmp_path):
+    src = HEAD + """
+var a: [4]f32;
+fn main() void { sys.unblock_cmd_stream(); }
+comptime { @export_symbol(a, "a"); @export_symbol(main); }
+"""
+    t = time.perf_counter()
+    prog = compile_pe(tmp_path, src, """
+        @export_name("a", [*]f32, true);
+        @export_name("main", fn()void);""", w=128, h=128)
+    took = time.perf_counter() - t
+    assert len(prog.classes) == 1
+    assert took < 30, took
+    r = run(prog, launches=(("main",), ("main",)))
+    assert r.engine.launch_fn("main")._cache_size() == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Errors: file:line:col, the source line and a caret
+
+
+def error_of(tmp_path, body: str, exports='@export_name("main", fn()void);') -> CslError:
+    src = HEAD + body + "\ncomptime { @export_symbol(main); }\n"
+    with pytest.raises(CslError) as err:
+        compile_pe(tmp_path, src, exports)
+    return err.value
+
+
+@pytest.mark.parametrize("body,line,col,message", [
+    ("fn main() void { undefined_name = 1; }", 4, 18, "unknown name 'undefined_name'"),
+    ("var x: f32 = 0.0;\nvar k: i16 = 2;\nfn main() void { x = k; }", 6, 18,
+     "expected f32, got i16"),
+    ("fn main() void { @nosuchbuiltin(); }", 4, 18, "unknown builtin @nosuchbuiltin"),
+    ("comptime { @comptime_assert(1 == 2, \"nope\"); }\nfn main() void {}", 4, 12,
+     "@comptime_assert failed: nope"),
+    ("var a: [4]f32;\nconst d = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
+     "fn main() void { @fmacs(d, d, 1.0, 2.0); }", 6, 18, "does not accept operand form"),
+    ("fn main() void { const c = @get_color(3); }", 4, 28, "@get_color is not supported yet"),
+    ("const v: u8 = 300;\nvar w: u8 = 0;\nfn main() void { w = v; }", 4, 15,
+     "300 does not fit in u8"),
+])
+def test_errors_point_at_the_source(tmp_path, body, line, col, message):
+    err = error_of(tmp_path, body)
+    assert message in err.message
+    assert (err.line, err.col) == (line, col), str(err)
+    assert err.file.endswith("pe.csl")
+    text = str(err)
+    assert f"pe.csl:{line}:{col}:" in text and text.splitlines()[-1].strip() == "^"
+
+
+def test_memory_over_budget_points_at_the_tile(tmp_path):
+    src = HEAD + """
+var big: [13000]f32;
+fn main() void { sys.unblock_cmd_stream(); }
+comptime { @export_symbol(main); }
+"""
+    with pytest.raises(CslError) as err:
+        compile_pe(tmp_path, src, '@export_name("main", fn()void);')
+    assert "needs 52000 bytes" in err.value.message and "'big'" in err.value.message
+    assert err.value.file.endswith("layout.csl") and "@set_tile_code" in str(err.value)
