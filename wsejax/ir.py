@@ -29,9 +29,10 @@ __all__ = [
     "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "Const", "Continue",
     "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "ExportData",
     "ExportFunc", "ExportName", "Expr", "ExprStmt", "For", "Function", "If", "IncrementOffset",
-    "Intrinsic", "INTRINSICS", "Load", "Local", "LocalAssign", "Map", "Mem1d", "Mem4d", "Operand", "PeProgram", "PeValue",
-    "Print", "Program", "PtrOperand", "Return", "ScalarOperand", "Select", "SetBase", "SetLength",
-    "SetStride", "Stmt", "Symbol", "Un", "UnblockCmdStream", "While", "walk_stmts",
+    "INTRINSICS", "Intrinsic", "Load", "Local", "LocalAssign", "Map", "Mem1d", "Mem4d",
+    "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrOperand", "Return",
+    "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Un",
+    "UnblockCmdStream", "While", "walk_stmts",
 ]
 
 

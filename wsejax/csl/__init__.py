@@ -154,11 +154,14 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
                 fabric_offsets: tuple[int, int] | None = None, channels: int = 1,
                 memcpy: bool = False, import_paths: Sequence[str] = (),
                 width_west_buf: int = 0, width_east_buf: int = 0,
-                fp16_format: str = "f16", warn=None) -> ir.Program:
+                fp16_format: str = "f16", warn=None,
+                max_steps: int = 20_000_000) -> ir.Program:
     """Compile the layout file `top` (as `cslc` does) into a Program.
 
     `params`/`colors` set the top file's params (as `--params`/`--colors`). Without
     `fabric_dims`, the smallest fabric memcpy accepts around the rectangle is used.
+    `max_steps` bounds comptime evaluation (statements executed), so an endless comptime loop
+    is an error, not a hang.
     """
     if fp16_format != "f16":
         raise LayoutError(f"--fp16-format={fp16_format} is not supported yet (only f16)")
@@ -167,7 +170,8 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     top = pathlib.Path(top)
     offsets = tuple(fabric_offsets) if fabric_offsets is not None else (4 + width_west_buf, 1)
     env_paths = [p for p in os.environ.get("CSL_IMPORT_PATH", "").split(":") if p]
-    c = CslCompiler(arch=arch, import_paths=list(import_paths) + env_paths, warn=warn)
+    c = CslCompiler(arch=arch, import_paths=list(import_paths) + env_paths, warn=warn,
+                    max_steps=max_steps)
     file = c.parse(top)
     layouts = [d for d in file.decls if isinstance(d, ast.LayoutBlock)]
     if not layouts:
@@ -200,7 +204,7 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     index: dict = {}
     by_key: dict = {}
     class_of = np.zeros((h, w), np.int32)
-    for (x, y), (path, tparams, pos) in sorted(lay.tiles.items(), key=lambda t: t[0][::-1]):
+    for (x, y), (path, tparams, _) in sorted(lay.tiles.items(), key=lambda t: t[0][::-1]):
         key = (path, freeze(tparams))
         k = by_key.get(key)
         if k is None:

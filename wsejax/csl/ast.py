@@ -434,8 +434,8 @@ class Continue:
     pos: Pos = field(default=NOWHERE, compare=False)
 
 
-Stmt = Union[Block, VarDecl, ExprStmt, Assign, If, While, For, Return, Break, Continue]
-Decl = Union[VarDecl, ParamDecl, FnDecl, TaskDecl, ComptimeBlock, LayoutBlock]
+Stmt = Block | VarDecl | ExprStmt | Assign | If | While | For | Return | Break | Continue
+Decl = VarDecl | ParamDecl | FnDecl | TaskDecl | ComptimeBlock | LayoutBlock
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wsejax import ir
-from wsejax.dsd import Affine
 from wsejax.csl import ast
 from wsejax.csl.values import (
     ANYTYPE,
@@ -63,6 +62,7 @@ from wsejax.csl.values import (
     TupleVal,
     freeze,
 )
+from wsejax.dsd import Affine
 from wsejax.errors import CslError
 from wsejax.types import DType
 
@@ -75,7 +75,6 @@ SPECIALS = {s.name: s for s in (VOID, TYPE, COMPTIME_INT, COMPTIME_FLOAT, COMPTI
 SPECIALS.update({k: Special(k) for k in DSD_KINDS + HANDLE_TYPES})
 SPECIALS["noreturn"] = Special("noreturn")
 DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
-UNROLL_LIMIT = 1 << 20
 
 FABRIC_BUILTINS = {
     "bind_data_task", "bind_local_task", "bind_control_task", "activate", "block", "unblock",
@@ -267,8 +266,10 @@ class PeBuilder:
 class Compiler:
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`."""
 
-    def __init__(self, *, arch: str, import_paths=(), fp16: DType = DType.f16, warn=None):
+    def __init__(self, *, arch: str, import_paths=(), fp16: DType = DType.f16, warn=None,
+                 max_steps: int = 20_000_000):
         self.arch = arch
+        self.max_steps = max_steps
         self.import_paths = [pathlib.Path(p) for p in import_paths]
         self.fp16 = fp16
         self.files: dict[str, ast.File] = {}
@@ -525,8 +526,15 @@ class Compiler:
         for s in block.stmts:
             self.exec(s, inner)
 
-    def exec(self, s, env: Env) -> None:
+    def step(self, pos) -> None:
+        """Count one step of comptime evaluation; too many is an error, not a hang."""
         self._steps += 1
+        if self._steps > self.max_steps:
+            raise self.error(f"comptime evaluation ran past {self.max_steps} steps (an endless "
+                             "comptime loop?)", pos)
+
+    def exec(self, s, env: Env) -> None:
+        self.step(getattr(s, "pos", None))
         t = type(s)
         if t is ast.Block:
             self.exec_block(s, env)
@@ -636,6 +644,9 @@ class Compiler:
         if s.op != "=":
             value = ast.Binary(s.op[:-1], s.target, s.value, s.pos)
         target = s.target
+        if isinstance(target, ast.Ident) and target.name == "_" and s.op == "=":
+            self.ev(value, env)          # `_ = e;` evaluates e and drops it
+            return
         if isinstance(target, ast.Ident):
             found, b = env.lookup(target.name)
             if not found and env.module.has(target.name):
@@ -807,7 +818,6 @@ class Compiler:
         if env.fn:
             env.fn.loops.append((s.label, "comptime", depth))
         try:
-            n = 0
             while True:
                 if isinstance(c, CNum):
                     c = c.value
@@ -816,10 +826,7 @@ class Compiler:
                                      "condition", s.cond.pos)
                 if not c:
                     break
-                n += 1
-                if n > UNROLL_LIMIT:
-                    raise self.error(f"comptime loop ran past {UNROLL_LIMIT} iterations",
-                                     s.pos)
+                self.step(s.pos)
                 try:
                     self.exec_block(s.body, env)
                 except _Continue as k:
@@ -1681,7 +1688,7 @@ class Compiler:
                              pos)
         try:
             self.exec_block(decl.body, body_env)
-        except _Return as r:
+        except _Return:
             raise self.error("return from an inline context escaped its function",
                              decl.pos) from None
         except (_Break, _Continue) as sig:
