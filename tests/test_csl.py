@@ -250,3 +250,56 @@ comptime { @export_symbol(main); }
         compile_pe(tmp_path, src, '@export_name("main", fn()void);')
     assert "needs 52000 bytes" in err.value.message and "'big'" in err.value.message
     assert err.value.file.endswith("layout.csl") and "@set_tile_code" in str(err.value)
+
+
+def test_tiles_differing_in_runtime_params_share_one_class_with_per_pe_values(tmp_path):
+    write(tmp_path, {"layout.csl": """
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 4, .height = 3 });
+layout {
+  @set_rectangle(4, 3);
+  for (@range(i16, 4)) |x| {
+    for (@range(i16, 3)) |y| {
+      @set_tile_code(x, y, "pe.csl", .{ .memcpy_params = memcpy.get_params(x),
+                                       .pe_id = x * 10 + y, .scale = 2.5, .n = 3 });
+    }
+  }
+  @export_name("out", [*]f32, false);
+  @export_name("main", fn()void);
+}
+""", "pe.csl": HEAD + """
+param pe_id: u16;
+param scale: f32;
+param n: i16;
+var out: [n]f32;
+fn main() void {
+  for (@range(i16, n)) |i| { out[i] = @as(f32, pe_id) * scale + @as(f32, i); }
+  sys.unblock_cmd_stream();
+}
+comptime { @export_symbol(out, "out"); @export_symbol(main); }
+"""})
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True)
+    assert len(prog.classes) == 1
+    out = read(run(prog), "out", 3)
+    for y in range(3):
+        for x in range(4):
+            np.testing.assert_array_equal(out[y, x], (x * 10 + y) * 2.5 + np.arange(3))
+
+
+def test_a_param_needed_at_comptime_still_splits_classes(tmp_path):
+    write(tmp_path, {"layout.csl": """
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 2, .height = 1 });
+layout {
+  @set_rectangle(2, 1);
+  @set_tile_code(0, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(0), .n = 2 });
+  @set_tile_code(1, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(1), .n = 3 });
+  @export_name("main", fn()void);
+}
+""", "pe.csl": HEAD + """
+param n: i16;
+var out: [n]f32;
+fn main() void { out[0] = 1.0; sys.unblock_cmd_stream(); }
+comptime { @export_symbol(main); }
+"""})
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True)
+    assert len(prog.classes) == 2
+    assert sorted(s.shape for pe in prog.classes for s in pe.symbols) == [(2,), (3,)]

@@ -88,8 +88,12 @@ def _check_exports(pe: ir.PeProgram, names: dict[str, ir.ExportName], where: str
 
 def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels, exports,
                   classes, class_of, params=(), width_west_buf=0,
-                  width_east_buf=0) -> ir.Program:
-    """Validate a placed program and return it as a Program. Raises LayoutError."""
+                  width_east_buf=0, tables=()) -> ir.Program:
+    """Validate a placed program and return it as a Program. Raises LayoutError.
+
+    `tables` are per-PE constant tables (`[H, W]` arrays read by `ir.PeValue`), beside the
+    coordinate tables "x" and "y" added here.
+    """
     if arch not in ARCHES:
         raise LayoutError(f"--arch={arch}: expected one of {', '.join(ARCHES)}")
     if not 1 <= int(channels) <= 16:
@@ -106,7 +110,7 @@ def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels,
         _check_memory(pe, first)
         _check_exports(pe, names, f"PE ({first[0]}, {first[1]})")
     ys, xs = np.mgrid[0:height, 0:width]
-    tables = (("x", xs.astype(np.uint16)), ("y", ys.astype(np.uint16)))
+    tables = (("x", xs.astype(np.uint16)), ("y", ys.astype(np.uint16))) + tuple(tables)
     return ir.Program(width=width, height=height, arch=arch, fabric_dims=dims,
                       fabric_offsets=offsets, channels=int(channels), exports=tuple(exports),
                       classes=tuple(classes), class_of=class_of, tables=tables,

@@ -24,7 +24,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.comptime import Compiler, Env, Module, PeBuilder
-from wsejax.csl.values import FnT, ModuleVal, PtrT, StructVal, freeze
+from wsejax.csl.values import CNum, FnT, ModuleVal, PtrT, RVal, StructVal, freeze
 from wsejax.errors import CslError, LayoutError
 from wsejax.layout import build_program, default_fabric_dims
 from wsejax.types import DType
@@ -136,6 +136,107 @@ class CslCompiler(Compiler):
         return pe.build()
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, CNum)) and not isinstance(v, bool) and not (
+        isinstance(v, CNum) and v.dtype is DType.bool_)
+
+
+def _param_type(c: CslCompiler, path: str, name: str, values) -> DType | None:
+    """The runtime type a varying param can take as a per-PE value, or None."""
+    file = c.parse(pathlib.Path(path))
+    decl = next((d for d in file.decls if isinstance(d, ast.ParamDecl) and d.name == name), None)
+    if decl is None:
+        return None
+    if decl.type is not None:
+        try:
+            t = c.eval_type(decl.type, Module(c, file, {}, "", None, "probe").env())
+        except CslError:
+            return None
+        return t if isinstance(t, DType) and t is not DType.bool_ else None
+    kinds = {v.dtype if isinstance(v, CNum) else type(v) for v in values}
+    if len(kinds) != 1:
+        return None
+    k = kinds.pop()
+    if isinstance(k, DType):
+        return k
+    if k is float:
+        return DType.f32
+    return DType.i32 if all(-(2**31) <= v < 2**31 for v in values) else None
+
+
+def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
+    """Tile classes, the [H, W] class table and per-PE constant tables.
+
+    Tiles running the same file whose params differ only in numbers share one class when
+    those numbers are used only at run time: the class is built with each such param as a
+    per-PE value (a table), and built per value only if that fails (the number is needed at
+    comptime, e.g. as an array size).
+    """
+    classes: list[ir.PeProgram] = []
+    index: dict = {}
+    tables: dict[str, np.ndarray] = {}
+    class_of = np.zeros((h, w), np.int32)
+
+    def add(pe) -> int:
+        k = index.get(pe)
+        if k is None:
+            k = index[pe] = len(classes)
+            classes.append(pe)
+        return k
+
+    groups: dict = {}
+    for (x, y), (path, tparams, _) in sorted(lay.tiles.items(), key=lambda t: t[0][::-1]):
+        shape = tuple((name, ("number",) if _is_number(v) else freeze(v))
+                      for name, v in tparams.fields.items())
+        groups.setdefault((path, shape), []).append((x, y, tparams))
+    for (path, _), tiles in groups.items():
+        by_value: dict = {}
+        for x, y, tparams in tiles:
+            by_value.setdefault(freeze(tparams), []).append((x, y, tparams))
+        if len(by_value) > 1:
+            shared = _shared_class(c, path, tiles, tables, h, w)
+            if shared is not None:
+                k = add(shared)
+                for x, y, _ in tiles:
+                    class_of[y, x] = k
+                continue
+        for members in by_value.values():
+            k = add(c.instantiate(path, members[0][2]))
+            for x, y, _ in members:
+                class_of[y, x] = k
+    return classes, class_of, tuple(tables.items())
+
+
+def _shared_class(c: CslCompiler, path: str, tiles, tables: dict, h: int, w: int):
+    """One class for tiles whose numeric params differ, or None if a param must be comptime."""
+    first = tiles[0][2].fields
+    varying = [name for name in first if _is_number(first[name]) and len(
+        {freeze(t.fields[name]) for _, _, t in tiles}) > 1]
+    params = dict(first)
+    new_tables = {}
+    for name in varying:
+        values = [t.fields[name] for _, _, t in tiles]
+        t = _param_type(c, path, name, values)
+        if t is None:
+            return None
+        table = f"{pathlib.Path(path).stem}:{name}"
+        k = 1
+        while table in tables or table in new_tables:
+            k += 1
+            table = f"{pathlib.Path(path).stem}:{name}#{k}"
+        arr = np.zeros((h, w), t.np)
+        for (x, y, _), v in zip(tiles, values):
+            arr[y, x] = v.value if isinstance(v, CNum) else v
+        new_tables[table] = arr
+        params[name] = RVal(ir.PeValue(table, t), t)
+    try:
+        pe = c.instantiate(path, StructVal(params))
+    except CslError:
+        return None
+    tables.update(new_tables)
+    return pe
+
+
 def _top_params(c: CslCompiler, file: ast.File, params: dict, colors: dict) -> dict:
     declared = {d.name for d in file.decls if isinstance(d, ast.ParamDecl)}
     out = {}
@@ -200,28 +301,14 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     if missing:
         raise c.error(f"no @set_tile_code for PE {missing[0]} ({len(missing)} of {w * h} PEs "
                       "have none)", layouts[0].pos)
-    classes: list[ir.PeProgram] = []
-    index: dict = {}
-    by_key: dict = {}
-    class_of = np.zeros((h, w), np.int32)
-    for (x, y), (path, tparams, _) in sorted(lay.tiles.items(), key=lambda t: t[0][::-1]):
-        key = (path, freeze(tparams))
-        k = by_key.get(key)
-        if k is None:
-            pe = c.instantiate(path, tparams)
-            k = index.get(pe)
-            if k is None:
-                k = index[pe] = len(classes)
-                classes.append(pe)
-            by_key[key] = k
-        class_of[y, x] = k
+    classes, class_of, tables = _tile_classes(c, lay, w, h)
     out_params = dict(params or {})
     try:
         return build_program(
             width=w, height=h, arch=arch, fabric_dims=fabric_dims, fabric_offsets=offsets,
             channels=channels, exports=tuple(lay.exports.values()), classes=tuple(classes),
             class_of=class_of, params=tuple(sorted(out_params.items())),
-            width_west_buf=width_west_buf, width_east_buf=width_east_buf)
+            width_west_buf=width_west_buf, width_east_buf=width_east_buf, tables=tables)
     except LayoutError as err:
         # a problem of one PE's program points at the @set_tile_code that placed it
         m = re.match(r"PE \((\d+), (\d+)\)", str(err))

@@ -373,6 +373,8 @@ class Compiler:
         else:
             raise self.error(f"'var {d.name}': type {t} cannot be held in PE memory", d.pos)
         init = None
+        if isinstance(v, RVal):
+            raise self.error(f"the initial value of '{d.name}' must be comptime-known", d.pos)
         if v is not None and v is not UNDEFINED:
             v = self.coerce(v, t, d.pos, f"'{d.name}'")
             if isinstance(v, ArrayVal):

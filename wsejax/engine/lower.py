@@ -549,7 +549,7 @@ class Lowerer:
                 v = np.asarray(v).astype(np.int64)
                 ok = ok & (v >= 0) & (v < n)
                 flat = flat * n + v
-            return flat, (None if ok.all() else ~ok)
+            return np.asarray(flat), (None if ok.all() else np.asarray(~ok))
         flat = jnp.int32(0)
         ok = None
         for v, n in zip(vals, shape):
@@ -964,6 +964,11 @@ class Lowerer:
         idx, bad = self.flat_index(sym, s.indices, fr)
         flat = arr.reshape(self.lanes + (-1,))
         v = jnp.broadcast_to(v, self.lanes)
+        if isinstance(idx, np.ndarray):
+            if idx.ndim:
+                raise ProgramError(f"a vector index writing '{s.symbol}'")
+            bad = None if bad is None else True
+            idx = int(idx)
         if isinstance(idx, int):
             if bad is not None:
                 self.fault(True, m, f"index out of range writing '{s.symbol}'")
