@@ -56,7 +56,21 @@ import numpy as np
 from wsejax import dsd as dsd_math
 from wsejax import ir, ops
 from wsejax.errors import LayoutError, ProgramError
-from wsejax.types import ArrayType, DType, bf16, bool_, f16, f32, i8, i16, i32, u8, u16, u32
+from wsejax.types import (
+    ArrayType,
+    DType,
+    bf16,
+    bool_,
+    f16,
+    f32,
+    i8,
+    i16,
+    i32,
+    u8,
+    u16,
+    u32,
+    widens,
+)
 
 __all__ = [
     "ArrayType", "DType", "addr", "as_", "bf16", "bitcast", "bool_", "break_", "compile",
@@ -114,23 +128,9 @@ def _peer(a: DType, b: DType, what: str) -> DType:
     if a == b:
         return a
     for x, y in ((a, b), (b, a)):
-        if _widens(x, y):
+        if widens(x, y):
             return y
     raise ProgramError(f"{what}: operands have types {a} and {b}; convert one with csl.as_")
-
-
-_INT_ORDER = {False: (u8, u16, u32), True: (i8, i16, i32)}
-
-
-def _widens(x: DType, y: DType) -> bool:
-    """True if a value of type x implicitly converts to type y."""
-    if x.is_float and y.is_float:
-        return x.bits < y.bits
-    if x.is_int and y.is_int:
-        if x.is_signed == y.is_signed:
-            return x.bits < y.bits
-        return not x.is_signed and y.is_signed and x.bits < y.bits
-    return False
 
 
 def _const(value, dtype: DType) -> ir.Const:
@@ -162,7 +162,7 @@ def _expr(v, dtype: DType | None = None, what: str = "value") -> ir.Expr:
     if isinstance(v, _ExprLike):
         e = v._ir()
         if dtype is not None and e.dtype != dtype:
-            if _widens(e.dtype, dtype):
+            if widens(e.dtype, dtype):
                 return ir.Cast(e, dtype)
             raise ProgramError(f"{what}: expected {dtype}, got {e.dtype}; convert with csl.as_")
         return e

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["ArrayType", "DType", "bf16", "bool_", "dtype_of", "f16", "f32", "i8", "i16", "i32",
-           "u8", "u16", "u32", "uint_of_width"]
+           "u8", "u16", "u32", "uint_of_width", "widens"]
 
 
 class DType(enum.Enum):
@@ -108,6 +108,18 @@ u32 = DType.u32
 f16 = DType.f16
 bf16 = DType.bf16
 f32 = DType.f32
+
+
+def widens(x: DType, y: DType) -> bool:
+    """True if a value of type x converts implicitly to type y (CSL 2.10 coercions): integer
+    widening within signedness, unsigned to a strictly wider signed type, fp16 to f32."""
+    if x.is_float and y.is_float:
+        return x.bits < y.bits
+    if x.is_int and y.is_int:
+        if x.is_signed == y.is_signed:
+            return x.bits < y.bits
+        return not x.is_signed and y.is_signed and x.bits < y.bits
+    return False
 
 
 def dtype_of(name: str) -> DType:

@@ -64,7 +64,7 @@ from wsejax.csl.values import (
 )
 from wsejax.dsd import Affine
 from wsejax.errors import CslError
-from wsejax.types import DType
+from wsejax.types import DType, widens
 
 __all__ = ["Compiler", "Module"]
 
@@ -1789,17 +1789,6 @@ def is_comptime(v) -> bool:
 def is_comptime_value(v) -> bool:
     return not isinstance(v, (RVal, LocalVar, DsdVal)) or (
         isinstance(v, DsdVal) and isinstance(v.expr, ir.DsdLit))
-
-
-def widens(x: DType, y: DType) -> bool:
-    """Implicit conversion of a value of type x to type y (CSL 2.10 coercions)."""
-    if x.is_float and y.is_float:
-        return x.bits < y.bits
-    if x.is_int and y.is_int:
-        if x.is_signed == y.is_signed:
-            return x.bits < y.bits
-        return not x.is_signed and y.is_signed and x.bits < y.bits
-    return False
 
 
 def describe(v) -> str:
