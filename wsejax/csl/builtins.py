@@ -17,13 +17,8 @@ from wsejax import ir, ops
 from wsejax.csl import ast
 from wsejax.csl.comptime import (
     FABRIC_BUILTINS,
-    SCALARS,
-    UNDEFINED,
     Env,
-    FnCtx,
-    LocalDsd,
     describe,
-    is_comptime,
     is_type,
 )
 from wsejax.csl.values import (
@@ -32,16 +27,12 @@ from wsejax.csl.values import (
     MODULE,
     ArrayT,
     ArrayVal,
-    CellVar,
     CNum,
     DsdVal,
     DsdVarRef,
     EnumVal,
-    FnT,
     FnVal,
-    LocalVar,
     ModuleVal,
-    NativeFn,
     PtrT,
     PtrVal,
     PtrVar,
@@ -807,7 +798,3 @@ def _map(c, node, env):
     fn.emit(ir.Map(name, tuple(in_ops), out_op, env.module.pe.site()))
     return None
 
-
-# silence re-exports used by other modules' type checks
-_ = (SCALARS, UNDEFINED, FnCtx, LocalDsd, is_comptime, CellVar, LocalVar, NativeFn, FnT,
-     StructT)
