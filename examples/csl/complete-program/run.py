@@ -4,7 +4,6 @@
 import argparse
 
 import numpy as np
-
 from cerebras.sdk.runtime.sdkruntimepybind import (  # pylint: disable=no-name-in-module
     MemcpyDataType,
     MemcpyOrder,
@@ -37,9 +36,10 @@ r = np.arange(M, dtype=np.float32)[:, None]
 c = np.arange(N, dtype=np.float32)[None, :]
 for py in range(H):
     for px in range(W):
+        kind = (px + py) % 3
         A = 10 * px + py + r - c * 0.5
-        x = np.arange(1, N + 1, dtype=np.float32)
-        b = 100 * (py * 2 + px) + np.arange(M, dtype=np.float32)
+        x = np.arange(1, N + 1, dtype=np.float32) * {0: 1.0, 1: 2.0, 2: -1.0}[kind]
+        b = 100 * (py * W + px) + np.arange(M, dtype=np.float32) + (0.5 if kind == 0 else 0.25)
         expected[py, px] = A @ x + b
 
 np.testing.assert_allclose(y.reshape(H, W, M), expected, rtol=1e-6)

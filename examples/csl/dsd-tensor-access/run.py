@@ -4,7 +4,6 @@
 import argparse
 
 import numpy as np
-
 from cerebras.sdk.runtime.sdkruntimepybind import (  # pylint: disable=no-name-in-module
     MemcpyDataType,
     MemcpyOrder,
@@ -44,8 +43,8 @@ def d2h(name, n):
 h2d("mat", mat)
 h2d("vec", vec)
 runner.launch("run_all", np.int16(N_ROWS), nonblock=False)
-got = {name: d2h(name, n) for name, n in
-       [("row", C), ("col", R), ("diag", R), ("picked", 8), ("rsum", C), ("other", 6), ("total", 1)]}
+sizes = {"row": C, "col": R, "diag": R, "picked": 8, "rsum": C, "other": 6, "total": 1}
+got = {name: d2h(name, n) for name, n in sizes.items()}
 runner.stop()
 
 np.testing.assert_array_equal(got["row"], mat[2, :])

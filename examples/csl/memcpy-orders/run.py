@@ -4,7 +4,6 @@
 import argparse
 
 import numpy as np
-
 from cerebras.sdk.runtime.sdkruntimepybind import (  # pylint: disable=no-name-in-module
     MemcpyDataType,
     MemcpyOrder,

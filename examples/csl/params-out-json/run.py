@@ -5,7 +5,6 @@ import argparse
 import json
 
 import numpy as np
-
 from cerebras.sdk.runtime.sdkruntimepybind import (  # pylint: disable=no-name-in-module
     MemcpyDataType,
     MemcpyOrder,
