@@ -303,3 +303,70 @@ comptime { @export_symbol(main); }
     prog = compile_csl(tmp_path / "layout.csl", memcpy=True)
     assert len(prog.classes) == 2
     assert sorted(s.shape for pe in prog.classes for s in pe.symbols) == [(2,), (3,)]
+
+
+def test_in_order_ops_pointers_to_locals_const_tables_and_raw_16bit_scalars(tmp_path):
+    src = HEAD + """
+var acc = @zeros([2]f32);
+var x = [4]f32 { 1.0, 2.0, 3.0, 4.0 };
+var shift = [5]f32 { 1.0, 2.0, 3.0, 4.0, 5.0 };
+var w = [4]u16 { 1, 2, 3, 4 };
+var out = @zeros([6]f32);
+const table = [4]f32 { 0.5, 1.5, 2.5, 3.5 };
+const acc_dsd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> acc[0] });
+const x_dsd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> x[i] });
+const lo = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> shift[i] });
+const hi = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> shift[i + 1] });
+const w_dsd = @get_dsd(mem1d_dsd, .{ .base_address = &w, .extent = 4 });
+var minus: i16 = -3;
+
+fn set(p: *f32, v: f32) void { p.* = v; }
+
+fn main() void {
+  @fadds(acc_dsd, acc_dsd, x_dsd);          // the stride-0 reduction idiom: 1+2+3+4
+  @fmovs(hi, lo);                          // overlapping copy, in order: all 1.0
+  @add16(w_dsd, w_dsd, minus);             // an i16 scalar is its raw 16-bit pattern
+  @add16(w_dsd, w_dsd, -1);
+  var t: f32 = 0.0;
+  set(&t, 2.5);
+  out[0] = t;
+  var i: i16 = 0;
+  while (i < 4) : (i += 1) {
+    const v: f32 = if (i < 2) 10.0 else 20.0;   // the declared type types the branches
+    out[1] += table[@as(u16, i)] + v;
+  }
+  sys.unblock_cmd_stream();
+}
+comptime {
+  @export_symbol(acc, "acc"); @export_symbol(shift, "shift"); @export_symbol(w, "w");
+  @export_symbol(out, "out"); @export_symbol(main);
+}
+"""
+    prog = compile_pe(tmp_path, src, """
+        @export_name("acc", [*]f32, false);
+        @export_name("shift", [*]f32, false);
+        @export_name("w", [*]u16, false);
+        @export_name("out", [*]f32, false);
+        @export_name("main", fn()void);""", w=1)
+    r = run(prog)
+    assert read(r, "acc", 2)[0, 0].tolist() == [10.0, 0.0]
+    assert read(r, "shift", 5)[0, 0].tolist() == [1.0] * 5
+    w = np.zeros(4, np.uint32)
+    r.memcpy_d2h(w, r.get_id("w"), 0, 0, 1, 1, 4, streaming=False, data_type=1)
+    assert w.tolist() == [(v - 4) & 0xFFFF for v in (1, 2, 3, 4)]
+    out = read(r, "out", 6)[0, 0]
+    assert out[0] == 2.5 and out[1] == (0.5 + 1.5 + 2.5 + 3.5) + 60.0
+
+
+def test_a_runtime_condition_in_a_comptime_context_is_an_error(tmp_path):
+    src = HEAD + """
+const lay = @import_module("<layout>");
+var out: f32 = 0.0;
+fn main() void {
+  comptime { if (lay.get_x_coord() == 0) { } }
+  sys.unblock_cmd_stream();
+}
+comptime { @export_symbol(main); }
+"""
+    with pytest.raises(CslError):
+        compile_pe(tmp_path, src, '@export_name("main", fn()void);')

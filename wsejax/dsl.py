@@ -720,6 +720,13 @@ def _operand(v, dtype: DType, letter_only=False):
             raise ProgramError(f"pointer to '{sym.name}' must address one element")
         es = tuple(_expr(i, None, f"index of {sym.name}") for i in v.indices)
         return "p", ir.PtrOperand(sym.name, es), sym.dtype
+    if dtype.is_int and not dtype.is_signed:
+        # integer ops work on raw bit patterns: a signed value is its two's complement
+        signed = {16: i16, 32: i32}.get(dtype.bits)
+        if isinstance(v, _ExprLike) and v.dtype == signed:
+            return "s", ir.ScalarOperand(ir.Bitcast(v._ir(), dtype)), dtype
+        if _is_number(v) and not isinstance(v, bool) and -(1 << (dtype.bits - 1)) <= v < 0:
+            v = int(v) & ((1 << dtype.bits) - 1)
     return "s", ir.ScalarOperand(_expr(v, dtype, "scalar operand")), dtype
 
 

@@ -711,8 +711,24 @@ def _operand(c, v, t: DType, node, k):
         idx = np.unravel_index(v.offset, v.shape) if v.shape else ()
         return "p", ir.PtrOperand(v.name, tuple(ir.Const(int(i), DType.i32) for i in idx)), \
             v.dtype
-    e = c.to_expr(v, t, node.args[k].pos, f"operand {k + 1} of @{node.name}")
+    e = c.to_expr(_raw_bits(c, v, t, node.args[k].pos), t, node.args[k].pos,
+                  f"operand {k + 1} of @{node.name}")
     return "s", ir.ScalarOperand(e), t
+
+
+def _raw_bits(c, v, t: DType, pos):
+    """Integer ops work on raw bit patterns (spec 8): a signed scalar of the op's width, or a
+    negative literal, is its two's complement pattern."""
+    if not t.is_int or t.is_signed:
+        return v
+    signed = {16: DType.i16, 32: DType.i32}.get(t.bits)
+    if isinstance(v, RVal) and v.dtype == signed:
+        return RVal(ir.Bitcast(v.expr, t), t)
+    if isinstance(v, CNum) and v.dtype == signed:
+        return CNum(v.value & ((1 << t.bits) - 1), t)
+    if isinstance(v, int) and not isinstance(v, bool) and -(1 << (t.bits - 1)) <= v < 0:
+        return v & ((1 << t.bits) - 1)
+    return v
 
 
 def dsd_op(c, node: ast.Builtin, env: Env):

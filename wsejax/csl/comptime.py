@@ -142,6 +142,7 @@ class FnCtx:
     blocks: list = field(default_factory=lambda: [[]])
     loops: list = field(default_factory=list)   # (label, "runtime"|"comptime", depth)
     depth: int = 0                # runtime control-flow nesting (if / loop bodies)
+    addressed: set = field(default_factory=set)  # locals whose address is taken (&x)
 
     def emit(self, stmt) -> None:
         self.blocks[-1].append(stmt)
@@ -242,6 +243,7 @@ class PeBuilder:
         self.functions: dict[str, ir.Function] = {}
         self.exports: list = []
         self.specs: dict = {}
+        self.const_arrays: dict = {}   # id(ArrayVal) -> (SymRef, the array, kept alive)
         self.counter = 0
         self.sites = 0
 
@@ -565,7 +567,7 @@ class Compiler:
 
     def local_decl(self, d: ast.VarDecl, env: Env) -> None:
         t = self.eval_type(d.type, env) if d.type is not None else None
-        v = self.ev(d.value, env) if d.value is not None else UNDEFINED
+        v = self.ev_as(d.value, t, env) if d.value is not None else UNDEFINED
         what = f"'{d.name}'"
         if d.comptime or env.fn is None:
             if isinstance(v, (RVal, LocalVar)):
@@ -608,6 +610,13 @@ class Compiler:
                 raise self.error(f"{what} needs a type: `var {d.name}: T = ...`", d.pos)
         if not isinstance(t, DType):
             raise self.error(f"{what}: runtime locals of type {t} are not supported", d.pos)
+        if d.name in fn.addressed:
+            # its address is taken: it lives in memory (functions do not recurse)
+            ref = self.static_local(env, d.name, t, ())
+            fn.emit(ir.Assign(ref.name, (), self.to_expr(
+                self.coerce(v if v is not UNDEFINED else 0, t, d.pos, what), t, d.pos)))
+            env.bind(d.name, ref)
+            return
         name = env.module.pe.fresh(d.name + ".")
         init = self.to_expr(self.coerce(v if v is not UNDEFINED else 0, t, d.pos, what), t,
                             d.pos)
@@ -621,14 +630,8 @@ class Compiler:
             t = ArrayT(v.elem, v.values.shape)
         if not isinstance(t.elem, DType):
             raise self.error(f"'{d.name}': arrays of {t.elem} are not supported", d.pos)
-        pe = env.module.pe
-        name = f"{env.module.prefix}{env.fn.name}.{d.name}"
-        k = 1
-        while name in pe.symbols:
-            k += 1
-            name = f"{env.module.prefix}{env.fn.name}.{d.name}#{k}"
-        pe.symbols[name] = ir.Symbol(name, t.elem, tuple(t.shape), None)
-        ref = SymRef(name, t.elem, tuple(t.shape))
+        ref = self.static_local(env, d.name, t.elem, tuple(t.shape))
+        name = ref.name
         if v is not UNDEFINED:
             v = self.coerce(v, t, d.pos, f"'{d.name}'")
             flat = v.values.reshape(-1)
@@ -640,6 +643,18 @@ class Compiler:
                 env.fn.emit(ir.Assign(name, tuple(ir.Const(int(i), DType.i32) for i in idx),
                                       ir.Const(x, t.elem)))
         return ref
+
+    def static_local(self, env: Env, name: str, dtype: DType, shape: tuple) -> SymRef:
+        """Memory for a local of the current function (an array, or a scalar whose address
+        is taken): a global symbol named after the function."""
+        pe = env.module.pe
+        sym = f"{env.module.prefix}{env.fn.name}.{name}"
+        k = 1
+        while sym in pe.symbols:
+            k += 1
+            sym = f"{env.module.prefix}{env.fn.name}.{name}#{k}"
+        pe.symbols[sym] = ir.Symbol(sym, dtype, shape, None)
+        return SymRef(sym, dtype, shape)
 
     def assign(self, s: ast.Assign, env: Env) -> None:
         value = s.value
@@ -656,7 +671,7 @@ class Compiler:
                 found = True
             if not found:
                 raise self.error(f"unknown name '{target.name}'", target.pos)
-            v = self.ev(value, env)
+            v = self.ev_as(value, b.dtype if isinstance(b, (LocalVar, SymRef)) else None, env)
             if isinstance(b, CellVar):
                 if isinstance(v, (RVal, LocalVar)):
                     raise self.error(f"comptime var '{target.name}' cannot take a runtime "
@@ -707,7 +722,21 @@ class Compiler:
                 return
         raise self.error("this cannot be assigned to", s.pos)
 
-    def lvalue(self, target, env: Env):
+    def array_in_memory(self, arr: ArrayVal, env: Env, pos) -> SymRef:
+        """A comptime array read at run time lives in PE memory: one symbol per array."""
+        self.need_fn(env, pos, "indexing a comptime array with a runtime index")
+        pe = env.module.pe
+        key = id(arr)
+        ref = pe.const_arrays.get(key)
+        if ref is None:
+            name = f"%const{len(pe.const_arrays)}"
+            init = tuple(arr.values.reshape(-1).tolist())
+            pe.symbols[name] = ir.Symbol(name, arr.elem, tuple(arr.values.shape),
+                                         init if any(init) else None)
+            ref = pe.const_arrays[key] = (SymRef(name, arr.elem, tuple(arr.values.shape)), arr)
+        return ref[0]
+
+    def lvalue(self, target, env: Env, base=None):
         """`("comptime", ArrayVal, index)` or `(symbol, indices, symbol dtype, view dtype)`."""
         if isinstance(target, ast.Deref):
             p = self.ev(target.obj, env)
@@ -716,7 +745,7 @@ class Compiler:
             idx = np.unravel_index(p.offset, p.shape) if p.shape else ()
             return (p.name, tuple(ir.Const(int(i), DType.i32) for i in idx), self.sym_dtype(p),
                     p.dtype)
-        obj = self.ev_ref(target.obj, env)
+        obj = base if base is not None else self.ev_ref(target.obj, env)
         if isinstance(obj, CellVar):
             obj = obj.value
         if isinstance(obj, ArrayVal):
@@ -772,7 +801,7 @@ class Compiler:
             return
         if not isinstance(c, RVal) or c.dtype is not DType.bool_:
             raise self.error(f"if condition must be a bool, got {describe(c)}", s.cond.pos)
-        fn = env.fn
+        fn = self.need_fn(env, s.cond.pos, "a condition known only at run time")
         then = self.emit_block(fn, lambda: self.exec_block(s.then, env))
         orelse = ()
         if s.orelse is not None:
@@ -816,6 +845,9 @@ class Compiler:
         fn.emit(ir.While(c.expr, body, cont))
 
     def unroll_while(self, s: ast.While, env: Env, c) -> None:
+        if isinstance(c, RVal):
+            raise self.error("this while condition is known only at run time, but the loop "
+                             "runs at comptime (inline, or outside a function body)", s.cond.pos)
         depth = env.fn.depth if env.fn else 0
         if env.fn:
             env.fn.loops.append((s.label, "comptime", depth))
@@ -923,7 +955,8 @@ class Compiler:
         fn.emit(ir.For(var, DType.i32, 0, arr.shape[0], 1, body))
 
     def return_stmt(self, s: ast.Return, env: Env) -> None:
-        v = self.ev(s.value, env) if s.value is not None else None
+        want = env.fn.ret if env.fn is not None and env.inline_depth is None else None
+        v = self.ev_as(s.value, want, env) if s.value is not None else None
         fn = env.fn
         inline = env.inline_depth
         if fn is None or inline is not None:
@@ -1176,8 +1209,10 @@ class Compiler:
                 except IndexError:
                     raise self.error(f"index {list(idx)} out of range of an array of shape "
                                      f"{list(obj.values.shape)}", e.pos) from None
-            raise self.error("a comptime array indexed at run time: make it a global var",
-                             e.pos)
+            obj = self.array_in_memory(obj, env, e.pos)
+            name, indices, dtype, view = self.lvalue(ast.Index(ast.Ident("%const"), e.indices,
+                                                               e.pos), env, obj)
+            return RVal(ir.Load(name, indices, dtype), dtype)
         if isinstance(obj, str):
             k = self.comptime_int(self.ev(e.indices[0], env), e.pos)
             return CNum(obj.encode()[k], DType.u8)
@@ -1421,21 +1456,32 @@ class Compiler:
             return v
         raise self.error(f"expected a comptime-known integer, got {describe(v)}", pos)
 
-    def if_expr(self, e: ast.IfExpr, env: Env):
+    def ev_as(self, e, t, env: Env):
+        """Evaluate e where a value of type t is expected (its result type): a runtime
+        if-expression or switch with untyped comptime branches takes t."""
+        if isinstance(t, DType) and isinstance(e, ast.IfExpr):
+            return self.if_expr(e, env, t)
+        return self.ev(e, env)
+
+    def if_expr(self, e: ast.IfExpr, env: Env, want: DType | None = None):
         c = self.ev(e.cond, env)
         if isinstance(c, CNum):
             c = c.value
         if isinstance(c, bool):
-            return self.ev(e.a if c else e.b, env)
+            return self.ev_as(e.a if c else e.b, want, env)
         if not isinstance(c, RVal) or c.dtype is not DType.bool_:
             raise self.error(f"if condition must be a bool, got {describe(c)}", e.cond.pos)
-        a = self.ev(e.a, env)
-        b = self.ev(e.b, env)
+        a = self.ev_as(e.a, want, env)
+        b = self.ev_as(e.b, want, env)
         ta = a.dtype if isinstance(a, (RVal, CNum)) else None
         tb = b.dtype if isinstance(b, (RVal, CNum)) else None
-        if ta is None and tb is None:
-            raise self.error("a runtime if-expression needs typed branches", e.pos)
-        t = self.peer(ta, tb, "if", e.pos) if ta and tb else (ta or tb)
+        if want is not None:
+            t = want
+        elif ta is None and tb is None:
+            raise self.error("a runtime if-expression with untyped branches needs a result "
+                             "type: declare the variable's type or use @as", e.pos)
+        else:
+            t = self.peer(ta, tb, "if", e.pos) if ta and tb else (ta or tb)
         return RVal(ir.Select(c.expr, self.to_expr(a, t, e.pos), self.to_expr(b, t, e.pos), t),
                     t)
 
@@ -1682,7 +1728,7 @@ class Compiler:
                 fenv.bind(p.name, LocalDsd(pname, "mem1d_dsd", None).value())
             else:
                 fenv.bind(p.name, RVal(ir.Local(pname, t), t))
-        ctx = FnCtx(name, ret)
+        ctx = FnCtx(name, ret, addressed=_addressed(decl.body))
         body_env = Env(mod, fenv.scopes + [{}], ctx)
         self._depth_guard += 1
         if self._depth_guard > 64:
@@ -1712,6 +1758,7 @@ class Compiler:
                 if t is not ANYTYPE else a
             fenv.bind(p.name, v)
         fn = env.fn
+        fn.addressed |= _addressed(decl.body)
         body_env = Env(mod, fenv.scopes + [{}], fn, fn.depth)
         self._depth_guard += 1
         if self._depth_guard > 64:
@@ -1919,6 +1966,23 @@ def fold_unary(op, v, t: DType):
     if op == "!":
         return not v
     return v
+
+
+def _addressed(node) -> set:
+    """Names `x` that appear as `&x` anywhere in an AST subtree."""
+    import dataclasses
+
+    out = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Unary) and n.op == "&" and isinstance(n.a, ast.Ident):
+            out.add(n.a.name)
+        if dataclasses.is_dataclass(n):
+            stack.extend(getattr(n, f.name) for f in dataclasses.fields(n) if f.name != "pos")
+        elif isinstance(n, tuple):
+            stack.extend(n)
+    return out
 
 
 def _has_effects(e) -> bool:

@@ -1116,6 +1116,7 @@ class Lowerer:
             return
         loop = Loop()
         fr.loops.append(loop)
+        before = set(fr.locals)
         try:
             if n <= UNROLL_LIMIT or fr.ext:
                 for k in range(n):
@@ -1137,13 +1138,14 @@ class Lowerer:
             self._unpack(carry, fr, names, loop, templates)
         finally:
             fr.loops.pop()
-            fr.locals.pop(s.var, None)
+            self._end_scope(fr, before)
 
     def while_(self, s: ir.While, fr: Frame, m) -> None:
         if fr.ext:
             raise ProgramError(f"{fr.fn}: loops inside @map callbacks are not supported")
         loop = Loop()
         fr.loops.append(loop)
+        before = set(fr.locals)
         try:
             names, templates = self._prepare_carry(s.body + s.cont, fr, loop)
 
@@ -1171,6 +1173,14 @@ class Lowerer:
                        f"{fr.fn}: a while loop ran past {self.loop_limit} iterations")
         finally:
             fr.loops.pop()
+            self._end_scope(fr, before)
+
+    @staticmethod
+    def _end_scope(fr: Frame, before: set) -> None:
+        """Drop the locals a loop body declared: they are scoped to it, and inside a
+        `lax` loop they hold values of that loop's trace."""
+        for name in [k for k in fr.locals if k not in before]:
+            del fr.locals[name]
 
     # -- DSD operations ---------------------------------------------------------------------
 
@@ -1211,6 +1221,15 @@ class Lowerer:
         n, nvalid = self._length(dsds)
         if n == 0:
             return
+        if n > 1 and self._carried(dest, srcs, n):
+            self.dsd_op_in_order(spec, dest, srcs, n, nvalid, m, fr, what)
+        else:
+            res = spec.fn(*self._source_values(spec, srcs, n, nvalid, m, fr, what))
+            res = jnp.broadcast_to(res, self.lanes + (n,))
+            self.store(dest, res, n, nvalid, spec.dest, m, fr, what)
+        self.tick(m, n if nvalid is None else nvalid)
+
+    def _source_values(self, spec, srcs, n, nvalid, m, fr, what):
         vals = []
         for (k, o), t in zip(srcs, spec.srcs):
             if k == "D":
@@ -1220,10 +1239,69 @@ class Lowerer:
                 x = self.cast(x, have, t) if have != t else x
                 vals.append(jnp.asarray(x, t.np)[..., None] if jnp.ndim(x) else
                             jnp.asarray(x, t.np))
-        res = spec.fn(*vals)
-        res = jnp.broadcast_to(res, self.lanes + (n,))
-        self.store(dest, res, n, nvalid, spec.dest, m, fr, what)
-        self.tick(m, n if nvalid is None else nvalid)
+        return vals
+
+    def _carried(self, dest, srcs, n: int) -> bool:
+        """Could element j of the op read what element i < j wrote? (the stride-0 reduction
+        idiom `@fadds(acc, acc, x)`, or overlapping shifts). Then the op runs in order."""
+        kind, d = dest
+        dnames = ({b for b, _ in d.bases} if kind == "D" else {d.symbol})
+        for k, o in srcs:
+            if k != "D" or not dnames & {b for b, _ in o.bases}:
+                continue
+            if kind != "D":
+                continue            # a pointer destination is written once, after the reads
+            if _same_dsd(o, d):
+                if self._distinct(d, n):
+                    continue        # each element reads what it then overwrites: no carry
+                return True
+            wa = self._static_addresses(d, n)
+            ra = self._static_addresses(o, n)
+            if wa is None or ra is None:
+                return True         # runtime addresses over the same array: be exact
+            first_write = {}
+            for i, a in enumerate(wa.tolist()):
+                first_write.setdefault(a, i)
+            if any(first_write.get(a, n) < j for j, a in enumerate(ra.tolist())):
+                return True
+        return False
+
+    def _static_addresses(self, d: DsdRt, n: int):
+        """Absolute static addresses (base offset included) of the first n elements, or None."""
+        if len(d.bases) != 1 or not _is_static(d.offset):
+            return None
+        pat = self.pattern(d, n)
+        return None if pat is None else d.bases[0][1] + d.offset + pat
+
+    def _distinct(self, d: DsdRt, n: int) -> bool:
+        """Are the first n addresses of d distinct (so an in-place op is element-wise)?"""
+        pat = self.pattern(d, n)
+        return pat is not None and len(set(pat.tolist())) == len(pat)
+
+    def dsd_op_in_order(self, spec, dest, srcs, n, nvalid, m, fr: Frame, what: str) -> None:
+        """Run the op one element at a time, as the hardware does, in a `fori_loop`."""
+        def element(d: DsdRt, i) -> DsdRt:
+            if d.kind == "mem4d":
+                off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(
+                    self.pattern(d, n).astype(np.int32))[i]
+            else:
+                off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(d.stride, jnp.int32) * i
+            return DsdRt("mem1d", d.bases, d.base, off, 1, 1)
+
+        def body(i, carry):
+            self.M.load(carry)
+            mi = m
+            if nvalid is not None:
+                mi = mand(m, jnp.broadcast_to(i < jnp.asarray(nvalid, jnp.int32), self.lanes))
+            one = [(k, element(o, i) if k == "D" else o) for k, o in srcs]
+            res = spec.fn(*self._source_values(spec, one, 1, None, mi, fr, what))
+            res = jnp.broadcast_to(res, self.lanes + (1,))
+            kind, o = dest
+            self.store((kind, element(o, i) if kind == "D" else o), res, 1, None, spec.dest,
+                       mi, fr, what)
+            return self.M.carry()
+
+        self.M.load(lax.fori_loop(0, n, body, self.M.carry()))
 
     def store(self, dest, res, n, nvalid, have: DType, m, fr: Frame, what: str) -> None:
         kind, o = dest
@@ -1399,6 +1477,20 @@ class Lowerer:
             return self.dsd(e, vf)
         except ProgramError:
             return None
+
+
+def _same_dsd(a: DsdRt, b: DsdRt) -> bool:
+    """Do a and b address the same elements (equal static fields, or the very same arrays)?"""
+    if a is b:
+        return True
+    if (a.kind, a.bases, a.coeffs, a.extents) != (b.kind, b.bases, b.coeffs, b.extents):
+        return False
+    for x, y in zip(a.fields().values(), b.fields().values()):
+        if x is y:
+            continue
+        if not (_is_static(x) and _is_static(y) and x == y):
+            return False
+    return True
 
 
 def _mentions(e, names: set) -> bool:
