@@ -754,11 +754,9 @@ def _dsd_op(name: str, dest, *srcs) -> bool:
             _check_width(name, f"source {k + 1}", st, t)
         letters.append(letter)
         operands.append(o)
-    form = "".join(letters)
-    if form not in spec.forms:
-        raise ProgramError(f"@{name} does not accept operand form ({', '.join(form)}); "
-                           f"accepted: {', '.join('(' + ', '.join(f) + ')' for f in spec.forms)}"
-                           " (D = DSD, s = scalar, p = pointer)")
+    problem = ops.form_error(name, "".join(letters))
+    if problem:
+        raise ProgramError(problem)
     body.emit(ir.DsdOp(name, dop, tuple(operands), body.program.next_site()))
     return True
 

@@ -39,7 +39,7 @@ from jax import lax
 from wsejax.errors import ProgramError
 from wsejax.types import DType
 
-__all__ = ["OPS", "OpSpec", "apply"]
+__all__ = ["OPS", "OpSpec", "apply", "form_error"]
 
 F32, F16, I16, U16, U32 = DType.f32, DType.f16, DType.i16, DType.u16, DType.u32
 
@@ -57,6 +57,17 @@ class OpSpec:
     srcs: tuple[DType, ...]  # element type of each source operand, scalars included
     forms: tuple[str, ...]  # e.g. ("DDD", "DsD", "DDs", "psD")
     fn: Callable[..., jax.Array]  # fn(*srcs) -> broadcast result of dtype dest.np
+
+
+def form_error(name: str, form: str) -> str | None:
+    """Why operand form `form` (letters D, s, p; destination first) is not accepted by op
+    `name`, or None if it is. Both front ends report this text."""
+    spec = OPS[name]
+    if form in spec.forms:
+        return None
+    accepted = " ".join("(" + ", ".join(f) + ")" for f in spec.forms)
+    return (f"@{name} does not accept operand form ({', '.join(form)}); accepted: {accepted} "
+            "(D = DSD, s = scalar, p = pointer)")
 
 
 def apply(name: str, *srcs) -> jax.Array:

@@ -755,11 +755,9 @@ def dsd_op(c, node: ast.Builtin, env: Env):
                           f"@{node.name} works on {t} ({t.bits}-bit)", node.args[k].pos)
         letters.append(letter)
         operands.append(o)
-    form = "".join(letters)
-    if form not in spec.forms:
-        raise c.error(f"@{node.name} does not accept operand form ({', '.join(form)}); accepted: "
-                      + " ".join("(" + ", ".join(f) + ")" for f in spec.forms)
-                      + " (D = DSD, s = scalar, p = pointer)", node.pos)
+    problem = ops.form_error(node.name, "".join(letters))
+    if problem:
+        raise c.error(problem, node.pos)
     fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), env.module.pe.site()))
     return True
 
