@@ -370,3 +370,57 @@ comptime { @export_symbol(main); }
 """
     with pytest.raises(CslError):
         compile_pe(tmp_path, src, '@export_name("main", fn()void);')
+
+
+def test_csl_tasks_activate_block_unblock_and_deadlock_reports(tmp_path):
+    src = HEAD + """
+const lay = @import_module("<layout>");
+const first_id = @get_local_task_id(3);
+const second_id = @get_local_task_id(5);
+const last_id = @get_local_task_id(9);
+var log = @zeros([8]i32);
+var n: i32 = 0;
+fn note(v: i32) void { log[n] = v; n += 1; }
+task first() void { note(1); @activate(last_id); }
+task second() void { note(2); @unblock(last_id); }
+task last() void { note(3); sys.unblock_cmd_stream(); }
+fn main() void { note(0); @activate(second_id); @activate(first_id); }
+fn stuck() void {
+  if (lay.get_x_coord() == 1) { sys.unblock_cmd_stream(); }
+  @block(last_id);
+  @activate(last_id);
+}
+comptime {
+  @bind_local_task(first, first_id);
+  @bind_local_task(second, second_id);
+  @bind_local_task(last, last_id);
+  @block(last_id);
+  @export_symbol(log, "log");
+  @export_symbol(main);
+  @export_symbol(stuck);
+}
+"""
+    prog = compile_pe(tmp_path, src, """
+        @export_name("log", [*]i32, false);
+        @export_name("main", fn()void);
+        @export_name("stuck", fn()void);""", w=3)
+    r = run(prog)
+    assert read(r, "log", 8, np.int32)[0].tolist() == [[0, 1, 2, 3, 0, 0, 0, 0]] * 3
+    from wsejax import DeadlockError
+
+    with pytest.raises(DeadlockError) as err:
+        r.launch("stuck")
+    assert err.value.pes == [(0, 0), (2, 0)]
+    assert "active task IDs [9], of which blocked [9]" in str(err.value)
+
+
+def test_reserved_and_out_of_range_task_ids(tmp_path):
+    for body, message in (
+            ("task t() void {}\ncomptime { @bind_local_task(t, @get_local_task_id(28)); }",
+             "reserved by memcpy"),
+            ("const k = @get_local_task_id(31);", "out of range")):
+        src = HEAD + body + "\nfn main() void { _ = k; }\ncomptime { @export_symbol(main); }\n" \
+            if "const k" in body else HEAD + body + "\nfn main() void {}\n" \
+            "comptime { @export_symbol(main); }\n"
+        with pytest.raises(CslError, match=message):
+            compile_pe(tmp_path, src, '@export_name("main", fn()void);')

@@ -363,3 +363,59 @@ def test_launch_arguments_reach_the_function():
     np.testing.assert_array_equal(get(r, "out", 2, np.float32)[..., :], [[[3.0, -7.0]] * W] * H)
     r.call("run", [np.float32(0.25), -3])
     np.testing.assert_array_equal(get(r, "out", 2, np.float32)[0, 0], [0.5, -3.0])
+
+
+# ------------------------------------------------------------------------------------------------
+# Local tasks
+
+
+def task_program():
+    log = csl.var("log", csl.i32[6])
+    n = csl.var("n", csl.i32)
+    first_id, second_id, last_id = (csl.get_local_task_id(k) for k in (3, 5, 9))
+
+    @csl.fn
+    def note(v: csl.i32):
+        log[n] = v
+        n.set(n + 1)
+
+    @csl.task
+    def first():
+        note(1)
+        csl.activate(last_id)            # blocked: runs only once second unblocks it
+
+    @csl.task
+    def second():
+        note(2)
+        csl.unblock(last_id)
+
+    @csl.task
+    def last():
+        note(3)
+        csl.unblock_cmd_stream()
+
+    @csl.fn
+    def go():
+        note(0)
+        csl.activate(second_id)
+        with csl.if_(csl.pe_x() == 0):      # PE 0 starts `first`, the others never do
+            csl.activate(first_id)
+
+    for t, k in ((first, first_id), (second, second_id), (last, last_id)):
+        csl.bind_local_task(t, k)
+    csl.block(last_id)
+    csl.export_symbol(log)
+    csl.export_symbol(go)
+
+
+def test_local_tasks_run_lowest_id_first_and_unblock_the_command_stream():
+    r = started(compile_single(task_program, {"log": csl.i32, "go": csl.fn_type()}, width=2,
+                               height=1))
+    with pytest.raises(DeadlockError) as err:
+        r.launch("go")
+    # PE (1, 0) never activates `first`, so `last` is never activated and nothing can run
+    assert err.value.pes == [(1, 0)]
+    assert "PE (1, 0): active task IDs none" in str(err.value)
+    out = np.zeros(2 * 6, np.int32)
+    r.memcpy_d2h(out, r.get_id("log"), 0, 0, 2, 1, 6, streaming=False)
+    assert out.reshape(2, 6).tolist() == [[0, 1, 2, 3, 0, 0], [0, 2, 0, 0, 0, 0]]

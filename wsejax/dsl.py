@@ -73,13 +73,14 @@ from wsejax.types import (
 )
 
 __all__ = [
-    "ArrayType", "DType", "addr", "as_", "bf16", "bitcast", "bool_", "break_", "compile",
-    "constants", "continue_", "else_", "export_name", "export_symbol", "f16", "f32", "fn",
-    "fn_type", "get_dsd", "i8", "i16", "i32", "if_", "increment_dsd_offset", "local", "map",
-    "mem1d_dsd", "mem4d_dsd", "pe_x", "pe_y", "pointer", "range", "return_", "select",
-    "set_color_config", "set_dsd_base_addr", "set_dsd_length", "set_dsd_stride",
-    "set_rectangle", "set_tile_code", "tensor_access", "u8", "u16", "u32", "unblock_cmd_stream",
-    "var", "while_", "zeros",
+    "ArrayType", "DType", "activate", "addr", "as_", "bf16", "bind_local_task", "bitcast",
+    "block", "bool_", "break_", "compile", "constants", "continue_", "else_", "export_name",
+    "export_symbol", "f16", "f32", "fn", "fn_type", "get_dsd", "get_local_task_id", "i8", "i16",
+    "i32", "if_", "increment_dsd_offset", "local", "map", "mem1d_dsd", "mem4d_dsd", "pe_x",
+    "pe_y", "pointer", "range", "return_", "select", "set_color_config", "set_dsd_base_addr",
+    "set_dsd_length", "set_dsd_stride", "set_rectangle", "set_tile_code", "task",
+    "tensor_access", "u8", "u16", "u32", "unblock", "unblock_cmd_stream", "var", "while_",
+    "zeros",
 ]
 __all__ += sorted(ops.OPS)
 
@@ -829,6 +830,80 @@ def map(callback, *args) -> None:
     body.emit(ir.Map(fnref.name, tuple(in_ops), out_op, pb.next_site()))
 
 
+@dataclass(frozen=True)
+class TaskId:
+    """A task ID (`@get_local_task_id(n)`)."""
+
+    kind: str
+    id: int
+
+
+def get_local_task_id(n: int) -> TaskId:
+    """`@get_local_task_id(n)`: local task IDs are 0..30 (8..30 on wse3)."""
+    if not isinstance(n, (int, np.integer)) or not 0 <= int(n) <= 30:
+        raise ProgramError(f"local task ID {n!r} is out of range (0 to 30)")
+    return TaskId("local", int(n))
+
+
+def task(pyfn):
+    """Declare a task of the current PE program (a decorator); bind it with
+    `bind_local_task`. Local tasks take no parameters."""
+    if inspect.signature(pyfn).parameters:
+        raise ProgramError(f"local task {pyfn.__name__} takes no parameters")
+    ref = _program().define_fn(pyfn, pyfn.__name__, (), None)
+    ref.is_task = True
+    return ref
+
+
+def bind_local_task(t, ident: TaskId) -> None:
+    """`@bind_local_task(task, id)` (at the top level of the PE program)."""
+    pb = _program()
+    if not isinstance(t, FnRef) or not getattr(t, "is_task", False):
+        raise ProgramError("bind_local_task takes a function declared with csl.task")
+    if not isinstance(ident, TaskId) or ident.kind != "local":
+        raise ProgramError("bind_local_task takes a local task ID (csl.get_local_task_id(n))")
+    if ident.id in pb.tasks:
+        raise ProgramError(f"task ID {ident.id} is bound twice")
+    pb.tasks[ident.id] = ir.Task(t.name, "local", ident.id)
+
+
+def _task_ctl(op: str, ident) -> None:
+    if isinstance(ident, FnRef):
+        pb = _program()
+        found = [k for k, t in pb.tasks.items() if t.fn == ident.name]
+        if not found:
+            raise ProgramError(f"task {ident.name} is not bound to a task ID")
+        ident = TaskId("local", found[0])
+    if not isinstance(ident, TaskId):
+        raise ProgramError(f"@{op} takes a task ID or a bound task")
+    stack = _stack()
+    if stack and isinstance(stack[-1], _BodyBuilder):
+        stack[-1].emit(ir.TaskCtl(op, ir.Const(ident.id, u16)))
+        return
+    pb = _program()
+    if op == "activate":
+        pb.active.add(ident.id)
+    elif op == "block":
+        pb.blocked.add(ident.id)
+    else:
+        pb.blocked.discard(ident.id)
+
+
+def activate(ident) -> None:
+    """`@activate(id)`: at the top level, the task starts active; in a body, at run time."""
+    _task_ctl("activate", ident)
+
+
+def block(ident) -> None:
+    """`@block(id)`: the task does not run until unblocked."""
+    _task_ctl("block", ident)
+
+
+def unblock(ident) -> None:
+    """`@unblock(id)`."""
+    _task_ctl("unblock", ident)
+
+
 def unblock_cmd_stream() -> None:
     """`sys_mod.unblock_cmd_stream()`: let the host's next command proceed on this PE."""
     _body("unblock_cmd_stream").emit(ir.UnblockCmdStream())
@@ -1030,6 +1105,9 @@ class _ProgramBuilder:
         self.fns: dict[str, FnRef] = {}
         self.traced: dict[str, ir.Function] = {}
         self.exports: list = []
+        self.tasks: dict[int, ir.Task] = {}
+        self.active: set[int] = set()
+        self.blocked: set[int] = set()
         self.counter = itertools.count()
         self._sites = itertools.count(1)
 
@@ -1110,6 +1188,9 @@ class _ProgramBuilder:
             dsd_vars=tuple(self.dsd_vars.items()),
             functions=tuple(self.traced[n] for n in self.fns),
             exports=tuple(self.exports),
+            tasks=tuple(self.tasks.values()),
+            active=tuple(sorted(self.active)),
+            blocked=tuple(sorted(self.blocked)),
         )
 
 

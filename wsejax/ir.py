@@ -31,8 +31,8 @@ __all__ = [
     "ExportFunc", "ExportName", "Expr", "ExprStmt", "For", "Function", "If", "IncrementOffset",
     "INTRINSICS", "Intrinsic", "Load", "Local", "LocalAssign", "Map", "Mem1d", "Mem4d",
     "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrOperand", "Return",
-    "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Un",
-    "UnblockCmdStream", "While", "walk_stmts",
+    "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
+    "TaskCtl", "Un", "UnblockCmdStream", "While", "walk_stmts",
 ]
 
 
@@ -395,6 +395,14 @@ class ExprStmt:
 
 
 @dataclass(frozen=True)
+class TaskCtl:
+    """`@activate(id)`, `@block(id)` or `@unblock(id)` at run time (`op` is that word)."""
+
+    op: str
+    id: Expr
+
+
+@dataclass(frozen=True)
 class Print:
     """`<simprint>` output: `parts` are strings and `(expr, spec)` pairs, where spec is "d"
     (decimal), "X" (upper hex), "b" (binary) or "f" (float). Text is buffered per PE and
@@ -410,7 +418,7 @@ class UnblockCmdStream:
 
 
 Stmt = (Assign | LocalAssign | DsdAssign | DsdOp | Map | If | For | While | Break | Continue
-        | Return | Call | ExprStmt | UnblockCmdStream | Print)
+        | Return | Call | ExprStmt | UnblockCmdStream | Print | TaskCtl)
 
 
 def walk_stmts(body: tuple[Stmt, ...]):
@@ -480,10 +488,21 @@ class ExportFunc:
 
 
 @dataclass(frozen=True)
+class Task:
+    """A task bound to task ID `id`: `fn` names its body (a Function without parameters for a
+    local task). `kind` is "local" (data and control tasks arrive with the fabric)."""
+
+    fn: str
+    kind: str
+    id: int
+
+
+@dataclass(frozen=True)
 class PeProgram:
     """One tile class: the specialised program shared by a set of PEs.
 
-    `dsd_vars` maps each global DSD variable to its initial (literal) value.
+    `dsd_vars` maps each global DSD variable to its initial (literal) value. `tasks` are the
+    bound tasks; `active` and `blocked` the task IDs activated / blocked at start-up.
     """
 
     name: str
@@ -491,6 +510,9 @@ class PeProgram:
     dsd_vars: tuple[tuple[str, DsdLit], ...]
     functions: tuple[Function, ...]
     exports: tuple[ExportData | ExportFunc, ...]
+    tasks: tuple[Task, ...] = ()
+    active: tuple[int, ...] = ()
+    blocked: tuple[int, ...] = ()
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]

@@ -273,6 +273,7 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     env_paths = [p for p in os.environ.get("CSL_IMPORT_PATH", "").split(":") if p]
     c = CslCompiler(arch=arch, import_paths=list(import_paths) + env_paths, warn=warn,
                     max_steps=max_steps)
+    c.memcpy = memcpy
     file = c.parse(top)
     layouts = [d for d in file.decls if isinstance(d, ast.LayoutBlock)]
     if not layouts:

@@ -42,6 +42,7 @@ from wsejax.csl.values import (
     StructT,
     StructVal,
     SymRef,
+    TaskIdVal,
     TensorAccessVal,
     TupleVal,
 )
@@ -389,6 +390,8 @@ def _rank(c, node, env):
 def _get_int(c, node, env):
     nargs(c, node, 1)
     v = c.ev(node.args[0], env)
+    if isinstance(v, TaskIdVal):
+        return CNum(v.id, DType.u16)
     if isinstance(v, EnumVal):
         return CNum(v.value, DType.u16)
     raise c.error(f"@get_int of {describe(v)} is not supported yet", node.pos)
@@ -502,6 +505,87 @@ def _param_stub(c, p, fenv):
 
 def _short(name: str) -> str:
     return name.rsplit(".", 1)[-1]
+
+
+# ------------------------------------------------------------------------------------------------
+# Tasks
+
+# local task IDs the memcpy infrastructure uses (spec 4), and the system tasks 29 and 31
+MEMCPY_LOCAL_IDS = {27: "memcpy", 28: "memcpy", 30: "memcpy (timer)", 29: "the teardown task",
+                    31: "the system"}
+
+
+@builtin("get_local_task_id")
+def _get_local_task_id(c, node, env):
+    nargs(c, node, 1)
+    v = c.ev(node.args[0], env)
+    if isinstance(v, RVal):
+        raise c.error("@get_local_task_id with a runtime value is not supported yet", node.pos)
+    n = c.comptime_int(v, node.pos)
+    lo = 0 if c.arch == "wse2" else 8
+    if not lo <= n <= 30:
+        raise c.error(f"local task ID {n} is out of range on {c.arch} ({lo} to 30)", node.pos)
+    return TaskIdVal("local", n)
+
+
+def _task_id(c, v, node, what: str) -> int:
+    if isinstance(v, TaskIdVal):
+        return v.id
+    if isinstance(v, FnVal) and isinstance(v.decl, ast.TaskDecl):
+        pe = v.module.pe
+        for t in pe.tasks.values():
+            if t.fn == c.specialize(v, v.module.env(), [], (), node.pos):
+                return t.id
+        raise c.error(f"task '{v.decl.name}' is not bound to a task ID", node.pos)
+    raise c.error(f"{what} takes a task ID (like @get_local_task_id(n)) or a bound task, got "
+                  f"{describe(v)}", node.pos)
+
+
+@builtin("bind_local_task")
+def _bind_local_task(c, node, env):
+    nargs(c, node, 2)
+    pe = env.module.pe
+    if pe is None or env.fn is not None:
+        raise c.error("@bind_local_task belongs in a top-level comptime block of a PE program",
+                      node.pos)
+    t = c.ev(node.args[0], env)
+    ident = c.ev(node.args[1], env)
+    if not isinstance(t, FnVal) or not isinstance(t.decl, ast.TaskDecl):
+        raise c.error(f"@bind_local_task takes a task, got {describe(t)}", node.args[0].pos)
+    if t.decl.params:
+        raise c.error(f"local task '{t.decl.name}' takes no parameters", t.decl.pos)
+    if not isinstance(ident, TaskIdVal) or ident.kind != "local":
+        raise c.error("@bind_local_task takes a local task ID (@get_local_task_id(n))",
+                      node.args[1].pos)
+    if c.memcpy and ident.id in MEMCPY_LOCAL_IDS:
+        raise c.error(f"local task ID {ident.id} is reserved by {MEMCPY_LOCAL_IDS[ident.id]}",
+                      node.args[1].pos)
+    if ident.id in pe.tasks:
+        raise c.error(f"task ID {ident.id} is bound twice", node.pos)
+    fname = c.specialize(t, t.module.env(), [], (), node.pos)
+    pe.tasks[ident.id] = ir.Task(fname, "local", ident.id)
+    return None
+
+
+@builtin("activate", "block", "unblock")
+def _task_ctl(c, node, env):
+    nargs(c, node, 1)
+    v = c.ev(node.args[0], env)
+    ident = _task_id(c, v, node, f"@{node.name}")
+    pe = env.module.pe
+    if pe is None:
+        raise c.error(f"@{node.name} belongs in a PE program", node.pos)
+    if env.fn is None:
+        # at comptime: the state the PE starts in
+        if node.name == "activate":
+            pe.active.add(ident)
+        elif node.name == "block":
+            pe.blocked.add(ident)
+        else:
+            pe.blocked.discard(ident)
+        return None
+    env.fn.emit(ir.TaskCtl(node.name, ir.Const(ident, DType.u16)))
+    return None
 
 
 # ------------------------------------------------------------------------------------------------

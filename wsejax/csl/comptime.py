@@ -77,8 +77,8 @@ SPECIALS["noreturn"] = Special("noreturn")
 DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
 
 FABRIC_BUILTINS = {
-    "bind_data_task", "bind_local_task", "bind_control_task", "activate", "block", "unblock",
-    "get_color", "get_data_task_id", "get_local_task_id", "get_control_task_id",
+    "bind_data_task", "bind_control_task",
+    "get_color", "get_data_task_id", "get_control_task_id",
     "get_input_queue", "get_output_queue", "initialize_queue", "set_local_color_config",
     "set_color_config", "get_ut_id", "queue_flush", "set_control_task_table",
     "set_empty_queue_handler", "bind_rotating_tasks", "set_teardown_handler", "allocate_fifo",
@@ -244,6 +244,9 @@ class PeBuilder:
         self.exports: list = []
         self.specs: dict = {}
         self.const_arrays: dict = {}   # id(ArrayVal) -> (SymRef, the array, kept alive)
+        self.tasks: dict[int, ir.Task] = {}
+        self.active: set[int] = set()
+        self.blocked: set[int] = set()
         self.counter = 0
         self.sites = 0
 
@@ -258,7 +261,8 @@ class PeBuilder:
     def build(self) -> ir.PeProgram:
         return ir.PeProgram(self.name, tuple(self.symbols.values()),
                             tuple(self.dsd_vars.items()), tuple(self.functions.values()),
-                            tuple(self.exports))
+                            tuple(self.exports), tuple(self.tasks.values()),
+                            tuple(sorted(self.active)), tuple(sorted(self.blocked)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -271,6 +275,7 @@ class Compiler:
     def __init__(self, *, arch: str, import_paths=(), fp16: DType = DType.f16, warn=None,
                  max_steps: int = 20_000_000):
         self.arch = arch
+        self.memcpy = False
         self.max_steps = max_steps
         self.import_paths = [pathlib.Path(p) for p in import_paths]
         self.fp16 = fp16

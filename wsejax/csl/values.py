@@ -22,7 +22,8 @@ from wsejax.types import DType
 __all__ = [
     "ArrayT", "ArrayVal", "CNum", "CellVar", "DsdVal", "DsdVarRef", "EnumT", "EnumVal", "FnT",
     "FnVal", "LocalVar", "ModuleVal", "NativeFn", "PtrT", "PtrVal", "RVal", "RangeVal",
-    "Special", "StructT", "StructVal", "SymRef", "TensorAccessVal", "TupleVal", "type_name",
+    "Special", "StructT", "StructVal", "SymRef", "TaskIdVal", "TensorAccessVal", "TupleVal",
+    "type_name",
 ]
 
 
@@ -161,6 +162,14 @@ class EnumVal:
     etype: EnumT
     name: str
     value: int
+
+
+@dataclass(frozen=True)
+class TaskIdVal:
+    """A task ID handle (`@get_local_task_id(n)`): `kind` is "local", "data" or "control"."""
+
+    kind: str
+    id: int
 
 
 @dataclass(frozen=True)
@@ -315,7 +324,7 @@ def freeze(v):
         return (type(v).__name__, v)
     if hasattr(v, "freeze"):
         return v.freeze()
-    if isinstance(v, (CNum, EnumVal, RangeVal, Special, ArrayT, PtrT, FnT, DType)):
+    if isinstance(v, (CNum, EnumVal, RangeVal, Special, ArrayT, PtrT, FnT, DType, TaskIdVal)):
         return v
     if isinstance(v, (StructT, EnumT)):
         return ("type", id(v))

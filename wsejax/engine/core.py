@@ -217,6 +217,7 @@ class Engine:
     def __init__(self, program: ir.Program, *, loop_limit: int = DEFAULT_LOOP_LIMIT,
                  matvec_loops: bool = True):
         self.program = program
+        self.loop_limit = loop_limit
         self.plan = plan_slots(program)
         self.fault_texts: list[str] = [""]
         self.lowerers = []
@@ -286,7 +287,8 @@ class Engine:
     def _run_launch(self, name: str, state: FabricState, args) -> FabricState:
         m = Machine(mem=dict(state.mem), dsd={k: dict(v) for k, v in state.dsd.items()},
                     cmd=state.cmd_blocked, cycles=state.cycles, prng=state.prng,
-                    fault=state.fault, tables=state.tables)
+                    fault=state.fault, tables=state.tables, active=state.active,
+                    blocked=state.blocked)
         single = len(self.program.classes) == 1
         for c, low in enumerate(self.lowerers):
             f = self.exported_function(c, name)
@@ -298,8 +300,49 @@ class Engine:
             mask = healthy if mask is None else mask & healthy
             m.cmd = m.cmd | mask
             m = low.run(m, f.name, args, mask)
+        if any(pe.tasks for pe in self.program.classes):
+            self._run_tasks(m)
         return state.replace(mem=m.mem, dsd=m.dsd, cmd_blocked=m.cmd, cycles=m.cycles,
-                             prng=m.prng, fault=m.fault)
+                             prng=m.prng, fault=m.fault, active=m.active, blocked=m.blocked)
+
+    def _run_tasks(self, m: Machine) -> None:
+        """Run tasks, one per PE per tick, until no PE blocks the command stream or no task
+        can run (the host then reports a deadlock). A PE runs its active, unblocked task with
+        the lowest ID (spec 5.3); starting a local task consumes its activation."""
+        single = len(self.program.classes) == 1
+        limit = self.loop_limit
+
+        def tick(carry):
+            m.load(carry[0])
+            runnable = m.active & ~m.blocked & (m.fault == 0)[..., None]
+            has = jnp.any(runnable, axis=-1)
+            pick = jnp.argmax(runnable, axis=-1)
+            for c, low in enumerate(self.lowerers):
+                for task in self.program.classes[c].tasks:
+                    mask = has & (pick == task.id)
+                    if not single:
+                        mask = mask & (m.tables["class"] == c)
+                    m.active = m.active.at[..., task.id].set(m.active[..., task.id] & ~mask)
+
+                    def run(inner, low=low, task=task, mask=mask):
+                        m.load(inner)
+                        low.run(m, task.fn, (), mask)
+                        return m.carry()
+
+                    m.load(lax.cond(jnp.any(mask), run, lambda inner: inner, m.carry()))
+            return m.carry(), jnp.any(has), carry[2] + 1
+
+        def cond(carry):
+            m.load(carry[0])
+            return jnp.any(m.cmd) & carry[1] & (carry[2] < limit)
+
+        carry = lax.while_loop(cond, tick, (m.carry(), jnp.bool_(True), jnp.int32(0)))
+        m.load(carry[0])
+        runaway = m.cmd & (carry[2] >= limit)
+        code = self._register_fault(f"tasks ran past {limit} scheduling rounds while the "
+                                    "command stream waited (a task that keeps re-activating "
+                                    "itself?)")
+        m.fault = jnp.where((m.fault == 0) & runaway, jnp.int32(code), m.fault)
 
     # -- copy-mode memcpy -------------------------------------------------------------------
 
@@ -351,9 +394,17 @@ class Engine:
             return
         ys, xs = np.nonzero(blocked)
         pes = [(int(x), int(y)) for y, x in zip(ys, xs)]
+        active = np.asarray(state.active)
+        blocked_ids = np.asarray(state.blocked)
+        lines = []
+        for x, y in pes[:8]:
+            act = np.nonzero(active[y, x])[0].tolist()
+            blk = np.nonzero(blocked_ids[y, x] & active[y, x])[0].tolist()
+            lines.append(f"  PE ({x}, {y}): active task IDs {act or 'none'}, of which blocked "
+                         f"{blk or 'none'}")
         raise DeadlockError(
-            f"{command} finished its work but {len(pes)} PE(s) never called "
-            "unblock_cmd_stream(), and nothing else can run on them", pes,
-            "each PE must call sys_mod.unblock_cmd_stream() once the launched function's work "
-            "is done")
+            f"{command} cannot finish: {len(pes)} PE(s) never called unblock_cmd_stream(), and "
+            "no task can run on them", pes,
+            "\n".join(lines + ["each PE must call sys_mod.unblock_cmd_stream() once its work "
+                                "is done"]))
 

@@ -110,12 +110,16 @@ class Machine:
     prng: jax.Array
     fault: jax.Array
     tables: dict
+    active: jax.Array = None    # [H, W, 64] bool
+    blocked: jax.Array = None   # [H, W, 64] bool
 
     def carry(self):
-        return (self.mem, self.dsd, self.cmd, self.cycles, self.prng, self.fault)
+        return (self.mem, self.dsd, self.cmd, self.cycles, self.prng, self.fault, self.active,
+                self.blocked)
 
     def load(self, carry) -> None:
-        self.mem, self.dsd, self.cmd, self.cycles, self.prng, self.fault = carry
+        (self.mem, self.dsd, self.cmd, self.cycles, self.prng, self.fault, self.active,
+         self.blocked) = carry
         self.mem = dict(self.mem)
         self.dsd = {k: dict(v) for k, v in self.dsd.items()}
 
@@ -893,7 +897,7 @@ class Lowerer:
         t = type(s)
         self.cur_mask = m if not fr.ext else None
         if fr.ext and t in (ir.Assign, ir.DsdOp, ir.DsdAssign, ir.Map, ir.UnblockCmdStream,
-                            ir.Print):
+                            ir.Print, ir.TaskCtl):
             raise ProgramError(f"{fr.fn}: a @map callback may not write memory or run DSD "
                                "operations")
         if t is ir.Assign:
@@ -928,10 +932,28 @@ class Lowerer:
             self.M.cmd = jnp.zeros_like(self.M.cmd) if m is None else self.M.cmd & ~m
         elif t is ir.Print:
             self.print_(s, fr, m)
+        elif t is ir.TaskCtl:
+            self.task_ctl(s, fr, m)
         else:
             raise ProgramError(f"cannot lower statement {s!r}")
         if t not in (ir.If, ir.For, ir.While, ir.Call) and not fr.ext:
             self.tick(m, 1)
+
+    def task_ctl(self, s: ir.TaskCtl, fr: Frame, m) -> None:
+        """`@activate` / `@block` / `@unblock` of a task ID on the lanes in `m`."""
+        if type(s.id) is ir.Const:
+            bit = jnp.arange(64) == int(s.id.value)
+        else:
+            ident = jnp.broadcast_to(self.expr(s.id, fr).astype(jnp.int32), self.lanes)
+            bit = ident[..., None] == jnp.arange(64)
+        if m is not None:
+            bit = bit & m[..., None]
+        if s.op == "activate":
+            self.M.active = self.M.active | bit
+        elif s.op == "block":
+            self.M.blocked = self.M.blocked | bit
+        else:
+            self.M.blocked = self.M.blocked & ~bit
 
     def print_(self, s: ir.Print, fr: Frame, m) -> None:
         """Send the values of a print to the host, for the PEs in `m`, in order."""

@@ -120,6 +120,13 @@ def init_state(program: ir.Program, plan: SlotPlan, dsd_init) -> FabricState:
                 dsd.setdefault(key, {}).setdefault(f, np.zeros((h, w), np.int32))
                 dsd[key][f][class_of == c] = v
     dsd = {k: {f: jnp.asarray(v) for f, v in d.items()} for k, d in dsd.items()}
+    active = np.zeros((h, w, N_TASK_IDS), bool)
+    blocked = np.zeros((h, w, N_TASK_IDS), bool)
+    for c, pe in enumerate(program.classes):
+        for k in pe.active:
+            active[class_of == c, k] = True
+        for k in pe.blocked:
+            blocked[class_of == c, k] = True
     tables = {name: jnp.asarray(t) for name, t in program.tables}
     tables["class"] = jnp.asarray(class_of)
     # a zero the compiler cannot see through (see the lowering of float division)
@@ -127,8 +134,8 @@ def init_state(program: ir.Program, plan: SlotPlan, dsd_init) -> FabricState:
     return FabricState(
         mem=mem,
         dsd=dsd,
-        active=jnp.zeros((h, w, N_TASK_IDS), bool),
-        blocked=jnp.zeros((h, w, N_TASK_IDS), bool),
+        active=jnp.asarray(active),
+        blocked=jnp.asarray(blocked),
         cmd_blocked=jnp.zeros((h, w), bool),
         cycles=jnp.zeros((h, w), jnp.uint32),
         prng=jnp.full((h, w), PRNG_SEED, jnp.uint32),
