@@ -148,14 +148,6 @@ class Frame:
         return off
 
 
-def _np(dtype: DType):
-    return dtype.np
-
-
-def _uint(bits: int):
-    return {8: jnp.uint8, 16: jnp.uint16, 32: jnp.uint32}[bits]
-
-
 def _view(x, have: DType, want: DType):
     """Reinterpret the bits of `x` (dtype `have`) as `want` (same width)."""
     if have == want:
@@ -393,7 +385,7 @@ class Lowerer:
     def expr(self, e, fr: Frame):
         t = type(e)
         if t is ir.Const:
-            return jnp.asarray(e.value, _np(e.dtype))
+            return jnp.asarray(e.value, e.dtype.np)
         if t is ir.Local:
             v = fr.locals.get(e.name)
             if v is None:
@@ -402,7 +394,7 @@ class Lowerer:
         if t is ir.Load:
             return self.load(e, fr)
         if t is ir.PeValue:
-            return self.lane(self.M.tables[e.table].astype(_np(e.dtype)), fr)
+            return self.lane(self.M.tables[e.table].astype(e.dtype.np), fr)
         if t is ir.Bin:
             return self.binop(e, fr)
         if t is ir.Un:
