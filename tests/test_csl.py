@@ -227,7 +227,8 @@ def error_of(tmp_path, body: str, exports='@export_name("main", fn()void);') -> 
      "@comptime_assert failed: nope"),
     ("var a: [4]f32;\nconst d = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "fn main() void { @fmacs(d, d, 1.0, 2.0); }", 6, 18, "does not accept operand form"),
-    ("fn main() void { const c = @get_color(3); }", 4, 28, "@get_color is not supported yet"),
+    ("fn main() void { const q = @get_input_queue(2); }", 4, 28,
+     "@get_input_queue is not supported yet"),
     ("const v: u8 = 300;\nvar w: u8 = 0;\nfn main() void { w = v; }", 4, 15,
      "300 does not fit in u8"),
 ])
@@ -424,3 +425,39 @@ def test_reserved_and_out_of_range_task_ids(tmp_path):
             "comptime { @export_symbol(main); }\n"
         with pytest.raises(CslError, match=message):
             compile_pe(tmp_path, src, '@export_name("main", fn()void);')
+
+
+ROUTE_LAYOUT = """
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 3, .height = 2 });
+const c = @get_color(4);
+layout {
+  @set_rectangle(3, 2);
+  for (@range(i16, 3)) |x| {
+    for (@range(i16, 2)) |y| {
+      @set_tile_code(x, y, "pe.csl", .{ .memcpy_params = memcpy.get_params(x) });
+    }
+  }
+  @set_color_config(0, 0, c, .{ .routes = .{ .rx = .{RAMP}, .tx = .{EAST} } });
+  @set_color_config(1, 0, c, .{ .routes = .{ .rx = .{WEST}, .tx = .{RAMP, EAST} } });
+  @set_color_config(2, 0, c, .{ .routes = .{ .rx = .{WEST}, .tx = .{RAMP, SOUTH} } });
+  @set_color_config(2, 1, c, .{ .routes = .{ .rx = .{NORTH}, .tx = LAST } });
+  @export_name("main", fn()void);
+}
+"""
+
+
+def test_color_configs_resolve_to_multicast_routes_and_errors_point_at_them(tmp_path):
+    pe = HEAD + "fn main() void { sys.unblock_cmd_stream(); }\ncomptime { @export_symbol(main); }"
+    write(tmp_path, {"layout.csl": ROUTE_LAYOUT.replace("LAST", "RAMP"), "pe.csl": pe})
+    routes = compile_csl(tmp_path / "layout.csl", memcpy=True).resolved[4]
+    assert routes.sources.tolist() == [[0, 0]]
+    assert routes.dest_source.tolist() == [[-1, 0, 0], [-1, -1, 0]]
+    assert routes.hops.tolist() == [[-1, 1, 2], [-1, -1, 3]]
+    write(tmp_path, {"layout.csl": ROUTE_LAYOUT.replace("LAST", ".{RAMP, EAST}")})
+    with pytest.raises(CslError, match="off the edge of the 3x2 rectangle") as err:
+        compile_csl(tmp_path / "layout.csl", memcpy=True)
+    assert err.value.file.endswith("layout.csl") and "@set_color_config" in str(err.value)
+    write(tmp_path, {"layout.csl": ROUTE_LAYOUT.replace("@get_color(4)", "@get_color(22)")
+                     .replace("LAST", "RAMP")})
+    with pytest.raises(CslError, match="reserved by memcpy"):
+        compile_csl(tmp_path / "layout.csl", memcpy=True)

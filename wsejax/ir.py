@@ -503,6 +503,7 @@ class PeProgram:
 
     `dsd_vars` maps each global DSD variable to its initial (literal) value. `tasks` are the
     bound tasks; `active` and `blocked` the task IDs activated / blocked at start-up.
+    `routes` are `@set_local_color_config`s: `(color, (rx, tx))` for every PE of the class.
     """
 
     name: str
@@ -513,6 +514,7 @@ class PeProgram:
     tasks: tuple[Task, ...] = ()
     active: tuple[int, ...] = ()
     blocked: tuple[int, ...] = ()
+    routes: tuple = ()
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]
@@ -581,6 +583,8 @@ class Program:
     class_of: np.ndarray = field(repr=False)  # [H, W] int32
     tables: tuple[tuple[str, np.ndarray], ...] = field(default=(), repr=False)
     params: tuple[tuple[str, object], ...] = ()
+    routes: tuple = ()              # ((x, y, color), (rx, tx)) of @set_color_config
+    resolved: dict = field(default_factory=dict, repr=False, compare=False)  # color -> routes
     width_west_buf: int = 0
     width_east_buf: int = 0
 

@@ -88,11 +88,12 @@ def _check_exports(pe: ir.PeProgram, names: dict[str, ir.ExportName], where: str
 
 def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels, exports,
                   classes, class_of, params=(), width_west_buf=0,
-                  width_east_buf=0, tables=()) -> ir.Program:
+                  width_east_buf=0, tables=(), routes=()) -> ir.Program:
     """Validate a placed program and return it as a Program. Raises LayoutError.
 
     `tables` are per-PE constant tables (`[H, W]` arrays read by `ir.PeValue`), beside the
-    coordinate tables "x" and "y" added here.
+    coordinate tables "x" and "y" added here. `routes` are `((x, y, color), (rx, tx))` of the
+    layout; with the classes' local color configs they are resolved here (`wsejax.routes`).
     """
     if arch not in ARCHES:
         raise LayoutError(f"--arch={arch}: expected one of {', '.join(ARCHES)}")
@@ -111,8 +112,38 @@ def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels,
         _check_exports(pe, names, f"PE ({first[0]}, {first[1]})")
     ys, xs = np.mgrid[0:height, 0:width]
     tables = (("x", xs.astype(np.uint16)), ("y", ys.astype(np.uint16))) + tuple(tables)
+    configs = _color_configs(classes, class_of, routes)
     return ir.Program(width=width, height=height, arch=arch, fabric_dims=dims,
                       fabric_offsets=offsets, channels=int(channels), exports=tuple(exports),
                       classes=tuple(classes), class_of=class_of, tables=tables,
                       params=tuple(params), width_west_buf=width_west_buf,
-                      width_east_buf=width_east_buf)
+                      width_east_buf=width_east_buf, routes=tuple(routes),
+                      resolved=_resolve(width, height, configs))
+
+
+def _color_configs(classes, class_of, routes) -> dict:
+    """Every (x, y, color) -> (rx, tx): the layout's configs and the classes' local ones."""
+    configs = {}
+    for c, pe in enumerate(classes):
+        if not pe.routes:
+            continue
+        ys, xs = np.nonzero(class_of == c)
+        for color, route in pe.routes:
+            for x, y in zip(xs.tolist(), ys.tolist()):
+                configs[(x, y, color)] = route
+    for key, route in routes:
+        if key in configs:
+            x, y, color = key
+            raise LayoutError(f"color {color} at PE ({x}, {y}) is configured twice (by the "
+                              "layout and by @set_local_color_config)")
+        configs[key] = route
+    return configs
+
+
+def _resolve(width, height, configs) -> dict:
+    if not configs:
+        return {}
+    from wsejax.routes import ColorConfig, resolve_routes
+
+    return resolve_routes(width, height, {k: ColorConfig(frozenset(rx), frozenset(tx))
+                                          for k, (rx, tx) in configs.items()})

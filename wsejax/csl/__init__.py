@@ -40,6 +40,7 @@ class _Layout:
         self.top = top
         self.rect = None
         self.tiles: dict = {}
+        self.routes: dict = {}
         self.exports: dict[str, ir.ExportName] = {}
 
     def set_rectangle(self, w, h, pos):
@@ -61,6 +62,17 @@ class _Layout:
         file = self.c.resolve(path, env.module.file.path, pos) if path is not None else \
             pathlib.Path(self.top)
         self.tiles[(x, y)] = (str(file), params, pos)
+
+    def set_color_config(self, x, y, color, route, pos):
+        if self.rect is None:
+            raise self.c.error("@set_color_config before @set_rectangle", pos)
+        w, h = self.rect
+        if not (0 <= x < w and 0 <= y < h):
+            raise self.c.error(f"@set_color_config({x}, {y}, ...) is outside the {w}x{h} "
+                               "rectangle", pos)
+        if (x, y, color) in self.routes:
+            raise self.c.error(f"color {color} at PE ({x}, {y}) is configured twice", pos)
+        self.routes[(x, y, color)] = (route, pos)
 
     def export_name(self, name, t, mutable, pos):
         if name in self.exports:
@@ -309,12 +321,18 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
             width=w, height=h, arch=arch, fabric_dims=fabric_dims, fabric_offsets=offsets,
             channels=channels, exports=tuple(lay.exports.values()), classes=tuple(classes),
             class_of=class_of, params=tuple(sorted(out_params.items())),
-            width_west_buf=width_west_buf, width_east_buf=width_east_buf, tables=tables)
+            width_west_buf=width_west_buf, width_east_buf=width_east_buf, tables=tables,
+            routes=tuple((k, r) for k, (r, _) in sorted(lay.routes.items())))
     except LayoutError as err:
-        # a problem of one PE's program points at the @set_tile_code that placed it
-        m = re.match(r"PE \((\d+), (\d+)\)", str(err))
-        if m is None:
-            raise
-        tile = lay.tiles[(int(m.group(1)), int(m.group(2)))]
-        raise c.error(str(err), tile[2]) from None
+        # point at the source: the @set_color_config of a route problem, or the
+        # @set_tile_code that placed the PE whose program has the problem
+        text = str(err)
+        pes = [(int(a), int(b)) for a, b in re.findall(r"PE \((\d+), (\d+)\)", text)]
+        color = re.match(r"color (\d+)", text)
+        for x, y in pes:
+            if color and (x, y, int(color.group(1))) in lay.routes:
+                raise c.error(text, lay.routes[(x, y, int(color.group(1)))][1]) from None
+        if pes and pes[0] in lay.tiles:
+            raise c.error(text, lay.tiles[pes[0]][2]) from None
+        raise
 

@@ -28,6 +28,7 @@ from wsejax.csl.values import (
     ArrayT,
     ArrayVal,
     CNum,
+    ColorVal,
     DsdVal,
     DsdVarRef,
     EnumVal,
@@ -390,7 +391,7 @@ def _rank(c, node, env):
 def _get_int(c, node, env):
     nargs(c, node, 1)
     v = c.ev(node.args[0], env)
-    if isinstance(v, TaskIdVal):
+    if isinstance(v, (TaskIdVal, ColorVal)):
         return CNum(v.id, DType.u16)
     if isinstance(v, EnumVal):
         return CNum(v.value, DType.u16)
@@ -505,6 +506,90 @@ def _param_stub(c, p, fenv):
 
 def _short(name: str) -> str:
     return name.rsplit(".", 1)[-1]
+
+
+# ------------------------------------------------------------------------------------------------
+# Colors and routes
+
+MEMCPY_COLORS = (21, 22, 23)
+DIRECTION_NAMES = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
+
+
+@builtin("get_color")
+def _get_color(c, node, env):
+    nargs(c, node, 1)
+    v = c.ev(node.args[0], env)
+    if isinstance(v, RVal):
+        raise c.error("@get_color with a runtime value is not supported yet", node.pos)
+    n = c.comptime_int(v, node.pos)
+    if not 0 <= n <= 23:
+        raise c.error(f"color {n} is out of range (0 to 23)", node.pos)
+    return ColorVal(n)
+
+
+def _directions(c, v, node, what: str) -> tuple:
+    items = v.items if isinstance(v, TupleVal) else [v]
+    out = []
+    for d in items:
+        name = getattr(d, "name", None)
+        if name not in DIRECTION_NAMES:
+            raise c.error(f"{what} takes directions ({', '.join(DIRECTION_NAMES)}), got "
+                          f"{describe(d)}", node.pos)
+        out.append(name)
+    return tuple(sorted(set(out)))
+
+
+def _color_config(c, color, config, node):
+    """(color id, (rx, tx)) from a color and its `.{ .routes = .{ .rx, .tx } }` config."""
+    if not isinstance(color, ColorVal):
+        color = c.coerce(color, Special("color"), node.pos, f"@{node.name} color")
+    if c.memcpy and color.id in MEMCPY_COLORS:
+        raise c.error(f"color {color.id} is reserved by memcpy (colors 21, 22, 23)", node.pos)
+    if not isinstance(config, StructVal):
+        raise c.error(f"@{node.name} takes a config struct like .{{ .routes = .{{ .rx = "
+                      ".{WEST}, .tx = .{RAMP} } }", node.pos)
+    unknown = set(config.fields) - {"routes"}
+    if unknown:
+        raise c.error(f"@{node.name}: .{sorted(unknown)[0]} (switches, filters, teardown) is "
+                      "not supported yet", node.pos)
+    routes = config.fields.get("routes")
+    if isinstance(routes, TupleVal) and not routes.items:
+        routes = StructVal({})
+    if not isinstance(routes, StructVal):
+        raise c.error(f"@{node.name}: .routes must be a struct with .rx and .tx", node.pos)
+    extra = set(routes.fields) - {"rx", "tx", "color_swap_x", "color_swap_y"}
+    if extra:
+        raise c.error(f"@{node.name}: .routes.{sorted(extra)[0]} is not supported yet", node.pos)
+    if any(routes.fields.get(k) for k in ("color_swap_x", "color_swap_y")):
+        raise c.error(f"@{node.name}: color swapping is not supported yet", node.pos)
+    rx = _directions(c, routes.fields.get("rx", TupleVal([])), node, ".rx")
+    tx = _directions(c, routes.fields.get("tx", TupleVal([])), node, ".tx")
+    return color.id, (rx, tx)
+
+
+@builtin("set_color_config")
+def _set_color_config(c, node, env):
+    nargs(c, node, 4)
+    lay = c.layout_for(node)
+    x = c.comptime_int(c.ev(node.args[0], env), node.args[0].pos)
+    y = c.comptime_int(c.ev(node.args[1], env), node.args[1].pos)
+    color, route = _color_config(c, c.ev(node.args[2], env), c.ev(node.args[3], env), node)
+    lay.set_color_config(x, y, color, route, node.pos)
+    return None
+
+
+@builtin("set_local_color_config")
+def _set_local_color_config(c, node, env):
+    nargs(c, node, 2)
+    pe = env.module.pe
+    if pe is None or env.fn is not None:
+        raise c.error("@set_local_color_config belongs in a top-level comptime block of a PE "
+                      "program", node.pos)
+    color, route = _color_config(c, c.ev(node.args[0], env), c.ev(node.args[1], env), node)
+    if color in pe.routes:
+        raise c.error(f"color {color} is configured twice", node.pos)
+    pe.routes[color] = route
+    return None
 
 
 # ------------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from wsejax.csl.values import (
     ArrayVal,
     CellVar,
     CNum,
+    ColorVal,
     DsdVal,
     DsdVarRef,
     EnumT,
@@ -77,10 +78,9 @@ SPECIALS["noreturn"] = Special("noreturn")
 DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
 
 FABRIC_BUILTINS = {
-    "bind_data_task", "bind_control_task",
-    "get_color", "get_data_task_id", "get_control_task_id",
-    "get_input_queue", "get_output_queue", "initialize_queue", "set_local_color_config",
-    "set_color_config", "get_ut_id", "queue_flush", "set_control_task_table",
+    "bind_data_task", "bind_control_task", "get_data_task_id", "get_control_task_id",
+    "get_input_queue", "get_output_queue", "initialize_queue", "get_ut_id", "queue_flush",
+    "set_control_task_table",
     "set_empty_queue_handler", "bind_rotating_tasks", "set_teardown_handler", "allocate_fifo",
     "set_fifo_read_length", "set_fifo_write_length", "get_dsr", "get_xdsr", "load_to_dsr",
     "load_to_dsr_xdsr", "dfilt", "get_filter_id", "rpc", "get_config", "set_config",
@@ -245,6 +245,7 @@ class PeBuilder:
         self.specs: dict = {}
         self.const_arrays: dict = {}   # id(ArrayVal) -> (SymRef, the array, kept alive)
         self.tasks: dict[int, ir.Task] = {}
+        self.routes: dict[int, tuple] = {}      # color -> (rx, tx) for every PE of the class
         self.active: set[int] = set()
         self.blocked: set[int] = set()
         self.counter = 0
@@ -262,7 +263,8 @@ class PeBuilder:
         return ir.PeProgram(self.name, tuple(self.symbols.values()),
                             tuple(self.dsd_vars.items()), tuple(self.functions.values()),
                             tuple(self.exports), tuple(self.tasks.values()),
-                            tuple(sorted(self.active)), tuple(sorted(self.blocked)))
+                            tuple(sorted(self.active)), tuple(sorted(self.blocked)),
+                            tuple(sorted(self.routes.items())))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -462,6 +464,13 @@ class Compiler:
                 return v
             if t is MODULE and isinstance(v, ModuleVal):
                 return v
+            if t.name == "color":
+                if isinstance(v, ColorVal):
+                    return v
+                n = v.value if isinstance(v, CNum) else v
+                if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 23:
+                    return ColorVal(n)
+                raise self.error(f"{what}: expected a color (0 to 23), got {describe(v)}", pos)
             if t.name in HANDLE_TYPES:
                 return v
             raise self.error(f"{what}: expected {t.name}, got {describe(v)}", pos)
@@ -1882,6 +1891,8 @@ def describe(v) -> str:
         return "undefined"
     if isinstance(v, (EnumVal, EnumLitVal)):
         return f"the enum value .{v.name}"
+    if isinstance(v, ColorVal):
+        return f"color {v.id}"
     return type(v).__name__
 
 

@@ -20,10 +20,10 @@ from wsejax import ir
 from wsejax.types import DType
 
 __all__ = [
-    "ArrayT", "ArrayVal", "CNum", "CellVar", "DsdVal", "DsdVarRef", "EnumT", "EnumVal", "FnT",
-    "FnVal", "LocalVar", "ModuleVal", "NativeFn", "PtrT", "PtrVal", "RVal", "RangeVal",
-    "Special", "StructT", "StructVal", "SymRef", "TaskIdVal", "TensorAccessVal", "TupleVal",
-    "type_name",
+    "ArrayT", "ArrayVal", "CNum", "CellVar", "ColorVal", "DsdVal", "DsdVarRef", "EnumT",
+    "EnumVal", "FnT", "FnVal", "LocalVar", "ModuleVal", "NativeFn", "PtrT", "PtrVal", "RVal",
+    "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal", "TensorAccessVal",
+    "TupleVal", "type_name",
 ]
 
 
@@ -162,6 +162,13 @@ class EnumVal:
     etype: EnumT
     name: str
     value: int
+
+
+@dataclass(frozen=True)
+class ColorVal:
+    """A routable color (`@get_color(n)`, or a `color` param), 0..23."""
+
+    id: int
 
 
 @dataclass(frozen=True)
@@ -324,7 +331,8 @@ def freeze(v):
         return (type(v).__name__, v)
     if hasattr(v, "freeze"):
         return v.freeze()
-    if isinstance(v, (CNum, EnumVal, RangeVal, Special, ArrayT, PtrT, FnT, DType, TaskIdVal)):
+    if isinstance(v, (CNum, EnumVal, RangeVal, Special, ArrayT, PtrT, FnT, DType, TaskIdVal,
+                      ColorVal)):
         return v
     if isinstance(v, (StructT, EnumT)):
         return ("type", id(v))
