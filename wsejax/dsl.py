@@ -848,7 +848,8 @@ def get_local_task_id(n: int) -> TaskId:
 def task(pyfn):
     """Declare a task of the current PE program (a decorator); bind it with
     `bind_local_task`. Local tasks take no parameters."""
-    if inspect.signature(pyfn).parameters:
+    if any(p.default is inspect.Parameter.empty
+           for p in inspect.signature(pyfn).parameters.values()):
         raise ProgramError(f"local task {pyfn.__name__} takes no parameters")
     ref = _program().define_fn(pyfn, pyfn.__name__, (), None)
     ref.is_task = True

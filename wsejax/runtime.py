@@ -78,12 +78,14 @@ class SdkRuntime:
       loop_limit: iterations after which a runtime loop on a PE faults instead of running on.
       matvec_loops: lower `@fmacs` loops over an advancing DSD to one matrix product (default);
         False runs them step by step.
+      schedule_seed: run runnable tasks in a seeded random order instead of lowest ID first.
       Other keyword arguments of the SDK (`suppress_simfab_trace`, `simfab_numthreads`,
       `msg_level`, `memcpy_required`) are accepted and ignored.
     """
 
     def __init__(self, bindir, platform=None, *, cmaddr: str | None = None,
-                 loop_limit: int | None = None, matvec_loops: bool = True, **kwargs):
+                 loop_limit: int | None = None, matvec_loops: bool = True,
+                 schedule_seed: int | None = None, **kwargs):
         if cmaddr:
             raise MemcpyError(f"SdkRuntime: cmaddr={cmaddr!r} names a real CS system; wsejax "
                               "only emulates the device (leave cmaddr unset)")
@@ -96,7 +98,7 @@ class SdkRuntime:
         else:
             artifacts = getattr(bindir, "artifacts_path", None)
             self.program = load_program(artifacts if artifacts is not None else bindir)
-        self._engine_kwargs = {"matvec_loops": matvec_loops}
+        self._engine_kwargs = {"matvec_loops": matvec_loops, "schedule_seed": schedule_seed}
         if loop_limit is not None:
             self._engine_kwargs["loop_limit"] = loop_limit
         self.engine: Engine | None = None

@@ -212,12 +212,16 @@ class Engine:
       loop_limit: iterations after which a runtime `while` loop faults instead of running on.
       matvec_loops: lower a loop of `@fmacs` over an advancing DSD to one matrix product
         (False: step by step, as written).
+      schedule_seed: None for the deterministic policy (the lowest runnable task ID first);
+        an int picks among runnable tasks at random, reproducibly, to flush out programs that
+        rely on an order the hardware does not promise.
     """
 
     def __init__(self, program: ir.Program, *, loop_limit: int = DEFAULT_LOOP_LIMIT,
-                 matvec_loops: bool = True):
+                 matvec_loops: bool = True, schedule_seed: int | None = None):
         self.program = program
         self.loop_limit = loop_limit
+        self.schedule_seed = schedule_seed
         self.plan = plan_slots(program)
         self.fault_texts: list[str] = [""]
         self.lowerers = []
@@ -311,12 +315,19 @@ class Engine:
         the lowest ID (spec 5.3); starting a local task consumes its activation."""
         single = len(self.program.classes) == 1
         limit = self.loop_limit
+        seed = self.schedule_seed
 
         def tick(carry):
             m.load(carry[0])
             runnable = m.active & ~m.blocked & (m.fault == 0)[..., None]
             has = jnp.any(runnable, axis=-1)
-            pick = jnp.argmax(runnable, axis=-1)
+            if seed is None:
+                pick = jnp.argmax(runnable, axis=-1)        # the lowest runnable ID
+            else:
+                # the seeded random-order mode: any runnable task may go first
+                key = jax.random.fold_in(jax.random.PRNGKey(seed), carry[2])
+                noise = jax.random.uniform(key, runnable.shape)
+                pick = jnp.argmax(jnp.where(runnable, noise, -1.0), axis=-1)
             for c, low in enumerate(self.lowerers):
                 for task in self.program.classes[c].tasks:
                     mask = has & (pick == task.id)
