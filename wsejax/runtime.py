@@ -17,6 +17,8 @@ every misuse raises `MemcpyError` naming the call, the symbol, what was expected
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from wsejax import ir
@@ -78,7 +80,8 @@ class SdkRuntime:
       loop_limit: iterations after which a runtime loop on a PE faults instead of running on.
       matvec_loops: lower `@fmacs` loops over an advancing DSD to one matrix product (default);
         False runs them step by step.
-      schedule_seed: run runnable tasks in a seeded random order instead of lowest ID first.
+      schedule_seed: run runnable tasks in a seeded random order instead of lowest ID first
+        (also set by the environment variable WSEJAX_SCHEDULE_SEED).
       Other keyword arguments of the SDK (`suppress_simfab_trace`, `simfab_numthreads`,
       `msg_level`, `memcpy_required`) are accepted and ignored.
     """
@@ -98,6 +101,12 @@ class SdkRuntime:
         else:
             artifacts = getattr(bindir, "artifacts_path", None)
             self.program = load_program(artifacts if artifacts is not None else bindir)
+        if schedule_seed is None and os.environ.get("WSEJAX_SCHEDULE_SEED"):
+            # lets an unmodified host script run in the random-order mode
+            try:
+                schedule_seed = int(os.environ["WSEJAX_SCHEDULE_SEED"])
+            except ValueError:
+                raise MemcpyError("WSEJAX_SCHEDULE_SEED must be an integer") from None
         self._engine_kwargs = {"matvec_loops": matvec_loops, "schedule_seed": schedule_seed}
         if loop_limit is not None:
             self._engine_kwargs["loop_limit"] = loop_limit
