@@ -183,6 +183,20 @@ def _lfsr_advance(state):
     return out
 
 
+def _scale_by_power_of_two(x, k):
+    """x * 2**k, exactly where representable: two exact power-of-two factors built from bits
+    (XLA's exp2 is not exact)."""
+    x32 = x.astype(jnp.float32)
+    k = jnp.clip(k.astype(jnp.int32), -252, 254)
+    k1 = k // 2
+    k2 = k - k1
+
+    def power(e):
+        return lax.bitcast_convert_type(((e + 127) << 23).astype(jnp.uint32), jnp.float32)
+
+    return x32 * power(k1) * power(k2)
+
+
 def _progression(a: np.ndarray):
     """(start, step) if `a` is an arithmetic progression, else None."""
     if a.size == 0:
@@ -452,7 +466,7 @@ class Lowerer:
         if name == "pow":
             return jnp.power(x, args[1]).astype(t)
         if name == "fscale":
-            return (x * jnp.exp2(args[1].astype(x.dtype))).astype(t)
+            return _scale_by_power_of_two(x, args[1]).astype(t)
         fn = {"sqrt": jnp.sqrt, "exp": jnp.exp, "log": jnp.log, "sin": jnp.sin, "cos": jnp.cos,
               "tanh": jnp.tanh, "floor": jnp.floor, "ceil": jnp.ceil}[name]
         return fn(x).astype(t)
@@ -564,7 +578,7 @@ class Lowerer:
         flat = arr.reshape(self.lanes + (-1,))
         if isinstance(idx, (int, np.ndarray)):
             if bad is not None:
-                self.fault(True, None, f"index out of range reading '{e.symbol}'")
+                self.fault(True, self.cur_mask, f"index out of range reading '{e.symbol}'")
                 idx = np.clip(idx, 0, sym.size - 1)
             if isinstance(idx, int) or idx.ndim == 0:
                 return self.lane(flat[:, :, int(idx)], fr)
@@ -572,7 +586,7 @@ class Lowerer:
                 out = _read_static(flat, idx.reshape(-1))
                 return out.reshape(self.lanes + idx.shape[2:])
             idx = jnp.asarray(idx.astype(np.int32))
-        self.fault(bad, None, f"index out of range reading '{e.symbol}'")
+        self.fault(bad, self.cur_mask, f"index out of range reading '{e.symbol}'")
         idx = jnp.clip(idx, 0, sym.size - 1)
         if idx.ndim < 2:
             idx = jnp.broadcast_to(idx, self.lanes)
@@ -917,7 +931,7 @@ class Lowerer:
         elif t is ir.Return:
             self.return_(s, fr, m)
         elif t is ir.Call:
-            self._call(s.fn, [self.value(a, fr) for a in s.args], fr, m)
+            self._call(s.fn, [self.value(a, fr, m) for a in s.args], fr, m)
         elif t is ir.ExprStmt:
             self.expr(s.value, fr)
         elif t is ir.UnblockCmdStream:
@@ -958,12 +972,14 @@ class Lowerer:
         jax.debug.callback(lambda mk, *vs: printer(parts, coords, mk, vs), mask, *vals,
                            ordered=True)
 
-    def value(self, v, fr: Frame):
+    def value(self, v, fr: Frame, m=None):
+        """A value for a local, an argument or a return: an array, a DsdRt, or the result of
+        a call run on the lanes in `m`."""
         if isinstance(v, (ir.DsdLit, ir.DsdVar, ir.DsdLocal, ir.IncrementOffset, ir.SetBase,
                           ir.SetLength, ir.SetStride)):
             return self.dsd(v, fr)
         if type(v) is ir.CallExpr:
-            return self._call(v.fn, [self.value(a, fr) for a in v.args], fr, None)
+            return self._call(v.fn, [self.value(a, fr, m) for a in v.args], fr, m)
         return self.expr(v, fr)
 
     def assign(self, s: ir.Assign, fr: Frame, m) -> None:
@@ -999,7 +1015,7 @@ class Lowerer:
         self.M.mem[slot] = flat.reshape(arr.shape)
 
     def local_assign(self, s: ir.LocalAssign, fr: Frame, m) -> None:
-        v = self.value(s.value, fr)
+        v = self.value(s.value, fr, m)
         old = fr.locals.get(s.name)
         if isinstance(v, DsdRt):
             fr.locals[s.name] = self.merge_dsd(v, old if isinstance(old, DsdRt) else None, m)
@@ -1043,7 +1059,7 @@ class Lowerer:
 
     def return_(self, s: ir.Return, fr: Frame, m) -> None:
         if s.value is not None:
-            v = self.value(s.value, fr)
+            v = self.value(s.value, fr, m)
             if isinstance(v, DsdRt):
                 fr.retval = self.merge_dsd(v, fr.retval, m)
             else:
@@ -1423,6 +1439,8 @@ class Lowerer:
             return False
         n = min(int(y.length), int(bdsd.length))
         if n == 0:
+            self._advance(incs, n_iter, m, fr)
+            self.tick(m, n_iter * (1 + len(incs)))
             return True
         svals = self.expr(sc.value, vf)
         svals = jnp.broadcast_to(svals.astype(jnp.float32), self.lanes + (n_iter,))
@@ -1462,14 +1480,19 @@ class Lowerer:
             contrib = _read_offset(flat, first, addr_pat, matvec)
         yv = self.read(y, n, None, ops.OPS["fmacs"].srcs[0], m, fr, what)
         self.write(y, yv + contrib, n, None, ops.OPS["fmacs"].dest, m, what)
+        self._advance(incs, n_iter, m, fr)
+        # what the loop costs step by step: the op (n elements + 1) and one per increment
+        self.tick(m, n_iter * (n + 1 + len(incs)))
+        return True
+
+    def _advance(self, incs, n_iter: int, m, fr: Frame) -> None:
+        """Apply a vectorised loop's DSD increments for all its iterations at once."""
         for name, inc in incs.items():
             cur = self.dsd(ir.DsdVar(name), fr)
             total = self._scaled_add(cur.replace(offset=0), int(inc.delta.value) * n_iter,
                                      inc.dtype)
             new = cur.replace(offset=jnp.asarray(cur.offset, jnp.int32) + jnp.int32(total))
             self.store_dsd_var(name, new, m, fr)
-        self.tick(m, n * n_iter + 2 * n_iter)
-        return True
 
     def _iteration_pattern(self, b, incs, n_iter):
         """Static offsets (relative to iteration 0) of B over the iterations, or None."""
