@@ -1251,8 +1251,8 @@ class Lowerer:
         n, nvalid = self._length(dsds)
         if n == 0:
             return
-        if n > 1 and self._carried(dest, srcs, n):
-            self.dsd_op_in_order(spec, dest, srcs, n, nvalid, m, fr, what)
+        if n > 1 and self._carried(s, dest, srcs, n):
+            self.dsd_op_in_order(s, spec, dest, n, nvalid, m, fr, what)
         else:
             res = spec.fn(*self._source_values(spec, srcs, n, nvalid, m, fr, what))
             res = jnp.broadcast_to(res, self.lanes + (n,))
@@ -1271,16 +1271,20 @@ class Lowerer:
                             jnp.asarray(x, t.np))
         return vals
 
-    def _carried(self, dest, srcs, n: int) -> bool:
+    def _carried(self, s: ir.DsdOp, dest, srcs, n: int) -> bool:
         """Could element j of the op read what element i < j wrote? (the stride-0 reduction
-        idiom `@fadds(acc, acc, x)`, or overlapping shifts). Then the op runs in order."""
+        idiom `@fadds(acc, acc, x)`, overlapping shifts, a scalar source reading the
+        destination). Then the op runs in order."""
         kind, d = dest
         dnames = ({b for b, _ in d.bases} if kind == "D" else {d.symbol})
+        for o in s.srcs:
+            if type(o) is ir.ScalarOperand and dnames & _loads(o.value):
+                return True         # the scalar is read again at every element
         for k, o in srcs:
             if k != "D" or not dnames & {b for b, _ in o.bases}:
                 continue
             if kind != "D":
-                continue            # a pointer destination is written once, after the reads
+                return True         # a pointer destination is written at every element
             if _same_dsd(o, d):
                 if self._distinct(d, n):
                     continue        # each element reads what it then overwrites: no carry
@@ -1308,8 +1312,10 @@ class Lowerer:
         pat = self.pattern(d, n)
         return pat is not None and len(set(pat.tolist())) == len(pat)
 
-    def dsd_op_in_order(self, spec, dest, srcs, n, nvalid, m, fr: Frame, what: str) -> None:
-        """Run the op one element at a time, as the hardware does, in a `fori_loop`."""
+    def dsd_op_in_order(self, s: ir.DsdOp, spec, dest, n, nvalid, m, fr: Frame,
+                        what: str) -> None:
+        """Run the op one element at a time, as the hardware does, in a `fori_loop`: each
+        element's sources (scalars included) are read after the previous element's write."""
         def element(d: DsdRt, i) -> DsdRt:
             if d.kind == "mem4d":
                 off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(
@@ -1323,6 +1329,7 @@ class Lowerer:
             mi = m
             if nvalid is not None:
                 mi = mand(m, jnp.broadcast_to(i < jnp.asarray(nvalid, jnp.int32), self.lanes))
+            srcs = self._operands(s.srcs, fr)
             one = [(k, element(o, i) if k == "D" else o) for k, o in srcs]
             res = spec.fn(*self._source_values(spec, one, 1, None, mi, fr, what))
             res = jnp.broadcast_to(res, self.lanes + (1,))
