@@ -1273,13 +1273,10 @@ class Lowerer:
 
     def _carried(self, s: ir.DsdOp, dest, srcs, n: int) -> bool:
         """Could element j of the op read what element i < j wrote? (the stride-0 reduction
-        idiom `@fadds(acc, acc, x)`, overlapping shifts, a scalar source reading the
-        destination). Then the op runs in order."""
+        idiom `@fadds(acc, acc, x)`, overlapping shifts, a DSD source over a pointer
+        destination). Then the op runs in order. Scalar sources are values, read once."""
         kind, d = dest
         dnames = ({b for b, _ in d.bases} if kind == "D" else {d.symbol})
-        for o in s.srcs:
-            if type(o) is ir.ScalarOperand and dnames & _loads(o.value):
-                return True         # the scalar is read again at every element
         for k, o in srcs:
             if k != "D" or not dnames & {b for b, _ in o.bases}:
                 continue
@@ -1315,7 +1312,9 @@ class Lowerer:
     def dsd_op_in_order(self, s: ir.DsdOp, spec, dest, n, nvalid, m, fr: Frame,
                         what: str) -> None:
         """Run the op one element at a time, as the hardware does, in a `fori_loop`: each
-        element's sources (scalars included) are read after the previous element's write."""
+        element's DSD sources are read after the previous element's write; scalar sources
+        are values, evaluated once before the op."""
+        srcs = self._operands(s.srcs, fr)
         def element(d: DsdRt, i) -> DsdRt:
             if d.kind == "mem4d":
                 off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(
@@ -1329,7 +1328,6 @@ class Lowerer:
             mi = m
             if nvalid is not None:
                 mi = mand(m, jnp.broadcast_to(i < jnp.asarray(nvalid, jnp.int32), self.lanes))
-            srcs = self._operands(s.srcs, fr)
             one = [(k, element(o, i) if k == "D" else o) for k, o in srcs]
             res = spec.fn(*self._source_values(spec, one, 1, None, mi, fr, what))
             res = jnp.broadcast_to(res, self.lanes + (1,))
