@@ -46,17 +46,15 @@ texts, FabricFault names the first text in row-major PE order (the engine: the f
 
 Known differences from the engine, where the engine departs from the spec (each has a minimal
 repro, xfail, in tests/test_reference.py):
-- a function called as a value (`CallExpr`) runs on every PE there, branch masks ignored;
-- a `Load` with an index out of range faults there even where it does not run;
 - a runtime DSD length larger than the symbol is cut to the symbol's size there;
-- a pointer destination is written once, after every element is read, there; `@map` reads
-  every input before writing any output there;
-- f32 `a + b * c` in expressions may be contracted to an FMA there; `fscale` multiplies by an
-  inexact `exp2` there; exp, log, sin, cos, tanh differ by an ulp or so (XLA's approximations);
-- with `matvec_loops=True`, an `@fmacs` loop over an empty vector skips its DSD increments, and
-  costs `n * n_iter + 2 * n_iter` cycles whatever the number of increments, there;
+- `@map` reads every input before writing any output there;
+- f32 expressions are not always rounded step by step there: XLA may contract `a + b * c` into
+  an FMA and reassociates constants (`(x + 1.5) - 1.5` becomes `x`);
+- exp, log, sin, cos, tanh differ by an ulp or so there (XLA's approximations);
 - `@random16()`/`reset_cycles()` inside a `@map` callback act once for all elements (and for
-  every PE) there; with effects in a `while` condition they follow stale masks there.
+  every PE) there; with effects in a `while` condition they follow stale masks there;
+- with `matvec_loops=True`, `@fmacs` loops sum in another order there;
+- the seeded random-order task scheduling (`schedule_seed`) is not modelled here.
 
 Example:
     >>> from wsejax import dsl as csl
