@@ -1299,10 +1299,9 @@ class Lowerer:
 
     def _static_addresses(self, d: DsdRt, n: int):
         """Absolute static addresses (base offset included) of the first n elements, or None."""
-        if len(d.bases) != 1 or not _is_static(d.offset):
+        if len(d.bases) != 1 or not _is_static(d.offset) or self.pattern(d, 1) is None:
             return None
-        pat = self.pattern(d, n)
-        return None if pat is None else d.bases[0][1] + d.offset + pat
+        return self._addresses(d, d.bases[0][1], n)[0]
 
     def _distinct(self, d: DsdRt, n: int) -> bool:
         """Are the first n addresses of d distinct (so an in-place op is element-wise)?"""
