@@ -28,9 +28,9 @@ from wsejax.types import DType
 __all__ = [
     "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "Const", "Continue",
     "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "ExportData",
-    "ExportFunc", "ExportName", "Expr", "ExprStmt", "For", "Function", "If", "IncrementOffset",
-    "INTRINSICS", "Intrinsic", "Load", "Local", "LocalAssign", "Map", "Mem1d", "Mem4d",
-    "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrOperand", "Return",
+    "ExportFunc", "ExportName", "Expr", "ExprStmt", "FabIn", "FabOut", "Fifo", "FifoRef", "For",
+    "Function", "If", "IncrementOffset", "INTRINSICS", "Intrinsic", "Load", "Local", "LocalAssign", "Map", "Mem1d", "Mem4d",
+    "OpConfig", "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrOperand", "Return",
     "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
     "TaskCtl", "Un", "UnblockCmdStream", "While", "walk_stmts",
 ]
@@ -194,10 +194,39 @@ class Mem4d:
 
 
 @dataclass(frozen=True)
+class FabIn:
+    """A `fabin_dsd`: `length` wavelets received on `color` (spec 7.4). On wse3 the color is
+    the one its input queue was initialised with; `queue` is kept for messages."""
+
+    color: int
+    length: Expr
+    queue: int | None = None
+
+
+@dataclass(frozen=True)
+class FabOut:
+    """A `fabout_dsd`: `length` wavelets sent on `color` from the PE's ramp. A 16-bit op
+    sends its value in the low half; the high half is the op's `.index` when
+    `wavelet_index_offset` is set, else 0 (spec 7.4, 7.6)."""
+
+    color: int
+    length: Expr
+    queue: int | None = None
+    wavelet_index_offset: bool = False
+
+
+@dataclass(frozen=True)
+class FifoRef:
+    """The FIFO `name` (`@allocate_fifo`) as an operand: a destination pushes, a source pops."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class DsdLit:
     """A literal DSD value."""
 
-    dsd: Mem1d | Mem4d
+    dsd: Mem1d | Mem4d | FabIn | FabOut
 
 
 @dataclass(frozen=True)
@@ -248,7 +277,8 @@ class SetStride:
     stride: Expr
 
 
-DsdExpr = (DsdLit | DsdVar | DsdLocal | IncrementOffset | SetBase | SetLength | SetStride)
+DsdExpr = (DsdLit | DsdVar | DsdLocal | IncrementOffset | SetBase | SetLength | SetStride
+           | FifoRef)
 Value = (Expr | DsdExpr)
 
 
@@ -307,16 +337,29 @@ class DsdAssign:
 
 
 @dataclass(frozen=True)
+class OpConfig:
+    """The config struct of a DSD op (spec 5.4): `.async`, `.activate` (a local task ID),
+    `.unblock` (a task ID) and `.index` (the u16 wavelet index, spec 7.6)."""
+
+    async_: bool = False
+    activate: Expr | None = None
+    unblock: Expr | None = None
+    index: Expr | None = None
+
+
+@dataclass(frozen=True)
 class DsdOp:
     """A DSD operation builtin (`@fmacs(dest, a, b, s)`): `op` names an entry of `wsejax.ops`.
 
-    `site` numbers the op within its PE program; faults it raises carry that number.
+    `site` numbers the op within its PE program (unique per textual op); an asynchronous op
+    runs on the microthread slot of its site. `config` is None for a plain synchronous op.
     """
 
     op: str
     dest: Operand
     srcs: tuple[Operand, ...]
     site: int = 0
+    config: OpConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -489,12 +532,30 @@ class ExportFunc:
 
 @dataclass(frozen=True)
 class Task:
-    """A task bound to task ID `id`: `fn` names its body (a Function without parameters for a
-    local task). `kind` is "local" (data and control tasks arrive with the fabric)."""
+    """A task bound to task ID `id`: `fn` names its body.
+
+    `kind` is "local" (a Function without parameters, run when activated) or "data" (run
+    once per wavelet arriving on `color`; its parameters split the 32-bit payload per spec
+    5.1: one 32-bit value, one 16-bit low half, or 16-bit (low half, high half)).
+    """
 
     fn: str
     kind: str
     id: int
+    color: int = -1
+
+
+@dataclass(frozen=True)
+class Fifo:
+    """`@allocate_fifo(buffer, .{...})`: a ring buffer over the whole of symbol `buffer`.
+
+    Pushing into an empty FIFO activates local task `activate_push`; popping from a full one
+    activates `activate_pop` (None: no hook)."""
+
+    name: str
+    buffer: str
+    activate_push: int | None = None
+    activate_pop: int | None = None
 
 
 @dataclass(frozen=True)
@@ -515,6 +576,7 @@ class PeProgram:
     active: tuple[int, ...] = ()
     blocked: tuple[int, ...] = ()
     routes: tuple = ()
+    fifos: tuple[Fifo, ...] = ()
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]
@@ -587,6 +649,7 @@ class Program:
     resolved: dict = field(default_factory=dict, repr=False, compare=False)  # color -> routes
     width_west_buf: int = 0
     width_east_buf: int = 0
+    streams: tuple = ()             # ((color, "h2d" | "d2h"), ...) memcpy streaming colors
 
     def export(self, name: str) -> ExportName | None:
         return next((e for e in self.exports if e.name == name), None)

@@ -88,12 +88,13 @@ def _check_exports(pe: ir.PeProgram, names: dict[str, ir.ExportName], where: str
 
 def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels, exports,
                   classes, class_of, params=(), width_west_buf=0,
-                  width_east_buf=0, tables=(), routes=()) -> ir.Program:
+                  width_east_buf=0, tables=(), routes=(), streams=()) -> ir.Program:
     """Validate a placed program and return it as a Program. Raises LayoutError.
 
     `tables` are per-PE constant tables (`[H, W]` arrays read by `ir.PeValue`), beside the
     coordinate tables "x" and "y" added here. `routes` are `((x, y, color), (rx, tx))` of the
     layout; with the classes' local color configs they are resolved here (`wsejax.routes`).
+    `streams` are memcpy's streaming colors, `(color, "h2d" | "d2h")`, which memcpy routes.
     """
     if arch not in ARCHES:
         raise LayoutError(f"--arch={arch}: expected one of {', '.join(ARCHES)}")
@@ -113,12 +114,30 @@ def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels,
     ys, xs = np.mgrid[0:height, 0:width]
     tables = (("x", xs.astype(np.uint16)), ("y", ys.astype(np.uint16))) + tuple(tables)
     configs = _color_configs(classes, class_of, routes)
+    streams = _check_streams(streams, configs)
     return ir.Program(width=width, height=height, arch=arch, fabric_dims=dims,
                       fabric_offsets=offsets, channels=int(channels), exports=tuple(exports),
                       classes=tuple(classes), class_of=class_of, tables=tables,
                       params=tuple(params), width_west_buf=width_west_buf,
                       width_east_buf=width_east_buf, routes=tuple(routes),
-                      resolved=_resolve(width, height, configs))
+                      resolved=_resolve(width, height, configs), streams=streams)
+
+
+def _check_streams(streams, configs) -> tuple:
+    seen = {}
+    for color, kind in streams:
+        color = int(color)
+        if not 0 <= color < 21:
+            raise LayoutError(f"memcpy streaming color {color}: expected a routable color "
+                              "0..20 (21..23 belong to memcpy)")
+        if seen.get(color, kind) != kind:
+            raise LayoutError(f"color {color} is both a memcpy H2D and a D2H streaming color")
+        seen[color] = kind
+    for x, y, color in configs:
+        if color in seen:
+            raise LayoutError(f"color {color} at PE ({x}, {y}): memcpy routes its streaming "
+                              "colors; the program may not configure them")
+    return tuple(sorted(seen.items()))
 
 
 def _color_configs(classes, class_of, routes) -> dict:

@@ -88,7 +88,8 @@ class SdkRuntime:
 
     def __init__(self, bindir, platform=None, *, cmaddr: str | None = None,
                  loop_limit: int | None = None, matvec_loops: bool = True,
-                 schedule_seed: int | None = None, **kwargs):
+                 schedule_seed: int | None = None, queue_capacity: int | None = None,
+                 **kwargs):
         if cmaddr:
             raise MemcpyError(f"SdkRuntime: cmaddr={cmaddr!r} names a real CS system; wsejax "
                               "only emulates the device (leave cmaddr unset)")
@@ -110,6 +111,8 @@ class SdkRuntime:
         self._engine_kwargs = {"matvec_loops": matvec_loops, "schedule_seed": schedule_seed}
         if loop_limit is not None:
             self._engine_kwargs["loop_limit"] = loop_limit
+        if queue_capacity is not None:
+            self._engine_kwargs["queue_capacity"] = queue_capacity
         self.engine: Engine | None = None
         self.state = None
         self._ids = {e.name: k for k, e in enumerate(self.program.exports)}
@@ -213,15 +216,17 @@ class SdkRuntime:
             raise MemcpyError(f"{what}: region (px={px}, py={py}, w={w}, h={h}) lies outside "
                               f"the {pw}x{ph} program rectangle")
 
-    def _host_array(self, what: str, arr, size: int, export: ir.ExportName, writable=False):
+    def _host_array(self, what: str, arr, size: int, export: ir.ExportName | str,
+                    writable=False):
+        name = export if isinstance(export, str) else f"symbol '{export.name}'"
         if not isinstance(arr, np.ndarray):
             raise MemcpyError(f"{what}: the host array must be a numpy array, got "
                               f"{type(arr).__name__}")
         if arr.dtype.itemsize != 4 or arr.dtype.kind not in "uif":
-            raise MemcpyError(f"{what}: symbol '{export.name}': host arrays hold 32-bit "
+            raise MemcpyError(f"{what}: {name}: host arrays hold 32-bit "
                               f"elements (uint32, int32 or float32), got {arr.dtype}")
         if arr.size != size:
-            raise MemcpyError(f"{what}: symbol '{export.name}' expects a host array of {size} "
+            raise MemcpyError(f"{what}: {name} expects a host array of {size} "
                               f"elements, got {arr.size}")
         if writable and (not arr.flags.c_contiguous or not arr.flags.writeable):
             raise MemcpyError(f"{what}: the destination array must be writable and "
@@ -266,9 +271,11 @@ class SdkRuntime:
     def _h2d(self, what, kind, dest, src, px, py, w, h, l, streaming, data_type, order,
              nonblock, src_size):
         self._ready_for(what)
-        if streaming:
-            raise MemcpyError(f"{what}: streaming mode is not supported yet (copy mode only)")
         order, data_type = MemcpyOrder(order), MemcpyDataType(data_type)
+        if streaming:
+            if kind != "roi":
+                raise MemcpyError(f"{what}: streaming mode is not supported for broadcasts")
+            return self._stream(what, "h2d", dest, src, px, py, w, h, l, order, nonblock)
         export = self._data_export(what, dest, write=True)
         self._check_roi(what, px, py, w, h, l)
         words = self._host_array(what, src, src_size(w, h, l), export)
@@ -317,9 +324,10 @@ class SdkRuntime:
         """Copy symbol `src` on the ROI into `dest` (written in place, raw bits)."""
         what = "memcpy_d2h"
         self._ready_for(what)
-        if streaming:
-            raise MemcpyError(f"{what}: streaming mode is not supported yet (copy mode only)")
         order, data_type = MemcpyOrder(order), MemcpyDataType(data_type)
+        if streaming:
+            return self._stream(what, "d2h", src, dest, px, py, w, h, elem_per_pe, order,
+                                nonblock)
         export = self._data_export(what, src, write=False)
         l = elem_per_pe
         self._check_roi(what, px, py, w, h, l)
@@ -331,6 +339,41 @@ class SdkRuntime:
             block = got if mask is None else np.where(mask[:, :, None], got, block)
         block_to_host(order, block.astype(np.uint32), out)
         return self._issue(Task(what), nonblock)
+
+    # -- streaming memcpy -------------------------------------------------------------------
+
+    def _stream(self, what, kind, color, arr, px, py, w, h, l, order, nonblock) -> Task:
+        """Streaming mode (spec 12.4): each ROI PE receives (h2d) or sends (d2h) `l` wavelets
+        on memcpy streaming color `color`; the host array's layout is as in copy mode, one
+        32-bit wavelet per element whatever the data type."""
+        colors = [c for c, k in self.program.streams if k == kind]
+        if isinstance(color, bool) or not isinstance(color, (int, np.integer)) \
+                or int(color) not in colors:
+            name = "MEMCPYH2D" if kind == "h2d" else "MEMCPYD2H"
+            raise MemcpyError(f"{what}: streaming needs one of the {name}_n colors given to "
+                              f"<memcpy/get_params> ({', '.join(map(str, colors)) or 'none'}), "
+                              f"got {color!r}")
+        self._check_roi(what, px, py, w, h, l)
+        words = self._host_array(what, arr, w * h * l, f"color {int(color)}",
+                                 writable=kind == "d2h")
+        H, W = self.program.height, self.program.width
+        total = np.zeros((H, W), np.int32)
+        total[py:py + h, px:px + w] = l
+        data = np.zeros((H, W, l), np.uint32)
+        if kind == "h2d":
+            data[py:py + h, px:px + w] = host_to_block("roi", order, words, w, h, l)
+        fn = self.engine.stream_fn(kind, int(color))
+        self.state, data, done = fn(self.state, data, total)
+        state = self.state
+
+        def check():
+            self.engine.check_faults(state)
+            self.engine.check_stream(state, what, np.asarray(done), total)
+            if kind == "d2h":
+                block = np.asarray(data)[py:py + h, px:px + w]
+                block_to_host(order, block.astype(np.uint32), words)
+
+        return self._issue(Task(what, [done], check), nonblock)
 
     # -- launch -----------------------------------------------------------------------------
 

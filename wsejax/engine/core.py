@@ -16,9 +16,12 @@ import numpy as np
 from jax import lax
 
 from wsejax import ir
+from wsejax.engine.cfg import Cfg, build_cfg
+from wsejax.engine.fabric_ops import slot_key
 from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine
 from wsejax.engine.state import FabricState, init_state, plan_slots
-from wsejax.errors import DeadlockError, FabricFault
+from wsejax.errors import DeadlockError, FabricFault, ProgramError
+from wsejax.fabric import QUEUE_CAPACITY, data_task_args
 
 __all__ = ["Engine", "dsd_candidates"]
 
@@ -33,27 +36,29 @@ def dsd_candidates(pe: ir.PeProgram, runtime_vars) -> dict[str, tuple]:
     length); the others keep their initial values and stay static.
     """
     init = {name: lit.dsd for name, lit in pe.dsd_vars}
-    mentioned = {(d.base, d.base_offset) for d in init.values()}
+    mentioned = {(d.base, d.base_offset) for d in init.values() if hasattr(d, "base")}
     assigns = {name: [] for name in runtime_vars}
     for f in pe.functions:
         for s in ir.walk_stmts(f.body):
             if isinstance(s, ir.DsdAssign):
                 assigns[s.name].append(s.value)
             for e in _dsd_exprs(s):
-                if isinstance(e, ir.DsdLit):
+                if isinstance(e, ir.DsdLit) and hasattr(e.dsd, "base"):
                     mentioned.add((e.dsd.base, e.dsd.base_offset))
                 elif isinstance(e, ir.SetBase):
                     mentioned.add((e.symbol, e.base_offset))
     all_bases = tuple(sorted(mentioned))
-    cands = {name: [(init[name].base, init[name].base_offset)] for name in runtime_vars}
+    cands = {name: _own_base(init[name]) for name in runtime_vars}
     fields = {name: set() for name in runtime_vars}
 
     def bases(e):
         t = type(e)
         if t is ir.DsdLit:
-            return [(e.dsd.base, e.dsd.base_offset)]
+            return _own_base(e.dsd)
         if t is ir.DsdVar:
-            return cands.get(e.name, [(init[e.name].base, init[e.name].base_offset)])
+            return cands.get(e.name, _own_base(init[e.name]))
+        if t is ir.FifoRef:
+            return []
         if t is ir.SetBase:
             return [(e.symbol, e.base_offset)]
         if t is ir.DsdLocal:
@@ -79,7 +84,7 @@ def dsd_candidates(pe: ir.PeProgram, runtime_vars) -> dict[str, tuple]:
             for f in ("offset", "stride", "length"):
                 if getattr(d, f, None) != getattr(d0, f, None):
                     out.add(f)
-            if (d.base, d.base_offset) != (d0.base, d0.base_offset):
+            if _own_base(d) != _own_base(d0):
                 out.add("base")
             return out
         return {"base", "offset", "stride", "length"}
@@ -106,6 +111,11 @@ def dsd_candidates(pe: ir.PeProgram, runtime_vars) -> dict[str, tuple]:
     return out
 
 
+def _own_base(d) -> list:
+    """The base of a literal memory DSD as a candidate list (none for fabric DSDs)."""
+    return [(d.base, d.base_offset)] if hasattr(d, "base") else []
+
+
 def _dsd_exprs(s):
     """DSD expressions appearing directly in statement s."""
     out = []
@@ -125,6 +135,25 @@ def _dsd_exprs(s):
         if hasattr(s, name):
             visit(getattr(s, name))
     return out
+
+
+def _has_fabric(pe: ir.PeProgram) -> bool:
+    """Does any body of `pe` run a DSD op with a config (async, hooks) or a FIFO?"""
+    if pe.fifos:
+        return True
+    return any(type(s) is ir.DsdOp and (s.config is not None or any(
+        type(o) is ir.DsdOperand and _fabric_expr(o.dsd, pe) for o in (s.dest,) + s.srcs))
+        for f in pe.functions for s in ir.walk_stmts(f.body))
+
+
+def _fabric_expr(e, pe: ir.PeProgram) -> bool:
+    """Could DSD expression e be a fabric DSD or a FIFO? (a local: maybe)"""
+    while not isinstance(e, (ir.DsdLit, ir.DsdVar, ir.DsdLocal, ir.FifoRef)):
+        e = e.dsd
+    if type(e) is ir.DsdVar:
+        e = dict(pe.dsd_vars)[e.name]
+    return (type(e) is ir.DsdLit and isinstance(e.dsd, (ir.FabIn, ir.FabOut))) or \
+        type(e) in (ir.FifoRef, ir.DsdLocal)
 
 
 def to_words(arr, bits: int):
@@ -218,10 +247,14 @@ class Engine:
     """
 
     def __init__(self, program: ir.Program, *, loop_limit: int = DEFAULT_LOOP_LIMIT,
-                 matvec_loops: bool = True, schedule_seed: int | None = None):
+                 matvec_loops: bool = True, schedule_seed: int | None = None,
+                 queue_capacity: int = QUEUE_CAPACITY):
         self.program = program
         self.loop_limit = loop_limit
         self.schedule_seed = schedule_seed
+        self.capacity = int(queue_capacity)
+        if self.capacity < 1:
+            raise ValueError(f"queue_capacity={queue_capacity}: expected at least 1")
         self.plan = plan_slots(program)
         self.fault_texts: list[str] = [""]
         self.lowerers = []
@@ -230,12 +263,96 @@ class Engine:
             self.lowerers.append(Lowerer(
                 pe, self.plan.symbol_slot[c], self.plan.dsd_key[c], dsd_candidates(pe, runtime),
                 (program.height, program.width), self._register_fault, loop_limit,
-                matvec_loops))
+                matvec_loops, cls=c, capacity=self.capacity))
         self._launch: dict[str, object] = {}
+        self._commands: dict = {}
         self.output = sys.stdout
         self._lines: dict = {}
         for low in self.lowerers:
             low.printer = self._print
+        self._discover()
+        self.last_ticks = 0
+
+    # -- what the program does on the fabric ------------------------------------------------
+
+    def _roots(self, c: int) -> list[str]:
+        pe = self.program.classes[c]
+        names = [e.fn for e in pe.exports if isinstance(e, ir.ExportFunc)]
+        return names + [t.fn for t in pe.tasks if t.fn not in names]
+
+    def _discover(self) -> None:
+        """Trace every body once (shapes only) to find the fabric operations, the functions
+        that wait on one, and so the blocks of the bodies that wait (`engine.cfg`)."""
+        base = init_state(self.program, self.plan,
+                          lambda c, name: self.lowerers[c].dsd_init_fields(name))
+
+        def trace(state):
+            m = self._machine(state)
+            for c, low in enumerate(self.lowerers):
+                low.discovering = True
+                try:
+                    for fn in self._roots(c):
+                        f = low.pe.function(fn)
+                        args = [jnp.zeros((), t.np) for _, t in f.params]
+                        low.run(m, fn, args, None)
+                finally:
+                    low.discovering = False
+            return m.fault
+
+        if any(low.pe.tasks or _has_fabric(low.pe) for low in self.lowerers):
+            jax.eval_shape(trace, base)
+        self.cfgs: list[Cfg] = []
+        self.cfg_of: dict = {}
+        nxt = 1
+        for c, low in enumerate(self.lowerers):
+            stall_sites = {k for k, v in low.sites.items() if v.hidden}
+            for fn in self._roots(c):
+                if fn in low.stall_fns:
+                    cfg = build_cfg(low.pe, c, fn, stall_sites, low.stall_fns, nxt)
+                    nxt += len(cfg.blocks)
+                    self.cfgs.append(cfg)
+                    self.cfg_of[(c, fn)] = cfg
+        p = self.program
+        colors = set(p.resolved) | {col for col, _ in p.streams}
+        for low in self.lowerers:
+            colors |= {t.color for t in low.pe.tasks if t.kind == "data"}
+            for info in low.sites.values():
+                colors |= {o.color for k, o in info.operands if k == "D" and o.color >= 0}
+        self.colors = sorted(colors)
+        self.dynamic = bool(self.cfgs or self.colors or any(
+            low.pe.tasks or low.sites or low.pe.fifos for low in self.lowerers))
+
+    def _fabric_state(self) -> dict:
+        h, w = self.program.height, self.program.width
+        cap = self.capacity
+        z = np.zeros((h, w), np.int32)
+        fab = {"pc": z, "runs": np.zeros((h, w), np.uint32)}
+        for col in self.colors:
+            for q in (f"in{col}", f"out{col}"):
+                fab[q + ".buf"] = np.zeros((h, w, cap), np.uint32)
+                fab[q + ".head"] = z
+                fab[q + ".count"] = z
+        for c, low in enumerate(self.lowerers):
+            for f in low.pe.fifos:
+                fab[low.fifo_key(f.name) + ".head"] = z
+                fab[low.fifo_key(f.name) + ".count"] = z
+            for site, info in low.sites.items():
+                key = slot_key(c, site)
+                fab[key + ".run"] = np.zeros((h, w), bool)
+                for f in ("pos", "len", "idx"):
+                    fab[f"{key}.{f}"] = z
+                for f in ("act", "unb"):
+                    fab[f"{key}.{f}"] = np.full((h, w), -1, np.int32)
+                for k, (kind, t) in enumerate(info.operands):
+                    if kind == "D" and t.memory:
+                        for f in ("base", "offset", "stride", "length"):
+                            fab[f"{key}.o{k}.{f}"] = z
+                    elif kind == "s":
+                        fab[f"{key}.o{k}.val"] = np.zeros((h, w), t.np)
+        for cfg in self.cfgs:
+            for name, t in cfg.locals.items():
+                fab[cfg.frame_key(name)] = np.zeros((h, w), t.np)
+        return {k: jnp.asarray(v) for k, v in fab.items()}
 
     def _print(self, parts, coords, mask, values) -> None:
         """Host side of `<simprint>`: append each printing PE's text to its line buffer and
@@ -265,8 +382,22 @@ class Engine:
         return self.fault_texts.index(text)
 
     def initial_state(self) -> FabricState:
-        return init_state(self.program, self.plan,
-                          lambda c, name: self.lowerers[c].dsd_init_fields(name))
+        state = init_state(self.program, self.plan,
+                           lambda c, name: self.lowerers[c].dsd_init_fields(name))
+        return state.replace(fab=self._fabric_state())
+
+    @staticmethod
+    def _machine(state: FabricState) -> Machine:
+        return Machine(mem=dict(state.mem), dsd={k: dict(v) for k, v in state.dsd.items()},
+                       cmd=state.cmd_blocked, cycles=state.cycles, prng=state.prng,
+                       fault=state.fault, tables=state.tables, active=state.active,
+                       blocked=state.blocked, fab=dict(state.fab))
+
+    @staticmethod
+    def _state(state: FabricState, m: Machine) -> FabricState:
+        return state.replace(mem=m.mem, dsd=m.dsd, cmd_blocked=m.cmd, cycles=m.cycles,
+                             prng=m.prng, fault=m.fault, active=m.active, blocked=m.blocked,
+                             fab=m.fab)
 
     # -- launch -----------------------------------------------------------------------------
 
@@ -288,72 +419,294 @@ class Engine:
             self._launch[name] = fn
         return fn
 
+    def _class_mask(self, c: int, healthy):
+        if len(self.program.classes) == 1:
+            return healthy
+        mask = self._tables_class == c
+        return mask if healthy is None else mask & healthy
+
     def _run_launch(self, name: str, state: FabricState, args) -> FabricState:
-        m = Machine(mem=dict(state.mem), dsd={k: dict(v) for k, v in state.dsd.items()},
-                    cmd=state.cmd_blocked, cycles=state.cycles, prng=state.prng,
-                    fault=state.fault, tables=state.tables, active=state.active,
-                    blocked=state.blocked)
-        single = len(self.program.classes) == 1
+        m = self._machine(state)
+        self._tables_class = state.tables["class"]
         for c, low in enumerate(self.lowerers):
             f = self.exported_function(c, name)
             if f is None:
                 continue
-            mask = None if single else state.tables["class"] == c
             # a PE that faulted earlier runs nothing more
-            healthy = state.fault == 0
-            mask = healthy if mask is None else mask & healthy
+            mask = self._class_mask(c, state.fault == 0)
             m.cmd = m.cmd | mask
-            m = low.run(m, f.name, args, mask)
-        if any(pe.tasks for pe in self.program.classes):
-            self._run_tasks(m)
-        return state.replace(mem=m.mem, dsd=m.dsd, cmd_blocked=m.cmd, cycles=m.cycles,
-                             prng=m.prng, fault=m.fault, active=m.active, blocked=m.blocked)
+            cfg = self.cfg_of.get((c, f.name))
+            if cfg is None:
+                m = low.run(m, f.name, args, mask)
+            else:
+                self._enter(m, cfg, mask, args)
+        if self.dynamic:
+            m, _ = self._run_fabric(m, None)
+        return self._state(state, m)
 
-    def _run_tasks(self, m: Machine) -> None:
-        """Run tasks, one per PE per tick, until no PE blocks the command stream or no task
-        can run (the host then reports a deadlock). A PE runs its active, unblocked task with
-        the lowest ID (spec 5.3); starting a local task consumes its activation."""
-        single = len(self.program.classes) == 1
+    def _enter(self, m: Machine, cfg: Cfg, mask, args) -> None:
+        """Start a body that waits on the lanes in `mask`: its first block, its arguments."""
+        F = m.fab
+        F["pc"] = jnp.where(mask, cfg.entry, F["pc"])
+        for (pname, t), a in zip(cfg.params, args):
+            if t == "dsd":
+                raise ProgramError(f"{cfg.root}: a DSD parameter of a body that waits")
+            key = cfg.frame_key(pname)
+            F[key] = jnp.where(mask, jnp.asarray(a).astype(t.np), F[key])
+
+    # -- the fabric loop --------------------------------------------------------------------
+
+    def _run_fabric(self, m: Machine, host):
+        """Run ticks (tasks, waiting bodies, microthreads, router, host transfers) until a
+        tick changes nothing (spec 12.5: the command then checks its condition), or until
+        `loop_limit` ticks. `host` is None or `(kind, color, data, total, done)` of a
+        streaming memcpy; returns `(machine, host)`."""
+        self._tables_class = m.tables["class"]
         limit = self.loop_limit
-        seed = self.schedule_seed
 
         def tick(carry):
-            m.load(carry[0])
-            runnable = m.active & ~m.blocked & (m.fault == 0)[..., None]
-            has = jnp.any(runnable, axis=-1)
-            if seed is None:
-                pick = jnp.argmax(runnable, axis=-1)        # the lowest runnable ID
-            else:
-                # the seeded random-order mode: any runnable task may go first
-                key = jax.random.fold_in(jax.random.PRNGKey(seed), carry[2])
-                noise = jax.random.uniform(key, runnable.shape)
-                pick = jnp.argmax(jnp.where(runnable, noise, -1.0), axis=-1)
-            for c, low in enumerate(self.lowerers):
-                for task in self.program.classes[c].tasks:
-                    mask = has & (pick == task.id)
-                    if not single:
-                        mask = mask & (m.tables["class"] == c)
-                    m.active = m.active.at[..., task.id].set(m.active[..., task.id] & ~mask)
-
-                    def run(inner, low=low, task=task, mask=mask):
-                        m.load(inner)
-                        low.run(m, task.fn, (), mask)
-                        return m.carry()
-
-                    m.load(lax.cond(jnp.any(mask), run, lambda inner: inner, m.carry()))
-            return m.carry(), jnp.any(has), carry[2] + 1
+            mc, hc, _, ticks = carry
+            m.load(mc)
+            healthy = m.fault == 0
+            pc0 = m.fab["pc"]
+            started = self._start_tasks(m, healthy, ticks)
+            self._run_blocks(m, healthy)
+            elements = self._microthreads(m, healthy)
+            moved = self._route(m)
+            hc, hmoved = self._host(m, hc)
+            progress = started | jnp.any(m.fab["pc"] != pc0) | (elements > 0) | (moved > 0) \
+                | (hmoved > 0)
+            return m.carry(), hc, progress, ticks + 1
 
         def cond(carry):
-            m.load(carry[0])
-            return jnp.any(m.cmd) & carry[1] & (carry[2] < limit)
+            return carry[2] & (carry[3] < limit)
 
-        carry = lax.while_loop(cond, tick, (m.carry(), jnp.bool_(True), jnp.int32(0)))
+        hc0 = host[2:] if host is not None else ()
+        self._host_cmd = host[:2] if host is not None else None
+        carry = lax.while_loop(cond, tick, (m.carry(), hc0, jnp.bool_(True), jnp.int32(0)))
         m.load(carry[0])
-        runaway = m.cmd & (carry[2] >= limit)
-        code = self._register_fault(f"tasks ran past {limit} scheduling rounds while the "
-                                    "command stream waited (a task that keeps re-activating "
-                                    "itself?)")
-        m.fault = jnp.where((m.fault == 0) & runaway, jnp.int32(code), m.fault)
+        m.fab["ticks"] = carry[3]
+        runaway = carry[2] & (carry[3] >= limit)
+        code = self._register_fault(f"the fabric was still busy after {limit} ticks (a task "
+                                    "that keeps re-activating itself, or an endless loop?)")
+        stuck = (m.fab["pc"] != 0) | m.cmd | jnp.any(m.active & ~m.blocked, axis=-1)
+        m.fault = jnp.where((m.fault == 0) & runaway & stuck, jnp.int32(code), m.fault)
+        return m, carry[1]
+
+    def _start_tasks(self, m: Machine, healthy, ticks):
+        """Each PE whose main thread is idle starts its runnable task with the lowest ID (a
+        local task consumes its activation, a data task its wavelet)."""
+        F = m.fab
+        idle = healthy & (F["pc"] == 0)
+        runnable = m.active & ~m.blocked
+        consuming = self._consuming(m)
+        for c, low in enumerate(self.lowerers):
+            cm = self._class_mask(c, None)
+            for t in low.pe.tasks:
+                if t.kind != "data":
+                    continue
+                ready = (F[f"in{t.color}.count"] > 0) & ~m.blocked[..., t.id]
+                if t.color in consuming:
+                    ready = ready & ~consuming[t.color]
+                ready = ready if cm is None else ready & cm
+                runnable = runnable.at[..., t.id].set(ready)
+        runnable = runnable & idle[..., None]
+        has = jnp.any(runnable, axis=-1)
+        if self.schedule_seed is None:
+            pick = jnp.argmax(runnable, axis=-1)        # the lowest runnable ID
+        else:
+            # the seeded random-order mode: any runnable task may go first
+            key = jax.random.fold_in(jax.random.PRNGKey(self.schedule_seed), ticks)
+            noise = jax.random.uniform(key, runnable.shape)
+            pick = jnp.argmax(jnp.where(runnable, noise, -1.0), axis=-1)
+        for c, low in enumerate(self.lowerers):
+            for task in low.pe.tasks:
+                mask = has & (pick == task.id)
+                cm = self._class_mask(c, None)
+                if cm is not None:
+                    mask = mask & cm
+                if task.kind == "data":
+                    args = self._pop_wavelet(m, task, low, mask)
+                else:
+                    m.active = m.active.at[..., task.id].set(m.active[..., task.id] & ~mask)
+                    args = ()
+                F = m.fab
+                F["runs"] = F["runs"] + mask.astype(jnp.uint32)
+                cfg = self.cfg_of.get((c, task.fn))
+                if cfg is not None:
+                    self._enter(m, cfg, mask, args)
+                    continue
+
+                def run(inner, low=low, task=task, mask=mask, args=args):
+                    m.load(inner)
+                    low.run(m, task.fn, args, mask)
+                    return m.carry()
+
+                m.load(lax.cond(jnp.any(mask), run, lambda inner: inner, m.carry()))
+        return jnp.any(has)
+
+    def _consuming(self, m: Machine) -> dict:
+        """color -> PEs where a running operation reads that color from the fabric."""
+        out = {}
+        for c, low in enumerate(self.lowerers):
+            for site, info in low.sites.items():
+                for col in info.fabric_inputs():
+                    run = m.fab[slot_key(c, site) + ".run"]
+                    out[col] = run if col not in out else out[col] | run
+        return out
+
+    def _pop_wavelet(self, m: Machine, task: ir.Task, low: Lowerer, mask):
+        """Pop one wavelet of the task's color on the lanes in `mask`; its arguments."""
+        F = m.fab
+        q = f"in{task.color}"
+        head = F[q + ".head"]
+        w = jnp.take_along_axis(F[q + ".buf"], head[..., None], axis=-1)[..., 0]
+        F[q + ".head"] = jnp.where(mask, (head + 1) % self.capacity, head)
+        F[q + ".count"] = F[q + ".count"] - mask.astype(jnp.int32)
+        params = low.pe.function(task.fn).params
+        args = []
+        for (shift, width), (_, t) in zip(data_task_args(tuple(t.bits for _, t in params)),
+                                          params):
+            bits = (w >> shift) & ((1 << width) - 1) if width < 32 else w
+            raw = bits.astype(jnp.uint16) if width == 16 else bits
+            args.append(lax.bitcast_convert_type(raw, t.np) if raw.dtype != t.np else raw)
+        return tuple(args)
+
+    def _run_blocks(self, m: Machine, healthy) -> None:
+        for cfg in self.cfgs:
+            low = self.lowerers[cfg.cls]
+            for b in cfg.blocks:
+                mask = healthy & (m.fab["pc"] == b.gid)
+
+                def run(inner, low=low, cfg=cfg, b=b, mask=mask):
+                    m.load(inner)
+                    low.run_block(m, cfg, b, mask)
+                    return m.carry()
+
+                m.load(lax.cond(jnp.any(mask), run, lambda inner: inner, m.carry()))
+
+    def _microthreads(self, m: Machine, healthy):
+        total = jnp.int32(0)
+        for c, low in enumerate(self.lowerers):
+            for site in sorted(low.sites):
+                run = m.fab[slot_key(c, site) + ".run"] & healthy
+
+                def adv(inner, low=low, site=site):
+                    m.load(inner)
+                    n = low.advance(site, healthy)
+                    return m.carry(), jnp.sum(n)
+
+                mc, n = lax.cond(jnp.any(run), adv, lambda inner: (inner, jnp.int32(0)),
+                                 m.carry())
+                m.load(mc)
+                total = total + n
+        return total
+
+    def _route(self, m: Machine):
+        """Move wavelets from outboxes to the inboxes their routes reach (multicast: only as
+        many as every destination can take)."""
+        F = m.fab
+        h, w = self.program.height, self.program.width
+        cap = self.capacity
+        moved = jnp.int32(0)
+        for col, routes in self.program.resolved.items():
+            ds = np.asarray(routes.dest_source).reshape(-1)
+            has_src = ds >= 0
+            if not has_src.any():
+                continue
+            srcs = np.asarray(routes.sources).reshape(-1, 2)
+            ds = np.where(has_src, (srcs[:, 1] * w + srcs[:, 0])[np.maximum(ds, 0)], -1)
+            src = np.where(has_src, ds, 0)
+            is_source = np.bincount(ds[has_src], minlength=h * w).reshape(h, w) > 0
+            qi, qo = f"in{col}", f"out{col}"
+            free = (cap - F[qi + ".count"]).reshape(-1)
+            seg = np.where(has_src, ds, h * w)
+            minfree = jax.ops.segment_min(free, jnp.asarray(seg), num_segments=h * w + 1)
+            minfree = minfree[:h * w].reshape(h, w)
+            out_count = F[qo + ".count"]
+            n = jnp.where(is_source, jnp.minimum(out_count, minfree), 0)
+            lost = (out_count > 0) & ~is_source & (m.fault == 0)
+            code = self._register_fault(f"a wavelet on color {col} has nowhere to go (no "
+                                        "route from this PE's ramp reaches a ramp)")
+            m.fault = jnp.where(lost, jnp.int32(code), m.fault)
+            k = jnp.where(jnp.asarray(has_src.reshape(h, w)), n.reshape(-1)[src].reshape(h, w),
+                          0)
+            srcbuf = F[qo + ".buf"].reshape(h * w, cap)[src].reshape(h, w, cap)
+            srchead = F[qo + ".head"].reshape(-1)[src].reshape(h, w)
+            tail = F[qi + ".head"] + F[qi + ".count"]
+            q = jnp.arange(cap, dtype=jnp.int32)
+            jj = (q - tail[..., None]) % cap
+            valid = jj < k[..., None]
+            val = jnp.take_along_axis(srcbuf, (srchead[..., None] + jj) % cap, axis=-1)
+            F[qi + ".buf"] = jnp.where(valid, val, F[qi + ".buf"])
+            F[qi + ".count"] = F[qi + ".count"] + k
+            F[qo + ".head"] = (F[qo + ".head"] + n) % cap
+            F[qo + ".count"] = out_count - n
+            moved = moved + jnp.sum(k)
+        return moved
+
+    def _host(self, m: Machine, hc):
+        """The streaming memcpy of the running command: inject into or drain from the PEs."""
+        if self._host_cmd is None:
+            return hc, jnp.int32(0)
+        kind, col = self._host_cmd
+        data, total, done = hc
+        F = m.fab
+        cap = self.capacity
+        j = jnp.arange(cap, dtype=jnp.int32)
+        L = data.shape[-1]
+        if kind == "h2d":
+            q = f"in{col}"
+            k = jnp.minimum(total - done, cap - F[q + ".count"])
+            tail = F[q + ".head"] + F[q + ".count"]
+            jj = (j - tail[..., None]) % cap
+            valid = jj < k[..., None]
+            val = jnp.take_along_axis(data, jnp.clip(done[..., None] + jj, 0, L - 1), axis=-1)
+            F[q + ".buf"] = jnp.where(valid, val, F[q + ".buf"])
+            F[q + ".count"] = F[q + ".count"] + k
+        else:
+            q = f"out{col}"
+            k = jnp.minimum(F[q + ".count"], total - done)
+            val = jnp.take_along_axis(F[q + ".buf"], (F[q + ".head"][..., None] + j) % cap,
+                                      axis=-1)
+            dst = jnp.where(j < k[..., None], done[..., None] + j, L)
+            hi = jnp.arange(data.shape[0], dtype=jnp.int32)[:, None, None]
+            wi = jnp.arange(data.shape[1], dtype=jnp.int32)[None, :, None]
+            data = data.at[hi, wi, dst].set(val, mode="drop")
+            F[q + ".head"] = (F[q + ".head"] + k) % cap
+            F[q + ".count"] = F[q + ".count"] - k
+        return (data, total, done + k), jnp.sum(k)
+
+    # -- streaming memcpy and stop ----------------------------------------------------------
+
+    def stream_fn(self, kind: str, color: int):
+        """The jitted `(state, data, total) -> (state, data, done)` of a streaming memcpy on
+        `color`: data `[H, W, L]` uint32 wavelets, total `[H, W]` per PE."""
+        key = (kind, color)
+        fn = self._commands.get(key)
+        if fn is None:
+            def run(state, data, total):
+                m = self._machine(state)
+                host = (kind, color, data, total, jnp.zeros_like(total))
+                m, (data, _, done) = self._run_fabric(m, host)
+                return self._state(state, m), data, done
+
+            fn = jax.jit(run, donate_argnums=0)
+            self._commands[key] = fn
+        return fn
+
+    def settle_fn(self):
+        """The jitted `state -> state` that runs the fabric until nothing changes."""
+        fn = self._commands.get("settle")
+        if fn is None:
+            def run(state):
+                m = self._machine(state)
+                m, _ = self._run_fabric(m, None)
+                return self._state(state, m)
+
+            fn = jax.jit(run, donate_argnums=0)
+            self._commands["settle"] = fn
+        return fn
 
     # -- copy-mode memcpy -------------------------------------------------------------------
 
@@ -405,17 +758,53 @@ class Engine:
             return
         ys, xs = np.nonzero(blocked)
         pes = [(int(x), int(y)) for y, x in zip(ys, xs)]
+        raise DeadlockError(
+            f"{command} cannot finish: {len(pes)} PE(s) never called unblock_cmd_stream(), and "
+            "nothing on the fabric can make progress", pes,
+            "\n".join(self.stuck_lines(state, pes) + [
+                "each PE must call sys_mod.unblock_cmd_stream() once its work is done"]))
+
+    def check_stream(self, state: FabricState, command: str, done, total) -> None:
+        """A streaming memcpy that stopped short: the PEs whose wavelets did not all move."""
+        short = np.asarray(done) < np.asarray(total)
+        if not short.any():
+            return
+        ys, xs = np.nonzero(short)
+        pes = [(int(x), int(y)) for y, x in zip(ys, xs)]
+        done, total = np.asarray(done), np.asarray(total)
+        verb = "took" if command.startswith("memcpy_h2d") else "sent"
+        lines = [f"  PE ({x}, {y}): {verb} {done[y, x]} of {total[y, x]} wavelets"
+                 for x, y in pes[:8]]
+        raise DeadlockError(
+            f"{command} cannot finish: {len(pes)} PE(s) stopped short, and nothing on the "
+            "fabric can make progress", pes, "\n".join(lines + self.stuck_lines(state, pes)))
+
+    def stuck_lines(self, state: FabricState, pes) -> list[str]:
+        """What each of (at most 8 of) `pes` is doing: tasks, a waiting body, queues."""
         active = np.asarray(state.active)
         blocked_ids = np.asarray(state.blocked)
+        fab = {k: np.asarray(v) for k, v in state.fab.items()}
+        where = {}
+        for cfg in self.cfgs:
+            for b in cfg.blocks:
+                where[b.gid] = cfg.root
         lines = []
         for x, y in pes[:8]:
             act = np.nonzero(active[y, x])[0].tolist()
-            blk = np.nonzero(blocked_ids[y, x] & active[y, x])[0].tolist()
-            lines.append(f"  PE ({x}, {y}): active task IDs {act or 'none'}, of which blocked "
-                         f"{blk or 'none'}")
-        raise DeadlockError(
-            f"{command} cannot finish: {len(pes)} PE(s) never called unblock_cmd_stream(), and "
-            "no task can run on them", pes,
-            "\n".join(lines + ["each PE must call sys_mod.unblock_cmd_stream() once its work "
-                                "is done"]))
-
+            blk = np.nonzero(blocked_ids[y, x])[0].tolist()
+            text = (f"  PE ({x}, {y}): active task IDs {act or 'none'}, blocked task IDs "
+                    f"{blk or 'none'}")
+            pc = int(fab["pc"][y, x]) if "pc" in fab else 0
+            if pc:
+                text += f"; its main thread waits in {where.get(pc, '?')}"
+            queues = []
+            for col in self.colors:
+                for q, name in ((f"in{col}", "in"), (f"out{col}", "out")):
+                    n = int(fab[q + ".count"][y, x])
+                    if n:
+                        queues.append(f"color {col} {name}: {n}")
+            text += f"; queues: {', '.join(queues) if queues else 'all empty'}"
+            lines.append(text)
+        if len(pes) > 8:
+            lines.append(f"  ... and {len(pes) - 8} more")
+        return lines

@@ -27,6 +27,7 @@ import numpy as np
 from jax import lax
 
 from wsejax import ir, ops
+from wsejax.engine.fabric_ops import FabricOps
 from wsejax.errors import ProgramError
 from wsejax.types import DType, bool_
 
@@ -73,7 +74,7 @@ class DsdRt:
     `bases` lists the candidate `(symbol, base_offset)` pairs; `base` indexes it.
     """
 
-    kind: str                       # "mem1d" | "mem4d"
+    kind: str                       # "mem1d" | "mem4d" | "fabin" | "fabout" | "fifo"
     bases: tuple
     base: object = 0
     offset: object = 0
@@ -82,6 +83,9 @@ class DsdRt:
     coeffs: tuple = ()
     extents: tuple = ()
     wio: bool = False
+    color: int = -1                 # fabin / fabout
+    fifo: str = ""                  # fifo
+    addr: object = None             # explicit [H, W, n] element addresses (a window of an op)
 
     def fields(self):
         return {"base": self.base, "offset": self.offset, "stride": self.stride,
@@ -93,6 +97,10 @@ class DsdRt:
     @property
     def static(self) -> bool:
         return all(isinstance(v, int) for v in self.fields().values())
+
+    @property
+    def memory(self) -> bool:
+        return self.kind in ("mem1d", "mem4d")
 
 
 def _is_static(v) -> bool:
@@ -112,16 +120,18 @@ class Machine:
     tables: dict
     active: jax.Array = None    # [H, W, 64] bool
     blocked: jax.Array = None   # [H, W, 64] bool
+    fab: dict = field(default_factory=dict)   # fabric arrays (`wsejax.engine.fabric_ops`)
 
     def carry(self):
         return (self.mem, self.dsd, self.cmd, self.cycles, self.prng, self.fault, self.active,
-                self.blocked)
+                self.blocked, self.fab)
 
     def load(self, carry) -> None:
         (self.mem, self.dsd, self.cmd, self.cycles, self.prng, self.fault, self.active,
-         self.blocked) = carry
+         self.blocked, self.fab) = carry
         self.mem = dict(self.mem)
         self.dsd = {k: dict(v) for k, v in self.dsd.items()}
+        self.fab = dict(self.fab)
 
 
 @dataclass
@@ -314,12 +324,21 @@ def _read_offset(flat, off, pattern: np.ndarray, consume=lambda v: v):
 # The lowerer
 
 
-class Lowerer:
-    """Lowers the bodies of one tile class. `register_fault(text) -> code` numbers faults."""
+class Lowerer(FabricOps):
+    """Lowers the bodies of one tile class. `register_fault(text) -> code` numbers faults.
+
+    `cls` is the class index, `capacity` the fabric queues' capacity; `sites` and `stall_fns`
+    collect, while `discovering`, the fabric operations and the functions that stall on one.
+    """
 
     def __init__(self, pe: ir.PeProgram, symbol_slot: dict, dsd_key: dict, dsd_bases: dict,
                  shape: tuple[int, int], register_fault, loop_limit: int = DEFAULT_LOOP_LIMIT,
-                 matvec_loops: bool = True):
+                 matvec_loops: bool = True, cls: int = 0, capacity: int = 32):
+        self.cls = cls
+        self.capacity = capacity
+        self.discovering = False
+        self.sites: dict = {}
+        self.stall_fns: set = set()
         self.pe = pe
         self.slot = symbol_slot
         self.dsd_key = dsd_key
@@ -609,6 +628,11 @@ class Lowerer:
         if isinstance(d, ir.Mem1d):
             return DsdRt("mem1d", ((d.base, d.base_offset),), 0, f(d.offset), f(d.stride),
                          f(d.length), wio=d.wavelet_index_offset)
+        if isinstance(d, ir.FabIn):
+            return DsdRt("fabin", (), length=f(d.length), color=d.color)
+        if isinstance(d, ir.FabOut):
+            return DsdRt("fabout", (), length=f(d.length), color=d.color,
+                         wio=d.wavelet_index_offset)
         return DsdRt("mem4d", ((d.base, d.base_offset),), 0, f(d.offset), 0,
                      int(np.prod(d.extents)), tuple(d.coeffs), tuple(d.extents),
                      d.wavelet_index_offset)
@@ -617,7 +641,7 @@ class Lowerer:
         """Initial state fields of runtime DSD variable `name` (its runtime fields only)."""
         lit = self._lit(dict(self.pe.dsd_vars)[name].dsd)
         bases, runtime = self.dsd_bases[name]
-        values = {"base": bases.index(lit.bases[0]), "offset": lit.offset,
+        values = {"base": bases.index(lit.bases[0]) if lit.bases else 0, "offset": lit.offset,
                   "stride": lit.stride, "length": lit.length}
         return {k: v for k, v in values.items() if k in runtime}
 
@@ -635,13 +659,18 @@ class Lowerer:
             st = self.M.dsd[key]
             init = self._var_shape(e.name)
             bases, _ = self.dsd_bases[e.name]
-            init = init.replace(bases=bases, base=bases.index(init.bases[0]))
+            if init.memory:
+                init = init.replace(bases=bases, base=bases.index(init.bases[0]))
             return init.replace(**{k: self.lane(v, fr) for k, v in st.items()})
         if t is ir.DsdLocal:
             v = fr.locals.get(e.name)
             if not isinstance(v, DsdRt):
                 raise ProgramError(f"{fr.fn}: '{e.name}' is not a DSD")
             return v.replace(**{k: self.lane(x, fr) for k, x in v.fields().items()})
+        if t is ir.FifoRef:
+            fifo = self.fifo(e.name)
+            return DsdRt("fifo", ((fifo.buffer, 0),), length=self.sym(fifo.buffer).size,
+                         fifo=e.name)
         if t is ir.IncrementOffset:
             d = self.dsd(e.dsd, fr)
             delta = self.expr(e.delta, fr) if type(e.delta) is not ir.Const else int(e.delta.value)
@@ -687,9 +716,9 @@ class Lowerer:
         """`where(m, new, old)` for DSD values; `bases` fixes the candidate list."""
         if old is None and bases is None:
             return new
-        if old is not None and new.kind != old.kind:
-            raise ProgramError("a DSD variable holds a mem1d_dsd on some paths and a mem4d_dsd "
-                               "on others")
+        if old is not None and (new.kind, new.color) != (old.kind, old.color):
+            raise ProgramError(f"a DSD variable holds a {old.kind}_dsd on some paths and a "
+                               f"{new.kind}_dsd on others (or other colors)")
         if bases is None:
             bases = tuple(dict.fromkeys(old.bases + new.bases))
         new = self._rebase(new, bases)
@@ -772,6 +801,8 @@ class Lowerer:
 
     def _addresses(self, d: DsdRt, boff: int, n: int):
         """(static numpy addresses, None) or (None, traced [H, W, n] addresses)."""
+        if d.addr is not None:
+            return None, boff + d.addr
         pat = self.pattern(d, n)
         if pat is not None and _is_static(d.offset):
             return boff + d.offset + pat, None
@@ -1247,9 +1278,18 @@ class Lowerer:
         what = f"@{s.op} in {fr.fn}"
         dest = self._operands([s.dest], fr)[0]
         srcs = self._operands(s.srcs, fr)
+        if self.needs_fabric(dest, srcs):
+            self.fabric_op(s, dest, srcs, fr, m)
+            return
+        if s.config is not None and s.config.index is not None:
+            index = jnp.broadcast_to(self.expr(s.config.index, fr).astype(jnp.int32),
+                                     self.lanes)
+            dest, *srcs = [(k, o.replace(offset=self._index_offset(o, index)))
+                           if k == "D" and o.wio else (k, o) for k, o in [dest] + srcs]
         dsds = [d for k, d in [dest] + srcs if k == "D"]
         n, nvalid = self._length(dsds)
         if n == 0:
+            self.apply_hooks(s.config, fr, m)
             return
         if n > 1 and self._carried(s, dest, srcs, n):
             self.dsd_op_in_order(s, spec, dest, n, nvalid, m, fr, what)
@@ -1258,6 +1298,7 @@ class Lowerer:
             res = jnp.broadcast_to(res, self.lanes + (n,))
             self.store(dest, res, n, nvalid, spec.dest, m, fr, what)
         self.tick(m, n if nvalid is None else nvalid)
+        self.apply_hooks(s.config, fr, m)
 
     def _source_values(self, spec, srcs, n, nvalid, m, fr, what):
         vals = []

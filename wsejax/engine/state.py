@@ -38,6 +38,7 @@ class FabricState:
     prng: jax.Array      # [H, W] uint32: per-PE LFSR state of @random16
     fault: jax.Array     # [H, W] int32: 0, or the code of the first fault the PE hit
     tables: dict         # name -> [H, W]: per-PE constants (coordinates, class ids); read-only
+    fab: dict = dataclasses.field(default_factory=dict)  # fabric arrays (engine.fabric_ops)
 
     def replace(self, **changes) -> FabricState:
         return dataclasses.replace(self, **changes)
@@ -46,7 +47,7 @@ class FabricState:
 jax.tree_util.register_dataclass(
     FabricState,
     data_fields=["mem", "dsd", "active", "blocked", "cmd_blocked", "cycles", "prng", "fault",
-                 "tables"],
+                 "tables", "fab"],
     meta_fields=[],
 )
 

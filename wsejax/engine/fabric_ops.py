@@ -1,0 +1,441 @@
+"""Lowering of DSD operations with fabric or FIFO operands, and of asynchronous operations.
+
+Every such operation runs on the microthread slot of its site (one slot per textual op and tile
+class). Starting it captures its operands in the slot: the runtime fields of its memory DSDs,
+its scalar values, its length, its `.index` and its completion hooks. Each engine tick then
+advances every running slot by as many elements as its inputs hold wavelets (or FIFO data) and
+its outputs hold free slots, processing a window of at most `K` elements with a per-element
+mask: `K` is static per site (the queue or FIFO capacity, or the memory operands' bound), so a
+tick costs `O(K)` per site whatever the op's length. A synchronous op is started the same way
+on a hidden slot, and its PE's main thread waits until the slot is done (`wsejax.engine.cfg`).
+
+Wavelets live in per-(PE, color) ring buffers in `Machine.fab`:
+`in{color}.buf` `[H, W, cap]` uint32 with `.head` and `.count` `[H, W]` int32, and the same for
+`out{color}`. FIFOs keep `.head` / `.count` beside their buffer symbol's memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from wsejax import ir, ops
+from wsejax.errors import ProgramError
+from wsejax.types import DType, u16, u32
+
+__all__ = ["FabricOps", "SiteInfo", "slot_key"]
+
+
+def slot_key(cls: int, site: int) -> str:
+    return f"slot{cls}.{site}"
+
+
+@dataclass
+class SiteInfo:
+    """What the trace of a site's start learned, used to advance it: the operand templates
+    (`("D", DsdRt)`, `("s", dtype)`, `("p", PtrOperand)`; runtime fields come from the slot),
+    the static window size, and whether elements must go one at a time."""
+
+    cls: int
+    stmt: ir.DsdOp
+    dest: tuple
+    srcs: tuple
+    window: int
+    hidden: bool
+    in_order: bool = False
+
+    @property
+    def operands(self):
+        return (self.dest,) + tuple(self.srcs)
+
+    def fabric_inputs(self):
+        return [o.color for k, o in self.srcs if k == "D" and o.kind == "fabin"]
+
+
+def is_fabric(d) -> bool:
+    return d.kind in ("fabin", "fabout", "fifo")
+
+
+class FabricOps:
+    """Mixin of `Lowerer`: the fabric side of DSD operations."""
+
+    # -- set up by the Lowerer --------------------------------------------------------------
+    cls: int
+    capacity: int
+    discovering: bool
+    sites: dict          # site -> SiteInfo (shared with the Engine)
+    stall_fns: set       # functions containing a synchronous fabric op (shared)
+
+    def fifo(self, name: str) -> ir.Fifo:
+        for f in self.pe.fifos:
+            if f.name == name:
+                return f
+        raise ProgramError(f"unknown FIFO '{name}'")
+
+    def fifo_key(self, name: str) -> str:
+        return f"fifo{self.cls}.{name}"
+
+    # -- classification ---------------------------------------------------------------------
+
+    def needs_fabric(self, dest, srcs) -> bool:
+        return any(k == "D" and is_fabric(o) for k, o in (dest,) + tuple(srcs))
+
+    def fabric_op(self, s: ir.DsdOp, dest, srcs, fr, m) -> None:
+        """A DSD op with a fabric or FIFO operand, or an async one: start it on its slot.
+
+        A synchronous one may only appear where its PE can wait (`wsejax.engine.cfg` turns it
+        into a start and a wait); during discovery it marks its callers as stalling."""
+        cfg = s.config or ir.OpConfig()
+        if not cfg.async_:
+            self.stall_fns.update(self._call_stack)
+            if self.discovering:
+                self._record(s, dest, srcs, hidden=True)
+                return
+            raise ProgramError(f"@{s.op} in {fr.fn}: a synchronous operation on the fabric "
+                               "cannot run here (inside a @map callback or an expression)")
+        self._record(s, dest, srcs, hidden=False)
+        if not self.discovering:
+            self.start_op(s, dest, srcs, fr, m)
+
+    def _record(self, s: ir.DsdOp, dest, srcs, hidden: bool) -> SiteInfo:
+        info = self.sites.get(s.site)
+        if info is not None:
+            return info
+        dsds = [o for k, o in (dest,) + tuple(srcs) if k == "D"]
+        window = None
+        for d in dsds:
+            if d.kind in ("fabin", "fabout"):
+                b = self.capacity
+            elif d.kind == "fifo":
+                b = self.sym(self.fifo(d.fifo).buffer).size
+            else:
+                b = self.bound(d)
+            if _static_int(d.length) is not None and d.kind != "fifo":
+                b = min(b, int(d.length))
+            window = b if window is None else min(window, b)
+        window = max(1, window or 1)
+        mem = [(k, o) for k, o in srcs]
+        in_order = self._carried(s, dest, mem, window) if dest[0] != "D" or dest[1].memory \
+            else False
+        if dest[0] == "D" and dest[1].kind == "fifo":
+            in_order = in_order or any(k == "D" and o.kind == "fifo" for k, o in srcs)
+        info = SiteInfo(self.cls, s, _template(dest), tuple(_template(o) for o in srcs),
+                        1 if in_order else window, hidden, in_order)
+        self.sites[s.site] = info
+        return info
+
+    # -- start ------------------------------------------------------------------------------
+
+    def start_op(self, s: ir.DsdOp, dest, srcs, fr, m) -> None:
+        """Capture the operands of `s` in its slot and mark it running on the lanes in `m`."""
+        info = self.sites[s.site]
+        key = slot_key(self.cls, s.site)
+        F = self.M.fab
+        cfg = s.config or ir.OpConfig()
+        mm = jnp.ones(self.lanes, bool) if m is None else m
+        busy = F[key + ".run"] & mm
+        self.fault(busy, None, f"@{s.op} in {fr.fn}: started while the same operation still "
+                               "runs on its microthread")
+        index = None
+        if cfg.index is not None:
+            index = jnp.broadcast_to(self.expr(cfg.index, fr).astype(jnp.int32), self.lanes)
+        length = None
+        for k, (kind, o) in enumerate((dest,) + tuple(srcs)):
+            pre = f"{key}.o{k}"
+            if kind == "D":
+                if o.kind != "fifo":
+                    n = jnp.broadcast_to(jnp.asarray(o.length, jnp.int32), self.lanes)
+                    length = n if length is None else jnp.minimum(length, n)
+                if o.memory:
+                    if o.wio and index is not None:
+                        o = o.replace(offset=self._index_offset(o, index))
+                    for f, v in self.materialize(o).fields().items():
+                        F[f"{pre}.{f}"] = jnp.where(mm, v, F[f"{pre}.{f}"])
+            elif kind == "s":
+                x, have = o
+                v = jnp.broadcast_to(jnp.asarray(x, have.np), self.lanes)
+                F[pre + ".val"] = jnp.where(mm, v, F[pre + ".val"])
+        if length is None:
+            length = jnp.ones(self.lanes, jnp.int32)
+        F[key + ".len"] = jnp.where(mm, length, F[key + ".len"])
+        F[key + ".pos"] = jnp.where(mm, 0, F[key + ".pos"])
+        F[key + ".run"] = F[key + ".run"] | mm
+        if index is not None:
+            F[key + ".idx"] = jnp.where(mm, index, F[key + ".idx"])
+        for hook, e in (("act", cfg.activate), ("unb", cfg.unblock)):
+            if e is not None:
+                v = jnp.broadcast_to(self.expr(e, fr).astype(jnp.int32), self.lanes)
+                F[f"{key}.{hook}"] = jnp.where(mm, v, F[f"{key}.{hook}"])
+        del info
+
+    def _index_offset(self, d, index):
+        """A memory DSD's offset moved by `.index` 16-bit words (wavelet_index_offset)."""
+        words = self._elem_bits(d) // 16
+        return jnp.asarray(d.offset, jnp.int32) + index // words
+
+    def apply_hooks(self, cfg: ir.OpConfig | None, fr, m) -> None:
+        """`.activate` / `.unblock` of a completed synchronous op on the lanes in `m`."""
+        if cfg is None:
+            return
+        if cfg.activate is not None:
+            self.task_ctl(ir.TaskCtl("activate", cfg.activate), fr, m)
+        if cfg.unblock is not None:
+            self.task_ctl(ir.TaskCtl("unblock", cfg.unblock), fr, m)
+
+    # -- bodies that wait (wsejax.engine.cfg) ------------------------------------------------
+
+    def run_block(self, machine, cfg, b, mask) -> None:
+        """Run block `b` of `cfg` on the lanes in `mask` (those whose pc is at it)."""
+        from wsejax.engine.lower import DsdRt, Frame
+
+        self.M = machine
+        fr = Frame(fn=cfg.root)
+        for name in cfg.locals:
+            fr.locals[name] = self.M.fab[cfg.frame_key(name)]
+        self._call_stack.append(cfg.root)
+        try:
+            self.block(tuple(b.stmts), fr, mask)
+            pc = self._terminate(b.term, fr, mask)
+        finally:
+            self._call_stack.pop()
+        F = self.M.fab
+        F["pc"] = pc
+        for name, t in cfg.locals.items():
+            v = fr.locals.get(name)
+            if v is None or isinstance(v, DsdRt):
+                continue
+            key = cfg.frame_key(name)
+            F[key] = jnp.where(mask, jnp.broadcast_to(jnp.asarray(v).astype(t.np), self.lanes),
+                               F[key])
+
+    def _terminate(self, term, fr, mask):
+        pc = self.M.fab["pc"]
+        kind = term[0]
+        if kind == "goto":
+            return jnp.where(mask, term[1], pc)
+        if kind == "end":
+            return jnp.where(mask, 0, pc)
+        if kind == "branch":
+            _, cond, then, orelse, ticks = term
+            c = jnp.broadcast_to(self.expr(cond, fr), self.lanes)
+            if ticks:
+                self.tick(mask, 1)
+            return jnp.where(mask & c, then, jnp.where(mask, orelse, pc))
+        if kind == "stall":
+            _, s, wait = term
+            dest = self._operands([s.dest], fr)[0]
+            srcs = self._operands(s.srcs, fr)
+            self.start_op(s, dest, srcs, fr, mask)
+            self.tick(mask, 1 + self.M.fab[slot_key(self.cls, s.site) + ".len"])
+            return jnp.where(mask, wait, self.M.fab["pc"])
+        _, s, nxt = term
+        done = mask & ~self.M.fab[slot_key(self.cls, s.site) + ".run"]
+        self.apply_hooks(s.config, fr, done)
+        return jnp.where(done, nxt, pc)
+
+    # -- advance ----------------------------------------------------------------------------
+
+    def advance(self, site: int, healthy) -> jnp.ndarray:
+        """Advance the slot of `site` by what its operands allow; returns the elements done
+        per PE (`[H, W]` int32)."""
+        info = self.sites[site]
+        s = info.stmt
+        spec = ops.OPS[s.op]
+        key = slot_key(self.cls, site)
+        F = self.M.fab
+        run = F[key + ".run"] & healthy
+        pos, length = F[key + ".pos"], F[key + ".len"]
+        K = info.window
+        avail = jnp.where(run, jnp.clip(length - pos, 0, K), 0)
+        # operands as of now, and how many elements each allows
+        ops_rt = []
+        for k, (kind, t) in enumerate(info.operands):
+            pre = f"{key}.o{k}"
+            if kind == "D" and t.memory:
+                d = t.replace(**{f: F[f"{pre}.{f}"] for f in ("base", "offset", "stride",
+                                                                "length")})
+                ops_rt.append(("D", d))
+            elif kind == "D":
+                ops_rt.append(("D", t))
+                if t.kind == "fabin":
+                    avail = jnp.minimum(avail, F[f"in{t.color}.count"])
+                elif t.kind == "fabout":
+                    avail = jnp.minimum(avail, self.capacity - F[f"out{t.color}.count"])
+                else:
+                    cap = self.sym(self.fifo(t.fifo).buffer).size
+                    cnt = F[self.fifo_key(t.fifo) + ".count"]
+                    avail = jnp.minimum(avail, cap - cnt if k == 0 else cnt)
+            elif kind == "s":
+                ops_rt.append(("s", (F[pre + ".val"], t)))
+            else:
+                ops_rt.append(("p", t))
+        avail = jnp.maximum(avail, 0)
+        j = jnp.arange(K, dtype=jnp.int32)
+        what = f"@{s.op}"
+        # sources
+        vals = []
+        for (kind, o), want in zip(ops_rt[1:], spec.srcs):
+            if kind == "D":
+                vals.append(self._window_read(o, pos, j, avail, want, run, what))
+            else:
+                x, have = o
+                x = self.cast(x, have, want) if have != want else x
+                vals.append(jnp.asarray(x, want.np)[..., None])
+        res = jnp.broadcast_to(spec.fn(*vals), self.lanes + (K,))
+        kind, o = ops_rt[0]
+        if kind == "D":
+            self._window_write(o, res, pos, j, avail, spec.dest, run, what, key)
+        else:
+            self.store(("p", o), res, K, avail, spec.dest, run, _EMPTY, what)
+        # consume inputs
+        for kind, o in ops_rt[1:]:
+            if kind == "D" and o.kind == "fabin":
+                q = f"in{o.color}"
+                F[q + ".head"] = (F[q + ".head"] + avail) % self.capacity
+                F[q + ".count"] = F[q + ".count"] - avail
+            elif kind == "D" and o.kind == "fifo":
+                self._fifo_pop(o.fifo, avail)
+        new = pos + avail
+        F[key + ".pos"] = new
+        done = run & (new >= length)
+        F[key + ".run"] = F[key + ".run"] & ~done
+        if not info.hidden:
+            for hook, op in (("act", "activate"), ("unb", "unblock")):
+                ident = F[f"{key}.{hook}"]
+                bit = (ident[..., None] == jnp.arange(64)) & (done & (ident >= 0))[..., None]
+                if op == "activate":
+                    self.M.active = self.M.active | bit
+                else:
+                    self.M.blocked = self.M.blocked & ~bit
+        return avail
+
+    def _elements(self, d, pos, j):
+        """Addresses (relative to the base offset) of elements `pos + j` of memory DSD d."""
+        i = pos[..., None] + j
+        if d.kind == "mem4d":
+            pat = jnp.asarray(self.pattern(d, int(np.prod(d.extents))).astype(np.int32))
+            return d.offset[..., None] + pat[jnp.clip(i, 0, pat.shape[0] - 1)]
+        return d.offset[..., None] + d.stride[..., None] * i
+
+    def _window_read(self, d, pos, j, avail, want: DType, run, what):
+        F = self.M.fab
+        K = j.shape[0]
+        if d.kind == "fabin":
+            q = f"in{d.color}"
+            idx = (F[q + ".head"][..., None] + j) % self.capacity
+            w = jnp.take_along_axis(F[q + ".buf"], idx, axis=-1)
+            return _from_payload(w, want)
+        if d.kind == "fifo":
+            f = self.fifo(d.fifo)
+            cap = self.sym(f.buffer).size
+            addr = (F[self.fifo_key(d.fifo) + ".head"][..., None] + j) % cap
+            d = d.replace(kind="mem1d", addr=addr, length=K)
+        elif d.kind == "fabout":
+            raise ProgramError(f"{what}: a fabout_dsd cannot be a source")
+        else:
+            d = d.replace(addr=self._elements(d, pos, j), length=K)
+        return self.read(d, K, avail, want, run, _EMPTY, what)
+
+    def _window_write(self, d, res, pos, j, avail, have: DType, run, what, key):
+        F = self.M.fab
+        K = j.shape[0]
+        valid = (j < avail[..., None]) & run[..., None]
+        if d.kind == "fabout":
+            q = f"out{d.color}"
+            tail = F[q + ".head"] + F[q + ".count"]
+            slot = jnp.where(valid, (tail[..., None] + j) % self.capacity, self.capacity)
+            index = F[key + ".idx"] if d.wio else 0
+            w = _to_payload(res, have, index)
+            hi = jnp.arange(self.H, dtype=jnp.int32)[:, None, None]
+            wi = jnp.arange(self.W, dtype=jnp.int32)[None, :, None]
+            F[q + ".buf"] = F[q + ".buf"].at[hi, wi, slot].set(w, mode="drop")
+            F[q + ".count"] = F[q + ".count"] + jnp.where(run, avail, 0)
+            return
+        if d.kind == "fabin":
+            raise ProgramError(f"{what}: a fabin_dsd cannot be a destination")
+        if d.kind == "fifo":
+            f = self.fifo(d.fifo)
+            cap = self.sym(f.buffer).size
+            fk = self.fifo_key(d.fifo)
+            tail = F[fk + ".head"] + F[fk + ".count"]
+            addr = (tail[..., None] + j) % cap
+            self.write(d.replace(kind="mem1d", addr=addr, length=K), res, K, avail, have, run,
+                       what)
+            self._fifo_push(d.fifo, avail)
+            return
+        self.write(d.replace(addr=self._elements(d, pos, j), length=K), res, K, avail, have,
+                   run, what)
+
+    def _fifo_push(self, name: str, n) -> None:
+        f = self.fifo(name)
+        F = self.M.fab
+        fk = self.fifo_key(name)
+        was_empty = F[fk + ".count"] == 0
+        F[fk + ".count"] = F[fk + ".count"] + n
+        if f.activate_push is not None:
+            self.M.active = self.M.active.at[..., f.activate_push].set(
+                self.M.active[..., f.activate_push] | (was_empty & (n > 0)))
+
+    def _fifo_pop(self, name: str, n) -> None:
+        f = self.fifo(name)
+        F = self.M.fab
+        fk = self.fifo_key(name)
+        cap = self.sym(f.buffer).size
+        was_full = F[fk + ".count"] == cap
+        F[fk + ".head"] = (F[fk + ".head"] + n) % cap
+        F[fk + ".count"] = F[fk + ".count"] - n
+        if f.activate_pop is not None:
+            self.M.active = self.M.active.at[..., f.activate_pop].set(
+                self.M.active[..., f.activate_pop] | (was_full & (n > 0)))
+
+
+class _Empty:
+    """A frame with no locals, for values evaluated outside any body."""
+
+    locals: dict = {}
+    ext = 0
+    fn = "a microthread"
+    loops: list = []
+    returned = None
+    retval = None
+
+    def off(self):
+        return None
+
+
+_EMPTY = _Empty()
+
+
+def _static_int(v):
+    return int(v) if isinstance(v, (int, np.integer)) else None
+
+
+def _template(operand):
+    kind, o = operand
+    if kind == "D":
+        return ("D", o.replace(base=0, offset=0, stride=1, length=0, addr=None))
+    if kind == "s":
+        return ("s", o[1])
+    return ("p", o)
+
+
+def _to_payload(res, have: DType, index):
+    """Wavelets carrying `res` (of type `have`): 32-bit values whole, 16-bit values in the low
+    half with `index` in the high half (`wsejax.fabric.payload_out`)."""
+    if have.bits == 32:
+        return lax.bitcast_convert_type(res, jnp.uint32) if res.dtype != u32.np else res
+    low = lax.bitcast_convert_type(res, jnp.uint16).astype(jnp.uint32)
+    index = jnp.asarray(index, jnp.uint32)
+    if index.ndim:
+        index = index[..., None]
+    return low | ((index & 0xFFFF) << 16)
+
+
+def _from_payload(w, want: DType):
+    """Element values of type `want` from wavelets `w` (`wsejax.fabric.payload_in`)."""
+    if want.bits == 32:
+        return lax.bitcast_convert_type(w, want.np) if want.np != np.uint32 else w
+    return lax.bitcast_convert_type((w & 0xFFFF).astype(jnp.uint16), want.np)

@@ -1,0 +1,104 @@
+"""The fabric model: how wavelets move, who consumes them, and when a command is done.
+
+Both the JAX engine and the reference interpreter follow these rules; the helpers below are
+the parts they share. Nothing here imports JAX.
+
+Queues
+    Every PE has, for each color the program uses on the fabric, an *inbox* (wavelets that
+    arrived at its ramp on that color) and an *outbox* (wavelets its fabric outputs sent on
+    that color and the router has not moved yet). Both are ring buffers of 32-bit payloads
+    with a fixed capacity (`queue_capacity`, default `QUEUE_CAPACITY`). Nothing is ever
+    dropped: a full queue stops its producer (back-pressure).
+
+Router
+    Routes are resolved at load time into, per color, the source PE of each receiving ramp.
+    A source's outbox moves as many wavelets as *every* one of its destinations can take
+    (multicast keeps the copies in step), in order. A wavelet in an outbox whose color has no
+    route from that PE's ramp is a fault ("nowhere to go") at that PE.
+    memcpy's streaming colors are routed by memcpy: an H2D color feeds each PE's inbox from
+    the host, and a D2H color drains each PE's outbox to the host (spec 12.4).
+
+Consumers of an inbox (spec 5.2)
+    A running operation with a fabric input on that color takes wavelets first. Otherwise a
+    data task bound to the color runs once per wavelet, when its ID is not blocked; the
+    wavelet is popped when the task starts and split into its arguments by
+    `data_task_args`. Otherwise wavelets wait.
+
+Operations with fabric or FIFO operands
+    Element i reads its fabric input's next wavelet and writes its fabric output's next
+    slot; `payload_in` / `payload_out` convert between wavelets and 16- or 32-bit element
+    bits (spec 7.4). An op runs `min(lengths of its DSD operands)` elements (spec 7.9); a
+    FIFO operand does not bound it. An op advances as far as its inputs hold wavelets and
+    its outputs hold free slots, and resumes later. An asynchronous op (`.async = true`)
+    runs on the microthread of its site: the issuing task goes on at once, and on
+    completion the op applies `.activate` / `.unblock`. A synchronous op with a fabric or
+    FIFO operand stalls its PE's main thread until it completes; no other task runs on that
+    PE meanwhile, while microthreads and the router go on. Starting an async op whose site is
+    still running is a fault.
+
+FIFOs
+    A ring buffer over the whole of its buffer symbol: a destination FIFO pushes at the tail,
+    a source pops from the head; an op waits while the FIFO is full (push) or empty (pop).
+    A push into an empty FIFO activates `activate_push`; a pop from a full one activates
+    `activate_pop`.
+
+Main thread and scheduling (spec 5.3)
+    A PE whose main thread is idle picks, among its runnable task IDs (a local task: active
+    and not blocked; a data task: a waiting wavelet, not blocked, no running fabric input on
+    its color), the lowest ID; the seeded random mode picks any. A local task's activation
+    is consumed when it starts.
+
+Timing (the `<time>` clock)
+    One cycle per statement and one per element of a synchronous DSD op, fabric or not.
+    Waiting costs nothing; an async op's elements run on the microthread and cost nothing.
+
+Commands (spec 12.5)
+    Host commands run in order. Each runs the fabric until no PE, microthread, router or host
+    transfer can make progress (quiescence), then checks its condition:
+    - launch: every PE has called `unblock_cmd_stream()`;
+    - streaming H2D: every wavelet was injected into its PE's inbox;
+    - streaming D2H: every PE of the region sent its `l` wavelets;
+    - copy-mode memcpy: copies between quiescent states.
+    A command whose condition fails at quiescence is a deadlock (DeadlockError names the
+    stuck PEs, their tasks and their non-empty queues).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["QUEUE_CAPACITY", "data_task_args", "payload_in", "payload_out"]
+
+QUEUE_CAPACITY = 32
+
+
+def payload_out(bits: np.ndarray, width: int, index=0):
+    """The 32-bit wavelet carrying one element's raw `bits` (`width` 16 or 32): a 16-bit
+    value rides in the low half, with `index` (the op's `.index` under
+    wavelet_index_offset, else 0) in the high half."""
+    if width == 32:
+        return bits.astype(np.uint32) if hasattr(bits, "astype") else np.uint32(bits)
+    low = bits.astype(np.uint32) & 0xFFFF if hasattr(bits, "astype") else np.uint32(bits) & 0xFFFF
+    return low | (np.uint32(index) & 0xFFFF) << 16
+
+
+def payload_in(wavelet, width: int):
+    """The raw element bits a `width`-bit op reads from a wavelet: all 32 bits, or the low
+    half (the index half is ignored)."""
+    if width == 32:
+        return wavelet
+    return wavelet & 0xFFFF
+
+
+def data_task_args(widths: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """How a data task's parameters split its wavelet (spec 5.1): `(shift, width)` per
+    parameter, for parameter widths `widths`. Raises ValueError for other signatures."""
+    if widths == (32,):
+        return ((0, 32),)
+    if widths == (16,):
+        return ((0, 16),)
+    if widths == (16, 16):
+        return ((0, 16), (16, 16))
+    raise ValueError("a data task takes one 32-bit argument, one 16-bit argument, or two "
+                     f"16-bit arguments (data, index); this one takes {len(widths)} of "
+                     f"{', '.join(str(w) for w in widths) or 'no'} bits")
