@@ -20,9 +20,17 @@ from dataclasses import dataclass, field
 
 from wsejax import ir
 from wsejax.errors import ProgramError
-from wsejax.types import i32
+from wsejax.types import bool_, i32
 
-__all__ = ["Block", "Cfg", "build_cfg"]
+__all__ = ["Block", "Cfg", "Free", "build_cfg"]
+
+
+@dataclass(frozen=True)
+class Free:
+    """An assignment the conversion adds (loop counters, arguments, results): it costs no
+    cycle, as the structure it replaces cost none."""
+
+    stmt: ir.LocalAssign
 
 
 @dataclass
@@ -122,7 +130,7 @@ class _Builder:
             return
         if t is ir.Return:
             if ctx.ret_local is not None and s.value is not None:
-                self.cur.stmts.append(ir.LocalAssign(ctx.ret_local, s.value))
+                self.cur.stmts.append(Free(ir.LocalAssign(ctx.ret_local, s.value)))
             self.seal(("goto", ctx.ret) if ctx.ret is not None else ("end",), self.new())
             return
         structured = t in (ir.If, ir.For, ir.While)
@@ -153,18 +161,18 @@ class _Builder:
 
     def for_(self, s: ir.For, ctx: _Ctx) -> None:
         count = f"%for{len(self.blocks)}"
-        self.cur.stmts.append(ir.LocalAssign(count, ir.Const(0, i32)))
+        self.cur.stmts.append(Free(ir.LocalAssign(count, ir.Const(0, i32))))
         head, body, latch, exit_ = self.new(), self.new(), self.new(), self.new()
         self.seal(("goto", head.gid), head)
         n = ir.Local(count, i32)
-        self.seal(("branch", ir.Bin("<", n, ir.Const(s.trip_count, i32), ir.bool_t()),
+        self.seal(("branch", ir.Bin("<", n, ir.Const(s.trip_count, i32), bool_),
                    body.gid, exit_.gid, False), body)
         value = ir.Bin("+", ir.Const(s.start, i32), ir.Bin("*", n, ir.Const(s.step, i32), i32),
                        i32)
-        self.cur.stmts.append(ir.LocalAssign(s.var, ir.Cast(value, s.dtype)))
+        self.cur.stmts.append(Free(ir.LocalAssign(s.var, ir.Cast(value, s.dtype))))
         self.body(s.body, dataclasses.replace(ctx, brk=exit_.gid, cont=latch.gid))
         self.seal(("goto", latch.gid), latch)
-        self.cur.stmts.append(ir.LocalAssign(count, ir.Bin("+", n, ir.Const(1, i32), i32)))
+        self.cur.stmts.append(Free(ir.LocalAssign(count, ir.Bin("+", n, ir.Const(1, i32), i32))))
         self.seal(("goto", head.gid), exit_)
 
     def while_(self, s: ir.While, ctx: _Ctx) -> None:
@@ -181,7 +189,7 @@ class _Builder:
         self.inlined += 1
         pre = f"{fn}#{self.inlined}."
         for (pname, _), a in zip(f.params, args):
-            self.cur.stmts.append(ir.LocalAssign(pre + pname, a))
+            self.cur.stmts.append(Free(ir.LocalAssign(pre + pname, a)))
         exit_ = self.new()
         inner = _Ctx(ret=exit_.gid, ret_local=result)
         self.body(_rename(f.body, pre), inner)
@@ -211,7 +219,7 @@ def _rename(x, pre: str):
 def _local_types(blocks, params) -> dict:
     types = {name: t for name, t in params if t != "dsd"}
     for b in blocks:
-        for s in ir.walk_stmts(tuple(b.stmts)):
+        for s in ir.walk_stmts(tuple(x.stmt if type(x) is Free else x for x in b.stmts)):
             if type(s) is ir.LocalAssign:
                 dt = getattr(s.value, "dtype", None)
                 if dt is not None and type(s.value) not in (ir.IncrementOffset,):

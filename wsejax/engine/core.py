@@ -593,6 +593,7 @@ class Engine:
 
                 def adv(inner, low=low, site=site):
                     m.load(inner)
+                    low.M = m
                     n = low.advance(site, healthy)
                     return m.carry(), jnp.sum(n)
 

@@ -23,6 +23,7 @@ import numpy as np
 from jax import lax
 
 from wsejax import ir, ops
+from wsejax.engine.cfg import Free
 from wsejax.errors import ProgramError
 from wsejax.types import DType, u16, u32
 
@@ -197,7 +198,11 @@ class FabricOps:
             fr.locals[name] = self.M.fab[cfg.frame_key(name)]
         self._call_stack.append(cfg.root)
         try:
-            self.block(tuple(b.stmts), fr, mask)
+            for st in b.stmts:
+                if type(st) is Free:
+                    self.local_assign(st.stmt, fr, mask)
+                else:
+                    self.stmt(st, fr, mask)
             pc = self._terminate(b.term, fr, mask)
         finally:
             self._call_stack.pop()
