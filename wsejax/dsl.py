@@ -33,6 +33,42 @@ rectangle and exports names; `compile` runs it and returns a `Program`.
 
     program = csl.compile(layout, fabric_dims=(8, 3), fabric_offsets=(4, 1))
 
+Dataflow programs span several PEs. Colors are routed in the layout (`set_color_config`) or
+by a PE program (`set_local_color_config`); fabric DSDs read and write them; data tasks run
+once per arriving wavelet; DSD operations take their config struct as keyword arguments:
+
+    def sender(n, c):
+        x = csl.var("x", csl.f32[n])
+        out = csl.get_dsd(csl.fabout_dsd, extent=n, fabric_color=c,
+                          output_queue=csl.get_output_queue(1))
+        done = csl.get_local_task_id(10)
+
+        @csl.task
+        def finish():
+            csl.unblock_cmd_stream()
+
+        @csl.fn
+        def send():
+            csl.fmovs(out, csl.get_dsd(csl.mem1d_dsd, base_address=x, extent=n),
+                      async_=True, activate=finish)
+
+        csl.bind_local_task(finish, done)
+        csl.set_local_color_config(c, rx=csl.RAMP, tx=csl.EAST)
+
+    def receiver(c):
+        total = csl.var("total", csl.f32)
+
+        @csl.task
+        def recv(v: csl.f32):
+            total.set(total + v)
+
+        csl.bind_data_task(recv, csl.get_data_task_id(c))
+        csl.set_local_color_config(c, rx=csl.WEST, tx=csl.RAMP)
+
+On wse3 a data task ID is an input queue's (`get_data_task_id(q)`), and every queue a program
+uses is bound to its color first with `initialize_queue(q, color=c)`. memcpy's streaming
+colors are declared to `compile` (`h2d_colors=`, `d2h_colors=`).
+
 Runtime control flow uses explicit helpers: `csl.range` (loops), `with csl.if_(c):` /
 `with csl.else_():`, `with csl.while_(c):`, `csl.break_()`, `csl.continue_()`, `csl.return_(v)`.
 A plain Python `for` over `range` unrolls at trace time (comptime).
@@ -56,6 +92,7 @@ import numpy as np
 from wsejax import dsd as dsd_math
 from wsejax import ir, ops
 from wsejax.errors import LayoutError, ProgramError
+from wsejax.fabric import data_task_args
 from wsejax.types import (
     ArrayType,
     DType,
@@ -73,14 +110,17 @@ from wsejax.types import (
 )
 
 __all__ = [
-    "ArrayType", "DType", "activate", "addr", "as_", "bf16", "bind_local_task", "bitcast",
-    "block", "bool_", "break_", "compile", "constants", "continue_", "else_", "export_name",
-    "export_symbol", "f16", "f32", "fn", "fn_type", "get_dsd", "get_local_task_id", "i8", "i16",
-    "i32", "if_", "increment_dsd_offset", "local", "map", "mem1d_dsd", "mem4d_dsd", "pe_x",
-    "pe_y", "pointer", "range", "return_", "select", "set_color_config", "set_dsd_base_addr",
-    "set_dsd_length", "set_dsd_stride", "set_rectangle", "set_tile_code", "task",
-    "tensor_access", "u8", "u16", "u32", "unblock", "unblock_cmd_stream", "var", "while_",
-    "zeros",
+    "EAST", "NORTH", "RAMP", "SOUTH", "WEST", "ArrayType", "Color", "DType", "InputQueue",
+    "OutputQueue", "activate", "addr", "allocate_fifo", "as_", "bf16", "bind_data_task",
+    "bind_local_task", "bitcast", "block", "bool_", "break_", "compile", "constants",
+    "continue_", "else_", "export_name", "export_symbol", "f16", "f32", "fabin_dsd",
+    "fabout_dsd", "fn", "fn_type", "get_color", "get_data_task_id", "get_dsd",
+    "get_input_queue", "get_local_task_id", "get_output_queue", "i8", "i16", "i32", "if_",
+    "increment_dsd_offset", "initialize_queue", "local", "map", "mem1d_dsd", "mem4d_dsd",
+    "pe_x", "pe_y", "pointer", "range", "return_", "select", "set_color_config",
+    "set_dsd_base_addr", "set_dsd_length", "set_dsd_stride", "set_local_color_config",
+    "set_rectangle", "set_tile_code", "task", "tensor_access", "u8", "u16", "u32", "unblock",
+    "unblock_cmd_stream", "var", "while_", "zeros",
 ]
 __all__ += sorted(ops.OPS)
 
@@ -88,6 +128,19 @@ PE_MEMORY_BYTES = 48 * 1024
 
 mem1d_dsd = "mem1d_dsd"
 mem4d_dsd = "mem4d_dsd"
+fabin_dsd = "fabin_dsd"
+fabout_dsd = "fabout_dsd"
+_MEMORY_DSDS = (mem1d_dsd, mem4d_dsd)
+_FABRIC_DSDS = (fabin_dsd, fabout_dsd)
+
+# router ports, as `wsejax.routes.DIRECTIONS` names them
+NORTH, SOUTH, EAST, WEST, RAMP = "NORTH", "SOUTH", "EAST", "WEST", "RAMP"
+_DIRECTIONS = (NORTH, SOUTH, EAST, WEST, RAMP)
+
+# resources of the memcpy infrastructure (spec 4); every dsl program is compiled with memcpy
+MEMCPY_COLORS = (21, 22, 23)
+MEMCPY_LOCAL_IDS = {27: "memcpy", 28: "memcpy", 29: "the teardown task",
+                    30: "memcpy (timer)", 31: "the system"}
 
 _local = threading.local()
 
@@ -497,7 +550,7 @@ def local(dtype_or_value, init=None, name: str | None = None):
     name = name or body.fresh("v")
     if isinstance(dtype_or_value, DsdValue):
         body.emit(ir.LocalAssign(name, dtype_or_value.expr))
-        return DsdValue(ir.DsdLocal(name), dtype_or_value.kind, dtype_or_value.dtype)
+        return dtype_or_value._derive(ir.DsdLocal(name))
     if not isinstance(dtype_or_value, DType):
         raise ProgramError("csl.local takes a DType (and an initial value) or a DSD")
     ref = LocalRef(name, dtype_or_value)
@@ -510,20 +563,28 @@ def local(dtype_or_value, init=None, name: str | None = None):
 
 
 class DsdValue:
-    """A DSD value: a literal, a DSD variable or a setter result. `kind` is mem1d_dsd or
-    mem4d_dsd; `dtype` the element type of its base array."""
+    """A DSD value: a literal, a DSD variable or a setter result. `kind` is mem1d_dsd,
+    mem4d_dsd, fabin_dsd or fabout_dsd; `dtype` the element type of its base array (None for
+    a fabric DSD: the operation decides). `indexed` is set when the DSD has
+    wavelet_index_offset; `fabric` is the FabIn/FabOut it was made from."""
 
-    def __init__(self, expr: ir.DsdExpr, kind: str, dtype: DType):
+    def __init__(self, expr: ir.DsdExpr, kind: str, dtype: DType | None,
+                 indexed: bool = False, fabric: ir.FabIn | ir.FabOut | None = None):
         self.expr = expr
         self.kind = kind
         self.dtype = dtype
+        self.indexed = indexed
+        self.fabric = fabric
+
+    def _derive(self, expr: ir.DsdExpr, dtype: DType | None = None) -> DsdValue:
+        return DsdValue(expr, self.kind, dtype or self.dtype, self.indexed, self.fabric)
 
 
 class DsdVarRef(DsdValue):
     """A global DSD variable. Change it at run time with `.set(new_dsd)`."""
 
     def __init__(self, name: str, init: DsdValue):
-        super().__init__(ir.DsdVar(name), init.kind, init.dtype)
+        super().__init__(ir.DsdVar(name), init.kind, init.dtype, init.indexed, init.fabric)
         self.name = name
 
     def set(self, value: DsdValue) -> None:
@@ -595,19 +656,35 @@ def _base(base_address) -> tuple[SymbolRef, int]:
 
 def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=None,
             tensor_access: TensorAccess | dict | None = None,
-            wavelet_index_offset: bool = False) -> DsdValue:
-    """`@get_dsd(mem1d_dsd | mem4d_dsd, .{...})`.
+            wavelet_index_offset: bool = False, fabric_color=None, input_queue=None,
+            output_queue=None) -> DsdValue:
+    """`@get_dsd(kind, .{...})`.
 
     mem1d: `base_address`, `offset` (i16), `stride` (i8, default 1), `extent` (u16), or a
     `tensor_access` with one variable. mem4d: `base_address` with `stride` (innermost first)
     and `extent` (outermost first) tuples, or a `tensor_access` with up to four variables.
     A `tensor_access` may also be a dict with base_address/offset/stride/extent.
+    With `wavelet_index_offset`, an operation's `index` (16-bit words) is added to the address.
+
+    fabin: `extent` (wavelets), `fabric_color`, `input_queue`. fabout: `extent`,
+    `fabric_color`, `output_queue`, `wavelet_index_offset` (a 16-bit op sends its `index` in
+    the high half). On wse3 the color is the one the queue was initialised with.
     """
-    if kind not in (mem1d_dsd, mem4d_dsd):
-        raise ProgramError(f"unknown DSD kind {kind!r} (fabric DSDs are not supported yet)")
-    if wavelet_index_offset:
-        raise ProgramError("wavelet_index_offset needs an operation's .index setting, which is "
-                           "not supported yet")
+    if kind in _FABRIC_DSDS:
+        for key, v in (("base_address", base_address), ("offset", offset),
+                       ("stride", stride), ("tensor_access", tensor_access)):
+            if v is not None:
+                raise ProgramError(f"{kind} has no property '{key}'")
+        return _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
+                           wavelet_index_offset)
+    if kind not in _MEMORY_DSDS:
+        raise ProgramError(f"unknown DSD kind {kind!r} (expected csl.mem1d_dsd, csl.mem4d_dsd, "
+                           "csl.fabin_dsd or csl.fabout_dsd)")
+    for key, v in (("fabric_color", fabric_color), ("input_queue", input_queue),
+                   ("output_queue", output_queue)):
+        if v is not None:
+            raise ProgramError(f"{kind} has no property '{key}' (it belongs to fabric DSDs)")
+    wavelet_index_offset = bool(wavelet_index_offset)
     if isinstance(tensor_access, dict):
         d = dict(tensor_access)
         for key in ("base_address", "offset", "stride", "extent"):
@@ -633,7 +710,7 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
         else:
             d = ir.Mem4d(ta.sym.name, _const(ta.offset, i16), ta.coeffs, ta.extents, 0,
                          wavelet_index_offset)
-        return DsdValue(ir.DsdLit(d), kind, base_sym.dtype)
+        return DsdValue(ir.DsdLit(d), kind, base_sym.dtype, wavelet_index_offset)
     if base_address is None:
         raise ProgramError(f"{kind} needs a base_address or a tensor_access")
     base_sym, base_off = _base(base_address)
@@ -648,7 +725,7 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
                      _field_expr(0 if offset is None else offset, i16, "offset"),
                      _field_expr(1 if stride is None else stride, i8, "stride"),
                      _field_expr(extent, u16, "extent"), base_off, wavelet_index_offset)
-        return DsdValue(ir.DsdLit(d), kind, base_sym.dtype)
+        return DsdValue(ir.DsdLit(d), kind, base_sym.dtype, wavelet_index_offset)
     extents = tuple(extent) if isinstance(extent, (tuple, list)) else (extent,)
     if extent is None or not 1 <= len(extents) <= 4:
         raise ProgramError("mem4d_dsd needs an extent tuple of 1 to 4 entries")
@@ -663,7 +740,50 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
         raise ProgramError(str(e)) from None
     d = ir.Mem4d(base_sym.name, _field_expr(0 if offset is None else offset, i16, "offset"),
                  coeffs, tuple(int(e) for e in extents), base_off, wavelet_index_offset)
-    return DsdValue(ir.DsdLit(d), kind, base_sym.dtype)
+    return DsdValue(ir.DsdLit(d), kind, base_sym.dtype, wavelet_index_offset)
+
+
+def _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
+                wavelet_index_offset) -> DsdValue:
+    """A fabin_dsd or fabout_dsd: its color is `fabric_color` (wse2) or its queue's (wse3)."""
+    pb = _program()
+    qname, queue = ("input_queue", input_queue) if kind == fabin_dsd else (
+        "output_queue", output_queue)
+    wrong = "output_queue" if kind == fabin_dsd else "input_queue"
+    if (output_queue if kind == fabin_dsd else input_queue) is not None:
+        raise ProgramError(f"{kind} has no property '{wrong}'; it takes an {qname}")
+    if kind == fabin_dsd and wavelet_index_offset:
+        raise ProgramError("fabin_dsd has no property 'wavelet_index_offset' (a received "
+                           "wavelet's high half is ignored)")
+    if extent is None:
+        raise ProgramError(f"{kind} needs an extent (the number of wavelets)")
+    want = InputQueue if kind == fabin_dsd else OutputQueue
+    if queue is not None and not isinstance(queue, want):
+        raise ProgramError(f"{kind} {qname} takes csl.get_{qname}(n), got {queue!r}")
+    q = None
+    if queue is not None:
+        q = _queue_key(queue, f"{kind} {qname}")[1]
+    color = None if fabric_color is None else _color(fabric_color, f"{kind} fabric_color")
+    bound = pb.queues.get(("in" if kind == fabin_dsd else "out", q)) if q is not None else None
+    if pb.arch == "wse3":
+        if q is None:
+            raise ProgramError(f"on wse3 a {kind} needs an {qname}, initialised with its color "
+                               "(csl.initialize_queue(q, color=c))")
+        if bound is None:
+            raise ProgramError(f"{kind}: {qname} {q} is not initialised; on wse3 call "
+                               "csl.initialize_queue(q, color=c) before using it")
+    if color is not None and bound is not None and color != bound:
+        raise ProgramError(f"{kind}: fabric_color {color} differs from color {bound} of "
+                           f"{qname} {q}")
+    color = color if color is not None else bound
+    if color is None:
+        raise ProgramError(f"{kind} needs a fabric_color (or an {qname} initialised with one)")
+    length = _field_expr(extent, u16, "extent")
+    if kind == fabin_dsd:
+        d = ir.FabIn(color, length, q)
+    else:
+        d = ir.FabOut(color, length, q, bool(wavelet_index_offset))
+    return DsdValue(ir.DsdLit(d), kind, None, bool(wavelet_index_offset), d)
 
 
 def _dsd_arg(d, what: str) -> DsdValue:
@@ -672,31 +792,38 @@ def _dsd_arg(d, what: str) -> DsdValue:
     return d
 
 
+def _memory_dsd_arg(d, what: str) -> DsdValue:
+    d = _dsd_arg(d, what)
+    if d.kind not in _MEMORY_DSDS:
+        raise ProgramError(f"{what} applies to memory DSDs, not a {d.kind}")
+    return d
+
+
 def increment_dsd_offset(d: DsdValue, off, dtype: DType) -> DsdValue:
     """`@increment_dsd_offset(d, off, T)`: move the DSD's base by `off` elements of T."""
-    d = _dsd_arg(d, "increment_dsd_offset")
+    d = _memory_dsd_arg(d, "increment_dsd_offset")
     if dtype.bits not in (16, 32):
         raise ProgramError(f"increment_dsd_offset: type {dtype} is not a 16- or 32-bit type")
-    return DsdValue(ir.IncrementOffset(d.expr, _field_expr(off, i16, "offset increment"), dtype),
-                    d.kind, d.dtype)
+    return d._derive(ir.IncrementOffset(d.expr, _field_expr(off, i16, "offset increment"),
+                                        dtype))
 
 
 def set_dsd_base_addr(d: DsdValue, base) -> DsdValue:
     """`@set_dsd_base_addr(d, A)`: same access pattern over another array, offset reset to 0."""
-    d = _dsd_arg(d, "set_dsd_base_addr")
+    d = _memory_dsd_arg(d, "set_dsd_base_addr")
     sym, off = _base(base)
-    if sym.dtype.bits != d.dtype.bits:
+    if d.dtype is not None and sym.dtype.bits != d.dtype.bits:
         raise ProgramError(f"set_dsd_base_addr: '{sym.name}' holds {sym.dtype}, the DSD "
                            f"addresses {d.dtype} elements")
-    return DsdValue(ir.SetBase(d.expr, sym.name, off), d.kind, sym.dtype)
+    return d._derive(ir.SetBase(d.expr, sym.name, off), sym.dtype)
 
 
 def set_dsd_length(d: DsdValue, n) -> DsdValue:
-    """`@set_dsd_length(d, n)` (not for mem4d_dsd)."""
+    """`@set_dsd_length(d, n)` (not for mem4d_dsd; for a fabric DSD, the wavelet count)."""
     d = _dsd_arg(d, "set_dsd_length")
     if d.kind == mem4d_dsd:
         raise ProgramError("set_dsd_length does not apply to a mem4d_dsd")
-    return DsdValue(ir.SetLength(d.expr, _field_expr(n, u16, "length")), d.kind, d.dtype)
+    return d._derive(ir.SetLength(d.expr, _field_expr(n, u16, "length")))
 
 
 def set_dsd_stride(d: DsdValue, s) -> DsdValue:
@@ -704,7 +831,47 @@ def set_dsd_stride(d: DsdValue, s) -> DsdValue:
     d = _dsd_arg(d, "set_dsd_stride")
     if d.kind != mem1d_dsd:
         raise ProgramError("set_dsd_stride applies to a mem1d_dsd only")
-    return DsdValue(ir.SetStride(d.expr, _field_expr(s, i8, "stride")), d.kind, d.dtype)
+    return d._derive(ir.SetStride(d.expr, _field_expr(s, i8, "stride")))
+
+
+class FifoHandle:
+    """A FIFO (`@allocate_fifo`): usable as a DSD operand; a destination pushes, a source
+    pops."""
+
+    def __init__(self, name: str, dtype: DType):
+        self.name = name
+        self.dtype = dtype
+
+    def __repr__(self) -> str:
+        return f"<fifo {self.name}>"
+
+
+_FIFO_TYPES = (i16, u16, f16, bf16, i32, u32, f32)
+
+
+def allocate_fifo(buffer, *, activate_push=None, activate_pop=None) -> FifoHandle:
+    """`@allocate_fifo(buf, .{ .activate_push = t, .activate_pop = t })`: a FIFO over the whole
+    of global array `buffer` (at the top level of the PE program, once per buffer).
+
+    Pushing into an empty FIFO activates local task `activate_push`; popping from a full one
+    activates `activate_pop` (a local task ID or a task bound as a local task)."""
+    pb = _top_level("allocate_fifo")
+    if not isinstance(buffer, SymbolRef) or not buffer.symbol.shape:
+        raise ProgramError(f"allocate_fifo takes a global array, got {buffer!r}")
+    if buffer.dtype not in _FIFO_TYPES:
+        raise ProgramError(f"allocate_fifo: '{buffer.name}' holds {buffer.dtype}; a FIFO holds "
+                           f"16- or 32-bit elements ({', '.join(str(t) for t in _FIFO_TYPES)})")
+    if buffer.name in pb.fifos:
+        raise ProgramError(f"allocate_fifo: '{buffer.name}' already holds a FIFO")
+    for what, v in (("activate_push", activate_push), ("activate_pop", activate_pop)):
+        if v is not None and not isinstance(v, (TaskId, FnRef)):
+            raise ProgramError(f"allocate_fifo {what} takes a local task ID or a task, "
+                               f"got {v!r}")
+        if isinstance(v, TaskId) and v.kind != "local":
+            raise ProgramError(f"allocate_fifo {what} takes a local task ID, got data task ID "
+                               f"{v.id}")
+    pb.fifos[buffer.name] = (buffer.name, activate_push, activate_pop)
+    return FifoHandle(buffer.name, buffer.dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -715,6 +882,8 @@ def _operand(v, dtype: DType, letter_only=False):
     """Classify an operand: ('D', DsdOperand) | ('p', PtrOperand) | ('s', ScalarOperand)."""
     if isinstance(v, DsdValue):
         return "D", ir.DsdOperand(v.expr), v.dtype
+    if isinstance(v, FifoHandle):
+        return "D", ir.DsdOperand(ir.FifoRef(v.name)), v.dtype
     if isinstance(v, Pointer):
         sym = v.sym
         if len(v.indices) != len(sym.symbol.shape):
@@ -737,7 +906,57 @@ def _check_width(op: str, what: str, have: DType | None, want: DType) -> None:
                            f"{want} ({want.bits}-bit)")
 
 
-def _dsd_op(name: str, dest, *srcs) -> bool:
+def _op_config(name: str, operands, async_, activate, unblock, index) -> ir.OpConfig | None:
+    """The config struct of a DSD op (spec 5.4) from its keyword arguments."""
+    what = f"@{name}"
+    if not isinstance(async_, (bool, np.bool_)):
+        raise ProgramError(f"{what}: async_ must be True or False, got {async_!r}")
+    if activate is not None and unblock is not None:
+        raise ProgramError(f"{what}: an operation takes at most one of activate and unblock")
+    streams = [v for v in operands if isinstance(v, FifoHandle)
+               or (isinstance(v, DsdValue) and v.kind in _FABRIC_DSDS)]
+    if async_:
+        if not streams:
+            raise ProgramError(f"{what}: async_ needs a fabric or FIFO operand (an operation on "
+                               "memory only is synchronous)")
+        for v in streams:
+            if (isinstance(v, DsdValue) and isinstance(v.fabric, ir.FabIn)
+                    and v.fabric.queue is None):
+                raise ProgramError(f"{what}: an asynchronous operation's fabin_dsd needs an "
+                                   "input_queue")
+    indexed = [v for v in operands if isinstance(v, DsdValue) and v.indexed]
+    if indexed and index is None:
+        raise ProgramError(f"{what}: a DSD with wavelet_index_offset needs the operation's "
+                           "index (index=...)")
+    config = ir.OpConfig(
+        async_=bool(async_),
+        activate=None if activate is None else ir.Const(
+            _task_id(activate, f"{what} activate", local_only=True), u16),
+        unblock=None if unblock is None else ir.Const(
+            _task_id(unblock, f"{what} unblock", local_only=False), u16),
+        index=None if index is None else _expr(index, u16, f"{what} index"))
+    return None if config == ir.OpConfig() else config
+
+
+def _check_streams(name: str, arch: str, dest, srcs) -> None:
+    """Directions of fabric operands and the placement rules of FIFOs (spec 7.4, 7.5)."""
+    if isinstance(dest, DsdValue) and dest.kind == fabin_dsd:
+        raise ProgramError(f"@{name}: a fabin_dsd receives; it cannot be the destination")
+    for k, v in enumerate(srcs):
+        if isinstance(v, DsdValue) and v.kind == fabout_dsd:
+            raise ProgramError(f"@{name}: a fabout_dsd sends; it cannot be source {k + 1}")
+    fabins = [v for v in srcs if isinstance(v, DsdValue) and v.kind == fabin_dsd]
+    if arch == "wse3" and len(fabins) > 1:
+        raise ProgramError(f"@{name}: on wse3 an operation takes at most one fabin_dsd")
+    fifos = [k for k, v in enumerate(srcs) if isinstance(v, FifoHandle)]
+    if len(srcs) > 1 and len(fifos) > 1:
+        raise ProgramError(f"@{name}: at most one source may be a FIFO")
+    if len(srcs) > 1 and fifos == [0]:
+        raise ProgramError(f"@{name}: a FIFO cannot be the first of several sources")
+
+
+def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
+            index=None) -> bool:
     spec = ops.OPS[name]
     body = _body(f"@{name}")
     if len(srcs) != len(spec.srcs):
@@ -758,20 +977,24 @@ def _dsd_op(name: str, dest, *srcs) -> bool:
     problem = ops.form_error(name, "".join(letters))
     if problem:
         raise ProgramError(problem)
-    body.emit(ir.DsdOp(name, dop, tuple(operands), body.program.next_site()))
+    _check_streams(name, body.program.arch, dest, srcs)
+    config = _op_config(name, (dest,) + srcs, async_, activate, unblock, index)
+    body.emit(ir.DsdOp(name, dop, tuple(operands), body.program.next_site(), config))
     return True
 
 
 def _make_op(name: str):
     spec = ops.OPS[name]
 
-    def op(dest, *srcs):
-        return _dsd_op(name, dest, *srcs)
+    def op(dest, *srcs, async_=False, activate=None, unblock=None, index=None):
+        return _dsd_op(name, dest, *srcs, async_=async_, activate=activate, unblock=unblock,
+                       index=index)
 
     op.__name__ = name
     op.__qualname__ = name
     op.__doc__ = (f"`@{name}`: destination {spec.dest}, sources "
-                  f"{', '.join(map(str, spec.srcs))}; forms {', '.join(spec.forms)}.")
+                  f"{', '.join(map(str, spec.srcs))}; forms {', '.join(spec.forms)}. "
+                  "Keyword arguments are the config struct: async_, activate, unblock, index.")
     return op
 
 
@@ -797,6 +1020,17 @@ def map(callback, *args) -> None:
     if len(args) not in (n_params, n_params + 1):
         raise ProgramError(f"@map: callback takes {n_params} inputs, got {len(args)} arguments")
     inputs, output = args[:n_params], (args[n_params] if len(args) > n_params else None)
+    if any(isinstance(a, FifoHandle) for a in args):
+        raise ProgramError("@map does not take FIFOs")
+    if any(isinstance(a, DsdValue) and a.indexed for a in args):
+        raise ProgramError("@map takes no index, so no DSD with wavelet_index_offset")
+    if any(isinstance(a, DsdValue) and a.kind == fabout_dsd for a in inputs):
+        raise ProgramError("@map: a fabout_dsd cannot be an input")
+    if isinstance(output, DsdValue) and output.kind == fabin_dsd:
+        raise ProgramError("@map: a fabin_dsd cannot be the output")
+    if fnref is None and any(isinstance(a, DsdValue) and a.dtype is None for a in inputs):
+        raise ProgramError("@map: a fabric input has no element type of its own; give a "
+                           "csl.fn callback with typed parameters")
     if not any(isinstance(a, DsdValue) for a in inputs):
         raise ProgramError("@map needs at least one DSD input")
     in_types = []
@@ -830,78 +1064,316 @@ def map(callback, *args) -> None:
     body.emit(ir.Map(fnref.name, tuple(in_ops), out_op, pb.next_site()))
 
 
-@dataclass(frozen=True)
-class TaskId:
-    """A task ID (`@get_local_task_id(n)`)."""
+# ------------------------------------------------------------------------------------------------
+# Colors, queues and tasks
 
-    kind: str
+
+@dataclass(frozen=True)
+class Color:
+    """A routable color (`@get_color(n)`), 0..23. Where a color is expected, a plain integer
+    is accepted too."""
+
     id: int
 
 
+@dataclass(frozen=True)
+class InputQueue:
+    """An input queue (`@get_input_queue(n)`)."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class OutputQueue:
+    """An output queue (`@get_output_queue(n)`)."""
+
+    id: int
+
+
+def _error():
+    """The error class of the current context: LayoutError in a layout, else ProgramError."""
+    stack = _stack()
+    return LayoutError if stack and isinstance(stack[-1], _LayoutBuilder) else ProgramError
+
+
+def _arch() -> str | None:
+    pb = _current(_ProgramBuilder)
+    return pb.arch if pb is not None else None
+
+
+def _comptime_int(v, what: str) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise _error()(f"{what} takes a comptime integer, got {v!r}")
+    return int(v)
+
+
+def get_color(n: int) -> Color:
+    """`@get_color(n)`: color n, 0 to 23."""
+    n = _comptime_int(n, "get_color")
+    if not 0 <= n <= 23:
+        raise _error()(f"color {n} is out of range (0 to 23)")
+    return Color(n)
+
+
+def _color(v, what: str, err=None) -> int:
+    """The number of a color given as a Color or an integer; memcpy's colors are refused."""
+    err = err or _error()
+    if isinstance(v, Color):
+        n = v.id
+    elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+        n = int(v)
+        if not 0 <= n <= 23:
+            raise err(f"{what}: color {n} is out of range (0 to 23)")
+    else:
+        raise err(f"{what} takes a color (csl.get_color(n)), got {v!r}")
+    if n in MEMCPY_COLORS:
+        raise err(f"{what}: color {n} is reserved by memcpy (colors 21, 22, 23)")
+    return n
+
+
+def get_input_queue(n: int) -> InputQueue:
+    """`@get_input_queue(n)`: input queues are 0 to 7."""
+    n = _comptime_int(n, "get_input_queue")
+    if not 0 <= n <= 7:
+        raise ProgramError(f"input queue {n} is out of range (0 to 7)")
+    return InputQueue(n)
+
+
+def get_output_queue(n: int) -> OutputQueue:
+    """`@get_output_queue(n)`: output queues are 0 to 5 on wse2, 0 to 7 on wse3."""
+    n = _comptime_int(n, "get_output_queue")
+    hi = 5 if _arch() == "wse2" else 7
+    if not 0 <= n <= hi:
+        raise ProgramError(f"output queue {n} is out of range (0 to {hi})"
+                           + (" on wse2" if hi == 5 else ""))
+    return OutputQueue(n)
+
+
+def _queue_key(q, what: str) -> tuple[str, int]:
+    """("in" | "out", id) of a queue the program may use: memcpy's are refused (spec 4)."""
+    if not isinstance(q, (InputQueue, OutputQueue)):
+        raise ProgramError(f"{what} takes a queue (csl.get_input_queue(n) or "
+                           f"csl.get_output_queue(n)), got {q!r}")
+    kind = "in" if isinstance(q, InputQueue) else "out"
+    reserved = {("in", 0), ("out", 0)} | ({("in", 1)} if _arch() == "wse3" else set())
+    if (kind, q.id) in reserved:
+        raise ProgramError(f"{what}: {'input' if kind == 'in' else 'output'} queue {q.id} is "
+                           f"reserved by memcpy")
+    return kind, q.id
+
+
+def _top_level(what: str) -> _ProgramBuilder:
+    pb = _program()
+    if _stack()[-1] is not pb:
+        raise ProgramError(f"{what} belongs at the top level of the PE program (comptime)")
+    return pb
+
+
+def initialize_queue(q, *, color=None, priority: str | None = None) -> None:
+    """`@initialize_queue(q, .{ .color = c, .priority = ... })`: bind a queue to its color,
+    once per queue, at the top level of the PE program.
+
+    wse2: an input queue needs `color` and may set `priority` ("high", "medium" or "low"; the
+    emulator does not model priorities); an output queue takes no config (its color comes from
+    the fabout DSD). wse3: both kinds need `color`; no `priority`.
+    """
+    pb = _top_level("initialize_queue")
+    key = _queue_key(q, "initialize_queue")
+    name = f"{'input' if key[0] == 'in' else 'output'} queue {key[1]}"
+    if key in pb.queues:
+        raise ProgramError(f"initialize_queue: {name} is initialised twice")
+    if priority is not None:
+        if pb.arch != "wse2" or key[0] != "in":
+            raise ProgramError(f"initialize_queue: {name} takes no priority on {pb.arch} (only "
+                               "wse2 input queues have one)")
+        if priority not in ("high", "medium", "low"):
+            raise ProgramError(f"initialize_queue: priority must be 'high', 'medium' or 'low', "
+                               f"got {priority!r}")
+    if pb.arch == "wse2" and key[0] == "out":
+        if color is not None:
+            raise ProgramError(f"initialize_queue: on wse2 {name} takes no config; its color "
+                               "comes from the fabout_dsd")
+        pb.queues[key] = None
+        return
+    if color is None:
+        raise ProgramError(f"initialize_queue: {name} needs a color "
+                           "(csl.initialize_queue(q, color=c))")
+    c = _color(color, f"initialize_queue of {name}")
+    if key[0] == "in":
+        other = [k for k, v in pb.queues.items() if k[0] == "in" and v == c]
+        if other:
+            raise ProgramError(f"initialize_queue: color {c} is bound to input queue "
+                               f"{other[0][1]} already; it cannot also feed {name}")
+    pb.queues[key] = c
+
+
+@dataclass(frozen=True)
+class TaskId:
+    """A task ID: `kind` "local" (`@get_local_task_id(n)`) or "data"
+    (`@get_data_task_id(c | q)`; `source` is that Color or InputQueue)."""
+
+    kind: str
+    id: int
+    source: Color | InputQueue | None = None
+
+
 def get_local_task_id(n: int) -> TaskId:
-    """`@get_local_task_id(n)`: local task IDs are 0..30 (8..30 on wse3)."""
+    """`@get_local_task_id(n)`: local task IDs are 0..30 on wse2, 8..30 on wse3."""
     if not isinstance(n, (int, np.integer)) or not 0 <= int(n) <= 30:
         raise ProgramError(f"local task ID {n!r} is out of range (0 to 30)")
+    if _arch() == "wse3" and int(n) < 8:
+        raise ProgramError(f"local task ID {n} is out of range on wse3 (8 to 30; 0 to 7 are "
+                           "data task IDs)")
     return TaskId("local", int(n))
 
 
+def get_data_task_id(source) -> TaskId:
+    """`@get_data_task_id(c)` on wse2 (the ID is the color's number) or
+    `@get_data_task_id(q)` on wse3 (the ID is the input queue's number)."""
+    arch = _program().arch
+    if arch == "wse2":
+        if isinstance(source, InputQueue):
+            raise ProgramError("get_data_task_id: on wse2 a data task ID comes from a color, "
+                               "not an input queue")
+        c = _color(source, "get_data_task_id")
+        return TaskId("data", c, Color(c))
+    if not isinstance(source, InputQueue):
+        raise ProgramError(f"get_data_task_id: on wse3 a data task ID comes from an input "
+                           f"queue (csl.get_input_queue(n)), got {source!r}")
+    _queue_key(source, "get_data_task_id")
+    return TaskId("data", source.id, source)
+
+
+def _task_signature(pyfn) -> tuple:
+    """The parameter types of a task function (parameters with defaults are not parameters)."""
+    try:
+        sig = inspect.signature(pyfn, eval_str=True)
+    except NameError as e:
+        raise ProgramError(f"annotations of {pyfn.__name__}: {e}") from None
+    types = []
+    for p in sig.parameters.values():
+        if p.default is not inspect.Parameter.empty:
+            continue
+        if not isinstance(p.annotation, DType):
+            raise ProgramError(f"parameter '{p.name}' of task {pyfn.__name__} needs a type "
+                               "annotation (a csl type): data task parameters split the "
+                               "wavelet")
+        types.append(p.annotation)
+    return tuple(types)
+
+
 def task(pyfn):
-    """Declare a task of the current PE program (a decorator); bind it with
-    `bind_local_task`. Local tasks take no parameters."""
-    if any(p.default is inspect.Parameter.empty
-           for p in inspect.signature(pyfn).parameters.values()):
-        raise ProgramError(f"local task {pyfn.__name__} takes no parameters")
-    ref = _program().define_fn(pyfn, pyfn.__name__, (), None)
+    """Declare a task of the current PE program (a decorator). A local task takes no
+    parameters (bind it with `bind_local_task`); a data task takes the parts of its wavelet,
+    annotated with their types (bind it with `bind_data_task`)."""
+    types = _task_signature(pyfn)
+    ref = _program().define_fn(pyfn, pyfn.__name__, types, None)
     ref.is_task = True
     return ref
 
 
+def _bind_check(t, what: str) -> _ProgramBuilder:
+    pb = _top_level(what)
+    if not isinstance(t, FnRef) or not getattr(t, "is_task", False):
+        raise ProgramError(f"{what} takes a function declared with csl.task")
+    return pb
+
+
 def bind_local_task(t, ident: TaskId) -> None:
     """`@bind_local_task(task, id)` (at the top level of the PE program)."""
-    pb = _program()
-    if not isinstance(t, FnRef) or not getattr(t, "is_task", False):
-        raise ProgramError("bind_local_task takes a function declared with csl.task")
+    pb = _bind_check(t, "bind_local_task")
+    if t.param_types:
+        raise ProgramError(f"local task {t.name} takes no parameters; a task with parameters "
+                           "is a data task (csl.bind_data_task)")
     if not isinstance(ident, TaskId) or ident.kind != "local":
         raise ProgramError("bind_local_task takes a local task ID (csl.get_local_task_id(n))")
+    if ident.id in MEMCPY_LOCAL_IDS:
+        raise ProgramError(f"local task ID {ident.id} is reserved by "
+                           f"{MEMCPY_LOCAL_IDS[ident.id]}")
     if ident.id in pb.tasks:
         raise ProgramError(f"task ID {ident.id} is bound twice")
     pb.tasks[ident.id] = ir.Task(t.name, "local", ident.id)
 
 
-def _task_ctl(op: str, ident) -> None:
-    if isinstance(ident, FnRef):
+def bind_data_task(t, ident: TaskId) -> None:
+    """`@bind_data_task(task, id)` (at the top level of the PE program): the task runs once
+    per wavelet arriving on the ID's color (wse2) or input queue (wse3). Its parameters take
+    one 32-bit value, one 16-bit value (the low half) or two 16-bit values (low, high half)."""
+    pb = _bind_check(t, "bind_data_task")
+    if not isinstance(ident, TaskId) or ident.kind != "data":
+        raise ProgramError("bind_data_task takes a data task ID (csl.get_data_task_id(...))")
+    try:
+        data_task_args(tuple(p.bits for p in t.param_types))
+    except ValueError as e:
+        raise ProgramError(f"bind_data_task: task {t.name}: {e}") from None
+    if ident.id in pb.tasks:
+        raise ProgramError(f"task ID {ident.id} is bound twice")
+    if isinstance(ident.source, InputQueue):
+        pb.data_queues[ident.id] = ident.source.id   # its color is known once initialised
+        color = -1
+    else:
+        color = ident.id
+    pb.tasks[ident.id] = ir.Task(t.name, "data", ident.id, color)
+
+
+def _task_id(v, what: str, *, local_only: bool) -> int:
+    """The task ID meant by a TaskId, a bound task, or (unless `local_only`) the color (wse2)
+    or input queue (wse3) of a data task."""
+    if isinstance(v, FnRef):
         pb = _program()
-        found = [k for k, t in pb.tasks.items() if t.fn == ident.name]
+        found = [t for t in pb.tasks.values() if t.fn == v.name]
         if not found:
-            raise ProgramError(f"task {ident.name} is not bound to a task ID")
-        ident = TaskId("local", found[0])
-    if not isinstance(ident, TaskId):
-        raise ProgramError(f"@{op} takes a task ID or a bound task")
+            raise ProgramError(f"{what}: task {v.name} is not bound to a task ID")
+        if local_only and found[0].kind != "local":
+            raise ProgramError(f"{what} takes a local task; {v.name} is a data task")
+        return found[0].id
+    if isinstance(v, TaskId):
+        if local_only and v.kind != "local":
+            raise ProgramError(f"{what} takes a local task ID, got data task ID {v.id}")
+        return v.id
+    if not local_only and isinstance(v, (Color, InputQueue)):
+        arch = _program().arch
+        if isinstance(v, Color) and arch != "wse2":
+            raise ProgramError(f"{what}: on {arch} a data task is named by its input queue, "
+                               "not a color")
+        if isinstance(v, InputQueue) and arch != "wse3":
+            raise ProgramError(f"{what}: on {arch} a data task is named by its color, not an "
+                               "input queue")
+        return v.id
+    wanted = "a local task ID or a bound local task" if local_only else (
+        "a task ID, a bound task, a color (wse2) or an input queue (wse3)")
+    raise ProgramError(f"{what} takes {wanted}, got {v!r}")
+
+
+def _task_ctl(op: str, ident) -> None:
+    n = _task_id(ident, f"@{op}", local_only=op == "activate")
     stack = _stack()
     if stack and isinstance(stack[-1], _BodyBuilder):
-        stack[-1].emit(ir.TaskCtl(op, ir.Const(ident.id, u16)))
+        stack[-1].emit(ir.TaskCtl(op, ir.Const(n, u16)))
         return
     pb = _program()
     if op == "activate":
-        pb.active.add(ident.id)
+        pb.active.add(n)
     elif op == "block":
-        pb.blocked.add(ident.id)
+        pb.blocked.add(n)
     else:
-        pb.blocked.discard(ident.id)
+        pb.blocked.discard(n)
 
 
 def activate(ident) -> None:
-    """`@activate(id)`: at the top level, the task starts active; in a body, at run time."""
+    """`@activate(id)` of a local task: at the top level, the task starts active; in a body,
+    at run time."""
     _task_ctl("activate", ident)
 
 
 def block(ident) -> None:
-    """`@block(id)`: the task does not run until unblocked."""
+    """`@block(id)`: the task does not run until unblocked. A color (wse2) or input queue
+    (wse3) names its data task ID."""
     _task_ctl("block", ident)
 
 
 def unblock(ident) -> None:
-    """`@unblock(id)`."""
+    """`@unblock(id)`; a color (wse2) or input queue (wse3) names its data task ID."""
     _task_ctl("unblock", ident)
 
 
@@ -957,7 +1429,7 @@ def fn(pyfn=None, *, name: str | None = None):
         types = []
         for p in sig.parameters.values():
             t = p.annotation
-            if isinstance(t, str) and t in (mem1d_dsd, mem4d_dsd, "dsd"):
+            if isinstance(t, str) and t in (*_MEMORY_DSDS, *_FABRIC_DSDS, "dsd"):
                 t = "dsd"
             elif not isinstance(t, DType):
                 raise ProgramError(f"parameter '{p.name}' of {f.__name__} needs a type "
@@ -1099,8 +1571,9 @@ class _BodyBuilder:
 class _ProgramBuilder:
     """Collects the declarations of one PE program instantiation."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, arch: str = "wse2"):
         self.name = name
+        self.arch = arch
         self.symbols: dict[str, ir.Symbol] = {}
         self.dsd_vars: dict[str, ir.DsdLit] = {}
         self.fns: dict[str, FnRef] = {}
@@ -1109,6 +1582,10 @@ class _ProgramBuilder:
         self.tasks: dict[int, ir.Task] = {}
         self.active: set[int] = set()
         self.blocked: set[int] = set()
+        self.queues: dict[tuple[str, int], int | None] = {}   # ("in" | "out", id) -> color
+        self.data_queues: dict[int, int] = {}                  # wse3 data task ID -> queue
+        self.routes: dict[int, tuple] = {}                     # color -> (rx, tx)
+        self.fifos: dict[str, tuple] = {}                      # name -> (buffer, push, pop)
         self.counter = itertools.count()
         self._sites = itertools.count(1)
 
@@ -1189,14 +1666,40 @@ class _ProgramBuilder:
             dsd_vars=tuple(self.dsd_vars.items()),
             functions=tuple(self.traced[n] for n in self.fns),
             exports=tuple(self.exports),
-            tasks=tuple(self.tasks.values()),
+            tasks=tuple(self._data_task_colors(t) for t in self.tasks.values()),
             active=tuple(sorted(self.active)),
             blocked=tuple(sorted(self.blocked)),
+            routes=tuple(sorted(self.routes.items())),
+            fifos=tuple(ir.Fifo(name, buf, self._hook(push, name, "activate_push"),
+                                self._hook(pop, name, "activate_pop"))
+                        for name, (buf, push, pop) in self.fifos.items()),
         )
+
+    def _data_task_colors(self, t: ir.Task) -> ir.Task:
+        """A wse3 data task gets the color its input queue was initialised with."""
+        q = self.data_queues.get(t.id) if t.kind == "data" else None
+        if q is None:
+            return t
+        color = self.queues.get(("in", q))
+        if color is None:
+            raise ProgramError(f"data task {t.fn} is bound to input queue {q}, which is never "
+                               "initialised (csl.initialize_queue(q, color=c))")
+        return ir.Task(t.fn, t.kind, t.id, color)
+
+    def _hook(self, v, fifo: str, what: str) -> int | None:
+        """A FIFO hook's local task ID (a task bound anywhere in the program)."""
+        if v is None:
+            return None
+        return _task_id(v, f"allocate_fifo({fifo}) {what}", local_only=True)
 
 
 def _has_runtime_field(d) -> bool:
-    fields = (d.offset, d.stride, d.length) if isinstance(d, ir.Mem1d) else (d.offset,)
+    if isinstance(d, ir.Mem1d):
+        fields = (d.offset, d.stride, d.length)
+    elif isinstance(d, ir.Mem4d):
+        fields = (d.offset,)
+    else:
+        fields = (d.length,)
     return not all(isinstance(f, ir.Const) for f in fields)
 
 
@@ -1214,9 +1717,10 @@ def export_symbol(target, name: str | None = None) -> None:
     pb.exports.append(ir.ExportData(name or sym.name, sym.name, off))
 
 
-def build_pe_program(pe_program: Callable, params: dict[str, Any], name: str) -> ir.PeProgram:
-    """Run a PE program function with its params and return its IR."""
-    pb = _ProgramBuilder(name)
+def build_pe_program(pe_program: Callable, params: dict[str, Any], name: str,
+                     arch: str = "wse2") -> ir.PeProgram:
+    """Run a PE program function with its params and return its IR (for `arch`)."""
+    pb = _ProgramBuilder(name, arch)
     _stack().append(pb)
     try:
         pe_program(**params)
@@ -1262,6 +1766,7 @@ class _LayoutBuilder:
         self.rect: tuple[int, int] | None = None
         self.tiles: dict[tuple[int, int], tuple[Callable, dict]] = {}
         self.exports: dict[str, ir.ExportName] = {}
+        self.routes: dict[tuple[int, int, int], tuple] = {}
 
 
 def _layout() -> _LayoutBuilder:
@@ -1294,8 +1799,51 @@ def set_tile_code(x: int, y: int, pe_program: Callable, params: dict | None = No
     lb.tiles[(x, y)] = (pe_program, dict(params or {}))
 
 
-def set_color_config(*args, **kwargs) -> None:
-    raise LayoutError("@set_color_config: routes are not supported yet")
+def _ports(v, what: str, err) -> tuple[str, ...]:
+    """Router ports given as one direction or a sequence of them, as sorted unique names."""
+    items = (v,) if isinstance(v, str) else v
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise err(f"{what} takes directions ({', '.join(_DIRECTIONS)}), got {v!r}") from None
+    for d in items:
+        if d not in _DIRECTIONS:
+            raise err(f"{what} takes directions ({', '.join(_DIRECTIONS)}), got {d!r}")
+    return tuple(sorted(set(items)))
+
+
+def _route(color, rx, tx, what: str, err) -> tuple[int, tuple]:
+    c = _color(color, what, err)
+    return c, (_ports(rx, f"{what} rx", err), _ports(tx, f"{what} tx", err))
+
+
+def set_color_config(x: int, y: int, color, *, rx=(), tx=()) -> None:
+    """`@set_color_config(x, y, color, .{ .routes = .{ .rx = rx, .tx = tx } })` in the layout:
+    PE (x, y)'s router accepts `color` from the ports `rx` and copies it to the ports `tx`
+    (each a direction, csl.NORTH ... csl.RAMP, or a sequence of them). Once per PE and color.
+    """
+    lb = _layout()
+    if lb.rect is None:
+        raise LayoutError("@set_color_config before @set_rectangle")
+    w, h = lb.rect
+    x = _comptime_int(x, "@set_color_config x")
+    y = _comptime_int(y, "@set_color_config y")
+    if not (0 <= x < w and 0 <= y < h):
+        raise LayoutError(f"@set_color_config({x}, {y}, ...) is outside the {w}x{h} rectangle")
+    c, route = _route(color, rx, tx, "@set_color_config", LayoutError)
+    if (x, y, c) in lb.routes:
+        raise LayoutError(f"@set_color_config: color {c} at PE ({x}, {y}) is configured twice")
+    lb.routes[(x, y, c)] = route
+
+
+def set_local_color_config(color, *, rx=(), tx=()) -> None:
+    """`@set_local_color_config(color, .{ .routes = .{ .rx = rx, .tx = tx } })` at the top
+    level of a PE program: the route of `color` at every PE running this program."""
+    pb = _top_level("set_local_color_config")
+    c, route = _route(color, rx, tx, "set_local_color_config", ProgramError)
+    if c in pb.routes:
+        raise ProgramError(f"set_local_color_config: color {c} is configured twice")
+    pb.routes[c] = route
 
 
 def export_name(name: str, type_, mutable: bool | None = None) -> None:
@@ -1327,16 +1875,34 @@ def _freeze(v):
     return v
 
 
+def _stream_colors(colors, what: str) -> tuple[int, ...]:
+    colors = (colors,) if isinstance(colors, (Color, int, np.integer)) else tuple(colors)
+    if len(colors) > 4:
+        raise LayoutError(f"{what}: memcpy streams on at most 4 colors, got {len(colors)}")
+    out = tuple(_color(c, what, LayoutError) for c in colors)
+    if len(set(out)) != len(out):
+        raise LayoutError(f"{what}: color {sorted(c for c in out if out.count(c) > 1)[0]} "
+                          "is given twice")
+    return out
+
+
 def compile(layout_fn: Callable, *, arch: str = "wse2", fabric_dims=None, fabric_offsets=(4, 1),
             channels: int = 1, width_west_buf: int = 0, width_east_buf: int = 0,
-            params: dict | None = None) -> ir.Program:
+            params: dict | None = None, h2d_colors=(), d2h_colors=()) -> ir.Program:
     """Run a layout function and build the Program.
 
     `fabric_dims` defaults to the smallest fabric memcpy accepts (spec 12.1). `params` are
     passed to `layout_fn` as keyword arguments. PEs with the same PE program and params share
-    one tile class, traced once.
+    one tile class, traced once. `h2d_colors` and `d2h_colors` are memcpy's streaming colors
+    (up to 4 each, like `MEMCPYH2D_DATA_<n>_ID`; spec 12.4): memcpy routes them, so the
+    program may not configure them.
     """
-    from wsejax.layout import build_program
+    from wsejax.layout import ARCHES, build_program
+
+    if arch not in ARCHES:
+        raise LayoutError(f"--arch={arch}: expected one of {', '.join(ARCHES)}")
+    streams = tuple((c, "h2d") for c in _stream_colors(h2d_colors, "compile h2d_colors"))
+    streams += tuple((c, "d2h") for c in _stream_colors(d2h_colors, "compile d2h_colors"))
 
     lb = _LayoutBuilder()
     _stack().append(lb)
@@ -1363,7 +1929,7 @@ def compile(layout_fn: Callable, *, arch: str = "wse2", fabric_dims=None, fabric
             key = None
         pe = cache.get(key) if key is not None else None
         if pe is None:
-            pe = build_pe_program(prog, p, getattr(prog, "__name__", "pe_program"))
+            pe = build_pe_program(prog, p, getattr(prog, "__name__", "pe_program"), arch)
             if key is not None:
                 cache[key] = pe
         idx = class_index.get(pe)
@@ -1375,5 +1941,6 @@ def compile(layout_fn: Callable, *, arch: str = "wse2", fabric_dims=None, fabric
         width=w, height=h, arch=arch, fabric_dims=fabric_dims, fabric_offsets=fabric_offsets,
         channels=channels, exports=tuple(lb.exports.values()), classes=tuple(classes),
         class_of=class_of, params=tuple(sorted((params or {}).items())),
-        width_west_buf=width_west_buf, width_east_buf=width_east_buf)
+        width_west_buf=width_west_buf, width_east_buf=width_east_buf,
+        routes=tuple(sorted(lb.routes.items())), streams=streams)
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.csl import ast
+from wsejax.csl.builtins import finish_pe
 from wsejax.csl.comptime import Compiler, Env, Module, PeBuilder
 from wsejax.csl.values import CNum, FnT, ModuleVal, PtrT, RVal, StructVal, freeze
 from wsejax.errors import CslError, LayoutError
@@ -143,6 +144,7 @@ class CslCompiler(Compiler):
             mod = Module(self, self.parse(pathlib.Path(path)), dict(params.fields), "", pe,
                          pathlib.Path(path).stem)
             mod.instantiate()
+            finish_pe(self, pe)
         finally:
             self._pe_stack = []
         return pe.build()
@@ -322,7 +324,8 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
             channels=channels, exports=tuple(lay.exports.values()), classes=tuple(classes),
             class_of=class_of, params=tuple(sorted(out_params.items())),
             width_west_buf=width_west_buf, width_east_buf=width_east_buf, tables=tables,
-            routes=tuple((k, r) for k, (r, _) in sorted(lay.routes.items())))
+            routes=tuple((k, r) for k, (r, _) in sorted(lay.routes.items())),
+            streams=tuple(sorted((color, kind) for color, (kind, _) in c.streams.items())))
     except LayoutError as err:
         # point at the source: the @set_color_config of a route problem, or the
         # @set_tile_code that placed the PE whose program has the problem

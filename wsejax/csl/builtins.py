@@ -3,11 +3,19 @@
 Each handler takes `(compiler, node, env)` and returns a value. Builtins that act at run time
 (DSD operations, `@map`) emit IR into the current function; layout builtins
 (`@set_rectangle`, `@set_tile_code`, `@export_name`) record into the layout being built.
-Fabric, task and queue builtins are recognised and reported as not supported yet.
+
+The fabric: queues (`@get_input_queue`, `@initialize_queue`), data tasks
+(`@get_data_task_id`, `@bind_data_task`), fabric DSDs (`fabin_dsd`, `fabout_dsd`), FIFOs
+(`@allocate_fifo`) and the config struct of DSD operations (`.async`, `.activate`,
+`.unblock`, `.index`). On wse3 a queue's color is known only once its `@initialize_queue` has
+run, which may come after the DSDs and tasks that use it: `finish_pe` checks those uses and
+fills in the colors once the PE program is complete. The builtins in FABRIC_BUILTINS
+(control tasks, DSRs, switches, filters, teardown, ...) are reported as not supported.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -18,6 +26,7 @@ from wsejax.csl import ast
 from wsejax.csl.comptime import (
     FABRIC_BUILTINS,
     Env,
+    PeBuilder,
     describe,
     is_type,
 )
@@ -32,11 +41,13 @@ from wsejax.csl.values import (
     DsdVal,
     DsdVarRef,
     EnumVal,
+    FifoVal,
     FnVal,
     ModuleVal,
     PtrT,
     PtrVal,
     PtrVar,
+    QueueVal,
     RangeVal,
     RVal,
     Special,
@@ -47,9 +58,10 @@ from wsejax.csl.values import (
     TensorAccessVal,
     TupleVal,
 )
+from wsejax.fabric import data_task_args
 from wsejax.types import DType
 
-__all__ = ["call"]
+__all__ = ["call", "finish_pe"]
 
 HANDLERS: dict = {}
 
@@ -68,8 +80,7 @@ def call(c, node: ast.Builtin, env: Env):
         if node.name in ops.OPS:
             return dsd_op(c, node, env)
         if node.name in FABRIC_BUILTINS:
-            raise c.error(f"@{node.name} is not supported yet (the fabric: colors, routes, "
-                          "tasks, queues and DSRs arrive later)", node.pos)
+            raise c.error(f"@{node.name} is not supported yet", node.pos)
         raise c.error(f"unknown builtin @{node.name}", node.pos)
     return h(c, node, env)
 
@@ -212,6 +223,12 @@ def _type_of(c, node, env):
         return ArrayT(v.elem, v.values.shape)
     if isinstance(v, DsdVal):
         return Special(v.kind)
+    if isinstance(v, QueueVal):
+        return Special(f"{v.kind}_queue")
+    if isinstance(v, TaskIdVal):
+        return Special(f"{v.kind}_task_id")
+    if isinstance(v, ColorVal):
+        return Special("color")
     if isinstance(v, StructVal):
         return v.stype or Special("comptime_struct")
     if is_type(v):
@@ -391,7 +408,7 @@ def _rank(c, node, env):
 def _get_int(c, node, env):
     nargs(c, node, 1)
     v = c.ev(node.args[0], env)
-    if isinstance(v, (TaskIdVal, ColorVal)):
+    if isinstance(v, (TaskIdVal, ColorVal, QueueVal)):
         return CNum(v.id, DType.u16)
     if isinstance(v, EnumVal):
         return CNum(v.value, DType.u16)
@@ -545,6 +562,9 @@ def _color_config(c, color, config, node):
         color = c.coerce(color, Special("color"), node.pos, f"@{node.name} color")
     if c.memcpy and color.id in MEMCPY_COLORS:
         raise c.error(f"color {color.id} is reserved by memcpy (colors 21, 22, 23)", node.pos)
+    if color.id in c.streams:
+        raise c.error(f"color {color.id} is a memcpy streaming color: memcpy routes it, the "
+                      "program may not configure it", node.pos)
     if not isinstance(config, StructVal):
         raise c.error(f"@{node.name} takes a config struct like .{{ .routes = .{{ .rx = "
                       ".{WEST}, .tx = .{RAMP} } }", node.pos)
@@ -613,29 +633,72 @@ def _get_local_task_id(c, node, env):
     return TaskIdVal("local", n)
 
 
-def _task_id(c, v, node, what: str) -> int:
+def _bound_id(c, v, pos) -> int:
+    """The task ID a task declaration is bound to."""
+    ident = v.module.pe.task_decls.get((id(v.decl), id(v.module))) if v.module.pe else None
+    if ident is None:
+        raise c.error(f"task '{v.decl.name}' is not bound to a task ID here (bind it in a "
+                      "comptime block that comes before this use)", pos)
+    return ident
+
+
+def _is_task(v) -> bool:
+    return isinstance(v, FnVal) and isinstance(v.decl, ast.TaskDecl)
+
+
+def _task_id(c, v, node, what: str, pos=None) -> int:
+    """The task ID `v` names: a task ID, a bound task, or the data task of a color (wse2) or
+    of an input queue (wse3)."""
+    pos = pos or node.pos
     if isinstance(v, TaskIdVal):
         return v.id
-    if isinstance(v, FnVal) and isinstance(v.decl, ast.TaskDecl):
-        pe = v.module.pe
-        for t in pe.tasks.values():
-            if t.fn == c.specialize(v, v.module.env(), [], (), node.pos):
-                return t.id
-        raise c.error(f"task '{v.decl.name}' is not bound to a task ID", node.pos)
-    raise c.error(f"{what} takes a task ID (like @get_local_task_id(n)) or a bound task, got "
-                  f"{describe(v)}", node.pos)
+    if isinstance(v, ColorVal):
+        if c.arch != "wse2":
+            raise c.error(f"{what}: on wse3 a data task is named by its input queue, not by "
+                          f"color {v.id}", pos)
+        return v.id
+    if isinstance(v, QueueVal):
+        if c.arch != "wse3" or v.kind != "input":
+            raise c.error(f"{what}: {describe(v)} names no task on {c.arch}"
+                          + (" (on wse2 a data task is named by its color)"
+                             if c.arch == "wse2" else ""), pos)
+        return v.id
+    if _is_task(v):
+        return _bound_id(c, v, pos)
+    named = "a color" if c.arch == "wse2" else "an input queue"
+    raise c.error(f"{what} takes a task ID, a bound task or {named}, got {describe(v)}", pos)
+
+
+def _local_id(c, v, node, what: str, pos=None) -> int:
+    """The local task ID `v` names: a local task ID or a task bound as a local task."""
+    pos = pos or node.pos
+    if isinstance(v, TaskIdVal) and v.kind == "local":
+        return v.id
+    if _is_task(v):
+        ident = _bound_id(c, v, pos)
+        if v.module.pe.tasks[ident].kind == "local":
+            return ident
+        raise c.error(f"{what} takes a local task, but '{v.decl.name}' is bound as a "
+                      f"{v.module.pe.tasks[ident].kind} task", pos)
+    raise c.error(f"{what} takes a local task ID (@get_local_task_id(n)) or a local task, got "
+                  f"{describe(v)}", pos)
+
+
+def _binding_site(c, node, env) -> PeBuilder:
+    pe = env.module.pe
+    if pe is None or env.fn is not None:
+        raise c.error(f"@{node.name} belongs in a top-level comptime block of a PE program",
+                      node.pos)
+    return pe
 
 
 @builtin("bind_local_task")
 def _bind_local_task(c, node, env):
     nargs(c, node, 2)
-    pe = env.module.pe
-    if pe is None or env.fn is not None:
-        raise c.error("@bind_local_task belongs in a top-level comptime block of a PE program",
-                      node.pos)
+    pe = _binding_site(c, node, env)
     t = c.ev(node.args[0], env)
     ident = c.ev(node.args[1], env)
-    if not isinstance(t, FnVal) or not isinstance(t.decl, ast.TaskDecl):
+    if not _is_task(t):
         raise c.error(f"@bind_local_task takes a task, got {describe(t)}", node.args[0].pos)
     if t.decl.params:
         raise c.error(f"local task '{t.decl.name}' takes no parameters", t.decl.pos)
@@ -649,6 +712,68 @@ def _bind_local_task(c, node, env):
         raise c.error(f"task ID {ident.id} is bound twice", node.pos)
     fname = c.specialize(t, t.module.env(), [], (), node.pos)
     pe.tasks[ident.id] = ir.Task(fname, "local", ident.id)
+    pe.task_decls[(id(t.decl), id(t.module))] = ident.id
+    return None
+
+
+@builtin("get_data_task_id")
+def _get_data_task_id(c, node, env):
+    nargs(c, node, 1)
+    v = c.ev(node.args[0], env)
+    if c.arch == "wse3":
+        if not isinstance(v, QueueVal) or v.kind != "input":
+            raise c.error(f"on wse3 @get_data_task_id takes an input queue "
+                          f"(@get_input_queue(n)), got {describe(v)}", node.args[0].pos)
+        return TaskIdVal("data", v.id)
+    if isinstance(v, RVal):
+        raise c.error("@get_data_task_id needs a comptime-known color", node.args[0].pos)
+    if isinstance(v, QueueVal):
+        raise c.error(f"on wse2 @get_data_task_id takes a color, got {describe(v)}",
+                      node.args[0].pos)
+    color = c.coerce(v, Special("color"), node.args[0].pos, "@get_data_task_id")
+    return TaskIdVal("data", color.id)
+
+
+@builtin("bind_data_task")
+def _bind_data_task(c, node, env):
+    nargs(c, node, 2)
+    pe = _binding_site(c, node, env)
+    t = c.ev(node.args[0], env)
+    ident = c.ev(node.args[1], env)
+    if not _is_task(t):
+        raise c.error(f"@bind_data_task takes a task, got {describe(t)}", node.args[0].pos)
+    if not isinstance(ident, TaskIdVal) or ident.kind != "data":
+        raise c.error("@bind_data_task takes a data task ID (@get_data_task_id(...)), got "
+                      f"{describe(ident)}", node.args[1].pos)
+    if c.memcpy and c.arch == "wse2" and ident.id in MEMCPY_COLORS:
+        raise c.error(f"color {ident.id} is reserved by memcpy (colors 21, 22, 23): it cannot "
+                      "carry a data task", node.args[1].pos)
+    if c.memcpy and ident.id in MEMCPY_QUEUES[c.arch]["input"]:
+        raise c.error(f"input queue {ident.id} is reserved by memcpy", node.args[1].pos)
+    if ident.id in pe.tasks:
+        raise c.error(f"task ID {ident.id} is bound twice", node.pos)
+    decl, fenv = t.decl, t.module.env()
+    widths, stubs = [], []
+    for p in decl.params:
+        pt = c.eval_type(p.type, fenv)
+        if p.comptime or not isinstance(pt, DType):
+            raise c.error(f"data task '{decl.name}': parameter '{p.name}' must be a runtime "
+                          f"scalar (u32, i32, f32, u16, i16, f16), not {pt}", p.pos)
+        widths.append(pt.bits)
+        stubs.append(RVal(ir.Local("%stub", pt), pt))
+    try:
+        data_task_args(tuple(widths))
+    except ValueError as err:
+        raise c.error(f"data task '{decl.name}': {err}", decl.pos) from None
+    runtime, key = c.bind_params(t, stubs, node.pos, fenv)
+    fname = c.specialize(t, fenv, runtime, key, node.pos)
+    color = ident.id
+    if c.arch == "wse3":
+        # the queue's color is filled in by finish_pe
+        color = -1
+        pe.queue_uses.append((("input", ident.id), None, node.pos, f"data task '{decl.name}'"))
+    pe.tasks[ident.id] = ir.Task(fname, "data", ident.id, color)
+    pe.task_decls[(id(decl), id(t.module))] = ident.id
     return None
 
 
@@ -656,7 +781,10 @@ def _bind_local_task(c, node, env):
 def _task_ctl(c, node, env):
     nargs(c, node, 1)
     v = c.ev(node.args[0], env)
-    ident = _task_id(c, v, node, f"@{node.name}")
+    if node.name == "activate":
+        ident = _local_id(c, v, node, "@activate")
+    else:
+        ident = _task_id(c, v, node, f"@{node.name}")
     pe = env.module.pe
     if pe is None:
         raise c.error(f"@{node.name} belongs in a PE program", node.pos)
@@ -674,6 +802,135 @@ def _task_ctl(c, node, env):
 
 
 # ------------------------------------------------------------------------------------------------
+# Queues
+
+QUEUE_COUNTS = {"wse2": {"input": 8, "output": 6}, "wse3": {"input": 8, "output": 8}}
+MEMCPY_QUEUES = {"wse2": {"input": (0,), "output": (0,)},
+                 "wse3": {"input": (0, 1), "output": (0,)}}
+
+
+def _get_queue(kind):
+    def impl(c, node, env):
+        nargs(c, node, 1)
+        v = c.ev(node.args[0], env)
+        if isinstance(v, RVal):
+            raise c.error(f"@{node.name} needs a comptime-known queue number", node.args[0].pos)
+        n = c.comptime_int(v, node.args[0].pos)
+        count = QUEUE_COUNTS[c.arch][kind]
+        if not 0 <= n < count:
+            raise c.error(f"{kind} queue {n} does not exist on {c.arch} (0 to {count - 1})",
+                          node.pos)
+        return QueueVal(kind, n)
+    return impl
+
+
+HANDLERS["get_input_queue"] = _get_queue("input")
+HANDLERS["get_output_queue"] = _get_queue("output")
+
+
+def _check_queue(c, q: QueueVal, pos) -> None:
+    if c.memcpy and q.id in MEMCPY_QUEUES[c.arch][q.kind]:
+        raise c.error(f"{q.kind} queue {q.id} is reserved by memcpy", pos)
+
+
+def _color_of(c, v, pos, what: str) -> int:
+    color = c.coerce(v, Special("color"), pos, what)
+    if c.memcpy and color.id in MEMCPY_COLORS:
+        raise c.error(f"{what}: color {color.id} is reserved by memcpy (colors 21, 22, 23)",
+                      pos)
+    return color.id
+
+
+@builtin("initialize_queue")
+def _initialize_queue(c, node, env):
+    nargs(c, node, 1, 2)
+    pe = _binding_site(c, node, env)
+    q = c.ev(node.args[0], env)
+    if not isinstance(q, QueueVal):
+        raise c.error(f"@initialize_queue takes a queue (@get_input_queue(n) or "
+                      f"@get_output_queue(n)), got {describe(q)}", node.args[0].pos)
+    cfg = c.ev(node.args[1], env) if len(node.args) > 1 else StructVal({})
+    if isinstance(cfg, TupleVal) and not cfg.items:
+        cfg = StructVal({})
+    if not isinstance(cfg, StructVal):
+        raise c.error("@initialize_queue takes a config struct like .{ .color = c }",
+                      node.args[1].pos)
+    _check_queue(c, q, node.args[0].pos)
+    if (q.kind, q.id) in pe.queues:
+        raise c.error(f"{describe(q)} is initialised twice", node.pos)
+    f = cfg.fields
+    for k in f:
+        if k not in ("color", "priority", "ctrl_table_id"):
+            raise c.error(f"@initialize_queue: unknown option .{k}", node.pos)
+    if c.arch == "wse2":
+        if q.kind == "output" and f:
+            raise c.error("on wse2 an output queue takes no config (its color comes from the "
+                          "fabout_dsd)", node.pos)
+        if "ctrl_table_id" in f:
+            raise c.error("@initialize_queue: .ctrl_table_id exists on wse3 only", node.pos)
+    else:
+        if "priority" in f:
+            raise c.error("on wse3 @initialize_queue takes no .priority (give it on the "
+                          "fabin_dsd)", node.pos)
+        if "ctrl_table_id" in f:
+            if q.kind != "input":
+                raise c.error("@initialize_queue: .ctrl_table_id applies to input queues only",
+                              node.pos)
+            c.comptime_int(f["ctrl_table_id"], node.pos)
+    if "priority" in f and not isinstance(f["priority"], StructVal):
+        raise c.error("@initialize_queue: .priority takes .{ .high = true }, "
+                      ".{ .medium = true } or .{ .low = true }", node.pos)
+    color = None
+    if "color" in f:
+        color = _color_of(c, f["color"], node.pos, "@initialize_queue .color")
+    elif q.kind == "input" or c.arch == "wse3":
+        raise c.error(f"@initialize_queue: {describe(q)} needs a .color", node.pos)
+    pe.queues[(q.kind, q.id)] = (color, node.pos)
+    return None
+
+
+def finish_pe(c, pe: PeBuilder) -> None:
+    """Check the queues used by fabric DSDs and data tasks against their `@initialize_queue`
+    and, on wse3, give those DSDs and tasks their queue's color. Raises CslError."""
+    colors = {key: color for key, (color, _) in pe.queues.items()}
+    for key, color, pos, what in pe.queue_uses:
+        init = colors.get(key)
+        name = f"{key[0]} queue {key[1]}"
+        if init is None:
+            if c.arch == "wse3":
+                raise c.error(f"{what} uses {name}, which is never initialised: on wse3 give it "
+                              f"a color with @initialize_queue(@get_{key[0]}_queue({key[1]}), "
+                              ".{ .color = ... })", pos)
+            continue
+        if color is not None and color != init:
+            raise c.error(f"{what} is on color {color}, but {name} is initialised with color "
+                          f"{init}", pos)
+    if c.arch != "wse3":
+        return
+
+    def fill(x):
+        if isinstance(x, (ir.FabIn, ir.FabOut)):
+            if x.color < 0:
+                kind = "input" if isinstance(x, ir.FabIn) else "output"
+                return dataclasses.replace(x, color=colors[(kind, x.queue)])
+            return x
+        if isinstance(x, tuple):
+            items = tuple(fill(v) for v in x)
+            return items if any(a is not b for a, b in zip(items, x)) else x
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            new = {f.name: fill(getattr(x, f.name)) for f in dataclasses.fields(x)}
+            if any(new[k] is not getattr(x, k) for k in new):
+                return dataclasses.replace(x, **new)
+        return x
+
+    for k, t in pe.tasks.items():
+        if t.kind == "data" and t.color < 0:
+            pe.tasks[k] = dataclasses.replace(t, color=colors[("input", t.id)])
+    pe.functions = {k: fill(f) for k, f in pe.functions.items()}
+    pe.dsd_vars = {k: fill(d) for k, d in pe.dsd_vars.items()}
+
+
+# ------------------------------------------------------------------------------------------------
 # DSDs
 
 
@@ -682,23 +939,25 @@ def _get_dsd(c, node, env):
     nargs(c, node, 2)
     kind = c.ev(node.args[0], env)
     if not isinstance(kind, Special) or kind.name not in DSD_KINDS:
-        raise c.error(f"@get_dsd takes a DSD kind (mem1d_dsd, mem4d_dsd), got {describe(kind)}",
-                      node.args[0].pos)
-    if kind.name not in ("mem1d_dsd", "mem4d_dsd"):
-        raise c.error(f"{kind.name} is not supported yet (fabric DSDs arrive with the "
-                      "fabric)", node.pos)
+        raise c.error(f"@get_dsd takes a DSD kind (mem1d_dsd, mem4d_dsd, fabin_dsd, "
+                      f"fabout_dsd), got {describe(kind)}", node.args[0].pos)
+    if kind.name == "circbuf_dsd":
+        raise c.error("circbuf_dsd is not supported yet", node.pos)
     props = c.ev(node.args[1], env)
     if not isinstance(props, StructVal):
         raise c.error("@get_dsd takes a struct of properties", node.args[1].pos)
     f = dict(props.fields)
+    if kind.name in ("fabin_dsd", "fabout_dsd"):
+        return _fabric_dsd(c, kind.name, f, node, env)
     known = {"base_address", "offset", "stride", "extent", "tensor_access",
              "wavelet_index_offset"}
     extra = set(f) - known
     if extra:
         raise c.error(f"unknown DSD property '{sorted(extra)[0]}'", node.pos)
-    if f.get("wavelet_index_offset") not in (None, False):
-        raise c.error("wavelet_index_offset needs an operation's .index, which is not "
-                      "supported yet", node.pos)
+    wio = f.pop("wavelet_index_offset", False)
+    if not isinstance(wio, bool):
+        raise c.error(f"DSD property wavelet_index_offset takes a bool, got {describe(wio)}",
+                      node.pos)
     ta = f.get("tensor_access")
     if isinstance(ta, StructVal):
         for k in ("base_address", "offset", "stride", "extent"):
@@ -711,7 +970,7 @@ def _get_dsd(c, node, env):
             if k in f:
                 raise c.error(f"DSD property '{k}' given twice (also by tensor_access)",
                               node.pos)
-        return _tensor_access(c, kind.name, ta, node)
+        return _tensor_access(c, kind.name, ta, node, wio)
     if "base_address" not in f:
         raise c.error(f"{kind.name} needs a base_address or a tensor_access", node.pos)
     base = f["base_address"]
@@ -727,7 +986,7 @@ def _get_dsd(c, node, env):
             extent = extent.items[0]
         d = ir.Mem1d(sym.name, _field(c, f.get("offset", 0), DType.i16, node, env),
                      _field(c, stride, DType.i8, node, env),
-                     _field(c, extent, DType.u16, node, env), boff)
+                     _field(c, extent, DType.u16, node, env), boff, wio)
         return DsdVal(ir.DsdLit(d), "mem1d_dsd", sym.dtype)
     ext = f.get("extent")
     st = f.get("stride")
@@ -743,8 +1002,65 @@ def _get_dsd(c, node, env):
     except ValueError as err:
         raise c.error(str(err), node.pos) from None
     d = ir.Mem4d(sym.name, _field(c, f.get("offset", 0), DType.i16, node, env), coeffs, exts,
-                 boff)
+                 boff, wio)
     return DsdVal(ir.DsdLit(d), "mem4d_dsd", sym.dtype)
+
+
+FABRIC_FIELDS = {
+    # kind: (queue field, fields accepted, fields not supported)
+    "fabin_dsd": ("input_queue", {"extent", "fabric_color", "input_queue", "priority"},
+                  ("control_transform", "simd_mode")),
+    "fabout_dsd": ("output_queue", {"extent", "fabric_color", "output_queue",
+                                    "wavelet_index_offset", "priority"},
+                   ("control", "simd_mode", "zero", "advance_switch", "control_transform")),
+}
+
+
+def _fabric_dsd(c, kind: str, f: dict, node, env):
+    """A fabin_dsd / fabout_dsd. On wse2 its color is `.fabric_color`; on wse3 it is the color
+    its queue is initialised with (filled in by finish_pe)."""
+    qfield, known, unsupported = FABRIC_FIELDS[kind]
+    qkind = qfield.split("_")[0]
+    for k in f:
+        if k in unsupported:
+            if k in ("control", "advance_switch") and f[k] is False:
+                continue
+            raise c.error(f"{kind}: .{k} is not supported yet", node.pos)
+        if k not in known:
+            raise c.error(f"unknown {kind} property '.{k}'", node.pos)
+    pe = env.module.pe
+    if pe is None:
+        raise c.error(f"a {kind} belongs in a PE program", node.pos)
+    if "extent" not in f:
+        raise c.error(f"{kind} needs an .extent (the number of wavelets)", node.pos)
+    length = _field(c, f["extent"], DType.u16, node, env)
+    color = None
+    if "fabric_color" in f:
+        color = _color_of(c, f["fabric_color"], node.pos, f"{kind} .fabric_color")
+    queue = None
+    if qfield in f:
+        q = f[qfield]
+        if not isinstance(q, QueueVal) or q.kind != qkind:
+            raise c.error(f"{kind} .{qfield} takes an {qfield} (@get_{qfield}(n)), got "
+                          f"{describe(q)}", node.pos)
+        _check_queue(c, q, node.pos)
+        queue = q.id
+    wio = f.get("wavelet_index_offset", False)
+    if not isinstance(wio, bool):
+        raise c.error(f"{kind} .wavelet_index_offset takes a bool, got {describe(wio)}",
+                      node.pos)
+    if c.arch == "wse2" and color is None:
+        raise c.error(f"on wse2 a {kind} needs a .fabric_color", node.pos)
+    if c.arch == "wse3" and queue is None:
+        raise c.error(f"on wse3 a {kind} needs an .{qfield}: its color is the one the queue "
+                      "is initialised with", node.pos)
+    if queue is not None:
+        pe.queue_uses.append(((qkind, queue), color, node.pos, f"this {kind}"))
+    if color is None:
+        color = -1
+    d = ir.FabIn(color, length, queue) if kind == "fabin_dsd" else \
+        ir.FabOut(color, length, queue, wio)
+    return DsdVal(ir.DsdLit(d), kind, None)
 
 
 def _field(c, v, t: DType, node, env):
@@ -773,7 +1089,7 @@ class _Tensor:
         self.indices = indices
 
 
-def _tensor_access(c, kind: str, ta, node):
+def _tensor_access(c, kind: str, ta, node, wio: bool = False):
     if not isinstance(ta, TensorAccessVal):
         raise c.error("tensor_access must be a |i|{L} -> A[...] expression", node.pos)
     e = ta.node
@@ -804,10 +1120,10 @@ def _tensor_access(c, kind: str, ta, node):
         raise c.error(f"tensor_access: {err}", body.pos) from None
     if kind == "mem1d_dsd":
         d = ir.Mem1d(sym.name, ir.Const(offset, DType.i16), ir.Const(coeffs[0], DType.i8),
-                     ir.Const(exts[0], DType.u16))
+                     ir.Const(exts[0], DType.u16), wavelet_index_offset=wio)
         return DsdVal(ir.DsdLit(d), kind, sym.dtype)
-    return DsdVal(ir.DsdLit(ir.Mem4d(sym.name, ir.Const(offset, DType.i16), coeffs, exts)), kind,
-                  sym.dtype)
+    return DsdVal(ir.DsdLit(ir.Mem4d(sym.name, ir.Const(offset, DType.i16), coeffs, exts,
+                                     wavelet_index_offset=wio)), kind, sym.dtype)
 
 
 def _affine(c, v, pos):
@@ -825,6 +1141,7 @@ def _affine(c, v, pos):
 def _increment(c, node, env):
     nargs(c, node, 3)
     d = c.dsd_of(c.ev(node.args[0], env), node.pos)
+    _memory_only(c, d, node)
     off = c.ev(node.args[1], env)
     t = c.eval_type(node.args[2], env)
     if not isinstance(t, DType) or t.bits not in (16, 32):
@@ -833,10 +1150,16 @@ def _increment(c, node, env):
                   d.dtype)
 
 
+def _memory_only(c, d: DsdVal, node) -> None:
+    if d.kind in ("fabin_dsd", "fabout_dsd"):
+        raise c.error(f"@{node.name} does not apply to a {d.kind} (memory DSDs only)", node.pos)
+
+
 @builtin("set_dsd_base_addr")
 def _set_base(c, node, env):
     nargs(c, node, 2)
     d = c.dsd_of(c.ev(node.args[0], env), node.pos)
+    _memory_only(c, d, node)
     sym, boff = _base(c, c.ev_ref(node.args[1], env), node.pos)
     if d.dtype is not None and sym.dtype.bits != d.dtype.bits:
         raise c.error(f"@set_dsd_base_addr: '{sym.name}' holds {sym.dtype}, the DSD addresses "
@@ -870,6 +1193,8 @@ def _set_stride(c, node, env):
 
 def _operand(c, v, t: DType, node, k):
     """('D' | 'p' | 's', IR operand, element type or None)."""
+    if isinstance(v, FifoVal):
+        return "D", ir.DsdOperand(ir.FifoRef(v.name)), v.dtype
     if isinstance(v, (DsdVal, DsdVarRef)):
         d = c.dsd_of(v, node.pos)
         return "D", ir.DsdOperand(d.expr), d.dtype
@@ -904,15 +1229,9 @@ def dsd_op(c, node: ast.Builtin, env: Env):
     spec = ops.OPS[node.name]
     fn = c.need_fn(env, node.pos, f"@{node.name}")
     vals = [c.ev(a, env) for a in node.args]
+    config = None
     if vals and isinstance(vals[-1], StructVal):
-        cfg = vals.pop()
-        if cfg.fields.get("async") not in (None, False):
-            raise c.error(f"@{node.name}: .async operations need fabric operands, which are "
-                          "not supported yet", node.pos)
-        unknown = set(cfg.fields) - {"async"}
-        if unknown:
-            raise c.error(f"@{node.name}: option .{sorted(unknown)[0]} is not supported yet",
-                          node.pos)
+        config = _op_config(c, vals.pop(), node, env)
     n = 1 + len(spec.srcs)
     if len(vals) != n:
         raise c.error(f"@{node.name} takes {n} operands, got {len(vals)}", node.pos)
@@ -927,8 +1246,123 @@ def dsd_op(c, node: ast.Builtin, env: Env):
     problem = ops.form_error(node.name, "".join(letters))
     if problem:
         raise c.error(problem, node.pos)
-    fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), env.module.pe.site()))
+    _check_fabric_operands(c, vals, node, config)
+    fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), env.module.pe.site(),
+                     config))
     return True
+
+
+def _op_config(c, cfg: StructVal, node, env) -> ir.OpConfig | None:
+    """The config struct of a DSD operation (spec 5.4); None when it asks for nothing."""
+    f = cfg.fields
+    for k in f:
+        if k in ("on_control", "ut_id"):
+            raise c.error(f"@{node.name}: option .{k} is not supported yet", node.pos)
+        if k not in ("async", "activate", "unblock", "index", "priority"):
+            raise c.error(f"@{node.name}: unknown option .{k}", node.pos)
+    async_ = f.get("async", False)
+    async_ = async_.value if isinstance(async_, CNum) else async_
+    if not isinstance(async_, bool):
+        raise c.error(f"@{node.name}: .async takes a comptime-known bool, got "
+                      f"{describe(async_)}", node.pos)
+    if "activate" in f and "unblock" in f:
+        raise c.error(f"@{node.name}: an operation takes .activate or .unblock, not both",
+                      node.pos)
+    if "priority" in f and not isinstance(f["priority"], StructVal):
+        raise c.error(f"@{node.name}: .priority takes .{{ .high = true }}, .{{ .medium = true }} "
+                      "or .{ .low = true }", node.pos)
+    activate = unblock = index = None
+    if "activate" in f:
+        activate = _hook(c, f["activate"], node, ".activate", _local_id)
+    if "unblock" in f:
+        unblock = _hook(c, f["unblock"], node, ".unblock", _task_id)
+    if "index" in f:
+        index = c.to_expr(f["index"], DType.u16, node.pos, f"@{node.name} .index")
+    out = ir.OpConfig(async_, activate, unblock, index)
+    return None if out == ir.OpConfig() else out
+
+
+def _hook(c, v, node, what: str, resolve) -> ir.Expr:
+    """A task ID of `.activate` / `.unblock`: a u16 constant, or a runtime u16 expression."""
+    if isinstance(v, RVal):
+        return c.to_expr(v, DType.u16, node.pos, f"@{node.name} {what}")
+    return ir.Const(resolve(c, v, node, f"@{node.name} {what}"), DType.u16)
+
+
+def _check_fabric_operands(c, vals, node, config) -> None:
+    """The rules on fabric DSDs and FIFOs as operands (spec 7.4, 7.5, 7.6)."""
+    srcs = vals[1:]
+    dsds = [c.dsd_of(v, node.pos) if isinstance(v, (DsdVal, DsdVarRef)) else None
+            for v in vals]
+    if dsds[0] is not None and dsds[0].kind == "fabin_dsd":
+        raise c.error(f"@{node.name}: a fabin_dsd cannot be a destination", node.args[0].pos)
+    for k, d in enumerate(dsds[1:], 1):
+        if d is not None and d.kind == "fabout_dsd":
+            raise c.error(f"@{node.name}: a fabout_dsd cannot be a source", node.args[k].pos)
+    if c.arch == "wse3" and sum(d is not None and d.kind == "fabin_dsd" for d in dsds) > 1:
+        raise c.error(f"@{node.name}: on wse3 an operation takes at most one fabin_dsd",
+                      node.pos)
+    fifos = [k for k, v in enumerate(srcs, 1) if isinstance(v, FifoVal)]
+    if len(fifos) > 1:
+        raise c.error(f"@{node.name}: at most one source may be a FIFO", node.pos)
+    if fifos and fifos[0] == 1 and len(srcs) > 1:
+        raise c.error(f"@{node.name}: a FIFO cannot be the first of two sources",
+                      node.args[1].pos)
+    if config is None or config.index is None:
+        for k, d in enumerate(dsds):
+            if d is not None and _index_offset(c, d.expr):
+                raise c.error(f"@{node.name}: operand {k + 1} uses wavelet_index_offset, so the "
+                              "operation needs an .index", node.pos)
+
+
+def _index_offset(c, e) -> bool:
+    """Whether DSD expression `e` is known to have wavelet_index_offset set."""
+    while isinstance(e, (ir.IncrementOffset, ir.SetBase, ir.SetLength, ir.SetStride)):
+        e = e.dsd
+    if isinstance(e, ir.DsdLit):
+        return getattr(e.dsd, "wavelet_index_offset", False)
+    if isinstance(e, ir.DsdVar):
+        return getattr(c.pe_dsd_init(e.name), "wavelet_index_offset", False)
+    return False
+
+
+@builtin("allocate_fifo")
+def _allocate_fifo(c, node, env):
+    nargs(c, node, 1, 2)
+    pe = env.module.pe
+    if pe is None or env.fn is not None or c.decl_name is None:
+        raise c.error("@allocate_fifo belongs in a global const of a PE program: "
+                      "const f = @allocate_fifo(buf);", node.pos)
+    buf = c.ev_ref(node.args[0], env)
+    if isinstance(buf, PtrVar):
+        buf = buf.ptr
+    if isinstance(buf, PtrVal) and buf.offset == 0 and buf.shape:
+        buf = SymRef(buf.name, buf.dtype, buf.shape)
+    if not isinstance(buf, SymRef) or not buf.shape or buf.dtype.bits not in (16, 32) \
+            or buf.dtype is DType.bool_:
+        raise c.error(f"@allocate_fifo takes a global var array of 16- or 32-bit elements, got "
+                      f"{describe(buf)}", node.args[0].pos)
+    other = next((x for x in pe.fifos.values() if x.buffer == buf.name), None)
+    if other is not None:
+        raise c.error(f"'{buf.name}' already holds the FIFO '{other.name}'", node.args[0].pos)
+    cfg = c.ev(node.args[1], env) if len(node.args) > 1 else StructVal({})
+    if isinstance(cfg, TupleVal) and not cfg.items:
+        cfg = StructVal({})
+    if not isinstance(cfg, StructVal):
+        raise c.error("@allocate_fifo takes a config struct like .{ .activate_push = t }",
+                      node.args[1].pos)
+    hooks = {}
+    for k, v in cfg.fields.items():
+        if k in ("activate_push", "activate_pop"):
+            hooks[k] = _local_id(c, v, node, f"@allocate_fifo .{k}")
+        elif k in ("empty_action", "full_action", "simd_mode", "dest", "src", "xdsr"):
+            raise c.error(f"@allocate_fifo: .{k} is not supported yet", node.pos)
+        elif k != "priority":
+            raise c.error(f"@allocate_fifo: unknown option .{k}", node.pos)
+    name = c.decl_name
+    pe.fifos[name] = ir.Fifo(name, buf.name, hooks.get("activate_push"),
+                             hooks.get("activate_pop"))
+    return FifoVal(name, buf.name, buf.dtype)
 
 
 @builtin("map")
@@ -946,6 +1380,9 @@ def _map(c, node, env):
         raise c.error(f"@map: {decl.name} takes {np_} inputs, got {len(rest)} arguments",
                       node.pos)
     inputs, output = rest[:np_], (rest[np_] if len(rest) > np_ else None)
+    for k, v in enumerate(rest, 1):
+        if isinstance(v, FifoVal):
+            raise c.error("@map cannot take a FIFO operand", node.args[k].pos)
     if not any(isinstance(v, (DsdVal, DsdVarRef)) for v in inputs):
         raise c.error("@map needs at least one DSD input", node.pos)
     fenv = callee.module.env()

@@ -45,6 +45,7 @@ from wsejax.csl.values import (
     DsdVarRef,
     EnumT,
     EnumVal,
+    FifoVal,
     FnT,
     FnVal,
     LocalVar,
@@ -53,12 +54,14 @@ from wsejax.csl.values import (
     PtrT,
     PtrVal,
     PtrVar,
+    QueueVal,
     RangeVal,
     RVal,
     Special,
     StructT,
     StructVal,
     SymRef,
+    TaskIdVal,
     TensorAccessVal,
     TupleVal,
     freeze,
@@ -78,10 +81,9 @@ SPECIALS["noreturn"] = Special("noreturn")
 DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
 
 FABRIC_BUILTINS = {
-    "bind_data_task", "bind_control_task", "get_data_task_id", "get_control_task_id",
-    "get_input_queue", "get_output_queue", "initialize_queue", "get_ut_id", "queue_flush",
+    "bind_control_task", "get_control_task_id", "get_ut_id", "queue_flush",
     "set_control_task_table",
-    "set_empty_queue_handler", "bind_rotating_tasks", "set_teardown_handler", "allocate_fifo",
+    "set_empty_queue_handler", "bind_rotating_tasks", "set_teardown_handler",
     "set_fifo_read_length", "set_fifo_write_length", "get_dsr", "get_xdsr", "load_to_dsr",
     "load_to_dsr_xdsr", "dfilt", "get_filter_id", "rpc", "get_config", "set_config",
     "get_config_unchecked", "set_config_unchecked", "addc16", "fnorms", "fnormh", "fscales",
@@ -248,6 +250,10 @@ class PeBuilder:
         self.routes: dict[int, tuple] = {}      # color -> (rx, tx) for every PE of the class
         self.active: set[int] = set()
         self.blocked: set[int] = set()
+        self.task_decls: dict = {}              # (id(decl), id(module)) -> bound task ID
+        self.queues: dict = {}                  # ("input" | "output", n) -> (color | None, pos)
+        self.queue_uses: list = []              # (queue key, color | None, pos, what)
+        self.fifos: dict[str, ir.Fifo] = {}
         self.counter = 0
         self.sites = 0
 
@@ -264,7 +270,7 @@ class PeBuilder:
                             tuple(self.dsd_vars.items()), tuple(self.functions.values()),
                             tuple(self.exports), tuple(self.tasks.values()),
                             tuple(sorted(self.active)), tuple(sorted(self.blocked)),
-                            tuple(sorted(self.routes.items())))
+                            tuple(sorted(self.routes.items())), tuple(self.fifos.values()))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -283,6 +289,8 @@ class Compiler:
         self.fp16 = fp16
         self.files: dict[str, ast.File] = {}
         self.layout = None
+        self.decl_name = None     # the global const whose initialiser is being evaluated
+        self.streams: dict = {}   # memcpy streaming color -> ("h2d" | "d2h", pos)
         self._warn = warn or (lambda msg: print(f"wsejax cslc: warning: {msg}", file=sys.stderr))
         self._steps = 0
 
@@ -341,12 +349,20 @@ class Compiler:
             if d.value is None:
                 raise self.error(f"'{d.name}' needs an initial value", d.pos)
             t = self.eval_type(d.type, env) if d.type is not None else None
-            v = self.ev(d.value, env)
+            outer, self.decl_name = self.decl_name, mod.prefix + d.name if d.const else None
+            try:
+                v = self.ev(d.value, env)
+            finally:
+                self.decl_name = outer
             if isinstance(v, (StructT, EnumT)) and v.name in ("struct", "enum"):
                 object.__setattr__(v, "name", d.name)
             v = self.coerce(v, t, d.value.pos, f"'{d.name}'") if t is not None else v
             return CellVar(v, t) if d.comptime else v
-        return self.global_var(mod, d, env)
+        outer, self.decl_name = self.decl_name, None
+        try:
+            return self.global_var(mod, d, env)
+        finally:
+            self.decl_name = outer
 
     def global_var(self, mod: Module, d: ast.VarDecl, env: Env):
         """A PE program's `var`: a symbol, a DSD variable or a pointer variable."""
@@ -471,6 +487,16 @@ class Compiler:
                 if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 23:
                     return ColorVal(n)
                 raise self.error(f"{what}: expected a color (0 to 23), got {describe(v)}", pos)
+            if t.name in ("input_queue", "output_queue"):
+                if isinstance(v, QueueVal) and t.name == f"{v.kind}_queue":
+                    return v
+                raise self.error(f"{what}: expected an {t.name} (@get_{t.name}(n)), got "
+                                 f"{describe(v)}", pos)
+            if t.name in ("local_task_id", "data_task_id"):
+                if isinstance(v, TaskIdVal) and t.name == f"{v.kind}_task_id":
+                    return v
+                raise self.error(f"{what}: expected a {t.name} (@get_{t.name}(...)), got "
+                                 f"{describe(v)}", pos)
             if t.name in HANDLE_TYPES:
                 return v
             raise self.error(f"{what}: expected {t.name}, got {describe(v)}", pos)
@@ -1675,7 +1701,15 @@ class Compiler:
                 fenv.bind(p.name, v)
                 key.append((p.name, freeze(v)))
             elif isinstance(t, Special) and t.name in DSD_KINDS or t == "dsd":
-                runtime.append((p, "dsd", self.dsd_of(a, pos)))
+                d = self.dsd_of(a, pos)
+                fabric = ("fabin_dsd", "fabout_dsd")
+                if isinstance(t, Special) and t.name != d.kind and (
+                        t.name in fabric or d.kind in fabric):
+                    raise self.error(f"argument '{p.name}' of {decl.name}: expected a {t.name}, "
+                                     f"got a {d.kind}", pos)
+                runtime.append((p, "dsd", d))
+                # the kind is static: a DSD parameter takes one kind per specialization
+                key.append(("dsd", p.name, d.kind))
             elif isinstance(t, DType):
                 runtime.append((p, t, a))
             else:
@@ -1735,11 +1769,11 @@ class Compiler:
             raise self.error(f"extern function {decl.name} has no body", pos)
         ret = self.ret_type(decl, fenv)
         params = []
-        for p, t, _ in runtime:
+        for p, t, a in runtime:
             pname = pe.fresh(p.name + ".")
             params.append((pname, t))
             if t == "dsd":
-                fenv.bind(p.name, LocalDsd(pname, "mem1d_dsd", None).value())
+                fenv.bind(p.name, LocalDsd(pname, a.kind, None).value())
             else:
                 fenv.bind(p.name, RVal(ir.Local(pname, t), t))
         ctx = FnCtx(name, ret, addressed=_addressed(decl.body))
@@ -1893,6 +1927,12 @@ def describe(v) -> str:
         return f"the enum value .{v.name}"
     if isinstance(v, ColorVal):
         return f"color {v.id}"
+    if isinstance(v, QueueVal):
+        return f"{v.kind} queue {v.id}"
+    if isinstance(v, TaskIdVal):
+        return f"{v.kind} task ID {v.id}"
+    if isinstance(v, FifoVal):
+        return f"the FIFO '{v.name}'"
     return type(v).__name__
 
 

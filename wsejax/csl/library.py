@@ -3,8 +3,10 @@
 - `<memcpy/get_params>` (layout side): `get_params(x)` gives the params a PE's
   `<memcpy/memcpy>` import takes. The emulator's memcpy needs nothing per column, so every
   column gets the same value and memcpy params never split a tile class.
+  Its streaming colors `.MEMCPYH2D_1..4` / `.MEMCPYD2H_1..4` become the Program's `streams`
+  (memcpy routes them).
 - `<memcpy/memcpy>` (PE side): `unblock_cmd_stream()`; the streaming colors `MEMCPYH2D_1..4`,
-  `MEMCPYD2H_1..4` when they were given to `get_params`.
+  `MEMCPYD2H_1..4` (colors) when they were given to `get_params`.
 - `<layout>`: `get_x_coord()`, `get_y_coord()`.
 - `<math>`: PI, E, infinities, NaN; abs, min, max, sign, floor, ceil, sqrt, exp, log, sin, cos,
   tanh, pow, inv, invsqrt, fscale, isNaN, isInf, isFinite, signbit, and `_f16` / `_f32`
@@ -25,7 +27,7 @@ from __future__ import annotations
 import math
 
 from wsejax import ir
-from wsejax.csl.values import CNum, NativeFn, PtrVal, RVal, StructVal, TupleVal
+from wsejax.csl.values import CNum, NativeFn, PtrVal, RVal, Special, StructVal, TupleVal
 from wsejax.types import DType
 
 __all__ = ["NativeModule", "load"]
@@ -86,9 +88,24 @@ def _memcpy_params(c, params, pos):
     width = c.comptime_int(params["width"], pos)
     height = c.comptime_int(params["height"], pos)
     fields = {"width": width, "height": height}
+    seen = {}
     for k in STREAM_NAMES:
-        if k in params:
-            fields[k] = params[k]
+        if k not in params:
+            continue
+        color = c.coerce(params[k], Special("color"), pos, f"<memcpy/get_params> .{k}")
+        if color.id in (21, 22, 23):
+            raise c.error(f"<memcpy/get_params> .{k}: color {color.id} is memcpy's own (21, 22, "
+                          "23); a streaming color is one of 0..20", pos)
+        if color.id in seen:
+            raise c.error(f"<memcpy/get_params>: color {color.id} is both .{seen[color.id]} and "
+                          f".{k}", pos)
+        seen[color.id] = k
+        kind = "h2d" if "H2D" in k else "d2h"
+        if c.streams.get(color.id, (kind,))[0] != kind:
+            raise c.error(f"<memcpy/get_params> .{k}: color {color.id} is already a "
+                          f"{c.streams[color.id][0].upper()} streaming color", pos)
+        c.streams.setdefault(color.id, (kind, pos))
+        fields[k] = color
 
     def get_params(c2, node, env):
         (x,) = _args(c2, node, env, 1)

@@ -21,9 +21,9 @@ from wsejax.types import DType
 
 __all__ = [
     "ArrayT", "ArrayVal", "CNum", "CellVar", "ColorVal", "DsdVal", "DsdVarRef", "EnumT",
-    "EnumVal", "FnT", "FnVal", "LocalVar", "ModuleVal", "NativeFn", "PtrT", "PtrVal", "RVal",
-    "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal", "TensorAccessVal",
-    "TupleVal", "type_name",
+    "EnumVal", "FifoVal", "FnT", "FnVal", "LocalVar", "ModuleVal", "NativeFn", "PtrT", "PtrVal",
+    "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
+    "TensorAccessVal", "TupleVal", "type_name",
 ]
 
 
@@ -180,6 +180,15 @@ class TaskIdVal:
 
 
 @dataclass(frozen=True)
+class QueueVal:
+    """A hardware queue handle (`@get_input_queue(n)`, `@get_output_queue(n)`): `kind` is
+    "input" or "output"."""
+
+    kind: str
+    id: int
+
+
+@dataclass(frozen=True)
 class RangeVal:
     """`@range(T, start, stop, step)`."""
 
@@ -287,6 +296,15 @@ class DsdVal:
 
 
 @dataclass(frozen=True)
+class FifoVal:
+    """A FIFO (`const f = @allocate_fifo(buf)`): IR FIFO `name` over symbol `buffer`."""
+
+    name: str
+    buffer: str
+    dtype: DType
+
+
+@dataclass(frozen=True)
 class DsdVarRef:
     """A global DSD variable (`var A_dsd = @get_dsd(...)`)."""
 
@@ -332,7 +350,7 @@ def freeze(v):
     if hasattr(v, "freeze"):
         return v.freeze()
     if isinstance(v, (CNum, EnumVal, RangeVal, Special, ArrayT, PtrT, FnT, DType, TaskIdVal,
-                      ColorVal)):
+                      ColorVal, QueueVal, FifoVal)):
         return v
     if isinstance(v, (StructT, EnumT)):
         return ("type", id(v))
