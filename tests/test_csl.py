@@ -412,7 +412,7 @@ comptime {
     with pytest.raises(DeadlockError) as err:
         r.launch("stuck")
     assert err.value.pes == [(0, 0), (2, 0)]
-    assert "active task IDs [9], of which blocked [9]" in str(err.value)
+    assert "active task IDs [9], blocked task IDs [9]" in str(err.value)
 
 
 def test_reserved_and_out_of_range_task_ids(tmp_path):

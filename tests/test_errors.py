@@ -136,10 +136,14 @@ def test_commands_before_load_and_run():
         r.run()
 
 
-def test_streaming_mode_is_refused_clearly(runner):
-    with pytest.raises(MemcpyError, match="streaming mode is not supported"):
+def test_streaming_needs_a_memcpy_streaming_color(runner):
+    # a program without MEMCPYH2D_n / MEMCPYD2H_n colors: a symbol id is not a color
+    with pytest.raises(MemcpyError, match=r"MEMCPYH2D_n colors given to <memcpy/get_params> "
+                                          r"\(none\), got 0"):
         runner.memcpy_h2d(runner.get_id("a"), np.zeros(8, np.float32), 0, 0, 2, 2, 2,
                           streaming=True)
+    with pytest.raises(MemcpyError, match="streaming mode is not supported for broadcasts"):
+        runner.memcpy_h2d_rowbcast(0, np.zeros(4, np.float32), 0, 0, 2, 2, 2, streaming=True)
 
 
 def test_launch_checks_names_and_arguments(runner):

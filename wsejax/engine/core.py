@@ -326,7 +326,7 @@ class Engine:
         h, w = self.program.height, self.program.width
         cap = self.capacity
         z = np.zeros((h, w), np.int32)
-        fab = {"pc": z, "runs": np.zeros((h, w), np.uint32)}
+        fab = {"pc": z, "runs": np.zeros((h, w), np.uint32), "ticks": np.int32(0)}
         for col in self.colors:
             for q in (f"in{col}", f"out{col}"):
                 fab[q + ".buf"] = np.zeros((h, w, cap), np.uint32)
@@ -610,10 +610,16 @@ class Engine:
         h, w = self.program.height, self.program.width
         cap = self.capacity
         moved = jnp.int32(0)
+        drained = {c for c, k in self.program.streams if k == "d2h"}
+        for col in self.colors:
+            if col in self.program.resolved or col in drained:
+                continue
+            self._nowhere(m, col, F[f"out{col}.count"] > 0)
         for col, routes in self.program.resolved.items():
             ds = np.asarray(routes.dest_source).reshape(-1)
             has_src = ds >= 0
             if not has_src.any():
+                self._nowhere(m, col, F[f"out{col}.count"] > 0)
                 continue
             srcs = np.asarray(routes.sources).reshape(-1, 2)
             ds = np.where(has_src, (srcs[:, 1] * w + srcs[:, 0])[np.maximum(ds, 0)], -1)
@@ -626,10 +632,7 @@ class Engine:
             minfree = minfree[:h * w].reshape(h, w)
             out_count = F[qo + ".count"]
             n = jnp.where(is_source, jnp.minimum(out_count, minfree), 0)
-            lost = (out_count > 0) & ~is_source & (m.fault == 0)
-            code = self._register_fault(f"a wavelet on color {col} has nowhere to go (no "
-                                        "route from this PE's ramp reaches a ramp)")
-            m.fault = jnp.where(lost, jnp.int32(code), m.fault)
+            self._nowhere(m, col, (out_count > 0) & ~is_source)
             k = jnp.where(jnp.asarray(has_src.reshape(h, w)), n.reshape(-1)[src].reshape(h, w),
                           0)
             srcbuf = F[qo + ".buf"].reshape(h * w, cap)[src].reshape(h, w, cap)
@@ -645,6 +648,11 @@ class Engine:
             F[qo + ".count"] = out_count - n
             moved = moved + jnp.sum(k)
         return moved
+
+    def _nowhere(self, m: Machine, col: int, lost) -> None:
+        code = self._register_fault(f"a wavelet on color {col} has nowhere to go (no route "
+                                    "from this PE's ramp reaches a ramp)")
+        m.fault = jnp.where(lost & (m.fault == 0), jnp.int32(code), m.fault)
 
     def _host(self, m: Machine, hc):
         """The streaming memcpy of the running command: inject into or drain from the PEs."""

@@ -1411,6 +1411,8 @@ class Lowerer(FabricOps):
         dsds = [d for k, d in ins if k == "D"]
         if out is not None and out[0] == "D":
             dsds.append(out[1])
+        if any(not d.memory for d in dsds):
+            raise ProgramError(f"{what}: fabric DSDs and FIFOs are not supported in @map")
         n, nvalid = self._length(dsds)
         if n == 0:
             return
