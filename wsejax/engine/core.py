@@ -326,7 +326,8 @@ class Engine:
         h, w = self.program.height, self.program.width
         cap = self.capacity
         z = np.zeros((h, w), np.int32)
-        fab = {"pc": z, "runs": np.zeros((h, w), np.uint32), "ticks": np.int32(0)}
+        fab = {"pc": z, "runs": np.zeros((h, w), np.uint32), "ticks": np.int32(0),
+               "wavelets": np.uint32(0)}
         for col in self.colors:
             for q in (f"in{col}", f"out{col}"):
                 fab[q + ".buf"] = np.zeros((h, w, cap), np.uint32)
@@ -476,6 +477,7 @@ class Engine:
             hc, hmoved = self._host(m, hc)
             progress = started | jnp.any(m.fab["pc"] != pc0) | (elements > 0) | (moved > 0) \
                 | (hmoved > 0)
+            m.fab["wavelets"] = m.fab["wavelets"] + (moved + hmoved).astype(jnp.uint32)
             return m.carry(), hc, progress, ticks + 1
 
         def cond(carry):
@@ -485,7 +487,7 @@ class Engine:
         self._host_cmd = host[:2] if host is not None else None
         carry = lax.while_loop(cond, tick, (m.carry(), hc0, jnp.bool_(True), jnp.int32(0)))
         m.load(carry[0])
-        m.fab["ticks"] = carry[3]
+        m.fab["ticks"] = m.fab["ticks"] + carry[3]
         runaway = carry[2] & (carry[3] >= limit)
         code = self._register_fault(f"the fabric was still busy after {limit} ticks (a task "
                                     "that keeps re-activating itself, or an endless loop?)")
