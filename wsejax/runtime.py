@@ -362,8 +362,8 @@ class SdkRuntime:
         data = np.zeros((H, W, l), np.uint32)
         if kind == "h2d":
             data[py:py + h, px:px + w] = host_to_block("roi", order, words, w, h, l)
-        fn = self.engine.stream_fn(kind, int(color))
-        self.state, data, done = fn(self.state, data, total)
+        stream = self.engine.stream_index(kind, int(color))
+        self.state, data, done = self.engine.run_fabric(self.state, stream, data, total)
         state = self.state
 
         def check():
@@ -420,6 +420,8 @@ class SdkRuntime:
     def _run_launch(self, what, symbol, values, nonblock) -> Task:
         fn = self.engine.launch_fn(symbol)
         self.state = fn(self.state, values)
+        if self.engine.dynamic:
+            self.state, _, _ = self.engine.run_fabric(self.state)
         state = self.state
 
         def check():

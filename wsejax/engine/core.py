@@ -25,6 +25,8 @@ from wsejax.fabric import QUEUE_CAPACITY, data_task_args
 
 __all__ = ["Engine", "dsd_candidates"]
 
+STREAM_BUCKET = 16     # streaming memcpy lengths are padded to a power of two, at least this
+
 
 def dsd_candidates(pe: ir.PeProgram, runtime_vars) -> dict[str, tuple]:
     """For each runtime DSD variable: `(bases, runtime_fields)`.
@@ -441,8 +443,6 @@ class Engine:
                 m = low.run(m, f.name, args, mask)
             else:
                 self._enter(m, cfg, mask, args)
-        if self.dynamic:
-            m, _ = self._run_fabric(m, None)
         return self._state(state, m)
 
     def _enter(self, m: Machine, cfg: Cfg, mask, args) -> None:
@@ -460,8 +460,9 @@ class Engine:
     def _run_fabric(self, m: Machine, host):
         """Run ticks (tasks, waiting bodies, microthreads, router, host transfers) until a
         tick changes nothing (spec 12.5: the command then checks its condition), or until
-        `loop_limit` ticks. `host` is None or `(kind, color, data, total, done)` of a
-        streaming memcpy; returns `(machine, host)`."""
+        `loop_limit` ticks. `host` is `(stream, data, total, done)`: the index of the
+        streaming memcpy in `program.streams` (-1: none) and its wavelets; returns
+        `(machine, host)`."""
         self._tables_class = m.tables["class"]
         limit = self.loop_limit
 
@@ -483,9 +484,7 @@ class Engine:
         def cond(carry):
             return carry[2] & (carry[3] < limit)
 
-        hc0 = host[2:] if host is not None else ()
-        self._host_cmd = host[:2] if host is not None else None
-        carry = lax.while_loop(cond, tick, (m.carry(), hc0, jnp.bool_(True), jnp.int32(0)))
+        carry = lax.while_loop(cond, tick, (m.carry(), host, jnp.bool_(True), jnp.int32(0)))
         m.load(carry[0])
         m.fab["ticks"] = m.fab["ticks"] + carry[3]
         runaway = carry[2] & (carry[3] >= limit)
@@ -657,67 +656,73 @@ class Engine:
         m.fault = jnp.where(lost & (m.fault == 0), jnp.int32(code), m.fault)
 
     def _host(self, m: Machine, hc):
-        """The streaming memcpy of the running command: inject into or drain from the PEs."""
-        if self._host_cmd is None:
-            return hc, jnp.int32(0)
-        kind, col = self._host_cmd
-        data, total, done = hc
+        """The streaming memcpy of the running command, if any: inject its wavelets into the
+        PEs' inboxes (H2D) or drain their outboxes into it (D2H). Every stream of the
+        program is lowered here; the command's index selects the one that moves."""
+        stream, data, total, done = hc
         F = m.fab
         cap = self.capacity
         j = jnp.arange(cap, dtype=jnp.int32)
         L = data.shape[-1]
-        if kind == "h2d":
-            q = f"in{col}"
-            k = jnp.minimum(total - done, cap - F[q + ".count"])
-            tail = F[q + ".head"] + F[q + ".count"]
-            jj = (j - tail[..., None]) % cap
-            valid = jj < k[..., None]
-            val = jnp.take_along_axis(data, jnp.clip(done[..., None] + jj, 0, L - 1), axis=-1)
-            F[q + ".buf"] = jnp.where(valid, val, F[q + ".buf"])
-            F[q + ".count"] = F[q + ".count"] + k
-        else:
-            q = f"out{col}"
-            k = jnp.minimum(F[q + ".count"], total - done)
-            val = jnp.take_along_axis(F[q + ".buf"], (F[q + ".head"][..., None] + j) % cap,
-                                      axis=-1)
-            dst = jnp.where(j < k[..., None], done[..., None] + j, L)
-            hi = jnp.arange(data.shape[0], dtype=jnp.int32)[:, None, None]
-            wi = jnp.arange(data.shape[1], dtype=jnp.int32)[None, :, None]
-            data = data.at[hi, wi, dst].set(val, mode="drop")
-            F[q + ".head"] = (F[q + ".head"] + k) % cap
-            F[q + ".count"] = F[q + ".count"] - k
-        return (data, total, done + k), jnp.sum(k)
+        moved = jnp.zeros_like(done)
+        for idx, (col, kind) in enumerate(self.program.streams):
+            on = stream == idx
+            if kind == "h2d":
+                q = f"in{col}"
+                k = jnp.where(on, jnp.minimum(total - done, cap - F[q + ".count"]), 0)
+                tail = F[q + ".head"] + F[q + ".count"]
+                jj = (j - tail[..., None]) % cap
+                valid = jj < k[..., None]
+                val = jnp.take_along_axis(data, jnp.clip(done[..., None] + jj, 0, L - 1),
+                                          axis=-1)
+                F[q + ".buf"] = jnp.where(valid, val, F[q + ".buf"])
+                F[q + ".count"] = F[q + ".count"] + k
+            else:
+                q = f"out{col}"
+                k = jnp.where(on, jnp.minimum(F[q + ".count"], total - done), 0)
+                val = jnp.take_along_axis(F[q + ".buf"], (F[q + ".head"][..., None] + j) % cap,
+                                          axis=-1)
+                dst = jnp.where(j < k[..., None], done[..., None] + j, L)
+                hi = jnp.arange(data.shape[0], dtype=jnp.int32)[:, None, None]
+                wi = jnp.arange(data.shape[1], dtype=jnp.int32)[None, :, None]
+                data = data.at[hi, wi, dst].set(val, mode="drop")
+                F[q + ".head"] = (F[q + ".head"] + k) % cap
+                F[q + ".count"] = F[q + ".count"] - k
+            moved = moved + k
+        return (stream, data, total, done + moved), jnp.sum(moved)
 
-    # -- streaming memcpy and stop ----------------------------------------------------------
+    # -- the fabric command -----------------------------------------------------------------
 
-    def stream_fn(self, kind: str, color: int):
-        """The jitted `(state, data, total) -> (state, data, done)` of a streaming memcpy on
-        `color`: data `[H, W, L]` uint32 wavelets, total `[H, W]` per PE."""
-        key = (kind, color)
-        fn = self._commands.get(key)
+    def run_fabric(self, state: FabricState, stream: int = -1, data=None, total=None):
+        """Run the fabric to quiescence: after a launch (`stream` -1), or for the streaming
+        memcpy `program.streams[stream]` with its wavelets `data` (`[H, W, l]` uint32) and
+        per-PE counts `total`. Returns `(state, data, done)`, done the wavelets moved per PE.
+
+        One jitted loop serves every command; `data` is padded to a bucket of lengths so
+        that streams of different lengths share it."""
+        h, w = self.program.height, self.program.width
+        l = 0 if data is None else data.shape[-1]
+        bucket = max(STREAM_BUCKET, 1 << max(l - 1, 0).bit_length())
+        padded = np.zeros((h, w, bucket), np.uint32)
+        if data is not None:
+            padded[:, :, :l] = data
+        if total is None:
+            total = np.zeros((h, w), np.int32)
+        fn = self._commands.get("fabric")
         if fn is None:
-            def run(state, data, total):
+            def run(state, stream, data, total):
                 m = self._machine(state)
-                host = (kind, color, data, total, jnp.zeros_like(total))
-                m, (data, _, done) = self._run_fabric(m, host)
+                host = (stream, data, total, jnp.zeros_like(total))
+                m, (_, data, _, done) = self._run_fabric(m, host)
                 return self._state(state, m), data, done
 
             fn = jax.jit(run, donate_argnums=0)
-            self._commands[key] = fn
-        return fn
+            self._commands["fabric"] = fn
+        state, out, done = fn(state, np.int32(stream), padded, np.asarray(total, np.int32))
+        return state, out[:, :, :l], done
 
-    def settle_fn(self):
-        """The jitted `state -> state` that runs the fabric until nothing changes."""
-        fn = self._commands.get("settle")
-        if fn is None:
-            def run(state):
-                m = self._machine(state)
-                m, _ = self._run_fabric(m, None)
-                return self._state(state, m)
-
-            fn = jax.jit(run, donate_argnums=0)
-            self._commands["settle"] = fn
-        return fn
+    def stream_index(self, kind: str, color: int) -> int:
+        return self.program.streams.index((color, kind))
 
     # -- copy-mode memcpy -------------------------------------------------------------------
 
