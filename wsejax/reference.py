@@ -2,12 +2,18 @@
 
 Contract: `Reference(program)` holds one small state per PE (a dict symbol -> numpy array of
 the symbol's dtype and shape, the global DSD variables as concrete descriptors, a cycle counter,
-a PRNG state, a fault text, the command-stream bit) and runs host commands on it with plain
-Python control flow: one PE at a time (row-major), one statement at a time, and every DSD
-operation one element at a time in order (read the sources' element i, compute, write element
-i). Nothing here imports or calls JAX; the element semantics of the DSD operations (spec §8, with
-the policies documented in `wsejax.ops`) and of expressions are written out below over Python
-numbers and numpy scalars. Floating-point results are computed in double precision and rounded
+a PRNG state, a fault text, the command-stream bit, task bits, and the fabric: an inbox and an
+outbox per color, FIFO states, the running asynchronous ops by site, the main thread's
+suspended body) and runs host commands on it with plain Python control flow: a command runs
+the fabric in rounds until nothing changes (the model of `wsejax.fabric`); in a round the
+router and the host move wavelets, then each PE in row-major order advances its asynchronous
+ops and resumes its main thread or starts one task. Bodies run one statement at a time, and
+every DSD operation one element at a time in order (read the sources' element i, compute,
+write element i). A body is a Python generator that yields where a synchronous fabric or FIFO
+op cannot go on; an asynchronous op is an object the rounds advance. Nothing here imports or
+calls JAX; the element semantics of the DSD operations (spec §8, with the policies documented
+in `wsejax.ops`) and of expressions are written out below over Python numbers and numpy
+scalars. Floating-point results are computed in double precision and rounded
 once to the destination type, which is the correctly rounded IEEE result for +, -, *, / of f32
 and f16 operands (double has more than 2p+2 bits), subnormals included.
 
@@ -32,20 +38,46 @@ The semantics it implements, with the engine's choices where the spec leaves roo
   inv are then exact; exp, log, sin, cos, tanh, pow, invsqrt are correctly rounded in almost
   every case, where the engine uses XLA's approximations, a few ulp away at times).
 - `@random16()` advances the 23-bit LFSR x^23 + x^18 + 1 by 128 single-bit steps.
-- Local tasks (the engine's scheduler): after the launched function has run on every PE, in
-  rounds, each PE runs its active, unblocked task with the lowest ID (consuming the
-  activation), while some healthy PE still blocks the command stream and some PE ran a task in
-  the last round; past `loop_limit` rounds the PEs still blocking fault. `@activate`, `@block`
-  and `@unblock` of an ID outside 0..63 do nothing.
+- Tasks (spec 5.3): a launched function waits for its PE's main thread to be idle, then runs
+  first; an idle main thread starts, one per round, its runnable task with the lowest ID (a
+  local task: bound, active and not blocked, the activation consumed; a data task: a wavelet
+  in its color's inbox, not blocked, no running op reading that color, the wavelet popped and
+  split per `fabric.data_task_args`). `@activate`, `@block` and `@unblock` of an ID outside
+  0..63 do nothing. An active, unblocked ID with no task bound is picked like the engine's
+  scheduler does, runs nothing and keeps its activation, so the PE never goes idle. Past
+  `loop_limit` rounds, the PEs still busy (a waiting main thread, a blocked command stream or
+  an active, unblocked ID) fault.
+- Fabric ops: a fabin source pops one wavelet per element (`fabric.payload_in`), a fabout
+  destination appends one (`fabric.payload_out`, with `.index` in the high half under
+  wavelet_index_offset); a memory DSD with wavelet_index_offset moves by `.index` 16-bit
+  words (an odd `.index` on a 32-bit symbol faults; `.index` missing is a ProgramError). An
+  op runs `min(lengths of its non-FIFO DSD operands)` elements as far as its inboxes hold
+  wavelets, its outboxes and FIFO destinations room and its FIFO sources data; memory
+  operands are range-checked when it starts. A synchronous one suspends its body until done
+  (cost 1 + n cycles), an asynchronous one runs on its site's microthread (cost 1 cycle);
+  `.activate` / `.unblock` apply on completion (also on memory-only ops). Faults: an async op
+  started while its site runs; an op starting to read (write) a color another running op
+  reads (writes); a wavelet in an outbox that no route takes to a ramp ("nowhere to go").
+  Fabric and FIFO operands in `@map`, and a call in an expression or @map callback that
+  waits on the fabric, are ProgramErrors.
+- FIFOs: a ring over the whole buffer symbol (elements of the op's width); a push into an
+  empty FIFO activates `activate_push`, a pop from a full one `activate_pop`.
+- Commands: `launch` is done when every PE called `unblock_cmd_stream()`; streaming
+  `memcpy_h2d` when the host injected every wavelet (as inbox space allows); streaming
+  `memcpy_d2h` when it took `l` wavelets from each ROI PE's outbox (it takes no more); copy
+  mode copies at once between quiescent states. A command that is not done at quiescence
+  raises DeadlockError naming the stuck PEs, their task IDs, what their main thread waits in
+  and their non-empty queues; wavelets a failed H2D did not inject stay on the host.
 
 A PE that faults stops where it faulted and runs nothing more (its memory is then whatever the
 steps before the fault left; the engine, which keeps running the PE masked, leaves different
-garbage, so a faulted PE's memory and clock are not comparable). Printed lines are collected PE
-by PE here, statement by statement (all PEs) in the engine. When PEs fault with different
-texts, FabricFault names the first text in row-major PE order (the engine: the first it traced).
+garbage, so a faulted PE's memory and clock are not comparable); the router still moves its
+outbox and fills its inboxes. Printed lines are collected in the order PEs run them here,
+statement by statement (all PEs) in the engine. When PEs fault with different texts,
+FabricFault names the first text in row-major PE order (the engine: the first it traced).
 
 Known differences from the engine, where the engine departs from the spec (each has a minimal
-repro, xfail, in tests/test_reference.py):
+repro, xfail, in tests/test_reference.py or tests/test_reference_fabric.py):
 - a runtime DSD length larger than the symbol is cut to the symbol's size there;
 - `@map` reads every input before writing any output there;
 - f32 expressions are not always rounded step by step there: XLA may contract `a + b * c` into
@@ -54,7 +86,9 @@ repro, xfail, in tests/test_reference.py):
 - `@random16()`/`reset_cycles()` inside a `@map` callback act once for all elements (and for
   every PE) there; with effects in a `while` condition they follow stale masks there;
 - with `matvec_loops=True`, `@fmacs` loops sum in another order there;
-- the seeded random-order task scheduling (`schedule_seed`) is not modelled here.
+- the seeded random-order task scheduling (`schedule_seed`) is not modelled here;
+- a launched function runs there even while its PE's main thread waits in a task (spec
+  12.5: it runs in a task context, so it waits for the main thread here).
 
 Example:
     >>> from wsejax import dsl as csl
@@ -81,13 +115,16 @@ Example:
 from __future__ import annotations
 
 import math
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from wsejax import ir
-from wsejax.errors import DeadlockError, FabricFault, ProgramError
+from wsejax.errors import DeadlockError, FabricFault, MemcpyError, ProgramError
+from wsejax.fabric import QUEUE_CAPACITY, data_task_args, payload_in, payload_out
 from wsejax.memcpy import MemcpyDataType, MemcpyOrder
+from wsejax.routes import routes_table
 from wsejax.types import DType
 
 __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
@@ -324,11 +361,13 @@ ELEMENT_OPS: dict[str, ElementOp] = _build_ops()
 
 @dataclass(frozen=True)
 class Dsd:
-    """A concrete memory DSD: element i is at flat index `base_offset + offset + stride * i`
-    of `base` (mem1d), or at `base_offset + offset + sum(coeffs[d] * i_d)` with the counters
-    `i_d` of i in row-major order over `extents` (mem4d)."""
+    """A concrete DSD. Memory DSDs: element i is at flat index `base_offset + offset + stride *
+    i` of `base` (mem1d), or at `base_offset + offset + sum(coeffs[d] * i_d)` with the counters
+    `i_d` of i in row-major order over `extents` (mem4d). Fabric DSDs ("fabin", "fabout") move
+    `length` wavelets on `color`; a "fifo" names the FIFO in `base`. `index_offset` is the
+    DSD's wavelet_index_offset."""
 
-    kind: str           # "mem1d" | "mem4d"
+    kind: str           # "mem1d" | "mem4d" | "fabin" | "fabout" | "fifo"
     base: str
     base_offset: int
     offset: int
@@ -336,6 +375,8 @@ class Dsd:
     length: int = 0
     coeffs: tuple[int, ...] = ()
     extents: tuple[int, ...] = ()
+    color: int = -1
+    index_offset: bool = False
 
     def address(self, i: int) -> int:
         if self.kind == "mem1d":
@@ -345,6 +386,45 @@ class Dsd:
             i, r = divmod(i, e)
             addr += c * r
         return addr
+
+    @property
+    def is_memory(self) -> bool:
+        return self.kind in ("mem1d", "mem4d")
+
+
+_STREAM_KINDS = ("fabin", "fabout", "fifo")
+
+
+@dataclass
+class _FifoState:
+    """A FIFO: `count` elements from `head` of its buffer's `size` elements."""
+
+    spec: ir.Fifo
+    size: int
+    head: int = 0
+    count: int = 0
+
+
+@dataclass
+class _Op:
+    """A DSD operation with fabric or FIFO operands, in progress: `i` of its `n` elements are
+    done. `need_in` / `need_pop` count the wavelets / FIFO elements one element takes;
+    `out_color` is the color its fabric output writes (-1: none)."""
+
+    what: str
+    spec: ElementOp
+    dest: tuple
+    srcs: list
+    idx: int | None
+    consts: list
+    n: int
+    index: int
+    activate: int | None
+    unblock: int | None
+    need_in: Counter
+    need_pop: Counter
+    out_color: int = -1
+    i: int = 0
 
 
 class _Fault(Exception):
@@ -356,6 +436,8 @@ class _Fault(Exception):
 
 
 _BREAK, _CONTINUE, _RETURN = "break", "continue", "return"
+_WAITING_STMTS = (ir.If, ir.For, ir.While, ir.Call, ir.DsdOp)
+_NO_CONFIG = ir.OpConfig()
 
 
 @dataclass
@@ -382,7 +464,8 @@ class _PE:
             self.flat[s.name] = arr.reshape(-1)
         self.dsd: dict[str, Dsd] = {name: _literal(lit.dsd) for name, lit in self.cls.dsd_vars}
         self.tables = {name: t[y, x] for name, t in program.tables}
-        self.tasks = {t.id: t.fn for t in self.cls.tasks}
+        self.local_tasks = {t.id: t.fn for t in self.cls.tasks if t.kind != "data"}
+        self.data_tasks = {t.id: (t.fn, t.color) for t in self.cls.tasks if t.kind == "data"}
         self.active = set(self.cls.active)
         self.blocked = set(self.cls.blocked)
         self.cycles = 0
@@ -391,6 +474,24 @@ class _PE:
         self.cmd_blocked = False
         self.line = ""
         self.stack: list[str] = []
+        # the fabric
+        self.inbox: dict[int, deque] = {}
+        self.outbox: dict[int, deque] = {}
+        self.fifos = {f.name: _FifoState(f, self.cls.symbol(f.buffer).size)
+                      for f in self.cls.fifos}
+        self.main = None                  # the main thread's suspended body (a generator)
+        self.root = ""                    # the task or launched function it runs
+        self.waiting: str | None = None   # the synchronous op it waits in
+        self.launch: tuple | None = None  # a launched function waiting for the main thread
+        self.micro: dict[int, _Op] = {}   # running asynchronous ops by site
+        self.fabin_users: Counter = Counter()   # running ops reading each color
+        self.fabout_users: Counter = Counter()  # running ops writing each color
+
+    def queue(self, boxes: dict, color: int) -> deque:
+        q = boxes.get(color)
+        if q is None:
+            q = boxes[color] = deque()
+        return q
 
 
 def _literal(d) -> Dsd:
@@ -400,10 +501,16 @@ def _literal(d) -> Dsd:
             raise ProgramError("a global DSD needs comptime fields")
         return int(x.value)
 
+    if isinstance(d, ir.FabIn):
+        return Dsd("fabin", "", 0, 0, 0, f(d.length), color=d.color)
+    if isinstance(d, ir.FabOut):
+        return Dsd("fabout", "", 0, 0, 0, f(d.length), color=d.color,
+                   index_offset=d.wavelet_index_offset)
     if isinstance(d, ir.Mem1d):
-        return Dsd("mem1d", d.base, d.base_offset, f(d.offset), f(d.stride), f(d.length))
+        return Dsd("mem1d", d.base, d.base_offset, f(d.offset), f(d.stride), f(d.length),
+                   index_offset=d.wavelet_index_offset)
     return Dsd("mem4d", d.base, d.base_offset, f(d.offset), 0, int(np.prod(d.extents)),
-               tuple(d.coeffs), tuple(d.extents))
+               tuple(d.coeffs), tuple(d.extents), index_offset=d.wavelet_index_offset)
 
 
 def _format_value(v, spec: str) -> str:
@@ -429,18 +536,37 @@ class Reference:
 
     Args:
       program: the compiled Program.
-      loop_limit: iterations after which a runtime `while` loop faults.
+      loop_limit: iterations after which a runtime `while` loop faults, and scheduling rounds
+        after which a command whose PEs are still busy faults them.
+      queue_capacity: wavelets each inbox and outbox holds.
 
     Attributes:
       output: lines printed by `<simprint>` (`PE(x,y): ` prefixed where the print asks).
     """
 
-    def __init__(self, program: ir.Program, *, loop_limit: int = DEFAULT_LOOP_LIMIT):
+    def __init__(self, program: ir.Program, *, loop_limit: int = DEFAULT_LOOP_LIMIT,
+                 queue_capacity: int = QUEUE_CAPACITY):
+        if queue_capacity < 1:
+            raise ValueError(f"queue_capacity must be at least 1, got {queue_capacity}")
         self.program = program
         self.loop_limit = loop_limit
+        self.queue_capacity = queue_capacity
         self.output: list[str] = []
         self._pes = [[_PE(program, x, y) for x in range(program.width)]
                      for y in range(program.height)]
+        self._all = [pe for row in self._pes for pe in row]
+        self._streams = {int(c): kind for c, kind in program.streams}
+        # color -> {flat index of a source PE: the PEs its ramp feeds}
+        self._dests: dict[int, dict[int, list[_PE]]] = {}
+        for color, routes in program.resolved.items():
+            table = routes_table(routes)
+            dests = {int(x) + int(y) * program.width: [] for x, y in routes.sources}
+            for (y, x), src in np.ndenumerate(table):
+                if src >= 0:
+                    dests[int(src)].append(self._pes[y][x])
+            self._dests[int(color)] = dests
+        self._h2d: tuple | None = None   # (color, {PE: deque of wavelets the host still holds})
+        self._d2h: tuple | None = None   # (color, l, {PE: list of wavelets received})
 
     # -- host commands ----------------------------------------------------------------------
 
@@ -459,13 +585,27 @@ class Reference:
         """A copy of PE (x, y)'s symbols."""
         return {name: arr.copy() for name, arr in self._pes[y][x].mem.items()}
 
-    def memcpy_h2d(self, name: str, src: np.ndarray, px: int, py: int, w: int, h: int, l: int,
+    def queues(self, x: int, y: int) -> dict[str, dict[int, list[int]]]:
+        """PE (x, y)'s non-empty queues: `{"inbox": {color: wavelets}, "outbox": {...}}`."""
+        pe = self._pes[y][x]
+        return {name: {c: list(q) for c, q in sorted(boxes.items()) if q}
+                for name, boxes in (("inbox", pe.inbox), ("outbox", pe.outbox))}
+
+    def memcpy_h2d(self, name, src: np.ndarray, px: int, py: int, w: int, h: int, l: int,
                    *, order=MemcpyOrder.ROW_MAJOR, data_type=MemcpyDataType.MEMCPY_32BIT,
-                   kind: str = "roi") -> None:
+                   kind: str = "roi", streaming: bool = False) -> None:
         """Copy host elements into exported symbol `name` of the ROI (spec 12.2), element by
-        element. `kind` is "roi", "rowbcast" or "colbcast"."""
-        bits = 16 if MemcpyDataType(data_type) is MemcpyDataType.MEMCPY_16BIT else 32
+        element. `kind` is "roi", "rowbcast" or "colbcast".
+
+        With `streaming`, `name` is an H2D streaming color: each ROI PE's `l` elements enter
+        its inbox on that color as 32-bit wavelets, in order, as space allows, while the
+        fabric runs to quiescence (`data_type` has no effect); raises DeadlockError when a
+        PE did not take them all."""
         order = MemcpyOrder(order)
+        if streaming:
+            self._stream_h2d(int(name), src, px, py, w, h, l, order, kind)
+            return
+        bits = 16 if MemcpyDataType(data_type) is MemcpyDataType.MEMCPY_16BIT else 32
         words = np.ascontiguousarray(src).reshape(-1).view(np.uint32)
         for j in range(h):
             for i in range(w):
@@ -479,13 +619,20 @@ class Reference:
                         if start + b < raw.size:     # the pad half of an odd 16-bit symbol
                             raw[start + b] = (word >> (8 * b)) & 0xFF
 
-    def memcpy_d2h(self, dest: np.ndarray, name: str, px: int, py: int, w: int, h: int, l: int,
-                   *, order=MemcpyOrder.ROW_MAJOR,
-                   data_type=MemcpyDataType.MEMCPY_32BIT) -> None:
-        """Copy exported symbol `name` of the ROI into `dest` (raw bits, written in place)."""
-        bits = 16 if MemcpyDataType(data_type) is MemcpyDataType.MEMCPY_16BIT else 32
+    def memcpy_d2h(self, dest: np.ndarray, name, px: int, py: int, w: int, h: int, l: int,
+                   *, order=MemcpyOrder.ROW_MAJOR, data_type=MemcpyDataType.MEMCPY_32BIT,
+                   streaming: bool = False) -> None:
+        """Copy exported symbol `name` of the ROI into `dest` (raw bits, written in place).
+
+        With `streaming`, `name` is a D2H streaming color: the host takes `l` wavelets from
+        each ROI PE's outbox on that color while the fabric runs to quiescence; raises
+        DeadlockError when a PE sent fewer (what arrived is written)."""
         order = MemcpyOrder(order)
         out = dest.reshape(-1).view(np.uint32)
+        if streaming:
+            self._stream_d2h(out, int(name), px, py, w, h, l, order)
+            return
+        bits = 16 if MemcpyDataType(data_type) is MemcpyDataType.MEMCPY_16BIT else 32
         for j in range(h):
             for i in range(w):
                 pe = self._pes[py + j][px + i]
@@ -507,79 +654,277 @@ class Reference:
                 return pe.flat[e.symbol].view(np.uint8), e.offset * sym.dtype.bits // bits
         raise ProgramError(f"PE ({pe.x}, {pe.y}) does not export '{name}'")
 
+    def _stream_color(self, color: int, kind: str, what: str) -> None:
+        if self._streams.get(color) != kind:
+            raise MemcpyError(f"{what}: color {color} is not a memcpy {kind.upper()} streaming "
+                              "color of the program")
+
+    def _stream_h2d(self, color, src, px, py, w, h, l, order, kind) -> None:
+        what = "memcpy_h2d" if kind == "roi" else f"memcpy_h2d_{kind}"
+        self._stream_color(color, "h2d", what)
+        words = np.ascontiguousarray(src).reshape(-1).view(np.uint32)
+        pending = {}
+        for j in range(h):
+            for i in range(w):
+                pending[self._pes[py + j][px + i]] = deque(
+                    int(words[_host_index(kind, order, i, j, k, w, h, l)]) for k in range(l))
+        self._h2d = (color, pending)
+        try:
+            self._settle()
+        finally:
+            self._h2d = None
+        self._check_faults()
+        self._check_stream(what, {pe: l - len(q) for pe, q in pending.items()}, l, "took")
+
+    def _stream_d2h(self, out, color, px, py, w, h, l, order) -> None:
+        what = "memcpy_d2h"
+        self._stream_color(color, "d2h", what)
+        got = {self._pes[py + j][px + i]: [] for j in range(h) for i in range(w)}
+        self._d2h = (color, l, got)
+        try:
+            self._settle()
+        finally:
+            self._d2h = None
+        for j in range(h):
+            for i in range(w):
+                for k, word in enumerate(got[self._pes[py + j][px + i]]):
+                    out[_host_index("roi", order, i, j, k, w, h, l)] = word
+        self._check_faults()
+        self._check_stream(what, {pe: len(ws) for pe, ws in got.items()}, l, "sent")
+
     def launch(self, fn_name: str, *args) -> None:
-        """Run exported function `fn_name(*args)` on every healthy PE that exports it, then
-        raise FabricFault (a PE faulted, now or before) or DeadlockError (a PE never called
+        """Run exported function `fn_name(*args)` on the main thread of every healthy PE that
+        exports it (once that thread is idle), run the fabric to quiescence, then raise
+        FabricFault (a PE faulted, now or before) or DeadlockError (a PE never called
         `unblock_cmd_stream()`), as the engine does."""
         export = self.program.export(fn_name)
         values = [np.asarray(a).astype(t.np)[()] for a, t in zip(args, export.params)] \
             if export is not None else list(args)
-        with np.errstate(all="ignore"):
-            for row in self._pes:
-                for pe in row:
-                    fn = next((e.fn for e in pe.cls.exports if isinstance(e, ir.ExportFunc)
-                               and e.name == fn_name), None)
-                    if fn is None or pe.fault:
-                        continue
-                    pe.cmd_blocked = True
-                    self._run(pe, fn, values)
-            if any(pe.tasks for row in self._pes for pe in row):
-                self._run_tasks()
+        for pe in self._all:
+            fn = next((e.fn for e in pe.cls.exports if isinstance(e, ir.ExportFunc)
+                       and e.name == fn_name), None)
+            if fn is None or pe.fault:
+                continue
+            pe.cmd_blocked = True
+            pe.launch = (fn, values)
+        self._settle()
         self._check(f"launch('{fn_name}')")
 
-    def _run(self, pe: _PE, fn: str, args) -> None:
-        try:
-            self._call(pe, fn, args, _Frame(fn=fn))
-        except _Fault as f:
-            pe.fault = f.text
+    def stop(self) -> None:
+        """Run the fabric to quiescence; raise FabricFault if a PE faulted."""
+        self._settle()
+        self._check_faults()
 
-    def _run_tasks(self) -> None:
-        """The engine's scheduler: in rounds, each healthy PE runs its active, unblocked task
-        with the lowest ID (starting a task consumes its activation), while some healthy PE
-        still blocks the command stream and some PE could run a task in the last round; a PE
-        still blocking it after `loop_limit` rounds faults."""
-        pes = [pe for row in self._pes for pe in row]
-        rounds, ran = 0, True
-        while ran and rounds < self.loop_limit and \
-                any(pe.cmd_blocked for pe in pes if not pe.fault):
-            ran = False
-            for pe in pes:
-                runnable = sorted(pe.active - pe.blocked) if not pe.fault else []
-                if not runnable:
+    # -- the scheduler ----------------------------------------------------------------------
+
+    def _settle(self) -> None:
+        """Run rounds until nothing can change (quiescence). A round moves wavelets (router and
+        host), advances every running asynchronous op as far as it can, and on each PE resumes
+        the main thread or starts one task. After `loop_limit` rounds the PEs still busy (a
+        waiting main thread, a blocked command stream or a runnable local task) fault."""
+        rounds = 0
+        with np.errstate(all="ignore"):
+            while True:
+                moved = self._route()
+                moved = self._host() or moved
+                busy = [pe for pe in self._all if not pe.fault and self._step(pe)]
+                if not busy and not moved:
+                    return
+                rounds += 1
+                if rounds >= self.loop_limit:
+                    text = (f"the fabric was still busy after {self.loop_limit} ticks (a task "
+                            "that keeps re-activating itself, or an endless loop?)")
+                    for pe in self._all:
+                        if not pe.fault and (pe.main is not None or pe.cmd_blocked
+                                             or pe.active - pe.blocked):
+                            self._halt(pe, text)
+                    return
+
+    def _halt(self, pe: _PE, text: str) -> None:
+        """Fault `pe`: it runs nothing more."""
+        pe.fault = text
+        if pe.main is not None:
+            main, pe.main = pe.main, None
+            main.close()
+        pe.micro.clear()
+        pe.waiting = None
+
+    def _route(self) -> bool:
+        """Move every outbox's wavelets into the inboxes of its destinations, as many as all of
+        them can take; fault PEs whose wavelets have nowhere to go."""
+        moved = False
+        cap = self.queue_capacity
+        for pe in self._all:
+            for color, q in pe.outbox.items():
+                if not q or self._streams.get(color) == "d2h":
                     continue
-                ran = True
-                fn = pe.tasks.get(runnable[0])
-                if fn is not None:
-                    pe.active.discard(runnable[0])
-                    self._run(pe, fn, [])
-            rounds += 1
-        if rounds >= self.loop_limit:
-            for pe in pes:
-                if pe.cmd_blocked and not pe.fault:
-                    pe.fault = (f"tasks ran past {self.loop_limit} scheduling rounds while the "
-                                "command stream waited (a task that keeps re-activating "
-                                "itself?)")
+                dests = self._dests.get(color, {}).get(pe.y * self.program.width + pe.x)
+                if not dests:
+                    if not pe.fault:
+                        self._halt(pe, f"a wavelet on color {color} has nowhere to go (no "
+                                       "route from this PE's ramp reaches a ramp)")
+                        moved = True
+                    continue
+                k = len(q)
+                for d in dests:
+                    k = min(k, cap - len(d.queue(d.inbox, color)))
+                for _ in range(k):
+                    w = q.popleft()
+                    for d in dests:
+                        d.inbox[color].append(w)
+                moved = moved or k > 0
+        return moved
 
-    def _check(self, command: str) -> None:
-        faulted = [pe for row in self._pes for pe in row if pe.fault]
+    def _host(self) -> bool:
+        """The host's side of a streaming command: feed inboxes, drain outboxes."""
+        moved = False
+        if self._h2d is not None:
+            color, pending = self._h2d
+            for pe, q in pending.items():
+                box = pe.queue(pe.inbox, color)
+                while q and len(box) < self.queue_capacity:
+                    box.append(q.popleft())
+                    moved = True
+        if self._d2h is not None:
+            color, l, got = self._d2h
+            for pe, ws in got.items():
+                box = pe.queue(pe.outbox, color)
+                while box and len(ws) < l:
+                    ws.append(box.popleft())
+                    moved = True
+        return moved
+
+    def _step(self, pe: _PE) -> bool:
+        """One round on a healthy PE; whether anything changed."""
+        changed = False
+        for site in sorted(pe.micro):
+            op = pe.micro[site]
+            changed = self._advance(pe, op) or changed
+            if op.i >= op.n:
+                del pe.micro[site]
+                self._finish(pe, op)
+                changed = True
+        if pe.fault:
+            return True
+        if pe.main is not None:
+            return self._resume(pe, pe.main) or changed
+        if pe.launch is not None:
+            (fn, args), pe.launch = pe.launch, None
+            self._start(pe, fn, args)
+            return True
+        task = self._pick(pe)
+        if task is None:
+            return changed
+        ident, fn, args = task
+        if fn is not None:
+            self._start(pe, fn, args)
+        return True
+
+    def _pick(self, pe: _PE):
+        """The runnable task with the lowest ID, as `(id, fn, args)`, its activation or
+        wavelet consumed; None when none can run. An active, unblocked ID without a task (as
+        the engine's scheduler) is picked with `fn` None: nothing runs, the activation stays,
+        and the PE stays busy."""
+        best = None
+        for ident in pe.active:
+            if ident not in pe.data_tasks and ident not in pe.blocked and \
+                    (best is None or ident < best):
+                best = ident
+        for ident, (_, color) in pe.data_tasks.items():
+            if (best is None or ident < best) and ident not in pe.blocked and \
+                    pe.inbox.get(color) and not pe.fabin_users[color]:
+                best = ident
+        if best is None:
+            return None
+        if best not in pe.data_tasks:
+            if best not in pe.local_tasks:
+                return best, None, []
+            pe.active.discard(best)
+            return best, pe.local_tasks[best], []
+        fn, color = pe.data_tasks[best]
+        f = pe.cls.function(fn)
+        types = [t for _, t in f.params]
+        if not all(isinstance(t, DType) for t in types):
+            raise ProgramError(f"data task {fn} takes a DSD parameter")
+        try:
+            split = data_task_args(tuple(t.bits for t in types))
+        except ValueError as err:
+            raise ProgramError(f"data task {fn}: {err}") from None
+        wavelet = pe.inbox[color].popleft()
+        args = [_from_bits((wavelet >> shift) & ((1 << width) - 1), t)
+                for (shift, width), t in zip(split, types)]
+        return best, fn, args
+
+    def _start(self, pe: _PE, fn: str, args) -> None:
+        pe.root = fn
+        self._resume(pe, self._call(pe, fn, args, _Frame(fn=fn)))
+
+    def _resume(self, pe: _PE, body) -> bool:
+        """Run the main thread's `body` until it ends or waits; whether it made progress."""
+        pe.main = None
+        try:
+            progressed = body.send(None)
+        except StopIteration:
+            return True
+        except _Fault as f:
+            self._halt(pe, f.text)
+            return True
+        pe.main = body
+        return progressed
+
+    # -- command checks ---------------------------------------------------------------------
+
+    def _check_faults(self) -> None:
+        faulted = [pe for pe in self._all if pe.fault]
         if faulted:
             kinds = list(dict.fromkeys(pe.fault for pe in faulted))
             text = kinds[0]
             others = "" if len(kinds) == 1 else f" (and {len(kinds) - 1} other kinds of fault)"
             raise FabricFault(f"device fault: {text}{others}",
                               [(pe.x, pe.y) for pe in faulted if pe.fault == text])
-        stuck = [pe for row in self._pes for pe in row if pe.cmd_blocked]
+
+    def _check(self, command: str) -> None:
+        self._check_faults()
+        stuck = [pe for pe in self._all if pe.cmd_blocked]
         if stuck:
-            lines = [f"  PE ({pe.x}, {pe.y}): active task IDs {sorted(pe.active) or 'none'}, "
-                     f"of which blocked {sorted(pe.active & pe.blocked) or 'none'}"
-                     for pe in stuck[:8]]
             raise DeadlockError(
                 f"{command} cannot finish: {len(stuck)} PE(s) never called "
-                "unblock_cmd_stream(), and no task can run on them", [(pe.x, pe.y) for pe in stuck],
-                "\n".join(lines + ["each PE must call sys_mod.unblock_cmd_stream() once its "
-                                    "work is done"]))
+                "unblock_cmd_stream(), and nothing on the fabric can make progress",
+                [(pe.x, pe.y) for pe in stuck],
+                "\n".join(self._stuck_lines(stuck) + [
+                    "each PE must call sys_mod.unblock_cmd_stream() once its work is done"]))
 
-    # -- functions and statements -----------------------------------------------------------
+    def _check_stream(self, command: str, done: dict, total: int, verb: str) -> None:
+        """A streaming memcpy that stopped short: the PEs whose wavelets did not all move."""
+        stuck = [pe for pe, n in done.items() if n < total]
+        if stuck:
+            lines = [f"  PE ({pe.x}, {pe.y}): {verb} {done[pe]} of {total} wavelets"
+                     for pe in stuck[:8]]
+            raise DeadlockError(
+                f"{command} cannot finish: {len(stuck)} PE(s) stopped short, and nothing on the "
+                "fabric can make progress", [(pe.x, pe.y) for pe in stuck],
+                "\n".join(lines + self._stuck_lines(stuck)))
+
+    def _stuck_lines(self, pes: list[_PE]) -> list[str]:
+        """What each of (at most 8 of) `pes` is doing: tasks, a waiting body, queues."""
+        colors = sorted({c for pe in self._all for boxes in (pe.inbox, pe.outbox)
+                         for c in boxes})
+        lines = []
+        for pe in pes[:8]:
+            text = (f"  PE ({pe.x}, {pe.y}): active task IDs {sorted(pe.active) or 'none'}, "
+                    f"blocked task IDs {sorted(pe.blocked) or 'none'}")
+            if pe.main is not None:
+                text += f"; its main thread waits in {pe.root}"
+            queues = [f"color {c} {name}: {len(boxes[c])}" for c in colors
+                      for name, boxes in (("in", pe.inbox), ("out", pe.outbox))
+                      if boxes.get(c)]
+            text += f"; queues: {', '.join(queues) if queues else 'all empty'}"
+            lines.append(text)
+        if len(pes) > 8:
+            lines.append(f"  ... and {len(pes) - 8} more")
+        return lines
+
+    # -- functions and statements (generators: they yield while a fabric op waits) ---------
 
     def _call(self, pe: _PE, name: str, args: list, caller: _Frame):
         f = pe.cls.function(name)
@@ -592,14 +937,28 @@ class Reference:
             fr.locals[pname] = a
         pe.stack.append(name)
         try:
-            self._block(pe, f.body, fr)
+            yield from self._block(pe, f.body, fr)
         finally:
             pe.stack.pop()
         return fr.retval
 
+    @staticmethod
+    def _drive(body, where: str):
+        """Run a body that may not wait (a call in an expression, a @map callback)."""
+        try:
+            body.send(None)
+        except StopIteration as stop:
+            return stop.value
+        body.close()
+        raise ProgramError(f"{where}: a function called in an expression or @map callback "
+                           "waits on the fabric")
+
     def _block(self, pe: _PE, stmts, fr: _Frame):
         for s in stmts:
-            sig = self._stmt(pe, s, fr)
+            if type(s) in _WAITING_STMTS:
+                sig = yield from self._stmt_gen(pe, s, fr)
+            else:
+                sig = self._stmt(pe, s, fr)
             if sig is not None:
                 return sig
         return None
@@ -608,25 +967,36 @@ class Reference:
         if not fr.in_map:
             pe.cycles += n
 
-    def _stmt(self, pe: _PE, s, fr: _Frame):
+    def _stmt_gen(self, pe: _PE, s, fr: _Frame):
+        """The statements that contain others or may wait."""
         t = type(s)
-        if fr.in_map and t in (ir.Assign, ir.DsdOp, ir.DsdAssign, ir.Map,
-                               ir.UnblockCmdStream, ir.Print, ir.TaskCtl):
-            raise ProgramError(f"{fr.fn}: a @map callback may not write memory or run DSD "
-                               "operations")
         if t is ir.If:
             if type(s.cond) is ir.Const:
-                return self._block(pe, s.then if s.cond.value else s.orelse, fr)
+                return (yield from self._block(pe, s.then if s.cond.value else s.orelse, fr))
             c = bool(self._expr(pe, s.cond, fr))
             self._tick(pe, fr, 1)
-            return self._block(pe, s.then if c else s.orelse, fr)
+            return (yield from self._block(pe, s.then if c else s.orelse, fr))
         if t is ir.For:
-            return self._for(pe, s, fr)
+            return (yield from self._for(pe, s, fr))
         if t is ir.While:
-            return self._while(pe, s, fr)
+            return (yield from self._while(pe, s, fr))
         if t is ir.Call:
-            self._call(pe, s.fn, [self._value(pe, a, fr) for a in s.args], fr)
+            yield from self._call(pe, s.fn, [self._value(pe, a, fr) for a in s.args], fr)
             return None
+        # DsdOp
+        if fr.in_map:
+            raise ProgramError(f"{fr.fn}: a @map callback may not write memory or run DSD "
+                               "operations")
+        yield from self._dsd_op(pe, s, fr)
+        self._tick(pe, fr, 1)
+        return None
+
+    def _stmt(self, pe: _PE, s, fr: _Frame):
+        t = type(s)
+        if fr.in_map and t in (ir.Assign, ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
+                               ir.TaskCtl):
+            raise ProgramError(f"{fr.fn}: a @map callback may not write memory or run DSD "
+                               "operations")
         sig = None
         if t is ir.Assign:
             self._assign(pe, s, fr)
@@ -634,8 +1004,6 @@ class Reference:
             fr.locals[s.name] = self._value(pe, s.value, fr)
         elif t is ir.DsdAssign:
             pe.dsd[s.name] = self._dsd(pe, s.value, fr)
-        elif t is ir.DsdOp:
-            self._dsd_op(pe, s, fr)
         elif t is ir.Map:
             self._map(pe, s, fr)
         elif t is ir.Break:
@@ -658,10 +1026,10 @@ class Reference:
             self._print(pe, s, fr)
         elif t is ir.TaskCtl:
             ident = self._int(pe, s.id, fr)
-            if 0 <= ident < 64:
-                if s.op == "activate":
-                    pe.active.add(ident)
-                elif s.op == "block":
+            if s.op == "activate":
+                self._activate(pe, ident)
+            elif 0 <= ident < 64:
+                if s.op == "block":
                     pe.blocked.add(ident)
                 else:
                     pe.blocked.discard(ident)
@@ -670,12 +1038,17 @@ class Reference:
         self._tick(pe, fr, 1)
         return sig
 
+    @staticmethod
+    def _activate(pe: _PE, ident: int) -> None:
+        if 0 <= ident < 64:
+            pe.active.add(ident)
+
     def _for(self, pe: _PE, s: ir.For, fr: _Frame):
         before = set(fr.locals)
         try:
             for k in range(s.trip_count):
                 fr.locals[s.var] = _wrap(s.start + k * s.step, s.dtype)
-                sig = self._block(pe, s.body, fr)
+                sig = yield from self._block(pe, s.body, fr)
                 if sig == _BREAK:
                     break
                 if sig == _RETURN:
@@ -694,12 +1067,12 @@ class Reference:
             while bool(self._expr(pe, s.cond, fr)):
                 if k >= self.loop_limit:
                     raise _Fault(f"{fr.fn}: a while loop ran past {self.loop_limit} iterations")
-                sig = self._block(pe, s.body, fr)
+                sig = yield from self._block(pe, s.body, fr)
                 if sig == _RETURN:
                     return _RETURN
                 if sig == _BREAK:
                     break
-                if self._block(pe, s.cont, fr) == _RETURN:
+                if (yield from self._block(pe, s.cont, fr)) == _RETURN:
                     return _RETURN
                 k += 1
         finally:
@@ -751,7 +1124,7 @@ class Reference:
 
     def _value(self, pe: _PE, v, fr: _Frame):
         if isinstance(v, (ir.DsdLit, ir.DsdVar, ir.DsdLocal, ir.IncrementOffset, ir.SetBase,
-                          ir.SetLength, ir.SetStride)):
+                          ir.SetLength, ir.SetStride, ir.FifoRef)):
             return self._dsd(pe, v, fr)
         return self._expr(pe, v, fr)
 
@@ -786,7 +1159,8 @@ class Reference:
         if t is ir.Intrinsic:
             return self._intrinsic(pe, e, fr)
         if t is ir.CallExpr:
-            return self._call(pe, e.fn, [self._value(pe, a, fr) for a in e.args], fr)
+            return self._drive(self._call(pe, e.fn, [self._value(pe, a, fr) for a in e.args],
+                                          fr), f"{e.fn} in {fr.fn}")
         raise ProgramError(f"cannot evaluate expression {e!r}")
 
     def _intrinsic(self, pe: _PE, e: ir.Intrinsic, fr: _Frame):
@@ -847,11 +1221,22 @@ class Reference:
         t = type(e)
         if t is ir.DsdLit:
             d = e.dsd
+            if isinstance(d, ir.FabIn):
+                return Dsd("fabin", "", 0, 0, 0, self._int(pe, d.length, fr), color=d.color)
+            if isinstance(d, ir.FabOut):
+                return Dsd("fabout", "", 0, 0, 0, self._int(pe, d.length, fr), color=d.color,
+                           index_offset=d.wavelet_index_offset)
             if isinstance(d, ir.Mem1d):
                 return Dsd("mem1d", d.base, d.base_offset, self._int(pe, d.offset, fr),
-                           self._int(pe, d.stride, fr), self._int(pe, d.length, fr))
+                           self._int(pe, d.stride, fr), self._int(pe, d.length, fr),
+                           index_offset=d.wavelet_index_offset)
             return Dsd("mem4d", d.base, d.base_offset, self._int(pe, d.offset, fr), 0,
-                       int(np.prod(d.extents)), tuple(d.coeffs), tuple(d.extents))
+                       int(np.prod(d.extents)), tuple(d.coeffs), tuple(d.extents),
+                       index_offset=d.wavelet_index_offset)
+        if t is ir.FifoRef:
+            if e.name not in pe.fifos:
+                raise ProgramError(f"{fr.fn}: unknown FIFO '{e.name}'")
+            return Dsd("fifo", e.name, 0, 0, 0, 0)
         if t is ir.DsdVar:
             return pe.dsd[e.name]
         if t is ir.DsdLocal:
@@ -860,7 +1245,7 @@ class Reference:
                 raise ProgramError(f"{fr.fn}: '{e.name}' is not a DSD")
             return v
         if t is ir.IncrementOffset:
-            d = self._dsd(pe, e.dsd, fr)
+            d = self._memory_dsd(pe, e.dsd, fr, "increment_dsd_offset")
             delta = self._int(pe, e.delta, fr)
             bits = pe.cls.symbol(d.base).dtype.bits
             if e.dtype.bits > bits:
@@ -875,19 +1260,42 @@ class Reference:
                 step = delta
             return replace(d, offset=d.offset + step)
         if t is ir.SetBase:
-            d = self._dsd(pe, e.dsd, fr)
+            d = self._memory_dsd(pe, e.dsd, fr, "set_dsd_base_addr")
             return replace(d, base=e.symbol, base_offset=e.base_offset, offset=0)
         if t is ir.SetLength:
-            return replace(self._dsd(pe, e.dsd, fr), length=self._int(pe, e.length, fr))
+            d = self._dsd(pe, e.dsd, fr)
+            if d.kind == "fifo":
+                raise ProgramError(f"{fr.fn}: set_dsd_length of a FIFO")
+            return replace(d, length=self._int(pe, e.length, fr))
         if t is ir.SetStride:
-            return replace(self._dsd(pe, e.dsd, fr), stride=self._int(pe, e.stride, fr))
+            d = self._memory_dsd(pe, e.dsd, fr, "set_dsd_stride")
+            return replace(d, stride=self._int(pe, e.stride, fr))
         raise ProgramError(f"cannot evaluate DSD expression {e!r}")
 
-    def _operands(self, pe: _PE, operands, fr: _Frame):
+    def _memory_dsd(self, pe: _PE, e, fr: _Frame, what: str) -> Dsd:
+        d = self._dsd(pe, e, fr)
+        if not d.is_memory:
+            raise ProgramError(f"{fr.fn}: {what} of a {d.kind} DSD")
+        return d
+
+    def _operands(self, pe: _PE, operands, fr: _Frame, index=None, what=""):
+        """The operands' runtime values. A memory DSD with wavelet_index_offset moves by the
+        op's `.index` (`index`, in 16-bit words)."""
         out = []
         for o in operands:
             if type(o) is ir.DsdOperand:
-                out.append(("D", self._dsd(pe, o.dsd, fr)))
+                d = self._dsd(pe, o.dsd, fr)
+                if d.index_offset:
+                    if index is None:
+                        raise ProgramError(f"{what}: a DSD with wavelet_index_offset needs the "
+                                           "op's .index")
+                    if d.is_memory:
+                        words = pe.cls.symbol(d.base).dtype.bits // 16
+                        if index % words:
+                            raise _Fault(f"{what}: .index {index} is not a whole element of "
+                                         f"'{d.base}'")
+                        d = replace(d, offset=d.offset + index // words)
+                out.append(("D", d))
             elif type(o) is ir.ScalarOperand:
                 out.append(("s", (self._expr(pe, o.value, fr), o.value.dtype)))
             else:
@@ -897,7 +1305,12 @@ class Reference:
     def _check_operand(self, pe: _PE, kind, o, n: int, want, fr: _Frame, what: str):
         """Width and range checks of one operand over its n elements; returns the pointer
         destination's flat index for a pointer."""
-        if kind == "D":
+        if kind == "D" and o.kind == "fifo":
+            sym = pe.cls.symbol(pe.fifos[o.base].spec.buffer)
+            if want is not None and sym.dtype.bits != want.bits:
+                raise ProgramError(f"{what}: FIFO '{o.base}' over '{sym.name}' ({sym.dtype}) is "
+                                   f"used for {want.bits}-bit {want} elements")
+        elif kind == "D" and o.is_memory:
             sym = pe.cls.symbol(o.base)
             if want is not None and sym.dtype.bits != want.bits:
                 raise ProgramError(f"{what}: a DSD over '{sym.name}' ({sym.dtype}) is used for "
@@ -918,36 +1331,146 @@ class Reference:
     def _read(self, pe: _PE, d: Dsd, i: int, want: DType):
         return pe.flat[d.base].view(want.np)[d.address(i)]
 
-    def _write(self, pe: _PE, dest, idx, i: int, v, have: DType) -> None:
+    def _write(self, pe: _PE, dest, idx, i: int, v, have: DType, index: int = 0) -> None:
         kind, o = dest
-        if kind == "D":
-            pe.flat[o.base].view(have.np)[o.address(i)] = v
-        else:
+        if kind != "D":
             pe.flat[o.symbol].view(have.np)[idx] = v
+        elif o.kind == "fabout":
+            bits = _bits(np.asarray(v, have.np)[()])
+            wavelet = payload_out(bits, have.bits, index if o.index_offset else 0)
+            pe.queue(pe.outbox, o.color).append(int(wavelet))
+        elif o.kind == "fifo":
+            f = pe.fifos[o.base]
+            pe.flat[f.spec.buffer].view(have.np)[(f.head + f.count) % f.size] = v
+            f.count += 1
+            if f.count == 1 and f.spec.activate_push is not None:
+                self._activate(pe, f.spec.activate_push)
+        else:
+            pe.flat[o.base].view(have.np)[o.address(i)] = v
+
+    @staticmethod
+    def _pop(pe: _PE, name: str, want: DType):
+        f = pe.fifos[name]
+        v = pe.flat[f.spec.buffer].view(want.np)[f.head]
+        f.head = (f.head + 1) % f.size
+        f.count -= 1
+        if f.count == f.size - 1 and f.spec.activate_pop is not None:
+            Reference._activate(pe, f.spec.activate_pop)
+        return v
 
     @staticmethod
     def _length(dsds) -> int:
-        """Spec 7.9: the shortest DSD operand; an op with none runs once."""
-        return min((d.length for d in dsds), default=1)
+        """Spec 7.9: the shortest DSD operand (a FIFO does not bound it); an op with none runs
+        once."""
+        return min((d.length for d in dsds if d.kind != "fifo"), default=1)
 
-    def _dsd_op(self, pe: _PE, s: ir.DsdOp, fr: _Frame) -> None:
+    def _dsd_op(self, pe: _PE, s: ir.DsdOp, fr: _Frame):
+        """A DSD operation (a generator). With fabric or FIFO operands it becomes an `_Op`:
+        an asynchronous one goes to the microthread of its site, a synchronous one is
+        advanced here, yielding while it cannot complete."""
         spec = ELEMENT_OPS[s.op]
         what = f"@{s.op} in {fr.fn}"
-        dest = self._operands(pe, [s.dest], fr)[0]
-        srcs = self._operands(pe, s.srcs, fr)
-        n = self._length([o for k, o in [dest] + srcs if k == "D"])
-        if n <= 0:
+        cfg = s.config or _NO_CONFIG
+        index = None if cfg.index is None else self._int(pe, cfg.index, fr) & 0xFFFF
+        activate = None if cfg.activate is None else self._int(pe, cfg.activate, fr)
+        unblock = None if cfg.unblock is None else self._int(pe, cfg.unblock, fr)
+        dest = self._operands(pe, [s.dest], fr, index, what)[0]
+        srcs = self._operands(pe, s.srcs, fr, index, what)
+        dsds = [o for k, o in [dest] + srcs if k == "D"]
+        n = max(self._length(dsds), 0)
+        streams = any(d.kind in _STREAM_KINDS for d in dsds)
+        if n == 0 and not streams:
+            self._hooks(pe, activate, unblock)
             return
+        if dest[0] == "D" and dest[1].kind == "fabin":
+            raise ProgramError(f"{what}: a fabin DSD is not a destination")
+        if any(k == "D" and o.kind == "fabout" for k, o in srcs):
+            raise ProgramError(f"{what}: a fabout DSD is not a source")
         for (k, o), t in zip(srcs, spec.srcs):
             self._check_operand(pe, k, o, n, t, fr, what)
         idx = self._check_operand(pe, dest[0], dest[1], n, spec.dest, fr, what)
         scalars = [_cast(o[0], _dtype_of(o[0]), t) if k == "s" else None
                    for (k, o), t in zip(srcs, spec.srcs)]
-        for i in range(n):
-            vals = [self._read(pe, o, i, t) if k == "D" else c
-                    for (k, o), t, c in zip(srcs, spec.srcs, scalars)]
-            self._write(pe, dest, idx, i, spec.fn(*vals), spec.dest)
+        if not streams:
+            for i in range(n):
+                vals = [self._read(pe, o, i, t) if k == "D" else c
+                        for (k, o), t, c in zip(srcs, spec.srcs, scalars)]
+                self._write(pe, dest, idx, i, spec.fn(*vals), spec.dest)
+            self._tick(pe, fr, n)
+            self._hooks(pe, activate, unblock)
+            return
+        op = _Op(what, spec, dest, srcs, idx, scalars, n, index or 0, activate, unblock,
+                 Counter(o.color for k, o in srcs if k == "D" and o.kind == "fabin"),
+                 Counter(o.base for k, o in srcs if k == "D" and o.kind == "fifo"),
+                 dest[1].color if dest[0] == "D" and dest[1].kind == "fabout" else -1)
+        if cfg.async_ and s.site in pe.micro:
+            raise _Fault(f"{what}: started while the same operation still runs on its "
+                         "microthread")
+        for c in op.need_in:
+            if pe.fabin_users[c]:
+                raise _Fault(f"{what}: the input queue of color {c} is already read by a "
+                             "running operation")
+        if op.out_color >= 0 and pe.fabout_users[op.out_color]:
+            raise _Fault(f"{what}: the output queue of color {op.out_color} is already written "
+                         "by a running operation")
+        pe.fabin_users.update(op.need_in)
+        pe.fabout_users[op.out_color] += 1
+        if cfg.async_:
+            pe.micro[s.site] = op
+            return
+        pe.waiting = what
+        progressed = self._advance(pe, op)
+        while op.i < op.n:
+            yield progressed
+            progressed = self._advance(pe, op)
+        pe.waiting = None
+        self._finish(pe, op)
         self._tick(pe, fr, n)
+
+    def _advance(self, pe: _PE, op: _Op) -> bool:
+        """Run `op`'s next elements while its inputs hold data and its outputs have room;
+        whether any ran."""
+        spec, dest = op.spec, op.dest[1]
+        out = push = None
+        if op.dest[0] == "D":
+            if dest.kind == "fabout":
+                out = pe.queue(pe.outbox, dest.color)
+            elif dest.kind == "fifo":
+                push = pe.fifos[dest.base]
+        inboxes = [(pe.queue(pe.inbox, c), k) for c, k in op.need_in.items()]
+        fifos = [(pe.fifos[name], k) for name, k in op.need_pop.items()]
+        start = op.i
+        while op.i < op.n:
+            if out is not None and len(out) >= self.queue_capacity or \
+                    push is not None and push.count >= push.size or \
+                    any(len(q) < k for q, k in inboxes) or any(f.count < k for f, k in fifos):
+                break
+            vals = []
+            for (k, o), t, c in zip(op.srcs, spec.srcs, op.consts):
+                if k != "D":
+                    vals.append(c)
+                elif o.kind == "fabin":
+                    w = pe.inbox[o.color].popleft()
+                    vals.append(_from_bits(int(payload_in(w, t.bits)), t))
+                elif o.kind == "fifo":
+                    vals.append(self._pop(pe, o.base, t))
+                else:
+                    vals.append(self._read(pe, o, op.i, t))
+            self._write(pe, op.dest, op.idx, op.i, spec.fn(*vals), spec.dest, op.index)
+            op.i += 1
+        return op.i > start
+
+    def _finish(self, pe: _PE, op: _Op) -> None:
+        pe.fabin_users.subtract(op.need_in)
+        pe.fabout_users[op.out_color] -= 1
+        self._hooks(pe, op.activate, op.unblock)
+
+    def _hooks(self, pe: _PE, activate, unblock) -> None:
+        """The completion hooks of an op's config (spec 5.4)."""
+        if activate is not None:
+            self._activate(pe, activate)
+        if unblock is not None:
+            pe.blocked.discard(unblock)
 
     def _map(self, pe: _PE, s: ir.Map, fr: _Frame) -> None:
         f = pe.cls.function(s.fn)
@@ -957,6 +1480,8 @@ class Reference:
         dsds = [o for k, o in ins if k == "D"]
         if out is not None and out[0] == "D":
             dsds.append(out[1])
+        if any(not d.is_memory for d in dsds):
+            raise ProgramError(f"{what}: fabric and FIFO operands are not supported in @map")
         n = self._length(dsds)
         if n <= 0:
             return
@@ -973,7 +1498,7 @@ class Reference:
                 callee.locals[pname] = a
             pe.stack.append(s.fn)
             try:
-                self._block(pe, f.body, callee)
+                self._drive(self._block(pe, f.body, callee), what)
             finally:
                 pe.stack.pop()
             if out is not None:
