@@ -509,7 +509,9 @@ class Engine:
                 ready = (F[f"in{t.color}.count"] > 0) & ~m.blocked[..., t.id]
                 if t.color in consuming:
                     ready = ready & ~consuming[t.color]
-                ready = ready if cm is None else ready & cm
+                if cm is not None:
+                    # only this class's PEs: another class may bind the ID otherwise
+                    ready = jnp.where(cm, ready, runnable[..., t.id])
                 runnable = runnable.at[..., t.id].set(ready)
         runnable = runnable & idle[..., None]
         has = jnp.any(runnable, axis=-1)
