@@ -559,8 +559,6 @@ def test_an_activated_id_without_a_task_keeps_the_pe_busy_as_in_the_engine():
     assert ref.memory(0, 0)["n"].item() == 0    # ID 4 shadows the bound ID 9
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a launched function runs even while the PE's "
-                   "main thread waits in a task; spec 12.5 runs it in a task context")
 def test_engine_launch_waits_for_the_main_thread_too():
     from wsejax import SdkRuntime
 

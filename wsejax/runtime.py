@@ -418,10 +418,12 @@ class SdkRuntime:
         return self._run_launch(what, symbol, values, nonblock)
 
     def _run_launch(self, what, symbol, values, nonblock) -> Task:
-        fn = self.engine.launch_fn(symbol)
-        self.state = fn(self.state, values)
         if self.engine.dynamic:
+            # the PEs start the function once their main thread is idle, in the fabric loop
+            self.state = self.engine.request_fn(symbol)(self.state, values)
             self.state, _, _ = self.engine.run_fabric(self.state)
+        else:
+            self.state = self.engine.launch_fn(symbol)(self.state, values)
         state = self.state
 
         def check():

@@ -323,6 +323,7 @@ class Engine:
         self.colors = sorted(colors)
         self.dynamic = bool(self.cfgs or self.colors or any(
             low.pe.tasks or low.sites or low.pe.fifos for low in self.lowerers))
+        self.launchables = [e for e in p.exports if e.kind == "func"]
 
     def _fabric_state(self) -> dict:
         h, w = self.program.height, self.program.width
@@ -355,6 +356,10 @@ class Engine:
         for cfg in self.cfgs:
             for name, t in cfg.locals.items():
                 fab[cfg.frame_key(name)] = np.zeros((h, w), t.np)
+        fab["launch"] = z
+        for idx, e in enumerate(self.launchables):
+            for k, t in enumerate(e.params):
+                fab[f"arg{idx}.{k}"] = np.zeros((h, w), t.np)
         return {k: jnp.asarray(v) for k, v in fab.items()}
 
     def _print(self, parts, coords, mask, values) -> None:
@@ -445,6 +450,61 @@ class Engine:
                 self._enter(m, cfg, mask, args)
         return self._state(state, m)
 
+    def request_fn(self, name: str):
+        """The jitted `(state, args) -> state` that asks every PE exporting function `name`
+        to run it, with `args`, as soon as its main thread is idle (spec 12.5); the fabric
+        loop (`run_fabric`) then starts it. For programs with tasks or fabric traffic."""
+        key = ("request", name)
+        fn = self._commands.get(key)
+        if fn is None:
+            idx = next(k for k, e in enumerate(self.launchables) if e.name == name)
+
+            def run(state, args):
+                fab = dict(state.fab)
+                mask = jnp.zeros(state.fault.shape, bool)
+                for c in range(len(self.program.classes)):
+                    if self.exported_function(c, name) is not None:
+                        mask = mask | (state.tables["class"] == c)
+                mask = mask & (state.fault == 0)
+                fab["launch"] = jnp.where(mask, idx + 1, fab["launch"])
+                for k, a in enumerate(args):
+                    key = f"arg{idx}.{k}"
+                    fab[key] = jnp.where(mask, jnp.asarray(a, fab[key].dtype), fab[key])
+                return state.replace(fab=fab, cmd_blocked=state.cmd_blocked | mask)
+
+            fn = jax.jit(run, donate_argnums=0)
+            self._commands[key] = fn
+        return fn
+
+    def _start_launches(self, m: Machine, idle):
+        """Idle PEs with a launch request start the launched function; returns the PEs that
+        started one."""
+        F = m.fab
+        started = jnp.zeros_like(idle)
+        for idx, e in enumerate(self.launchables):
+            pend = idle & (F["launch"] == idx + 1)
+            args = tuple(F[f"arg{idx}.{k}"] for k in range(len(e.params)))
+            for c, low in enumerate(self.lowerers):
+                f = self.exported_function(c, e.name)
+                if f is None:
+                    continue
+                mask = self._class_mask(c, pend)
+                F = m.fab
+                F["launch"] = jnp.where(mask, 0, F["launch"])
+                cfg = self.cfg_of.get((c, f.name))
+                if cfg is not None:
+                    self._enter(m, cfg, mask, args)
+                    continue
+
+                def run(inner, low=low, f=f, mask=mask, args=args):
+                    m.load(inner)
+                    low.run(m, f.name, args, mask)
+                    return m.carry()
+
+                m.load(lax.cond(jnp.any(mask), run, lambda inner: inner, m.carry()))
+            started = started | pend
+        return started
+
     def _enter(self, m: Machine, cfg: Cfg, mask, args) -> None:
         """Start a body that waits on the lanes in `mask`: its first block, its arguments."""
         F = m.fab
@@ -497,8 +557,11 @@ class Engine:
     def _start_tasks(self, m: Machine, healthy, ticks):
         """Each PE whose main thread is idle starts its runnable task with the lowest ID (a
         local task consumes its activation, a data task its wavelet)."""
+        idle = healthy & (m.fab["pc"] == 0)
+        launched = self._start_launches(m, idle) if self.launchables else None
         F = m.fab
-        idle = healthy & (F["pc"] == 0)
+        if launched is not None:
+            idle = idle & ~launched & (F["pc"] == 0)
         runnable = m.active & ~m.blocked
         consuming = self._consuming(m)
         for c, low in enumerate(self.lowerers):
@@ -546,7 +609,7 @@ class Engine:
                     return m.carry()
 
                 m.load(lax.cond(jnp.any(mask), run, lambda inner: inner, m.carry()))
-        return jnp.any(has)
+        return jnp.any(has) if launched is None else jnp.any(has) | jnp.any(launched)
 
     def _consuming(self, m: Machine) -> dict:
         """color -> PEs where a running operation reads that color from the fabric."""

@@ -1,0 +1,183 @@
+"""The reference interpreter as the oracle of the engine's fabric (DESIGN §8).
+
+Hypothesis generates small dataflow programs: messages along rows and columns (multicast to
+some PEs on the way), of random lengths, sent synchronously or asynchronously (with an
+`.activate` hook), received by synchronous or asynchronous fabric-input operations or by data
+tasks, in a random order per PE. Both the engine and the reference run them from the same host
+data, at a random queue capacity; they must agree on every memory, every clock, and on the
+deadlocks some orders make (the same PEs stuck).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from harness import started
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wsejax import DeadlockError, FabricFault
+from wsejax import dsl as csl
+from wsejax.reference import Reference
+
+DIRS = {"EAST": (1, 0, "WEST"), "WEST": (-1, 0, "EAST"), "SOUTH": (0, 1, "NORTH"),
+        "NORTH": (0, -1, "SOUTH")}
+
+
+@st.composite
+def dataflow(draw):
+    w = draw(st.integers(1, 4))
+    h = draw(st.integers(1, 3))
+    messages = []
+    for color in range(1, draw(st.integers(1, 4)) + 1):
+        sx, sy = draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))
+        options = [d for d, (dx, dy, _) in DIRS.items()
+                   if 0 <= sx + dx < w and 0 <= sy + dy < h]
+        if not options:
+            continue
+        d = draw(st.sampled_from(options))
+        dx, dy, _ = DIRS[d]
+        reach = 1
+        while 0 <= sx + (reach + 1) * dx < w and 0 <= sy + (reach + 1) * dy < h:
+            reach += 1
+        hops = draw(st.integers(1, reach))
+        path = [(sx + k * dx, sy + k * dy) for k in range(1, hops + 1)]
+        # the last PE on the path receives; the others may (multicast)
+        receivers = [p for p in path[:-1] if draw(st.booleans())] + [path[-1]]
+        modes = {p: draw(st.sampled_from(["sync", "async", "task"])) for p in receivers}
+        messages.append(dict(color=color, src=(sx, sy), dir=d, path=path, modes=modes,
+                             length=draw(st.integers(1, 6)),
+                             send=draw(st.sampled_from(["sync", "async"]))))
+    order = {(x, y): draw(st.permutations(range(len(messages) * 2)))
+             for y in range(h) for x in range(w)}
+    return w, h, messages, order, draw(st.integers(1, 4))
+
+
+def receiver(color, acc, cnt):
+    """A data task storing twice each wavelet's value at the next place of `acc`."""
+    def recv(v: csl.f32):
+        acc[cnt] = v * 2.0
+        cnt.set(cnt + 1)
+
+    recv.__name__ = recv.__qualname__ = f"recv{color}"
+    return recv
+
+
+def build(w, h, messages, order):
+    """One tile class per PE: its sends and receives, in `order`, then unblock_cmd_stream."""
+    def pe(x, y):
+        n = max((m["length"] for m in messages), default=1)
+        src = csl.var("src", csl.f32[n])
+        acc = {m["color"]: csl.var(f"acc{m['color']}", csl.f32[m["length"]]) for m in messages}
+        cnt = {m["color"]: csl.var(f"cnt{m['color']}", csl.u32) for m in messages}
+        sent = csl.var("sent", csl.u32)
+
+        @csl.task
+        def done():
+            sent.set(sent + 1)
+
+        csl.bind_local_task(done, csl.get_local_task_id(24))
+        steps = []
+        for m in messages:
+            c, n_m = m["color"], m["length"]
+            if m["src"] == (x, y):
+                out = csl.get_dsd(csl.fabout_dsd, extent=n_m, fabric_color=c,
+                                  output_queue=csl.get_output_queue(1 + c % 4))
+                mem = csl.get_dsd(csl.mem1d_dsd, base_address=src, extent=n_m)
+                if m["send"] == "sync":
+                    steps.append(lambda out=out, mem=mem: csl.fmovs(out, mem))
+                else:
+                    steps.append(lambda out=out, mem=mem: csl.fmovs(out, mem, async_=True,
+                                                                     activate=done))
+            mode = m["modes"].get((x, y))
+            if mode == "task":
+                csl.bind_data_task(csl.task(receiver(c, acc[c], cnt[c])),
+                                   csl.get_data_task_id(csl.get_color(c)))
+            elif mode is not None:
+                fin = csl.get_dsd(csl.fabin_dsd, extent=n_m, fabric_color=c,
+                                  input_queue=csl.get_input_queue(1 + c % 4))
+                dst = csl.get_dsd(csl.mem1d_dsd, base_address=acc[c], extent=n_m)
+                if mode == "sync":
+                    steps.append(lambda dst=dst, fin=fin: csl.fadds(dst, dst, fin))
+                else:
+                    steps.append(lambda dst=dst, fin=fin: csl.fmovs(dst, fin, async_=True))
+
+        @csl.fn
+        def go():
+            for k in order[(x, y)]:
+                if k < len(steps):
+                    steps[k]()
+            csl.unblock_cmd_stream()
+
+        for s in (src, sent, *acc.values(), *cnt.values()):
+            csl.export_symbol(s)
+        csl.export_symbol(go)
+
+    def layout():
+        csl.set_rectangle(w, h)
+        for y in range(h):
+            for x in range(w):
+                csl.set_tile_code(x, y, pe, {"x": x, "y": y})
+        for m in messages:
+            c, (sx, sy) = m["color"], m["src"]
+            back = DIRS[m["dir"]][2]
+            csl.set_color_config(sx, sy, c, rx=csl.RAMP, tx=m["dir"])
+            for k, p in enumerate(m["path"]):
+                last = k == len(m["path"]) - 1
+                tx = ([csl.RAMP] if p in m["modes"] else []) + ([] if last else [m["dir"]])
+                csl.set_color_config(p[0], p[1], c, rx=back, tx=tx)
+        csl.export_name("src", csl.pointer(csl.f32), True)
+        csl.export_name("sent", csl.pointer(csl.u32), True)
+        for m in messages:
+            csl.export_name(f"acc{m['color']}", csl.pointer(csl.f32), True)
+            csl.export_name(f"cnt{m['color']}", csl.pointer(csl.u32), True)
+        csl.export_name("go", csl.fn_type())
+
+    return csl.compile(layout)
+
+
+def _outcome(fn):
+    try:
+        fn()
+    except (DeadlockError, FabricFault) as err:
+        return err
+    return None
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(dataflow(), st.integers(0, 2**31 - 1))
+def test_generated_dataflow_programs_agree(case, seed):
+    w, h, messages, order, cap = case
+    program = build(w, h, messages, order)
+    rng = np.random.default_rng(seed)
+    n = max((m["length"] for m in messages), default=1)
+    src = rng.standard_normal(w * h * n).astype(np.float32)
+    runner = started(program, queue_capacity=cap)
+    ref = Reference(program, queue_capacity=cap)
+    runner.memcpy_h2d(runner.get_id("src"), src.copy(), 0, 0, w, h, n)
+    ref.memcpy_h2d("src", src.view(np.uint32).copy(), 0, 0, w, h, n)
+    got = _outcome(lambda: runner.launch("go"))
+    want = _outcome(lambda: ref.launch("go"))
+    assert type(got) is type(want), (got, want)
+    if got is not None:
+        assert got.pes == want.pes
+    for y in range(h):
+        for x in range(w):
+            mem = ref.memory(x, y)
+            for name, want_v in mem.items():
+                slot = runner.engine.plan.symbol_slot[int(program.class_of[y, x])][name]
+                got_v = np.asarray(runner.state.mem[slot][y, x]).reshape(-1)
+                want_v = np.asarray(want_v).reshape(-1)
+                np.testing.assert_array_equal(got_v.view(np.uint8), want_v.view(np.uint8),
+                                              err_msg=f"{name} at PE ({x}, {y})")
+    np.testing.assert_array_equal(np.asarray(runner.state.cycles), ref.cycles)
+    if got is None:
+        # every message arrived whole: the receivers hold what numpy predicts
+        srcs = src.reshape(h, w, n)
+        for m in messages:
+            sx, sy = m["src"]
+            for (x, y), mode in m["modes"].items():
+                acc = ref.memory(x, y)[f"acc{m['color']}"].reshape(-1)
+                sent = srcs[sy, sx, :m["length"]]
+                want_acc = sent * np.float32(2) if mode == "task" else sent
+                np.testing.assert_array_equal(acc, want_acc)
