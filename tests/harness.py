@@ -52,6 +52,16 @@ def get_bits(runner, name, n: int, width_bits: int) -> np.ndarray:
     return out.reshape(h, w, n)
 
 
+FABRIC_WORDS = ("fabin_dsd", "fabout_dsd", "@bind_data_task", "streaming=True")
+
+
+def uses_fabric(example) -> bool:
+    """Does the CSL example directory `example` move wavelets (fabric DSDs, data tasks or
+    streaming memcpy)?"""
+    text = "".join(p.read_text() for p in example.iterdir() if p.suffix in (".csl", ".py"))
+    return any(w in text for w in FABRIC_WORDS)
+
+
 def uint_type(bits: int):
     return {16: np.uint16, 32: np.uint32}[bits]
 

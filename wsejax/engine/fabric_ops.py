@@ -25,7 +25,7 @@ from jax import lax
 from wsejax import ir, ops
 from wsejax.engine.cfg import Free
 from wsejax.errors import ProgramError
-from wsejax.types import DType, u16, u32
+from wsejax.types import DType, u32
 
 __all__ = ["FabricOps", "SiteInfo", "slot_key"]
 
