@@ -3,7 +3,8 @@
 Hypothesis generates small dataflow programs: messages along rows and columns (multicast to
 some PEs on the way), of random lengths, sent synchronously or asynchronously (with an
 `.activate` hook), received by synchronous or asynchronous fabric-input operations or by data
-tasks, in a random order per PE. Both the engine and the reference run them from the same host
+tasks, in a random order per PE, and chains: a PE receives a message asynchronously and the
+completion activates a task that relays it as the next message. Both the engine and the reference run them from the same host
 data, at a random queue capacity; they must agree on every memory, every clock, and on the
 deadlocks some orders make (the same PEs stuck).
 """
@@ -23,30 +24,47 @@ DIRS = {"EAST": (1, 0, "WEST"), "WEST": (-1, 0, "EAST"), "SOUTH": (0, 1, "NORTH"
         "NORTH": (0, -1, "SOUTH")}
 
 
+def _message(draw, w, h, color, src, length):
+    sx, sy = src
+    options = [d for d, (dx, dy, _) in DIRS.items() if 0 <= sx + dx < w and 0 <= sy + dy < h]
+    if not options:
+        return None
+    d = draw(st.sampled_from(options))
+    dx, dy, _ = DIRS[d]
+    reach = 1
+    while 0 <= sx + (reach + 1) * dx < w and 0 <= sy + (reach + 1) * dy < h:
+        reach += 1
+    hops = draw(st.integers(1, reach))
+    path = [(sx + k * dx, sy + k * dy) for k in range(1, hops + 1)]
+    # the last PE on the path receives; the others may (multicast)
+    receivers = [p for p in path[:-1] if draw(st.booleans())] + [path[-1]]
+    modes = {p: draw(st.sampled_from(["sync", "async", "task"])) for p in receivers}
+    return dict(color=color, src=src, dir=d, path=path, modes=modes, length=length,
+                send=draw(st.sampled_from(["sync", "async"])), relay=None)
+
+
 @st.composite
 def dataflow(draw):
+    """A grid, messages, an order of each PE's steps, a queue capacity. A message may be
+    relayed: the last PE of the previous message receives it asynchronously, and the
+    completion activates a task that sends what arrived on as this message (a chain)."""
     w = draw(st.integers(1, 4))
     h = draw(st.integers(1, 3))
     messages = []
     for color in range(1, draw(st.integers(1, 4)) + 1):
-        sx, sy = draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))
-        options = [d for d, (dx, dy, _) in DIRS.items()
-                   if 0 <= sx + dx < w and 0 <= sy + dy < h]
-        if not options:
-            continue
-        d = draw(st.sampled_from(options))
-        dx, dy, _ = DIRS[d]
-        reach = 1
-        while 0 <= sx + (reach + 1) * dx < w and 0 <= sy + (reach + 1) * dy < h:
-            reach += 1
-        hops = draw(st.integers(1, reach))
-        path = [(sx + k * dx, sy + k * dy) for k in range(1, hops + 1)]
-        # the last PE on the path receives; the others may (multicast)
-        receivers = [p for p in path[:-1] if draw(st.booleans())] + [path[-1]]
-        modes = {p: draw(st.sampled_from(["sync", "async", "task"])) for p in receivers}
-        messages.append(dict(color=color, src=(sx, sy), dir=d, path=path, modes=modes,
-                             length=draw(st.integers(1, 6)),
-                             send=draw(st.sampled_from(["sync", "async"]))))
+        prev = messages[-1] if messages else None
+        m = None
+        if prev is not None and draw(st.booleans()):
+            end = prev["path"][-1]
+            m = _message(draw, w, h, color, end, prev["length"])
+            if m is not None:
+                prev["modes"][end] = "relay"
+                m["relay"] = prev["color"]
+        if m is None:
+            src = (draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1)))
+            m = _message(draw, w, h, color, src, draw(st.integers(1, 6)))
+        if m is not None:
+            messages.append(m)
     order = {(x, y): draw(st.permutations(range(len(messages) * 2)))
              for y in range(h) for x in range(w)}
     return w, h, messages, order, draw(st.integers(1, 4))
@@ -60,6 +78,15 @@ def receiver(color, acc, cnt):
 
     recv.__name__ = recv.__qualname__ = f"recv{color}"
     return recv
+
+
+def relayer(color, send):
+    """A local task that sends message `color` on (what the previous message brought)."""
+    def relay():
+        send()
+
+    relay.__name__ = relay.__qualname__ = f"relay{color}"
+    return relay
 
 
 def build(w, h, messages, order):
@@ -77,17 +104,27 @@ def build(w, h, messages, order):
 
         csl.bind_local_task(done, csl.get_local_task_id(24))
         steps = []
+        relays = {}
         for m in messages:
             c, n_m = m["color"], m["length"]
             if m["src"] == (x, y):
                 out = csl.get_dsd(csl.fabout_dsd, extent=n_m, fabric_color=c,
                                   output_queue=csl.get_output_queue(1 + c % 4))
-                mem = csl.get_dsd(csl.mem1d_dsd, base_address=src, extent=n_m)
+                base = src if m["relay"] is None else acc[m["relay"]]
+                mem = csl.get_dsd(csl.mem1d_dsd, base_address=base, extent=n_m)
                 if m["send"] == "sync":
-                    steps.append(lambda out=out, mem=mem: csl.fmovs(out, mem))
+                    send = (lambda out=out, mem=mem: csl.fmovs(out, mem))
                 else:
-                    steps.append(lambda out=out, mem=mem: csl.fmovs(out, mem, async_=True,
-                                                                     activate=done))
+                    send = (lambda out=out, mem=mem: csl.fmovs(out, mem, async_=True,
+                                                                activate=done))
+                if m["relay"] is None:
+                    steps.append(send)
+                else:
+                    relay = csl.task(relayer(c, send))
+                    csl.bind_local_task(relay, csl.get_local_task_id(10 + c))
+                    relays[m["relay"]] = relay
+        for m in messages:
+            c, n_m = m["color"], m["length"]
             mode = m["modes"].get((x, y))
             if mode == "task":
                 csl.bind_data_task(csl.task(receiver(c, acc[c], cnt[c])),
@@ -98,8 +135,11 @@ def build(w, h, messages, order):
                 dst = csl.get_dsd(csl.mem1d_dsd, base_address=acc[c], extent=n_m)
                 if mode == "sync":
                     steps.append(lambda dst=dst, fin=fin: csl.fadds(dst, dst, fin))
-                else:
+                elif mode == "async":
                     steps.append(lambda dst=dst, fin=fin: csl.fmovs(dst, fin, async_=True))
+                else:
+                    steps.append(lambda dst=dst, fin=fin, t=relays[c]: csl.fmovs(
+                        dst, fin, async_=True, activate=t))
 
         @csl.fn
         def go():
@@ -174,10 +214,15 @@ def test_generated_dataflow_programs_agree(case, seed):
     if got is None:
         # every message arrived whole: the receivers hold what numpy predicts
         srcs = src.reshape(h, w, n)
+        sent = {}
         for m in messages:
-            sx, sy = m["src"]
+            if m["relay"] is None:
+                sx, sy = m["src"]
+                sent[m["color"]] = srcs[sy, sx, :m["length"]]
+            else:
+                sent[m["color"]] = sent[m["relay"]]
             for (x, y), mode in m["modes"].items():
                 acc = ref.memory(x, y)[f"acc{m['color']}"].reshape(-1)
-                sent = srcs[sy, sx, :m["length"]]
-                want_acc = sent * np.float32(2) if mode == "task" else sent
+                want_acc = sent[m["color"]] * np.float32(2) if mode == "task" else \
+                    sent[m["color"]]
                 np.testing.assert_array_equal(acc, want_acc)

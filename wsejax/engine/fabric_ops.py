@@ -234,10 +234,12 @@ class FabricOps:
             dest = self._operands([s.dest], fr)[0]
             srcs = self._operands(s.srcs, fr)
             self.start_op(s, dest, srcs, fr, mask)
-            self.tick(mask, 1 + self.M.fab[slot_key(self.cls, s.site) + ".len"])
             return jnp.where(mask, wait, self.M.fab["pc"])
         _, s, nxt = term
-        done = mask & ~self.M.fab[slot_key(self.cls, s.site) + ".run"]
+        key = slot_key(self.cls, s.site)
+        done = mask & ~self.M.fab[key + ".run"]
+        # the op's cycles count when it completes (one, and one per element)
+        self.tick(done, 1 + self.M.fab[key + ".len"])
         self.apply_hooks(s.config, fr, done)
         return jnp.where(done, nxt, pc)
 
