@@ -419,3 +419,136 @@ def test_random_task_order_does_not_change_a_deterministic_dataflow_program(rng)
         results.append(get(r, "y", N))
     for got in results[1:]:
         np.testing.assert_array_equal(got, results[0])
+
+
+# ------------------------------------------------------------------------------------------------
+# Fabric operands of other ops; 16-bit packing with an index; FIFO hooks
+
+
+def axpy_sender(n):
+    """Sends a*x + s*b, computed on the way out: `@fmacs(fabout, a, fabin, s)` where b arrives
+    on color 2 (host stream) and the result leaves on color 3 (to the host)."""
+    a = csl.var("a", csl.f32[n])
+    src = csl.get_dsd(csl.fabin_dsd, extent=n, fabric_color=2)
+    dst = csl.get_dsd(csl.fabout_dsd, extent=n, fabric_color=3)
+
+    @csl.fn
+    def go(s: csl.f32):
+        csl.fmacs(dst, csl.get_dsd(csl.mem1d_dsd, base_address=a, extent=n), src, s)
+        csl.unblock_cmd_stream()
+
+    csl.export_symbol(a)
+    csl.export_symbol(go)
+
+
+def test_fmacs_with_a_fabric_input_and_output(rng):
+    n = 5
+
+    def layout():
+        csl.set_rectangle(2, 1)
+        for x in range(2):
+            csl.set_tile_code(x, 0, axpy_sender, {"n": n})
+        csl.export_name("a", csl.pointer(csl.f32), True)
+        csl.export_name("go", csl.fn_type(csl.f32))
+
+    r = started(csl.compile(layout, h2d_colors=(2,), d2h_colors=(3,)), queue_capacity=8)
+    a = rng.standard_normal(2 * n).astype(np.float32)
+    b = rng.standard_normal(2 * n).astype(np.float32)
+    put(r, "a", a)
+    r.memcpy_h2d(2, b, 0, 0, 2, 1, n, streaming=True)   # waits in the inboxes
+    r.launch("go", np.float32(1.5))
+    out = np.zeros(2 * n, np.float32)
+    r.memcpy_d2h(out, 3, 0, 0, 2, 1, n, streaming=True)
+    np.testing.assert_array_equal(out, a + b * np.float32(1.5))
+
+
+def index_sender(n):
+    """Sends its 16-bit values with wavelet_index_offset: the op's .index rides in the high
+    half of every wavelet."""
+    v = csl.var("v", csl.i16[n])
+    out = csl.get_dsd(csl.fabout_dsd, extent=n, fabric_color=3, wavelet_index_offset=True)
+
+    @csl.fn
+    def go(k: csl.u16):
+        csl.mov16(out, csl.get_dsd(csl.mem1d_dsd, base_address=v, extent=n), index=k)
+        csl.unblock_cmd_stream()
+
+    csl.export_symbol(v)
+    csl.export_symbol(go)
+
+
+def test_16_bit_values_leave_with_the_index_in_the_high_half(rng):
+    n = 4
+
+    def layout():
+        csl.set_rectangle(1, 1)
+        csl.set_tile_code(0, 0, index_sender, {"n": n})
+        csl.export_name("v", csl.pointer(csl.i16), True)
+        csl.export_name("go", csl.fn_type(csl.u16))
+
+    r = started(csl.compile(layout, d2h_colors=(3,)))
+    v = rng.integers(-2000, 2000, n).astype(np.int16)
+    r.memcpy_h2d(r.get_id("v"), v.view(np.uint16).astype(np.uint32), 0, 0, 1, 1, n,
+                 data_type=MemcpyDataType.MEMCPY_16BIT)
+    r.launch("go", np.uint16(0xBEEF))
+    out = np.zeros(n, np.uint32)
+    r.memcpy_d2h(out, 3, 0, 0, 1, 1, n, streaming=True)
+    assert (out >> 16).tolist() == [0xBEEF] * n
+    assert (out & 0xFFFF).astype(np.uint16).view(np.int16).tolist() == v.tolist()
+
+
+def hooked_fifo(n):
+    """A FIFO filled from the fabric and drained to it, counting its push and pop hooks."""
+    buf = csl.var("buf", csl.f32[2])
+    pushes = csl.var("pushes", csl.u32)
+    pops = csl.var("pops", csl.u32)
+
+    @csl.task
+    def on_push():
+        pushes.set(pushes + 1)
+
+    @csl.task
+    def on_pop():
+        pops.set(pops + 1)
+
+    csl.bind_local_task(on_push, csl.get_local_task_id(12))
+    csl.bind_local_task(on_pop, csl.get_local_task_id(13))
+    fifo = csl.allocate_fifo(buf, activate_push=on_push, activate_pop=on_pop)
+    src = csl.get_dsd(csl.fabin_dsd, extent=n, fabric_color=2,
+                      input_queue=csl.get_input_queue(2))
+    dst = csl.get_dsd(csl.fabout_dsd, extent=n, fabric_color=3,
+                      output_queue=csl.get_output_queue(2))
+
+    @csl.fn
+    def fill():
+        csl.fmovs(fifo, src, async_=True)
+        csl.unblock_cmd_stream()
+
+    @csl.fn
+    def drain():
+        csl.fmovs(dst, fifo, async_=True)
+        csl.unblock_cmd_stream()
+
+    for s in (pushes, pops, fill, drain):
+        csl.export_symbol(s)
+
+
+def test_fifo_push_and_pop_hooks():
+    def layout():
+        csl.set_rectangle(1, 1)
+        csl.set_tile_code(0, 0, hooked_fifo, {"n": 2})
+        for name in ("pushes", "pops"):
+            csl.export_name(name, csl.pointer(csl.u32), True)
+        csl.export_name("fill", csl.fn_type())
+        csl.export_name("drain", csl.fn_type())
+
+    r = started(csl.compile(layout, h2d_colors=(2,), d2h_colors=(3,)))
+    r.launch("fill")
+    r.memcpy_h2d(2, np.array([1.0, 2.0], np.float32), 0, 0, 1, 1, 2, streaming=True)
+    r.launch("drain")
+    out = np.zeros(2, np.float32)
+    r.memcpy_d2h(out, 3, 0, 0, 1, 1, 2, streaming=True)
+    assert out.tolist() == [1.0, 2.0]
+    got = {name: get(r, name, 1, np.uint32)[0, 0] for name in ("pushes", "pops")}
+    # the first push found the FIFO empty; the first pop found it full (2 of 2)
+    assert got == {"pushes": 1, "pops": 1}

@@ -12,6 +12,7 @@ deadlocks some orders make (the same PEs stuck).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from harness import started
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -183,10 +184,24 @@ def _outcome(fn):
     return None
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = dict(deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@settings(max_examples=8, **SETTINGS)
 @given(dataflow(), st.integers(0, 2**31 - 1))
 def test_generated_dataflow_programs_agree(case, seed):
+    check_agreement(case, seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=80, **SETTINGS)
+@given(dataflow(), st.integers(0, 2**31 - 1))
+def test_many_generated_dataflow_programs_agree(case, seed):
+    check_agreement(case, seed)
+
+
+def check_agreement(case, seed):
     w, h, messages, order, cap = case
     program = build(w, h, messages, order)
     rng = np.random.default_rng(seed)
