@@ -4,9 +4,9 @@ Hypothesis generates small dataflow programs: messages along rows and columns (m
 some PEs on the way), of random lengths, sent synchronously or asynchronously (with an
 `.activate` hook), received by synchronous or asynchronous fabric-input operations or by data
 tasks, in a random order per PE, and chains: a PE receives a message asynchronously and the
-completion activates a task that relays it as the next message. Both the engine and the reference run them from the same host
-data, at a random queue capacity; they must agree on every memory, every clock, and on the
-deadlocks some orders make (the same PEs stuck).
+completion activates a task that relays it as the next message. Both the engine and the
+reference run them from the same host data, at a random queue capacity; they must agree on
+every memory, every clock, and on the deadlocks some orders make (the same PEs stuck).
 """
 
 from __future__ import annotations
@@ -81,6 +81,17 @@ def receiver(color, acc, cnt):
     return recv
 
 
+def sender(out, mem, how, done):
+    """The step sending `mem` on fabout `out`: synchronous, or async activating `done`."""
+    def send():
+        if how == "sync":
+            csl.fmovs(out, mem)
+        else:
+            csl.fmovs(out, mem, async_=True, activate=done)
+
+    return send
+
+
 def relayer(color, send):
     """A local task that sends message `color` on (what the previous message brought)."""
     def relay():
@@ -113,11 +124,7 @@ def build(w, h, messages, order):
                                   output_queue=csl.get_output_queue(1 + c % 4))
                 base = src if m["relay"] is None else acc[m["relay"]]
                 mem = csl.get_dsd(csl.mem1d_dsd, base_address=base, extent=n_m)
-                if m["send"] == "sync":
-                    send = (lambda out=out, mem=mem: csl.fmovs(out, mem))
-                else:
-                    send = (lambda out=out, mem=mem: csl.fmovs(out, mem, async_=True,
-                                                                activate=done))
+                send = sender(out, mem, m["send"], done)
                 if m["relay"] is None:
                     steps.append(send)
                 else:
