@@ -118,9 +118,9 @@ class FabricOps:
                 b = min(b, int(d.length))
             window = b if window is None else min(window, b)
         window = max(1, window or 1)
-        mem = [(k, o) for k, o in srcs]
-        in_order = self._carried(s, dest, mem, window) if dest[0] != "D" or dest[1].memory \
-            else False
+        # an element reading what an earlier one wrote (a stride-0 accumulator): one a tick
+        in_order = self._carried(s, dest, list(srcs), window) \
+            if dest[0] != "D" or dest[1].memory else False
         if dest[0] == "D" and dest[1].kind == "fifo":
             in_order = in_order or any(k == "D" and o.kind == "fifo" for k, o in srcs)
         info = SiteInfo(self.cls, s, _template(dest), tuple(_template(o) for o in srcs),
@@ -132,7 +132,6 @@ class FabricOps:
 
     def start_op(self, s: ir.DsdOp, dest, srcs, fr, m) -> None:
         """Capture the operands of `s` in its slot and mark it running on the lanes in `m`."""
-        info = self.sites[s.site]
         key = slot_key(self.cls, s.site)
         F = self.M.fab
         cfg = s.config or ir.OpConfig()
@@ -170,7 +169,6 @@ class FabricOps:
             if e is not None:
                 v = jnp.broadcast_to(self.expr(e, fr).astype(jnp.int32), self.lanes)
                 F[f"{key}.{hook}"] = jnp.where(mm, v, F[f"{key}.{hook}"])
-        del info
 
     def _index_offset(self, d, index):
         """A memory DSD's offset moved by `.index` 16-bit words (wavelet_index_offset)."""
@@ -400,7 +398,8 @@ class FabricOps:
 
 
 class _Empty:
-    """A frame with no locals, for values evaluated outside any body."""
+    """The frame of a microthread: no locals (a pointer destination's indices are constants,
+    and the temporary `store` sets is removed again)."""
 
     locals: dict = {}
     ext = 0
