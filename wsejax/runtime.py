@@ -82,6 +82,9 @@ class SdkRuntime:
         False runs them step by step.
       schedule_seed: run runnable tasks in a seeded random order instead of lowest ID first
         (also set by the environment variable WSEJAX_SCHEDULE_SEED).
+      queue_capacity: wavelets each PE's inbox and outbox of a color hold (default 32).
+      devices: split the PE grid over this many devices (a `jax.sharding.Mesh` over its rows
+        and columns; also set by WSEJAX_DEVICES); None runs on one device.
       Other keyword arguments of the SDK (`suppress_simfab_trace`, `simfab_numthreads`,
       `msg_level`, `memcpy_required`) are accepted and ignored.
     """
@@ -89,7 +92,7 @@ class SdkRuntime:
     def __init__(self, bindir, platform=None, *, cmaddr: str | None = None,
                  loop_limit: int | None = None, matvec_loops: bool = True,
                  schedule_seed: int | None = None, queue_capacity: int | None = None,
-                 **kwargs):
+                 devices: int | None = None, **kwargs):
         if cmaddr:
             raise MemcpyError(f"SdkRuntime: cmaddr={cmaddr!r} names a real CS system; wsejax "
                               "only emulates the device (leave cmaddr unset)")
@@ -108,7 +111,14 @@ class SdkRuntime:
                 schedule_seed = int(os.environ["WSEJAX_SCHEDULE_SEED"])
             except ValueError:
                 raise MemcpyError("WSEJAX_SCHEDULE_SEED must be an integer") from None
-        self._engine_kwargs = {"matvec_loops": matvec_loops, "schedule_seed": schedule_seed}
+        if devices is None and os.environ.get("WSEJAX_DEVICES"):
+            # lets an unmodified host script run sharded over several devices
+            try:
+                devices = int(os.environ["WSEJAX_DEVICES"])
+            except ValueError:
+                raise MemcpyError("WSEJAX_DEVICES must be an integer") from None
+        self._engine_kwargs = {"matvec_loops": matvec_loops, "schedule_seed": schedule_seed,
+                               "devices": devices}
         if loop_limit is not None:
             self._engine_kwargs["loop_limit"] = loop_limit
         if queue_capacity is not None:

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
@@ -23,7 +25,7 @@ from wsejax.engine.state import FabricState, init_state, plan_slots
 from wsejax.errors import DeadlockError, FabricFault, ProgramError
 from wsejax.fabric import QUEUE_CAPACITY, data_task_args
 
-__all__ = ["Engine", "dsd_candidates"]
+__all__ = ["Engine", "dsd_candidates", "fabric_mesh"]
 
 STREAM_BUCKET = 16     # streaming memcpy lengths are padded to a power of two, at least this
 
@@ -139,6 +141,26 @@ def _dsd_exprs(s):
     return out
 
 
+def fabric_mesh(h: int, w: int, devices: int | None):
+    """A `("y", "x")` mesh of at most `devices` devices splitting an h x w grid evenly (the
+    most devices that divide it; rows preferred), or None for one device."""
+    if devices is None or devices <= 1:
+        return None
+    available = jax.devices()
+    if devices > len(available):
+        raise ValueError(f"devices={devices}: only {len(available)} "
+                         f"{available[0].platform} device(s) are visible")
+    best = (1, 1)
+    for dy in range(1, devices + 1):
+        for dx in range(1, devices // dy + 1):
+            if h % dy == 0 and w % dx == 0 and dy * dx > best[0] * best[1]:
+                best = (dy, dx)
+    if best == (1, 1):
+        return None
+    grid = np.array(available[:best[0] * best[1]]).reshape(best)
+    return Mesh(grid, ("y", "x"))
+
+
 def _has_fabric(pe: ir.PeProgram) -> bool:
     """Does any body of `pe` run a DSD op with a config (async, hooks) or a FIFO?"""
     if pe.fifos:
@@ -250,8 +272,9 @@ class Engine:
 
     def __init__(self, program: ir.Program, *, loop_limit: int = DEFAULT_LOOP_LIMIT,
                  matvec_loops: bool = True, schedule_seed: int | None = None,
-                 queue_capacity: int = QUEUE_CAPACITY):
+                 queue_capacity: int = QUEUE_CAPACITY, devices: int | None = None):
         self.program = program
+        self.mesh = fabric_mesh(program.height, program.width, devices)
         self.loop_limit = loop_limit
         self.schedule_seed = schedule_seed
         self.capacity = int(queue_capacity)
@@ -392,7 +415,19 @@ class Engine:
     def initial_state(self) -> FabricState:
         state = init_state(self.program, self.plan,
                            lambda c, name: self.lowerers[c].dsd_init_fields(name))
-        return state.replace(fab=self._fabric_state())
+        state = state.replace(fab=self._fabric_state())
+        if self.mesh is None:
+            return state
+        # every per-PE array is split over the mesh by its [H, W] axes; XLA partitions the
+        # jitted loops and moves what crosses a shard edge with collectives
+        h, w = self.program.height, self.program.width
+
+        def place(x):
+            x = jnp.asarray(x)
+            spec = P("y", "x") if x.ndim >= 2 and x.shape[:2] == (h, w) else P()
+            return jax.device_put(x, NamedSharding(self.mesh, spec))
+
+        return jax.tree_util.tree_map(place, state)
 
     @staticmethod
     def _machine(state: FabricState) -> Machine:
