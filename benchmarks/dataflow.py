@@ -7,6 +7,8 @@ The CSL program is compiled for each k; A is copied in, x and b stream in, y str
   jitted loop) apart from the median of warm runs (`load()` resets the state, same engine);
 - engine ticks, wavelets moved (routed, injected and drained) and PE-task invocations per run,
   and their rates over the warm run time;
+- the emulated bytes per PE (every per-PE array of the state: memory, task bits, queues,
+  microthread slots, tables) against the PE program's declared memory ("B/PE");
 - the reference interpreter (`wsejax.reference`, pure Python, one PE at a time) on the same
   program and host data, as the unvectorised baseline, up to `--reference-max-k` (above that
   reported as null, never extrapolated), with the speed-up over it.
@@ -91,8 +93,10 @@ def run_engine(program, k, tile, data, repeats):
         times.append(time.perf_counter() - t0)
         if r == 0:
             fab = runner.state.fab
+            mem = runner.engine.bytes_per_pe(runner.state)
             stats = {"ticks": int(fab["ticks"]), "wavelets": int(fab["wavelets"]),
-                     "task_invocations": int(np.asarray(fab["runs"]).sum())}
+                     "task_invocations": int(np.asarray(fab["runs"]).sum()),
+                     "state_bytes_per_pe": mem["state"], "declared_bytes_per_pe": mem["declared"]}
     return y, times[0], statistics.median(times[1:]), stats
 
 
@@ -141,7 +145,8 @@ def main(argv=None) -> None:
     print(f"device: {dev.platform} {dev.device_kind}; jax {jax.__version__}; "
           f"{platform.processor() or platform.machine()}")
     head = (f"{'k':>4} {'PEs':>6} {'build':>7} {'compile':>8} {'run':>8} {'ticks':>6} "
-            f"{'wavelets/s':>11} {'tasks/s':>10} {'reference':>10} {'speed-up':>9}")
+            f"{'wavelets/s':>11} {'tasks/s':>10} {'B/PE':>12} {'reference':>10} "
+            f"{'speed-up':>9}")
     print(head)
     rows = []
     for k in args.ks:
@@ -151,7 +156,9 @@ def main(argv=None) -> None:
         sp = f"{row['speedup']:8.1f}x" if row["speedup"] is not None else f"{'-':>9}"
         print(f"{k:>4} {row['pes']:>6} {row['build_s']:6.2f}s {row['compile_s']:7.2f}s "
               f"{row['run_s'] * 1e3:6.1f}ms {row['ticks']:>6} {row['wavelets_per_s']:11.3g} "
-              f"{row['task_invocations_per_s']:10.3g} {ref} {sp}", flush=True)
+              f"{row['task_invocations_per_s']:10.3g} "
+              f"{row['state_bytes_per_pe']:6.0f}/{row['declared_bytes_per_pe']:<5} {ref} {sp}",
+              flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({

@@ -429,6 +429,15 @@ class Engine:
 
         return jax.tree_util.tree_map(place, state)
 
+    def bytes_per_pe(self, state: FabricState) -> dict:
+        """Emulated bytes per PE: `{"state": all per-PE arrays (memory, DSD fields, task bits,
+        queues, slots, tables), "declared": the largest PE program's memory}`."""
+        h, w = self.program.height, self.program.width
+        total = sum(x.nbytes for x in jax.tree_util.tree_leaves(state)
+                    if x.ndim >= 2 and x.shape[:2] == (h, w))
+        return {"state": total / (h * w),
+                "declared": max(pe.memory_bytes for pe in self.program.classes)}
+
     @staticmethod
     def _machine(state: FabricState) -> Machine:
         return Machine(mem=dict(state.mem), dsd={k: dict(v) for k, v in state.dsd.items()},
