@@ -19,7 +19,7 @@ from jax.sharding import PartitionSpec as P
 
 from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
-from wsejax.engine.fabric_ops import slot_key
+from wsejax.engine.fabric_ops import ring_peek, ring_pop, ring_push, slot_key
 from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine
 from wsejax.engine.state import FabricState, init_state, plan_slots
 from wsejax.errors import DeadlockError, FabricFault, ProgramError
@@ -461,7 +461,8 @@ class Engine:
         return None
 
     def launch_fn(self, name: str):
-        """The jitted `launch(state, args) -> state` of exported function `name`."""
+        """The jitted `launch(state, args) -> state` of exported function `name`, for a
+        program without tasks or fabric traffic (others go through `request_fn`)."""
         fn = self._launch.get(name)
         if fn is None:
             # the state is donated: a launch updates it in place instead of copying every
@@ -471,27 +472,39 @@ class Engine:
             self._launch[name] = fn
         return fn
 
-    def _class_mask(self, c: int, healthy):
+    def _class_mask(self, tables: dict, c: int, healthy):
+        """The PEs of tile class c (among `healthy`, when given); `tables` are the state's."""
         if len(self.program.classes) == 1:
             return healthy
-        mask = self._tables_class == c
+        mask = tables["class"] == c
         return mask if healthy is None else mask & healthy
+
+    def _start_body(self, m: Machine, c: int, fn: str, mask, args) -> None:
+        """Start function `fn` of class c on the lanes in `mask`: a body that waits enters
+        its first block (the fabric loop runs it), any other runs to its end now."""
+        cfg = self.cfg_of.get((c, fn))
+        if cfg is not None:
+            self._enter(m, cfg, mask, args)
+            return
+        low = self.lowerers[c]
+
+        def run(inner):
+            m.load(inner)
+            low.run(m, fn, args, mask)
+            return m.carry()
+
+        m.load(lax.cond(jnp.any(mask), run, lambda inner: inner, m.carry()))
 
     def _run_launch(self, name: str, state: FabricState, args) -> FabricState:
         m = self._machine(state)
-        self._tables_class = state.tables["class"]
         for c, low in enumerate(self.lowerers):
             f = self.exported_function(c, name)
             if f is None:
                 continue
             # a PE that faulted earlier runs nothing more
-            mask = self._class_mask(c, state.fault == 0)
+            mask = self._class_mask(state.tables, c, state.fault == 0)
             m.cmd = m.cmd | mask
-            cfg = self.cfg_of.get((c, f.name))
-            if cfg is None:
-                m = low.run(m, f.name, args, mask)
-            else:
-                self._enter(m, cfg, mask, args)
+            m = low.run(m, f.name, args, mask)
         return self._state(state, m)
 
     def request_fn(self, name: str):
@@ -528,24 +541,13 @@ class Engine:
         for idx, e in enumerate(self.launchables):
             pend = idle & (F["launch"] == idx + 1)
             args = tuple(F[f"arg{idx}.{k}"] for k in range(len(e.params)))
-            for c, low in enumerate(self.lowerers):
+            for c in range(len(self.lowerers)):
                 f = self.exported_function(c, e.name)
                 if f is None:
                     continue
-                mask = self._class_mask(c, pend)
-                F = m.fab
-                F["launch"] = jnp.where(mask, 0, F["launch"])
-                cfg = self.cfg_of.get((c, f.name))
-                if cfg is not None:
-                    self._enter(m, cfg, mask, args)
-                    continue
-
-                def run(inner, low=low, f=f, mask=mask, args=args):
-                    m.load(inner)
-                    low.run(m, f.name, args, mask)
-                    return m.carry()
-
-                m.load(lax.cond(jnp.any(mask), run, lambda inner: inner, m.carry()))
+                mask = self._class_mask(m.tables, c, pend)
+                m.fab["launch"] = jnp.where(mask, 0, m.fab["launch"])
+                self._start_body(m, c, f.name, mask, args)
             started = started | pend
         return started
 
@@ -567,7 +569,6 @@ class Engine:
         `loop_limit` ticks. `host` is `(stream, data, total, done)`: the index of the
         streaming memcpy in `program.streams` (-1: none) and its wavelets; returns
         `(machine, host)`."""
-        self._tables_class = m.tables["class"]
         limit = self.loop_limit
 
         def tick(carry):
@@ -609,7 +610,7 @@ class Engine:
         runnable = m.active & ~m.blocked
         consuming = self._consuming(m)
         for c, low in enumerate(self.lowerers):
-            cm = self._class_mask(c, None)
+            cm = self._class_mask(m.tables, c, None)
             for t in low.pe.tasks:
                 if t.kind != "data":
                     continue
@@ -630,9 +631,9 @@ class Engine:
             noise = jax.random.uniform(key, runnable.shape)
             pick = jnp.argmax(jnp.where(runnable, noise, -1.0), axis=-1)
         for c, low in enumerate(self.lowerers):
+            cm = self._class_mask(m.tables, c, None)
             for task in low.pe.tasks:
                 mask = has & (pick == task.id)
-                cm = self._class_mask(c, None)
                 if cm is not None:
                     mask = mask & cm
                 if task.kind == "data":
@@ -640,19 +641,8 @@ class Engine:
                 else:
                     m.active = m.active.at[..., task.id].set(m.active[..., task.id] & ~mask)
                     args = ()
-                F = m.fab
-                F["runs"] = F["runs"] + mask.astype(jnp.uint32)
-                cfg = self.cfg_of.get((c, task.fn))
-                if cfg is not None:
-                    self._enter(m, cfg, mask, args)
-                    continue
-
-                def run(inner, low=low, task=task, mask=mask, args=args):
-                    m.load(inner)
-                    low.run(m, task.fn, args, mask)
-                    return m.carry()
-
-                m.load(lax.cond(jnp.any(mask), run, lambda inner: inner, m.carry()))
+                m.fab["runs"] = m.fab["runs"] + mask.astype(jnp.uint32)
+                self._start_body(m, c, task.fn, mask, args)
         return jnp.any(has) if launched is None else jnp.any(has) | jnp.any(launched)
 
     def _consuming(self, m: Machine) -> dict:
@@ -669,10 +659,8 @@ class Engine:
         """Pop one wavelet of the task's color on the lanes in `mask`; its arguments."""
         F = m.fab
         q = f"in{task.color}"
-        head = F[q + ".head"]
-        w = jnp.take_along_axis(F[q + ".buf"], head[..., None], axis=-1)[..., 0]
-        F[q + ".head"] = jnp.where(mask, (head + 1) % self.capacity, head)
-        F[q + ".count"] = F[q + ".count"] - mask.astype(jnp.int32)
+        w = ring_peek(F, q, 1)[..., 0]
+        ring_pop(F, q, mask.astype(jnp.int32))
         params = low.pe.function(task.fn).params
         args = []
         for (shift, width), (_, t) in zip(data_task_args(tuple(t.bits for _, t in params)),
@@ -745,17 +733,10 @@ class Engine:
             self._nowhere(m, col, (out_count > 0) & ~is_source)
             k = jnp.where(jnp.asarray(has_src.reshape(h, w)), n.reshape(-1)[src].reshape(h, w),
                           0)
-            srcbuf = F[qo + ".buf"].reshape(h * w, cap)[src].reshape(h, w, cap)
-            srchead = F[qo + ".head"].reshape(-1)[src].reshape(h, w)
-            tail = F[qi + ".head"] + F[qi + ".count"]
-            q = jnp.arange(cap, dtype=jnp.int32)
-            jj = (q - tail[..., None]) % cap
-            valid = jj < k[..., None]
-            val = jnp.take_along_axis(srcbuf, (srchead[..., None] + jj) % cap, axis=-1)
-            F[qi + ".buf"] = jnp.where(valid, val, F[qi + ".buf"])
-            F[qi + ".count"] = F[qi + ".count"] + k
-            F[qo + ".head"] = (F[qo + ".head"] + n) % cap
-            F[qo + ".count"] = out_count - n
+            # each destination reads its source's outbox, oldest first
+            sent = ring_peek(F, qo, cap).reshape(h * w, cap)[src].reshape(h, w, cap)
+            ring_push(F, qi, k, lambda at, sent=sent: jnp.take_along_axis(sent, at, axis=-1))
+            ring_pop(F, qo, n)
             moved = moved + jnp.sum(k)
         return moved
 
@@ -779,24 +760,16 @@ class Engine:
             if kind == "h2d":
                 q = f"in{col}"
                 k = jnp.where(on, jnp.minimum(total - done, cap - F[q + ".count"]), 0)
-                tail = F[q + ".head"] + F[q + ".count"]
-                jj = (j - tail[..., None]) % cap
-                valid = jj < k[..., None]
-                val = jnp.take_along_axis(data, jnp.clip(done[..., None] + jj, 0, L - 1),
-                                          axis=-1)
-                F[q + ".buf"] = jnp.where(valid, val, F[q + ".buf"])
-                F[q + ".count"] = F[q + ".count"] + k
+                ring_push(F, q, k, lambda at, data=data: jnp.take_along_axis(
+                    data, jnp.clip(done[..., None] + at, 0, L - 1), axis=-1))
             else:
                 q = f"out{col}"
                 k = jnp.where(on, jnp.minimum(F[q + ".count"], total - done), 0)
-                val = jnp.take_along_axis(F[q + ".buf"], (F[q + ".head"][..., None] + j) % cap,
-                                          axis=-1)
                 dst = jnp.where(j < k[..., None], done[..., None] + j, L)
                 hi = jnp.arange(data.shape[0], dtype=jnp.int32)[:, None, None]
                 wi = jnp.arange(data.shape[1], dtype=jnp.int32)[None, :, None]
-                data = data.at[hi, wi, dst].set(val, mode="drop")
-                F[q + ".head"] = (F[q + ".head"] + k) % cap
-                F[q + ".count"] = F[q + ".count"] - k
+                data = data.at[hi, wi, dst].set(ring_peek(F, q, cap), mode="drop")
+                ring_pop(F, q, k)
             moved = moved + k
         return (stream, data, total, done + moved), jnp.sum(moved)
 

@@ -27,11 +27,39 @@ from wsejax.engine.cfg import Free
 from wsejax.errors import ProgramError
 from wsejax.types import DType, u32
 
-__all__ = ["FabricOps", "SiteInfo", "slot_key"]
+__all__ = ["FabricOps", "SiteInfo", "ring_peek", "ring_pop", "ring_push", "slot_key"]
 
 
 def slot_key(cls: int, site: int) -> str:
     return f"slot{cls}.{site}"
+
+
+# ------------------------------------------------------------------------------------------------
+# The queues: ring buffers `q.buf` [H, W, cap] with `q.head` and `q.count` [H, W]
+
+
+def ring_peek(F: dict, q: str, n: int):
+    """The first n wavelets of ring q, oldest first (`[H, W, n]`; past its count, garbage)."""
+    cap = F[q + ".buf"].shape[-1]
+    j = jnp.arange(n, dtype=jnp.int32)
+    return jnp.take_along_axis(F[q + ".buf"], (F[q + ".head"][..., None] + j) % cap, axis=-1)
+
+
+def ring_pop(F: dict, q: str, k) -> None:
+    """Drop the first k (`[H, W]`) wavelets of ring q."""
+    cap = F[q + ".buf"].shape[-1]
+    F[q + ".head"] = (F[q + ".head"] + k) % cap
+    F[q + ".count"] = F[q + ".count"] - k
+
+
+def ring_push(F: dict, q: str, k, value_at) -> None:
+    """Append k (`[H, W]`) wavelets to ring q: the j-th appended one is `value_at(j)`, where
+    `j` is `[H, W, cap]` (each slot's place after the tail; values where j >= k are unused)."""
+    cap = F[q + ".buf"].shape[-1]
+    tail = F[q + ".head"] + F[q + ".count"]
+    j = (jnp.arange(cap, dtype=jnp.int32) - tail[..., None]) % cap
+    F[q + ".buf"] = jnp.where(j < k[..., None], value_at(j), F[q + ".buf"])
+    F[q + ".count"] = F[q + ".count"] + k
 
 
 @dataclass
@@ -298,9 +326,7 @@ class FabricOps:
         # consume inputs
         for kind, o in ops_rt[1:]:
             if kind == "D" and o.kind == "fabin":
-                q = f"in{o.color}"
-                F[q + ".head"] = (F[q + ".head"] + avail) % self.capacity
-                F[q + ".count"] = F[q + ".count"] - avail
+                ring_pop(F, f"in{o.color}", avail)
             elif kind == "D" and o.kind == "fifo":
                 self._fifo_pop(o.fifo, avail)
         new = pos + avail
@@ -329,10 +355,7 @@ class FabricOps:
         F = self.M.fab
         K = j.shape[0]
         if d.kind == "fabin":
-            q = f"in{d.color}"
-            idx = (F[q + ".head"][..., None] + j) % self.capacity
-            w = jnp.take_along_axis(F[q + ".buf"], idx, axis=-1)
-            return _from_payload(w, want)
+            return _from_payload(ring_peek(F, f"in{d.color}", K), want)
         if d.kind == "fifo":
             f = self.fifo(d.fifo)
             cap = self.sym(f.buffer).size
@@ -347,17 +370,12 @@ class FabricOps:
     def _window_write(self, d, res, pos, j, avail, have: DType, run, what, key):
         F = self.M.fab
         K = j.shape[0]
-        valid = (j < avail[..., None]) & run[..., None]
         if d.kind == "fabout":
-            q = f"out{d.color}"
-            tail = F[q + ".head"] + F[q + ".count"]
-            slot = jnp.where(valid, (tail[..., None] + j) % self.capacity, self.capacity)
             index = F[key + ".idx"] if d.wio else 0
             w = _to_payload(res, have, index)
-            hi = jnp.arange(self.H, dtype=jnp.int32)[:, None, None]
-            wi = jnp.arange(self.W, dtype=jnp.int32)[None, :, None]
-            F[q + ".buf"] = F[q + ".buf"].at[hi, wi, slot].set(w, mode="drop")
-            F[q + ".count"] = F[q + ".count"] + jnp.where(run, avail, 0)
+            # avail is 0 where the slot does not run; K <= the queue's capacity
+            ring_push(F, f"out{d.color}", avail,
+                      lambda at: jnp.take_along_axis(w, jnp.clip(at, 0, K - 1), axis=-1))
             return
         if d.kind == "fabin":
             raise ProgramError(f"{what}: a fabin_dsd cannot be a destination")
