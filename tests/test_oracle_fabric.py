@@ -81,6 +81,15 @@ def receiver(color, acc, cnt):
     return recv
 
 
+def marker(color, sent):
+    """A local task recording that the async send of message `color` completed."""
+    def done():
+        sent.set(sent | (1 << color))
+
+    done.__name__ = done.__qualname__ = f"done{color}"
+    return done
+
+
 def sender(out, mem, how, done):
     """The step sending `mem` on fabout `out`: synchronous, or async activating `done`."""
     def send():
@@ -109,12 +118,6 @@ def build(w, h, messages, order):
         acc = {m["color"]: csl.var(f"acc{m['color']}", csl.f32[m["length"]]) for m in messages}
         cnt = {m["color"]: csl.var(f"cnt{m['color']}", csl.u32) for m in messages}
         sent = csl.var("sent", csl.u32)
-
-        @csl.task
-        def done():
-            sent.set(sent + 1)
-
-        csl.bind_local_task(done, csl.get_local_task_id(24))
         steps = []
         relays = {}
         for m in messages:
@@ -124,6 +127,10 @@ def build(w, h, messages, order):
                                   output_queue=csl.get_output_queue(1 + c % 4))
                 base = src if m["relay"] is None else acc[m["relay"]]
                 mem = csl.get_dsd(csl.mem1d_dsd, base_address=base, extent=n_m)
+                # one completion task per message, setting its bit: two completions in one
+                # tick activate a task once, so a shared counter would depend on timing
+                done = csl.task(marker(c, sent))
+                csl.bind_local_task(done, csl.get_local_task_id(16 + c))
                 send = sender(out, mem, m["send"], done)
                 if m["relay"] is None:
                     steps.append(send)
