@@ -21,7 +21,8 @@ from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
 from wsejax.engine.fabric_ops import ring_peek, ring_pop, ring_push, slot_key
 from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine
-from wsejax.engine.state import FabricState, init_state, plan_slots
+from wsejax.engine.state import (FabricState, has_task, init_state, lowest_task, plan_slots,
+                                 set_task, task_bit, unpack_tasks)
 from wsejax.errors import DeadlockError, FabricFault, ProgramError
 from wsejax.fabric import QUEUE_CAPACITY, data_task_args
 
@@ -338,12 +339,21 @@ class Engine:
                     self.cfgs.append(cfg)
                     self.cfg_of[(c, fn)] = cfg
         p = self.program
-        colors = set(p.resolved) | {col for col, _ in p.streams}
+        # a PE has an inbox for each color something consumes, the host injects, or a route
+        # delivers from a producer; an outbox for each color it sends on or the host drains
+        produced = {col for col, kind in p.streams if kind == "d2h"}
+        consumed = {col for col, kind in p.streams if kind == "h2d"}
         for low in self.lowerers:
-            colors |= {t.color for t in low.pe.tasks if t.kind == "data"}
+            consumed |= {t.color for t in low.pe.tasks if t.kind == "data"}
             for info in low.sites.values():
-                colors |= {o.color for k, o in info.operands if k == "D" and o.color >= 0}
-        self.colors = sorted(colors)
+                for k, o in info.operands:
+                    if k == "D" and o.kind == "fabout":
+                        produced.add(o.color)
+                    elif k == "D" and o.kind == "fabin":
+                        consumed.add(o.color)
+        self.outboxes = sorted(produced)
+        self.inboxes = sorted(consumed | (set(p.resolved) & produced))
+        self.colors = sorted(produced | consumed)
         self.dynamic = bool(self.cfgs or self.colors or any(
             low.pe.tasks or low.sites or low.pe.fifos for low in self.lowerers))
         self.launchables = [e for e in p.exports if e.kind == "func"]
@@ -354,11 +364,10 @@ class Engine:
         z = np.zeros((h, w), np.int32)
         fab = {"pc": z, "runs": np.zeros((h, w), np.uint32), "ticks": np.int32(0),
                "wavelets": np.uint32(0)}
-        for col in self.colors:
-            for q in (f"in{col}", f"out{col}"):
-                fab[q + ".buf"] = np.zeros((h, w, cap), np.uint32)
-                fab[q + ".head"] = z
-                fab[q + ".count"] = z
+        for q in [f"in{col}" for col in self.inboxes] + [f"out{col}" for col in self.outboxes]:
+            fab[q + ".buf"] = np.zeros((h, w, cap), np.uint32)
+            fab[q + ".head"] = z
+            fab[q + ".count"] = z
         for c, low in enumerate(self.lowerers):
             for f in low.pe.fifos:
                 fab[low.fifo_key(f.name) + ".head"] = z
@@ -595,7 +604,7 @@ class Engine:
         runaway = carry[2] & (carry[3] >= limit)
         code = self._register_fault(f"the fabric was still busy after {limit} ticks (a task "
                                     "that keeps re-activating itself, or an endless loop?)")
-        stuck = (m.fab["pc"] != 0) | m.cmd | jnp.any(m.active & ~m.blocked, axis=-1)
+        stuck = (m.fab["pc"] != 0) | m.cmd | jnp.any((m.active & ~m.blocked) != 0, axis=-1)
         m.fault = jnp.where((m.fault == 0) & runaway & stuck, jnp.int32(code), m.fault)
         return m, carry[1]
 
@@ -614,22 +623,23 @@ class Engine:
             for t in low.pe.tasks:
                 if t.kind != "data":
                     continue
-                ready = (F[f"in{t.color}.count"] > 0) & ~m.blocked[..., t.id]
+                ready = (F[f"in{t.color}.count"] > 0) & ~has_task(m.blocked, t.id)
                 if t.color in consuming:
                     ready = ready & ~consuming[t.color]
                 if cm is not None:
                     # only this class's PEs: another class may bind the ID otherwise
-                    ready = jnp.where(cm, ready, runnable[..., t.id])
-                runnable = runnable.at[..., t.id].set(ready)
-        runnable = runnable & idle[..., None]
-        has = jnp.any(runnable, axis=-1)
+                    ready = jnp.where(cm, ready, has_task(runnable, t.id))
+                runnable = set_task(runnable, t.id, ready)
+        runnable = jnp.where(idle[..., None], runnable, jnp.uint32(0))
+        has = jnp.any(runnable != 0, axis=-1)
         if self.schedule_seed is None:
-            pick = jnp.argmax(runnable, axis=-1)        # the lowest runnable ID
+            pick = lowest_task(runnable)
         else:
             # the seeded random-order mode: any runnable task may go first
+            each = unpack_tasks(runnable)
             key = jax.random.fold_in(jax.random.PRNGKey(self.schedule_seed), ticks)
-            noise = jax.random.uniform(key, runnable.shape)
-            pick = jnp.argmax(jnp.where(runnable, noise, -1.0), axis=-1)
+            noise = jax.random.uniform(key, each.shape)
+            pick = jnp.argmax(jnp.where(each, noise, -1.0), axis=-1)
         for c, low in enumerate(self.lowerers):
             cm = self._class_mask(m.tables, c, None)
             for task in low.pe.tasks:
@@ -639,7 +649,7 @@ class Engine:
                 if task.kind == "data":
                     args = self._pop_wavelet(m, task, low, mask)
                 else:
-                    m.active = m.active.at[..., task.id].set(m.active[..., task.id] & ~mask)
+                    m.active = m.active & ~task_bit(task.id, mask)
                     args = ()
                 m.fab["runs"] = m.fab["runs"] + mask.astype(jnp.uint32)
                 self._start_body(m, c, task.fn, mask, args)
@@ -709,11 +719,13 @@ class Engine:
         cap = self.capacity
         moved = jnp.int32(0)
         drained = {c for c, k in self.program.streams if k == "d2h"}
-        for col in self.colors:
+        for col in self.outboxes:
             if col in self.program.resolved or col in drained:
                 continue
             self._nowhere(m, col, F[f"out{col}.count"] > 0)
         for col, routes in self.program.resolved.items():
+            if col not in self.outboxes:
+                continue        # nothing sends on it
             ds = np.asarray(routes.dest_source).reshape(-1)
             has_src = ds >= 0
             if not has_src.any():
@@ -879,8 +891,8 @@ class Engine:
 
     def stuck_lines(self, state: FabricState, pes) -> list[str]:
         """What each of (at most 8 of) `pes` is doing: tasks, a waiting body, queues."""
-        active = np.asarray(state.active)
-        blocked_ids = np.asarray(state.blocked)
+        active = unpack_tasks(np.asarray(state.active))
+        blocked_ids = unpack_tasks(np.asarray(state.blocked))
         fab = {k: np.asarray(v) for k, v in state.fab.items()}
         where = {}
         for cfg in self.cfgs:
@@ -898,6 +910,8 @@ class Engine:
             queues = []
             for col in self.colors:
                 for q, name in ((f"in{col}", "in"), (f"out{col}", "out")):
+                    if q + ".count" not in fab:
+                        continue
                     n = int(fab[q + ".count"][y, x])
                     if n:
                         queues.append(f"color {col} {name}: {n}")

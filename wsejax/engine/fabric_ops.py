@@ -24,6 +24,7 @@ from jax import lax
 
 from wsejax import ir, ops
 from wsejax.engine.cfg import Free
+from wsejax.engine.state import task_bit
 from wsejax.errors import ProgramError
 from wsejax.types import DType, u32
 
@@ -335,8 +336,7 @@ class FabricOps:
         F[key + ".run"] = F[key + ".run"] & ~done
         if not info.hidden:
             for hook, op in (("act", "activate"), ("unb", "unblock")):
-                ident = F[f"{key}.{hook}"]
-                bit = (ident[..., None] == jnp.arange(64)) & (done & (ident >= 0))[..., None]
+                bit = task_bit(F[f"{key}.{hook}"], done)
                 if op == "activate":
                     self.M.active = self.M.active | bit
                 else:
@@ -399,8 +399,7 @@ class FabricOps:
         was_empty = F[fk + ".count"] == 0
         F[fk + ".count"] = F[fk + ".count"] + n
         if f.activate_push is not None:
-            self.M.active = self.M.active.at[..., f.activate_push].set(
-                self.M.active[..., f.activate_push] | (was_empty & (n > 0)))
+            self.M.active = self.M.active | task_bit(f.activate_push, was_empty & (n > 0))
 
     def _fifo_pop(self, name: str, n) -> None:
         f = self.fifo(name)
@@ -411,8 +410,7 @@ class FabricOps:
         F[fk + ".head"] = (F[fk + ".head"] + n) % cap
         F[fk + ".count"] = F[fk + ".count"] - n
         if f.activate_pop is not None:
-            self.M.active = self.M.active.at[..., f.activate_pop].set(
-                self.M.active[..., f.activate_pop] | (was_full & (n > 0)))
+            self.M.active = self.M.active | task_bit(f.activate_pop, was_full & (n > 0))
 
 
 class _Empty:

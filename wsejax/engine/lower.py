@@ -28,6 +28,7 @@ from jax import lax
 
 from wsejax import ir, ops
 from wsejax.engine.fabric_ops import FabricOps
+from wsejax.engine.state import task_bit
 from wsejax.errors import ProgramError
 from wsejax.types import DType, bool_
 
@@ -979,12 +980,10 @@ class Lowerer(FabricOps):
     def task_ctl(self, s: ir.TaskCtl, fr: Frame, m) -> None:
         """`@activate` / `@block` / `@unblock` of a task ID on the lanes in `m`."""
         if type(s.id) is ir.Const:
-            bit = jnp.arange(64) == int(s.id.value)
+            ident = int(s.id.value)
         else:
             ident = jnp.broadcast_to(self.expr(s.id, fr).astype(jnp.int32), self.lanes)
-            bit = ident[..., None] == jnp.arange(64)
-        if m is not None:
-            bit = bit & m[..., None]
+        bit = task_bit(ident, m)
         if s.op == "activate":
             self.M.active = self.M.active | bit
         elif s.op == "block":

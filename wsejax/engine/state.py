@@ -16,12 +16,15 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from wsejax import ir
 
-__all__ = ["FabricState", "N_TASK_IDS", "SlotPlan", "init_state", "plan_slots"]
+__all__ = ["FabricState", "N_TASK_IDS", "SlotPlan", "init_state", "plan_slots", "task_bit",
+           "has_task", "set_task", "lowest_task", "unpack_tasks"]
 
 N_TASK_IDS = 64
+TASK_WORDS = N_TASK_IDS // 32     # task bit sets are [H, W, 2] uint32: ID k is bit k % 32 of word k // 32
 PRNG_SEED = 0xDEADBEEF & 0x7FFFFF   # the documented initial state, in the LFSR's 23 bits
 
 
@@ -121,13 +124,13 @@ def init_state(program: ir.Program, plan: SlotPlan, dsd_init) -> FabricState:
                 dsd.setdefault(key, {}).setdefault(f, np.zeros((h, w), np.int32))
                 dsd[key][f][class_of == c] = v
     dsd = {k: {f: jnp.asarray(v) for f, v in d.items()} for k, d in dsd.items()}
-    active = np.zeros((h, w, N_TASK_IDS), bool)
-    blocked = np.zeros((h, w, N_TASK_IDS), bool)
+    active = np.zeros((h, w, TASK_WORDS), np.uint32)
+    blocked = np.zeros((h, w, TASK_WORDS), np.uint32)
     for c, pe in enumerate(program.classes):
         for k in pe.active:
-            active[class_of == c, k] = True
+            active[class_of == c, k // 32] |= np.uint32(1 << (k % 32))
         for k in pe.blocked:
-            blocked[class_of == c, k] = True
+            blocked[class_of == c, k // 32] |= np.uint32(1 << (k % 32))
     tables = {name: jnp.asarray(t) for name, t in program.tables}
     tables["class"] = jnp.asarray(class_of)
     # a zero the compiler cannot see through (see the lowering of float division)
@@ -143,3 +146,47 @@ def init_state(program: ir.Program, plan: SlotPlan, dsd_init) -> FabricState:
         fault=jnp.zeros((h, w), jnp.int32),
         tables=tables,
     )
+
+
+# -- task bit sets --------------------------------------------------------------------------------
+
+
+def task_bit(ident, mask=None):
+    """The bit set holding task `ident` (an int or an `[H, W]` array of IDs; a negative one is
+    no task), on the lanes in `mask`: `[..., TASK_WORDS]` uint32."""
+    ident = jnp.asarray(ident, jnp.int32)
+    word = jnp.arange(TASK_WORDS, dtype=jnp.int32)
+    one = jnp.left_shift(jnp.uint32(1), (ident % 32).astype(jnp.uint32))
+    on = (word == (ident // 32)[..., None]) & (ident >= 0)[..., None]
+    if mask is not None:
+        on = on & mask[..., None]
+    return jnp.where(on, one[..., None], jnp.uint32(0))
+
+
+def has_task(bits, k: int):
+    """Whether static task ID k is in the bit sets `bits` (`[H, W]` bool)."""
+    return (bits[..., k // 32] >> np.uint32(k % 32)) & np.uint32(1) != 0
+
+
+def set_task(bits, k: int, value):
+    """`bits` with static task ID k set to `value` (`[H, W]` bool)."""
+    one = np.uint32(1 << (k % 32))
+    word = bits[..., k // 32]
+    return bits.at[..., k // 32].set(jnp.where(value, word | one, word & ~one))
+
+
+def lowest_task(bits):
+    """The lowest task ID in each bit set (`[H, W]` int32; meaningless where the set is empty)."""
+    ids = None
+    for k in reversed(range(TASK_WORDS)):
+        word = bits[..., k]
+        low = word & (~word + np.uint32(1))                  # the lowest set bit alone
+        idx = 31 - lax.clz(low).astype(jnp.int32) + 32 * k
+        ids = idx if ids is None else jnp.where(word != 0, idx, ids)
+    return ids
+
+
+def unpack_tasks(bits):
+    """`[..., N_TASK_IDS]` bools of the bit sets `bits` (numpy or JAX)."""
+    k = np.arange(N_TASK_IDS)
+    return (bits[..., k // 32] >> (k % 32).astype(np.uint32)) & 1 != 0
