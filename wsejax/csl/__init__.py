@@ -5,8 +5,10 @@
 
 Passes: parse (`parser`, a lark grammar in `grammar.lark`), then comptime evaluation
 (`comptime`, with `builtins` and the natively implemented `library` modules) of the layout
-block; each distinct (PE program file, params) pair is instantiated once into a tile class;
-then `wsejax.layout.build_program` validates the whole.
+block; the tiles' PE programs are instantiated into tile classes (`wsejax.tile_classes`: tiles
+whose params differ only by numbers and bools share a class reading per-PE tables, unless the
+program needs those values at comptime); then `wsejax.layout.build_program` validates the
+whole.
 
 Raises `CslError` (file:line:col with a caret) for errors in the sources and `LayoutError` for
 invalid layouts.
@@ -28,6 +30,7 @@ from wsejax.csl.comptime import Compiler, Env, Module, PeBuilder
 from wsejax.csl.values import CNum, FnT, ModuleVal, PtrT, RVal, StructVal, freeze
 from wsejax.errors import CslError, LayoutError
 from wsejax.layout import build_program, default_fabric_dims
+from wsejax.tile_classes import Group, TableNames, tile_classes
 from wsejax.types import DType
 
 __all__ = ["compile_csl"]
@@ -43,6 +46,7 @@ class _Layout:
         self.tiles: dict = {}
         self.routes: dict = {}
         self.exports: dict[str, ir.ExportName] = {}
+        self._files: dict = {}      # (path, importing file) -> the path as a string
 
     def set_rectangle(self, w, h, pos):
         if self.rect is not None:
@@ -60,9 +64,12 @@ class _Layout:
                                pos)
         if (x, y) in self.tiles:
             raise self.c.error(f"@set_tile_code({x}, {y}) called twice", pos)
-        file = self.c.resolve(path, env.module.file.path, pos) if path is not None else \
-            pathlib.Path(self.top)
-        self.tiles[(x, y)] = (str(file), params, pos)
+        key = (path, env.module.file.path)
+        file = self._files.get(key)
+        if file is None:
+            file = self._files[key] = str(self.c.resolve(path, key[1], pos)) \
+                if path is not None else self.top
+        self.tiles[(x, y)] = (file, params, pos)
 
     def set_color_config(self, x, y, color, route, pos):
         if self.rect is None:
@@ -150,105 +157,96 @@ class CslCompiler(Compiler):
         return pe.build()
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, CNum)) and not isinstance(v, bool) and not (
-        isinstance(v, CNum) and v.dtype is DType.bool_)
+def _is_value(v) -> bool:
+    """Whether a param value is a number or a bool, so it may become a per-PE value."""
+    return isinstance(v, (int, float, CNum))
 
 
-def _param_type(c: CslCompiler, path: str, name: str, values) -> DType | None:
-    """The runtime type a varying param can take as a per-PE value, or None."""
+def _kind(v):
+    return v.dtype if isinstance(v, CNum) else type(v)
+
+
+def _param_type(c: CslCompiler, path: str, name: str, kinds: set) -> DType | None:
+    """The runtime type a varying param takes as a per-PE value, or None.
+
+    A declared scalar type is taken as is; an untyped (or undeclared) param takes the type of
+    its values' one kind (`kinds`: CNum types and Python types): that type, bool, f32 for
+    floats, i32 for integers.
+    """
     file = c.parse(pathlib.Path(path))
     decl = next((d for d in file.decls if isinstance(d, ast.ParamDecl) and d.name == name), None)
-    if decl is None:
-        return None
-    if decl.type is not None:
+    if decl is not None and decl.type is not None:
         try:
             t = c.eval_type(decl.type, Module(c, file, {}, "", None, "probe").env())
         except CslError:
             return None
-        return t if isinstance(t, DType) and t is not DType.bool_ else None
-    kinds = {v.dtype if isinstance(v, CNum) else type(v) for v in values}
+        return t if isinstance(t, DType) else None
     if len(kinds) != 1:
         return None
-    k = kinds.pop()
+    (k,) = kinds
     if isinstance(k, DType):
         return k
-    if k is float:
-        return DType.f32
-    return DType.i32 if all(-(2**31) <= v < 2**31 for v in values) else None
+    return {bool: DType.bool_, float: DType.f32, int: DType.i32}[k]
+
+
+def _per_pe_values(c: CslCompiler, path: str, name: str, raw: np.ndarray, kinds: list):
+    """A varying param's runtime type and its `[n]` values, from its raw values and kinds
+    per tile; None where they cannot all become values of one runtime type the way comptime
+    converts them (a coercion of a kind's extremes fails, or an integer type gets a
+    fraction)."""
+    distinct = set(kinds)
+    t = _param_type(c, path, name, distinct)
+    if t is None:
+        return None
+    try:
+        for k in distinct:
+            part = raw if len(distinct) == 1 else raw[np.fromiter(
+                (kv is k for kv in kinds), bool, len(kinds))]
+            for v in (part.min().item(), part.max().item()):
+                c.coerce(CNum(v, k) if isinstance(k, DType) else k(v), t, None,
+                         f"param '{name}'")
+    except CslError:
+        return None
+    entries = raw.astype(t.np)
+    if t.is_int and not np.array_equal(entries, raw):
+        return None
+    return t, entries
 
 
 def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
-    """Tile classes, the [H, W] class table and per-PE constant tables.
+    """Tile classes, the [H, W] class table and per-PE constant tables (`wsejax.tile_classes`).
 
-    Tiles running the same file whose params differ only in numbers share one class when
-    those numbers are used only at run time: the class is built with each such param as a
-    per-PE value (a table), and built per value only if that fails (the number is needed at
-    comptime, e.g. as an array size).
+    Tiles running the same file whose params differ only in numbers and bools are one group;
+    a varying param can be a per-PE value of its declared type (an untyped one: its values'
+    type, see `_param_type`).
     """
-    classes: list[ir.PeProgram] = []
-    index: dict = {}
-    tables: dict[str, np.ndarray] = {}
-    class_of = np.zeros((h, w), np.int32)
-
-    def add(pe) -> int:
-        k = index.get(pe)
-        if k is None:
-            k = index[pe] = len(classes)
-            classes.append(pe)
-        return k
-
-    groups: dict = {}
+    grouped: dict = {}
     for (x, y), (path, tparams, _) in sorted(lay.tiles.items(), key=lambda t: t[0][::-1]):
-        shape = tuple((name, ("number",) if _is_number(v) else freeze(v))
+        shape = tuple((name, None if _is_value(v) else freeze(v))
                       for name, v in tparams.fields.items())
-        groups.setdefault((path, shape), []).append((x, y, tparams))
-    for (path, _), tiles in groups.items():
-        by_value: dict = {}
-        for x, y, tparams in tiles:
-            by_value.setdefault(freeze(tparams), []).append((x, y, tparams))
-        if len(by_value) > 1:
-            shared = _shared_class(c, path, tiles, tables, h, w)
-            if shared is not None:
-                k = add(shared)
-                for x, y, _ in tiles:
-                    class_of[y, x] = k
+        grouped.setdefault((path, shape), []).append((x, y, tparams.fields))
+    names = TableNames()
+    groups = []
+    for (path, _), tiles in grouped.items():
+        g = Group(path, tiles)
+        for name, v in g.params[0].items():
+            if not _is_value(v):
                 continue
-        for members in by_value.values():
-            k = add(c.instantiate(path, members[0][2]))
-            for x, y, _ in members:
-                class_of[y, x] = k
-    return classes, class_of, tuple(tables.items())
-
-
-def _shared_class(c: CslCompiler, path: str, tiles, tables: dict, h: int, w: int):
-    """One class for tiles whose numeric params differ, or None if a param must be comptime."""
-    first = tiles[0][2].fields
-    varying = [name for name in first if _is_number(first[name]) and len(
-        {freeze(t.fields[name]) for _, _, t in tiles}) > 1]
-    params = dict(first)
-    new_tables = {}
-    for name in varying:
-        values = [t.fields[name] for _, _, t in tiles]
-        t = _param_type(c, path, name, values)
-        if t is None:
-            return None
-        table = f"{pathlib.Path(path).stem}:{name}"
-        k = 1
-        while table in tables or table in new_tables:
-            k += 1
-            table = f"{pathlib.Path(path).stem}:{name}#{k}"
-        arr = np.zeros((h, w), t.np)
-        for (x, y, _), v in zip(tiles, values):
-            arr[y, x] = v.value if isinstance(v, CNum) else v
-        new_tables[table] = arr
-        params[name] = RVal(ir.PeValue(table, t), t)
-    try:
-        pe = c.instantiate(path, StructVal(params))
-    except CslError:
-        return None
-    tables.update(new_tables)
-    return pe
+            vals = [p[name] for p in g.params]
+            raw = np.asarray([u.value if isinstance(u, CNum) else u for u in vals])
+            kinds = [_kind(u) for u in vals]
+            if len(set(kinds)) == 1 and (raw == raw[0]).all():
+                continue
+            found = _per_pe_values(c, path, name, raw, kinds)
+            per_pe = None
+            if found is not None:
+                t, entries = found
+                table = names.new(f"{pathlib.Path(path).stem}:{name}", t)
+                per_pe = (RVal(ir.PeValue(table, t), t), table, entries)
+            g.vary(name, list(zip(kinds, raw.tolist())), per_pe)
+        groups.append(g)
+    return tile_classes(groups, h, w, lambda path, params: c.instantiate(path, StructVal(
+        params)), CslError)
 
 
 def _top_params(c: CslCompiler, file: ast.File, params: dict, colors: dict) -> dict:
