@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from csl_harness import read, run, write
 
+from wsejax import dsl as csl
 from wsejax.csl import CslCompiler, compile_csl
-from wsejax.errors import CslError
+from wsejax.errors import CslError, ProgramError
 from wsejax.reference import Reference
 
 W, H = 6, 5
@@ -276,3 +277,117 @@ fn main() void {
         assert (tables["pe:px"][y, x], tables["pe:py"][y, x]) == (x, y)
         assert tables["pe:pe_id"][y, x] == y * 750 + x
     assert took < 300, took
+
+
+# ------------------------------------------------------------------------------------------------
+# The Python API
+
+
+def compile_dsl(pe, w=W, h=H, **extra):
+    """`pe` on a w x h rectangle with the layout params of `grid` (and `extra(x, y)`)."""
+    def layout():
+        csl.set_rectangle(w, h)
+        for y in range(h):
+            for x in range(w):
+                params = dict(px=x, py=y, pe_id=y * w + x, odd=(x + y) % 2 == 1,
+                              is_last=x == w - 1, k=x % 3)
+                params.update({name: f(x, y) for name, f in extra.items()})
+                csl.set_tile_code(x, y, pe, params)
+        csl.export_name("out", csl.pointer(csl.u32), False)
+        csl.export_name("main", csl.fn_type())
+
+    return csl.compile(layout)
+
+
+def runtime_pe(px, py, pe_id, odd, is_last, k):
+    out = csl.var("out", csl.u32[3])
+
+    @csl.fn
+    def main():
+        out[0] = csl.as_(csl.u32, px) * 3 + csl.as_(csl.u32, py)
+        out[1] = pe_id
+        with csl.if_(odd):
+            out[2] = 10
+        with csl.else_():
+            out[2] = 20
+        csl.unblock_cmd_stream()
+
+    csl.export_symbol(out, "out")
+    csl.export_symbol(main)
+
+
+def test_python_api_params_used_at_run_time_share_one_class():
+    p = compile_dsl(runtime_pe)
+    g = grid()
+    assert len(p.classes) == 1 and (p.class_of == 0).all()
+    tables = dict(p.tables)
+    for name in ("px", "py", "pe_id", "odd"):
+        np.testing.assert_array_equal(tables[f"runtime_pe:{name}"], g[name])
+    assert "runtime_pe:is_last" not in tables and "runtime_pe:k" not in tables
+    want = np.stack([g["px"] * 3 + g["py"], g["pe_id"], np.where(g["odd"], 10, 20)], -1)
+    for got in outputs(p, 3):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_python_api_a_param_python_needs_splits_by_its_values_only():
+    def pe(px, py, pe_id, odd, is_last, k):
+        out = csl.var("out", csl.u32[3 if is_last else 2])
+
+        @csl.fn
+        def main():
+            out[0] = csl.pe_x() + px                  # the param takes the u16 of pe_x
+            out[1] = pe_id
+            with csl.if_(csl.pe_y() == py):
+                out[1] = out[1] + 1
+            if is_last:
+                out[2] = 7
+            csl.unblock_cmd_stream()
+
+        csl.export_symbol(out, "out")
+        csl.export_symbol(main)
+
+    p = compile_dsl(pe)
+    g = grid()
+    assert len(p.classes) == 2 and same_partition(p.class_of, g["is_last"])
+    assert sorted(c.symbol("out").shape for c in p.classes) == [(2,), (3,)]
+    want = np.stack([2 * g["px"], g["pe_id"] + 1], -1)
+    for got in outputs(p, 2):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_python_api_python_arithmetic_on_a_param_splits_by_it():
+    def pe(px, py, pe_id, odd, is_last, k):
+        out = csl.var("out", csl.u32[2])
+
+        @csl.fn
+        def main():
+            out[0] = px * 2 + 1                       # Python arithmetic: px per class
+            out[1] = pe_id
+            csl.unblock_cmd_stream()
+
+        csl.export_symbol(out, "out")
+        csl.export_symbol(main)
+
+    p = compile_dsl(pe)
+    g = grid()
+    assert len(p.classes) == W and same_partition(p.class_of, g["px"])
+    assert [n for n, _ in p.tables] == ["x", "y", "pe:pe_id"]
+    for got in outputs(p, 2):
+        np.testing.assert_array_equal(got, np.stack([g["px"] * 2 + 1, g["pe_id"]], -1))
+
+
+def test_python_api_a_number_outside_its_type_is_the_error_it_always_was():
+    def pe(px, py, pe_id, odd, is_last, k, big):
+        out = csl.var("out", csl.u32[1])
+        small = csl.var("small", csl.u16)
+
+        @csl.fn
+        def main():
+            small.set(big)
+            out[0] = pe_id
+
+        csl.export_symbol(out, "out")
+        csl.export_symbol(main)
+
+    with pytest.raises(ProgramError, match="80000 does not fit in u16"):
+        compile_dsl(pe, big=lambda x, y: x * 20000)

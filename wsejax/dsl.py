@@ -213,6 +213,8 @@ def _is_number(v) -> bool:
 
 def _expr(v, dtype: DType | None = None, what: str = "value") -> ir.Expr:
     """Turn a Python number, Val or scalar symbol into an IR expression (of `dtype` if given)."""
+    if isinstance(v, _PerPeParam):
+        return v.expr(dtype, what)
     if isinstance(v, _ExprLike):
         e = v._ir()
         if dtype is not None and e.dtype != dtype:
@@ -1886,6 +1888,111 @@ def _stream_colors(colors, what: str) -> tuple[int, ...]:
     return out
 
 
+class _PerPeParam:
+    """A PE program param whose number differs between tiles, traced as a per-PE table read.
+
+    `compile` passes it in place of the number while tracing a tile class. It becomes a runtime
+    value where the number would become a constant (`_expr`: an assignment, an operand beside
+    a runtime value, a condition), of the type the number would take there, if every tile's
+    number converts to it (`csl.as_` converts it at run time). Any use that needs the number
+    itself (Python arithmetic, comparison or truth, `range`, a size, a color) raises, and
+    `compile` traces per value instead.
+    """
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, table: str, kind: type, extremes: tuple, default: DType | None):
+        self.table = table
+        self.kind = kind                # bool, int or float: the tiles' numbers
+        self.extremes = extremes        # (smallest, largest) of them
+        self.default = default          # the type `_expr` gives all of them, if one
+
+    def expr(self, dtype: DType | None, what: str) -> ir.PeValue:
+        t = dtype if dtype is not None else self.default
+        if t is None or (self.kind is float and t is not f32):
+            raise ProgramError(f"{what}: the per-PE param {self.table} has no one type here")
+        for v in self.extremes:
+            _const(v, t)
+        return ir.PeValue(self.table, t)
+
+    def _compare(self, other):
+        if isinstance(other, _ExprLike):
+            return NotImplemented       # the runtime operand's reflected operator traces it
+        raise ProgramError(f"the per-PE param {self.table} is compared as a Python number")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _compare  # type: ignore[assignment]
+
+    def __bool__(self):
+        raise ProgramError(f"the per-PE param {self.table} is used as a Python truth value")
+
+
+def _number_key(v) -> tuple:
+    """`(kind, value)` of a Python or numpy number, kind being bool, int or float."""
+    t = type(v)
+    if t is int or t is float or t is bool:
+        return t, v
+    kind = bool if isinstance(v, np.bool_) else int if isinstance(v, np.integer) else float
+    return kind, kind(v)
+
+
+def _per_pe_numbers(keys: list) -> tuple | None:
+    """The kind, table type, `_expr` type (None where the numbers take different ones),
+    extremes and `[n]` table entries of a param's numbers, given as `_number_key`s (one per
+    tile); None where they have no one kind or do not fit a 32-bit table."""
+    kinds = {kind for kind, _ in keys}
+    if len(kinds) != 1:
+        return None
+    (kind,) = kinds
+    raw = np.asarray([v for _, v in keys])
+    lo, hi = raw.min().item(), raw.max().item()
+    if kind is bool:
+        t, default = bool_, bool_
+    elif kind is float:
+        t, default = f32, f32
+    elif -(2**31) <= lo and hi < 2**31:
+        t, default = i32, i32
+    elif 0 <= lo and hi < 2**32:
+        t, default = u32, (u32 if lo >= 2**31 else None)
+    else:
+        return None
+    return kind, t, default, (lo, hi), raw.astype(t.np)
+
+
+def _tile_groups(tiles: dict) -> list:
+    """The layout's tiles as `wsejax.tile_classes` groups: one per PE program and params
+    other than numbers (a tile with unhashable params alone), declaring the numbers that vary
+    and, where they can be, their per-PE stand-ins (tables `<function name>:<param>`)."""
+    from wsejax.tile_classes import Group, TableNames
+
+    grouped: dict = {}
+    for (x, y), (prog, p) in sorted(tiles.items(), key=lambda t: (t[0][1], t[0][0])):
+        try:
+            shape = tuple(sorted((k, None if _is_number(v) else _freeze(v))
+                                 for k, v in p.items()))
+        except TypeError:
+            shape = (x, y)
+        grouped.setdefault((prog, shape), []).append((x, y, p))
+    names = TableNames()
+    groups = []
+    for (prog, _), members in grouped.items():
+        g = Group(prog, members)
+        for k, v in g.params[0].items():
+            if not _is_number(v):
+                continue
+            keys = [_number_key(p[k]) for p in g.params]
+            if len(set(keys)) == 1:
+                continue
+            found = _per_pe_numbers(keys)
+            per_pe = None
+            if found is not None:
+                kind, t, default, extremes, entries = found
+                table = names.new(f"{getattr(prog, '__name__', 'pe_program')}:{k}", t)
+                per_pe = (_PerPeParam(table, kind, extremes, default), table, entries)
+            g.vary(k, keys, per_pe)
+        groups.append(g)
+    return groups
+
+
 def compile(layout_fn: Callable, *, arch: str = "wse2", fabric_dims=None, fabric_offsets=(4, 1),
             channels: int = 1, width_west_buf: int = 0, width_east_buf: int = 0,
             params: dict | None = None, h2d_colors=(), d2h_colors=()) -> ir.Program:
@@ -1893,11 +2000,15 @@ def compile(layout_fn: Callable, *, arch: str = "wse2", fabric_dims=None, fabric
 
     `fabric_dims` defaults to the smallest fabric memcpy accepts (spec 12.1). `params` are
     passed to `layout_fn` as keyword arguments. PEs with the same PE program and params share
-    one tile class, traced once. `h2d_colors` and `d2h_colors` are memcpy's streaming colors
-    (up to 4 each, like `MEMCPYH2D_DATA_<n>_ID`; spec 12.4): memcpy routes them, so the
-    program may not configure them.
+    one tile class, traced once; so do PEs whose params differ only in numbers (ints, floats,
+    bools) that the program uses as runtime values: those read per-PE tables
+    (`wsejax.tile_classes`; a number the program needs in Python splits the class by its
+    values). `h2d_colors` and `d2h_colors` are memcpy's streaming colors (up to 4 each, like
+    `MEMCPYH2D_DATA_<n>_ID`; spec 12.4): memcpy routes them, so the program may not configure
+    them.
     """
     from wsejax.layout import ARCHES, build_program
+    from wsejax.tile_classes import tile_classes
 
     if arch not in ARCHES:
         raise LayoutError(f"--arch={arch}: expected one of {', '.join(ARCHES)}")
@@ -1918,29 +2029,14 @@ def compile(layout_fn: Callable, *, arch: str = "wse2", fabric_dims=None, fabric
     if missing:
         raise LayoutError(f"no @set_tile_code for PE {missing[0]} "
                           f"({len(missing)} of {w * h} PEs have none)")
-    cache: dict = {}
-    class_index: dict = {}
-    classes: list[ir.PeProgram] = []
-    class_of = np.zeros((h, w), np.int32)
-    for (x, y), (prog, p) in sorted(lb.tiles.items(), key=lambda t: (t[0][1], t[0][0])):
-        try:
-            key = (prog, _freeze(p))
-        except TypeError:
-            key = None
-        pe = cache.get(key) if key is not None else None
-        if pe is None:
-            pe = build_pe_program(prog, p, getattr(prog, "__name__", "pe_program"), arch)
-            if key is not None:
-                cache[key] = pe
-        idx = class_index.get(pe)
-        if idx is None:
-            idx = class_index[pe] = len(classes)
-            classes.append(pe)
-        class_of[y, x] = idx
+    classes, class_of, tables = tile_classes(
+        _tile_groups(lb.tiles), h, w,
+        lambda prog, p: build_pe_program(prog, p, getattr(prog, "__name__", "pe_program"), arch),
+        Exception)
     return build_program(
         width=w, height=h, arch=arch, fabric_dims=fabric_dims, fabric_offsets=fabric_offsets,
         channels=channels, exports=tuple(lb.exports.values()), classes=tuple(classes),
         class_of=class_of, params=tuple(sorted((params or {}).items())),
-        width_west_buf=width_west_buf, width_east_buf=width_east_buf,
+        width_west_buf=width_west_buf, width_east_buf=width_east_buf, tables=tables,
         routes=tuple(sorted(lb.routes.items())), streams=streams)
 
