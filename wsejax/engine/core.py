@@ -375,16 +375,15 @@ class Engine:
             for site, info in low.sites.items():
                 key = slot_key(c, site)
                 fab[key + ".run"] = np.zeros((h, w), bool)
-                for f in ("pos", "len", "idx"):
-                    fab[f"{key}.{f}"] = z
-                for f in ("act", "unb"):
-                    fab[f"{key}.{f}"] = np.full((h, w), -1, np.int32)
-                for k, (kind, t) in enumerate(info.operands):
-                    if kind == "D" and t.memory:
-                        for f in ("base", "offset", "stride", "length"):
-                            fab[f"{key}.o{k}.{f}"] = z
-                    elif kind == "s":
-                        fab[f"{key}.o{k}.val"] = np.zeros((h, w), t.np)
+                fab[key + ".pos"] = z
+                # the captured fields that differ between starts or PEs (SiteInfo.fields)
+                for f in info.slot_fields():
+                    if f.endswith(".val"):
+                        t = info.operands[int(f[1:f.index(".")])][1]
+                        fab[f"{key}.{f}"] = np.zeros((h, w), t.np)
+                    else:
+                        fab[f"{key}.{f}"] = np.full((h, w), -1 if f in ("act", "unb") else 0,
+                                                    np.int32)
         for cfg in self.cfgs:
             for name, t in cfg.locals.items():
                 fab[cfg.frame_key(name)] = np.zeros((h, w), t.np)

@@ -16,8 +16,9 @@ Wavelets live in per-(PE, color) ring buffers in `Machine.fab`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -76,6 +77,12 @@ class SiteInfo:
     window: int
     hidden: bool
     in_order: bool = False
+    # slot field -> its value on every start (an int), or None: kept per PE in the slot
+    fields: dict = field(default_factory=dict)
+
+    def slot_fields(self):
+        """The fields kept per PE (those not the same constant on every start)."""
+        return [f for f, v in self.fields.items() if v is None]
 
     @property
     def operands(self):
@@ -123,11 +130,14 @@ class FabricOps:
             self.stall_fns.update(self._call_stack)
             if self.discovering:
                 self._record(s, dest, srcs, hidden=True)
+                self._learn_fields(s, dest, srcs, fr)
                 return
             raise ProgramError(f"@{s.op} in {fr.fn}: a synchronous operation on the fabric "
                                "cannot run here (inside a @map callback or an expression)")
         self._record(s, dest, srcs, hidden=False)
-        if not self.discovering:
+        if self.discovering:
+            self._learn_fields(s, dest, srcs, fr)
+        else:
             self.start_op(s, dest, srcs, fr, m)
 
     def _record(self, s: ir.DsdOp, dest, srcs, hidden: bool) -> SiteInfo:
@@ -159,45 +169,72 @@ class FabricOps:
 
     # -- start ------------------------------------------------------------------------------
 
+    def _start_values(self, s: ir.DsdOp, dest, srcs, fr) -> dict:
+        """What starting `s` captures: slot field -> value (an int or an array): the runtime
+        fields of its memory DSDs, its scalar operands, its length, `.index` and hooks."""
+        cfg = s.config or ir.OpConfig()
+        out = {}
+        index = None
+        if cfg.index is not None:
+            index = self._config_value(cfg.index, fr)
+            out["idx"] = index
+        length = None
+        for k, (kind, o) in enumerate((dest,) + tuple(srcs)):
+            pre = f"o{k}"
+            if kind == "D":
+                if o.kind != "fifo":
+                    length = o.length if length is None else _minimum(length, o.length)
+                if o.memory:
+                    if o.wio and index is not None:
+                        o = o.replace(offset=self._index_offset(o, index))
+                    for f, v in o.fields().items():
+                        out[f"{pre}.{f}"] = v
+            elif kind == "s":
+                out[pre + ".val"] = o[0]
+        out["len"] = 1 if length is None else length
+        for hook, e in (("act", cfg.activate), ("unb", cfg.unblock)):
+            out[hook] = -1 if e is None else self._config_value(e, fr)
+        return out
+
+    def _config_value(self, e, fr):
+        return int(e.value) if type(e) is ir.Const else self.expr(e, fr)
+
+    def _learn_fields(self, s: ir.DsdOp, dest, srcs, fr) -> None:
+        """During discovery: note which slot fields of `s` hold the same constant on every
+        start (kept in the site, not per PE)."""
+        info = self.sites[s.site]
+        for f, v in self._start_values(s, dest, srcs, fr).items():
+            c = _constant(v)
+            if f not in info.fields:
+                info.fields[f] = c
+            elif info.fields[f] != c:
+                info.fields[f] = None
+
+    def slot_field(self, site: int, f: str):
+        """Slot field `f` of `site`: its per-PE array, or its constant."""
+        info = self.sites[site]
+        v = info.fields.get(f, -1 if f in ("act", "unb") else 0)
+        if v is None:
+            return self.M.fab[f"{slot_key(self.cls, site)}.{f}"]
+        return jnp.full(self.lanes, v, jnp.int32)
+
     def start_op(self, s: ir.DsdOp, dest, srcs, fr, m) -> None:
         """Capture the operands of `s` in its slot and mark it running on the lanes in `m`."""
         key = slot_key(self.cls, s.site)
+        info = self.sites[s.site]
         F = self.M.fab
-        cfg = s.config or ir.OpConfig()
         mm = jnp.ones(self.lanes, bool) if m is None else m
         busy = F[key + ".run"] & mm
         self.fault(busy, None, f"@{s.op} in {fr.fn}: started while the same operation still "
                                "runs on its microthread")
-        index = None
-        if cfg.index is not None:
-            index = jnp.broadcast_to(self.expr(cfg.index, fr).astype(jnp.int32), self.lanes)
-        length = None
-        for k, (kind, o) in enumerate((dest,) + tuple(srcs)):
-            pre = f"{key}.o{k}"
-            if kind == "D":
-                if o.kind != "fifo":
-                    n = jnp.broadcast_to(jnp.asarray(o.length, jnp.int32), self.lanes)
-                    length = n if length is None else jnp.minimum(length, n)
-                if o.memory:
-                    if o.wio and index is not None:
-                        o = o.replace(offset=self._index_offset(o, index))
-                    for f, v in self.materialize(o).fields().items():
-                        F[f"{pre}.{f}"] = jnp.where(mm, v, F[f"{pre}.{f}"])
-            elif kind == "s":
-                x, have = o
-                v = jnp.broadcast_to(jnp.asarray(x, have.np), self.lanes)
-                F[pre + ".val"] = jnp.where(mm, v, F[pre + ".val"])
-        if length is None:
-            length = jnp.ones(self.lanes, jnp.int32)
-        F[key + ".len"] = jnp.where(mm, length, F[key + ".len"])
+        kept = set(info.slot_fields())
+        for f, v in self._start_values(s, dest, srcs, fr).items():
+            if f in kept:
+                k = f"{key}.{f}"
+                v = jnp.broadcast_to(jnp.asarray(v).astype(F[k].dtype), self.lanes)
+                F[k] = jnp.where(mm, v, F[k])
         F[key + ".pos"] = jnp.where(mm, 0, F[key + ".pos"])
         F[key + ".run"] = F[key + ".run"] | mm
-        if index is not None:
-            F[key + ".idx"] = jnp.where(mm, index, F[key + ".idx"])
-        for hook, e in (("act", cfg.activate), ("unb", cfg.unblock)):
-            if e is not None:
-                v = jnp.broadcast_to(self.expr(e, fr).astype(jnp.int32), self.lanes)
-                F[f"{key}.{hook}"] = jnp.where(mm, v, F[f"{key}.{hook}"])
 
     def _index_offset(self, d, index):
         """A memory DSD's offset moved by `.index` 16-bit words (wavelet_index_offset)."""
@@ -266,7 +303,7 @@ class FabricOps:
         key = slot_key(self.cls, s.site)
         done = mask & ~self.M.fab[key + ".run"]
         # the op's cycles count when it completes (one, and one per element)
-        self.tick(done, 1 + self.M.fab[key + ".len"])
+        self.tick(done, 1 + self.slot_field(s.site, "len"))
         self.apply_hooks(s.config, fr, done)
         return jnp.where(done, nxt, pc)
 
@@ -281,16 +318,16 @@ class FabricOps:
         key = slot_key(self.cls, site)
         F = self.M.fab
         run = F[key + ".run"] & healthy
-        pos, length = F[key + ".pos"], F[key + ".len"]
+        pos, length = F[key + ".pos"], self.slot_field(site, "len")
         K = info.window
         avail = jnp.where(run, jnp.clip(length - pos, 0, K), 0)
         # operands as of now, and how many elements each allows
         ops_rt = []
         for k, (kind, t) in enumerate(info.operands):
-            pre = f"{key}.o{k}"
+            pre = f"o{k}"
             if kind == "D" and t.memory:
-                d = t.replace(**{f: F[f"{pre}.{f}"] for f in ("base", "offset", "stride",
-                                                                "length")})
+                d = t.replace(**{f: self.slot_field(site, f"{pre}.{f}")
+                                 for f in ("base", "offset", "stride", "length")})
                 ops_rt.append(("D", d))
             elif kind == "D":
                 ops_rt.append(("D", t))
@@ -303,7 +340,9 @@ class FabricOps:
                     cnt = F[self.fifo_key(t.fifo) + ".count"]
                     avail = jnp.minimum(avail, cap - cnt if k == 0 else cnt)
             elif kind == "s":
-                ops_rt.append(("s", (F[pre + ".val"], t)))
+                v = info.fields.get(pre + ".val")
+                ops_rt.append(("s", (F[f"{key}.{pre}.val"] if v is None else
+                                     jnp.full(self.lanes, v, t.np), t)))
             else:
                 ops_rt.append(("p", t))
         avail = jnp.maximum(avail, 0)
@@ -321,7 +360,7 @@ class FabricOps:
         res = jnp.broadcast_to(spec.fn(*vals), self.lanes + (K,))
         kind, o = ops_rt[0]
         if kind == "D":
-            self._window_write(o, res, pos, j, avail, spec.dest, run, what, key)
+            self._window_write(o, res, pos, j, avail, spec.dest, run, what, site)
         else:
             self.store(("p", o), res, K, avail, spec.dest, run, _EMPTY, what)
         # consume inputs
@@ -336,7 +375,9 @@ class FabricOps:
         F[key + ".run"] = F[key + ".run"] & ~done
         if not info.hidden:
             for hook, op in (("act", "activate"), ("unb", "unblock")):
-                bit = task_bit(F[f"{key}.{hook}"], done)
+                if info.fields.get(hook, -1) == -1:
+                    continue
+                bit = task_bit(self.slot_field(site, hook), done)
                 if op == "activate":
                     self.M.active = self.M.active | bit
                 else:
@@ -367,11 +408,11 @@ class FabricOps:
             d = d.replace(addr=self._elements(d, pos, j), length=K)
         return self.read(d, K, avail, want, run, _EMPTY, what)
 
-    def _window_write(self, d, res, pos, j, avail, have: DType, run, what, key):
+    def _window_write(self, d, res, pos, j, avail, have: DType, run, what, site):
         F = self.M.fab
         K = j.shape[0]
         if d.kind == "fabout":
-            index = F[key + ".idx"] if d.wio else 0
+            index = self.slot_field(site, "idx") if d.wio else 0
             w = _to_payload(res, have, index)
             # avail is 0 where the slot does not run; K <= the queue's capacity
             ring_push(F, f"out{d.color}", avail,
@@ -429,6 +470,22 @@ class _Empty:
 
 
 _EMPTY = _Empty()
+
+
+def _minimum(a, b):
+    if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
+        return min(int(a), int(b))
+    return jnp.minimum(a, b)
+
+
+def _constant(v):
+    """`v` as an int if it is the same known number on every PE, else None."""
+    if isinstance(v, jax.core.Tracer):
+        return None
+    a = np.asarray(v)
+    if a.size == 0 or a.dtype.kind not in "iubf" or not (a == a.flat[0]).all():
+        return None
+    return a.flat[0].item()
 
 
 def _static_int(v):
