@@ -28,6 +28,7 @@ from wsejax.csl.comptime import (
     Env,
     PeBuilder,
     describe,
+    int_range,
     is_type,
 )
 from wsejax.csl.values import (
@@ -121,8 +122,8 @@ def _as(c, node, env):
         if raw != raw or raw in (float("inf"), float("-inf")):
             raise c.error(f"@as({t}, {raw}) is not a number that fits", node.pos)
         raw = int(raw)
-    info = np.iinfo(t.np)
-    if not info.min <= int(raw) <= info.max:
+    lo, hi = int_range(t)
+    if not lo <= int(raw) <= hi:
         raise c.error(f"@as({t}, {raw}): {raw} does not fit in {t}", node.pos)
     return CNum(int(raw), t)
 

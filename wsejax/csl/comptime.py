@@ -16,6 +16,7 @@ Every error is a `CslError` at the offending node's `file:line:col`.
 
 from __future__ import annotations
 
+import functools
 import math
 import pathlib
 import sys
@@ -548,8 +549,8 @@ class Compiler:
             if v != int(v):
                 raise self.error(f"{what}: {v} is not an integer ({t} expected)", pos)
             v = int(v)
-        info = np.iinfo(t.np)
-        if not info.min <= v <= info.max:
+        lo, hi = int_range(t)
+        if not lo <= v <= hi:
             raise self.error(f"{what}: {v} does not fit in {t}", pos)
         return int(v)
 
@@ -1870,6 +1871,13 @@ class Compiler:
 
 # ------------------------------------------------------------------------------------------------
 # Helpers
+
+
+@functools.cache
+def int_range(t: DType) -> tuple[int, int]:
+    """The smallest and largest value of integer type t (comptime checks run per value)."""
+    info = np.iinfo(t.np)
+    return int(info.min), int(info.max)
 
 
 def is_type(v) -> bool:
