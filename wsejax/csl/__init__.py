@@ -159,9 +159,7 @@ class CslCompiler(Compiler):
         return pe.build()
 
 
-def _is_value(v) -> bool:
-    """Whether a param value is a number or a bool, so it may become a per-PE value."""
-    return isinstance(v, (int, float, CNum))
+_VALUES = (int, float, CNum)    # param values that may become per-PE values (bool is an int)
 
 
 def _kind(v):
@@ -223,16 +221,18 @@ def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
     type, see `_param_type`).
     """
     grouped: dict = {}
-    for (x, y), (path, tparams, _) in sorted(lay.tiles.items(), key=lambda t: t[0][::-1]):
-        shape = tuple((name, None if _is_value(v) else freeze(v))
-                      for name, v in tparams.fields.items())
-        grouped.setdefault((path, shape), []).append((x, y, tparams.fields))
+    for y in range(h):
+        for x in range(w):
+            path, tparams, _ = lay.tiles[(x, y)]
+            shape = tuple([(name, None if isinstance(v, _VALUES) else freeze(v))
+                           for name, v in tparams.fields.items()])
+            grouped.setdefault((path, shape), []).append((x, y, tparams.fields))
     names = TableNames()
     groups = []
     for (path, _), tiles in grouped.items():
         g = Group(path, tiles)
         for name, v in g.params[0].items():
-            if not _is_value(v):
+            if not isinstance(v, _VALUES):
                 continue
             vals = [p[name] for p in g.params]
             raw = np.asarray([u.value if isinstance(u, CNum) else u for u in vals])
