@@ -4,11 +4,12 @@ Both the JAX engine and the reference interpreter follow these rules; the helper
 the parts they share. Nothing here imports JAX.
 
 Queues
-    Every PE has, for each color the program uses on the fabric, an *inbox* (wavelets that
-    arrived at its ramp on that color) and an *outbox* (wavelets its fabric outputs sent on
-    that color and the router has not moved yet). Both are ring buffers of 32-bit payloads
-    with a fixed capacity (`queue_capacity`, default `QUEUE_CAPACITY`). Nothing is ever
-    dropped: a full queue stops its producer (back-pressure).
+    Every PE has an *inbox* for each color that arrives at its ramp (wavelets a consumer has
+    not taken yet) and an *outbox* for each color it sends on (wavelets its fabric outputs
+    sent and the router has not moved yet). Both are ring buffers of 32-bit payloads with a
+    fixed capacity (`queue_capacity`, default `QUEUE_CAPACITY` = 8: the deepest hardware
+    queue, spec 2; WSE-2 input queues hold 2 to 6 words, and routers buffer more on the
+    way). Nothing is ever dropped: a full queue stops its producer (back-pressure).
 
 Router
     Routes are resolved at load time into, per color, the source PE of each receiving ramp.
@@ -69,7 +70,7 @@ import numpy as np
 
 __all__ = ["QUEUE_CAPACITY", "data_task_args", "payload_in", "payload_out"]
 
-QUEUE_CAPACITY = 32
+QUEUE_CAPACITY = 8
 
 
 def payload_out(bits: np.ndarray, width: int, index=0):

@@ -82,7 +82,7 @@ class SdkRuntime:
         False runs them step by step.
       schedule_seed: run runnable tasks in a seeded random order instead of lowest ID first
         (also set by the environment variable WSEJAX_SCHEDULE_SEED).
-      queue_capacity: wavelets each PE's inbox and outbox of a color hold (default 32).
+      queue_capacity: wavelets each PE's inbox and outbox of a color hold (default 8).
       devices: split the PE grid over this many devices (a `jax.sharding.Mesh` over its rows
         and columns; also set by WSEJAX_DEVICES); None runs on one device.
       Other keyword arguments of the SDK (`suppress_simfab_trace`, `simfab_numthreads`,
@@ -163,6 +163,13 @@ class SdkRuntime:
         self._drain()
         self._stopped = True
 
+    def host_round_trips(self) -> dict:
+        """Counts since the engine was built: `commands` issued, jitted `dispatches` and
+        device-to-host `fetches`. A command makes a fixed number of each, however many ticks
+        its fabric loop runs (no Python runs per tick)."""
+        counts = self.engine.counts if self.engine is not None else {}
+        return {k: int(counts.get(k, 0)) for k in ("commands", "dispatches", "fetches")}
+
     def is_task_done(self, task: Task) -> bool:
         if not isinstance(task, Task):
             raise MemcpyError(f"is_task_done: expected a Task, got {type(task).__name__}")
@@ -195,6 +202,7 @@ class SdkRuntime:
             t._finish()
 
     def _issue(self, task: Task, nonblock: bool):
+        self.engine.counts["commands"] += 1
         if nonblock:
             self._pending.append(task)
         else:
@@ -377,10 +385,9 @@ class SdkRuntime:
         state = self.state
 
         def check():
-            self.engine.check_faults(state)
-            self.engine.check_stream(state, what, np.asarray(done), total)
+            self.engine.check(state, what, done, total)
             if kind == "d2h":
-                block = np.asarray(data)[py:py + h, px:px + w]
+                block = self.engine.fetch(data[py:py + h, px:px + w])
                 block_to_host(order, block.astype(np.uint32), words)
 
         return self._issue(Task(what, [done], check), nonblock)
@@ -430,15 +437,16 @@ class SdkRuntime:
     def _run_launch(self, what, symbol, values, nonblock) -> Task:
         if self.engine.dynamic:
             # the PEs start the function once their main thread is idle, in the fabric loop
+            self.engine.counts["dispatches"] += 1
             self.state = self.engine.request_fn(symbol)(self.state, values)
             self.state, _, _ = self.engine.run_fabric(self.state)
         else:
+            self.engine.counts["dispatches"] += 1
             self.state = self.engine.launch_fn(symbol)(self.state, values)
         state = self.state
 
         def check():
-            self.engine.check_faults(state)
-            self.engine.check_command_stream(state, what)
+            self.engine.check(state, what)
 
         return self._issue(Task(what, [state.cmd_blocked], check), nonblock)
 
