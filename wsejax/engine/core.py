@@ -8,6 +8,9 @@ turn into `FabricFault` / `DeadlockError` with PE coordinates.
 
 from __future__ import annotations
 
+import collections
+import functools
+
 import sys
 
 import jax
@@ -242,6 +245,14 @@ def _get_block(bits: int, shape: tuple):
     return fn
 
 
+@functools.partial(jax.jit, static_argnums=4)
+def _flags(fault, cmd_blocked, done, total, launch: bool):
+    """[any fault, (after a launch) any PE still blocking the command stream, any PE whose
+    stream stopped short]."""
+    blocked = jnp.any(cmd_blocked) if launch else jnp.bool_(False)
+    return jnp.stack([jnp.any(fault != 0), blocked, jnp.any(done < total)])
+
+
 def format_value(v, spec: str) -> str:
     """One `<simprint>` value: {d} decimal, {X} upper hex and {b} binary padded to the value's
     width (16 or 32 bits), {f} the shortest float that reads back."""
@@ -298,6 +309,8 @@ class Engine:
             low.printer = self._print
         self._discover()
         self.last_ticks = 0
+        # host round trips: jitted calls dispatched, device-to-host transfers
+        self.counts = collections.Counter()
 
     # -- what the program does on the fabric ------------------------------------------------
 
@@ -811,6 +824,7 @@ class Engine:
 
             fn = jax.jit(run, donate_argnums=0)
             self._commands["fabric"] = fn
+        self.counts["dispatches"] += 1
         state, out, done = fn(state, np.int32(stream), padded, np.asarray(total, np.int32))
         return state, out[:, :, :l], done
 
@@ -827,6 +841,7 @@ class Engine:
         if mask is None:
             mask = np.ones((h, w), bool)
         mem = dict(state.mem)
+        self.counts["dispatches"] += 1
         mem[slot] = _put_block(bits)(state.mem[slot], jnp.asarray(block), jnp.asarray(mask),
                                      np.int32(py), np.int32(px), np.int32(first))
         return state.replace(mem=mem)
@@ -835,9 +850,10 @@ class Engine:
             h: int, w: int, l: int) -> np.ndarray:
         """The `[h, w, l]` uint words (`bits` wide) of the slot's word view at PEs
         `(px.., py..)`, words `first..`."""
+        self.counts["dispatches"] += 1
         out = _get_block(bits, (h, w, l))(state.mem[slot], np.int32(py), np.int32(px),
                                           np.int32(first))
-        return np.asarray(out)
+        return self.fetch(out)
 
     def words_per_pe(self, slot: str, bits: int) -> int:
         dtype, shape = self.plan.slots[slot]
@@ -848,6 +864,29 @@ class Engine:
         return n * 2 if have == 32 else (n + 1) // 2
 
     # -- host-side checks -------------------------------------------------------------------
+
+    def fetch(self, x) -> np.ndarray:
+        """`x` on the host: one device-to-host transfer (counted in `counts["fetches"]`)."""
+        self.counts["fetches"] += 1
+        return np.asarray(x)
+
+    def check(self, state: FabricState, command: str, done=None, total=None) -> None:
+        """Raise what a command left wrong: a device fault; after a launch, PEs that never
+        unblocked the command stream; after a stream, PEs that stopped short. All is well
+        in one dispatch and one transfer of three flags; the per-PE arrays come to the host
+        only to describe a failure."""
+        launch = done is None
+        if launch:
+            done = total = jnp.zeros((), jnp.int32)
+        self.counts["dispatches"] += 1
+        flags = self.fetch(_flags(state.fault, state.cmd_blocked, jnp.asarray(done),
+                                  jnp.asarray(total), launch))
+        if flags[0]:
+            self.check_faults(state)
+        if flags[1]:
+            self.check_command_stream(state, command)
+        if flags[2]:
+            self.check_stream(state, command, done, total)
 
     def check_faults(self, state: FabricState) -> None:
         fault = np.asarray(state.fault)
