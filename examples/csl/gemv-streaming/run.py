@@ -51,7 +51,19 @@ runner.memcpy_h2d(b_color, b, 0, 0, 1, K, Mt, streaming=True, order=ROW, data_ty
 y = np.zeros(M, np.float32)
 runner.memcpy_d2h(y, y_color, K - 1, 0, 1, K, Mt, streaming=True, order=ROW, data_type=B32,
                   nonblock=False)
+
+# each PE's cycle counter when it started and when its partial y was complete
+stamps = {}
+for name in ("t_start", "t_done"):
+    words = np.zeros(K * K * 3, np.uint32)
+    runner.memcpy_d2h(words, runner.get_id(name), 0, 0, K, K, 3, streaming=False, order=ROW,
+                      data_type=MemcpyDataType.MEMCPY_16BIT, nonblock=False)
+    w = words.reshape(K, K, 3).astype(np.int64)
+    stamps[name] = w[..., 0] | (w[..., 1] << 16) | (w[..., 2] << 32)
 runner.stop()
 
+cycles = stamps["t_done"] - stamps["t_start"]
+print(f"cycles from start to a complete partial y: {cycles.min()} to {cycles.max()} per PE")
+assert (cycles > 0).all()
 np.testing.assert_allclose(y, A @ x + b, rtol=1e-5, atol=1e-5)
 print("SUCCESS!")
