@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-all bench notebooks lint clean venv
+.PHONY: demo test test-all bench sweep notebooks notebook-wafer lint clean venv
 
 venv: $(STAMP)
 
@@ -30,9 +30,17 @@ test-all: $(STAMP) notebooks
 bench: $(STAMP)
 	$(PY) benchmarks/gemv.py
 
+## sweep: both GEMV programs from 1x1 to 750x994 PEs (writes benchmarks/results/sweep.json)
+sweep: $(STAMP)
+	$(PY) benchmarks/sweep.py
+
 ## notebooks: execute every notebook (fails if a cell raises)
 notebooks: $(STAMP)
 	$(PY) notebooks/run.py
+
+## notebook-wafer: the wafer-scale notebook with the streaming GEMV on 512 x 512 PEs
+notebook-wafer: $(STAMP)
+	WSEJAX_WAFER_K=512 $(PY) notebooks/run.py notebooks/02-wafer-scale.ipynb
 
 lint: $(STAMP)
 	$(PY) -m ruff check wsejax tests benchmarks examples notebooks

@@ -87,6 +87,7 @@ def run_engine(program, k, tile, data, repeats):
     for r in range(repeats + 1):
         runner.load()
         runner.run()
+        before = runner.host_round_trips()
         t0 = time.perf_counter()
         y = commands(runner, k, tile, data, a_id)
         jax.block_until_ready(runner.state.fab["ticks"])
@@ -94,9 +95,11 @@ def run_engine(program, k, tile, data, repeats):
         if r == 0:
             fab = runner.state.fab
             mem = runner.engine.bytes_per_pe(runner.state)
+            trips = {key: v - before[key] for key, v in runner.host_round_trips().items()}
             stats = {"ticks": int(fab["ticks"]), "wavelets": int(fab["wavelets"]),
                      "task_invocations": int(np.asarray(fab["runs"]).sum()),
-                     "state_bytes_per_pe": mem["state"], "declared_bytes_per_pe": mem["declared"]}
+                     "state_bytes_per_pe": mem["state"], "declared_bytes_per_pe": mem["declared"],
+                     **trips}
     return y, times[0], statistics.median(times[1:]), stats
 
 

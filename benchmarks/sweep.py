@@ -5,10 +5,14 @@
 - the k x k streaming GEMV (`examples/csl/gemv-streaming`, 16x16 tiles; see
   `benchmarks/dataflow.py`) for the given k.
 
-Per size: build time, first run (with compilation) and the median warm run (a run is every host
-command of the program: copies in, launch or streams, copy or stream out), the emulated bytes
-per PE against the declared ones, the process's peak resident memory so far, and the machine's
-limit measured in the same run: numpy's batched matmul of the same tiles (y = A x + b).
+Each size runs in a process of its own, so that its peak resident memory is its own. Per size:
+the build time (`compile_csl` / `csl.compile`), the first run's extra time over a warm run (the
+jitted commands' compilation), the median warm run (a run is every host command of the program:
+copies in, launch or streams, copy or stream out), engine ticks, the host round trips per
+command (jitted calls dispatched and device-to-host transfers, `SdkRuntime.host_round_trips`),
+the emulated bytes per PE against the declared ones, the peak resident memory, and the
+machine's limit measured in the same run: `np.matmul` of the same tiles on CPU, `jnp.matmul`
+on an accelerator (y = A x + b).
 
     python benchmarks/sweep.py                        # the default sizes
     python benchmarks/sweep.py --gemv 1x1 64x64 --streaming 4 8
@@ -22,10 +26,13 @@ import importlib.util
 import json
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from wsejax import SdkRuntime
@@ -48,13 +55,26 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def numpy_limit(a, x, b, repeats: int) -> float:
+def machine_limit(a, x, b, repeats: int) -> tuple[str, float]:
+    """The median time of y = A x + b as one batched matmul: numpy on CPU, jnp elsewhere."""
+    if jax.devices()[0].platform == "cpu":
+        def run():
+            np.matmul(a, x) + b
+        name = "numpy"
+    else:
+        a, x, b = jnp.asarray(a), jnp.asarray(x), jnp.asarray(b)
+        f = jax.jit(lambda a, x, b: jnp.matmul(a, x) + b)
+        f(a, x, b).block_until_ready()
+
+        def run():
+            f(a, x, b).block_until_ready()
+        name = "jnp.matmul"
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        np.matmul(a, x) + b
+        run()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return name, statistics.median(times)
 
 
 def sweep_gemv(w: int, h: int, repeats: int, m: int = 4, n: int = 6) -> dict:
@@ -66,22 +86,22 @@ def sweep_gemv(w: int, h: int, repeats: int, m: int = 4, n: int = 6) -> dict:
     program = gemv.compile_gemv(w, h, m, n)
     build_s = time.perf_counter() - t0
     runner = SdkRuntime(program)
-    times = []
-    for _ in range(repeats + 1):
+    times, trips, ticks = [], {}, 0
+    for r in range(repeats + 1):
         runner.load()     # the tutorial advances its column DSD: each run starts afresh
         runner.run()
+        before = runner.host_round_trips()
         t0 = time.perf_counter()
         y = gemv.run_gemv(runner, a, x, b, w, h, m, n)
         times.append(time.perf_counter() - t0)
+        if r == 0:
+            trips = {k: v - before[k] for k, v in runner.host_round_trips().items()}
     want = (np.matmul(a.reshape(-1, m, n), x.reshape(-1, n, 1))[..., 0].reshape(h, w, m) + b)
     np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
     mem = runner.engine.bytes_per_pe(runner.state)
-    limit = numpy_limit(a.reshape(-1, m, n), x.reshape(-1, n, 1), b.reshape(-1, m, 1), repeats)
-    run_s = statistics.median(times[1:])
-    return {"program": "gemv", "w": w, "h": h, "pes": w * h, "build_s": build_s,
-            "first_run_s": times[0], "run_s": run_s, "numpy_s": limit,
-            "vs_numpy": limit / run_s, "state_bytes_per_pe": mem["state"],
-            "declared_bytes_per_pe": mem["declared"], "peak_rss_gb": peak_rss_gb()}
+    limit = machine_limit(a.reshape(-1, m, n), x.reshape(-1, n, 1), b.reshape(-1, m, 1),
+                          repeats)
+    return _row("gemv", w, h, build_s, times, limit, ticks, trips, mem)
 
 
 def sweep_streaming(k: int, repeats: int, tile: int = 16) -> dict:
@@ -92,13 +112,20 @@ def sweep_streaming(k: int, repeats: int, tile: int = 16) -> dict:
     a, x, b, _ = data
     y, first_s, run_s, stats = dataflow.run_engine(program, k, tile, data, repeats)
     np.testing.assert_allclose(y, a @ x + b, rtol=1e-4, atol=1e-4)
-    limit = numpy_limit(a, x, b, repeats)
-    return {"program": "streaming", "w": k, "h": k, "pes": k * k, "build_s": build_s,
-            "first_run_s": first_s, "run_s": run_s, "numpy_s": limit,
-            "vs_numpy": limit / run_s, "ticks": stats["ticks"],
-            "state_bytes_per_pe": stats["state_bytes_per_pe"],
-            "declared_bytes_per_pe": stats["declared_bytes_per_pe"],
-            "peak_rss_gb": peak_rss_gb()}
+    limit = machine_limit(a, x, b, max(repeats, 3))
+    trips = {key: stats[key] for key in ("commands", "dispatches", "fetches")}
+    mem = {"state": stats["state_bytes_per_pe"], "declared": stats["declared_bytes_per_pe"]}
+    return _row("streaming", k, k, build_s, [first_s, run_s], limit, stats["ticks"], trips, mem)
+
+
+def _row(program, w, h, build_s, times, limit, ticks, trips, mem) -> dict:
+    run_s = statistics.median(times[1:])
+    name, limit_s = limit
+    return {"program": program, "w": w, "h": h, "pes": w * h, "build_s": build_s,
+            "first_run_s": times[0], "compile_s": max(times[0] - run_s, 0.0), "run_s": run_s,
+            "ticks": ticks, **trips, "limit": name, "limit_s": limit_s,
+            "vs_limit": limit_s / run_s, "state_bytes_per_pe": mem["state"],
+            "declared_bytes_per_pe": mem["declared"], "peak_rss_gb": peak_rss_gb()}
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -106,27 +133,44 @@ def _size(text: str) -> tuple[int, int]:
     return int(w), int(h or w)
 
 
+def one_case(kind: str, size: str, repeats: int) -> dict:
+    """One size in a process of its own (its peak RSS is the case's)."""
+    cmd = [sys.executable, __file__, "--case", kind, size, "--repeats", str(repeats)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--gemv", type=_size, nargs="*",
-                    default=[_size(s) for s in ("1x1", "8x8", "64x64", "256x256", "750x994")])
-    ap.add_argument("--streaming", type=int, nargs="*", default=[4, 16, 64, 128])
+    ap.add_argument("--gemv", nargs="*",
+                    default=["1x1", "8x8", "64x64", "256x256", "750x994"])
+    ap.add_argument("--streaming", nargs="*", default=["4", "16", "64", "128", "256"])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--case", nargs=2, metavar=("PROGRAM", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sweep.json"))
     args = ap.parse_args(argv)
+    if args.case:
+        kind, size = args.case
+        row = sweep_gemv(*_size(size), args.repeats) if kind == "gemv" else \
+            sweep_streaming(int(size), args.repeats)
+        print(json.dumps(row))
+        return
     dev = jax.devices()[0]
     print(f"device: {dev.platform} {dev.device_kind}; jax {jax.__version__}")
-    print(f"{'program':>9} {'size':>9} {'PEs':>7} {'build':>7} {'first':>7} {'run':>9} "
-          f"{'numpy':>9} {'vs numpy':>9} {'B/PE':>11} {'RSS GB':>7}")
+    print(f"{'program':>9} {'size':>9} {'PEs':>7} {'build':>7} {'compile':>8} {'run':>10} "
+          f"{'ticks':>6} {'trips/cmd':>9} {'limit':>9} {'vs limit':>9} {'B/PE':>11} "
+          f"{'RSS GB':>7}")
     rows = []
     cases = [("gemv", s) for s in args.gemv] + [("streaming", k) for k in args.streaming]
     for kind, size in cases:
-        row = sweep_gemv(*size, args.repeats) if kind == "gemv" else \
-            sweep_streaming(size, args.repeats)
+        row = one_case(kind, size, args.repeats)
         rows.append(row)
+        trips = (row["dispatches"] + row["fetches"]) / max(row["commands"], 1)
         print(f"{kind:>9} {row['w']:>4}x{row['h']:<4} {row['pes']:>7} {row['build_s']:6.2f}s "
-              f"{row['first_run_s']:6.2f}s {row['run_s'] * 1e3:7.1f}ms "
-              f"{row['numpy_s'] * 1e3:7.2f}ms {row['vs_numpy']:9.3g} "
+              f"{row['compile_s']:7.2f}s {row['run_s'] * 1e3:8.1f}ms {row['ticks']:>6} "
+              f"{trips:9.2f} {row['limit_s'] * 1e3:7.2f}ms {row['vs_limit']:9.3g} "
               f"{row['state_bytes_per_pe']:5.0f}/{row['declared_bytes_per_pe']:<5} "
               f"{row['peak_rss_gb']:7.2f}", flush=True)
     out = Path(args.out)
@@ -134,7 +178,7 @@ def main(argv=None) -> None:
     out.write_text(json.dumps({
         "when": datetime.datetime.now().isoformat(timespec="seconds"),
         "device": f"{dev.platform} {dev.device_kind}", "jax": jax.__version__,
-        "rows": rows}, indent=1))
+        "limit": rows[0]["limit"] if rows else None, "rows": rows}, indent=1))
     print(f"wrote {out}")
 
 
