@@ -162,10 +162,6 @@ class CslCompiler(Compiler):
 _VALUES = (int, float, CNum)    # param values that may become per-PE values (bool is an int)
 
 
-def _kind(v):
-    return v.dtype if isinstance(v, CNum) else type(v)
-
-
 def _param_type(c: CslCompiler, path: str, name: str, kinds: set) -> DType | None:
     """The runtime type a varying param takes as a per-PE value, or None.
 
@@ -189,12 +185,12 @@ def _param_type(c: CslCompiler, path: str, name: str, kinds: set) -> DType | Non
     return {bool: DType.bool_, float: DType.f32, int: DType.i32}[k]
 
 
-def _per_pe_values(c: CslCompiler, path: str, name: str, raw: np.ndarray, kinds: list):
+def _per_pe_values(c: CslCompiler, path: str, name: str, raw: np.ndarray, kinds: list,
+                   distinct: set):
     """A varying param's runtime type and its `[n]` values, from its raw values and kinds
-    per tile; None where they cannot all become values of one runtime type the way comptime
-    converts them (a coercion of a kind's extremes fails, or an integer type gets a
-    fraction)."""
-    distinct = set(kinds)
+    per tile (`distinct` kinds); None where they cannot all become values of one runtime
+    type the way comptime converts them (a coercion of a kind's extremes fails, or an
+    integer type gets a fraction)."""
     t = _param_type(c, path, name, distinct)
     if t is None:
         return None
@@ -235,11 +231,13 @@ def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
             if not isinstance(v, _VALUES):
                 continue
             vals = [p[name] for p in g.params]
-            raw = np.asarray([u.value if isinstance(u, CNum) else u for u in vals])
-            kinds = [_kind(u) for u in vals]
-            if len(set(kinds)) == 1 and (raw == raw[0]).all():
+            raw = np.asarray([u.value if type(u) is CNum else u for u in vals])
+            # a kind: a CNum's type or a Python type (1 and True are different values)
+            kinds = [u.dtype if type(u) is CNum else type(u) for u in vals]
+            distinct = {kinds[0]} if kinds.count(kinds[0]) == len(kinds) else set(kinds)
+            if len(distinct) == 1 and (raw == raw[0]).all():
                 continue
-            found = _per_pe_values(c, path, name, raw, kinds)
+            found = _per_pe_values(c, path, name, raw, kinds, distinct)
             per_pe = None
             if found is not None:
                 t, entries = found
