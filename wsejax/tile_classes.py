@@ -10,9 +10,9 @@ A front end gathers its tiles into `Group`s (one program, equal other params) an
 per varying param, its values and, where the param can be one, its per-PE stand-in;
 `tile_classes` then specialises each group a handful of times, never once per tile:
 
-    groups = [Group(path, tiles)]          # tiles: (x, y, params) with the same program
-    g.vary("pe_id", keys, (stand_in, table, entries))
-    classes, class_of, tables = tile_classes(groups, h, w, instantiate, CslError)
+    g = Group(path, tiles)                 # tiles: (x, y, params) running one program
+    g.vary("pe_id", keys, (stand_in, "pe:pe_id", entries))
+    classes, class_of, tables = tile_classes([g], h, w, instantiate, CslError)
 
 Per group: one trial with every candidate as a per-PE value; if the program rejects that,
 trials adding the candidates one at a time find those it rejects; the tiles are split by the
