@@ -155,7 +155,7 @@ def fabric_mesh(h: int, w: int, devices: int | None):
         raise ValueError(f"devices={devices}: only {len(available)} "
                          f"{available[0].platform} device(s) are visible")
     best = (1, 1)
-    for dy in range(1, devices + 1):
+    for dy in range(devices, 0, -1):
         for dx in range(1, devices // dy + 1):
             if h % dy == 0 and w % dx == 0 and dy * dx > best[0] * best[1]:
                 best = (dy, dx)
