@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import functools
-
 import sys
 
 import jax
@@ -24,8 +23,16 @@ from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
 from wsejax.engine.fabric_ops import ring_peek, ring_pop, ring_push, slot_key
 from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine
-from wsejax.engine.state import (FabricState, has_task, init_state, lowest_task, plan_slots,
-                                 set_task, task_bit, unpack_tasks)
+from wsejax.engine.state import (
+    FabricState,
+    has_task,
+    init_state,
+    lowest_task,
+    plan_slots,
+    set_task,
+    task_bit,
+    unpack_tasks,
+)
 from wsejax.errors import DeadlockError, FabricFault, ProgramError
 from wsejax.fabric import QUEUE_CAPACITY, data_task_args
 

@@ -24,7 +24,8 @@ __all__ = ["FabricState", "N_TASK_IDS", "SlotPlan", "init_state", "plan_slots", 
            "has_task", "set_task", "lowest_task", "unpack_tasks"]
 
 N_TASK_IDS = 64
-TASK_WORDS = N_TASK_IDS // 32     # task bit sets are [H, W, 2] uint32: ID k is bit k % 32 of word k // 32
+# task bit sets are [H, W, TASK_WORDS] uint32: ID k is bit k % 32 of word k // 32
+TASK_WORDS = N_TASK_IDS // 32
 PRNG_SEED = 0xDEADBEEF & 0x7FFFFF   # the documented initial state, in the LFSR's 23 bits
 
 
