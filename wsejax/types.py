@@ -17,6 +17,9 @@ __all__ = ["ArrayType", "DType", "bf16", "bool_", "dtype_of", "f16", "f32", "i8"
            "u8", "u16", "u32", "uint_of_width", "widens"]
 
 
+_NP_CACHE: dict = {}       # DType -> np.dtype, filled on first use (the compilers ask often)
+
+
 class DType(enum.Enum):
     """A CSL scalar element type."""
 
@@ -34,11 +37,16 @@ class DType(enum.Enum):
     @property
     def np(self) -> np.dtype:
         """The numpy dtype holding values of this type."""
-        if self is DType.bf16:
-            import ml_dtypes
+        got = _NP_CACHE.get(self)
+        if got is None:
+            if self is DType.bf16:
+                import ml_dtypes
 
-            return np.dtype(ml_dtypes.bfloat16)
-        return np.dtype(_NUMPY[self])
+                got = np.dtype(ml_dtypes.bfloat16)
+            else:
+                got = np.dtype(_NUMPY[self])
+            _NP_CACHE[self] = got
+        return got
 
     @property
     def bits(self) -> int:

@@ -21,7 +21,7 @@ from jax.sharding import PartitionSpec as P
 
 from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
-from wsejax.engine.fabric_ops import ring_peek, ring_pop, ring_push, slot_key
+from wsejax.engine.fabric_ops import PICK_BY_SELECT, pick, ring_peek, ring_pop, ring_push, slot_key
 from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine
 from wsejax.engine.state import (
     FabricState,
@@ -766,7 +766,7 @@ class Engine:
                           0)
             # each destination reads its source's outbox, oldest first
             sent = ring_peek(F, qo, cap).reshape(h * w, cap)[src].reshape(h, w, cap)
-            ring_push(F, qi, k, lambda at, sent=sent: jnp.take_along_axis(sent, at, axis=-1))
+            ring_push(F, qi, k, lambda at, sent=sent: pick(sent, at))
             ring_pop(F, qo, n)
             moved = moved + jnp.sum(k)
         return moved
@@ -779,29 +779,56 @@ class Engine:
     def _host(self, m: Machine, hc):
         """The streaming memcpy of the running command, if any: inject its wavelets into the
         PEs' inboxes (H2D) or drain their outboxes into it (D2H). Every stream of the
-        program is lowered here; the command's index selects the one that moves."""
+        program is lowered here, each in a branch of its own; the command's index picks the
+        one that runs (none after a launch)."""
         stream, data, total, done = hc
         F = m.fab
+        streams = self.program.streams
+        if not streams:
+            return hc, jnp.int32(0)
         cap = self.capacity
         j = jnp.arange(cap, dtype=jnp.int32)
         L = data.shape[-1]
-        moved = jnp.zeros_like(done)
-        for idx, (col, kind) in enumerate(self.program.streams):
-            on = stream == idx
-            if kind == "h2d":
-                q = f"in{col}"
-                k = jnp.where(on, jnp.minimum(total - done, cap - F[q + ".count"]), 0)
-                ring_push(F, q, k, lambda at, data=data: jnp.take_along_axis(
-                    data, jnp.clip(done[..., None] + at, 0, L - 1), axis=-1))
-            else:
-                q = f"out{col}"
-                k = jnp.where(on, jnp.minimum(F[q + ".count"], total - done), 0)
-                dst = jnp.where(j < k[..., None], done[..., None] + j, L)
-                hi = jnp.arange(data.shape[0], dtype=jnp.int32)[:, None, None]
-                wi = jnp.arange(data.shape[1], dtype=jnp.int32)[None, :, None]
-                data = data.at[hi, wi, dst].set(ring_peek(F, q, cap), mode="drop")
-                ring_pop(F, q, k)
-            moved = moved + k
+        queues = [f"in{col}" if kind == "h2d" else f"out{col}" for col, kind in streams]
+        parts = (".buf", ".head", ".count")
+
+        def branch(idx):
+            def run(operand):
+                rings, data = operand
+                Q = {q + p: v for q, ring in zip(queues, rings) for p, v in zip(parts, ring)}
+                q = queues[idx]
+                if streams[idx][1] == "h2d":
+                    k = jnp.minimum(total - done, cap - Q[q + ".count"])
+                    ring_push(Q, q, k, lambda at: pick(
+                        data, jnp.clip(done[..., None] + at, 0, L - 1)))
+                else:
+                    k = jnp.minimum(Q[q + ".count"], total - done)
+                    sent = ring_peek(Q, q, cap)
+                    # wavelet i of the stream lands at data[..., done + i]
+                    if L <= PICK_BY_SELECT:
+                        at = jnp.arange(L, dtype=jnp.int32) - done[..., None]
+                        data = jnp.where((at >= 0) & (at < k[..., None]),
+                                         pick(sent, jnp.clip(at, 0, cap - 1)), data)
+                    else:
+                        dst = jnp.where(j < k[..., None], done[..., None] + j, L)
+                        hi = jnp.arange(data.shape[0], dtype=jnp.int32)[:, None, None]
+                        wi = jnp.arange(data.shape[1], dtype=jnp.int32)[None, :, None]
+                        data = data.at[hi, wi, dst].set(sent, mode="drop")
+                    ring_pop(Q, q, k)
+                return tuple(tuple(Q[q + p] for p in parts) for q in queues), data, k
+            return run
+
+        def idle(operand):
+            rings, data = operand
+            return rings, data, jnp.zeros_like(done)
+
+        rings = tuple(tuple(F[q + p] for p in parts) for q in queues)
+        rings, data, moved = lax.switch(jnp.clip(stream + 1, 0, len(streams)),
+                                        [idle] + [branch(i) for i in range(len(streams))],
+                                        (rings, data))
+        for q, ring in zip(queues, rings):
+            for p, v in zip(parts, ring):
+                F[q + p] = v
         return (stream, data, total, done + moved), jnp.sum(moved)
 
     # -- the fabric command -----------------------------------------------------------------

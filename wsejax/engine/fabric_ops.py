@@ -29,7 +29,7 @@ from wsejax.engine.state import task_bit
 from wsejax.errors import ProgramError
 from wsejax.types import DType, u32
 
-__all__ = ["FabricOps", "SiteInfo", "ring_peek", "ring_pop", "ring_push", "slot_key"]
+__all__ = ["FabricOps", "SiteInfo", "pick", "ring_peek", "ring_pop", "ring_push", "slot_key"]
 
 
 def slot_key(cls: int, site: int) -> str:
@@ -40,11 +40,25 @@ def slot_key(cls: int, site: int) -> str:
 # The queues: ring buffers `q.buf` [H, W, cap] with `q.head` and `q.count` [H, W]
 
 
+PICK_BY_SELECT = 32     # up to this many source entries, `pick` selects instead of gathering
+
+
+def pick(src, idx):
+    """`out[..., p] = src[..., idx[..., p]]` for indices in `[0, src.shape[-1])`: along a short
+    last axis a select per source entry, which XLA:CPU runs faster than a gather."""
+    if src.shape[-1] > PICK_BY_SELECT:
+        return jnp.take_along_axis(src, idx, axis=-1)
+    out = jnp.broadcast_to(src[..., :1], idx.shape)
+    for s in range(1, src.shape[-1]):
+        out = jnp.where(idx == s, src[..., s:s + 1], out)
+    return out
+
+
 def ring_peek(F: dict, q: str, n: int):
     """The first n wavelets of ring q, oldest first (`[H, W, n]`; past its count, garbage)."""
     cap = F[q + ".buf"].shape[-1]
     j = jnp.arange(n, dtype=jnp.int32)
-    return jnp.take_along_axis(F[q + ".buf"], (F[q + ".head"][..., None] + j) % cap, axis=-1)
+    return pick(F[q + ".buf"], (F[q + ".head"][..., None] + j) % cap)
 
 
 def ring_pop(F: dict, q: str, k) -> None:
@@ -415,8 +429,7 @@ class FabricOps:
             index = self.slot_field(site, "idx") if d.wio else 0
             w = _to_payload(res, have, index)
             # avail is 0 where the slot does not run; K <= the queue's capacity
-            ring_push(F, f"out{d.color}", avail,
-                      lambda at: jnp.take_along_axis(w, jnp.clip(at, 0, K - 1), axis=-1))
+            ring_push(F, f"out{d.color}", avail, lambda at: pick(w, jnp.clip(at, 0, K - 1)))
             return
         if d.kind == "fabin":
             raise ProgramError(f"{what}: a fabin_dsd cannot be a destination")
