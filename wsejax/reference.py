@@ -125,7 +125,7 @@ from wsejax.errors import DeadlockError, FabricFault, MemcpyError, ProgramError
 from wsejax.fabric import QUEUE_CAPACITY, data_task_args, payload_in, payload_out
 from wsejax.memcpy import MemcpyDataType, MemcpyOrder
 from wsejax.routes import routes_table
-from wsejax.types import DType
+from wsejax.types import DType, format_value
 
 __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
@@ -511,20 +511,6 @@ def _literal(d) -> Dsd:
                    index_offset=d.wavelet_index_offset)
     return Dsd("mem4d", d.base, d.base_offset, f(d.offset), 0, int(np.prod(d.extents)),
                tuple(d.coeffs), tuple(d.extents), index_offset=d.wavelet_index_offset)
-
-
-def _format_value(v, spec: str) -> str:
-    """One `<simprint>` value, as the engine formats it."""
-    v = np.asarray(v)
-    bits = max(v.dtype.itemsize * 8, 16)
-    if spec == "f":
-        return str(v.astype(np.float32) if v.dtype.kind == "f" else np.float32(v))
-    raw = int(v.view(_UINT[v.dtype.itemsize])) if v.dtype.kind != "b" else int(v)
-    if spec == "X":
-        return f"{raw:0{bits // 4}X}"
-    if spec == "b":
-        return f"{raw:0{bits}b}"
-    return str(int(v)) if v.dtype.kind in "iub" else str(v)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1082,7 +1068,7 @@ class Reference:
 
     def _print(self, pe: _PE, s: ir.Print, fr: _Frame) -> None:
         text = "".join(p if isinstance(p, str) else
-                       _format_value(self._expr(pe, p[0], fr), p[1]) for p in s.parts)
+                       format_value(self._expr(pe, p[0], fr), p[1]) for p in s.parts)
         *lines, pe.line = (pe.line + text).split("\n")
         prefix = f"PE({pe.x},{pe.y}): " if s.coords else ""
         self.output.extend(prefix + line for line in lines)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ArrayType", "DType", "bf16", "bool_", "dtype_of", "f16", "f32", "i8", "i16", "i32",
-           "u8", "u16", "u32", "uint_of_width", "widens"]
+__all__ = ["ArrayType", "DType", "bf16", "bool_", "dtype_of", "f16", "f32", "format_value", "i8",
+           "i16", "i32", "u8", "u16", "u32", "uint_of_width", "widens"]
 
 
 _NP_CACHE: dict = {}       # DType -> np.dtype, filled on first use (the compilers ask often)
@@ -138,3 +138,19 @@ def dtype_of(name: str) -> DType:
 def uint_of_width(bits: int) -> np.dtype:
     """The unsigned numpy dtype of `bits` bits (8, 16 or 32)."""
     return np.dtype({8: np.uint8, 16: np.uint16, 32: np.uint32}[bits])
+
+
+def format_value(v, spec: str) -> str:
+    """One `<simprint>` value: {d} decimal, {X} upper hex and {b} binary padded to the value's
+    width (16 or 32 bits), {f} the shortest float that reads back."""
+    v = np.asarray(v)
+    bits = max(v.dtype.itemsize * 8, 16)
+    if spec == "f":
+        return str(v.astype(np.float32) if v.dtype.kind == "f" else np.float32(v))
+    raw = int(v.view({1: np.uint8, 2: np.uint16, 4: np.uint32}[v.dtype.itemsize])) \
+        if v.dtype.kind != "b" else int(v)
+    if spec == "X":
+        return f"{raw:0{bits // 4}X}"
+    if spec == "b":
+        return f"{raw:0{bits}b}"
+    return str(int(v)) if v.dtype.kind in "iub" else str(v)

@@ -28,7 +28,7 @@ import math
 
 from wsejax import ir
 from wsejax.csl.values import CNum, NativeFn, PtrVal, RVal, Special, StructVal, TupleVal
-from wsejax.types import DType
+from wsejax.types import DType, format_value
 
 __all__ = ["NativeModule", "load"]
 
@@ -434,8 +434,6 @@ def _simprint(c, params, pos):
             e = v.expr if want is None else c2.to_expr(v, want, node.pos)
             return (e, spec)
         if isinstance(v, CNum):
-            from wsejax.engine.core import format_value
-
             return format_value(want.np.type(v.value) if want else v.dtype.np.type(v.value),
                                 spec)
         if isinstance(v, (int, float)) and not isinstance(v, bool):

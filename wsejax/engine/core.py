@@ -35,6 +35,7 @@ from wsejax.engine.state import (
 )
 from wsejax.errors import DeadlockError, FabricFault, ProgramError
 from wsejax.fabric import QUEUE_CAPACITY, data_task_args
+from wsejax.types import format_value
 
 __all__ = ["Engine", "dsd_candidates", "fabric_mesh"]
 
@@ -258,22 +259,6 @@ def _flags(fault, cmd_blocked, done, total, launch: bool):
     stream stopped short]."""
     blocked = jnp.any(cmd_blocked) if launch else jnp.bool_(False)
     return jnp.stack([jnp.any(fault != 0), blocked, jnp.any(done < total)])
-
-
-def format_value(v, spec: str) -> str:
-    """One `<simprint>` value: {d} decimal, {X} upper hex and {b} binary padded to the value's
-    width (16 or 32 bits), {f} the shortest float that reads back."""
-    v = np.asarray(v)
-    bits = max(v.dtype.itemsize * 8, 16)
-    if spec == "f":
-        return str(v.astype(np.float32) if v.dtype.kind == "f" else np.float32(v))
-    raw = int(v.view({1: np.uint8, 2: np.uint16, 4: np.uint32}[v.dtype.itemsize])) \
-        if v.dtype.kind != "b" else int(v)
-    if spec == "X":
-        return f"{raw:0{bits // 4}X}"
-    if spec == "b":
-        return f"{raw:0{bits}b}"
-    return str(int(v)) if v.dtype.kind in "iub" else str(v)
 
 
 class Engine:
