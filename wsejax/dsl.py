@@ -93,6 +93,7 @@ from wsejax import dsd as dsd_math
 from wsejax import ir, ops
 from wsejax.errors import LayoutError, ProgramError
 from wsejax.fabric import data_task_args
+from wsejax.hardware import MEMCPY_COLORS, MEMCPY_LOCAL_IDS, MEMCPY_QUEUES, QUEUE_COUNTS
 from wsejax.types import (
     ArrayType,
     DType,
@@ -137,10 +138,6 @@ _FABRIC_DSDS = (fabin_dsd, fabout_dsd)
 NORTH, SOUTH, EAST, WEST, RAMP = "NORTH", "SOUTH", "EAST", "WEST", "RAMP"
 _DIRECTIONS = (NORTH, SOUTH, EAST, WEST, RAMP)
 
-# resources of the memcpy infrastructure (spec 4); every dsl program is compiled with memcpy
-MEMCPY_COLORS = (21, 22, 23)
-MEMCPY_LOCAL_IDS = {27: "memcpy", 28: "memcpy", 29: "the teardown task",
-                    30: "memcpy (timer)", 31: "the system"}
 
 _local = threading.local()
 
@@ -1103,6 +1100,11 @@ def _arch() -> str | None:
     return pb.arch if pb is not None else None
 
 
+def _queue_counts() -> dict:
+    """The queues of the program's architecture (outside a program: the most of any)."""
+    return QUEUE_COUNTS.get(_arch(), QUEUE_COUNTS["wse3"])
+
+
 def _comptime_int(v, what: str) -> int:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         raise _error()(f"{what} takes a comptime integer, got {v!r}")
@@ -1136,15 +1138,16 @@ def _color(v, what: str, err=None) -> int:
 def get_input_queue(n: int) -> InputQueue:
     """`@get_input_queue(n)`: input queues are 0 to 7."""
     n = _comptime_int(n, "get_input_queue")
-    if not 0 <= n <= 7:
-        raise ProgramError(f"input queue {n} is out of range (0 to 7)")
+    hi = _queue_counts()["input"] - 1
+    if not 0 <= n <= hi:
+        raise ProgramError(f"input queue {n} is out of range (0 to {hi})")
     return InputQueue(n)
 
 
 def get_output_queue(n: int) -> OutputQueue:
     """`@get_output_queue(n)`: output queues are 0 to 5 on wse2, 0 to 7 on wse3."""
     n = _comptime_int(n, "get_output_queue")
-    hi = 5 if _arch() == "wse2" else 7
+    hi = _queue_counts()["output"] - 1
     if not 0 <= n <= hi:
         raise ProgramError(f"output queue {n} is out of range (0 to {hi})"
                            + (" on wse2" if hi == 5 else ""))
@@ -1157,10 +1160,10 @@ def _queue_key(q, what: str) -> tuple[str, int]:
         raise ProgramError(f"{what} takes a queue (csl.get_input_queue(n) or "
                            f"csl.get_output_queue(n)), got {q!r}")
     kind = "in" if isinstance(q, InputQueue) else "out"
-    reserved = {("in", 0), ("out", 0)} | ({("in", 1)} if _arch() == "wse3" else set())
-    if (kind, q.id) in reserved:
-        raise ProgramError(f"{what}: {'input' if kind == 'in' else 'output'} queue {q.id} is "
-                           f"reserved by memcpy")
+    name = "input" if kind == "in" else "output"
+    # every dsl program is compiled with memcpy
+    if q.id in MEMCPY_QUEUES.get(_arch(), MEMCPY_QUEUES["wse2"])[name]:
+        raise ProgramError(f"{what}: {name} queue {q.id} is reserved by memcpy")
     return kind, q.id
 
 

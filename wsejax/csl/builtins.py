@@ -60,6 +60,7 @@ from wsejax.csl.values import (
     TupleVal,
 )
 from wsejax.fabric import data_task_args
+from wsejax.hardware import MEMCPY_COLORS, MEMCPY_LOCAL_IDS, MEMCPY_QUEUES, QUEUE_COUNTS
 from wsejax.types import DType
 
 __all__ = ["call", "finish_pe"]
@@ -529,7 +530,6 @@ def _short(name: str) -> str:
 # ------------------------------------------------------------------------------------------------
 # Colors and routes
 
-MEMCPY_COLORS = (21, 22, 23)
 DIRECTION_NAMES = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
 
 
@@ -616,9 +616,6 @@ def _set_local_color_config(c, node, env):
 # ------------------------------------------------------------------------------------------------
 # Tasks
 
-# local task IDs the memcpy infrastructure uses (spec 4), and the system tasks 29 and 31
-MEMCPY_LOCAL_IDS = {27: "memcpy", 28: "memcpy", 30: "memcpy (timer)", 29: "the teardown task",
-                    31: "the system"}
 
 
 @builtin("get_local_task_id")
@@ -805,9 +802,6 @@ def _task_ctl(c, node, env):
 # ------------------------------------------------------------------------------------------------
 # Queues
 
-QUEUE_COUNTS = {"wse2": {"input": 8, "output": 6}, "wse3": {"input": 8, "output": 8}}
-MEMCPY_QUEUES = {"wse2": {"input": (0,), "output": (0,)},
-                 "wse3": {"input": (0, 1), "output": (0,)}}
 
 
 def _get_queue(kind):
