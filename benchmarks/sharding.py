@@ -29,10 +29,10 @@ def main(argv=None) -> None:
         os.environ["XLA_FLAGS"] = \
             f"{flags} --xla_force_host_platform_device_count={args.devices}".strip()
 
+    import dataflow
     import jax
     import numpy as np
 
-    import dataflow
     from wsejax import SdkRuntime
 
     k, tile = args.k, 16
