@@ -300,7 +300,6 @@ class Engine:
         for low in self.lowerers:
             low.printer = self._print
         self._discover()
-        self.last_ticks = 0
         # host round trips: jitted calls dispatched, device-to-host transfers
         self.counts = collections.Counter()
 
@@ -383,12 +382,8 @@ class Engine:
                 fab[key + ".pos"] = z
                 # the captured fields that differ between starts or PEs (SiteInfo.fields)
                 for f in info.slot_fields():
-                    if f.endswith(".val"):
-                        t = info.operands[int(f[1:f.index(".")])][1]
-                        fab[f"{key}.{f}"] = np.zeros((h, w), t.np)
-                    else:
-                        fab[f"{key}.{f}"] = np.full((h, w), -1 if f in ("act", "unb") else 0,
-                                                    np.int32)
+                    dtype, unset = info.field_init(f)
+                    fab[f"{key}.{f}"] = np.full((h, w), unset, dtype)
         for cfg in self.cfgs:
             for name, t in cfg.locals.items():
                 fab[cfg.frame_key(name)] = np.zeros((h, w), t.np)
@@ -637,17 +632,17 @@ class Engine:
         runnable = jnp.where(idle[..., None], runnable, jnp.uint32(0))
         has = jnp.any(runnable != 0, axis=-1)
         if self.schedule_seed is None:
-            pick = lowest_task(runnable)
+            first = lowest_task(runnable)
         else:
             # the seeded random-order mode: any runnable task may go first
             each = unpack_tasks(runnable)
             key = jax.random.fold_in(jax.random.PRNGKey(self.schedule_seed), ticks)
             noise = jax.random.uniform(key, each.shape)
-            pick = jnp.argmax(jnp.where(each, noise, -1.0), axis=-1)
+            first = jnp.argmax(jnp.where(each, noise, -1.0), axis=-1)
         for c, low in enumerate(self.lowerers):
             cm = self._class_mask(m.tables, c, None)
             for task in low.pe.tasks:
-                mask = has & (pick == task.id)
+                mask = has & (first == task.id)
                 if cm is not None:
                     mask = mask & cm
                 if task.kind == "data":

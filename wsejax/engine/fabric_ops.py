@@ -98,6 +98,13 @@ class SiteInfo:
         """The fields kept per PE (those not the same constant on every start)."""
         return [f for f, v in self.fields.items() if v is None]
 
+    def field_init(self, f: str):
+        """`(numpy dtype, value before any start)` of slot field f: a scalar operand's
+        `o{k}.val` has the operand's type; a hook (`act`, `unb`) is -1, no task."""
+        if f.endswith(".val"):
+            return self.operands[int(f[1:f.index(".")])][1].np, 0
+        return np.dtype(np.int32), -1 if f in ("act", "unb") else 0
+
     @property
     def operands(self):
         return (self.dest,) + tuple(self.srcs)
@@ -227,10 +234,11 @@ class FabricOps:
     def slot_field(self, site: int, f: str):
         """Slot field `f` of `site`: its per-PE array, or its constant."""
         info = self.sites[site]
-        v = info.fields.get(f, -1 if f in ("act", "unb") else 0)
+        dtype, unset = info.field_init(f)
+        v = info.fields.get(f, unset)
         if v is None:
             return self.M.fab[f"{slot_key(self.cls, site)}.{f}"]
-        return jnp.full(self.lanes, v, jnp.int32)
+        return jnp.full(self.lanes, v, dtype)
 
     def start_op(self, s: ir.DsdOp, dest, srcs, fr, m) -> None:
         """Capture the operands of `s` in its slot and mark it running on the lanes in `m`."""
@@ -354,9 +362,7 @@ class FabricOps:
                     cnt = F[self.fifo_key(t.fifo) + ".count"]
                     avail = jnp.minimum(avail, cap - cnt if k == 0 else cnt)
             elif kind == "s":
-                v = info.fields.get(pre + ".val")
-                ops_rt.append(("s", (F[f"{key}.{pre}.val"] if v is None else
-                                     jnp.full(self.lanes, v, t.np), t)))
+                ops_rt.append(("s", (self.slot_field(site, pre + ".val"), t)))
             else:
                 ops_rt.append(("p", t))
         avail = jnp.maximum(avail, 0)
