@@ -64,6 +64,17 @@ class Task:
         return f"<Task {self.name} {'done' if self._done else 'pending'}>"
 
 
+def _env_int(name: str) -> int | None:
+    """The integer in environment variable `name`, or None where it is unset or empty."""
+    text = os.environ.get(name)
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise MemcpyError(f"{name} must be an integer") from None
+
+
 def _positive(name: str, **values) -> None:
     for k, v in values.items():
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
@@ -105,18 +116,12 @@ class SdkRuntime:
         else:
             artifacts = getattr(bindir, "artifacts_path", None)
             self.program = load_program(artifacts if artifacts is not None else bindir)
-        if schedule_seed is None and os.environ.get("WSEJAX_SCHEDULE_SEED"):
-            # lets an unmodified host script run in the random-order mode
-            try:
-                schedule_seed = int(os.environ["WSEJAX_SCHEDULE_SEED"])
-            except ValueError:
-                raise MemcpyError("WSEJAX_SCHEDULE_SEED must be an integer") from None
-        if devices is None and os.environ.get("WSEJAX_DEVICES"):
-            # lets an unmodified host script run sharded over several devices
-            try:
-                devices = int(os.environ["WSEJAX_DEVICES"])
-            except ValueError:
-                raise MemcpyError("WSEJAX_DEVICES must be an integer") from None
+        # the environment lets an unmodified host script run in the random-order mode or
+        # sharded over several devices
+        if schedule_seed is None:
+            schedule_seed = _env_int("WSEJAX_SCHEDULE_SEED")
+        if devices is None:
+            devices = _env_int("WSEJAX_DEVICES")
         self._engine_kwargs = {"matvec_loops": matvec_loops, "schedule_seed": schedule_seed,
                                "devices": devices}
         if loop_limit is not None:
@@ -435,13 +440,12 @@ class SdkRuntime:
         return self._run_launch(what, symbol, values, nonblock)
 
     def _run_launch(self, what, symbol, values, nonblock) -> Task:
+        self.engine.counts["dispatches"] += 1
         if self.engine.dynamic:
             # the PEs start the function once their main thread is idle, in the fabric loop
-            self.engine.counts["dispatches"] += 1
             self.state = self.engine.request_fn(symbol)(self.state, values)
             self.state, _, _ = self.engine.run_fabric(self.state)
         else:
-            self.engine.counts["dispatches"] += 1
             self.state = self.engine.launch_fn(symbol)(self.state, values)
         state = self.state
 
