@@ -762,8 +762,11 @@ def _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
     q = None
     if queue is not None:
         q = _queue_key(queue, f"{kind} {qname}")[1]
-    color = None if fabric_color is None else _color(fabric_color, f"{kind} fabric_color")
     bound = pb.queues.get(("in" if kind == fabin_dsd else "out", q)) if q is not None else None
+    if isinstance(fabric_color, _PerPeColor) and bound is None:
+        color = ir.PeValue(fabric_color.table, u16)     # the engine picks each PE's queue
+    else:
+        color = None if fabric_color is None else _color(fabric_color, f"{kind} fabric_color")
     if pb.arch == "wse3":
         if q is None:
             raise ProgramError(f"on wse3 a {kind} needs an {qname}, initialised with its color "
@@ -1122,6 +1125,8 @@ def get_color(n: int) -> Color:
 def _color(v, what: str, err=None) -> int:
     """The number of a color given as a Color or an integer; memcpy's colors are refused."""
     err = err or _error()
+    if isinstance(v, _PerPeColor):
+        raise err(f"{what}: the per-PE color {v.table} is used where its number is needed")
     if isinstance(v, Color):
         n = v.id
     elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
@@ -1891,6 +1896,16 @@ def _stream_colors(colors, what: str) -> tuple[int, ...]:
     return out
 
 
+class _PerPeColor:
+    """A PE program param whose color differs between tiles, traced as a per-PE table read:
+    a fabric DSD's `fabric_color` takes it (each PE uses its own color's queue); any use
+    that needs the color's number (a route, a data task, a queue's color) raises, and
+    `compile` traces per color instead."""
+
+    def __init__(self, table: str):
+        self.table = table
+
+
 class _PerPeParam:
     """A PE program param whose number differs between tiles, traced as a per-PE table read.
 
@@ -1970,8 +1985,8 @@ def _tile_groups(tiles: dict) -> list:
     grouped: dict = {}
     for (x, y), (prog, p) in sorted(tiles.items(), key=lambda t: (t[0][1], t[0][0])):
         try:
-            shape = tuple(sorted((k, None if _is_number(v) else _freeze(v))
-                                 for k, v in p.items()))
+            shape = tuple(sorted((k, None if _is_number(v) or isinstance(v, Color)
+                                  else _freeze(v)) for k, v in p.items()))
         except TypeError:
             shape = (x, y)
         grouped.setdefault((prog, shape), []).append((x, y, p))
@@ -1979,7 +1994,20 @@ def _tile_groups(tiles: dict) -> list:
     groups = []
     for (prog, _), members in grouped.items():
         g = Group(prog, members)
+        stem = getattr(prog, '__name__', 'pe_program')
         for k, v in g.params[0].items():
+            if all(isinstance(p[k], Color) for p in g.params):
+                ids = np.asarray([p[k].id for p in g.params], np.uint16)
+                if (ids != ids[0]).any():
+                    per_pe = None     # memcpy's colors: the error needs the number
+                    if not set(MEMCPY_COLORS).intersection(ids.tolist()):
+                        table = names.new(f"{stem}:{k}", u16)
+                        per_pe = (_PerPeColor(table), table, ids)
+                    g.vary(k, [(Color, i) for i in ids.tolist()], per_pe)
+                continue
+            if isinstance(v, Color) or any(isinstance(p[k], Color) for p in g.params):
+                g.vary(k, [_freeze(p[k]) for p in g.params])    # colors and numbers: split
+                continue
             if not _is_number(v):
                 continue
             keys = [_number_key(p[k]) for p in g.params]
@@ -1989,7 +2017,7 @@ def _tile_groups(tiles: dict) -> list:
             per_pe = None
             if found is not None:
                 kind, t, default, extremes, entries = found
-                table = names.new(f"{getattr(prog, '__name__', 'pe_program')}:{k}", t)
+                table = names.new(f"{stem}:{k}", t)
                 per_pe = (_PerPeParam(table, kind, extremes, default), table, entries)
             g.vary(k, keys, per_pe)
         groups.append(g)

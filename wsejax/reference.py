@@ -462,8 +462,9 @@ class _PE:
             arr = np.ascontiguousarray(arr)
             self.mem[s.name] = arr
             self.flat[s.name] = arr.reshape(-1)
-        self.dsd: dict[str, Dsd] = {name: _literal(lit.dsd) for name, lit in self.cls.dsd_vars}
         self.tables = {name: t[y, x] for name, t in program.tables}
+        self.dsd: dict[str, Dsd] = {name: _literal(lit.dsd, self.tables)
+                                    for name, lit in self.cls.dsd_vars}
         self.local_tasks = {t.id: t.fn for t in self.cls.tasks if t.kind != "data"}
         self.data_tasks = {t.id: (t.fn, t.color) for t in self.cls.tasks if t.kind == "data"}
         self.active = set(self.cls.active)
@@ -494,17 +495,23 @@ class _PE:
         return q
 
 
-def _literal(d) -> Dsd:
-    """A DSD literal whose fields are constants (a global DSD variable's initial value)."""
+def _color(color, tables: dict) -> int:
+    """A fabric DSD's color on one PE: a number, or its entry of a per-PE table."""
+    return int(tables[color.table]) if isinstance(color, ir.PeValue) else color
+
+
+def _literal(d, tables: dict) -> Dsd:
+    """A DSD literal whose fields are constants (a global DSD variable's initial value), on
+    the PE whose per-PE values are `tables`."""
     def f(x):
         if type(x) is not ir.Const:
             raise ProgramError("a global DSD needs comptime fields")
         return int(x.value)
 
     if isinstance(d, ir.FabIn):
-        return Dsd("fabin", "", 0, 0, 0, f(d.length), color=d.color)
+        return Dsd("fabin", "", 0, 0, 0, f(d.length), color=_color(d.color, tables))
     if isinstance(d, ir.FabOut):
-        return Dsd("fabout", "", 0, 0, 0, f(d.length), color=d.color,
+        return Dsd("fabout", "", 0, 0, 0, f(d.length), color=_color(d.color, tables),
                    index_offset=d.wavelet_index_offset)
     if isinstance(d, ir.Mem1d):
         return Dsd("mem1d", d.base, d.base_offset, f(d.offset), f(d.stride), f(d.length),
@@ -1208,9 +1215,11 @@ class Reference:
         if t is ir.DsdLit:
             d = e.dsd
             if isinstance(d, ir.FabIn):
-                return Dsd("fabin", "", 0, 0, 0, self._int(pe, d.length, fr), color=d.color)
+                return Dsd("fabin", "", 0, 0, 0, self._int(pe, d.length, fr),
+                           color=_color(d.color, pe.tables))
             if isinstance(d, ir.FabOut):
-                return Dsd("fabout", "", 0, 0, 0, self._int(pe, d.length, fr), color=d.color,
+                return Dsd("fabout", "", 0, 0, 0, self._int(pe, d.length, fr),
+                           color=_color(d.color, pe.tables),
                            index_offset=d.wavelet_index_offset)
             if isinstance(d, ir.Mem1d):
                 return Dsd("mem1d", d.base, d.base_offset, self._int(pe, d.offset, fr),

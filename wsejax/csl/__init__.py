@@ -29,8 +29,20 @@ from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.builtins import finish_pe
 from wsejax.csl.comptime import Compiler, Env, Module, PeBuilder
-from wsejax.csl.values import CNum, FnT, ModuleVal, PtrT, RVal, StructVal, freeze
+from wsejax.csl.values import (
+    CNum,
+    ColorVal,
+    FnT,
+    ModuleVal,
+    PeColorVal,
+    PtrT,
+    RVal,
+    Special,
+    StructVal,
+    freeze,
+)
 from wsejax.errors import CslError, LayoutError
+from wsejax.hardware import MEMCPY_COLORS
 from wsejax.layout import build_program, default_fabric_dims
 from wsejax.tile_classes import Group, TableNames, tile_classes
 from wsejax.types import DType
@@ -159,7 +171,21 @@ class CslCompiler(Compiler):
         return pe.build()
 
 
-_VALUES = (int, float, CNum)    # param values that may become per-PE values (bool is an int)
+# param values that may become per-PE values (bool is an int)
+_VALUES = (int, float, CNum, ColorVal)
+
+
+def _declared_type(c: CslCompiler, path: str, name: str):
+    """The type param `name` of file `path` declares, None where it declares none, or the
+    CslError class where its type cannot be evaluated on its own."""
+    file = c.parse(pathlib.Path(path))
+    decl = next((d for d in file.decls if isinstance(d, ast.ParamDecl) and d.name == name), None)
+    if decl is None or decl.type is None:
+        return None
+    try:
+        return c.eval_type(decl.type, Module(c, file, {}, "", None, "probe").env())
+    except CslError:
+        return CslError
 
 
 def _param_type(c: CslCompiler, path: str, name: str, kinds: set) -> DType | None:
@@ -169,13 +195,8 @@ def _param_type(c: CslCompiler, path: str, name: str, kinds: set) -> DType | Non
     its values' one kind (`kinds`: CNum types and Python types): that type, bool, f32 for
     floats, i32 for integers.
     """
-    file = c.parse(pathlib.Path(path))
-    decl = next((d for d in file.decls if isinstance(d, ast.ParamDecl) and d.name == name), None)
-    if decl is not None and decl.type is not None:
-        try:
-            t = c.eval_type(decl.type, Module(c, file, {}, "", None, "probe").env())
-        except CslError:
-            return None
+    t = _declared_type(c, path, name)
+    if t is not None:
         return t if isinstance(t, DType) else None
     if len(kinds) != 1:
         return None
@@ -212,9 +233,9 @@ def _per_pe_values(c: CslCompiler, path: str, name: str, raw: np.ndarray, kinds:
 def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
     """Tile classes, the [H, W] class table and per-PE constant tables (`wsejax.tile_classes`).
 
-    Tiles running the same file whose params differ only in numbers and bools are one group;
-    a varying param can be a per-PE value of its declared type (an untyped one: its values'
-    type, see `_param_type`).
+    Tiles running the same file whose params differ only in numbers, bools and colors are one
+    group; a varying param can be a per-PE value of its declared type (an untyped one: its
+    values' type, see `_param_type`), a color param a per-PE color (`_per_pe_colors`).
     """
     grouped: dict = {}
     for y in range(h):
@@ -231,6 +252,18 @@ def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
             if not isinstance(v, _VALUES):
                 continue
             vals = [p[name] for p in g.params]
+            colors = _per_pe_colors(c, path, name, vals)
+            if colors is not None:
+                ids, per_pe = colors
+                if (ids != ids[0]).any():
+                    if per_pe is not None:
+                        table = names.new(f"{pathlib.Path(path).stem}:{name}", DType.u16)
+                        per_pe = (PeColorVal(ir.PeValue(table, DType.u16)), table, ids)
+                    g.vary(name, [(ColorVal, i) for i in ids.tolist()], per_pe)
+                continue
+            if any(type(u) is ColorVal for u in vals):
+                g.vary(name, [freeze(u) for u in vals])     # colors and numbers: split
+                continue
             raw = np.asarray([u.value if type(u) is CNum else u for u in vals])
             # a kind: a CNum's type or a Python type (1 and True are different values)
             kinds = [u.dtype if type(u) is CNum else type(u) for u in vals]
@@ -247,6 +280,20 @@ def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
         groups.append(g)
     return tile_classes(groups, h, w, lambda path, params: c.instantiate(path, StructVal(
         params)), CslError)
+
+
+def _per_pe_colors(c: CslCompiler, path: str, name: str, vals: list):
+    """For a color param (its values all colors, or numbers of a param declared `color`):
+    `([n] uint16 color ids, per_pe)`, per_pe True where the ids may be a per-PE color (none
+    is memcpy's own: that error needs the number); else None."""
+    if all(type(u) is ColorVal for u in vals):
+        ids = np.asarray([u.id for u in vals], np.uint16)
+    elif _declared_type(c, path, name) == Special("color") and all(
+            isinstance(u, int) and not isinstance(u, bool) and 0 <= u <= 23 for u in vals):
+        ids = np.asarray(vals, np.uint16)
+    else:
+        return None
+    return ids, not (c.memcpy and set(MEMCPY_COLORS).intersection(ids.tolist()))
 
 
 @contextlib.contextmanager

@@ -39,6 +39,7 @@ from wsejax.csl.values import (
     ArrayVal,
     CNum,
     ColorVal,
+    PeColorVal,
     DsdVal,
     DsdVarRef,
     EnumVal,
@@ -229,7 +230,7 @@ def _type_of(c, node, env):
         return Special(f"{v.kind}_queue")
     if isinstance(v, TaskIdVal):
         return Special(f"{v.kind}_task_id")
-    if isinstance(v, ColorVal):
+    if isinstance(v, (ColorVal, PeColorVal)):
         return Special("color")
     if isinstance(v, StructVal):
         return v.stype or Special("comptime_struct")
@@ -905,7 +906,7 @@ def finish_pe(c, pe: PeBuilder) -> None:
 
     def fill(x):
         if isinstance(x, (ir.FabIn, ir.FabOut)):
-            if x.color < 0:
+            if isinstance(x.color, int) and x.color < 0:
                 kind = "input" if isinstance(x, ir.FabIn) else "output"
                 return dataclasses.replace(x, color=colors[(kind, x.queue)])
             return x
@@ -1030,7 +1031,9 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
         raise c.error(f"{kind} needs an .extent (the number of wavelets)", node.pos)
     length = _field(c, f["extent"], DType.u16, node, env)
     color = None
-    if "fabric_color" in f:
+    if isinstance(f.get("fabric_color"), PeColorVal):
+        color = f["fabric_color"].expr        # the engine picks each PE's queue
+    elif "fabric_color" in f:
         color = _color_of(c, f["fabric_color"], node.pos, f"{kind} .fabric_color")
     queue = None
     if qfield in f:

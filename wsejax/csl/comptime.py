@@ -42,6 +42,7 @@ from wsejax.csl.values import (
     CellVar,
     CNum,
     ColorVal,
+    PeColorVal,
     DsdVal,
     DsdVarRef,
     EnumT,
@@ -482,7 +483,7 @@ class Compiler:
             if t is MODULE and isinstance(v, ModuleVal):
                 return v
             if t.name == "color":
-                if isinstance(v, ColorVal):
+                if isinstance(v, (ColorVal, PeColorVal)):
                     return v
                 n = v.value if isinstance(v, CNum) else v
                 if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 23:
@@ -1935,6 +1936,8 @@ def describe(v) -> str:
         return f"the enum value .{v.name}"
     if isinstance(v, ColorVal):
         return f"color {v.id}"
+    if isinstance(v, PeColorVal):
+        return "a color that differs between PEs"
     if isinstance(v, QueueVal):
         return f"{v.kind} queue {v.id}"
     if isinstance(v, TaskIdVal):

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wsejax import ir
+from wsejax.errors import CslError
 from wsejax.types import DType
 
 __all__ = [
     "ArrayT", "ArrayVal", "CNum", "CellVar", "ColorVal", "DsdVal", "DsdVarRef", "EnumT",
-    "EnumVal", "FifoVal", "FnT", "FnVal", "LocalVar", "ModuleVal", "NativeFn", "PtrT", "PtrVal",
+    "EnumVal", "FifoVal", "FnT", "FnVal", "LocalVar", "ModuleVal", "NativeFn", "PeColorVal",
+    "PtrT", "PtrVal",
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
     "TensorAccessVal", "TupleVal", "type_name",
 ]
@@ -169,6 +171,21 @@ class ColorVal:
     """A routable color (`@get_color(n)`, or a `color` param), 0..23."""
 
     id: int
+
+
+@dataclass(frozen=True)
+class PeColorVal:
+    """A color that differs between the PEs of one tile class: a `color` param read from a
+    per-PE table (`expr`, an `ir.PeValue`). A fabric DSD takes it as its `.fabric_color`;
+    whatever needs the color's number while the program is specialised (a route, a data
+    task, `@get_int`) gets a CslError from `id`, and the tiles are split by the param."""
+
+    expr: object
+
+    @property
+    def id(self) -> int:
+        raise CslError("a color that differs between PEs is used where its number is needed "
+                       "at compile time")
 
 
 @dataclass(frozen=True)

@@ -293,6 +293,8 @@ class Engine:
                 pe, self.plan.symbol_slot[c], self.plan.dsd_key[c], dsd_candidates(pe, runtime),
                 (program.height, program.width), self._register_fault, loop_limit,
                 matvec_loops, cls=c, capacity=self.capacity))
+        for c, low in enumerate(self.lowerers):
+            low.table_values = functools.cache(functools.partial(self._table_values, c))
         self._launch: dict[str, object] = {}
         self._commands: dict = {}
         self.output = sys.stdout
@@ -304,6 +306,18 @@ class Engine:
         self.counts = collections.Counter()
 
     # -- what the program does on the fabric ------------------------------------------------
+
+    def _table_values(self, c: int, table: str) -> tuple:
+        """The values per-PE table `table` holds on the PEs of tile class c."""
+        values = self.program.table(table)[self.program.class_of == c]
+        return tuple(np.unique(values).tolist())
+
+    def _colors(self, c: int, color) -> list[int]:
+        """The colors a fabric operand of class c uses: its color, or each value of its
+        per-PE color's table on the class."""
+        if isinstance(color, ir.PeValue):
+            return list(self.lowerers[c].table_values(color.table))
+        return [color]
 
     def _roots(self, c: int) -> list[str]:
         pe = self.program.classes[c]
@@ -347,14 +361,13 @@ class Engine:
         # delivers from a producer; an outbox for each color it sends on or the host drains
         produced = {col for col, kind in p.streams if kind == "d2h"}
         consumed = {col for col, kind in p.streams if kind == "h2d"}
-        for low in self.lowerers:
+        for c, low in enumerate(self.lowerers):
             consumed |= {t.color for t in low.pe.tasks if t.kind == "data"}
             for info in low.sites.values():
-                for k, o in info.operands:
-                    if k == "D" and o.kind == "fabout":
-                        produced.add(o.color)
-                    elif k == "D" and o.kind == "fabin":
-                        consumed.add(o.color)
+                for col in info.fabric_outputs():
+                    produced.update(self._colors(c, col))
+                for col in info.fabric_inputs():
+                    consumed.update(self._colors(c, col))
         self.outboxes = sorted(produced)
         self.inboxes = sorted(consumed | (set(p.resolved) & produced))
         self.colors = sorted(produced | consumed)
@@ -659,9 +672,12 @@ class Engine:
         out = {}
         for c, low in enumerate(self.lowerers):
             for site, info in low.sites.items():
-                for col in info.fabric_inputs():
-                    run = m.fab[slot_key(c, site) + ".run"]
-                    out[col] = run if col not in out else out[col] | run
+                run = m.fab[slot_key(c, site) + ".run"]
+                for color in info.fabric_inputs():
+                    for col in self._colors(c, color):
+                        mine = run if not isinstance(color, ir.PeValue) else \
+                            run & (m.tables[color.table] == col)
+                        out[col] = mine if col not in out else out[col] | mine
         return out
 
     def _pop_wavelet(self, m: Machine, task: ir.Task, low: Lowerer, mask):

@@ -12,6 +12,11 @@ on a hidden slot, and its PE's main thread waits until the slot is done (`wsejax
 Wavelets live in per-(PE, color) ring buffers in `Machine.fab`:
 `in{color}.buf` `[H, W, cap]` uint32 with `.head` and `.count` `[H, W]` int32, and the same for
 `out{color}`. FIFOs keep `.head` / `.count` beside their buffer symbol's memory.
+
+A fabric DSD's color is a number, or a per-PE value (`ir.PeValue`: a color param whose value
+differs between the PEs of one tile class). Such an operand reads and writes the rings of each
+color its table holds on the class's PEs (`FabricOps.queues`), each PE its own: counts and
+peeks are selected by the table's value, pops and pushes are masked by it.
 """
 
 from __future__ import annotations
@@ -110,7 +115,12 @@ class SiteInfo:
         return (self.dest,) + tuple(self.srcs)
 
     def fabric_inputs(self):
+        """The colors (numbers or `ir.PeValue`s) the op reads from the fabric."""
         return [o.color for k, o in self.srcs if k == "D" and o.kind == "fabin"]
+
+    def fabric_outputs(self):
+        """The colors the op writes to the fabric."""
+        return [o.color for k, o in self.operands if k == "D" and o.kind == "fabout"]
 
 
 def is_fabric(d) -> bool:
@@ -126,6 +136,7 @@ class FabricOps:
     discovering: bool
     sites: dict          # site -> SiteInfo (shared with the Engine)
     stall_fns: set       # functions containing a synchronous fabric op (shared)
+    table_values: object  # table name -> the values it holds on this class's PEs (a tuple)
 
     def fifo(self, name: str) -> ir.Fifo:
         for f in self.pe.fifos:
@@ -135,6 +146,40 @@ class FabricOps:
 
     def fifo_key(self, name: str) -> str:
         return f"fifo{self.cls}.{name}"
+
+    # -- the rings of a fabric operand -------------------------------------------------------
+
+    def queues(self, io: str, color) -> list:
+        """`(ring, mask)` for each ring a fabric operand of `color` uses (`io`: "in" or
+        "out"): for a number its ring and None; for a per-PE color, each color its table
+        holds on this class's PEs and the PEs where it holds it."""
+        if not isinstance(color, ir.PeValue):
+            return [(f"{io}{color}", None)]
+        table = self.M.tables[color.table]
+        return [(f"{io}{c}", table == c) for c in self.table_values(color.table)]
+
+    def _ring_count(self, io: str, color):
+        F = self.M.fab
+        out = None
+        for q, where in self.queues(io, color):
+            out = F[q + ".count"] if where is None else \
+                jnp.where(where, F[q + ".count"], 0 if out is None else out)
+        return out
+
+    def _ring_peek(self, io: str, color, n: int):
+        out = None
+        for q, where in self.queues(io, color):
+            v = ring_peek(self.M.fab, q, n)
+            out = v if out is None else jnp.where(where[..., None], v, out)
+        return out
+
+    def _ring_pop(self, io: str, color, k) -> None:
+        for q, where in self.queues(io, color):
+            ring_pop(self.M.fab, q, k if where is None else jnp.where(where, k, 0))
+
+    def _ring_push(self, io: str, color, k, value_at) -> None:
+        for q, where in self.queues(io, color):
+            ring_push(self.M.fab, q, k if where is None else jnp.where(where, k, 0), value_at)
 
     # -- classification ---------------------------------------------------------------------
 
@@ -354,9 +399,9 @@ class FabricOps:
             elif kind == "D":
                 ops_rt.append(("D", t))
                 if t.kind == "fabin":
-                    avail = jnp.minimum(avail, F[f"in{t.color}.count"])
+                    avail = jnp.minimum(avail, self._ring_count("in", t.color))
                 elif t.kind == "fabout":
-                    avail = jnp.minimum(avail, self.capacity - F[f"out{t.color}.count"])
+                    avail = jnp.minimum(avail, self.capacity - self._ring_count("out", t.color))
                 else:
                     cap = self.sym(self.fifo(t.fifo).buffer).size
                     cnt = F[self.fifo_key(t.fifo) + ".count"]
@@ -386,7 +431,7 @@ class FabricOps:
         # consume inputs
         for kind, o in ops_rt[1:]:
             if kind == "D" and o.kind == "fabin":
-                ring_pop(F, f"in{o.color}", avail)
+                self._ring_pop("in", o.color, avail)
             elif kind == "D" and o.kind == "fifo":
                 self._fifo_pop(o.fifo, avail)
         new = pos + avail
@@ -416,7 +461,7 @@ class FabricOps:
         F = self.M.fab
         K = j.shape[0]
         if d.kind == "fabin":
-            return _from_payload(ring_peek(F, f"in{d.color}", K), want)
+            return _from_payload(self._ring_peek("in", d.color, K), want)
         if d.kind == "fifo":
             f = self.fifo(d.fifo)
             cap = self.sym(f.buffer).size
@@ -435,7 +480,7 @@ class FabricOps:
             index = self.slot_field(site, "idx") if d.wio else 0
             w = _to_payload(res, have, index)
             # avail is 0 where the slot does not run; K <= the queue's capacity
-            ring_push(F, f"out{d.color}", avail, lambda at: pick(w, jnp.clip(at, 0, K - 1)))
+            self._ring_push("out", d.color, avail, lambda at: pick(w, jnp.clip(at, 0, K - 1)))
             return
         if d.kind == "fabin":
             raise ProgramError(f"{what}: a fabin_dsd cannot be a destination")
