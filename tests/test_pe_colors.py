@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from csl_harness import write
 
-from wsejax import SdkRuntime
+from wsejax import SdkRuntime, ir
 from wsejax import dsl as csl
 from wsejax.csl import compile_csl
 from wsejax.engine.core import Engine
 from wsejax.reference import Reference
+from wsejax.types import DType
 
 RELAY = pathlib.Path(__file__).resolve().parent.parent / "examples" / "csl" / "relay-colors"
 W, H, N = 7, 3, 5
@@ -130,17 +131,92 @@ fn relay() void {"""}, {"@get_color(0)": "@get_color(2)", "@get_color(1)": "@get
     check_relay(p, inputs())
 
 
+WSE3_PE = """
+param memcpy_params;
+param n: u16;
+param width: u16;
+param px: u16;
+param send_color: color;
+param recv_color: color;
+
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+
+var x = @zeros([n]f32);
+var sum = @zeros([n]f32);
+var x_ptr: [*]f32 = &x;
+var sum_ptr: [*]f32 = &sum;
+var i: u16 = 0;
+
+const in_q = @get_input_queue(2);
+const out_q = @get_output_queue(3);
+const sum_dsd = @get_dsd(mem1d_dsd, .{ .tensor_access = |k|{n} -> sum[k] });
+const to_east = @get_dsd(fabout_dsd, .{ .extent = n, .output_queue = out_q });
+
+fn pass_on() void {
+  if (px + 1 < width) {
+    @fmovs(to_east, sum_dsd);
+  }
+  sys.unblock_cmd_stream();
+}
+
+// one wavelet of the west neighbour's sums at a time, on this PE's receive color
+task from_west(w: f32) void {
+  sum[i] = w + x[i];
+  i += 1;
+  if (i == n) {
+    pass_on();
+  }
+}
+
+fn relay() void {
+  if (px == 0) {
+    for (@range(u16, n)) |k| { sum[k] = x[k]; }
+    pass_on();
+  }
+}
+
+comptime {
+  @initialize_queue(in_q, .{ .color = recv_color });
+  @initialize_queue(out_q, .{ .color = send_color });
+  @bind_data_task(from_west, @get_data_task_id(in_q));
+  @export_symbol(x_ptr, "x");
+  @export_symbol(sum_ptr, "sum");
+  @export_symbol(relay);
+}
+"""
+
+
+def test_wse3_queues_and_a_data_task_on_per_pe_colors_are_one_class(tmp_path):
+    # on wse3 a data task is bound to an input queue; the queue's color may be per PE
+    write(tmp_path, {"layout.csl": (RELAY / "layout.csl").read_text(), "pe.csl": WSE3_PE})
+    p = compile_csl(tmp_path / "layout.csl", params={"width": W, "height": H, "n": N},
+                    memcpy=True, arch="wse3")
+    assert len(p.classes) == 1
+    (task,) = [t for t in p.classes[0].tasks if t.kind == "data"]
+    assert task.color == ir.PeValue("pe:recv_color", DType.u16)
+    check_relay(p, inputs())
+
+
 # ------------------------------------------------------------------------------------------------
 # The Python API
 
 
-def relay_pe(n, width, send_color, recv_color):
+def relay_pe(n, width, send_color, recv_color, queues=False):
+    """The relay; with `queues`, its fabric DSDs name queues initialised with the colors (as
+    on wse3)."""
     x = csl.var("x", csl.f32[n])
     total = csl.var("sum", csl.f32[n])
     x_dsd = csl.get_dsd(csl.mem1d_dsd, tensor_access=csl.tensor_access(lambda i: x[i], n))
     sum_dsd = csl.get_dsd(csl.mem1d_dsd, tensor_access=csl.tensor_access(lambda i: total[i], n))
-    from_west = csl.get_dsd(csl.fabin_dsd, extent=n, fabric_color=recv_color)
-    to_east = csl.get_dsd(csl.fabout_dsd, extent=n, fabric_color=send_color)
+    if queues:
+        iq, oq = csl.get_input_queue(2), csl.get_output_queue(3)
+        csl.initialize_queue(iq, color=recv_color)
+        csl.initialize_queue(oq, color=send_color)
+        from_west = csl.get_dsd(csl.fabin_dsd, extent=n, input_queue=iq)
+        to_east = csl.get_dsd(csl.fabout_dsd, extent=n, output_queue=oq)
+    else:
+        from_west = csl.get_dsd(csl.fabin_dsd, extent=n, fabric_color=recv_color)
+        to_east = csl.get_dsd(csl.fabout_dsd, extent=n, fabric_color=send_color)
 
     @csl.fn
     def relay():
@@ -157,14 +233,14 @@ def relay_pe(n, width, send_color, recv_color):
     csl.export_symbol(relay)
 
 
-def relay_layout(w, h, n):
+def relay_layout(w, h, n, **extra):
     csl.set_rectangle(w, h)
     even, odd = csl.get_color(0), csl.get_color(1)
     for x in range(w):
         send, recv = (even, odd) if x % 2 == 0 else (odd, even)
         for y in range(h):
             csl.set_tile_code(x, y, relay_pe, dict(n=n, width=w, send_color=send,
-                                                   recv_color=recv))
+                                                   recv_color=recv, **extra))
             if x + 1 < w:
                 csl.set_color_config(x, y, send, rx=["RAMP"], tx=["EAST"])
             if x > 0:
@@ -174,8 +250,9 @@ def relay_layout(w, h, n):
     csl.export_name("relay", csl.fn_type())
 
 
-def test_python_api_alternating_colors_are_one_class():
-    p = csl.compile(lambda: relay_layout(W, H, N))
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_python_api_alternating_colors_are_one_class(arch):
+    p = csl.compile(lambda: relay_layout(W, H, N, queues=arch == "wse3"), arch=arch)
     assert len(p.classes) == 1
     send, recv = alternating()
     np.testing.assert_array_equal(dict(p.tables)["relay_pe:send_color"], send)

@@ -763,10 +763,7 @@ def _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
     if queue is not None:
         q = _queue_key(queue, f"{kind} {qname}")[1]
     bound = pb.queues.get(("in" if kind == fabin_dsd else "out", q)) if q is not None else None
-    if isinstance(fabric_color, _PerPeColor) and bound is None:
-        color = ir.PeValue(fabric_color.table, u16)     # the engine picks each PE's queue
-    else:
-        color = None if fabric_color is None else _color(fabric_color, f"{kind} fabric_color")
+    color = None if fabric_color is None else _queue_color(fabric_color, f"{kind} fabric_color")
     if pb.arch == "wse3":
         if q is None:
             raise ProgramError(f"on wse3 a {kind} needs an {qname}, initialised with its color "
@@ -1122,6 +1119,14 @@ def get_color(n: int) -> Color:
     return Color(n)
 
 
+def _queue_color(v, what: str) -> int | ir.PeValue:
+    """The color of a fabric DSD or a queue: a number, or a per-PE color's table read (the
+    engine picks each PE's queue by it)."""
+    if isinstance(v, _PerPeColor):
+        return ir.PeValue(v.table, u16)
+    return _color(v, what)
+
+
 def _color(v, what: str, err=None) -> int:
     """The number of a color given as a Color or an integer; memcpy's colors are refused."""
     err = err or _error()
@@ -1208,7 +1213,7 @@ def initialize_queue(q, *, color=None, priority: str | None = None) -> None:
     if color is None:
         raise ProgramError(f"initialize_queue: {name} needs a color "
                            "(csl.initialize_queue(q, color=c))")
-    c = _color(color, f"initialize_queue of {name}")
+    c = _queue_color(color, f"initialize_queue of {name}")
     if key[0] == "in":
         other = [k for k, v in pb.queues.items() if k[0] == "in" and v == c]
         if other:

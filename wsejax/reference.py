@@ -466,7 +466,8 @@ class _PE:
         self.dsd: dict[str, Dsd] = {name: _literal(lit.dsd, self.tables)
                                     for name, lit in self.cls.dsd_vars}
         self.local_tasks = {t.id: t.fn for t in self.cls.tasks if t.kind != "data"}
-        self.data_tasks = {t.id: (t.fn, t.color) for t in self.cls.tasks if t.kind == "data"}
+        self.data_tasks = {t.id: (t.fn, _color(t.color, self.tables))
+                           for t in self.cls.tasks if t.kind == "data"}
         self.active = set(self.cls.active)
         self.blocked = set(self.cls.blocked)
         self.cycles = 0

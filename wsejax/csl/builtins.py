@@ -39,13 +39,13 @@ from wsejax.csl.values import (
     ArrayVal,
     CNum,
     ColorVal,
-    PeColorVal,
     DsdVal,
     DsdVarRef,
     EnumVal,
     FifoVal,
     FnVal,
     ModuleVal,
+    PeColorVal,
     PtrT,
     PtrVal,
     PtrVar,
@@ -877,7 +877,9 @@ def _initialize_queue(c, node, env):
         raise c.error("@initialize_queue: .priority takes .{ .high = true }, "
                       ".{ .medium = true } or .{ .low = true }", node.pos)
     color = None
-    if "color" in f:
+    if isinstance(f.get("color"), PeColorVal):
+        color = f["color"].expr                 # the engine picks each PE's queue
+    elif "color" in f:
         color = _color_of(c, f["color"], node.pos, "@initialize_queue .color")
     elif q.kind == "input" or c.arch == "wse3":
         raise c.error(f"@initialize_queue: {describe(q)} needs a .color", node.pos)

@@ -362,7 +362,9 @@ class Engine:
         produced = {col for col, kind in p.streams if kind == "d2h"}
         consumed = {col for col, kind in p.streams if kind == "h2d"}
         for c, low in enumerate(self.lowerers):
-            consumed |= {t.color for t in low.pe.tasks if t.kind == "data"}
+            for t in low.pe.tasks:
+                if t.kind == "data":
+                    consumed.update(self._colors(c, t.color))
             for info in low.sites.values():
                 for col in info.fabric_outputs():
                     produced.update(self._colors(c, col))
@@ -632,12 +634,19 @@ class Engine:
         consuming = self._consuming(m)
         for c, low in enumerate(self.lowerers):
             cm = self._class_mask(m.tables, c, None)
+            low.M = m
             for t in low.pe.tasks:
                 if t.kind != "data":
                     continue
-                ready = (F[f"in{t.color}.count"] > 0) & ~has_task(m.blocked, t.id)
-                if t.color in consuming:
-                    ready = ready & ~consuming[t.color]
+                # a wavelet waits, and no running operation reads the color
+                ready = None
+                for col, where in low.queues(t.color):
+                    r = F[f"in{col}.count"] > 0
+                    if col in consuming:
+                        r = r & ~consuming[col]
+                    ready = r if where is None else jnp.where(where, r, False if ready is None
+                                                              else ready)
+                ready = ready & ~has_task(m.blocked, t.id)
                 if cm is not None:
                     # only this class's PEs: another class may bind the ID otherwise
                     ready = jnp.where(cm, ready, has_task(runnable, t.id))
@@ -671,21 +680,20 @@ class Engine:
         """color -> PEs where a running operation reads that color from the fabric."""
         out = {}
         for c, low in enumerate(self.lowerers):
+            low.M = m
             for site, info in low.sites.items():
                 run = m.fab[slot_key(c, site) + ".run"]
                 for color in info.fabric_inputs():
-                    for col in self._colors(c, color):
-                        mine = run if not isinstance(color, ir.PeValue) else \
-                            run & (m.tables[color.table] == col)
+                    for col, where in low.queues(color):
+                        mine = run if where is None else run & where
                         out[col] = mine if col not in out else out[col] | mine
         return out
 
     def _pop_wavelet(self, m: Machine, task: ir.Task, low: Lowerer, mask):
         """Pop one wavelet of the task's color on the lanes in `mask`; its arguments."""
-        F = m.fab
-        q = f"in{task.color}"
-        w = ring_peek(F, q, 1)[..., 0]
-        ring_pop(F, q, mask.astype(jnp.int32))
+        low.M = m
+        w = low.queue_peek("in", task.color, 1)[..., 0]
+        low.queue_pop("in", task.color, mask.astype(jnp.int32))
         params = low.pe.function(task.fn).params
         args = []
         for (shift, width), (_, t) in zip(data_task_args(tuple(t.bits for _, t in params)),

@@ -14,9 +14,10 @@ Wavelets live in per-(PE, color) ring buffers in `Machine.fab`:
 `out{color}`. FIFOs keep `.head` / `.count` beside their buffer symbol's memory.
 
 A fabric DSD's color is a number, or a per-PE value (`ir.PeValue`: a color param whose value
-differs between the PEs of one tile class). Such an operand reads and writes the rings of each
-color its table holds on the class's PEs (`FabricOps.queues`), each PE its own: counts and
-peeks are selected by the table's value, pops and pushes are masked by it.
+differs between the PEs of one tile class), and so is a data task's color on wse3 (its input
+queue's). Such an operand reads and writes the rings of each color its table holds on the
+class's PEs (`FabricOps.queues`), each PE its own: counts and peeks are selected by the
+table's value, pops and pushes are masked by it.
 """
 
 from __future__ import annotations
@@ -149,37 +150,39 @@ class FabricOps:
 
     # -- the rings of a fabric operand -------------------------------------------------------
 
-    def queues(self, io: str, color) -> list:
-        """`(ring, mask)` for each ring a fabric operand of `color` uses (`io`: "in" or
-        "out"): for a number its ring and None; for a per-PE color, each color its table
-        holds on this class's PEs and the PEs where it holds it."""
+    def queues(self, color) -> list:
+        """`(color, where)` for each color a fabric operand or data task of `color` uses: a
+        number and None; for a per-PE color, each color its table holds on this class's PEs
+        and the PEs where it holds it."""
         if not isinstance(color, ir.PeValue):
-            return [(f"{io}{color}", None)]
+            return [(color, None)]
         table = self.M.tables[color.table]
-        return [(f"{io}{c}", table == c) for c in self.table_values(color.table)]
+        return [(c, table == c) for c in self.table_values(color.table)]
 
-    def _ring_count(self, io: str, color):
+    def queue_count(self, io: str, color):
+        """The wavelets in each PE's ring of `color` (`io`: "in" or "out")."""
         F = self.M.fab
         out = None
-        for q, where in self.queues(io, color):
-            out = F[q + ".count"] if where is None else \
-                jnp.where(where, F[q + ".count"], 0 if out is None else out)
+        for c, where in self.queues(color):
+            n = F[f"{io}{c}.count"]
+            out = n if where is None else jnp.where(where, n, 0 if out is None else out)
         return out
 
-    def _ring_peek(self, io: str, color, n: int):
+    def queue_peek(self, io: str, color, n: int):
         out = None
-        for q, where in self.queues(io, color):
-            v = ring_peek(self.M.fab, q, n)
+        for c, where in self.queues(color):
+            v = ring_peek(self.M.fab, f"{io}{c}", n)
             out = v if out is None else jnp.where(where[..., None], v, out)
         return out
 
-    def _ring_pop(self, io: str, color, k) -> None:
-        for q, where in self.queues(io, color):
-            ring_pop(self.M.fab, q, k if where is None else jnp.where(where, k, 0))
+    def queue_pop(self, io: str, color, k) -> None:
+        for c, where in self.queues(color):
+            ring_pop(self.M.fab, f"{io}{c}", k if where is None else jnp.where(where, k, 0))
 
-    def _ring_push(self, io: str, color, k, value_at) -> None:
-        for q, where in self.queues(io, color):
-            ring_push(self.M.fab, q, k if where is None else jnp.where(where, k, 0), value_at)
+    def queue_push(self, io: str, color, k, value_at) -> None:
+        for c, where in self.queues(color):
+            ring_push(self.M.fab, f"{io}{c}", k if where is None else jnp.where(where, k, 0),
+                      value_at)
 
     # -- classification ---------------------------------------------------------------------
 
@@ -399,9 +402,9 @@ class FabricOps:
             elif kind == "D":
                 ops_rt.append(("D", t))
                 if t.kind == "fabin":
-                    avail = jnp.minimum(avail, self._ring_count("in", t.color))
+                    avail = jnp.minimum(avail, self.queue_count("in", t.color))
                 elif t.kind == "fabout":
-                    avail = jnp.minimum(avail, self.capacity - self._ring_count("out", t.color))
+                    avail = jnp.minimum(avail, self.capacity - self.queue_count("out", t.color))
                 else:
                     cap = self.sym(self.fifo(t.fifo).buffer).size
                     cnt = F[self.fifo_key(t.fifo) + ".count"]
@@ -431,7 +434,7 @@ class FabricOps:
         # consume inputs
         for kind, o in ops_rt[1:]:
             if kind == "D" and o.kind == "fabin":
-                self._ring_pop("in", o.color, avail)
+                self.queue_pop("in", o.color, avail)
             elif kind == "D" and o.kind == "fifo":
                 self._fifo_pop(o.fifo, avail)
         new = pos + avail
@@ -461,7 +464,7 @@ class FabricOps:
         F = self.M.fab
         K = j.shape[0]
         if d.kind == "fabin":
-            return _from_payload(self._ring_peek("in", d.color, K), want)
+            return _from_payload(self.queue_peek("in", d.color, K), want)
         if d.kind == "fifo":
             f = self.fifo(d.fifo)
             cap = self.sym(f.buffer).size
@@ -480,7 +483,7 @@ class FabricOps:
             index = self.slot_field(site, "idx") if d.wio else 0
             w = _to_payload(res, have, index)
             # avail is 0 where the slot does not run; K <= the queue's capacity
-            self._ring_push("out", d.color, avail, lambda at: pick(w, jnp.clip(at, 0, K - 1)))
+            self.queue_push("out", d.color, avail, lambda at: pick(w, jnp.clip(at, 0, K - 1)))
             return
         if d.kind == "fabin":
             raise ProgramError(f"{what}: a fabin_dsd cannot be a destination")
