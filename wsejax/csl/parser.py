@@ -62,6 +62,9 @@ def _parser() -> lark.Lark:
             lexer="basic",
             propagate_positions=True,
             maybe_placeholders=True,
+            # lark keeps the analysed grammar in a file of the temp directory, keyed by the
+            # grammar and lark's version: a new process loads it in a fifth of the time
+            cache=True,
             lexer_callbacks={
                 "ASM": _reject("inline assembly is not supported"),
                 "BLOCK_COMMENT": _reject("block comments /* */ are not CSL: use //"),
