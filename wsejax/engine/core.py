@@ -23,6 +23,7 @@ from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
 from wsejax.engine.fabric_ops import PICK_BY_SELECT, pick, ring_peek, ring_pop, ring_push, slot_key
 from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine
+from wsejax.engine.router import build_router
 from wsejax.engine.state import (
     FabricState,
     has_task,
@@ -300,6 +301,10 @@ class Engine:
         for low in self.lowerers:
             low.printer = self._print
         self._discover()
+        self.router = build_router(
+            program.resolved, [col for col, r in program.resolved.items()
+                               if col in self.outboxes and (r.dest_source >= 0).any()],
+            (program.height, program.width), self.mesh)
         # host round trips: jitted calls dispatched, device-to-host transfers
         self.counts = collections.Counter()
 
@@ -711,45 +716,33 @@ class Engine:
         return total
 
     def _route(self, m: Machine):
-        """Move wavelets from outboxes to the inboxes their routes reach (multicast: only as
-        many as every destination can take)."""
+        """Move wavelets from outboxes to the inboxes their routes reach (`engine.router`);
+        a wavelet in an outbox no route leads from is a fault."""
         F = m.fab
-        h, w = self.program.height, self.program.width
         cap = self.capacity
-        moved = jnp.int32(0)
+        resolved = self.program.resolved
         drained = {c for c, k in self.program.streams if k == "d2h"}
+        router = self.router
         for col in self.outboxes:
-            if col in self.program.resolved or col in drained:
-                continue
-            self._nowhere(m, col, F[f"out{col}.count"] > 0)
-        for col, routes in self.program.resolved.items():
-            if col not in self.outboxes:
-                continue        # nothing sends on it
-            ds = np.asarray(routes.dest_source).reshape(-1)
-            has_src = ds >= 0
-            if not has_src.any():
+            if col not in resolved and col not in drained:
                 self._nowhere(m, col, F[f"out{col}.count"] > 0)
-                continue
-            srcs = np.asarray(routes.sources).reshape(-1, 2)
-            ds = np.where(has_src, (srcs[:, 1] * w + srcs[:, 0])[np.maximum(ds, 0)], -1)
-            src = np.where(has_src, ds, 0)
-            is_source = np.bincount(ds[has_src], minlength=h * w).reshape(h, w) > 0
-            qi, qo = f"in{col}", f"out{col}"
-            free = (cap - F[qi + ".count"]).reshape(-1)
-            seg = np.where(has_src, ds, h * w)
-            minfree = jax.ops.segment_min(free, jnp.asarray(seg), num_segments=h * w + 1)
-            minfree = minfree[:h * w].reshape(h, w)
-            out_count = F[qo + ".count"]
-            n = jnp.where(is_source, jnp.minimum(out_count, minfree), 0)
-            self._nowhere(m, col, (out_count > 0) & ~is_source)
-            k = jnp.where(jnp.asarray(has_src.reshape(h, w)), n.reshape(-1)[src].reshape(h, w),
-                          0)
-            # each destination reads its source's outbox, oldest first
-            sent = ring_peek(F, qo, cap).reshape(h * w, cap)[src].reshape(h, w, cap)
-            ring_push(F, qi, k, lambda at, sent=sent: pick(sent, at))
-            ring_pop(F, qo, n)
-            moved = moved + jnp.sum(k)
-        return moved
+        for col in resolved:
+            if col in self.outboxes:
+                # a PE sending on a color no route of which leads from its ramp to a ramp
+                lost = F[f"out{col}.count"] > 0
+                if col in router.colors:
+                    lost = lost & ~router.is_source[..., router.colors.index(col)]
+                self._nowhere(m, col, lost)
+        if not router.colors:
+            return jnp.int32(0)
+        count = jnp.stack([F[f"out{col}.count"] for col in router.colors], axis=-1)
+        free = jnp.stack([cap - F[f"in{col}.count"] for col in router.colors], axis=-1)
+        words = jnp.stack([ring_peek(F, f"out{col}", cap) for col in router.colors], axis=2)
+        n, k, got = router(count, free, words)
+        for i, col in enumerate(router.colors):
+            ring_push(F, f"in{col}", k[..., i], lambda at, i=i: pick(got[:, :, i], at))
+            ring_pop(F, f"out{col}", n[..., i])
+        return jnp.sum(k)
 
     def _nowhere(self, m: Machine, col: int, lost) -> None:
         code = self._register_fault(f"a wavelet on color {col} has nowhere to go (no route "
