@@ -22,7 +22,7 @@ from jax.sharding import PartitionSpec as P
 from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
 from wsejax.engine.fabric_ops import PICK_BY_SELECT, pick, ring_peek, ring_pop, ring_push, slot_key
-from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine
+from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine, scatter
 from wsejax.engine.router import build_router
 from wsejax.engine.state import (
     FabricState,
@@ -784,9 +784,7 @@ class Engine:
                                          pick(sent, jnp.clip(at, 0, cap - 1)), data)
                     else:
                         dst = jnp.where(j < k[..., None], done[..., None] + j, L)
-                        hi = jnp.arange(data.shape[0], dtype=jnp.int32)[:, None, None]
-                        wi = jnp.arange(data.shape[1], dtype=jnp.int32)[None, :, None]
-                        data = data.at[hi, wi, dst].set(sent, mode="drop")
+                        data = scatter(data, dst, sent)
                     ring_pop(Q, q, k)
                 return tuple(tuple(Q[q + p] for p in parts) for q in queues), data, k
             return run

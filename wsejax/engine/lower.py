@@ -32,7 +32,7 @@ from wsejax.engine.state import task_bit
 from wsejax.errors import ProgramError
 from wsejax.types import DType, bool_
 
-__all__ = ["DsdRt", "Lowerer", "Machine"]
+__all__ = ["DsdRt", "Lowerer", "Machine", "scatter"]
 
 UNROLL_LIMIT = 4
 DEFAULT_LOOP_LIMIT = 1 << 22
@@ -282,6 +282,15 @@ def _gather(flat, idx):
     tail = idx.shape[2:]
     out = jnp.take_along_axis(flat, idx.reshape(h, w, -1), axis=2)
     return out.reshape((h, w) + tail)
+
+
+def scatter(flat, target, vals):
+    """Per-PE scatter: `flat[h, w, target[h, w, j]] = vals[h, w, j]` (`target` and `vals`
+    `[H, W]` or `[H, W, n]`), dropping targets out of range. Batched over the PEs, so that
+    on a mesh each device scatters into its own PEs (a scatter indexed by PE coordinates
+    would gather every index and value to every device)."""
+    vals = jnp.broadcast_to(vals, target.shape)
+    return jax.vmap(jax.vmap(lambda f, t, v: f.at[t].set(v, mode="drop")))(flat, target, vals)
 
 
 def _read_offset(flat, off, pattern: np.ndarray, consume=lambda v: v):
@@ -905,11 +914,7 @@ class Lowerer(FabricOps):
             last = self._last_valid(vals, ok)
             dup = self._has_duplicates(idx, ok)
             vals = jnp.where(dup[..., None], last[..., None], vals)
-        target = jnp.where(ok, idx, size)
-        hi = jnp.arange(self.H, dtype=jnp.int32)[:, None, None]
-        wi = jnp.arange(self.W, dtype=jnp.int32)[None, :, None]
-        flat = flat.at[hi, wi, target].set(vals, mode="drop")
-        self.set_flat(sym.name, flat)
+        self.set_flat(sym.name, scatter(flat, jnp.where(ok, idx, size), vals))
 
     @staticmethod
     def _last_valid(vals, ok):
@@ -1038,10 +1043,7 @@ class Lowerer(FabricOps):
         else:
             self.fault(bad, m, f"index out of range writing '{s.symbol}'")
             ok = ~bad if m is None else (m & ~bad)
-            target = jnp.where(ok, jnp.broadcast_to(idx, self.lanes), sym.size)
-            hi = jnp.arange(self.H, dtype=jnp.int32)[:, None]
-            wi = jnp.arange(self.W, dtype=jnp.int32)[None, :]
-            flat = flat.at[hi, wi, target].set(v, mode="drop")
+            flat = scatter(flat, jnp.where(ok, jnp.broadcast_to(idx, self.lanes), sym.size), v)
         self.M.mem[slot] = flat.reshape(arr.shape)
 
     def local_assign(self, s: ir.LocalAssign, fr: Frame, m) -> None:
