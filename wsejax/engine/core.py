@@ -591,10 +591,10 @@ class Engine:
             pc0 = m.fab["pc"]
             started = self._start_tasks(m, healthy, ticks)
             self._run_blocks(m, healthy)
-            elements = self._microthreads(m, healthy)
+            advanced = self._microthreads(m, healthy)
             moved = self._route(m)
             hc, hmoved = self._host(m, hc)
-            progress = started | jnp.any(m.fab["pc"] != pc0) | (elements > 0) | (moved > 0) \
+            progress = started | jnp.any(m.fab["pc"] != pc0) | advanced | (moved > 0) \
                 | (hmoved > 0)
             m.fab["wavelets"] = m.fab["wavelets"] + (moved + hmoved).astype(jnp.uint32)
             return m.carry(), hc, progress, ticks + 1
@@ -698,7 +698,9 @@ class Engine:
                 m.load(lax.cond(jnp.any(mask), run, lambda inner: inner, m.carry()))
 
     def _microthreads(self, m: Machine, healthy):
-        total = jnp.int32(0)
+        """Advance every running microthread slot; returns whether any element was done."""
+        # summed per PE and reduced once: on a mesh, each reduction is a collective
+        total = jnp.zeros(healthy.shape, jnp.int32)
         for c, low in enumerate(self.lowerers):
             for site in sorted(low.sites):
                 run = m.fab[slot_key(c, site) + ".run"] & healthy
@@ -707,13 +709,14 @@ class Engine:
                     m.load(inner)
                     low.M = m
                     n = low.advance(site, healthy)
-                    return m.carry(), jnp.sum(n)
+                    return m.carry(), n
 
-                mc, n = lax.cond(jnp.any(run), adv, lambda inner: (inner, jnp.int32(0)),
+                mc, n = lax.cond(jnp.any(run), adv,
+                                 lambda inner: (inner, jnp.zeros(healthy.shape, jnp.int32)),
                                  m.carry())
                 m.load(mc)
                 total = total + n
-        return total
+        return jnp.any(total > 0)
 
     def _route(self, m: Machine):
         """Move wavelets from outboxes to the inboxes their routes reach (`engine.router`);

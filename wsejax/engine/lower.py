@@ -306,8 +306,8 @@ def _read_offset(flat, off, pattern: np.ndarray, consume=lambda v: v):
     s = flat.shape[2]
     rel = pattern - lo
 
-    def uniform(_):
-        start = jnp.clip(off[0, 0] + lo, 0, max(s - span, 0))
+    def uniform(first):
+        start = jnp.clip(first + lo, 0, max(s - span, 0))
         if span > s:
             padded = jnp.concatenate(
                 [flat, jnp.zeros(flat.shape[:2] + (span - s,), flat.dtype)], axis=2)
@@ -326,8 +326,9 @@ def _read_offset(flat, off, pattern: np.ndarray, consume=lambda v: v):
     if span == s and lo == 0:
         # the pattern covers the whole array: in range means off == 0 on every PE
         return consume(_read_static(flat, rel))
-    same = jnp.all(off == off[0, 0])
-    return lax.cond(same, uniform, general, None)
+    # the largest and (negated) smallest offset in one reduction: on a mesh, one collective
+    top, neg_low = jnp.max(jnp.stack([off, -off]), axis=(1, 2))
+    return lax.cond(top == -neg_low, uniform, general, top)
 
 
 # ------------------------------------------------------------------------------------------------
