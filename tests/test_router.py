@@ -185,9 +185,24 @@ def test_sharded_router_on_eight_devices():
     assert [tuple(r["mesh"]) for r in rows] == [m for m in MESHES if m != (1, 1)] * 3
     for r in rows:
         assert r["same"], r
-        # two collective-permutes an offset, nothing gathered across devices
+        # two collective-permutes an offset, one all-reduce (whether any shard sends to
+        # another), nothing gathered across devices
         assert r["collectives"].get("collective-permute", 0) == 2 * r["offsets"], r
+        assert r["collectives"].get("all-reduce", 0) == 1, r
         assert "all-gather" not in r["collectives"] and "all-to-all" not in r["collectives"], r
+
+
+def remote_sources(routes, colors, grid, shape):
+    """`[H, W, C]` bool: the sources with a destination in another shard."""
+    blk = (grid[0] // shape[0], grid[1] // shape[1])
+    out = np.zeros(grid + (len(colors),), bool)
+    for c, col in enumerate(colors):
+        r = routes[col]
+        for y, x in np.argwhere(r.dest_source >= 0):
+            sx, sy = r.sources[r.dest_source[y, x]]
+            if (y // blk[0], x // blk[1]) != (sy // blk[0], sx // blk[1]):
+                out[sy, sx, c] = True
+    return out
 
 
 def _main() -> None:
@@ -203,13 +218,18 @@ def _main() -> None:
     jax.config.update("jax_numpy_dtype_promotion", "strict")
     rng = np.random.default_rng(7)
     h, w, colors = 4, 8, [1, 4]
-    for _ in range(3):
+    for case in range(3):
         routes = random_routes(rng, h, w, colors)
         q = random_queues(rng, h, w, len(colors))
-        expected = oracle(routes, colors, *q)
         for shape in MESHES[1:]:
             mesh = Mesh(np.array(jax.devices()[:shape[0] * shape[1]]).reshape(shape), ("y", "x"))
             router = build_router(routes, colors, (h, w), mesh)
+            if case == 2:
+                # only sources whose destinations are all in their own shard hold wavelets:
+                # every offset is idle
+                count = q[0] * ~remote_sources(routes, colors, (h, w), shape)
+                q = (count,) + q[1:]
+            expected = oracle(routes, colors, *q)
             args = [jax.device_put(a, NamedSharding(mesh, P("y", "x"))) for a in q]
             fn = jax.jit(router.__call__)
             hlo = fn.lower(*args).compile().as_text()

@@ -32,12 +32,16 @@ A tick runs shard-local (inside `jax.shard_map` over the mesh, `lax.ppermute` ac
    ppermutes them by +o, and every destination channel gathers its row of the concatenation.
 
 Two ppermutes per offset in O, whatever the number of colors; each goes only between the shard
-pairs with traffic at that offset. Without a mesh there are no offsets: the same function is a
-`segment_min` and a gather over the whole grid, with no collective.
+pairs with traffic at that offset, and only on ticks where some shard holds a wavelet for
+another (one all-reduce of a flag decides; when none does, every source with a remote
+destination sends 0 whatever its destinations' room, so skipping the exchange changes nothing).
+Without a mesh there are no offsets: the same function is a `segment_min` and a gather over the
+whole grid, with no collective.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
@@ -90,6 +94,24 @@ class Router:
     def _tick(self, count, free, words, gather, is_source, *send):
         """The shard-local tick: arrays are one shard's (`[hl, wl, ...]`, `send[o]`
         `[1, 1, K_o]`)."""
+        if not self.offsets:
+            return self._step(False, count, free, words, gather, is_source, *send)
+        # does any shard hold a wavelet for another this tick? (one reduction; if none does,
+        # every source with a remote destination sends 0 whatever its destinations' room, and the
+        # ppermutes are skipped). One conditional for every offset: XLA:CPU, running such a
+        # loop loaded from the persistent compilation cache, has been seen to confuse
+        # collective-permutes placed in separate conditionals.
+        flat = count.reshape(-1)
+        sending = jnp.stack([jnp.any(jnp.take(flat, s.reshape(-1), mode="fill", fill_value=0) > 0)
+                             for s in send]).any()
+        busy = lax.pmax(sending.astype(jnp.int32), AXES) > 0
+        return lax.cond(busy, functools.partial(self._step, True),
+                        functools.partial(self._step, False),
+                        count, free, words, gather, is_source, *send)
+
+    def _step(self, exchange: bool, count, free, words, gather, is_source, *send):
+        """The tick, with the ppermutes across shards (`exchange`) or without (what would
+        arrive from other shards is zeros)."""
         hl, wl, c, cap = words.shape
         L = hl * wl * c
         send = [s.reshape(-1) for s in send]
@@ -100,7 +122,7 @@ class Router:
                                    num_segments=rows + 1)
         minfree = room[:L]
         base = L
-        for links, idx in zip(self.links, send):
+        for links, idx in zip(self.links, send) if exchange else ():
             back = lax.ppermute(room[base:base + idx.shape[0]], AXES,
                                 [(d, s) for s, d in links])
             minfree = minfree.at[idx].min(back, mode="drop")
@@ -112,7 +134,8 @@ class Router:
         parts = [packet]
         for links, idx in zip(self.links, send):
             out = jnp.take(packet, idx, axis=0, mode="fill", fill_value=0)
-            parts.append(lax.ppermute(out, AXES, list(links)))
+            parts.append(lax.ppermute(out, AXES, list(links)) if exchange
+                         else jnp.zeros_like(out))
         rows_in = jnp.concatenate(parts, axis=0) if len(parts) > 1 else packet
         got = jnp.take(rows_in, jnp.maximum(g, 0), axis=0, mode="clip")
         k = jnp.where(g >= 0, lax.bitcast_convert_type(got[:, 0], jnp.int32), 0)
