@@ -62,8 +62,13 @@ def oracle(routes, colors, count, free, words):
     return n, k, got
 
 
+def per_color(count, free, words):
+    """The router's arguments: lists of each color's `[H, W, ...]` arrays."""
+    return tuple([a[:, :, c] for c in range(a.shape[2])] for a in (count, free, words))
+
+
 def assert_delivers(result, expected):
-    n, k, got = (np.asarray(a) for a in result)
+    n, k, got = (np.stack([np.asarray(x) for x in a], axis=2) for a in result)
     en, ek, egot = expected
     np.testing.assert_array_equal(n, en)
     np.testing.assert_array_equal(k, ek)
@@ -72,61 +77,71 @@ def assert_delivers(result, expected):
 
 
 def shard_model(router, shape, count, free, words):
-    """The shard-local steps of `Router._tick` in numpy, shard by shard, with a ppermute
-    between shards modelled by the router's links (what reaches no shard is zeros)."""
+    """The shard-local steps of `Router._step` in numpy, shard by shard and color by color,
+    with a ppermute between shards modelled by the router's links (what reaches no shard is
+    zeros). Returns lists per color, like the router."""
     dy, dx = shape
-    h, w, c, cap = words.shape
+    h, w, nc, cap = words.shape
     hl, wl = h // dy, w // dx
-    L = hl * wl * c
+    npe = hl * wl
     shards = [(sy, sx) for sy in range(dy) for sx in range(dx)]
 
-    def local(a, s):
-        return a[s[0] * hl:(s[0] + 1) * hl, s[1] * wl:(s[1] + 1) * wl].reshape((L,) + a.shape[3:])
+    def local(a, s, c):
+        return a[s[0] * hl:(s[0] + 1) * hl, s[1] * wl:(s[1] + 1) * wl, c].reshape(
+            (npe,) + a.shape[3:])
 
-    sizes = [t.shape[-1] for t in router.send]
-    rows = L + sum(sizes)
+    def segment(table, sizes, c):
+        start = sum(sizes[:c])
+        return table[start:start + sizes[c]]
+
+    rows = [npe + sum(sizes[c] for sizes in router.sizes) for c in range(nc)]
     big = np.iinfo(np.int32).max
     room, minfree = {}, {}
     for s in shards:
-        g = local(router.gather, s)
-        room[s] = np.full(rows + 1, big, np.int64)
-        np.minimum.at(room[s], np.where(g >= 0, g, rows), local(free, s))
-        minfree[s] = room[s][:L].copy()
-    base = L
-    for links, table, size in zip(router.links, router.send, sizes):
+        for c in range(nc):
+            g = local(router.gather, s, c)
+            room[s, c] = np.full(rows[c] + 1, big, np.int64)
+            np.minimum.at(room[s, c], np.where(g >= 0, g, rows[c]), local(free, s, c))
+            minfree[s, c] = room[s, c][:npe].copy()
+    at = [npe] * nc
+    for links, table, sizes in zip(router.links, router.send, router.sizes):
         for a, b in links:
-            src = shards[a]
-            idx = table[src]
-            back = room[shards[b]][base:base + size]
-            ok = idx < L
-            np.minimum.at(minfree[src], idx[ok], back[ok])
-        base += size
-    n = {s: np.where(local(router.is_source, s), np.minimum(local(count, s), minfree[s]), 0)
-         for s in shards}
-    packet = {s: np.concatenate([n[s][:, None].astype(np.uint32), local(words, s)], 1)
-              for s in shards}
-    received = {s: [packet[s]] for s in shards}
-    for links, table, size in zip(router.links, router.send, sizes):
+            src, dst = shards[a], shards[b]
+            for c in range(nc):
+                seg = segment(table[src], sizes, c)
+                back = room[dst, c][at[c]:at[c] + sizes[c]]
+                np.minimum.at(minfree[src, c], seg[seg < npe], back[seg < npe])
+        at = [a + k for a, k in zip(at, sizes)]
+    n = {(s, c): np.where(local(router.is_source, s, c),
+                          np.minimum(local(count, s, c), minfree[s, c]), 0)
+         for s in shards for c in range(nc)}
+    n_in = {(s, c): [n[s, c]] for s in shards for c in range(nc)}
+    words_in = {(s, c): [local(words, s, c)] for s in shards for c in range(nc)}
+    for links, table, sizes in zip(router.links, router.send, router.sizes):
         into = {shards[b]: shards[a] for a, b in links}
         for s in shards:
-            part = np.zeros((size, cap + 1), np.uint32)
-            if s in into:
-                src = into[s]
-                idx = table[src]
-                part[idx < L] = packet[src][idx[idx < L]]
-            received[s].append(part)
-    out_n = np.zeros(count.shape, np.int32)
-    out_k = np.zeros(count.shape, np.int32)
-    out_got = np.zeros(words.shape, np.uint32)
+            for c in range(nc):
+                rn = np.zeros(sizes[c], np.int64)
+                rw = np.zeros((sizes[c], cap), np.uint32)
+                if s in into:
+                    seg = segment(table[into[s]], sizes, c)
+                    ok = seg < npe
+                    rn[ok] = n[into[s], c][seg[ok]]
+                    rw[ok] = local(words, into[s], c)[seg[ok]]
+                n_in[s, c].append(rn)
+                words_in[s, c].append(rw)
+    out = [np.zeros(count.shape, np.int64), np.zeros(count.shape, np.int64),
+           np.zeros(words.shape, np.uint32)]
     for s in shards:
-        g = local(router.gather, s)
-        rows_in = np.concatenate(received[s])
-        got = rows_in[np.maximum(g, 0)]
         sl = np.s_[s[0] * hl:(s[0] + 1) * hl, s[1] * wl:(s[1] + 1) * wl]
-        out_n[sl] = n[s].reshape(hl, wl, c)
-        out_k[sl] = np.where(g >= 0, got[:, 0].astype(np.int32), 0).reshape(hl, wl, c)
-        out_got[sl] = got[:, 1:].reshape(hl, wl, c, cap)
-    return out_n, out_k, out_got
+        for c in range(nc):
+            g = local(router.gather, s, c)
+            src = np.maximum(g, 0)
+            out[0][sl + (c,)] = n[s, c].reshape(hl, wl)
+            out[1][sl + (c,)] = np.where(g >= 0, np.concatenate(n_in[s, c])[src], 0).reshape(
+                hl, wl)
+            out[2][sl + (c,)] = np.concatenate(words_in[s, c])[src].reshape(hl, wl, cap)
+    return tuple([a[:, :, c] for c in range(nc)] for a in out)
 
 
 def test_one_shard_delivers_like_the_oracle(rng):
@@ -136,7 +151,7 @@ def test_one_shard_delivers_like_the_oracle(rng):
         router = build_router(routes, colors, (h, w), None)
         assert router.offsets == () and router.send == ()
         q = random_queues(rng, h, w, len(colors))
-        assert_delivers(router(*q), oracle(routes, colors, *q))
+        assert_delivers(router(*per_color(*q)), oracle(routes, colors, *q))
 
 
 def test_no_routed_color():
@@ -156,9 +171,9 @@ def test_back_pressure_waits_for_the_fullest_destination():
     words = np.arange(2 * 4 * CAP, dtype=np.uint32).reshape(2, 4, 1, CAP)
     router = build_router(routes, [0], (2, 4), AbstractMesh((2, 2), ("y", "x")))
     assert router.offsets == ((1, 1),)
-    n, k, got = shard_model(router, (2, 2), count, free, words)
-    assert n[0, 0, 0] == 1 and k[0, 1, 0] == 1 and k[1, 3, 0] == 1
-    assert got[1, 3, 0, 0] == words[0, 0, 0, 0]
+    (n,), (k,), (got,) = shard_model(router, (2, 2), count, free, words)
+    assert n[0, 0] == 1 and k[0, 1] == 1 and k[1, 3] == 1
+    assert got[1, 3, 0] == words[0, 0, 0, 0]
 
 
 @pytest.mark.parametrize("shape", MESHES)
@@ -230,7 +245,7 @@ def _main() -> None:
                 count = q[0] * ~remote_sources(routes, colors, (h, w), shape)
                 q = (count,) + q[1:]
             expected = oracle(routes, colors, *q)
-            args = [jax.device_put(a, NamedSharding(mesh, P("y", "x"))) for a in q]
+            args = jax.device_put(per_color(*q), NamedSharding(mesh, P("y", "x")))
             fn = jax.jit(router.__call__)
             hlo = fn.lower(*args).compile().as_text()
             ops = collections.Counter(re.findall(

@@ -738,14 +738,13 @@ class Engine:
                 self._nowhere(m, col, lost)
         if not router.colors:
             return jnp.int32(0)
-        count = jnp.stack([F[f"out{col}.count"] for col in router.colors], axis=-1)
-        free = jnp.stack([cap - F[f"in{col}.count"] for col in router.colors], axis=-1)
-        words = jnp.stack([ring_peek(F, f"out{col}", cap) for col in router.colors], axis=2)
-        n, k, got = router(count, free, words)
+        n, k, got = router([F[f"out{col}.count"] for col in router.colors],
+                           [cap - F[f"in{col}.count"] for col in router.colors],
+                           [ring_peek(F, f"out{col}", cap) for col in router.colors])
         for i, col in enumerate(router.colors):
-            ring_push(F, f"in{col}", k[..., i], lambda at, i=i: pick(got[:, :, i], at))
-            ring_pop(F, f"out{col}", n[..., i])
-        return jnp.sum(k)
+            ring_push(F, f"in{col}", k[i], lambda at, i=i: pick(got[i], at))
+            ring_pop(F, f"out{col}", n[i])
+        return jnp.sum(sum(k))
 
     def _nowhere(self, m: Machine, col: int, lost) -> None:
         code = self._register_fault(f"a wavelet on color {col} has nowhere to go (no route "
