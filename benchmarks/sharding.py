@@ -1,10 +1,12 @@
 """The streaming GEMV on one device and on a mesh of devices: what XLA does across shards.
 
 Runs `examples/csl/gemv-streaming` (k x k PEs, 16x16 tiles) with `SdkRuntime(devices=n)` for
-n = 1 and the given count, checks y, and reports the mesh, the collectives XLA put into the
-compiled fabric loop (counted in its optimized HLO) and the warm run time. On a CPU, several
-devices need `--xla_force_host_platform_device_count`, which this script sets before JAX
-starts (it shares the same cores, so the times measure overhead, not speed-up).
+n = 1 and the given count, checks y, and reports the mesh, the collectives in the compiled
+fabric loop (counted in its optimized HLO, one per op: an all-reduce of a tuple, which XLA
+makes of several small ones, counts once; the router's ppermutes are the collective-permutes)
+and the best of `--repeats` warm runs. On a CPU, several devices need
+`--xla_force_host_platform_device_count`, which this script sets before JAX starts (they share
+the same cores, so the times measure overhead, not speed-up).
 
     python benchmarks/sharding.py --k 32 --devices 8
 """
@@ -54,8 +56,9 @@ def main(argv=None) -> None:
         hlo = engine._commands["fabric"].lower(
             runner.state, np.int32(-1), np.zeros((h, w, 16), np.uint32),
             np.zeros((h, w), np.int32)).compile().as_text()
+        # an op whose result is a tuple (XLA combines small all-reduces) counts once
         ops = collections.Counter(re.findall(
-            r"= \S+ (all-gather|all-reduce|collective-permute|all-to-all|reduce-scatter)"
+            r" (all-gather|all-reduce|collective-permute|all-to-all|reduce-scatter)"
             r"(?:-start)?\(", hlo))
         mesh = None if engine.mesh is None else dict(engine.mesh.shape)
         print(f"devices={devices}: mesh {mesh}, collectives in the fabric loop "

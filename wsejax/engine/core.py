@@ -22,7 +22,8 @@ from jax.sharding import PartitionSpec as P
 from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
 from wsejax.engine.fabric_ops import PICK_BY_SELECT, pick, ring_peek, ring_pop, ring_push, slot_key
-from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine
+from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine, scatter
+from wsejax.engine.router import build_router
 from wsejax.engine.state import (
     FabricState,
     has_task,
@@ -302,6 +303,10 @@ class Engine:
         for low in self.lowerers:
             low.printer = self._print
         self._discover()
+        self.router = build_router(
+            program.resolved, [col for col, r in program.resolved.items()
+                               if col in self.outboxes and (r.dest_source >= 0).any()],
+            (program.height, program.width), self.mesh)
         # host round trips: jitted calls dispatched, device-to-host transfers
         self.counts = collections.Counter()
 
@@ -601,10 +606,10 @@ class Engine:
             pc0 = m.fab["pc"]
             started = self._start_tasks(m, healthy, ticks)
             self._run_blocks(m, healthy)
-            elements = self._microthreads(m, healthy)
+            advanced = self._microthreads(m, healthy)
             moved = self._route(m)
             hc, hmoved = self._host(m, hc)
-            progress = started | jnp.any(m.fab["pc"] != pc0) | (elements > 0) | (moved > 0) \
+            progress = started | jnp.any(m.fab["pc"] != pc0) | advanced | (moved > 0) \
                 | (hmoved > 0)
             m.fab["wavelets"] = m.fab["wavelets"] + (moved + hmoved).astype(jnp.uint32)
             return m.carry(), hc, progress, ticks + 1
@@ -717,7 +722,9 @@ class Engine:
                 m.load(lax.cond(jnp.any(mask), run, lambda inner: inner, m.carry()))
 
     def _microthreads(self, m: Machine, healthy):
-        total = jnp.int32(0)
+        """Advance every running microthread slot; returns whether any element was done."""
+        # summed per PE and reduced once: on a mesh, each reduction is a collective
+        total = jnp.zeros(healthy.shape, jnp.int32)
         for c, low in enumerate(self.lowerers):
             for site in sorted(low.sites):
                 run = m.fab[slot_key(c, site) + ".run"] & healthy
@@ -726,54 +733,42 @@ class Engine:
                     m.load(inner)
                     low.M = m
                     n = low.advance(site, healthy)
-                    return m.carry(), jnp.sum(n)
+                    return m.carry(), n
 
-                mc, n = lax.cond(jnp.any(run), adv, lambda inner: (inner, jnp.int32(0)),
+                mc, n = lax.cond(jnp.any(run), adv,
+                                 lambda inner: (inner, jnp.zeros(healthy.shape, jnp.int32)),
                                  m.carry())
                 m.load(mc)
                 total = total + n
-        return total
+        return jnp.any(total > 0)
 
     def _route(self, m: Machine):
-        """Move wavelets from outboxes to the inboxes their routes reach (multicast: only as
-        many as every destination can take)."""
+        """Move wavelets from outboxes to the inboxes their routes reach (`engine.router`);
+        a wavelet in an outbox no route leads from is a fault."""
         F = m.fab
-        h, w = self.program.height, self.program.width
         cap = self.capacity
-        moved = jnp.int32(0)
+        resolved = self.program.resolved
         drained = {c for c, k in self.program.streams if k == "d2h"}
+        router = self.router
         for col in self.outboxes:
-            if col in self.program.resolved or col in drained:
-                continue
-            self._nowhere(m, col, F[f"out{col}.count"] > 0)
-        for col, routes in self.program.resolved.items():
-            if col not in self.outboxes:
-                continue        # nothing sends on it
-            ds = np.asarray(routes.dest_source).reshape(-1)
-            has_src = ds >= 0
-            if not has_src.any():
+            if col not in resolved and col not in drained:
                 self._nowhere(m, col, F[f"out{col}.count"] > 0)
-                continue
-            srcs = np.asarray(routes.sources).reshape(-1, 2)
-            ds = np.where(has_src, (srcs[:, 1] * w + srcs[:, 0])[np.maximum(ds, 0)], -1)
-            src = np.where(has_src, ds, 0)
-            is_source = np.bincount(ds[has_src], minlength=h * w).reshape(h, w) > 0
-            qi, qo = f"in{col}", f"out{col}"
-            free = (cap - F[qi + ".count"]).reshape(-1)
-            seg = np.where(has_src, ds, h * w)
-            minfree = jax.ops.segment_min(free, jnp.asarray(seg), num_segments=h * w + 1)
-            minfree = minfree[:h * w].reshape(h, w)
-            out_count = F[qo + ".count"]
-            n = jnp.where(is_source, jnp.minimum(out_count, minfree), 0)
-            self._nowhere(m, col, (out_count > 0) & ~is_source)
-            k = jnp.where(jnp.asarray(has_src.reshape(h, w)), n.reshape(-1)[src].reshape(h, w),
-                          0)
-            # each destination reads its source's outbox, oldest first
-            sent = ring_peek(F, qo, cap).reshape(h * w, cap)[src].reshape(h, w, cap)
-            ring_push(F, qi, k, lambda at, sent=sent: pick(sent, at))
-            ring_pop(F, qo, n)
-            moved = moved + jnp.sum(k)
-        return moved
+        for col in resolved:
+            if col in self.outboxes:
+                # a PE sending on a color no route of which leads from its ramp to a ramp
+                lost = F[f"out{col}.count"] > 0
+                if col in router.colors:
+                    lost = lost & ~router.is_source[..., router.colors.index(col)]
+                self._nowhere(m, col, lost)
+        if not router.colors:
+            return jnp.int32(0)
+        n, k, got = router([F[f"out{col}.count"] for col in router.colors],
+                           [cap - F[f"in{col}.count"] for col in router.colors],
+                           [ring_peek(F, f"out{col}", cap) for col in router.colors])
+        for i, col in enumerate(router.colors):
+            ring_push(F, f"in{col}", k[i], lambda at, i=i: pick(got[i], at))
+            ring_pop(F, f"out{col}", n[i])
+        return jnp.sum(sum(k))
 
     def _nowhere(self, m: Machine, col: int, lost) -> None:
         code = self._register_fault(f"a wavelet on color {col} has nowhere to go (no route "
@@ -815,9 +810,7 @@ class Engine:
                                          pick(sent, jnp.clip(at, 0, cap - 1)), data)
                     else:
                         dst = jnp.where(j < k[..., None], done[..., None] + j, L)
-                        hi = jnp.arange(data.shape[0], dtype=jnp.int32)[:, None, None]
-                        wi = jnp.arange(data.shape[1], dtype=jnp.int32)[None, :, None]
-                        data = data.at[hi, wi, dst].set(sent, mode="drop")
+                        data = scatter(data, dst, sent)
                     ring_pop(Q, q, k)
                 return tuple(tuple(Q[q + p] for p in parts) for q in queues), data, k
             return run

@@ -32,7 +32,7 @@ from wsejax.engine.state import task_bit
 from wsejax.errors import ProgramError
 from wsejax.types import DType, bool_
 
-__all__ = ["DsdRt", "Lowerer", "Machine"]
+__all__ = ["DsdRt", "Lowerer", "Machine", "scatter"]
 
 UNROLL_LIMIT = 4
 DEFAULT_LOOP_LIMIT = 1 << 22
@@ -284,6 +284,15 @@ def _gather(flat, idx):
     return out.reshape((h, w) + tail)
 
 
+def scatter(flat, target, vals):
+    """Per-PE scatter: `flat[h, w, target[h, w, j]] = vals[h, w, j]` (`target` and `vals`
+    `[H, W]` or `[H, W, n]`), dropping targets out of range. Batched over the PEs, so that
+    on a mesh each device scatters into its own PEs (a scatter indexed by PE coordinates
+    would gather every index and value to every device)."""
+    vals = jnp.broadcast_to(vals, target.shape)
+    return jax.vmap(jax.vmap(lambda f, t, v: f.at[t].set(v, mode="drop")))(flat, target, vals)
+
+
 def _read_offset(flat, off, pattern: np.ndarray, consume=lambda v: v):
     """`consume(flat[h, w, off[h, w] + pattern])`, with a dynamic slice when `off` is uniform.
 
@@ -297,8 +306,8 @@ def _read_offset(flat, off, pattern: np.ndarray, consume=lambda v: v):
     s = flat.shape[2]
     rel = pattern - lo
 
-    def uniform(_):
-        start = jnp.clip(off[0, 0] + lo, 0, max(s - span, 0))
+    def uniform(first):
+        start = jnp.clip(first + lo, 0, max(s - span, 0))
         if span > s:
             padded = jnp.concatenate(
                 [flat, jnp.zeros(flat.shape[:2] + (span - s,), flat.dtype)], axis=2)
@@ -317,8 +326,9 @@ def _read_offset(flat, off, pattern: np.ndarray, consume=lambda v: v):
     if span == s and lo == 0:
         # the pattern covers the whole array: in range means off == 0 on every PE
         return consume(_read_static(flat, rel))
-    same = jnp.all(off == off[0, 0])
-    return lax.cond(same, uniform, general, None)
+    # the largest and (negated) smallest offset in one reduction: on a mesh, one collective
+    top, neg_low = jnp.max(jnp.stack([off, -off]), axis=(1, 2))
+    return lax.cond(top == -neg_low, uniform, general, top)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -905,11 +915,7 @@ class Lowerer(FabricOps):
             last = self._last_valid(vals, ok)
             dup = self._has_duplicates(idx, ok)
             vals = jnp.where(dup[..., None], last[..., None], vals)
-        target = jnp.where(ok, idx, size)
-        hi = jnp.arange(self.H, dtype=jnp.int32)[:, None, None]
-        wi = jnp.arange(self.W, dtype=jnp.int32)[None, :, None]
-        flat = flat.at[hi, wi, target].set(vals, mode="drop")
-        self.set_flat(sym.name, flat)
+        self.set_flat(sym.name, scatter(flat, jnp.where(ok, idx, size), vals))
 
     @staticmethod
     def _last_valid(vals, ok):
@@ -1038,10 +1044,7 @@ class Lowerer(FabricOps):
         else:
             self.fault(bad, m, f"index out of range writing '{s.symbol}'")
             ok = ~bad if m is None else (m & ~bad)
-            target = jnp.where(ok, jnp.broadcast_to(idx, self.lanes), sym.size)
-            hi = jnp.arange(self.H, dtype=jnp.int32)[:, None]
-            wi = jnp.arange(self.W, dtype=jnp.int32)[None, :]
-            flat = flat.at[hi, wi, target].set(v, mode="drop")
+            flat = scatter(flat, jnp.where(ok, jnp.broadcast_to(idx, self.lanes), sym.size), v)
         self.M.mem[slot] = flat.reshape(arr.shape)
 
     def local_assign(self, s: ir.LocalAssign, fr: Frame, m) -> None:
