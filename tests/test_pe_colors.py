@@ -271,3 +271,15 @@ def test_python_api_a_memcpy_color_param_is_still_refused(reserved):
 
     with pytest.raises(Exception, match=f"color {reserved} is reserved by memcpy"):
         csl.compile(layout)
+
+
+@pytest.mark.slow
+def test_750x994_alternating_colors_are_one_class():
+    p = compile_csl(RELAY / "layout.csl", params={"width": 750, "height": 994, "n": 2},
+                    memcpy=True)
+    assert len(p.classes) == 1 and (p.class_of == 0).all()
+    send, recv = alternating(750, 994)
+    np.testing.assert_array_equal(dict(p.tables)["pe:send_color"], send)
+    np.testing.assert_array_equal(dict(p.tables)["pe:recv_color"], recv)
+    e = Engine(p)
+    assert e.inboxes == [0, 1] and e.outboxes == [0, 1]
