@@ -317,13 +317,6 @@ class Engine:
         values = self.program.table(table)[self.program.class_of == c]
         return tuple(np.unique(values).tolist())
 
-    def _colors(self, c: int, color) -> list[int]:
-        """The colors a fabric operand of class c uses: its color, or each value of its
-        per-PE color's table on the class."""
-        if isinstance(color, ir.PeValue):
-            return list(self.lowerers[c].table_values(color.table))
-        return [color]
-
     def _roots(self, c: int) -> list[str]:
         pe = self.program.classes[c]
         names = [e.fn for e in pe.exports if isinstance(e, ir.ExportFunc)]
@@ -366,15 +359,15 @@ class Engine:
         # delivers from a producer; an outbox for each color it sends on or the host drains
         produced = {col for col, kind in p.streams if kind == "d2h"}
         consumed = {col for col, kind in p.streams if kind == "h2d"}
-        for c, low in enumerate(self.lowerers):
+        for low in self.lowerers:
             for t in low.pe.tasks:
                 if t.kind == "data":
-                    consumed.update(self._colors(c, t.color))
+                    consumed.update(low.colors(t.color))
             for info in low.sites.values():
                 for col in info.fabric_outputs():
-                    produced.update(self._colors(c, col))
+                    produced.update(low.colors(col))
                 for col in info.fabric_inputs():
-                    consumed.update(self._colors(c, col))
+                    consumed.update(low.colors(col))
         self.outboxes = sorted(produced)
         self.inboxes = sorted(consumed | (set(p.resolved) & produced))
         self.colors = sorted(produced | consumed)
@@ -637,20 +630,19 @@ class Engine:
             idle = idle & ~launched & (F["pc"] == 0)
         runnable = m.active & ~m.blocked
         consuming = self._consuming(m)
+
+        def waiting(col):
+            """A wavelet waits on color col, and no running operation reads it."""
+            has = F[f"in{col}.count"] > 0
+            return has & ~consuming[col] if col in consuming else has
+
         for c, low in enumerate(self.lowerers):
             cm = self._class_mask(m.tables, c, None)
             low.M = m
             for t in low.pe.tasks:
                 if t.kind != "data":
                     continue
-                # a wavelet waits, and no running operation reads the color
-                ready = None
-                for col, where in low.queues(t.color):
-                    r = F[f"in{col}.count"] > 0
-                    if col in consuming:
-                        r = r & ~consuming[col]
-                    ready = r if where is None else jnp.where(where, r, False if ready is None
-                                                              else ready)
+                ready = low.per_color(t.color, waiting)
                 ready = ready & ~has_task(m.blocked, t.id)
                 if cm is not None:
                     # only this class's PEs: another class may bind the ID otherwise

@@ -150,30 +150,37 @@ class FabricOps:
 
     # -- the rings of a fabric operand -------------------------------------------------------
 
+    def colors(self, color) -> tuple:
+        """The colors a fabric operand or data task of `color` uses: the number, or each
+        color a per-PE color's table holds on this class's PEs."""
+        if isinstance(color, ir.PeValue):
+            return self.table_values(color.table)
+        return (color,)
+
     def queues(self, color) -> list:
-        """`(color, where)` for each color a fabric operand or data task of `color` uses: a
-        number and None; for a per-PE color, each color its table holds on this class's PEs
-        and the PEs where it holds it."""
+        """`(c, where)` for each of `colors(color)`: where None for a number, else the PEs
+        whose per-PE color is c."""
         if not isinstance(color, ir.PeValue):
             return [(color, None)]
         table = self.M.tables[color.table]
-        return [(c, table == c) for c in self.table_values(color.table)]
+        return [(c, table == c) for c in self.colors(color)]
+
+    def per_color(self, color, value_of):
+        """`value_of(c)` (an `[H, W, ...]` array) of each PE's own color c of `color`."""
+        out = None
+        for c, where in self.queues(color):
+            v = value_of(c)
+            if where is not None and out is not None:
+                v = jnp.where(where.reshape(where.shape + (1,) * (v.ndim - 2)), v, out)
+            out = v
+        return out
 
     def queue_count(self, io: str, color):
         """The wavelets in each PE's ring of `color` (`io`: "in" or "out")."""
-        F = self.M.fab
-        out = None
-        for c, where in self.queues(color):
-            n = F[f"{io}{c}.count"]
-            out = n if where is None else jnp.where(where, n, 0 if out is None else out)
-        return out
+        return self.per_color(color, lambda c: self.M.fab[f"{io}{c}.count"])
 
     def queue_peek(self, io: str, color, n: int):
-        out = None
-        for c, where in self.queues(color):
-            v = ring_peek(self.M.fab, f"{io}{c}", n)
-            out = v if out is None else jnp.where(where[..., None], v, out)
-        return out
+        return self.per_color(color, lambda c: ring_peek(self.M.fab, f"{io}{c}", n))
 
     def queue_pop(self, io: str, color, k) -> None:
         for c, where in self.queues(color):
