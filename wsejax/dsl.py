@@ -1985,7 +1985,7 @@ def _tile_groups(tiles: dict) -> list:
     """The layout's tiles as `wsejax.tile_classes` groups: one per PE program and params
     other than numbers (a tile with unhashable params alone), declaring the numbers that vary
     and, where they can be, their per-PE stand-ins (tables `<function name>:<param>`)."""
-    from wsejax.tile_classes import Group, TableNames
+    from wsejax.tile_classes import Group, TableNames, vary_color
 
     grouped: dict = {}
     for (x, y), (prog, p) in sorted(tiles.items(), key=lambda t: (t[0][1], t[0][0])):
@@ -1999,16 +1999,11 @@ def _tile_groups(tiles: dict) -> list:
     groups = []
     for (prog, _), members in grouped.items():
         g = Group(prog, members)
-        stem = getattr(prog, '__name__', 'pe_program')
+        stem = getattr(prog, "__name__", "pe_program")
         for k, v in g.params[0].items():
             if all(isinstance(p[k], Color) for p in g.params):
-                ids = np.asarray([p[k].id for p in g.params], np.uint16)
-                if (ids != ids[0]).any():
-                    per_pe = None     # memcpy's colors: the error needs the number
-                    if not set(MEMCPY_COLORS).intersection(ids.tolist()):
-                        table = names.new(f"{stem}:{k}", u16)
-                        per_pe = (_PerPeColor(table), table, ids)
-                    g.vary(k, [(Color, i) for i in ids.tolist()], per_pe)
+                vary_color(g, k, [p[k].id for p in g.params], names, stem, _PerPeColor,
+                           MEMCPY_COLORS)
                 continue
             if isinstance(v, Color) or any(isinstance(p[k], Color) for p in g.params):
                 g.vary(k, [_freeze(p[k]) for p in g.params])    # colors and numbers: split

@@ -29,7 +29,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.types import DType
 
-__all__ = ["Group", "TableNames", "tile_classes"]
+__all__ = ["Group", "TableNames", "tile_classes", "vary_color"]
 
 
 class TableNames:
@@ -73,6 +73,22 @@ class Group:
         self.values[name] = keys
         if per_pe is not None:
             self.per_pe[name] = per_pe
+
+
+def vary_color(g: Group, name: str, ids: np.ndarray, names: TableNames, stem: str,
+               stand_in: Callable[[str], object], reserved=()) -> None:
+    """Declare color param `name` of g (`ids`: its `[n]` color numbers), if it varies: a
+    per-PE color read from table `<stem>:<name>` (`stand_in(table)` is the front end's
+    stand-in), unless some id is in `reserved` (memcpy's colors: that error needs the
+    number, so those tiles split by it)."""
+    ids = np.asarray(ids, np.uint16)
+    if (ids == ids[0]).all():
+        return
+    per_pe = None
+    if not set(reserved).intersection(ids.tolist()):
+        table = names.new(f"{stem}:{name}", DType.u16)
+        per_pe = (stand_in(table), table, ids)
+    g.vary(name, [("color", i) for i in ids.tolist()], per_pe)
 
 
 def tile_classes(groups: list[Group], h: int, w: int,

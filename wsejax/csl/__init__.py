@@ -44,7 +44,7 @@ from wsejax.csl.values import (
 from wsejax.errors import CslError, LayoutError
 from wsejax.hardware import MEMCPY_COLORS
 from wsejax.layout import build_program, default_fabric_dims
-from wsejax.tile_classes import Group, TableNames, tile_classes
+from wsejax.tile_classes import Group, TableNames, tile_classes, vary_color
 from wsejax.types import DType
 
 __all__ = ["compile_csl"]
@@ -235,7 +235,7 @@ def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
 
     Tiles running the same file whose params differ only in numbers, bools and colors are one
     group; a varying param can be a per-PE value of its declared type (an untyped one: its
-    values' type, see `_param_type`), a color param a per-PE color (`_per_pe_colors`).
+    values' type, see `_param_type`), a color param a per-PE color (`vary_color`).
     """
     grouped: dict = {}
     for y in range(h):
@@ -252,14 +252,11 @@ def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
             if not isinstance(v, _VALUES):
                 continue
             vals = [p[name] for p in g.params]
-            colors = _per_pe_colors(c, path, name, vals)
-            if colors is not None:
-                ids, per_pe = colors
-                if (ids != ids[0]).any():
-                    if per_pe is not None:
-                        table = names.new(f"{pathlib.Path(path).stem}:{name}", DType.u16)
-                        per_pe = (PeColorVal(ir.PeValue(table, DType.u16)), table, ids)
-                    g.vary(name, [(ColorVal, i) for i in ids.tolist()], per_pe)
+            ids = _color_ids(c, path, name, vals)
+            if ids is not None:
+                vary_color(g, name, ids, names, pathlib.Path(path).stem,
+                           lambda table: PeColorVal(ir.PeValue(table, DType.u16)),
+                           MEMCPY_COLORS if c.memcpy else ())
                 continue
             if any(type(u) is ColorVal for u in vals):
                 g.vary(name, [freeze(u) for u in vals])     # colors and numbers: split
@@ -282,18 +279,15 @@ def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
         params)), CslError)
 
 
-def _per_pe_colors(c: CslCompiler, path: str, name: str, vals: list):
-    """For a color param (its values all colors, or numbers of a param declared `color`):
-    `([n] uint16 color ids, per_pe)`, per_pe True where the ids may be a per-PE color (none
-    is memcpy's own: that error needs the number); else None."""
+def _color_ids(c: CslCompiler, path: str, name: str, vals: list):
+    """The color numbers of a color param (its values all colors, or numbers of a param
+    declared `color`), else None."""
     if all(type(u) is ColorVal for u in vals):
-        ids = np.asarray([u.id for u in vals], np.uint16)
-    elif _declared_type(c, path, name) == Special("color") and all(
+        return [u.id for u in vals]
+    if _declared_type(c, path, name) == Special("color") and all(
             isinstance(u, int) and not isinstance(u, bool) and 0 <= u <= 23 for u in vals):
-        ids = np.asarray(vals, np.uint16)
-    else:
-        return None
-    return ids, not (c.memcpy and set(MEMCPY_COLORS).intersection(ids.tolist()))
+        return vals
+    return None
 
 
 @contextlib.contextmanager

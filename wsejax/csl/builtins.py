@@ -837,6 +837,12 @@ def _color_of(c, v, pos, what: str) -> int:
     return color.id
 
 
+def _queue_color(c, v, pos, what: str):
+    """The color of a fabric DSD or a queue: a number, or a per-PE color's table read (the
+    engine picks each PE's queue by it)."""
+    return v.expr if isinstance(v, PeColorVal) else _color_of(c, v, pos, what)
+
+
 @builtin("initialize_queue")
 def _initialize_queue(c, node, env):
     nargs(c, node, 1, 2)
@@ -877,10 +883,8 @@ def _initialize_queue(c, node, env):
         raise c.error("@initialize_queue: .priority takes .{ .high = true }, "
                       ".{ .medium = true } or .{ .low = true }", node.pos)
     color = None
-    if isinstance(f.get("color"), PeColorVal):
-        color = f["color"].expr                 # the engine picks each PE's queue
-    elif "color" in f:
-        color = _color_of(c, f["color"], node.pos, "@initialize_queue .color")
+    if "color" in f:
+        color = _queue_color(c, f["color"], node.pos, "@initialize_queue .color")
     elif q.kind == "input" or c.arch == "wse3":
         raise c.error(f"@initialize_queue: {describe(q)} needs a .color", node.pos)
     pe.queues[(q.kind, q.id)] = (color, node.pos)
@@ -1033,10 +1037,8 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
         raise c.error(f"{kind} needs an .extent (the number of wavelets)", node.pos)
     length = _field(c, f["extent"], DType.u16, node, env)
     color = None
-    if isinstance(f.get("fabric_color"), PeColorVal):
-        color = f["fabric_color"].expr        # the engine picks each PE's queue
-    elif "fabric_color" in f:
-        color = _color_of(c, f["fabric_color"], node.pos, f"{kind} .fabric_color")
+    if "fabric_color" in f:
+        color = _queue_color(c, f["fabric_color"], node.pos, f"{kind} .fabric_color")
     queue = None
     if qfield in f:
         q = f[qfield]
