@@ -442,6 +442,9 @@ def test_top_level_expression_forms():
     assert expr("@f(|i, j|{4, 3} -> A[i, j])").args[0] == TensorAccess(
         ("i", "j"), (N(4), N(3)), Index(I("A"), (I("i"), I("j"))))
     assert expr("1 + (if (a) 1 else 2)") == Binary("+", N(1), IfExpr(I("a"), N(1), N(2)))
+    # the `else` may be left out; a dangling `else` belongs to the nearest `if`
+    assert expr("if (a) 1 else if (b) 2") == IfExpr(I("a"), N(1), IfExpr(I("b"), N(2), None))
+    assert expr("if (a) if (b) 1 else 2") == IfExpr(I("a"), IfExpr(I("b"), N(1), N(2)), None)
 
 
 def test_expression_positions():

@@ -228,11 +228,11 @@ class EnumType:
 
 @dataclass(frozen=True)
 class IfExpr:
-    """`if (c) a else b` used as an expression."""
+    """`if (c) a else b` used as an expression; `b` is None where the `else` is left out."""
 
     cond: Expr
     a: Expr
-    b: Expr
+    b: Expr | None
     pos: Pos = field(default=NOWHERE, compare=False)
 
 

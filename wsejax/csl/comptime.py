@@ -1510,9 +1510,13 @@ class Compiler:
         if isinstance(c, CNum):
             c = c.value
         if isinstance(c, bool):
+            if not c and e.b is None:
+                return None  # no `else`: void
             return self.ev_as(e.a if c else e.b, want, env)
         if not isinstance(c, RVal) or c.dtype is not DType.bool_:
             raise self.error(f"if condition must be a bool, got {describe(c)}", e.cond.pos)
+        if e.b is None:
+            raise self.error("an if-expression on a runtime condition needs an else", e.pos)
         a = self.ev_as(e.a, want, env)
         b = self.ev_as(e.b, want, env)
         ta = a.dtype if isinstance(a, (RVal, CNum)) else None
@@ -1896,6 +1900,8 @@ def is_comptime_value(v) -> bool:
 
 
 def describe(v) -> str:
+    if v is None:
+        return "void"
     if isinstance(v, bool):
         return "a bool"
     if isinstance(v, int):
