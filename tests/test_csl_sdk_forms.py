@@ -45,7 +45,7 @@ var v: i32 = 0;
 fn main() void { v = picked; sys.unblock_cmd_stream(); }
 comptime { @export_symbol(main); }
 """
-    with pytest.raises(CslError, match=r"pe.csl:4:\d+: .*void"):
+    with pytest.raises(CslError, match=r"pe.csl:5:21: .*expected i32, got void"):
         compile_pe(tmp_path, src, '@export_name("main", fn()void);', arch="wse2")
 
 
