@@ -747,7 +747,8 @@ def _bind_data_task(c, node, env):
     if c.memcpy and c.arch == "wse2" and ident.id in MEMCPY_COLORS:
         raise c.error(f"color {ident.id} is reserved by memcpy (colors 21, 22, 23): it cannot "
                       "carry a data task", node.args[1].pos)
-    if c.memcpy and ident.id in MEMCPY_QUEUES[c.arch]["input"]:
+    if c.memcpy and c.arch == "wse3" and ident.id in MEMCPY_QUEUES[c.arch]["input"]:
+        # on wse2 a data task ID is a color: only memcpy's colors are its own
         raise c.error(f"input queue {ident.id} is reserved by memcpy", node.args[1].pos)
     if ident.id in pe.tasks:
         raise c.error(f"task ID {ident.id} is bound twice", node.pos)

@@ -6,7 +6,9 @@
   Its streaming colors `.MEMCPYH2D_1..4` / `.MEMCPYD2H_1..4` become the Program's `streams`
   (memcpy routes them).
 - `<memcpy/memcpy>` (PE side): `unblock_cmd_stream()`; the streaming colors `MEMCPYH2D_1..4`,
-  `MEMCPYD2H_1..4` (colors) when they were given to `get_params`.
+  `MEMCPYD2H_1..4`, each as it was given to `get_params` (a color, or a number that the program
+  turns into one with `@get_color(@bitcast(u16, ...))`); in the params struct a stream not
+  given is void.
 - `<layout>`: `get_x_coord()`, `get_y_coord()`.
 - `<math>`: PI, E, infinities, NaN; abs, min, max, sign, floor, ceil, sqrt, exp, log, sin, cos,
   tanh, pow, inv, invsqrt, fscale, isNaN, isInf, isFinite, signbit, and `_f16` / `_f32`
@@ -105,7 +107,9 @@ def _memcpy_params(c, params, pos):
             raise c.error(f"<memcpy/get_params> .{k}: color {color.id} is already a "
                           f"{c.streams[color.id][0].upper()} streaming color", pos)
         c.streams.setdefault(color.id, (kind, pos))
-        fields[k] = color
+        fields[k] = params[k]  # as given: the SDK's programs pass a number or a color
+    for k in STREAM_NAMES:
+        fields.setdefault(k, None)  # a stream not given is void (`@type_of(p.MEMCPYH2D_2)`)
 
     def get_params(c2, node, env):
         (x,) = _args(c2, node, env, 1)
@@ -128,7 +132,7 @@ def _memcpy(c, params, pos):
 
     members = {"unblock_cmd_stream": _fn("unblock_cmd_stream", unblock)}
     for k in STREAM_NAMES:
-        if k in params:
+        if params.get(k) is not None:
             members[k] = params[k]
     return NativeModule("memcpy/memcpy", members)
 
