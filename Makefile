@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-all bench sweep notebooks notebook-wafer lint clean venv
+.PHONY: demo test test-all conformance bench sweep notebooks notebook-wafer lint clean venv
 
 venv: $(STAMP)
 
@@ -20,11 +20,15 @@ demo: $(STAMP)
 
 ## test: the fast test suite and the notebooks
 test: $(STAMP) notebooks
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not conformance"
 
 ## test-all: every test, including the long ones marked slow
 test-all: $(STAMP) notebooks
 	$(PY) -m pytest -q
+
+## conformance: every SDK tutorial wsejax runs (shared/sdk-examples beside the repository), timed
+conformance: $(STAMP)
+	$(PY) -m pytest -q --durations=0 tests/test_tutorials.py
 
 ## bench: the GEMV throughput benchmark (writes benchmarks/results/gemv.json)
 bench: $(STAMP)

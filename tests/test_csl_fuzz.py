@@ -118,18 +118,64 @@ def mutations(draw):
     return (text, pe) if target == "layout" else (layout, text)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+def fuzz(max_examples: int, wide: bool):
+    """Settings of a fuzz run: `make test` draws the same examples every time (derandomized, no
+    example database), so it cannot go red by chance; the wide runs (marked slow, `make
+    test-all`) draw new ones each time."""
+    return settings(max_examples=max_examples, deadline=None, derandomize=not wide,
+                    database=None if not wide else settings.default.database,
+                    suppress_health_check=[HealthCheck.too_slow,
+                                           HealthCheck.function_scoped_fixture])
+
+
+@fuzz(300, wide=False)
 @given(mutations())
 def test_mutated_sources_fail_only_with_wsejax_errors(tmp_path, case):
     compile_quietly(tmp_path, *case)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
+@fuzz(3000, wide=True)
+@given(mutations())
+def test_mutated_sources_fail_only_with_wsejax_errors_wide(tmp_path, case):
+    compile_quietly(tmp_path, *case)
+
+
+@fuzz(200, wide=False)
 @given(st.lists(st.sampled_from(TOKENS), max_size=40))
 def test_generated_token_soup_fails_only_with_wsejax_errors(tmp_path, tokens):
     compile_quietly(tmp_path, LAYOUT, " ".join(tokens))
+
+
+@pytest.mark.slow
+@fuzz(2000, wide=True)
+@given(st.lists(st.sampled_from(TOKENS), max_size=40))
+def test_generated_token_soup_fails_only_with_wsejax_errors_wide(tmp_path, tokens):
+    compile_quietly(tmp_path, LAYOUT, " ".join(tokens))
+
+
+# Mutations that once escaped the front end's error class, kept as regression cases: a `break`,
+# `continue` or `return` that leaves a top-level unit (a comptime block, a global's value, the
+# layout block) went up through the tile-class trials as the evaluator's own signal.
+ESCAPED = [
+    ("pe", "comptime { break; }", 32, 12, "break outside a loop or labelled block"),
+    ("pe", "comptime { continue; }", 32, 12, "continue outside a loop or labelled block"),
+    ("pe", "const q = blk: { break :zz 3; };\ncomptime { _ = q; }", 32, 18,
+     "break :zz outside a loop or labelled block"),
+    ("pe", "const q = blk: { return 3; };\ncomptime { _ = q; }", 32, 18,
+     "return outside a function"),
+    ("layout", "comptime { continue; }", 10, 12, "continue outside a loop or labelled block"),
+]
+
+
+@pytest.mark.parametrize("target, tail, line, col, message", ESCAPED)
+def test_escaped_mutations_are_located_errors(tmp_path, target, tail, line, col, message):
+    layout, pe = (LAYOUT + tail + "\n", PE) if target == "layout" else (LAYOUT, PE + tail + "\n")
+    (tmp_path / "layout.csl").write_text(layout)
+    (tmp_path / "pe.csl").write_text(pe)
+    file = "layout.csl" if target == "layout" else "pe.csl"
+    with pytest.raises(WsejaxError, match=f"{file}:{line}:{col}: error: {re.escape(message)}"):
+        compile_csl(tmp_path / "layout.csl", memcpy=True, warn=lambda msg: None)
 
 
 @pytest.mark.parametrize("body", [

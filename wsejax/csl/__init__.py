@@ -356,13 +356,15 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     # fabric dims are known before the layout runs only if given; @get_rectangle needs them
     c.fabric = (tuple(fabric_dims) if fabric_dims else (0, 0), offsets)
     for s in body.stmts:
-        c.exec(s, env)
+        with c.top_level(s.pos):
+            c.exec(s, env)
         if fabric_dims is None and lay.rect is not None and c.fabric[0] == (0, 0):
             c.fabric = (default_fabric_dims(*lay.rect, offsets, width_west_buf,
                                             width_east_buf), offsets)
     for d in file.decls:
         if isinstance(d, ast.ComptimeBlock):
-            c.exec_block(d.body, env)
+            with c.top_level(d.pos):
+                c.exec_block(d.body, env)
     if lay.rect is None:
         raise c.error("the layout never calls @set_rectangle", layouts[0].pos)
     w, h = lay.rect

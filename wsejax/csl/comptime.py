@@ -16,6 +16,8 @@ Every error is a `CslError` at the offending node's `file:line:col`.
 
 from __future__ import annotations
 
+import contextlib
+
 import functools
 import math
 import pathlib
@@ -94,13 +96,18 @@ FABRIC_BUILTINS = {
 }
 
 
-class _Return(Exception):
-    def __init__(self, value, depth):
+class _Jump(Exception):
+    """A `return`, `break` or `continue` on its way to the function, loop or block it leaves."""
+
+
+class _Return(_Jump):
+    def __init__(self, value, depth, pos=None):
         self.value = value
         self.depth = depth
+        self.pos = pos
 
 
-class _Break(Exception):
+class _Break(_Jump):
     def __init__(self, label, value, depth, pos):
         self.label = label
         self.value = value
@@ -108,7 +115,7 @@ class _Break(Exception):
         self.pos = pos
 
 
-class _Continue(Exception):
+class _Continue(_Jump):
     def __init__(self, label, depth, pos):
         self.label = label
         self.depth = depth
@@ -219,7 +226,8 @@ class Module:
             raise self.c.error(f"'{name}' depends on itself", pos)
         self._busy.add(name)
         try:
-            v = self.c.eval_global(self, d)
+            with self.c.top_level(d.pos):
+                v = self.c.eval_global(self, d)
         finally:
             self._busy.discard(name)
         self.values[name] = v
@@ -232,7 +240,8 @@ class Module:
                 self.get(d.name, d.pos)
         for d in self.file.decls:
             if isinstance(d, ast.ComptimeBlock):
-                self.c.exec_block(d.body, self.env())
+                with self.c.top_level(d.pos):
+                    self.c.exec_block(d.body, self.env())
             elif isinstance(d, ast.LayoutBlock) and self.pe is not None:
                 pass  # a layout block inside an imported module or PE program is ignored
 
@@ -332,6 +341,19 @@ class Compiler:
                          + "".join(f", {d}" for d in self.import_paths) + ")", pos)
 
     # -- globals ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def top_level(self, pos):
+        """Evaluation of one top-level unit (a global's value, a comptime or layout block):
+        a `break`, `continue` or `return` may not leave it."""
+        try:
+            yield
+        except _Return as sig:
+            raise self.error("return outside a function", sig.pos or pos) from None
+        except (_Break, _Continue) as sig:
+            what = f"break :{sig.label}" if isinstance(sig, _Break) and sig.label else (
+                "break" if isinstance(sig, _Break) else "continue")
+            raise self.error(f"{what} outside a loop or labelled block", sig.pos) from None
 
     def eval_global(self, mod: Module, d):
         env = mod.env()
@@ -1002,7 +1024,7 @@ class Compiler:
         fn = env.fn
         inline = env.inline_depth
         if fn is None or inline is not None:
-            raise _Return(v, inline if inline is not None else 0)
+            raise _Return(v, inline if inline is not None else 0, s.pos)
         if fn.ret is None:
             if v is not None:
                 raise self.error(f"{fn.name} returns void", s.pos)
