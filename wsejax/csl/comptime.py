@@ -17,7 +17,6 @@ Every error is a `CslError` at the offending node's `file:line:col`.
 from __future__ import annotations
 
 import contextlib
-
 import functools
 import math
 import pathlib

@@ -10,8 +10,9 @@ Contract:
   lark error are translated into a readable message (`unexpected ')' — expected an expression`,
   `unterminated string`, `missing ';' after '1'`, ...). Input that parses but that wsejax does not
   support also raises `CslError` (`asm`: "inline assembly is not supported").
-- The syntax itself lives in `grammar.lark` (LALR(1), one dangling-else conflict resolved as Zig does); this module only maps parse
-  tree rules to AST nodes and errors to messages. The lark parser is built once, lazily.
+- The syntax itself lives in `grammar.lark` (LALR(1), one dangling-else conflict resolved as
+  Zig does); this module only maps parse tree rules to AST nodes and errors to messages. The
+  lark parser is built once, lazily.
 
 Example:
     >>> parse("const M: i16 = 4;", "k.csl").decls[0].value
