@@ -765,9 +765,11 @@ class Compiler:
         raise self.error("this cannot be assigned to", s.pos)
 
     def array_in_memory(self, arr: ArrayVal, env: Env, pos) -> SymRef:
-        """A comptime array read at run time lives in PE memory: one symbol per array."""
-        self.need_fn(env, pos, "indexing a comptime array with a runtime index")
+        """A comptime array read at run time (by a runtime index or a DSD) lives in PE memory:
+        one symbol per array."""
         pe = env.module.pe
+        if pe is None:
+            raise self.error("a comptime array in PE memory belongs in a PE program", pos)
         key = id(arr)
         ref = pe.const_arrays.get(key)
         if ref is None:
@@ -1251,6 +1253,7 @@ class Compiler:
                 except IndexError:
                     raise self.error(f"index {list(idx)} out of range of an array of shape "
                                      f"{list(obj.values.shape)}", e.pos) from None
+            self.need_fn(env, e.pos, "indexing a comptime array with a runtime index")
             obj = self.array_in_memory(obj, env, e.pos)
             name, indices, dtype, view = self.lvalue(ast.Index(ast.Ident("%const"), e.indices,
                                                                e.pos), env, obj)
