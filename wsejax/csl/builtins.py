@@ -35,6 +35,7 @@ from wsejax.csl.values import (
     COMPTIME_INT,
     DSD_KINDS,
     MODULE,
+    VOID,
     ArrayT,
     ArrayVal,
     CNum,
@@ -234,6 +235,8 @@ def _type_of(c, node, env):
         return Special("color")
     if isinstance(v, StructVal):
         return v.stype or Special("comptime_struct")
+    if v is None:
+        return VOID
     if is_type(v):
         return Special("type")
     if isinstance(v, ModuleVal):
@@ -1075,6 +1078,12 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
     d = ir.FabIn(color, length, queue) if kind == "fabin_dsd" else \
         ir.FabOut(color, length, queue, wio)
     return DsdVal(ir.DsdLit(d), kind, None)
+
+
+def fabric_dsd(c, kind: str, fields: dict, node, env) -> DsdVal:
+    """A fabin_dsd / fabout_dsd made from `fields` as `@get_dsd(kind, .{ fields })` would make
+    it, errors located at `node` (for library modules that build fabric DSDs)."""
+    return _fabric_dsd(c, kind, dict(fields), node, env)
 
 
 def _field(c, v, t: DType, node, env):

@@ -226,9 +226,14 @@ class Module:
         return v
 
     def instantiate(self) -> None:
-        """Create every runtime global and run the top-level comptime blocks, in order."""
+        """Import every module a global const imports (its comptime blocks run even if the
+        name is never used) and run the top-level comptime blocks, in order. Every other
+        global, a runtime `var` too, is made when first used: a var that nothing uses takes
+        no memory and is never checked (its queue or color may be left void by params)."""
         for d in self.file.decls:
-            if isinstance(d, ast.VarDecl) and not d.const and not d.comptime:
+            if not isinstance(d, ast.VarDecl) or d.comptime:
+                continue
+            if d.const and isinstance(d.value, ast.Builtin) and d.value.name == "import_module":
                 self.get(d.name, d.pos)
         for d in self.file.decls:
             if isinstance(d, ast.ComptimeBlock):
