@@ -15,15 +15,16 @@ the router accepts (`rx`) and the output ports every accepted wavelet is copied 
 
 A route is rejected with a `LayoutError` naming the color and the PEs when a wavelet from a source
 would: leave the rectangle while its other copies reach ramps (on hardware memcpy PEs sit there,
-and take no user color); reach a neighbour that does not accept it ("unroutable wavelet": the hardware stalls); reach a
-router along two paths, from two sources or twice from one ("merge": the spec leaves the order of
-simultaneous arrivals undefined, so this covers any ramp receiving from two sources); or return to
-a router it has passed (a cycle: it would circulate forever). Configs no source reaches are not
-checked; a color whose configs have no RAMP in any `rx` simply has no sources. A wavelet accepted
-by a router whose `tx` is empty goes nowhere (not an error), and so does the route of a source
-that reaches no ramp at all and leaves the rectangle: the SDK's programs configure such routes
-on PEs that never send on them, and a wavelet sent there faults at run time ("nowhere to go"). Malformed input (a direction that is
-not one of DIRECTIONS, a color outside 0..23, a PE outside the rectangle) is a `LayoutError` too.
+and take no user color); reach a neighbour that does not accept it ("unroutable wavelet": the
+hardware stalls); reach a router along two paths, from two sources or twice from one ("merge":
+the spec leaves the order of simultaneous arrivals undefined, so this covers any ramp receiving
+from two sources); or return to a router it has passed (a cycle: it would circulate forever).
+Configs no source reaches are not checked; a color whose configs have no RAMP in any `rx` simply
+has no sources. A wavelet accepted by a router whose `tx` is empty goes nowhere (not an error),
+and so does the route of a source that reaches no ramp at all and leaves the rectangle: the SDK's
+programs configure such routes on PEs that never send on them, and a wavelet sent there faults
+at run time ("nowhere to go"). Malformed input (a direction that is not one of DIRECTIONS, a
+color outside 0..23, a PE outside the rectangle) is a `LayoutError` too.
 Switches (§6.2), filters, teardown and color swapping (§6.5) are not modelled here; whether a
 color is reserved by memcpy (21, 22, 23 with --memcpy) is the caller's check.
 

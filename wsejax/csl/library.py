@@ -6,10 +6,10 @@
   Its streaming colors `.MEMCPYH2D_1..4` / `.MEMCPYD2H_1..4` become the Program's `streams`
   (memcpy routes them).
 - `<memcpy/memcpy>` (PE side): `unblock_cmd_stream()`; `get_streaming_fabout_dsd(color,
-  extent, output_queue)`, a fabout_dsd on that color through that queue; the streaming colors `MEMCPYH2D_1..4`,
-  `MEMCPYD2H_1..4`, each as it was given to `get_params` (a color, or a number that the program
-  turns into one with `@get_color(@bitcast(u16, ...))`); in the params struct a stream not
-  given is void.
+  extent, output_queue)`, a fabout_dsd on that color through that queue; the streaming colors
+  `MEMCPYH2D_1..4`, `MEMCPYD2H_1..4`, each as it was given to `get_params` (a color, or a
+  number that the program turns into one with `@get_color(@bitcast(u16, ...))`); in the params
+  struct a stream not given is void.
 - `<layout>`: `get_x_coord()`, `get_y_coord()`.
 - `<math>`: PI, E, infinities, NaN; abs, min, max, sign, floor, ceil, sqrt, exp, log, sin, cos,
   tanh, pow, inv, invsqrt, fscale, isNaN, isInf, isFinite, signbit, and `_f16` / `_f32`
