@@ -898,7 +898,8 @@ def _initialize_queue(c, node, env):
 
 def finish_pe(c, pe: PeBuilder) -> None:
     """Check the queues used by fabric DSDs and data tasks against their `@initialize_queue`
-    and, on wse3, give those DSDs and tasks their queue's color. Raises CslError."""
+    and give those that have no color of their own (a fabin_dsd without .fabric_color, and on
+    wse3 every fabric DSD and data task) their queue's color. Raises CslError."""
     colors = {key: color for key, (color, _) in pe.queues.items()}
     late = False
     for key, color, pos, what in pe.queue_uses:
