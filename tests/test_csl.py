@@ -244,7 +244,7 @@ def test_errors_point_at_the_source(tmp_path, body, line, col, message):
 def test_memory_over_budget_points_at_the_tile(tmp_path):
     src = HEAD + """
 var big: [13000]f32;
-fn main() void { sys.unblock_cmd_stream(); }
+fn main() void { big[0] = 1.0; sys.unblock_cmd_stream(); }
 comptime { @export_symbol(main); }
 """
     with pytest.raises(CslError) as err:

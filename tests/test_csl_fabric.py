@@ -268,7 +268,8 @@ ERRORS = [
     (C + "const D = @get_dsd(fabin_dsd, .{ .fabric_color = c });" + MAIN, "@get_dsd",
      "fabin_dsd needs an .extent", "wse2"),
     ("const D = @get_dsd(fabin_dsd, .{ .extent = 4, .input_queue = @get_input_queue(2) });"
-     + MAIN, "@get_dsd", "on wse2 a fabin_dsd needs a .fabric_color", "wse2"),
+     + MAIN, "@get_dsd", "this fabin_dsd has no .fabric_color and its input queue 2 is never "
+     "given one", "wse2"),
     (C + "const D = @get_dsd(fabin_dsd, .{ .extent = 4, .fabric_color = c });" + MAIN,
      "@get_dsd", "on wse3 a fabin_dsd needs an .input_queue", "wse3"),
     ("const D = @get_dsd(fabout_dsd, .{ .extent = 4, .output_queue = @get_output_queue(2) });"

@@ -80,7 +80,7 @@ def test_local_color_config_goes_to_the_pe_program():
     ([(0, 0, 24, csl.RAMP, csl.EAST)], "out of range"),
     ([(2, 0, 3, csl.RAMP, csl.EAST)], "outside the 2x1 rectangle"),
     ([(0, 0, 3, csl.RAMP, csl.EAST)] * 2, "configured twice"),
-    ([(1, 0, 3, csl.RAMP, csl.EAST)], "off the edge"),  # resolved by wsejax.routes
+    ([(1, 0, 3, csl.RAMP, (csl.RAMP, csl.EAST))], "off the edge"),  # by wsejax.routes
 ])
 def test_bad_layout_routes(routes, match):
     with pytest.raises(LayoutError, match=match):

@@ -106,7 +106,8 @@ def copy_relay(tmp_path, replace: dict, layout: dict | None = None):
 def test_a_color_whose_number_is_needed_at_comptime_splits_by_its_values(tmp_path):
     # @get_int needs send_color's number: two classes, by the send color
     p = copy_relay(tmp_path, {"var sum = @zeros([n]f32);":
-                              "var sum = @zeros([n]f32);\nvar tag: u16 = @get_int(send_color);"})
+                              "var sum = @zeros([n]f32);\nvar tag: u16 = @get_int(send_color);\n"
+                              "comptime { _ = &tag; }"})
     send, recv = alternating()
     assert len(p.classes) == 2
     assert len(set(zip(p.class_of.ravel().tolist(), send.ravel().tolist()))) == 2

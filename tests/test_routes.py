@@ -166,9 +166,19 @@ def test_off_the_edge():
     assert layout_error(3, 1, configs) == (
         "color 3: a wavelet from PE (0, 0) leaves PE (2, 0) to the EAST, off the edge of the "
         "3x1 rectangle")
-    msg = layout_error(2, 2, {(1, 1, 9): cc({"RAMP"}, {"SOUTH"})})
+    msg = layout_error(2, 2, {(1, 1, 9): cc({"RAMP"}, {"SOUTH", "RAMP"})})
     assert msg == ("color 9: a wavelet from PE (1, 1) leaves PE (1, 1) to the SOUTH, off the edge "
                    "of the 2x2 rectangle")
+
+
+def test_a_route_that_only_leaves_the_rectangle_is_accepted_and_delivers_nothing():
+    # as on PEs that configure a route toward the edge and never send on it
+    configs = {(0, 0, 3): cc({"RAMP"}, {"EAST"}), (1, 0, 3): cc({"WEST"}, {"EAST"}),
+               (0, 0, 4): cc({"RAMP"}, {"EAST"}), (1, 0, 4): cc({"WEST"}, {"RAMP"})}
+    routes = resolve_routes(2, 1, configs)
+    assert routes[3].sources.tolist() == [[0, 0]]
+    assert routes[3].dest_source.tolist() == [[-1, -1]]
+    assert routes[4].dest_source.tolist() == [[-1, 0]]
 
 
 def test_unroutable_when_the_neighbour_has_no_config():
@@ -294,6 +304,7 @@ def simulate(width, height, configs, max_steps=20000):
         for k, s in enumerate(sources):
             visits[s] += 1
             wavelets = [(s, (s,))]  # (router, routers passed)
+            leaves = False  # leaving the rectangle is an error only if some ramp receives it
             while wavelets and steps < max_steps:
                 moved = []
                 for here, path in wavelets:
@@ -304,7 +315,7 @@ def simulate(width, height, configs, max_steps=20000):
                             continue
                         there = (here[0] + STEP[port][0], here[1] + STEP[port][1])
                         if not (0 <= there[0] < width and 0 <= there[1] < height):
-                            errors.add("edge")
+                            leaves = True
                         elif there not in cfg or OPPOSITE[port] not in cfg[there].rx:
                             errors.add("unroutable")
                         elif there in path:
@@ -314,6 +325,8 @@ def simulate(width, height, configs, max_steps=20000):
                             visits[there] += 1
                             moved.append((there, path + (there,)))
                 wavelets = moved
+            if leaves and any(j == k for got in received.values() for j, _ in got):
+                errors.add("edge")
         if any(n >= 2 for n in visits.values()):
             errors.add("merge")
         result[color] = (sources, dict(received), None if steps >= max_steps else errors)

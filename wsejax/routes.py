@@ -14,14 +14,17 @@ the router accepts (`rx`) and the output ports every accepted wavelet is copied 
   PE, which source its ramp receives from and over how many router-to-router hops.
 
 A route is rejected with a `LayoutError` naming the color and the PEs when a wavelet from a source
-would: leave the rectangle (on hardware memcpy PEs sit there; user routes must not go there);
-reach a neighbour that does not accept it ("unroutable wavelet": the hardware stalls); reach a
-router along two paths, from two sources or twice from one ("merge": the spec leaves the order of
-simultaneous arrivals undefined, so this covers any ramp receiving from two sources); or return to
-a router it has passed (a cycle: it would circulate forever). Configs no source reaches are not
-checked; a color whose configs have no RAMP in any `rx` simply has no sources. A wavelet accepted
-by a router whose `tx` is empty goes nowhere (not an error). Malformed input (a direction that is
-not one of DIRECTIONS, a color outside 0..23, a PE outside the rectangle) is a `LayoutError` too.
+would: leave the rectangle while its other copies reach ramps (on hardware memcpy PEs sit there,
+and take no user color); reach a neighbour that does not accept it ("unroutable wavelet": the
+hardware stalls); reach a router along two paths, from two sources or twice from one ("merge":
+the spec leaves the order of simultaneous arrivals undefined, so this covers any ramp receiving
+from two sources); or return to a router it has passed (a cycle: it would circulate forever).
+Configs no source reaches are not checked; a color whose configs have no RAMP in any `rx` simply
+has no sources. A wavelet accepted by a router whose `tx` is empty goes nowhere (not an error),
+and so does the route of a source that reaches no ramp at all and leaves the rectangle: the SDK's
+programs configure such routes on PEs that never send on them, and a wavelet sent there faults
+at run time ("nowhere to go"). Malformed input (a direction that is not one of DIRECTIONS, a
+color outside 0..23, a PE outside the rectangle) is a `LayoutError` too.
 Switches (§6.2), filters, teardown and color swapping (§6.5) are not modelled here; whether a
 color is reserved by memcpy (21, 22, 23 with --memcpy) is the caller's check.
 
@@ -249,10 +252,12 @@ def _resolve_color(color: int, width: int, height: int, rx: np.ndarray,
     hops = np.where(src >= 0, head_hops[top] + dist, -1)
     reached = src >= 0
 
-    _check(color, width, height, rx, sources, src, hops, reached, dead_ends,
+    receives = reached & ((tx & _RAMP) != 0)
+    delivers = np.zeros(sources.size, bool)  # [n_src]: some ramp receives the source
+    delivers[src[receives]] = True
+    _check(color, width, height, rx, sources, src, hops, reached, delivers, dead_ends,
            cross_u, cross_v, is_source, parent, entry)
 
-    receives = reached & ((tx & _RAMP) != 0)
     return ColorRoutes(
         color=color,
         sources=np.stack([sources % width, sources // width], axis=1).astype(np.int32),
@@ -281,13 +286,15 @@ def _chain_heads(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # Errors
 
 
-def _check(color, width, height, rx, sources, src, hops, reached, dead_ends, cross_u, cross_v,
-           is_source, parent, entry):
+def _check(color, width, height, rx, sources, src, hops, reached, delivers, dead_ends, cross_u,
+           cross_v, is_source, parent, entry):
     """Raise the error that happens first along the routes (fewest hops), if any."""
     kinds, pes, dirs = [], [], []  # kind: 0 off the edge, 1 refused, 2 merge
     for d, (off_edge, refused) in enumerate(dead_ends):
         for kind, where in ((0, off_edge), (1, refused)):
             where = where[reached[where]]
+            if kind == 0:
+                where = where[delivers[src[where]]]
             kinds.append(np.full(where.size, kind))
             pes.append(where)
             dirs.append(np.full(where.size, d))

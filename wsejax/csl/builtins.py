@@ -35,6 +35,7 @@ from wsejax.csl.values import (
     COMPTIME_INT,
     DSD_KINDS,
     MODULE,
+    VOID,
     ArrayT,
     ArrayVal,
     CNum,
@@ -234,6 +235,8 @@ def _type_of(c, node, env):
         return Special("color")
     if isinstance(v, StructVal):
         return v.stype or Special("comptime_struct")
+    if v is None:
+        return VOID
     if is_type(v):
         return Special("type")
     if isinstance(v, ModuleVal):
@@ -709,9 +712,10 @@ def _bind_local_task(c, node, env):
                       node.args[1].pos)
     if ident.id in pe.tasks:
         raise c.error(f"task ID {ident.id} is bound twice", node.pos)
+    # bound before its body is lowered: a task may name itself (`.unblock = self`)
+    pe.task_decls[(id(t.decl), id(t.module))] = ident.id
     fname = c.specialize(t, t.module.env(), [], (), node.pos)
     pe.tasks[ident.id] = ir.Task(fname, "local", ident.id)
-    pe.task_decls[(id(t.decl), id(t.module))] = ident.id
     return None
 
 
@@ -766,6 +770,7 @@ def _bind_data_task(c, node, env):
     except ValueError as err:
         raise c.error(f"data task '{decl.name}': {err}", decl.pos) from None
     runtime, key = c.bind_params(t, stubs, node.pos, fenv)
+    pe.task_decls[(id(decl), id(t.module))] = ident.id
     fname = c.specialize(t, fenv, runtime, key, node.pos)
     color = ident.id
     if c.arch == "wse3":
@@ -773,7 +778,6 @@ def _bind_data_task(c, node, env):
         color = -1
         pe.queue_uses.append((("input", ident.id), None, node.pos, f"data task '{decl.name}'"))
     pe.tasks[ident.id] = ir.Task(fname, "data", ident.id, color)
-    pe.task_decls[(id(decl), id(t.module))] = ident.id
     return None
 
 
@@ -894,21 +898,29 @@ def _initialize_queue(c, node, env):
 
 def finish_pe(c, pe: PeBuilder) -> None:
     """Check the queues used by fabric DSDs and data tasks against their `@initialize_queue`
-    and, on wse3, give those DSDs and tasks their queue's color. Raises CslError."""
+    and give those that have no color of their own (a fabin_dsd without .fabric_color, and on
+    wse3 every fabric DSD and data task) their queue's color. Raises CslError."""
     colors = {key: color for key, (color, _) in pe.queues.items()}
+    late = False
     for key, color, pos, what in pe.queue_uses:
         init = colors.get(key)
         name = f"{key[0]} queue {key[1]}"
+        late = late or color is None
         if init is None:
             if c.arch == "wse3":
                 raise c.error(f"{what} uses {name}, which is never initialised: on wse3 give it "
                               f"a color with @initialize_queue(@get_{key[0]}_queue({key[1]}), "
                               ".{ .color = ... })", pos)
+            if color is None:
+                raise c.error(f"{what} has no .fabric_color and its {name} is never given one: "
+                              f"give it a .fabric_color or bind the queue with "
+                              f"@initialize_queue(@get_{key[0]}_queue({key[1]}), "
+                              ".{ .color = ... })", pos)
             continue
         if color is not None and color != init:
             raise c.error(f"{what} is on color {color}, but {name} is initialised with color "
                           f"{init}", pos)
-    if c.arch != "wse3":
+    if not late:
         return
 
     def fill(x):
@@ -1020,8 +1032,9 @@ FABRIC_FIELDS = {
 
 
 def _fabric_dsd(c, kind: str, f: dict, node, env):
-    """A fabin_dsd / fabout_dsd. On wse2 its color is `.fabric_color`; on wse3 it is the color
-    its queue is initialised with (filled in by finish_pe)."""
+    """A fabin_dsd / fabout_dsd. Its color is `.fabric_color` or else the color its queue is
+    initialised with, which may come later in the PE's comptime (filled in by finish_pe); on
+    wse2 only an input queue is bound to a color, so a fabout_dsd needs a `.fabric_color`."""
     qfield, known, unsupported = FABRIC_FIELDS[kind]
     qkind = qfield.split("_")[0]
     for k in f:
@@ -1052,8 +1065,10 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
     if not isinstance(wio, bool):
         raise c.error(f"{kind} .wavelet_index_offset takes a bool, got {describe(wio)}",
                       node.pos)
-    if c.arch == "wse2" and color is None:
-        raise c.error(f"on wse2 a {kind} needs a .fabric_color", node.pos)
+    if c.arch == "wse2" and color is None and (kind == "fabout_dsd" or queue is None):
+        raise c.error(f"on wse2 a {kind} needs a .fabric_color" +
+                      (" or an .input_queue bound to a color" if kind == "fabin_dsd" else ""),
+                      node.pos)
     if c.arch == "wse3" and queue is None:
         raise c.error(f"on wse3 a {kind} needs an .{qfield}: its color is the one the queue "
                       "is initialised with", node.pos)
@@ -1064,6 +1079,12 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
     d = ir.FabIn(color, length, queue) if kind == "fabin_dsd" else \
         ir.FabOut(color, length, queue, wio)
     return DsdVal(ir.DsdLit(d), kind, None)
+
+
+def fabric_dsd(c, kind: str, fields: dict, node, env) -> DsdVal:
+    """A fabin_dsd / fabout_dsd made from `fields` as `@get_dsd(kind, .{ fields })` would make
+    it, errors located at `node` (for library modules that build fabric DSDs)."""
+    return _fabric_dsd(c, kind, dict(fields), node, env)
 
 
 def _field(c, v, t: DType, node, env):
@@ -1114,6 +1135,8 @@ def _tensor_access(c, kind: str, ta, node, wio: bool = False):
         sym = sym.ptr
     if isinstance(sym, PtrVal):
         sym = SymRef(sym.name, sym.dtype, sym.shape)
+    if isinstance(sym, ArrayVal):
+        sym = c.array_in_memory(sym, env, body.pos)
     if not isinstance(sym, SymRef):
         raise c.error(f"tensor_access indexes {describe(sym)}, not a global array", body.pos)
     idx = tuple(_affine(c, c.ev(i, inner), i.pos) for i in body.indices)

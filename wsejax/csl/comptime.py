@@ -233,9 +233,14 @@ class Module:
         return v
 
     def instantiate(self) -> None:
-        """Create every runtime global and run the top-level comptime blocks, in order."""
+        """Import every module a global const imports (its comptime blocks run even if the
+        name is never used) and run the top-level comptime blocks, in order. Every other
+        global, a runtime `var` too, is made when first used: a var that nothing uses takes
+        no memory and is never checked (its queue or color may be left void by params)."""
         for d in self.file.decls:
-            if isinstance(d, ast.VarDecl) and not d.const and not d.comptime:
+            if not isinstance(d, ast.VarDecl) or d.comptime:
+                continue
+            if d.const and isinstance(d.value, ast.Builtin) and d.value.name == "import_module":
                 self.get(d.name, d.pos)
         for d in self.file.decls:
             if isinstance(d, ast.ComptimeBlock):
@@ -786,9 +791,11 @@ class Compiler:
         raise self.error("this cannot be assigned to", s.pos)
 
     def array_in_memory(self, arr: ArrayVal, env: Env, pos) -> SymRef:
-        """A comptime array read at run time lives in PE memory: one symbol per array."""
-        self.need_fn(env, pos, "indexing a comptime array with a runtime index")
+        """A comptime array read at run time (by a runtime index or a DSD) lives in PE memory:
+        one symbol per array."""
         pe = env.module.pe
+        if pe is None:
+            raise self.error("a comptime array in PE memory belongs in a PE program", pos)
         key = id(arr)
         ref = pe.const_arrays.get(key)
         if ref is None:
@@ -1272,6 +1279,7 @@ class Compiler:
                 except IndexError:
                     raise self.error(f"index {list(idx)} out of range of an array of shape "
                                      f"{list(obj.values.shape)}", e.pos) from None
+            self.need_fn(env, e.pos, "indexing a comptime array with a runtime index")
             obj = self.array_in_memory(obj, env, e.pos)
             name, indices, dtype, view = self.lvalue(ast.Index(ast.Ident("%const"), e.indices,
                                                                e.pos), env, obj)

@@ -5,10 +5,11 @@
   column gets the same value and memcpy params never split a tile class.
   Its streaming colors `.MEMCPYH2D_1..4` / `.MEMCPYD2H_1..4` become the Program's `streams`
   (memcpy routes them).
-- `<memcpy/memcpy>` (PE side): `unblock_cmd_stream()`; the streaming colors `MEMCPYH2D_1..4`,
-  `MEMCPYD2H_1..4`, each as it was given to `get_params` (a color, or a number that the program
-  turns into one with `@get_color(@bitcast(u16, ...))`); in the params struct a stream not
-  given is void.
+- `<memcpy/memcpy>` (PE side): `unblock_cmd_stream()`; `get_streaming_fabout_dsd(color,
+  extent, output_queue)`, a fabout_dsd on that color through that queue; the streaming colors
+  `MEMCPYH2D_1..4`, `MEMCPYD2H_1..4`, each as it was given to `get_params` (a color, or a
+  number that the program turns into one with `@get_color(@bitcast(u16, ...))`); in the params
+  struct a stream not given is void.
 - `<layout>`: `get_x_coord()`, `get_y_coord()`.
 - `<math>`: PI, E, infinities, NaN; abs, min, max, sign, floor, ceil, sqrt, exp, log, sin, cos,
   tanh, pow, inv, invsqrt, fscale, isNaN, isInf, isFinite, signbit, and `_f16` / `_f32`
@@ -130,7 +131,20 @@ def _memcpy(c, params, pos):
         fn.emit(ir.UnblockCmdStream())
         return None
 
-    members = {"unblock_cmd_stream": _fn("unblock_cmd_stream", unblock)}
+    def streaming_fabout_dsd(c2, node, env):
+        # the module's own: on wse2 the DSD carries the color; on wse3 the color is the one
+        # its queue is bound to, which must be the color given
+        from wsejax.csl.builtins import fabric_dsd
+
+        color, extent, oq = _args(c2, node, env, 3)
+        color = c2.coerce(color, Special("color"), node.args[0].pos,
+                          "get_streaming_fabout_dsd's color")
+        return fabric_dsd(c2, "fabout_dsd", {"fabric_color": color, "extent": extent,
+                                             "output_queue": oq}, node, env)
+
+    members = {"unblock_cmd_stream": _fn("unblock_cmd_stream", unblock),
+               "get_streaming_fabout_dsd": _fn("get_streaming_fabout_dsd",
+                                               streaming_fabout_dsd)}
     for k in STREAM_NAMES:
         if params.get(k) is not None:
             members[k] = params[k]

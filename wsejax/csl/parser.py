@@ -283,6 +283,9 @@ class _ToAst(Transformer):
         cond, a, b = c
         return ast.IfExpr(cond, a, b, pos=self._pos(meta))
 
+    def void_block(self, meta, c):
+        return ast.Block((), pos=self._pos(meta))
+
     def labelled_block(self, meta, c):
         label, block = c
         return replace(block, label=str(label), pos=self._pos(meta))
