@@ -463,7 +463,8 @@ class Compiler:
                 if isinstance(t.elem, DType) and t.elem != v.dtype and not (
                         isinstance(t.elem, ArrayT) or v.shape):
                     raise self.error(f"{what}: expected {t}, got a pointer to {v.dtype}", pos)
-                return PtrVal(v.name, v.dtype, v.shape, v.offset, t.kind, t.const)
+                return PtrVal(v.name, v.dtype, v.shape, v.offset, t.kind, t.const,
+                              isinstance(t.elem, ArrayT))
             if isinstance(v, FnVal) and isinstance(t.elem, FnT):
                 return v
             raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
@@ -767,7 +768,13 @@ class Compiler:
     def array_in_memory(self, arr: ArrayVal, env: Env, pos) -> SymRef:
         """A comptime array read at run time lives in PE memory: one symbol per array."""
         self.need_fn(env, pos, "indexing a comptime array with a runtime index")
+        return self.const_symbol(arr, env, pos)
+
+    def const_symbol(self, arr: ArrayVal, env: Env, pos) -> SymRef:
+        """The PE memory symbol that holds comptime array `arr` (one per array)."""
         pe = env.module.pe
+        if pe is None:
+            raise self.error("a comptime array placed in PE memory outside a PE program", pos)
         key = id(arr)
         ref = pe.const_arrays.get(key)
         if ref is None:
@@ -784,6 +791,9 @@ class Compiler:
             p = self.ev(target.obj, env)
             if not isinstance(p, PtrVal):
                 raise self.error(f"cannot dereference {describe(p)}", target.pos)
+            if p.array:
+                raise self.error("assigning a whole array through a pointer is not supported; "
+                                 "assign its elements, `(p.*)[i] = x`", target.pos)
             idx = np.unravel_index(p.offset, p.shape) if p.shape else ()
             return (p.name, tuple(ir.Const(int(i), DType.i32) for i in idx), self.sym_dtype(p),
                     p.dtype)
@@ -1278,10 +1288,19 @@ class Compiler:
         p = self.ev(e.obj, env)
         if not isinstance(p, PtrVal):
             raise self.error(f"cannot dereference {describe(p)}", e.pos)
+        if p.array:
+            return self.pointee_array(p, e.pos)
         self.need_fn(env, e.pos, "reading PE memory")
         name, indices, dtype, view = self.lvalue(e, env)
         load = ir.Load(name, indices, dtype)
         return RVal(load if view == dtype else ir.Bitcast(load, view), view)
+
+    def pointee_array(self, p: PtrVal, pos) -> SymRef:
+        """`p.*` for a pointer to a whole array: the array it points to."""
+        if p.offset or p.dtype != self.sym_dtype(p):
+            raise self.error("dereferencing a pointer to part of an array, or to an array "
+                             "viewed as another type, is not supported", pos)
+        return SymRef(p.name, p.dtype, p.shape)
 
     def unary(self, e: ast.Unary, env: Env):
         if e.op == "&":
@@ -1326,7 +1345,8 @@ class Compiler:
             raise self.error(f"cannot take the address of an element of {describe(base)}", pos)
         v = self.ev_ref(node, env)
         if isinstance(v, SymRef):
-            return PtrVal(v.name, v.dtype, v.shape, 0, "many" if v.shape else "single")
+            return PtrVal(v.name, v.dtype, v.shape, 0, "many" if v.shape else "single",
+                          array=bool(v.shape))
         if isinstance(v, PtrVar):
             raise self.error("a pointer to a pointer variable is not supported", pos)
         if isinstance(v, (FnVal, NativeFn)):
