@@ -1436,11 +1436,11 @@ class Lowerer(FabricOps):
         self.tick(m, n if nvalid is None else nvalid)
 
     def _map_carried(self, f: ir.Function, out) -> bool:
-        """Could a call of a `@map` callback see what an earlier call did? It can where the
-        callback writes memory, calls functions, or reads what the output writes (the
-        reduction idiom `@map(add, dsd, &acc, &acc)`). Then the map runs in order."""
-        effects = (ir.Assign, ir.DsdOp, ir.Map, ir.Call, ir.Print, ir.TaskCtl)
-        if any(isinstance(st, effects) for st in ir.walk_stmts(f.body)) or _has_call(f.body):
+        """Could a call of a `@map` callback see what an earlier call wrote? It can where the
+        callback reads what the output writes (the reduction idiom `@map(add, dsd, &acc,
+        &acc)`), or calls functions. Then the map runs in order. (A callback writes no
+        memory itself: that is refused.)"""
+        if _has_call(f.body) or any(isinstance(st, ir.Call) for st in ir.walk_stmts(f.body)):
             return True
         if out is None:
             return False
