@@ -1356,9 +1356,12 @@ class Reference:
 
     @staticmethod
     def _length(dsds) -> int:
-        """Spec 7.9: the shortest DSD operand (a FIFO does not bound it); an op with none runs
-        once."""
-        return min((d.length for d in dsds if d.kind != "fifo"), default=1)
+        """Spec 7.9: the shortest DSD operand (a FIFO does not bound it, nor does a fabout
+        destination where another operand has a length: the SDK's programs send a whole
+        memory vector through an extent-1 fabout DSD); an op with none runs once."""
+        bounded = [d for d in dsds if d.kind != "fifo"]
+        sized = [d for d in bounded if d.kind != "fabout"] or bounded
+        return min((d.length for d in sized), default=1)
 
     def _dsd_op(self, pe: _PE, s: ir.DsdOp, fr: _Frame):
         """A DSD operation (a generator). With fabric or FIFO operands it becomes an `_Op`:

@@ -26,6 +26,7 @@ from wsejax.csl import ast
 from wsejax.csl.comptime import (
     FABRIC_BUILTINS,
     Env,
+    FnCtx,
     PeBuilder,
     describe,
     int_range,
@@ -46,6 +47,7 @@ from wsejax.csl.values import (
     FifoVal,
     FnVal,
     ModuleVal,
+    NativeFn,
     PeColorVal,
     PtrT,
     PtrVal,
@@ -165,7 +167,7 @@ def _ptrcast(c, node, env):
     if not isinstance(elem, DType) or elem.bits != p.dtype.bits:
         raise c.error(f"@ptrcast from {p.dtype} to {elem}: only same-width element types are "
                       "supported", node.pos)
-    return PtrVal(p.name, elem, p.shape, p.offset, t.kind, t.const)
+    return PtrVal(p.name, elem, p.shape, p.offset, t.kind, t.const, isinstance(t.elem, ArrayT))
 
 
 @builtin("zeros")
@@ -1136,7 +1138,7 @@ def _tensor_access(c, kind: str, ta, node, wio: bool = False):
     if isinstance(sym, PtrVal):
         sym = SymRef(sym.name, sym.dtype, sym.shape)
     if isinstance(sym, ArrayVal):
-        sym = c.array_in_memory(sym, env, body.pos)
+        sym = c.const_symbol(sym, env, body.pos)   # a const array, placed in PE memory
     if not isinstance(sym, SymRef):
         raise c.error(f"tensor_access indexes {describe(sym)}, not a global array", body.pos)
     idx = tuple(_affine(c, c.ev(i, inner), i.pos) for i in body.indices)
@@ -1397,13 +1399,15 @@ def _map(c, node, env):
     if len(node.args) < 2:
         raise c.error("@map takes a function and at least one input", node.pos)
     callee = c.ev(node.args[0], env)
-    if not isinstance(callee, FnVal):
+    if isinstance(callee, NativeFn) and callee.arity is not None:
+        fname, np_ = callee.name, callee.arity
+    elif isinstance(callee, FnVal):
+        fname, np_ = callee.decl.name, len(callee.decl.params)
+    else:
         raise c.error("@map's first argument must be a function", node.args[0].pos)
-    decl = callee.decl
     rest = [c.ev(a, env) for a in node.args[1:]]
-    np_ = len(decl.params)
     if len(rest) not in (np_, np_ + 1):
-        raise c.error(f"@map: {decl.name} takes {np_} inputs, got {len(rest)} arguments",
+        raise c.error(f"@map: {fname} takes {np_} inputs, got {len(rest)} arguments",
                       node.pos)
     inputs, output = rest[:np_], (rest[np_] if len(rest) > np_ else None)
     for k, v in enumerate(rest, 1):
@@ -1411,36 +1415,96 @@ def _map(c, node, env):
             raise c.error("@map cannot take a FIFO operand", node.args[k].pos)
     if not any(isinstance(v, (DsdVal, DsdVarRef)) for v in inputs):
         raise c.error("@map needs at least one DSD input", node.pos)
-    fenv = callee.module.env()
+    if isinstance(callee, NativeFn):
+        types = [_map_input_type(c, v, node, k) for k, v in enumerate(inputs, 1)]
+    else:
+        fenv = callee.module.env()
+        types = []
+        for p in callee.decl.params:
+            t = c.eval_type(p.type, fenv)
+            if not isinstance(t, (DType, PtrT)):
+                raise c.error(f"@map: parameter '{p.name}' must have a scalar or pointer "
+                              "type", p.pos)
+            types.append(t)
     in_ops, stubs = [], []
-    for p, v in zip(decl.params, inputs):
-        t = c.eval_type(p.type, fenv)
-        if not isinstance(t, DType):
-            raise c.error(f"@map: parameter '{p.name}' must have a scalar type", p.pos)
+    for k, (t, v) in enumerate(zip(types, inputs), 1):
+        what = f"input {k}" if isinstance(callee, NativeFn) else \
+            f"parameter '{callee.decl.params[k - 1].name}'"
+        if isinstance(t, PtrT):
+            # a pointer is passed as it is to every call (the callback reads through it)
+            v = v.ptr if isinstance(v, PtrVar) else v
+            if not isinstance(v, PtrVal):
+                raise c.error(f"@map: {what} is a pointer, got {describe(v)}",
+                              node.args[k].pos)
+            stubs.append(v)
+            continue
         if isinstance(v, (DsdVal, DsdVarRef)):
             d = c.dsd_of(v, node.pos)
             if d.dtype is not None and d.dtype.bits != t.bits:
-                raise c.error(f"@map: parameter '{p.name}' is {t}, its DSD holds {d.dtype}",
-                              node.pos)
+                raise c.error(f"@map: {what} is {t}, its DSD holds {d.dtype}", node.pos)
             in_ops.append(ir.DsdOperand(d.expr))
         else:
-            in_ops.append(ir.ScalarOperand(c.to_expr(v, t, node.pos, f"@map input {p.name}")))
+            in_ops.append(ir.ScalarOperand(c.to_expr(v, t, node.pos, f"@map {what}")))
         stubs.append(RVal(ir.Local("%stub", t), t))
-    runtime, key = c.bind_params(callee, stubs, node.pos, fenv)
-    name = c.specialize(callee, fenv, runtime, key, node.pos)
+    if isinstance(callee, NativeFn):
+        name = _native_map_fn(c, callee, types, node, env)
+    else:
+        runtime, key = c.bind_params(callee, stubs, node.pos, fenv)
+        name = c.specialize(callee, fenv, runtime, key, node.pos)
     ret = env.module.pe.functions[name].ret
     out_op = None
     if ret is not None:
         if output is None:
-            raise c.error(f"@map: {decl.name} returns a value, so an output is required",
+            raise c.error(f"@map: {fname} returns a value, so an output is required",
                           node.pos)
         letter, out_op, et = _operand(c, output, ret, node, len(node.args) - 1)
         if letter == "s":
             raise c.error("@map output must be a DSD or a pointer", node.pos)
         if et is not None and et.bits != ret.bits:
-            raise c.error(f"@map: output holds {et}, {decl.name} returns {ret}", node.pos)
+            raise c.error(f"@map: output holds {et}, {fname} returns {ret}", node.pos)
     elif output is not None:
-        raise c.error(f"@map: {decl.name} returns void, so no output is taken", node.pos)
+        raise c.error(f"@map: {fname} returns void, so no output is taken", node.pos)
     fn.emit(ir.Map(name, tuple(in_ops), out_op, env.module.pe.site()))
     return None
 
+
+
+def _map_input_type(c, v, node, k) -> DType:
+    """The element type a library function called by `@map` receives from input `k`."""
+    if isinstance(v, (DsdVal, DsdVarRef)):
+        t = c.dsd_of(v, node.pos).dtype
+    else:
+        t = v.dtype if isinstance(v, (RVal, CNum)) else None
+    if t is None:
+        raise c.error(f"@map: the element type of input {k} is not known; give the library "
+                      "function a DSD over a typed array, or a scalar made with @as",
+                      node.args[k].pos)
+    return t
+
+
+def _native_map_fn(c, callee: NativeFn, types, node, env) -> str:
+    """The IR function `@map` calls per element for a library function: one per function
+    and input types, whose body is the library function applied to its parameters."""
+    pe = env.module.pe
+    key = ("native-map", callee.freeze(), tuple(types))
+    if key in pe.specs:
+        return pe.specs[key]
+    name = pe.fresh(f"map.{callee.name}.")
+    pe.specs[key] = name
+    params = tuple((pe.fresh(f"x{k}."), t) for k, t in enumerate(types))
+    fenv = Env(env.module, [{}], FnCtx(name, None))
+    args = []
+    for k, (pname, t) in enumerate(params):
+        fenv.bind(f"%x{k}", RVal(ir.Local(pname, t), t))
+        args.append(ast.Ident(f"%x{k}", node.args[0].pos))
+    v = callee.impl(c, ast.Call(node.args[0], tuple(args), node.pos), fenv)
+    if isinstance(v, (RVal, CNum)):
+        ret = v.dtype
+        body = tuple(fenv.fn.blocks[0]) + (ir.Return(c.to_expr(v, ret, node.pos)),)
+    elif v is None:
+        ret, body = None, tuple(fenv.fn.blocks[0])
+    else:
+        raise c.error(f"@map: {callee.name} gives {describe(v)}, not a number",
+                      node.args[0].pos)
+    pe.functions[name] = ir.Function(name, params, ret, body)
+    return name

@@ -489,7 +489,8 @@ class Compiler:
                 if isinstance(t.elem, DType) and t.elem != v.dtype and not (
                         isinstance(t.elem, ArrayT) or v.shape):
                     raise self.error(f"{what}: expected {t}, got a pointer to {v.dtype}", pos)
-                return PtrVal(v.name, v.dtype, v.shape, v.offset, t.kind, t.const)
+                return PtrVal(v.name, v.dtype, v.shape, v.offset, t.kind, t.const,
+                              isinstance(t.elem, ArrayT))
             if isinstance(v, FnVal) and isinstance(t.elem, FnT):
                 return v
             raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
@@ -790,12 +791,12 @@ class Compiler:
                 return
         raise self.error("this cannot be assigned to", s.pos)
 
-    def array_in_memory(self, arr: ArrayVal, env: Env, pos) -> SymRef:
-        """A comptime array read at run time (by a runtime index or a DSD) lives in PE memory:
-        one symbol per array."""
+    def const_symbol(self, arr: ArrayVal, env: Env, pos) -> SymRef:
+        """The PE memory symbol that holds comptime array `arr`, read at run time (by a runtime
+        index or a DSD): one symbol per array."""
         pe = env.module.pe
         if pe is None:
-            raise self.error("a comptime array in PE memory belongs in a PE program", pos)
+            raise self.error("a comptime array placed in PE memory outside a PE program", pos)
         key = id(arr)
         ref = pe.const_arrays.get(key)
         if ref is None:
@@ -812,6 +813,9 @@ class Compiler:
             p = self.ev(target.obj, env)
             if not isinstance(p, PtrVal):
                 raise self.error(f"cannot dereference {describe(p)}", target.pos)
+            if p.array:
+                raise self.error("assigning a whole array through a pointer is not supported; "
+                                 "assign its elements, `(p.*)[i] = x`", target.pos)
             idx = np.unravel_index(p.offset, p.shape) if p.shape else ()
             return (p.name, tuple(ir.Const(int(i), DType.i32) for i in idx), self.sym_dtype(p),
                     p.dtype)
@@ -1280,7 +1284,7 @@ class Compiler:
                     raise self.error(f"index {list(idx)} out of range of an array of shape "
                                      f"{list(obj.values.shape)}", e.pos) from None
             self.need_fn(env, e.pos, "indexing a comptime array with a runtime index")
-            obj = self.array_in_memory(obj, env, e.pos)
+            obj = self.const_symbol(obj, env, e.pos)
             name, indices, dtype, view = self.lvalue(ast.Index(ast.Ident("%const"), e.indices,
                                                                e.pos), env, obj)
             return RVal(ir.Load(name, indices, dtype), dtype)
@@ -1307,10 +1311,19 @@ class Compiler:
         p = self.ev(e.obj, env)
         if not isinstance(p, PtrVal):
             raise self.error(f"cannot dereference {describe(p)}", e.pos)
+        if p.array:
+            return self.pointee_array(p, e.pos)
         self.need_fn(env, e.pos, "reading PE memory")
         name, indices, dtype, view = self.lvalue(e, env)
         load = ir.Load(name, indices, dtype)
         return RVal(load if view == dtype else ir.Bitcast(load, view), view)
+
+    def pointee_array(self, p: PtrVal, pos) -> SymRef:
+        """`p.*` for a pointer to a whole array: the array it points to."""
+        if p.offset or p.dtype != self.sym_dtype(p):
+            raise self.error("dereferencing a pointer to part of an array, or to an array "
+                             "viewed as another type, is not supported", pos)
+        return SymRef(p.name, p.dtype, p.shape)
 
     def unary(self, e: ast.Unary, env: Env):
         if e.op == "&":
@@ -1355,7 +1368,8 @@ class Compiler:
             raise self.error(f"cannot take the address of an element of {describe(base)}", pos)
         v = self.ev_ref(node, env)
         if isinstance(v, SymRef):
-            return PtrVal(v.name, v.dtype, v.shape, 0, "many" if v.shape else "single")
+            return PtrVal(v.name, v.dtype, v.shape, 0, "many" if v.shape else "single",
+                          array=bool(v.shape))
         if isinstance(v, PtrVar):
             raise self.error("a pointer to a pointer variable is not supported", pos)
         if isinstance(v, (FnVal, NativeFn)):

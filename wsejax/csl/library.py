@@ -53,8 +53,8 @@ class NativeModule:
         return self.members[name]
 
 
-def _fn(name, impl):
-    return NativeFn(name, impl)
+def _fn(name, impl, arity=None):
+    return NativeFn(name, impl, arity)
 
 
 def _args(c, node, env, n):
@@ -204,15 +204,15 @@ def _math(c, params, pos):
         members["NEGATIVE_INF" + suffix] = CNum(-math.inf, t)
         members["NaN" + suffix] = CNum(math.nan, t)
         for name, f in _UNARY.items():
-            members[name + suffix] = _fn(name, _unary_impl(name, f, want))
+            members[name + suffix] = _fn(name, _unary_impl(name, f, want), 1)
         for name, (intr, f) in _PRED.items():
-            members[name + suffix] = _fn(name, _pred_impl(intr, f, want))
-        members["abs" + suffix] = _fn("abs", _abs_impl(want))
-        members["max" + suffix] = _fn("max", _minmax_impl("max", want))
-        members["min" + suffix] = _fn("min", _minmax_impl("min", want))
-        members["sign" + suffix] = _fn("sign", _sign_impl(want))
-        members["pow" + suffix] = _fn("pow", _pow_impl(want))
-        members["fscale" + suffix] = _fn("fscale", _fscale_impl(want))
+            members[name + suffix] = _fn(name, _pred_impl(intr, f, want), 1)
+        members["abs" + suffix] = _fn("abs", _abs_impl(want), 1)
+        members["max" + suffix] = _fn("max", _minmax_impl("max", want), 2)
+        members["min" + suffix] = _fn("min", _minmax_impl("min", want), 2)
+        members["sign" + suffix] = _fn("sign", _sign_impl(want), 1)
+        members["pow" + suffix] = _fn("pow", _pow_impl(want), 2)
+        members["fscale" + suffix] = _fn("fscale", _fscale_impl(want), 2)
     return NativeModule("math", members)
 
 

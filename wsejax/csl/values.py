@@ -231,10 +231,14 @@ class FnVal:
 
 @dataclass(eq=False)
 class NativeFn:
-    """A function implemented in Python (library modules): `impl(ev, args, env, pos)`."""
+    """A function implemented in Python (library modules): `impl(ev, args, env, pos)`.
+
+    `arity` is the number of arguments it takes, where fixed (what `@map` needs to tell its
+    inputs from its output); None where it varies or is not declared."""
 
     name: str
     impl: object
+    arity: int | None = None
 
     def freeze(self):
         return ("native", self.name, id(self.impl))
@@ -286,7 +290,10 @@ class SymRef:
 
 @dataclass(frozen=True)
 class PtrVal:
-    """A pointer to global data: `&A` or `&A[k]` (element `offset` of symbol `name`)."""
+    """A pointer to global data: `&A` or `&A[k]` (element `offset` of symbol `name`).
+
+    `array` is set where the pointee is the whole array (`&A`, or a `*[N]T`), so that `p.*` is
+    the array itself rather than its first element."""
 
     name: str
     dtype: DType
@@ -294,9 +301,10 @@ class PtrVal:
     offset: int = 0
     kind: str = "many"
     const: bool = False
+    array: bool = False
 
     def freeze(self):
-        return ("ptr", self.name, self.offset, self.kind)
+        return ("ptr", self.name, self.offset, self.kind, self.array)
 
 
 @dataclass(frozen=True)

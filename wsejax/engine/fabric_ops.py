@@ -255,10 +255,13 @@ class FabricOps:
             index = self._config_value(cfg.index, fr)
             out["idx"] = index
         length = None
+        # as the reference's: a fabout destination bounds the op only where nothing else does
+        sized = [o for kind, o in (dest,) + tuple(srcs) if kind == "D" and o.kind != "fifo"]
+        free = any(o.kind != "fabout" for o in sized)
         for k, (kind, o) in enumerate((dest,) + tuple(srcs)):
             pre = f"o{k}"
             if kind == "D":
-                if o.kind != "fifo":
+                if o.kind != "fifo" and not (free and o.kind == "fabout"):
                     length = o.length if length is None else _minimum(length, o.length)
                 if o.memory:
                     if o.wio and index is not None:

@@ -1357,13 +1357,9 @@ class Lowerer(FabricOps):
         element's DSD sources are read after the previous element's write; scalar sources
         are values, evaluated once before the op."""
         srcs = self._operands(s.srcs, fr)
+
         def element(d: DsdRt, i) -> DsdRt:
-            if d.kind == "mem4d":
-                off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(
-                    self.pattern(d, n).astype(np.int32))[i]
-            else:
-                off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(d.stride, jnp.int32) * i
-            return DsdRt("mem1d", d.bases, d.base, off, 1, 1)
+            return self._element(d, i, n)
 
         def body(i, carry):
             self.M.load(carry)
@@ -1418,6 +1414,9 @@ class Lowerer(FabricOps):
         n, nvalid = self._length(dsds)
         if n == 0:
             return
+        if self._map_carried(f, out):
+            self.map_in_order(s, f, ins, out, n, nvalid, m, fr, what)
+            return
         args = []
         for (k, o), (_, ptype) in zip(ins, f.params):
             if k == "D":
@@ -1435,6 +1434,58 @@ class Lowerer(FabricOps):
             res = jnp.broadcast_to(callee.retval.astype(f.ret.np), self.lanes + (n,))
             self.store(out, res, n, nvalid, f.ret, m, fr, what)
         self.tick(m, n if nvalid is None else nvalid)
+
+    def _map_carried(self, f: ir.Function, out) -> bool:
+        """Could a call of a `@map` callback see what an earlier call wrote? It can where the
+        callback reads what the output writes (the reduction idiom `@map(add, dsd, &acc,
+        &acc)`), or calls functions. Then the map runs in order. (A callback writes no
+        memory itself: that is refused.)"""
+        if _has_call(f.body) or any(isinstance(st, ir.Call) for st in ir.walk_stmts(f.body)):
+            return True
+        if out is None:
+            return False
+        kind, o = out
+        written = {b for b, _ in o.bases} if kind == "D" else {o.symbol}
+        return bool(written & _loads(f.body))
+
+    def map_in_order(self, s: ir.Map, f: ir.Function, ins, out, n, nvalid, m, fr: Frame,
+                     what: str) -> None:
+        """Run a `@map` one element at a time, in a `fori_loop` (vectorised over PEs): each
+        call reads its DSD inputs after the previous call's writes."""
+        def body(i, carry):
+            self.M.load(carry)
+            mi = m
+            if nvalid is not None:
+                mi = mand(m, jnp.broadcast_to(i < jnp.asarray(nvalid, jnp.int32), self.lanes))
+            callee = Frame(ext=1, fn=s.fn)
+            for (k, o), (pname, ptype) in zip(ins, f.params):
+                if k == "D":
+                    callee.locals[pname] = self.read(self._element(o, i, n), 1, None, ptype,
+                                                     mi, fr, what)
+                else:
+                    callee.locals[pname] = jnp.broadcast_to(jnp.asarray(o[0]),
+                                                            self.lanes)[..., None]
+            self.block(f.body, callee, None if mi is None else mi[..., None])
+            if out is not None:
+                if callee.retval is None:
+                    raise ProgramError(f"@map callback {s.fn} returned no value")
+                res = jnp.broadcast_to(callee.retval.astype(f.ret.np), self.lanes + (1,))
+                kind, o = out
+                self.store((kind, self._element(o, i, n) if kind == "D" else o), res, 1, None,
+                           f.ret, mi, fr, what)
+            return self.M.carry()
+
+        self.M.load(lax.fori_loop(0, n, body, self.M.carry()))
+        self.tick(m, n if nvalid is None else nvalid)
+
+    def _element(self, d: DsdRt, i, n: int) -> DsdRt:
+        """The one-element memory DSD of element `i` of `d` (of `n`)."""
+        if d.kind == "mem4d":
+            off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(
+                self.pattern(d, n).astype(np.int32))[i]
+        else:
+            off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(d.stride, jnp.int32) * i
+        return DsdRt("mem1d", d.bases, d.base, off, 1, 1)
 
     # -- the matrix-vector lowering of fmacs loops ------------------------------------------
 
