@@ -257,8 +257,8 @@ ERRORS = [
      "});" + MAIN, "@get_dsd", "fabin_dsd: .simd_mode is not supported yet", "wse2"),
     (C + "const D = @get_dsd(fabin_dsd, .{ .extent = 4, .fabric_color = c, .control_transform "
      "= true });" + MAIN, "@get_dsd", ".control_transform is not supported yet", "wse2"),
-    (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .control = true });"
-     + MAIN, "@get_dsd", "fabout_dsd: .control is not supported yet", "wse2"),
+    (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .control = 2 });"
+     + MAIN, "@get_dsd", "fabout_dsd .control takes a comptime bool, got", "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .zero = "
      ".{ .first_source = true } });" + MAIN, "@get_dsd", ".zero is not supported yet", "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .advance_switch = "

@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import enum
 import inspect
 import itertools
 import threading
@@ -92,8 +93,15 @@ import numpy as np
 from wsejax import dsd as dsd_math
 from wsejax import ir, ops
 from wsejax.errors import LayoutError, ProgramError
-from wsejax.fabric import data_task_args
-from wsejax.hardware import MEMCPY_COLORS, MEMCPY_LOCAL_IDS, MEMCPY_QUEUES, QUEUE_COUNTS
+from wsejax.fabric import MAX_COMMANDS, NO_ENTRYPOINT, control_payload, data_task_args
+from wsejax.hardware import (
+    MAX_CONTROL_TASK_ID,
+    MEMCPY_COLORS,
+    MEMCPY_CONTROL_IDS,
+    MEMCPY_LOCAL_IDS,
+    MEMCPY_QUEUES,
+    QUEUE_COUNTS,
+)
 from wsejax.types import (
     ArrayType,
     DType,
@@ -112,16 +120,16 @@ from wsejax.types import (
 
 __all__ = [
     "EAST", "NORTH", "RAMP", "SOUTH", "WEST", "ArrayType", "Color", "DType", "InputQueue",
-    "OutputQueue", "activate", "addr", "allocate_fifo", "as_", "bf16", "bind_data_task",
-    "bind_local_task", "bitcast", "block", "bool_", "break_", "compile", "constants",
-    "continue_", "else_", "export_name", "export_symbol", "f16", "f32", "fabin_dsd",
-    "fabout_dsd", "fn", "fn_type", "get_color", "get_data_task_id", "get_dsd",
-    "get_input_queue", "get_local_task_id", "get_output_queue", "i8", "i16", "i32", "if_",
-    "increment_dsd_offset", "initialize_queue", "local", "map", "mem1d_dsd", "mem4d_dsd",
-    "pe_x", "pe_y", "pointer", "range", "return_", "select", "set_color_config",
-    "set_dsd_base_addr", "set_dsd_length", "set_dsd_stride", "set_local_color_config",
-    "set_rectangle", "set_tile_code", "task", "tensor_access", "u8", "u16", "u32", "unblock",
-    "unblock_cmd_stream", "var", "while_", "zeros",
+    "OutputQueue", "activate", "addr", "allocate_fifo", "as_", "bf16", "bind_control_task",
+    "bind_data_task", "bind_local_task", "bitcast", "block", "bool_", "break_", "compile",
+    "constants", "continue_", "control", "else_", "export_name", "export_symbol", "f16", "f32",
+    "fabin_dsd", "fabout_dsd", "fn", "fn_type", "get_color", "get_control_task_id",
+    "get_data_task_id", "get_dsd", "get_input_queue", "get_local_task_id", "get_output_queue",
+    "i8", "i16", "i32", "if_", "increment_dsd_offset", "initialize_queue", "local", "map",
+    "mem1d_dsd", "mem4d_dsd", "pe_x", "pe_y", "pointer", "range", "return_", "select",
+    "set_color_config", "set_dsd_base_addr", "set_dsd_length", "set_dsd_stride",
+    "set_local_color_config", "set_rectangle", "set_tile_code", "task", "tensor_access", "u8",
+    "u16", "u32", "unblock", "unblock_cmd_stream", "var", "while_", "zeros",
 ]
 __all__ += sorted(ops.OPS)
 
@@ -656,7 +664,7 @@ def _base(base_address) -> tuple[SymbolRef, int]:
 def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=None,
             tensor_access: TensorAccess | dict | None = None,
             wavelet_index_offset: bool = False, fabric_color=None, input_queue=None,
-            output_queue=None) -> DsdValue:
+            output_queue=None, control: bool = False) -> DsdValue:
     """`@get_dsd(kind, .{...})`.
 
     mem1d: `base_address`, `offset` (i16), `stride` (i8, default 1), `extent` (u16), or a
@@ -667,7 +675,8 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
 
     fabin: `extent` (wavelets), `fabric_color`, `input_queue`. fabout: `extent`,
     `fabric_color`, `output_queue`, `wavelet_index_offset` (a 16-bit op sends its `index` in
-    the high half). On wse3 the color is the one the queue was initialised with.
+    the high half), `control` (it sends control wavelets, spec 6.6). On wse3 the color is the
+    one the queue was initialised with.
     """
     if kind in _FABRIC_DSDS:
         for key, v in (("base_address", base_address), ("offset", offset),
@@ -675,7 +684,9 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
             if v is not None:
                 raise ProgramError(f"{kind} has no property '{key}'")
         return _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
-                           wavelet_index_offset)
+                           wavelet_index_offset, control)
+    if control:
+        raise ProgramError(f"{kind} has no property 'control' (it belongs to fabout DSDs)")
     if kind not in _MEMORY_DSDS:
         raise ProgramError(f"unknown DSD kind {kind!r} (expected csl.mem1d_dsd, csl.mem4d_dsd, "
                            "csl.fabin_dsd or csl.fabout_dsd)")
@@ -743,7 +754,7 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
 
 
 def _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
-                wavelet_index_offset) -> DsdValue:
+                wavelet_index_offset, control=False) -> DsdValue:
     """A fabin_dsd or fabout_dsd: its color is `fabric_color` (wse2) or its queue's (wse3)."""
     pb = _program()
     qname, queue = ("input_queue", input_queue) if kind == fabin_dsd else (
@@ -751,6 +762,11 @@ def _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
     wrong = "output_queue" if kind == fabin_dsd else "input_queue"
     if (output_queue if kind == fabin_dsd else input_queue) is not None:
         raise ProgramError(f"{kind} has no property '{wrong}'; it takes an {qname}")
+    if not isinstance(control, bool):
+        raise ProgramError(f"{kind} control takes a bool, got {control!r}")
+    if kind == fabin_dsd and control:
+        raise ProgramError("fabin_dsd has no property 'control' (a fabout_dsd sends control "
+                           "wavelets)")
     if kind == fabin_dsd and wavelet_index_offset:
         raise ProgramError("fabin_dsd has no property 'wavelet_index_offset' (a received "
                            "wavelet's high half is ignored)")
@@ -781,7 +797,7 @@ def _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
     if kind == fabin_dsd:
         d = ir.FabIn(color, length, q)
     else:
-        d = ir.FabOut(color, length, q, bool(wavelet_index_offset))
+        d = ir.FabOut(color, length, q, bool(wavelet_index_offset), control)
     return DsdValue(ir.DsdLit(d), kind, None, bool(wavelet_index_offset), d)
 
 
@@ -1224,8 +1240,9 @@ def initialize_queue(q, *, color=None, priority: str | None = None) -> None:
 
 @dataclass(frozen=True)
 class TaskId:
-    """A task ID: `kind` "local" (`@get_local_task_id(n)`) or "data"
-    (`@get_data_task_id(c | q)`; `source` is that Color or InputQueue)."""
+    """A task ID: `kind` "local" (`@get_local_task_id(n)`), "data"
+    (`@get_data_task_id(c | q)`; `source` is that Color or InputQueue) or "control"
+    (`@get_control_task_id(n)`)."""
 
     kind: str
     id: int
@@ -1240,6 +1257,14 @@ def get_local_task_id(n: int) -> TaskId:
         raise ProgramError(f"local task ID {n} is out of range on wse3 (8 to 30; 0 to 7 are "
                            "data task IDs)")
     return TaskId("local", int(n))
+
+
+def get_control_task_id(n: int) -> TaskId:
+    """`@get_control_task_id(n)`: control task IDs are 0..63."""
+    if not isinstance(n, (int, np.integer)) or not 0 <= int(n) <= MAX_CONTROL_TASK_ID:
+        raise ProgramError(f"control task ID {n!r} is out of range (0 to "
+                           f"{MAX_CONTROL_TASK_ID})")
+    return TaskId("control", int(n))
 
 
 def get_data_task_id(source) -> TaskId:
@@ -1329,6 +1354,69 @@ def bind_data_task(t, ident: TaskId) -> None:
     else:
         color = ident.id
     pb.tasks[ident.id] = ir.Task(t.name, "data", ident.id, color)
+
+
+def bind_control_task(t, ident: TaskId) -> None:
+    """`@bind_control_task(task, id)` (at the top level of the PE program): the task runs once
+    per control wavelet reaching the PE whose payload names `id` (spec 6.6); its parameters
+    split that payload as a data task's do, or it takes none."""
+    pb = _bind_check(t, "bind_control_task")
+    if not isinstance(ident, TaskId) or ident.kind != "control":
+        raise ProgramError("bind_control_task takes a control task ID "
+                           "(csl.get_control_task_id(n))")
+    if t.param_types:
+        try:
+            data_task_args(tuple(p.bits for p in t.param_types))
+        except ValueError as e:
+            raise ProgramError(f"bind_control_task: task {t.name}: {e}") from None
+    if ident.id in MEMCPY_CONTROL_IDS:
+        raise ProgramError(f"control task ID {ident.id} is reserved by memcpy (IDs "
+                           f"{MEMCPY_CONTROL_IDS[0]} to {MEMCPY_CONTROL_IDS[-1]})")
+    if ident.id in pb.tasks:
+        raise ProgramError(f"task ID {ident.id} is bound twice")
+    pb.tasks[ident.id] = ir.Task(t.name, "control", ident.id)
+
+
+class control:
+    """The `<control>` library: payloads of control wavelets (spec 6.6), as u32 numbers."""
+
+    class opcode(enum.IntEnum):
+        NOP = 0
+        SWITCH_ADV = 1
+        SWITCH_RST = 2
+        TEARDOWN = 3
+
+    MAX_CMDS = MAX_COMMANDS
+
+    @staticmethod
+    def _entry(ident) -> int:
+        if ident is None:
+            return NO_ENTRYPOINT
+        if not isinstance(ident, TaskId) or ident.kind != "control":
+            raise ProgramError("a control payload's entrypoint is a control task ID "
+                               f"(csl.get_control_task_id(n)) or None, got {ident!r}")
+        return ident.id
+
+    @staticmethod
+    def encode_control_task_payload(entrypoint: TaskId) -> int:
+        """A payload that activates control task `entrypoint` on every PE it reaches."""
+        return control_payload(control._entry(entrypoint))
+
+    @staticmethod
+    def encode_single_payload(cmd, ce_ignore: bool, entrypoint, data: int) -> int:
+        """One command, an optional control task (None: none) and its 16-bit data."""
+        return control_payload(control._entry(entrypoint), [(cmd, ce_ignore)]) | \
+            (int(data) & 0xFFFF)
+
+    @staticmethod
+    def encode_payload(n: int, cmds, ce_ignore, ce_ignore_remaining: bool, entrypoint) -> int:
+        """`n` commands with their ce_ignore bits; the rest NOPs with ce_ignore_remaining."""
+        try:
+            return control_payload(control._entry(entrypoint),
+                                   list(zip(list(cmds)[:n], list(ce_ignore)[:n])),
+                                   ce_ignore_remaining)
+        except ValueError as e:
+            raise ProgramError(str(e)) from None
 
 
 def _task_id(v, what: str, *, local_only: bool) -> int:
@@ -1688,6 +1776,8 @@ class _ProgramBuilder:
             fifos=tuple(ir.Fifo(name, buf, self._hook(push, name, "activate_push"),
                                 self._hook(pop, name, "activate_pop"))
                         for name, (buf, push, pop) in self.fifos.items()),
+            input_queues=tuple(sorted((q, color) for (kind, q), color in self.queues.items()
+                                      if kind == "in" and isinstance(color, int))),
         )
 
     def _data_task_colors(self, t: ir.Task) -> ir.Task:

@@ -37,6 +37,18 @@ Operations with fabric or FIFO operands
     PE meanwhile, while microthreads and the router go on. Starting an async op whose site is
     still running is a fault.
 
+Control wavelets (spec 6.6)
+    A fabout DSD with `.control = true` sends control wavelets: a 32-bit payload marked as
+    control, kept in order with the color's data wavelets. At a receiving PE a control
+    wavelet at the front of its inbox is never taken as data: data tasks and fabric inputs
+    take only the data wavelets before it. It activates the control task whose ID is in the
+    payload's bits 16..21 (`control_entry`) once the arrival channel is unblocked (wse2: the
+    color's ID; wse3: the input queue bound to the color), and is popped when that task
+    starts, its parameters splitting the payload as a data task's do. One whose current
+    command has ce_ignore set (`control_ignored`), or that names no entrypoint
+    (`NO_ENTRYPOINT`), leaves the inbox without running anything; one naming an ID that no
+    control task of the PE is bound to is a fault. Routers do not execute switch commands.
+
 FIFOs
     A ring buffer over the whole of its buffer symbol: a destination FIFO pushes at the tail,
     a source pops from the head; an op waits while the FIFO is full (push) or empty (pop).
@@ -68,9 +80,50 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["QUEUE_CAPACITY", "data_task_args", "payload_in", "payload_out"]
+__all__ = ["MAX_COMMANDS", "NO_ENTRYPOINT", "QUEUE_CAPACITY", "command_bits", "control_entry",
+           "control_ignored", "control_payload", "data_task_args", "payload_in", "payload_out"]
 
 QUEUE_CAPACITY = 8
+
+NO_ENTRYPOINT = 31          # a control payload's task ID field when it activates no task
+
+
+def command_bits(k: int) -> tuple[int, int]:
+    """Where command k (0..7) of a control payload sits: the first bit of its 2-bit opcode
+    and its ce_ignore bit (spec 6.6: packed from bit 22, three bits each, modulo 30)."""
+    first = (22 + 3 * k) % 30
+    return first, (first + 2) % 30
+
+
+MAX_COMMANDS = 8            # commands a control payload carries
+
+
+def control_payload(entry: int = NO_ENTRYPOINT, commands=(), ignore_rest: bool = False) -> int:
+    """A control wavelet's payload (spec 6.6): it activates control task `entry`, and carries
+    `commands`, `(opcode, ce_ignore)` pairs (at most 8); the commands after them are NOPs
+    whose ce_ignore is `ignore_rest`. Raises ValueError past 8 commands."""
+    if len(commands) > MAX_COMMANDS:
+        raise ValueError(f"a control payload holds 0 to {MAX_COMMANDS} commands, got "
+                         f"{len(commands)}")
+    bits = (entry & 0x3F) << 16
+    for k in range(MAX_COMMANDS):
+        at, ign = command_bits(k)
+        if k < len(commands):
+            op, ignore = commands[k]
+            bits |= (int(op) & 3) << at | int(bool(ignore)) << ign
+        else:
+            bits |= int(bool(ignore_rest)) << ign
+    return bits
+
+
+def control_entry(payload):
+    """The control task ID a control payload activates (bits 16..21)."""
+    return (payload >> 16) & 0x3F
+
+
+def control_ignored(payload):
+    """Whether a control payload's current command keeps it from the CE (its ce_ignore)."""
+    return ((payload >> command_bits(0)[1]) & 1) != 0
 
 
 def payload_out(bits: np.ndarray, width: int, index=0):

@@ -208,12 +208,14 @@ class FabIn:
 class FabOut:
     """A `fabout_dsd`: `length` wavelets sent on `color` from the PE's ramp. A 16-bit op
     sends its value in the low half; the high half is the op's `.index` when
-    `wavelet_index_offset` is set, else 0 (spec 7.4, 7.6)."""
+    `wavelet_index_offset` is set, else 0 (spec 7.4, 7.6). With `control` set every wavelet
+    it sends is a control wavelet, its value the payload (spec 6.6)."""
 
     color: int
     length: Expr
     queue: int | None = None
     wavelet_index_offset: bool = False
+    control: bool = False
 
 
 @dataclass(frozen=True)
@@ -535,9 +537,11 @@ class ExportFunc:
 class Task:
     """A task bound to task ID `id`: `fn` names its body.
 
-    `kind` is "local" (a Function without parameters, run when activated) or "data" (run
+    `kind` is "local" (a Function without parameters, run when activated), "data" (run
     once per wavelet arriving on `color`; its parameters split the 32-bit payload per spec
-    5.1: one 32-bit value, one 16-bit low half, or 16-bit (low half, high half)).
+    5.1: one 32-bit value, one 16-bit low half, or 16-bit (low half, high half)) or
+    "control" (run once per control wavelet reaching the PE whose payload names `id`, on any
+    color; its parameters split that payload as a data task's do, spec 6.6).
     """
 
     fn: str
@@ -566,6 +570,8 @@ class PeProgram:
     `dsd_vars` maps each global DSD variable to its initial (literal) value. `tasks` are the
     bound tasks; `active` and `blocked` the task IDs activated / blocked at start-up.
     `routes` are `@set_local_color_config`s: `(color, (rx, tx))` for every PE of the class.
+    `input_queues` are the wse3 input queues bound to a color number, `(queue, color)`: a
+    control wavelet arriving on that color is blocked or not as that queue is.
     """
 
     name: str
@@ -578,6 +584,7 @@ class PeProgram:
     blocked: tuple[int, ...] = ()
     routes: tuple = ()
     fifos: tuple[Fifo, ...] = ()
+    input_queues: tuple[tuple[int, int], ...] = ()
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]

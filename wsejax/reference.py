@@ -122,7 +122,15 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.errors import DeadlockError, FabricFault, MemcpyError, ProgramError
-from wsejax.fabric import QUEUE_CAPACITY, data_task_args, payload_in, payload_out
+from wsejax.fabric import (
+    NO_ENTRYPOINT,
+    QUEUE_CAPACITY,
+    control_entry,
+    control_ignored,
+    data_task_args,
+    payload_in,
+    payload_out,
+)
 from wsejax.memcpy import MemcpyDataType, MemcpyOrder
 from wsejax.routes import routes_table
 from wsejax.types import DType, format_value
@@ -131,6 +139,18 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
 DEFAULT_LOOP_LIMIT = 1 << 22          # as the engine's
 PRNG_SEED = 0xDEADBEEF & 0x7FFFFF     # the LFSR's initial 23 bits, as the engine's
+PAYLOAD = 0xFFFFFFFF
+CONTROL = 1 << 32                     # a queued wavelet with this bit is a control wavelet
+
+
+def _data_ahead(q) -> int:
+    """The data wavelets at the front of queue q, before its first control wavelet."""
+    n = 0
+    for w in q:
+        if w & CONTROL:
+            break
+        n += 1
+    return n
 
 F32, F16, I16, U16, U32 = DType.f32, DType.f16, DType.i16, DType.u16, DType.u32
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32}
@@ -377,6 +397,7 @@ class Dsd:
     extents: tuple[int, ...] = ()
     color: int = -1
     index_offset: bool = False
+    control: bool = False
 
     def address(self, i: int) -> int:
         if self.kind == "mem1d":
@@ -465,7 +486,11 @@ class _PE:
         self.tables = {name: t[y, x] for name, t in program.tables}
         self.dsd: dict[str, Dsd] = {name: _literal(lit.dsd, self.tables)
                                     for name, lit in self.cls.dsd_vars}
-        self.local_tasks = {t.id: t.fn for t in self.cls.tasks if t.kind != "data"}
+        self.local_tasks = {t.id: t.fn for t in self.cls.tasks if t.kind == "local"}
+        self.control_tasks = {t.id: t.fn for t in self.cls.tasks if t.kind == "control"}
+        # wse3: the input queue whose block state a control wavelet on each color obeys
+        self.channels = {color: q for q, color in self.cls.input_queues} \
+            if program.arch == "wse3" else None
         self.data_tasks = {t.id: (t.fn, _color(t.color, self.tables))
                            for t in self.cls.tasks if t.kind == "data"}
         self.active = set(self.cls.active)
@@ -513,7 +538,7 @@ def _literal(d, tables: dict) -> Dsd:
         return Dsd("fabin", "", 0, 0, 0, f(d.length), color=_color(d.color, tables))
     if isinstance(d, ir.FabOut):
         return Dsd("fabout", "", 0, 0, 0, f(d.length), color=_color(d.color, tables),
-                   index_offset=d.wavelet_index_offset)
+                   index_offset=d.wavelet_index_offset, control=d.control)
     if isinstance(d, ir.Mem1d):
         return Dsd("mem1d", d.base, d.base_offset, f(d.offset), f(d.stride), f(d.length),
                    index_offset=d.wavelet_index_offset)
@@ -582,7 +607,7 @@ class Reference:
     def queues(self, x: int, y: int) -> dict[str, dict[int, list[int]]]:
         """PE (x, y)'s non-empty queues: `{"inbox": {color: wavelets}, "outbox": {...}}`."""
         pe = self._pes[y][x]
-        return {name: {c: list(q) for c, q in sorted(boxes.items()) if q}
+        return {name: {c: [w & PAYLOAD for w in q] for c, q in sorted(boxes.items()) if q}
                 for name, boxes in (("inbox", pe.inbox), ("outbox", pe.outbox))}
 
     def memcpy_h2d(self, name, src: np.ndarray, px: int, py: int, w: int, h: int, l: int,
@@ -784,13 +809,15 @@ class Reference:
             for pe, ws in got.items():
                 box = pe.queue(pe.outbox, color)
                 while box and len(ws) < l:
-                    ws.append(box.popleft())
+                    ws.append(box.popleft() & PAYLOAD)
                     moved = True
         return moved
 
     def _step(self, pe: _PE) -> bool:
         """One round on a healthy PE; whether anything changed."""
-        changed = False
+        changed = self._control_arrivals(pe)
+        if pe.fault:
+            return True
         for site in sorted(pe.micro):
             op = pe.micro[site]
             changed = self._advance(pe, op) or changed
@@ -824,30 +851,79 @@ class Reference:
             if ident not in pe.data_tasks and ident not in pe.blocked and \
                     (best is None or ident < best):
                 best = ident
+        for ident in pe.control_tasks:
+            if (best is None or ident < best) and ident not in pe.blocked and \
+                    self._control_color(pe, ident) is not None:
+                best = ident
         for ident, (_, color) in pe.data_tasks.items():
             if (best is None or ident < best) and ident not in pe.blocked and \
-                    pe.inbox.get(color) and not pe.fabin_users[color]:
+                    _data_ahead(pe.inbox.get(color, ())) and not pe.fabin_users[color]:
                 best = ident
         if best is None:
             return None
+        if best in pe.control_tasks:
+            fn = pe.control_tasks[best]
+            wavelet = pe.inbox[self._control_color(pe, best)].popleft() & PAYLOAD
+            return best, fn, self._task_args(pe, fn, wavelet)
         if best not in pe.data_tasks:
             if best not in pe.local_tasks:
                 return best, None, []
             pe.active.discard(best)
             return best, pe.local_tasks[best], []
         fn, color = pe.data_tasks[best]
-        f = pe.cls.function(fn)
-        types = [t for _, t in f.params]
+        return best, fn, self._task_args(pe, fn, pe.inbox[color].popleft())
+
+    @staticmethod
+    def _task_args(pe: _PE, fn: str, wavelet: int) -> list:
+        """The arguments task `fn`'s parameters take from `wavelet` (spec 5.1)."""
+        types = [t for _, t in pe.cls.function(fn).params]
+        if not types:
+            return []
         if not all(isinstance(t, DType) for t in types):
-            raise ProgramError(f"data task {fn} takes a DSD parameter")
+            raise ProgramError(f"task {fn} takes a DSD parameter")
         try:
             split = data_task_args(tuple(t.bits for t in types))
         except ValueError as err:
-            raise ProgramError(f"data task {fn}: {err}") from None
-        wavelet = pe.inbox[color].popleft()
-        args = [_from_bits((wavelet >> shift) & ((1 << width) - 1), t)
+            raise ProgramError(f"task {fn}: {err}") from None
+        return [_from_bits((wavelet >> shift) & ((1 << width) - 1), t)
                 for (shift, width), t in zip(split, types)]
-        return best, fn, args
+
+    # -- control wavelets (`wsejax.fabric`) -------------------------------------------------
+
+    @staticmethod
+    def _channel_open(pe: _PE, color: int) -> bool:
+        if pe.channels is None:
+            return color not in pe.blocked
+        q = pe.channels.get(color)
+        return q is not None and q not in pe.blocked
+
+    def _control_color(self, pe: _PE, ident: int):
+        """The first color whose inbox starts with a control wavelet that may start control
+        task `ident` now, or None."""
+        for color in sorted(pe.inbox):
+            q = pe.inbox[color]
+            if q and q[0] & CONTROL and control_entry(q[0]) == ident and \
+                    not control_ignored(q[0]) and self._channel_open(pe, color):
+                return color
+        return None
+
+    def _control_arrivals(self, pe: _PE) -> bool:
+        """Drop the control wavelets at the front of `pe`'s inboxes that activate no task;
+        fault `pe` if one names a control task ID it binds no task to. Whether any left."""
+        gone = False
+        for color in sorted(pe.inbox):
+            q = pe.inbox[color]
+            if not q or not q[0] & CONTROL:
+                continue
+            w = q[0]
+            if control_ignored(w) or control_entry(w) == NO_ENTRYPOINT:
+                q.popleft()
+                gone = True
+            elif control_entry(w) not in pe.control_tasks and self._channel_open(pe, color):
+                self._halt(pe, f"a control wavelet on color {color} names a control task ID "
+                               "that no control task of this PE is bound to")
+                return True
+        return gone
 
     def _start(self, pe: _PE, fn: str, args) -> None:
         pe.root = fn
@@ -1221,7 +1297,7 @@ class Reference:
             if isinstance(d, ir.FabOut):
                 return Dsd("fabout", "", 0, 0, 0, self._int(pe, d.length, fr),
                            color=_color(d.color, pe.tables),
-                           index_offset=d.wavelet_index_offset)
+                           index_offset=d.wavelet_index_offset, control=d.control)
             if isinstance(d, ir.Mem1d):
                 return Dsd("mem1d", d.base, d.base_offset, self._int(pe, d.offset, fr),
                            self._int(pe, d.stride, fr), self._int(pe, d.length, fr),
@@ -1334,7 +1410,7 @@ class Reference:
         elif o.kind == "fabout":
             bits = _bits(np.asarray(v, have.np)[()])
             wavelet = payload_out(bits, have.bits, index if o.index_offset else 0)
-            pe.queue(pe.outbox, o.color).append(int(wavelet))
+            pe.queue(pe.outbox, o.color).append(int(wavelet) | (CONTROL if o.control else 0))
         elif o.kind == "fifo":
             f = pe.fifos[o.base]
             pe.flat[f.spec.buffer].view(have.np)[(f.head + f.count) % f.size] = v
@@ -1442,7 +1518,8 @@ class Reference:
         while op.i < op.n:
             if out is not None and len(out) >= self.queue_capacity or \
                     push is not None and push.count >= push.size or \
-                    any(len(q) < k for q, k in inboxes) or any(f.count < k for f, k in fifos):
+                    any(_data_ahead(q) < k for q, k in inboxes) or \
+                    any(f.count < k for f, k in fifos):
                 break
             vals = []
             for (k, o), t, c in zip(op.srcs, spec.srcs, op.consts):

@@ -64,7 +64,14 @@ from wsejax.csl.values import (
     TupleVal,
 )
 from wsejax.fabric import data_task_args
-from wsejax.hardware import MEMCPY_COLORS, MEMCPY_LOCAL_IDS, MEMCPY_QUEUES, QUEUE_COUNTS
+from wsejax.hardware import (
+    MAX_CONTROL_TASK_ID,
+    MEMCPY_COLORS,
+    MEMCPY_CONTROL_IDS,
+    MEMCPY_LOCAL_IDS,
+    MEMCPY_QUEUES,
+    QUEUE_COUNTS,
+)
 from wsejax.types import DType
 
 __all__ = ["call", "finish_pe"]
@@ -721,6 +728,65 @@ def _bind_local_task(c, node, env):
     return None
 
 
+@builtin("get_control_task_id")
+def _get_control_task_id(c, node, env):
+    nargs(c, node, 1)
+    v = c.ev(node.args[0], env)
+    if isinstance(v, RVal):
+        raise c.error("@get_control_task_id with a runtime value is not supported yet",
+                      node.pos)
+    n = c.comptime_int(v, node.args[0].pos)
+    if not 0 <= n <= MAX_CONTROL_TASK_ID:
+        raise c.error(f"control task ID {n} is out of range (0 to {MAX_CONTROL_TASK_ID})",
+                      node.pos)
+    return TaskIdVal("control", n)
+
+
+@builtin("bind_control_task")
+def _bind_control_task(c, node, env):
+    nargs(c, node, 2)
+    pe = _binding_site(c, node, env)
+    t = c.ev(node.args[0], env)
+    ident = c.ev(node.args[1], env)
+    if not _is_task(t):
+        raise c.error(f"@bind_control_task takes a task, got {describe(t)}", node.args[0].pos)
+    if not isinstance(ident, TaskIdVal) or ident.kind != "control":
+        raise c.error("@bind_control_task takes a control task ID (@get_control_task_id(n)), "
+                      f"got {describe(ident)}", node.args[1].pos)
+    if c.memcpy and ident.id in MEMCPY_CONTROL_IDS:
+        raise c.error(f"control task ID {ident.id} is reserved by memcpy (IDs "
+                      f"{MEMCPY_CONTROL_IDS[0]} to {MEMCPY_CONTROL_IDS[-1]})", node.args[1].pos)
+    if ident.id in pe.tasks:
+        raise c.error(f"task ID {ident.id} is bound twice", node.pos)
+    _bind_wavelet_task(c, pe, t, ident, "control", node)
+    return None
+
+
+def _bind_wavelet_task(c, pe: PeBuilder, t, ident, kind: str, node) -> str:
+    """Bind task `t`, whose parameters split a wavelet's 32-bit payload (spec 5.1), to
+    `ident`; the name of its body."""
+    decl, fenv = t.decl, t.module.env()
+    widths, stubs = [], []
+    for p in decl.params:
+        pt = c.eval_type(p.type, fenv)
+        if p.comptime or not isinstance(pt, DType):
+            raise c.error(f"{kind} task '{decl.name}': parameter '{p.name}' must be a runtime "
+                          f"scalar (u32, i32, f32, u16, i16, f16), not {pt}", p.pos)
+        widths.append(pt.bits)
+        stubs.append(RVal(ir.Local("%stub", pt), pt))
+    if widths or kind == "data":
+        try:
+            data_task_args(tuple(widths))
+        except ValueError as err:
+            raise c.error(f"{kind} task '{decl.name}': {err}", decl.pos) from None
+    runtime, key = c.bind_params(t, stubs, node.pos, fenv)
+    pe.task_decls[(id(decl), id(t.module))] = ident.id
+    fname = c.specialize(t, fenv, runtime, key, node.pos)
+    if kind == "control":
+        pe.tasks[ident.id] = ir.Task(fname, "control", ident.id)
+    return fname
+
+
 @builtin("get_data_task_id")
 def _get_data_task_id(c, node, env):
     nargs(c, node, 1)
@@ -758,22 +824,8 @@ def _bind_data_task(c, node, env):
         raise c.error(f"input queue {ident.id} is reserved by memcpy", node.args[1].pos)
     if ident.id in pe.tasks:
         raise c.error(f"task ID {ident.id} is bound twice", node.pos)
-    decl, fenv = t.decl, t.module.env()
-    widths, stubs = [], []
-    for p in decl.params:
-        pt = c.eval_type(p.type, fenv)
-        if p.comptime or not isinstance(pt, DType):
-            raise c.error(f"data task '{decl.name}': parameter '{p.name}' must be a runtime "
-                          f"scalar (u32, i32, f32, u16, i16, f16), not {pt}", p.pos)
-        widths.append(pt.bits)
-        stubs.append(RVal(ir.Local("%stub", pt), pt))
-    try:
-        data_task_args(tuple(widths))
-    except ValueError as err:
-        raise c.error(f"data task '{decl.name}': {err}", decl.pos) from None
-    runtime, key = c.bind_params(t, stubs, node.pos, fenv)
-    pe.task_decls[(id(decl), id(t.module))] = ident.id
-    fname = c.specialize(t, fenv, runtime, key, node.pos)
+    decl = t.decl
+    fname = _bind_wavelet_task(c, pe, t, ident, "data", node)
     color = ident.id
     if c.arch == "wse3":
         # the queue's color is filled in by finish_pe
@@ -1028,8 +1080,8 @@ FABRIC_FIELDS = {
     "fabin_dsd": ("input_queue", {"extent", "fabric_color", "input_queue", "priority"},
                   ("control_transform", "simd_mode")),
     "fabout_dsd": ("output_queue", {"extent", "fabric_color", "output_queue",
-                                    "wavelet_index_offset", "priority"},
-                   ("control", "simd_mode", "zero", "advance_switch", "control_transform")),
+                                    "wavelet_index_offset", "priority", "control"},
+                   ("simd_mode", "zero", "advance_switch", "control_transform")),
 }
 
 
@@ -1041,7 +1093,7 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
     qkind = qfield.split("_")[0]
     for k in f:
         if k in unsupported:
-            if k in ("control", "advance_switch") and f[k] is False:
+            if k == "advance_switch" and f[k] is False:
                 continue
             raise c.error(f"{kind}: .{k} is not supported yet", node.pos)
         if k not in known:
@@ -1064,9 +1116,10 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
         _check_queue(c, q, node.pos)
         queue = q.id
     wio = f.get("wavelet_index_offset", False)
-    if not isinstance(wio, bool):
-        raise c.error(f"{kind} .wavelet_index_offset takes a bool, got {describe(wio)}",
-                      node.pos)
+    control = f.get("control", False)
+    for name, v in (("wavelet_index_offset", wio), ("control", control)):
+        if not isinstance(v, bool):
+            raise c.error(f"{kind} .{name} takes a comptime bool, got {describe(v)}", node.pos)
     if c.arch == "wse2" and color is None and (kind == "fabout_dsd" or queue is None):
         raise c.error(f"on wse2 a {kind} needs a .fabric_color" +
                       (" or an .input_queue bound to a color" if kind == "fabin_dsd" else ""),
@@ -1079,7 +1132,7 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
     if color is None:
         color = -1
     d = ir.FabIn(color, length, queue) if kind == "fabin_dsd" else \
-        ir.FabOut(color, length, queue, wio)
+        ir.FabOut(color, length, queue, wio, control)
     return DsdVal(ir.DsdLit(d), kind, None)
 
 

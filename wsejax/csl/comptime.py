@@ -84,7 +84,7 @@ SPECIALS["noreturn"] = Special("noreturn")
 DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
 
 FABRIC_BUILTINS = {
-    "bind_control_task", "get_control_task_id", "get_ut_id", "queue_flush",
+    "get_ut_id", "queue_flush",
     "set_control_task_table",
     "set_empty_queue_handler", "bind_rotating_tasks", "set_teardown_handler",
     "set_fifo_read_length", "set_fifo_write_length", "get_dsr", "get_xdsr", "load_to_dsr",
@@ -285,7 +285,10 @@ class PeBuilder:
                             tuple(self.dsd_vars.items()), tuple(self.functions.values()),
                             tuple(self.exports), tuple(self.tasks.values()),
                             tuple(sorted(self.active)), tuple(sorted(self.blocked)),
-                            tuple(sorted(self.routes.items())), tuple(self.fifos.values()))
+                            tuple(sorted(self.routes.items())), tuple(self.fifos.values()),
+                            tuple(sorted((n, color) for (kind, n), (color, _) in
+                                         self.queues.items()
+                                         if kind == "input" and isinstance(color, int))))
 
 
 # ------------------------------------------------------------------------------------------------

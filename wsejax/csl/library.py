@@ -30,7 +30,20 @@ from __future__ import annotations
 import math
 
 from wsejax import ir
-from wsejax.csl.values import CNum, NativeFn, PtrVal, RVal, Special, StructVal, TupleVal
+from wsejax.csl.comptime import describe
+from wsejax.csl.values import (
+    VOID,
+    CNum,
+    EnumT,
+    NativeFn,
+    PtrVal,
+    RVal,
+    Special,
+    StructVal,
+    TaskIdVal,
+    TupleVal,
+)
+from wsejax.fabric import MAX_COMMANDS, NO_ENTRYPOINT, control_payload
 from wsejax.types import DType, format_value
 
 __all__ = ["NativeModule", "load"]
@@ -359,6 +372,81 @@ def _time(c, params, pos):
 
 
 # ------------------------------------------------------------------------------------------------
+# control
+
+OPCODES = (("NOP", 0), ("SWITCH_ADV", 1), ("SWITCH_RST", 2), ("TEARDOWN", 3))
+
+
+def _control(c, params, pos):
+    opcode = EnumT(object(), OPCODES, "opcode")
+
+    def entry(c2, v, node) -> int:
+        if v is None or v is VOID:
+            return NO_ENTRYPOINT
+        if isinstance(v, TaskIdVal) and v.kind == "control":
+            return v.id
+        raise c2.error(f"a control payload's entrypoint is a control task ID "
+                       f"(@get_control_task_id(n)) or {{}}, got {describe(v)}", node.pos)
+
+    def op(c2, v, node) -> int:
+        if isinstance(v, RVal):
+            raise c2.error("a control payload's opcode must be comptime-known", node.pos)
+        return c2.coerce(v, opcode, node.pos, "a <control> opcode").value
+
+    def flag(c2, v, node) -> int:
+        if not isinstance(v, bool):
+            raise c2.error(f"expected a comptime bool, got {describe(v)}", node.pos)
+        return int(v)
+
+    def items(c2, v, node, n: int) -> list:
+        seq = v.items if isinstance(v, TupleVal) else (
+            [x.item() if hasattr(x, "item") else x for x in v.values.reshape(-1)]
+            if hasattr(v, "values") else None)
+        if seq is None or len(seq) < n:
+            raise c2.error(f"expected an array of at least {n} values, got {describe(v)}",
+                           node.pos)
+        return list(seq[:n])
+
+    def payload(bits: int, runtime=None):
+        if runtime is None:
+            return CNum(bits, DType.u32)
+        e = ir.Bin("|", ir.Const(bits, DType.u32), runtime, DType.u32)
+        return RVal(e, DType.u32)
+
+    def task_payload(c2, node, env):
+        (ep,) = _args(c2, node, env, 1)
+        return payload(control_payload(entry(c2, ep, node)))
+
+    def single_payload(c2, node, env):
+        cmd, ignore, ep, data = _args(c2, node, env, 4)
+        bits = control_payload(entry(c2, ep, node),
+                               [(op(c2, cmd, node), flag(c2, ignore, node))])
+        if isinstance(data, RVal):
+            return payload(bits, ir.Cast(c2.to_expr(data, DType.u16, node.pos), DType.u32))
+        return payload(bits | c2.comptime_int(c2.coerce(data, DType.u16, node.pos,
+                                                        "the payload's data"), node.pos))
+
+    def full_payload(c2, node, env):
+        n, cmds, ignores, rest, ep = _args(c2, node, env, 5)
+        n = c2.comptime_int(n, node.pos)
+        if not 0 <= n <= MAX_COMMANDS:
+            raise c2.error(f"a control payload holds 0 to {MAX_COMMANDS} commands, got {n}",
+                           node.pos)
+        cmds, ignores = items(c2, cmds, node, n), items(c2, ignores, node, n)
+        return payload(control_payload(
+            entry(c2, ep, node), [(op(c2, a, node), flag(c2, b, node))
+                                  for a, b in zip(cmds, ignores)], flag(c2, rest, node)))
+
+    return NativeModule("control", {
+        "MAX_CMDS": CNum(MAX_COMMANDS, DType.u16),
+        "opcode": opcode,
+        "encode_control_task_payload": _fn("encode_control_task_payload", task_payload),
+        "encode_single_payload": _fn("encode_single_payload", single_payload),
+        "encode_payload": _fn("encode_payload", full_payload),
+    })
+
+
+# ------------------------------------------------------------------------------------------------
 # random
 
 
@@ -540,6 +628,7 @@ MODULES = {
     "memcpy/get_params": _memcpy_params,
     "memcpy/memcpy": _memcpy,
     "layout": _layout,
+    "control": _control,
     "math": _math,
     "time": _time,
     "random": _random,

@@ -21,7 +21,18 @@ from jax.sharding import PartitionSpec as P
 
 from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
-from wsejax.engine.fabric_ops import PICK_BY_SELECT, pick, ring_peek, ring_pop, ring_push, slot_key
+from wsejax.engine.fabric_ops import (
+    MAX_CONTROL_CAPACITY,
+    PICK_BY_SELECT,
+    pick,
+    ring_control,
+    ring_data,
+    ring_head_control,
+    ring_peek,
+    ring_pop,
+    ring_push,
+    slot_key,
+)
 from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine, scatter
 from wsejax.engine.router import build_router
 from wsejax.engine.state import (
@@ -35,7 +46,13 @@ from wsejax.engine.state import (
     unpack_tasks,
 )
 from wsejax.errors import DeadlockError, FabricFault, ProgramError
-from wsejax.fabric import QUEUE_CAPACITY, data_task_args
+from wsejax.fabric import (
+    NO_ENTRYPOINT,
+    QUEUE_CAPACITY,
+    control_entry,
+    control_ignored,
+    data_task_args,
+)
 from wsejax.types import format_value
 
 __all__ = ["Engine", "dsd_candidates", "fabric_mesh"]
@@ -359,6 +376,7 @@ class Engine:
         # delivers from a producer; an outbox for each color it sends on or the host drains
         produced = {col for col, kind in p.streams if kind == "d2h"}
         consumed = {col for col, kind in p.streams if kind == "h2d"}
+        control = set()     # the colors some PE sends control wavelets on
         for low in self.lowerers:
             for t in low.pe.tasks:
                 if t.kind == "data":
@@ -366,11 +384,17 @@ class Engine:
             for info in low.sites.values():
                 for col in info.fabric_outputs():
                     produced.update(low.colors(col))
+                for col in info.control_outputs():
+                    control.update(low.colors(col))
                 for col in info.fabric_inputs():
                     consumed.update(low.colors(col))
         self.outboxes = sorted(produced)
         self.inboxes = sorted(consumed | (set(p.resolved) & produced))
         self.colors = sorted(produced | consumed)
+        self.control_colors = sorted(control)
+        if control and self.capacity > MAX_CONTROL_CAPACITY:
+            raise ProgramError(f"queue_capacity={self.capacity}: a program that sends control "
+                               f"wavelets runs with queues of at most {MAX_CONTROL_CAPACITY}")
         self.dynamic = bool(self.cfgs or self.colors or any(
             low.pe.tasks or low.sites or low.pe.fifos for low in self.lowerers))
         self.launchables = [e for e in p.exports if e.kind == "func"]
@@ -381,10 +405,14 @@ class Engine:
         z = np.zeros((h, w), np.int32)
         fab = {"pc": z, "runs": np.zeros((h, w), np.uint32), "ticks": np.int32(0),
                "wavelets": np.uint32(0)}
-        for q in [f"in{col}" for col in self.inboxes] + [f"out{col}" for col in self.outboxes]:
-            fab[q + ".buf"] = np.zeros((h, w, cap), np.uint32)
-            fab[q + ".head"] = z
-            fab[q + ".count"] = z
+        for io, cols in (("in", self.inboxes), ("out", self.outboxes)):
+            for col in cols:
+                q = f"{io}{col}"
+                fab[q + ".buf"] = np.zeros((h, w, cap), np.uint32)
+                fab[q + ".head"] = z
+                fab[q + ".count"] = z
+                if col in self.control_colors:
+                    fab[q + ".ctl"] = np.zeros((h, w), np.uint32)
         for c, low in enumerate(self.lowerers):
             for f in low.pe.fifos:
                 fab[low.fifo_key(f.name) + ".head"] = z
@@ -632,9 +660,11 @@ class Engine:
         consuming = self._consuming(m)
 
         def waiting(col):
-            """A wavelet waits on color col, and no running operation reads it."""
-            has = F[f"in{col}.count"] > 0
+            """A data wavelet waits on color col, and no running operation reads it."""
+            has = ring_data(F, f"in{col}") > 0
             return has & ~consuming[col] if col in consuming else has
+
+        started_control = self._control_arrivals(m, healthy)
 
         for c, low in enumerate(self.lowerers):
             cm = self._class_mask(m.tables, c, None)
@@ -648,6 +678,12 @@ class Engine:
                     # only this class's PEs: another class may bind the ID otherwise
                     ready = jnp.where(cm, ready, has_task(runnable, t.id))
                 runnable = set_task(runnable, t.id, ready)
+            for t in low.pe.tasks:
+                if t.kind == "control":
+                    ready = self._control_ready(m, low, t.id)[0]
+                    if cm is not None:
+                        ready = jnp.where(cm, ready, has_task(runnable, t.id))
+                    runnable = set_task(runnable, t.id, ready)
         runnable = jnp.where(idle[..., None], runnable, jnp.uint32(0))
         has = jnp.any(runnable != 0, axis=-1)
         if self.schedule_seed is None:
@@ -666,12 +702,82 @@ class Engine:
                     mask = mask & cm
                 if task.kind == "data":
                     args = self._pop_wavelet(m, task, low, mask)
+                elif task.kind == "control":
+                    args = self._pop_control(m, task, low, mask)
                 else:
                     m.active = m.active & ~task_bit(task.id, mask)
                     args = ()
                 m.fab["runs"] = m.fab["runs"] + mask.astype(jnp.uint32)
                 self._start_body(m, c, task.fn, mask, args)
-        return jnp.any(has) if launched is None else jnp.any(has) | jnp.any(launched)
+        started = jnp.any(has) | started_control
+        return started if launched is None else started | jnp.any(launched)
+
+    # -- control wavelets (spec 6.6) --------------------------------------------------------
+
+    def _channel_open(self, m: Machine, low: Lowerer, col: int):
+        """Where a control wavelet at the front of color col's inbox may reach the CE: on
+        wse2 while the color is unblocked, on wse3 while the input queue bound to it is."""
+        if self.program.arch == "wse2":
+            return ~has_task(m.blocked, col)
+        for q, c in low.pe.input_queues:
+            if c == col:
+                return ~has_task(m.blocked, q)
+        return jnp.zeros(m.fab["pc"].shape, bool)
+
+    def _control_heads(self, m: Machine):
+        """`(color, front, payload)` of each inbox that may hold control wavelets: whether its
+        oldest wavelet is one, and that wavelet."""
+        F = m.fab
+        return [(col, ring_head_control(F, f"in{col}"), ring_peek(F, f"in{col}", 1)[..., 0])
+                for col in self.control_colors if f"in{col}.ctl" in F]
+
+    def _control_ready(self, m: Machine, low: Lowerer, ident: int):
+        """Where control task `ident` may start (`[H, W]` bool), and per control color where
+        its wavelet is the one that starts it."""
+        ready = jnp.zeros(m.fab["pc"].shape, bool)
+        by_color = []
+        for col, front, w in self._control_heads(m):
+            mine = front & (control_entry(w) == ident) & ~control_ignored(w) \
+                & self._channel_open(m, low, col)
+            by_color.append((col, mine & ~ready, w))
+            ready = ready | mine
+        return ready, by_color
+
+    def _pop_control(self, m: Machine, task: ir.Task, low: Lowerer, mask):
+        """Pop the control wavelet that starts `task` on the lanes in `mask`; its arguments."""
+        _, by_color = self._control_ready(m, low, task.id)
+        w = jnp.zeros(mask.shape, jnp.uint32)
+        for col, mine, wavelet in by_color:
+            take = mask & mine
+            w = jnp.where(take, wavelet, w)
+            ring_pop(m.fab, f"in{col}", take.astype(jnp.int32))
+        return self._task_args(low, task, w)
+
+    def _control_arrivals(self, m: Machine, healthy):
+        """Control wavelets that activate no task on the PE leave its inboxes: those whose
+        current command has ce_ignore set, or that name no entrypoint. One naming a task ID
+        the PE binds no control task to faults it. Returns whether any left."""
+        F = m.fab
+        gone = jnp.bool_(False)
+        for col, front, w in self._control_heads(m):
+            front = front & healthy
+            drop = front & (control_ignored(w) | (control_entry(w) == NO_ENTRYPOINT))
+            unbound = front & ~drop
+            for c, low in enumerate(self.lowerers):
+                cm = self._class_mask(m.tables, c, None)
+                bound = jnp.zeros(front.shape, bool)
+                for t in low.pe.tasks:
+                    if t.kind == "control":
+                        bound = bound | (control_entry(w) == t.id)
+                bound = bound | ~self._channel_open(m, low, col)
+                unbound = unbound & ~(bound if cm is None else cm & bound)
+            code = self._register_fault(
+                f"a control wavelet on color {col} names a control task ID that no control task "
+                "of this PE is bound to")
+            m.fault = jnp.where(unbound & (m.fault == 0), jnp.int32(code), m.fault)
+            ring_pop(F, f"in{col}", drop.astype(jnp.int32))
+            gone = gone | jnp.any(drop)
+        return gone
 
     def _consuming(self, m: Machine) -> dict:
         """color -> PEs where a running operation reads that color from the fabric."""
@@ -691,7 +797,14 @@ class Engine:
         low.M = m
         w = low.queue_peek("in", task.color, 1)[..., 0]
         low.queue_pop("in", task.color, mask.astype(jnp.int32))
+        return self._task_args(low, task, w)
+
+    @staticmethod
+    def _task_args(low: Lowerer, task: ir.Task, w):
+        """The arguments a task's parameters take from wavelet `w` (spec 5.1)."""
         params = low.pe.function(task.fn).params
+        if not params:
+            return ()
         args = []
         for (shift, width), (_, t) in zip(data_task_args(tuple(t.bits for _, t in params)),
                                           params):
@@ -754,11 +867,20 @@ class Engine:
                 self._nowhere(m, col, lost)
         if not router.colors:
             return jnp.int32(0)
+        words = [ring_peek(F, f"out{col}", cap) for col in router.colors]
+        if self.control_colors:
+            # one more word per outbox: which of its wavelets are control wavelets
+            zero = jnp.zeros(F["pc"].shape, jnp.uint32)
+            words = [jnp.concatenate([wd, (ring_control(F, f"out{col}")
+                                           if f"out{col}.ctl" in F else zero)[..., None]], -1)
+                     for wd, col in zip(words, router.colors)]
         n, k, got = router([F[f"out{col}.count"] for col in router.colors],
-                           [cap - F[f"in{col}.count"] for col in router.colors],
-                           [ring_peek(F, f"out{col}", cap) for col in router.colors])
+                           [cap - F[f"in{col}.count"] for col in router.colors], words)
         for i, col in enumerate(router.colors):
-            ring_push(F, f"in{col}", k[i], lambda at, i=i: pick(got[i], at))
+            marks = None
+            if self.control_colors:
+                marks = lambda at, i=i: (got[i][..., cap:] >> at.astype(jnp.uint32)) & 1  # noqa: E731
+            ring_push(F, f"in{col}", k[i], lambda at, i=i: pick(got[i][..., :cap], at), marks)
             ring_pop(F, f"out{col}", n[i])
         return jnp.sum(sum(k))
 
@@ -781,12 +903,15 @@ class Engine:
         j = jnp.arange(cap, dtype=jnp.int32)
         L = data.shape[-1]
         queues = [f"in{col}" if kind == "h2d" else f"out{col}" for col, kind in streams]
-        parts = (".buf", ".head", ".count")
+        # a ring's parts: its control marks too where it carries control wavelets
+        parts = [(".buf", ".head", ".count") + ((".ctl",) if q + ".ctl" in F else ())
+                 for q in queues]
 
         def branch(idx):
             def run(operand):
                 rings, data = operand
-                Q = {q + p: v for q, ring in zip(queues, rings) for p, v in zip(parts, ring)}
+                Q = {q + p: v for q, ring, ps in zip(queues, rings, parts)
+                     for p, v in zip(ps, ring)}
                 q = queues[idx]
                 if streams[idx][1] == "h2d":
                     k = jnp.minimum(total - done, cap - Q[q + ".count"])
@@ -804,19 +929,20 @@ class Engine:
                         dst = jnp.where(j < k[..., None], done[..., None] + j, L)
                         data = scatter(data, dst, sent)
                     ring_pop(Q, q, k)
-                return tuple(tuple(Q[q + p] for p in parts) for q in queues), data, k
+                return tuple(tuple(Q[q + p] for p in ps) for q, ps in zip(queues, parts)), \
+                    data, k
             return run
 
         def idle(operand):
             rings, data = operand
             return rings, data, jnp.zeros_like(done)
 
-        rings = tuple(tuple(F[q + p] for p in parts) for q in queues)
+        rings = tuple(tuple(F[q + p] for p in ps) for q, ps in zip(queues, parts))
         rings, data, moved = lax.switch(jnp.clip(stream + 1, 0, len(streams)),
                                         [idle] + [branch(i) for i in range(len(streams))],
                                         (rings, data))
-        for q, ring in zip(queues, rings):
-            for p, v in zip(parts, ring):
+        for q, ring, ps in zip(queues, rings, parts):
+            for p, v in zip(ps, ring):
                 F[q + p] = v
         return (stream, data, total, done + moved), jnp.sum(moved)
 

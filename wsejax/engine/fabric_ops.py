@@ -11,7 +11,8 @@ on a hidden slot, and its PE's main thread waits until the slot is done (`wsejax
 
 Wavelets live in per-(PE, color) ring buffers in `Machine.fab`:
 `in{color}.buf` `[H, W, cap]` uint32 with `.head` and `.count` `[H, W]` int32, and the same for
-`out{color}`. FIFOs keep `.head` / `.count` beside their buffer symbol's memory.
+`out{color}`, and on a color that carries control wavelets a bit mask `.ctl` marking them.
+FIFOs keep `.head` / `.count` beside their buffer symbol's memory.
 
 A fabric DSD's color is a number, or a per-PE value (`ir.PeValue`: a color param whose value
 differs between the PEs of one tile class), and so is a data task's color on wse3 (its input
@@ -35,7 +36,8 @@ from wsejax.engine.state import task_bit
 from wsejax.errors import ProgramError
 from wsejax.types import DType, u32
 
-__all__ = ["FabricOps", "SiteInfo", "pick", "ring_peek", "ring_pop", "ring_push", "slot_key"]
+__all__ = ["FabricOps", "SiteInfo", "pick", "ring_control", "ring_data", "ring_head_control",
+           "ring_peek", "ring_pop", "ring_push", "slot_key"]
 
 
 def slot_key(cls: int, site: int) -> str:
@@ -74,14 +76,60 @@ def ring_pop(F: dict, q: str, k) -> None:
     F[q + ".count"] = F[q + ".count"] - k
 
 
-def ring_push(F: dict, q: str, k, value_at) -> None:
+def ring_push(F: dict, q: str, k, value_at, control_at=None) -> None:
     """Append k (`[H, W]`) wavelets to ring q: the j-th appended one is `value_at(j)`, where
-    `j` is `[H, W, cap]` (each slot's place after the tail; values where j >= k are unused)."""
+    `j` is `[H, W, cap]` (each slot's place after the tail; values where j >= k are unused).
+    On a ring that carries control wavelets, `control_at(j)` (nonzero: a control wavelet)
+    marks them; None appends data wavelets."""
     cap = F[q + ".buf"].shape[-1]
     tail = F[q + ".head"] + F[q + ".count"]
     j = (jnp.arange(cap, dtype=jnp.int32) - tail[..., None]) % cap
-    F[q + ".buf"] = jnp.where(j < k[..., None], value_at(j), F[q + ".buf"])
+    new = j < k[..., None]
+    F[q + ".buf"] = jnp.where(new, value_at(j), F[q + ".buf"])
     F[q + ".count"] = F[q + ".count"] + k
+    if q + ".ctl" in F:
+        bit = jnp.uint32(1) << jnp.arange(cap, dtype=jnp.uint32)
+        marked = new if control_at is None else new & (control_at(j) != 0)
+        clear = jnp.sum(jnp.where(new, bit, 0), axis=-1, dtype=jnp.uint32)
+        mark = jnp.sum(jnp.where(marked, bit, 0), axis=-1, dtype=jnp.uint32) \
+            if control_at is not None else jnp.uint32(0)
+        F[q + ".ctl"] = (F[q + ".ctl"] & ~clear) | mark
+
+
+# A ring that carries control wavelets keeps `q.ctl` `[H, W]` uint32 beside its buffer: bit s
+# marks the wavelet in slot s as a control wavelet (so capacities stay below 32).
+MAX_CONTROL_CAPACITY = 31
+
+
+def ring_control(F: dict, q: str):
+    """Bit j set where the j-th wavelet of ring q (oldest first) is a control wavelet
+    (`[H, W]` uint32; bits past its count are stale), or None for a ring without any."""
+    if q + ".ctl" not in F:
+        return None
+    cap = F[q + ".buf"].shape[-1]
+    head = F[q + ".head"].astype(jnp.uint32)
+    m = F[q + ".ctl"]
+    return ((m >> head) | (m << (jnp.uint32(cap) - head))) & jnp.uint32((1 << cap) - 1)
+
+
+def ring_data(F: dict, q: str):
+    """The data wavelets at the front of ring q, before its first control wavelet
+    (`[H, W]` int32): what a data task or a fabin operand may take."""
+    n = F[q + ".count"]
+    rot = ring_control(F, q)
+    if rot is None:
+        return n
+    # trailing zeros of rot: the popcount of the bits below its lowest set bit (32 for none)
+    lead = lax.population_count((rot & (~rot + jnp.uint32(1))) - jnp.uint32(1))
+    return jnp.minimum(n, lead.astype(jnp.int32))
+
+
+def ring_head_control(F: dict, q: str):
+    """Whether the oldest wavelet of ring q is a control wavelet (`[H, W]` bool)."""
+    rot = ring_control(F, q)
+    if rot is None:
+        return jnp.zeros(F[q + ".count"].shape, bool)
+    return (F[q + ".count"] > 0) & ((rot & 1) != 0)
 
 
 @dataclass
@@ -122,6 +170,11 @@ class SiteInfo:
     def fabric_outputs(self):
         """The colors the op writes to the fabric."""
         return [o.color for k, o in self.operands if k == "D" and o.kind == "fabout"]
+
+    def control_outputs(self):
+        """The colors the op sends control wavelets on."""
+        return [o.color for k, o in self.operands
+                if k == "D" and o.kind == "fabout" and o.control]
 
 
 def is_fabric(d) -> bool:
@@ -186,10 +239,14 @@ class FabricOps:
         for c, where in self.queues(color):
             ring_pop(self.M.fab, f"{io}{c}", k if where is None else jnp.where(where, k, 0))
 
-    def queue_push(self, io: str, color, k, value_at) -> None:
+    def queue_data(self, color):
+        """The data wavelets at the front of each PE's inbox of `color` (`ring_data`)."""
+        return self.per_color(color, lambda c: ring_data(self.M.fab, f"in{c}"))
+
+    def queue_push(self, io: str, color, k, value_at, control_at=None) -> None:
         for c, where in self.queues(color):
             ring_push(self.M.fab, f"{io}{c}", k if where is None else jnp.where(where, k, 0),
-                      value_at)
+                      value_at, control_at)
 
     # -- classification ---------------------------------------------------------------------
 
@@ -412,7 +469,7 @@ class FabricOps:
             elif kind == "D":
                 ops_rt.append(("D", t))
                 if t.kind == "fabin":
-                    avail = jnp.minimum(avail, self.queue_count("in", t.color))
+                    avail = jnp.minimum(avail, self.queue_data(t.color))
                 elif t.kind == "fabout":
                     avail = jnp.minimum(avail, self.capacity - self.queue_count("out", t.color))
                 else:
@@ -493,7 +550,8 @@ class FabricOps:
             index = self.slot_field(site, "idx") if d.wio else 0
             w = _to_payload(res, have, index)
             # avail is 0 where the slot does not run; K <= the queue's capacity
-            self.queue_push("out", d.color, avail, lambda at: pick(w, jnp.clip(at, 0, K - 1)))
+            self.queue_push("out", d.color, avail, lambda at: pick(w, jnp.clip(at, 0, K - 1)),
+                            (lambda at: jnp.ones_like(at)) if d.control else None)
             return
         if d.kind == "fabin":
             raise ProgramError(f"{what}: a fabin_dsd cannot be a destination")

@@ -85,6 +85,7 @@ class DsdRt:
     extents: tuple = ()
     wio: bool = False
     color: int = -1                 # fabin / fabout
+    control: bool = False           # fabout: it sends control wavelets
     fifo: str = ""                  # fifo
     addr: object = None             # explicit [H, W, n] element addresses (a window of an op)
 
@@ -643,7 +644,7 @@ class Lowerer(FabricOps):
             return DsdRt("fabin", (), length=f(d.length), color=d.color)
         if isinstance(d, ir.FabOut):
             return DsdRt("fabout", (), length=f(d.length), color=d.color,
-                         wio=d.wavelet_index_offset)
+                         wio=d.wavelet_index_offset, control=d.control)
         return DsdRt("mem4d", ((d.base, d.base_offset),), 0, f(d.offset), 0,
                      int(np.prod(d.extents)), tuple(d.coeffs), tuple(d.extents),
                      d.wavelet_index_offset)
