@@ -37,7 +37,8 @@ The semantics it implements, with the engine's choices where the spec leaves roo
 - `<math>` functions are computed in double and rounded once (sqrt, floor, ceil, fscale and
   inv are then exact; exp, log, sin, cos, tanh, pow, invsqrt are correctly rounded in almost
   every case, where the engine uses XLA's approximations, a few ulp away at times).
-- `@random16()` advances the 23-bit LFSR x^23 + x^18 + 1 by 128 single-bit steps.
+- `@random16()` advances the 23-bit LFSR x^23 + x^18 + 1 (Fibonacci form, shifting right) by
+  128 single-bit steps and returns its low 16 bits.
 - Tasks (spec 5.3): a launched function waits for its PE's main thread to be idle, then runs
   first; an idle main thread starts, one per round, its runnable task with the lowest ID (a
   local task: bound, active and not blocked, the activation consumed; a data task: a wavelet
@@ -1248,8 +1249,8 @@ class Reference:
         if name == "random16":
             state = pe.prng
             for _ in range(128):
-                bit = ((state >> 22) ^ (state >> 17)) & 1
-                state = ((state << 1) | bit) & 0x7FFFFF
+                bit = (state ^ (state >> 5)) & 1
+                state = (state >> 1) | (bit << 22)
             pe.prng = state
             return _wrap(state & 0xFFFF, t)
         x = args[0]

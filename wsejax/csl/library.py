@@ -18,8 +18,12 @@
   `tsc_size_words`. The counter is the PE's virtual clock (`cycles` in the state: one cycle
   per statement and per DSD element), 32 bits wide, read as three little-endian u16 words.
 - `<random>`: `set_global_prng_seed`, `random16`-based `random_f32`, `random_f16`,
-  `random_pow_u32`, `random_normal_f32`. The generator is a 23-bit LFSR (x^23 + x^18 + 1,
-  128 steps per draw, seeded with 0xdeadbeef's low 23 bits); the bits are not the hardware's.
+  `random_pow_u32`, `random_normal_f32`. The generator is the documented 23-bit LFSR
+  (x^23 + x^18 + 1, 128 steps per draw, seeded with 0xdeadbeef's low 23 bits) in the usual
+  Fibonacci form (shift right, the new top bit is bit 0 ^ bit 5), a draw its low 16 bits; a
+  u32 is two draws, the first the low half, and a float in [lo, hi) takes that u32's top 24
+  bits. The hardware's shift direction and the library's mapping are not documented, so the
+  bits may differ from the hardware's.
 - `<simprint>`: `print_string`, `print_u16/u32_decimal/hex/binary`, `print_f16/f32`, `fmt`,
   `fmt_no_nl`, `fmt_with_coords` (`{d} {X} {b} {f}`); text goes to the host's stdout a line
   at a time, as the PE completes it.

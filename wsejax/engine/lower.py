@@ -175,11 +175,11 @@ def _view(x, have: DType, want: DType):
 
 def _lfsr_matrix(steps: int) -> np.ndarray:
     """For each of the 23 state bits after `steps` shifts of the LFSR x^23 + x^18 + 1, the mask
-    of the state bits it is the parity of (shift left, new bit 0 = bit 22 ^ bit 17)."""
+    of the state bits it is the parity of (the Fibonacci form: shift right, the new bit 22 is
+    bit 0 ^ bit 5)."""
     rows = [1 << k for k in range(23)]          # bit k depends on these input bits
     for _ in range(steps):
-        new0 = rows[22] ^ rows[17]
-        rows = [new0] + rows[:22]
+        rows = rows[1:] + [rows[0] ^ rows[5]]
     return np.array(rows, np.uint32)
 
 
