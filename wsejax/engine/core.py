@@ -21,7 +21,19 @@ from jax.sharding import PartitionSpec as P
 
 from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
-from wsejax.engine.fabric_ops import PICK_BY_SELECT, pick, ring_peek, ring_pop, ring_push, slot_key
+from wsejax.engine.fabric_ops import (
+    FLUSH_PENDING,
+    FLUSHED,
+    PICK_BY_SELECT,
+    flush_key,
+    pick,
+    queue_key,
+    ring_peek,
+    ring_pop,
+    ring_push,
+    slot_key,
+)
+from wsejax.engine.filters import build_filters
 from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine, scatter
 from wsejax.engine.router import build_router
 from wsejax.engine.state import (
@@ -303,6 +315,8 @@ class Engine:
         for low in self.lowerers:
             low.printer = self._print
         self._discover()
+        self.filters = build_filters(program)
+        self._any_flush = any(pe.flushed for pe in program.classes)
         self.router = build_router(
             program.resolved, [col for col, r in program.resolved.items()
                                if col in self.outboxes and (r.dest_source >= 0).any()],
@@ -400,11 +414,69 @@ class Engine:
         for cfg in self.cfgs:
             for name, t in cfg.locals.items():
                 fab[cfg.frame_key(name)] = np.zeros((h, w), t.np)
+        fab.update(self._queue_state())
         fab["launch"] = z
         for idx, e in enumerate(self.launchables):
             for k, t in enumerate(e.params):
                 fab[f"arg{idx}.{k}"] = np.zeros((h, w), t.np)
         return {k: jnp.asarray(v) for k, v in fab.items()}
+
+    def _queue_state(self) -> dict:
+        """The state of queues bound at run time (each PE's color, initially its
+        `@initialize_queue` one), of `@queue_flush` (NO_FLUSH) and of the color filters."""
+        h, w = self.program.height, self.program.width
+        class_of = self.program.class_of
+        fab = {}
+        for c, low in enumerate(self.lowerers):
+            for _, _, color in low.pe.queues:
+                if isinstance(color, ir.QueueColor):
+                    key = queue_key(color)
+                    fab.setdefault(key, np.full((h, w), -1, np.int32))
+                    fab[key][class_of == c] = color.colors[0]
+            for kind, n in low.pe.flushed:
+                fab[flush_key(kind, n)] = np.zeros((h, w), np.int32)
+        for col, t in self.filters.items():
+            for f, v in t.initial().items():
+                fab[f"filter{col}.{f}"] = v
+        return fab
+
+    def _queue_flushes(self, m: Machine, healthy):
+        """Each `@queue_flush` waiting for its queue, where the queue is empty now: the
+        teardown task (29) is activated and the queue is FLUSHED (until `queue_flush.exit`).
+        Returns whether any fired."""
+        fired = jnp.zeros(healthy.shape, bool)
+        F = m.fab
+        for c, low in enumerate(self.lowerers):
+            if not low.pe.flushed:
+                continue
+            low.M = m
+            cm = self._class_mask(m.tables, c, healthy)
+            cm = healthy if cm is None else cm
+            for kind, n in low.pe.flushed:
+                key = flush_key(kind, n)
+                io = "in" if kind == "input" else "out"
+                color = low.queue_color(kind, n)
+                empty = low.per_color(color, lambda col, io=io: F[f"{io}{col}.count"] == 0
+                                      if f"{io}{col}.count" in F else
+                                      jnp.ones(healthy.shape, bool))
+                fire = cm & (F[key] == FLUSH_PENDING) & empty
+                F[key] = jnp.where(fire, FLUSHED, F[key])
+                m.active = m.active | task_bit(29, fire)
+                fired = fired | fire
+        return jnp.any(fired)
+
+    def _filter(self, m: Machine, col: int, k, got):
+        """The wavelets of color `col` that pass each receiving PE's filter (`k` `[H, W]`
+        delivered, `got` `[H, W, cap]` them): `(n, packed)`; updates the filter state."""
+        t = self.filters.get(col)
+        if t is None:
+            return k, got
+        F = m.fab
+        names = ("cnt", "lim", "phase")
+        n, packed, new = t.apply(k, got, {f: F[f"filter{col}.{f}"] for f in names})
+        for f in names:
+            F[f"filter{col}.{f}"] = new[f]
+        return n, packed
 
     def _print(self, parts, coords, mask, values) -> None:
         """Host side of `<simprint>`: append each printing PE's text to its line buffer and
@@ -597,7 +669,8 @@ class Engine:
             m.load(mc)
             healthy = m.fault == 0
             pc0 = m.fab["pc"]
-            started = self._start_tasks(m, healthy, ticks)
+            flushed = self._queue_flushes(m, healthy) if self._any_flush else False
+            started = self._start_tasks(m, healthy, ticks) | flushed
             self._run_blocks(m, healthy)
             advanced = self._microthreads(m, healthy)
             moved = self._route(m)
@@ -758,7 +831,8 @@ class Engine:
                            [cap - F[f"in{col}.count"] for col in router.colors],
                            [ring_peek(F, f"out{col}", cap) for col in router.colors])
         for i, col in enumerate(router.colors):
-            ring_push(F, f"in{col}", k[i], lambda at, i=i: pick(got[i], at))
+            kept, packed = self._filter(m, col, k[i], got[i])
+            ring_push(F, f"in{col}", kept, lambda at, packed=packed: pick(packed, at))
             ring_pop(F, f"out{col}", n[i])
         return jnp.sum(sum(k))
 
