@@ -241,8 +241,8 @@ def test_streaming_colors_are_collected_and_protected(tmp_path):
 
 def test_unsupported_fabric_builtins_keep_a_plain_message(tmp_path):
     with pytest.raises(CslError) as err:
-        compile_src(tmp_path, "fn main() void { @queue_flush(@get_output_queue(2)); }")
-    assert err.value.message == "@queue_flush is not supported yet"
+        compile_src(tmp_path, "fn main() void { @get_config(0); }")
+    assert err.value.message == "@get_config is not supported yet"
 
 
 # ------------------------------------------------------------------------------------------------

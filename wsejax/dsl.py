@@ -1776,8 +1776,9 @@ class _ProgramBuilder:
             fifos=tuple(ir.Fifo(name, buf, self._hook(push, name, "activate_push"),
                                 self._hook(pop, name, "activate_pop"))
                         for name, (buf, push, pop) in self.fifos.items()),
-            input_queues=tuple(sorted((q, color) for (kind, q), color in self.queues.items()
-                                      if kind == "in" and isinstance(color, int))),
+            queues=tuple(("input" if kind == "in" else "output", q, color)
+                         for (kind, q), color in sorted(self.queues.items())
+                         if color is not None),
         )
 
     def _data_task_colors(self, t: ir.Task) -> ir.Task:

@@ -28,10 +28,12 @@ from wsejax.types import DType
 __all__ = [
     "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "Const", "Continue",
     "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "ExportData",
-    "ExportFunc", "ExportName", "Expr", "ExprStmt", "FabIn", "FabOut", "Fifo", "FifoRef", "For",
+    "ExportFunc", "ExportName", "Expr", "ExprStmt", "FabIn", "FabOut", "Fifo", "FifoRef", "Filter",
+    "For",
     "Function", "If", "IncrementOffset", "INTRINSICS", "Intrinsic", "Load", "Local",
     "LocalAssign", "Map", "Mem1d", "Mem4d",
-    "OpConfig", "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrOperand", "Return",
+    "OpConfig", "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrOperand",
+    "QueueBind", "QueueColor", "QueueCtl", "QueueFlushed", "Return",
     "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
     "TaskCtl", "Un", "UnblockCmdStream", "While", "walk_stmts",
 ]
@@ -72,6 +74,32 @@ class PeValue:
 
     table: str
     dtype: DType
+
+
+@dataclass(frozen=True)
+class QueueColor:
+    """The color queue `queue` (`kind` "input" or "output") is bound to at run time, on a PE
+    program that rebinds it (`QueueBind`). `colors` are the colors it can take, the one
+    `@initialize_queue` gives first; the engine keeps each PE's binding in its state and
+    picks that color's queues (as for a `PeValue` color)."""
+
+    kind: str
+    queue: int
+    colors: tuple[int, ...]
+
+    @property
+    def key(self) -> str:
+        return f"q{self.kind[0]}{self.queue}"
+
+
+@dataclass(frozen=True)
+class QueueFlushed:
+    """Whether `@queue_flush` of queue `queue` (`kind` "input" or "output") has found it
+    empty and activated the teardown task, and `queue_flush.exit` has not reset it (bool)."""
+
+    kind: str
+    queue: int
+    dtype: DType = DType.bool_
 
 
 BIN_OPS = ("+", "-", "*", "/", "%", "<<", ">>", "&", "|", "^", "and", "or",
@@ -154,7 +182,7 @@ INTRINSICS = {
 
 
 Expr = (Const | Load | Local | PeValue | Bin | Un | Cast | Bitcast | Select | CallExpr
-        | Intrinsic)
+        | Intrinsic | QueueFlushed)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -459,12 +487,32 @@ class Print:
 
 
 @dataclass(frozen=True)
+class QueueBind:
+    """`<tile_config>`'s `encode_input_queue` / `encode_output_queue`: bind queue `queue`
+    (`kind` "input" or "output") to the color `color` (a u16 expression) from now on."""
+
+    kind: str
+    queue: int
+    color: Expr
+
+
+@dataclass(frozen=True)
+class QueueCtl:
+    """`@queue_flush(q)` (`op` "flush": activate the teardown task once the queue is or
+    becomes empty) or `<tile_config>.queue_flush.exit(q)` (`op` "exit": reset that state)."""
+
+    op: str
+    kind: str
+    queue: int
+
+
+@dataclass(frozen=True)
 class UnblockCmdStream:
     """`sys_mod.unblock_cmd_stream()`: the host may issue its next command to this PE."""
 
 
 Stmt = (Assign | LocalAssign | DsdAssign | DsdOp | Map | If | For | While | Break | Continue
-        | Return | Call | ExprStmt | UnblockCmdStream | Print | TaskCtl)
+        | Return | Call | ExprStmt | UnblockCmdStream | Print | TaskCtl | QueueBind | QueueCtl)
 
 
 def walk_stmts(body: tuple[Stmt, ...]):
@@ -564,14 +612,34 @@ class Fifo:
 
 
 @dataclass(frozen=True)
+class Filter:
+    """The filter of a color's configuration at a PE (spec 6.3), applied to the wavelets of
+    that color its CE receives. `kind` is "counter", "sparse_counter" or "range"; a limit
+    that is None was not given."""
+
+    kind: str
+    count_data: bool = False
+    count_control: bool = False
+    init_counter: int = 0
+    limit1: int | None = None
+    limit2: int | None = None
+    max_counter: int = 0
+    filter_control: bool = False
+    min_idx: int = 0
+    max_idx: int = 0
+
+
+@dataclass(frozen=True)
 class PeProgram:
     """One tile class: the specialised program shared by a set of PEs.
 
     `dsd_vars` maps each global DSD variable to its initial (literal) value. `tasks` are the
     bound tasks; `active` and `blocked` the task IDs activated / blocked at start-up.
-    `routes` are `@set_local_color_config`s: `(color, (rx, tx))` for every PE of the class.
-    `input_queues` are the wse3 input queues bound to a color number, `(queue, color)`: a
-    control wavelet arriving on that color is blocked or not as that queue is.
+    `routes` are `@set_local_color_config`s: `(color, (rx, tx))` for every PE of the class,
+    `filters` their filters, `(color, Filter)`. `queues` are the queue bindings of
+    `@initialize_queue`, `(kind, queue, color)`, where a queue the program rebinds has a
+    `QueueColor`; `flushed` the queues `@queue_flush` watches, `(kind, queue)`. (On wse3 a
+    control wavelet arriving on a color is blocked or not as the input queue bound to it is.)
     """
 
     name: str
@@ -584,7 +652,9 @@ class PeProgram:
     blocked: tuple[int, ...] = ()
     routes: tuple = ()
     fifos: tuple[Fifo, ...] = ()
-    input_queues: tuple[tuple[int, int], ...] = ()
+    filters: tuple = ()
+    queues: tuple = ()
+    flushed: tuple = ()
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]
@@ -658,12 +728,24 @@ class Program:
     width_west_buf: int = 0
     width_east_buf: int = 0
     streams: tuple = ()             # ((color, "h2d" | "d2h"), ...) memcpy streaming colors
+    filters: tuple = ()             # ((x, y, color), Filter) of @set_color_config
 
     def export(self, name: str) -> ExportName | None:
         return next((e for e in self.exports if e.name == name), None)
 
     def table(self, name: str) -> np.ndarray:
         return dict(self.tables)[name]
+
+    def filter_configs(self) -> dict:
+        """Every filter: `(x, y, color) -> Filter`, the layout's and the classes' local ones."""
+        out = dict(self.filters)
+        for c, pe in enumerate(self.classes):
+            if pe.filters:
+                ys, xs = np.nonzero(self.class_of == c)
+                for color, f in pe.filters:
+                    for x, y in zip(xs.tolist(), ys.tolist()):
+                        out[(x, y, color)] = f
+        return out
 
     def replace(self, **changes) -> Program:
         return dataclasses.replace(self, **changes)

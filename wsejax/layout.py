@@ -88,7 +88,7 @@ def _check_exports(pe: ir.PeProgram, names: dict[str, ir.ExportName], where: str
 
 def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels, exports,
                   classes, class_of, params=(), width_west_buf=0,
-                  width_east_buf=0, tables=(), routes=(), streams=()) -> ir.Program:
+                  width_east_buf=0, tables=(), routes=(), streams=(), filters=()) -> ir.Program:
     """Validate a placed program and return it as a Program. Raises LayoutError.
 
     `tables` are per-PE constant tables (`[H, W]` arrays read by `ir.PeValue`), beside the
@@ -120,7 +120,8 @@ def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels,
                       classes=tuple(classes), class_of=class_of, tables=tables,
                       params=tuple(params), width_west_buf=width_west_buf,
                       width_east_buf=width_east_buf, routes=tuple(routes),
-                      resolved=_resolve(width, height, configs), streams=streams)
+                      resolved=_resolve(width, height, configs), streams=streams,
+                      filters=tuple(filters))
 
 
 def _check_streams(streams, configs) -> tuple:

@@ -399,6 +399,7 @@ class Dsd:
     color: int = -1
     index_offset: bool = False
     control: bool = False
+    queue: tuple | None = None   # (kind, n) of a queue bound at run time whose color it has
 
     def address(self, i: int) -> int:
         if self.kind == "mem1d":
@@ -447,6 +448,7 @@ class _Op:
     need_pop: Counter
     out_color: int = -1
     i: int = 0
+    queues: tuple = ()  # the queues bound at run time it uses, (kind, n)
 
 
 class _Fault(Exception):
@@ -490,7 +492,8 @@ class _PE:
         self.local_tasks = {t.id: t.fn for t in self.cls.tasks if t.kind == "local"}
         self.control_tasks = {t.id: t.fn for t in self.cls.tasks if t.kind == "control"}
         # wse3: the input queue whose block state a control wavelet on each color obeys
-        self.channels = {color: q for q, color in self.cls.input_queues} \
+        self.channels = {color: q for kind, q, color in self.cls.queues
+                         if kind == "input" and isinstance(color, int)} \
             if program.arch == "wse3" else None
         self.data_tasks = {t.id: (t.fn, _color(t.color, self.tables))
                            for t in self.cls.tasks if t.kind == "data"}
@@ -507,6 +510,13 @@ class _PE:
         self.outbox: dict[int, deque] = {}
         self.fifos = {f.name: _FifoState(f, self.cls.symbol(f.buffer).size)
                       for f in self.cls.fifos}
+        # queues bound at run time: (kind, n) -> color now; @queue_flush: (kind, n) -> state
+        self.qcolor = {(k, n): c for k, n, c in self.cls.queues}
+        self.qbind = {(k, n): c.colors[0] for k, n, c in self.cls.queues
+                      if isinstance(c, ir.QueueColor)}
+        self.qflush = {key: NO_FLUSH for key in self.cls.flushed}
+        self.filters = {color: _FilterState(f) for (fx, fy, color), f
+                        in program.filter_configs().items() if (fx, fy) == (x, y)}
         self.main = None                  # the main thread's suspended body (a generator)
         self.root = ""                    # the task or launched function it runs
         self.waiting: str | None = None   # the synchronous op it waits in
@@ -515,6 +525,12 @@ class _PE:
         self.fabin_users: Counter = Counter()   # running ops reading each color
         self.fabout_users: Counter = Counter()  # running ops writing each color
 
+    def color_now(self, color) -> int:
+        """A color, or the color a queue bound at run time has now."""
+        if isinstance(color, ir.QueueColor):
+            return self.qbind[(color.kind, color.queue)]
+        return color
+
     def queue(self, boxes: dict, color: int) -> deque:
         q = boxes.get(color)
         if q is None:
@@ -522,9 +538,47 @@ class _PE:
         return q
 
 
-def _color(color, tables: dict) -> int:
-    """A fabric DSD's color on one PE: a number, or its entry of a per-PE table."""
+def _color(color, tables: dict):
+    """A fabric DSD's color on one PE: a number, or its entry of a per-PE table (a queue
+    bound at run time stays a QueueColor: `_PE.color_now` reads its binding)."""
     return int(tables[color.table]) if isinstance(color, ir.PeValue) else color
+
+
+NO_FLUSH, FLUSH_PENDING, FLUSHED = 0, 1, 2   # as the engine's (`engine.fabric_ops`)
+
+
+@dataclass
+class _FilterState:
+    """The filter of a color at a PE (spec 6.3; the rule of `wsejax.engine.filters`)."""
+
+    spec: ir.Filter
+    cnt: int = 0
+    lim: int | None = None
+    phase: int = 0      # a sparse counter's: 0, 1 after reaching limit1, 2 (off) after again
+
+    def __post_init__(self):
+        self.cnt = self.spec.init_counter
+        self.lim = self.spec.limit1
+        if self.spec.kind == "sparse_counter" and self.lim is None:
+            self.phase = 2
+
+    def passes(self, wavelet: int) -> bool:
+        """Whether a data wavelet passes (and count it)."""
+        f = self.spec
+        if f.kind == "range":
+            return f.min_idx <= (wavelet >> 16) <= f.max_idx
+        if self.phase == 2:
+            return True
+        if f.count_data:
+            self.cnt += 1
+        ok = self.cnt <= f.max_counter
+        if f.count_data and self.lim is not None and self.cnt == self.lim:
+            self.cnt = 0
+            if f.kind == "sparse_counter":
+                if self.phase == 0 and f.limit2 is not None:
+                    self.lim = f.limit2
+                self.phase += 1
+        return ok
 
 
 def _literal(d, tables: dict) -> Dsd:
@@ -791,7 +845,9 @@ class Reference:
                 for _ in range(k):
                     w = q.popleft()
                     for d in dests:
-                        d.inbox[color].append(w)
+                        f = d.filters.get(color)
+                        if f is None or f.passes(w):
+                            d.inbox[color].append(w)
                 moved = moved or k > 0
         return moved
 
@@ -816,7 +872,8 @@ class Reference:
 
     def _step(self, pe: _PE) -> bool:
         """One round on a healthy PE; whether anything changed."""
-        changed = self._control_arrivals(pe)
+        changed = self._queue_flushes(pe)
+        changed = self._control_arrivals(pe) or changed
         if pe.fault:
             return True
         for site in sorted(pe.micro):
@@ -842,6 +899,37 @@ class Reference:
             self._start(pe, fn, args)
         return True
 
+    def _queue_flushes(self, pe: _PE) -> bool:
+        """Each `@queue_flush` waiting for its queue, where the queue is empty now: activate
+        the teardown task (29); the queue is FLUSHED until `queue_flush.exit`."""
+        fired = False
+        for (kind, n), state in pe.qflush.items():
+            if state != FLUSH_PENDING:
+                continue
+            color = pe.color_now(pe.qcolor[(kind, n)])
+            if not (pe.inbox if kind == "input" else pe.outbox).get(color):
+                pe.qflush[(kind, n)] = FLUSHED
+                self._activate(pe, 29)
+                fired = True
+        return fired
+
+    def _queue_bind(self, pe: _PE, s: ir.QueueBind, fr: _Frame) -> None:
+        """`encode_*_queue` (the engine's checks, `FabricOps.queue_bind`)."""
+        qc = pe.qcolor[(s.kind, s.queue)]
+        color = self._int(pe, s.color, fr)
+        name = f"{s.kind} queue {s.queue}"
+        if color not in qc.colors:
+            raise _Fault(f"{name} bound at run time to a color other than "
+                         f"{', '.join(map(str, qc.colors))} (the colors this program names for "
+                         "it or routes)")
+        for op in pe.micro.values():
+            if (s.kind, s.queue) in op.queues:
+                raise _Fault(f"{name} rebound while an operation on a microthread uses it")
+        if s.kind == "output" and pe.outbox.get(pe.color_now(qc)):
+            raise _Fault(f"{name} rebound while it still holds wavelets (wait until it is "
+                         "empty: @queue_flush)")
+        pe.qbind[(s.kind, s.queue)] = color
+
     def _pick(self, pe: _PE):
         """The runnable task with the lowest ID, as `(id, fn, args)`, its activation or
         wavelet consumed; None when none can run. An active, unblocked ID without a task (as
@@ -857,6 +945,7 @@ class Reference:
                     self._control_color(pe, ident) is not None:
                 best = ident
         for ident, (_, color) in pe.data_tasks.items():
+            color = pe.color_now(color)
             if (best is None or ident < best) and ident not in pe.blocked and \
                     _data_ahead(pe.inbox.get(color, ())) and not pe.fabin_users[color]:
                 best = ident
@@ -872,7 +961,7 @@ class Reference:
             pe.active.discard(best)
             return best, pe.local_tasks[best], []
         fn, color = pe.data_tasks[best]
-        return best, fn, self._task_args(pe, fn, pe.inbox[color].popleft())
+        return best, fn, self._task_args(pe, fn, pe.inbox[pe.color_now(color)].popleft())
 
     @staticmethod
     def _task_args(pe: _PE, fn: str, wavelet: int) -> list:
@@ -1065,7 +1154,7 @@ class Reference:
     def _stmt(self, pe: _PE, s, fr: _Frame):
         t = type(s)
         if fr.in_map and t in (ir.Assign, ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
-                               ir.TaskCtl):
+                               ir.TaskCtl, ir.QueueBind, ir.QueueCtl):
             raise ProgramError(f"{fr.fn}: a @map callback may not write memory or run DSD "
                                "operations")
         sig = None
@@ -1095,6 +1184,11 @@ class Reference:
             pe.cmd_blocked = False
         elif t is ir.Print:
             self._print(pe, s, fr)
+        elif t is ir.QueueBind:
+            self._queue_bind(pe, s, fr)
+        elif t is ir.QueueCtl:
+            if (s.kind, s.queue) in pe.qflush:
+                pe.qflush[(s.kind, s.queue)] = FLUSH_PENDING if s.op == "flush" else NO_FLUSH
         elif t is ir.TaskCtl:
             ident = self._int(pe, s.id, fr)
             if s.op == "activate":
@@ -1212,6 +1306,8 @@ class Reference:
             return self._load(pe, e, fr)
         if t is ir.PeValue:
             return np.asarray(pe.tables[e.table]).astype(e.dtype.np)[()]
+        if t is ir.QueueFlushed:
+            return np.bool_(pe.qflush.get((e.kind, e.queue)) == FLUSHED)
         if t is ir.Bin:
             a = self._expr(pe, e.a, fr)
             b = self._expr(pe, e.b, fr)
@@ -1358,6 +1454,9 @@ class Reference:
         for o in operands:
             if type(o) is ir.DsdOperand:
                 d = self._dsd(pe, o.dsd, fr)
+                if isinstance(d.color, ir.QueueColor):
+                    d = replace(d, color=pe.color_now(d.color),
+                                queue=(d.color.kind, d.color.queue))
                 if d.index_offset:
                     if index is None:
                         raise ProgramError(f"{what}: a DSD with wavelet_index_offset needs the "
@@ -1479,6 +1578,7 @@ class Reference:
                  Counter(o.color for k, o in srcs if k == "D" and o.kind == "fabin"),
                  Counter(o.base for k, o in srcs if k == "D" and o.kind == "fifo"),
                  dest[1].color if dest[0] == "D" and dest[1].kind == "fabout" else -1)
+        op.queues = tuple(o.queue for k, o in [dest] + srcs if k == "D" and o.queue)
         if cfg.async_ and s.site in pe.micro:
             raise _Fault(f"{what}: started while the same operation still runs on its "
                          "microthread")

@@ -59,6 +59,7 @@ class _Layout:
         self.rect = None
         self.tiles: dict = {}
         self.routes: dict = {}
+        self.filters: dict = {}     # (x, y, color) -> Filter of a @set_color_config
         self.exports: dict[str, ir.ExportName] = {}
         self._files: dict = {}      # (path, importing file) -> the path as a string
 
@@ -381,6 +382,7 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
             class_of=class_of, params=tuple(sorted(out_params.items())),
             width_west_buf=width_west_buf, width_east_buf=width_east_buf, tables=tables,
             routes=tuple((k, r) for k, (r, _) in sorted(lay.routes.items())),
+            filters=tuple(sorted(lay.filters.items())),
             streams=tuple(sorted((color, kind) for color, (kind, _) in c.streams.items())))
     except LayoutError as err:
         # point at the source: the @set_color_config of a route problem, or the

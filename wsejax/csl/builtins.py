@@ -582,9 +582,9 @@ def _color_config(c, color, config, node):
     if not isinstance(config, StructVal):
         raise c.error(f"@{node.name} takes a config struct like .{{ .routes = .{{ .rx = "
                       ".{WEST}, .tx = .{RAMP} } }", node.pos)
-    unknown = set(config.fields) - {"routes"}
+    unknown = set(config.fields) - {"routes", "filter"}
     if unknown:
-        raise c.error(f"@{node.name}: .{sorted(unknown)[0]} (switches, filters, teardown) is "
+        raise c.error(f"@{node.name}: .{sorted(unknown)[0]} (switches, teardown) is "
                       "not supported yet", node.pos)
     routes = config.fields.get("routes")
     if isinstance(routes, TupleVal) and not routes.items:
@@ -598,7 +598,52 @@ def _color_config(c, color, config, node):
         raise c.error(f"@{node.name}: color swapping is not supported yet", node.pos)
     rx = _directions(c, routes.fields.get("rx", TupleVal([])), node, ".rx")
     tx = _directions(c, routes.fields.get("tx", TupleVal([])), node, ".tx")
-    return color.id, (rx, tx)
+    filt = None
+    if "filter" in config.fields:
+        filt = _filter(c, config.fields["filter"], node)
+        if set(tx) - {"RAMP"}:
+            raise c.error(f"@{node.name}: a filter on a color this PE also forwards (.tx "
+                          f"{', '.join(d for d in tx if d != 'RAMP')}) is not supported yet",
+                          node.pos)
+    return color.id, (rx, tx), filt
+
+
+FILTER_KINDS = ("counter", "sparse_counter", "range")
+FILTER_FIELDS = {"kind", "count_data", "count_control", "init_counter", "limit1", "limit2",
+                 "max_counter", "filter_control", "max_idx", "min_idx"}
+
+
+def _filter(c, v, node) -> ir.Filter:
+    """The `.filter = .{ .kind = .{ .counter = true }, ... }` of a color config (spec 6.3)."""
+    what = f"@{node.name} .filter"
+    if not isinstance(v, StructVal):
+        raise c.error(f"{what} takes a struct like .{{ .kind = .{{ .counter = true }}, ... }}",
+                      node.pos)
+    extra = set(v.fields) - FILTER_FIELDS
+    if extra:
+        raise c.error(f"{what}: unknown field .{sorted(extra)[0]}", node.pos)
+    kind = v.fields.get("kind")
+    names = [k for k, on in kind.fields.items() if on is True] \
+        if isinstance(kind, StructVal) else []
+    if len(names) != 1 or set(kind.fields) - set(FILTER_KINDS) - {names[0]}:
+        raise c.error(f"{what}: .kind takes one of .{{ .counter = true }}, "
+                      ".{ .sparse_counter = true }, .{ .range = true }", node.pos)
+    if names[0] not in FILTER_KINDS:
+        raise c.error(f"{what}: filter kind .{names[0]} is not supported yet", node.pos)
+    out = {"kind": names[0]}
+    for k, val in v.fields.items():
+        if k == "kind":
+            continue
+        if k in ("count_data", "count_control", "filter_control"):
+            if not isinstance(val, bool):
+                raise c.error(f"{what}: .{k} takes a bool, got {describe(val)}", node.pos)
+            out[k] = val
+        else:
+            n = c.comptime_int(val, node.pos)
+            if not 0 <= n <= 0xFFFF:
+                raise c.error(f"{what}: .{k} = {n} is out of range (0 to 65535)", node.pos)
+            out[k] = n
+    return ir.Filter(**out)
 
 
 @builtin("set_color_config")
@@ -607,8 +652,11 @@ def _set_color_config(c, node, env):
     lay = c.layout_for(node)
     x = c.comptime_int(c.ev(node.args[0], env), node.args[0].pos)
     y = c.comptime_int(c.ev(node.args[1], env), node.args[1].pos)
-    color, route = _color_config(c, c.ev(node.args[2], env), c.ev(node.args[3], env), node)
+    color, route, filt = _color_config(c, c.ev(node.args[2], env), c.ev(node.args[3], env),
+                                       node)
     lay.set_color_config(x, y, color, route, node.pos)
+    if filt is not None:
+        lay.filters[(x, y, color)] = filt
     return None
 
 
@@ -619,10 +667,13 @@ def _set_local_color_config(c, node, env):
     if pe is None or env.fn is not None:
         raise c.error("@set_local_color_config belongs in a top-level comptime block of a PE "
                       "program", node.pos)
-    color, route = _color_config(c, c.ev(node.args[0], env), c.ev(node.args[1], env), node)
+    color, route, filt = _color_config(c, c.ev(node.args[0], env), c.ev(node.args[1], env),
+                                       node)
     if color in pe.routes:
         raise c.error(f"color {color} is configured twice", node.pos)
     pe.routes[color] = route
+    if filt is not None:
+        pe.filters[color] = filt
     return None
 
 
@@ -721,10 +772,16 @@ def _bind_local_task(c, node, env):
                       node.args[1].pos)
     if ident.id in pe.tasks:
         raise c.error(f"task ID {ident.id} is bound twice", node.pos)
-    # bound before its body is lowered: a task may name itself (`.unblock = self`)
+    # bound now, its body lowered once the PE's comptime is done: a task may name itself
+    # (`.unblock = self`) and tasks bound after it
     pe.task_decls[(id(t.decl), id(t.module))] = ident.id
-    fname = c.specialize(t, t.module.env(), [], (), node.pos)
-    pe.tasks[ident.id] = ir.Task(fname, "local", ident.id)
+    pe.tasks[ident.id] = ir.Task("", "local", ident.id)
+
+    def lower(ident=ident.id, pos=node.pos):
+        fname = c.specialize(t, t.module.env(), [], (), pos)
+        pe.tasks[ident] = dataclasses.replace(pe.tasks[ident], fn=fname)
+
+    pe.deferred.append(lower)
     return None
 
 
@@ -762,9 +819,9 @@ def _bind_control_task(c, node, env):
     return None
 
 
-def _bind_wavelet_task(c, pe: PeBuilder, t, ident, kind: str, node) -> str:
+def _bind_wavelet_task(c, pe: PeBuilder, t, ident, kind: str, node) -> None:
     """Bind task `t`, whose parameters split a wavelet's 32-bit payload (spec 5.1), to
-    `ident`; the name of its body."""
+    `ident` (a data task's `ir.Task` is the caller's to make)."""
     decl, fenv = t.decl, t.module.env()
     widths, stubs = [], []
     for p in decl.params:
@@ -780,11 +837,17 @@ def _bind_wavelet_task(c, pe: PeBuilder, t, ident, kind: str, node) -> str:
         except ValueError as err:
             raise c.error(f"{kind} task '{decl.name}': {err}", decl.pos) from None
     runtime, key = c.bind_params(t, stubs, node.pos, fenv)
+    # bound now, its body lowered once the PE's comptime is done (it may name tasks bound
+    # after it)
     pe.task_decls[(id(decl), id(t.module))] = ident.id
-    fname = c.specialize(t, fenv, runtime, key, node.pos)
+
+    def lower(ident=ident.id, pos=node.pos):
+        fname = c.specialize(t, fenv, runtime, key, pos)
+        pe.tasks[ident] = dataclasses.replace(pe.tasks[ident], fn=fname)
+
+    pe.deferred.append(lower)
     if kind == "control":
-        pe.tasks[ident.id] = ir.Task(fname, "control", ident.id)
-    return fname
+        pe.tasks[ident.id] = ir.Task("", "control", ident.id)
 
 
 @builtin("get_data_task_id")
@@ -825,7 +888,8 @@ def _bind_data_task(c, node, env):
     if ident.id in pe.tasks:
         raise c.error(f"task ID {ident.id} is bound twice", node.pos)
     decl = t.decl
-    fname = _bind_wavelet_task(c, pe, t, ident, "data", node)
+    _bind_wavelet_task(c, pe, t, ident, "data", node)
+    fname = ""
     color = ident.id
     if c.arch == "wse3":
         # the queue's color is filled in by finish_pe
@@ -950,17 +1014,108 @@ def _initialize_queue(c, node, env):
     return None
 
 
+@builtin("queue_flush")
+def _queue_flush(c, node, env):
+    nargs(c, node, 1)
+    if c.arch != "wse3":
+        raise c.error(f"@queue_flush exists on wse3 only (this program is compiled for "
+                      f"{c.arch})", node.pos)
+    q = c.ev(node.args[0], env)
+    if not isinstance(q, QueueVal):
+        raise c.error(f"@queue_flush takes an input or output queue, got {describe(q)}",
+                      node.args[0].pos)
+    fn = c.need_fn(env, node.pos, "@queue_flush")
+    env.module.pe.flushed.setdefault((q.kind, q.id), node.pos)
+    fn.emit(ir.QueueCtl("flush", q.kind, q.id))
+    return None
+
+
+@builtin("set_empty_queue_handler")
+def _set_empty_queue_handler(c, node, env):
+    nargs(c, node, 2)
+    if c.arch != "wse3":
+        raise c.error(f"@set_empty_queue_handler exists on wse3 only (this program is compiled "
+                      f"for {c.arch})", node.pos)
+    pe = _binding_site(c, node, env)
+    f = c.ev(node.args[0], env)
+    q = c.ev(node.args[1], env)
+    if not isinstance(f, FnVal) or _is_task(f):
+        raise c.error(f"@set_empty_queue_handler takes a function, got {describe(f)}",
+                      node.args[0].pos)
+    if f.decl.params:
+        raise c.error(f"the empty-queue handler '{f.decl.name}' takes no parameters",
+                      f.decl.pos)
+    if not isinstance(q, QueueVal):
+        raise c.error(f"@set_empty_queue_handler takes an input or output queue, got "
+                      f"{describe(q)}", node.args[1].pos)
+    if (q.kind, q.id) in pe.empty_handlers:
+        raise c.error(f"{describe(q)} has an empty-queue handler already", node.pos)
+    pe.empty_handlers[(q.kind, q.id)] = ("", node.pos)
+
+    def lower(key=(q.kind, q.id), pos=node.pos):
+        pe.empty_handlers[key] = (c.specialize(f, f.module.env(), [], (), pos), pos)
+
+    pe.deferred.append(lower)
+    return None
+
+
+TEARDOWN_TASK = 29
+
+
+def _finish_queue_config(c, pe: PeBuilder, colors: dict) -> dict:
+    """The queues a program rebinds at run time and its teardown task: returns `colors` with
+    each rebound queue's color a `QueueColor` (the colors it can take: its initial one, the
+    comptime ones it is bound to, and for a runtime color every color the program routes),
+    and binds task 29 to a function that calls the empty-queue handler of each flushed
+    queue. Raises CslError."""
+    colors = dict(colors)
+    for key, (consts, runtime, pos) in sorted(pe.rebinds.items()):
+        init = colors.get(key)
+        name = f"{key[0]} queue {key[1]}"
+        if init is None:
+            raise c.error(f"{name} is bound to a color at run time but never initialised: give "
+                          f"it its first color with @initialize_queue(@get_{key[0]}_queue("
+                          f"{key[1]}), .{{ .color = ... }})", pos)
+        if not isinstance(init, int):
+            raise c.error(f"rebinding {name}, whose initial color differs between PEs, is not "
+                          "supported yet", pos)
+        more = set(consts) | (set(pe.routes) if runtime else set())
+        colors[key] = ir.QueueColor(key[0], key[1], (init,) + tuple(sorted(more - {init})))
+    for key, pos in pe.flushed.items():
+        if key not in colors:
+            raise c.error(f"@queue_flush of {key[0]} queue {key[1]}, which is never "
+                          "initialised", pos)
+    if pe.flushed or pe.empty_handlers:
+        if TEARDOWN_TASK in pe.tasks:
+            pos = next(iter(pe.empty_handlers.values()))[1] if pe.empty_handlers \
+                else next(iter(pe.flushed.values()))
+            raise c.error(f"task ID {TEARDOWN_TASK} (the teardown task) is bound, but "
+                          "@queue_flush and @set_empty_queue_handler need it", pos)
+        body = tuple(ir.If(ir.QueueFlushed(*key), (ir.Call(fname, ()),))
+                     for key, (fname, _) in sorted(pe.empty_handlers.items()))
+        fname = pe.fresh("teardown")
+        pe.functions[fname] = ir.Function(fname, (), None, body)
+        pe.tasks[TEARDOWN_TASK] = ir.Task(fname, "local", TEARDOWN_TASK)
+    pe.queue_colors = tuple((kind, n, color) for (kind, n), color in sorted(colors.items())
+                            if color is not None)
+    return colors
+
+
 def finish_pe(c, pe: PeBuilder) -> None:
     """Check the queues used by fabric DSDs and data tasks against their `@initialize_queue`
     and give those that have no color of their own (a fabin_dsd without .fabric_color, and on
     wse3 every fabric DSD and data task) their queue's color. Raises CslError."""
-    colors = {key: color for key, (color, _) in pe.queues.items()}
-    late = False
+    # the task bodies (lowering one may bind nothing more, but run until none is left)
+    while pe.deferred:
+        pe.deferred.pop(0)()
+    init = {key: color for key, (color, _) in pe.queues.items()}
+    colors = _finish_queue_config(c, pe, init)
+    late = bool(pe.rebinds)
     for key, color, pos, what in pe.queue_uses:
-        init = colors.get(key)
+        first = init.get(key)
         name = f"{key[0]} queue {key[1]}"
         late = late or color is None
-        if init is None:
+        if first is None:
             if c.arch == "wse3":
                 raise c.error(f"{what} uses {name}, which is never initialised: on wse3 give it "
                               f"a color with @initialize_queue(@get_{key[0]}_queue({key[1]}), "
@@ -971,16 +1126,19 @@ def finish_pe(c, pe: PeBuilder) -> None:
                               f"@initialize_queue(@get_{key[0]}_queue({key[1]}), "
                               ".{ .color = ... })", pos)
             continue
-        if color is not None and color != init:
+        if color is not None and color != first:
             raise c.error(f"{what} is on color {color}, but {name} is initialised with color "
-                          f"{init}", pos)
+                          f"{first}", pos)
     if not late:
         return
 
     def fill(x):
         if isinstance(x, (ir.FabIn, ir.FabOut)):
+            kind = "input" if isinstance(x, ir.FabIn) else "output"
             if isinstance(x.color, int) and x.color < 0:
-                kind = "input" if isinstance(x, ir.FabIn) else "output"
+                return dataclasses.replace(x, color=colors[(kind, x.queue)])
+            # on wse3 a queue's wavelets have the queue's color, whatever the DSD says
+            if c.arch == "wse3" and isinstance(colors.get((kind, x.queue)), ir.QueueColor):
                 return dataclasses.replace(x, color=colors[(kind, x.queue)])
             return x
         if isinstance(x, tuple):

@@ -84,9 +84,9 @@ SPECIALS["noreturn"] = Special("noreturn")
 DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
 
 FABRIC_BUILTINS = {
-    "get_ut_id", "queue_flush",
+    "get_ut_id",
     "set_control_task_table",
-    "set_empty_queue_handler", "bind_rotating_tasks", "set_teardown_handler",
+    "bind_rotating_tasks", "set_teardown_handler",
     "set_fifo_read_length", "set_fifo_write_length", "get_dsr", "get_xdsr", "load_to_dsr",
     "load_to_dsr_xdsr", "dfilt", "get_filter_id", "rpc", "get_config", "set_config",
     "get_config_unchecked", "set_config_unchecked", "addc16", "fnorms", "fnormh", "fscales",
@@ -269,6 +269,14 @@ class PeBuilder:
         self.queues: dict = {}                  # ("input" | "output", n) -> (color | None, pos)
         self.queue_uses: list = []              # (queue key, color | None, pos, what)
         self.fifos: dict[str, ir.Fifo] = {}
+        self.filters: dict[int, ir.Filter] = {}  # color -> its filter, for every PE of the class
+        # queues rebound at run time: queue key -> (comptime colors, any runtime color?, pos)
+        self.rebinds: dict = {}
+        self.flushed: dict = {}                 # queue key -> pos of a @queue_flush
+        self.empty_handlers: dict = {}          # queue key -> (function name, pos)
+        self.queue_colors: tuple = ()           # (kind, n, color) once finish_pe has run
+        # bodies lowered once the PE's comptime is done (a task may name tasks bound later)
+        self.deferred: list = []
         self.counter = 0
         self.sites = 0
 
@@ -286,9 +294,8 @@ class PeBuilder:
                             tuple(self.exports), tuple(self.tasks.values()),
                             tuple(sorted(self.active)), tuple(sorted(self.blocked)),
                             tuple(sorted(self.routes.items())), tuple(self.fifos.values()),
-                            tuple(sorted((n, color) for (kind, n), (color, _) in
-                                         self.queues.items()
-                                         if kind == "input" and isinstance(color, int))))
+                            tuple(sorted(self.filters.items())), self.queue_colors,
+                            tuple(sorted(self.flushed)))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -22,9 +22,13 @@ from jax.sharding import PartitionSpec as P
 from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
 from wsejax.engine.fabric_ops import (
+    FLUSH_PENDING,
+    FLUSHED,
     MAX_CONTROL_CAPACITY,
     PICK_BY_SELECT,
+    flush_key,
     pick,
+    queue_key,
     ring_control,
     ring_data,
     ring_head_control,
@@ -33,6 +37,7 @@ from wsejax.engine.fabric_ops import (
     ring_push,
     slot_key,
 )
+from wsejax.engine.filters import build_filters
 from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine, scatter
 from wsejax.engine.router import build_router
 from wsejax.engine.state import (
@@ -320,6 +325,8 @@ class Engine:
         for low in self.lowerers:
             low.printer = self._print
         self._discover()
+        self.filters = build_filters(program)
+        self._any_flush = any(pe.flushed for pe in program.classes)
         self.router = build_router(
             program.resolved, [col for col, r in program.resolved.items()
                                if col in self.outboxes and (r.dest_source >= 0).any()],
@@ -428,11 +435,71 @@ class Engine:
         for cfg in self.cfgs:
             for name, t in cfg.locals.items():
                 fab[cfg.frame_key(name)] = np.zeros((h, w), t.np)
+        fab.update(self._queue_state())
         fab["launch"] = z
         for idx, e in enumerate(self.launchables):
             for k, t in enumerate(e.params):
                 fab[f"arg{idx}.{k}"] = np.zeros((h, w), t.np)
         return {k: jnp.asarray(v) for k, v in fab.items()}
+
+    def _queue_state(self) -> dict:
+        """The state of queues bound at run time (each PE's color, initially its
+        `@initialize_queue` one), of `@queue_flush` (NO_FLUSH) and of the color filters."""
+        h, w = self.program.height, self.program.width
+        class_of = self.program.class_of
+        fab = {}
+        for c, low in enumerate(self.lowerers):
+            for _, _, color in low.pe.queues:
+                if isinstance(color, ir.QueueColor):
+                    key = queue_key(color)
+                    fab.setdefault(key, np.full((h, w), -1, np.int32))
+                    fab[key][class_of == c] = color.colors[0]
+            for kind, n in low.pe.flushed:
+                fab[flush_key(kind, n)] = np.zeros((h, w), np.int32)
+        for col, t in self.filters.items():
+            for f, v in t.initial().items():
+                fab[f"filter{col}.{f}"] = v
+        return fab
+
+    def _queue_flushes(self, m: Machine, healthy):
+        """Each `@queue_flush` waiting for its queue, where the queue is empty now: the
+        teardown task (29) is activated and the queue is FLUSHED (until `queue_flush.exit`).
+        Returns whether any fired."""
+        fired = jnp.zeros(healthy.shape, bool)
+        F = m.fab
+        for c, low in enumerate(self.lowerers):
+            if not low.pe.flushed:
+                continue
+            low.M = m
+            cm = self._class_mask(m.tables, c, healthy)
+            cm = healthy if cm is None else cm
+            for kind, n in low.pe.flushed:
+                key = flush_key(kind, n)
+                io = "in" if kind == "input" else "out"
+                color = low.queue_color(kind, n)
+                empty = low.per_color(color, lambda col, io=io: F[f"{io}{col}.count"] == 0
+                                      if f"{io}{col}.count" in F else
+                                      jnp.ones(healthy.shape, bool))
+                fire = cm & (F[key] == FLUSH_PENDING) & empty
+                F[key] = jnp.where(fire, FLUSHED, F[key])
+                m.active = m.active | task_bit(29, fire)
+                fired = fired | fire
+        return jnp.any(fired)
+
+    def _filter(self, m: Machine, col: int, k, got, marks):
+        """The wavelets of color `col` that pass each receiving PE's filter (`k` `[H, W]`
+        delivered, `got` `[H, W, cap]` them, `marks` their control marks or None):
+        `(n, packed, packed marks)`; updates the filter state."""
+        t = self.filters.get(col)
+        if t is None:
+            return k, got, marks
+        F = m.fab
+        names = ("cnt", "lim", "phase")
+        n, packed, packed_marks, new = t.apply(k, got, {f: F[f"filter{col}.{f}"]
+                                                         for f in names}, marks)
+        for f in names:
+            F[f"filter{col}.{f}"] = new[f]
+        return n, packed, packed_marks
 
     def _print(self, parts, coords, mask, values) -> None:
         """Host side of `<simprint>`: append each printing PE's text to its line buffer and
@@ -625,7 +692,8 @@ class Engine:
             m.load(mc)
             healthy = m.fault == 0
             pc0 = m.fab["pc"]
-            started = self._start_tasks(m, healthy, ticks)
+            flushed = self._queue_flushes(m, healthy) if self._any_flush else False
+            started = self._start_tasks(m, healthy, ticks) | flushed
             self._run_blocks(m, healthy)
             advanced = self._microthreads(m, healthy)
             moved = self._route(m)
@@ -680,7 +748,7 @@ class Engine:
                 runnable = set_task(runnable, t.id, ready)
             for t in low.pe.tasks:
                 if t.kind == "control":
-                    ready = self._control_ready(m, low, t.id)[0]
+                    ready = self._control_ready(m, low, t.id)[0] & ~has_task(m.blocked, t.id)
                     if cm is not None:
                         ready = jnp.where(cm, ready, has_task(runnable, t.id))
                     runnable = set_task(runnable, t.id, ready)
@@ -719,8 +787,8 @@ class Engine:
         wse2 while the color is unblocked, on wse3 while the input queue bound to it is."""
         if self.program.arch == "wse2":
             return ~has_task(m.blocked, col)
-        for q, c in low.pe.input_queues:
-            if c == col:
+        for kind, q, c in low.pe.queues:
+            if kind == "input" and c == col:
                 return ~has_task(m.blocked, q)
         return jnp.zeros(m.fab["pc"].shape, bool)
 
@@ -877,10 +945,13 @@ class Engine:
         n, k, got = router([F[f"out{col}.count"] for col in router.colors],
                            [cap - F[f"in{col}.count"] for col in router.colors], words)
         for i, col in enumerate(router.colors):
-            marks = None
+            words, marks = got[i][..., :cap], None
             if self.control_colors:
-                marks = lambda at, i=i: (got[i][..., cap:] >> at.astype(jnp.uint32)) & 1  # noqa: E731
-            ring_push(F, f"in{col}", k[i], lambda at, i=i: pick(got[i][..., :cap], at), marks)
+                # the control marks of the delivered wavelets, oldest first
+                marks = (got[i][..., cap:] >> jnp.arange(cap, dtype=jnp.uint32)) & 1
+            kept, words, marks = self._filter(m, col, k[i], words, marks)
+            ring_push(F, f"in{col}", kept, lambda at, words=words: pick(words, at),
+                      None if marks is None else lambda at, marks=marks: pick(marks, at))
             ring_pop(F, f"out{col}", n[i])
         return jnp.sum(sum(k))
 

@@ -36,12 +36,28 @@ from wsejax.engine.state import task_bit
 from wsejax.errors import ProgramError
 from wsejax.types import DType, u32
 
-__all__ = ["FabricOps", "SiteInfo", "pick", "ring_control", "ring_data", "ring_head_control",
-           "ring_peek", "ring_pop", "ring_push", "slot_key"]
+__all__ = ["FLUSHED", "FLUSH_PENDING", "FabricOps", "NO_FLUSH", "SiteInfo", "flush_key", "pick",
+           "queue_key", "ring_control", "ring_data", "ring_head_control", "ring_peek",
+           "ring_pop", "ring_push", "slot_key"]
 
 
 def slot_key(cls: int, site: int) -> str:
     return f"slot{cls}.{site}"
+
+
+def queue_key(color: ir.QueueColor) -> str:
+    """The state entry (`[H, W]` int32) of the color a queue is bound to now."""
+    return f"{color.key}.color"
+
+
+def flush_key(kind: str, n: int) -> str:
+    """The state entry (`[H, W]` int32) of `@queue_flush` of a queue: NO_FLUSH,
+    FLUSH_PENDING (waiting for it to be empty) or FLUSHED (the teardown task was activated
+    for it, until `queue_flush.exit`)."""
+    return f"q{kind[0]}{n}.flush"
+
+
+NO_FLUSH, FLUSH_PENDING, FLUSHED = 0, 1, 2
 
 
 # ------------------------------------------------------------------------------------------------
@@ -204,19 +220,86 @@ class FabricOps:
     # -- the rings of a fabric operand -------------------------------------------------------
 
     def colors(self, color) -> tuple:
-        """The colors a fabric operand or data task of `color` uses: the number, or each
-        color a per-PE color's table holds on this class's PEs."""
+        """The colors a fabric operand or data task of `color` uses: the number, each color a
+        per-PE color's table holds on this class's PEs, or each color a queue bound at run
+        time can take."""
         if isinstance(color, ir.PeValue):
             return self.table_values(color.table)
+        if isinstance(color, ir.QueueColor):
+            return color.colors
         return (color,)
 
     def queues(self, color) -> list:
         """`(c, where)` for each of `colors(color)`: where None for a number, else the PEs
-        whose per-PE color is c."""
+        whose per-PE color (or whose queue's binding now) is c."""
+        if isinstance(color, ir.QueueColor):
+            now = self.M.fab[queue_key(color)]
+            return [(c, now == c) for c in color.colors]
         if not isinstance(color, ir.PeValue):
             return [(color, None)]
         table = self.M.tables[color.table]
         return [(c, table == c) for c in self.colors(color)]
+
+    # -- queues bound at run time, @queue_flush ----------------------------------------------
+
+    def queue_color(self, kind: str, n: int):
+        """The color of queue n (`kind` "input" / "output") of this class, or None."""
+        for k, q, color in self.pe.queues:
+            if (k, q) == (kind, n):
+                return color
+        return None
+
+    def queue_bind(self, s: ir.QueueBind, fr, m) -> None:
+        """`encode_*_queue`: bind the queue to a color on the lanes in `m`. Faults where the
+        color is not one the program names for the queue, where an operation running on a
+        microthread uses the queue, and, for an output queue, where it still holds wavelets
+        (they would leave on the new color: @queue_flush waits for it to drain)."""
+        qc = self.queue_color(s.kind, s.queue)
+        color = jnp.broadcast_to(self.expr(s.color, fr).astype(jnp.int32), self.lanes)
+        if self.discovering:
+            return
+        mm = jnp.ones(self.lanes, bool) if m is None else m
+        F = self.M.fab
+        name = f"{s.kind} queue {s.queue}"
+        ok = jnp.zeros(self.lanes, bool)
+        for c in qc.colors:
+            ok = ok | (color == c)
+        self.fault(mm & ~ok, None, f"{name} bound at run time to a color other than "
+                                   f"{', '.join(map(str, qc.colors))} (the colors this "
+                                   "program names for it or routes)")
+        if not self.discovering:
+            for site, info in self.sites.items():
+                if any(k == "D" and o.kind in ("fabin", "fabout") and o.color == qc
+                       for k, o in info.operands):
+                    self.fault(mm & F[slot_key(self.cls, site) + ".run"], None,
+                               f"{name} rebound while an operation on a microthread uses it")
+        if s.kind == "output":
+            held = jnp.zeros(self.lanes, bool)
+            for c, where in self.queues(qc):
+                if f"out{c}.count" in F:
+                    held = held | (where & (F[f"out{c}.count"] > 0))
+            self.fault(mm & held, None,
+                       f"{name} rebound while it still holds wavelets (wait until it is "
+                       "empty: @queue_flush)")
+        key = queue_key(qc)
+        F[key] = jnp.where(mm & ok, color, F[key])
+
+    def queue_ctl(self, s: ir.QueueCtl, fr, m) -> None:
+        """`@queue_flush` (watch the queue: FLUSH_PENDING) or `queue_flush.exit` (NO_FLUSH)
+        on the lanes in `m`."""
+        key = flush_key(s.kind, s.queue)
+        F = self.M.fab
+        if self.discovering or key not in F:    # exit of a queue no @queue_flush watches
+            return
+        mm = jnp.ones(self.lanes, bool) if m is None else m
+        F[key] = jnp.where(mm, FLUSH_PENDING if s.op == "flush" else NO_FLUSH, F[key])
+
+    def queue_flushed(self, e: ir.QueueFlushed):
+        key = flush_key(e.kind, e.queue)
+        F = self.M.fab
+        if key not in F:
+            return jnp.zeros(self.lanes, bool)
+        return F[key] == FLUSHED
 
     def per_color(self, color, value_of):
         """`value_of(c)` (an `[H, W, ...]` array) of each PE's own color c of `color`."""

@@ -459,6 +459,8 @@ class Lowerer(FabricOps):
             return jnp.where(self.expr(e.cond, fr), self.expr(e.a, fr), self.expr(e.b, fr))
         if t is ir.Intrinsic:
             return self.intrinsic(e, fr)
+        if t is ir.QueueFlushed:
+            return self.lane(self.queue_flushed(e), fr)
         if t is ir.CallExpr:
             raise ProgramError("a function call inside an expression must be lowered as a "
                                "statement")
@@ -942,7 +944,7 @@ class Lowerer(FabricOps):
         t = type(s)
         self.cur_mask = m if not fr.ext else None
         if fr.ext and t in (ir.Assign, ir.DsdOp, ir.DsdAssign, ir.Map, ir.UnblockCmdStream,
-                            ir.Print, ir.TaskCtl):
+                            ir.Print, ir.TaskCtl, ir.QueueBind, ir.QueueCtl):
             raise ProgramError(f"{fr.fn}: a @map callback may not write memory or run DSD "
                                "operations")
         if t is ir.Assign:
@@ -979,6 +981,10 @@ class Lowerer(FabricOps):
             self.print_(s, fr, m)
         elif t is ir.TaskCtl:
             self.task_ctl(s, fr, m)
+        elif t is ir.QueueBind:
+            self.queue_bind(s, fr, m)
+        elif t is ir.QueueCtl:
+            self.queue_ctl(s, fr, m)
         else:
             raise ProgramError(f"cannot lower statement {s!r}")
         if t not in (ir.If, ir.For, ir.While, ir.Call) and not fr.ext:
