@@ -4,7 +4,8 @@ Hypothesis generates small dataflow programs: messages along rows and columns (m
 some PEs on the way), of random lengths, sent synchronously or asynchronously (with an
 `.activate` hook), received by synchronous or asynchronous fabric-input operations or by data
 tasks, in a random order per PE, and chains: a PE receives a message asynchronously and the
-completion activates a task that relays it as the next message. Both the engine and the
+completion activates a task that relays it as the next message. A message sent synchronously
+may end with a control wavelet that runs a control task on every PE receiving it. Both the engine and the
 reference run them from the same host data, at a random queue capacity; they must agree on
 every memory, every clock, and on the deadlocks some orders make (the same PEs stuck).
 """
@@ -40,8 +41,9 @@ def _message(draw, w, h, color, src, length):
     # the last PE on the path receives; the others may (multicast)
     receivers = [p for p in path[:-1] if draw(st.booleans())] + [path[-1]]
     modes = {p: draw(st.sampled_from(["sync", "async", "task"])) for p in receivers}
+    send = draw(st.sampled_from(["sync", "async"]))
     return dict(color=color, src=src, dir=d, path=path, modes=modes, length=length,
-                send=draw(st.sampled_from(["sync", "async"])), relay=None)
+                send=send, relay=None, mark=send == "sync" and draw(st.booleans()))
 
 
 @st.composite
@@ -90,15 +92,31 @@ def marker(color, sent):
     return done
 
 
-def sender(out, mem, how, done):
-    """The step sending `mem` on fabout `out`: synchronous, or async activating `done`."""
+def sender(out, mem, how, done, mark=None):
+    """The step sending `mem` on fabout `out`: synchronous, or async activating `done`;
+    `mark` `(control fabout, payload)`: then a control wavelet."""
     def send():
         if how == "sync":
             csl.fmovs(out, mem)
         else:
             csl.fmovs(out, mem, async_=True, activate=done)
+        if mark is not None:
+            csl.mov32(mark[0], csl.as_(csl.u32, mark[1]))
 
     return send
+
+
+def control_id(color: int):
+    return csl.get_control_task_id(40 + color)
+
+
+def mark_receiver(color, marks):
+    """A control task recording that message `color`'s control wavelet arrived."""
+    def arrived():
+        marks.set(marks | (1 << color))
+
+    arrived.__name__ = arrived.__qualname__ = f"arrived{color}"
+    return arrived
 
 
 def relayer(color, send):
@@ -118,20 +136,26 @@ def build(w, h, messages, order):
         acc = {m["color"]: csl.var(f"acc{m['color']}", csl.f32[m["length"]]) for m in messages}
         cnt = {m["color"]: csl.var(f"cnt{m['color']}", csl.u32) for m in messages}
         sent = csl.var("sent", csl.u32)
+        marks = csl.var("marks", csl.u32)
         steps = []
         relays = {}
         for m in messages:
             c, n_m = m["color"], m["length"]
             if m["src"] == (x, y):
-                out = csl.get_dsd(csl.fabout_dsd, extent=n_m, fabric_color=c,
-                                  output_queue=csl.get_output_queue(1 + c % 4))
+                oq = csl.get_output_queue(1 + c % 4)
+                out = csl.get_dsd(csl.fabout_dsd, extent=n_m, fabric_color=c, output_queue=oq)
+                mark = None
+                if m["mark"]:
+                    mark = (csl.get_dsd(csl.fabout_dsd, extent=1, fabric_color=c,
+                                        output_queue=oq, control=True),
+                            csl.control.encode_control_task_payload(control_id(c)))
                 base = src if m["relay"] is None else acc[m["relay"]]
                 mem = csl.get_dsd(csl.mem1d_dsd, base_address=base, extent=n_m)
                 # one completion task per message, setting its bit: two completions in one
                 # tick activate a task once, so a shared counter would depend on timing
                 done = csl.task(marker(c, sent))
                 csl.bind_local_task(done, csl.get_local_task_id(16 + c))
-                send = sender(out, mem, m["send"], done)
+                send = sender(out, mem, m["send"], done, mark)
                 if m["relay"] is None:
                     steps.append(send)
                 else:
@@ -141,6 +165,8 @@ def build(w, h, messages, order):
         for m in messages:
             c, n_m = m["color"], m["length"]
             mode = m["modes"].get((x, y))
+            if mode is not None and m["mark"]:
+                csl.bind_control_task(csl.task(mark_receiver(c, marks)), control_id(c))
             if mode == "task":
                 csl.bind_data_task(csl.task(receiver(c, acc[c], cnt[c])),
                                    csl.get_data_task_id(csl.get_color(c)))
@@ -163,7 +189,7 @@ def build(w, h, messages, order):
                     steps[k]()
             csl.unblock_cmd_stream()
 
-        for s in (src, sent, *acc.values(), *cnt.values()):
+        for s in (src, sent, marks, *acc.values(), *cnt.values()):
             csl.export_symbol(s)
         csl.export_symbol(go)
 
@@ -182,6 +208,7 @@ def build(w, h, messages, order):
                 csl.set_color_config(p[0], p[1], c, rx=back, tx=tx)
         csl.export_name("src", csl.pointer(csl.f32), True)
         csl.export_name("sent", csl.pointer(csl.u32), True)
+        csl.export_name("marks", csl.pointer(csl.u32), True)
         for m in messages:
             csl.export_name(f"acc{m['color']}", csl.pointer(csl.f32), True)
             csl.export_name(f"cnt{m['color']}", csl.pointer(csl.u32), True)
@@ -255,3 +282,5 @@ def check_agreement(case, seed):
                 want_acc = sent[m["color"]] * np.float32(2) if mode == "task" else \
                     sent[m["color"]]
                 np.testing.assert_array_equal(acc, want_acc)
+                if m["mark"]:
+                    assert int(ref.memory(x, y)["marks"].reshape(-1)[0]) >> m["color"] & 1
