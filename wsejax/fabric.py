@@ -37,6 +37,13 @@ Operations with fabric or FIFO operands
     PE meanwhile, while microthreads and the router go on. Starting an async op whose site is
     still running is a fault.
 
+Microthreads (wse3, spec 5.2, 5.4)
+    An op whose config names a microthread (`.ut_id`) runs on it: starting it while another
+    op of the PE still runs on that microthread is a fault (running ops must not share one),
+    and while the microthread is blocked (`@block(ut)`) its op does no element. An op
+    without `.ut_id` runs on a microthread of its own (its site's slot), which no `@block`
+    names.
+
 FIFOs
     A ring buffer over the whole of its buffer symbol: a destination FIFO pushes at the tail,
     a source pops from the head; an op waits while the FIFO is full (push) or empty (pop).
@@ -68,7 +75,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["QUEUE_CAPACITY", "data_task_args", "payload_in", "payload_out"]
+__all__ = ["QUEUE_CAPACITY", "data_task_args", "microthread_clash", "payload_in", "payload_out"]
 
 QUEUE_CAPACITY = 8
 
@@ -103,3 +110,10 @@ def data_task_args(widths: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
     raise ValueError("a data task takes one 32-bit argument, one 16-bit argument, or two "
                      f"16-bit arguments (data, index); this one takes {len(widths)} of "
                      f"{', '.join(str(w) for w in widths) or 'no'} bits")
+
+
+def microthread_clash(what: str, other: str, ut: int | None) -> str:
+    """The fault text of op `what` starting on a microthread its `.ut_id` names (number `ut`;
+    None where the number is known only at run time) while op `other` still runs on it."""
+    on = "its microthread" if ut is None else f"microthread {ut}"
+    return f"{what}: started on {on} while {other} still runs on it"

@@ -21,7 +21,16 @@ from jax.sharding import PartitionSpec as P
 
 from wsejax import ir
 from wsejax.engine.cfg import Cfg, build_cfg
-from wsejax.engine.fabric_ops import PICK_BY_SELECT, pick, ring_peek, ring_pop, ring_push, slot_key
+from wsejax.engine.fabric_ops import (
+    PICK_BY_SELECT,
+    UT_BLOCKED,
+    pick,
+    ring_peek,
+    ring_pop,
+    ring_push,
+    slot_key,
+    uses_ut_blocking,
+)
 from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine, scatter
 from wsejax.engine.router import build_router
 from wsejax.engine.state import (
@@ -36,6 +45,7 @@ from wsejax.engine.state import (
 )
 from wsejax.errors import DeadlockError, FabricFault, ProgramError
 from wsejax.fabric import QUEUE_CAPACITY, data_task_args
+from wsejax.hardware import UT_ID_COUNT
 from wsejax.types import format_value
 
 __all__ = ["Engine", "dsd_candidates", "fabric_mesh"]
@@ -400,6 +410,11 @@ class Engine:
         for cfg in self.cfgs:
             for name, t in cfg.locals.items():
                 fab[cfg.frame_key(name)] = np.zeros((h, w), t.np)
+        if any(uses_ut_blocking(pe) for pe in self.program.classes):
+            blocked = np.zeros((h, w), np.uint32)
+            for c, pe in enumerate(self.program.classes):
+                blocked[self.program.class_of == c] = sum(1 << k for k in pe.blocked_uts)
+            fab[UT_BLOCKED] = blocked
         fab["launch"] = z
         for idx, e in enumerate(self.launchables):
             for k, t in enumerate(e.params):
@@ -965,6 +980,10 @@ class Engine:
             blk = np.nonzero(blocked_ids[y, x])[0].tolist()
             text = (f"  PE ({x}, {y}): active task IDs {act or 'none'}, blocked task IDs "
                     f"{blk or 'none'}")
+            uts = [k for k in range(UT_ID_COUNT)
+                   if UT_BLOCKED in fab and int(fab[UT_BLOCKED][y, x]) >> k & 1]
+            if uts:
+                text += f", blocked microthreads {uts}"
             pc = int(fab["pc"][y, x]) if "pc" in fab else 0
             if pc:
                 text += f"; its main thread waits in {where.get(pc, '?')}"
