@@ -399,7 +399,10 @@ ERRORS = [
      "@fmovs: option .on_control is not supported yet", "wse2"),
     ("var a: [4]f32;\nconst D = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "fn main() void { @fmovs(D, D, .{ .ut_id = 1 }); }", "@fmovs",
-     "option .ut_id is not supported yet", "wse3"),
+     "@fmovs .ut_id takes a ut_id (@get_ut_id(n)), got the comptime_int 1", "wse3"),
+    ("var a: [4]f32;\nconst D = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
+     "fn main() void { @fmovs(D, D, .{ .ut_id = 1 }); }", "@fmovs",
+     "@fmovs .ut_id: microthread IDs exist on wse3 only (this program is for wse2)", "wse2"),
     ("var a: [4]f32;\nvar b: bool = true;\n"
      "const D = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "fn main() void { @fmovs(D, D, .{ .async = b }); }", "@fmovs",

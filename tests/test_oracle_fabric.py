@@ -5,9 +5,10 @@ some PEs on the way), of random lengths, sent synchronously or asynchronously (w
 `.activate` hook), received by synchronous or asynchronous fabric-input operations or by data
 tasks, in a random order per PE, and chains: a PE receives a message asynchronously and the
 completion activates a task that relays it as the next message. A message sent synchronously
-may end with a control wavelet that runs a control task on every PE receiving it. Both the engine and the
-reference run them from the same host data, at a random queue capacity; they must agree on
-every memory, every clock, and on the deadlocks some orders make (the same PEs stuck).
+may end with a control wavelet that runs a control task on every PE receiving it. Both the
+engine and the reference run them from the same host data, at a random queue capacity; they
+must agree on every memory, every clock, and on the deadlocks some orders make (the same PEs
+stuck).
 """
 
 from __future__ import annotations

@@ -101,6 +101,7 @@ from wsejax.hardware import (
     MEMCPY_LOCAL_IDS,
     MEMCPY_QUEUES,
     QUEUE_COUNTS,
+    ut_id_error,
 )
 from wsejax.types import (
     ArrayType,
@@ -120,16 +121,16 @@ from wsejax.types import (
 
 __all__ = [
     "EAST", "NORTH", "RAMP", "SOUTH", "WEST", "ArrayType", "Color", "DType", "InputQueue",
-    "OutputQueue", "activate", "addr", "allocate_fifo", "as_", "bf16", "bind_control_task",
+    "OutputQueue", "UtId", "activate", "addr", "allocate_fifo", "as_", "bf16", "bind_control_task",
     "bind_data_task", "bind_local_task", "bitcast", "block", "bool_", "break_", "compile",
     "constants", "continue_", "control", "else_", "export_name", "export_symbol", "f16", "f32",
     "fabin_dsd", "fabout_dsd", "fn", "fn_type", "get_color", "get_control_task_id",
     "get_data_task_id", "get_dsd", "get_input_queue", "get_local_task_id", "get_output_queue",
-    "i8", "i16", "i32", "if_", "increment_dsd_offset", "initialize_queue", "local", "map",
-    "mem1d_dsd", "mem4d_dsd", "pe_x", "pe_y", "pointer", "range", "return_", "select",
+    "get_ut_id", "i16", "i32", "i8", "if_", "increment_dsd_offset", "initialize_queue", "local",
+    "map", "mem1d_dsd", "mem4d_dsd", "pe_x", "pe_y", "pointer", "range", "return_", "select",
     "set_color_config", "set_dsd_base_addr", "set_dsd_length", "set_dsd_stride",
-    "set_local_color_config", "set_rectangle", "set_tile_code", "task", "tensor_access", "u8",
-    "u16", "u32", "unblock", "unblock_cmd_stream", "var", "while_", "zeros",
+    "set_local_color_config", "set_rectangle", "set_tile_code", "task", "tensor_access", "u16",
+    "u32", "u8", "unblock", "unblock_cmd_stream", "var", "while_", "zeros",
 ]
 __all__ += sorted(ops.OPS)
 
@@ -921,7 +922,8 @@ def _check_width(op: str, what: str, have: DType | None, want: DType) -> None:
                            f"{want} ({want.bits}-bit)")
 
 
-def _op_config(name: str, operands, async_, activate, unblock, index) -> ir.OpConfig | None:
+def _op_config(name: str, operands, async_, activate, unblock, index,
+               ut_id=None) -> ir.OpConfig | None:
     """The config struct of a DSD op (spec 5.4) from its keyword arguments."""
     what = f"@{name}"
     if not isinstance(async_, (bool, np.bool_)):
@@ -949,7 +951,8 @@ def _op_config(name: str, operands, async_, activate, unblock, index) -> ir.OpCo
             _task_id(activate, f"{what} activate", local_only=True), u16),
         unblock=None if unblock is None else ir.Const(
             _task_id(unblock, f"{what} unblock", local_only=False), u16),
-        index=None if index is None else _expr(index, u16, f"{what} index"))
+        index=None if index is None else _expr(index, u16, f"{what} index"),
+        ut_id=None if ut_id is None else _ut_expr(ut_id, f"{what} ut_id"))
     return None if config == ir.OpConfig() else config
 
 
@@ -971,7 +974,7 @@ def _check_streams(name: str, arch: str, dest, srcs) -> None:
 
 
 def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
-            index=None) -> bool:
+            index=None, ut_id=None) -> bool:
     spec = ops.OPS[name]
     body = _body(f"@{name}")
     if len(srcs) != len(spec.srcs):
@@ -993,7 +996,7 @@ def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
     if problem:
         raise ProgramError(problem)
     _check_streams(name, body.program.arch, dest, srcs)
-    config = _op_config(name, (dest,) + srcs, async_, activate, unblock, index)
+    config = _op_config(name, (dest,) + srcs, async_, activate, unblock, index, ut_id)
     body.emit(ir.DsdOp(name, dop, tuple(operands), body.program.next_site(), config))
     return True
 
@@ -1001,15 +1004,16 @@ def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
 def _make_op(name: str):
     spec = ops.OPS[name]
 
-    def op(dest, *srcs, async_=False, activate=None, unblock=None, index=None):
+    def op(dest, *srcs, async_=False, activate=None, unblock=None, index=None, ut_id=None):
         return _dsd_op(name, dest, *srcs, async_=async_, activate=activate, unblock=unblock,
-                       index=index)
+                       index=index, ut_id=ut_id)
 
     op.__name__ = name
     op.__qualname__ = name
     op.__doc__ = (f"`@{name}`: destination {spec.dest}, sources "
                   f"{', '.join(map(str, spec.srcs))}; forms {', '.join(spec.forms)}. "
-                  "Keyword arguments are the config struct: async_, activate, unblock, index.")
+                  "Keyword arguments are the config struct: async_, activate, unblock, index, "
+                  "ut_id (wse3).")
     return op
 
 
@@ -1103,6 +1107,51 @@ class OutputQueue:
     """An output queue (`@get_output_queue(n)`)."""
 
     id: int
+
+
+@dataclass(frozen=True)
+class UtId:
+    """A microthread ID (`@get_ut_id(n)`, wse3): `id` is its number, 0..7, or the IR u16
+    expression of a runtime one."""
+
+    id: int | ir.Expr
+
+
+def get_ut_id(n) -> UtId:
+    """`@get_ut_id(n)` (wse3 only): microthread n, 0 to 7. A runtime n must be a u16 (its
+    value is not checked). An operation names the microthread it runs on with `ut_id=`; two
+    operations running at once must not name the same one (a device fault); `block(ut)`
+    suspends the operations that name it until `unblock(ut)`."""
+    arch = _program().arch
+    problem = ut_id_error(arch, None)
+    if problem:
+        raise ProgramError(f"get_ut_id: {problem}")
+    if isinstance(n, _ExprLike):
+        if n.dtype is not u16:
+            raise ProgramError(f"get_ut_id takes a u16 at run time, got a {n.dtype} (convert "
+                               "with csl.as_)")
+        return UtId(n._ir())
+    n = _comptime_int(n, "get_ut_id")
+    problem = ut_id_error(arch, n)
+    if problem:
+        raise ProgramError(f"get_ut_id: {problem}")
+    return UtId(n)
+
+
+def _ut_expr(v, what: str) -> ir.Expr:
+    """The u16 IR expression of microthread `v` where an operation or `block` names it."""
+    arch = _program().arch
+    problem = ut_id_error(arch, None)
+    if problem:
+        raise ProgramError(f"{what}: {problem}")
+    if not isinstance(v, UtId):
+        raise ProgramError(f"{what} takes a microthread ID (csl.get_ut_id(n)), got {v!r}")
+    n = v.id if isinstance(v.id, int) else None
+    # every dsl program is compiled with memcpy
+    problem = ut_id_error(arch, n, memcpy=True)
+    if problem:
+        raise ProgramError(f"{what}: {problem}")
+    return ir.Const(n, u16) if n is not None else v.id
 
 
 def _error():
@@ -1449,6 +1498,9 @@ def _task_id(v, what: str, *, local_only: bool) -> int:
 
 
 def _task_ctl(op: str, ident) -> None:
+    if isinstance(ident, UtId) and op != "activate":
+        _ut_ctl(op, ident)
+        return
     n = _task_id(ident, f"@{op}", local_only=op == "activate")
     stack = _stack()
     if stack and isinstance(stack[-1], _BodyBuilder):
@@ -1463,6 +1515,21 @@ def _task_ctl(op: str, ident) -> None:
         pb.blocked.discard(n)
 
 
+def _ut_ctl(op: str, ut: UtId) -> None:
+    """`block(ut)` / `unblock(ut)` of a microthread (wse3, spec 5.2): at the top level, its
+    state at start-up; in a body, at run time."""
+    e = _ut_expr(ut, f"@{op}")
+    stack = _stack()
+    if stack and isinstance(stack[-1], _BodyBuilder):
+        stack[-1].emit(ir.TaskCtl(op, e, "ut"))
+        return
+    pb = _program()
+    if op == "block":
+        pb.blocked_uts.add(ut.id)
+    else:
+        pb.blocked_uts.discard(ut.id)
+
+
 def activate(ident) -> None:
     """`@activate(id)` of a local task: at the top level, the task starts active; in a body,
     at run time."""
@@ -1471,12 +1538,14 @@ def activate(ident) -> None:
 
 def block(ident) -> None:
     """`@block(id)`: the task does not run until unblocked. A color (wse2) or input queue
-    (wse3) names its data task ID."""
+    (wse3) names its data task ID; a microthread (`get_ut_id(n)`, wse3) suspends the
+    operations that run on it."""
     _task_ctl("block", ident)
 
 
 def unblock(ident) -> None:
-    """`@unblock(id)`; a color (wse2) or input queue (wse3) names its data task ID."""
+    """`@unblock(id)`; a color (wse2) or input queue (wse3) names its data task ID; a
+    microthread (wse3) resumes the operations that run on it."""
     _task_ctl("unblock", ident)
 
 
@@ -1685,6 +1754,7 @@ class _ProgramBuilder:
         self.tasks: dict[int, ir.Task] = {}
         self.active: set[int] = set()
         self.blocked: set[int] = set()
+        self.blocked_uts: set[int] = set()                    # microthreads (wse3)
         self.queues: dict[tuple[str, int], int | None] = {}   # ("in" | "out", id) -> color
         self.data_queues: dict[int, int] = {}                  # wse3 data task ID -> queue
         self.routes: dict[int, tuple] = {}                     # color -> (rx, tx)
@@ -1779,6 +1849,7 @@ class _ProgramBuilder:
             queues=tuple(("input" if kind == "in" else "output", q, color)
                          for (kind, q), color in sorted(self.queues.items())
                          if color is not None),
+            blocked_uts=tuple(sorted(self.blocked_uts)),
         )
 
     def _data_task_colors(self, t: ir.Task) -> ir.Task:

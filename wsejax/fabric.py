@@ -49,6 +49,13 @@ Control wavelets (spec 6.6)
     (`NO_ENTRYPOINT`), leaves the inbox without running anything; one naming an ID that no
     control task of the PE is bound to is a fault. Routers do not execute switch commands.
 
+Microthreads (wse3, spec 5.2, 5.4)
+    An op whose config names a microthread (`.ut_id`) runs on it: starting it while another
+    op of the PE still runs on that microthread is a fault (running ops must not share one),
+    and while the microthread is blocked (`@block(ut)`) its op does no element. An op
+    without `.ut_id` runs on a microthread of its own (its site's slot), which no `@block`
+    names.
+
 FIFOs
     A ring buffer over the whole of its buffer symbol: a destination FIFO pushes at the tail,
     a source pops from the head; an op waits while the FIFO is full (push) or empty (pop).
@@ -81,7 +88,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["MAX_COMMANDS", "NO_ENTRYPOINT", "QUEUE_CAPACITY", "command_bits", "control_entry",
-           "control_ignored", "control_payload", "data_task_args", "payload_in", "payload_out"]
+           "control_ignored", "control_payload", "data_task_args", "microthread_clash",
+           "payload_in", "payload_out"]
 
 QUEUE_CAPACITY = 8
 
@@ -156,3 +164,10 @@ def data_task_args(widths: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
     raise ValueError("a data task takes one 32-bit argument, one 16-bit argument, or two "
                      f"16-bit arguments (data, index); this one takes {len(widths)} of "
                      f"{', '.join(str(w) for w in widths) or 'no'} bits")
+
+
+def microthread_clash(what: str, other: str, ut: int | None) -> str:
+    """The fault text of op `what` starting on a microthread its `.ut_id` names (number `ut`;
+    None where the number is known only at run time) while op `other` still runs on it."""
+    on = "its microthread" if ut is None else f"microthread {ut}"
+    return f"{what}: started on {on} while {other} still runs on it"

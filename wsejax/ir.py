@@ -370,12 +370,14 @@ class DsdAssign:
 @dataclass(frozen=True)
 class OpConfig:
     """The config struct of a DSD op (spec 5.4): `.async`, `.activate` (a local task ID),
-    `.unblock` (a task ID) and `.index` (the u16 wavelet index, spec 7.6)."""
+    `.unblock` (a task ID), `.index` (the u16 wavelet index, spec 7.6) and `.ut_id` (wse3: the
+    u16 number of the microthread that runs the op; None: one of the op's own)."""
 
     async_: bool = False
     activate: Expr | None = None
     unblock: Expr | None = None
     index: Expr | None = None
+    ut_id: Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -383,7 +385,8 @@ class DsdOp:
     """A DSD operation builtin (`@fmacs(dest, a, b, s)`): `op` names an entry of `wsejax.ops`.
 
     `site` numbers the op within its PE program (unique per textual op); an asynchronous op
-    runs on the microthread slot of its site. `config` is None for a plain synchronous op.
+    runs on the microthread slot of its site, which stands for the microthread its
+    `config.ut_id` names where it names one. `config` is None for a plain synchronous op.
     """
 
     op: str
@@ -470,10 +473,14 @@ class ExprStmt:
 
 @dataclass(frozen=True)
 class TaskCtl:
-    """`@activate(id)`, `@block(id)` or `@unblock(id)` at run time (`op` is that word)."""
+    """`@activate(id)`, `@block(id)` or `@unblock(id)` at run time (`op` is that word).
+
+    `target` is "task" (`id` is a task ID) or "ut" (`id` is a microthread, wse3: blocking it
+    suspends the operations that run on it, spec 5.2)."""
 
     op: str
     id: Expr
+    target: str = "task"
 
 
 @dataclass(frozen=True)
@@ -634,7 +641,8 @@ class PeProgram:
     """One tile class: the specialised program shared by a set of PEs.
 
     `dsd_vars` maps each global DSD variable to its initial (literal) value. `tasks` are the
-    bound tasks; `active` and `blocked` the task IDs activated / blocked at start-up.
+    bound tasks; `active` and `blocked` the task IDs activated / blocked at start-up, and
+    `blocked_uts` the microthreads blocked at start-up (wse3).
     `routes` are `@set_local_color_config`s: `(color, (rx, tx))` for every PE of the class,
     `filters` their filters, `(color, Filter)`. `queues` are the queue bindings of
     `@initialize_queue`, `(kind, queue, color)`, where a queue the program rebinds has a
@@ -655,6 +663,7 @@ class PeProgram:
     filters: tuple = ()
     queues: tuple = ()
     flushed: tuple = ()
+    blocked_uts: tuple[int, ...] = ()
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]

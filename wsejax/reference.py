@@ -57,8 +57,11 @@ The semantics it implements, with the engine's choices where the spec leaves roo
   operands are range-checked when it starts. A synchronous one suspends its body until done
   (cost 1 + n cycles), an asynchronous one runs on its site's microthread (cost 1 cycle);
   `.activate` / `.unblock` apply on completion (also on memory-only ops). Faults: an async op
-  started while its site runs; an op starting to read (write) a color another running op
-  reads (writes); a wavelet in an outbox that no route takes to a ramp ("nowhere to go").
+  started while its site runs; an op starting on the microthread its `.ut_id` names while
+  another running op of the PE names the same one; an op starting to read (write) a color
+  another running op reads (writes); a wavelet in an outbox that no route takes to a ramp
+  ("nowhere to go"). An op whose `.ut_id` names a blocked microthread (`@block(ut)`, IDs
+  0..7) does no element until it is unblocked.
   Fabric and FIFO operands in `@map`, and a call in an expression or @map callback that
   waits on the fabric, are ProgramErrors.
 - FIFOs: a ring over the whole buffer symbol (elements of the op's width); a push into an
@@ -129,9 +132,11 @@ from wsejax.fabric import (
     control_entry,
     control_ignored,
     data_task_args,
+    microthread_clash,
     payload_in,
     payload_out,
 )
+from wsejax.hardware import UT_ID_COUNT
 from wsejax.memcpy import MemcpyDataType, MemcpyOrder
 from wsejax.routes import routes_table
 from wsejax.types import DType, format_value
@@ -432,7 +437,8 @@ class _FifoState:
 class _Op:
     """A DSD operation with fabric or FIFO operands, in progress: `i` of its `n` elements are
     done. `need_in` / `need_pop` count the wavelets / FIFO elements one element takes;
-    `out_color` is the color its fabric output writes (-1: none)."""
+    `out_color` is the color its fabric output writes (-1: none); `ut` the microthread its
+    `.ut_id` names."""
 
     what: str
     spec: ElementOp
@@ -447,6 +453,7 @@ class _Op:
     need_in: Counter
     need_pop: Counter
     out_color: int = -1
+    ut: int | None = None   # the microthread its `.ut_id` names (None: one of its own)
     i: int = 0
     queues: tuple = ()  # the queues bound at run time it uses, (kind, n)
 
@@ -499,6 +506,7 @@ class _PE:
                            for t in self.cls.tasks if t.kind == "data"}
         self.active = set(self.cls.active)
         self.blocked = set(self.cls.blocked)
+        self.blocked_uts = set(self.cls.blocked_uts)
         self.cycles = 0
         self.prng = PRNG_SEED
         self.fault: str | None = None
@@ -1073,6 +1081,8 @@ class Reference:
         for pe in pes[:8]:
             text = (f"  PE ({pe.x}, {pe.y}): active task IDs {sorted(pe.active) or 'none'}, "
                     f"blocked task IDs {sorted(pe.blocked) or 'none'}")
+            if pe.blocked_uts:
+                text += f", blocked microthreads {sorted(pe.blocked_uts)}"
             if pe.main is not None:
                 text += f"; its main thread waits in {pe.root}"
             queues = [f"color {c} {name}: {len(boxes[c])}" for c in colors
@@ -1189,6 +1199,13 @@ class Reference:
         elif t is ir.QueueCtl:
             if (s.kind, s.queue) in pe.qflush:
                 pe.qflush[(s.kind, s.queue)] = FLUSH_PENDING if s.op == "flush" else NO_FLUSH
+        elif t is ir.TaskCtl and s.target == "ut":
+            ident = self._int(pe, s.id, fr)
+            if 0 <= ident < UT_ID_COUNT:
+                if s.op == "block":
+                    pe.blocked_uts.add(ident)
+                else:
+                    pe.blocked_uts.discard(ident)
         elif t is ir.TaskCtl:
             ident = self._int(pe, s.id, fr)
             if s.op == "activate":
@@ -1549,6 +1566,7 @@ class Reference:
         index = None if cfg.index is None else self._int(pe, cfg.index, fr) & 0xFFFF
         activate = None if cfg.activate is None else self._int(pe, cfg.activate, fr)
         unblock = None if cfg.unblock is None else self._int(pe, cfg.unblock, fr)
+        ut = None if cfg.ut_id is None else self._int(pe, cfg.ut_id, fr)
         dest = self._operands(pe, [s.dest], fr, index, what)[0]
         srcs = self._operands(pe, s.srcs, fr, index, what)
         dsds = [o for k, o in [dest] + srcs if k == "D"]
@@ -1577,11 +1595,18 @@ class Reference:
         op = _Op(what, spec, dest, srcs, idx, scalars, n, index or 0, activate, unblock,
                  Counter(o.color for k, o in srcs if k == "D" and o.kind == "fabin"),
                  Counter(o.base for k, o in srcs if k == "D" and o.kind == "fifo"),
-                 dest[1].color if dest[0] == "D" and dest[1].kind == "fabout" else -1)
+                 dest[1].color if dest[0] == "D" and dest[1].kind == "fabout" else -1, ut)
         op.queues = tuple(o.queue for k, o in [dest] + srcs if k == "D" and o.queue)
         if cfg.async_ and s.site in pe.micro:
             raise _Fault(f"{what}: started while the same operation still runs on its "
                          "microthread")
+        if ut is not None:
+            # spec 5.4: running operations must not share a microthread
+            for site in sorted(pe.micro):
+                other = pe.micro[site]
+                if site != s.site and other.ut == ut:
+                    raise _Fault(microthread_clash(
+                        what, other.what, ut if type(cfg.ut_id) is ir.Const else None))
         for c in op.need_in:
             if pe.fabin_users[c]:
                 raise _Fault(f"{what}: the input queue of color {c} is already read by a "
@@ -1606,6 +1631,8 @@ class Reference:
     def _advance(self, pe: _PE, op: _Op) -> bool:
         """Run `op`'s next elements while its inputs hold data and its outputs have room;
         whether any ran."""
+        if op.ut in pe.blocked_uts:
+            return False                  # its microthread is blocked (spec 5.2)
         spec, dest = op.spec, op.dest[1]
         out = push = None
         if op.dest[0] == "D":

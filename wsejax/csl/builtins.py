@@ -6,11 +6,12 @@ Each handler takes `(compiler, node, env)` and returns a value. Builtins that ac
 
 The fabric: queues (`@get_input_queue`, `@initialize_queue`), data tasks
 (`@get_data_task_id`, `@bind_data_task`), fabric DSDs (`fabin_dsd`, `fabout_dsd`), FIFOs
-(`@allocate_fifo`) and the config struct of DSD operations (`.async`, `.activate`,
-`.unblock`, `.index`). On wse3 a queue's color is known only once its `@initialize_queue` has
-run, which may come after the DSDs and tasks that use it: `finish_pe` checks those uses and
-fills in the colors once the PE program is complete. The builtins in FABRIC_BUILTINS
-(control tasks, DSRs, switches, filters, teardown, ...) are reported as not supported.
+(`@allocate_fifo`), microthreads (`@get_ut_id`, wse3) and the config struct of DSD
+operations (`.async`, `.activate`, `.unblock`, `.index`, `.ut_id`). On wse3 a queue's color
+is known only once its `@initialize_queue` has run, which may come after the DSDs and tasks
+that use it: `finish_pe` checks those uses and fills in the colors once the PE program is
+complete. The builtins in FABRIC_BUILTINS (control tasks, DSRs, switches, filters, teardown,
+...) are reported as not supported.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from wsejax.csl.values import (
     TaskIdVal,
     TensorAccessVal,
     TupleVal,
+    UtIdVal,
 )
 from wsejax.fabric import data_task_args
 from wsejax.hardware import (
@@ -71,6 +73,7 @@ from wsejax.hardware import (
     MEMCPY_LOCAL_IDS,
     MEMCPY_QUEUES,
     QUEUE_COUNTS,
+    ut_id_error,
 )
 from wsejax.types import DType
 
@@ -240,6 +243,8 @@ def _type_of(c, node, env):
         return Special(f"{v.kind}_queue")
     if isinstance(v, TaskIdVal):
         return Special(f"{v.kind}_task_id")
+    if isinstance(v, UtIdVal):
+        return Special("ut_id")
     if isinstance(v, (ColorVal, PeColorVal)):
         return Special("color")
     if isinstance(v, StructVal):
@@ -425,6 +430,8 @@ def _get_int(c, node, env):
     v = c.ev(node.args[0], env)
     if isinstance(v, (TaskIdVal, ColorVal, QueueVal)):
         return CNum(v.id, DType.u16)
+    if isinstance(v, UtIdVal):
+        return CNum(v.id, DType.u16) if v.known is not None else RVal(v.id, DType.u16)
     if isinstance(v, EnumVal):
         return CNum(v.value, DType.u16)
     raise c.error(f"@get_int of {describe(v)} is not supported yet", node.pos)
@@ -903,6 +910,8 @@ def _bind_data_task(c, node, env):
 def _task_ctl(c, node, env):
     nargs(c, node, 1)
     v = c.ev(node.args[0], env)
+    if isinstance(v, UtIdVal) and node.name != "activate":
+        return _ut_ctl(c, node, env, v)
     if node.name == "activate":
         ident = _local_id(c, v, node, "@activate")
     else:
@@ -921,6 +930,56 @@ def _task_ctl(c, node, env):
         return None
     env.fn.emit(ir.TaskCtl(node.name, ir.Const(ident, DType.u16)))
     return None
+
+
+def _ut_ctl(c, node, env, ut: UtIdVal):
+    """`@block(ut)` / `@unblock(ut)` of a microthread (wse3, spec 5.2): a blocked microthread
+    suspends the operations that run on it (those whose `.ut_id` names it) until unblocked."""
+    ident = _ut_expr(c, ut, node, f"@{node.name}")
+    pe = env.module.pe
+    if pe is None:
+        raise c.error(f"@{node.name} belongs in a PE program", node.pos)
+    if env.fn is None:
+        if node.name == "block":
+            pe.blocked_uts.add(ut.known)
+        else:
+            pe.blocked_uts.discard(ut.known)
+        return None
+    env.fn.emit(ir.TaskCtl(node.name, ident, "ut"))
+    return None
+
+
+def _ut_expr(c, ut, node, what: str) -> ir.Expr:
+    """The u16 IR expression of microthread `ut` where an operation or `@block` names it."""
+    problem = ut_id_error(c.arch, None)
+    if problem:
+        raise c.error(f"{what}: {problem}", node.pos)
+    if not isinstance(ut, UtIdVal):
+        raise c.error(f"{what} takes a ut_id (@get_ut_id(n)), got {describe(ut)}", node.pos)
+    problem = ut_id_error(c.arch, ut.known, c.memcpy)
+    if problem:
+        raise c.error(f"{what}: {problem}", node.pos)
+    return ir.Const(ut.known, DType.u16) if ut.known is not None else ut.id
+
+
+@builtin("get_ut_id")
+def _get_ut_id(c, node, env):
+    """`@get_ut_id(n)` (wse3): microthread n, 0..7; a runtime n must be a u16 (unchecked)."""
+    nargs(c, node, 1)
+    problem = ut_id_error(c.arch, None)
+    if problem:
+        raise c.error(f"@get_ut_id: {problem}", node.pos)
+    v = c.ev(node.args[0], env)
+    if isinstance(v, RVal):
+        if v.dtype is not DType.u16:
+            raise c.error(f"@get_ut_id takes a u16 at run time, got {describe(v)} (convert "
+                          "with @as)", node.args[0].pos)
+        return UtIdVal(v.expr)
+    n = c.comptime_int(v, node.args[0].pos)
+    problem = ut_id_error(c.arch, n)
+    if problem:
+        raise c.error(f"@get_ut_id: {problem}", node.pos)
+    return UtIdVal(n)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1495,9 +1554,9 @@ def _op_config(c, cfg: StructVal, node, env) -> ir.OpConfig | None:
     """The config struct of a DSD operation (spec 5.4); None when it asks for nothing."""
     f = cfg.fields
     for k in f:
-        if k in ("on_control", "ut_id"):
+        if k == "on_control":
             raise c.error(f"@{node.name}: option .{k} is not supported yet", node.pos)
-        if k not in ("async", "activate", "unblock", "index", "priority"):
+        if k not in ("async", "activate", "unblock", "index", "priority", "ut_id"):
             raise c.error(f"@{node.name}: unknown option .{k}", node.pos)
     async_ = f.get("async", False)
     async_ = async_.value if isinstance(async_, CNum) else async_
@@ -1510,14 +1569,16 @@ def _op_config(c, cfg: StructVal, node, env) -> ir.OpConfig | None:
     if "priority" in f and not isinstance(f["priority"], StructVal):
         raise c.error(f"@{node.name}: .priority takes .{{ .high = true }}, .{{ .medium = true }} "
                       "or .{ .low = true }", node.pos)
-    activate = unblock = index = None
+    activate = unblock = index = ut = None
     if "activate" in f:
         activate = _hook(c, f["activate"], node, ".activate", _local_id)
     if "unblock" in f:
         unblock = _hook(c, f["unblock"], node, ".unblock", _task_id)
     if "index" in f:
         index = c.to_expr(f["index"], DType.u16, node.pos, f"@{node.name} .index")
-    out = ir.OpConfig(async_, activate, unblock, index)
+    if "ut_id" in f:
+        ut = _ut_expr(c, f["ut_id"], node, f"@{node.name} .ut_id")
+    out = ir.OpConfig(async_, activate, unblock, index, ut)
     return None if out == ir.OpConfig() else out
 
 

@@ -67,6 +67,7 @@ from wsejax.csl.values import (
     TaskIdVal,
     TensorAccessVal,
     TupleVal,
+    UtIdVal,
     freeze,
 )
 from wsejax.dsd import Affine
@@ -84,7 +85,6 @@ SPECIALS["noreturn"] = Special("noreturn")
 DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
 
 FABRIC_BUILTINS = {
-    "get_ut_id",
     "set_control_task_table",
     "bind_rotating_tasks", "set_teardown_handler",
     "set_fifo_read_length", "set_fifo_write_length", "get_dsr", "get_xdsr", "load_to_dsr",
@@ -265,6 +265,7 @@ class PeBuilder:
         self.routes: dict[int, tuple] = {}      # color -> (rx, tx) for every PE of the class
         self.active: set[int] = set()
         self.blocked: set[int] = set()
+        self.blocked_uts: set[int] = set()     # microthreads blocked at start-up (wse3)
         self.task_decls: dict = {}              # (id(decl), id(module)) -> bound task ID
         self.queues: dict = {}                  # ("input" | "output", n) -> (color | None, pos)
         self.queue_uses: list = []              # (queue key, color | None, pos, what)
@@ -295,7 +296,7 @@ class PeBuilder:
                             tuple(sorted(self.active)), tuple(sorted(self.blocked)),
                             tuple(sorted(self.routes.items())), tuple(self.fifos.values()),
                             tuple(sorted(self.filters.items())), self.queue_colors,
-                            tuple(sorted(self.flushed)))
+                            tuple(sorted(self.flushed)), tuple(sorted(self.blocked_uts)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -535,6 +536,11 @@ class Compiler:
                 if isinstance(v, TaskIdVal) and t.name == f"{v.kind}_task_id":
                     return v
                 raise self.error(f"{what}: expected a {t.name} (@get_{t.name}(...)), got "
+                                 f"{describe(v)}", pos)
+            if t.name == "ut_id":
+                if isinstance(v, UtIdVal):
+                    return v
+                raise self.error(f"{what}: expected a ut_id (@get_ut_id(n)), got "
                                  f"{describe(v)}", pos)
             if t.name in HANDLE_TYPES:
                 return v
@@ -2001,6 +2007,8 @@ def describe(v) -> str:
         return f"{v.kind} queue {v.id}"
     if isinstance(v, TaskIdVal):
         return f"{v.kind} task ID {v.id}"
+    if isinstance(v, UtIdVal):
+        return "a runtime microthread ID" if v.known is None else f"microthread {v.id}"
     if isinstance(v, FifoVal):
         return f"the FIFO '{v.name}'"
     return type(v).__name__

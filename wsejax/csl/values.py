@@ -25,7 +25,7 @@ __all__ = [
     "EnumVal", "FifoVal", "FnT", "FnVal", "LocalVar", "ModuleVal", "NativeFn", "PeColorVal",
     "PtrT", "PtrVal",
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
-    "TensorAccessVal", "TupleVal", "type_name",
+    "TensorAccessVal", "TupleVal", "UtIdVal", "type_name",
 ]
 
 
@@ -206,6 +206,19 @@ class QueueVal:
 
 
 @dataclass(frozen=True)
+class UtIdVal:
+    """A microthread ID (`@get_ut_id(n)`, wse3): `id` is its number, 0..7, or the IR u16
+    expression of a runtime one."""
+
+    id: object
+
+    @property
+    def known(self) -> int | None:
+        """The number where it is comptime-known, else None."""
+        return self.id if isinstance(self.id, int) else None
+
+
+@dataclass(frozen=True)
 class RangeVal:
     """`@range(T, start, stop, step)`."""
 
@@ -375,7 +388,7 @@ def freeze(v):
     if hasattr(v, "freeze"):
         return v.freeze()
     if isinstance(v, (CNum, EnumVal, RangeVal, Special, ArrayT, PtrT, FnT, DType, TaskIdVal,
-                      ColorVal, QueueVal, FifoVal)):
+                      ColorVal, QueueVal, FifoVal, UtIdVal)):
         return v
     if isinstance(v, (StructT, EnumT)):
         return ("type", id(v))

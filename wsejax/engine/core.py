@@ -26,6 +26,7 @@ from wsejax.engine.fabric_ops import (
     FLUSHED,
     MAX_CONTROL_CAPACITY,
     PICK_BY_SELECT,
+    UT_BLOCKED,
     flush_key,
     pick,
     queue_key,
@@ -36,6 +37,7 @@ from wsejax.engine.fabric_ops import (
     ring_pop,
     ring_push,
     slot_key,
+    uses_ut_blocking,
 )
 from wsejax.engine.filters import build_filters
 from wsejax.engine.lower import DEFAULT_LOOP_LIMIT, Lowerer, Machine, scatter
@@ -58,6 +60,7 @@ from wsejax.fabric import (
     control_ignored,
     data_task_args,
 )
+from wsejax.hardware import UT_ID_COUNT
 from wsejax.types import format_value
 
 __all__ = ["Engine", "dsd_candidates", "fabric_mesh"]
@@ -436,6 +439,11 @@ class Engine:
             for name, t in cfg.locals.items():
                 fab[cfg.frame_key(name)] = np.zeros((h, w), t.np)
         fab.update(self._queue_state())
+        if any(uses_ut_blocking(pe) for pe in self.program.classes):
+            blocked = np.zeros((h, w), np.uint32)
+            for c, pe in enumerate(self.program.classes):
+                blocked[self.program.class_of == c] = sum(1 << k for k in pe.blocked_uts)
+            fab[UT_BLOCKED] = blocked
         fab["launch"] = z
         for idx, e in enumerate(self.launchables):
             for k, t in enumerate(e.params):
@@ -1162,6 +1170,10 @@ class Engine:
             blk = np.nonzero(blocked_ids[y, x])[0].tolist()
             text = (f"  PE ({x}, {y}): active task IDs {act or 'none'}, blocked task IDs "
                     f"{blk or 'none'}")
+            uts = [k for k in range(UT_ID_COUNT)
+                   if UT_BLOCKED in fab and int(fab[UT_BLOCKED][y, x]) >> k & 1]
+            if uts:
+                text += f", blocked microthreads {uts}"
             pc = int(fab["pc"][y, x]) if "pc" in fab else 0
             if pc:
                 text += f"; its main thread waits in {where.get(pc, '?')}"

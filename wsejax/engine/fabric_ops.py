@@ -34,11 +34,15 @@ from wsejax import ir, ops
 from wsejax.engine.cfg import Free
 from wsejax.engine.state import task_bit
 from wsejax.errors import ProgramError
+from wsejax.fabric import microthread_clash
+from wsejax.hardware import UT_ID_COUNT
 from wsejax.types import DType, u32
 
-__all__ = ["FLUSHED", "FLUSH_PENDING", "FabricOps", "NO_FLUSH", "SiteInfo", "flush_key", "pick",
-           "queue_key", "ring_control", "ring_data", "ring_head_control", "ring_peek",
-           "ring_pop", "ring_push", "slot_key"]
+__all__ = ["FLUSHED", "FLUSH_PENDING", "UT_BLOCKED", "FabricOps", "NO_FLUSH", "SiteInfo",
+           "flush_key", "pick", "queue_key", "ring_control", "ring_data", "ring_head_control",
+           "ring_peek", "ring_pop", "ring_push", "slot_key", "uses_ut_blocking"]
+
+UT_BLOCKED = "utblocked"   # Machine.fab key: `[H, W]` uint32, bit k set = microthread k blocked
 
 
 def slot_key(cls: int, site: int) -> str:
@@ -58,6 +62,13 @@ def flush_key(kind: str, n: int) -> str:
 
 
 NO_FLUSH, FLUSH_PENDING, FLUSHED = 0, 1, 2
+
+
+def uses_ut_blocking(pe: ir.PeProgram) -> bool:
+    """Whether PE program `pe` blocks or unblocks a microthread (at start-up or at run time)."""
+    return bool(pe.blocked_uts) or any(
+        type(s) is ir.TaskCtl and s.target == "ut"
+        for f in pe.functions for s in ir.walk_stmts(f.body))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -161,6 +172,7 @@ class SiteInfo:
     window: int
     hidden: bool
     in_order: bool = False
+    fn: str = ""         # the function the op is written in
     # slot field -> its value on every start (an int), or None: kept per PE in the slot
     fields: dict = field(default_factory=dict)
 
@@ -170,10 +182,19 @@ class SiteInfo:
 
     def field_init(self, f: str):
         """`(numpy dtype, value before any start)` of slot field f: a scalar operand's
-        `o{k}.val` has the operand's type; a hook (`act`, `unb`) is -1, no task."""
+        `o{k}.val` has the operand's type; a hook (`act`, `unb`) is -1, no task, and so is
+        `ut`, no named microthread."""
         if f.endswith(".val"):
             return self.operands[int(f[1:f.index(".")])][1].np, 0
-        return np.dtype(np.int32), -1 if f in ("act", "unb") else 0
+        return np.dtype(np.int32), -1 if f in ("act", "unb", "ut") else 0
+
+    @property
+    def what(self) -> str:
+        return f"@{self.stmt.op} in {self.fn}"
+
+    def may_name_ut(self) -> bool:
+        """Whether some start of the op names a microthread (`.ut_id`)."""
+        return self.fields.get("ut", -1) != -1
 
     @property
     def operands(self):
@@ -345,18 +366,18 @@ class FabricOps:
         if not cfg.async_:
             self.stall_fns.update(self._call_stack)
             if self.discovering:
-                self._record(s, dest, srcs, hidden=True)
+                self._record(s, dest, srcs, fr, hidden=True)
                 self._learn_fields(s, dest, srcs, fr)
                 return
             raise ProgramError(f"@{s.op} in {fr.fn}: a synchronous operation on the fabric "
                                "cannot run here (inside a @map callback or an expression)")
-        self._record(s, dest, srcs, hidden=False)
+        self._record(s, dest, srcs, fr, hidden=False)
         if self.discovering:
             self._learn_fields(s, dest, srcs, fr)
         else:
             self.start_op(s, dest, srcs, fr, m)
 
-    def _record(self, s: ir.DsdOp, dest, srcs, hidden: bool) -> SiteInfo:
+    def _record(self, s: ir.DsdOp, dest, srcs, fr, hidden: bool) -> SiteInfo:
         info = self.sites.get(s.site)
         if info is not None:
             return info
@@ -379,7 +400,7 @@ class FabricOps:
         if dest[0] == "D" and dest[1].kind == "fifo":
             in_order = in_order or any(k == "D" and o.kind == "fifo" for k, o in srcs)
         info = SiteInfo(self.cls, s, _template(dest), tuple(_template(o) for o in srcs),
-                        1 if in_order else window, hidden, in_order)
+                        1 if in_order else window, hidden, in_order, fr.fn)
         self.sites[s.site] = info
         return info
 
@@ -411,7 +432,7 @@ class FabricOps:
             elif kind == "s":
                 out[pre + ".val"] = o[0]
         out["len"] = 1 if length is None else length
-        for hook, e in (("act", cfg.activate), ("unb", cfg.unblock)):
+        for hook, e in (("act", cfg.activate), ("unb", cfg.unblock), ("ut", cfg.ut_id)):
             out[hook] = -1 if e is None else self._config_value(e, fr)
         return out
 
@@ -444,17 +465,37 @@ class FabricOps:
         info = self.sites[s.site]
         F = self.M.fab
         mm = jnp.ones(self.lanes, bool) if m is None else m
+        values = self._start_values(s, dest, srcs, fr)
         busy = F[key + ".run"] & mm
         self.fault(busy, None, f"@{s.op} in {fr.fn}: started while the same operation still "
                                "runs on its microthread")
+        if s.config is not None and s.config.ut_id is not None:
+            self._check_microthread(s, info, values["ut"], mm)
         kept = set(info.slot_fields())
-        for f, v in self._start_values(s, dest, srcs, fr).items():
+        for f, v in values.items():
             if f in kept:
                 k = f"{key}.{f}"
                 v = jnp.broadcast_to(jnp.asarray(v).astype(F[k].dtype), self.lanes)
                 F[k] = jnp.where(mm, v, F[k])
         F[key + ".pos"] = jnp.where(mm, 0, F[key + ".pos"])
         F[key + ".run"] = F[key + ".run"] | mm
+
+    def _check_microthread(self, s: ir.DsdOp, info: SiteInfo, ut, mm) -> None:
+        """Spec 5.4: two running operations must not share a microthread. Fault the lanes in
+        `mm` where another op of the PE still runs on microthread `ut`, the one `s` names."""
+        known = type(s.config.ut_id) is ir.Const
+        if not known:
+            ut = jnp.asarray(ut).astype(jnp.int32)
+        for site, other in sorted(self.sites.items()):
+            if site == s.site or not other.may_name_ut():
+                continue
+            theirs = other.fields["ut"]
+            if known and theirs is not None and theirs != int(ut):
+                continue
+            same = self.M.fab[slot_key(self.cls, site) + ".run"] & mm & (
+                self.slot_field(site, "ut") == ut)
+            self.fault(same, None, microthread_clash(info.what, other.what,
+                                                     int(ut) if known else None))
 
     def _index_offset(self, d, index):
         """A memory DSD's offset moved by `.index` 16-bit words (wavelet_index_offset)."""
@@ -537,7 +578,7 @@ class FabricOps:
         spec = ops.OPS[s.op]
         key = slot_key(self.cls, site)
         F = self.M.fab
-        run = F[key + ".run"] & healthy
+        run = F[key + ".run"] & healthy & ~self.suspended(site)
         pos, length = F[key + ".pos"], self.slot_field(site, "len")
         K = info.window
         avail = jnp.where(run, jnp.clip(length - pos, 0, K), 0)
@@ -601,6 +642,29 @@ class FabricOps:
                 else:
                     self.M.blocked = self.M.blocked & ~bit
         return avail
+
+    def suspended(self, site: int):
+        """The PEs where the op of `site` runs on a blocked microthread (spec 5.2)."""
+        if UT_BLOCKED not in self.M.fab or not self.sites[site].may_name_ut():
+            return jnp.zeros(self.lanes, bool)
+        ut = self.slot_field(site, "ut")
+        bit = jnp.left_shift(jnp.uint32(1), jnp.clip(ut, 0, UT_ID_COUNT - 1).astype(jnp.uint32))
+        return (ut >= 0) & (ut < UT_ID_COUNT) & ((self.M.fab[UT_BLOCKED] & bit) != 0)
+
+    def ut_ctl(self, s: ir.TaskCtl, ident, m) -> None:
+        """`@block` / `@unblock` of microthread `ident` (an int or `[H, W]`) on the lanes in
+        `m`; an ID outside 0..7 does nothing."""
+        if self.discovering:
+            return                # the machine has no fabric state yet
+        ident = jnp.asarray(ident, jnp.int32)
+        on = (ident >= 0) & (ident < UT_ID_COUNT)
+        if m is not None:
+            on = on & m
+        bit = jnp.left_shift(jnp.uint32(1),
+                             jnp.clip(ident, 0, UT_ID_COUNT - 1).astype(jnp.uint32))
+        bit = jnp.where(on, bit, jnp.uint32(0))
+        F = self.M.fab
+        F[UT_BLOCKED] = F[UT_BLOCKED] | bit if s.op == "block" else F[UT_BLOCKED] & ~bit
 
     def _elements(self, d, pos, j):
         """Addresses (relative to the base offset) of elements `pos + j` of memory DSD d."""

@@ -991,11 +991,15 @@ class Lowerer(FabricOps):
             self.tick(m, 1)
 
     def task_ctl(self, s: ir.TaskCtl, fr: Frame, m) -> None:
-        """`@activate` / `@block` / `@unblock` of a task ID on the lanes in `m`."""
+        """`@activate` / `@block` / `@unblock` of a task ID (or a microthread) on the lanes in
+        `m`."""
         if type(s.id) is ir.Const:
             ident = int(s.id.value)
         else:
             ident = jnp.broadcast_to(self.expr(s.id, fr).astype(jnp.int32), self.lanes)
+        if s.target == "ut":
+            self.ut_ctl(s, ident, m)
+            return
         bit = task_bit(ident, m)
         if s.op == "activate":
             self.M.active = self.M.active | bit
