@@ -28,7 +28,8 @@ CORPUS = [
     "topic-04-sparse-tensors", "topic-05-sentinels", "topic-09-fifos", "topic-10-map-builtin",
     "topic-13-simprint", "topic-15-wse3-microthreads", "topic-16-queue-flush",
 ]
-FAST = {"gemv-06-routes-1", "gemv-09-streaming", "pipeline-01-basic", "topic-09-fifos"}
+FAST = {"gemv-06-routes-1", "gemv-09-streaming", "pipeline-01-basic", "topic-05-sentinels",
+        "topic-09-fifos"}
 
 
 def cases():
