@@ -252,6 +252,10 @@ class SdkRuntime:
 
     def _ready_for(self, what: str) -> None:
         self._alive(what)
+        if not getattr(self.program, "memcpy", True):
+            raise MemcpyError(f"{what}: the program was compiled without --memcpy, so the host "
+                              "cannot reach the device (no memcpy, no launch); compile it with "
+                              "`wsejax cslc ... --memcpy`")
         if not self._running:
             raise MemcpyError(f"{what}: call load() and run() before issuing commands")
         self._drain()
