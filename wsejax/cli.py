@@ -11,7 +11,11 @@ does, with `cerebras.sdk.runtime.sdkruntimepybind` and `cerebras.sdk.sdk_utils` 
 `wsejax.compat` for the duration of the script.
 
 Exit status: 0 on success; 1 when the input is wrong (a `WsejaxError`: `error: <message>`, no
-traceback unless `--debug`) or the script failed; 2 for a malformed command line.
+traceback unless `--debug`) or the script failed; 2 for a malformed command line. Any other
+exception raised inside wsejax is a bug: it is reported on one line, `internal error: <type>:
+<message>`, with exit status 1, and its traceback is shown only with `--debug` (or the
+environment variable WSEJAX_DEBUG=1). An exception of the host script's own (not raised inside
+wsejax) shows its traceback, as `python` would.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ commands:
 
 options:
   --version   print the version and exit
-  --debug     show Python tracebacks for wsejax errors
+  --debug     show Python tracebacks for wsejax errors (also WSEJAX_DEBUG=1)
   -h, --help  print this help and exit
 
 `wsejax COMMAND --help` describes a command."""
@@ -83,7 +87,8 @@ directory first on sys.path, and `cerebras.sdk.runtime.sdkruntimepybind` and
 `cerebras.sdk.sdk_utils` served by wsejax while it runs.
 
 options:
-  --debug     show the traceback of a wsejax error raised in the script
+  --debug     show the traceback of a wsejax error or internal error raised in the script
+              (also WSEJAX_DEBUG=1)
   -h, --help  print this help and exit"""
 
 
@@ -262,6 +267,21 @@ def parse_cslc(argv: list[str], env: dict[str, str] | None = None) -> CslcOption
     return opts
 
 
+def _debug_env() -> bool:
+    return os.environ.get("WSEJAX_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _internal(command: str, e: BaseException, where: str = "") -> None:
+    """Report an exception wsejax did not mean to raise, on one line."""
+    lines = str(e).strip().splitlines()
+    message = f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+    if len(lines) > 1:
+        message += " ..."
+    where = f"called from {where}; " if where else ""
+    print(f"wsejax {command}: internal error: {message} ({where}this is a bug in wsejax, please "
+          "report it; rerun with --debug or WSEJAX_DEBUG=1 for the traceback)", file=sys.stderr)
+
+
 def _describe(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         return f"{e.filename}: {e.strerror}"
@@ -299,6 +319,12 @@ def _cslc(argv: list[str], debug: bool) -> int:
         else:
             print(f"wsejax cslc: error: {_describe(e)}", file=sys.stderr)
         return 1
+    except Exception as e:
+        if debug:
+            traceback.print_exc()
+        else:
+            _internal("cslc", e)
+        return 1
     return 0
 
 
@@ -312,6 +338,32 @@ def _exit_status(e: SystemExit) -> int:
         return e.code
     print(e.code, file=sys.stderr)
     return 1
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(wsejax.__file__)) + os.sep
+
+
+def _wsejax_caller(e: BaseException, script: str) -> str | None:
+    """Where the script called into wsejax (`file:line`) if `e` was raised inside wsejax,
+    else None (the script's own exception, or one from a library it called itself)."""
+    caller = None
+    inside = False
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != script:
+        tb = tb.tb_next
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if os.path.abspath(name).startswith(_PACKAGE):
+            inside = True
+        elif not inside:
+            caller = f"{os.path.basename(name)}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return caller if inside else None
+
+
+def _missing_out_json(e: BaseException) -> bool:
+    return (isinstance(e, FileNotFoundError) and isinstance(e.filename, str)
+            and os.path.basename(e.filename) == "out.json")
 
 
 def _print_script_traceback(e: BaseException, script: str) -> None:
@@ -342,7 +394,18 @@ def run_script(script: str, args: list[str], debug: bool = False) -> int:
             print(f"wsejax python: error: {e}", file=sys.stderr)
         return 1
     except Exception as e:
-        _print_script_traceback(e, path)
+        if debug:
+            _print_script_traceback(e, path)
+        elif _missing_out_json(e):
+            # the SDK's host scripts open `{args.name}/out.json` before SdkRuntime: say what
+            # that directory should be rather than show the script's traceback
+            print(f"wsejax python: error: {script} cannot open '{e.filename}': {e.strerror} "
+                  "(the script expects a compile output directory: `wsejax cslc ... -o DIR`, "
+                  "then `--name DIR`)", file=sys.stderr)
+        elif (caller := None if isinstance(e, OSError) else _wsejax_caller(e, path)) is None:
+            _print_script_traceback(e, path)
+        else:
+            _internal("python", e, caller)
         return 1
     finally:
         sys.argv = saved_argv
@@ -382,7 +445,7 @@ def _python(argv: list[str], debug: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the `wsejax` command with `argv` (default: sys.argv[1:]); return the exit status."""
     args = sys.argv[1:] if argv is None else [os.fspath(a) for a in argv]
-    debug = False
+    debug = _debug_env()
     while args and args[0].startswith("-"):
         opt = args.pop(0)
         if opt in ("-h", "--help"):
@@ -399,10 +462,14 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     command, rest = args[0], args[1:]
-    if command == "cslc":
-        return _cslc(rest, debug)
-    if command == "python":
-        return _python(rest, debug)
+    if command in ("cslc", "python"):
+        try:
+            return _cslc(rest, debug) if command == "cslc" else _python(rest, debug)
+        except Exception as e:      # the last line of defence: no traceback unless asked
+            if debug:
+                raise
+            _internal(command, e)
+            return 1
     print(f"wsejax: error: unknown command '{command}' (commands: cslc, python)", file=sys.stderr)
     return 2
 

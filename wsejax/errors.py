@@ -8,7 +8,8 @@ broadly (`except WsejaxError`) or precisely (`except MemcpyError`).
   name, type mismatch). Raised while the program is traced.
 - `CslError`: a CSL source is malformed; carries file, line, column and shows a caret.
 - `LayoutError`: the layout is invalid (rectangle, fabric dims, memory budget, exports).
-- `MemcpyError`: a host command was misused (unknown symbol, ROI, sizes, dtypes, ordering).
+- `MemcpyError`: a host command was misused (unknown symbol, ROI, sizes, dtypes, ordering), or
+  `SdkRuntime` cannot load its compile output directory (missing, foreign or damaged).
 - `FabricFault`: a PE faulted at run time (a DSD address out of range, ...); names PE coordinates.
 - `DeadlockError`: the device can make no progress while a host command waits; names stuck PEs.
 """

@@ -738,6 +738,7 @@ class Program:
     width_east_buf: int = 0
     streams: tuple = ()             # ((color, "h2d" | "d2h"), ...) memcpy streaming colors
     filters: tuple = ()             # ((x, y, color), Filter) of @set_color_config
+    memcpy: bool = True             # built with the memcpy infrastructure (`cslc --memcpy`)
 
     def export(self, name: str) -> ExportName | None:
         return next((e for e in self.exports if e.name == name), None)

@@ -6,7 +6,9 @@ anything runs:
 - the architecture (`wse2` or `wse3`) and the channel count (1 to 16);
 - the fabric: the program rectangle plus memcpy's support columns must fit (spec 12.1):
   `x_off >= 4 + west_buf`, `y_off >= 1`, `W >= x_off + width + 3 + east_buf`,
-  `H >= y_off + height + 1`;
+  `H >= y_off + height + 1`; and the fabric must fit on the wafer (spec 1: 757x996 PEs on
+  wse2, 762x1172 on wse3). The CSL front end checks this as soon as `@set_rectangle` runs,
+  before any tile's program is evaluated;
 - each tile class's memory: at most 48 KiB of symbols per PE;
 - exports: every `@export_symbol` matches an `@export_name` of the same name, type and kind.
 """
@@ -18,10 +20,13 @@ import numpy as np
 from wsejax import ir
 from wsejax.errors import LayoutError
 
-__all__ = ["ARCHES", "PE_MEMORY_BYTES", "build_program", "default_fabric_dims"]
+__all__ = ["ARCHES", "FABRIC_LIMITS", "PE_MEMORY_BYTES", "build_program", "check_fabric",
+           "check_fabric_dims", "default_fabric_dims"]
 
 PE_MEMORY_BYTES = 48 * 1024
 ARCHES = ("wse2", "wse3")
+# the whole wafer's fabric, (W, H) in PEs (spec 1: `--fabric-dims` of a hardware run)
+FABRIC_LIMITS = {"wse2": (757, 996), "wse3": (762, 1172)}
 
 
 def default_fabric_dims(width: int, height: int, offsets=(4, 1), west_buf: int = 0,
@@ -30,19 +35,52 @@ def default_fabric_dims(width: int, height: int, offsets=(4, 1), west_buf: int =
     return offsets[0] + width + 3 + east_buf, offsets[1] + height + 1
 
 
-def _check_fabric(width, height, dims, offsets, west_buf, east_buf) -> None:
-    fw, fh = dims
+def _wafer(arch: str) -> str:
+    fw, fh = FABRIC_LIMITS[arch]
+    return f"the {arch} wafer's fabric of {fw}x{fh} PEs"
+
+
+def check_fabric_dims(arch: str, dims, offsets, west_buf: int = 0) -> None:
+    """Check what does not depend on the rectangle: `dims` (None: chosen later) fit on the
+    wafer, and `offsets` leave room for memcpy's west columns. Raises LayoutError."""
     ox, oy = offsets
-    if min(fw, fh) < 1 or min(ox, oy) < 0:
-        raise LayoutError(f"--fabric-dims={fw},{fh} --fabric-offsets={ox},{oy}: "
-                          "dimensions must be positive and offsets non-negative")
+    if dims is not None:
+        fw, fh = dims
+        if min(fw, fh) < 1 or min(ox, oy) < 0:
+            raise LayoutError(f"--fabric-dims={fw},{fh} --fabric-offsets={ox},{oy}: "
+                              "dimensions must be positive and offsets non-negative")
+        mw, mh = FABRIC_LIMITS.get(arch, (fw, fh))
+        if fw > mw or fh > mh:
+            raise LayoutError(f"--fabric-dims={fw},{fh} is larger than {_wafer(arch)}")
+    if min(ox, oy) < 0:
+        raise LayoutError(f"--fabric-offsets={ox},{oy}: offsets must be non-negative")
     if ox < 4 + west_buf:
         raise LayoutError(f"--fabric-offsets x={ox} leaves no room for memcpy's west columns: "
                           f"x must be at least {4 + west_buf}")
     if oy < 1:
         raise LayoutError(f"--fabric-offsets y={oy}: y must be at least 1")
+
+
+def check_fabric(arch: str, width: int, height: int, dims, offsets, west_buf: int = 0,
+                 east_buf: int = 0) -> None:
+    """Check that a `width` x `height` rectangle at `offsets`, with memcpy's support columns,
+    fits in the fabric `dims` (None: the smallest that holds it) and on the wafer.
+
+    Raises:
+      LayoutError: naming the dims, the offsets and what they would need, or the wafer's size.
+    """
+    check_fabric_dims(arch, dims, offsets, west_buf)
+    ox, oy = offsets
     need_w = ox + width + 3 + east_buf
     need_h = oy + height + 1
+    if dims is None:
+        mw, mh = FABRIC_LIMITS.get(arch, (need_w, need_h))
+        if need_w > mw or need_h > mh:
+            raise LayoutError(f"a {width}x{height} rectangle at offsets ({ox}, {oy}) with "
+                              f"memcpy needs a {need_w}x{need_h} fabric, larger than "
+                              f"{_wafer(arch)}")
+        return
+    fw, fh = dims
     if fw < need_w or fh < need_h:
         raise LayoutError(f"--fabric-dims={fw},{fh} is too small for a {width}x{height} "
                           f"rectangle at offsets ({ox}, {oy}) with memcpy: it needs at least "
@@ -88,22 +126,24 @@ def _check_exports(pe: ir.PeProgram, names: dict[str, ir.ExportName], where: str
 
 def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels, exports,
                   classes, class_of, params=(), width_west_buf=0,
-                  width_east_buf=0, tables=(), routes=(), streams=(), filters=()) -> ir.Program:
+                  width_east_buf=0, tables=(), routes=(), streams=(), filters=(),
+                  memcpy=True) -> ir.Program:
     """Validate a placed program and return it as a Program. Raises LayoutError.
 
     `tables` are per-PE constant tables (`[H, W]` arrays read by `ir.PeValue`), beside the
     coordinate tables "x" and "y" added here. `routes` are `((x, y, color), (rx, tx))` of the
     layout; with the classes' local color configs they are resolved here (`wsejax.routes`).
     `streams` are memcpy's streaming colors, `(color, "h2d" | "d2h")`, which memcpy routes.
+    `memcpy` is False for a program compiled without `--memcpy`: the host cannot reach it.
     """
     if arch not in ARCHES:
         raise LayoutError(f"--arch={arch}: expected one of {', '.join(ARCHES)}")
     if not 1 <= int(channels) <= 16:
         raise LayoutError(f"--channels={channels}: memcpy needs 1 to 16 channels")
     offsets = tuple(int(v) for v in fabric_offsets)
-    dims = (tuple(int(v) for v in fabric_dims) if fabric_dims is not None else
-            default_fabric_dims(width, height, offsets, width_west_buf, width_east_buf))
-    _check_fabric(width, height, dims, offsets, width_west_buf, width_east_buf)
+    given = tuple(int(v) for v in fabric_dims) if fabric_dims is not None else None
+    check_fabric(arch, width, height, given, offsets, width_west_buf, width_east_buf)
+    dims = given or default_fabric_dims(width, height, offsets, width_west_buf, width_east_buf)
     names = {e.name: e for e in exports}
     class_of = np.asarray(class_of, np.int32)
     for c, pe in enumerate(classes):
@@ -121,7 +161,7 @@ def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels,
                       params=tuple(params), width_west_buf=width_west_buf,
                       width_east_buf=width_east_buf, routes=tuple(routes),
                       resolved=_resolve(width, height, configs), streams=streams,
-                      filters=tuple(filters))
+                      filters=tuple(filters), memcpy=bool(memcpy))
 
 
 def _check_streams(streams, configs) -> tuple:

@@ -17,7 +17,9 @@ every misuse raises `MemcpyError` naming the call, the symbol, what was expected
 
 from __future__ import annotations
 
+import enum
 import os
+import warnings
 
 import numpy as np
 
@@ -64,15 +66,58 @@ class Task:
         return f"<Task {self.name} {'done' if self._done else 'pending'}>"
 
 
-def _env_int(name: str) -> int | None:
+def _env_int(name: str, minimum: int | None = None) -> int | None:
     """The integer in environment variable `name`, or None where it is unset or empty."""
-    text = os.environ.get(name)
+    text = os.environ.get(name, "").strip()
     if not text:
         return None
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        raise MemcpyError(f"{name} must be an integer") from None
+        value = None
+    if value is None or (minimum is not None and value < minimum):
+        want = "an integer" if minimum is None else f"an integer >= {minimum}"
+        raise MemcpyError(f"SdkRuntime: environment variable {name} must be {want}, got "
+                          f"{text!r}")
+    return value
+
+
+def _devices(devices, from_env: bool) -> int | None:
+    """The device count to split the PE grid over, checked against the devices JAX sees.
+
+    An explicit `devices=` beyond them is an error; `WSEJAX_DEVICES` beyond them is a warning
+    and uses them all, so one setting serves machines of different sizes."""
+    if devices is None:
+        return None
+    if isinstance(devices, bool) or not isinstance(devices, (int, np.integer)) or devices < 1:
+        raise MemcpyError(f"SdkRuntime: devices must be a positive integer, got {devices!r}")
+    if devices == 1:
+        return 1
+    import jax
+
+    available = jax.devices()
+    if devices <= len(available):
+        return int(devices)
+    have = f"{len(available)} {available[0].platform} device(s)"
+    if not from_env:
+        raise MemcpyError(f"SdkRuntime: devices={devices}, but only {have} are visible")
+    warnings.warn(f"WSEJAX_DEVICES={devices}, but only {have} are visible; using "
+                  f"{len(available)}", RuntimeWarning, stacklevel=3)
+    return len(available)
+
+
+def _enum(what: str, name: str, cls, value):
+    """`value` as a member of the IntEnum `cls` (its members or their integer values)."""
+    if isinstance(value, cls):
+        return value
+    # a member of another enum (data_type passed as order) is a mistake, not a number
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, enum.Enum)):
+        try:
+            return cls(int(value))
+        except ValueError:
+            pass
+    accepted = ", ".join(f"{cls.__name__}.{m.name}" for m in cls)
+    raise MemcpyError(f"{what}: {name} must be one of {accepted}, got {value!r}")
 
 
 def _positive(name: str, **values) -> None:
@@ -115,13 +160,23 @@ class SdkRuntime:
             self.program = bindir
         else:
             artifacts = getattr(bindir, "artifacts_path", None)
-            self.program = load_program(artifacts if artifacts is not None else bindir)
+            path = artifacts if artifacts is not None else bindir
+            if path is None:
+                raise MemcpyError("SdkRuntime: no compile output directory given (bindir is "
+                                  "None); pass the directory `wsejax cslc ... -o DIR` wrote (a "
+                                  "host script usually takes it as `--name DIR`)")
+            if not isinstance(path, (str, os.PathLike)):
+                raise MemcpyError(f"SdkRuntime: bindir must be a compile output directory (a "
+                                  f"path) or a Program, got {type(path).__name__}")
+            self.program = load_program(path)
         # the environment lets an unmodified host script run in the random-order mode or
         # sharded over several devices
         if schedule_seed is None:
             schedule_seed = _env_int("WSEJAX_SCHEDULE_SEED")
-        if devices is None:
-            devices = _env_int("WSEJAX_DEVICES")
+        from_env = devices is None
+        if from_env:
+            devices = _env_int("WSEJAX_DEVICES", minimum=1)
+        devices = _devices(devices, from_env)
         self._engine_kwargs = {"matvec_loops": matvec_loops, "schedule_seed": schedule_seed,
                                "devices": devices}
         if loop_limit is not None:
@@ -197,6 +252,10 @@ class SdkRuntime:
 
     def _ready_for(self, what: str) -> None:
         self._alive(what)
+        if not getattr(self.program, "memcpy", True):
+            raise MemcpyError(f"{what}: the program was compiled without --memcpy, so the host "
+                              "cannot reach the device (no memcpy, no launch); compile it with "
+                              "`wsejax cslc ... --memcpy`")
         if not self._running:
             raise MemcpyError(f"{what}: call load() and run() before issuing commands")
         self._drain()
@@ -254,6 +313,14 @@ class SdkRuntime:
         if writable and (not arr.flags.c_contiguous or not arr.flags.writeable):
             raise MemcpyError(f"{what}: the destination array must be writable and "
                               "C-contiguous (it is written in place)")
+        if not arr.dtype.isnative:
+            if writable:
+                raise MemcpyError(f"{what}: the destination array is {arr.dtype.str} (byte "
+                                  "order not the host's); it is written in place with raw "
+                                  "native words: pass an array of "
+                                  f"{arr.dtype.newbyteorder('=').name}")
+            # the values, not the bytes, are what the host means to send
+            arr = arr.astype(arr.dtype.newbyteorder("="))
         return arr.reshape(-1).view(np.uint32)
 
     def _targets(self, what, export, px, py, w, h, l, bits):
@@ -294,7 +361,8 @@ class SdkRuntime:
     def _h2d(self, what, kind, dest, src, px, py, w, h, l, streaming, data_type, order,
              nonblock, src_size):
         self._ready_for(what)
-        order, data_type = MemcpyOrder(order), MemcpyDataType(data_type)
+        order, data_type = _enum(what, "order", MemcpyOrder, order), \
+            _enum(what, "data_type", MemcpyDataType, data_type)
         if streaming:
             if kind != "roi":
                 raise MemcpyError(f"{what}: streaming mode is not supported for broadcasts")
@@ -347,7 +415,8 @@ class SdkRuntime:
         """Copy symbol `src` on the ROI into `dest` (written in place, raw bits)."""
         what = "memcpy_d2h"
         self._ready_for(what)
-        order, data_type = MemcpyOrder(order), MemcpyDataType(data_type)
+        order, data_type = _enum(what, "order", MemcpyOrder, order), \
+            _enum(what, "data_type", MemcpyDataType, data_type)
         if streaming:
             return self._stream(what, "d2h", src, dest, px, py, w, h, elem_per_pe, order,
                                 nonblock)
@@ -459,6 +528,7 @@ class SdkRuntime:
     def read_symbol(self, x: int, y: int, symbol_name: str, dtype="uint8") -> np.ndarray:
         """The raw bytes of PE (x, y)'s global `symbol_name`, viewed as `dtype`."""
         self._alive("read_symbol")
+        dtype = _read_dtype(dtype)
         self._drain()
         if not self._loaded:
             raise MemcpyError("read_symbol: call load() first")
@@ -470,11 +540,24 @@ class SdkRuntime:
             raise MemcpyError(f"read_symbol: PE ({x}, {y}) has no global '{symbol_name}'")
         raw = np.ascontiguousarray(np.asarray(self.state.mem[slot][y, x])).reshape(-1)
         raw = raw.view(np.uint8)
-        size = np.dtype(dtype).itemsize
+        size = dtype.itemsize
         if raw.size % size:
             raise MemcpyError(f"read_symbol: '{symbol_name}' holds {raw.size} bytes, not a "
-                              f"whole number of {np.dtype(dtype)} values")
-        return raw.view(dtype)
+                              f"whole number of {dtype} values")
+        # device bytes are little-endian; a big-endian dtype gets the same values
+        return raw.view(dtype.newbyteorder("<")).astype(dtype)
+
+
+def _read_dtype(dtype) -> np.dtype:
+    """`read_symbol`'s dtype: a numpy bool, integer, float or complex type."""
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError):
+        dt = None
+    if dt is None or dt.kind not in "biufc" or dt.itemsize == 0:
+        raise MemcpyError(f"read_symbol: dtype must be a numeric numpy dtype (e.g. 'uint8', "
+                          f"np.float32, np.uint16), got {dtype!r}")
+    return dt
 
 
 def _convert_arg(what: str, k: int, a, t: DType):

@@ -43,7 +43,7 @@ from wsejax.csl.values import (
 )
 from wsejax.errors import CslError, LayoutError
 from wsejax.hardware import MEMCPY_COLORS
-from wsejax.layout import build_program, default_fabric_dims
+from wsejax.layout import build_program, check_fabric, check_fabric_dims, default_fabric_dims
 from wsejax.tile_classes import Group, TableNames, tile_classes, vary_color
 from wsejax.types import DType
 
@@ -57,6 +57,7 @@ class _Layout:
         self.c = c
         self.top = top
         self.rect = None
+        self.check_fabric = None    # (w, h) -> None, raises LayoutError
         self.tiles: dict = {}
         self.routes: dict = {}
         self.filters: dict = {}     # (x, y, color) -> Filter of a @set_color_config
@@ -69,6 +70,14 @@ class _Layout:
         if w < 1 or h < 1:
             raise self.c.error(f"@set_rectangle({w}, {h}): dimensions must be positive", pos)
         self.rect = (w, h)
+        if self.check_fabric is not None:
+            # before any tile's program is evaluated: a layout too big for its fabric (or
+            # the wafer) is refused at once, naming the @set_rectangle
+            try:
+                self.check_fabric(w, h)
+            except LayoutError as e:
+                raise LayoutError(f"{pos.file}:{pos.line}:{pos.col}: @set_rectangle({w}, {h}): "
+                                  f"{e}") from None
 
     def set_tile_code(self, x, y, path, params: StructVal, env: Env, pos):
         if self.rect is None:
@@ -339,6 +348,7 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
         raise LayoutError(f"--arch={arch}: expected wse2 or wse3")
     top = pathlib.Path(top)
     offsets = tuple(fabric_offsets) if fabric_offsets is not None else (4 + width_west_buf, 1)
+    check_fabric_dims(arch, fabric_dims, offsets, width_west_buf)
     env_paths = [p for p in os.environ.get("CSL_IMPORT_PATH", "").split(":") if p]
     c = CslCompiler(arch=arch, import_paths=list(import_paths) + env_paths, warn=warn,
                     max_steps=max_steps)
@@ -350,6 +360,8 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     if len(layouts) > 1:
         raise c.error("a program has exactly one layout block", layouts[1].pos)
     c.layout = lay = _Layout(c, str(top))
+    lay.check_fabric = lambda w, h: check_fabric(arch, w, h, fabric_dims, offsets,
+                                                 width_west_buf, width_east_buf)
     c.fabric = (None, offsets)
     mod = Module(c, file, _top_params(c, file, params or {}, colors or {}), "", None, top.stem)
     body = layouts[0].body
@@ -383,7 +395,8 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
             width_west_buf=width_west_buf, width_east_buf=width_east_buf, tables=tables,
             routes=tuple((k, r) for k, (r, _) in sorted(lay.routes.items())),
             filters=tuple(sorted(lay.filters.items())),
-            streams=tuple(sorted((color, kind) for color, (kind, _) in c.streams.items())))
+            streams=tuple(sorted((color, kind) for color, (kind, _) in c.streams.items())),
+            memcpy=memcpy)
     except LayoutError as err:
         # point at the source: the @set_color_config of a route problem, or the
         # @set_tile_code that placed the PE whose program has the problem
