@@ -165,6 +165,15 @@ ESCAPED = [
     ("pe", "const q = blk: { return 3; };\ncomptime { _ = q; }", 32, 18,
      "return outside a function"),
     ("layout", "comptime { continue; }", 10, 12, "continue outside a loop or labelled block"),
+    # Python's own exceptions: an overflow, an index past a string, a negative element address,
+    # a recursion without end
+    ("pe", "const q = @as(i16, @as(f32, 1 << 2000) - @as(f32, 1 << 2000));\n"
+     "comptime { _ = q; }", 32, 11, "@as(i16, nan) is not a number that fits"),
+    ("pe", 'const q = "ab"[7];\ncomptime { _ = q; }', 32, 11,
+     "index 7 out of range of a string of 2 bytes"),
+    ("pe", "const q = &a[-1];\ncomptime { _ = q; }", 32, 11, "&a[-1]: index out of range"),
+    ("pe", "fn r(x: i16) i16 { return r(x); }\ncomptime { _ = r(1); }", 32, 27,
+     "comptime evaluation recursed too deeply"),
 ]
 
 

@@ -258,10 +258,10 @@ var plain: i16 linksection("x");
     buf, ext, cv, plain = parse(src).decls
     assert buf == VarDecl("buf", False, ArrayType((N(4),), I("f32")),
                           Builtin("zeros", (ArrayType((N(4),), I("f32")),)), export=True,
-                          align=N(16))
+                          align=N(16), attrs=("align", "linksection"))
     assert ext == VarDecl("ext", True, I("i32"), None, extern=True)
     assert cv == VarDecl("cv", False, None, N(0), comptime=True)
-    assert plain == VarDecl("plain", False, I("i16"), None)
+    assert plain == VarDecl("plain", False, I("i16"), None, attrs=("linksection",))
 
 
 def test_functions_and_tasks():

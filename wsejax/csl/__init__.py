@@ -21,6 +21,7 @@ import gc
 import os
 import pathlib
 import re
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -62,6 +63,7 @@ class _Layout:
         self.routes: dict = {}
         self.filters: dict = {}     # (x, y, color) -> Filter of a @set_color_config
         self.exports: dict[str, ir.ExportName] = {}
+        self.export_pos: dict = {}  # name -> position of its @export_name
         self._files: dict = {}      # (path, importing file) -> the path as a string
 
     def set_rectangle(self, w, h, pos):
@@ -109,6 +111,7 @@ class _Layout:
     def export_name(self, name, t, mutable, pos):
         if name in self.exports:
             raise self.c.error(f"@export_name('{name}') called twice", pos)
+        self.export_pos[name] = pos
         if isinstance(t, PtrT) and t.kind == "many" and isinstance(t.elem, DType):
             if mutable is None:
                 raise self.c.error(f"@export_name('{name}'): data names need a mutability",
@@ -326,7 +329,26 @@ def _top_params(c: CslCompiler, file: ast.File, params: dict, colors: dict) -> d
     return out
 
 
+# Python frames comptime evaluation may take: `Compiler.MAX_CALL_DEPTH` nested calls of a few
+# dozen frames each, so that the evaluator's own depth limit is met before Python's
+_STACK_FRAMES = 25_000
+
+
+@contextlib.contextmanager
+def _deep_stack():
+    """Raise Python's recursion limit for the duration of a compile (pure Python frames take no C
+    stack from Python 3.11 on); the parser lowers it again while it runs, see
+    `Compiler.parse`."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, _STACK_FRAMES))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 @_no_cyclic_gc()
+@_deep_stack()
 def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
                 colors: dict[str, int] | None = None, arch: str = "wse2",
                 fabric_dims: tuple[int, int] | None = None,
@@ -334,13 +356,15 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
                 memcpy: bool = False, import_paths: Sequence[str] = (),
                 width_west_buf: int = 0, width_east_buf: int = 0,
                 fp16_format: str = "f16", warn=None,
-                max_steps: int = 20_000_000) -> ir.Program:
+                max_steps: int = 20_000_000,
+                max_loop_iterations: int = 100_000) -> ir.Program:
     """Compile the layout file `top` (as `cslc` does) into a Program.
 
     `params`/`colors` set the top file's params (as `--params`/`--colors`). Without
     `fabric_dims`, the smallest fabric memcpy accepts around the rectangle is used.
-    `max_steps` bounds comptime evaluation (statements executed), so an endless comptime loop
-    is an error, not a hang.
+    `max_steps` bounds comptime evaluation (statements executed) and `max_loop_iterations` the
+    iterations of any one comptime or inline loop, so an endless comptime loop is an error
+    within seconds, not a hang.
     """
     if fp16_format != "f16":
         raise LayoutError(f"--fp16-format={fp16_format} is not supported yet (only f16)")
@@ -351,7 +375,7 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     check_fabric_dims(arch, fabric_dims, offsets, width_west_buf)
     env_paths = [p for p in os.environ.get("CSL_IMPORT_PATH", "").split(":") if p]
     c = CslCompiler(arch=arch, import_paths=list(import_paths) + env_paths, warn=warn,
-                    max_steps=max_steps)
+                    max_steps=max_steps, max_loop_iterations=max_loop_iterations)
     c.memcpy = memcpy
     file = c.parse(top)
     layouts = [d for d in file.decls if isinstance(d, ast.LayoutBlock)]
@@ -386,6 +410,11 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
         raise c.error(f"no @set_tile_code for PE {missing[0]} ({len(missing)} of {w * h} PEs "
                       "have none)", layouts[0].pos)
     classes, class_of, tables = _tile_classes(c, lay, w, h)
+    exported = {e.name for pe in classes for e in pe.exports}
+    for name in lay.exports:
+        if name not in exported:
+            raise c.error(f"@export_name('{name}'): no PE exports it (no PE program calls "
+                          f"@export_symbol with the name '{name}')", lay.export_pos[name])
     out_params = dict(params or {})
     try:
         return build_program(

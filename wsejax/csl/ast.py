@@ -294,7 +294,8 @@ class Block:
 @dataclass(frozen=True)
 class VarDecl:
     """`const x: T = e;`, `var x: T = e;`, `comptime var x = e;`, with optional `export`,
-    `extern`, `align(N)`, `linksection("s")` (kept, not interpreted)."""
+    `extern`, `align(N)`, `linksection("s")`, `linkname("s")` (kept, not interpreted: `attrs`
+    names those given, and the compiler warns that they are ignored)."""
 
     name: str
     const: bool
@@ -304,6 +305,7 @@ class VarDecl:
     export: bool = False
     extern: bool = False
     align: Expr | None = None
+    attrs: tuple[str, ...] = ()
     pos: Pos = field(default=NOWHERE, compare=False)
 
 

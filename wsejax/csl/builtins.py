@@ -64,6 +64,7 @@ from wsejax.csl.values import (
     TensorAccessVal,
     TupleVal,
     UtIdVal,
+    ieee_float,
 )
 from wsejax.fabric import data_task_args
 from wsejax.hardware import (
@@ -132,7 +133,7 @@ def _as(c, node, env):
     if t is DType.bool_:
         return CNum(bool(raw != 0) if not isinstance(raw, float) or raw == raw else True, t)
     if t.is_float:
-        return CNum(float(t.np.type(raw)) if np.isfinite(raw) else float(raw), t)
+        return CNum(ieee_float(raw, t), t)
     if isinstance(raw, float):
         if raw != raw or raw in (float("inf"), float("-inf")):
             raise c.error(f"@as({t}, {raw}) is not a number that fits", node.pos)
@@ -1061,9 +1062,13 @@ def _initialize_queue(c, node, env):
                 raise c.error("@initialize_queue: .ctrl_table_id applies to input queues only",
                               node.pos)
             c.comptime_int(f["ctrl_table_id"], node.pos)
+            c.ignored("@initialize_queue .ctrl_table_id", node.pos,
+                      "control task tables are not modelled")
     if "priority" in f and not isinstance(f["priority"], StructVal):
         raise c.error("@initialize_queue: .priority takes .{ .high = true }, "
                       ".{ .medium = true } or .{ .low = true }", node.pos)
+    if "priority" in f:
+        c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
     color = None
     if "color" in f:
         color = _queue_color(c, f["color"], node.pos, "@initialize_queue .color")
@@ -1315,6 +1320,8 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
             raise c.error(f"{kind}: .{k} is not supported yet", node.pos)
         if k not in known:
             raise c.error(f"unknown {kind} property '.{k}'", node.pos)
+        if k == "priority":
+            c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
     pe = env.module.pe
     if pe is None:
         raise c.error(f"a {kind} belongs in a PE program", node.pos)
@@ -1569,6 +1576,8 @@ def _op_config(c, cfg: StructVal, node, env) -> ir.OpConfig | None:
     if "priority" in f and not isinstance(f["priority"], StructVal):
         raise c.error(f"@{node.name}: .priority takes .{{ .high = true }}, .{{ .medium = true }} "
                       "or .{ .low = true }", node.pos)
+    if "priority" in f:
+        c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
     activate = unblock = index = ut = None
     if "activate" in f:
         activate = _hook(c, f["activate"], node, ".activate", _local_id)
@@ -1657,7 +1666,9 @@ def _allocate_fifo(c, node, env):
             hooks[k] = _local_id(c, v, node, f"@allocate_fifo .{k}")
         elif k in ("empty_action", "full_action", "simd_mode", "dest", "src", "xdsr"):
             raise c.error(f"@allocate_fifo: .{k} is not supported yet", node.pos)
-        elif k != "priority":
+        elif k == "priority":
+            c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
+        else:
             raise c.error(f"@allocate_fifo: unknown option .{k}", node.pos)
     name = c.decl_name
     pe.fifos[name] = ir.Fifo(name, buf.name, hooks.get("activate_push"),

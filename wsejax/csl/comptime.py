@@ -69,6 +69,7 @@ from wsejax.csl.values import (
     TupleVal,
     UtIdVal,
     freeze,
+    ieee_float,
 )
 from wsejax.dsd import Affine
 from wsejax.errors import CslError
@@ -307,10 +308,11 @@ class Compiler:
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`."""
 
     def __init__(self, *, arch: str, import_paths=(), fp16: DType = DType.f16, warn=None,
-                 max_steps: int = 20_000_000):
+                 max_steps: int = 20_000_000, max_loop_iterations: int = 100_000):
         self.arch = arch
         self.memcpy = False
         self.max_steps = max_steps
+        self.max_loop_iterations = max_loop_iterations
         self.import_paths = [pathlib.Path(p) for p in import_paths]
         self.fp16 = fp16
         self.files: dict[str, ast.File] = {}
@@ -318,6 +320,7 @@ class Compiler:
         self.decl_name = None     # the global const whose initialiser is being evaluated
         self.streams: dict = {}   # memcpy streaming color -> ("h2d" | "d2h", pos)
         self._warn = warn or (lambda msg: print(f"wsejax cslc: warning: {msg}", file=sys.stderr))
+        self._ignored: set = set()     # constructs warned about as ignored (once each)
         self._steps = 0
 
     # -- errors and files -------------------------------------------------------------------
@@ -334,16 +337,36 @@ class Compiler:
     def warn(self, message: str) -> None:
         self._warn(message)
 
+    def ignored(self, what: str, pos, why: str) -> None:
+        """Warn that construct `what` (at `pos`) is accepted but has no effect here: once per
+        program and construct, at its first place."""
+        if what in self._ignored:
+            return
+        self._ignored.add(what)
+        where = f"{pos.file}:{pos.line}:{pos.col}: " if pos is not None else ""
+        self.warn(f"{where}{what} is accepted and ignored ({why})")
+
+    def ignored_attrs(self, d: ast.VarDecl) -> None:
+        why = {"align": "a variable is placed at its type's own alignment",
+               "linksection": "PE memory has no link sections here",
+               "linkname": "symbols have no link names here"}
+        for a in d.attrs:
+            self.ignored(f"{a}(...) on a variable", d.pos, why[a])
+
     def parse(self, path: pathlib.Path) -> ast.File:
-        from wsejax.csl.parser import parse
+        from wsejax.csl.parser import parse, read_source
 
         key = str(path)
         if key not in self.files:
+            text = read_source(path)
+            # the parser keeps Python's usual depth limit (counted from here): a deeply nested
+            # expression is its error, not a crash of the C stack
+            old = sys.getrecursionlimit()
+            sys.setrecursionlimit(min(old, _frames() + 1000))
             try:
-                text = path.read_text()
-            except OSError as e:
-                raise CslError(f"cannot read {path}: {e.strerror}") from None
-            self.files[key] = parse(text, key)
+                self.files[key] = parse(text, key)
+            finally:
+                sys.setrecursionlimit(old)
         return self.files[key]
 
     def resolve(self, name: str, importer: str | None, pos) -> pathlib.Path:
@@ -363,6 +386,9 @@ class Compiler:
         a `break`, `continue` or `return` may not leave it."""
         try:
             yield
+        except RecursionError:
+            raise self.error("comptime evaluation recursed too deeply (Python's stack ran out)",
+                             pos) from None
         except _Return as sig:
             raise self.error("return outside a function", sig.pos or pos) from None
         except (_Break, _Continue) as sig:
@@ -384,6 +410,7 @@ class Compiler:
             return self.coerce(v, t, d.pos, f"param '{d.name}'") if t is not None else v
         if isinstance(d, (ast.FnDecl, ast.TaskDecl)):
             return FnVal(d, mod)
+        self.ignored_attrs(d)
         if d.const or d.comptime:
             if d.value is None:
                 raise self.error(f"'{d.name}' needs an initial value", d.pos)
@@ -586,9 +613,7 @@ class Compiler:
         if isinstance(v, bool):
             raise self.error(f"{what}: expected {t}, got bool", pos)
         if t.is_float:
-            if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-                return v
-            return float(v)
+            return ieee_float(v, t)
         if isinstance(v, float):
             if v != int(v):
                 raise self.error(f"{what}: {v} is not an integer ({t} expected)", pos)
@@ -651,6 +676,7 @@ class Compiler:
             raise self.error(f"unexpected statement {t.__name__}", getattr(s, "pos", None))
 
     def local_decl(self, d: ast.VarDecl, env: Env) -> None:
+        self.ignored_attrs(d)
         t = self.eval_type(d.type, env) if d.type is not None else None
         v = self.ev_as(d.value, t, env) if d.value is not None else UNDEFINED
         what = f"'{d.name}'"
@@ -661,7 +687,7 @@ class Compiler:
             v = self.coerce(v, t, d.pos, what) if t is not None and v is not UNDEFINED else v
             if v is UNDEFINED and isinstance(t, (DType, ArrayT)):
                 v = self.coerce(UNDEFINED, t, d.pos, what)
-            env.bind(d.name, CellVar(v, t) if not d.const else v)
+            env.bind(d.name, CellVar(v, t, _runtime_loops(env.fn)) if not d.const else v)
             return
         fn = env.fn
         if isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
@@ -761,6 +787,11 @@ class Compiler:
                 if isinstance(v, (RVal, LocalVar)):
                     raise self.error(f"comptime var '{target.name}' cannot take a runtime "
                                      "value", s.pos)
+                if _runtime_loops(env.fn) > b.loops:
+                    raise self.error(f"comptime var '{target.name}' is changed inside a "
+                                     "run-time loop (it would change once, at compile time); "
+                                     "make the loop `inline`, or the variable a runtime var",
+                                     s.pos)
                 b.value = self.coerce(v, b.type, s.pos, f"'{target.name}'") \
                     if b.type is not None else v
                 return
@@ -839,8 +870,8 @@ class Compiler:
         if isinstance(obj, CellVar):
             obj = obj.value
         if isinstance(obj, ArrayVal):
-            idx = tuple(self.comptime_int(self.ev(i, env), i.pos) for i in target.indices)
-            return ("comptime", obj, idx)
+            idx = [self.ev(i, env) for i in target.indices]
+            return ("comptime", obj, self.array_index(obj, idx, target.pos))
         if isinstance(obj, SymRef):
             indices = tuple(self.to_index(self.ev(i, env), i.pos) for i in target.indices)
             if len(indices) != len(obj.shape):
@@ -853,6 +884,19 @@ class Compiler:
                 raise self.error("a pointer takes one index", target.pos)
             return self.ptr_element(p, self.ev(target.indices[0], env), target.pos)
         raise self.error(f"cannot index {describe(obj)}", target.pos)
+
+    def array_index(self, arr: ArrayVal, idx, pos) -> tuple:
+        """Comptime indices into a comptime array, each within its dimension (no wrapping
+        around from the end, as a Python index would)."""
+        shape = arr.values.shape
+        if len(idx) > len(shape):
+            raise self.error(f"an array of rank {len(shape)} indexed with {len(idx)} indices",
+                             pos)
+        out = tuple(self.comptime_int(i, pos) for i in idx)
+        if not all(0 <= k < n for k, n in zip(out, shape)):
+            raise self.error(f"index {list(out)} out of range of an array of shape "
+                             f"{list(shape)}", pos)
+        return out
 
     def ptr_element(self, p: PtrVal, i, pos):
         """(symbol, flat-index tuple, symbol dtype, view dtype) of `p[i]`."""
@@ -917,6 +961,11 @@ class Compiler:
 
     def while_stmt(self, s: ast.While, env: Env) -> None:
         c = self.ev(s.cond, env)
+        if env.fn is not None and not s.inline and (c is True or c == CNum(True, DType.bool_)) \
+                and not self.reads_comptime_var(s.cond, env):
+            # `while (true)` in a function body is a run-time loop (it ends by a break, which
+            # may be known only at run time); a condition over comptime vars unrolls
+            c = RVal(ir.Const(True, DType.bool_), DType.bool_)
         if env.fn is None or s.inline or isinstance(c, (bool, CNum)):
             self.unroll_while(s, env, c)
             return
@@ -934,6 +983,25 @@ class Compiler:
             fn.loops.pop()
         fn.emit(ir.While(c.expr, body, cont))
 
+    def reads_comptime_var(self, node, env: Env) -> bool:
+        """Whether expression `node` names a comptime var (local or global)."""
+        import dataclasses
+
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ast.Ident):
+                found, v = env.lookup(n.name)
+                if not found:
+                    v = env.module.values.get(n.name)
+                if isinstance(v, CellVar):
+                    return True
+            if dataclasses.is_dataclass(n):
+                stack.extend(getattr(n, f.name) for f in dataclasses.fields(n) if f.name != "pos")
+            elif isinstance(n, tuple):
+                stack.extend(n)
+        return False
+
     def unroll_while(self, s: ast.While, env: Env, c) -> None:
         if isinstance(c, RVal):
             raise self.error("this while condition is known only at run time, but the loop "
@@ -941,6 +1009,7 @@ class Compiler:
         depth = env.fn.depth if env.fn else 0
         if env.fn:
             env.fn.loops.append((s.label, "comptime", depth))
+        count = 0
         try:
             while True:
                 if isinstance(c, CNum):
@@ -951,6 +1020,11 @@ class Compiler:
                 if not c:
                     break
                 self.step(s.pos)
+                count += 1
+                if count > self.max_loop_iterations:
+                    raise self.error(f"this {'inline' if s.inline else 'comptime'} while loop "
+                                     f"ran more than {self.max_loop_iterations} iterations at "
+                                     "comptime (a loop without end?)", s.pos)
                 try:
                     self.exec_block(s.body, env)
                 except _Continue as k:
@@ -976,6 +1050,10 @@ class Compiler:
             self.runtime_array_loop(s, it, env)
             return
         if isinstance(it, RangeVal):
+            if len(it) > self.max_loop_iterations:
+                raise self.error(f"this {'inline' if s.inline else 'comptime'} for loop would run "
+                                 f"{len(it)} iterations at comptime, more than "
+                                 f"{self.max_loop_iterations}", s.pos)
             dt = it.dtype
             items = [CNum(v, dt) if isinstance(dt, DType) else v
                      for v in range(it.start, it.stop, it.step)]
@@ -1020,12 +1098,32 @@ class Compiler:
             if r.step != 1:
                 k = ir.Bin("/", k, ir.Const(r.step, dt), dt)
             inner.bind(s.index, RVal(k, dt))
+        n = len(r)
+        lo, hi = int_range(dt) if dt.is_int else (None, None)
+        for v in (r.start, r.start + (n - 1) * r.step) if n else ():
+            if lo is not None and not lo <= v <= hi:
+                raise self.error(f"a run-time loop over {dt} cannot take the value {v}; give "
+                                 "@range a wider type", s.iterable.pos)
         fn.loops.append((s.label, "runtime", fn.depth + 1))
         try:
             body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
         finally:
             fn.loops.pop()
-        fn.emit(ir.For(var, dt, r.start, r.stop, r.step, body))
+        if n <= _MAX_FOR_TRIPS:
+            fn.emit(ir.For(var, dt, r.start, r.stop, r.step, body))
+            return
+        # a trip count an ir.For cannot carry (the engine counts trips in i32): the same loop
+        # as a while over the loop variable, which needs the value after the last in dt
+        after = r.start + n * r.step
+        if lo is None or not lo <= after <= hi:
+            raise self.error(f"a run-time loop of {n} iterations over {dt}: its counter would "
+                             f"overflow (the value after the last, {after}, does not fit in "
+                             f"{dt})", s.iterable.pos)
+        v = ir.Local(var, dt)
+        fn.emit(ir.LocalAssign(var, ir.Const(r.start, dt)))
+        fn.emit(ir.While(ir.Bin("<" if r.step > 0 else ">", v, ir.Const(r.stop, dt), DType.bool_),
+                         body, (ir.LocalAssign(var, ir.Bin(
+                             "+" if r.step > 0 else "-", v, ir.Const(abs(r.step), dt), dt)),)))
 
     def runtime_array_loop(self, s: ast.For, arr: SymRef, env: Env) -> None:
         if len(arr.shape) != 1:
@@ -1292,21 +1390,23 @@ class Compiler:
         if isinstance(obj, ArrayVal):
             idx = [self.ev(i, env) for i in e.indices]
             if all(is_comptime(i) for i in idx):
-                idx = tuple(self.comptime_int(i, e.pos) for i in idx)
-                try:
-                    return CNum(obj.values[idx].item(), obj.elem) if len(idx) == obj.values.ndim \
-                        else ArrayVal(obj.elem, obj.values[idx])
-                except IndexError:
-                    raise self.error(f"index {list(idx)} out of range of an array of shape "
-                                     f"{list(obj.values.shape)}", e.pos) from None
+                idx = self.array_index(obj, idx, e.pos)
+                return CNum(obj.values[idx].item(), obj.elem) if len(idx) == obj.values.ndim \
+                    else ArrayVal(obj.elem, obj.values[idx])
             self.need_fn(env, e.pos, "indexing a comptime array with a runtime index")
             obj = self.const_symbol(obj, env, e.pos)
             name, indices, dtype, view = self.lvalue(ast.Index(ast.Ident("%const"), e.indices,
                                                                e.pos), env, obj)
             return RVal(ir.Load(name, indices, dtype), dtype)
         if isinstance(obj, str):
+            if len(e.indices) != 1:
+                raise self.error("a string takes one index", e.pos)
             k = self.comptime_int(self.ev(e.indices[0], env), e.pos)
-            return CNum(obj.encode()[k], DType.u8)
+            data = obj.encode()
+            if not 0 <= k < len(data):
+                raise self.error(f"index {k} out of range of a string of {len(data)} bytes",
+                                 e.pos)
+            return CNum(data[k], DType.u8)
         if isinstance(obj, (SymRef, PtrVal)):
             fn = self.need_fn(env, e.pos, "reading PE memory")
             del fn
@@ -1379,6 +1479,10 @@ class Compiler:
                 if not all(is_comptime(i) for i in idx):
                     raise self.error("&a[i] needs a comptime-known index", pos)
                 idx = tuple(self.comptime_int(i, pos) for i in idx)
+                if len(idx) != len(base.shape) or not all(
+                        0 <= k < n for k, n in zip(idx, base.shape)):
+                    raise self.error(f"&{base.name}{list(idx)}: index out of range of an array "
+                                     f"of shape {list(base.shape)}", pos)
                 flat = int(np.ravel_multi_index(idx, base.shape))
                 return PtrVal(base.name, base.dtype, base.shape, flat, "single")
             raise self.error(f"cannot take the address of an element of {describe(base)}", pos)
@@ -1843,12 +1947,11 @@ class Compiler:
                 fenv.bind(p.name, RVal(ir.Local(pname, t), t))
         ctx = FnCtx(name, ret, addressed=_addressed(decl.body))
         body_env = Env(mod, fenv.scopes + [{}], ctx)
-        self._depth_guard += 1
-        if self._depth_guard > 64:
-            raise self.error(f"{decl.name}: calls nest too deeply (recursion is not supported)",
-                             pos)
+        self.enter_call(decl, pos)
         try:
             self.exec_block(decl.body, body_env)
+        except RecursionError:
+            raise self.deep_error(decl, pos) from None
         except _Return:
             raise self.error("return from an inline context escaped its function",
                              decl.pos) from None
@@ -1860,6 +1963,20 @@ class Compiler:
         return name
 
     _depth_guard = 0
+    # calls (comptime, inline, or a runtime function's specializations) nested in one
+    # another; Python's own recursion limit is raised so that this one is always met first
+    MAX_CALL_DEPTH = 200
+
+    def enter_call(self, decl, pos) -> None:
+        """Count one more nested call of `decl`; leave with `self._depth_guard -= 1`."""
+        if self._depth_guard >= self.MAX_CALL_DEPTH:
+            raise self.deep_error(decl, pos)
+        self._depth_guard += 1
+
+    def deep_error(self, decl, pos) -> CslError:
+        return self.error(f"comptime evaluation recursed too deeply: calls of {decl.name} nest "
+                          f"more than {self.MAX_CALL_DEPTH} deep (a recursion without end?)",
+                          pos)
 
     def inline_call(self, fv: FnVal, args, env: Env, pos):
         decl = fv.decl
@@ -1873,11 +1990,11 @@ class Compiler:
         fn = env.fn
         fn.addressed |= _addressed(decl.body)
         body_env = Env(mod, fenv.scopes + [{}], fn, fn.depth)
-        self._depth_guard += 1
-        if self._depth_guard > 64:
-            raise self.error(f"{decl.name}: inline calls nest too deeply", pos)
+        self.enter_call(decl, pos)
         try:
             self.exec_block(decl.body, body_env)
+        except RecursionError:
+            raise self.deep_error(decl, pos) from None
         except _Return as r:
             if r.depth != fn.depth:
                 raise
@@ -1908,11 +2025,11 @@ class Compiler:
             t = self.eval_type(p.type, fenv)
             fenv.bind(p.name, self.coerce(a, t, pos, f"argument '{p.name}' of {decl.name}")
                       if t is not ANYTYPE else a)
-        self._depth_guard += 1
-        if self._depth_guard > 200:
-            raise self.error(f"{decl.name}: comptime calls nest too deeply", pos)
+        self.enter_call(decl, pos)
         try:
             self.exec_block(decl.body, Env(mod, fenv.scopes + [{}], None))
+        except RecursionError:
+            raise self.deep_error(decl, pos) from None
         except _Return as r:
             return self.coerce_ret(r.value, decl, fenv, pos)
         except (_Break, _Continue) as sig:
@@ -1935,6 +2052,22 @@ class Compiler:
 
 # ------------------------------------------------------------------------------------------------
 # Helpers
+
+
+def _runtime_loops(fn: FnCtx | None) -> int:
+    """How many run-time loops are open in the function being emitted."""
+    return 0 if fn is None else sum(kind == "runtime" for _, kind, _ in fn.loops)
+
+
+_MAX_FOR_TRIPS = 2**31 - 1    # the most trips an ir.For carries (a counter of type i32)
+
+
+def _frames() -> int:
+    """The number of Python frames on the stack."""
+    f, n = sys._getframe(), 0
+    while f is not None:
+        f, n = f.f_back, n + 1
+    return n
 
 
 @functools.cache
@@ -2020,6 +2153,14 @@ def fold_python(op, a, b, c: Compiler, pos):
         if op in ("==", "!="):
             return (a == b) if op == "==" else (a != b)
         raise c.error(f"operator '{op}' cannot take bools", pos)
+    if op in ("+", "-", "*", "/", "%") and (isinstance(a, float) or isinstance(b, float)):
+        if op in ("/", "%") and b == 0:
+            raise c.error("division by zero at comptime", pos)
+        # comptime_float arithmetic is IEEE f64: an overflow is an infinity, not an error
+        x, y = np.float64(ieee_float(a)), np.float64(ieee_float(b))
+        with np.errstate(all="ignore"):
+            return float({"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
+                          "%": np.fmod}[op](x, y))
     try:
         if op == "+":
             return a + b

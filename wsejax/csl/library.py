@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from wsejax import ir
 from wsejax.csl.comptime import describe
 from wsejax.csl.values import (
@@ -59,6 +61,7 @@ from wsejax.csl.values import (
     StructVal,
     TaskIdVal,
     TupleVal,
+    ieee_float,
 )
 from wsejax.fabric import MAX_COMMANDS, NO_ENTRYPOINT, control_payload
 from wsejax.types import DType, format_value
@@ -205,10 +208,13 @@ def _layout(c, params, pos):
 # ------------------------------------------------------------------------------------------------
 # math
 
+# folded in the operand's numpy type (f64 for comptime_float) with IEEE results, as the run-time
+# op computes them: exp overflows to inf, log(0) is -inf, log(-1) and sqrt(-1) are NaN
 _UNARY = {
-    "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos,
-    "tanh": math.tanh, "floor": math.floor, "ceil": math.ceil,
-    "inv": lambda x: 1.0 / x, "invsqrt": lambda x: 1.0 / math.sqrt(x),
+    "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos,
+    "tanh": np.tanh, "floor": np.floor, "ceil": np.ceil,
+    "inv": lambda x: np.divide(x.dtype.type(1), x),
+    "invsqrt": lambda x: np.divide(x.dtype.type(1), np.sqrt(x)),
 }
 _PRED = {"isNaN": ("isnan", math.isnan), "isInf": ("isinf", math.isinf),
          "isFinite": ("isfinite", math.isfinite),
@@ -225,9 +231,9 @@ def _float_arg(c, v, want: DType | None, node):
     if isinstance(v, CNum):
         if not v.dtype.is_float:
             raise c.error(f"<math> function takes a float, got {v.dtype}", node.pos)
-        return None, float(v.value), want or v.dtype
+        return None, ieee_float(v.value, want or v.dtype), want or v.dtype
     if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return None, float(v), want
+        return None, ieee_float(v, want), want
     raise c.error("<math> function takes a float", node.pos)
 
 
@@ -253,8 +259,16 @@ def _math(c, params, pos):
 
 def _fold(t, value):
     if t is None:
-        return value
-    return CNum(float(t.np.type(value)) if math.isfinite(value) else value, t)
+        return ieee_float(value)
+    return CNum(ieee_float(value, t), t)
+
+
+def _np_fold(t, f, *vals) -> float:
+    """`f` applied to comptime floats in type t's numpy type (f64 for comptime_float), with
+    IEEE results (inf, NaN) where the operation overflows or has no real value."""
+    dt = t.np if t is not None else np.dtype(np.float64)
+    with np.errstate(all="ignore"):
+        return float(f(*(dt.type(v) for v in vals)))
 
 
 def _unary_impl(name, f, want):
@@ -262,10 +276,7 @@ def _unary_impl(name, f, want):
         (x,) = _args(c, node, env, 1)
         e, v, t = _float_arg(c, x, want, node)
         if e is None:
-            try:
-                return _fold(t, float(f(v)))
-            except (ValueError, OverflowError, ZeroDivisionError):
-                return _fold(t, math.nan)
+            return _fold(t, _np_fold(t, f, v))
         return RVal(ir.Intrinsic(name, (e,), t), t)
     return impl
 
@@ -329,7 +340,7 @@ def _pow_impl(want):
         ea, va, t = _float_arg(c, a, want, node)
         eb, vb, tb = _float_arg(c, b, want or t, node)
         if ea is None and eb is None:
-            return _fold(t, math.pow(va, vb))
+            return _fold(t, _np_fold(t, np.power, va, vb))
         t = t or tb or DType.f32
         ea = ea if ea is not None else ir.Const(va, t)
         eb = eb if eb is not None else ir.Const(vb, t)
@@ -342,7 +353,8 @@ def _fscale_impl(want):
         a, k = _args(c, node, env, 2)
         ea, va, t = _float_arg(c, a, want, node)
         if ea is None and not isinstance(k, RVal):
-            return _fold(t, math.ldexp(va, c.comptime_int(k, node.pos)))
+            n = max(-4096, min(4096, c.comptime_int(k, node.pos)))   # beyond: 0 or inf
+            return _fold(t, _np_fold(t, lambda x: np.ldexp(x, n), va))
         t = t or DType.f32
         ea = ea if ea is not None else ir.Const(va, t)
         return RVal(ir.Intrinsic("fscale", (ea, c.to_expr(k, DType.i16, node.pos)), t), t)
@@ -384,9 +396,18 @@ def _time(c, params, pos):
                               ir.Cast(w, DType.u16)))
         return None
 
+    def tsc_switch(name):
+        run = noop(name)
+
+        def impl(c2, node, env):
+            out = run(c2, node, env)
+            c2.ignored(f"<time>.{name}()", node.pos, "the timestamp counter always runs here")
+            return out
+        return impl
+
     return NativeModule("time", {
-        "enable_tsc": _fn("enable_tsc", noop("enable_tsc")),
-        "disable_tsc": _fn("disable_tsc", noop("disable_tsc")),
+        "enable_tsc": _fn("enable_tsc", tsc_switch("enable_tsc")),
+        "disable_tsc": _fn("disable_tsc", tsc_switch("disable_tsc")),
         "reset_tsc_counter": _fn("reset_tsc_counter", reset),
         "get_timestamp": _fn("get_timestamp", timestamp),
         "tsc_size_words": 3,

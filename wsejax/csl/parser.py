@@ -101,9 +101,29 @@ def parse(source: str, path: str = "<csl>") -> ast.File:
     return ast.File(path, tuple(decls), source)
 
 
+def read_source(path: str | Path) -> str:
+    """The text of the CSL file at `path`. CSL sources are UTF-8: a file that is not (or that
+    cannot be read) is a CslError naming the file, with the line, column and byte offset of the
+    first byte that is not UTF-8."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise CslError(f"cannot read {path}: {e.strerror}", str(path)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        start = data.rfind(b"\n", 0, e.start) + 1
+        end = data.find(b"\n", e.start)
+        line = data[start:end if end >= 0 else len(data)].decode("utf-8", "replace")
+        col = len(data[start:e.start].decode("utf-8", "replace")) + 1
+        raise CslError(f"{path} is not UTF-8 text: byte 0x{data[e.start]:02x} at offset "
+                       f"{e.start} ({e.reason})", str(path), data.count(b"\n", 0, e.start) + 1,
+                       col, line) from None
+
+
 def parse_file(path: str | Path) -> ast.File:
     """Read and parse the CSL file at `path` (positions carry `str(path)`)."""
-    return parse(Path(path).read_text(encoding="utf-8"), str(path))
+    return parse(read_source(path), str(path))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -171,13 +191,15 @@ class _ToAst(Transformer):
         return ast.ParamDecl(str(name), type_, default, pos=self._pos(meta))
 
     def var_decl(self, meta, c):
-        (storage, comptime, mut), name, type_, (align, _section, _linkname), value = c
+        (storage, comptime, mut), name, type_, (align, section, linkname), value = c
+        attrs = tuple(a for a, v in (("align", align), ("linksection", section),
+                                     ("linkname", linkname)) if v is not None)
         return ast.VarDecl(
             str(name), mut.type == "CONST", type_, value,
             comptime=comptime is not None,
             export=storage is not None and storage.type == "EXPORT",
             extern=storage is not None and storage.type == "EXTERN",
-            align=align, pos=self._pos(meta))
+            align=align, attrs=attrs, pos=self._pos(meta))
 
     def align(self, meta, c):
         return c[0]

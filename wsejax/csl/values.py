@@ -12,6 +12,7 @@ comptime_float, `bool`, `str` (comptime_string). Everything else is a small clas
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,7 @@ __all__ = [
     "EnumVal", "FifoVal", "FnT", "FnVal", "LocalVar", "ModuleVal", "NativeFn", "PeColorVal",
     "PtrT", "PtrVal",
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
-    "TensorAccessVal", "TupleVal", "UtIdVal", "type_name",
+    "TensorAccessVal", "TupleVal", "UtIdVal", "ieee_float", "type_name",
 ]
 
 
@@ -115,6 +116,33 @@ class EnumT:
 
 def type_name(t) -> str:
     return str(t)
+
+
+_PRECISION = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}   # significand bits
+
+
+def ieee_float(v, t: DType | None = None) -> float:
+    """`v` (a Python int or float) rounded to float type `t` (None: comptime_float, f64) as
+    IEEE round-to-nearest-even does: a value beyond the type's largest finite one becomes an
+    infinity, never an OverflowError. Integers too wide for f64 are rounded once, straight to
+    the target's precision (no double rounding)."""
+    dt = t.np if t is not None else np.dtype(np.float64)
+    if isinstance(v, int) and not isinstance(v, bool):
+        bits = abs(v).bit_length()
+        prec = _PRECISION.get(dt.name, 53)
+        if bits > 53:
+            shift = bits - prec
+            q, r = divmod(abs(v), 1 << shift)
+            half = 1 << (shift - 1)
+            if r > half or (r == half and q & 1):
+                q += 1
+            try:
+                x = math.ldexp(float(q), shift)
+            except OverflowError:
+                x = math.inf
+            v = -x if v < 0 else x
+    with np.errstate(over="ignore"):
+        return float(dt.type(v))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -267,10 +295,13 @@ class ModuleVal:
 
 @dataclass(eq=False)
 class CellVar:
-    """A `comptime var`: a mutable comptime value."""
+    """A `comptime var`: a mutable comptime value. `loops` counts the run-time loops around
+    its declaration (a run-time loop nested deeper may not change it: it would change once,
+    at compile time, not once per iteration)."""
 
     value: object
     type: object = None
+    loops: int = 0
 
 
 @dataclass
