@@ -120,7 +120,8 @@ def _enum(what: str, name: str, cls, value):
     raise MemcpyError(f"{what}: {name} must be one of {accepted}, got {value!r}")
 
 
-def _positive(name: str, **values) -> None:
+def _integers(name: str, **values) -> None:
+    """Raise MemcpyError unless every value is an integer (not a bool)."""
     for k, v in values.items():
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
             raise MemcpyError(f"{name}: {k} must be an integer, got {v!r}")
@@ -289,7 +290,7 @@ class SdkRuntime:
         return export
 
     def _check_roi(self, what, px, py, w, h, elem_per_pe) -> None:
-        _positive(what, px=px, py=py, w=w, h=h, elem_per_pe=elem_per_pe)
+        _integers(what, px=px, py=py, w=w, h=h, elem_per_pe=elem_per_pe)
         pw, ph = self.program.width, self.program.height
         if w < 1 or h < 1 or elem_per_pe < 1:
             raise MemcpyError(f"{what}: w, h and elem_per_pe must be at least 1, got w={w}, "
@@ -532,8 +533,11 @@ class SdkRuntime:
         self._drain()
         if not self._loaded:
             raise MemcpyError("read_symbol: call load() first")
+        _integers("read_symbol", x=x, y=y)
         if not (0 <= x < self.program.width and 0 <= y < self.program.height):
             raise MemcpyError(f"read_symbol: PE ({x}, {y}) is outside the program rectangle")
+        if not isinstance(symbol_name, str):
+            raise MemcpyError(f"read_symbol: the symbol is a global's name, got {symbol_name!r}")
         c = int(self.program.class_of[y, x])
         slot = self.engine.plan.symbol_slot[c].get(symbol_name)
         if slot is None:
