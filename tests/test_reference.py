@@ -1255,3 +1255,63 @@ def test_engine_f32_additions_of_constants_are_not_reassociated():
     program = _single(pe, {"u": csl.f32, "r": csl.f32}, width=1)
     problems = _disagreement(program, host_data(program, np.random.default_rng(3)))
     assert not problems, "\n".join(problems)
+
+
+_CHUNKS = """
+param memcpy_params: comptime_struct;
+const sys_mod = @import_module("<memcpy/memcpy>", memcpy_params);
+var a: [12]f32;
+var b: [12]f32;
+var n: i16;
+var len: u16;
+var d = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> a[i] });
+var other = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> b[i] });
+var a_ptr: [*]f32 = &a;
+var b_ptr: [*]f32 = &b;
+var n_ptr: *i16 = &n;
+var len_ptr: *u16 = &len;
+fn run() void {
+  d = @set_dsd_length(d, len);
+  other = @set_dsd_length(other, len);
+  var k: i16 = 0;
+  while (k < n) : (k += 1) {
+    @fadds(d, d, other);
+    d = @increment_dsd_offset(d, len, f32);
+    other = @increment_dsd_offset(other, len, f32);
+  }
+  sys_mod.unblock_cmd_stream();
+}
+comptime {
+  @export_symbol(a_ptr, "a");
+  @export_symbol(b_ptr, "b");
+  @export_symbol(n_ptr, "n");
+  @export_symbol(len_ptr, "len");
+  @export_symbol(run);
+}
+"""
+
+
+@pytest.mark.parametrize("n, length", [(3, 4), (6, 2), (2, 5)])
+def test_dsd_moved_in_a_runtime_loop_is_read_where_it_points(tmp_path, n, length):
+    """Fixed: a DSD with a run-time length under its static bound and a run-time offset
+    was read at an offset moved so that a window of the whole bound fit in the array: an
+    in-place `@fadds(d, d, other)` over chunks read every chunk's sources at the start."""
+    from csl_harness import compile_pe
+
+    program = compile_pe(tmp_path, _CHUNKS, '\n'.join(
+        f'@export_name("{s}", [*]{t}, true);' for s, t in
+        (("a", "f32"), ("b", "f32"), ("n", "i16"), ("len", "u16")))
+        + '\n@export_name("run", fn()void);', w=2, h=1)
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal((2, 12)).astype(np.float32)
+    b = rng.standard_normal((2, 12)).astype(np.float32)
+    data = [("a", a.view(np.uint32).reshape(-1), 12, 32), ("b", b.view(np.uint32).reshape(-1),
+                                                              12, 32),
+            ("n", np.full(2, n, np.uint32), 1, 16), ("len", np.full(2, length, np.uint32), 1, 16)]
+    runner, ref = run_both(program, [("run",)], data)
+    assert not mismatches(program, runner, ref)
+    want = a.copy()
+    want[:, :n * length] += b[:, :n * length]
+    for x in range(2):
+        assert np.array_equal(ref.memory(x, 0)["a"], want[x])
+        assert np.array_equal(runner.read_symbol(x, 0, "a", np.float32).reshape(-1), want[x])

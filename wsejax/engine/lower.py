@@ -855,6 +855,15 @@ class Lowerer(FabricOps):
             self.fault(bad, m, f"{what}: DSD address out of range of '{sym.name}'")
             if off.ndim == 0:
                 off = jnp.broadcast_to(off, self.lanes)
+            if valid is not None:
+                # a run-time length under the static bound: the window of all n elements
+                # may run past either end although every valid one is in range. Moving
+                # the offset to fit the window would read other elements; pad instead.
+                span = hi - lo + 1
+                pad = jnp.zeros(flat.shape[:2] + (span,), flat.dtype)
+                flat = jnp.concatenate([pad, flat, pad], axis=2)
+                off = jnp.clip(off + span, -lo, size + 2 * span - 1 - hi)
+                return _read_offset(flat, off, pat)
             off = jnp.clip(off, -lo, max(size - 1 - hi, -lo))
             return _read_offset(flat, off, pat)
         idx = dyn
