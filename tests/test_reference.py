@@ -514,6 +514,7 @@ OP_NAMES = ("fadds", "fsubs", "fmuls", "fmaxs", "fmacs", "fmovs", "fnegs", "fabs
             "fsubh", "fmulh", "fmaxh", "fmach", "fmovh", "fs2h", "fh2s", "fs2xp16", "xp162fs",
             "fh2xp16", "xp162fh", "faddhs", "fmachs", "add16", "sub16", "and16", "or16",
             "xor16", "sll16", "slr16", "sar16", "mov16", "popcnt", "clz", "ctz", "mov32")
+DSD_VARS = {"dv": "fb", "dw": "fc"}      # the DSD variables, over these arrays
 INT_OPS = ("+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "min", "max")
 CMP_OPS = ("==", "!=", "<", "<=", ">", ">=")
 
@@ -623,8 +624,10 @@ def _dsd(draw, cls, ctx, exclude=()):
 
     options = [(6, mem1d), (2, mem4d),
                (2, lambda: ("Dloc", sym, _iexpr(draw, ctx, 2), draw(st.integers(0, 4))))]
-    if cls in ("f32", "u32") and "fb" not in exclude:
-        options.append((2, lambda: ("Dvar",)))
+    if cls in ("f32", "u32"):
+        names = [v for v, sym in DSD_VARS.items() if sym not in exclude]
+        if names:
+            options.append((2, lambda: ("Dvar", draw(st.sampled_from(names)))))
     return _one_of(draw, *options)
 
 
@@ -632,7 +635,7 @@ def _dsd_syms(o) -> set:
     if o[0] in ("D", "D4", "Dloc"):
         return {o[1]}
     if o[0] == "Dvar":
-        return {"fb"}
+        return {DSD_VARS[o[1]]}
     return set()
 
 
@@ -660,9 +663,48 @@ def _dsd_op(draw, ctx):
         dest = ("p", sym, None if sym == "sf" else draw(st.integers(0, N - 1)))
     else:
         dest = _dsd(draw, dest_cls, ctx)
-    srcs = tuple(_dsd(draw, str(t), ctx) if letter == "D" else _scalar(draw, str(t), ctx)
+    srcs = tuple(_source(draw, letter, str(t), dest, dest_cls, ctx)
                  for letter, t in zip(form[1:], spec.srcs))
     return ("op", name, dest, srcs)
+
+
+def _source(draw, letter, cls, dest, dest_cls, ctx):
+    """A source operand; now and then the destination itself (`@fadds(d, d, x)`, or the
+    value a pointer destination points to as a scalar source)."""
+    same = cls == dest_cls and draw(st.integers(0, 2)) == 0
+    if letter == "D":
+        return dest if same and dest[0] != "p" else _dsd(draw, cls, ctx)
+    if same and dest[0] == "p" and cls == "f32":
+        return ("s", cls, ("fs",) if dest[1] == "sf" else ("fld", dest[1], ("c", dest[2])))
+    return _scalar(draw, cls, ctx)
+
+
+CHUNK_OPS = ("fadds", "fsubs", "fmuls", "fmaxs", "fmacs", "fmovs", "fnegs")
+
+
+def _chunks(draw, ctx):
+    """A DSD moved through an array in a loop, destination and source of an op at each step:
+    `while (...) { @fadds(d, d, other); d = @increment_dsd_offset(d, k, f32); }`, over a
+    global DSD variable or a DSD local, with a run-time or static length, after a rewind or
+    from wherever earlier statements left it."""
+    target = draw(st.sampled_from(sorted(DSD_VARS) + ["local"]))
+    name = draw(st.sampled_from(CHUNK_OPS))
+    form = next(f for f in ELEMENT_OPS[name].forms if f[:2] == "DD")
+    me = ("Dvar", target)
+    srcs = [me]
+    for letter in form[2:]:
+        if letter == "D":
+            srcs.append(_one_of(draw, (3, lambda: _dsd(draw, "f32", ctx)),
+                                (2, lambda: ("Dvar", draw(st.sampled_from(sorted(DSD_VARS))))),
+                                (1, lambda: me)))
+        else:
+            srcs.append(_scalar(draw, "f32", ctx))
+    others = [o[1] for o in srcs[1:] if o[0] == "Dvar" and o[1] != target]
+    return ("chunks", target, draw(st.sampled_from(["while", "for"])), draw(st.integers(0, 3)),
+            draw(st.sampled_from([None, None, ("k", 1), ("k", 3), ("rt", _iexpr(draw, ctx, 2))])),
+            draw(st.sampled_from([1, 2, 2, -1])), draw(st.booleans()) or target == "local",
+            ("op", name, me, tuple(srcs)), tuple(sorted(set(others))) if draw(st.booleans())
+            else ())
 
 
 def _stmt(draw, ctx):
@@ -680,9 +722,9 @@ def _stmt(draw, ctx):
         (1, lambda: ("setdyn", _iexpr(draw, ctx, 1), _iexpr(draw, ctx, 1),
                      draw(st.sampled_from([3, 3, 3, 7])))),
         (1, lambda: ("inc", ("k", draw(st.integers(-2, 3))) if draw(st.booleans()) else
-                     _iexpr(draw, ctx, 2))),
-        (1, lambda: ("len", _iexpr(draw, ctx, 2))),
-        (1, lambda: ("stride", _iexpr(draw, ctx, 2))),
+                     _iexpr(draw, ctx, 2), draw(st.sampled_from(sorted(DSD_VARS))))),
+        (1, lambda: ("len", _iexpr(draw, ctx, 2), draw(st.sampled_from(sorted(DSD_VARS))))),
+        (1, lambda: ("stride", _iexpr(draw, ctx, 2), draw(st.sampled_from(sorted(DSD_VARS))))),
         (1, lambda: ("map", _dsd(draw, "f32", ctx), _dsd(draw, "f32", ctx),
                      _fexpr(draw, ctx, 1))),
         (1, lambda: ("call", _dsd(draw, "f32", ctx), _fexpr(draw, ctx, 1))),
@@ -696,6 +738,7 @@ def _stmt(draw, ctx):
                                 _fexpr(draw, ctx, 1))))
     if depth < 2:
         options += [
+            (ctx.get("chunks", 1), lambda: _chunks(draw, dict(inner, loop=False))),
             (2, lambda: ("if", _cond(draw, ctx), _block(draw, inner, 1, 3),
                          _block(draw, inner, 0, 2))),
             (2, lambda: ("for", draw(st.integers(1, 6)), _block(draw, in_loop, 1, 3))),
@@ -714,21 +757,24 @@ def _block(draw, ctx, lo, hi):
 
 
 @st.composite
-def plans(draw, lo=1, hi=6):
+def plans(draw, lo=1, hi=6, chunks=1):
     """`(with_tasks, body)` with lo..hi top-level statements; a plan with tasks compiles the
-    scheduler too (slower)."""
+    scheduler too (slower). `chunks` weighs the loops that move a DSD (`_chunks`)."""
     tasks = draw(st.integers(0, 2)) == 0
-    ctx = {"depth": 0, "loop": False, "in_loop": False, "top": True, "tasks": tasks}
+    ctx = {"depth": 0, "loop": False, "in_loop": False, "top": True, "tasks": tasks,
+           "chunks": chunks}
     return tasks, _block(draw, ctx, lo, hi)
 
 
 class _Emit:
     """Emits a plan with wsejax.dsl, inside the traced body of `run`."""
 
-    def __init__(self, refs, dv, helpers, counters):
-        self.refs, self.dv, self.helpers, self.counters = refs, dv, helpers, counters
+    def __init__(self, refs, dvs, helpers, counters):
+        self.refs, self.dvs, self.helpers, self.counters = refs, dvs, helpers, counters
         self.loop_vars: list = []
         self.next_counter = 0
+        self.local_dsd = None
+        self.next_local = 0
 
     def index(self, ix):
         kind = ix[0]
@@ -820,7 +866,53 @@ class _Emit:
             off = csl.as_(csl.i16, self.i(o[2]) & 3)
             return csl.local(csl.get_dsd(csl.mem1d_dsd, base_address=self.refs[o[1]],
                                          offset=off, extent=o[3]))
-        return self.dv
+        if o[1] == "local":
+            return self.local_dsd
+        return self.dvs[o[1]]
+
+    def set_dsd(self, name, value):
+        if name == "local":
+            self.local_dsd = csl.local(value, name=self.local_dsd.expr.name)
+        else:
+            self.dvs[name].set(value)
+
+    def counter(self):
+        w = self.counters[self.next_counter % len(self.counters)]
+        self.next_counter += 1
+        return w
+
+    def chunks(self, s):
+        _, target, loop, k, length, delta, rewind, op, others = s
+        if target == "local":
+            self.next_local += 1
+            self.local_dsd = csl.local(csl.get_dsd(csl.mem1d_dsd, base_address=self.refs["fa"],
+                                                   extent=4), name=f"chunk{self.next_local}")
+        elif rewind:
+            self.dvs[target].set(csl.get_dsd(csl.mem1d_dsd,
+                                             base_address=self.refs[DSD_VARS[target]], extent=4))
+        if length is not None:
+            n = length[1] if length[0] == "k" else csl.as_(csl.u16, (self.i(length[1]) & 3) + 1)
+            self.set_dsd(target, csl.set_dsd_length(self.dsd(("Dvar", target)), n))
+
+        def step():
+            self.stmt(op)
+            for name in (target,) + others:
+                self.set_dsd(name, csl.increment_dsd_offset(self.dsd(("Dvar", name)), delta,
+                                                            csl.f32))
+
+        if loop == "for":
+            for i in csl.range(csl.i16, k + 3):
+                self.loop_vars.append(i)
+                step()
+                self.loop_vars.pop()
+            return
+        w = self.counter()
+        w.set(0)
+        with csl.while_(w < (self.refs["cnt"][k] & 3)):
+            w.set(w + 1)
+            self.loop_vars.append(csl.as_(csl.i16, w))
+            step()
+            self.loop_vars.pop()
 
     def operand(self, o):
         if o[0] == "s":
@@ -859,11 +951,15 @@ class _Emit:
             refs["cnt"][self.i(s[1]) & s[3]] = self.i(s[2])
         elif k == "inc":
             delta = s[1][1] if s[1][0] == "k" else csl.as_(csl.i16, (self.i(s[1]) & 3) - 2)
-            self.dv.set(csl.increment_dsd_offset(self.dv, delta, csl.f32))
+            self.dvs[s[2]].set(csl.increment_dsd_offset(self.dvs[s[2]], delta, csl.f32))
         elif k == "len":
-            self.dv.set(csl.set_dsd_length(self.dv, csl.as_(csl.u16, self.i(s[1]) & 7)))
+            self.dvs[s[2]].set(csl.set_dsd_length(self.dvs[s[2]],
+                                                  csl.as_(csl.u16, self.i(s[1]) & 7)))
         elif k == "stride":
-            self.dv.set(csl.set_dsd_stride(self.dv, csl.as_(csl.i8, self.i(s[1]) & 3)))
+            self.dvs[s[2]].set(csl.set_dsd_stride(self.dvs[s[2]],
+                                                  csl.as_(csl.i8, self.i(s[1]) & 3)))
+        elif k == "chunks":
+            self.chunks(s)
         elif k == "map":
             out = csl.addr(refs["sf"])
             csl.map(self.helpers["pick"], self.dsd(s[1]), self.dsd(s[2]), self.f(s[3]), out)
@@ -883,8 +979,7 @@ class _Emit:
                 self.block(s[2])
                 self.loop_vars.pop()
         elif k == "while":
-            w = self.counters[self.next_counter % len(self.counters)]
-            self.next_counter += 1
+            w = self.counter()
             w.set(0)
             with csl.while_(w < (refs["cnt"][s[1]] & 3)):
                 w.set(w + 1)
@@ -908,7 +1003,9 @@ def _plan_program(plan):
         refs["sf"] = csl.var("sf", csl.f32)
         refs["si"] = csl.var("si", csl.i32)
         refs["cnt"] = csl.var("cnt", csl.i32[4])
-        dv = csl.var("dv", csl.get_dsd(csl.mem1d_dsd, base_address=refs["fb"], extent=4))
+        dvs = {name: csl.var(name, csl.get_dsd(csl.mem1d_dsd, base_address=refs[sym],
+                                               extent=4))
+               for name, sym in DSD_VARS.items()}
 
         @csl.fn
         def pick(u: csl.f32, v: csl.f32, s: csl.f32) -> csl.f32:
@@ -955,7 +1052,7 @@ def _plan_program(plan):
             else:
                 csl.unblock_cmd_stream()
             counters = [csl.local(csl.i32, 0) for _ in range(6)]
-            _Emit(refs, dv, {"pick": pick, "touch": touch, "addf": addf}, counters).block(body)
+            _Emit(refs, dvs, {"pick": pick, "touch": touch, "addf": addf}, counters).block(body)
 
         for ref in refs.values():
             csl.export_symbol(ref)
@@ -1315,3 +1412,18 @@ def test_dsd_moved_in_a_runtime_loop_is_read_where_it_points(tmp_path, n, length
     for x in range(2):
         assert np.array_equal(ref.memory(x, 0)["a"], want[x])
         assert np.array_equal(runner.read_symbol(x, 0, "a", np.float32).reshape(-1), want[x])
+
+
+@settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=_HEALTH)
+@given(plans(1, 3, chunks=12), st.integers(0, 2**32 - 1))
+def test_generated_programs_moving_dsds_in_loops_agree(plan, seed):
+    """Loops that move DSD variables and DSD locals, each the destination and a source of
+    its op, drawn often."""
+    _check_plan(plan, seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=_HEALTH)
+@given(plans(2, 8, chunks=8), st.integers(0, 2**32 - 1))
+def test_more_generated_programs_moving_dsds_in_loops_agree(plan, seed):
+    _check_plan(plan, seed)
