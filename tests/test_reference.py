@@ -1427,3 +1427,115 @@ def test_generated_programs_moving_dsds_in_loops_agree(plan, seed):
 @given(plans(2, 8, chunks=8), st.integers(0, 2**32 - 1))
 def test_more_generated_programs_moving_dsds_in_loops_agree(plan, seed):
     _check_plan(plan, seed)
+
+
+# ------------------------------------------------------------------------------------------------
+# Every loop has a budget: a loop nest runs at most `loop_limit` iterations in all
+
+
+def _budget_program():
+    def pe():
+        n = csl.var("n", csl.i32)
+        acc = csl.var("acc", csl.i32[2])
+        x = csl.var("x", csl.f32[4])
+        y = csl.var("y", csl.f32[4])
+        x_dsd = csl.var("x_dsd", csl.get_dsd(csl.mem1d_dsd, base_address=x, stride=0,
+                                             extent=4))
+        y_dsd = csl.get_dsd(csl.mem1d_dsd, base_address=y, extent=4)
+
+        @csl.fn
+        def inner():
+            with csl.while_(acc[1] < n):
+                acc[1] = acc[1] + 1
+
+        @csl.fn
+        def huge_for():                     # a comptime trip count far past the budget
+            for _ in csl.range(csl.i32, 1 << 30):
+                acc[0] = acc[0] + 1
+            csl.unblock_cmd_stream()
+
+        @csl.fn
+        def short_for():                    # three iterations, unrolled
+            with csl.if_(csl.pe_x() == 0):
+                for _ in csl.range(csl.i16, 3):
+                    acc[0] = acc[0] + 1
+            csl.unblock_cmd_stream()
+
+        @csl.fn
+        def nested():                       # 4 x n iterations, the inner loop in a call
+            for _ in csl.range(csl.i16, 4):
+                acc[1] = 0
+                inner()
+                acc[0] = acc[0] + 1
+            csl.unblock_cmd_stream()
+
+        @csl.fn
+        def matvec():                       # 6 @fmacs steps, lowered as one product
+            for i in csl.range(csl.i16, 6):
+                csl.fmacs(y_dsd, y_dsd, x_dsd, x[i & 3])
+                x_dsd.set(csl.increment_dsd_offset(x_dsd, 0, csl.f32))
+            csl.unblock_cmd_stream()
+
+        for s in (n, acc, x, y):
+            csl.export_symbol(s)
+        for f in (huge_for, short_for, nested, matvec):
+            csl.export_symbol(f)
+
+    return compile_single(pe, {"n": csl.i32, "acc": csl.i32, "x": csl.f32, "y": csl.f32,
+                               "huge_for": csl.fn_type(), "short_for": csl.fn_type(),
+                               "nested": csl.fn_type(), "matvec": csl.fn_type()}, width=3,
+                          height=1)
+
+
+@pytest.mark.parametrize("matvec_loops", [False, True])
+def test_every_loop_nest_has_a_budget(matvec_loops):
+    """A `for` with a huge trip count, nested loops (one in a called function), an unrolled
+    `for` and a vectorised `@fmacs` loop all spend one budget of `loop_limit` iterations per
+    loop nest, and fault alike in the engine and the reference, naming the PE and the
+    function, instead of running on."""
+    program = _budget_program()
+    n = [("n", np.array([1, 2, 9], np.uint32), 1, 32)]
+    kw = {"loop_limit": 12, "matvec_loops": matvec_loops}
+    _, ref = agree(program, [("huge_for",)], n, **kw)
+    assert str(ref.errors[0]).startswith("device fault: huge_for: a for loop ran past 12 "
+                                         "iterations")
+    assert ref.faults == {(x, 0): "huge_for: a for loop ran past 12 iterations"
+                          for x in range(3)}
+    # 4 x (n + 1) iterations: 8 and 12 fit; with n = 9 the inner loop of the second pass
+    # runs out
+    _, ref = agree(program, [("nested",)], n, **kw)
+    assert ref.faults == {(2, 0): "inner: a while loop ran past 12 iterations in all with "
+                                  "the loops around it"}
+    assert isinstance(ref.errors[0], FabricFault) and ref.errors[0].pes == [(2, 0)]
+    _, ref = agree(program, [("short_for",), ("matvec",)], n, **kw)
+    assert ref.errors == [None, None]
+    _, ref = agree(program, [("matvec",)], n, **dict(kw, loop_limit=5))
+    assert ref.faults == {(x, 0): "matvec: a for loop ran past 5 iterations" for x in range(3)}
+    _, ref = agree(program, [("short_for",)], n, **dict(kw, loop_limit=2))
+    assert ref.faults == {(0, 0): "short_for: a for loop ran past 2 iterations"}
+
+
+def test_a_task_that_activates_itself_forever_faults():
+    def pe():
+        count = csl.var("count", csl.i32)
+        again_id = csl.get_local_task_id(3)
+
+        @csl.task
+        def again():
+            count.set(count + 1)
+            csl.activate(again_id)
+
+        csl.bind_local_task(again, again_id)
+
+        @csl.fn
+        def go():
+            csl.activate(again_id)
+
+        csl.export_symbol(count)
+        csl.export_symbol(go)
+
+    program = compile_single(pe, {"count": csl.i32, "go": csl.fn_type()}, width=2, height=1)
+    _, ref = agree(program, [("go",)], [], loop_limit=30)
+    assert isinstance(ref.errors[0], FabricFault)
+    assert sorted(ref.faults) == [(0, 0), (1, 0)]
+    assert "still busy after 30 ticks" in ref.faults[(0, 0)]
