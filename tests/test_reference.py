@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import compile_single, uses_fabric
+from harness import compile_single, started, uses_fabric
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -1539,3 +1539,35 @@ def test_a_task_that_activates_itself_forever_faults():
     assert isinstance(ref.errors[0], FabricFault)
     assert sorted(ref.faults) == [(0, 0), (1, 0)]
     assert "still busy after 30 ticks" in ref.faults[(0, 0)]
+
+
+def test_gemv_keeps_subnormals_by_default():
+    """The default lowering of an @fmacs loop is step by step, IEEE-exact: subnormal matrix
+    entries, products and partial sums are kept, as numpy (rounding each product and each
+    sum to f32) and the reference keep them. The matrix-product lowering is opt-in
+    (`matvec_loops=True`): XLA:CPU flushes f32 subnormals inside it."""
+    from gemv import compile_gemv, run_gemv
+
+    M, N = 4, 6
+    program = compile_gemv(2, 1, M, N)
+    rng = np.random.default_rng(9)
+    tiny = np.float32(2.0 ** -70)
+    A = (rng.standard_normal((1, 2, M * N)) * tiny).astype(np.float32)    # products ~2**-140
+    A[..., ::5] = np.float32(3e-41) * rng.integers(-3, 4, A[..., ::5].shape)    # subnormal
+    x = (rng.standard_normal((1, 2, N)) * tiny).astype(np.float32)
+    x[..., 0] = 1.5
+    b = np.zeros((1, 2, M), np.float32)
+    y = run_gemv(started(program), A, x, b, 2, 1, M, N)
+    want = np.zeros((1, 2, M), np.float32)
+    for i in range(N):
+        want = want + A[..., i::N] * x[..., i:i + 1]         # f32 numpy, subnormals kept
+    want = want + b
+    assert np.any((want != 0) & (np.abs(want) < np.finfo(np.float32).tiny))
+    assert y.view(np.uint32).tolist() == want.view(np.uint32).tolist()
+    ref = Reference(program)
+    for name, arr, n in (("A", A, M * N), ("x", x, N), ("b", b, M)):
+        ref.memcpy_h2d(name, arr.reshape(-1).view(np.uint32).copy(), 0, 0, 2, 1, n)
+    ref.launch("init_and_compute")
+    for px in range(2):
+        assert ref.memory(px, 0)["y"].view(np.uint32).tolist() == \
+            want[0, px].view(np.uint32).tolist()

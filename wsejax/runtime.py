@@ -89,9 +89,11 @@ class SdkRuntime:
       bindir: a compile output directory (from `wsejax cslc` or `save_program`) or a Program.
       platform: accepted for the SDK's signature; unused.
       cmaddr: the address of a real system; only the emulator (None or "") is available.
-      loop_limit: iterations after which a runtime loop on a PE faults instead of running on.
-      matvec_loops: lower `@fmacs` loops over an advancing DSD to one matrix product (default);
-        False runs them step by step.
+      loop_limit: iterations a loop nest on a PE may run before it faults instead of running
+        on.
+      matvec_loops: lower `@fmacs` loops over an advancing DSD to one matrix product: fast,
+        but it sums in another order and on CPU flushes f32 subnormals; the default (False)
+        runs them step by step, IEEE-exact.
       schedule_seed: run runnable tasks in a seeded random order instead of lowest ID first
         (also set by the environment variable WSEJAX_SCHEDULE_SEED).
       queue_capacity: wavelets each PE's inbox and outbox of a color hold (default 8).
@@ -104,7 +106,7 @@ class SdkRuntime:
     """
 
     def __init__(self, bindir, platform=None, *, cmaddr: str | None = None,
-                 loop_limit: int | None = None, matvec_loops: bool = True,
+                 loop_limit: int | None = None, matvec_loops: bool = False,
                  schedule_seed: int | None = None, queue_capacity: int | None = None,
                  devices: int | None = None, check: bool | None = None, **kwargs):
         if cmaddr:

@@ -5,12 +5,15 @@ statement runs under a lane mask (`None` means every PE): writes are selected by
 runtime `if` runs both branches under complementary masks, and `return` / `break` / `continue`
 switch lanes off until the enclosing function or loop ends. Static loops unroll when short and
 become `lax.fori_loop` otherwise; runtime loops become `lax.while_loop`s that stop when no lane
-is left, or fault past an iteration limit (so a runaway loop never hangs the host).
+is left. Every loop nest has a budget of `loop_limit` iterations in all, spent per lane; past it
+the lane faults (so a runaway or huge loop never hangs the host).
 
 Memory DSD operations read and write with slices when the access pattern is static, with one
 dynamic slice when a runtime offset is equal on all PEs, and with per-PE gathers otherwise. A
 static loop whose body is one `@fmacs` into a fixed destination, with a source DSD that advances
-by a fixed step each iteration, is a matrix-vector product and lowers to one `dot_general`.
+by a fixed step each iteration, is a matrix-vector product and lowers to one `dot_general`
+where `matvec_loops` asks for it (opt-in: it sums in another order, and XLA:CPU flushes f32
+subnormals inside it).
 
 Faults (a DSD or index out of range, a runaway loop) are recorded in `fault` per PE, never
 raised inside traced code.
@@ -355,7 +358,7 @@ class Lowerer(FabricOps):
 
     def __init__(self, pe: ir.PeProgram, symbol_slot: dict, dsd_key: dict, dsd_bases: dict,
                  shape: tuple[int, int], register_fault, loop_limit: int = DEFAULT_LOOP_LIMIT,
-                 matvec_loops: bool = True, cls: int = 0, capacity: int = 32):
+                 matvec_loops: bool = False, cls: int = 0, capacity: int = 32):
         self.cls = cls
         self.capacity = capacity
         self.discovering = False
