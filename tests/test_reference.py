@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import compile_single, uses_fabric
+from harness import compile_single, started, uses_fabric
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -514,6 +514,7 @@ OP_NAMES = ("fadds", "fsubs", "fmuls", "fmaxs", "fmacs", "fmovs", "fnegs", "fabs
             "fsubh", "fmulh", "fmaxh", "fmach", "fmovh", "fs2h", "fh2s", "fs2xp16", "xp162fs",
             "fh2xp16", "xp162fh", "faddhs", "fmachs", "add16", "sub16", "and16", "or16",
             "xor16", "sll16", "slr16", "sar16", "mov16", "popcnt", "clz", "ctz", "mov32")
+DSD_VARS = {"dv": "fb", "dw": "fc"}      # the DSD variables, over these arrays
 INT_OPS = ("+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "min", "max")
 CMP_OPS = ("==", "!=", "<", "<=", ">", ">=")
 
@@ -623,8 +624,10 @@ def _dsd(draw, cls, ctx, exclude=()):
 
     options = [(6, mem1d), (2, mem4d),
                (2, lambda: ("Dloc", sym, _iexpr(draw, ctx, 2), draw(st.integers(0, 4))))]
-    if cls in ("f32", "u32") and "fb" not in exclude:
-        options.append((2, lambda: ("Dvar",)))
+    if cls in ("f32", "u32"):
+        names = [v for v, sym in DSD_VARS.items() if sym not in exclude]
+        if names:
+            options.append((2, lambda: ("Dvar", draw(st.sampled_from(names)))))
     return _one_of(draw, *options)
 
 
@@ -632,7 +635,7 @@ def _dsd_syms(o) -> set:
     if o[0] in ("D", "D4", "Dloc"):
         return {o[1]}
     if o[0] == "Dvar":
-        return {"fb"}
+        return {DSD_VARS[o[1]]}
     return set()
 
 
@@ -660,9 +663,48 @@ def _dsd_op(draw, ctx):
         dest = ("p", sym, None if sym == "sf" else draw(st.integers(0, N - 1)))
     else:
         dest = _dsd(draw, dest_cls, ctx)
-    srcs = tuple(_dsd(draw, str(t), ctx) if letter == "D" else _scalar(draw, str(t), ctx)
+    srcs = tuple(_source(draw, letter, str(t), dest, dest_cls, ctx)
                  for letter, t in zip(form[1:], spec.srcs))
     return ("op", name, dest, srcs)
+
+
+def _source(draw, letter, cls, dest, dest_cls, ctx):
+    """A source operand; now and then the destination itself (`@fadds(d, d, x)`, or the
+    value a pointer destination points to as a scalar source)."""
+    same = cls == dest_cls and draw(st.integers(0, 2)) == 0
+    if letter == "D":
+        return dest if same and dest[0] != "p" else _dsd(draw, cls, ctx)
+    if same and dest[0] == "p" and cls == "f32":
+        return ("s", cls, ("fs",) if dest[1] == "sf" else ("fld", dest[1], ("c", dest[2])))
+    return _scalar(draw, cls, ctx)
+
+
+CHUNK_OPS = ("fadds", "fsubs", "fmuls", "fmaxs", "fmacs", "fmovs", "fnegs")
+
+
+def _chunks(draw, ctx):
+    """A DSD moved through an array in a loop, destination and source of an op at each step:
+    `while (...) { @fadds(d, d, other); d = @increment_dsd_offset(d, k, f32); }`, over a
+    global DSD variable or a DSD local, with a run-time or static length, after a rewind or
+    from wherever earlier statements left it."""
+    target = draw(st.sampled_from(sorted(DSD_VARS) + ["local"]))
+    name = draw(st.sampled_from(CHUNK_OPS))
+    form = next(f for f in ELEMENT_OPS[name].forms if f[:2] == "DD")
+    me = ("Dvar", target)
+    srcs = [me]
+    for letter in form[2:]:
+        if letter == "D":
+            srcs.append(_one_of(draw, (3, lambda: _dsd(draw, "f32", ctx)),
+                                (2, lambda: ("Dvar", draw(st.sampled_from(sorted(DSD_VARS))))),
+                                (1, lambda: me)))
+        else:
+            srcs.append(_scalar(draw, "f32", ctx))
+    others = [o[1] for o in srcs[1:] if o[0] == "Dvar" and o[1] != target]
+    return ("chunks", target, draw(st.sampled_from(["while", "for"])), draw(st.integers(0, 3)),
+            draw(st.sampled_from([None, None, ("k", 1), ("k", 3), ("rt", _iexpr(draw, ctx, 2))])),
+            draw(st.sampled_from([1, 2, 2, -1])), draw(st.booleans()) or target == "local",
+            ("op", name, me, tuple(srcs)), tuple(sorted(set(others))) if draw(st.booleans())
+            else ())
 
 
 def _stmt(draw, ctx):
@@ -680,9 +722,9 @@ def _stmt(draw, ctx):
         (1, lambda: ("setdyn", _iexpr(draw, ctx, 1), _iexpr(draw, ctx, 1),
                      draw(st.sampled_from([3, 3, 3, 7])))),
         (1, lambda: ("inc", ("k", draw(st.integers(-2, 3))) if draw(st.booleans()) else
-                     _iexpr(draw, ctx, 2))),
-        (1, lambda: ("len", _iexpr(draw, ctx, 2))),
-        (1, lambda: ("stride", _iexpr(draw, ctx, 2))),
+                     _iexpr(draw, ctx, 2), draw(st.sampled_from(sorted(DSD_VARS))))),
+        (1, lambda: ("len", _iexpr(draw, ctx, 2), draw(st.sampled_from(sorted(DSD_VARS))))),
+        (1, lambda: ("stride", _iexpr(draw, ctx, 2), draw(st.sampled_from(sorted(DSD_VARS))))),
         (1, lambda: ("map", _dsd(draw, "f32", ctx), _dsd(draw, "f32", ctx),
                      _fexpr(draw, ctx, 1))),
         (1, lambda: ("call", _dsd(draw, "f32", ctx), _fexpr(draw, ctx, 1))),
@@ -696,6 +738,7 @@ def _stmt(draw, ctx):
                                 _fexpr(draw, ctx, 1))))
     if depth < 2:
         options += [
+            (ctx.get("chunks", 1), lambda: _chunks(draw, dict(inner, loop=False))),
             (2, lambda: ("if", _cond(draw, ctx), _block(draw, inner, 1, 3),
                          _block(draw, inner, 0, 2))),
             (2, lambda: ("for", draw(st.integers(1, 6)), _block(draw, in_loop, 1, 3))),
@@ -714,21 +757,24 @@ def _block(draw, ctx, lo, hi):
 
 
 @st.composite
-def plans(draw, lo=1, hi=6):
+def plans(draw, lo=1, hi=6, chunks=1):
     """`(with_tasks, body)` with lo..hi top-level statements; a plan with tasks compiles the
-    scheduler too (slower)."""
+    scheduler too (slower). `chunks` weighs the loops that move a DSD (`_chunks`)."""
     tasks = draw(st.integers(0, 2)) == 0
-    ctx = {"depth": 0, "loop": False, "in_loop": False, "top": True, "tasks": tasks}
+    ctx = {"depth": 0, "loop": False, "in_loop": False, "top": True, "tasks": tasks,
+           "chunks": chunks}
     return tasks, _block(draw, ctx, lo, hi)
 
 
 class _Emit:
     """Emits a plan with wsejax.dsl, inside the traced body of `run`."""
 
-    def __init__(self, refs, dv, helpers, counters):
-        self.refs, self.dv, self.helpers, self.counters = refs, dv, helpers, counters
+    def __init__(self, refs, dvs, helpers, counters):
+        self.refs, self.dvs, self.helpers, self.counters = refs, dvs, helpers, counters
         self.loop_vars: list = []
         self.next_counter = 0
+        self.local_dsd = None
+        self.next_local = 0
 
     def index(self, ix):
         kind = ix[0]
@@ -820,7 +866,53 @@ class _Emit:
             off = csl.as_(csl.i16, self.i(o[2]) & 3)
             return csl.local(csl.get_dsd(csl.mem1d_dsd, base_address=self.refs[o[1]],
                                          offset=off, extent=o[3]))
-        return self.dv
+        if o[1] == "local":
+            return self.local_dsd
+        return self.dvs[o[1]]
+
+    def set_dsd(self, name, value):
+        if name == "local":
+            self.local_dsd = csl.local(value, name=self.local_dsd.expr.name)
+        else:
+            self.dvs[name].set(value)
+
+    def counter(self):
+        w = self.counters[self.next_counter % len(self.counters)]
+        self.next_counter += 1
+        return w
+
+    def chunks(self, s):
+        _, target, loop, k, length, delta, rewind, op, others = s
+        if target == "local":
+            self.next_local += 1
+            self.local_dsd = csl.local(csl.get_dsd(csl.mem1d_dsd, base_address=self.refs["fa"],
+                                                   extent=4), name=f"chunk{self.next_local}")
+        elif rewind:
+            self.dvs[target].set(csl.get_dsd(csl.mem1d_dsd,
+                                             base_address=self.refs[DSD_VARS[target]], extent=4))
+        if length is not None:
+            n = length[1] if length[0] == "k" else csl.as_(csl.u16, (self.i(length[1]) & 3) + 1)
+            self.set_dsd(target, csl.set_dsd_length(self.dsd(("Dvar", target)), n))
+
+        def step():
+            self.stmt(op)
+            for name in (target,) + others:
+                self.set_dsd(name, csl.increment_dsd_offset(self.dsd(("Dvar", name)), delta,
+                                                            csl.f32))
+
+        if loop == "for":
+            for i in csl.range(csl.i16, k + 3):
+                self.loop_vars.append(i)
+                step()
+                self.loop_vars.pop()
+            return
+        w = self.counter()
+        w.set(0)
+        with csl.while_(w < (self.refs["cnt"][k] & 3)):
+            w.set(w + 1)
+            self.loop_vars.append(csl.as_(csl.i16, w))
+            step()
+            self.loop_vars.pop()
 
     def operand(self, o):
         if o[0] == "s":
@@ -859,11 +951,15 @@ class _Emit:
             refs["cnt"][self.i(s[1]) & s[3]] = self.i(s[2])
         elif k == "inc":
             delta = s[1][1] if s[1][0] == "k" else csl.as_(csl.i16, (self.i(s[1]) & 3) - 2)
-            self.dv.set(csl.increment_dsd_offset(self.dv, delta, csl.f32))
+            self.dvs[s[2]].set(csl.increment_dsd_offset(self.dvs[s[2]], delta, csl.f32))
         elif k == "len":
-            self.dv.set(csl.set_dsd_length(self.dv, csl.as_(csl.u16, self.i(s[1]) & 7)))
+            self.dvs[s[2]].set(csl.set_dsd_length(self.dvs[s[2]],
+                                                  csl.as_(csl.u16, self.i(s[1]) & 7)))
         elif k == "stride":
-            self.dv.set(csl.set_dsd_stride(self.dv, csl.as_(csl.i8, self.i(s[1]) & 3)))
+            self.dvs[s[2]].set(csl.set_dsd_stride(self.dvs[s[2]],
+                                                  csl.as_(csl.i8, self.i(s[1]) & 3)))
+        elif k == "chunks":
+            self.chunks(s)
         elif k == "map":
             out = csl.addr(refs["sf"])
             csl.map(self.helpers["pick"], self.dsd(s[1]), self.dsd(s[2]), self.f(s[3]), out)
@@ -883,8 +979,7 @@ class _Emit:
                 self.block(s[2])
                 self.loop_vars.pop()
         elif k == "while":
-            w = self.counters[self.next_counter % len(self.counters)]
-            self.next_counter += 1
+            w = self.counter()
             w.set(0)
             with csl.while_(w < (refs["cnt"][s[1]] & 3)):
                 w.set(w + 1)
@@ -908,7 +1003,9 @@ def _plan_program(plan):
         refs["sf"] = csl.var("sf", csl.f32)
         refs["si"] = csl.var("si", csl.i32)
         refs["cnt"] = csl.var("cnt", csl.i32[4])
-        dv = csl.var("dv", csl.get_dsd(csl.mem1d_dsd, base_address=refs["fb"], extent=4))
+        dvs = {name: csl.var(name, csl.get_dsd(csl.mem1d_dsd, base_address=refs[sym],
+                                               extent=4))
+               for name, sym in DSD_VARS.items()}
 
         @csl.fn
         def pick(u: csl.f32, v: csl.f32, s: csl.f32) -> csl.f32:
@@ -955,7 +1052,7 @@ def _plan_program(plan):
             else:
                 csl.unblock_cmd_stream()
             counters = [csl.local(csl.i32, 0) for _ in range(6)]
-            _Emit(refs, dv, {"pick": pick, "touch": touch, "addf": addf}, counters).block(body)
+            _Emit(refs, dvs, {"pick": pick, "touch": touch, "addf": addf}, counters).block(body)
 
         for ref in refs.values():
             csl.export_symbol(ref)
@@ -1255,3 +1352,222 @@ def test_engine_f32_additions_of_constants_are_not_reassociated():
     program = _single(pe, {"u": csl.f32, "r": csl.f32}, width=1)
     problems = _disagreement(program, host_data(program, np.random.default_rng(3)))
     assert not problems, "\n".join(problems)
+
+
+_CHUNKS = """
+param memcpy_params: comptime_struct;
+const sys_mod = @import_module("<memcpy/memcpy>", memcpy_params);
+var a: [12]f32;
+var b: [12]f32;
+var n: i16;
+var len: u16;
+var d = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> a[i] });
+var other = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> b[i] });
+var a_ptr: [*]f32 = &a;
+var b_ptr: [*]f32 = &b;
+var n_ptr: *i16 = &n;
+var len_ptr: *u16 = &len;
+fn run() void {
+  d = @set_dsd_length(d, len);
+  other = @set_dsd_length(other, len);
+  var k: i16 = 0;
+  while (k < n) : (k += 1) {
+    @fadds(d, d, other);
+    d = @increment_dsd_offset(d, len, f32);
+    other = @increment_dsd_offset(other, len, f32);
+  }
+  sys_mod.unblock_cmd_stream();
+}
+comptime {
+  @export_symbol(a_ptr, "a");
+  @export_symbol(b_ptr, "b");
+  @export_symbol(n_ptr, "n");
+  @export_symbol(len_ptr, "len");
+  @export_symbol(run);
+}
+"""
+
+
+@pytest.mark.parametrize("n, length", [(3, 4), (6, 2), (2, 5)])
+def test_dsd_moved_in_a_runtime_loop_is_read_where_it_points(tmp_path, n, length):
+    """Fixed: a DSD with a run-time length under its static bound and a run-time offset
+    was read at an offset moved so that a window of the whole bound fit in the array: an
+    in-place `@fadds(d, d, other)` over chunks read every chunk's sources at the start."""
+    from csl_harness import compile_pe
+
+    program = compile_pe(tmp_path, _CHUNKS, '\n'.join(
+        f'@export_name("{s}", [*]{t}, true);' for s, t in
+        (("a", "f32"), ("b", "f32"), ("n", "i16"), ("len", "u16")))
+        + '\n@export_name("run", fn()void);', w=2, h=1)
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal((2, 12)).astype(np.float32)
+    b = rng.standard_normal((2, 12)).astype(np.float32)
+    data = [("a", a.view(np.uint32).reshape(-1), 12, 32), ("b", b.view(np.uint32).reshape(-1),
+                                                              12, 32),
+            ("n", np.full(2, n, np.uint32), 1, 16), ("len", np.full(2, length, np.uint32), 1, 16)]
+    runner, ref = run_both(program, [("run",)], data)
+    assert not mismatches(program, runner, ref)
+    want = a.copy()
+    want[:, :n * length] += b[:, :n * length]
+    for x in range(2):
+        assert np.array_equal(ref.memory(x, 0)["a"], want[x])
+        assert np.array_equal(runner.read_symbol(x, 0, "a", np.float32).reshape(-1), want[x])
+
+
+@settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=_HEALTH)
+@given(plans(1, 3, chunks=12), st.integers(0, 2**32 - 1))
+def test_generated_programs_moving_dsds_in_loops_agree(plan, seed):
+    """Loops that move DSD variables and DSD locals, each the destination and a source of
+    its op, drawn often."""
+    _check_plan(plan, seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=_HEALTH)
+@given(plans(2, 8, chunks=8), st.integers(0, 2**32 - 1))
+def test_more_generated_programs_moving_dsds_in_loops_agree(plan, seed):
+    _check_plan(plan, seed)
+
+
+# ------------------------------------------------------------------------------------------------
+# Every loop has a budget: a loop nest runs at most `loop_limit` iterations in all
+
+
+def _budget_program():
+    def pe():
+        n = csl.var("n", csl.i32)
+        acc = csl.var("acc", csl.i32[2])
+        x = csl.var("x", csl.f32[4])
+        y = csl.var("y", csl.f32[4])
+        x_dsd = csl.var("x_dsd", csl.get_dsd(csl.mem1d_dsd, base_address=x, stride=0,
+                                             extent=4))
+        y_dsd = csl.get_dsd(csl.mem1d_dsd, base_address=y, extent=4)
+
+        @csl.fn
+        def inner():
+            with csl.while_(acc[1] < n):
+                acc[1] = acc[1] + 1
+
+        @csl.fn
+        def huge_for():                     # a comptime trip count far past the budget
+            for _ in csl.range(csl.i32, 1 << 30):
+                acc[0] = acc[0] + 1
+            csl.unblock_cmd_stream()
+
+        @csl.fn
+        def short_for():                    # three iterations, unrolled
+            with csl.if_(csl.pe_x() == 0):
+                for _ in csl.range(csl.i16, 3):
+                    acc[0] = acc[0] + 1
+            csl.unblock_cmd_stream()
+
+        @csl.fn
+        def nested():                       # 4 x n iterations, the inner loop in a call
+            for _ in csl.range(csl.i16, 4):
+                acc[1] = 0
+                inner()
+                acc[0] = acc[0] + 1
+            csl.unblock_cmd_stream()
+
+        @csl.fn
+        def matvec():                       # 6 @fmacs steps, lowered as one product
+            for i in csl.range(csl.i16, 6):
+                csl.fmacs(y_dsd, y_dsd, x_dsd, x[i & 3])
+                x_dsd.set(csl.increment_dsd_offset(x_dsd, 0, csl.f32))
+            csl.unblock_cmd_stream()
+
+        for s in (n, acc, x, y):
+            csl.export_symbol(s)
+        for f in (huge_for, short_for, nested, matvec):
+            csl.export_symbol(f)
+
+    return compile_single(pe, {"n": csl.i32, "acc": csl.i32, "x": csl.f32, "y": csl.f32,
+                               "huge_for": csl.fn_type(), "short_for": csl.fn_type(),
+                               "nested": csl.fn_type(), "matvec": csl.fn_type()}, width=3,
+                          height=1)
+
+
+@pytest.mark.parametrize("matvec_loops", [False, True])
+def test_every_loop_nest_has_a_budget(matvec_loops):
+    """A `for` with a huge trip count, nested loops (one in a called function), an unrolled
+    `for` and a vectorised `@fmacs` loop all spend one budget of `loop_limit` iterations per
+    loop nest, and fault alike in the engine and the reference, naming the PE and the
+    function, instead of running on."""
+    program = _budget_program()
+    n = [("n", np.array([1, 2, 9], np.uint32), 1, 32)]
+    kw = {"loop_limit": 12, "matvec_loops": matvec_loops}
+    _, ref = agree(program, [("huge_for",)], n, **kw)
+    assert str(ref.errors[0]).startswith("device fault: huge_for: a for loop ran past 12 "
+                                         "iterations")
+    assert ref.faults == {(x, 0): "huge_for: a for loop ran past 12 iterations"
+                          for x in range(3)}
+    # 4 x (n + 1) iterations: 8 and 12 fit; with n = 9 the inner loop of the second pass
+    # runs out
+    _, ref = agree(program, [("nested",)], n, **kw)
+    assert ref.faults == {(2, 0): "inner: a while loop ran past 12 iterations in all with "
+                                  "the loops around it"}
+    assert isinstance(ref.errors[0], FabricFault) and ref.errors[0].pes == [(2, 0)]
+    _, ref = agree(program, [("short_for",), ("matvec",)], n, **kw)
+    assert ref.errors == [None, None]
+    _, ref = agree(program, [("matvec",)], n, **dict(kw, loop_limit=5))
+    assert ref.faults == {(x, 0): "matvec: a for loop ran past 5 iterations" for x in range(3)}
+    _, ref = agree(program, [("short_for",)], n, **dict(kw, loop_limit=2))
+    assert ref.faults == {(0, 0): "short_for: a for loop ran past 2 iterations"}
+
+
+def test_a_task_that_activates_itself_forever_faults():
+    def pe():
+        count = csl.var("count", csl.i32)
+        again_id = csl.get_local_task_id(3)
+
+        @csl.task
+        def again():
+            count.set(count + 1)
+            csl.activate(again_id)
+
+        csl.bind_local_task(again, again_id)
+
+        @csl.fn
+        def go():
+            csl.activate(again_id)
+
+        csl.export_symbol(count)
+        csl.export_symbol(go)
+
+    program = compile_single(pe, {"count": csl.i32, "go": csl.fn_type()}, width=2, height=1)
+    _, ref = agree(program, [("go",)], [], loop_limit=30)
+    assert isinstance(ref.errors[0], FabricFault)
+    assert sorted(ref.faults) == [(0, 0), (1, 0)]
+    assert "still busy after 30 ticks" in ref.faults[(0, 0)]
+
+
+def test_gemv_keeps_subnormals_by_default():
+    """The default lowering of an @fmacs loop is step by step, IEEE-exact: subnormal matrix
+    entries, products and partial sums are kept, as numpy (rounding each product and each
+    sum to f32) and the reference keep them. The matrix-product lowering is opt-in
+    (`matvec_loops=True`): XLA:CPU flushes f32 subnormals inside it."""
+    from gemv import compile_gemv, run_gemv
+
+    M, N = 4, 6
+    program = compile_gemv(2, 1, M, N)
+    rng = np.random.default_rng(9)
+    tiny = np.float32(2.0 ** -70)
+    A = (rng.standard_normal((1, 2, M * N)) * tiny).astype(np.float32)    # products ~2**-140
+    A[..., ::5] = np.float32(3e-41) * rng.integers(-3, 4, A[..., ::5].shape)    # subnormal
+    x = (rng.standard_normal((1, 2, N)) * tiny).astype(np.float32)
+    x[..., 0] = 1.5
+    b = np.zeros((1, 2, M), np.float32)
+    y = run_gemv(started(program), A, x, b, 2, 1, M, N)
+    want = np.zeros((1, 2, M), np.float32)
+    for i in range(N):
+        want = want + A[..., i::N] * x[..., i:i + 1]         # f32 numpy, subnormals kept
+    want = want + b
+    assert np.any((want != 0) & (np.abs(want) < np.finfo(np.float32).tiny))
+    assert y.view(np.uint32).tolist() == want.view(np.uint32).tolist()
+    ref = Reference(program)
+    for name, arr, n in (("A", A, M * N), ("x", x, N), ("b", b, M)):
+        ref.memcpy_h2d(name, arr.reshape(-1).view(np.uint32).copy(), 0, 0, 2, 1, n)
+    ref.launch("init_and_compute")
+    for px in range(2):
+        assert ref.memory(px, 0)["y"].view(np.uint32).tolist() == \
+            want[0, px].view(np.uint32).tolist()

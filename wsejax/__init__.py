@@ -8,6 +8,7 @@ The public surface: `dsl` (write PE programs and layouts in Python), `SdkRuntime
 from wsejax import dsl
 from wsejax.artifacts import load_program, save_program
 from wsejax.errors import (
+    CheckError,
     CslError,
     DeadlockError,
     FabricFault,
@@ -22,6 +23,7 @@ from wsejax.runtime import SdkRuntime, Task
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckError",
     "CslError",
     "DeadlockError",
     "FabricFault",

@@ -12,11 +12,14 @@ broadly (`except WsejaxError`) or precisely (`except MemcpyError`).
   `SdkRuntime` cannot load its compile output directory (missing, foreign or damaged).
 - `FabricFault`: a PE faulted at run time (a DSD address out of range, ...); names PE coordinates.
 - `DeadlockError`: the device can make no progress while a host command waits; names stuck PEs.
+- `CheckError`: in check mode, the engine and the reference interpreter disagree after a host
+  command; names the command, the PE and the symbol.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CheckError",
     "CslError",
     "DeadlockError",
     "FabricFault",
@@ -90,3 +93,8 @@ class DeadlockError(WsejaxError, RuntimeError):
         if details:
             text += "\n" + details
         super().__init__(text)
+
+
+class CheckError(WsejaxError, RuntimeError):
+    """Check mode (`SdkRuntime(check=True)`, `WSEJAX_CHECK=1`): the engine and the reference
+    interpreter disagree, or the program cannot be checked."""

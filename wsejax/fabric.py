@@ -88,12 +88,20 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["MAX_COMMANDS", "NO_ENTRYPOINT", "QUEUE_CAPACITY", "command_bits", "control_entry",
-           "control_ignored", "control_payload", "data_task_args", "microthread_clash",
-           "payload_in", "payload_out"]
+           "control_ignored", "control_payload", "data_task_args", "loop_limit_text",
+           "microthread_clash", "payload_in", "payload_out"]
 
 QUEUE_CAPACITY = 8
 
 NO_ENTRYPOINT = 31          # a control payload's task ID field when it activates no task
+
+
+def loop_limit_text(fn: str, kind: str, limit: int, outer: bool) -> str:
+    """The fault of a loop past its budget. A loop nest (a `for` or `while`, the loops inside
+    it and those of the functions it calls) runs at most `limit` iterations in all; the loop
+    that would start one more faults its PE, in function `fn`."""
+    where = "" if outer else " in all with the loops around it"
+    return f"{fn}: a {kind} loop ran past {limit} iterations{where}"
 
 
 def command_bits(k: int) -> tuple[int, int]:

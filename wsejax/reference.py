@@ -30,7 +30,9 @@ The semantics it implements, with the engine's choices where the spec leaves roo
   the fault names the first bad operand, sources in order, then the destination.
 - `@map` reads the next element of each DSD input, calls the callback, writes the result, in
   order (spec 8.1); scalar inputs are passed unchanged.
-- A runtime `while` faults when its condition still holds after `loop_limit` iterations.
+- Every loop has a budget: a loop nest (a `for` or `while` with the loops inside it and in
+  the functions it calls) runs at most `loop_limit` iterations in all; the loop that would
+  start one more faults (`wsejax.fabric.loop_limit_text`), so no loop runs on forever.
 - Timing (the engine's model): one cycle per statement other than if/for/while/call, one more
   per runtime `if` condition evaluated, and a DSD operation or `@map` costs its element count
   on top of its one cycle. Statements inside `@map` callbacks cost nothing.
@@ -132,6 +134,7 @@ from wsejax.fabric import (
     control_entry,
     control_ignored,
     data_task_args,
+    loop_limit_text,
     microthread_clash,
     payload_in,
     payload_out,
@@ -477,6 +480,7 @@ class _Frame:
     locals: dict = field(default_factory=dict)
     retval: object = None
     in_map: bool = False
+    nest: list | None = None      # [iterations] of the loop nest running, shared with callees
 
 
 class _PE:
@@ -1100,7 +1104,7 @@ class Reference:
         f = pe.cls.function(name)
         if name in pe.stack:
             raise ProgramError(f"recursive call of '{name}' is not supported")
-        fr = _Frame(fn=name, in_map=caller.in_map)
+        fr = _Frame(fn=name, in_map=caller.in_map, nest=caller.nest)
         for (pname, ptype), a in zip(f.params, args):
             if isinstance(ptype, DType) and not isinstance(a, Dsd):
                 a = _cast(a, _dtype_of(a), ptype)
@@ -1225,10 +1229,23 @@ class Reference:
         if 0 <= ident < 64:
             pe.active.add(ident)
 
+    def _iteration(self, fr: _Frame, kind: str, outer: bool) -> None:
+        """Count one iteration of a loop against its nest's budget (`loop_limit` in all);
+        past it the PE faults."""
+        if fr.in_map:
+            return
+        if fr.nest[0] >= self.loop_limit:
+            raise _Fault(loop_limit_text(fr.fn, kind, self.loop_limit, outer))
+        fr.nest[0] += 1
+
     def _for(self, pe: _PE, s: ir.For, fr: _Frame):
         before = set(fr.locals)
+        outer = fr.nest is None
+        if outer:
+            fr.nest = [0]
         try:
             for k in range(s.trip_count):
+                self._iteration(fr, "for", outer)
                 fr.locals[s.var] = _wrap(s.start + k * s.step, s.dtype)
                 sig = yield from self._block(pe, s.body, fr)
                 if sig == _BREAK:
@@ -1236,6 +1253,8 @@ class Reference:
                 if sig == _RETURN:
                     return _RETURN
         finally:
+            if outer:
+                fr.nest = None
             for name in [k for k in fr.locals if k not in before]:
                 del fr.locals[name]
         return None
@@ -1244,11 +1263,12 @@ class Reference:
         if fr.in_map:
             raise ProgramError(f"{fr.fn}: loops inside @map callbacks are not supported")
         before = set(fr.locals)
+        outer = fr.nest is None
+        if outer:
+            fr.nest = [0]
         try:
-            k = 0
             while bool(self._expr(pe, s.cond, fr)):
-                if k >= self.loop_limit:
-                    raise _Fault(f"{fr.fn}: a while loop ran past {self.loop_limit} iterations")
+                self._iteration(fr, "while", outer)
                 sig = yield from self._block(pe, s.body, fr)
                 if sig == _RETURN:
                     return _RETURN
@@ -1256,8 +1276,9 @@ class Reference:
                     break
                 if (yield from self._block(pe, s.cont, fr)) == _RETURN:
                     return _RETURN
-                k += 1
         finally:
+            if outer:
+                fr.nest = None
             for name in [k for k in fr.locals if k not in before]:
                 del fr.locals[name]
         return None

@@ -26,6 +26,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.artifacts import load_program
 from wsejax.engine import Engine
+from wsejax.engine.check import Checker, mirrored
 from wsejax.errors import MemcpyError
 from wsejax.memcpy import (
     MemcpyDataType,
@@ -134,22 +135,26 @@ class SdkRuntime:
       bindir: a compile output directory (from `wsejax cslc` or `save_program`) or a Program.
       platform: accepted for the SDK's signature; unused.
       cmaddr: the address of a real system; only the emulator (None or "") is available.
-      loop_limit: iterations after which a runtime loop on a PE faults instead of running on.
-      matvec_loops: lower `@fmacs` loops over an advancing DSD to one matrix product (default);
-        False runs them step by step.
+      loop_limit: iterations a loop nest on a PE may run before it faults instead of running
+        on.
+      matvec_loops: lower `@fmacs` loops over an advancing DSD to one matrix product: fast,
+        but it sums in another order and on CPU flushes f32 subnormals; the default (False)
+        runs them step by step, IEEE-exact.
       schedule_seed: run runnable tasks in a seeded random order instead of lowest ID first
         (also set by the environment variable WSEJAX_SCHEDULE_SEED).
       queue_capacity: wavelets each PE's inbox and outbox of a color hold (default 8).
       devices: split the PE grid over this many devices (a `jax.sharding.Mesh` over its rows
         and columns; also set by WSEJAX_DEVICES); None runs on one device.
+      check: run the reference interpreter beside the engine and compare them after every
+        command (`wsejax.engine.check`; also set by WSEJAX_CHECK=1); small fabrics only.
       Other keyword arguments of the SDK (`suppress_simfab_trace`, `simfab_numthreads`,
       `msg_level`, `memcpy_required`) are accepted and ignored.
     """
 
     def __init__(self, bindir, platform=None, *, cmaddr: str | None = None,
-                 loop_limit: int | None = None, matvec_loops: bool = True,
+                 loop_limit: int | None = None, matvec_loops: bool = False,
                  schedule_seed: int | None = None, queue_capacity: int | None = None,
-                 devices: int | None = None, **kwargs):
+                 devices: int | None = None, check: bool | None = None, **kwargs):
         if cmaddr:
             raise MemcpyError(f"SdkRuntime: cmaddr={cmaddr!r} names a real CS system; wsejax "
                               "only emulates the device (leave cmaddr unset)")
@@ -184,6 +189,10 @@ class SdkRuntime:
             self._engine_kwargs["loop_limit"] = loop_limit
         if queue_capacity is not None:
             self._engine_kwargs["queue_capacity"] = queue_capacity
+        self.checker = None
+        if check if check is not None else bool(_env_int("WSEJAX_CHECK")):
+            self.checker = Checker(self.program, loop_limit, schedule_seed)
+            self._engine_kwargs["matvec_loops"] = False
         self.engine: Engine | None = None
         self.state = None
         self._ids = {e.name: k for k, e in enumerate(self.program.exports)}
@@ -209,6 +218,8 @@ class SdkRuntime:
         if self.engine is None:
             self.engine = Engine(self.program, **self._engine_kwargs)
         self.state = self.engine.initial_state()
+        if self.checker is not None:
+            self.checker.reset()
         self._loaded = True
 
     def run(self) -> None:
@@ -380,6 +391,7 @@ class SdkRuntime:
         self.state = state
         return self._issue(Task(what, list(state.mem.values())[:1]), nonblock)
 
+    @mirrored
     def memcpy_h2d(self, dest: int, src: np.ndarray, px: int, py: int, w: int, h: int,
                    elem_per_pe: int, *, streaming: bool = False,
                    data_type: MemcpyDataType = MemcpyDataType.MEMCPY_32BIT,
@@ -388,6 +400,7 @@ class SdkRuntime:
         return self._h2d("memcpy_h2d", "roi", dest, src, px, py, w, h, elem_per_pe, streaming,
                          data_type, order, nonblock, lambda w, h, l: w * h * l)
 
+    @mirrored
     def memcpy_h2d_rowbcast(self, dest: int, src: np.ndarray, px: int, py: int, w: int, h: int,
                             elem_per_pe: int, *, streaming: bool = False,
                             data_type: MemcpyDataType = MemcpyDataType.MEMCPY_32BIT,
@@ -398,6 +411,7 @@ class SdkRuntime:
                          elem_per_pe, streaming, data_type, order, nonblock,
                          lambda w, h, l: h * l)
 
+    @mirrored
     def memcpy_h2d_colbcast(self, dest: int, src: np.ndarray, px: int, py: int, w: int, h: int,
                             elem_per_pe: int, *, streaming: bool = False,
                             data_type: MemcpyDataType = MemcpyDataType.MEMCPY_32BIT,
@@ -409,6 +423,7 @@ class SdkRuntime:
                          elem_per_pe, streaming, data_type, order, nonblock,
                          lambda w, h, l: w * l)
 
+    @mirrored
     def memcpy_d2h(self, dest: np.ndarray, src: int, px: int, py: int, w: int, h: int,
                    elem_per_pe: int, *, streaming: bool = False,
                    data_type: MemcpyDataType = MemcpyDataType.MEMCPY_32BIT,
@@ -481,6 +496,7 @@ class SdkRuntime:
             raise MemcpyError(f"{what}: '{symbol}' is a data symbol, not a function")
         return export
 
+    @mirrored
     def launch(self, symbol: str, *args, nonblock: bool = False) -> Task:
         """Run exported function `symbol(*args)` on every PE that exports it; the command ends
         when every such PE has called `unblock_cmd_stream()`."""
@@ -494,6 +510,7 @@ class SdkRuntime:
                        enumerate(zip(args, export.params)))
         return self._run_launch(what, symbol, values, nonblock)
 
+    @mirrored
     def call(self, symbol: str, params=(), nonblock: bool = False) -> Task:
         """The legacy form of `launch`: `params` holds one 32-bit word per argument."""
         what = f"call('{symbol}')"

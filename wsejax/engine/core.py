@@ -292,16 +292,18 @@ class Engine:
 
     Args:
       program: the compiled Program.
-      loop_limit: iterations after which a runtime `while` loop faults instead of running on.
-      matvec_loops: lower a loop of `@fmacs` over an advancing DSD to one matrix product
-        (False: step by step, as written).
+      loop_limit: the iteration budget of each loop nest (`wsejax.fabric.loop_limit_text`)
+        and the ticks a command may run before the PEs still busy fault.
+      matvec_loops: lower a loop of `@fmacs` over an advancing DSD to one matrix product, at
+        BLAS speed but not bit-exact: it sums in another order and, on CPU, flushes f32
+        subnormals. False (the default) runs it step by step, as written, IEEE-exact.
       schedule_seed: None for the deterministic policy (the lowest runnable task ID first);
         an int picks among runnable tasks at random, reproducibly, to flush out programs that
         rely on an order the hardware does not promise.
     """
 
     def __init__(self, program: ir.Program, *, loop_limit: int = DEFAULT_LOOP_LIMIT,
-                 matvec_loops: bool = True, schedule_seed: int | None = None,
+                 matvec_loops: bool = False, schedule_seed: int | None = None,
                  queue_capacity: int = QUEUE_CAPACITY, devices: int | None = None):
         self.program = program
         self.mesh = fabric_mesh(program.height, program.width, devices)

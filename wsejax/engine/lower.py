@@ -5,12 +5,15 @@ statement runs under a lane mask (`None` means every PE): writes are selected by
 runtime `if` runs both branches under complementary masks, and `return` / `break` / `continue`
 switch lanes off until the enclosing function or loop ends. Static loops unroll when short and
 become `lax.fori_loop` otherwise; runtime loops become `lax.while_loop`s that stop when no lane
-is left, or fault past an iteration limit (so a runaway loop never hangs the host).
+is left. Every loop nest has a budget of `loop_limit` iterations in all, spent per lane; past it
+the lane faults (so a runaway or huge loop never hangs the host).
 
 Memory DSD operations read and write with slices when the access pattern is static, with one
 dynamic slice when a runtime offset is equal on all PEs, and with per-PE gathers otherwise. A
 static loop whose body is one `@fmacs` into a fixed destination, with a source DSD that advances
-by a fixed step each iteration, is a matrix-vector product and lowers to one `dot_general`.
+by a fixed step each iteration, is a matrix-vector product and lowers to one `dot_general`
+where `matvec_loops` asks for it (opt-in: it sums in another order, and XLA:CPU flushes f32
+subnormals inside it).
 
 Faults (a DSD or index out of range, a runaway loop) are recorded in `fault` per PE, never
 raised inside traced code.
@@ -30,6 +33,7 @@ from wsejax import ir, ops
 from wsejax.engine.fabric_ops import FabricOps
 from wsejax.engine.state import task_bit
 from wsejax.errors import ProgramError
+from wsejax.fabric import loop_limit_text
 from wsejax.types import DType, bool_
 
 __all__ = ["DsdRt", "Lowerer", "Machine", "scatter"]
@@ -143,6 +147,14 @@ class Loop:
 
 
 @dataclass
+class Nest:
+    """The iterations a loop nest has run on each PE (`[H, W]` int32); shared by the frames
+    of the functions called inside it."""
+
+    used: object
+
+
+@dataclass
 class Frame:
     """Locals and control masks of one function activation."""
 
@@ -152,6 +164,7 @@ class Frame:
     loops: list = field(default_factory=list)
     ext: int = 0          # extra trailing lane axes (1 inside @map callbacks)
     fn: str = ""
+    nest: Nest | None = None
 
     def off(self):
         off = self.returned
@@ -345,7 +358,7 @@ class Lowerer(FabricOps):
 
     def __init__(self, pe: ir.PeProgram, symbol_slot: dict, dsd_key: dict, dsd_bases: dict,
                  shape: tuple[int, int], register_fault, loop_limit: int = DEFAULT_LOOP_LIMIT,
-                 matvec_loops: bool = True, cls: int = 0, capacity: int = 32):
+                 matvec_loops: bool = False, cls: int = 0, capacity: int = 32):
         self.cls = cls
         self.capacity = capacity
         self.discovering = False
@@ -392,6 +405,8 @@ class Lowerer(FabricOps):
 
     def fault(self, cond, m, text: str) -> None:
         """Record fault `text` on lanes where `cond` holds (among those in mask `m`)."""
+        while getattr(cond, "ndim", 0) > 2:     # a vectorised loop's trailing axis
+            cond = jnp.any(cond, axis=-1)
         cond = mand(cond, m)
         if cond is None:
             cond = jnp.ones(self.lanes, bool)
@@ -855,6 +870,15 @@ class Lowerer(FabricOps):
             self.fault(bad, m, f"{what}: DSD address out of range of '{sym.name}'")
             if off.ndim == 0:
                 off = jnp.broadcast_to(off, self.lanes)
+            if valid is not None:
+                # a run-time length under the static bound: the window of all n elements
+                # may run past either end although every valid one is in range. Moving
+                # the offset to fit the window would read other elements; pad instead.
+                span = hi - lo + 1
+                pad = jnp.zeros(flat.shape[:2] + (span,), flat.dtype)
+                flat = jnp.concatenate([pad, flat, pad], axis=2)
+                off = jnp.clip(off + span, -lo, size + 2 * span - 1 - hi)
+                return _read_offset(flat, off, pat)
             off = jnp.clip(off, -lo, max(size - 1 - hi, -lo))
             return _read_offset(flat, off, pat)
         idx = dyn
@@ -1122,7 +1146,7 @@ class Lowerer(FabricOps):
             raise ProgramError(f"recursive call of '{name}' is not supported")
         self._call_stack.append(name)
         try:
-            callee = Frame(ext=fr.ext, fn=name)
+            callee = Frame(ext=fr.ext, fn=name, nest=fr.nest)
             for (pname, ptype), a in zip(f.params, args):
                 if isinstance(a, DsdRt):
                     callee.locals[pname] = a
@@ -1153,10 +1177,10 @@ class Lowerer(FabricOps):
         for n in names:
             v = fr.locals[n]
             locs[n] = self.materialize(v).fields() if isinstance(v, DsdRt) else v
-        return (self.M.carry(), locs, fr.returned, fr.retval, loop.broken)
+        return (self.M.carry(), locs, fr.returned, fr.retval, loop.broken, fr.nest.used)
 
     def _unpack(self, carry, fr: Frame, names, loop: Loop, templates) -> None:
-        mcarry, locs, fr.returned, fr.retval, loop.broken = carry
+        mcarry, locs, fr.returned, fr.retval, loop.broken, fr.nest.used = carry
         self.M.load(mcarry)
         for n in names:
             t = templates[n]
@@ -1182,41 +1206,83 @@ class Lowerer(FabricOps):
             templates[n] = v
         return names, templates
 
+    def _enter_nest(self, fr: Frame) -> bool:
+        """Start counting the iterations of a loop nest, unless one is running; returns
+        whether this loop is the outermost."""
+        if fr.nest is not None:
+            return False
+        fr.nest = Nest(jnp.zeros(self.lanes, jnp.int32))
+        return True
+
+    def _iteration(self, fr: Frame, live, kind: str, outer: bool):
+        """The lanes of `live` that may start one more iteration of a loop: those within the
+        nest's budget (`loop_limit` iterations in all). The others fault; they run nothing
+        more of the nest."""
+        over = fr.nest.used >= self.loop_limit
+        self.fault(over, live, loop_limit_text(fr.fn, kind, self.loop_limit, outer))
+        run = ~over if live is None else live & ~over
+        fr.nest.used = fr.nest.used + run.astype(jnp.int32)
+        return run
+
     def for_(self, s: ir.For, fr: Frame, m) -> None:
         n = s.trip_count
         if n == 0:
             return
-        if not fr.ext and self.vectorize_fmacs(s, fr, m):
-            return
-        loop = Loop()
-        fr.loops.append(loop)
-        before = set(fr.locals)
-        try:
-            if n <= UNROLL_LIMIT or fr.ext:
+        if fr.ext:
+            loop = Loop()
+            fr.loops.append(loop)
+            before = set(fr.locals)
+            try:
                 for k in range(n):
                     fr.locals[s.var] = np.asarray(s.start + k * s.step, s.dtype.np)
                     loop.cont = None
                     self.block(s.body, fr, mnot_and(m, loop.broken))
+            finally:
+                fr.loops.pop()
+                self._end_scope(fr, before)
+            return
+        outer = self._enter_nest(fr)
+        loop = Loop()
+        fr.loops.append(loop)
+        before = set(fr.locals)
+        try:
+            if n <= self.loop_limit and self.vectorize_fmacs(s, fr, m, outer):
+                return
+            if n <= UNROLL_LIMIT:
+                for k in range(n):
+                    fr.locals[s.var] = np.asarray(s.start + k * s.step, s.dtype.np)
+                    loop.cont = None
+                    live = mnot_and(mnot_and(m, loop.broken), fr.returned)
+                    self.block(s.body, fr, self._iteration(fr, live, "for", outer))
                 return
             names, templates = self._prepare_carry(s.body, fr, loop)
+            # past the budget no lane runs: the loop stops there, and its next lane faults
+            trips = min(n, self.loop_limit)
 
             def body(k, carry):
                 self._unpack(carry, fr, names, loop, templates)
                 fr.locals[s.var] = (s.start + k * s.step).astype(s.dtype.np)
                 loop.cont = None
-                self.block(s.body, fr, mnot_and(m, loop.broken))
+                live = mnot_and(mnot_and(m, loop.broken), fr.returned)
+                self.block(s.body, fr, self._iteration(fr, live, "for", outer))
                 fr.locals.pop(s.var, None)
                 return self._pack(fr, names, loop)
 
-            carry = lax.fori_loop(0, n, body, self._pack(fr, names, loop))
+            carry = lax.fori_loop(0, trips, body, self._pack(fr, names, loop))
             self._unpack(carry, fr, names, loop, templates)
+            if trips < n:
+                self._iteration(fr, mnot_and(mnot_and(m, loop.broken), fr.returned), "for",
+                                outer)
         finally:
             fr.loops.pop()
             self._end_scope(fr, before)
+            if outer:
+                fr.nest = None
 
     def while_(self, s: ir.While, fr: Frame, m) -> None:
         if fr.ext:
             raise ProgramError(f"{fr.fn}: loops inside @map callbacks are not supported")
+        outer = self._enter_nest(fr)
         loop = Loop()
         fr.loops.append(loop)
         before = set(fr.locals)
@@ -1224,30 +1290,32 @@ class Lowerer(FabricOps):
             names, templates = self._prepare_carry(s.body + s.cont, fr, loop)
 
             def running(carry):
-                self._unpack(carry[0], fr, names, loop, templates)
+                self._unpack(carry, fr, names, loop, templates)
                 live = mnot_and(m, fr.off())
                 c = jnp.broadcast_to(self.expr(s.cond, fr), self.lanes)
                 return mand(live, c)
 
             def cond(carry):
-                return jnp.any(running(carry)) & (carry[1] < self.loop_limit)
+                # every lane that runs an iteration spends one of its nest's budget
+                return jnp.any(running(carry) & (fr.nest.used < self.loop_limit))
 
             def body(carry):
-                mi = running(carry)
+                mi = self._iteration(fr, running(carry), "while", outer)
                 loop.cont = None
                 self.block(s.body, fr, mi)
                 loop.cont = None
                 self.block(s.cont, fr, mnot_and(mi, mor(fr.returned, loop.broken)))
-                return (self._pack(fr, names, loop), carry[1] + 1)
+                return self._pack(fr, names, loop)
 
-            carry = lax.while_loop(cond, body, (self._pack(fr, names, loop), jnp.int32(0)))
+            carry = lax.while_loop(cond, body, self._pack(fr, names, loop))
             still = running(carry)
-            self._unpack(carry[0], fr, names, loop, templates)
-            self.fault(still & (carry[1] >= self.loop_limit), None,
-                       f"{fr.fn}: a while loop ran past {self.loop_limit} iterations")
+            self._unpack(carry, fr, names, loop, templates)
+            self._iteration(fr, still, "while", outer)
         finally:
             fr.loops.pop()
             self._end_scope(fr, before)
+            if outer:
+                fr.nest = None
 
     @staticmethod
     def _end_scope(fr: Frame, before: set) -> None:
@@ -1500,10 +1568,12 @@ class Lowerer(FabricOps):
 
     # -- the matrix-vector lowering of fmacs loops ------------------------------------------
 
-    def vectorize_fmacs(self, s: ir.For, fr: Frame, m) -> bool:
+    def vectorize_fmacs(self, s: ir.For, fr: Frame, m, outer: bool) -> bool:
         """Lower `for i: @fmacs(y, y, B, s_i); B = increment(B, c)` to one dot_general.
 
-        Returns False (and lowers nothing) when the loop does not have that shape.
+        Returns False (and lowers nothing) when the loop does not have that shape. PEs
+        whose loop nest has less budget left than the loop's iterations fault (their memory
+        is then undefined, as after any fault) and write nothing.
         """
         body = s.body
         if not self.matvec or not body or type(body[0]) is not ir.DsdOp \
@@ -1550,6 +1620,7 @@ class Lowerer(FabricOps):
             return False
         n = min(int(y.length), int(bdsd.length))
         if n == 0:
+            m = self._budget(fr, m, n_iter, outer)
             self._advance(incs, n_iter, m, fr)
             self.tick(m, n_iter * (1 + len(incs)))
             return True
@@ -1570,6 +1641,7 @@ class Lowerer(FabricOps):
                               preferred_element_type=jnp.float32)
 
         if _is_static(off):
+            m = self._budget(fr, m, n_iter, outer)
             addr = boff + off + pat[None, :]
             bad = (addr < 0) | (addr >= size)
             if bad.any():
@@ -1583,6 +1655,7 @@ class Lowerer(FabricOps):
             step_pat = self._iteration_pattern(b.dsd, incs, n_iter)
             if step_pat is None:
                 return False
+            m = self._budget(fr, m, n_iter, outer)
             addr_pat = boff + step_pat[:, None] + pat[None, :]          # [n_iter, n]
             lo, hi = int(addr_pat.min()), int(addr_pat.max())
             bad = (first + lo < 0) | (first + hi >= size)
@@ -1595,6 +1668,15 @@ class Lowerer(FabricOps):
         # what the loop costs step by step: the op (n elements + 1) and one per increment
         self.tick(m, n_iter * (n + 1 + len(incs)))
         return True
+
+    def _budget(self, fr: Frame, m, n_iter: int, outer: bool):
+        """Spend `n_iter` iterations of the nest's budget at once: the lanes of `m` that
+        have them; the others fault (as step by step they would, later in the loop)."""
+        short = fr.nest.used > self.loop_limit - n_iter
+        self.fault(short, m, loop_limit_text(fr.fn, "for", self.loop_limit, outer))
+        m = mnot_and(m, short)
+        fr.nest.used = fr.nest.used + jnp.where(True if m is None else m, n_iter, 0)
+        return m
 
     def _advance(self, incs, n_iter: int, m, fr: Frame) -> None:
         """Apply a vectorised loop's DSD increments for all its iterations at once."""
