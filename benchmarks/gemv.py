@@ -9,6 +9,10 @@ warm launches, with two baselines measured in the same run:
 - loop: the tutorial's column loop run PE after PE in numpy (slow, so only up to
   `--loop-max-pes` PEs; above that it is reported as null, never extrapolated).
 
+The engine runs the `@fmacs` loop as one matrix product (`SdkRuntime(..., matvec_loops=True)`,
+opt-in: another summation order, f32 subnormals flushed on CPU); `--exact` measures the
+default instead, step by step and IEEE-exact.
+
     python benchmarks/gemv.py                     # the full sweep, ~minutes
     python benchmarks/gemv.py --quick             # a smoke run
     python benchmarks/gemv.py --sizes 128 --tiles 32 --repeats 9
@@ -89,7 +93,8 @@ def pe_loop(A, x, b, M: int, N: int) -> np.ndarray:
     return y
 
 
-def bench_case(k: int, t: int, repeats: int, loop_max_pes: int, seed: int = 0) -> dict:
+def bench_case(k: int, t: int, repeats: int, loop_max_pes: int, seed: int = 0,
+               exact: bool = False) -> dict:
     M = N = t
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((k, k, M * N), dtype=np.float32)
@@ -101,7 +106,7 @@ def bench_case(k: int, t: int, repeats: int, loop_max_pes: int, seed: int = 0) -
     build_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    runner = SdkRuntime(program)
+    runner = SdkRuntime(program, matvec_loops=not exact)
     runner.load()
     runner.run()
     load_s = time.perf_counter() - t0
@@ -226,11 +231,14 @@ def main(argv=None) -> None:
     p.add_argument("--loop-max-pes", type=int, default=4096,
                    help="skip the per-PE python loop baseline above this many PEs")
     p.add_argument("--quick", action="store_true", help="sizes 1 2 4 16, tiles 32, repeats 3")
+    p.add_argument("--exact", action="store_true",
+                   help="the default step-by-step @fmacs loop instead of the matrix product")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.tiles, args.repeats = [1, 2, 4, 16], [32], 3
 
     meta = metadata()
+    meta["fmacs_loops"] = "step by step" if args.exact else "matrix product (matvec_loops)"
     print(f"jax {meta['jax']} on {meta['device_kind']} ({meta['device_platform']}), "
           f"numpy {meta['numpy']}, {meta['cpu_count']} CPUs, {meta['platform']}")
     print(HEADER, flush=True)
@@ -238,7 +246,7 @@ def main(argv=None) -> None:
     rows = []
     for k in args.sizes:
         for t in args.tiles:
-            r = bench_case(k, t, args.repeats, args.loop_max_pes)
+            r = bench_case(k, t, args.repeats, args.loop_max_pes, exact=args.exact)
             rows.append(r)
             print(row(r), flush=True)
             # written after every case, so a sweep cut short still leaves its results
