@@ -378,3 +378,28 @@ def test_an_export_name_no_pe_exports_is_a_located_error(tmp_path):
     layout = (tmp_path / "layout.csl").read_text().splitlines()
     assert '@export_name("ghost"' in layout[err.line - 1]
     assert layout[err.line - 1][err.col - 1:].startswith("@export_name")
+
+
+# ------------------------------------------------------------------------------------------------
+# Arrays larger than a PE are refused before they are made
+
+
+def test_a_pe_array_over_the_memory_budget_is_refused_before_it_is_made(tmp_path):
+    body = "var big: [300000000]f32 = @zeros([300000000]f32);\n" \
+           "fn main() void { big[0] = 1.0; sys.unblock_cmd_stream(); }\n"
+    t0 = time.perf_counter()
+    located(tmp_path, body, "'var big': [300000000]f32 needs 1200000000 bytes, more than the "
+            "49152 bytes of a PE's memory", 1, 1)
+    # refused from its type: the 1.2 GB of zeros are never allocated
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("init, message", [
+    ("@zeros([400000000]f32)", "@zeros: [400000000]f32 holds 1600000000 bytes"),
+    ("@constants([5000, 5000]u32, 7)", "@constants: [5000, 5000]u32 holds 100000000 bytes"),
+])
+def test_a_comptime_array_too_large_to_build_is_a_located_error(tmp_path, init, message):
+    body = f"const big = {init};\n" \
+           "fn main() void { out[0] = @as(f32, big[1]); sys.unblock_cmd_stream(); }\n"
+    err = located(tmp_path, body, message, 1, 13)
+    assert "more than wsejax builds at comptime" in err.message

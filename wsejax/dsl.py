@@ -134,7 +134,6 @@ __all__ = [
 ]
 __all__ += sorted(ops.OPS)
 
-PE_MEMORY_BYTES = 48 * 1024
 
 mem1d_dsd = "mem1d_dsd"
 mem4d_dsd = "mem4d_dsd"

@@ -5,8 +5,9 @@ Nothing here imports JAX.
 
 from __future__ import annotations
 
-__all__ = ["MAX_CONTROL_TASK_ID", "MEMCPY_COLORS", "MEMCPY_CONTROL_IDS", "MEMCPY_LOCAL_IDS",
-           "MEMCPY_QUEUES", "MEMCPY_UT_IDS", "QUEUE_COUNTS", "UT_ID_COUNT", "ut_id_error"]
+__all__ = ["COMPTIME_ARRAY_BYTES", "MAX_CONTROL_TASK_ID", "MEMCPY_COLORS", "MEMCPY_CONTROL_IDS",
+           "MEMCPY_LOCAL_IDS", "MEMCPY_QUEUES", "MEMCPY_UT_IDS", "PE_MEMORY_BYTES", "QUEUE_COUNTS",
+           "UT_ID_COUNT", "ut_id_error"]
 
 # colors the memcpy infrastructure routes (spec 4)
 MEMCPY_COLORS = (21, 22, 23)
@@ -14,6 +15,12 @@ MEMCPY_COLORS = (21, 22, 23)
 # local task IDs memcpy uses, and the system tasks 29 and 31
 MEMCPY_LOCAL_IDS = {27: "memcpy", 28: "memcpy", 29: "the teardown task", 30: "memcpy (timer)",
                     31: "the system"}
+
+# a PE's memory (spec 2), and the largest array the emulator builds at comptime (a PE array
+# is refused above PE_MEMORY_BYTES before its initial value is made; a comptime-only table may
+# be larger, up to this)
+PE_MEMORY_BYTES = 48 * 1024
+COMPTIME_ARRAY_BYTES = 16 * 1024 * 1024
 
 # control task IDs: 0 to 63 (spec 2); memcpy keeps 33 to 37 (spec 4)
 MAX_CONTROL_TASK_ID = 63

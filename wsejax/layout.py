@@ -19,11 +19,11 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.errors import LayoutError
+from wsejax.hardware import PE_MEMORY_BYTES
 
 __all__ = ["ARCHES", "FABRIC_LIMITS", "PE_MEMORY_BYTES", "build_program", "check_fabric",
            "check_fabric_dims", "default_fabric_dims"]
 
-PE_MEMORY_BYTES = 48 * 1024
 ARCHES = ("wse2", "wse3")
 # the whole wafer's fabric, (W, H) in PEs (spec 1: `--fabric-dims` of a hardware run)
 FABRIC_LIMITS = {"wse2": (757, 996), "wse3": (762, 1172)}

@@ -185,6 +185,7 @@ def _ptrcast(c, node, env):
 def _zeros(c, node, env):
     nargs(c, node, 1)
     t = c.eval_type(node.args[0], env)
+    c.check_array_size(t, node.pos, "@zeros")
     if isinstance(t, ArrayT) and isinstance(t.elem, DType):
         return ArrayVal(t.elem, np.zeros(t.shape, t.elem.np))
     if isinstance(t, DType):
@@ -199,6 +200,7 @@ def _constants(c, node, env):
     v = c.ev(node.args[1], env)
     if not isinstance(t, ArrayT) or not isinstance(t.elem, DType):
         raise c.error("@constants takes an array type", node.pos)
+    c.check_array_size(t, node.pos, "@constants")
     v = c.coerce(v, t.elem, node.pos, "@constants value")
     if not isinstance(v, CNum):
         raise c.error("@constants needs a comptime-known value", node.pos)

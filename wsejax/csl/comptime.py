@@ -73,6 +73,7 @@ from wsejax.csl.values import (
 )
 from wsejax.dsd import Affine
 from wsejax.errors import CslError
+from wsejax.hardware import COMPTIME_ARRAY_BYTES, PE_MEMORY_BYTES
 from wsejax.types import DType, widens
 
 __all__ = ["Compiler", "Module"]
@@ -435,6 +436,12 @@ class Compiler:
         if mod.pe is None:
             raise self.error(f"'var {d.name}' at the top of a layout file: use const", d.pos)
         t = self.eval_type(d.type, env) if d.type is not None else None
+        if isinstance(t, ArrayT) and isinstance(t.elem, DType):
+            # refused before its initial value is made: a PE holds PE_MEMORY_BYTES
+            need = int(np.prod(t.shape, dtype=np.int64)) * t.elem.nbytes
+            if need > PE_MEMORY_BYTES:
+                raise self.error(f"'var {d.name}': {t} needs {need} bytes, more than the "
+                                 f"{PE_MEMORY_BYTES} bytes of a PE's memory", d.pos)
         v = self.ev(d.value, env) if d.value is not None else None
         name = mod.prefix + d.name
         if isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
@@ -479,6 +486,15 @@ class Compiler:
         return SymRef(name, dtype, tuple(shape))
 
     # -- types ------------------------------------------------------------------------------
+
+    def check_array_size(self, t, pos, what: str) -> None:
+        """Refuse to build a comptime array of type t larger than COMPTIME_ARRAY_BYTES."""
+        if isinstance(t, ArrayT) and isinstance(t.elem, DType):
+            need = int(np.prod(t.shape, dtype=np.int64)) * t.elem.nbytes
+            if need > COMPTIME_ARRAY_BYTES:
+                raise self.error(f"{what}: {t} holds {need} bytes, more than wsejax builds at "
+                                 f"comptime ({COMPTIME_ARRAY_BYTES} bytes; a PE's memory is "
+                                 f"{PE_MEMORY_BYTES})", pos)
 
     def eval_type(self, node, env: Env):
         t = self.ev(node, env.comptime() if env.fn is not None else env)
