@@ -242,6 +242,20 @@ def test_errors_point_at_the_source(tmp_path, body, line, col, message):
 
 
 def test_memory_over_budget_points_at_the_tile(tmp_path):
+    # each array fits, together they do not: the tile that holds them is named
+    src = HEAD + """
+var big: [8000]f32;
+var more: [5000]f32;
+fn main() void { big[0] = 1.0; more[0] = 2.0; sys.unblock_cmd_stream(); }
+comptime { @export_symbol(main); }
+"""
+    with pytest.raises(CslError) as err:
+        compile_pe(tmp_path, src, '@export_name("main", fn()void);')
+    assert "needs 52000 bytes" in err.value.message and "'big'" in err.value.message
+    assert err.value.file.endswith("layout.csl") and "@set_tile_code" in str(err.value)
+
+
+def test_one_array_over_budget_points_at_its_declaration(tmp_path):
     src = HEAD + """
 var big: [13000]f32;
 fn main() void { big[0] = 1.0; sys.unblock_cmd_stream(); }
@@ -249,8 +263,8 @@ comptime { @export_symbol(main); }
 """
     with pytest.raises(CslError) as err:
         compile_pe(tmp_path, src, '@export_name("main", fn()void);')
-    assert "needs 52000 bytes" in err.value.message and "'big'" in err.value.message
-    assert err.value.file.endswith("layout.csl") and "@set_tile_code" in str(err.value)
+    assert "'var big': [13000]f32 needs 52000 bytes" in err.value.message
+    assert err.value.file.endswith("pe.csl") and "var big" in str(err.value)
 
 
 def test_tiles_differing_in_runtime_params_share_one_class_with_per_pe_values(tmp_path):
