@@ -104,19 +104,20 @@ def compile_pair(tmp_path, send: str, arch: str, receiver: str = RECEIVER):
     return compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
 
 
-def outputs(prog) -> tuple[np.ndarray, np.ndarray]:
-    """The receiver's `out` after `main`, from the engine and from the reference."""
+def outputs(prog, n: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """The receiver's (PE (1, 0)'s) `out` (n f32) after `main`, from the engine and from the
+    reference."""
     r = SdkRuntime(prog)
     r.load()
     r.run()
     r.launch("main")
-    got = np.zeros(8, np.float32)
-    r.memcpy_d2h(got, r.get_id("out"), 0, 0, 2, 1, 4, streaming=False)
+    got = np.zeros(2 * n, np.float32)
+    r.memcpy_d2h(got, r.get_id("out"), 0, 0, 2, 1, n, streaming=False)
     ref = Reference(prog)
     ref.launch("main")
-    want = np.zeros(8, np.float32)
-    ref.memcpy_d2h(want, "out", 0, 0, 2, 1, 4)
-    return got[4:], want[4:]
+    want = np.zeros(2 * n, np.float32)
+    ref.memcpy_d2h(want, "out", 0, 0, 2, 1, n)
+    return got[n:], want[n:]
 
 
 @pytest.mark.parametrize("arch", ["wse2", "wse3"])
@@ -373,18 +374,9 @@ def python_pair(arch: str):
 def test_python_api_control_wavelets(arch):
     prog = python_pair(arch)
     assert [t.kind for t in prog.classes[1].tasks] == ["data", "control"]
-    r = SdkRuntime(prog)
-    r.load()
-    r.run()
-    r.launch("main")
-    got = np.zeros(4, np.float32)
-    r.memcpy_d2h(got, r.get_id("out"), 0, 0, 2, 1, 2, streaming=False)
-    ref = Reference(prog)
-    ref.launch("main")
-    want = np.zeros(4, np.float32)
-    ref.memcpy_d2h(want, "out", 0, 0, 2, 1, 2)
-    np.testing.assert_array_equal(got[2:], [1.25, 9.0])
-    np.testing.assert_array_equal(want[2:], [1.25, 9.0])
+    got, want = outputs(prog, 2)
+    np.testing.assert_array_equal(got, [1.25, 9.0])
+    np.testing.assert_array_equal(want, [1.25, 9.0])
 
 
 def test_python_api_control_payloads_match_the_csl_library():

@@ -764,19 +764,26 @@ def _binding_site(c, node, env) -> PeBuilder:
     return pe
 
 
-@builtin("bind_local_task")
-def _bind_local_task(c, node, env):
+def _binding(c, node, env, kind: str, how: str):
+    """`(PE program, task, task ID)` of `@bind_<kind>_task(task, id)`; `how` names the ID's
+    builtin."""
     nargs(c, node, 2)
     pe = _binding_site(c, node, env)
     t = c.ev(node.args[0], env)
     ident = c.ev(node.args[1], env)
     if not _is_task(t):
-        raise c.error(f"@bind_local_task takes a task, got {describe(t)}", node.args[0].pos)
+        raise c.error(f"@{node.name} takes a task, got {describe(t)}", node.args[0].pos)
+    if not isinstance(ident, TaskIdVal) or ident.kind != kind:
+        raise c.error(f"@{node.name} takes a {kind} task ID ({how}), got {describe(ident)}",
+                      node.args[1].pos)
+    return pe, t, ident
+
+
+@builtin("bind_local_task")
+def _bind_local_task(c, node, env):
+    pe, t, ident = _binding(c, node, env, "local", "@get_local_task_id(n)")
     if t.decl.params:
         raise c.error(f"local task '{t.decl.name}' takes no parameters", t.decl.pos)
-    if not isinstance(ident, TaskIdVal) or ident.kind != "local":
-        raise c.error("@bind_local_task takes a local task ID (@get_local_task_id(n))",
-                      node.args[1].pos)
     if c.memcpy and ident.id in MEMCPY_LOCAL_IDS:
         raise c.error(f"local task ID {ident.id} is reserved by {MEMCPY_LOCAL_IDS[ident.id]}",
                       node.args[1].pos)
@@ -811,15 +818,7 @@ def _get_control_task_id(c, node, env):
 
 @builtin("bind_control_task")
 def _bind_control_task(c, node, env):
-    nargs(c, node, 2)
-    pe = _binding_site(c, node, env)
-    t = c.ev(node.args[0], env)
-    ident = c.ev(node.args[1], env)
-    if not _is_task(t):
-        raise c.error(f"@bind_control_task takes a task, got {describe(t)}", node.args[0].pos)
-    if not isinstance(ident, TaskIdVal) or ident.kind != "control":
-        raise c.error("@bind_control_task takes a control task ID (@get_control_task_id(n)), "
-                      f"got {describe(ident)}", node.args[1].pos)
+    pe, t, ident = _binding(c, node, env, "control", "@get_control_task_id(n)")
     if c.memcpy and ident.id in MEMCPY_CONTROL_IDS:
         raise c.error(f"control task ID {ident.id} is reserved by memcpy (IDs "
                       f"{MEMCPY_CONTROL_IDS[0]} to {MEMCPY_CONTROL_IDS[-1]})", node.args[1].pos)
@@ -880,15 +879,7 @@ def _get_data_task_id(c, node, env):
 
 @builtin("bind_data_task")
 def _bind_data_task(c, node, env):
-    nargs(c, node, 2)
-    pe = _binding_site(c, node, env)
-    t = c.ev(node.args[0], env)
-    ident = c.ev(node.args[1], env)
-    if not _is_task(t):
-        raise c.error(f"@bind_data_task takes a task, got {describe(t)}", node.args[0].pos)
-    if not isinstance(ident, TaskIdVal) or ident.kind != "data":
-        raise c.error("@bind_data_task takes a data task ID (@get_data_task_id(...)), got "
-                      f"{describe(ident)}", node.args[1].pos)
+    pe, t, ident = _binding(c, node, env, "data", "@get_data_task_id(...)")
     if c.memcpy and c.arch == "wse2" and ident.id in MEMCPY_COLORS:
         raise c.error(f"color {ident.id} is reserved by memcpy (colors 21, 22, 23): it cannot "
                       "carry a data task", node.args[1].pos)
