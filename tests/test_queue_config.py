@@ -296,13 +296,94 @@ def test_a_filter_kind_that_does_not_exist_is_refused(tmp_path):
                     "filter kind .bogus is not supported yet", filt=filt)
 
 
-def test_a_filter_on_a_forwarded_color_is_refused(tmp_path):
-    recv = RECV.format(n=4, m=4, filter=COUNTER).replace(
-        "const west = .{ .rx = .{ WEST }, .tx = .{ RAMP } };",
-        "const west = .{ .rx = .{ WEST }, .tx = .{ RAMP } };\n"
-        "  const fwd = .{ .rx = .{ WEST }, .tx = .{ RAMP, EAST } };").replace(
-        ".routes = west,", ".routes = fwd,")
-    assert "RAMP, EAST" in recv
-    assert_error_at(tmp_path, "wse3", "recv.csl", "@set_local_color_config(@get_color(6)",
-                    "a filter on a color this PE also forwards (.tx EAST) is not supported yet",
-                    recv=recv)
+CHAIN_LAYOUT = """
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 4, .height = 1 });
+const c: color = @get_color(3);
+layout {
+  @set_rectangle(4, 1);
+  @set_tile_code(0, 0, "send.csl", .{ .memcpy_params = memcpy.get_params(0), .c = c });
+  @set_color_config(0, 0, c, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ EAST } } });
+  for (@range(u16, 1, 4, 1)) |x| {
+    @set_tile_code(x, 0, "recv.csl", .{ .memcpy_params = memcpy.get_params(x), .c = c });
+    // the middle PEs deliver to their CE and forward east; each keeps indices 4x-4 .. 4x-2
+    const f = .{ .kind = .{ .range = true }, .min_idx = 4 * x - 4, .max_idx = 4 * x - 2 };
+    if (x < 3) {
+      @set_color_config(x, 0, c, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP, EAST } },
+                                    .filter = f });
+    } else {
+      @set_color_config(x, 0, c, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } },
+                                    .filter = f });
+    }
+  }
+  @export_name("main", fn()void);
+  @export_name("got", [*]u32, true);
+}
+"""
+
+CHAIN_SEND = """param memcpy_params;
+param c: color;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+var words = @zeros([12]u32);
+var got = @zeros([3]u32);
+var got_ptr: [*]u32 = &got;
+const W = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{12} -> words[i] });
+const oq = @get_output_queue(2);
+const out = @get_dsd(fabout_dsd, if (@is_arch("wse3")) .{ .extent = 12, .output_queue = oq }
+                     else .{ .extent = 12, .fabric_color = c, .output_queue = oq });
+fn main() void {
+  // wavelet k: index k in the high half, 100 + k in the low half
+  for (@range(u32, 12)) |k| { words[k] = (k << 16) | (100 + k); }
+  @mov32(out, W);
+  sys.unblock_cmd_stream();
+}
+comptime {
+  if (@is_arch("wse3")) { @initialize_queue(oq, .{ .color = c }); }
+  @export_symbol(main);
+  @export_symbol(got_ptr, "got");
+}
+"""
+
+CHAIN_RECV = """param memcpy_params;
+param c: color;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const iq = @get_input_queue(2);
+var got = @zeros([3]u32);
+var got_ptr: [*]u32 = &got;
+var n: u16 = 0;
+const id: data_task_id = if (@is_arch("wse2")) @get_data_task_id(c) else @get_data_task_id(iq);
+task take(data: u16, index: u16) void {
+  got[n] = (@as(u32, index) << 16) | @as(u32, data);
+  n += 1;
+  if (n == 3) { sys.unblock_cmd_stream(); }
+}
+fn main() void {}
+comptime {
+  @bind_data_task(take, id);
+  if (@is_arch("wse3")) { @initialize_queue(iq, .{ .color = c }); }
+  @export_symbol(main);
+  @export_symbol(got_ptr, "got");
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_a_filter_on_a_forwarding_pe_filters_only_what_its_ce_receives(tmp_path, arch):
+    (tmp_path / "layout.csl").write_text(CHAIN_LAYOUT)
+    (tmp_path / "send.csl").write_text(CHAIN_SEND)
+    (tmp_path / "recv.csl").write_text(CHAIN_RECV)
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    r = SdkRuntime(prog)
+    r.load()
+    r.run()
+    r.launch("main")
+    got = np.zeros(12, np.uint32)
+    r.memcpy_d2h(got, r.get_id("got"), 0, 0, 4, 1, 3, streaming=False)
+    ref = Reference(prog)
+    ref.launch("main")
+    want = np.zeros(12, np.uint32)
+    ref.memcpy_d2h(want, "got", 0, 0, 4, 1, 3)
+    # PE x keeps indices 4x-4 .. 4x-2, though PE 1 and 2 forward everything they do not keep
+    k = np.array([4 * x - 4 + j for x in (1, 2, 3) for j in range(3)], np.uint32)
+    expect = np.concatenate([np.zeros(3, np.uint32), k << 16 | (100 + k)])
+    np.testing.assert_array_equal(got, expect)
+    np.testing.assert_array_equal(want, expect)

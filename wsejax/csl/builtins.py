@@ -610,11 +610,8 @@ def _color_config(c, color, config, node):
     tx = _directions(c, routes.fields.get("tx", TupleVal([])), node, ".tx")
     filt = None
     if "filter" in config.fields:
+        # it filters what this PE's CE receives; what the PE forwards passes unfiltered
         filt = _filter(c, config.fields["filter"], node)
-        if set(tx) - {"RAMP"}:
-            raise c.error(f"@{node.name}: a filter on a color this PE also forwards (.tx "
-                          f"{', '.join(d for d in tx if d != 'RAMP')}) is not supported yet",
-                          node.pos)
     return color.id, (rx, tx), filt
 
 
