@@ -25,8 +25,9 @@ CORPUS = [
     "gemv-05-multiple-pes", "gemv-06-routes-1", "gemv-07-routes-2", "gemv-08-routes-3",
     "gemv-09-streaming", "pipeline-01-basic", "pipeline-02-fifo", "pipeline-03-multiple",
     "topic-01-arrays-and-pointers", "topic-02-libraries", "topic-03-streaming-wavelet-data",
-    "topic-04-sparse-tensors", "topic-05-sentinels", "topic-09-fifos", "topic-10-map-builtin",
-    "topic-13-simprint", "topic-15-wse3-microthreads", "topic-16-queue-flush",
+    "topic-04-sparse-tensors", "topic-05-sentinels", "topic-08-filters", "topic-09-fifos",
+    "topic-10-map-builtin", "topic-13-simprint", "topic-15-wse3-microthreads",
+    "topic-16-queue-flush",
 ]
 FAST = {"gemv-06-routes-1", "gemv-09-streaming", "pipeline-01-basic", "topic-05-sentinels",
         "topic-09-fifos"}
