@@ -1367,20 +1367,28 @@ def _bind_check(t, what: str) -> _ProgramBuilder:
     return pb
 
 
+def _check_task_id(ident, kind: str, what: str, how: str) -> None:
+    if not isinstance(ident, TaskId) or ident.kind != kind:
+        raise ProgramError(f"{what} takes a {kind} task ID ({how})")
+
+
+def _bind(pb: _ProgramBuilder, task: ir.Task) -> None:
+    if task.id in pb.tasks:
+        raise ProgramError(f"task ID {task.id} is bound twice")
+    pb.tasks[task.id] = task
+
+
 def bind_local_task(t, ident: TaskId) -> None:
     """`@bind_local_task(task, id)` (at the top level of the PE program)."""
     pb = _bind_check(t, "bind_local_task")
     if t.param_types:
         raise ProgramError(f"local task {t.name} takes no parameters; a task with parameters "
                            "is a data task (csl.bind_data_task)")
-    if not isinstance(ident, TaskId) or ident.kind != "local":
-        raise ProgramError("bind_local_task takes a local task ID (csl.get_local_task_id(n))")
+    _check_task_id(ident, "local", "bind_local_task", "csl.get_local_task_id(n)")
     if ident.id in MEMCPY_LOCAL_IDS:
         raise ProgramError(f"local task ID {ident.id} is reserved by "
                            f"{MEMCPY_LOCAL_IDS[ident.id]}")
-    if ident.id in pb.tasks:
-        raise ProgramError(f"task ID {ident.id} is bound twice")
-    pb.tasks[ident.id] = ir.Task(t.name, "local", ident.id)
+    _bind(pb, ir.Task(t.name, "local", ident.id))
 
 
 def bind_data_task(t, ident: TaskId) -> None:
@@ -1388,20 +1396,15 @@ def bind_data_task(t, ident: TaskId) -> None:
     per wavelet arriving on the ID's color (wse2) or input queue (wse3). Its parameters take
     one 32-bit value, one 16-bit value (the low half) or two 16-bit values (low, high half)."""
     pb = _bind_check(t, "bind_data_task")
-    if not isinstance(ident, TaskId) or ident.kind != "data":
-        raise ProgramError("bind_data_task takes a data task ID (csl.get_data_task_id(...))")
+    _check_task_id(ident, "data", "bind_data_task", "csl.get_data_task_id(...)")
     try:
         data_task_args(tuple(p.bits for p in t.param_types))
     except ValueError as e:
         raise ProgramError(f"bind_data_task: task {t.name}: {e}") from None
-    if ident.id in pb.tasks:
-        raise ProgramError(f"task ID {ident.id} is bound twice")
-    if isinstance(ident.source, InputQueue):
+    queued = isinstance(ident.source, InputQueue)
+    _bind(pb, ir.Task(t.name, "data", ident.id, -1 if queued else ident.id))
+    if queued:
         pb.data_queues[ident.id] = ident.source.id   # its color is known once initialised
-        color = -1
-    else:
-        color = ident.id
-    pb.tasks[ident.id] = ir.Task(t.name, "data", ident.id, color)
 
 
 def bind_control_task(t, ident: TaskId) -> None:
@@ -1409,9 +1412,7 @@ def bind_control_task(t, ident: TaskId) -> None:
     per control wavelet reaching the PE whose payload names `id` (spec 6.6); its parameters
     split that payload as a data task's do, or it takes none."""
     pb = _bind_check(t, "bind_control_task")
-    if not isinstance(ident, TaskId) or ident.kind != "control":
-        raise ProgramError("bind_control_task takes a control task ID "
-                           "(csl.get_control_task_id(n))")
+    _check_task_id(ident, "control", "bind_control_task", "csl.get_control_task_id(n)")
     if t.param_types:
         try:
             data_task_args(tuple(p.bits for p in t.param_types))
@@ -1420,9 +1421,7 @@ def bind_control_task(t, ident: TaskId) -> None:
     if ident.id in MEMCPY_CONTROL_IDS:
         raise ProgramError(f"control task ID {ident.id} is reserved by memcpy (IDs "
                            f"{MEMCPY_CONTROL_IDS[0]} to {MEMCPY_CONTROL_IDS[-1]})")
-    if ident.id in pb.tasks:
-        raise ProgramError(f"task ID {ident.id} is bound twice")
-    pb.tasks[ident.id] = ir.Task(t.name, "control", ident.id)
+    _bind(pb, ir.Task(t.name, "control", ident.id))
 
 
 class control:

@@ -50,6 +50,7 @@ from wsejax import ir
 from wsejax.csl.comptime import describe
 from wsejax.csl.values import (
     VOID,
+    ArrayVal,
     CNum,
     EnumT,
     ModuleVal,
@@ -443,8 +444,7 @@ def _control(c, params, pos):
 
     def items(c2, v, node, n: int) -> list:
         seq = v.items if isinstance(v, TupleVal) else (
-            [x.item() if hasattr(x, "item") else x for x in v.values.reshape(-1)]
-            if hasattr(v, "values") else None)
+            v.values.reshape(-1).tolist() if isinstance(v, ArrayVal) else None)
         if seq is None or len(seq) < n:
             raise c2.error(f"expected an array of at least {n} values, got {describe(v)}",
                            node.pos)

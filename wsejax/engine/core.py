@@ -743,6 +743,8 @@ class Engine:
             return has & ~consuming[col] if col in consuming else has
 
         started_control = self._control_arrivals(m, healthy)
+        # what starts a control task: one peek of each inbox, shared by every control task
+        heads = self._control_heads(m)
 
         for c, low in enumerate(self.lowerers):
             cm = self._class_mask(m.tables, c, None)
@@ -758,7 +760,8 @@ class Engine:
                 runnable = set_task(runnable, t.id, ready)
             for t in low.pe.tasks:
                 if t.kind == "control":
-                    ready = self._control_ready(m, low, t.id)[0] & ~has_task(m.blocked, t.id)
+                    ready = self._control_ready(m, low, t.id, heads)[0] \
+                        & ~has_task(m.blocked, t.id)
                     if cm is not None:
                         ready = jnp.where(cm, ready, has_task(runnable, t.id))
                     runnable = set_task(runnable, t.id, ready)
@@ -781,7 +784,7 @@ class Engine:
                 if task.kind == "data":
                     args = self._pop_wavelet(m, task, low, mask)
                 elif task.kind == "control":
-                    args = self._pop_control(m, task, low, mask)
+                    args = self._pop_control(m, task, low, mask, heads)
                 else:
                     m.active = m.active & ~task_bit(task.id, mask)
                     args = ()
@@ -809,21 +812,22 @@ class Engine:
         return [(col, ring_head_control(F, f"in{col}"), ring_peek(F, f"in{col}", 1)[..., 0])
                 for col in self.control_colors if f"in{col}.ctl" in F]
 
-    def _control_ready(self, m: Machine, low: Lowerer, ident: int):
+    def _control_ready(self, m: Machine, low: Lowerer, ident: int, heads):
         """Where control task `ident` may start (`[H, W]` bool), and per control color where
-        its wavelet is the one that starts it."""
+        its wavelet is the one that starts it; `heads` from `_control_heads`."""
         ready = jnp.zeros(m.fab["pc"].shape, bool)
         by_color = []
-        for col, front, w in self._control_heads(m):
+        for col, front, w in heads:
             mine = front & (control_entry(w) == ident) & ~control_ignored(w) \
                 & self._channel_open(m, low, col)
             by_color.append((col, mine & ~ready, w))
             ready = ready | mine
         return ready, by_color
 
-    def _pop_control(self, m: Machine, task: ir.Task, low: Lowerer, mask):
-        """Pop the control wavelet that starts `task` on the lanes in `mask`; its arguments."""
-        _, by_color = self._control_ready(m, low, task.id)
+    def _pop_control(self, m: Machine, task: ir.Task, low: Lowerer, mask, heads):
+        """Pop the control wavelet that starts `task` on the lanes in `mask` (a PE starts one
+        task a tick, so the heads taken before any pop still hold); its arguments."""
+        _, by_color = self._control_ready(m, low, task.id, heads)
         w = jnp.zeros(mask.shape, jnp.uint32)
         for col, mine, wavelet in by_color:
             take = mask & mine
