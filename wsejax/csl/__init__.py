@@ -29,7 +29,8 @@ import numpy as np
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.builtins import finish_pe
-from wsejax.csl.comptime import Compiler, Env, Module, PeBuilder
+from wsejax.csl.comptime import Compiler
+from wsejax.csl.env import Env, Module
 from wsejax.csl.values import (
     CNum,
     ColorVal,
@@ -43,6 +44,7 @@ from wsejax.csl.values import (
     freeze,
 )
 from wsejax.errors import CslError, LayoutError
+from wsejax.frontend.pe import PeBuilder
 from wsejax.hardware import MEMCPY_COLORS
 from wsejax.layout import build_program, check_fabric, check_fabric_dims, default_fabric_dims
 from wsejax.tile_classes import Group, TableNames, tile_classes, vary_color

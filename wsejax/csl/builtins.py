@@ -24,15 +24,7 @@ import numpy as np
 from wsejax import dsd as dsd_math
 from wsejax import ir, ops
 from wsejax.csl import ast
-from wsejax.csl.comptime import (
-    FABRIC_BUILTINS,
-    Env,
-    FnCtx,
-    PeBuilder,
-    describe,
-    int_range,
-    is_type,
-)
+from wsejax.csl.env import Env, FnCtx
 from wsejax.csl.values import (
     COMPTIME_INT,
     DSD_KINDS,
@@ -64,9 +56,13 @@ from wsejax.csl.values import (
     TensorAccessVal,
     TupleVal,
     UtIdVal,
+    describe,
     ieee_float,
+    int_range,
+    is_type,
 )
 from wsejax.fabric import data_task_args
+from wsejax.frontend.pe import PeBuilder
 from wsejax.hardware import (
     MAX_CONTROL_TASK_ID,
     MEMCPY_COLORS,
@@ -81,6 +77,16 @@ from wsejax.types import DType
 __all__ = ["call", "finish_pe"]
 
 HANDLERS: dict = {}
+
+FABRIC_BUILTINS = {
+    "set_control_task_table",
+    "bind_rotating_tasks", "set_teardown_handler",
+    "set_fifo_read_length", "set_fifo_write_length", "get_dsr", "get_xdsr", "load_to_dsr",
+    "load_to_dsr_xdsr", "dfilt", "get_filter_id", "rpc", "get_config", "set_config",
+    "get_config_unchecked", "set_config_unchecked", "addc16", "fnorms", "fnormh", "fscales",
+    "fscaleh", "random16", "set_active_prng", "get_symbol_id", "get_symbol_value",
+    "get_tensor_ptr", "has_exported_tensors", "import_comptime_value", "get_string_from_byte",
+}
 
 
 def builtin(*names):

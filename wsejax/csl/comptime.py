@@ -17,26 +17,30 @@ Every error is a `CslError` at the offending node's `file:line:col`.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import pathlib
 import sys
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from wsejax import ir
-from wsejax.csl import ast
+from wsejax.csl import ast, builtins
+from wsejax.csl.env import Env, FnCtx, Module, _Break, _Continue, _Return
+from wsejax.csl.parser import parse, read_source
 from wsejax.csl.values import (
     ANYTYPE,
     COMPTIME_FLOAT,
     COMPTIME_INT,
     COMPTIME_STRING,
     COMPTIME_STRUCT,
+    DIRECTIONS,
     DSD_KINDS,
     HANDLE_TYPES,
     MODULE,
+    SCALARS,
+    SPECIALS,
     TYPE,
+    UNDEFINED,
     VOID,
     ArrayT,
     ArrayVal,
@@ -45,11 +49,12 @@ from wsejax.csl.values import (
     ColorVal,
     DsdVal,
     DsdVarRef,
+    EnumLitVal,
     EnumT,
     EnumVal,
-    FifoVal,
     FnT,
     FnVal,
+    LocalDsd,
     LocalVar,
     ModuleVal,
     NativeFn,
@@ -68,8 +73,13 @@ from wsejax.csl.values import (
     TensorAccessVal,
     TupleVal,
     UtIdVal,
+    describe,
     freeze,
     ieee_float,
+    int_range,
+    is_comptime,
+    is_comptime_value,
+    is_type,
 )
 from wsejax.dsd import Affine
 from wsejax.errors import CslError
@@ -77,229 +87,6 @@ from wsejax.hardware import COMPTIME_ARRAY_BYTES, PE_MEMORY_BYTES
 from wsejax.types import DType, widens
 
 __all__ = ["Compiler", "Module"]
-
-SCALARS = {t.value: t for t in DType}
-SCALARS["bool"] = DType.bool_
-SPECIALS = {s.name: s for s in (VOID, TYPE, COMPTIME_INT, COMPTIME_FLOAT, COMPTIME_STRUCT,
-                                  COMPTIME_STRING, ANYTYPE, MODULE)}
-SPECIALS.update({k: Special(k) for k in DSD_KINDS + HANDLE_TYPES})
-SPECIALS["noreturn"] = Special("noreturn")
-DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
-
-FABRIC_BUILTINS = {
-    "set_control_task_table",
-    "bind_rotating_tasks", "set_teardown_handler",
-    "set_fifo_read_length", "set_fifo_write_length", "get_dsr", "get_xdsr", "load_to_dsr",
-    "load_to_dsr_xdsr", "dfilt", "get_filter_id", "rpc", "get_config", "set_config",
-    "get_config_unchecked", "set_config_unchecked", "addc16", "fnorms", "fnormh", "fscales",
-    "fscaleh", "random16", "set_active_prng", "get_symbol_id", "get_symbol_value",
-    "get_tensor_ptr", "has_exported_tensors", "import_comptime_value", "get_string_from_byte",
-}
-
-
-class _Jump(Exception):
-    """A `return`, `break` or `continue` on its way to the function, loop or block it leaves."""
-
-
-class _Return(_Jump):
-    def __init__(self, value, depth, pos=None):
-        self.value = value
-        self.depth = depth
-        self.pos = pos
-
-
-class _Break(_Jump):
-    def __init__(self, label, value, depth, pos):
-        self.label = label
-        self.value = value
-        self.depth = depth
-        self.pos = pos
-
-
-class _Continue(_Jump):
-    def __init__(self, label, depth, pos):
-        self.label = label
-        self.depth = depth
-        self.pos = pos
-
-
-UNDEFINED = Special("undefined")
-
-
-@dataclass(eq=False)
-class EnumLitVal:
-    """A bare `.name` before it meets its enum type."""
-
-    name: str
-
-
-@dataclass(eq=False)
-class LocalDsd:
-    """A runtime DSD local."""
-
-    name: str
-    kind: str
-    dtype: object
-
-    def value(self) -> DsdVal:
-        return DsdVal(ir.DsdLocal(self.name), self.kind, self.dtype)
-
-
-@dataclass
-class FnCtx:
-    """The function whose body is being emitted."""
-
-    name: str
-    ret: object                   # DType | None | "dsd"
-    blocks: list = field(default_factory=lambda: [[]])
-    loops: list = field(default_factory=list)   # (label, "runtime"|"comptime", depth)
-    depth: int = 0                # runtime control-flow nesting (if / loop bodies)
-    addressed: set = field(default_factory=set)  # locals whose address is taken (&x)
-
-    def emit(self, stmt) -> None:
-        self.blocks[-1].append(stmt)
-
-
-@dataclass
-class Env:
-    module: Module
-    scopes: list
-    fn: FnCtx | None = None
-    inline_depth: int | None = None    # set inside an inline fn: where its `return` lands
-
-    def child(self) -> Env:
-        return Env(self.module, self.scopes + [{}], self.fn, self.inline_depth)
-
-    def comptime(self) -> Env:
-        return Env(self.module, self.scopes, None)
-
-    def lookup(self, name):
-        for scope in reversed(self.scopes):
-            if name in scope:
-                return True, scope[name]
-        return False, None
-
-    def bind(self, name, value) -> None:
-        self.scopes[-1][name] = value
-
-
-# ------------------------------------------------------------------------------------------------
-# Module instances
-
-
-class Module:
-    """A file evaluated with a set of param bindings."""
-
-    def __init__(self, compiler: Compiler, file: ast.File, params: dict, prefix: str,
-                 pe: PeBuilder | None, name: str):
-        self.c = compiler
-        self.file = file
-        self.params = params
-        self.prefix = prefix
-        self.pe = pe
-        self.name = name
-        self.decls = {}
-        self.values: dict = {}
-        self._busy: set = set()
-        for d in file.decls:
-            if isinstance(d, (ast.VarDecl, ast.ParamDecl, ast.FnDecl, ast.TaskDecl)):
-                if d.name in self.decls:
-                    raise compiler.error(f"'{d.name}' is declared twice", d.pos)
-                self.decls[d.name] = d
-        for name in params:
-            d = self.decls.get(name)
-            if not isinstance(d, ast.ParamDecl):
-                compiler.warn(f"{file.path}: unknown param '{name}' (no `param {name}` declared)")
-
-    def env(self) -> Env:
-        return Env(self, [{}], None)
-
-    def has(self, name: str) -> bool:
-        return name in self.decls
-
-    def get(self, name: str, pos):
-        if name in self.values:
-            return self.values[name]
-        d = self.decls.get(name)
-        if d is None:
-            raise self.c.error(f"'{name}' is not declared in {self.file.path}", pos)
-        if name in self._busy:
-            raise self.c.error(f"'{name}' depends on itself", pos)
-        self._busy.add(name)
-        try:
-            with self.c.top_level(d.pos):
-                v = self.c.eval_global(self, d)
-        finally:
-            self._busy.discard(name)
-        self.values[name] = v
-        return v
-
-    def instantiate(self) -> None:
-        """Import every module a global const imports (its comptime blocks run even if the
-        name is never used) and run the top-level comptime blocks, in order. Every other
-        global, a runtime `var` too, is made when first used: a var that nothing uses takes
-        no memory and is never checked (its queue or color may be left void by params)."""
-        for d in self.file.decls:
-            if not isinstance(d, ast.VarDecl) or d.comptime:
-                continue
-            if d.const and isinstance(d.value, ast.Builtin) and d.value.name == "import_module":
-                self.get(d.name, d.pos)
-        for d in self.file.decls:
-            if isinstance(d, ast.ComptimeBlock):
-                with self.c.top_level(d.pos):
-                    self.c.exec_block(d.body, self.env())
-            elif isinstance(d, ast.LayoutBlock) and self.pe is not None:
-                pass  # a layout block inside an imported module or PE program is ignored
-
-
-class PeBuilder:
-    """Collects the IR of one PE program instantiation."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.symbols: dict[str, ir.Symbol] = {}
-        self.dsd_vars: dict[str, ir.DsdLit] = {}
-        self.functions: dict[str, ir.Function] = {}
-        self.exports: list = []
-        self.specs: dict = {}
-        self.const_arrays: dict = {}   # id(ArrayVal) -> (SymRef, the array, kept alive)
-        self.tasks: dict[int, ir.Task] = {}
-        self.routes: dict[int, tuple] = {}      # color -> (rx, tx) for every PE of the class
-        self.active: set[int] = set()
-        self.blocked: set[int] = set()
-        self.blocked_uts: set[int] = set()     # microthreads blocked at start-up (wse3)
-        self.task_decls: dict = {}              # (id(decl), id(module)) -> bound task ID
-        self.queues: dict = {}                  # ("input" | "output", n) -> (color | None, pos)
-        self.queue_uses: list = []              # (queue key, color | None, pos, what)
-        self.fifos: dict[str, ir.Fifo] = {}
-        self.filters: dict[int, ir.Filter] = {}  # color -> its filter, for every PE of the class
-        # queues rebound at run time: queue key -> (comptime colors, any runtime color?, pos)
-        self.rebinds: dict = {}
-        self.flushed: dict = {}                 # queue key -> pos of a @queue_flush
-        self.empty_handlers: dict = {}          # queue key -> (function name, pos)
-        self.queue_colors: tuple = ()           # (kind, n, color) once finish_pe has run
-        # bodies lowered once the PE's comptime is done (a task may name tasks bound later)
-        self.deferred: list = []
-        self.counter = 0
-        self.sites = 0
-
-    def fresh(self, prefix: str) -> str:
-        self.counter += 1
-        return f"%{prefix}{self.counter}"
-
-    def site(self) -> int:
-        self.sites += 1
-        return self.sites
-
-    def build(self) -> ir.PeProgram:
-        return ir.PeProgram(self.name, tuple(self.symbols.values()),
-                            tuple(self.dsd_vars.items()), tuple(self.functions.values()),
-                            tuple(self.exports), tuple(self.tasks.values()),
-                            tuple(sorted(self.active)), tuple(sorted(self.blocked)),
-                            tuple(sorted(self.routes.items())), tuple(self.fifos.values()),
-                            tuple(sorted(self.filters.items())), self.queue_colors,
-                            tuple(sorted(self.flushed)), tuple(sorted(self.blocked_uts)))
-
 
 # ------------------------------------------------------------------------------------------------
 # The compiler
@@ -355,7 +142,6 @@ class Compiler:
             self.ignored(f"{a}(...) on a variable", d.pos, why[a])
 
     def parse(self, path: pathlib.Path) -> ast.File:
-        from wsejax.csl.parser import parse, read_source
 
         key = str(path)
         if key not in self.files:
@@ -1252,7 +1038,6 @@ class Compiler:
         if t is ast.Call:
             return self.call(e, env)
         if t is ast.Builtin:
-            from wsejax.csl import builtins
 
             return builtins.call(self, e, env)
         if t is ast.StructLit:
@@ -2084,83 +1869,6 @@ def _frames() -> int:
     while f is not None:
         f, n = f.f_back, n + 1
     return n
-
-
-@functools.cache
-def int_range(t: DType) -> tuple[int, int]:
-    """The smallest and largest value of integer type t (comptime checks run per value)."""
-    info = np.iinfo(t.np)
-    return int(info.min), int(info.max)
-
-
-def is_type(v) -> bool:
-    return isinstance(v, (DType, ArrayT, PtrT, FnT, StructT, EnumT)) or (
-        isinstance(v, Special) and v is not UNDEFINED)
-
-
-def is_comptime(v) -> bool:
-    return isinstance(v, (int, float, bool, CNum)) and not isinstance(v, RVal)
-
-
-def is_comptime_value(v) -> bool:
-    return not isinstance(v, (RVal, LocalVar, DsdVal)) or (
-        isinstance(v, DsdVal) and isinstance(v.expr, ir.DsdLit))
-
-
-def describe(v) -> str:
-    if v is None:
-        return "void"
-    if isinstance(v, bool):
-        return "a bool"
-    if isinstance(v, int):
-        return f"the comptime_int {v}"
-    if isinstance(v, float):
-        return f"the comptime_float {v}"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, CNum):
-        return f"a {v.dtype}"
-    if isinstance(v, RVal):
-        return f"a runtime {v.dtype}"
-    if isinstance(v, LocalVar):
-        return f"a runtime {v.dtype} variable"
-    if isinstance(v, SymRef):
-        return f"the global '{v.name}'"
-    if isinstance(v, PtrVal):
-        return f"a pointer to '{v.name}'"
-    if isinstance(v, DsdVal):
-        return f"a {v.kind}"
-    if isinstance(v, StructVal):
-        return "a struct"
-    if isinstance(v, TupleVal):
-        return "a tuple"
-    if isinstance(v, ArrayVal):
-        return "a comptime array"
-    if isinstance(v, FnVal):
-        return f"the function '{v.decl.name}'"
-    if isinstance(v, ModuleVal):
-        return "a module"
-    if isinstance(v, RangeVal):
-        return "a range"
-    if is_type(v):
-        return f"the type {v}"
-    if v is UNDEFINED:
-        return "undefined"
-    if isinstance(v, (EnumVal, EnumLitVal)):
-        return f"the enum value .{v.name}"
-    if isinstance(v, ColorVal):
-        return f"color {v.id}"
-    if isinstance(v, PeColorVal):
-        return "a color that differs between PEs"
-    if isinstance(v, QueueVal):
-        return f"{v.kind} queue {v.id}"
-    if isinstance(v, TaskIdVal):
-        return f"{v.kind} task ID {v.id}"
-    if isinstance(v, UtIdVal):
-        return "a runtime microthread ID" if v.known is None else f"microthread {v.id}"
-    if isinstance(v, FifoVal):
-        return f"the FIFO '{v.name}'"
-    return type(v).__name__
 
 
 def fold_python(op, a, b, c: Compiler, pos):

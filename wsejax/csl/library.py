@@ -47,7 +47,6 @@ import math
 import numpy as np
 
 from wsejax import ir
-from wsejax.csl.comptime import describe
 from wsejax.csl.values import (
     VOID,
     ArrayVal,
@@ -62,6 +61,7 @@ from wsejax.csl.values import (
     StructVal,
     TaskIdVal,
     TupleVal,
+    describe,
     ieee_float,
 )
 from wsejax.fabric import MAX_COMMANDS, NO_ENTRYPOINT, control_payload

@@ -12,6 +12,7 @@ comptime_float, `bool`, `str` (comptime_string). Everything else is a small clas
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -424,3 +425,113 @@ def freeze(v):
     if isinstance(v, (StructT, EnumT)):
         return ("type", id(v))
     return ("obj", id(v))
+
+
+# ------------------------------------------------------------------------------------------------
+# Names of the language, and what a value is
+
+SCALARS = {t.value: t for t in DType}
+SCALARS["bool"] = DType.bool_
+SPECIALS = {s.name: s for s in (VOID, TYPE, COMPTIME_INT, COMPTIME_FLOAT, COMPTIME_STRUCT,
+                                  COMPTIME_STRING, ANYTYPE, MODULE)}
+SPECIALS.update({k: Special(k) for k in DSD_KINDS + HANDLE_TYPES})
+SPECIALS["noreturn"] = Special("noreturn")
+DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
+
+UNDEFINED = Special("undefined")
+
+
+@dataclass(eq=False)
+class EnumLitVal:
+    """A bare `.name` before it meets its enum type."""
+
+    name: str
+
+
+@dataclass(eq=False)
+class LocalDsd:
+    """A runtime DSD local."""
+
+    name: str
+    kind: str
+    dtype: object
+
+    def value(self) -> DsdVal:
+        return DsdVal(ir.DsdLocal(self.name), self.kind, self.dtype)
+
+
+@functools.cache
+def int_range(t: DType) -> tuple[int, int]:
+    """The smallest and largest value of integer type t (comptime checks run per value)."""
+    info = np.iinfo(t.np)
+    return int(info.min), int(info.max)
+
+
+def is_type(v) -> bool:
+    return isinstance(v, (DType, ArrayT, PtrT, FnT, StructT, EnumT)) or (
+        isinstance(v, Special) and v is not UNDEFINED)
+
+
+def is_comptime(v) -> bool:
+    return isinstance(v, (int, float, bool, CNum)) and not isinstance(v, RVal)
+
+
+def is_comptime_value(v) -> bool:
+    return not isinstance(v, (RVal, LocalVar, DsdVal)) or (
+        isinstance(v, DsdVal) and isinstance(v.expr, ir.DsdLit))
+
+
+def describe(v) -> str:
+    if v is None:
+        return "void"
+    if isinstance(v, bool):
+        return "a bool"
+    if isinstance(v, int):
+        return f"the comptime_int {v}"
+    if isinstance(v, float):
+        return f"the comptime_float {v}"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, CNum):
+        return f"a {v.dtype}"
+    if isinstance(v, RVal):
+        return f"a runtime {v.dtype}"
+    if isinstance(v, LocalVar):
+        return f"a runtime {v.dtype} variable"
+    if isinstance(v, SymRef):
+        return f"the global '{v.name}'"
+    if isinstance(v, PtrVal):
+        return f"a pointer to '{v.name}'"
+    if isinstance(v, DsdVal):
+        return f"a {v.kind}"
+    if isinstance(v, StructVal):
+        return "a struct"
+    if isinstance(v, TupleVal):
+        return "a tuple"
+    if isinstance(v, ArrayVal):
+        return "a comptime array"
+    if isinstance(v, FnVal):
+        return f"the function '{v.decl.name}'"
+    if isinstance(v, ModuleVal):
+        return "a module"
+    if isinstance(v, RangeVal):
+        return "a range"
+    if is_type(v):
+        return f"the type {v}"
+    if v is UNDEFINED:
+        return "undefined"
+    if isinstance(v, (EnumVal, EnumLitVal)):
+        return f"the enum value .{v.name}"
+    if isinstance(v, ColorVal):
+        return f"color {v.id}"
+    if isinstance(v, PeColorVal):
+        return "a color that differs between PEs"
+    if isinstance(v, QueueVal):
+        return f"{v.kind} queue {v.id}"
+    if isinstance(v, TaskIdVal):
+        return f"{v.kind} task ID {v.id}"
+    if isinstance(v, UtIdVal):
+        return "a runtime microthread ID" if v.known is None else f"microthread {v.id}"
+    if isinstance(v, FifoVal):
+        return f"the FIFO '{v.name}'"
+    return type(v).__name__

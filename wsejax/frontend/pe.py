@@ -1,0 +1,54 @@
+"""The collector of one PE program's IR."""
+
+from __future__ import annotations
+
+from wsejax import ir
+
+
+class PeBuilder:
+    """Collects the IR of one PE program instantiation."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.symbols: dict[str, ir.Symbol] = {}
+        self.dsd_vars: dict[str, ir.DsdLit] = {}
+        self.functions: dict[str, ir.Function] = {}
+        self.exports: list = []
+        self.specs: dict = {}
+        self.const_arrays: dict = {}   # id(ArrayVal) -> (SymRef, the array, kept alive)
+        self.tasks: dict[int, ir.Task] = {}
+        self.routes: dict[int, tuple] = {}      # color -> (rx, tx) for every PE of the class
+        self.active: set[int] = set()
+        self.blocked: set[int] = set()
+        self.blocked_uts: set[int] = set()     # microthreads blocked at start-up (wse3)
+        self.task_decls: dict = {}              # (id(decl), id(module)) -> bound task ID
+        self.queues: dict = {}                  # ("input" | "output", n) -> (color | None, pos)
+        self.queue_uses: list = []              # (queue key, color | None, pos, what)
+        self.fifos: dict[str, ir.Fifo] = {}
+        self.filters: dict[int, ir.Filter] = {}  # color -> its filter, for every PE of the class
+        # queues rebound at run time: queue key -> (comptime colors, any runtime color?, pos)
+        self.rebinds: dict = {}
+        self.flushed: dict = {}                 # queue key -> pos of a @queue_flush
+        self.empty_handlers: dict = {}          # queue key -> (function name, pos)
+        self.queue_colors: tuple = ()           # (kind, n, color) once finish_pe has run
+        # bodies lowered once the PE's comptime is done (a task may name tasks bound later)
+        self.deferred: list = []
+        self.counter = 0
+        self.sites = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"%{prefix}{self.counter}"
+
+    def site(self) -> int:
+        self.sites += 1
+        return self.sites
+
+    def build(self) -> ir.PeProgram:
+        return ir.PeProgram(self.name, tuple(self.symbols.values()),
+                            tuple(self.dsd_vars.items()), tuple(self.functions.values()),
+                            tuple(self.exports), tuple(self.tasks.values()),
+                            tuple(sorted(self.active)), tuple(sorted(self.blocked)),
+                            tuple(sorted(self.routes.items())), tuple(self.fifos.values()),
+                            tuple(sorted(self.filters.items())), self.queue_colors,
+                            tuple(sorted(self.flushed)), tuple(sorted(self.blocked_uts)))
