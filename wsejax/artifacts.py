@@ -61,6 +61,18 @@ def load_program(out_dir) -> ir.Program:
         or program file is missing, truncated or garbled.
     """
     root = pathlib.Path(out_dir)
+    meta_path, path = _output_files(root, out_dir)
+    info = _read_meta(meta_path, out_dir)
+    program = _read_program(path, out_dir)
+    if info.get("rectangle") != [program.width, program.height]:
+        raise _damaged(out_dir, f"out.json describes a {info.get('rectangle')} rectangle but "
+                       f"bin/wsejax.pickle a {program.width}x{program.height} one "
+                       "(the two files come from different compiles)")
+    return program
+
+
+def _output_files(root: pathlib.Path, out_dir):
+    """out.json and bin/wsejax.pickle of a compile output directory, or why `out_dir` is none."""
     if not root.exists():
         raise MemcpyError(f"SdkRuntime: '{out_dir}' is not a wsejax compile output directory: "
                           f"no such directory (compile with `wsejax cslc ... -o {out_dir}`)")
@@ -78,6 +90,11 @@ def load_program(out_dir) -> ir.Program:
                               f"with `wsejax cslc ... -o {out_dir}`")
         raise MemcpyError(f"SdkRuntime: '{out_dir}' is not a wsejax compile output directory "
                           f"(no {path}); compile with `wsejax cslc ... -o {out_dir}`")
+    return meta_path, path
+
+
+def _read_meta(meta_path: pathlib.Path, out_dir) -> dict:
+    """The "wsejax" section of out.json."""
     if not meta_path.is_file():
         raise _damaged(out_dir, "out.json is missing")
     try:
@@ -90,6 +107,10 @@ def load_program(out_dir) -> ir.Program:
     if info.get("format") != FORMAT:
         raise MemcpyError(f"SdkRuntime: '{out_dir}' was written by another wsejax version; "
                           "compile it again")
+    return info
+
+
+def _read_program(path: pathlib.Path, out_dir) -> ir.Program:
     try:
         with open(path, "rb") as f:
             data = pickle.load(f)
@@ -101,8 +122,4 @@ def load_program(out_dir) -> ir.Program:
     program = data.get("program")
     if not isinstance(program, ir.Program):
         raise _damaged(out_dir, "bin/wsejax.pickle does not hold a wsejax program")
-    if info.get("rectangle") != [program.width, program.height]:
-        raise _damaged(out_dir, f"out.json describes a {info.get('rectangle')} rectangle but "
-                       f"bin/wsejax.pickle a {program.width}x{program.height} one "
-                       "(the two files come from different compiles)")
     return program

@@ -173,50 +173,78 @@ class CslcOptions:
                     width_east_buf=self.width_east_buf, fp16_format=self.fp16_format)
 
 
+def _set(field: str, parse=None):
+    """A flag that stores its parsed value in one field of CslcOptions."""
+    def apply(opts: CslcOptions, flag: str, value: str | None) -> None:
+        setattr(opts, field, True if parse is None else parse(flag, value))
+    return apply
+
+
+def _ignore(opts: CslcOptions, flag: str, value: str | None) -> None:
+    if flag in _IGNORED_UINT:
+        _uint(flag, value)
+    if flag not in opts.ignored:
+        opts.ignored.append(flag)
+
+
+_IGNORED_UINT = ("--max-inlined-iterations", "--comptime-func-depth-limit", "--max-parallelism")
+
+# flag -> how it changes the options
+_FLAGS = {
+    "-o": _set("out", lambda flag, value: value),
+    "--arch": _set("arch", lambda flag, value: _choice(flag, value, ("wse2", "wse3"))),
+    "--fabric-dims": _set("fabric_dims", lambda flag, value: _pair(flag, value, "W,H", 1)),
+    "--fabric-offsets": _set("fabric_offsets", lambda flag, value: _pair(flag, value, "X,Y", 0)),
+    "--params": lambda opts, flag, value: _name_values(flag, value, opts.params),
+    "--colors": lambda opts, flag, value: _name_values(flag, value, opts.colors),
+    "--memcpy": _set("memcpy"),
+    "--channels": _set("channels", lambda flag, value: _uint(flag, value, 1, 16)),
+    "--import-path": lambda opts, flag, value: opts.import_paths.append(value),
+    "--width-west-buf": _set("width_west_buf", _uint),
+    "--width-east-buf": _set("width_east_buf", _uint),
+    "--fp16-format": _set("fp16_format",
+                          lambda flag, value: _choice(flag, value, ("f16", "cb16", "bf16"))),
+    "--debug": _set("debug"),
+    "-h": _set("help"),
+    "--help": _set("help"),
+    **{flag: _ignore for flag in _IGNORED},
+}
+
+
 def _apply(opts: CslcOptions, flag: str, value: str | None) -> None:
     """Record one flag (its value already split off) in `opts`."""
-    if flag in _IGNORED:
-        if flag in ("--max-inlined-iterations", "--comptime-func-depth-limit",
-                    "--max-parallelism"):
-            _uint(flag, value)
-        if flag not in opts.ignored:
-            opts.ignored.append(flag)
-    elif flag == "-o":
-        opts.out = value
-    elif flag == "--arch":
-        opts.arch = _choice(flag, value, ("wse2", "wse3"))
-    elif flag == "--fabric-dims":
-        opts.fabric_dims = _pair(flag, value, "W,H", 1)
-    elif flag == "--fabric-offsets":
-        opts.fabric_offsets = _pair(flag, value, "X,Y", 0)
-    elif flag == "--params":
-        _name_values(flag, value, opts.params)
-    elif flag == "--colors":
-        _name_values(flag, value, opts.colors)
-    elif flag == "--memcpy":
-        opts.memcpy = True
-    elif flag == "--channels":
-        opts.channels = _uint(flag, value, 1, 16)
-    elif flag == "--import-path":
-        opts.import_paths.append(value)
-    elif flag == "--width-west-buf":
-        opts.width_west_buf = _uint(flag, value)
-    elif flag == "--width-east-buf":
-        opts.width_east_buf = _uint(flag, value)
-    elif flag == "--fp16-format":
-        opts.fp16_format = _choice(flag, value, ("f16", "cb16", "bf16"))
-    elif flag == "--debug":
-        opts.debug = True
-    elif flag in ("-h", "--help"):
-        opts.help = True
-    else:
+    if flag not in _FLAGS:
         raise UsageError(f"unknown flag {flag}")
+    _FLAGS[flag](opts, flag, value)
 
 
 _TAKES_VALUE = {"-o", "--arch", "--fabric-dims", "--fabric-offsets", "--params", "--colors",
                 "--channels", "--import-path", "--width-west-buf", "--width-east-buf",
                 "--fp16-format", "--max-inlined-iterations", "--comptime-func-depth-limit",
                 "--max-parallelism", "--link-section-start-address-bytes"}
+
+
+def _flag_value(tok: str, args: list[str]) -> tuple[str, str | None]:
+    """Split one flag token into (flag, value), taking the value from `args` if it is separate."""
+    if tok.startswith("-o") and not tok.startswith("--"):       # -o DIR, -o=DIR, -oDIR
+        flag, value = "-o", tok[2:].removeprefix("=") if tok != "-o" else None
+    elif tok.startswith("--") and "=" in tok:
+        flag, _, value = tok.partition("=")
+    else:
+        flag, value = tok, None
+    if flag in _TAKES_VALUE:
+        if value is None:
+            if not args or (args[0].startswith("-") and args[0] != "-"):
+                raise UsageError(f"{flag} expects a value")
+            value = args.pop(0)
+        if value == "":
+            raise UsageError(f"{flag} expects a value, got ''")
+    elif flag in _SWITCHES:
+        if value is not None:
+            raise UsageError(f"{flag} takes no value, got {tok!r}")
+    elif flag not in _OPTIONAL_VALUE:
+        raise UsageError(f"unknown flag {flag} (see `wsejax cslc --help`)")
+    return flag, value
 
 
 def parse_cslc(argv: list[str], env: dict[str, str] | None = None) -> CslcOptions:
@@ -236,24 +264,7 @@ def parse_cslc(argv: list[str], env: dict[str, str] | None = None) -> CslcOption
         if not tok.startswith("-") or tok == "-":
             tops.append(tok)
             continue
-        if tok.startswith("-o") and not tok.startswith("--"):       # -o DIR, -o=DIR, -oDIR
-            flag, value = "-o", tok[2:].removeprefix("=") if tok != "-o" else None
-        elif tok.startswith("--") and "=" in tok:
-            flag, _, value = tok.partition("=")
-        else:
-            flag, value = tok, None
-        if flag in _TAKES_VALUE:
-            if value is None:
-                if not args or (args[0].startswith("-") and args[0] != "-"):
-                    raise UsageError(f"{flag} expects a value")
-                value = args.pop(0)
-            if value == "":
-                raise UsageError(f"{flag} expects a value, got ''")
-        elif flag in _SWITCHES:
-            if value is not None:
-                raise UsageError(f"{flag} takes no value, got {tok!r}")
-        elif flag not in _OPTIONAL_VALUE:
-            raise UsageError(f"unknown flag {flag} (see `wsejax cslc --help`)")
+        flag, value = _flag_value(tok, args)
         _apply(opts, flag, value)
         if opts.help:
             return opts

@@ -286,10 +286,10 @@ def _chain_heads(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # Errors
 
 
-def _check(color, width, height, rx, sources, src, hops, reached, delivers, dead_ends, cross_u,
-           cross_v, is_source, parent, entry):
-    """Raise the error that happens first along the routes (fewest hops), if any."""
-    kinds, pes, dirs = [], [], []  # kind: 0 off the edge, 1 refused, 2 merge
+def _dead_ends_and_merges(src, reached, delivers, dead_ends, cross_u, cross_v, is_source):
+    """Every PE where a route goes wrong, as (kinds, pes, directions): kind 0 sends off the edge,
+    1 is refused by its neighbour (both with the direction's index), 2 is a merge (direction -1)."""
+    kinds, pes, dirs = [], [], []
     for d, (off_edge, refused) in enumerate(dead_ends):
         for kind, where in ((0, off_edge), (1, refused)):
             where = where[reached[where]]
@@ -298,13 +298,19 @@ def _check(color, width, height, rx, sources, src, hops, reached, delivers, dead
             kinds.append(np.full(where.size, kind))
             pes.append(where)
             dirs.append(np.full(where.size, d))
-    arrive = reached[cross_u]
-    arrivals = np.bincount(cross_v[arrive], minlength=src.size) + is_source
+    arrivals = np.bincount(cross_v[reached[cross_u]], minlength=src.size) + is_source
     merged = np.flatnonzero(arrivals >= 2)
     kinds.append(np.full(merged.size, 2))
     pes.append(merged)
     dirs.append(np.full(merged.size, -1))
-    kinds, pes, dirs = np.concatenate(kinds), np.concatenate(pes), np.concatenate(dirs)
+    return np.concatenate(kinds), np.concatenate(pes), np.concatenate(dirs)
+
+
+def _check(color, width, height, rx, sources, src, hops, reached, delivers, dead_ends, cross_u,
+           cross_v, is_source, parent, entry):
+    """Raise the error that happens first along the routes (fewest hops), if any."""
+    kinds, pes, dirs = _dead_ends_and_merges(src, reached, delivers, dead_ends, cross_u,
+                                             cross_v, is_source)
     if pes.size == 0:
         return
     first = np.lexsort((kinds, pes, hops[pes]))[0]
@@ -331,7 +337,19 @@ def _check(color, width, height, rx, sources, src, hops, reached, delivers, dead
         raise LayoutError(f"color {color}: unroutable wavelet: a wavelet from {source_of(pe)} sent "
                           f"{direction} by {at(pe)} reaches {at(nb)}, {why}; the hardware "
                           f"would stall")
-    senders = cross_u[(cross_v == pe) & arrive].tolist()
+    senders = cross_u[(cross_v == pe) & reached[cross_u]].tolist()
+    _check_cycle(color, pe, senders, parent, entry, at, source_of)
+    owners = sorted({int(src[u]) for u in senders} | ({int(src[pe])} if is_source[pe] else set()))
+    if len(owners) >= 2:
+        raise LayoutError(f"{at(pe)} receives color {color} from both "
+                          f"{at(sources[owners[0]])} and {at(sources[owners[1]])}; merging "
+                          f"routes are not supported")
+    raise LayoutError(f"{at(pe)} receives color {color} twice from {at(sources[owners[0]])}, "
+                      f"along two paths; merging routes are not supported")
+
+
+def _check_cycle(color, pe, senders, parent, entry, at, source_of) -> None:
+    """A wavelet that reaches `pe` again along its own route circulates forever."""
     for u in senders:
         p = u
         while p >= 0:
@@ -340,10 +358,3 @@ def _check(color, width, height, rx, sources, src, hops, reached, delivers, dead
                                   f"returns to {at(pe)}, a cycle: the wavelet would circulate "
                                   f"forever")
             p = parent[p] if parent[p] >= 0 else entry[p]
-    owners = sorted({int(src[u]) for u in senders} | ({int(src[pe])} if is_source[pe] else set()))
-    if len(owners) >= 2:
-        raise LayoutError(f"{at(pe)} receives color {color} from both "
-                          f"{at(sources[owners[0]])} and {at(sources[owners[1]])}; merging "
-                          f"routes are not supported")
-    raise LayoutError(f"{at(pe)} receives color {color} twice from {at(sources[owners[0]])}, "
-                      f"along two paths; merging routes are not supported")
