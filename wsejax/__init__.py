@@ -3,6 +3,9 @@
 The public surface: `dsl` (write PE programs and layouts in Python), `SdkRuntime` with
 `MemcpyDataType` / `MemcpyOrder` (drive the device from a host script, as the SDK does),
 `save_program` / `load_program` (compile output directories), and the error classes.
+
+The runtime (and with it JAX) loads when `SdkRuntime` or `Task` is first used, so that compiling
+(`wsejax cslc`, `wsejax.csl`) does not start JAX.
 """
 
 from wsejax import dsl
@@ -18,7 +21,6 @@ from wsejax.errors import (
     WsejaxError,
 )
 from wsejax.memcpy import MemcpyDataType, MemcpyOrder
-from wsejax.runtime import SdkRuntime, Task
 
 __version__ = "0.1.0"
 
@@ -39,3 +41,11 @@ __all__ = [
     "load_program",
     "save_program",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("SdkRuntime", "Task"):
+        from wsejax import runtime
+
+        return getattr(runtime, name)
+    raise AttributeError(f"module 'wsejax' has no attribute {name!r}")
