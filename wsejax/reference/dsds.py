@@ -145,15 +145,15 @@ class DsdInterpreter:
             d = replace(d, offset=d.offset + index // words)
         return d
 
-    def _check_operand(self, pe: PE, kind, o, n: int, want, fr: Frame, what: str):
+    def _check_operand(self, pe: PE, letter: str, o, n: int, want, fr: Frame, what: str):
         """Width and range checks of one operand over its n elements; returns the pointer
         destination's flat index for a pointer."""
-        if kind == "D" and o.kind == "fifo":
+        if letter == "D" and o.kind == "fifo":
             sym = pe.cls.symbol(pe.fifos[o.base].spec.buffer)
             if want is not None and sym.dtype.bits != want.bits:
                 raise ProgramError(f"{what}: FIFO '{o.base}' over '{sym.name}' ({sym.dtype}) is "
                                    f"used for {want.bits}-bit {want} elements")
-        elif kind == "D" and o.is_memory:
+        elif letter == "D" and o.is_memory:
             sym = pe.cls.symbol(o.base)
             if want is not None and sym.dtype.bits != want.bits:
                 raise ProgramError(f"{what}: a DSD over '{sym.name}' ({sym.dtype}) is used for "
@@ -161,7 +161,7 @@ class DsdInterpreter:
             for i in range(n):
                 if not 0 <= o.address(i) < sym.size:
                     raise Fault(f"{what}: DSD address out of range of '{sym.name}'")
-        elif kind == "p":
+        elif letter == "p":
             sym = pe.cls.symbol(o.symbol)
             if want is not None and sym.dtype.bits != want.bits:
                 raise ProgramError(f"{what}: '{sym.name}' ({sym.dtype}) receives {want} values")
@@ -178,8 +178,8 @@ class DsdInterpreter:
     @staticmethod
     def _write(pe: PE, dest, ptr_index, i: int, v, have: DType, index: int = 0) -> None:
         """Write element i of destination `dest` (a (letter, value) operand)."""
-        kind, o = dest
-        if kind != "D":
+        letter, o = dest
+        if letter != "D":
             pe.flat[o.symbol].view(have.np)[ptr_index] = v
         elif o.kind == "fabout":
             bits = bits_of(np.asarray(v, have.np)[()])
@@ -225,7 +225,7 @@ class DsdInterpreter:
         index, activate, unblock, ut = self._config(pe, cfg, fr)
         dest = self._operands(pe, [s.dest], fr, index, what)[0]
         srcs = self._operands(pe, s.srcs, fr, index, what)
-        dsds = [o for k, o in [dest] + srcs if k == "D"]
+        dsds = [o for letter, o in [dest] + srcs if letter == "D"]
         n = max(self._length(dsds), 0)
         streams = any(d.kind in STREAM_KINDS for d in dsds)
         if n == 0 and not streams:
@@ -233,37 +233,35 @@ class DsdInterpreter:
             return
         if dest[0] == "D" and dest[1].kind == "fabin":
             raise ProgramError(f"{what}: a fabin DSD is not a destination")
-        if any(k == "D" and o.kind == "fabout" for k, o in srcs):
+        if any(letter == "D" and o.kind == "fabout" for letter, o in srcs):
             raise ProgramError(f"{what}: a fabout DSD is not a source")
-        for (k, o), t in zip(srcs, spec.srcs):
-            self._check_operand(pe, k, o, n, t, fr, what)
+        for (letter, o), t in zip(srcs, spec.srcs):
+            self._check_operand(pe, letter, o, n, t, fr, what)
         ptr_index = self._check_operand(pe, dest[0], dest[1], n, spec.dest, fr, what)
-        scalars = [cast(o[0], dtype_of(o[0]), t) if k == "s" else None
-                   for (k, o), t in zip(srcs, spec.srcs)]
+        scalars = [cast(o[0], dtype_of(o[0]), t) if letter == "s" else None
+                   for (letter, o), t in zip(srcs, spec.srcs)]
         if not streams:
             for i in range(n):
-                vals = [self._read(pe, o, i, t) if k == "D" else c
-                        for (k, o), t, c in zip(srcs, spec.srcs, scalars)]
+                vals = [self._read(pe, o, i, t) if letter == "D" else c
+                        for (letter, o), t, c in zip(srcs, spec.srcs, scalars)]
                 self._write(pe, dest, ptr_index, i, spec.fn(*vals), spec.dest)
             self._tick(pe, fr, n)
             _hooks(pe, activate, unblock)
             return
+        src_dsds = [o for letter, o in srcs if letter == "D"]
         op = RunningOp(what, spec, dest, srcs, ptr_index, scalars, n, index or 0, activate,
-                       unblock,
-                       Counter(o.color for k, o in srcs if k == "D" and o.kind == "fabin"),
-                       Counter(o.base for k, o in srcs if k == "D" and o.kind == "fifo"),
+                       unblock, Counter(o.color for o in src_dsds if o.kind == "fabin"),
+                       Counter(o.base for o in src_dsds if o.kind == "fifo"),
                        dest[1].color if dest[0] == "D" and dest[1].kind == "fabout" else -1, ut)
         op.queues = tuple(o.queue for o in dsds if o.queue)
         self._claim(pe, op, s.site, cfg)
         if cfg.async_:
             pe.micro[s.site] = op
             return
-        pe.waiting = what
         progressed = self._advance(pe, op)
         while op.done < op.length:
             yield progressed
             progressed = self._advance(pe, op)
-        pe.waiting = None
         self._finish(pe, op)
         self._tick(pe, fr, n)
 
@@ -351,7 +349,7 @@ class DsdInterpreter:
         what = f"@map in {fr.fn}"
         ins = self._operands(pe, s.inputs, fr)
         out = self._operands(pe, [s.output], fr)[0] if s.output is not None else None
-        dsds = [o for k, o in ins if k == "D"]
+        dsds = [o for letter, o in ins if letter == "D"]
         if out is not None and out[0] == "D":
             dsds.append(out[1])
         if any(not d.is_memory for d in dsds):
@@ -359,14 +357,14 @@ class DsdInterpreter:
         n = self._length(dsds)
         if n <= 0:
             return
-        for (k, o), (_, ptype) in zip(ins, f.params):
-            self._check_operand(pe, k, o, n, ptype, fr, what)
+        for (letter, o), (_, ptype) in zip(ins, f.params):
+            self._check_operand(pe, letter, o, n, ptype, fr, what)
         ptr_index = None
         if out is not None:
             ptr_index = self._check_operand(pe, out[0], out[1], n, f.ret, fr, what)
         for i in range(n):
-            args = [self._read(pe, o, i, ptype) if k == "D" else o[0]
-                    for (k, o), (_, ptype) in zip(ins, f.params)]
+            args = [self._read(pe, o, i, ptype) if letter == "D" else o[0]
+                    for (letter, o), (_, ptype) in zip(ins, f.params)]
             r = self._map_call(pe, f, s.fn, args, what)
             if out is not None:
                 if r is None:

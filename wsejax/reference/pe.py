@@ -239,7 +239,6 @@ class PE:
                         in program.filter_configs().items() if (fx, fy) == (x, y)}
         self.main = None                  # the main thread's suspended body (a generator)
         self.root = ""                    # the task or launched function it runs
-        self.waiting: str | None = None   # the synchronous op it waits in
         self.launch: tuple | None = None  # a launched function waiting for the main thread
         self.micro: dict[int, RunningOp] = {}   # running asynchronous ops by site
         self.fabin_users: Counter = Counter()   # running ops reading each color
@@ -270,7 +269,6 @@ class PE:
             main, self.main = self.main, None
             main.close()
         self.micro.clear()
-        self.waiting = None
 
     def fifo_pop(self, name: str, want):
         """The next element of FIFO `name`, as `want` elements; a pop from a full FIFO

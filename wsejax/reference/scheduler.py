@@ -84,14 +84,14 @@ class Scheduler:
         """Move the wavelets at the front of outbox `q` that every destination has room for
         into their inboxes, through each one's filter; whether any moved."""
         count = len(q)
-        for d in dests:
-            count = min(count, self.queue_capacity - len(d.queue(d.inbox, color)))
+        for dest in dests:
+            count = min(count, self.queue_capacity - len(dest.queue(dest.inbox, color)))
         for _ in range(count):
             wavelet = q.popleft()
-            for d in dests:
-                f = d.filters.get(color)
-                if f is None or f.passes(wavelet):
-                    d.inbox[color].append(wavelet)
+            for dest in dests:
+                wavelet_filter = dest.filters.get(color)
+                if wavelet_filter is None or wavelet_filter.passes(wavelet):
+                    dest.inbox[color].append(wavelet)
         return count > 0
 
     def _host(self) -> bool:
