@@ -57,7 +57,8 @@ def map_write_error(fr: Frame) -> ProgramError:
 class Interpreter:
     """Runs functions, statements and scalar expressions (a mixin of `Reference`).
 
-    Uses from `Reference`: `loop_limit`, `output`, and `_dsd` (`DsdInterpreter`).
+    Uses from `Reference`: `loop_limit`, `output`, `_handlers` (the cache of `_handler`); the
+    handlers of DSD expressions and DSD statements are `DsdInterpreter`'s.
     """
 
     loop_limit: int
