@@ -1,12 +1,13 @@
 """Element semantics of the DSD operation builtins (spec §8).
 
-Contract: every operation is an `OpSpec` in `OPS`, keyed by its CSL builtin name without the `@`
-(`"fadds"`, `"fmach"`, `"sll16"`, ...). `spec.fn(*srcs)` computes the destination elements from the
-source elements, in the order the builtin takes them after the destination. Sources are jax arrays
-already of dtype `spec.srcs[i].np` and of broadcast-compatible shapes (a scalar operand is a 0-d
-array); the result has the broadcast shape and dtype `spec.dest.np`. Functions are pure and
-elementwise; walking DSDs, the length rule (§7.9) and pointer destinations (§7.7: the last element
-is kept) belong to the caller. No `@jax.jit` here: the engine owns the compiled entry points.
+Contract: every operation is an `ElementOp` in `OPS`, keyed by its CSL builtin name without the
+`@` (`"fadds"`, `"fmach"`, `"sll16"`, ...): its signature from `wsejax.opspec` and its `fn`.
+`spec.fn(*srcs)` computes the destination elements from the source elements, in the order the
+builtin takes them after the destination. Sources are jax arrays already of dtype
+`spec.srcs[i].np` and of broadcast-compatible shapes (a scalar operand is a 0-d array); the result
+has the broadcast shape and dtype `spec.dest.np`. Functions are pure and elementwise; walking
+DSDs, the length rule (§7.9) and pointer destinations (§7.7: the last element is kept) belong to
+the caller. No `@jax.jit` here: the engine owns the compiled entry points.
 
 Results are bit-exact IEEE: round to nearest even, subnormals kept, each arithmetic step rounded
 to its type (`fmacs`/`fmach`/`fmachs` are unfused). XLA:CPU breaks both rules for plain jnp code
@@ -28,46 +29,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from wsejax.errors import ProgramError
-from wsejax.types import DType
+from wsejax.opspec import ElementOp, OpSpec, form_error, with_functions
 
-__all__ = ["OPS", "OpSpec", "apply", "form_error"]
-
-F32, F16, I16, U16, U32 = DType.f32, DType.f16, DType.i16, DType.u16, DType.u32
-
-
-@dataclass(frozen=True)
-class OpSpec:
-    """Element semantics and accepted operand forms of one DSD operation builtin.
-
-    `forms` holds one string per accepted call form, one letter per operand, destination first:
-    'D' a DSD/DSR operand, 's' a scalar value, 'p' a pointer to a scalar (destination only).
-    """
-
-    name: str  # CSL builtin name without '@', e.g. "fadds"
-    dest: DType  # element type written to the destination
-    srcs: tuple[DType, ...]  # element type of each source operand, scalars included
-    forms: tuple[str, ...]  # e.g. ("DDD", "DsD", "DDs", "psD")
-    fn: Callable[..., jax.Array]  # fn(*srcs) -> broadcast result of dtype dest.np
-
-
-def form_error(name: str, form: str) -> str | None:
-    """Why operand form `form` (letters D, s, p; destination first) is not accepted by op
-    `name`, or None if it is. Both front ends report this text."""
-    spec = OPS[name]
-    if form in spec.forms:
-        return None
-    accepted = " ".join("(" + ", ".join(f) + ")" for f in spec.forms)
-    return (f"@{name} does not accept operand form ({', '.join(form)}); accepted: {accepted} "
-            "(D = DSD, s = scalar, p = pointer)")
+__all__ = ["OPS", "ElementOp", "OpSpec", "apply", "form_error"]
 
 
 def apply(name: str, *srcs) -> jax.Array:
@@ -315,54 +285,44 @@ def _ctz(a):
     return lax.population_count(~a & (a - 1))
 
 
-# -- the table (forms from spec §8; 'v16'/'vh'/'vs' written as 's') --------------------------------
+# -- the table: each op's element function, its signature from `wsejax.opspec` ---------------------
 
-_BINARY = ("DDD", "DsD", "DDs", "psD")
-_BINARY16 = ("DDD", "DsD", "DDs")
-_MAC = ("DDDs",)
-_MOVE = ("DD", "pD", "Ds")
-_UNARY = ("DD", "Ds")
-_TO_XP16 = ("DD", "Ds", "ps")
-
-OPS: dict[str, OpSpec] = {
-    op.name: op
-    for op in (
-        OpSpec("fadds", F32, (F32, F32), _BINARY, _fadds),
-        OpSpec("fsubs", F32, (F32, F32), _BINARY, _fsubs),
-        OpSpec("fmuls", F32, (F32, F32), _BINARY, _fmuls),
-        OpSpec("fmaxs", F32, (F32, F32), _BINARY, _max),
-        OpSpec("fmacs", F32, (F32, F32, F32), _MAC, _fmacs),
-        OpSpec("fmovs", F32, (F32,), _MOVE, _mov),
-        OpSpec("fnegs", F32, (F32,), _UNARY, _neg),
-        OpSpec("fabss", F32, (F32,), _UNARY, _abs),
-        OpSpec("faddh", F16, (F16, F16), _BINARY, _add),
-        OpSpec("fsubh", F16, (F16, F16), _BINARY, _sub),
-        OpSpec("fmulh", F16, (F16, F16), _BINARY, _mul),
-        OpSpec("fmaxh", F16, (F16, F16), _BINARY, _max),
-        OpSpec("fmach", F16, (F16, F16, F16), _MAC, _fmach),
-        OpSpec("fmovh", F16, (F16,), _MOVE, _mov),
-        OpSpec("fnegh", F16, (F16,), _UNARY, _neg),
-        OpSpec("fabsh", F16, (F16,), _UNARY, _abs),
-        OpSpec("fmachs", F32, (F32, F16, F16), _MAC, _fmachs),
-        OpSpec("faddhs", F32, (F32, F16), _BINARY, _faddhs),
-        OpSpec("fh2s", F32, (F16,), _UNARY, _to_f32),
-        OpSpec("fs2h", F16, (F32,), _UNARY, _to_f16),
-        OpSpec("fs2xp16", I16, (F32,), _TO_XP16, _fs2xp16),
-        OpSpec("fh2xp16", I16, (F16,), _TO_XP16, _fh2xp16),
-        OpSpec("xp162fs", F32, (I16,), _UNARY, _to_f32),
-        OpSpec("xp162fh", F16, (I16,), _UNARY, _to_f16),
-        OpSpec("add16", U16, (U16, U16), _BINARY16, _add),
-        OpSpec("sub16", U16, (U16, U16), ("DDD", "DDs"), _sub),
-        OpSpec("and16", U16, (U16, U16), _BINARY16, _and),
-        OpSpec("or16", U16, (U16, U16), _BINARY16, _or),
-        OpSpec("xor16", U16, (U16, U16), _BINARY16, _xor),
-        OpSpec("sll16", U16, (U16, U16), _BINARY16, _sll16),
-        OpSpec("slr16", U16, (U16, U16), _BINARY16, _slr16),
-        OpSpec("sar16", U16, (U16, U16), _BINARY16, _sar16),
-        OpSpec("mov16", U16, (U16,), _MOVE, _mov),
-        OpSpec("popcnt", U16, (U16,), _UNARY, _popcnt),
-        OpSpec("clz", U16, (U16,), _UNARY, _clz),
-        OpSpec("ctz", U16, (U16,), _UNARY, _ctz),
-        OpSpec("mov32", U32, (U32,), _MOVE, _mov),
-    )
-}
+OPS: dict[str, ElementOp] = with_functions({
+    "fadds": _fadds,
+    "fsubs": _fsubs,
+    "fmuls": _fmuls,
+    "fmaxs": _max,
+    "fmacs": _fmacs,
+    "fmovs": _mov,
+    "fnegs": _neg,
+    "fabss": _abs,
+    "faddh": _add,
+    "fsubh": _sub,
+    "fmulh": _mul,
+    "fmaxh": _max,
+    "fmach": _fmach,
+    "fmovh": _mov,
+    "fnegh": _neg,
+    "fabsh": _abs,
+    "fmachs": _fmachs,
+    "faddhs": _faddhs,
+    "fh2s": _to_f32,
+    "fs2h": _to_f16,
+    "fs2xp16": _fs2xp16,
+    "fh2xp16": _fh2xp16,
+    "xp162fs": _to_f32,
+    "xp162fh": _to_f16,
+    "add16": _add,
+    "sub16": _sub,
+    "and16": _and,
+    "or16": _or,
+    "xor16": _xor,
+    "sll16": _sll16,
+    "slr16": _slr16,
+    "sar16": _sar16,
+    "mov16": _mov,
+    "popcnt": _popcnt,
+    "clz": _clz,
+    "ctz": _ctz,
+    "mov32": _mov,
+})

@@ -1,0 +1,393 @@
+"""DSD values, DSD operations and `@map` in the reference interpreter.
+
+Contract: `DsdInterpreter` is the part of `Reference` that evaluates DSD expressions (one
+`expr_<Class>` per IR DSD expression) and runs `stmt_DsdAssign`, `stmt_DsdOp` and `stmt_Map`
+one element at a time, in order. A DSD operation with fabric or FIFO operands becomes a
+`RunningOp`: an asynchronous one goes to the microthread of its site (the scheduler advances
+it), a synchronous one is advanced here, its statement yielding while it cannot complete.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+import numpy as np
+
+from wsejax import ir
+from wsejax.errors import ProgramError
+from wsejax.fabric import microthread_clash, payload_in, payload_out
+from wsejax.reference.elements import ELEMENT_OPS
+from wsejax.reference.interp import map_write_error
+from wsejax.reference.pe import (
+    CONTROL,
+    PE,
+    STREAM_KINDS,
+    Dsd,
+    Fault,
+    Frame,
+    RunningOp,
+    data_ahead,
+    literal,
+)
+from wsejax.reference.scalars import bits_of, cast, dtype_of, from_bits
+from wsejax.types import DType
+
+__all__ = ["DsdInterpreter"]
+
+_NO_CONFIG = ir.OpConfig()
+_DSD_EXPRS = frozenset({ir.DsdLit, ir.DsdVar, ir.DsdLocal, ir.IncrementOffset, ir.SetBase,
+                        ir.SetLength, ir.SetStride, ir.FifoRef})
+
+
+class DsdInterpreter:
+    """DSD expressions, DSD operations and `@map` (a mixin of `Reference`).
+
+    Uses from `Reference`: `queue_capacity`, and from `Interpreter`: `_expr`, `_int`,
+    `_flat_index`, `_block`, `_drive`, `_tick`.
+    """
+
+    queue_capacity: int
+
+    # -- DSD values -------------------------------------------------------------------------
+
+    def _dsd(self, pe: PE, e, fr: Frame) -> Dsd:
+        if type(e) not in _DSD_EXPRS:
+            raise ProgramError(f"cannot evaluate DSD expression {e!r}")
+        return self._expr(pe, e, fr)
+
+    def expr_DsdLit(self, pe: PE, e: ir.DsdLit, fr: Frame) -> Dsd:
+        return literal(e.dsd, pe.tables, lambda x: self._int(pe, x, fr))
+
+    def expr_FifoRef(self, pe: PE, e: ir.FifoRef, fr: Frame) -> Dsd:
+        if e.name not in pe.fifos:
+            raise ProgramError(f"{fr.fn}: unknown FIFO '{e.name}'")
+        return Dsd("fifo", e.name, 0, 0, 0, 0)
+
+    def expr_DsdVar(self, pe: PE, e: ir.DsdVar, fr: Frame) -> Dsd:
+        return pe.dsd[e.name]
+
+    def expr_DsdLocal(self, pe: PE, e: ir.DsdLocal, fr: Frame) -> Dsd:
+        v = fr.locals.get(e.name)
+        if not isinstance(v, Dsd):
+            raise ProgramError(f"{fr.fn}: '{e.name}' is not a DSD")
+        return v
+
+    def expr_IncrementOffset(self, pe: PE, e: ir.IncrementOffset, fr: Frame) -> Dsd:
+        """`increment_dsd_offset` by `delta` elements of `e.dtype`, which the DSD's own
+        elements may be wider or narrower than."""
+        d = self._memory_dsd(pe, e.dsd, fr, "increment_dsd_offset")
+        delta = self._int(pe, e.delta, fr)
+        bits = pe.cls.symbol(d.base).dtype.bits
+        if e.dtype.bits > bits:
+            step = delta * (e.dtype.bits // bits)
+        elif e.dtype.bits < bits:
+            ratio = bits // e.dtype.bits
+            if type(e.delta) is ir.Const and delta % ratio:
+                raise ProgramError(f"increment_dsd_offset by {delta} {e.dtype} elements "
+                                   f"moves a {bits}-bit DSD by half an element")
+            step = delta // ratio
+        else:
+            step = delta
+        return replace(d, offset=d.offset + step)
+
+    def expr_SetBase(self, pe: PE, e: ir.SetBase, fr: Frame) -> Dsd:
+        d = self._memory_dsd(pe, e.dsd, fr, "set_dsd_base_addr")
+        return replace(d, base=e.symbol, base_offset=e.base_offset, offset=0)
+
+    def expr_SetLength(self, pe: PE, e: ir.SetLength, fr: Frame) -> Dsd:
+        d = self._dsd(pe, e.dsd, fr)
+        if d.kind == "fifo":
+            raise ProgramError(f"{fr.fn}: set_dsd_length of a FIFO")
+        return replace(d, length=self._int(pe, e.length, fr))
+
+    def expr_SetStride(self, pe: PE, e: ir.SetStride, fr: Frame) -> Dsd:
+        d = self._memory_dsd(pe, e.dsd, fr, "set_dsd_stride")
+        return replace(d, stride=self._int(pe, e.stride, fr))
+
+    def _memory_dsd(self, pe: PE, e, fr: Frame, what: str) -> Dsd:
+        d = self._dsd(pe, e, fr)
+        if not d.is_memory:
+            raise ProgramError(f"{fr.fn}: {what} of a {d.kind} DSD")
+        return d
+
+    def stmt_DsdAssign(self, pe: PE, s: ir.DsdAssign, fr: Frame) -> None:
+        pe.dsd[s.name] = self._dsd(pe, s.value, fr)
+
+    # -- operands ---------------------------------------------------------------------------
+
+    def _operands(self, pe: PE, operands, fr: Frame, index=None, what=""):
+        """The operands' runtime values, as (letter, value) pairs: ("D", Dsd), ("s", (value,
+        type)) or ("p", PtrOperand). A memory DSD with wavelet_index_offset moves by the op's
+        `.index` (`index`, in 16-bit words)."""
+        out = []
+        for o in operands:
+            if type(o) is ir.DsdOperand:
+                out.append(("D", self._operand_dsd(pe, o, fr, index, what)))
+            elif type(o) is ir.ScalarOperand:
+                out.append(("s", (self._expr(pe, o.value, fr), o.value.dtype)))
+            else:
+                out.append(("p", o))
+        return out
+
+    def _operand_dsd(self, pe: PE, o: ir.DsdOperand, fr: Frame, index, what: str) -> Dsd:
+        d = self._dsd(pe, o.dsd, fr)
+        if isinstance(d.color, ir.QueueColor):
+            d = replace(d, color=pe.color_now(d.color), queue=(d.color.kind, d.color.queue))
+        if not d.index_offset:
+            return d
+        if index is None:
+            raise ProgramError(f"{what}: a DSD with wavelet_index_offset needs the op's .index")
+        if d.is_memory:
+            words = pe.cls.symbol(d.base).dtype.bits // 16
+            if index % words:
+                raise Fault(f"{what}: .index {index} is not a whole element of '{d.base}'")
+            d = replace(d, offset=d.offset + index // words)
+        return d
+
+    def _check_operand(self, pe: PE, letter: str, o, n: int, want, fr: Frame, what: str):
+        """Width and range checks of one operand over its n elements; returns the pointer
+        destination's flat index for a pointer."""
+        if letter == "D" and o.kind == "fifo":
+            sym = pe.cls.symbol(pe.fifos[o.base].spec.buffer)
+            if want is not None and sym.dtype.bits != want.bits:
+                raise ProgramError(f"{what}: FIFO '{o.base}' over '{sym.name}' ({sym.dtype}) is "
+                                   f"used for {want.bits}-bit {want} elements")
+        elif letter == "D" and o.is_memory:
+            sym = pe.cls.symbol(o.base)
+            if want is not None and sym.dtype.bits != want.bits:
+                raise ProgramError(f"{what}: a DSD over '{sym.name}' ({sym.dtype}) is used for "
+                                   f"{want.bits}-bit {want} elements")
+            for i in range(n):
+                if not 0 <= o.address(i) < sym.size:
+                    raise Fault(f"{what}: DSD address out of range of '{sym.name}'")
+        elif letter == "p":
+            sym = pe.cls.symbol(o.symbol)
+            if want is not None and sym.dtype.bits != want.bits:
+                raise ProgramError(f"{what}: '{sym.name}' ({sym.dtype}) receives {want} values")
+            idx = self._flat_index(pe, sym, o.indices, fr) if o.indices else 0
+            if idx is None:
+                raise Fault(f"index out of range writing '{o.symbol}'")
+            return idx
+        return None
+
+    @staticmethod
+    def _read(pe: PE, d: Dsd, i: int, want: DType):
+        return pe.flat[d.base].view(want.np)[d.address(i)]
+
+    @staticmethod
+    def _write(pe: PE, dest, ptr_index, i: int, v, have: DType, index: int = 0) -> None:
+        """Write element i of destination `dest` (a (letter, value) operand)."""
+        letter, o = dest
+        if letter != "D":
+            pe.flat[o.symbol].view(have.np)[ptr_index] = v
+        elif o.kind == "fabout":
+            bits = bits_of(np.asarray(v, have.np)[()])
+            wavelet = payload_out(bits, have.bits, index if o.index_offset else 0)
+            pe.queue(pe.outbox, o.color).append(int(wavelet) | (CONTROL if o.control else 0))
+        elif o.kind == "fifo":
+            pe.fifo_push(o.base, v, have)
+        else:
+            pe.flat[o.base].view(have.np)[o.address(i)] = v
+
+    @staticmethod
+    def _length(dsds) -> int:
+        """Spec 7.9: the shortest DSD operand (a FIFO does not bound it, nor does a fabout
+        destination where another operand has a length: the SDK's programs send a whole
+        memory vector through an extent-1 fabout DSD); an op with none runs once."""
+        bounded = [d for d in dsds if d.kind != "fifo"]
+        sized = [d for d in bounded if d.kind != "fabout"] or bounded
+        return min((d.length for d in sized), default=1)
+
+    # -- DSD operations ---------------------------------------------------------------------
+
+    def stmt_DsdOp(self, pe: PE, s: ir.DsdOp, fr: Frame):
+        if fr.in_map:
+            raise map_write_error(fr)
+        yield from self._dsd_op(pe, s, fr)
+        self._tick(pe, fr, 1)
+        return None
+
+    def _config(self, pe: PE, cfg: ir.OpConfig, fr: Frame):
+        """The op config's `.index` (16 bits), `.activate`, `.unblock` and `.ut_id` values."""
+        def value(e):
+            return None if e is None else self._int(pe, e, fr)
+        index = value(cfg.index)
+        return (None if index is None else index & 0xFFFF, value(cfg.activate),
+                value(cfg.unblock), value(cfg.ut_id))
+
+    def _dsd_op(self, pe: PE, s: ir.DsdOp, fr: Frame):
+        """A DSD operation (a generator): in memory it runs at once; with fabric or FIFO
+        operands it becomes a `RunningOp`."""
+        spec = ELEMENT_OPS[s.op]
+        what = f"@{s.op} in {fr.fn}"
+        cfg = s.config or _NO_CONFIG
+        index, activate, unblock, ut = self._config(pe, cfg, fr)
+        dest = self._operands(pe, [s.dest], fr, index, what)[0]
+        srcs = self._operands(pe, s.srcs, fr, index, what)
+        dsds = [o for letter, o in [dest] + srcs if letter == "D"]
+        n = max(self._length(dsds), 0)
+        streams = any(d.kind in STREAM_KINDS for d in dsds)
+        if n == 0 and not streams:
+            _hooks(pe, activate, unblock)
+            return
+        if dest[0] == "D" and dest[1].kind == "fabin":
+            raise ProgramError(f"{what}: a fabin DSD is not a destination")
+        if any(letter == "D" and o.kind == "fabout" for letter, o in srcs):
+            raise ProgramError(f"{what}: a fabout DSD is not a source")
+        for (letter, o), t in zip(srcs, spec.srcs):
+            self._check_operand(pe, letter, o, n, t, fr, what)
+        ptr_index = self._check_operand(pe, dest[0], dest[1], n, spec.dest, fr, what)
+        scalars = [cast(o[0], dtype_of(o[0]), t) if letter == "s" else None
+                   for (letter, o), t in zip(srcs, spec.srcs)]
+        if not streams:
+            for i in range(n):
+                vals = [self._read(pe, o, i, t) if letter == "D" else c
+                        for (letter, o), t, c in zip(srcs, spec.srcs, scalars)]
+                self._write(pe, dest, ptr_index, i, spec.fn(*vals), spec.dest)
+            self._tick(pe, fr, n)
+            _hooks(pe, activate, unblock)
+            return
+        src_dsds = [o for letter, o in srcs if letter == "D"]
+        op = RunningOp(what, spec, dest, srcs, ptr_index, scalars, n, index or 0, activate,
+                       unblock, Counter(o.color for o in src_dsds if o.kind == "fabin"),
+                       Counter(o.base for o in src_dsds if o.kind == "fifo"),
+                       dest[1].color if dest[0] == "D" and dest[1].kind == "fabout" else -1, ut)
+        op.queues = tuple(o.queue for o in dsds if o.queue)
+        self._claim(pe, op, s.site, cfg)
+        if cfg.async_:
+            pe.micro[s.site] = op
+            return
+        progressed = self._advance(pe, op)
+        while op.done < op.length:
+            yield progressed
+            progressed = self._advance(pe, op)
+        self._finish(pe, op)
+        self._tick(pe, fr, n)
+
+    @staticmethod
+    def _claim(pe: PE, op: RunningOp, site: int, cfg: ir.OpConfig) -> None:
+        """Start `op` on `pe`'s fabric: fault where its site, its microthread or its queues are
+        taken by a running op; then take its queues."""
+        what = op.what
+        if cfg.async_ and site in pe.micro:
+            raise Fault(f"{what}: started while the same operation still runs on its "
+                        "microthread")
+        if op.ut is not None:
+            # spec 5.4: running operations must not share a microthread
+            for other_site in sorted(pe.micro):
+                other = pe.micro[other_site]
+                if other_site != site and other.ut == op.ut:
+                    raise Fault(microthread_clash(
+                        what, other.what, op.ut if type(cfg.ut_id) is ir.Const else None))
+        for color in op.need_in:
+            if pe.fabin_users[color]:
+                raise Fault(f"{what}: the input queue of color {color} is already read by a "
+                            "running operation")
+        if op.out_color >= 0 and pe.fabout_users[op.out_color]:
+            raise Fault(f"{what}: the output queue of color {op.out_color} is already written "
+                        "by a running operation")
+        pe.fabin_users.update(op.need_in)
+        pe.fabout_users[op.out_color] += 1
+
+    def _advance(self, pe: PE, op: RunningOp) -> bool:
+        """Run `op`'s next elements while its inputs hold data and its outputs have room;
+        whether any ran."""
+        if op.ut in pe.blocked_uts:
+            return False                  # its microthread is blocked (spec 5.2)
+        ready = self._readiness(pe, op)
+        start = op.done
+        while op.done < op.length and ready():
+            vals = [self._source(pe, op, letter, o, t, c)
+                    for (letter, o), t, c in zip(op.srcs, op.spec.srcs, op.scalars)]
+            self._write(pe, op.dest, op.ptr_index, op.done, op.spec.fn(*vals), op.spec.dest,
+                        op.index)
+            op.done += 1
+        return op.done > start
+
+    def _readiness(self, pe: PE, op: RunningOp):
+        """A test of whether `op` can do one more element now: its fabric output and FIFO
+        destination have room, its inboxes and FIFO sources hold data."""
+        letter, dest = op.dest
+        out = push = None
+        if letter == "D" and dest.kind == "fabout":
+            out = pe.queue(pe.outbox, dest.color)
+        elif letter == "D" and dest.kind == "fifo":
+            push = pe.fifos[dest.base]
+        inboxes = [(pe.queue(pe.inbox, c), k) for c, k in op.need_in.items()]
+        fifos = [(pe.fifos[name], k) for name, k in op.need_pop.items()]
+        capacity = self.queue_capacity
+
+        def ready() -> bool:
+            return not (out is not None and len(out) >= capacity
+                        or push is not None and push.count >= push.size
+                        or any(data_ahead(q) < k for q, k in inboxes)
+                        or any(f.count < k for f, k in fifos))
+        return ready
+
+    def _source(self, pe: PE, op: RunningOp, letter: str, o, t: DType, scalar):
+        """The next element of one source of `op`."""
+        if letter != "D":
+            return scalar
+        if o.kind == "fabin":
+            wavelet = pe.inbox[o.color].popleft()
+            return from_bits(int(payload_in(wavelet, t.bits)), t)
+        if o.kind == "fifo":
+            return pe.fifo_pop(o.base, t)
+        return self._read(pe, o, op.done, t)
+
+    @staticmethod
+    def _finish(pe: PE, op: RunningOp) -> None:
+        pe.fabin_users.subtract(op.need_in)
+        pe.fabout_users[op.out_color] -= 1
+        _hooks(pe, op.activate, op.unblock)
+
+    # -- @map -------------------------------------------------------------------------------
+
+    def stmt_Map(self, pe: PE, s: ir.Map, fr: Frame) -> None:
+        f = pe.cls.function(s.fn)
+        what = f"@map in {fr.fn}"
+        ins = self._operands(pe, s.inputs, fr)
+        out = self._operands(pe, [s.output], fr)[0] if s.output is not None else None
+        dsds = [o for letter, o in ins if letter == "D"]
+        if out is not None and out[0] == "D":
+            dsds.append(out[1])
+        if any(not d.is_memory for d in dsds):
+            raise ProgramError(f"{what}: fabric and FIFO operands are not supported in @map")
+        n = self._length(dsds)
+        if n <= 0:
+            return
+        for (letter, o), (_, ptype) in zip(ins, f.params):
+            self._check_operand(pe, letter, o, n, ptype, fr, what)
+        ptr_index = None
+        if out is not None:
+            ptr_index = self._check_operand(pe, out[0], out[1], n, f.ret, fr, what)
+        for i in range(n):
+            args = [self._read(pe, o, i, ptype) if letter == "D" else o[0]
+                    for (letter, o), (_, ptype) in zip(ins, f.params)]
+            r = self._map_call(pe, f, s.fn, args, what)
+            if out is not None:
+                if r is None:
+                    raise ProgramError(f"@map callback {s.fn} returned no value")
+                self._write(pe, out, ptr_index, i, cast(r, dtype_of(r), f.ret), f.ret)
+        self._tick(pe, fr, n)
+
+    def _map_call(self, pe: PE, f: ir.Function, name: str, args: list, what: str):
+        """Call a @map callback on one element's arguments; its return value."""
+        callee = Frame(fn=name, in_map=True)
+        for (pname, _), a in zip(f.params, args):
+            callee.locals[pname] = a
+        pe.stack.append(name)
+        try:
+            self._drive(self._block(pe, f.body, callee), what)
+        finally:
+            pe.stack.pop()
+        return callee.retval
+
+
+def _hooks(pe: PE, activate, unblock) -> None:
+    """The completion hooks of an op's config (spec 5.4)."""
+    if activate is not None:
+        pe.activate(activate)
+    if unblock is not None:
+        pe.blocked.discard(unblock)

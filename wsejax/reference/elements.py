@@ -1,0 +1,116 @@
+"""Element semantics of the DSD operations in the reference interpreter (spec §8).
+
+Contract: `ELEMENT_OPS[name]` is the `opspec` signature of DSD operation `name` with `fn`, which
+maps one element of each source (numpy scalars of the source types) to one element of the
+destination type. The policies are `wsejax.ops`'s (documented there); the arithmetic is written
+here again, over Python numbers, so that the two check each other: floats are computed in double
+and rounded once to their type (a mac rounds its product first: the ops are unfused), 16-bit
+integer ops act on raw u16 patterns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wsejax.opspec import ElementOp, with_functions
+from wsejax.reference.scalars import clear_sign, flip_sign, maxnum, round_to, xp16
+from wsejax.types import DType
+
+__all__ = ["ELEMENT_OPS", "ElementOp"]
+
+F32, F16 = DType.f32, DType.f16
+
+
+def _float_ops(t: DType):
+    """add, sub, mul and mac of float type t (the mac's product is rounded to t before it is
+    added)."""
+    def add(a, b): return round_to(float(a) + float(b), t)
+    def sub(a, b): return round_to(float(a) - float(b), t)
+    def mul(a, b): return round_to(float(a) * float(b), t)
+    def mac(a, b, s): return round_to(float(a) + float(mul(b, s)), t)
+    return add, sub, mul, mac
+
+
+def _fmachs(a, b, s):
+    """An f16 product, rounded to f16, added to an f32."""
+    return round_to(float(a) + float(round_to(float(b) * float(s), F16)), F32)
+
+
+def _same(a):
+    return a
+
+
+def _u16(v: int):
+    return np.uint16(v & 0xFFFF)
+
+
+def _s16(v: int) -> int:
+    return v - 0x10000 if v & 0x8000 else v
+
+
+def _sll16(a, n):
+    return np.uint16(0) if int(n) >= 16 else _u16(int(a) << int(n))
+
+
+def _slr16(a, n):
+    return np.uint16(0) if int(n) >= 16 else np.uint16(int(a) >> int(n))
+
+
+def _sar16(a, n):
+    return _u16(_s16(int(a)) >> min(int(n), 15))
+
+
+def _clz(a):
+    return np.uint16(16 - int(a).bit_length())
+
+
+def _ctz(a):
+    a = int(a)
+    return np.uint16(16 if a == 0 else (a & -a).bit_length() - 1)
+
+
+def _build() -> dict[str, ElementOp]:
+    fadds, fsubs, fmuls, fmacs = _float_ops(F32)
+    faddh, fsubh, fmulh, fmach = _float_ops(F16)
+    return with_functions({
+        "fadds": fadds,
+        "fsubs": fsubs,
+        "fmuls": fmuls,
+        "fmaxs": maxnum,
+        "fmacs": fmacs,
+        "fmovs": _same,
+        "fnegs": flip_sign,
+        "fabss": clear_sign,
+        "faddh": faddh,
+        "fsubh": fsubh,
+        "fmulh": fmulh,
+        "fmaxh": maxnum,
+        "fmach": fmach,
+        "fmovh": _same,
+        "fnegh": flip_sign,
+        "fabsh": clear_sign,
+        "fmachs": _fmachs,
+        "faddhs": fadds,      # an f16 source is exact in double
+        "fh2s": np.float32,
+        "fs2h": lambda a: round_to(float(a), F16),
+        "fs2xp16": lambda a: xp16(float(a)),
+        "fh2xp16": lambda a: xp16(float(a)),
+        "xp162fs": lambda a: round_to(float(int(a)), F32),
+        "xp162fh": lambda a: round_to(float(int(a)), F16),
+        "add16": lambda a, b: _u16(int(a) + int(b)),
+        "sub16": lambda a, b: _u16(int(a) - int(b)),
+        "and16": lambda a, b: np.uint16(int(a) & int(b)),
+        "or16": lambda a, b: np.uint16(int(a) | int(b)),
+        "xor16": lambda a, b: np.uint16(int(a) ^ int(b)),
+        "sll16": _sll16,
+        "slr16": _slr16,
+        "sar16": _sar16,
+        "mov16": _same,
+        "popcnt": lambda a: np.uint16(bin(int(a)).count("1")),
+        "clz": _clz,
+        "ctz": _ctz,
+        "mov32": _same,
+    })
+
+
+ELEMENT_OPS: dict[str, ElementOp] = _build()

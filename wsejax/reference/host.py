@@ -1,0 +1,227 @@
+"""Host commands of the reference interpreter, and the diagnostics of a command that fails.
+
+Contract: `HostCommands` is the part of `Reference` that the host calls: `memcpy_h2d`,
+`memcpy_d2h` (copy mode element by element between quiescent states; streaming mode through
+the fabric while it runs to quiescence), `launch` and `stop`. After a command the checks raise
+FabricFault (a PE faulted) or DeadlockError (a command that cannot finish, with what each stuck
+PE is doing), with the engine's texts.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from wsejax import ir
+from wsejax.errors import DeadlockError, FabricFault, MemcpyError, ProgramError
+from wsejax.memcpy import MemcpyDataType, MemcpyOrder
+from wsejax.reference.pe import PE
+
+__all__ = ["HostCommands"]
+
+
+class HostCommands:
+    """memcpy, launch and stop (a mixin of `Reference`).
+
+    Uses from `Reference`: `program`, `_pes`, `_all`, `_streams`, `_h2d`, `_d2h`; from
+    `Scheduler`: `_settle`.
+    """
+
+    def memcpy_h2d(self, name, src: np.ndarray, px: int, py: int, w: int, h: int, l: int,
+                   *, order=MemcpyOrder.ROW_MAJOR, data_type=MemcpyDataType.MEMCPY_32BIT,
+                   kind: str = "roi", streaming: bool = False) -> None:
+        """Copy host elements into exported symbol `name` of the ROI (spec 12.2), element by
+        element. `kind` is "roi", "rowbcast" or "colbcast".
+
+        With `streaming`, `name` is an H2D streaming color: each ROI PE's `l` elements enter
+        its inbox on that color as 32-bit wavelets, in order, as space allows, while the
+        fabric runs to quiescence (`data_type` has no effect); raises DeadlockError when a
+        PE did not take them all."""
+        order = MemcpyOrder(order)
+        if streaming:
+            self._stream_h2d(int(name), src, px, py, w, h, l, order, kind)
+            return
+        bits = 16 if MemcpyDataType(data_type) is MemcpyDataType.MEMCPY_16BIT else 32
+        words = np.ascontiguousarray(src).reshape(-1).view(np.uint32)
+        for j in range(h):
+            for i in range(w):
+                raw, first = _export_bytes(self._pes[py + j][px + i], name, bits)
+                for k in range(l):
+                    word = int(words[host_index(kind, order, i, j, k, w, h, l)])
+                    _put_word(raw, (first + k) * (bits // 8), word & ((1 << bits) - 1), bits)
+
+    def memcpy_d2h(self, dest: np.ndarray, name, px: int, py: int, w: int, h: int, l: int,
+                   *, order=MemcpyOrder.ROW_MAJOR, data_type=MemcpyDataType.MEMCPY_32BIT,
+                   streaming: bool = False) -> None:
+        """Copy exported symbol `name` of the ROI into `dest` (raw bits, written in place).
+
+        With `streaming`, `name` is a D2H streaming color: the host takes `l` wavelets from
+        each ROI PE's outbox on that color while the fabric runs to quiescence; raises
+        DeadlockError when a PE sent fewer (what arrived is written)."""
+        order = MemcpyOrder(order)
+        out = dest.reshape(-1).view(np.uint32)
+        if streaming:
+            self._stream_d2h(out, int(name), px, py, w, h, l, order)
+            return
+        bits = 16 if MemcpyDataType(data_type) is MemcpyDataType.MEMCPY_16BIT else 32
+        for j in range(h):
+            for i in range(w):
+                raw, first = _export_bytes(self._pes[py + j][px + i], name, bits)
+                for k in range(l):
+                    out[host_index("roi", order, i, j, k, w, h, l)] = \
+                        _get_word(raw, (first + k) * (bits // 8), bits)
+
+    def _stream_color(self, color: int, kind: str, what: str) -> None:
+        if self._streams.get(color) != kind:
+            raise MemcpyError(f"{what}: color {color} is not a memcpy {kind.upper()} streaming "
+                              "color of the program")
+
+    def _stream_h2d(self, color, src, px, py, w, h, l, order, kind) -> None:
+        what = "memcpy_h2d" if kind == "roi" else f"memcpy_h2d_{kind}"
+        self._stream_color(color, "h2d", what)
+        words = np.ascontiguousarray(src).reshape(-1).view(np.uint32)
+        pending = {}
+        for j in range(h):
+            for i in range(w):
+                pending[self._pes[py + j][px + i]] = deque(
+                    int(words[host_index(kind, order, i, j, k, w, h, l)]) for k in range(l))
+        self._h2d = (color, pending)
+        try:
+            self._settle()
+        finally:
+            self._h2d = None
+        self._check_faults()
+        self._check_stream(what, {pe: l - len(q) for pe, q in pending.items()}, l, "took")
+
+    def _stream_d2h(self, out, color, px, py, w, h, l, order) -> None:
+        what = "memcpy_d2h"
+        self._stream_color(color, "d2h", what)
+        got = {self._pes[py + j][px + i]: [] for j in range(h) for i in range(w)}
+        self._d2h = (color, l, got)
+        try:
+            self._settle()
+        finally:
+            self._d2h = None
+        for j in range(h):
+            for i in range(w):
+                for k, word in enumerate(got[self._pes[py + j][px + i]]):
+                    out[host_index("roi", order, i, j, k, w, h, l)] = word
+        self._check_faults()
+        self._check_stream(what, {pe: len(ws) for pe, ws in got.items()}, l, "sent")
+
+    def launch(self, fn_name: str, *args) -> None:
+        """Run exported function `fn_name(*args)` on the main thread of every healthy PE that
+        exports it (once that thread is idle), run the fabric to quiescence, then raise
+        FabricFault (a PE faulted, now or before) or DeadlockError (a PE never called
+        `unblock_cmd_stream()`), as the engine does."""
+        export = self.program.export(fn_name)
+        values = [np.asarray(a).astype(t.np)[()] for a, t in zip(args, export.params)] \
+            if export is not None else list(args)
+        for pe in self._all:
+            fn = next((e.fn for e in pe.cls.exports if isinstance(e, ir.ExportFunc)
+                       and e.name == fn_name), None)
+            if fn is None or pe.fault:
+                continue
+            pe.cmd_blocked = True
+            pe.launch = (fn, values)
+        self._settle()
+        self._check(f"launch('{fn_name}')")
+
+    def stop(self) -> None:
+        """Run the fabric to quiescence; raise FabricFault if a PE faulted."""
+        self._settle()
+        self._check_faults()
+
+    # -- command checks ---------------------------------------------------------------------
+
+    def _check_faults(self) -> None:
+        faulted = [pe for pe in self._all if pe.fault]
+        if faulted:
+            kinds = list(dict.fromkeys(pe.fault for pe in faulted))
+            text = kinds[0]
+            others = "" if len(kinds) == 1 else f" (and {len(kinds) - 1} other kinds of fault)"
+            raise FabricFault(f"device fault: {text}{others}",
+                              [(pe.x, pe.y) for pe in faulted if pe.fault == text])
+
+    def _check(self, command: str) -> None:
+        self._check_faults()
+        stuck = [pe for pe in self._all if pe.cmd_blocked]
+        if stuck:
+            raise DeadlockError(
+                f"{command} cannot finish: {len(stuck)} PE(s) never called "
+                "unblock_cmd_stream(), and nothing on the fabric can make progress",
+                [(pe.x, pe.y) for pe in stuck],
+                "\n".join(self._stuck_lines(stuck) + [
+                    "each PE must call sys_mod.unblock_cmd_stream() once its work is done"]))
+
+    def _check_stream(self, command: str, done: dict, total: int, verb: str) -> None:
+        """A streaming memcpy that stopped short: the PEs whose wavelets did not all move."""
+        stuck = [pe for pe, n in done.items() if n < total]
+        if stuck:
+            lines = [f"  PE ({pe.x}, {pe.y}): {verb} {done[pe]} of {total} wavelets"
+                     for pe in stuck[:8]]
+            raise DeadlockError(
+                f"{command} cannot finish: {len(stuck)} PE(s) stopped short, and nothing on the "
+                "fabric can make progress", [(pe.x, pe.y) for pe in stuck],
+                "\n".join(lines + self._stuck_lines(stuck)))
+
+    def _stuck_lines(self, pes: list[PE]) -> list[str]:
+        """What each of (at most 8 of) `pes` is doing: tasks, a waiting body, queues."""
+        colors = sorted({c for pe in self._all for boxes in (pe.inbox, pe.outbox)
+                         for c in boxes})
+        lines = []
+        for pe in pes[:8]:
+            text = (f"  PE ({pe.x}, {pe.y}): active task IDs {sorted(pe.active) or 'none'}, "
+                    f"blocked task IDs {sorted(pe.blocked) or 'none'}")
+            if pe.blocked_uts:
+                text += f", blocked microthreads {sorted(pe.blocked_uts)}"
+            if pe.main is not None:
+                text += f"; its main thread waits in {pe.root}"
+            queues = [f"color {c} {name}: {len(boxes[c])}" for c in colors
+                      for name, boxes in (("in", pe.inbox), ("out", pe.outbox))
+                      if boxes.get(c)]
+            text += f"; queues: {', '.join(queues) if queues else 'all empty'}"
+            lines.append(text)
+        if len(pes) > 8:
+            lines.append(f"  ... and {len(pes) - 8} more")
+        return lines
+
+
+def _export_bytes(pe: PE, name: str, bits: int):
+    """The bytes of the symbol exported as `name` on `pe`, and its first word index."""
+    for e in pe.cls.exports:
+        if isinstance(e, ir.ExportData) and e.name == name:
+            sym = pe.cls.symbol(e.symbol)
+            return pe.flat[e.symbol].view(np.uint8), e.offset * sym.dtype.bits // bits
+    raise ProgramError(f"PE ({pe.x}, {pe.y}) does not export '{name}'")
+
+
+def _put_word(raw: np.ndarray, start: int, word: int, bits: int) -> None:
+    """Write a `bits`-bit word little-endian at byte `start` (the bytes past the symbol's end,
+    the pad half of an odd 16-bit symbol, are dropped)."""
+    for b in range(bits // 8):
+        if start + b < raw.size:
+            raw[start + b] = (word >> (8 * b)) & 0xFF
+
+
+def _get_word(raw: np.ndarray, start: int, bits: int) -> int:
+    """The `bits`-bit little-endian word at byte `start` (0 past the symbol's end)."""
+    word = 0
+    for b in range(bits // 8):
+        if start + b < raw.size:
+            word |= int(raw[start + b]) << (8 * b)
+    return word
+
+
+def host_index(kind: str, order: MemcpyOrder, i: int, j: int, k: int, w: int, h: int,
+               l: int) -> int:
+    """Spec 12.2: the host index of element k of ROI PE (column i, row j)."""
+    row = order is MemcpyOrder.ROW_MAJOR
+    if kind == "roi":
+        return (j * w + i) * l + k if row else j + h * (i + w * k)
+    if kind == "rowbcast":
+        return j * l + k if row else j + h * k
+    if kind == "colbcast":
+        return i * l + k if row else i + w * k
+    raise ValueError(f"unknown memcpy kind {kind!r}")
