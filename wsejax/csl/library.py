@@ -47,6 +47,8 @@ import math
 import numpy as np
 
 from wsejax import ir
+from wsejax.csl import ast
+from wsejax.csl.builtins import _check_queue, fabric_dsd
 from wsejax.csl.values import (
     VOID,
     ArrayVal,
@@ -65,6 +67,7 @@ from wsejax.csl.values import (
     ieee_float,
 )
 from wsejax.fabric import MAX_COMMANDS, NO_ENTRYPOINT, control_payload
+from wsejax.hardware import QUEUE_COUNTS
 from wsejax.types import DType, format_value
 
 __all__ = ["NativeModule", "load"]
@@ -129,7 +132,25 @@ def _memcpy_params(c, params, pos):
         c.warn(f"<memcpy/get_params>: unknown param '{sorted(extra)[0]}' ignored")
     width = c.comptime_int(params["width"], pos)
     height = c.comptime_int(params["height"], pos)
-    fields = {"width": width, "height": height}
+    fields = {"width": width, "height": height, **_stream_colors(c, params, pos)}
+
+    def get_params(c2, node, env):
+        (x,) = _args(c2, node, env, 1)
+        x = c2.comptime_int(x, node.pos)
+        if not 0 <= x < width:
+            raise c2.error(f"memcpy.get_params({x}): column outside the width {width}",
+                           node.pos)
+        # the same value for every column: the emulator's memcpy needs no per-column state
+        return StructVal(dict(fields))
+
+    return NativeModule("memcpy/get_params", {"get_params": _fn("get_params", get_params)})
+
+
+def _stream_colors(c, params, pos) -> dict:
+    """The streaming colors given to `<memcpy/get_params>` (each as given: the SDK's programs
+    pass a number or a color; a stream not given is void, `@type_of(p.MEMCPYH2D_2)`),
+    recorded in the compiler's `streams`."""
+    fields = {}
     seen = {}
     for k in STREAM_NAMES:
         if k not in params:
@@ -147,20 +168,10 @@ def _memcpy_params(c, params, pos):
             raise c.error(f"<memcpy/get_params> .{k}: color {color.id} is already a "
                           f"{c.streams[color.id][0].upper()} streaming color", pos)
         c.streams.setdefault(color.id, (kind, pos))
-        fields[k] = params[k]  # as given: the SDK's programs pass a number or a color
+        fields[k] = params[k]
     for k in STREAM_NAMES:
-        fields.setdefault(k, None)  # a stream not given is void (`@type_of(p.MEMCPYH2D_2)`)
-
-    def get_params(c2, node, env):
-        (x,) = _args(c2, node, env, 1)
-        x = c2.comptime_int(x, node.pos)
-        if not 0 <= x < width:
-            raise c2.error(f"memcpy.get_params({x}): column outside the width {width}",
-                           node.pos)
-        # the same value for every column: the emulator's memcpy needs no per-column state
-        return StructVal(dict(fields))
-
-    return NativeModule("memcpy/get_params", {"get_params": _fn("get_params", get_params)})
+        fields.setdefault(k, None)
+    return fields
 
 
 def _memcpy(c, params, pos):
@@ -173,8 +184,6 @@ def _memcpy(c, params, pos):
     def streaming_fabout_dsd(c2, node, env):
         # the module's own: on wse2 the DSD carries the color; on wse3 the color is the one
         # its queue is bound to, which must be the color given
-        from wsejax.csl.builtins import fabric_dsd
-
         color, extent, oq = _args(c2, node, env, 3)
         color = c2.coerce(color, Special("color"), node.args[0].pos,
                           "get_streaming_fabout_dsd's color")
@@ -384,7 +393,7 @@ def _time(c, params, pos):
         (p,) = _args(c2, node, env, 1)
         fn = c2.need_fn(env, node.pos, "get_timestamp()")
         if not isinstance(p, PtrVal) or p.dtype is not DType.u16 or (
-                p.shape and int(__import__("numpy").prod(p.shape)) - p.offset < 3):
+                p.shape and int(np.prod(p.shape)) - p.offset < 3):
             raise c2.error("get_timestamp takes a pointer to a [3]u16 array", node.pos)
         tmp = env.module.pe.fresh("tsc")
         fn.emit(ir.LocalAssign(tmp, ir.Intrinsic("cycles", (), DType.u32)))
@@ -421,53 +430,56 @@ def _time(c, params, pos):
 OPCODES = (("NOP", 0), ("SWITCH_ADV", 1), ("SWITCH_RST", 2), ("TEARDOWN", 3))
 
 
+def _entrypoint(c, v, node) -> int:
+    if v is None or v is VOID:
+        return NO_ENTRYPOINT
+    if isinstance(v, TaskIdVal) and v.kind == "control":
+        return v.id
+    raise c.error(f"a control payload's entrypoint is a control task ID "
+                  f"(@get_control_task_id(n)) or {{}}, got {describe(v)}", node.pos)
+
+
+def _opcode(c, v, node, opcode: EnumT) -> int:
+    if isinstance(v, RVal):
+        raise c.error("a control payload's opcode must be comptime-known", node.pos)
+    return c.coerce(v, opcode, node.pos, "a <control> opcode").value
+
+
+def _flag(c, v, node) -> int:
+    if not isinstance(v, bool):
+        raise c.error(f"expected a comptime bool, got {describe(v)}", node.pos)
+    return int(v)
+
+
+def _items(c, v, node, n: int) -> list:
+    seq = v.items if isinstance(v, TupleVal) else (
+        v.values.reshape(-1).tolist() if isinstance(v, ArrayVal) else None)
+    if seq is None or len(seq) < n:
+        raise c.error(f"expected an array of at least {n} values, got {describe(v)}", node.pos)
+    return list(seq[:n])
+
+
+def _payload(bits: int, runtime=None):
+    if runtime is None:
+        return CNum(bits, DType.u32)
+    return RVal(ir.Bin("|", ir.Const(bits, DType.u32), runtime, DType.u32), DType.u32)
+
+
 def _control(c, params, pos):
     opcode = EnumT(object(), OPCODES, "opcode")
 
-    def entry(c2, v, node) -> int:
-        if v is None or v is VOID:
-            return NO_ENTRYPOINT
-        if isinstance(v, TaskIdVal) and v.kind == "control":
-            return v.id
-        raise c2.error(f"a control payload's entrypoint is a control task ID "
-                       f"(@get_control_task_id(n)) or {{}}, got {describe(v)}", node.pos)
-
-    def op(c2, v, node) -> int:
-        if isinstance(v, RVal):
-            raise c2.error("a control payload's opcode must be comptime-known", node.pos)
-        return c2.coerce(v, opcode, node.pos, "a <control> opcode").value
-
-    def flag(c2, v, node) -> int:
-        if not isinstance(v, bool):
-            raise c2.error(f"expected a comptime bool, got {describe(v)}", node.pos)
-        return int(v)
-
-    def items(c2, v, node, n: int) -> list:
-        seq = v.items if isinstance(v, TupleVal) else (
-            v.values.reshape(-1).tolist() if isinstance(v, ArrayVal) else None)
-        if seq is None or len(seq) < n:
-            raise c2.error(f"expected an array of at least {n} values, got {describe(v)}",
-                           node.pos)
-        return list(seq[:n])
-
-    def payload(bits: int, runtime=None):
-        if runtime is None:
-            return CNum(bits, DType.u32)
-        e = ir.Bin("|", ir.Const(bits, DType.u32), runtime, DType.u32)
-        return RVal(e, DType.u32)
-
     def task_payload(c2, node, env):
         (ep,) = _args(c2, node, env, 1)
-        return payload(control_payload(entry(c2, ep, node)))
+        return _payload(control_payload(_entrypoint(c2, ep, node)))
 
     def single_payload(c2, node, env):
         cmd, ignore, ep, data = _args(c2, node, env, 4)
-        bits = control_payload(entry(c2, ep, node),
-                               [(op(c2, cmd, node), flag(c2, ignore, node))])
+        bits = control_payload(_entrypoint(c2, ep, node),
+                               [(_opcode(c2, cmd, node, opcode), _flag(c2, ignore, node))])
         if isinstance(data, RVal):
-            return payload(bits, ir.Cast(c2.to_expr(data, DType.u16, node.pos), DType.u32))
-        return payload(bits | c2.comptime_int(c2.coerce(data, DType.u16, node.pos,
-                                                        "the payload's data"), node.pos))
+            return _payload(bits, ir.Cast(c2.to_expr(data, DType.u16, node.pos), DType.u32))
+        return _payload(bits | c2.comptime_int(c2.coerce(data, DType.u16, node.pos,
+                                                         "the payload's data"), node.pos))
 
     def full_payload(c2, node, env):
         n, cmds, ignores, rest, ep = _args(c2, node, env, 5)
@@ -475,10 +487,10 @@ def _control(c, params, pos):
         if not 0 <= n <= MAX_COMMANDS:
             raise c2.error(f"a control payload holds 0 to {MAX_COMMANDS} commands, got {n}",
                            node.pos)
-        cmds, ignores = items(c2, cmds, node, n), items(c2, ignores, node, n)
-        return payload(control_payload(
-            entry(c2, ep, node), [(op(c2, a, node), flag(c2, b, node))
-                                  for a, b in zip(cmds, ignores)], flag(c2, rest, node)))
+        cmds, ignores = _items(c2, cmds, node, n), _items(c2, ignores, node, n)
+        return _payload(control_payload(
+            _entrypoint(c2, ep, node), [(_opcode(c2, a, node, opcode), _flag(c2, b, node))
+                                        for a, b in zip(cmds, ignores)], _flag(c2, rest, node)))
 
     return NativeModule("control", {
         "MAX_CMDS": CNum(MAX_COMMANDS, DType.u16),
@@ -560,8 +572,6 @@ class _Stub:
     """A call node with constant [0, 1) bounds, for draws made inside other draws."""
 
     def __init__(self, node, n):
-        from wsejax.csl import ast
-
         self.args = (ast.FloatLit(0.0, node.pos), ast.FloatLit(1.0, node.pos))
         self.pos = node.pos
         self.fn = node.fn
@@ -571,90 +581,99 @@ def _simprint(c, params, pos):
     enabled = params.get("enable", True)
     if not isinstance(enabled, bool):
         raise c.error("<simprint> .enable must be a bool", pos)
-
-    def emit(c2, node, env, parts, coords=False):
-        fn = c2.need_fn(env, node.pos, "printing")
-        if enabled:
-            fn.emit(ir.Print(tuple(parts), coords))
-        return None
-
-    def value_part(c2, v, spec, node, want=None):
-        if isinstance(v, RVal):
-            e = v.expr if want is None else c2.to_expr(v, want, node.pos)
-            return (e, spec)
-        if isinstance(v, CNum):
-            return format_value(want.np.type(v.value) if want else v.dtype.np.type(v.value),
-                                spec)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            t = want or (DType.f32 if isinstance(v, float) or spec == "f" else DType.u32)
-            return value_part(c2, CNum(c2.num_in(v, t, node.pos, "print value"), t), spec,
-                              node, t)
-        if isinstance(v, str):
-            return v
-        raise c2.error(f"cannot print {type(v).__name__}", node.pos)
-
-    def print_string(c2, node, env):
-        (s_,) = _args(c2, node, env, 1)
-        if not isinstance(s_, str):
-            raise c2.error("print_string takes a comptime string", node.pos)
-        return emit(c2, node, env, [s_])
-
-    def typed(t, spec):
-        def impl(c2, node, env):
-            (v,) = _args(c2, node, env, 1)
-            return emit(c2, node, env, [value_part(c2, v, spec, node, t)])
-        return impl
-
-    def fmt(newline, coords):
-        def impl(c2, node, env):
-            vals = [c2.ev(a, env) for a in node.args]
-            if not vals or not isinstance(vals[0], str):
-                raise c2.error("fmt takes a comptime format string first", node.pos)
-            fstr, rest = vals[0], vals[1:]
-            if len(rest) == 1 and isinstance(rest[0], TupleVal):
-                rest = list(rest[0].items)
-            parts, k, i = [], 0, 0
-            while i < len(fstr):
-                ch = fstr[i]
-                if fstr.startswith("{{", i):
-                    parts.append("{")
-                    i += 2
-                    continue
-                if fstr.startswith("}}", i):
-                    parts.append("}")
-                    i += 2
-                    continue
-                if ch == "{":
-                    end = fstr.find("}", i)
-                    spec = fstr[i + 1:end] if end > 0 else None
-                    if spec not in ("d", "X", "b", "f"):
-                        raise c2.error(f"fmt: unknown specifier {fstr[i:end + 1]!r} (use {{d}}, "
-                                       "{X}, {b}, {f})", node.pos)
-                    if k >= len(rest):
-                        raise c2.error("fmt: more specifiers than arguments", node.pos)
-                    parts.append(value_part(c2, rest[k], spec, node))
-                    k += 1
-                    i = end + 1
-                    continue
-                parts.append(ch)
-                i += 1
-            if k != len(rest):
-                raise c2.error(f"fmt: {len(rest)} arguments for {k} specifiers", node.pos)
-            if newline:
-                parts.append("\n")
-            return emit(c2, node, env, _merge(parts), coords)
-        return impl
-
-    members = {"print_string": _fn("print_string", print_string),
-               "fmt": _fn("fmt", fmt(True, False)),
-               "fmt_no_nl": _fn("fmt_no_nl", fmt(False, False)),
-               "fmt_with_coords": _fn("fmt_with_coords", fmt(True, True))}
+    members = {"print_string": _fn("print_string", _print_string(enabled)),
+               "fmt": _fn("fmt", _fmt(enabled, True, False)),
+               "fmt_no_nl": _fn("fmt_no_nl", _fmt(enabled, False, False)),
+               "fmt_with_coords": _fn("fmt_with_coords", _fmt(enabled, True, True))}
     for t in (DType.u16, DType.u32):
         for suffix, spec in (("decimal", "d"), ("hex", "X"), ("binary", "b")):
-            members[f"print_{t}_{suffix}"] = _fn(f"print_{t}_{suffix}", typed(t, spec))
-    members["print_f16"] = _fn("print_f16", typed(DType.f16, "f"))
-    members["print_f32"] = _fn("print_f32", typed(DType.f32, "f"))
+            members[f"print_{t}_{suffix}"] = _fn(f"print_{t}_{suffix}",
+                                                 _print_typed(enabled, t, spec))
+    members["print_f16"] = _fn("print_f16", _print_typed(enabled, DType.f16, "f"))
+    members["print_f32"] = _fn("print_f32", _print_typed(enabled, DType.f32, "f"))
     return NativeModule("simprint", members)
+
+
+def _print(c, node, env, parts, enabled: bool, coords=False):
+    """Emit the printing of a line's parts (nothing where <simprint> is not enabled)."""
+    fn = c.need_fn(env, node.pos, "printing")
+    if enabled:
+        fn.emit(ir.Print(tuple(parts), coords))
+    return None
+
+
+def _print_string(enabled: bool):
+    def impl(c, node, env):
+        (s_,) = _args(c, node, env, 1)
+        if not isinstance(s_, str):
+            raise c.error("print_string takes a comptime string", node.pos)
+        return _print(c, node, env, [s_], enabled)
+    return impl
+
+
+def _print_typed(enabled: bool, t: DType, spec: str):
+    def impl(c, node, env):
+        (v,) = _args(c, node, env, 1)
+        return _print(c, node, env, [_print_part(c, v, spec, node, t)], enabled)
+    return impl
+
+
+def _fmt(enabled: bool, newline: bool, coords: bool):
+    def impl(c, node, env):
+        vals = [c.ev(a, env) for a in node.args]
+        if not vals or not isinstance(vals[0], str):
+            raise c.error("fmt takes a comptime format string first", node.pos)
+        rest = vals[1:]
+        if len(rest) == 1 and isinstance(rest[0], TupleVal):
+            rest = list(rest[0].items)
+        parts = _format(c, vals[0], rest, node)
+        if newline:
+            parts.append("\n")
+        return _print(c, node, env, _merge(parts), enabled, coords)
+    return impl
+
+
+def _print_part(c, v, spec, node, want=None):
+    """A part of a printed line: text, or (runtime expression, format spec)."""
+    if isinstance(v, RVal):
+        e = v.expr if want is None else c.to_expr(v, want, node.pos)
+        return (e, spec)
+    if isinstance(v, CNum):
+        return format_value(want.np.type(v.value) if want else v.dtype.np.type(v.value), spec)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        t = want or (DType.f32 if isinstance(v, float) or spec == "f" else DType.u32)
+        return _print_part(c, CNum(c.num_in(v, t, node.pos, "print value"), t), spec, node, t)
+    if isinstance(v, str):
+        return v
+    raise c.error(f"cannot print {type(v).__name__}", node.pos)
+
+
+def _format(c, fstr: str, args: list, node) -> list:
+    """The parts `fmt(fstr, args)` prints: `{{` and `}}` are braces, `{d}`, `{X}`, `{b}`,
+    `{f}` take the next argument."""
+    parts, k, i = [], 0, 0
+    while i < len(fstr):
+        if fstr.startswith(("{{", "}}"), i):
+            parts.append(fstr[i])
+            i += 2
+            continue
+        if fstr[i] != "{":
+            parts.append(fstr[i])
+            i += 1
+            continue
+        end = fstr.find("}", i)
+        spec = fstr[i + 1:end] if end > 0 else None
+        if spec not in ("d", "X", "b", "f"):
+            raise c.error(f"fmt: unknown specifier {fstr[i:end + 1]!r} (use {{d}}, {{X}}, "
+                          "{b}, {f})", node.pos)
+        if k >= len(args):
+            raise c.error("fmt: more specifiers than arguments", node.pos)
+        parts.append(_print_part(c, args[k], spec, node))
+        k += 1
+        i = end + 1
+    if k != len(args):
+        raise c.error(f"fmt: {len(args)} arguments for {k} specifiers", node.pos)
+    return parts
 
 
 def _merge(parts):
@@ -682,9 +701,6 @@ TILE_CONFIG_UNSUPPORTED = {
 def _queue_id(c, v, node, kind: str, what: str) -> int:
     """A queue number given to `<tile_config>` (comptime: the engine keeps a binding per
     queue), checked against the architecture and memcpy's own queues."""
-    from wsejax.csl.builtins import _check_queue
-    from wsejax.hardware import QUEUE_COUNTS
-
     if isinstance(v, RVal):
         raise c.error(f"{what}: a queue ID known only at run time is not supported yet",
                       node.pos)
