@@ -9,7 +9,7 @@ types of binary operators, and comptime arithmetic (`fold_binary`, `fold_python`
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -54,7 +54,6 @@ from wsejax.csl.values import (
     int_range,
     is_type,
 )
-from wsejax.errors import CslError
 from wsejax.hardware import COMPTIME_ARRAY_BYTES, PE_MEMORY_BYTES
 from wsejax.types import DType, widens
 
@@ -62,11 +61,6 @@ if TYPE_CHECKING:
     from wsejax.csl.env import Env
 
 __all__ = ["CoerceMixin", "fold_python", "fold_typed", "fold_unary"]
-
-
-class _Evaluator(Protocol):
-    def error(self, message: str, pos) -> CslError: ...
-    def ev(self, e, env: Env): ...
 
 
 # comptime-only types a value of which is taken as it is (by the Python type it must have)
@@ -86,7 +80,7 @@ _HANDLES = {"input_queue": (QueueVal, "input", "an input_queue (@get_input_queue
 class CoerceMixin:
     """Types and implicit conversions."""
 
-    def check_array_size(self: _Evaluator, t, pos, what: str) -> None:
+    def check_array_size(self, t, pos, what: str) -> None:
         """Refuse to build a comptime array of type t larger than COMPTIME_ARRAY_BYTES."""
         if isinstance(t, ArrayT) and isinstance(t.elem, DType):
             need = int(np.prod(t.shape, dtype=np.int64)) * t.elem.nbytes
@@ -95,7 +89,7 @@ class CoerceMixin:
                                  f"comptime ({COMPTIME_ARRAY_BYTES} bytes; a PE's memory is "
                                  f"{PE_MEMORY_BYTES})", pos)
 
-    def eval_type(self: _Evaluator, node, env: Env):
+    def eval_type(self, node, env: Env):
         t = self.ev(node, env.comptime() if env.fn is not None else env)
         if not is_type(t):
             raise self.error(f"expected a type, got {describe(t)}", node.pos)

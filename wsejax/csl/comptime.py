@@ -119,7 +119,6 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin):
             self.ignored(f"{a}(...) on a variable", d.pos, why[a])
 
     def parse(self, path: pathlib.Path) -> ast.File:
-
         key = str(path)
         if key not in self.files:
             text = read_source(path)
