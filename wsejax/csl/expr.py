@@ -5,10 +5,10 @@ expressions, literals and type expressions.
 Comptime operands fold to values; a runtime operand makes the result an `RVal` holding an IR
 expression.
 
-`ExprMixin` uses from `self`: `error`, the conversions of `CoerceMixin` (`eval_type`, `coerce`,
-`to_expr`, `to_index`, `comptime_int`, `peer`, `fold_binary`, `enum_compare`), `exec_block`,
-`emit_block`, `need_fn` and `lvalue` (`StmtMixin`), `ev_Call` (`CallMixin`) and the PE
-programs being built, `_pe_stack`.
+`ExprMixin` uses from `self`: `error`; the conversions of `CoerceMixin` (`eval_type`, `coerce`,
+`to_expr`, `to_index`, `comptime_int`, `peer`, `fold_binary`, `enum_compare`); `exec_block`,
+`emit_block`, `need_fn` and `lvalue` of `StmtMixin`; the PE programs being built
+(`_pe_stack`) and its dispatch cache `_ev_handlers`. Calls (`ev_Call`) are `CallMixin`'s.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.csl import ast, builtins
-from wsejax.csl.coerce import fold_unary
 from wsejax.csl.env import Module, _Break
+from wsejax.csl.fold import fold_unary
 from wsejax.csl.values import (
     DIRECTIONS,
     SCALARS,

@@ -3,10 +3,11 @@
 is emitted into the function being built (`env.fn`). Also: locals, assignments and their
 targets (`lvalue`), loops (unrolled at comptime or emitted), and the jumps.
 
-`StmtMixin` uses from `self`: `error`, `ignored_attrs`, `max_steps`, `max_loop_iterations`,
-`_steps`, the expressions of `ExprMixin` (`ev`, `ev_as`, `ev_ref`, `read`, `array_index`,
-`ptr_element`, `sym_dtype`) and the conversions of `CoerceMixin` (`eval_type`, `coerce`,
-`to_expr`, `to_index`, `dsd_of`).
+`StmtMixin` uses from `self`: `error`, `ignored_attrs`, the limits `max_steps` and
+`max_loop_iterations`, the step count `_steps` and its dispatch cache `_exec_handlers`; the
+expressions of `ExprMixin` (`ev`, `ev_as`, `ev_ref`, `array_index`, `ptr_element`,
+`sym_dtype`) and the conversions of `CoerceMixin` (`eval_type`, `coerce`, `to_expr`,
+`to_index`, `dsd_of`).
 """
 
 from __future__ import annotations
