@@ -63,9 +63,9 @@ if TYPE_CHECKING:
 __all__ = ["CoerceMixin"]
 
 
-# comptime-only types a value of which is taken as it is (by the Python type it must have)
-_COMPTIME_SPECIALS = ((COMPTIME_INT, int), (COMPTIME_STRUCT, (StructVal, TupleVal)),
-                      (COMPTIME_STRING, str), (MODULE, ModuleVal))
+# comptime-only types that take a value as it is, and the classes of the values they take
+_COMPTIME_VALUES = ((COMPTIME_STRUCT, (StructVal, TupleVal)), (COMPTIME_STRING, str),
+                    (MODULE, ModuleVal))
 
 # handle types: the value class each takes, the kind that value must have (None: any), and
 # what its error says is expected
@@ -151,12 +151,12 @@ class CoerceMixin:
             if isinstance(v, DsdVal):
                 return v
             raise self.error(f"{what}: expected a {t.name}, got {describe(v)}", pos)
-        for special, kind in _COMPTIME_SPECIALS:
-            if t is special and isinstance(v, kind) and not (
-                    special is COMPTIME_INT and isinstance(v, bool)):
-                return v
+        if t is COMPTIME_INT and isinstance(v, int) and not isinstance(v, bool):
+            return v
         if t is COMPTIME_FLOAT and isinstance(v, (int, float)):
             return float(v)
+        if any(t is special and isinstance(v, kind) for special, kind in _COMPTIME_VALUES):
+            return v
         if t.name == "color":
             return self.coerce_color(v, pos, what)
         if t.name in _HANDLES:
