@@ -665,7 +665,7 @@ def _length(obj) -> int | None:
     """`obj.len` of a comptime tuple, array, string, array type or global array, else None."""
     if isinstance(obj, TupleVal):
         return len(obj.items)
-    if isinstance(obj, (ArrayVal,)):
+    if isinstance(obj, ArrayVal):
         return int(obj.values.shape[0])
     if isinstance(obj, SymRef) and obj.shape:
         return obj.shape[0]
