@@ -27,10 +27,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from wsejax import ir
-from wsejax.csl import ast
+from wsejax.csl import ast, library
 from wsejax.csl.builtins import finish_pe
 from wsejax.csl.comptime import Compiler
 from wsejax.csl.env import Env, Module
+from wsejax.csl.tiles import VALUES as _VALUES
+from wsejax.csl.tiles import color_ids as _color_ids
+from wsejax.csl.tiles import per_pe_values as _per_pe_values
 from wsejax.csl.values import (
     CNum,
     ColorVal,
@@ -39,7 +42,6 @@ from wsejax.csl.values import (
     PeColorVal,
     PtrT,
     RVal,
-    Special,
     StructVal,
     freeze,
 )
@@ -140,7 +142,6 @@ class CslCompiler(Compiler):
         super().__init__(**kw)
         self.layout: _Layout | None = None
         self.fabric = rect_info
-        self._pe_stack = []
         self._import_names: dict = {}
 
     def layout_for(self, node):
@@ -158,8 +159,6 @@ class CslCompiler(Compiler):
                           "offsets": StructVal({"width": ox, "height": oy})})
 
     def import_module(self, path: str, params: dict, env: Env, pos):
-        from wsejax.csl import library
-
         if path.startswith("<") and path.endswith(">"):
             return ModuleVal(library.load(self, path[1:-1], params, env, pos))
         file = self.parse(self.resolve(path, env.module.file.path, pos))
@@ -184,65 +183,6 @@ class CslCompiler(Compiler):
         finally:
             self._pe_stack = []
         return pe.build()
-
-
-# param values that may become per-PE values (bool is an int)
-_VALUES = (int, float, CNum, ColorVal)
-
-
-def _declared_type(c: CslCompiler, path: str, name: str):
-    """The type param `name` of file `path` declares, None where it declares none, or the
-    CslError class where its type cannot be evaluated on its own."""
-    file = c.parse(pathlib.Path(path))
-    decl = next((d for d in file.decls if isinstance(d, ast.ParamDecl) and d.name == name), None)
-    if decl is None or decl.type is None:
-        return None
-    try:
-        return c.eval_type(decl.type, Module(c, file, {}, "", None, "probe").env())
-    except CslError:
-        return CslError
-
-
-def _param_type(c: CslCompiler, path: str, name: str, kinds: set) -> DType | None:
-    """The runtime type a varying param takes as a per-PE value, or None.
-
-    A declared scalar type is taken as is; an untyped (or undeclared) param takes the type of
-    its values' one kind (`kinds`: CNum types and Python types): that type, bool, f32 for
-    floats, i32 for integers.
-    """
-    t = _declared_type(c, path, name)
-    if t is not None:
-        return t if isinstance(t, DType) else None
-    if len(kinds) != 1:
-        return None
-    (k,) = kinds
-    if isinstance(k, DType):
-        return k
-    return {bool: DType.bool_, float: DType.f32, int: DType.i32}[k]
-
-
-def _per_pe_values(c: CslCompiler, path: str, name: str, raw: np.ndarray, kinds: list,
-                   distinct: set):
-    """A varying param's runtime type and its `[n]` values, from its raw values and kinds
-    per tile (`distinct` kinds); None where they cannot all become values of one runtime
-    type the way comptime converts them (a coercion of a kind's extremes fails, or an
-    integer type gets a fraction)."""
-    t = _param_type(c, path, name, distinct)
-    if t is None:
-        return None
-    try:
-        for k in distinct:
-            part = raw if len(distinct) == 1 else raw[np.fromiter(
-                (kv is k for kv in kinds), bool, len(kinds))]
-            for v in (part.min().item(), part.max().item()):
-                c.coerce(CNum(v, k) if isinstance(k, DType) else k(v), t, None,
-                         f"param '{name}'")
-    except CslError:
-        return None
-    entries = raw.astype(t.np)
-    if t.is_int and not np.array_equal(entries, raw):
-        return None
-    return t, entries
 
 
 def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
@@ -292,17 +232,6 @@ def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
         groups.append(g)
     return tile_classes(groups, h, w, lambda path, params: c.instantiate(path, StructVal(
         params)), CslError)
-
-
-def _color_ids(c: CslCompiler, path: str, name: str, vals: list):
-    """The color numbers of a color param (its values all colors, or numbers of a param
-    declared `color`), else None."""
-    if all(type(u) is ColorVal for u in vals):
-        return [u.id for u in vals]
-    if _declared_type(c, path, name) == Special("color") and all(
-            isinstance(u, int) and not isinstance(u, bool) and 0 <= u <= 23 for u in vals):
-        return vals
-    return None
 
 
 @contextlib.contextmanager
@@ -390,54 +319,76 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
                                                  width_west_buf, width_east_buf)
     c.fabric = (None, offsets)
     mod = Module(c, file, _top_params(c, file, params or {}, colors or {}), "", None, top.stem)
-    body = layouts[0].body
-    env = mod.env()
-    # fabric dims are known before the layout runs only if given; @get_rectangle needs them
-    c.fabric = (tuple(fabric_dims) if fabric_dims else (0, 0), offsets)
-    for s in body.stmts:
-        with c.top_level(s.pos):
-            c.exec(s, env)
-        if fabric_dims is None and lay.rect is not None and c.fabric[0] == (0, 0):
-            c.fabric = (default_fabric_dims(*lay.rect, offsets, width_west_buf,
-                                            width_east_buf), offsets)
-    for d in file.decls:
-        if isinstance(d, ast.ComptimeBlock):
-            with c.top_level(d.pos):
-                c.exec_block(d.body, env)
-    if lay.rect is None:
-        raise c.error("the layout never calls @set_rectangle", layouts[0].pos)
+    fabric_of = None if fabric_dims is not None else lambda w, h: default_fabric_dims(
+        w, h, offsets, width_west_buf, width_east_buf)
+    _run_layout(c, file, layouts[0], mod.env(), fabric_dims, fabric_of)
     w, h = lay.rect
-    missing = [(x, y) for y in range(h) for x in range(w) if (x, y) not in lay.tiles]
-    if missing:
-        raise c.error(f"no @set_tile_code for PE {missing[0]} ({len(missing)} of {w * h} PEs "
-                      "have none)", layouts[0].pos)
     classes, class_of, tables = _tile_classes(c, lay, w, h)
-    exported = {e.name for pe in classes for e in pe.exports}
-    for name in lay.exports:
-        if name not in exported:
-            raise c.error(f"@export_name('{name}'): no PE exports it (no PE program calls "
-                          f"@export_symbol with the name '{name}')", lay.export_pos[name])
-    out_params = dict(params or {})
+    _check_exports(c, lay, classes)
     try:
         return build_program(
             width=w, height=h, arch=arch, fabric_dims=fabric_dims, fabric_offsets=offsets,
             channels=channels, exports=tuple(lay.exports.values()), classes=tuple(classes),
-            class_of=class_of, params=tuple(sorted(out_params.items())),
+            class_of=class_of, params=tuple(sorted((params or {}).items())),
             width_west_buf=width_west_buf, width_east_buf=width_east_buf, tables=tables,
             routes=tuple((k, r) for k, (r, _) in sorted(lay.routes.items())),
             filters=tuple(sorted(lay.filters.items())),
             streams=tuple(sorted((color, kind) for color, (kind, _) in c.streams.items())),
             memcpy=memcpy)
     except LayoutError as err:
-        # point at the source: the @set_color_config of a route problem, or the
-        # @set_tile_code that placed the PE whose program has the problem
-        text = str(err)
-        pes = [(int(a), int(b)) for a, b in re.findall(r"PE \((\d+), (\d+)\)", text)]
-        color = re.match(r"color (\d+)", text)
-        for x, y in pes:
-            if color and (x, y, int(color.group(1))) in lay.routes:
-                raise c.error(text, lay.routes[(x, y, int(color.group(1)))][1]) from None
-        if pes and pes[0] in lay.tiles:
-            raise c.error(text, lay.tiles[pes[0]][2]) from None
-        raise
+        located = _at_source(c, lay, err)
+        if located is err:
+            raise
+        raise located from None
 
+
+def _run_layout(c: CslCompiler, file: ast.File, layout: ast.LayoutBlock, env: Env,
+                fabric_dims, fabric_of) -> None:
+    """Run the layout block, then the file's top-level comptime blocks; every PE must have
+    its tile code. `fabric_of(w, h)`: the fabric's dimensions around a rectangle, where
+    `fabric_dims` are not given."""
+    lay = c.layout
+    # fabric dims are known before the layout runs only if given; @get_rectangle needs them
+    c.fabric = (tuple(fabric_dims) if fabric_dims else (0, 0), c.fabric[1])
+    for s in layout.body.stmts:
+        with c.top_level(s.pos):
+            c.exec(s, env)
+        if fabric_of is not None and lay.rect is not None and c.fabric[0] == (0, 0):
+            c.fabric = (fabric_of(*lay.rect), c.fabric[1])
+    for d in file.decls:
+        if isinstance(d, ast.ComptimeBlock):
+            with c.top_level(d.pos):
+                c.exec_block(d.body, env)
+    if lay.rect is None:
+        raise c.error("the layout never calls @set_rectangle", layout.pos)
+    w, h = lay.rect
+    missing = [(x, y) for y in range(h) for x in range(w) if (x, y) not in lay.tiles]
+    if missing:
+        raise c.error(f"no @set_tile_code for PE {missing[0]} ({len(missing)} of {w * h} PEs "
+                      "have none)", layout.pos)
+
+
+def _check_exports(c: CslCompiler, lay: _Layout, classes) -> None:
+    """Every name the layout exports is exported by some PE program."""
+    exported = {e.name for pe in classes for e in pe.exports}
+    for name in lay.exports:
+        if name not in exported:
+            raise c.error(f"@export_name('{name}'): no PE exports it (no PE program calls "
+                          f"@export_symbol with the name '{name}')", lay.export_pos[name])
+
+
+def _at_source(c: CslCompiler, lay: _Layout, err: LayoutError):
+    """A LayoutError pointed at its source: the @set_color_config of a route problem, or the
+    @set_tile_code that placed the PE whose program has the problem; else `err` itself.
+
+    The PE and color are read back from the message text (`PE (x, y)`, a leading
+    `color n`), so a layout message that names them otherwise loses its position."""
+    text = str(err)
+    pes = [(int(a), int(b)) for a, b in re.findall(r"PE \((\d+), (\d+)\)", text)]
+    color = re.match(r"color (\d+)", text)
+    for x, y in pes:
+        if color and (x, y, int(color.group(1))) in lay.routes:
+            return c.error(text, lay.routes[(x, y, int(color.group(1)))][1])
+    if pes and pes[0] in lay.tiles:
+        return c.error(text, lay.tiles[pes[0]][2])
+    return err

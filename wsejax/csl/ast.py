@@ -9,7 +9,7 @@ Operators are kept as their source spelling (`"+"`, `"+="`, `"and"`, ...).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Union
 
 __all__ = [
@@ -18,7 +18,7 @@ __all__ = [
     "ExprStmt", "Field", "File", "FloatLit", "FnDecl", "FnParam", "FnType", "For", "Ident", "If",
     "IfExpr", "Index", "IntLit", "LayoutBlock", "ParamDecl", "Pos", "PtrType", "Return", "Stmt",
     "StringLit", "StructLit", "StructType", "SwitchExpr", "SwitchProng", "TaskDecl",
-    "TensorAccess", "TupleLit", "Unary", "UndefinedLit", "VarDecl", "While",
+    "TensorAccess", "TupleLit", "Unary", "UndefinedLit", "VarDecl", "While", "walk",
 ]
 
 
@@ -447,3 +447,16 @@ class File:
     path: str
     decls: tuple[Decl, ...]
     source: str = field(default="", compare=False, repr=False)
+
+
+def walk(node):
+    """Every node of the subtree under `node`, itself included (and the tuples that hold
+    them), in no particular order."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        if is_dataclass(n):
+            stack.extend(getattr(n, f.name) for f in fields(n) if f.name != "pos")
+        elif isinstance(n, tuple):
+            stack.extend(n)

@@ -572,10 +572,7 @@ def _syntax_error(e: UnexpectedInput, path: str, source: str) -> CslError:
         return _error("unexpected end of file", path, source, max(line, 1), max(col, 1))
 
     tok = e.token
-    try:
-        accepts = e.accepts or e.expected
-    except Exception:  # the interactive replay is a nicety; never let it mask the error
-        accepts = e.expected
+    accepts = _accepts(e)
     expected = _describe_expected(accepts)
     at_end = tok.type == "$END"
     prev = _token_before(source, len(source) if at_end else tok.start_pos)
@@ -586,12 +583,28 @@ def _syntax_error(e: UnexpectedInput, path: str, source: str) -> CslError:
     else:
         line, col = (1, 1) if at_end else (tok.line, tok.column)
     if at_end:
-        for closer, name in (("RBRACE", "'}'"), ("RPAR", "')'"), ("RSQB", "']'")):
-            if closer in accepts:
-                return _error(f"unexpected end of file — missing {name}", path, source, line, col)
-        return _error(f"unexpected end of file — expected {expected}", path, source, line, col)
+        return _error(_end_of_file(accepts, expected), path, source, line, col)
     if (line, col) != (tok.line, tok.column):
         return _error(f"missing ';' after '{prev}'", path, source, line, col)
+    return _error(_unexpected(tok, accepts, expected), path, source, line, col)
+
+
+def _accepts(e: UnexpectedToken):
+    """The token types the parser would have taken where it failed."""
+    try:
+        return e.accepts or e.expected
+    except Exception:  # the interactive replay is a nicety; never let it mask the error
+        return e.expected
+
+
+def _end_of_file(accepts, expected: str) -> str:
+    for closer, name in (("RBRACE", "'}'"), ("RPAR", "')'"), ("RSQB", "']'")):
+        if closer in accepts:
+            return f"unexpected end of file — missing {name}"
+    return f"unexpected end of file — expected {expected}"
+
+
+def _unexpected(tok, accepts, expected: str) -> str:
     message = f"unexpected '{tok}'"
     if tok.type in _COMPARISONS and not _COMPARISONS & set(accepts):
         message += " — comparisons do not chain: use 'and' or parentheses"
@@ -599,7 +612,7 @@ def _syntax_error(e: UnexpectedInput, path: str, source: str) -> CslError:
         message += f" — expected {expected}"
     if "NAME" in accepts and _IDENT_RE.match(str(tok)):
         message += f" ('{tok}' is a keyword)"
-    return _error(message, path, source, line, col)
+    return message
 
 
 def _bad_character(source: str, pos: int) -> str:

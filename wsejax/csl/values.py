@@ -482,56 +482,43 @@ def is_comptime_value(v) -> bool:
 
 
 def describe(v) -> str:
+    """How an error message names value `v` ("a runtime i16", "the global 'A'", ...)."""
     if v is None:
         return "void"
-    if isinstance(v, bool):
-        return "a bool"
-    if isinstance(v, int):
-        return f"the comptime_int {v}"
-    if isinstance(v, float):
-        return f"the comptime_float {v}"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, CNum):
-        return f"a {v.dtype}"
-    if isinstance(v, RVal):
-        return f"a runtime {v.dtype}"
-    if isinstance(v, LocalVar):
-        return f"a runtime {v.dtype} variable"
-    if isinstance(v, SymRef):
-        return f"the global '{v.name}'"
-    if isinstance(v, PtrVal):
-        return f"a pointer to '{v.name}'"
-    if isinstance(v, DsdVal):
-        return f"a {v.kind}"
-    if isinstance(v, StructVal):
-        return "a struct"
-    if isinstance(v, TupleVal):
-        return "a tuple"
-    if isinstance(v, ArrayVal):
-        return "a comptime array"
-    if isinstance(v, FnVal):
-        return f"the function '{v.decl.name}'"
-    if isinstance(v, ModuleVal):
-        return "a module"
-    if isinstance(v, RangeVal):
-        return "a range"
-    if is_type(v):
-        return f"the type {v}"
     if v is UNDEFINED:
         return "undefined"
-    if isinstance(v, (EnumVal, EnumLitVal)):
-        return f"the enum value .{v.name}"
-    if isinstance(v, ColorVal):
-        return f"color {v.id}"
-    if isinstance(v, PeColorVal):
-        return "a color that differs between PEs"
-    if isinstance(v, QueueVal):
-        return f"{v.kind} queue {v.id}"
-    if isinstance(v, TaskIdVal):
-        return f"{v.kind} task ID {v.id}"
-    if isinstance(v, UtIdVal):
-        return "a runtime microthread ID" if v.known is None else f"microthread {v.id}"
-    if isinstance(v, FifoVal):
-        return f"the FIFO '{v.name}'"
+    if is_type(v):
+        return f"the type {v}"
+    for cls in type(v).__mro__:
+        how = _DESCRIBE.get(cls)
+        if how is not None:
+            return how(v)
     return type(v).__name__
+
+
+_DESCRIBE = {
+    bool: lambda v: "a bool",
+    int: lambda v: f"the comptime_int {v}",
+    float: lambda v: f"the comptime_float {v}",
+    str: lambda v: "a string",
+    CNum: lambda v: f"a {v.dtype}",
+    RVal: lambda v: f"a runtime {v.dtype}",
+    LocalVar: lambda v: f"a runtime {v.dtype} variable",
+    SymRef: lambda v: f"the global '{v.name}'",
+    PtrVal: lambda v: f"a pointer to '{v.name}'",
+    DsdVal: lambda v: f"a {v.kind}",
+    StructVal: lambda v: "a struct",
+    TupleVal: lambda v: "a tuple",
+    ArrayVal: lambda v: "a comptime array",
+    FnVal: lambda v: f"the function '{v.decl.name}'",
+    ModuleVal: lambda v: "a module",
+    RangeVal: lambda v: "a range",
+    EnumVal: lambda v: f"the enum value .{v.name}",
+    EnumLitVal: lambda v: f"the enum value .{v.name}",
+    ColorVal: lambda v: f"color {v.id}",
+    PeColorVal: lambda v: "a color that differs between PEs",
+    QueueVal: lambda v: f"{v.kind} queue {v.id}",
+    TaskIdVal: lambda v: f"{v.kind} task ID {v.id}",
+    UtIdVal: lambda v: "a runtime microthread ID" if v.known is None else f"microthread {v.id}",
+    FifoVal: lambda v: f"the FIFO '{v.name}'",
+}

@@ -1,0 +1,260 @@
+"""Calls of the comptime evaluator. A call made at comptime is interpreted; in a function
+body an `inline fn` is expanded where it is called, and any other function becomes one IR
+function per distinct set of comptime arguments (its specialisations).
+
+`CallMixin` uses from `self`: `error`, `exec_block`, `ev`, the conversions of `CoerceMixin`
+(`eval_type`, `coerce`, `to_expr`, `dsd_of`) and the call nesting count `_depth_guard`.
+"""
+
+from __future__ import annotations
+
+from wsejax import ir
+from wsejax.csl import ast
+from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
+from wsejax.csl.values import (
+    ANYTYPE,
+    DSD_KINDS,
+    TYPE,
+    VOID,
+    CNum,
+    DsdVal,
+    FnT,
+    FnVal,
+    LocalDsd,
+    LocalVar,
+    NativeFn,
+    PtrT,
+    RVal,
+    Special,
+    describe,
+    freeze,
+    is_comptime_value,
+)
+from wsejax.errors import CslError
+from wsejax.types import DType
+
+__all__ = ["CallMixin"]
+
+
+class CallMixin:
+    """Calls of CSL functions."""
+
+    # calls (comptime, inline, or a runtime function's specializations) nested in one
+    # another; Python's own recursion limit is raised so that this one is always met first
+    MAX_CALL_DEPTH = 200
+
+    def ev_Call(self, e: ast.Call, env: Env):
+        callee = self.ev(e.fn, env)
+        if isinstance(callee, NativeFn):
+            return callee.impl(self, e, env)
+        if not isinstance(callee, FnVal):
+            raise self.error(f"{describe(callee)} is not a function", e.pos)
+        decl = callee.decl
+        if isinstance(decl, ast.TaskDecl):
+            raise self.error(f"task '{decl.name}' cannot be called", e.pos)
+        if len(e.args) != len(decl.params):
+            raise self.error(f"{decl.name} takes {len(decl.params)} argument(s), got "
+                             f"{len(e.args)}", e.pos)
+        args = [self.ev(a, env) for a in e.args]
+        comptime_only = isinstance(decl.ret, ast.Ident) and decl.ret.name in (
+            "comptime_int", "comptime_float", "type", "comptime_struct", "comptime_string")
+        if env.fn is None or comptime_only:
+            return self.comptime_call(callee, args, e.pos)
+        if decl.inline:
+            return self.inline_call(callee, args, env, e.pos)
+        return self.runtime_call(callee, args, env, e.pos)
+
+    def bind_params(self, fv: FnVal, args, pos, fenv: Env):
+        """Bind params in `fenv`; returns `(runtime params, comptime key)`."""
+        decl = fv.decl
+        runtime, key = [], []
+        for p, a in zip(decl.params, args):
+            t = self.eval_type(p.type, fenv)
+            comptime = p.comptime or t is ANYTYPE and is_comptime_value(a) or \
+                (isinstance(t, Special) and t.name in ("type", "comptime_int", "comptime_float",
+                                                       "comptime_struct", "comptime_string",
+                                                       "imported_module")) \
+                or isinstance(t, (PtrT, FnT)) or t is TYPE
+            if t is ANYTYPE and not comptime:
+                t = a.dtype if isinstance(a, (RVal, CNum)) else (
+                    "dsd" if isinstance(a, DsdVal) else None)
+                if t is None:
+                    raise self.error(f"argument '{p.name}' of {decl.name}: cannot pass "
+                                     f"{describe(a)}", pos)
+                key.append(("anytype", p.name, str(t)))
+            if comptime:
+                if isinstance(a, (RVal, LocalVar)):
+                    raise self.error(f"argument '{p.name}' of {decl.name} must be "
+                                     "comptime-known", pos)
+                v = self.coerce(a, t, pos, f"argument '{p.name}' of {decl.name}")
+                fenv.bind(p.name, v)
+                key.append((p.name, freeze(v)))
+            elif isinstance(t, Special) and t.name in DSD_KINDS or t == "dsd":
+                d = self.dsd_of(a, pos)
+                fabric = ("fabin_dsd", "fabout_dsd")
+                if isinstance(t, Special) and t.name != d.kind and (
+                        t.name in fabric or d.kind in fabric):
+                    raise self.error(f"argument '{p.name}' of {decl.name}: expected a {t.name}, "
+                                     f"got a {d.kind}", pos)
+                runtime.append((p, "dsd", d))
+                # the kind is static: a DSD parameter takes one kind per specialization
+                key.append(("dsd", p.name, d.kind))
+            elif isinstance(t, DType):
+                runtime.append((p, t, a))
+            else:
+                raise self.error(f"parameter '{p.name}' of {decl.name}: type {t} is not "
+                                 "supported at run time", p.pos)
+        return runtime, tuple(key)
+
+    def runtime_call(self, fv: FnVal, args, env: Env, pos):
+        fn = env.fn
+        decl = fv.decl
+        mod = fv.module
+        fenv = mod.env()
+        runtime, key = self.bind_params(fv, args, pos, fenv)
+        name = self.specialize(fv, fenv, runtime, key, pos)
+        irargs = []
+        for p, t, a in runtime:
+            if t == "dsd":
+                irargs.append(a.expr)
+            else:
+                irargs.append(self.to_expr(a, t, pos, f"argument '{p.name}' of {decl.name}"))
+        f = mod.pe.functions[name] if name in mod.pe.functions else None
+        ret = f.ret if f is not None else self.ret_type(decl, fenv)
+        if ret is None:
+            fn.emit(ir.Call(name, tuple(irargs)))
+            return None
+        tmp = env.module.pe.fresh("ret")
+        fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, tuple(irargs), ret)))
+        return RVal(ir.Local(tmp, ret), ret)
+
+    def ret_type(self, decl, fenv: Env):
+        if isinstance(decl, ast.TaskDecl):
+            return None
+        t = self.eval_type(decl.ret, fenv)
+        if t is VOID:
+            return None
+        if isinstance(t, DType):
+            return t
+        if isinstance(t, Special) and t.name in DSD_KINDS:
+            return "dsd"
+        raise self.error(f"{decl.name} returns {t}, which a runtime function cannot", decl.pos)
+
+    def specialize(self, fv: FnVal, fenv: Env, runtime, key, pos) -> str:
+        """The IR function for `fv` with these comptime arguments (emitted once)."""
+        decl = fv.decl
+        mod = fv.module
+        pe = mod.pe
+        if pe is None:
+            raise self.error(f"{decl.name} cannot run on a PE from here", pos)
+        full = (id(decl), id(mod), key)
+        if full in pe.specs:
+            return pe.specs[full]
+        base = mod.prefix + decl.name
+        name = base if base not in pe.functions and not any(
+            v == base for v in pe.specs.values()) else f"{base}#{len(pe.specs)}"
+        pe.specs[full] = name
+        if decl.body is None:
+            raise self.error(f"extern function {decl.name} has no body", pos)
+        ret = self.ret_type(decl, fenv)
+        params = []
+        for p, t, a in runtime:
+            pname = pe.fresh(p.name + ".")
+            params.append((pname, t))
+            if t == "dsd":
+                fenv.bind(p.name, LocalDsd(pname, a.kind, None).value())
+            else:
+                fenv.bind(p.name, RVal(ir.Local(pname, t), t))
+        ctx = FnCtx(name, ret, addressed=_addressed(decl.body))
+        body_env = Env(mod, fenv.scopes + [{}], ctx)
+        self.enter_call(decl, pos)
+        try:
+            self.exec_block(decl.body, body_env)
+        except RecursionError:
+            raise self.deep_error(decl, pos) from None
+        except _Return:
+            raise self.error("return from an inline context escaped its function",
+                             decl.pos) from None
+        except (_Break, _Continue) as sig:
+            raise self.error("break/continue outside a loop", sig.pos) from None
+        finally:
+            self._depth_guard -= 1
+        pe.functions[name] = ir.Function(name, tuple(params), ret, tuple(ctx.blocks[0]))
+        return name
+
+    def enter_call(self, decl, pos) -> None:
+        """Count one more nested call of `decl`; leave with `self._depth_guard -= 1`."""
+        if self._depth_guard >= self.MAX_CALL_DEPTH:
+            raise self.deep_error(decl, pos)
+        self._depth_guard += 1
+
+    def deep_error(self, decl, pos) -> CslError:
+        return self.error(f"comptime evaluation recursed too deeply: calls of {decl.name} nest "
+                          f"more than {self.MAX_CALL_DEPTH} deep (a recursion without end?)",
+                          pos)
+
+    def inline_call(self, fv: FnVal, args, env: Env, pos):
+        decl = fv.decl
+        mod = fv.module
+        fenv = mod.env()
+        for p, a in zip(decl.params, args):
+            t = self.eval_type(p.type, fenv)
+            v = self.coerce(a, t, pos, f"argument '{p.name}' of {decl.name}") \
+                if t is not ANYTYPE else a
+            fenv.bind(p.name, v)
+        fn = env.fn
+        fn.addressed |= _addressed(decl.body)
+        body_env = Env(mod, fenv.scopes + [{}], fn, fn.depth)
+        self.enter_call(decl, pos)
+        try:
+            self.exec_block(decl.body, body_env)
+        except RecursionError:
+            raise self.deep_error(decl, pos) from None
+        except _Return as r:
+            if r.depth != fn.depth:
+                raise
+            return self.coerce_ret(r.value, decl, fenv, pos)
+        finally:
+            self._depth_guard -= 1
+        return None
+
+    def coerce_ret(self, v, decl, fenv: Env, pos):
+        t = self.eval_type(decl.ret, fenv)
+        if t is VOID or v is None:
+            return None
+        if t is ANYTYPE or t is TYPE:
+            return v
+        if isinstance(v, RVal) and isinstance(t, DType):
+            return RVal(self.to_expr(v, t, pos, "return value"), t)
+        return self.coerce(v, t, pos, f"return value of {decl.name}")
+
+    def comptime_call(self, fv: FnVal, args, pos):
+        """Interpret a call at comptime: every argument and the result are comptime-known."""
+        decl = fv.decl
+        mod = fv.module
+        fenv = mod.env()
+        for p, a in zip(decl.params, args):
+            if isinstance(a, (RVal, LocalVar)):
+                raise self.error(f"argument '{p.name}' of {decl.name} is not comptime-known",
+                                 pos)
+            t = self.eval_type(p.type, fenv)
+            fenv.bind(p.name, self.coerce(a, t, pos, f"argument '{p.name}' of {decl.name}")
+                      if t is not ANYTYPE else a)
+        self.enter_call(decl, pos)
+        try:
+            self.exec_block(decl.body, Env(mod, fenv.scopes + [{}], None))
+        except RecursionError:
+            raise self.deep_error(decl, pos) from None
+        except _Return as r:
+            return self.coerce_ret(r.value, decl, fenv, pos)
+        except (_Break, _Continue) as sig:
+            raise self.error("break/continue outside a loop", sig.pos) from None
+        finally:
+            self._depth_guard -= 1
+        return None
+
+
+def _addressed(node) -> set:
+    """Names `x` that appear as `&x` anywhere in an AST subtree."""
+    return {n.a.name for n in ast.walk(node)
+            if isinstance(n, ast.Unary) and n.op == "&" and isinstance(n.a, ast.Ident)}

@@ -1,0 +1,676 @@
+"""Expressions of the comptime evaluator: `ev` dispatches on the node's class to `ev_<Class>`
+(pycparser's visitor), names and member reads, indexing, operators, if and switch
+expressions, literals and type expressions.
+
+Comptime operands fold to values; a runtime operand makes the result an `RVal` holding an IR
+expression.
+
+`ExprMixin` uses from `self`: `error`; the conversions of `CoerceMixin` (`eval_type`, `coerce`,
+`to_expr`, `to_index`, `comptime_int`, `peer`, `fold_binary`, `enum_compare`); `exec_block`,
+`emit_block`, `need_fn` and `lvalue` of `StmtMixin`; the PE programs being built
+(`_pe_stack`) and its dispatch cache `_ev_handlers`. Calls (`ev_Call`) are `CallMixin`'s.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from wsejax import ir
+from wsejax.csl import ast, builtins
+from wsejax.csl.env import Module, _Break
+from wsejax.csl.fold import fold_unary
+from wsejax.csl.values import (
+    DIRECTIONS,
+    SCALARS,
+    SPECIALS,
+    UNDEFINED,
+    ArrayT,
+    ArrayVal,
+    CellVar,
+    CNum,
+    DsdVal,
+    DsdVarRef,
+    EnumLitVal,
+    EnumT,
+    EnumVal,
+    FnT,
+    FnVal,
+    LocalDsd,
+    LocalVar,
+    ModuleVal,
+    NativeFn,
+    PtrT,
+    PtrVal,
+    PtrVar,
+    RVal,
+    StructT,
+    StructVal,
+    SymRef,
+    TensorAccessVal,
+    TupleVal,
+    describe,
+    is_comptime,
+    is_type,
+)
+from wsejax.dsd import Affine
+from wsejax.errors import CslError
+from wsejax.types import DType
+
+if TYPE_CHECKING:
+    from wsejax.csl.env import Env
+
+__all__ = ["ExprMixin"]
+
+
+class ExprMixin:
+    """Expressions: `ev(node, env)` is the node's value."""
+
+    def ev(self, e, env: Env):
+        handler = self._ev_handlers.get(type(e))
+        if handler is None:
+            handler = self._ev_handlers[type(e)] = getattr(
+                self, "ev_" + type(e).__name__, None) or self.ev_unexpected
+        return handler(e, env)
+
+    def ev_unexpected(self, e, env: Env):
+        raise self.error(f"unexpected expression {type(e).__name__}", getattr(e, "pos", None))
+
+    # -- literals ---------------------------------------------------------------------------
+
+    def ev_IntLit(self, e: ast.IntLit, env: Env):
+        return e.value
+
+    ev_FloatLit = ev_BoolLit = ev_StringLit = ev_IntLit
+
+    def ev_UndefinedLit(self, e: ast.UndefinedLit, env: Env):
+        return UNDEFINED
+
+    def ev_EnumLit(self, e: ast.EnumLit, env: Env):
+        return EnumLitVal(e.name)
+
+    def ev_StructLit(self, e: ast.StructLit, env: Env):
+        fields = {}
+        for name, x in e.fields:
+            if name in fields:
+                raise self.error(f"field '{name}' given twice", x.pos)
+            fields[name] = self.ev(x, env)
+        if e.type is not None:
+            st = self.eval_type(e.type, env)
+            return self.coerce(StructVal(fields), st, e.pos, str(st))
+        return StructVal(fields)
+
+    def ev_TupleLit(self, e: ast.TupleLit, env: Env):
+        return TupleVal([self.ev(x, env) for x in e.items])
+
+    def ev_ArrayLit(self, e: ast.ArrayLit, env: Env):
+        t = e.type
+        if not isinstance(t, ast.ArrayType):
+            raise self.error("an array literal needs an array type like [3]i16", e.pos)
+        elem = self.eval_type(t.elem, env)
+        if not isinstance(elem, DType):
+            raise self.error(f"arrays of {elem} are not supported", e.pos)
+        items = [self.coerce(self.ev(x, env), elem, x.pos, "array element") for x in e.items]
+        if any(isinstance(i, RVal) for i in items):
+            raise self.error("array literal elements must be comptime-known", e.pos)
+        dims = [None if d is None else self.comptime_int(self.ev(d, env), e.pos) for d in t.dims]
+        if len(dims) != 1:
+            raise self.error("multi-dimensional array literals are not supported; use a "
+                             "1-D literal", e.pos)
+        n = dims[0] if dims[0] is not None else len(items)
+        if n != len(items):
+            raise self.error(f"array literal has {len(items)} elements, its type {n}", e.pos)
+        return ArrayVal(elem, np.array([i.value for i in items], elem.np).reshape(n))
+
+    def ev_Builtin(self, e: ast.Builtin, env: Env):
+        return builtins.call(self, e, env)
+
+    def ev_TensorAccess(self, e: ast.TensorAccess, env: Env):
+        return TensorAccessVal(e, env)
+
+    def ev_ComptimeExpr(self, e: ast.ComptimeExpr, env: Env):
+        v = self.ev(e.expr, env.comptime())
+        if isinstance(v, (RVal, LocalVar)):
+            raise self.error("this is not comptime-known", e.pos)
+        return v
+
+    def ev_Block(self, e: ast.Block, env: Env):
+        """A block as an expression: its value is what `break :label value` leaves with."""
+        if e.label is None:
+            self.exec_block(e, env)
+            return None
+        try:
+            self.exec_block(ast.Block(e.stmts, None, e.comptime, e.pos), env)
+        except _Break as b:
+            if b.label == e.label:
+                return b.value
+            raise
+        raise self.error(f"block '{e.label}' ends without `break :{e.label} value`", e.pos)
+
+    # -- names ------------------------------------------------------------------------------
+
+    def ev_Ident(self, e: ast.Ident, env: Env):
+        found, v = env.lookup(e.name)
+        if found:
+            return self.read(v, env, e.pos)
+        mod = env.module
+        if mod.has(e.name):
+            return self.read(mod.get(e.name, e.pos), env, e.pos)
+        if e.name in SCALARS:
+            return SCALARS[e.name]
+        if e.name in SPECIALS:
+            return SPECIALS[e.name]
+        if e.name in DIRECTIONS:
+            return EnumLitVal(e.name)
+        if e.name == "null":
+            return UNDEFINED
+        raise self.error(f"unknown name '{e.name}'", e.pos)
+
+    def read(self, v, env: Env, pos):
+        """The value of a binding when read."""
+        if isinstance(v, CellVar):
+            return v.value
+        if isinstance(v, (LocalVar, LocalDsd)):
+            return v.value()
+        if isinstance(v, DsdVarRef):
+            return v.value() if env.fn is not None else DsdVal(
+                ir.DsdLit(self.pe_dsd_init(v.name)), v.kind, v.dtype)
+        if isinstance(v, SymRef) and not v.shape:
+            if env.fn is None:
+                return v
+            return RVal(ir.Load(v.name, (), v.dtype), v.dtype)
+        if isinstance(v, PtrVar):
+            return v.ptr
+        return v
+
+    def pe_dsd_init(self, name: str):
+        for pe in self._pe_stack:
+            if name in pe.dsd_vars:
+                return pe.dsd_vars[name].dsd
+        raise CslError(f"unknown DSD variable {name}")
+
+    def ev_ref(self, e, env: Env):
+        """Like ev, but a global array or scalar stays a SymRef (for &x, x[i], exports)."""
+        if isinstance(e, ast.Ident):
+            found, v = env.lookup(e.name)
+            if not found and env.module.has(e.name):
+                v = env.module.get(e.name, e.pos)
+                found = True
+            if found:
+                if isinstance(v, (SymRef, PtrVar, CellVar)):
+                    return v
+                return self.read(v, env, e.pos)
+        if isinstance(e, ast.Field):
+            obj = self.ev(e.obj, env)
+            if isinstance(obj, ModuleVal):
+                m = obj.module
+                if isinstance(m, Module) and m.has(e.name):
+                    v = m.get(e.name, e.pos)
+                    if isinstance(v, (SymRef, PtrVar)):
+                        return v
+        return self.ev(e, env)
+
+    def ev_Field(self, e: ast.Field, env: Env):
+        obj = self.ev(e.obj, env)
+        name = e.name
+        if isinstance(obj, ModuleVal):
+            m = obj.module
+            if isinstance(m, Module):
+                if not m.has(name):
+                    raise self.error(f"module '{m.name}' has no member '{name}'", e.pos)
+                return self.read(m.get(name, e.pos), env, e.pos)
+            return m.member(name, self, e.pos)
+        if isinstance(obj, StructVal):
+            if name in obj.fields:
+                return obj.fields[name]
+            raise self.error(f"struct has no field '{name}' (fields: "
+                             f"{', '.join(obj.fields) or 'none'})", e.pos)
+        if isinstance(obj, EnumT):
+            for n, v in obj.members:
+                if n == name:
+                    return EnumVal(obj, n, v)
+            raise self.error(f"{obj.name} has no member '{name}'", e.pos)
+        n = _length(obj) if name == "len" else None
+        if n is None:
+            raise self.error(f"{describe(obj)} has no member '{name}'", e.pos)
+        return n
+
+    # the @field builtin reads a member by name through this
+    field = ev_Field
+
+    # -- indexing and pointers --------------------------------------------------------------
+
+    def ev_Index(self, e: ast.Index, env: Env):
+        obj = self.ev_ref(e.obj, env)
+        if isinstance(obj, CellVar):
+            obj = obj.value
+        if isinstance(obj, PtrVar):
+            obj = obj.ptr
+        if isinstance(obj, TupleVal):
+            k = self.comptime_int(self.ev(e.indices[0], env), e.pos)
+            if not 0 <= k < len(obj.items):
+                raise self.error(f"index {k} out of range of a tuple of {len(obj.items)}", e.pos)
+            return obj.items[k]
+        if isinstance(obj, ArrayVal):
+            return self.index_array(obj, e, env)
+        if isinstance(obj, str):
+            return self.index_string(obj, e, env)
+        if isinstance(obj, (SymRef, PtrVal)):
+            return self.index_memory(obj, e, env)
+        if isinstance(obj, (ArrayT, DType)):
+            raise self.error("indexing a type", e.pos)
+        raise self.error(f"cannot index {describe(obj)}", e.pos)
+
+    def index_array(self, obj: ArrayVal, e: ast.Index, env: Env):
+        """An element or sub-array of a comptime array; a runtime index reads it from the PE
+        memory symbol that holds the array."""
+        idx = [self.ev(i, env) for i in e.indices]
+        if all(is_comptime(i) for i in idx):
+            idx = self.array_index(obj, idx, e.pos)
+            return CNum(obj.values[idx].item(), obj.elem) if len(idx) == obj.values.ndim \
+                else ArrayVal(obj.elem, obj.values[idx])
+        self.need_fn(env, e.pos, "indexing a comptime array with a runtime index")
+        obj = self.const_symbol(obj, env, e.pos)
+        name, indices, dtype, view = self.lvalue(ast.Index(ast.Ident("%const"), e.indices,
+                                                           e.pos), env, obj)
+        return RVal(ir.Load(name, indices, dtype), dtype)
+
+    def index_string(self, s: str, e: ast.Index, env: Env) -> CNum:
+        if len(e.indices) != 1:
+            raise self.error("a string takes one index", e.pos)
+        k = self.comptime_int(self.ev(e.indices[0], env), e.pos)
+        data = s.encode()
+        if not 0 <= k < len(data):
+            raise self.error(f"index {k} out of range of a string of {len(data)} bytes", e.pos)
+        return CNum(data[k], DType.u8)
+
+    def index_memory(self, obj, e: ast.Index, env: Env) -> RVal:
+        """A runtime read of an element of a global array (SymRef) or through a pointer."""
+        self.need_fn(env, e.pos, "reading PE memory")
+        if isinstance(obj, SymRef):
+            ref = self.lvalue(e, env)
+        else:
+            if len(e.indices) != 1:
+                raise self.error("a pointer takes one index", e.pos)
+            ref = self.ptr_element(obj, self.ev(e.indices[0], env), e.pos)
+        name, indices, dtype, view = ref
+        load = ir.Load(name, indices, dtype)
+        return RVal(load if view == dtype else ir.Bitcast(load, view), view)
+
+    def array_index(self, arr: ArrayVal, idx, pos) -> tuple:
+        """Comptime indices into a comptime array, each within its dimension (no wrapping
+        around from the end, as a Python index would)."""
+        shape = arr.values.shape
+        if len(idx) > len(shape):
+            raise self.error(f"an array of rank {len(shape)} indexed with {len(idx)} indices",
+                             pos)
+        out = tuple(self.comptime_int(i, pos) for i in idx)
+        if not all(0 <= k < n for k, n in zip(out, shape)):
+            raise self.error(f"index {list(out)} out of range of an array of shape "
+                             f"{list(shape)}", pos)
+        return out
+
+    def const_symbol(self, arr: ArrayVal, env: Env, pos) -> SymRef:
+        """The PE memory symbol that holds comptime array `arr`, read at run time (by a runtime
+        index or a DSD): one symbol per array."""
+        pe = env.module.pe
+        if pe is None:
+            raise self.error("a comptime array placed in PE memory outside a PE program", pos)
+        key = id(arr)
+        ref = pe.const_arrays.get(key)
+        if ref is None:
+            name = f"%const{len(pe.const_arrays)}"
+            init = tuple(arr.values.reshape(-1).tolist())
+            pe.symbols[name] = ir.Symbol(name, arr.elem, tuple(arr.values.shape),
+                                         init if any(init) else None)
+            ref = pe.const_arrays[key] = (SymRef(name, arr.elem, tuple(arr.values.shape)), arr)
+        return ref[0]
+
+    def ptr_element(self, p: PtrVal, i, pos):
+        """(symbol, flat-index tuple, symbol dtype, view dtype) of `p[i]`."""
+        flat = self.to_index(i, pos)
+        if p.offset:
+            flat = ir.Bin("+", ir.Cast(flat, DType.i32) if flat.dtype != DType.i32 else flat,
+                          ir.Const(p.offset, DType.i32), DType.i32)
+        if len(p.shape) > 1:
+            raise self.error("indexing a pointer to a multi-dimensional array is not supported",
+                             pos)
+        return (p.name, (flat,) if p.shape else (), self.sym_dtype(p), p.dtype)
+
+    def sym_dtype(self, p: PtrVal) -> DType:
+        for pe in self._pe_stack:
+            if p.name in pe.symbols:
+                return pe.symbols[p.name].dtype
+        return p.dtype
+
+    def ev_Deref(self, e: ast.Deref, env: Env):
+        p = self.ev(e.obj, env)
+        if not isinstance(p, PtrVal):
+            raise self.error(f"cannot dereference {describe(p)}", e.pos)
+        if p.array:
+            return self.pointee_array(p, e.pos)
+        self.need_fn(env, e.pos, "reading PE memory")
+        name, indices, dtype, view = self.lvalue(e, env)
+        load = ir.Load(name, indices, dtype)
+        return RVal(load if view == dtype else ir.Bitcast(load, view), view)
+
+    def pointee_array(self, p: PtrVal, pos) -> SymRef:
+        """`p.*` for a pointer to a whole array: the array it points to."""
+        if p.offset or p.dtype != self.sym_dtype(p):
+            raise self.error("dereferencing a pointer to part of an array, or to an array "
+                             "viewed as another type, is not supported", pos)
+        return SymRef(p.name, p.dtype, p.shape)
+
+    def address_of(self, node, env: Env, pos):
+        if isinstance(node, ast.Index):
+            return self.element_address(node, env, pos)
+        v = self.ev_ref(node, env)
+        if isinstance(v, SymRef):
+            return PtrVal(v.name, v.dtype, v.shape, 0, "many" if v.shape else "single",
+                          array=bool(v.shape))
+        if isinstance(v, PtrVar):
+            raise self.error("a pointer to a pointer variable is not supported", pos)
+        if isinstance(v, (FnVal, NativeFn, PtrVal)):
+            return v
+        if isinstance(v, (LocalVar, RVal)):
+            raise self.error("pointers to runtime locals are not supported; use a global", pos)
+        raise self.error(f"cannot take the address of {describe(v)}", pos)
+
+    def element_address(self, node: ast.Index, env: Env, pos) -> PtrVal:
+        """`&a[i]`: a pointer to one element of a global array."""
+        base = self.ev_ref(node.obj, env)
+        if not isinstance(base, SymRef):
+            raise self.error(f"cannot take the address of an element of {describe(base)}", pos)
+        idx = [self.ev(i, env) for i in node.indices]
+        if not all(is_comptime(i) for i in idx):
+            raise self.error("&a[i] needs a comptime-known index", pos)
+        idx = tuple(self.comptime_int(i, pos) for i in idx)
+        if len(idx) != len(base.shape) or not all(
+                0 <= k < n for k, n in zip(idx, base.shape)):
+            raise self.error(f"&{base.name}{list(idx)}: index out of range of an array "
+                             f"of shape {list(base.shape)}", pos)
+        flat = int(np.ravel_multi_index(idx, base.shape))
+        return PtrVal(base.name, base.dtype, base.shape, flat, "single")
+
+    # -- operators --------------------------------------------------------------------------
+
+    def ev_Unary(self, e: ast.Unary, env: Env):
+        if e.op == "&":
+            return self.address_of(e.a, env, e.pos)
+        a = self.ev(e.a, env)
+        if isinstance(a, Affine) and e.op == "-":
+            return -a
+        if isinstance(a, RVal):
+            return self.runtime_unary(e, a)
+        if isinstance(a, CNum):
+            return CNum(fold_unary(e.op, a.value, a.dtype), a.dtype)
+        return self.comptime_unary(e, a)
+
+    def comptime_unary(self, e: ast.Unary, a):
+        """A unary operator on a comptime bool, comptime_int or comptime_float."""
+        if e.op == "!":
+            if not isinstance(a, bool):
+                raise self.error(f"'!' needs a bool, got {describe(a)}", e.pos)
+            return not a
+        if isinstance(a, bool) or not isinstance(a, (int, float)):
+            raise self.error(f"'{e.op}' needs a number, got {describe(a)}", e.pos)
+        if e.op == "-":
+            return -a
+        if e.op == "~":
+            if not isinstance(a, int):
+                raise self.error("'~' needs an integer", e.pos)
+            return ~a
+        raise self.error(f"unknown operator {e.op}", e.pos)
+
+    def runtime_unary(self, e: ast.Unary, a: RVal) -> RVal:
+        if e.op == "!" and a.dtype is not DType.bool_:
+            raise self.error(f"'!' needs a bool, got {a.dtype}", e.pos)
+        if e.op == "~" and not a.dtype.is_int:
+            raise self.error(f"'~' needs an integer, got {a.dtype}", e.pos)
+        return RVal(ir.Un(e.op, a.expr, a.dtype), a.dtype)
+
+    def ev_Binary(self, e: ast.Binary, env: Env):
+        op = e.op
+        if op in ("and", "or"):
+            return self.logic(e, env)
+        a = self.ev(e.a, env)
+        b = self.ev(e.b, env)
+        if isinstance(a, Affine) or isinstance(b, Affine):
+            return self.affine_op(op, a, b, e.pos)
+        if op == "++":
+            return self.concat(a, b, e.pos)
+        if isinstance(a, RVal) or isinstance(b, RVal):
+            return self.runtime_bin(op, a, b, e.pos)
+        if isinstance(a, (EnumVal, EnumLitVal)) or isinstance(b, (EnumVal, EnumLitVal)):
+            return self.enum_compare(op, a, b, e.pos)
+        if op in ("==", "!=") and (is_type(a) or is_type(b)):
+            same = a == b if not isinstance(a, (StructT, EnumT)) else a is b
+            return same if op == "==" else not same
+        return self.fold_binary(op, a, b, e.pos)
+
+    def logic(self, e: ast.Binary, env: Env):
+        """`and` / `or`: a comptime-known left operand short-circuits."""
+        a = self.ev(e.a, env)
+        if isinstance(a, CNum):
+            a = a.value
+        if isinstance(a, bool):
+            if (e.op == "and" and not a) or (e.op == "or" and a):
+                return a
+            b = self.ev(e.b, env)
+            return b.value if isinstance(b, CNum) else b
+        return self.runtime_bin(e.op, a, self.ev(e.b, env), e.pos)
+
+    def concat(self, a, b, pos):
+        if isinstance(a, str) and isinstance(b, str):
+            return a + b
+        if isinstance(a, TupleVal) and isinstance(b, TupleVal):
+            return TupleVal(a.items + b.items)
+        raise self.error("'++' concatenates comptime strings or tuples", pos)
+
+    def affine_op(self, op, a, b, pos):
+        """Arithmetic on tensor_access induction variables (affine maps)."""
+        vals = []
+        for v in (a, b):
+            if isinstance(v, CNum) and v.dtype.is_int:
+                v = v.value
+            if not isinstance(v, (Affine, int)) or isinstance(v, bool):
+                raise self.error(f"a tensor_access index must be affine; operator '{op}' got "
+                                 f"{describe(v)}", pos)
+            vals.append(v)
+        x, y = vals
+        try:
+            if op == "+":
+                return x + y
+            if op == "-":
+                return x - y
+            if op == "*":
+                return x * y
+        except TypeError as err:
+            raise self.error(f"tensor_access: {err}", pos) from None
+        raise self.error(f"a tensor_access index must be affine: operator '{op}' is not", pos)
+
+    def runtime_bin(self, op, a, b, pos):
+        ta = a.dtype if isinstance(a, (RVal, CNum)) else None
+        tb = b.dtype if isinstance(b, (RVal, CNum)) else None
+        if op in ("<<", ">>"):
+            t = ta or tb
+            if t is None or not t.is_int:
+                raise self.error(f"operator '{op}' needs integers", pos)
+            ea = self.to_expr(a, ta or t, pos)
+            eb = self.to_expr(b, tb if tb is not None and tb.is_int else t, pos)
+            return RVal(ir.Bin(op, ea, eb, ea.dtype), ea.dtype)
+        if ta is None and tb is None:
+            raise self.error(f"operator '{op}' cannot take {describe(a)} and {describe(b)}",
+                             pos)
+        t = self.peer(ta, tb, op, pos) if ta is not None and tb is not None else (ta or tb)
+        ea = self.to_expr(a, t, pos, f"operand of '{op}'")
+        eb = self.to_expr(b, t, pos, f"operand of '{op}'")
+        if op in ("and", "or") and t is not DType.bool_:
+            raise self.error(f"operator '{op}' needs bools, got {t}", pos)
+        if op in ("&", "|", "^") and t.is_float:
+            raise self.error(f"operator '{op}' needs integers, got {t}", pos)
+        out = DType.bool_ if op in ("==", "!=", "<", "<=", ">", ">=") else t
+        return RVal(ir.Bin(op, ea, eb, out), out)
+
+    # -- if and switch expressions ----------------------------------------------------------
+
+    def ev_as(self, e, t, env: Env):
+        """Evaluate e where a value of type t is expected (its result type): a runtime
+        if-expression or switch with untyped comptime branches takes t."""
+        if isinstance(t, DType) and isinstance(e, ast.IfExpr):
+            return self.ev_IfExpr(e, env, t)
+        return self.ev(e, env)
+
+    def ev_IfExpr(self, e: ast.IfExpr, env: Env, want: DType | None = None):
+        c = self.ev(e.cond, env)
+        if isinstance(c, CNum):
+            c = c.value
+        if isinstance(c, bool):
+            if not c and e.b is None:
+                return None  # no `else`: void
+            return self.ev_as(e.a if c else e.b, want, env)
+        if not isinstance(c, RVal) or c.dtype is not DType.bool_:
+            raise self.error(f"if condition must be a bool, got {describe(c)}", e.cond.pos)
+        if e.b is None:
+            raise self.error("an if-expression on a runtime condition needs an else", e.pos)
+        a = self.ev_as(e.a, want, env)
+        b = self.ev_as(e.b, want, env)
+        ta = a.dtype if isinstance(a, (RVal, CNum)) else None
+        tb = b.dtype if isinstance(b, (RVal, CNum)) else None
+        if want is not None:
+            t = want
+        elif ta is None and tb is None:
+            raise self.error("a runtime if-expression with untyped branches needs a result "
+                             "type: declare the variable's type or use @as", e.pos)
+        else:
+            t = self.peer(ta, tb, "if", e.pos) if ta and tb else (ta or tb)
+        return RVal(ir.Select(c.expr, self.to_expr(a, t, e.pos), self.to_expr(b, t, e.pos), t),
+                    t)
+
+    def ev_SwitchExpr(self, e: ast.SwitchExpr, env: Env):
+        x = self.ev(e.subject, env)
+        if isinstance(x, RVal):
+            return self.runtime_switch(e, x, env)
+        default = None
+        for p in e.prongs:
+            if not p.values:
+                default = p
+                continue
+            for v in p.values:
+                w = self.ev(v, env)
+                if self.switch_match(x, w, e.pos):
+                    return self.prong(p, env)
+        if default is None:
+            raise self.error("switch is not exhaustive: no prong matches and there is no else",
+                             e.pos)
+        return self.prong(default, env)
+
+    def switch_match(self, x, w, pos) -> bool:
+        if isinstance(x, (EnumVal, EnumLitVal)) or isinstance(w, (EnumVal, EnumLitVal)):
+            return self.enum_compare("==", x, w, pos)
+        return bool(self.fold_binary("==", x, w, pos))
+
+    def prong(self, p: ast.SwitchProng, env: Env):
+        if isinstance(p.body, ast.Block) and p.body.label is None:
+            self.exec_block(p.body, env)
+            return None
+        return self.ev(p.body, env)
+
+    def runtime_switch(self, e: ast.SwitchExpr, x: RVal, env: Env):
+        """A runtime switch: expression prongs become selects; block prongs emit an if chain."""
+        fn = self.need_fn(env, e.pos, "a runtime switch")
+        conds = []
+        default = None
+        for p in e.prongs:
+            if not p.values:
+                default = p
+                continue
+            c = None
+            for v in p.values:
+                eq = self.runtime_bin("==", x, self.ev(v, env), v.pos).expr
+                c = eq if c is None else ir.Bin("or", c, eq, DType.bool_)
+            conds.append((c, p))
+        if any(isinstance(p.body, ast.Block) and p.body.label is None for p in e.prongs):
+            for s in self.switch_chain(fn, conds, default, env):
+                fn.emit(s)
+            return None
+        if default is None:
+            raise self.error("a runtime switch expression needs an else prong", e.pos)
+        out = self.ev(default.body, env)
+        for c, p in reversed(conds):
+            v = self.ev(p.body, env)
+            t = out.dtype if isinstance(out, (RVal, CNum)) else (
+                v.dtype if isinstance(v, (RVal, CNum)) else DType.i32)
+            out = RVal(ir.Select(c, self.to_expr(v, t, e.pos), self.to_expr(out, t, e.pos), t), t)
+        return out
+
+    def switch_chain(self, fn, conds: list, default, env: Env, k: int = 0) -> tuple:
+        """The if chain of a runtime switch with block prongs, from its k-th condition on."""
+        if k == len(conds):
+            if default is None:
+                return ()
+            return self.emit_block(fn, lambda: self.prong(default, env))
+        c, p = conds[k]
+        then = self.emit_block(fn, lambda: self.prong(p, env))
+        return (ir.If(c, then, self.switch_chain(fn, conds, default, env, k + 1)),)
+
+    # -- type expressions -------------------------------------------------------------------
+
+    def ev_ArrayType(self, e: ast.ArrayType, env: Env) -> ArrayT:
+        elem = self.eval_type(e.elem, env)
+        dims = []
+        for d in e.dims:
+            if d is None:
+                raise self.error("[_] needs an array literal", e.pos)
+            n = self.comptime_int(self.ev(d, env), d.pos)
+            if n < 0:
+                raise self.error(f"array dimension {n} is negative", d.pos)
+            dims.append(n)
+        return ArrayT(elem, tuple(dims))
+
+    def ev_PtrType(self, e: ast.PtrType, env: Env) -> PtrT:
+        return PtrT(e.kind, e.const, self.eval_type(e.elem, env))
+
+    def ev_FnType(self, e: ast.FnType, env: Env) -> FnT:
+        return FnT(tuple(self.eval_type(p, env) for p in e.params), self.eval_type(e.ret, env))
+
+    def ev_StructType(self, e: ast.StructType, env: Env) -> StructT:
+        fields = []
+        for name, ft, default in e.fields:
+            t = self.eval_type(ft, env)
+            d = self.coerce(self.ev(default, env), t, default.pos, name) \
+                if default is not None else None
+            fields.append((name, t, d))
+        return StructT(tuple(fields))
+
+    def ev_EnumType(self, e: ast.EnumType, env: Env) -> EnumT:
+        tag = self.eval_type(e.tag, env) if e.tag is not None else DType.u16
+        members, nxt = [], 0
+        explicit = {n: self.comptime_int(self.ev(v, env), v.pos) for n, v in e.members
+                    if v is not None}
+        used = set(explicit.values())
+        for n, v in e.members:
+            if v is not None:
+                members.append((n, explicit[n]))
+                continue
+            while nxt in used:
+                nxt += 1
+            members.append((n, nxt))
+            used.add(nxt)
+        return EnumT(tag, tuple(members))
+
+
+def _length(obj) -> int | None:
+    """`obj.len` of a comptime tuple, array, string, array type or global array, else None."""
+    if isinstance(obj, TupleVal):
+        return len(obj.items)
+    if isinstance(obj, ArrayVal):
+        return int(obj.values.shape[0])
+    if isinstance(obj, SymRef) and obj.shape:
+        return obj.shape[0]
+    if isinstance(obj, str):
+        return len(obj.encode())
+    if isinstance(obj, ArrayT):
+        return obj.shape[0]
+    return None

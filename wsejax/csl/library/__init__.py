@@ -1,0 +1,78 @@
+"""The standard library modules (`@import_module("<name>")`), implemented natively.
+
+- `<memcpy/get_params>` (layout side): `get_params(x)` gives the params a PE's
+  `<memcpy/memcpy>` import takes. The emulator's memcpy needs nothing per column, so every
+  column gets the same value and memcpy params never split a tile class.
+  Its streaming colors `.MEMCPYH2D_1..4` / `.MEMCPYD2H_1..4` become the Program's `streams`
+  (memcpy routes them).
+- `<memcpy/memcpy>` (PE side): `unblock_cmd_stream()`; `get_streaming_fabout_dsd(color,
+  extent, output_queue)`, a fabout_dsd on that color through that queue; the streaming colors
+  `MEMCPYH2D_1..4`, `MEMCPYD2H_1..4`, each as it was given to `get_params` (a color, or a
+  number that the program turns into one with `@get_color(@bitcast(u16, ...))`); in the params
+  struct a stream not given is void.
+- `<layout>`: `get_x_coord()`, `get_y_coord()`.
+- `<math>`: PI, E, infinities, NaN; abs, min, max, sign, floor, ceil, sqrt, exp, log, sin, cos,
+  tanh, pow, inv, invsqrt, fscale, isNaN, isInf, isFinite, signbit, and `_f16` / `_f32`
+  variants. Comptime arguments fold; runtime ones become intrinsics.
+- `<time>`: `enable_tsc`, `disable_tsc`, `reset_tsc_counter`, `get_timestamp(*[3]u16)`,
+  `tsc_size_words`. The counter is the PE's virtual clock (`cycles` in the state: one cycle
+  per statement and per DSD element), 32 bits wide, read as three little-endian u16 words.
+- `<random>`: `set_global_prng_seed`, `random16`-based `random_f32`, `random_f16`,
+  `random_pow_u32`, `random_normal_f32`. The generator is the documented 23-bit LFSR
+  (x^23 + x^18 + 1, 128 steps per draw, seeded with 0xdeadbeef's low 23 bits) in the usual
+  Fibonacci form (shift right, the new top bit is bit 0 ^ bit 5), a draw its low 16 bits; a
+  u32 is two draws, the first the low half, and a float in [lo, hi) takes that u32's top 24
+  bits. The hardware's shift direction and the library's mapping are not documented, so the
+  bits may differ from the hardware's.
+- `<tile_config>`: `input_queue_config.encode_input_queue(queue_id, color, filter_enable)`
+  and `output_queue_config.encode_output_queue(queue_id, color)` bind a queue to a color from
+  then on (the engine keeps each PE's binding; a queue bound at run time takes one of the colors
+  the program names for it, or, for a runtime color, of the colors its PE program configures);
+  `queue_flush.exit(q)` resets the state `@queue_flush(q)` left; constants `target_name`,
+  `word_size` (16) and `reg_type` (u16). Every other member is reported as not supported yet.
+  `filter_enable` is accepted: a color's filter applies to every wavelet of that color its
+  PE receives.
+- `<control>`: `encode_control_task_payload`, `encode_single_payload`, `encode_payload`,
+  `opcode` (NOP, SWITCH_ADV, SWITCH_RST, TEARDOWN), `MAX_CMDS`: control wavelet payloads in
+  the SDK's bit layout (`wsejax.fabric.control_payload`).
+- `<simprint>`: `print_string`, `print_u16/u32_decimal/hex/binary`, `print_f16/f32`, `fmt`,
+  `fmt_no_nl`, `fmt_with_coords` (`{d} {X} {b} {f}`); text goes to the host's stdout a line
+  at a time, as the PE completes it.
+"""
+
+from __future__ import annotations
+
+from wsejax.csl.library import (
+    _control,
+    _math,
+    _memcpy,
+    _random,
+    _simprint,
+    _tile_config,
+    _time,
+)
+from wsejax.csl.library._native import NativeModule
+
+__all__ = ["MODULES", "NativeModule", "load"]
+
+
+def load(c, name: str, params: dict, env, pos) -> NativeModule:
+    """The library module `<name>` with `params`, or CslError."""
+    maker = MODULES.get(name)
+    if maker is None:
+        raise c.error(f"library module <{name}> is not available in wsejax (available: "
+                      f"{', '.join('<' + m + '>' for m in sorted(MODULES))})", pos)
+    return maker(c, params, pos)
+
+
+MODULES = {
+    "memcpy/get_params": _memcpy.memcpy_params_module,
+    "memcpy/memcpy": _memcpy.memcpy_module,
+    "layout": _memcpy.layout_module,
+    "control": _control.control_module,
+    "math": _math.math_module,
+    "time": _time.time_module,
+    "random": _random.random_module,
+    "simprint": _simprint.simprint_module,
+    "tile_config": _tile_config.tile_config_module,
+}

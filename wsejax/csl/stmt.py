@@ -1,0 +1,610 @@
+"""Statements of the comptime evaluator: `exec` dispatches on the node's class to
+`exec_<Class>`. At comptime a statement runs; in a function body a statement on runtime values
+is emitted into the function being built (`env.fn`). Also: locals, assignments and their
+targets (`lvalue`), loops (unrolled at comptime or emitted), and the jumps.
+
+`StmtMixin` uses from `self`: `error`, `ignored_attrs`, the limits `max_steps` and
+`max_loop_iterations`, the step count `_steps` and its dispatch cache `_exec_handlers`; the
+expressions of `ExprMixin` (`ev`, `ev_as`, `ev_ref`, `array_index`, `ptr_element`,
+`sym_dtype`) and the conversions of `CoerceMixin` (`eval_type`, `coerce`, `to_expr`,
+`to_index`, `dsd_of`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from wsejax import ir
+from wsejax.csl import ast
+from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
+from wsejax.csl.values import (
+    DSD_KINDS,
+    UNDEFINED,
+    ArrayT,
+    ArrayVal,
+    CellVar,
+    CNum,
+    DsdVal,
+    DsdVarRef,
+    FnVal,
+    LocalDsd,
+    LocalVar,
+    ModuleVal,
+    PtrVal,
+    PtrVar,
+    RangeVal,
+    RVal,
+    Special,
+    StructVal,
+    SymRef,
+    TupleVal,
+    describe,
+    int_range,
+    is_type,
+)
+from wsejax.types import DType
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["StmtMixin"]
+
+_MAX_FOR_TRIPS = 2**31 - 1    # the most trips an ir.For carries (a counter of type i32)
+
+
+class StmtMixin:
+    """Statements: `exec(stmt, env)` runs or emits one."""
+
+    def exec(self, s, env: Env) -> None:
+        self.step(getattr(s, "pos", None))
+        handler = self._exec_handlers.get(type(s))
+        if handler is None:
+            handler = self._exec_handlers[type(s)] = getattr(
+                self, "exec_" + type(s).__name__, None) or self.exec_unexpected
+        handler(s, env)
+
+    def exec_unexpected(self, s, env: Env) -> None:
+        raise self.error(f"unexpected statement {type(s).__name__}", getattr(s, "pos", None))
+
+    def step(self, pos) -> None:
+        """Count one step of comptime evaluation; too many is an error, not a hang."""
+        self._steps += 1
+        if self._steps > self.max_steps:
+            raise self.error(f"comptime evaluation ran past {self.max_steps} steps (an endless "
+                             "comptime loop?)", pos)
+
+    def exec_block(self, block: ast.Block, env: Env) -> None:
+        inner = env.child()
+        if block.comptime and env.fn is not None:
+            inner = Env(env.module, inner.scopes, None)
+        if block.label is not None:
+            try:
+                for s in block.stmts:
+                    self.exec(s, inner)
+            except _Break as b:
+                if b.label != block.label:
+                    raise
+            return
+        for s in block.stmts:
+            self.exec(s, inner)
+
+    exec_Block = exec_block
+
+    def exec_ExprStmt(self, s: ast.ExprStmt, env: Env) -> None:
+        v = self.ev(s.expr, env)
+        if v is not None and env.fn is None and isinstance(v, RVal):
+            raise self.error("a runtime value in a comptime context", s.pos)
+
+    def need_fn(self, env: Env, pos, what: str) -> FnCtx:
+        if env.fn is None:
+            raise self.error(f"{what} happens at run time: it belongs in a function body, not "
+                             "in a comptime context", pos)
+        return env.fn
+
+    # -- locals -----------------------------------------------------------------------------
+
+    def exec_VarDecl(self, d: ast.VarDecl, env: Env) -> None:
+        self.ignored_attrs(d)
+        t = self.eval_type(d.type, env) if d.type is not None else None
+        v = self.ev_as(d.value, t, env) if d.value is not None else UNDEFINED
+        what = f"'{d.name}'"
+        if d.comptime or env.fn is None:
+            self.comptime_local(d, t, v, env)
+        elif isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
+            self.local_dsd(d, v, env)
+        elif d.const and not isinstance(v, RVal):
+            env.bind(d.name, self.coerce(v, t, d.pos, what) if t is not None else v)
+        elif isinstance(t, ArrayT) or isinstance(v, ArrayVal):
+            env.bind(d.name, self.local_array(d, t, v, env))
+        elif isinstance(v, (PtrVal, FnVal, ModuleVal, StructVal, TupleVal, RangeVal)) or \
+                is_type(v):
+            if not d.const:
+                raise self.error(f"{what}: a runtime var cannot hold {describe(v)}; use const",
+                                 d.pos)
+            env.bind(d.name, v)
+        else:
+            self.runtime_local(d, t, v, env)
+
+    def comptime_local(self, d: ast.VarDecl, t, v, env: Env) -> None:
+        what = f"'{d.name}'"
+        if isinstance(v, (RVal, LocalVar)):
+            raise self.error(f"{what} is comptime, but its value is only known at run time",
+                             d.pos)
+        v = self.coerce(v, t, d.pos, what) if t is not None and v is not UNDEFINED else v
+        if v is UNDEFINED and isinstance(t, (DType, ArrayT)):
+            v = self.coerce(UNDEFINED, t, d.pos, what)
+        env.bind(d.name, CellVar(v, t, _runtime_loops(env.fn)) if not d.const else v)
+
+    def local_dsd(self, d: ast.VarDecl, v, env: Env) -> None:
+        if not isinstance(v, DsdVal):
+            raise self.error(f"'{d.name}': expected a DSD", d.pos)
+        if d.const and isinstance(v.expr, ir.DsdLit):
+            env.bind(d.name, v)
+            return
+        name = env.module.pe.fresh(d.name + ".")
+        env.fn.emit(ir.LocalAssign(name, v.expr))
+        env.bind(d.name, LocalDsd(name, v.kind, v.dtype))
+
+    def runtime_local(self, d: ast.VarDecl, t, v, env: Env) -> None:
+        """A scalar local of a function: an IR local, or static memory where its address is
+        taken (functions do not recurse)."""
+        what = f"'{d.name}'"
+        if t is None:
+            if not isinstance(v, (RVal, CNum)):
+                raise self.error(f"{what} needs a type: `var {d.name}: T = ...`", d.pos)
+            t = v.dtype
+        if not isinstance(t, DType):
+            raise self.error(f"{what}: runtime locals of type {t} are not supported", d.pos)
+        init = self.to_expr(self.coerce(v if v is not UNDEFINED else 0, t, d.pos, what), t,
+                            d.pos)
+        if d.name in env.fn.addressed:
+            ref = self.static_local(env, d.name, t, ())
+            env.fn.emit(ir.Assign(ref.name, (), init))
+            env.bind(d.name, ref)
+            return
+        name = env.module.pe.fresh(d.name + ".")
+        env.fn.emit(ir.LocalAssign(name, init))
+        lv = LocalVar(name, t)
+        env.bind(d.name, lv.value() if d.const else lv)
+
+    def local_array(self, d: ast.VarDecl, t, v, env: Env) -> SymRef:
+        """A local array of a function: static storage (functions do not recurse)."""
+        if t is None:
+            t = ArrayT(v.elem, v.values.shape)
+        if not isinstance(t.elem, DType):
+            raise self.error(f"'{d.name}': arrays of {t.elem} are not supported", d.pos)
+        ref = self.static_local(env, d.name, t.elem, tuple(t.shape))
+        name = ref.name
+        if v is not UNDEFINED:
+            v = self.coerce(v, t, d.pos, f"'{d.name}'")
+            flat = v.values.reshape(-1)
+            if flat.size > 1024:
+                raise self.error(f"'{d.name}': initialising a local array of more than 1024 "
+                                 "elements is not supported; make it a global", d.pos)
+            for k, x in enumerate(flat.tolist()):
+                idx = np.unravel_index(k, t.shape)
+                env.fn.emit(ir.Assign(name, tuple(ir.Const(int(i), DType.i32) for i in idx),
+                                      ir.Const(x, t.elem)))
+        return ref
+
+    def static_local(self, env: Env, name: str, dtype: DType, shape: tuple) -> SymRef:
+        """Memory for a local of the current function (an array, or a scalar whose address
+        is taken): a global symbol named after the function."""
+        pe = env.module.pe
+        sym = f"{env.module.prefix}{env.fn.name}.{name}"
+        k = 1
+        while sym in pe.symbols:
+            k += 1
+            sym = f"{env.module.prefix}{env.fn.name}.{name}#{k}"
+        pe.symbols[sym] = ir.Symbol(sym, dtype, shape, None)
+        return SymRef(sym, dtype, shape)
+
+    # -- assignments ------------------------------------------------------------------------
+
+    def exec_Assign(self, s: ast.Assign, env: Env) -> None:
+        value = s.value
+        if s.op != "=":
+            value = ast.Binary(s.op[:-1], s.target, s.value, s.pos)
+        target = s.target
+        if isinstance(target, ast.Ident):
+            if target.name == "_" and s.op == "=":
+                self.ev(value, env)          # `_ = e;` evaluates e and drops it
+            else:
+                self.assign_name(s, target, value, env)
+            return
+        if isinstance(target, (ast.Index, ast.Deref)):
+            self.assign_memory(s, target, value, env)
+            return
+        obj, name = None, None
+        if isinstance(target, ast.Field):
+            obj, name = self.ev(target.obj, env), target.name
+            if isinstance(obj, StructVal) and name not in obj.fields and obj.stype is not None:
+                raise self.error(f"no field '{name}'", target.pos)
+        elif isinstance(target, ast.Builtin) and target.name == "field":
+            obj, name = self.ev(target.args[0], env), self.ev(target.args[1], env)
+        if isinstance(obj, StructVal) and isinstance(name, str):
+            obj.fields[name] = self.ev(value, env)
+            return
+        raise self.error("this cannot be assigned to", s.pos)
+
+    def assign_name(self, s: ast.Assign, target: ast.Ident, value, env: Env) -> None:
+        found, b = env.lookup(target.name)
+        if not found and env.module.has(target.name):
+            b = env.module.get(target.name, target.pos)
+            found = True
+        if not found:
+            raise self.error(f"unknown name '{target.name}'", target.pos)
+        v = self.ev_as(value, b.dtype if isinstance(b, (LocalVar, SymRef)) else None, env)
+        if isinstance(b, CellVar):
+            self.assign_cell(s, target.name, b, v, env)
+            return
+        fn = self.need_fn(env, s.pos, "assignment to a runtime variable")
+        what = f"'{target.name}'"
+        if isinstance(b, LocalVar):
+            fn.emit(ir.LocalAssign(b.name, self.to_expr(v, b.dtype, s.pos, what)))
+        elif isinstance(b, SymRef) and not b.shape:
+            fn.emit(ir.Assign(b.name, (), self.to_expr(v, b.dtype, s.pos, what)))
+        elif isinstance(b, DsdVarRef):
+            fn.emit(ir.DsdAssign(b.name, self.dsd_of(v, s.pos).expr))
+        elif isinstance(b, LocalDsd):
+            fn.emit(ir.LocalAssign(b.name, self.dsd_of(v, s.pos).expr))
+        else:
+            raise self.error(f"cannot assign to {describe(b)} {what}", s.pos)
+
+    def assign_cell(self, s: ast.Assign, name: str, b: CellVar, v, env: Env) -> None:
+        """Assignment to a comptime var."""
+        if isinstance(v, (RVal, LocalVar)):
+            raise self.error(f"comptime var '{name}' cannot take a runtime value", s.pos)
+        if _runtime_loops(env.fn) > b.loops:
+            raise self.error(f"comptime var '{name}' is changed inside a run-time loop (it "
+                             "would change once, at compile time); make the loop `inline`, "
+                             "or the variable a runtime var", s.pos)
+        b.value = self.coerce(v, b.type, s.pos, f"'{name}'") if b.type is not None else v
+
+    def assign_memory(self, s: ast.Assign, target, value, env: Env) -> None:
+        """Assignment to an element (`a[i] = x`, `p.* = x`): of a comptime array, or
+        emitted."""
+        ref = self.lvalue(target, env)
+        v = self.ev(value, env)
+        if isinstance(ref, tuple) and ref[0] == "comptime":
+            _, arr, idx = ref
+            arr.values[idx] = self.coerce(v, arr.elem, s.pos, "element").value
+            return
+        fn = self.need_fn(env, s.pos, "assignment to memory")
+        name, indices, dtype, view = ref
+        e = self.to_expr(v, view, s.pos, f"element of '{name}'")
+        if view != dtype:
+            e = ir.Bitcast(e, dtype)
+        fn.emit(ir.Assign(name, indices, e))
+
+    def lvalue(self, target, env: Env, base=None):
+        """`("comptime", ArrayVal, index)` or `(symbol, indices, symbol dtype, view dtype)`."""
+        if isinstance(target, ast.Deref):
+            p = self.ev(target.obj, env)
+            if not isinstance(p, PtrVal):
+                raise self.error(f"cannot dereference {describe(p)}", target.pos)
+            if p.array:
+                raise self.error("assigning a whole array through a pointer is not supported; "
+                                 "assign its elements, `(p.*)[i] = x`", target.pos)
+            idx = np.unravel_index(p.offset, p.shape) if p.shape else ()
+            return (p.name, tuple(ir.Const(int(i), DType.i32) for i in idx), self.sym_dtype(p),
+                    p.dtype)
+        obj = base if base is not None else self.ev_ref(target.obj, env)
+        if isinstance(obj, CellVar):
+            obj = obj.value
+        if isinstance(obj, ArrayVal):
+            idx = [self.ev(i, env) for i in target.indices]
+            return ("comptime", obj, self.array_index(obj, idx, target.pos))
+        if isinstance(obj, SymRef):
+            indices = tuple(self.to_index(self.ev(i, env), i.pos) for i in target.indices)
+            if len(indices) != len(obj.shape):
+                raise self.error(f"'{obj.name}' has rank {len(obj.shape)}, indexed with "
+                                 f"{len(indices)} indices", target.pos)
+            return (obj.name, indices, obj.dtype, obj.dtype)
+        if isinstance(obj, (PtrVal, PtrVar)):
+            p = obj.ptr if isinstance(obj, PtrVar) else obj
+            if len(target.indices) != 1:
+                raise self.error("a pointer takes one index", target.pos)
+            return self.ptr_element(p, self.ev(target.indices[0], env), target.pos)
+        raise self.error(f"cannot index {describe(obj)}", target.pos)
+
+    # -- if ---------------------------------------------------------------------------------
+
+    def exec_If(self, s: ast.If, env: Env) -> None:
+        c = self.ev(s.cond, env)
+        if isinstance(c, (bool, CNum)):
+            c = c.value if isinstance(c, CNum) else c
+            if not isinstance(c, bool):
+                raise self.error("if condition must be a bool", s.cond.pos)
+            if c:
+                self.exec_block(s.then, env)
+            elif s.orelse is not None:
+                self.exec(s.orelse, env)
+            return
+        if not isinstance(c, RVal) or c.dtype is not DType.bool_:
+            raise self.error(f"if condition must be a bool, got {describe(c)}", s.cond.pos)
+        fn = self.need_fn(env, s.cond.pos, "a condition known only at run time")
+        then = self.emit_block(fn, lambda: self.exec_block(s.then, env))
+        orelse = ()
+        if s.orelse is not None:
+            orelse = self.emit_block(fn, lambda: self.exec(s.orelse, env))
+        fn.emit(ir.If(c.expr, then, orelse))
+
+    def emit_block(self, fn: FnCtx, body) -> tuple:
+        """Run `body` collecting the statements it emits into a nested runtime block."""
+        fn.blocks.append([])
+        fn.depth += 1
+        try:
+            body()
+        except (_Break, _Continue, _Return) as sig:
+            if sig.depth >= fn.depth:
+                raise
+            raise self.error("leaving an inline loop, labelled block or inline function from "
+                             "inside a runtime condition or loop is not supported",
+                             getattr(sig, "pos", None)) from None
+        finally:
+            fn.depth -= 1
+            out = tuple(fn.blocks.pop())
+        return out
+
+    # -- loops ------------------------------------------------------------------------------
+
+    def exec_While(self, s: ast.While, env: Env) -> None:
+        c = self.ev(s.cond, env)
+        if env.fn is not None and not s.inline and (c is True or c == CNum(True, DType.bool_)) \
+                and not self.reads_comptime_var(s.cond, env):
+            # `while (true)` in a function body is a run-time loop (it ends by a break, which
+            # may be known only at run time); a condition over comptime vars unrolls
+            c = RVal(ir.Const(True, DType.bool_), DType.bool_)
+        if env.fn is None or s.inline or isinstance(c, (bool, CNum)):
+            self.unroll_while(s, env, c)
+            return
+        if not isinstance(c, RVal) or c.dtype is not DType.bool_:
+            raise self.error(f"while condition must be a bool, got {describe(c)}", s.cond.pos)
+        fn = env.fn
+        if _has_effects(c.expr):
+            raise self.error("a call in a runtime while condition is not supported; compute it "
+                             "into a variable", s.cond.pos)
+        with _loop(fn, s.label, "runtime", fn.depth + 1):
+            body = self.emit_block(fn, lambda: self.exec_block(s.body, env))
+            cont = () if s.cont is None else self.emit_block(fn, lambda: self.exec(s.cont, env))
+        fn.emit(ir.While(c.expr, body, cont))
+
+    def reads_comptime_var(self, node, env: Env) -> bool:
+        """Whether expression `node` names a comptime var (local or global)."""
+        for n in ast.walk(node):
+            if isinstance(n, ast.Ident):
+                found, v = env.lookup(n.name)
+                if not found:
+                    v = env.module.values.get(n.name)
+                if isinstance(v, CellVar):
+                    return True
+        return False
+
+    def unroll_while(self, s: ast.While, env: Env, c) -> None:
+        if isinstance(c, RVal):
+            raise self.error("this while condition is known only at run time, but the loop "
+                             "runs at comptime (inline, or outside a function body)", s.cond.pos)
+        depth = env.fn.depth if env.fn else 0
+        count = 0
+        with _loop(env.fn, s.label, "comptime", depth):
+            while self.comptime_condition(c, s):
+                self.step(s.pos)
+                count += 1
+                if count > self.max_loop_iterations:
+                    raise self.error(f"this {'inline' if s.inline else 'comptime'} while loop "
+                                     f"ran more than {self.max_loop_iterations} iterations at "
+                                     "comptime (a loop without end?)", s.pos)
+                if not self.comptime_iteration(s, env, depth):
+                    break
+                if s.cont is not None:
+                    self.exec(s.cont, env)
+                c = self.ev(s.cond, env)
+
+    def comptime_condition(self, c, s: ast.While) -> bool:
+        if isinstance(c, CNum):
+            c = c.value
+        if not isinstance(c, bool):
+            raise self.error("an inline or comptime while needs a comptime-known bool "
+                             "condition", s.cond.pos)
+        return c
+
+    def comptime_iteration(self, s, env: Env, depth: int) -> bool:
+        """Run the body of loop `s` once at comptime; False where a break leaves the loop."""
+        try:
+            self.exec_block(s.body, env)
+        except _Continue as k:
+            if k.label not in (None, s.label) or k.depth != depth:
+                raise
+        except _Break as b:
+            if b.label not in (None, s.label) or b.depth != depth:
+                raise
+            return False
+        return True
+
+    def exec_For(self, s: ast.For, env: Env) -> None:
+        it = self.ev(s.iterable, env)
+        runtime = env.fn is not None and not s.inline
+        if runtime and isinstance(it, RangeVal):
+            self.runtime_range(s, it, env)
+            return
+        if runtime and isinstance(it, SymRef):
+            self.runtime_array_loop(s, it, env)
+            return
+        items = self.comptime_items(s, it)
+        depth = env.fn.depth if env.fn else 0
+        with _loop(env.fn, s.label, "comptime", depth):
+            for k, item in enumerate(items):
+                inner = env.child()
+                inner.bind(s.capture, item)
+                if s.index:
+                    inner.bind(s.index, k)
+                if not self.comptime_iteration(s, inner, depth):
+                    break
+
+    def comptime_items(self, s: ast.For, it) -> list:
+        """The items a for loop unrolled at comptime iterates over."""
+        if isinstance(it, RangeVal):
+            if len(it) > self.max_loop_iterations:
+                raise self.error(f"this {'inline' if s.inline else 'comptime'} for loop would run "
+                                 f"{len(it)} iterations at comptime, more than "
+                                 f"{self.max_loop_iterations}", s.pos)
+            dt = it.dtype
+            return [CNum(v, dt) if isinstance(dt, DType) else v
+                    for v in range(it.start, it.stop, it.step)]
+        if isinstance(it, TupleVal):
+            return list(it.items)
+        if isinstance(it, ArrayVal):
+            return [CNum(v, it.elem) for v in it.values.reshape(-1).tolist()]
+        if isinstance(it, str):
+            return [CNum(b, DType.u8) for b in it.encode()]
+        raise self.error(f"cannot iterate over {describe(it)}", s.iterable.pos)
+
+    def runtime_range(self, s: ast.For, r: RangeVal, env: Env) -> None:
+        fn = env.fn
+        dt = r.dtype if isinstance(r.dtype, DType) else DType.i32
+        var = env.module.pe.fresh(s.capture + ".")
+        inner = env.child()
+        inner.bind(s.capture, RVal(ir.Local(var, dt), dt))
+        if s.index:
+            k = ir.Bin("-", ir.Local(var, dt), ir.Const(r.start, dt), dt)
+            if r.step != 1:
+                k = ir.Bin("/", k, ir.Const(r.step, dt), dt)
+            inner.bind(s.index, RVal(k, dt))
+        n = len(r)
+        lo, hi = int_range(dt) if dt.is_int else (None, None)
+        for v in (r.start, r.start + (n - 1) * r.step) if n else ():
+            if lo is not None and not lo <= v <= hi:
+                raise self.error(f"a run-time loop over {dt} cannot take the value {v}; give "
+                                 "@range a wider type", s.iterable.pos)
+        with _loop(fn, s.label, "runtime", fn.depth + 1):
+            body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
+        if n <= _MAX_FOR_TRIPS:
+            fn.emit(ir.For(var, dt, r.start, r.stop, r.step, body))
+            return
+        # a trip count an ir.For cannot carry (the engine counts trips in i32): the same loop
+        # as a while over the loop variable, which needs the value after the last in dt
+        after = r.start + n * r.step
+        if lo is None or not lo <= after <= hi:
+            raise self.error(f"a run-time loop of {n} iterations over {dt}: its counter would "
+                             f"overflow (the value after the last, {after}, does not fit in "
+                             f"{dt})", s.iterable.pos)
+        v = ir.Local(var, dt)
+        fn.emit(ir.LocalAssign(var, ir.Const(r.start, dt)))
+        fn.emit(ir.While(ir.Bin("<" if r.step > 0 else ">", v, ir.Const(r.stop, dt), DType.bool_),
+                         body, (ir.LocalAssign(var, ir.Bin(
+                             "+" if r.step > 0 else "-", v, ir.Const(abs(r.step), dt), dt)),)))
+
+    def runtime_array_loop(self, s: ast.For, arr: SymRef, env: Env) -> None:
+        if len(arr.shape) != 1:
+            raise self.error("for over a multi-dimensional array is not supported", s.pos)
+        fn = env.fn
+        var = env.module.pe.fresh("k.")
+        k = ir.Local(var, DType.i32)
+        inner = env.child()
+        inner.bind(s.capture, RVal(ir.Load(arr.name, (k,), arr.dtype), arr.dtype))
+        if s.index:
+            inner.bind(s.index, RVal(k, DType.i32))
+        with _loop(fn, s.label, "runtime", fn.depth + 1):
+            body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
+        fn.emit(ir.For(var, DType.i32, 0, arr.shape[0], 1, body))
+
+    # -- jumps ------------------------------------------------------------------------------
+
+    def exec_Return(self, s: ast.Return, env: Env) -> None:
+        want = env.fn.ret if env.fn is not None and env.inline_depth is None else None
+        v = self.ev_as(s.value, want, env) if s.value is not None else None
+        fn = env.fn
+        inline = env.inline_depth
+        if fn is None or inline is not None:
+            raise _Return(v, inline if inline is not None else 0, s.pos)
+        if fn.ret is None:
+            if v is not None:
+                raise self.error(f"{fn.name} returns void", s.pos)
+            fn.emit(ir.Return(None))
+            return
+        if v is None:
+            raise self.error(f"{fn.name} must return a value", s.pos)
+        if fn.ret == "dsd":
+            fn.emit(ir.Return(self.dsd_of(v, s.pos).expr))
+        else:
+            fn.emit(ir.Return(self.to_expr(v, fn.ret, s.pos, "return value")))
+
+    def exec_Break(self, s: ast.Break, env: Env) -> None:
+        fn = env.fn
+        value = self.ev(s.value, env) if s.value is not None else None
+        target = self.loop_target(fn, s.label, s.pos)
+        if target is not None and target[1] == "runtime":
+            if value is not None:
+                raise self.error("break with a value out of a runtime loop", s.pos)
+            fn.emit(ir.Break())
+            return
+        raise _Break(s.label, value, self.jump_depth(fn, target), s.pos)
+
+    def exec_Continue(self, s: ast.Continue, env: Env) -> None:
+        fn = env.fn
+        target = self.loop_target(fn, s.label, s.pos)
+        if target is not None and target[1] == "runtime":
+            fn.emit(ir.Continue())
+            return
+        raise _Continue(s.label, self.jump_depth(fn, target), s.pos)
+
+    @staticmethod
+    def jump_depth(fn: FnCtx | None, target) -> int:
+        """The runtime nesting depth a comptime break/continue unwinds to."""
+        if target is not None:
+            return target[2]
+        return fn.depth if fn else 0
+
+    def loop_target(self, fn: FnCtx | None, label, pos):
+        """The loop a break/continue leaves (None outside a function or any loop of it); a
+        runtime loop must be the innermost one."""
+        loops = fn.loops if fn is not None else ()
+        for k in range(len(loops) - 1, -1, -1):
+            lab, kind, _ = loops[k]
+            if label is None or lab == label:
+                if kind == "runtime" and k != len(loops) - 1:
+                    raise self.error("break/continue out of an inner inline loop into an "
+                                     "enclosing runtime loop is not supported", pos)
+                if kind == "runtime" and label is not None and any(
+                        kk == "runtime" for _, kk, _ in loops[k + 1:]):
+                    raise self.error("a labelled break/continue out of nested runtime loops "
+                                     "is not supported", pos)
+                return loops[k]
+        return None
+
+
+@contextlib.contextmanager
+def _loop(fn: FnCtx | None, label, kind: str, depth: int) -> Iterator[None]:
+    """A loop open in function `fn` (nothing outside a function), for break and continue."""
+    if fn is None:
+        yield
+        return
+    fn.loops.append((label, kind, depth))
+    try:
+        yield
+    finally:
+        fn.loops.pop()
+
+
+def _runtime_loops(fn: FnCtx | None) -> int:
+    """How many run-time loops are open in the function being emitted."""
+    return 0 if fn is None else sum(kind == "runtime" for _, kind, _ in fn.loops)
+
+
+def _has_effects(e) -> bool:
+    """Whether IR expression `e` calls a function or draws on the PE's state."""
+    if isinstance(e, ir.CallExpr):
+        return True
+    if isinstance(e, ir.Intrinsic) and e.name in ("random16", "seed_prng", "reset_cycles"):
+        return True
+    if isinstance(e, (ir.Bin, ir.Un, ir.Cast, ir.Bitcast, ir.Select, ir.Load, ir.Intrinsic)):
+        return any(_has_effects(getattr(e, f.name)) for f in dataclasses.fields(e)
+                   if f.name not in ("op", "dtype", "name", "symbol"))
+    if isinstance(e, tuple):
+        return any(_has_effects(x) for x in e)
+    return False
