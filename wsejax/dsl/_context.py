@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from wsejax import ir
 from wsejax.errors import LayoutError, ProgramError
+from wsejax.frontend import RuleError
 from wsejax.frontend.pe import PeBuilder
 
 mem1d_dsd = "mem1d_dsd"
@@ -19,7 +20,6 @@ _FABRIC_DSDS = (fabin_dsd, fabout_dsd)
 
 # router ports, as `wsejax.routes.DIRECTIONS` names them
 NORTH, SOUTH, EAST, WEST, RAMP = "NORTH", "SOUTH", "EAST", "WEST", "RAMP"
-_DIRECTIONS = (NORTH, SOUTH, EAST, WEST, RAMP)
 _local = threading.local()
 
 
@@ -55,6 +55,15 @@ def _error():
     """The error class of the current context: LayoutError in a layout, else ProgramError."""
     stack = _stack()
     return LayoutError if stack and isinstance(stack[-1], _LayoutBuilder) else ProgramError
+
+
+def _rule(check, *args, error=None):
+    """`check(*args)`, a front-end rule; its RuleError becomes `error` (by default the error
+    class of the context, see `_error`)."""
+    try:
+        return check(*args)
+    except RuleError as err:
+        raise (error or _error())(str(err)) from None
 
 
 def _arch() -> str | None:

@@ -14,10 +14,10 @@ from wsejax.dsl._context import (
     _MEMORY_DSDS,
     _body,
     _program,
+    _rule,
     _top_level,
     fabin_dsd,
     mem1d_dsd,
-    mem4d_dsd,
 )
 from wsejax.dsl._fabric import (
     InputQueue,
@@ -44,16 +44,28 @@ from wsejax.dsl._values import (
     _is_number,
 )
 from wsejax.errors import ProgramError
+from wsejax.frontend.dsds import (
+    ADDRESSING,
+    check_base_width,
+    check_fabric_source,
+    check_fifo_buffer,
+    check_given_once,
+    check_length_target,
+    check_offset_type,
+    check_stride_target,
+    coeffs,
+    linearize,
+    memory_only,
+    need_base,
+    need_extent,
+    need_extents,
+    tensor_access_shape,
+)
 from wsejax.types import (
     DType,
-    bf16,
-    f16,
-    f32,
     i8,
     i16,
-    i32,
     u16,
-    u32,
 )
 
 
@@ -71,20 +83,15 @@ def tensor_access(fn: Callable, extents) -> TensorAccess:
     """Build a tensor_access map: `tensor_access(lambda i: A[2 * i + 1], 5)` is CSL's
     `|i|{5} -> A[2*i+1]`; `tensor_access(lambda i, j: A[i, j], (4, 3))` has two variables."""
     extents = tuple(extents) if isinstance(extents, (tuple, list)) else (extents,)
-    n = sum(p.default is inspect.Parameter.empty for p in inspect.signature(fn).parameters.values())
-    if n != len(extents):
-        raise ProgramError(f"tensor_access: {n} induction variables but {len(extents)} extents")
-    if not 1 <= n <= 4:
-        raise ProgramError("tensor_access takes 1 to 4 induction variables")
+    params = inspect.signature(fn).parameters.values()
+    n = sum(p.default is inspect.Parameter.empty for p in params)
+    _rule(tensor_access_shape, None, n, len(extents))
     ref = fn(*dsd_math.induction_vars(n))
     if isinstance(ref, SymbolRef) and not ref.symbol.shape:
         ref = _TensorRef(ref, ())
     if not isinstance(ref, _TensorRef):
         raise ProgramError("tensor_access must return an indexed global, like A[i * N]")
-    try:
-        offset, coeffs = dsd_math.linearize(ref.sym.symbol.shape, ref.indices, n)
-    except (TypeError, ValueError) as e:
-        raise ProgramError(f"tensor_access: {e}") from None
+    offset, coeffs = _rule(linearize, ref.sym.symbol.shape, ref.indices, n)
     for e in extents:
         if not 0 <= int(e) <= 0xFFFF:
             raise ProgramError(f"tensor_access extent {e} is not a u16")
@@ -134,10 +141,8 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
     one the queue was initialised with.
     """
     if kind in _FABRIC_DSDS:
-        for key, v in (("base_address", base_address), ("offset", offset),
-                       ("stride", stride), ("tensor_access", tensor_access)):
-            if v is not None:
-                raise ProgramError(f"{kind} has no property '{key}'")
+        _no_properties(kind, "", base_address=base_address, offset=offset, stride=stride,
+                       tensor_access=tensor_access)
         return _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
                            wavelet_index_offset, control)
     if control:
@@ -145,67 +150,67 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
     if kind not in _MEMORY_DSDS:
         raise ProgramError(f"unknown DSD kind {kind!r} (expected csl.mem1d_dsd, csl.mem4d_dsd, "
                            "csl.fabin_dsd or csl.fabout_dsd)")
-    for key, v in (("fabric_color", fabric_color), ("input_queue", input_queue),
-                   ("output_queue", output_queue)):
-        if v is not None:
-            raise ProgramError(f"{kind} has no property '{key}' (it belongs to fabric DSDs)")
-    wavelet_index_offset = bool(wavelet_index_offset)
+    _no_properties(kind, " (it belongs to fabric DSDs)", fabric_color=fabric_color,
+                   input_queue=input_queue, output_queue=output_queue)
+    fields = dict(base_address=base_address, offset=offset, stride=stride, extent=extent)
+    given = {k for k, v in fields.items() if v is not None}
+    wio = bool(wavelet_index_offset)
     if isinstance(tensor_access, dict):
-        d = dict(tensor_access)
-        for key in ("base_address", "offset", "stride", "extent"):
-            if key in d and locals()[key] is not None:
-                raise ProgramError(f"DSD property '{key}' given twice")
-        base_address = d.get("base_address", base_address)
-        offset = d.get("offset", offset)
-        stride = d.get("stride", stride)
-        extent = d.get("extent", extent)
-        tensor_access = None
-    if tensor_access is not None:
-        for key, v in (("base_address", base_address), ("offset", offset), ("stride", stride),
-                       ("extent", extent)):
-            if v is not None:
-                raise ProgramError(f"DSD property '{key}' given twice (also by tensor_access)")
-        ta = tensor_access
-        base_sym, base_off = ta.sym, 0
-        if kind == mem1d_dsd:
-            if len(ta.extents) != 1:
-                raise ProgramError("a mem1d_dsd tensor_access takes one induction variable")
-            d = ir.Mem1d(ta.sym.name, _const(ta.offset, i16), _const(ta.coeffs[0], i8),
-                         _const(ta.extents[0], u16), 0, wavelet_index_offset)
-        else:
-            d = ir.Mem4d(ta.sym.name, _const(ta.offset, i16), ta.coeffs, ta.extents, 0,
-                         wavelet_index_offset)
-        return DsdValue(ir.DsdLit(d), kind, base_sym.dtype, wavelet_index_offset)
-    if base_address is None:
-        raise ProgramError(f"{kind} needs a base_address or a tensor_access")
-    base_sym, base_off = _base(base_address)
+        _rule(check_given_once, given, tensor_access)
+        fields.update((k, tensor_access[k]) for k in ADDRESSING if k in tensor_access)
+    elif tensor_access is not None:
+        _rule(check_given_once, given, ADDRESSING, True)
+        return _access_dsd(kind, tensor_access, wio)
+    return _addressed_dsd(kind, wio, **fields)
+
+
+def _no_properties(kind: str, why: str, **given) -> None:
+    """None of the keyword arguments `given` is set: they are not properties of `kind`."""
+    for key, v in given.items():
+        if v is not None:
+            raise ProgramError(f"{kind} has no property '{key}'{why}")
+
+
+def _access_dsd(kind: str, ta: TensorAccess, wio: bool) -> DsdValue:
+    """A memory DSD from a tensor_access map."""
+    _rule(tensor_access_shape, kind, len(ta.extents), len(ta.extents))
     if kind == mem1d_dsd:
-        if extent is None:
-            raise ProgramError("mem1d_dsd needs an extent")
-        if isinstance(stride, (tuple, list)):
-            stride = stride[0]
-        if isinstance(extent, (tuple, list)):
-            extent = extent[0]
-        d = ir.Mem1d(base_sym.name,
-                     _field_expr(0 if offset is None else offset, i16, "offset"),
-                     _field_expr(1 if stride is None else stride, i8, "stride"),
-                     _field_expr(extent, u16, "extent"), base_off, wavelet_index_offset)
-        return DsdValue(ir.DsdLit(d), kind, base_sym.dtype, wavelet_index_offset)
-    extents = tuple(extent) if isinstance(extent, (tuple, list)) else (extent,)
-    if extent is None or not 1 <= len(extents) <= 4:
-        raise ProgramError("mem4d_dsd needs an extent tuple of 1 to 4 entries")
-    strides = (1,) * len(extents) if stride is None else (
-        tuple(stride) if isinstance(stride, (tuple, list)) else (stride,))
+        d = ir.Mem1d(ta.sym.name, _const(ta.offset, i16), _const(ta.coeffs[0], i8),
+                     _const(ta.extents[0], u16), 0, wio)
+    else:
+        d = ir.Mem4d(ta.sym.name, _const(ta.offset, i16), ta.coeffs, ta.extents, 0, wio)
+    return DsdValue(ir.DsdLit(d), kind, ta.sym.dtype, wio)
+
+
+def _addressed_dsd(kind: str, wio: bool, base_address, offset, stride, extent) -> DsdValue:
+    """A memory DSD from its base address and addressing fields."""
+    _rule(need_base, kind, base_address is not None)
+    base_sym, base_off = _base(base_address)
+    offset = _field_expr(0 if offset is None else offset, i16, "offset")
+    if kind == mem1d_dsd:
+        _rule(need_extent, extent is not None)
+        d = ir.Mem1d(base_sym.name, offset, _field_expr(1 if stride is None else _first(stride),
+                                                        i8, "stride"),
+                     _field_expr(_first(extent), u16, "extent"), base_off, wio)
+        return DsdValue(ir.DsdLit(d), kind, base_sym.dtype, wio)
+    extents = _rule(need_extents, None if extent is None else _items(extent))
+    strides = (1,) * len(extents) if stride is None else _items(stride)
     if not all(_is_number(v) for v in strides + extents):
         raise ProgramError("mem4d_dsd stride and extent must be comptime-known")
-    try:
-        coeffs = dsd_math.coeffs_from_strides(tuple(int(s) for s in strides),
-                                              tuple(int(e) for e in extents))
-    except ValueError as e:
-        raise ProgramError(str(e)) from None
-    d = ir.Mem4d(base_sym.name, _field_expr(0 if offset is None else offset, i16, "offset"),
-                 coeffs, tuple(int(e) for e in extents), base_off, wavelet_index_offset)
-    return DsdValue(ir.DsdLit(d), kind, base_sym.dtype, wavelet_index_offset)
+    extents = tuple(int(e) for e in extents)
+    d = ir.Mem4d(base_sym.name, offset, _rule(coeffs, tuple(int(s) for s in strides), extents),
+                 extents, base_off, wio)
+    return DsdValue(ir.DsdLit(d), kind, base_sym.dtype, wio)
+
+
+def _items(v) -> tuple:
+    """The entries of a tuple field, or the one value given in its place."""
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
+
+
+def _first(v):
+    """A mem1d_dsd's stride or extent, given as a value or a sequence of one."""
+    return v[0] if isinstance(v, (tuple, list)) else v
 
 
 def _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
@@ -214,8 +219,37 @@ def _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
     pb = _program()
     qname, queue = ("input_queue", input_queue) if kind == fabin_dsd else (
         "output_queue", output_queue)
-    wrong = "output_queue" if kind == fabin_dsd else "input_queue"
-    if (output_queue if kind == fabin_dsd else input_queue) is not None:
+    _check_fabric_flags(kind, output_queue if kind == fabin_dsd else input_queue, control,
+                        wavelet_index_offset)
+    want = InputQueue if kind == fabin_dsd else OutputQueue
+    if queue is not None and not isinstance(queue, want):
+        raise ProgramError(f"{kind} {qname} takes csl.get_{qname}(n), got {queue!r}")
+    q = None if queue is None else _queue_key(queue, f"{kind} {qname}")[1]
+    bound = pb.queues.get((qname.split("_")[0], q), (None, None))[0]
+    # on wse2 a fabin_dsd may take its color from its queue, if the queue has one by now
+    _rule(check_fabric_source, kind, pb.arch, extent is not None, fabric_color is not None,
+          q is not None and (pb.arch == "wse3" or bound is not None))
+    color = None if fabric_color is None else _queue_color(fabric_color, f"{kind} fabric_color")
+    if pb.arch == "wse3" and bound is None:
+        raise ProgramError(f"{kind}: {qname} {q} is not initialised; on wse3 call "
+                           "csl.initialize_queue(q, color=c) before using it")
+    if color is not None and bound is not None and color != bound:
+        raise ProgramError(f"{kind}: fabric_color {color} differs from color {bound} of "
+                           f"{qname} {q}")
+    color = color if color is not None else bound
+    length = _field_expr(extent, u16, "extent")
+    if kind == fabin_dsd:
+        d = ir.FabIn(color, length, q)
+    else:
+        d = ir.FabOut(color, length, q, bool(wavelet_index_offset), control)
+    return DsdValue(ir.DsdLit(d), kind, None, bool(wavelet_index_offset), d)
+
+
+def _check_fabric_flags(kind: str, other_queue, control, wavelet_index_offset) -> None:
+    """The properties a fabric DSD of `kind` does not take, and its flags."""
+    if other_queue is not None:
+        qname, wrong = (("input_queue", "output_queue") if kind == fabin_dsd
+                        else ("output_queue", "input_queue"))
         raise ProgramError(f"{kind} has no property '{wrong}'; it takes an {qname}")
     if not isinstance(control, bool):
         raise ProgramError(f"{kind} control takes a bool, got {control!r}")
@@ -225,49 +259,18 @@ def _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
     if kind == fabin_dsd and wavelet_index_offset:
         raise ProgramError("fabin_dsd has no property 'wavelet_index_offset' (a received "
                            "wavelet's high half is ignored)")
-    if extent is None:
-        raise ProgramError(f"{kind} needs an extent (the number of wavelets)")
-    want = InputQueue if kind == fabin_dsd else OutputQueue
-    if queue is not None and not isinstance(queue, want):
-        raise ProgramError(f"{kind} {qname} takes csl.get_{qname}(n), got {queue!r}")
-    q = None
-    if queue is not None:
-        q = _queue_key(queue, f"{kind} {qname}")[1]
-    bound = pb.queues.get((qname.split("_")[0], q), (None, None))[0]
-    color = None if fabric_color is None else _queue_color(fabric_color, f"{kind} fabric_color")
-    if pb.arch == "wse3":
-        if q is None:
-            raise ProgramError(f"on wse3 a {kind} needs an {qname}, initialised with its color "
-                               "(csl.initialize_queue(q, color=c))")
-        if bound is None:
-            raise ProgramError(f"{kind}: {qname} {q} is not initialised; on wse3 call "
-                               "csl.initialize_queue(q, color=c) before using it")
-    if color is not None and bound is not None and color != bound:
-        raise ProgramError(f"{kind}: fabric_color {color} differs from color {bound} of "
-                           f"{qname} {q}")
-    color = color if color is not None else bound
-    if color is None:
-        raise ProgramError(f"{kind} needs a fabric_color (or an {qname} initialised with one)")
-    length = _field_expr(extent, u16, "extent")
-    if kind == fabin_dsd:
-        d = ir.FabIn(color, length, q)
-    else:
-        d = ir.FabOut(color, length, q, bool(wavelet_index_offset), control)
-    return DsdValue(ir.DsdLit(d), kind, None, bool(wavelet_index_offset), d)
 
 
 def _memory_dsd_arg(d, what: str) -> DsdValue:
     d = _dsd_arg(d, what)
-    if d.kind not in _MEMORY_DSDS:
-        raise ProgramError(f"{what} applies to memory DSDs, not a {d.kind}")
+    _rule(memory_only, what, d.kind)
     return d
 
 
 def increment_dsd_offset(d: DsdValue, off, dtype: DType) -> DsdValue:
     """`@increment_dsd_offset(d, off, T)`: move the DSD's base by `off` elements of T."""
     d = _memory_dsd_arg(d, "increment_dsd_offset")
-    if dtype.bits not in (16, 32):
-        raise ProgramError(f"increment_dsd_offset: type {dtype} is not a 16- or 32-bit type")
+    _rule(check_offset_type, dtype)
     return d._derive(ir.IncrementOffset(d.expr, _field_expr(off, i16, "offset increment"),
                                         dtype))
 
@@ -276,29 +279,22 @@ def set_dsd_base_addr(d: DsdValue, base) -> DsdValue:
     """`@set_dsd_base_addr(d, A)`: same access pattern over another array, offset reset to 0."""
     d = _memory_dsd_arg(d, "set_dsd_base_addr")
     sym, off = _base(base)
-    if d.dtype is not None and sym.dtype.bits != d.dtype.bits:
-        raise ProgramError(f"set_dsd_base_addr: '{sym.name}' holds {sym.dtype}, the DSD "
-                           f"addresses {d.dtype} elements")
+    _rule(check_base_width, sym.name, sym.dtype, d.dtype)
     return d._derive(ir.SetBase(d.expr, sym.name, off), sym.dtype)
 
 
 def set_dsd_length(d: DsdValue, n) -> DsdValue:
     """`@set_dsd_length(d, n)` (not for mem4d_dsd; for a fabric DSD, the wavelet count)."""
     d = _dsd_arg(d, "set_dsd_length")
-    if d.kind == mem4d_dsd:
-        raise ProgramError("set_dsd_length does not apply to a mem4d_dsd")
+    _rule(check_length_target, d.kind)
     return d._derive(ir.SetLength(d.expr, _field_expr(n, u16, "length")))
 
 
 def set_dsd_stride(d: DsdValue, s) -> DsdValue:
     """`@set_dsd_stride(d, s)` (mem1d_dsd only)."""
     d = _dsd_arg(d, "set_dsd_stride")
-    if d.kind != mem1d_dsd:
-        raise ProgramError("set_dsd_stride applies to a mem1d_dsd only")
+    _rule(check_stride_target, d.kind)
     return d._derive(ir.SetStride(d.expr, _field_expr(s, i8, "stride")))
-
-
-_FIFO_TYPES = (i16, u16, f16, bf16, i32, u32, f32)
 
 
 def allocate_fifo(buffer, *, activate_push=None, activate_pop=None) -> FifoHandle:
@@ -310,11 +306,8 @@ def allocate_fifo(buffer, *, activate_push=None, activate_pop=None) -> FifoHandl
     pb = _top_level("allocate_fifo")
     if not isinstance(buffer, SymbolRef) or not buffer.symbol.shape:
         raise ProgramError(f"allocate_fifo takes a global array, got {buffer!r}")
-    if buffer.dtype not in _FIFO_TYPES:
-        raise ProgramError(f"allocate_fifo: '{buffer.name}' holds {buffer.dtype}; a FIFO holds "
-                           f"16- or 32-bit elements ({', '.join(str(t) for t in _FIFO_TYPES)})")
-    if buffer.name in pb.fifo_hooks:
-        raise ProgramError(f"allocate_fifo: '{buffer.name}' already holds a FIFO")
+    _rule(check_fifo_buffer, buffer.name, buffer.dtype,
+          buffer.name if buffer.name in pb.fifo_hooks else None)
     for what, v in (("activate_push", activate_push), ("activate_pop", activate_pop)):
         if v is not None and not isinstance(v, (TaskId, FnRef)):
             raise ProgramError(f"allocate_fifo {what} takes a local task ID or a task, "

@@ -12,6 +12,7 @@ from wsejax.dsl._context import (
     _arch,
     _error,
     _program,
+    _rule,
     _top_level,
 )
 from wsejax.dsl._values import (
@@ -19,11 +20,14 @@ from wsejax.dsl._values import (
     _PerPeColor,
 )
 from wsejax.errors import ProgramError
+from wsejax.frontend.fabric import (
+    check_color,
+    check_control_task_id,
+    check_local_task_id,
+    check_queue,
+    check_queue_free,
+)
 from wsejax.hardware import (
-    MAX_CONTROL_TASK_ID,
-    MEMCPY_COLORS,
-    MEMCPY_QUEUES,
-    QUEUE_COUNTS,
     ut_id_error,
 )
 from wsejax.types import (
@@ -99,11 +103,6 @@ def _ut_expr(v, what: str) -> ir.Expr:
         raise ProgramError(f"{what}: {problem}")
     return ir.Const(n, u16) if n is not None else v.id
 
-def _queue_counts() -> dict:
-    """The queues of the program's architecture (outside a program: the most of any)."""
-    return QUEUE_COUNTS.get(_arch(), QUEUE_COUNTS["wse3"])
-
-
 def _comptime_int(v, what: str) -> int:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         raise _error()(f"{what} takes a comptime integer, got {v!r}")
@@ -112,10 +111,7 @@ def _comptime_int(v, what: str) -> int:
 
 def get_color(n: int) -> Color:
     """`@get_color(n)`: color n, 0 to 23."""
-    n = _comptime_int(n, "get_color")
-    if not 0 <= n <= 23:
-        raise _error()(f"color {n} is out of range (0 to 23)")
-    return Color(n)
+    return Color(_rule(check_color, _comptime_int(n, "get_color"), False))
 
 
 def _queue_color(v, what: str) -> int | ir.PeValue:
@@ -135,32 +131,22 @@ def _color(v, what: str, err=None) -> int:
         n = v.id
     elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
         n = int(v)
-        if not 0 <= n <= 23:
-            raise err(f"{what}: color {n} is out of range (0 to 23)")
     else:
         raise err(f"{what} takes a color (csl.get_color(n)), got {v!r}")
-    if n in MEMCPY_COLORS:
-        raise err(f"{what}: color {n} is reserved by memcpy (colors 21, 22, 23)")
-    return n
+    # every dsl program is compiled with memcpy
+    return _rule(check_color, n, True, what, error=err)
 
 
 def get_input_queue(n: int) -> InputQueue:
     """`@get_input_queue(n)`: input queues are 0 to 7."""
     n = _comptime_int(n, "get_input_queue")
-    hi = _queue_counts()["input"] - 1
-    if not 0 <= n <= hi:
-        raise ProgramError(f"input queue {n} is out of range (0 to {hi})")
-    return InputQueue(n)
+    return InputQueue(_rule(check_queue, "input", n, _arch(), error=ProgramError))
 
 
 def get_output_queue(n: int) -> OutputQueue:
     """`@get_output_queue(n)`: output queues are 0 to 5 on wse2, 0 to 7 on wse3."""
     n = _comptime_int(n, "get_output_queue")
-    hi = _queue_counts()["output"] - 1
-    if not 0 <= n <= hi:
-        raise ProgramError(f"output queue {n} is out of range (0 to {hi})"
-                           + (" on wse2" if hi == 5 else ""))
-    return OutputQueue(n)
+    return OutputQueue(_rule(check_queue, "output", n, _arch(), error=ProgramError))
 
 
 def _queue_key(q, what: str) -> tuple[str, int]:
@@ -170,8 +156,7 @@ def _queue_key(q, what: str) -> tuple[str, int]:
                            f"csl.get_output_queue(n)), got {q!r}")
     kind = "input" if isinstance(q, InputQueue) else "output"
     # every dsl program is compiled with memcpy
-    if q.id in MEMCPY_QUEUES.get(_arch(), MEMCPY_QUEUES["wse2"])[kind]:
-        raise ProgramError(f"{what}: {kind} queue {q.id} is reserved by memcpy")
+    _rule(check_queue_free, kind, q.id, _arch() or "wse2", what, error=ProgramError)
     return kind, q.id
 
 def initialize_queue(q, *, color=None, priority: str | None = None) -> None:
@@ -225,20 +210,14 @@ class TaskId:
 
 def get_local_task_id(n: int) -> TaskId:
     """`@get_local_task_id(n)`: local task IDs are 0..30 on wse2, 8..30 on wse3."""
-    if not isinstance(n, (int, np.integer)) or not 0 <= int(n) <= 30:
-        raise ProgramError(f"local task ID {n!r} is out of range (0 to 30)")
-    if _arch() == "wse3" and int(n) < 8:
-        raise ProgramError(f"local task ID {n} is out of range on wse3 (8 to 30; 0 to 7 are "
-                           "data task IDs)")
-    return TaskId("local", int(n))
+    n = _comptime_int(n, "get_local_task_id")
+    return TaskId("local", _rule(check_local_task_id, n, _arch(), error=ProgramError))
 
 
 def get_control_task_id(n: int) -> TaskId:
     """`@get_control_task_id(n)`: control task IDs are 0..63."""
-    if not isinstance(n, (int, np.integer)) or not 0 <= int(n) <= MAX_CONTROL_TASK_ID:
-        raise ProgramError(f"control task ID {n!r} is out of range (0 to "
-                           f"{MAX_CONTROL_TASK_ID})")
-    return TaskId("control", int(n))
+    n = _comptime_int(n, "get_control_task_id")
+    return TaskId("control", _rule(check_control_task_id, n, error=ProgramError))
 
 
 def get_data_task_id(source) -> TaskId:

@@ -13,9 +13,9 @@ from wsejax.dsl._builders import (
     build_pe_program,
 )
 from wsejax.dsl._context import (
-    _DIRECTIONS,
     _layout,
     _LayoutBuilder,
+    _rule,
     _stack,
     _top_level,
 )
@@ -30,6 +30,7 @@ from wsejax.dsl._values import (
     _PerPeParam,
 )
 from wsejax.errors import LayoutError, ProgramError
+from wsejax.frontend.fabric import check_direction
 from wsejax.hardware import (
     MEMCPY_COLORS,
 )
@@ -99,11 +100,8 @@ def _ports(v, what: str, err) -> tuple[str, ...]:
     try:
         items = tuple(items)
     except TypeError:
-        raise err(f"{what} takes directions ({', '.join(_DIRECTIONS)}), got {v!r}") from None
-    for d in items:
-        if d not in _DIRECTIONS:
-            raise err(f"{what} takes directions ({', '.join(_DIRECTIONS)}), got {d!r}")
-    return tuple(sorted(set(items)))
+        _rule(check_direction, None, what, repr(v), error=err)
+    return tuple(sorted({_rule(check_direction, d, what, repr(d), error=err) for d in items}))
 
 
 def _route(color, rx, tx, what: str, err) -> tuple[int, tuple]:

@@ -9,10 +9,8 @@ import numpy as np
 
 from wsejax import ir, ops
 from wsejax.dsl._context import (
-    _FABRIC_DSDS,
     _body,
-    fabin_dsd,
-    fabout_dsd,
+    _rule,
 )
 from wsejax.dsl._fabric import (
     _ut_expr,
@@ -29,23 +27,35 @@ from wsejax.dsl._tasks import (
 from wsejax.dsl._values import (
     DsdValue,
     FifoHandle,
+    Val,
     _expr,
     _ExprLike,
-    _is_number,
 )
 from wsejax.errors import ProgramError
+from wsejax.frontend.dsds import check_width, raw_bits_source, raw_literal
+from wsejax.frontend.fabric import (
+    Operand,
+    check_async,
+    check_hooks,
+    check_index,
+    check_map_arity,
+    check_map_input,
+    check_map_operands,
+    check_map_output,
+    check_map_result,
+    check_stream_operands,
+)
 from wsejax.types import (
     DType,
-    i16,
-    i32,
     u16,
 )
 
 # DSD operations
 
 
-def _operand(v, dtype: DType, letter_only=False):
-    """Classify an operand: ('D', DsdOperand) | ('p', PtrOperand) | ('s', ScalarOperand)."""
+def _operand(v, dtype: DType):
+    """Classify an operand: ('D', DsdOperand) | ('p', PtrOperand) | ('s', ScalarOperand),
+    with the element type it addresses (None where not known)."""
     if isinstance(v, DsdValue):
         return "D", ir.DsdOperand(v.expr), v.dtype
     if isinstance(v, FifoHandle):
@@ -56,20 +66,27 @@ def _operand(v, dtype: DType, letter_only=False):
             raise ProgramError(f"pointer to '{sym.name}' must address one element")
         es = tuple(_expr(i, None, f"index of {sym.name}") for i in v.indices)
         return "p", ir.PtrOperand(sym.name, es), sym.dtype
-    if dtype.is_int and not dtype.is_signed:
-        # integer ops work on raw bit patterns: a signed value is its two's complement
-        signed = {16: i16, 32: i32}.get(dtype.bits)
-        if isinstance(v, _ExprLike) and v.dtype == signed:
-            return "s", ir.ScalarOperand(ir.Bitcast(v._ir(), dtype)), dtype
-        if _is_number(v) and not isinstance(v, bool) and -(1 << (dtype.bits - 1)) <= v < 0:
-            v = int(v) & ((1 << dtype.bits) - 1)
-    return "s", ir.ScalarOperand(_expr(v, dtype, "scalar operand")), dtype
+    return "s", ir.ScalarOperand(_expr(_raw_bits(v, dtype), dtype, "scalar operand")), dtype
 
 
-def _check_width(op: str, what: str, have: DType | None, want: DType) -> None:
-    if have is not None and have.bits != want.bits:
-        raise ProgramError(f"@{op}: {what} addresses {have} elements, but @{op} works on "
-                           f"{want} ({want.bits}-bit)")
+def _raw_bits(v, t: DType):
+    """A scalar operand of an integer op as the raw bit pattern the op works on (spec 8)."""
+    if isinstance(v, _ExprLike) and v.dtype == raw_bits_source(t):
+        return Val(ir.Bitcast(v._ir(), t))
+    if (t.is_int and not t.is_signed and isinstance(v, (np.integer, np.floating, float))
+            and float(v).is_integer()):
+        v = int(v)
+    return raw_literal(v, t)
+
+
+def _operand_info(v) -> Operand:
+    """What the operand rules see of value `v`."""
+    if isinstance(v, FifoHandle):
+        return Operand("fifo")
+    if not isinstance(v, DsdValue):
+        return Operand("value")
+    return Operand(v.kind, isinstance(v.fabric, ir.FabIn) and v.fabric.queue is None,
+                   v.indexed)
 
 
 def _op_config(name: str, operands, async_, activate, unblock, index,
@@ -78,23 +95,11 @@ def _op_config(name: str, operands, async_, activate, unblock, index,
     what = f"@{name}"
     if not isinstance(async_, (bool, np.bool_)):
         raise ProgramError(f"{what}: async_ must be True or False, got {async_!r}")
-    if activate is not None and unblock is not None:
-        raise ProgramError(f"{what}: an operation takes at most one of activate and unblock")
-    streams = [v for v in operands if isinstance(v, FifoHandle)
-               or (isinstance(v, DsdValue) and v.kind in _FABRIC_DSDS)]
+    _rule(check_hooks, name, activate is not None, unblock is not None)
+    infos = [_operand_info(v) for v in operands]
     if async_:
-        if not streams:
-            raise ProgramError(f"{what}: async_ needs a fabric or FIFO operand (an operation on "
-                               "memory only is synchronous)")
-        for v in streams:
-            if (isinstance(v, DsdValue) and isinstance(v.fabric, ir.FabIn)
-                    and v.fabric.queue is None):
-                raise ProgramError(f"{what}: an asynchronous operation's fabin_dsd needs an "
-                                   "input_queue")
-    indexed = [v for v in operands if isinstance(v, DsdValue) and v.indexed]
-    if indexed and index is None:
-        raise ProgramError(f"{what}: a DSD with wavelet_index_offset needs the operation's "
-                           "index (index=...)")
+        _rule(check_async, name, infos)
+    _rule(check_index, name, infos, index is not None)
     config = ir.OpConfig(
         async_=bool(async_),
         activate=None if activate is None else ir.Const(
@@ -106,23 +111,6 @@ def _op_config(name: str, operands, async_, activate, unblock, index,
     return None if config == ir.OpConfig() else config
 
 
-def _check_streams(name: str, arch: str, dest, srcs) -> None:
-    """Directions of fabric operands and the placement rules of FIFOs (spec 7.4, 7.5)."""
-    if isinstance(dest, DsdValue) and dest.kind == fabin_dsd:
-        raise ProgramError(f"@{name}: a fabin_dsd receives; it cannot be the destination")
-    for k, v in enumerate(srcs):
-        if isinstance(v, DsdValue) and v.kind == fabout_dsd:
-            raise ProgramError(f"@{name}: a fabout_dsd sends; it cannot be source {k + 1}")
-    fabins = [v for v in srcs if isinstance(v, DsdValue) and v.kind == fabin_dsd]
-    if arch == "wse3" and len(fabins) > 1:
-        raise ProgramError(f"@{name}: on wse3 an operation takes at most one fabin_dsd")
-    fifos = [k for k, v in enumerate(srcs) if isinstance(v, FifoHandle)]
-    if len(srcs) > 1 and len(fifos) > 1:
-        raise ProgramError(f"@{name}: at most one source may be a FIFO")
-    if len(srcs) > 1 and fifos == [0]:
-        raise ProgramError(f"@{name}: a FIFO cannot be the first of several sources")
-
-
 def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
             index=None, ut_id=None) -> bool:
     spec = ops.OPS[name]
@@ -132,20 +120,21 @@ def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
     dl, dop, dt = _operand(dest, spec.dest)
     if dl == "s":
         raise ProgramError(f"@{name}: the destination must be a DSD or a pointer")
-    _check_width(name, "the destination", dt, spec.dest)
+    _rule(check_width, name, 0, dt, spec.dest)
     letters, operands = [dl], []
-    for k, (s, t) in enumerate(zip(srcs, spec.srcs)):
+    for k, (s, t) in enumerate(zip(srcs, spec.srcs), 1):
         letter, o, st = _operand(s, t)
         if letter == "p":
             raise ProgramError(f"@{name}: a pointer is accepted as destination only")
         if letter == "D":
-            _check_width(name, f"source {k + 1}", st, t)
+            _rule(check_width, name, k, st, t)
         letters.append(letter)
         operands.append(o)
     problem = ops.form_error(name, "".join(letters))
     if problem:
         raise ProgramError(problem)
-    _check_streams(name, body.program.arch, dest, srcs)
+    _rule(check_stream_operands, name, body.program.arch,
+          [_operand_info(v) for v in (dest,) + srcs])
     config = _op_config(name, (dest,) + srcs, async_, activate, unblock, index, ut_id)
     body.emit(ir.DsdOp(name, dop, tuple(operands), body.program.site(), config))
     return True
@@ -217,30 +206,31 @@ def map_elements(callback, *args) -> None:
     body = _body("@map")
     pb = body.program
     fnref = callback if isinstance(callback, FnRef) else None
-    if not args:
-        raise ProgramError("@map needs at least one input")
-    if fnref is None:
-        n_params = len(inspect.signature(callback).parameters)
-    else:
-        n_params = len(fnref.param_types)
-    if len(args) not in (n_params, n_params + 1):
-        raise ProgramError(f"@map: callback takes {n_params} inputs, got {len(args)} arguments")
+    _rule(check_map_arity, "the callback", None, len(args))
+    n_params = len(fnref.param_types) if fnref else len(inspect.signature(callback).parameters)
+    _rule(check_map_arity, "the callback", n_params, len(args))
     inputs, output = args[:n_params], (args[n_params] if len(args) > n_params else None)
-    if any(isinstance(a, FifoHandle) for a in args):
-        raise ProgramError("@map does not take FIFOs")
-    if any(isinstance(a, DsdValue) and a.indexed for a in args):
-        raise ProgramError("@map takes no index, so no DSD with wavelet_index_offset")
-    if any(isinstance(a, DsdValue) and a.kind == fabout_dsd for a in inputs):
-        raise ProgramError("@map: a fabout_dsd cannot be an input")
-    if isinstance(output, DsdValue) and output.kind == fabin_dsd:
-        raise ProgramError("@map: a fabin_dsd cannot be the output")
+    _rule(check_map_operands, [_operand_info(a) for a in inputs],
+          None if output is None else _operand_info(output))
     if fnref is None and any(isinstance(a, DsdValue) and a.dtype is None for a in inputs):
         raise ProgramError("@map: a fabric input has no element type of its own; give a "
                            "csl.fn callback with typed parameters")
-    if not any(isinstance(a, DsdValue) for a in inputs):
-        raise ProgramError("@map needs at least one DSD input")
-    in_types = []
-    in_ops = []
+    in_types, in_ops = _map_inputs(inputs)
+    if fnref is None:
+        fnref = pb.define_fn(callback, f"map{pb.site()}", tuple(in_types), None,
+                             infer_ret=True)
+    _check_map_types(inputs, in_types, fnref.param_types)
+    _rule(check_map_output, "the callback", fnref.ret, output is not None)
+    out_op = None
+    if fnref.ret is not None:
+        letter, out_op, ot = _operand(output, fnref.ret)
+        _rule(check_map_result, "the callback", fnref.ret, letter, ot)
+    body.emit(ir.Map(fnref.name, tuple(in_ops), out_op, pb.site()))
+
+
+def _map_inputs(inputs) -> tuple[list, list]:
+    """The element types and IR operands of `@map`'s inputs."""
+    in_types, in_ops = [], []
     for a in inputs:
         if isinstance(a, DsdValue):
             in_types.append(a.dtype)
@@ -249,22 +239,15 @@ def map_elements(callback, *args) -> None:
             e = _expr(a)
             in_types.append(e.dtype)
             in_ops.append(ir.ScalarOperand(e))
-    if fnref is None:
-        fnref = pb.define_fn(callback, f"map{pb.site()}", tuple(in_types), None,
-                             infer_ret=True)
-    for t, want in zip(in_types, fnref.param_types):
-        if isinstance(want, DType) and t is not None and t.bits != want.bits:
+    return in_types, in_ops
+
+
+def _check_map_types(inputs, in_types, param_types) -> None:
+    """Each input of `@map` has the width of the callback's parameter it is given to."""
+    for k, (a, t, want) in enumerate(zip(inputs, in_types, param_types), 1):
+        if not isinstance(want, DType):
+            continue
+        if isinstance(a, DsdValue):
+            _rule(check_map_input, f"parameter {k} of the callback", want, t)
+        elif t.bits != want.bits:
             raise ProgramError(f"@map: callback parameter of type {want} given {t} elements")
-    ret = fnref.ret
-    out_op = None
-    if ret is not None:
-        if output is None:
-            raise ProgramError("@map: the callback returns a value, so an output is required")
-        letter, out_op, ot = _operand(output, ret)
-        if letter == "s":
-            raise ProgramError("@map output must be a DSD or a pointer")
-        if ot is not None and ot.bits != ret.bits:
-            raise ProgramError(f"@map: output holds {ot}, callback returns {ret}")
-    elif output is not None:
-        raise ProgramError("@map: the callback returns void, so no output is taken")
-    body.emit(ir.Map(fnref.name, tuple(in_ops), out_op, pb.site()))

@@ -12,6 +12,7 @@ from wsejax.dsl._context import (
     _BodyBuilder,
     _program,
     _ProgramState,
+    _rule,
     _stack,
     _top_level,
 )
@@ -27,10 +28,7 @@ from wsejax.dsl._functions import (
 )
 from wsejax.errors import ProgramError
 from wsejax.fabric import MAX_COMMANDS, NO_ENTRYPOINT, control_payload, data_task_args
-from wsejax.hardware import (
-    MEMCPY_CONTROL_IDS,
-    MEMCPY_LOCAL_IDS,
-)
+from wsejax.frontend.fabric import check_data_task_source, check_unbound
 from wsejax.types import (
     DType,
     u16,
@@ -78,8 +76,8 @@ def _check_task_id(ident, kind: str, what: str, how: str) -> None:
 
 
 def _bind(pb: _ProgramState, task: ir.Task) -> None:
-    if task.id in pb.tasks:
-        raise ProgramError(f"task ID {task.id} is bound twice")
+    # every dsl program is compiled with memcpy
+    _rule(check_unbound, task.kind, task.id, pb.tasks, True, error=ProgramError)
     pb.tasks[task.id] = task
 
 
@@ -90,9 +88,6 @@ def bind_local_task(t, ident: TaskId) -> None:
         raise ProgramError(f"local task {t.name} takes no parameters; a task with parameters "
                            "is a data task (csl.bind_data_task)")
     _check_task_id(ident, "local", "bind_local_task", "csl.get_local_task_id(n)")
-    if ident.id in MEMCPY_LOCAL_IDS:
-        raise ProgramError(f"local task ID {ident.id} is reserved by "
-                           f"{MEMCPY_LOCAL_IDS[ident.id]}")
     _bind(pb, ir.Task(t.name, "local", ident.id))
 
 
@@ -123,9 +118,6 @@ def bind_control_task(t, ident: TaskId) -> None:
             data_task_args(tuple(p.bits for p in t.param_types))
         except ValueError as e:
             raise ProgramError(f"bind_control_task: task {t.name}: {e}") from None
-    if ident.id in MEMCPY_CONTROL_IDS:
-        raise ProgramError(f"control task ID {ident.id} is reserved by memcpy (IDs "
-                           f"{MEMCPY_CONTROL_IDS[0]} to {MEMCPY_CONTROL_IDS[-1]})")
     _bind(pb, ir.Task(t.name, "control", ident.id))
 
 
@@ -187,14 +179,9 @@ def _task_id(v, what: str, *, local_only: bool) -> int:
             raise ProgramError(f"{what} takes a local task ID, got data task ID {v.id}")
         return v.id
     if not local_only and isinstance(v, (Color, InputQueue)):
-        arch = _program().arch
-        if isinstance(v, Color) and arch != "wse2":
-            raise ProgramError(f"{what}: on {arch} a data task is named by its input queue, "
-                               "not a color")
-        if isinstance(v, InputQueue) and arch != "wse3":
-            raise ProgramError(f"{what}: on {arch} a data task is named by its color, not an "
-                               "input queue")
-        return v.id
+        source = "color" if isinstance(v, Color) else "input queue"
+        return _rule(check_data_task_source, _program().arch, source, v.id, what,
+                     error=ProgramError)
     wanted = "a local task ID or a bound local task" if local_only else (
         "a task ID, a bound task, a color (wse2) or an input queue (wse3)")
     raise ProgramError(f"{what} takes {wanted}, got {v!r}")

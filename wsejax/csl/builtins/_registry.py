@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from wsejax.csl import ast
 from wsejax.csl.env import Env
+from wsejax.frontend import RuleError
 
 HANDLERS: dict = {}
 
@@ -45,3 +46,15 @@ def nargs(c, node, *counts):
 def args(c, node, env):
     return [c.ev(a, env) for a in node.args]
 
+
+
+def rule(c, node, check, *args, offset: int = 0, pos=None):
+    """`check(*args)`, a front-end rule; its RuleError becomes a CslError at `pos`, else at
+    the argument the rule blames (`node.args[offset + operand]`), else at `node`."""
+    try:
+        return check(*args)
+    except RuleError as err:
+        if pos is None:
+            k = None if err.operand is None else offset + err.operand
+            pos = node.args[k].pos if k is not None and k < len(node.args) else node.pos
+        raise c.error(str(err), pos) from None

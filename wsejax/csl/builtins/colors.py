@@ -4,7 +4,7 @@ config's `.filter`."""
 from __future__ import annotations
 
 from wsejax import ir
-from wsejax.csl.builtins._registry import builtin, nargs
+from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.values import (
     ColorVal,
     RVal,
@@ -13,11 +13,7 @@ from wsejax.csl.values import (
     TupleVal,
     describe,
 )
-from wsejax.hardware import (
-    MEMCPY_COLORS,
-)
-
-DIRECTION_NAMES = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
+from wsejax.frontend.fabric import check_color, check_direction
 
 
 @builtin("get_color")
@@ -26,30 +22,20 @@ def _get_color(c, node, env):
     v = c.ev(node.args[0], env)
     if isinstance(v, RVal):
         raise c.error("@get_color with a runtime value is not supported yet", node.pos)
-    n = c.comptime_int(v, node.pos)
-    if not 0 <= n <= 23:
-        raise c.error(f"color {n} is out of range (0 to 23)", node.pos)
-    return ColorVal(n)
+    return ColorVal(rule(c, node, check_color, c.comptime_int(v, node.pos), False))
 
 
 def _directions(c, v, node, what: str) -> tuple:
     items = v.items if isinstance(v, TupleVal) else [v]
-    out = []
-    for d in items:
-        name = getattr(d, "name", None)
-        if name not in DIRECTION_NAMES:
-            raise c.error(f"{what} takes directions ({', '.join(DIRECTION_NAMES)}), got "
-                          f"{describe(d)}", node.pos)
-        out.append(name)
-    return tuple(sorted(set(out)))
+    return tuple(sorted({rule(c, node, check_direction, getattr(d, "name", None), what,
+                              describe(d), pos=node.pos) for d in items}))
 
 
 def _color_config(c, color, config, node):
     """(color id, (rx, tx)) from a color and its `.{ .routes = .{ .rx, .tx } }` config."""
     if not isinstance(color, ColorVal):
         color = c.coerce(color, Special("color"), node.pos, f"@{node.name} color")
-    if c.memcpy and color.id in MEMCPY_COLORS:
-        raise c.error(f"color {color.id} is reserved by memcpy (colors 21, 22, 23)", node.pos)
+    rule(c, node, check_color, color.id, c.memcpy, pos=node.pos)
     if color.id in c.streams:
         raise c.error(f"color {color.id} is a memcpy streaming color: memcpy routes it, the "
                       "program may not configure it", node.pos)
@@ -60,7 +46,18 @@ def _color_config(c, color, config, node):
     if unknown:
         raise c.error(f"@{node.name}: .{sorted(unknown)[0]} (switches, teardown) is "
                       "not supported yet", node.pos)
-    routes = config.fields.get("routes")
+    routes = _routes(c, config.fields.get("routes"), node)
+    rx = _directions(c, routes.fields.get("rx", TupleVal([])), node, ".rx")
+    tx = _directions(c, routes.fields.get("tx", TupleVal([])), node, ".tx")
+    filt = None
+    if "filter" in config.fields:
+        # it filters what this PE's CE receives; what the PE forwards passes unfiltered
+        filt = _filter(c, config.fields["filter"], node)
+    return color.id, (rx, tx), filt
+
+
+def _routes(c, routes, node) -> StructVal:
+    """The `.routes` struct of a color config (`.rx`, `.tx`; color swapping not yet)."""
     if isinstance(routes, TupleVal) and not routes.items:
         routes = StructVal({})
     if not isinstance(routes, StructVal):
@@ -70,13 +67,7 @@ def _color_config(c, color, config, node):
         raise c.error(f"@{node.name}: .routes.{sorted(extra)[0]} is not supported yet", node.pos)
     if any(routes.fields.get(k) for k in ("color_swap_x", "color_swap_y")):
         raise c.error(f"@{node.name}: color swapping is not supported yet", node.pos)
-    rx = _directions(c, routes.fields.get("rx", TupleVal([])), node, ".rx")
-    tx = _directions(c, routes.fields.get("tx", TupleVal([])), node, ".tx")
-    filt = None
-    if "filter" in config.fields:
-        # it filters what this PE's CE receives; what the PE forwards passes unfiltered
-        filt = _filter(c, config.fields["filter"], node)
-    return color.id, (rx, tx), filt
+    return routes
 
 
 FILTER_KINDS = ("counter", "sparse_counter", "range")

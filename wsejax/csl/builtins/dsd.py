@@ -5,7 +5,7 @@ from __future__ import annotations
 from wsejax import dsd as dsd_math
 from wsejax import ir
 from wsejax.csl import ast
-from wsejax.csl.builtins._registry import builtin, nargs
+from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.queues import _check_queue, _queue_color
 from wsejax.csl.values import (
     DSD_KINDS,
@@ -23,7 +23,26 @@ from wsejax.csl.values import (
     TupleVal,
     describe,
 )
+from wsejax.frontend.dsds import (
+    ADDRESSING,
+    check_base_width,
+    check_fabric_source,
+    check_given_once,
+    check_length_target,
+    check_offset_type,
+    check_stride_target,
+    coeffs,
+    linearize,
+    memory_only,
+    need_base,
+    need_extent,
+    need_extents,
+    tensor_access_shape,
+)
 from wsejax.types import DType
+
+MEMORY_FIELDS = {"base_address", "offset", "stride", "extent", "tensor_access",
+                 "wavelet_index_offset"}
 
 
 @builtin("get_dsd")
@@ -41,9 +60,13 @@ def _get_dsd(c, node, env):
     f = dict(props.fields)
     if kind.name in ("fabin_dsd", "fabout_dsd"):
         return _fabric_dsd(c, kind.name, f, node, env)
-    known = {"base_address", "offset", "stride", "extent", "tensor_access",
-             "wavelet_index_offset"}
-    extra = set(f) - known
+    return _memory_dsd(c, kind.name, f, node, env)
+
+
+def _memory_dsd(c, kind: str, f: dict, node, env) -> DsdVal:
+    """A mem1d_dsd / mem4d_dsd from its properties: addressing fields, or a tensor_access
+    (an access map, or a struct of addressing fields)."""
+    extra = set(f) - MEMORY_FIELDS
     if extra:
         raise c.error(f"unknown DSD property '{sorted(extra)[0]}'", node.pos)
     wio = f.pop("wavelet_index_offset", False)
@@ -52,50 +75,40 @@ def _get_dsd(c, node, env):
                       node.pos)
     ta = f.get("tensor_access")
     if isinstance(ta, StructVal):
-        for k in ("base_address", "offset", "stride", "extent"):
-            if k in ta.fields and k in f:
-                raise c.error(f"DSD property '{k}' given twice", node.pos)
+        rule(c, node, check_given_once, f, ta.fields, pos=node.pos)
         f.update(ta.fields)
         ta = None
     if ta is not None:
-        for k in ("base_address", "offset", "stride", "extent"):
-            if k in f:
-                raise c.error(f"DSD property '{k}' given twice (also by tensor_access)",
-                              node.pos)
-        return _tensor_access(c, kind.name, ta, node, wio)
-    if "base_address" not in f:
-        raise c.error(f"{kind.name} needs a base_address or a tensor_access", node.pos)
-    base = f["base_address"]
-    sym, boff = _base(c, base, node.pos)
-    if kind.name == "mem1d_dsd":
-        if "extent" not in f:
-            raise c.error("mem1d_dsd needs an extent", node.pos)
-        stride = f.get("stride", 1)
-        if isinstance(stride, TupleVal):
-            stride = stride.items[0]
-        extent = f["extent"]
-        if isinstance(extent, TupleVal):
-            extent = extent.items[0]
-        d = ir.Mem1d(sym.name, _dsd_field(c, f.get("offset", 0), DType.i16, node, env),
-                     _dsd_field(c, stride, DType.i8, node, env),
+        rule(c, node, check_given_once, f, ADDRESSING, True, pos=node.pos)
+        return _tensor_access(c, kind, ta, node, wio)
+    rule(c, node, need_base, kind, "base_address" in f, pos=node.pos)
+    sym, boff = _base(c, f["base_address"], node.pos)
+    if kind == "mem1d_dsd":
+        rule(c, node, need_extent, "extent" in f, pos=node.pos)
+        stride, extent = (_first(f.get("stride", 1)), _first(f["extent"]))
+        offset = _dsd_field(c, f.get("offset", 0), DType.i16, node, env)
+        d = ir.Mem1d(sym.name, offset, _dsd_field(c, stride, DType.i8, node, env),
                      _dsd_field(c, extent, DType.u16, node, env), boff, wio)
-        return DsdVal(ir.DsdLit(d), "mem1d_dsd", sym.dtype)
-    ext = f.get("extent")
-    st = f.get("stride")
-    exts = tuple(ext.items) if isinstance(ext, TupleVal) else (ext,)
-    if ext is None or not 1 <= len(exts) <= 4:
-        raise c.error("mem4d_dsd needs an extent tuple of 1 to 4 entries", node.pos)
-    strides = (1,) * len(exts) if st is None else (
-        tuple(st.items) if isinstance(st, TupleVal) else (st,))
+        return DsdVal(ir.DsdLit(d), kind, sym.dtype)
+    ext, st = f.get("extent"), f.get("stride")
+    exts = rule(c, node, need_extents, None if ext is None else _items(ext), pos=node.pos)
+    strides = (1,) * len(exts) if st is None else _items(st)
     exts = tuple(c.comptime_int(e, node.pos) for e in exts)
     strides = tuple(c.comptime_int(s, node.pos) for s in strides)
-    try:
-        coeffs = dsd_math.coeffs_from_strides(strides, exts)
-    except ValueError as err:
-        raise c.error(str(err), node.pos) from None
-    d = ir.Mem4d(sym.name, _dsd_field(c, f.get("offset", 0), DType.i16, node, env), coeffs, exts,
-                 boff, wio)
-    return DsdVal(ir.DsdLit(d), "mem4d_dsd", sym.dtype)
+    coefficients = rule(c, node, coeffs, strides, exts, pos=node.pos)
+    offset = _dsd_field(c, f.get("offset", 0), DType.i16, node, env)
+    d = ir.Mem4d(sym.name, offset, coefficients, exts, boff, wio)
+    return DsdVal(ir.DsdLit(d), kind, sym.dtype)
+
+
+def _items(v) -> tuple:
+    """The entries of a tuple field, or the one value given in its place."""
+    return tuple(v.items) if isinstance(v, TupleVal) else (v,)
+
+
+def _first(v):
+    """A mem1d_dsd's stride or extent, given as a value or a tuple of one."""
+    return v.items[0] if isinstance(v, TupleVal) else v
 
 
 FABRIC_FIELDS = {
@@ -112,53 +125,55 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
     """A fabin_dsd / fabout_dsd. Its color is `.fabric_color` or else the color its queue is
     initialised with, which may come later in the PE's comptime (filled in by finish_pe); on
     wse2 only an input queue is bound to a color, so a fabout_dsd needs a `.fabric_color`."""
-    qfield, known, unsupported = FABRIC_FIELDS[kind]
-    qkind = qfield.split("_")[0]
-    for k in f:
-        if k in unsupported:
-            if k == "advance_switch" and f[k] is False:
-                continue
-            raise c.error(f"{kind}: .{k} is not supported yet", node.pos)
-        if k not in known:
-            raise c.error(f"unknown {kind} property '.{k}'", node.pos)
-        if k == "priority":
-            c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
+    qfield = FABRIC_FIELDS[kind][0]
+    _check_fabric_fields(c, kind, f, node)
     pe = env.module.pe
     if pe is None:
         raise c.error(f"a {kind} belongs in a PE program", node.pos)
-    if "extent" not in f:
-        raise c.error(f"{kind} needs an .extent (the number of wavelets)", node.pos)
+    rule(c, node, check_fabric_source, kind, c.arch, "extent" in f, "fabric_color" in f,
+         qfield in f, pos=node.pos)
     length = _dsd_field(c, f["extent"], DType.u16, node, env)
     color = None
     if "fabric_color" in f:
         color = _queue_color(c, f["fabric_color"], node.pos, f"{kind} .fabric_color")
-    queue = None
-    if qfield in f:
-        q = f[qfield]
-        if not isinstance(q, QueueVal) or q.kind != qkind:
-            raise c.error(f"{kind} .{qfield} takes an {qfield} (@get_{qfield}(n)), got "
-                          f"{describe(q)}", node.pos)
-        _check_queue(c, q, node.pos)
-        queue = q.id
-    wio = f.get("wavelet_index_offset", False)
-    control = f.get("control", False)
-    for name, v in (("wavelet_index_offset", wio), ("control", control)):
-        if not isinstance(v, bool):
-            raise c.error(f"{kind} .{name} takes a comptime bool, got {describe(v)}", node.pos)
-    if c.arch == "wse2" and color is None and (kind == "fabout_dsd" or queue is None):
-        raise c.error(f"on wse2 a {kind} needs a .fabric_color" +
-                      (" or an .input_queue bound to a color" if kind == "fabin_dsd" else ""),
-                      node.pos)
-    if c.arch == "wse3" and queue is None:
-        raise c.error(f"on wse3 a {kind} needs an .{qfield}: its color is the one the queue "
-                      "is initialised with", node.pos)
+    queue = _fabric_queue(c, kind, f.get(qfield), node)
     if queue is not None:
-        pe.queue_uses.append(((qkind, queue), color, node.pos, f"this {kind}"))
+        pe.queue_uses.append(((qfield.split("_")[0], queue), color, node.pos, f"this {kind}"))
     if color is None:
         color = -1
-    d = ir.FabIn(color, length, queue) if kind == "fabin_dsd" else \
-        ir.FabOut(color, length, queue, wio, control)
-    return DsdVal(ir.DsdLit(d), kind, None)
+    if kind == "fabin_dsd":
+        return DsdVal(ir.DsdLit(ir.FabIn(color, length, queue)), kind, None)
+    wio = f.get("wavelet_index_offset", False)
+    control = f.get("control", False)
+    return DsdVal(ir.DsdLit(ir.FabOut(color, length, queue, wio, control)), kind, None)
+
+
+def _check_fabric_fields(c, kind: str, f: dict, node) -> None:
+    """The properties of a fabric DSD are known and supported; its flags are bools."""
+    _, known, unsupported = FABRIC_FIELDS[kind]
+    for k in f:
+        if k in unsupported and not (k == "advance_switch" and f[k] is False):
+            raise c.error(f"{kind}: .{k} is not supported yet", node.pos)
+        if k not in known and k not in unsupported:
+            raise c.error(f"unknown {kind} property '.{k}'", node.pos)
+        if k == "priority":
+            c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
+    for name in ("wavelet_index_offset", "control"):
+        if not isinstance(f.get(name, False), bool):
+            raise c.error(f"{kind} .{name} takes a comptime bool, got {describe(f[name])}",
+                          node.pos)
+
+
+def _fabric_queue(c, kind: str, q, node) -> int | None:
+    """The number of a fabric DSD's queue (None: none given)."""
+    if q is None:
+        return None
+    qfield = FABRIC_FIELDS[kind][0]
+    if not isinstance(q, QueueVal) or q.kind != qfield.split("_")[0]:
+        raise c.error(f"{kind} .{qfield} takes an {qfield} (@get_{qfield}(n)), got "
+                      f"{describe(q)}", node.pos)
+    _check_queue(c, q, node.pos)
+    return q.id
 
 
 def fabric_dsd(c, kind: str, fields: dict, node, env) -> DsdVal:
@@ -191,10 +206,7 @@ def _tensor_access(c, kind: str, ta, node, wio: bool = False):
     e = ta.node
     env = ta.env
     m = len(e.vars)
-    if not 1 <= m <= 4 or len(e.extents) != m:
-        raise c.error("tensor_access takes 1 to 4 induction variables, one extent each", e.pos)
-    if kind == "mem1d_dsd" and m != 1:
-        raise c.error("a mem1d_dsd tensor_access takes one induction variable", e.pos)
+    rule(c, node, tensor_access_shape, kind, m, len(e.extents), pos=e.pos)
     exts = tuple(c.comptime_int(c.ev(x, env), x.pos) for x in e.extents)
     inner = env.child()
     for v, aff in zip(e.vars, dsd_math.induction_vars(m)):
@@ -202,26 +214,28 @@ def _tensor_access(c, kind: str, ta, node, wio: bool = False):
     body = e.body
     if not isinstance(body, ast.Index):
         raise c.error("tensor_access must index a global array: -> A[...]", body.pos)
-    sym = c.ev_ref(body.obj, inner)
-    if isinstance(sym, PtrVar):
-        sym = sym.ptr
-    if isinstance(sym, PtrVal):
-        sym = SymRef(sym.name, sym.dtype, sym.shape)
-    if isinstance(sym, ArrayVal):
-        sym = c.const_symbol(sym, env, body.pos)   # a const array, placed in PE memory
-    if not isinstance(sym, SymRef):
-        raise c.error(f"tensor_access indexes {describe(sym)}, not a global array", body.pos)
+    sym = _accessed(c, c.ev_ref(body.obj, inner), env, body.pos)
     idx = tuple(_affine(c, c.ev(i, inner), i.pos) for i in body.indices)
-    try:
-        offset, coeffs = dsd_math.linearize(sym.shape, idx, m)
-    except (ValueError, TypeError) as err:
-        raise c.error(f"tensor_access: {err}", body.pos) from None
+    offset, coeffs = rule(c, node, linearize, sym.shape, idx, m, pos=body.pos)
     if kind == "mem1d_dsd":
         d = ir.Mem1d(sym.name, ir.Const(offset, DType.i16), ir.Const(coeffs[0], DType.i8),
                      ir.Const(exts[0], DType.u16), wavelet_index_offset=wio)
         return DsdVal(ir.DsdLit(d), kind, sym.dtype)
     return DsdVal(ir.DsdLit(ir.Mem4d(sym.name, ir.Const(offset, DType.i16), coeffs, exts,
                                      wavelet_index_offset=wio)), kind, sym.dtype)
+
+
+def _accessed(c, sym, env, pos) -> SymRef:
+    """The global array a tensor_access indexes (a const array is placed in PE memory)."""
+    if isinstance(sym, PtrVar):
+        sym = sym.ptr
+    if isinstance(sym, PtrVal):
+        sym = SymRef(sym.name, sym.dtype, sym.shape)
+    if isinstance(sym, ArrayVal):
+        sym = c.const_symbol(sym, env, pos)
+    if not isinstance(sym, SymRef):
+        raise c.error(f"tensor_access indexes {describe(sym)}, not a global array", pos)
+    return sym
 
 
 def _affine(c, v, pos):
@@ -239,29 +253,21 @@ def _affine(c, v, pos):
 def _increment(c, node, env):
     nargs(c, node, 3)
     d = c.dsd_of(c.ev(node.args[0], env), node.pos)
-    _memory_only(c, d, node)
+    rule(c, node, memory_only, node.name, d.kind, pos=node.pos)
     off = c.ev(node.args[1], env)
     t = c.eval_type(node.args[2], env)
-    if not isinstance(t, DType) or t.bits not in (16, 32):
-        raise c.error(f"@increment_dsd_offset: {t} is not a 16- or 32-bit type", node.pos)
+    rule(c, node, check_offset_type, t, pos=node.pos)
     return DsdVal(ir.IncrementOffset(d.expr, _dsd_field(c, off, DType.i16, node, env), t), d.kind,
                   d.dtype)
-
-
-def _memory_only(c, d: DsdVal, node) -> None:
-    if d.kind in ("fabin_dsd", "fabout_dsd"):
-        raise c.error(f"@{node.name} does not apply to a {d.kind} (memory DSDs only)", node.pos)
 
 
 @builtin("set_dsd_base_addr")
 def _set_base(c, node, env):
     nargs(c, node, 2)
     d = c.dsd_of(c.ev(node.args[0], env), node.pos)
-    _memory_only(c, d, node)
+    rule(c, node, memory_only, node.name, d.kind, pos=node.pos)
     sym, boff = _base(c, c.ev_ref(node.args[1], env), node.pos)
-    if d.dtype is not None and sym.dtype.bits != d.dtype.bits:
-        raise c.error(f"@set_dsd_base_addr: '{sym.name}' holds {sym.dtype}, the DSD addresses "
-                      f"{d.dtype} elements", node.pos)
+    rule(c, node, check_base_width, sym.name, sym.dtype, d.dtype, pos=node.pos)
     return DsdVal(ir.SetBase(d.expr, sym.name, boff), d.kind, sym.dtype)
 
 
@@ -269,8 +275,7 @@ def _set_base(c, node, env):
 def _set_length(c, node, env):
     nargs(c, node, 2)
     d = c.dsd_of(c.ev(node.args[0], env), node.pos)
-    if d.kind == "mem4d_dsd":
-        raise c.error("@set_dsd_length does not apply to a mem4d_dsd", node.pos)
+    rule(c, node, check_length_target, d.kind, pos=node.pos)
     return DsdVal(ir.SetLength(d.expr, _dsd_field(c, c.ev(node.args[1], env), DType.u16, node,
                                               env)), d.kind, d.dtype)
 
@@ -279,7 +284,6 @@ def _set_length(c, node, env):
 def _set_stride(c, node, env):
     nargs(c, node, 2)
     d = c.dsd_of(c.ev(node.args[0], env), node.pos)
-    if d.kind != "mem1d_dsd":
-        raise c.error("@set_dsd_stride applies to a mem1d_dsd only", node.pos)
+    rule(c, node, check_stride_target, d.kind, pos=node.pos)
     return DsdVal(ir.SetStride(d.expr, _dsd_field(c, c.ev(node.args[1], env), DType.i8, node,
                                               env)), d.kind, d.dtype)

@@ -7,7 +7,8 @@ import numpy as np
 
 from wsejax import ir, ops
 from wsejax.csl import ast
-from wsejax.csl.builtins._registry import builtin, nargs
+from wsejax.csl.builtins._registry import builtin, nargs, rule
+from wsejax.csl.builtins.queues import _priority
 from wsejax.csl.builtins.tasks import _local_id, _task_id, _ut_expr
 from wsejax.csl.env import Env, FnCtx
 from wsejax.csl.values import (
@@ -26,6 +27,19 @@ from wsejax.csl.values import (
     TupleVal,
     describe,
 )
+from wsejax.frontend.dsds import check_fifo_buffer, check_width, raw_bits_source, raw_literal
+from wsejax.frontend.fabric import (
+    Operand,
+    check_async,
+    check_hooks,
+    check_index,
+    check_map_arity,
+    check_map_input,
+    check_map_operands,
+    check_map_output,
+    check_map_result,
+    check_stream_operands,
+)
 from wsejax.types import DType
 
 
@@ -43,24 +57,18 @@ def _operand(c, v, t: DType, node, k):
         idx = np.unravel_index(v.offset, v.shape) if v.shape else ()
         return "p", ir.PtrOperand(v.name, tuple(ir.Const(int(i), DType.i32) for i in idx)), \
             v.dtype
-    e = c.to_expr(_raw_bits(c, v, t, node.args[k].pos), t, node.args[k].pos,
-                  f"operand {k + 1} of @{node.name}")
+    e = c.to_expr(_raw_bits(v, t), t, node.args[k].pos, f"operand {k + 1} of @{node.name}")
     return "s", ir.ScalarOperand(e), t
 
 
-def _raw_bits(c, v, t: DType, pos):
-    """Integer ops work on raw bit patterns (spec 8): a signed scalar of the op's width, or a
-    negative literal, is its two's complement pattern."""
-    if not t.is_int or t.is_signed:
-        return v
-    signed = {16: DType.i16, 32: DType.i32}.get(t.bits)
-    if isinstance(v, RVal) and v.dtype == signed:
+def _raw_bits(v, t: DType):
+    """A scalar operand of an integer op as the raw bit pattern the op works on (spec 8)."""
+    signed = raw_bits_source(t)
+    if signed is not None and isinstance(v, RVal) and v.dtype == signed:
         return RVal(ir.Bitcast(v.expr, t), t)
-    if isinstance(v, CNum) and v.dtype == signed:
+    if signed is not None and isinstance(v, CNum) and v.dtype == signed:
         return CNum(v.value & ((1 << t.bits) - 1), t)
-    if isinstance(v, int) and not isinstance(v, bool) and -(1 << (t.bits - 1)) <= v < 0:
-        return v & ((1 << t.bits) - 1)
-    return v
+    return raw_literal(v, t)
 
 
 def dsd_op(c, node: ast.Builtin, env: Env):
@@ -76,9 +84,8 @@ def dsd_op(c, node: ast.Builtin, env: Env):
     letters, operands = [], []
     for k, (v, t) in enumerate(zip(vals, (spec.dest,) + spec.srcs)):
         letter, o, et = _operand(c, v, t, node, k)
-        if et is not None and letter != "s" and et.bits != t.bits:
-            raise c.error(f"@{node.name}: operand {k + 1} addresses {et} elements, but "
-                          f"@{node.name} works on {t} ({t.bits}-bit)", node.args[k].pos)
+        if letter != "s":
+            rule(c, node, check_width, node.name, k, et, t)
         letters.append(letter)
         operands.append(o)
     problem = ops.form_error(node.name, "".join(letters))
@@ -94,82 +101,82 @@ def dsd_op(c, node: ast.Builtin, env: Env):
 builtin(*ops.OPS)(dsd_op)
 
 
+OP_OPTIONS = ("async", "activate", "unblock", "index", "priority", "ut_id")
+
+
 def _op_config(c, cfg: StructVal, node, env) -> ir.OpConfig | None:
     """The config struct of a DSD operation (spec 5.4); None when it asks for nothing."""
     f = cfg.fields
     for k in f:
         if k == "on_control":
             raise c.error(f"@{node.name}: option .{k} is not supported yet", node.pos)
-        if k not in ("async", "activate", "unblock", "index", "priority", "ut_id"):
+        if k not in OP_OPTIONS:
             raise c.error(f"@{node.name}: unknown option .{k}", node.pos)
     async_ = f.get("async", False)
     async_ = async_.value if isinstance(async_, CNum) else async_
     if not isinstance(async_, bool):
         raise c.error(f"@{node.name}: .async takes a comptime-known bool, got "
                       f"{describe(async_)}", node.pos)
-    if "activate" in f and "unblock" in f:
-        raise c.error(f"@{node.name}: an operation takes .activate or .unblock, not both",
-                      node.pos)
-    if "priority" in f and not isinstance(f["priority"], StructVal):
-        raise c.error(f"@{node.name}: .priority takes .{{ .high = true }}, .{{ .medium = true }} "
-                      "or .{ .low = true }", node.pos)
+    rule(c, node, check_hooks, node.name, "activate" in f, "unblock" in f, pos=node.pos)
     if "priority" in f:
-        c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
-    activate = unblock = index = ut = None
-    if "activate" in f:
-        activate = _hook(c, f["activate"], node, ".activate", _local_id)
-    if "unblock" in f:
-        unblock = _hook(c, f["unblock"], node, ".unblock", _task_id)
-    if "index" in f:
-        index = c.to_expr(f["index"], DType.u16, node.pos, f"@{node.name} .index")
-    if "ut_id" in f:
-        ut = _ut_expr(c, f["ut_id"], node, f"@{node.name} .ut_id")
-    out = ir.OpConfig(async_, activate, unblock, index, ut)
+        _priority(c, f["priority"], node, f"@{node.name}: .priority")
+    out = ir.OpConfig(async_, *(_OP_FIELDS[k](c, f[k], node) if k in f else None
+                                for k in ("activate", "unblock", "index", "ut_id")))
     return None if out == ir.OpConfig() else out
 
 
-def _hook(c, v, node, what: str, resolve) -> ir.Expr:
-    """A task ID of `.activate` / `.unblock`: a u16 constant, or a runtime u16 expression."""
-    if isinstance(v, RVal):
-        return c.to_expr(v, DType.u16, node.pos, f"@{node.name} {what}")
-    return ir.Const(resolve(c, v, node, f"@{node.name} {what}"), DType.u16)
+def _hook(resolve, what: str):
+    """The reader of a task ID option (`.activate` / `.unblock`): a u16 constant, or a
+    runtime u16 expression."""
+    def read(c, v, node) -> ir.Expr:
+        if isinstance(v, RVal):
+            return c.to_expr(v, DType.u16, node.pos, f"@{node.name} {what}")
+        return ir.Const(resolve(c, v, node, f"@{node.name} {what}"), DType.u16)
+    return read
+
+
+# the readers of the config options that become IR, in `ir.OpConfig`'s order
+_OP_FIELDS = {
+    "activate": _hook(_local_id, ".activate"),
+    "unblock": _hook(_task_id, ".unblock"),
+    "index": lambda c, v, node: c.to_expr(v, DType.u16, node.pos, f"@{node.name} .index"),
+    "ut_id": lambda c, v, node: _ut_expr(c, v, node, f"@{node.name} .ut_id"),
+}
 
 
 def _check_fabric_operands(c, vals, node, config) -> None:
-    """The rules on fabric DSDs and FIFOs as operands (spec 7.4, 7.5, 7.6)."""
-    srcs = vals[1:]
-    dsds = [c.dsd_of(v, node.pos) if isinstance(v, (DsdVal, DsdVarRef)) else None
-            for v in vals]
-    if dsds[0] is not None and dsds[0].kind == "fabin_dsd":
-        raise c.error(f"@{node.name}: a fabin_dsd cannot be a destination", node.args[0].pos)
-    for k, d in enumerate(dsds[1:], 1):
-        if d is not None and d.kind == "fabout_dsd":
-            raise c.error(f"@{node.name}: a fabout_dsd cannot be a source", node.args[k].pos)
-    if c.arch == "wse3" and sum(d is not None and d.kind == "fabin_dsd" for d in dsds) > 1:
-        raise c.error(f"@{node.name}: on wse3 an operation takes at most one fabin_dsd",
-                      node.pos)
-    fifos = [k for k, v in enumerate(srcs, 1) if isinstance(v, FifoVal)]
-    if len(fifos) > 1:
-        raise c.error(f"@{node.name}: at most one source may be a FIFO", node.pos)
-    if fifos and fifos[0] == 1 and len(srcs) > 1:
-        raise c.error(f"@{node.name}: a FIFO cannot be the first of two sources",
-                      node.args[1].pos)
-    if config is None or config.index is None:
-        for k, d in enumerate(dsds):
-            if d is not None and _index_offset(c, d.expr):
-                raise c.error(f"@{node.name}: operand {k + 1} uses wavelet_index_offset, so the "
-                              "operation needs an .index", node.pos)
+    """The rules on fabric DSDs and FIFOs as operands (spec 7.4, 7.5, 7.6) and on the
+    config that streams need."""
+    operands = [_operand_info(c, v, node) for v in vals]
+    rule(c, node, check_stream_operands, node.name, c.arch, operands)
+    if config is not None and config.async_:
+        rule(c, node, check_async, node.name, operands, pos=node.pos)
+    rule(c, node, check_index, node.name, operands,
+         config is not None and config.index is not None, pos=node.pos)
 
 
-def _index_offset(c, e) -> bool:
-    """Whether DSD expression `e` is known to have wavelet_index_offset set."""
+def _operand_info(c, v, node) -> Operand:
+    """What the operand rules see of value `v`."""
+    if isinstance(v, FifoVal):
+        return Operand("fifo")
+    if not isinstance(v, (DsdVal, DsdVarRef)):
+        return Operand("value")
+    d = c.dsd_of(v, node.pos)
+    lit = _literal(c, d.expr)
+    return Operand(d.kind, isinstance(lit, ir.FabIn) and lit.queue is None,
+                   bool(getattr(lit, "wavelet_index_offset", False)))
+
+
+def _literal(c, e):
+    """The DSD literal under DSD expression `e`'s setters, None where only known at run
+    time."""
     while isinstance(e, (ir.IncrementOffset, ir.SetBase, ir.SetLength, ir.SetStride)):
         e = e.dsd
     if isinstance(e, ir.DsdLit):
-        return getattr(e.dsd, "wavelet_index_offset", False)
+        return e.dsd
     if isinstance(e, ir.DsdVar):
-        return getattr(c.pe_dsd_init(e.name), "wavelet_index_offset", False)
-    return False
+        return c.pe_dsd_init(e.name)
+    return None
 
 
 @builtin("allocate_fifo")
@@ -184,21 +191,28 @@ def _allocate_fifo(c, node, env):
         buf = buf.ptr
     if isinstance(buf, PtrVal) and buf.offset == 0 and buf.shape:
         buf = SymRef(buf.name, buf.dtype, buf.shape)
-    if not isinstance(buf, SymRef) or not buf.shape or buf.dtype.bits not in (16, 32) \
-            or buf.dtype is DType.bool_:
+    if not isinstance(buf, SymRef) or not buf.shape:
         raise c.error(f"@allocate_fifo takes a global var array of 16- or 32-bit elements, got "
                       f"{describe(buf)}", node.args[0].pos)
-    other = next((x for x in pe.fifos.values() if x.buffer == buf.name), None)
-    if other is not None:
-        raise c.error(f"'{buf.name}' already holds the FIFO '{other.name}'", node.args[0].pos)
+    other = next((x.name for x in pe.fifos.values() if x.buffer == buf.name), None)
+    rule(c, node, check_fifo_buffer, buf.name, buf.dtype, other, pos=node.args[0].pos)
     cfg = c.ev(node.args[1], env) if len(node.args) > 1 else StructVal({})
     if isinstance(cfg, TupleVal) and not cfg.items:
         cfg = StructVal({})
     if not isinstance(cfg, StructVal):
         raise c.error("@allocate_fifo takes a config struct like .{ .activate_push = t }",
                       node.args[1].pos)
+    hooks = _fifo_hooks(c, cfg.fields, node)
+    name = c.decl_name
+    pe.fifos[name] = ir.Fifo(name, buf.name, hooks.get("activate_push"),
+                             hooks.get("activate_pop"))
+    return FifoVal(name, buf.name, buf.dtype)
+
+
+def _fifo_hooks(c, options: dict, node) -> dict:
+    """The local task IDs a FIFO's config activates (`activate_push`, `activate_pop`)."""
     hooks = {}
-    for k, v in cfg.fields.items():
+    for k, v in options.items():
         if k in ("activate_push", "activate_pop"):
             hooks[k] = _local_id(c, v, node, f"@allocate_fifo .{k}")
         elif k in ("empty_action", "full_action", "simd_mode", "dest", "src", "xdsr"):
@@ -207,51 +221,61 @@ def _allocate_fifo(c, node, env):
             c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
         else:
             raise c.error(f"@allocate_fifo: unknown option .{k}", node.pos)
-    name = c.decl_name
-    pe.fifos[name] = ir.Fifo(name, buf.name, hooks.get("activate_push"),
-                             hooks.get("activate_pop"))
-    return FifoVal(name, buf.name, buf.dtype)
+    return hooks
 
 
 @builtin("map")
 def _map(c, node, env):
     fn = c.need_fn(env, node.pos, "@map")
-    if len(node.args) < 2:
-        raise c.error("@map takes a function and at least one input", node.pos)
+    rule(c, node, check_map_arity, "", None, len(node.args) - 1, pos=node.pos)
     callee = c.ev(node.args[0], env)
     if isinstance(callee, NativeFn) and callee.arity is not None:
-        fname, np_ = callee.name, callee.arity
+        fname, n = callee.name, callee.arity
     elif isinstance(callee, FnVal):
-        fname, np_ = callee.decl.name, len(callee.decl.params)
+        fname, n = callee.decl.name, len(callee.decl.params)
     else:
         raise c.error("@map's first argument must be a function", node.args[0].pos)
     rest = [c.ev(a, env) for a in node.args[1:]]
-    if len(rest) not in (np_, np_ + 1):
-        raise c.error(f"@map: {fname} takes {np_} inputs, got {len(rest)} arguments",
-                      node.pos)
-    inputs, output = rest[:np_], (rest[np_] if len(rest) > np_ else None)
-    for k, v in enumerate(rest, 1):
-        if isinstance(v, FifoVal):
-            raise c.error("@map cannot take a FIFO operand", node.args[k].pos)
-    if not any(isinstance(v, (DsdVal, DsdVarRef)) for v in inputs):
-        raise c.error("@map needs at least one DSD input", node.pos)
+    rule(c, node, check_map_arity, fname, n, len(rest), pos=node.pos)
+    inputs, output = rest[:n], (rest[n] if len(rest) > n else None)
+    rule(c, node, check_map_operands, [_operand_info(c, v, node) for v in inputs],
+         None if output is None else _operand_info(c, output, node), offset=1)
     if isinstance(callee, NativeFn):
         types = [_map_input_type(c, v, node, k) for k, v in enumerate(inputs, 1)]
+        in_ops, _ = _map_inputs(c, callee, types, inputs, node)
+        name = _native_map_fn(c, callee, types, node, env)
     else:
         fenv = callee.module.env()
-        types = []
-        for p in callee.decl.params:
-            t = c.eval_type(p.type, fenv)
-            if not isinstance(t, (DType, PtrT)):
-                raise c.error(f"@map: parameter '{p.name}' must have a scalar or pointer "
-                              "type", p.pos)
-            types.append(t)
+        types = [_map_param_type(c, p, fenv) for p in callee.decl.params]
+        in_ops, stubs = _map_inputs(c, callee, types, inputs, node)
+        runtime, key = c.bind_params(callee, stubs, node.pos, fenv)
+        name = c.specialize(callee, fenv, runtime, key, node.pos)
+    ret = env.module.pe.functions[name].ret
+    rule(c, node, check_map_output, fname, ret, output is not None, pos=node.pos)
+    out_op = None
+    if ret is not None:
+        letter, out_op, et = _operand(c, output, ret, node, len(node.args) - 1)
+        rule(c, node, check_map_result, fname, ret, letter, et, pos=node.pos)
+    fn.emit(ir.Map(name, tuple(in_ops), out_op, env.module.pe.site()))
+    return None
+
+
+def _map_param_type(c, p, fenv):
+    """The type of a parameter of a function called by `@map`: a scalar or a pointer."""
+    t = c.eval_type(p.type, fenv)
+    if not isinstance(t, (DType, PtrT)):
+        raise c.error(f"@map: parameter '{p.name}' must have a scalar or pointer type", p.pos)
+    return t
+
+
+def _map_inputs(c, callee, types, inputs, node) -> tuple[list, list]:
+    """The IR operands of `@map`'s inputs, and the values the callback's parameters stand
+    for while it is specialised (a pointer is passed as it is to every call)."""
     in_ops, stubs = [], []
     for k, (t, v) in enumerate(zip(types, inputs), 1):
         what = f"input {k}" if isinstance(callee, NativeFn) else \
             f"parameter '{callee.decl.params[k - 1].name}'"
         if isinstance(t, PtrT):
-            # a pointer is passed as it is to every call (the callback reads through it)
             v = v.ptr if isinstance(v, PtrVar) else v
             if not isinstance(v, PtrVal):
                 raise c.error(f"@map: {what} is a pointer, got {describe(v)}",
@@ -260,33 +284,12 @@ def _map(c, node, env):
             continue
         if isinstance(v, (DsdVal, DsdVarRef)):
             d = c.dsd_of(v, node.pos)
-            if d.dtype is not None and d.dtype.bits != t.bits:
-                raise c.error(f"@map: {what} is {t}, its DSD holds {d.dtype}", node.pos)
+            rule(c, node, check_map_input, what, t, d.dtype, pos=node.pos)
             in_ops.append(ir.DsdOperand(d.expr))
         else:
             in_ops.append(ir.ScalarOperand(c.to_expr(v, t, node.pos, f"@map {what}")))
         stubs.append(RVal(ir.Local("%stub", t), t))
-    if isinstance(callee, NativeFn):
-        name = _native_map_fn(c, callee, types, node, env)
-    else:
-        runtime, key = c.bind_params(callee, stubs, node.pos, fenv)
-        name = c.specialize(callee, fenv, runtime, key, node.pos)
-    ret = env.module.pe.functions[name].ret
-    out_op = None
-    if ret is not None:
-        if output is None:
-            raise c.error(f"@map: {fname} returns a value, so an output is required",
-                          node.pos)
-        letter, out_op, et = _operand(c, output, ret, node, len(node.args) - 1)
-        if letter == "s":
-            raise c.error("@map output must be a DSD or a pointer", node.pos)
-        if et is not None and et.bits != ret.bits:
-            raise c.error(f"@map: output holds {et}, {fname} returns {ret}", node.pos)
-    elif output is not None:
-        raise c.error(f"@map: {fname} returns void, so no output is taken", node.pos)
-    fn.emit(ir.Map(name, tuple(in_ops), out_op, env.module.pe.site()))
-    return None
-
+    return in_ops, stubs
 
 
 def _map_input_type(c, v, node, k) -> DType:

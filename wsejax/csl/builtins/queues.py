@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from wsejax import ir
-from wsejax.csl.builtins._registry import builtin, nargs
+from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.tasks import _binding_site, _is_task
 from wsejax.csl.values import (
     FnVal,
@@ -19,12 +19,8 @@ from wsejax.csl.values import (
     TupleVal,
     describe,
 )
+from wsejax.frontend.fabric import check_color, check_queue, check_queue_free
 from wsejax.frontend.pe import PeBuilder
-from wsejax.hardware import (
-    MEMCPY_COLORS,
-    MEMCPY_QUEUES,
-    QUEUE_COUNTS,
-)
 
 
 def _get_queue(kind):
@@ -34,11 +30,7 @@ def _get_queue(kind):
         if isinstance(v, RVal):
             raise c.error(f"@{node.name} needs a comptime-known queue number", node.args[0].pos)
         n = c.comptime_int(v, node.args[0].pos)
-        count = QUEUE_COUNTS[c.arch][kind]
-        if not 0 <= n < count:
-            raise c.error(f"{kind} queue {n} does not exist on {c.arch} (0 to {count - 1})",
-                          node.pos)
-        return QueueVal(kind, n)
+        return QueueVal(kind, rule(c, node, check_queue, kind, n, c.arch, pos=node.pos))
     return impl
 
 
@@ -47,16 +39,14 @@ builtin("get_output_queue")(_get_queue("output"))
 
 
 def _check_queue(c, q: QueueVal, pos) -> None:
-    if c.memcpy and q.id in MEMCPY_QUEUES[c.arch][q.kind]:
-        raise c.error(f"{q.kind} queue {q.id} is reserved by memcpy", pos)
+    """Raise the CslError at `pos` where queue `q` is memcpy's."""
+    if c.memcpy:
+        rule(c, None, check_queue_free, q.kind, q.id, c.arch, pos=pos)
 
 
 def _color_of(c, v, pos, what: str) -> int:
     color = c.coerce(v, Special("color"), pos, what)
-    if c.memcpy and color.id in MEMCPY_COLORS:
-        raise c.error(f"{what}: color {color.id} is reserved by memcpy (colors 21, 22, 23)",
-                      pos)
-    return color.id
+    return rule(c, None, check_color, color.id, c.memcpy, what, pos=pos)
 
 
 def _queue_color(c, v, pos, what: str):
@@ -86,28 +76,9 @@ def _initialize_queue(c, node, env):
     for k in f:
         if k not in ("color", "priority", "ctrl_table_id"):
             raise c.error(f"@initialize_queue: unknown option .{k}", node.pos)
-    if c.arch == "wse2":
-        if q.kind == "output" and f:
-            raise c.error("on wse2 an output queue takes no config (its color comes from the "
-                          "fabout_dsd)", node.pos)
-        if "ctrl_table_id" in f:
-            raise c.error("@initialize_queue: .ctrl_table_id exists on wse3 only", node.pos)
-    else:
-        if "priority" in f:
-            raise c.error("on wse3 @initialize_queue takes no .priority (give it on the "
-                          "fabin_dsd)", node.pos)
-        if "ctrl_table_id" in f:
-            if q.kind != "input":
-                raise c.error("@initialize_queue: .ctrl_table_id applies to input queues only",
-                              node.pos)
-            c.comptime_int(f["ctrl_table_id"], node.pos)
-            c.ignored("@initialize_queue .ctrl_table_id", node.pos,
-                      "control task tables are not modelled")
-    if "priority" in f and not isinstance(f["priority"], StructVal):
-        raise c.error("@initialize_queue: .priority takes .{ .high = true }, "
-                      ".{ .medium = true } or .{ .low = true }", node.pos)
+    _QUEUE_OPTIONS[c.arch](c, q, f, node)
     if "priority" in f:
-        c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
+        _priority(c, f["priority"], node, "@initialize_queue: .priority")
     color = None
     if "color" in f:
         color = _queue_color(c, f["color"], node.pos, "@initialize_queue .color")
@@ -115,6 +86,38 @@ def _initialize_queue(c, node, env):
         raise c.error(f"@initialize_queue: {describe(q)} needs a .color", node.pos)
     pe.queues[(q.kind, q.id)] = (color, node.pos)
     return None
+
+
+def _wse2_queue_options(c, q: QueueVal, f: dict, node) -> None:
+    if q.kind == "output" and f:
+        raise c.error("on wse2 an output queue takes no config (its color comes from the "
+                      "fabout_dsd)", node.pos)
+    if "ctrl_table_id" in f:
+        raise c.error("@initialize_queue: .ctrl_table_id exists on wse3 only", node.pos)
+
+
+def _wse3_queue_options(c, q: QueueVal, f: dict, node) -> None:
+    if "priority" in f:
+        raise c.error("on wse3 @initialize_queue takes no .priority (give it on the "
+                      "fabin_dsd)", node.pos)
+    if "ctrl_table_id" in f:
+        if q.kind != "input":
+            raise c.error("@initialize_queue: .ctrl_table_id applies to input queues only",
+                          node.pos)
+        c.comptime_int(f["ctrl_table_id"], node.pos)
+        c.ignored("@initialize_queue .ctrl_table_id", node.pos,
+                  "control task tables are not modelled")
+
+
+_QUEUE_OPTIONS = {"wse2": _wse2_queue_options, "wse3": _wse3_queue_options}
+
+
+def _priority(c, v, node, what: str) -> None:
+    """A `.priority` option, checked and ignored."""
+    if not isinstance(v, StructVal):
+        raise c.error(f"{what} takes .{{ .high = true }}, .{{ .medium = true }} or "
+                      ".{ .low = true }", node.pos)
+    c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
 
 
 @builtin("queue_flush")
@@ -213,7 +216,21 @@ def finish_pe(c, pe: PeBuilder) -> None:
         pe.deferred.pop(0)()
     init = {key: color for key, (color, _) in pe.queues.items()}
     colors = _finish_queue_config(c, pe, init)
-    late = bool(pe.rebinds)
+    late = _check_queue_uses(c, pe, init) or bool(pe.rebinds)
+    if not late:
+        return
+    for k, t in pe.tasks.items():
+        if t.kind == "data" and t.color < 0:
+            pe.tasks[k] = dataclasses.replace(t, color=colors[("input", t.id)])
+    fill = _QueueColors(c.arch, colors)
+    pe.functions = {k: fill(f) for k, f in pe.functions.items()}
+    pe.dsd_vars = {k: fill(d) for k, d in pe.dsd_vars.items()}
+
+
+def _check_queue_uses(c, pe: PeBuilder, init: dict) -> bool:
+    """Check each use of a queue against the color it is initialised with; whether some use
+    takes its color from the queue (to be filled in). Raises CslError."""
+    late = False
     for key, color, pos, what in pe.queue_uses:
         first = init.get(key)
         name = f"{key[0]} queue {key[1]}"
@@ -232,29 +249,33 @@ def finish_pe(c, pe: PeBuilder) -> None:
         if color is not None and color != first:
             raise c.error(f"{what} is on color {color}, but {name} is initialised with color "
                           f"{first}", pos)
-    if not late:
-        return
+    return late
 
-    def fill(x):
+
+class _QueueColors:
+    """Rewrites IR so that each fabric DSD waiting for its queue's color (color < 0) has it;
+    on wse3 a DSD on a queue rebound at run time takes the queue's colors, whatever it says."""
+
+    def __init__(self, arch: str, colors: dict):
+        self.arch = arch
+        self.colors = colors
+
+    def __call__(self, x):
         if isinstance(x, (ir.FabIn, ir.FabOut)):
-            kind = "input" if isinstance(x, ir.FabIn) else "output"
-            if isinstance(x.color, int) and x.color < 0:
-                return dataclasses.replace(x, color=colors[(kind, x.queue)])
-            # on wse3 a queue's wavelets have the queue's color, whatever the DSD says
-            if c.arch == "wse3" and isinstance(colors.get((kind, x.queue)), ir.QueueColor):
-                return dataclasses.replace(x, color=colors[(kind, x.queue)])
-            return x
+            return self.fabric(x)
         if isinstance(x, tuple):
-            items = tuple(fill(v) for v in x)
+            items = tuple(self(v) for v in x)
             return items if any(a is not b for a, b in zip(items, x)) else x
         if dataclasses.is_dataclass(x) and not isinstance(x, type):
-            new = {f.name: fill(getattr(x, f.name)) for f in dataclasses.fields(x)}
+            new = {f.name: self(getattr(x, f.name)) for f in dataclasses.fields(x)}
             if any(new[k] is not getattr(x, k) for k in new):
                 return dataclasses.replace(x, **new)
         return x
 
-    for k, t in pe.tasks.items():
-        if t.kind == "data" and t.color < 0:
-            pe.tasks[k] = dataclasses.replace(t, color=colors[("input", t.id)])
-    pe.functions = {k: fill(f) for k, f in pe.functions.items()}
-    pe.dsd_vars = {k: fill(d) for k, d in pe.dsd_vars.items()}
+    def fabric(self, x):
+        key = ("input" if isinstance(x, ir.FabIn) else "output", x.queue)
+        if isinstance(x.color, int) and x.color < 0:
+            return dataclasses.replace(x, color=self.colors[key])
+        if self.arch == "wse3" and isinstance(self.colors.get(key), ir.QueueColor):
+            return dataclasses.replace(x, color=self.colors[key])
+        return x

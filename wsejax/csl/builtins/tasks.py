@@ -7,7 +7,7 @@ import dataclasses
 
 from wsejax import ir
 from wsejax.csl import ast
-from wsejax.csl.builtins._registry import builtin, nargs
+from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.values import (
     ColorVal,
     FnVal,
@@ -19,12 +19,15 @@ from wsejax.csl.values import (
     describe,
 )
 from wsejax.fabric import data_task_args
+from wsejax.frontend.fabric import (
+    check_control_task_id,
+    check_data_task_source,
+    check_local_task_id,
+    check_unbound,
+)
 from wsejax.frontend.pe import PeBuilder
 from wsejax.hardware import (
-    MAX_CONTROL_TASK_ID,
     MEMCPY_COLORS,
-    MEMCPY_CONTROL_IDS,
-    MEMCPY_LOCAL_IDS,
     MEMCPY_QUEUES,
     ut_id_error,
 )
@@ -38,10 +41,7 @@ def _get_local_task_id(c, node, env):
     if isinstance(v, RVal):
         raise c.error("@get_local_task_id with a runtime value is not supported yet", node.pos)
     n = c.comptime_int(v, node.pos)
-    lo = 0 if c.arch == "wse2" else 8
-    if not lo <= n <= 30:
-        raise c.error(f"local task ID {n} is out of range on {c.arch} ({lo} to 30)", node.pos)
-    return TaskIdVal("local", n)
+    return TaskIdVal("local", rule(c, node, check_local_task_id, n, c.arch, pos=node.pos))
 
 
 def _bound_id(c, v, pos) -> int:
@@ -64,16 +64,12 @@ def _task_id(c, v, node, what: str, pos=None) -> int:
     if isinstance(v, TaskIdVal):
         return v.id
     if isinstance(v, ColorVal):
-        if c.arch != "wse2":
-            raise c.error(f"{what}: on wse3 a data task is named by its input queue, not by "
-                          f"color {v.id}", pos)
-        return v.id
+        return rule(c, node, check_data_task_source, c.arch, "color", v.id, what, pos=pos)
     if isinstance(v, QueueVal):
-        if c.arch != "wse3" or v.kind != "input":
-            raise c.error(f"{what}: {describe(v)} names no task on {c.arch}"
-                          + (" (on wse2 a data task is named by its color)"
-                             if c.arch == "wse2" else ""), pos)
-        return v.id
+        if v.kind != "input":
+            raise c.error(f"{what}: {describe(v)} names no task on {c.arch}", pos)
+        return rule(c, node, check_data_task_source, c.arch, "input queue", v.id, what,
+                    pos=pos)
     if _is_task(v):
         return _bound_id(c, v, pos)
     named = "a color" if c.arch == "wse2" else "an input queue"
@@ -123,11 +119,7 @@ def _bind_local_task(c, node, env):
     pe, t, ident = _binding(c, node, env, "local", "@get_local_task_id(n)")
     if t.decl.params:
         raise c.error(f"local task '{t.decl.name}' takes no parameters", t.decl.pos)
-    if c.memcpy and ident.id in MEMCPY_LOCAL_IDS:
-        raise c.error(f"local task ID {ident.id} is reserved by {MEMCPY_LOCAL_IDS[ident.id]}",
-                      node.args[1].pos)
-    if ident.id in pe.tasks:
-        raise c.error(f"task ID {ident.id} is bound twice", node.pos)
+    rule(c, node, check_unbound, "local", ident.id, pe.tasks, c.memcpy)
     # bound now, its body lowered once the PE's comptime is done: a task may name itself
     # (`.unblock = self`) and tasks bound after it
     pe.task_decls[(id(t.decl), id(t.module))] = ident.id
@@ -149,20 +141,13 @@ def _get_control_task_id(c, node, env):
         raise c.error("@get_control_task_id with a runtime value is not supported yet",
                       node.pos)
     n = c.comptime_int(v, node.args[0].pos)
-    if not 0 <= n <= MAX_CONTROL_TASK_ID:
-        raise c.error(f"control task ID {n} is out of range (0 to {MAX_CONTROL_TASK_ID})",
-                      node.pos)
-    return TaskIdVal("control", n)
+    return TaskIdVal("control", rule(c, node, check_control_task_id, n, pos=node.pos))
 
 
 @builtin("bind_control_task")
 def _bind_control_task(c, node, env):
     pe, t, ident = _binding(c, node, env, "control", "@get_control_task_id(n)")
-    if c.memcpy and ident.id in MEMCPY_CONTROL_IDS:
-        raise c.error(f"control task ID {ident.id} is reserved by memcpy (IDs "
-                      f"{MEMCPY_CONTROL_IDS[0]} to {MEMCPY_CONTROL_IDS[-1]})", node.args[1].pos)
-    if ident.id in pe.tasks:
-        raise c.error(f"task ID {ident.id} is bound twice", node.pos)
+    rule(c, node, check_unbound, "control", ident.id, pe.tasks, c.memcpy)
     _bind_wavelet_task(c, pe, t, ident, "control", node)
     return None
 
@@ -225,8 +210,7 @@ def _bind_data_task(c, node, env):
     if c.memcpy and c.arch == "wse3" and ident.id in MEMCPY_QUEUES[c.arch]["input"]:
         # on wse2 a data task ID is a color: only memcpy's colors are its own
         raise c.error(f"input queue {ident.id} is reserved by memcpy", node.args[1].pos)
-    if ident.id in pe.tasks:
-        raise c.error(f"task ID {ident.id} is bound twice", node.pos)
+    rule(c, node, check_unbound, "data", ident.id, pe.tasks, c.memcpy)
     decl = t.decl
     _bind_wavelet_task(c, pe, t, ident, "data", node)
     fname = ""

@@ -151,34 +151,30 @@ def _range(c, node, env):
     return RangeVal(t, start, stop, step)
 
 
+# what @type_of gives, by the value's class (the first that matches); a type is a `type`
+_TYPE_OF = (
+    ((CNum, RVal), lambda v: v.dtype),
+    (bool, lambda v: DType.bool_),
+    (int, lambda v: COMPTIME_INT),
+    (float, lambda v: Special("comptime_float")),
+    (ArrayVal, lambda v: ArrayT(v.elem, v.values.shape)),
+    (DsdVal, lambda v: Special(v.kind)),
+    (QueueVal, lambda v: Special(f"{v.kind}_queue")),
+    (TaskIdVal, lambda v: Special(f"{v.kind}_task_id")),
+    (UtIdVal, lambda v: Special("ut_id")),
+    ((ColorVal, PeColorVal), lambda v: Special("color")),
+    (StructVal, lambda v: v.stype or Special("comptime_struct")),
+    (type(None), lambda v: VOID),
+)
+
+
 @builtin("type_of")
 def _type_of(c, node, env):
     nargs(c, node, 1)
     v = c.ev(node.args[0], env)
-    if isinstance(v, (CNum, RVal)):
-        return v.dtype
-    if isinstance(v, bool):
-        return DType.bool_
-    if isinstance(v, int):
-        return COMPTIME_INT
-    if isinstance(v, float):
-        return Special("comptime_float")
-    if isinstance(v, ArrayVal):
-        return ArrayT(v.elem, v.values.shape)
-    if isinstance(v, DsdVal):
-        return Special(v.kind)
-    if isinstance(v, QueueVal):
-        return Special(f"{v.kind}_queue")
-    if isinstance(v, TaskIdVal):
-        return Special(f"{v.kind}_task_id")
-    if isinstance(v, UtIdVal):
-        return Special("ut_id")
-    if isinstance(v, (ColorVal, PeColorVal)):
-        return Special("color")
-    if isinstance(v, StructVal):
-        return v.stype or Special("comptime_struct")
-    if v is None:
-        return VOID
+    for cls, type_of in _TYPE_OF:
+        if isinstance(v, cls):
+            return type_of(v)
     if is_type(v):
         return Special("type")
     if isinstance(v, ModuleVal):
