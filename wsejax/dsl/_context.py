@@ -4,11 +4,11 @@ function bodies being traced) and the names of DSD kinds and router ports."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from wsejax import ir
 from wsejax.errors import LayoutError, ProgramError
 from wsejax.frontend import RuleError
+from wsejax.frontend.layout import LayoutRecorder
 from wsejax.frontend.pe import PeBuilder
 
 mem1d_dsd = "mem1d_dsd"
@@ -129,12 +129,9 @@ class _BodyBuilder:
         return self.program.fresh(prefix)
 
 
-class _LayoutBuilder:
-    def __init__(self):
-        self.rect: tuple[int, int] | None = None
-        self.tiles: dict[tuple[int, int], tuple[Callable, dict]] = {}
-        self.exports: dict[str, ir.ExportName] = {}
-        self.routes: dict[tuple[int, int, int], tuple] = {}
+class _LayoutBuilder(LayoutRecorder):
+    """A layout function being run: `tiles[(x, y)]` is (program, params), `routes[(x, y,
+    color)]` is (rx, tx)."""
 
 
 def _layout() -> _LayoutBuilder:

@@ -31,11 +31,12 @@ from wsejax.dsl._values import (
 )
 from wsejax.errors import LayoutError, ProgramError
 from wsejax.frontend.fabric import check_direction
+from wsejax.frontend.tiles import ParamKinds, group_tiles
 from wsejax.hardware import (
     MEMCPY_COLORS,
 )
 from wsejax.layout import ARCHES, build_program
-from wsejax.tile_classes import Group, TableNames, tile_classes, vary_color
+from wsejax.tile_classes import tile_classes
 from wsejax.types import (
     DType,
     bool_,
@@ -73,25 +74,12 @@ def fn_type(*params: DType) -> FnType:
 
 def set_rectangle(width: int, height: int) -> None:
     """`@set_rectangle(w, h)`: exactly once, before any set_tile_code."""
-    lb = _layout()
-    if lb.rect is not None:
-        raise LayoutError("@set_rectangle called twice")
-    if int(width) < 1 or int(height) < 1:
-        raise LayoutError(f"@set_rectangle({width}, {height}): dimensions must be positive")
-    lb.rect = (int(width), int(height))
+    _rule(_layout().record_rectangle, int(width), int(height), error=LayoutError)
 
 
 def set_tile_code(x: int, y: int, pe_program: Callable, params: dict | None = None) -> None:
     """`@set_tile_code(x, y, program, params)`: once per coordinate of the rectangle."""
-    lb = _layout()
-    if lb.rect is None:
-        raise LayoutError("@set_tile_code before @set_rectangle")
-    w, h = lb.rect
-    if not (0 <= x < w and 0 <= y < h):
-        raise LayoutError(f"@set_tile_code({x}, {y}) is outside the {w}x{h} rectangle")
-    if (x, y) in lb.tiles:
-        raise LayoutError(f"@set_tile_code({x}, {y}) called twice")
-    lb.tiles[(x, y)] = (pe_program, dict(params or {}))
+    _rule(_layout().record_tile, x, y, (pe_program, dict(params or {})), error=LayoutError)
 
 
 def _ports(v, what: str, err) -> tuple[str, ...]:
@@ -115,17 +103,10 @@ def set_color_config(x: int, y: int, color, *, rx=(), tx=()) -> None:
     (each a direction, csl.NORTH ... csl.RAMP, or a sequence of them). Once per PE and color.
     """
     lb = _layout()
-    if lb.rect is None:
-        raise LayoutError("@set_color_config before @set_rectangle")
-    w, h = lb.rect
     x = _comptime_int(x, "@set_color_config x")
     y = _comptime_int(y, "@set_color_config y")
-    if not (0 <= x < w and 0 <= y < h):
-        raise LayoutError(f"@set_color_config({x}, {y}, ...) is outside the {w}x{h} rectangle")
     c, route = _route(color, rx, tx, "@set_color_config", LayoutError)
-    if (x, y, c) in lb.routes:
-        raise LayoutError(f"@set_color_config: color {c} at PE ({x}, {y}) is configured twice")
-    lb.routes[(x, y, c)] = route
+    _rule(lb.record_route, x, y, c, route, error=LayoutError)
 
 
 def set_local_color_config(color, *, rx=(), tx=()) -> None:
@@ -141,16 +122,11 @@ def set_local_color_config(color, *, rx=(), tx=()) -> None:
 def export_name(name: str, type_, mutable: bool | None = None) -> None:
     """`@export_name(name, type, mutable)`: `type` is `csl.pointer(T)` or `csl.fn_type(...)`."""
     lb = _layout()
-    if name in lb.exports:
-        raise LayoutError(f"@export_name('{name}') called twice")
     if isinstance(type_, PointerType):
-        if mutable is None:
-            raise LayoutError(f"@export_name('{name}'): data names need a mutability")
-        lb.exports[name] = ir.ExportName(name, "data", type_.dtype, bool(mutable))
+        _rule(lb.record_data_export, name, type_.dtype, None if mutable is None else bool(mutable),
+              error=LayoutError)
     elif isinstance(type_, FnType):
-        if len(type_.params) > 15:
-            raise LayoutError(f"@export_name('{name}'): functions take at most 15 params")
-        lb.exports[name] = ir.ExportName(name, "func", None, False, type_.params)
+        _rule(lb.record_fn_export, name, type_.params, error=LayoutError)
     else:
         raise LayoutError(f"@export_name('{name}'): type must be csl.pointer(T) or "
                           f"csl.fn_type(...), got {type_!r}")
@@ -209,45 +185,48 @@ def _per_pe_numbers(keys: list) -> tuple | None:
     return kind, t, default, (lo, hi), raw.astype(t.np)
 
 
+def _number_keys(program, name: str, values: list):
+    """The keys of a param's numbers and, where they can be, their per-PE value: a
+    `_PerPeParam` reading table `<function name>:<param>`; None where all are equal."""
+    keys = [_number_key(u) for u in values]
+    if len(set(keys)) == 1:
+        return None
+    found = _per_pe_numbers(keys)
+    if found is None:
+        return keys, None
+    kind, t, default, extremes, entries = found
+    return keys, (t, entries, lambda table: _PerPeParam(table, kind, extremes, default))
+
+
+def _shape(x: int, y: int, params: dict):
+    """What tiles share to be one group: their params other than numbers and colors (a tile
+    with unhashable params is alone)."""
+    try:
+        return tuple(sorted((k, None if _is_number(v) or isinstance(v, Color) else _freeze(v))
+                            for k, v in params.items()))
+    except TypeError:
+        return (x, y)
+
+
+_PARAM_KINDS = ParamKinds(
+    shape=_shape,
+    may_vary=lambda v: _is_number(v) or isinstance(v, Color),
+    color_ids=lambda program, name, values: (
+        [u.id for u in values] if all(isinstance(u, Color) for u in values) else None),
+    is_color=lambda v: isinstance(v, Color),
+    freeze=_freeze,
+    numbers=_number_keys,
+    stem=lambda program: getattr(program, "__name__", "pe_program"),
+    color_stand_in=_PerPeColor,
+    reserved_colors=MEMCPY_COLORS,   # every dsl program is compiled with memcpy
+)
+
+
 def _tile_groups(tiles: dict) -> list:
-    """The layout's tiles as `wsejax.tile_classes` groups: one per PE program and params
-    other than numbers (a tile with unhashable params alone), declaring the numbers that vary
-    and, where they can be, their per-PE stand-ins (tables `<function name>:<param>`)."""
-    grouped: dict = {}
-    for (x, y), (prog, p) in sorted(tiles.items(), key=lambda t: (t[0][1], t[0][0])):
-        try:
-            shape = tuple(sorted((k, None if _is_number(v) or isinstance(v, Color)
-                                  else _freeze(v)) for k, v in p.items()))
-        except TypeError:
-            shape = (x, y)
-        grouped.setdefault((prog, shape), []).append((x, y, p))
-    names = TableNames()
-    groups = []
-    for (prog, _), members in grouped.items():
-        g = Group(prog, members)
-        stem = getattr(prog, "__name__", "pe_program")
-        for k, v in g.params[0].items():
-            if all(isinstance(p[k], Color) for p in g.params):
-                vary_color(g, k, [p[k].id for p in g.params], names, stem, _PerPeColor,
-                           MEMCPY_COLORS)
-                continue
-            if isinstance(v, Color) or any(isinstance(p[k], Color) for p in g.params):
-                g.vary(k, [_freeze(p[k]) for p in g.params])    # colors and numbers: split
-                continue
-            if not _is_number(v):
-                continue
-            keys = [_number_key(p[k]) for p in g.params]
-            if len(set(keys)) == 1:
-                continue
-            found = _per_pe_numbers(keys)
-            per_pe = None
-            if found is not None:
-                kind, t, default, extremes, entries = found
-                table = names.new(f"{stem}:{k}", t)
-                per_pe = (_PerPeParam(table, kind, extremes, default), table, entries)
-            g.vary(k, keys, per_pe)
-        groups.append(g)
-    return groups
+    """The layout's tiles as `wsejax.tile_classes` groups (`wsejax.frontend.tiles`)."""
+    return group_tiles(((x, y, prog, p) for (x, y), (prog, p)
+                        in sorted(tiles.items(), key=lambda t: (t[0][1], t[0][0]))),
+                       _PARAM_KINDS)
 
 
 def compile_layout(layout_fn: Callable, *, arch: str = "wse2", fabric_dims=None,
@@ -276,14 +255,7 @@ def compile_layout(layout_fn: Callable, *, arch: str = "wse2", fabric_dims=None,
         layout_fn(**(params or {}))
     finally:
         _stack().remove(lb)
-    if lb.rect is None:
-        raise LayoutError("the layout never called @set_rectangle")
-    w, h = lb.rect
-    missing = [(x, y) for y in range(h) for x in range(w)
-               if (x, y) not in lb.tiles]
-    if missing:
-        raise LayoutError(f"no @set_tile_code for PE {missing[0]} "
-                          f"({len(missing)} of {w * h} PEs have none)")
+    w, h = _rule(lb.check_complete, error=LayoutError)
     classes, class_of, tables = tile_classes(
         _tile_groups(lb.tiles), h, w,
         lambda prog, p: build_pe_program(prog, p, getattr(prog, "__name__", "pe_program"), arch),
