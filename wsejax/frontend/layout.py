@@ -53,13 +53,14 @@ class LayoutRecorder:
             fail(f"color {color} at PE ({x}, {y}) is configured twice", "@set_color_config")
         self.routes[(x, y, color)] = route
 
-    def _new_export(self, name: str) -> None:
+    def check_unexported(self, name: str) -> None:
+        """`@export_name` names `name` once."""
         if name in self.exports:
             fail(f"@export_name('{name}') called twice")
 
     def record_data_export(self, name: str, dtype, mutable) -> None:
         """`@export_name(name, [*]T, mutable)`."""
-        self._new_export(name)
+        self.check_unexported(name)
         if mutable is None:
             fail(f"@export_name('{name}'): data names need a mutability")
         if not isinstance(mutable, bool):
@@ -68,7 +69,7 @@ class LayoutRecorder:
 
     def record_fn_export(self, name: str, params: tuple) -> None:
         """`@export_name(name, fn(T1, ...) void)`."""
-        self._new_export(name)
+        self.check_unexported(name)
         if len(params) > MAX_EXPORT_PARAMS:
             fail(f"@export_name('{name}'): functions take at most {MAX_EXPORT_PARAMS} params")
         self.exports[name] = ir.ExportName(name, "func", None, False, tuple(params))
