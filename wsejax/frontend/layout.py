@@ -50,7 +50,7 @@ class LayoutRecorder:
         """`@set_color_config(x, y, color, ...)`: once per PE and color."""
         self._inside("set_color_config", x, y, f"{x}, {y}, ...")
         if (x, y, color) in self.routes:
-            fail(f"color {color} at PE ({x}, {y}) is configured twice", "@set_color_config")
+            fail(f"color {color} at PE ({x}, {y}) is configured twice")
         self.routes[(x, y, color)] = route
 
     def check_unexported(self, name: str) -> None:
