@@ -440,3 +440,23 @@ def test_every_operation_is_a_python_function():
     for name in ops.OPS:
         assert callable(getattr(csl, name)), name
         assert name in csl.__all__
+
+
+def test_a_data_task_on_a_queue_never_initialised(tmp_path):
+    with pytest.raises(CslError) as c_err:
+        compile_csl_row(tmp_path, "task t(v: u32) void { _ = v; }\n" + MAIN
+                        + "comptime { @bind_data_task(t, @get_data_task_id(@get_input_queue(3))); "
+                        "}\n", "wse3")
+
+    def py(g):
+        def t(v: csl.u32):
+            pass
+
+        csl.bind_data_task(csl.task(t), csl.get_data_task_id(csl.get_input_queue(3)))
+
+    with pytest.raises(ProgramError) as p_err:
+        compile_py_row(py, "wse3")
+    # the hint says how each front end initialises a queue
+    rule = "data task 't' uses input queue 3, which is never initialised: "
+    assert c_err.value.message.startswith(rule)
+    assert str(p_err.value).startswith(rule)

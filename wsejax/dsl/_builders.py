@@ -11,6 +11,7 @@ from wsejax.dsl._context import (
     _BodyBuilder,
     _program,
     _ProgramState,
+    _rule,
     _stack,
     mem1d_dsd,
 )
@@ -33,6 +34,7 @@ from wsejax.dsl._values import (
     _expr,
 )
 from wsejax.errors import ProgramError
+from wsejax.frontend.fabric import check_initialised
 
 # Builders
 
@@ -117,9 +119,8 @@ class _ProgramBuilder(_ProgramState):
         if q is None:
             return t
         color = self.queues.get(("input", q), (None, None))[0]
-        if color is None:
-            raise ProgramError(f"data task {t.fn} is bound to input queue {q}, which is never "
-                               "initialised (csl.initialize_queue(q, color=c))")
+        _rule(check_initialised, f"data task '{t.fn}'", "input", q, color,
+              "give it a color with csl.initialize_queue(q, color=c)", error=ProgramError)
         return ir.Task(t.fn, t.kind, t.id, color)
 
     def _hook(self, v, fifo: str, what: str) -> int | None:

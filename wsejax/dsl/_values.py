@@ -98,10 +98,7 @@ class _ExprLike:
         if ea is None:
             ea = _expr(a, eb.dtype, f"operator {op}")
         if eb is None:
-            if op in ("<<", ">>") and _is_number(b):
-                eb = _expr(b, ea.dtype, f"operator {op}")
-            else:
-                eb = _expr(b, ea.dtype, f"operator {op}")
+            eb = _expr(b, ea.dtype, f"operator {op}")
         if op in ("<<", ">>"):
             return Val(ir.Bin(op, ea, eb, ea.dtype))
         t = _peer(ea.dtype, eb.dtype, f"operator {op}")

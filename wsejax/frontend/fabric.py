@@ -20,9 +20,10 @@ from wsejax.hardware import (
 
 __all__ = ["DIRECTIONS", "FABRIC_DSDS", "Operand", "check_async", "check_color",
            "check_control_task_id", "check_data_task_source", "check_direction", "check_hooks",
-           "check_index", "check_local_task_id", "check_map_arity", "check_map_input",
-           "check_map_operands", "check_map_output", "check_map_result", "check_queue",
-           "check_queue_free", "check_stream_operands", "check_unbound", "fail"]
+           "check_index", "check_initialised", "check_local_task_id", "check_map_arity",
+           "check_map_input", "check_map_operands", "check_map_output", "check_map_result",
+           "check_queue", "check_queue_free", "check_stream_operands", "check_unbound",
+           "fail"]
 
 FABRIC_DSDS = ("fabin_dsd", "fabout_dsd")
 # router ports, as `wsejax.routes.DIRECTIONS` names them
@@ -70,6 +71,13 @@ def check_queue_free(kind: str, n: int, arch: str, what: str | None = None) -> N
     """Queue `n` is not one memcpy uses (where the program uses memcpy)."""
     if n in MEMCPY_QUEUES[arch][kind]:
         fail(f"{kind} queue {n} is reserved by memcpy", what)
+
+
+def check_initialised(what: str, kind: str, n: int, color, hint: str) -> None:
+    """A queue that `what` (a data task, a fabric DSD) uses has a color (`color` None: it is
+    never initialised); `hint` says how to give it one."""
+    if color is None:
+        fail(f"{what} uses {kind} queue {n}, which is never initialised: {hint}")
 
 
 def check_local_task_id(n: int, arch: str | None) -> int:

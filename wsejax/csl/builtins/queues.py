@@ -19,7 +19,12 @@ from wsejax.csl.values import (
     TupleVal,
     describe,
 )
-from wsejax.frontend.fabric import check_color, check_queue, check_queue_free
+from wsejax.frontend.fabric import (
+    check_color,
+    check_initialised,
+    check_queue,
+    check_queue_free,
+)
 from wsejax.frontend.pe import PeBuilder
 
 
@@ -237,9 +242,9 @@ def _check_queue_uses(c, pe: PeBuilder, init: dict) -> bool:
         late = late or color is None
         if first is None:
             if c.arch == "wse3":
-                raise c.error(f"{what} uses {name}, which is never initialised: on wse3 give it "
-                              f"a color with @initialize_queue(@get_{key[0]}_queue({key[1]}), "
-                              ".{ .color = ... })", pos)
+                rule(c, None, check_initialised, what, *key, None,
+                     f"on wse3 give it a color with @initialize_queue(@get_{key[0]}_queue("
+                     f"{key[1]}), .{{ .color = ... }})", pos=pos)
             if color is None:
                 raise c.error(f"{what} has no .fabric_color and its {name} is never given one: "
                               f"give it a .fabric_color or bind the queue with "

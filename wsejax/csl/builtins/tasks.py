@@ -23,12 +23,12 @@ from wsejax.frontend.fabric import (
     check_control_task_id,
     check_data_task_source,
     check_local_task_id,
+    check_queue_free,
     check_unbound,
 )
 from wsejax.frontend.pe import PeBuilder
 from wsejax.hardware import (
     MEMCPY_COLORS,
-    MEMCPY_QUEUES,
     ut_id_error,
 )
 from wsejax.types import DType
@@ -207,19 +207,18 @@ def _bind_data_task(c, node, env):
     if c.memcpy and c.arch == "wse2" and ident.id in MEMCPY_COLORS:
         raise c.error(f"color {ident.id} is reserved by memcpy (colors 21, 22, 23): it cannot "
                       "carry a data task", node.args[1].pos)
-    if c.memcpy and c.arch == "wse3" and ident.id in MEMCPY_QUEUES[c.arch]["input"]:
+    if c.memcpy and c.arch == "wse3":
         # on wse2 a data task ID is a color: only memcpy's colors are its own
-        raise c.error(f"input queue {ident.id} is reserved by memcpy", node.args[1].pos)
+        rule(c, node, check_queue_free, "input", ident.id, c.arch, pos=node.args[1].pos)
     rule(c, node, check_unbound, "data", ident.id, pe.tasks, c.memcpy)
-    decl = t.decl
     _bind_wavelet_task(c, pe, t, ident, "data", node)
-    fname = ""
     color = ident.id
     if c.arch == "wse3":
         # the queue's color is filled in by finish_pe
         color = -1
-        pe.queue_uses.append((("input", ident.id), None, node.pos, f"data task '{decl.name}'"))
-    pe.tasks[ident.id] = ir.Task(fname, "data", ident.id, color)
+        pe.queue_uses.append((("input", ident.id), None, node.pos,
+                              f"data task '{t.decl.name}'"))
+    pe.tasks[ident.id] = ir.Task("", "data", ident.id, color)
     return None
 
 
