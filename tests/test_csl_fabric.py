@@ -266,12 +266,12 @@ ERRORS = [
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .colour = c });"
      + MAIN, "@get_dsd", "unknown fabout_dsd property '.colour'", "wse2"),
     (C + "const D = @get_dsd(fabin_dsd, .{ .fabric_color = c });" + MAIN, "@get_dsd",
-     "fabin_dsd needs an .extent", "wse2"),
+     "fabin_dsd needs an extent", "wse2"),
     ("const D = @get_dsd(fabin_dsd, .{ .extent = 4, .input_queue = @get_input_queue(2) });"
      + MAIN, "@get_dsd", "this fabin_dsd has no .fabric_color and its input queue 2 is never "
      "given one", "wse2"),
     (C + "const D = @get_dsd(fabin_dsd, .{ .extent = 4, .fabric_color = c });" + MAIN,
-     "@get_dsd", "on wse3 a fabin_dsd needs an .input_queue", "wse3"),
+     "@get_dsd", "on wse3 a fabin_dsd needs an input_queue", "wse3"),
     ("const D = @get_dsd(fabout_dsd, .{ .extent = 4, .output_queue = @get_output_queue(2) });"
      + MAIN, "@get_dsd", "uses output queue 2, which is never initialised", "wse3"),
     ("const q = @get_input_queue(3);\n"
@@ -309,11 +309,11 @@ ERRORS = [
      "@set_dsd_stride", "applies to a mem1d_dsd only", "wse2"),
     # queues
     ("const q = @get_input_queue(8);\nfn main() void { _ = q; }", "@get_input_queue",
-     "input queue 8 does not exist on wse2 (0 to 7)", "wse2"),
+     "input queue 8 is out of range on wse2 (0 to 7)", "wse2"),
     ("const q = @get_output_queue(6);\nfn main() void { _ = q; }", "@get_output_queue",
-     "output queue 6 does not exist on wse2 (0 to 5)", "wse2"),
+     "output queue 6 is out of range on wse2 (0 to 5)", "wse2"),
     ("const q = @get_output_queue(8);\nfn main() void { _ = q; }", "@get_output_queue",
-     "output queue 8 does not exist on wse3 (0 to 7)", "wse3"),
+     "output queue 8 is out of range on wse3 (0 to 7)", "wse3"),
     ("var n: u16 = 2;\nfn main() void { _ = @get_input_queue(n); }", "n); }",
      "@get_input_queue needs a comptime-known queue number", "wse2"),
     ("const q: input_queue = @get_output_queue(2);\nfn main() void { _ = q; }",
@@ -384,13 +384,13 @@ ERRORS = [
      "comptime { @bind_data_task(t, @get_data_task_id(@get_color(3))); }", "@activate",
      "but 't' is bound as a data task", "wse2"),
     ("fn main() void { @block(@get_input_queue(3)); }", "@block",
-     "input queue 3 names no task on wse2", "wse2"),
+     "on wse2 a data task is named by its color, not by input queue 3", "wse2"),
     ("fn main() void {}\ncomptime { @block(@get_color(3)); }", "@block",
      "on wse3 a data task is named by its input queue, not by color 3", "wse3"),
     # op configs
     ("var a: [4]f32;\nconst D = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "fn main() void { @fmovs(D, D, .{ .activate = @get_local_task_id(9), .unblock = "
-     "@get_local_task_id(9) }); }", "@fmovs", "takes .activate or .unblock, not both", "wse2"),
+     "@get_local_task_id(9) }); }", "@fmovs", "takes at most one of activate and unblock", "wse2"),
     ("var a: [4]f32;\nconst D = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "fn main() void { @fmovs(D, D, .{ .activate = @get_data_task_id(@get_color(2)) }); }",
      "@fmovs", "@fmovs .activate takes a local task ID", "wse2"),
@@ -416,11 +416,12 @@ ERRORS = [
      "@fmovs .index: -1 does not fit in u16", "wse2"),
     (C + "var a: [4]f32;\nconst M = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "const D = @get_dsd(fabin_dsd, .{ .extent = 4, .fabric_color = c });\n"
-     "fn main() void { @fmovs(D, M); }", "D, M)", "a fabin_dsd cannot be a destination",
-     "wse2"),
+     "fn main() void { @fmovs(D, M); }", "D, M)",
+     "a fabin_dsd receives; it cannot be the destination", "wse2"),
     (C + "var a: [4]f32;\nconst M = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c });\n"
-     "fn main() void { @fadds(M, M, D); }", "D); }", "a fabout_dsd cannot be a source", "wse2"),
+     "fn main() void { @fadds(M, M, D); }", "D); }", "a fabout_dsd sends; it cannot be source 2",
+     "wse2"),
     ("const q = @get_input_queue(2);\nconst r = @get_input_queue(3);\n"
      "var a: [4]f32;\nconst M = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "const D = @get_dsd(fabin_dsd, .{ .extent = 4, .input_queue = q });\n"
@@ -431,7 +432,7 @@ ERRORS = [
     (C + "var a: [4]i16;\nconst M = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "const W = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, "
      ".wavelet_index_offset = true });\nfn main() void { @mov16(W, M); }", "@mov16",
-     "operand 1 uses wavelet_index_offset, so the operation needs an .index", "wse2"),
+     "operand 1 uses wavelet_index_offset, so the operation needs an index", "wse2"),
     ("var a: [4]i16;\nvar M = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4, "
      ".wavelet_index_offset = true });\n"
      "fn main() void { @mov16(M, @set_dsd_length(M, 2)); }", "@mov16",
@@ -444,9 +445,9 @@ ERRORS = [
     ("var b: f32 = 0.0;\nconst f = @allocate_fifo(b);\nfn main() void { _ = f; }", "b);",
      "@allocate_fifo takes a global var array of 16- or 32-bit elements", "wse2"),
     ("var b: [4]u8;\nconst f = @allocate_fifo(b);\nfn main() void { _ = f; }", "b);",
-     "@allocate_fifo takes a global var array", "wse2"),
+     "@allocate_fifo: 'b' holds u8; a FIFO holds 16- or 32-bit elements", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b);\nconst g = @allocate_fifo(b);\n"
-     "fn main() void { _ = f; _ = g; }", "b);\nfn", "'b' already holds the FIFO 'f'", "wse2"),
+     "fn main() void { _ = f; _ = g; }", "b);\nfn", "'b' already holds a FIFO ('f')", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .empty_action = .terminate });\n"
      "fn main() void { _ = f; }", "@allocate_fifo", ".empty_action is not supported yet", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .full_action = .terminate });\n"
@@ -465,7 +466,7 @@ ERRORS = [
      "const f = @allocate_fifo(b);\nfn main() void { @fadds(M, f, M); }", "f, M)",
      "a FIFO cannot be the first of two sources", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b);\nfn id(x: f32) f32 { return x; }\n"
-     "fn main() void { @map(id, f, f); }", "f, f)", "@map cannot take a FIFO operand", "wse2"),
+     "fn main() void { @map(id, f, f); }", "f, f)", "@map does not take FIFOs", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b);\n"
      "fn main() void { _ = @set_dsd_length(f, 2); }", "@set_dsd_length",
      "expected a DSD, got the FIFO 'f'", "wse2"),

@@ -107,7 +107,7 @@ def test_a_fabout_dsd_on_wse2_still_needs_a_fabric_color(tmp_path):
     body = ("const q = @get_output_queue(3);\n"
             "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .output_queue = q });\n"
             "fn main() void { _ = D; }\ncomptime { @initialize_queue(q); }")
-    assert_error_at(tmp_path, body, "@get_dsd", "on wse2 a fabout_dsd needs a .fabric_color")
+    assert_error_at(tmp_path, body, "@get_dsd", "on wse2 a fabout_dsd needs a fabric_color")
 
 
 def test_a_comptime_var_array_under_a_dsd_is_refused(tmp_path):

@@ -614,7 +614,7 @@ def test_wavelet_index_offset_needs_an_index():
     assert op.dest.dsd.dsd == ir.FabOut(2, c16(4), None, True)
     assert op.srcs[0].dsd.dsd.wavelet_index_offset is True
     assert op.config == ir.OpConfig(index=c16(2))
-    with pytest.raises(ProgramError, match="needs the operation's index"):
+    with pytest.raises(ProgramError, match="so the operation needs an index"):
         compile_row(pe, params=dict(with_index=False))
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.errors import LayoutError
 from wsejax.hardware import PE_MEMORY_BYTES
+from wsejax.routes import ColorConfig, resolve_routes
 
 __all__ = ["ARCHES", "FABRIC_LIMITS", "PE_MEMORY_BYTES", "build_program", "check_fabric",
            "check_fabric_dims", "default_fabric_dims"]
@@ -203,7 +204,5 @@ def _color_configs(classes, class_of, routes) -> dict:
 def _resolve(width, height, configs) -> dict:
     if not configs:
         return {}
-    from wsejax.routes import ColorConfig, resolve_routes
-
     return resolve_routes(width, height, {k: ColorConfig(frozenset(rx), frozenset(tx))
                                           for k, (rx, tx) in configs.items()})

@@ -46,36 +46,40 @@ from wsejax.csl.values import (
     freeze,
 )
 from wsejax.errors import CslError, LayoutError
+from wsejax.frontend import RuleError
+from wsejax.frontend.layout import LayoutRecorder
 from wsejax.frontend.pe import PeBuilder
+from wsejax.frontend.tiles import ParamKinds, group_tiles
 from wsejax.hardware import MEMCPY_COLORS
 from wsejax.layout import build_program, check_fabric, check_fabric_dims, default_fabric_dims
-from wsejax.tile_classes import Group, TableNames, tile_classes, vary_color
+from wsejax.tile_classes import tile_classes
 from wsejax.types import DType
 
 __all__ = ["compile_csl"]
 
 
-class _Layout:
-    """What a layout block declares."""
+class _Layout(LayoutRecorder):
+    """What a layout block declares (`wsejax.frontend.layout`): `tiles[(x, y)]` is (file,
+    params, position), `routes[(x, y, color)]` is (route, position)."""
 
     def __init__(self, c: CslCompiler, top: str):
+        super().__init__()
         self.c = c
         self.top = top
-        self.rect = None
         self.check_fabric = None    # (w, h) -> None, raises LayoutError
-        self.tiles: dict = {}
-        self.routes: dict = {}
         self.filters: dict = {}     # (x, y, color) -> Filter of a @set_color_config
-        self.exports: dict[str, ir.ExportName] = {}
         self.export_pos: dict = {}  # name -> position of its @export_name
         self._files: dict = {}      # (path, importing file) -> the path as a string
 
+    def _record(self, pos, record, *args):
+        """`record(*args)`; its RuleError is a CslError at `pos`."""
+        try:
+            return record(*args)
+        except RuleError as err:
+            raise self.c.error(str(err), pos) from None
+
     def set_rectangle(self, w, h, pos):
-        if self.rect is not None:
-            raise self.c.error("@set_rectangle called twice", pos)
-        if w < 1 or h < 1:
-            raise self.c.error(f"@set_rectangle({w}, {h}): dimensions must be positive", pos)
-        self.rect = (w, h)
+        self._record(pos, self.record_rectangle, w, h)
         if self.check_fabric is not None:
             # before any tile's program is evaluated: a layout too big for its fabric (or
             # the wafer) is refused at once, naming the @set_rectangle
@@ -86,14 +90,7 @@ class _Layout:
                                   f"{e}") from None
 
     def set_tile_code(self, x, y, path, params: StructVal, env: Env, pos):
-        if self.rect is None:
-            raise self.c.error("@set_tile_code before @set_rectangle", pos)
-        w, h = self.rect
-        if not (0 <= x < w and 0 <= y < h):
-            raise self.c.error(f"@set_tile_code({x}, {y}) is outside the {w}x{h} rectangle",
-                               pos)
-        if (x, y) in self.tiles:
-            raise self.c.error(f"@set_tile_code({x}, {y}) called twice", pos)
+        self._record(pos, self.record_tile, x, y, None)
         key = (path, env.module.file.path)
         file = self._files.get(key)
         if file is None:
@@ -102,37 +99,25 @@ class _Layout:
         self.tiles[(x, y)] = (file, params, pos)
 
     def set_color_config(self, x, y, color, route, pos):
-        if self.rect is None:
-            raise self.c.error("@set_color_config before @set_rectangle", pos)
-        w, h = self.rect
-        if not (0 <= x < w and 0 <= y < h):
-            raise self.c.error(f"@set_color_config({x}, {y}, ...) is outside the {w}x{h} "
-                               "rectangle", pos)
-        if (x, y, color) in self.routes:
-            raise self.c.error(f"color {color} at PE ({x}, {y}) is configured twice", pos)
-        self.routes[(x, y, color)] = (route, pos)
+        self._record(pos, self.record_route, x, y, color, (route, pos))
 
     def export_name(self, name, t, mutable, pos):
-        if name in self.exports:
-            raise self.c.error(f"@export_name('{name}') called twice", pos)
+        self._record(pos, self.check_unexported, name)
         self.export_pos[name] = pos
         if isinstance(t, PtrT) and t.kind == "many" and isinstance(t.elem, DType):
-            if mutable is None:
-                raise self.c.error(f"@export_name('{name}'): data names need a mutability",
-                                   pos)
-            if not isinstance(mutable, bool):
-                raise self.c.error("@export_name mutability must be a bool", pos)
-            self.exports[name] = ir.ExportName(name, "data", t.elem, mutable)
+            self._record(pos, self.record_data_export, name, t.elem, mutable)
         elif isinstance(t, FnT):
-            if len(t.params) > 15:
-                raise self.c.error(f"@export_name('{name}'): at most 15 params", pos)
+            self._record(pos, self.record_fn_export, name, tuple(t.params))
             if not all(isinstance(p, DType) for p in t.params):
                 raise self.c.error(f"@export_name('{name}'): function params must be scalars",
                                    pos)
-            self.exports[name] = ir.ExportName(name, "func", None, False, tuple(t.params))
         else:
             raise self.c.error(f"@export_name('{name}'): type {t} is not a [*]T pointer or a "
                                "function type", pos)
+
+    def complete(self, pos) -> tuple[int, int]:
+        """The rectangle, once every PE of it has a program (errors at `pos`)."""
+        return self._record(pos, self.check_complete)
 
 
 class CslCompiler(Compiler):
@@ -189,49 +174,40 @@ def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
     """Tile classes, the [H, W] class table and per-PE constant tables (`wsejax.tile_classes`).
 
     Tiles running the same file whose params differ only in numbers, bools and colors are one
-    group; a varying param can be a per-PE value of its declared type (an untyped one: its
-    values' type, see `_param_type`), a color param a per-PE color (`vary_color`).
+    group (`wsejax.frontend.tiles`); a varying param can be a per-PE value of its declared
+    type (an untyped one: its values' type, see `_param_type`), a color param a per-PE color
+    (`vary_color`).
     """
-    grouped: dict = {}
-    for y in range(h):
-        for x in range(w):
-            path, tparams, _ = lay.tiles[(x, y)]
-            shape = tuple([(name, None if isinstance(v, _VALUES) else freeze(v))
-                           for name, v in tparams.fields.items()])
-            grouped.setdefault((path, shape), []).append((x, y, tparams.fields))
-    names = TableNames()
-    groups = []
-    for (path, _), tiles in grouped.items():
-        g = Group(path, tiles)
-        for name, v in g.params[0].items():
-            if not isinstance(v, _VALUES):
-                continue
-            vals = [p[name] for p in g.params]
-            ids = _color_ids(c, path, name, vals)
-            if ids is not None:
-                vary_color(g, name, ids, names, pathlib.Path(path).stem,
-                           lambda table: PeColorVal(ir.PeValue(table, DType.u16)),
-                           MEMCPY_COLORS if c.memcpy else ())
-                continue
-            if any(type(u) is ColorVal for u in vals):
-                g.vary(name, [freeze(u) for u in vals])     # colors and numbers: split
-                continue
-            raw = np.asarray([u.value if type(u) is CNum else u for u in vals])
-            # a kind: a CNum's type or a Python type (1 and True are different values)
-            kinds = [u.dtype if type(u) is CNum else type(u) for u in vals]
-            distinct = {kinds[0]} if kinds.count(kinds[0]) == len(kinds) else set(kinds)
-            if len(distinct) == 1 and (raw == raw[0]).all():
-                continue
-            found = _per_pe_values(c, path, name, raw, kinds, distinct)
-            per_pe = None
-            if found is not None:
-                t, entries = found
-                table = names.new(f"{pathlib.Path(path).stem}:{name}", t)
-                per_pe = (RVal(ir.PeValue(table, t), t), table, entries)
-            g.vary(name, list(zip(kinds, raw.tolist())), per_pe)
-        groups.append(g)
-    return tile_classes(groups, h, w, lambda path, params: c.instantiate(path, StructVal(
-        params)), CslError)
+    def numbers(path, name, vals):
+        raw = np.asarray([u.value if type(u) is CNum else u for u in vals])
+        # a kind: a CNum's type or a Python type (1 and True are different values)
+        kinds = [u.dtype if type(u) is CNum else type(u) for u in vals]
+        distinct = {kinds[0]} if kinds.count(kinds[0]) == len(kinds) else set(kinds)
+        if len(distinct) == 1 and (raw == raw[0]).all():
+            return None
+        found = _per_pe_values(c, path, name, raw, kinds, distinct)
+        keys = list(zip(kinds, raw.tolist()))
+        if found is None:
+            return keys, None
+        t, entries = found
+        return keys, (t, entries, lambda table: RVal(ir.PeValue(table, t), t))
+
+    kinds = ParamKinds(
+        shape=lambda x, y, fields: tuple([(name, None if isinstance(v, _VALUES) else freeze(v))
+                                          for name, v in fields.items()]),
+        may_vary=lambda v: isinstance(v, _VALUES),
+        color_ids=lambda path, name, vals: _color_ids(c, path, name, vals),
+        is_color=lambda v: type(v) is ColorVal,
+        freeze=freeze,
+        numbers=numbers,
+        stem=lambda path: pathlib.Path(path).stem,
+        color_stand_in=lambda table: PeColorVal(ir.PeValue(table, DType.u16)),
+        reserved_colors=MEMCPY_COLORS if c.memcpy else (),
+    )
+    tiles = ((x, y, lay.tiles[(x, y)][0], lay.tiles[(x, y)][1].fields)
+             for y in range(h) for x in range(w))
+    return tile_classes(group_tiles(tiles, kinds), h, w,
+                        lambda path, params: c.instantiate(path, StructVal(params)), CslError)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,60 @@
+"""The table of CSL builtins (`@name(...)`): each family module registers its handlers with
+`@builtin(name)`; `call` looks them up."""
+
+from __future__ import annotations
+
+from wsejax.csl import ast
+from wsejax.csl.env import Env
+from wsejax.frontend import RuleError
+
+HANDLERS: dict = {}
+
+FABRIC_BUILTINS = {
+    "set_control_task_table",
+    "bind_rotating_tasks", "set_teardown_handler",
+    "set_fifo_read_length", "set_fifo_write_length", "get_dsr", "get_xdsr", "load_to_dsr",
+    "load_to_dsr_xdsr", "dfilt", "get_filter_id", "rpc", "get_config", "set_config",
+    "get_config_unchecked", "set_config_unchecked", "addc16", "fnorms", "fnormh", "fscales",
+    "fscaleh", "random16", "set_active_prng", "get_symbol_id", "get_symbol_value",
+    "get_tensor_ptr", "has_exported_tensors", "import_comptime_value", "get_string_from_byte",
+}
+
+
+def builtin(*names):
+    def register(f):
+        for n in names:
+            HANDLERS[n] = f
+        return f
+    return register
+
+
+def call(c, node: ast.Builtin, env: Env):
+    h = HANDLERS.get(node.name)
+    if h is None:
+        if node.name in FABRIC_BUILTINS:
+            raise c.error(f"@{node.name} is not supported yet", node.pos)
+        raise c.error(f"unknown builtin @{node.name}", node.pos)
+    return h(c, node, env)
+
+
+def nargs(c, node, *counts):
+    if len(node.args) not in counts:
+        want = " or ".join(map(str, counts))
+        raise c.error(f"@{node.name} takes {want} argument(s), got {len(node.args)}", node.pos)
+
+
+def args(c, node, env):
+    return [c.ev(a, env) for a in node.args]
+
+
+
+def rule(c, node, check, *args, offset: int = 0, pos=None):
+    """`check(*args)`, a front-end rule; its RuleError becomes a CslError at `pos`, else at
+    the argument the rule blames (`node.args[offset + operand]`), else at `node`."""
+    try:
+        return check(*args)
+    except RuleError as err:
+        if pos is None:
+            k = None if err.operand is None else offset + err.operand
+            pos = node.args[k].pos if k is not None and k < len(node.args) else node.pos
+        raise c.error(str(err), pos) from None

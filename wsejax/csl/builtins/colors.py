@@ -1,0 +1,139 @@
+"""Colors and routes: `@get_color`, `@set_color_config`, `@set_local_color_config` and a color
+config's `.filter`."""
+
+from __future__ import annotations
+
+from wsejax import ir
+from wsejax.csl.builtins._registry import builtin, nargs, rule
+from wsejax.csl.values import (
+    ColorVal,
+    RVal,
+    Special,
+    StructVal,
+    TupleVal,
+    describe,
+)
+from wsejax.frontend.fabric import check_color, check_direction
+
+
+@builtin("get_color")
+def _get_color(c, node, env):
+    nargs(c, node, 1)
+    v = c.ev(node.args[0], env)
+    if isinstance(v, RVal):
+        raise c.error("@get_color with a runtime value is not supported yet", node.pos)
+    return ColorVal(rule(c, node, check_color, c.comptime_int(v, node.pos), False))
+
+
+def _directions(c, v, node, what: str) -> tuple:
+    items = v.items if isinstance(v, TupleVal) else [v]
+    return tuple(sorted({rule(c, node, check_direction, getattr(d, "name", None), what,
+                              describe(d), pos=node.pos) for d in items}))
+
+
+def _color_config(c, color, config, node):
+    """(color id, (rx, tx)) from a color and its `.{ .routes = .{ .rx, .tx } }` config."""
+    if not isinstance(color, ColorVal):
+        color = c.coerce(color, Special("color"), node.pos, f"@{node.name} color")
+    rule(c, node, check_color, color.id, c.memcpy, pos=node.pos)
+    if color.id in c.streams:
+        raise c.error(f"color {color.id} is a memcpy streaming color: memcpy routes it, the "
+                      "program may not configure it", node.pos)
+    if not isinstance(config, StructVal):
+        raise c.error(f"@{node.name} takes a config struct like .{{ .routes = .{{ .rx = "
+                      ".{WEST}, .tx = .{RAMP} } }", node.pos)
+    unknown = set(config.fields) - {"routes", "filter"}
+    if unknown:
+        raise c.error(f"@{node.name}: .{sorted(unknown)[0]} (switches, teardown) is "
+                      "not supported yet", node.pos)
+    routes = _routes(c, config.fields.get("routes"), node)
+    rx = _directions(c, routes.fields.get("rx", TupleVal([])), node, ".rx")
+    tx = _directions(c, routes.fields.get("tx", TupleVal([])), node, ".tx")
+    filt = None
+    if "filter" in config.fields:
+        # it filters what this PE's CE receives; what the PE forwards passes unfiltered
+        filt = _filter(c, config.fields["filter"], node)
+    return color.id, (rx, tx), filt
+
+
+def _routes(c, routes, node) -> StructVal:
+    """The `.routes` struct of a color config (`.rx`, `.tx`; color swapping not yet)."""
+    if isinstance(routes, TupleVal) and not routes.items:
+        routes = StructVal({})
+    if not isinstance(routes, StructVal):
+        raise c.error(f"@{node.name}: .routes must be a struct with .rx and .tx", node.pos)
+    extra = set(routes.fields) - {"rx", "tx", "color_swap_x", "color_swap_y"}
+    if extra:
+        raise c.error(f"@{node.name}: .routes.{sorted(extra)[0]} is not supported yet", node.pos)
+    if any(routes.fields.get(k) for k in ("color_swap_x", "color_swap_y")):
+        raise c.error(f"@{node.name}: color swapping is not supported yet", node.pos)
+    return routes
+
+
+FILTER_KINDS = ("counter", "sparse_counter", "range")
+FILTER_FIELDS = {"kind", "count_data", "count_control", "init_counter", "limit1", "limit2",
+                 "max_counter", "filter_control", "max_idx", "min_idx"}
+
+
+def _filter(c, v, node) -> ir.Filter:
+    """The `.filter = .{ .kind = .{ .counter = true }, ... }` of a color config (spec 6.3)."""
+    what = f"@{node.name} .filter"
+    if not isinstance(v, StructVal):
+        raise c.error(f"{what} takes a struct like .{{ .kind = .{{ .counter = true }}, ... }}",
+                      node.pos)
+    extra = set(v.fields) - FILTER_FIELDS
+    if extra:
+        raise c.error(f"{what}: unknown field .{sorted(extra)[0]}", node.pos)
+    kind = v.fields.get("kind")
+    names = [k for k, on in kind.fields.items() if on is True] \
+        if isinstance(kind, StructVal) else []
+    if len(names) != 1 or set(kind.fields) - set(FILTER_KINDS) - {names[0]}:
+        raise c.error(f"{what}: .kind takes one of .{{ .counter = true }}, "
+                      ".{ .sparse_counter = true }, .{ .range = true }", node.pos)
+    if names[0] not in FILTER_KINDS:
+        raise c.error(f"{what}: filter kind .{names[0]} is not supported yet", node.pos)
+    out = {"kind": names[0]}
+    for k, val in v.fields.items():
+        if k == "kind":
+            continue
+        if k in ("count_data", "count_control", "filter_control"):
+            if not isinstance(val, bool):
+                raise c.error(f"{what}: .{k} takes a bool, got {describe(val)}", node.pos)
+            out[k] = val
+        else:
+            n = c.comptime_int(val, node.pos)
+            if not 0 <= n <= 0xFFFF:
+                raise c.error(f"{what}: .{k} = {n} is out of range (0 to 65535)", node.pos)
+            out[k] = n
+    return ir.Filter(**out)
+
+
+@builtin("set_color_config")
+def _set_color_config(c, node, env):
+    nargs(c, node, 4)
+    lay = c.layout_for(node)
+    x = c.comptime_int(c.ev(node.args[0], env), node.args[0].pos)
+    y = c.comptime_int(c.ev(node.args[1], env), node.args[1].pos)
+    color, route, filt = _color_config(c, c.ev(node.args[2], env), c.ev(node.args[3], env),
+                                       node)
+    lay.set_color_config(x, y, color, route, node.pos)
+    if filt is not None:
+        lay.filters[(x, y, color)] = filt
+    return None
+
+
+@builtin("set_local_color_config")
+def _set_local_color_config(c, node, env):
+    nargs(c, node, 2)
+    pe = env.module.pe
+    if pe is None or env.fn is not None:
+        raise c.error("@set_local_color_config belongs in a top-level comptime block of a PE "
+                      "program", node.pos)
+    color, route, filt = _color_config(c, c.ev(node.args[0], env), c.ev(node.args[1], env),
+                                       node)
+    if color in pe.routes:
+        raise c.error(f"color {color} is configured twice", node.pos)
+    pe.routes[color] = route
+    if filt is not None:
+        pe.filters[color] = filt
+    return None

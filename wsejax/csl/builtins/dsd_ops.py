@@ -1,0 +1,333 @@
+"""DSD operations (`@fmacs`, ...): operands, the config struct, the fabric and FIFO operand
+rules; `@allocate_fifo` and `@map`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wsejax import ir, ops
+from wsejax.csl import ast
+from wsejax.csl.builtins._registry import builtin, nargs, rule
+from wsejax.csl.builtins.queues import _priority
+from wsejax.csl.builtins.tasks import _local_id, _task_id, _ut_expr
+from wsejax.csl.env import Env, FnCtx
+from wsejax.csl.values import (
+    CNum,
+    DsdVal,
+    DsdVarRef,
+    FifoVal,
+    FnVal,
+    NativeFn,
+    PtrT,
+    PtrVal,
+    PtrVar,
+    RVal,
+    StructVal,
+    SymRef,
+    TupleVal,
+    describe,
+)
+from wsejax.frontend.dsds import check_fifo_buffer, check_width, raw_bits_source, raw_literal
+from wsejax.frontend.fabric import (
+    Operand,
+    check_async,
+    check_hooks,
+    check_index,
+    check_map_arity,
+    check_map_input,
+    check_map_operands,
+    check_map_output,
+    check_map_result,
+    check_stream_operands,
+)
+from wsejax.types import DType
+
+
+def _operand(c, v, t: DType, node, k):
+    """('D' | 'p' | 's', IR operand, element type or None)."""
+    if isinstance(v, FifoVal):
+        return "D", ir.DsdOperand(ir.FifoRef(v.name)), v.dtype
+    if isinstance(v, (DsdVal, DsdVarRef)):
+        d = c.dsd_of(v, node.pos)
+        return "D", ir.DsdOperand(d.expr), d.dtype
+    if isinstance(v, PtrVal):
+        if v.shape and v.kind == "many":
+            raise c.error(f"@{node.name}: operand {k + 1} is a pointer to an array; a pointer "
+                          "operand addresses one scalar (&x or &a[i])", node.pos)
+        idx = np.unravel_index(v.offset, v.shape) if v.shape else ()
+        return "p", ir.PtrOperand(v.name, tuple(ir.Const(int(i), DType.i32) for i in idx)), \
+            v.dtype
+    e = c.to_expr(_raw_bits(v, t), t, node.args[k].pos, f"operand {k + 1} of @{node.name}")
+    return "s", ir.ScalarOperand(e), t
+
+
+def _raw_bits(v, t: DType):
+    """A scalar operand of an integer op as the raw bit pattern the op works on (spec 8)."""
+    signed = raw_bits_source(t)
+    if signed is not None and isinstance(v, RVal) and v.dtype == signed:
+        return RVal(ir.Bitcast(v.expr, t), t)
+    if signed is not None and isinstance(v, CNum) and v.dtype == signed:
+        return CNum(v.value & ((1 << t.bits) - 1), t)
+    return raw_literal(v, t)
+
+
+def dsd_op(c, node: ast.Builtin, env: Env):
+    spec = ops.OPS[node.name]
+    fn = c.need_fn(env, node.pos, f"@{node.name}")
+    vals = [c.ev(a, env) for a in node.args]
+    config = None
+    if vals and isinstance(vals[-1], StructVal):
+        config = _op_config(c, vals.pop(), node, env)
+    n = 1 + len(spec.srcs)
+    if len(vals) != n:
+        raise c.error(f"@{node.name} takes {n} operands, got {len(vals)}", node.pos)
+    letters, operands = [], []
+    for k, (v, t) in enumerate(zip(vals, (spec.dest,) + spec.srcs)):
+        letter, o, et = _operand(c, v, t, node, k)
+        if letter != "s":
+            rule(c, node, check_width, node.name, k, et, t)
+        letters.append(letter)
+        operands.append(o)
+    problem = ops.form_error(node.name, "".join(letters))
+    if problem:
+        raise c.error(problem, node.pos)
+    _check_fabric_operands(c, vals, node, config)
+    fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), env.module.pe.site(),
+                     config))
+    return True
+
+
+# every DSD operation of the op table is a builtin of the same name
+builtin(*ops.OPS)(dsd_op)
+
+
+OP_OPTIONS = ("async", "activate", "unblock", "index", "priority", "ut_id")
+
+
+def _op_config(c, cfg: StructVal, node, env) -> ir.OpConfig | None:
+    """The config struct of a DSD operation (spec 5.4); None when it asks for nothing."""
+    f = cfg.fields
+    for k in f:
+        if k == "on_control":
+            raise c.error(f"@{node.name}: option .{k} is not supported yet", node.pos)
+        if k not in OP_OPTIONS:
+            raise c.error(f"@{node.name}: unknown option .{k}", node.pos)
+    async_ = f.get("async", False)
+    async_ = async_.value if isinstance(async_, CNum) else async_
+    if not isinstance(async_, bool):
+        raise c.error(f"@{node.name}: .async takes a comptime-known bool, got "
+                      f"{describe(async_)}", node.pos)
+    rule(c, node, check_hooks, node.name, "activate" in f, "unblock" in f, pos=node.pos)
+    if "priority" in f:
+        _priority(c, f["priority"], node, f"@{node.name}: .priority")
+    out = ir.OpConfig(async_, *(_OP_FIELDS[k](c, f[k], node) if k in f else None
+                                for k in ("activate", "unblock", "index", "ut_id")))
+    return None if out == ir.OpConfig() else out
+
+
+def _hook(resolve, what: str):
+    """The reader of a task ID option (`.activate` / `.unblock`): a u16 constant, or a
+    runtime u16 expression."""
+    def read(c, v, node) -> ir.Expr:
+        if isinstance(v, RVal):
+            return c.to_expr(v, DType.u16, node.pos, f"@{node.name} {what}")
+        return ir.Const(resolve(c, v, node, f"@{node.name} {what}"), DType.u16)
+    return read
+
+
+# the readers of the config options that become IR, in `ir.OpConfig`'s order
+_OP_FIELDS = {
+    "activate": _hook(_local_id, ".activate"),
+    "unblock": _hook(_task_id, ".unblock"),
+    "index": lambda c, v, node: c.to_expr(v, DType.u16, node.pos, f"@{node.name} .index"),
+    "ut_id": lambda c, v, node: _ut_expr(c, v, node, f"@{node.name} .ut_id"),
+}
+
+
+def _check_fabric_operands(c, vals, node, config) -> None:
+    """The rules on fabric DSDs and FIFOs as operands (spec 7.4, 7.5, 7.6) and on the
+    config that streams need."""
+    operands = [_operand_info(c, v, node) for v in vals]
+    rule(c, node, check_stream_operands, node.name, c.arch, operands)
+    if config is not None and config.async_:
+        rule(c, node, check_async, node.name, operands, pos=node.pos)
+    rule(c, node, check_index, node.name, operands,
+         config is not None and config.index is not None, pos=node.pos)
+
+
+def _operand_info(c, v, node) -> Operand:
+    """What the operand rules see of value `v`."""
+    if isinstance(v, FifoVal):
+        return Operand("fifo")
+    if not isinstance(v, (DsdVal, DsdVarRef)):
+        return Operand("value")
+    d = c.dsd_of(v, node.pos)
+    lit = _literal(c, d.expr)
+    return Operand(d.kind, isinstance(lit, ir.FabIn) and lit.queue is None,
+                   bool(getattr(lit, "wavelet_index_offset", False)))
+
+
+def _literal(c, e):
+    """The DSD literal under DSD expression `e`'s setters, None where only known at run
+    time."""
+    while isinstance(e, (ir.IncrementOffset, ir.SetBase, ir.SetLength, ir.SetStride)):
+        e = e.dsd
+    if isinstance(e, ir.DsdLit):
+        return e.dsd
+    if isinstance(e, ir.DsdVar):
+        return c.pe_dsd_init(e.name)
+    return None
+
+
+@builtin("allocate_fifo")
+def _allocate_fifo(c, node, env):
+    nargs(c, node, 1, 2)
+    pe = env.module.pe
+    if pe is None or env.fn is not None or c.decl_name is None:
+        raise c.error("@allocate_fifo belongs in a global const of a PE program: "
+                      "const f = @allocate_fifo(buf);", node.pos)
+    buf = c.ev_ref(node.args[0], env)
+    if isinstance(buf, PtrVar):
+        buf = buf.ptr
+    if isinstance(buf, PtrVal) and buf.offset == 0 and buf.shape:
+        buf = SymRef(buf.name, buf.dtype, buf.shape)
+    if not isinstance(buf, SymRef) or not buf.shape:
+        raise c.error(f"@allocate_fifo takes a global var array of 16- or 32-bit elements, got "
+                      f"{describe(buf)}", node.args[0].pos)
+    other = next((x.name for x in pe.fifos.values() if x.buffer == buf.name), None)
+    rule(c, node, check_fifo_buffer, buf.name, buf.dtype, other, pos=node.args[0].pos)
+    cfg = c.ev(node.args[1], env) if len(node.args) > 1 else StructVal({})
+    if isinstance(cfg, TupleVal) and not cfg.items:
+        cfg = StructVal({})
+    if not isinstance(cfg, StructVal):
+        raise c.error("@allocate_fifo takes a config struct like .{ .activate_push = t }",
+                      node.args[1].pos)
+    hooks = _fifo_hooks(c, cfg.fields, node)
+    name = c.decl_name
+    pe.fifos[name] = ir.Fifo(name, buf.name, hooks.get("activate_push"),
+                             hooks.get("activate_pop"))
+    return FifoVal(name, buf.name, buf.dtype)
+
+
+def _fifo_hooks(c, options: dict, node) -> dict:
+    """The local task IDs a FIFO's config activates (`activate_push`, `activate_pop`)."""
+    hooks = {}
+    for k, v in options.items():
+        if k in ("activate_push", "activate_pop"):
+            hooks[k] = _local_id(c, v, node, f"@allocate_fifo .{k}")
+        elif k in ("empty_action", "full_action", "simd_mode", "dest", "src", "xdsr"):
+            raise c.error(f"@allocate_fifo: .{k} is not supported yet", node.pos)
+        elif k == "priority":
+            c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
+        else:
+            raise c.error(f"@allocate_fifo: unknown option .{k}", node.pos)
+    return hooks
+
+
+@builtin("map")
+def _map(c, node, env):
+    fn = c.need_fn(env, node.pos, "@map")
+    rule(c, node, check_map_arity, "", None, len(node.args) - 1, pos=node.pos)
+    callee = c.ev(node.args[0], env)
+    if isinstance(callee, NativeFn) and callee.arity is not None:
+        fname, n = callee.name, callee.arity
+    elif isinstance(callee, FnVal):
+        fname, n = callee.decl.name, len(callee.decl.params)
+    else:
+        raise c.error("@map's first argument must be a function", node.args[0].pos)
+    rest = [c.ev(a, env) for a in node.args[1:]]
+    rule(c, node, check_map_arity, fname, n, len(rest), pos=node.pos)
+    inputs, output = rest[:n], (rest[n] if len(rest) > n else None)
+    rule(c, node, check_map_operands, [_operand_info(c, v, node) for v in inputs],
+         None if output is None else _operand_info(c, output, node), offset=1)
+    if isinstance(callee, NativeFn):
+        types = [_map_input_type(c, v, node, k) for k, v in enumerate(inputs, 1)]
+        in_ops, _ = _map_inputs(c, callee, types, inputs, node)
+        name = _native_map_fn(c, callee, types, node, env)
+    else:
+        fenv = callee.module.env()
+        types = [_map_param_type(c, p, fenv) for p in callee.decl.params]
+        in_ops, stubs = _map_inputs(c, callee, types, inputs, node)
+        runtime, key = c.bind_params(callee, stubs, node.pos, fenv)
+        name = c.specialize(callee, fenv, runtime, key, node.pos)
+    ret = env.module.pe.functions[name].ret
+    rule(c, node, check_map_output, fname, ret, output is not None, pos=node.pos)
+    out_op = None
+    if ret is not None:
+        letter, out_op, et = _operand(c, output, ret, node, len(node.args) - 1)
+        rule(c, node, check_map_result, fname, ret, letter, et, pos=node.pos)
+    fn.emit(ir.Map(name, tuple(in_ops), out_op, env.module.pe.site()))
+    return None
+
+
+def _map_param_type(c, p, fenv):
+    """The type of a parameter of a function called by `@map`: a scalar or a pointer."""
+    t = c.eval_type(p.type, fenv)
+    if not isinstance(t, (DType, PtrT)):
+        raise c.error(f"@map: parameter '{p.name}' must have a scalar or pointer type", p.pos)
+    return t
+
+
+def _map_inputs(c, callee, types, inputs, node) -> tuple[list, list]:
+    """The IR operands of `@map`'s inputs, and the values the callback's parameters stand
+    for while it is specialised (a pointer is passed as it is to every call)."""
+    in_ops, stubs = [], []
+    for k, (t, v) in enumerate(zip(types, inputs), 1):
+        what = f"input {k}" if isinstance(callee, NativeFn) else \
+            f"parameter '{callee.decl.params[k - 1].name}'"
+        if isinstance(t, PtrT):
+            v = v.ptr if isinstance(v, PtrVar) else v
+            if not isinstance(v, PtrVal):
+                raise c.error(f"@map: {what} is a pointer, got {describe(v)}",
+                              node.args[k].pos)
+            stubs.append(v)
+            continue
+        if isinstance(v, (DsdVal, DsdVarRef)):
+            d = c.dsd_of(v, node.pos)
+            rule(c, node, check_map_input, what, t, d.dtype, pos=node.pos)
+            in_ops.append(ir.DsdOperand(d.expr))
+        else:
+            in_ops.append(ir.ScalarOperand(c.to_expr(v, t, node.pos, f"@map {what}")))
+        stubs.append(RVal(ir.Local("%stub", t), t))
+    return in_ops, stubs
+
+
+def _map_input_type(c, v, node, k) -> DType:
+    """The element type a library function called by `@map` receives from input `k`."""
+    if isinstance(v, (DsdVal, DsdVarRef)):
+        t = c.dsd_of(v, node.pos).dtype
+    else:
+        t = v.dtype if isinstance(v, (RVal, CNum)) else None
+    if t is None:
+        raise c.error(f"@map: the element type of input {k} is not known; give the library "
+                      "function a DSD over a typed array, or a scalar made with @as",
+                      node.args[k].pos)
+    return t
+
+
+def _native_map_fn(c, callee: NativeFn, types, node, env) -> str:
+    """The IR function `@map` calls per element for a library function: one per function
+    and input types, whose body is the library function applied to its parameters."""
+    pe = env.module.pe
+    key = ("native-map", callee.freeze(), tuple(types))
+    if key in pe.specs:
+        return pe.specs[key]
+    name = pe.fresh(f"map.{callee.name}.")
+    pe.specs[key] = name
+    params = tuple((pe.fresh(f"x{k}."), t) for k, t in enumerate(types))
+    fenv = Env(env.module, [{}], FnCtx(name, None))
+    args = []
+    for k, (pname, t) in enumerate(params):
+        fenv.bind(f"%x{k}", RVal(ir.Local(pname, t), t))
+        args.append(ast.Ident(f"%x{k}", node.args[0].pos))
+    v = callee.impl(c, ast.Call(node.args[0], tuple(args), node.pos), fenv)
+    if isinstance(v, (RVal, CNum)):
+        ret = v.dtype
+        body = tuple(fenv.fn.blocks[0]) + (ir.Return(c.to_expr(v, ret, node.pos)),)
+    elif v is None:
+        ret, body = None, tuple(fenv.fn.blocks[0])
+    else:
+        raise c.error(f"@map: {callee.name} gives {describe(v)}, not a number",
+                      node.args[0].pos)
+    pe.functions[name] = ir.Function(name, params, ret, body)
+    return name

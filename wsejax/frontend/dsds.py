@@ -1,0 +1,171 @@
+"""The DSD rules of both front ends: building memory DSDs (addressing fields or a
+`tensor_access`) and fabric DSDs, the DSD setters, operand widths and the raw-bits rule of
+integer operations, and FIFO buffers.
+
+Every function raises `RuleError`."""
+
+from __future__ import annotations
+
+from wsejax import dsd as dsd_math
+from wsejax.frontend.fabric import FABRIC_DSDS, fail
+from wsejax.types import DType
+
+__all__ = ["ADDRESSING", "MEMORY_DSDS", "check_base_width", "check_fabric_source",
+           "check_fifo_buffer", "check_given_once", "check_length_target", "check_offset_type",
+           "check_stride_target", "check_width", "coeffs", "linearize", "memory_only",
+           "need_base", "need_extent", "need_extents", "raw_bits_source", "raw_literal",
+           "tensor_access_shape"]
+
+MEMORY_DSDS = ("mem1d_dsd", "mem4d_dsd")
+# the fields a tensor_access gives in place of its own
+ADDRESSING = ("base_address", "offset", "stride", "extent")
+
+
+# ------------------------------------------------------------------------------------------------
+# Memory DSDs
+
+
+def check_given_once(given, also, by_access: bool = False) -> None:
+    """No addressing field is given both in `given` and in `also` (the fields of a
+    tensor_access struct, or with `by_access` those a tensor_access map implies)."""
+    for k in ADDRESSING:
+        if k in given and k in also:
+            fail(f"DSD property '{k}' given twice" + (" (also by tensor_access)"
+                                                       if by_access else ""))
+
+
+def need_base(kind: str, given: bool) -> None:
+    if not given:
+        fail(f"{kind} needs a base_address or a tensor_access")
+
+
+def need_extent(given: bool) -> None:
+    if not given:
+        fail("mem1d_dsd needs an extent")
+
+
+def need_extents(extents: tuple | None) -> tuple:
+    """The extents of a mem4d_dsd: 1 to 4 of them."""
+    if extents is None or not 1 <= len(extents) <= 4:
+        fail("mem4d_dsd needs an extent tuple of 1 to 4 entries")
+    return extents
+
+
+def coeffs(strides: tuple[int, ...], extents: tuple[int, ...]) -> tuple[int, ...]:
+    """A mem4d_dsd's address coefficients from its strides (innermost first)."""
+    try:
+        return dsd_math.coeffs_from_strides(strides, extents)
+    except ValueError as err:
+        fail(str(err))
+
+
+def tensor_access_shape(kind: str, n_vars: int, n_extents: int) -> None:
+    """A tensor_access has 1 to 4 induction variables, one extent each (one for a
+    mem1d_dsd)."""
+    if n_vars != n_extents:
+        fail(f"tensor_access: {n_vars} induction variables but {n_extents} extents")
+    if not 1 <= n_vars <= 4:
+        fail("tensor_access takes 1 to 4 induction variables")
+    if kind == "mem1d_dsd" and n_vars != 1:
+        fail("a mem1d_dsd tensor_access takes one induction variable")
+
+
+def linearize(shape: tuple, indices: tuple, n_vars: int) -> tuple[int, tuple]:
+    """(offset, coefficients) of a tensor_access's indices into an array of `shape`."""
+    try:
+        return dsd_math.linearize(shape, indices, n_vars)
+    except (ValueError, TypeError) as err:
+        fail(f"tensor_access: {err}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Fabric DSDs
+
+
+def check_fabric_source(kind: str, arch: str, has_extent: bool, has_color: bool,
+                        has_queue: bool) -> None:
+    """A fabric DSD has an extent (its wavelets) and a color: on wse2 a fabric_color (a
+    fabin_dsd may take its input queue's instead), on wse3 the one its queue is initialised
+    with."""
+    qfield = "input_queue" if kind == "fabin_dsd" else "output_queue"
+    if not has_extent:
+        fail(f"{kind} needs an extent (the number of wavelets)")
+    if arch == "wse2" and not has_color and (kind == "fabout_dsd" or not has_queue):
+        fail(f"on wse2 a {kind} needs a fabric_color"
+             + (" or an input_queue bound to a color" if kind == "fabin_dsd" else ""))
+    if arch == "wse3" and not has_queue:
+        fail(f"on wse3 a {kind} needs an {qfield}: its color is the one the queue is "
+             "initialised with")
+
+
+# ------------------------------------------------------------------------------------------------
+# Setters
+
+
+def memory_only(name: str, kind: str) -> None:
+    """`@name` takes a memory DSD."""
+    if kind in FABRIC_DSDS:
+        fail(f"@{name} does not apply to a {kind} (memory DSDs only)")
+
+
+def check_offset_type(t) -> None:
+    """`@increment_dsd_offset` counts in elements of a 16- or 32-bit type."""
+    if not isinstance(t, DType) or t.bits not in (16, 32):
+        fail(f"{t} is not a 16- or 32-bit type", "@increment_dsd_offset")
+
+
+def check_base_width(name: str, holds: DType, addresses: DType | None) -> None:
+    """`@set_dsd_base_addr` keeps the DSD's element width."""
+    if addresses is not None and holds.bits != addresses.bits:
+        fail(f"'{name}' holds {holds}, the DSD addresses {addresses} elements",
+             "@set_dsd_base_addr")
+
+
+def check_length_target(kind: str) -> None:
+    if kind == "mem4d_dsd":
+        fail("@set_dsd_length does not apply to a mem4d_dsd")
+
+
+def check_stride_target(kind: str) -> None:
+    if kind != "mem1d_dsd":
+        fail("@set_dsd_stride applies to a mem1d_dsd only")
+
+
+# ------------------------------------------------------------------------------------------------
+# Operands
+
+
+def check_width(op: str, k: int, have: DType | None, want: DType) -> None:
+    """Operand `k` (0: the destination) of `@op` addresses elements of the op's width."""
+    if have is not None and have.bits != want.bits:
+        fail(f"operand {k + 1} addresses {have} elements, but @{op} works on {want} "
+             f"({want.bits}-bit)", f"@{op}", k)
+
+
+def raw_bits_source(t: DType) -> DType | None:
+    """Integer ops work on raw bit patterns (spec 8): the signed type of `t`'s width whose
+    values an unsigned op `t` takes as their two's complement pattern (None: no such)."""
+    if not t.is_int or t.is_signed:
+        return None
+    return {16: DType.i16, 32: DType.i32}.get(t.bits)
+
+
+def raw_literal(v, t: DType):
+    """A negative integer literal given to an unsigned integer op `t`, as its two's
+    complement pattern; any other value as it is."""
+    if (t.is_int and not t.is_signed and isinstance(v, int) and not isinstance(v, bool)
+            and -(1 << (t.bits - 1)) <= v < 0):
+        return v & ((1 << t.bits) - 1)
+    return v
+
+
+# ------------------------------------------------------------------------------------------------
+# FIFOs
+
+
+def check_fifo_buffer(name: str, dtype: DType, holder: str | None) -> None:
+    """A FIFO's buffer holds 16- or 32-bit elements and no other FIFO (`holder`)."""
+    if dtype.bits not in (16, 32) or dtype is DType.bool_:
+        fail(f"'{name}' holds {dtype}; a FIFO holds 16- or 32-bit elements", "@allocate_fifo")
+    if holder is not None:
+        fail(f"'{name}' already holds a FIFO ('{holder}')", "@allocate_fifo")
