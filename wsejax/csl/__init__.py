@@ -335,13 +335,7 @@ def _run_layout(c: CslCompiler, file: ast.File, layout: ast.LayoutBlock, env: En
         if isinstance(d, ast.ComptimeBlock):
             with c.top_level(d.pos):
                 c.exec_block(d.body, env)
-    if lay.rect is None:
-        raise c.error("the layout never calls @set_rectangle", layout.pos)
-    w, h = lay.rect
-    missing = [(x, y) for y in range(h) for x in range(w) if (x, y) not in lay.tiles]
-    if missing:
-        raise c.error(f"no @set_tile_code for PE {missing[0]} ({len(missing)} of {w * h} PEs "
-                      "have none)", layout.pos)
+    lay.complete(layout.pos)
 
 
 def _check_exports(c: CslCompiler, lay: _Layout, classes) -> None:

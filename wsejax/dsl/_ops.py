@@ -7,7 +7,7 @@ import inspect
 
 import numpy as np
 
-from wsejax import ir, ops
+from wsejax import ir, opspec
 from wsejax.dsl._context import (
     _body,
     _rule,
@@ -113,7 +113,7 @@ def _op_config(name: str, operands, async_, activate, unblock, index,
 
 def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
             index=None, ut_id=None) -> bool:
-    spec = ops.OPS[name]
+    spec = opspec.OPS[name]
     body = _body(f"@{name}")
     if len(srcs) != len(spec.srcs):
         raise ProgramError(f"@{name} takes {1 + len(spec.srcs)} operands, got {1 + len(srcs)}")
@@ -130,7 +130,7 @@ def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
             _rule(check_width, name, k, st, t)
         letters.append(letter)
         operands.append(o)
-    problem = ops.form_error(name, "".join(letters))
+    problem = opspec.form_error(name, "".join(letters))
     if problem:
         raise ProgramError(problem)
     _rule(check_stream_operands, name, body.program.arch,
@@ -141,7 +141,7 @@ def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
 
 
 def _make_op(name: str):
-    spec = ops.OPS[name]
+    spec = opspec.OPS[name]
 
     def op(dest, *srcs, async_=False, activate=None, unblock=None, index=None, ut_id=None):
         return _dsd_op(name, dest, *srcs, async_=async_, activate=activate, unblock=unblock,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsejax import ir, ops
+from wsejax import ir, opspec
 from wsejax.csl import ast
 from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.queues import _priority
@@ -72,7 +72,7 @@ def _raw_bits(v, t: DType):
 
 
 def dsd_op(c, node: ast.Builtin, env: Env):
-    spec = ops.OPS[node.name]
+    spec = opspec.OPS[node.name]
     fn = c.need_fn(env, node.pos, f"@{node.name}")
     vals = [c.ev(a, env) for a in node.args]
     config = None
@@ -88,7 +88,7 @@ def dsd_op(c, node: ast.Builtin, env: Env):
             rule(c, node, check_width, node.name, k, et, t)
         letters.append(letter)
         operands.append(o)
-    problem = ops.form_error(node.name, "".join(letters))
+    problem = opspec.form_error(node.name, "".join(letters))
     if problem:
         raise c.error(problem, node.pos)
     _check_fabric_operands(c, vals, node, config)
@@ -98,7 +98,7 @@ def dsd_op(c, node: ast.Builtin, env: Env):
 
 
 # every DSD operation of the op table is a builtin of the same name
-builtin(*ops.OPS)(dsd_op)
+builtin(*opspec.OPS)(dsd_op)
 
 
 OP_OPTIONS = ("async", "activate", "unblock", "index", "priority", "ut_id")
