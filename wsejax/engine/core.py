@@ -37,10 +37,10 @@ from wsejax.engine.machine import HostCarry, Machine
 from wsejax.engine.plan import dsd_candidates, has_fabric
 from wsejax.engine.rings import (
     MAX_CONTROL_CAPACITY,
-    UT_BLOCKED,
-    flush_key,
-    queue_key,
-    slot_key,
+    FabricArrays,
+    FifoCounts,
+    Ring,
+    Slot,
     uses_ut_blocking,
 )
 from wsejax.engine.router import build_router
@@ -89,7 +89,7 @@ class Engine:
 
     Args:
       program: the compiled Program.
-      loop_limit: the iteration budget of each loop nest (`wsejax.fabric.loop_limit_text`)
+      loop_limit: the iteration budget of each loop nest (`wsejax.diagnostics.loop_ran_past`)
         and the ticks a command may run before the PEs still busy fault.
       matvec_loops: lower a loop of `@fmacs` over an advancing DSD to one matrix product, at
         BLAS speed but not bit-exact: it sums in another order and, on CPU, flushes f32
@@ -209,81 +209,67 @@ class Engine:
             raise ProgramError(f"queue_capacity={self.capacity}: a program that sends control "
                                f"wavelets runs with queues of at most {MAX_CONTROL_CAPACITY}")
 
-    def _fabric_state(self) -> dict:
+    def _fabric_state(self) -> FabricArrays:
         """The fabric arrays of `FabricState.fab` after load (`wsejax.engine.rings`)."""
         h, w = self.program.height, self.program.width
-        z = np.zeros((h, w), np.int32)
-        fab = {"pc": z, "runs": np.zeros((h, w), np.uint32), "ticks": np.int32(0),
-               "wavelets": np.uint32(0)}
-        fab.update(self._ring_state())
-        fab.update(self._slot_state())
-        for cfg in self.cfgs:
-            for name, t in cfg.locals.items():
-                fab[cfg.frame_key(name)] = np.zeros((h, w), t.np)
-        fab.update(self._queue_state())
+
+        def zeros(dtype=jnp.int32):
+            # a buffer of its own for each field: the state is donated, field by field
+            return jnp.zeros((h, w), dtype)
+
+        ut_blocked = None
         if any(uses_ut_blocking(pe) for pe in self.program.classes):
             blocked = np.zeros((h, w), np.uint32)
             for c, pe in enumerate(self.program.classes):
                 blocked[self.program.class_of == c] = sum(1 << k for k in pe.blocked_uts)
-            fab[UT_BLOCKED] = blocked
-        fab["launch"] = z
-        for idx, e in enumerate(self.launchables):
-            for k, t in enumerate(e.params):
-                fab[f"arg{idx}.{k}"] = np.zeros((h, w), t.np)
-        return {k: jnp.asarray(v) for k, v in fab.items()}
+            ut_blocked = jnp.asarray(blocked)
+        return FabricArrays(
+            pc=zeros(), runs=zeros(jnp.uint32), ticks=jnp.int32(0), wavelets=jnp.uint32(0),
+            launch=zeros(),
+            args={idx: tuple(zeros(t.np) for t in e.params)
+                  for idx, e in enumerate(self.launchables)},
+            inbox={col: self._ring(col) for col in self.inboxes},
+            outbox={col: self._ring(col) for col in self.outboxes},
+            fifos={(c, f.name): FifoCounts(zeros(), zeros())
+                   for c, low in enumerate(self.lowerers) for f in low.pe.fifos},
+            slots={(c, site): self._slot(info)
+                   for c, low in enumerate(self.lowerers) for site, info in low.sites.items()},
+            frames={cfg.frame_key(name): zeros(t.np)
+                    for cfg in self.cfgs for name, t in cfg.locals.items()},
+            queue_colors=self._queue_colors(),
+            flushes={(kind, n): zeros() for low in self.lowerers for kind, n in low.pe.flushed},
+            filters={col: {f: jnp.asarray(v) for f, v in t.initial().items()}
+                     for col, t in self.filters.items()},
+            ut_blocked=ut_blocked)
 
-    def _ring_state(self) -> dict:
-        """Empty inboxes and outboxes, with control marks on the colors that need them."""
+    def _ring(self, col: int) -> Ring:
+        """An empty queue of color col, with control marks where the color needs them."""
         h, w = self.program.height, self.program.width
-        z = np.zeros((h, w), np.int32)
-        fab = {}
-        for io, cols in (("in", self.inboxes), ("out", self.outboxes)):
-            for col in cols:
-                q = f"{io}{col}"
-                fab[q + ".buf"] = np.zeros((h, w, self.capacity), np.uint32)
-                fab[q + ".head"] = z
-                fab[q + ".count"] = z
-                if col in self.control_colors:
-                    fab[q + ".ctl"] = np.zeros((h, w), np.uint32)
-        return fab
+        ctl = jnp.zeros((h, w), jnp.uint32) if col in self.control_colors else None
+        return Ring(jnp.zeros((h, w, self.capacity), jnp.uint32), jnp.zeros((h, w), jnp.int32),
+                    jnp.zeros((h, w), jnp.int32), ctl)
 
-    def _slot_state(self) -> dict:
-        """Empty FIFOs, and idle microthread slots with their per-PE captured fields."""
+    def _slot(self, info) -> Slot:
+        """An idle microthread slot, with the captured fields it keeps per PE
+        (`SiteInfo.fields`) at their values before any start."""
         h, w = self.program.height, self.program.width
-        z = np.zeros((h, w), np.int32)
-        fab = {}
-        for c, low in enumerate(self.lowerers):
-            for f in low.pe.fifos:
-                fab[low.fifo_key(f.name) + ".head"] = z
-                fab[low.fifo_key(f.name) + ".count"] = z
-            for site, info in low.sites.items():
-                key = slot_key(c, site)
-                fab[key + ".run"] = np.zeros((h, w), bool)
-                fab[key + ".pos"] = z
-                # the captured fields that differ between starts or PEs (SiteInfo.fields)
-                for f in info.slot_fields():
-                    dtype, unset = info.field_init(f)
-                    fab[f"{key}.{f}"] = np.full((h, w), unset, dtype)
-        return fab
+        fields = {}
+        for f in info.slot_fields():
+            dtype, unset = info.field_init(f)
+            fields[f] = jnp.full((h, w), unset, dtype)
+        return Slot(jnp.zeros((h, w), bool), jnp.zeros((h, w), jnp.int32), fields)
 
-    def _queue_state(self) -> dict:
-        """The state of queues bound at run time (each PE's color, initially its
-        `@initialize_queue` one), of `@queue_flush` (NO_FLUSH) and of the color filters."""
+    def _queue_colors(self) -> dict:
+        """Each queue bound at run time: each PE's color, initially its `@initialize_queue`
+        one."""
         h, w = self.program.height, self.program.width
-        class_of = self.program.class_of
-        fab = {}
+        out = {}
         for c, low in enumerate(self.lowerers):
             for _, _, color in low.pe.queues:
                 if isinstance(color, ir.QueueColor):
-                    key = queue_key(color)
-                    fab.setdefault(key, np.full((h, w), -1, np.int32))
-                    fab[key][class_of == c] = color.colors[0]
-            for kind, n in low.pe.flushed:
-                fab[flush_key(kind, n)] = np.zeros((h, w), np.int32)
-        for col, t in self.filters.items():
-            for f, v in t.initial().items():
-                fab[f"filter{col}.{f}"] = v
-        return fab
+                    out.setdefault(color.key, np.full((h, w), -1, np.int32))
+                    out[color.key][self.program.class_of == c] = color.colors[0]
+        return {k: jnp.asarray(v) for k, v in out.items()}
 
     def _print(self, parts, coords, mask, values) -> None:
         """Host side of `<simprint>`: append each printing PE's text to its line buffer and
@@ -343,7 +329,7 @@ class Engine:
         return Machine(mem=dict(state.mem), dsd={k: dict(v) for k, v in state.dsd.items()},
                        cmd=state.cmd_blocked, cycles=state.cycles, prng=state.prng,
                        fault=state.fault, tables=state.tables, active=state.active,
-                       blocked=state.blocked, fab=dict(state.fab))
+                       blocked=state.blocked, fab=state.fab.copy())
 
     @staticmethod
     def _state(state: FabricState, m: Machine) -> FabricState:
@@ -401,16 +387,15 @@ class Engine:
             idx = next(k for k, e in enumerate(self.launchables) if e.name == name)
 
             def run(state, args):
-                fab = dict(state.fab)
+                fab = state.fab.copy()
                 mask = jnp.zeros(state.fault.shape, bool)
                 for c in range(len(self.program.classes)):
                     if self.exported_function(c, name) is not None:
                         mask = mask | (state.tables["class"] == c)
                 mask = mask & (state.fault == 0)
-                fab["launch"] = jnp.where(mask, idx + 1, fab["launch"])
-                for k, a in enumerate(args):
-                    key = f"arg{idx}.{k}"
-                    fab[key] = jnp.where(mask, jnp.asarray(a, fab[key].dtype), fab[key])
+                fab.launch = jnp.where(mask, idx + 1, fab.launch)
+                fab.args[idx] = tuple(jnp.where(mask, jnp.asarray(a, old.dtype), old)
+                                      for a, old in zip(args, fab.args[idx]))
                 return state.replace(fab=fab, cmd_blocked=state.cmd_blocked | mask)
 
             fn = jax.jit(run, donate_argnums=0)
@@ -544,15 +529,19 @@ class Engine:
         queues (`wsejax.diagnostics.stuck_lines`)."""
         active = unpack_tasks(np.asarray(state.active))
         blocked_ids = unpack_tasks(np.asarray(state.blocked))
-        fab = {k: np.asarray(v) for k, v in state.fab.items()}
+        fab = state.fab
+        pcs = np.asarray(fab.pc)
+        ut_blocked = None if fab.ut_blocked is None else np.asarray(fab.ut_blocked)
+        counts = {(col, io): np.asarray(rings[col].count) for io, rings in
+                  (("in", fab.inbox), ("out", fab.outbox)) for col in rings}
         where = {b.gid: cfg.root for cfg in self.cfgs for b in cfg.blocks}
         summaries = []
         for x, y in pes[:MAX_LISTED_PES]:
-            pc = int(fab["pc"][y, x]) if "pc" in fab else 0
+            pc = int(pcs[y, x])
             uts = [k for k in range(UT_ID_COUNT)
-                   if UT_BLOCKED in fab and int(fab[UT_BLOCKED][y, x]) >> k & 1]
-            queues = [(col, io, int(fab[f"{io}{col}.count"][y, x])) for col in self.colors
-                      for io in ("in", "out") if f"{io}{col}.count" in fab]
+                   if ut_blocked is not None and int(ut_blocked[y, x]) >> k & 1]
+            queues = [(col, io, int(counts[(col, io)][y, x])) for col in self.colors
+                      for io in ("in", "out") if (col, io) in counts]
             summaries.append(PeSummary(
                 x, y, np.nonzero(active[y, x])[0].tolist(),
                 np.nonzero(blocked_ids[y, x])[0].tolist(), uts,

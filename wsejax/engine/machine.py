@@ -23,6 +23,7 @@ import jax
 import numpy as np
 from jax import lax
 
+from wsejax.engine.rings import FabricArrays
 from wsejax.types import DType, bool_
 
 __all__ = ["DsdRt", "FabricCarry", "Frame", "HostCarry", "Loop", "LoopCarry", "Machine",
@@ -115,7 +116,7 @@ class MachineArrays(NamedTuple):
     fault: jax.Array
     active: jax.Array
     blocked: jax.Array
-    fab: dict
+    fab: FabricArrays
 
 
 
@@ -132,7 +133,7 @@ class Machine:
     tables: dict         # name -> [H, W]: per-PE constants; read-only
     active: jax.Array = None    # [H, W, TASK_WORDS] uint32: task IDs activated
     blocked: jax.Array = None   # [H, W, TASK_WORDS] uint32: task IDs blocked
-    fab: dict = field(default_factory=dict)   # fabric arrays (`FabricState.fab`)
+    fab: FabricArrays = field(default_factory=FabricArrays)  # `FabricState.fab`
 
     def carry(self) -> MachineArrays:
         return MachineArrays(self.mem, self.dsd, self.cmd, self.cycles, self.prng, self.fault,
@@ -143,7 +144,7 @@ class Machine:
          self.blocked, self.fab) = carry
         self.mem = dict(self.mem)
         self.dsd = {k: dict(v) for k, v in self.dsd.items()}
-        self.fab = dict(self.fab)
+        self.fab = self.fab.copy()
 
 
 

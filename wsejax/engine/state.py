@@ -20,6 +20,7 @@ from jax import lax
 
 from wsejax import ir
 from wsejax.diagnostics import PRNG_SEED
+from wsejax.engine.rings import FabricArrays
 
 __all__ = ["FabricState", "N_TASK_IDS", "PRNG_SEED", "SlotPlan", "TASK_WORDS", "init_state",
            "plan_slots", "task_bit", "has_task", "set_task", "lowest_task", "unpack_tasks"]
@@ -43,7 +44,7 @@ class FabricState:
     prng: jax.Array      # [H, W] uint32: per-PE LFSR state of @random16
     fault: jax.Array     # [H, W] int32: 0, or the code of the first fault the PE hit
     tables: dict         # name -> [H, W]: per-PE constants (coordinates, class ids); read-only
-    fab: dict = dataclasses.field(default_factory=dict)  # fabric arrays (`engine.rings`)
+    fab: FabricArrays = dataclasses.field(default_factory=FabricArrays)  # `engine.rings`
 
     def replace(self, **changes) -> FabricState:
         return dataclasses.replace(self, **changes)

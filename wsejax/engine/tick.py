@@ -31,7 +31,7 @@ from wsejax.engine.rings import (
     FLUSH_PENDING,
     FLUSHED,
     PICK_BY_SELECT,
-    flush_key,
+    Ring,
     pick,
     ring_control,
     ring_data,
@@ -39,7 +39,6 @@ from wsejax.engine.rings import (
     ring_peek,
     ring_pop,
     ring_push,
-    slot_key,
 )
 from wsejax.engine.state import has_task, lowest_task, set_task, task_bit, unpack_tasks
 from wsejax.errors import ProgramError
@@ -65,16 +64,16 @@ def run_ticks(eng: Engine, m: Machine, host: HostCarry) -> tuple[Machine, HostCa
     def tick(carry: FabricCarry) -> FabricCarry:
         m.load(carry.machine)
         healthy = m.fault == 0
-        pc_before = m.fab["pc"]
+        pc_before = m.fab.pc
         machine, flushed = queue_flushes(eng, m, healthy) if eng.any_flush else (m, False)
         machine, started = start_tasks(eng, machine, healthy, carry.ticks)
         machine = run_blocks(eng, machine, healthy)
         machine, advanced = microthreads(eng, machine, healthy)
         machine, moved = route(eng, machine)
         machine, host, host_moved = stream_host(eng, machine, carry.host)
-        progress = (started | flushed) | jnp.any(machine.fab["pc"] != pc_before) | advanced \
+        progress = (started | flushed) | jnp.any(machine.fab.pc != pc_before) | advanced \
             | (moved > 0) | (host_moved > 0)
-        machine.fab["wavelets"] = machine.fab["wavelets"] + (moved + host_moved).astype(
+        machine.fab.wavelets = machine.fab.wavelets + (moved + host_moved).astype(
             jnp.uint32)
         return FabricCarry(machine.carry(), host, progress, carry.ticks + 1)
 
@@ -84,10 +83,10 @@ def run_ticks(eng: Engine, m: Machine, host: HostCarry) -> tuple[Machine, HostCa
     carry = lax.while_loop(busy, tick, FabricCarry(m.carry(), host, jnp.bool_(True),
                                                    jnp.int32(0)))
     m.load(carry.machine)
-    m.fab["ticks"] = m.fab["ticks"] + carry.ticks
+    m.fab.ticks = m.fab.ticks + carry.ticks
     runaway = carry.progress & (carry.ticks >= limit)
     code = eng.register_fault(fabric_busy(limit))
-    stuck = (m.fab["pc"] != 0) | m.cmd | jnp.any((m.active & ~m.blocked) != 0, axis=-1)
+    stuck = (m.fab.pc != 0) | m.cmd | jnp.any((m.active & ~m.blocked) != 0, axis=-1)
     m.fault = jnp.where((m.fault == 0) & runaway & stuck, jnp.int32(code), m.fault)
     return m, carry.host
 
@@ -104,14 +103,12 @@ def queue_flushes(eng: Engine, m: Machine, healthy) -> tuple[Machine, jax.Array]
         cm = eng.class_mask(m.tables, c, healthy)
         cm = healthy if cm is None else cm
         for kind, n in low.pe.flushed:
-            key = flush_key(kind, n)
-            io = "in" if kind == "input" else "out"
+            rings = fab.inbox if kind == "input" else fab.outbox
             color = low.queue_color(kind, n)
-            empty = low.per_color(m, color, lambda col, io=io: fab[f"{io}{col}.count"] == 0
-                                  if f"{io}{col}.count" in fab else
-                                  jnp.ones(healthy.shape, bool))
-            fire = cm & (fab[key] == FLUSH_PENDING) & empty
-            fab[key] = jnp.where(fire, FLUSHED, fab[key])
+            empty = low.per_color(m, color, lambda col, rings=rings: rings[col].count == 0
+                                  if col in rings else jnp.ones(healthy.shape, bool))
+            fire = cm & (fab.flushes[(kind, n)] == FLUSH_PENDING) & empty
+            fab.flushes[(kind, n)] = jnp.where(fire, FLUSHED, fab.flushes[(kind, n)])
             m.active = m.active | task_bit(TEARDOWN_TASK, fire)
             fired = fired | fire
     return m, jnp.any(fired)
@@ -126,10 +123,10 @@ def _filter(eng: Engine, m: Machine, col: int, k, got, marks):
         return k, got, marks
     fab = m.fab
     names = ("cnt", "lim", "phase")
-    n, packed, packed_marks, new = t.apply(k, got, {f: fab[f"filter{col}.{f}"]
+    n, packed, packed_marks, new = t.apply(k, got, {f: fab.filters[col][f]
                                                      for f in names}, marks)
     for f in names:
-        fab[f"filter{col}.{f}"] = new[f]
+        fab.filters[col][f] = new[f]
     return n, packed, packed_marks
 
 
@@ -137,10 +134,10 @@ def start_tasks(eng: Engine, m: Machine, healthy, ticks) -> tuple[Machine, jax.A
     """Each PE whose main thread is idle starts a launch it was asked for, or else its
     runnable task with the lowest ID (a local task consumes its activation, a data task its
     wavelet, a control task its control wavelet). Returns whether any started."""
-    idle = healthy & (m.fab["pc"] == 0)
+    idle = healthy & (m.fab.pc == 0)
     launched = _start_launches(eng, m, idle) if eng.launchables else None
     if launched is not None:
-        idle = idle & ~launched & (m.fab["pc"] == 0)
+        idle = idle & ~launched & (m.fab.pc == 0)
     runnable = m.active & ~m.blocked
     consuming = _consuming(eng, m)
     started_control = _control_arrivals(eng, m, healthy)
@@ -163,7 +160,7 @@ def start_tasks(eng: Engine, m: Machine, healthy, ticks) -> tuple[Machine, jax.A
             else:
                 m.active = m.active & ~task_bit(task.id, mask)
                 args = ()
-            m.fab["runs"] = m.fab["runs"] + mask.astype(jnp.uint32)
+            m.fab.runs = m.fab.runs + mask.astype(jnp.uint32)
             m = start_body(eng, m, c, task.fn, mask, args)
     started = jnp.any(has) | started_control
     return m, (started if launched is None else started | jnp.any(launched))
@@ -177,7 +174,7 @@ def _ready_tasks(eng: Engine, m: Machine, runnable, consuming: dict, heads):
 
     def waiting(col):
         """A data wavelet waits on color col, and no running operation reads it."""
-        has = ring_data(fab, f"in{col}") > 0
+        has = ring_data(fab.inbox[col]) > 0
         return has & ~consuming[col] if col in consuming else has
 
     for c, low in enumerate(eng.lowerers):
@@ -214,14 +211,14 @@ def _start_launches(eng: Engine, m: Machine, idle):
     fab = m.fab
     started = jnp.zeros_like(idle)
     for idx, e in enumerate(eng.launchables):
-        pend = idle & (fab["launch"] == idx + 1)
-        args = tuple(fab[f"arg{idx}.{k}"] for k in range(len(e.params)))
+        pend = idle & (fab.launch == idx + 1)
+        args = fab.args[idx]
         for c in range(len(eng.lowerers)):
             f = eng.exported_function(c, e.name)
             if f is None:
                 continue
             mask = eng.class_mask(m.tables, c, pend)
-            m.fab["launch"] = jnp.where(mask, 0, m.fab["launch"])
+            m.fab.launch = jnp.where(mask, 0, m.fab.launch)
             m = start_body(eng, m, c, f.name, mask, args)
         started = started | pend
     return started
@@ -248,12 +245,12 @@ def start_body(eng: Engine, m: Machine, c: int, fn: str, mask, args) -> Machine:
 def _enter(m: Machine, cfg: Cfg, mask, args) -> None:
     """Start a body that waits on the lanes in `mask`: its first block, its arguments."""
     fab = m.fab
-    fab["pc"] = jnp.where(mask, cfg.entry, fab["pc"])
+    fab.pc = jnp.where(mask, cfg.entry, fab.pc)
     for (pname, t), a in zip(cfg.params, args):
         if t == "dsd":
             raise ProgramError(f"{cfg.root}: a DSD parameter of a body that waits")
         key = cfg.frame_key(pname)
-        fab[key] = jnp.where(mask, jnp.asarray(a).astype(t.np), fab[key])
+        fab.frames[key] = jnp.where(mask, jnp.asarray(a).astype(t.np), fab.frames[key])
 
 
 def _channel_open(eng: Engine, m: Machine, low: Lowerer, col: int):
@@ -264,21 +261,22 @@ def _channel_open(eng: Engine, m: Machine, low: Lowerer, col: int):
     for kind, q, c in low.pe.queues:
         if kind == "input" and c == col:
             return ~has_task(m.blocked, q)
-    return jnp.zeros(m.fab["pc"].shape, bool)
+    return jnp.zeros(m.fab.pc.shape, bool)
 
 
 def _control_heads(eng: Engine, m: Machine):
     """`(color, front, payload)` of each inbox that may hold control wavelets: whether its
     oldest wavelet is one, and that wavelet."""
     fab = m.fab
-    return [(col, ring_head_control(fab, f"in{col}"), ring_peek(fab, f"in{col}", 1)[..., 0])
-            for col in eng.control_colors if f"in{col}.ctl" in fab]
+    return [(col, ring_head_control(fab.inbox[col]), ring_peek(fab.inbox[col], 1)[..., 0])
+            for col in eng.control_colors
+            if col in fab.inbox and fab.inbox[col].ctl is not None]
 
 
 def _control_ready(eng: Engine, m: Machine, low: Lowerer, ident: int, heads):
     """Where control task `ident` may start (`[H, W]` bool), and per control color where
     its wavelet is the one that starts it; `heads` from `_control_heads`."""
-    ready = jnp.zeros(m.fab["pc"].shape, bool)
+    ready = jnp.zeros(m.fab.pc.shape, bool)
     by_color = []
     for col, front, w in heads:
         mine = front & (control_entry(w) == ident) & ~control_ignored(w) \
@@ -296,7 +294,7 @@ def _pop_control(eng: Engine, m: Machine, task: ir.Task, low: Lowerer, mask, hea
     for col, mine, wavelet in by_color:
         take = mask & mine
         w = jnp.where(take, wavelet, w)
-        ring_pop(m.fab, f"in{col}", take.astype(jnp.int32))
+        ring_pop(m.fab.inbox[col], take.astype(jnp.int32))
     return _task_args(low, task, w)
 
 
@@ -320,7 +318,7 @@ def _control_arrivals(eng: Engine, m: Machine, healthy):
             unbound = unbound & ~(bound if cm is None else cm & bound)
         code = eng.register_fault(unbound_control_task(col))
         m.fault = jnp.where(unbound & (m.fault == 0), jnp.int32(code), m.fault)
-        ring_pop(fab, f"in{col}", drop.astype(jnp.int32))
+        ring_pop(fab.inbox[col], drop.astype(jnp.int32))
         gone = gone | jnp.any(drop)
     return gone
 
@@ -330,7 +328,7 @@ def _consuming(eng: Engine, m: Machine) -> dict:
     out = {}
     for c, low in enumerate(eng.lowerers):
         for site, info in low.sites.items():
-            run = m.fab[slot_key(c, site) + ".run"]
+            run = m.fab.slots[(c, site)].run
             for color in info.fabric_inputs():
                 for col, where in low.queues(m, color):
                     mine = run if where is None else run & where
@@ -364,7 +362,7 @@ def run_blocks(eng: Engine, m: Machine, healthy) -> Machine:
     for cfg in eng.cfgs:
         low = eng.lowerers[cfg.cls]
         for b in cfg.blocks:
-            mask = healthy & (m.fab["pc"] == b.gid)
+            mask = healthy & (m.fab.pc == b.gid)
 
             def run(inner, low=low, cfg=cfg, b=b, mask=mask):
                 m.load(inner)
@@ -381,7 +379,7 @@ def microthreads(eng: Engine, m: Machine, healthy) -> tuple[Machine, jax.Array]:
     total = jnp.zeros(healthy.shape, jnp.int32)
     for c, low in enumerate(eng.lowerers):
         for site in sorted(low.sites):
-            run = m.fab[slot_key(c, site) + ".run"] & healthy
+            run = m.fab.slots[(c, site)].run & healthy
 
             def advance(inner, low=low, site=site):
                 m.load(inner)
@@ -406,34 +404,35 @@ def route(eng: Engine, m: Machine) -> tuple[Machine, jax.Array]:
     router = eng.router
     for col in eng.outboxes:
         if col not in resolved and col not in drained:
-            _nowhere(eng, m, col, fab[f"out{col}.count"] > 0)
+            _nowhere(eng, m, col, fab.outbox[col].count > 0)
     for col in resolved:
         if col in eng.outboxes:
             # a PE sending on a color no route of which leads from its ramp to a ramp
-            lost = fab[f"out{col}.count"] > 0
+            lost = fab.outbox[col].count > 0
             if col in router.colors:
                 lost = lost & ~router.is_source[..., router.colors.index(col)]
             _nowhere(eng, m, col, lost)
     if not router.colors:
         return m, jnp.int32(0)
-    words = [ring_peek(fab, f"out{col}", cap) for col in router.colors]
+    words = [ring_peek(fab.outbox[col], cap) for col in router.colors]
     if eng.control_colors:
         # one more word per outbox: which of its wavelets are control wavelets
-        zero = jnp.zeros(fab["pc"].shape, jnp.uint32)
-        words = [jnp.concatenate([wd, (ring_control(fab, f"out{col}")
-                                       if f"out{col}.ctl" in fab else zero)[..., None]], -1)
+        zero = jnp.zeros(fab.pc.shape, jnp.uint32)
+        words = [jnp.concatenate([wd, (ring_control(fab.outbox[col])
+                                       if fab.outbox[col].ctl is not None else zero)[..., None]],
+                                 -1)
                  for wd, col in zip(words, router.colors)]
-    n, k, got = router([fab[f"out{col}.count"] for col in router.colors],
-                       [cap - fab[f"in{col}.count"] for col in router.colors], words)
+    n, k, got = router([fab.outbox[col].count for col in router.colors],
+                       [cap - fab.inbox[col].count for col in router.colors], words)
     for i, col in enumerate(router.colors):
         words, marks = got[i][..., :cap], None
         if eng.control_colors:
             # the control marks of the delivered wavelets, oldest first
             marks = (got[i][..., cap:] >> jnp.arange(cap, dtype=jnp.uint32)) & 1
         kept, words, marks = _filter(eng, m, col, k[i], words, marks)
-        ring_push(fab, f"in{col}", kept, lambda at, words=words: pick(words, at),
+        ring_push(fab.inbox[col], kept, lambda at, words=words: pick(words, at),
                   None if marks is None else lambda at, marks=marks: pick(marks, at))
-        ring_pop(fab, f"out{col}", n[i])
+        ring_pop(fab.outbox[col], n[i])
     return m, jnp.sum(sum(k))
 
 
@@ -452,50 +451,42 @@ def stream_host(eng: Engine, m: Machine, host: HostCarry) -> tuple[Machine, Host
     streams = eng.program.streams
     if not streams:
         return m, host, jnp.int32(0)
-    queues = [f"in{col}" if kind == "h2d" else f"out{col}" for col, kind in streams]
-    # a ring's parts: its control marks too where it carries control wavelets
-    parts = [(".buf", ".head", ".count") + ((".ctl",) if q + ".ctl" in fab else ())
-             for q in queues]
+    boxes = [fab.inbox if kind == "h2d" else fab.outbox for _, kind in streams]
 
     def branch(idx):
         def run(operand):
             rings, data = operand
-            ring_arrays = {q + p: v for q, ring, ps in zip(queues, rings, parts)
-                           for p, v in zip(ps, ring)}
             move = _inject if streams[idx][1] == "h2d" else _drain
-            data, k = move(ring_arrays, queues[idx], data, host, eng.capacity)
-            return tuple(tuple(ring_arrays[q + p] for p in ps)
-                         for q, ps in zip(queues, parts)), data, k
+            data, k = move(rings[idx], data, host, eng.capacity)
+            return rings, data, k
         return run
 
     def idle(operand):
         rings, data = operand
         return rings, data, jnp.zeros_like(host.done)
 
-    rings = tuple(tuple(fab[q + p] for p in ps) for q, ps in zip(queues, parts))
+    rings = tuple(box[col] for box, (col, _) in zip(boxes, streams))
     rings, data, moved = lax.switch(jnp.clip(host.stream + 1, 0, len(streams)),
                                     [idle] + [branch(i) for i in range(len(streams))],
                                     (rings, host.data))
-    for q, ring, ps in zip(queues, rings, parts):
-        for p, v in zip(ps, ring):
-            fab[q + p] = v
+    for box, (col, _), ring in zip(boxes, streams, rings):
+        box[col] = ring
     return m, host._replace(data=data, done=host.done + moved), jnp.sum(moved)
 
 
-def _inject(ring_arrays: dict, q: str, data, host: HostCarry, cap: int):
-    """H2D: push the stream's next wavelets into inbox q, as many as it has room for."""
+def _inject(ring: Ring, data, host: HostCarry, cap: int):
+    """H2D: push the stream's next wavelets into its inbox, as many as it has room for."""
     done, length = host.done, data.shape[-1]
-    k = jnp.minimum(host.total - done, cap - ring_arrays[q + ".count"])
-    ring_push(ring_arrays, q, k, lambda at: pick(
-        data, jnp.clip(done[..., None] + at, 0, length - 1)))
+    k = jnp.minimum(host.total - done, cap - ring.count)
+    ring_push(ring, k, lambda at: pick(data, jnp.clip(done[..., None] + at, 0, length - 1)))
     return data, k
 
 
-def _drain(ring_arrays: dict, q: str, data, host: HostCarry, cap: int):
-    """D2H: pop outbox q into the stream's wavelets, as many as the stream still takes."""
+def _drain(ring: Ring, data, host: HostCarry, cap: int):
+    """D2H: pop its outbox into the stream's wavelets, as many as the stream still takes."""
     done, length = host.done, data.shape[-1]
-    k = jnp.minimum(ring_arrays[q + ".count"], host.total - done)
-    sent = ring_peek(ring_arrays, q, cap)
+    k = jnp.minimum(ring.count, host.total - done)
+    sent = ring_peek(ring, cap)
     # wavelet i of the stream lands at data[..., done + i]
     if length <= PICK_BY_SELECT:
         at = jnp.arange(length, dtype=jnp.int32) - done[..., None]
@@ -505,5 +496,5 @@ def _drain(ring_arrays: dict, q: str, data, host: HostCarry, cap: int):
         j = jnp.arange(cap, dtype=jnp.int32)
         dst = jnp.where(j < k[..., None], done[..., None] + j, length)
         data = scatter(data, dst, sent)
-    ring_pop(ring_arrays, q, k)
+    ring_pop(ring, k)
     return data, k

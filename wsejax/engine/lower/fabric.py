@@ -44,16 +44,13 @@ from wsejax.engine.rings import (
     FLUSH_PENDING,
     FLUSHED,
     NO_FLUSH,
-    UT_BLOCKED,
-    flush_key,
+    FifoCounts,
     from_payload,
     pick,
-    queue_key,
     ring_data,
     ring_peek,
     ring_pop,
     ring_push,
-    slot_key,
     to_payload,
 )
 from wsejax.engine.state import task_bit
@@ -140,8 +137,9 @@ class FabricLowering:
                 return f
         raise ProgramError(f"unknown FIFO '{name}'")
 
-    def fifo_key(self, name: str) -> str:
-        return f"fifo{self.cls}.{name}"
+    def fifo_counts(self, name: str) -> FifoCounts:
+        """The head and count of FIFO `name` of this class."""
+        return self.machine.fab.fifos[(self.cls, name)]
 
     def colors(self, color) -> tuple:
         """The colors a fabric operand or data task of `color` uses: the number, each color a
@@ -157,7 +155,7 @@ class FabricLowering:
         """`(c, where)` for each of `colors(color)`: where None for a number, else the PEs
         whose per-PE color (or whose queue's binding now) is c."""
         if isinstance(color, ir.QueueColor):
-            now = machine.fab[queue_key(color)]
+            now = machine.fab.queue_colors[color.key]
             return [(c, now == c) for c in color.colors]
         if not isinstance(color, ir.PeValue):
             return [(color, None)]
@@ -193,35 +191,34 @@ class FabricLowering:
             for site, info in self.sites.items():
                 if any(k == "D" and o.kind in ("fabin", "fabout") and o.color == qc
                        for k, o in info.operands):
-                    self.fault(mm & fab[slot_key(self.cls, site) + ".run"], None,
+                    self.fault(mm & fab.slots[(self.cls, site)].run, None,
                                f"{name} rebound while an operation on a microthread uses it")
         if s.kind == "output":
             held = jnp.zeros(self.lanes, bool)
             for c, where in self.queues(self.machine, qc):
-                if f"out{c}.count" in fab:
-                    held = held | (where & (fab[f"out{c}.count"] > 0))
+                if c in fab.outbox:
+                    held = held | (where & (fab.outbox[c].count > 0))
             self.fault(mm & held, None,
                        f"{name} rebound while it still holds wavelets (wait until it is "
                        "empty: @queue_flush)")
-        key = queue_key(qc)
-        fab[key] = jnp.where(mm & ok, color, fab[key])
+        fab.queue_colors[qc.key] = jnp.where(mm & ok, color, fab.queue_colors[qc.key])
 
     def stmt_QueueCtl(self, s: ir.QueueCtl, fr, m) -> None:
         """`@queue_flush` (watch the queue: FLUSH_PENDING) or `queue_flush.exit` (NO_FLUSH)
         on the lanes in `m`."""
-        key = flush_key(s.kind, s.queue)
-        fab = self.machine.fab
-        if self.discovering or key not in fab:    # exit of a queue no @queue_flush watches
+        key = (s.kind, s.queue)
+        flushes = self.machine.fab.flushes
+        if self.discovering or key not in flushes:  # exit of a queue no @queue_flush watches
             return
         mm = jnp.ones(self.lanes, bool) if m is None else m
-        fab[key] = jnp.where(mm, FLUSH_PENDING if s.op == "flush" else NO_FLUSH, fab[key])
+        flushes[key] = jnp.where(mm, FLUSH_PENDING if s.op == "flush" else NO_FLUSH,
+                                 flushes[key])
 
     def expr_QueueFlushed(self, e: ir.QueueFlushed, fr: Frame):
-        key = flush_key(e.kind, e.queue)
-        fab = self.machine.fab
-        if key not in fab:
+        state = self.machine.fab.flushes.get((e.kind, e.queue))
+        if state is None:
             return self.lane(jnp.zeros(self.lanes, bool), fr)
-        return self.lane(fab[key] == FLUSHED, fr)
+        return self.lane(state == FLUSHED, fr)
 
     def per_color(self, machine: Machine, color, value_of):
         """`value_of(c)` (an `[H, W, ...]` array) of each PE's own color c of `color`."""
@@ -233,27 +230,36 @@ class FabricLowering:
             out = v
         return out
 
+    @staticmethod
+    def boxes(machine: Machine, io: str) -> dict:
+        """The rings of `io`: "in" (inboxes) or "out" (outboxes), by color."""
+        return machine.fab.inbox if io == "in" else machine.fab.outbox
+
     def queue_count(self, machine: Machine, io: str, color):
         """The wavelets in each PE's ring of `color` (`io`: "in" or "out")."""
-        return self.per_color(machine, color, lambda c: machine.fab[f"{io}{c}.count"])
+        rings = self.boxes(machine, io)
+        return self.per_color(machine, color, lambda c: rings[c].count)
 
     def queue_peek(self, machine: Machine, io: str, color, n: int):
         """The first n wavelets of each PE's ring of `color` (`ring_peek`)."""
-        return self.per_color(machine, color, lambda c: ring_peek(machine.fab, f"{io}{c}", n))
+        rings = self.boxes(machine, io)
+        return self.per_color(machine, color, lambda c: ring_peek(rings[c], n))
 
     def queue_pop(self, machine: Machine, io: str, color, k) -> None:
+        rings = self.boxes(machine, io)
         for c, where in self.queues(machine, color):
-            ring_pop(machine.fab, f"{io}{c}", k if where is None else jnp.where(where, k, 0))
+            ring_pop(rings[c], k if where is None else jnp.where(where, k, 0))
 
     def queue_data(self, machine: Machine, color):
         """The data wavelets at the front of each PE's inbox of `color` (`ring_data`)."""
-        return self.per_color(machine, color, lambda c: ring_data(machine.fab, f"in{c}"))
+        return self.per_color(machine, color, lambda c: ring_data(machine.fab.inbox[c]))
 
     def queue_push(self, machine: Machine, io: str, color, k, value_at,
                    control_at=None) -> None:
+        rings = self.boxes(machine, io)
         for c, where in self.queues(machine, color):
-            ring_push(machine.fab, f"{io}{c}", k if where is None else jnp.where(where, k, 0),
-                      value_at, control_at)
+            ring_push(rings[c], k if where is None else jnp.where(where, k, 0), value_at,
+                      control_at)
 
     def needs_fabric(self, dest, srcs) -> bool:
         return any(k == "D" and is_fabric(o) for k, o in (dest,) + tuple(srcs))
@@ -354,28 +360,26 @@ class FabricLowering:
         dtype, unset = info.field_init(f)
         v = info.fields.get(f, unset)
         if v is None:
-            return self.machine.fab[f"{slot_key(self.cls, site)}.{f}"]
+            return self.machine.fab.slots[(self.cls, site)].fields[f]
         return jnp.full(self.lanes, v, dtype)
 
     def start_op(self, s: ir.DsdOp, dest, srcs, fr, m) -> None:
         """Capture the operands of `s` in its slot and mark it running on the lanes in `m`."""
-        key = slot_key(self.cls, s.site)
         info = self.sites[s.site]
-        fab = self.machine.fab
+        slot = self.machine.fab.slots[(self.cls, s.site)]
         mm = jnp.ones(self.lanes, bool) if m is None else m
         values = self._start_values(s, dest, srcs, fr)
-        busy = fab[key + ".run"] & mm
+        busy = slot.run & mm
         self.fault(busy, None, started_while_running(f"@{s.op} in {fr.fn}"))
         if s.config is not None and s.config.ut_id is not None:
             self._check_microthread(s, info, values["ut"], mm)
         kept = set(info.slot_fields())
         for f, v in values.items():
             if f in kept:
-                k = f"{key}.{f}"
-                v = jnp.broadcast_to(jnp.asarray(v).astype(fab[k].dtype), self.lanes)
-                fab[k] = jnp.where(mm, v, fab[k])
-        fab[key + ".pos"] = jnp.where(mm, 0, fab[key + ".pos"])
-        fab[key + ".run"] = fab[key + ".run"] | mm
+                v = jnp.broadcast_to(jnp.asarray(v).astype(slot.fields[f].dtype), self.lanes)
+                slot.fields[f] = jnp.where(mm, v, slot.fields[f])
+        slot.pos = jnp.where(mm, 0, slot.pos)
+        slot.run = slot.run | mm
 
     def _check_microthread(self, s: ir.DsdOp, info: SiteInfo, ut, mm) -> None:
         """Spec 5.4: two running operations must not share a microthread. Fault the lanes in
@@ -389,7 +393,7 @@ class FabricLowering:
             theirs = other.fields["ut"]
             if known and theirs is not None and theirs != int(ut):
                 continue
-            same = self.machine.fab[slot_key(self.cls, site) + ".run"] & mm & (
+            same = self.machine.fab.slots[(self.cls, site)].run & mm & (
                 self.slot_field(site, "ut") == ut)
             self.fault(same, None, microthread_clash(info.what, other.what,
                                                      int(ut) if known else None))
@@ -413,7 +417,7 @@ class FabricLowering:
         self.machine = machine
         fr = Frame(fn=cfg.root)
         for name in cfg.locals:
-            fr.locals[name] = self.machine.fab[cfg.frame_key(name)]
+            fr.locals[name] = self.machine.fab.frames[cfg.frame_key(name)]
         self._call_stack.append(cfg.root)
         try:
             for st in b.stmts:
@@ -425,17 +429,17 @@ class FabricLowering:
         finally:
             self._call_stack.pop()
         fab = self.machine.fab
-        fab["pc"] = pc
+        fab.pc = pc
         for name, t in cfg.locals.items():
             v = fr.locals.get(name)
             if v is None or isinstance(v, DsdRt):
                 continue
             key = cfg.frame_key(name)
-            fab[key] = jnp.where(mask, jnp.broadcast_to(jnp.asarray(v).astype(t.np), self.lanes),
-                               fab[key])
+            fab.frames[key] = jnp.where(
+                mask, jnp.broadcast_to(jnp.asarray(v).astype(t.np), self.lanes), fab.frames[key])
 
     def _terminate(self, term, fr, mask):
-        pc = self.machine.fab["pc"]
+        pc = self.machine.fab.pc
         kind = term[0]
         if kind == "goto":
             return jnp.where(mask, term[1], pc)
@@ -452,10 +456,9 @@ class FabricLowering:
             dest = self._operands([s.dest], fr)[0]
             srcs = self._operands(s.srcs, fr)
             self.start_op(s, dest, srcs, fr, mask)
-            return jnp.where(mask, wait, self.machine.fab["pc"])
+            return jnp.where(mask, wait, self.machine.fab.pc)
         _, s, nxt = term
-        key = slot_key(self.cls, s.site)
-        done = mask & ~self.machine.fab[key + ".run"]
+        done = mask & ~self.machine.fab.slots[(self.cls, s.site)].run
         # the op's cycles count when it completes (one, and one per element)
         self.tick(done, 1 + self.slot_field(s.site, "len"))
         self.apply_hooks(s.config, fr, done)
@@ -468,10 +471,9 @@ class FabricLowering:
         self.machine = machine
         info = self.sites[site]
         spec = ops.OPS[info.stmt.op]
-        key = slot_key(self.cls, site)
-        fab = machine.fab
-        run = fab[key + ".run"] & healthy & ~self.suspended(site)
-        pos, length = fab[key + ".pos"], self.slot_field(site, "len")
+        slot = machine.fab.slots[(self.cls, site)]
+        run = slot.run & healthy & ~self.suspended(site)
+        pos, length = slot.pos, self.slot_field(site, "len")
         avail = jnp.where(run, jnp.clip(length - pos, 0, info.window), 0)
         operands, avail = self._operands_now(site, info, avail)
         j = jnp.arange(info.window, dtype=jnp.int32)
@@ -491,9 +493,9 @@ class FabricLowering:
             elif kind == "D" and o.kind == "fifo":
                 self._fifo_pop(o.fifo, avail)
         new = pos + avail
-        fab[key + ".pos"] = new
+        slot.pos = new
         done = run & (new >= length)
-        fab[key + ".run"] = fab[key + ".run"] & ~done
+        slot.run = slot.run & ~done
         if not info.hidden:
             self._completion_hooks(site, info, done)
         return self.machine, avail
@@ -501,7 +503,6 @@ class FabricLowering:
     def _operands_now(self, site: int, info: SiteInfo, avail):
         """The site's operands as of now (a memory DSD with the fields its slot holds), and
         `avail` lowered to the elements each fabric or FIFO operand allows."""
-        fab = self.machine.fab
         operands = []
         for k, (kind, t) in enumerate(info.operands):
             if kind == "D" and t.memory:
@@ -516,7 +517,7 @@ class FabricLowering:
                         self.machine, "out", t.color))
                 else:
                     cap = self.sym(self.fifo(t.fifo).buffer).size
-                    cnt = fab[self.fifo_key(t.fifo) + ".count"]
+                    cnt = self.fifo_counts(t.fifo).count
                     avail = jnp.minimum(avail, cap - cnt if k == 0 else cnt)
             elif kind == "s":
                 operands.append(("s", (self.slot_field(site, operand_field(k, "val")), t)))
@@ -543,11 +544,11 @@ class FabricLowering:
 
     def suspended(self, site: int):
         """The PEs where the op of `site` runs on a blocked microthread (spec 5.2)."""
-        if UT_BLOCKED not in self.machine.fab or not self.sites[site].may_name_ut():
+        if self.machine.fab.ut_blocked is None or not self.sites[site].may_name_ut():
             return jnp.zeros(self.lanes, bool)
         ut = self.slot_field(site, "ut")
         bit = jnp.left_shift(jnp.uint32(1), jnp.clip(ut, 0, UT_ID_COUNT - 1).astype(jnp.uint32))
-        return (ut >= 0) & (ut < UT_ID_COUNT) & ((self.machine.fab[UT_BLOCKED] & bit) != 0)
+        return (ut >= 0) & (ut < UT_ID_COUNT) & ((self.machine.fab.ut_blocked & bit) != 0)
 
     def ut_ctl(self, s: ir.TaskCtl, ident, m) -> None:
         """`@block` / `@unblock` of microthread `ident` (an int or `[H, W]`) on the lanes in
@@ -562,7 +563,7 @@ class FabricLowering:
                              jnp.clip(ident, 0, UT_ID_COUNT - 1).astype(jnp.uint32))
         bit = jnp.where(on, bit, jnp.uint32(0))
         fab = self.machine.fab
-        fab[UT_BLOCKED] = fab[UT_BLOCKED] | bit if s.op == "block" else fab[UT_BLOCKED] & ~bit
+        fab.ut_blocked = fab.ut_blocked | bit if s.op == "block" else fab.ut_blocked & ~bit
 
     def _elements(self, d, pos, j):
         """Addresses (relative to the base offset) of elements `pos + j` of memory DSD d."""
@@ -573,14 +574,13 @@ class FabricLowering:
         return d.offset[..., None] + d.stride[..., None] * i
 
     def _window_read(self, d, pos, j, avail, want: DType, run, what):
-        fab = self.machine.fab
         window = j.shape[0]
         if d.kind == "fabin":
             return from_payload(self.queue_peek(self.machine, "in", d.color, window), want)
         if d.kind == "fifo":
             f = self.fifo(d.fifo)
             cap = self.sym(f.buffer).size
-            addr = (fab[self.fifo_key(d.fifo) + ".head"][..., None] + j) % cap
+            addr = (self.fifo_counts(d.fifo).head[..., None] + j) % cap
             d = d.replace(kind="mem1d", addr=addr, length=window)
         elif d.kind == "fabout":
             raise ProgramError(f"{what}: a fabout_dsd cannot be a source")
@@ -589,7 +589,6 @@ class FabricLowering:
         return self.read(d, window, avail, want, run, Frame.microthread(), what)
 
     def _window_write(self, d, res, pos, j, avail, have: DType, run, what, site):
-        fab = self.machine.fab
         window = j.shape[0]
         if d.kind == "fabout":
             index = self.slot_field(site, "idx") if d.wavelet_index_offset else 0
@@ -604,8 +603,8 @@ class FabricLowering:
         if d.kind == "fifo":
             f = self.fifo(d.fifo)
             cap = self.sym(f.buffer).size
-            fk = self.fifo_key(d.fifo)
-            tail = fab[fk + ".head"] + fab[fk + ".count"]
+            counts = self.fifo_counts(d.fifo)
+            tail = counts.head + counts.count
             addr = (tail[..., None] + j) % cap
             self.write(d.replace(kind="mem1d", addr=addr, length=window), res, window, avail,
                        have, run, what)
@@ -616,22 +615,20 @@ class FabricLowering:
 
     def _fifo_push(self, name: str, n) -> None:
         f = self.fifo(name)
-        fab = self.machine.fab
-        fk = self.fifo_key(name)
-        was_empty = fab[fk + ".count"] == 0
-        fab[fk + ".count"] = fab[fk + ".count"] + n
+        counts = self.fifo_counts(name)
+        was_empty = counts.count == 0
+        counts.count = counts.count + n
         if f.activate_push is not None:
             self.machine.active = self.machine.active | task_bit(f.activate_push,
                                                                  was_empty & (n > 0))
 
     def _fifo_pop(self, name: str, n) -> None:
         f = self.fifo(name)
-        fab = self.machine.fab
-        fk = self.fifo_key(name)
+        counts = self.fifo_counts(name)
         cap = self.sym(f.buffer).size
-        was_full = fab[fk + ".count"] == cap
-        fab[fk + ".head"] = (fab[fk + ".head"] + n) % cap
-        fab[fk + ".count"] = fab[fk + ".count"] - n
+        was_full = counts.count == cap
+        counts.head = (counts.head + n) % cap
+        counts.count = counts.count - n
         if f.activate_pop is not None:
             self.machine.active = self.machine.active | task_bit(f.activate_pop, was_full & (n > 0))
 

@@ -34,26 +34,10 @@ class MatvecLowering:
         whose loop nest has less budget left than the loop's iterations fault (their memory
         is then undefined, as after any fault) and write nothing.
         """
-        body = s.body
-        if not self.matvec or not body or type(body[0]) is not ir.DsdOp \
-                or body[0].op != "fmacs":
+        form = self._matvec_form(s)
+        if form is None:
             return False
-        op = body[0]
-        incs = {}
-        for st in body[1:]:
-            if (type(st) is ir.DsdAssign and type(st.value) is ir.IncrementOffset
-                    and st.value.dsd == ir.DsdVar(st.name) and type(st.value.delta) is ir.Const
-                    and st.name in self.dsd_key and st.name not in incs):
-                incs[st.name] = st.value
-            else:
-                return False
-        dest, a, b, sc = op.dest, *op.srcs
-        if not (type(dest) is ir.DsdOperand and a == dest and type(b) is ir.DsdOperand
-                and type(sc) is ir.ScalarOperand):
-            return False
-        changing = set(incs) | {s.var}
-        if _mentions(dest.dsd, changing) or has_call(sc.value):
-            return False
+        dest, b, sc, incs = form
         y = self.dsd(dest.dsd, fr)
         if not y.static and not is_static(y.length):
             return False
@@ -127,6 +111,29 @@ class MatvecLowering:
         # what the loop costs step by step: the op (n elements + 1) and one per increment
         self.tick(m, n_iter * (n + 1 + len(incs)))
         return True
+
+    def _matvec_form(self, s: ir.For):
+        """`(dest, B, s, increments)` of a loop `for i: @fmacs(y, y, B, s_i); B = increment(B,
+        c)` whose destination stays put and whose scalar calls nothing, else None."""
+        body = s.body
+        if not self.matvec or not body or type(body[0]) is not ir.DsdOp \
+                or body[0].op != "fmacs":
+            return None
+        incs = {}
+        for st in body[1:]:
+            if (type(st) is ir.DsdAssign and type(st.value) is ir.IncrementOffset
+                    and st.value.dsd == ir.DsdVar(st.name) and type(st.value.delta) is ir.Const
+                    and st.name in self.dsd_key and st.name not in incs):
+                incs[st.name] = st.value
+            else:
+                return None
+        dest, a, b, sc = body[0].dest, *body[0].srcs
+        if not (type(dest) is ir.DsdOperand and a == dest and type(b) is ir.DsdOperand
+                and type(sc) is ir.ScalarOperand):
+            return None
+        if _mentions(dest.dsd, set(incs) | {s.var}) or has_call(sc.value):
+            return None
+        return dest, b, sc, incs
 
     def _budget(self, fr: Frame, m, n_iter: int, outer: bool):
         """Spend `n_iter` iterations of the nest's budget at once: the lanes of `m` that
