@@ -132,7 +132,7 @@ def test_a_smaller_queue_takes_more_ticks_for_the_same_result(rng):
         r = started(chain_program(2), queue_capacity=cap)
         put(r, "x", np.arange(2 * N, dtype=np.float32))
         r.launch("go")
-        ticks.append(int(r.state.fab["ticks"]))
+        ticks.append(int(r.state.fab.ticks))
         np.testing.assert_array_equal(get(r, "y", N)[1], np.arange(N, dtype=np.float32))
     assert ticks[0] > ticks[1]
 
@@ -187,7 +187,7 @@ def test_streamed_data_index_pairs_into_a_16_bit_data_task(cap, order, rng):
     counts = np.zeros(w * h, np.uint32)
     r.memcpy_d2h(counts, r.get_id("count"), 0, 0, w, h, 1)
     assert counts.tolist() == [n] * (w * h)
-    assert np.asarray(r.state.fab["runs"]).tolist() == [[n] * w] * h
+    assert np.asarray(r.state.fab.runs).tolist() == [[n] * w] * h
 
 
 def doubler(n):

@@ -37,7 +37,7 @@ def streaming_gemv(k: int, tile: int):
     r.memcpy_d2h(y, 2, k - 1, 0, 1, k, tile, streaming=True, **kw)
     r.stop()
     ok = np.allclose(y, a @ x + b, rtol=1e-4, atol=1e-4)
-    return ok, int(r.state.fab["ticks"]), r.host_round_trips()
+    return ok, int(r.state.fab.ticks), r.host_round_trips()
 
 
 @pytest.fixture(scope="module")

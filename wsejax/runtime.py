@@ -516,15 +516,20 @@ class SdkRuntime:
         what = f"call('{symbol}')"
         self._ready_for("call")
         export = self._function("call", symbol)
-        # a list keeps each word's own type; an array is a sequence of raw words
+        return self._run_launch(what, symbol, self.call_arguments(what, params, export),
+                                nonblock)
+
+    @staticmethod
+    def call_arguments(what: str, params, export) -> tuple:
+        """The arguments of a legacy `call` of `export`: one 32-bit word each in `params`
+        (a list keeps each word's own type; an array is a sequence of raw words)."""
         params = list(params) if isinstance(params, (list, tuple)) else \
             list(np.asarray(params).reshape(-1))
         if len(params) != len(export.params):
             raise MemcpyError(f"{what}: takes {len(export.params)} argument word(s), got "
                               f"{len(params)}")
-        values = tuple(_from_word(what, k, p, t) for k, (p, t) in
-                       enumerate(zip(params, export.params)))
-        return self._run_launch(what, symbol, values, nonblock)
+        return tuple(_from_word(what, k, p, t) for k, (p, t) in
+                     enumerate(zip(params, export.params)))
 
     def _run_launch(self, what, symbol, values, nonblock) -> Task:
         self.engine.counts["dispatches"] += 1

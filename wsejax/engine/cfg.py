@@ -72,6 +72,7 @@ class _Builder:
         self.blocks: list[Block] = []
         self.first = first
         self.inlined = 0
+        self._handlers: dict = {}
         self.cur = self.new()
 
     def new(self) -> Block:
@@ -108,46 +109,64 @@ class _Builder:
             self.stmt(s, ctx)
 
     def stmt(self, s, ctx: _Ctx) -> None:
-        t = type(s)
-        if t is ir.DsdOp and s.site in self.stall_sites:
-            wait = self.new()
-            after = self.new()
-            self.seal(("stall", s, wait.gid))
-            wait.term = ("wait", s, after.gid)
-            self.cur = after
-            return
-        if t is ir.Call and s.fn in self.stall_fns:
-            self.inline(s.fn, s.args, None, ctx)
-            return
-        if t is ir.LocalAssign and type(s.value) is ir.CallExpr and s.value.fn in self.stall_fns:
-            self.inline(s.value.fn, s.value.args, s.name, ctx)
-            return
-        if t is ir.Break and ctx.brk is not None:
-            self.seal(("goto", ctx.brk), self.new())
-            return
-        if t is ir.Continue and ctx.cont is not None:
-            self.seal(("goto", ctx.cont), self.new())
-            return
-        if t is ir.Return:
-            if ctx.ret_local is not None and s.value is not None:
-                self.cur.stmts.append(Free(ir.LocalAssign(ctx.ret_local, s.value)))
-            self.seal(("goto", ctx.ret) if ctx.ret is not None else ("end",), self.new())
-            return
-        structured = t in (ir.If, ir.For, ir.While)
-        if not structured or not (self.waits(s) or self.jumps(s)):
-            if self.waits(s):
-                raise ProgramError("a synchronous fabric operation inside "
-                                   f"{t.__name__} cannot wait there")
-            self.cur.stmts.append(s)
-            return
-        if t is ir.If:
-            self.if_(s, ctx)
-        elif t is ir.For:
-            self.for_(s, ctx)
-        else:
-            self.while_(s, ctx)
+        """Add statement `s` to the blocks: `stmt_<Class>` where its class may need blocks,
+        else `plain`."""
+        name = type(s).__name__
+        handler = self._handlers.get(name)
+        if handler is None:
+            handler = self._handlers[name] = getattr(self, "stmt_" + name, self.plain)
+        handler(s, ctx)
 
-    def if_(self, s: ir.If, ctx: _Ctx) -> None:
+    def plain(self, s, ctx: _Ctx) -> None:
+        """A statement that stays structured, in the current block."""
+        if self.waits(s):
+            raise ProgramError("a synchronous fabric operation inside "
+                               f"{type(s).__name__} cannot wait there")
+        self.cur.stmts.append(s)
+
+    def stmt_DsdOp(self, s: ir.DsdOp, ctx: _Ctx) -> None:
+        if s.site not in self.stall_sites:
+            self.plain(s, ctx)
+            return
+        wait = self.new()
+        after = self.new()
+        self.seal(("stall", s, wait.gid))
+        wait.term = ("wait", s, after.gid)
+        self.cur = after
+
+    def stmt_Call(self, s: ir.Call, ctx: _Ctx) -> None:
+        if s.fn in self.stall_fns:
+            self.inline(s.fn, s.args, None, ctx)
+        else:
+            self.plain(s, ctx)
+
+    def stmt_LocalAssign(self, s: ir.LocalAssign, ctx: _Ctx) -> None:
+        if type(s.value) is ir.CallExpr and s.value.fn in self.stall_fns:
+            self.inline(s.value.fn, s.value.args, s.name, ctx)
+        else:
+            self.plain(s, ctx)
+
+    def stmt_Break(self, s: ir.Break, ctx: _Ctx) -> None:
+        if ctx.brk is None:
+            self.plain(s, ctx)
+        else:
+            self.seal(("goto", ctx.brk), self.new())
+
+    def stmt_Continue(self, s: ir.Continue, ctx: _Ctx) -> None:
+        if ctx.cont is None:
+            self.plain(s, ctx)
+        else:
+            self.seal(("goto", ctx.cont), self.new())
+
+    def stmt_Return(self, s: ir.Return, ctx: _Ctx) -> None:
+        if ctx.ret_local is not None and s.value is not None:
+            self.cur.stmts.append(Free(ir.LocalAssign(ctx.ret_local, s.value)))
+        self.seal(("goto", ctx.ret) if ctx.ret is not None else ("end",), self.new())
+
+    def stmt_If(self, s: ir.If, ctx: _Ctx) -> None:
+        if not (self.waits(s) or self.jumps(s)):
+            self.plain(s, ctx)
+            return
         if type(s.cond) is ir.Const:
             self.body(s.then if s.cond.value else s.orelse, ctx)
             return
@@ -159,7 +178,10 @@ class _Builder:
         self.body(s.orelse, ctx)
         self.seal(("goto", join.gid), join)
 
-    def for_(self, s: ir.For, ctx: _Ctx) -> None:
+    def stmt_For(self, s: ir.For, ctx: _Ctx) -> None:
+        if not (self.waits(s) or self.jumps(s)):
+            self.plain(s, ctx)
+            return
         count = f"%for{len(self.blocks)}"
         self.cur.stmts.append(Free(ir.LocalAssign(count, ir.Const(0, i32))))
         head, body, latch, exit_ = self.new(), self.new(), self.new(), self.new()
@@ -175,7 +197,10 @@ class _Builder:
         self.cur.stmts.append(Free(ir.LocalAssign(count, ir.Bin("+", n, ir.Const(1, i32), i32))))
         self.seal(("goto", head.gid), exit_)
 
-    def while_(self, s: ir.While, ctx: _Ctx) -> None:
+    def stmt_While(self, s: ir.While, ctx: _Ctx) -> None:
+        if not (self.waits(s) or self.jumps(s)):
+            self.plain(s, ctx)
+            return
         head, body, cont, exit_ = self.new(), self.new(), self.new(), self.new()
         self.seal(("goto", head.gid), head)
         self.seal(("branch", s.cond, body.gid, exit_.gid, False), body)

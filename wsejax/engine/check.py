@@ -22,6 +22,7 @@ import numpy as np
 
 from wsejax.errors import CheckError, DeadlockError, FabricFault
 from wsejax.memcpy import MemcpyDataType, MemcpyOrder
+from wsejax.reference import Reference
 
 __all__ = ["MAX_CHECKED_PES", "Checker", "mirrored"]
 
@@ -72,8 +73,6 @@ class Checker:
 
     def reset(self) -> None:
         """A fresh reference, as `SdkRuntime.load()` gives a fresh engine state."""
-        from wsejax.reference import Reference
-
         kw = {} if self.loop_limit is None else {"loop_limit": self.loop_limit}
         self.ref = Reference(self.program, **kw)
 
@@ -137,13 +136,7 @@ class Checker:
         if name in ("launch", "call"):
             export = program.export(a["symbol"])
             if name == "call":
-                from wsejax.runtime import _from_word
-
-                params = a["params"]
-                params = list(params) if isinstance(params, (list, tuple)) else \
-                    list(np.asarray(params).reshape(-1))
-                values = [_from_word("call", k, p, t) for k, (p, t) in
-                          enumerate(zip(params, export.params))]
+                values = list(rt.call_arguments("call", a["params"], export))
             else:
                 values = list(a["args"])
             ref.launch(a["symbol"], *values)

@@ -19,14 +19,15 @@ import numpy as np
 from jax import lax
 
 from wsejax import ir
+from wsejax.diagnostics import PRNG_SEED
+from wsejax.engine.rings import FabricArrays
 
-__all__ = ["FabricState", "N_TASK_IDS", "SlotPlan", "init_state", "plan_slots", "task_bit",
-           "has_task", "set_task", "lowest_task", "unpack_tasks"]
+__all__ = ["FabricState", "N_TASK_IDS", "PRNG_SEED", "SlotPlan", "TASK_WORDS", "init_state",
+           "plan_slots", "task_bit", "has_task", "set_task", "lowest_task", "unpack_tasks"]
 
 N_TASK_IDS = 64
 # task bit sets are [H, W, TASK_WORDS] uint32: ID k is bit k % 32 of word k // 32
 TASK_WORDS = N_TASK_IDS // 32
-PRNG_SEED = 0xDEADBEEF & 0x7FFFFF   # the documented initial state, in the LFSR's 23 bits
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,16 @@ class FabricState:
     """Arrays of the emulated fabric. Field shapes are per field."""
 
     mem: dict            # slot -> [H, W, *shape] of the symbol's dtype
-    dsd: dict            # DSD variable key -> {"base", "offset", "stride", "length"}: [H, W] int32
-    active: jax.Array    # [H, W, 64] bool: task IDs activated
-    blocked: jax.Array   # [H, W, 64] bool: task IDs blocked
+    dsd: dict            # DSD variable key -> {its runtime fields of "base", "offset",
+                         #   "stride", "length"}: [H, W] int32
+    active: jax.Array    # [H, W, TASK_WORDS] uint32: task IDs activated (`task_bit`)
+    blocked: jax.Array   # [H, W, TASK_WORDS] uint32: task IDs blocked
     cmd_blocked: jax.Array  # [H, W] bool: command stream waits for unblock_cmd_stream
     cycles: jax.Array    # [H, W] uint32: per-PE virtual clock
     prng: jax.Array      # [H, W] uint32: per-PE LFSR state of @random16
     fault: jax.Array     # [H, W] int32: 0, or the code of the first fault the PE hit
     tables: dict         # name -> [H, W]: per-PE constants (coordinates, class ids); read-only
-    fab: dict = dataclasses.field(default_factory=dict)  # fabric arrays (engine.fabric_ops)
+    fab: FabricArrays = dataclasses.field(default_factory=FabricArrays)  # `engine.rings`
 
     def replace(self, **changes) -> FabricState:
         return dataclasses.replace(self, **changes)
@@ -110,14 +112,6 @@ def init_state(program: ir.Program, plan: SlotPlan, dsd_init) -> FabricState:
     """
     h, w = program.height, program.width
     class_of = program.class_of
-    mem = {}
-    for slot, (dtype, shape) in plan.slots.items():
-        arr = np.zeros((h, w) + tuple(shape), dtype.np)
-        for c, pe in enumerate(program.classes):
-            for s in pe.symbols:
-                if plan.symbol_slot[c].get(s.name) == slot and s.init is not None:
-                    arr[class_of == c] = np.asarray(s.init, dtype.np).reshape(shape)
-        mem[slot] = jnp.asarray(arr)
     dsd = {}
     for c in range(len(program.classes)):
         for name, key in plan.dsd_key[c].items():
@@ -125,28 +119,46 @@ def init_state(program: ir.Program, plan: SlotPlan, dsd_init) -> FabricState:
                 dsd.setdefault(key, {}).setdefault(f, np.zeros((h, w), np.int32))
                 dsd[key][f][class_of == c] = v
     dsd = {k: {f: jnp.asarray(v) for f, v in d.items()} for k, d in dsd.items()}
-    active = np.zeros((h, w, TASK_WORDS), np.uint32)
-    blocked = np.zeros((h, w, TASK_WORDS), np.uint32)
-    for c, pe in enumerate(program.classes):
-        for k in pe.active:
-            active[class_of == c, k // 32] |= np.uint32(1 << (k % 32))
-        for k in pe.blocked:
-            blocked[class_of == c, k // 32] |= np.uint32(1 << (k % 32))
+    active = _task_bits(program, lambda pe: pe.active)
+    blocked = _task_bits(program, lambda pe: pe.blocked)
     tables = {name: jnp.asarray(t) for name, t in program.tables}
     tables["class"] = jnp.asarray(class_of)
     # a zero the compiler cannot see through (see the lowering of float division)
     tables["zero"] = jnp.zeros((h, w), jnp.int32)
     return FabricState(
-        mem=mem,
+        mem=_memory_images(program, plan),
         dsd=dsd,
-        active=jnp.asarray(active),
-        blocked=jnp.asarray(blocked),
+        active=active,
+        blocked=blocked,
         cmd_blocked=jnp.zeros((h, w), bool),
         cycles=jnp.zeros((h, w), jnp.uint32),
         prng=jnp.full((h, w), PRNG_SEED, jnp.uint32),
         fault=jnp.zeros((h, w), jnp.int32),
         tables=tables,
     )
+
+
+def _memory_images(program: ir.Program, plan: SlotPlan) -> dict:
+    """Each slot's array after load: the initial values of its symbol on each class's PEs."""
+    h, w = program.height, program.width
+    mem = {}
+    for slot, (dtype, shape) in plan.slots.items():
+        arr = np.zeros((h, w) + tuple(shape), dtype.np)
+        for c, pe in enumerate(program.classes):
+            for s in pe.symbols:
+                if plan.symbol_slot[c].get(s.name) == slot and s.init is not None:
+                    arr[program.class_of == c] = np.asarray(s.init, dtype.np).reshape(shape)
+        mem[slot] = jnp.asarray(arr)
+    return mem
+
+
+def _task_bits(program: ir.Program, ids_of):
+    """The task bit sets (`[H, W, TASK_WORDS]` uint32) holding `ids_of(pe)` on each class."""
+    bits = np.zeros((program.height, program.width, TASK_WORDS), np.uint32)
+    for c, pe in enumerate(program.classes):
+        for k in ids_of(pe):
+            bits[program.class_of == c, k // 32] |= np.uint32(1 << (k % 32))
+    return jnp.asarray(bits)
 
 
 # -- task bit sets --------------------------------------------------------------------------------

@@ -1,0 +1,268 @@
+"""The expression family of `Lowerer`: one `expr_<Class>` per `ir` expression class.
+
+Uses from the `Lowerer` it is mixed into: `handler`, `lane`, `fault`, `sym`, `lanes`,
+`machine` (its `mem`, `tables`, `cycles`, `prng`), `slot` and `cur_mask` (the mask of the
+statement running, None inside `@map`); `expr_QueueFlushed` is the fabric family's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from wsejax import ir, ops
+from wsejax.diagnostics import index_out_of_range, read_before_assigned
+from wsejax.engine.access import gather, read_static
+from wsejax.engine.machine import Frame, bitview
+from wsejax.errors import ProgramError
+from wsejax.types import DType, bool_
+
+__all__ = ["ExprLowering", "constant_only"]
+
+# binary operators that are one JAX function of their operands
+_ELEMENTWISE = {"+": operator.add, "-": operator.sub, "&": operator.and_, "|": operator.or_,
+                "^": operator.xor, "and": operator.and_, "or": operator.or_,
+                "min": jnp.minimum, "max": jnp.maximum, "==": jnp.equal, "!=": jnp.not_equal,
+                "<": jnp.less, "<=": jnp.less_equal, ">": jnp.greater,
+                ">=": jnp.greater_equal}
+# the others: the method of `ExprLowering` that lowers them
+_BIN_METHODS = {"*": "_multiply", "/": "_divide", "%": "_remainder", "<<": "_shift",
+                ">>": "_shift"}
+
+
+class ExprLowering:
+    """Mixin of `Lowerer`: expressions."""
+
+    def expr(self, e, fr: Frame):
+        """The value of expression `e` in frame `fr`: `[H, W]` (more axes inside `@map`)."""
+        return self.handler("expr_", e, "expression")(e, fr)
+
+    def expr_Const(self, e: ir.Const, fr: Frame):
+        return jnp.asarray(e.value, e.dtype.np)
+
+    def expr_Local(self, e: ir.Local, fr: Frame):
+        v = fr.locals.get(e.name)
+        if v is None:
+            raise ProgramError(read_before_assigned(fr.fn, e.name))
+        return self.lane(v, fr)
+
+    def expr_PeValue(self, e: ir.PeValue, fr: Frame):
+        return self.lane(self.machine.tables[e.table].astype(e.dtype.np), fr)
+
+    def expr_Un(self, e: ir.Un, fr: Frame):
+        a = self.expr(e.a, fr)
+        if e.op in ("-", "~", "!"):
+            return -a if e.op == "-" else ~a
+        return jnp.abs(a)
+
+    def expr_Cast(self, e: ir.Cast, fr: Frame):
+        return self.cast(self.expr(e.a, fr), e.a.dtype, e.dtype)
+
+    def expr_Bitcast(self, e: ir.Bitcast, fr: Frame):
+        return bitview(self.expr(e.a, fr), e.a.dtype, e.dtype)
+
+    def expr_Select(self, e: ir.Select, fr: Frame):
+        return jnp.where(self.expr(e.cond, fr), self.expr(e.a, fr), self.expr(e.b, fr))
+
+    def expr_CallExpr(self, e: ir.CallExpr, fr: Frame):
+        raise ProgramError("a function call inside an expression must be lowered as a "
+                           "statement")
+
+    def expr_Intrinsic(self, e: ir.Intrinsic, fr: Frame):
+        """Library functions computed natively (`<math>`, `<time>`, `<random>`)."""
+        args = [self.expr(a, fr) for a in e.args]
+        name = e.name
+        t = e.dtype.np
+        if name == "cycles":
+            return self.lane(self.machine.cycles, fr)
+        if name == "reset_cycles":
+            self.machine.cycles = jnp.where(self.cur_mask, jnp.uint32(0), self.machine.cycles) \
+                if self.cur_mask is not None else jnp.zeros_like(self.machine.cycles)
+            return jnp.asarray(0, t)
+        if name == "seed_prng":
+            seed = jnp.broadcast_to(args[0].astype(jnp.uint32) & 0x7FFFFF, self.lanes)
+            seed = jnp.where(seed == 0, jnp.uint32(1), seed)
+            self.machine.prng = seed if self.cur_mask is None else jnp.where(self.cur_mask, seed,
+                                                                        self.machine.prng)
+            return jnp.asarray(0, t)
+        if name == "random16":
+            new = _lfsr_advance(self.machine.prng)
+            self.machine.prng = new if self.cur_mask is None else jnp.where(self.cur_mask, new,
+                                                                       self.machine.prng)
+            return self.lane((new & 0xFFFF).astype(t), fr)
+        x = args[0]
+        if name in ("isnan", "isinf", "isfinite", "signbit"):
+            return {"isnan": jnp.isnan, "isinf": jnp.isinf, "isfinite": jnp.isfinite,
+                    "signbit": jnp.signbit}[name](x)
+        if name == "inv":
+            return (jnp.asarray(1, x.dtype) / x).astype(t)
+        if name == "invsqrt":
+            return lax.rsqrt(x).astype(t)
+        if name == "pow":
+            return jnp.power(x, args[1]).astype(t)
+        if name == "fscale":
+            return _scale_by_power_of_two(x, args[1]).astype(t)
+        fn = {"sqrt": jnp.sqrt, "exp": jnp.exp, "log": jnp.log, "sin": jnp.sin, "cos": jnp.cos,
+              "tanh": jnp.tanh, "floor": jnp.floor, "ceil": jnp.ceil}[name]
+        return fn(x).astype(t)
+
+    def cast(self, x, have: DType, want: DType):
+        if have == want:
+            return x
+        if want is bool_:
+            return x != 0
+        if have.is_float and want.is_int:
+            info = np.iinfo(want.np)
+            x32 = x.astype(jnp.float32)
+            x32 = jnp.where(jnp.isnan(x32), 0.0, jnp.clip(jnp.trunc(x32), info.min, info.max))
+            return x32.astype(want.np)
+        # a narrowing integer conversion wraps (two's complement truncation), as astype does
+        return x.astype(want.np)
+
+    def expr_Bin(self, e: ir.Bin, fr: Frame):
+        a = self.expr(e.a, fr)
+        b = self.expr(e.b, fr)
+        simple = _ELEMENTWISE.get(e.op)
+        if simple is not None:
+            return simple(a, b)
+        return getattr(self, _BIN_METHODS[e.op])(e, a, b, fr)
+
+    def _multiply(self, e: ir.Bin, a, b, fr: Frame):
+        # keep the product rounded: XLA:CPU would contract it into a following add
+        return ops._rounded(a * b) if e.a.dtype.is_float else a * b
+
+    def _divide(self, e: ir.Bin, a, b, fr: Frame):
+        if not e.a.dtype.is_float:
+            safe = jnp.where(b == 0, jnp.ones_like(b), b)
+            return jnp.where(b == 0, jnp.zeros_like(a), lax.div(a, safe))
+        if constant_only(e.b):
+            # XLA rewrites a division by a constant as an inexact multiplication by its
+            # reciprocal; a divisor it cannot see through keeps the quotient exact
+            u = {2: jnp.uint16, 4: jnp.uint32}[b.dtype.itemsize]
+            zero = self.lane(self.machine.tables["zero"], fr).astype(u)
+            b = lax.bitcast_convert_type(lax.bitcast_convert_type(b, u) | zero, b.dtype)
+        return a / b
+
+    def _remainder(self, e: ir.Bin, a, b, fr: Frame):
+        if e.a.dtype.is_float:
+            return lax.rem(a, b)
+        safe = jnp.where(b == 0, jnp.ones_like(b), b)
+        return jnp.where(b == 0, jnp.zeros_like(a), lax.rem(a, safe))
+
+    def _shift(self, e: ir.Bin, a, b, fr: Frame):
+        """`<<` and `>>`: a shift by the width or more gives 0 (-1 or 0 for a negative signed
+        value shifted right)."""
+        t = e.a.dtype
+        b = b.astype(a.dtype)
+        nbits = t.bits
+        big = b.astype(jnp.uint32) >= nbits if t.is_signed else b >= nbits
+        if e.op == "<<":
+            return jnp.where(big, jnp.zeros_like(a), lax.shift_left(a, b))
+        if t.is_signed:
+            return lax.shift_right_arithmetic(a, jnp.where(big, nbits - 1, b).astype(a.dtype))
+        return jnp.where(big, jnp.zeros_like(a), lax.shift_right_logical(a, b))
+
+    def flat_index(self, sym: ir.Symbol, indices, fr: Frame):
+        """Row-major flat index of `sym[indices]`: a Python int if static, else an array, and
+        an in-range condition (None when statically in range)."""
+        shape = sym.shape
+        if all(type(i) is ir.Const for i in indices):
+            flat = 0
+            for i, n in zip(indices, shape):
+                if not 0 <= i.value < n:
+                    return int(i.value), True
+                flat = flat * n + int(i.value)
+            return flat, None
+        vals = [self.expr(i, fr) for i in indices]
+        if not any(isinstance(v, jax.core.Tracer) for v in vals):
+            # known at trace time (a vectorised loop's index vector): a static pattern
+            flat = np.zeros((), np.int64)
+            ok = np.ones((), bool)
+            for v, n in zip(vals, shape):
+                v = np.asarray(v).astype(np.int64)
+                ok = ok & (v >= 0) & (v < n)
+                flat = flat * n + v
+            return np.asarray(flat), (None if ok.all() else np.asarray(~ok))
+        flat = jnp.int32(0)
+        ok = None
+        for v, n in zip(vals, shape):
+            v = v.astype(jnp.int32)
+            good = (v >= 0) & (v < n)
+            ok = good if ok is None else ok & good
+            flat = flat * n + v
+        return flat, ~ok
+
+    def expr_Load(self, e: ir.Load, fr: Frame):
+        sym = self.sym(e.symbol)
+        arr = self.machine.mem[self.slot[e.symbol]]
+        if not e.indices:
+            return self.lane(arr, fr)
+        idx, bad = self.flat_index(sym, e.indices, fr)
+        flat = arr.reshape(self.lanes + (-1,))
+        if isinstance(idx, (int, np.ndarray)):
+            if bad is not None:
+                self.fault(True, self.cur_mask, index_out_of_range("reading", e.symbol))
+                idx = np.clip(idx, 0, sym.size - 1)
+            if isinstance(idx, int) or idx.ndim == 0:
+                return self.lane(flat[:, :, int(idx)], fr)
+            if all(d == 1 for d in idx.shape[:2]):
+                out = read_static(flat, idx.reshape(-1))
+                return out.reshape(self.lanes + idx.shape[2:])
+            idx = jnp.asarray(idx.astype(np.int32))
+        self.fault(bad, self.cur_mask, index_out_of_range("reading", e.symbol))
+        idx = jnp.clip(idx, 0, sym.size - 1)
+        if idx.ndim < 2:
+            idx = jnp.broadcast_to(idx, self.lanes)
+        return gather(flat, idx)
+
+
+def _lfsr_matrix(steps: int) -> np.ndarray:
+    """For each of the 23 state bits after `steps` shifts of the LFSR x^23 + x^18 + 1, the mask
+    of the state bits it is the parity of (the Fibonacci form: shift right, the new bit 22 is
+    bit 0 ^ bit 5)."""
+    rows = [1 << k for k in range(23)]          # bit k depends on these input bits
+    for _ in range(steps):
+        rows = rows[1:] + [rows[0] ^ rows[5]]
+    return np.array(rows, np.uint32)
+
+
+_LFSR_128 = _lfsr_matrix(128)
+
+
+def _lfsr_advance(state):
+    """The PRNG state after one `@random16()` (128 LFSR steps), as 23 parities."""
+    out = jnp.zeros_like(state)
+    for k, mask in enumerate(_LFSR_128):
+        bit = lax.population_count(state & jnp.uint32(mask)) & 1
+        out = out | (bit.astype(jnp.uint32) << k)
+    return out
+
+
+def _scale_by_power_of_two(x, k):
+    """x * 2**k, exactly where representable: two exact power-of-two factors built from bits
+    (XLA's exp2 is not exact)."""
+    x32 = x.astype(jnp.float32)
+    k = jnp.clip(k.astype(jnp.int32), -252, 254)
+    k1 = k // 2
+    k2 = k - k1
+
+    def power(e):
+        return lax.bitcast_convert_type(((e + 127) << 23).astype(jnp.uint32), jnp.float32)
+
+    return x32 * power(k1) * power(k2)
+
+
+def constant_only(e) -> bool:
+    """Is expression `e` built from constants only?"""
+    t = type(e)
+    if t is ir.Const:
+        return True
+    if t in (ir.Bin, ir.Un, ir.Cast, ir.Bitcast, ir.Select):
+        return all(constant_only(getattr(e, f.name)) for f in dataclasses.fields(e)
+                   if f.name not in ("op", "dtype"))
+    return False
