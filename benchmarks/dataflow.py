@@ -90,14 +90,14 @@ def run_engine(program, k, tile, data, repeats):
         before = runner.host_round_trips()
         t0 = time.perf_counter()
         y = commands(runner, k, tile, data, a_id)
-        jax.block_until_ready(runner.state.fab["ticks"])
+        jax.block_until_ready(runner.state.fab.ticks)
         times.append(time.perf_counter() - t0)
         if r == 0:
             fab = runner.state.fab
             mem = runner.engine.bytes_per_pe(runner.state)
             trips = {key: v - before[key] for key, v in runner.host_round_trips().items()}
-            stats = {"ticks": int(fab["ticks"]), "wavelets": int(fab["wavelets"]),
-                     "task_invocations": int(np.asarray(fab["runs"]).sum()),
+            stats = {"ticks": int(fab.ticks), "wavelets": int(fab.wavelets),
+                     "task_invocations": int(np.asarray(fab.runs).sum()),
                      "state_bytes_per_pe": mem["state"], "declared_bytes_per_pe": mem["declared"],
                      **trips}
     return y, times[0], statistics.median(times[1:]), stats

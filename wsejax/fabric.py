@@ -88,20 +88,11 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["MAX_COMMANDS", "NO_ENTRYPOINT", "QUEUE_CAPACITY", "command_bits", "control_entry",
-           "control_ignored", "control_payload", "data_task_args", "loop_limit_text",
-           "microthread_clash", "payload_in", "payload_out"]
+           "control_ignored", "control_payload", "data_task_args", "payload_in", "payload_out"]
 
 QUEUE_CAPACITY = 8
 
 NO_ENTRYPOINT = 31          # a control payload's task ID field when it activates no task
-
-
-def loop_limit_text(fn: str, kind: str, limit: int, outer: bool) -> str:
-    """The fault of a loop past its budget. A loop nest (a `for` or `while`, the loops inside
-    it and those of the functions it calls) runs at most `limit` iterations in all; the loop
-    that would start one more faults its PE, in function `fn`."""
-    where = "" if outer else " in all with the loops around it"
-    return f"{fn}: a {kind} loop ran past {limit} iterations{where}"
 
 
 def command_bits(k: int) -> tuple[int, int]:
@@ -172,10 +163,3 @@ def data_task_args(widths: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
     raise ValueError("a data task takes one 32-bit argument, one 16-bit argument, or two "
                      f"16-bit arguments (data, index); this one takes {len(widths)} of "
                      f"{', '.join(str(w) for w in widths) or 'no'} bits")
-
-
-def microthread_clash(what: str, other: str, ut: int | None) -> str:
-    """The fault text of op `what` starting on a microthread its `.ut_id` names (number `ut`;
-    None where the number is known only at run time) while op `other` still runs on it."""
-    on = "its microthread" if ut is None else f"microthread {ut}"
-    return f"{what}: started on {on} while {other} still runs on it"

@@ -32,7 +32,7 @@ The semantics it implements, with the engine's choices where the spec leaves roo
   order (spec 8.1); scalar inputs are passed unchanged.
 - Every loop has a budget: a loop nest (a `for` or `while` with the loops inside it and in
   the functions it calls) runs at most `loop_limit` iterations in all; the loop that would
-  start one more faults (`wsejax.fabric.loop_limit_text`), so no loop runs on forever.
+  start one more faults (`wsejax.diagnostics.loop_ran_past`), so no loop runs on forever.
 - Timing (the engine's model): one cycle per statement other than if/for/while/call, one more
   per runtime `if` condition evaluated, and a DSD operation or `@map` costs its element count
   on top of its one cycle. Statements inside `@map` callbacks cost nothing.
@@ -125,6 +125,7 @@ from collections.abc import Callable
 import numpy as np
 
 from wsejax import ir
+from wsejax.diagnostics import DEFAULT_LOOP_LIMIT
 from wsejax.fabric import QUEUE_CAPACITY
 from wsejax.reference.dsds import DsdInterpreter
 from wsejax.reference.elements import ELEMENT_OPS
@@ -136,14 +137,13 @@ from wsejax.routes import routes_table
 
 __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
-DEFAULT_LOOP_LIMIT = 1 << 22          # as the engine's
 
 
 class Reference(HostCommands, Scheduler, DsdInterpreter, Interpreter):
     """Runs a Program one PE at a time, statement by statement, element by element.
 
-    Every IR statement and expression class has its handler here, `stmt_<Class>` or
-    `expr_<Class>`.
+    Every IR statement, expression and DSD expression class has its handler here,
+    `stmt_<Class>`, `expr_<Class>` or `dsd_<Class>` (as in the engine's `Lowerer`).
 
     Args:
       program: the compiled Program.

@@ -1,7 +1,7 @@
 """DSD values, DSD operations and `@map` in the reference interpreter.
 
 Contract: `DsdInterpreter` is the part of `Reference` that evaluates DSD expressions (one
-`expr_<Class>` per IR DSD expression) and runs `stmt_DsdAssign`, `stmt_DsdOp` and `stmt_Map`
+`dsd_<Class>` per IR DSD expression) and runs `stmt_DsdAssign`, `stmt_DsdOp` and `stmt_Map`
 one element at a time, in order. A DSD operation with fabric or FIFO operands becomes a
 `RunningOp`: an asynchronous one goes to the microthread of its site (the scheduler advances
 it), a synchronous one is advanced here, its statement yielding while it cannot complete.
@@ -15,8 +15,15 @@ from dataclasses import replace
 import numpy as np
 
 from wsejax import ir
+from wsejax.diagnostics import (
+    dsd_out_of_range,
+    half_an_element,
+    index_out_of_range,
+    microthread_clash,
+    started_while_running,
+)
 from wsejax.errors import ProgramError
-from wsejax.fabric import microthread_clash, payload_in, payload_out
+from wsejax.fabric import payload_in, payload_out
 from wsejax.reference.elements import ELEMENT_OPS
 from wsejax.reference.interp import map_write_error
 from wsejax.reference.pe import (
@@ -36,9 +43,6 @@ from wsejax.types import DType
 __all__ = ["DsdInterpreter"]
 
 _NO_CONFIG = ir.OpConfig()
-_DSD_EXPRS = frozenset({ir.DsdLit, ir.DsdVar, ir.DsdLocal, ir.IncrementOffset, ir.SetBase,
-                        ir.SetLength, ir.SetStride, ir.FifoRef})
-
 
 class DsdInterpreter:
     """DSD expressions, DSD operations and `@map` (a mixin of `Reference`).
@@ -52,28 +56,29 @@ class DsdInterpreter:
     # -- DSD values -------------------------------------------------------------------------
 
     def _dsd(self, pe: PE, e, fr: Frame) -> Dsd:
-        if type(e) not in _DSD_EXPRS:
+        handler = self._handler("dsd_", e)
+        if handler is None:
             raise ProgramError(f"cannot evaluate DSD expression {e!r}")
-        return self._expr(pe, e, fr)
+        return handler(pe, e, fr)
 
-    def expr_DsdLit(self, pe: PE, e: ir.DsdLit, fr: Frame) -> Dsd:
+    def dsd_DsdLit(self, pe: PE, e: ir.DsdLit, fr: Frame) -> Dsd:
         return literal(e.dsd, pe.tables, lambda x: self._int(pe, x, fr))
 
-    def expr_FifoRef(self, pe: PE, e: ir.FifoRef, fr: Frame) -> Dsd:
+    def dsd_FifoRef(self, pe: PE, e: ir.FifoRef, fr: Frame) -> Dsd:
         if e.name not in pe.fifos:
             raise ProgramError(f"{fr.fn}: unknown FIFO '{e.name}'")
         return Dsd("fifo", e.name, 0, 0, 0, 0)
 
-    def expr_DsdVar(self, pe: PE, e: ir.DsdVar, fr: Frame) -> Dsd:
+    def dsd_DsdVar(self, pe: PE, e: ir.DsdVar, fr: Frame) -> Dsd:
         return pe.dsd[e.name]
 
-    def expr_DsdLocal(self, pe: PE, e: ir.DsdLocal, fr: Frame) -> Dsd:
+    def dsd_DsdLocal(self, pe: PE, e: ir.DsdLocal, fr: Frame) -> Dsd:
         v = fr.locals.get(e.name)
         if not isinstance(v, Dsd):
             raise ProgramError(f"{fr.fn}: '{e.name}' is not a DSD")
         return v
 
-    def expr_IncrementOffset(self, pe: PE, e: ir.IncrementOffset, fr: Frame) -> Dsd:
+    def dsd_IncrementOffset(self, pe: PE, e: ir.IncrementOffset, fr: Frame) -> Dsd:
         """`increment_dsd_offset` by `delta` elements of `e.dtype`, which the DSD's own
         elements may be wider or narrower than."""
         d = self._memory_dsd(pe, e.dsd, fr, "increment_dsd_offset")
@@ -84,24 +89,23 @@ class DsdInterpreter:
         elif e.dtype.bits < bits:
             ratio = bits // e.dtype.bits
             if type(e.delta) is ir.Const and delta % ratio:
-                raise ProgramError(f"increment_dsd_offset by {delta} {e.dtype} elements "
-                                   f"moves a {bits}-bit DSD by half an element")
+                raise ProgramError(half_an_element(delta, e.dtype, bits))
             step = delta // ratio
         else:
             step = delta
         return replace(d, offset=d.offset + step)
 
-    def expr_SetBase(self, pe: PE, e: ir.SetBase, fr: Frame) -> Dsd:
+    def dsd_SetBase(self, pe: PE, e: ir.SetBase, fr: Frame) -> Dsd:
         d = self._memory_dsd(pe, e.dsd, fr, "set_dsd_base_addr")
         return replace(d, base=e.symbol, base_offset=e.base_offset, offset=0)
 
-    def expr_SetLength(self, pe: PE, e: ir.SetLength, fr: Frame) -> Dsd:
+    def dsd_SetLength(self, pe: PE, e: ir.SetLength, fr: Frame) -> Dsd:
         d = self._dsd(pe, e.dsd, fr)
         if d.kind == "fifo":
             raise ProgramError(f"{fr.fn}: set_dsd_length of a FIFO")
         return replace(d, length=self._int(pe, e.length, fr))
 
-    def expr_SetStride(self, pe: PE, e: ir.SetStride, fr: Frame) -> Dsd:
+    def dsd_SetStride(self, pe: PE, e: ir.SetStride, fr: Frame) -> Dsd:
         d = self._memory_dsd(pe, e.dsd, fr, "set_dsd_stride")
         return replace(d, stride=self._int(pe, e.stride, fr))
 
@@ -160,14 +164,14 @@ class DsdInterpreter:
                                    f"{want.bits}-bit {want} elements")
             for i in range(n):
                 if not 0 <= o.address(i) < sym.size:
-                    raise Fault(f"{what}: DSD address out of range of '{sym.name}'")
+                    raise Fault(dsd_out_of_range(what, sym.name))
         elif letter == "p":
             sym = pe.cls.symbol(o.symbol)
             if want is not None and sym.dtype.bits != want.bits:
                 raise ProgramError(f"{what}: '{sym.name}' ({sym.dtype}) receives {want} values")
             idx = self._flat_index(pe, sym, o.indices, fr) if o.indices else 0
             if idx is None:
-                raise Fault(f"index out of range writing '{o.symbol}'")
+                raise Fault(index_out_of_range("writing", o.symbol))
             return idx
         return None
 
@@ -271,8 +275,7 @@ class DsdInterpreter:
         taken by a running op; then take its queues."""
         what = op.what
         if cfg.async_ and site in pe.micro:
-            raise Fault(f"{what}: started while the same operation still runs on its "
-                        "microthread")
+            raise Fault(started_while_running(what))
         if op.ut is not None:
             # spec 5.4: running operations must not share a microthread
             for other_site in sorted(pe.micro):

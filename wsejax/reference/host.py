@@ -14,7 +14,15 @@ from collections import deque
 import numpy as np
 
 from wsejax import ir
-from wsejax.errors import DeadlockError, FabricFault, MemcpyError, ProgramError
+from wsejax.diagnostics import (
+    MAX_LISTED_PES,
+    PeSummary,
+    command_stuck,
+    device_fault,
+    stream_short,
+    stuck_lines,
+)
+from wsejax.errors import MemcpyError, ProgramError
 from wsejax.memcpy import MemcpyDataType, MemcpyOrder
 from wsejax.reference.pe import PE
 
@@ -139,53 +147,35 @@ class HostCommands:
         faulted = [pe for pe in self._all if pe.fault]
         if faulted:
             kinds = list(dict.fromkeys(pe.fault for pe in faulted))
-            text = kinds[0]
-            others = "" if len(kinds) == 1 else f" (and {len(kinds) - 1} other kinds of fault)"
-            raise FabricFault(f"device fault: {text}{others}",
-                              [(pe.x, pe.y) for pe in faulted if pe.fault == text])
+            raise device_fault(kinds[0], len(kinds),
+                               [(pe.x, pe.y) for pe in faulted if pe.fault == kinds[0]])
 
     def _check(self, command: str) -> None:
         self._check_faults()
         stuck = [pe for pe in self._all if pe.cmd_blocked]
         if stuck:
-            raise DeadlockError(
-                f"{command} cannot finish: {len(stuck)} PE(s) never called "
-                "unblock_cmd_stream(), and nothing on the fabric can make progress",
-                [(pe.x, pe.y) for pe in stuck],
-                "\n".join(self._stuck_lines(stuck) + [
-                    "each PE must call sys_mod.unblock_cmd_stream() once its work is done"]))
+            raise command_stuck(command, [(pe.x, pe.y) for pe in stuck],
+                                self._stuck_lines(stuck))
 
     def _check_stream(self, command: str, done: dict, total: int, verb: str) -> None:
         """A streaming memcpy that stopped short: the PEs whose wavelets did not all move."""
         stuck = [pe for pe, n in done.items() if n < total]
         if stuck:
-            lines = [f"  PE ({pe.x}, {pe.y}): {verb} {done[pe]} of {total} wavelets"
-                     for pe in stuck[:8]]
-            raise DeadlockError(
-                f"{command} cannot finish: {len(stuck)} PE(s) stopped short, and nothing on the "
-                "fabric can make progress", [(pe.x, pe.y) for pe in stuck],
-                "\n".join(lines + self._stuck_lines(stuck)))
+            raise stream_short(command, [(pe.x, pe.y, done[pe], total) for pe in stuck], verb,
+                               self._stuck_lines(stuck))
 
     def _stuck_lines(self, pes: list[PE]) -> list[str]:
-        """What each of (at most 8 of) `pes` is doing: tasks, a waiting body, queues."""
+        """What each of (at most MAX_LISTED_PES of) `pes` is doing: tasks, a waiting body,
+        queues."""
         colors = sorted({c for pe in self._all for boxes in (pe.inbox, pe.outbox)
                          for c in boxes})
-        lines = []
-        for pe in pes[:8]:
-            text = (f"  PE ({pe.x}, {pe.y}): active task IDs {sorted(pe.active) or 'none'}, "
-                    f"blocked task IDs {sorted(pe.blocked) or 'none'}")
-            if pe.blocked_uts:
-                text += f", blocked microthreads {sorted(pe.blocked_uts)}"
-            if pe.main is not None:
-                text += f"; its main thread waits in {pe.root}"
-            queues = [f"color {c} {name}: {len(boxes[c])}" for c in colors
-                      for name, boxes in (("in", pe.inbox), ("out", pe.outbox))
-                      if boxes.get(c)]
-            text += f"; queues: {', '.join(queues) if queues else 'all empty'}"
-            lines.append(text)
-        if len(pes) > 8:
-            lines.append(f"  ... and {len(pes) - 8} more")
-        return lines
+        summaries = [
+            PeSummary(pe.x, pe.y, sorted(pe.active), sorted(pe.blocked), sorted(pe.blocked_uts),
+                      pe.root if pe.main is not None else None,
+                      [(c, name, len(boxes[c])) for c in colors
+                       for name, boxes in (("in", pe.inbox), ("out", pe.outbox)) if boxes.get(c)])
+            for pe in pes[:MAX_LISTED_PES]]
+        return stuck_lines(summaries, len(pes))
 
 
 def _export_bytes(pe: PE, name: str, bits: int):

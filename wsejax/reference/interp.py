@@ -3,8 +3,9 @@
 Contract: `Interpreter` is the part of `Reference` that runs function bodies on one PE. Bodies
 are generators: a statement that may wait on the fabric (a DSD operation, or one that contains
 statements) is a generator too, and yields while it waits; the others run at once. Each IR class
-has one handler, `stmt_<Class>` or `expr_<Class>`, found by class name (`_handler`); the DSD
-expressions, `stmt_DsdOp`, `stmt_DsdAssign` and `stmt_Map` are in `wsejax.reference.dsds`.
+has one handler, `stmt_<Class>`, `expr_<Class>` or `dsd_<Class>`, found by class name
+(`_handler`); the DSD expressions (`dsd_<Class>`), `stmt_DsdOp`, `stmt_DsdAssign` and
+`stmt_Map` are in `wsejax.reference.dsds`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ from collections.abc import Callable
 import numpy as np
 
 from wsejax import ir
+from wsejax.diagnostics import (
+    index_out_of_range,
+    loop_ran_past,
+    map_writes_memory,
+    read_before_assigned,
+    recursive_call,
+)
 from wsejax.errors import ProgramError
-from wsejax.fabric import loop_limit_text
 from wsejax.hardware import UT_ID_COUNT
 from wsejax.reference.pe import (
     FLUSH_PENDING,
@@ -51,7 +58,7 @@ _NOT_IN_MAP = frozenset({ir.Assign, ir.DsdAssign, ir.Map, ir.UnblockCmdStream, i
 
 
 def map_write_error(fr: Frame) -> ProgramError:
-    return ProgramError(f"{fr.fn}: a @map callback may not write memory or run DSD operations")
+    return ProgramError(map_writes_memory(fr.fn))
 
 
 class Interpreter:
@@ -79,7 +86,7 @@ class Interpreter:
     def _call(self, pe: PE, name: str, args: list, caller: Frame):
         f = pe.cls.function(name)
         if name in pe.stack:
-            raise ProgramError(f"recursive call of '{name}' is not supported")
+            raise ProgramError(recursive_call(name))
         fr = Frame(fn=name, in_map=caller.in_map, nest=caller.nest)
         for (pname, ptype), a in zip(f.params, args):
             if isinstance(ptype, DType) and not isinstance(a, Dsd):
@@ -137,7 +144,7 @@ class Interpreter:
         return (yield from self._block(pe, s.then if taken else s.orelse, fr))
 
     def stmt_Call(self, pe: PE, s: ir.Call, fr: Frame):
-        yield from self._call(pe, s.fn, [self._expr(pe, a, fr) for a in s.args], fr)
+        yield from self._call(pe, s.fn, [self._value(pe, a, fr) for a in s.args], fr)
         return None
 
     def _iteration(self, fr: Frame, kind: str, outer: bool) -> None:
@@ -146,7 +153,7 @@ class Interpreter:
         if fr.in_map:
             return
         if fr.nest[0] >= self.loop_limit:
-            raise Fault(loop_limit_text(fr.fn, kind, self.loop_limit, outer))
+            raise Fault(loop_ran_past(fr.fn, kind, self.loop_limit, outer))
         fr.nest[0] += 1
 
     def stmt_For(self, pe: PE, s: ir.For, fr: Frame):
@@ -196,7 +203,7 @@ class Interpreter:
         self._store(pe, s.symbol, s.indices, v, fr)
 
     def stmt_LocalAssign(self, pe: PE, s: ir.LocalAssign, fr: Frame) -> None:
-        fr.locals[s.name] = self._expr(pe, s.value, fr)
+        fr.locals[s.name] = self._value(pe, s.value, fr)
 
     def stmt_Break(self, pe: PE, s: ir.Break, fr: Frame) -> str:
         return BREAK
@@ -206,7 +213,7 @@ class Interpreter:
 
     def stmt_Return(self, pe: PE, s: ir.Return, fr: Frame) -> str:
         if s.value is not None:
-            v = self._expr(pe, s.value, fr)
+            v = self._value(pe, s.value, fr)
             ret = pe.cls.function(fr.fn).ret
             if isinstance(ret, DType) and not isinstance(v, Dsd) and v.dtype != ret.np:
                 v = cast(v, dtype_of(v), ret)
@@ -279,17 +286,23 @@ class Interpreter:
         sym = pe.cls.symbol(symbol)
         idx = self._flat_index(pe, sym, indices, fr) if indices else 0
         if idx is None:
-            raise Fault(f"index out of range writing '{symbol}'")
+            raise Fault(index_out_of_range("writing", symbol))
         pe.flat[symbol][idx] = v
 
     # -- expressions ------------------------------------------------------------------------
 
     def _expr(self, pe: PE, e, fr: Frame):
-        """The value of expression `e`: a numpy scalar, or a `Dsd` for a DSD expression."""
+        """The value of scalar expression `e`, a numpy scalar."""
         handler = self._handler("expr_", e)
         if handler is None:
             raise ProgramError(f"cannot evaluate expression {e!r}")
         return handler(pe, e, fr)
+
+    def _value(self, pe: PE, v, fr: Frame):
+        """A value for a local, an argument or a return: a numpy scalar, or a `Dsd`."""
+        if isinstance(v, ir.DsdExpr):
+            return self._dsd(pe, v, fr)
+        return self._expr(pe, v, fr)
 
     def _int(self, pe: PE, e, fr: Frame) -> int:
         """A DSD field: a constant, or an expression's value as an int32 (as the engine)."""
@@ -303,14 +316,14 @@ class Interpreter:
     def expr_Local(self, pe: PE, e: ir.Local, fr: Frame):
         v = fr.locals.get(e.name)
         if v is None:
-            raise ProgramError(f"{fr.fn}: local '{e.name}' is read before it is assigned")
+            raise ProgramError(read_before_assigned(fr.fn, e.name))
         return v
 
     def expr_Load(self, pe: PE, e: ir.Load, fr: Frame):
         sym = pe.cls.symbol(e.symbol)
         idx = self._flat_index(pe, sym, e.indices, fr) if e.indices else 0
         if idx is None:
-            raise Fault(f"index out of range reading '{e.symbol}'")
+            raise Fault(index_out_of_range("reading", e.symbol))
         return pe.flat[e.symbol][idx]
 
     def expr_PeValue(self, pe: PE, e: ir.PeValue, fr: Frame):
@@ -340,7 +353,7 @@ class Interpreter:
         return a if cond else b
 
     def expr_CallExpr(self, pe: PE, e: ir.CallExpr, fr: Frame):
-        body = self._call(pe, e.fn, [self._expr(pe, a, fr) for a in e.args], fr)
+        body = self._call(pe, e.fn, [self._value(pe, a, fr) for a in e.args], fr)
         return self._drive(body, f"{e.fn} in {fr.fn}")
 
     def expr_Intrinsic(self, pe: PE, e: ir.Intrinsic, fr: Frame):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wsejax import ir
+from wsejax.diagnostics import PRNG_SEED
 from wsejax.errors import ProgramError
 from wsejax.opspec import ElementOp
 
@@ -23,7 +24,6 @@ __all__ = ["CONTROL", "FLUSHED", "FLUSH_PENDING", "NO_FLUSH", "PAYLOAD", "PE", "
            "STREAM_KINDS", "TASK_ID_COUNT", "Dsd", "Fault", "FifoState", "Frame", "RunningOp",
            "data_ahead", "literal"]
 
-PRNG_SEED = 0xDEADBEEF & 0x7FFFFF     # the LFSR's initial 23 bits, as the engine's
 PAYLOAD = 0xFFFFFFFF
 CONTROL = 1 << 32                     # a queued wavelet with this bit is a control wavelet
 TASK_ID_COUNT = 64                    # task IDs 0..63 (spec 2)

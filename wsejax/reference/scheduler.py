@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from wsejax.diagnostics import fabric_busy, nowhere_to_go, unbound_control_task
 from wsejax.errors import ProgramError
 from wsejax.fabric import NO_ENTRYPOINT, control_entry, control_ignored, data_task_args
 from wsejax.reference.pe import (
@@ -54,8 +55,7 @@ class Scheduler:
                     return
                 rounds += 1
                 if rounds >= self.loop_limit:
-                    text = (f"the fabric was still busy after {self.loop_limit} ticks (a task "
-                            "that keeps re-activating itself, or an endless loop?)")
+                    text = fabric_busy(self.loop_limit)
                     for pe in self._all:
                         if not pe.fault and (pe.main is not None or pe.cmd_blocked
                                              or pe.active - pe.blocked):
@@ -73,8 +73,7 @@ class Scheduler:
                 dests = self._dests.get(color, {}).get(pe.y * self.program.width + pe.x)
                 if not dests:
                     if not pe.fault:
-                        pe.halt(f"a wavelet on color {color} has nowhere to go (no route from "
-                                "this PE's ramp reaches a ramp)")
+                        pe.halt(nowhere_to_go(color))
                         moved = True
                     continue
                 moved = self._deliver(q, color, dests) or moved
@@ -246,8 +245,7 @@ class Scheduler:
                 gone = True
             elif control_entry(wavelet) not in pe.control_tasks and \
                     self._channel_open(pe, color):
-                pe.halt(f"a control wavelet on color {color} names a control task ID that no "
-                        "control task of this PE is bound to")
+                pe.halt(unbound_control_task(color))
                 return True
         return gone
 

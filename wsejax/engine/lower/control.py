@@ -117,8 +117,7 @@ class ControlLowering:
     def value(self, v, fr: Frame, m=None):
         """A value for a local, an argument or a return: an array, a DsdRt, or the result of
         a call run on the lanes in `m`."""
-        if isinstance(v, (ir.DsdLit, ir.DsdVar, ir.DsdLocal, ir.IncrementOffset, ir.SetBase,
-                          ir.SetLength, ir.SetStride)):
+        if isinstance(v, ir.DsdExpr):
             return self.dsd(v, fr)
         if type(v) is ir.CallExpr:
             return self._call(v.fn, [self.value(a, fr, m) for a in v.args], fr, m)
