@@ -83,6 +83,23 @@ def _env_int(name: str, minimum: int | None = None) -> int | None:
     return value
 
 
+def _program_of(bindir) -> ir.Program:
+    """The Program of `SdkRuntime(bindir)`: a Program, a compile output directory, or an object
+    with `artifacts_path` (the SDK's compile artifacts handle)."""
+    if isinstance(bindir, ir.Program):
+        return bindir
+    artifacts = getattr(bindir, "artifacts_path", None)
+    path = artifacts if artifacts is not None else bindir
+    if path is None:
+        raise MemcpyError("SdkRuntime: no compile output directory given (bindir is "
+                          "None); pass the directory `wsejax cslc ... -o DIR` wrote (a "
+                          "host script usually takes it as `--name DIR`)")
+    if not isinstance(path, (str, os.PathLike)):
+        raise MemcpyError(f"SdkRuntime: bindir must be a compile output directory (a "
+                          f"path) or a Program, got {type(path).__name__}")
+    return load_program(path)
+
+
 def _devices(devices, from_env: bool) -> int | None:
     """The device count to split the PE grid over, checked against the devices JAX sees.
 
@@ -162,19 +179,7 @@ class SdkRuntime:
                                  "memcpy_required"}
         if unknown:
             raise MemcpyError(f"SdkRuntime: unknown keyword argument(s) {sorted(unknown)}")
-        if isinstance(bindir, ir.Program):
-            self.program = bindir
-        else:
-            artifacts = getattr(bindir, "artifacts_path", None)
-            path = artifacts if artifacts is not None else bindir
-            if path is None:
-                raise MemcpyError("SdkRuntime: no compile output directory given (bindir is "
-                                  "None); pass the directory `wsejax cslc ... -o DIR` wrote (a "
-                                  "host script usually takes it as `--name DIR`)")
-            if not isinstance(path, (str, os.PathLike)):
-                raise MemcpyError(f"SdkRuntime: bindir must be a compile output directory (a "
-                                  f"path) or a Program, got {type(path).__name__}")
-            self.program = load_program(path)
+        self.program = _program_of(bindir)
         # the environment lets an unmodified host script run in the random-order mode or
         # sharded over several devices
         if schedule_seed is None:

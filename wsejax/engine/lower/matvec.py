@@ -27,6 +27,17 @@ __all__ = ["MatvecLowering"]
 class MatvecLowering:
     """Mixin of `Lowerer`: `@fmacs` loops as matrix products."""
 
+    def _matvec_dest(self, dest, b, sc, fr: Frame):
+        """The accumulator `y` of a matrix-form `@fmacs` loop, or None where the loop cannot be
+        one product: `y` of runtime length, over several arrays, or read by `B` or the scalar."""
+        y = self.dsd(dest.dsd, fr)
+        if not y.static and not is_static(y.length):
+            return None
+        ysyms = {name for name, _ in y.bases}
+        if ysyms & loads(sc.value) or ysyms & _dsd_symbols(b.dsd, self):
+            return None
+        return y if len(y.bases) == 1 else None
+
     def vectorize_fmacs(self, s: ir.For, fr: Frame, m, outer: bool) -> bool:
         """Lower `for i: @fmacs(y, y, B, s_i); B = increment(B, c)` to one dot_general.
 
@@ -38,13 +49,8 @@ class MatvecLowering:
         if form is None:
             return False
         dest, b, sc, incs = form
-        y = self.dsd(dest.dsd, fr)
-        if not y.static and not is_static(y.length):
-            return False
-        ysyms = {name for name, _ in y.bases}
-        if ysyms & loads(sc.value) or ysyms & _dsd_symbols(b.dsd, self):
-            return False
-        if len(y.bases) != 1:
+        y = self._matvec_dest(dest, b, sc, fr)
+        if y is None:
             return False
         n_iter = s.trip_count
         # evaluate B and s for every iteration at once: an extra trailing lane axis
