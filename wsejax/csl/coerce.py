@@ -38,6 +38,7 @@ from wsejax.csl.values import (
     FnVal,
     LocalVar,
     ModuleVal,
+    ObjArrayVal,
     PeColorVal,
     PtrT,
     PtrVal,
@@ -53,6 +54,7 @@ from wsejax.csl.values import (
     ieee_float,
     int_range,
     is_type,
+    object_array,
 )
 from wsejax.hardware import COMPTIME_ARRAY_BYTES, PE_MEMORY_BYTES
 from wsejax.types import DType, widens
@@ -127,6 +129,8 @@ class CoerceMixin:
         raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
 
     def coerce_array(self, v, t: ArrayT, pos, what: str):
+        if not isinstance(t.elem, DType):
+            return self.coerce_object_array(v, t, pos, what)
         if isinstance(v, ArrayVal):
             if tuple(v.values.shape) != tuple(t.shape):
                 raise self.error(f"{what}: expected {t}, got an array of shape "
@@ -135,6 +139,20 @@ class CoerceMixin:
         if v is UNDEFINED:
             return ArrayVal(t.elem, np.zeros(t.shape, t.elem.np))
         raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
+
+    def coerce_object_array(self, v, t: ArrayT, pos, what: str) -> ObjArrayVal:
+        """`v` as a comptime array of `t.elem` (colors, task IDs, structs, ...), each element
+        converted to it."""
+        if v is UNDEFINED:
+            return ObjArrayVal(t.elem, np.full(t.shape, UNDEFINED, object))
+        if not isinstance(v, ObjArrayVal):
+            raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
+        if tuple(v.values.shape) != tuple(t.shape):
+            raise self.error(f"{what}: expected {t}, got an array of shape "
+                             f"{list(v.values.shape)}", pos)
+        items = [self.coerce(x, t.elem, pos, f"element of {what}")
+                 for x in v.values.reshape(-1).tolist()]
+        return ObjArrayVal(t.elem, object_array(items, t.shape))
 
     def coerce_pointer(self, v, t: PtrT, pos, what: str):
         if isinstance(v, PtrVal):

@@ -41,10 +41,12 @@ from wsejax.csl.values import (
     LocalVar,
     ModuleVal,
     NativeFn,
+    ObjArrayVal,
     PtrT,
     PtrVal,
     PtrVar,
     RVal,
+    Special,
     StructT,
     StructVal,
     SymRef,
@@ -52,7 +54,9 @@ from wsejax.csl.values import (
     TupleVal,
     describe,
     is_comptime,
+    is_comptime_value,
     is_type,
+    object_array,
 )
 from wsejax.dsd import Affine
 from wsejax.errors import CslError
@@ -62,6 +66,9 @@ if TYPE_CHECKING:
     from wsejax.csl.env import Env
 
 __all__ = ["ExprMixin"]
+
+# types whose values no array holds
+_NOT_ELEMENTS = ("void", "noreturn", "undefined", "anytype")
 
 
 class ExprMixin:
@@ -105,23 +112,43 @@ class ExprMixin:
         return TupleVal([self.ev(x, env) for x in e.items])
 
     def ev_ArrayLit(self, e: ast.ArrayLit, env: Env):
+        """`[3]i16 {1, 2, 3}`; a multi-dimensional literal lists its elements in row-major
+        order (`[2, 3]i16 {1, 2, 3, 4, 5, 6}`), as the array is laid out."""
         t = e.type
         if not isinstance(t, ast.ArrayType):
             raise self.error("an array literal needs an array type like [3]i16", e.pos)
         elem = self.eval_type(t.elem, env)
-        if not isinstance(elem, DType):
-            raise self.error(f"arrays of {elem} are not supported", e.pos)
+        if isinstance(elem, ArrayT):
+            raise self.error(f"arrays of arrays ([N]{elem}) do not exist in CSL; write a "
+                             "multi-dimensional array [N, M]T", e.pos)
+        if isinstance(elem, Special) and elem.name in _NOT_ELEMENTS:
+            raise self.error(f"an array cannot hold {elem}", e.pos)
         items = [self.coerce(self.ev(x, env), elem, x.pos, "array element") for x in e.items]
-        if any(isinstance(i, RVal) for i in items):
+        if any(isinstance(i, (RVal, LocalVar)) or not is_comptime_value(i) for i in items):
             raise self.error("array literal elements must be comptime-known", e.pos)
         dims = [None if d is None else self.comptime_int(self.ev(d, env), e.pos) for d in t.dims]
-        if len(dims) != 1:
-            raise self.error("multi-dimensional array literals are not supported; use a "
-                             "1-D literal", e.pos)
-        n = dims[0] if dims[0] is not None else len(items)
-        if n != len(items):
-            raise self.error(f"array literal has {len(items)} elements, its type {n}", e.pos)
-        return ArrayVal(elem, np.array([i.value for i in items], elem.np).reshape(n))
+        shape = self.literal_shape(dims, len(items), e.pos)
+        if isinstance(elem, DType):
+            return ArrayVal(elem, np.array([i.value for i in items], elem.np).reshape(shape))
+        return ObjArrayVal(elem, object_array(items, shape))
+
+    def literal_shape(self, dims: list, n: int, pos) -> tuple:
+        """The shape of an array literal of n elements whose type has dimensions `dims`
+        (`_`, None, in the first one: what the elements make it)."""
+        if any(d is None for d in dims[1:]):
+            raise self.error("only the first dimension of an array literal may be _", pos)
+        rest = int(np.prod(dims[1:], dtype=np.int64))
+        if dims[0] is None:
+            if rest == 0 or n % rest:
+                raise self.error(f"array literal has {n} elements, not a whole number of "
+                                 f"rows of {rest}", pos)
+            dims = [n // rest, *dims[1:]]
+        need = int(np.prod(dims, dtype=np.int64))
+        if need != n:
+            shape = ", ".join(map(str, dims))
+            raise self.error(f"array literal has {n} elements, its type [{shape}] holds "
+                             f"{need}", pos)
+        return tuple(dims)
 
     def ev_Builtin(self, e: ast.Builtin, env: Env):
         return builtins.call(self, e, env)
@@ -254,6 +281,8 @@ class ExprMixin:
             return obj.items[k]
         if isinstance(obj, ArrayVal):
             return self.index_array(obj, e, env)
+        if isinstance(obj, ObjArrayVal):
+            return self.index_object_array(obj, e, env)
         if isinstance(obj, str):
             return self.index_string(obj, e, env)
         if isinstance(obj, (SymRef, PtrVal)):
@@ -275,6 +304,19 @@ class ExprMixin:
         name, indices, dtype, view = self.lvalue(ast.Index(ast.Ident("%const"), e.indices,
                                                            e.pos), env, obj)
         return RVal(ir.Load(name, indices, dtype), dtype)
+
+    def index_object_array(self, obj: ObjArrayVal, e: ast.Index, env: Env):
+        """An element or sub-array of a comptime array of colors, task IDs, structs, ...:
+        its elements exist only at compile time, so the index must be comptime-known."""
+        idx = [self.ev(i, env) for i in e.indices]
+        if not all(is_comptime(i) for i in idx):
+            raise self.error(f"an array of {obj.elem} is indexed with a runtime index: its "
+                             "elements exist only at compile time; index it with a "
+                             "comptime-known value (an `inline for`, or a comptime param)",
+                             e.pos)
+        idx = self.array_index(obj, idx, e.pos)
+        v = obj.values[idx]
+        return v if len(idx) == obj.values.ndim else ObjArrayVal(obj.elem, v)
 
     def index_string(self, s: str, e: ast.Index, env: Env) -> CNum:
         if len(e.indices) != 1:
@@ -298,7 +340,7 @@ class ExprMixin:
         load = ir.Load(name, indices, dtype)
         return RVal(load if view == dtype else ir.Bitcast(load, view), view)
 
-    def array_index(self, arr: ArrayVal, idx, pos) -> tuple:
+    def array_index(self, arr, idx, pos) -> tuple:
         """Comptime indices into a comptime array, each within its dimension (no wrapping
         around from the end, as a Python index would)."""
         shape = arr.values.shape
@@ -665,7 +707,7 @@ def _length(obj) -> int | None:
     """`obj.len` of a comptime tuple, array, string, array type or global array, else None."""
     if isinstance(obj, TupleVal):
         return len(obj.items)
-    if isinstance(obj, ArrayVal):
+    if isinstance(obj, (ArrayVal, ObjArrayVal)):
         return int(obj.values.shape[0])
     if isinstance(obj, SymRef) and obj.shape:
         return obj.shape[0]

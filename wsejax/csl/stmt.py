@@ -34,6 +34,7 @@ from wsejax.csl.values import (
     LocalDsd,
     LocalVar,
     ModuleVal,
+    ObjArrayVal,
     PtrVal,
     PtrVar,
     RangeVal,
@@ -118,7 +119,7 @@ class StmtMixin:
             self.local_dsd(d, v, env)
         elif d.const and not isinstance(v, RVal):
             env.bind(d.name, self.coerce(v, t, d.pos, what) if t is not None else v)
-        elif isinstance(t, ArrayT) or isinstance(v, ArrayVal):
+        elif isinstance(t, ArrayT) or isinstance(v, (ArrayVal, ObjArrayVal)):
             env.bind(d.name, self.local_array(d, t, v, env))
         elif isinstance(v, (PtrVal, FnVal, ModuleVal, StructVal, TupleVal, RangeVal)) or \
                 is_type(v):
@@ -174,9 +175,10 @@ class StmtMixin:
     def local_array(self, d: ast.VarDecl, t, v, env: Env) -> SymRef:
         """A local array of a function: static storage (functions do not recurse)."""
         if t is None:
-            t = ArrayT(v.elem, v.values.shape)
+            t = ArrayT(v.elem, tuple(v.values.shape))
         if not isinstance(t.elem, DType):
-            raise self.error(f"'{d.name}': arrays of {t.elem} are not supported", d.pos)
+            raise self.error(f"'{d.name}': a runtime var cannot hold an array of {t.elem} "
+                             "(its elements exist only at compile time); use const", d.pos)
         ref = self.static_local(env, d.name, t.elem, tuple(t.shape))
         name = ref.name
         if v is not UNDEFINED:
@@ -271,8 +273,7 @@ class StmtMixin:
         ref = self.lvalue(target, env)
         v = self.ev(value, env)
         if isinstance(ref, tuple) and ref[0] == "comptime":
-            _, arr, idx = ref
-            arr.values[idx] = self.coerce(v, arr.elem, s.pos, "element").value
+            self.assign_comptime_element(s, ref[1], ref[2], v)
             return
         fn = self.need_fn(env, s.pos, "assignment to memory")
         name, indices, dtype, view = ref
@@ -280,6 +281,16 @@ class StmtMixin:
         if view != dtype:
             e = ir.Bitcast(e, dtype)
         fn.emit(ir.Assign(name, indices, e))
+
+    def assign_comptime_element(self, s: ast.Assign, arr, idx: tuple, v) -> None:
+        """`a[i] = x` on a comptime array (a `comptime var`)."""
+        if isinstance(v, (RVal, LocalVar)):
+            raise self.error("an element of a comptime array cannot take a runtime value", s.pos)
+        if len(idx) != arr.values.ndim:
+            raise self.error(f"assigning a whole row of an array of rank {arr.values.ndim} is "
+                             "not supported; assign its elements", s.pos)
+        x = self.coerce(v, arr.elem, s.pos, "element")
+        arr.values[idx] = x.value if isinstance(arr, ArrayVal) else x
 
     def lvalue(self, target, env: Env, base=None):
         """`("comptime", ArrayVal, index)` or `(symbol, indices, symbol dtype, view dtype)`."""
@@ -296,7 +307,7 @@ class StmtMixin:
         obj = base if base is not None else self.ev_ref(target.obj, env)
         if isinstance(obj, CellVar):
             obj = obj.value
-        if isinstance(obj, ArrayVal):
+        if isinstance(obj, (ArrayVal, ObjArrayVal)):
             idx = [self.ev(i, env) for i in target.indices]
             return ("comptime", obj, self.array_index(obj, idx, target.pos))
         if isinstance(obj, SymRef):
@@ -460,6 +471,8 @@ class StmtMixin:
             return list(it.items)
         if isinstance(it, ArrayVal):
             return [CNum(v, it.elem) for v in it.values.reshape(-1).tolist()]
+        if isinstance(it, ObjArrayVal):
+            return it.values.reshape(-1).tolist()
         if isinstance(it, str):
             return [CNum(b, DType.u8) for b in it.encode()]
         raise self.error(f"cannot iterate over {describe(it)}", s.iterable.pos)
@@ -500,18 +513,19 @@ class StmtMixin:
                              "+" if r.step > 0 else "-", v, ir.Const(abs(r.step), dt), dt)),)))
 
     def runtime_array_loop(self, s: ast.For, arr: SymRef, env: Env) -> None:
-        if len(arr.shape) != 1:
-            raise self.error("for over a multi-dimensional array is not supported", s.pos)
+        """`for (A) |x, k|` over a global array: its elements in row-major order, `k` counting
+        them (a multi-dimensional array's flat index)."""
         fn = env.fn
         var = env.module.pe.fresh("k.")
         k = ir.Local(var, DType.i32)
         inner = env.child()
-        inner.bind(s.capture, RVal(ir.Load(arr.name, (k,), arr.dtype), arr.dtype))
+        inner.bind(s.capture, RVal(ir.Load(arr.name, flat_indices(k, arr.shape), arr.dtype),
+                                   arr.dtype))
         if s.index:
             inner.bind(s.index, RVal(k, DType.i32))
         with _loop(fn, s.label, "runtime", fn.depth + 1):
             body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
-        fn.emit(ir.For(var, DType.i32, 0, arr.shape[0], 1, body))
+        fn.emit(ir.For(var, DType.i32, 0, arr.size, 1, body))
 
     # -- jumps ------------------------------------------------------------------------------
 
@@ -589,6 +603,20 @@ def _loop(fn: FnCtx | None, label, kind: str, depth: int) -> Iterator[None]:
         yield
     finally:
         fn.loops.pop()
+
+
+def flat_indices(k, shape: tuple) -> tuple:
+    """The indices of element `k` (an i32 IR expression counting elements in row-major order)
+    of an array of `shape`."""
+    out = []
+    inner = 1
+    for d in reversed(range(len(shape))):
+        i = k if inner == 1 else ir.Bin("/", k, ir.Const(inner, DType.i32), DType.i32)
+        if d > 0:
+            i = ir.Bin("%", i, ir.Const(shape[d], DType.i32), DType.i32)
+        out.append(i)
+        inner *= shape[d]
+    return tuple(reversed(out))
 
 
 def _runtime_loops(fn: FnCtx | None) -> int:

@@ -24,7 +24,8 @@ from wsejax.types import DType
 
 __all__ = [
     "ArrayT", "ArrayVal", "CNum", "CellVar", "ColorVal", "DsdVal", "DsdVarRef", "EnumT",
-    "EnumVal", "FifoVal", "FnT", "FnVal", "LocalVar", "ModuleVal", "NativeFn", "PeColorVal",
+    "EnumVal", "FifoVal", "FnT", "FnVal", "LocalVar", "ModuleVal", "NativeFn", "ObjArrayVal",
+    "PeColorVal",
     "PtrT", "PtrVal",
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
     "TensorAccessVal", "TupleVal", "UtIdVal", "ieee_float", "type_name",
@@ -186,6 +187,29 @@ class ArrayVal:
 
     def freeze(self):
         return ("array", str(self.elem), self.values.shape, self.values.tobytes())
+
+
+@dataclass
+class ObjArrayVal:
+    """A comptime array whose elements are not numbers: colors, task IDs, queues, DSDs,
+    structs, enums, pointers (`[3]color { c0, c1, c2 }`). `values` is a numpy object array of
+    the array's shape holding the element values; the array exists only at compile time."""
+
+    elem: object
+    values: np.ndarray
+
+    def freeze(self):
+        return ("objarray", freeze(self.elem), self.values.shape,
+                tuple(freeze(v) for v in self.values.reshape(-1).tolist()))
+
+
+def object_array(items: list, shape: tuple) -> np.ndarray:
+    """A numpy object array of `shape` holding `items` in row-major order, as they are (numpy
+    would otherwise unpack a sequence-like item)."""
+    out = np.empty(len(items), object)
+    for k, v in enumerate(items):
+        out[k] = v
+    return out.reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -510,6 +534,7 @@ _DESCRIBE = {
     StructVal: lambda v: "a struct",
     TupleVal: lambda v: "a tuple",
     ArrayVal: lambda v: "a comptime array",
+    ObjArrayVal: lambda v: f"a comptime array of {v.elem}",
     FnVal: lambda v: f"the function '{v.decl.name}'",
     ModuleVal: lambda v: "a module",
     RangeVal: lambda v: "a range",

