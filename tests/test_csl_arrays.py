@@ -183,3 +183,119 @@ def test_arrays_of_colors_queues_task_ids_and_dsds_as_params(tmp_path, arch):
     prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
     eng, ref = both(prog, "got", 4, np.float32, x=1)
     assert eng.tolist() == ref.tolist() == [1.0, 2.0, 1.0, 2.0]
+
+
+# ------------------------------------------------------------------------------------------------
+# multi-dimensional arrays: literals, loops, runtime indices and pointers
+
+MULTI = """
+var out = @zeros([12]i32);
+var out_ptr: [*]i32 = &out;
+const T = [2, 3]i32 { 1, 2, 3, 4, 5, 6 };
+var G = [_, 2]i32 { 10, 20, 30, 40, 50, 60 };
+var G_flat: [*]i32 = &G;
+fn total(a: *[3, 2]i32) i32 {
+  var s: i32 = 0;
+  for (@range(u16, 3)) |i| { s += (a.*)[i, 1]; }
+  (a.*)[2, 0] = -1;
+  return s;
+}
+fn main() void {
+  var L = [2, 2]i32 { 7, 8, 9, 10 };
+  var k: u16 = 0;
+  for (G) |g, n| { out[k] = g + @as(i32, n); k += 1; }
+  var s: i32 = 0;
+  for (L) |x| { s = s * 10 + x; }
+  out[6] = s;
+  var r: u16 = 1;
+  var c: u16 = 2;
+  out[7] = T[r, c] * 100 + T[r - 1, c - 2] + L[r, c - 1];
+  comptime var cs: i32 = 0;
+  inline for (T) |x, j| { cs += x * @as(i32, j); }
+  out[8] = cs;
+  out[9] = total(&G);
+  out[10] = G[2, 0];
+  G_flat[3] = 99;
+  out[11] = G[1, 1] + G_flat[5];
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_multi_dimensional_literals_loops_indices_and_pointers(tmp_path, arch):
+    eng, ref = both(program(tmp_path, MULTI, arch, t="i32"), "out", 12, np.int32)
+    g = np.array([10, 20, 30, 40, 50, 60]).reshape(3, 2)
+    t = np.arange(1, 7).reshape(2, 3)
+    want = [*(g.reshape(-1) + np.arange(6)), 7 * 1000 + 8 * 100 + 9 * 10 + 10,
+            t[1, 2] * 100 + t[0, 0] + 10, int((t.reshape(-1) * np.arange(6)).sum()),
+            int(g[:, 1].sum()), -1, 99 + 60]
+    assert eng.tolist() == ref.tolist() == want
+
+
+# ------------------------------------------------------------------------------------------------
+# a const array as the base of a DSD whose base address and length change at run time
+
+DUMMY_LIB = """
+const dummy = @zeros([1]f32);
+var moving = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{1} -> dummy[i] });
+"""
+
+DUMMY = """
+var out = @zeros([6]f32);
+var out_ptr: [*]f32 = &out;
+var buf = [4]f32 { 1.0, 2.0, 3.0, 4.0 };
+const dummy = @zeros([1]f32);
+const base = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{1} -> dummy[i] });
+const lib = @import_module("lib.csl");
+fn main() void {
+  var o = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> out[i] });
+  var d = @set_dsd_length(@set_dsd_base_addr(base, &buf[1]), 3);
+  @fmovs(o, d);
+  var m = lib.moving;
+  m = @set_dsd_base_addr(m, buf);
+  m = @set_dsd_length(m, 2);
+  @fadds(@increment_dsd_offset(o, 3, f32), m, 10.0);
+  @fmovs(@increment_dsd_offset(o, 5, f32), base);
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_const_array_under_a_dsd_moved_at_run_time(tmp_path, arch):
+    prog = program(tmp_path, DUMMY, arch, files={"lib.csl": DUMMY_LIB})
+    eng, ref = both(prog, "out", 6, np.float32)
+    assert eng.tolist() == ref.tolist() == [2.0, 3.0, 4.0, 11.0, 12.0, 0.0]
+
+
+# ------------------------------------------------------------------------------------------------
+# what CSL refuses, reported at its source
+
+@pytest.mark.parametrize("body, where, message", [
+    ("const a = [2][3]i16 { 1, 2 };\nfn main() void { _ = a; }\n", "[2][3]i16",
+     "CSL has no arrays of arrays ([N][3]i16)"),
+    ("var a: [2][3]i16;\nfn main() void { _ = a; }\n", "[2][3]i16", "CSL has no arrays of arrays"),
+    ("const a = [2, 3]i16 { 1, 2, 3, 4, 5 };\nfn main() void { _ = a; }\n", "[2, 3]i16 {",
+     "array literal has 5 elements, its type [2, 3] holds 6"),
+    ("const a = [2, _]i16 { 1, 2 };\nfn main() void { _ = a; }\n", "[2, _]",
+     "only the first dimension of an array literal may be _"),
+    ("const a = [_, 2]i16 { 1, 2, 3 };\nfn main() void { _ = a; }\n", "[_, 2]",
+     "array literal has 3 elements, not a whole number of rows of 2"),
+    ("const cs = [2]color { @get_color(1), 1.5 };\nfn main() void { _ = cs; }\n", "1.5 }",
+     "array element: expected a color"),
+    ("const cs = [2]color { @get_color(1), @get_color(2) };\nvar k: u16 = 1;\n"
+     "fn main() void { const c = cs[k]; }\n", "cs[k]",
+     "an array of color is indexed with a runtime index"),
+    ("const cs = [2]color { @get_color(1), @get_color(2) };\n"
+     "fn main() void { var c = cs; }\n", "var c",
+     "'c': a runtime var cannot hold an array of color"),
+    ("var cs: [2]local_task_id;\nfn main() void { _ = cs; }\n", "var cs",
+     "type [2]local_task_id cannot be held in PE memory"),
+    ("const cs = [2]color { @get_color(1), @get_color(2) };\n"
+     "fn main() void { const c = cs[2]; }\n", "cs[2]",
+     "index [2] out of range of an array of shape [2]"),
+])
+def test_refused_array_forms_are_located(tmp_path, body, where, message):
+    assert_error_at(tmp_path, "var out: [1]f32;\nvar out_ptr: [*]f32 = &out;\n" + body, where,
+                    message)

@@ -53,6 +53,7 @@ from wsejax.csl.values import (
     TensorAccessVal,
     TupleVal,
     describe,
+    flat_indices,
     is_comptime,
     is_comptime_value,
     is_type,
@@ -69,6 +70,8 @@ __all__ = ["ExprMixin"]
 
 # types whose values no array holds
 _NOT_ELEMENTS = ("void", "noreturn", "undefined", "anytype")
+_ARRAYS_OF_ARRAYS = ("CSL has no arrays of arrays ([N]{elem}); write a multi-dimensional "
+                     "array [N, M]T")
 
 
 class ExprMixin:
@@ -119,8 +122,7 @@ class ExprMixin:
             raise self.error("an array literal needs an array type like [3]i16", e.pos)
         elem = self.eval_type(t.elem, env)
         if isinstance(elem, ArrayT):
-            raise self.error(f"arrays of arrays ([N]{elem}) do not exist in CSL; write a "
-                             "multi-dimensional array [N, M]T", e.pos)
+            raise self.error(_ARRAYS_OF_ARRAYS.format(elem=elem), e.pos)
         if isinstance(elem, Special) and elem.name in _NOT_ELEMENTS:
             raise self.error(f"an array cannot hold {elem}", e.pos)
         items = [self.coerce(self.ev(x, env), elem, x.pos, "array element") for x in e.items]
@@ -376,8 +378,11 @@ class ExprMixin:
             flat = ir.Bin("+", ir.Cast(flat, DType.i32) if flat.dtype != DType.i32 else flat,
                           ir.Const(p.offset, DType.i32), DType.i32)
         if len(p.shape) > 1:
-            raise self.error("indexing a pointer to a multi-dimensional array is not supported",
-                             pos)
+            # a many-item pointer to a multi-dimensional array counts its elements in
+            # row-major order
+            if flat.dtype != DType.i32:
+                flat = ir.Cast(flat, DType.i32)
+            return (p.name, flat_indices(flat, p.shape), self.sym_dtype(p), p.dtype)
         return (p.name, (flat,) if p.shape else (), self.sym_dtype(p), p.dtype)
 
     def sym_dtype(self, p: PtrVal) -> DType:
@@ -661,6 +666,8 @@ class ExprMixin:
 
     def ev_ArrayType(self, e: ast.ArrayType, env: Env) -> ArrayT:
         elem = self.eval_type(e.elem, env)
+        if isinstance(elem, ArrayT):
+            raise self.error(_ARRAYS_OF_ARRAYS.format(elem=elem), e.pos)
         dims = []
         for d in e.dims:
             if d is None:

@@ -44,6 +44,7 @@ from wsejax.csl.values import (
     SymRef,
     TupleVal,
     describe,
+    flat_indices,
     int_range,
     is_type,
 )
@@ -603,20 +604,6 @@ def _loop(fn: FnCtx | None, label, kind: str, depth: int) -> Iterator[None]:
         yield
     finally:
         fn.loops.pop()
-
-
-def flat_indices(k, shape: tuple) -> tuple:
-    """The indices of element `k` (an i32 IR expression counting elements in row-major order)
-    of an array of `shape`."""
-    out = []
-    inner = 1
-    for d in reversed(range(len(shape))):
-        i = k if inner == 1 else ir.Bin("/", k, ir.Const(inner, DType.i32), DType.i32)
-        if d > 0:
-            i = ir.Bin("%", i, ir.Const(shape[d], DType.i32), DType.i32)
-        out.append(i)
-        inner *= shape[d]
-    return tuple(reversed(out))
 
 
 def _runtime_loops(fn: FnCtx | None) -> int:

@@ -212,6 +212,20 @@ def object_array(items: list, shape: tuple) -> np.ndarray:
     return out.reshape(shape)
 
 
+def flat_indices(k, shape: tuple) -> tuple:
+    """The indices of element `k` (an i32 IR expression counting elements in row-major order)
+    of an array of `shape`."""
+    out = []
+    inner = 1
+    for d in reversed(range(len(shape))):
+        i = k if inner == 1 else ir.Bin("/", k, ir.Const(inner, DType.i32), DType.i32)
+        if d > 0:
+            i = ir.Bin("%", i, ir.Const(shape[d], DType.i32), DType.i32)
+        out.append(i)
+        inner *= shape[d]
+    return tuple(reversed(out))
+
+
 @dataclass(frozen=True)
 class EnumVal:
     etype: EnumT
