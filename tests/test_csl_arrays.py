@@ -68,6 +68,8 @@ const ps = [2]P { P { .a = 1.0, .b = 2.0 }, .{ .a = 3.0, .b = 4.0 } };
 const E = enum(u16) { x, y, z };
 const es = [_]E { E.z, .x };
 const bs = [2, 2]bool { true, false, false, true };
+const ctrl = @import_module("<control>");
+const ops = [2]ctrl.opcode { ctrl.opcode.NOP, .TEARDOWN };
 fn one() f32 { return 1.0; }
 fn two() f32 { return 2.0; }
 const fs = [2]*const fn() f32 { one, &two };
@@ -77,7 +79,8 @@ task t1() void { out[1] = fs[1]() * 10.0 + fs[0](); }
 task t2() void {
   var s: f32 = 0.0;
   inline for (es) |e, k| { if (e == E.z) { s += 100.0 * @as(f32, k + 1); } }
-  if (bs[1, 1] and !bs[0, 1]) { s += 5.0; }
+  var r: u16 = 1;
+  if (bs[r, r] and !bs[r - 1, r] and ops[1] == ctrl.opcode.TEARDOWN) { s += 5.0; }
   out[2] = s;
   out[3] = @as(f32, @get_int(picked[1]));
   sys.unblock_cmd_stream();
@@ -299,3 +302,40 @@ def test_a_const_array_under_a_dsd_moved_at_run_time(tmp_path, arch):
 def test_refused_array_forms_are_located(tmp_path, body, where, message):
     assert_error_at(tmp_path, "var out: [1]f32;\nvar out_ptr: [*]f32 = &out;\n" + body, where,
                     message)
+
+
+SPLIT_LAYOUT = """
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 2, .height = 1 });
+const a = [2]color { @get_color(4), @get_color(5) };
+const b = [2]color { @get_color(7), @get_color(9) };
+layout {
+  @set_rectangle(2, 1);
+  for (@range(i16, 2)) |x| {
+    @set_tile_code(x, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(x),
+                                      .cs = if (x == 0) a else b });
+  }
+  @export_name("out", [*]u32, true);
+  @export_name("main", fn()void);
+}
+"""
+
+SPLIT_PE = HEAD + """
+param cs: [2]color;
+var out = @zeros([2]u32);
+var out_ptr: [*]u32 = &out;
+fn main() void {
+  inline for (cs) |c, k| { out[k] = @as(u32, @get_int(c)); }
+  sys.unblock_cmd_stream();
+}
+""" + TAIL
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_tiles_with_different_color_arrays_get_their_own(tmp_path, arch):
+    (tmp_path / "layout.csl").write_text(SPLIT_LAYOUT)
+    (tmp_path / "pe.csl").write_text(SPLIT_PE)
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    assert len(prog.classes) == 2
+    for x, want in ((0, [4, 5]), (1, [7, 9])):
+        eng, ref = both(prog, "out", 2, np.uint32, x=x)
+        assert eng.tolist() == ref.tolist() == want
