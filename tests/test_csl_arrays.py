@@ -90,6 +90,10 @@ fn main() void {
 }
 comptime {
   picked[1] = ids[2];
+  const cids = [2]control_task_id { @get_control_task_id(30), @get_control_task_id(31) };
+  @comptime_assert(@get_int(cids[1]) == 31 and @get_int(ids[2]) == 12);
+  @comptime_assert(@type_of(ids) == [3]local_task_id and @type_of(ps) == [2]P);
+  @comptime_assert(@type_of(bs) == [2, 2]bool and @type_of(cids[0]) == control_task_id);
   const tasks = .{ t0, t1, t2 };
   for (@range(i16, 3)) |i| { @bind_local_task(tasks[i], ids[i]); }
 }
