@@ -210,3 +210,71 @@ def test_dsd_ops_passes_the_operands_on_to_the_builtin(tmp_path):
         program(tmp_path, DSD_OPS.replace("ops.mov(i16, k2d, kd, .{});",
                                           "ops.mov(i16, k2d, kd, od, .{});"), "f32")
     assert "dsd_ops.mov takes 4 arguments, got 5" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# <complex>
+
+COMPLEX = """
+const cx = @import_module("<complex>");
+var out: [8]f32 = [8]f32 { 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0 };
+var out_ptr: [*]f32 = &out;
+var hs = [4]f16 { 1.001, 2.003, -3.007, 0.333 };
+const k = cx.multiply_complex_64(cx.get_complex_64(1.0, 2.0), cx.get_complex_64(3.0, -1.0));
+comptime { @comptime_assert(k.real == 5.0 and k.imag == 5.0); }
+comptime { @comptime_assert(cx.complex(f16) == cx.complex_32); }
+fn main() void {
+  const a = cx.get_complex(out[0] + @as(f32, lay.get_x_coord()), @as(f32, 2.0));
+  out[0] = 100.0;                      // a keeps the value it was made with
+  const c = cx.multiply_complex(a, a);
+  const d = cx.subtract_complex(c, k);
+  out[0] = c.real; out[1] = c.imag; out[2] = d.real; out[3] = d.imag;
+  const p = cx.multiply_complex_32(cx.get_complex_32(hs[0], hs[1]),
+                                   cx.complex_32 { .real = hs[2], .imag = hs[3] });
+  const q = cx.add_complex(p, cx.get_complex(hs[3], hs[0]));
+  out[4] = p.real; out[5] = p.imag; out[6] = q.real; out[7] = q.imag;
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_complex_arithmetic(tmp_path, arch):
+    eng, ref = outputs(program(tmp_path, COMPLEX, "f32", arch), 8, np.float32)
+    np.testing.assert_array_equal(ref, eng)
+    for x in range(2):
+        a = complex(1 + x, 2)
+        c = a * a
+        np.testing.assert_array_equal(eng[x, :4], [c.real, c.imag, c.real - 5, c.imag - 5])
+    h = np.array([1.001, 2.003, -3.007, 0.333], np.float16)
+    pr = h[0] * h[2] - h[1] * h[3]          # each operation rounded to f16
+    pi = h[0] * h[3] + h[1] * h[2]
+    want = np.array([pr, pi, pr + h[3], pi + h[0]], np.float16).astype(np.float32)
+    np.testing.assert_array_equal(eng[:, 4:], [want, want])
+
+
+def test_complex_values_need_a_float_type(tmp_path):
+    with pytest.raises(CslError) as e:
+        program(tmp_path, """
+const cx = @import_module("<complex>");
+const z = cx.get_complex(1.0, 2.0);
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void { out[0] = z.real; sys.unblock_cmd_stream(); }
+""", "f32")
+    assert "pe.csl:6:26" in str(e.value)
+    assert "get_complex takes f16 or f32 values, got" in str(e.value)
+
+
+def test_complex_functions_check_the_precision(tmp_path):
+    with pytest.raises(CslError) as e:
+        program(tmp_path, """
+const cx = @import_module("<complex>");
+const z = cx.get_complex_64(1.0, 2.0);
+const w = cx.add_complex_32(z, z);
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void { out[0] = w.real; sys.unblock_cmd_stream(); }
+""", "f32")
+    assert "pe.csl:7:29" in str(e.value)
+    assert "add_complex_32 takes a complex(f16), got" in str(e.value)

@@ -39,6 +39,9 @@ any CSL file is.
   the SDK's bit layout (`wsejax.fabric.control_payload`).
 - `<timer>` (CSL): `param timerCount`, `timerType = [3]u16`, `start(id)`, `stop(id)`,
   `elapsed(id, *timerType)`: stop - start in `<time>`'s clock, as its three words.
+- `<complex>`: `complex(T)`, `complex_32`, `complex_64`, `get_complex[_32|_64]`,
+  `add_complex`, `subtract_complex`, `multiply_complex` (and `_32` / `_64`), as structs
+  `{ real, imag }` held in consts.
 - `<directions>`: `rotate_clockwise`, `rotate_counterclockwise`, `flip_vertical`,
   `flip_horizontal`, `flip` of a comptime direction.
 - `<dsd_ops>`: `mov`, `convert`, `add`, `sub`, `mul`, `fmac`, `neg`, `abs`, `norm`, `scale`,
@@ -53,6 +56,7 @@ from __future__ import annotations
 import pathlib
 
 from wsejax.csl.library import (
+    _complex,
     _control,
     _directions,
     _dsd_ops,
@@ -97,6 +101,7 @@ MODULES = {
     "random": _random.random_module,
     "simprint": _simprint.simprint_module,
     "tile_config": _tile_config.tile_config_module,
+    "complex": _complex.complex_module,
     "directions": _directions.directions_module,
     "dsd_ops": _dsd_ops.dsd_ops_module,
 }
