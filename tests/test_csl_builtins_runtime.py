@@ -105,6 +105,24 @@ fn main() void {
     assert eng.pes == ref.pes and len(eng.pes) == 1
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_assert_in_a_map_callback_faults_on_the_element_that_fails_it(tmp_path, arch):
+    prog = program(tmp_path, """
+var vals = [4]f32 { 1.0, 2.0, -3.0, 4.0 };
+const vd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> vals[i] });
+fn positive(v: f32) f32 { @assert(v > 0.0); return v; }
+fn main() void {
+  if (lay.get_x_coord() == 1) { vals[2] = 3.0; }
+  @map(positive, vd, vd);
+  sys.unblock_cmd_stream();
+}
+""", arch)
+    eng, ref = faults_of(prog)
+    assert str(eng) == str(ref)
+    assert eng.pes == [(0, 0), (2, 0)]
+    assert "pe.csl:9:27 at PE (0, 0), (2, 0)" in str(eng)
+
+
 def test_an_assert_known_at_comptime_is_a_comptime_assert(tmp_path):
     with pytest.raises(CslError) as e:
         program(tmp_path, """
@@ -237,3 +255,37 @@ fn main() void {{ sys.unblock_cmd_stream(); }}
 """, "wse2", files={"a.json": text})
     assert "pe.csl:7:22" in str(e.value)
     assert message in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# @get_string_from_byte
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_get_string_from_byte_gives_a_one_byte_string(tmp_path, arch):
+    prog = program(tmp_path, """
+const s = @strcat(@get_string_from_byte(65), @get_string_from_byte(10), "z");
+comptime { @comptime_assert(@strlen(s) == 3); }
+const bytes = @get_array(s);
+fn main() void {
+  out[0] = @as(i32, bytes[0]);
+  out[1] = @as(i32, bytes[1]);
+  out[2] = @as(i32, bytes[2]);
+  sys.unblock_cmd_stream();
+}
+""", arch, w=1)
+    np.testing.assert_array_equal(read(run(prog), "out", 4, np.int32)[0, 0], [65, 10, 122, 0])
+    np.testing.assert_array_equal(run_ref(prog).memory(0, 0)["out"], [65, 10, 122, 0])
+
+
+@pytest.mark.parametrize("b, message", [
+    (256, "@get_string_from_byte takes a byte (0 to 255), got 256"),
+    (200, "@get_string_from_byte(200): bytes above 127 are not supported yet"),
+])
+def test_get_string_from_byte_takes_a_byte(tmp_path, b, message):
+    with pytest.raises(CslError) as e:
+        program(tmp_path, f"""
+comptime {{ const s = @get_string_from_byte({b}); }}
+fn main() void {{ sys.unblock_cmd_stream(); }}
+""", "wse2")
+    assert "pe.csl:7:44" in str(e.value) and message in str(e.value)

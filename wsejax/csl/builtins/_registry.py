@@ -16,7 +16,7 @@ FABRIC_BUILTINS = {
     "load_to_dsr_xdsr", "dfilt", "get_filter_id", "rpc", "get_config", "set_config",
     "get_config_unchecked", "set_config_unchecked", "addc16", "fnorms", "fnormh", "fscales",
     "fscaleh", "get_symbol_id", "get_symbol_value",
-    "get_tensor_ptr", "has_exported_tensors", "get_string_from_byte",
+    "get_tensor_ptr", "has_exported_tensors",
 }
 
 

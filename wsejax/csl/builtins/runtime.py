@@ -1,5 +1,5 @@
-"""Builtins of spec 10 beyond the core ones: `@random16`, `@set_active_prng` (run time) and
-`@import_comptime_value` (a JSON file as a comptime value).
+"""Builtins of spec 10 beyond the core ones: `@random16`, `@set_active_prng` (run time),
+`@get_string_from_byte` and `@import_comptime_value` (a JSON file as a comptime value).
 
 `@import_comptime_value(T, "file.json")` reads the file (found as `@import_module` finds a
 file: next to the importing file, then on the import path) and maps it to T: a JSON bool to
@@ -64,6 +64,21 @@ def _set_active_prng(c, node, env):
     c.ignored("@set_active_prng", node.pos, "wsejax models one PRNG per PE, which every ID "
               "selects")
     return None
+
+
+@builtin("get_string_from_byte")
+def _get_string_from_byte(c, node, env):
+    """`@get_string_from_byte(b)`: the one-byte comptime string of byte `b` (0 to 127; the
+    documented 128 to 255 need byte strings, which comptime strings are not here)."""
+    nargs(c, node, 1)
+    b = c.comptime_int(c.ev(node.args[0], env), node.args[0].pos)
+    if not 0 <= b <= 255:
+        raise c.error(f"@get_string_from_byte takes a byte (0 to 255), got {b}",
+                      node.args[0].pos)
+    if b > 127:
+        raise c.error(f"@get_string_from_byte({b}): bytes above 127 are not supported yet "
+                      "(comptime strings are UTF-8 text here)", node.args[0].pos)
+    return chr(b)
 
 
 # ------------------------------------------------------------------------------------------------

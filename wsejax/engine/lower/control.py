@@ -84,8 +84,12 @@ class ControlLowering:
 
     def stmt_Assert(self, s: ir.Assert, fr: Frame, m) -> None:
         """A runtime `@assert`: the lanes in `m` where the condition is false fault."""
-        ok = self.expr(s.cond, fr)
-        self.fault(~jnp.asarray(ok, bool), m, assertion_failed(s.where))
+        bad = ~jnp.asarray(self.expr(s.cond, fr), bool)
+        if m is not None:
+            # in a @map callback both carry the element axis: mask before `fault` reduces it
+            m = m.reshape(m.shape + (1,) * (bad.ndim - m.ndim)) if bad.ndim > m.ndim else m
+            bad = bad & m
+        self.fault(bad, None, assertion_failed(s.where))
 
     def stmt_UnblockCmdStream(self, s: ir.UnblockCmdStream, fr: Frame, m) -> None:
         cmd = self.machine.cmd
