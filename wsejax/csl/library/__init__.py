@@ -69,7 +69,7 @@ from wsejax.csl.library import (
 )
 from wsejax.csl.library._native import NativeModule
 
-__all__ = ["MODULES", "NativeModule", "SOURCES", "load", "source"]
+__all__ = ["MODULES", "NOT_YET", "NativeModule", "SOURCES", "load", "source"]
 
 # the libraries written in CSL: `<name>` is the file `csl/<name>.csl` of this package
 SOURCE_DIR = pathlib.Path(__file__).parent / "csl"
@@ -84,12 +84,20 @@ def source(name: str) -> pathlib.Path | None:
 def load(c, name: str, params: dict, env, pos) -> NativeModule:
     """The library module `<name>` with `params`, or CslError."""
     maker = MODULES.get(name)
+    if name in NOT_YET:
+        raise c.error(f"library module <{name}> is not supported yet: {NOT_YET[name]}", pos)
     if maker is None:
         raise c.error(f"library module <{name}> is not available in wsejax (available: "
                       f"{', '.join('<' + m + '>' for m in sorted([*MODULES, *SOURCES]))})",
                       pos)
     return maker(c, params, pos)
 
+
+# documented modules wsejax does not provide, and why
+NOT_YET = {
+    "malloc": "its allocations are pointers computed at run time, and pointers here are "
+              "comptime-known addresses of globals (declare arrays instead)",
+}
 
 MODULES = {
     "memcpy/get_params": _memcpy.memcpy_params_module,
