@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 from wsejax.errors import DeadlockError, FabricFault
 
-__all__ = ["DEFAULT_LOOP_LIMIT", "MAX_LISTED_PES", "PRNG_SEED", "PeSummary", "command_stuck",
+__all__ = ["DEFAULT_LOOP_LIMIT", "MAX_LISTED_PES", "PRNG_SEED", "PeSummary", "assertion_failed",
+           "command_stuck",
            "device_fault", "dsd_out_of_range", "fabric_busy", "half_an_element",
            "index_out_of_range", "loop_ran_past", "map_writes_memory", "microthread_clash",
            "nowhere_to_go", "read_before_assigned", "recursive_call", "started_while_running",
@@ -69,6 +70,12 @@ def microthread_clash(what: str, other: str, ut: int | None) -> str:
     None where the number is known only at run time) while op `other` still runs on it."""
     on = "its microthread" if ut is None else f"microthread {ut}"
     return f"{what}: started on {on} while {other} still runs on it"
+
+
+def assertion_failed(where: str) -> str:
+    """The fault of a runtime `@assert` whose condition is false; `where` is its
+    `file:line:col`."""
+    return f"@assert failed at {where}"
 
 
 def index_out_of_range(verb: str, symbol: str) -> str:

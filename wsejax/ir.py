@@ -26,7 +26,7 @@ import numpy as np
 from wsejax.types import DType
 
 __all__ = [
-    "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "Const", "Continue",
+    "Assert", "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "Const", "Continue",
     "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "ExportData",
     "ExportFunc", "ExportName", "Expr", "ExprStmt", "FabIn", "FabOut", "Fifo", "FifoRef", "Filter",
     "For",
@@ -472,6 +472,15 @@ class ExprStmt:
 
 
 @dataclass(frozen=True)
+class Assert:
+    """A runtime `@assert(cond)`: a PE where `cond` (a bool) is false faults
+    (`wsejax.diagnostics.assertion_failed(where)`); `where` is the assertion's `file:line:col`."""
+
+    cond: Expr
+    where: str
+
+
+@dataclass(frozen=True)
 class TaskCtl:
     """`@activate(id)`, `@block(id)` or `@unblock(id)` at run time (`op` is that word).
 
@@ -519,7 +528,8 @@ class UnblockCmdStream:
 
 
 Stmt = (Assign | LocalAssign | DsdAssign | DsdOp | Map | If | For | While | Break | Continue
-        | Return | Call | ExprStmt | UnblockCmdStream | Print | TaskCtl | QueueBind | QueueCtl)
+        | Return | Call | ExprStmt | UnblockCmdStream | Print | TaskCtl | QueueBind | QueueCtl
+        | Assert)
 
 
 def walk_stmts(body: tuple[Stmt, ...]):

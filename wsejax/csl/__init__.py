@@ -145,7 +145,10 @@ class CslCompiler(Compiler):
 
     def import_module(self, path: str, params: dict, env: Env, pos):
         if path.startswith("<") and path.endswith(">"):
-            return ModuleVal(library.load(self, path[1:-1], params, env, pos))
+            source = library.source(path[1:-1])
+            if source is None:
+                return ModuleVal(library.load(self, path[1:-1], params, env, pos))
+            path = str(source)
         file = self.parse(self.resolve(path, env.module.file.path, pos))
         owner = env.module
         base = pathlib.Path(path).stem

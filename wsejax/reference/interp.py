@@ -16,6 +16,7 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.diagnostics import (
+    assertion_failed,
     index_out_of_range,
     loop_ran_past,
     map_writes_memory,
@@ -222,6 +223,10 @@ class Interpreter:
 
     def stmt_ExprStmt(self, pe: PE, s: ir.ExprStmt, fr: Frame) -> None:
         self._expr(pe, s.value, fr)
+
+    def stmt_Assert(self, pe: PE, s: ir.Assert, fr: Frame) -> None:
+        if not bool(self._expr(pe, s.cond, fr)):
+            raise Fault(assertion_failed(s.where))
 
     def stmt_UnblockCmdStream(self, pe: PE, s: ir.UnblockCmdStream, fr: Frame) -> None:
         pe.cmd_blocked = False

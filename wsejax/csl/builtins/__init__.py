@@ -14,12 +14,13 @@ that use it: `finish_pe` checks those uses and fills in the colors once the PE p
 complete. The builtins in FABRIC_BUILTINS (DSRs, teardown, ...) are reported as not supported.
 """
 
-from wsejax.csl.builtins import colors, dsd, dsd_ops, layout, queues, tasks, values
+from wsejax.csl.builtins import colors, dsd, dsd_ops, layout, queues, runtime, tasks, values
 from wsejax.csl.builtins._registry import FABRIC_BUILTINS, HANDLERS, args, builtin, call, nargs
 from wsejax.csl.builtins.dsd import fabric_dsd
 from wsejax.csl.builtins.dsd_ops import dsd_op
 from wsejax.csl.builtins.queues import _check_queue, finish_pe
 
 __all__ = ["FABRIC_BUILTINS", "HANDLERS", "args", "builtin", "call", "colors", "dsd", "dsd_op",
-           "dsd_ops", "fabric_dsd", "finish_pe", "layout", "nargs", "queues", "tasks", "values",
+           "dsd_ops", "fabric_dsd", "finish_pe", "layout", "nargs", "queues", "runtime", "tasks",
+           "values",
            "_check_queue"]

@@ -229,10 +229,17 @@ def _comptime_assert(c, node, env):
 
 @builtin("assert")
 def _assert(c, node, env):
-    v = c.ev(node.args[0], env) if node.args else None
-    if isinstance(v, RVal):
-        raise c.error("a runtime @assert is not supported yet", node.pos)
-    return _comptime_assert(c, node, env)
+    """`@assert(cond)`: a comptime assert where `cond` is comptime-known; else, at run time,
+    a PE where it is false faults, naming the assertion's `file:line:col`."""
+    nargs(c, node, 1)
+    v = c.ev(node.args[0], env)
+    if not isinstance(v, RVal):
+        return _comptime_assert(c, node, env)
+    if v.dtype is not DType.bool_:
+        raise c.error(f"@assert needs a bool, got {describe(v)}", node.args[0].pos)
+    fn = c.need_fn(env, node.pos, "a runtime @assert")
+    fn.emit(ir.Assert(v.expr, str(node.pos)))
+    return None
 
 
 @builtin("comptime_print")

@@ -1,4 +1,6 @@
-"""The standard library modules (`@import_module("<name>")`), implemented natively.
+"""The standard library modules (`@import_module("<name>")`): most implemented natively, a
+few (`SOURCES`) written in CSL and shipped with the package (`csl/<name>.csl`), imported as
+any CSL file is.
 
 - `<memcpy/get_params>` (layout side): `get_params(x)` gives the params a PE's
   `<memcpy/memcpy>` import takes. The emulator's memcpy needs nothing per column, so every
@@ -35,6 +37,15 @@
 - `<control>`: `encode_control_task_payload`, `encode_single_payload`, `encode_payload`,
   `opcode` (NOP, SWITCH_ADV, SWITCH_RST, TEARDOWN), `MAX_CMDS`: control wavelet payloads in
   the SDK's bit layout (`wsejax.fabric.control_payload`).
+- `<timer>` (CSL): `param timerCount`, `timerType = [3]u16`, `start(id)`, `stop(id)`,
+  `elapsed(id, *timerType)`: stop - start in `<time>`'s clock, as its three words.
+- `<complex>`: `complex(T)`, `complex_32`, `complex_64`, `get_complex[_32|_64]`,
+  `add_complex`, `subtract_complex`, `multiply_complex` (and `_32` / `_64`), as structs
+  `{ real, imag }` held in consts.
+- `<directions>`: `rotate_clockwise`, `rotate_counterclockwise`, `flip_vertical`,
+  `flip_horizontal`, `flip` of a comptime direction.
+- `<dsd_ops>`: `mov`, `convert`, `add`, `sub`, `mul`, `fmac`, `neg`, `abs`, `norm`, `scale`,
+  `max`, each one DSD builtin picked by the element type(s); the config must be comptime.
 - `<simprint>`: `print_string`, `print_u16/u32_decimal/hex/binary`, `print_f16/f32`, `fmt`,
   `fmt_no_nl`, `fmt_with_coords` (`{d} {X} {b} {f}`); text goes to the host's stdout a line
   at a time, as the PE completes it.
@@ -42,8 +53,13 @@
 
 from __future__ import annotations
 
+import pathlib
+
 from wsejax.csl.library import (
+    _complex,
     _control,
+    _directions,
+    _dsd_ops,
     _math,
     _memcpy,
     _random,
@@ -53,17 +69,35 @@ from wsejax.csl.library import (
 )
 from wsejax.csl.library._native import NativeModule
 
-__all__ = ["MODULES", "NativeModule", "load"]
+__all__ = ["MODULES", "NOT_YET", "NativeModule", "SOURCES", "load", "source"]
+
+# the libraries written in CSL: `<name>` is the file `csl/<name>.csl` of this package
+SOURCE_DIR = pathlib.Path(__file__).parent / "csl"
+SOURCES = ("timer",)
+
+
+def source(name: str) -> pathlib.Path | None:
+    """The CSL source of library `<name>`, or None for a native one."""
+    return SOURCE_DIR / f"{name}.csl" if name in SOURCES else None
 
 
 def load(c, name: str, params: dict, env, pos) -> NativeModule:
     """The library module `<name>` with `params`, or CslError."""
     maker = MODULES.get(name)
+    if name in NOT_YET:
+        raise c.error(f"library module <{name}> is not supported yet: {NOT_YET[name]}", pos)
     if maker is None:
         raise c.error(f"library module <{name}> is not available in wsejax (available: "
-                      f"{', '.join('<' + m + '>' for m in sorted(MODULES))})", pos)
+                      f"{', '.join('<' + m + '>' for m in sorted([*MODULES, *SOURCES]))})",
+                      pos)
     return maker(c, params, pos)
 
+
+# documented modules wsejax does not provide, and why
+NOT_YET = {
+    "malloc": "its allocations are pointers computed at run time, and pointers here are "
+              "comptime-known addresses of globals (declare arrays instead)",
+}
 
 MODULES = {
     "memcpy/get_params": _memcpy.memcpy_params_module,
@@ -75,4 +109,7 @@ MODULES = {
     "random": _random.random_module,
     "simprint": _simprint.simprint_module,
     "tile_config": _tile_config.tile_config_module,
+    "complex": _complex.complex_module,
+    "directions": _directions.directions_module,
+    "dsd_ops": _dsd_ops.dsd_ops_module,
 }

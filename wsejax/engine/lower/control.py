@@ -18,6 +18,7 @@ from jax import lax
 
 from wsejax import ir
 from wsejax.diagnostics import (
+    assertion_failed,
     index_out_of_range,
     loop_ran_past,
     map_writes_memory,
@@ -80,6 +81,15 @@ class ControlLowering:
 
     def stmt_ExprStmt(self, s: ir.ExprStmt, fr: Frame, m) -> None:
         self.expr(s.value, fr)
+
+    def stmt_Assert(self, s: ir.Assert, fr: Frame, m) -> None:
+        """A runtime `@assert`: the lanes in `m` where the condition is false fault."""
+        bad = ~jnp.asarray(self.expr(s.cond, fr), bool)
+        if m is not None:
+            # in a @map callback both carry the element axis: mask before `fault` reduces it
+            m = m.reshape(m.shape + (1,) * (bad.ndim - m.ndim)) if bad.ndim > m.ndim else m
+            bad = bad & m
+        self.fault(bad, None, assertion_failed(s.where))
 
     def stmt_UnblockCmdStream(self, s: ir.UnblockCmdStream, fr: Frame, m) -> None:
         cmd = self.machine.cmd
