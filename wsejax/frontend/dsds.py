@@ -184,8 +184,8 @@ DSR_FILES = {"dsr_dest": "dest", "dsr_src0": "src0", "dsr_src1": "src1",
 def check_dsr_retype(new: str, old: str) -> None:
     """`@get_dsr(new, some_dsr)` re-types a register within its file (dest / src1)."""
     if DSR_FILES[new] != DSR_FILES[old]:
-        fail(f"a {old} cannot be re-typed as a {new}: both must be of the "
-             f"{DSR_FILES[new]} register file", None, 1)
+        fail(f"a {old} (of the {DSR_FILES[old]} register file) cannot be re-typed as a "
+             f"{new}", None, 1)
 
 
 def check_dsr_load(dsr: str, dsd: str) -> None:

@@ -136,10 +136,11 @@ def _load_to_dsr(c, node, env):
     if d.kind in ("fabin_dsd", "fabout_dsd"):
         _need_queue(c, pe, d.kind, lit, node)
     if env.fn is None:
-        if not isinstance(d.expr, ir.DsdLit):
+        folded = _fold(pe, d.expr)
+        if folded is None:
             raise c.error("a comptime @load_to_dsr needs a comptime-known DSD",
                           node.args[1].pos)
-        pe.dsd_vars[dsr.name] = d.expr
+        pe.dsd_vars[dsr.name] = ir.DsdLit(folded)
         return None
     if lit is None:
         raise c.error("@load_to_dsr at run time takes a DSD made by @get_dsd or a DSD "
@@ -219,6 +220,38 @@ def dsd_literal(c, e):
     if isinstance(e, ir.DsdVar):
         return c.pe_dsd_init(e.name)
     return None
+
+
+def _fold(pe, e):
+    """The DSD literal comptime DSD expression `e` stands for (its setters applied), or
+    None where some field is known only at run time."""
+    if isinstance(e, ir.DsdLit):
+        return e.dsd
+    if not isinstance(e, (ir.IncrementOffset, ir.SetBase, ir.SetLength, ir.SetStride)):
+        return None
+    d = _fold(pe, e.dsd)
+    if d is None:
+        return None
+    if isinstance(e, ir.SetBase):
+        return dataclasses.replace(d, base=e.symbol, base_offset=e.base_offset,
+                                   offset=ir.Const(0, DType.i16))
+    if isinstance(e, ir.SetLength):
+        return dataclasses.replace(d, length=e.length) if isinstance(e.length, ir.Const) \
+            and not isinstance(d, ir.Mem4d) else None
+    if isinstance(e, ir.SetStride):
+        return dataclasses.replace(d, stride=e.stride) if isinstance(e.stride, ir.Const) \
+            else None
+    return _fold_offset(pe, d, e)
+
+
+def _fold_offset(pe, d, e: ir.IncrementOffset):
+    """`increment_dsd_offset` of literal `d` by a constant of its own element width."""
+    if not (isinstance(e.delta, ir.Const) and isinstance(d.offset, ir.Const)):
+        return None
+    if pe.symbols[d.base].dtype.bits != e.dtype.bits:
+        return None
+    return dataclasses.replace(d, offset=ir.Const(int(d.offset.value) + int(e.delta.value),
+                                                  DType.i16))
 
 
 def _unloaded(lit):
