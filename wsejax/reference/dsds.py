@@ -268,6 +268,7 @@ class DsdInterpreter:
             yield progressed
             progressed = self._advance(pe, op)
         self._finish(pe, op)
+        _save_addresses(pe, s, op.length)
         self._tick(pe, fr, n)
 
     @staticmethod

@@ -118,15 +118,16 @@ def _check_fabric_operands(c, vals, node, config, pe) -> None:
 
 def _dsr_config(c, vals, node, config, pe):
     """The operation's config, where its DSR operands were loaded with `.async` (spec 7.8);
-    an operation that moves a `.save_address` register runs on memory alone."""
+    an operation that moves a `.save_address` register is synchronous, without FIFOs."""
     recs = [pe.dsrs[v.name] for v in vals if isinstance(v, DsrVal)]
     config = op_config_of_dsrs(c, node, recs, config)
-    if any(r.save_address for r in recs) and (
-            (config is not None and config.async_) or any(
-                _operand_info(c, v, node, pe).kind not in ("mem1d_dsd", "mem4d_dsd", "value")
-                for v in vals)):
-        raise c.error(f"@{node.name}: a DSR loaded with .save_address in an operation with "
-                      "a fabric or FIFO operand is not supported yet", node.pos)
+    if any(r.save_address for r in recs):
+        if config is not None and config.async_:
+            raise c.error(f"@{node.name}: a DSR loaded with .save_address in an asynchronous "
+                          "operation is not supported yet", node.pos)
+        if any(isinstance(v, FifoVal) for v in vals):
+            raise c.error(f"@{node.name}: a DSR loaded with .save_address in an operation "
+                          "with a FIFO operand is not supported yet", node.pos)
     return config
 
 
