@@ -118,6 +118,36 @@ fn main() void {
     assert eng[0, 1].tolist() == [1, 2, 3, 1, 2, 3, 0, 0, 0]
 
 
+def test_one_type_and_id_is_one_register_and_a_retyped_one_too(tmp_path):
+    # loaded through one handle, used through another: a second @get_dsr of the same type
+    # and id, a dsr_fifo_dest re-typed from it, a comptime parameter of type dsr_dest
+    prog = program(tmp_path, """
+var a = [3]i32 { 4, 5, 6 };
+var out: [6]i32;
+var out_ptr: [*]i32 = &out;
+const a_dsd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> a[i] });
+const o_dsd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> out[i] });
+const d1 = @get_dsr(dsr_dest, 1);
+const d2: dsr_dest = @get_dsr(dsr_dest, 1);
+const f = @get_dsr(dsr_fifo_dest, d2);
+const back = @get_dsr(dsr_dest, f);
+const s = @get_dsr(dsr_src1, 1);
+comptime {
+  @load_to_dsr(f, o_dsd, .{ .save_address = true });
+  @load_to_dsr(s, a_dsd);
+}
+fn copy(comptime d: dsr_dest) void { @mov32(d, s); }
+fn main() void {
+  @mov32(d1, s);
+  copy(back);
+  sys.unblock_cmd_stream();
+}
+""", "i32")
+    eng, ref = both(prog, "out", 6, np.int32)
+    assert eng[0, 0].tolist() == ref[0, 0].tolist() == [4, 5, 6, 4, 5, 6]
+    assert [(d.kind, d.id) for d in prog.classes[0].dsrs] == [("dest", 1), ("src1", 1)]
+
+
 @pytest.mark.parametrize("arch", ARCHES)
 def test_registers_as_operands_of_arithmetic_ops(tmp_path, arch):
     # a register without save_address stays where it is loaded; one reloaded at run time with
@@ -441,6 +471,9 @@ BAD = [
     ("const x = @get_xdsr(1);\ncomptime { @load_to_dsr_xdsr(x, a_dsd); }\n"
      "fn main() void {}",
      "@load_to_dsr_xdsr", "@load_to_dsr_xdsr is not supported yet"),
+    ("fn load(d: mem1d_dsd) void { @load_to_dsr(s1, d); }\n"
+     "fn main() void { load(a_dsd); }",
+     "d); }", "@load_to_dsr takes a DSD made by @get_dsd or a DSD variable"),
     ("fn main() void { @load_to_dsr(a_dsd, a_dsd); }",
      "a_dsd, a_dsd", "@load_to_dsr loads a DSR (@get_dsr(dsr_dest, n), ...), got a mem1d_dsd"),
 ]

@@ -130,6 +130,9 @@ def _load_to_dsr(c, node, env):
     rule(c, node, check_dsr_load, dsr.type, d.kind)
     save, config = _load_config(c, node, env, d.kind)
     lit = dsd_literal(c, d.expr)
+    if lit is None:
+        raise c.error("@load_to_dsr takes a DSD made by @get_dsd or a DSD variable (with "
+                      "setters), not a DSD parameter or local", node.args[1].pos)
     rec = DsrRecord(dsr.name, DSR_FILES[dsr.type], dsr.id, d.kind, d.dtype, lit, save, config)
     _agree(c, pe.dsrs.get(dsr.name), rec, node)
     pe.dsrs.setdefault(dsr.name, rec)
@@ -142,10 +145,6 @@ def _load_to_dsr(c, node, env):
                           node.args[1].pos)
         pe.dsd_vars[dsr.name] = ir.DsdLit(folded)
         return None
-    if lit is None:
-        raise c.error("@load_to_dsr at run time takes a DSD made by @get_dsd or a DSD "
-                      "variable (with setters), not a DSD parameter or local",
-                      node.args[1].pos)
     pe.dsd_vars.setdefault(dsr.name, ir.DsdLit(_unloaded(lit)))
     env.fn.emit(ir.DsdAssign(dsr.name, d.expr))
     return None
@@ -199,8 +198,8 @@ def _agree(c, old: DsrRecord | None, new: DsrRecord, node) -> None:
     if old is None:
         return
     what = f"@load_to_dsr: the {new.file} DSR {new.id}"
-    if (old.kind, old.dtype) != (new.kind, new.dtype) and new.dtype is not None \
-            and old.dtype is not None or old.kind != new.kind:
+    typed = old.dtype is not None and new.dtype is not None
+    if old.kind != new.kind or (typed and old.dtype != new.dtype):
         raise c.error(f"{what} was loaded with a {old.kind} of {old.dtype} elsewhere; here "
                       f"with a {new.kind} of {new.dtype} (one register holds one kind of "
                       "DSD here)", node.args[1].pos)
