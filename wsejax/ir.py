@@ -27,9 +27,9 @@ from wsejax.types import DType
 
 __all__ = [
     "Assert", "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "Const", "Continue",
-    "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "ExportData",
-    "ExportFunc", "ExportName", "Expr", "ExprStmt", "FabIn", "FabOut", "Fifo", "FifoRef", "Filter",
-    "For",
+    "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "Dsr",
+    "ExportData", "ExportFunc", "ExportName", "Expr", "ExprStmt", "FabIn", "FabOut", "Fifo",
+    "FifoRef", "Filter", "For",
     "Function", "If", "IncrementOffset", "INTRINSICS", "Intrinsic", "Load", "Local",
     "LocalAssign", "Map", "Mem1d", "Mem4d",
     "OpConfig", "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrOperand",
@@ -647,6 +647,22 @@ class Filter:
 
 
 @dataclass(frozen=True)
+class Dsr:
+    """A data structure register (spec 9) of a PE program: `@get_dsr(dsr_<kind>, id)`.
+
+    Its contents are the DSD variable `name`: an operand reads it as `DsdVar(name)`, a
+    `@load_to_dsr` at run time is a `DsdAssign` to it, one at comptime its initial value.
+    With `save_address` every DSD operation that uses it as an operand moves its (mem1d)
+    offset past the elements the operation accessed: the next one continues from there.
+    """
+
+    name: str
+    kind: str               # "dest" | "src0" | "src1" (the register file)
+    id: int
+    save_address: bool = False
+
+
+@dataclass(frozen=True)
 class PeProgram:
     """One tile class: the specialised program shared by a set of PEs.
 
@@ -658,6 +674,7 @@ class PeProgram:
     `@initialize_queue`, `(kind, queue, color)`, where a queue the program rebinds has a
     `QueueColor`; `flushed` the queues `@queue_flush` watches, `(kind, queue)`. (On wse3 a
     control wavelet arriving on a color is blocked or not as the input queue bound to it is.)
+    `dsrs` are the data structure registers the program loads (each also a DSD variable).
     """
 
     name: str
@@ -674,12 +691,17 @@ class PeProgram:
     queues: tuple = ()
     flushed: tuple = ()
     blocked_uts: tuple[int, ...] = ()
+    dsrs: tuple[Dsr, ...] = ()
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]
 
     def function(self, name: str) -> Function:
         return self._functions[name]
+
+    def saved_address(self, name: str) -> bool:
+        """Is DSD variable `name` a register loaded with `.save_address = true`?"""
+        return any(d.name == name and d.save_address for d in self.dsrs)
 
     @property
     def _symbols(self) -> dict[str, Symbol]:

@@ -35,7 +35,8 @@ def dsd_candidates(pe: ir.PeProgram, runtime_vars) -> dict[str, tuple]:
                 assigns[s.name].append(s.value)
     all_bases = _mentioned_bases(pe, init)
     cands = {name: _own_base(init[name]) for name in runtime_vars}
-    fields = {name: set() for name in runtime_vars}
+    # an operation moves a `.save_address` register's offset
+    fields = {name: {"offset"} if pe.saved_address(name) else set() for name in runtime_vars}
     while _widen(assigns, cands, fields, init, all_bases):
         pass
     out = {}

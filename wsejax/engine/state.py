@@ -68,8 +68,9 @@ class SlotPlan:
 
 
 def runtime_dsd_vars(pe: ir.PeProgram) -> list[str]:
-    """DSD variables of `pe` assigned by some function body (the others are constants)."""
-    names = []
+    """DSD variables of `pe` assigned by some function body, or moved by the operations
+    that use them (registers loaded with `.save_address`); the others are constants."""
+    names = [d.name for d in pe.dsrs if d.save_address]
     for f in pe.functions:
         for s in ir.walk_stmts(f.body):
             if isinstance(s, ir.DsdAssign) and s.name not in names:

@@ -10,7 +10,8 @@ from wsejax import dsd as dsd_math
 from wsejax.frontend.fabric import FABRIC_DSDS, fail
 from wsejax.types import DType
 
-__all__ = ["ADDRESSING", "MEMORY_DSDS", "check_base_width", "check_fabric_source",
+__all__ = ["ADDRESSING", "DSR_FILES", "DSR_TYPES", "MEMORY_DSDS", "check_base_width",
+           "check_dsr_load", "check_dsr_operand", "check_dsr_retype", "check_fabric_source",
            "check_fifo_buffer", "check_given_once", "check_length_target", "check_offset_type",
            "check_stride_target", "check_width", "coeffs", "linearize", "memory_only",
            "need_base", "need_extent", "need_extents", "raw_bits_source", "raw_literal",
@@ -169,3 +170,41 @@ def check_fifo_buffer(name: str, dtype: DType, holder: str | None) -> None:
         fail(f"'{name}' holds {dtype}; a FIFO holds 16- or 32-bit elements", "@allocate_fifo")
     if holder is not None:
         fail(f"'{name}' already holds a FIFO ('{holder}')", "@allocate_fifo")
+
+
+# ------------------------------------------------------------------------------------------------
+# Data structure registers (spec 9)
+
+DSR_TYPES = ("dsr_dest", "dsr_src0", "dsr_src1", "dsr_fifo_dest", "dsr_fifo_src1")
+# the register file of each DSR type: a fifo type is a view of a dest or src1 register
+DSR_FILES = {"dsr_dest": "dest", "dsr_src0": "src0", "dsr_src1": "src1",
+             "dsr_fifo_dest": "dest", "dsr_fifo_src1": "src1"}
+
+
+def check_dsr_retype(new: str, old: str) -> None:
+    """`@get_dsr(new, some_dsr)` re-types a register within its file (dest / src1)."""
+    if DSR_FILES[new] != DSR_FILES[old]:
+        fail(f"a {old} (of the {DSR_FILES[old]} register file) cannot be re-typed as a "
+             f"{new}", None, 1)
+
+
+def check_dsr_load(dsr: str, dsd: str) -> None:
+    """What DSD kind register type `dsr` can hold: a fabin_dsd is never a destination, a
+    fabout_dsd never a source; a circbuf_dsd goes through @load_to_dsr_xdsr."""
+    if dsd == "fabin_dsd" and DSR_FILES[dsr] == "dest":
+        fail(f"a fabin_dsd cannot be loaded into a {dsr} (a destination register)", None, 1)
+    if dsd == "fabout_dsd" and DSR_FILES[dsr] != "dest":
+        fail(f"a fabout_dsd cannot be loaded into a {dsr} (a source register)", None, 1)
+    if dsd not in MEMORY_DSDS + FABRIC_DSDS:
+        fail(f"a {dsd} cannot be loaded with @load_to_dsr", None, 1)
+
+
+def check_dsr_operand(op: str, k: int, dsr: str) -> None:
+    """Spec 8: a destination register is a dsr_dest or a dsr_src0; a source is never one
+    of the dest file."""
+    if k == 0 and dsr not in ("dsr_dest", "dsr_src0"):
+        fail(f"@{op}: the destination is a {dsr}; a destination DSR is a dsr_dest or a "
+             "dsr_src0", None, k)
+    if k > 0 and DSR_FILES[dsr] == "dest":
+        fail(f"@{op}: operand {k + 1} is a {dsr}; a source DSR is a dsr_src0 or a dsr_src1",
+             None, k)

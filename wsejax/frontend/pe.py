@@ -25,6 +25,7 @@ class PeBuilder:
         self.queues: dict = {}                  # ("input" | "output", n) -> (color | None, pos)
         self.queue_uses: list = []              # (queue key, color | None, pos, what)
         self.fifos: dict[str, ir.Fifo] = {}
+        self.dsrs: dict = {}                    # DSD variable name -> its register's record
         self.filters: dict[int, ir.Filter] = {}  # color -> its filter, for every PE of the class
         # queues rebound at run time: queue key -> (comptime colors, any runtime color?, pos)
         self.rebinds: dict = {}
@@ -51,4 +52,5 @@ class PeBuilder:
                             tuple(sorted(self.active)), tuple(sorted(self.blocked)),
                             tuple(sorted(self.routes.items())), tuple(self.fifos.values()),
                             tuple(sorted(self.filters.items())), self.queue_colors,
-                            tuple(sorted(self.flushed)), tuple(sorted(self.blocked_uts)))
+                            tuple(sorted(self.flushed)), tuple(sorted(self.blocked_uts)),
+                            tuple(r.ir() for r in self.dsrs.values()))

@@ -249,6 +249,7 @@ class DsdInterpreter:
                 vals = [self._read(pe, o, i, t) if letter == "D" else c
                         for (letter, o), t, c in zip(srcs, spec.srcs, scalars)]
                 self._write(pe, dest, ptr_index, i, spec.fn(*vals), spec.dest)
+            _save_addresses(pe, s, n)
             self._tick(pe, fr, n)
             _hooks(pe, activate, unblock)
             return
@@ -267,6 +268,7 @@ class DsdInterpreter:
             yield progressed
             progressed = self._advance(pe, op)
         self._finish(pe, op)
+        _save_addresses(pe, s, op.length)
         self._tick(pe, fr, n)
 
     @staticmethod
@@ -394,3 +396,14 @@ def _hooks(pe: PE, activate, unblock) -> None:
         pe.activate(activate)
     if unblock is not None:
         pe.blocked.discard(unblock)
+
+
+def _save_addresses(pe: PE, s: ir.DsdOp, n: int) -> None:
+    """Move each `.save_address` register operand of `s` past the n elements the op
+    accessed: the next op continues from there (spec 9)."""
+    names = dict.fromkeys(o.dsd.name for o in (s.dest,) + s.srcs
+                          if type(o) is ir.DsdOperand and type(o.dsd) is ir.DsdVar)
+    for name in names:
+        if pe.cls.saved_address(name):
+            d = pe.dsd[name]
+            pe.dsd[name] = replace(d, offset=d.offset + d.stride * n)

@@ -11,16 +11,16 @@ The fabric: queues (`@get_input_queue`, `@initialize_queue`), data tasks
 operations (`.async`, `.activate`, `.unblock`, `.index`, `.ut_id`). On wse3 a queue's color
 is known only once its `@initialize_queue` has run, which may come after the DSDs and tasks
 that use it: `finish_pe` checks those uses and fills in the colors once the PE program is
-complete. The builtins in FABRIC_BUILTINS (DSRs, teardown, ...) are reported as not supported.
+complete. Data structure registers: `dsrs`. The builtins in FABRIC_BUILTINS (teardown,
+...) are reported as not supported.
 """
 
-from wsejax.csl.builtins import colors, dsd, dsd_ops, layout, queues, runtime, tasks, values
+from wsejax.csl.builtins import colors, dsd, dsd_ops, dsrs, layout, queues, runtime, tasks, values
 from wsejax.csl.builtins._registry import FABRIC_BUILTINS, HANDLERS, args, builtin, call, nargs
 from wsejax.csl.builtins.dsd import fabric_dsd
 from wsejax.csl.builtins.dsd_ops import dsd_op
 from wsejax.csl.builtins.queues import _check_queue, finish_pe
 
 __all__ = ["FABRIC_BUILTINS", "HANDLERS", "args", "builtin", "call", "colors", "dsd", "dsd_op",
-           "dsd_ops", "fabric_dsd", "finish_pe", "layout", "nargs", "queues", "runtime", "tasks",
-           "values",
-           "_check_queue"]
+           "dsd_ops", "dsrs", "fabric_dsd", "finish_pe", "layout", "nargs", "queues", "runtime",
+           "tasks", "values", "_check_queue"]

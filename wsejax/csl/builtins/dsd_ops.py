@@ -1,5 +1,5 @@
-"""DSD operations (`@fmacs`, ...): operands, the config struct, the fabric and FIFO operand
-rules; `@allocate_fifo` and `@map`."""
+"""DSD operations (`@fmacs`, ...): operands (DSDs, DSRs, FIFOs, scalars, pointers), the fabric
+and FIFO operand rules; `@allocate_fifo` and `@map`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 from wsejax import ir, opspec
 from wsejax.csl import ast
 from wsejax.csl.builtins._registry import builtin, nargs, rule
-from wsejax.csl.builtins.queues import _priority
-from wsejax.csl.builtins.tasks import _local_id, _task_id, _ut_expr
+from wsejax.csl.builtins.dsrs import DsrVal, dsd_literal, dsr_operand, op_config_of_dsrs
+from wsejax.csl.builtins.op_config import op_config
+from wsejax.csl.builtins.tasks import _local_id
 from wsejax.csl.env import Env, FnCtx
 from wsejax.csl.values import (
     CNum,
@@ -31,7 +32,6 @@ from wsejax.frontend.dsds import check_fifo_buffer, check_width, raw_bits_source
 from wsejax.frontend.fabric import (
     Operand,
     check_async,
-    check_hooks,
     check_index,
     check_map_arity,
     check_map_input,
@@ -43,8 +43,11 @@ from wsejax.frontend.fabric import (
 from wsejax.types import DType
 
 
-def _operand(c, v, t: DType, node, k):
+def _operand(c, v, t: DType, node, k, pe=None):
     """('D' | 'p' | 's', IR operand, element type or None)."""
+    if isinstance(v, DsrVal):
+        rec = dsr_operand(c, pe, v, node, k)
+        return "D", ir.DsdOperand(ir.DsdVar(v.name)), rec.dtype
     if isinstance(v, FifoVal):
         return "D", ir.DsdOperand(ir.FifoRef(v.name)), v.dtype
     if isinstance(v, (DsdVal, DsdVarRef)):
@@ -77,13 +80,13 @@ def dsd_op(c, node: ast.Builtin, env: Env):
     vals = [c.ev(a, env) for a in node.args]
     config = None
     if vals and isinstance(vals[-1], StructVal):
-        config = _op_config(c, vals.pop(), node, env)
+        config = op_config(c, vals.pop(), node, env)
     n = 1 + len(spec.srcs)
     if len(vals) != n:
         raise c.error(f"@{node.name} takes {n} operands, got {len(vals)}", node.pos)
     letters, operands = [], []
     for k, (v, t) in enumerate(zip(vals, (spec.dest,) + spec.srcs)):
-        letter, o, et = _operand(c, v, t, node, k)
+        letter, o, et = _operand(c, v, t, node, k, env.module.pe)
         if letter != "s":
             rule(c, node, check_width, node.name, k, et, t)
         letters.append(letter)
@@ -91,7 +94,8 @@ def dsd_op(c, node: ast.Builtin, env: Env):
     problem = opspec.form_error(node.name, "".join(letters))
     if problem:
         raise c.error(problem, node.pos)
-    _check_fabric_operands(c, vals, node, config)
+    config = _dsr_config(c, vals, node, config, env.module.pe)
+    _check_fabric_operands(c, vals, node, config, env.module.pe)
     fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), env.module.pe.site(),
                      config))
     return True
@@ -101,53 +105,10 @@ def dsd_op(c, node: ast.Builtin, env: Env):
 builtin(*opspec.OPS)(dsd_op)
 
 
-OP_OPTIONS = ("async", "activate", "unblock", "index", "priority", "ut_id")
-
-
-def _op_config(c, cfg: StructVal, node, env) -> ir.OpConfig | None:
-    """The config struct of a DSD operation (spec 5.4); None when it asks for nothing."""
-    f = cfg.fields
-    for k in f:
-        if k == "on_control":
-            raise c.error(f"@{node.name}: option .{k} is not supported yet", node.pos)
-        if k not in OP_OPTIONS:
-            raise c.error(f"@{node.name}: unknown option .{k}", node.pos)
-    async_ = f.get("async", False)
-    async_ = async_.value if isinstance(async_, CNum) else async_
-    if not isinstance(async_, bool):
-        raise c.error(f"@{node.name}: .async takes a comptime-known bool, got "
-                      f"{describe(async_)}", node.pos)
-    rule(c, node, check_hooks, node.name, "activate" in f, "unblock" in f, pos=node.pos)
-    if "priority" in f:
-        _priority(c, f["priority"], node, f"@{node.name}: .priority")
-    out = ir.OpConfig(async_, *(_OP_FIELDS[k](c, f[k], node) if k in f else None
-                                for k in ("activate", "unblock", "index", "ut_id")))
-    return None if out == ir.OpConfig() else out
-
-
-def _hook(resolve, what: str):
-    """The reader of a task ID option (`.activate` / `.unblock`): a u16 constant, or a
-    runtime u16 expression."""
-    def read(c, v, node) -> ir.Expr:
-        if isinstance(v, RVal):
-            return c.to_expr(v, DType.u16, node.pos, f"@{node.name} {what}")
-        return ir.Const(resolve(c, v, node, f"@{node.name} {what}"), DType.u16)
-    return read
-
-
-# the readers of the config options that become IR, in `ir.OpConfig`'s order
-_OP_FIELDS = {
-    "activate": _hook(_local_id, ".activate"),
-    "unblock": _hook(_task_id, ".unblock"),
-    "index": lambda c, v, node: c.to_expr(v, DType.u16, node.pos, f"@{node.name} .index"),
-    "ut_id": lambda c, v, node: _ut_expr(c, v, node, f"@{node.name} .ut_id"),
-}
-
-
-def _check_fabric_operands(c, vals, node, config) -> None:
+def _check_fabric_operands(c, vals, node, config, pe) -> None:
     """The rules on fabric DSDs and FIFOs as operands (spec 7.4, 7.5, 7.6) and on the
     config that streams need."""
-    operands = [_operand_info(c, v, node) for v in vals]
+    operands = [_operand_info(c, v, node, pe) for v in vals]
     rule(c, node, check_stream_operands, node.name, c.arch, operands)
     if config is not None and config.async_:
         rule(c, node, check_async, node.name, operands, pos=node.pos)
@@ -155,28 +116,36 @@ def _check_fabric_operands(c, vals, node, config) -> None:
          config is not None and config.index is not None, pos=node.pos)
 
 
-def _operand_info(c, v, node) -> Operand:
+def _dsr_config(c, vals, node, config, pe):
+    """The operation's config, where its DSR operands were loaded with `.async` (spec 7.8);
+    an operation that moves a `.save_address` register is synchronous, without FIFOs."""
+    recs = [pe.dsrs[v.name] for v in vals if isinstance(v, DsrVal)]
+    config = op_config_of_dsrs(c, node, recs, config)
+    if any(r.save_address for r in recs):
+        if config is not None and config.async_:
+            raise c.error(f"@{node.name}: a DSR loaded with .save_address in an asynchronous "
+                          "operation is not supported yet", node.pos)
+        if any(isinstance(v, FifoVal) for v in vals):
+            raise c.error(f"@{node.name}: a DSR loaded with .save_address in an operation "
+                          "with a FIFO operand is not supported yet", node.pos)
+    return config
+
+
+def _operand_info(c, v, node, pe=None) -> Operand:
     """What the operand rules see of value `v`."""
     if isinstance(v, FifoVal):
         return Operand("fifo")
+    if isinstance(v, DsrVal):
+        rec = pe.dsrs[v.name]
+        return Operand(rec.kind, isinstance(rec.literal, ir.FabIn) and
+                       rec.literal.queue is None,
+                       bool(getattr(rec.literal, "wavelet_index_offset", False)))
     if not isinstance(v, (DsdVal, DsdVarRef)):
         return Operand("value")
     d = c.dsd_of(v, node.pos)
-    lit = _literal(c, d.expr)
+    lit = dsd_literal(c, d.expr)
     return Operand(d.kind, isinstance(lit, ir.FabIn) and lit.queue is None,
                    bool(getattr(lit, "wavelet_index_offset", False)))
-
-
-def _literal(c, e):
-    """The DSD literal under DSD expression `e`'s setters, None where only known at run
-    time."""
-    while isinstance(e, (ir.IncrementOffset, ir.SetBase, ir.SetLength, ir.SetStride)):
-        e = e.dsd
-    if isinstance(e, ir.DsdLit):
-        return e.dsd
-    if isinstance(e, ir.DsdVar):
-        return c.pe_dsd_init(e.name)
-    return None
 
 
 @builtin("allocate_fifo")
@@ -237,6 +206,10 @@ def _map(c, node, env):
         raise c.error("@map's first argument must be a function", node.args[0].pos)
     rest = [c.ev(a, env) for a in node.args[1:]]
     rule(c, node, check_map_arity, fname, n, len(rest), pos=node.pos)
+    for k, v in enumerate(rest, 1):
+        if isinstance(v, DsrVal):
+            raise c.error("@map: a DSR operand must be loaded with .single_step, which is "
+                          "not supported yet", node.args[k].pos)
     inputs, output = rest[:n], (rest[n] if len(rest) > n else None)
     rule(c, node, check_map_operands, [_operand_info(c, v, node) for v in inputs],
          None if output is None else _operand_info(c, output, node), offset=1)

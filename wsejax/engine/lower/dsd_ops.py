@@ -82,8 +82,22 @@ class DsdOpLowering:
             res = spec.fn(*self._source_values(spec, srcs, n, nvalid, m, fr, what))
             res = jnp.broadcast_to(res, self.lanes + (n,))
             self.store(dest, res, n, nvalid, spec.dest, m, fr, what)
+        self.save_addresses(s, n if nvalid is None else nvalid, fr, m)
         self.tick(m, n if nvalid is None else nvalid)
         self.apply_hooks(s.config, fr, m)
+
+    def save_addresses(self, s: ir.DsdOp, count, fr: Frame, m) -> None:
+        """Move each `.save_address` register operand of `s` past the `count` elements
+        (static or `[H, W]`) the op accessed: the next op continues from there (spec 9)."""
+        names = dict.fromkeys(o.dsd.name for o in (s.dest,) + s.srcs
+                              if type(o) is ir.DsdOperand and type(o.dsd) is ir.DsdVar)
+        for name in names:
+            if not self.pe.saved_address(name):
+                continue
+            d = self.dsd(ir.DsdVar(name), fr)
+            step = jnp.asarray(d.stride, jnp.int32) * jnp.asarray(count, jnp.int32)
+            self.store_dsd_var(name, d.replace(offset=jnp.asarray(d.offset, jnp.int32) + step),
+                               m, fr)
 
     def _source_values(self, spec, srcs, n, nvalid, m, fr, what):
         vals = []

@@ -461,6 +461,7 @@ class FabricLowering:
         done = mask & ~self.machine.fab.slots[(self.cls, s.site)].run
         # the op's cycles count when it completes (one, and one per element)
         self.tick(done, 1 + self.slot_field(s.site, "len"))
+        self.save_addresses(s, self.slot_field(s.site, "len"), fr, done)
         self.apply_hooks(s.config, fr, done)
         return jnp.where(done, nxt, pc)
 
