@@ -49,3 +49,23 @@ def read(r, name, n, dtype=np.float32):
     out = np.zeros(w * h * n, dtype)
     r.memcpy_d2h(out, r.get_id(name), 0, 0, w, h, n, streaming=False)
     return out.reshape(h, w, n)
+
+
+def sender_receiver_layout(got_type: str) -> str:
+    """A 1x2 layout: PE (0, 0) sends on color 4 to PE (1, 0) (`param sender: bool` tells them
+    apart); the PE program exports `got` ([*]got_type) and `main`."""
+    return f"""
+const memcpy = @import_module("<memcpy/get_params>", .{{ .width = 2, .height = 1 }});
+const c: color = @get_color(4);
+layout {{
+  @set_rectangle(2, 1);
+  @set_tile_code(0, 0, "pe.csl", .{{ .memcpy_params = memcpy.get_params(0), .c = c,
+                                    .sender = true }});
+  @set_tile_code(1, 0, "pe.csl", .{{ .memcpy_params = memcpy.get_params(1), .c = c,
+                                    .sender = false }});
+  @set_color_config(0, 0, c, .{{ .routes = .{{ .rx = .{{ RAMP }}, .tx = .{{ EAST }} }} }});
+  @set_color_config(1, 0, c, .{{ .routes = .{{ .rx = .{{ WEST }}, .tx = .{{ RAMP }} }} }});
+  @export_name("got", [*]{got_type}, true);
+  @export_name("main", fn()void);
+}}
+"""

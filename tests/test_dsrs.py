@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import compile_pe, read, run
+from csl_harness import compile_pe, read, run, sender_receiver_layout
 
 from wsejax import CslError
 from wsejax.csl import compile_csl
@@ -255,21 +255,7 @@ fn main() void {
 # ------------------------------------------------------------------------------------------------
 # fabric DSDs in registers
 
-FABRIC_LAYOUT = """
-const memcpy = @import_module("<memcpy/get_params>", .{ .width = 2, .height = 1 });
-const c: color = @get_color(4);
-layout {
-  @set_rectangle(2, 1);
-  @set_tile_code(0, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(0), .c = c,
-                                    .sender = true });
-  @set_tile_code(1, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(1), .c = c,
-                                    .sender = false });
-  @set_color_config(0, 0, c, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ EAST } } });
-  @set_color_config(1, 0, c, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } } });
-  @export_name("got", [*]f32, true);
-  @export_name("main", fn()void);
-}
-"""
+FABRIC_LAYOUT = sender_receiver_layout("f32")
 
 FABRIC_PE = """
 param memcpy_params;
