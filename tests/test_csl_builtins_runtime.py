@@ -289,3 +289,45 @@ comptime {{ const s = @get_string_from_byte({b}); }}
 fn main() void {{ sys.unblock_cmd_stream(); }}
 """, "wse2")
     assert "pe.csl:7:44" in str(e.value) and message in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# @range_start / @range_stop / @range_step, and @type_of an element of a global array
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_range_bounds_and_the_type_of_an_array_element(tmp_path, arch):
+    prog = program(tmp_path, """
+const r = @range(i16, 2, 11, 3);
+const E = @type_of(out[1]);
+comptime {
+  @comptime_assert(@is_same_type(@type_of(@range_start(r)), i16));
+  @comptime_assert(@is_same_type(E, i32));
+  @comptime_assert(@range_step(@range(u16, 5)) == 1);
+}
+fn main() void {
+  const x: E = @as(E, lay.get_x_coord());
+  out[0] = @as(i32, @range_start(r)) + x;
+  out[1] = @as(i32, @range_stop(r));
+  out[2] = @as(i32, @range_step(r));
+  var n: i32 = 0;
+  for (r) |v| { n += @as(i32, v); }
+  out[3] = n;
+  sys.unblock_cmd_stream();
+}
+""", arch, w=2)
+    eng = read(run(prog), "out", 4, np.int32)[0]
+    ref = np.stack([np.asarray(run_ref(prog).memory(x, 0)["out"]) for x in range(2)])
+    want = [[2 + x, 11, 3, 2 + 5 + 8] for x in range(2)]
+    np.testing.assert_array_equal(eng, want)
+    np.testing.assert_array_equal(ref, eng)
+
+
+def test_range_bounds_take_a_range(tmp_path):
+    with pytest.raises(CslError) as e:
+        program(tmp_path, """
+comptime { @comptime_assert(@range_stop(4) == 4); }
+fn main() void { sys.unblock_cmd_stream(); }
+""", "wse2")
+    assert "@range_stop takes a range, got the comptime_int 4" in str(e.value)
+    assert (e.value.line, e.value.col) == (7, 41)          # the argument

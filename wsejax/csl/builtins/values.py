@@ -169,9 +169,39 @@ _TYPE_OF = (
 )
 
 
+def _range_part(field: str):
+    """`@range_start/stop/step(r)`: one bound of a range, of the range's element type."""
+    def part(c, node, env):
+        nargs(c, node, 1)
+        r = c.ev(node.args[0], env)
+        if not isinstance(r, RangeVal):
+            raise c.error(f"@range_{field} takes a range, got {describe(r)}", node.args[0].pos)
+        v = getattr(r, field)
+        return CNum(v, r.dtype) if isinstance(r.dtype, DType) else v
+    return part
+
+
+for _field_name in ("start", "stop", "step"):
+    builtin(f"range_{_field_name}")(_range_part(_field_name))
+
+
+def _element_of_global(c, e, env):
+    """The element type of `A[i, ...]` where A is a global array indexed in full, else None:
+    @type_of reads no memory (it generates no code for its argument)."""
+    if not isinstance(e, ast.Index) or not isinstance(e.obj, (ast.Ident, ast.Field)):
+        return None
+    base = c.ev_ref(e.obj, env)
+    if isinstance(base, SymRef) and base.shape and len(e.indices) == len(base.shape):
+        return base.dtype
+    return None
+
+
 @builtin("type_of")
 def _type_of(c, node, env):
     nargs(c, node, 1)
+    elem = _element_of_global(c, node.args[0], env)
+    if elem is not None:
+        return elem
     v = c.ev(node.args[0], env)
     for cls, type_of in _TYPE_OF:
         if isinstance(v, cls):
