@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from csl_harness import compile_pe, read, run, sender_receiver_layout
 
-from wsejax import CslError
+from wsejax import CslError, ir
 from wsejax.csl import compile_csl
 from wsejax.reference import Reference
 
@@ -298,17 +298,23 @@ comptime {
 """
 
 
-@pytest.mark.parametrize("arch", ARCHES)
-def test_fabric_dsds_in_registers_stream_asynchronously(tmp_path, arch):
+
+def _received(tmp_path, pe_source: str, arch: str) -> tuple[list, list]:
+    """The sender-receiver program with `pe_source`: the receiver's 6 `got` values, (engine,
+    reference)."""
     (tmp_path / "layout.csl").write_text(FABRIC_LAYOUT)
-    (tmp_path / "pe.csl").write_text(FABRIC_PE)
+    (tmp_path / "pe.csl").write_text(pe_source)
     prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
     eng = read(run(prog), "got", 6, np.float32)[0, 1]
     ref = Reference(prog)
     ref.launch("main")
-    got = np.asarray(ref.memory(1, 0)["got"]).reshape(-1)
-    want = [7.5, 1.5, 8.5, 2.5, 8.5, 2.5]
-    assert eng.tolist() == got.tolist() == want
+    return eng.tolist(), np.asarray(ref.memory(1, 0)["got"]).reshape(-1).tolist()
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_fabric_dsds_in_registers_stream_asynchronously(tmp_path, arch):
+    eng, ref = _received(tmp_path, FABRIC_PE, arch)
+    assert eng == ref == [7.5, 1.5, 8.5, 2.5, 8.5, 2.5]
 
 
 CHUNKS_PE = """
@@ -360,23 +366,16 @@ comptime {
 @pytest.mark.parametrize("arch", ARCHES)
 def test_save_address_registers_take_a_stream_in_chunks(tmp_path, arch):
     # three synchronous ops each take two wavelets; the memory registers move past them
-    (tmp_path / "layout.csl").write_text(FABRIC_LAYOUT)
-    (tmp_path / "pe.csl").write_text(CHUNKS_PE)
-    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
-    eng = read(run(prog), "got", 6, np.float32)[0, 1]
-    ref = Reference(prog)
-    ref.launch("main")
-    got = np.asarray(ref.memory(1, 0)["got"]).reshape(-1)
+    eng, ref = _received(tmp_path, CHUNKS_PE, arch)
     want = (np.array([7, 1, 8, 2, 8, 3], np.float32)
             + np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], np.float32)).tolist()
-    assert eng.tolist() == got.tolist() == want
+    assert eng == ref == want
 
 
 def test_an_async_load_makes_the_operations_on_the_register_async(tmp_path):
     (tmp_path / "layout.csl").write_text(FABRIC_LAYOUT)
     (tmp_path / "pe.csl").write_text(FABRIC_PE)
     prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch="wse2")
-    from wsejax import ir
     ops = [s for pe in prog.classes for s in ir.walk_stmts(pe.function("main").body)
            if isinstance(s, ir.DsdOp)]
     assert ops and all(o.config is not None and o.config.async_ and o.config.activate.value == 9
