@@ -69,3 +69,9 @@ layout {{
   @export_name("main", fn()void);
 }}
 """
+
+
+def position(text: str, where: str) -> tuple[int, int]:
+    """The (line, column), from 1, of the first `where` in `text`."""
+    k = text.index(where)
+    return text.count("\n", 0, k) + 1, k - text.rfind("\n", 0, k)

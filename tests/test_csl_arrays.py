@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import compile_pe, read, run
+from csl_harness import compile_pe, position, read, run
 
 from wsejax import CslError
 from wsejax.csl import compile_csl
@@ -39,11 +39,6 @@ def both(program, name, n, dtype, x=0):
     ref = Reference(program)
     ref.launch("main")
     return eng, np.asarray(ref.memory(x, 0)[name]).reshape(-1)[:n]
-
-
-def position(text: str, where: str) -> tuple[int, int]:
-    k = text.index(where)
-    return text.count("\n", 0, k) + 1, k - text.rfind("\n", 0, k)
 
 
 def assert_error_at(tmp_path, body, where, message, arch="wse2"):

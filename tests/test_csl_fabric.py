@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from csl_harness import position
 
 from wsejax import CslError, SdkRuntime, ir
 from wsejax.csl import compile_csl
@@ -44,11 +45,6 @@ def pe_of(tmp_path, body: str, arch="wse2", **kw) -> ir.PeProgram:
 
 def ops_of(pe: ir.PeProgram, fn="main") -> list[ir.DsdOp]:
     return [s for s in ir.walk_stmts(pe.function(fn).body) if isinstance(s, ir.DsdOp)]
-
-
-def position(text: str, where: str) -> tuple[int, int]:
-    k = text.index(where)
-    return text.count("\n", 0, k) + 1, k - text.rfind("\n", 0, k)
 
 
 def assert_error_at(tmp_path, body, where, message, arch="wse2", file="pe.csl", **kw):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from csl_harness import position
 
 from wsejax import CslError, SdkRuntime
 from wsejax.csl import compile_csl
@@ -35,11 +36,6 @@ def compile_src(tmp_path, body: str, arch="wse2", w=2, streams=STREAMS, tile="",
                                                        extra=extra))
     (tmp_path / "pe.csl").write_text(head + body + "\ncomptime { @export_symbol(main); }\n")
     return compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
-
-
-def position(text: str, where: str) -> tuple[int, int]:
-    k = text.index(where)
-    return text.count("\n", 0, k) + 1, k - text.rfind("\n", 0, k)
 
 
 def assert_error_at(tmp_path, body, where, message, arch="wse2", file="pe.csl", **kw):

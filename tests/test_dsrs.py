@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import compile_pe, read, run, sender_receiver_layout
+from csl_harness import compile_pe, position, read, run, sender_receiver_layout
 
 from wsejax import CslError, ir
 from wsejax.csl import compile_csl
@@ -41,11 +41,6 @@ def both(program, name: str, n: int, dtype):
     refs = np.stack([np.stack([np.asarray(ref.memory(x, y)[name]).reshape(-1)[:n]
                                for x in range(w)]) for y in range(h)])
     return eng, refs
-
-
-def position(text: str, where: str) -> tuple[int, int]:
-    k = text.index(where)
-    return text.count("\n", 0, k) + 1, k - text.rfind("\n", 0, k)
 
 
 def assert_error_at(tmp_path, body: str, where: str, message: str, arch="wse2", t="f32"):
@@ -296,7 +291,6 @@ comptime {
   @export_symbol(main);
 }
 """
-
 
 
 def _received(tmp_path, pe_source: str, arch: str) -> tuple[list, list]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from csl_harness import position
 
 from wsejax import CslError, SdkRuntime
 from wsejax.csl import compile_csl
@@ -232,11 +233,6 @@ def test_a_counter_filter_starting_past_its_maximum(tmp_path):
 
 # ------------------------------------------------------------------------------------------------
 # Misuse, reported at the source
-
-
-def position(text: str, where: str) -> tuple[int, int]:
-    k = text.index(where)
-    return text.count("\n", 0, k) + 1, k - text.rfind("\n", 0, k)
 
 
 def assert_error_at(tmp_path, arch, file, where, message, **kw):
