@@ -42,14 +42,20 @@ from wsejax.frontend.fabric import check_color
 from wsejax.types import DType
 
 
+def random_draw(c, env, pos, what: str) -> ir.Local:
+    """Emit the next 16-bit draw of the PE's PRNG into a fresh local (`@random16()` and the
+    `<random>` library draw alike); `what` names the caller in the error outside a function."""
+    fn = c.need_fn(env, pos, what)
+    tmp = env.module.pe.fresh("rnd")
+    fn.emit(ir.LocalAssign(tmp, ir.Intrinsic("random16", (), DType.u16)))
+    return ir.Local(tmp, DType.u16)
+
+
 @builtin("random16")
 def _random16(c, node, env):
     """`@random16()`: the next draw of the PE's PRNG (the generator `<random>` uses)."""
     nargs(c, node, 0)
-    fn = c.need_fn(env, node.pos, "@random16()")
-    tmp = env.module.pe.fresh("rnd")
-    fn.emit(ir.LocalAssign(tmp, ir.Intrinsic("random16", (), DType.u16)))
-    return RVal(ir.Local(tmp, DType.u16), DType.u16)
+    return RVal(random_draw(c, env, node.pos, "@random16()"), DType.u16)
 
 
 @builtin("set_active_prng")

@@ -6,6 +6,7 @@ import math
 
 from wsejax import ir
 from wsejax.csl import ast
+from wsejax.csl.builtins.runtime import random_draw
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
 from wsejax.csl.values import (
     RVal,
@@ -15,10 +16,7 @@ from wsejax.types import DType
 
 def random_module(c, params, pos):
     def draw16(c2, env, node):
-        fn = c2.need_fn(env, node.pos, "a random draw")
-        tmp = env.module.pe.fresh("rnd")
-        fn.emit(ir.LocalAssign(tmp, ir.Intrinsic("random16", (), DType.u16)))
-        return ir.Local(tmp, DType.u16)
+        return random_draw(c2, env, node.pos, "a random draw")
 
     def u32_of(c2, env, node):
         lo = ir.Cast(draw16(c2, env, node), DType.u32)
