@@ -11,6 +11,7 @@ from __future__ import annotations
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
+from wsejax.csl.jumps import Target, always_leaves, jump_init
 from wsejax.csl.values import (
     ANYTYPE,
     DSD_KINDS,
@@ -179,7 +180,8 @@ class CallMixin:
             raise self.error("break/continue outside a loop", sig.pos) from None
         finally:
             self._depth_guard -= 1
-        pe.functions[name] = ir.Function(name, tuple(params), ret, tuple(ctx.blocks[0]))
+        pe.functions[name] = ir.Function(name, tuple(params), ret,
+                                         jump_init(ctx) + tuple(ctx.blocks[0]))
         return name
 
     def enter_call(self, decl, pos) -> None:
@@ -205,7 +207,10 @@ class CallMixin:
         fn = env.fn
         fn.addressed |= _addressed(decl.body)
         body_env = Env(mod, fenv.scopes + [{}], fn, fn.depth)
+        t = Target("inline", None, fn.depth)
+        lst, start = fn.blocks[-1], len(fn.blocks[-1])
         self.enter_call(decl, pos)
+        fn.loops.append(t)
         try:
             self.exec_block(decl.body, body_env)
         except RecursionError:
@@ -215,8 +220,22 @@ class CallMixin:
                 raise
             return self.coerce_ret(r.value, decl, fenv, pos)
         finally:
+            fn.loops.remove(t)
             self._depth_guard -= 1
-        return None
+        return self.inline_result(decl, fenv, fn, t, (lst, start), pos)
+
+    def inline_result(self, decl, fenv: Env, fn: FnCtx, t: Target, where: tuple, pos):
+        """The value of an inline call whose body ended without a comptime return: that of
+        its run-time returns (None without any); `where` is (block, index) where the body's
+        statements start."""
+        if t.values and not always_leaves(decl.body):
+            raise self.error(f"{decl.name} must return a value (a path through it ends "
+                             "without a return)", decl.pos)
+        ret = self.eval_type(decl.ret, fenv)
+        v = self.jump_value(fn, t, ret if isinstance(ret, DType) else None, *where,
+                            f"the result of {decl.name}", pos)
+        self.arrive(fn, t, "return")
+        return v
 
     def coerce_ret(self, v, decl, fenv: Env, pos):
         t = self.eval_type(decl.ret, fenv)

@@ -46,9 +46,12 @@ class FnCtx:
     name: str
     ret: object                   # DType | None | "dsd"
     blocks: list = field(default_factory=lambda: [[]])
-    loops: list = field(default_factory=list)   # (label, "runtime"|"comptime", depth)
+    loops: list = field(default_factory=list)   # open jump targets (`jumps.Target`)
     depth: int = 0                # runtime control-flow nesting (if / loop bodies)
     addressed: set = field(default_factory=set)  # locals whose address is taken (&x)
+    jump: str | None = None       # the local holding the code of a jump on its way out
+    codes: int = 0                # jump codes handed out
+    inflight: set = field(default_factory=set)   # codes of jumps that may be in flight here
 
     def emit(self, stmt) -> None:
         self.blocks[-1].append(stmt)

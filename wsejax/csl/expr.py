@@ -19,7 +19,7 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.csl import ast, builtins
-from wsejax.csl.env import Module, _Break
+from wsejax.csl.env import Module
 from wsejax.csl.fold import fold_unary
 from wsejax.csl.values import (
     DIRECTIONS,
@@ -164,18 +164,12 @@ class ExprMixin:
             raise self.error("this is not comptime-known", e.pos)
         return v
 
-    def ev_Block(self, e: ast.Block, env: Env):
+    def ev_Block(self, e: ast.Block, env: Env, want=None):
         """A block as an expression: its value is what `break :label value` leaves with."""
         if e.label is None:
             self.exec_block(e, env)
             return None
-        try:
-            self.exec_block(ast.Block(e.stmts, None, e.comptime, e.pos), env)
-        except _Break as b:
-            if b.label == e.label:
-                return b.value
-            raise
-        raise self.error(f"block '{e.label}' ends without `break :{e.label} value`", e.pos)
+        return self.labelled_block(e, env, want, value=True)
 
     # -- names ------------------------------------------------------------------------------
 
@@ -567,6 +561,8 @@ class ExprMixin:
         if-expression or switch with untyped comptime branches takes t."""
         if isinstance(t, DType) and isinstance(e, ast.IfExpr):
             return self.ev_IfExpr(e, env, t)
+        if isinstance(t, DType) and isinstance(e, ast.Block) and e.label is not None:
+            return self.ev_Block(e, env, t)
         return self.ev(e, env)
 
     def ev_IfExpr(self, e: ast.IfExpr, env: Env, want: DType | None = None):

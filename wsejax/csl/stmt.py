@@ -21,6 +21,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
+from wsejax.csl.jumps import Guards, Target
 from wsejax.csl.values import (
     DSD_KINDS,
     UNDEFINED,
@@ -80,19 +81,19 @@ class StmtMixin:
                              "comptime loop?)", pos)
 
     def exec_block(self, block: ast.Block, env: Env) -> None:
+        if block.label is not None:
+            self.labelled_block(block, env)
+            return
         inner = env.child()
         if block.comptime and env.fn is not None:
             inner = Env(env.module, inner.scopes, None)
-        if block.label is not None:
-            try:
-                for s in block.stmts:
-                    self.exec(s, inner)
-            except _Break as b:
-                if b.label != block.label:
-                    raise
-            return
-        for s in block.stmts:
-            self.exec(s, inner)
+        guards = Guards(inner.fn)
+        try:
+            for s in block.stmts:
+                guards.check()
+                self.exec(s, inner)
+        finally:
+            guards.close()
 
     exec_Block = exec_block
 
@@ -366,25 +367,48 @@ class StmtMixin:
     # -- loops ------------------------------------------------------------------------------
 
     def exec_While(self, s: ast.While, env: Env) -> None:
-        c = self.ev(s.cond, env)
+        fn = env.fn
+        pre = []
+        if fn is not None and not s.inline:
+            # what the condition emits (a call's statements) runs before every test of it
+            fn.blocks.append([])
+            try:
+                c = self.ev(s.cond, env)
+            finally:
+                pre = fn.blocks.pop()
+        else:
+            c = self.ev(s.cond, env)
         if env.fn is not None and not s.inline and (c is True or c == CNum(True, DType.bool_)) \
                 and not self.reads_comptime_var(s.cond, env):
             # `while (true)` in a function body is a run-time loop (it ends by a break, which
             # may be known only at run time); a condition over comptime vars unrolls
             c = RVal(ir.Const(True, DType.bool_), DType.bool_)
         if env.fn is None or s.inline or isinstance(c, (bool, CNum)):
+            for st in pre:
+                fn.emit(st)
             self.unroll_while(s, env, c)
             return
         if not isinstance(c, RVal) or c.dtype is not DType.bool_:
             raise self.error(f"while condition must be a bool, got {describe(c)}", s.cond.pos)
-        fn = env.fn
-        if _has_effects(c.expr):
-            raise self.error("a call in a runtime while condition is not supported; compute it "
-                             "into a variable", s.cond.pos)
-        with _loop(fn, s.label, "runtime", fn.depth + 1):
-            body = self.emit_block(fn, lambda: self.exec_block(s.body, env))
+        cond = c.expr
+        with _loop(fn, s.label, "runtime", fn.depth + 1) as t:
+            if pre or _has_effects(c.expr):
+                # `while (true) { pre; if (!c) break; body }`: the condition's calls run at
+                # every test
+                cond = ir.Const(True, DType.bool_)
+                body = self.emit_block(fn, lambda: self.tested_body(s, env, pre, c.expr))
+            else:
+                body = self.emit_block(fn, lambda: self.exec_block(s.body, env))
             cont = () if s.cont is None else self.emit_block(fn, lambda: self.exec(s.cont, env))
-        fn.emit(ir.While(c.expr, body, cont))
+        fn.emit(ir.While(cond, body, cont))
+        self.after_loop(fn, t)
+
+    def tested_body(self, s: ast.While, env: Env, pre: list, cond) -> None:
+        """The body of a while loop whose condition has effects: the test, then the body."""
+        for st in pre:
+            env.fn.emit(st)
+        env.fn.emit(ir.If(ir.Un("!", cond, DType.bool_), (ir.Break(),)))
+        self.exec_block(s.body, env)
 
     def reads_comptime_var(self, node, env: Env) -> bool:
         """Whether expression `node` names a comptime var (local or global)."""
@@ -403,19 +427,27 @@ class StmtMixin:
                              "runs at comptime (inline, or outside a function body)", s.cond.pos)
         depth = env.fn.depth if env.fn else 0
         count = 0
-        with _loop(env.fn, s.label, "comptime", depth):
-            while self.comptime_condition(c, s):
-                self.step(s.pos)
-                count += 1
-                if count > self.max_loop_iterations:
-                    raise self.error(f"this {'inline' if s.inline else 'comptime'} while loop "
-                                     f"ran more than {self.max_loop_iterations} iterations at "
-                                     "comptime (a loop without end?)", s.pos)
-                if not self.comptime_iteration(s, env, depth):
-                    break
-                if s.cont is not None:
-                    self.exec(s.cont, env)
-                c = self.ev(s.cond, env)
+        guards = Guards(env.fn)
+        with _loop(env.fn, s.label, "comptime", depth) as t:
+            try:
+                while self.comptime_condition(c, s):
+                    self.step(s.pos)
+                    count += 1
+                    if count > self.max_loop_iterations:
+                        raise self.error(f"this {'inline' if s.inline else 'comptime'} while "
+                                         f"loop ran more than {self.max_loop_iterations} "
+                                         "iterations at comptime (a loop without end?)", s.pos)
+                    guards.check()
+                    if not self.comptime_iteration(s, env, t):
+                        break
+                    guards.check()
+                    if s.cont is not None:
+                        self.exec(s.cont, env)
+                    c = self.ev(s.cond, env)
+            finally:
+                guards.close()
+        if t is not None:
+            self.arrive(env.fn, t, "break")
 
     def comptime_condition(self, c, s: ast.While) -> bool:
         if isinstance(c, CNum):
@@ -425,8 +457,9 @@ class StmtMixin:
                              "condition", s.cond.pos)
         return c
 
-    def comptime_iteration(self, s, env: Env, depth: int) -> bool:
+    def comptime_iteration(self, s, env: Env, t: Target | None) -> bool:
         """Run the body of loop `s` once at comptime; False where a break leaves the loop."""
+        depth = t.depth if t is not None else 0
         try:
             self.exec_block(s.body, env)
         except _Continue as k:
@@ -436,6 +469,8 @@ class StmtMixin:
             if b.label not in (None, s.label) or b.depth != depth:
                 raise
             return False
+        if t is not None:
+            self.arrive(env.fn, t, "continue")
         return True
 
     def exec_For(self, s: ast.For, env: Env) -> None:
@@ -449,14 +484,21 @@ class StmtMixin:
             return
         items = self.comptime_items(s, it)
         depth = env.fn.depth if env.fn else 0
-        with _loop(env.fn, s.label, "comptime", depth):
-            for k, item in enumerate(items):
-                inner = env.child()
-                inner.bind(s.capture, item)
-                if s.index:
-                    inner.bind(s.index, k)
-                if not self.comptime_iteration(s, inner, depth):
-                    break
+        guards = Guards(env.fn)
+        with _loop(env.fn, s.label, "comptime", depth) as t:
+            try:
+                for k, item in enumerate(items):
+                    inner = env.child()
+                    inner.bind(s.capture, item)
+                    if s.index:
+                        inner.bind(s.index, k)
+                    guards.check()
+                    if not self.comptime_iteration(s, inner, t):
+                        break
+            finally:
+                guards.close()
+        if t is not None:
+            self.arrive(env.fn, t, "break")
 
     def comptime_items(self, s: ast.For, it) -> list:
         """The items a for loop unrolled at comptime iterates over."""
@@ -495,10 +537,11 @@ class StmtMixin:
             if lo is not None and not lo <= v <= hi:
                 raise self.error(f"a run-time loop over {dt} cannot take the value {v}; give "
                                  "@range a wider type", s.iterable.pos)
-        with _loop(fn, s.label, "runtime", fn.depth + 1):
+        with _loop(fn, s.label, "runtime", fn.depth + 1) as t:
             body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
         if n <= _MAX_FOR_TRIPS:
             fn.emit(ir.For(var, dt, r.start, r.stop, r.step, body))
+            self.after_loop(fn, t)
             return
         # a trip count an ir.For cannot carry (the engine counts trips in i32): the same loop
         # as a while over the loop variable, which needs the value after the last in dt
@@ -512,6 +555,7 @@ class StmtMixin:
         fn.emit(ir.While(ir.Bin("<" if r.step > 0 else ">", v, ir.Const(r.stop, dt), DType.bool_),
                          body, (ir.LocalAssign(var, ir.Bin(
                              "+" if r.step > 0 else "-", v, ir.Const(abs(r.step), dt), dt)),)))
+        self.after_loop(fn, t)
 
     def runtime_array_loop(self, s: ast.For, arr: SymRef, env: Env) -> None:
         """`for (A) |x, k|` over a global array: its elements in row-major order, `k` counting
@@ -524,9 +568,10 @@ class StmtMixin:
                                    arr.dtype))
         if s.index:
             inner.bind(s.index, RVal(k, DType.i32))
-        with _loop(fn, s.label, "runtime", fn.depth + 1):
+        with _loop(fn, s.label, "runtime", fn.depth + 1) as t:
             body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
         fn.emit(ir.For(var, DType.i32, 0, arr.size, 1, body))
+        self.after_loop(fn, t)
 
     # -- jumps ------------------------------------------------------------------------------
 
@@ -535,8 +580,14 @@ class StmtMixin:
         v = self.ev_as(s.value, want, env) if s.value is not None else None
         fn = env.fn
         inline = env.inline_depth
-        if fn is None or inline is not None:
-            raise _Return(v, inline if inline is not None else 0, s.pos)
+        if fn is None:
+            raise _Return(v, 0, s.pos)
+        if inline is not None:
+            t = self.jump_target(fn, "return", None, s.pos)
+            if t is None:
+                raise _Return(v, inline, s.pos)
+            self.jump(env, t, "return", v, s.pos)
+            return
         if fn.ret is None:
             if v is not None:
                 raise self.error(f"{fn.name} returns void", s.pos)
@@ -552,63 +603,36 @@ class StmtMixin:
     def exec_Break(self, s: ast.Break, env: Env) -> None:
         fn = env.fn
         value = self.ev(s.value, env) if s.value is not None else None
-        target = self.loop_target(fn, s.label, s.pos)
-        if target is not None and target[1] == "runtime":
-            if value is not None:
-                raise self.error("break with a value out of a runtime loop", s.pos)
-            fn.emit(ir.Break())
-            return
-        raise _Break(s.label, value, self.jump_depth(fn, target), s.pos)
+        t = self.jump_target(fn, "break", s.label, s.pos) if fn is not None else None
+        if t is None:
+            raise _Break(s.label, value, fn.depth if fn else 0, s.pos)
+        self.jump(env, t, "break", value, s.pos)
 
     def exec_Continue(self, s: ast.Continue, env: Env) -> None:
         fn = env.fn
-        target = self.loop_target(fn, s.label, s.pos)
-        if target is not None and target[1] == "runtime":
-            fn.emit(ir.Continue())
-            return
-        raise _Continue(s.label, self.jump_depth(fn, target), s.pos)
-
-    @staticmethod
-    def jump_depth(fn: FnCtx | None, target) -> int:
-        """The runtime nesting depth a comptime break/continue unwinds to."""
-        if target is not None:
-            return target[2]
-        return fn.depth if fn else 0
-
-    def loop_target(self, fn: FnCtx | None, label, pos):
-        """The loop a break/continue leaves (None outside a function or any loop of it); a
-        runtime loop must be the innermost one."""
-        loops = fn.loops if fn is not None else ()
-        for k in range(len(loops) - 1, -1, -1):
-            lab, kind, _ = loops[k]
-            if label is None or lab == label:
-                if kind == "runtime" and k != len(loops) - 1:
-                    raise self.error("break/continue out of an inner inline loop into an "
-                                     "enclosing runtime loop is not supported", pos)
-                if kind == "runtime" and label is not None and any(
-                        kk == "runtime" for _, kk, _ in loops[k + 1:]):
-                    raise self.error("a labelled break/continue out of nested runtime loops "
-                                     "is not supported", pos)
-                return loops[k]
-        return None
+        t = self.jump_target(fn, "continue", s.label, s.pos) if fn is not None else None
+        if t is None:
+            raise _Continue(s.label, fn.depth if fn else 0, s.pos)
+        self.jump(env, t, "continue", None, s.pos)
 
 
 @contextlib.contextmanager
-def _loop(fn: FnCtx | None, label, kind: str, depth: int) -> Iterator[None]:
-    """A loop open in function `fn` (nothing outside a function), for break and continue."""
+def _loop(fn: FnCtx | None, label, kind: str, depth: int) -> Iterator[Target | None]:
+    """A loop open in function `fn` (None outside a function), for break and continue."""
     if fn is None:
-        yield
+        yield None
         return
-    fn.loops.append((label, kind, depth))
+    t = Target(kind, label, depth)
+    fn.loops.append(t)
     try:
-        yield
+        yield t
     finally:
-        fn.loops.pop()
+        fn.loops.remove(t)
 
 
 def _runtime_loops(fn: FnCtx | None) -> int:
     """How many run-time loops are open in the function being emitted."""
-    return 0 if fn is None else sum(kind == "runtime" for _, kind, _ in fn.loops)
+    return 0 if fn is None else sum(t.kind == "runtime" for t in fn.loops)
 
 
 def _has_effects(e) -> bool:

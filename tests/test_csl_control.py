@@ -1,0 +1,423 @@
+"""CSL control flow (spec 3.4): labelled jumps out of nested run-time loops, jumps that leave an
+unrolled loop, a labelled block or an inline function from inside a run-time condition or loop,
+calls in a run-time while condition, loops in @map callbacks, and run-time switches. Each
+program runs in check mode (the reference interpreter beside the engine, every symbol and the
+clock compared) on both arches, its results checked against values worked out by hand or
+with numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from csl_harness import compile_pe, position
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wsejax import CslError, SdkRuntime
+
+ARCHS = ("wse2", "wse3")
+
+HEAD = """param memcpy_params;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+"""
+
+EXPORTS = """@export_name("inp", [*]{t}, true);
+@export_name("out", [*]{t}, true);
+@export_name("main", fn()void);"""
+
+TAIL = """
+var inp_ptr: [*]{t} = &inp;
+var out_ptr: [*]{t} = &out;
+comptime {{ @export_symbol(inp_ptr, "inp"); @export_symbol(out_ptr, "out"); @export_symbol(main); }}
+"""
+
+
+def program(tmp_path, body: str, t: str = "i32", arch: str = "wse2"):
+    """A 1x1 program of `body` (which declares `inp`, `out` and `main`)."""
+    return compile_pe(tmp_path, HEAD + body + TAIL.format(t=t), EXPORTS.format(t=t), w=1, h=1,
+                      arch=arch)
+
+
+class Runner:
+    """One runtime in check mode: `out` for a given `inp`, launch after launch."""
+
+    def __init__(self, prog, n_in: int, n_out: int, dtype=np.int32):
+        self.r = SdkRuntime(prog, check=True)
+        self.r.load()
+        self.r.run()
+        self.n_in, self.n_out, self.dtype = n_in, n_out, dtype
+
+    def __call__(self, inp) -> np.ndarray:
+        r = self.r
+        src = np.asarray(inp, self.dtype)
+        assert src.size == self.n_in
+        r.memcpy_h2d(r.get_id("inp"), src.view(np.uint32) if src.itemsize == 4 else src,
+                     0, 0, 1, 1, self.n_in, streaming=False)
+        r.launch("main", nonblock=False)
+        out = np.zeros(self.n_out, self.dtype)
+        r.memcpy_d2h(out, r.get_id("out"), 0, 0, 1, 1, self.n_out, streaming=False)
+        return out
+
+
+def error_of(tmp_path, body: str, t: str = "i32") -> CslError:
+    with pytest.raises(CslError) as info:
+        program(tmp_path, body, t)
+    return info.value
+
+
+# ------------------------------------------------------------------------------------------------
+# labelled break / continue out of nested run-time loops
+
+
+NESTED = """
+var inp: [3]i32;
+var out: [3]i32;
+fn main() void {
+  var i: i32 = 0;
+  var n: i32 = 0;
+  var m: i32 = 0;
+  outer: while (i < inp[0]) : (i += 1) {
+    for (@range(i32, 10)) |j| {
+      if (j == i) continue :outer;
+      if (i == inp[1] and j == inp[2]) break :outer;
+      n += 1;
+    }
+    m += 100;
+  }
+  out[0] = n;
+  out[1] = i;
+  out[2] = m;
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+def nested_want(a, b, c):
+    n = m = 0
+    i = 0
+    while i < a:
+        broke = cont = False
+        for j in range(10):
+            if j == i:
+                cont = True
+                break
+            if i == b and j == c:
+                broke = True
+                break
+            n += 1
+        if broke:
+            break
+        if not cont:
+            m += 100
+        i += 1
+    return [n, i, m]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_labelled_break_and_continue_leave_nested_runtime_loops(tmp_path, arch):
+    run = Runner(program(tmp_path, NESTED, arch=arch), 3, 3)
+    assert run([6, 5, 2]).tolist() == nested_want(6, 5, 2) == [12, 5, 0]
+    assert run([14, 99, 0]).tolist() == nested_want(14, 99, 0)
+    assert run([3, 1, 0]).tolist() == nested_want(3, 1, 0) == [0, 1, 0]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(a=st.integers(-2, 13), b=st.integers(-1, 12), c=st.integers(-1, 10))
+def test_labelled_jumps_out_of_nested_loops_match_python(tmp_path_factory, a, b, c):
+    run = _cached_runner(tmp_path_factory, "nested", NESTED, 3, 3)
+    assert run([a, b, c]).tolist() == nested_want(a, b, c)
+
+
+_RUNNERS: dict = {}
+
+
+def _cached_runner(tmp_path_factory, key, body, n_in, n_out, t="i32", dtype=np.int32):
+    if key not in _RUNNERS:
+        _RUNNERS[key] = Runner(program(tmp_path_factory.mktemp(key), body, t), n_in, n_out,
+                               dtype)
+    return _RUNNERS[key]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_labelled_break_passes_through_three_runtime_loops(tmp_path, arch):
+    src = """
+var inp: [1]i32;
+var out: [2]i32;
+fn main() void {
+  var count: i32 = 0;
+  var i: i32 = 0;
+  top: while (i < 4) : (i += 1) {
+    for (@range(i32, 3)) |j| {
+      var k: i32 = 0;
+      while (k < 5) : (k += 1) {
+        if (i * 100 + j * 10 + k == inp[0]) break :top;
+        count += 1;
+      }
+    }
+  }
+  out[0] = count;
+  out[1] = i;
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 1, 2)
+    # 15 inner steps per i; the break at i=2, j=1, k=3 comes after 2*15 + 5 + 3 steps
+    assert run([213]).tolist() == [38, 2]
+    assert run([999]).tolist() == [60, 4]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_break_out_of_an_inline_loop_into_the_enclosing_runtime_loop(tmp_path, arch):
+    src = """
+var inp: [4]i32;
+var out: [2]i32;
+fn main() void {
+  var s: i32 = 0;
+  var i: i32 = 0;
+  outer: while (i < 5) : (i += 1) {
+    inline for (@range(i32, 4)) |k| {
+      if (inp[k] == i) continue :outer;
+      if (inp[k] < 0) break :outer;
+      s += inp[k];
+    }
+    s += 1000;
+  }
+  out[0] = s;
+  out[1] = i;
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 4, 2)
+
+    def want(v):
+        s, i = 0, 0
+        while i < 5:
+            left = None
+            for k in range(4):
+                if v[k] == i:
+                    left = "continue"
+                    break
+                if v[k] < 0:
+                    left = "break"
+                    break
+                s += v[k]
+            if left == "break":
+                break
+            if left is None:
+                s += 1000
+            i += 1
+        return [s, i]
+
+    for v in ([7, 8, 9, 10], [7, 2, 9, 10], [7, 8, -1, 3], [0, 1, 2, 3]):
+        assert run(v).tolist() == want(v), v
+
+
+# ------------------------------------------------------------------------------------------------
+# leaving an inline loop, a labelled block or an inline function at run time
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_an_inline_function_returns_from_under_a_runtime_condition(tmp_path, arch):
+    src = """
+var inp: [2]i32;
+var out: [3]i32;
+inline fn clamp(x: i32, hi: i32) i32 {
+  if (x < 0) return 0;
+  if (x > hi) { return hi; }
+  return x;
+}
+inline fn sign(x: i32) i32 {
+  if (x < 0) { return -1; } else if (x > 0) { return 1; } else { return 0; }
+}
+fn main() void {
+  out[0] = clamp(inp[0], inp[1]);
+  out[1] = clamp(inp[0] * 2, 10) + sign(inp[1]);
+  out[2] = sign(inp[0] - inp[1]);
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 2, 3)
+
+    def want(a, b):
+        def clamp(x, hi):
+            return 0 if x < 0 else hi if x > hi else x
+        return [clamp(a, b), clamp(2 * a, 10) + int(np.sign(b)), int(np.sign(a - b))]
+
+    for a, b in ((5, 3), (-4, 3), (2, 9), (7, -7), (0, 0)):
+        assert run([a, b]).tolist() == want(a, b), (a, b)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_an_inline_function_returns_from_inside_a_runtime_loop(tmp_path, arch):
+    src = """
+var inp: [6]i32;
+var out: [2]i32;
+inline fn find(x: i32) i32 {
+  for (@range(i32, 6)) |k| {
+    if (inp[k] == x) return k;
+  }
+  return -1;
+}
+fn main() void {
+  out[0] = find(inp[0] + 1);
+  out[1] = find(42);
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 6, 2)
+    assert run([3, 9, 4, 42, 4, 42]).tolist() == [2, 3]
+    assert run([0, 1, 1, 2, 3, 5]).tolist() == [1, -1]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_labelled_block_breaks_with_a_runtime_value_under_a_condition(tmp_path, arch):
+    src = """
+var inp: [2]i32;
+var out: [3]i32;
+fn main() void {
+  const a = inp[0];
+  const b = inp[1];
+  const x: i32 = blk: {
+    if (a > b) break :blk a - b;
+    if (a == b) { break :blk 100; }
+    break :blk b - a + 1000;
+  };
+  // peer type of the values: an i16 and an i32 give an i32
+  const small: i16 = 7;
+  const y = pick: {
+    if (a < 0) break :pick small;
+    break :pick a;
+  };
+  var n: i32 = 0;
+  search: {
+    for (@range(i32, 20)) |k| {
+      if (k * k > a) { n = k; break :search; }
+    }
+    n = -1;
+  }
+  out[0] = x;
+  out[1] = y;
+  out[2] = n;
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 2, 3)
+
+    def want(a, b):
+        x = a - b if a > b else 100 if a == b else b - a + 1000
+        n = next((k for k in range(20) if k * k > a), -1)
+        return [x, 7 if a < 0 else a, n]
+
+    for a, b in ((9, 2), (3, 3), (-5, 4), (500, 0)):
+        assert run([a, b]).tolist() == want(a, b), (a, b)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_break_and_continue_of_an_inline_loop_under_a_runtime_condition(tmp_path, arch):
+    src = """
+var inp: [5]i32;
+var out: [3]i32;
+fn main() void {
+  var s: i32 = 0;
+  var t: i32 = 0;
+  inline for (@range(i32, 5)) |k| {
+    if (inp[k] < 0) break;
+    if (inp[k] % 2 == 1) continue;
+    s += inp[k];
+  }
+  comptime var k = 0;
+  inline while (k < 5) : (k += 1) {
+    if (inp[k] == 0) { continue; }
+    t = t * 10 + inp[k];
+  }
+  out[0] = s;
+  out[1] = t;
+  out[2] = 1;
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 5, 3)
+
+    def want(v):
+        s = 0
+        for x in v:
+            if x < 0:
+                break
+            if x % 2 == 1:
+                continue
+            s += x
+        t = 0
+        for x in v:
+            if x != 0:
+                t = t * 10 + x
+        return [s, t, 1]
+
+    for v in ([2, 3, 4, 5, 6], [2, 4, -1, 8, 8], [1, 0, 2, 0, 3], [-2, 6, 6, 6, 6]):
+        assert run(v).tolist() == want(v), v
+
+
+def test_a_value_block_with_a_path_that_falls_off_its_end_is_refused(tmp_path):
+    src = """
+var inp: [1]i32;
+var out: [1]i32;
+fn main() void {
+  const x: i32 = blk: {
+    if (inp[0] > 0) break :blk 1;
+    out[0] = 2;
+  };
+  out[0] = x;
+  sys.unblock_cmd_stream();
+}
+"""
+    e = error_of(tmp_path, src)
+    assert "block 'blk' ends without `break :blk value`" in str(e)
+    assert (e.line, e.col) == position(HEAD + src, "blk: {")
+
+
+def test_continue_naming_a_block_is_refused(tmp_path):
+    src = """
+var inp: [1]i32;
+var out: [1]i32;
+fn main() void {
+  blk: {
+    for (@range(i32, 3)) |k| { if (inp[0] == k) continue :blk; }
+  }
+  sys.unblock_cmd_stream();
+}
+"""
+    e = error_of(tmp_path, src)
+    assert "continue :blk names a block, not a loop" in str(e)
+    assert (e.line, e.col) == position(HEAD + src, "continue :blk")
+
+
+# ------------------------------------------------------------------------------------------------
+# calls in a run-time while condition
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_call_in_a_while_condition_runs_before_every_test(tmp_path, arch):
+    src = """
+var inp: [1]i32;
+var out: [3]i32;
+var calls: i32 = 0;
+fn below(i: i32) bool {
+  calls += 1;
+  return i * i < inp[0];
+}
+fn main() void {
+  calls = 0;
+  var i: i32 = 0;
+  var skipped: i32 = 0;
+  while (below(i)) : (i += 1) {
+    if (i % 3 == 0) { skipped += 1; continue; }
+  }
+  out[0] = i;
+  out[1] = calls;
+  out[2] = skipped;
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 1, 3)
+    for a in (0, 1, 10, 50):
+        n = next(k for k in range(100) if k * k >= a)
+        assert run([a]).tolist() == [n, n + 1, len(range(0, n, 3))], a

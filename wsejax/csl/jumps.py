@@ -1,0 +1,280 @@
+"""Jumps of a function body that leave more than the innermost run-time loop: a labelled
+`break` / `continue` out of nested run-time loops, and a `break`, `continue` or `return` that
+leaves an unrolled (inline) loop, a labelled block or an inline function from inside a
+run-time condition or loop.
+
+The IR's `Break` and `Continue` leave the innermost run-time loop only; the rest is built from
+them, a jump code and ifs. Every structure a jump may leave is a `Target` on the function's
+stack (`FnCtx.loops`). A jump known to happen at compile time (no run-time `if` or loop between
+it and its target) unwinds the evaluator as before. Any other jump:
+
+- stores its value (a labelled block's, an inline function's) in the target's result local;
+- sets the function's jump code local to the code of (target, kind), unless its target is the
+  innermost run-time loop (then it is a plain `Break` / `Continue`);
+- breaks out of the innermost run-time loop when one lies between it and its target; after
+  that loop, an `if (code == c)` passes the jump on (a plain `Break` / `Continue` where the
+  target is now the innermost run-time loop, after clearing the code);
+- else the jump is *in flight*: the statements after it up to its target run only where no
+  jump is (`if (code == 0) { ... }`), and the target, at its end, clears its codes.
+
+`JumpMixin` uses from `self`: `error`, `exec`, `exec_block`, `emit_block`, `to_expr`, `peer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from wsejax import ir
+from wsejax.csl import ast
+from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
+from wsejax.csl.values import CNum, RVal
+from wsejax.types import DType
+
+__all__ = ["Guards", "JumpMixin", "Target", "always_leaves", "jump_init"]
+
+_CODE = DType.i32
+
+
+@dataclass(eq=False)
+class Target:
+    """A structure that a jump leaves: a run-time loop (`kind` "runtime"), an unrolled loop
+    ("comptime"), a labelled block ("block") or an inline function's body ("inline").
+
+    `depth` is the function's run-time nesting depth where its body runs (a jump from deeper
+    happens at run time). `codes` maps a jump kind ("break", "continue", "return") to its
+    jump code; `crossed` holds the (target, kind, code) of jumps that broke out of this
+    run-time loop on their way further out; `values` the (placeholder, value, pos) of the
+    run-time jumps with a value, whose local `result` gets its type at the end."""
+
+    kind: str
+    label: str | None
+    depth: int
+    codes: dict = field(default_factory=dict)
+    crossed: list = field(default_factory=list)
+    values: list = field(default_factory=list)
+    result: str | None = None
+
+
+class Guards:
+    """Statements after an in-flight jump: each `check()` that finds a jump in flight opens
+    an `if (code == 0)` that what follows is emitted into; `close()` closes them all."""
+
+    def __init__(self, fn: FnCtx | None):
+        self.fn = fn
+        self.saved: list = []
+
+    def check(self) -> None:
+        fn = self.fn
+        if fn is None or not fn.inflight:
+            return
+        self.saved.append(fn.inflight)
+        fn.inflight = set()
+        fn.blocks.append([])
+        fn.depth += 1
+
+    def close(self) -> None:
+        fn = self.fn
+        while self.saved:
+            body = tuple(fn.blocks.pop())
+            fn.depth -= 1
+            fn.inflight |= self.saved.pop()
+            if body:
+                fn.emit(ir.If(_code_is(fn, 0), body))
+
+
+def _code_is(fn: FnCtx, code: int) -> ir.Expr:
+    return ir.Bin("==", ir.Local(fn.jump, _CODE), ir.Const(code, _CODE), DType.bool_)
+
+
+def _set_code(fn: FnCtx, code: int) -> ir.LocalAssign:
+    return ir.LocalAssign(fn.jump, ir.Const(code, _CODE))
+
+
+def always_leaves(s) -> bool:
+    """Whether statement `s` ends in a jump on every path (a syntactic check)."""
+    if isinstance(s, (ast.Break, ast.Continue, ast.Return)):
+        return True
+    if isinstance(s, ast.Block):
+        return bool(s.stmts) and always_leaves(s.stmts[-1])
+    if isinstance(s, ast.If):
+        return s.orelse is not None and always_leaves(s.then) and always_leaves(s.orelse)
+    return False
+
+
+class JumpMixin:
+    """Jumps that leave structures other than the innermost run-time loop."""
+
+    def jump_target(self, fn: FnCtx, kind: str, label, pos) -> Target | None:
+        """The structure a jump of `kind` (with `label`) leaves; None when there is none in
+        this function."""
+        for t in reversed(fn.loops):
+            if kind == "return":
+                if t.kind == "inline":
+                    return t
+                continue
+            if t.kind == "inline":
+                return None
+            if label is None and t.kind in ("runtime", "comptime"):
+                return t
+            if label is not None and t.label == label:
+                if kind == "continue" and t.kind == "block":
+                    raise self.error(f"continue :{label} names a block, not a loop", pos)
+                return t
+        return None
+
+    def jump(self, env: Env, t: Target, kind: str, value, pos) -> None:
+        """Leave target `t` (a `kind` jump, with `value` or None)."""
+        fn = env.fn
+        if t.kind != "runtime" and fn.depth == t.depth:
+            if kind == "return":
+                raise _Return(value, t.depth, pos)
+            if kind == "break":
+                raise _Break(t.label, value, t.depth, pos)
+            raise _Continue(t.label, t.depth, pos)
+        if t.kind == "runtime":
+            if value is not None:
+                raise self.error("break with a value out of a runtime loop", pos)
+            if _innermost_runtime(fn) is t:
+                fn.emit(ir.Break() if kind == "break" else ir.Continue())
+                return
+        code = t.codes.get(kind)
+        if code is None:
+            code = t.codes[kind] = _jump_code(fn, env.module.pe)
+        if value is not None:
+            if t.result is None:
+                t.result = env.module.pe.fresh(f"{t.label or 'ret'}.")
+            ph = ir.LocalAssign(t.result, ir.Const(0, _CODE))
+            fn.emit(ph)
+            t.values.append((ph, value, pos))
+        fn.emit(_set_code(fn, code))
+        self.pass_on(fn, t, kind, code)
+
+    @staticmethod
+    def pass_on(fn: FnCtx, t: Target, kind: str, code: int) -> None:
+        """Go on with jump `code` from here: out of the innermost run-time loop, or in flight
+        to a target with none between."""
+        r = _innermost_runtime(fn)
+        if r is t:
+            fn.emit(_set_code(fn, 0))
+            fn.emit(ir.Break() if kind == "break" else ir.Continue())
+        elif r is not None and fn.loops.index(r) > fn.loops.index(t):
+            fn.emit(ir.Break())
+            r.crossed.append((t, kind, code))
+        else:
+            fn.inflight.add(code)
+
+    def after_loop(self, fn: FnCtx, r: Target) -> None:
+        """After run-time loop `r` (no longer on the stack): pass on the jumps that left it."""
+        for t, kind, code in r.crossed:
+            inner = _innermost_runtime(fn)
+            if inner is not None and fn.loops.index(inner) >= fn.loops.index(t):
+                then = self.emit_block(fn, lambda t=t, kind=kind, code=code:
+                                       self.pass_on(fn, t, kind, code))
+                fn.emit(ir.If(_code_is(fn, code), then))
+            else:
+                fn.inflight.add(code)
+
+    @staticmethod
+    def arrive(fn: FnCtx, t: Target, kind: str) -> None:
+        """At the end of target `t` (or of an unrolled loop's iteration, for "continue"):
+        where its `kind` jump is in flight, it has arrived."""
+        code = t.codes.get(kind)
+        if code is not None and code in fn.inflight:
+            fn.inflight.discard(code)
+            fn.emit(ir.If(_code_is(fn, code), (_set_code(fn, 0),)))
+
+    # -- labelled blocks and the values of jumps --------------------------------------------
+
+    def labelled_block(self, b: ast.Block, env: Env, want=None, value: bool = False):
+        """Run labelled block `b`; its value is what `break :label v` leaves with (None
+        without one). With `value` the block must leave with a break."""
+        fn = env.fn
+        plain = ast.Block(b.stmts, None, b.comptime, b.pos)
+        ends = f"block '{b.label}' ends without `break :{b.label} value`"
+        if fn is None:
+            try:
+                self.exec_block(plain, env)
+            except _Break as sig:
+                if sig.label == b.label:
+                    return sig.value
+                raise
+            if value:
+                raise self.error(ends, b.pos)
+            return None
+        t = Target("block", b.label, fn.depth)
+        lst, start = fn.blocks[-1], len(fn.blocks[-1])
+        fn.loops.append(t)
+        try:
+            self.exec_block(plain, env)
+        except _Break as sig:
+            if sig.label != b.label or sig.depth != t.depth:
+                raise
+            return sig.value
+        finally:
+            fn.loops.remove(t)
+        if (value or t.values) and not (t.codes and always_leaves(plain)):
+            raise self.error(ends, b.pos)
+        v = self.jump_value(fn, t, want, lst, start, f"block '{b.label}'", b.pos)
+        self.arrive(fn, t, "break")
+        return v
+
+    def jump_value(self, fn: FnCtx, t: Target, want, lst: list, start: int, what: str, pos):
+        """The value target `t` leaves with, where run-time jumps gave it one: its result
+        local, of type `want` or the peer type of the values, set where each jump was."""
+        if not t.values:
+            return None
+        ty = want
+        if not isinstance(ty, DType):
+            types = [v.dtype for _, v, _ in t.values if isinstance(v, (RVal, CNum))]
+            if not types:
+                raise self.error(f"the value of {what} is known only at run time: give it a "
+                                 "type (declare the variable's type, or use @as)", pos)
+            ty = types[0]
+            for u in types[1:]:
+                ty = self.peer(ty, u, what, pos)
+        new = {id(ph): ir.LocalAssign(t.result, self.to_expr(v, ty, p, f"value of {what}"))
+               for ph, v, p in t.values}
+        lst[start:] = _replace(lst[start:], new)
+        lst.insert(start, ir.LocalAssign(t.result, ir.Const(False if ty is DType.bool_ else 0,
+                                                           ty)))
+        return RVal(ir.Local(t.result, ty), ty)
+
+
+def _jump_code(fn: FnCtx, pe) -> int:
+    """A new jump code of `fn` (its code local starts at zero: `jump_init`)."""
+    if fn.jump is None:
+        fn.jump = pe.fresh("jump.")
+    fn.codes += 1
+    return fn.codes
+
+
+def jump_init(fn: FnCtx) -> tuple:
+    """The statements a function body starts with: its jump code local, where it has one."""
+    return () if fn.jump is None else (_set_code(fn, 0),)
+
+
+def _innermost_runtime(fn: FnCtx) -> Target | None:
+    for t in reversed(fn.loops):
+        if t.kind == "runtime":
+            return t
+    return None
+
+
+def _replace(stmts, new: dict):
+    """`stmts` with the statements whose id is in `new` replaced, in nested bodies too."""
+    out = []
+    for s in stmts:
+        if id(s) in new:
+            out.append(new[id(s)])
+        elif isinstance(s, ir.If):
+            out.append(dataclasses.replace(s, then=tuple(_replace(s.then, new)),
+                                           orelse=tuple(_replace(s.orelse, new))))
+        elif isinstance(s, ir.For):
+            out.append(dataclasses.replace(s, body=tuple(_replace(s.body, new))))
+        elif isinstance(s, ir.While):
+            out.append(dataclasses.replace(s, body=tuple(_replace(s.body, new)),
+                                           cont=tuple(_replace(s.cont, new))))
+        else:
+            out.append(s)
+    return out
