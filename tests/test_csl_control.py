@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wsejax import CslError, SdkRuntime
+from wsejax.errors import FabricFault
 
 ARCHS = ("wse2", "wse3")
 
@@ -41,8 +42,8 @@ def program(tmp_path, body: str, t: str = "i32", arch: str = "wse2"):
 class Runner:
     """One runtime in check mode: `out` for a given `inp`, launch after launch."""
 
-    def __init__(self, prog, n_in: int, n_out: int, dtype=np.int32):
-        self.r = SdkRuntime(prog, check=True)
+    def __init__(self, prog, n_in: int, n_out: int, dtype=np.int32, **kw):
+        self.r = SdkRuntime(prog, check=True, **kw)
         self.r.load()
         self.r.run()
         self.n_in, self.n_out, self.dtype = n_in, n_out, dtype
@@ -421,3 +422,91 @@ fn main() void {
     for a in (0, 1, 10, 50):
         n = next(k for k in range(100) if k * k >= a)
         assert run([a]).tolist() == [n, n + 1, len(range(0, n, 3))], a
+
+
+# ------------------------------------------------------------------------------------------------
+# loops in @map callbacks
+
+
+MAP_LOOPS = """
+var inp: [8]i32;
+var out: [16]i32;
+const xs = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{8} -> inp[i] });
+const steps_out = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{8} -> out[i] });
+const first_out = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{8} -> out[i + 8] });
+// the Collatz steps from x down to 1 (at most 60)
+fn steps(x: i32) i32 {
+  var n: i32 = 0;
+  var v = x;
+  while (v > 1 and n < 60) : (n += 1) {
+    if (v % 2 == 0) { v = v / 2; } else { v = 3 * v + 1; }
+  }
+  return n;
+}
+// the first k in 1..x whose square passes x, or -1: a return from inside a loop
+fn first_square_above(x: i32, lo: i32) i32 {
+  var k: i32 = lo;
+  while (k <= x) {
+    if (k * k > x) return k;
+    k += 1;
+  }
+  return -1;
+}
+fn main() void {
+  @map(steps, xs, steps_out);
+  @map(first_square_above, xs, 1, first_out);
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+def collatz(x):
+    n, v = 0, x
+    while v > 1 and n < 60:
+        v = v // 2 if v % 2 == 0 else 3 * v + 1
+        n += 1
+    return n
+
+
+def first_square_above(x):
+    return next((k for k in range(1, x + 1) if k * k > x), -1)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_while_loops_in_map_callbacks_run_per_element(tmp_path, arch):
+    run = Runner(program(tmp_path, MAP_LOOPS, arch=arch), 8, 16)
+    v = [1, 2, 3, 6, 7, 27, 0, 100]
+    want = [collatz(x) for x in v] + [first_square_above(x) for x in v]
+    assert run(v).tolist() == want
+    assert want[:8] == [0, 1, 7, 8, 16, 60, 0, 25]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(v=st.lists(st.integers(-5, 200), min_size=8, max_size=8))
+def test_map_callback_loops_match_python(tmp_path_factory, v):
+    run = _cached_runner(tmp_path_factory, "map_loops", MAP_LOOPS, 8, 16)
+    want = [collatz(x) for x in v] + [first_square_above(x) for x in v]
+    assert run(v).tolist() == want
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_an_endless_loop_in_a_map_callback_faults_past_the_loop_budget(tmp_path, arch):
+    src = """
+var inp: [4]i32;
+var out: [4]i32;
+const xs = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> inp[i] });
+const ys = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> out[i] });
+fn spin(x: i32) i32 {
+  var v = x;
+  while (v != 0) { v -= 1; }
+  return v + 5;
+}
+fn main() void {
+  @map(spin, xs, ys);
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 4, 4, loop_limit=50)
+    assert run([3, 0, 49, 7]).tolist() == [5, 5, 5, 5]
+    with pytest.raises(FabricFault, match=r"spin: a while loop ran past 50 iterations at PE"):
+        run([3, -1, 2, 1])

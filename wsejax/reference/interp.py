@@ -150,8 +150,9 @@ class Interpreter:
 
     def _iteration(self, fr: Frame, kind: str, outer: bool) -> None:
         """Count one iteration of a loop against its nest's budget (`loop_limit` in all);
-        past it the PE faults."""
-        if fr.in_map:
+        past it the PE faults. In a @map callback only while loops count (a for loop there
+        has a known end), each element's call on its own budget."""
+        if fr.in_map and kind == "for":
             return
         if fr.nest[0] >= self.loop_limit:
             raise Fault(loop_ran_past(fr.fn, kind, self.loop_limit, outer))
@@ -159,7 +160,7 @@ class Interpreter:
 
     def stmt_For(self, pe: PE, s: ir.For, fr: Frame):
         before = set(fr.locals)
-        outer = fr.nest is None
+        outer = fr.nest is None and not fr.in_map
         if outer:
             fr.nest = [0]
         try:
@@ -176,8 +177,6 @@ class Interpreter:
         return None
 
     def stmt_While(self, pe: PE, s: ir.While, fr: Frame):
-        if fr.in_map:
-            raise ProgramError(f"{fr.fn}: loops inside @map callbacks are not supported")
         before = set(fr.locals)
         outer = fr.nest is None
         if outer:

@@ -267,32 +267,45 @@ class ControlLowering:
             fr.locals[n] = t.replace(**carry.locals[n]) if isinstance(t, DsdRt) else \
                 carry.locals[n]
 
-    def _prepare_carry(self, body, fr: Frame, loop: Loop):
-        """Give every value the loop may change a fixed array form before the loop."""
+    def _prepare_carry(self, body, fr: Frame, loop: Loop, shape=None):
+        """Give every value the loop may change a fixed array form before the loop: that of
+        the lanes, or `shape` (the lanes and elements of a @map callback)."""
+        shape = shape or self.lanes
         if self._has(body, ir.Return):
             if fr.returned is None:
-                fr.returned = jnp.zeros(self.lanes, bool)
+                fr.returned = jnp.zeros(shape, bool)
             if fr.retval is None and self.pe.function(fr.fn).ret is not None:
-                fr.retval = jnp.zeros(self.lanes, self.pe.function(fr.fn).ret.np)
+                fr.retval = jnp.zeros(shape, self.pe.function(fr.fn).ret.np)
         if fr.retval is not None and isinstance(fr.retval, DsdRt):
             raise ProgramError(f"{fr.fn}: returning a DSD from inside a loop is not supported")
-        loop.broken = jnp.zeros(self.lanes, bool)
+        if fr.ext:
+            fr.returned = _spread(fr.returned, shape)
+            fr.retval = _spread(fr.retval, shape)
+        loop.broken = jnp.zeros(shape, bool)
         names = self._assigned_locals(body, fr)
         templates = {}
         for n in names:
             v = fr.locals[n]
             if isinstance(v, DsdRt):
                 v = self.materialize(v)
+            elif fr.ext:
+                v = _spread(v, shape)
             fr.locals[n] = v
             templates[n] = v
         return names, templates
 
-    def _enter_nest(self, fr: Frame) -> bool:
-        """Start counting the iterations of a loop nest, unless one is running; returns
-        whether this loop is the outermost."""
+    def _ext_shape(self, fr: Frame) -> tuple:
+        """The lanes and elements of a @map callback's frame: the shape its values take."""
+        shapes = [jnp.shape(v) for v in fr.locals.values() if not isinstance(v, DsdRt)]
+        return jnp.broadcast_shapes(self.lanes + (1,) * fr.ext, *shapes)
+
+    def _enter_nest(self, fr: Frame, shape=None) -> bool:
+        """Start counting the iterations of a loop nest (on each lane, or each element of
+        `shape` in a @map callback), unless one is running; returns whether this loop is the
+        outermost."""
         if fr.nest is not None:
             return False
-        fr.nest = Nest(jnp.zeros(self.lanes, jnp.int32))
+        fr.nest = Nest(jnp.zeros(shape or self.lanes, jnp.int32))
         return True
 
     def _iteration(self, fr: Frame, live, kind: str, outer: bool):
@@ -361,19 +374,22 @@ class ControlLowering:
                 fr.nest = None
 
     def stmt_While(self, s: ir.While, fr: Frame, m) -> None:
-        if fr.ext:
-            raise ProgramError(f"{fr.fn}: loops inside @map callbacks are not supported")
-        outer = self._enter_nest(fr)
+        # in a @map callback each element runs its own trips: the loop runs over the lanes
+        # and elements still in it
+        shape = self._ext_shape(fr) if fr.ext else self.lanes
+        if fr.ext and m is not None:
+            m = jnp.broadcast_to(self.mask_ext(m, fr), shape)
+        outer = self._enter_nest(fr, shape)
         loop = Loop()
         fr.loops.append(loop)
         before = set(fr.locals)
         try:
-            names, templates = self._prepare_carry(s.body + s.cont, fr, loop)
+            names, templates = self._prepare_carry(s.body + s.cont, fr, loop, shape)
 
             def running(carry):
                 self._unpack(carry, fr, names, loop, templates)
                 live = mask_and_not(m, fr.off())
-                c = jnp.broadcast_to(self.expr(s.cond, fr), self.lanes)
+                c = jnp.broadcast_to(self.expr(s.cond, fr), shape)
                 return mask_and(live, c)
 
             def cond(carry):
@@ -404,3 +420,8 @@ class ControlLowering:
         `lax` loop they hold values of that loop's trace."""
         for name in [k for k in fr.locals if k not in before]:
             del fr.locals[name]
+
+
+def _spread(v, shape):
+    """Value `v` (None stays None) broadcast to `shape`."""
+    return None if v is None else jnp.broadcast_to(v, shape)
