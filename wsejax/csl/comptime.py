@@ -28,7 +28,7 @@ from wsejax.csl.calls import CallMixin
 from wsejax.csl.coerce import CoerceMixin
 from wsejax.csl.env import Env, Module, _Break, _Continue, _Return
 from wsejax.csl.expr import ExprMixin
-from wsejax.csl.jumps import JumpMixin
+from wsejax.csl.jumps import BranchMixin, JumpMixin
 from wsejax.csl.parser import parse, read_source
 from wsejax.csl.stmt import StmtMixin
 from wsejax.csl.values import (
@@ -60,7 +60,7 @@ __all__ = ["Compiler", "Module"]
 # The compiler
 
 
-class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, JumpMixin):
+class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, JumpMixin, BranchMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements

@@ -500,6 +500,8 @@ class ExprMixin:
                 return a
             b = self.ev(e.b, env)
             return b.value if isinstance(b, CNum) else b
+        if isinstance(a, RVal):
+            return self.short_circuit(e, a, env)
         return self.runtime_bin(e.op, a, self.ev(e.b, env), e.pos)
 
     def concat(self, a, b, pos):
@@ -577,8 +579,7 @@ class ExprMixin:
             raise self.error(f"if condition must be a bool, got {describe(c)}", e.cond.pos)
         if e.b is None:
             raise self.error("an if-expression on a runtime condition needs an else", e.pos)
-        a = self.ev_as(e.a, want, env)
-        b = self.ev_as(e.b, want, env)
+        a, b, merge = self.lazy_if(e, c, env, want)
         ta = a.dtype if isinstance(a, (RVal, CNum)) else None
         tb = b.dtype if isinstance(b, (RVal, CNum)) else None
         if want is not None:
@@ -588,8 +589,7 @@ class ExprMixin:
                              "type: declare the variable's type or use @as", e.pos)
         else:
             t = self.peer(ta, tb, "if", e.pos) if ta and tb else (ta or tb)
-        return RVal(ir.Select(c.expr, self.to_expr(a, t, e.pos), self.to_expr(b, t, e.pos), t),
-                    t)
+        return merge(self.to_expr(a, t, e.pos), self.to_expr(b, t, e.pos), t)
 
     def ev_SwitchExpr(self, e: ast.SwitchExpr, env: Env):
         x = self.ev(e.subject, env)
@@ -641,12 +641,19 @@ class ExprMixin:
         if default is None:
             raise self.error("a runtime switch expression needs an else prong", e.pos)
         out = self.ev(default.body, env)
-        for c, p in reversed(conds):
-            v = self.ev(p.body, env)
-            t = out.dtype if isinstance(out, (RVal, CNum)) else (
-                v.dtype if isinstance(v, (RVal, CNum)) else DType.i32)
+        values = [(c, self.ev(p.body, env)) for c, p in reversed(conds)]
+        t = self.switch_type([out] + [v for _, v in values], e.pos)
+        for c, v in values:
             out = RVal(ir.Select(c, self.to_expr(v, t, e.pos), self.to_expr(out, t, e.pos), t), t)
         return out
+
+    def switch_type(self, values: list, pos) -> DType:
+        """The peer type of a run-time switch's prong values (i32 where none is typed)."""
+        types = [v.dtype for v in values if isinstance(v, (RVal, CNum))]
+        t = types[0] if types else DType.i32
+        for u in types[1:]:
+            t = self.peer(t, u, "switch", pos)
+        return t
 
     def switch_chain(self, fn, conds: list, default, env: Env, k: int = 0) -> tuple:
         """The if chain of a runtime switch with block prongs, from its k-th condition on."""

@@ -17,7 +17,11 @@ it and its target) unwinds the evaluator as before. Any other jump:
 - else the jump is *in flight*: the statements after it up to its target run only where no
   jump is (`if (code == 0) { ... }`), and the target, at its end, clears its codes.
 
-`JumpMixin` uses from `self`: `error`, `exec`, `exec_block`, `emit_block`, `to_expr`, `peer`.
+Also here, `BranchMixin`: the right side of `and` / `or` and the branches of a run-time
+if-expression are evaluated only where they are taken.
+
+The mixins use from `self`: `error`, `exec_block`, `emit_block`, `ev`, `ev_as`, `to_expr`,
+`peer`, `runtime_bin`.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
 from wsejax.csl.values import CNum, RVal
 from wsejax.types import DType
 
-__all__ = ["Guards", "JumpMixin", "Target", "always_leaves", "jump_init"]
+__all__ = ["BranchMixin", "Guards", "JumpMixin", "Target", "always_leaves", "has_effects",
+           "jump_init"]
 
 _CODE = DType.i32
 
@@ -239,6 +244,66 @@ class JumpMixin:
         lst.insert(start, ir.LocalAssign(t.result, ir.Const(False if ty is DType.bool_ else 0,
                                                            ty)))
         return RVal(ir.Local(t.result, ty), ty)
+
+
+class BranchMixin:
+    """Operands evaluated only where they decide: the right side of `and` / `or`, the
+    branches of a run-time if-expression."""
+
+    def branch_value(self, env: Env, node, want=None):
+        """`node`'s value and the statements its evaluation emitted, apart."""
+        out = []
+        stmts = self.emit_block(env.fn, lambda: out.append(self.ev_as(node, want, env)))
+        return out[0], stmts
+
+    def short_circuit(self, e: ast.Binary, a: RVal, env: Env):
+        """`a and b` / `a or b` with `a` known at run time: `b` runs only where `a` does not
+        decide (a call in it is not made elsewhere)."""
+        if env.fn is None:
+            return self.runtime_bin(e.op, a, self.ev(e.b, env), e.pos)
+        b, stmts = self.branch_value(env, e.b)
+        if not stmts and not (isinstance(b, RVal) and has_effects(b.expr)):
+            return self.runtime_bin(e.op, a, b, e.pos)
+        if a.dtype is not DType.bool_:
+            raise self.error(f"operator '{e.op}' needs bools, got {a.dtype}", e.pos)
+        bx = self.to_expr(b, DType.bool_, e.b.pos, f"operand of '{e.op}'")
+        tmp = env.module.pe.fresh("cond.")
+        c = ir.Local(tmp, DType.bool_)
+        env.fn.emit(ir.LocalAssign(tmp, a.expr))
+        env.fn.emit(ir.If(c if e.op == "and" else ir.Un("!", c, DType.bool_),
+                          stmts + (ir.LocalAssign(tmp, bx),)))
+        return RVal(c, DType.bool_)
+
+    def lazy_if(self, e: ast.IfExpr, c: RVal, env: Env, want):
+        """A run-time if-expression: `(a, b, t, merge)`, where `merge(ea, eb)` gives its
+        value from the branches' expressions of type `t`; a branch that emits statements or
+        has effects runs only where it is taken."""
+        a, sa = self.branch_value(env, e.a, want)
+        b, sb = self.branch_value(env, e.b, want)
+        if not sa and not sb and not any(isinstance(v, RVal) and has_effects(v.expr)
+                                         for v in (a, b)):
+            return a, b, lambda ea, eb, t: RVal(ir.Select(c.expr, ea, eb, t), t)
+
+        def merge(ea, eb, t):
+            tmp = env.module.pe.fresh("if.")
+            env.fn.emit(ir.If(c.expr, sa + (ir.LocalAssign(tmp, ea),),
+                              sb + (ir.LocalAssign(tmp, eb),)))
+            return RVal(ir.Local(tmp, t), t)
+        return a, b, merge
+
+
+def has_effects(e) -> bool:
+    """Whether IR expression `e` calls a function or draws on the PE's state."""
+    if isinstance(e, ir.CallExpr):
+        return True
+    if isinstance(e, ir.Intrinsic) and e.name in ("random16", "seed_prng", "reset_cycles"):
+        return True
+    if isinstance(e, (ir.Bin, ir.Un, ir.Cast, ir.Bitcast, ir.Select, ir.Load, ir.Intrinsic)):
+        return any(has_effects(getattr(e, f.name)) for f in dataclasses.fields(e)
+                   if f.name not in ("op", "dtype", "name", "symbol"))
+    if isinstance(e, tuple):
+        return any(has_effects(x) for x in e)
+    return False
 
 
 def _jump_code(fn: FnCtx, pe) -> int:

@@ -13,7 +13,6 @@ expressions of `ExprMixin` (`ev`, `ev_as`, `ev_ref`, `array_index`, `ptr_element
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
-from wsejax.csl.jumps import Guards, Target
+from wsejax.csl.jumps import Guards, Target, has_effects
 from wsejax.csl.values import (
     DSD_KINDS,
     UNDEFINED,
@@ -273,7 +272,7 @@ class StmtMixin:
         """Assignment to an element (`a[i] = x`, `p.* = x`): of a comptime array, or
         emitted."""
         ref = self.lvalue(target, env)
-        v = self.ev(value, env)
+        v = self.ev_as(value, ref[3] if len(ref) == 4 else None, env)
         if isinstance(ref, tuple) and ref[0] == "comptime":
             self.assign_comptime_element(s, ref[1], ref[2], v)
             return
@@ -392,7 +391,7 @@ class StmtMixin:
             raise self.error(f"while condition must be a bool, got {describe(c)}", s.cond.pos)
         cond = c.expr
         with _loop(fn, s.label, "runtime", fn.depth + 1) as t:
-            if pre or _has_effects(c.expr):
+            if pre or has_effects(c.expr):
                 # `while (true) { pre; if (!c) break; body }`: the condition's calls run at
                 # every test
                 cond = ir.Const(True, DType.bool_)
@@ -633,17 +632,3 @@ def _loop(fn: FnCtx | None, label, kind: str, depth: int) -> Iterator[Target | N
 def _runtime_loops(fn: FnCtx | None) -> int:
     """How many run-time loops are open in the function being emitted."""
     return 0 if fn is None else sum(t.kind == "runtime" for t in fn.loops)
-
-
-def _has_effects(e) -> bool:
-    """Whether IR expression `e` calls a function or draws on the PE's state."""
-    if isinstance(e, ir.CallExpr):
-        return True
-    if isinstance(e, ir.Intrinsic) and e.name in ("random16", "seed_prng", "reset_cycles"):
-        return True
-    if isinstance(e, (ir.Bin, ir.Un, ir.Cast, ir.Bitcast, ir.Select, ir.Load, ir.Intrinsic)):
-        return any(_has_effects(getattr(e, f.name)) for f in dataclasses.fields(e)
-                   if f.name not in ("op", "dtype", "name", "symbol"))
-    if isinstance(e, tuple):
-        return any(_has_effects(x) for x in e)
-    return False
