@@ -278,8 +278,12 @@ class BranchMixin:
         """A run-time if-expression: `(a, b, t, merge)`, where `merge(ea, eb)` gives its
         value from the branches' expressions of type `t`; a branch that emits statements or
         has effects runs only where it is taken."""
-        a, sa = self.branch_value(env, e.a, want)
-        b, sb = self.branch_value(env, e.b, want)
+        if env.fn is None:
+            a, sa = self.ev_as(e.a, want, env), ()
+            b, sb = self.ev_as(e.b, want, env), ()
+        else:
+            a, sa = self.branch_value(env, e.a, want)
+            b, sb = self.branch_value(env, e.b, want)
         if not sa and not sb and not any(isinstance(v, RVal) and has_effects(v.expr)
                                          for v in (a, b)):
             return a, b, lambda ea, eb, t: RVal(ir.Select(c.expr, ea, eb, t), t)
