@@ -510,3 +510,79 @@ fn main() void {
     assert run([3, 0, 49, 7]).tolist() == [5, 5, 5, 5]
     with pytest.raises(FabricFault, match=r"spin: a while loop ran past 50 iterations at PE"):
         run([3, -1, 2, 1])
+
+
+# ------------------------------------------------------------------------------------------------
+# labelled jumps in a body that waits on the fabric
+
+
+WAITING_PE = """
+param memcpy_params;
+param c: color;
+param sender: bool;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const oq = @get_output_queue(2);
+const iq = @get_input_queue(2);
+var src = [6]u32 { 5, 9, 3, 0, 7, 7 };
+var got: [5]u32;
+var got_ptr: [*]u32 = &got;
+var cur = @zeros([1]u32);
+const src_dsd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> src[i] });
+const cur_dsd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{1} -> cur[i] });
+const rest_dsd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> got[i + 3] });
+const out6 = @get_dsd(fabout_dsd, if (@is_arch("wse3")) .{ .extent = 6, .output_queue = oq }
+                                  else .{ .extent = 6, .fabric_color = c, .output_queue = oq });
+const in1 = @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{ .extent = 1, .input_queue = iq }
+                                else .{ .extent = 1, .fabric_color = c, .input_queue = iq });
+const in2 = @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{ .extent = 2, .input_queue = iq }
+                                else .{ .extent = 2, .fabric_color = c, .input_queue = iq });
+fn main() void {
+  if (sender) {
+    @mov32(out6, src_dsd);
+    sys.unblock_cmd_stream();
+    return;
+  }
+  var acc: u32 = 0;
+  var n: u32 = 0;
+  outer: while (true) {
+    @mov32(cur_dsd, in1);
+    n += 1;
+    for (@range(u16, 3)) |j| {
+      if (cur[0] == 0) break :outer;
+      if (j == 1) continue :outer;
+      acc += cur[0];
+    }
+    acc += 1000;
+  }
+  @mov32(rest_dsd, in2);
+  got[0] = acc;
+  got[1] = n;
+  got[2] = 1;
+  sys.unblock_cmd_stream();
+}
+comptime {
+  if (@is_arch("wse3")) {
+    @initialize_queue(oq, .{ .color = c });
+    @initialize_queue(iq, .{ .color = c });
+  }
+  @export_symbol(got_ptr, "got");
+  @export_symbol(main);
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_labelled_jumps_out_of_loops_that_wait_on_the_fabric(tmp_path, arch):
+    from csl_harness import read, sender_receiver_layout
+
+    from wsejax.csl import compile_csl
+
+    (tmp_path / "layout.csl").write_text(sender_receiver_layout("u32"))
+    (tmp_path / "pe.csl").write_text(WAITING_PE)
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    r = SdkRuntime(prog, check=True)
+    r.load()
+    r.run()
+    r.launch("main", nonblock=False)
+    # words 5, 9, 3 each add once (the continue at j == 1), the 0 leaves after 4 words
+    assert read(r, "got", 5, np.uint32)[0, 1].tolist() == [17, 4, 1, 7, 7]

@@ -146,22 +146,25 @@ class _Builder:
         else:
             self.plain(s, ctx)
 
+    # a jump costs its cycle, as the statement it replaces did: a terminator ending in "jump"
+
     def stmt_Break(self, s: ir.Break, ctx: _Ctx) -> None:
         if ctx.brk is None:
             self.plain(s, ctx)
         else:
-            self.seal(("goto", ctx.brk), self.new())
+            self.seal(("goto", ctx.brk, "jump"), self.new())
 
     def stmt_Continue(self, s: ir.Continue, ctx: _Ctx) -> None:
         if ctx.cont is None:
             self.plain(s, ctx)
         else:
-            self.seal(("goto", ctx.cont), self.new())
+            self.seal(("goto", ctx.cont, "jump"), self.new())
 
     def stmt_Return(self, s: ir.Return, ctx: _Ctx) -> None:
         if ctx.ret_local is not None and s.value is not None:
             self.cur.stmts.append(Free(ir.LocalAssign(ctx.ret_local, s.value)))
-        self.seal(("goto", ctx.ret) if ctx.ret is not None else ("end",), self.new())
+        self.seal(("goto", ctx.ret, "jump") if ctx.ret is not None else ("end", "jump"),
+                  self.new())
 
     def stmt_If(self, s: ir.If, ctx: _Ctx) -> None:
         if not (self.waits(s) or self.jumps(s)):

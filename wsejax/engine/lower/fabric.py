@@ -441,6 +441,8 @@ class FabricLowering:
     def _terminate(self, term, fr, mask):
         pc = self.machine.fab.pc
         kind = term[0]
+        if term[-1] == "jump":
+            self.tick(mask, 1)      # a jump (break, continue, return) costs its cycle
         if kind == "goto":
             return jnp.where(mask, term[1], pc)
         if kind == "end":
