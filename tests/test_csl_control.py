@@ -586,3 +586,56 @@ def test_labelled_jumps_out_of_loops_that_wait_on_the_fabric(tmp_path, arch):
     r.launch("main", nonblock=False)
     # words 5, 9, 3 each add once (the continue at j == 1), the 0 leaves after 4 words
     assert read(r, "got", 5, np.uint32)[0, 1].tolist() == [17, 4, 1, 7, 7]
+
+
+# ------------------------------------------------------------------------------------------------
+# a DSD returned from inside a loop
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_dsd_is_returned_from_inside_a_runtime_loop(tmp_path, arch):
+    src = """
+var inp: [1]i32;
+var out: [24]i32;
+var a = [12]i32 { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
+var b = @zeros([12]i32);
+const whole = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{12} -> a[i] });
+const other = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{12} -> b[i] });
+// the part of `a` from the first element above k (at most 6 long), else all of `b`
+fn from_above(k: i32) mem1d_dsd {
+  var j: i16 = 0;
+  while (j < 12) : (j += 1) {
+    if (a[j] > k) return @set_dsd_length(@increment_dsd_offset(whole, j, i32), 6);
+  }
+  return other;
+}
+fn tail_of(k: i32) mem1d_dsd {
+  for (@range(i16, 8)) |j| {
+    if (j == k) return @set_dsd_length(@increment_dsd_offset(whole, j, i32), 12 - j);
+  }
+  return @set_dsd_length(whole, 2);
+}
+const dst = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{12} -> out[i] });
+const dst2 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{12} -> out[i + 12] });
+fn main() void {
+  @mov32(dst, other);
+  @mov32(dst2, other);
+  @mov32(dst, from_above(inp[0]));
+  @mov32(dst2, tail_of(inp[0]));
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 1, 24)
+
+    def want(k):
+        out = np.zeros(24, np.int64)
+        j = next((j for j in range(12) if j > k), None)
+        if j is not None:
+            n = 6
+            out[:n] = np.arange(j, j + n)
+        t = np.arange(k, 12) if 0 <= k < 8 else np.arange(2)
+        out[12:12 + len(t)] = t
+        return out.tolist()
+
+    for k in (3, -4, 5, 20):
+        assert run([k]).tolist() == want(k), k

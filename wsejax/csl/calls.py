@@ -126,6 +126,10 @@ class CallMixin:
             fn.emit(ir.Call(name, tuple(irargs)))
             return None
         tmp = env.module.pe.fresh("ret")
+        if ret == "dsd":
+            # a returned DSD lands in a DSD local of the kind the function declares
+            fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, tuple(irargs), "dsd")))
+            return LocalDsd(tmp, self.eval_type(decl.ret, fenv).name, None).value()
         fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, tuple(irargs), ret)))
         return RVal(ir.Local(tmp, ret), ret)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from wsejax import ir
 from wsejax.errors import ProgramError
-from wsejax.types import bool_, i32
+from wsejax.types import DType, bool_, i32
 
 __all__ = ["Block", "Cfg", "Free", "build_cfg"]
 
@@ -250,7 +250,7 @@ def _local_types(blocks, params) -> dict:
         for s in ir.walk_stmts(tuple(x.stmt if type(x) is Free else x for x in b.stmts)):
             if type(s) is ir.LocalAssign:
                 dt = getattr(s.value, "dtype", None)
-                if dt is not None and type(s.value) not in (ir.IncrementOffset,):
+                if isinstance(dt, DType) and type(s.value) not in (ir.IncrementOffset,):
                     types.setdefault(s.name, dt)
             elif type(s) is ir.For:
                 types.setdefault(s.var, s.dtype)

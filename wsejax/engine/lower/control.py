@@ -41,6 +41,8 @@ from wsejax.types import DType
 
 __all__ = ["ControlLowering", "UNROLL_LIMIT"]
 
+_RETVAL = "%retval"     # the key of the returned value's template among a loop's templates
+
 UNROLL_LIMIT = 4     # a static loop of at most this many iterations unrolls
 # statements a @map callback may not run: they write memory or state
 _WRITES = (ir.Assign, ir.DsdOp, ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
@@ -255,12 +257,16 @@ class ControlLowering:
         for n in names:
             v = fr.locals[n]
             locs[n] = self.materialize(v).fields() if isinstance(v, DsdRt) else v
-        return LoopCarry(self.machine.carry(), locs, fr.returned, fr.retval, loop.broken,
+        ret = self.materialize(fr.retval).fields() if isinstance(fr.retval, DsdRt) else \
+            fr.retval
+        return LoopCarry(self.machine.carry(), locs, fr.returned, ret, loop.broken,
                          fr.nest.used)
 
     def _unpack(self, carry: LoopCarry, fr: Frame, names, loop: Loop, templates) -> None:
         self.machine.load(carry.machine)
         fr.returned, fr.retval, loop.broken = carry.returned, carry.retval, carry.broken
+        if isinstance(templates.get(_RETVAL), DsdRt):
+            fr.retval = templates[_RETVAL].replace(**carry.retval)
         fr.nest.used = carry.used
         for n in names:
             t = templates[n]
@@ -274,16 +280,17 @@ class ControlLowering:
         if self._has(body, ir.Return):
             if fr.returned is None:
                 fr.returned = jnp.zeros(shape, bool)
-            if fr.retval is None and self.pe.function(fr.fn).ret is not None:
-                fr.retval = jnp.zeros(shape, self.pe.function(fr.fn).ret.np)
-        if fr.retval is not None and isinstance(fr.retval, DsdRt):
-            raise ProgramError(f"{fr.fn}: returning a DSD from inside a loop is not supported")
+            ret = self.pe.function(fr.fn).ret
+            if ret == "dsd" or isinstance(fr.retval, DsdRt):
+                fr.retval = self._dsd_retval(body, fr)
+            elif fr.retval is None and ret is not None:
+                fr.retval = jnp.zeros(shape, ret.np)
         if fr.ext:
             fr.returned = _spread(fr.returned, shape)
             fr.retval = _spread(fr.retval, shape)
         loop.broken = jnp.zeros(shape, bool)
         names = self._assigned_locals(body, fr)
-        templates = {}
+        templates = {_RETVAL: fr.retval}
         for n in names:
             v = fr.locals[n]
             if isinstance(v, DsdRt):
@@ -293,6 +300,26 @@ class ControlLowering:
             fr.locals[n] = v
             templates[n] = v
         return names, templates
+
+    def _dsd_retval(self, body, fr: Frame) -> DsdRt:
+        """The form of the DSD a loop's `return` may give (and the one returned before it, if
+        any): the same kind, over every base symbol the returns name, each field a lane
+        array. The returns' DSDs are built here from the values at the loop's start, so one
+        built from a local of the loop body is refused."""
+        vals = [fr.retval] if isinstance(fr.retval, DsdRt) else []
+        for st in ir.walk_stmts(body):
+            if type(st) is ir.Return and isinstance(st.value, ir.DsdExpr):
+                try:
+                    vals.append(self.dsd(st.value, fr))
+                except ProgramError:
+                    raise ProgramError(f"{fr.fn}: returning from inside a loop a DSD built "
+                                       "from a local of the loop body is not supported") \
+                        from None
+        bases = tuple(dict.fromkeys(b for d in vals for b in d.bases))
+        out = self.merge_dsd(vals[0], None, None, bases=bases)
+        for d in vals[1:]:
+            self.merge_dsd(d, out, None, bases=bases)   # the same kind and color, or it raises
+        return self.materialize(out)
 
     def _ext_shape(self, fr: Frame) -> tuple:
         """The lanes and elements of a @map callback's frame: the shape its values take."""
@@ -349,7 +376,9 @@ class ControlLowering:
                     live = mask_and_not(mask_and_not(m, loop.broken), fr.returned)
                     self.block(s.body, fr, self._iteration(fr, live, "for", outer))
                 return
+            fr.locals[s.var] = np.asarray(s.start, s.dtype.np)   # for a returned DSD's form
             names, templates = self._prepare_carry(s.body, fr, loop)
+            fr.locals.pop(s.var)
             # past the budget no lane runs: the loop stops there, and its next lane faults
             trips = min(n, self.loop_limit)
 
