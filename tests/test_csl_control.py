@@ -639,3 +639,32 @@ fn main() void {
 
     for k in (3, -4, 5, 20):
         assert run([k]).tolist() == want(k), k
+
+
+# ------------------------------------------------------------------------------------------------
+# only the branch taken runs
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_if_and_switch_expressions_run_only_the_branch_taken(tmp_path, arch):
+    src = """
+var inp: [1]i32;
+var out: [4]i32;
+var calls: i32 = 0;
+fn note(v: i32) i32 { calls += 1; return v; }
+fn main() void {
+  calls = 0;
+  const k = inp[0];
+  const a = if (k > 0) note(k * 10) else note(-1);
+  out[0] = calls;
+  const b = switch (k) { 1 => note(100), 2, 3 => note(200) + note(1), else => 7 };
+  out[1] = calls;
+  out[2] = a;
+  out[3] = b;
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 1, 4)
+    assert run([1]).tolist() == [1, 2, 10, 100]
+    assert run([3]).tolist() == [1, 3, 30, 201]
+    assert run([-4]).tolist() == [1, 1, -1, 7]

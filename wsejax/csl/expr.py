@@ -640,12 +640,10 @@ class ExprMixin:
             return None
         if default is None:
             raise self.error("a runtime switch expression needs an else prong", e.pos)
-        out = self.ev(default.body, env)
-        values = [(c, self.ev(p.body, env)) for c, p in reversed(conds)]
-        t = self.switch_type([out] + [v for _, v in values], e.pos)
-        for c, v in values:
-            out = RVal(ir.Select(c, self.to_expr(v, t, e.pos), self.to_expr(out, t, e.pos), t), t)
-        return out
+        out = self.branch_value(env, default.body)
+        values = [(c, *self.branch_value(env, p.body)) for c, p in reversed(conds)]
+        t = self.switch_type([out[0]] + [v for _, v, _ in values], e.pos)
+        return self.switch_value(env, out, values, t, e.pos)
 
     def switch_type(self, values: list, pos) -> DType:
         """The peer type of a run-time switch's prong values (i32 where none is typed)."""

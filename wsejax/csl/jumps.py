@@ -296,6 +296,28 @@ class BranchMixin:
         return a, b, merge
 
 
+    def switch_value(self, env: Env, default: tuple, values: list, t: DType, pos):
+        """The value of a run-time switch expression: `default` is the else prong's (value,
+        statements), `values` the (condition, value, statements) of the others, last prong
+        first. Selects, unless a prong emits statements or has effects: then an if chain
+        runs only the prong taken."""
+        out, tail = default
+        lazy = bool(tail) or any(st for _, _, st in values) or any(
+            isinstance(v, RVal) and has_effects(v.expr) for v in [out] + [v for _, v, _ in values])
+        if not lazy:
+            out = RVal(self.to_expr(out, t, pos), t)
+            for c, v, _ in values:
+                out = RVal(ir.Select(c, self.to_expr(v, t, pos), out.expr, t), t)
+            return out
+        tmp = env.module.pe.fresh("switch.")
+        chain = tail + (ir.LocalAssign(tmp, self.to_expr(out, t, pos)),)
+        for c, v, st in values:
+            chain = (ir.If(c, st + (ir.LocalAssign(tmp, self.to_expr(v, t, pos)),), chain),)
+        for st in chain:
+            env.fn.emit(st)
+        return RVal(ir.Local(tmp, t), t)
+
+
 def has_effects(e) -> bool:
     """Whether IR expression `e` calls a function or draws on the PE's state."""
     if isinstance(e, ir.CallExpr):

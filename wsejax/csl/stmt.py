@@ -355,8 +355,8 @@ class StmtMixin:
         except (_Break, _Continue, _Return) as sig:
             if sig.depth >= fn.depth:
                 raise
-            raise self.error("leaving an inline loop, labelled block or inline function from "
-                             "inside a runtime condition or loop is not supported",
+            raise self.error("this jump cannot leave the run-time block it is in (a break, "
+                             "continue or return out of its function?)",
                              getattr(sig, "pos", None)) from None
         finally:
             fn.depth -= 1
