@@ -33,6 +33,7 @@ The semantics it implements, with the engine's choices where the spec leaves roo
 - Every loop has a budget: a loop nest (a `for` or `while` with the loops inside it and in
   the functions it calls) runs at most `loop_limit` iterations in all; the loop that would
   start one more faults (`wsejax.diagnostics.loop_ran_past`), so no loop runs on forever.
+  In a `@map` callback only while loops count, each element's call on a budget of its own.
 - Timing (the engine's model): one cycle per statement other than if/for/while/call, one more
   per runtime `if` condition evaluated, and a DSD operation or `@map` costs its element count
   on top of its one cycle. Statements inside `@map` callbacks cost nothing.
