@@ -58,6 +58,7 @@ from wsejax.csl.values import (
     is_comptime_value,
     is_type,
     object_array,
+    string_bytes,
 )
 from wsejax.dsd import Affine
 from wsejax.errors import CslError
@@ -324,7 +325,7 @@ class ExprMixin:
         if len(e.indices) != 1:
             raise self.error("a string takes one index", e.pos)
         k = self.comptime_int(self.ev(e.indices[0], env), e.pos)
-        data = s.encode()
+        data = string_bytes(s)
         if not 0 <= k < len(data):
             raise self.error(f"index {k} out of range of a string of {len(data)} bytes", e.pos)
         return CNum(data[k], DType.u8)
@@ -719,7 +720,7 @@ def _length(obj) -> int | None:
     if isinstance(obj, SymRef) and obj.shape:
         return obj.shape[0]
     if isinstance(obj, str):
-        return len(obj.encode())
+        return len(string_bytes(obj))
     if isinstance(obj, ArrayT):
         return obj.shape[0]
     return None

@@ -47,6 +47,7 @@ from wsejax.csl.values import (
     flat_indices,
     int_range,
     is_type,
+    string_bytes,
 )
 from wsejax.types import DType
 
@@ -475,7 +476,7 @@ class StmtMixin:
         if isinstance(it, ObjArrayVal):
             return it.values.reshape(-1).tolist()
         if isinstance(it, str):
-            return [CNum(b, DType.u8) for b in it.encode()]
+            return [CNum(b, DType.u8) for b in string_bytes(it)]
         raise self.error(f"cannot iterate over {describe(it)}", s.iterable.pos)
 
     def runtime_range(self, s: ast.For, r: RangeVal, env: Env) -> None:

@@ -203,6 +203,22 @@ class ObjArrayVal:
                 tuple(freeze(v) for v in self.values.reshape(-1).tolist()))
 
 
+def string_bytes(s: str) -> bytes:
+    """The bytes of comptime string `s`. A comptime string is text whose bytes that are not
+    UTF-8 (from `@get_string_from_byte`) are held as lone surrogates, as Python's
+    "surrogateescape" does, so that every byte from 0 to 255 has a string."""
+    return s.encode("utf-8", "surrogateescape")
+
+
+def string_from_bytes(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def string_text(s: str) -> str:
+    """Comptime string `s` as printable text (bytes that are not UTF-8 shown as U+FFFD)."""
+    return string_bytes(s).decode("utf-8", "replace")
+
+
 def object_array(items: list, shape: tuple) -> np.ndarray:
     """A numpy object array of `shape` holding `items` in row-major order, as they are (numpy
     would otherwise unpack a sequence-like item)."""

@@ -39,6 +39,8 @@ from wsejax.csl.values import (
     ieee_float,
     int_range,
     is_type,
+    string_bytes,
+    string_text,
 )
 from wsejax.types import DType
 
@@ -275,8 +277,8 @@ def _assert(c, node, env):
 @builtin("comptime_print")
 def _comptime_print(c, node, env):
     parts = [c.ev(a, env) for a in node.args]
-    text = " ".join(p if isinstance(p, str) else str(p.value if isinstance(p, CNum) else p)
-                    for p in parts)
+    text = " ".join(string_text(p) if isinstance(p, str)
+                    else str(p.value if isinstance(p, CNum) else p) for p in parts)
     print(text, file=sys.stderr)
     return None
 
@@ -287,7 +289,7 @@ def _strlen(c, node, env):
     s = c.ev(node.args[0], env)
     if not isinstance(s, str):
         raise c.error("@strlen takes a comptime string", node.pos)
-    return len(s.encode())
+    return len(string_bytes(s))
 
 
 @builtin("strcat")
@@ -304,7 +306,7 @@ def _get_array(c, node, env):
     s = c.ev(node.args[0], env)
     if not isinstance(s, str):
         raise c.error("@get_array takes a comptime string", node.pos)
-    return ArrayVal(DType.u8, np.frombuffer(s.encode(), np.uint8).copy())
+    return ArrayVal(DType.u8, np.frombuffer(string_bytes(s), np.uint8).copy())
 
 
 @builtin("concat_structs")
