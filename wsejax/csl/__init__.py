@@ -128,6 +128,10 @@ class CslCompiler(Compiler):
         self.layout: _Layout | None = None
         self.fabric = rect_info
         self._import_names: dict = {}
+        self._pe_modules: dict = {}     # id(PeBuilder) -> the modules instantiated for it
+
+    def modules_of(self, pe) -> list:
+        return self._pe_modules.get(id(pe), [])
 
     def layout_for(self, node):
         if self.layout is None or self._pe_stack:
@@ -157,6 +161,7 @@ class CslCompiler(Compiler):
         prefix = f"{owner.prefix}{base}{'' if count == 0 else count}."
         mod = Module(self, file, params, prefix, owner.pe, base)
         if owner.pe is not None:
+            self._pe_modules.setdefault(id(owner.pe), []).append(mod)
             mod.instantiate()
         return ModuleVal(mod)
 
@@ -166,6 +171,7 @@ class CslCompiler(Compiler):
         try:
             mod = Module(self, self.parse(pathlib.Path(path)), dict(params.fields), "", pe,
                          pathlib.Path(path).stem)
+            self._pe_modules[id(pe)] = [mod]
             mod.instantiate()
             finish_pe(self, pe)
         finally:

@@ -48,6 +48,7 @@ from wsejax.csl.values import (
     Special,
     StructT,
     SymRef,
+    type_name,
 )
 from wsejax.errors import CslError
 from wsejax.hardware import PE_MEMORY_BYTES
@@ -171,6 +172,8 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin):
                 raise self.error(f"param '{d.name}' has no value (give it a default, bind it "
                                  "in @set_tile_code / @import_module, or pass --params)", d.pos)
             return self.coerce(v, t, d.pos, f"param '{d.name}'") if t is not None else v
+        if getattr(d, "extern", False):
+            return self.extern_definition(mod, d)
         if isinstance(d, (ast.FnDecl, ast.TaskDecl)):
             return FnVal(d, mod)
         self.ignored_attrs(d)
@@ -248,6 +251,32 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin):
                 init = tuple(flat)
         mod.pe.symbols[name] = ir.Symbol(name, dtype, tuple(shape), init)
         return SymRef(name, dtype, tuple(shape))
+
+    def extern_definition(self, mod: Module, d):
+        """`extern var x: T;` / `extern fn f(...) R;`: the `export` of the same name that
+        another module of the same PE program defines."""
+        kind = "fn" if isinstance(d, ast.FnDecl) else "var"
+        for other in self.modules_of(mod.pe):
+            e = other.decls.get(d.name)
+            if (other is not mod and e is not None and type(e) is type(d)
+                    and getattr(e, "export", False) and not getattr(e, "extern", False)):
+                v = other.get(d.name, d.pos)
+                if kind == "var" and d.type is not None:
+                    want = self.eval_type(d.type, mod.env())
+                    got = ArrayT(v.dtype, v.shape) if getattr(v, "shape", ()) else getattr(
+                        v, "dtype", None)
+                    if got != want:
+                        raise self.error(f"extern var '{d.name}': declared {type_name(want)}, "
+                                         f"but {other.file.path} exports it as "
+                                         f"{type_name(got)}", d.pos)
+                return v
+        raise self.error(f"extern {kind} '{d.name}': no module of this PE program exports a "
+                         f"{kind} named '{d.name}'", d.pos)
+
+    def modules_of(self, pe) -> list:
+        """The modules instantiated for PE program `pe` (the program-building subclass keeps
+        them)."""
+        return []
 
     # -- what the layout-building subclass provides ----------------------------------------
 
