@@ -59,6 +59,10 @@ __all__ = ["StmtMixin"]
 _MAX_FOR_TRIPS = 2**31 - 1    # the most trips an ir.For carries (a counter of type i32)
 
 
+# a local array's initial value of more elements than this is copied by a loop
+_UNROLLED_INIT = 64
+
+
 class StmtMixin:
     """Statements: `exec(stmt, env)` runs or emits one."""
 
@@ -186,14 +190,27 @@ class StmtMixin:
         if v is not UNDEFINED:
             v = self.coerce(v, t, d.pos, f"'{d.name}'")
             flat = v.values.reshape(-1)
-            if flat.size > 1024:
-                raise self.error(f"'{d.name}': initialising a local array of more than 1024 "
-                                 "elements is not supported; make it a global", d.pos)
+            if flat.size > _UNROLLED_INIT:
+                env.fn.emit(self.copy_initial_value(env, ref, flat))
+                return ref
             for k, x in enumerate(flat.tolist()):
                 idx = np.unravel_index(k, t.shape)
                 env.fn.emit(ir.Assign(name, tuple(ir.Const(int(i), DType.i32) for i in idx),
                                       ir.Const(x, t.elem)))
         return ref
+
+    def copy_initial_value(self, env: Env, ref: SymRef, flat) -> ir.Stmt:
+        """The loops that copy a large local array's initial value, kept in a symbol of its
+        own, into the array each time the declaration runs."""
+        pe = env.module.pe
+        init = ref.name + ".init"
+        pe.symbols[init] = ir.Symbol(init, ref.dtype, ref.shape, tuple(flat.tolist()))
+        names = [pe.fresh(f"{ref.name}.i") for _ in ref.shape]
+        idx = tuple(ir.Local(n, DType.i32) for n in names)
+        body: ir.Stmt = ir.Assign(ref.name, idx, ir.Load(init, idx, ref.dtype))
+        for n, extent in reversed(list(zip(names, ref.shape))):
+            body = ir.For(n, DType.i32, 0, extent, 1, (body,))
+        return body
 
     def static_local(self, env: Env, name: str, dtype: DType, shape: tuple) -> SymRef:
         """Memory for a local of the current function (an array, or a scalar whose address
