@@ -14,7 +14,7 @@ any CSL file is.
   struct a stream not given is void.
 - `<layout>`: `get_x_coord()`, `get_y_coord()`.
 - `<math>`: PI, E, infinities, NaN; abs, min, max, sign, floor, ceil, sqrt, exp, log, sin, cos,
-  tanh, pow, inv, invsqrt, fscale, isNaN, isInf, isFinite, signbit, and `_f16` / `_f32`
+  tanh, pow, inv, invsqrt, fscale, isNaN, isInf, isFinite, isSignaling, signbit, and `_f16` / `_f32`
   variants. Comptime arguments fold; runtime ones become intrinsics.
 - `<time>`: `enable_tsc`, `disable_tsc`, `reset_tsc_counter`, `get_timestamp(*[3]u16)`,
   `tsc_size_words`. The counter is the PE's virtual clock (`cycles` in the state: one cycle
