@@ -49,6 +49,9 @@ any CSL file is.
 - `<simprint>`: `print_string`, `print_u16/u32_decimal/hex/binary`, `print_f16/f32`, `fmt`,
   `fmt_no_nl`, `fmt_with_coords` (`{d} {X} {b} {f}`); text goes to the host's stdout a line
   at a time, as the PE completes it.
+- `<debug>`: `.key` and `.buffer_size` give a trace buffer; `trace_bool/u8/i8/u16/i16/f16/
+  u32/i32/f32`, `trace(x)`, `trace_string`, `trace_timestamp` append records the host reads
+  with `cerebras.sdk.debug.debug_util` (`wsejax.csl.library._debug`, `wsejax.trace`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ import pathlib
 from wsejax.csl.library import (
     _complex,
     _control,
+    _debug,
     _directions,
     _dsd_ops,
     _math,
@@ -104,6 +108,7 @@ MODULES = {
     "memcpy/memcpy": _memcpy.memcpy_module,
     "layout": _memcpy.layout_module,
     "control": _control.control_module,
+    "debug": _debug.debug_module,
     "math": _math.math_module,
     "time": _time.time_module,
     "random": _random.random_module,
