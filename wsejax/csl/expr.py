@@ -33,12 +33,15 @@ from wsejax.csl.values import (
     DsdVal,
     DsdVarRef,
     EnumLitVal,
+    EnumRVal,
     EnumT,
     EnumVal,
+    FixedLocal,
     FnT,
     FnVal,
     LocalDsd,
     LocalVar,
+    MemArray,
     ModuleVal,
     NativeFn,
     ObjArrayVal,
@@ -46,7 +49,9 @@ from wsejax.csl.values import (
     PtrVal,
     PtrVar,
     RVal,
+    Slot,
     Special,
+    StructRef,
     StructT,
     StructVal,
     SymRef,
@@ -194,6 +199,7 @@ class ExprMixin:
             return EnumLitVal(e.name)
         if e.name == "null":
             return UNDEFINED
+        self.unsupported_type(e.name, e.pos)
         raise self.error(f"unknown name '{e.name}'", e.pos)
 
     def read(self, v, env: Env, pos):
@@ -211,6 +217,10 @@ class ExprMixin:
             return RVal(ir.Load(v.name, (), v.dtype), v.dtype)
         if isinstance(v, PtrVar):
             return v.ptr
+        if isinstance(v, Slot) and env.fn is not None:
+            return self.read_slot(v)
+        if isinstance(v, FixedLocal):
+            return v.value
         return v
 
     def pe_dsd_init(self, name: str):
@@ -260,9 +270,15 @@ class ExprMixin:
                 if n == name:
                     return EnumVal(obj, n, v)
             raise self.error(f"{obj.name} has no member '{name}'", e.pos)
+        return self.other_member(obj, name, e.pos)
+
+    def other_member(self, obj, name: str, pos):
+        """`obj.name` of a struct or array held at run time, or `.len`."""
+        if isinstance(obj, (StructRef, MemArray)):
+            return self.member_value(obj, name, pos)
         n = _length(obj) if name == "len" else None
         if n is None:
-            raise self.error(f"{describe(obj)} has no member '{name}'", e.pos)
+            raise self.error(f"{describe(obj)} has no member '{name}'", pos)
         return n
 
     # the @field builtin reads a member by name through this
@@ -289,6 +305,13 @@ class ExprMixin:
             return self.index_string(obj, e, env)
         if isinstance(obj, (SymRef, PtrVal)):
             return self.index_memory(obj, e, env)
+        return self.index_other(obj, e, env)
+
+    def index_other(self, obj, e: ast.Index, env: Env):
+        """`obj[i]` of an array of structs or enums, else the error of what cannot be
+        indexed."""
+        if isinstance(obj, MemArray):
+            return self.index_mem_array(obj, e, env)
         if isinstance(obj, (ArrayT, DType)):
             raise self.error("indexing a type", e.pos)
         raise self.error(f"cannot index {describe(obj)}", e.pos)
@@ -538,6 +561,8 @@ class ExprMixin:
         raise self.error(f"a tensor_access index must be affine: operator '{op}' is not", pos)
 
     def runtime_bin(self, op, a, b, pos):
+        if isinstance(a, EnumRVal) or isinstance(b, EnumRVal):
+            return self.runtime_enum_compare(op, a, b, pos)
         ta = a.dtype if isinstance(a, (RVal, CNum)) else None
         tb = b.dtype if isinstance(b, (RVal, CNum)) else None
         if op in ("<<", ">>"):
@@ -642,6 +667,8 @@ class ExprMixin:
             for s in self.switch_chain(fn, conds, default, env):
                 fn.emit(s)
             return None
+        if default is None and conds and self.covers_enum(x, e.prongs, env):
+            default = conds.pop()[1]
         if default is None:
             raise self.error("a runtime switch expression needs an else prong", e.pos)
         out = self.ev(default.body, env)

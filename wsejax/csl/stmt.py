@@ -30,6 +30,8 @@ from wsejax.csl.values import (
     CNum,
     DsdVal,
     DsdVarRef,
+    EnumT,
+    FixedLocal,
     FnVal,
     LocalDsd,
     LocalVar,
@@ -39,7 +41,10 @@ from wsejax.csl.values import (
     PtrVar,
     RangeVal,
     RVal,
+    Slot,
     Special,
+    StructRef,
+    StructT,
     StructVal,
     SymRef,
     TupleVal,
@@ -118,6 +123,10 @@ class StmtMixin:
             self.comptime_local(d, t, v, env)
         elif isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
             self.local_dsd(d, v, env)
+        elif self.is_aggregate_local(d, t, v):
+            self.aggregate_local(d, t, v, env)
+        elif self.is_handle_local(t, v):
+            self.handle_local(d, t, v, env)
         elif d.const and not isinstance(v, RVal):
             env.bind(d.name, self.coerce(v, t, d.pos, what) if t is not None else v)
         elif isinstance(t, ArrayT) or isinstance(v, (ArrayVal, ObjArrayVal)):
@@ -222,9 +231,17 @@ class StmtMixin:
         if isinstance(target, (ast.Index, ast.Deref)):
             self.assign_memory(s, target, value, env)
             return
+        self.assign_field(s, target, value, env)
+
+    def assign_field(self, s: ast.Assign, target, value, env: Env) -> None:
+        """Assignment to `obj.name` or `@field(obj, name)`."""
         obj, name = None, None
         if isinstance(target, ast.Field):
             obj, name = self.ev(target.obj, env), target.name
+            if isinstance(obj, StructRef):
+                self.assign_place(self.struct_member(obj, name, target.pos), value, env, s.pos,
+                                  f"field '{name}'")
+                return
             if isinstance(obj, StructVal) and name not in obj.fields and obj.stype is not None:
                 raise self.error(f"no field '{name}'", target.pos)
         elif isinstance(target, ast.Builtin) and target.name == "field":
@@ -241,6 +258,12 @@ class StmtMixin:
             found = True
         if not found:
             raise self.error(f"unknown name '{target.name}'", target.pos)
+        if isinstance(b, (Slot, StructRef)):
+            self.assign_place(b, value, env, s.pos, f"'{target.name}'")
+            return
+        if isinstance(b, FixedLocal):
+            self.assign_fixed(b, value, env, s.pos)
+            return
         v = self.ev_as(value, b.dtype if isinstance(b, (LocalVar, SymRef)) else None, env)
         if isinstance(b, CellVar):
             self.assign_cell(s, target.name, b, v, env)
@@ -271,6 +294,10 @@ class StmtMixin:
     def assign_memory(self, s: ast.Assign, target, value, env: Env) -> None:
         """Assignment to an element (`a[i] = x`, `p.* = x`): of a comptime array, or
         emitted."""
+        place = self.aggregate_target(target, env)
+        if place is not None:
+            self.assign_place(place, value, env, s.pos, "element")
+            return
         ref = self.lvalue(target, env)
         v = self.ev(value, env)
         if isinstance(ref, tuple) and ref[0] == "comptime":
@@ -544,6 +571,9 @@ class StmtMixin:
             return
         if v is None:
             raise self.error(f"{fn.name} must return a value", s.pos)
+        if isinstance(fn.ret, (StructT, EnumT)):
+            self.aggregate_return(fn, v, s.pos)
+            return
         if fn.ret == "dsd":
             fn.emit(ir.Return(self.dsd_of(v, s.pos).expr))
         else:
