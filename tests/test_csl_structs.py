@@ -131,6 +131,34 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_struct_fields_of_enum_and_bool_types_through_inline_and_generic_functions(tmp_path,
+                                                                                   arch):
+    out = outputs(program(tmp_path, """
+const Mode = enum(u8) { off, on };
+const R = struct { m: Mode, ok: bool, n: u32 };
+var rs: [2]R;
+var out: [4]u32;
+var out_ptr: [*]u32 = &out;
+inline fn bump(r: R) R { return .{ .m = .on, .ok = !r.ok, .n = r.n + 1 }; }
+fn score(r: anytype) u32 {
+  return r.n * 10 + (if (r.m == Mode.on) @as(u32, 1) else @as(u32, 0));
+}
+fn main() void {
+  var r: R = @zeros(R);               // { .off, false, 0 }
+  out[0] = score(r);
+  r = bump(bump(r));
+  rs[1] = r;
+  rs[0].n = 7;
+  out[1] = score(rs[1]);
+  out[2] = if (rs[1].ok) @as(u32, 1) else @as(u32, 2);
+  out[3] = score(rs[0]);
+  sys.unblock_cmd_stream();
+}
+""", arch, "u32"), 4, np.uint32)
+    np.testing.assert_array_equal(out, [0, 21, 2, 70])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_struct_errors_are_located(tmp_path, arch):
     located(tmp_path, """
 const P = struct { x: i16 };
