@@ -107,7 +107,7 @@ class CallMixin:
                 # the kind is static: a DSD parameter takes one kind per specialization
                 key.append(("dsd", p.name, d.kind))
             elif isinstance(t, (DType, StructT, EnumT)):
-                runtime.append((p, t, a))
+                runtime.append((p, self.checked_fp16(t, p.pos, f"parameter '{p.name}'"), a))
             else:
                 raise self.error(f"parameter '{p.name}' of {decl.name}: type {t} is not "
                                  "supported at run time", p.pos)
@@ -146,7 +146,7 @@ class CallMixin:
         if t is VOID:
             return None
         if isinstance(t, (DType, StructT, EnumT)):
-            return t
+            return self.checked_fp16(t, decl.pos, f"{decl.name}'s return type")
         if isinstance(t, Special) and t.name in DSD_KINDS:
             return "dsd"
         raise self.error(f"{decl.name} returns {t}, which a runtime function cannot", decl.pos)

@@ -241,6 +241,7 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin):
             dtype, shape = t.elem, t.shape
         else:
             raise self.error(f"'var {d.name}': type {t} cannot be held in PE memory", d.pos)
+        self.checked_fp16(dtype, d.pos, f"'var {d.name}'")
         if isinstance(v, RVal):
             raise self.error(f"the initial value of '{d.name}' must be comptime-known", d.pos)
         init = None

@@ -170,6 +170,7 @@ class StmtMixin:
             t = v.dtype
         if not isinstance(t, DType):
             raise self.error(f"{what}: runtime locals of type {t} are not supported", d.pos)
+        self.checked_fp16(t, d.pos, what)
         init = self.to_expr(self.coerce(v if v is not UNDEFINED else 0, t, d.pos, what), t,
                             d.pos)
         if d.name in env.fn.addressed:
@@ -189,6 +190,7 @@ class StmtMixin:
         if not isinstance(t.elem, DType):
             raise self.error(f"'{d.name}': a runtime var cannot hold an array of {t.elem} "
                              "(its elements exist only at compile time); use const", d.pos)
+        self.checked_fp16(t.elem, d.pos, f"'{d.name}'")
         ref = self.static_local(env, d.name, t.elem, tuple(t.shape))
         name = ref.name
         if v is not UNDEFINED:

@@ -106,7 +106,7 @@ class AggregateMixin:
     def leaves(self, t, pos, what: str) -> list:
         """The scalar leaves `(path, ctype)` of a struct or enum type `t`, in field order."""
         if isinstance(t, DType):
-            return [((), t)]
+            return [((), self.checked_fp16(t, pos, what))]
         if isinstance(t, EnumT):
             if not isinstance(t.tag, DType) or not t.tag.is_int:
                 raise self.error(f"{what}: enum tag type {t.tag} is not an integer type", pos)
@@ -118,6 +118,15 @@ class AggregateMixin:
             return out
         raise self.error(f"{what}: a struct field of type {t} cannot be held at run time (only "
                          "numbers, bools, enums and structs of them)", pos)
+
+    def checked_fp16(self, t, pos, what: str):
+        """`t`, where it is not a 16-bit float type other than the program's fp16 format
+        (only that one may appear in runtime code)."""
+        if isinstance(t, DType) and t.is_float and t.bits == 16 and t != self.fp16:
+            raise self.error(f"{what}: {t} in runtime code, but the program's fp16 format is "
+                             f"{self.fp16} (cslc --fp16-format); only {self.fp16} may be held "
+                             "or computed at run time", pos)
+        return t
 
     def unsupported_type(self, name: str, pos) -> None:
         """Refuse a type name of the language that wsejax does not implement."""

@@ -53,6 +53,7 @@ def _as(c, node, env):
     if not isinstance(t, DType):
         return c.as_type(t, v, node.pos)
     if isinstance(v, RVal):
+        c.checked_fp16(t, node.pos, "@as")
         return RVal(v.expr if v.dtype == t else ir.Cast(v.expr, t), t)
     if isinstance(v, EnumVal):
         return CNum(v.value, t)
