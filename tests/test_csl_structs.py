@@ -107,6 +107,28 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_runtime_loops_over_arrays_of_structs_and_enums(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const E = enum(i16) { lo = -1, hi = 1 };
+const P = struct { w: i32, e: E };
+var ps = [2, 2]P { .{ .w = 1, .e = .lo }, .{ .w = 2, .e = .hi },
+                   .{ .w = 3, .e = .hi }, .{ .w = 4, .e = .lo } };
+var es = [3]E { .hi, .hi, .lo };
+var out: [3]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void {
+  for (ps) |p, k| {
+    out[0] += p.w * @as(i32, @as(i16, p.e));      // -1 + 2 + 3 - 4
+    if (p.e == E.hi) { out[1] += @as(i32, k); }   // flat indices 1 and 2
+  }
+  for (es) |e| { if (e != .lo) { out[2] += 1; } }
+  sys.unblock_cmd_stream();
+}
+""", arch, "i32"), 3, np.int32)
+    np.testing.assert_array_equal(out, [0, 3, 2])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_nested_structs(tmp_path, arch):
     out = outputs(program(tmp_path, """
 const V = struct { a: i32, b: i32 };
@@ -190,6 +212,25 @@ var out: [1]f32;
 var out_ptr: [*]f32 = &out;
 fn main() void { var q: Q = p; }
 """, "var q", "expected Q, got a runtime P", arch)
+
+
+def test_a_struct_cannot_be_exported_to_the_host(tmp_path):
+    # the layout's @export_name takes pointers to numbers and functions, not aggregates
+    src = HEAD + """
+const P = struct { x: i16 };
+var p: P;
+var out: [1]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void { p.x = 1; }
+comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
+"""
+    exports = 'const P = struct { x: i16 };\n@export_name("p", [*]P, true);\n' + \
+        EXPORTS.format(t="f32")
+    with pytest.raises(CslError) as err:
+        compile_pe(tmp_path, src, exports)
+    assert "@export_name('p'): type [*]P is not a [*]T pointer or a function type" \
+        in str(err.value)
+    assert err.value.file.endswith("layout.csl")
 
 
 # ------------------------------------------------------------------------------------------------

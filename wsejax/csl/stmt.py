@@ -21,6 +21,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
+from wsejax.csl.structs import name_type
 from wsejax.csl.values import (
     DSD_KINDS,
     UNDEFINED,
@@ -35,6 +36,7 @@ from wsejax.csl.values import (
     FnVal,
     LocalDsd,
     LocalVar,
+    MemArray,
     ModuleVal,
     ObjArrayVal,
     PtrVal,
@@ -119,6 +121,7 @@ class StmtMixin:
         t = self.eval_type(d.type, env) if d.type is not None else None
         v = self.ev_as(d.value, t, env) if d.value is not None else UNDEFINED
         what = f"'{d.name}'"
+        name_type(d, v)
         if d.comptime or env.fn is None:
             self.comptime_local(d, t, v, env)
         elif isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
@@ -473,7 +476,7 @@ class StmtMixin:
         if runtime and isinstance(it, RangeVal):
             self.runtime_range(s, it, env)
             return
-        if runtime and isinstance(it, SymRef):
+        if runtime and isinstance(it, (SymRef, MemArray)):
             self.runtime_array_loop(s, it, env)
             return
         items = self.comptime_items(s, it)
@@ -542,20 +545,23 @@ class StmtMixin:
                          body, (ir.LocalAssign(var, ir.Bin(
                              "+" if r.step > 0 else "-", v, ir.Const(abs(r.step), dt), dt)),)))
 
-    def runtime_array_loop(self, s: ast.For, arr: SymRef, env: Env) -> None:
-        """`for (A) |x, k|` over a global array: its elements in row-major order, `k` counting
-        them (a multi-dimensional array's flat index)."""
+    def runtime_array_loop(self, s: ast.For, arr, env: Env) -> None:
+        """`for (A) |x, k|` over a global array (of numbers, structs or enums): its elements
+        in row-major order, `k` counting them (a multi-dimensional array's flat index)."""
         fn = env.fn
         var = env.module.pe.fresh("k.")
         k = ir.Local(var, DType.i32)
         inner = env.child()
-        inner.bind(s.capture, RVal(ir.Load(arr.name, flat_indices(k, arr.shape), arr.dtype),
-                                   arr.dtype))
+        if isinstance(arr, MemArray):
+            inner.bind(s.capture, self.mem_array_item(arr, flat_indices(k, arr.shape)))
+        else:
+            inner.bind(s.capture, RVal(ir.Load(arr.name, flat_indices(k, arr.shape), arr.dtype),
+                                       arr.dtype))
         if s.index:
             inner.bind(s.index, RVal(k, DType.i32))
         with _loop(fn, s.label, "runtime", fn.depth + 1):
             body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
-        fn.emit(ir.For(var, DType.i32, 0, arr.size, 1, body))
+        fn.emit(ir.For(var, DType.i32, 0, int(np.prod(arr.shape)), 1, body))
 
     # -- jumps ------------------------------------------------------------------------------
 

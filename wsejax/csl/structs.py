@@ -53,7 +53,7 @@ from wsejax.types import DType
 if TYPE_CHECKING:
     from wsejax.csl.env import Env, FnCtx
 
-__all__ = ["AggregateMixin", "aggregate_type_of", "is_aggregate_type"]
+__all__ = ["AggregateMixin", "aggregate_type_of", "is_aggregate_type", "name_type"]
 
 _MAX_LOCAL_ELEMENTS = 1024    # initialised elements of a local array of structs
 _MAX_ZEROS = 65536            # elements of a comptime @zeros array of structs
@@ -70,6 +70,13 @@ def is_aggregate_type(t) -> bool:
     if isinstance(t, ArrayT):
         t = t.elem
     return isinstance(t, (StructT, EnumT))
+
+
+def name_type(d: ast.VarDecl, v) -> None:
+    """A `const` declaration names the struct or enum type it is given (`const P = struct
+    {...};`), as error messages then call it."""
+    if d.const and isinstance(v, (StructT, EnumT)) and v.name in ("struct", "enum"):
+        object.__setattr__(v, "name", d.name)
 
 
 def _join(prefix: str, path: tuple) -> str:
@@ -288,6 +295,12 @@ class AggregateMixin:
             return StructRef(arr.elem, "sym", arr.prefix, idx)
         slot = Slot("sym", arr.prefix, idx, arr.elem)
         return self.read_slot(slot) if read else slot
+
+    def mem_array_item(self, arr: MemArray, idx: tuple):
+        """Element `idx` of an array of structs or enums as a loop's capture (a value)."""
+        if isinstance(arr.elem, StructT):
+            return StructRef(arr.elem, "sym", arr.prefix, idx, True)
+        return self.read_slot(Slot("sym", arr.prefix, idx, arr.elem))
 
     # -- locals -------------------------------------------------------------------------------
 
