@@ -129,6 +129,26 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_comptime_arrays_of_structs_and_enums_take_runtime_indices(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const E = enum(u16) { x, y, z };
+const P = struct { k: i32, e: E };
+const table = [3]P { .{ .k = 5, .e = .z }, .{ .k = 6, .e = .x }, .{ .k = 7, .e = .y } };
+const order = [3]E { .y, .z, .x };
+var out: [3]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void {
+  for (@range(u16, 3)) |i| {
+    const p = table[i];
+    out[i] = p.k * 10 + @as(i32, @as(u16, p.e)) + 100 * @as(i32, @as(u16, order[i]));
+  }
+  sys.unblock_cmd_stream();
+}
+""", arch, "i32"), 3, np.int32)
+    np.testing.assert_array_equal(out, [152, 260, 71])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_nested_structs(tmp_path, arch):
     out = outputs(program(tmp_path, """
 const V = struct { a: i32, b: i32 };

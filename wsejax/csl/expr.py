@@ -334,6 +334,8 @@ class ExprMixin:
         """An element or sub-array of a comptime array of colors, task IDs, structs, ...:
         its elements exist only at compile time, so the index must be comptime-known."""
         idx = [self.ev(i, env) for i in e.indices]
+        if not all(is_comptime(i) for i in idx) and isinstance(obj.elem, (StructT, EnumT)):
+            return self.index_const_structs(obj, e, env)
         if not all(is_comptime(i) for i in idx):
             raise self.error(f"an array of {obj.elem} is indexed with a runtime index: its "
                              "elements exist only at compile time; index it with a "

@@ -296,6 +296,21 @@ class AggregateMixin:
         slot = Slot("sym", arr.prefix, idx, arr.elem)
         return self.read_slot(slot) if read else slot
 
+    def index_const_structs(self, arr: ObjArrayVal, e: ast.Index, env: Env):
+        """A runtime index into a comptime array of structs or enums: the array placed in PE
+        memory (once per array), its element read from there."""
+        pe = env.module.pe
+        self.need_fn(env, e.pos, "indexing a comptime array with a runtime index")
+        ref = pe.const_arrays.get(id(arr))
+        if ref is None:
+            name = f"%const{len(pe.const_arrays)}"
+            shape = tuple(arr.values.shape)
+            self.declare_leaves(pe, name, arr.elem, shape, arr.values.reshape(-1).tolist())
+            ref = pe.const_arrays[id(arr)] = (MemArray(arr.elem, name, shape), arr)
+        got = self.index_mem_array(ref[0], e, env)
+        return StructRef(got.stype, got.kind, got.prefix, got.indices, True) \
+            if isinstance(got, StructRef) else got
+
     def mem_array_item(self, arr: MemArray, idx: tuple):
         """Element `idx` of an array of structs or enums as a loop's capture (a value)."""
         if isinstance(arr.elem, StructT):
