@@ -333,11 +333,13 @@ fn main() void {
   out[0] = @as(u32, @get_int(c));
   c = @get_color(5);
   const t = @get_local_task_id(12);
-  out[1] = @as(u32, @get_int(c)) * 100 + @as(u32, @get_int(t));
+  var q: input_queue = @get_input_queue(2);
+  out[1] = @as(u32, @get_int(c)) * 100 + @as(u32, @get_int(t))
+           + 1000 * @as(u32, @get_int(q));
   sys.unblock_cmd_stream();
 }
 """, arch, "u32"), 2, np.uint32)
-    np.testing.assert_array_equal(out, [3, 512])
+    np.testing.assert_array_equal(out, [3, 2512])
 
 
 def test_a_handle_local_changed_in_a_runtime_branch_is_located(tmp_path):
@@ -389,3 +391,12 @@ var out: [1]f32;
 var out_ptr: [*]f32 = &out;
 fn main() void {{ var big: {name} = 0; }}
 """, name + " = 0", f"{name}: ")
+
+
+def test_a_runtime_var_of_a_comptime_only_type_is_located(tmp_path):
+    located(tmp_path, """
+var out: [1]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void { var n: comptime_int = 3; out[0] = @as(f32, n); }
+""", "var n", "'n': comptime_int is a comptime-only type; a variable of it must be const or "
+             "comptime var")

@@ -172,6 +172,7 @@ class StmtMixin:
                 raise self.error(f"{what} needs a type: `var {d.name}: T = ...`", d.pos)
             t = v.dtype
         if not isinstance(t, DType):
+            self.comptime_only_local(d, t)
             raise self.error(f"{what}: runtime locals of type {t} are not supported", d.pos)
         self.checked_fp16(t, d.pos, what)
         init = self.to_expr(self.coerce(v if v is not UNDEFINED else 0, t, d.pos, what), t,

@@ -32,6 +32,7 @@ from wsejax.csl.values import (
     EnumT,
     EnumVal,
     FixedLocal,
+    FnT,
     MemArray,
     ObjArrayVal,
     QueueVal,
@@ -379,6 +380,14 @@ class AggregateMixin:
                 Slot("sym", name, idx, t.elem)
             self.store(env.fn, place, x, d.pos, f"'{d.name}'")
         return arr
+
+    def comptime_only_local(self, d: ast.VarDecl, t) -> None:
+        """Refuse a runtime `var` of a comptime-only type (spec 3.1: such variables must be
+        `const` or `comptime var`)."""
+        if isinstance(t, (Special, FnT)) and not (isinstance(t, Special) and t.name in
+                                                   HANDLE_TYPES):
+            raise self.error(f"'{d.name}': {t} is a comptime-only type; a variable of it must "
+                             "be const or comptime var", d.pos)
 
     def is_handle_local(self, t, v) -> bool:
         return (isinstance(t, Special) and t.name in HANDLE_TYPES) or (
