@@ -291,6 +291,31 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_if_and_switch_expressions_on_runtime_conditions_give_structs_and_enums(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const E = enum(u16) { a, b, c };
+const P = struct { x: i32, e: E };
+var p: P = .{ .x = 1, .e = .a };
+var q: P = .{ .x = 2, .e = .c };
+var out: [4]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void {
+  for (@range(i32, 2)) |k| {
+    const m: E = if (k == 0) .b else E.c;
+    const r = if (k == 0) p else q;
+    const n = switch (m) { .b => E.a, else => .b };
+    out[k] = r.x * 100 + @as(i32, @as(u16, m)) * 10 + @as(i32, @as(u16, n));
+  }
+  var s: P = if (out[0] > 0) P { .x = 9, .e = .b } else q;
+  out[2] = s.x;
+  out[3] = @as(i32, @as(u16, s.e));
+  sys.unblock_cmd_stream();
+}
+""", arch, "i32"), 4, np.int32)
+    np.testing.assert_array_equal(out, [110, 221, 9, 1])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_enum_errors_are_located(tmp_path, arch):
     body = """
 const E = enum(u16) { a, b };

@@ -592,7 +592,7 @@ class ExprMixin:
     def ev_as(self, e, t, env: Env):
         """Evaluate e where a value of type t is expected (its result type): a runtime
         if-expression or switch with untyped comptime branches takes t."""
-        if isinstance(t, DType) and isinstance(e, ast.IfExpr):
+        if isinstance(t, (DType, StructT, EnumT)) and isinstance(e, ast.IfExpr):
             return self.ev_IfExpr(e, env, t)
         return self.ev(e, env)
 
@@ -610,6 +610,9 @@ class ExprMixin:
             raise self.error("an if-expression on a runtime condition needs an else", e.pos)
         a = self.ev_as(e.a, want, env)
         b = self.ev_as(e.b, want, env)
+        held = self.select_held(c.expr, a, b, want, e.pos)
+        if held is not None:
+            return held
         ta = a.dtype if isinstance(a, (RVal, CNum)) else None
         tb = b.dtype if isinstance(b, (RVal, CNum)) else None
         if want is not None:
@@ -676,6 +679,10 @@ class ExprMixin:
         out = self.ev(default.body, env)
         for c, p in reversed(conds):
             v = self.ev(p.body, env)
+            held = self.select_held(c, v, out, None, e.pos)
+            if held is not None:
+                out = held
+                continue
             t = out.dtype if isinstance(out, (RVal, CNum)) else (
                 v.dtype if isinstance(v, (RVal, CNum)) else DType.i32)
             out = RVal(ir.Select(c, self.to_expr(v, t, e.pos), self.to_expr(out, t, e.pos), t), t)

@@ -487,6 +487,33 @@ class AggregateMixin:
                     names.add(w.name)
         return names >= {n for n, _ in x.etype.members}
 
+    def select_held(self, cond, a, b, want, pos):
+        """`if (cond) a else b` on a runtime condition where a and b are structs or enums
+        (of type `want` where given): both evaluated, each leaf selected; None for other
+        values."""
+        t = want if isinstance(want, (StructT, EnumT)) else (
+            aggregate_type_of(a) or aggregate_type_of(b))
+        if not isinstance(t, (StructT, EnumT)):
+            return None
+        if isinstance(t, EnumT):
+            e = ir.Select(cond, self.leaf_expr(a, t, pos, "if branch"),
+                          self.leaf_expr(b, t, pos, "if branch"), t.tag)
+            return EnumRVal(e, t.tag, t)
+        a = self.coerce(a, t, pos, "if branch")
+        b = self.coerce(b, t, pos, "if branch")
+        fields = {}
+        for name, ft, _ in t.fields:
+            x, y = self._field(a, name, pos), self._field(b, name, pos)
+            if isinstance(ft, (StructT, EnumT)):
+                fields[name] = self.select_held(cond, x, y, ft, pos)
+            else:
+                fields[name] = RVal(ir.Select(cond, self.to_expr(x, ft, pos),
+                                              self.to_expr(y, ft, pos), ft), ft)
+        return StructVal(fields, t)
+
+    def _field(self, v, name: str, pos):
+        return self.member_value(v, name, pos) if isinstance(v, StructRef) else v.fields[name]
+
     # -- parameters and return values -----------------------------------------------------
 
     def aggregate_args(self, a, t, pos, what: str) -> list:
