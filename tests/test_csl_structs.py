@@ -201,6 +201,26 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_a_library_struct_held_in_a_var(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const cx = @import_module("<complex>");
+var acc: cx.complex_64 = .{ .real = 1.0, .imag = 0.0 };
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void {
+  var z: cx.complex_64 = cx.get_complex_64(0.0, 2.0);      // 2i
+  for (@range(u16, 3)) |i| { acc = cx.multiply_complex(acc, z); }   // (2i)^3 = -8i
+  z.real = 1.0;
+  acc = cx.add_complex(acc, z);                            // 1 - 6i
+  out[0] = acc.real;
+  out[1] = acc.imag;
+  sys.unblock_cmd_stream();
+}
+""", arch), 2)
+    np.testing.assert_array_equal(out, [1.0, -6.0])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_struct_errors_are_located(tmp_path, arch):
     located(tmp_path, """
 const P = struct { x: i16 };
