@@ -771,6 +771,7 @@ class Program:
     streams: tuple = ()             # ((color, "h2d" | "d2h"), ...) memcpy streaming colors
     filters: tuple = ()             # ((x, y, color), Filter) of @set_color_config
     memcpy: bool = True             # built with the memcpy infrastructure (`cslc --memcpy`)
+    fp16: DType = DType.f16         # the 16-bit float format (`cslc --fp16-format`)
 
     def export(self, name: str) -> ExportName | None:
         return next((e for e in self.exports if e.name == name), None)

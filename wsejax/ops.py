@@ -35,9 +35,10 @@ import numpy as np
 from jax import lax
 
 from wsejax.errors import ProgramError
-from wsejax.opspec import ElementOp, OpSpec, form_error, with_functions
+from wsejax.opspec import ElementOp, OpSpec, for_fp16, form_error, with_functions
+from wsejax.types import DType
 
-__all__ = ["OPS", "ElementOp", "OpSpec", "apply", "form_error"]
+__all__ = ["OPS", "ElementOp", "OpSpec", "apply", "form_error", "ops_for", "round_bf16"]
 
 
 def apply(name: str, *srcs) -> jax.Array:
@@ -326,3 +327,46 @@ OPS: dict[str, ElementOp] = with_functions({
     "ctz": _ctz,
     "mov32": _mov,
 })
+
+
+# -- bf16, the fp16 format of `cslc --fp16-format=bf16` --------------------------------------------
+# XLA:CPU computes bf16 in f32 and may keep the excess precision across operations; every bf16
+# result is therefore rounded here from its f32 value, on the bits (no flushing of subnormals).
+
+
+def round_bf16(x: jax.Array) -> jax.Array:
+    """`x` (bf16 or f32) rounded to nearest even bf16."""
+    f = x.astype(jnp.float32)
+    bits = lax.bitcast_convert_type(f, jnp.uint32)
+    up = (bits + jnp.uint32(0x7FFF) + ((bits >> 16) & 1)) & jnp.uint32(0xFFFF0000)
+    up = jnp.where(jnp.isnan(f), bits | jnp.uint32(0x00400000), up)   # a NaN stays one
+    return lax.bitcast_convert_type(up, jnp.float32).astype(jnp.bfloat16)
+
+
+def _bf16_binary(op32):
+    def op(a, b):
+        return round_bf16(op32(a.astype(jnp.float32), b.astype(jnp.float32)))
+    return op
+
+
+def _fmachs_bf16(a, b, s):
+    product = round_bf16(_fmuls(b.astype(jnp.float32), s.astype(jnp.float32)))
+    return _fadds(a, product.astype(jnp.float32))
+
+
+OPS_BF16: dict[str, ElementOp] = with_functions({
+    **{name: op.fn for name, op in OPS.items()},
+    "faddh": _bf16_binary(_fadds),
+    "fsubh": _bf16_binary(_fsubs),
+    "fmulh": _bf16_binary(_fmuls),
+    "fmach": lambda a, b, s: round_bf16(_fadds(a.astype(jnp.float32), round_bf16(
+        _fmuls(b.astype(jnp.float32), s.astype(jnp.float32))).astype(jnp.float32))),
+    "fmachs": _fmachs_bf16,
+    "fs2h": round_bf16,
+    "xp162fh": lambda a: round_bf16(a.astype(jnp.float32)),
+}, for_fp16(DType.bf16))
+
+
+def ops_for(fp16: DType) -> dict[str, ElementOp]:
+    """The table of a program whose fp16 format is `fp16` (`OPS` for f16)."""
+    return OPS_BF16 if fp16 == DType.bf16 else OPS

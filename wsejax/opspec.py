@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from wsejax.types import DType
 
-__all__ = ["FORM_LETTERS", "OPS", "ElementOp", "OpSpec", "form_error", "with_functions"]
+__all__ = ["FORM_LETTERS", "FP16_FORMATS", "OPS", "ElementOp", "OpSpec", "for_fp16", "form_error",
+           "with_functions"]
 
 F32, F16, I16, U16, U32 = DType.f32, DType.f16, DType.i16, DType.u16, DType.u32
 
@@ -67,17 +68,47 @@ def form_error(name: str, form: str) -> str | None:
             f"({letters})")
 
 
-def with_functions(fns: Mapping[str, Callable]) -> dict[str, ElementOp]:
-    """The table `OPS` with each op's element function from `fns`, which names every op.
+def with_functions(fns: Mapping[str, Callable],
+                   table: Mapping[str, OpSpec] | None = None) -> dict[str, ElementOp]:
+    """The table `table` (default `OPS`) with each op's element function from `fns`, which
+    names every op.
 
     Raises:
-      ValueError: `fns` misses an op or names one that `OPS` does not hold.
+      ValueError: `fns` misses an op or names one that the table does not hold.
     """
-    if set(fns) != set(OPS):
-        missing, extra = sorted(set(OPS) - set(fns)), sorted(set(fns) - set(OPS))
+    table = OPS if table is None else table
+    if set(fns) != set(table):
+        missing, extra = sorted(set(table) - set(fns)), sorted(set(fns) - set(table))
         raise ValueError(f"element functions missing for {missing}, unknown ops {extra}")
     return {name: ElementOp(spec.name, spec.dest, spec.srcs, spec.forms, fns[name])
-            for name, spec in OPS.items()}
+            for name, spec in table.items()}
+
+
+# the 16-bit float formats a program may select (`cslc --fp16-format`): the type `@fp16()` is
+# and the type of the fp16 operands of the `...h` operations
+FP16_FORMATS = {"f16": DType.f16, "bf16": DType.bf16}
+
+
+def for_fp16(fp16: DType) -> dict[str, OpSpec]:
+    """The table `OPS` of a program whose fp16 format is `fp16`: f16 operands become fp16.
+
+    Example:
+        >>> str(for_fp16(DType.bf16)["faddh"].dest)
+        'bf16'
+    """
+    if fp16 == F16:
+        return OPS
+    got = _BY_FP16.get(fp16)
+    if got is None:
+        def sub(t: DType) -> DType:
+            return fp16 if t == F16 else t
+        got = _BY_FP16[fp16] = {
+            name: OpSpec(s.name, sub(s.dest), tuple(sub(t) for t in s.srcs), s.forms)
+            for name, s in OPS.items()}
+    return got
+
+
+_BY_FP16: dict = {}
 
 
 # -- the table (forms from spec §8; 'v16'/'vh'/'vs' written as 's') --------------------------------

@@ -30,6 +30,7 @@ from wsejax.csl.env import Env, Module, _Break, _Continue, _Return
 from wsejax.csl.expr import ExprMixin
 from wsejax.csl.parser import parse, read_source
 from wsejax.csl.stmt import StmtMixin
+from wsejax.csl.structs import AggregateMixin, aggregate_type_of, is_aggregate_type
 from wsejax.csl.values import (
     DSD_KINDS,
     UNDEFINED,
@@ -60,7 +61,7 @@ __all__ = ["Compiler", "Module"]
 # The compiler
 
 
-class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin):
+class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements
@@ -222,6 +223,9 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin):
             if t is not None:
                 v = self.coerce(v, t, d.pos, f"'{d.name}'")
             return PtrVar(v, d.pos)
+        held = t if t is not None else aggregate_type_of(v)
+        if is_aggregate_type(held):
+            return self.aggregate_global(mod, d, held, v)
         return self.global_symbol(mod, d, t, v)
 
     def global_symbol(self, mod: Module, d: ast.VarDecl, t, v) -> SymRef:
@@ -240,6 +244,7 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin):
             dtype, shape = t.elem, t.shape
         else:
             raise self.error(f"'var {d.name}': type {t} cannot be held in PE memory", d.pos)
+        self.checked_fp16(dtype, d.pos, f"'var {d.name}'")
         if isinstance(v, RVal):
             raise self.error(f"the initial value of '{d.name}' must be comptime-known", d.pos)
         init = None

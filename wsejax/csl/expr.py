@@ -33,12 +33,15 @@ from wsejax.csl.values import (
     DsdVal,
     DsdVarRef,
     EnumLitVal,
+    EnumRVal,
     EnumT,
     EnumVal,
+    FixedLocal,
     FnT,
     FnVal,
     LocalDsd,
     LocalVar,
+    MemArray,
     ModuleVal,
     NativeFn,
     ObjArrayVal,
@@ -46,7 +49,9 @@ from wsejax.csl.values import (
     PtrVal,
     PtrVar,
     RVal,
+    Slot,
     Special,
+    StructRef,
     StructT,
     StructVal,
     SymRef,
@@ -195,6 +200,7 @@ class ExprMixin:
             return EnumLitVal(e.name)
         if e.name == "null":
             return UNDEFINED
+        self.unsupported_type(e.name, e.pos)
         raise self.error(f"unknown name '{e.name}'", e.pos)
 
     def read(self, v, env: Env, pos):
@@ -212,6 +218,10 @@ class ExprMixin:
             return RVal(ir.Load(v.name, (), v.dtype), v.dtype)
         if isinstance(v, PtrVar):
             return v.ptr
+        if isinstance(v, Slot) and env.fn is not None:
+            return self.read_slot(v)
+        if isinstance(v, FixedLocal):
+            return v.value
         return v
 
     def pe_dsd_init(self, name: str):
@@ -261,9 +271,15 @@ class ExprMixin:
                 if n == name:
                     return EnumVal(obj, n, v)
             raise self.error(f"{obj.name} has no member '{name}'", e.pos)
+        return self.other_member(obj, name, e.pos)
+
+    def other_member(self, obj, name: str, pos):
+        """`obj.name` of a struct or array held at run time, or `.len`."""
+        if isinstance(obj, (StructRef, MemArray)):
+            return self.member_value(obj, name, pos)
         n = _length(obj) if name == "len" else None
         if n is None:
-            raise self.error(f"{describe(obj)} has no member '{name}'", e.pos)
+            raise self.error(f"{describe(obj)} has no member '{name}'", pos)
         return n
 
     # the @field builtin reads a member by name through this
@@ -290,6 +306,13 @@ class ExprMixin:
             return self.index_string(obj, e, env)
         if isinstance(obj, (SymRef, PtrVal)):
             return self.index_memory(obj, e, env)
+        return self.index_other(obj, e, env)
+
+    def index_other(self, obj, e: ast.Index, env: Env):
+        """`obj[i]` of an array of structs or enums, else the error of what cannot be
+        indexed."""
+        if isinstance(obj, MemArray):
+            return self.index_mem_array(obj, e, env)
         if isinstance(obj, (ArrayT, DType)):
             raise self.error("indexing a type", e.pos)
         raise self.error(f"cannot index {describe(obj)}", e.pos)
@@ -312,6 +335,8 @@ class ExprMixin:
         """An element or sub-array of a comptime array of colors, task IDs, structs, ...:
         its elements exist only at compile time, so the index must be comptime-known."""
         idx = [self.ev(i, env) for i in e.indices]
+        if not all(is_comptime(i) for i in idx) and isinstance(obj.elem, (StructT, EnumT)):
+            return self.index_const_structs(obj, e, env)
         if not all(is_comptime(i) for i in idx):
             raise self.error(f"an array of {obj.elem} is indexed with a runtime index: its "
                              "elements exist only at compile time; index it with a "
@@ -539,6 +564,8 @@ class ExprMixin:
         raise self.error(f"a tensor_access index must be affine: operator '{op}' is not", pos)
 
     def runtime_bin(self, op, a, b, pos):
+        if isinstance(a, EnumRVal) or isinstance(b, EnumRVal):
+            return self.runtime_enum_compare(op, a, b, pos)
         ta = a.dtype if isinstance(a, (RVal, CNum)) else None
         tb = b.dtype if isinstance(b, (RVal, CNum)) else None
         if op in ("<<", ">>"):
@@ -566,7 +593,7 @@ class ExprMixin:
     def ev_as(self, e, t, env: Env):
         """Evaluate e where a value of type t is expected (its result type): a runtime
         if-expression or switch with untyped comptime branches takes t."""
-        if isinstance(t, DType) and isinstance(e, ast.IfExpr):
+        if isinstance(t, (DType, StructT, EnumT)) and isinstance(e, ast.IfExpr):
             return self.ev_IfExpr(e, env, t)
         return self.ev(e, env)
 
@@ -584,6 +611,9 @@ class ExprMixin:
             raise self.error("an if-expression on a runtime condition needs an else", e.pos)
         a = self.ev_as(e.a, want, env)
         b = self.ev_as(e.b, want, env)
+        held = self.select_held(c.expr, a, b, want, e.pos)
+        if held is not None:
+            return held
         ta = a.dtype if isinstance(a, (RVal, CNum)) else None
         tb = b.dtype if isinstance(b, (RVal, CNum)) else None
         if want is not None:
@@ -643,11 +673,17 @@ class ExprMixin:
             for s in self.switch_chain(fn, conds, default, env):
                 fn.emit(s)
             return None
+        if default is None and conds and self.covers_enum(x, e.prongs, env):
+            default = conds.pop()[1]
         if default is None:
             raise self.error("a runtime switch expression needs an else prong", e.pos)
         out = self.ev(default.body, env)
         for c, p in reversed(conds):
             v = self.ev(p.body, env)
+            held = self.select_held(c, v, out, None, e.pos)
+            if held is not None:
+                out = held
+                continue
             t = out.dtype if isinstance(out, (RVal, CNum)) else (
                 v.dtype if isinstance(v, (RVal, CNum)) else DType.i32)
             out = RVal(ir.Select(c, self.to_expr(v, t, e.pos), self.to_expr(out, t, e.pos), t), t)

@@ -21,6 +21,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
+from wsejax.csl.structs import name_type
 from wsejax.csl.values import (
     DSD_KINDS,
     UNDEFINED,
@@ -30,16 +31,22 @@ from wsejax.csl.values import (
     CNum,
     DsdVal,
     DsdVarRef,
+    EnumT,
+    FixedLocal,
     FnVal,
     LocalDsd,
     LocalVar,
+    MemArray,
     ModuleVal,
     ObjArrayVal,
     PtrVal,
     PtrVar,
     RangeVal,
     RVal,
+    Slot,
     Special,
+    StructRef,
+    StructT,
     StructVal,
     SymRef,
     TupleVal,
@@ -119,10 +126,15 @@ class StmtMixin:
         t = self.eval_type(d.type, env) if d.type is not None else None
         v = self.ev_as(d.value, t, env) if d.value is not None else UNDEFINED
         what = f"'{d.name}'"
+        name_type(d, v)
         if d.comptime or env.fn is None:
             self.comptime_local(d, t, v, env)
         elif isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
             self.local_dsd(d, v, env)
+        elif self.is_aggregate_local(d, t, v):
+            self.aggregate_local(d, t, v, env)
+        elif self.is_handle_local(t, v):
+            self.handle_local(d, t, v, env)
         elif d.const and not isinstance(v, RVal):
             env.bind(d.name, self.coerce(v, t, d.pos, what) if t is not None else v)
         elif isinstance(t, ArrayT) or isinstance(v, (ArrayVal, ObjArrayVal)):
@@ -165,7 +177,9 @@ class StmtMixin:
                 raise self.error(f"{what} needs a type: `var {d.name}: T = ...`", d.pos)
             t = v.dtype
         if not isinstance(t, DType):
+            self.comptime_only_local(d, t)
             raise self.error(f"{what}: runtime locals of type {t} are not supported", d.pos)
+        self.checked_fp16(t, d.pos, what)
         init = self.to_expr(self.coerce(v if v is not UNDEFINED else 0, t, d.pos, what), t,
                             d.pos)
         if d.name in env.fn.addressed:
@@ -185,6 +199,7 @@ class StmtMixin:
         if not isinstance(t.elem, DType):
             raise self.error(f"'{d.name}': a runtime var cannot hold an array of {t.elem} "
                              "(its elements exist only at compile time); use const", d.pos)
+        self.checked_fp16(t.elem, d.pos, f"'{d.name}'")
         ref = self.static_local(env, d.name, t.elem, tuple(t.shape))
         name = ref.name
         if v is not UNDEFINED:
@@ -240,9 +255,17 @@ class StmtMixin:
         if isinstance(target, (ast.Index, ast.Deref)):
             self.assign_memory(s, target, value, env)
             return
+        self.assign_field(s, target, value, env)
+
+    def assign_field(self, s: ast.Assign, target, value, env: Env) -> None:
+        """Assignment to `obj.name` or `@field(obj, name)`."""
         obj, name = None, None
         if isinstance(target, ast.Field):
             obj, name = self.ev(target.obj, env), target.name
+            if isinstance(obj, StructRef):
+                self.assign_place(self.struct_member(obj, name, target.pos), value, env, s.pos,
+                                  f"field '{name}'")
+                return
             if isinstance(obj, StructVal) and name not in obj.fields and obj.stype is not None:
                 raise self.error(f"no field '{name}'", target.pos)
         elif isinstance(target, ast.Builtin) and target.name == "field":
@@ -259,6 +282,12 @@ class StmtMixin:
             found = True
         if not found:
             raise self.error(f"unknown name '{target.name}'", target.pos)
+        if isinstance(b, (Slot, StructRef)):
+            self.assign_place(b, value, env, s.pos, f"'{target.name}'")
+            return
+        if isinstance(b, FixedLocal):
+            self.assign_fixed(b, value, env, s.pos)
+            return
         v = self.ev_as(value, b.dtype if isinstance(b, (LocalVar, SymRef)) else None, env)
         if isinstance(b, CellVar):
             self.assign_cell(s, target.name, b, v, env)
@@ -289,6 +318,10 @@ class StmtMixin:
     def assign_memory(self, s: ast.Assign, target, value, env: Env) -> None:
         """Assignment to an element (`a[i] = x`, `p.* = x`): of a comptime array, or
         emitted."""
+        place = self.aggregate_target(target, env)
+        if place is not None:
+            self.assign_place(place, value, env, s.pos, "element")
+            return
         ref = self.lvalue(target, env)
         v = self.ev(value, env)
         if isinstance(ref, tuple) and ref[0] == "comptime":
@@ -462,7 +495,7 @@ class StmtMixin:
         if runtime and isinstance(it, RangeVal):
             self.runtime_range(s, it, env)
             return
-        if runtime and isinstance(it, SymRef):
+        if runtime and isinstance(it, (SymRef, MemArray)):
             self.runtime_array_loop(s, it, env)
             return
         items = self.comptime_items(s, it)
@@ -531,20 +564,23 @@ class StmtMixin:
                          body, (ir.LocalAssign(var, ir.Bin(
                              "+" if r.step > 0 else "-", v, ir.Const(abs(r.step), dt), dt)),)))
 
-    def runtime_array_loop(self, s: ast.For, arr: SymRef, env: Env) -> None:
-        """`for (A) |x, k|` over a global array: its elements in row-major order, `k` counting
-        them (a multi-dimensional array's flat index)."""
+    def runtime_array_loop(self, s: ast.For, arr, env: Env) -> None:
+        """`for (A) |x, k|` over a global array (of numbers, structs or enums): its elements
+        in row-major order, `k` counting them (a multi-dimensional array's flat index)."""
         fn = env.fn
         var = env.module.pe.fresh("k.")
         k = ir.Local(var, DType.i32)
         inner = env.child()
-        inner.bind(s.capture, RVal(ir.Load(arr.name, flat_indices(k, arr.shape), arr.dtype),
-                                   arr.dtype))
+        if isinstance(arr, MemArray):
+            inner.bind(s.capture, self.mem_array_item(arr, flat_indices(k, arr.shape)))
+        else:
+            inner.bind(s.capture, RVal(ir.Load(arr.name, flat_indices(k, arr.shape), arr.dtype),
+                                       arr.dtype))
         if s.index:
             inner.bind(s.index, RVal(k, DType.i32))
         with _loop(fn, s.label, "runtime", fn.depth + 1):
             body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
-        fn.emit(ir.For(var, DType.i32, 0, arr.size, 1, body))
+        fn.emit(ir.For(var, DType.i32, 0, int(np.prod(arr.shape)), 1, body))
 
     # -- jumps ------------------------------------------------------------------------------
 
@@ -562,6 +598,9 @@ class StmtMixin:
             return
         if v is None:
             raise self.error(f"{fn.name} must return a value", s.pos)
+        if isinstance(fn.ret, (StructT, EnumT)):
+            self.aggregate_return(fn, v, s.pos)
+            return
         if fn.ret == "dsd":
             fn.emit(ir.Return(self.dsd_of(v, s.pos).expr))
         else:

@@ -24,7 +24,7 @@ from wsejax.diagnostics import (
 )
 from wsejax.errors import ProgramError
 from wsejax.fabric import payload_in, payload_out
-from wsejax.reference.elements import ELEMENT_OPS
+from wsejax.reference.elements import element_ops
 from wsejax.reference.interp import map_write_error
 from wsejax.reference.pe import (
     CONTROL,
@@ -223,7 +223,7 @@ class DsdInterpreter:
     def _dsd_op(self, pe: PE, s: ir.DsdOp, fr: Frame):
         """A DSD operation (a generator): in memory it runs at once; with fabric or FIFO
         operands it becomes a `RunningOp`."""
-        spec = ELEMENT_OPS[s.op]
+        spec = element_ops(self.program.fp16)[s.op]
         what = f"@{s.op} in {fr.fn}"
         cfg = s.config or _NO_CONFIG
         index, activate, unblock, ut = self._config(pe, cfg, fr)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsejax.opspec import ElementOp, with_functions
+from wsejax.opspec import ElementOp, for_fp16, with_functions
 from wsejax.reference.scalars import clear_sign, flip_sign, maxnum, round_to, xp16
 from wsejax.types import DType
 
-__all__ = ["ELEMENT_OPS", "ElementOp"]
+__all__ = ["ELEMENT_OPS", "ElementOp", "element_ops"]
 
 F32, F16 = DType.f32, DType.f16
 
@@ -31,9 +31,11 @@ def _float_ops(t: DType):
     return add, sub, mul, mac
 
 
-def _fmachs(a, b, s):
-    """An f16 product, rounded to f16, added to an f32."""
-    return round_to(float(a) + float(round_to(float(b) * float(s), F16)), F32)
+def _mixed_mac(fp16: DType):
+    """fmachs: an fp16 product, rounded to fp16, added to an f32."""
+    def fmachs(a, b, s):
+        return round_to(float(a) + float(round_to(float(b) * float(s), fp16)), F32)
+    return fmachs
 
 
 def _same(a):
@@ -69,9 +71,10 @@ def _ctz(a):
     return np.uint16(16 if a == 0 else (a & -a).bit_length() - 1)
 
 
-def _build() -> dict[str, ElementOp]:
+def _build(fp16: DType = F16) -> dict[str, ElementOp]:
+    """The table of a program whose fp16 format is `fp16`."""
     fadds, fsubs, fmuls, fmacs = _float_ops(F32)
-    faddh, fsubh, fmulh, fmach = _float_ops(F16)
+    faddh, fsubh, fmulh, fmach = _float_ops(fp16)
     return with_functions({
         "fadds": fadds,
         "fsubs": fsubs,
@@ -89,14 +92,14 @@ def _build() -> dict[str, ElementOp]:
         "fmovh": _same,
         "fnegh": flip_sign,
         "fabsh": clear_sign,
-        "fmachs": _fmachs,
+        "fmachs": _mixed_mac(fp16),
         "faddhs": fadds,      # an f16 source is exact in double
         "fh2s": np.float32,
-        "fs2h": lambda a: round_to(float(a), F16),
+        "fs2h": lambda a: round_to(float(a), fp16),
         "fs2xp16": lambda a: xp16(float(a)),
         "fh2xp16": lambda a: xp16(float(a)),
         "xp162fs": lambda a: round_to(float(int(a)), F32),
-        "xp162fh": lambda a: round_to(float(int(a)), F16),
+        "xp162fh": lambda a: round_to(float(int(a)), fp16),
         "add16": lambda a, b: _u16(int(a) + int(b)),
         "sub16": lambda a, b: _u16(int(a) - int(b)),
         "and16": lambda a, b: np.uint16(int(a) & int(b)),
@@ -110,7 +113,15 @@ def _build() -> dict[str, ElementOp]:
         "clz": _clz,
         "ctz": _ctz,
         "mov32": _same,
-    })
+    }, for_fp16(fp16))
 
 
 ELEMENT_OPS: dict[str, ElementOp] = _build()
+_BY_FP16 = {F16: ELEMENT_OPS}
+
+
+def element_ops(fp16: DType) -> dict[str, ElementOp]:
+    """The table of a program whose fp16 format is `fp16` (`ELEMENT_OPS` for f16)."""
+    if fp16 not in _BY_FP16:
+        _BY_FP16[fp16] = _build(fp16)
+    return _BY_FP16[fp16]

@@ -75,7 +75,7 @@ def _raw_bits(v, t: DType):
 
 
 def dsd_op(c, node: ast.Builtin, env: Env):
-    spec = opspec.OPS[node.name]
+    spec = opspec.for_fp16(c.fp16)[node.name]
     fn = c.need_fn(env, node.pos, f"@{node.name}")
     vals = [c.ev(a, env) for a in node.args]
     config = None

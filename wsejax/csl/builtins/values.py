@@ -19,6 +19,7 @@ from wsejax.csl.values import (
     CNum,
     ColorVal,
     DsdVal,
+    EnumRVal,
     EnumVal,
     ModuleVal,
     ObjArrayVal,
@@ -29,6 +30,7 @@ from wsejax.csl.values import (
     RangeVal,
     RVal,
     Special,
+    StructRef,
     StructT,
     StructVal,
     SymRef,
@@ -51,8 +53,9 @@ def _as(c, node, env):
     t = c.eval_type(node.args[0], env)
     v = c.ev(node.args[1], env)
     if not isinstance(t, DType):
-        return c.coerce(v, t, node.pos, "@as")
+        return c.as_type(t, v, node.pos)
     if isinstance(v, RVal):
+        c.checked_fp16(t, node.pos, "@as")
         return RVal(v.expr if v.dtype == t else ir.Cast(v.expr, t), t)
     if isinstance(v, EnumVal):
         return CNum(v.value, t)
@@ -118,7 +121,7 @@ def _zeros(c, node, env):
         return ArrayVal(t.elem, np.zeros(t.shape, t.elem.np))
     if isinstance(t, DType):
         return CNum(False if t is DType.bool_ else 0, t)
-    raise c.error(f"@zeros of {t} is not supported", node.pos)
+    return c.zero_value(t, node.pos)
 
 
 @builtin("constants")
@@ -156,6 +159,8 @@ def _range(c, node, env):
 
 # what @type_of gives, by the value's class (the first that matches); a type is a `type`
 _TYPE_OF = (
+    (EnumRVal, lambda v: v.etype),
+    (StructRef, lambda v: v.stype),
     ((CNum, RVal), lambda v: v.dtype),
     (bool, lambda v: DType.bool_),
     (int, lambda v: COMPTIME_INT),

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from wsejax import ir, ops
+from wsejax import ir
 from wsejax.engine.machine import DsdRt, Frame, bitview, is_static, mask_and
 from wsejax.errors import ProgramError
 from wsejax.types import DType
@@ -58,7 +58,7 @@ class DsdOpLowering:
         return n, rt
 
     def stmt_DsdOp(self, s: ir.DsdOp, fr: Frame, m) -> None:
-        spec = ops.OPS[s.op]
+        spec = self.op_table[s.op]
         what = f"@{s.op} in {fr.fn}"
         dest = self._operands([s.dest], fr)[0]
         srcs = self._operands(s.srcs, fr)

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wsejax import ir, ops
+from wsejax import ir
 from wsejax.diagnostics import microthread_clash, started_while_running
 from wsejax.engine.cfg import Free
 from wsejax.engine.machine import DsdRt, Frame, Machine
@@ -471,7 +471,7 @@ class FabricLowering:
         machine and the elements done per PE (`[H, W]` int32)."""
         self.machine = machine
         info = self.sites[site]
-        spec = ops.OPS[info.stmt.op]
+        spec = self.op_table[info.stmt.op]
         slot = machine.fab.slots[(self.cls, site)]
         run = slot.run & healthy & ~self.suspended(site)
         pos, length = slot.pos, self.slot_field(site, "len")
