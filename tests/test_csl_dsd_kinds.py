@@ -1,0 +1,210 @@
+"""DSD kinds and forms (spec 7) written in CSL: a tensor_access given as an anonymous struct,
+wavelet_index_offset on memory DSDs, DSD-typed function parameters and pointer-to-scalar
+destinations, run on the engine and the reference interpreter on both arches and checked
+against numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from csl_harness import compile_pe, position, read, run
+
+from wsejax import CslError
+from wsejax.reference import Reference
+
+ARCHES = ["wse2", "wse3"]
+
+HEAD = """param memcpy_params;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+"""
+
+TAIL = """
+comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
+"""
+
+
+def program(tmp_path, body: str, t: str, arch: str = "wse2"):
+    exports = f'@export_name("out", [*]{t}, true);\n@export_name("main", fn()void);'
+    return compile_pe(tmp_path, HEAD + body + TAIL, exports, arch=arch)
+
+
+def outputs(prog, n: int, dtype):
+    """`out` (n elements of dtype) of PE (0, 0): (engine, reference)."""
+    words = n * np.dtype(dtype).itemsize // 4
+    host = np.float32 if dtype in (np.float32, np.float16) else np.uint32
+    eng = read(run(prog), "out", words, host)[0, 0].view(dtype)
+    ref = Reference(prog)
+    ref.launch("main")
+    return eng, np.asarray(ref.memory(0, 0)["out"]).reshape(-1)[:n].astype(dtype)
+
+
+def check(eng, ref, want) -> None:
+    np.testing.assert_array_equal(eng, np.asarray(want, eng.dtype))
+    np.testing.assert_array_equal(ref, eng)
+
+
+# ------------------------------------------------------------------------------------------------
+# tensor_access as an anonymous struct of addressing fields
+
+STRUCT_ACCESS = """
+var a = [12]f32 { 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0 };
+var out = @zeros([10]f32);
+var out_ptr: [*]f32 = &out;
+// every other element from a[1]: 1, 3, 5, 7
+const odd = @get_dsd(mem1d_dsd, .{ .tensor_access =
+                                    .{ .base_address = &a, .offset = 1, .stride = 2,
+                                       .extent = 4 } });
+// offset left out: a[0..3]
+const head = @get_dsd(mem1d_dsd, .{ .tensor_access = .{ .base_address = &a, .extent = 3 } });
+// two rows of three, rows 4 apart: a[2], a[3], a[4], a[6], a[7], a[8]
+const rows = @get_dsd(mem4d_dsd, .{ .tensor_access =
+                                     .{ .base_address = &a, .offset = 2, .stride = .{1, 2},
+                                        .extent = .{2, 3} } });
+const o_odd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> out[i] });
+const o_head = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> out[4 + i] });
+const o_rows = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> out[4 + i] });
+fn main() void {
+  @fmovs(o_odd, odd);
+  @fmovs(o_rows, rows);
+  @fadds(o_head, o_head, head);
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_tensor_access_struct_addresses_like_its_fields(tmp_path, arch):
+    eng, ref = outputs(program(tmp_path, STRUCT_ACCESS, "f32", arch), 10, np.float32)
+    a = np.arange(12, dtype=np.float32)
+    rows = a[[2, 3, 4, 6, 7, 8]]
+    want = np.concatenate([a[1:9:2], rows])
+    want[4:7] += a[:3]
+    check(eng, ref, want)
+
+
+def test_a_field_in_the_struct_and_beside_it_is_refused(tmp_path):
+    src = STRUCT_ACCESS.replace(
+        "const head = @get_dsd(mem1d_dsd, .{ .tensor_access",
+        "const head = @get_dsd(mem1d_dsd, .{ .extent = 3, .tensor_access")
+    with pytest.raises(CslError) as e:
+        program(tmp_path, src, "f32")
+    line, col = position(HEAD + src, "@get_dsd(mem1d_dsd, .{ .extent = 3")
+    assert f"pe.csl:{line}:{col}" in str(e.value)
+    assert "DSD property 'extent' given twice" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# wavelet_index_offset on memory DSDs: the op's .index moves the base by 16-bit words
+
+INDEX_OFFSET = """
+var src = [3]f32 { 1.5, 2.5, 3.5 };
+var hs = [2]i16 { -4, 9 };
+var words = @zeros([6]i16);
+var out = @zeros([8]f32);
+var out_ptr: [*]f32 = &out;
+const srcd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> src[i] });
+const hsd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> hs[i] });
+const into = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> out[i],
+                                    .wavelet_index_offset = true });
+const into16 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> words[i],
+                                      .wavelet_index_offset = true });
+const back = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> words[i] });
+const tail = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> out[6 + i] });
+fn main() void {
+  var k: u16 = 4;               // 4 words: two f32 elements
+  @fmovs(into, srcd, .{ .index = k });
+  @mov16(into16, hsd, .{ .index = 3 });   // 3 words: three i16 elements
+  var w: [6]f32;
+  const wd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> w[i] });
+  @xp162fs(wd, back);
+  out[0] = w[3];
+  out[1] = w[4];
+  @fmovs(tail, srcd);
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_wavelet_index_offset_moves_a_memory_dsd_by_the_op_index(tmp_path, arch):
+    eng, ref = outputs(program(tmp_path, INDEX_OFFSET, "f32", arch), 8, np.float32)
+    want = [-4.0, 9.0, 1.5, 2.5, 3.5, 0.0, 1.5, 2.5]
+    check(eng, ref, want)
+
+
+def test_wavelet_index_offset_without_an_index_is_refused(tmp_path):
+    src = INDEX_OFFSET.replace("@fmovs(into, srcd, .{ .index = k });", "@fmovs(into, srcd);")
+    with pytest.raises(CslError) as e:
+        program(tmp_path, src, "f32")
+    line, col = position(HEAD + src, "@fmovs(into, srcd)")
+    assert f"pe.csl:{line}:{col}" in str(e.value)
+    assert "@fmovs: operand 1 uses wavelet_index_offset, so the operation needs an index" \
+        in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# DSD-typed function parameters
+
+DSD_PARAMS = """
+var a = [6]f32 { 1.0, 2.0, 3.0, 4.0, 5.0, 6.0 };
+var out = @zeros([6]f32);
+var out_ptr: [*]f32 = &out;
+const ad = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> a[i] });
+const od = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> out[i] });
+fn axpy(dst: mem1d_dsd, x: mem1d_dsd, k: f32) void {
+  @fmacs(dst, dst, x, k);
+}
+fn main() void {
+  axpy(od, ad, 2.0);                          // out = 2 a
+  axpy(@set_dsd_length(od, 3), @set_dsd_length(ad, 3), -1.0);   // out[0..3] = a[0..3]
+  const later = @increment_dsd_offset(od, 4, f32);
+  axpy(@set_dsd_length(later, 2), ad, 10.0);  // out[4..6] += 10 a[0..2]
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_dsds_pass_through_function_parameters(tmp_path, arch):
+    eng, ref = outputs(program(tmp_path, DSD_PARAMS, "f32", arch), 6, np.float32)
+    a = np.arange(1, 7, dtype=np.float32)
+    want = 2 * a
+    want[:3] -= a[:3]
+    want[4:] += 10 * a[:2]
+    check(eng, ref, want)
+
+
+# ------------------------------------------------------------------------------------------------
+# pointer-to-scalar destinations: every element writes the one scalar; the last result stays
+
+POINTERS = """
+var a = [4]f32 { 1.5, -2.0, 3.25, -0.5 };
+var x = [3]u16 { 7, 8, 9 };
+var y = [3]u32 { 100000, 200000, 300000 };
+const ad = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> a[i] });
+const xd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> x[i] });
+const yd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> y[i] });
+var s: f32 = 0.0;
+var t: f32 = 0.0;
+var u: u16 = 0;
+var v: u32 = 0;
+var out = @zeros([4]f32);
+var out_ptr: [*]f32 = &out;
+fn main() void {
+  @fmovs(&s, ad);
+  @fmuls(&t, 2.0, ad);
+  @mov16(&u, xd);
+  @mov32(&v, yd);
+  out[0] = s;
+  out[1] = t;
+  out[2] = @as(f32, u);
+  out[3] = @as(f32, v);
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_pointer_destination_keeps_the_last_element(tmp_path, arch):
+    eng, ref = outputs(program(tmp_path, POINTERS, "f32", arch), 4, np.float32)
+    check(eng, ref, [-0.5, -1.0, 9.0, 300000.0])
