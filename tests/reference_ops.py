@@ -10,7 +10,8 @@ Interface, shared by every test that needs a per-PE oracle:
   reference_apply(name, *src_arrays) -> np.ndarray of the broadcast shape, element by element.
 
 Policies for [U] items (same as the emulator): maxNum with +0 > -0; float -> xp16 truncates,
-saturates, NaN -> 0; xp16 is signed; shift counts >= 16 give 0 or the sign fill; unfused macs.
+saturates, NaN -> 0; xp16 is signed; shift counts >= 16 give 0 or the sign fill; unfused macs;
+fscale is s * 2**k, fnorm the significand of s in [1, 2) with its sign.
 """
 
 from __future__ import annotations
@@ -79,6 +80,15 @@ for _t, _s in ((f32, "s"), (f16, "h")):
     _ref("fmov" + _s, _t, _t)(lambda a, t=_t: t(a))
     _ref("fneg" + _s, _t, _t)(lambda a, t=_t: _round(-float(a), t))
     _ref("fabs" + _s, _t, _t)(lambda a, t=_t: _round(abs(float(a)), t))
+
+
+for _t, _s in ((f32, "s"), (f16, "h")):
+    _ref("fscale" + _s, _t, _t, i16)(
+        lambda a, k, t=_t: a if not np.isfinite(a) or a == 0
+        else _round(float(np.ldexp(np.float64(a), int(np.clip(int(k), -500, 500)))), t))
+    _ref("fnorm" + _s, _t, _t)(
+        lambda a, t=_t: a if not np.isfinite(a) or a == 0
+        else _round(float(np.float64(a) / np.exp2(np.floor(np.log2(abs(np.float64(a)))))), t))
 
 
 @_ref("fmachs", f32, f32, f16, f16)

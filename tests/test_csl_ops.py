@@ -189,3 +189,51 @@ def test_sub16_takes_no_scalar_minuend(tmp_path):
     line, col = position(HEAD + src, "@sub16(o3, 5")
     assert f"pe.csl:{line}:{col}" in text
     assert "@sub16 does not accept operand form (D, s, D); accepted: (D, D, D) (D, D, s)" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# exponent scaling and normalisation: a pointer destination and scalar sources (spec 8)
+
+SCALE_OPS = """
+const dsd_ops = @import_module("<dsd_ops>");
+var out = [11]f32 { 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0 };
+var out_ptr: [*]f32 = &out;
+var hs = @zeros([4]f16);
+fn main() void {
+  var x: f32 = -3.0;
+  var k: i16 = -2;
+  @fscales(&out[0], x, k);                 // -3 / 4
+  @fscales(&out[1], 1.5, -149);            // 1.5 * 2**-149 rounds to 2 * 2**-149
+  @fscales(&out[2], 3.0e38, 1);            // overflows to inf
+  @fnorms(&out[3], 96.0);                  // 1.5 * 2**6
+  @fnorms(&out[4], x);
+  dsd_ops.scale(f32, &out[5], 5.0, @as(i16, 3), .{});
+  dsd_ops.norm(f32, &out[6], -0.0, .{});
+  @fscaleh(&hs[0], @as(f16, 0.75), 4);
+  @fnormh(&hs[1], @as(f16, -40.0));
+  dsd_ops.scale(@fp16(), &hs[2], @as(f16, 1.0), @as(i16, -24), .{});
+  dsd_ops.norm(@fp16(), &hs[3], @as(f16, 6.0e-8), .{});
+  for (@range(u16, 4)) |i| { out[7 + i] = hs[i]; }
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_fscale_and_fnorm_scale_by_powers_of_two(tmp_path, arch):
+    eng, ref = outputs(program(tmp_path, SCALE_OPS, "f32", arch), 11, np.float32)
+    tiny = np.float32(2.0) * np.float32(2.0) ** -149
+    h = np.array([12.0, -1.25, 2.0**-24, 1.0], np.float16).astype(np.float32)
+    want = np.array([-0.75, tiny, np.inf, 1.5, -1.5, 40.0, -0.0, *h], np.float32)
+    check(eng, ref, want)
+
+
+def test_fnorm_takes_a_pointer_destination_only(tmp_path):
+    src = SCALE_OPS.replace("@fnorms(&out[3], 96.0);",
+                            "@fnorms(@get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> out[i] }),"
+                            " 96.0);")
+    with pytest.raises(CslError) as e:
+        program(tmp_path, src, "f32")
+    line, col = position(HEAD + src, "@fnorms(@get_dsd")
+    assert f"pe.csl:{line}:{col}" in str(e.value)
+    assert "@fnorms does not accept operand form (D, s); accepted: (p, s)" in str(e.value)

@@ -30,6 +30,8 @@ SPEC_FORMS = {
     **dict.fromkeys(["add16", "and16", "or16", "xor16", "sll16", "slr16", "sar16"],
                     ("DDD", "DsD", "DDs")),
     "sub16": ("DDD", "DDs"),
+    **dict.fromkeys(["fnorms", "fnormh"], ("ps",)),
+    **dict.fromkeys(["fscales", "fscaleh"], ("pss",)),
 }
 
 # Raw bit patterns worth hitting on purpose: zeros, subnormal edges, max, inf, NaNs (quiet and

@@ -19,7 +19,10 @@ encoded).
 Policies for what the spec marks [U]/[I]: `fmaxs`/`fmaxh` follow IEEE maxNum, a NaN loses to a
 number and +0 counts as larger than -0; float -> xp16 truncates toward zero, saturates to the i16
 range and maps NaN to 0; xp16 sources are signed; shifts move the first source by the second, a
-count of 16 or more gives 0 (`sll16`, `slr16`) or the sign fill (`sar16`).
+count of 16 or more gives 0 (`sll16`, `slr16`) or the sign fill (`sar16`). `fscales`/`fscaleh`
+give s * 2**k rounded once to nearest even (subnormal results included; overflow gives inf);
+`fnorms`/`fnormh` ("normalize", meaning unknown) give s's significand scaled into [1, 2) with
+s's sign, so that s == fnorm(s) * 2**floor(log2|s|); zeros, infinities and NaN pass unchanged.
 
 Example:
     >>> import jax.numpy as jnp
@@ -255,6 +258,55 @@ def _fh2xp16(a):
     return _fs2xp16(a.astype(jnp.float32))
 
 
+# -- exponent scaling and normalisation, on the bits ----------------------------------------------
+# Computed on the integer fields rather than by float multiplies, which XLA:CPU would flush to
+# zero where the result or the source is subnormal.
+
+# float type -> (unsigned type of its width, significand bits, largest exponent field, bias)
+_LAYOUT = {np.dtype(np.float32): (jnp.uint32, 23, 255, 127),
+           np.dtype(np.float16): (jnp.uint16, 10, 31, 15)}
+
+
+def _fields(x):
+    """(sign bits, |x| bits as int32, integer significand m with its leading 1 at bit `mbits`,
+    unbiased-by-one exponent e, special) of float x: |x| = m * 2**(e - bias - mbits) for finite
+    nonzero x; `special` marks zeros, infinities and NaN."""
+    uint, mbits, top, _ = _LAYOUT[np.dtype(x.dtype)]
+    bits = lax.bitcast_convert_type(x, uint)
+    sign = bits & uint(1 << (np.dtype(uint).itemsize * 8 - 1))
+    mag = (bits ^ sign).astype(jnp.int32)
+    field = mag >> mbits
+    mant = mag & ((1 << mbits) - 1)
+    m = jnp.where(field == 0, mant, mant | (1 << mbits))
+    shift = jnp.maximum(lax.clz(jnp.maximum(m, 1)) - (31 - mbits), 0)  # subnormals normalised
+    special = (mag == 0) | (field == top)
+    return sign, mag, m << shift, jnp.maximum(field, 1) - shift, special
+
+
+def _pack(x, sign, mag):
+    uint = _LAYOUT[np.dtype(x.dtype)][0]
+    return lax.bitcast_convert_type(sign | mag.astype(uint), x.dtype)
+
+
+def _fscale(x, k):
+    _, mbits, top, _ = _LAYOUT[np.dtype(x.dtype)]
+    sign, mag, m, e, special = _fields(x)
+    ne = e + jnp.clip(k.astype(jnp.int32), -1000, 1000)
+    normal = (ne << mbits) | (m & ((1 << mbits) - 1))
+    # below the normal range: shift the significand right, rounding to nearest even
+    sh = jnp.clip(1 - ne, 1, 30)
+    q, rem, half = m >> sh, m & ((1 << sh) - 1), 1 << (sh - 1)
+    tiny = q + ((rem > half) | ((rem == half) & ((q & 1) == 1))).astype(jnp.int32)
+    out = jnp.where(ne >= top, top << mbits, jnp.where(ne >= 1, normal, tiny))
+    return _pack(x, sign, jnp.where(special, mag, out))
+
+
+def _fnorm(x):
+    _, mbits, _, bias = _LAYOUT[np.dtype(x.dtype)]
+    sign, mag, m, _, special = _fields(x)
+    return _pack(x, sign, jnp.where(special, mag, (bias << mbits) | (m & ((1 << mbits) - 1))))
+
+
 # -- 16-bit integer, on raw u16 patterns (_add, _sub, _and, _or, _xor, _mov serve as they are) -----
 
 
@@ -296,6 +348,8 @@ OPS: dict[str, ElementOp] = with_functions({
     "fmovs": _mov,
     "fnegs": _neg,
     "fabss": _abs,
+    "fnorms": _fnorm,
+    "fscales": _fscale,
     "faddh": _add,
     "fsubh": _sub,
     "fmulh": _mul,
@@ -304,6 +358,8 @@ OPS: dict[str, ElementOp] = with_functions({
     "fmovh": _mov,
     "fnegh": _neg,
     "fabsh": _abs,
+    "fnormh": _fnorm,
+    "fscaleh": _fscale,
     "fmachs": _fmachs,
     "faddhs": _faddhs,
     "fh2s": _to_f32,

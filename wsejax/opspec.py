@@ -88,6 +88,8 @@ _MAC = ("DDDs",)
 _MOVE = ("DD", "pD", "Ds")
 _UNARY = ("DD", "Ds")
 _TO_XP16 = ("DD", "Ds", "ps")
+_NORM = ("ps",)
+_SCALE = ("pss",)
 
 OPS: dict[str, OpSpec] = {
     op.name: op
@@ -100,6 +102,8 @@ OPS: dict[str, OpSpec] = {
         OpSpec("fmovs", F32, (F32,), _MOVE),
         OpSpec("fnegs", F32, (F32,), _UNARY),
         OpSpec("fabss", F32, (F32,), _UNARY),
+        OpSpec("fnorms", F32, (F32,), _NORM),
+        OpSpec("fscales", F32, (F32, I16), _SCALE),
         OpSpec("faddh", F16, (F16, F16), _BINARY),
         OpSpec("fsubh", F16, (F16, F16), _BINARY),
         OpSpec("fmulh", F16, (F16, F16), _BINARY),
@@ -108,6 +112,8 @@ OPS: dict[str, OpSpec] = {
         OpSpec("fmovh", F16, (F16,), _MOVE),
         OpSpec("fnegh", F16, (F16,), _UNARY),
         OpSpec("fabsh", F16, (F16,), _UNARY),
+        OpSpec("fnormh", F16, (F16,), _NORM),
+        OpSpec("fscaleh", F16, (F16, I16), _SCALE),
         OpSpec("fmachs", F32, (F32, F16, F16), _MAC),
         OpSpec("faddhs", F32, (F32, F16), _BINARY),
         OpSpec("fh2s", F32, (F16,), _UNARY),

@@ -5,10 +5,13 @@ maps one element of each source (numpy scalars of the source types) to one eleme
 destination type. The policies are `wsejax.ops`'s (documented there); the arithmetic is written
 here again, over Python numbers, so that the two check each other: floats are computed in double
 and rounded once to their type (a mac rounds its product first: the ops are unfused), 16-bit
-integer ops act on raw u16 patterns.
+integer ops act on raw u16 patterns; `fscale*` scales by 2**k with `math.ldexp` and `fnorm*`
+takes the significand from `math.frexp`.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -34,6 +37,26 @@ def _float_ops(t: DType):
 def _fmachs(a, b, s):
     """An f16 product, rounded to f16, added to an f32."""
     return round_to(float(a) + float(round_to(float(b) * float(s), F16)), F32)
+
+
+def _fscale(t: DType):
+    """s * 2**k rounded once to t (ldexp is exact in double over this range)."""
+    def scale(a, k):
+        x = float(a)
+        if x == 0 or not math.isfinite(x):
+            return a
+        return round_to(math.ldexp(x, max(-400, min(400, int(k)))), t)
+    return scale
+
+
+def _fnorm(t: DType):
+    """The significand of s in [1, 2), with s's sign (zeros, infinities, NaN unchanged)."""
+    def norm(a):
+        x = float(a)
+        if x == 0 or not math.isfinite(x):
+            return a
+        return round_to(2.0 * math.frexp(x)[0], t)
+    return norm
 
 
 def _same(a):
@@ -81,6 +104,8 @@ def _build() -> dict[str, ElementOp]:
         "fmovs": _same,
         "fnegs": flip_sign,
         "fabss": clear_sign,
+        "fnorms": _fnorm(F32),
+        "fscales": _fscale(F32),
         "faddh": faddh,
         "fsubh": fsubh,
         "fmulh": fmulh,
@@ -89,6 +114,8 @@ def _build() -> dict[str, ElementOp]:
         "fmovh": _same,
         "fnegh": flip_sign,
         "fabsh": clear_sign,
+        "fnormh": _fnorm(F16),
+        "fscaleh": _fscale(F16),
         "fmachs": _fmachs,
         "faddhs": fadds,      # an f16 source is exact in double
         "fh2s": np.float32,
