@@ -208,3 +208,64 @@ fn main() void {
 def test_a_pointer_destination_keeps_the_last_element(tmp_path, arch):
     eng, ref = outputs(program(tmp_path, POINTERS, "f32", arch), 4, np.float32)
     check(eng, ref, [-0.5, -1.0, 9.0, 300000.0])
+
+
+# ------------------------------------------------------------------------------------------------
+# @map over registers loaded with .single_step (spec 8.1, 9)
+
+MAP_DSRS = """
+var a = [5]f32 { 1.0, -2.0, 3.0, -4.0, 5.0 };
+var b = [5]i16 { 10, 20, 30, 40, 50 };
+var out = @zeros([6]f32);
+var out_ptr: [*]f32 = &out;
+const ad = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{5} -> a[i] });
+const bd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{5} -> b[i] });
+const od = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{5} -> out[i] });
+const src = @get_dsr(dsr_src1, 2);
+const dst = @get_dsr(dsr_dest, 3);
+const math = @import_module("<math>");
+fn affine(x: f32, k: i16, s: f32) f32 {
+  return x * s + @as(f32, k);
+}
+comptime {
+  @load_to_dsr(src, ad, .{ .single_step = true });
+}
+fn main() void {
+  @load_to_dsr(dst, od, .{ .single_step = true });
+  @map(affine, src, bd, 0.5, dst);
+  @load_to_dsr(dst, @set_dsd_length(od, 2), .{ .single_step = true });
+  @map(math.abs_f32, src, dst);           // out[0..2] = |a[0..2]|
+  @map(affine, src, bd, 2.0, &out[5]);     // the last: 5 * 2 + 50
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_map_reads_and_writes_single_step_registers(tmp_path, arch):
+    eng, ref = outputs(program(tmp_path, MAP_DSRS, "f32", arch), 6, np.float32)
+    a = np.array([1, -2, 3, -4, 5], np.float32)
+    b = np.array([10, 20, 30, 40, 50], np.float32)
+    want = np.append(a * 0.5 + b, 60.0).astype(np.float32)
+    want[:2] = np.abs(a[:2])
+    check(eng, ref, want)
+
+
+@pytest.mark.parametrize("change, to, at, message", [
+    ("@load_to_dsr(src, ad, .{ .single_step = true });", "@load_to_dsr(src, ad);",
+     "src, bd, 0.5", "@map: the dsr_src1 2 must be loaded with .{ .single_step = true }"),
+    ("const src = @get_dsr(dsr_src1, 2);", "const src = @get_dsr(dsr_src0, 2);",
+     "src, bd, 0.5", "@map: an input register is a dsr_src1, got a dsr_src0"),
+    ("const dst = @get_dsr(dsr_dest, 3);", "const dst = @get_dsr(dsr_src0, 3);",
+     "dst);", "@map: the output register is a dsr_dest, got a dsr_src0"),
+    (".{ .single_step = true });\n}", ".{ .single_step = true, .save_address = true });\n}",
+     ".{ .single_step = true, .save", "@load_to_dsr: .single_step goes alone, without "
+     ".save_address"),
+])
+def test_map_registers_are_single_step_sources_and_a_dest(tmp_path, change, to, at, message):
+    src = MAP_DSRS.replace(change, to)
+    with pytest.raises(CslError) as e:
+        program(tmp_path, src, "f32")
+    assert message in str(e.value)
+    line, col = position(HEAD + src, at)
+    assert f"pe.csl:{line}:{col}" in str(e.value)

@@ -410,8 +410,6 @@ BAD = [
      "s1);", "@fmovs: the dsr_src1 1 is used before any @load_to_dsr loads it"),
     ("comptime { @load_to_dsr(s1, in); }\nfn main() void {}",
      "in)", "a fabin_dsd in a DSR needs an explicit @initialize_queue(@get_input_queue(2)"),
-    ("comptime { @load_to_dsr(s1, a_dsd, .{ .single_step = true }); }\nfn main() void {}",
-     ".{ .single", "@load_to_dsr: option .single_step is not supported yet"),
     ("comptime { @load_to_dsr(s1, in, .{ .on_control = true }); }\nfn main() void {}",
      ".{ .on_control", "@load_to_dsr: option .on_control is not supported yet"),
     ("comptime { @load_to_dsr(dd, out_f, .{ .save_address = true }); }\nfn main() void {}",
@@ -432,7 +430,7 @@ BAD = [
      "in); }", "was loaded with a mem1d_dsd of f32 elsewhere"),
     ("comptime { @load_to_dsr(s1, @set_dsd_length(a_dsd, 3)); }\n"
      "fn f(x: f32) f32 { return x; }\nfn main() void { @map(f, s1, a_dsd); }",
-     "s1, a_dsd); }", "@map: a DSR operand must be loaded with .single_step"),
+     "s1, a_dsd); }", "@map: the dsr_src1 1 must be loaded with .{ .single_step = true }"),
     ("comptime { @load_to_dsr(s1, in, .{ .async = true }); "
      "@initialize_queue(iq, .{ .color = 5 }); @load_to_dsr(dd, a_dsd); }\n"
      "fn main() void { @fmovs(dd, s1, .{ .async = true }); }",

@@ -8,7 +8,13 @@ import numpy as np
 from wsejax import ir, opspec
 from wsejax.csl import ast
 from wsejax.csl.builtins._registry import builtin, nargs, rule
-from wsejax.csl.builtins.dsrs import DsrVal, dsd_literal, dsr_operand, op_config_of_dsrs
+from wsejax.csl.builtins.dsrs import (
+    DsrVal,
+    dsd_literal,
+    dsr_operand,
+    map_dsr_operand,
+    op_config_of_dsrs,
+)
 from wsejax.csl.builtins.op_config import op_config
 from wsejax.csl.builtins.tasks import _local_id
 from wsejax.csl.env import Env, FnCtx
@@ -206,31 +212,39 @@ def _map(c, node, env):
         raise c.error("@map's first argument must be a function", node.args[0].pos)
     rest = [c.ev(a, env) for a in node.args[1:]]
     rule(c, node, check_map_arity, fname, n, len(rest), pos=node.pos)
+    pe = env.module.pe
     for k, v in enumerate(rest, 1):
         if isinstance(v, DsrVal):
-            raise c.error("@map: a DSR operand must be loaded with .single_step, which is "
-                          "not supported yet", node.args[k].pos)
+            map_dsr_operand(c, pe, v, node, k, k > n)
     inputs, output = rest[:n], (rest[n] if len(rest) > n else None)
-    rule(c, node, check_map_operands, [_operand_info(c, v, node) for v in inputs],
-         None if output is None else _operand_info(c, output, node), offset=1)
+    rule(c, node, check_map_operands, [_operand_info(c, v, node, pe) for v in inputs],
+         None if output is None else _operand_info(c, output, node, pe), offset=1)
     if isinstance(callee, NativeFn):
-        types = [_map_input_type(c, v, node, k) for k, v in enumerate(inputs, 1)]
-        in_ops, _ = _map_inputs(c, callee, types, inputs, node)
+        types = [_map_input_type(c, v, node, k, pe) for k, v in enumerate(inputs, 1)]
+        in_ops, _ = _map_inputs(c, callee, types, inputs, node, pe)
         name = _native_map_fn(c, callee, types, node, env)
     else:
         fenv = callee.module.env()
         types = [_map_param_type(c, p, fenv) for p in callee.decl.params]
-        in_ops, stubs = _map_inputs(c, callee, types, inputs, node)
+        in_ops, stubs = _map_inputs(c, callee, types, inputs, node, pe)
         runtime, key = c.bind_params(callee, stubs, node.pos, fenv)
         name = c.specialize(callee, fenv, runtime, key, node.pos)
-    ret = env.module.pe.functions[name].ret
+    ret = pe.functions[name].ret
     rule(c, node, check_map_output, fname, ret, output is not None, pos=node.pos)
     out_op = None
     if ret is not None:
-        letter, out_op, et = _operand(c, output, ret, node, len(node.args) - 1)
+        letter, out_op, et = _map_output(c, output, ret, node, pe)
         rule(c, node, check_map_result, fname, ret, letter, et, pos=node.pos)
     fn.emit(ir.Map(name, tuple(in_ops), out_op, env.module.pe.site()))
     return None
+
+
+def _map_output(c, output, ret, node, pe):
+    """('D' | 'p' | 's', IR operand, element type or None) of `@map`'s output (a DSR there
+    is a dsr_dest, checked by `map_dsr_operand`)."""
+    if isinstance(output, DsrVal):
+        return "D", ir.DsdOperand(ir.DsdVar(output.name)), pe.dsrs[output.name].dtype
+    return _operand(c, output, ret, node, len(node.args) - 1, pe)
 
 
 def _map_param_type(c, p, fenv):
@@ -241,7 +255,7 @@ def _map_param_type(c, p, fenv):
     return t
 
 
-def _map_inputs(c, callee, types, inputs, node) -> tuple[list, list]:
+def _map_inputs(c, callee, types, inputs, node, pe) -> tuple[list, list]:
     """The IR operands of `@map`'s inputs, and the values the callback's parameters stand
     for while it is specialised (a pointer is passed as it is to every call)."""
     in_ops, stubs = [], []
@@ -255,7 +269,10 @@ def _map_inputs(c, callee, types, inputs, node) -> tuple[list, list]:
                               node.args[k].pos)
             stubs.append(v)
             continue
-        if isinstance(v, (DsdVal, DsdVarRef)):
+        if isinstance(v, DsrVal):
+            rule(c, node, check_map_input, what, t, pe.dsrs[v.name].dtype, pos=node.pos)
+            in_ops.append(ir.DsdOperand(ir.DsdVar(v.name)))
+        elif isinstance(v, (DsdVal, DsdVarRef)):
             d = c.dsd_of(v, node.pos)
             rule(c, node, check_map_input, what, t, d.dtype, pos=node.pos)
             in_ops.append(ir.DsdOperand(d.expr))
@@ -265,9 +282,11 @@ def _map_inputs(c, callee, types, inputs, node) -> tuple[list, list]:
     return in_ops, stubs
 
 
-def _map_input_type(c, v, node, k) -> DType:
+def _map_input_type(c, v, node, k, pe) -> DType:
     """The element type a library function called by `@map` receives from input `k`."""
-    if isinstance(v, (DsdVal, DsdVarRef)):
+    if isinstance(v, DsrVal):
+        t = pe.dsrs[v.name].dtype
+    elif isinstance(v, (DsdVal, DsdVarRef)):
         t = c.dsd_of(v, node.pos).dtype
     else:
         t = v.dtype if isinstance(v, (RVal, CNum)) else None
