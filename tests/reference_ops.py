@@ -21,7 +21,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["REFERENCE", "reference_apply"]
+__all__ = ["CARRIED", "REFERENCE", "reference_apply"]
+
+# addc16 passes a carry from element to element, from 0 at the op's start: its function takes
+# the carry in last and returns (element, carry out)
+CARRIED = {"addc16"}
 
 REFERENCE: dict[str, Callable] = {}
 _DEST: dict[str, np.dtype] = {}
@@ -110,6 +114,8 @@ _ref("xp162fs", f32, i16)(lambda a: _round(float(int(a)), f32))
 _ref("xp162fh", f16, i16)(lambda a: _round(float(int(a)), f16))
 
 _ref("add16", u16, u16, u16)(lambda a, b: u16((int(a) + int(b)) & 0xFFFF))
+_ref("addc16", u16, u16, u16)(lambda a, b, c: ((int(a) + int(b) + c) & 0xFFFF,
+                                               (int(a) + int(b) + c) >> 16))
 _ref("sub16", u16, u16, u16)(lambda a, b: u16((int(a) - int(b)) & 0xFFFF))
 _ref("and16", u16, u16, u16)(lambda a, b: u16(int(a) & int(b)))
 _ref("or16", u16, u16, u16)(lambda a, b: u16(int(a) | int(b)))
@@ -157,6 +163,14 @@ def reference_apply(name: str, *src_arrays) -> np.ndarray:
         )
     )
     out = np.empty(arrays[0].shape, dest)
+    if name in CARRIED:
+        # the carry goes from each element to the next along the last axis, from 0
+        for row in np.ndindex(out.shape[:-1]):
+            carry = 0
+            for i in range(out.shape[-1] if out.ndim else 1):
+                index = row + (i,) if out.ndim else ()
+                out[index], carry = ref(*(a[index] for a in arrays), carry)
+        return out
     for index in np.ndindex(out.shape):
         out[index] = ref(*(a[index] for a in arrays))
     return out

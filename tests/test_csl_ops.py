@@ -237,3 +237,61 @@ def test_fnorm_takes_a_pointer_destination_only(tmp_path):
     line, col = position(HEAD + src, "@fnorms(@get_dsd")
     assert f"pe.csl:{line}:{col}" in str(e.value)
     assert "@fnorms does not accept operand form (D, s); accepted: (p, s)" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# @addc16: the carry out of each element goes into the next, from 0 at the op's start
+
+ADDC_OPS = """
+// 48-bit numbers as three 16-bit limbs, least significant first
+var x = [6]u16 { 0xFFFF, 0xFFFF, 0x0001, 0x1234, 0x0000, 0xFFFF };
+var y = [6]u16 { 0x0001, 0x0000, 0x0002, 0xFFFF, 0xFFFF, 0x0000 };
+var out = @zeros([12]u16);
+var out_ptr: [*]u16 = &out;
+var acc: u16 = 0xFFFE;
+const xd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> x[i] });
+const yd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> y[i] });
+const o0 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> out[i] });
+const o1 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> out[6 + i] });
+const accd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> acc[0] });
+const ones = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> y[0] });
+fn main() void {
+  @addc16(o0, xd, yd);
+  @addc16(o1, 0xFFFF, xd);
+  @addc16(accd, accd, ones);    // one location, read after each write: in order
+  out[9] = acc;
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+def _addc(a, b):
+    out, carry = [], 0
+    for p, q in zip(a, b):
+        total = p + q + carry
+        out.append(total & 0xFFFF)
+        carry = total >> 16
+    return out
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_addc16_passes_the_carry_from_element_to_element(tmp_path, arch):
+    eng, ref = outputs(program(tmp_path, ADDC_OPS, "u16", arch), 12, np.uint16)
+    x = [0xFFFF, 0xFFFF, 0x0001, 0x1234, 0x0000, 0xFFFF]
+    y = [0x0001, 0x0000, 0x0002, 0xFFFF, 0xFFFF, 0x0000]
+    # acc: 0xFFFE + 1 = 0xFFFF; + 1 = 0 carry 1; 0 + 1 + 1 = 2
+    want = _addc(x, y) + _addc([0xFFFF] * 3, x[:3]) + [2, 0, 0]
+    assert want[:3] == [0, 0, 4]      # (0x0001FFFFFFFF + 0x000200000001) mod 2**48, by limb
+    check(eng, ref, np.array(want, np.uint16))
+
+
+def test_addc16_over_the_fabric_is_refused(tmp_path):
+    src = ADDC_OPS.replace("@addc16(o1, 0xFFFF, xd);", "@addc16(@get_dsd(fabout_dsd, "
+                           ".{ .extent = 3, .fabric_color = @get_color(5), .output_queue = "
+                           "@get_output_queue(2) }), 0xFFFF, xd);")
+    with pytest.raises(CslError) as e:
+        program(tmp_path, src, "u16")
+    line, col = position(HEAD + src, "@addc16(@get_dsd(fabout")
+    assert f"pe.csl:{line}:{col}" in str(e.value)
+    assert ("@addc16: a carry across fabric or FIFO operands is not supported yet (memory "
+            "DSDs only)") in str(e.value)

@@ -21,8 +21,11 @@ number and +0 counts as larger than -0; float -> xp16 truncates toward zero, sat
 range and maps NaN to 0; xp16 sources are signed; shifts move the first source by the second, a
 count of 16 or more gives 0 (`sll16`, `slr16`) or the sign fill (`sar16`). `fscales`/`fscaleh`
 give s * 2**k rounded once to nearest even (subnormal results included; overflow gives inf);
-`fnorms`/`fnormh` ("normalize", meaning unknown) give s's significand scaled into [1, 2) with
-s's sign, so that s == fnorm(s) * 2**floor(log2|s|); zeros, infinities and NaN pass unchanged.
+`addc16` adds with carry: a carry flag, 0 when the op starts, takes each element's carry out to
+the next element (so `fn` chains along the last axis, in the op's element order; one element at
+a time, `add_with_carry` passes the flag on). `fnorms`/`fnormh` ("normalize", meaning unknown)
+give s's significand scaled into [1, 2) with s's sign, so that s == fnorm(s) * 2**floor(log2|s|);
+zeros, infinities and NaN pass unchanged.
 
 Example:
     >>> import jax.numpy as jnp
@@ -40,7 +43,7 @@ from jax import lax
 from wsejax.errors import ProgramError
 from wsejax.opspec import ElementOp, OpSpec, form_error, with_functions
 
-__all__ = ["OPS", "ElementOp", "OpSpec", "apply", "form_error"]
+__all__ = ["OPS", "ElementOp", "OpSpec", "add_with_carry", "apply", "form_error"]
 
 
 def apply(name: str, *srcs) -> jax.Array:
@@ -310,6 +313,29 @@ def _fnorm(x):
 # -- 16-bit integer, on raw u16 patterns (_add, _sub, _and, _or, _xor, _mov serve as they are) -----
 
 
+def add_with_carry(a, b, carry):
+    """One element of `addc16` on u16 patterns: ((a + b + carry) mod 2**16, carry out)."""
+    total = a.astype(jnp.uint32) + b.astype(jnp.uint32) + jnp.asarray(carry, jnp.uint32)
+    return total.astype(jnp.uint16), (total >> 16).astype(jnp.uint16)
+
+
+def _addc16(a, b):
+    # The carry into element i is 1 where some earlier element generated one (its sum passed
+    # 0xFFFF) and every element since propagated it (summed to exactly 0xFFFF): a prefix scan.
+    a, b = jnp.broadcast_arrays(a, b)
+    if a.ndim == 0:
+        return add_with_carry(a, b, 0)[0]
+    total = a.astype(jnp.uint32) + b.astype(jnp.uint32)
+
+    def join(earlier, later):
+        (g1, p1), (g2, p2) = earlier, later
+        return g2 | (p2 & g1), p1 & p2
+
+    generated, _ = lax.associative_scan(join, (total > 0xFFFF, total == 0xFFFF), axis=-1)
+    carry_in = jnp.concatenate([jnp.zeros_like(generated[..., :1]), generated[..., :-1]], -1)
+    return (total + carry_in.astype(jnp.uint32)).astype(jnp.uint16)
+
+
 def _sll16(a, n):
     return jnp.where(n < 16, a << jnp.minimum(n, 15), 0)
 
@@ -369,6 +395,7 @@ OPS: dict[str, ElementOp] = with_functions({
     "xp162fs": _to_f32,
     "xp162fh": _to_f16,
     "add16": _add,
+    "addc16": _addc16,
     "sub16": _sub,
     "and16": _and,
     "or16": _or,

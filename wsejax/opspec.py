@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from wsejax.types import DType
 
-__all__ = ["FORM_LETTERS", "OPS", "ElementOp", "OpSpec", "form_error", "with_functions"]
+__all__ = ["CARRIED", "FORM_LETTERS", "OPS", "ElementOp", "OpSpec", "form_error",
+           "with_functions"]
 
 F32, F16, I16, U16, U32 = DType.f32, DType.f16, DType.i16, DType.u16, DType.u32
 
@@ -80,6 +81,11 @@ def with_functions(fns: Mapping[str, Callable]) -> dict[str, ElementOp]:
             for name, spec in OPS.items()}
 
 
+# The ops whose elements are not independent: `addc16` adds with a carry that each element
+# passes to the next, from 0 at the op's start (spec §8 notes; [U], our policy).
+CARRIED = frozenset({"addc16"})
+
+
 # -- the table (forms from spec §8; 'v16'/'vh'/'vs' written as 's') --------------------------------
 
 _BINARY = ("DDD", "DsD", "DDs", "psD")
@@ -123,6 +129,7 @@ OPS: dict[str, OpSpec] = {
         OpSpec("xp162fs", F32, (I16,), _UNARY),
         OpSpec("xp162fh", F16, (I16,), _UNARY),
         OpSpec("add16", U16, (U16, U16), _BINARY16),
+        OpSpec("addc16", U16, (U16, U16), _BINARY16),
         OpSpec("sub16", U16, (U16, U16), ("DDD", "DDs")),
         OpSpec("and16", U16, (U16, U16), _BINARY16),
         OpSpec("or16", U16, (U16, U16), _BINARY16),

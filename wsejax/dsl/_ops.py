@@ -159,6 +159,7 @@ def _make_op(name: str):
 # one function per operation of the op table (`tests/test_frontend_rules.py` checks that none
 # is missing)
 add16 = _make_op("add16")
+addc16 = _make_op("addc16")
 and16 = _make_op("and16")
 clz = _make_op("clz")
 ctz = _make_op("ctz")

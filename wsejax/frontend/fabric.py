@@ -17,6 +17,7 @@ from wsejax.hardware import (
     MEMCPY_QUEUES,
     QUEUE_COUNTS,
 )
+from wsejax.opspec import CARRIED
 
 __all__ = ["DIRECTIONS", "FABRIC_DSDS", "Operand", "check_async", "check_color",
            "check_control_task_id", "check_data_task_source", "check_direction", "check_hooks",
@@ -153,6 +154,9 @@ def check_stream_operands(op: str, arch: str, operands: list[Operand]) -> None:
         fail("at most one source may be a FIFO", what)
     if fifos == [1] and len(operands) > 2:
         fail("a FIFO cannot be the first of two sources", what, 1)
+    if op in CARRIED and any(o.streams for o in operands):
+        fail("a carry across fabric or FIFO operands is not supported yet (memory DSDs only)",
+             what)
 
 
 def check_hooks(op: str, activate: bool, unblock: bool) -> None:

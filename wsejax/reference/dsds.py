@@ -24,6 +24,7 @@ from wsejax.diagnostics import (
 )
 from wsejax.errors import ProgramError
 from wsejax.fabric import payload_in, payload_out
+from wsejax.opspec import CARRIED
 from wsejax.reference.elements import ELEMENT_OPS
 from wsejax.reference.interp import map_write_error
 from wsejax.reference.pe import (
@@ -245,10 +246,7 @@ class DsdInterpreter:
         scalars = [cast(o[0], dtype_of(o[0]), t) if letter == "s" else None
                    for (letter, o), t in zip(srcs, spec.srcs)]
         if not streams:
-            for i in range(n):
-                vals = [self._read(pe, o, i, t) if letter == "D" else c
-                        for (letter, o), t, c in zip(srcs, spec.srcs, scalars)]
-                self._write(pe, dest, ptr_index, i, spec.fn(*vals), spec.dest)
+            self._memory_op(pe, spec, dest, srcs, scalars, ptr_index, n)
             _save_addresses(pe, s, n)
             self._tick(pe, fr, n)
             _hooks(pe, activate, unblock)
@@ -270,6 +268,19 @@ class DsdInterpreter:
         self._finish(pe, op)
         _save_addresses(pe, s, op.length)
         self._tick(pe, fr, n)
+
+    def _memory_op(self, pe: PE, spec, dest, srcs, scalars, ptr_index, n: int) -> None:
+        """The n elements of an op on memory, in order (an op of `opspec.CARRIED` passes its
+        carry from each element to the next, from 0)."""
+        carry = 0
+        for i in range(n):
+            vals = [self._read(pe, o, i, t) if letter == "D" else c
+                    for (letter, o), t, c in zip(srcs, spec.srcs, scalars)]
+            if spec.name in CARRIED:
+                r, carry = spec.fn(*vals, carry)
+            else:
+                r = spec.fn(*vals)
+            self._write(pe, dest, ptr_index, i, r, spec.dest)
 
     @staticmethod
     def _claim(pe: PE, op: RunningOp, site: int, cfg: ir.OpConfig) -> None:

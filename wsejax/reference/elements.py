@@ -6,7 +6,8 @@ destination type. The policies are `wsejax.ops`'s (documented there); the arithm
 here again, over Python numbers, so that the two check each other: floats are computed in double
 and rounded once to their type (a mac rounds its product first: the ops are unfused), 16-bit
 integer ops act on raw u16 patterns; `fscale*` scales by 2**k with `math.ldexp` and `fnorm*`
-takes the significand from `math.frexp`.
+takes the significand from `math.frexp`. The function of an op in `opspec.CARRIED` takes the
+carry in as a last argument and returns (element, carry out).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from wsejax.opspec import ElementOp, with_functions
 from wsejax.reference.scalars import clear_sign, flip_sign, maxnum, round_to, xp16
 from wsejax.types import DType
 
-__all__ = ["ELEMENT_OPS", "ElementOp"]
+__all__ = ["ELEMENT_OPS", "ElementOp", "add_with_carry"]
 
 F32, F16 = DType.f32, DType.f16
 
@@ -57,6 +58,13 @@ def _fnorm(t: DType):
             return a
         return round_to(2.0 * math.frexp(x)[0], t)
     return norm
+
+
+def add_with_carry(a, b, carry: int):
+    """One element of `addc16`: ((a + b + carry) mod 2**16, carry out); the op passes the
+    carry from element to element, 0 at its start (`opspec.CARRIED`)."""
+    total = int(a) + int(b) + carry
+    return _u16(total), total >> 16
 
 
 def _same(a):
@@ -125,6 +133,7 @@ def _build() -> dict[str, ElementOp]:
         "xp162fs": lambda a: round_to(float(int(a)), F32),
         "xp162fh": lambda a: round_to(float(int(a)), F16),
         "add16": lambda a, b: _u16(int(a) + int(b)),
+        "addc16": add_with_carry,
         "sub16": lambda a, b: _u16(int(a) - int(b)),
         "and16": lambda a, b: np.uint16(int(a) & int(b)),
         "or16": lambda a, b: np.uint16(int(a) | int(b)),

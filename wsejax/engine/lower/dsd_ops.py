@@ -21,6 +21,7 @@ from jax import lax
 from wsejax import ir, ops
 from wsejax.engine.machine import DsdRt, Frame, bitview, is_static, mask_and
 from wsejax.errors import ProgramError
+from wsejax.opspec import CARRIED
 from wsejax.types import DType
 
 __all__ = ["DsdOpLowering", "has_call", "loads", "same_dsd"]
@@ -158,20 +159,27 @@ class DsdOpLowering:
         def element(d: DsdRt, i) -> DsdRt:
             return self._element(d, i, n)
 
-        def body(i, carry):
+        def body(i, state):
+            carry, flag = state
             self.machine.load(carry)
             mi = m
             if nvalid is not None:
                 mi = mask_and(m, jnp.broadcast_to(i < jnp.asarray(nvalid, jnp.int32), self.lanes))
             one = [(k, element(o, i) if k == "D" else o) for k, o in srcs]
-            res = spec.fn(*self._source_values(spec, one, 1, None, mi, fr, what))
+            vals = self._source_values(spec, one, 1, None, mi, fr, what)
+            if s.op in CARRIED:     # the carry flag goes from each element to the next
+                res, flag = ops.add_with_carry(*vals, flag[..., None])
+                flag = jnp.broadcast_to(flag, self.lanes + (1,))[..., 0]
+            else:
+                res = spec.fn(*vals)
             res = jnp.broadcast_to(res, self.lanes + (1,))
             kind, o = dest
             self.store((kind, element(o, i) if kind == "D" else o), res, 1, None, spec.dest,
                        mi, fr, what)
-            return self.machine.carry()
+            return self.machine.carry(), flag
 
-        self.machine.load(lax.fori_loop(0, n, body, self.machine.carry()))
+        start = (self.machine.carry(), jnp.zeros(self.lanes, jnp.uint16))
+        self.machine.load(lax.fori_loop(0, n, body, start)[0])
 
     def store(self, dest, res, n, nvalid, have: DType, m, fr: Frame, what: str) -> None:
         kind, o = dest
