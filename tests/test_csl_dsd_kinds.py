@@ -269,3 +269,40 @@ def test_map_registers_are_single_step_sources_and_a_dest(tmp_path, change, to, 
     assert message in str(e.value)
     line, col = position(HEAD + src, at)
     assert f"pe.csl:{line}:{col}" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# .save_address on a mem4d_dsd register: each op continues one past the last element it took
+
+MEM4D_SAVED = """
+var a = [16]f32 { 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0,
+                  8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0 };
+var out = @zeros([12]f32);
+var out_ptr: [*]f32 = &out;
+// two rows of two, every other element: a[0], a[2], a[4], a[6] (a seen as [4, 4])
+const grid = @get_dsd(mem4d_dsd, .{ .tensor_access = |i, j|{2, 2} -> a[4 * i + 2 * j] });
+const od = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> out[i] });
+const src = @get_dsr(dsr_src1, 1);
+const dst = @get_dsr(dsr_dest, 1);
+comptime {
+  @load_to_dsr(src, grid, .{ .save_address = true });
+  @load_to_dsr(dst, od, .{ .save_address = true });
+}
+fn main() void {
+  @fmovs(dst, src);                           // a[0, 2, 4, 6]; then from a[7]
+  @fmovs(dst, src);                           // a[7, 9, 11, 13]; then from a[14]
+  @fmovs(dst, @set_dsd_length(src_next, 1));  // a memory DSD operand: the register stays
+  sys.unblock_cmd_stream();
+}
+const src_next = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> a[15 - i] });
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_saved_mem4d_register_continues_past_its_last_element(tmp_path, arch):
+    eng, ref = outputs(program(tmp_path, MEM4D_SAVED, "f32", arch), 12, np.float32)
+    want = np.zeros(12, np.float32)
+    want[:4] = [0, 2, 4, 6]
+    want[4:8] = [7, 9, 11, 13]
+    want[8] = 15
+    check(eng, ref, want)

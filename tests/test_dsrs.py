@@ -366,6 +366,56 @@ def test_save_address_registers_take_a_stream_in_chunks(tmp_path, arch):
     assert eng == ref == want
 
 
+ASYNC_CHUNKS = """
+const next_id: local_task_id = @get_local_task_id(10);
+var chunks: u16 = 0;
+task next() void {
+  chunks += 1;
+  if (chunks < 3) {
+    @fadds(got_dsr, in_dsr, bias_dsr, .{ .async = true, .activate = next_id });
+  } else {
+    sys.unblock_cmd_stream();
+  }
+}
+comptime { @bind_local_task(next, next_id); }
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_save_address_registers_move_when_an_async_op_completes(tmp_path, arch):
+    # each async op takes two wavelets; its completion starts the next from where it stopped
+    body = CHUNKS_PE.replace("""    @fadds(got_dsr, in_dsr, bias_dsr);
+    @fadds(got_dsr, in_dsr, bias_dsr);
+    @fadds(got_dsr, in_dsr, bias_dsr);
+    sys.unblock_cmd_stream();""",
+        "    @fadds(got_dsr, in_dsr, bias_dsr, .{ .async = true, .activate = next_id });")
+    eng, ref = _received(tmp_path, body + ASYNC_CHUNKS, arch)
+    want = (np.array([7, 1, 8, 2, 8, 3], np.float32)
+            + np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], np.float32)).tolist()
+    assert eng == ref == want
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_save_address_registers_move_past_what_an_op_with_a_fifo_took(tmp_path, arch):
+    # all six wavelets go into a FIFO; three ops each pop two and move the registers
+    body = CHUNKS_PE.replace("""    @fadds(got_dsr, in_dsr, bias_dsr);
+    @fadds(got_dsr, in_dsr, bias_dsr);
+    @fadds(got_dsr, in_dsr, bias_dsr);""", """    @fmovs(f, in6);
+    @fadds(got_dsr, bias_dsr, f);
+    @fadds(got_dsr, bias_dsr, f);
+    @fadds(got_dsr, bias_dsr, f);""")
+    body = body.replace("fn main() void {", """var buf = @zeros([8]f32);
+const f = @allocate_fifo(buf);
+const in6 = @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{ .extent = 6, .input_queue = iq }
+                                else .{ .extent = 6, .fabric_color = c, .input_queue = iq });
+fn main() void {""")
+    body = body.replace("  @load_to_dsr(in_dsr, in);\n", "")
+    eng, ref = _received(tmp_path, body, arch)
+    want = (np.array([7, 1, 8, 2, 8, 3], np.float32)
+            + np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], np.float32)).tolist()
+    assert eng == ref == want
+
+
 def test_an_async_load_makes_the_operations_on_the_register_async(tmp_path):
     (tmp_path / "layout.csl").write_text(FABRIC_LAYOUT)
     (tmp_path / "pe.csl").write_text(FABRIC_PE)
@@ -413,7 +463,7 @@ BAD = [
     ("comptime { @load_to_dsr(s1, in, .{ .on_control = true }); }\nfn main() void {}",
      ".{ .on_control", "@load_to_dsr: option .on_control is not supported yet"),
     ("comptime { @load_to_dsr(dd, out_f, .{ .save_address = true }); }\nfn main() void {}",
-     ".{ .save", ".save_address applies to a mem1d_dsd, got a fabout_dsd"),
+     ".{ .save", ".save_address applies to a mem1d_dsd or a mem4d_dsd, got a fabout_dsd"),
     ("comptime { @load_to_dsr(s1, a_dsd, .{ .async = true }); }\nfn main() void {}",
      ".{ .async", ".async and its hooks apply to a fabric DSD, got a mem1d_dsd"),
     ("comptime { const x = @get_dsr(dsr_src0, s1); }\nfn main() void {}",
@@ -435,16 +485,10 @@ BAD = [
      "@initialize_queue(iq, .{ .color = 5 }); @load_to_dsr(dd, a_dsd); }\n"
      "fn main() void { @fmovs(dd, s1, .{ .async = true }); }",
      "@fmovs(dd", "a DSR operand was loaded with .async; its options are those of"),
-    ("comptime { @initialize_queue(iq, .{ .color = 5 }); "
-     "@load_to_dsr(dd, a_dsd, .{ .save_address = true }); }\n"
-     "fn main() void { @fmovs(dd, in, .{ .async = true }); }",
-     "@fmovs(dd", "a DSR loaded with .save_address in an asynchronous operation is not "
-     "supported yet"),
-    ("var buf: [4]f32;\nconst f = @allocate_fifo(buf);\n"
-     "comptime { @load_to_dsr(dd, a_dsd, .{ .save_address = true }); }\n"
-     "fn main() void { @fmovs(dd, f); }",
-     "@fmovs(dd", "a DSR loaded with .save_address in an operation with a FIFO operand is "
-     "not supported yet"),
+    ("comptime { @load_to_dsr(s1, a_dsd, .{ .single_step = true }); @load_to_dsr(dd, a_dsd); }"
+     "\nfn main() void { @fmovs(dd, s1); }",
+     "s1); }", "@fmovs: the dsr_src1 1 was loaded with .single_step, which readies it for @map "
+     "only"),
     ("const x = @get_xdsr(1);\ncomptime { @load_to_dsr_xdsr(x, a_dsd); }\n"
      "fn main() void {}",
      "@load_to_dsr_xdsr", "@load_to_dsr_xdsr is not supported yet"),

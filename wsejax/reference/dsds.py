@@ -247,7 +247,7 @@ class DsdInterpreter:
                    for (letter, o), t in zip(srcs, spec.srcs)]
         if not streams:
             self._memory_op(pe, spec, dest, srcs, scalars, ptr_index, n)
-            _save_addresses(pe, s, n)
+            _save_addresses(pe, _saved(pe, s), n)
             self._tick(pe, fr, n)
             _hooks(pe, activate, unblock)
             return
@@ -257,6 +257,7 @@ class DsdInterpreter:
                        Counter(o.base for o in src_dsds if o.kind == "fifo"),
                        dest[1].color if dest[0] == "D" and dest[1].kind == "fabout" else -1, ut)
         op.queues = tuple(o.queue for o in dsds if o.queue)
+        op.saved = _saved(pe, s)
         self._claim(pe, op, s.site, cfg)
         if cfg.async_:
             pe.micro[s.site] = op
@@ -266,7 +267,6 @@ class DsdInterpreter:
             yield progressed
             progressed = self._advance(pe, op)
         self._finish(pe, op)
-        _save_addresses(pe, s, op.length)
         self._tick(pe, fr, n)
 
     def _memory_op(self, pe: PE, spec, dest, srcs, scalars, ptr_index, n: int) -> None:
@@ -356,6 +356,7 @@ class DsdInterpreter:
     def _finish(pe: PE, op: RunningOp) -> None:
         pe.fabin_users.subtract(op.need_in)
         pe.fabout_users[op.out_color] -= 1
+        _save_addresses(pe, op.saved, op.length)
         _hooks(pe, op.activate, op.unblock)
 
     # -- @map -------------------------------------------------------------------------------
@@ -409,12 +410,21 @@ def _hooks(pe: PE, activate, unblock) -> None:
         pe.blocked.discard(unblock)
 
 
-def _save_addresses(pe: PE, s: ir.DsdOp, n: int) -> None:
-    """Move each `.save_address` register operand of `s` past the n elements the op
-    accessed: the next op continues from there (spec 9)."""
+def _saved(pe: PE, s: ir.DsdOp) -> tuple:
+    """The `.save_address` registers among the operands of `s`."""
     names = dict.fromkeys(o.dsd.name for o in (s.dest,) + s.srcs
                           if type(o) is ir.DsdOperand and type(o.dsd) is ir.DsdVar)
+    return tuple(name for name in names if pe.cls.saved_address(name))
+
+
+def _save_addresses(pe: PE, names, n: int) -> None:
+    """Move each `.save_address` register of `names` past the n elements an op accessed:
+    the next op continues from there (spec 9). A mem1d moves by n strides; a mem4d to one past
+    the last element it accessed (the doc's "one position past the end of the range")."""
     for name in names:
-        if pe.cls.saved_address(name):
-            d = pe.dsd[name]
-            pe.dsd[name] = replace(d, offset=d.offset + d.stride * n)
+        d = pe.dsd[name]
+        if d.kind == "mem4d":
+            step = d.address(n - 1) - d.base_offset - d.offset + 1 if n > 0 else 0
+        else:
+            step = d.stride * n
+        pe.dsd[name] = replace(d, offset=d.offset + step)

@@ -170,6 +170,7 @@ class RunningOp:
     ut: int | None = None       # the microthread its `.ut_id` names (None: one of its own)
     done: int = 0
     queues: tuple = ()          # the queues bound at run time it uses, (kind, n)
+    saved: tuple = ()           # its `.save_address` registers, moved when it completes
 
 
 class Fault(Exception):

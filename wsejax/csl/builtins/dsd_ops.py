@@ -123,18 +123,16 @@ def _check_fabric_operands(c, vals, node, config, pe) -> None:
 
 
 def _dsr_config(c, vals, node, config, pe):
-    """The operation's config, where its DSR operands were loaded with `.async` (spec 7.8);
-    an operation that moves a `.save_address` register is synchronous, without FIFOs."""
+    """The operation's config, where its DSR operands were loaded with `.async` (spec 7.8).
+    A register loaded with `.single_step` is for `@map` only (elsewhere the SDK leaves it
+    undefined)."""
+    for k, v in enumerate(vals):
+        if isinstance(v, DsrVal) and pe.dsrs[v.name].single_step:
+            raise c.error(f"@{node.name}: the {v.type} {v.id} was loaded with .single_step, "
+                          "which readies it for @map only (its use by other operations is "
+                          "undefined)", node.args[k].pos)
     recs = [pe.dsrs[v.name] for v in vals if isinstance(v, DsrVal)]
-    config = op_config_of_dsrs(c, node, recs, config)
-    if any(r.save_address for r in recs):
-        if config is not None and config.async_:
-            raise c.error(f"@{node.name}: a DSR loaded with .save_address in an asynchronous "
-                          "operation is not supported yet", node.pos)
-        if any(isinstance(v, FifoVal) for v in vals):
-            raise c.error(f"@{node.name}: a DSR loaded with .save_address in an operation "
-                          "with a FIFO operand is not supported yet", node.pos)
-    return config
+    return op_config_of_dsrs(c, node, recs, config)
 
 
 def _operand_info(c, v, node, pe=None) -> Operand:

@@ -181,10 +181,9 @@ def _load_config(c, node, env, kind: str) -> tuple[bool, ir.OpConfig | None, boo
     if save and f:
         raise c.error("@load_to_dsr: .save_address goes alone, without "
                       f".{next(iter(f))}", pos)
-    if save and kind != "mem1d_dsd":
-        raise c.error(f"@load_to_dsr: .save_address applies to a mem1d_dsd, got a {kind}"
-                      + (" (not supported yet for mem4d_dsd)" if kind == "mem4d_dsd" else ""),
-                      pos)
+    if save and kind not in ("mem1d_dsd", "mem4d_dsd"):
+        raise c.error(f"@load_to_dsr: .save_address applies to a mem1d_dsd or a mem4d_dsd, "
+                      f"got a {kind}", pos)
     config = op_config(c, StructVal(f), node, env) if f else None
     if config is not None and kind not in ("fabin_dsd", "fabout_dsd"):
         raise c.error(f"@load_to_dsr: .async and its hooks apply to a fabric DSD, got a "

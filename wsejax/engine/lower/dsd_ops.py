@@ -96,7 +96,12 @@ class DsdOpLowering:
             if not self.pe.saved_address(name):
                 continue
             d = self.dsd(ir.DsdVar(name), fr)
-            step = jnp.asarray(d.stride, jnp.int32) * jnp.asarray(count, jnp.int32)
+            count = jnp.asarray(count, jnp.int32)
+            if d.kind == "mem4d":       # to one past the last element accessed
+                pat = jnp.asarray(self.pattern(d, d.length).astype(np.int32))
+                step = jnp.where(count > 0, pat[jnp.clip(count - 1, 0, d.length - 1)] + 1, 0)
+            else:
+                step = jnp.asarray(d.stride, jnp.int32) * count
             self.store_dsd_var(name, d.replace(offset=jnp.asarray(d.offset, jnp.int32) + step),
                                m, fr)
 

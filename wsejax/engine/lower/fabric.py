@@ -498,6 +498,8 @@ class FabricLowering:
         done = run & (new >= length)
         slot.run = slot.run & ~done
         if not info.hidden:
+            # an async op moves its `.save_address` registers as it completes
+            self.save_addresses(info.stmt, length, Frame.microthread(), done)
             self._completion_hooks(site, info, done)
         return self.machine, avail
 
