@@ -306,3 +306,95 @@ def test_a_saved_mem4d_register_continues_past_its_last_element(tmp_path, arch):
     want[4:8] = [7, 9, 11, 13]
     want[8] = 15
     check(eng, ref, want)
+
+
+# ------------------------------------------------------------------------------------------------
+# circbuf_dsd: a ring of elements, an operand from a register loaded by @load_to_dsr_xdsr
+
+CIRCBUF = """
+var ring = [5]f32 { 1.0, 2.0, 3.0, 4.0, 5.0 };
+var vals = [9]f32 { 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0 };
+var acc = @zeros([6]f32);
+var buf = [6]f32 { 0.5, 1.5, 2.5, 3.5, 4.5, 5.5 };
+var over = @zeros([5]f32);
+var out = @zeros([40]f32);
+var out_ptr: [*]f32 = &out;
+const whole = @get_dsd(circbuf_dsd, .{ .base_address = &ring, .extent = 12 });
+const small = @get_dsd(circbuf_dsd, .{ .base_address = &acc, .extent = 3, .wraparound = 4 });
+const inner = @get_dsd(circbuf_dsd, .{ .base_address = &buf[2], .extent = 7,
+                                       .wraparound = 3 });
+const laps = @get_dsd(circbuf_dsd, .{ .base_address = &over, .extent = 7 });
+const vd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> vals[i] });
+const v7 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{7} -> vals[i] });
+const o12 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{12} -> out[i] });
+const o7 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{7} -> out[12 + i] });
+const o5 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{5} -> out[19 + i] });
+const ring_src = @get_dsr(dsr_src1, 1);
+const acc_dst = @get_dsr(dsr_dest, 1);
+const vals_src = @get_dsr(dsr_src0, 2);
+const inner_src = @get_dsr(dsr_src1, 3);
+const laps_dst = @get_dsr(dsr_dest, 4);
+const step_src = @get_dsr(dsr_src1, 5);
+fn twice(x: f32) f32 { return 2.0 * x; }
+comptime {
+  @load_to_dsr_xdsr(ring_src, @get_xdsr(1), whole);
+  @load_to_dsr_xdsr(acc_dst, @get_xdsr(2), small, .{ .save_address = true });
+  @load_to_dsr(vals_src, vd, .{ .save_address = true });
+}
+fn main() void {
+  @fmovs(o12, ring_src);                        // ring twice and a bit: 1..5, 1..5, 1, 2
+  @fmovs(acc_dst, vals_src);                    // acc[0, 1, 2] = 10, 11, 12
+  @fmovs(acc_dst, vals_src);                    // acc[3, 0, 1] = 13, 14, 15
+  @fmovs(acc_dst, vals_src);                    // acc[2, 3, 0] = 16, 17, 18
+  @load_to_dsr_xdsr(inner_src, @get_xdsr(3), inner, .{ .single_step = true });
+  @map(twice, inner_src, o7);                   // 2 * buf[2, 3, 4, 2, 3, 4, 2]
+  @load_to_dsr_xdsr(laps_dst, @get_xdsr(4), laps);
+  @fmovs(laps_dst, v7);                         // over[i % 5] = vals[i]: the last lap stays
+  @fmovs(o5, @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{5} -> over[i] }));
+  for (@range(u16, 6)) |i| { out[24 + i] = acc[i]; }
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_circbuf_goes_around_its_ring(tmp_path, arch):
+    eng, ref = outputs(program(tmp_path, CIRCBUF, "f32", arch), 30, np.float32)
+    ring = np.arange(1, 6, dtype=np.float32)
+    vals = np.arange(10, 19, dtype=np.float32)
+    buf = np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], np.float32)
+    over = np.zeros(5, np.float32)
+    for i in range(7):
+        over[i % 5] = vals[i]
+    want = np.concatenate([ring[np.arange(12) % 5], 2 * buf[2 + np.arange(7) % 3], over,
+                           [18, 15, 16, 17, 0, 0]]).astype(np.float32)
+    check(eng, ref, want)
+
+
+@pytest.mark.parametrize("change, to, at, message", [
+    ("@fmovs(o12, ring_src);", "@fmovs(o12, whole);", "whole);   ",
+     "@fmovs: a circbuf_dsd is not an operand itself; load it into a DSR with "
+     "@load_to_dsr_xdsr(dsr, xdsr, dsd) and use the DSR"),
+    ("@load_to_dsr_xdsr(ring_src, @get_xdsr(1), whole);", "@load_to_dsr(ring_src, whole);",
+     "whole);\n  @load_to_dsr_xdsr(acc",
+     "a circbuf_dsd is loaded with @load_to_dsr_xdsr(dsr, xdsr, dsd), not @load_to_dsr"),
+    ("@load_to_dsr_xdsr(ring_src, @get_xdsr(1), whole);",
+     "@load_to_dsr_xdsr(ring_src, @get_xdsr(1), o12);", "o12);\n  @load_to_dsr_xdsr(acc",
+     "@load_to_dsr_xdsr loads a circbuf_dsd, got a mem1d_dsd (load it with @load_to_dsr)"),
+    (".extent = 3, .wraparound = 4", ".extent = 3, .wraparound = 6",
+     "@get_dsd(circbuf_dsd, .{ .base_address = &acc",
+     "a circbuf_dsd .wraparound must be less than the size of 'acc' (6), got 6"),
+    (".extent = 7,\n                                       .wraparound = 3", ".extent = 7",
+     "@get_dsd(circbuf_dsd, .{ .base_address = &buf[2]",
+     "a circbuf_dsd whose base_address points to one element needs a .wraparound"),
+    (".extent = 7,\n                                       .wraparound = 3",
+     ".extent = 7, .wraparound = 5", "@get_dsd(circbuf_dsd, .{ .base_address = &buf[2]",
+     "a circbuf_dsd .wraparound of 5 from element 2 runs past the end of 'buf' (6 elements)"),
+])
+def test_circbuf_misuse_is_located(tmp_path, change, to, at, message):
+    src = CIRCBUF.replace(change, to)
+    with pytest.raises(CslError) as e:
+        program(tmp_path, src, "f32")
+    assert message in str(e.value)
+    line, col = position(HEAD + src, at)
+    assert f"pe.csl:{line}:{col}" in str(e.value)

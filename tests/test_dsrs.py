@@ -416,6 +416,21 @@ fn main() void {""")
     assert eng == ref == want
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_circbuf_register_streams_around_its_ring(tmp_path, arch):
+    # the sender's register walks src[0..3] as a ring: six wavelets go round once and a half
+    body = CHUNKS_PE.replace("@fmovs(out, src_dsd, .{", "@fmovs(out, ring_dsr, .{")
+    body = body.replace("fn main() void {", """
+const ring = @get_dsd(circbuf_dsd, .{ .base_address = &src, .extent = 6, .wraparound = 4 });
+const ring_dsr = @get_dsr(dsr_src1, 3);
+comptime { @load_to_dsr_xdsr(ring_dsr, @get_xdsr(1), ring); }
+fn main() void {""")
+    eng, ref = _received(tmp_path, body, arch)
+    want = (np.array([7, 1, 8, 2, 7, 1], np.float32)
+            + np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], np.float32)).tolist()
+    assert eng == ref == want
+
+
 def test_an_async_load_makes_the_operations_on_the_register_async(tmp_path):
     (tmp_path / "layout.csl").write_text(FABRIC_LAYOUT)
     (tmp_path / "pe.csl").write_text(FABRIC_PE)
@@ -489,9 +504,12 @@ BAD = [
      "\nfn main() void { @fmovs(dd, s1); }",
      "s1); }", "@fmovs: the dsr_src1 1 was loaded with .single_step, which readies it for @map "
      "only"),
-    ("const x = @get_xdsr(1);\ncomptime { @load_to_dsr_xdsr(x, a_dsd); }\n"
+    ("const x = @get_xdsr(1);\ncomptime { @load_to_dsr_xdsr(s1, x, a_dsd); }\n"
      "fn main() void {}",
-     "@load_to_dsr_xdsr", "@load_to_dsr_xdsr is not supported yet"),
+     "a_dsd); }", "@load_to_dsr_xdsr loads a circbuf_dsd, got a mem1d_dsd"),
+    ("const x = @get_xdsr(1);\ncomptime { @load_to_dsr_xdsr(s1, s1, a_dsd); }\n"
+     "fn main() void {}",
+     "s1, a_dsd); }", "@load_to_dsr_xdsr takes an XDSR (@get_xdsr(n)) second, got the dsr_src1"),
     ("fn load(d: mem1d_dsd) void { @load_to_dsr(s1, d); }\n"
      "fn main() void { load(a_dsd); }",
      "d); }", "@load_to_dsr takes a DSD made by @get_dsd or a DSD variable"),

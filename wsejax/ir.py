@@ -26,7 +26,8 @@ import numpy as np
 from wsejax.types import DType
 
 __all__ = [
-    "Assert", "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "Const", "Continue",
+    "Assert", "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "CircBuf", "Const",
+    "Continue",
     "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "Dsr",
     "ExportData", "ExportFunc", "ExportName", "Expr", "ExprStmt", "FabIn", "FabOut", "Fifo",
     "FifoRef", "Filter", "For",
@@ -223,6 +224,20 @@ class Mem4d:
 
 
 @dataclass(frozen=True)
+class CircBuf:
+    """A `circbuf_dsd` (spec 7.3): `length` elements over a ring of `wraparound` elements from
+    `base_offset` of `base`; element i is at `base_offset + (offset + i) mod wraparound`, where
+    `offset` is the head (0 at the start; a `.save_address` register moves it). It is used as
+    an operand from a register only (`@load_to_dsr_xdsr`)."""
+
+    base: str
+    length: Expr
+    wraparound: int
+    base_offset: int = 0
+    offset: Expr = Const(0, DType.i16)
+
+
+@dataclass(frozen=True)
 class FabIn:
     """A `fabin_dsd`: `length` wavelets received on `color` (spec 7.4). On wse3 the color is
     the one its input queue was initialised with; `queue` is kept for messages."""
@@ -257,7 +272,7 @@ class FifoRef:
 class DsdLit:
     """A literal DSD value."""
 
-    dsd: Mem1d | Mem4d | FabIn | FabOut
+    dsd: Mem1d | Mem4d | FabIn | FabOut | CircBuf
 
 
 @dataclass(frozen=True)

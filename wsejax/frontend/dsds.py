@@ -10,7 +10,8 @@ from wsejax import dsd as dsd_math
 from wsejax.frontend.fabric import FABRIC_DSDS, fail
 from wsejax.types import DType
 
-__all__ = ["ADDRESSING", "DSR_FILES", "DSR_TYPES", "MEMORY_DSDS", "check_base_width",
+__all__ = ["ADDRESSING", "CIRCBUF", "DSR_FILES", "DSR_TYPES", "MEMORY_DSDS", "check_base_width",
+           "circbuf_wraparound",
            "check_dsr_load", "check_dsr_operand", "check_dsr_retype", "check_fabric_source",
            "check_fifo_buffer", "check_given_once", "check_length_target", "check_offset_type",
            "check_stride_target", "check_width", "coeffs", "linearize", "memory_only",
@@ -18,6 +19,7 @@ __all__ = ["ADDRESSING", "DSR_FILES", "DSR_TYPES", "MEMORY_DSDS", "check_base_wi
            "tensor_access_shape"]
 
 MEMORY_DSDS = ("mem1d_dsd", "mem4d_dsd")
+CIRCBUF = "circbuf_dsd"
 # the fields a tensor_access gives in place of its own
 ADDRESSING = ("base_address", "offset", "stride", "extent")
 
@@ -107,6 +109,28 @@ def memory_only(name: str, kind: str) -> None:
     """`@name` takes a memory DSD."""
     if kind in FABRIC_DSDS:
         fail(f"@{name} does not apply to a {kind} (memory DSDs only)")
+    if kind == CIRCBUF:
+        fail(f"@{name} does not apply to a circbuf_dsd (mem1d_dsd and mem4d_dsd only)")
+
+
+def circbuf_wraparound(array: str, size: int, start: int, whole: bool,
+                       wraparound: int | None) -> int:
+    """The ring size of a circbuf_dsd over `array` (`size` elements) from element `start`:
+    `wraparound`, which defaults to the array's size where the base is the whole array, is
+    required where it points to one element, and stays below the array's size (spec 7.3)."""
+    if wraparound is None:
+        if not whole:
+            fail("a circbuf_dsd whose base_address points to one element needs a .wraparound")
+        return size
+    if wraparound <= 0:
+        fail(f"a circbuf_dsd .wraparound is a count of elements (1 or more), got {wraparound}")
+    if whole and wraparound >= size:
+        fail(f"a circbuf_dsd .wraparound must be less than the size of '{array}' ({size}), "
+             f"got {wraparound}")
+    if start + wraparound > size:
+        fail(f"a circbuf_dsd .wraparound of {wraparound} from element {start} runs past the "
+             f"end of '{array}' ({size} elements)")
+    return wraparound
 
 
 def check_offset_type(t) -> None:
@@ -188,9 +212,18 @@ def check_dsr_retype(new: str, old: str) -> None:
              f"{new}", None, 1)
 
 
-def check_dsr_load(dsr: str, dsd: str) -> None:
+def check_dsr_load(dsr: str, dsd: str, xdsr: bool = False) -> None:
     """What DSD kind register type `dsr` can hold: a fabin_dsd is never a destination, a
-    fabout_dsd never a source; a circbuf_dsd goes through @load_to_dsr_xdsr."""
+    fabout_dsd never a source; a circbuf_dsd goes through @load_to_dsr_xdsr (`xdsr`), which
+    loads nothing else."""
+    if xdsr and dsd != CIRCBUF:
+        fail(f"@load_to_dsr_xdsr loads a circbuf_dsd, got a {dsd} (load it with @load_to_dsr)",
+             None, 1)
+    if xdsr:
+        return
+    if dsd == CIRCBUF:
+        fail("a circbuf_dsd is loaded with @load_to_dsr_xdsr(dsr, xdsr, dsd), not "
+             "@load_to_dsr", None, 1)
     if dsd == "fabin_dsd" and DSR_FILES[dsr] == "dest":
         fail(f"a fabin_dsd cannot be loaded into a {dsr} (a destination register)", None, 1)
     if dsd == "fabout_dsd" and DSR_FILES[dsr] != "dest":

@@ -425,6 +425,9 @@ def _save_addresses(pe: PE, names, n: int) -> None:
         d = pe.dsd[name]
         if d.kind == "mem4d":
             step = d.address(n - 1) - d.base_offset - d.offset + 1 if n > 0 else 0
+        elif d.kind == "circbuf":       # the head goes around the ring
+            pe.dsd[name] = replace(d, offset=(d.offset + n) % d.wrap)
+            continue
         else:
             step = d.stride * n
         pe.dsd[name] = replace(d, offset=d.offset + step)

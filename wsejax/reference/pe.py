@@ -61,10 +61,13 @@ class Dsd:
     index_offset: bool = False
     control: bool = False
     queue: tuple | None = None   # (kind, n) of a queue bound at run time whose color it has
+    wrap: int = 0               # circbuf: element i is at offset + i mod wrap (offset: head)
 
     def address(self, i: int) -> int:
         if self.kind == "mem1d":
             return self.base_offset + self.offset + self.stride * i
+        if self.kind == "circbuf":
+            return self.base_offset + (self.offset + i) % self.wrap
         addr = self.base_offset + self.offset
         for coeff, extent in zip(reversed(self.coeffs), reversed(self.extents)):
             i, counter = divmod(i, extent)
@@ -73,7 +76,7 @@ class Dsd:
 
     @property
     def is_memory(self) -> bool:
-        return self.kind in ("mem1d", "mem4d")
+        return self.kind in ("mem1d", "mem4d", "circbuf")
 
 
 def color_on(color, tables: dict):
@@ -90,6 +93,9 @@ def literal(d, tables: dict, int_of: Callable) -> Dsd:
     if isinstance(d, ir.FabOut):
         return Dsd("fabout", "", 0, 0, 0, int_of(d.length), color=color_on(d.color, tables),
                    index_offset=d.wavelet_index_offset, control=d.control)
+    if isinstance(d, ir.CircBuf):
+        return Dsd("circbuf", d.base, d.base_offset, int_of(d.offset), 1, int_of(d.length),
+                   wrap=d.wraparound)
     if isinstance(d, ir.Mem1d):
         return Dsd("mem1d", d.base, d.base_offset, int_of(d.offset), int_of(d.stride),
                    int_of(d.length), index_offset=d.wavelet_index_offset)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from wsejax import dsd as dsd_math
 from wsejax import ir
 from wsejax.csl import ast
@@ -31,6 +33,7 @@ from wsejax.frontend.dsds import (
     check_length_target,
     check_offset_type,
     check_stride_target,
+    circbuf_wraparound,
     coeffs,
     linearize,
     memory_only,
@@ -52,12 +55,12 @@ def _get_dsd(c, node, env):
     if not isinstance(kind, Special) or kind.name not in DSD_KINDS:
         raise c.error(f"@get_dsd takes a DSD kind (mem1d_dsd, mem4d_dsd, fabin_dsd, "
                       f"fabout_dsd), got {describe(kind)}", node.args[0].pos)
-    if kind.name == "circbuf_dsd":
-        raise c.error("circbuf_dsd is not supported yet", node.pos)
     props = c.ev(node.args[1], env)
     if not isinstance(props, StructVal):
         raise c.error("@get_dsd takes a struct of properties", node.args[1].pos)
     f = dict(props.fields)
+    if kind.name == "circbuf_dsd":
+        return _circbuf_dsd(c, f, node, env)
     if kind.name in ("fabin_dsd", "fabout_dsd"):
         return _fabric_dsd(c, kind.name, f, node, env)
     return _memory_dsd(c, kind.name, f, node, env)
@@ -99,6 +102,30 @@ def _memory_dsd(c, kind: str, f: dict, node, env) -> DsdVal:
     offset = _dsd_field(c, f.get("offset", 0), DType.i16, node, env)
     d = ir.Mem4d(sym.name, offset, coefficients, exts, boff, wio)
     return DsdVal(ir.DsdLit(d), kind, sym.dtype)
+
+
+CIRCBUF_FIELDS = {"base_address", "extent", "wraparound"}
+
+
+def _circbuf_dsd(c, f: dict, node, env) -> DsdVal:
+    """A circbuf_dsd (spec 7.3) from its properties: a comptime base, an extent and maybe a
+    wraparound (a comptime u16)."""
+    extra = set(f) - CIRCBUF_FIELDS
+    if extra:
+        raise c.error(f"unknown circbuf_dsd property '{sorted(extra)[0]}'", node.pos)
+    rule(c, node, need_base, "circbuf_dsd", "base_address" in f, pos=node.pos)
+    if "extent" not in f:
+        raise c.error("circbuf_dsd needs an extent", node.pos)
+    base = f["base_address"].ptr if isinstance(f["base_address"], PtrVar) else f["base_address"]
+    sym, boff = _base(c, base, node.pos)
+    whole = isinstance(base, SymRef) or (isinstance(base, PtrVal) and base.array)
+    wrap = f.get("wraparound")
+    if wrap is not None:
+        wrap = c.coerce(wrap, DType.u16, node.pos, "circbuf_dsd .wraparound").value
+    size = int(np.prod(sym.shape)) if sym.shape else 1
+    wrap = rule(c, node, circbuf_wraparound, sym.name, size, boff, whole, wrap, pos=node.pos)
+    d = ir.CircBuf(sym.name, _dsd_field(c, f["extent"], DType.u16, node, env), wrap, boff)
+    return DsdVal(ir.DsdLit(d), "circbuf_dsd", sym.dtype)
 
 
 def _items(v) -> tuple:

@@ -58,6 +58,7 @@ def _operand(c, v, t: DType, node, k, pe=None):
         return "D", ir.DsdOperand(ir.FifoRef(v.name)), v.dtype
     if isinstance(v, (DsdVal, DsdVarRef)):
         d = c.dsd_of(v, node.pos)
+        _not_circbuf(c, d, node, k)
         return "D", ir.DsdOperand(d.expr), d.dtype
     if isinstance(v, PtrVal):
         if v.shape and v.kind == "many":
@@ -68,6 +69,14 @@ def _operand(c, v, t: DType, node, k, pe=None):
             v.dtype
     e = c.to_expr(_raw_bits(v, t), t, node.args[k].pos, f"operand {k + 1} of @{node.name}")
     return "s", ir.ScalarOperand(e), t
+
+
+def _not_circbuf(c, d: DsdVal, node, k: int) -> None:
+    """A circbuf_dsd is an operand only from a register (spec 7.3)."""
+    if d.kind == "circbuf_dsd":
+        pos = node.args[k].pos if k < len(node.args) else node.pos
+        raise c.error(f"@{node.name}: a circbuf_dsd is not an operand itself; load it into a "
+                      "DSR with @load_to_dsr_xdsr(dsr, xdsr, dsd) and use the DSR", pos)
 
 
 def _raw_bits(v, t: DType):
@@ -272,6 +281,7 @@ def _map_inputs(c, callee, types, inputs, node, pe) -> tuple[list, list]:
             in_ops.append(ir.DsdOperand(ir.DsdVar(v.name)))
         elif isinstance(v, (DsdVal, DsdVarRef)):
             d = c.dsd_of(v, node.pos)
+            _not_circbuf(c, d, node, k)
             rule(c, node, check_map_input, what, t, d.dtype, pos=node.pos)
             in_ops.append(ir.DsdOperand(d.expr))
         else:

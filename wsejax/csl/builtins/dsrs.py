@@ -8,10 +8,10 @@ operation using it moves its offset past the elements it accessed; `.async = tru
 `.activate`, `.unblock`, `.ut_id`) makes every operation that uses it asynchronous, with those
 hooks. A register is refused as an operand until some `@load_to_dsr` (earlier in the
 program's text) has loaded it, and every load of one register must agree on the kind of DSD,
-its element type and the load's config. `.single_step = true` readies a register for `@map`
+its element type and the load's config. `@load_to_dsr_xdsr` loads a circbuf_dsd
+(the only way one becomes an operand). `.single_step = true` readies a register for `@map`
 (which takes a register only so loaded: a dsr_src1 input or a dsr_dest output); elsewhere it
-is used as the DSD it holds. `.on_control` and `@load_to_dsr_xdsr` are refused as not
-supported yet.
+is refused. `.on_control` is refused as not supported yet.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from wsejax import ir
+from wsejax.csl import ast
 from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.op_config import op_config
 from wsejax.csl.values import CNum, DsdVal, DsdVarRef, Special, StructVal, TupleVal, describe
@@ -118,6 +119,24 @@ def _describe(v) -> str:
 @builtin("load_to_dsr")
 def _load_to_dsr(c, node, env):
     nargs(c, node, 2, 3)
+    _load(c, node, env)
+
+
+@builtin("load_to_dsr_xdsr")
+def _load_to_dsr_xdsr(c, node, env):
+    """`@load_to_dsr_xdsr(dsr, xdsr, circbuf [, config])`: a circbuf_dsd into a register
+    (the XDSR it also takes is not modelled apart)."""
+    nargs(c, node, 3, 4)
+    x = c.ev(node.args[1], env)
+    if not isinstance(x, XdsrVal):
+        raise c.error(f"@load_to_dsr_xdsr takes an XDSR (@get_xdsr(n)) second, got "
+                      f"{_describe(x)}", node.args[1].pos)
+    _load(c, ast.Builtin(node.name, (node.args[0],) + node.args[2:], node.pos), env)
+
+
+def _load(c, node, env):
+    """A load of a DSD into a register: `node.args` are the register, the DSD and maybe the
+    config (`@load_to_dsr`, or `@load_to_dsr_xdsr` without its XDSR)."""
     pe = env.module.pe
     if pe is None:
         raise c.error("@load_to_dsr belongs in a PE program", node.pos)
@@ -130,12 +149,14 @@ def _load_to_dsr(c, node, env):
         raise c.error(f"@load_to_dsr loads a DSD into {_describe(dsr)}, got {_describe(v)}",
                       node.args[1].pos)
     d = c.dsd_of(v, node.args[1].pos)
-    rule(c, node, check_dsr_load, dsr.type, d.kind)
+    rule(c, node, check_dsr_load, dsr.type, d.kind, node.name == "load_to_dsr_xdsr")
     save, config, single = _load_config(c, node, env, d.kind)
     lit = dsd_literal(c, d.expr)
     if lit is None:
         raise c.error("@load_to_dsr takes a DSD made by @get_dsd or a DSD variable (with "
                       "setters), not a DSD parameter or local", node.args[1].pos)
+    if d.kind == "circbuf_dsd":
+        lit = _circbuf_literal(c, pe, dsr, d.expr, node)
     rec = DsrRecord(dsr.name, DSR_FILES[dsr.type], dsr.id, d.kind, d.dtype, lit, save, config,
                     single)
     _agree(c, pe.dsrs.get(dsr.name), rec, node)
@@ -181,7 +202,7 @@ def _load_config(c, node, env, kind: str) -> tuple[bool, ir.OpConfig | None, boo
     if save and f:
         raise c.error("@load_to_dsr: .save_address goes alone, without "
                       f".{next(iter(f))}", pos)
-    if save and kind not in ("mem1d_dsd", "mem4d_dsd"):
+    if save and kind not in ("mem1d_dsd", "mem4d_dsd", "circbuf_dsd"):
         raise c.error(f"@load_to_dsr: .save_address applies to a mem1d_dsd or a mem4d_dsd, "
                       f"got a {kind}", pos)
     config = op_config(c, StructVal(f), node, env) if f else None
@@ -271,9 +292,26 @@ def _fold_offset(pe, d, e: ir.IncrementOffset):
                                                   DType.i16))
 
 
+def _circbuf_literal(c, pe, dsr: DsrVal, e, node) -> ir.CircBuf:
+    """The circbuf_dsd DSD expression `e` loads into `dsr`: its extent is comptime-known, and
+    the same in every load of the register (the engine sizes its ring walk by it)."""
+    folded = _fold(pe, e)
+    if folded is None or type(folded.length) is not ir.Const:
+        raise c.error("a circbuf_dsd goes into a register with a comptime-known extent here",
+                      node.args[1].pos)
+    init = pe.dsd_vars.get(dsr.name)
+    if init is not None and init.dsd.length != folded.length:
+        raise c.error(f"every load of the {dsr.type} {dsr.id} gives its circbuf_dsd the same "
+                      f"extent here ({init.dsd.length.value}, now {folded.length.value})",
+                      node.args[1].pos)
+    return folded
+
+
 def _unloaded(lit):
     """The register's contents before a run-time load: the loaded DSD's kind and base, with
-    length 0 (an operation on it does nothing)."""
+    length 0 (an operation on it does nothing); a circbuf keeps its (comptime) extent."""
+    if isinstance(lit, ir.CircBuf):
+        return lit
     zero = ir.Const(0, DType.u16)
     if isinstance(lit, ir.Mem1d):
         return dataclasses.replace(lit, offset=ir.Const(0, DType.i16),

@@ -100,6 +100,10 @@ class DsdOpLowering:
             if d.kind == "mem4d":       # to one past the last element accessed
                 pat = jnp.asarray(self.pattern(d, d.length).astype(np.int32))
                 step = jnp.where(count > 0, pat[jnp.clip(count - 1, 0, d.length - 1)] + 1, 0)
+            elif d.kind == "circbuf":   # the head goes around the ring
+                head = (jnp.asarray(d.offset, jnp.int32) + count) % d.wrap
+                self.store_dsd_var(name, d.replace(offset=head), m, fr)
+                continue
             else:
                 step = jnp.asarray(d.stride, jnp.int32) * count
             self.store_dsd_var(name, d.replace(offset=jnp.asarray(d.offset, jnp.int32) + step),
@@ -293,6 +297,8 @@ class DsdOpLowering:
         if d.kind == "mem4d":
             off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(
                 self.pattern(d, n).astype(np.int32))[i]
+        elif d.kind == "circbuf":
+            off = (jnp.asarray(d.offset, jnp.int32) + i) % d.wrap
         else:
             off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(d.stride, jnp.int32) * i
         return DsdRt("mem1d", d.bases, d.base, off, 1, 1)

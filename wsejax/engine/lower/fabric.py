@@ -574,6 +574,8 @@ class FabricLowering:
         if d.kind == "mem4d":
             pat = jnp.asarray(self.pattern(d, int(np.prod(d.extents))).astype(np.int32))
             return d.offset[..., None] + pat[jnp.clip(i, 0, pat.shape[0] - 1)]
+        if d.kind == "circbuf":
+            return (d.offset[..., None] + i) % d.wrap
         return d.offset[..., None] + d.stride[..., None] * i
 
     def _window_read(self, d, pos, j, avail, want: DType, run, what):
