@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import compile_pe, position, read, run
+from csl_harness import compile_pe, position, read, run, sender_receiver_layout, write
 
 from wsejax import CslError
+from wsejax.csl import compile_csl
 from wsejax.reference import Reference
 
 ARCHES = ["wse2", "wse3"]
@@ -398,3 +399,80 @@ def test_circbuf_misuse_is_located(tmp_path, change, to, at, message):
     assert message in str(e.value)
     line, col = position(HEAD + src, at)
     assert f"pe.csl:{line}:{col}" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# fabout_dsd .zero: the memory source it names is left zero once sent
+
+ZERO_PE = """
+param memcpy_params;
+param c: color;
+param sender: bool;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const oq = @get_output_queue(2);
+const iq = @get_input_queue(3);
+const done_id: local_task_id = @get_local_task_id(9);
+var a = [3]f32 { 1.0, 2.0, 3.0 };
+var b = [3]f32 { 0.25, 0.5, 0.75 };
+var got = @zeros([6]f32);
+var got_ptr: [*]f32 = &got;
+const ad = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> a[i] });
+const bd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> b[i] });
+const gd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> got[i] });
+const out = @get_dsd(fabout_dsd, if (@is_arch("wse3"))
+    .{ .extent = 3, .output_queue = oq, .zero = .{ .second_source = true } }
+  else .{ .extent = 3, .fabric_color = c, .output_queue = oq,
+          .zero = .{ .second_source = true } });
+const in = @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{ .extent = 3, .input_queue = iq }
+                               else .{ .extent = 3, .fabric_color = c, .input_queue = iq });
+fn main() void {
+  if (sender) {
+    @fadds(out, ad, bd, .{ .async = true, .activate = done_id });
+  } else {
+    @fmovs(gd, in);
+    sys.unblock_cmd_stream();
+  }
+}
+task done() void {
+  for (@range(u16, 3)) |i| { got[i] = a[i]; got[3 + i] = b[i]; }
+  sys.unblock_cmd_stream();
+}
+comptime {
+  @bind_local_task(done, done_id);
+  if (@is_arch("wse3")) { @initialize_queue(oq, .{ .color = c }); }
+  @initialize_queue(iq, .{ .color = c });
+  @export_symbol(got_ptr, "got");
+  @export_symbol(main);
+}
+"""
+
+
+def _sent_and_received(tmp_path, pe_source: str, arch: str):
+    """(engine, reference) `got` of the sender and the receiver: [2, 6] each."""
+    write(tmp_path, {"layout.csl": sender_receiver_layout("f32"), "pe.csl": pe_source})
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    eng = read(run(prog), "got", 6, np.float32)[0]
+    ref = Reference(prog)
+    ref.launch("main")
+    return eng, np.stack([np.asarray(ref.memory(x, 0)["got"]).reshape(-1) for x in range(2)])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_fabout_with_zero_leaves_the_named_source_zero(tmp_path, arch):
+    eng, ref = _sent_and_received(tmp_path, ZERO_PE, arch)
+    a = np.array([1, 2, 3], np.float32)
+    b = np.array([0.25, 0.5, 0.75], np.float32)
+    want = np.array([np.concatenate([a, np.zeros(3)]),      # the sender: b was zeroed
+                     np.concatenate([a + b, np.zeros(3)])], np.float32)
+    check(eng, ref, want)
+
+
+def test_zero_names_a_memory_source(tmp_path):
+    src = ZERO_PE.replace("@fadds(out, ad, bd,", "@fadds(out, ad, 2.0,")
+    write(tmp_path, {"layout.csl": sender_receiver_layout("f32"), "pe.csl": src})
+    with pytest.raises(CslError) as e:
+        compile_csl(tmp_path / "layout.csl", memcpy=True)
+    line, col = position(src, "out, ad, 2.0")
+    assert f"pe.csl:{line}:{col}" in str(e.value)
+    assert ("@fadds: the fabout_dsd's .zero names the second source, which is not a memory "
+            "DSD here") in str(e.value)

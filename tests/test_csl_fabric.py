@@ -256,7 +256,8 @@ ERRORS = [
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .control = 2 });"
      + MAIN, "@get_dsd", "fabout_dsd .control takes a comptime bool, got", "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .zero = "
-     ".{ .first_source = true } });" + MAIN, "@get_dsd", ".zero is not supported yet", "wse2"),
+     ".{ .first_source = 1 } });" + MAIN, "@get_dsd",
+     "fabout_dsd .zero .first_source takes a comptime bool, got", "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .advance_switch = "
      "true });" + MAIN, "@get_dsd", ".advance_switch is not supported yet", "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .colour = c });"

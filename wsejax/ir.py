@@ -252,13 +252,16 @@ class FabOut:
     """A `fabout_dsd`: `length` wavelets sent on `color` from the PE's ramp. A 16-bit op
     sends its value in the low half; the high half is the op's `.index` when
     `wavelet_index_offset` is set, else 0 (spec 7.4, 7.6). With `control` set every wavelet
-    it sends is a control wavelet, its value the payload (spec 6.6)."""
+    it sends is a control wavelet, its value the payload (spec 6.6). The memory sources `zero`
+    names (0 the first, 1 the second) are left zero: each element once it is read (spec 7.4
+    `.zero`)."""
 
     color: int
     length: Expr
     queue: int | None = None
     wavelet_index_offset: bool = False
     control: bool = False
+    zero: tuple[int, ...] = ()      # `.zero`: the sources (0: first) zeroed as they are read
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ class DsdRt:
     fifo: str = ""                  # fifo
     addr: object = None             # explicit [H, W, n] element addresses (a window of an op)
     wrap: int = 0                   # circbuf: element i is at offset + i mod wrap (offset: head)
+    zero: tuple = ()                # fabout: the sources it zeroes as they are read
 
     def fields(self):
         return {"base": self.base, "offset": self.offset, "stride": self.stride,

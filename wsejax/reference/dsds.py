@@ -318,6 +318,7 @@ class DsdInterpreter:
                     for (letter, o), t, c in zip(op.srcs, op.spec.srcs, op.scalars)]
             self._write(pe, op.dest, op.ptr_index, op.done, op.spec.fn(*vals), op.spec.dest,
                         op.index)
+            _zero_sources(pe, op)
             op.done += 1
         return op.done > start
 
@@ -400,6 +401,18 @@ class DsdInterpreter:
         finally:
             pe.stack.pop()
         return callee.retval
+
+
+def _zero_sources(pe: PE, op: RunningOp) -> None:
+    """A fabout destination's `.zero`: the memory sources it names get 0 where element
+    `op.done` was read."""
+    letter, dest = op.dest
+    if letter != "D":
+        return
+    for k in dest.zero:
+        src_letter, o = op.srcs[k]
+        if src_letter == "D" and o.is_memory:
+            pe.flat[o.base].view(op.spec.srcs[k].np)[o.address(op.done)] = 0
 
 
 def _hooks(pe: PE, activate, unblock) -> None:

@@ -62,6 +62,7 @@ class Dsd:
     control: bool = False
     queue: tuple | None = None   # (kind, n) of a queue bound at run time whose color it has
     wrap: int = 0               # circbuf: element i is at offset + i mod wrap (offset: head)
+    zero: tuple = ()            # fabout: the sources it zeroes as they are read
 
     def address(self, i: int) -> int:
         if self.kind == "mem1d":
@@ -92,7 +93,7 @@ def literal(d, tables: dict, int_of: Callable) -> Dsd:
         return Dsd("fabin", "", 0, 0, 0, int_of(d.length), color=color_on(d.color, tables))
     if isinstance(d, ir.FabOut):
         return Dsd("fabout", "", 0, 0, 0, int_of(d.length), color=color_on(d.color, tables),
-                   index_offset=d.wavelet_index_offset, control=d.control)
+                   index_offset=d.wavelet_index_offset, control=d.control, zero=d.zero)
     if isinstance(d, ir.CircBuf):
         return Dsd("circbuf", d.base, d.base_offset, int_of(d.offset), 1, int_of(d.length),
                    wrap=d.wraparound)

@@ -143,8 +143,8 @@ FABRIC_FIELDS = {
     "fabin_dsd": ("input_queue", {"extent", "fabric_color", "input_queue", "priority"},
                   ("control_transform", "simd_mode")),
     "fabout_dsd": ("output_queue", {"extent", "fabric_color", "output_queue",
-                                    "wavelet_index_offset", "priority", "control"},
-                   ("simd_mode", "zero", "advance_switch", "control_transform")),
+                                    "wavelet_index_offset", "priority", "control", "zero"},
+                   ("simd_mode", "advance_switch", "control_transform")),
 }
 
 
@@ -172,7 +172,31 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
         return DsdVal(ir.DsdLit(ir.FabIn(color, length, queue)), kind, None)
     wio = f.get("wavelet_index_offset", False)
     control = f.get("control", False)
-    return DsdVal(ir.DsdLit(ir.FabOut(color, length, queue, wio, control)), kind, None)
+    zero = _zeroed_sources(c, f.get("zero"), node)
+    return DsdVal(ir.DsdLit(ir.FabOut(color, length, queue, wio, control, zero)), kind, None)
+
+
+def _zeroed_sources(c, v, node) -> tuple[int, ...]:
+    """A fabout_dsd's `.zero = .{ .first_source = true, .second_source = true }`: the sources
+    (0: the first) an op sending through it zeroes (spec 7.4)."""
+    if v is None or (isinstance(v, TupleVal) and not v.items):
+        return ()
+    if not isinstance(v, StructVal):
+        raise c.error(f"fabout_dsd .zero takes .{{ .first_source = true }} and/or "
+                      f".{{ .second_source = true }}, got {describe(v)}", node.pos)
+    out = []
+    for k, name in enumerate(("first_source", "second_source")):
+        flag = v.fields.get(name, False)
+        if not isinstance(flag, bool):
+            raise c.error(f"fabout_dsd .zero .{name} takes a comptime bool, got "
+                          f"{describe(flag)}", node.pos)
+        if flag:
+            out.append(k)
+    extra = set(v.fields) - {"first_source", "second_source"}
+    if extra:
+        raise c.error(f"fabout_dsd .zero takes .first_source and .second_source, got "
+                      f".{sorted(extra)[0]}", node.pos)
+    return tuple(out)
 
 
 def _check_fabric_fields(c, kind: str, f: dict, node) -> None:

@@ -152,13 +152,14 @@ def _operand_info(c, v, node, pe=None) -> Operand:
         rec = pe.dsrs[v.name]
         return Operand(rec.kind, isinstance(rec.literal, ir.FabIn) and
                        rec.literal.queue is None,
-                       bool(getattr(rec.literal, "wavelet_index_offset", False)))
+                       bool(getattr(rec.literal, "wavelet_index_offset", False)),
+                       getattr(rec.literal, "zero", ()))
     if not isinstance(v, (DsdVal, DsdVarRef)):
         return Operand("value")
     d = c.dsd_of(v, node.pos)
     lit = dsd_literal(c, d.expr)
     return Operand(d.kind, isinstance(lit, ir.FabIn) and lit.queue is None,
-                   bool(getattr(lit, "wavelet_index_offset", False)))
+                   bool(getattr(lit, "wavelet_index_offset", False)), getattr(lit, "zero", ()))
 
 
 @builtin("allocate_fifo")

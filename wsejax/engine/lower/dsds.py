@@ -48,7 +48,8 @@ class DsdLowering:
             return DsdRt("fabin", (), length=f(d.length), color=d.color)
         if isinstance(d, ir.FabOut):
             return DsdRt("fabout", (), length=f(d.length), color=d.color,
-                         wavelet_index_offset=d.wavelet_index_offset, control=d.control)
+                         wavelet_index_offset=d.wavelet_index_offset, control=d.control,
+                         zero=d.zero)
         return DsdRt("mem4d", ((d.base, d.base_offset),), 0, f(d.offset), 0,
                      int(np.prod(d.extents)), tuple(d.coeffs), tuple(d.extents),
                      d.wavelet_index_offset)
