@@ -86,7 +86,7 @@ def _operand_info(v) -> Operand:
     if not isinstance(v, DsdValue):
         return Operand("value")
     return Operand(v.kind, isinstance(v.fabric, ir.FabIn) and v.fabric.queue is None,
-                   v.indexed)
+                   v.indexed, getattr(v.fabric, "zero", ()))
 
 
 def _op_config(name: str, operands, async_, activate, unblock, index,
