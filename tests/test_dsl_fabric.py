@@ -772,3 +772,19 @@ def _zero_mover(zero=("second_source",)):
             csl.fadds(dst, src, csl.get_dsd(csl.mem1d_dsd, base_address=a, extent=5))
 
     return pe
+
+
+def test_fifo_actions_are_checked_per_arch():
+    def pe(**actions):
+        def program():
+            buf = csl.var("buf", csl.f32[4])
+            csl.allocate_fifo(buf, **actions)
+        return program
+
+    compile_row(pe(empty_action="suspend", full_action="suspend"), arch="wse3")
+    compile_row(pe(empty_action="test_or_suspend"))
+    with pytest.raises(ProgramError, match=r"allocate_fifo: .full_action is not supported on "
+                       "wse2"):
+        compile_row(pe(full_action="suspend"))
+    with pytest.raises(ProgramError, match=r".empty_action .terminate is not supported yet"):
+        compile_row(pe(empty_action="terminate"), arch="wse3")

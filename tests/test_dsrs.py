@@ -395,25 +395,79 @@ def test_save_address_registers_move_when_an_async_op_completes(tmp_path, arch):
     assert eng == ref == want
 
 
-@pytest.mark.parametrize("arch", ARCHES)
-def test_save_address_registers_move_past_what_an_op_with_a_fifo_took(tmp_path, arch):
-    # all six wavelets go into a FIFO; three ops each pop two and move the registers
+def _fifo_chunks(options: str = "") -> str:
+    """CHUNKS_PE with the six wavelets pushed into a FIFO (`@allocate_fifo(buf options)`),
+    from which three ops each pop two and move the registers."""
     body = CHUNKS_PE.replace("""    @fadds(got_dsr, in_dsr, bias_dsr);
     @fadds(got_dsr, in_dsr, bias_dsr);
     @fadds(got_dsr, in_dsr, bias_dsr);""", """    @fmovs(f, in6);
     @fadds(got_dsr, bias_dsr, f);
     @fadds(got_dsr, bias_dsr, f);
     @fadds(got_dsr, bias_dsr, f);""")
-    body = body.replace("fn main() void {", """var buf = @zeros([8]f32);
-const f = @allocate_fifo(buf);
-const in6 = @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{ .extent = 6, .input_queue = iq }
-                                else .{ .extent = 6, .fabric_color = c, .input_queue = iq });
-fn main() void {""")
-    body = body.replace("  @load_to_dsr(in_dsr, in);\n", "")
-    eng, ref = _received(tmp_path, body, arch)
-    want = (np.array([7, 1, 8, 2, 8, 3], np.float32)
-            + np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], np.float32)).tolist()
-    assert eng == ref == want
+    body = body.replace("fn main() void {", f"""var buf = @zeros([8]f32);
+const f = @allocate_fifo(buf{options});
+const in6 = @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{{ .extent = 6, .input_queue = iq }}
+                                else .{{ .extent = 6, .fabric_color = c, .input_queue = iq }});
+fn main() void {{""")
+    return body.replace("  @load_to_dsr(in_dsr, in);\n", "")
+
+
+CHUNK_SUMS = (np.array([7, 1, 8, 2, 8, 3], np.float32)
+              + np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], np.float32)).tolist()
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_save_address_registers_move_past_what_an_op_with_a_fifo_took(tmp_path, arch):
+    eng, ref = _received(tmp_path, _fifo_chunks(), arch)
+    assert eng == ref == CHUNK_SUMS
+
+
+@pytest.mark.parametrize("arch, options", [
+    ("wse2", ", .{ .empty_action = .{ .test_or_suspend = true }, .dest = @get_dsr(dsr_dest, 5), "
+             ".src = @get_dsr(dsr_src1, 5), .xdsr = @get_xdsr(2) }"),
+    ("wse3", ", .{ .empty_action = .{ .suspend = true }, .full_action = .{ .suspend = true }, "
+             ".dest = @get_dsr(dsr_dest, 5), .src = @get_dsr(dsr_src1, 5), "
+             ".xdsr = @get_xdsr(2) }"),
+])
+def test_a_fifo_with_waiting_actions_and_its_own_registers(tmp_path, arch, options):
+    eng, ref = _received(tmp_path, _fifo_chunks(options), arch)
+    assert eng == ref == CHUNK_SUMS
+
+
+@pytest.mark.parametrize("arch, options, at, message", [
+    ("wse2", ", .{ .full_action = .{ .suspend = true } }", ".{ .full",
+     "@allocate_fifo: .full_action is not supported on wse2"),
+    ("wse2", ", .{ .empty_action = .{ .suspend = true } }", ".{ .empty",
+     "@allocate_fifo: .empty_action .suspend is not supported on wse2"),
+    ("wse3", ", .{ .empty_action = .{ .terminate = true } }", ".{ .empty",
+     "@allocate_fifo: .empty_action .terminate is not supported yet (a FIFO operation waits "
+     "for data or room here)"),
+    ("wse3", ", .{ .empty_action = .{ .wait = true } }", ".{ .empty",
+     "@allocate_fifo: .empty_action takes one of .{ .test_or_suspend | .terminate | .suspend "
+     "| .fault = true }, got .wait"),
+    ("wse2", ", .{ .empty_action = .terminate }", ".{ .empty",
+     "@allocate_fifo .empty_action takes one action, like .{ .suspend = true }"),
+    ("wse2", ", .{ .dest = @get_dsr(dsr_dest, 5), .src = @get_dsr(dsr_src1, 5) }", ".{ .dest",
+     "@allocate_fifo: .dest, .src and .xdsr go together; .xdsr is missing"),
+    ("wse2", ", .{ .dest = @get_dsr(dsr_dest, 5), .src = @get_dsr(dsr_src1, 6), "
+             ".xdsr = @get_xdsr(2) }", ".{ .dest",
+     "@allocate_fifo: .dest and .src are registers of one number, got 5 and 6"),
+    ("wse2", ", .{ .dest = @get_dsr(dsr_src0, 5), .src = @get_dsr(dsr_src1, 5), "
+             ".xdsr = @get_xdsr(2) }", ".{ .dest",
+     "@allocate_fifo: .dest takes a dsr_dest, got a dsr_src0"),
+    ("wse2", ", .{ .dest = @get_dsr(dsr_dest, 2), .src = @get_dsr(dsr_src1, 2), "
+             ".xdsr = @get_xdsr(2) }", ".{ .dest",
+     "@allocate_fifo: the dsr_dest 2 (a @load_to_dsr) is already in use"),
+])
+def test_fifo_options_are_checked(tmp_path, arch, options, at, message):
+    (tmp_path / "layout.csl").write_text(FABRIC_LAYOUT)
+    src = _fifo_chunks(options)
+    (tmp_path / "pe.csl").write_text(src)
+    with pytest.raises(CslError) as err:
+        compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    assert message in str(err.value)
+    line, col = position(src, at)
+    assert f"pe.csl:{line}:{col}" in str(err.value)
 
 
 @pytest.mark.parametrize("arch", ARCHES)

@@ -50,6 +50,7 @@ from wsejax.frontend.dsds import (
     ADDRESSING,
     check_base_width,
     check_fabric_source,
+    check_fifo_action,
     check_fifo_buffer,
     check_given_once,
     check_length_target,
@@ -319,13 +320,20 @@ def set_dsd_stride(d: DsdValue, s) -> DsdValue:
     return d._derive(ir.SetStride(d.expr, _field_expr(s, i8, "stride")))
 
 
-def allocate_fifo(buffer, *, activate_push=None, activate_pop=None) -> FifoHandle:
+def allocate_fifo(buffer, *, activate_push=None, activate_pop=None, empty_action=None,
+                  full_action=None) -> FifoHandle:
     """`@allocate_fifo(buf, .{ .activate_push = t, .activate_pop = t })`: a FIFO over the whole
     of global array `buffer` (at the top level of the PE program, once per buffer).
 
     Pushing into an empty FIFO activates local task `activate_push`; popping from a full one
-    activates `activate_pop` (a local task ID or a task bound as a local task)."""
+    activates `activate_pop` (a local task ID or a task bound as a local task).
+    `empty_action` / `full_action` name the action on an empty / full FIFO:
+    "test_or_suspend" or "suspend" (wse3; `full_action` is wse3 only), as operations here
+    wait for data or room."""
     pb = _top_level("allocate_fifo")
+    for field, action in (("empty_action", empty_action), ("full_action", full_action)):
+        if action is not None:
+            _rule(check_fifo_action, pb.arch, field, action)
     if not isinstance(buffer, SymbolRef) or not buffer.symbol.shape:
         raise ProgramError(f"allocate_fifo takes a global array, got {buffer!r}")
     _rule(check_fifo_buffer, buffer.name, buffer.dtype,

@@ -10,7 +10,8 @@ from wsejax import dsd as dsd_math
 from wsejax.frontend.fabric import FABRIC_DSDS, fail
 from wsejax.types import DType
 
-__all__ = ["ADDRESSING", "CIRCBUF", "DSR_FILES", "DSR_TYPES", "MEMORY_DSDS", "check_base_width",
+__all__ = ["ADDRESSING", "CIRCBUF", "DSR_FILES", "DSR_TYPES", "FIFO_ACTIONS", "MEMORY_DSDS",
+           "check_base_width", "check_fifo_action", "check_fifo_registers",
            "circbuf_wraparound",
            "check_dsr_load", "check_dsr_operand", "check_dsr_retype", "check_fabric_source",
            "check_fifo_buffer", "check_given_once", "check_length_target", "check_offset_type",
@@ -194,6 +195,48 @@ def check_fifo_buffer(name: str, dtype: DType, holder: str | None) -> None:
         fail(f"'{name}' holds {dtype}; a FIFO holds 16- or 32-bit elements", "@allocate_fifo")
     if holder is not None:
         fail(f"'{name}' already holds a FIFO ('{holder}')", "@allocate_fifo")
+
+
+FIFO_ACTIONS = ("test_or_suspend", "terminate", "suspend", "fault")
+
+
+def check_fifo_action(arch: str, field: str, action: str) -> None:
+    """A FIFO's `.empty_action` / `.full_action` (spec 7.5): one of `FIFO_ACTIONS`;
+    `.full_action`, `suspend` and `fault` are wse3 only. The FIFO operations here wait for
+    data or room: that is `suspend` (and `test_or_suspend` of an async op; a synchronous one
+    waits too, where the SDK's returns false), so `terminate` and `fault` are refused."""
+    if action not in FIFO_ACTIONS:
+        fail(f".{field} takes one of .{{ .test_or_suspend | .terminate | .suspend | .fault = "
+             f"true }}, got .{action}", "@allocate_fifo")
+    if arch != "wse3" and field == "full_action":
+        fail(".full_action is not supported on wse2", "@allocate_fifo")
+    if arch != "wse3" and action in ("suspend", "fault"):
+        fail(f".{field} .{action} is not supported on wse2", "@allocate_fifo")
+    if action in ("terminate", "fault"):
+        fail(f".{field} .{action} is not supported yet (a FIFO operation waits for data or "
+             "room here)", "@allocate_fifo")
+
+
+def check_fifo_registers(dest: tuple | None, src: tuple | None, xdsr: int | None,
+                         taken: str | None) -> None:
+    """A FIFO's explicit registers (spec 7.5, 9): `.dest` a dsr_dest and `.src` a dsr_src1 of
+    the same number, with `.xdsr`, all three or none; `taken` names what already uses one of
+    them. `dest` and `src` are (register type, number)."""
+    given = [k for k, v in (("dest", dest), ("src", src), ("xdsr", xdsr)) if v is not None]
+    if given and len(given) < 3:
+        missing = [k for k in ("dest", "src", "xdsr") if k not in given]
+        fail(f".dest, .src and .xdsr go together; .{missing[0]} is missing", "@allocate_fifo")
+    if not given:
+        return
+    if dest[0] != "dsr_dest":
+        fail(f".dest takes a dsr_dest, got a {dest[0]}", "@allocate_fifo")
+    if src[0] != "dsr_src1":
+        fail(f".src takes a dsr_src1, got a {src[0]}", "@allocate_fifo")
+    if dest[1] != src[1]:
+        fail(f".dest and .src are registers of one number, got {dest[1]} and {src[1]}",
+             "@allocate_fifo")
+    if taken is not None:
+        fail(f"{taken} is already in use", "@allocate_fifo")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from wsejax.csl import ast
 from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.dsrs import (
     DsrVal,
+    XdsrVal,
     dsd_literal,
     dsr_operand,
     map_dsr_operand,
@@ -34,7 +35,14 @@ from wsejax.csl.values import (
     TupleVal,
     describe,
 )
-from wsejax.frontend.dsds import check_fifo_buffer, check_width, raw_bits_source, raw_literal
+from wsejax.frontend.dsds import (
+    check_fifo_action,
+    check_fifo_buffer,
+    check_fifo_registers,
+    check_width,
+    raw_bits_source,
+    raw_literal,
+)
 from wsejax.frontend.fabric import (
     Operand,
     check_async,
@@ -187,24 +195,68 @@ def _allocate_fifo(c, node, env):
                       node.args[1].pos)
     hooks = _fifo_hooks(c, cfg.fields, node)
     name = c.decl_name
+    _fifo_registers(c, pe, name, cfg.fields, node)
     pe.fifos[name] = ir.Fifo(name, buf.name, hooks.get("activate_push"),
                              hooks.get("activate_pop"))
     return FifoVal(name, buf.name, buf.dtype)
 
 
 def _fifo_hooks(c, options: dict, node) -> dict:
-    """The local task IDs a FIFO's config activates (`activate_push`, `activate_pop`)."""
+    """The local task IDs a FIFO's config activates (`activate_push`, `activate_pop`); its
+    other options are checked."""
     hooks = {}
     for k, v in options.items():
         if k in ("activate_push", "activate_pop"):
             hooks[k] = _local_id(c, v, node, f"@allocate_fifo .{k}")
-        elif k in ("empty_action", "full_action", "simd_mode", "dest", "src", "xdsr"):
+        elif k in ("empty_action", "full_action"):
+            rule(c, node, check_fifo_action, c.arch, k, _fifo_action(c, k, v, node),
+                 pos=node.args[1].pos)
+        elif k in ("dest", "src", "xdsr"):
+            continue            # `_fifo_registers`
+        elif k == "simd_mode":
             raise c.error(f"@allocate_fifo: .{k} is not supported yet", node.pos)
         elif k == "priority":
             c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
         else:
             raise c.error(f"@allocate_fifo: unknown option .{k}", node.pos)
     return hooks
+
+
+def _fifo_action(c, field: str, v, node) -> str:
+    """The action `.{ .name = true }` names (`.empty_action` / `.full_action`)."""
+    names = [k for k, x in v.fields.items() if x is True] if isinstance(v, StructVal) else []
+    if not isinstance(v, StructVal) or len(names) != 1 or len(v.fields) != 1:
+        raise c.error(f"@allocate_fifo .{field} takes one action, like "
+                      f".{{ .suspend = true }}, got {describe(v)}", node.args[1].pos)
+    return names[0]
+
+
+def _fifo_registers(c, pe, fifo: str, options: dict, node) -> None:
+    """A FIFO's explicit `.dest`, `.src` and `.xdsr` registers (checked, then marked as the
+    FIFO's: the FIFO works as with the registers the compiler would pick)."""
+    dest, src, x = options.get("dest"), options.get("src"), options.get("xdsr")
+    if dest is None and src is None and x is None:
+        return
+    for field, v, want in (("dest", dest, DsrVal), ("src", src, DsrVal), ("xdsr", x, XdsrVal)):
+        if v is not None and not isinstance(v, want):
+            raise c.error(f"@allocate_fifo .{field} takes a "
+                          f"{'@get_xdsr(n)' if want is XdsrVal else '@get_dsr(...)'}, got "
+                          f"{describe(v)}", node.args[1].pos)
+    regs = [(r.name, f"the {r.type} {r.id}") for r in (dest, src) if r is not None]
+    regs += [] if x is None else [(f"%xdsr.{x.id}", f"the xdsr {x.id}")]
+    what = None
+    for n, label in regs:
+        if n in pe.fifo_registers:
+            what = f"{label} (FIFO '{pe.fifo_registers[n]}')"
+        elif n in pe.dsrs:
+            what = f"{label} (a @load_to_dsr)"
+        if what:
+            break
+    rule(c, node, check_fifo_registers, None if dest is None else (dest.type, dest.id),
+         None if src is None else (src.type, src.id), None if x is None else x.id, what,
+         pos=node.args[1].pos)
+    for n, _ in regs:
+        pe.fifo_registers[n] = fifo
 
 
 @builtin("map")

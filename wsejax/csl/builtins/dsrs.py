@@ -157,6 +157,10 @@ def _load(c, node, env):
                       "setters), not a DSD parameter or local", node.args[1].pos)
     if d.kind == "circbuf_dsd":
         lit = _circbuf_literal(c, pe, dsr, d.expr, node)
+    if dsr.name in pe.fifo_registers:
+        raise c.error(f"@{node.name}: {_describe(dsr)} is FIFO "
+                      f"'{pe.fifo_registers[dsr.name]}''s (.dest / .src of @allocate_fifo)",
+                      node.args[0].pos)
     rec = DsrRecord(dsr.name, DSR_FILES[dsr.type], dsr.id, d.kind, d.dtype, lit, save, config,
                     single)
     _agree(c, pe.dsrs.get(dsr.name), rec, node)
