@@ -19,7 +19,13 @@ encoded).
 Policies for what the spec marks [U]/[I]: `fmaxs`/`fmaxh` follow IEEE maxNum, a NaN loses to a
 number and +0 counts as larger than -0; float -> xp16 truncates toward zero, saturates to the i16
 range and maps NaN to 0; xp16 sources are signed; shifts move the first source by the second, a
-count of 16 or more gives 0 (`sll16`, `slr16`) or the sign fill (`sar16`).
+count of 16 or more gives 0 (`sll16`, `slr16`) or the sign fill (`sar16`). `fscales`/`fscaleh`
+give s * 2**k rounded once to nearest even (subnormal results included; overflow gives inf);
+`addc16` adds with carry: a carry flag, 0 when the op starts, takes each element's carry out to
+the next element (so `fn` chains along the last axis, in the op's element order; one element at
+a time, `add_with_carry` passes the flag on). `fnorms`/`fnormh` ("normalize", meaning unknown)
+give s's significand scaled into [1, 2) with s's sign, so that s == fnorm(s) * 2**floor(log2|s|);
+zeros, infinities and NaN pass unchanged.
 
 Example:
     >>> import jax.numpy as jnp
@@ -38,7 +44,8 @@ from wsejax.errors import ProgramError
 from wsejax.opspec import ElementOp, OpSpec, for_fp16, form_error, with_functions
 from wsejax.types import DType
 
-__all__ = ["OPS", "ElementOp", "OpSpec", "apply", "form_error", "ops_for", "round_bf16"]
+__all__ = ["OPS", "ElementOp", "OpSpec", "add_with_carry", "apply", "form_error", "ops_for",
+           "round_bf16"]
 
 
 def apply(name: str, *srcs) -> jax.Array:
@@ -256,7 +263,80 @@ def _fh2xp16(a):
     return _fs2xp16(a.astype(jnp.float32))
 
 
+# -- exponent scaling and normalisation, on the bits ----------------------------------------------
+# Computed on the integer fields rather than by float multiplies, which XLA:CPU would flush to
+# zero where the result or the source is subnormal.
+
+# float type -> (unsigned type of its width, significand bits, largest exponent field, bias)
+_LAYOUT = {np.dtype(np.float32): (jnp.uint32, 23, 255, 127),
+           np.dtype(np.float16): (jnp.uint16, 10, 31, 15),
+           np.dtype(jnp.bfloat16): (jnp.uint16, 7, 255, 127)}
+
+
+def _fields(x):
+    """(sign bits, |x| bits as int32, integer significand m with its leading 1 at bit `mbits`,
+    unbiased-by-one exponent e, special) of float x: |x| = m * 2**(e - bias - mbits) for finite
+    nonzero x; `special` marks zeros, infinities and NaN."""
+    uint, mbits, top, _ = _LAYOUT[np.dtype(x.dtype)]
+    bits = lax.bitcast_convert_type(x, uint)
+    sign = bits & uint(1 << (np.dtype(uint).itemsize * 8 - 1))
+    mag = (bits ^ sign).astype(jnp.int32)
+    field = mag >> mbits
+    mant = mag & ((1 << mbits) - 1)
+    m = jnp.where(field == 0, mant, mant | (1 << mbits))
+    shift = jnp.maximum(lax.clz(jnp.maximum(m, 1)) - (31 - mbits), 0)  # subnormals normalised
+    special = (mag == 0) | (field == top)
+    return sign, mag, m << shift, jnp.maximum(field, 1) - shift, special
+
+
+def _pack(x, sign, mag):
+    uint = _LAYOUT[np.dtype(x.dtype)][0]
+    return lax.bitcast_convert_type(sign | mag.astype(uint), x.dtype)
+
+
+def _fscale(x, k):
+    _, mbits, top, _ = _LAYOUT[np.dtype(x.dtype)]
+    sign, mag, m, e, special = _fields(x)
+    ne = e + jnp.clip(k.astype(jnp.int32), -1000, 1000)
+    normal = (ne << mbits) | (m & ((1 << mbits) - 1))
+    # below the normal range: shift the significand right, rounding to nearest even
+    sh = jnp.clip(1 - ne, 1, 30)
+    q, rem, half = m >> sh, m & ((1 << sh) - 1), 1 << (sh - 1)
+    tiny = q + ((rem > half) | ((rem == half) & ((q & 1) == 1))).astype(jnp.int32)
+    out = jnp.where(ne >= top, top << mbits, jnp.where(ne >= 1, normal, tiny))
+    return _pack(x, sign, jnp.where(special, mag, out))
+
+
+def _fnorm(x):
+    _, mbits, _, bias = _LAYOUT[np.dtype(x.dtype)]
+    sign, mag, m, _, special = _fields(x)
+    return _pack(x, sign, jnp.where(special, mag, (bias << mbits) | (m & ((1 << mbits) - 1))))
+
+
 # -- 16-bit integer, on raw u16 patterns (_add, _sub, _and, _or, _xor, _mov serve as they are) -----
+
+
+def add_with_carry(a, b, carry):
+    """One element of `addc16` on u16 patterns: ((a + b + carry) mod 2**16, carry out)."""
+    total = a.astype(jnp.uint32) + b.astype(jnp.uint32) + jnp.asarray(carry, jnp.uint32)
+    return total.astype(jnp.uint16), (total >> 16).astype(jnp.uint16)
+
+
+def _addc16(a, b):
+    # The carry into element i is 1 where some earlier element generated one (its sum passed
+    # 0xFFFF) and every element since propagated it (summed to exactly 0xFFFF): a prefix scan.
+    a, b = jnp.broadcast_arrays(a, b)
+    if a.ndim == 0:
+        return add_with_carry(a, b, 0)[0]
+    total = a.astype(jnp.uint32) + b.astype(jnp.uint32)
+
+    def join(earlier, later):
+        (g1, p1), (g2, p2) = earlier, later
+        return g2 | (p2 & g1), p1 & p2
+
+    generated, _ = lax.associative_scan(join, (total > 0xFFFF, total == 0xFFFF), axis=-1)
+    carry_in = jnp.concatenate([jnp.zeros_like(generated[..., :1]), generated[..., :-1]], -1)
+    return (total + carry_in.astype(jnp.uint32)).astype(jnp.uint16)
 
 
 def _sll16(a, n):
@@ -297,6 +377,8 @@ OPS: dict[str, ElementOp] = with_functions({
     "fmovs": _mov,
     "fnegs": _neg,
     "fabss": _abs,
+    "fnorms": _fnorm,
+    "fscales": _fscale,
     "faddh": _add,
     "fsubh": _sub,
     "fmulh": _mul,
@@ -305,6 +387,8 @@ OPS: dict[str, ElementOp] = with_functions({
     "fmovh": _mov,
     "fnegh": _neg,
     "fabsh": _abs,
+    "fnormh": _fnorm,
+    "fscaleh": _fscale,
     "fmachs": _fmachs,
     "faddhs": _faddhs,
     "fh2s": _to_f32,
@@ -314,6 +398,7 @@ OPS: dict[str, ElementOp] = with_functions({
     "xp162fs": _to_f32,
     "xp162fh": _to_f16,
     "add16": _add,
+    "addc16": _addc16,
     "sub16": _sub,
     "and16": _and,
     "or16": _or,

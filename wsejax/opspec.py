@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from wsejax.types import DType
 
-__all__ = ["FORM_LETTERS", "FP16_FORMATS", "OPS", "ElementOp", "OpSpec", "for_fp16", "form_error",
-           "with_functions"]
+__all__ = ["CARRIED", "FORM_LETTERS", "FP16_FORMATS", "OPS", "ElementOp", "OpSpec", "for_fp16",
+           "form_error", "with_functions"]
 
 F32, F16, I16, U16, U32 = DType.f32, DType.f16, DType.i16, DType.u16, DType.u32
 
@@ -111,6 +111,11 @@ def for_fp16(fp16: DType) -> dict[str, OpSpec]:
 _BY_FP16: dict = {}
 
 
+# The ops whose elements are not independent: `addc16` adds with a carry that each element
+# passes to the next, from 0 at the op's start (spec §8 notes; [U], our policy).
+CARRIED = frozenset({"addc16"})
+
+
 # -- the table (forms from spec §8; 'v16'/'vh'/'vs' written as 's') --------------------------------
 
 _BINARY = ("DDD", "DsD", "DDs", "psD")
@@ -119,6 +124,8 @@ _MAC = ("DDDs",)
 _MOVE = ("DD", "pD", "Ds")
 _UNARY = ("DD", "Ds")
 _TO_XP16 = ("DD", "Ds", "ps")
+_NORM = ("ps",)
+_SCALE = ("pss",)
 
 OPS: dict[str, OpSpec] = {
     op.name: op
@@ -131,6 +138,8 @@ OPS: dict[str, OpSpec] = {
         OpSpec("fmovs", F32, (F32,), _MOVE),
         OpSpec("fnegs", F32, (F32,), _UNARY),
         OpSpec("fabss", F32, (F32,), _UNARY),
+        OpSpec("fnorms", F32, (F32,), _NORM),
+        OpSpec("fscales", F32, (F32, I16), _SCALE),
         OpSpec("faddh", F16, (F16, F16), _BINARY),
         OpSpec("fsubh", F16, (F16, F16), _BINARY),
         OpSpec("fmulh", F16, (F16, F16), _BINARY),
@@ -139,6 +148,8 @@ OPS: dict[str, OpSpec] = {
         OpSpec("fmovh", F16, (F16,), _MOVE),
         OpSpec("fnegh", F16, (F16,), _UNARY),
         OpSpec("fabsh", F16, (F16,), _UNARY),
+        OpSpec("fnormh", F16, (F16,), _NORM),
+        OpSpec("fscaleh", F16, (F16, I16), _SCALE),
         OpSpec("fmachs", F32, (F32, F16, F16), _MAC),
         OpSpec("faddhs", F32, (F32, F16), _BINARY),
         OpSpec("fh2s", F32, (F16,), _UNARY),
@@ -148,6 +159,7 @@ OPS: dict[str, OpSpec] = {
         OpSpec("xp162fs", F32, (I16,), _UNARY),
         OpSpec("xp162fh", F16, (I16,), _UNARY),
         OpSpec("add16", U16, (U16, U16), _BINARY16),
+        OpSpec("addc16", U16, (U16, U16), _BINARY16),
         OpSpec("sub16", U16, (U16, U16), ("DDD", "DDs")),
         OpSpec("and16", U16, (U16, U16), _BINARY16),
         OpSpec("or16", U16, (U16, U16), _BINARY16),

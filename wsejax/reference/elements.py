@@ -5,10 +5,14 @@ maps one element of each source (numpy scalars of the source types) to one eleme
 destination type. The policies are `wsejax.ops`'s (documented there); the arithmetic is written
 here again, over Python numbers, so that the two check each other: floats are computed in double
 and rounded once to their type (a mac rounds its product first: the ops are unfused), 16-bit
-integer ops act on raw u16 patterns.
+integer ops act on raw u16 patterns; `fscale*` scales by 2**k with `math.ldexp` and `fnorm*`
+takes the significand from `math.frexp`. The function of an op in `opspec.CARRIED` takes the
+carry in as a last argument and returns (element, carry out).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -16,7 +20,7 @@ from wsejax.opspec import ElementOp, for_fp16, with_functions
 from wsejax.reference.scalars import clear_sign, flip_sign, maxnum, round_to, xp16
 from wsejax.types import DType
 
-__all__ = ["ELEMENT_OPS", "ElementOp", "element_ops"]
+__all__ = ["ELEMENT_OPS", "ElementOp", "add_with_carry", "element_ops"]
 
 F32, F16 = DType.f32, DType.f16
 
@@ -36,6 +40,33 @@ def _mixed_mac(fp16: DType):
     def fmachs(a, b, s):
         return round_to(float(a) + float(round_to(float(b) * float(s), fp16)), F32)
     return fmachs
+
+
+def _fscale(t: DType):
+    """s * 2**k rounded once to t (ldexp is exact in double over this range)."""
+    def scale(a, k):
+        x = float(a)
+        if x == 0 or not math.isfinite(x):
+            return a
+        return round_to(math.ldexp(x, max(-400, min(400, int(k)))), t)
+    return scale
+
+
+def _fnorm(t: DType):
+    """The significand of s in [1, 2), with s's sign (zeros, infinities, NaN unchanged)."""
+    def norm(a):
+        x = float(a)
+        if x == 0 or not math.isfinite(x):
+            return a
+        return round_to(2.0 * math.frexp(x)[0], t)
+    return norm
+
+
+def add_with_carry(a, b, carry: int):
+    """One element of `addc16`: ((a + b + carry) mod 2**16, carry out); the op passes the
+    carry from element to element, 0 at its start (`opspec.CARRIED`)."""
+    total = int(a) + int(b) + carry
+    return _u16(total), total >> 16
 
 
 def _same(a):
@@ -84,6 +115,8 @@ def _build(fp16: DType = F16) -> dict[str, ElementOp]:
         "fmovs": _same,
         "fnegs": flip_sign,
         "fabss": clear_sign,
+        "fnorms": _fnorm(F32),
+        "fscales": _fscale(F32),
         "faddh": faddh,
         "fsubh": fsubh,
         "fmulh": fmulh,
@@ -92,6 +125,8 @@ def _build(fp16: DType = F16) -> dict[str, ElementOp]:
         "fmovh": _same,
         "fnegh": flip_sign,
         "fabsh": clear_sign,
+        "fnormh": _fnorm(fp16),
+        "fscaleh": _fscale(fp16),
         "fmachs": _mixed_mac(fp16),
         "faddhs": fadds,      # an f16 source is exact in double
         "fh2s": np.float32,
@@ -101,6 +136,7 @@ def _build(fp16: DType = F16) -> dict[str, ElementOp]:
         "xp162fs": lambda a: round_to(float(int(a)), F32),
         "xp162fh": lambda a: round_to(float(int(a)), fp16),
         "add16": lambda a, b: _u16(int(a) + int(b)),
+        "addc16": add_with_carry,
         "sub16": lambda a, b: _u16(int(a) - int(b)),
         "and16": lambda a, b: np.uint16(int(a) & int(b)),
         "or16": lambda a, b: np.uint16(int(a) | int(b)),
