@@ -10,7 +10,8 @@ Interface, shared by every test that needs a per-PE oracle:
   reference_apply(name, *src_arrays) -> np.ndarray of the broadcast shape, element by element.
 
 Policies for [U] items (same as the emulator): maxNum with +0 > -0; float -> xp16 truncates,
-saturates, NaN -> 0; xp16 is signed; shift counts >= 16 give 0 or the sign fill; unfused macs.
+saturates, NaN -> 0; xp16 is signed; shift counts >= 16 give 0 or the sign fill; unfused macs;
+fscale is s * 2**k, fnorm the significand of s in [1, 2) with its sign.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["REFERENCE", "reference_apply"]
+__all__ = ["CARRIED", "REFERENCE", "reference_apply"]
+
+# addc16 passes a carry from element to element, from 0 at the op's start: its function takes
+# the carry in last and returns (element, carry out)
+CARRIED = {"addc16"}
 
 REFERENCE: dict[str, Callable] = {}
 _DEST: dict[str, np.dtype] = {}
@@ -81,6 +86,15 @@ for _t, _s in ((f32, "s"), (f16, "h")):
     _ref("fabs" + _s, _t, _t)(lambda a, t=_t: _round(abs(float(a)), t))
 
 
+for _t, _s in ((f32, "s"), (f16, "h")):
+    _ref("fscale" + _s, _t, _t, i16)(
+        lambda a, k, t=_t: a if not np.isfinite(a) or a == 0
+        else _round(float(np.ldexp(np.float64(a), int(np.clip(int(k), -500, 500)))), t))
+    _ref("fnorm" + _s, _t, _t)(
+        lambda a, t=_t: a if not np.isfinite(a) or a == 0
+        else _round(float(np.float64(a) / np.exp2(np.floor(np.log2(abs(np.float64(a)))))), t))
+
+
 @_ref("fmachs", f32, f32, f16, f16)
 def _fmachs(a, b, s):
     product = _round(float(b) * float(s), f16)
@@ -100,6 +114,8 @@ _ref("xp162fs", f32, i16)(lambda a: _round(float(int(a)), f32))
 _ref("xp162fh", f16, i16)(lambda a: _round(float(int(a)), f16))
 
 _ref("add16", u16, u16, u16)(lambda a, b: u16((int(a) + int(b)) & 0xFFFF))
+_ref("addc16", u16, u16, u16)(lambda a, b, c: ((int(a) + int(b) + c) & 0xFFFF,
+                                               (int(a) + int(b) + c) >> 16))
 _ref("sub16", u16, u16, u16)(lambda a, b: u16((int(a) - int(b)) & 0xFFFF))
 _ref("and16", u16, u16, u16)(lambda a, b: u16(int(a) & int(b)))
 _ref("or16", u16, u16, u16)(lambda a, b: u16(int(a) | int(b)))
@@ -147,6 +163,14 @@ def reference_apply(name: str, *src_arrays) -> np.ndarray:
         )
     )
     out = np.empty(arrays[0].shape, dest)
+    if name in CARRIED:
+        # the carry goes from each element to the next along the last axis, from 0
+        for row in np.ndindex(out.shape[:-1]):
+            carry = 0
+            for i in range(out.shape[-1] if out.ndim else 1):
+                index = row + (i,) if out.ndim else ()
+                out[index], carry = ref(*(a[index] for a in arrays), carry)
+        return out
     for index in np.ndindex(out.shape):
         out[index] = ref(*(a[index] for a in arrays))
     return out

@@ -386,9 +386,9 @@ def test_python_other_exceptions_show_the_script_traceback(tmp_path, capsys):
 
 
 def test_python_unserved_sdk_module_says_so(tmp_path, capsys):
-    status, _, err = run_script(tmp_path, capsys, "import cerebras.sdk.debug.debug_util")
+    status, _, err = run_script(tmp_path, capsys, "import cerebras.sdk.pe_programs")
     assert status == 1
-    assert "No module named 'cerebras.sdk.debug': wsejax emulates only" in err
+    assert "No module named 'cerebras.sdk.pe_programs': wsejax emulates only" in err
 
 
 @pytest.mark.parametrize("argv, message", [

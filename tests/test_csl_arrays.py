@@ -338,3 +338,49 @@ def test_tiles_with_different_color_arrays_get_their_own(tmp_path, arch):
     for x, want in ((0, [4, 5]), (1, [7, 9])):
         eng, ref = both(prog, "out", 2, np.uint32, x=x)
         assert eng.tolist() == ref.tolist() == want
+
+
+# ------------------------------------------------------------------------------------------------
+# large local arrays with an initial value
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_large_local_array_starts_from_its_initial_value_on_every_call(tmp_path, arch):
+    """A 1-D local of 2000 elements and a 2-D one of 40 x 30, each written after it is read:
+    the next call starts again from the initial value."""
+    prog = program(tmp_path, """
+const N = 2000;
+const R = 40;
+const C = 30;
+var out: [4]i32;
+var out_ptr: [*]i32 = &out;
+fn table() [N]i16 {
+  var t: [N]i16 = undefined;
+  for (@range(u16, N)) |i| { t[i] = @as(i16, i % 97) - 48; }
+  return t;
+}
+fn grid() [R, C]i32 {
+  var g: [R, C]i32 = undefined;
+  for (@range(u16, R)) |r| { for (@range(u16, C)) |c| { g[r, c] = 100 * r + c; } }
+  return g;
+}
+fn sum_then_spoil() i32 {
+  var a = comptime table();
+  var g = comptime grid();
+  var s: i32 = 0;
+  for (@range(u16, N)) |i| { s += @as(i32, a[i]); a[i] = 1000; }
+  for (@range(u16, R)) |r| { s += g[r, C - 1 - r % C]; g[r, 0] = -7; }
+  return s;
+}
+fn main() void {
+  out[0] = sum_then_spoil();
+  out[1] = sum_then_spoil();
+  sys.unblock_cmd_stream();
+}
+""", arch, t="i32")
+    a = np.arange(2000) % 97 - 48
+    g = 100 * np.arange(40)[:, None] + np.arange(30)[None, :]
+    want = int(a.sum()) + sum(int(g[r, 30 - 1 - r % 30]) for r in range(40))
+    eng, ref = both(prog, "out", 2, np.int32)
+    np.testing.assert_array_equal(eng, [want, want])
+    np.testing.assert_array_equal(ref, [want, want])

@@ -278,17 +278,42 @@ fn main() void {
     np.testing.assert_array_equal(run_ref(prog).memory(0, 0)["out"], [65, 10, 122, 0])
 
 
-@pytest.mark.parametrize("b, message", [
-    (256, "@get_string_from_byte takes a byte (0 to 255), got 256"),
-    (200, "@get_string_from_byte(200): bytes above 127 are not supported yet"),
-])
-def test_get_string_from_byte_takes_a_byte(tmp_path, b, message):
+@pytest.mark.parametrize("arch", ARCHES)
+def test_strings_hold_every_byte_and_span_lines(tmp_path, arch):
+    """Bytes above 127 are one byte each, beside UTF-8 text ("é" is two bytes); a multiline
+    literal joins its `\\\\` lines with newlines and takes no escapes."""
+    prog = program(tmp_path, r"""
+const hi = @strcat(@get_string_from_byte(200), "é", @get_string_from_byte(255));
+const ml =
+    \\ab\n
+    \\c
+;
+comptime {
+  @comptime_assert(@strlen(hi) == 4);
+  @comptime_assert(@strlen(ml) == 6);
+}
+const hb = @get_array(hi);
+fn main() void {
+  out[0] = @as(i32, hb[0]) * 1000 + @as(i32, hb[3]);
+  out[1] = @as(i32, hb[1]) * 1000 + @as(i32, hb[2]);
+  out[2] = @as(i32, ml[4]) * 1000 + @as(i32, ml[5]);
+  out[3] = @as(i32, ml[2]) * 1000 + @as(i32, ml[3]);
+  sys.unblock_cmd_stream();
+}
+""", arch, w=1)
+    want = [200255, 0xC3 * 1000 + 0xA9, 10 * 1000 + ord("c"), ord("\\") * 1000 + ord("n")]
+    np.testing.assert_array_equal(read(run(prog), "out", 4, np.int32)[0, 0], want)
+    np.testing.assert_array_equal(run_ref(prog).memory(0, 0)["out"], want)
+
+
+def test_get_string_from_byte_takes_a_byte(tmp_path):
     with pytest.raises(CslError) as e:
-        program(tmp_path, f"""
-comptime {{ const s = @get_string_from_byte({b}); }}
-fn main() void {{ sys.unblock_cmd_stream(); }}
+        program(tmp_path, """
+comptime { const s = @get_string_from_byte(256); }
+fn main() void { sys.unblock_cmd_stream(); }
 """, "wse2")
-    assert "pe.csl:7:44" in str(e.value) and message in str(e.value)
+    assert "pe.csl:7:44" in str(e.value)
+    assert "@get_string_from_byte takes a byte (0 to 255), got 256" in str(e.value)
 
 
 # ------------------------------------------------------------------------------------------------

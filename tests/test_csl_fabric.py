@@ -256,7 +256,8 @@ ERRORS = [
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .control = 2 });"
      + MAIN, "@get_dsd", "fabout_dsd .control takes a comptime bool, got", "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .zero = "
-     ".{ .first_source = true } });" + MAIN, "@get_dsd", ".zero is not supported yet", "wse2"),
+     ".{ .first_source = 1 } });" + MAIN, "@get_dsd",
+     "fabout_dsd .zero .first_source takes a comptime bool, got", "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .advance_switch = "
      "true });" + MAIN, "@get_dsd", ".advance_switch is not supported yet", "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .colour = c });"
@@ -444,10 +445,11 @@ ERRORS = [
      "@allocate_fifo: 'b' holds u8; a FIFO holds 16- or 32-bit elements", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b);\nconst g = @allocate_fifo(b);\n"
      "fn main() void { _ = f; _ = g; }", "b);\nfn", "'b' already holds a FIFO ('f')", "wse2"),
-    ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .empty_action = .terminate });\n"
-     "fn main() void { _ = f; }", "@allocate_fifo", ".empty_action is not supported yet", "wse2"),
-    ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .full_action = .terminate });\n"
-     "fn main() void { _ = f; }", "@allocate_fifo", ".full_action is not supported yet", "wse2"),
+    ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .empty_action = .{ .fault = true } });\n"
+     "fn main() void { _ = f; }", ".{ .empty", ".empty_action .fault is not supported yet",
+     "wse3"),
+    ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .full_action = .{ .suspend = true } });\n"
+     "fn main() void { _ = f; }", ".{ .full", ".full_action is not supported on wse2", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .simd_mode = .simd_32 });\n"
      "fn main() void { _ = f; }", "@allocate_fifo", ".simd_mode is not supported yet", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .activate_push = @get_data_task_id("

@@ -745,3 +745,46 @@ def test_streaming_colors_reach_the_program():
 def test_bad_streaming_colors(kw, routes, match):
     with pytest.raises(LayoutError, match=match):
         compile_row(empty_program, routes=routes, **kw)
+
+
+def test_a_fabout_zero_names_its_sources():
+    p = compile_row(_zero_mover())
+    op = only_op(p)
+    assert op.dest.dsd.dsd.zero == (1,)
+    with pytest.raises(ProgramError, match="fabout_dsd zero takes 'first_source' and/or "
+                       "'second_source', got 'third'"):
+        compile_row(_zero_mover(("third",)))
+    with pytest.raises(ProgramError, match="the fabout_dsd's .zero names the first source, "
+                       "which is not a memory DSD here"):
+        compile_row(_zero_mover(("first_source",)))
+
+
+def _zero_mover(zero=("second_source",)):
+    """`go` adds a fabin to a memory array and sends the sums on a fabout with `zero`."""
+
+    def pe():
+        a = csl.var("a", csl.f32[5])
+        src = csl.get_dsd(csl.fabin_dsd, extent=5, fabric_color=3)
+        dst = csl.get_dsd(csl.fabout_dsd, extent=5, fabric_color=4, zero=zero)
+
+        @csl.fn
+        def go():
+            csl.fadds(dst, src, csl.get_dsd(csl.mem1d_dsd, base_address=a, extent=5))
+
+    return pe
+
+
+def test_fifo_actions_are_checked_per_arch():
+    def pe(**actions):
+        def program():
+            buf = csl.var("buf", csl.f32[4])
+            csl.allocate_fifo(buf, **actions)
+        return program
+
+    compile_row(pe(empty_action="suspend", full_action="suspend"), arch="wse3")
+    compile_row(pe(empty_action="test_or_suspend"))
+    with pytest.raises(ProgramError, match=r"allocate_fifo: .full_action is not supported on "
+                       "wse2"):
+        compile_row(pe(full_action="suspend"))
+    with pytest.raises(ProgramError, match=r".empty_action .terminate is not supported yet"):
+        compile_row(pe(empty_action="terminate"), arch="wse3")

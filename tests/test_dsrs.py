@@ -366,6 +366,125 @@ def test_save_address_registers_take_a_stream_in_chunks(tmp_path, arch):
     assert eng == ref == want
 
 
+ASYNC_CHUNKS = """
+const next_id: local_task_id = @get_local_task_id(10);
+var chunks: u16 = 0;
+task next() void {
+  chunks += 1;
+  if (chunks < 3) {
+    @fadds(got_dsr, in_dsr, bias_dsr, .{ .async = true, .activate = next_id });
+  } else {
+    sys.unblock_cmd_stream();
+  }
+}
+comptime { @bind_local_task(next, next_id); }
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_save_address_registers_move_when_an_async_op_completes(tmp_path, arch):
+    # each async op takes two wavelets; its completion starts the next from where it stopped
+    body = CHUNKS_PE.replace("""    @fadds(got_dsr, in_dsr, bias_dsr);
+    @fadds(got_dsr, in_dsr, bias_dsr);
+    @fadds(got_dsr, in_dsr, bias_dsr);
+    sys.unblock_cmd_stream();""",
+        "    @fadds(got_dsr, in_dsr, bias_dsr, .{ .async = true, .activate = next_id });")
+    eng, ref = _received(tmp_path, body + ASYNC_CHUNKS, arch)
+    want = (np.array([7, 1, 8, 2, 8, 3], np.float32)
+            + np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], np.float32)).tolist()
+    assert eng == ref == want
+
+
+def _fifo_chunks(options: str = "") -> str:
+    """CHUNKS_PE with the six wavelets pushed into a FIFO (`@allocate_fifo(buf options)`),
+    from which three ops each pop two and move the registers."""
+    body = CHUNKS_PE.replace("""    @fadds(got_dsr, in_dsr, bias_dsr);
+    @fadds(got_dsr, in_dsr, bias_dsr);
+    @fadds(got_dsr, in_dsr, bias_dsr);""", """    @fmovs(f, in6);
+    @fadds(got_dsr, bias_dsr, f);
+    @fadds(got_dsr, bias_dsr, f);
+    @fadds(got_dsr, bias_dsr, f);""")
+    body = body.replace("fn main() void {", f"""var buf = @zeros([8]f32);
+const f = @allocate_fifo(buf{options});
+const in6 = @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{{ .extent = 6, .input_queue = iq }}
+                                else .{{ .extent = 6, .fabric_color = c, .input_queue = iq }});
+fn main() void {{""")
+    return body.replace("  @load_to_dsr(in_dsr, in);\n", "")
+
+
+CHUNK_SUMS = (np.array([7, 1, 8, 2, 8, 3], np.float32)
+              + np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], np.float32)).tolist()
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_save_address_registers_move_past_what_an_op_with_a_fifo_took(tmp_path, arch):
+    eng, ref = _received(tmp_path, _fifo_chunks(), arch)
+    assert eng == ref == CHUNK_SUMS
+
+
+@pytest.mark.parametrize("arch, options", [
+    ("wse2", ", .{ .empty_action = .{ .test_or_suspend = true }, .dest = @get_dsr(dsr_dest, 5), "
+             ".src = @get_dsr(dsr_src1, 5), .xdsr = @get_xdsr(2) }"),
+    ("wse3", ", .{ .empty_action = .{ .suspend = true }, .full_action = .{ .suspend = true }, "
+             ".dest = @get_dsr(dsr_dest, 5), .src = @get_dsr(dsr_src1, 5), "
+             ".xdsr = @get_xdsr(2) }"),
+])
+def test_a_fifo_with_waiting_actions_and_its_own_registers(tmp_path, arch, options):
+    eng, ref = _received(tmp_path, _fifo_chunks(options), arch)
+    assert eng == ref == CHUNK_SUMS
+
+
+@pytest.mark.parametrize("arch, options, at, message", [
+    ("wse2", ", .{ .full_action = .{ .suspend = true } }", ".{ .full",
+     "@allocate_fifo: .full_action is not supported on wse2"),
+    ("wse2", ", .{ .empty_action = .{ .suspend = true } }", ".{ .empty",
+     "@allocate_fifo: .empty_action .suspend is not supported on wse2"),
+    ("wse3", ", .{ .empty_action = .{ .terminate = true } }", ".{ .empty",
+     "@allocate_fifo: .empty_action .terminate is not supported yet (a FIFO operation waits "
+     "for data or room here)"),
+    ("wse3", ", .{ .empty_action = .{ .wait = true } }", ".{ .empty",
+     "@allocate_fifo: .empty_action takes one of .{ .test_or_suspend | .terminate | .suspend "
+     "| .fault = true }, got .wait"),
+    ("wse2", ", .{ .empty_action = .terminate }", ".{ .empty",
+     "@allocate_fifo .empty_action takes one action, like .{ .suspend = true }"),
+    ("wse2", ", .{ .dest = @get_dsr(dsr_dest, 5), .src = @get_dsr(dsr_src1, 5) }", ".{ .dest",
+     "@allocate_fifo: .dest, .src and .xdsr go together; .xdsr is missing"),
+    ("wse2", ", .{ .dest = @get_dsr(dsr_dest, 5), .src = @get_dsr(dsr_src1, 6), "
+             ".xdsr = @get_xdsr(2) }", ".{ .dest",
+     "@allocate_fifo: .dest and .src are registers of one number, got 5 and 6"),
+    ("wse2", ", .{ .dest = @get_dsr(dsr_src0, 5), .src = @get_dsr(dsr_src1, 5), "
+             ".xdsr = @get_xdsr(2) }", ".{ .dest",
+     "@allocate_fifo: .dest takes a dsr_dest, got a dsr_src0"),
+    ("wse2", ", .{ .dest = @get_dsr(dsr_dest, 2), .src = @get_dsr(dsr_src1, 2), "
+             ".xdsr = @get_xdsr(2) }", ".{ .dest",
+     "@allocate_fifo: the dsr_dest 2 (a @load_to_dsr) is already in use"),
+])
+def test_fifo_options_are_checked(tmp_path, arch, options, at, message):
+    (tmp_path / "layout.csl").write_text(FABRIC_LAYOUT)
+    src = _fifo_chunks(options)
+    (tmp_path / "pe.csl").write_text(src)
+    with pytest.raises(CslError) as err:
+        compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    assert message in str(err.value)
+    line, col = position(src, at)
+    assert f"pe.csl:{line}:{col}" in str(err.value)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_circbuf_register_streams_around_its_ring(tmp_path, arch):
+    # the sender's register walks src[0..3] as a ring: six wavelets go round once and a half
+    body = CHUNKS_PE.replace("@fmovs(out, src_dsd, .{", "@fmovs(out, ring_dsr, .{")
+    body = body.replace("fn main() void {", """
+const ring = @get_dsd(circbuf_dsd, .{ .base_address = &src, .extent = 6, .wraparound = 4 });
+const ring_dsr = @get_dsr(dsr_src1, 3);
+comptime { @load_to_dsr_xdsr(ring_dsr, @get_xdsr(1), ring); }
+fn main() void {""")
+    eng, ref = _received(tmp_path, body, arch)
+    want = (np.array([7, 1, 8, 2, 7, 1], np.float32)
+            + np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], np.float32)).tolist()
+    assert eng == ref == want
+
+
 def test_an_async_load_makes_the_operations_on_the_register_async(tmp_path):
     (tmp_path / "layout.csl").write_text(FABRIC_LAYOUT)
     (tmp_path / "pe.csl").write_text(FABRIC_PE)
@@ -410,12 +529,10 @@ BAD = [
      "s1);", "@fmovs: the dsr_src1 1 is used before any @load_to_dsr loads it"),
     ("comptime { @load_to_dsr(s1, in); }\nfn main() void {}",
      "in)", "a fabin_dsd in a DSR needs an explicit @initialize_queue(@get_input_queue(2)"),
-    ("comptime { @load_to_dsr(s1, a_dsd, .{ .single_step = true }); }\nfn main() void {}",
-     ".{ .single", "@load_to_dsr: option .single_step is not supported yet"),
     ("comptime { @load_to_dsr(s1, in, .{ .on_control = true }); }\nfn main() void {}",
      ".{ .on_control", "@load_to_dsr: option .on_control is not supported yet"),
     ("comptime { @load_to_dsr(dd, out_f, .{ .save_address = true }); }\nfn main() void {}",
-     ".{ .save", ".save_address applies to a mem1d_dsd, got a fabout_dsd"),
+     ".{ .save", ".save_address applies to a mem1d_dsd or a mem4d_dsd, got a fabout_dsd"),
     ("comptime { @load_to_dsr(s1, a_dsd, .{ .async = true }); }\nfn main() void {}",
      ".{ .async", ".async and its hooks apply to a fabric DSD, got a mem1d_dsd"),
     ("comptime { const x = @get_dsr(dsr_src0, s1); }\nfn main() void {}",
@@ -432,24 +549,21 @@ BAD = [
      "in); }", "was loaded with a mem1d_dsd of f32 elsewhere"),
     ("comptime { @load_to_dsr(s1, @set_dsd_length(a_dsd, 3)); }\n"
      "fn f(x: f32) f32 { return x; }\nfn main() void { @map(f, s1, a_dsd); }",
-     "s1, a_dsd); }", "@map: a DSR operand must be loaded with .single_step"),
+     "s1, a_dsd); }", "@map: the dsr_src1 1 must be loaded with .{ .single_step = true }"),
     ("comptime { @load_to_dsr(s1, in, .{ .async = true }); "
      "@initialize_queue(iq, .{ .color = 5 }); @load_to_dsr(dd, a_dsd); }\n"
      "fn main() void { @fmovs(dd, s1, .{ .async = true }); }",
      "@fmovs(dd", "a DSR operand was loaded with .async; its options are those of"),
-    ("comptime { @initialize_queue(iq, .{ .color = 5 }); "
-     "@load_to_dsr(dd, a_dsd, .{ .save_address = true }); }\n"
-     "fn main() void { @fmovs(dd, in, .{ .async = true }); }",
-     "@fmovs(dd", "a DSR loaded with .save_address in an asynchronous operation is not "
-     "supported yet"),
-    ("var buf: [4]f32;\nconst f = @allocate_fifo(buf);\n"
-     "comptime { @load_to_dsr(dd, a_dsd, .{ .save_address = true }); }\n"
-     "fn main() void { @fmovs(dd, f); }",
-     "@fmovs(dd", "a DSR loaded with .save_address in an operation with a FIFO operand is "
-     "not supported yet"),
-    ("const x = @get_xdsr(1);\ncomptime { @load_to_dsr_xdsr(x, a_dsd); }\n"
+    ("comptime { @load_to_dsr(s1, a_dsd, .{ .single_step = true }); @load_to_dsr(dd, a_dsd); }"
+     "\nfn main() void { @fmovs(dd, s1); }",
+     "s1); }", "@fmovs: the dsr_src1 1 was loaded with .single_step, which readies it for @map "
+     "only"),
+    ("const x = @get_xdsr(1);\ncomptime { @load_to_dsr_xdsr(s1, x, a_dsd); }\n"
      "fn main() void {}",
-     "@load_to_dsr_xdsr", "@load_to_dsr_xdsr is not supported yet"),
+     "a_dsd); }", "@load_to_dsr_xdsr loads a circbuf_dsd, got a mem1d_dsd"),
+    ("const x = @get_xdsr(1);\ncomptime { @load_to_dsr_xdsr(s1, s1, a_dsd); }\n"
+     "fn main() void {}",
+     "s1, a_dsd); }", "@load_to_dsr_xdsr takes an XDSR (@get_xdsr(n)) second, got the dsr_src1"),
     ("fn load(d: mem1d_dsd) void { @load_to_dsr(s1, d); }\n"
      "fn main() void { load(a_dsd); }",
      "d); }", "@load_to_dsr takes a DSD made by @get_dsd or a DSD variable"),

@@ -28,6 +28,7 @@ LAYERS = [
     ("wsejax.errors", 0, "base"), ("wsejax.types", 0, "base"), ("wsejax.hardware", 0, "base"),
     ("wsejax.dsd", 1, "model"), ("wsejax.fabric", 1, "model"), ("wsejax.memcpy", 1, "model"),
     ("wsejax.diagnostics", 1, "model"), ("wsejax.opspec", 1, "model"),
+    ("wsejax.trace", 1, "model"),
     ("wsejax.ir", 2, "ir"), ("wsejax.ops", 2, "ir"), ("wsejax.routes", 2, "ir"),
     ("wsejax.layout", 3, "program"), ("wsejax.tile_classes", 3, "program"),
     ("wsejax.artifacts", 3, "program"), ("wsejax.frontend", 3, "program"),

@@ -27,9 +27,11 @@ SPEC_FORMS = {
     **dict.fromkeys(["fnegs", "fabss", "fnegh", "fabsh", "fh2s", "fs2h", "xp162fs", "xp162fh",
                      "popcnt", "clz", "ctz"], ("DD", "Ds")),
     **dict.fromkeys(["fs2xp16", "fh2xp16"], ("DD", "Ds", "ps")),
-    **dict.fromkeys(["add16", "and16", "or16", "xor16", "sll16", "slr16", "sar16"],
+    **dict.fromkeys(["add16", "addc16", "and16", "or16", "xor16", "sll16", "slr16", "sar16"],
                     ("DDD", "DsD", "DDs")),
     "sub16": ("DDD", "DDs"),
+    **dict.fromkeys(["fnorms", "fnormh"], ("ps",)),
+    **dict.fromkeys(["fscales", "fscaleh"], ("pss",)),
 }
 
 # Raw bit patterns worth hitting on purpose: zeros, subnormal edges, max, inf, NaNs (quiet and
@@ -162,6 +164,9 @@ def _run(name: str, *srcs) -> np.ndarray:
 # (name, sources, expected destination): the spec's example and each chosen [U]/[I] policy.
 EXAMPLES = [
     ("add16", [np.arange(1, 6, dtype=np.uint16), np.uint16(10)], [11, 12, 13, 14, 15]),
+    # the carry out of each element goes into the next: 0xFFFF + 1 carries, 0xFFFF + 0 does not
+    ("addc16", [np.uint16([0xFFFF, 0, 0xFFFF, 0xFFFF, 1, 0xFFFF]), np.uint16([1, 0, 0, 1, 0, 0])],
+     [0, 1, 0xFFFF, 0, 2, 0xFFFF]),
     ("fsubs", [np.float32([5, 1]), np.float32(2)], [3, -1]),
     ("sub16", [np.uint16([1, 0]), np.uint16(2)], [0xFFFF, 0xFFFE]),
     ("sll16", [np.uint16(0x8001), np.uint16([1, 15, 16, 0xFFFF])], [2, 0x8000, 0, 0]),

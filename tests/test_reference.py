@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from wsejax import DeadlockError, FabricFault, MemcpyDataType, MemcpyOrder, SdkRuntime, ir, ops
 from wsejax import dsl as csl
 from wsejax.csl import compile_csl
+from wsejax.opspec import CARRIED
 from wsejax.reference import ELEMENT_OPS, Reference
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples" / "csl"
@@ -176,6 +177,19 @@ def test_element_op_table_matches_ops_types_and_forms():
         assert (mine.dest, mine.srcs, mine.forms) == (spec.dest, spec.srcs, spec.forms), name
 
 
+def _elements(op, cols) -> list:
+    """The reference's elements of op over columns of sources, in order (a carried op passes
+    its carry from each element to the next, from 0)."""
+    out, carry = [], 0
+    for i in range(len(cols[0])):
+        if op.name in CARRIED:
+            r, carry = op.fn(*(c[i] for c in cols), carry)
+        else:
+            r = op.fn(*(c[i] for c in cols))
+        out.append(r)
+    return out
+
+
 @pytest.mark.parametrize("name", sorted(ops.OPS))
 def test_element_semantics_match_ops_on_special_values(name, rng):
     """Every DSD op's element function against `ops.apply` on edge values (zeros of both
@@ -201,8 +215,7 @@ def test_element_semantics_match_ops_on_special_values(name, rng):
         cols.append(vals.astype(t.np))
     got = np.asarray(jax.jit(lambda *xs: ops.apply(name, *xs))(*map(jnp.asarray, cols)))
     with np.errstate(all="ignore"):
-        want = np.array([ELEMENT_OPS[name].fn(*(c[i] for c in cols))
-                         for i in range(len(cols[0]))], spec.dest.np)
+        want = np.array(_elements(ELEMENT_OPS[name], cols), spec.dest.np)
     u = f"u{spec.dest.np.itemsize}"
     same = got.view(u) == want.view(u)
     if spec.dest.is_float:

@@ -83,8 +83,8 @@ PYTHON_HELP = """\
 usage: wsejax python [--debug] SCRIPT.py [ARGS...]
 
 Run a host script as the SDK's cs_python does: sys.argv = [SCRIPT.py, ARGS...], the script's
-directory first on sys.path, and `cerebras.sdk.runtime.sdkruntimepybind` and
-`cerebras.sdk.sdk_utils` served by wsejax while it runs.
+directory first on sys.path, and `cerebras.sdk.runtime.sdkruntimepybind`,
+`cerebras.sdk.sdk_utils` and `cerebras.sdk.debug.debug_util` served by wsejax while it runs.
 
 options:
   --debug     show the traceback of a wsejax error or internal error raised in the script

@@ -26,7 +26,8 @@ import numpy as np
 from wsejax.types import DType
 
 __all__ = [
-    "Assert", "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "Const", "Continue",
+    "Assert", "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "CircBuf", "Const",
+    "Continue",
     "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "Dsr",
     "ExportData", "ExportFunc", "ExportName", "Expr", "ExprStmt", "FabIn", "FabOut", "Fifo",
     "FifoRef", "Filter", "For",
@@ -223,6 +224,20 @@ class Mem4d:
 
 
 @dataclass(frozen=True)
+class CircBuf:
+    """A `circbuf_dsd` (spec 7.3): `length` elements over a ring of `wraparound` elements from
+    `base_offset` of `base`; element i is at `base_offset + (offset + i) mod wraparound`, where
+    `offset` is the head (0 at the start; a `.save_address` register moves it). It is used as
+    an operand from a register only (`@load_to_dsr_xdsr`)."""
+
+    base: str
+    length: Expr
+    wraparound: int
+    base_offset: int = 0
+    offset: Expr = Const(0, DType.i16)
+
+
+@dataclass(frozen=True)
 class FabIn:
     """A `fabin_dsd`: `length` wavelets received on `color` (spec 7.4). On wse3 the color is
     the one its input queue was initialised with; `queue` is kept for messages."""
@@ -237,13 +252,16 @@ class FabOut:
     """A `fabout_dsd`: `length` wavelets sent on `color` from the PE's ramp. A 16-bit op
     sends its value in the low half; the high half is the op's `.index` when
     `wavelet_index_offset` is set, else 0 (spec 7.4, 7.6). With `control` set every wavelet
-    it sends is a control wavelet, its value the payload (spec 6.6)."""
+    it sends is a control wavelet, its value the payload (spec 6.6). The memory sources `zero`
+    names (0 the first, 1 the second) are left zero: each element once it is read (spec 7.4
+    `.zero`)."""
 
     color: int
     length: Expr
     queue: int | None = None
     wavelet_index_offset: bool = False
     control: bool = False
+    zero: tuple[int, ...] = ()      # `.zero`: the sources (0: first) zeroed as they are read
 
 
 @dataclass(frozen=True)
@@ -257,7 +275,7 @@ class FifoRef:
 class DsdLit:
     """A literal DSD value."""
 
-    dsd: Mem1d | Mem4d | FabIn | FabOut
+    dsd: Mem1d | Mem4d | FabIn | FabOut | CircBuf
 
 
 @dataclass(frozen=True)
@@ -771,6 +789,7 @@ class Program:
     streams: tuple = ()             # ((color, "h2d" | "d2h"), ...) memcpy streaming colors
     filters: tuple = ()             # ((x, y, color), Filter) of @set_color_config
     memcpy: bool = True             # built with the memcpy infrastructure (`cslc --memcpy`)
+    fp16: DType = DType.f16         # the 16-bit float format (`cslc --fp16-format`)
 
     def export(self, name: str) -> ExportName | None:
         return next((e for e in self.exports if e.name == name), None)

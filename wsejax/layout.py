@@ -21,6 +21,7 @@ from wsejax import ir
 from wsejax.errors import LayoutError
 from wsejax.hardware import PE_MEMORY_BYTES
 from wsejax.routes import ColorConfig, resolve_routes
+from wsejax.types import DType
 
 __all__ = ["ARCHES", "FABRIC_LIMITS", "PE_MEMORY_BYTES", "build_program", "check_fabric",
            "check_fabric_dims", "default_fabric_dims"]
@@ -128,7 +129,7 @@ def _check_exports(pe: ir.PeProgram, names: dict[str, ir.ExportName], where: str
 def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels, exports,
                   classes, class_of, params=(), width_west_buf=0,
                   width_east_buf=0, tables=(), routes=(), streams=(), filters=(),
-                  memcpy=True) -> ir.Program:
+                  memcpy=True, fp16=DType.f16) -> ir.Program:
     """Validate a placed program and return it as a Program. Raises LayoutError.
 
     `tables` are per-PE constant tables (`[H, W]` arrays read by `ir.PeValue`), beside the
@@ -162,7 +163,7 @@ def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels,
                       params=tuple(params), width_west_buf=width_west_buf,
                       width_east_buf=width_east_buf, routes=tuple(routes),
                       resolved=_resolve(width, height, configs), streams=streams,
-                      filters=tuple(filters), memcpy=bool(memcpy))
+                      filters=tuple(filters), memcpy=bool(memcpy), fp16=fp16)
 
 
 def _check_streams(streams, configs) -> tuple:

@@ -19,7 +19,13 @@ encoded).
 Policies for what the spec marks [U]/[I]: `fmaxs`/`fmaxh` follow IEEE maxNum, a NaN loses to a
 number and +0 counts as larger than -0; float -> xp16 truncates toward zero, saturates to the i16
 range and maps NaN to 0; xp16 sources are signed; shifts move the first source by the second, a
-count of 16 or more gives 0 (`sll16`, `slr16`) or the sign fill (`sar16`).
+count of 16 or more gives 0 (`sll16`, `slr16`) or the sign fill (`sar16`). `fscales`/`fscaleh`
+give s * 2**k rounded once to nearest even (subnormal results included; overflow gives inf);
+`addc16` adds with carry: a carry flag, 0 when the op starts, takes each element's carry out to
+the next element (so `fn` chains along the last axis, in the op's element order; one element at
+a time, `add_with_carry` passes the flag on). `fnorms`/`fnormh` ("normalize", meaning unknown)
+give s's significand scaled into [1, 2) with s's sign, so that s == fnorm(s) * 2**floor(log2|s|);
+zeros, infinities and NaN pass unchanged.
 
 Example:
     >>> import jax.numpy as jnp
@@ -35,9 +41,11 @@ import numpy as np
 from jax import lax
 
 from wsejax.errors import ProgramError
-from wsejax.opspec import ElementOp, OpSpec, form_error, with_functions
+from wsejax.opspec import ElementOp, OpSpec, for_fp16, form_error, with_functions
+from wsejax.types import DType
 
-__all__ = ["OPS", "ElementOp", "OpSpec", "apply", "form_error"]
+__all__ = ["OPS", "ElementOp", "OpSpec", "add_with_carry", "apply", "form_error", "ops_for",
+           "round_bf16"]
 
 
 def apply(name: str, *srcs) -> jax.Array:
@@ -255,7 +263,80 @@ def _fh2xp16(a):
     return _fs2xp16(a.astype(jnp.float32))
 
 
+# -- exponent scaling and normalisation, on the bits ----------------------------------------------
+# Computed on the integer fields rather than by float multiplies, which XLA:CPU would flush to
+# zero where the result or the source is subnormal.
+
+# float type -> (unsigned type of its width, significand bits, largest exponent field, bias)
+_LAYOUT = {np.dtype(np.float32): (jnp.uint32, 23, 255, 127),
+           np.dtype(np.float16): (jnp.uint16, 10, 31, 15),
+           np.dtype(jnp.bfloat16): (jnp.uint16, 7, 255, 127)}
+
+
+def _fields(x):
+    """(sign bits, |x| bits as int32, integer significand m with its leading 1 at bit `mbits`,
+    unbiased-by-one exponent e, special) of float x: |x| = m * 2**(e - bias - mbits) for finite
+    nonzero x; `special` marks zeros, infinities and NaN."""
+    uint, mbits, top, _ = _LAYOUT[np.dtype(x.dtype)]
+    bits = lax.bitcast_convert_type(x, uint)
+    sign = bits & uint(1 << (np.dtype(uint).itemsize * 8 - 1))
+    mag = (bits ^ sign).astype(jnp.int32)
+    field = mag >> mbits
+    mant = mag & ((1 << mbits) - 1)
+    m = jnp.where(field == 0, mant, mant | (1 << mbits))
+    shift = jnp.maximum(lax.clz(jnp.maximum(m, 1)) - (31 - mbits), 0)  # subnormals normalised
+    special = (mag == 0) | (field == top)
+    return sign, mag, m << shift, jnp.maximum(field, 1) - shift, special
+
+
+def _pack(x, sign, mag):
+    uint = _LAYOUT[np.dtype(x.dtype)][0]
+    return lax.bitcast_convert_type(sign | mag.astype(uint), x.dtype)
+
+
+def _fscale(x, k):
+    _, mbits, top, _ = _LAYOUT[np.dtype(x.dtype)]
+    sign, mag, m, e, special = _fields(x)
+    ne = e + jnp.clip(k.astype(jnp.int32), -1000, 1000)
+    normal = (ne << mbits) | (m & ((1 << mbits) - 1))
+    # below the normal range: shift the significand right, rounding to nearest even
+    sh = jnp.clip(1 - ne, 1, 30)
+    q, rem, half = m >> sh, m & ((1 << sh) - 1), 1 << (sh - 1)
+    tiny = q + ((rem > half) | ((rem == half) & ((q & 1) == 1))).astype(jnp.int32)
+    out = jnp.where(ne >= top, top << mbits, jnp.where(ne >= 1, normal, tiny))
+    return _pack(x, sign, jnp.where(special, mag, out))
+
+
+def _fnorm(x):
+    _, mbits, _, bias = _LAYOUT[np.dtype(x.dtype)]
+    sign, mag, m, _, special = _fields(x)
+    return _pack(x, sign, jnp.where(special, mag, (bias << mbits) | (m & ((1 << mbits) - 1))))
+
+
 # -- 16-bit integer, on raw u16 patterns (_add, _sub, _and, _or, _xor, _mov serve as they are) -----
+
+
+def add_with_carry(a, b, carry):
+    """One element of `addc16` on u16 patterns: ((a + b + carry) mod 2**16, carry out)."""
+    total = a.astype(jnp.uint32) + b.astype(jnp.uint32) + jnp.asarray(carry, jnp.uint32)
+    return total.astype(jnp.uint16), (total >> 16).astype(jnp.uint16)
+
+
+def _addc16(a, b):
+    # The carry into element i is 1 where some earlier element generated one (its sum passed
+    # 0xFFFF) and every element since propagated it (summed to exactly 0xFFFF): a prefix scan.
+    a, b = jnp.broadcast_arrays(a, b)
+    if a.ndim == 0:
+        return add_with_carry(a, b, 0)[0]
+    total = a.astype(jnp.uint32) + b.astype(jnp.uint32)
+
+    def join(earlier, later):
+        (g1, p1), (g2, p2) = earlier, later
+        return g2 | (p2 & g1), p1 & p2
+
+    generated, _ = lax.associative_scan(join, (total > 0xFFFF, total == 0xFFFF), axis=-1)
+    carry_in = jnp.concatenate([jnp.zeros_like(generated[..., :1]), generated[..., :-1]], -1)
+    return (total + carry_in.astype(jnp.uint32)).astype(jnp.uint16)
 
 
 def _sll16(a, n):
@@ -296,6 +377,8 @@ OPS: dict[str, ElementOp] = with_functions({
     "fmovs": _mov,
     "fnegs": _neg,
     "fabss": _abs,
+    "fnorms": _fnorm,
+    "fscales": _fscale,
     "faddh": _add,
     "fsubh": _sub,
     "fmulh": _mul,
@@ -304,6 +387,8 @@ OPS: dict[str, ElementOp] = with_functions({
     "fmovh": _mov,
     "fnegh": _neg,
     "fabsh": _abs,
+    "fnormh": _fnorm,
+    "fscaleh": _fscale,
     "fmachs": _fmachs,
     "faddhs": _faddhs,
     "fh2s": _to_f32,
@@ -313,6 +398,7 @@ OPS: dict[str, ElementOp] = with_functions({
     "xp162fs": _to_f32,
     "xp162fh": _to_f16,
     "add16": _add,
+    "addc16": _addc16,
     "sub16": _sub,
     "and16": _and,
     "or16": _or,
@@ -326,3 +412,46 @@ OPS: dict[str, ElementOp] = with_functions({
     "ctz": _ctz,
     "mov32": _mov,
 })
+
+
+# -- bf16, the fp16 format of `cslc --fp16-format=bf16` --------------------------------------------
+# XLA:CPU computes bf16 in f32 and may keep the excess precision across operations; every bf16
+# result is therefore rounded here from its f32 value, on the bits (no flushing of subnormals).
+
+
+def round_bf16(x: jax.Array) -> jax.Array:
+    """`x` (bf16 or f32) rounded to nearest even bf16."""
+    f = x.astype(jnp.float32)
+    bits = lax.bitcast_convert_type(f, jnp.uint32)
+    up = (bits + jnp.uint32(0x7FFF) + ((bits >> 16) & 1)) & jnp.uint32(0xFFFF0000)
+    up = jnp.where(jnp.isnan(f), bits | jnp.uint32(0x00400000), up)   # a NaN stays one
+    return lax.bitcast_convert_type(up, jnp.float32).astype(jnp.bfloat16)
+
+
+def _bf16_binary(op32):
+    def op(a, b):
+        return round_bf16(op32(a.astype(jnp.float32), b.astype(jnp.float32)))
+    return op
+
+
+def _fmachs_bf16(a, b, s):
+    product = round_bf16(_fmuls(b.astype(jnp.float32), s.astype(jnp.float32)))
+    return _fadds(a, product.astype(jnp.float32))
+
+
+OPS_BF16: dict[str, ElementOp] = with_functions({
+    **{name: op.fn for name, op in OPS.items()},
+    "faddh": _bf16_binary(_fadds),
+    "fsubh": _bf16_binary(_fsubs),
+    "fmulh": _bf16_binary(_fmuls),
+    "fmach": lambda a, b, s: round_bf16(_fadds(a.astype(jnp.float32), round_bf16(
+        _fmuls(b.astype(jnp.float32), s.astype(jnp.float32))).astype(jnp.float32))),
+    "fmachs": _fmachs_bf16,
+    "fs2h": round_bf16,
+    "xp162fh": lambda a: round_bf16(a.astype(jnp.float32)),
+}, for_fp16(DType.bf16))
+
+
+def ops_for(fp16: DType) -> dict[str, ElementOp]:
+    """The table of a program whose fp16 format is `fp16` (`OPS` for f16)."""
+    return OPS_BF16 if fp16 == DType.bf16 else OPS

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from wsejax.types import DType
 
-__all__ = ["FORM_LETTERS", "OPS", "ElementOp", "OpSpec", "form_error", "with_functions"]
+__all__ = ["CARRIED", "FORM_LETTERS", "FP16_FORMATS", "OPS", "ElementOp", "OpSpec", "for_fp16",
+           "form_error", "with_functions"]
 
 F32, F16, I16, U16, U32 = DType.f32, DType.f16, DType.i16, DType.u16, DType.u32
 
@@ -67,17 +68,52 @@ def form_error(name: str, form: str) -> str | None:
             f"({letters})")
 
 
-def with_functions(fns: Mapping[str, Callable]) -> dict[str, ElementOp]:
-    """The table `OPS` with each op's element function from `fns`, which names every op.
+def with_functions(fns: Mapping[str, Callable],
+                   table: Mapping[str, OpSpec] | None = None) -> dict[str, ElementOp]:
+    """The table `table` (default `OPS`) with each op's element function from `fns`, which
+    names every op.
 
     Raises:
-      ValueError: `fns` misses an op or names one that `OPS` does not hold.
+      ValueError: `fns` misses an op or names one that the table does not hold.
     """
-    if set(fns) != set(OPS):
-        missing, extra = sorted(set(OPS) - set(fns)), sorted(set(fns) - set(OPS))
+    table = OPS if table is None else table
+    if set(fns) != set(table):
+        missing, extra = sorted(set(table) - set(fns)), sorted(set(fns) - set(table))
         raise ValueError(f"element functions missing for {missing}, unknown ops {extra}")
     return {name: ElementOp(spec.name, spec.dest, spec.srcs, spec.forms, fns[name])
-            for name, spec in OPS.items()}
+            for name, spec in table.items()}
+
+
+# the 16-bit float formats a program may select (`cslc --fp16-format`): the type `@fp16()` is
+# and the type of the fp16 operands of the `...h` operations
+FP16_FORMATS = {"f16": DType.f16, "bf16": DType.bf16}
+
+
+def for_fp16(fp16: DType) -> dict[str, OpSpec]:
+    """The table `OPS` of a program whose fp16 format is `fp16`: f16 operands become fp16.
+
+    Example:
+        >>> str(for_fp16(DType.bf16)["faddh"].dest)
+        'bf16'
+    """
+    if fp16 == F16:
+        return OPS
+    got = _BY_FP16.get(fp16)
+    if got is None:
+        def sub(t: DType) -> DType:
+            return fp16 if t == F16 else t
+        got = _BY_FP16[fp16] = {
+            name: OpSpec(s.name, sub(s.dest), tuple(sub(t) for t in s.srcs), s.forms)
+            for name, s in OPS.items()}
+    return got
+
+
+_BY_FP16: dict = {}
+
+
+# The ops whose elements are not independent: `addc16` adds with a carry that each element
+# passes to the next, from 0 at the op's start (spec §8 notes; [U], our policy).
+CARRIED = frozenset({"addc16"})
 
 
 # -- the table (forms from spec §8; 'v16'/'vh'/'vs' written as 's') --------------------------------
@@ -88,6 +124,8 @@ _MAC = ("DDDs",)
 _MOVE = ("DD", "pD", "Ds")
 _UNARY = ("DD", "Ds")
 _TO_XP16 = ("DD", "Ds", "ps")
+_NORM = ("ps",)
+_SCALE = ("pss",)
 
 OPS: dict[str, OpSpec] = {
     op.name: op
@@ -100,6 +138,8 @@ OPS: dict[str, OpSpec] = {
         OpSpec("fmovs", F32, (F32,), _MOVE),
         OpSpec("fnegs", F32, (F32,), _UNARY),
         OpSpec("fabss", F32, (F32,), _UNARY),
+        OpSpec("fnorms", F32, (F32,), _NORM),
+        OpSpec("fscales", F32, (F32, I16), _SCALE),
         OpSpec("faddh", F16, (F16, F16), _BINARY),
         OpSpec("fsubh", F16, (F16, F16), _BINARY),
         OpSpec("fmulh", F16, (F16, F16), _BINARY),
@@ -108,6 +148,8 @@ OPS: dict[str, OpSpec] = {
         OpSpec("fmovh", F16, (F16,), _MOVE),
         OpSpec("fnegh", F16, (F16,), _UNARY),
         OpSpec("fabsh", F16, (F16,), _UNARY),
+        OpSpec("fnormh", F16, (F16,), _NORM),
+        OpSpec("fscaleh", F16, (F16, I16), _SCALE),
         OpSpec("fmachs", F32, (F32, F16, F16), _MAC),
         OpSpec("faddhs", F32, (F32, F16), _BINARY),
         OpSpec("fh2s", F32, (F16,), _UNARY),
@@ -117,6 +159,7 @@ OPS: dict[str, OpSpec] = {
         OpSpec("xp162fs", F32, (I16,), _UNARY),
         OpSpec("xp162fh", F16, (I16,), _UNARY),
         OpSpec("add16", U16, (U16, U16), _BINARY16),
+        OpSpec("addc16", U16, (U16, U16), _BINARY16),
         OpSpec("sub16", U16, (U16, U16), ("DDD", "DDs")),
         OpSpec("and16", U16, (U16, U16), _BINARY16),
         OpSpec("or16", U16, (U16, U16), _BINARY16),

@@ -83,6 +83,22 @@ def _env_int(name: str, minimum: int | None = None) -> int | None:
     return value
 
 
+# the latest runtime loaded from each compile output directory: the host's debug tools
+# (`cerebras.sdk.debug.debug_util`) read its PEs' memory after it stops
+_LOADED: dict[str, SdkRuntime] = {}
+
+
+def _dir_key(bindir) -> str | None:
+    path = getattr(bindir, "artifacts_path", bindir)
+    return os.path.realpath(path) if isinstance(path, (str, os.PathLike)) else None
+
+
+def loaded_runtime(bindir) -> SdkRuntime | None:
+    """The SdkRuntime last loaded from compile output directory `bindir`, if any."""
+    key = _dir_key(bindir)
+    return _LOADED.get(key) if key is not None else None
+
+
 def _program_of(bindir) -> ir.Program:
     """The Program of `SdkRuntime(bindir)`: a Program, a compile output directory, or an object
     with `artifacts_path` (the SDK's compile artifacts handle)."""
@@ -180,6 +196,7 @@ class SdkRuntime:
         if unknown:
             raise MemcpyError(f"SdkRuntime: unknown keyword argument(s) {sorted(unknown)}")
         self.program = _program_of(bindir)
+        self._dir = _dir_key(bindir)
         # the environment lets an unmodified host script run in the random-order mode or
         # sharded over several devices
         if schedule_seed is None:
@@ -226,6 +243,8 @@ class SdkRuntime:
         if self.checker is not None:
             self.checker.reset()
         self._loaded = True
+        if self._dir is not None:
+            _LOADED[self._dir] = self
 
     def run(self) -> None:
         """Start the device; it then waits for commands."""
@@ -556,37 +575,42 @@ class SdkRuntime:
     def read_symbol(self, x: int, y: int, symbol_name: str, dtype="uint8") -> np.ndarray:
         """The raw bytes of PE (x, y)'s global `symbol_name`, viewed as `dtype`."""
         self._alive("read_symbol")
-        dtype = _read_dtype(dtype)
         self._drain()
+        return self.symbol_values("read_symbol", x, y, symbol_name, dtype)
+
+    def symbol_values(self, what: str, x: int, y: int, symbol_name: str, dtype) -> np.ndarray:
+        """`read_symbol` without its checks that the device still runs: the device's memory
+        as the last command left it (also after `stop()`)."""
+        dtype = _read_dtype(dtype, what)
         if not self._loaded:
-            raise MemcpyError("read_symbol: call load() first")
-        _integers("read_symbol", x=x, y=y)
+            raise MemcpyError(f"{what}: call load() first")
+        _integers(what, x=x, y=y)
         if not (0 <= x < self.program.width and 0 <= y < self.program.height):
-            raise MemcpyError(f"read_symbol: PE ({x}, {y}) is outside the program rectangle")
+            raise MemcpyError(f"{what}: PE ({x}, {y}) is outside the program rectangle")
         if not isinstance(symbol_name, str):
-            raise MemcpyError(f"read_symbol: the symbol is a global's name, got {symbol_name!r}")
+            raise MemcpyError(f"{what}: the symbol is a global's name, got {symbol_name!r}")
         c = int(self.program.class_of[y, x])
         slot = self.engine.plan.symbol_slot[c].get(symbol_name)
         if slot is None:
-            raise MemcpyError(f"read_symbol: PE ({x}, {y}) has no global '{symbol_name}'")
+            raise MemcpyError(f"{what}: PE ({x}, {y}) has no global '{symbol_name}'")
         raw = np.ascontiguousarray(np.asarray(self.state.mem[slot][y, x])).reshape(-1)
         raw = raw.view(np.uint8)
         size = dtype.itemsize
         if raw.size % size:
-            raise MemcpyError(f"read_symbol: '{symbol_name}' holds {raw.size} bytes, not a "
+            raise MemcpyError(f"{what}: '{symbol_name}' holds {raw.size} bytes, not a "
                               f"whole number of {dtype} values")
         # device bytes are little-endian; a big-endian dtype gets the same values
         return raw.view(dtype.newbyteorder("<")).astype(dtype)
 
 
-def _read_dtype(dtype) -> np.dtype:
+def _read_dtype(dtype, what: str = "read_symbol") -> np.dtype:
     """`read_symbol`'s dtype: a numpy bool, integer, float or complex type."""
     try:
         dt = np.dtype(dtype)
     except (TypeError, ValueError):
         dt = None
     if dt is None or dt.kind not in "biufc" or dt.itemsize == 0:
-        raise MemcpyError(f"read_symbol: dtype must be a numeric numpy dtype (e.g. 'uint8', "
+        raise MemcpyError(f"{what}: dtype must be a numeric numpy dtype (e.g. 'uint8', "
                           f"np.float32, np.uint16), got {dtype!r}")
     return dt
 

@@ -30,6 +30,8 @@ SHIMS: dict[str, str | None] = {
     "cerebras.sdk.runtime": None,
     "cerebras.sdk.runtime.sdkruntimepybind": "wsejax.compat.sdkruntimepybind",
     "cerebras.sdk.sdk_utils": "wsejax.compat.sdk_utils",
+    "cerebras.sdk.debug": None,
+    "cerebras.sdk.debug.debug_util": "wsejax.compat.debug_util",
 }
 
 

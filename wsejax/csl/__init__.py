@@ -52,6 +52,7 @@ from wsejax.frontend.pe import PeBuilder
 from wsejax.frontend.tiles import ParamKinds, group_tiles
 from wsejax.hardware import MEMCPY_COLORS
 from wsejax.layout import build_program, check_fabric, check_fabric_dims, default_fabric_dims
+from wsejax.opspec import FP16_FORMATS
 from wsejax.tile_classes import tile_classes
 from wsejax.types import DType
 
@@ -128,6 +129,10 @@ class CslCompiler(Compiler):
         self.layout: _Layout | None = None
         self.fabric = rect_info
         self._import_names: dict = {}
+        self._pe_modules: dict = {}     # id(PeBuilder) -> the modules instantiated for it
+
+    def modules_of(self, pe) -> list:
+        return self._pe_modules.get(id(pe), [])
 
     def layout_for(self, node):
         if self.layout is None or self._pe_stack:
@@ -157,6 +162,7 @@ class CslCompiler(Compiler):
         prefix = f"{owner.prefix}{base}{'' if count == 0 else count}."
         mod = Module(self, file, params, prefix, owner.pe, base)
         if owner.pe is not None:
+            self._pe_modules.setdefault(id(owner.pe), []).append(mod)
             mod.instantiate()
         return ModuleVal(mod)
 
@@ -166,6 +172,7 @@ class CslCompiler(Compiler):
         try:
             mod = Module(self, self.parse(pathlib.Path(path)), dict(params.fields), "", pe,
                          pathlib.Path(path).stem)
+            self._pe_modules[id(pe)] = [mod]
             mod.instantiate()
             finish_pe(self, pe)
         finally:
@@ -276,8 +283,9 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     iterations of any one comptime or inline loop, so an endless comptime loop is an error
     within seconds, not a hang.
     """
-    if fp16_format != "f16":
-        raise LayoutError(f"--fp16-format={fp16_format} is not supported yet (only f16)")
+    if fp16_format not in FP16_FORMATS:
+        raise LayoutError(f"--fp16-format={fp16_format} is not supported (only "
+                          f"{' and '.join(FP16_FORMATS)}; the cb16 format is not modelled)")
     if arch not in ("wse2", "wse3"):
         raise LayoutError(f"--arch={arch}: expected wse2 or wse3")
     top = pathlib.Path(top)
@@ -285,7 +293,8 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     check_fabric_dims(arch, fabric_dims, offsets, width_west_buf)
     env_paths = [p for p in os.environ.get("CSL_IMPORT_PATH", "").split(":") if p]
     c = CslCompiler(arch=arch, import_paths=list(import_paths) + env_paths, warn=warn,
-                    max_steps=max_steps, max_loop_iterations=max_loop_iterations)
+                    max_steps=max_steps, max_loop_iterations=max_loop_iterations,
+                    fp16=FP16_FORMATS[fp16_format])
     c.memcpy = memcpy
     file = c.parse(top)
     layouts = [d for d in file.decls if isinstance(d, ast.LayoutBlock)]
@@ -313,7 +322,7 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
             routes=tuple((k, r) for k, (r, _) in sorted(lay.routes.items())),
             filters=tuple(sorted(lay.filters.items())),
             streams=tuple(sorted((color, kind) for color, (kind, _) in c.streams.items())),
-            memcpy=memcpy)
+            memcpy=memcpy, fp16=c.fp16)
     except LayoutError as err:
         located = _at_source(c, lay, err)
         if located is err:

@@ -12,6 +12,7 @@ from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
 from wsejax.csl.jumps import Target, always_leaves, jump_init
+from wsejax.csl.structs import aggregate_type_of
 from wsejax.csl.values import (
     ANYTYPE,
     DSD_KINDS,
@@ -19,6 +20,8 @@ from wsejax.csl.values import (
     VOID,
     CNum,
     DsdVal,
+    EnumRVal,
+    EnumT,
     FnT,
     FnVal,
     LocalDsd,
@@ -27,6 +30,8 @@ from wsejax.csl.values import (
     PtrT,
     RVal,
     Special,
+    StructRef,
+    StructT,
     describe,
     freeze,
     is_comptime_value,
@@ -77,12 +82,14 @@ class CallMixin:
                                                        "imported_module")) \
                 or isinstance(t, (PtrT, FnT)) or t is TYPE
             if t is ANYTYPE and not comptime:
-                t = a.dtype if isinstance(a, (RVal, CNum)) else (
-                    "dsd" if isinstance(a, DsdVal) else None)
+                t = aggregate_type_of(a) if isinstance(a, (StructRef, EnumRVal)) else (
+                    a.dtype if isinstance(a, (RVal, CNum)) else (
+                        "dsd" if isinstance(a, DsdVal) else None))
                 if t is None:
                     raise self.error(f"argument '{p.name}' of {decl.name}: cannot pass "
                                      f"{describe(a)}", pos)
-                key.append(("anytype", p.name, str(t)))
+                key.append(("anytype", p.name, freeze(t) if isinstance(t, (StructT, EnumT))
+                            else str(t)))
             if comptime:
                 if isinstance(a, (RVal, LocalVar)):
                     raise self.error(f"argument '{p.name}' of {decl.name} must be "
@@ -100,8 +107,8 @@ class CallMixin:
                 runtime.append((p, "dsd", d))
                 # the kind is static: a DSD parameter takes one kind per specialization
                 key.append(("dsd", p.name, d.kind))
-            elif isinstance(t, DType):
-                runtime.append((p, t, a))
+            elif isinstance(t, (DType, StructT, EnumT)):
+                runtime.append((p, self.checked_fp16(t, p.pos, f"parameter '{p.name}'"), a))
             else:
                 raise self.error(f"parameter '{p.name}' of {decl.name}: type {t} is not "
                                  "supported at run time", p.pos)
@@ -118,10 +125,14 @@ class CallMixin:
         for p, t, a in runtime:
             if t == "dsd":
                 irargs.append(a.expr)
+            elif isinstance(t, (StructT, EnumT)):
+                irargs.extend(self.aggregate_args(a, t, pos, f"argument '{p.name}' of "
+                                                  f"{decl.name}"))
             else:
                 irargs.append(self.to_expr(a, t, pos, f"argument '{p.name}' of {decl.name}"))
-        f = mod.pe.functions[name] if name in mod.pe.functions else None
-        ret = f.ret if f is not None else self.ret_type(decl, fenv)
+        ret = self.ret_type(decl, fenv)
+        if isinstance(ret, (StructT, EnumT)):
+            return self.aggregate_result(name, irargs, ret, env)
         if ret is None:
             fn.emit(ir.Call(name, tuple(irargs)))
             return None
@@ -139,8 +150,8 @@ class CallMixin:
         t = self.eval_type(decl.ret, fenv)
         if t is VOID:
             return None
-        if isinstance(t, DType):
-            return t
+        if isinstance(t, (DType, StructT, EnumT)):
+            return self.checked_fp16(t, decl.pos, f"{decl.name}'s return type")
         if isinstance(t, Special) and t.name in DSD_KINDS:
             return "dsd"
         raise self.error(f"{decl.name} returns {t}, which a runtime function cannot", decl.pos)
@@ -162,14 +173,9 @@ class CallMixin:
         if decl.body is None:
             raise self.error(f"extern function {decl.name} has no body", pos)
         ret = self.ret_type(decl, fenv)
-        params = []
-        for p, t, a in runtime:
-            pname = pe.fresh(p.name + ".")
-            params.append((pname, t))
-            if t == "dsd":
-                fenv.bind(p.name, LocalDsd(pname, a.kind, None).value())
-            else:
-                fenv.bind(p.name, RVal(ir.Local(pname, t), t))
+        if isinstance(ret, StructT):
+            self.declare_leaves(pe, self.ret_prefix(name), ret, ())
+        params = self.bind_runtime_params(pe, fenv, runtime)
         ctx = FnCtx(name, ret, addressed=_addressed(decl.body))
         body_env = Env(mod, fenv.scopes + [{}], ctx)
         self.enter_call(decl, pos)
@@ -184,9 +190,33 @@ class CallMixin:
             raise self.error("break/continue outside a loop", sig.pos) from None
         finally:
             self._depth_guard -= 1
-        pe.functions[name] = ir.Function(name, tuple(params), ret,
+        pe.functions[name] = ir.Function(name, tuple(params), self.ir_ret(ret),
                                          jump_init(ctx) + tuple(ctx.blocks[0]))
         return name
+
+    def bind_runtime_params(self, pe, fenv: Env, runtime) -> list:
+        """Bind a specialization's runtime params in `fenv`; its IR params `(name, type)`."""
+        params = []
+        for p, t, a in runtime:
+            pname = pe.fresh(p.name + ".")
+            if isinstance(t, (StructT, EnumT)):
+                params.extend(self.aggregate_params(pname, t, p.pos))
+                fenv.bind(p.name, self.aggregate_param_value(pname, t))
+                continue
+            params.append((pname, t))
+            if t == "dsd":
+                fenv.bind(p.name, LocalDsd(pname, a.kind, None).value())
+            else:
+                fenv.bind(p.name, RVal(ir.Local(pname, t), t))
+        return params
+
+    @staticmethod
+    def ir_ret(ret):
+        """The IR return type of a function returning CSL type `ret` (a struct comes back
+        through memory)."""
+        if isinstance(ret, EnumT):
+            return ret.tag
+        return None if isinstance(ret, StructT) else ret
 
     def enter_call(self, decl, pos) -> None:
         """Count one more nested call of `decl`; leave with `self._depth_guard -= 1`."""

@@ -32,6 +32,7 @@ from wsejax.csl.values import (
     DsdVal,
     DsdVarRef,
     EnumLitVal,
+    EnumRVal,
     EnumT,
     EnumVal,
     FnT,
@@ -45,6 +46,7 @@ from wsejax.csl.values import (
     QueueVal,
     RVal,
     Special,
+    StructRef,
     StructT,
     StructVal,
     TaskIdVal,
@@ -103,6 +105,8 @@ class CoerceMixin:
         """`v` as a value of type `t` (implicit conversions only), or CslError."""
         if t is None or t is ANYTYPE or t is TYPE and is_type(v):
             return v
+        if isinstance(v, EnumRVal) and not isinstance(t, EnumT):
+            raise self.error(f"{what}: expected {t}, got {describe(v)} (use @as)", pos)
         to = _COERCE_TO.get(type(t))
         return v if to is None else to(self, v, t, pos, what)
 
@@ -195,8 +199,10 @@ class CoerceMixin:
         raise self.error(f"{what}: expected a color (0 to 23), got {describe(v)}", pos)
 
     def coerce_struct(self, v, t: StructT, pos, what: str):
-        if isinstance(v, StructVal) and v.stype is t:
+        if isinstance(v, (StructVal, StructRef)) and getattr(v, "stype", None) is t:
             return v
+        if isinstance(v, StructRef):
+            raise self.error(f"{what}: expected {t.name}, got {describe(v)}", pos)
         if not isinstance(v, (StructVal, TupleVal)):
             raise self.error(f"{what}: expected {t.name}, got {describe(v)}", pos)
         fields = v.fields if isinstance(v, StructVal) else {}
@@ -214,7 +220,7 @@ class CoerceMixin:
         return StructVal(out, t)
 
     def coerce_enum(self, v, t: EnumT, pos, what: str):
-        if isinstance(v, EnumVal) and v.etype is t:
+        if isinstance(v, (EnumVal, EnumRVal)) and v.etype is t:
             return v
         if isinstance(v, EnumLitVal):
             for name, value in t.members:
@@ -247,6 +253,8 @@ class CoerceMixin:
         """A runtime expression of type t for value v (with implicit conversions)."""
         if isinstance(v, LocalVar):
             v = v.value()
+        if isinstance(v, EnumRVal):
+            raise self.error(f"{what}: expected {t}, got {describe(v)} (use @as)", pos)
         if isinstance(v, RVal):
             if v.dtype == t:
                 return v.expr

@@ -31,6 +31,7 @@ from wsejax.csl.expr import ExprMixin
 from wsejax.csl.jumps import BranchMixin, JumpMixin
 from wsejax.csl.parser import parse, read_source
 from wsejax.csl.stmt import StmtMixin
+from wsejax.csl.structs import AggregateMixin, aggregate_type_of, is_aggregate_type
 from wsejax.csl.values import (
     DSD_KINDS,
     UNDEFINED,
@@ -49,6 +50,7 @@ from wsejax.csl.values import (
     Special,
     StructT,
     SymRef,
+    type_name,
 )
 from wsejax.errors import CslError
 from wsejax.hardware import PE_MEMORY_BYTES
@@ -60,7 +62,8 @@ __all__ = ["Compiler", "Module"]
 # The compiler
 
 
-class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, JumpMixin, BranchMixin):
+class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, JumpMixin,
+               BranchMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements
@@ -172,6 +175,8 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, JumpMixin, BranchMi
                 raise self.error(f"param '{d.name}' has no value (give it a default, bind it "
                                  "in @set_tile_code / @import_module, or pass --params)", d.pos)
             return self.coerce(v, t, d.pos, f"param '{d.name}'") if t is not None else v
+        if getattr(d, "extern", False):
+            return self.extern_definition(mod, d)
         if isinstance(d, (ast.FnDecl, ast.TaskDecl)):
             return FnVal(d, mod)
         self.ignored_attrs(d)
@@ -220,6 +225,9 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, JumpMixin, BranchMi
             if t is not None:
                 v = self.coerce(v, t, d.pos, f"'{d.name}'")
             return PtrVar(v, d.pos)
+        held = t if t is not None else aggregate_type_of(v)
+        if is_aggregate_type(held):
+            return self.aggregate_global(mod, d, held, v)
         return self.global_symbol(mod, d, t, v)
 
     def global_symbol(self, mod: Module, d: ast.VarDecl, t, v) -> SymRef:
@@ -238,6 +246,7 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, JumpMixin, BranchMi
             dtype, shape = t.elem, t.shape
         else:
             raise self.error(f"'var {d.name}': type {t} cannot be held in PE memory", d.pos)
+        self.checked_fp16(dtype, d.pos, f"'var {d.name}'")
         if isinstance(v, RVal):
             raise self.error(f"the initial value of '{d.name}' must be comptime-known", d.pos)
         init = None
@@ -249,6 +258,32 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, JumpMixin, BranchMi
                 init = tuple(flat)
         mod.pe.symbols[name] = ir.Symbol(name, dtype, tuple(shape), init)
         return SymRef(name, dtype, tuple(shape))
+
+    def extern_definition(self, mod: Module, d):
+        """`extern var x: T;` / `extern fn f(...) R;`: the `export` of the same name that
+        another module of the same PE program defines."""
+        kind = "fn" if isinstance(d, ast.FnDecl) else "var"
+        for other in self.modules_of(mod.pe):
+            e = other.decls.get(d.name)
+            if (other is not mod and e is not None and type(e) is type(d)
+                    and getattr(e, "export", False) and not getattr(e, "extern", False)):
+                v = other.get(d.name, d.pos)
+                if kind == "var" and d.type is not None:
+                    want = self.eval_type(d.type, mod.env())
+                    got = ArrayT(v.dtype, v.shape) if getattr(v, "shape", ()) else getattr(
+                        v, "dtype", None)
+                    if got != want:
+                        raise self.error(f"extern var '{d.name}': declared {type_name(want)}, "
+                                         f"but {other.file.path} exports it as "
+                                         f"{type_name(got)}", d.pos)
+                return v
+        raise self.error(f"extern {kind} '{d.name}': no module of this PE program exports a "
+                         f"{kind} named '{d.name}'", d.pos)
+
+    def modules_of(self, pe) -> list:
+        """The modules instantiated for PE program `pe` (the program-building subclass keeps
+        them)."""
+        return []
 
     # -- what the layout-building subclass provides ----------------------------------------
 

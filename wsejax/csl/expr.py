@@ -33,12 +33,15 @@ from wsejax.csl.values import (
     DsdVal,
     DsdVarRef,
     EnumLitVal,
+    EnumRVal,
     EnumT,
     EnumVal,
+    FixedLocal,
     FnT,
     FnVal,
     LocalDsd,
     LocalVar,
+    MemArray,
     ModuleVal,
     NativeFn,
     ObjArrayVal,
@@ -46,7 +49,9 @@ from wsejax.csl.values import (
     PtrVal,
     PtrVar,
     RVal,
+    Slot,
     Special,
+    StructRef,
     StructT,
     StructVal,
     SymRef,
@@ -58,6 +63,7 @@ from wsejax.csl.values import (
     is_comptime_value,
     is_type,
     object_array,
+    string_bytes,
 )
 from wsejax.dsd import Affine
 from wsejax.errors import CslError
@@ -188,6 +194,7 @@ class ExprMixin:
             return EnumLitVal(e.name)
         if e.name == "null":
             return UNDEFINED
+        self.unsupported_type(e.name, e.pos)
         raise self.error(f"unknown name '{e.name}'", e.pos)
 
     def read(self, v, env: Env, pos):
@@ -205,6 +212,10 @@ class ExprMixin:
             return RVal(ir.Load(v.name, (), v.dtype), v.dtype)
         if isinstance(v, PtrVar):
             return v.ptr
+        if isinstance(v, Slot) and env.fn is not None:
+            return self.read_slot(v)
+        if isinstance(v, FixedLocal):
+            return v.value
         return v
 
     def pe_dsd_init(self, name: str):
@@ -254,9 +265,15 @@ class ExprMixin:
                 if n == name:
                     return EnumVal(obj, n, v)
             raise self.error(f"{obj.name} has no member '{name}'", e.pos)
+        return self.other_member(obj, name, e.pos)
+
+    def other_member(self, obj, name: str, pos):
+        """`obj.name` of a struct or array held at run time, or `.len`."""
+        if isinstance(obj, (StructRef, MemArray)):
+            return self.member_value(obj, name, pos)
         n = _length(obj) if name == "len" else None
         if n is None:
-            raise self.error(f"{describe(obj)} has no member '{name}'", e.pos)
+            raise self.error(f"{describe(obj)} has no member '{name}'", pos)
         return n
 
     # the @field builtin reads a member by name through this
@@ -283,6 +300,13 @@ class ExprMixin:
             return self.index_string(obj, e, env)
         if isinstance(obj, (SymRef, PtrVal)):
             return self.index_memory(obj, e, env)
+        return self.index_other(obj, e, env)
+
+    def index_other(self, obj, e: ast.Index, env: Env):
+        """`obj[i]` of an array of structs or enums, else the error of what cannot be
+        indexed."""
+        if isinstance(obj, MemArray):
+            return self.index_mem_array(obj, e, env)
         if isinstance(obj, (ArrayT, DType)):
             raise self.error("indexing a type", e.pos)
         raise self.error(f"cannot index {describe(obj)}", e.pos)
@@ -305,6 +329,8 @@ class ExprMixin:
         """An element or sub-array of a comptime array of colors, task IDs, structs, ...:
         its elements exist only at compile time, so the index must be comptime-known."""
         idx = [self.ev(i, env) for i in e.indices]
+        if not all(is_comptime(i) for i in idx) and isinstance(obj.elem, (StructT, EnumT)):
+            return self.index_const_structs(obj, e, env)
         if not all(is_comptime(i) for i in idx):
             raise self.error(f"an array of {obj.elem} is indexed with a runtime index: its "
                              "elements exist only at compile time; index it with a "
@@ -318,7 +344,7 @@ class ExprMixin:
         if len(e.indices) != 1:
             raise self.error("a string takes one index", e.pos)
         k = self.comptime_int(self.ev(e.indices[0], env), e.pos)
-        data = s.encode()
+        data = string_bytes(s)
         if not 0 <= k < len(data):
             raise self.error(f"index {k} out of range of a string of {len(data)} bytes", e.pos)
         return CNum(data[k], DType.u8)
@@ -534,6 +560,8 @@ class ExprMixin:
         raise self.error(f"a tensor_access index must be affine: operator '{op}' is not", pos)
 
     def runtime_bin(self, op, a, b, pos):
+        if isinstance(a, EnumRVal) or isinstance(b, EnumRVal):
+            return self.runtime_enum_compare(op, a, b, pos)
         ta = a.dtype if isinstance(a, (RVal, CNum)) else None
         tb = b.dtype if isinstance(b, (RVal, CNum)) else None
         if op in ("<<", ">>"):
@@ -561,7 +589,7 @@ class ExprMixin:
     def ev_as(self, e, t, env: Env):
         """Evaluate e where a value of type t is expected (its result type): a runtime
         if-expression or switch with untyped comptime branches takes t."""
-        if isinstance(t, DType) and isinstance(e, ast.IfExpr):
+        if isinstance(t, (DType, StructT, EnumT)) and isinstance(e, ast.IfExpr):
             return self.ev_IfExpr(e, env, t)
         if isinstance(t, DType) and isinstance(e, ast.Block) and e.label is not None:
             return self.ev_Block(e, env, t)
@@ -580,6 +608,10 @@ class ExprMixin:
         if e.b is None:
             raise self.error("an if-expression on a runtime condition needs an else", e.pos)
         a, b, merge = self.lazy_if(e, c, env, want)
+        held = self.select_held(c.expr, a, b, want, e.pos)
+        if held is not None:
+            merge.emit_branches()
+            return held
         ta = a.dtype if isinstance(a, (RVal, CNum)) else None
         tb = b.dtype if isinstance(b, (RVal, CNum)) else None
         if want is not None:
@@ -638,10 +670,15 @@ class ExprMixin:
             for s in self.switch_chain(fn, conds, default, env):
                 fn.emit(s)
             return None
+        if default is None and conds and self.covers_enum(x, e.prongs, env):
+            default = conds.pop()[1]
         if default is None:
             raise self.error("a runtime switch expression needs an else prong", e.pos)
         out = self.branch_value(env, default.body)
         values = [(c, *self.branch_value(env, p.body)) for c, p in reversed(conds)]
+        held = self.held_switch(env, out, values, e.pos)
+        if held is not None:
+            return held
         t = self.switch_type([out[0]] + [v for _, v, _ in values], e.pos)
         return self.switch_value(env, out, values, t, e.pos)
 
@@ -720,7 +757,7 @@ def _length(obj) -> int | None:
     if isinstance(obj, SymRef) and obj.shape:
         return obj.shape[0]
     if isinstance(obj, str):
-        return len(obj.encode())
+        return len(string_bytes(obj))
     if isinstance(obj, ArrayT):
         return obj.shape[0]
     return None

@@ -21,7 +21,7 @@ Also here, `BranchMixin`: the right side of `and` / `or` and the branches of a r
 if-expression are evaluated only where they are taken.
 
 The mixins use from `self`: `error`, `exec_block`, `emit_block`, `ev`, `ev_as`, `to_expr`,
-`peer`, `runtime_bin`.
+`peer`, `runtime_bin`, and `select_held` (`structs.AggregateMixin`).
 """
 
 from __future__ import annotations
@@ -275,26 +275,36 @@ class BranchMixin:
         return RVal(c, DType.bool_)
 
     def lazy_if(self, e: ast.IfExpr, c: RVal, env: Env, want):
-        """A run-time if-expression: `(a, b, t, merge)`, where `merge(ea, eb)` gives its
+        """A run-time if-expression: `(a, b, merge)`, where `merge(ea, eb, t)` gives its
         value from the branches' expressions of type `t`; a branch that emits statements or
-        has effects runs only where it is taken."""
+        has effects runs only where it is taken (`merge.emit_branches()` emits both
+        branches' statements unconditionally instead, for a value merged otherwise)."""
         if env.fn is None:
             a, sa = self.ev_as(e.a, want, env), ()
             b, sb = self.ev_as(e.b, want, env), ()
         else:
             a, sa = self.branch_value(env, e.a, want)
             b, sb = self.branch_value(env, e.b, want)
-        if not sa and not sb and not any(isinstance(v, RVal) and has_effects(v.expr)
-                                         for v in (a, b)):
-            return a, b, lambda ea, eb, t: RVal(ir.Select(c.expr, ea, eb, t), t)
+        lazy = bool(sa or sb) or any(isinstance(v, RVal) and has_effects(v.expr)
+                                     for v in (a, b))
+        return a, b, _Merge(env, c, sa, sb, lazy)
 
-        def merge(ea, eb, t):
-            tmp = env.module.pe.fresh("if.")
-            env.fn.emit(ir.If(c.expr, sa + (ir.LocalAssign(tmp, ea),),
-                              sb + (ir.LocalAssign(tmp, eb),)))
-            return RVal(ir.Local(tmp, t), t)
-        return a, b, merge
-
+    def held_switch(self, env: Env, default: tuple, values: list, pos):
+        """A run-time switch whose prongs give structs or enums: each leaf selected (every
+        prong's statements run); None for other values. Arguments as `switch_value`'s."""
+        out, stmts = default
+        if not values:
+            return None
+        pre = list(stmts)
+        for c, v, st in values:
+            held = self.select_held(c, v, out, None, pos)
+            if held is None:
+                return None
+            pre += st
+            out = held
+        for st in pre:
+            env.fn.emit(st)
+        return out
 
     def switch_value(self, env: Env, default: tuple, values: list, t: DType, pos):
         """The value of a run-time switch expression: `default` is the else prong's (value,
@@ -316,6 +326,25 @@ class BranchMixin:
         for st in chain:
             env.fn.emit(st)
         return RVal(ir.Local(tmp, t), t)
+
+
+class _Merge:
+    """The value of a run-time if-expression from its branches' expressions (`lazy_if`)."""
+
+    def __init__(self, env: Env, c: RVal, sa: tuple, sb: tuple, lazy: bool):
+        self.env, self.c, self.sa, self.sb, self.lazy = env, c, sa, sb, lazy
+
+    def __call__(self, ea, eb, t: DType) -> RVal:
+        if not self.lazy:
+            return RVal(ir.Select(self.c.expr, ea, eb, t), t)
+        tmp = self.env.module.pe.fresh("if.")
+        self.env.fn.emit(ir.If(self.c.expr, self.sa + (ir.LocalAssign(tmp, ea),),
+                               self.sb + (ir.LocalAssign(tmp, eb),)))
+        return RVal(ir.Local(tmp, t), t)
+
+    def emit_branches(self) -> None:
+        for st in self.sa + self.sb:
+            self.env.fn.emit(st)
 
 
 def has_effects(e) -> bool:

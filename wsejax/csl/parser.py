@@ -443,6 +443,10 @@ class _ToAst(Transformer):
         tok = c[0]
         return ast.StringLit(self._unescape(tok, str(tok)[1:-1]), pos=self._pos(meta))
 
+    def multiline_string_lit(self, meta, c):
+        lines = (line.strip()[2:] for line in str(c[0]).split("\n"))
+        return ast.StringLit("\n".join(lines), pos=self._pos(meta))
+
     def true_lit(self, meta, c):
         return ast.BoolLit(True, pos=self._pos(meta))
 
@@ -626,7 +630,5 @@ def _bad_character(source: str, pos: int) -> str:
         return "unterminated character literal"
     if ch == "@":
         return "expected a builtin name after '@'"
-    if ch == "\\" and rest_of_line.startswith("\\\\"):
-        return "multiline string literals (\\\\) are not supported"
     shown = ch if ch.isprintable() and not ch.isspace() else repr(ch)[1:-1]
     return f"unexpected character '{shown}'"

@@ -21,6 +21,7 @@ from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
 from wsejax.csl.jumps import Guards, Target, has_effects
+from wsejax.csl.structs import name_type
 from wsejax.csl.values import (
     DSD_KINDS,
     UNDEFINED,
@@ -30,16 +31,22 @@ from wsejax.csl.values import (
     CNum,
     DsdVal,
     DsdVarRef,
+    EnumT,
+    FixedLocal,
     FnVal,
     LocalDsd,
     LocalVar,
+    MemArray,
     ModuleVal,
     ObjArrayVal,
     PtrVal,
     PtrVar,
     RangeVal,
     RVal,
+    Slot,
     Special,
+    StructRef,
+    StructT,
     StructVal,
     SymRef,
     TupleVal,
@@ -47,6 +54,7 @@ from wsejax.csl.values import (
     flat_indices,
     int_range,
     is_type,
+    string_bytes,
 )
 from wsejax.types import DType
 
@@ -56,6 +64,10 @@ if TYPE_CHECKING:
 __all__ = ["StmtMixin"]
 
 _MAX_FOR_TRIPS = 2**31 - 1    # the most trips an ir.For carries (a counter of type i32)
+
+
+# a local array's initial value of more elements than this is copied by a loop
+_UNROLLED_INIT = 64
 
 
 class StmtMixin:
@@ -114,10 +126,15 @@ class StmtMixin:
         t = self.eval_type(d.type, env) if d.type is not None else None
         v = self.ev_as(d.value, t, env) if d.value is not None else UNDEFINED
         what = f"'{d.name}'"
+        name_type(d, v)
         if d.comptime or env.fn is None:
             self.comptime_local(d, t, v, env)
         elif isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
             self.local_dsd(d, v, env)
+        elif self.is_aggregate_local(d, t, v):
+            self.aggregate_local(d, t, v, env)
+        elif self.is_handle_local(t, v):
+            self.handle_local(d, t, v, env)
         elif d.const and not isinstance(v, RVal):
             env.bind(d.name, self.coerce(v, t, d.pos, what) if t is not None else v)
         elif isinstance(t, ArrayT) or isinstance(v, (ArrayVal, ObjArrayVal)):
@@ -160,7 +177,9 @@ class StmtMixin:
                 raise self.error(f"{what} needs a type: `var {d.name}: T = ...`", d.pos)
             t = v.dtype
         if not isinstance(t, DType):
+            self.comptime_only_local(d, t)
             raise self.error(f"{what}: runtime locals of type {t} are not supported", d.pos)
+        self.checked_fp16(t, d.pos, what)
         init = self.to_expr(self.coerce(v if v is not UNDEFINED else 0, t, d.pos, what), t,
                             d.pos)
         if d.name in env.fn.addressed:
@@ -180,19 +199,33 @@ class StmtMixin:
         if not isinstance(t.elem, DType):
             raise self.error(f"'{d.name}': a runtime var cannot hold an array of {t.elem} "
                              "(its elements exist only at compile time); use const", d.pos)
+        self.checked_fp16(t.elem, d.pos, f"'{d.name}'")
         ref = self.static_local(env, d.name, t.elem, tuple(t.shape))
         name = ref.name
         if v is not UNDEFINED:
             v = self.coerce(v, t, d.pos, f"'{d.name}'")
             flat = v.values.reshape(-1)
-            if flat.size > 1024:
-                raise self.error(f"'{d.name}': initialising a local array of more than 1024 "
-                                 "elements is not supported; make it a global", d.pos)
+            if flat.size > _UNROLLED_INIT:
+                env.fn.emit(self.copy_initial_value(env, ref, flat))
+                return ref
             for k, x in enumerate(flat.tolist()):
                 idx = np.unravel_index(k, t.shape)
                 env.fn.emit(ir.Assign(name, tuple(ir.Const(int(i), DType.i32) for i in idx),
                                       ir.Const(x, t.elem)))
         return ref
+
+    def copy_initial_value(self, env: Env, ref: SymRef, flat) -> ir.Stmt:
+        """The loops that copy a large local array's initial value, kept in a symbol of its
+        own, into the array each time the declaration runs."""
+        pe = env.module.pe
+        init = ref.name + ".init"
+        pe.symbols[init] = ir.Symbol(init, ref.dtype, ref.shape, tuple(flat.tolist()))
+        names = [pe.fresh(f"{ref.name}.i") for _ in ref.shape]
+        idx = tuple(ir.Local(n, DType.i32) for n in names)
+        body: ir.Stmt = ir.Assign(ref.name, idx, ir.Load(init, idx, ref.dtype))
+        for n, extent in reversed(list(zip(names, ref.shape))):
+            body = ir.For(n, DType.i32, 0, extent, 1, (body,))
+        return body
 
     def static_local(self, env: Env, name: str, dtype: DType, shape: tuple) -> SymRef:
         """Memory for a local of the current function (an array, or a scalar whose address
@@ -222,9 +255,17 @@ class StmtMixin:
         if isinstance(target, (ast.Index, ast.Deref)):
             self.assign_memory(s, target, value, env)
             return
+        self.assign_field(s, target, value, env)
+
+    def assign_field(self, s: ast.Assign, target, value, env: Env) -> None:
+        """Assignment to `obj.name` or `@field(obj, name)`."""
         obj, name = None, None
         if isinstance(target, ast.Field):
             obj, name = self.ev(target.obj, env), target.name
+            if isinstance(obj, StructRef):
+                self.assign_place(self.struct_member(obj, name, target.pos), value, env, s.pos,
+                                  f"field '{name}'")
+                return
             if isinstance(obj, StructVal) and name not in obj.fields and obj.stype is not None:
                 raise self.error(f"no field '{name}'", target.pos)
         elif isinstance(target, ast.Builtin) and target.name == "field":
@@ -241,6 +282,12 @@ class StmtMixin:
             found = True
         if not found:
             raise self.error(f"unknown name '{target.name}'", target.pos)
+        if isinstance(b, (Slot, StructRef)):
+            self.assign_place(b, value, env, s.pos, f"'{target.name}'")
+            return
+        if isinstance(b, FixedLocal):
+            self.assign_fixed(b, value, env, s.pos)
+            return
         v = self.ev_as(value, b.dtype if isinstance(b, (LocalVar, SymRef)) else None, env)
         if isinstance(b, CellVar):
             self.assign_cell(s, target.name, b, v, env)
@@ -271,6 +318,10 @@ class StmtMixin:
     def assign_memory(self, s: ast.Assign, target, value, env: Env) -> None:
         """Assignment to an element (`a[i] = x`, `p.* = x`): of a comptime array, or
         emitted."""
+        place = self.aggregate_target(target, env)
+        if place is not None:
+            self.assign_place(place, value, env, s.pos, "element")
+            return
         ref = self.lvalue(target, env)
         v = self.ev_as(value, ref[3] if len(ref) == 4 else None, env)
         if isinstance(ref, tuple) and ref[0] == "comptime":
@@ -478,7 +529,7 @@ class StmtMixin:
         if runtime and isinstance(it, RangeVal):
             self.runtime_range(s, it, env)
             return
-        if runtime and isinstance(it, SymRef):
+        if runtime and isinstance(it, (SymRef, MemArray)):
             self.runtime_array_loop(s, it, env)
             return
         items = self.comptime_items(s, it)
@@ -516,7 +567,7 @@ class StmtMixin:
         if isinstance(it, ObjArrayVal):
             return it.values.reshape(-1).tolist()
         if isinstance(it, str):
-            return [CNum(b, DType.u8) for b in it.encode()]
+            return [CNum(b, DType.u8) for b in string_bytes(it)]
         raise self.error(f"cannot iterate over {describe(it)}", s.iterable.pos)
 
     def runtime_range(self, s: ast.For, r: RangeVal, env: Env) -> None:
@@ -556,20 +607,23 @@ class StmtMixin:
                              "+" if r.step > 0 else "-", v, ir.Const(abs(r.step), dt), dt)),)))
         self.after_loop(fn, t)
 
-    def runtime_array_loop(self, s: ast.For, arr: SymRef, env: Env) -> None:
-        """`for (A) |x, k|` over a global array: its elements in row-major order, `k` counting
-        them (a multi-dimensional array's flat index)."""
+    def runtime_array_loop(self, s: ast.For, arr, env: Env) -> None:
+        """`for (A) |x, k|` over a global array (of numbers, structs or enums): its elements
+        in row-major order, `k` counting them (a multi-dimensional array's flat index)."""
         fn = env.fn
         var = env.module.pe.fresh("k.")
         k = ir.Local(var, DType.i32)
         inner = env.child()
-        inner.bind(s.capture, RVal(ir.Load(arr.name, flat_indices(k, arr.shape), arr.dtype),
-                                   arr.dtype))
+        if isinstance(arr, MemArray):
+            inner.bind(s.capture, self.mem_array_item(arr, flat_indices(k, arr.shape)))
+        else:
+            inner.bind(s.capture, RVal(ir.Load(arr.name, flat_indices(k, arr.shape), arr.dtype),
+                                       arr.dtype))
         if s.index:
             inner.bind(s.index, RVal(k, DType.i32))
         with _loop(fn, s.label, "runtime", fn.depth + 1) as t:
             body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
-        fn.emit(ir.For(var, DType.i32, 0, arr.size, 1, body))
+        fn.emit(ir.For(var, DType.i32, 0, int(np.prod(arr.shape)), 1, body))
         self.after_loop(fn, t)
 
     # -- jumps ------------------------------------------------------------------------------
@@ -594,6 +648,9 @@ class StmtMixin:
             return
         if v is None:
             raise self.error(f"{fn.name} must return a value", s.pos)
+        if isinstance(fn.ret, (StructT, EnumT)):
+            self.aggregate_return(fn, v, s.pos)
+            return
         if fn.ret == "dsd":
             fn.emit(ir.Return(self.dsd_of(v, s.pos).expr))
         else:

@@ -23,8 +23,9 @@ from wsejax.errors import CslError
 from wsejax.types import DType
 
 __all__ = [
-    "ArrayT", "ArrayVal", "CNum", "CellVar", "ColorVal", "DsdVal", "DsdVarRef", "EnumT",
-    "EnumVal", "FifoVal", "FnT", "FnVal", "LocalVar", "ModuleVal", "NativeFn", "ObjArrayVal",
+    "ArrayT", "ArrayVal", "CNum", "CellVar", "ColorVal", "DsdVal", "DsdVarRef", "EnumRVal",
+    "EnumT", "EnumVal", "FifoVal", "FixedLocal", "FnT", "FnVal", "LocalVar", "MemArray",
+    "ModuleVal", "NativeFn", "ObjArrayVal", "Slot", "StructRef",
     "PeColorVal",
     "PtrT", "PtrVal",
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
@@ -201,6 +202,22 @@ class ObjArrayVal:
     def freeze(self):
         return ("objarray", freeze(self.elem), self.values.shape,
                 tuple(freeze(v) for v in self.values.reshape(-1).tolist()))
+
+
+def string_bytes(s: str) -> bytes:
+    """The bytes of comptime string `s`. A comptime string is text whose bytes that are not
+    UTF-8 (from `@get_string_from_byte`) are held as lone surrogates, as Python's
+    "surrogateescape" does, so that every byte from 0 to 255 has a string."""
+    return s.encode("utf-8", "surrogateescape")
+
+
+def string_from_bytes(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def string_text(s: str) -> str:
+    """Comptime string `s` as printable text (bytes that are not UTF-8 shown as U+FFFD)."""
+    return string_bytes(s).decode("utf-8", "replace")
 
 
 def object_array(items: list, shape: tuple) -> np.ndarray:
@@ -515,6 +532,10 @@ def is_comptime(v) -> bool:
 
 
 def is_comptime_value(v) -> bool:
+    if isinstance(v, StructRef):
+        return False
+    if isinstance(v, StructVal):
+        return all(is_comptime_value(x) for x in v.fields.values())
     return not isinstance(v, (RVal, LocalVar, DsdVal)) or (
         isinstance(v, DsdVal) and isinstance(v.expr, ir.DsdLit))
 
@@ -561,3 +582,77 @@ _DESCRIBE = {
     UtIdVal: lambda v: "a runtime microthread ID" if v.known is None else f"microthread {v.id}",
     FifoVal: lambda v: f"the FIFO '{v.name}'",
 }
+
+
+# ------------------------------------------------------------------------------------------------
+# Named structs and enums held at run time
+
+
+@dataclass(frozen=True)
+class EnumRVal(RVal):
+    """A runtime value of enum type `etype`: its tag (of the enum's tag type `dtype`) as an
+    IR expression."""
+
+    etype: object = None
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One scalar held at run time, of CSL type `ctype` (a DType or an EnumT): element
+    `indices` of symbol `name` (kind "sym") or local `name` (kind "local"). `const` where it
+    may not be assigned (a parameter)."""
+
+    kind: str
+    name: str
+    indices: tuple
+    ctype: object
+    const: bool = False
+
+    @property
+    def dtype(self) -> DType:
+        return self.ctype.tag if isinstance(self.ctype, EnumT) else self.ctype
+
+
+@dataclass(frozen=True)
+class StructRef:
+    """A named struct held at run time: field `f` is the slot (or, for a struct field, the
+    struct) named `prefix.f`, a symbol of PE memory at `indices` (kind "sym") or a local
+    (kind "local")."""
+
+    stype: StructT
+    kind: str
+    prefix: str
+    indices: tuple = ()
+    const: bool = False
+
+
+@dataclass(frozen=True)
+class MemArray:
+    """An array of structs or enums in PE memory: one symbol of shape `shape` per scalar leaf
+    of `elem` (`prefix.f` for field f; `prefix` itself for an enum)."""
+
+    elem: object
+    prefix: str
+    shape: tuple
+
+
+@dataclass(eq=False)
+class FixedLocal:
+    """A runtime `var` of a handle type (color, task ID, queue, ...): a comptime-known value,
+    which an assignment may replace only at the runtime nesting (`depth`, `loops`) of its
+    declaration."""
+
+    name: str
+    value: object
+    type: object = None
+    depth: int = 0
+    loops: int = 0
+
+
+_DESCRIBE.update({
+    EnumRVal: lambda v: f"a runtime {v.etype}",
+    Slot: lambda v: f"a runtime {v.ctype} variable",
+    StructRef: lambda v: f"a runtime {v.stype}",
+    MemArray: lambda v: f"an array of {v.elem}",
+    FixedLocal: lambda v: f"the {describe(v.value)} held by '{v.name}'",
+})

@@ -175,6 +175,7 @@ from wsejax.dsl._layout import (
 )
 from wsejax.dsl._ops import (
     add16,
+    addc16,
     and16,
     clz,
     ctz,
@@ -196,8 +197,12 @@ from wsejax.dsl._ops import (
     fmuls,
     fnegh,
     fnegs,
+    fnormh,
+    fnorms,
     fs2h,
     fs2xp16,
+    fscaleh,
+    fscales,
     fsubh,
     fsubs,
     mov16,
@@ -275,8 +280,9 @@ __all__ = [
 ]
 # the DSD operations of the op table
 __all__ += [
-    "add16", "and16", "clz", "ctz", "fabsh", "fabss", "faddh", "faddhs", "fadds", "fh2s",
+    "add16", "addc16", "and16", "clz", "ctz", "fabsh", "fabss", "faddh", "faddhs", "fadds", "fh2s",
     "fh2xp16", "fmach", "fmachs", "fmacs", "fmaxh", "fmaxs", "fmovh", "fmovs", "fmulh", "fmuls",
-    "fnegh", "fnegs", "fs2h", "fs2xp16", "fsubh", "fsubs", "mov16", "mov32", "or16", "popcnt",
+    "fnegh", "fnegs", "fnormh", "fnorms", "fs2h", "fs2xp16", "fscaleh", "fscales", "fsubh",
+    "fsubs", "mov16", "mov32", "or16", "popcnt",
     "sar16", "sll16", "slr16", "sub16", "xor16", "xp162fh", "xp162fs",
 ]

@@ -3,6 +3,7 @@ and `allocate_fifo`."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from wsejax.dsl._context import (
     _rule,
     _top_level,
     fabin_dsd,
+    fabout_dsd,
     mem1d_dsd,
 )
 from wsejax.dsl._fabric import (
@@ -48,6 +50,7 @@ from wsejax.frontend.dsds import (
     ADDRESSING,
     check_base_width,
     check_fabric_source,
+    check_fifo_action,
     check_fifo_buffer,
     check_given_once,
     check_length_target,
@@ -126,7 +129,7 @@ def _base(base_address) -> tuple[SymbolRef, int]:
 def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=None,
             tensor_access: TensorAccess | dict | None = None,
             wavelet_index_offset: bool = False, fabric_color=None, input_queue=None,
-            output_queue=None, control: bool = False) -> DsdValue:
+            output_queue=None, control: bool = False, zero=()) -> DsdValue:
     """`@get_dsd(kind, .{...})`.
 
     mem1d: `base_address`, `offset` (i16), `stride` (i8, default 1), `extent` (u16), or a
@@ -137,16 +140,19 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
 
     fabin: `extent` (wavelets), `fabric_color`, `input_queue`. fabout: `extent`,
     `fabric_color`, `output_queue`, `wavelet_index_offset` (a 16-bit op sends its `index` in
-    the high half), `control` (it sends control wavelets, spec 6.6). On wse3 the color is the
-    one the queue was initialised with.
+    the high half), `control` (it sends control wavelets, spec 6.6), `zero` (the sources an op
+    sending through it leaves zero: "first_source" and/or "second_source"). On wse3 the color is
+    the one the queue was initialised with.
     """
     if kind in _FABRIC_DSDS:
         _no_properties(kind, "", base_address=base_address, offset=offset, stride=stride,
                        tensor_access=tensor_access)
-        return _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
-                           wavelet_index_offset, control)
-    if control:
-        raise ProgramError(f"{kind} has no property 'control' (it belongs to fabout DSDs)")
+        d = _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
+                        wavelet_index_offset, control)
+        return _with_zero(d, zero) if zero else d
+    if control or zero:
+        what = "control" if control else "zero"
+        raise ProgramError(f"{kind} has no property '{what}' (it belongs to fabout DSDs)")
     if kind not in _MEMORY_DSDS:
         raise ProgramError(f"unknown DSD kind {kind!r} (expected csl.mem1d_dsd, csl.mem4d_dsd, "
                            "csl.fabin_dsd or csl.fabout_dsd)")
@@ -245,6 +251,23 @@ def _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
     return DsdValue(ir.DsdLit(d), kind, None, bool(wavelet_index_offset), d)
 
 
+_ZERO_SOURCES = ("first_source", "second_source")
+
+
+def _with_zero(d: DsdValue, zero) -> DsdValue:
+    """fabout_dsd `d` with `.zero` (spec 7.4): the sources, by name, its ops leave zero."""
+    if d.kind != fabout_dsd:
+        raise ProgramError(f"{d.kind} has no property 'zero' (it belongs to fabout DSDs)")
+    names = (zero,) if isinstance(zero, str) else tuple(zero)
+    bad = [n for n in names if n not in _ZERO_SOURCES]
+    if bad:
+        raise ProgramError(f"fabout_dsd zero takes 'first_source' and/or 'second_source', "
+                           f"got {bad[0]!r}")
+    fab = dataclasses.replace(d.fabric, zero=tuple(k for k, n in enumerate(_ZERO_SOURCES)
+                                                   if n in names))
+    return DsdValue(ir.DsdLit(fab), d.kind, None, d.indexed, fab)
+
+
 def _check_fabric_flags(kind: str, other_queue, control, wavelet_index_offset) -> None:
     """The properties a fabric DSD of `kind` does not take, and its flags."""
     if other_queue is not None:
@@ -297,13 +320,20 @@ def set_dsd_stride(d: DsdValue, s) -> DsdValue:
     return d._derive(ir.SetStride(d.expr, _field_expr(s, i8, "stride")))
 
 
-def allocate_fifo(buffer, *, activate_push=None, activate_pop=None) -> FifoHandle:
+def allocate_fifo(buffer, *, activate_push=None, activate_pop=None, empty_action=None,
+                  full_action=None) -> FifoHandle:
     """`@allocate_fifo(buf, .{ .activate_push = t, .activate_pop = t })`: a FIFO over the whole
     of global array `buffer` (at the top level of the PE program, once per buffer).
 
     Pushing into an empty FIFO activates local task `activate_push`; popping from a full one
-    activates `activate_pop` (a local task ID or a task bound as a local task)."""
+    activates `activate_pop` (a local task ID or a task bound as a local task).
+    `empty_action` / `full_action` name the action on an empty / full FIFO:
+    "test_or_suspend" or "suspend" (wse3; `full_action` is wse3 only), as operations here
+    wait for data or room."""
     pb = _top_level("allocate_fifo")
+    for field, action in (("empty_action", empty_action), ("full_action", full_action)):
+        if action is not None:
+            _rule(check_fifo_action, pb.arch, field, action)
     if not isinstance(buffer, SymbolRef) or not buffer.symbol.shape:
         raise ProgramError(f"allocate_fifo takes a global array, got {buffer!r}")
     _rule(check_fifo_buffer, buffer.name, buffer.dtype,

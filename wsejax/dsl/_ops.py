@@ -86,7 +86,7 @@ def _operand_info(v) -> Operand:
     if not isinstance(v, DsdValue):
         return Operand("value")
     return Operand(v.kind, isinstance(v.fabric, ir.FabIn) and v.fabric.queue is None,
-                   v.indexed)
+                   v.indexed, getattr(v.fabric, "zero", ()))
 
 
 def _op_config(name: str, operands, async_, activate, unblock, index,
@@ -159,6 +159,7 @@ def _make_op(name: str):
 # one function per operation of the op table (`tests/test_frontend_rules.py` checks that none
 # is missing)
 add16 = _make_op("add16")
+addc16 = _make_op("addc16")
 and16 = _make_op("and16")
 clz = _make_op("clz")
 ctz = _make_op("ctz")
@@ -180,8 +181,12 @@ fmulh = _make_op("fmulh")
 fmuls = _make_op("fmuls")
 fnegh = _make_op("fnegh")
 fnegs = _make_op("fnegs")
+fnormh = _make_op("fnormh")
+fnorms = _make_op("fnorms")
 fs2h = _make_op("fs2h")
 fs2xp16 = _make_op("fs2xp16")
+fscaleh = _make_op("fscaleh")
+fscales = _make_op("fscales")
 fsubh = _make_op("fsubh")
 fsubs = _make_op("fsubs")
 mov16 = _make_op("mov16")

@@ -121,7 +121,7 @@ class Engine:
                     (program.height, program.width), self.register_fault, loop_limit,
                     matvec_loops, cls=c, capacity=self.capacity,
                     table_values=functools.cache(functools.partial(self._table_values, c)),
-                    printer=self._print)
+                    printer=self._print, fp16=program.fp16)
             for c, pe in enumerate(program.classes)]
         self._discover()
         self.filters = build_filters(program)

@@ -70,7 +70,7 @@ class DsdRt:
     `bases` lists the candidate `(symbol, base_offset)` pairs; `base` indexes it.
     """
 
-    kind: str                       # "mem1d" | "mem4d" | "fabin" | "fabout" | "fifo"
+    kind: str                       # "mem1d" | "mem4d" | "circbuf" | "fabin" | "fabout" | "fifo"
     bases: tuple
     base: object = 0
     offset: object = 0
@@ -83,6 +83,8 @@ class DsdRt:
     control: bool = False           # fabout: it sends control wavelets
     fifo: str = ""                  # fifo
     addr: object = None             # explicit [H, W, n] element addresses (a window of an op)
+    wrap: int = 0                   # circbuf: element i is at offset + i mod wrap (offset: head)
+    zero: tuple = ()                # fabout: the sources it zeroes as they are read
 
     def fields(self):
         return {"base": self.base, "offset": self.offset, "stride": self.stride,
@@ -97,7 +99,7 @@ class DsdRt:
 
     @property
     def memory(self) -> bool:
-        return self.kind in ("mem1d", "mem4d")
+        return self.kind in ("mem1d", "mem4d", "circbuf")
 
 
 def is_static(v) -> bool:

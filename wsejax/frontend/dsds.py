@@ -10,7 +10,9 @@ from wsejax import dsd as dsd_math
 from wsejax.frontend.fabric import FABRIC_DSDS, fail
 from wsejax.types import DType
 
-__all__ = ["ADDRESSING", "DSR_FILES", "DSR_TYPES", "MEMORY_DSDS", "check_base_width",
+__all__ = ["ADDRESSING", "CIRCBUF", "DSR_FILES", "DSR_TYPES", "FIFO_ACTIONS", "MEMORY_DSDS",
+           "check_base_width", "check_fifo_action", "check_fifo_registers",
+           "circbuf_wraparound",
            "check_dsr_load", "check_dsr_operand", "check_dsr_retype", "check_fabric_source",
            "check_fifo_buffer", "check_given_once", "check_length_target", "check_offset_type",
            "check_stride_target", "check_width", "coeffs", "linearize", "memory_only",
@@ -18,6 +20,7 @@ __all__ = ["ADDRESSING", "DSR_FILES", "DSR_TYPES", "MEMORY_DSDS", "check_base_wi
            "tensor_access_shape"]
 
 MEMORY_DSDS = ("mem1d_dsd", "mem4d_dsd")
+CIRCBUF = "circbuf_dsd"
 # the fields a tensor_access gives in place of its own
 ADDRESSING = ("base_address", "offset", "stride", "extent")
 
@@ -107,6 +110,28 @@ def memory_only(name: str, kind: str) -> None:
     """`@name` takes a memory DSD."""
     if kind in FABRIC_DSDS:
         fail(f"@{name} does not apply to a {kind} (memory DSDs only)")
+    if kind == CIRCBUF:
+        fail(f"@{name} does not apply to a circbuf_dsd (mem1d_dsd and mem4d_dsd only)")
+
+
+def circbuf_wraparound(array: str, size: int, start: int, whole: bool,
+                       wraparound: int | None) -> int:
+    """The ring size of a circbuf_dsd over `array` (`size` elements) from element `start`:
+    `wraparound`, which defaults to the array's size where the base is the whole array, is
+    required where it points to one element, and stays below the array's size (spec 7.3)."""
+    if wraparound is None:
+        if not whole:
+            fail("a circbuf_dsd whose base_address points to one element needs a .wraparound")
+        return size
+    if wraparound <= 0:
+        fail(f"a circbuf_dsd .wraparound is a count of elements (1 or more), got {wraparound}")
+    if whole and wraparound >= size:
+        fail(f"a circbuf_dsd .wraparound must be less than the size of '{array}' ({size}), "
+             f"got {wraparound}")
+    if start + wraparound > size:
+        fail(f"a circbuf_dsd .wraparound of {wraparound} from element {start} runs past the "
+             f"end of '{array}' ({size} elements)")
+    return wraparound
 
 
 def check_offset_type(t) -> None:
@@ -172,6 +197,48 @@ def check_fifo_buffer(name: str, dtype: DType, holder: str | None) -> None:
         fail(f"'{name}' already holds a FIFO ('{holder}')", "@allocate_fifo")
 
 
+FIFO_ACTIONS = ("test_or_suspend", "terminate", "suspend", "fault")
+
+
+def check_fifo_action(arch: str, field: str, action: str) -> None:
+    """A FIFO's `.empty_action` / `.full_action` (spec 7.5): one of `FIFO_ACTIONS`;
+    `.full_action`, `suspend` and `fault` are wse3 only. The FIFO operations here wait for
+    data or room: that is `suspend` (and `test_or_suspend` of an async op; a synchronous one
+    waits too, where the SDK's returns false), so `terminate` and `fault` are refused."""
+    if action not in FIFO_ACTIONS:
+        fail(f".{field} takes one of .{{ .test_or_suspend | .terminate | .suspend | .fault = "
+             f"true }}, got .{action}", "@allocate_fifo")
+    if arch != "wse3" and field == "full_action":
+        fail(".full_action is not supported on wse2", "@allocate_fifo")
+    if arch != "wse3" and action in ("suspend", "fault"):
+        fail(f".{field} .{action} is not supported on wse2", "@allocate_fifo")
+    if action in ("terminate", "fault"):
+        fail(f".{field} .{action} is not supported yet (a FIFO operation waits for data or "
+             "room here)", "@allocate_fifo")
+
+
+def check_fifo_registers(dest: tuple | None, src: tuple | None, xdsr: int | None,
+                         taken: str | None) -> None:
+    """A FIFO's explicit registers (spec 7.5, 9): `.dest` a dsr_dest and `.src` a dsr_src1 of
+    the same number, with `.xdsr`, all three or none; `taken` names what already uses one of
+    them. `dest` and `src` are (register type, number)."""
+    given = [k for k, v in (("dest", dest), ("src", src), ("xdsr", xdsr)) if v is not None]
+    if given and len(given) < 3:
+        missing = [k for k in ("dest", "src", "xdsr") if k not in given]
+        fail(f".dest, .src and .xdsr go together; .{missing[0]} is missing", "@allocate_fifo")
+    if not given:
+        return
+    if dest[0] != "dsr_dest":
+        fail(f".dest takes a dsr_dest, got a {dest[0]}", "@allocate_fifo")
+    if src[0] != "dsr_src1":
+        fail(f".src takes a dsr_src1, got a {src[0]}", "@allocate_fifo")
+    if dest[1] != src[1]:
+        fail(f".dest and .src are registers of one number, got {dest[1]} and {src[1]}",
+             "@allocate_fifo")
+    if taken is not None:
+        fail(f"{taken} is already in use", "@allocate_fifo")
+
+
 # ------------------------------------------------------------------------------------------------
 # Data structure registers (spec 9)
 
@@ -188,9 +255,18 @@ def check_dsr_retype(new: str, old: str) -> None:
              f"{new}", None, 1)
 
 
-def check_dsr_load(dsr: str, dsd: str) -> None:
+def check_dsr_load(dsr: str, dsd: str, xdsr: bool = False) -> None:
     """What DSD kind register type `dsr` can hold: a fabin_dsd is never a destination, a
-    fabout_dsd never a source; a circbuf_dsd goes through @load_to_dsr_xdsr."""
+    fabout_dsd never a source; a circbuf_dsd goes through @load_to_dsr_xdsr (`xdsr`), which
+    loads nothing else."""
+    if xdsr and dsd != CIRCBUF:
+        fail(f"@load_to_dsr_xdsr loads a circbuf_dsd, got a {dsd} (load it with @load_to_dsr)",
+             None, 1)
+    if xdsr:
+        return
+    if dsd == CIRCBUF:
+        fail("a circbuf_dsd is loaded with @load_to_dsr_xdsr(dsr, xdsr, dsd), not "
+             "@load_to_dsr", None, 1)
     if dsd == "fabin_dsd" and DSR_FILES[dsr] == "dest":
         fail(f"a fabin_dsd cannot be loaded into a {dsr} (a destination register)", None, 1)
     if dsd == "fabout_dsd" and DSR_FILES[dsr] != "dest":

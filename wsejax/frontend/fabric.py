@@ -17,6 +17,7 @@ from wsejax.hardware import (
     MEMCPY_QUEUES,
     QUEUE_COUNTS,
 )
+from wsejax.opspec import CARRIED
 
 __all__ = ["DIRECTIONS", "FABRIC_DSDS", "Operand", "check_async", "check_color",
            "check_control_task_id", "check_data_task_source", "check_direction", "check_hooks",
@@ -131,6 +132,7 @@ class Operand:
     kind: str
     no_queue: bool = False
     indexed: bool = False
+    zero: tuple = ()        # a fabout_dsd's `.zero`: the sources (0: first) it zeroes
 
     @property
     def streams(self) -> bool:
@@ -153,6 +155,14 @@ def check_stream_operands(op: str, arch: str, operands: list[Operand]) -> None:
         fail("at most one source may be a FIFO", what)
     if fifos == [1] and len(operands) > 2:
         fail("a FIFO cannot be the first of two sources", what, 1)
+    for k in operands[0].zero:
+        if k + 1 >= len(operands) or operands[k + 1].kind not in ("mem1d_dsd", "mem4d_dsd"):
+            which = ("first", "second")[k]
+            fail(f"the fabout_dsd's .zero names the {which} source, which is not a memory DSD "
+                 "here", what, 0)
+    if op in CARRIED and any(o.streams for o in operands):
+        fail("a carry across fabric or FIFO operands is not supported yet (memory DSDs only)",
+             what)
 
 
 def check_hooks(op: str, activate: bool, unblock: bool) -> None:

@@ -26,6 +26,7 @@ class PeBuilder:
         self.queue_uses: list = []              # (queue key, color | None, pos, what)
         self.fifos: dict[str, ir.Fifo] = {}
         self.dsrs: dict = {}                    # DSD variable name -> its register's record
+        self.fifo_registers: dict = {}          # register or xdsr name -> the FIFO using it
         self.filters: dict[int, ir.Filter] = {}  # color -> its filter, for every PE of the class
         # queues rebound at run time: queue key -> (comptime colors, any runtime color?, pos)
         self.rebinds: dict = {}

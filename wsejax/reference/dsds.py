@@ -24,7 +24,8 @@ from wsejax.diagnostics import (
 )
 from wsejax.errors import ProgramError
 from wsejax.fabric import payload_in, payload_out
-from wsejax.reference.elements import ELEMENT_OPS
+from wsejax.opspec import CARRIED
+from wsejax.reference.elements import element_ops
 from wsejax.reference.interp import map_write_error
 from wsejax.reference.pe import (
     CONTROL,
@@ -223,7 +224,7 @@ class DsdInterpreter:
     def _dsd_op(self, pe: PE, s: ir.DsdOp, fr: Frame):
         """A DSD operation (a generator): in memory it runs at once; with fabric or FIFO
         operands it becomes a `RunningOp`."""
-        spec = ELEMENT_OPS[s.op]
+        spec = element_ops(self.program.fp16)[s.op]
         what = f"@{s.op} in {fr.fn}"
         cfg = s.config or _NO_CONFIG
         index, activate, unblock, ut = self._config(pe, cfg, fr)
@@ -245,11 +246,8 @@ class DsdInterpreter:
         scalars = [cast(o[0], dtype_of(o[0]), t) if letter == "s" else None
                    for (letter, o), t in zip(srcs, spec.srcs)]
         if not streams:
-            for i in range(n):
-                vals = [self._read(pe, o, i, t) if letter == "D" else c
-                        for (letter, o), t, c in zip(srcs, spec.srcs, scalars)]
-                self._write(pe, dest, ptr_index, i, spec.fn(*vals), spec.dest)
-            _save_addresses(pe, s, n)
+            self._memory_op(pe, spec, dest, srcs, scalars, ptr_index, n)
+            _save_addresses(pe, _saved(pe, s), n)
             self._tick(pe, fr, n)
             _hooks(pe, activate, unblock)
             return
@@ -259,6 +257,7 @@ class DsdInterpreter:
                        Counter(o.base for o in src_dsds if o.kind == "fifo"),
                        dest[1].color if dest[0] == "D" and dest[1].kind == "fabout" else -1, ut)
         op.queues = tuple(o.queue for o in dsds if o.queue)
+        op.saved = _saved(pe, s)
         self._claim(pe, op, s.site, cfg)
         if cfg.async_:
             pe.micro[s.site] = op
@@ -268,8 +267,20 @@ class DsdInterpreter:
             yield progressed
             progressed = self._advance(pe, op)
         self._finish(pe, op)
-        _save_addresses(pe, s, op.length)
         self._tick(pe, fr, n)
+
+    def _memory_op(self, pe: PE, spec, dest, srcs, scalars, ptr_index, n: int) -> None:
+        """The n elements of an op on memory, in order (an op of `opspec.CARRIED` passes its
+        carry from each element to the next, from 0)."""
+        carry = 0
+        for i in range(n):
+            vals = [self._read(pe, o, i, t) if letter == "D" else c
+                    for (letter, o), t, c in zip(srcs, spec.srcs, scalars)]
+            if spec.name in CARRIED:
+                r, carry = spec.fn(*vals, carry)
+            else:
+                r = spec.fn(*vals)
+            self._write(pe, dest, ptr_index, i, r, spec.dest)
 
     @staticmethod
     def _claim(pe: PE, op: RunningOp, site: int, cfg: ir.OpConfig) -> None:
@@ -307,6 +318,7 @@ class DsdInterpreter:
                     for (letter, o), t, c in zip(op.srcs, op.spec.srcs, op.scalars)]
             self._write(pe, op.dest, op.ptr_index, op.done, op.spec.fn(*vals), op.spec.dest,
                         op.index)
+            _zero_sources(pe, op)
             op.done += 1
         return op.done > start
 
@@ -345,6 +357,7 @@ class DsdInterpreter:
     def _finish(pe: PE, op: RunningOp) -> None:
         pe.fabin_users.subtract(op.need_in)
         pe.fabout_users[op.out_color] -= 1
+        _save_addresses(pe, op.saved, op.length)
         _hooks(pe, op.activate, op.unblock)
 
     # -- @map -------------------------------------------------------------------------------
@@ -390,6 +403,18 @@ class DsdInterpreter:
         return callee.retval
 
 
+def _zero_sources(pe: PE, op: RunningOp) -> None:
+    """A fabout destination's `.zero`: the memory sources it names get 0 where element
+    `op.done` was read."""
+    letter, dest = op.dest
+    if letter != "D":
+        return
+    for k in dest.zero:
+        src_letter, o = op.srcs[k]
+        if src_letter == "D" and o.is_memory:
+            pe.flat[o.base].view(op.spec.srcs[k].np)[o.address(op.done)] = 0
+
+
 def _hooks(pe: PE, activate, unblock) -> None:
     """The completion hooks of an op's config (spec 5.4)."""
     if activate is not None:
@@ -398,12 +423,24 @@ def _hooks(pe: PE, activate, unblock) -> None:
         pe.blocked.discard(unblock)
 
 
-def _save_addresses(pe: PE, s: ir.DsdOp, n: int) -> None:
-    """Move each `.save_address` register operand of `s` past the n elements the op
-    accessed: the next op continues from there (spec 9)."""
+def _saved(pe: PE, s: ir.DsdOp) -> tuple:
+    """The `.save_address` registers among the operands of `s`."""
     names = dict.fromkeys(o.dsd.name for o in (s.dest,) + s.srcs
                           if type(o) is ir.DsdOperand and type(o.dsd) is ir.DsdVar)
+    return tuple(name for name in names if pe.cls.saved_address(name))
+
+
+def _save_addresses(pe: PE, names, n: int) -> None:
+    """Move each `.save_address` register of `names` past the n elements an op accessed:
+    the next op continues from there (spec 9). A mem1d moves by n strides; a mem4d to one past
+    the last element it accessed (the doc's "one position past the end of the range")."""
     for name in names:
-        if pe.cls.saved_address(name):
-            d = pe.dsd[name]
-            pe.dsd[name] = replace(d, offset=d.offset + d.stride * n)
+        d = pe.dsd[name]
+        if d.kind == "mem4d":
+            step = d.address(n - 1) - d.base_offset - d.offset + 1 if n > 0 else 0
+        elif d.kind == "circbuf":       # the head goes around the ring
+            pe.dsd[name] = replace(d, offset=(d.offset + n) % d.wrap)
+            continue
+        else:
+            step = d.stride * n
+        pe.dsd[name] = replace(d, offset=d.offset + step)

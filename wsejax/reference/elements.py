@@ -5,18 +5,22 @@ maps one element of each source (numpy scalars of the source types) to one eleme
 destination type. The policies are `wsejax.ops`'s (documented there); the arithmetic is written
 here again, over Python numbers, so that the two check each other: floats are computed in double
 and rounded once to their type (a mac rounds its product first: the ops are unfused), 16-bit
-integer ops act on raw u16 patterns.
+integer ops act on raw u16 patterns; `fscale*` scales by 2**k with `math.ldexp` and `fnorm*`
+takes the significand from `math.frexp`. The function of an op in `opspec.CARRIED` takes the
+carry in as a last argument and returns (element, carry out).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from wsejax.opspec import ElementOp, with_functions
+from wsejax.opspec import ElementOp, for_fp16, with_functions
 from wsejax.reference.scalars import clear_sign, flip_sign, maxnum, round_to, xp16
 from wsejax.types import DType
 
-__all__ = ["ELEMENT_OPS", "ElementOp"]
+__all__ = ["ELEMENT_OPS", "ElementOp", "add_with_carry", "element_ops"]
 
 F32, F16 = DType.f32, DType.f16
 
@@ -31,9 +35,38 @@ def _float_ops(t: DType):
     return add, sub, mul, mac
 
 
-def _fmachs(a, b, s):
-    """An f16 product, rounded to f16, added to an f32."""
-    return round_to(float(a) + float(round_to(float(b) * float(s), F16)), F32)
+def _mixed_mac(fp16: DType):
+    """fmachs: an fp16 product, rounded to fp16, added to an f32."""
+    def fmachs(a, b, s):
+        return round_to(float(a) + float(round_to(float(b) * float(s), fp16)), F32)
+    return fmachs
+
+
+def _fscale(t: DType):
+    """s * 2**k rounded once to t (ldexp is exact in double over this range)."""
+    def scale(a, k):
+        x = float(a)
+        if x == 0 or not math.isfinite(x):
+            return a
+        return round_to(math.ldexp(x, max(-400, min(400, int(k)))), t)
+    return scale
+
+
+def _fnorm(t: DType):
+    """The significand of s in [1, 2), with s's sign (zeros, infinities, NaN unchanged)."""
+    def norm(a):
+        x = float(a)
+        if x == 0 or not math.isfinite(x):
+            return a
+        return round_to(2.0 * math.frexp(x)[0], t)
+    return norm
+
+
+def add_with_carry(a, b, carry: int):
+    """One element of `addc16`: ((a + b + carry) mod 2**16, carry out); the op passes the
+    carry from element to element, 0 at its start (`opspec.CARRIED`)."""
+    total = int(a) + int(b) + carry
+    return _u16(total), total >> 16
 
 
 def _same(a):
@@ -69,9 +102,10 @@ def _ctz(a):
     return np.uint16(16 if a == 0 else (a & -a).bit_length() - 1)
 
 
-def _build() -> dict[str, ElementOp]:
+def _build(fp16: DType = F16) -> dict[str, ElementOp]:
+    """The table of a program whose fp16 format is `fp16`."""
     fadds, fsubs, fmuls, fmacs = _float_ops(F32)
-    faddh, fsubh, fmulh, fmach = _float_ops(F16)
+    faddh, fsubh, fmulh, fmach = _float_ops(fp16)
     return with_functions({
         "fadds": fadds,
         "fsubs": fsubs,
@@ -81,6 +115,8 @@ def _build() -> dict[str, ElementOp]:
         "fmovs": _same,
         "fnegs": flip_sign,
         "fabss": clear_sign,
+        "fnorms": _fnorm(F32),
+        "fscales": _fscale(F32),
         "faddh": faddh,
         "fsubh": fsubh,
         "fmulh": fmulh,
@@ -89,15 +125,18 @@ def _build() -> dict[str, ElementOp]:
         "fmovh": _same,
         "fnegh": flip_sign,
         "fabsh": clear_sign,
-        "fmachs": _fmachs,
+        "fnormh": _fnorm(fp16),
+        "fscaleh": _fscale(fp16),
+        "fmachs": _mixed_mac(fp16),
         "faddhs": fadds,      # an f16 source is exact in double
         "fh2s": np.float32,
-        "fs2h": lambda a: round_to(float(a), F16),
+        "fs2h": lambda a: round_to(float(a), fp16),
         "fs2xp16": lambda a: xp16(float(a)),
         "fh2xp16": lambda a: xp16(float(a)),
         "xp162fs": lambda a: round_to(float(int(a)), F32),
-        "xp162fh": lambda a: round_to(float(int(a)), F16),
+        "xp162fh": lambda a: round_to(float(int(a)), fp16),
         "add16": lambda a, b: _u16(int(a) + int(b)),
+        "addc16": add_with_carry,
         "sub16": lambda a, b: _u16(int(a) - int(b)),
         "and16": lambda a, b: np.uint16(int(a) & int(b)),
         "or16": lambda a, b: np.uint16(int(a) | int(b)),
@@ -110,7 +149,15 @@ def _build() -> dict[str, ElementOp]:
         "clz": _clz,
         "ctz": _ctz,
         "mov32": _same,
-    })
+    }, for_fp16(fp16))
 
 
 ELEMENT_OPS: dict[str, ElementOp] = _build()
+_BY_FP16 = {F16: ELEMENT_OPS}
+
+
+def element_ops(fp16: DType) -> dict[str, ElementOp]:
+    """The table of a program whose fp16 format is `fp16` (`ELEMENT_OPS` for f16)."""
+    if fp16 not in _BY_FP16:
+        _BY_FP16[fp16] = _build(fp16)
+    return _BY_FP16[fp16]

@@ -61,10 +61,14 @@ class Dsd:
     index_offset: bool = False
     control: bool = False
     queue: tuple | None = None   # (kind, n) of a queue bound at run time whose color it has
+    wrap: int = 0               # circbuf: element i is at offset + i mod wrap (offset: head)
+    zero: tuple = ()            # fabout: the sources it zeroes as they are read
 
     def address(self, i: int) -> int:
         if self.kind == "mem1d":
             return self.base_offset + self.offset + self.stride * i
+        if self.kind == "circbuf":
+            return self.base_offset + (self.offset + i) % self.wrap
         addr = self.base_offset + self.offset
         for coeff, extent in zip(reversed(self.coeffs), reversed(self.extents)):
             i, counter = divmod(i, extent)
@@ -73,7 +77,7 @@ class Dsd:
 
     @property
     def is_memory(self) -> bool:
-        return self.kind in ("mem1d", "mem4d")
+        return self.kind in ("mem1d", "mem4d", "circbuf")
 
 
 def color_on(color, tables: dict):
@@ -89,7 +93,10 @@ def literal(d, tables: dict, int_of: Callable) -> Dsd:
         return Dsd("fabin", "", 0, 0, 0, int_of(d.length), color=color_on(d.color, tables))
     if isinstance(d, ir.FabOut):
         return Dsd("fabout", "", 0, 0, 0, int_of(d.length), color=color_on(d.color, tables),
-                   index_offset=d.wavelet_index_offset, control=d.control)
+                   index_offset=d.wavelet_index_offset, control=d.control, zero=d.zero)
+    if isinstance(d, ir.CircBuf):
+        return Dsd("circbuf", d.base, d.base_offset, int_of(d.offset), 1, int_of(d.length),
+                   wrap=d.wraparound)
     if isinstance(d, ir.Mem1d):
         return Dsd("mem1d", d.base, d.base_offset, int_of(d.offset), int_of(d.stride),
                    int_of(d.length), index_offset=d.wavelet_index_offset)
@@ -170,6 +177,7 @@ class RunningOp:
     ut: int | None = None       # the microthread its `.ut_id` names (None: one of its own)
     done: int = 0
     queues: tuple = ()          # the queues bound at run time it uses, (kind, n)
+    saved: tuple = ()           # its `.save_address` registers, moved when it completes
 
 
 class Fault(Exception):

@@ -12,10 +12,9 @@ HANDLERS: dict = {}
 FABRIC_BUILTINS = {
     "set_control_task_table",
     "bind_rotating_tasks", "set_teardown_handler",
-    "set_fifo_read_length", "set_fifo_write_length", "load_to_dsr_xdsr", "dfilt",
+    "set_fifo_read_length", "set_fifo_write_length", "dfilt",
     "get_filter_id", "rpc", "get_config", "set_config",
-    "get_config_unchecked", "set_config_unchecked", "addc16", "fnorms", "fnormh", "fscales",
-    "fscaleh", "get_symbol_id", "get_symbol_value",
+    "get_config_unchecked", "set_config_unchecked", "get_symbol_id", "get_symbol_value",
     "get_tensor_ptr", "has_exported_tensors",
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from wsejax import dsd as dsd_math
 from wsejax import ir
 from wsejax.csl import ast
@@ -31,6 +33,7 @@ from wsejax.frontend.dsds import (
     check_length_target,
     check_offset_type,
     check_stride_target,
+    circbuf_wraparound,
     coeffs,
     linearize,
     memory_only,
@@ -52,12 +55,12 @@ def _get_dsd(c, node, env):
     if not isinstance(kind, Special) or kind.name not in DSD_KINDS:
         raise c.error(f"@get_dsd takes a DSD kind (mem1d_dsd, mem4d_dsd, fabin_dsd, "
                       f"fabout_dsd), got {describe(kind)}", node.args[0].pos)
-    if kind.name == "circbuf_dsd":
-        raise c.error("circbuf_dsd is not supported yet", node.pos)
     props = c.ev(node.args[1], env)
     if not isinstance(props, StructVal):
         raise c.error("@get_dsd takes a struct of properties", node.args[1].pos)
     f = dict(props.fields)
+    if kind.name == "circbuf_dsd":
+        return _circbuf_dsd(c, f, node, env)
     if kind.name in ("fabin_dsd", "fabout_dsd"):
         return _fabric_dsd(c, kind.name, f, node, env)
     return _memory_dsd(c, kind.name, f, node, env)
@@ -101,6 +104,30 @@ def _memory_dsd(c, kind: str, f: dict, node, env) -> DsdVal:
     return DsdVal(ir.DsdLit(d), kind, sym.dtype)
 
 
+CIRCBUF_FIELDS = {"base_address", "extent", "wraparound"}
+
+
+def _circbuf_dsd(c, f: dict, node, env) -> DsdVal:
+    """A circbuf_dsd (spec 7.3) from its properties: a comptime base, an extent and maybe a
+    wraparound (a comptime u16)."""
+    extra = set(f) - CIRCBUF_FIELDS
+    if extra:
+        raise c.error(f"unknown circbuf_dsd property '{sorted(extra)[0]}'", node.pos)
+    rule(c, node, need_base, "circbuf_dsd", "base_address" in f, pos=node.pos)
+    if "extent" not in f:
+        raise c.error("circbuf_dsd needs an extent", node.pos)
+    base = f["base_address"].ptr if isinstance(f["base_address"], PtrVar) else f["base_address"]
+    sym, boff = _base(c, base, node.pos)
+    whole = isinstance(base, SymRef) or (isinstance(base, PtrVal) and base.array)
+    wrap = f.get("wraparound")
+    if wrap is not None:
+        wrap = c.coerce(wrap, DType.u16, node.pos, "circbuf_dsd .wraparound").value
+    size = int(np.prod(sym.shape)) if sym.shape else 1
+    wrap = rule(c, node, circbuf_wraparound, sym.name, size, boff, whole, wrap, pos=node.pos)
+    d = ir.CircBuf(sym.name, _dsd_field(c, f["extent"], DType.u16, node, env), wrap, boff)
+    return DsdVal(ir.DsdLit(d), "circbuf_dsd", sym.dtype)
+
+
 def _items(v) -> tuple:
     """The entries of a tuple field, or the one value given in its place."""
     return tuple(v.items) if isinstance(v, TupleVal) else (v,)
@@ -116,8 +143,8 @@ FABRIC_FIELDS = {
     "fabin_dsd": ("input_queue", {"extent", "fabric_color", "input_queue", "priority"},
                   ("control_transform", "simd_mode")),
     "fabout_dsd": ("output_queue", {"extent", "fabric_color", "output_queue",
-                                    "wavelet_index_offset", "priority", "control"},
-                   ("simd_mode", "zero", "advance_switch", "control_transform")),
+                                    "wavelet_index_offset", "priority", "control", "zero"},
+                   ("simd_mode", "advance_switch", "control_transform")),
 }
 
 
@@ -145,7 +172,31 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
         return DsdVal(ir.DsdLit(ir.FabIn(color, length, queue)), kind, None)
     wio = f.get("wavelet_index_offset", False)
     control = f.get("control", False)
-    return DsdVal(ir.DsdLit(ir.FabOut(color, length, queue, wio, control)), kind, None)
+    zero = _zeroed_sources(c, f.get("zero"), node)
+    return DsdVal(ir.DsdLit(ir.FabOut(color, length, queue, wio, control, zero)), kind, None)
+
+
+def _zeroed_sources(c, v, node) -> tuple[int, ...]:
+    """A fabout_dsd's `.zero = .{ .first_source = true, .second_source = true }`: the sources
+    (0: the first) an op sending through it zeroes (spec 7.4)."""
+    if v is None or (isinstance(v, TupleVal) and not v.items):
+        return ()
+    if not isinstance(v, StructVal):
+        raise c.error(f"fabout_dsd .zero takes .{{ .first_source = true }} and/or "
+                      f".{{ .second_source = true }}, got {describe(v)}", node.pos)
+    out = []
+    for k, name in enumerate(("first_source", "second_source")):
+        flag = v.fields.get(name, False)
+        if not isinstance(flag, bool):
+            raise c.error(f"fabout_dsd .zero .{name} takes a comptime bool, got "
+                          f"{describe(flag)}", node.pos)
+        if flag:
+            out.append(k)
+    extra = set(v.fields) - {"first_source", "second_source"}
+    if extra:
+        raise c.error(f"fabout_dsd .zero takes .first_source and .second_source, got "
+                      f".{sorted(extra)[0]}", node.pos)
+    return tuple(out)
 
 
 def _check_fabric_fields(c, kind: str, f: dict, node) -> None:

@@ -8,7 +8,14 @@ import numpy as np
 from wsejax import ir, opspec
 from wsejax.csl import ast
 from wsejax.csl.builtins._registry import builtin, nargs, rule
-from wsejax.csl.builtins.dsrs import DsrVal, dsd_literal, dsr_operand, op_config_of_dsrs
+from wsejax.csl.builtins.dsrs import (
+    DsrVal,
+    XdsrVal,
+    dsd_literal,
+    dsr_operand,
+    map_dsr_operand,
+    op_config_of_dsrs,
+)
 from wsejax.csl.builtins.op_config import op_config
 from wsejax.csl.builtins.tasks import _local_id
 from wsejax.csl.env import Env, FnCtx
@@ -28,7 +35,14 @@ from wsejax.csl.values import (
     TupleVal,
     describe,
 )
-from wsejax.frontend.dsds import check_fifo_buffer, check_width, raw_bits_source, raw_literal
+from wsejax.frontend.dsds import (
+    check_fifo_action,
+    check_fifo_buffer,
+    check_fifo_registers,
+    check_width,
+    raw_bits_source,
+    raw_literal,
+)
 from wsejax.frontend.fabric import (
     Operand,
     check_async,
@@ -52,6 +66,7 @@ def _operand(c, v, t: DType, node, k, pe=None):
         return "D", ir.DsdOperand(ir.FifoRef(v.name)), v.dtype
     if isinstance(v, (DsdVal, DsdVarRef)):
         d = c.dsd_of(v, node.pos)
+        _not_circbuf(c, d, node, k)
         return "D", ir.DsdOperand(d.expr), d.dtype
     if isinstance(v, PtrVal):
         if v.shape and v.kind == "many":
@@ -62,6 +77,14 @@ def _operand(c, v, t: DType, node, k, pe=None):
             v.dtype
     e = c.to_expr(_raw_bits(v, t), t, node.args[k].pos, f"operand {k + 1} of @{node.name}")
     return "s", ir.ScalarOperand(e), t
+
+
+def _not_circbuf(c, d: DsdVal, node, k: int) -> None:
+    """A circbuf_dsd is an operand only from a register (spec 7.3)."""
+    if d.kind == "circbuf_dsd":
+        pos = node.args[k].pos if k < len(node.args) else node.pos
+        raise c.error(f"@{node.name}: a circbuf_dsd is not an operand itself; load it into a "
+                      "DSR with @load_to_dsr_xdsr(dsr, xdsr, dsd) and use the DSR", pos)
 
 
 def _raw_bits(v, t: DType):
@@ -75,7 +98,7 @@ def _raw_bits(v, t: DType):
 
 
 def dsd_op(c, node: ast.Builtin, env: Env):
-    spec = opspec.OPS[node.name]
+    spec = opspec.for_fp16(c.fp16)[node.name]
     fn = c.need_fn(env, node.pos, f"@{node.name}")
     vals = [c.ev(a, env) for a in node.args]
     config = None
@@ -117,18 +140,16 @@ def _check_fabric_operands(c, vals, node, config, pe) -> None:
 
 
 def _dsr_config(c, vals, node, config, pe):
-    """The operation's config, where its DSR operands were loaded with `.async` (spec 7.8);
-    an operation that moves a `.save_address` register is synchronous, without FIFOs."""
+    """The operation's config, where its DSR operands were loaded with `.async` (spec 7.8).
+    A register loaded with `.single_step` is for `@map` only (elsewhere the SDK leaves it
+    undefined)."""
+    for k, v in enumerate(vals):
+        if isinstance(v, DsrVal) and pe.dsrs[v.name].single_step:
+            raise c.error(f"@{node.name}: the {v.type} {v.id} was loaded with .single_step, "
+                          "which readies it for @map only (its use by other operations is "
+                          "undefined)", node.args[k].pos)
     recs = [pe.dsrs[v.name] for v in vals if isinstance(v, DsrVal)]
-    config = op_config_of_dsrs(c, node, recs, config)
-    if any(r.save_address for r in recs):
-        if config is not None and config.async_:
-            raise c.error(f"@{node.name}: a DSR loaded with .save_address in an asynchronous "
-                          "operation is not supported yet", node.pos)
-        if any(isinstance(v, FifoVal) for v in vals):
-            raise c.error(f"@{node.name}: a DSR loaded with .save_address in an operation "
-                          "with a FIFO operand is not supported yet", node.pos)
-    return config
+    return op_config_of_dsrs(c, node, recs, config)
 
 
 def _operand_info(c, v, node, pe=None) -> Operand:
@@ -139,13 +160,14 @@ def _operand_info(c, v, node, pe=None) -> Operand:
         rec = pe.dsrs[v.name]
         return Operand(rec.kind, isinstance(rec.literal, ir.FabIn) and
                        rec.literal.queue is None,
-                       bool(getattr(rec.literal, "wavelet_index_offset", False)))
+                       bool(getattr(rec.literal, "wavelet_index_offset", False)),
+                       getattr(rec.literal, "zero", ()))
     if not isinstance(v, (DsdVal, DsdVarRef)):
         return Operand("value")
     d = c.dsd_of(v, node.pos)
     lit = dsd_literal(c, d.expr)
     return Operand(d.kind, isinstance(lit, ir.FabIn) and lit.queue is None,
-                   bool(getattr(lit, "wavelet_index_offset", False)))
+                   bool(getattr(lit, "wavelet_index_offset", False)), getattr(lit, "zero", ()))
 
 
 @builtin("allocate_fifo")
@@ -173,24 +195,68 @@ def _allocate_fifo(c, node, env):
                       node.args[1].pos)
     hooks = _fifo_hooks(c, cfg.fields, node)
     name = c.decl_name
+    _fifo_registers(c, pe, name, cfg.fields, node)
     pe.fifos[name] = ir.Fifo(name, buf.name, hooks.get("activate_push"),
                              hooks.get("activate_pop"))
     return FifoVal(name, buf.name, buf.dtype)
 
 
 def _fifo_hooks(c, options: dict, node) -> dict:
-    """The local task IDs a FIFO's config activates (`activate_push`, `activate_pop`)."""
+    """The local task IDs a FIFO's config activates (`activate_push`, `activate_pop`); its
+    other options are checked."""
     hooks = {}
     for k, v in options.items():
         if k in ("activate_push", "activate_pop"):
             hooks[k] = _local_id(c, v, node, f"@allocate_fifo .{k}")
-        elif k in ("empty_action", "full_action", "simd_mode", "dest", "src", "xdsr"):
+        elif k in ("empty_action", "full_action"):
+            rule(c, node, check_fifo_action, c.arch, k, _fifo_action(c, k, v, node),
+                 pos=node.args[1].pos)
+        elif k in ("dest", "src", "xdsr"):
+            continue            # `_fifo_registers`
+        elif k == "simd_mode":
             raise c.error(f"@allocate_fifo: .{k} is not supported yet", node.pos)
         elif k == "priority":
             c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
         else:
             raise c.error(f"@allocate_fifo: unknown option .{k}", node.pos)
     return hooks
+
+
+def _fifo_action(c, field: str, v, node) -> str:
+    """The action `.{ .name = true }` names (`.empty_action` / `.full_action`)."""
+    names = [k for k, x in v.fields.items() if x is True] if isinstance(v, StructVal) else []
+    if not isinstance(v, StructVal) or len(names) != 1 or len(v.fields) != 1:
+        raise c.error(f"@allocate_fifo .{field} takes one action, like "
+                      f".{{ .suspend = true }}, got {describe(v)}", node.args[1].pos)
+    return names[0]
+
+
+def _fifo_registers(c, pe, fifo: str, options: dict, node) -> None:
+    """A FIFO's explicit `.dest`, `.src` and `.xdsr` registers (checked, then marked as the
+    FIFO's: the FIFO works as with the registers the compiler would pick)."""
+    dest, src, x = options.get("dest"), options.get("src"), options.get("xdsr")
+    if dest is None and src is None and x is None:
+        return
+    for field, v, want in (("dest", dest, DsrVal), ("src", src, DsrVal), ("xdsr", x, XdsrVal)):
+        if v is not None and not isinstance(v, want):
+            raise c.error(f"@allocate_fifo .{field} takes a "
+                          f"{'@get_xdsr(n)' if want is XdsrVal else '@get_dsr(...)'}, got "
+                          f"{describe(v)}", node.args[1].pos)
+    regs = [(r.name, f"the {r.type} {r.id}") for r in (dest, src) if r is not None]
+    regs += [] if x is None else [(f"%xdsr.{x.id}", f"the xdsr {x.id}")]
+    what = None
+    for n, label in regs:
+        if n in pe.fifo_registers:
+            what = f"{label} (FIFO '{pe.fifo_registers[n]}')"
+        elif n in pe.dsrs:
+            what = f"{label} (a @load_to_dsr)"
+        if what:
+            break
+    rule(c, node, check_fifo_registers, None if dest is None else (dest.type, dest.id),
+         None if src is None else (src.type, src.id), None if x is None else x.id, what,
+         pos=node.args[1].pos)
+    for n, _ in regs:
+        pe.fifo_registers[n] = fifo
 
 
 @builtin("map")
@@ -206,31 +272,39 @@ def _map(c, node, env):
         raise c.error("@map's first argument must be a function", node.args[0].pos)
     rest = [c.ev(a, env) for a in node.args[1:]]
     rule(c, node, check_map_arity, fname, n, len(rest), pos=node.pos)
+    pe = env.module.pe
     for k, v in enumerate(rest, 1):
         if isinstance(v, DsrVal):
-            raise c.error("@map: a DSR operand must be loaded with .single_step, which is "
-                          "not supported yet", node.args[k].pos)
+            map_dsr_operand(c, pe, v, node, k, k > n)
     inputs, output = rest[:n], (rest[n] if len(rest) > n else None)
-    rule(c, node, check_map_operands, [_operand_info(c, v, node) for v in inputs],
-         None if output is None else _operand_info(c, output, node), offset=1)
+    rule(c, node, check_map_operands, [_operand_info(c, v, node, pe) for v in inputs],
+         None if output is None else _operand_info(c, output, node, pe), offset=1)
     if isinstance(callee, NativeFn):
-        types = [_map_input_type(c, v, node, k) for k, v in enumerate(inputs, 1)]
-        in_ops, _ = _map_inputs(c, callee, types, inputs, node)
+        types = [_map_input_type(c, v, node, k, pe) for k, v in enumerate(inputs, 1)]
+        in_ops, _ = _map_inputs(c, callee, types, inputs, node, pe)
         name = _native_map_fn(c, callee, types, node, env)
     else:
         fenv = callee.module.env()
         types = [_map_param_type(c, p, fenv) for p in callee.decl.params]
-        in_ops, stubs = _map_inputs(c, callee, types, inputs, node)
+        in_ops, stubs = _map_inputs(c, callee, types, inputs, node, pe)
         runtime, key = c.bind_params(callee, stubs, node.pos, fenv)
         name = c.specialize(callee, fenv, runtime, key, node.pos)
-    ret = env.module.pe.functions[name].ret
+    ret = pe.functions[name].ret
     rule(c, node, check_map_output, fname, ret, output is not None, pos=node.pos)
     out_op = None
     if ret is not None:
-        letter, out_op, et = _operand(c, output, ret, node, len(node.args) - 1)
+        letter, out_op, et = _map_output(c, output, ret, node, pe)
         rule(c, node, check_map_result, fname, ret, letter, et, pos=node.pos)
     fn.emit(ir.Map(name, tuple(in_ops), out_op, env.module.pe.site()))
     return None
+
+
+def _map_output(c, output, ret, node, pe):
+    """('D' | 'p' | 's', IR operand, element type or None) of `@map`'s output (a DSR there
+    is a dsr_dest, checked by `map_dsr_operand`)."""
+    if isinstance(output, DsrVal):
+        return "D", ir.DsdOperand(ir.DsdVar(output.name)), pe.dsrs[output.name].dtype
+    return _operand(c, output, ret, node, len(node.args) - 1, pe)
 
 
 def _map_param_type(c, p, fenv):
@@ -241,7 +315,7 @@ def _map_param_type(c, p, fenv):
     return t
 
 
-def _map_inputs(c, callee, types, inputs, node) -> tuple[list, list]:
+def _map_inputs(c, callee, types, inputs, node, pe) -> tuple[list, list]:
     """The IR operands of `@map`'s inputs, and the values the callback's parameters stand
     for while it is specialised (a pointer is passed as it is to every call)."""
     in_ops, stubs = [], []
@@ -255,8 +329,12 @@ def _map_inputs(c, callee, types, inputs, node) -> tuple[list, list]:
                               node.args[k].pos)
             stubs.append(v)
             continue
-        if isinstance(v, (DsdVal, DsdVarRef)):
+        if isinstance(v, DsrVal):
+            rule(c, node, check_map_input, what, t, pe.dsrs[v.name].dtype, pos=node.pos)
+            in_ops.append(ir.DsdOperand(ir.DsdVar(v.name)))
+        elif isinstance(v, (DsdVal, DsdVarRef)):
             d = c.dsd_of(v, node.pos)
+            _not_circbuf(c, d, node, k)
             rule(c, node, check_map_input, what, t, d.dtype, pos=node.pos)
             in_ops.append(ir.DsdOperand(d.expr))
         else:
@@ -265,9 +343,11 @@ def _map_inputs(c, callee, types, inputs, node) -> tuple[list, list]:
     return in_ops, stubs
 
 
-def _map_input_type(c, v, node, k) -> DType:
+def _map_input_type(c, v, node, k, pe) -> DType:
     """The element type a library function called by `@map` receives from input `k`."""
-    if isinstance(v, (DsdVal, DsdVarRef)):
+    if isinstance(v, DsrVal):
+        t = pe.dsrs[v.name].dtype
+    elif isinstance(v, (DsdVal, DsdVarRef)):
         t = c.dsd_of(v, node.pos).dtype
     else:
         t = v.dtype if isinstance(v, (RVal, CNum)) else None

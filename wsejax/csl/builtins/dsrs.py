@@ -8,8 +8,10 @@ operation using it moves its offset past the elements it accessed; `.async = tru
 `.activate`, `.unblock`, `.ut_id`) makes every operation that uses it asynchronous, with those
 hooks. A register is refused as an operand until some `@load_to_dsr` (earlier in the
 program's text) has loaded it, and every load of one register must agree on the kind of DSD,
-its element type and the load's config. `.single_step` and `.on_control`, and
-`@load_to_dsr_xdsr`, are refused as not supported yet.
+its element type and the load's config. `@load_to_dsr_xdsr` loads a circbuf_dsd
+(the only way one becomes an operand). `.single_step = true` readies a register for `@map`
+(which takes a register only so loaded: a dsr_src1 input or a dsr_dest output); elsewhere it
+is refused. `.on_control` is refused as not supported yet.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from wsejax import ir
+from wsejax.csl import ast
 from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.op_config import op_config
 from wsejax.csl.values import CNum, DsdVal, DsdVarRef, Special, StructVal, TupleVal, describe
@@ -30,7 +33,7 @@ from wsejax.frontend.dsds import (
 )
 from wsejax.types import DType
 
-__all__ = ["DsrRecord", "DsrVal", "XdsrVal", "dsd_literal", "dsr_operand",
+__all__ = ["DsrRecord", "DsrVal", "XdsrVal", "dsd_literal", "dsr_operand", "map_dsr_operand",
            "op_config_of_dsrs"]
 
 
@@ -70,6 +73,7 @@ class DsrRecord:
     literal: object
     save_address: bool
     config: ir.OpConfig | None
+    single_step: bool = False
 
     def ir(self) -> ir.Dsr:
         return ir.Dsr(self.name, self.file, self.id, self.save_address)
@@ -115,6 +119,24 @@ def _describe(v) -> str:
 @builtin("load_to_dsr")
 def _load_to_dsr(c, node, env):
     nargs(c, node, 2, 3)
+    _load(c, node, env)
+
+
+@builtin("load_to_dsr_xdsr")
+def _load_to_dsr_xdsr(c, node, env):
+    """`@load_to_dsr_xdsr(dsr, xdsr, circbuf [, config])`: a circbuf_dsd into a register
+    (the XDSR it also takes is not modelled apart)."""
+    nargs(c, node, 3, 4)
+    x = c.ev(node.args[1], env)
+    if not isinstance(x, XdsrVal):
+        raise c.error(f"@load_to_dsr_xdsr takes an XDSR (@get_xdsr(n)) second, got "
+                      f"{_describe(x)}", node.args[1].pos)
+    _load(c, ast.Builtin(node.name, (node.args[0],) + node.args[2:], node.pos), env)
+
+
+def _load(c, node, env):
+    """A load of a DSD into a register: `node.args` are the register, the DSD and maybe the
+    config (`@load_to_dsr`, or `@load_to_dsr_xdsr` without its XDSR)."""
     pe = env.module.pe
     if pe is None:
         raise c.error("@load_to_dsr belongs in a PE program", node.pos)
@@ -127,13 +149,20 @@ def _load_to_dsr(c, node, env):
         raise c.error(f"@load_to_dsr loads a DSD into {_describe(dsr)}, got {_describe(v)}",
                       node.args[1].pos)
     d = c.dsd_of(v, node.args[1].pos)
-    rule(c, node, check_dsr_load, dsr.type, d.kind)
-    save, config = _load_config(c, node, env, d.kind)
+    rule(c, node, check_dsr_load, dsr.type, d.kind, node.name == "load_to_dsr_xdsr")
+    save, config, single = _load_config(c, node, env, d.kind)
     lit = dsd_literal(c, d.expr)
     if lit is None:
         raise c.error("@load_to_dsr takes a DSD made by @get_dsd or a DSD variable (with "
                       "setters), not a DSD parameter or local", node.args[1].pos)
-    rec = DsrRecord(dsr.name, DSR_FILES[dsr.type], dsr.id, d.kind, d.dtype, lit, save, config)
+    if d.kind == "circbuf_dsd":
+        lit = _circbuf_literal(c, pe, dsr, d.expr, node)
+    if dsr.name in pe.fifo_registers:
+        raise c.error(f"@{node.name}: {_describe(dsr)} is FIFO "
+                      f"'{pe.fifo_registers[dsr.name]}''s (.dest / .src of @allocate_fifo)",
+                      node.args[0].pos)
+    rec = DsrRecord(dsr.name, DSR_FILES[dsr.type], dsr.id, d.kind, d.dtype, lit, save, config,
+                    single)
     _agree(c, pe.dsrs.get(dsr.name), rec, node)
     pe.dsrs.setdefault(dsr.name, rec)
     if d.kind in ("fabin_dsd", "fabout_dsd"):
@@ -153,43 +182,56 @@ def _load_to_dsr(c, node, env):
 _LOAD_OPTIONS = ("async", "activate", "unblock", "ut_id")
 
 
-def _load_config(c, node, env, kind: str) -> tuple[bool, ir.OpConfig | None]:
-    """`.save_address`, and the config of the operations that use the register."""
+def _load_config(c, node, env, kind: str) -> tuple[bool, ir.OpConfig | None, bool]:
+    """`.save_address`, the config of the operations that use the register, and
+    `.single_step`."""
     if len(node.args) < 3:
-        return False, None
+        return False, None, False
     cfg = c.ev(node.args[2], env)
     if isinstance(cfg, TupleVal) and not cfg.items:
-        return False, None
+        return False, None, False
     pos = node.args[2].pos
     if not isinstance(cfg, StructVal):
         raise c.error(f"@load_to_dsr takes a config struct like .{{ .save_address = true }}, "
                       f"got {_describe(cfg)}", pos)
     f = dict(cfg.fields)
     _known_options(c, f, pos)
-    save = f.pop("save_address", False)
-    save = save.value if isinstance(save, CNum) else save
-    if not isinstance(save, bool):
-        raise c.error(f"@load_to_dsr: .save_address takes a comptime-known bool, got "
-                      f"{_describe(save)}", pos)
+    save = _flag(c, f, "save_address", pos)
+    single = _flag(c, f, "single_step", pos)
+    if single and (f or save):
+        other = "save_address" if save else next(iter(f))
+        raise c.error(f"@load_to_dsr: .single_step goes alone, without .{other}", pos)
+    if single:
+        return False, None, True
     if save and f:
         raise c.error("@load_to_dsr: .save_address goes alone, without "
                       f".{next(iter(f))}", pos)
-    if save and kind != "mem1d_dsd":
-        raise c.error(f"@load_to_dsr: .save_address applies to a mem1d_dsd, got a {kind}"
-                      + (" (not supported yet for mem4d_dsd)" if kind == "mem4d_dsd" else ""),
-                      pos)
+    if save and kind not in ("mem1d_dsd", "mem4d_dsd", "circbuf_dsd"):
+        raise c.error(f"@load_to_dsr: .save_address applies to a mem1d_dsd or a mem4d_dsd, "
+                      f"got a {kind}", pos)
     config = op_config(c, StructVal(f), node, env) if f else None
     if config is not None and kind not in ("fabin_dsd", "fabout_dsd"):
         raise c.error(f"@load_to_dsr: .async and its hooks apply to a fabric DSD, got a "
                       f"{kind} (an operation on memory is synchronous)", pos)
-    return save, config
+    return save, config, False
+
+
+def _flag(c, f: dict, name: str, pos) -> bool:
+    """Option `.name` of a load (taken out of `f`): a comptime-known bool, false if not
+    given."""
+    v = f.pop(name, False)
+    v = v.value if isinstance(v, CNum) else v
+    if not isinstance(v, bool):
+        raise c.error(f"@load_to_dsr: .{name} takes a comptime-known bool, got "
+                      f"{_describe(v)}", pos)
+    return v
 
 
 def _known_options(c, f: dict, pos) -> None:
     for k in f:
-        if k in ("single_step", "on_control"):
+        if k == "on_control":
             raise c.error(f"@load_to_dsr: option .{k} is not supported yet", pos)
-        if k not in _LOAD_OPTIONS + ("save_address",):
+        if k not in _LOAD_OPTIONS + ("save_address", "single_step"):
             raise c.error(f"@load_to_dsr: unknown option .{k}", pos)
 
 
@@ -203,10 +245,11 @@ def _agree(c, old: DsrRecord | None, new: DsrRecord, node) -> None:
         raise c.error(f"{what} was loaded with a {old.kind} of {old.dtype} elsewhere; here "
                       f"with a {new.kind} of {new.dtype} (one register holds one kind of "
                       "DSD here)", node.args[1].pos)
-    if (old.save_address, old.config) != (new.save_address, new.config):
+    if (old.save_address, old.config, old.single_step) != \
+            (new.save_address, new.config, new.single_step):
         raise c.error(f"{what} was loaded with another config elsewhere; every load of a "
-                      "register gives the same .save_address / .async options here",
-                      node.pos)
+                      "register gives the same .save_address / .async / .single_step options "
+                      "here", node.pos)
 
 
 def dsd_literal(c, e):
@@ -253,9 +296,26 @@ def _fold_offset(pe, d, e: ir.IncrementOffset):
                                                   DType.i16))
 
 
+def _circbuf_literal(c, pe, dsr: DsrVal, e, node) -> ir.CircBuf:
+    """The circbuf_dsd DSD expression `e` loads into `dsr`: its extent is comptime-known, and
+    the same in every load of the register (the engine sizes its ring walk by it)."""
+    folded = _fold(pe, e)
+    if folded is None or type(folded.length) is not ir.Const:
+        raise c.error("a circbuf_dsd goes into a register with a comptime-known extent here",
+                      node.args[1].pos)
+    init = pe.dsd_vars.get(dsr.name)
+    if init is not None and init.dsd.length != folded.length:
+        raise c.error(f"every load of the {dsr.type} {dsr.id} gives its circbuf_dsd the same "
+                      f"extent here ({init.dsd.length.value}, now {folded.length.value})",
+                      node.args[1].pos)
+    return folded
+
+
 def _unloaded(lit):
     """The register's contents before a run-time load: the loaded DSD's kind and base, with
-    length 0 (an operation on it does nothing)."""
+    length 0 (an operation on it does nothing); a circbuf keeps its (comptime) extent."""
+    if isinstance(lit, ir.CircBuf):
+        return lit
     zero = ir.Const(0, DType.u16)
     if isinstance(lit, ir.Mem1d):
         return dataclasses.replace(lit, offset=ir.Const(0, DType.i16),
@@ -294,6 +354,24 @@ def dsr_operand(c, pe, v: DsrVal, node, k: int):
         raise c.error(f"@{node.name}: {_describe(v)} is used before any @load_to_dsr loads "
                       "it", pos)
     rule(c, node, check_dsr_operand, node.name, k, v.type)
+    return rec
+
+
+def map_dsr_operand(c, pe, v: DsrVal, node, k: int, output: bool) -> DsrRecord:
+    """DSR `v` as argument `k` of `@map` (an input, or the output): its record. A register
+    used by `@map` was loaded with `.single_step`; an input is a dsr_src1, the output a
+    dsr_dest (spec 8.1)."""
+    rec = pe.dsrs.get(v.name)
+    pos = node.args[k].pos
+    if rec is None:
+        raise c.error(f"@map: {_describe(v)} is used before any @load_to_dsr loads it", pos)
+    if not rec.single_step:
+        raise c.error(f"@map: {_describe(v)} must be loaded with .{{ .single_step = true }}",
+                      pos)
+    want = "dsr_dest" if output else "dsr_src1"
+    if v.type != want:
+        raise c.error(f"@map: {'the output' if output else 'an input'} register is a "
+                      f"{want}, got a {v.type}", pos)
     return rec
 
 

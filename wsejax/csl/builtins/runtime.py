@@ -36,6 +36,7 @@ from wsejax.csl.values import (
     describe,
     ieee_float,
     int_range,
+    string_from_bytes,
 )
 from wsejax.frontend import RuleError
 from wsejax.frontend.fabric import check_color
@@ -74,17 +75,13 @@ def _set_active_prng(c, node, env):
 
 @builtin("get_string_from_byte")
 def _get_string_from_byte(c, node, env):
-    """`@get_string_from_byte(b)`: the one-byte comptime string of byte `b` (0 to 127; the
-    documented 128 to 255 need byte strings, which comptime strings are not here)."""
+    """`@get_string_from_byte(b)`: the one-byte comptime string of byte `b` (0 to 255)."""
     nargs(c, node, 1)
     b = c.comptime_int(c.ev(node.args[0], env), node.args[0].pos)
     if not 0 <= b <= 255:
         raise c.error(f"@get_string_from_byte takes a byte (0 to 255), got {b}",
                       node.args[0].pos)
-    if b > 127:
-        raise c.error(f"@get_string_from_byte({b}): bytes above 127 are not supported yet "
-                      "(comptime strings are UTF-8 text here)", node.args[0].pos)
-    return chr(b)
+    return string_from_bytes(bytes([b]))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from wsejax.csl.values import (
     CNum,
     ColorVal,
     DsdVal,
+    EnumRVal,
     EnumVal,
     ModuleVal,
     ObjArrayVal,
@@ -29,6 +30,7 @@ from wsejax.csl.values import (
     RangeVal,
     RVal,
     Special,
+    StructRef,
     StructT,
     StructVal,
     SymRef,
@@ -39,6 +41,8 @@ from wsejax.csl.values import (
     ieee_float,
     int_range,
     is_type,
+    string_bytes,
+    string_text,
 )
 from wsejax.types import DType
 
@@ -49,8 +53,9 @@ def _as(c, node, env):
     t = c.eval_type(node.args[0], env)
     v = c.ev(node.args[1], env)
     if not isinstance(t, DType):
-        return c.coerce(v, t, node.pos, "@as")
+        return c.as_type(t, v, node.pos)
     if isinstance(v, RVal):
+        c.checked_fp16(t, node.pos, "@as")
         return RVal(v.expr if v.dtype == t else ir.Cast(v.expr, t), t)
     if isinstance(v, EnumVal):
         return CNum(v.value, t)
@@ -116,7 +121,7 @@ def _zeros(c, node, env):
         return ArrayVal(t.elem, np.zeros(t.shape, t.elem.np))
     if isinstance(t, DType):
         return CNum(False if t is DType.bool_ else 0, t)
-    raise c.error(f"@zeros of {t} is not supported", node.pos)
+    return c.zero_value(t, node.pos)
 
 
 @builtin("constants")
@@ -154,6 +159,8 @@ def _range(c, node, env):
 
 # what @type_of gives, by the value's class (the first that matches); a type is a `type`
 _TYPE_OF = (
+    (EnumRVal, lambda v: v.etype),
+    (StructRef, lambda v: v.stype),
     ((CNum, RVal), lambda v: v.dtype),
     (bool, lambda v: DType.bool_),
     (int, lambda v: COMPTIME_INT),
@@ -275,8 +282,8 @@ def _assert(c, node, env):
 @builtin("comptime_print")
 def _comptime_print(c, node, env):
     parts = [c.ev(a, env) for a in node.args]
-    text = " ".join(p if isinstance(p, str) else str(p.value if isinstance(p, CNum) else p)
-                    for p in parts)
+    text = " ".join(string_text(p) if isinstance(p, str)
+                    else str(p.value if isinstance(p, CNum) else p) for p in parts)
     print(text, file=sys.stderr)
     return None
 
@@ -287,7 +294,7 @@ def _strlen(c, node, env):
     s = c.ev(node.args[0], env)
     if not isinstance(s, str):
         raise c.error("@strlen takes a comptime string", node.pos)
-    return len(s.encode())
+    return len(string_bytes(s))
 
 
 @builtin("strcat")
@@ -304,7 +311,7 @@ def _get_array(c, node, env):
     s = c.ev(node.args[0], env)
     if not isinstance(s, str):
         raise c.error("@get_array takes a comptime string", node.pos)
-    return ArrayVal(DType.u8, np.frombuffer(s.encode(), np.uint8).copy())
+    return ArrayVal(DType.u8, np.frombuffer(string_bytes(s), np.uint8).copy())
 
 
 @builtin("concat_structs")

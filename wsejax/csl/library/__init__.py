@@ -14,7 +14,7 @@ any CSL file is.
   struct a stream not given is void.
 - `<layout>`: `get_x_coord()`, `get_y_coord()`.
 - `<math>`: PI, E, infinities, NaN; abs, min, max, sign, floor, ceil, sqrt, exp, log, sin, cos,
-  tanh, pow, inv, invsqrt, fscale, isNaN, isInf, isFinite, signbit, and `_f16` / `_f32`
+  tanh, pow, inv, invsqrt, fscale, isNaN, isInf, isFinite, isSignaling, signbit, and `_f16` / `_f32`
   variants. Comptime arguments fold; runtime ones become intrinsics.
 - `<time>`: `enable_tsc`, `disable_tsc`, `reset_tsc_counter`, `get_timestamp(*[3]u16)`,
   `tsc_size_words`. The counter is the PE's virtual clock (`cycles` in the state: one cycle
@@ -49,6 +49,9 @@ any CSL file is.
 - `<simprint>`: `print_string`, `print_u16/u32_decimal/hex/binary`, `print_f16/f32`, `fmt`,
   `fmt_no_nl`, `fmt_with_coords` (`{d} {X} {b} {f}`); text goes to the host's stdout a line
   at a time, as the PE completes it.
+- `<debug>`: `.key` and `.buffer_size` give a trace buffer; `trace_bool/u8/i8/u16/i16/f16/
+  u32/i32/f32`, `trace(x)`, `trace_string`, `trace_timestamp` append records the host reads
+  with `cerebras.sdk.debug.debug_util` (`wsejax.csl.library._debug`, `wsejax.trace`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ import pathlib
 from wsejax.csl.library import (
     _complex,
     _control,
+    _debug,
     _directions,
     _dsd_ops,
     _math,
@@ -104,6 +108,7 @@ MODULES = {
     "memcpy/memcpy": _memcpy.memcpy_module,
     "layout": _memcpy.layout_module,
     "control": _control.control_module,
+    "debug": _debug.debug_module,
     "math": _math.math_module,
     "time": _time.time_module,
     "random": _random.random_module,

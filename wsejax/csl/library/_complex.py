@@ -6,14 +6,14 @@
 `_32` / `_64` forms compute with T's arithmetic, each operation rounded to T (the product's
 real part is `x.real * y.real - x.imag * y.imag`). Comptime values fold; a runtime part is
 held in a fresh local where it is made, so a complex value is a value, not an expression
-read again later. A complex value lives in a `const` (no PE-memory `var` of struct type).
+read again later. A complex value may also live in a `var` (a struct held at run time).
 """
 
 from __future__ import annotations
 
 from wsejax import ir
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
-from wsejax.csl.values import CNum, RVal, StructT, StructVal, describe
+from wsejax.csl.values import CNum, RVal, StructRef, StructT, StructVal, describe
 from wsejax.types import DType
 
 _TYPES: dict = {}
@@ -48,6 +48,15 @@ def _make(c, t: DType, r, i, env, pos, what: str) -> StructVal:
                       "imag": _hold(c, i, t, env, pos, what)}, complex_type(t))
 
 
+def _fields(c, v, pos):
+    """A complex value held at run time (a local or global of a complex type) as a value of
+    its fields, read now; any other value as it is."""
+    if isinstance(v, StructRef):
+        return StructVal({name: c.member_value(v, name, pos) for name, _, _ in v.stype.fields},
+                         v.stype)
+    return v
+
+
 def _operand(c, v, what: str, pos, t: DType | None) -> DType:
     """The element type of complex value `v` (which must be `complex(t)` where t is given)."""
     if isinstance(v, StructVal) and v.stype is not None:
@@ -77,7 +86,7 @@ def _binary(kind: str, t: DType | None, suffix: str):
     name = f"{kind}_complex{suffix}"
 
     def impl(c, node, env):
-        x, y = call_args(c, node, env, 2)
+        x, y = (_fields(c, v, node.pos) for v in call_args(c, node, env, 2))
         et = _operand(c, x, name, node.args[0].pos, t)
         _operand(c, y, name, node.args[1].pos, et)
         re, im = _combine(kind, x, y, c, node.pos)

@@ -56,6 +56,7 @@ def math_module(c, params, pos):
             members[name + suffix] = native_fn(name, _unary_impl(name, f, want), 1)
         for name, (intr, f) in _PRED.items():
             members[name + suffix] = native_fn(name, _pred_impl(intr, f, want), 1)
+        members["isSignaling" + suffix] = native_fn("isSignaling", _signaling_impl(want), 1)
         members["abs" + suffix] = native_fn("abs", _abs_impl(want), 1)
         members["max" + suffix] = native_fn("max", _minmax_impl("max", want), 2)
         members["min" + suffix] = native_fn("min", _minmax_impl("min", want), 2)
@@ -96,6 +97,33 @@ def _pred_impl(intr, f, want):
         if e is None:
             return bool(f(v))
         return RVal(ir.Intrinsic(intr, (e,), DType.bool_), DType.bool_)
+    return impl
+
+
+# a signaling NaN: exponent all ones, mantissa not zero, its top bit (the quiet bit) clear
+_NAN_BITS = {DType.f16: (DType.u16, 0x7C00, 0x03FF, 0x0200),
+             DType.f32: (DType.u32, 0x7F800000, 0x007FFFFF, 0x00400000)}
+
+
+def _signaling_impl(want):
+    """`isSignaling(x)`: is x a signaling NaN? Read from the bits at run time; a comptime
+    float is never one (comptime NaNs are quiet)."""
+    def impl(c, node, env):
+        (x,) = call_args(c, node, env, 1)
+        e, v, t = _float_arg(c, x, want, node)
+        if e is None:
+            return False
+        if t not in _NAN_BITS:
+            raise c.error(f"isSignaling takes f16 or f32, got {t}", node.pos)
+        ut, exp, man, quiet = _NAN_BITS[t]
+        bits = ir.Bitcast(e, ut)
+
+        def masked(mask, want_bits, op):
+            return ir.Bin(op, ir.Bin("&", bits, ir.Const(mask, ut), ut), ir.Const(want_bits, ut),
+                          DType.bool_)
+        cond = ir.Bin("and", masked(exp, exp, "=="), ir.Bin(
+            "and", masked(man, 0, "!="), masked(quiet, 0, "=="), DType.bool_), DType.bool_)
+        return RVal(cond, DType.bool_)
     return impl
 
 

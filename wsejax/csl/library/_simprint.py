@@ -8,6 +8,7 @@ from wsejax.csl.values import (
     CNum,
     RVal,
     TupleVal,
+    string_text,
 )
 from wsejax.types import DType, format_value
 
@@ -33,7 +34,8 @@ def _print(c, node, env, parts, enabled: bool, coords=False):
     """Emit the printing of a line's parts (nothing where <simprint> is not enabled)."""
     fn = c.need_fn(env, node.pos, "printing")
     if enabled:
-        fn.emit(ir.Print(tuple(parts), coords))
+        fn.emit(ir.Print(tuple(string_text(p) if isinstance(p, str) else p for p in parts),
+                         coords))
     return None
 
 

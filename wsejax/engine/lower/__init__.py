@@ -30,7 +30,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from wsejax import ir
+from wsejax import ir, ops
 from wsejax.diagnostics import DEFAULT_LOOP_LIMIT
 from wsejax.engine.lower.control import ControlLowering
 from wsejax.engine.lower.dsd_ops import DsdOpLowering
@@ -40,6 +40,7 @@ from wsejax.engine.lower.fabric import FabricLowering, SiteInfo
 from wsejax.engine.lower.matvec import MatvecLowering
 from wsejax.engine.machine import Frame, Machine, mask_and
 from wsejax.errors import ProgramError
+from wsejax.types import DType
 
 __all__ = ["Lowerer", "SiteInfo"]
 
@@ -57,8 +58,9 @@ class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecL
     def __init__(self, pe: ir.PeProgram, symbol_slot: dict, dsd_key: dict, dsd_bases: dict,
                  shape: tuple[int, int], register_fault, loop_limit: int = DEFAULT_LOOP_LIMIT,
                  matvec_loops: bool = False, cls: int = 0, capacity: int = 32,
-                 table_values=None, printer=None):
+                 table_values=None, printer=None, fp16: DType = DType.f16):
         self.cls = cls
+        self.op_table = ops.ops_for(fp16)      # the DSD operations, for the fp16 format
         self.capacity = capacity
         self.discovering = False
         self.sites: dict = {}

@@ -188,6 +188,8 @@ class ControlLowering:
     def store_dsd_var(self, name: str, new: DsdRt, m, fr: Frame) -> None:
         """`name = new` on the lanes in `m`; only the variable's runtime fields are stored."""
         bases, runtime = self.dsd_bases[name]
+        if not runtime:
+            return
         old = self.dsd(ir.DsdVar(name), fr)
         merged = self.materialize(self.merge_dsd(new, old, m, bases=bases))
         self.machine.dsd[self.dsd_key[name]] = {k: v for k, v in merged.fields().items()

@@ -21,6 +21,7 @@ from jax import lax
 from wsejax import ir, ops
 from wsejax.engine.machine import DsdRt, Frame, bitview, is_static, mask_and
 from wsejax.errors import ProgramError
+from wsejax.opspec import CARRIED
 from wsejax.types import DType
 
 __all__ = ["DsdOpLowering", "has_call", "loads", "same_dsd"]
@@ -58,7 +59,7 @@ class DsdOpLowering:
         return n, rt
 
     def stmt_DsdOp(self, s: ir.DsdOp, fr: Frame, m) -> None:
-        spec = ops.OPS[s.op]
+        spec = self.op_table[s.op]
         what = f"@{s.op} in {fr.fn}"
         dest = self._operands([s.dest], fr)[0]
         srcs = self._operands(s.srcs, fr)
@@ -95,7 +96,16 @@ class DsdOpLowering:
             if not self.pe.saved_address(name):
                 continue
             d = self.dsd(ir.DsdVar(name), fr)
-            step = jnp.asarray(d.stride, jnp.int32) * jnp.asarray(count, jnp.int32)
+            count = jnp.asarray(count, jnp.int32)
+            if d.kind == "mem4d":       # to one past the last element accessed
+                pat = jnp.asarray(self.pattern(d, d.length).astype(np.int32))
+                step = jnp.where(count > 0, pat[jnp.clip(count - 1, 0, d.length - 1)] + 1, 0)
+            elif d.kind == "circbuf":   # the head goes around the ring
+                head = (jnp.asarray(d.offset, jnp.int32) + count) % d.wrap
+                self.store_dsd_var(name, d.replace(offset=head), m, fr)
+                continue
+            else:
+                step = jnp.asarray(d.stride, jnp.int32) * count
             self.store_dsd_var(name, d.replace(offset=jnp.asarray(d.offset, jnp.int32) + step),
                                m, fr)
 
@@ -158,20 +168,27 @@ class DsdOpLowering:
         def element(d: DsdRt, i) -> DsdRt:
             return self._element(d, i, n)
 
-        def body(i, carry):
+        def body(i, state):
+            carry, flag = state
             self.machine.load(carry)
             mi = m
             if nvalid is not None:
                 mi = mask_and(m, jnp.broadcast_to(i < jnp.asarray(nvalid, jnp.int32), self.lanes))
             one = [(k, element(o, i) if k == "D" else o) for k, o in srcs]
-            res = spec.fn(*self._source_values(spec, one, 1, None, mi, fr, what))
+            vals = self._source_values(spec, one, 1, None, mi, fr, what)
+            if s.op in CARRIED:     # the carry flag goes from each element to the next
+                res, flag = ops.add_with_carry(*vals, flag[..., None])
+                flag = jnp.broadcast_to(flag, self.lanes + (1,))[..., 0]
+            else:
+                res = spec.fn(*vals)
             res = jnp.broadcast_to(res, self.lanes + (1,))
             kind, o = dest
             self.store((kind, element(o, i) if kind == "D" else o), res, 1, None, spec.dest,
                        mi, fr, what)
-            return self.machine.carry()
+            return self.machine.carry(), flag
 
-        self.machine.load(lax.fori_loop(0, n, body, self.machine.carry()))
+        start = (self.machine.carry(), jnp.zeros(self.lanes, jnp.uint16))
+        self.machine.load(lax.fori_loop(0, n, body, start)[0])
 
     def store(self, dest, res, n, nvalid, have: DType, m, fr: Frame, what: str) -> None:
         kind, o = dest
@@ -280,6 +297,8 @@ class DsdOpLowering:
         if d.kind == "mem4d":
             off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(
                 self.pattern(d, n).astype(np.int32))[i]
+        elif d.kind == "circbuf":
+            off = (jnp.asarray(d.offset, jnp.int32) + i) % d.wrap
         else:
             off = jnp.asarray(d.offset, jnp.int32) + jnp.asarray(d.stride, jnp.int32) * i
         return DsdRt("mem1d", d.bases, d.base, off, 1, 1)

@@ -41,11 +41,15 @@ class DsdLowering:
         if isinstance(d, ir.Mem1d):
             return DsdRt("mem1d", ((d.base, d.base_offset),), 0, f(d.offset), f(d.stride),
                          f(d.length), wavelet_index_offset=d.wavelet_index_offset)
+        if isinstance(d, ir.CircBuf):
+            return DsdRt("circbuf", ((d.base, d.base_offset),), 0, f(d.offset), 1,
+                         f(d.length), wrap=d.wraparound)
         if isinstance(d, ir.FabIn):
             return DsdRt("fabin", (), length=f(d.length), color=d.color)
         if isinstance(d, ir.FabOut):
             return DsdRt("fabout", (), length=f(d.length), color=d.color,
-                         wavelet_index_offset=d.wavelet_index_offset, control=d.control)
+                         wavelet_index_offset=d.wavelet_index_offset, control=d.control,
+                         zero=d.zero)
         return DsdRt("mem4d", ((d.base, d.base_offset),), 0, f(d.offset), 0,
                      int(np.prod(d.extents)), tuple(d.coeffs), tuple(d.extents),
                      d.wavelet_index_offset)
@@ -72,7 +76,8 @@ class DsdLowering:
     def dsd_DsdVar(self, e: ir.DsdVar, fr: Frame) -> DsdRt:
         if e.name in self._consts:
             return self._consts[e.name]
-        st = self.machine.dsd[self.dsd_key[e.name]]
+        # a variable whose assignments change no field has no state
+        st = self.machine.dsd.get(self.dsd_key[e.name], {})
         init = self.declared_dsd(e.name)
         bases, _ = self.dsd_bases[e.name]
         if init.memory:
@@ -175,7 +180,7 @@ class DsdLowering:
         for static strides; None if the stride is a runtime value."""
         if d.kind == "mem4d":
             return mem4d_addresses(0, d.coeffs, d.extents)[:n]
-        if not is_static(d.stride):
+        if d.kind == "circbuf" or not is_static(d.stride):
             return None
         return d.stride * np.arange(n, dtype=np.int64)
 
@@ -219,6 +224,11 @@ class DsdLowering:
         """(static numpy addresses, None) or (None, traced [H, W, n] addresses)."""
         if d.addr is not None:
             return None, boff + d.addr
+        if d.kind == "circbuf":     # around the ring from the head
+            if is_static(d.offset):
+                return boff + (d.offset + np.arange(n, dtype=np.int64)) % d.wrap, None
+            off = jnp.asarray(d.offset, jnp.int32)[..., None]
+            return None, boff + (off + jnp.arange(n, dtype=jnp.int32)) % d.wrap
         pat = self.pattern(d, n)
         if pat is not None and is_static(d.offset):
             return boff + d.offset + pat, None
@@ -318,7 +328,7 @@ class DsdLowering:
             idx = jnp.broadcast_to(idx, self.lanes + (n,))
         else:
             idx = jnp.broadcast_to(dyn, self.lanes + (n,))
-        ok = jnp.ones(idx.shape, bool) if valid is None else jnp.broadcast_to(valid, idx.shape)
+        ok = self._written(d, n, nvalid, valid, idx.shape)
         bad = ok & ((idx < 0) | (idx >= size))
         self.fault(jnp.any(bad, axis=-1), m, dsd_out_of_range(what, sym.name))
         ok = ok & ~bad
@@ -330,6 +340,16 @@ class DsdLowering:
             dup = self._has_duplicates(idx, ok)
             vals = jnp.where(dup[..., None], last[..., None], vals)
         self.set_flat(sym.name, scatter(flat, jnp.where(ok, idx, size), vals))
+
+    @staticmethod
+    def _written(d: DsdRt, n: int, nvalid, valid, shape):
+        """Which of the n elements a write stores (`[H, W, n]` bool): the valid ones; of a
+        circbuf that goes around its ring more than once, only each address's last write."""
+        ok = jnp.ones(shape, bool) if valid is None else jnp.broadcast_to(valid, shape)
+        if d.kind == "circbuf" and n > d.wrap:
+            count = jnp.asarray(n if nvalid is None else nvalid, jnp.int32)[..., None]
+            ok = ok & (jnp.arange(n, dtype=jnp.int32) + d.wrap >= count)
+        return ok
 
     @staticmethod
     def _last_valid(vals, ok):

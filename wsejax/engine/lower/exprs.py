@@ -33,6 +33,8 @@ _ELEMENTWISE = {"+": operator.add, "-": operator.sub, "&": operator.and_, "|": o
 # the others: the method of `ExprLowering` that lowers them
 _BIN_METHODS = {"*": "_multiply", "/": "_divide", "%": "_remainder", "<<": "_shift",
                 ">>": "_shift"}
+# expressions whose bf16 result XLA:CPU may hold in f32: rounded to bf16 where they are made
+_ROUNDED_BF16 = (ir.Bin, ir.Cast, ir.Intrinsic)
 
 
 class ExprLowering:
@@ -40,7 +42,10 @@ class ExprLowering:
 
     def expr(self, e, fr: Frame):
         """The value of expression `e` in frame `fr`: `[H, W]` (more axes inside `@map`)."""
-        return self.handler("expr_", e, "expression")(e, fr)
+        v = self.handler("expr_", e, "expression")(e, fr)
+        if type(e) in _ROUNDED_BF16 and e.dtype == DType.bf16:
+            return ops.round_bf16(v)
+        return v
 
     def expr_Const(self, e: ir.Const, fr: Frame):
         return jnp.asarray(e.value, e.dtype.np)

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wsejax import ir, ops
+from wsejax import ir
 from wsejax.diagnostics import microthread_clash, started_while_running
 from wsejax.engine.cfg import Free
 from wsejax.engine.machine import DsdRt, Frame, Machine
@@ -473,7 +473,7 @@ class FabricLowering:
         machine and the elements done per PE (`[H, W]` int32)."""
         self.machine = machine
         info = self.sites[site]
-        spec = ops.OPS[info.stmt.op]
+        spec = self.op_table[info.stmt.op]
         slot = machine.fab.slots[(self.cls, site)]
         run = slot.run & healthy & ~self.suspended(site)
         pos, length = slot.pos, self.slot_field(site, "len")
@@ -487,6 +487,7 @@ class FabricLowering:
         kind, o = operands[0]
         if kind == "D":
             self._window_write(o, res, pos, j, avail, spec.dest, run, what, site)
+            self._zero_sources(o, operands, spec, pos, j, avail, run, what, site)
         else:
             self.store(("p", o), res, info.window, avail, spec.dest, run, Frame.microthread(),
                        what)
@@ -500,8 +501,20 @@ class FabricLowering:
         done = run & (new >= length)
         slot.run = slot.run & ~done
         if not info.hidden:
+            # an async op moves its `.save_address` registers as it completes
+            self.save_addresses(info.stmt, length, Frame.microthread(), done)
             self._completion_hooks(site, info, done)
         return self.machine, avail
+
+    def _zero_sources(self, dest, operands, spec, pos, j, avail, run, what, site) -> None:
+        """A fabout destination's `.zero`: the memory sources it names are zeroed where this
+        window read them."""
+        for k in dest.zero:
+            kind, o = operands[1 + k]
+            if kind == "D" and o.memory:
+                t = spec.srcs[k]
+                zeros = jnp.zeros(self.lanes + (j.shape[0],), t.np)
+                self._window_write(o, zeros, pos, j, avail, t, run, what, site)
 
     def _operands_now(self, site: int, info: SiteInfo, avail):
         """The site's operands as of now (a memory DSD with the fields its slot holds), and
@@ -574,6 +587,8 @@ class FabricLowering:
         if d.kind == "mem4d":
             pat = jnp.asarray(self.pattern(d, int(np.prod(d.extents))).astype(np.int32))
             return d.offset[..., None] + pat[jnp.clip(i, 0, pat.shape[0] - 1)]
+        if d.kind == "circbuf":
+            return (d.offset[..., None] + i) % d.wrap
         return d.offset[..., None] + d.stride[..., None] * i
 
     def _window_read(self, d, pos, j, avail, want: DType, run, what):
