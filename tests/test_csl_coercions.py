@@ -382,3 +382,58 @@ fn where() i32 {
     run = Runner(program(tmp_path, src, arch=arch), 1, 12)
     assert run([5]).tolist() == [115, 12, 34, 2, -3000, 1, 2, 1, 16, 46, 1, 0]
     assert run([-1]).tolist() == [112, 12, 34, 2, -3000, 1, 2, 1, 16, 40, 1, 0]
+
+
+ENUM_SWITCH = """
+var inp: [1]i32;
+var out: [3]i32;
+const Mode = enum(u16) { idle, run = 4, stop };
+fn mode_of(k: i32) Mode {
+  if (k == 1) return Mode.run;
+  if (k == 2) return Mode.stop;
+  return Mode.idle;
+}
+fn main() void {
+  const m = mode_of(inp[0]);
+  out[0] = switch (m) { .idle => 10, .run, .stop => 20 + inp[0], };
+  var w: i32 = 7;
+  switch (m) {
+    .run => { w = 100; },
+    else => { w -= 1; },
+  }
+  out[1] = w;
+  out[2] = @as(i32, @as(u16, m));
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_runtime_switch_on_an_enum(tmp_path, arch):
+    run = Runner(program(tmp_path, ENUM_SWITCH, arch=arch), 1, 3)
+    # members without a value are numbered from 0, skipping used values: stop is 1
+    assert run([0]).tolist() == [10, 6, 0]
+    assert run([1]).tolist() == [21, 100, 4]
+    assert run([2]).tolist() == [22, 6, 1]
+    assert run([9]).tolist() == [10, 6, 0]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_field_assignment_on_a_runtime_struct(tmp_path, arch):
+    src = """
+var inp: [2]i32;
+var out: [3]i32;
+const Pair = struct { a: i32, b: i32 };
+fn main() void {
+  var s = Pair { .a = 1, .b = 2 };
+  @field(s, "b") = inp[0];
+  @field(s, "a") += inp[1];
+  out[0] = s.a;
+  out[1] = s.b;
+  out[2] = if (@has_field(Pair, "a")) 1 else 0;
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 2, 3)
+    assert run([5, 10]).tolist() == [11, 5, 1]
+    assert run([-7, -1]).tolist() == [0, -7, 1]

@@ -270,6 +270,10 @@ class StmtMixin:
                 raise self.error(f"no field '{name}'", target.pos)
         elif isinstance(target, ast.Builtin) and target.name == "field":
             obj, name = self.ev(target.args[0], env), self.ev(target.args[1], env)
+            if isinstance(obj, StructRef) and isinstance(name, str):
+                self.assign_place(self.struct_member(obj, name, target.pos), value, env, s.pos,
+                                  f"field '{name}'")
+                return
         if isinstance(obj, StructVal) and isinstance(name, str):
             obj.fields[name] = self.ev(value, env)
             return

@@ -344,6 +344,8 @@ def _struct_field(c, node, env):
         return s.fields[name]
     if isinstance(s, ModuleVal):
         return c.field(ast.Field(node.args[0], name, node.pos), env)
+    if isinstance(s, StructRef):
+        return c.member_value(s, name, node.pos)
     raise c.error(f"@field of {describe(s)}", node.pos)
 
 
