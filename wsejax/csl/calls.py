@@ -24,6 +24,7 @@ from wsejax.csl.values import (
     LocalVar,
     NativeFn,
     PtrT,
+    RPtr,
     RVal,
     Special,
     describe,
@@ -74,7 +75,8 @@ class CallMixin:
                 (isinstance(t, Special) and t.name in ("type", "comptime_int", "comptime_float",
                                                        "comptime_struct", "comptime_string",
                                                        "imported_module")) \
-                or isinstance(t, (PtrT, FnT)) or t is TYPE
+                or isinstance(t, FnT) or t is TYPE \
+                or isinstance(t, PtrT) and not isinstance(a, RPtr)
             if t is ANYTYPE and not comptime:
                 t = a.dtype if isinstance(a, (RVal, CNum)) else (
                     "dsd" if isinstance(a, DsdVal) else None)
@@ -101,6 +103,10 @@ class CallMixin:
                 key.append(("dsd", p.name, d.kind))
             elif isinstance(t, DType):
                 runtime.append((p, t, a))
+            elif isinstance(t, PtrT):
+                runtime.append((p, t, self.runtime_pointer(a, t, pos, f"argument '{p.name}' "
+                                                           f"of {decl.name}")))
+                key.append(("ptr", p.name))
             else:
                 raise self.error(f"parameter '{p.name}' of {decl.name}: type {t} is not "
                                  "supported at run time", p.pos)
@@ -115,7 +121,7 @@ class CallMixin:
         name = self.specialize(fv, fenv, runtime, key, pos)
         irargs = []
         for p, t, a in runtime:
-            if t == "dsd":
+            if t == "dsd" or isinstance(t, PtrT):
                 irargs.append(a.expr)
             else:
                 irargs.append(self.to_expr(a, t, pos, f"argument '{p.name}' of {decl.name}"))
@@ -126,6 +132,9 @@ class CallMixin:
             return None
         tmp = env.module.pe.fresh("ret")
         fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, tuple(irargs), ret)))
+        declared = self.eval_type(decl.ret, fenv)
+        if isinstance(declared, PtrT):
+            return RPtr(ir.Local(tmp, ret), declared)
         return RVal(ir.Local(tmp, ret), ret)
 
     def ret_type(self, decl, fenv: Env):
@@ -138,6 +147,8 @@ class CallMixin:
             return t
         if isinstance(t, Special) and t.name in DSD_KINDS:
             return "dsd"
+        if isinstance(t, PtrT):
+            return ir.POINTER
         raise self.error(f"{decl.name} returns {t}, which a runtime function cannot", decl.pos)
 
     def specialize(self, fv: FnVal, fenv: Env, runtime, key, pos) -> str:
@@ -163,9 +174,14 @@ class CallMixin:
             params.append((pname, t))
             if t == "dsd":
                 fenv.bind(p.name, LocalDsd(pname, a.kind, None).value())
+            elif isinstance(t, PtrT):
+                params[-1] = (pname, ir.POINTER)
+                fenv.bind(p.name, RPtr(ir.Local(pname, ir.POINTER), t))
             else:
                 fenv.bind(p.name, RVal(ir.Local(pname, t), t))
         ctx = FnCtx(name, ret, addressed=_addressed(decl.body))
+        declared = self.eval_type(decl.ret, fenv) if ret is not None else None
+        ctx.ret_ptr = declared if isinstance(declared, PtrT) else None
         body_env = Env(mod, fenv.scopes + [{}], ctx)
         self.enter_call(decl, pos)
         try:

@@ -29,6 +29,7 @@ from wsejax.csl.coerce import CoerceMixin
 from wsejax.csl.env import Env, Module, _Break, _Continue, _Return
 from wsejax.csl.expr import ExprMixin
 from wsejax.csl.parser import parse, read_source
+from wsejax.csl.pointers import PointerMixin
 from wsejax.csl.stmt import StmtMixin
 from wsejax.csl.values import (
     DSD_KINDS,
@@ -59,7 +60,7 @@ __all__ = ["Compiler", "Module"]
 # The compiler
 
 
-class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin):
+class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, PointerMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements
@@ -212,6 +213,9 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin):
                                  d.pos)
             mod.pe.dsd_vars[name] = v.expr
             return DsdVarRef(name, v.kind, v.dtype)
+        if (isinstance(t, PtrT) or isinstance(v, PtrVal)) and \
+                d.name in self.runtime_pointer_names(mod):
+            return self.global_pointer(mod, d, t, v)
         if isinstance(t, PtrT) or isinstance(v, PtrVal):
             if not isinstance(v, PtrVal):
                 raise self.error(f"pointer variable '{d.name}' needs an initial pointer "

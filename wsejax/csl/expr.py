@@ -42,9 +42,12 @@ from wsejax.csl.values import (
     ModuleVal,
     NativeFn,
     ObjArrayVal,
+    PtrCell,
     PtrT,
     PtrVal,
     PtrVar,
+    RArray,
+    RPtr,
     RVal,
     Special,
     StructT,
@@ -211,6 +214,8 @@ class ExprMixin:
             return RVal(ir.Load(v.name, (), v.dtype), v.dtype)
         if isinstance(v, PtrVar):
             return v.ptr
+        if isinstance(v, PtrCell):
+            return v.value()
         return v
 
     def pe_dsd_init(self, name: str):
@@ -227,7 +232,7 @@ class ExprMixin:
                 v = env.module.get(e.name, e.pos)
                 found = True
             if found:
-                if isinstance(v, (SymRef, PtrVar, CellVar)):
+                if isinstance(v, (SymRef, PtrVar, CellVar, PtrCell)):
                     return v
                 return self.read(v, env, e.pos)
         if isinstance(e, ast.Field):
@@ -236,7 +241,7 @@ class ExprMixin:
                 m = obj.module
                 if isinstance(m, Module) and m.has(e.name):
                     v = m.get(e.name, e.pos)
-                    if isinstance(v, (SymRef, PtrVar)):
+                    if isinstance(v, (SymRef, PtrVar, PtrCell)):
                         return v
         return self.ev(e, env)
 
@@ -271,11 +276,9 @@ class ExprMixin:
     # -- indexing and pointers --------------------------------------------------------------
 
     def ev_Index(self, e: ast.Index, env: Env):
-        obj = self.ev_ref(e.obj, env)
-        if isinstance(obj, CellVar):
-            obj = obj.value
-        if isinstance(obj, PtrVar):
-            obj = obj.ptr
+        obj = _indexed(self.ev_ref(e.obj, env))
+        if isinstance(obj, (RPtr, RArray)):
+            return self.rptr_index(obj, e, env)
         if isinstance(obj, TupleVal):
             k = self.comptime_int(self.ev(e.indices[0], env), e.pos)
             if not 0 <= k < len(obj.items):
@@ -393,6 +396,10 @@ class ExprMixin:
 
     def ev_Deref(self, e: ast.Deref, env: Env):
         p = self.ev(e.obj, env)
+        if isinstance(p, RPtr):
+            if not isinstance(p.type.elem, ArrayT):
+                self.need_fn(env, e.pos, "reading PE memory")
+            return self.rptr_deref(p, e.pos)
         if not isinstance(p, PtrVal):
             raise self.error(f"cannot dereference {describe(p)}", e.pos)
         if p.array:
@@ -416,6 +423,11 @@ class ExprMixin:
         if isinstance(v, SymRef):
             return PtrVal(v.name, v.dtype, v.shape, 0, "many" if v.shape else "single",
                           array=bool(v.shape))
+        if isinstance(v, PtrCell):
+            return self.address_of_pointer(v, pos)
+        if isinstance(v, ArrayVal) and env.module.pe is not None:
+            ref = self.const_symbol(v, env, pos)
+            return PtrVal(ref.name, ref.dtype, ref.shape, 0, "many", const=True, array=True)
         if isinstance(v, PtrVar):
             raise self.error("a pointer to a pointer variable is not supported", pos)
         if isinstance(v, (FnVal, NativeFn, PtrVal)):
@@ -487,6 +499,8 @@ class ExprMixin:
             return self.affine_op(op, a, b, e.pos)
         if op == "++":
             return self.concat(a, b, e.pos)
+        if isinstance(a, (PtrVal, RPtr)) or isinstance(b, (PtrVal, RPtr)):
+            return self.pointer_compare(op, a, b, e.pos)
         if isinstance(a, RVal) or isinstance(b, RVal):
             return self.runtime_bin(op, a, b, e.pos)
         if isinstance(a, (EnumVal, EnumLitVal)) or isinstance(b, (EnumVal, EnumLitVal)):
@@ -708,6 +722,17 @@ class ExprMixin:
             members.append((n, nxt))
             used.add(nxt)
         return EnumT(tag, tuple(members))
+
+
+def _indexed(obj):
+    """What indexing a binding indexes: a comptime var's value, a pointer variable's pointer."""
+    if isinstance(obj, CellVar):
+        return obj.value
+    if isinstance(obj, PtrVar):
+        return obj.ptr
+    if isinstance(obj, PtrCell):
+        return obj.value()
+    return obj
 
 
 def _length(obj) -> int | None:

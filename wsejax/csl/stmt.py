@@ -35,9 +35,12 @@ from wsejax.csl.values import (
     LocalVar,
     ModuleVal,
     ObjArrayVal,
+    PtrCell,
+    PtrT,
     PtrVal,
     PtrVar,
     RangeVal,
+    RPtr,
     RVal,
     Special,
     StructVal,
@@ -118,6 +121,9 @@ class StmtMixin:
             self.comptime_local(d, t, v, env)
         elif isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
             self.local_dsd(d, v, env)
+        elif isinstance(v, RPtr) or (not d.const and (isinstance(t, PtrT)
+                                                      or isinstance(v, PtrVal))):
+            self.local_pointer(d, t, v, env)
         elif d.const and not isinstance(v, RVal):
             env.bind(d.name, self.coerce(v, t, d.pos, what) if t is not None else v)
         elif isinstance(t, ArrayT) or isinstance(v, (ArrayVal, ObjArrayVal)):
@@ -245,6 +251,9 @@ class StmtMixin:
         if isinstance(b, CellVar):
             self.assign_cell(s, target.name, b, v, env)
             return
+        if isinstance(b, PtrCell):
+            self.assign_pointer(b, v, env, s.pos, f"'{target.name}'")
+            return
         fn = self.need_fn(env, s.pos, "assignment to a runtime variable")
         what = f"'{target.name}'"
         if isinstance(b, LocalVar):
@@ -271,6 +280,12 @@ class StmtMixin:
     def assign_memory(self, s: ast.Assign, target, value, env: Env) -> None:
         """Assignment to an element (`a[i] = x`, `p.* = x`): of a comptime array, or
         emitted."""
+        through = self.pointer_target(target, env)
+        if through is not None:
+            if through[0] == "array" and s.op != "=":
+                raise self.error(f"'{s.op}' on a whole array is not supported", s.pos)
+            self.store_through(through, self.ev(value, env), env, s.pos)
+            return
         ref = self.lvalue(target, env)
         v = self.ev(value, env)
         if isinstance(ref, tuple) and ref[0] == "comptime":
@@ -546,6 +561,8 @@ class StmtMixin:
             raise self.error(f"{fn.name} must return a value", s.pos)
         if fn.ret == "dsd":
             fn.emit(ir.Return(self.dsd_of(v, s.pos).expr))
+        elif fn.ret_ptr is not None:
+            fn.emit(ir.Return(self.runtime_pointer(v, fn.ret_ptr, s.pos, "return value").expr))
         else:
             fn.emit(ir.Return(self.to_expr(v, fn.ret, s.pos, "return value")))
 

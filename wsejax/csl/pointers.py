@@ -1,0 +1,385 @@
+"""Runtime pointers of the comptime evaluator.
+
+A pointer whose target is known at compile time stays a `PtrVal` (reads and writes through it
+are `Load`s and `Assign`s of its symbol, as fast as naming the symbol). A pointer that can
+change at run time is a u16 byte address into the PE's memory (`RPtr`, an IR expression; see
+`ir.symbol_addresses`): a pointer variable that some code assigns to, or whose address is
+taken (`PtrCell`), a local `var` of pointer type, a pointer parameter passed such a pointer,
+a function's returned pointer, `@bitcast` of an integer. Reads and writes through it are
+`ir.PtrLoad` / `ir.PtrStore`.
+
+`PointerMixin` uses from `self`: `error`, `ev`, `ev_ref`, `coerce`, `to_expr`, `to_index`,
+`need_fn`, `const_symbol`, `static_local`, `sym_dtype`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wsejax import ir
+from wsejax.csl import ast
+from wsejax.csl.values import (
+    UNDEFINED,
+    ArrayT,
+    ArrayVal,
+    CNum,
+    PtrCell,
+    PtrT,
+    PtrVal,
+    PtrVar,
+    RArray,
+    RPtr,
+    RVal,
+    Special,
+    SymRef,
+    describe,
+    flat_indices,
+)
+from wsejax.types import DType
+
+if TYPE_CHECKING:
+    from wsejax.csl.env import Env, Module
+
+__all__ = ["PointerMixin", "pointer_type"]
+
+U16 = ir.POINTER
+
+
+def pointer_type(p) -> PtrT:
+    """The pointer type of a PtrVal or RPtr."""
+    if isinstance(p, RPtr):
+        return p.type
+    elem = ArrayT(p.dtype, p.shape) if p.array else p.dtype
+    return PtrT(p.kind, p.const, elem)
+
+
+def _elem_dtype(t: PtrT):
+    """The type of `p[i]` through a pointer of type t: a DType, a PtrT, or None."""
+    elem = t.elem
+    if isinstance(elem, ArrayT):
+        elem = elem.elem
+    return elem if isinstance(elem, (DType, PtrT)) else None
+
+
+def _scaled(i: ir.Expr, width: int) -> ir.Expr:
+    """Byte offset `i * width` as a u16 expression (wrapping, as a 16-bit address does)."""
+    if type(i) is ir.Const:
+        return ir.Const((int(i.value) * width) & 0xFFFF, U16)
+    k = i if i.dtype == U16 else ir.Cast(i, U16)
+    return k if width == 1 else ir.Bin("*", k, ir.Const(width, U16), U16)
+
+
+def _plus(a: ir.Expr, b: ir.Expr) -> ir.Expr:
+    if type(b) is ir.Const and b.value == 0:
+        return a
+    return ir.Bin("+", a, b, U16)
+
+
+class PointerMixin:
+    """Runtime pointers: variables, reads, writes, comparisons and conversions."""
+
+    # -- what a pointer is ------------------------------------------------------------------
+
+    def ptr_expr(self, p, pos) -> ir.Expr:
+        """The u16 byte address of pointer `p` (a PtrVal or RPtr)."""
+        if isinstance(p, RPtr):
+            return p.expr
+        if isinstance(p, PtrVal):
+            return ir.AddrOf(p.name, p.offset)
+        if isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 0xFFFF:
+            return ir.Const(p, U16)
+        raise self.error(f"expected a pointer, got {describe(p)}", pos)
+
+    def runtime_pointer(self, v, t, pos, what: str) -> RPtr:
+        """`v` (a pointer, or undefined) as a runtime pointer of type t (None: its own)."""
+        if v is UNDEFINED:
+            return RPtr(ir.Const(0, U16), t)
+        if t is not None:
+            v = self.coerce(v, t, pos, what)
+        if isinstance(v, RPtr):
+            return v
+        if isinstance(v, PtrVal):
+            return RPtr(ir.AddrOf(v.name, v.offset), pointer_type(v))
+        raise self.error(f"{what}: expected a pointer, got {describe(v)}", pos)
+
+    def coerce_runtime_pointer(self, v: RPtr, t: PtrT, pos, what: str) -> RPtr:
+        """The implicit conversions of spec 3.2 on a runtime pointer."""
+        have = v.type
+        if have.const and not t.const:
+            raise self.error(f"{what}: expected {t}, got {have}: a const pointer does not "
+                             "convert to a non-const one", pos)
+        if isinstance(t.elem, Special) and t.elem.name == "anyopaque":
+            return RPtr(v.expr, t)
+        a, b = have.elem, t.elem
+        if isinstance(a, ArrayT) and not isinstance(b, ArrayT) and len(a.shape) == 1:
+            a = a.elem                       # *[N]T -> [*]T
+        if isinstance(b, ArrayT) and not isinstance(a, ArrayT) and b.shape == (1,):
+            b = b.elem                       # *T -> *[1]T
+        if a != b:
+            raise self.error(f"{what}: expected {t}, got {have}", pos)
+        return RPtr(v.expr, t)
+
+    # -- pointer variables ------------------------------------------------------------------
+
+    def runtime_pointer_names(self, mod: Module) -> set:
+        """Names of module `mod` that some code assigns to as a whole (`p = ...`) or takes
+        the address of (`&p`): a pointer variable by such a name is held at run time."""
+        names = getattr(mod, "_runtime_pointers", None)
+        if names is None:
+            names = set()
+            for n in ast.walk(mod.file):
+                if isinstance(n, ast.Assign) and isinstance(n.target, ast.Ident):
+                    names.add(n.target.name)
+                elif isinstance(n, ast.Unary) and n.op == "&" and isinstance(n.a, ast.Ident):
+                    names.add(n.a.name)
+            mod._runtime_pointers = names
+        return names
+
+    def global_pointer(self, mod: Module, d, t, v) -> PtrCell:
+        """A global pointer variable held in PE memory (a u16 symbol), initialised with the
+        address of what it points to (resolved when the PE program is built)."""
+        what = f"'{d.name}'"
+        if v is None:
+            v = UNDEFINED
+        if t is None and not isinstance(v, PtrVal):
+            raise self.error(f"pointer variable {what} needs a type or an initial pointer",
+                             d.pos)
+        if v is not UNDEFINED:
+            if not isinstance(v, PtrVal):
+                raise self.error(f"pointer variable {what} needs a comptime-known initial "
+                                 f"pointer (like &A), got {describe(v)}", d.pos)
+            v = self.coerce(v, t, d.pos, what) if t is not None else v
+        name = mod.prefix + d.name
+        init = (ir.AddrOf(v.name, v.offset),) if isinstance(v, PtrVal) else None
+        mod.pe.symbols[name] = ir.Symbol(name, U16, (), init)
+        return PtrCell(name, t if t is not None else pointer_type(v), False,
+                       v if isinstance(v, PtrVal) else None)
+
+    def local_pointer(self, d, t, v, env: Env) -> None:
+        """A pointer local of a function: a u16 local (static memory where its address is
+        taken), or a snapshot of a runtime pointer for a const."""
+        what = f"'{d.name}'"
+        if t is not None and not isinstance(t, PtrT):
+            raise self.error(f"{what}: expected {t}, got {describe(v)}", d.pos)
+        p = self.runtime_pointer(v, t, d.pos, what)
+        if t is None:
+            t = p.type
+        fn = env.fn
+        if d.name in fn.addressed:
+            ref = self.static_local(env, d.name, U16, ())
+            fn.emit(ir.Assign(ref.name, (), p.expr))
+            cell = PtrCell(ref.name, t)
+            env.bind(d.name, cell if not d.const else cell.value())
+            return
+        name = env.module.pe.fresh(d.name + ".")
+        fn.emit(ir.LocalAssign(name, p.expr))
+        cell = PtrCell(name, t, True)
+        env.bind(d.name, cell if not d.const else cell.value())
+
+    def address_of_pointer(self, cell: PtrCell, pos) -> RPtr:
+        """`&p` of a pointer variable: a pointer to its u16 memory."""
+        if cell.is_local:
+            raise self.error("the address of this pointer variable cannot be taken here", pos)
+        return RPtr(ir.AddrOf(cell.name), PtrT("single", False, cell.type))
+
+    def assign_pointer(self, cell: PtrCell, v, env: Env, pos, what: str) -> None:
+        """`p = q;` for a pointer variable held at run time."""
+        fn = self.need_fn(env, pos, "assignment to a pointer variable")
+        addr = self.runtime_pointer(v, cell.type, pos, what).expr
+        fn.emit(ir.LocalAssign(cell.name, addr) if cell.is_local
+                else ir.Assign(cell.name, (), addr))
+
+    # -- reads and writes through a runtime pointer ----------------------------------------
+
+    def rptr_address(self, p, indices, pos):
+        """(byte address, element type) of `p[i...]` for a RPtr or RArray."""
+        if isinstance(p, RArray):
+            shape, elem, base = p.type.shape, p.type.elem, p.expr
+        else:
+            elem = _elem_dtype(p.type)
+            if elem is None:
+                raise self.error(f"cannot index or dereference a {p.type} (@ptrcast it to a "
+                                 "typed pointer first)", pos)
+            base = p.expr
+            shape = (None,)
+        if len(indices) != len(shape):
+            raise self.error(f"{describe(p)} takes {len(shape)} index(es), got {len(indices)}",
+                             pos)
+        width = U16.nbytes if isinstance(elem, PtrT) else elem.nbytes
+        flat = None
+        for k, i in enumerate(indices):
+            term = self.to_index(i, pos)
+            inner = 1
+            for n in shape[k + 1:]:
+                inner *= n
+            term = _scaled(term, width * inner)
+            flat = term if flat is None else ir.Bin("+", flat, term, U16)
+        return _plus(base, flat), elem
+
+    def rptr_load(self, addr, elem):
+        """The value of the element of type `elem` at byte address `addr`."""
+        if isinstance(elem, PtrT):
+            return RPtr(ir.PtrLoad(addr, U16), elem)
+        return RVal(ir.PtrLoad(addr, elem), elem)
+
+    def rptr_index(self, p, e: ast.Index, env: Env):
+        """`p[i]` read through a runtime pointer (or `(p.*)[i]`)."""
+        self.need_fn(env, e.pos, "reading PE memory")
+        addr, elem = self.rptr_address(p, [self.ev(i, env) for i in e.indices], e.pos)
+        return self.rptr_load(addr, elem)
+
+    def rptr_deref(self, p: RPtr, pos):
+        """`p.*` of a runtime pointer."""
+        elem = p.type.elem
+        if isinstance(elem, ArrayT):
+            if not isinstance(elem.elem, DType):
+                raise self.error(f"cannot dereference a {p.type}", pos)
+            return RArray(p.expr, elem, p.type.const)
+        if not isinstance(elem, (DType, PtrT)):
+            raise self.error(f"cannot dereference a {p.type} (@ptrcast it to a typed pointer "
+                             "first)", pos)
+        return self.rptr_load(p.expr, elem)
+
+    def pointer_target(self, target, env: Env):
+        """What an assignment to `target` writes through a pointer: `("ptr", address, type,
+        const)` for an element through a runtime pointer, `("array", destination)` for a
+        whole array (`p.* = ...`), or None for any other target."""
+        if isinstance(target, ast.Deref):
+            p = self.ev(target.obj, env)
+            if isinstance(p, RPtr):
+                elem = p.type.elem
+                if isinstance(elem, ArrayT):
+                    return ("array", self.rptr_deref(p, target.pos), p.type.const)
+                return ("ptr", p.expr, self.rptr_element_type(p, target.pos), p.type.const)
+            if isinstance(p, PtrVal) and p.array:
+                return ("array", self.pointee_array(p, target.pos), p.const)
+            if isinstance(p, PtrVal) and p.const:
+                raise self.error("cannot assign through a pointer to const", target.pos)
+            return None
+        if isinstance(target, ast.Index):
+            obj = self.ev_ref(target.obj, env)
+            if isinstance(obj, PtrCell):
+                obj = obj.value()
+            if isinstance(obj, (PtrVal, PtrVar)) and (obj.ptr if isinstance(obj, PtrVar)
+                                                      else obj).const:
+                raise self.error("cannot assign through a pointer to const", target.pos)
+            if isinstance(obj, (RPtr, RArray)):
+                idx = [self.ev(i, env) for i in target.indices]
+                addr, elem = self.rptr_address(obj, idx, target.pos)
+                const = obj.const if isinstance(obj, RArray) else obj.type.const
+                return ("ptr", addr, elem, const)
+        return None
+
+    def rptr_element_type(self, p: RPtr, pos):
+        elem = p.type.elem
+        if not isinstance(elem, (DType, PtrT)):
+            raise self.error(f"cannot dereference a {p.type}", pos)
+        return elem
+
+    def store_through(self, ref, v, env: Env, pos) -> None:
+        """Emit the write an assignment through a pointer (`pointer_target`) does."""
+        fn = self.need_fn(env, pos, "assignment to memory")
+        if ref[-1]:
+            raise self.error("cannot assign through a pointer to const", pos)
+        if ref[0] == "array":
+            self.copy_array(ref[1], v, fn, env, pos)
+            return
+        _, addr, elem, _ = ref
+        if isinstance(elem, PtrT):
+            value = self.runtime_pointer(v, elem, pos, "pointer").expr
+            fn.emit(ir.PtrStore(addr, value, U16))
+            return
+        fn.emit(ir.PtrStore(addr, self.to_expr(v, elem, pos, "element"), elem))
+
+    # -- whole arrays ----------------------------------------------------------------------
+
+    def copy_array(self, dst, src, fn, env: Env, pos) -> None:
+        """`p.* = src`: copy every element of array `src` (a global or a comptime array, or
+        an array a runtime pointer points to) into array `dst` (a SymRef or RArray)."""
+        if isinstance(src, ArrayVal):
+            src = self.const_symbol(src, env, pos)
+        if not isinstance(src, (SymRef, RArray)):
+            raise self.error(f"assigning a whole array: expected an array, got "
+                             f"{describe(src)}", pos)
+        d_elem, d_shape = _array_of(dst)
+        s_elem, s_shape = _array_of(src)
+        if d_elem != s_elem or _count(d_shape) != _count(s_shape):
+            raise self.error(f"assigning a whole array: expected [{_count(d_shape)}]{d_elem}, "
+                             f"got [{_count(s_shape)}]{s_elem}", pos)
+        var = env.module.pe.fresh("copy.")
+        k = ir.Local(var, DType.i32)
+        value = _element(src, k)
+        if isinstance(dst, SymRef):
+            store = ir.Assign(dst.name, flat_indices(k, dst.shape), value)
+        else:
+            store = ir.PtrStore(_plus(dst.expr, _scaled(k, d_elem.nbytes)), value, d_elem)
+        fn.emit(ir.For(var, DType.i32, 0, _count(d_shape), 1, (store,)))
+
+    # -- comparisons and casts -------------------------------------------------------------
+
+    def pointer_compare(self, op: str, a, b, pos):
+        """`p == q` / `p != q` on pointers: comptime where both are known."""
+        if op not in ("==", "!="):
+            raise self.error(f"operator '{op}' cannot take pointers (only == and !=)", pos)
+        if isinstance(a, PtrVal) and isinstance(b, PtrVal):
+            same = (a.name, a.offset * _width(self, a)) == (b.name, b.offset * _width(self, b))
+            return same if op == "==" else not same
+        return RVal(ir.Bin(op, self.ptr_expr(a, pos), self.ptr_expr(b, pos), DType.bool_),
+                    DType.bool_)
+
+    def bitcast_pointer(self, t, v, pos):
+        """`@bitcast` between a pointer and a 16-bit integer (either way), or None where
+        neither side is a pointer."""
+        if isinstance(t, PtrT):
+            if isinstance(v, (PtrVal, RPtr)):
+                return RPtr(self.ptr_expr(v, pos), t)
+            if isinstance(v, RVal) and v.dtype.bits == 16:
+                return RPtr(v.expr if v.dtype == U16 else ir.Bitcast(v.expr, U16), t)
+            raw = v.value if isinstance(v, CNum) and v.dtype.bits == 16 else v
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                return RPtr(ir.Const(raw & 0xFFFF, U16), t)
+            raise self.error(f"@bitcast to {t} takes a 16-bit integer (a pointer is 16 bits "
+                             f"wide), got {describe(v)}", pos)
+        if isinstance(v, (PtrVal, RPtr)):
+            if not isinstance(t, DType) or t.bits != 16:
+                raise self.error(f"@bitcast of a pointer to {t}: a pointer is 16 bits wide "
+                                 "(use u16 or i16)", pos)
+            addr = self.ptr_expr(v, pos)
+            return RVal(addr if t == U16 else ir.Bitcast(addr, t), t)
+        return None
+
+    def ptrcast_runtime(self, t: PtrT, p, pos):
+        """`@ptrcast(P, p)` where the result is a runtime pointer: `p` is one, or P or p is
+        `*anyopaque`."""
+        have = pointer_type(p)
+        a, b = _elem_dtype(have), _elem_dtype(t)
+        if isinstance(a, DType) and isinstance(b, DType) and a.bits != b.bits:
+            raise self.error(f"@ptrcast from {have} to {t}: only same-width element types are "
+                             "supported", pos)
+        return RPtr(self.ptr_expr(p, pos), t)
+
+
+def _width(c, p: PtrVal) -> int:
+    return c.sym_dtype(p).nbytes
+
+
+def _array_of(a):
+    if isinstance(a, SymRef):
+        return a.dtype, a.shape
+    return a.type.elem, a.type.shape
+
+
+def _count(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _element(src, k: ir.Expr) -> ir.Expr:
+    """Element `k` (row-major) of array `src`."""
+    if isinstance(src, SymRef):
+        return ir.Load(src.name, flat_indices(k, src.shape), src.dtype)
+    elem = src.type.elem
+    return ir.PtrLoad(_plus(src.expr, _scaled(k, elem.nbytes)), elem)
+
