@@ -49,8 +49,9 @@ def pointer_type(p) -> PtrT:
     """The pointer type of a PtrVal or RPtr."""
     if isinstance(p, RPtr):
         return p.type
-    elem = ArrayT(p.dtype, p.shape) if p.array else p.dtype
-    return PtrT(p.kind, p.const, elem)
+    if p.array:
+        return PtrT("single", p.const, ArrayT(p.dtype, p.shape))
+    return PtrT(p.kind, p.const, p.dtype)
 
 
 def _elem_dtype(t: PtrT):
@@ -95,6 +96,9 @@ class PointerMixin:
         if v is UNDEFINED:
             return RPtr(ir.Const(0, U16), t)
         if t is not None:
+            elem = _elem_dtype(t)
+            if isinstance(v, PtrVal) and isinstance(elem, DType) and elem != v.dtype:
+                raise self.error(f"{what}: expected {t}, got {pointer_type(v)}", pos)
             v = self.coerce(v, t, pos, what)
         if isinstance(v, RPtr):
             return v

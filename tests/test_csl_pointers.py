@@ -1,0 +1,371 @@
+"""Runtime pointers in CSL (spec 3.1, 3.2): pointer variables reassigned at run time, pointers
+passed to and returned from functions, pointers to locals and to pointer variables, `@bitcast`
+and `@ptrcast`, comparisons, whole-array assignment, pointers to const arrays; each program is
+run on the engine and on the reference interpreter and checked against numpy, on both arches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from csl_harness import compile_pe, position, read, run
+
+from wsejax import CslError, FabricFault
+from wsejax.reference import Reference
+
+ARCHES = ["wse2", "wse3"]
+
+HEAD = """param memcpy_params;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const lay = @import_module("<layout>");
+"""
+
+TAIL = """
+comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
+"""
+
+EXPORTS = """@export_name("out", [*]{t}, true);
+@export_name("main", fn()void);"""
+
+
+def program(tmp_path, body: str, arch: str, t: str = "f32"):
+    return compile_pe(tmp_path, HEAD + body + TAIL, EXPORTS.format(t=t), arch=arch)
+
+
+def run_ref(prog):
+    ref = Reference(prog)
+    ref.launch("main")
+    return ref
+
+
+def both(prog, n: int, dtype):
+    """`out`'s first n elements on every PE: (engine [H, W, n], reference [H, W, n])."""
+    eng = read(run(prog), "out", n, dtype)
+    ref = run_ref(prog)
+    got = np.stack([np.stack([np.asarray(ref.memory(x, y)["out"]).reshape(-1)[:n]
+                              for x in range(prog.width)]) for y in range(prog.height)])
+    return eng, got
+
+
+def check(prog, want, dtype=np.float32):
+    """Engine and reference both leave `want` (one row per PE, or one for all) in `out`."""
+    want = np.asarray(want, dtype)
+    eng, ref = both(prog, want.shape[-1], dtype)
+    want = np.broadcast_to(want, eng.shape)
+    np.testing.assert_array_equal(eng, want)
+    np.testing.assert_array_equal(ref, want)
+
+
+def refused(tmp_path, body: str, arch: str = "wse2"):
+    """The CslError compiling `body`, and the (line, col) of its first `^^` marked spot."""
+    with pytest.raises(CslError) as info:
+        program(tmp_path, body, arch)
+    return info.value
+
+
+def at(body: str, where: str):
+    return position(HEAD + body, where)
+
+
+# ------------------------------------------------------------------------------------------------
+# pointer variables reassigned at run time
+
+
+SWAP = """
+var a = [4]f32 { 1.0, 2.0, 3.0, 4.0 };
+var b: [4]f32;
+var out: [8]f32;
+var out_ptr: [*]f32 = &out;
+var src: [*]f32 = &a;
+var dst: [*]f32 = &b;
+
+fn step(k: f32) void {
+  for (@range(u16, 4)) |i| { dst[i] = src[i] * 2.0 + k; }
+  const t = src;
+  src = dst;
+  dst = t;
+}
+
+fn main() void {
+  const x = @as(f32, lay.get_x_coord());
+  for (@range(u16, 3)) |k| { step(x); }
+  for (@range(u16, 4)) |i| { out[i] = a[i]; out[4 + i] = b[i]; }
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+def _swap_oracle(x: float):
+    a = np.array([1, 2, 3, 4], np.float32)
+    b = np.zeros(4, np.float32)
+    src, dst = a, b
+    for _ in range(3):
+        dst[:] = src * 2 + x
+        src, dst = dst, src
+    return np.concatenate([a, b])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_double_buffering_swaps_two_global_pointers_at_run_time(tmp_path, arch):
+    prog = program(tmp_path, SWAP, arch)
+    check(prog, [[_swap_oracle(0.0), _swap_oracle(1.0)]])
+
+
+TASK_SWAP = """
+var a = [3]i32 { 1, 2, 3 };
+var b: [3]i32;
+var out: [7]i32;
+var out_ptr: [*]i32 = &out;
+var cur: [*]i32 = &a;
+var nxt: [*]i32 = &b;
+var rounds: i32 = 0;
+const step_id: local_task_id = @get_local_task_id(9);
+
+task step() void {
+  for (@range(u16, 3)) |i| { nxt[i] = cur[i] + cur[(i + 1) % 3]; }
+  if (rounds % 2 == 0) { cur = &b; nxt = &a; } else { cur = &a; nxt = &b; }
+  rounds += 1;
+  if (rounds < 5) { @activate(step_id); } else { finish(); }
+}
+
+fn finish() void {
+  for (@range(u16, 3)) |i| { out[i] = a[i]; out[3 + i] = b[i]; }
+  out[6] = cur[0];
+  sys.unblock_cmd_stream();
+}
+
+fn main() void { @activate(step_id); }
+
+comptime { @bind_local_task(step, step_id); }
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_task_swaps_its_buffers_by_assigning_addresses_each_time_it_runs(tmp_path, arch):
+    prog = program(tmp_path, TASK_SWAP, arch, "i32")
+    a, b = np.array([1, 2, 3]), np.zeros(3, int)
+    cur, nxt = a, b
+    for r in range(5):
+        nxt[:] = cur + np.roll(cur, -1)
+        cur, nxt = (b, a) if r % 2 == 0 else (a, b)
+    check(prog, np.concatenate([a, b, [cur[0]]]), np.int32)
+
+
+# ------------------------------------------------------------------------------------------------
+# functions, locals, pointers to pointers
+
+
+FUNCTIONS = """
+var a = [4]f32 { 1.0, 2.0, 3.0, 4.0 };
+var b = [4]f32 { 10.0, 20.0, 30.0, 40.0 };
+var out: [4]f32;
+var out_ptr: [*]f32 = &out;
+
+fn pick(x: [*]f32, y: [*]f32, first: bool) [*]f32 {
+  if (first) { return x; }
+  return y;
+}
+
+fn total(p: [*]f32, n: u16) f32 {
+  var s: f32 = 0.0;
+  var i: u16 = 0;
+  while (i < n) : (i += 1) { s += p[i]; }
+  return s;
+}
+
+fn scale(p: [*]f32, k: f32) void {
+  for (@range(u16, 4)) |i| { p[i] *= k; }
+}
+
+fn main() void {
+  const first = lay.get_x_coord() == 0;
+  const p = pick(&a, &b, first);
+  scale(p, 2.0);
+  out[0] = total(p, 4);
+  out[1] = p[3];
+  out[2] = a[0];
+  out[3] = b[0];
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_function_takes_and_returns_pointers_known_only_at_run_time(tmp_path, arch):
+    prog = program(tmp_path, FUNCTIONS, arch)
+    check(prog, [[[20, 8, 2, 10], [200, 80, 1, 20]]])
+
+
+LOCALS = """
+var a = [3]i32 { 5, 6, 7 };
+var b = [3]i32 { 50, 60, 70 };
+var p: [*]i32 = &a;
+var out: [6]i32;
+var out_ptr: [*]i32 = &out;
+
+fn redirect(pp: *[*]i32, to: [*]i32) void { pp.* = to; }
+
+fn bump(x: *i32, by: i32) void { x.* += by; }
+
+fn main() void {
+  var n: i32 = 1;
+  var q: *i32 = &n;
+  q.* = 4;
+  bump(q, 3);
+  out[0] = n;
+  if (lay.get_x_coord() == 1) { redirect(&p, &b); }
+  const pp = &p;
+  (pp.*)[1] += 1;
+  out[1] = p[1];
+  out[2] = a[1];
+  out[3] = b[1];
+  var r: [*]i32 = &a;
+  if (p != r) { out[4] = 1; }
+  r = p;
+  out[5] = @as(i32, @bitcast(u16, r) == @bitcast(u16, &b)) + @as(i32, p == r);
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_to_locals_and_to_a_pointer_variable_redirect_reads_and_writes(tmp_path, arch):
+    prog = program(tmp_path, LOCALS, arch, "i32")
+    # PE 1 points p at b
+    check(prog, [[[7, 7, 7, 60, 0, 1], [7, 61, 6, 61, 1, 2]]], np.int32)
+
+
+# ------------------------------------------------------------------------------------------------
+# casts, anyopaque, whole arrays, const arrays
+
+
+CASTS = """
+var a = [4]u32 { 1, 2, 3, 4 };
+var f = [2]f32 { 1.5, -2.0 };
+var out: [6]u32;
+var out_ptr: [*]u32 = &out;
+
+fn main() void {
+  const addr: u16 = @bitcast(u16, &a);
+  const q = @bitcast([*]u32, addr + 8);
+  q[1] = 40;
+  const o: *anyopaque = @ptrcast(*anyopaque, &f);
+  const bits = @ptrcast([*]u32, o);
+  out[0] = bits[1];
+  const back: [*]f32 = @ptrcast([*]f32, bits);
+  back[0] = 0.25;
+  out[1] = @bitcast(u32, f[0]);
+  out[2] = a[3];
+  out[3] = q[0];
+  out[4] = @as(u32, @bitcast([*]u32, addr) == &a);
+  out[5] = @as(u32, &a[1] == &a);
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_bitcast_and_ptrcast_move_between_pointers_integers_and_anyopaque(tmp_path, arch):
+    prog = program(tmp_path, CASTS, arch, "u32")
+    want = [np.float32(-2.0).view(np.uint32), np.float32(0.25).view(np.uint32), 40, 3, 1, 0]
+    check(prog, [want], np.uint32)
+
+
+ARRAYS = """
+const table = [4]f32 { 0.5, 1.5, 2.5, 3.5 };
+var a: [4]f32;
+var b = [4]f32 { 9.0, 8.0, 7.0, 6.0 };
+var out: [12]f32;
+var out_ptr: [*]f32 = &out;
+
+fn fill(dst: *[4]f32) void { dst.* = [4]f32 { 1.0, 2.0, 3.0, 4.0 }; }
+
+fn main() void {
+  fill(&a);
+  for (@range(u16, 4)) |i| { out[i] = a[i]; }
+  var pa: *[4]f32 = &a;
+  if (lay.get_x_coord() == 1) { pa = &b; }
+  pa.* = b;
+  (pa.*)[3] = 100.0;
+  for (@range(u16, 4)) |i| { out[4 + i] = a[i]; }
+  const t: [*]const f32 = &table;
+  const k = lay.get_x_coord();
+  for (@range(u16, 4)) |i| { out[8 + i] = t[(i + k) % 4]; }
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_whole_arrays_are_assigned_through_pointers_and_const_tables_read_by_pointer(
+        tmp_path, arch):
+    prog = program(tmp_path, ARRAYS, arch)
+    table = np.array([0.5, 1.5, 2.5, 3.5])
+    pe0 = [1, 2, 3, 4, 9, 8, 7, 100, *table]
+    pe1 = [1, 2, 3, 4, 1, 2, 3, 4, *np.roll(table, -1)]
+    check(prog, [[pe0, pe1]])
+
+
+# ------------------------------------------------------------------------------------------------
+# faults and refusals
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("access, doing", [("out[1] = p[0];", "reading"),
+                                           ("p[0] = 2.0;", "writing")])
+def test_an_access_through_an_address_inside_no_array_faults_that_pe(tmp_path, arch, access,
+                                                                      doing):
+    prog = program(tmp_path, f"""
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void {{
+  var p: [*]f32 = &out;
+  if (lay.get_x_coord() == 1) {{ p = @bitcast([*]f32, @as(u16, 2)); }}
+  {access}
+  sys.unblock_cmd_stream();
+}}
+""", arch)
+    with pytest.raises(FabricFault) as eng:
+        run(prog)
+    with pytest.raises(FabricFault) as ref:
+        run_ref(prog)
+    assert str(eng.value) == str(ref.value) == (
+        f"device fault: {doing} f32 through a pointer: its address is not on an element of "
+        "any array of f32-wide elements at PE (1, 0)")
+
+
+@pytest.mark.parametrize("body, where, message", [
+    ("""
+var a: [2]f32;
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void { const n: u32 = @bitcast(u32, &a); out[0] = @as(f32, n); }
+""", "@bitcast(u32", "@bitcast of a pointer to u32: a pointer is 16 bits wide"),
+    ("""
+const table = [2]f32 { 1.0, 2.0 };
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void { const t: [*]const f32 = &table; t[0] = 3.0; }
+""", "t[0] = 3.0", "cannot assign through a pointer to const"),
+    ("""
+const table = [2]f32 { 1.0, 2.0 };
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void { var t: [*]f32 = &table; t[0] = 3.0; }
+""", "var t", "expected [*]f32, got a pointer to const"),
+    ("""
+var a: [2]f32;
+var out: [2]u16;
+var out_ptr: [*]u16 = &out;
+fn main() void { var p: [*]f32 = &a; const q = @ptrcast([*]u16, p); out[0] = q[0]; }
+""", "@ptrcast([*]u16", "@ptrcast from [*]f32 to [*]u16: only same-width element types"),
+    ("""
+var a: [2]i32;
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void { var p: [*]f32 = &out; p = &a; }
+""", "p = &a", "'p': expected [*]f32, got *[2]i32"),
+])
+def test_what_stays_refused_is_refused_where_it_is_written(tmp_path, body, where, message):
+    e = refused(tmp_path, body)
+    assert message in str(e)
+    assert (e.line, e.col) == at(body, where) and e.file.endswith("pe.csl")
