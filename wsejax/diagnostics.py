@@ -171,8 +171,9 @@ def stream_short(command: str, short: list, verb: str, lines: list[str]) -> Dead
         "fabric can make progress", [(x, y) for x, y, _, _ in short], "\n".join(each + lines))
 
 
-def bad_pointer(doing: str, dtype: str) -> str:
-    """The fault of a load or store (`doing` "reading" / "writing") of a `dtype` element through
-    a runtime pointer whose address is not on a `dtype`-wide element of any array."""
-    return (f"{doing} {dtype} through a pointer: its address is not on an element of any array "
-            f"of {dtype}-wide elements")
+def bad_pointer(doing: str, dtype: str, width: int) -> str:
+    """The fault of a load or store (`doing` "reading" / "writing") of a `dtype` element
+    (`width` bytes) through a runtime pointer whose address is in no array it may access, or
+    not a multiple of the width."""
+    return (f"{doing} {dtype} through a pointer: its address is not inside an array, or not a "
+            f"multiple of {width} bytes")

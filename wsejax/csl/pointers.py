@@ -353,13 +353,8 @@ class PointerMixin:
         return None
 
     def ptrcast_runtime(self, t: PtrT, p, pos):
-        """`@ptrcast(P, p)` where the result is a runtime pointer: `p` is one, or P or p is
-        `*anyopaque`."""
-        have = pointer_type(p)
-        a, b = _elem_dtype(have), _elem_dtype(t)
-        if isinstance(a, DType) and isinstance(b, DType) and a.bits != b.bits:
-            raise self.error(f"@ptrcast from {have} to {t}: only same-width element types are "
-                             "supported", pos)
+        """`@ptrcast(P, p)` where the result is a runtime pointer: `p` is one, P or p is
+        `*anyopaque`, or P's elements have another width than those p points to."""
         return RPtr(self.ptr_expr(p, pos), t)
 
 

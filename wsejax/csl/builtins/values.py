@@ -104,12 +104,10 @@ def _ptrcast(c, node, env):
     p = c.ev(node.args[1], env)
     if not isinstance(t, PtrT) or not isinstance(p, (PtrVal, RPtr)):
         raise c.error("@ptrcast takes a pointer type and a pointer", node.pos)
-    if isinstance(p, RPtr) or not isinstance(_pointee(t), DType):
+    elem = _pointee(t)
+    if isinstance(p, RPtr) or not isinstance(elem, DType) or elem.bits != p.dtype.bits:
+        # another width views the memory as other elements: through a runtime pointer
         return c.ptrcast_runtime(t, p, node.pos)
-    elem = t.elem.elem if isinstance(t.elem, ArrayT) else t.elem
-    if not isinstance(elem, DType) or elem.bits != p.dtype.bits:
-        raise c.error(f"@ptrcast from {p.dtype} to {elem}: only same-width element types are "
-                      "supported", node.pos)
     return PtrVal(p.name, elem, p.shape, p.offset, t.kind, t.const, isinstance(t.elem, ArrayT))
 
 
