@@ -400,3 +400,73 @@ def test_what_stays_refused_is_refused_where_it_is_written(tmp_path, body, where
     e = refused(tmp_path, body)
     assert message in str(e)
     assert (e.line, e.col) == at(body, where) and e.file.endswith("pe.csl")
+
+
+# ------------------------------------------------------------------------------------------------
+# <malloc>
+
+
+MALLOC = """
+const mem = @import_module("<malloc>", .{ .buffer_num_words = 16 });
+var out: [10]f32;
+var out_ptr: [*]f32 = &out;
+
+fn main() void {
+  const x = @as(f32, lay.get_x_coord());
+  const h = mem.malloc_u16(3);
+  const v = mem.malloc(f32, 4);
+  for (@range(u16, 3)) |i| { h[i] = 7 * i + 1; }
+  for (@range(u16, 4)) |i| { v[i] = @as(f32, i) * 0.5 + x; }
+  out[0] = v[0] + v[1] + v[2] + v[3];
+  out[1] = @as(f32, h[0] + h[1] + h[2]);
+  out[2] = @as(f32, mem.has_enough_double_words(2));
+  out[3] = @as(f32, mem.has_enough_double_words(3));
+  out[4] = @as(f32, mem.has_enough_words(4)) + @as(f32, mem.has_enough_space(u16, 6));
+  out[9] = v[@as(u16, x) + 1];
+  mem.free();
+  const again = mem.malloc_f32(2);
+  again[1] = 9.0;
+  out[5] = @as(f32, @bitcast(u16, again) % 4);
+  out[6] = @as(f32, again == @ptrcast([*]f32, h) or @bitcast(u16, again) == @bitcast(u16, h) + 2);
+  const w = mem.malloc_i32(2);
+  w[0] = -5;
+  out[7] = @as(f32, w[0]);
+  out[8] = @as(f32, @bitcast(u16, w) - @bitcast(u16, again));
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_malloc_hands_out_aligned_runtime_pointers_from_one_arena_and_free_empties_it(
+        tmp_path, arch):
+    prog = program(tmp_path, MALLOC, arch)
+    rows = []
+    for x in (0.0, 1.0):
+        v = np.arange(4) * 0.5 + x
+        # 3 u16 words, then (after at most one pad word) 4 f32 = 8 words: 11 or 12 of 16
+        # used, room for 2 more f32 and 4 more u16; after free() the f32 come first
+        rows.append([v.sum(), 1 + 8 + 15, 1, 0, 1, 0, 1, -5, 8, v[int(x) + 1]])
+    check(prog, [rows])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_malloc_with_asserts_faults_an_allocation_that_does_not_fit(tmp_path, arch):
+    prog = program(tmp_path, """
+const mem = @import_module("<malloc>", .{ .buffer_num_words = 8, .asserts_enabled = true });
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void {
+  const p = mem.malloc_f32(3 + lay.get_x_coord());
+  p[0] = 1.0;
+  out[0] = p[0];
+  sys.unblock_cmd_stream();
+}
+""", arch)
+    with pytest.raises(FabricFault) as eng:
+        run(prog)
+    with pytest.raises(FabricFault) as ref:
+        run_ref(prog)
+    assert str(eng.value) == str(ref.value)
+    assert "@assert failed at" in str(eng.value) and "malloc.csl" in str(eng.value)
+    assert str(eng.value).endswith("at PE (1, 0)")
