@@ -470,3 +470,70 @@ fn main() void {
     assert str(eng.value) == str(ref.value)
     assert "@assert failed at" in str(eng.value) and "malloc.csl" in str(eng.value)
     assert str(eng.value).endswith("at PE (1, 0)")
+
+
+# ------------------------------------------------------------------------------------------------
+# advertised symbols
+
+
+SYMBOLS = """
+var a = [3]f32 { 1.0, 2.0, 3.0 };
+var b = [2]f32 { 10.0, 20.0 };
+var k: i32 = 7;
+var m: i32 = -9;
+var a_ptr: [*]f32 = &a;
+var b_ptr: [*]f32 = &b;
+var out: [6]f32;
+var out_ptr: [*]f32 = &out;
+
+fn main() void {
+  const second = lay.get_x_coord() == 1;
+  const which: u16 = if (second) @get_symbol_id(b_ptr) else @get_symbol_id(a_ptr);
+  const p = @ptrcast([*]f32, @get_tensor_ptr(which));
+  out[0] = p[1];
+  out[1] = @as(f32, @has_exported_tensors());
+  out[2] = @as(f32, @get_symbol_id(a_ptr));
+  out[3] = @as(f32, @get_symbol_id(main));
+  const scalar: u16 = if (second) @get_symbol_id(m) else @get_symbol_id(k);
+  out[4] = @as(f32, @get_symbol_value(i32, scalar));
+  out[5] = @as(f32, @get_symbol_id(k));
+  sys.unblock_cmd_stream();
+}
+
+comptime {
+  @export_symbol(a_ptr, "a");
+  @export_symbol(b_ptr, "b");
+  @export_symbol(k, "k");
+  @export_symbol(m, "m");
+  @export_symbol(out_ptr, "out");
+  @export_symbol(main);
+}
+"""
+
+SYMBOL_EXPORTS = """@export_name("out", [*]f32, true);
+@export_name("k", [*]i32, true);
+@export_name("a", [*]f32, true);
+@export_name("b", [*]f32, true);
+@export_name("m", [*]i32, true);
+@export_name("main", fn()void);"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_symbol_ids_pick_advertised_tensors_and_values_at_run_time(tmp_path, arch):
+    prog = compile_pe(tmp_path, HEAD + SYMBOLS, SYMBOL_EXPORTS, arch=arch)
+    r = run(prog)
+    ids = {name: r.get_id(name) for name in ("a", "k", "main")}
+    assert ids == {"a": 2, "k": 1, "main": 5}
+    check(prog, [[[2, 1, 2, 5, 7, 1], [20, 1, 2, 5, -9, 1]]])
+
+
+def test_get_symbol_id_of_a_symbol_not_advertised_is_refused_where_written(tmp_path):
+    body = """
+var a = [3]f32 { 1.0, 2.0, 3.0 };
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void { out[0] = @as(f32, @get_symbol_id(a)); }
+"""
+    e = refused(tmp_path, body)
+    assert "@get_symbol_id: the global 'a' is not advertised with @export_symbol" in str(e)
+    assert (e.line, e.col) == at(body, "@get_symbol_id")
