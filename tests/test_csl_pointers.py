@@ -547,3 +547,41 @@ fn main() void { out[0] = @as(f32, @get_symbol_id(a)); }
     e = refused(tmp_path, body)
     assert "@get_symbol_id: the global 'a' is not advertised with @export_symbol" in str(e)
     assert (e.line, e.col) == at(body, "@get_symbol_id")
+
+
+# ------------------------------------------------------------------------------------------------
+# DSDs over runtime pointers
+
+
+DSDS = """
+const mem = @import_module("<malloc>", .{ .buffer_num_words = 32 });
+var a = [4]f32 { 1.0, 2.0, 3.0, 4.0 };
+var b = [4]f32 { 10.0, 20.0, 30.0, 40.0 };
+var out: [8]f32;
+var out_ptr: [*]f32 = &out;
+var src: [*]f32 = &a;
+const d4 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> a[i] });
+
+fn main() void {
+  if (lay.get_x_coord() == 1) { src = &b; }
+  const m = mem.malloc_f32(4);
+  const dst = @set_dsd_base_addr(d4, m);
+  @fmovs(dst, @set_dsd_base_addr(d4, src));
+  @fadds(dst, dst, 0.5);
+  const tail = @set_dsd_length(@set_dsd_base_addr(d4, &m[2]), 2);
+  @fmuls(tail, tail, 2.0);
+  for (@range(u16, 4)) |i| { out[i] = m[i]; out[4 + i] = src[i]; }
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_dsds_take_their_base_from_runtime_pointers_and_malloc_allocations(tmp_path, arch):
+    prog = program(tmp_path, DSDS, arch)
+    rows = []
+    for src in ([1, 2, 3, 4], [10, 20, 30, 40]):
+        m = np.array(src, np.float32) + 0.5
+        m[2:] *= 2
+        rows.append([*m, *src])
+    check(prog, [rows])

@@ -438,12 +438,13 @@ class ExprMixin:
 
     def element_address(self, node: ast.Index, env: Env, pos) -> PtrVal:
         """`&a[i]`: a pointer to one element of a global array."""
-        base = self.ev_ref(node.obj, env)
+        base = _indexed(self.ev_ref(node.obj, env))
+        idx = [self.ev(i, env) for i in node.indices]
+        if isinstance(base, (RPtr, RArray)) or isinstance(base, SymRef) and not all(
+                is_comptime(i) for i in idx):
+            return self.runtime_element_address(base, idx, pos)
         if not isinstance(base, SymRef):
             raise self.error(f"cannot take the address of an element of {describe(base)}", pos)
-        idx = [self.ev(i, env) for i in node.indices]
-        if not all(is_comptime(i) for i in idx):
-            raise self.error("&a[i] needs a comptime-known index", pos)
         idx = tuple(self.comptime_int(i, pos) for i in idx)
         if len(idx) != len(base.shape) or not all(
                 0 <= k < n for k, n in zip(idx, base.shape)):

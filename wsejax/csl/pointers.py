@@ -23,6 +23,7 @@ from wsejax.csl.values import (
     ArrayT,
     ArrayVal,
     CNum,
+    DsdVal,
     PtrCell,
     PtrT,
     PtrVal,
@@ -220,6 +221,18 @@ class PointerMixin:
             flat = term if flat is None else ir.Bin("+", flat, term, U16)
         return _plus(base, flat), elem
 
+    def runtime_element_address(self, base, idx: list, pos) -> RPtr:
+        """`&p[i]` through a runtime pointer, or `&a[i]` with an index known at run time."""
+        const = False
+        if isinstance(base, SymRef):
+            base = RArray(ir.AddrOf(base.name), ArrayT(base.dtype, base.shape))
+        elif isinstance(base, RPtr):
+            const = base.type.const
+        else:
+            const = base.const
+        addr, elem = self.rptr_address(base, idx, pos)
+        return RPtr(addr, PtrT("single", const, elem))
+
     def rptr_load(self, addr, elem):
         """The value of the element of type `elem` at byte address `addr`."""
         if isinstance(elem, PtrT):
@@ -318,6 +331,45 @@ class PointerMixin:
         else:
             store = ir.PtrStore(_plus(dst.expr, _scaled(k, d_elem.nbytes)), value, d_elem)
         fn.emit(ir.For(var, DType.i32, 0, _count(d_shape), 1, (store,)))
+
+    # -- DSDs over a runtime pointer --------------------------------------------------------
+
+    def runtime_dsd_base(self, d, p: RPtr, env: Env, pos):
+        """`@set_dsd_base_addr(d, p)` for a runtime pointer `p`: a DSD local set, on each PE,
+        to the array of p's element width that holds p's address, offset to it. An address in
+        no such array fails a runtime check."""
+        fn = self.need_fn(env, pos, "a DSD over a runtime pointer")
+        elem = _elem_dtype(p.type)
+        if not isinstance(elem, DType) or elem.nbytes not in (2, 4):
+            raise self.error(f"a DSD over a {p.type}: its elements must be 16 or 32 bits wide",
+                             pos)
+        if d.dtype is not None and d.dtype.bits != elem.bits:
+            raise self.error(f"@set_dsd_base_addr: the DSD addresses {d.dtype} elements, the "
+                             f"pointer {elem}", pos)
+        pe = env.module.pe
+        cands = [s for s in pe.symbols.values() if s.dtype.nbytes == elem.nbytes]
+        if not cands:
+            raise self.error(f"a DSD over a {p.type}: the PE program has no array of "
+                             f"{elem.bits}-bit elements it could point into", pos)
+        addr = ir.Local(pe.fresh("addr."), U16)
+        fn.emit(ir.LocalAssign(addr.name, p.expr))
+        name = pe.fresh("dsd.")
+        found = None
+        for k, sym in enumerate(cands):
+            base = ir.AddrOf(sym.name)
+            inside = ir.Bin("and", ir.Bin(">=", addr, base, DType.bool_), ir.Bin(
+                "<", ir.Bin("-", addr, base, U16), ir.Const(sym.nbytes, U16), DType.bool_),
+                DType.bool_)
+            delta = ir.Bitcast(ir.Bin("/", ir.Bin("-", addr, base, U16),
+                                      ir.Const(elem.nbytes, U16), U16), DType.i16)
+            based = ir.IncrementOffset(ir.SetBase(d.expr, sym.name), delta, sym.dtype)
+            fn.emit(ir.LocalAssign(name, based) if k == 0 else
+                    ir.If(inside, (ir.LocalAssign(name, based),)))
+            found = inside if found is None else ir.Bin("or", found, inside, DType.bool_)
+        where = f"{pos.file}:{pos.line}:{pos.col} (a DSD over a pointer into no array of " \
+                f"{elem.bits}-bit elements)"
+        fn.emit(ir.Assert(found, where))
+        return DsdVal(ir.DsdLocal(name), d.kind, cands[0].dtype)
 
     # -- comparisons and casts -------------------------------------------------------------
 

@@ -12,9 +12,11 @@ from wsejax.csl.values import (
     ArrayVal,
     CNum,
     DsdVal,
+    PtrCell,
     PtrVal,
     PtrVar,
     QueueVal,
+    RPtr,
     RVal,
     Special,
     StructVal,
@@ -266,7 +268,12 @@ def _set_base(c, node, env):
     nargs(c, node, 2)
     d = c.dsd_of(c.ev(node.args[0], env), node.pos)
     rule(c, node, memory_only, node.name, d.kind, pos=node.pos)
-    sym, boff = _base(c, c.ev_ref(node.args[1], env), node.pos)
+    base = c.ev_ref(node.args[1], env)
+    if isinstance(base, PtrCell):
+        base = base.value()
+    if isinstance(base, RPtr):
+        return c.runtime_dsd_base(d, base, env, node.pos)
+    sym, boff = _base(c, base, node.pos)
     rule(c, node, check_base_width, sym.name, sym.dtype, d.dtype, pos=node.pos)
     return DsdVal(ir.SetBase(d.expr, sym.name, boff), d.kind, sym.dtype)
 
