@@ -585,3 +585,44 @@ def test_dsds_take_their_base_from_runtime_pointers_and_malloc_allocations(tmp_p
         m[2:] *= 2
         rows.append([*m, *src])
     check(prog, [rows])
+
+
+DSD_FIELDS = """
+var a = [6]f32 { 1.0, 2.0, 3.0, 4.0, 5.0, 6.0 };
+var b = [6]f32 { 10.0, 20.0, 30.0, 40.0, 50.0, 60.0 };
+var out: [12]f32;
+var out_ptr: [*]f32 = &out;
+
+fn twice_every_other(p: [*]f32) void {
+  const d = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> p[2 * i + 1] });
+  @fmuls(d, d, 2.0);
+}
+
+fn add_first(p: [*]f32, n: u16, x: f32) void {
+  const d = @get_dsd(mem1d_dsd, .{ .base_address = p, .extent = n });
+  @fadds(d, d, x);
+}
+
+fn main() void {
+  var p: [*]f32 = &a;
+  if (lay.get_x_coord() == 1) { p = &b; }
+  twice_every_other(p);
+  add_first(p, 2 + lay.get_x_coord(), 0.5);
+  for (@range(u16, 6)) |i| { out[i] = a[i]; out[6 + i] = b[i]; }
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_dsds_built_over_a_runtime_pointer_by_tensor_access_and_base_address(tmp_path, arch):
+    prog = program(tmp_path, DSD_FIELDS, arch)
+    rows = []
+    for x in (0, 1):
+        a = np.arange(1, 7, dtype=np.float32)
+        b = a * 10
+        t = [a, b][x]
+        t[1::2] *= 2
+        t[:2 + x] += 0.5
+        rows.append([*a, *b])
+    check(prog, [rows])

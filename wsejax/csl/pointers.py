@@ -335,17 +335,27 @@ class PointerMixin:
     # -- DSDs over a runtime pointer --------------------------------------------------------
 
     def runtime_dsd_base(self, d, p: RPtr, env: Env, pos):
-        """`@set_dsd_base_addr(d, p)` for a runtime pointer `p`: a DSD local set, on each PE,
-        to the array of p's element width that holds p's address, offset to it. An address in
-        no such array fails a runtime check."""
-        fn = self.need_fn(env, pos, "a DSD over a runtime pointer")
+        """`@set_dsd_base_addr(d, p)` for a runtime pointer `p`."""
+        elem = self.dsd_pointee(p, pos)
+        if d.dtype is not None and d.dtype.bits != elem.bits:
+            raise self.error(f"@set_dsd_base_addr: the DSD addresses {d.dtype} elements, the "
+                             f"pointer {elem}", pos)
+        return self.runtime_dsd(lambda sym: ir.SetBase(d.expr, sym), d.kind, p, env, pos)
+
+    def dsd_pointee(self, p: RPtr, pos) -> DType:
         elem = _elem_dtype(p.type)
         if not isinstance(elem, DType) or elem.nbytes not in (2, 4):
             raise self.error(f"a DSD over a {p.type}: its elements must be 16 or 32 bits wide",
                              pos)
-        if d.dtype is not None and d.dtype.bits != elem.bits:
-            raise self.error(f"@set_dsd_base_addr: the DSD addresses {d.dtype} elements, the "
-                             f"pointer {elem}", pos)
+        return elem
+
+    def runtime_dsd(self, make, kind: str, p: RPtr, env: Env, pos) -> DsdVal:
+        """A memory DSD whose base is runtime pointer `p`: a DSD local set, on each PE, to
+        `make(symbol)` (the DSD over that symbol from its start) moved to p's address, for the
+        array of p's element width that holds it. An address in no such array fails a runtime
+        check."""
+        fn = self.need_fn(env, pos, "a DSD over a runtime pointer")
+        elem = self.dsd_pointee(p, pos)
         pe = env.module.pe
         cands = [s for s in pe.symbols.values() if s.dtype.nbytes == elem.nbytes]
         if not cands:
@@ -357,19 +367,18 @@ class PointerMixin:
         found = None
         for k, sym in enumerate(cands):
             base = ir.AddrOf(sym.name)
+            rel = ir.Bin("-", addr, base, U16)
             inside = ir.Bin("and", ir.Bin(">=", addr, base, DType.bool_), ir.Bin(
-                "<", ir.Bin("-", addr, base, U16), ir.Const(sym.nbytes, U16), DType.bool_),
-                DType.bool_)
-            delta = ir.Bitcast(ir.Bin("/", ir.Bin("-", addr, base, U16),
-                                      ir.Const(elem.nbytes, U16), U16), DType.i16)
-            based = ir.IncrementOffset(ir.SetBase(d.expr, sym.name), delta, sym.dtype)
+                "<", rel, ir.Const(sym.nbytes, U16), DType.bool_), DType.bool_)
+            delta = ir.Bitcast(ir.Bin("/", rel, ir.Const(elem.nbytes, U16), U16), DType.i16)
+            based = ir.IncrementOffset(make(sym.name), delta, sym.dtype)
             fn.emit(ir.LocalAssign(name, based) if k == 0 else
                     ir.If(inside, (ir.LocalAssign(name, based),)))
             found = inside if found is None else ir.Bin("or", found, inside, DType.bool_)
         where = f"{pos.file}:{pos.line}:{pos.col} (a DSD over a pointer into no array of " \
                 f"{elem.bits}-bit elements)"
         fn.emit(ir.Assert(found, where))
-        return DsdVal(ir.DsdLocal(name), d.kind, cands[0].dtype)
+        return DsdVal(ir.DsdLocal(name), kind, cands[0].dtype)
 
     # -- comparisons and casts -------------------------------------------------------------
 
