@@ -626,3 +626,30 @@ def test_dsds_built_over_a_runtime_pointer_by_tensor_access_and_base_address(tmp
         t[:2 + x] += 0.5
         rows.append([*a, *b])
     check(prog, [rows])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_address_of_a_parameter_points_to_a_copy_the_function_can_change(tmp_path, arch):
+    prog = program(tmp_path, """
+var out: [3]i32;
+var out_ptr: [*]i32 = &out;
+var a = [2]i32 { 4, 5 };
+
+fn triple(x: *i32) void { x.* *= 3; }
+
+fn f(n: i32, p: [*]i32) i32 {
+  triple(&n);
+  const pp = &p;
+  out[1] = (pp.*)[1];
+  return n + 1;
+}
+
+fn main() void {
+  var k: i32 = @as(i32, lay.get_x_coord()) + 2;
+  var q: [*]i32 = &a;
+  out[0] = f(k, q);
+  out[2] = k;
+  sys.unblock_cmd_stream();
+}
+""", arch, "i32")
+    check(prog, [[[7, 5, 2], [10, 5, 3]]], np.int32)

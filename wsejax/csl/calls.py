@@ -182,6 +182,7 @@ class CallMixin:
         ctx = FnCtx(name, ret, addressed=_addressed(decl.body))
         declared = self.eval_type(decl.ret, fenv) if ret is not None else None
         ctx.ret_ptr = declared if isinstance(declared, PtrT) else None
+        self.addressed_params(runtime, params, ctx, Env(mod, fenv.scopes, ctx))
         body_env = Env(mod, fenv.scopes + [{}], ctx)
         self.enter_call(decl, pos)
         try:

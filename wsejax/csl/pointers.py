@@ -187,6 +187,16 @@ class PointerMixin:
             raise self.error("the address of this pointer variable cannot be taken here", pos)
         return RPtr(ir.AddrOf(cell.name), PtrT("single", False, cell.type))
 
+    def addressed_params(self, runtime, params, fn, env: Env) -> None:
+        """Parameters whose address the function takes (`&x`) live in memory: each is copied
+        there as the function starts, and its name then names that memory."""
+        for (p, t, _), (pname, irt) in zip(runtime, params):
+            if p.name not in fn.addressed or not isinstance(irt, DType):
+                continue
+            ref = self.static_local(env, p.name, irt, ())
+            fn.emit(ir.Assign(ref.name, (), ir.Local(pname, irt)))
+            env.bind(p.name, PtrCell(ref.name, t) if isinstance(t, PtrT) else ref)
+
     def assign_pointer(self, cell: PtrCell, v, env: Env, pos, what: str) -> None:
         """`p = q;` for a pointer variable held at run time."""
         fn = self.need_fn(env, pos, "assignment to a pointer variable")
