@@ -327,6 +327,9 @@ fn main() void {
   const t: [*]const f32 = &table;
   const k = lay.get_x_coord();
   for (@range(u16, 4)) |i| { out[8 + i] = t[(i + k) % 4]; }
+  var total: f32 = 0.0;
+  for (pa.*) |x, j| { total += x * @as(f32, j + 1); }
+  out[0] = total + @as(f32, pa.*.len);
   sys.unblock_cmd_stream();
 }
 """
@@ -337,8 +340,9 @@ def test_whole_arrays_are_assigned_through_pointers_and_const_tables_read_by_poi
         tmp_path, arch):
     prog = program(tmp_path, ARRAYS, arch)
     table = np.array([0.5, 1.5, 2.5, 3.5])
-    pe0 = [1, 2, 3, 4, 9, 8, 7, 100, *table]
-    pe1 = [1, 2, 3, 4, 1, 2, 3, 4, *np.roll(table, -1)]
+    # out[0]: the weighted sum of what pa points to, plus its length
+    pe0 = [9 + 16 + 21 + 400 + 4, 2, 3, 4, 9, 8, 7, 100, *table]
+    pe1 = [9 + 16 + 21 + 400 + 4, 2, 3, 4, 1, 2, 3, 4, *np.roll(table, -1)]
     check(prog, [[pe0, pe1]])
 
 

@@ -748,4 +748,6 @@ def _length(obj) -> int | None:
         return len(obj.encode())
     if isinstance(obj, ArrayT):
         return obj.shape[0]
+    if isinstance(obj, RArray):
+        return obj.type.shape[0]
     return None

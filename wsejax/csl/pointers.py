@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from wsejax import ir
 from wsejax.csl import ast
+from wsejax.csl.stmt import _loop
 from wsejax.csl.values import (
     UNDEFINED,
     ArrayT,
@@ -389,6 +390,21 @@ class PointerMixin:
                 f"{elem.bits}-bit elements)"
         fn.emit(ir.Assert(found, where))
         return DsdVal(ir.DsdLocal(name), kind, cands[0].dtype)
+
+    def pointee_loop(self, s, arr: RArray, env: Env) -> None:
+        """`for (p.*) |x, k|` over the array a runtime pointer points to: its elements in
+        row-major order, `k` counting them."""
+        fn = env.fn
+        var = env.module.pe.fresh("k.")
+        k = ir.Local(var, DType.i32)
+        elem = arr.type.elem
+        inner = env.child()
+        inner.bind(s.capture, RVal(_element(arr, k), elem))
+        if s.index:
+            inner.bind(s.index, RVal(k, DType.i32))
+        with _loop(fn, s.label, "runtime", fn.depth + 1):
+            body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
+        fn.emit(ir.For(var, DType.i32, 0, _count(arr.type.shape), 1, body))
 
     # -- comparisons and casts -------------------------------------------------------------
 

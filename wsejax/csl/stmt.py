@@ -40,6 +40,7 @@ from wsejax.csl.values import (
     PtrVal,
     PtrVar,
     RangeVal,
+    RArray,
     RPtr,
     RVal,
     Special,
@@ -461,6 +462,9 @@ class StmtMixin:
             return
         if runtime and isinstance(it, SymRef):
             self.runtime_array_loop(s, it, env)
+            return
+        if runtime and isinstance(it, RArray):
+            self.pointee_loop(s, it, env)
             return
         items = self.comptime_items(s, it)
         depth = env.fn.depth if env.fn else 0
