@@ -5,11 +5,14 @@ are `Load`s and `Assign`s of its symbol, as fast as naming the symbol). A pointe
 change at run time is a u16 byte address into the PE's memory (`RPtr`, an IR expression; see
 `ir.symbol_addresses`): a pointer variable that some code assigns to, or whose address is
 taken (`PtrCell`), a local `var` of pointer type, a pointer parameter passed such a pointer,
-a function's returned pointer, `@bitcast` of an integer. Reads and writes through it are
-`ir.PtrLoad` / `ir.PtrStore`.
+a function's returned pointer, `@bitcast` of an integer, `@ptrcast` to another element width
+or from `*anyopaque`, `&a[i]` with a runtime index. Reads and writes through it are
+`ir.PtrLoad` / `ir.PtrStore`; a DSD over it (`runtime_dsd`) is picked, per PE, among the
+arrays of its element width.
 
 `PointerMixin` uses from `self`: `error`, `ev`, `ev_ref`, `coerce`, `to_expr`, `to_index`,
-`need_fn`, `const_symbol`, `static_local`, `sym_dtype`.
+`need_fn`, `const_symbol`, `static_local`, `sym_dtype`, `pointee_array`, `emit_block`,
+`exec_block`.
 """
 
 from __future__ import annotations
