@@ -657,3 +657,23 @@ fn main() void {
 }
 """, arch, "i32")
     check(prog, [[[7, 5, 2], [10, 5, 3]]], np.int32)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_array_pointer_cast_to_other_elements_dereferences_to_them(tmp_path, arch):
+    prog = program(tmp_path, """
+var f = [2]f32 { 1.0, -2.0 };
+var out: [4]u32;
+var out_ptr: [*]u32 = &out;
+fn main() void {
+  const bits = @ptrcast(*[2]u32, &f);
+  out[0] = (bits.*)[1];
+  bits.* = [2]u32 { 0x40400000, 7 };
+  out[1] = @bitcast(u32, f[0]);
+  out[2] = (bits.*)[1];
+  (bits.*)[0] += 1;
+  out[3] = @bitcast(u32, f[0]);
+  sys.unblock_cmd_stream();
+}
+""", arch, "u32")
+    check(prog, [[np.float32(-2.0).view(np.uint32), 0x40400000, 7, 0x40400001]], np.uint32)

@@ -409,11 +409,14 @@ class ExprMixin:
         load = ir.Load(name, indices, dtype)
         return RVal(load if view == dtype else ir.Bitcast(load, view), view)
 
-    def pointee_array(self, p: PtrVal, pos) -> SymRef:
-        """`p.*` for a pointer to a whole array: the array it points to."""
-        if p.offset or p.dtype != self.sym_dtype(p):
-            raise self.error("dereferencing a pointer to part of an array, or to an array "
-                             "viewed as another type, is not supported", pos)
+    def pointee_array(self, p: PtrVal, pos) -> SymRef | RArray:
+        """`p.*` for a pointer to a whole array: the array it points to (seen through a
+        runtime pointer where `@ptrcast` gave its elements another type)."""
+        if p.offset:
+            raise self.error("dereferencing a pointer to part of an array is not supported",
+                             pos)
+        if p.dtype != self.sym_dtype(p):
+            return RArray(ir.AddrOf(p.name), ArrayT(p.dtype, p.shape), p.const)
         return SymRef(p.name, p.dtype, p.shape)
 
     def address_of(self, node, env: Env, pos):
