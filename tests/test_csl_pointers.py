@@ -471,7 +471,7 @@ const mem = @import_module("<malloc>", .{ .buffer_num_words = 8, .asserts_enable
 var out: [2]f32;
 var out_ptr: [*]f32 = &out;
 fn main() void {
-  const p = mem.malloc_f32(3 + lay.get_x_coord());
+  const p = mem.malloc_f32(4 + lay.get_x_coord());
   p[0] = 1.0;
   out[0] = p[0];
   sys.unblock_cmd_stream();
