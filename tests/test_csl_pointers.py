@@ -677,3 +677,29 @@ fn main() void {
 }
 """, arch, "u32")
     check(prog, [[np.float32(-2.0).view(np.uint32), 0x40400000, 7, 0x40400001]], np.uint32)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_runtime_pointers_convert_to_const_and_one_element_array_pointers(tmp_path, arch):
+    prog = program(tmp_path, """
+var a = [3]i32 { 4, 5, 6 };
+var b = [3]i32 { 40, 50, 60 };
+var out: [3]i32;
+var out_ptr: [*]i32 = &out;
+
+fn last(p: [*]const i32) i32 { return p[2]; }
+fn only(q: *[1]i32) i32 { return (q.*)[0]; }
+fn whole(r: *[3]i32) [*]i32 { return r; }
+
+fn main() void {
+  var p: [*]i32 = &a;
+  var e: *i32 = &a[1];
+  var w: *[3]i32 = &a;
+  if (lay.get_x_coord() == 1) { p = &b; e = &b[1]; w = &b; }
+  out[0] = last(p);
+  out[1] = only(e);
+  out[2] = whole(w)[0];
+  sys.unblock_cmd_stream();
+}
+""", arch, "i32")
+    check(prog, [[[6, 5, 4], [60, 50, 40]]], np.int32)
