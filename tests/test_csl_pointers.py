@@ -703,3 +703,22 @@ fn main() void {
 }
 """, arch, "i32")
     check(prog, [[[6, 5, 4], [60, 50, 40]]], np.int32)
+
+
+def test_a_map_callback_through_a_runtime_pointer_is_refused_where_mapped(tmp_path):
+    body = """
+var a = [4]f32 { 1.0, 2.0, 3.0, 4.0 };
+var b: [4]f32;
+var scale = [1]f32 { 2.0 };
+var s: [*]f32 = &scale;
+var out: [4]f32;
+var out_ptr: [*]f32 = &out;
+const da = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> a[i] });
+const db = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> b[i] });
+fn times(x: f32) f32 { return x * s[0]; }
+fn main() void { s = &b; @map(times, da, db); }
+"""
+    e = refused(tmp_path, body)
+    assert "@map: the callback 'times' reads or writes through a pointer known only at run " \
+        "time" in str(e)
+    assert (e.line, e.col) == at(body, "@map(times")

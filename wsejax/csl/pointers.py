@@ -409,6 +409,13 @@ class PointerMixin:
             body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
         fn.emit(ir.For(var, DType.i32, 0, _count(arr.type.shape), 1, body))
 
+    def check_map_callback(self, f: ir.Function, pos) -> None:
+        """A @map callback runs on all elements at once: it may not go through a runtime
+        pointer."""
+        if _through_pointer(f.body):
+            raise self.error(f"@map: the callback '{f.name}' reads or writes through a pointer "
+                             "known only at run time, which a @map callback cannot do", pos)
+
     # -- comparisons and casts -------------------------------------------------------------
 
     def pointer_compare(self, op: str, a, b, pos):
@@ -446,6 +453,17 @@ class PointerMixin:
         """`@ptrcast(P, p)` where the result is a runtime pointer: `p` is one, P or p is
         `*anyopaque`, or P's elements have another width than those p points to."""
         return RPtr(self.ptr_expr(p, pos), t)
+
+
+def _through_pointer(node) -> bool:
+    """Whether an IR subtree loads or stores through a runtime pointer."""
+    if isinstance(node, (ir.PtrLoad, ir.PtrStore)):
+        return True
+    if isinstance(node, tuple):
+        return any(_through_pointer(x) for x in node)
+    if hasattr(node, "__dataclass_fields__"):
+        return any(_through_pointer(getattr(node, k)) for k in node.__dataclass_fields__)
+    return False
 
 
 def _width(c, p: PtrVal) -> int:
