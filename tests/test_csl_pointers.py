@@ -56,13 +56,14 @@ def check(prog, want, dtype=np.float32):
 
 
 def refused(tmp_path, body: str, arch: str = "wse2"):
-    """The CslError compiling `body`, and the (line, col) of its first `^^` marked spot."""
+    """The CslError compiling `body`."""
     with pytest.raises(CslError) as info:
         program(tmp_path, body, arch)
     return info.value
 
 
 def at(body: str, where: str):
+    """The (line, col) of `where` in pe.csl, as `program` writes it."""
     return position(HEAD + body, where)
 
 
