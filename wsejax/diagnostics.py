@@ -17,6 +17,7 @@ from typing import NamedTuple
 from wsejax.errors import DeadlockError, FabricFault
 
 __all__ = ["DEFAULT_LOOP_LIMIT", "MAX_LISTED_PES", "PRNG_SEED", "PeSummary", "assertion_failed",
+           "bad_pointer",
            "command_stuck",
            "device_fault", "dsd_out_of_range", "fabric_busy", "half_an_element",
            "index_out_of_range", "loop_ran_past", "map_writes_memory", "microthread_clash",
@@ -168,3 +169,11 @@ def stream_short(command: str, short: list, verb: str, lines: list[str]) -> Dead
     return DeadlockError(
         f"{command} cannot finish: {len(short)} PE(s) stopped short, and nothing on the "
         "fabric can make progress", [(x, y) for x, y, _, _ in short], "\n".join(each + lines))
+
+
+def bad_pointer(doing: str, dtype: str, width: int) -> str:
+    """The fault of a load or store (`doing` "reading" / "writing") of a `dtype` element
+    (`width` bytes) through a runtime pointer whose address is in no array it may access, or
+    not a multiple of the width."""
+    return (f"{doing} {dtype} through a pointer: its address is not inside an array, or not a "
+            f"multiple of {width} bytes")

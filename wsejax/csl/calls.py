@@ -27,6 +27,7 @@ from wsejax.csl.values import (
     LocalVar,
     NativeFn,
     PtrT,
+    RPtr,
     RVal,
     Special,
     StructRef,
@@ -79,7 +80,8 @@ class CallMixin:
                 (isinstance(t, Special) and t.name in ("type", "comptime_int", "comptime_float",
                                                        "comptime_struct", "comptime_string",
                                                        "imported_module")) \
-                or isinstance(t, (PtrT, FnT)) or t is TYPE
+                or isinstance(t, FnT) or t is TYPE \
+                or isinstance(t, PtrT) and not isinstance(a, RPtr)
             if t is ANYTYPE and not comptime:
                 t = aggregate_type_of(a) if isinstance(a, (StructRef, EnumRVal)) else (
                     a.dtype if isinstance(a, (RVal, CNum)) else (
@@ -108,6 +110,10 @@ class CallMixin:
                 key.append(("dsd", p.name, d.kind))
             elif isinstance(t, (DType, StructT, EnumT)):
                 runtime.append((p, self.checked_fp16(t, p.pos, f"parameter '{p.name}'"), a))
+            elif isinstance(t, PtrT):
+                runtime.append((p, t, self.runtime_pointer(a, t, pos, f"argument '{p.name}' "
+                                                           f"of {decl.name}")))
+                key.append(("ptr", p.name))
             else:
                 raise self.error(f"parameter '{p.name}' of {decl.name}: type {t} is not "
                                  "supported at run time", p.pos)
@@ -122,7 +128,7 @@ class CallMixin:
         name = self.specialize(fv, fenv, runtime, key, pos)
         irargs = []
         for p, t, a in runtime:
-            if t == "dsd":
+            if t == "dsd" or isinstance(t, PtrT):
                 irargs.append(a.expr)
             elif isinstance(t, (StructT, EnumT)):
                 irargs.extend(self.aggregate_args(a, t, pos, f"argument '{p.name}' of "
@@ -137,6 +143,9 @@ class CallMixin:
             return None
         tmp = env.module.pe.fresh("ret")
         fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, tuple(irargs), ret)))
+        declared = self.eval_type(decl.ret, fenv)
+        if isinstance(declared, PtrT):
+            return RPtr(ir.Local(tmp, ret), declared)
         return RVal(ir.Local(tmp, ret), ret)
 
     def ret_type(self, decl, fenv: Env):
@@ -149,6 +158,8 @@ class CallMixin:
             return self.checked_fp16(t, decl.pos, f"{decl.name}'s return type")
         if isinstance(t, Special) and t.name in DSD_KINDS:
             return "dsd"
+        if isinstance(t, PtrT):
+            return ir.POINTER
         raise self.error(f"{decl.name} returns {t}, which a runtime function cannot", decl.pos)
 
     def specialize(self, fv: FnVal, fenv: Env, runtime, key, pos) -> str:
@@ -172,6 +183,9 @@ class CallMixin:
             self.declare_leaves(pe, self.ret_prefix(name), ret, ())
         params = self.bind_runtime_params(pe, fenv, runtime)
         ctx = FnCtx(name, ret, addressed=_addressed(decl.body))
+        declared = self.eval_type(decl.ret, fenv) if ret is not None else None
+        ctx.ret_ptr = declared if isinstance(declared, PtrT) else None
+        self.addressed_params(runtime, params, ctx, Env(mod, fenv.scopes, ctx))
         body_env = Env(mod, fenv.scopes + [{}], ctx)
         self.enter_call(decl, pos)
         try:
@@ -197,6 +211,10 @@ class CallMixin:
             if isinstance(t, (StructT, EnumT)):
                 params.extend(self.aggregate_params(pname, t, p.pos))
                 fenv.bind(p.name, self.aggregate_param_value(pname, t))
+                continue
+            if isinstance(t, PtrT):
+                params.append((pname, ir.POINTER))
+                fenv.bind(p.name, RPtr(ir.Local(pname, ir.POINTER), t))
                 continue
             params.append((pname, t))
             if t == "dsd":

@@ -29,6 +29,7 @@ from wsejax.csl.coerce import CoerceMixin
 from wsejax.csl.env import Env, Module, _Break, _Continue, _Return
 from wsejax.csl.expr import ExprMixin
 from wsejax.csl.parser import parse, read_source
+from wsejax.csl.pointers import PointerMixin
 from wsejax.csl.stmt import StmtMixin
 from wsejax.csl.structs import AggregateMixin, aggregate_type_of, is_aggregate_type
 from wsejax.csl.values import (
@@ -61,7 +62,7 @@ __all__ = ["Compiler", "Module"]
 # The compiler
 
 
-class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin):
+class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, PointerMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements
@@ -217,16 +218,23 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin):
             mod.pe.dsd_vars[name] = v.expr
             return DsdVarRef(name, v.kind, v.dtype)
         if isinstance(t, PtrT) or isinstance(v, PtrVal):
-            if not isinstance(v, PtrVal):
-                raise self.error(f"pointer variable '{d.name}' needs an initial pointer "
-                                 "(like &A)", d.pos)
-            if t is not None:
-                v = self.coerce(v, t, d.pos, f"'{d.name}'")
-            return PtrVar(v, d.pos)
+            return self.pointer_var(mod, d, t, v)
         held = t if t is not None else aggregate_type_of(v)
         if is_aggregate_type(held):
             return self.aggregate_global(mod, d, held, v)
         return self.global_symbol(mod, d, t, v)
+
+    def pointer_var(self, mod: Module, d: ast.VarDecl, t, v):
+        """A global pointer `var`: a runtime pointer if the program reassigns it or takes its
+        address, else the comptime pointer it was initialised with."""
+        if d.name in self.runtime_pointer_names(mod):
+            return self.global_pointer(mod, d, t, v)
+        if not isinstance(v, PtrVal):
+            raise self.error(f"pointer variable '{d.name}' needs an initial pointer "
+                             "(like &A)", d.pos)
+        if t is not None:
+            v = self.coerce(v, t, d.pos, f"'{d.name}'")
+        return PtrVar(v, d.pos)
 
     def global_symbol(self, mod: Module, d: ast.VarDecl, t, v) -> SymRef:
         """A `var` in PE memory: a symbol of a scalar or array type, with its initial value."""

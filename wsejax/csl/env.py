@@ -49,6 +49,7 @@ class FnCtx:
     loops: list = field(default_factory=list)   # (label, "runtime"|"comptime", depth)
     depth: int = 0                # runtime control-flow nesting (if / loop bodies)
     addressed: set = field(default_factory=set)  # locals whose address is taken (&x)
+    ret_ptr: object = None        # the PtrT a function returning a pointer declares
 
     def emit(self, stmt) -> None:
         self.blocks[-1].append(stmt)

@@ -132,6 +132,7 @@ from wsejax.reference.elements import ELEMENT_OPS
 from wsejax.reference.host import HostCommands
 from wsejax.reference.interp import Interpreter
 from wsejax.reference.pe import PAYLOAD, PE
+from wsejax.reference.pointers import PointerInterpreter
 from wsejax.reference.scheduler import Scheduler
 from wsejax.routes import routes_table
 
@@ -139,7 +140,7 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
 
 
-class Reference(HostCommands, Scheduler, DsdInterpreter, Interpreter):
+class Reference(HostCommands, Scheduler, DsdInterpreter, PointerInterpreter, Interpreter):
     """Runs a Program one PE at a time, statement by statement, element by element.
 
     Every IR statement, expression and DSD expression class has its handler here,

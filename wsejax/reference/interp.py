@@ -55,7 +55,7 @@ BREAK, CONTINUE, RETURN = "break", "continue", "return"
 _WAITING_STMTS = frozenset({ir.If, ir.For, ir.While, ir.Call, ir.DsdOp})
 # statements a @map callback may not run
 _NOT_IN_MAP = frozenset({ir.Assign, ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
-                         ir.TaskCtl, ir.QueueBind, ir.QueueCtl})
+                         ir.TaskCtl, ir.QueueBind, ir.QueueCtl, ir.PtrStore})
 
 
 def map_write_error(fr: Frame) -> ProgramError:

@@ -44,7 +44,7 @@ __all__ = ["ControlLowering", "UNROLL_LIMIT"]
 UNROLL_LIMIT = 4     # a static loop of at most this many iterations unrolls
 # statements a @map callback may not run: they write memory or state
 _WRITES = (ir.Assign, ir.DsdOp, ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
-           ir.TaskCtl, ir.QueueBind, ir.QueueCtl)
+           ir.TaskCtl, ir.QueueBind, ir.QueueCtl, ir.PtrStore)
 # statements that cost no cycle of their own
 _UNTIMED = (ir.If, ir.For, ir.While, ir.Call)
 
