@@ -29,6 +29,7 @@ __all__ = [
     "PtrT", "PtrVal",
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
     "TensorAccessVal", "TupleVal", "UtIdVal", "ieee_float", "type_name",
+    "RtHandleVal",
 ]
 
 
@@ -283,6 +284,16 @@ class UtIdVal:
     def known(self) -> int | None:
         """The number where it is comptime-known, else None."""
         return self.id if isinstance(self.id, int) else None
+
+
+@dataclass(frozen=True)
+class RtHandleVal:
+    """A color or task ID whose number is known only at run time (`@get_color(n)`,
+    `@get_local_task_id(n)`, ... of a runtime u16): `kind` is "color", "local", "data" or
+    "control"; `expr` is its u16 IR expression, read once where the handle was made."""
+
+    kind: str
+    expr: object
 
 
 @dataclass(frozen=True)
@@ -560,4 +571,6 @@ _DESCRIBE = {
     TaskIdVal: lambda v: f"{v.kind} task ID {v.id}",
     UtIdVal: lambda v: "a runtime microthread ID" if v.known is None else f"microthread {v.id}",
     FifoVal: lambda v: f"the FIFO '{v.name}'",
+    RtHandleVal: lambda v: "a runtime color" if v.kind == "color" else
+    f"a runtime {v.kind} task ID",
 }

@@ -1,0 +1,256 @@
+"""Runtime handles of CSL: `@get_color(n)`, `@get_local_task_id(n)`, `@get_data_task_id(c)` and
+`@get_control_task_id(n)` of a runtime u16 (spec 4), used by `@activate`, `@block`,
+`@unblock`, an operation's `.activate` / `.unblock`, and `@get_int`. Each program runs on the
+engine with the reference beside it (check mode: every symbol and the clock must agree), and
+its results are checked by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from csl_harness import compile_pe, position, read
+
+from wsejax import CslError, SdkRuntime
+
+ARCHES = ["wse2", "wse3"]
+
+HEAD = """param memcpy_params;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const lay = @import_module("<layout>");
+var out: [4]u32;
+var out_ptr: [*]u32 = &out;
+"""
+
+TAIL = """
+comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
+"""
+
+EXPORTS = """@export_name("out", [*]u32, true);
+@export_name("main", fn()void);"""
+
+
+def program(tmp_path, body: str, arch: str, w: int = 3, layout: str = ""):
+    """The PE program `body` on a w x 1 rectangle; `layout` adds lines to the layout block."""
+    return compile_pe(tmp_path, HEAD + body + TAIL, EXPORTS + layout, w=w, arch=arch)
+
+
+def run_out(prog, w: int = 3) -> np.ndarray:
+    """`out` of each PE after `main`, the reference checking the engine all along:
+    `[x, 4]`."""
+    r = SdkRuntime(prog, check=True)
+    r.load()
+    r.run()
+    r.launch("main", nonblock=False)
+    got = read(r, "out", 4, np.uint32)[0]
+    r.stop()
+    return got
+
+
+def compile_error(tmp_path, body: str, arch: str, where: str) -> CslError:
+    """The CslError of a program, checked to point at the first `where` of pe.csl."""
+    with pytest.raises(CslError) as info:
+        program(tmp_path, body, arch)
+    e = info.value
+    assert e.file.endswith("pe.csl"), str(e)
+    assert (e.line, e.col) == position((tmp_path / "pe.csl").read_text(), where), str(e)
+    return e
+
+
+# three local tasks; main picks one by an ID computed at run time
+PICK = """
+var base: u16 = 10;
+task t10() void { out[0] = 100; sys.unblock_cmd_stream(); }
+task t11() void { out[0] = 110; sys.unblock_cmd_stream(); }
+task t12() void { out[0] = 120; sys.unblock_cmd_stream(); }
+comptime {
+  @bind_local_task(t10, @get_local_task_id(10));
+  @bind_local_task(t11, @get_local_task_id(11));
+  @bind_local_task(t12, @get_local_task_id(12));
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_activate_runs_the_task_whose_id_is_computed_at_run_time(tmp_path, arch):
+    got = run_out(program(tmp_path, PICK + """
+fn main() void {
+  @activate(@get_local_task_id(base + lay.get_x_coord()));
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, 0], [100, 110, 120])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_runtime_handle_keeps_the_number_it_was_made_from(tmp_path, arch):
+    # k changes after the handle is made: the handle still names task 10 + x
+    got = run_out(program(tmp_path, PICK + """
+fn main() void {
+  var k: u16 = base + lay.get_x_coord();
+  const t = @get_local_task_id(k);
+  k = 0;
+  out[1] = @get_int(t);
+  @activate(t);
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :2], [[100, 10], [110, 11], [120, 12]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_get_int_gives_the_number_of_every_runtime_handle(tmp_path, arch):
+    got = run_out(program(tmp_path, """
+fn main() void {
+  const x = lay.get_x_coord();
+  out[0] = @get_int(@get_color(x + 3));
+  out[1] = @get_int(@get_local_task_id(x + 20));
+  out[2] = @get_int(@get_control_task_id(x + 40));
+  out[3] = @get_int(@get_color(5)) + @get_int(@get_local_task_id(9));
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    x = np.arange(3)
+    np.testing.assert_array_equal(got, np.stack([x + 3, x + 20, x + 40, 0 * x + 14], 1))
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_block_and_unblock_by_runtime_ids_hold_a_task_back(tmp_path, arch):
+    # main blocks and activates `late` (by a runtime ID), then activates `early`, which
+    # unblocks `late`: `late` runs second
+    got = run_out(program(tmp_path, """
+var ids = [2]u16 { 11, 12 };
+var step: u32 = 0;
+task late() void { step += 1; out[0] = step; sys.unblock_cmd_stream(); }
+task early() void {
+  step += 1;
+  out[1] = step;
+  @unblock(@get_local_task_id(ids[0]));
+}
+fn main() void {
+  const t = @get_local_task_id(ids[0]);
+  @block(t);
+  @activate(t);
+  @activate(@get_local_task_id(ids[1]));
+}
+comptime {
+  @bind_local_task(late, @get_local_task_id(11));
+  @bind_local_task(early, @get_local_task_id(12));
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :2], [[2, 1]] * 3)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_operation_activates_and_unblocks_tasks_named_at_run_time(tmp_path, arch):
+    # the copy activates `done` (ID 10 + x % 2 picks one of two tasks), whose end unblocks
+    # `last` through the next copy's .unblock
+    got = run_out(program(tmp_path, """
+var src = [2]u32 { 7, 9 };
+var dst = @zeros([2]u32);
+const sd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> src[i] });
+const dd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> dst[i] });
+var last_id: u16 = 0;
+task done_a() void {
+  out[0] = dst[0] + dst[1];
+  @mov32(dd, sd, .{ .unblock = @get_local_task_id(last_id) });
+}
+task done_b() void {
+  out[0] = 1000;
+  @mov32(dd, sd, .{ .unblock = @get_local_task_id(last_id) });
+}
+task last() void { out[1] = 5; out[2] = last_id; sys.unblock_cmd_stream(); }
+fn main() void {
+  last_id = 13;
+  @block(@get_local_task_id(13));
+  @activate(@get_local_task_id(13));
+  @mov32(dd, sd, .{ .activate = @get_local_task_id(10 + lay.get_x_coord() % 2) });
+}
+comptime {
+  @bind_local_task(done_a, @get_local_task_id(10));
+  @bind_local_task(done_b, @get_local_task_id(11));
+  @bind_local_task(last, @get_local_task_id(13));
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :3], [[16, 5, 13], [1000, 5, 13], [16, 5, 13]])
+
+
+# color 6 from each PE's CE back to itself
+LOOPBACK = """
+for (@range(i16, 3)) |x| {
+  @set_color_config(x, 0, @get_color(6), .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ RAMP } } });
+}"""
+
+
+def test_wse2_blocks_and_unblocks_a_data_task_by_a_runtime_color(tmp_path):
+    # the data task of color 6 (wse2: its ID is the color) starts blocked; a runtime handle
+    # of color 6 unblocks it, and the wavelets main sends to itself then run it
+    got = run_out(program(tmp_path, """
+var which: u16 = 6;
+const c6 = @get_color(6);
+const oq = @get_output_queue(2);
+const to_self = @get_dsd(fabout_dsd, .{ .extent = 2, .fabric_color = c6, .output_queue = oq });
+var words = [2]u32 { 3, 4 };
+const wd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> words[i] });
+var seen: u32 = 0;
+task recv(v: u32) void {
+  out[seen] = v + 10 * @get_int(@get_data_task_id(@get_color(which)));
+  seen += 1;
+  if (seen == 2) { sys.unblock_cmd_stream(); }
+}
+fn main() void {
+  @unblock(@get_color(which));
+  @mov32(to_self, wd);
+}
+comptime {
+  @bind_data_task(recv, @get_data_task_id(c6));
+  @block(c6);
+}
+""", "wse2", layout=LOOPBACK))
+    np.testing.assert_array_equal(got[:, :2], [[63, 64]] * 3)
+
+
+# ------------------------------------------------------------------------------------------------
+# misuse
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_runtime_task_id_must_be_a_u16(tmp_path, arch):
+    e = compile_error(tmp_path, """
+fn main() void {
+  const k: i32 = 10;
+  var n: i32 = k;
+  @activate(@get_local_task_id(n));
+}
+""", arch, "n));")
+    assert "@get_local_task_id takes a u16 at run time, got a runtime i32" in str(e)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_activate_refuses_a_runtime_control_task_id(tmp_path, arch):
+    e = compile_error(tmp_path, """
+fn main() void {
+  var n: u16 = 40;
+  @activate(@get_control_task_id(n));
+}
+""", arch, "@activate(")
+    assert "@activate takes a local task ID (@get_local_task_id(n)) or a local task, got a " \
+        "runtime control task ID" in str(e)
+
+
+def test_on_wse3_a_runtime_color_names_no_task(tmp_path):
+    e = compile_error(tmp_path, """
+fn main() void {
+  var n: u16 = 4;
+  @block(@get_color(n));
+}
+""", "wse3", "@block(")
+    assert "@block: on wse3 a color names no task (block or unblock its input queue)" in str(e)
+
+
+def test_on_wse3_a_data_task_id_takes_a_queue_not_a_runtime_color(tmp_path):
+    e = compile_error(tmp_path, """
+fn main() void {
+  var n: u16 = 4;
+  const t = @get_data_task_id(@get_color(n));
+}
+""", "wse3", "@get_color(n)")
+    assert "on wse3 @get_data_task_id takes an input queue (@get_input_queue(n)), got a " \
+        "runtime color" in str(e)
