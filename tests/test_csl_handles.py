@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from csl_harness import compile_pe, position, read
 
-from wsejax import CslError, SdkRuntime
+from wsejax import CslError, FabricFault, SdkRuntime
 
 ARCHES = ["wse2", "wse3"]
 
@@ -254,3 +254,82 @@ fn main() void {
 """, "wse3", "@get_color(n)")
     assert "on wse3 @get_data_task_id takes an input queue (@get_input_queue(n)), got a " \
         "runtime color" in str(e)
+
+
+# ------------------------------------------------------------------------------------------------
+# the config space
+
+
+CONFIG = """
+comptime {
+  @set_config(0x7e00, 41);
+  @set_config(0x10, @get_config(0x7e00) + 1);
+}
+fn main() void {
+  const x = lay.get_x_coord();
+  out[0] = @get_config(0x7e00);
+  out[1] = @get_config(0x10) + 1000 * @as(u32, @get_config(0x5));
+  @set_config(0x5 + x, 7 * x + 1);
+  out[2] = @as(u32, @get_config(5)) + 100 * @as(u32, @get_config_unchecked(6));
+  @set_config_unchecked(0x7e00, x + 300);
+  out[3] = @get_config(0x7e00);
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_config_space_reads_what_was_written_else_the_start_up_image_else_zero(
+        tmp_path, arch):
+    got = run_out(program(tmp_path, CONFIG, arch))
+    # x = 0 writes address 5 (1), x = 1 address 6 (8), x = 2 address 7 (15)
+    np.testing.assert_array_equal(got, [[41, 42, 1, 300], [41, 42, 800, 301],
+                                        [41, 42, 0, 302]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_pe_that_writes_too_many_config_addresses_faults(tmp_path, arch):
+    prog = program(tmp_path, """
+fn main() void {
+  var a: u16 = 0;
+  const n: u16 = if (lay.get_x_coord() == 1) 40 else 32;
+  while (a < n) : (a += 1) { @set_config(a, a); }
+  out[0] = @get_config(31);
+  sys.unblock_cmd_stream();
+}
+""", arch)
+    r = SdkRuntime(prog, check=True)
+    r.load()
+    r.run()
+    with pytest.raises(FabricFault) as info:
+        r.launch("main", nonblock=False)
+    assert info.value.pes == [(1, 0)]
+    assert "@set_config: the PE has written 32 other config addresses, the most wsejax " \
+        "keeps per PE" in str(info.value)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_config_address_range_argument_is_refused(tmp_path, arch):
+    e = compile_error(tmp_path, """
+fn main() void { out[0] = @get_config(4, 9); }
+""", arch, "9)")
+    assert "@get_config: the address range argument is not supported yet" in str(e)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_runtime_config_address_must_be_a_u16(tmp_path, arch):
+    e = compile_error(tmp_path, """
+fn main() void {
+  var a: u32 = 4;
+  @set_config(a, 1);
+}
+""", arch, "a, 1")
+    assert "@set_config address: expected a u16 at run time, got a runtime u32" in str(e)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_config_address_is_a_16_bit_word_address(tmp_path, arch):
+    e = compile_error(tmp_path, """
+comptime { @set_config(70000, 1); }
+""", arch, "70000")
+    assert "@set_config address: 70000 is not a 16-bit word address (0 to 65535)" in str(e)

@@ -102,6 +102,25 @@ class QueueFlushed:
     dtype: DType = DType.bool_
 
 
+@dataclass(frozen=True)
+class ConfigRead:
+    """`@get_config(addr)`: the 16-bit word at config address `addr` (a u16 expression) of
+    the PE: the last value written there, else the reset value 0.
+
+    The config space is sparse: the PE program's symbols `CONFIG_ADDRS` (i32 addresses, -1
+    for a free entry) and `CONFIG_WORDS` (u16 words) hold, entry by entry, the addresses
+    written and their words."""
+
+    addr: Expr
+    dtype: DType = DType.u16
+
+
+# the symbols of a PE program's config space (see ConfigRead), and how many addresses it holds
+CONFIG_ADDRS = "%config.addrs"
+CONFIG_WORDS = "%config.words"
+CONFIG_ENTRIES = 32
+
+
 BIN_OPS = ("+", "-", "*", "/", "%", "<<", ">>", "&", "|", "^", "and", "or",
            "==", "!=", "<", "<=", ">", ">=", "min", "max")
 UN_OPS = ("-", "~", "!", "abs")
@@ -182,7 +201,7 @@ INTRINSICS = {
 
 
 Expr = (Const | Load | Local | PeValue | Bin | Un | Cast | Bitcast | Select | CallExpr
-        | Intrinsic | QueueFlushed)
+        | Intrinsic | QueueFlushed | ConfigRead)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -523,13 +542,23 @@ class QueueCtl:
 
 
 @dataclass(frozen=True)
+class ConfigWrite:
+    """`@set_config(addr, value)`: config address `addr` of the PE holds the 16-bit `value`
+    from now on (both u16 expressions; the config space is described at `ConfigRead`). A PE
+    that writes more than CONFIG_ENTRIES distinct addresses faults."""
+
+    addr: Expr
+    value: Expr
+
+
+@dataclass(frozen=True)
 class UnblockCmdStream:
     """`sys_mod.unblock_cmd_stream()`: the host may issue its next command to this PE."""
 
 
 Stmt = (Assign | LocalAssign | DsdAssign | DsdOp | Map | If | For | While | Break | Continue
         | Return | Call | ExprStmt | UnblockCmdStream | Print | TaskCtl | QueueBind | QueueCtl
-        | Assert)
+        | Assert | ConfigWrite)
 
 
 def walk_stmts(body: tuple[Stmt, ...]):
