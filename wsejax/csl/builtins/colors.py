@@ -40,6 +40,9 @@ def _color_config(c, color, config, node):
     if color.id in c.streams:
         raise c.error(f"color {color.id} is a memcpy streaming color: memcpy routes it, the "
                       "program may not configure it", node.pos)
+    if c.launch is not None and color.id == c.launch[0]:
+        raise c.error(f"color {color.id} is memcpy's launch color (.LAUNCH): memcpy routes it, "
+                      "the program may not configure it", node.pos)
     if not isinstance(config, StructVal):
         raise c.error(f"@{node.name} takes a config struct like .{{ .routes = .{{ .rx = "
                       ".{WEST}, .tx = .{RAMP} } }", node.pos)
