@@ -333,3 +333,53 @@ def test_a_config_address_is_a_16_bit_word_address(tmp_path, arch):
 comptime { @set_config(70000, 1); }
 """, arch, "70000")
     assert "@set_config address: 70000 is not a 16-bit word address (0 to 65535)" in str(e)
+
+
+# ------------------------------------------------------------------------------------------------
+# <tile_config>.task_priority
+
+
+PRIORITY = """
+const tc = @import_module("<tile_config>");
+const tp = tc.task_priority;
+var step: u32 = 0;
+var ran: u32 = 0;
+fn record(k: u32) void {
+  out[step] = k;
+  step += 1;
+  if (step == 3) { sys.unblock_cmd_stream(); }
+}
+task t10() void { record(10); }
+task t11() void { record(11); }
+task t12() void { record(12); }
+fn main() void {
+  const x = lay.get_x_coord();
+  var k: u16 = 11;
+  if (x >= 1) { tp.update_task_priority(@get_local_task_id(k), tp.level.HIGH); }
+  if (x == 2) { tp.clear_task_priority(t12); }
+  @activate(t10);
+  @activate(t11);
+  @activate(t12);
+}
+comptime {
+  @bind_local_task(t10, @get_local_task_id(10));
+  @bind_local_task(t11, @get_local_task_id(11));
+  @bind_local_task(t12, @get_local_task_id(12));
+  tp.set_task_priority(@get_local_task_id(12));
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_high_priority_tasks_start_before_low_ones(tmp_path, arch):
+    got = run_out(program(tmp_path, PRIORITY, arch))
+    # x = 0: 12 is HIGH from the start; x = 1: 11 is made HIGH too; x = 2: then 12 LOW again
+    np.testing.assert_array_equal(got[:, :3], [[12, 10, 11], [11, 12, 10], [11, 10, 12]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_task_priority_level_is_low_or_high(tmp_path, arch):
+    e = compile_error(tmp_path, PRIORITY.replace("tp.level.HIGH", "3"), arch,
+                      "tp.update_task_priority(")
+    assert "task_priority.update_task_priority takes a level (.LOW or .HIGH), got the " \
+        "comptime_int 3" in str(e)

@@ -120,6 +120,11 @@ CONFIG_ADDRS = "%config.addrs"
 CONFIG_WORDS = "%config.words"
 CONFIG_ENTRIES = 32
 
+# the symbol of a PE program's task priorities (`<tile_config>.task_priority`): [2] u32, bit
+# k % 32 of word k // 32 set where task ID k has HIGH priority (the scheduler starts a runnable
+# HIGH task before any LOW one); a program without it has every task LOW
+TASK_PRIORITY = "%task.priority"
+
 
 BIN_OPS = ("+", "-", "*", "/", "%", "<<", ">>", "&", "|", "^", "and", "or",
            "==", "!=", "<", "<=", ">", ">=", "min", "max")
