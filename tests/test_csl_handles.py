@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from csl_harness import compile_pe, position, read
+from test_queue_config import RECV, compile_pair, expected, received
 
-from wsejax import CslError, FabricFault, SdkRuntime
+from wsejax import CslError, FabricFault, SdkRuntime, ir
 
 ARCHES = ["wse2", "wse3"]
 
@@ -383,3 +384,40 @@ def test_a_task_priority_level_is_low_or_high(tmp_path, arch):
                       "tp.update_task_priority(")
     assert "task_priority.update_task_priority takes a level (.LOW or .HIGH), got the " \
         "comptime_int 3" in str(e)
+
+
+# ------------------------------------------------------------------------------------------------
+# <tile_config>: a queue bound by an ID known only at run time
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_input_queue_named_at_run_time_is_rebound(tmp_path, arch):
+    # the receiver of test_queue_config's pair, its queue 2 named by a runtime u16
+    recv = RECV.format(n=6, m=6, filter="").replace(
+        "tc.input_queue_config.encode_input_queue(2, 6, true);",
+        "tc.input_queue_config.encode_input_queue(qid + 1, 6, true);").replace(
+        "const iq = @get_input_queue(2);", "const iq = @get_input_queue(2);\nvar qid: u16 = 1;")
+    prog = compile_pair(tmp_path, arch, 6, recv=recv)
+    eng, ref = received(prog, 6)
+    want = expected(6, np.ones(6, bool))
+    np.testing.assert_array_equal(eng, want)
+    np.testing.assert_array_equal(ref, want)
+    # only the queue the program initialises can be named: the others lose their binding
+    pe = next(pe for pe in prog.classes if pe.name == "recv.csl")
+    binds = [s for f in pe.functions for s in ir.walk_stmts(f.body)
+             if isinstance(s, ir.QueueBind)]
+    assert [(b.kind, b.queue) for b in binds] == [("input", 2)]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_queue_named_at_run_time_needs_an_initialised_queue(tmp_path, arch):
+    e = compile_error(tmp_path, """
+const tc = @import_module("<tile_config>");
+fn main() void {
+  var q: u16 = 3;
+  tc.input_queue_config.encode_input_queue(q, 6, true);
+  sys.unblock_cmd_stream();
+}
+""", arch, "tc.input_queue_config.encode_input_queue(")
+    assert "input_queue_config.encode_input_queue: a queue ID known only at run time, but the " \
+        "program initialises no input queue (@initialize_queue) it could name" in str(e)
