@@ -125,6 +125,11 @@ CONFIG_ENTRIES = 32
 # HIGH task before any LOW one); a program without it has every task LOW
 TASK_PRIORITY = "%task.priority"
 
+# the symbol of a PE program's performance counters (`<time>.get_perf_cntr`): [1] u32, the
+# cycles the clock counted before its resets (`reset_cycles` adds the clock to it), so that
+# it plus the clock counts every cycle since start
+PERF_BASE = "%time.perf_base"
+
 
 BIN_OPS = ("+", "-", "*", "/", "%", "<<", ">>", "&", "|", "^", "and", "or",
            "==", "!=", "<", "<=", ">", ">=", "min", "max")
