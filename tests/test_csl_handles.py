@@ -173,6 +173,31 @@ comptime {
     np.testing.assert_array_equal(got[:, :3], [[16, 5, 13], [1000, 5, 13], [16, 5, 13]])
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_functions_take_task_ids_known_at_comptime_or_at_run_time(tmp_path, arch):
+    # go() is specialized for the comptime ID 12 and takes the runtime ones as a u16
+    got = run_out(program(tmp_path, PICK + """
+fn go(t: local_task_id, slot: u16) void { out[slot] = @get_int(t); @activate(t); }
+fn main() void {
+  if (lay.get_x_coord() == 2) { go(@get_local_task_id(12), 1); }
+  else { go(@get_local_task_id(base + lay.get_x_coord()), 2); }
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :3], [[100, 0, 10], [110, 0, 11], [120, 12, 0]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_runtime_handle_argument_must_be_of_the_parameter_kind(tmp_path, arch):
+    e = compile_error(tmp_path, """
+fn go(t: local_task_id) void { @activate(t); }
+fn main() void {
+  var n: u16 = 3;
+  go(@get_color(n));
+}
+""", arch, "go(@get_color")
+    assert "argument 't' of go: expected a local_task_id, got a runtime color" in str(e)
+
+
 # color 6 from each PE's CE back to itself
 LOOPBACK = """
 for (@range(i16, 3)) |x| {

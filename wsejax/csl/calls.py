@@ -24,6 +24,7 @@ from wsejax.csl.values import (
     LocalVar,
     NativeFn,
     PtrT,
+    RtHandleVal,
     RVal,
     Special,
     describe,
@@ -70,11 +71,12 @@ class CallMixin:
         runtime, key = [], []
         for p, a in zip(decl.params, args):
             t = self.eval_type(p.type, fenv)
-            comptime = p.comptime or t is ANYTYPE and is_comptime_value(a) or \
-                (isinstance(t, Special) and t.name in ("type", "comptime_int", "comptime_float",
-                                                       "comptime_struct", "comptime_string",
-                                                       "imported_module")) \
-                or isinstance(t, (PtrT, FnT)) or t is TYPE
+            handle = _runtime_id_arg(self, t, a, decl, p, pos)
+            if handle is not None:
+                runtime.append((p, DType.u16, handle))
+                key.append(("id", p.name, handle.kind))
+                continue
+            comptime = _comptime_param(p, t, a)
             if t is ANYTYPE and not comptime:
                 t = a.dtype if isinstance(a, (RVal, CNum)) else (
                     "dsd" if isinstance(a, DsdVal) else None)
@@ -115,7 +117,7 @@ class CallMixin:
         name = self.specialize(fv, fenv, runtime, key, pos)
         irargs = []
         for p, t, a in runtime:
-            if t == "dsd":
+            if t == "dsd" or isinstance(a, RtHandleVal):
                 irargs.append(a.expr)
             else:
                 irargs.append(self.to_expr(a, t, pos, f"argument '{p.name}' of {decl.name}"))
@@ -163,6 +165,8 @@ class CallMixin:
             params.append((pname, t))
             if t == "dsd":
                 fenv.bind(p.name, LocalDsd(pname, a.kind, None).value())
+            elif isinstance(a, RtHandleVal):
+                fenv.bind(p.name, RtHandleVal(a.kind, ir.Local(pname, t)))
             else:
                 fenv.bind(p.name, RVal(ir.Local(pname, t), t))
         ctx = FnCtx(name, ret, addressed=_addressed(decl.body))
@@ -258,3 +262,31 @@ def _addressed(node) -> set:
     """Names `x` that appear as `&x` anywhere in an AST subtree."""
     return {n.a.name for n in ast.walk(node)
             if isinstance(n, ast.Unary) and n.op == "&" and isinstance(n.a, ast.Ident)}
+
+
+# parameter types that take a color or task ID: a comptime-known one specializes the function,
+# one known only at run time (`RtHandleVal`) is passed as its u16 number
+_ID_PARAMS = {"color": "color", "local_task_id": "local", "data_task_id": "data",
+              "control_task_id": "control"}
+
+
+def _runtime_id_arg(c, t, a, decl, p, pos) -> RtHandleVal | None:
+    """Runtime handle `a` where it is the argument of parameter `p` (of type `t`), else
+    None."""
+    if not isinstance(a, RtHandleVal) or p.comptime:
+        return None
+    if t is ANYTYPE:
+        return a
+    if not isinstance(t, Special) or a.kind != _ID_PARAMS.get(t.name):
+        raise c.error(f"argument '{p.name}' of {decl.name}: expected a {t}, got "
+                      f"{describe(a)}", pos)
+    return a
+
+
+def _comptime_param(p, t, a) -> bool:
+    """Whether parameter `p` of type `t` takes `a` at comptime (specializing the function)."""
+    return p.comptime or t is ANYTYPE and is_comptime_value(a) or \
+        (isinstance(t, Special) and t.name in ("type", "comptime_int", "comptime_float",
+                                               "comptime_struct", "comptime_string",
+                                               "imported_module", *_ID_PARAMS)) \
+        or isinstance(t, (PtrT, FnT)) or t is TYPE
