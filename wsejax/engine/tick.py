@@ -132,8 +132,9 @@ def _filter(eng: Engine, m: Machine, col: int, k, got, marks):
 
 def start_tasks(eng: Engine, m: Machine, healthy, ticks) -> tuple[Machine, jax.Array]:
     """Each PE whose main thread is idle starts a launch it was asked for, or else its
-    runnable task with the lowest ID (a local task consumes its activation, a data task its
-    wavelet, a control task its control wavelet). Returns whether any started."""
+    runnable task with the lowest ID, a HIGH priority one first (a local task consumes its
+    activation, a data task its wavelet, a control task its control wavelet). Returns whether
+    any started."""
     idle = healthy & (m.fab.pc == 0)
     launched = _start_launches(eng, m, idle) if eng.launchables else None
     if launched is not None:

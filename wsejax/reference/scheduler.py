@@ -179,10 +179,10 @@ class Scheduler:
                 yield ident
 
     def _pick(self, pe: PE):
-        """The runnable task with the lowest ID, as `(fn, args)`, its activation or wavelet
-        consumed; None when none can run. An active, unblocked ID without a task (as the
-        engine's scheduler) is picked with `fn` None: nothing runs, the activation stays, and
-        the PE stays busy."""
+        """The runnable task with the lowest ID, a HIGH priority one first (`_high`), as
+        `(fn, args)`, its activation or wavelet consumed; None when none can run. An active,
+        unblocked ID without a task (as the engine's scheduler) is picked with `fn` None:
+        nothing runs, the activation stays, and the PE stays busy."""
         best = min(self._runnable(pe), key=lambda k: (not _high(pe, k), k), default=None)
         if best is None:
             return None
