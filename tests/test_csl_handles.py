@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import compile_pe, position, read
+from csl_harness import compile_pe, position, read, write
 from test_queue_config import RECV, compile_pair, expected, received
 
 from wsejax import CslError, FabricFault, SdkRuntime, ir
+from wsejax.csl import compile_csl
 
 ARCHES = ["wse2", "wse3"]
 
@@ -487,3 +488,17 @@ var pc: [3]u16;
 fn main() void { tm.get_perf_cntr(&pc, 2); }
 """, arch, "2);")
     assert "get_perf_cntr: there is no counter 2 (0 or 1)" in str(e)
+
+
+def test_the_config_space_is_a_pes(tmp_path):
+    write(tmp_path, {"layout.csl": """
+layout {
+  @set_rectangle(1, 1);
+  @set_config(4, 1);
+}
+"""})
+    with pytest.raises(CslError) as info:
+        compile_csl(tmp_path / "layout.csl", arch="wse2")
+    e = info.value
+    assert e.file.endswith("layout.csl") and (e.line, e.col) == (4, 3), str(e)
+    assert "@set_config belongs in a PE program, not in the layout" in str(e)

@@ -178,3 +178,10 @@ def test_no_task_may_be_bound_to_the_rpc_data_task_id_later(tmp_path):
     # bound after the @rpc: the @rpc is named
     e = error_at(tmp_path, "pe.csl", "@rpc", arch="wse2", server=SERVER["wse2"] + "\n" + BIND)
     assert "a data task is bound to data task ID 8, which serves RPC (@rpc)" in str(e)
+
+
+def test_rpc_belongs_in_a_top_level_comptime_block(tmp_path):
+    pe = PE.replace("  sys.unblock_cmd_stream();\n}",
+                    "  sys.unblock_cmd_stream();\n  @rpc(@get_data_task_id(sys.LAUNCH));\n}", 1)
+    e = error_at(tmp_path, "pe.csl", "@rpc", arch="wse2", pe=pe)
+    assert "@rpc belongs in a top-level comptime block of a PE program" in str(e)
