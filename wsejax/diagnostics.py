@@ -19,6 +19,7 @@ from wsejax.errors import DeadlockError, FabricFault
 __all__ = ["DEFAULT_LOOP_LIMIT", "MAX_LISTED_PES", "PRNG_SEED", "PeSummary", "assertion_failed",
            "bad_pointer",
            "command_stuck",
+           "config_space_full",
            "device_fault", "dsd_out_of_range", "fabric_busy", "half_an_element",
            "index_out_of_range", "loop_ran_past", "map_writes_memory", "microthread_clash",
            "nowhere_to_go", "read_before_assigned", "recursive_call", "started_while_running",
@@ -99,6 +100,11 @@ def read_before_assigned(fn: str, name: str) -> str:
 
 def recursive_call(name: str) -> str:
     return f"recursive call of '{name}' is not supported"
+
+
+def config_space_full(entries: int) -> str:
+    return (f"@set_config: the PE has written {entries} other config addresses, the most "
+            "wsejax keeps per PE")
 
 
 def map_writes_memory(fn: str) -> str:

@@ -105,6 +105,35 @@ class QueueFlushed:
     dtype: DType = DType.bool_
 
 
+@dataclass(frozen=True)
+class ConfigRead:
+    """`@get_config(addr)`: the 16-bit word at config address `addr` (a u16 expression) of
+    the PE: the last value written there, else the reset value 0.
+
+    The config space is sparse: the PE program's symbols `CONFIG_ADDRS` (i32 addresses, -1
+    for a free entry) and `CONFIG_WORDS` (u16 words) hold, entry by entry, the addresses
+    written and their words."""
+
+    addr: Expr
+    dtype: DType = DType.u16
+
+
+# the symbols of a PE program's config space (see ConfigRead), and how many addresses it holds
+CONFIG_ADDRS = "%config.addrs"
+CONFIG_WORDS = "%config.words"
+CONFIG_ENTRIES = 32
+
+# the symbol of a PE program's task priorities (`<tile_config>.task_priority`): [2] u32, bit
+# k % 32 of word k // 32 set where task ID k has HIGH priority (the scheduler starts a runnable
+# HIGH task before any LOW one); a program without it has every task LOW
+TASK_PRIORITY = "%task.priority"
+
+# the symbol of a PE program's performance counters (`<time>.get_perf_cntr`): [1] u32, the
+# cycles the clock counted before its resets (`reset_cycles` adds the clock to it), so that
+# it plus the clock counts every cycle since start
+PERF_BASE = "%time.perf_base"
+
+
 BIN_OPS = ("+", "-", "*", "/", "%", "<<", ">>", "&", "|", "^", "and", "or",
            "==", "!=", "<", "<=", ">", ">=", "min", "max")
 UN_OPS = ("-", "~", "!", "abs")
@@ -212,7 +241,7 @@ class PtrLoad:
 
 
 Expr = (Const | Load | Local | PeValue | Bin | Un | Cast | Bitcast | Select | CallExpr
-        | Intrinsic | QueueFlushed | AddrOf | PtrLoad)
+        | Intrinsic | QueueFlushed | AddrOf | PtrLoad | ConfigRead)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -570,6 +599,16 @@ class QueueCtl:
 
 
 @dataclass(frozen=True)
+class ConfigWrite:
+    """`@set_config(addr, value)`: config address `addr` of the PE holds the 16-bit `value`
+    from now on (both u16 expressions; the config space is described at `ConfigRead`). A PE
+    that writes more than CONFIG_ENTRIES distinct addresses faults."""
+
+    addr: Expr
+    value: Expr
+
+
+@dataclass(frozen=True)
 class UnblockCmdStream:
     """`sys_mod.unblock_cmd_stream()`: the host may issue its next command to this PE."""
 
@@ -586,7 +625,7 @@ class PtrStore:
 
 Stmt = (Assign | LocalAssign | DsdAssign | DsdOp | Map | If | For | While | Break | Continue
         | Return | Call | ExprStmt | UnblockCmdStream | Print | TaskCtl | QueueBind | QueueCtl
-        | Assert | PtrStore)
+        | Assert | PtrStore | ConfigWrite)
 
 
 def walk_stmts(body: tuple[Stmt, ...]):

@@ -82,6 +82,8 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Poi
         self.layout = None
         self.decl_name = None     # the global const whose initialiser is being evaluated
         self.streams: dict = {}   # memcpy streaming color -> ("h2d" | "d2h", pos)
+        self.launch = None        # (color, pos) of <memcpy/get_params>'s .LAUNCH, if given
+        self.rpc_servers: dict = {}   # id(PeBuilder) -> (data task ID, pos) of its @rpc
         self._warn = warn or (lambda msg: print(f"wsejax cslc: warning: {msg}", file=sys.stderr))
         self._ignored: set = set()     # constructs warned about as ignored (once each)
         self._steps = 0

@@ -30,6 +30,7 @@ __all__ = [
     "PtrCell", "PtrT", "PtrVal", "RArray", "RPtr",
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
     "TensorAccessVal", "TupleVal", "UtIdVal", "ieee_float", "type_name",
+    "RtHandleVal",
 ]
 
 
@@ -300,6 +301,16 @@ class UtIdVal:
     def known(self) -> int | None:
         """The number where it is comptime-known, else None."""
         return self.id if isinstance(self.id, int) else None
+
+
+@dataclass(frozen=True)
+class RtHandleVal:
+    """A color or task ID whose number is known only at run time (`@get_color(n)`,
+    `@get_local_task_id(n)`, ... of a runtime u16): `kind` is "color", "local", "data" or
+    "control"; `expr` is its u16 IR expression, read once where the handle was made."""
+
+    kind: str
+    expr: object
 
 
 @dataclass(frozen=True)
@@ -620,6 +631,8 @@ _DESCRIBE = {
     RPtr: lambda v: f"a runtime pointer ({v.type})",
     RArray: lambda v: f"the array a runtime pointer points to ({v.type})",
     PtrCell: lambda v: f"the pointer variable '{v.name}'",
+    RtHandleVal: lambda v: "a runtime color" if v.kind == "color" else
+    f"a runtime {v.kind} task ID",
 }
 
 

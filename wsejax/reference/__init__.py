@@ -127,6 +127,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.diagnostics import DEFAULT_LOOP_LIMIT
 from wsejax.fabric import QUEUE_CAPACITY
+from wsejax.reference.config import ConfigInterpreter
 from wsejax.reference.dsds import DsdInterpreter
 from wsejax.reference.elements import ELEMENT_OPS
 from wsejax.reference.host import HostCommands
@@ -140,7 +141,8 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
 
 
-class Reference(HostCommands, Scheduler, DsdInterpreter, PointerInterpreter, Interpreter):
+class Reference(HostCommands, Scheduler, DsdInterpreter, PointerInterpreter, Interpreter,
+                ConfigInterpreter):
     """Runs a Program one PE at a time, statement by statement, element by element.
 
     Every IR statement, expression and DSD expression class has its handler here,

@@ -385,6 +385,9 @@ def _cycles(pe: PE, e: ir.Intrinsic, args: list):
 
 
 def _reset_cycles(pe: PE, e: ir.Intrinsic, args: list):
+    base = pe.flat.get(ir.PERF_BASE)
+    if base is not None:
+        base[0] = (int(base[0]) + pe.cycles) & 0xFFFFFFFF
     pe.cycles = 0
     return e.dtype.np.type(0)
 

@@ -29,6 +29,7 @@ from wsejax.csl.values import (
     QueueVal,
     RangeVal,
     RPtr,
+    RtHandleVal,
     RVal,
     Special,
     StructRef,
@@ -179,6 +180,7 @@ _TYPE_OF = (
     (TaskIdVal, lambda v: Special(f"{v.kind}_task_id")),
     (UtIdVal, lambda v: Special("ut_id")),
     ((ColorVal, PeColorVal), lambda v: Special("color")),
+    (RtHandleVal, lambda v: Special("color" if v.kind == "color" else f"{v.kind}_task_id")),
     (StructVal, lambda v: v.stype or Special("comptime_struct")),
     (type(None), lambda v: VOID),
 )
@@ -409,6 +411,8 @@ def _get_int(c, node, env):
         return CNum(v.id, DType.u16)
     if isinstance(v, UtIdVal):
         return CNum(v.id, DType.u16) if v.known is not None else RVal(v.id, DType.u16)
+    if isinstance(v, RtHandleVal):
+        return RVal(v.expr, DType.u16)
     if isinstance(v, EnumVal):
         return CNum(v.value, DType.u16)
     raise c.error(f"@get_int of {describe(v)} is not supported yet", node.pos)
