@@ -278,16 +278,3 @@ fn main() void { out[0] = w.real; sys.unblock_cmd_stream(); }
 """, "f32")
     assert "pe.csl:7:29" in str(e.value)
     assert "add_complex_32 takes a complex(f16), got" in str(e.value)
-
-
-def test_malloc_is_refused_with_the_reason(tmp_path):
-    with pytest.raises(CslError) as e:
-        program(tmp_path, """
-const mem = @import_module("<malloc>", .{ .buffer_num_words = 64 });
-var out: [2]i32;
-var out_ptr: [*]i32 = &out;
-fn main() void { sys.unblock_cmd_stream(); }
-""", "i32")
-    assert "pe.csl:5:13" in str(e.value)
-    assert "library module <malloc> is not supported yet: its allocations are pointers" in \
-        str(e.value)

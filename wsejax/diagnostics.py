@@ -17,7 +17,9 @@ from typing import NamedTuple
 from wsejax.errors import DeadlockError, FabricFault
 
 __all__ = ["DEFAULT_LOOP_LIMIT", "MAX_LISTED_PES", "PRNG_SEED", "PeSummary", "assertion_failed",
+           "bad_pointer",
            "command_stuck",
+           "config_space_full",
            "device_fault", "dsd_out_of_range", "fabric_busy", "half_an_element",
            "index_out_of_range", "loop_ran_past", "map_writes_memory", "microthread_clash",
            "nowhere_to_go", "read_before_assigned", "recursive_call", "started_while_running",
@@ -100,6 +102,11 @@ def recursive_call(name: str) -> str:
     return f"recursive call of '{name}' is not supported"
 
 
+def config_space_full(entries: int) -> str:
+    return (f"@set_config: the PE has written {entries} other config addresses, the most "
+            "wsejax keeps per PE")
+
+
 def map_writes_memory(fn: str) -> str:
     return f"{fn}: a @map callback may not write memory or run DSD operations"
 
@@ -168,3 +175,11 @@ def stream_short(command: str, short: list, verb: str, lines: list[str]) -> Dead
     return DeadlockError(
         f"{command} cannot finish: {len(short)} PE(s) stopped short, and nothing on the "
         "fabric can make progress", [(x, y) for x, y, _, _ in short], "\n".join(each + lines))
+
+
+def bad_pointer(doing: str, dtype: str, width: int) -> str:
+    """The fault of a load or store (`doing` "reading" / "writing") of a `dtype` element
+    (`width` bytes) through a runtime pointer whose address is in no array it may access, or
+    not a multiple of the width."""
+    return (f"{doing} {dtype} through a pointer: its address is not inside an array, or not a "
+            f"multiple of {width} bytes")

@@ -29,14 +29,16 @@ __all__ = [
     "Assert", "Assign", "Bin", "Bitcast", "Break", "Call", "CallExpr", "Cast", "CircBuf", "Const",
     "Continue",
     "DsdAssign", "DsdExpr", "DsdLit", "DsdLocal", "DsdOp", "DsdOperand", "DsdVar", "Dsr",
-    "ExportData", "ExportFunc", "ExportName", "Expr", "ExprStmt", "FabIn", "FabOut", "Fifo",
+    "AddrOf", "ExportData", "ExportFunc", "ExportName", "Expr", "ExprStmt", "FabIn", "FabOut",
+    "Fifo",
     "FifoRef", "Filter", "For",
     "Function", "If", "IncrementOffset", "INTRINSICS", "Intrinsic", "Load", "Local",
     "LocalAssign", "Map", "Mem1d", "Mem4d",
-    "OpConfig", "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrOperand",
+    "OpConfig", "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrLoad", "PtrOperand",
+    "PtrStore",
     "QueueBind", "QueueColor", "QueueCtl", "QueueFlushed", "Return",
     "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
-    "TaskCtl", "Un", "UnblockCmdStream", "While", "walk_stmts",
+    "TaskCtl", "Un", "UnblockCmdStream", "While", "symbol_addresses", "walk_stmts",
 ]
 
 
@@ -101,6 +103,35 @@ class QueueFlushed:
     kind: str
     queue: int
     dtype: DType = DType.bool_
+
+
+@dataclass(frozen=True)
+class ConfigRead:
+    """`@get_config(addr)`: the 16-bit word at config address `addr` (a u16 expression) of
+    the PE: the last value written there, else the reset value 0.
+
+    The config space is sparse: the PE program's symbols `CONFIG_ADDRS` (i32 addresses, -1
+    for a free entry) and `CONFIG_WORDS` (u16 words) hold, entry by entry, the addresses
+    written and their words."""
+
+    addr: Expr
+    dtype: DType = DType.u16
+
+
+# the symbols of a PE program's config space (see ConfigRead), and how many addresses it holds
+CONFIG_ADDRS = "%config.addrs"
+CONFIG_WORDS = "%config.words"
+CONFIG_ENTRIES = 32
+
+# the symbol of a PE program's task priorities (`<tile_config>.task_priority`): [2] u32, bit
+# k % 32 of word k // 32 set where task ID k has HIGH priority (the scheduler starts a runnable
+# HIGH task before any LOW one); a program without it has every task LOW
+TASK_PRIORITY = "%task.priority"
+
+# the symbol of a PE program's performance counters (`<time>.get_perf_cntr`): [1] u32, the
+# cycles the clock counted before its resets (`reset_cycles` adds the clock to it), so that
+# it plus the clock counts every cycle since start
+PERF_BASE = "%time.perf_base"
 
 
 BIN_OPS = ("+", "-", "*", "/", "%", "<<", ">>", "&", "|", "^", "and", "or",
@@ -182,8 +213,35 @@ INTRINSICS = {
 }
 
 
+# ------------------------------------------------------------------------------------------------
+# Runtime pointers: a pointer known only at run time is a u16 byte address into the PE's memory,
+# where each symbol of a PE program has an address of its own (`symbol_addresses`)
+
+POINTER = DType.u16
+
+
+@dataclass(frozen=True)
+class AddrOf:
+    """The byte address of element `offset` (a static element count, in `symbol`'s own
+    element type) of `symbol`, as a runtime pointer (u16)."""
+
+    symbol: str
+    offset: int = 0
+    dtype: DType = POINTER
+
+
+@dataclass(frozen=True)
+class PtrLoad:
+    """The `dtype` element at byte address `addr` (a u16 expression): read from the symbol
+    whose memory holds that address, among those whose elements have `dtype`'s width, its
+    bits seen as `dtype`. An address inside no such symbol, or not on an element, faults."""
+
+    addr: Expr
+    dtype: DType
+
+
 Expr = (Const | Load | Local | PeValue | Bin | Un | Cast | Bitcast | Select | CallExpr
-        | Intrinsic | QueueFlushed)
+        | Intrinsic | QueueFlushed | AddrOf | PtrLoad | ConfigRead)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -541,13 +599,33 @@ class QueueCtl:
 
 
 @dataclass(frozen=True)
+class ConfigWrite:
+    """`@set_config(addr, value)`: config address `addr` of the PE holds the 16-bit `value`
+    from now on (both u16 expressions; the config space is described at `ConfigRead`). A PE
+    that writes more than CONFIG_ENTRIES distinct addresses faults."""
+
+    addr: Expr
+    value: Expr
+
+
+@dataclass(frozen=True)
 class UnblockCmdStream:
     """`sys_mod.unblock_cmd_stream()`: the host may issue its next command to this PE."""
 
 
+@dataclass(frozen=True)
+class PtrStore:
+    """`p.* = value` through a runtime pointer: store `value` (of type `dtype`) at byte address
+    `addr` (u16), in the symbol `PtrLoad` would read it from; faults where `PtrLoad` does."""
+
+    addr: Expr
+    value: Expr
+    dtype: DType
+
+
 Stmt = (Assign | LocalAssign | DsdAssign | DsdOp | Map | If | For | While | Break | Continue
         | Return | Call | ExprStmt | UnblockCmdStream | Print | TaskCtl | QueueBind | QueueCtl
-        | Assert)
+        | Assert | PtrStore | ConfigWrite)
 
 
 def walk_stmts(body: tuple[Stmt, ...]):
@@ -730,6 +808,11 @@ class PeProgram:
         return _cached(self, "_fn_map", lambda: {f.name: f for f in self.functions})
 
     @property
+    def addresses(self) -> dict[str, int]:
+        """The byte address of each symbol (`symbol_addresses`)."""
+        return _cached(self, "_addr_map", lambda: symbol_addresses(self.symbols))
+
+    @property
     def memory_bytes(self) -> int:
         """Bytes of PE memory the symbols need (each 32-bit symbol aligned to 4 bytes)."""
         total = 0
@@ -810,3 +893,16 @@ class Program:
 
     def replace(self, **changes) -> Program:
         return dataclasses.replace(self, **changes)
+
+
+def symbol_addresses(symbols) -> dict[str, int]:
+    """The byte address of each symbol of a PE program: in declaration order, each aligned to
+    its element size, the first at 16 (nothing lives at address 0, a null pointer)."""
+    out = {}
+    at = 16
+    for s in symbols:
+        w = s.dtype.nbytes
+        at += -at % w
+        out[s.name] = at
+        at += s.nbytes
+    return out

@@ -28,6 +28,8 @@ from wsejax.csl.values import (
     LocalVar,
     NativeFn,
     PtrT,
+    RPtr,
+    RtHandleVal,
     RVal,
     Special,
     StructRef,
@@ -76,11 +78,12 @@ class CallMixin:
         runtime, key = [], []
         for p, a in zip(decl.params, args):
             t = self.eval_type(p.type, fenv)
-            comptime = p.comptime or t is ANYTYPE and is_comptime_value(a) or \
-                (isinstance(t, Special) and t.name in ("type", "comptime_int", "comptime_float",
-                                                       "comptime_struct", "comptime_string",
-                                                       "imported_module")) \
-                or isinstance(t, (PtrT, FnT)) or t is TYPE
+            handle = _runtime_id_arg(self, t, a, decl, p, pos)
+            if handle is not None:
+                runtime.append((p, DType.u16, handle))
+                key.append(("id", p.name, handle.kind))
+                continue
+            comptime = _comptime_param(p, t, a)
             if t is ANYTYPE and not comptime:
                 t = aggregate_type_of(a) if isinstance(a, (StructRef, EnumRVal)) else (
                     a.dtype if isinstance(a, (RVal, CNum)) else (
@@ -97,22 +100,31 @@ class CallMixin:
                 v = self.coerce(a, t, pos, f"argument '{p.name}' of {decl.name}")
                 fenv.bind(p.name, v)
                 key.append((p.name, freeze(v)))
-            elif isinstance(t, Special) and t.name in DSD_KINDS or t == "dsd":
-                d = self.dsd_of(a, pos)
-                fabric = ("fabin_dsd", "fabout_dsd")
-                if isinstance(t, Special) and t.name != d.kind and (
-                        t.name in fabric or d.kind in fabric):
-                    raise self.error(f"argument '{p.name}' of {decl.name}: expected a {t.name}, "
-                                     f"got a {d.kind}", pos)
-                runtime.append((p, "dsd", d))
-                # the kind is static: a DSD parameter takes one kind per specialization
-                key.append(("dsd", p.name, d.kind))
-            elif isinstance(t, (DType, StructT, EnumT)):
-                runtime.append((p, self.checked_fp16(t, p.pos, f"parameter '{p.name}'"), a))
             else:
-                raise self.error(f"parameter '{p.name}' of {decl.name}: type {t} is not "
-                                 "supported at run time", p.pos)
+                self.runtime_param(decl, p, t, a, pos, runtime, key)
         return runtime, tuple(key)
+
+    def runtime_param(self, decl, p, t, a, pos, runtime: list, key: list) -> None:
+        """Add parameter `p` of type t, given argument a, to the runtime params of a call."""
+        if isinstance(t, Special) and t.name in DSD_KINDS or t == "dsd":
+            d = self.dsd_of(a, pos)
+            fabric = ("fabin_dsd", "fabout_dsd")
+            if isinstance(t, Special) and t.name != d.kind and (
+                    t.name in fabric or d.kind in fabric):
+                raise self.error(f"argument '{p.name}' of {decl.name}: expected a {t.name}, "
+                                 f"got a {d.kind}", pos)
+            runtime.append((p, "dsd", d))
+            # the kind is static: a DSD parameter takes one kind per specialization
+            key.append(("dsd", p.name, d.kind))
+        elif isinstance(t, (DType, StructT, EnumT)):
+            runtime.append((p, self.checked_fp16(t, p.pos, f"parameter '{p.name}'"), a))
+        elif isinstance(t, PtrT):
+            runtime.append((p, t, self.runtime_pointer(a, t, pos, f"argument '{p.name}' "
+                                                       f"of {decl.name}")))
+            key.append(("ptr", p.name))
+        else:
+            raise self.error(f"parameter '{p.name}' of {decl.name}: type {t} is not "
+                             "supported at run time", p.pos)
 
     def runtime_call(self, fv: FnVal, args, env: Env, pos):
         fn = env.fn
@@ -123,7 +135,7 @@ class CallMixin:
         name = self.specialize(fv, fenv, runtime, key, pos)
         irargs = []
         for p, t, a in runtime:
-            if t == "dsd":
+            if t == "dsd" or isinstance(t, PtrT) or isinstance(a, RtHandleVal):
                 irargs.append(a.expr)
             elif isinstance(t, (StructT, EnumT)):
                 irargs.extend(self.aggregate_args(a, t, pos, f"argument '{p.name}' of "
@@ -142,6 +154,9 @@ class CallMixin:
             fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, tuple(irargs), "dsd")))
             return LocalDsd(tmp, self.eval_type(decl.ret, fenv).name, None).value()
         fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, tuple(irargs), ret)))
+        declared = self.eval_type(decl.ret, fenv)
+        if isinstance(declared, PtrT):
+            return RPtr(ir.Local(tmp, ret), declared)
         return RVal(ir.Local(tmp, ret), ret)
 
     def ret_type(self, decl, fenv: Env):
@@ -154,6 +169,8 @@ class CallMixin:
             return self.checked_fp16(t, decl.pos, f"{decl.name}'s return type")
         if isinstance(t, Special) and t.name in DSD_KINDS:
             return "dsd"
+        if isinstance(t, PtrT):
+            return ir.POINTER
         raise self.error(f"{decl.name} returns {t}, which a runtime function cannot", decl.pos)
 
     def specialize(self, fv: FnVal, fenv: Env, runtime, key, pos) -> str:
@@ -177,6 +194,9 @@ class CallMixin:
             self.declare_leaves(pe, self.ret_prefix(name), ret, ())
         params = self.bind_runtime_params(pe, fenv, runtime)
         ctx = FnCtx(name, ret, addressed=_addressed(decl.body))
+        declared = self.eval_type(decl.ret, fenv) if ret is not None else None
+        ctx.ret_ptr = declared if isinstance(declared, PtrT) else None
+        self.addressed_params(runtime, params, ctx, Env(mod, fenv.scopes, ctx))
         body_env = Env(mod, fenv.scopes + [{}], ctx)
         self.enter_call(decl, pos)
         try:
@@ -203,9 +223,15 @@ class CallMixin:
                 params.extend(self.aggregate_params(pname, t, p.pos))
                 fenv.bind(p.name, self.aggregate_param_value(pname, t))
                 continue
+            if isinstance(t, PtrT):
+                params.append((pname, ir.POINTER))
+                fenv.bind(p.name, RPtr(ir.Local(pname, ir.POINTER), t))
+                continue
             params.append((pname, t))
             if t == "dsd":
                 fenv.bind(p.name, LocalDsd(pname, a.kind, None).value())
+            elif isinstance(a, RtHandleVal):
+                fenv.bind(p.name, RtHandleVal(a.kind, ir.Local(pname, t)))
             else:
                 fenv.bind(p.name, RVal(ir.Local(pname, t), t))
         return params
@@ -311,3 +337,31 @@ def _addressed(node) -> set:
     """Names `x` that appear as `&x` anywhere in an AST subtree."""
     return {n.a.name for n in ast.walk(node)
             if isinstance(n, ast.Unary) and n.op == "&" and isinstance(n.a, ast.Ident)}
+
+
+# parameter types that take a color or task ID: a comptime-known one specializes the function,
+# one known only at run time (`RtHandleVal`) is passed as its u16 number
+_ID_PARAMS = {"color": "color", "local_task_id": "local", "data_task_id": "data",
+              "control_task_id": "control"}
+
+
+def _runtime_id_arg(c, t, a, decl, p, pos) -> RtHandleVal | None:
+    """Runtime handle `a` where it is the argument of parameter `p` (of type `t`), else
+    None."""
+    if not isinstance(a, RtHandleVal) or p.comptime:
+        return None
+    if t is ANYTYPE:
+        return a
+    if not isinstance(t, Special) or a.kind != _ID_PARAMS.get(t.name):
+        raise c.error(f"argument '{p.name}' of {decl.name}: expected a {t}, got "
+                      f"{describe(a)}", pos)
+    return a
+
+
+def _comptime_param(p, t, a) -> bool:
+    """Whether parameter `p` of type `t` takes `a` at comptime (specializing the function)."""
+    return p.comptime or t is ANYTYPE and is_comptime_value(a) or \
+        (isinstance(t, Special) and t.name in ("type", "comptime_int", "comptime_float",
+                                               "comptime_struct", "comptime_string",
+                                               "imported_module", *_ID_PARAMS)) \
+        or isinstance(t, FnT) or t is TYPE or isinstance(t, PtrT) and not isinstance(a, RPtr)

@@ -44,6 +44,7 @@ from wsejax.csl.values import (
     PtrT,
     PtrVal,
     QueueVal,
+    RPtr,
     RVal,
     Special,
     StructRef,
@@ -159,6 +160,12 @@ class CoerceMixin:
         return ObjArrayVal(t.elem, object_array(items, t.shape))
 
     def coerce_pointer(self, v, t: PtrT, pos, what: str):
+        if isinstance(v, RPtr):
+            return self.coerce_runtime_pointer(v, t, pos, what)
+        if isinstance(v, PtrVal) and v.const and not t.const:
+            raise self.error(f"{what}: expected {t}, got a pointer to const", pos)
+        if isinstance(v, PtrVal) and isinstance(t.elem, Special) and t.elem.name == "anyopaque":
+            return RPtr(ir.AddrOf(v.name, v.offset), t)
         if isinstance(v, PtrVal):
             if isinstance(t.elem, DType) and t.elem != v.dtype and not v.shape:
                 raise self.error(f"{what}: expected {t}, got a pointer to {v.dtype}", pos)

@@ -30,6 +30,7 @@ from wsejax.csl.env import Env, Module, _Break, _Continue, _Return
 from wsejax.csl.expr import ExprMixin
 from wsejax.csl.jumps import BranchMixin, JumpMixin
 from wsejax.csl.parser import parse, read_source
+from wsejax.csl.pointers import PointerMixin
 from wsejax.csl.stmt import StmtMixin
 from wsejax.csl.structs import AggregateMixin, aggregate_type_of, is_aggregate_type
 from wsejax.csl.values import (
@@ -62,8 +63,8 @@ __all__ = ["Compiler", "Module"]
 # The compiler
 
 
-class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, JumpMixin,
-               BranchMixin):
+class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, PointerMixin,
+               JumpMixin, BranchMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements
@@ -83,6 +84,8 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Jum
         self.layout = None
         self.decl_name = None     # the global const whose initialiser is being evaluated
         self.streams: dict = {}   # memcpy streaming color -> ("h2d" | "d2h", pos)
+        self.launch = None        # (color, pos) of <memcpy/get_params>'s .LAUNCH, if given
+        self.rpc_servers: dict = {}   # id(PeBuilder) -> (data task ID, pos) of its @rpc
         self._warn = warn or (lambda msg: print(f"wsejax cslc: warning: {msg}", file=sys.stderr))
         self._ignored: set = set()     # constructs warned about as ignored (once each)
         self._steps = 0
@@ -219,16 +222,23 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Jum
             mod.pe.dsd_vars[name] = v.expr
             return DsdVarRef(name, v.kind, v.dtype)
         if isinstance(t, PtrT) or isinstance(v, PtrVal):
-            if not isinstance(v, PtrVal):
-                raise self.error(f"pointer variable '{d.name}' needs an initial pointer "
-                                 "(like &A)", d.pos)
-            if t is not None:
-                v = self.coerce(v, t, d.pos, f"'{d.name}'")
-            return PtrVar(v, d.pos)
+            return self.pointer_var(mod, d, t, v)
         held = t if t is not None else aggregate_type_of(v)
         if is_aggregate_type(held):
             return self.aggregate_global(mod, d, held, v)
         return self.global_symbol(mod, d, t, v)
+
+    def pointer_var(self, mod: Module, d: ast.VarDecl, t, v):
+        """A global pointer `var`: a runtime pointer if the program reassigns it or takes its
+        address, else the comptime pointer it was initialised with."""
+        if d.name in self.runtime_pointer_names(mod):
+            return self.global_pointer(mod, d, t, v)
+        if not isinstance(v, PtrVal):
+            raise self.error(f"pointer variable '{d.name}' needs an initial pointer "
+                             "(like &A)", d.pos)
+        if t is not None:
+            v = self.coerce(v, t, d.pos, f"'{d.name}'")
+        return PtrVar(v, d.pos)
 
     def global_symbol(self, mod: Module, d: ast.VarDecl, t, v) -> SymRef:
         """A `var` in PE memory: a symbol of a scalar or array type, with its initial value."""

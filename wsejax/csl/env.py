@@ -49,6 +49,7 @@ class FnCtx:
     loops: list = field(default_factory=list)   # open jump targets (`jumps.Target`)
     depth: int = 0                # runtime control-flow nesting (if / loop bodies)
     addressed: set = field(default_factory=set)  # locals whose address is taken (&x)
+    ret_ptr: object = None        # the PtrT a function returning a pointer declares
     jump: str | None = None       # the local holding the code of a jump on its way out
     codes: int = 0                # jump codes handed out
     inflight: set = field(default_factory=set)   # codes of jumps that may be in flight here

@@ -45,9 +45,12 @@ from wsejax.csl.values import (
     ModuleVal,
     NativeFn,
     ObjArrayVal,
+    PtrCell,
     PtrT,
     PtrVal,
     PtrVar,
+    RArray,
+    RPtr,
     RVal,
     Slot,
     Special,
@@ -216,6 +219,8 @@ class ExprMixin:
             return self.read_slot(v)
         if isinstance(v, FixedLocal):
             return v.value
+        if isinstance(v, PtrCell):
+            return v.value()
         return v
 
     def pe_dsd_init(self, name: str):
@@ -232,7 +237,7 @@ class ExprMixin:
                 v = env.module.get(e.name, e.pos)
                 found = True
             if found:
-                if isinstance(v, (SymRef, PtrVar, CellVar)):
+                if isinstance(v, (SymRef, PtrVar, CellVar, PtrCell)):
                     return v
                 return self.read(v, env, e.pos)
         if isinstance(e, ast.Field):
@@ -241,7 +246,7 @@ class ExprMixin:
                 m = obj.module
                 if isinstance(m, Module) and m.has(e.name):
                     v = m.get(e.name, e.pos)
-                    if isinstance(v, (SymRef, PtrVar)):
+                    if isinstance(v, (SymRef, PtrVar, PtrCell)):
                         return v
         return self.ev(e, env)
 
@@ -282,11 +287,9 @@ class ExprMixin:
     # -- indexing and pointers --------------------------------------------------------------
 
     def ev_Index(self, e: ast.Index, env: Env):
-        obj = self.ev_ref(e.obj, env)
-        if isinstance(obj, CellVar):
-            obj = obj.value
-        if isinstance(obj, PtrVar):
-            obj = obj.ptr
+        obj = _indexed(self.ev_ref(e.obj, env))
+        if isinstance(obj, (RPtr, RArray)):
+            return self.rptr_index(obj, e, env)
         if isinstance(obj, TupleVal):
             k = self.comptime_int(self.ev(e.indices[0], env), e.pos)
             if not 0 <= k < len(obj.items):
@@ -413,6 +416,10 @@ class ExprMixin:
 
     def ev_Deref(self, e: ast.Deref, env: Env):
         p = self.ev(e.obj, env)
+        if isinstance(p, RPtr):
+            if not isinstance(p.type.elem, ArrayT):
+                self.need_fn(env, e.pos, "reading PE memory")
+            return self.rptr_deref(p, e.pos)
         if not isinstance(p, PtrVal):
             raise self.error(f"cannot dereference {describe(p)}", e.pos)
         if p.array:
@@ -422,11 +429,14 @@ class ExprMixin:
         load = ir.Load(name, indices, dtype)
         return RVal(load if view == dtype else ir.Bitcast(load, view), view)
 
-    def pointee_array(self, p: PtrVal, pos) -> SymRef:
-        """`p.*` for a pointer to a whole array: the array it points to."""
-        if p.offset or p.dtype != self.sym_dtype(p):
-            raise self.error("dereferencing a pointer to part of an array, or to an array "
-                             "viewed as another type, is not supported", pos)
+    def pointee_array(self, p: PtrVal, pos) -> SymRef | RArray:
+        """`p.*` for a pointer to a whole array: the array it points to (seen through a
+        runtime pointer where `@ptrcast` gave its elements another type)."""
+        if p.offset:
+            raise self.error("dereferencing a pointer to part of an array is not supported",
+                             pos)
+        if p.dtype != self.sym_dtype(p):
+            return RArray(ir.AddrOf(p.name), ArrayT(p.dtype, p.shape), p.const)
         return SymRef(p.name, p.dtype, p.shape)
 
     def address_of(self, node, env: Env, pos):
@@ -436,6 +446,11 @@ class ExprMixin:
         if isinstance(v, SymRef):
             return PtrVal(v.name, v.dtype, v.shape, 0, "many" if v.shape else "single",
                           array=bool(v.shape))
+        if isinstance(v, PtrCell):
+            return self.address_of_pointer(v, pos)
+        if isinstance(v, ArrayVal) and env.module.pe is not None:
+            ref = self.const_symbol(v, env, pos)
+            return PtrVal(ref.name, ref.dtype, ref.shape, 0, "many", const=True, array=True)
         if isinstance(v, PtrVar):
             raise self.error("a pointer to a pointer variable is not supported", pos)
         if isinstance(v, (FnVal, NativeFn, PtrVal)):
@@ -446,12 +461,13 @@ class ExprMixin:
 
     def element_address(self, node: ast.Index, env: Env, pos) -> PtrVal:
         """`&a[i]`: a pointer to one element of a global array."""
-        base = self.ev_ref(node.obj, env)
+        base = _indexed(self.ev_ref(node.obj, env))
+        idx = [self.ev(i, env) for i in node.indices]
+        if isinstance(base, (RPtr, RArray)) or isinstance(base, SymRef) and not all(
+                is_comptime(i) for i in idx):
+            return self.runtime_element_address(base, idx, pos)
         if not isinstance(base, SymRef):
             raise self.error(f"cannot take the address of an element of {describe(base)}", pos)
-        idx = [self.ev(i, env) for i in node.indices]
-        if not all(is_comptime(i) for i in idx):
-            raise self.error("&a[i] needs a comptime-known index", pos)
         idx = tuple(self.comptime_int(i, pos) for i in idx)
         if len(idx) != len(base.shape) or not all(
                 0 <= k < n for k, n in zip(idx, base.shape)):
@@ -507,6 +523,8 @@ class ExprMixin:
             return self.affine_op(op, a, b, e.pos)
         if op == "++":
             return self.concat(a, b, e.pos)
+        if isinstance(a, (PtrVal, RPtr)) or isinstance(b, (PtrVal, RPtr)):
+            return self.pointer_compare(op, a, b, e.pos)
         if isinstance(a, RVal) or isinstance(b, RVal):
             return self.runtime_bin(op, a, b, e.pos)
         if isinstance(a, (EnumVal, EnumLitVal)) or isinstance(b, (EnumVal, EnumLitVal)):
@@ -748,6 +766,17 @@ class ExprMixin:
         return EnumT(tag, tuple(members))
 
 
+def _indexed(obj):
+    """What indexing a binding indexes: a comptime var's value, a pointer variable's pointer."""
+    if isinstance(obj, CellVar):
+        return obj.value
+    if isinstance(obj, PtrVar):
+        return obj.ptr
+    if isinstance(obj, PtrCell):
+        return obj.value()
+    return obj
+
+
 def _length(obj) -> int | None:
     """`obj.len` of a comptime tuple, array, string, array type or global array, else None."""
     if isinstance(obj, TupleVal):
@@ -760,4 +789,6 @@ def _length(obj) -> int | None:
         return len(string_bytes(obj))
     if isinstance(obj, ArrayT):
         return obj.shape[0]
+    if isinstance(obj, RArray):
+        return obj.type.shape[0]
     return None

@@ -39,9 +39,13 @@ from wsejax.csl.values import (
     MemArray,
     ModuleVal,
     ObjArrayVal,
+    PtrCell,
+    PtrT,
     PtrVal,
     PtrVar,
     RangeVal,
+    RArray,
+    RPtr,
     RVal,
     Slot,
     Special,
@@ -131,6 +135,9 @@ class StmtMixin:
             self.comptime_local(d, t, v, env)
         elif isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
             self.local_dsd(d, v, env)
+        elif isinstance(v, RPtr) or (not d.const and (isinstance(t, PtrT)
+                                                      or isinstance(v, PtrVal))):
+            self.local_pointer(d, t, v, env)
         elif self.is_aggregate_local(d, t, v):
             self.aggregate_local(d, t, v, env)
         elif self.is_handle_local(t, v):
@@ -296,8 +303,15 @@ class StmtMixin:
         if isinstance(b, CellVar):
             self.assign_cell(s, target.name, b, v, env)
             return
+        if isinstance(b, PtrCell):
+            self.assign_pointer(b, v, env, s.pos, f"'{target.name}'")
+            return
+        self.assign_runtime_name(s, target.name, b, v, env)
+
+    def assign_runtime_name(self, s: ast.Assign, name: str, b, v, env: Env) -> None:
+        """Emit the assignment of v to the runtime variable `name` bound to b."""
         fn = self.need_fn(env, s.pos, "assignment to a runtime variable")
-        what = f"'{target.name}'"
+        what = f"'{name}'"
         if isinstance(b, LocalVar):
             fn.emit(ir.LocalAssign(b.name, self.to_expr(v, b.dtype, s.pos, what)))
         elif isinstance(b, SymRef) and not b.shape:
@@ -325,6 +339,12 @@ class StmtMixin:
         place = self.aggregate_target(target, env)
         if place is not None:
             self.assign_place(place, value, env, s.pos, "element")
+            return
+        through = self.pointer_target(target, env)
+        if through is not None:
+            if through[0] == "array" and s.op != "=":
+                raise self.error(f"'{s.op}' on a whole array is not supported", s.pos)
+            self.store_through(through, self.ev(value, env), env, s.pos)
             return
         ref = self.lvalue(target, env)
         v = self.ev_as(value, ref[3] if len(ref) == 4 else None, env)
@@ -536,6 +556,9 @@ class StmtMixin:
         if runtime and isinstance(it, (SymRef, MemArray)):
             self.runtime_array_loop(s, it, env)
             return
+        if runtime and isinstance(it, RArray):
+            self.pointee_loop(s, it, env)
+            return
         items = self.comptime_items(s, it)
         depth = env.fn.depth if env.fn else 0
         guards = Guards(env.fn)
@@ -657,6 +680,8 @@ class StmtMixin:
             return
         if fn.ret == "dsd":
             fn.emit(ir.Return(self.dsd_of(v, s.pos).expr))
+        elif fn.ret_ptr is not None:
+            fn.emit(ir.Return(self.runtime_pointer(v, fn.ret_ptr, s.pos, "return value").expr))
         else:
             fn.emit(ir.Return(self.to_expr(v, fn.ret, s.pos, "return value")))
 

@@ -27,9 +27,10 @@ __all__ = [
     "EnumT", "EnumVal", "FifoVal", "FixedLocal", "FnT", "FnVal", "LocalVar", "MemArray",
     "ModuleVal", "NativeFn", "ObjArrayVal", "Slot", "StructRef",
     "PeColorVal",
-    "PtrT", "PtrVal",
+    "PtrCell", "PtrT", "PtrVal", "RArray", "RPtr",
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
     "TensorAccessVal", "TupleVal", "UtIdVal", "ieee_float", "type_name",
+    "RtHandleVal",
 ]
 
 
@@ -303,6 +304,16 @@ class UtIdVal:
 
 
 @dataclass(frozen=True)
+class RtHandleVal:
+    """A color or task ID whose number is known only at run time (`@get_color(n)`,
+    `@get_local_task_id(n)`, ... of a runtime u16): `kind` is "color", "local", "data" or
+    "control"; `expr` is its u16 IR expression, read once where the handle was made."""
+
+    kind: str
+    expr: object
+
+
+@dataclass(frozen=True)
 class RangeVal:
     """`@range(T, start, stop, step)`."""
 
@@ -468,6 +479,42 @@ class PtrVar:
     pos: object = field(default=None, compare=False)
 
 
+@dataclass(frozen=True)
+class RPtr:
+    """A pointer known only at run time: `expr` is its u16 byte address (an IR expression),
+    `type` its pointer type (a PtrT)."""
+
+    expr: object
+    type: PtrT
+
+
+@dataclass(frozen=True)
+class RArray:
+    """`p.*` of a runtime pointer to a whole array (`*[N]T`): the array at byte address `expr`
+    (an IR u16 expression), of type `type` (an ArrayT of a DType)."""
+
+    expr: object
+    type: ArrayT
+    const: bool = False
+
+
+@dataclass(frozen=True)
+class PtrCell:
+    """A pointer variable held at run time, so that it can change: a global (u16 symbol
+    `name`) or a function's local (u16 IR local `name`) holding the byte address it points
+    to. `init` is a global's initial pointer (a PtrVal, or None)."""
+
+    name: str
+    type: PtrT
+    is_local: bool = False
+    init: object = field(default=None, compare=False)
+
+    def value(self) -> RPtr:
+        read = ir.Local(self.name, ir.POINTER) if self.is_local else \
+            ir.Load(self.name, (), ir.POINTER)
+        return RPtr(read, self.type)
+
+
 def freeze(v):
     """A hashable key for a comptime value (for tile-class and specialization caches)."""
     if isinstance(v, (int, float, bool, str, type(None))):
@@ -581,6 +628,11 @@ _DESCRIBE = {
     TaskIdVal: lambda v: f"{v.kind} task ID {v.id}",
     UtIdVal: lambda v: "a runtime microthread ID" if v.known is None else f"microthread {v.id}",
     FifoVal: lambda v: f"the FIFO '{v.name}'",
+    RPtr: lambda v: f"a runtime pointer ({v.type})",
+    RArray: lambda v: f"the array a runtime pointer points to ({v.type})",
+    PtrCell: lambda v: f"the pointer variable '{v.name}'",
+    RtHandleVal: lambda v: "a runtime color" if v.kind == "color" else
+    f"a runtime {v.kind} task ID",
 }
 
 

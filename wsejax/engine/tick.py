@@ -132,8 +132,9 @@ def _filter(eng: Engine, m: Machine, col: int, k, got, marks):
 
 def start_tasks(eng: Engine, m: Machine, healthy, ticks) -> tuple[Machine, jax.Array]:
     """Each PE whose main thread is idle starts a launch it was asked for, or else its
-    runnable task with the lowest ID (a local task consumes its activation, a data task its
-    wavelet, a control task its control wavelet). Returns whether any started."""
+    runnable task with the lowest ID, a HIGH priority one first (a local task consumes its
+    activation, a data task its wavelet, a control task its control wavelet). Returns whether
+    any started."""
     idle = healthy & (m.fab.pc == 0)
     launched = _start_launches(eng, m, idle) if eng.launchables else None
     if launched is not None:
@@ -146,7 +147,7 @@ def start_tasks(eng: Engine, m: Machine, healthy, ticks) -> tuple[Machine, jax.A
     runnable = _ready_tasks(eng, m, runnable, consuming, heads)
     runnable = jnp.where(idle[..., None], runnable, jnp.uint32(0))
     has = jnp.any(runnable != 0, axis=-1)
-    first = _first_task(eng, runnable, ticks)
+    first = _first_task(eng, _favour_high(m, runnable), ticks)
     for c, low in enumerate(eng.lowerers):
         cm = eng.class_mask(m.tables, c, None)
         for task in low.pe.tasks:
@@ -192,6 +193,16 @@ def _ready_tasks(eng: Engine, m: Machine, runnable, consuming: dict, heads):
                 ready = jnp.where(cm, ready, has_task(runnable, t.id))
             runnable = set_task(runnable, t.id, ready)
     return runnable
+
+
+def _favour_high(m: Machine, runnable):
+    """`runnable` cut to its HIGH priority tasks (`ir.TASK_PRIORITY`) on the PEs that have
+    some runnable, else as it is (`[H, W, TASK_WORDS]` uint32)."""
+    high = m.mem.get(ir.TASK_PRIORITY)
+    if high is None:
+        return runnable
+    high = runnable & high
+    return jnp.where(jnp.any(high != 0, axis=-1)[..., None], high, runnable)
 
 
 def _first_task(eng: Engine, runnable, ticks):

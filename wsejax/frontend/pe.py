@@ -47,7 +47,7 @@ class PeBuilder:
         return self.sites
 
     def build(self) -> ir.PeProgram:
-        return ir.PeProgram(self.name, tuple(self.symbols.values()),
+        return ir.PeProgram(self.name, _resolve_addresses(tuple(self.symbols.values())),
                             tuple(self.dsd_vars.items()), tuple(self.functions.values()),
                             tuple(self.exports), tuple(self.tasks.values()),
                             tuple(sorted(self.active)), tuple(sorted(self.blocked)),
@@ -55,3 +55,15 @@ class PeBuilder:
                             tuple(sorted(self.filters.items())), self.queue_colors,
                             tuple(sorted(self.flushed)), tuple(sorted(self.blocked_uts)),
                             tuple(r.ir() for r in self.dsrs.values()))
+
+
+def _resolve_addresses(symbols: tuple) -> tuple:
+    """The symbols with each initial value that is an address (`ir.AddrOf`, a pointer
+    variable's) replaced by that address."""
+    if not any(s.init and any(isinstance(v, ir.AddrOf) for v in s.init) for s in symbols):
+        return symbols
+    addrs = ir.symbol_addresses(symbols)
+    nbytes = {s.name: s.dtype.nbytes for s in symbols}
+    return tuple(s if not s.init else ir.Symbol(s.name, s.dtype, s.shape, tuple(
+        (addrs[v.symbol] + v.offset * nbytes[v.symbol]) & 0xFFFF if isinstance(v, ir.AddrOf)
+        else v for v in s.init)) for s in symbols)

@@ -128,11 +128,13 @@ import numpy as np
 from wsejax import ir
 from wsejax.diagnostics import DEFAULT_LOOP_LIMIT
 from wsejax.fabric import QUEUE_CAPACITY
+from wsejax.reference.config import ConfigInterpreter
 from wsejax.reference.dsds import DsdInterpreter
 from wsejax.reference.elements import ELEMENT_OPS
 from wsejax.reference.host import HostCommands
 from wsejax.reference.interp import Interpreter
 from wsejax.reference.pe import PAYLOAD, PE
+from wsejax.reference.pointers import PointerInterpreter
 from wsejax.reference.scheduler import Scheduler
 from wsejax.routes import routes_table
 
@@ -140,7 +142,8 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
 
 
-class Reference(HostCommands, Scheduler, DsdInterpreter, Interpreter):
+class Reference(HostCommands, Scheduler, DsdInterpreter, PointerInterpreter, Interpreter,
+                ConfigInterpreter):
     """Runs a Program one PE at a time, statement by statement, element by element.
 
     Every IR statement, expression and DSD expression class has its handler here,

@@ -55,7 +55,7 @@ BREAK, CONTINUE, RETURN = "break", "continue", "return"
 _WAITING_STMTS = frozenset({ir.If, ir.For, ir.While, ir.Call, ir.DsdOp})
 # statements a @map callback may not run
 _NOT_IN_MAP = frozenset({ir.Assign, ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
-                         ir.TaskCtl, ir.QueueBind, ir.QueueCtl})
+                         ir.TaskCtl, ir.QueueBind, ir.QueueCtl, ir.PtrStore})
 
 
 def map_write_error(fr: Frame) -> ProgramError:
@@ -384,6 +384,9 @@ def _cycles(pe: PE, e: ir.Intrinsic, args: list):
 
 
 def _reset_cycles(pe: PE, e: ir.Intrinsic, args: list):
+    base = pe.flat.get(ir.PERF_BASE)
+    if base is not None:
+        base[0] = (int(base[0]) + pe.cycles) & 0xFFFFFFFF
     pe.cycles = 0
     return e.dtype.np.type(0)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from wsejax import ir
 from wsejax.diagnostics import fabric_busy, nowhere_to_go, unbound_control_task
 from wsejax.errors import ProgramError
 from wsejax.fabric import NO_ENTRYPOINT, control_entry, control_ignored, data_task_args
@@ -178,11 +179,11 @@ class Scheduler:
                 yield ident
 
     def _pick(self, pe: PE):
-        """The runnable task with the lowest ID, as `(fn, args)`, its activation or wavelet
-        consumed; None when none can run. An active, unblocked ID without a task (as the
-        engine's scheduler) is picked with `fn` None: nothing runs, the activation stays, and
-        the PE stays busy."""
-        best = min(self._runnable(pe), default=None)
+        """The runnable task with the lowest ID, a HIGH priority one first (`_high`), as
+        `(fn, args)`, its activation or wavelet consumed; None when none can run. An active,
+        unblocked ID without a task (as the engine's scheduler) is picked with `fn` None:
+        nothing runs, the activation stays, and the PE stays busy."""
+        best = min(self._runnable(pe), key=lambda k: (not _high(pe, k), k), default=None)
         if best is None:
             return None
         if best in pe.control_tasks:
@@ -266,3 +267,10 @@ class Scheduler:
             return True
         pe.main = body
         return progressed
+
+
+def _high(pe: PE, ident: int) -> bool:
+    """Whether task ID `ident` has HIGH priority on `pe` (`ir.TASK_PRIORITY`)."""
+    words = pe.flat.get(ir.TASK_PRIORITY)
+    return words is not None and 0 <= ident < 32 * len(words) and \
+        bool((int(words[ident // 32]) >> (ident % 32)) & 1)

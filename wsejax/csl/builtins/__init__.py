@@ -15,12 +15,24 @@ complete. Data structure registers: `dsrs`. The builtins in FABRIC_BUILTINS (tea
 ...) are reported as not supported.
 """
 
-from wsejax.csl.builtins import colors, dsd, dsd_ops, dsrs, layout, queues, runtime, tasks, values
+from wsejax.csl.builtins import (
+    colors,
+    dsd,
+    dsd_ops,
+    dsrs,
+    layout,
+    queues,
+    runtime,
+    symbols,
+    tasks,
+    values,
+)
 from wsejax.csl.builtins._registry import FABRIC_BUILTINS, HANDLERS, args, builtin, call, nargs
+from wsejax.csl.builtins.config import config_image  # noqa: F401  (registers its builtins)
 from wsejax.csl.builtins.dsd import fabric_dsd
 from wsejax.csl.builtins.dsd_ops import dsd_op
 from wsejax.csl.builtins.queues import _check_queue, finish_pe
 
 __all__ = ["FABRIC_BUILTINS", "HANDLERS", "args", "builtin", "call", "colors", "dsd", "dsd_op",
            "dsd_ops", "dsrs", "fabric_dsd", "finish_pe", "layout", "nargs", "queues", "runtime",
-           "tasks", "values", "_check_queue"]
+           "symbols", "tasks", "values", "_check_queue"]

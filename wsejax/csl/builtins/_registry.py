@@ -14,8 +14,7 @@ FABRIC_BUILTINS = {
     "bind_rotating_tasks", "set_teardown_handler",
     "set_fifo_read_length", "set_fifo_write_length", "dfilt",
     "get_filter_id", "rpc", "get_config", "set_config",
-    "get_config_unchecked", "set_config_unchecked", "get_symbol_id", "get_symbol_value",
-    "get_tensor_ptr", "has_exported_tensors",
+    "get_config_unchecked", "set_config_unchecked",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from wsejax import ir
 from wsejax.csl.builtins._registry import builtin, nargs, rule
+from wsejax.csl.builtins.tasks import runtime_handle
 from wsejax.csl.values import (
     ColorVal,
     RVal,
@@ -21,7 +22,7 @@ def _get_color(c, node, env):
     nargs(c, node, 1)
     v = c.ev(node.args[0], env)
     if isinstance(v, RVal):
-        raise c.error("@get_color with a runtime value is not supported yet", node.pos)
+        return runtime_handle(c, node, env, v, "color")
     return ColorVal(rule(c, node, check_color, c.comptime_int(v, node.pos), False))
 
 
@@ -39,6 +40,9 @@ def _color_config(c, color, config, node):
     if color.id in c.streams:
         raise c.error(f"color {color.id} is a memcpy streaming color: memcpy routes it, the "
                       "program may not configure it", node.pos)
+    if c.launch is not None and color.id == c.launch[0]:
+        raise c.error(f"color {color.id} is memcpy's launch color (.LAUNCH): memcpy routes it, "
+                      "the program may not configure it", node.pos)
     if not isinstance(config, StructVal):
         raise c.error(f"@{node.name} takes a config struct like .{{ .routes = .{{ .rx = "
                       ".{WEST}, .tx = .{RAMP} } }", node.pos)

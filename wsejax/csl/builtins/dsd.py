@@ -14,9 +14,11 @@ from wsejax.csl.values import (
     ArrayVal,
     CNum,
     DsdVal,
+    PtrCell,
     PtrVal,
     PtrVar,
     QueueVal,
+    RPtr,
     RVal,
     Special,
     StructVal,
@@ -85,7 +87,10 @@ def _memory_dsd(c, kind: str, f: dict, node, env) -> DsdVal:
         rule(c, node, check_given_once, f, ADDRESSING, True, pos=node.pos)
         return _tensor_access(c, kind, ta, node, wio)
     rule(c, node, need_base, kind, "base_address" in f, pos=node.pos)
-    sym, boff = _base(c, f["base_address"], node.pos)
+    base = f["base_address"]
+    if isinstance(base, (RPtr, PtrCell)):
+        return _runtime_base(c, kind, base, f, wio, node, env)
+    sym, boff = _base(c, base, node.pos)
     if kind == "mem1d_dsd":
         rule(c, node, need_extent, "extent" in f, pos=node.pos)
         stride, extent = (_first(f.get("stride", 1)), _first(f["extent"]))
@@ -126,6 +131,26 @@ def _circbuf_dsd(c, f: dict, node, env) -> DsdVal:
     wrap = rule(c, node, circbuf_wraparound, sym.name, size, boff, whole, wrap, pos=node.pos)
     d = ir.CircBuf(sym.name, _dsd_field(c, f["extent"], DType.u16, node, env), wrap, boff)
     return DsdVal(ir.DsdLit(d), "circbuf_dsd", sym.dtype)
+
+
+def _runtime_base(c, kind: str, p, f: dict, wio: bool, node, env) -> DsdVal:
+    """A memory DSD whose base_address is a runtime pointer."""
+    p = p.value() if isinstance(p, PtrCell) else p
+    offset = _dsd_field(c, f.get("offset", 0), DType.i16, node, env)
+    if kind == "mem1d_dsd":
+        rule(c, node, need_extent, "extent" in f, pos=node.pos)
+        stride = _dsd_field(c, _first(f.get("stride", 1)), DType.i8, node, env)
+        extent = _dsd_field(c, _first(f["extent"]), DType.u16, node, env)
+        return c.runtime_dsd(lambda s: ir.DsdLit(ir.Mem1d(s, offset, stride, extent, 0, wio)),
+                             kind, p, env, node.pos)
+    ext, st = f.get("extent"), f.get("stride")
+    exts = rule(c, node, need_extents, None if ext is None else _items(ext), pos=node.pos)
+    strides = (1,) * len(exts) if st is None else _items(st)
+    exts = tuple(c.comptime_int(e, node.pos) for e in exts)
+    strides = tuple(c.comptime_int(s, node.pos) for s in strides)
+    coefficients = rule(c, node, coeffs, strides, exts, pos=node.pos)
+    return c.runtime_dsd(lambda s: ir.DsdLit(ir.Mem4d(s, offset, coefficients, exts, 0, wio)),
+                         kind, p, env, node.pos)
 
 
 def _items(v) -> tuple:
@@ -265,8 +290,11 @@ def _tensor_access(c, kind: str, ta, node, wio: bool = False):
     body = e.body
     if not isinstance(body, ast.Index):
         raise c.error("tensor_access must index a global array: -> A[...]", body.pos)
-    sym = _accessed(c, c.ev_ref(body.obj, inner), env, body.pos)
+    obj = c.ev_ref(body.obj, inner)
     idx = tuple(_affine(c, c.ev(i, inner), i.pos) for i in body.indices)
+    if isinstance(obj, (RPtr, PtrCell)):
+        return _pointer_access(c, kind, obj, idx, exts, m, wio, node, env)
+    sym = _accessed(c, obj, env, body.pos)
     offset, coeffs = rule(c, node, linearize, sym.shape, idx, m, pos=body.pos)
     if kind == "mem1d_dsd":
         d = ir.Mem1d(sym.name, ir.Const(offset, DType.i16), ir.Const(coeffs[0], DType.i8),
@@ -274,6 +302,21 @@ def _tensor_access(c, kind: str, ta, node, wio: bool = False):
         return DsdVal(ir.DsdLit(d), kind, sym.dtype)
     return DsdVal(ir.DsdLit(ir.Mem4d(sym.name, ir.Const(offset, DType.i16), coeffs, exts,
                                      wavelet_index_offset=wio)), kind, sym.dtype)
+
+
+def _pointer_access(c, kind, p, idx, exts, m, wio, node, env) -> DsdVal:
+    """A tensor_access `|i|{L} -> p[...]` over a runtime pointer (indexed as a flat array)."""
+    p = p.value() if isinstance(p, PtrCell) else p
+    if len(idx) != 1:
+        raise c.error("a tensor_access through a pointer takes one index", node.pos)
+    offset, co = rule(c, node, linearize, (0xFFFF,), idx, m, pos=node.pos)
+    if kind == "mem1d_dsd":
+        return c.runtime_dsd(lambda s: ir.DsdLit(ir.Mem1d(
+            s, ir.Const(offset, DType.i16), ir.Const(co[0], DType.i8),
+            ir.Const(exts[0], DType.u16), wavelet_index_offset=wio)), kind, p, env, node.pos)
+    return c.runtime_dsd(lambda s: ir.DsdLit(ir.Mem4d(
+        s, ir.Const(offset, DType.i16), co, exts, wavelet_index_offset=wio)), kind, p, env,
+        node.pos)
 
 
 def _accessed(c, sym, env, pos) -> SymRef:
@@ -317,7 +360,12 @@ def _set_base(c, node, env):
     nargs(c, node, 2)
     d = c.dsd_of(c.ev(node.args[0], env), node.pos)
     rule(c, node, memory_only, node.name, d.kind, pos=node.pos)
-    sym, boff = _base(c, c.ev_ref(node.args[1], env), node.pos)
+    base = c.ev_ref(node.args[1], env)
+    if isinstance(base, PtrCell):
+        base = base.value()
+    if isinstance(base, RPtr):
+        return c.runtime_dsd_base(d, base, env, node.pos)
+    sym, boff = _base(c, base, node.pos)
     rule(c, node, check_base_width, sym.name, sym.dtype, d.dtype, pos=node.pos)
     return DsdVal(ir.SetBase(d.expr, sym.name, boff), d.kind, sym.dtype)
 

@@ -289,6 +289,7 @@ def _map(c, node, env):
         in_ops, stubs = _map_inputs(c, callee, types, inputs, node, pe)
         runtime, key = c.bind_params(callee, stubs, node.pos, fenv)
         name = c.specialize(callee, fenv, runtime, key, node.pos)
+        c.check_map_callback(pe.functions[name], node.pos)
     ret = pe.functions[name].ret
     rule(c, node, check_map_output, fname, ret, output is not None, pos=node.pos)
     out_op = None

@@ -7,6 +7,7 @@ from wsejax import ir
 from wsejax.csl.builtins._registry import builtin, nargs
 from wsejax.csl.values import (
     FnVal,
+    PtrCell,
     PtrVal,
     PtrVar,
     RVal,
@@ -109,6 +110,11 @@ def _export_symbol(c, node, env):
             raise c.error("@export_symbol of a pointer needs a name", node.pos)
         pe.exports.append(ir.ExportData(name, v.name, v.offset))
         return None
+    if isinstance(v, PtrCell):
+        raise c.error(f"@export_symbol of pointer variable '{_short(v.name)}', which the "
+                      "program changes at run time (it assigns it or takes its address): the "
+                      "host would copy to and from where it pointed at load time; export the "
+                      "arrays it points to instead", node.pos)
     raise c.error(f"@export_symbol cannot export {describe(v)}", node.pos)
 
 

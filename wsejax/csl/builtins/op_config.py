@@ -6,8 +6,8 @@ from __future__ import annotations
 from wsejax import ir
 from wsejax.csl.builtins._registry import rule
 from wsejax.csl.builtins.queues import _priority
-from wsejax.csl.builtins.tasks import _local_id, _task_id, _ut_expr
-from wsejax.csl.values import CNum, RVal, StructVal, describe
+from wsejax.csl.builtins.tasks import _local_id, _task_id, _ut_expr, runtime_id
+from wsejax.csl.values import CNum, RtHandleVal, RVal, StructVal, describe
 from wsejax.frontend.fabric import check_hooks
 from wsejax.types import DType
 
@@ -44,6 +44,8 @@ def _hook(resolve, what: str):
     def read(c, v, node) -> ir.Expr:
         if isinstance(v, RVal):
             return c.to_expr(v, DType.u16, node.pos, f"@{node.name} {what}")
+        if isinstance(v, RtHandleVal):
+            return runtime_id(c, v, node, f"@{node.name} {what}", resolve is _local_id)
         return ir.Const(resolve(c, v, node, f"@{node.name} {what}"), DType.u16)
     return read
 

@@ -8,6 +8,7 @@ import dataclasses
 
 from wsejax import ir
 from wsejax.csl.builtins._registry import builtin, nargs, rule
+from wsejax.csl.builtins.rpc import finish_rpc
 from wsejax.csl.builtins.tasks import _binding_site, _is_task
 from wsejax.csl.values import (
     FnVal,
@@ -219,6 +220,7 @@ def finish_pe(c, pe: PeBuilder) -> None:
     # the task bodies (lowering one may bind nothing more, but run until none is left)
     while pe.deferred:
         pe.deferred.pop(0)()
+    finish_rpc(c, pe)
     init = {key: color for key, (color, _) in pe.queues.items()}
     colors = _finish_queue_config(c, pe, init)
     late = _check_queue_uses(c, pe, init) or bool(pe.rebinds)

@@ -12,6 +12,7 @@ from wsejax.csl.values import (
     ColorVal,
     FnVal,
     QueueVal,
+    RtHandleVal,
     RVal,
     Special,
     TaskIdVal,
@@ -39,7 +40,7 @@ def _get_local_task_id(c, node, env):
     nargs(c, node, 1)
     v = c.ev(node.args[0], env)
     if isinstance(v, RVal):
-        raise c.error("@get_local_task_id with a runtime value is not supported yet", node.pos)
+        return runtime_handle(c, node, env, v, "local")
     n = c.comptime_int(v, node.pos)
     return TaskIdVal("local", rule(c, node, check_local_task_id, n, c.arch, pos=node.pos))
 
@@ -138,8 +139,7 @@ def _get_control_task_id(c, node, env):
     nargs(c, node, 1)
     v = c.ev(node.args[0], env)
     if isinstance(v, RVal):
-        raise c.error("@get_control_task_id with a runtime value is not supported yet",
-                      node.pos)
+        return runtime_handle(c, node, env, v, "control")
     n = c.comptime_int(v, node.args[0].pos)
     return TaskIdVal("control", rule(c, node, check_control_task_id, n, pos=node.pos))
 
@@ -192,8 +192,12 @@ def _get_data_task_id(c, node, env):
             raise c.error(f"on wse3 @get_data_task_id takes an input queue "
                           f"(@get_input_queue(n)), got {describe(v)}", node.args[0].pos)
         return TaskIdVal("data", v.id)
+    if isinstance(v, RtHandleVal) and v.kind == "color":
+        # wse2: a data task ID is its color's number
+        return RtHandleVal("data", v.expr)
     if isinstance(v, RVal):
-        raise c.error("@get_data_task_id needs a comptime-known color", node.args[0].pos)
+        raise c.error(f"@get_data_task_id takes a color (@get_color(n)), got {describe(v)}",
+                      node.args[0].pos)
     if isinstance(v, QueueVal):
         raise c.error(f"on wse2 @get_data_task_id takes a color, got {describe(v)}",
                       node.args[0].pos)
@@ -228,6 +232,11 @@ def _task_ctl(c, node, env):
     v = c.ev(node.args[0], env)
     if isinstance(v, UtIdVal) and node.name != "activate":
         return _ut_ctl(c, node, env, v)
+    if isinstance(v, RtHandleVal):
+        what = f"@{node.name}"
+        ident = runtime_id(c, v, node, what, local=node.name == "activate")
+        c.need_fn(env, node.pos, what).emit(ir.TaskCtl(node.name, ident))
+        return None
     if node.name == "activate":
         ident = _local_id(c, v, node, "@activate")
     else:
@@ -296,3 +305,31 @@ def _get_ut_id(c, node, env):
     if problem:
         raise c.error(f"@get_ut_id: {problem}", node.pos)
     return UtIdVal(n)
+
+
+def runtime_handle(c, node, env, v: RVal, kind: str) -> RtHandleVal:
+    """The handle `@get_color(n)` / `@get_*_task_id(n)` makes of a runtime n (spec 4: a u16,
+    unchecked). n is read once, here: the handle keeps that number however n changes."""
+    if v.dtype is not DType.u16:
+        raise c.error(f"@{node.name} takes a u16 at run time, got {describe(v)} (convert with "
+                      "@as)", node.args[0].pos)
+    fn = c.need_fn(env, node.pos, f"@{node.name}")
+    expr = v.expr
+    if type(expr) is not ir.Const:
+        name = env.module.pe.fresh("handle.")
+        fn.emit(ir.LocalAssign(name, expr))
+        expr = ir.Local(name, DType.u16)
+    return RtHandleVal(kind, expr)
+
+
+def runtime_id(c, v: RtHandleVal, node, what: str, local: bool) -> ir.Expr:
+    """The u16 task ID expression of runtime handle `v` where `what` names a task by it: a
+    local task ID where `local` (`@activate`, `.activate`), else any task ID, or on wse2 a
+    color (its data task)."""
+    if local and v.kind != "local":
+        raise c.error(f"{what} takes a local task ID (@get_local_task_id(n)) or a local task, "
+                      f"got {describe(v)}", node.pos)
+    if v.kind == "color" and c.arch != "wse2":
+        raise c.error(f"{what}: on {c.arch} a color names no task (block or unblock its "
+                      "input queue)", node.pos)
+    return v.expr

@@ -28,6 +28,8 @@ from wsejax.csl.values import (
     PtrVal,
     QueueVal,
     RangeVal,
+    RPtr,
+    RtHandleVal,
     RVal,
     Special,
     StructRef,
@@ -81,6 +83,9 @@ def _bitcast(c, node, env):
     nargs(c, node, 2)
     t = c.eval_type(node.args[0], env)
     v = c.ev(node.args[1], env)
+    p = c.bitcast_pointer(t, v, node.pos)
+    if p is not None:
+        return p
     if not isinstance(t, DType):
         raise c.error(f"@bitcast to {t} is not supported", node.pos)
     if isinstance(v, RVal):
@@ -103,13 +108,17 @@ def _ptrcast(c, node, env):
     nargs(c, node, 2)
     t = c.eval_type(node.args[0], env)
     p = c.ev(node.args[1], env)
-    if not isinstance(t, PtrT) or not isinstance(p, PtrVal):
+    if not isinstance(t, PtrT) or not isinstance(p, (PtrVal, RPtr)):
         raise c.error("@ptrcast takes a pointer type and a pointer", node.pos)
-    elem = t.elem.elem if isinstance(t.elem, ArrayT) else t.elem
-    if not isinstance(elem, DType) or elem.bits != p.dtype.bits:
-        raise c.error(f"@ptrcast from {p.dtype} to {elem}: only same-width element types are "
-                      "supported", node.pos)
+    elem = _pointee(t)
+    if isinstance(p, RPtr) or not isinstance(elem, DType) or elem.bits != p.dtype.bits:
+        # another width views the memory as other elements: through a runtime pointer
+        return c.ptrcast_runtime(t, p, node.pos)
     return PtrVal(p.name, elem, p.shape, p.offset, t.kind, t.const, isinstance(t.elem, ArrayT))
+
+
+def _pointee(t: PtrT):
+    return t.elem.elem if isinstance(t.elem, ArrayT) else t.elem
 
 
 @builtin("zeros")
@@ -171,6 +180,7 @@ _TYPE_OF = (
     (TaskIdVal, lambda v: Special(f"{v.kind}_task_id")),
     (UtIdVal, lambda v: Special("ut_id")),
     ((ColorVal, PeColorVal), lambda v: Special("color")),
+    (RtHandleVal, lambda v: Special("color" if v.kind == "color" else f"{v.kind}_task_id")),
     (StructVal, lambda v: v.stype or Special("comptime_struct")),
     (type(None), lambda v: VOID),
 )
@@ -403,6 +413,8 @@ def _get_int(c, node, env):
         return CNum(v.id, DType.u16)
     if isinstance(v, UtIdVal):
         return CNum(v.id, DType.u16) if v.known is not None else RVal(v.id, DType.u16)
+    if isinstance(v, RtHandleVal):
+        return RVal(v.expr, DType.u16)
     if isinstance(v, EnumVal):
         return CNum(v.value, DType.u16)
     raise c.error(f"@get_int of {describe(v)} is not supported yet", node.pos)

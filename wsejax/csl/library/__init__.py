@@ -39,6 +39,10 @@ any CSL file is.
   the SDK's bit layout (`wsejax.fabric.control_payload`).
 - `<timer>` (CSL): `param timerCount`, `timerType = [3]u16`, `start(id)`, `stop(id)`,
   `elapsed(id, *timerType)`: stop - start in `<time>`'s clock, as its three words.
+- `<malloc>` (CSL): `param buffer_num_words`, `param asserts_enabled`; `malloc(T, n)` and
+  `malloc_i16/u16/f16/i32/u32/f32(n)` hand out runtime pointers into one arena buffer, one
+  allocation after another (32-bit types 4-byte aligned); `has_enough_space(T, n)`,
+  `has_enough_words(n)`, `has_enough_double_words(n)`; `free()` empties the arena.
 - `<complex>`: `complex(T)`, `complex_32`, `complex_64`, `get_complex[_32|_64]`,
   `add_complex`, `subtract_complex`, `multiply_complex` (and `_32` / `_64`), as structs
   `{ real, imag }` held in consts.
@@ -77,7 +81,7 @@ __all__ = ["MODULES", "NOT_YET", "NativeModule", "SOURCES", "load", "source"]
 
 # the libraries written in CSL: `<name>` is the file `csl/<name>.csl` of this package
 SOURCE_DIR = pathlib.Path(__file__).parent / "csl"
-SOURCES = ("timer",)
+SOURCES = ("timer", "malloc")
 
 
 def source(name: str) -> pathlib.Path | None:
@@ -98,10 +102,7 @@ def load(c, name: str, params: dict, env, pos) -> NativeModule:
 
 
 # documented modules wsejax does not provide, and why
-NOT_YET = {
-    "malloc": "its allocations are pointers computed at run time, and pointers here are "
-              "comptime-known addresses of globals (declare arrays instead)",
-}
+NOT_YET: dict = {}
 
 MODULES = {
     "memcpy/get_params": _memcpy.memcpy_params_module,

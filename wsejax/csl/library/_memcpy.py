@@ -6,6 +6,7 @@ from wsejax import ir
 from wsejax.csl.builtins import fabric_dsd
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
 from wsejax.csl.values import (
+    ColorVal,
     RVal,
     Special,
     StructVal,
@@ -20,13 +21,15 @@ def memcpy_params_module(c, params, pos):
     for k in ("width", "height"):
         if k not in params:
             raise c.error(f"<memcpy/get_params> needs .{k}", pos)
-    known = {"width", "height"} | set(STREAM_NAMES)
+    known = {"width", "height", "LAUNCH"} | set(STREAM_NAMES)
     extra = set(params) - known
     if extra:
         c.warn(f"<memcpy/get_params>: unknown param '{sorted(extra)[0]}' ignored")
     width = c.comptime_int(params["width"], pos)
     height = c.comptime_int(params["height"], pos)
     fields = {"width": width, "height": height, **_stream_colors(c, params, pos)}
+    if "LAUNCH" in params:
+        fields["LAUNCH"] = _launch_color(c, params["LAUNCH"], pos)
 
     def get_params(c2, node, env):
         (x,) = call_args(c2, node, env, 1)
@@ -68,6 +71,23 @@ def _stream_colors(c, params, pos) -> dict:
     return fields
 
 
+def _launch_color(c, v, pos) -> ColorVal:
+    """`.LAUNCH` (SDK 1.x): the color memcpy launches exported functions on, served by an
+    `@rpc` data task in each PE program; recorded in the compiler's `launch`."""
+    color = c.coerce(v, Special("color"), pos, "<memcpy/get_params> .LAUNCH")
+    if color.id in (21, 22, 23):
+        raise c.error(f"<memcpy/get_params> .LAUNCH: color {color.id} is memcpy's own (21, 22, "
+                      "23); the launch color is one of 0..20", pos)
+    if color.id in c.streams:
+        raise c.error(f"<memcpy/get_params>: color {color.id} is both .LAUNCH and a streaming "
+                      "color", pos)
+    if c.launch is not None and c.launch[0] != color.id:
+        raise c.error(f"<memcpy/get_params> .LAUNCH: color {color.id}, but an earlier import "
+                      f"gave color {c.launch[0]}", pos)
+    c.launch = (color.id, pos)
+    return color
+
+
 def memcpy_module(c, params, pos):
     def unblock(c2, node, env):
         call_args(c2, node, env, 0)
@@ -87,7 +107,7 @@ def memcpy_module(c, params, pos):
     members = {"unblock_cmd_stream": native_fn("unblock_cmd_stream", unblock),
                "get_streaming_fabout_dsd": native_fn("get_streaming_fabout_dsd",
                                                      streaming_fabout_dsd)}
-    for k in STREAM_NAMES:
+    for k in (*STREAM_NAMES, "LAUNCH"):
         if params.get(k) is not None:
             members[k] = params[k]
     return NativeModule("memcpy/memcpy", members)

@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from wsejax import ir
 from wsejax.csl.builtins import _check_queue
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
+from wsejax.csl.library._task_priority import task_priority_module
 from wsejax.csl.values import (
     ModuleVal,
     QueueVal,
     RVal,
+    describe,
 )
-from wsejax.hardware import QUEUE_COUNTS
+from wsejax.hardware import MEMCPY_QUEUES, QUEUE_COUNTS
 from wsejax.types import DType
 
 # the members of the SDK's <tile_config> (and of its submodules) wsejax does not provide
 TILE_CONFIG_UNSUPPORTED = {
     "": ("FIFO_MIN_ALIGNMENT", "get_fabric_coord", "color_config", "switch_config", "filters",
-         "teardown", "exceptions", "main_thread_priority", "task_priority",
+         "teardown", "exceptions", "main_thread_priority",
          "input_queue_status", "output_queue_status", "control_transform", "addresses"),
     "queue_flush": ("is_flushed", "get_pending", "is_pending"),
 }
 
 
 def _queue_id(c, v, node, kind: str, what: str) -> int:
-    """A queue number given to `<tile_config>` (comptime: the engine keeps a binding per
-    queue), checked against the architecture and memcpy's own queues."""
-    if isinstance(v, RVal):
-        raise c.error(f"{what}: a queue ID known only at run time is not supported yet",
-                      node.pos)
+    """A comptime queue number given to `<tile_config>`, checked against the architecture and
+    memcpy's own queues."""
     n = c.comptime_int(v, node.pos)
     count = QUEUE_COUNTS[c.arch][kind]
     if not 0 <= n < count:
@@ -35,6 +36,24 @@ def _queue_id(c, v, node, kind: str, what: str) -> int:
                       f"{count - 1})", node.pos)
     _check_queue(c, QueueVal(kind, n), node.pos)
     return n
+
+
+def _rebind(pe, key, const, pos) -> None:
+    """Note that queue `key` is rebound at run time, to color `const` (None: a runtime one)."""
+    consts, runtime, first = pe.rebinds.get(key, (set(), False, pos))
+    pe.rebinds[key] = (consts | {const} if const is not None else consts,
+                       runtime or const is None, first)
+
+
+def _color(c, v, node, what: str):
+    """`(u16 expression, comptime color or None)` of the color a queue is bound to."""
+    if isinstance(v, RVal):
+        expr = v.expr if v.dtype == DType.u16 else ir.Cast(v.expr, DType.u16)
+        return expr, None
+    n = c.comptime_int(v, node.args[1].pos)
+    if not 0 <= n <= 23:
+        raise c.error(f"{what}: color {n} is out of range (0 to 23)", node.args[1].pos)
+    return ir.Const(n, DType.u16), n
 
 
 def _bind_queue(kind: str):
@@ -49,26 +68,69 @@ def _bind_queue(kind: str):
             raise c.error(f"{what}: on wse2 an output queue is not bound to a color (a fabout "
                           "DSD's .fabric_color gives it)", node.pos)
         fn = c.need_fn(env, node.pos, f"{name}()")
-        q = _queue_id(c, vals[0], node, kind, what)
-        color = vals[1]
         if kind == "input" and not isinstance(vals[2], (bool, RVal)):
             raise c.error(f"{what}: filter_enable takes a bool, got {vals[2]!r}", node.pos)
-        pe = env.module.pe
-        consts, runtime, pos = pe.rebinds.get((kind, q), (set(), False, node.pos))
-        if isinstance(color, RVal):
-            expr = color.expr if color.dtype == DType.u16 else ir.Cast(color.expr, DType.u16)
-            runtime = True
-        else:
-            n = c.comptime_int(color, node.args[1].pos)
-            if not 0 <= n <= 23:
-                raise c.error(f"{what}: color {n} is out of range (0 to 23)", node.args[1].pos)
-            consts = consts | {n}
-            expr = ir.Const(n, DType.u16)
-        pe.rebinds[(kind, q)] = (consts, runtime, pos)
-        fn.emit(ir.QueueBind(kind, q, expr))
+        color, const = _color(c, vals[1], node, what)
+        if isinstance(vals[0], RVal):
+            _bind_runtime_queue(c, node, env, kind, vals[0], color, const, what)
+            return None
+        q = _queue_id(c, vals[0], node, kind, what)
+        _rebind(env.module.pe, (kind, q), const, node.pos)
+        fn.emit(ir.QueueBind(kind, q, color))
         return None
 
     return native_fn(name, impl)
+
+
+def _bind_runtime_queue(c, node, env, kind: str, v: RVal, color, const, what: str) -> None:
+    """Bind the queue whose ID is known only at run time: one `QueueBind` per queue the
+    program initialises, under the test of the ID (an ID naming no such queue binds none)."""
+    if v.dtype is not DType.u16:
+        raise c.error(f"{what}: a queue ID known at run time is a u16, got {describe(v)} "
+                      "(convert with @as)", node.args[0].pos)
+    pe, fn = env.module.pe, env.fn
+    ident = pe.fresh("queue.")
+    fn.emit(ir.LocalAssign(ident, v.expr))
+    ident = ir.Local(ident, DType.u16)
+    queues = [n for n in range(QUEUE_COUNTS[c.arch][kind])
+              if not (c.memcpy and n in MEMCPY_QUEUES[c.arch][kind])]
+    for n in queues:
+        fn.emit(ir.If(ir.Bin("==", ident, ir.Const(n, DType.u16), DType.bool_),
+                      (ir.QueueBind(kind, n, color),)))
+
+    def keep_initialised():
+        # the queues are known once the PE's comptime is done: those never initialised
+        # cannot be bound, and lose their QueueBind
+        live = [n for n in queues if (kind, n) in pe.queues]
+        if not live:
+            raise c.error(f"{what}: a queue ID known only at run time, but the program "
+                          f"initialises no {kind} queue (@initialize_queue) it could name",
+                          node.pos)
+        for n in live:
+            _rebind(pe, (kind, n), const, node.pos)
+        dead = {(kind, n) for n in queues if n not in live}
+        pe.functions = {k: _DropBinds(dead)(f) for k, f in pe.functions.items()}
+
+    pe.deferred.append(keep_initialised)
+
+
+class _DropBinds:
+    """Rewrites IR without the `QueueBind`s of the queues in `dead`."""
+
+    def __init__(self, dead: set):
+        self.dead = dead
+
+    def __call__(self, x):
+        if isinstance(x, tuple):
+            items = tuple(self(v) for v in x if not (isinstance(v, ir.QueueBind) and
+                                                    (v.kind, v.queue) in self.dead))
+            return items if len(items) != len(x) or any(a is not b for a, b in
+                                                         zip(items, x)) else x
+        if isinstance(x, (ir.Function, ir.If, ir.For, ir.While)):
+            new = {f.name: self(getattr(x, f.name)) for f in dataclasses.fields(x)}
+            if any(new[k] is not getattr(x, k) for k in new):
+                return dataclasses.replace(x, **new)
+        return x
 
 
 def tile_config_module(c, params, pos):
@@ -97,5 +159,6 @@ def tile_config_module(c, params, pos):
         "output_queue_config": sub("output_queue_config",
                                    {"encode_output_queue": _bind_queue("output")}),
         "queue_flush": sub("queue_flush", {"exit": native_fn("exit", flush_exit)}),
+        "task_priority": ModuleVal(task_priority_module(c)),
     }
     return NativeModule("tile_config", members, TILE_CONFIG_UNSUPPORTED[""])

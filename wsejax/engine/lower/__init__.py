@@ -32,12 +32,14 @@ import numpy as np
 
 from wsejax import ir, ops
 from wsejax.diagnostics import DEFAULT_LOOP_LIMIT
+from wsejax.engine.lower.config import ConfigLowering
 from wsejax.engine.lower.control import ControlLowering
 from wsejax.engine.lower.dsd_ops import DsdOpLowering
 from wsejax.engine.lower.dsds import DsdLowering
 from wsejax.engine.lower.exprs import ExprLowering
 from wsejax.engine.lower.fabric import FabricLowering, SiteInfo
 from wsejax.engine.lower.matvec import MatvecLowering
+from wsejax.engine.lower.pointers import PointerLowering
 from wsejax.engine.machine import Frame, Machine, mask_and
 from wsejax.errors import ProgramError
 from wsejax.types import DType
@@ -46,7 +48,7 @@ __all__ = ["Lowerer", "SiteInfo"]
 
 
 class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecLowering,
-              FabricLowering):
+              FabricLowering, PointerLowering, ConfigLowering):
     """Lowers the bodies of one tile class. `register_fault(text) -> code` numbers faults.
 
     `cls` is the class index, `capacity` the fabric queues' capacity; `sites` and `stall_fns`

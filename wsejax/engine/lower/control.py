@@ -46,7 +46,7 @@ _RETVAL = "%retval"     # the key of the returned value's template among a loop'
 UNROLL_LIMIT = 4     # a static loop of at most this many iterations unrolls
 # statements a @map callback may not run: they write memory or state
 _WRITES = (ir.Assign, ir.DsdOp, ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
-           ir.TaskCtl, ir.QueueBind, ir.QueueCtl)
+           ir.TaskCtl, ir.QueueBind, ir.QueueCtl, ir.PtrStore)
 # statements that cost no cycle of their own
 _UNTIMED = (ir.If, ir.For, ir.While, ir.Call)
 

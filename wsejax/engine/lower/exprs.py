@@ -78,6 +78,17 @@ class ExprLowering:
         raise ProgramError("a function call inside an expression must be lowered as a "
                            "statement")
 
+    def _keep_perf_base(self) -> None:
+        """Before the clock resets, add it to the performance counters' base
+        (`ir.PERF_BASE`), on the lanes running."""
+        slot = self.slot.get(ir.PERF_BASE)
+        if slot is None:
+            return
+        base = self.machine.mem[slot]
+        new = base + self.machine.cycles[..., None]
+        m = self.cur_mask
+        self.machine.mem[slot] = new if m is None else jnp.where(m[..., None], new, base)
+
     def expr_Intrinsic(self, e: ir.Intrinsic, fr: Frame):
         """Library functions computed natively (`<math>`, `<time>`, `<random>`)."""
         args = [self.expr(a, fr) for a in e.args]
@@ -86,6 +97,7 @@ class ExprLowering:
         if name == "cycles":
             return self.lane(self.machine.cycles, fr)
         if name == "reset_cycles":
+            self._keep_perf_base()
             self.machine.cycles = jnp.where(self.cur_mask, jnp.uint32(0), self.machine.cycles) \
                 if self.cur_mask is not None else jnp.zeros_like(self.machine.cycles)
             return jnp.asarray(0, t)

@@ -1,0 +1,492 @@
+"""Runtime pointers of the comptime evaluator.
+
+A pointer whose target is known at compile time stays a `PtrVal` (reads and writes through it
+are `Load`s and `Assign`s of its symbol, as fast as naming the symbol). A pointer that can
+change at run time is a u16 byte address into the PE's memory (`RPtr`, an IR expression; see
+`ir.symbol_addresses`): a pointer variable that some code assigns to, or whose address is
+taken (`PtrCell`), a local `var` of pointer type, a pointer parameter passed such a pointer,
+a function's returned pointer, `@bitcast` of an integer, `@ptrcast` to another element width
+or from `*anyopaque`, `&a[i]` with a runtime index. Reads and writes through it are
+`ir.PtrLoad` / `ir.PtrStore`; a DSD over it (`runtime_dsd`) is picked, per PE, among the
+arrays of its element width.
+
+`PointerMixin` uses from `self`: `error`, `ev`, `ev_ref`, `coerce`, `to_expr`, `to_index`,
+`need_fn`, `const_symbol`, `static_local`, `sym_dtype`, `pointee_array`, `emit_block`,
+`exec_block`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wsejax import ir
+from wsejax.csl import ast
+from wsejax.csl.stmt import _loop
+from wsejax.csl.values import (
+    UNDEFINED,
+    ArrayT,
+    ArrayVal,
+    CNum,
+    DsdVal,
+    PtrCell,
+    PtrT,
+    PtrVal,
+    PtrVar,
+    RArray,
+    RPtr,
+    RVal,
+    Special,
+    SymRef,
+    describe,
+    flat_indices,
+)
+from wsejax.types import DType
+
+if TYPE_CHECKING:
+    from wsejax.csl.env import Env, Module
+
+__all__ = ["PointerMixin", "pointer_type"]
+
+U16 = ir.POINTER
+
+
+def pointer_type(p) -> PtrT:
+    """The pointer type of a PtrVal or RPtr."""
+    if isinstance(p, RPtr):
+        return p.type
+    if p.array:
+        return PtrT("single", p.const, ArrayT(p.dtype, p.shape))
+    return PtrT(p.kind, p.const, p.dtype)
+
+
+def _elem_dtype(t: PtrT):
+    """The type of `p[i]` through a pointer of type t: a DType, a PtrT, or None."""
+    elem = t.elem
+    if isinstance(elem, ArrayT):
+        elem = elem.elem
+    return elem if isinstance(elem, (DType, PtrT)) else None
+
+
+def _scaled(i: ir.Expr, width: int) -> ir.Expr:
+    """Byte offset `i * width` as a u16 expression (wrapping, as a 16-bit address does)."""
+    if type(i) is ir.Const:
+        return ir.Const((int(i.value) * width) & 0xFFFF, U16)
+    k = i if i.dtype == U16 else ir.Cast(i, U16)
+    return k if width == 1 else ir.Bin("*", k, ir.Const(width, U16), U16)
+
+
+def _plus(a: ir.Expr, b: ir.Expr) -> ir.Expr:
+    if type(b) is ir.Const and b.value == 0:
+        return a
+    return ir.Bin("+", a, b, U16)
+
+
+class PointerMixin:
+    """Runtime pointers: variables, reads, writes, comparisons and conversions."""
+
+    # -- what a pointer is ------------------------------------------------------------------
+
+    def ptr_expr(self, p, pos) -> ir.Expr:
+        """The u16 byte address of pointer `p` (a PtrVal or RPtr)."""
+        if isinstance(p, RPtr):
+            return p.expr
+        if isinstance(p, PtrVal):
+            return ir.AddrOf(p.name, p.offset)
+        if isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 0xFFFF:
+            return ir.Const(p, U16)
+        raise self.error(f"expected a pointer, got {describe(p)}", pos)
+
+    def runtime_pointer(self, v, t, pos, what: str) -> RPtr:
+        """`v` (a pointer, or undefined) as a runtime pointer of type t (None: its own)."""
+        if v is UNDEFINED:
+            return RPtr(ir.Const(0, U16), t)
+        if t is not None:
+            elem = _elem_dtype(t)
+            if isinstance(v, PtrVal) and isinstance(elem, DType) and elem != v.dtype:
+                raise self.error(f"{what}: expected {t}, got {pointer_type(v)}", pos)
+            v = self.coerce(v, t, pos, what)
+        if isinstance(v, RPtr):
+            return v
+        if isinstance(v, PtrVal):
+            return RPtr(ir.AddrOf(v.name, v.offset), pointer_type(v))
+        raise self.error(f"{what}: expected a pointer, got {describe(v)}", pos)
+
+    def coerce_runtime_pointer(self, v: RPtr, t: PtrT, pos, what: str) -> RPtr:
+        """The implicit conversions of spec 3.2 on a runtime pointer."""
+        have = v.type
+        if have.const and not t.const:
+            raise self.error(f"{what}: expected {t}, got {have}: a const pointer does not "
+                             "convert to a non-const one", pos)
+        if isinstance(t.elem, Special) and t.elem.name == "anyopaque":
+            return RPtr(v.expr, t)
+        a, b = have.elem, t.elem
+        if isinstance(a, ArrayT) and not isinstance(b, ArrayT) and len(a.shape) == 1:
+            a = a.elem                       # *[N]T -> [*]T
+        if isinstance(b, ArrayT) and not isinstance(a, ArrayT) and b.shape == (1,):
+            b = b.elem                       # *T -> *[1]T
+        if a != b:
+            raise self.error(f"{what}: expected {t}, got {have}", pos)
+        return RPtr(v.expr, t)
+
+    # -- pointer variables ------------------------------------------------------------------
+
+    def runtime_pointer_names(self, mod: Module) -> set:
+        """Names of module `mod` that some code assigns to as a whole (`p = ...`) or takes
+        the address of (`&p`): a pointer variable by such a name is held at run time."""
+        names = getattr(mod, "_runtime_pointers", None)
+        if names is None:
+            names = set()
+            for n in ast.walk(mod.file):
+                if isinstance(n, ast.Assign) and isinstance(n.target, ast.Ident):
+                    names.add(n.target.name)
+                elif isinstance(n, ast.Unary) and n.op == "&" and isinstance(n.a, ast.Ident):
+                    names.add(n.a.name)
+            mod._runtime_pointers = names
+        return names
+
+    def global_pointer(self, mod: Module, d, t, v) -> PtrCell:
+        """A global pointer variable held in PE memory (a u16 symbol), initialised with the
+        address of what it points to (resolved when the PE program is built)."""
+        what = f"'{d.name}'"
+        if v is None:
+            v = UNDEFINED
+        if t is None and not isinstance(v, PtrVal):
+            raise self.error(f"pointer variable {what} needs a type or an initial pointer",
+                             d.pos)
+        if v is not UNDEFINED:
+            if not isinstance(v, PtrVal):
+                raise self.error(f"pointer variable {what} needs a comptime-known initial "
+                                 f"pointer (like &A), got {describe(v)}", d.pos)
+            v = self.coerce(v, t, d.pos, what) if t is not None else v
+        name = mod.prefix + d.name
+        init = (ir.AddrOf(v.name, v.offset),) if isinstance(v, PtrVal) else None
+        mod.pe.symbols[name] = ir.Symbol(name, U16, (), init)
+        return PtrCell(name, t if t is not None else pointer_type(v), False,
+                       v if isinstance(v, PtrVal) else None)
+
+    def local_pointer(self, d, t, v, env: Env) -> None:
+        """A pointer local of a function: a u16 local (static memory where its address is
+        taken), or a snapshot of a runtime pointer for a const."""
+        what = f"'{d.name}'"
+        if t is not None and not isinstance(t, PtrT):
+            raise self.error(f"{what}: expected {t}, got {describe(v)}", d.pos)
+        p = self.runtime_pointer(v, t, d.pos, what)
+        if t is None:
+            t = p.type
+        fn = env.fn
+        if d.name in fn.addressed:
+            ref = self.static_local(env, d.name, U16, ())
+            fn.emit(ir.Assign(ref.name, (), p.expr))
+            cell = PtrCell(ref.name, t)
+            env.bind(d.name, cell if not d.const else cell.value())
+            return
+        name = env.module.pe.fresh(d.name + ".")
+        fn.emit(ir.LocalAssign(name, p.expr))
+        cell = PtrCell(name, t, True)
+        env.bind(d.name, cell if not d.const else cell.value())
+
+    def address_of_pointer(self, cell: PtrCell, pos) -> RPtr:
+        """`&p` of a pointer variable: a pointer to its u16 memory."""
+        if cell.is_local:
+            raise self.error("the address of this pointer variable cannot be taken here", pos)
+        return RPtr(ir.AddrOf(cell.name), PtrT("single", False, cell.type))
+
+    def addressed_params(self, runtime, params, fn, env: Env) -> None:
+        """Parameters whose address the function takes (`&x`) live in memory: each is copied
+        there as the function starts, and its name then names that memory."""
+        for (p, t, _), (pname, irt) in zip(runtime, params):
+            if p.name not in fn.addressed or not isinstance(irt, DType):
+                continue
+            ref = self.static_local(env, p.name, irt, ())
+            fn.emit(ir.Assign(ref.name, (), ir.Local(pname, irt)))
+            env.bind(p.name, PtrCell(ref.name, t) if isinstance(t, PtrT) else ref)
+
+    def assign_pointer(self, cell: PtrCell, v, env: Env, pos, what: str) -> None:
+        """`p = q;` for a pointer variable held at run time."""
+        fn = self.need_fn(env, pos, "assignment to a pointer variable")
+        addr = self.runtime_pointer(v, cell.type, pos, what).expr
+        fn.emit(ir.LocalAssign(cell.name, addr) if cell.is_local
+                else ir.Assign(cell.name, (), addr))
+
+    # -- reads and writes through a runtime pointer ----------------------------------------
+
+    def rptr_address(self, p, indices, pos):
+        """(byte address, element type) of `p[i...]` for a RPtr or RArray."""
+        if isinstance(p, RArray):
+            shape, elem, base = p.type.shape, p.type.elem, p.expr
+        else:
+            elem = _elem_dtype(p.type)
+            if elem is None:
+                raise self.error(f"cannot index or dereference a {p.type} (@ptrcast it to a "
+                                 "typed pointer first)", pos)
+            base = p.expr
+            shape = (None,)
+        if len(indices) != len(shape):
+            raise self.error(f"{describe(p)} takes {len(shape)} index(es), got {len(indices)}",
+                             pos)
+        width = U16.nbytes if isinstance(elem, PtrT) else elem.nbytes
+        flat = None
+        for k, i in enumerate(indices):
+            term = self.to_index(i, pos)
+            inner = 1
+            for n in shape[k + 1:]:
+                inner *= n
+            term = _scaled(term, width * inner)
+            flat = term if flat is None else ir.Bin("+", flat, term, U16)
+        return _plus(base, flat), elem
+
+    def runtime_element_address(self, base, idx: list, pos) -> RPtr:
+        """`&p[i]` through a runtime pointer, or `&a[i]` with an index known at run time."""
+        const = False
+        if isinstance(base, SymRef):
+            base = RArray(ir.AddrOf(base.name), ArrayT(base.dtype, base.shape))
+        elif isinstance(base, RPtr):
+            const = base.type.const
+        else:
+            const = base.const
+        addr, elem = self.rptr_address(base, idx, pos)
+        return RPtr(addr, PtrT("single", const, elem))
+
+    def rptr_load(self, addr, elem):
+        """The value of the element of type `elem` at byte address `addr`."""
+        if isinstance(elem, PtrT):
+            return RPtr(ir.PtrLoad(addr, U16), elem)
+        return RVal(ir.PtrLoad(addr, elem), elem)
+
+    def rptr_index(self, p, e: ast.Index, env: Env):
+        """`p[i]` read through a runtime pointer (or `(p.*)[i]`)."""
+        self.need_fn(env, e.pos, "reading PE memory")
+        addr, elem = self.rptr_address(p, [self.ev(i, env) for i in e.indices], e.pos)
+        return self.rptr_load(addr, elem)
+
+    def rptr_deref(self, p: RPtr, pos):
+        """`p.*` of a runtime pointer."""
+        elem = p.type.elem
+        if isinstance(elem, ArrayT):
+            if not isinstance(elem.elem, DType):
+                raise self.error(f"cannot dereference a {p.type}", pos)
+            return RArray(p.expr, elem, p.type.const)
+        if not isinstance(elem, (DType, PtrT)):
+            raise self.error(f"cannot dereference a {p.type} (@ptrcast it to a typed pointer "
+                             "first)", pos)
+        return self.rptr_load(p.expr, elem)
+
+    def pointer_target(self, target, env: Env):
+        """What an assignment to `target` writes through a pointer: `("ptr", address, type,
+        const)` for an element through a runtime pointer, `("array", destination)` for a
+        whole array (`p.* = ...`), or None for any other target."""
+        if isinstance(target, ast.Deref):
+            p = self.ev(target.obj, env)
+            if isinstance(p, RPtr):
+                elem = p.type.elem
+                if isinstance(elem, ArrayT):
+                    return ("array", self.rptr_deref(p, target.pos), p.type.const)
+                return ("ptr", p.expr, self.rptr_element_type(p, target.pos), p.type.const)
+            if isinstance(p, PtrVal) and p.array:
+                return ("array", self.pointee_array(p, target.pos), p.const)
+            if isinstance(p, PtrVal) and p.const:
+                raise self.error("cannot assign through a pointer to const", target.pos)
+            return None
+        if isinstance(target, ast.Index):
+            obj = self.ev_ref(target.obj, env)
+            if isinstance(obj, PtrCell):
+                obj = obj.value()
+            if isinstance(obj, (PtrVal, PtrVar)) and (obj.ptr if isinstance(obj, PtrVar)
+                                                      else obj).const:
+                raise self.error("cannot assign through a pointer to const", target.pos)
+            if isinstance(obj, (RPtr, RArray)):
+                idx = [self.ev(i, env) for i in target.indices]
+                addr, elem = self.rptr_address(obj, idx, target.pos)
+                const = obj.const if isinstance(obj, RArray) else obj.type.const
+                return ("ptr", addr, elem, const)
+        return None
+
+    def rptr_element_type(self, p: RPtr, pos):
+        elem = p.type.elem
+        if not isinstance(elem, (DType, PtrT)):
+            raise self.error(f"cannot dereference a {p.type}", pos)
+        return elem
+
+    def store_through(self, ref, v, env: Env, pos) -> None:
+        """Emit the write an assignment through a pointer (`pointer_target`) does."""
+        fn = self.need_fn(env, pos, "assignment to memory")
+        if ref[-1]:
+            raise self.error("cannot assign through a pointer to const", pos)
+        if ref[0] == "array":
+            self.copy_array(ref[1], v, fn, env, pos)
+            return
+        _, addr, elem, _ = ref
+        if isinstance(elem, PtrT):
+            value = self.runtime_pointer(v, elem, pos, "pointer").expr
+            fn.emit(ir.PtrStore(addr, value, U16))
+            return
+        fn.emit(ir.PtrStore(addr, self.to_expr(v, elem, pos, "element"), elem))
+
+    # -- whole arrays ----------------------------------------------------------------------
+
+    def copy_array(self, dst, src, fn, env: Env, pos) -> None:
+        """`p.* = src`: copy every element of array `src` (a global or a comptime array, or
+        an array a runtime pointer points to) into array `dst` (a SymRef or RArray)."""
+        if isinstance(src, ArrayVal):
+            src = self.const_symbol(src, env, pos)
+        if not isinstance(src, (SymRef, RArray)):
+            raise self.error(f"assigning a whole array: expected an array, got "
+                             f"{describe(src)}", pos)
+        d_elem, d_shape = _array_of(dst)
+        s_elem, s_shape = _array_of(src)
+        if d_elem != s_elem or _count(d_shape) != _count(s_shape):
+            raise self.error(f"assigning a whole array: expected [{_count(d_shape)}]{d_elem}, "
+                             f"got [{_count(s_shape)}]{s_elem}", pos)
+        var = env.module.pe.fresh("copy.")
+        k = ir.Local(var, DType.i32)
+        value = _element(src, k)
+        if isinstance(dst, SymRef):
+            store = ir.Assign(dst.name, flat_indices(k, dst.shape), value)
+        else:
+            store = ir.PtrStore(_plus(dst.expr, _scaled(k, d_elem.nbytes)), value, d_elem)
+        fn.emit(ir.For(var, DType.i32, 0, _count(d_shape), 1, (store,)))
+
+    # -- DSDs over a runtime pointer --------------------------------------------------------
+
+    def runtime_dsd_base(self, d, p: RPtr, env: Env, pos):
+        """`@set_dsd_base_addr(d, p)` for a runtime pointer `p`."""
+        elem = self.dsd_pointee(p, pos)
+        if d.dtype is not None and d.dtype.bits != elem.bits:
+            raise self.error(f"@set_dsd_base_addr: the DSD addresses {d.dtype} elements, the "
+                             f"pointer {elem}", pos)
+        return self.runtime_dsd(lambda sym: ir.SetBase(d.expr, sym), d.kind, p, env, pos)
+
+    def dsd_pointee(self, p: RPtr, pos) -> DType:
+        elem = _elem_dtype(p.type)
+        if not isinstance(elem, DType) or elem.nbytes not in (2, 4):
+            raise self.error(f"a DSD over a {p.type}: its elements must be 16 or 32 bits wide",
+                             pos)
+        return elem
+
+    def runtime_dsd(self, make, kind: str, p: RPtr, env: Env, pos) -> DsdVal:
+        """A memory DSD whose base is runtime pointer `p`: a DSD local set, on each PE, to
+        `make(symbol)` (the DSD over that symbol from its start) moved to p's address, for the
+        array of p's element width that holds it. An address in no such array fails a runtime
+        check."""
+        fn = self.need_fn(env, pos, "a DSD over a runtime pointer")
+        elem = self.dsd_pointee(p, pos)
+        pe = env.module.pe
+        cands = [s for s in pe.symbols.values() if s.dtype.nbytes == elem.nbytes]
+        if not cands:
+            raise self.error(f"a DSD over a {p.type}: the PE program has no array of "
+                             f"{elem.bits}-bit elements it could point into", pos)
+        addr = ir.Local(pe.fresh("addr."), U16)
+        fn.emit(ir.LocalAssign(addr.name, p.expr))
+        name = pe.fresh("dsd.")
+        found = None
+        for k, sym in enumerate(cands):
+            base = ir.AddrOf(sym.name)
+            rel = ir.Bin("-", addr, base, U16)
+            inside = ir.Bin("and", ir.Bin(">=", addr, base, DType.bool_), ir.Bin(
+                "<", rel, ir.Const(sym.nbytes, U16), DType.bool_), DType.bool_)
+            delta = ir.Bitcast(ir.Bin("/", rel, ir.Const(elem.nbytes, U16), U16), DType.i16)
+            based = ir.IncrementOffset(make(sym.name), delta, sym.dtype)
+            fn.emit(ir.LocalAssign(name, based) if k == 0 else
+                    ir.If(inside, (ir.LocalAssign(name, based),)))
+            found = inside if found is None else ir.Bin("or", found, inside, DType.bool_)
+        where = f"{pos.file}:{pos.line}:{pos.col} (a DSD over a pointer into no array of " \
+                f"{elem.bits}-bit elements)"
+        fn.emit(ir.Assert(found, where))
+        return DsdVal(ir.DsdLocal(name), kind, cands[0].dtype)
+
+    def pointee_loop(self, s, arr: RArray, env: Env) -> None:
+        """`for (p.*) |x, k|` over the array a runtime pointer points to: its elements in
+        row-major order, `k` counting them."""
+        fn = env.fn
+        var = env.module.pe.fresh("k.")
+        k = ir.Local(var, DType.i32)
+        elem = arr.type.elem
+        inner = env.child()
+        inner.bind(s.capture, RVal(_element(arr, k), elem))
+        if s.index:
+            inner.bind(s.index, RVal(k, DType.i32))
+        with _loop(fn, s.label, "runtime", fn.depth + 1):
+            body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
+        fn.emit(ir.For(var, DType.i32, 0, _count(arr.type.shape), 1, body))
+
+    def check_map_callback(self, f: ir.Function, pos) -> None:
+        """A @map callback runs on all elements at once: it may not go through a runtime
+        pointer."""
+        if _through_pointer(f.body):
+            raise self.error(f"@map: the callback '{f.name}' reads or writes through a pointer "
+                             "known only at run time, which a @map callback cannot do", pos)
+
+    # -- comparisons and casts -------------------------------------------------------------
+
+    def pointer_compare(self, op: str, a, b, pos):
+        """`p == q` / `p != q` on pointers: comptime where both are known."""
+        if op not in ("==", "!="):
+            raise self.error(f"operator '{op}' cannot take pointers (only == and !=)", pos)
+        if isinstance(a, PtrVal) and isinstance(b, PtrVal):
+            same = (a.name, a.offset * _width(self, a)) == (b.name, b.offset * _width(self, b))
+            return same if op == "==" else not same
+        return RVal(ir.Bin(op, self.ptr_expr(a, pos), self.ptr_expr(b, pos), DType.bool_),
+                    DType.bool_)
+
+    def bitcast_pointer(self, t, v, pos):
+        """`@bitcast` between a pointer and a 16-bit integer (either way), or None where
+        neither side is a pointer."""
+        if isinstance(t, PtrT):
+            if isinstance(v, (PtrVal, RPtr)):
+                return RPtr(self.ptr_expr(v, pos), t)
+            if isinstance(v, RVal) and v.dtype.bits == 16:
+                return RPtr(v.expr if v.dtype == U16 else ir.Bitcast(v.expr, U16), t)
+            raw = v.value if isinstance(v, CNum) and v.dtype.bits == 16 else v
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                return RPtr(ir.Const(raw & 0xFFFF, U16), t)
+            raise self.error(f"@bitcast to {t} takes a 16-bit integer (a pointer is 16 bits "
+                             f"wide), got {describe(v)}", pos)
+        if isinstance(v, (PtrVal, RPtr)):
+            if not isinstance(t, DType) or t.bits != 16:
+                raise self.error(f"@bitcast of a pointer to {t}: a pointer is 16 bits wide "
+                                 "(use u16 or i16)", pos)
+            addr = self.ptr_expr(v, pos)
+            return RVal(addr if t == U16 else ir.Bitcast(addr, t), t)
+        return None
+
+    def ptrcast_runtime(self, t: PtrT, p, pos):
+        """`@ptrcast(P, p)` where the result is a runtime pointer: `p` is one, P or p is
+        `*anyopaque`, or P's elements have another width than those p points to."""
+        return RPtr(self.ptr_expr(p, pos), t)
+
+
+def _through_pointer(node) -> bool:
+    """Whether an IR subtree loads or stores through a runtime pointer."""
+    if isinstance(node, (ir.PtrLoad, ir.PtrStore)):
+        return True
+    if isinstance(node, tuple):
+        return any(_through_pointer(x) for x in node)
+    if hasattr(node, "__dataclass_fields__"):
+        return any(_through_pointer(getattr(node, k)) for k in node.__dataclass_fields__)
+    return False
+
+
+def _width(c, p: PtrVal) -> int:
+    return c.sym_dtype(p).nbytes
+
+
+def _array_of(a):
+    if isinstance(a, SymRef):
+        return a.dtype, a.shape
+    return a.type.elem, a.type.shape
+
+
+def _count(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _element(src, k: ir.Expr) -> ir.Expr:
+    """Element `k` (row-major) of array `src`."""
+    if isinstance(src, SymRef):
+        return ir.Load(src.name, flat_indices(k, src.shape), src.dtype)
+    elem = src.type.elem
+    return ir.PtrLoad(_plus(src.expr, _scaled(k, elem.nbytes)), elem)
+

@@ -1,0 +1,122 @@
+"""The runtime pointer family of `Lowerer`: `expr_AddrOf`, `expr_PtrLoad`, `stmt_PtrStore`.
+
+A runtime pointer is a u16 byte address (`[H, W]`); each symbol lies at the address
+`ir.PeProgram.addresses` gives it, its elements little-endian (the lower address holds the
+low half). A load or store of a `dtype` element tries, on every PE at once, each symbol it may
+touch (its candidates: those of `dtype`'s width, and for a 16- or 32-bit access those of the
+other of these two widths): where the address lies inside one, aligned to the access width,
+that memory is read (gathers, selected with `where`) or written (masked scatters; a 16-bit
+store into a 32-bit element keeps its other half). A PE whose address is in no candidate
+faults (`diagnostics.bad_pointer`). Only programs with runtime pointers emit these nodes: a
+pointer known at compile time is a `Load` or `Assign` of its symbol, as before.
+
+Uses from the `Lowerer` it is mixed into: `expr`, `lane`, `fault`, `lanes`, `machine`,
+`slot`, `pe`.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from wsejax import ir
+from wsejax.diagnostics import bad_pointer
+from wsejax.engine.access import gather, scatter
+from wsejax.engine.machine import Frame, bitview
+from wsejax.errors import ProgramError
+from wsejax.types import DType
+
+__all__ = ["PointerLowering"]
+
+_BITS = {2: DType.u16, 4: DType.u32}   # the unsigned type of each access width
+
+
+class PointerLowering:
+    """Mixin of `Lowerer`: runtime pointers."""
+
+    def expr_AddrOf(self, e: ir.AddrOf, fr: Frame):
+        sym = self.pe.symbol(e.symbol)
+        addr = self.pe.addresses[e.symbol] + e.offset * sym.dtype.nbytes
+        return jnp.asarray(addr & 0xFFFF, jnp.uint16)
+
+    def _pointer_lanes(self, addr, fr: Frame):
+        if fr.ext:
+            raise ProgramError(f"{fr.fn}: a runtime pointer inside a @map callback is not "
+                               "supported")
+        return jnp.broadcast_to(jnp.asarray(addr).astype(jnp.int32), self.lanes)
+
+    def _hits(self, dtype: DType, addr):
+        """Per candidate symbol of a `dtype` access at `addr` (`[H, W]` int32): (symbol, its
+        `[H, W, size]` memory, `[H, W]` bool: the access lies inside it, `[H, W]` int32: the
+        byte offset of the access in it)."""
+        width = dtype.nbytes
+        aligned = addr % width == 0
+        for sym in self.pe.symbols:
+            sw = sym.dtype.nbytes
+            if sw != width and {sw, width} != {2, 4}:
+                continue
+            rel = addr - self.pe.addresses[sym.name]
+            inside = aligned & (rel >= 0) & (rel + width <= sym.nbytes)
+            flat = self.machine.mem[self.slot[sym.name]].reshape(self.lanes + (-1,))
+            yield sym, flat, inside, rel
+
+    def expr_PtrLoad(self, e: ir.PtrLoad, fr: Frame):
+        addr = self._pointer_lanes(self.expr(e.addr, fr), fr)
+        out = jnp.zeros(self.lanes, e.dtype.np)
+        hit = jnp.zeros(self.lanes, bool)
+        for sym, flat, inside, rel in self._hits(e.dtype, addr):
+            out = jnp.where(inside, _read(sym, flat, rel, e.dtype), out)
+            hit = hit | inside
+        self.fault(~hit, self.cur_mask, bad_pointer("reading", e.dtype.value, e.dtype.nbytes))
+        return self.lane(out, fr)
+
+    def stmt_PtrStore(self, s: ir.PtrStore, fr: Frame, m) -> None:
+        addr = self._pointer_lanes(self.expr(s.addr, fr), fr)
+        v = jnp.broadcast_to(jnp.asarray(self.expr(s.value, fr)).astype(s.dtype.np), self.lanes)
+        hit = jnp.zeros(self.lanes, bool)
+        for sym, flat, inside, rel in self._hits(s.dtype, addr):
+            ok = inside if m is None else inside & m
+            slot = self.slot[sym.name]
+            shape = self.machine.mem[slot].shape
+            self.machine.mem[slot] = _write(sym, flat, rel, ok, v, s.dtype).reshape(shape)
+            hit = hit | inside
+        self.fault(~hit, m, bad_pointer("writing", s.dtype.value, s.dtype.nbytes))
+
+
+def _element(sym: ir.Symbol, flat, k, want: DType):
+    """Element `k` (`[H, W]`, clamped into range) of `sym`'s memory, its bits as `want`."""
+    return bitview(gather(flat, jnp.clip(k, 0, sym.size - 1)), sym.dtype, want)
+
+
+def _read(sym: ir.Symbol, flat, rel, dtype: DType):
+    """The `dtype` value at byte offset `rel` of `sym` (where it lies inside)."""
+    sw, aw = sym.dtype.nbytes, dtype.nbytes
+    if sw == aw:
+        return _element(sym, flat, rel // sw, dtype)
+    if sw == 2:         # a 32-bit value over two 16-bit elements, the low half first
+        lo = _element(sym, flat, rel // 2, DType.u16).astype(jnp.uint32)
+        hi = _element(sym, flat, rel // 2 + 1, DType.u16).astype(jnp.uint32)
+        return bitview(lo | (hi << 16), DType.u32, dtype)
+    word = _element(sym, flat, rel // 4, DType.u32)      # a 16-bit half of a 32-bit element
+    half = (word >> (16 * ((rel % 4) // 2)).astype(jnp.uint32)) & 0xFFFF
+    return bitview(half.astype(jnp.uint16), DType.u16, dtype)
+
+
+def _write(sym: ir.Symbol, flat, rel, ok, v, dtype: DType):
+    """`sym`'s memory with `v` (a `dtype` value) stored at byte offset `rel` where `ok`."""
+    sw, aw = sym.dtype.nbytes, dtype.nbytes
+
+    def put(flat, k, bits, have: DType):
+        return scatter(flat, jnp.where(ok, k, sym.size), bitview(bits, have, sym.dtype))
+
+    if sw == aw:
+        return put(flat, rel // sw, v, dtype)
+    bits = bitview(v, dtype, _BITS[aw])
+    if sw == 2:
+        flat = put(flat, rel // 2, (bits & 0xFFFF).astype(jnp.uint16), DType.u16)
+        return put(flat, rel // 2 + 1, (bits >> 16).astype(jnp.uint16), DType.u16)
+    word = _element(sym, flat, rel // 4, DType.u32)
+    low = (rel % 4) == 0
+    bits = bits.astype(jnp.uint32)
+    new = jnp.where(low, (word & jnp.uint32(0xFFFF0000)) | bits,
+                    (word & jnp.uint32(0xFFFF)) | (bits << 16))
+    return put(flat, rel // 4, new, DType.u32)
