@@ -1,5 +1,6 @@
 """Storage classes of CSL globals: an `extern var` or `extern fn` is the `export` of the same
-name in another module of the same PE program, run on the engine and the reference."""
+name in another module of the same PE program (held in a const of type `imported_module`),
+run on the engine and the reference."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def test_extern_names_the_export_of_another_module(tmp_path, arch):
     """The extern var and the module's own name are one variable: a write through either is
     seen by both; the extern fn is the module's exported function."""
     prog = program(tmp_path, """
-const counter = @import_module("counter.csl");
+const counter: imported_module = @import_module("counter.csl");
 extern var count: i32;
 extern fn scaled(k: i32) i32;
 fn main() void {
