@@ -75,3 +75,35 @@ def position(text: str, where: str) -> tuple[int, int]:
     """The (line, column), from 1, of the first `where` in `text`."""
     k = text.index(where)
     return text.count("\n", 0, k) + 1, k - text.rfind("\n", 0, k)
+
+
+# A PE program of memcpy that writes its results to `out` ([*]T, exported with `main`): the
+# body declares `out`, `out_ptr` and `main`.
+OUT_HEAD = """param memcpy_params;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const lay = @import_module("<layout>");
+"""
+
+OUT_TAIL = """
+comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
+"""
+
+
+def out_program(tmp_path, body: str, t: str, arch: str = "wse2", w: int = 2):
+    """`body` between OUT_HEAD and OUT_TAIL, compiled on a w x 1 rectangle."""
+    exports = f'@export_name("out", [*]{t}, true);\n@export_name("main", fn()void);'
+    return compile_pe(tmp_path, OUT_HEAD + body + OUT_TAIL, exports, w=w, arch=arch)
+
+
+def out_row(program, n: int, dtype, w: int = 2):
+    """`out` (n elements of dtype) of the first w PEs of row 0 after `main`: (engine,
+    reference), each [w, n]."""
+    from wsejax.reference import Reference
+
+    words = n * np.dtype(dtype).itemsize // 4
+    host = np.float32 if dtype in (np.float32, np.float16) else np.uint32
+    eng = read(run(program), "out", words, host)[0, :w].view(dtype)
+    ref = Reference(program)
+    ref.launch("main")
+    return eng, np.stack([np.asarray(ref.memory(x, 0)["out"]).reshape(-1)[:n]
+                          for x in range(w)]).astype(dtype)

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import compile_pe, position, read, run, sender_receiver_layout, write
+from csl_harness import (
+    out_program,
+    out_row,
+    position,
+    read,
+    run,
+    sender_receiver_layout,
+    write,
+)
 
 from wsejax import CslError
 from wsejax.csl import compile_csl
@@ -15,28 +23,14 @@ from wsejax.reference import Reference
 
 ARCHES = ["wse2", "wse3"]
 
-HEAD = """param memcpy_params;
-const sys = @import_module("<memcpy/memcpy>", memcpy_params);
-"""
-
-TAIL = """
-comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
-"""
-
-
 def program(tmp_path, body: str, t: str, arch: str = "wse2"):
-    exports = f'@export_name("out", [*]{t}, true);\n@export_name("main", fn()void);'
-    return compile_pe(tmp_path, HEAD + body + TAIL, exports, arch=arch)
+    return out_program(tmp_path, body, t, arch)
 
 
 def outputs(prog, n: int, dtype):
     """`out` (n elements of dtype) of PE (0, 0): (engine, reference)."""
-    words = n * np.dtype(dtype).itemsize // 4
-    host = np.float32 if dtype in (np.float32, np.float16) else np.uint32
-    eng = read(run(prog), "out", words, host)[0, 0].view(dtype)
-    ref = Reference(prog)
-    ref.launch("main")
-    return eng, np.asarray(ref.memory(0, 0)["out"]).reshape(-1)[:n].astype(dtype)
+    eng, ref = out_row(prog, n, dtype, w=1)
+    return eng[0], ref[0]
 
 
 def check(eng, ref, want) -> None:
@@ -89,7 +83,7 @@ def test_a_field_in_the_struct_and_beside_it_is_refused(tmp_path):
         "const head = @get_dsd(mem1d_dsd, .{ .extent = 3, .tensor_access")
     with pytest.raises(CslError) as e:
         program(tmp_path, src, "f32")
-    line, col = position(HEAD + src, "@get_dsd(mem1d_dsd, .{ .extent = 3")
+    line, col = position((tmp_path / "pe.csl").read_text(), "@get_dsd(mem1d_dsd, .{ .extent = 3")
     assert f"pe.csl:{line}:{col}" in str(e.value)
     assert "DSD property 'extent' given twice" in str(e.value)
 
@@ -137,7 +131,7 @@ def test_wavelet_index_offset_without_an_index_is_refused(tmp_path):
     src = INDEX_OFFSET.replace("@fmovs(into, srcd, .{ .index = k });", "@fmovs(into, srcd);")
     with pytest.raises(CslError) as e:
         program(tmp_path, src, "f32")
-    line, col = position(HEAD + src, "@fmovs(into, srcd)")
+    line, col = position((tmp_path / "pe.csl").read_text(), "@fmovs(into, srcd)")
     assert f"pe.csl:{line}:{col}" in str(e.value)
     assert "@fmovs: operand 1 uses wavelet_index_offset, so the operation needs an index" \
         in str(e.value)
@@ -268,7 +262,7 @@ def test_map_registers_are_single_step_sources_and_a_dest(tmp_path, change, to, 
     with pytest.raises(CslError) as e:
         program(tmp_path, src, "f32")
     assert message in str(e.value)
-    line, col = position(HEAD + src, at)
+    line, col = position((tmp_path / "pe.csl").read_text(), at)
     assert f"pe.csl:{line}:{col}" in str(e.value)
 
 
@@ -397,7 +391,7 @@ def test_circbuf_misuse_is_located(tmp_path, change, to, at, message):
     with pytest.raises(CslError) as e:
         program(tmp_path, src, "f32")
     assert message in str(e.value)
-    line, col = position(HEAD + src, at)
+    line, col = position((tmp_path / "pe.csl").read_text(), at)
     assert f"pe.csl:{line}:{col}" in str(e.value)
 
 

@@ -6,37 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import compile_pe, read, run
+from csl_harness import out_program, out_row
 
 from wsejax import CslError
-from wsejax.reference import Reference
 
 ARCHES = ["wse2", "wse3"]
 
-HEAD = """param memcpy_params;
-const sys = @import_module("<memcpy/memcpy>", memcpy_params);
-const lay = @import_module("<layout>");
-"""
-
-TAIL = """
-comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
-"""
-
-
-def program(tmp_path, body: str, t: str, arch: str = "wse2", w: int = 2):
-    exports = f'@export_name("out", [*]{t}, true);\n@export_name("main", fn()void);'
-    return compile_pe(tmp_path, HEAD + body + TAIL, exports, w=w, arch=arch)
-
-
-def outputs(prog, n: int, dtype, w: int = 2):
-    """`out` (n elements of dtype) of every PE of the row: (engine, reference), [W, n]."""
-    words = n * np.dtype(dtype).itemsize // 4
-    host = np.float32 if dtype in (np.float32, np.float16) else np.uint32
-    eng = read(run(prog), "out", words, host)[0].view(dtype)
-    ref = Reference(prog)
-    ref.launch("main")
-    return eng, np.stack([np.asarray(ref.memory(x, 0)["out"]).reshape(-1)[:n]
-                          for x in range(w)]).astype(dtype)
+program = out_program
+outputs = out_row
 
 
 # ------------------------------------------------------------------------------------------------

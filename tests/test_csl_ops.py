@@ -6,35 +6,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import compile_pe, position, read, run
+from csl_harness import out_program, out_row, position
 
 from wsejax import CslError
-from wsejax.reference import Reference
 
 ARCHES = ["wse2", "wse3"]
 
-HEAD = """param memcpy_params;
-const sys = @import_module("<memcpy/memcpy>", memcpy_params);
-"""
-
-TAIL = """
-comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
-"""
-
-
 def program(tmp_path, body: str, t: str, arch: str = "wse2"):
-    exports = f'@export_name("out", [*]{t}, true);\n@export_name("main", fn()void);'
-    return compile_pe(tmp_path, HEAD + body + TAIL, exports, arch=arch)
+    return out_program(tmp_path, body, t, arch)
 
 
 def outputs(prog, n: int, dtype):
     """`out` (n elements of dtype) of PE (0, 0): (engine, reference)."""
-    words = n * np.dtype(dtype).itemsize // 4
-    host = np.float32 if dtype in (np.float32, np.float16) else np.uint32
-    eng = read(run(prog), "out", words, host)[0, 0].view(dtype)
-    ref = Reference(prog)
-    ref.launch("main")
-    return eng, np.asarray(ref.memory(0, 0)["out"]).reshape(-1)[:n].astype(dtype)
+    eng, ref = out_row(prog, n, dtype, w=1)
+    return eng[0], ref[0]
 
 
 def dsd(name: str, n: int, at: int = 0) -> str:
@@ -186,7 +171,7 @@ def test_sub16_takes_no_scalar_minuend(tmp_path):
     with pytest.raises(CslError) as e:
         program(tmp_path, src, "i16")
     text = str(e.value)
-    line, col = position(HEAD + src, "@sub16(o3, 5")
+    line, col = position((tmp_path / "pe.csl").read_text(), "@sub16(o3, 5")
     assert f"pe.csl:{line}:{col}" in text
     assert "@sub16 does not accept operand form (D, s, D); accepted: (D, D, D) (D, D, s)" in text
 
@@ -234,7 +219,7 @@ def test_fnorm_takes_a_pointer_destination_only(tmp_path):
                             " 96.0);")
     with pytest.raises(CslError) as e:
         program(tmp_path, src, "f32")
-    line, col = position(HEAD + src, "@fnorms(@get_dsd")
+    line, col = position((tmp_path / "pe.csl").read_text(), "@fnorms(@get_dsd")
     assert f"pe.csl:{line}:{col}" in str(e.value)
     assert "@fnorms does not accept operand form (D, s); accepted: (p, s)" in str(e.value)
 
@@ -291,7 +276,7 @@ def test_addc16_over_the_fabric_is_refused(tmp_path):
                            "@get_output_queue(2) }), 0xFFFF, xd);")
     with pytest.raises(CslError) as e:
         program(tmp_path, src, "u16")
-    line, col = position(HEAD + src, "@addc16(@get_dsd(fabout")
+    line, col = position((tmp_path / "pe.csl").read_text(), "@addc16(@get_dsd(fabout")
     assert f"pe.csl:{line}:{col}" in str(e.value)
     assert ("@addc16: a carry across fabric or FIFO operands is not supported yet (memory "
             "DSDs only)") in str(e.value)
