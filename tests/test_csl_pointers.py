@@ -706,6 +706,24 @@ fn main() void {
     check(prog, [[[6, 5, 4], [60, 50, 40]]], np.int32)
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_scalar_seen_as_a_one_element_array(tmp_path, arch):
+    """`&x` of a scalar global, passed as a `*[1]i32`: `(p.*)[0]` reads and writes x."""
+    prog = program(tmp_path, """
+var x: i32 = 5;
+var out: [3]i32;
+var out_ptr: [*]i32 = &out;
+fn bump(p: *[1]i32, by: i32) i32 { (p.*)[0] += by; return (p.*)[0]; }
+fn main() void {
+  out[0] = bump(&x, 2 + @as(i32, lay.get_x_coord()));
+  out[1] = x;
+  out[2] = bump(&x, 10);
+  sys.unblock_cmd_stream();
+}
+""", arch, "i32")
+    check(prog, [[[7, 7, 17], [8, 8, 18]]], np.int32)
+
+
 def test_a_map_callback_through_a_runtime_pointer_is_refused_where_mapped(tmp_path):
     body = """
 var a = [4]f32 { 1.0, 2.0, 3.0, 4.0 };

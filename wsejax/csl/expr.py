@@ -435,6 +435,8 @@ class ExprMixin:
         if p.offset:
             raise self.error("dereferencing a pointer to part of an array is not supported",
                              pos)
+        if not p.shape:     # a `*[1]T` made from `&x` of a scalar: a one-element array
+            return RArray(ir.AddrOf(p.name), ArrayT(p.dtype, (1,)), p.const)
         if p.dtype != self.sym_dtype(p):
             return RArray(ir.AddrOf(p.name), ArrayT(p.dtype, p.shape), p.const)
         return SymRef(p.name, p.dtype, p.shape)
