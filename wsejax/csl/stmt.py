@@ -369,14 +369,13 @@ class StmtMixin:
         arr.values[idx] = x.value if isinstance(arr, ArrayVal) else x
 
     def lvalue(self, target, env: Env, base=None):
-        """`("comptime", ArrayVal, index)` or `(symbol, indices, symbol dtype, view dtype)`."""
+        """`("comptime", ArrayVal, index)` or `(symbol, indices, symbol dtype, view dtype)`.
+        A `p.*` here points to one element: callers take whole arrays (`pointer_target`,
+        `pointee_array`) first."""
         if isinstance(target, ast.Deref):
             p = self.ev(target.obj, env)
             if not isinstance(p, PtrVal):
                 raise self.error(f"cannot dereference {describe(p)}", target.pos)
-            if p.array:
-                raise self.error("assigning a whole array through a pointer is not supported; "
-                                 "assign its elements, `(p.*)[i] = x`", target.pos)
             idx = np.unravel_index(p.offset, p.shape) if p.shape else ()
             return (p.name, tuple(ir.Const(int(i), DType.i32) for i in idx), self.sym_dtype(p),
                     p.dtype)

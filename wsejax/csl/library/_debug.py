@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from wsejax import ir, trace
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
+from wsejax.csl.library._time import counter_words
 from wsejax.csl.values import CNum, RVal, string_bytes
 from wsejax.types import DType
 
@@ -122,12 +123,7 @@ def _timestamp(buf: Buffer):
     def impl(c, node, env):
         call_args(c, node, env, 0)
         fn = c.need_fn(env, node.pos, "trace_timestamp()")
-        tmp = env.module.pe.fresh("tsc")
-        fn.emit(ir.LocalAssign(tmp, ir.Intrinsic("cycles", (), DType.u32)))
-        now = ir.Local(tmp, DType.u32)
-        words = [ir.Cast(ir.Bin("&", now, ir.Const(0xFFFF, DType.u32), DType.u32), U16),
-                 ir.Cast(ir.Bin(">>", now, ir.Const(16, DType.u32), DType.u32), U16),
-                 ir.Const(0, U16)]
-        buf.append(c, env, node, trace.TAG_OF["timestamp"], words)
+        words = counter_words(env, fn, ir.Intrinsic("cycles", (), DType.u32))
+        buf.append(c, env, node, trace.TAG_OF["timestamp"], list(words))
         return None
     return impl

@@ -22,16 +22,22 @@ def _counter_ptr(c, p, node, what: str) -> PtrVal:
     return p
 
 
-def _store_words(env, fn, p: PtrVal, value: ir.Expr) -> None:
-    """Write the u32 `value` to `p` as a 48-bit counter: three u16 words, low first."""
+def counter_words(env, fn, value: ir.Expr) -> tuple:
+    """The u32 `value`, read once into a local, as a 48-bit counter: three u16 words, low
+    first."""
     tmp = env.module.pe.fresh("tsc")
     fn.emit(ir.LocalAssign(tmp, value))
     now = ir.Local(tmp, DType.u32)
     words = (ir.Bin("&", now, ir.Const(0xFFFF, DType.u32), DType.u32),
              ir.Bin(">>", now, ir.Const(16, DType.u32), DType.u32),
              ir.Const(0, DType.u32))
-    for k, w in enumerate(words):
-        fn.emit(ir.Assign(p.name, (ir.Const(p.offset + k, DType.i32),), ir.Cast(w, DType.u16)))
+    return tuple(ir.Cast(w, DType.u16) for w in words)
+
+
+def _store_words(env, fn, p: PtrVal, value: ir.Expr) -> None:
+    """Write the u32 `value` to `p` as a 48-bit counter."""
+    for k, w in enumerate(counter_words(env, fn, value)):
+        fn.emit(ir.Assign(p.name, (ir.Const(p.offset + k, DType.i32),), w))
 
 
 def _perf_base(pe) -> None:
