@@ -28,6 +28,7 @@ from wsejax.csl.calls import CallMixin
 from wsejax.csl.coerce import CoerceMixin
 from wsejax.csl.env import Env, Module, _Break, _Continue, _Return
 from wsejax.csl.expr import ExprMixin
+from wsejax.csl.handles import HandleMixin
 from wsejax.csl.jumps import BranchMixin, JumpMixin
 from wsejax.csl.parser import parse, read_source
 from wsejax.csl.pointers import PointerMixin
@@ -51,6 +52,7 @@ from wsejax.csl.values import (
     Special,
     StructT,
     SymRef,
+    is_runtime_handle_type,
     type_name,
 )
 from wsejax.errors import CslError
@@ -64,7 +66,7 @@ __all__ = ["Compiler", "Module"]
 
 
 class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, PointerMixin,
-               JumpMixin, BranchMixin):
+               JumpMixin, BranchMixin, HandleMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements
@@ -224,7 +226,7 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Poi
         if isinstance(t, PtrT) or isinstance(v, PtrVal):
             return self.pointer_var(mod, d, t, v)
         held = t if t is not None else aggregate_type_of(v)
-        if is_aggregate_type(held):
+        if is_aggregate_type(held) or is_runtime_handle_type(held):
             return self.aggregate_global(mod, d, held, v)
         return self.global_symbol(mod, d, t, v)
 

@@ -23,6 +23,7 @@ from wsejax.csl.env import Module
 from wsejax.csl.fold import fold_unary
 from wsejax.csl.values import (
     DIRECTIONS,
+    DSD_KINDS,
     SCALARS,
     SPECIALS,
     UNDEFINED,
@@ -64,6 +65,7 @@ from wsejax.csl.values import (
     flat_indices,
     is_comptime,
     is_comptime_value,
+    is_runtime_handle_type,
     is_type,
     object_array,
     string_bytes,
@@ -332,9 +334,13 @@ class ExprMixin:
         """An element or sub-array of a comptime array of colors, task IDs, structs, ...:
         its elements exist only at compile time, so the index must be comptime-known."""
         idx = [self.ev(i, env) for i in e.indices]
-        if not all(is_comptime(i) for i in idx) and isinstance(obj.elem, (StructT, EnumT)):
+        runtime = not all(is_comptime(i) for i in idx)
+        if runtime and (isinstance(obj.elem, (StructT, EnumT))
+                        or is_runtime_handle_type(obj.elem)):
             return self.index_const_structs(obj, e, env)
-        if not all(is_comptime(i) for i in idx):
+        if runtime and isinstance(obj.elem, Special) and obj.elem.name in DSD_KINDS:
+            return self.index_const_dsds(obj, e, env)
+        if runtime:
             raise self.error(f"an array of {obj.elem} is indexed with a runtime index: its "
                              "elements exist only at compile time; index it with a "
                              "comptime-known value (an `inline for`, or a comptime param)",

@@ -46,6 +46,7 @@ from wsejax.csl.values import (
     UtIdVal,
     describe,
     is_comptime_value,
+    is_runtime_handle_type,
     object_array,
 )
 from wsejax.hardware import PE_MEMORY_BYTES
@@ -67,10 +68,20 @@ _UNSUPPORTED_TYPES = {
 
 
 def is_aggregate_type(t) -> bool:
-    """Whether `t` is a struct or enum type, or an array of them."""
+    """Whether `t` is a struct or enum type, or an array of them or of handles held at run
+    time (colors, task IDs, queues)."""
     if isinstance(t, ArrayT):
         t = t.elem
+        if is_runtime_handle_type(t):
+            return True
     return isinstance(t, (StructT, EnumT))
+
+
+def leaf_dtype(c) -> DType:
+    """The dtype that holds a leaf of CSL type `c` (a number, an enum's tag, a handle)."""
+    if isinstance(c, EnumT):
+        return c.tag
+    return DType.u16 if is_runtime_handle_type(c) else c
 
 
 def name_type(d: ast.VarDecl, v) -> None:
@@ -92,7 +103,8 @@ def aggregate_type_of(v):
         return v.stype
     if isinstance(v, (EnumVal, EnumRVal)):
         return v.etype
-    if isinstance(v, ObjArrayVal) and isinstance(v.elem, (StructT, EnumT)):
+    if isinstance(v, ObjArrayVal) and (isinstance(v.elem, (StructT, EnumT))
+                                       or is_runtime_handle_type(v.elem)):
         return ArrayT(v.elem, tuple(v.values.shape))
     return None
 
@@ -118,6 +130,8 @@ class AggregateMixin:
         if isinstance(t, EnumT):
             if not isinstance(t.tag, DType) or not t.tag.is_int:
                 raise self.error(f"{what}: enum tag type {t.tag} is not an integer type", pos)
+            return [((), t)]
+        if is_runtime_handle_type(t):
             return [((), t)]
         if isinstance(t, StructT):
             out = []
@@ -166,6 +180,8 @@ class AggregateMixin:
         dt = slot.dtype
         e = ir.Load(slot.name, slot.indices, dt) if slot.kind == "sym" else ir.Local(slot.name,
                                                                                      dt)
+        if is_runtime_handle_type(slot.ctype):
+            return self.handle_value(e, slot.ctype)
         return EnumRVal(e, dt, slot.ctype) if isinstance(slot.ctype, EnumT) else RVal(e, dt)
 
     @staticmethod
@@ -182,6 +198,8 @@ class AggregateMixin:
                 return ir.Const(0, ctype.tag)
             v = self.coerce(v, ctype, pos, what)
             return v.expr if isinstance(v, EnumRVal) else ir.Const(v.value, ctype.tag)
+        if is_runtime_handle_type(ctype):
+            return self.handle_number(v, ctype, pos, what)
         return self.to_expr(v, ctype, pos, what)
 
     def struct_member(self, ref: StructRef, name: str, pos):
@@ -249,7 +267,7 @@ class AggregateMixin:
         values in row-major order, None for zeros)."""
         for path, ctype in self.leaves(t, None, prefix):
             name = _join(prefix, path) if path else prefix
-            dt = ctype.tag if isinstance(ctype, EnumT) else ctype
+            dt = leaf_dtype(ctype)
             init = None
             if items is not None:
                 vals = [_leaf_const(x, path) for x in items]
@@ -263,7 +281,7 @@ class AggregateMixin:
         elem, shape = (t.elem, tuple(t.shape)) if isinstance(t, ArrayT) else (t, ())
         leaves = self.leaves(elem, d.pos, what)
         n = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        need = n * sum((c.tag if isinstance(c, EnumT) else c).nbytes for _, c in leaves)
+        need = n * sum(leaf_dtype(c).nbytes for _, c in leaves)
         if need > PE_MEMORY_BYTES:
             raise self.error(f"{what}: {t} needs {need} bytes, more than the {PE_MEMORY_BYTES} "
                              "bytes of a PE's memory", d.pos)
@@ -295,6 +313,8 @@ class AggregateMixin:
         if isinstance(arr.elem, StructT):
             return StructRef(arr.elem, "sym", arr.prefix, idx)
         slot = Slot("sym", arr.prefix, idx, arr.elem)
+        if read and is_runtime_handle_type(arr.elem):
+            return self.held_handle(self.read_slot(slot), env)
         return self.read_slot(slot) if read else slot
 
     def index_const_structs(self, arr: ObjArrayVal, e: ast.Index, env: Env):
@@ -522,7 +542,7 @@ class AggregateMixin:
 
     def aggregate_params(self, pname: str, t, pos) -> list:
         """The IR parameters `(name, dtype)` of one struct or enum parameter."""
-        return [(_join(pname, p) if p else pname, c.tag if isinstance(c, EnumT) else c)
+        return [(_join(pname, p) if p else pname, leaf_dtype(c))
                 for p, c in self.leaves(t, pos, pname)]
 
     @staticmethod
@@ -566,7 +586,9 @@ def _leaf_const(item, path: tuple):
         item = item.fields[name]
     if item is UNDEFINED or item is None:
         return 0
-    return item.value
+    if isinstance(item, UtIdVal):
+        return item.known
+    return item.id if isinstance(item, (ColorVal, TaskIdVal, QueueVal)) else item.value
 
 
 def _runtime_loops(fn) -> int:

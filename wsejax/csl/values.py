@@ -30,7 +30,7 @@ __all__ = [
     "PtrCell", "PtrT", "PtrVal", "RArray", "RPtr",
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
     "TensorAccessVal", "TupleVal", "UtIdVal", "ieee_float", "type_name",
-    "RtHandleVal",
+    "RtHandleVal", "RUNTIME_HANDLE_KINDS", "is_runtime_handle_type",
 ]
 
 
@@ -305,12 +305,31 @@ class UtIdVal:
 
 @dataclass(frozen=True)
 class RtHandleVal:
-    """A color or task ID whose number is known only at run time (`@get_color(n)`,
-    `@get_local_task_id(n)`, ... of a runtime u16): `kind` is "color", "local", "data" or
-    "control"; `expr` is its u16 IR expression, read once where the handle was made."""
+    """A color, task ID or queue whose number is known only at run time (`@get_color(n)`,
+    `@get_local_task_id(n)`, ... of a runtime u16, or an element of an array of handles read
+    at a runtime index): `kind` is "color", "local", "data", "control", "input_queue" or
+    "output_queue"; `expr` is its u16 IR expression, read once where the handle was made."""
 
     kind: str
     expr: object
+
+    @property
+    def type_name(self) -> str:
+        """The CSL type of the handle (`color`, `local_task_id`, `input_queue`, ...)."""
+        return self.kind if self.kind in ("color", "input_queue", "output_queue") else \
+            f"{self.kind}_task_id"
+
+
+# the handle types whose values are u16 numbers at run time (held in PE memory, chosen by a
+# runtime index), each with the `RtHandleVal` kind of a runtime one (None: a `UtIdVal`)
+RUNTIME_HANDLE_KINDS = {"color": "color", "local_task_id": "local", "data_task_id": "data",
+                        "control_task_id": "control", "input_queue": "input_queue",
+                        "output_queue": "output_queue", "ut_id": None}
+
+
+def is_runtime_handle_type(t) -> bool:
+    """Whether `t` is a handle type held at run time as a u16 number."""
+    return isinstance(t, Special) and t.name in RUNTIME_HANDLE_KINDS
 
 
 @dataclass(frozen=True)
@@ -631,8 +650,8 @@ _DESCRIBE = {
     RPtr: lambda v: f"a runtime pointer ({v.type})",
     RArray: lambda v: f"the array a runtime pointer points to ({v.type})",
     PtrCell: lambda v: f"the pointer variable '{v.name}'",
-    RtHandleVal: lambda v: "a runtime color" if v.kind == "color" else
-    f"a runtime {v.kind} task ID",
+    RtHandleVal: lambda v: f"a runtime {v.type_name.replace('_task_id', ' task ID')}"
+    .replace("_", " "),
 }
 
 
@@ -662,6 +681,8 @@ class Slot:
 
     @property
     def dtype(self) -> DType:
+        if isinstance(self.ctype, Special):
+            return DType.u16      # a handle held at run time
         return self.ctype.tag if isinstance(self.ctype, EnumT) else self.ctype
 
 

@@ -188,6 +188,9 @@ def _get_data_task_id(c, node, env):
     nargs(c, node, 1)
     v = c.ev(node.args[0], env)
     if c.arch == "wse3":
+        if isinstance(v, RtHandleVal) and v.kind == "input_queue":
+            # wse3: a data task ID is its input queue's number
+            return RtHandleVal("data", v.expr)
         if not isinstance(v, QueueVal) or v.kind != "input":
             raise c.error(f"on wse3 @get_data_task_id takes an input queue "
                           f"(@get_input_queue(n)), got {describe(v)}", node.args[0].pos)
@@ -332,4 +335,6 @@ def runtime_id(c, v: RtHandleVal, node, what: str, local: bool) -> ir.Expr:
     if v.kind == "color" and c.arch != "wse2":
         raise c.error(f"{what}: on {c.arch} a color names no task (block or unblock its "
                       "input queue)", node.pos)
+    if v.kind == "output_queue" or v.kind == "input_queue" and c.arch != "wse3":
+        raise c.error(f"{what}: {describe(v)} names no task on {c.arch}", node.pos)
     return v.expr

@@ -180,7 +180,7 @@ _TYPE_OF = (
     (TaskIdVal, lambda v: Special(f"{v.kind}_task_id")),
     (UtIdVal, lambda v: Special("ut_id")),
     ((ColorVal, PeColorVal), lambda v: Special("color")),
-    (RtHandleVal, lambda v: Special("color" if v.kind == "color" else f"{v.kind}_task_id")),
+    (RtHandleVal, lambda v: Special(v.type_name)),
     (StructVal, lambda v: v.stype or Special("comptime_struct")),
     (type(None), lambda v: VOID),
 )

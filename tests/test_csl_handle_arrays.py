@@ -1,0 +1,261 @@
+"""Arrays of handles at run time (spec 3.1, 4, 7): a comptime array of colors, task IDs,
+queues or microthread IDs read at a runtime index gives a runtime handle; such arrays (and
+single handles) held in PE memory, as globals and as locals, assigned at run time; a
+`mem1d_dsd` chosen from a comptime array of DSDs by a runtime index. Each program runs on the
+engine with the reference beside it (check mode: every symbol and the clock must agree), and
+its results are checked by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_csl_handles import ARCHES, compile_error, program, run_out
+
+from wsejax import FabricFault, SdkRuntime
+
+# three local tasks, each writing its number to out[0]; ids lists them out of order
+TASKS = """
+task t10() void { out[0] = 100; sys.unblock_cmd_stream(); }
+task t11() void { out[0] = 110; sys.unblock_cmd_stream(); }
+task t12() void { out[0] = 120; sys.unblock_cmd_stream(); }
+const ids = [3]local_task_id { @get_local_task_id(12), @get_local_task_id(10),
+                               @get_local_task_id(11) };
+comptime {
+  @bind_local_task(t10, @get_local_task_id(10));
+  @bind_local_task(t11, @get_local_task_id(11));
+  @bind_local_task(t12, @get_local_task_id(12));
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_runtime_index_into_a_const_array_of_task_ids_activates_the_chosen_task(
+        tmp_path, arch):
+    got = run_out(program(tmp_path, TASKS + """
+fn main() void {
+  const t = ids[lay.get_x_coord()];
+  out[1] = @get_int(t);
+  @activate(t);
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :2], [[120, 12], [100, 10], [110, 11]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_global_array_of_task_ids_is_assigned_and_read_at_run_time(tmp_path, arch):
+    # held starts as ids rotated by one; main writes ids[x] over held[x + 1 mod 3] and
+    # activates held[(x + 1) % 3]; t keeps the number read before held changes
+    got = run_out(program(tmp_path, TASKS + """
+var held = [3]local_task_id { @get_local_task_id(10), @get_local_task_id(11),
+                              @get_local_task_id(12) };
+var first: local_task_id = @get_local_task_id(11);
+fn main() void {
+  const x = lay.get_x_coord();
+  const k = (x + 1) % 3;
+  const before = held[k];
+  held[k] = ids[x];
+  out[1] = @get_int(before);
+  out[2] = @get_int(held[k]) + 100 * @get_int(first);
+  first = held[k];
+  out[3] = @get_int(first);
+  @activate(held[k]);
+}
+""", arch))
+    np.testing.assert_array_equal(got, [[120, 11, 1112, 12], [100, 12, 1110, 10],
+                                        [110, 10, 1111, 11]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_local_array_of_task_ids_copies_a_const_one_and_is_assigned(tmp_path, arch):
+    got = run_out(program(tmp_path, TASKS + """
+fn main() void {
+  const x = lay.get_x_coord();
+  var mine = ids;
+  var two: [2]local_task_id;
+  two[0] = mine[x];
+  mine[x] = @get_local_task_id(10);
+  two[1] = mine[x];
+  out[1] = @get_int(two[0]);
+  out[2] = @get_int(two[1]);
+  @activate(two[0]);
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :3], [[120, 12, 10], [100, 10, 10], [110, 11, 10]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_runtime_indices_into_arrays_of_colors_and_control_task_ids(tmp_path, arch):
+    got = run_out(program(tmp_path, """
+const cs = [3]color { @get_color(7), @get_color(2), @get_color(19) };
+const ks = [2, 2]control_task_id { @get_control_task_id(40), @get_control_task_id(41),
+                                   @get_control_task_id(50), @get_control_task_id(63) };
+var keep: [3]color;
+fn main() void {
+  const x = lay.get_x_coord();
+  out[0] = @get_int(cs[x]);
+  out[1] = @get_int(ks[x % 2, x / 2]);
+  keep[2 - x] = cs[x];
+  out[2] = @get_int(keep[2 - x]);
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :3], [[7, 40, 7], [2, 50, 2], [19, 41, 19]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_runtime_indices_into_arrays_of_queues(tmp_path, arch):
+    got = run_out(program(tmp_path, """
+const iq = [3]input_queue { @get_input_queue(2), @get_input_queue(5), @get_input_queue(3) };
+const oq = [3]output_queue { @get_output_queue(4), @get_output_queue(2),
+                             @get_output_queue(3) };
+var held: [2]output_queue;
+fn main() void {
+  const x = lay.get_x_coord();
+  held[x % 2] = oq[x];
+  out[0] = @get_int(iq[x]);
+  out[1] = @get_int(held[x % 2]);
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :2], [[2, 4], [5, 2], [3, 3]])
+
+
+def test_wse2_unblocks_the_data_task_of_a_color_chosen_at_run_time(tmp_path):
+    # colors 5 and 6 each carry wavelets from the PE's CE back to itself, their data tasks
+    # start blocked; main unblocks the one cs[x % 2] names and sends on both: only its
+    # task runs before the command stream is unblocked
+    got = run_out(program(tmp_path, """
+const c5 = @get_color(5);
+const c6 = @get_color(6);
+const cs = [2]color { c5, c6 };
+var held: [2]color;
+const oq = @get_output_queue(2);
+const to5 = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = c5, .output_queue = oq });
+const to6 = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = c6, .output_queue = oq });
+var words = [1]u32 { 7 };
+const wd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{1} -> words[i] });
+task r5(v: u32) void { out[0] = v + 50; sys.unblock_cmd_stream(); }
+task r6(v: u32) void { out[0] = v + 60; sys.unblock_cmd_stream(); }
+fn main() void {
+  held[lay.get_x_coord() % 2] = cs[lay.get_x_coord() % 2];
+  @unblock(held[lay.get_x_coord() % 2]);
+  @mov32(to5, wd);
+  @mov32(to6, wd);
+}
+comptime {
+  @bind_data_task(r5, @get_data_task_id(c5));
+  @bind_data_task(r6, @get_data_task_id(c6));
+  @block(c5);
+  @block(c6);
+}
+""", "wse2", layout="""
+for (@range(i16, 3)) |x| {
+  @set_color_config(x, 0, @get_color(5), .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ RAMP } } });
+  @set_color_config(x, 0, @get_color(6), .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ RAMP } } });
+}"""))
+    np.testing.assert_array_equal(got[:, 0], [57, 67, 57])
+
+
+def test_wse3_runtime_indices_into_arrays_of_microthread_ids(tmp_path):
+    got = run_out(program(tmp_path, """
+const uts = [3]ut_id { @get_ut_id(4), @get_ut_id(6), @get_ut_id(2) };
+var held: [2]ut_id;
+fn main() void {
+  const x = lay.get_x_coord();
+  held[1] = uts[x];
+  out[0] = @get_int(uts[x]);
+  out[1] = @get_int(held[1]);
+  @block(held[1]);
+  @unblock(uts[x]);
+  sys.unblock_cmd_stream();
+}
+""", "wse3"))
+    np.testing.assert_array_equal(got[:, :2], [[4, 4], [6, 6], [2, 2]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_out_of_range_runtime_index_into_a_handle_array_faults_that_pe(tmp_path, arch):
+    prog = program(tmp_path, TASKS + """
+fn main() void {
+  @activate(ids[lay.get_x_coord() + 1]);
+}
+""", arch)
+    r = SdkRuntime(prog, check=True)
+    r.load()
+    r.run()
+    with pytest.raises(FabricFault) as info:
+        r.launch("main", nonblock=False)
+    assert info.value.pes == [(2, 0)]
+    assert "index out of range reading" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# DSDs chosen at run time
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_runtime_index_picks_a_mem1d_dsd_from_a_const_array(tmp_path, arch):
+    # PE x adds 10 to the elements the x-th DSD names; the others stay
+    got = run_out(program(tmp_path, """
+var a = [4]i16 { 1, 2, 3, 4 };
+var b = @zeros([4]i16);
+const ds = [3]mem1d_dsd {
+  @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> a[i] }),
+  @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> b[2 * i + 1] }),
+  @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> a[i + 1] }),
+};
+fn main() void {
+  const d = ds[lay.get_x_coord()];
+  @add16(d, d, 10);
+  out[0] = @as(u32, a[0] + 10 * a[1] + 100 * a[2] + 1000 * a[3]);
+  out[1] = @as(u32, b[1]);
+  out[2] = @as(u32, b[3]);
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :3], [[4431, 0, 0], [4321, 10, 10], [15421, 0, 0]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_only_mem1d_dsds_are_chosen_at_run_time(tmp_path, arch):
+    e = compile_error(tmp_path, """
+const oq = @get_output_queue(2);
+const fs = [2]fabout_dsd {
+  @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = @get_color(3), .output_queue = oq }),
+  @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = @get_color(4), .output_queue = oq }),
+};
+fn main() void {
+  var k: u16 = 1;
+  @mov32(fs[k], 5);
+}
+""", arch, "fs[k]")
+    assert "an array of fabout_dsd is indexed with a runtime index: only mem1d_dsd elements " \
+        "can be chosen at run time" in str(e)
+
+
+# ------------------------------------------------------------------------------------------------
+# misuse
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_element_of_a_handle_array_takes_handles_of_its_type(tmp_path, arch):
+    e = compile_error(tmp_path, """
+var held: [2]local_task_id;
+fn main() void {
+  var n: u16 = 3;
+  held[1] = @get_color(n);
+}
+""", arch, "held[1] =")
+    assert "element: expected a local_task_id, got a runtime color" in str(e)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_runtime_queue_names_no_task_where_the_arch_has_none(tmp_path, arch):
+    e = compile_error(tmp_path, """
+const oq = [2]output_queue { @get_output_queue(2), @get_output_queue(3) };
+fn main() void {
+  var k: u16 = 1;
+  @block(oq[k]);
+}
+""", arch, "@block(")
+    assert f"@block: a runtime output queue names no task on {arch}" in str(e)

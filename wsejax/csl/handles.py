@@ -1,0 +1,117 @@
+"""Handles chosen at run time: colors, task IDs, queues and microthread IDs held as u16
+numbers (in PE memory, or read from a comptime array at a runtime index), and a DSD picked
+from a comptime array of DSDs by a runtime index.
+
+A handle whose number is known only at run time is an `RtHandleVal` (a `UtIdVal` for a
+microthread); its number is read once, into a local, where the handle is made, so the handle
+keeps it however the array it came from changes. A comptime array of handles read at a
+runtime index is placed in PE memory (one u16 symbol per array), as the arrays of structs and
+enums are (`structs.py`); an out-of-range index faults the PE as for an array of numbers.
+
+A comptime array of `mem1d_dsd`s read at a runtime index becomes a DSD local that takes the
+chosen element: the index is first read from a u16 table of the element numbers (so a bad
+index faults as a numeric array's would), then each element is assigned where the index
+names it. No IR node is new.
+
+`HandleMixin` uses from `self`: `error`, `ev`, `need_fn`, `coerce`, `index_const_structs`
+and `const_symbol`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from wsejax import ir
+from wsejax.csl import ast
+from wsejax.csl.values import (
+    RUNTIME_HANDLE_KINDS,
+    ArrayVal,
+    DsdVal,
+    LocalDsd,
+    ObjArrayVal,
+    PeColorVal,
+    RtHandleVal,
+    Special,
+    UtIdVal,
+    describe,
+)
+from wsejax.types import DType
+
+if TYPE_CHECKING:
+    from wsejax.csl.env import Env
+
+__all__ = ["HandleMixin"]
+
+
+class HandleMixin:
+    """Handles held at run time, and DSDs chosen at run time."""
+
+    def handle_value(self, expr, t: Special):
+        """The runtime handle of type `t` whose u16 number is IR expression `expr`."""
+        kind = RUNTIME_HANDLE_KINDS[t.name]
+        return UtIdVal(expr) if kind is None else RtHandleVal(kind, expr)
+
+    def handle_number(self, v, t: Special, pos, what: str) -> ir.Expr:
+        """The u16 IR expression of handle `v` stored where a `t` is held."""
+        if isinstance(v, RtHandleVal):
+            if v.type_name != t.name:
+                raise self.error(f"{what}: expected a {t}, got {describe(v)}", pos)
+            return v.expr
+        if isinstance(v, UtIdVal) and t.name == "ut_id" and v.known is None:
+            return v.id
+        v = self.coerce(v, t, pos, what)
+        if isinstance(v, PeColorVal):
+            return v.expr
+        return ir.Const(v.known if isinstance(v, UtIdVal) else v.id, DType.u16)
+
+    def held_handle(self, v, env: Env):
+        """Runtime handle `v` read from memory, its number copied to a local now (a later
+        store to the memory it came from does not change it)."""
+        expr = v.id if isinstance(v, UtIdVal) else v.expr
+        if type(expr) is ir.Const or env.fn is None:
+            return v
+        name = env.module.pe.fresh("handle.")
+        env.fn.emit(ir.LocalAssign(name, expr))
+        local = ir.Local(name, DType.u16)
+        return UtIdVal(local) if isinstance(v, UtIdVal) else RtHandleVal(v.kind, local)
+
+    # -- a runtime index into a comptime array of DSDs -----------------------------------------
+
+    def index_const_dsds(self, arr: ObjArrayVal, e: ast.Index, env: Env) -> DsdVal:
+        """`ds[i]` of a comptime array of `mem1d_dsd`s at a runtime index: a DSD local that
+        takes the element the index names."""
+        fn = self.need_fn(env, e.pos, "indexing a comptime array with a runtime index")
+        items = arr.values.reshape(-1).tolist()
+        kind = arr.elem.name if isinstance(arr.elem, Special) else None
+        if kind != "mem1d_dsd" or any(not isinstance(d, DsdVal) or d.kind != kind
+                                      for d in items):
+            raise self.error(f"an array of {arr.elem} is indexed with a runtime index: only "
+                             "mem1d_dsd elements can be chosen at run time (a fabric DSD's "
+                             "color and a mem4d_dsd's shape are fixed when the program is "
+                             "compiled); index it with a comptime-known value", e.pos)
+        dtypes = {d.dtype for d in items} - {None}
+        if len(dtypes) > 1:
+            raise self.error(f"an array of mem1d_dsd is indexed with a runtime index, but its "
+                             f"elements are DSDs of different element types "
+                             f"({', '.join(sorted(str(t) for t in dtypes))})", e.pos)
+        # the index, checked as a numeric array's: read from the table of element numbers
+        pe = env.module.pe
+        key = ("element numbers", id(arr))
+        if key not in pe.const_arrays:
+            table = ArrayVal(DType.u16, np.arange(len(items), dtype=np.uint16).reshape(
+                arr.values.shape))
+            pe.const_arrays[key] = (self.const_symbol(table, env, e.pos), arr)
+        sym = pe.const_arrays[key][0]
+        pick = pe.fresh("pick.")
+        name, indices, _, _ = self.lvalue(ast.Index(ast.Ident("%const"), e.indices, e.pos),
+                                          env, sym)
+        fn.emit(ir.LocalAssign(pick, ir.Load(name, indices, DType.u16)))
+        local = pe.fresh("dsd.")
+        fn.emit(ir.LocalAssign(local, items[0].expr))
+        for k, d in enumerate(items[1:], 1):
+            hit = ir.Bin("==", ir.Local(pick, DType.u16), ir.Const(k, DType.u16),
+                         DType.bool_)
+            fn.emit(ir.If(hit, (ir.LocalAssign(local, d.expr),), ()))
+        return LocalDsd(local, kind, dtypes.pop() if dtypes else None).value()
