@@ -120,35 +120,62 @@ fn main() void {
     np.testing.assert_array_equal(got[:, :2], [[2, 4], [5, 2], [3, 3]])
 
 
-def test_wse2_unblocks_the_data_task_of_a_color_chosen_at_run_time(tmp_path):
-    # colors 5 and 6 each carry wavelets from the PE's CE back to itself, their data tasks
-    # start blocked; main unblocks the one cs[x % 2] names and sends on both: only its
-    # task runs before the command stream is unblocked
-    got = run_out(program(tmp_path, """
+# the data tasks of colors 5 and 6, which carry wavelets from each PE's CE back to itself,
+# start blocked; main unblocks the one picked[x % 2] names (wse2: a color, wse3: the task's
+# input queue) and sends one word on each color: only that task runs before the command
+# stream is unblocked
+ROUTE = """
 const c5 = @get_color(5);
 const c6 = @get_color(6);
-const cs = [2]color { c5, c6 };
-var held: [2]color;
-const oq = @get_output_queue(2);
-const to5 = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = c5, .output_queue = oq });
-const to6 = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = c6, .output_queue = oq });
+const q2 = @get_output_queue(2);
+const q3 = @get_output_queue(3);
+const i4 = @get_input_queue(4);
+const i5 = @get_input_queue(5);
+const to5 = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = c5, .output_queue = q2 });
+const to6 = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = c6, .output_queue = q3 });
 var words = [1]u32 { 7 };
 const wd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{1} -> words[i] });
 task r5(v: u32) void { out[0] = v + 50; sys.unblock_cmd_stream(); }
 task r6(v: u32) void { out[0] = v + 60; sys.unblock_cmd_stream(); }
 fn main() void {
-  held[lay.get_x_coord() % 2] = cs[lay.get_x_coord() % 2];
-  @unblock(held[lay.get_x_coord() % 2]);
+  const x = lay.get_x_coord() % 2;
+  picked[x] = choices[x];
+  @unblock(picked[x]);
   @mov32(to5, wd);
   @mov32(to6, wd);
 }
+"""
+
+SOURCES = {
+    "wse2": """
+const choices = [2]color { c5, c6 };
+var picked: [2]color;
 comptime {
   @bind_data_task(r5, @get_data_task_id(c5));
   @bind_data_task(r6, @get_data_task_id(c6));
   @block(c5);
   @block(c6);
 }
-""", "wse2", layout="""
+""",
+    "wse3": """
+const choices = [2]input_queue { i4, i5 };
+var picked: [2]input_queue;
+comptime {
+  @initialize_queue(q2, .{ .color = c5 });
+  @initialize_queue(q3, .{ .color = c6 });
+  @initialize_queue(i4, .{ .color = c5 });
+  @initialize_queue(i5, .{ .color = c6 });
+  @bind_data_task(r5, @get_data_task_id(i4));
+  @bind_data_task(r6, @get_data_task_id(i5));
+  @block(i4);
+  @block(i5);
+}
+"""}
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_data_task_chosen_at_run_time_is_unblocked(tmp_path, arch):
+    got = run_out(program(tmp_path, ROUTE + SOURCES[arch], arch, layout="""
 for (@range(i16, 3)) |x| {
   @set_color_config(x, 0, @get_color(5), .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ RAMP } } });
   @set_color_config(x, 0, @get_color(6), .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ RAMP } } });
@@ -187,6 +214,45 @@ fn main() void {
         r.launch("main", nonblock=False)
     assert info.value.pes == [(2, 0)]
     assert "index out of range reading" in str(info.value)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_functions_take_queues_known_at_comptime_or_at_run_time(tmp_path, arch):
+    got = run_out(program(tmp_path, """
+const iq = [2]input_queue { @get_input_queue(2), @get_input_queue(3) };
+const oq = [2]output_queue { @get_output_queue(5), @get_output_queue(4) };
+fn num(q: input_queue) u32 { return @get_int(q); }
+fn onum(q: output_queue, k: u32) u32 { return k * @get_int(q); }
+fn main() void {
+  const x = lay.get_x_coord();
+  out[0] = num(iq[x % 2]);
+  out[1] = num(iq[1]);
+  out[2] = onum(oq[x / 2], 10);
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :3], [[2, 3, 50], [3, 3, 50], [2, 3, 40]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_struct_fields_and_globals_of_handle_types_change_at_run_time(tmp_path, arch):
+    got = run_out(program(tmp_path, """
+const Link = struct { c: color, n: u16 };
+var link = Link { .c = @get_color(4), .n = 2 };
+var c: color;
+var t: control_task_id;
+fn main() void {
+  const x = lay.get_x_coord();
+  out[0] = @get_int(link.c) + 10 * @get_int(c);
+  link.c = @get_color(x + 1);
+  c = link.c;
+  t = @get_control_task_id(x + 40);
+  out[1] = @get_int(link.c) + link.n;
+  out[2] = @get_int(c) + @get_int(t);
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :3], [[4, 3, 41], [4, 4, 43], [4, 5, 45]])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -231,6 +297,24 @@ fn main() void {
 """, arch, "fs[k]")
     assert "an array of fabout_dsd is indexed with a runtime index: only mem1d_dsd elements " \
         "can be chosen at run time" in str(e)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_mem1d_dsds_chosen_at_run_time_share_their_element_type(tmp_path, arch):
+    e = compile_error(tmp_path, """
+var a = [4]i16 { 1, 2, 3, 4 };
+var b = [4]f32 { 1, 2, 3, 4 };
+const ds = [2]mem1d_dsd {
+  @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> a[i] }),
+  @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> b[i] }),
+};
+fn main() void {
+  var k: u16 = 1;
+  const d = ds[k];
+}
+""", arch, "ds[k]")
+    assert "an array of mem1d_dsd is indexed with a runtime index, but its elements are DSDs " \
+        "of different element types (f32, i16)" in str(e)
 
 
 # ------------------------------------------------------------------------------------------------

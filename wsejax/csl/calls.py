@@ -339,10 +339,11 @@ def _addressed(node) -> set:
             if isinstance(n, ast.Unary) and n.op == "&" and isinstance(n.a, ast.Ident)}
 
 
-# parameter types that take a color or task ID: a comptime-known one specializes the function,
-# one known only at run time (`RtHandleVal`) is passed as its u16 number
+# parameter types that take a color, task ID or queue: a comptime-known one specializes the
+# function, one known only at run time (`RtHandleVal`) is passed as its u16 number
 _ID_PARAMS = {"color": "color", "local_task_id": "local", "data_task_id": "data",
-              "control_task_id": "control"}
+              "control_task_id": "control", "input_queue": "input_queue",
+              "output_queue": "output_queue"}
 
 
 def _runtime_id_arg(c, t, a, decl, p, pos) -> RtHandleVal | None:
