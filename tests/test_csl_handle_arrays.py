@@ -282,8 +282,85 @@ fn main() void {
     np.testing.assert_array_equal(got[:, :3], [[4431, 0, 0], [4321, 10, 10], [15421, 0, 0]])
 
 
+# on each PE's color 5, from its CE back to itself: main sends one word (x even) or two (x
+# odd) and receives as many, by a fabout and a fabin DSD chosen from arrays at run time
+FABRIC = """
+const c5 = @get_color(5);
+const oq = @get_output_queue(2);
+const iq = @get_input_queue(4);
+const outs = [2]fabout_dsd {
+  @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = c5, .output_queue = oq }),
+  @get_dsd(fabout_dsd, .{ .extent = 2, .fabric_color = c5, .output_queue = oq }),
+};
+const ins = [2]fabin_dsd {
+  @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{ .extent = 1, .input_queue = iq }
+                      else .{ .extent = 1, .fabric_color = c5, .input_queue = iq }),
+  @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{ .extent = 2, .input_queue = iq }
+                      else .{ .extent = 2, .fabric_color = c5, .input_queue = iq }),
+};
+var words = [2]u32 { 7, 9 };
+var buf = @zeros([2]u32);
+const wd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> words[i] });
+const bd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> buf[i] });
+fn main() void {
+  const k = lay.get_x_coord() % 2;
+  @mov32(outs[k], wd);
+  @mov32(bd, ins[k]);
+  out[0] = buf[0];
+  out[1] = buf[1];
+  sys.unblock_cmd_stream();
+}
+comptime {
+  if (@is_arch("wse3")) { @initialize_queue(oq, .{ .color = c5 }); }
+  @initialize_queue(iq, .{ .color = c5 });
+}
+"""
+
+
 @pytest.mark.parametrize("arch", ARCHES)
-def test_only_mem1d_dsds_are_chosen_at_run_time(tmp_path, arch):
+def test_fabric_dsds_of_one_color_are_chosen_at_run_time(tmp_path, arch):
+    got = run_out(program(tmp_path, FABRIC, arch, layout="""
+for (@range(i16, 3)) |x| {
+  @set_color_config(x, 0, @get_color(5), .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ RAMP } } });
+}"""))
+    np.testing.assert_array_equal(got[:, :2], [[7, 0], [7, 9], [7, 0]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_mem4d_dsd_is_chosen_at_run_time(tmp_path, arch):
+    # the [2, 2] corner of a or of b (starting at b[1, 1]), picked by x % 2, is doubled;
+    # out[0] and out[1] weigh a's and b's elements by their row-major position
+    got = run_out(program(tmp_path, """
+var a = [3, 3]i16 { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+var b = [3, 3]i16 { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+const ds = [2]mem4d_dsd {
+  @get_dsd(mem4d_dsd, .{ .tensor_access = |i, j|{2, 2} -> a[i, j] }),
+  @get_dsd(mem4d_dsd, .{ .tensor_access = |i, j|{2, 2} -> b[i + 1, j + 1] }),
+};
+fn main() void {
+  const d = ds[lay.get_x_coord() % 2];
+  @add16(d, d, d);
+  for (@range(u16, 3)) |i| {
+    for (@range(u16, 3)) |j| {
+      const w = @as(u32, 3 * i + j + 1);
+      out[0] += w * @as(u32, a[i, j]);
+      out[1] += w * @as(u32, b[i, j]);
+    }
+  }
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    w = np.arange(1, 10).reshape(3, 3)     # the weights, and the arrays' initial values
+    doubled_a, doubled_b = w.copy(), w.copy()
+    doubled_a[:2, :2] *= 2
+    doubled_b[1:, 1:] *= 2
+    plain = (w * w).sum()
+    want = [[(w * doubled_a).sum(), plain], [plain, (w * doubled_b).sum()]]
+    np.testing.assert_array_equal(got[:, :2], [want[0], want[1], want[0]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_fabric_dsds_chosen_at_run_time_share_their_color(tmp_path, arch):
     e = compile_error(tmp_path, """
 const oq = @get_output_queue(2);
 const fs = [2]fabout_dsd {
@@ -295,8 +372,8 @@ fn main() void {
   @mov32(fs[k], 5);
 }
 """, arch, "fs[k]")
-    assert "an array of fabout_dsd is indexed with a runtime index: only mem1d_dsd elements " \
-        "can be chosen at run time" in str(e)
+    assert "an array of fabout_dsd is indexed with a runtime index, but its elements differ in " \
+        "their color, output queue" in str(e)
 
 
 @pytest.mark.parametrize("arch", ARCHES)

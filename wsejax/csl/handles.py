@@ -8,8 +8,9 @@ keeps it however the array it came from changes. A comptime array of handles rea
 runtime index is placed in PE memory (one u16 symbol per array), as the arrays of structs and
 enums are (`structs.py`); an out-of-range index faults the PE as for an array of numbers.
 
-A comptime array of `mem1d_dsd`s read at a runtime index becomes a DSD local that takes the
-chosen element: the index is first read from a u16 table of the element numbers (so a bad
+A comptime array of DSDs read at a runtime index becomes a DSD local that takes the chosen
+element (the elements share what the emulator fixes at compile time: a fabric DSD's color, a
+mem4d_dsd's shape): the index is first read from a u16 table of the element numbers (so a bad
 index faults as a numeric array's would), then each element is assigned where the index
 names it. No IR node is new.
 
@@ -80,22 +81,29 @@ class HandleMixin:
     # -- a runtime index into a comptime array of DSDs -----------------------------------------
 
     def index_const_dsds(self, arr: ObjArrayVal, e: ast.Index, env: Env) -> DsdVal:
-        """`ds[i]` of a comptime array of `mem1d_dsd`s at a runtime index: a DSD local that
-        takes the element the index names."""
+        """`ds[i]` of a comptime array of DSDs at a runtime index: a DSD local that takes the
+        element the index names. The elements may differ in base, offset, stride and length,
+        not in what the emulator fixes when it compiles the program (see `_fixed_part`)."""
         fn = self.need_fn(env, e.pos, "indexing a comptime array with a runtime index")
         items = arr.values.reshape(-1).tolist()
-        kind = arr.elem.name if isinstance(arr.elem, Special) else None
-        if kind != "mem1d_dsd" or any(not isinstance(d, DsdVal) or d.kind != kind
-                                      for d in items):
+        kinds = {d.kind for d in items if isinstance(d, DsdVal)}
+        if len(kinds) != 1 or not all(isinstance(d, DsdVal) for d in items) or \
+                kinds == {"circbuf_dsd"}:
             raise self.error(f"an array of {arr.elem} is indexed with a runtime index: only "
-                             "mem1d_dsd elements can be chosen at run time (a fabric DSD's "
-                             "color and a mem4d_dsd's shape are fixed when the program is "
-                             "compiled); index it with a comptime-known value", e.pos)
+                             "memory and fabric DSDs of one kind can be chosen at run time; "
+                             "index it with a comptime-known value", e.pos)
+        kind = kinds.pop()
         dtypes = {d.dtype for d in items} - {None}
         if len(dtypes) > 1:
-            raise self.error(f"an array of mem1d_dsd is indexed with a runtime index, but its "
+            raise self.error(f"an array of {kind} is indexed with a runtime index, but its "
                              f"elements are DSDs of different element types "
                              f"({', '.join(sorted(str(t) for t in dtypes))})", e.pos)
+        fixed = {_fixed_part(d.expr) for d in items} - {None}
+        if len(fixed) > 1:
+            raise self.error(f"an array of {kind} is indexed with a runtime index, but its "
+                             f"elements differ in {_FIXED[kind]}, which wsejax fixes when it "
+                             "compiles the program; only their base address, offset, stride "
+                             "and length may differ", e.pos)
         # the index, checked as a numeric array's: read from the table of element numbers
         pe = env.module.pe
         key = ("element numbers", id(arr))
@@ -115,3 +123,33 @@ class HandleMixin:
                          DType.bool_)
             fn.emit(ir.If(hit, (ir.LocalAssign(local, d.expr),), ()))
         return LocalDsd(local, kind, dtypes.pop() if dtypes else None).value()
+
+
+# what each DSD kind fixes at compile time, in the emulator's model: a DSD chosen at run time
+# keeps it from whichever element it takes
+_FIXED_FIELDS = {
+    ir.Mem1d: ("wavelet_index_offset",),
+    ir.Mem4d: ("coeffs", "extents", "wavelet_index_offset"),
+    ir.FabIn: ("color", "queue"),
+    ir.FabOut: ("color", "queue", "wavelet_index_offset", "control", "zero"),
+}
+_FIXED = {
+    "mem1d_dsd": ".wavelet_index_offset",
+    "mem4d_dsd": "their dimensions (extents and strides) or .wavelet_index_offset",
+    "fabin_dsd": "their color or input queue",
+    "fabout_dsd": "their color, output queue, .wavelet_index_offset, .control or .zero",
+}
+
+
+def _fixed_part(expr):
+    """The compile-time part of DSD expression `expr` (the literal it was made from, through
+    its setters), or None where it is not known here (a DSD variable)."""
+    while not isinstance(expr, ir.DsdLit):
+        expr = getattr(expr, "dsd", None)
+        if expr is None:
+            return None
+    d = expr.dsd
+    fields = _FIXED_FIELDS.get(type(d))
+    if fields is None:
+        return None
+    return (type(d).__name__, *(getattr(d, f) for f in fields))
