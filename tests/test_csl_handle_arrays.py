@@ -201,6 +201,25 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_runtime_handles_in_a_const_array_and_a_loop_over_a_held_array(tmp_path, arch):
+    # pair holds handles made at run time; a runtime index picks one of them
+    got = run_out(program(tmp_path, TASKS + """
+var held = [3]color { @get_color(3), @get_color(8), @get_color(13) };
+fn main() void {
+  const x = lay.get_x_coord();
+  const pair = [2]local_task_id { @get_local_task_id(10 + x), ids[x] };
+  out[1] = @get_int(pair[x % 2]);
+  for (held) |c, k| { out[2] += @as(u32, @get_int(c)) * @as(u32, k + 1); }
+  if (x == 1) { held[2] = @get_color(0); }
+  for (held) |c, k| { out[3] += @as(u32, @get_int(c)) * @as(u32, k + 1); }
+  @activate(pair[(x + 1) % 2]);
+}
+""", arch))
+    np.testing.assert_array_equal(got, [[120, 10, 58, 58], [110, 10, 58, 19],
+                                        [110, 12, 58, 58]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_an_out_of_range_runtime_index_into_a_handle_array_faults_that_pe(tmp_path, arch):
     prog = program(tmp_path, TASKS + """
 fn main() void {

@@ -45,6 +45,7 @@ from wsejax.csl.values import (
     PtrVal,
     QueueVal,
     RPtr,
+    RtHandleVal,
     RVal,
     Special,
     StructRef,
@@ -108,6 +109,8 @@ class CoerceMixin:
             return v
         if isinstance(v, EnumRVal) and not isinstance(t, EnumT):
             raise self.error(f"{what}: expected {t}, got {describe(v)} (use @as)", pos)
+        if isinstance(v, RtHandleVal) and isinstance(t, Special) and v.type_name == t.name:
+            return v    # a handle known only at run time, of the type wanted
         to = _COERCE_TO.get(type(t))
         return v if to is None else to(self, v, t, pos, what)
 

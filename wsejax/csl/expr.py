@@ -335,9 +335,10 @@ class ExprMixin:
         its elements exist only at compile time, so the index must be comptime-known."""
         idx = [self.ev(i, env) for i in e.indices]
         runtime = not all(is_comptime(i) for i in idx)
-        if runtime and (isinstance(obj.elem, (StructT, EnumT))
-                        or is_runtime_handle_type(obj.elem)):
+        if runtime and isinstance(obj.elem, (StructT, EnumT)):
             return self.index_const_structs(obj, e, env)
+        if runtime and is_runtime_handle_type(obj.elem):
+            return self.index_handle_array(obj, e, env)
         if runtime and isinstance(obj.elem, Special) and obj.elem.name in DSD_KINDS:
             return self.index_const_dsds(obj, e, env)
         if runtime:

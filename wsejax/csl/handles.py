@@ -14,8 +14,8 @@ mem4d_dsd's shape): the index is first read from a u16 table of the element numb
 index faults as a numeric array's would), then each element is assigned where the index
 names it. No IR node is new.
 
-`HandleMixin` uses from `self`: `error`, `ev`, `need_fn`, `coerce`, `index_const_structs`
-and `const_symbol`.
+`HandleMixin` uses from `self`: `error`, `need_fn`, `coerce`, `lvalue`, `const_symbol`, and
+from `AggregateMixin` `declare_leaves`, `index_const_structs` and `index_mem_array`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from wsejax.csl.values import (
     ArrayVal,
     DsdVal,
     LocalDsd,
+    MemArray,
     ObjArrayVal,
     PeColorVal,
     RtHandleVal,
@@ -77,6 +78,24 @@ class HandleMixin:
         env.fn.emit(ir.LocalAssign(name, expr))
         local = ir.Local(name, DType.u16)
         return UtIdVal(local) if isinstance(v, UtIdVal) else RtHandleVal(v.kind, local)
+
+    def index_handle_array(self, arr: ObjArrayVal, e: ast.Index, env: Env):
+        """`hs[i]` of a comptime array of handles at a runtime index. An array whose
+        elements are all known at compile time is placed in PE memory once (as the arrays of
+        structs are); one holding runtime handles is copied to memory of its own where it
+        is indexed."""
+        items = arr.values.reshape(-1).tolist()
+        if all(_known(h) for h in items):
+            return self.index_const_structs(arr, e, env)
+        fn = self.need_fn(env, e.pos, "indexing a comptime array with a runtime index")
+        pe = env.module.pe
+        name = pe.fresh("handles.")
+        shape = tuple(arr.values.shape)
+        self.declare_leaves(pe, name, arr.elem, shape)
+        for k, h in enumerate(items):
+            idx = tuple(ir.Const(int(i), DType.i32) for i in np.unravel_index(k, shape))
+            fn.emit(ir.Assign(name, idx, self.handle_number(h, arr.elem, e.pos, "element")))
+        return self.index_mem_array(MemArray(arr.elem, name, shape), e, env)
 
     # -- a runtime index into a comptime array of DSDs -----------------------------------------
 
@@ -153,3 +172,8 @@ def _fixed_part(expr):
     if fields is None:
         return None
     return (type(d).__name__, *(getattr(d, f) for f in fields))
+
+
+def _known(h) -> bool:
+    """Whether handle `h` is known at compile time."""
+    return not isinstance(h, RtHandleVal) and not (isinstance(h, UtIdVal) and h.known is None)
