@@ -84,6 +84,32 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_handle_locals_initialised_at_run_time_keep_the_numbers_they_read(tmp_path, arch):
+    # ids = { 12, 10, 11 }: a const, an untyped and a typed var local take elements chosen
+    # at run time; a handle read from a var or a global keeps that number when they change
+    got = run_out(program(tmp_path, TASKS + """
+var g: local_task_id = @get_local_task_id(10);
+fn main() void {
+  const x = lay.get_x_coord();
+  const a: local_task_id = ids[x];
+  var b = ids[(x + 1) % 3];
+  var c: local_task_id = ids[(x + 2) % 3];
+  const gb = g;
+  g = b;
+  out[1] = @get_int(a) + 100 * @get_int(gb);
+  if (x == 1) { b = c; }
+  const bb = b;
+  b = a;
+  out[2] = @get_int(bb) + 100 * @get_int(g);
+  out[3] = @get_int(b);
+  @activate(c);
+}
+""", arch))
+    np.testing.assert_array_equal(got, [[110, 1012, 1010, 12], [120, 1010, 1112, 10],
+                                        [100, 1011, 1212, 11]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_runtime_indices_into_arrays_of_colors_and_control_task_ids(tmp_path, arch):
     got = run_out(program(tmp_path, """
 const cs = [3]color { @get_color(7), @get_color(2), @get_color(19) };

@@ -218,7 +218,7 @@ class ExprMixin:
         if isinstance(v, PtrVar):
             return v.ptr
         if isinstance(v, Slot) and env.fn is not None:
-            return self.read_slot(v)
+            return self.read_held(v, env)
         if isinstance(v, FixedLocal):
             return v.value
         if isinstance(v, PtrCell):

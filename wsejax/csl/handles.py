@@ -38,6 +38,7 @@ from wsejax.csl.values import (
     Special,
     UtIdVal,
     describe,
+    is_runtime_handle_type,
 )
 from wsejax.types import DType
 
@@ -96,6 +97,12 @@ class HandleMixin:
             idx = tuple(ir.Const(int(i), DType.i32) for i in np.unravel_index(k, shape))
             fn.emit(ir.Assign(name, idx, self.handle_number(h, arr.elem, e.pos, "element")))
         return self.index_mem_array(MemArray(arr.elem, name, shape), e, env)
+
+    def read_held(self, slot, env: Env):
+        """The value of a scalar held at run time (a `Slot`); a handle's number is copied to
+        a local as it is read."""
+        v = self.read_slot(slot)
+        return self.held_handle(v, env) if is_runtime_handle_type(slot.ctype) else v
 
     # -- a runtime index into a comptime array of DSDs -----------------------------------------
 

@@ -36,6 +36,7 @@ from wsejax.csl.values import (
     MemArray,
     ObjArrayVal,
     QueueVal,
+    RtHandleVal,
     RVal,
     Slot,
     Special,
@@ -411,12 +412,16 @@ class AggregateMixin:
 
     def is_handle_local(self, t, v) -> bool:
         return (isinstance(t, Special) and t.name in HANDLE_TYPES) or (
-            t is None and isinstance(v, _HANDLE_VALUES))
+            t is None and (isinstance(v, _HANDLE_VALUES) or isinstance(v, RtHandleVal)))
 
     def handle_local(self, d: ast.VarDecl, t, v, env: Env) -> None:
         """A runtime local of a handle type (color, task ID, queue, ...): it holds a
-        comptime-known value."""
+        comptime-known value, or, where its initial value is known only at run time, a u16
+        number."""
         what = f"'{d.name}'"
+        if isinstance(v, RtHandleVal) or isinstance(v, UtIdVal) and v.known is None:
+            self.runtime_handle_local(d, t, v, env)
+            return
         if v is UNDEFINED:
             raise self.error(f"{what}: a runtime var of type {t} needs a comptime-known "
                              "initial value", d.pos)
@@ -427,6 +432,20 @@ class AggregateMixin:
                              f"comptime-known value here, got {describe(v)}", d.pos)
         env.bind(d.name, v if d.const else FixedLocal(d.name, v, t, env.fn.depth,
                                                       _runtime_loops(env.fn)))
+
+    def runtime_handle_local(self, d: ast.VarDecl, t, v, env: Env) -> None:
+        """A local of a handle type whose initial value is known only at run time: a const
+        is that handle, a var a u16 local that takes handles of its type."""
+        what = f"'{d.name}'"
+        if t is not None:
+            v = self.coerce(v, t, d.pos, what)
+        if d.const:
+            env.bind(d.name, v)
+            return
+        t = Special(v.type_name if isinstance(v, RtHandleVal) else "ut_id")
+        slot = Slot("local", env.module.pe.fresh(d.name + "."), (), t)
+        self.store(env.fn, slot, v, d.pos, what, init=True)
+        env.bind(d.name, slot)
 
     def assign_fixed(self, b: FixedLocal, value, env: Env, pos) -> None:
         """Assignment to a runtime var of a handle type: a new comptime-known value, outside
