@@ -110,6 +110,30 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_whole_arrays_of_handles_and_of_structs_are_assigned(tmp_path, arch):
+    got = run_out(program(tmp_path, TASKS + """
+const P = struct { a: u16, b: u16 };
+var held: [3]local_task_id;
+var copy: [3]local_task_id;
+var ps = [2]P { P { .a = 1, .b = 2 }, P { .a = 3, .b = 4 } };
+var qs: [2]P;
+fn main() void {
+  const x = lay.get_x_coord();
+  held = ids;
+  copy = held;
+  held[x] = @get_local_task_id(10);
+  qs = ps;
+  ps[1].b = 9;
+  out[1] = @get_int(held[0]) + 100 * @get_int(copy[x]);
+  out[2] = qs[1].a + 10 * qs[1].b + 100 * ps[1].b;
+  @activate(copy[x]);
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :3], [[120, 1210, 943], [100, 1012, 943],
+                                               [110, 1112, 943]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_runtime_indices_into_arrays_of_colors_and_control_task_ids(tmp_path, arch):
     got = run_out(program(tmp_path, """
 const cs = [3]color { @get_color(7), @get_color(2), @get_color(19) };

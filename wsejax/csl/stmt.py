@@ -299,6 +299,9 @@ class StmtMixin:
         if isinstance(b, FixedLocal):
             self.assign_fixed(b, value, env, s.pos)
             return
+        if isinstance(b, MemArray) and s.op == "=":
+            self.assign_mem_array(b, value, env, s.pos, f"'{target.name}'")
+            return
         v = self.ev_as(value, b.dtype if isinstance(b, (LocalVar, SymRef)) else None, env)
         if isinstance(b, CellVar):
             self.assign_cell(s, target.name, b, v, env)

@@ -402,6 +402,31 @@ class AggregateMixin:
             self.store(env.fn, place, x, d.pos, f"'{d.name}'")
         return arr
 
+    def assign_mem_array(self, arr: MemArray, value, env: Env, pos, what: str) -> None:
+        """`a = v` of a whole array of structs, enums or handles in PE memory: element by
+        element, from a comptime array or another such array of the same type."""
+        fn = self.need_fn(env, pos, "assignment to a runtime variable")
+        v = self.ev(value, env)
+        t = ArrayT(arr.elem, arr.shape)
+        shape = tuple(arr.shape)
+        if isinstance(v, MemArray):
+            if v.elem != arr.elem or tuple(v.shape) != shape:
+                raise self.error(f"{what}: expected {t}, got {describe(v)} of shape "
+                                 f"{list(v.shape)}", pos)
+            items = [self.mem_array_item(v, _const_index(k, shape))
+                     for k in range(int(np.prod(shape)))]
+        else:
+            items = self.coerce(v, t, pos, what).values.reshape(-1).tolist()
+        if len(items) > _MAX_LOCAL_ELEMENTS:
+            raise self.error(f"{what}: assigning a whole array of more than "
+                             f"{_MAX_LOCAL_ELEMENTS} elements is not supported; assign its "
+                             "elements in a loop", pos)
+        for k, x in enumerate(items):
+            idx = _const_index(k, shape)
+            place = StructRef(t.elem, "sym", arr.prefix, idx) if isinstance(t.elem, StructT) \
+                else Slot("sym", arr.prefix, idx, t.elem)
+            self.store(fn, place, x, pos, what)
+
     def comptime_only_local(self, d: ast.VarDecl, t) -> None:
         """Refuse a runtime `var` of a comptime-only type (spec 3.1: such variables must be
         `const` or `comptime var`)."""
@@ -612,3 +637,8 @@ def _leaf_const(item, path: tuple):
 
 def _runtime_loops(fn) -> int:
     return 0 if fn is None else sum(kind == "runtime" for _, kind, _ in fn.loops)
+
+
+def _const_index(k: int, shape: tuple) -> tuple:
+    """The constant IR indices of element `k` (row-major) of an array of shape `shape`."""
+    return tuple(ir.Const(int(i), DType.i32) for i in np.unravel_index(k, shape))
