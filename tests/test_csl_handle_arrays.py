@@ -269,13 +269,23 @@ fn main() void {
                                         [110, 12, 58, 58]])
 
 
-@pytest.mark.parametrize("arch", ARCHES)
-def test_an_out_of_range_runtime_index_into_a_handle_array_faults_that_pe(tmp_path, arch):
-    prog = program(tmp_path, TASKS + """
-fn main() void {
-  @activate(ids[lay.get_x_coord() + 1]);
+OUT_OF_RANGE = {
+    "handle": "@activate(ids[lay.get_x_coord() + 1]);",
+    "dsd": """const ds = [3]mem1d_dsd {
+    @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> out[i] }),
+    @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> out[i + 1] }),
+    @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> out[i + 2] }) };
+  @mov32(ds[lay.get_x_coord() + 1], 5);
+  @activate(ids[0]);""",
 }
-""", arch)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("what", sorted(OUT_OF_RANGE))
+def test_an_out_of_range_runtime_index_into_an_array_of_handles_or_dsds_faults_that_pe(
+        tmp_path, arch, what):
+    prog = program(tmp_path, TASKS + "fn main() void {\n  " + OUT_OF_RANGE[what] + "\n}\n",
+                   arch)
     r = SdkRuntime(prog, check=True)
     r.load()
     r.run()

@@ -116,7 +116,7 @@ class HandleMixin:
         if len(kinds) != 1 or not all(isinstance(d, DsdVal) for d in items) or \
                 kinds == {"circbuf_dsd"}:
             raise self.error(f"an array of {arr.elem} is indexed with a runtime index: only "
-                             "memory and fabric DSDs of one kind can be chosen at run time; "
+                             "mem1d, mem4d, fabin and fabout DSDs can be chosen at run time; "
                              "index it with a comptime-known value", e.pos)
         kind = kinds.pop()
         dtypes = {d.dtype for d in items} - {None}
