@@ -2,9 +2,8 @@
 queues or microthread IDs read at a runtime index gives a runtime handle; such arrays (and
 single handles, and struct fields) held in PE memory, as globals and as locals, assigned at
 run time; a DSD (mem1d, mem4d, fabin, fabout) chosen from a comptime array of DSDs by a
-runtime index. Each program runs on the
-engine with the reference beside it (check mode: every symbol and the clock must agree), and
-its results are checked by hand."""
+runtime index. Each program runs on the engine with the reference beside it (check mode:
+every symbol and the clock must agree), and its results are checked by hand."""
 
 from __future__ import annotations
 
