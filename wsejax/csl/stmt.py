@@ -343,7 +343,9 @@ class StmtMixin:
         through = self.pointer_target(target, env)
         if through is not None:
             if through[0] == "array" and s.op != "=":
-                raise self.error(f"'{s.op}' on a whole array is not supported", s.pos)
+                raise self.error(f"'{s.op}' on a whole array: CSL has no arithmetic on arrays, "
+                                 "only on their elements; write a loop or a DSD operation",
+                                 s.pos)
             self.store_through(through, self.ev(value, env), env, s.pos)
             return
         ref = self.lvalue(target, env)
@@ -363,8 +365,9 @@ class StmtMixin:
         if isinstance(v, (RVal, LocalVar)):
             raise self.error("an element of a comptime array cannot take a runtime value", s.pos)
         if len(idx) != arr.values.ndim:
-            raise self.error(f"assigning a whole row of an array of rank {arr.values.ndim} is "
-                             "not supported; assign its elements", s.pos)
+            raise self.error(f"an array of rank {arr.values.ndim} indexed with {len(idx)} "
+                             "indices: CSL has no arrays of arrays, so a row is not a value; "
+                             "assign its elements", s.pos)
         x = self.coerce(v, arr.elem, s.pos, "element")
         arr.values[idx] = x.value if isinstance(arr, ArrayVal) else x
 

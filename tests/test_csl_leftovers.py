@@ -1,0 +1,135 @@
+"""CSL leftovers: `@type_of` of pointers, functions, tuples, strings and DSRs, and the
+located errors of constructs CSL does not have (arithmetic on whole arrays, rows of
+multi-dimensional arrays, `@get_int` of a non-handle, `@bitcast` to a handle type) or that
+wsejax cannot run (recursion), each checked on the engine and the reference interpreter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from csl_harness import OUT_HEAD, OUT_TAIL, out_program, out_row, position, run
+
+from wsejax import CslError, ProgramError
+from wsejax.reference import Reference
+
+ARCHES = ["wse2", "wse3"]
+
+
+def refused(tmp_path, body: str, where: str, arch: str = "wse2") -> str:
+    """The message of the CslError compiling `body`, checked to point at `where`."""
+    with pytest.raises(CslError) as err:
+        out_program(tmp_path, body, "i32", arch=arch)
+    line, col = position(OUT_HEAD + body + OUT_TAIL, where)
+    assert f"pe.csl:{line}:{col}:" in str(err.value)
+    return str(err.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# @type_of
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_type_of_gives_pointer_function_tuple_string_and_dsr_types(tmp_path, arch):
+    prog = out_program(tmp_path, """
+var out: [6]i32;
+var out_ptr: [*]i32 = &out;
+var g: i32 = 3;
+var A = [3]i32 { 10, 20, 30 };
+fn inc(a: i32) i32 { return a + 1; }
+fn main() void {
+  const P = @type_of(&g);
+  var p: P = &g;
+  p.* += 2;
+  const Q = @type_of(&A);
+  const q: Q = &A;
+  const F = @type_of(inc);
+  const f: *const F = &inc;
+  out[0] = g;
+  out[1] = (q.*)[2];
+  out[2] = f(41);
+  out[3] = @as(i32, @is_same_type(F, fn(i32) i32)) + 2 * @as(i32, @is_same_type(Q, *[3]i32));
+  out[4] = @as(i32, @is_same_type(@type_of(.{ 1, 2 }), comptime_struct))
+         + 2 * @as(i32, @is_same_type(@type_of("ab"), comptime_string));
+  out[5] = @as(i32, @is_same_type(@type_of(@get_dsr(dsr_dest, 2)), dsr_dest));
+  sys.unblock_cmd_stream();
+}
+""", "i32", arch=arch)
+    eng, ref = out_row(prog, 6, np.int32)
+    want = np.array([5, 30, 42, 3, 3, 1], np.int32)
+    np.testing.assert_array_equal(eng, [want, want])
+    np.testing.assert_array_equal(ref, eng)
+
+
+def test_type_of_a_generic_function_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn pick(x: anytype) void {}
+fn main() void { const T = @type_of(pick); sys.unblock_cmd_stream(); }
+""", "@type_of(pick)")
+    assert "@type_of 'pick': a function with comptime or anytype parameters is generic" in msg
+
+
+# ------------------------------------------------------------------------------------------------
+# constructs CSL does not have
+
+
+def test_get_int_of_a_bool_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void { out[0] = @as(i32, @get_int(true)); sys.unblock_cmd_stream(); }
+""", "@get_int(true)")
+    assert "@get_int takes a color, a task ID, a queue or a microthread ID" in msg
+    assert "got a bool" in msg
+
+
+def test_bitcast_to_a_handle_type_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void { const c = @bitcast(color, @as(u16, 4)); sys.unblock_cmd_stream(); }
+""", "@bitcast(color")
+    assert "@bitcast to color: @bitcast reinterprets a value as a number or a pointer" in msg
+
+
+def test_compound_assignment_on_a_whole_array_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [2]i32;
+var out_ptr: [*]i32 = &out;
+fn twice(a: *[2]i32) void { a.* += a.*; }
+fn main() void { twice(&out); sys.unblock_cmd_stream(); }
+""", "a.* +=")
+    assert "'+=' on a whole array: CSL has no arithmetic on arrays" in msg
+
+
+def test_assigning_a_row_of_a_comptime_array_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [2]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void {
+  comptime var M: [2, 2]i32 = @zeros([2, 2]i32);
+  comptime { M[1] = [2]i32 { 5, 6 }; }
+  out[0] = M[1, 0];
+  sys.unblock_cmd_stream();
+}
+""", "M[1] =")
+    assert "an array of rank 2 indexed with 1 indices: CSL has no arrays of arrays" in msg
+
+
+# ------------------------------------------------------------------------------------------------
+# recursion
+
+
+def test_recursion_is_refused_with_its_reason(tmp_path):
+    prog = out_program(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn total(n: i32) i32 { if (n <= 0) { return 0; } return n + total(n - 1); }
+fn main() void { out[0] = total(3); sys.unblock_cmd_stream(); }
+""", "i32")
+    why = "recursive call of 'total': wsejax expands each call in place and keeps no call stack"
+    with pytest.raises(ProgramError, match=why):
+        Reference(prog).launch("main")
+    with pytest.raises(ProgramError, match=why):
+        run(prog)
