@@ -133,3 +133,38 @@ fn main() void { out[0] = total(3); sys.unblock_cmd_stream(); }
         Reference(prog).launch("main")
     with pytest.raises(ProgramError, match=why):
         run(prog)
+
+
+# ------------------------------------------------------------------------------------------------
+# a DSD returned from inside a loop
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_dsd_built_in_a_loop_body_is_returned_from_inside_the_loop(tmp_path, arch):
+    prog = out_program(tmp_path, """
+var out: [4]i32;
+var out_ptr: [*]i32 = &out;
+var A = [6]i32 { 1, 2, 3, 4, 5, 6 };
+const base = @get_dsd(mem1d_dsd, .{ .tensor_access = |j|{2} -> A[j] });
+fn pick(k: u16) mem1d_dsd {
+  var d = base;
+  var i: u16 = 0;
+  while (i < 4) : (i += 1) {
+    var e = @increment_dsd_offset(d, 1, i32);
+    d = e;
+    if (i == k) { return e; }
+  }
+  return base;
+}
+fn main() void {
+  const lo = @get_dsd(mem1d_dsd, .{ .tensor_access = |j|{2} -> out[j] });
+  const hi = @get_dsd(mem1d_dsd, .{ .tensor_access = |j|{2} -> out[j + 2] });
+  @mov32(lo, pick(1 + lay.get_x_coord()));
+  @mov32(hi, pick(9));
+  sys.unblock_cmd_stream();
+}
+""", "i32", arch=arch)
+    eng, ref = out_row(prog, 4, np.int32)
+    # PE 0 returns at i = 1 (offset 2), PE 1 at i = 2 (offset 3); k = 9 never returns early
+    np.testing.assert_array_equal(eng, [[3, 4, 1, 2], [4, 5, 1, 2]])
+    np.testing.assert_array_equal(ref, eng)
