@@ -168,3 +168,41 @@ fn main() void {
     # PE 0 returns at i = 1 (offset 2), PE 1 at i = 2 (offset 3); k = 9 never returns early
     np.testing.assert_array_equal(eng, [[3, 4, 1, 2], [4, 5, 1, 2]])
     np.testing.assert_array_equal(ref, eng)
+
+
+# ------------------------------------------------------------------------------------------------
+# library members and arguments whose meaning is not documented
+
+
+@pytest.mark.parametrize("member, why", [
+    ("math.sig(x)", "math.sig (of <math>) is not supported yet: what it computes is not "
+                    "documented"),
+    ("math.sig_f16(x)", "math.sig_f16 (of <math>) is not supported yet"),
+    ("tc.main_thread_priority", "tile_config.main_thread_priority (of <tile_config>) is not "
+                                "supported yet: its functions are not documented"),
+    ("tc.input_queue_status", "(empty and full bitmasks of the input queues)"),
+    ("tc.exceptions", "tile_config.exceptions (of <tile_config>) is not supported yet: its "
+                      "functions are not documented"),
+])
+def test_undocumented_library_members_are_refused_with_the_reason(tmp_path, member, why):
+    msg = refused(tmp_path, f"""
+const math = @import_module("<math>");
+const tc = @import_module("<tile_config>");
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void {{
+  const x: f16 = 1.0;
+  const y = {member};
+  sys.unblock_cmd_stream();
+}}
+""", member.split(".", 1)[1])
+    assert why in msg
+
+
+def test_the_address_range_argument_of_get_config_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void { out[0] = @as(i32, @get_config(0x20, 0x10)); sys.unblock_cmd_stream(); }
+""", "0x10)")
+    assert "@get_config: the address range argument is not supported yet" in msg
