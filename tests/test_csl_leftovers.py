@@ -206,3 +206,46 @@ var out_ptr: [*]i32 = &out;
 fn main() void { out[0] = @as(i32, @get_config(0x20, 0x10)); sys.unblock_cmd_stream(); }
 """, "0x10)")
     assert "@get_config: the address range argument is not supported yet" in msg
+
+
+# ------------------------------------------------------------------------------------------------
+# @set_control_task_table (wse3)
+
+TABLE = """
+var out: [2]i32;
+var out_ptr: [*]i32 = &out;
+const done_id = @get_local_task_id(11);
+task ctl() void { out[1] = 7; }
+task done() void { out[1] += 1; sys.unblock_cmd_stream(); }
+fn main() void { out[0] = 5; @activate(done_id); }
+comptime {
+  @set_control_task_table(CONFIG);
+  @bind_control_task(ctl, @get_control_task_id(CONTROL_ID));
+  @bind_local_task(done, done_id);
+}
+"""
+
+
+def test_a_control_task_table_of_its_own_is_accepted(tmp_path):
+    prog = out_program(tmp_path, TABLE.replace("CONFIG", ".{ .instructions = 8, .stride = 2 }")
+                       .replace("CONTROL_ID", "10"), "i32", arch="wse3")
+    eng, ref = out_row(prog, 2, np.int32)
+    np.testing.assert_array_equal(eng, [[5, 1], [5, 1]])
+    np.testing.assert_array_equal(ref, eng)
+
+
+@pytest.mark.parametrize("config, control_id, arch, where, why", [
+    (".{}", "11", "wse3", "@bind_local_task",
+     "local task ID 11: the control task ID 11 is bound too; with @set_control_task_table "
+     "the two may name different tasks, which wsejax does not support yet"),
+    (".{ .instructions = 3 }", "10", "wse3", ".{ .instructions",
+     "@set_control_task_table: .instructions takes 2, 4 or 8, got the comptime_int 3"),
+    (".{ .stride = 8 }", "10", "wse3", ".{ .stride",
+     "@set_control_task_table: .stride takes 1 to 7, got the comptime_int 8"),
+    (".{}", "10", "wse2", "@set_control_task_table",
+     "@set_control_task_table exists on wse3 only (this program is for wse2)"),
+])
+def test_a_control_task_table_is_checked(tmp_path, config, control_id, arch, where, why):
+    msg = refused(tmp_path, TABLE.replace("CONFIG", config).replace("CONTROL_ID", control_id),
+                  where, arch=arch)
+    assert why in msg
