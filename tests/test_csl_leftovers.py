@@ -1,7 +1,9 @@
-"""CSL leftovers: `@type_of` of pointers, functions, tuples, strings and DSRs, and the
-located errors of constructs CSL does not have (arithmetic on whole arrays, rows of
-multi-dimensional arrays, `@get_int` of a non-handle, `@bitcast` to a handle type) or that
-wsejax cannot run (recursion), each checked on the engine and the reference interpreter."""
+"""CSL leftovers: `@type_of` of pointers, functions, tuples, strings and DSRs, rows of
+multi-dimensional arrays assigned whole, a DSD returned from inside a loop, the control task
+table of wse3, and the located errors of constructs CSL does not have (arithmetic on whole
+arrays, `@get_int` of a non-handle, `@bitcast` to a handle type), that wsejax cannot run
+(recursion) or whose meaning is not documented; programs run on the engine and the
+reference interpreter."""
 
 from __future__ import annotations
 
@@ -103,18 +105,66 @@ fn main() void { twice(&out); sys.unblock_cmd_stream(); }
     assert "'+=' on a whole array: CSL has no arithmetic on arrays" in msg
 
 
-def test_assigning_a_row_of_a_comptime_array_is_refused(tmp_path):
-    msg = refused(tmp_path, """
-var out: [2]i32;
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_row_of_a_two_dimensional_array_is_assigned(tmp_path, arch):
+    prog = out_program(tmp_path, """
+var out: [8]i32;
 var out_ptr: [*]i32 = &out;
+var B: [3, 2]i32;
+const M = [2, 2]i32 { 1, 2, 3, 4 };
 fn main() void {
-  comptime var M: [2, 2]i32 = @zeros([2, 2]i32);
-  comptime { M[1] = [2]i32 { 5, 6 }; }
-  out[0] = M[1, 0];
+  comptime var C: [2, 2]i32 = @zeros([2, 2]i32);
+  comptime { C[1] = [2]i32 { 5, 6 }; }
+  B[1] = [2]i32 { 7, 8 };
+  B[lay.get_x_coord() + 1] = M[1];
+  B[0] = C[1];
+  for (@range(u16, 6)) |k| { out[k] = B[k / 2, k % 2]; }
+  out[6] = C[0, 1];
+  out[7] = C[1, 1];
   sys.unblock_cmd_stream();
 }
-""", "M[1] =")
-    assert "an array of rank 2 indexed with 1 indices: CSL has no arrays of arrays" in msg
+""", "i32", arch=arch)
+    eng, ref = out_row(prog, 8, np.int32)
+    # PE 0 overwrites row 1 with M's second row, PE 1 row 2
+    np.testing.assert_array_equal(eng, [[5, 6, 3, 4, 0, 0, 0, 6], [5, 6, 7, 8, 3, 4, 0, 6]])
+    np.testing.assert_array_equal(ref, eng)
+
+
+@pytest.mark.parametrize("row, where, why", [
+    ("[3]i32 { 7, 8, 9 }", "B[1] =", "assigning a row of 'B': expected [2]i32, got [3]i32"),
+    ("[2]f32 { 7.0, 8.0 }", "B[1] =", "assigning a row of 'B': expected [2]i32, got [2]f32"),
+])
+def test_a_row_of_another_shape_or_type_is_refused(tmp_path, row, where, why):
+    msg = refused(tmp_path, f"""
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+var B: [3, 2]i32;
+fn main() void {{ B[1] = {row}; sys.unblock_cmd_stream(); }}
+""", where)
+    assert why in msg
+
+
+def test_a_row_index_out_of_range_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+var B: [3, 2]i32;
+fn main() void { B[3] = [2]i32 { 7, 8 }; sys.unblock_cmd_stream(); }
+""", "3] =")
+    assert "index 3 out of range of 'B' (shape [3, 2])" in msg
+
+
+def test_a_comptime_row_of_another_shape_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void {
+  comptime var C: [2, 2]i32 = @zeros([2, 2]i32);
+  comptime { C[1] = [3]i32 { 5, 6, 7 }; }
+  sys.unblock_cmd_stream();
+}
+""", "C[1] =")
+    assert "assigning a row of an array of shape [2, 2]: expected an array of shape [2]" in msg
 
 
 # ------------------------------------------------------------------------------------------------
