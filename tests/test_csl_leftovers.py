@@ -130,17 +130,18 @@ fn main() void {
     np.testing.assert_array_equal(ref, eng)
 
 
-@pytest.mark.parametrize("row, where, why", [
-    ("[3]i32 { 7, 8, 9 }", "B[1] =", "assigning a row of 'B': expected [2]i32, got [3]i32"),
-    ("[2]f32 { 7.0, 8.0 }", "B[1] =", "assigning a row of 'B': expected [2]i32, got [2]f32"),
+@pytest.mark.parametrize("op, row, why", [
+    ("=", "[3]i32 { 7, 8, 9 }", "assigning a row of 'B': expected [2]i32, got [3]i32"),
+    ("=", "[2]f32 { 7.0, 8.0 }", "assigning a row of 'B': expected [2]i32, got [2]f32"),
+    ("+=", "[2]i32 { 7, 8 }", "'+=' on a row of an array: CSL has no arithmetic on arrays"),
 ])
-def test_a_row_of_another_shape_or_type_is_refused(tmp_path, row, where, why):
+def test_a_row_of_another_shape_or_type_is_refused(tmp_path, op, row, why):
     msg = refused(tmp_path, f"""
 var out: [1]i32;
 var out_ptr: [*]i32 = &out;
 var B: [3, 2]i32;
-fn main() void {{ B[1] = {row}; sys.unblock_cmd_stream(); }}
-""", where)
+fn main() void {{ B[1] {op} {row}; sys.unblock_cmd_stream(); }}
+""", "B[1] ")
     assert why in msg
 
 
