@@ -374,21 +374,28 @@ class PointerMixin:
                              "arrays, only on their elements; write a loop or a DSD operation",
                              s.pos)
         fn = self.need_fn(env, s.pos, "assignment to memory")
-        src = self.ev(value, env)
-        if isinstance(src, ArrayVal):
-            src = self.const_symbol(src, env, s.pos)
         shape = sym.shape[len(indices):]
         want = f"[{', '.join(map(str, shape))}]{sym.dtype}"
-        if not isinstance(src, (SymRef, RArray)):
-            raise self.error(f"assigning a row of '{sym.name}': expected {want}, got "
-                             f"{describe(src)}", s.pos)
-        s_elem, s_shape = _array_of(src)
+        src_row = self.row_target(value, env)
+        if src_row is not None:
+            src, src_indices = src_row    # a row of a global array: read in the same loop
+            s_elem, s_shape = src.dtype, src.shape[len(src_indices):]
+        else:
+            src = self.ev(value, env)
+            if isinstance(src, ArrayVal):
+                src = self.const_symbol(src, env, s.pos)
+            if not isinstance(src, (SymRef, RArray)):
+                raise self.error(f"assigning a row of '{sym.name}': expected {want}, got "
+                                 f"{describe(src)}", s.pos)
+            s_elem, s_shape = _array_of(src)
         if s_elem != sym.dtype or _count(s_shape) != _count(shape):
             raise self.error(f"assigning a row of '{sym.name}': expected {want}, got "
                              f"[{', '.join(map(str, s_shape))}]{s_elem}", s.pos)
         var = env.module.pe.fresh("row.")
         k = ir.Local(var, DType.i32)
-        store = ir.Assign(sym.name, indices + flat_indices(k, shape), _element(src, k))
+        load = ir.Load(src.name, src_indices + flat_indices(k, s_shape), s_elem) \
+            if src_row is not None else _element(src, k)
+        store = ir.Assign(sym.name, indices + flat_indices(k, shape), load)
         fn.emit(ir.For(var, DType.i32, 0, _count(shape), 1, (store,)))
 
     # -- DSDs over a runtime pointer --------------------------------------------------------
