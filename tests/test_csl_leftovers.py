@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import OUT_HEAD, OUT_TAIL, out_program, out_row, position, run
+from csl_harness import OUT_HEAD, OUT_TAIL, out_program, out_row, position
 
-from wsejax import CslError, ProgramError
-from wsejax.reference import Reference
+from wsejax import CslError
 
 ARCHES = ["wse2", "wse3"]
 
@@ -173,18 +172,17 @@ fn main() void {
 # recursion
 
 
-def test_recursion_is_refused_with_its_reason(tmp_path):
-    prog = out_program(tmp_path, """
-var out: [1]i32;
-var out_ptr: [*]i32 = &out;
-fn total(n: i32) i32 { if (n <= 0) { return 0; } return n + total(n - 1); }
-fn main() void { out[0] = total(3); sys.unblock_cmd_stream(); }
-""", "i32")
-    why = "recursive call of 'total': wsejax expands each call in place and keeps no call stack"
-    with pytest.raises(ProgramError, match=why):
-        Reference(prog).launch("main")
-    with pytest.raises(ProgramError, match=why):
-        run(prog)
+@pytest.mark.parametrize("body, where, name", [
+    ("fn total(n: i32) i32 { if (n <= 0) { return 0; } return n + total(n - 1); }\n"
+     "fn main() void { out[0] = total(3); sys.unblock_cmd_stream(); }", "total(n - 1)", "total"),
+    ("fn ping(n: i32) i32 { if (n <= 0) { return 0; } return pong(n - 1); }\n"
+     "fn pong(n: i32) i32 { return ping(n) + 1; }\n"
+     "fn main() void { out[0] = ping(3); sys.unblock_cmd_stream(); }", "ping(n) + 1", "ping"),
+])
+def test_recursion_is_a_located_error_with_its_reason(tmp_path, body, where, name):
+    msg = refused(tmp_path, "var out: [1]i32;\nvar out_ptr: [*]i32 = &out;\n" + body, where)
+    assert (f"recursive call of '{name}': wsejax expands each call in place and keeps no call "
+            "stack") in msg
 
 
 # ------------------------------------------------------------------------------------------------
