@@ -99,7 +99,11 @@ def read_before_assigned(fn: str, name: str) -> str:
 
 
 def recursive_call(name: str) -> str:
-    return f"recursive call of '{name}' is not supported"
+    # The CSL documentation neither allows nor forbids recursion; both interpreters expand a
+    # call in place, with no call stack to grow.
+    return (f"recursive call of '{name}': wsejax expands each call in place and keeps no call "
+            "stack, so a function cannot call itself, directly or through others; write the "
+            "recursion as a loop")
 
 
 def config_space_full(entries: int) -> str:

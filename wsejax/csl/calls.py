@@ -38,6 +38,7 @@ from wsejax.csl.values import (
     freeze,
     is_comptime_value,
 )
+from wsejax.diagnostics import recursive_call
 from wsejax.errors import CslError
 from wsejax.types import DType
 
@@ -133,6 +134,9 @@ class CallMixin:
         fenv = mod.env()
         runtime, key = self.bind_params(fv, args, pos, fenv)
         name = self.specialize(fv, fenv, runtime, key, pos)
+        if name not in mod.pe.functions:
+            # its body is still being compiled: this call is reached from inside it
+            raise self.error(recursive_call(decl.name), pos)
         irargs = []
         for p, t, a in runtime:
             if t == "dsd" or isinstance(t, PtrT) or isinstance(a, RtHandleVal):

@@ -346,6 +346,58 @@ class PointerMixin:
             store = ir.PtrStore(_plus(dst.expr, _scaled(k, d_elem.nbytes)), value, d_elem)
         fn.emit(ir.For(var, DType.i32, 0, _count(d_shape), 1, (store,)))
 
+    # -- rows of multi-dimensional arrays --------------------------------------------------
+
+    def row_target(self, target, env: Env):
+        """`(symbol, leading indices)` where `target` is `A[i]` (fewer indices than its rank)
+        of a global array A, else None."""
+        if not isinstance(target, ast.Index) or not isinstance(target.obj,
+                                                               (ast.Ident, ast.Field)):
+            return None
+        base = self.ev_ref(target.obj, env)
+        if not isinstance(base, SymRef) or not 0 < len(target.indices) < len(base.shape):
+            return None
+        indices = []
+        for e, n in zip(target.indices, base.shape):
+            i = self.to_index(self.ev(e, env), e.pos)
+            if type(i) is ir.Const and not 0 <= int(i.value) < n:
+                raise self.error(f"index {int(i.value)} out of range of '{base.name}' (shape "
+                                 f"{list(base.shape)})", e.pos)
+            indices.append(i if i.dtype == DType.i32 else ir.Cast(i, DType.i32))
+        return base, tuple(indices)
+
+    def assign_row(self, s: ast.Assign, sym: SymRef, indices: tuple, value, env: Env) -> None:
+        """`A[i] = row`: copy array `row` (a global or a comptime array, or one a runtime
+        pointer points to) into the elements `A[i, ...]`."""
+        if s.op != "=":
+            raise self.error(f"'{s.op}' on a row of an array: CSL has no arithmetic on "
+                             "arrays, only on their elements; write a loop or a DSD operation",
+                             s.pos)
+        fn = self.need_fn(env, s.pos, "assignment to memory")
+        shape = sym.shape[len(indices):]
+        want = f"[{', '.join(map(str, shape))}]{sym.dtype}"
+        src_row = self.row_target(value, env)
+        if src_row is not None:
+            src, src_indices = src_row    # a row of a global array: read in the same loop
+            s_elem, s_shape = src.dtype, src.shape[len(src_indices):]
+        else:
+            src = self.ev(value, env)
+            if isinstance(src, ArrayVal):
+                src = self.const_symbol(src, env, s.pos)
+            if not isinstance(src, (SymRef, RArray)):
+                raise self.error(f"assigning a row of '{sym.name}': expected {want}, got "
+                                 f"{describe(src)}", s.pos)
+            s_elem, s_shape = _array_of(src)
+        if s_elem != sym.dtype or _count(s_shape) != _count(shape):
+            raise self.error(f"assigning a row of '{sym.name}': expected {want}, got "
+                             f"[{', '.join(map(str, s_shape))}]{s_elem}", s.pos)
+        var = env.module.pe.fresh("row.")
+        k = ir.Local(var, DType.i32)
+        load = ir.Load(src.name, src_indices + flat_indices(k, s_shape), s_elem) \
+            if src_row is not None else _element(src, k)
+        store = ir.Assign(sym.name, indices + flat_indices(k, shape), load)
+        fn.emit(ir.For(var, DType.i32, 0, _count(shape), 1, (store,)))
+
     # -- DSDs over a runtime pointer --------------------------------------------------------
 
     def runtime_dsd_base(self, d, p: RPtr, env: Env, pos):

@@ -343,10 +343,16 @@ class StmtMixin:
         if place is not None:
             self.assign_place(place, value, env, s.pos, "element")
             return
+        row = self.row_target(target, env)
+        if row is not None:
+            self.assign_row(s, *row, value, env)
+            return
         through = self.pointer_target(target, env)
         if through is not None:
             if through[0] == "array" and s.op != "=":
-                raise self.error(f"'{s.op}' on a whole array is not supported", s.pos)
+                raise self.error(f"'{s.op}' on a whole array: CSL has no arithmetic on arrays, "
+                                 "only on their elements; write a loop or a DSD operation",
+                                 s.pos)
             self.store_through(through, self.ev(value, env), env, s.pos)
             return
         ref = self.lvalue(target, env)
@@ -366,10 +372,21 @@ class StmtMixin:
         if isinstance(v, (RVal, LocalVar)):
             raise self.error("an element of a comptime array cannot take a runtime value", s.pos)
         if len(idx) != arr.values.ndim:
-            raise self.error(f"assigning a whole row of an array of rank {arr.values.ndim} is "
-                             "not supported; assign its elements", s.pos)
+            self.assign_comptime_row(s, arr, idx, v)
+            return
         x = self.coerce(v, arr.elem, s.pos, "element")
         arr.values[idx] = x.value if isinstance(arr, ArrayVal) else x
+
+    def assign_comptime_row(self, s: ast.Assign, arr, idx: tuple, v) -> None:
+        """`a[i] = row` on a comptime array of higher rank: the row's elements, from an array
+        of the row's shape."""
+        shape = arr.values.shape[len(idx):]
+        if not isinstance(v, ArrayVal) or v.values.shape != shape:
+            raise self.error(f"assigning a row of an array of shape {list(arr.values.shape)}: "
+                             f"expected an array of shape {list(shape)}, got {describe(v)}",
+                             s.pos)
+        x = self.coerce(v, ArrayT(arr.elem, shape), s.pos, "row")
+        arr.values[idx] = x.values
 
     def lvalue(self, target, env: Env, base=None):
         """`("comptime", ArrayVal, index)` or `(symbol, indices, symbol dtype, view dtype)`.

@@ -33,6 +33,7 @@ class PeBuilder:
         self.flushed: dict = {}                 # queue key -> pos of a @queue_flush
         self.empty_handlers: dict = {}          # queue key -> (function name, pos)
         self.queue_colors: tuple = ()           # (kind, n, color) once finish_pe has run
+        self.control_table = None               # (instructions, stride): wse3's own table
         # bodies lowered once the PE's comptime is done (a task may name tasks bound later)
         self.deferred: list = []
         self.counter = 0

@@ -24,6 +24,7 @@ from wsejax.csl.builtins import (
     queues,
     runtime,
     symbols,
+    task_table,
     tasks,
     values,
 )
@@ -35,4 +36,4 @@ from wsejax.csl.builtins.queues import _check_queue, finish_pe
 
 __all__ = ["FABRIC_BUILTINS", "HANDLERS", "args", "builtin", "call", "colors", "dsd", "dsd_op",
            "dsd_ops", "dsrs", "fabric_dsd", "finish_pe", "layout", "nargs", "queues", "runtime",
-           "symbols", "tasks", "values", "_check_queue"]
+           "symbols", "task_table", "tasks", "values", "_check_queue"]

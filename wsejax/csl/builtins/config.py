@@ -24,7 +24,8 @@ ADDRESS_LIMIT = 1 << 16
 def _args(c, node, env, n: int) -> list:
     """The arguments of `@get_config(addr)` (n = 1) or `@set_config(addr, value)` (n = 2)."""
     if len(node.args) == n + 1:
-        raise c.error(f"@{node.name}: the address range argument is not supported yet",
+        raise c.error(f"@{node.name}: the address range argument is not supported yet (what "
+                      "it restricts is not documented, so wsejax cannot emulate it)",
                       node.args[n].pos)
     if len(node.args) != n:
         raise c.error(f"@{node.name} takes {n} argument(s), got {len(node.args)}", node.pos)

@@ -8,6 +8,7 @@ import dataclasses
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.builtins._registry import builtin, nargs, rule
+from wsejax.csl.builtins.task_table import check_table
 from wsejax.csl.values import (
     ColorVal,
     FnVal,
@@ -120,6 +121,7 @@ def _bind_local_task(c, node, env):
     pe, t, ident = _binding(c, node, env, "local", "@get_local_task_id(n)")
     if t.decl.params:
         raise c.error(f"local task '{t.decl.name}' takes no parameters", t.decl.pos)
+    check_table(c, pe, "local", ident.id, node)
     rule(c, node, check_unbound, "local", ident.id, pe.tasks, c.memcpy)
     # bound now, its body lowered once the PE's comptime is done: a task may name itself
     # (`.unblock = self`) and tasks bound after it
@@ -147,6 +149,7 @@ def _get_control_task_id(c, node, env):
 @builtin("bind_control_task")
 def _bind_control_task(c, node, env):
     pe, t, ident = _binding(c, node, env, "control", "@get_control_task_id(n)")
+    check_table(c, pe, "control", ident.id, node)
     rule(c, node, check_unbound, "control", ident.id, pe.tasks, c.memcpy)
     _bind_wavelet_task(c, pe, t, ident, "control", node)
     return None
@@ -217,6 +220,7 @@ def _bind_data_task(c, node, env):
     if c.memcpy and c.arch == "wse3":
         # on wse2 a data task ID is a color: only memcpy's colors are its own
         rule(c, node, check_queue_free, "input", ident.id, c.arch, pos=node.args[1].pos)
+    check_table(c, pe, "data", ident.id, node)
     rule(c, node, check_unbound, "data", ident.id, pe.tasks, c.memcpy)
     _bind_wavelet_task(c, pe, t, ident, "data", node)
     color = ident.id

@@ -10,8 +10,12 @@ import numpy as np
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.builtins._registry import args, builtin, nargs
+from wsejax.csl.builtins.dsrs import DsrVal
+from wsejax.csl.pointers import pointer_type
 from wsejax.csl.values import (
     COMPTIME_INT,
+    COMPTIME_STRING,
+    COMPTIME_STRUCT,
     MODULE,
     VOID,
     ArrayT,
@@ -21,6 +25,8 @@ from wsejax.csl.values import (
     DsdVal,
     EnumRVal,
     EnumVal,
+    FnT,
+    FnVal,
     ModuleVal,
     ObjArrayVal,
     PeColorVal,
@@ -87,7 +93,8 @@ def _bitcast(c, node, env):
     if p is not None:
         return p
     if not isinstance(t, DType):
-        raise c.error(f"@bitcast to {t} is not supported", node.pos)
+        raise c.error(f"@bitcast to {t}: @bitcast reinterprets a value as a number or a "
+                      f"pointer of the same width, and {t} is neither", node.pos)
     if isinstance(v, RVal):
         if v.dtype.bits != t.bits:
             raise c.error(f"@bitcast from {v.dtype} to {t}: widths differ", node.pos)
@@ -229,7 +236,38 @@ def _type_of(c, node, env):
         return MODULE
     if isinstance(v, SymRef):
         return ArrayT(v.dtype, v.shape) if v.shape else v.dtype
-    raise c.error(f"@type_of {describe(v)} is not supported", node.pos)
+    t = _type_of_other(c, v, node)
+    if t is None:
+        raise c.error(f"@type_of {describe(v)} is not supported", node.pos)
+    return t
+
+
+def _type_of_other(c, v, node):
+    """The type of a pointer, a function, a tuple, a string or a DSR; None for others."""
+    if isinstance(v, (PtrVal, RPtr)):
+        return pointer_type(v)
+    if isinstance(v, TupleVal):
+        return COMPTIME_STRUCT
+    if isinstance(v, str):
+        return COMPTIME_STRING
+    if isinstance(v, DsrVal):
+        return Special(v.type)
+    if isinstance(v, FnVal):
+        return _function_type(c, v, node)
+    return None
+
+
+def _function_type(c, fv: FnVal, node) -> FnT:
+    """`fn(A, B) R` of a declared function; a generic one (comptime or anytype parameters)
+    is a family of functions, with no one type."""
+    decl = fv.decl
+    if any(p.comptime or (isinstance(p.type, ast.Ident) and p.type.name == "anytype")
+           for p in decl.params):
+        raise c.error(f"@type_of '{decl.name}': a function with comptime or anytype "
+                      "parameters is generic and has no single type", node.pos)
+    fenv = fv.module.env()
+    return FnT(tuple(c.eval_type(p.type, fenv) for p in decl.params),
+               c.eval_type(decl.ret, fenv))
 
 
 @builtin("is_same_type")
@@ -417,4 +455,5 @@ def _get_int(c, node, env):
         return RVal(v.expr, DType.u16)
     if isinstance(v, EnumVal):
         return CNum(v.value, DType.u16)
-    raise c.error(f"@get_int of {describe(v)} is not supported yet", node.pos)
+    raise c.error(f"@get_int takes a color, a task ID, a queue or a microthread ID (the "
+                  f"handles that wrap an integer), got {describe(v)}", node.pos)

@@ -63,7 +63,9 @@ def math_module(c, params, pos):
         members["sign" + suffix] = native_fn("sign", _sign_impl(want), 1)
         members["pow" + suffix] = native_fn("pow", _pow_impl(want), 2)
         members["fscale" + suffix] = native_fn("fscale", _fscale_impl(want), 2)
-    return NativeModule("math", members)
+    undocumented = "what it computes is not documented, so wsejax cannot emulate it"
+    return NativeModule("math", members,
+                        why={"sig" + s: undocumented for s in ("", "_f16", "_f32")})
 
 
 def _fold(t, value):

@@ -26,6 +26,17 @@ TILE_CONFIG_UNSUPPORTED = {
 }
 
 
+# why some of them are missing: these submodules are named without their functions or the
+# meaning of their bits
+_UNDOCUMENTED = "its functions are not documented, so wsejax cannot emulate them"
+TILE_CONFIG_WHY = {
+    "exceptions": _UNDOCUMENTED,
+    "main_thread_priority": _UNDOCUMENTED,
+    "input_queue_status": _UNDOCUMENTED + " (empty and full bitmasks of the input queues)",
+    "output_queue_status": _UNDOCUMENTED + " (empty and full bitmasks of the output queues)",
+}
+
+
 def _queue_id(c, v, node, kind: str, what: str) -> int:
     """A comptime queue number given to `<tile_config>`, checked against the architecture and
     memcpy's own queues."""
@@ -161,4 +172,4 @@ def tile_config_module(c, params, pos):
         "queue_flush": sub("queue_flush", {"exit": native_fn("exit", flush_exit)}),
         "task_priority": ModuleVal(task_priority_module(c)),
     }
-    return NativeModule("tile_config", members, TILE_CONFIG_UNSUPPORTED[""])
+    return NativeModule("tile_config", members, TILE_CONFIG_UNSUPPORTED[""], TILE_CONFIG_WHY)

@@ -11,6 +11,8 @@ are in their own families.
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -306,22 +308,34 @@ class ControlLowering:
     def _dsd_retval(self, body, fr: Frame) -> DsdRt:
         """The form of the DSD a loop's `return` may give (and the one returned before it, if
         any): the same kind, over every base symbol the returns name, each field a lane
-        array. The returns' DSDs are built here from the values at the loop's start, so one
-        built from a local of the loop body is refused."""
+        array. Only the form matters here, so the returns' DSDs are built in a scratch frame
+        from the values at the loop's start, with the locals the body declares standing in
+        as placeholders (`_form_frame`)."""
         vals = [fr.retval] if isinstance(fr.retval, DsdRt) else []
+        scratch = self._form_frame(body, fr)
         for st in ir.walk_stmts(body):
             if type(st) is ir.Return and isinstance(st.value, ir.DsdExpr):
-                try:
-                    vals.append(self.dsd(st.value, fr))
-                except ProgramError:
-                    raise ProgramError(f"{fr.fn}: returning from inside a loop a DSD built "
-                                       "from a local of the loop body is not supported") \
-                        from None
+                vals.append(self.dsd(st.value, scratch))
         bases = tuple(dict.fromkeys(b for d in vals for b in d.bases))
         out = self.merge_dsd(vals[0], None, None, bases=bases)
         for d in vals[1:]:
             self.merge_dsd(d, out, None, bases=bases)   # the same kind and color, or it raises
         return self.materialize(out)
+
+    def _form_frame(self, body, fr: Frame) -> Frame:
+        """A copy of `fr` where each local the loop body declares holds a stand-in of its
+        form: a DSD built from the stand-ins before it (DSD construction reads no memory and
+        changes nothing), any other value zeros of its dtype. Its values are never used, only
+        the kinds and base symbols of the DSDs."""
+        scratch = dataclasses.replace(fr, locals=dict(fr.locals))
+        for st in ir.walk_stmts(body):
+            if type(st) is not ir.LocalAssign or st.name in scratch.locals:
+                continue
+            if isinstance(st.value, ir.DsdExpr):
+                scratch.locals[st.name] = self.dsd(st.value, scratch)
+            elif isinstance(getattr(st.value, "dtype", None), DType):
+                scratch.locals[st.name] = jnp.zeros(self.lanes, st.value.dtype.np)
+        return scratch
 
     def _ext_shape(self, fr: Frame) -> tuple:
         """The lanes and elements of a @map callback's frame: the shape its values take."""

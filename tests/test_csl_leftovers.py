@@ -1,0 +1,301 @@
+"""CSL leftovers: `@type_of` of pointers, functions, tuples, strings and DSRs, rows of
+multi-dimensional arrays assigned whole, a DSD returned from inside a loop, the control task
+table of wse3, and the located errors of constructs CSL does not have (arithmetic on whole
+arrays, `@get_int` of a non-handle, `@bitcast` to a handle type), that wsejax cannot run
+(recursion) or whose meaning is not documented; programs run on the engine and the
+reference interpreter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from csl_harness import OUT_HEAD, OUT_TAIL, out_program, out_row, position
+
+from wsejax import CslError
+
+ARCHES = ["wse2", "wse3"]
+
+
+def refused(tmp_path, body: str, where: str, arch: str = "wse2") -> str:
+    """The message of the CslError compiling `body`, checked to point at `where`."""
+    with pytest.raises(CslError) as err:
+        out_program(tmp_path, body, "i32", arch=arch)
+    line, col = position(OUT_HEAD + body + OUT_TAIL, where)
+    assert f"pe.csl:{line}:{col}:" in str(err.value)
+    return str(err.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# @type_of
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_type_of_gives_pointer_function_tuple_string_and_dsr_types(tmp_path, arch):
+    prog = out_program(tmp_path, """
+var out: [6]i32;
+var out_ptr: [*]i32 = &out;
+var g: i32 = 3;
+var A = [3]i32 { 10, 20, 30 };
+fn inc(a: i32) i32 { return a + 1; }
+fn main() void {
+  const P = @type_of(&g);
+  var p: P = &g;
+  p.* += 2;
+  const Q = @type_of(&A);
+  const q: Q = &A;
+  const F = @type_of(inc);
+  const f: *const F = &inc;
+  out[0] = g;
+  out[1] = (q.*)[2];
+  out[2] = f(41);
+  out[3] = @as(i32, @is_same_type(F, fn(i32) i32)) + 2 * @as(i32, @is_same_type(Q, *[3]i32));
+  out[4] = @as(i32, @is_same_type(@type_of(.{ 1, 2 }), comptime_struct))
+         + 2 * @as(i32, @is_same_type(@type_of("ab"), comptime_string));
+  out[5] = @as(i32, @is_same_type(@type_of(@get_dsr(dsr_dest, 2)), dsr_dest));
+  sys.unblock_cmd_stream();
+}
+""", "i32", arch=arch)
+    eng, ref = out_row(prog, 6, np.int32)
+    want = np.array([5, 30, 42, 3, 3, 1], np.int32)
+    np.testing.assert_array_equal(eng, [want, want])
+    np.testing.assert_array_equal(ref, eng)
+
+
+def test_type_of_a_generic_function_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn pick(x: anytype) void {}
+fn main() void { const T = @type_of(pick); sys.unblock_cmd_stream(); }
+""", "@type_of(pick)")
+    assert "@type_of 'pick': a function with comptime or anytype parameters is generic" in msg
+
+
+# ------------------------------------------------------------------------------------------------
+# constructs CSL does not have
+
+
+def test_get_int_of_a_bool_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void { out[0] = @as(i32, @get_int(true)); sys.unblock_cmd_stream(); }
+""", "@get_int(true)")
+    assert "@get_int takes a color, a task ID, a queue or a microthread ID" in msg
+    assert "got a bool" in msg
+
+
+def test_bitcast_to_a_handle_type_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void { const c = @bitcast(color, @as(u16, 4)); sys.unblock_cmd_stream(); }
+""", "@bitcast(color")
+    assert "@bitcast to color: @bitcast reinterprets a value as a number or a pointer" in msg
+
+
+def test_compound_assignment_on_a_whole_array_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [2]i32;
+var out_ptr: [*]i32 = &out;
+fn twice(a: *[2]i32) void { a.* += a.*; }
+fn main() void { twice(&out); sys.unblock_cmd_stream(); }
+""", "a.* +=")
+    assert "'+=' on a whole array: CSL has no arithmetic on arrays" in msg
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_row_of_a_two_dimensional_array_is_assigned(tmp_path, arch):
+    prog = out_program(tmp_path, """
+var out: [8]i32;
+var out_ptr: [*]i32 = &out;
+var B: [3, 2]i32;
+const M = [2, 2]i32 { 1, 2, 3, 4 };
+fn main() void {
+  comptime var C: [2, 2]i32 = @zeros([2, 2]i32);
+  comptime { C[1] = [2]i32 { 5, 6 }; }
+  B[1] = [2]i32 { 7, 8 };
+  B[lay.get_x_coord() + 1] = M[1];
+  B[0] = C[1];
+  B[2] = B[0];
+  for (@range(u16, 6)) |k| { out[k] = B[k / 2, k % 2]; }
+  out[6] = C[0, 1];
+  out[7] = C[1, 1];
+  sys.unblock_cmd_stream();
+}
+""", "i32", arch=arch)
+    eng, ref = out_row(prog, 8, np.int32)
+    # PE 0 overwrites row 1 with M's second row, PE 1 row 2 (then row 0 is copied into it)
+    np.testing.assert_array_equal(eng, [[5, 6, 3, 4, 5, 6, 0, 6], [5, 6, 7, 8, 5, 6, 0, 6]])
+    np.testing.assert_array_equal(ref, eng)
+
+
+@pytest.mark.parametrize("op, row, why", [
+    ("=", "[3]i32 { 7, 8, 9 }", "assigning a row of 'B': expected [2]i32, got [3]i32"),
+    ("=", "[2]f32 { 7.0, 8.0 }", "assigning a row of 'B': expected [2]i32, got [2]f32"),
+    ("+=", "[2]i32 { 7, 8 }", "'+=' on a row of an array: CSL has no arithmetic on arrays"),
+])
+def test_a_row_of_another_shape_or_type_is_refused(tmp_path, op, row, why):
+    msg = refused(tmp_path, f"""
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+var B: [3, 2]i32;
+fn main() void {{ B[1] {op} {row}; sys.unblock_cmd_stream(); }}
+""", "B[1] ")
+    assert why in msg
+
+
+def test_a_row_index_out_of_range_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+var B: [3, 2]i32;
+fn main() void { B[3] = [2]i32 { 7, 8 }; sys.unblock_cmd_stream(); }
+""", "3] =")
+    assert "index 3 out of range of 'B' (shape [3, 2])" in msg
+
+
+def test_a_comptime_row_of_another_shape_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void {
+  comptime var C: [2, 2]i32 = @zeros([2, 2]i32);
+  comptime { C[1] = [3]i32 { 5, 6, 7 }; }
+  sys.unblock_cmd_stream();
+}
+""", "C[1] =")
+    assert "assigning a row of an array of shape [2, 2]: expected an array of shape [2]" in msg
+
+
+# ------------------------------------------------------------------------------------------------
+# recursion
+
+
+@pytest.mark.parametrize("body, where, name", [
+    ("fn total(n: i32) i32 { if (n <= 0) { return 0; } return n + total(n - 1); }\n"
+     "fn main() void { out[0] = total(3); sys.unblock_cmd_stream(); }", "total(n - 1)", "total"),
+    ("fn ping(n: i32) i32 { if (n <= 0) { return 0; } return pong(n - 1); }\n"
+     "fn pong(n: i32) i32 { return ping(n) + 1; }\n"
+     "fn main() void { out[0] = ping(3); sys.unblock_cmd_stream(); }", "ping(n) + 1", "ping"),
+])
+def test_recursion_is_a_located_error_with_its_reason(tmp_path, body, where, name):
+    msg = refused(tmp_path, "var out: [1]i32;\nvar out_ptr: [*]i32 = &out;\n" + body, where)
+    assert (f"recursive call of '{name}': wsejax expands each call in place and keeps no call "
+            "stack") in msg
+
+
+# ------------------------------------------------------------------------------------------------
+# a DSD returned from inside a loop
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_dsd_built_in_a_loop_body_is_returned_from_inside_the_loop(tmp_path, arch):
+    prog = out_program(tmp_path, """
+var out: [4]i32;
+var out_ptr: [*]i32 = &out;
+var A = [6]i32 { 1, 2, 3, 4, 5, 6 };
+const base = @get_dsd(mem1d_dsd, .{ .tensor_access = |j|{2} -> A[j] });
+fn pick(k: u16) mem1d_dsd {
+  var d = base;
+  var i: u16 = 0;
+  while (i < 4) : (i += 1) {
+    var e = @increment_dsd_offset(d, 1, i32);
+    d = e;
+    if (i == k) { return e; }
+  }
+  return base;
+}
+fn main() void {
+  const lo = @get_dsd(mem1d_dsd, .{ .tensor_access = |j|{2} -> out[j] });
+  const hi = @get_dsd(mem1d_dsd, .{ .tensor_access = |j|{2} -> out[j + 2] });
+  @mov32(lo, pick(1 + lay.get_x_coord()));
+  @mov32(hi, pick(9));
+  sys.unblock_cmd_stream();
+}
+""", "i32", arch=arch)
+    eng, ref = out_row(prog, 4, np.int32)
+    # PE 0 returns at i = 1 (offset 2), PE 1 at i = 2 (offset 3); k = 9 never returns early
+    np.testing.assert_array_equal(eng, [[3, 4, 1, 2], [4, 5, 1, 2]])
+    np.testing.assert_array_equal(ref, eng)
+
+
+# ------------------------------------------------------------------------------------------------
+# library members and arguments whose meaning is not documented
+
+
+@pytest.mark.parametrize("member, why", [
+    ("math.sig(x)", "math.sig (of <math>) is not supported yet: what it computes is not "
+                    "documented"),
+    ("math.sig_f16(x)", "math.sig_f16 (of <math>) is not supported yet"),
+    ("tc.main_thread_priority", "tile_config.main_thread_priority (of <tile_config>) is not "
+                                "supported yet: its functions are not documented"),
+    ("tc.input_queue_status", "(empty and full bitmasks of the input queues)"),
+    ("tc.exceptions", "tile_config.exceptions (of <tile_config>) is not supported yet: its "
+                      "functions are not documented"),
+])
+def test_undocumented_library_members_are_refused_with_the_reason(tmp_path, member, why):
+    msg = refused(tmp_path, f"""
+const math = @import_module("<math>");
+const tc = @import_module("<tile_config>");
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void {{
+  const x: f16 = 1.0;
+  const y = {member};
+  sys.unblock_cmd_stream();
+}}
+""", member.split(".", 1)[1])
+    assert why in msg
+
+
+def test_the_address_range_argument_of_get_config_is_refused(tmp_path):
+    msg = refused(tmp_path, """
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void { out[0] = @as(i32, @get_config(0x20, 0x10)); sys.unblock_cmd_stream(); }
+""", "0x10)")
+    assert "@get_config: the address range argument is not supported yet" in msg
+
+
+# ------------------------------------------------------------------------------------------------
+# @set_control_task_table (wse3)
+
+TABLE = """
+var out: [2]i32;
+var out_ptr: [*]i32 = &out;
+const done_id = @get_local_task_id(11);
+task ctl() void { out[1] = 7; }
+task done() void { out[1] += 1; sys.unblock_cmd_stream(); }
+fn main() void { out[0] = 5; @activate(done_id); }
+comptime {
+  @set_control_task_table(CONFIG);
+  @bind_control_task(ctl, @get_control_task_id(CONTROL_ID));
+  @bind_local_task(done, done_id);
+}
+"""
+
+
+def test_a_control_task_table_of_its_own_is_accepted(tmp_path):
+    prog = out_program(tmp_path, TABLE.replace("CONFIG", ".{ .instructions = 8, .stride = 2 }")
+                       .replace("CONTROL_ID", "10"), "i32", arch="wse3")
+    eng, ref = out_row(prog, 2, np.int32)
+    np.testing.assert_array_equal(eng, [[5, 1], [5, 1]])
+    np.testing.assert_array_equal(ref, eng)
+
+
+@pytest.mark.parametrize("config, control_id, arch, where, why", [
+    (".{}", "11", "wse3", "@bind_local_task",
+     "local task ID 11: the control task ID 11 is bound too; with @set_control_task_table "
+     "the two may name different tasks, which wsejax does not support yet"),
+    (".{ .instructions = 3 }", "10", "wse3", ".{ .instructions",
+     "@set_control_task_table: .instructions takes 2, 4 or 8, got the comptime_int 3"),
+    (".{ .stride = 8 }", "10", "wse3", ".{ .stride",
+     "@set_control_task_table: .stride takes 1 to 7, got the comptime_int 8"),
+    (".{}", "10", "wse2", "@set_control_task_table",
+     "@set_control_task_table exists on wse3 only (this program is for wse2)"),
+])
+def test_a_control_task_table_is_checked(tmp_path, config, control_id, arch, where, why):
+    msg = refused(tmp_path, TABLE.replace("CONFIG", config).replace("CONTROL_ID", control_id),
+                  where, arch=arch)
+    assert why in msg
