@@ -21,6 +21,7 @@ from wsejax import ir
 from wsejax.csl import ast, builtins
 from wsejax.csl.env import Module
 from wsejax.csl.fold import fold_unary
+from wsejax.csl.struct_pointers import is_struct_pointer
 from wsejax.csl.values import (
     DIRECTIONS,
     SCALARS,
@@ -276,6 +277,8 @@ class ExprMixin:
         """`obj.name` of a struct or array held at run time, or `.len`."""
         if isinstance(obj, (StructRef, MemArray)):
             return self.member_value(obj, name, pos)
+        if isinstance(obj, RPtr) and is_struct_pointer(obj.type):
+            raise self.pointer_field_error(obj, name, pos)
         n = _length(obj) if name == "len" else None
         if n is None:
             raise self.error(f"{describe(obj)} has no member '{name}'", pos)
@@ -453,6 +456,8 @@ class ExprMixin:
         if isinstance(v, ArrayVal) and env.module.pe is not None:
             ref = self.const_symbol(v, env, pos)
             return PtrVal(ref.name, ref.dtype, ref.shape, 0, "many", const=True, array=True)
+        if isinstance(v, (StructRef, MemArray)):
+            return self.struct_address(v, env, pos)
         if isinstance(v, PtrVar):
             raise self.error("a pointer to a pointer variable is not supported", pos)
         if isinstance(v, (FnVal, NativeFn, PtrVal)):
@@ -465,6 +470,8 @@ class ExprMixin:
         """`&a[i]`: a pointer to one element of a global array."""
         base = _indexed(self.ev_ref(node.obj, env))
         idx = [self.ev(i, env) for i in node.indices]
+        if isinstance(base, MemArray):
+            return self.struct_element_address(base, idx, env, pos)
         if isinstance(base, (RPtr, RArray)) or isinstance(base, SymRef) and not all(
                 is_comptime(i) for i in idx):
             return self.runtime_element_address(base, idx, pos)

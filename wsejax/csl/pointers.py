@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.stmt import _loop
+from wsejax.csl.struct_pointers import is_struct_pointer
 from wsejax.csl.values import (
     UNDEFINED,
     ArrayT,
     ArrayVal,
     CNum,
     DsdVal,
+    EnumT,
     PtrCell,
     PtrT,
     PtrVal,
@@ -36,6 +38,7 @@ from wsejax.csl.values import (
     RPtr,
     RVal,
     Special,
+    StructT,
     SymRef,
     describe,
     flat_indices,
@@ -65,6 +68,11 @@ def _elem_dtype(t: PtrT):
     if isinstance(elem, ArrayT):
         elem = elem.elem
     return elem if isinstance(elem, (DType, PtrT)) else None
+
+
+def _static_address(v) -> bool:
+    """Whether `v` is a runtime pointer to a fixed place (`&s` of a struct)."""
+    return isinstance(v, RPtr) and isinstance(v.expr, ir.AddrOf)
 
 
 def _scaled(i: ir.Expr, width: int) -> ir.Expr:
@@ -154,12 +162,16 @@ class PointerMixin:
             raise self.error(f"pointer variable {what} needs a type or an initial pointer",
                              d.pos)
         if v is not UNDEFINED:
-            if not isinstance(v, PtrVal):
+            if not isinstance(v, PtrVal) and not _static_address(v):
                 raise self.error(f"pointer variable {what} needs a comptime-known initial "
                                  f"pointer (like &A), got {describe(v)}", d.pos)
             v = self.coerce(v, t, d.pos, what) if t is not None else v
         name = mod.prefix + d.name
-        init = (ir.AddrOf(v.name, v.offset),) if isinstance(v, PtrVal) else None
+        init = None
+        if isinstance(v, PtrVal):
+            init = (ir.AddrOf(v.name, v.offset),)
+        elif isinstance(v, RPtr):
+            init = (v.expr,)
         mod.pe.symbols[name] = ir.Symbol(name, U16, (), init)
         return PtrCell(name, t if t is not None else pointer_type(v), False,
                        v if isinstance(v, PtrVal) else None)
@@ -194,8 +206,17 @@ class PointerMixin:
     def addressed_params(self, runtime, params, fn, env: Env) -> None:
         """Parameters whose address the function takes (`&x`) live in memory: each is copied
         there as the function starts, and its name then names that memory."""
-        for (p, t, _), (pname, irt) in zip(runtime, params):
-            if p.name not in fn.addressed or not isinstance(irt, DType):
+        k = 0
+        for p, t, _ in runtime:
+            n = len(self.leaves(t, p.pos, p.name)) if isinstance(t, (StructT, EnumT)) else 1
+            pname, irt = params[k]
+            k += n
+            if p.name not in fn.addressed or isinstance(t, EnumT):
+                continue
+            if isinstance(t, StructT):
+                self.addressed_struct_param(p, t, fn, env)
+                continue
+            if not isinstance(irt, DType):
                 continue
             ref = self.static_local(env, p.name, irt, ())
             fn.emit(ir.Assign(ref.name, (), ir.Local(pname, irt)))
@@ -216,6 +237,8 @@ class PointerMixin:
             shape, elem, base = p.type.shape, p.type.elem, p.expr
         else:
             elem = _elem_dtype(p.type)
+            if elem is None and is_struct_pointer(p.type):
+                elem = p.type.elem.elem if isinstance(p.type.elem, ArrayT) else p.type.elem
             if elem is None:
                 raise self.error(f"cannot index or dereference a {p.type} (@ptrcast it to a "
                                  "typed pointer first)", pos)
@@ -224,7 +247,7 @@ class PointerMixin:
         if len(indices) != len(shape):
             raise self.error(f"{describe(p)} takes {len(shape)} index(es), got {len(indices)}",
                              pos)
-        width = U16.nbytes if isinstance(elem, PtrT) else elem.nbytes
+        width = self.element_width(elem, pos)
         flat = None
         for k, i in enumerate(indices):
             term = self.to_index(i, pos)
@@ -234,6 +257,14 @@ class PointerMixin:
             term = _scaled(term, width * inner)
             flat = term if flat is None else ir.Bin("+", flat, term, U16)
         return _plus(base, flat), elem
+
+    def element_width(self, elem, pos) -> int:
+        """The byte step between consecutive elements of type `elem` behind a pointer."""
+        if isinstance(elem, PtrT):
+            return U16.nbytes
+        if isinstance(elem, StructT):
+            return self.struct_stride(elem, self._pe_stack[-1], pos)
+        return elem.nbytes
 
     def runtime_element_address(self, base, idx: list, pos) -> RPtr:
         """`&p[i]` through a runtime pointer, or `&a[i]` with an index known at run time."""
@@ -247,8 +278,11 @@ class PointerMixin:
         addr, elem = self.rptr_address(base, idx, pos)
         return RPtr(addr, PtrT("single", const, elem))
 
-    def rptr_load(self, addr, elem):
-        """The value of the element of type `elem` at byte address `addr`."""
+    def rptr_load(self, addr, elem, const: bool = False, pos=None):
+        """The value of the element of type `elem` at byte address `addr` (a struct: its
+        place)."""
+        if isinstance(elem, StructT):
+            return self.struct_at(addr, elem, const, self._pe_stack[-1], pos)
         if isinstance(elem, PtrT):
             return RPtr(ir.PtrLoad(addr, U16), elem)
         return RVal(ir.PtrLoad(addr, elem), elem)
@@ -257,11 +291,14 @@ class PointerMixin:
         """`p[i]` read through a runtime pointer (or `(p.*)[i]`)."""
         self.need_fn(env, e.pos, "reading PE memory")
         addr, elem = self.rptr_address(p, [self.ev(i, env) for i in e.indices], e.pos)
-        return self.rptr_load(addr, elem)
+        return self.rptr_load(addr, elem, p.const if isinstance(p, RArray) else p.type.const,
+                              e.pos)
 
     def rptr_deref(self, p: RPtr, pos):
         """`p.*` of a runtime pointer."""
         elem = p.type.elem
+        if is_struct_pointer(p.type):
+            return self.struct_deref(p, pos)
         if isinstance(elem, ArrayT):
             if not isinstance(elem.elem, DType):
                 raise self.error(f"cannot dereference a {p.type}", pos)
@@ -276,17 +313,7 @@ class PointerMixin:
         const)` for an element through a runtime pointer, `("array", destination)` for a
         whole array (`p.* = ...`), or None for any other target."""
         if isinstance(target, ast.Deref):
-            p = self.ev(target.obj, env)
-            if isinstance(p, RPtr):
-                elem = p.type.elem
-                if isinstance(elem, ArrayT):
-                    return ("array", self.rptr_deref(p, target.pos), p.type.const)
-                return ("ptr", p.expr, self.rptr_element_type(p, target.pos), p.type.const)
-            if isinstance(p, PtrVal) and p.array:
-                return ("array", self.pointee_array(p, target.pos), p.const)
-            if isinstance(p, PtrVal) and p.const:
-                raise self.error("cannot assign through a pointer to const", target.pos)
-            return None
+            return self.deref_target(target, env)
         if isinstance(target, ast.Index):
             obj = self.ev_ref(target.obj, env)
             if isinstance(obj, PtrCell):
@@ -299,6 +326,25 @@ class PointerMixin:
                 addr, elem = self.rptr_address(obj, idx, target.pos)
                 const = obj.const if isinstance(obj, RArray) else obj.type.const
                 return ("ptr", addr, elem, const)
+        return None
+
+    def deref_target(self, target: ast.Deref, env: Env):
+        """`pointer_target` of `p.* = ...`."""
+        p = self.ev(target.obj, env)
+        if isinstance(p, RPtr):
+            elem = p.type.elem
+            if isinstance(elem, StructT):
+                return ("ptr", p.expr, elem, p.type.const)
+            if isinstance(elem, ArrayT):
+                if is_struct_pointer(p.type):
+                    raise self.error(f"assigning a whole {elem} through a pointer is not "
+                                     "supported; assign its elements", target.pos)
+                return ("array", self.rptr_deref(p, target.pos), p.type.const)
+            return ("ptr", p.expr, self.rptr_element_type(p, target.pos), p.type.const)
+        if isinstance(p, PtrVal) and p.array:
+            return ("array", self.pointee_array(p, target.pos), p.const)
+        if isinstance(p, PtrVal) and p.const:
+            raise self.error("cannot assign through a pointer to const", target.pos)
         return None
 
     def rptr_element_type(self, p: RPtr, pos):
@@ -316,6 +362,10 @@ class PointerMixin:
             self.copy_array(ref[1], v, fn, env, pos)
             return
         _, addr, elem, _ = ref
+        if isinstance(elem, StructT):
+            self.store(fn, self.struct_at(addr, elem, False, env.module.pe, pos), v, pos,
+                       f"the {elem} pointed to")
+            return
         if isinstance(elem, PtrT):
             value = self.runtime_pointer(v, elem, pos, "pointer").expr
             fn.emit(ir.PtrStore(addr, value, U16))
