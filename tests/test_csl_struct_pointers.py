@@ -5,7 +5,8 @@ arches, and checked by hand."""
 from __future__ import annotations
 
 import pytest
-from test_csl_structs import ARCHES, located, outputs, program
+from csl_harness import compile_pe
+from test_csl_structs import ARCHES, EXPORTS, HEAD, TAIL, located, outputs, program
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -161,3 +162,80 @@ var out_ptr: [*]f32 = &out;
 ])
 def test_struct_pointer_errors(tmp_path, body, where, message):
     located(tmp_path, ERR_HEAD + body + "\n", where, message)
+
+
+# ------------------------------------------------------------------------------------------------
+# pointers the other refusals covered
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_array_pointers_from_an_element_and_addresses_of_values(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+var a: [6]f32 = [6]f32 { 1.0, 2.0, 3.0, 4.0, 5.0, 6.0 };
+var out: [8]f32;
+var out_ptr: [*]f32 = &out;
+var gq: *[2]f32 = &a[4];
+fn rd(p: *const f32) f32 { return p.*; }
+fn main() void {
+  const p: *[1]f32 = &a[2];
+  out[0] = p.*[0];                       // 3
+  const q = @ptrcast(*[2]f32, &a[3]);
+  out[1] = q.*[1];                       // 5
+  q.* = [2]f32 { 10.0, 20.0 };           // a[3], a[4]
+  var acc: f32 = 0.0;
+  for (q.*) |x| { acc += x; }
+  out[2] = acc;                          // 30
+  out[3] = a[4];                         // 20
+  out[4] = gq.*[1] + @as(f32, q.*.len);  // 6 + 2
+  for (a) |x| { out[5] += rd(&x); }      // 1 + 2 + 3 + 10 + 20 + 6
+  sys.unblock_cmd_stream();
+}
+""", arch), 6)
+    assert out.tolist() == [3.0, 5.0, 30.0, 20.0, 8.0, 42.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_address_of_a_pointer_variable_of_another_module(tmp_path, arch):
+    body = """
+const m = @import_module("m.csl");
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void {
+  const pp: **f32 = &m.p;
+  out[0] = pp.*.*;          // a
+  pp.* = &m.b;
+  out[1] = m.read();        // b, through m's own p
+  sys.unblock_cmd_stream();
+}
+"""
+    files = {"m.csl": """
+var a: f32 = 1.5;
+var b: f32 = 2.5;
+var p: *f32 = &a;
+fn read() f32 { return p.*; }
+"""}
+    prog = compile_pe(tmp_path, HEAD + body + TAIL, EXPORTS.format(t="f32"), arch=arch,
+                      files=files)
+    assert outputs(prog, 2).tolist() == [1.5, 2.5]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_zeros_of_comptime_numbers(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+const zi = @zeros(comptime_int);
+const zf = @zeros(comptime_float);
+fn main() void {
+  out[0] = @as(f32, zi + 3);
+  out[1] = zf + 0.5;
+  sys.unblock_cmd_stream();
+}
+""", arch), 2)
+    assert out.tolist() == [3.0, 0.5]
+
+
+@pytest.mark.parametrize("t", ["*f32", "color", "[2]*f32"])
+def test_zeros_of_a_type_without_zero(tmp_path, t):
+    located(tmp_path, ERR_HEAD + f"fn main() void {{ const z = @zeros({t}); _ = z; }}\n",
+            "@zeros", f"@zeros({t}): {t} has no zero value (a pointer is never null")

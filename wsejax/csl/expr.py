@@ -435,9 +435,6 @@ class ExprMixin:
     def pointee_array(self, p: PtrVal, pos) -> SymRef | RArray:
         """`p.*` for a pointer to a whole array: the array it points to (seen through a
         runtime pointer where `@ptrcast` gave its elements another type)."""
-        if p.offset:
-            raise self.error("dereferencing a pointer to part of an array is not supported",
-                             pos)
         if not p.shape:     # a `*[1]T` made from `&x` of a scalar: a one-element array
             return RArray(ir.AddrOf(p.name), ArrayT(p.dtype, (1,)), p.const)
         if p.dtype != self.sym_dtype(p):
@@ -462,6 +459,8 @@ class ExprMixin:
             raise self.error("a pointer to a pointer variable is not supported", pos)
         if isinstance(v, (FnVal, NativeFn, PtrVal)):
             return v
+        if isinstance(v, RVal) and not isinstance(v, EnumRVal) and env.fn is not None:
+            return self.value_address(v, node, env)
         if isinstance(v, (LocalVar, RVal)):
             raise self.error("pointers to runtime locals are not supported; use a global", pos)
         raise self.error(f"cannot take the address of {describe(v)}", pos)

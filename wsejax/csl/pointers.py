@@ -119,6 +119,12 @@ class PointerMixin:
             return RPtr(ir.AddrOf(v.name, v.offset), pointer_type(v))
         raise self.error(f"{what}: expected a pointer, got {describe(v)}", pos)
 
+    @staticmethod
+    def array_at_element(v: PtrVal, t: PtrT) -> RPtr:
+        """A pointer of type `t` to a whole array (`*[N]T`) made from a pointer to an element
+        other than the first (`&a[k]`): the N elements from there, through their address."""
+        return RPtr(ir.AddrOf(v.name, v.offset), t)
+
     def coerce_runtime_pointer(self, v: RPtr, t: PtrT, pos, what: str) -> RPtr:
         """The implicit conversions of spec 3.2 on a runtime pointer."""
         have = v.type
@@ -149,8 +155,18 @@ class PointerMixin:
                     names.add(n.target.name)
                 elif isinstance(n, ast.Unary) and n.op == "&" and isinstance(n.a, ast.Ident):
                     names.add(n.a.name)
+            names |= self.member_address_names()
             mod._runtime_pointers = names
         return names
+
+    def member_address_names(self) -> set:
+        """Names `p` of the `&m.p` that the source files read so far write: the address of a
+        pointer variable of another module (which is read before that module runs)."""
+        out = set()
+        for f in self.files.values():
+            out |= {n.a.name for n in ast.walk(f) if isinstance(n, ast.Unary) and n.op == "&"
+                    and isinstance(n.a, ast.Field)}
+        return out
 
     def global_pointer(self, mod: Module, d, t, v) -> PtrCell:
         """A global pointer variable held in PE memory (a u16 symbol), initialised with the
@@ -202,6 +218,14 @@ class PointerMixin:
         if cell.is_local:
             raise self.error("the address of this pointer variable cannot be taken here", pos)
         return RPtr(ir.AddrOf(cell.name), PtrT("single", False, cell.type))
+
+    def value_address(self, v: RVal, node, env: Env) -> PtrVal:
+        """`&x` of a value known at run time (a loop's capture, a `const` holding a runtime
+        value): a `*const` pointer to a copy of it, in memory of the function's own."""
+        name = node.name if isinstance(node, ast.Ident) else "value"
+        ref = self.static_local(env, name, v.dtype, ())
+        env.fn.emit(ir.Assign(ref.name, (), v.expr))
+        return PtrVal(ref.name, v.dtype, (), 0, "single", const=True)
 
     def addressed_params(self, runtime, params, fn, env: Env) -> None:
         """Parameters whose address the function takes (`&x`) live in memory: each is copied

@@ -24,6 +24,8 @@ from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.struct_pointers import PooledArray
 from wsejax.csl.values import (
+    COMPTIME_FLOAT,
+    COMPTIME_INT,
     HANDLE_TYPES,
     UNDEFINED,
     ArrayT,
@@ -160,7 +162,11 @@ class AggregateMixin:
                 raise self.error(f"@zeros({t}): more than {_MAX_ZEROS} elements", pos)
             return ObjArrayVal(t.elem, object_array([self.zero_value(t.elem, pos)
                                                      for _ in range(n)], t.shape))
-        raise self.error(f"@zeros of {t} is not supported", pos)
+        if t is COMPTIME_INT or t is COMPTIME_FLOAT:
+            return 0 if t is COMPTIME_INT else 0.0
+        raise self.error(f"@zeros({t}): {t} has no zero value (a pointer is never null, a "
+                         "handle type has no zero); @zeros takes numbers, bools, enums, "
+                         "structs and arrays of them", pos)
 
     # -- slots --------------------------------------------------------------------------------
 
