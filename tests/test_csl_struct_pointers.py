@@ -142,6 +142,42 @@ fn main() void {
     assert out.tolist() == [3297.0, 1.0, 3297.0, 2.0, 9.0, 25.0, 1.0, 9.0, 1109.0]
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_to_fields_of_structs(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const S = struct { x: i16, y: f32 };
+var s: S = .{ .x = 3, .y = 1.5 };
+var ps: [3]S;
+var grid: [2, 2]S;
+var out: [8]f32;
+var out_ptr: [*]f32 = &out;
+fn put(p: *f32, v: f32) void { p.* = v; }
+fn main() void {
+  const px = &s.y;
+  put(px, 7.0);
+  out[0] = s.y;                            // 7
+  var i: u16 = 2;
+  put(&ps[i].y, 4.5);
+  out[1] = ps[2].y;                        // 4.5
+  var l: S = .{ .x = 1, .y = 2.0 };
+  put(&l.y, 8.0);
+  out[2] = l.y;                            // 8
+  const q: *S = &ps[1];
+  const qq: *S = &q.*;
+  put(&qq.*.y, 9.0);
+  out[3] = ps[1].y;                        // 9
+  i = 1;
+  put(&grid[1, i].y, 6.0);
+  out[4] = grid[1, 1].y + grid[0, 1].y;    // 6
+  const c = &s.x;
+  s.x = 12;
+  out[5] = @as(f32, c.*);                  // 12
+  sys.unblock_cmd_stream();
+}
+""", arch), 6)
+    assert out.tolist() == [7.0, 4.5, 8.0, 9.0, 6.0, 12.0]
+
+
 ERR_HEAD = """const In = struct { a: i16 };
 const S = struct { x: i16, y: f32, in: In };
 var s: S;
@@ -159,6 +195,9 @@ var out_ptr: [*]f32 = &out;
     ("fn main() void { const p = &s.in; out[0] = @as(f32, p.*.a); }", "&s.in",
      "cannot take the address of a runtime In here: only a struct variable (global or "
      "local) or an element of an array of structs has an address"),
+    ("fn main() void { const p = &(s.y + 1.0); out[0] = p.*; }", "&(s.y",
+     "a pointer is made with `&` of a variable (spec 3.1), not of the value of an "
+     "expression"),
 ])
 def test_struct_pointer_errors(tmp_path, body, where, message):
     located(tmp_path, ERR_HEAD + body + "\n", where, message)
@@ -195,28 +234,38 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_address_of_a_pointer_variable_of_another_module(tmp_path, arch):
+def test_addresses_of_variables_of_another_module(tmp_path, arch):
     body = """
 const m = @import_module("m.csl");
-var out: [2]f32;
+var out: [4]f32;
 var out_ptr: [*]f32 = &out;
 fn main() void {
   const pp: **f32 = &m.p;
   out[0] = pp.*.*;          // a
   pp.* = &m.b;
   out[1] = m.read();        // b, through m's own p
+  const ps = &m.s;
+  ps.*.y = 2.25;
+  out[2] = m.get();         // 2.25
+  const q: *m.S = &m.arr[1];
+  q.*.y = 3.5;
+  out[3] = m.arr[1].y;
   sys.unblock_cmd_stream();
 }
 """
     files = {"m.csl": """
+const S = struct { x: i16, y: f32 };
+var s: S;
+var arr: [2]S;
 var a: f32 = 1.5;
 var b: f32 = 2.5;
 var p: *f32 = &a;
 fn read() f32 { return p.*; }
+fn get() f32 { return s.y; }
 """}
     prog = compile_pe(tmp_path, HEAD + body + TAIL, EXPORTS.format(t="f32"), arch=arch,
                       files=files)
-    assert outputs(prog, 2).tolist() == [1.5, 2.5]
+    assert outputs(prog, 4).tolist() == [1.5, 2.5, 2.25, 3.5]
 
 
 @pytest.mark.parametrize("arch", ARCHES)

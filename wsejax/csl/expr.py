@@ -444,6 +444,9 @@ class ExprMixin:
     def address_of(self, node, env: Env, pos):
         if isinstance(node, ast.Index):
             return self.element_address(node, env, pos)
+        got = self.path_address(node, env, pos)
+        if got is not None:
+            return got
         v = self.ev_ref(node, env)
         if isinstance(v, SymRef):
             return PtrVal(v.name, v.dtype, v.shape, 0, "many" if v.shape else "single",
@@ -455,15 +458,12 @@ class ExprMixin:
             return PtrVal(ref.name, ref.dtype, ref.shape, 0, "many", const=True, array=True)
         if isinstance(v, (StructRef, MemArray)):
             return self.struct_address(v, env, pos)
-        if isinstance(v, PtrVar):
-            raise self.error("a pointer to a pointer variable is not supported", pos)
         if isinstance(v, (FnVal, NativeFn, PtrVal)):
             return v
-        if isinstance(v, RVal) and not isinstance(v, EnumRVal) and env.fn is not None:
+        if isinstance(v, RVal) and not isinstance(v, EnumRVal) and env.fn is not None and \
+                isinstance(node, ast.Ident):
             return self.value_address(v, node, env)
-        if isinstance(v, (LocalVar, RVal)):
-            raise self.error("pointers to runtime locals are not supported; use a global", pos)
-        raise self.error(f"cannot take the address of {describe(v)}", pos)
+        raise self.address_error(v, node, pos)
 
     def element_address(self, node: ast.Index, env: Env, pos) -> PtrVal:
         """`&a[i]`: a pointer to one element of a global array."""

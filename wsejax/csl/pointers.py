@@ -29,7 +29,9 @@ from wsejax.csl.values import (
     ArrayVal,
     CNum,
     DsdVal,
+    EnumRVal,
     EnumT,
+    LocalVar,
     PtrCell,
     PtrT,
     PtrVal,
@@ -218,6 +220,38 @@ class PointerMixin:
         if cell.is_local:
             raise self.error("the address of this pointer variable cannot be taken here", pos)
         return RPtr(ir.AddrOf(cell.name), PtrT("single", False, cell.type))
+
+    def path_address(self, node, env: Env, pos):
+        """`&p.*` and `&s.f` (of a struct held at run time), else None."""
+        if isinstance(node, ast.Deref):
+            return self.deref_address(node, env, pos)
+        if isinstance(node, ast.Field):
+            return self.field_address(node, env, pos)
+        return None
+
+    def address_error(self, v, node, pos):
+        """The error of `&x` where x has no address."""
+        if isinstance(v, PtrVar):
+            return self.error("cannot take the address of this pointer variable: its module "
+                              "read it as a constant before the file that takes its address "
+                              "was read; take its address in a module that imports it first",
+                              pos)
+        if isinstance(v, EnumRVal):
+            return self.error("a pointer to an enum held at run time is not supported", pos)
+        if isinstance(v, RVal) and not isinstance(node, ast.Ident):
+            return self.error("a pointer is made with `&` of a variable (spec 3.1), not of the "
+                              "value of an expression", pos)
+        if isinstance(v, (LocalVar, RVal)):
+            return self.error("pointers to runtime locals are not supported here; use a "
+                              "global", pos)
+        return self.error(f"cannot take the address of {describe(v)}", pos)
+
+    def deref_address(self, node: ast.Deref, env: Env, pos):
+        """`&p.*`: the pointer `p` itself."""
+        p = self.ev(node.obj, env)
+        if not isinstance(p, (PtrVal, RPtr)):
+            raise self.error(f"cannot dereference {describe(p)}", pos)
+        return p
 
     def value_address(self, v: RVal, node, env: Env) -> PtrVal:
         """`&x` of a value known at run time (a loop's capture, a `const` holding a runtime

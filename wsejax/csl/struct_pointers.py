@@ -20,7 +20,7 @@ alike.
 The pool's symbols grow as structs join it; their addresses are resolved when the PE program
 is built, after all of them have joined.
 
-`StructPointerMixin` uses from `self`: `error`, `declare_leaves`, `leaves`, `store`,
+`StructPointerMixin` uses from `self`: `error`, `files`, `declare_leaves`, `leaves`, `store`,
 `to_index`, `need_fn`, and the PE program of the module being built (`env.module.pe`).
 """
 
@@ -39,6 +39,7 @@ from wsejax.csl.values import (
     EnumT,
     MemArray,
     PtrT,
+    PtrVal,
     RPtr,
     StructRef,
     StructT,
@@ -90,6 +91,11 @@ def is_struct_pointer(t) -> bool:
     return isinstance(elem, StructT)
 
 
+def _address_operands(tree):
+    """The operands `x` of every `&x` in an AST subtree."""
+    return [n.a for n in ast.walk(tree) if isinstance(n, ast.Unary) and n.op == "&"]
+
+
 def _i32(e: ir.Expr) -> ir.Expr:
     if type(e) is ir.Const:
         return ir.Const(int(e.value), I32)
@@ -118,16 +124,23 @@ class StructPointerMixin:
     # -- pools --------------------------------------------------------------------------------
 
     def struct_address_names(self, mod: Module) -> set:
-        """Names `x` that module `mod` writes `&x` or `&x[...]` of: a struct (or array of
-        structs) of such a name lives in the pool of its type."""
+        """Names `x` that module `mod` writes `&x`, `&x[...]` or `&x.f` of, and `x` of the
+        `&m.x...` that the source files read so far write: a struct (or array of structs) of
+        such a name lives in the pool of its type."""
         names = getattr(mod, "_struct_addressed", None)
         if names is None:
             names = set()
-            for n in ast.walk(mod.file):
-                if isinstance(n, ast.Unary) and n.op == "&":
-                    a = n.a.obj if isinstance(n.a, ast.Index) else n.a
-                    if isinstance(a, ast.Ident):
-                        names.add(a.name)
+            for n in _address_operands(mod.file):
+                while isinstance(n, (ast.Index, ast.Field)):
+                    n = n.obj
+                if isinstance(n, ast.Ident):
+                    names.add(n.name)
+            for f in self.files.values():
+                for n in _address_operands(f):
+                    while isinstance(n, (ast.Index, ast.Field)):
+                        if isinstance(n, ast.Field):
+                            names.add(n.name)
+                        n = n.obj
             mod._struct_addressed = names
         return names
 
@@ -217,6 +230,31 @@ class StructPointerMixin:
         pool = self.struct_pool(env.module.pe, arr.elem, pos)
         return RPtr(self.pool_address(pool, arr.flat(ix)),
                     PtrT("single", arr.const, arr.elem))
+
+    def field_address(self, node: ast.Field, env: Env, pos):
+        """`&s.f` of a scalar field of a struct in PE memory, or None where `s` is not a
+        struct held at run time."""
+        obj = self.ev(node.obj, env)
+        if not isinstance(obj, StructRef):
+            return None
+        m = self.struct_member(obj, node.name, pos)
+        if isinstance(m, StructRef):
+            return self.struct_address(m, env, pos)
+        if m.kind != "sym" or not isinstance(m.ctype, DType):
+            raise self.error(f"cannot take the address of field '{node.name}' of "
+                             f"{describe(obj)} here: only a numeric field of a struct variable "
+                             "(global or local) has an address", pos)
+        shape = env.module.pe.symbols[m.name].shape
+        flat = ir.Const(0, I32)
+        inner = 1
+        for i, n in reversed(list(zip(m.indices, shape))):
+            flat = _add(flat, _mul(_i32(i), inner))
+            inner *= n
+        if type(flat) is ir.Const:
+            return PtrVal(m.name, m.ctype, shape, int(flat.value), "single", obj.const)
+        addr = ir.Bin("+", ir.AddrOf(m.name), ir.Bin("*", ir.Cast(flat, U16), ir.Const(
+            m.ctype.nbytes, U16), U16), U16)
+        return RPtr(addr, PtrT("single", obj.const, m.ctype))
 
     @staticmethod
     def pool_address(pool: _Pool, index: ir.Expr) -> ir.Expr:
