@@ -178,6 +178,34 @@ fn main() void {
     assert out.tolist() == [7.0, 4.5, 8.0, 9.0, 6.0, 12.0]
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_struct_pointers_returned_compared_and_pointed_to(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const S = struct { x: i16, y: f32 };
+var ps: [3]S;
+var cur: *S = &ps[0];
+var out: [6]f32;
+var out_ptr: [*]f32 = &out;
+fn pick(k: u16) *S { return &ps[k]; }
+fn main() void {
+  const a = pick(2);
+  a.*.y = 5.0;
+  out[0] = ps[2].y;                                   // 5
+  out[1] = if (a == &ps[2]) 1.0 else 0.0;             // 1
+  out[2] = if (a == pick(1)) 1.0 else 0.0;            // 0
+  const pc: **S = &cur;
+  pc.* = a;
+  cur.*.x = 4;
+  out[3] = @as(f32, ps[2].x);                         // 4
+  const raw = @bitcast(u16, a);
+  const back = @bitcast(*S, raw);
+  out[4] = back.*.y;                                  // 5
+  sys.unblock_cmd_stream();
+}
+""", arch), 5)
+    assert out.tolist() == [5.0, 1.0, 0.0, 4.0, 5.0]
+
+
 ERR_HEAD = """const In = struct { a: i16 };
 const S = struct { x: i16, y: f32, in: In };
 var s: S;
@@ -195,6 +223,8 @@ var out_ptr: [*]f32 = &out;
     ("fn main() void { const p = &s.in; out[0] = @as(f32, p.*.a); }", "&s.in",
      "cannot take the address of a runtime In here: only a struct variable (global or "
      "local) or an element of an array of structs has an address"),
+    ("fn f(p: *const S) void { p.*.x = 1; }\nfn main() void { f(&s); }", "p.*.x = 1",
+     "field 'x' is constant"),
     ("fn main() void { const p = &(s.y + 1.0); out[0] = p.*; }", "&(s.y",
      "a pointer is made with `&` of a variable (spec 3.1), not of the value of an "
      "expression"),
