@@ -224,7 +224,7 @@ var out_ptr: [*]f32 = &out;
      "cannot take the address of a runtime In here: only a struct variable (global or "
      "local) or an element of an array of structs has an address"),
     ("fn f(p: *const S) void { p.*.x = 1; }\nfn main() void { f(&s); }", "p.*.x = 1",
-     "field 'x' is constant"),
+     "field 'x' is constant (a parameter, a value, or reached through a pointer to const)"),
     ("fn main() void { const p = &(s.y + 1.0); out[0] = p.*; }", "&(s.y",
      "a pointer is made with `&` of a variable (spec 3.1), not of the value of an "
      "expression"),

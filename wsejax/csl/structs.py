@@ -229,8 +229,8 @@ class AggregateMixin:
     def store(self, fn: FnCtx, place, v, pos, what: str, init: bool = False) -> None:
         """Emit the stores of value `v` into `place` (a Slot or a StructRef)."""
         if place.const and not init:
-            raise self.error(f"{what} is constant (a parameter or a value); it cannot be "
-                             "assigned", pos)
+            raise self.error(f"{what} is constant (a parameter, a value, or reached through "
+                             "a pointer to const); it cannot be assigned", pos)
         if isinstance(place, Slot):
             self.write_slot(fn, place, self.leaf_expr(v, place.ctype, pos, what))
             return
