@@ -172,6 +172,8 @@ class CoerceMixin:
         if isinstance(v, PtrVal):
             if isinstance(t.elem, DType) and t.elem != v.dtype and not v.shape:
                 raise self.error(f"{what}: expected {t}, got a pointer to {v.dtype}", pos)
+            if v.offset and isinstance(t.elem, ArrayT):
+                return self.array_at_element(v, t)
             return PtrVal(v.name, v.dtype, v.shape, v.offset, t.kind, t.const,
                           isinstance(t.elem, ArrayT))
         if isinstance(v, FnVal) and isinstance(t.elem, FnT):

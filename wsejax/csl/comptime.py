@@ -33,6 +33,7 @@ from wsejax.csl.jumps import BranchMixin, JumpMixin
 from wsejax.csl.parser import parse, read_source
 from wsejax.csl.pointers import PointerMixin
 from wsejax.csl.stmt import StmtMixin
+from wsejax.csl.struct_pointers import StructPointerMixin
 from wsejax.csl.structs import AggregateMixin, aggregate_type_of, is_aggregate_type
 from wsejax.csl.values import (
     DSD_KINDS,
@@ -48,6 +49,7 @@ from wsejax.csl.values import (
     PtrT,
     PtrVal,
     PtrVar,
+    RPtr,
     RVal,
     Special,
     StructT,
@@ -66,7 +68,7 @@ __all__ = ["Compiler", "Module"]
 
 
 class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, PointerMixin,
-               JumpMixin, BranchMixin, HandleMixin):
+               StructPointerMixin, JumpMixin, BranchMixin, HandleMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements
@@ -233,7 +235,7 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Poi
     def pointer_var(self, mod: Module, d: ast.VarDecl, t, v):
         """A global pointer `var`: a runtime pointer if the program reassigns it or takes its
         address, else the comptime pointer it was initialised with."""
-        if d.name in self.runtime_pointer_names(mod):
+        if d.name in self.runtime_pointer_names(mod) or isinstance(v, RPtr):
             return self.global_pointer(mod, d, t, v)
         if not isinstance(v, PtrVal):
             raise self.error(f"pointer variable '{d.name}' needs an initial pointer "

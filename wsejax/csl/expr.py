@@ -21,6 +21,7 @@ from wsejax import ir
 from wsejax.csl import ast, builtins
 from wsejax.csl.env import Module
 from wsejax.csl.fold import fold_unary
+from wsejax.csl.struct_pointers import is_struct_pointer
 from wsejax.csl.values import (
     DIRECTIONS,
     DSD_KINDS,
@@ -278,6 +279,8 @@ class ExprMixin:
         """`obj.name` of a struct or array held at run time, or `.len`."""
         if isinstance(obj, (StructRef, MemArray)):
             return self.member_value(obj, name, pos)
+        if isinstance(obj, RPtr) and is_struct_pointer(obj.type):
+            raise self.pointer_field_error(obj, name, pos)
         n = _length(obj) if name == "len" else None
         if n is None:
             raise self.error(f"{describe(obj)} has no member '{name}'", pos)
@@ -439,9 +442,6 @@ class ExprMixin:
     def pointee_array(self, p: PtrVal, pos) -> SymRef | RArray:
         """`p.*` for a pointer to a whole array: the array it points to (seen through a
         runtime pointer where `@ptrcast` gave its elements another type)."""
-        if p.offset:
-            raise self.error("dereferencing a pointer to part of an array is not supported",
-                             pos)
         if not p.shape:     # a `*[1]T` made from `&x` of a scalar: a one-element array
             return RArray(ir.AddrOf(p.name), ArrayT(p.dtype, (1,)), p.const)
         if p.dtype != self.sym_dtype(p):
@@ -451,6 +451,9 @@ class ExprMixin:
     def address_of(self, node, env: Env, pos):
         if isinstance(node, ast.Index):
             return self.element_address(node, env, pos)
+        got = self.path_address(node, env, pos)
+        if got is not None:
+            return got
         v = self.ev_ref(node, env)
         if isinstance(v, SymRef):
             return PtrVal(v.name, v.dtype, v.shape, 0, "many" if v.shape else "single",
@@ -460,18 +463,21 @@ class ExprMixin:
         if isinstance(v, ArrayVal) and env.module.pe is not None:
             ref = self.const_symbol(v, env, pos)
             return PtrVal(ref.name, ref.dtype, ref.shape, 0, "many", const=True, array=True)
-        if isinstance(v, PtrVar):
-            raise self.error("a pointer to a pointer variable is not supported", pos)
+        if isinstance(v, (StructRef, MemArray)):
+            return self.struct_address(v, env, pos)
         if isinstance(v, (FnVal, NativeFn, PtrVal)):
             return v
-        if isinstance(v, (LocalVar, RVal)):
-            raise self.error("pointers to runtime locals are not supported; use a global", pos)
-        raise self.error(f"cannot take the address of {describe(v)}", pos)
+        if isinstance(v, RVal) and not isinstance(v, EnumRVal) and env.fn is not None and \
+                isinstance(node, ast.Ident):
+            return self.value_address(v, node, env)
+        raise self.address_error(v, node, pos)
 
     def element_address(self, node: ast.Index, env: Env, pos) -> PtrVal:
         """`&a[i]`: a pointer to one element of a global array."""
         base = _indexed(self.ev_ref(node.obj, env))
         idx = [self.ev(i, env) for i in node.indices]
+        if isinstance(base, MemArray):
+            return self.struct_element_address(base, idx, env, pos)
         if isinstance(base, (RPtr, RArray)) or isinstance(base, SymRef) and not all(
                 is_comptime(i) for i in idx):
             return self.runtime_element_address(base, idx, pos)

@@ -22,12 +22,16 @@ from typing import TYPE_CHECKING
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.stmt import _loop
+from wsejax.csl.struct_pointers import is_struct_pointer
 from wsejax.csl.values import (
     UNDEFINED,
     ArrayT,
     ArrayVal,
     CNum,
     DsdVal,
+    EnumRVal,
+    EnumT,
+    LocalVar,
     PtrCell,
     PtrT,
     PtrVal,
@@ -36,6 +40,7 @@ from wsejax.csl.values import (
     RPtr,
     RVal,
     Special,
+    StructT,
     SymRef,
     describe,
     flat_indices,
@@ -65,6 +70,11 @@ def _elem_dtype(t: PtrT):
     if isinstance(elem, ArrayT):
         elem = elem.elem
     return elem if isinstance(elem, (DType, PtrT)) else None
+
+
+def _static_address(v) -> bool:
+    """Whether `v` is a runtime pointer to a fixed place (`&s` of a struct)."""
+    return isinstance(v, RPtr) and isinstance(v.expr, ir.AddrOf)
 
 
 def _scaled(i: ir.Expr, width: int) -> ir.Expr:
@@ -111,6 +121,12 @@ class PointerMixin:
             return RPtr(ir.AddrOf(v.name, v.offset), pointer_type(v))
         raise self.error(f"{what}: expected a pointer, got {describe(v)}", pos)
 
+    @staticmethod
+    def array_at_element(v: PtrVal, t: PtrT) -> RPtr:
+        """A pointer of type `t` to a whole array (`*[N]T`) made from a pointer to an element
+        other than the first (`&a[k]`): the N elements from there, through their address."""
+        return RPtr(ir.AddrOf(v.name, v.offset), t)
+
     def coerce_runtime_pointer(self, v: RPtr, t: PtrT, pos, what: str) -> RPtr:
         """The implicit conversions of spec 3.2 on a runtime pointer."""
         have = v.type
@@ -141,8 +157,18 @@ class PointerMixin:
                     names.add(n.target.name)
                 elif isinstance(n, ast.Unary) and n.op == "&" and isinstance(n.a, ast.Ident):
                     names.add(n.a.name)
+            names |= self.member_address_names()
             mod._runtime_pointers = names
         return names
+
+    def member_address_names(self) -> set:
+        """Names `p` of the `&m.p` that the source files read so far write: the address of a
+        pointer variable of another module (which is read before that module runs)."""
+        out = set()
+        for f in self.files.values():
+            out |= {n.a.name for n in ast.walk(f) if isinstance(n, ast.Unary) and n.op == "&"
+                    and isinstance(n.a, ast.Field)}
+        return out
 
     def global_pointer(self, mod: Module, d, t, v) -> PtrCell:
         """A global pointer variable held in PE memory (a u16 symbol), initialised with the
@@ -154,12 +180,16 @@ class PointerMixin:
             raise self.error(f"pointer variable {what} needs a type or an initial pointer",
                              d.pos)
         if v is not UNDEFINED:
-            if not isinstance(v, PtrVal):
+            if not isinstance(v, PtrVal) and not _static_address(v):
                 raise self.error(f"pointer variable {what} needs a comptime-known initial "
                                  f"pointer (like &A), got {describe(v)}", d.pos)
             v = self.coerce(v, t, d.pos, what) if t is not None else v
         name = mod.prefix + d.name
-        init = (ir.AddrOf(v.name, v.offset),) if isinstance(v, PtrVal) else None
+        init = None
+        if isinstance(v, PtrVal):
+            init = (ir.AddrOf(v.name, v.offset),)
+        elif isinstance(v, RPtr):
+            init = (v.expr,)
         mod.pe.symbols[name] = ir.Symbol(name, U16, (), init)
         return PtrCell(name, t if t is not None else pointer_type(v), False,
                        v if isinstance(v, PtrVal) else None)
@@ -191,11 +221,60 @@ class PointerMixin:
             raise self.error("the address of this pointer variable cannot be taken here", pos)
         return RPtr(ir.AddrOf(cell.name), PtrT("single", False, cell.type))
 
+    def path_address(self, node, env: Env, pos):
+        """`&p.*` and `&s.f` (of a struct held at run time), else None."""
+        if isinstance(node, ast.Deref):
+            return self.deref_address(node, env, pos)
+        if isinstance(node, ast.Field):
+            return self.field_address(node, env, pos)
+        return None
+
+    def address_error(self, v, node, pos):
+        """The error of `&x` where x has no address."""
+        if isinstance(v, PtrVar):
+            return self.error("cannot take the address of this pointer variable: its module "
+                              "read it as a constant before the file that takes its address "
+                              "was read; take its address in a module that imports it first",
+                              pos)
+        if isinstance(v, EnumRVal):
+            return self.error("a pointer to an enum held at run time is not supported", pos)
+        if isinstance(v, RVal) and not isinstance(node, ast.Ident):
+            return self.error("a pointer is made with `&` of a variable (spec 3.1), not of the "
+                              "value of an expression", pos)
+        if isinstance(v, (LocalVar, RVal)):
+            return self.error("pointers to runtime locals are not supported here; use a "
+                              "global", pos)
+        return self.error(f"cannot take the address of {describe(v)}", pos)
+
+    def deref_address(self, node: ast.Deref, env: Env, pos):
+        """`&p.*`: the pointer `p` itself."""
+        p = self.ev(node.obj, env)
+        if not isinstance(p, (PtrVal, RPtr)):
+            raise self.error(f"cannot dereference {describe(p)}", pos)
+        return p
+
+    def value_address(self, v: RVal, node, env: Env) -> PtrVal:
+        """`&x` of a value known at run time (a loop's capture, a `const` holding a runtime
+        value): a `*const` pointer to a copy of it, in memory of the function's own."""
+        name = node.name if isinstance(node, ast.Ident) else "value"
+        ref = self.static_local(env, name, v.dtype, ())
+        env.fn.emit(ir.Assign(ref.name, (), v.expr))
+        return PtrVal(ref.name, v.dtype, (), 0, "single", const=True)
+
     def addressed_params(self, runtime, params, fn, env: Env) -> None:
         """Parameters whose address the function takes (`&x`) live in memory: each is copied
         there as the function starts, and its name then names that memory."""
-        for (p, t, _), (pname, irt) in zip(runtime, params):
-            if p.name not in fn.addressed or not isinstance(irt, DType):
+        k = 0
+        for p, t, _ in runtime:
+            n = len(self.leaves(t, p.pos, p.name)) if isinstance(t, (StructT, EnumT)) else 1
+            pname, irt = params[k]
+            k += n
+            if p.name not in fn.addressed or isinstance(t, EnumT):
+                continue
+            if isinstance(t, StructT):
+                self.addressed_struct_param(p, t, fn, env)
+                continue
+            if not isinstance(irt, DType):
                 continue
             ref = self.static_local(env, p.name, irt, ())
             fn.emit(ir.Assign(ref.name, (), ir.Local(pname, irt)))
@@ -216,6 +295,8 @@ class PointerMixin:
             shape, elem, base = p.type.shape, p.type.elem, p.expr
         else:
             elem = _elem_dtype(p.type)
+            if elem is None and is_struct_pointer(p.type):
+                elem = p.type.elem.elem if isinstance(p.type.elem, ArrayT) else p.type.elem
             if elem is None:
                 raise self.error(f"cannot index or dereference a {p.type} (@ptrcast it to a "
                                  "typed pointer first)", pos)
@@ -224,7 +305,7 @@ class PointerMixin:
         if len(indices) != len(shape):
             raise self.error(f"{describe(p)} takes {len(shape)} index(es), got {len(indices)}",
                              pos)
-        width = U16.nbytes if isinstance(elem, PtrT) else elem.nbytes
+        width = self.element_width(elem, pos)
         flat = None
         for k, i in enumerate(indices):
             term = self.to_index(i, pos)
@@ -234,6 +315,14 @@ class PointerMixin:
             term = _scaled(term, width * inner)
             flat = term if flat is None else ir.Bin("+", flat, term, U16)
         return _plus(base, flat), elem
+
+    def element_width(self, elem, pos) -> int:
+        """The byte step between consecutive elements of type `elem` behind a pointer."""
+        if isinstance(elem, PtrT):
+            return U16.nbytes
+        if isinstance(elem, StructT):
+            return self.struct_stride(elem, self._pe_stack[-1], pos)
+        return elem.nbytes
 
     def runtime_element_address(self, base, idx: list, pos) -> RPtr:
         """`&p[i]` through a runtime pointer, or `&a[i]` with an index known at run time."""
@@ -247,8 +336,11 @@ class PointerMixin:
         addr, elem = self.rptr_address(base, idx, pos)
         return RPtr(addr, PtrT("single", const, elem))
 
-    def rptr_load(self, addr, elem):
-        """The value of the element of type `elem` at byte address `addr`."""
+    def rptr_load(self, addr, elem, const: bool = False, pos=None):
+        """The value of the element of type `elem` at byte address `addr` (a struct: its
+        place)."""
+        if isinstance(elem, StructT):
+            return self.struct_at(addr, elem, const, self._pe_stack[-1], pos)
         if isinstance(elem, PtrT):
             return RPtr(ir.PtrLoad(addr, U16), elem)
         return RVal(ir.PtrLoad(addr, elem), elem)
@@ -257,11 +349,14 @@ class PointerMixin:
         """`p[i]` read through a runtime pointer (or `(p.*)[i]`)."""
         self.need_fn(env, e.pos, "reading PE memory")
         addr, elem = self.rptr_address(p, [self.ev(i, env) for i in e.indices], e.pos)
-        return self.rptr_load(addr, elem)
+        return self.rptr_load(addr, elem, p.const if isinstance(p, RArray) else p.type.const,
+                              e.pos)
 
     def rptr_deref(self, p: RPtr, pos):
         """`p.*` of a runtime pointer."""
         elem = p.type.elem
+        if is_struct_pointer(p.type):
+            return self.struct_deref(p, pos)
         if isinstance(elem, ArrayT):
             if not isinstance(elem.elem, DType):
                 raise self.error(f"cannot dereference a {p.type}", pos)
@@ -276,17 +371,7 @@ class PointerMixin:
         const)` for an element through a runtime pointer, `("array", destination)` for a
         whole array (`p.* = ...`), or None for any other target."""
         if isinstance(target, ast.Deref):
-            p = self.ev(target.obj, env)
-            if isinstance(p, RPtr):
-                elem = p.type.elem
-                if isinstance(elem, ArrayT):
-                    return ("array", self.rptr_deref(p, target.pos), p.type.const)
-                return ("ptr", p.expr, self.rptr_element_type(p, target.pos), p.type.const)
-            if isinstance(p, PtrVal) and p.array:
-                return ("array", self.pointee_array(p, target.pos), p.const)
-            if isinstance(p, PtrVal) and p.const:
-                raise self.error("cannot assign through a pointer to const", target.pos)
-            return None
+            return self.deref_target(target, env)
         if isinstance(target, ast.Index):
             obj = self.ev_ref(target.obj, env)
             if isinstance(obj, PtrCell):
@@ -299,6 +384,25 @@ class PointerMixin:
                 addr, elem = self.rptr_address(obj, idx, target.pos)
                 const = obj.const if isinstance(obj, RArray) else obj.type.const
                 return ("ptr", addr, elem, const)
+        return None
+
+    def deref_target(self, target: ast.Deref, env: Env):
+        """`pointer_target` of `p.* = ...`."""
+        p = self.ev(target.obj, env)
+        if isinstance(p, RPtr):
+            elem = p.type.elem
+            if isinstance(elem, StructT):
+                return ("ptr", p.expr, elem, p.type.const)
+            if isinstance(elem, ArrayT):
+                if is_struct_pointer(p.type):
+                    raise self.error(f"assigning a whole {elem} through a pointer is not "
+                                     "supported; assign its elements", target.pos)
+                return ("array", self.rptr_deref(p, target.pos), p.type.const)
+            return ("ptr", p.expr, self.rptr_element_type(p, target.pos), p.type.const)
+        if isinstance(p, PtrVal) and p.array:
+            return ("array", self.pointee_array(p, target.pos), p.const)
+        if isinstance(p, PtrVal) and p.const:
+            raise self.error("cannot assign through a pointer to const", target.pos)
         return None
 
     def rptr_element_type(self, p: RPtr, pos):
@@ -316,6 +420,10 @@ class PointerMixin:
             self.copy_array(ref[1], v, fn, env, pos)
             return
         _, addr, elem, _ = ref
+        if isinstance(elem, StructT):
+            self.store(fn, self.struct_at(addr, elem, False, env.module.pe, pos), v, pos,
+                       f"the {elem} pointed to")
+            return
         if isinstance(elem, PtrT):
             value = self.runtime_pointer(v, elem, pos, "pointer").expr
             fn.emit(ir.PtrStore(addr, value, U16))

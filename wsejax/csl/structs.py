@@ -22,7 +22,10 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.csl import ast
+from wsejax.csl.struct_pointers import PooledArray
 from wsejax.csl.values import (
+    COMPTIME_FLOAT,
+    COMPTIME_INT,
     HANDLE_TYPES,
     UNDEFINED,
     ArrayT,
@@ -43,6 +46,7 @@ from wsejax.csl.values import (
     StructRef,
     StructT,
     StructVal,
+    SymRef,
     TaskIdVal,
     UtIdVal,
     describe,
@@ -173,7 +177,11 @@ class AggregateMixin:
                 raise self.error(f"@zeros({t}): more than {_MAX_ZEROS} elements", pos)
             return ObjArrayVal(t.elem, object_array([self.zero_value(t.elem, pos)
                                                      for _ in range(n)], t.shape))
-        raise self.error(f"@zeros of {t} is not supported", pos)
+        if t is COMPTIME_INT or t is COMPTIME_FLOAT:
+            return 0 if t is COMPTIME_INT else 0.0
+        raise self.error(f"@zeros({t}): {t} has no zero value (a pointer is never null, a "
+                         "handle type has no zero); @zeros takes numbers, bools, enums, "
+                         "structs and arrays of them", pos)
 
     # -- slots --------------------------------------------------------------------------------
 
@@ -240,8 +248,8 @@ class AggregateMixin:
     def store(self, fn: FnCtx, place, v, pos, what: str, init: bool = False) -> None:
         """Emit the stores of value `v` into `place` (a Slot or a StructRef)."""
         if place.const and not init:
-            raise self.error(f"{what} is constant (a parameter or a value); it cannot be "
-                             "assigned", pos)
+            raise self.error(f"{what} is constant (a parameter, a value, or reached through "
+                             "a pointer to const); it cannot be assigned", pos)
         if isinstance(place, Slot):
             self.write_slot(fn, place, self.leaf_expr(v, place.ctype, pos, what))
             return
@@ -293,6 +301,8 @@ class AggregateMixin:
                                  d.pos)
             v = self.coerce(v, t, d.pos, f"'{d.name}'")
             items = v.values.reshape(-1).tolist() if shape else [v]
+        if self.is_pooled(mod, d.name, elem):
+            return self.pooled_variable(mod.pe, elem, shape, items, d.pos)
         self.declare_leaves(mod.pe, name, elem, shape, items)
         if shape:
             return MemArray(elem, name, shape)
@@ -311,6 +321,8 @@ class AggregateMixin:
             if isinstance(i, ir.Const) and not 0 <= i.value < n:
                 raise self.error(f"index {i.value} out of range of '{arr.prefix}' (shape "
                                  f"{list(arr.shape)})", e.pos)
+        if isinstance(arr, PooledArray):
+            return StructRef(arr.elem, "sym", arr.prefix, (arr.flat(idx),), arr.const)
         if isinstance(arr.elem, StructT):
             return StructRef(arr.elem, "sym", arr.prefix, idx)
         slot = Slot("sym", arr.prefix, idx, arr.elem)
@@ -335,6 +347,8 @@ class AggregateMixin:
 
     def mem_array_item(self, arr: MemArray, idx: tuple):
         """Element `idx` of an array of structs or enums as a loop's capture (a value)."""
+        if isinstance(arr, PooledArray):
+            return StructRef(arr.elem, "sym", arr.prefix, (arr.flat(idx),), True)
         if isinstance(arr.elem, StructT):
             return StructRef(arr.elem, "sym", arr.prefix, idx, True)
         return self.read_slot(Slot("sym", arr.prefix, idx, arr.elem))
@@ -363,7 +377,10 @@ class AggregateMixin:
             env.bind(d.name, self.local_mem_array(d, t, v, env))
             return
         prefix = env.module.pe.fresh(d.name + ".")
-        if isinstance(t, StructT):
+        if self.is_pooled(env.module, d.name, t):
+            place = self.pooled_variable(env.module.pe, t, (), None, d.pos)
+            prefix = place.prefix
+        elif isinstance(t, StructT):
             place = StructRef(t, "local", prefix)
         else:
             place = Slot("local", prefix, (), t)
@@ -372,7 +389,7 @@ class AggregateMixin:
         if isinstance(place, Slot):
             env.bind(d.name, self.read_slot(place) if d.const else place)
         else:
-            env.bind(d.name, StructRef(t, "local", prefix, (), d.const))
+            env.bind(d.name, StructRef(t, place.kind, prefix, place.indices, d.const))
 
     def zero_or_undefined(self, t, d):
         return UNDEFINED if isinstance(t, EnumT) else self.zero_value(t, d.pos)
@@ -380,26 +397,27 @@ class AggregateMixin:
     def local_mem_array(self, d: ast.VarDecl, t: ArrayT, v, env: Env) -> MemArray:
         """A local array of structs or enums: static memory named after the function."""
         pe = env.module.pe
-        base = f"{env.module.prefix}{env.fn.name}.{d.name}"
-        name, k = base, 1
-        while any(s == name or s.startswith(name + ".") for s in pe.symbols):
-            k += 1
-            name = f"{base}#{k}"
-        self.declare_leaves(pe, name, t.elem, tuple(t.shape))
-        arr = MemArray(t.elem, name, tuple(t.shape))
+        shape = tuple(t.shape)
+        if self.is_pooled(env.module, d.name, t):
+            arr = self.pooled_variable(pe, t.elem, shape, None, d.pos)
+        else:
+            base = f"{env.module.prefix}{env.fn.name}.{d.name}"
+            name, k = base, 1
+            while any(s == name or s.startswith(name + ".") for s in pe.symbols):
+                k += 1
+                name = f"{base}#{k}"
+            self.declare_leaves(pe, name, t.elem, shape)
+            arr = MemArray(t.elem, name, shape)
         if v is UNDEFINED:
             return arr
         v = self.coerce(v, t, d.pos, f"'{d.name}'")
         items = v.values.reshape(-1).tolist()
         if len(items) > _MAX_LOCAL_ELEMENTS:
-            raise self.error(f"'{d.name}': initialising a local array of more than "
-                             f"{_MAX_LOCAL_ELEMENTS} elements is not supported; make it a "
-                             "global", d.pos)
+            self.copy_initial_items(env, arr, items, d.pos)
+            return arr
         for k, x in enumerate(items):
             idx = tuple(ir.Const(int(i), DType.i32) for i in np.unravel_index(k, t.shape))
-            place = StructRef(t.elem, "sym", name, idx) if isinstance(t.elem, StructT) else \
-                Slot("sym", name, idx, t.elem)
-            self.store(env.fn, place, x, d.pos, f"'{d.name}'")
+            self.store(env.fn, self.mem_array_place(arr, idx), x, d.pos, f"'{d.name}'")
         return arr
 
     def assign_mem_array(self, arr: MemArray, value, env: Env, pos, what: str) -> None:
@@ -423,9 +441,36 @@ class AggregateMixin:
                              "elements in a loop", pos)
         for k, x in enumerate(items):
             idx = _const_index(k, shape)
-            place = StructRef(t.elem, "sym", arr.prefix, idx) if isinstance(t.elem, StructT) \
-                else Slot("sym", arr.prefix, idx, t.elem)
-            self.store(fn, place, x, pos, what)
+            self.store(fn, self.mem_array_place(arr, idx), x, pos, what)
+
+    @staticmethod
+    def mem_array_place(arr: MemArray, idx: tuple):
+        """The Slot or StructRef of element `idx` of an array of structs or enums."""
+        if isinstance(arr, PooledArray):
+            return StructRef(arr.elem, "sym", arr.prefix, (arr.flat(idx),))
+        if isinstance(arr.elem, StructT):
+            return StructRef(arr.elem, "sym", arr.prefix, idx)
+        return Slot("sym", arr.prefix, idx, arr.elem)
+
+    def copy_initial_items(self, env: Env, arr: MemArray, items: list, pos) -> None:
+        """A large local array of structs or enums takes its initial value field by field:
+        each field's initial values kept in a symbol of their own, copied in by a loop each
+        time the declaration runs."""
+        pe = env.module.pe
+        for path, ctype in self.leaves(arr.elem, pos, arr.prefix):
+            name = _join(arr.prefix, path) if path else arr.prefix
+            dt = ctype.tag if isinstance(ctype, EnumT) else ctype
+            flat = np.array([_leaf_const(x, path) for x in items], dtype=object)
+            if not isinstance(arr, PooledArray):
+                env.fn.emit(self.copy_initial_value(env, SymRef(name, dt, arr.shape), flat))
+                continue
+            init = pe.fresh(f"{name}.init")
+            pe.symbols[init] = ir.Symbol(init, dt, (len(items),), tuple(flat.tolist()))
+            var = pe.fresh("k.")
+            k = ir.Local(var, DType.i32)
+            at = ir.Bin("+", arr.base, k, DType.i32)
+            env.fn.emit(ir.For(var, DType.i32, 0, len(items), 1,
+                               (ir.Assign(name, (at,), ir.Load(init, (k,), dt)),)))
 
     def comptime_only_local(self, d: ast.VarDecl, t) -> None:
         """Refuse a runtime `var` of a comptime-only type (spec 3.1: such variables must be

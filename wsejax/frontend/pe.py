@@ -16,6 +16,7 @@ class PeBuilder:
         self.exports: list = []
         self.specs: dict = {}
         self.const_arrays: dict = {}   # id(ArrayVal) -> (SymRef, the array, kept alive)
+        self.struct_pools: dict = {}   # id(StructT) -> its pool (csl.struct_pointers)
         self.tasks: dict[int, ir.Task] = {}
         self.routes: dict[int, tuple] = {}      # color -> (rx, tx) for every PE of the class
         self.active: set[int] = set()

@@ -121,6 +121,8 @@ def _ptrcast(c, node, env):
     if isinstance(p, RPtr) or not isinstance(elem, DType) or elem.bits != p.dtype.bits:
         # another width views the memory as other elements: through a runtime pointer
         return c.ptrcast_runtime(t, p, node.pos)
+    if p.offset and isinstance(t.elem, ArrayT):
+        return c.array_at_element(p, t)
     return PtrVal(p.name, elem, p.shape, p.offset, t.kind, t.const, isinstance(t.elem, ArrayT))
 
 

@@ -1,0 +1,320 @@
+"""Pointers to named structs (`*S`, `*const S`, `[*]S`, `&s`, `&ps[i]`) and the large local
+arrays of structs: each program run on the engine and the reference interpreter, on both
+arches, and checked by hand."""
+
+from __future__ import annotations
+
+import pytest
+from csl_harness import compile_pe
+from test_csl_structs import ARCHES, EXPORTS, HEAD, TAIL, located, outputs, program
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointer_to_global_struct(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const In = struct { a: i16, b: bool };
+const S = struct { x: i16, y: f32, in: In };
+var s: S = .{ .x = 3, .y = 1.5, .in = .{ .a = 7, .b = true } };
+var t: S = .{ .x = 10, .y = -2.0, .in = .{ .a = 1, .b = false } };
+var gp: *S = &s;
+var out: [12]f32;
+var out_ptr: [*]f32 = &out;
+fn bump(p: *S, k: i16) void { p.*.x += k; p.*.in.a = p.*.x * 2; }
+fn total(p: *const S) f32 { return @as(f32, p.*.x) + p.*.y + @as(f32, p.*.in.a); }
+fn main() void {
+  var p: *S = &s;
+  p.*.y = 4.0;                                   // s = {3, 4.0, {7, true}}
+  out[0] = total(p);                             // 14
+  bump(&t, 5);                                   // t = {15, -2, {30, false}}
+  out[1] = total(&t);                            // 43
+  var k: i16 = 0;
+  while (k < 2) : (k += 1) {
+    if (k == 1) { p = &t; }
+    out[2 + @as(u16, k)] = @as(f32, p.*.x);      // 3, 15
+  }
+  p.* = s;                                       // t = s
+  out[4] = total(&t);                            // 14
+  gp.*.in.b = false;
+  out[5] = if (s.in.b) 1.0 else 0.0;             // 0
+  gp = &t;
+  gp.*.x = 100;
+  out[6] = @as(f32, t.x);                        // 100
+  out[7] = @as(f32, s.x);                        // 3
+  const c: S = p.*;                              // a copy of t
+  t.x = 1;
+  out[8] = @as(f32, c.x);                        // 100
+  sys.unblock_cmd_stream();
+}
+""", arch), 9)
+    assert out.tolist() == [14.0, 43.0, 3.0, 15.0, 14.0, 0.0, 100.0, 3.0, 100.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_into_arrays_of_structs(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const S = struct { x: i16, y: f32 };
+var ps: [4]S = [4]S { .{ .x = 1, .y = 0.5 }, .{ .x = 2, .y = 1.5 }, .{ .x = 3, .y = 2.5 },
+                      .{ .x = 4, .y = 3.5 } };
+var grid: [2, 3]S;
+var out: [12]f32;
+var out_ptr: [*]f32 = &out;
+fn sum(q: [*]const S, n: u16) f32 {
+  var acc: f32 = 0.0;
+  var i: u16 = 0;
+  while (i < n) : (i += 1) { acc += @as(f32, q[i].x) * q[i].y; }
+  return acc;
+}
+fn scale(q: [*]S, n: u16) void {
+  var i: u16 = 0;
+  while (i < n) : (i += 1) { q[i].y = q[i].y * 2.0; }
+  q[0] = q[n - 1];
+}
+fn main() void {
+  out[0] = sum(&ps, 4);                 // 0.5 + 3 + 7.5 + 14 = 25
+  var i: u16 = 2;
+  const e: *S = &ps[i];
+  e.*.x = 30;
+  out[1] = @as(f32, ps[2].x);           // 30
+  scale(&ps, 4);                        // y doubled: 1,3,5,7 ; ps[0] = ps[3] = {4, 7}
+  out[2] = ps[0].y + @as(f32, ps[0].x); // 11
+  out[3] = ps[2].y;                     // 5
+  const all: *[4]S = &ps;
+  var acc: f32 = 0.0;
+  for (all.*) |v| { acc += v.y; }       // 7 + 3 + 5 + 7 = 22
+  out[4] = acc;
+  out[5] = @as(f32, all.*[2].x);        // 30
+  i = 1;
+  const g: *S = &grid[1, i];
+  g.* = .{ .x = 9, .y = 9.5 };
+  out[6] = grid[1, 1].y;                // 9.5
+  out[7] = @as(f32, grid[0, 1].x);      // 0
+  const f: [*]S = &ps;
+  const h: *S = &f[3];
+  out[8] = @as(f32, h.*.x);             // 4
+  sys.unblock_cmd_stream();
+}
+""", arch), 9)
+    assert out.tolist() == [25.0, 30.0, 11.0, 5.0, 22.0, 30.0, 9.5, 0.0, 4.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_to_local_structs_and_large_local_arrays(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const S = struct { x: i16, y: f32 };
+const E = enum(u8) { a, b, c };
+var out: [12]f32;
+var out_ptr: [*]f32 = &out;
+fn fill(p: *S, k: i16) void { p.* = .{ .x = k, .y = @as(f32, k) * 0.5 }; }
+fn table() [1100]S {
+  var a: [1100]S = undefined;
+  for (@range(i16, 1100)) |i| { a[i] = S { .x = i, .y = @as(f32, i) * 2.0 }; }
+  return a;
+}
+const T = comptime table();
+fn half(q: S) f32 { const p = &q; return p.*.y + @as(f32, p.*.x); }
+fn work(r: i16) void {
+  var big: [1100]S = T;
+  big[r].x = -1;
+  const bp: *S = &big[1099];
+  out[2 * @as(u16, r)] = @as(f32, bp.*.x) + bp.*.y;             // 1099 + 2198 = 3297
+  out[2 * @as(u16, r) + 1] = @as(f32, big[0].x) + big[1].y;      // 0 + 2, or -1 + 2
+}
+fn main() void {
+  var s: S = .{ .x = 1, .y = 1.0 };
+  fill(&s, 6);
+  out[4] = @as(f32, s.x) + s.y;         // 9
+  var loc: [3]S = @zeros([3]S);
+  var i: u16 = 1;
+  while (i < 3) : (i += 1) { fill(&loc[i], @as(i16, i) * 10); }
+  out[5] = @as(f32, loc[2].x) + loc[1].y + @as(f32, loc[0].x);   // 20 + 5 + 0
+  work(0);
+  work(1);
+  var es: [1100]E = @zeros([1100]E);
+  es[3] = E.c;
+  out[6] = if (es[3] == E.c and es[1099] == E.a) 1.0 else 0.0;
+  out[7] = half(s);                     // 3 + 6
+  var other: [1100]S = T;               // not behind a pointer: one symbol per field
+  other[5].y += 1.0;
+  out[8] = other[5].y + @as(f32, other[1098].x);                  // 11 + 1098
+  sys.unblock_cmd_stream();
+}
+""", arch), 9)
+    assert out.tolist() == [3297.0, 1.0, 3297.0, 2.0, 9.0, 25.0, 1.0, 9.0, 1109.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_to_fields_of_structs(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const S = struct { x: i16, y: f32 };
+var s: S = .{ .x = 3, .y = 1.5 };
+var ps: [3]S;
+var grid: [2, 2]S;
+var out: [8]f32;
+var out_ptr: [*]f32 = &out;
+fn put(p: *f32, v: f32) void { p.* = v; }
+fn main() void {
+  const px = &s.y;
+  put(px, 7.0);
+  out[0] = s.y;                            // 7
+  var i: u16 = 2;
+  put(&ps[i].y, 4.5);
+  out[1] = ps[2].y;                        // 4.5
+  var l: S = .{ .x = 1, .y = 2.0 };
+  put(&l.y, 8.0);
+  out[2] = l.y;                            // 8
+  const q: *S = &ps[1];
+  const qq: *S = &q.*;
+  put(&qq.*.y, 9.0);
+  out[3] = ps[1].y;                        // 9
+  i = 1;
+  put(&grid[1, i].y, 6.0);
+  out[4] = grid[1, 1].y + grid[0, 1].y;    // 6
+  const c = &s.x;
+  s.x = 12;
+  out[5] = @as(f32, c.*);                  // 12
+  sys.unblock_cmd_stream();
+}
+""", arch), 6)
+    assert out.tolist() == [7.0, 4.5, 8.0, 9.0, 6.0, 12.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_struct_pointers_returned_compared_and_pointed_to(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const S = struct { x: i16, y: f32 };
+var ps: [3]S;
+var cur: *S = &ps[0];
+var out: [6]f32;
+var out_ptr: [*]f32 = &out;
+fn pick(k: u16) *S { return &ps[k]; }
+fn main() void {
+  const a = pick(2);
+  a.*.y = 5.0;
+  out[0] = ps[2].y;                                   // 5
+  out[1] = if (a == &ps[2]) 1.0 else 0.0;             // 1
+  out[2] = if (a == pick(1)) 1.0 else 0.0;            // 0
+  const pc: **S = &cur;
+  pc.* = a;
+  cur.*.x = 4;
+  out[3] = @as(f32, ps[2].x);                         // 4
+  const raw = @bitcast(u16, a);
+  const back = @bitcast(*S, raw);
+  out[4] = back.*.y;                                  // 5
+  sys.unblock_cmd_stream();
+}
+""", arch), 5)
+    assert out.tolist() == [5.0, 1.0, 0.0, 4.0, 5.0]
+
+
+ERR_HEAD = """const In = struct { a: i16 };
+const S = struct { x: i16, y: f32, in: In };
+var s: S;
+var out: [1]f32;
+var out_ptr: [*]f32 = &out;
+"""
+
+
+@pytest.mark.parametrize("body, where, message", [
+    ("fn main() void { const p = &s; out[0] = p.y; }", "y; }",
+     "'.y' on a *S: a single-item pointer's only operation is `.*` (spec 3.1); write "
+     "`p.*.y`"),
+    ("fn main() void { const p: *const S = &s; p.* = .{ .x = 1, .y = 2.0 }; }", "p.* =",
+     "cannot assign through a pointer to const"),
+    ("fn main() void { const p = &s.in; out[0] = @as(f32, p.*.a); }", "&s.in",
+     "cannot take the address of a runtime In here: only a struct variable (global or "
+     "local) or an element of an array of structs has an address"),
+    ("fn f(p: *const S) void { p.*.x = 1; }\nfn main() void { f(&s); }", "p.*.x = 1",
+     "field 'x' is constant (a parameter, a value, or reached through a pointer to const)"),
+    ("fn main() void { const p = &(s.y + 1.0); out[0] = p.*; }", "&(s.y",
+     "a pointer is made with `&` of a variable (spec 3.1), not of the value of an "
+     "expression"),
+])
+def test_struct_pointer_errors(tmp_path, body, where, message):
+    located(tmp_path, ERR_HEAD + body + "\n", where, message)
+
+
+# ------------------------------------------------------------------------------------------------
+# pointers the other refusals covered
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_array_pointers_from_an_element_and_addresses_of_values(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+var a: [6]f32 = [6]f32 { 1.0, 2.0, 3.0, 4.0, 5.0, 6.0 };
+var out: [8]f32;
+var out_ptr: [*]f32 = &out;
+var gq: *[2]f32 = &a[4];
+fn rd(p: *const f32) f32 { return p.*; }
+fn main() void {
+  const p: *[1]f32 = &a[2];
+  out[0] = p.*[0];                       // 3
+  const q = @ptrcast(*[2]f32, &a[3]);
+  out[1] = q.*[1];                       // 5
+  q.* = [2]f32 { 10.0, 20.0 };           // a[3], a[4]
+  var acc: f32 = 0.0;
+  for (q.*) |x| { acc += x; }
+  out[2] = acc;                          // 30
+  out[3] = a[4];                         // 20
+  out[4] = gq.*[1] + @as(f32, q.*.len);  // 6 + 2
+  for (a) |x| { out[5] += rd(&x); }      // 1 + 2 + 3 + 10 + 20 + 6
+  sys.unblock_cmd_stream();
+}
+""", arch), 6)
+    assert out.tolist() == [3.0, 5.0, 30.0, 20.0, 8.0, 42.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_addresses_of_variables_of_another_module(tmp_path, arch):
+    body = """
+const m = @import_module("m.csl");
+var out: [4]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void {
+  const pp: **f32 = &m.p;
+  out[0] = pp.*.*;          // a
+  pp.* = &m.b;
+  out[1] = m.read();        // b, through m's own p
+  const ps = &m.s;
+  ps.*.y = 2.25;
+  out[2] = m.get();         // 2.25
+  const q: *m.S = &m.arr[1];
+  q.*.y = 3.5;
+  out[3] = m.arr[1].y;
+  sys.unblock_cmd_stream();
+}
+"""
+    files = {"m.csl": """
+const S = struct { x: i16, y: f32 };
+var s: S;
+var arr: [2]S;
+var a: f32 = 1.5;
+var b: f32 = 2.5;
+var p: *f32 = &a;
+fn read() f32 { return p.*; }
+fn get() f32 { return s.y; }
+"""}
+    prog = compile_pe(tmp_path, HEAD + body + TAIL, EXPORTS.format(t="f32"), arch=arch,
+                      files=files)
+    assert outputs(prog, 4).tolist() == [1.5, 2.5, 2.25, 3.5]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_zeros_of_comptime_numbers(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+const zi = @zeros(comptime_int);
+const zf = @zeros(comptime_float);
+fn main() void {
+  out[0] = @as(f32, zi + 3);
+  out[1] = zf + 0.5;
+  sys.unblock_cmd_stream();
+}
+""", arch), 2)
+    assert out.tolist() == [3.0, 0.5]
+
+
+@pytest.mark.parametrize("t", ["*f32", "color", "[2]*f32"])
+def test_zeros_of_a_type_without_zero(tmp_path, t):
+    located(tmp_path, ERR_HEAD + f"fn main() void {{ const z = @zeros({t}); _ = z; }}\n",
+            "@zeros", f"@zeros({t}): {t} has no zero value (a pointer is never null")
