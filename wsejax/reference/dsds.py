@@ -316,8 +316,11 @@ class DsdInterpreter:
         while op.done < op.length and ready():
             vals = [self._source(pe, op, letter, o, t, c)
                     for (letter, o), t, c in zip(op.srcs, op.spec.srcs, op.scalars)]
-            self._write(pe, op.dest, op.ptr_index, op.done, op.spec.fn(*vals), op.spec.dest,
-                        op.index)
+            if op.spec.name in CARRIED:     # the carry goes from each element to the next
+                r, op.carry = op.spec.fn(*vals, op.carry)
+            else:
+                r = op.spec.fn(*vals)
+            self._write(pe, op.dest, op.ptr_index, op.done, r, op.spec.dest, op.index)
             _zero_sources(pe, op)
             op.done += 1
         return op.done > start

@@ -178,6 +178,7 @@ class RunningOp:
     done: int = 0
     queues: tuple = ()          # the queues bound at run time it uses, (kind, n)
     saved: tuple = ()           # its `.save_address` registers, moved when it completes
+    carry: int = 0              # the carry of an op of `opspec.CARRIED`, 0 at its start
 
 
 class Fault(Exception):

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wsejax import ir
+from wsejax import ir, ops
 from wsejax.diagnostics import microthread_clash, started_while_running
 from wsejax.engine.cfg import Free
 from wsejax.engine.machine import DsdRt, Frame, Machine
@@ -56,6 +56,7 @@ from wsejax.engine.rings import (
 from wsejax.engine.state import task_bit
 from wsejax.errors import ProgramError
 from wsejax.hardware import UT_ID_COUNT
+from wsejax.opspec import CARRIED
 from wsejax.types import DType
 
 __all__ = ["DSD_FIELDS", "FabricLowering", "SiteInfo", "is_fabric", "operand_field"]
@@ -306,8 +307,12 @@ class FabricLowering:
             if dest[0] != "D" or dest[1].memory else False
         if dest[0] == "D" and dest[1].kind == "fifo":
             in_order = in_order or any(k == "D" and o.kind == "fifo" for k, o in srcs)
+        # the carry of `@addc16` goes from each element to the next: one a tick
+        in_order = in_order or s.op in CARRIED
         info = SiteInfo(self.cls, s, _template(dest), tuple(_template(o) for o in srcs),
                         1 if in_order else window, hidden, in_order, fr.fn)
+        if s.op in CARRIED:
+            info.fields["carry"] = None     # kept per PE, 0 at each start
         self.sites[s.site] = info
         return info
 
@@ -369,6 +374,8 @@ class FabricLowering:
         slot = self.machine.fab.slots[(self.cls, s.site)]
         mm = jnp.ones(self.lanes, bool) if m is None else m
         values = self._start_values(s, dest, srcs, fr)
+        if s.op in CARRIED:
+            values["carry"] = 0     # each start adds from a carry of 0
         busy = slot.run & mm
         self.fault(busy, None, started_while_running(f"@{s.op} in {fr.fn}"))
         if s.config is not None and s.config.ut_id is not None:
@@ -483,7 +490,8 @@ class FabricLowering:
         what = f"@{info.stmt.op}"
         vals = [self._window_read(o, pos, j, avail, want, run, what) if kind == "D" else
                 self._scalar_source(o, want) for (kind, o), want in zip(operands[1:], spec.srcs)]
-        res = jnp.broadcast_to(spec.fn(*vals), self.lanes + (info.window,))
+        res = jnp.broadcast_to(self._results(site, info, spec, vals, avail),
+                               self.lanes + (info.window,))
         kind, o = operands[0]
         if kind == "D":
             self._window_write(o, res, pos, j, avail, spec.dest, run, what, site)
@@ -505,6 +513,18 @@ class FabricLowering:
             self.save_addresses(info.stmt, length, Frame.microthread(), done)
             self._completion_hooks(site, info, done)
         return self.machine, avail
+
+    def _results(self, site: int, info: SiteInfo, spec, vals, avail):
+        """The window's results; an op of `CARRIED` (window 1) takes its slot's carry in and
+        keeps the carry out where the element ran."""
+        if info.stmt.op not in CARRIED:
+            return spec.fn(*vals)
+        slot = self.machine.fab.slots[(self.cls, site)]
+        carry = slot.fields["carry"]
+        res, out = ops.add_with_carry(*vals, carry[..., None])
+        out = jnp.broadcast_to(out, self.lanes + (1,))[..., 0].astype(carry.dtype)
+        slot.fields["carry"] = jnp.where(avail > 0, out, carry)
+        return res
 
     def _zero_sources(self, dest, operands, spec, pos, j, avail, run, what, site) -> None:
         """A fabout destination's `.zero`: the memory sources it names are zeroed where this

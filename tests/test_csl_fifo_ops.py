@@ -1,0 +1,111 @@
+"""FIFOs and fabric DSDs as operands of DSD operations: `@addc16` over streams, ... Each
+program runs on the engine and on the reference; results are checked by hand or numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from csl_harness import out_program, out_row, read, run, sender_receiver_layout
+
+from wsejax.csl import compile_csl
+from wsejax.reference import Reference
+
+ARCHES = ["wse2", "wse3"]
+
+
+def _addc(a, b):
+    out, carry = [], 0
+    for p, q in zip(a, b):
+        total = p + q + carry
+        out.append(total & 0xFFFF)
+        carry = total >> 16
+    return out
+
+
+X = [0xFFFF, 0xFFFF, 0x0001, 0x1234, 0x8000, 0xFFFF]
+Y = [0x0001, 0x0000, 0x0002, 0xFFFF, 0x8000, 0x0000]
+
+ADDC_FIFO = """
+var out = @zeros([6]u16);
+var out_ptr: [*]u16 = &out;
+var x = [6]u16 { 0xFFFF, 0xFFFF, 0x0001, 0x1234, 0x8000, 0xFFFF };
+var y = [6]u16 { 0x0001, 0x0000, 0x0002, 0xFFFF, 0x8000, 0x0000 };
+var buf = @zeros([8]u16);
+const f = @allocate_fifo(buf);
+const xd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> x[i] });
+const yd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> y[i] });
+const od = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> out[i] });
+fn main() void {
+  @mov16(f, yd);
+  @addc16(od, xd, f);       // the FIFO is the second source
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_addc16_carries_over_a_fifo_source(tmp_path, arch):
+    eng, ref = out_row(out_program(tmp_path, ADDC_FIFO, "u16", arch), 6, np.uint16)
+    want = _addc(X, Y)
+    assert want == [0, 0, 4, 0x1233, 1, 0]
+    assert eng.tolist() == ref.tolist() == [want, want]
+
+
+ADDC_FABRIC = """
+param memcpy_params;
+param c: color;
+param sender: bool;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const oq = @get_output_queue(2);
+const iq = @get_input_queue(2);
+var x = [6]u16 { 0xFFFF, 0xFFFF, 0x0001, 0x1234, 0x8000, 0xFFFF };
+var y = [6]u16 { 0x0001, 0x0000, 0x0002, 0xFFFF, 0x8000, 0x0000 };
+var got = @zeros([6]u16);
+var got_ptr: [*]u16 = &got;
+const xd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> x[i] });
+const yd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> y[i] });
+const gd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> got[i] });
+const send = @get_dsd(fabout_dsd, if (@is_arch("wse3")) .{ .extent = 6, .output_queue = oq }
+                                  else .{ .extent = 6, .fabric_color = c, .output_queue = oq });
+const recv = @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{ .extent = 6, .input_queue = iq }
+                                 else .{ .extent = 6, .fabric_color = c, .input_queue = iq });
+fn main() void {
+  if (sender) {
+    @addc16(send, xd, yd);          // x + y, the carry along the vector
+  } else {
+    @addc16(gd, yd, recv);          // y + (x + y), a carry of its own
+  }
+  sys.unblock_cmd_stream();
+}
+comptime {
+  if (@is_arch("wse3")) {
+    @initialize_queue(oq, .{ .color = c });
+    @initialize_queue(iq, .{ .color = c });
+  }
+  @export_symbol(got_ptr, "got");
+  @export_symbol(main);
+}
+"""
+
+
+def _pair(tmp_path, pe: str, arch: str, t: str = "u16"):
+    (tmp_path / "layout.csl").write_text(sender_receiver_layout(t))
+    (tmp_path / "pe.csl").write_text(pe)
+    return compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+
+
+def _got(prog, n: int, dtype, x: int = 1):
+    """`got` of PE (x, 0) after `main`: (engine, reference)."""
+    words = n * np.dtype(dtype).itemsize // 4
+    r = run(prog)
+    eng = read(r, "got", words, np.uint32)[0, x].view(dtype)
+    ref = Reference(prog)
+    ref.launch("main")
+    return eng, np.asarray(ref.memory(x, 0)["got"]).reshape(-1)[:n].astype(dtype)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_addc16_carries_over_fabric_operands(tmp_path, arch):
+    eng, ref = _got(_pair(tmp_path, ADDC_FABRIC, arch), 6, np.uint16)
+    want = _addc(Y, _addc(X, Y))
+    assert eng.tolist() == ref.tolist() == want
