@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from csl_harness import out_program, out_row, read, run, sender_receiver_layout
 
+from wsejax import FabricFault, SdkRuntime
 from wsejax.csl import compile_csl
 from wsejax.reference import Reference
 
@@ -109,3 +110,85 @@ def test_addc16_carries_over_fabric_operands(tmp_path, arch):
     eng, ref = _got(_pair(tmp_path, ADDC_FABRIC, arch), 6, np.uint16)
     want = _addc(Y, _addc(X, Y))
     assert eng.tolist() == ref.tolist() == want
+
+
+# A synchronous op finds its FIFO empty (full): the default action ends it, its builtin gives
+# false; `.terminate` ends it too, and the builtin gives true.
+FIFO_ENDS = """
+var out = @zeros([16]u16);
+var out_ptr: [*]u16 = &out;
+var x = [9]u16 { 11, 12, 13, 14, 15, 16, 17, 18, 19 };
+var buf = @zeros([8]u16);
+var gbuf = @zeros([4]u16);
+const f = @allocate_fifo(buf);
+const g = @allocate_fifo(gbuf, .{ .empty_action = .{ .terminate = true } });
+const x4 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> x[i] });
+const x9 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{9} -> x[i] });
+const a6 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> out[i] });
+const b3 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> out[7 + i] });
+const c2 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> out[12 + i] });
+fn main() void {
+  _ = @mov16(f, x4);
+  const ok1 = @mov16(a6, f);        // 4 of 6: the FIFO runs dry
+  if (ok1) { out[6] = 1; }
+  @mov16(f, x4);
+  const ok2 = @mov16(b3, f);        // 3 of the 4: one stays
+  if (ok2) { out[10] = 1; }
+  const ok3 = @mov16(f, x9);        // room for 7 of 9
+  if (!ok3) { out[11] = 8; }
+  if (@mov16(c2, g)) { out[14] = 1; }   // empty at once: .terminate gives true
+  out[15] = buf[0];                 // the 8th element pushed wrapped around to buf[0]
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_synchronous_op_ends_where_its_fifo_runs_dry(tmp_path, arch):
+    eng, ref = out_row(out_program(tmp_path, FIFO_ENDS, "u16", arch), 16, np.uint16)
+    # FIFO f: 4 pushed, 4 popped (head 4); 4 pushed at 4..7, 3 popped (head 7, one left);
+    # then 7 pushed from slot 0 on: 11..17 at 0..6
+    want = [11, 12, 13, 14, 0, 0, 0, 11, 12, 13, 1, 8, 0, 0, 1, 11]
+    assert eng.tolist() == ref.tolist() == [want, want]
+
+
+FIFO_ASYNC_ENDS = """
+var out = @zeros([6]u16);
+var out_ptr: [*]u16 = &out;
+var x = [2]u16 { 21, 22 };
+var gbuf = @zeros([4]u16);
+const g = @allocate_fifo(gbuf, .{ .empty_action = .{ .terminate = true } });
+const done_id: local_task_id = @get_local_task_id(9);
+const x2 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> x[i] });
+const c4 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> out[i] });
+fn main() void {
+  @mov16(g, x2);
+  @mov16(c4, g, .{ .async = true, .activate = done_id });   // 2 of 4, then it ends
+}
+task done() void {
+  out[5] = 7;
+  sys.unblock_cmd_stream();
+}
+comptime { @bind_local_task(done, done_id); }
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_terminate_ends_an_asynchronous_op_and_fires_its_hook(tmp_path, arch):
+    eng, ref = out_row(out_program(tmp_path, FIFO_ASYNC_ENDS, "u16", arch), 6, np.uint16)
+    assert eng.tolist() == ref.tolist() == [[21, 22, 0, 0, 0, 7]] * 2
+
+
+def test_fault_on_an_empty_fifo_faults_the_pe(tmp_path):
+    src = FIFO_ENDS.replace(".empty_action = .{ .terminate = true }",
+                            ".empty_action = .{ .fault = true }")
+    program = out_program(tmp_path, src, "u16", "wse3")
+    text = "@mov16 in main: FIFO 'g' is empty and its .empty_action is .fault"
+    r = SdkRuntime(program)
+    r.load()
+    r.run()
+    for runner in (r, Reference(program)):
+        with pytest.raises(FabricFault) as err:
+            runner.launch("main")
+        assert text in str(err.value)
+        assert err.value.pes == [(0, 0), (1, 0)]

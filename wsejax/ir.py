@@ -34,6 +34,7 @@ __all__ = [
     "FifoRef", "Filter", "For",
     "Function", "If", "IncrementOffset", "INTRINSICS", "Intrinsic", "Load", "Local",
     "LocalAssign", "Map", "Mem1d", "Mem4d",
+    "OpOk",
     "OpConfig", "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrLoad", "PtrOperand",
     "PtrStore",
     "QueueBind", "QueueColor", "QueueCtl", "QueueFlushed", "Return",
@@ -102,6 +103,16 @@ class QueueFlushed:
 
     kind: str
     queue: int
+    dtype: DType = DType.bool_
+
+
+@dataclass(frozen=True)
+class OpOk:
+    """The result of the last run of the synchronous DSD operation of site `site` (bool):
+    false where a FIFO operand's `test_or_suspend` action ended it early (spec 7.5), else
+    true."""
+
+    site: int
     dtype: DType = DType.bool_
 
 
@@ -241,7 +252,7 @@ class PtrLoad:
 
 
 Expr = (Const | Load | Local | PeValue | Bin | Un | Cast | Bitcast | Select | CallExpr
-        | Intrinsic | QueueFlushed | AddrOf | PtrLoad | ConfigRead)
+        | Intrinsic | QueueFlushed | AddrOf | PtrLoad | ConfigRead | OpOk)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -722,6 +733,11 @@ class Fifo:
     buffer: str
     activate_push: int | None = None
     activate_pop: int | None = None
+    # what an operation does that finds the FIFO empty (popping) or full (pushing), spec 7.5:
+    # "test_or_suspend" (a synchronous op ends and its builtin gives false, an asynchronous
+    # one waits), "suspend" (waits), "terminate" (ends, true) or "fault" (the PE faults)
+    empty_action: str = "test_or_suspend"
+    full_action: str = "test_or_suspend"
 
 
 @dataclass(frozen=True)

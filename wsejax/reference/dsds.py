@@ -17,6 +17,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.diagnostics import (
     dsd_out_of_range,
+    fifo_fault,
     half_an_element,
     index_out_of_range,
     microthread_clash,
@@ -262,10 +263,12 @@ class DsdInterpreter:
         if cfg.async_:
             pe.micro[s.site] = op
             return
+        op.sync = True
         progressed = self._advance(pe, op)
-        while op.done < op.length:
+        while not op.finished:
             yield progressed
             progressed = self._advance(pe, op)
+        pe.op_ok[s.site] = op.ok
         self._finish(pe, op)
         self._tick(pe, fr, n)
 
@@ -323,7 +326,9 @@ class DsdInterpreter:
             self._write(pe, op.dest, op.ptr_index, op.done, r, op.spec.dest, op.index)
             _zero_sources(pe, op)
             op.done += 1
-        return op.done > start
+        if op.done < op.length:
+            _fifo_action(pe, op)
+        return op.done > start or op.ended
 
     def _readiness(self, pe: PE, op: RunningOp):
         """A test of whether `op` can do one more element now: its fabric output and FIFO
@@ -362,6 +367,9 @@ class DsdInterpreter:
         pe.fabout_users[op.out_color] -= 1
         _save_addresses(pe, op.saved, op.length)
         _hooks(pe, op.activate, op.unblock)
+
+    def expr_OpOk(self, pe: PE, e: ir.OpOk, fr: Frame):
+        return np.bool_(pe.op_ok.get(e.site, True))
 
     # -- @map -------------------------------------------------------------------------------
 
@@ -404,6 +412,24 @@ class DsdInterpreter:
         finally:
             pe.stack.pop()
         return callee.retval
+
+
+def _fifo_action(pe: PE, op: RunningOp) -> None:
+    """Spec 7.5: `op`, short of its length, finds a FIFO source empty or its FIFO destination
+    full: the FIFO's action ends it (`terminate`; `test_or_suspend` of a synchronous op, whose
+    builtin then gives false), faults the PE (`fault`), or lets it wait."""
+    letter, dest = op.dest
+    stuck = [(pe.fifos[name], "empty") for name in op.need_pop if pe.fifos[name].count == 0]
+    if letter == "D" and dest.kind == "fifo":
+        f = pe.fifos[dest.base]
+        stuck += [(f, "full")] if f.count >= f.size else []
+    for f, state in stuck:
+        action = f.spec.empty_action if state == "empty" else f.spec.full_action
+        if action == "fault":
+            raise Fault(fifo_fault(op.what, f.spec.name, state))
+        if action == "terminate" or (action == "test_or_suspend" and op.sync):
+            op.ended = True
+            op.ok = op.ok and action == "terminate"
 
 
 def _zero_sources(pe: PE, op: RunningOp) -> None:

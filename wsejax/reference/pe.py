@@ -179,6 +179,13 @@ class RunningOp:
     queues: tuple = ()          # the queues bound at run time it uses, (kind, n)
     saved: tuple = ()           # its `.save_address` registers, moved when it completes
     carry: int = 0              # the carry of an op of `opspec.CARRIED`, 0 at its start
+    sync: bool = False          # a synchronous op (its PE's main thread waits for it)
+    ended: bool = False         # a FIFO operand's action ended it before its length
+    ok: bool = True             # what its builtin gives (false: `test_or_suspend` ended it)
+
+    @property
+    def finished(self) -> bool:
+        return self.ended or self.done >= self.length
 
 
 class Fault(Exception):
@@ -250,6 +257,7 @@ class PE:
         self.root = ""                    # the task or launched function it runs
         self.launch: tuple | None = None  # a launched function waiting for the main thread
         self.micro: dict[int, RunningOp] = {}   # running asynchronous ops by site
+        self.op_ok: dict[int, bool] = {}        # the result of each synchronous op by site
         self.fabin_users: Counter = Counter()   # running ops reading each color
         self.fabout_users: Counter = Counter()  # running ops writing each color
 

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wsejax import ir, ops
-from wsejax.diagnostics import microthread_clash, started_while_running
+from wsejax.diagnostics import fifo_fault, microthread_clash, started_while_running
 from wsejax.engine.cfg import Free
 from wsejax.engine.machine import DsdRt, Frame, Machine
 from wsejax.engine.rings import (
@@ -313,6 +313,8 @@ class FabricLowering:
                         1 if in_order else window, hidden, in_order, fr.fn)
         if s.op in CARRIED:
             info.fields["carry"] = None     # kept per PE, 0 at each start
+        if hidden and any(k == "D" and o.kind == "fifo" for k, o in (dest,) + tuple(srcs)):
+            info.fields["ok"] = None        # what the builtin gives, 1 at each start
         self.sites[s.site] = info
         return info
 
@@ -376,6 +378,8 @@ class FabricLowering:
         values = self._start_values(s, dest, srcs, fr)
         if s.op in CARRIED:
             values["carry"] = 0     # each start adds from a carry of 0
+        if "ok" in info.fields:
+            values["ok"] = 1
         busy = slot.run & mm
         self.fault(busy, None, started_while_running(f"@{s.op} in {fr.fn}"))
         if s.config is not None and s.config.ut_id is not None:
@@ -506,7 +510,8 @@ class FabricLowering:
                 self._fifo_pop(o.fifo, avail)
         new = pos + avail
         slot.pos = new
-        done = run & (new >= length)
+        ended = self._fifo_actions(site, info, operands, run & (new < length))
+        done = run & ((new >= length) | ended)
         slot.run = slot.run & ~done
         if not info.hidden:
             # an async op moves its `.save_address` registers as it completes
@@ -525,6 +530,38 @@ class FabricLowering:
         out = jnp.broadcast_to(out, self.lanes + (1,))[..., 0].astype(carry.dtype)
         slot.fields["carry"] = jnp.where(avail > 0, out, carry)
         return res
+
+    def _fifo_actions(self, site: int, info: SiteInfo, operands, short):
+        """Spec 7.5: where the op is `short` of its length and finds a FIFO source empty or its
+        FIFO destination full, the FIFO's action ends it (`terminate`; `test_or_suspend` of a
+        synchronous op, whose builtin then gives false), faults the PE (`fault`) or lets it
+        wait. Returns the lanes where it ended."""
+        ended = jnp.zeros(self.lanes, bool)
+        for k, (kind, o) in enumerate(operands):
+            if kind != "D" or o.kind != "fifo":
+                continue
+            f = self.fifo(o.fifo)
+            count = self.fifo_counts(o.fifo).count
+            if k == 0:
+                state, action = "full", f.full_action
+                stuck = short & (count >= self.sym(f.buffer).size)
+            else:
+                state, action = "empty", f.empty_action
+                stuck = short & (count == 0)
+            if action == "fault":
+                self.fault(stuck, None, fifo_fault(info.what, o.fifo, state))
+            elif action == "terminate" or (action == "test_or_suspend" and info.hidden):
+                ended = ended | stuck
+                if action == "test_or_suspend":
+                    slot = self.machine.fab.slots[(self.cls, site)]
+                    slot.fields["ok"] = jnp.where(stuck, 0, slot.fields["ok"])
+        return ended
+
+    def expr_OpOk(self, e: ir.OpOk, fr: Frame):
+        slot = self.machine.fab.slots.get((self.cls, e.site))
+        if slot is None or "ok" not in slot.fields:
+            return self.lane(jnp.ones(self.lanes, bool), fr)
+        return self.lane(slot.fields["ok"] != 0, fr)
 
     def _zero_sources(self, dest, operands, spec, pos, j, avail, run, what, site) -> None:
         """A fabout destination's `.zero`: the memory sources it names are zeroed where this
