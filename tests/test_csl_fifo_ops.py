@@ -192,3 +192,41 @@ def test_fault_on_an_empty_fifo_faults_the_pe(tmp_path):
             runner.launch("main")
         assert text in str(err.value)
         assert err.value.pes == [(0, 0), (1, 0)]
+
+
+# Read and write lengths: never set, a FIFO operand takes the other operands' length; set,
+# each element popped (pushed) takes one off, and an op runs at most what remains.
+FIFO_LENGTHS = """
+var out = @zeros([16]u16);
+var out_ptr: [*]u16 = &out;
+var x = [6]u16 { 31, 32, 33, 34, 35, 36 };
+var buf = @zeros([8]u16);
+const f = @allocate_fifo(buf);
+const x6 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> x[i] });
+const a4 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> out[i] });
+const b4 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> out[4 + i] });
+const c4 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> out[8 + i] });
+fn main() void {
+  @mov16(f, x6);                    // never set: all 6
+  @set_fifo_read_length(f, 2);
+  if (@mov16(a4, f)) { out[12] = 1; }   // 2 of 4, and true
+  @mov16(b4, f);                    // nothing remains: no element
+  @set_fifo_read_length(f, lay.get_x_coord() + 3);
+  @mov16(c4, f);                    // 3 (PE 0) or 4 (PE 1) of the 4 left
+  @set_fifo_write_length(f, 1);
+  @mov16(f, x6);                    // one pushed
+  out[13] = buf[6];
+  out[14] = buf[7];
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_fifo_read_and_write_lengths_bound_the_ops(tmp_path, arch):
+    eng, ref = out_row(out_program(tmp_path, FIFO_LENGTHS, "u16", arch), 16, np.uint16)
+    # PE 0: 33..35 popped, 36 left at buf[5]; 31 pushed at buf[6]
+    pe0 = [31, 32, 0, 0, 0, 0, 0, 0, 33, 34, 35, 0, 1, 31, 0, 0]
+    # PE 1: 33..36 popped; 31 pushed at buf[6]
+    pe1 = [31, 32, 0, 0, 0, 0, 0, 0, 33, 34, 35, 36, 1, 31, 0, 0]
+    assert eng.tolist() == ref.tolist() == [pe0, pe1]

@@ -38,6 +38,7 @@ __all__ = [
     "OpConfig", "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrLoad", "PtrOperand",
     "PtrStore",
     "QueueBind", "QueueColor", "QueueCtl", "QueueFlushed", "Return",
+    "SetFifoLength",
     "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
     "TaskCtl", "Un", "UnblockCmdStream", "While", "symbol_addresses", "walk_stmts",
 ]
@@ -610,6 +611,22 @@ class QueueCtl:
 
 
 @dataclass(frozen=True)
+class SetFifoLength:
+    """`@set_fifo_read_length(f, n)` (`end` "read") / `@set_fifo_write_length(f, n)` (`end`
+    "write"): FIFO `fifo`'s read or write length is `length` (a u16 expression) from now on.
+
+    A length never set leaves the FIFO operand's length to the op's other operands (the
+    SDK's FIFO programs never set one). A set length bounds the ops that pop (read) or push
+    (write) the FIFO: each such op runs at most that many elements, and each element it pops
+    or pushes takes one off the length, which so holds what remains (an op that finds it 0
+    runs no element) until it is set again."""
+
+    fifo: str
+    end: str
+    length: Expr
+
+
+@dataclass(frozen=True)
 class ConfigWrite:
     """`@set_config(addr, value)`: config address `addr` of the PE holds the 16-bit `value`
     from now on (both u16 expressions; the config space is described at `ConfigRead`). A PE
@@ -636,7 +653,7 @@ class PtrStore:
 
 Stmt = (Assign | LocalAssign | DsdAssign | DsdOp | Map | If | For | While | Break | Continue
         | Return | Call | ExprStmt | UnblockCmdStream | Print | TaskCtl | QueueBind | QueueCtl
-        | Assert | PtrStore | ConfigWrite)
+        | Assert | PtrStore | ConfigWrite | SetFifoLength)
 
 
 def walk_stmts(body: tuple[Stmt, ...]):

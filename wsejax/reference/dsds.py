@@ -232,7 +232,7 @@ class DsdInterpreter:
         dest = self._operands(pe, [s.dest], fr, index, what)[0]
         srcs = self._operands(pe, s.srcs, fr, index, what)
         dsds = [o for letter, o in [dest] + srcs if letter == "D"]
-        n = max(self._length(dsds), 0)
+        n = _fifo_bound(pe, dest, dsds, max(self._length(dsds), 0))
         streams = any(d.kind in STREAM_KINDS for d in dsds)
         if n == 0 and not streams:
             _hooks(pe, activate, unblock)
@@ -368,6 +368,13 @@ class DsdInterpreter:
         _save_addresses(pe, op.saved, op.length)
         _hooks(pe, op.activate, op.unblock)
 
+    def stmt_SetFifoLength(self, pe: PE, s: ir.SetFifoLength, fr: Frame) -> None:
+        n = self._int(pe, s.length, fr) & 0xFFFF
+        if s.end == "read":
+            pe.fifos[s.fifo].read_len = n
+        else:
+            pe.fifos[s.fifo].write_len = n
+
     def expr_OpOk(self, pe: PE, e: ir.OpOk, fr: Frame):
         return np.bool_(pe.op_ok.get(e.site, True))
 
@@ -412,6 +419,19 @@ class DsdInterpreter:
         finally:
             pe.stack.pop()
         return callee.retval
+
+
+def _fifo_bound(pe: PE, dest, dsds, n: int) -> int:
+    """An op's length `n` bounded by the set read length of its FIFO source and the set
+    write length of its FIFO destination (`ir.SetFifoLength`)."""
+    for d in dsds:
+        if d.kind != "fifo":
+            continue
+        f = pe.fifos[d.base]
+        left = f.write_len if dest[0] == "D" and d is dest[1] else f.read_len
+        if left is not None:
+            n = min(n, left)
+    return n
 
 
 def _fifo_action(pe: PE, op: RunningOp) -> None:

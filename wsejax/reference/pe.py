@@ -119,6 +119,8 @@ class FifoState:
     size: int
     head: int = 0
     count: int = 0
+    read_len: int | None = None     # what remains of a set read length (ir.SetFifoLength)
+    write_len: int | None = None
 
 
 @dataclass
@@ -294,6 +296,8 @@ class PE:
         v = self.flat[f.spec.buffer].view(want.np)[f.head]
         f.head = (f.head + 1) % f.size
         f.count -= 1
+        if f.read_len is not None:
+            f.read_len = max(f.read_len - 1, 0)
         if f.count == f.size - 1 and f.spec.activate_pop is not None:
             self.activate(f.spec.activate_pop)
         return v
@@ -304,5 +308,7 @@ class PE:
         f = self.fifos[name]
         self.flat[f.spec.buffer].view(have.np)[(f.head + f.count) % f.size] = v
         f.count += 1
+        if f.write_len is not None:
+            f.write_len = max(f.write_len - 1, 0)
         if f.count == 1 and f.spec.activate_push is not None:
             self.activate(f.spec.activate_push)

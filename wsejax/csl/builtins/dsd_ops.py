@@ -269,6 +269,24 @@ def _fifo_registers(c, pe, fifo: str, options: dict, node) -> None:
         pe.fifo_registers[n] = fifo
 
 
+@builtin("set_fifo_read_length", "set_fifo_write_length")
+def _set_fifo_length(c, node, env):
+    """`@set_fifo_read_length(f, n)` / `@set_fifo_write_length(f, n)`: at run time, FIFO
+    `f`'s read / write length is n (u16) from now on (`ir.SetFifoLength` says how ops use
+    it)."""
+    nargs(c, node, 2)
+    fn = c.need_fn(env, node.pos, f"@{node.name}")
+    f = c.ev(node.args[0], env)
+    if not isinstance(f, FifoVal):
+        raise c.error(f"@{node.name} takes a FIFO (const f = @allocate_fifo(buf)), got "
+                      f"{describe(f)}", node.args[0].pos)
+    n = c.to_expr(c.ev(node.args[1], env), DType.u16, node.args[1].pos,
+                  f"the length of @{node.name}")
+    end = "read" if node.name == "set_fifo_read_length" else "write"
+    fn.emit(ir.SetFifoLength(f.name, end, n))
+    return None
+
+
 @builtin("map")
 def _map(c, node, env):
     fn = c.need_fn(env, node.pos, "@map")

@@ -313,8 +313,11 @@ class FabricLowering:
                         1 if in_order else window, hidden, in_order, fr.fn)
         if s.op in CARRIED:
             info.fields["carry"] = None     # kept per PE, 0 at each start
-        if hidden and any(k == "D" and o.kind == "fifo" for k, o in (dest,) + tuple(srcs)):
+        fifos = [o.fifo for k, o in (dest,) + tuple(srcs) if k == "D" and o.kind == "fifo"]
+        if hidden and fifos:
             info.fields["ok"] = None        # what the builtin gives, 1 at each start
+        if set(fifos) & self.sized_fifos():
+            info.fields["len"] = None       # a FIFO's length set at run time bounds it
         self.sites[s.site] = info
         return info
 
@@ -342,10 +345,41 @@ class FabricLowering:
                         out[operand_field(k, f)] = v
             elif kind == "s":
                 out[operand_field(k, "val")] = o[0]
-        out["len"] = 1 if length is None else length
+        out["len"] = self._fifo_bound(dest, srcs, 1 if length is None else length)
         for hook, e in (("act", cfg.activate), ("unb", cfg.unblock), ("ut", cfg.ut_id)):
             out[hook] = -1 if e is None else self._config_value(e, fr)
         return out
+
+    def sized_fifos(self) -> set:
+        """The FIFOs of this class whose read or write length the program sets."""
+        if getattr(self, "_sized_fifos", None) is None:
+            self._sized_fifos = {s.fifo for f in self.pe.functions
+                                 for s in ir.walk_stmts(f.body) if type(s) is ir.SetFifoLength}
+        return self._sized_fifos
+
+    def _fifo_bound(self, dest, srcs, length):
+        """An op's `length` bounded by the set read length of its FIFO source and the set
+        write length of its FIFO destination (`ir.SetFifoLength`)."""
+        if self.discovering:
+            return length
+        for k, (kind, o) in enumerate((dest,) + tuple(srcs)):
+            if kind != "D" or o.kind != "fifo" or o.fifo not in self.sized_fifos():
+                continue
+            counts = self.fifo_counts(o.fifo)
+            left = counts.write_len if k == 0 else counts.read_len
+            length = jnp.where(left >= 0, jnp.minimum(length, left), length)
+        return length
+
+    def stmt_SetFifoLength(self, s: ir.SetFifoLength, fr, m) -> None:
+        n = jnp.broadcast_to(self.expr(s.length, fr).astype(jnp.int32) & 0xFFFF, self.lanes)
+        if self.discovering:
+            return
+        counts = self.fifo_counts(s.fifo)
+        mm = jnp.ones(self.lanes, bool) if m is None else m
+        if s.end == "read":
+            counts.read_len = jnp.where(mm, n, counts.read_len)
+        else:
+            counts.write_len = jnp.where(mm, n, counts.write_len)
 
     def _config_value(self, e, fr):
         return int(e.value) if type(e) is ir.Const else self.expr(e, fr)
@@ -693,6 +727,7 @@ class FabricLowering:
         counts = self.fifo_counts(name)
         was_empty = counts.count == 0
         counts.count = counts.count + n
+        counts.write_len = _spend(counts.write_len, n)
         if f.activate_push is not None:
             self.machine.active = self.machine.active | task_bit(f.activate_push,
                                                                  was_empty & (n > 0))
@@ -704,8 +739,14 @@ class FabricLowering:
         was_full = counts.count == cap
         counts.head = (counts.head + n) % cap
         counts.count = counts.count - n
+        counts.read_len = _spend(counts.read_len, n)
         if f.activate_pop is not None:
             self.machine.active = self.machine.active | task_bit(f.activate_pop, was_full & (n > 0))
+
+
+def _spend(left, n):
+    """A set FIFO length (`left` >= 0) less the n elements an op popped or pushed."""
+    return jnp.where(left >= 0, jnp.maximum(left - n, 0), left)
 
 
 def _minimum(a, b):
