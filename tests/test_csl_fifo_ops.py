@@ -1,13 +1,25 @@
-"""FIFOs and fabric DSDs as operands of DSD operations: `@addc16` over streams, ... Each
-program runs on the engine and on the reference; results are checked by hand or numpy."""
+"""FIFOs and fabric DSDs as operands (spec 7.4, 7.5, 8, 8.1): `@addc16` over streams, the
+FIFO empty and full actions and what a synchronous FIFO op gives, FIFO read and write
+lengths, `@map` over fabric DSDs. Each program runs on the engine and on the reference;
+results are checked by hand or with numpy."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import out_program, out_row, read, run, sender_receiver_layout
+from csl_harness import (
+    OUT_HEAD,
+    OUT_TAIL,
+    compile_pe,
+    out_program,
+    out_row,
+    position,
+    read,
+    run,
+    sender_receiver_layout,
+)
 
-from wsejax import FabricFault, SdkRuntime
+from wsejax import CslError, FabricFault, SdkRuntime
 from wsejax.csl import compile_csl
 from wsejax.reference import Reference
 
@@ -230,3 +242,94 @@ def test_fifo_read_and_write_lengths_bound_the_ops(tmp_path, arch):
     # PE 1: 33..36 popped; 31 pushed at buf[6]
     pe1 = [31, 32, 0, 0, 0, 0, 0, 0, 33, 34, 35, 36, 1, 31, 0, 0]
     assert eng.tolist() == ref.tolist() == [pe0, pe1]
+
+
+MAP_FABRIC = """
+param memcpy_params;
+param c: color;
+param sender: bool;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const oq = @get_output_queue(2);
+const iq = @get_input_queue(2);
+var x = [6]f32 { 1.0, 2.0, 3.0, 4.0, 5.0, 6.0 };
+var y = [6]f32 { 0.5, 0.25, 0.125, 8.0, 16.0, 32.0 };
+var got = @zeros([6]f32);
+var got_ptr: [*]f32 = &got;
+var bias: f32 = 100.0;
+const xd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> x[i] });
+const yd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> y[i] });
+const gd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> got[i] });
+const send = @get_dsd(fabout_dsd, if (@is_arch("wse3")) .{ .extent = 6, .output_queue = oq }
+                                  else .{ .extent = 6, .fabric_color = c, .output_queue = oq });
+const recv = @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{ .extent = 6, .input_queue = iq }
+                                 else .{ .extent = 6, .fabric_color = c, .input_queue = iq });
+fn shift(a: f32) f32 { return a + bias; }
+fn axpy(w: f32, b: f32, s: f32) f32 { return w * s + b; }
+fn main() void {
+  if (sender) {
+    @map(shift, xd, send);              // a fabout output
+  } else {
+    @map(axpy, recv, yd, 2.0, gd);      // a fabin input, a memory input and a value
+  }
+  sys.unblock_cmd_stream();
+}
+comptime {
+  if (@is_arch("wse3")) {
+    @initialize_queue(oq, .{ .color = c });
+    @initialize_queue(iq, .{ .color = c });
+  }
+  @export_symbol(got_ptr, "got");
+  @export_symbol(main);
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_map_reads_a_fabin_input_and_writes_a_fabout_output(tmp_path, arch):
+    eng, ref = _got(_pair(tmp_path, MAP_FABRIC, arch, "f32"), 6, np.float32)
+    x = np.array([1, 2, 3, 4, 5, 6], np.float32)
+    y = np.array([0.5, 0.25, 0.125, 8, 16, 32], np.float32)
+    want = (x + np.float32(100)) * np.float32(2) + y
+    assert eng.tolist() == ref.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_map_with_a_void_callback_consumes_its_fabin_wavelets(tmp_path, arch):
+    src = MAP_FABRIC.replace(
+        "fn main() void {",
+        "fn look(w: f32) void { _ = w; }\n"
+        "const first2 = @set_dsd_length(recv, 2);\n"
+        "const last4 = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> got[i] });\n"
+        "fn main() void {").replace(
+        "@map(axpy, recv, yd, 2.0, gd);", "@map(look, first2);\n    @fmovs(last4, recv);")
+    eng, ref = _got(_pair(tmp_path, src, arch, "f32"), 6, np.float32)
+    assert eng.tolist() == ref.tolist() == [103, 104, 105, 106, 0, 0]
+
+
+@pytest.mark.parametrize("body, at, message", [
+    ("fn id(x: u16) u16 { return x; }\nfn main() void { @map(id, send, od); }", "send, od",
+     "@map: a fabout_dsd cannot be an input"),
+    ("fn id(x: u16) u16 { return x; }\nfn main() void { @map(id, od, f); }", "f); }",
+     "@map does not take FIFOs"),
+    ("fn id(x: u16) u16 { return x; }\nfn main() void { @map(id, od, recv); }", "recv); }",
+     "@map: a fabin_dsd cannot be the output"),
+])
+def test_map_refuses_fifos_and_fabout_inputs_at_the_operand(tmp_path, body, at, message):
+    head = """
+var out = @zeros([4]u16);
+var out_ptr: [*]u16 = &out;
+var buf = @zeros([4]u16);
+const f = @allocate_fifo(buf);
+const od = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> out[i] });
+const send = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = @get_color(4),
+                                     .output_queue = @get_output_queue(2) });
+const recv = @get_dsd(fabin_dsd, .{ .extent = 4, .fabric_color = @get_color(5),
+                                    .input_queue = @get_input_queue(2) });
+"""
+    src = OUT_HEAD + head + body + "\n" + OUT_TAIL
+    with pytest.raises(CslError) as err:
+        compile_pe(tmp_path, src, '@export_name("out", [*]u16, true);\n'
+                   '@export_name("main", fn()void);', arch="wse2")
+    line, col = position(src, at)
+    assert f"pe.csl:{line}:{col}" in str(err.value)
+    assert message in str(err.value)

@@ -380,7 +380,11 @@ class DsdInterpreter:
 
     # -- @map -------------------------------------------------------------------------------
 
-    def stmt_Map(self, pe: PE, s: ir.Map, fr: Frame) -> None:
+    def stmt_Map(self, pe: PE, s: ir.Map, fr: Frame):
+        """`@map` (a generator): one call per element, in order; where an input is a fabin_dsd
+        or the output a fabout_dsd, each element waits for its wavelet and for room."""
+        if fr.in_map:
+            raise map_write_error(fr)
         f = pe.cls.function(s.fn)
         what = f"@map in {fr.fn}"
         ins = self._operands(pe, s.inputs, fr)
@@ -388,25 +392,59 @@ class DsdInterpreter:
         dsds = [o for letter, o in ins if letter == "D"]
         if out is not None and out[0] == "D":
             dsds.append(out[1])
-        if any(not d.is_memory for d in dsds):
-            raise ProgramError(f"{what}: fabric and FIFO operands are not supported in @map")
+        if any(d.kind == "fifo" or d.kind == "fabout" and d is not out[1] for d in dsds):
+            raise ProgramError(f"{what}: @map takes no FIFO, nor a fabout_dsd input")
         n = self._length(dsds)
-        if n <= 0:
-            return
-        for (letter, o), (_, ptype) in zip(ins, f.params):
-            self._check_operand(pe, letter, o, n, ptype, fr, what)
-        ptr_index = None
-        if out is not None:
-            ptr_index = self._check_operand(pe, out[0], out[1], n, f.ret, fr, what)
-        for i in range(n):
-            args = [self._read(pe, o, i, ptype) if letter == "D" else o[0]
-                    for (letter, o), (_, ptype) in zip(ins, f.params)]
-            r = self._map_call(pe, f, s.fn, args, what)
+        if n > 0:
+            for (letter, o), (_, ptype) in zip(ins, f.params):
+                self._check_operand(pe, letter, o, n, ptype, fr, what)
+            ptr_index = None
             if out is not None:
-                if r is None:
-                    raise ProgramError(f"@map callback {s.fn} returned no value")
-                self._write(pe, out, ptr_index, i, cast(r, dtype_of(r), f.ret), f.ret)
-        self._tick(pe, fr, n)
+                ptr_index = self._check_operand(pe, out[0], out[1], n, f.ret, fr, what)
+            ready = self._map_ready(pe, ins, out)
+            i = 0
+            while i < n:
+                start = i
+                while i < n and ready():
+                    self._map_element(pe, s.fn, f, ins, out, ptr_index, i, what)
+                    i += 1
+                if i < n:
+                    yield i > start
+            self._tick(pe, fr, n)
+        self._tick(pe, fr, 1)
+
+    def _map_ready(self, pe: PE, ins, out):
+        """A test of whether `@map` can do one more element now: its fabin inputs hold
+        data, its fabout output has room."""
+        inboxes = Counter(o.color for letter, o in ins if letter == "D" and o.kind == "fabin")
+        queues = [(pe.queue(pe.inbox, c), k) for c, k in inboxes.items()]
+        box = None
+        if out is not None and out[0] == "D" and out[1].kind == "fabout":
+            box = pe.queue(pe.outbox, out[1].color)
+        capacity = self.queue_capacity
+
+        def ready() -> bool:
+            return not (box is not None and len(box) >= capacity
+                        or any(data_ahead(q) < k for q, k in queues))
+        return ready
+
+    def _map_element(self, pe: PE, name: str, f: ir.Function, ins, out, ptr_index, i: int,
+                     what: str) -> None:
+        """Element i of `@map`: read the inputs (a wavelet of each fabin input), call, write."""
+        args = []
+        for (letter, o), (_, ptype) in zip(ins, f.params):
+            if letter != "D":
+                args.append(o[0])
+            elif o.kind == "fabin":
+                args.append(from_bits(int(payload_in(pe.inbox[o.color].popleft(), ptype.bits)),
+                                      ptype))
+            else:
+                args.append(self._read(pe, o, i, ptype))
+        r = self._map_call(pe, f, name, args, what)
+        if out is not None:
+            if r is None:
+                raise ProgramError(f"@map callback {name} returned no value")
+            self._write(pe, out, ptr_index, i, cast(r, dtype_of(r), f.ret), f.ret)
 
     def _map_call(self, pe: PE, f: ir.Function, name: str, args: list, what: str):
         """Call a @map callback on one element's arguments; its return value."""

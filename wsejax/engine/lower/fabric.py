@@ -302,13 +302,7 @@ class FabricLowering:
                 b = min(b, int(d.length))
             window = b if window is None else min(window, b)
         window = max(1, window or 1)
-        # an element reading what an earlier one wrote (a stride-0 accumulator): one a tick
-        in_order = self._carried(s, dest, list(srcs), window) \
-            if dest[0] != "D" or dest[1].memory else False
-        if dest[0] == "D" and dest[1].kind == "fifo":
-            in_order = in_order or any(k == "D" and o.kind == "fifo" for k, o in srcs)
-        # the carry of `@addc16` goes from each element to the next: one a tick
-        in_order = in_order or s.op in CARRIED
+        in_order = self._in_order(s, dest, srcs, window)
         info = SiteInfo(self.cls, s, _template(dest), tuple(_template(o) for o in srcs),
                         1 if in_order else window, hidden, in_order, fr.fn)
         if s.op in CARRIED:
@@ -320,6 +314,19 @@ class FabricLowering:
             info.fields["len"] = None       # a FIFO's length set at run time bounds it
         self.sites[s.site] = info
         return info
+
+    def _in_order(self, s: ir.DsdOp, dest, srcs, window: int) -> bool:
+        """Must the op of site `s` go one element a tick? Where an element may read what an
+        earlier one wrote (a stride-0 accumulator, a `@map` callback reading its output), or
+        the carry of `@addc16` goes from each element to the next."""
+        if s.op == "map":
+            return self._map_carried(self.pe.function(self.map_stmts[s.site].fn),
+                                     None if dest[1] is None else dest)
+        in_order = self._carried(s, dest, list(srcs), window) \
+            if dest[0] != "D" or dest[1].memory else False
+        if dest[0] == "D" and dest[1].kind == "fifo":
+            in_order = in_order or any(k == "D" and o.kind == "fifo" for k, o in srcs)
+        return in_order or s.op in CARRIED
 
     def _start_values(self, s: ir.DsdOp, dest, srcs, fr) -> dict:
         """What starting `s` captures: slot field -> value (an int or an array): the runtime
@@ -518,7 +525,7 @@ class FabricLowering:
         machine and the elements done per PE (`[H, W]` int32)."""
         self.machine = machine
         info = self.sites[site]
-        spec = self.op_table[info.stmt.op]
+        spec = self.op_spec(info.stmt)
         slot = machine.fab.slots[(self.cls, site)]
         run = slot.run & healthy & ~self.suspended(site)
         pos, length = slot.pos, self.slot_field(site, "len")
@@ -528,13 +535,12 @@ class FabricLowering:
         what = f"@{info.stmt.op}"
         vals = [self._window_read(o, pos, j, avail, want, run, what) if kind == "D" else
                 self._scalar_source(o, want) for (kind, o), want in zip(operands[1:], spec.srcs)]
-        res = jnp.broadcast_to(self._results(site, info, spec, vals, avail),
-                               self.lanes + (info.window,))
+        res = self._results(site, info, spec, vals, avail, run)
         kind, o = operands[0]
         if kind == "D":
             self._window_write(o, res, pos, j, avail, spec.dest, run, what, site)
             self._zero_sources(o, operands, spec, pos, j, avail, run, what, site)
-        else:
+        elif o is not None:     # None: a @map whose callback returns void
             self.store(("p", o), res, info.window, avail, spec.dest, run, Frame.microthread(),
                        what)
         for kind, o in operands[1:]:
@@ -553,17 +559,36 @@ class FabricLowering:
             self._completion_hooks(site, info, done)
         return self.machine, avail
 
-    def _results(self, site: int, info: SiteInfo, spec, vals, avail):
-        """The window's results; an op of `CARRIED` (window 1) takes its slot's carry in and
-        keeps the carry out where the element ran."""
+    def _results(self, site: int, info: SiteInfo, spec, vals, avail, run):
+        """The window's results (`[H, W, window]`); an op of `CARRIED` (window 1) takes its
+        slot's carry in and keeps the carry out where the element ran; a `@map` calls its
+        callback on the window (None where it returns void)."""
+        shape = self.lanes + (info.window,)
+        if info.stmt.op == "map":
+            res = self._map_window(self.map_stmts[site].fn, vals, run)
+            return None if res is None else jnp.broadcast_to(res, shape)
         if info.stmt.op not in CARRIED:
-            return spec.fn(*vals)
+            return jnp.broadcast_to(spec.fn(*vals), shape)
         slot = self.machine.fab.slots[(self.cls, site)]
         carry = slot.fields["carry"]
         res, out = ops.add_with_carry(*vals, carry[..., None])
         out = jnp.broadcast_to(out, self.lanes + (1,))[..., 0].astype(carry.dtype)
         slot.fields["carry"] = jnp.where(avail > 0, out, carry)
-        return res
+        return jnp.broadcast_to(res, shape)
+
+    def _map_window(self, name: str, vals, run):
+        """A `@map` callback `name` called on a window of its inputs (`vals`, each
+        `[H, W, window]` or `[H, W, 1]`) on the PEs in `run`: its results, or None (void)."""
+        f = self.pe.function(name)
+        callee = Frame(ext=1, fn=name)
+        for (pname, _), a in zip(f.params, vals):
+            callee.locals[pname] = a
+        self.block(f.body, callee, run[..., None])
+        if f.ret is None:
+            return None
+        if callee.retval is None:
+            raise ProgramError(f"@map callback {name} returned no value")
+        return callee.retval.astype(f.ret.np)
 
     def _fifo_actions(self, site: int, info: SiteInfo, operands, short):
         """Spec 7.5: where the op is `short` of its length and finds a FIFO source empty or its
