@@ -150,6 +150,8 @@ fn main() void {
   if (!ok3) { out[11] = 8; }
   if (@mov16(c2, g)) { out[14] = 1; }   // empty at once: .terminate gives true
   out[15] = buf[0];                 // the 8th element pushed wrapped around to buf[0]
+  @set_fifo_read_length(f, 20);
+  if (!@mov16(&out[13], f)) { out[4] = 5; }   // 8 popped, then dry: out[13] keeps its 0
   sys.unblock_cmd_stream();
 }
 """
@@ -160,7 +162,7 @@ def test_a_synchronous_op_ends_where_its_fifo_runs_dry(tmp_path, arch):
     eng, ref = out_row(out_program(tmp_path, FIFO_ENDS, "u16", arch), 16, np.uint16)
     # FIFO f: 4 pushed, 4 popped (head 4); 4 pushed at 4..7, 3 popped (head 7, one left);
     # then 7 pushed from slot 0 on: 11..17 at 0..6
-    want = [11, 12, 13, 14, 0, 0, 0, 11, 12, 13, 1, 8, 0, 0, 1, 11]
+    want = [11, 12, 13, 14, 5, 0, 0, 11, 12, 13, 1, 8, 0, 0, 1, 11]
     assert eng.tolist() == ref.tolist() == [want, want]
 
 

@@ -264,11 +264,16 @@ class DsdInterpreter:
             pe.micro[s.site] = op
             return
         op.sync = True
+        # spec 7.5: where a FIFO ends the op (false), a pointer destination keeps its value
+        kept = pe.flat[dest[1].symbol].view(spec.dest.np)[ptr_index].copy() \
+            if dest[0] == "p" else None
         progressed = self._advance(pe, op)
         while not op.finished:
             yield progressed
             progressed = self._advance(pe, op)
         pe.op_ok[s.site] = op.ok
+        if not op.ok and kept is not None:
+            pe.flat[dest[1].symbol].view(spec.dest.np)[ptr_index] = kept
         self._finish(pe, op)
         self._tick(pe, fr, n)
 
@@ -460,16 +465,22 @@ class DsdInterpreter:
 
 
 def _fifo_bound(pe: PE, dest, dsds, n: int) -> int:
-    """An op's length `n` bounded by the set read length of its FIFO source and the set
-    write length of its FIFO destination (`ir.SetFifoLength`)."""
+    """An op's length `n` with the set read length of its FIFO source and the set write
+    length of its FIFO destination (`ir.SetFifoLength`) as those operands' lengths: the
+    shortest, where no other DSD operand gives one (`n` is then 1) the FIFOs'."""
+    lengths = []
     for d in dsds:
         if d.kind != "fifo":
             continue
         f = pe.fifos[d.base]
         left = f.write_len if dest[0] == "D" and d is dest[1] else f.read_len
         if left is not None:
-            n = min(n, left)
-    return n
+            lengths.append(left)
+    if not lengths:
+        return n
+    if all(d.kind == "fifo" for d in dsds):
+        return min(lengths)
+    return min(n, *lengths)
 
 
 def _fifo_action(pe: PE, op: RunningOp) -> None:

@@ -83,6 +83,7 @@ class SiteInfo:
     hidden: bool
     in_order: bool = False
     fn: str = ""         # the function the op is written in
+    field_types: dict = field(default_factory=dict)   # slot field -> numpy dtype, not int32
     # slot field -> its value on every start (an int), or None: kept per PE in the slot
     fields: dict = field(default_factory=dict)
 
@@ -97,6 +98,8 @@ class SiteInfo:
         for k, (kind, t) in enumerate(self.operands):
             if kind == "s" and f == operand_field(k, "val"):
                 return t.np, 0
+        if f in self.field_types:
+            return self.field_types[f], 0
         return np.dtype(np.int32), -1 if f in ("act", "unb", "ut") else 0
 
     @property
@@ -310,6 +313,10 @@ class FabricLowering:
         fifos = [o.fifo for k, o in (dest,) + tuple(srcs) if k == "D" and o.kind == "fifo"]
         if hidden and fifos:
             info.fields["ok"] = None        # what the builtin gives, 1 at each start
+        if hidden and fifos and dest[0] == "p":
+            # the value a pointer destination keeps where a FIFO ends the op (spec 7.5)
+            info.fields["keep"] = None
+            info.field_types["keep"] = self.sym(dest[1].symbol).dtype.np
         if set(fifos) & self.sized_fifos():
             info.fields["len"] = None       # a FIFO's length set at run time bounds it
         self.sites[s.site] = info
@@ -352,7 +359,7 @@ class FabricLowering:
                         out[operand_field(k, f)] = v
             elif kind == "s":
                 out[operand_field(k, "val")] = o[0]
-        out["len"] = self._fifo_bound(dest, srcs, 1 if length is None else length)
+        out["len"] = self._fifo_bound(dest, srcs, length)
         for hook, e in (("act", cfg.activate), ("unb", cfg.unblock), ("ut", cfg.ut_id)):
             out[hook] = -1 if e is None else self._config_value(e, fr)
         return out
@@ -365,17 +372,21 @@ class FabricLowering:
         return self._sized_fifos
 
     def _fifo_bound(self, dest, srcs, length):
-        """An op's `length` bounded by the set read length of its FIFO source and the set
-        write length of its FIFO destination (`ir.SetFifoLength`)."""
-        if self.discovering:
-            return length
+        """An op's `length` (None: no DSD operand but FIFOs gives one) with the set read
+        length of its FIFO source and the set write length of its FIFO destination
+        (`ir.SetFifoLength`) as those operands' lengths: the shortest; with none, 1."""
+        unset = np.iinfo(np.int32).max
+        bound = unset if length is None else length
         for k, (kind, o) in enumerate((dest,) + tuple(srcs)):
-            if kind != "D" or o.kind != "fifo" or o.fifo not in self.sized_fifos():
+            if self.discovering or kind != "D" or o.kind != "fifo" \
+                    or o.fifo not in self.sized_fifos():
                 continue
             counts = self.fifo_counts(o.fifo)
             left = counts.write_len if k == 0 else counts.read_len
-            length = jnp.where(left >= 0, jnp.minimum(length, left), length)
-        return length
+            bound = jnp.where(left >= 0, jnp.minimum(bound, left), bound)
+        if length is None:
+            return 1 if bound is unset else jnp.where(bound == unset, 1, bound)
+        return bound
 
     def stmt_SetFifoLength(self, s: ir.SetFifoLength, fr, m) -> None:
         n = jnp.broadcast_to(self.expr(s.length, fr).astype(jnp.int32) & 0xFFFF, self.lanes)
@@ -421,6 +432,10 @@ class FabricLowering:
             values["carry"] = 0     # each start adds from a carry of 0
         if "ok" in info.fields:
             values["ok"] = 1
+        if "keep" in info.fields:
+            ptr = dest[1]
+            values["keep"] = self.expr(ir.Load(ptr.symbol, tuple(ptr.indices),
+                                               self.sym(ptr.symbol).dtype), fr)
         busy = slot.run & mm
         self.fault(busy, None, started_while_running(f"@{s.op} in {fr.fn}"))
         if s.config is not None and s.config.ut_id is not None:
@@ -516,6 +531,10 @@ class FabricLowering:
         # the op's cycles count when it completes (one, and one per element)
         self.tick(done, 1 + self.slot_field(s.site, "len"))
         self.save_addresses(s, self.slot_field(s.site, "len"), fr, done)
+        if "keep" in self.sites[s.site].fields:
+            ptr = s.dest
+            lost = done & (self.slot_field(s.site, "ok") == 0)
+            self.assign_value(ptr.symbol, ptr.indices, self.slot_field(s.site, "keep"), fr, lost)
         self.apply_hooks(s.config, fr, done)
         return jnp.where(done, nxt, pc)
 
