@@ -448,8 +448,8 @@ ERRORS = [
     ("var b: [4]f32;\nconst f = @allocate_fifo(b);\nconst g = @allocate_fifo(b);\n"
      "fn main() void { _ = f; _ = g; }", "b);\nfn", "'b' already holds a FIFO ('f')", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .empty_action = .{ .fault = true } });\n"
-     "fn main() void { _ = f; }", ".{ .empty", ".empty_action .fault is not supported yet",
-     "wse3"),
+     "fn main() void { _ = f; }", ".{ .empty", ".empty_action .fault is not supported on wse2",
+     "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .full_action = .{ .suspend = true } });\n"
      "fn main() void { _ = f; }", ".{ .full", ".full_action is not supported on wse2", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .simd_mode = .simd_32 });\n"
@@ -471,11 +471,14 @@ ERRORS = [
      "fn main() void { _ = @set_dsd_length(f, 2); }", "@set_dsd_length",
      "expected a DSD, got the FIFO 'f'", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b);\n"
-     "fn main() void { @set_fifo_read_length(f, 2); }", "@set_fifo_read_length",
-     "@set_fifo_read_length is not supported yet", "wse2"),
+     "fn main() void { @set_fifo_read_length(b, 2); }", "b, 2)",
+     "@set_fifo_read_length takes a FIFO (const f = @allocate_fifo(buf)), got", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b);\n"
-     "fn main() void { @set_fifo_write_length(f, 2); }", "@set_fifo_write_length",
-     "@set_fifo_write_length is not supported yet", "wse2"),
+     "comptime { @set_fifo_write_length(f, 2); }", "@set_fifo_write_length",
+     "@set_fifo_write_length happens at run time", "wse2"),
+    ("var b: [4]f32;\nconst f = @allocate_fifo(b);\n"
+     "fn main() void { @set_fifo_write_length(f, 1.5); }", "1.5",
+     "the length of @set_fifo_write_length", "wse2"),
     # streaming colors in the PE program
     ("fn main() void {}\ncomptime { @set_local_color_config(sys.MEMCPYH2D_1, .{ .routes = "
      ".{ .rx = .{WEST}, .tx = .{RAMP} } }); }", "@set_local_color_config",

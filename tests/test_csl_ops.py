@@ -268,15 +268,3 @@ def test_addc16_passes_the_carry_from_element_to_element(tmp_path, arch):
     want = _addc(x, y) + _addc([0xFFFF] * 3, x[:3]) + [2, 0, 0]
     assert want[:3] == [0, 0, 4]      # (0x0001FFFFFFFF + 0x000200000001) mod 2**48, by limb
     check(eng, ref, np.array(want, np.uint16))
-
-
-def test_addc16_over_the_fabric_is_refused(tmp_path):
-    src = ADDC_OPS.replace("@addc16(o1, 0xFFFF, xd);", "@addc16(@get_dsd(fabout_dsd, "
-                           ".{ .extent = 3, .fabric_color = @get_color(5), .output_queue = "
-                           "@get_output_queue(2) }), 0xFFFF, xd);")
-    with pytest.raises(CslError) as e:
-        program(tmp_path, src, "u16")
-    line, col = position((tmp_path / "pe.csl").read_text(), "@addc16(@get_dsd(fabout")
-    assert f"pe.csl:{line}:{col}" in str(e.value)
-    assert ("@addc16: a carry across fabric or FIFO operands is not supported yet (memory "
-            "DSDs only)") in str(e.value)

@@ -786,5 +786,7 @@ def test_fifo_actions_are_checked_per_arch():
     with pytest.raises(ProgramError, match=r"allocate_fifo: .full_action is not supported on "
                        "wse2"):
         compile_row(pe(full_action="suspend"))
-    with pytest.raises(ProgramError, match=r".empty_action .terminate is not supported yet"):
-        compile_row(pe(empty_action="terminate"), arch="wse3")
+    compile_row(pe(empty_action="terminate", full_action="fault"), arch="wse3")
+    with pytest.raises(ProgramError, match=r"allocate_fifo: .empty_action .fault is not "
+                       "supported on wse2"):
+        compile_row(pe(empty_action="fault"))

@@ -439,9 +439,8 @@ def test_a_fifo_with_waiting_actions_and_its_own_registers(tmp_path, arch, optio
      "@allocate_fifo: .full_action is not supported on wse2"),
     ("wse2", ", .{ .empty_action = .{ .suspend = true } }", ".{ .empty",
      "@allocate_fifo: .empty_action .suspend is not supported on wse2"),
-    ("wse3", ", .{ .empty_action = .{ .terminate = true } }", ".{ .empty",
-     "@allocate_fifo: .empty_action .terminate is not supported yet (a FIFO operation waits "
-     "for data or room here)"),
+    ("wse2", ", .{ .empty_action = .{ .fault = true } }", ".{ .empty",
+     "@allocate_fifo: .empty_action .fault is not supported on wse2"),
     ("wse3", ", .{ .empty_action = .{ .wait = true } }", ".{ .empty",
      "@allocate_fifo: .empty_action takes one of .{ .test_or_suspend | .terminate | .suspend "
      "| .fault = true }, got .wait"),

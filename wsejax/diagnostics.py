@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "MAX_LISTED_PES", "PRNG_SEED", "PeSummary", "as
            "bad_pointer",
            "command_stuck",
            "config_space_full",
-           "device_fault", "dsd_out_of_range", "fabric_busy", "half_an_element",
+           "device_fault", "dsd_out_of_range", "fabric_busy", "fifo_fault", "half_an_element",
            "index_out_of_range", "loop_ran_past", "map_writes_memory", "microthread_clash",
            "nowhere_to_go", "read_before_assigned", "recursive_call", "started_while_running",
            "stream_short", "stuck_lines", "unbound_control_task"]
@@ -60,6 +60,13 @@ def loop_ran_past(fn: str, kind: str, limit: int, outer: bool) -> str:
     that would start one more faults its PE, in function `fn`."""
     where = "" if outer else " in all with the loops around it"
     return f"{fn}: a {kind} loop ran past {limit} iterations{where}"
+
+
+def fifo_fault(what: str, fifo: str, state: str) -> str:
+    """The fault of op `what` finding FIFO `fifo` `state` ("empty" or "full") where the
+    FIFO's action for it is `fault` (spec 7.5)."""
+    action = "empty_action" if state == "empty" else "full_action"
+    return f"{what}: FIFO '{fifo}' is {state} and its .{action} is .fault"
 
 
 def started_while_running(what: str) -> str:

@@ -34,9 +34,11 @@ __all__ = [
     "FifoRef", "Filter", "For",
     "Function", "If", "IncrementOffset", "INTRINSICS", "Intrinsic", "Load", "Local",
     "LocalAssign", "Map", "Mem1d", "Mem4d",
+    "OpOk",
     "OpConfig", "Operand", "PeProgram", "PeValue", "Print", "Program", "PtrLoad", "PtrOperand",
     "PtrStore",
     "QueueBind", "QueueColor", "QueueCtl", "QueueFlushed", "Return",
+    "SetFifoLength",
     "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
     "TaskCtl", "Un", "UnblockCmdStream", "While", "symbol_addresses", "walk_stmts",
 ]
@@ -102,6 +104,16 @@ class QueueFlushed:
 
     kind: str
     queue: int
+    dtype: DType = DType.bool_
+
+
+@dataclass(frozen=True)
+class OpOk:
+    """The result of the last run of the synchronous DSD operation of site `site` (bool):
+    false where a FIFO operand's `test_or_suspend` action ended it early (spec 7.5), else
+    true."""
+
+    site: int
     dtype: DType = DType.bool_
 
 
@@ -241,7 +253,7 @@ class PtrLoad:
 
 
 Expr = (Const | Load | Local | PeValue | Bin | Un | Cast | Bitcast | Select | CallExpr
-        | Intrinsic | QueueFlushed | AddrOf | PtrLoad | ConfigRead)
+        | Intrinsic | QueueFlushed | AddrOf | PtrLoad | ConfigRead | OpOk)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -599,6 +611,22 @@ class QueueCtl:
 
 
 @dataclass(frozen=True)
+class SetFifoLength:
+    """`@set_fifo_read_length(f, n)` (`end` "read") / `@set_fifo_write_length(f, n)` (`end`
+    "write"): FIFO `fifo`'s read or write length is `length` (a u16 expression) from now on.
+
+    A length never set leaves the FIFO operand's length to the op's other operands (the
+    SDK's FIFO programs never set one). A set length bounds the ops that pop (read) or push
+    (write) the FIFO: each such op runs at most that many elements, and each element it pops
+    or pushes takes one off the length, which so holds what remains (an op that finds it 0
+    runs no element) until it is set again."""
+
+    fifo: str
+    end: str
+    length: Expr
+
+
+@dataclass(frozen=True)
 class ConfigWrite:
     """`@set_config(addr, value)`: config address `addr` of the PE holds the 16-bit `value`
     from now on (both u16 expressions; the config space is described at `ConfigRead`). A PE
@@ -625,7 +653,7 @@ class PtrStore:
 
 Stmt = (Assign | LocalAssign | DsdAssign | DsdOp | Map | If | For | While | Break | Continue
         | Return | Call | ExprStmt | UnblockCmdStream | Print | TaskCtl | QueueBind | QueueCtl
-        | Assert | PtrStore | ConfigWrite)
+        | Assert | PtrStore | ConfigWrite | SetFifoLength)
 
 
 def walk_stmts(body: tuple[Stmt, ...]):
@@ -722,6 +750,11 @@ class Fifo:
     buffer: str
     activate_push: int | None = None
     activate_pop: int | None = None
+    # what an operation does that finds the FIFO empty (popping) or full (pushing), spec 7.5:
+    # "test_or_suspend" (a synchronous op ends and its builtin gives false, an asynchronous
+    # one waits), "suspend" (waits), "terminate" (ends, true) or "fault" (the PE faults)
+    empty_action: str = "test_or_suspend"
+    full_action: str = "test_or_suspend"
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,8 @@ class _ProgramBuilder(_ProgramState):
         self.functions = {n: self.traced[n] for n in self.fns}
         self.tasks = {k: self._data_task_colors(t) for k, t in self.tasks.items()}
         self.fifos = {name: ir.Fifo(name, name, self._hook(push, name, "activate_push"),
-                                    self._hook(pop, name, "activate_pop"))
+                                    self._hook(pop, name, "activate_pop"),
+                                    *self.fifo_actions[name])
                       for name, (push, pop) in self.fifo_hooks.items()}
         self.queue_colors = tuple((kind, q, color) for (kind, q), (color, _)
                                   in sorted(self.queues.items()) if color is not None)

@@ -92,6 +92,7 @@ class _ProgramState(PeBuilder):
         self.traced: dict[str, ir.Function] = {}
         self.data_queues: dict[int, int] = {}          # wse3 data task ID -> its input queue
         self.fifo_hooks: dict[str, tuple] = {}         # fifo name -> (activate_push, activate_pop)
+        self.fifo_actions: dict[str, tuple] = {}       # fifo name -> (empty, full action)
         self.counter = -1                              # local names count from 0
 
     def _check_name(self, name: str) -> None:

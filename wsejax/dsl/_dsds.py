@@ -327,9 +327,9 @@ def allocate_fifo(buffer, *, activate_push=None, activate_pop=None, empty_action
 
     Pushing into an empty FIFO activates local task `activate_push`; popping from a full one
     activates `activate_pop` (a local task ID or a task bound as a local task).
-    `empty_action` / `full_action` name the action on an empty / full FIFO:
-    "test_or_suspend" or "suspend" (wse3; `full_action` is wse3 only), as operations here
-    wait for data or room."""
+    `empty_action` / `full_action` name the action on an empty / full FIFO (spec 7.5):
+    "test_or_suspend" (the default), "terminate", or "suspend" and "fault" (wse3;
+    `full_action` is wse3 only)."""
     pb = _top_level("allocate_fifo")
     for field, action in (("empty_action", empty_action), ("full_action", full_action)):
         if action is not None:
@@ -346,4 +346,6 @@ def allocate_fifo(buffer, *, activate_push=None, activate_pop=None, empty_action
             raise ProgramError(f"allocate_fifo {what} takes a local task ID, got data task ID "
                                f"{v.id}")
     pb.fifo_hooks[buffer.name] = (activate_push, activate_pop)
+    pb.fifo_actions[buffer.name] = (empty_action or "test_or_suspend",
+                                    full_action or "test_or_suspend")
     return FifoHandle(buffer.name, buffer.dtype)

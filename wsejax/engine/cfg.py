@@ -22,7 +22,13 @@ from wsejax import ir
 from wsejax.errors import ProgramError
 from wsejax.types import DType, bool_, i32
 
-__all__ = ["Block", "Cfg", "Free", "build_cfg"]
+__all__ = ["Block", "Cfg", "Free", "build_cfg", "map_as_op"]
+
+
+def map_as_op(s: ir.Map) -> ir.DsdOp:
+    """A `@map` over fabric DSDs as the DSD operation "map" of its site: it runs on the
+    site's slot as fabric operations do, its callback in place of an element function."""
+    return ir.DsdOp("map", s.output, s.inputs, s.site)
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,7 @@ class _Builder:
     def waits(self, s) -> bool:
         """Does statement s (or a call inside it) contain a synchronous fabric op?"""
         for t in ir.walk_stmts((s,)):
-            if type(t) is ir.DsdOp and t.site in self.stall_sites:
+            if type(t) in (ir.DsdOp, ir.Map) and t.site in self.stall_sites:
                 return True
             if type(t) is ir.Call and t.fn in self.stall_fns:
                 return True
@@ -133,6 +139,12 @@ class _Builder:
         self.seal(("stall", s, wait.gid))
         wait.term = ("wait", s, after.gid)
         self.cur = after
+
+    def stmt_Map(self, s: ir.Map, ctx: _Ctx) -> None:
+        if s.site in self.stall_sites:
+            self.stmt_DsdOp(map_as_op(s), ctx)
+        else:
+            self.plain(s, ctx)
 
     def stmt_Call(self, s: ir.Call, ctx: _Ctx) -> None:
         if s.fn in self.stall_fns:

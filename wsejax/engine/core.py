@@ -230,7 +230,7 @@ class Engine:
                   for idx, e in enumerate(self.launchables)},
             inbox={col: self._ring(col) for col in self.inboxes},
             outbox={col: self._ring(col) for col in self.outboxes},
-            fifos={(c, f.name): FifoCounts(zeros(), zeros())
+            fifos={(c, f.name): FifoCounts(zeros(), zeros(), zeros() - 1, zeros() - 1)
                    for c, low in enumerate(self.lowerers) for f in low.pe.fifos},
             slots={(c, site): self._slot(info)
                    for c, low in enumerate(self.lowerers) for site, info in low.sites.items()},

@@ -135,11 +135,14 @@ def _dsd_exprs(s):
 
 
 def has_fabric(pe: ir.PeProgram) -> bool:
-    """Does any body of `pe` run a DSD op with a config (async, hooks) or a FIFO?"""
+    """Does any body of `pe` run a DSD op with a config (async, hooks) or a FIFO, or a
+    `@map` over a fabric DSD?"""
     if pe.fifos:
         return True
     return any(type(s) is ir.DsdOp and (s.config is not None or any(
         type(o) is ir.DsdOperand and _fabric_expr(o.dsd, pe) for o in (s.dest,) + s.srcs))
+        or type(s) is ir.Map and any(type(o) is ir.DsdOperand and _fabric_expr(o.dsd, pe)
+                                     for o in s.inputs + (s.output,))
         for f in pe.functions for s in ir.walk_stmts(f.body))
 
 

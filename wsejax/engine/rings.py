@@ -58,6 +58,10 @@ class FifoCounts:
 
     head: jax.Array             # [H, W] int32
     count: jax.Array            # [H, W] int32
+    # [H, W] int32 each: what remains of a set read / write length, -1 never set
+    # (`ir.SetFifoLength`)
+    read_len: jax.Array = None
+    write_len: jax.Array = None
 
 
 @dataclass

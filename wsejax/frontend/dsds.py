@@ -202,9 +202,7 @@ FIFO_ACTIONS = ("test_or_suspend", "terminate", "suspend", "fault")
 
 def check_fifo_action(arch: str, field: str, action: str) -> None:
     """A FIFO's `.empty_action` / `.full_action` (spec 7.5): one of `FIFO_ACTIONS`;
-    `.full_action`, `suspend` and `fault` are wse3 only. The FIFO operations here wait for
-    data or room: that is `suspend` (and `test_or_suspend` of an async op; a synchronous one
-    waits too, where the SDK's returns false), so `terminate` and `fault` are refused."""
+    `.full_action`, `suspend` and `fault` are wse3 only."""
     if action not in FIFO_ACTIONS:
         fail(f".{field} takes one of .{{ .test_or_suspend | .terminate | .suspend | .fault = "
              f"true }}, got .{action}", "@allocate_fifo")
@@ -212,9 +210,6 @@ def check_fifo_action(arch: str, field: str, action: str) -> None:
         fail(".full_action is not supported on wse2", "@allocate_fifo")
     if arch != "wse3" and action in ("suspend", "fault"):
         fail(f".{field} .{action} is not supported on wse2", "@allocate_fifo")
-    if action in ("terminate", "fault"):
-        fail(f".{field} .{action} is not supported yet (a FIFO operation waits for data or "
-             "room here)", "@allocate_fifo")
 
 
 def check_fifo_registers(dest: tuple | None, src: tuple | None, xdsr: int | None,

@@ -17,7 +17,6 @@ from wsejax.hardware import (
     MEMCPY_QUEUES,
     QUEUE_COUNTS,
 )
-from wsejax.opspec import CARRIED
 
 __all__ = ["DIRECTIONS", "FABRIC_DSDS", "Operand", "check_async", "check_color",
            "check_control_task_id", "check_data_task_source", "check_direction", "check_hooks",
@@ -160,9 +159,6 @@ def check_stream_operands(op: str, arch: str, operands: list[Operand]) -> None:
             which = ("first", "second")[k]
             fail(f"the fabout_dsd's .zero names the {which} source, which is not a memory DSD "
                  "here", what, 0)
-    if op in CARRIED and any(o.streams for o in operands):
-        fail("a carry across fabric or FIFO operands is not supported yet (memory DSDs only)",
-             what)
 
 
 def check_hooks(op: str, activate: bool, unblock: bool) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.diagnostics import (
     dsd_out_of_range,
+    fifo_fault,
     half_an_element,
     index_out_of_range,
     microthread_clash,
@@ -231,7 +232,7 @@ class DsdInterpreter:
         dest = self._operands(pe, [s.dest], fr, index, what)[0]
         srcs = self._operands(pe, s.srcs, fr, index, what)
         dsds = [o for letter, o in [dest] + srcs if letter == "D"]
-        n = max(self._length(dsds), 0)
+        n = _fifo_bound(pe, dest, dsds, max(self._length(dsds), 0))
         streams = any(d.kind in STREAM_KINDS for d in dsds)
         if n == 0 and not streams:
             _hooks(pe, activate, unblock)
@@ -262,10 +263,17 @@ class DsdInterpreter:
         if cfg.async_:
             pe.micro[s.site] = op
             return
+        op.sync = True
+        # spec 7.5: where a FIFO ends the op (false), a pointer destination keeps its value
+        kept = pe.flat[dest[1].symbol].view(spec.dest.np)[ptr_index].copy() \
+            if dest[0] == "p" else None
         progressed = self._advance(pe, op)
-        while op.done < op.length:
+        while not op.finished:
             yield progressed
             progressed = self._advance(pe, op)
+        pe.op_ok[s.site] = op.ok
+        if not op.ok and kept is not None:
+            pe.flat[dest[1].symbol].view(spec.dest.np)[ptr_index] = kept
         self._finish(pe, op)
         self._tick(pe, fr, n)
 
@@ -316,11 +324,16 @@ class DsdInterpreter:
         while op.done < op.length and ready():
             vals = [self._source(pe, op, letter, o, t, c)
                     for (letter, o), t, c in zip(op.srcs, op.spec.srcs, op.scalars)]
-            self._write(pe, op.dest, op.ptr_index, op.done, op.spec.fn(*vals), op.spec.dest,
-                        op.index)
+            if op.spec.name in CARRIED:     # the carry goes from each element to the next
+                r, op.carry = op.spec.fn(*vals, op.carry)
+            else:
+                r = op.spec.fn(*vals)
+            self._write(pe, op.dest, op.ptr_index, op.done, r, op.spec.dest, op.index)
             _zero_sources(pe, op)
             op.done += 1
-        return op.done > start
+        if op.done < op.length:
+            _fifo_action(pe, op)
+        return op.done > start or op.ended
 
     def _readiness(self, pe: PE, op: RunningOp):
         """A test of whether `op` can do one more element now: its fabric output and FIFO
@@ -360,9 +373,23 @@ class DsdInterpreter:
         _save_addresses(pe, op.saved, op.length)
         _hooks(pe, op.activate, op.unblock)
 
+    def stmt_SetFifoLength(self, pe: PE, s: ir.SetFifoLength, fr: Frame) -> None:
+        n = self._int(pe, s.length, fr) & 0xFFFF
+        if s.end == "read":
+            pe.fifos[s.fifo].read_len = n
+        else:
+            pe.fifos[s.fifo].write_len = n
+
+    def expr_OpOk(self, pe: PE, e: ir.OpOk, fr: Frame):
+        return np.bool_(pe.op_ok.get(e.site, True))
+
     # -- @map -------------------------------------------------------------------------------
 
-    def stmt_Map(self, pe: PE, s: ir.Map, fr: Frame) -> None:
+    def stmt_Map(self, pe: PE, s: ir.Map, fr: Frame):
+        """`@map` (a generator): one call per element, in order; where an input is a fabin_dsd
+        or the output a fabout_dsd, each element waits for its wavelet and for room."""
+        if fr.in_map:
+            raise map_write_error(fr)
         f = pe.cls.function(s.fn)
         what = f"@map in {fr.fn}"
         ins = self._operands(pe, s.inputs, fr)
@@ -370,25 +397,59 @@ class DsdInterpreter:
         dsds = [o for letter, o in ins if letter == "D"]
         if out is not None and out[0] == "D":
             dsds.append(out[1])
-        if any(not d.is_memory for d in dsds):
-            raise ProgramError(f"{what}: fabric and FIFO operands are not supported in @map")
+        if any(d.kind == "fifo" or d.kind == "fabout" and d is not out[1] for d in dsds):
+            raise ProgramError(f"{what}: @map takes no FIFO, nor a fabout_dsd input")
         n = self._length(dsds)
-        if n <= 0:
-            return
-        for (letter, o), (_, ptype) in zip(ins, f.params):
-            self._check_operand(pe, letter, o, n, ptype, fr, what)
-        ptr_index = None
-        if out is not None:
-            ptr_index = self._check_operand(pe, out[0], out[1], n, f.ret, fr, what)
-        for i in range(n):
-            args = [self._read(pe, o, i, ptype) if letter == "D" else o[0]
-                    for (letter, o), (_, ptype) in zip(ins, f.params)]
-            r = self._map_call(pe, f, s.fn, args, what)
+        if n > 0:
+            for (letter, o), (_, ptype) in zip(ins, f.params):
+                self._check_operand(pe, letter, o, n, ptype, fr, what)
+            ptr_index = None
             if out is not None:
-                if r is None:
-                    raise ProgramError(f"@map callback {s.fn} returned no value")
-                self._write(pe, out, ptr_index, i, cast(r, dtype_of(r), f.ret), f.ret)
-        self._tick(pe, fr, n)
+                ptr_index = self._check_operand(pe, out[0], out[1], n, f.ret, fr, what)
+            ready = self._map_ready(pe, ins, out)
+            i = 0
+            while i < n:
+                start = i
+                while i < n and ready():
+                    self._map_element(pe, s.fn, f, ins, out, ptr_index, i, what)
+                    i += 1
+                if i < n:
+                    yield i > start
+            self._tick(pe, fr, n)
+        self._tick(pe, fr, 1)
+
+    def _map_ready(self, pe: PE, ins, out):
+        """A test of whether `@map` can do one more element now: its fabin inputs hold
+        data, its fabout output has room."""
+        inboxes = Counter(o.color for letter, o in ins if letter == "D" and o.kind == "fabin")
+        queues = [(pe.queue(pe.inbox, c), k) for c, k in inboxes.items()]
+        box = None
+        if out is not None and out[0] == "D" and out[1].kind == "fabout":
+            box = pe.queue(pe.outbox, out[1].color)
+        capacity = self.queue_capacity
+
+        def ready() -> bool:
+            return not (box is not None and len(box) >= capacity
+                        or any(data_ahead(q) < k for q, k in queues))
+        return ready
+
+    def _map_element(self, pe: PE, name: str, f: ir.Function, ins, out, ptr_index, i: int,
+                     what: str) -> None:
+        """Element i of `@map`: read the inputs (a wavelet of each fabin input), call, write."""
+        args = []
+        for (letter, o), (_, ptype) in zip(ins, f.params):
+            if letter != "D":
+                args.append(o[0])
+            elif o.kind == "fabin":
+                args.append(from_bits(int(payload_in(pe.inbox[o.color].popleft(), ptype.bits)),
+                                      ptype))
+            else:
+                args.append(self._read(pe, o, i, ptype))
+        r = self._map_call(pe, f, name, args, what)
+        if out is not None:
+            if r is None:
+                raise ProgramError(f"@map callback {name} returned no value")
+            self._write(pe, out, ptr_index, i, cast(r, dtype_of(r), f.ret), f.ret)
 
     def _map_call(self, pe: PE, f: ir.Function, name: str, args: list, what: str):
         """Call a @map callback on one element's arguments; its return value."""
@@ -401,6 +462,43 @@ class DsdInterpreter:
         finally:
             pe.stack.pop()
         return callee.retval
+
+
+def _fifo_bound(pe: PE, dest, dsds, n: int) -> int:
+    """An op's length `n` with the set read length of its FIFO source and the set write
+    length of its FIFO destination (`ir.SetFifoLength`) as those operands' lengths: the
+    shortest, where no other DSD operand gives one (`n` is then 1) the FIFOs'."""
+    lengths = []
+    for d in dsds:
+        if d.kind != "fifo":
+            continue
+        f = pe.fifos[d.base]
+        left = f.write_len if dest[0] == "D" and d is dest[1] else f.read_len
+        if left is not None:
+            lengths.append(left)
+    if not lengths:
+        return n
+    if all(d.kind == "fifo" for d in dsds):
+        return min(lengths)
+    return min(n, *lengths)
+
+
+def _fifo_action(pe: PE, op: RunningOp) -> None:
+    """Spec 7.5: `op`, short of its length, finds a FIFO source empty or its FIFO destination
+    full: the FIFO's action ends it (`terminate`; `test_or_suspend` of a synchronous op, whose
+    builtin then gives false), faults the PE (`fault`), or lets it wait."""
+    letter, dest = op.dest
+    stuck = [(pe.fifos[name], "empty") for name in op.need_pop if pe.fifos[name].count == 0]
+    if letter == "D" and dest.kind == "fifo":
+        f = pe.fifos[dest.base]
+        stuck += [(f, "full")] if f.count >= f.size else []
+    for f, state in stuck:
+        action = f.spec.empty_action if state == "empty" else f.spec.full_action
+        if action == "fault":
+            raise Fault(fifo_fault(op.what, f.spec.name, state))
+        if action == "terminate" or (action == "test_or_suspend" and op.sync):
+            op.ended = True
+            op.ok = op.ok and action == "terminate"
 
 
 def _zero_sources(pe: PE, op: RunningOp) -> None:

@@ -52,7 +52,7 @@ __all__ = ["BREAK", "CONTINUE", "RETURN", "Interpreter"]
 BREAK, CONTINUE, RETURN = "break", "continue", "return"
 
 # statements that contain others or may wait: their handlers are generators
-_WAITING_STMTS = frozenset({ir.If, ir.For, ir.While, ir.Call, ir.DsdOp})
+_WAITING_STMTS = frozenset({ir.If, ir.For, ir.While, ir.Call, ir.DsdOp, ir.Map})
 # statements a @map callback may not run
 _NOT_IN_MAP = frozenset({ir.Assign, ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
                          ir.TaskCtl, ir.QueueBind, ir.QueueCtl, ir.PtrStore})

@@ -119,6 +119,8 @@ class FifoState:
     size: int
     head: int = 0
     count: int = 0
+    read_len: int | None = None     # what remains of a set read length (ir.SetFifoLength)
+    write_len: int | None = None
 
 
 @dataclass
@@ -178,6 +180,14 @@ class RunningOp:
     done: int = 0
     queues: tuple = ()          # the queues bound at run time it uses, (kind, n)
     saved: tuple = ()           # its `.save_address` registers, moved when it completes
+    carry: int = 0              # the carry of an op of `opspec.CARRIED`, 0 at its start
+    sync: bool = False          # a synchronous op (its PE's main thread waits for it)
+    ended: bool = False         # a FIFO operand's action ended it before its length
+    ok: bool = True             # what its builtin gives (false: `test_or_suspend` ended it)
+
+    @property
+    def finished(self) -> bool:
+        return self.ended or self.done >= self.length
 
 
 class Fault(Exception):
@@ -249,6 +259,7 @@ class PE:
         self.root = ""                    # the task or launched function it runs
         self.launch: tuple | None = None  # a launched function waiting for the main thread
         self.micro: dict[int, RunningOp] = {}   # running asynchronous ops by site
+        self.op_ok: dict[int, bool] = {}        # the result of each synchronous op by site
         self.fabin_users: Counter = Counter()   # running ops reading each color
         self.fabout_users: Counter = Counter()  # running ops writing each color
 
@@ -285,6 +296,8 @@ class PE:
         v = self.flat[f.spec.buffer].view(want.np)[f.head]
         f.head = (f.head + 1) % f.size
         f.count -= 1
+        if f.read_len is not None:
+            f.read_len = max(f.read_len - 1, 0)
         if f.count == f.size - 1 and f.spec.activate_pop is not None:
             self.activate(f.spec.activate_pop)
         return v
@@ -295,5 +308,7 @@ class PE:
         f = self.fifos[name]
         self.flat[f.spec.buffer].view(have.np)[(f.head + f.count) % f.size] = v
         f.count += 1
+        if f.write_len is not None:
+            f.write_len = max(f.write_len - 1, 0)
         if f.count == 1 and f.spec.activate_push is not None:
             self.activate(f.spec.activate_push)

@@ -142,7 +142,7 @@ class Scheduler:
         for site in sorted(pe.micro):
             op = pe.micro[site]
             changed = self._advance(pe, op) or changed
-            if op.done >= op.length:
+            if op.finished:
                 del pe.micro[site]
                 self._finish(pe, op)
                 changed = True

@@ -119,8 +119,16 @@ def dsd_op(c, node: ast.Builtin, env: Env):
         raise c.error(problem, node.pos)
     config = _dsr_config(c, vals, node, config, env.module.pe)
     _check_fabric_operands(c, vals, node, config, env.module.pe)
-    fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), env.module.pe.site(),
-                     config))
+    site = env.module.pe.site()
+    fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), site, config))
+    return _op_result(vals, config, site)
+
+
+def _op_result(vals, config, site: int):
+    """What the builtin gives (spec 7.5, 8): a synchronous op with a FIFO operand may end
+    early, false, at run time; any other completes (an asynchronous one is started): true."""
+    if (config is None or not config.async_) and any(isinstance(v, FifoVal) for v in vals):
+        return RVal(ir.OpOk(site), DType.bool_)
     return True
 
 
@@ -197,20 +205,22 @@ def _allocate_fifo(c, node, env):
     name = c.decl_name
     _fifo_registers(c, pe, name, cfg.fields, node)
     pe.fifos[name] = ir.Fifo(name, buf.name, hooks.get("activate_push"),
-                             hooks.get("activate_pop"))
+                             hooks.get("activate_pop"),
+                             hooks.get("empty_action", "test_or_suspend"),
+                             hooks.get("full_action", "test_or_suspend"))
     return FifoVal(name, buf.name, buf.dtype)
 
 
 def _fifo_hooks(c, options: dict, node) -> dict:
-    """The local task IDs a FIFO's config activates (`activate_push`, `activate_pop`); its
-    other options are checked."""
+    """The local task IDs a FIFO's config activates (`activate_push`, `activate_pop`) and
+    its actions (`empty_action`, `full_action`); its other options are checked."""
     hooks = {}
     for k, v in options.items():
         if k in ("activate_push", "activate_pop"):
             hooks[k] = _local_id(c, v, node, f"@allocate_fifo .{k}")
         elif k in ("empty_action", "full_action"):
-            rule(c, node, check_fifo_action, c.arch, k, _fifo_action(c, k, v, node),
-                 pos=node.args[1].pos)
+            hooks[k] = _fifo_action(c, k, v, node)
+            rule(c, node, check_fifo_action, c.arch, k, hooks[k], pos=node.args[1].pos)
         elif k in ("dest", "src", "xdsr"):
             continue            # `_fifo_registers`
         elif k == "simd_mode":
@@ -257,6 +267,24 @@ def _fifo_registers(c, pe, fifo: str, options: dict, node) -> None:
          pos=node.args[1].pos)
     for n, _ in regs:
         pe.fifo_registers[n] = fifo
+
+
+@builtin("set_fifo_read_length", "set_fifo_write_length")
+def _set_fifo_length(c, node, env):
+    """`@set_fifo_read_length(f, n)` / `@set_fifo_write_length(f, n)`: at run time, FIFO
+    `f`'s read / write length is n (u16) from now on (`ir.SetFifoLength` says how ops use
+    it)."""
+    nargs(c, node, 2)
+    fn = c.need_fn(env, node.pos, f"@{node.name}")
+    f = c.ev(node.args[0], env)
+    if not isinstance(f, FifoVal):
+        raise c.error(f"@{node.name} takes a FIFO (const f = @allocate_fifo(buf)), got "
+                      f"{describe(f)}", node.args[0].pos)
+    n = c.to_expr(c.ev(node.args[1], env), DType.u16, node.args[1].pos,
+                  f"the length of @{node.name}")
+    end = "read" if node.name == "set_fifo_read_length" else "write"
+    fn.emit(ir.SetFifoLength(f.name, end, n))
+    return None
 
 
 @builtin("map")

@@ -19,9 +19,10 @@ import numpy as np
 from jax import lax
 
 from wsejax import ir, ops
+from wsejax.engine.cfg import map_as_op
 from wsejax.engine.machine import DsdRt, Frame, bitview, is_static, mask_and
 from wsejax.errors import ProgramError
-from wsejax.opspec import CARRIED
+from wsejax.opspec import CARRIED, ElementOp
 from wsejax.types import DType
 
 __all__ = ["DsdOpLowering", "has_call", "loads", "same_dsd"]
@@ -58,8 +59,21 @@ class DsdOpLowering:
                 rt = jnp.minimum(rt, min(statics))
         return n, rt
 
+    def op_spec(self, s: ir.DsdOp) -> ElementOp:
+        """The element types (and function) of op `s`; for a `@map` run as an op
+        (`map_as_op`), its callback's parameter and result types."""
+        if s.op != "map":
+            return self.op_table[s.op]
+        f = self.pe.function(self.map_stmts[s.site].fn)
+        return ElementOp("map", f.ret, tuple(t for _, t in f.params), (), None)
+
+    @property
+    def map_stmts(self) -> dict:
+        """site -> the `@map` over fabric DSDs of that site, run as an op."""
+        return self.__dict__.setdefault("_map_stmts", {})
+
     def stmt_DsdOp(self, s: ir.DsdOp, fr: Frame, m) -> None:
-        spec = self.op_table[s.op]
+        spec = self.op_spec(s)
         what = f"@{s.op} in {fr.fn}"
         dest = self._operands([s.dest], fr)[0]
         srcs = self._operands(s.srcs, fr)
@@ -224,7 +238,10 @@ class DsdOpLowering:
         if out is not None and out[0] == "D":
             dsds.append(out[1])
         if any(not d.memory for d in dsds):
-            raise ProgramError(f"{what}: fabric DSDs and FIFOs are not supported in @map")
+            # a fabin input or a fabout output: the map runs on its slot, as an op
+            self.map_stmts[s.site] = s
+            self.stmt_DsdOp(map_as_op(s), fr, m)
+            return
         n, nvalid = self._length(dsds)
         if n == 0:
             return

@@ -36,8 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wsejax import ir
-from wsejax.diagnostics import microthread_clash, started_while_running
+from wsejax import ir, ops
+from wsejax.diagnostics import fifo_fault, microthread_clash, started_while_running
 from wsejax.engine.cfg import Free
 from wsejax.engine.machine import DsdRt, Frame, Machine
 from wsejax.engine.rings import (
@@ -56,6 +56,7 @@ from wsejax.engine.rings import (
 from wsejax.engine.state import task_bit
 from wsejax.errors import ProgramError
 from wsejax.hardware import UT_ID_COUNT
+from wsejax.opspec import CARRIED
 from wsejax.types import DType
 
 __all__ = ["DSD_FIELDS", "FabricLowering", "SiteInfo", "is_fabric", "operand_field"]
@@ -82,6 +83,7 @@ class SiteInfo:
     hidden: bool
     in_order: bool = False
     fn: str = ""         # the function the op is written in
+    field_types: dict = field(default_factory=dict)   # slot field -> numpy dtype, not int32
     # slot field -> its value on every start (an int), or None: kept per PE in the slot
     fields: dict = field(default_factory=dict)
 
@@ -96,6 +98,8 @@ class SiteInfo:
         for k, (kind, t) in enumerate(self.operands):
             if kind == "s" and f == operand_field(k, "val"):
                 return t.np, 0
+        if f in self.field_types:
+            return self.field_types[f], 0
         return np.dtype(np.int32), -1 if f in ("act", "unb", "ut") else 0
 
     @property
@@ -301,15 +305,35 @@ class FabricLowering:
                 b = min(b, int(d.length))
             window = b if window is None else min(window, b)
         window = max(1, window or 1)
-        # an element reading what an earlier one wrote (a stride-0 accumulator): one a tick
+        in_order = self._in_order(s, dest, srcs, window)
+        info = SiteInfo(self.cls, s, _template(dest), tuple(_template(o) for o in srcs),
+                        1 if in_order else window, hidden, in_order, fr.fn)
+        if s.op in CARRIED:
+            info.fields["carry"] = None     # kept per PE, 0 at each start
+        fifos = [o.fifo for k, o in (dest,) + tuple(srcs) if k == "D" and o.kind == "fifo"]
+        if hidden and fifos:
+            info.fields["ok"] = None        # what the builtin gives, 1 at each start
+        if hidden and fifos and dest[0] == "p":
+            # the value a pointer destination keeps where a FIFO ends the op (spec 7.5)
+            info.fields["keep"] = None
+            info.field_types["keep"] = self.sym(dest[1].symbol).dtype.np
+        if set(fifos) & self.sized_fifos():
+            info.fields["len"] = None       # a FIFO's length set at run time bounds it
+        self.sites[s.site] = info
+        return info
+
+    def _in_order(self, s: ir.DsdOp, dest, srcs, window: int) -> bool:
+        """Must the op of site `s` go one element a tick? Where an element may read what an
+        earlier one wrote (a stride-0 accumulator, a `@map` callback reading its output), or
+        the carry of `@addc16` goes from each element to the next."""
+        if s.op == "map":
+            return self._map_carried(self.pe.function(self.map_stmts[s.site].fn),
+                                     None if dest[1] is None else dest)
         in_order = self._carried(s, dest, list(srcs), window) \
             if dest[0] != "D" or dest[1].memory else False
         if dest[0] == "D" and dest[1].kind == "fifo":
             in_order = in_order or any(k == "D" and o.kind == "fifo" for k, o in srcs)
-        info = SiteInfo(self.cls, s, _template(dest), tuple(_template(o) for o in srcs),
-                        1 if in_order else window, hidden, in_order, fr.fn)
-        self.sites[s.site] = info
-        return info
+        return in_order or s.op in CARRIED
 
     def _start_values(self, s: ir.DsdOp, dest, srcs, fr) -> dict:
         """What starting `s` captures: slot field -> value (an int or an array): the runtime
@@ -335,10 +359,45 @@ class FabricLowering:
                         out[operand_field(k, f)] = v
             elif kind == "s":
                 out[operand_field(k, "val")] = o[0]
-        out["len"] = 1 if length is None else length
+        out["len"] = self._fifo_bound(dest, srcs, length)
         for hook, e in (("act", cfg.activate), ("unb", cfg.unblock), ("ut", cfg.ut_id)):
             out[hook] = -1 if e is None else self._config_value(e, fr)
         return out
+
+    def sized_fifos(self) -> set:
+        """The FIFOs of this class whose read or write length the program sets."""
+        if getattr(self, "_sized_fifos", None) is None:
+            self._sized_fifos = {s.fifo for f in self.pe.functions
+                                 for s in ir.walk_stmts(f.body) if type(s) is ir.SetFifoLength}
+        return self._sized_fifos
+
+    def _fifo_bound(self, dest, srcs, length):
+        """An op's `length` (None: no DSD operand but FIFOs gives one) with the set read
+        length of its FIFO source and the set write length of its FIFO destination
+        (`ir.SetFifoLength`) as those operands' lengths: the shortest; with none, 1."""
+        unset = np.iinfo(np.int32).max
+        bound = unset if length is None else length
+        for k, (kind, o) in enumerate((dest,) + tuple(srcs)):
+            if self.discovering or kind != "D" or o.kind != "fifo" \
+                    or o.fifo not in self.sized_fifos():
+                continue
+            counts = self.fifo_counts(o.fifo)
+            left = counts.write_len if k == 0 else counts.read_len
+            bound = jnp.where(left >= 0, jnp.minimum(bound, left), bound)
+        if length is None:
+            return 1 if bound is unset else jnp.where(bound == unset, 1, bound)
+        return bound
+
+    def stmt_SetFifoLength(self, s: ir.SetFifoLength, fr, m) -> None:
+        n = jnp.broadcast_to(self.expr(s.length, fr).astype(jnp.int32) & 0xFFFF, self.lanes)
+        if self.discovering:
+            return
+        counts = self.fifo_counts(s.fifo)
+        mm = jnp.ones(self.lanes, bool) if m is None else m
+        if s.end == "read":
+            counts.read_len = jnp.where(mm, n, counts.read_len)
+        else:
+            counts.write_len = jnp.where(mm, n, counts.write_len)
 
     def _config_value(self, e, fr):
         return int(e.value) if type(e) is ir.Const else self.expr(e, fr)
@@ -369,6 +428,14 @@ class FabricLowering:
         slot = self.machine.fab.slots[(self.cls, s.site)]
         mm = jnp.ones(self.lanes, bool) if m is None else m
         values = self._start_values(s, dest, srcs, fr)
+        if s.op in CARRIED:
+            values["carry"] = 0     # each start adds from a carry of 0
+        if "ok" in info.fields:
+            values["ok"] = 1
+        if "keep" in info.fields:
+            ptr = dest[1]
+            values["keep"] = self.expr(ir.Load(ptr.symbol, tuple(ptr.indices),
+                                               self.sym(ptr.symbol).dtype), fr)
         busy = slot.run & mm
         self.fault(busy, None, started_while_running(f"@{s.op} in {fr.fn}"))
         if s.config is not None and s.config.ut_id is not None:
@@ -464,6 +531,10 @@ class FabricLowering:
         # the op's cycles count when it completes (one, and one per element)
         self.tick(done, 1 + self.slot_field(s.site, "len"))
         self.save_addresses(s, self.slot_field(s.site, "len"), fr, done)
+        if "keep" in self.sites[s.site].fields:
+            ptr = s.dest
+            lost = done & (self.slot_field(s.site, "ok") == 0)
+            self.assign_value(ptr.symbol, ptr.indices, self.slot_field(s.site, "keep"), fr, lost)
         self.apply_hooks(s.config, fr, done)
         return jnp.where(done, nxt, pc)
 
@@ -473,7 +544,7 @@ class FabricLowering:
         machine and the elements done per PE (`[H, W]` int32)."""
         self.machine = machine
         info = self.sites[site]
-        spec = self.op_table[info.stmt.op]
+        spec = self.op_spec(info.stmt)
         slot = machine.fab.slots[(self.cls, site)]
         run = slot.run & healthy & ~self.suspended(site)
         pos, length = slot.pos, self.slot_field(site, "len")
@@ -483,12 +554,12 @@ class FabricLowering:
         what = f"@{info.stmt.op}"
         vals = [self._window_read(o, pos, j, avail, want, run, what) if kind == "D" else
                 self._scalar_source(o, want) for (kind, o), want in zip(operands[1:], spec.srcs)]
-        res = jnp.broadcast_to(spec.fn(*vals), self.lanes + (info.window,))
+        res = self._results(site, info, spec, vals, avail, run)
         kind, o = operands[0]
         if kind == "D":
             self._window_write(o, res, pos, j, avail, spec.dest, run, what, site)
             self._zero_sources(o, operands, spec, pos, j, avail, run, what, site)
-        else:
+        elif o is not None:     # None: a @map whose callback returns void
             self.store(("p", o), res, info.window, avail, spec.dest, run, Frame.microthread(),
                        what)
         for kind, o in operands[1:]:
@@ -498,13 +569,77 @@ class FabricLowering:
                 self._fifo_pop(o.fifo, avail)
         new = pos + avail
         slot.pos = new
-        done = run & (new >= length)
+        ended = self._fifo_actions(site, info, operands, run & (new < length))
+        done = run & ((new >= length) | ended)
         slot.run = slot.run & ~done
         if not info.hidden:
             # an async op moves its `.save_address` registers as it completes
             self.save_addresses(info.stmt, length, Frame.microthread(), done)
             self._completion_hooks(site, info, done)
         return self.machine, avail
+
+    def _results(self, site: int, info: SiteInfo, spec, vals, avail, run):
+        """The window's results (`[H, W, window]`); an op of `CARRIED` (window 1) takes its
+        slot's carry in and keeps the carry out where the element ran; a `@map` calls its
+        callback on the window (None where it returns void)."""
+        shape = self.lanes + (info.window,)
+        if info.stmt.op == "map":
+            res = self._map_window(self.map_stmts[site].fn, vals, run)
+            return None if res is None else jnp.broadcast_to(res, shape)
+        if info.stmt.op not in CARRIED:
+            return jnp.broadcast_to(spec.fn(*vals), shape)
+        slot = self.machine.fab.slots[(self.cls, site)]
+        carry = slot.fields["carry"]
+        res, out = ops.add_with_carry(*vals, carry[..., None])
+        out = jnp.broadcast_to(out, self.lanes + (1,))[..., 0].astype(carry.dtype)
+        slot.fields["carry"] = jnp.where(avail > 0, out, carry)
+        return jnp.broadcast_to(res, shape)
+
+    def _map_window(self, name: str, vals, run):
+        """A `@map` callback `name` called on a window of its inputs (`vals`, each
+        `[H, W, window]` or `[H, W, 1]`) on the PEs in `run`: its results, or None (void)."""
+        f = self.pe.function(name)
+        callee = Frame(ext=1, fn=name)
+        for (pname, _), a in zip(f.params, vals):
+            callee.locals[pname] = a
+        self.block(f.body, callee, run[..., None])
+        if f.ret is None:
+            return None
+        if callee.retval is None:
+            raise ProgramError(f"@map callback {name} returned no value")
+        return callee.retval.astype(f.ret.np)
+
+    def _fifo_actions(self, site: int, info: SiteInfo, operands, short):
+        """Spec 7.5: where the op is `short` of its length and finds a FIFO source empty or its
+        FIFO destination full, the FIFO's action ends it (`terminate`; `test_or_suspend` of a
+        synchronous op, whose builtin then gives false), faults the PE (`fault`) or lets it
+        wait. Returns the lanes where it ended."""
+        ended = jnp.zeros(self.lanes, bool)
+        for k, (kind, o) in enumerate(operands):
+            if kind != "D" or o.kind != "fifo":
+                continue
+            f = self.fifo(o.fifo)
+            count = self.fifo_counts(o.fifo).count
+            if k == 0:
+                state, action = "full", f.full_action
+                stuck = short & (count >= self.sym(f.buffer).size)
+            else:
+                state, action = "empty", f.empty_action
+                stuck = short & (count == 0)
+            if action == "fault":
+                self.fault(stuck, None, fifo_fault(info.what, o.fifo, state))
+            elif action == "terminate" or (action == "test_or_suspend" and info.hidden):
+                ended = ended | stuck
+                if action == "test_or_suspend":
+                    slot = self.machine.fab.slots[(self.cls, site)]
+                    slot.fields["ok"] = jnp.where(stuck, 0, slot.fields["ok"])
+        return ended
+
+    def expr_OpOk(self, e: ir.OpOk, fr: Frame):
+        slot = self.machine.fab.slots.get((self.cls, e.site))
+        if slot is None or "ok" not in slot.fields:
+            return self.lane(jnp.ones(self.lanes, bool), fr)
+        return self.lane(slot.fields["ok"] != 0, fr)
 
     def _zero_sources(self, dest, operands, spec, pos, j, avail, run, what, site) -> None:
         """A fabout destination's `.zero`: the memory sources it names are zeroed where this
@@ -636,6 +771,7 @@ class FabricLowering:
         counts = self.fifo_counts(name)
         was_empty = counts.count == 0
         counts.count = counts.count + n
+        counts.write_len = _spend(counts.write_len, n)
         if f.activate_push is not None:
             self.machine.active = self.machine.active | task_bit(f.activate_push,
                                                                  was_empty & (n > 0))
@@ -647,8 +783,14 @@ class FabricLowering:
         was_full = counts.count == cap
         counts.head = (counts.head + n) % cap
         counts.count = counts.count - n
+        counts.read_len = _spend(counts.read_len, n)
         if f.activate_pop is not None:
             self.machine.active = self.machine.active | task_bit(f.activate_pop, was_full & (n > 0))
+
+
+def _spend(left, n):
+    """A set FIFO length (`left` >= 0) less the n elements an op popped or pushed."""
+    return jnp.where(left >= 0, jnp.maximum(left - n, 0), left)
 
 
 def _minimum(a, b):
