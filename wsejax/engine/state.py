@@ -149,7 +149,8 @@ def _memory_images(program: ir.Program, plan: SlotPlan) -> dict:
             for s in pe.symbols:
                 if plan.symbol_slot[c].get(s.name) == slot and s.init is not None:
                     arr[program.class_of == c] = np.asarray(s.init, dtype.np).reshape(shape)
-        mem[slot] = jnp.asarray(arr)
+        # a 64-bit integer's bytes are those of its carrier (`engine.wide`)
+        mem[slot] = jnp.asarray(arr.view(np.complex64) if dtype.is_wide else arr)
     return mem
 
 

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from wsejax import ir
 from wsejax.diagnostics import bad_pointer
+from wsejax.engine import wide
 from wsejax.engine.access import gather, scatter
 from wsejax.engine.machine import Frame, bitview
 from wsejax.errors import ProgramError
@@ -61,7 +62,7 @@ class PointerLowering:
 
     def expr_PtrLoad(self, e: ir.PtrLoad, fr: Frame):
         addr = self._pointer_lanes(self.expr(e.addr, fr), fr)
-        out = jnp.zeros(self.lanes, e.dtype.np)
+        out = jnp.zeros(self.lanes, wide.carrier(e.dtype))
         hit = jnp.zeros(self.lanes, bool)
         for sym, flat, inside, rel in self._hits(e.dtype, addr):
             out = jnp.where(inside, _read(sym, flat, rel, e.dtype), out)
@@ -71,7 +72,7 @@ class PointerLowering:
 
     def stmt_PtrStore(self, s: ir.PtrStore, fr: Frame, m) -> None:
         addr = self._pointer_lanes(self.expr(s.addr, fr), fr)
-        v = jnp.broadcast_to(jnp.asarray(self.expr(s.value, fr)).astype(s.dtype.np), self.lanes)
+        v = jnp.broadcast_to(wide.astype(self.expr(s.value, fr), s.dtype), self.lanes)
         hit = jnp.zeros(self.lanes, bool)
         for sym, flat, inside, rel in self._hits(s.dtype, addr):
             ok = inside if m is None else inside & m
