@@ -29,7 +29,8 @@ def int_to_float(v: int, want: DType):
             mant += 1
         mag = mant << extra
     # mag now has at most the mantissa's bits: exact in f32, and in `want` unless it overflows
-    x = np.float32(float(mag)).astype(want.np)
+    with np.errstate(over="ignore"):        # past the type's range: an infinity
+        x = np.float32(float(mag)).astype(want.np)
     return -x if v < 0 else x
 
 

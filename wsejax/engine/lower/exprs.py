@@ -60,7 +60,7 @@ class ExprLowering:
         return self.lane(v, fr)
 
     def expr_PeValue(self, e: ir.PeValue, fr: Frame):
-        return self.lane(self.machine.tables[e.table].astype(e.dtype.np), fr)
+        return self.lane(wide.astype(self.machine.tables[e.table], e.dtype), fr)
 
     def expr_Un(self, e: ir.Un, fr: Frame):
         a = self.expr(e.a, fr)
