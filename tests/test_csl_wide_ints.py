@@ -191,9 +191,10 @@ fn main() void {
 """
 
 
-def to_float(v: int, t) -> int:
-    """The bits of integer v converted to float type t, rounded once to nearest even."""
-    m = {np.float32: 24, np.float16: 11}[t]
+def to_float(v: int, t, m: int | None = None) -> int:
+    """The bits of integer v converted to float type t, rounded once to nearest even (to m
+    significant bits, t's by default)."""
+    m = m or {np.float32: 24, np.float16: 11}[t]
     mag = abs(v)
     extra = mag.bit_length() - m
     if extra > 0:
@@ -517,3 +518,41 @@ fn main() void {{
   sys.unblock_cmd_stream();
 }}
 """, where, text)
+
+
+BF16 = """
+var inp: [4]u32;
+var out: [4]u32;
+fn main() void {
+  const a: u64 = (@as(u64, inp[1]) << 32) | inp[0];
+  const b: bf16 = @as(bf16, a);
+  out[0] = @as(u32, @bitcast(u16, b));
+  out[1] = @as(u32, @bitcast(u16, @as(bf16, @bitcast(i64, a))));
+  out[2] = @as(u32, @as(u64, b) >> 32);
+  out[3] = @bitcast(u32, @as(i32, @as(i64, b) >> 32));
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_bf16_conversions_round_once(tmp_path, arch):
+    from csl_harness import compile_pe
+    from test_csl_control import EXPORTS, HEAD, TAIL
+
+    prog = compile_pe(tmp_path, HEAD + BF16 + TAIL.format(t="u32"), EXPORTS.format(t="u32"),
+                      w=1, h=1, arch=arch, fp16_format="bf16")
+    run = Runner(prog, 4, 4, np.uint32)
+    for a in (0x9ABCDEF012345678, 0x0180_8000_0000_0000, 0x0181_8000_0000_0001, (1 << 24) + 1,
+              0x0180_8000_0000_0000 - 1, M64):
+        sa = s64(a)
+        ub, sb = bf16_bits(a), bf16_bits(sa)
+        back = np.uint32(ub << 16).view(np.float32)
+        want = [ub, sb, to_int(back, 0, M64) >> 32,
+                (to_int(back, -2**63, 2**63 - 1) >> 32) & 0xFFFFFFFF]
+        assert run(halves(a) + [0, 0]).tolist() == want, hex(a)
+
+
+def bf16_bits(v: int) -> int:
+    """The bits of integer v as bf16, rounded once to nearest even (8 significant bits)."""
+    return to_float(v, np.float32, 8) >> 16
