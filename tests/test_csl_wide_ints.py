@@ -556,3 +556,42 @@ def test_bf16_conversions_round_once(tmp_path, arch):
 def bf16_bits(v: int) -> int:
     """The bits of integer v as bf16, rounded once to nearest even (8 significant bits)."""
     return to_float(v, np.float32, 8) >> 16
+
+
+CASTS = """
+var inp: [4]u32;
+var out: [11]u32;
+var big: [2]u64 = [2]u64 { 0x1122334455667788, 0x99AABBCCDDEEFF00 };
+var words: [4]u32 = [4]u32 { 1, 2, 3, 4 };
+var halfs: [4]u16 = [4]u16 { 5, 6, 7, 8 };
+var wide_ptr: [*]u64 = &big;
+fn main() void {
+  var p: [*]u32 = @ptrcast([*]u32, wide_ptr);       // 32-bit halves of 64-bit elements
+  out[0] = p[inp[0]];
+  p[3] = 7;
+  out[1] = @as(u32, big[1] >> 32);
+  var h: [*]u16 = @ptrcast([*]u16, wide_ptr);       // 16-bit words of them
+  out[2] = h[inp[0] + 4];
+  h[inp[0]] = 0xABCD;
+  out[3] = @as(u32, big[0] & 0xFFFFFFFF);
+  out[4] = @as(u32, big[0] >> 32);
+  var w: [*]u64 = @ptrcast([*]u64, &words);         // 64-bit values over u32 elements
+  out[5] = @as(u32, w[inp[0]] >> 8);
+  w[0] = 0xFFFFFFFF00000011;
+  out[6] = words[0];
+  out[7] = words[1];
+  var hw: [*]u64 = @ptrcast([*]u64, &halfs);        // and over u16 elements
+  out[8] = @as(u32, hw[0] >> 16);
+  hw[inp[1]] = 0x0004000300020001;
+  out[9] = halfs[3];
+  out[10] = halfs[0];
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_pointer_casts_read_and_write_the_bytes_of_64_bit_elements(tmp_path, arch):
+    run = Runner(program(tmp_path, CASTS, "u32", arch), 4, 11, np.uint32)
+    assert run([1, 0, 0, 0]).tolist() == [0x11223344, 7, 0xDDEE, 0xABCD7788, 0x11223344,
+                                          0x4000000, 0x11, 0xFFFFFFFF, 0x70006, 4, 1]
