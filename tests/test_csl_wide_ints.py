@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_csl_control import ARCHS, Runner, program
 
-from wsejax import CslError
+from wsejax import CslError, FabricFault
 from wsejax.csl import compile_csl
 from wsejax.reference import Reference
 
@@ -595,3 +595,28 @@ def test_pointer_casts_read_and_write_the_bytes_of_64_bit_elements(tmp_path, arc
     run = Runner(program(tmp_path, CASTS, "u32", arch), 4, 11, np.uint32)
     assert run([1, 0, 0, 0]).tolist() == [0x11223344, 7, 0xDDEE, 0xABCD7788, 0x11223344,
                                           0x4000000, 0x11, 0xFFFFFFFF, 0x70006, 4, 1]
+
+
+INDICES = """
+var inp: [4]u32;
+var out: [16]u32;
+var tab: [4]u32 = [4]u32 { 10, 20, 30, 40 };
+fn main() void {
+  const k: u64 = (@as(u64, inp[1]) << 32) | inp[0];
+  out[0] = tab[k];
+  for (@range(u64, 4)) |j| { out[1 + j] = tab[j] + 1; }
+  for (@range(i64, 40)) |j| { out[5 + @as(u16, j % 4)] += @as(u32, j); }
+  out[k + 10] = 99;
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_64_bit_indices_and_loop_variables_index_arrays(tmp_path, arch):
+    run = Runner(program(tmp_path, INDICES, "u32", arch), 4, 16, np.uint32)
+    assert run([2, 0, 0, 0]).tolist() == [30, 11, 21, 31, 41, 180, 190, 200, 210, 0, 0, 0, 99,
+                                          0, 0, 0]
+    # an index past 2**32 is out of range, not its low half
+    with pytest.raises(FabricFault, match=r"index out of range reading 'tab'"):
+        run([1, 1, 0, 0])

@@ -20,8 +20,8 @@ from jax import lax
 
 from wsejax.types import DType
 
-__all__ = ["CARRIER", "astype", "binary", "carrier", "cast", "compare", "const", "count_of",
-           "host_view", "pack", "unary", "unpack"]
+__all__ = ["CARRIER", "as_index", "astype", "binary", "carrier", "cast", "compare", "const",
+           "count_of", "host_view", "pack", "unary", "unpack"]
 
 CARRIER = np.dtype(np.complex64)
 _MASK = (1 << 64) - 1
@@ -314,14 +314,25 @@ def cast(x, have: DType, want: DType):
 def astype(v, t: DType):
     """`v` in the form the engine holds values of type `t`: `v.astype(t.np)`, or for a 64-bit
     `t` its carrier (an integer `v` not yet one is widened from its own dtype)."""
-    v = jnp.asarray(v)
     if not t.is_wide:
-        return v.astype(t.np)
+        return (v if hasattr(v, "astype") else jnp.asarray(v)).astype(t.np)
+    v = jnp.asarray(v)
     if v.dtype == CARRIER:
         return v
     have = DType.bool_ if v.dtype == bool else \
         DType(("i" if v.dtype.kind == "i" else "u") + str(v.dtype.itemsize * 8))
     return pack(*_widen(v, have))
+
+
+def as_index(v, static: bool):
+    """A 64-bit index as an int32 one: its value below 2**31, else -1 (out of range too);
+    numpy where `static` (known at trace time)."""
+    if static:
+        x = np.asarray(v).view(np.int64)
+        return np.where((x >= 0) & (x < 2**31), x, -1)
+    lo, hi = unpack(v)
+    small = (hi == 0) & ((lo >> 31) == 0)
+    return jnp.where(small, lax.bitcast_convert_type(lo, jnp.int32), -1)
 
 
 def host_view(v, t: DType) -> np.ndarray:

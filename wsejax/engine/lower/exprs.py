@@ -214,7 +214,10 @@ class ExprLowering:
                 flat = flat * n + int(i.value)
             return flat, None
         vals = [self.expr(i, fr) for i in indices]
-        if not any(isinstance(v, jax.core.Tracer) for v in vals):
+        static = not any(isinstance(v, jax.core.Tracer) for v in vals)
+        vals = [wide.as_index(v, static) if i.dtype.is_wide else v
+                for i, v in zip(indices, vals)]
+        if static:
             # known at trace time (a vectorised loop's index vector): a static pattern
             flat = np.zeros((), np.int64)
             ok = np.ones((), bool)
