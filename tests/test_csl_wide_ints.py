@@ -70,8 +70,9 @@ fn put(k: u16, x: i64) void { split(k, @bitcast(u64, x)); }
 
 
 OPERATORS = """
+const math = @import_module("<math>");
 var inp: [4]u32;
-var out: [34]u32;
+var out: [40]u32;
 """ + SPLIT + """
 fn main() void {
   const a: u64 = (@as(u64, inp[1]) << 32) | inp[0];    // u32 widens to u64
@@ -108,6 +109,9 @@ fn main() void {
   if (sa >= sb) flags |= 512;
   out[32] = flags;
   out[33] = @as(u32, (@as(u64, inp[0]) << @as(u64, n)) >> 32);   // a 64-bit count
+  put(17, math.abs(sa));
+  put(18, math.min(sa, sb));
+  split(19, math.max(a, b));
   sys.unblock_cmd_stream();
 }
 """
@@ -122,7 +126,8 @@ def operators_want(a: int, b: int) -> list[int]:
     flags = [a < b, a <= b, a > b, a >= b, a == b, a != b, sa < sb, sa <= sb, sa > sb, sa >= sb]
     lo = a & 0xFFFFFFFF
     return out + [sum(int(f) << k for k, f in enumerate(flags)),
-                  (((lo << n) & M64) >> 32) if n < 64 else 0]
+                  (((lo << n) & M64) >> 32) if n < 64 else 0] + halves(abs(sa)) + \
+        halves(min(sa, sb)) + halves(max(a, b))
 
 
 def run_operators(run, a: int, b: int):
@@ -136,7 +141,7 @@ EDGES = [(0, 0), (M64, 1), (1 << 63, M64), (1 << 63, 1), (12345678901234, 987654
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_operators_wrap_modulo_2_to_the_64_at_the_edges(tmp_path_factory, arch):
-    run = cached(tmp_path_factory, "operators", OPERATORS, 4, 34, arch)
+    run = cached(tmp_path_factory, "operators", OPERATORS, 4, 40, arch)
     for a, b in EDGES:
         assert run_operators(run, a, b) == operators_want(a, b), (hex(a), hex(b))
 
@@ -145,7 +150,7 @@ def test_operators_wrap_modulo_2_to_the_64_at_the_edges(tmp_path_factory, arch):
 @given(a=st.integers(0, M64), b=st.one_of(st.integers(0, M64), st.integers(0, 2**33),
                                           st.integers(2**64 - 2**33, M64)))
 def test_operators_match_python_ints_modulo_2_to_the_64(tmp_path_factory, a, b):
-    run = cached(tmp_path_factory, "operators", OPERATORS, 4, 34)
+    run = cached(tmp_path_factory, "operators", OPERATORS, 4, 40)
     assert run_operators(run, a, b) == operators_want(a, b)
 
 
