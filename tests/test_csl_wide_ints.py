@@ -625,3 +625,33 @@ def test_64_bit_indices_and_loop_variables_index_arrays(tmp_path, arch):
     # an index past 2**32 is out of range, not its low half
     with pytest.raises(FabricFault, match=r"index out of range reading 'tab'"):
         run([1, 1, 0, 0])
+
+
+BUILTINS = """
+var inp: [4]u32;
+var out: [6]u32;
+var z: [3]u64 = @zeros([3]u64);
+var c: [3]i64 = @constants([3]i64, -5);
+const cb: i64 = @bitcast(i64, @as(u64, 0xFFFFFFFFFFFFFFFF));
+fn main() void {
+  var loc: [4]u64 = @zeros([4]u64);
+  var lit = [2]i64 { -1, 3 };
+  for (@range(u16, 4)) |i| { loc[i] = @as(u64, inp[i]) * 0x100000001; }
+  out[0] = @as(u32, loc[3] >> 32);
+  out[1] = @bitcast(u32, @as(i32, c[inp[0]] + lit[0]));
+  out[2] = @bitcast(u32, @as(i32, cb));
+  out[3] = @as(u32, @as(u64, true) + z[2]);
+  var s: u64 = 0;
+  for (loc) |x| { s += x; }
+  out[4] = @as(u32, s >> 32);
+  var n: u64 = 0;
+  while (n < 0x100000003) : (n += 0x80000000) { out[5] += 1; }
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_zeros_constants_literals_local_arrays_and_a_64_bit_while_counter(tmp_path, arch):
+    run = Runner(program(tmp_path, BUILTINS, "u32", arch), 4, 6, np.uint32)
+    assert run([1, 2, 3, 4]).tolist() == [4, (-6) & 0xFFFFFFFF, 0xFFFFFFFF, 1, 10, 3]
