@@ -60,7 +60,10 @@ class ExprLowering:
         return self.lane(v, fr)
 
     def expr_PeValue(self, e: ir.PeValue, fr: Frame):
-        return self.lane(wide.astype(self.machine.tables[e.table], e.dtype), fr)
+        table = self.machine.tables[e.table]
+        if table.dtype == wide.CARRIER and not e.dtype.is_wide:     # a table of 64-bit ints
+            table = wide.cast(table, DType.i64, e.dtype)
+        return self.lane(wide.astype(table, e.dtype), fr)
 
     def expr_Un(self, e: ir.Un, fr: Frame):
         a = self.expr(e.a, fr)
