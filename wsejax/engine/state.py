@@ -34,7 +34,8 @@ TASK_WORDS = N_TASK_IDS // 32
 class FabricState:
     """Arrays of the emulated fabric. Field shapes are per field."""
 
-    mem: dict            # slot -> [H, W, *shape] of the symbol's dtype
+    mem: dict            # slot -> [H, W, *shape] of the symbol's dtype (64-bit integers:
+                         #   complex64 carriers, `engine.wide`)
     dsd: dict            # DSD variable key -> {its runtime fields of "base", "offset",
                          #   "stride", "length"}: [H, W] int32
     active: jax.Array    # [H, W, TASK_WORDS] uint32: task IDs activated (`task_bit`)
