@@ -152,6 +152,7 @@ def test_operators_wrap_modulo_2_to_the_64_at_the_edges(tmp_path_factory, arch):
 def test_operators_match_python_ints_modulo_2_to_the_64(tmp_path_factory, a, b):
     run = cached(tmp_path_factory, "operators", OPERATORS, 4, 40)
     assert run_operators(run, a, b) == operators_want(a, b)
+    assert run.r.engine.launch_fn("main")._cache_size() == 1      # one compile, many values
 
 
 # ------------------------------------------------------------------------------------------------
