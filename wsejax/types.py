@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["ArrayType", "DType", "bf16", "bool_", "dtype_of", "f16", "f32", "format_value", "i8",
-           "i16", "i32", "u8", "u16", "u32", "uint_of_width", "widens"]
+           "i16", "i32", "i64", "u8", "u16", "u32", "u64", "uint_of_width", "widens"]
 
 
 _NP_CACHE: dict = {}       # DType -> np.dtype, filled on first use (the compilers ask often)
@@ -30,6 +30,8 @@ class DType(enum.Enum):
     u16 = "u16"
     i32 = "i32"
     u32 = "u32"
+    i64 = "i64"
+    u64 = "u64"
     f16 = "f16"
     bf16 = "bf16"
     f32 = "f32"
@@ -62,11 +64,17 @@ class DType(enum.Enum):
 
     @property
     def is_int(self) -> bool:
-        return self in (DType.i8, DType.u8, DType.i16, DType.u16, DType.i32, DType.u32)
+        return self in (DType.i8, DType.u8, DType.i16, DType.u16, DType.i32, DType.u32,
+                        DType.i64, DType.u64)
 
     @property
     def is_signed(self) -> bool:
-        return self in (DType.i8, DType.i16, DType.i32) or self.is_float
+        return self in (DType.i8, DType.i16, DType.i32, DType.i64) or self.is_float
+
+    @property
+    def is_wide(self) -> bool:
+        """A 64-bit integer (`i64`, `u64`): no DSD operation, memcpy or wavelet carries one."""
+        return self.bits == 64
 
     @property
     def is_16bit(self) -> bool:
@@ -102,6 +110,8 @@ _NUMPY = {
     DType.u16: np.uint16,
     DType.i32: np.int32,
     DType.u32: np.uint32,
+    DType.i64: np.int64,
+    DType.u64: np.uint64,
     DType.f16: np.float16,
     DType.f32: np.float32,
 }
@@ -113,6 +123,8 @@ i16 = DType.i16
 u16 = DType.u16
 i32 = DType.i32
 u32 = DType.u32
+i64 = DType.i64
+u64 = DType.u64
 f16 = DType.f16
 bf16 = DType.bf16
 f32 = DType.f32
@@ -136,18 +148,18 @@ def dtype_of(name: str) -> DType:
 
 
 def uint_of_width(bits: int) -> np.dtype:
-    """The unsigned numpy dtype of `bits` bits (8, 16 or 32)."""
-    return np.dtype({8: np.uint8, 16: np.uint16, 32: np.uint32}[bits])
+    """The unsigned numpy dtype of `bits` bits (8, 16, 32 or 64)."""
+    return np.dtype({8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}[bits])
 
 
 def format_value(v, spec: str) -> str:
     """One `<simprint>` value: {d} decimal, {X} upper hex and {b} binary padded to the value's
-    width (16 or 32 bits), {f} the shortest float that reads back."""
+    width (16, 32 or 64 bits), {f} the shortest float that reads back."""
     v = np.asarray(v)
     bits = max(v.dtype.itemsize * 8, 16)
     if spec == "f":
         return str(v.astype(np.float32) if v.dtype.kind == "f" else np.float32(v))
-    raw = int(v.view({1: np.uint8, 2: np.uint16, 4: np.uint32}[v.dtype.itemsize])) \
+    raw = int(v.view({1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[v.dtype.itemsize])) \
         if v.dtype.kind != "b" else int(v)
     if spec == "X":
         return f"{raw:0{bits // 4}X}"

@@ -66,8 +66,6 @@ _MAX_LOCAL_ELEMENTS = 1024    # initialised elements of a local array of structs
 _MAX_ZEROS = 65536            # elements of a comptime @zeros array of structs
 _HANDLE_VALUES = (ColorVal, TaskIdVal, QueueVal, UtIdVal)
 _UNSUPPORTED_TYPES = {
-    "i64": "64-bit integers are not supported (the engine computes in 32 bits); use i32",
-    "u64": "64-bit integers are not supported (the engine computes in 32 bits); use u32",
     "cb16": "the cb16 float format is not supported; use f16 or f32",
 }
 

@@ -46,6 +46,7 @@ from wsejax.engine.rings import (
 from wsejax.engine.router import build_router
 from wsejax.engine.state import FabricState, init_state, plan_slots, unpack_tasks
 from wsejax.engine.tick import run_ticks
+from wsejax.engine.wide import host_view
 from wsejax.errors import ProgramError
 from wsejax.fabric import QUEUE_CAPACITY
 from wsejax.hardware import UT_ID_COUNT
@@ -283,7 +284,7 @@ class Engine:
                 if isinstance(p, str):
                     text.append(p)
                 else:
-                    text.append(format_value(values[k][y, x], p[1]))
+                    text.append(format_value(host_view(values[k][y, x], p[0].dtype), p[1]))
                     k += 1
             key = (int(x), int(y))
             buf = self._lines.get(key, "") + "".join(text)

@@ -34,7 +34,8 @@ TASK_WORDS = N_TASK_IDS // 32
 class FabricState:
     """Arrays of the emulated fabric. Field shapes are per field."""
 
-    mem: dict            # slot -> [H, W, *shape] of the symbol's dtype
+    mem: dict            # slot -> [H, W, *shape] of the symbol's dtype (64-bit integers:
+                         #   complex64 carriers, `engine.wide`)
     dsd: dict            # DSD variable key -> {its runtime fields of "base", "offset",
                          #   "stride", "length"}: [H, W] int32
     active: jax.Array    # [H, W, TASK_WORDS] uint32: task IDs activated (`task_bit`)
@@ -122,7 +123,7 @@ def init_state(program: ir.Program, plan: SlotPlan, dsd_init) -> FabricState:
     dsd = {k: {f: jnp.asarray(v) for f, v in d.items()} for k, d in dsd.items()}
     active = _task_bits(program, lambda pe: pe.active)
     blocked = _task_bits(program, lambda pe: pe.blocked)
-    tables = {name: jnp.asarray(t) for name, t in program.tables}
+    tables = {name: jnp.asarray(_carried(t)) for name, t in program.tables}
     tables["class"] = jnp.asarray(class_of)
     # a zero the compiler cannot see through (see the lowering of float division)
     tables["zero"] = jnp.zeros((h, w), jnp.int32)
@@ -149,8 +150,15 @@ def _memory_images(program: ir.Program, plan: SlotPlan) -> dict:
             for s in pe.symbols:
                 if plan.symbol_slot[c].get(s.name) == slot and s.init is not None:
                     arr[program.class_of == c] = np.asarray(s.init, dtype.np).reshape(shape)
-        mem[slot] = jnp.asarray(arr)
+        # a 64-bit integer's bytes are those of its carrier (`engine.wide`)
+        mem[slot] = jnp.asarray(arr.view(np.complex64) if dtype.is_wide else arr)
     return mem
+
+
+def _carried(t: np.ndarray) -> np.ndarray:
+    """A per-PE table as the engine holds it: 64-bit integers as their carrier
+    (`engine.wide`)."""
+    return t.view(np.complex64) if t.dtype.kind in "iu" and t.dtype.itemsize == 8 else t
 
 
 def _task_bits(program: ir.Program, ids_of):

@@ -65,6 +65,9 @@ class LayoutRecorder:
             fail(f"@export_name('{name}'): data names need a mutability")
         if not isinstance(mutable, bool):
             fail("@export_name mutability must be a bool")
+        if getattr(dtype, "bits", 0) == 64:
+            fail(f"@export_name('{name}'): memcpy moves 16- and 32-bit elements, not {dtype}; "
+                 "export a [*]u32 array holding the halves of the 64-bit values instead")
         self.exports[name] = ir.ExportName(name, "data", dtype, mutable)
 
     def record_fn_export(self, name: str, params: tuple) -> None:
@@ -72,6 +75,10 @@ class LayoutRecorder:
         self.check_unexported(name)
         if len(params) > MAX_EXPORT_PARAMS:
             fail(f"@export_name('{name}'): functions take at most {MAX_EXPORT_PARAMS} params")
+        wide = [p for p in params if getattr(p, "bits", 0) == 64]
+        if wide:
+            fail(f"@export_name('{name}'): a launch passes each argument in one 32-bit word; "
+                 f"{wide[0]} is 64-bit (pass its two halves as u32)")
         self.exports[name] = ir.ExportName(name, "func", None, False, tuple(params))
 
     def check_complete(self) -> tuple[int, int]:

@@ -281,7 +281,9 @@ class Interpreter:
         """Row-major flat index of `sym[indices]`, or None when an index is out of range."""
         flat, ok = 0, True
         for e, n in zip(indices, sym.shape):
-            v = int(wrap(int(self._expr(pe, e, fr)), DType.i32))
+            v = int(self._expr(pe, e, fr))
+            if not e.dtype.is_wide:     # a 64-bit index is out of range past 2**31 as it is
+                v = int(wrap(v, DType.i32))
             ok = ok and 0 <= v < n
             flat = flat * n + v
         return flat if ok else None

@@ -3,8 +3,8 @@
 Contract: a runtime pointer is a u16 byte address; each symbol of the PE's program lies at the
 address `ir.PeProgram.addresses` gives it, its elements little-endian. A load or store of a
 `dtype` element reads or writes the bytes at the address in the symbol that holds them all, if
-that symbol's elements have `dtype`'s width or (for 16- and 32-bit accesses) the other of these
-two widths, and the address is a multiple of the access width; any other access faults the PE
+that symbol's elements have `dtype`'s width or (for 16-, 32- and 64-bit accesses) another of these
+three widths, and the address is a multiple of the access width; any other access faults the PE
 (`diagnostics.bad_pointer`).
 """
 
@@ -36,7 +36,7 @@ class PointerInterpreter:
             for s in pe.cls.symbols:
                 sw = s.dtype.nbytes
                 rel = addr - pe.cls.addresses[s.name]
-                if (sw == width or {sw, width} == {2, 4}) and 0 <= rel <= s.nbytes - width:
+                if (sw == width or {sw, width} <= {2, 4, 8}) and 0 <= rel <= s.nbytes - width:
                     return pe.flat[s.name].view(np.uint8)[rel:rel + width]
         raise Fault(bad_pointer(doing, dtype.value, width))
 

@@ -16,12 +16,13 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.errors import ProgramError
+from wsejax.reference import wide
 from wsejax.types import DType
 
 __all__ = ["binop", "bitcast", "bits_of", "cast", "clear_sign", "const", "dtype_of", "flip_sign",
            "from_bits", "math_intrinsic", "maxnum", "round_to", "unop", "wrap", "xp16"]
 
-_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32}
+_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def wrap(v: int, t: DType):
@@ -92,6 +93,8 @@ def cast(v, have: DType, want: DType):
         return _float_to_int(v, want) if have.is_float else wrap(int(v), want)
     if have.is_float:
         return np.asarray(v).astype(want.np)[()]
+    if have.is_wide:
+        return wide.int_to_float(int(v), want)
     return round_to(float(int(v)), want)
 
 
@@ -217,6 +220,13 @@ def _shift(op: str, x: int, count: int, t: DType) -> int:
     return 0 if big else x >> count
 
 
+def _wide_shift(op: str, x: int, count: int, t: DType) -> int:
+    """A shift where the value or the count is 64-bit: the count as an unsigned number."""
+    if t.is_wide:
+        return wide.shift(op, x, count, t)
+    return _shift(op, x, min(count & ((1 << 64) - 1), 64), t)
+
+
 def binop(e: ir.Bin, a, b):
     """Binary expression `e` on its operands' values a and b."""
     op, t = e.op, e.a.dtype
@@ -230,6 +240,8 @@ def binop(e: ir.Bin, a, b):
         r = _float_binop(op, a, b, t)
         return r if r.dtype == e.dtype.np else cast(r, t, e.dtype)
     if op in ("<<", ">>"):
+        if t.is_wide or e.b.dtype.is_wide:
+            return wrap(_wide_shift(op, int(a), int(b), t), e.dtype)
         return wrap(_shift(op, int(a), int(cast(b, e.b.dtype, t)), t), e.dtype)
     arith = _INT_ARITH.get(op)
     if arith is None:

@@ -26,6 +26,7 @@ from wsejax.diagnostics import (
     map_writes_memory,
     recursive_call,
 )
+from wsejax.engine import wide
 from wsejax.engine.access import scatter
 from wsejax.engine.machine import (
     DsdRt,
@@ -139,7 +140,7 @@ class ControlLowering:
 
     def stmt_Assign(self, s: ir.Assign, fr: Frame, m) -> None:
         sym = self.sym(s.symbol)
-        v = self.expr(s.value, fr).astype(sym.dtype.np)
+        v = wide.astype(self.expr(s.value, fr), sym.dtype)
         slot = self.slot[s.symbol]
         arr = self.machine.mem[slot]
         if not s.indices:
@@ -239,7 +240,7 @@ class ControlLowering:
                 else:
                     a = jnp.asarray(a)
                     if isinstance(ptype, DType):
-                        a = a.astype(ptype.np)
+                        a = wide.astype(a, ptype)
                     callee.locals[pname] = a if fr.ext else jnp.broadcast_to(a, self.lanes)
             self.block(f.body, callee, m)
             return callee.retval
@@ -288,7 +289,7 @@ class ControlLowering:
             if ret == "dsd" or isinstance(fr.retval, DsdRt):
                 fr.retval = self._dsd_retval(body, fr)
             elif fr.retval is None and ret is not None:
-                fr.retval = jnp.zeros(shape, ret.np)
+                fr.retval = jnp.zeros(shape, wide.carrier(ret))
         if fr.ext:
             fr.returned = _spread(fr.returned, shape)
             fr.retval = _spread(fr.retval, shape)
@@ -371,7 +372,7 @@ class ControlLowering:
             before = set(fr.locals)
             try:
                 for k in range(n):
-                    fr.locals[s.var] = np.asarray(s.start + k * s.step, s.dtype.np)
+                    fr.locals[s.var] = _loop_value(s, k)
                     loop.cont = None
                     self.block(s.body, fr, mask_and_not(m, loop.broken))
             finally:
@@ -387,12 +388,12 @@ class ControlLowering:
                 return
             if n <= UNROLL_LIMIT:
                 for k in range(n):
-                    fr.locals[s.var] = np.asarray(s.start + k * s.step, s.dtype.np)
+                    fr.locals[s.var] = _loop_value(s, k)
                     loop.cont = None
                     live = mask_and_not(mask_and_not(m, loop.broken), fr.returned)
                     self.block(s.body, fr, self._iteration(fr, live, "for", outer))
                 return
-            fr.locals[s.var] = np.asarray(s.start, s.dtype.np)   # for a returned DSD's form
+            fr.locals[s.var] = _loop_value(s, 0)   # for a returned DSD's form
             names, templates = self._prepare_carry(s.body, fr, loop)
             fr.locals.pop(s.var)
             # past the budget no lane runs: the loop stops there, and its next lane faults
@@ -400,7 +401,7 @@ class ControlLowering:
 
             def body(k, carry):
                 self._unpack(carry, fr, names, loop, templates)
-                fr.locals[s.var] = (s.start + k * s.step).astype(s.dtype.np)
+                fr.locals[s.var] = _loop_value(s, k)
                 loop.cont = None
                 live = mask_and_not(mask_and_not(m, loop.broken), fr.returned)
                 self.block(s.body, fr, self._iteration(fr, live, "for", outer))
@@ -470,3 +471,15 @@ class ControlLowering:
 def _spread(v, shape):
     """Value `v` (None stays None) broadcast to `shape`."""
     return None if v is None else jnp.broadcast_to(v, shape)
+
+
+def _loop_value(s: ir.For, k):
+    """The value of loop variable `s.var` in iteration k (an int, or traced int32)."""
+    t = s.dtype
+    if isinstance(k, int):
+        return wide.const(s.start + k * s.step) if t.is_wide else \
+            np.asarray(s.start + k * s.step, t.np)
+    if not t.is_wide:
+        return (s.start + k * s.step).astype(t.np)
+    step = wide.binary("*", wide.astype(k, t), wide.const(s.step), t)
+    return wide.binary("+", wide.const(s.start), step, t)

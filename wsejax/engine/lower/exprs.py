@@ -17,6 +17,7 @@ from jax import lax
 
 from wsejax import ir, ops
 from wsejax.diagnostics import index_out_of_range, read_before_assigned
+from wsejax.engine import wide
 from wsejax.engine.access import gather, read_static
 from wsejax.engine.machine import Frame, bitview
 from wsejax.errors import ProgramError
@@ -48,6 +49,8 @@ class ExprLowering:
         return v
 
     def expr_Const(self, e: ir.Const, fr: Frame):
+        if e.dtype.is_wide:
+            return jnp.asarray(wide.const(e.value))
         return jnp.asarray(e.value, e.dtype.np)
 
     def expr_Local(self, e: ir.Local, fr: Frame):
@@ -57,10 +60,15 @@ class ExprLowering:
         return self.lane(v, fr)
 
     def expr_PeValue(self, e: ir.PeValue, fr: Frame):
-        return self.lane(self.machine.tables[e.table].astype(e.dtype.np), fr)
+        table = self.machine.tables[e.table]
+        if table.dtype == wide.CARRIER and not e.dtype.is_wide:     # a table of 64-bit ints
+            table = wide.cast(table, DType.i64, e.dtype)
+        return self.lane(wide.astype(table, e.dtype), fr)
 
     def expr_Un(self, e: ir.Un, fr: Frame):
         a = self.expr(e.a, fr)
+        if e.dtype.is_wide:
+            return wide.unary(e.op, a, e.dtype)
         if e.op in ("-", "~", "!"):
             return -a if e.op == "-" else ~a
         return jnp.abs(a)
@@ -131,6 +139,8 @@ class ExprLowering:
     def cast(self, x, have: DType, want: DType):
         if have == want:
             return x
+        if have.is_wide or want.is_wide:
+            return wide.cast(x, have, want)
         if want is bool_:
             return x != 0
         if have.is_float and want.is_int:
@@ -144,10 +154,21 @@ class ExprLowering:
     def expr_Bin(self, e: ir.Bin, fr: Frame):
         a = self.expr(e.a, fr)
         b = self.expr(e.b, fr)
+        if e.a.dtype.is_wide or e.b.dtype.is_wide:
+            return self._wide_bin(e, a, b)
         simple = _ELEMENTWISE.get(e.op)
         if simple is not None:
             return simple(a, b)
         return getattr(self, _BIN_METHODS[e.op])(e, a, b, fr)
+
+    def _wide_bin(self, e: ir.Bin, a, b):
+        """A binary operator with a 64-bit operand (`engine.wide`)."""
+        t = e.a.dtype
+        if not t.is_wide:         # a narrower value shifted by a 64-bit count
+            return self._shift(e, a, wide.count_of(b, e.b.dtype), None)
+        if e.dtype is bool_:
+            return wide.compare(e.op, a, b, t)
+        return wide.binary(e.op, a, b, t, e.b.dtype)
 
     def _multiply(self, e: ir.Bin, a, b, fr: Frame):
         # keep the product rounded: XLA:CPU would contract it into a following add
@@ -196,7 +217,10 @@ class ExprLowering:
                 flat = flat * n + int(i.value)
             return flat, None
         vals = [self.expr(i, fr) for i in indices]
-        if not any(isinstance(v, jax.core.Tracer) for v in vals):
+        static = not any(isinstance(v, jax.core.Tracer) for v in vals)
+        vals = [wide.as_index(v, static) if i.dtype.is_wide else v
+                for i, v in zip(indices, vals)]
+        if static:
             # known at trace time (a vectorised loop's index vector): a static pattern
             flat = np.zeros((), np.int64)
             ok = np.ones((), bool)
