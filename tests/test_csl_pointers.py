@@ -741,3 +741,65 @@ fn main() void { s = &b; @map(times, da, db); }
     assert "@map: the callback 'times' reads or writes through a pointer known only at run " \
         "time" in str(e)
     assert (e.line, e.col) == at(body, "@map(times")
+
+
+# ------------------------------------------------------------------------------------------------
+# a runtime pointer as the scalar destination of a DSD operation
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_dsd_operation_writes_its_last_element_through_a_runtime_pointer(tmp_path, arch):
+    # the pointer is chosen at run time per PE (x = 0 writes out[1] first, x = 1 out[2]);
+    # @fmovs leaves the last element moved, @fadds(p, s, D) the last sum s + d[3]
+    prog = program(tmp_path, """
+var a = [4]f32 { 1.0, 2.0, 3.0, 4.0 };
+var out = [4]f32 { -1.0, -1.0, -1.0, -1.0 };
+var out_ptr: [*]f32 = &out;
+var p: *f32 = &out[0];
+const d = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> a[i] });
+fn main() void {
+  if (lay.get_x_coord() == 0) { p = &out[1]; } else { p = &out[2]; }
+  @fmovs(p, d);
+  p = &out[3];
+  @fadds(p, 10.0, d);
+  sys.unblock_cmd_stream();
+}
+""", arch)
+    check(prog, [[[-1, 4, -1, 14], [-1, -1, 4, 14]]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_16_bit_operation_writes_through_a_pointer_parameter(tmp_path, arch):
+    prog = program(tmp_path, """
+var a = [3]u16 { 5, 6, 7 };
+var r = [2]u16 { 0, 0 };
+var out: [2]u32;
+var out_ptr: [*]u32 = &out;
+const d = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> a[i] });
+fn last_into(q: *u16) void { @mov16(q, d); }
+fn main() void {
+  last_into(&r[lay.get_x_coord()]);
+  out[0] = r[0];
+  out[1] = r[1];
+  sys.unblock_cmd_stream();
+}
+""", arch, "u32")
+    check(prog, [[[7, 0], [0, 7]]], np.uint32)
+
+
+def test_a_runtime_destination_pointer_is_refused_where_it_cannot_be_written(tmp_path):
+    base = """
+var a = [4]f32 { 1.0, 2.0, 3.0, 4.0 };
+var out: [4]f32;
+var out_ptr: [*]f32 = &out;
+const d = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> a[i] });
+"""
+    body = base + "fn main() void { var c: *const f32 = &out[1]; c = &out[2]; @fmovs(c, d); }\n"
+    e = refused(tmp_path, body)
+    assert "@fmovs: cannot write through *const f32 (a pointer to const)" in str(e)
+    assert (e.line, e.col) == at(body, "c, d);")
+    body = base + ("fn main() void { var q: *f32 = &out[1]; q = &out[2]; "
+                   "@fmovs(q, d, .{ .async = true }); }\n")
+    e = refused(tmp_path, body)
+    assert "@fmovs: an asynchronous operation cannot write through a pointer known only at " \
+        "run time" in str(e)

@@ -29,6 +29,7 @@ from wsejax.csl.values import (
     PtrT,
     PtrVal,
     PtrVar,
+    RPtr,
     RVal,
     StructVal,
     SymRef,
@@ -108,6 +109,9 @@ def dsd_op(c, node: ast.Builtin, env: Env):
     if len(vals) != n:
         raise c.error(f"@{node.name} takes {n} operands, got {len(vals)}", node.pos)
     letters, operands = [], []
+    through = None
+    if vals and isinstance(vals[0], RPtr):
+        through, vals[0] = _pointer_destination(c, vals[0], node, config, fn, env.module.pe)
     for k, (v, t) in enumerate(zip(vals, (spec.dest,) + spec.srcs)):
         letter, o, et = _operand(c, v, t, node, k, env.module.pe)
         if letter != "s":
@@ -121,7 +125,36 @@ def dsd_op(c, node: ast.Builtin, env: Env):
     _check_fabric_operands(c, vals, node, config, env.module.pe)
     site = env.module.pe.site()
     fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), site, config))
+    if through is not None:
+        fn.emit(through)
     return _op_result(vals, config, site)
+
+
+def _pointer_destination(c, p: RPtr, node, config, fn, pe):
+    """A destination known only at run time (`@fadds(p, ...)` with `p` a runtime `*T`): the
+    op writes a scalar of its own, loaded from `p.*` first (so that an op ending before its
+    first element leaves `p.*` as it was, spec 7.5) and stored back through the address `p`
+    had when the op began. A synchronous op completes before the next statement, so this is
+    the op writing through `p`. Gives (the store to emit after the op, the scalar's PtrVal)."""
+    pos = node.args[0].pos
+    if p.type.kind != "single" or not isinstance(p.type.elem, DType):
+        raise c.error(f"@{node.name}: a destination pointer addresses one number (a *T), got "
+                      f"{p.type}", pos)
+    if p.type.const:
+        raise c.error(f"@{node.name}: cannot write through {p.type} (a pointer to const)", pos)
+    if config is not None and config.async_:
+        raise c.error(f"@{node.name}: an asynchronous operation cannot write through a pointer "
+                      "known only at run time in wsejax (its address is read when the op "
+                      "starts, its result stored when it ends); write to &x of a variable",
+                      pos)
+    elem = p.type.elem
+    addr, value = pe.fresh("pdst.addr."), pe.fresh("pdst.")
+    pe.symbols[addr] = ir.Symbol(addr, ir.POINTER, ())
+    pe.symbols[value] = ir.Symbol(value, elem, ())
+    at = ir.Load(addr, (), ir.POINTER)
+    fn.emit(ir.Assign(addr, (), p.expr))
+    fn.emit(ir.Assign(value, (), ir.PtrLoad(at, elem)))
+    return ir.PtrStore(at, ir.Load(value, (), elem), elem), PtrVal(value, elem, (), kind="single")
 
 
 def _op_result(vals, config, site: int):
