@@ -267,3 +267,59 @@ def test_map_moves_one_element_a_wavelet(tmp_path):
     assert f"pe.csl:{line}:{col}" in str(e)
     assert ("@map: a fabric DSD with .simd_mode is not supported here: @map moves one element "
             "a wavelet") in str(e)
+
+
+# ------------------------------------------------------------------------------------------------
+# the Python API takes the same option, under the same rules
+
+
+def _dsl_program(pe_program, arch: str):
+    from wsejax import dsl
+
+    def layout():
+        dsl.set_rectangle(1, 1)
+        dsl.set_tile_code(0, 0, pe_program, {})
+
+    return dsl.compile(layout, arch=arch)
+
+
+def _dsl_sender(op: str, elem, mode="simd_32"):
+    from wsejax import dsl
+
+    def pe():
+        a = dsl.var("a", elem[8])
+        out = dsl.get_dsd(dsl.fabout_dsd, extent=8, fabric_color=4, simd_mode=mode)
+
+        @dsl.fn
+        def go():
+            getattr(dsl, op)(out, dsl.get_dsd(dsl.mem1d_dsd, base_address=a, extent=8))
+    return pe
+
+
+def test_the_python_api_packs_as_csl_does():
+    from wsejax import ir
+    from wsejax.types import u16
+
+    prog = _dsl_program(_dsl_sender("mov16", u16), "wse2")
+    body = prog.classes[0].function("go").body
+    (op,) = [s for s in ir.walk_stmts(body) if isinstance(s, ir.DsdOp)]
+    assert op.dest.dsd.dsd == ir.FabOut(4, ir.Const(8, u16), None, False, False, (), "simd_32")
+
+
+def test_the_python_api_refuses_what_csl_refuses():
+    from wsejax import dsl
+    from wsejax.errors import ProgramError
+    from wsejax.types import u16, u32
+
+    with pytest.raises(ProgramError, match="@mov32: operand 1 is a fabric DSD with "
+                                           ".simd_mode, which packs 16-bit elements"):
+        _dsl_program(_dsl_sender("mov32", u32), "wse2")
+    with pytest.raises(ProgramError, match="fabout_dsd: .simd_mode takes one of .simd_32 "):
+        _dsl_program(_dsl_sender("mov16", u16, "simd_8"), "wse2")
+
+    def fifo_pe():
+        dsl.allocate_fifo(dsl.var("buf", u16[8]), simd_mode="simd_32")
+
+    with pytest.raises(ProgramError, match="@allocate_fifo: .simd_mode is WSE-2 only"):
+        _dsl_program(fifo_pe, "wse3")
+    _dsl_program(fifo_pe, "wse2")
