@@ -323,3 +323,16 @@ def test_the_python_api_refuses_what_csl_refuses():
     with pytest.raises(ProgramError, match="@allocate_fifo: .simd_mode is WSE-2 only"):
         _dsl_program(fifo_pe, "wse3")
     _dsl_program(fifo_pe, "wse2")
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_packed_fabric_dsd_through_registers(tmp_path, arch):
+    # the fabout and fabin go into DSRs; the registers keep the mode
+    src = pe_source("@load_to_dsr(od, out); @load_to_dsr(s1, ad); @mov16(od, s1)",
+                    "@load_to_dsr(gr, gd); @load_to_dsr(ir, in); @mov16(gr, ir)", 7, 8, "u16",
+                    out_opts=", .simd_mode = .simd_32", in_opts=", .simd_mode = .simd_32")
+    src = src.replace("fn main()", "const od = @get_dsr(dsr_dest, 1);\n"
+                      "const s1 = @get_dsr(dsr_src1, 1);\nconst gr = @get_dsr(dsr_dest, 2);\n"
+                      "const ir = @get_dsr(dsr_src1, 2);\nfn main()")
+    eng, ref = exchanged(tmp_path, src.replace("|i|{8} -> got", "|i|{7} -> got"), arch, "u16", 8)
+    check(eng, ref, [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0])
