@@ -251,8 +251,9 @@ C = "const c = @get_color(4);\n"
 
 ERRORS = [
     # fabric DSDs
-    (C + "const D = @get_dsd(fabin_dsd, .{ .extent = 4, .fabric_color = c, .simd_mode = .simd_32 "
-     "});" + MAIN, "@get_dsd", "fabin_dsd: .simd_mode is not supported yet", "wse2"),
+    (C + "const D = @get_dsd(fabin_dsd, .{ .extent = 4, .fabric_color = c, .simd_mode = .simd_8 "
+     "});" + MAIN, "@get_dsd", "fabin_dsd: .simd_mode takes one of .simd_32 | .simd_64 | "
+     ".simd_32_or_64, got .simd_8", "wse2"),
     (C + "const D = @get_dsd(fabin_dsd, .{ .extent = 4, .fabric_color = c, .control_transform "
      "= true });" + MAIN, "@get_dsd", ".control_transform is not supported yet", "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .control = 2 });"
@@ -453,7 +454,8 @@ ERRORS = [
     ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .full_action = .{ .suspend = true } });\n"
      "fn main() void { _ = f; }", ".{ .full", ".full_action is not supported on wse2", "wse2"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .simd_mode = .simd_32 });\n"
-     "fn main() void { _ = f; }", "@allocate_fifo", ".simd_mode is not supported yet", "wse2"),
+     "fn main() void { _ = f; }", ".{ .simd", "@allocate_fifo: .simd_mode is WSE-2 only",
+     "wse3"),
     ("var b: [4]f32;\nconst f = @allocate_fifo(b, .{ .activate_push = @get_data_task_id("
      "@get_color(3)) });\nfn main() void { _ = f; }", "@allocate_fifo",
      "@allocate_fifo .activate_push takes a local task ID", "wse2"),

@@ -307,6 +307,13 @@ class CircBuf:
     offset: Expr = Const(0, DType.i16)
 
 
+# `.simd_mode` of a fabric DSD (spec 7.4): a 16-bit op's elements travel two a wavelet, the
+# first of each pair in the low half, the second in the high half. The three modes differ only
+# in how many wavelets the hardware waits for before a step (one, two, whatever is there), a
+# matter of timing the emulator does not model: all three move the same wavelets.
+SIMD_MODES = ("simd_32", "simd_64", "simd_32_or_64")
+
+
 @dataclass(frozen=True)
 class FabIn:
     """A `fabin_dsd`: `length` wavelets received on `color` (spec 7.4). On wse3 the color is
@@ -315,6 +322,7 @@ class FabIn:
     color: int
     length: Expr
     queue: int | None = None
+    simd: str | None = None         # `.simd_mode`: two 16-bit elements a wavelet (`SIMD_MODES`)
 
 
 @dataclass(frozen=True)
@@ -332,6 +340,7 @@ class FabOut:
     wavelet_index_offset: bool = False
     control: bool = False
     zero: tuple[int, ...] = ()      # `.zero`: the sources (0: first) zeroed as they are read
+    simd: str | None = None         # `.simd_mode`: two 16-bit elements a wavelet (`SIMD_MODES`)
 
 
 @dataclass(frozen=True)

@@ -156,14 +156,15 @@ class HandleMixin:
 _FIXED_FIELDS = {
     ir.Mem1d: ("wavelet_index_offset",),
     ir.Mem4d: ("coeffs", "extents", "wavelet_index_offset"),
-    ir.FabIn: ("color", "queue"),
-    ir.FabOut: ("color", "queue", "wavelet_index_offset", "control", "zero"),
+    ir.FabIn: ("color", "queue", "simd"),
+    ir.FabOut: ("color", "queue", "wavelet_index_offset", "control", "zero", "simd"),
 }
 _FIXED = {
     "mem1d_dsd": ".wavelet_index_offset",
     "mem4d_dsd": "their dimensions (extents and strides) or .wavelet_index_offset",
-    "fabin_dsd": "their color or input queue",
-    "fabout_dsd": "their color, output queue, .wavelet_index_offset, .control or .zero",
+    "fabin_dsd": "their color, input queue or .simd_mode",
+    "fabout_dsd": "their color, output queue, .wavelet_index_offset, .control, .zero or "
+                  ".simd_mode",
 }
 
 

@@ -64,6 +64,7 @@ from wsejax.frontend.dsds import (
     need_extents,
     tensor_access_shape,
 )
+from wsejax.frontend.simd import check_fabric_simd, check_fifo_simd, check_simd_mode
 from wsejax.types import (
     DType,
     i8,
@@ -129,7 +130,8 @@ def _base(base_address) -> tuple[SymbolRef, int]:
 def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=None,
             tensor_access: TensorAccess | dict | None = None,
             wavelet_index_offset: bool = False, fabric_color=None, input_queue=None,
-            output_queue=None, control: bool = False, zero=()) -> DsdValue:
+            output_queue=None, control: bool = False, zero=(),
+            simd_mode: str | None = None) -> DsdValue:
     """`@get_dsd(kind, .{...})`.
 
     mem1d: `base_address`, `offset` (i16), `stride` (i8, default 1), `extent` (u16), or a
@@ -142,13 +144,16 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
     `fabric_color`, `output_queue`, `wavelet_index_offset` (a 16-bit op sends its `index` in
     the high half), `control` (it sends control wavelets, spec 6.6), `zero` (the sources an op
     sending through it leaves zero: "first_source" and/or "second_source"). On wse3 the color is
-    the one the queue was initialised with.
+    the one the queue was initialised with. Both take `simd_mode` ("simd_32", "simd_64" or
+    "simd_32_or_64"): a 16-bit op's elements travel two a wavelet, the first in the low half
+    (`wsejax.frontend.simd`).
     """
     if kind in _FABRIC_DSDS:
         _no_properties(kind, "", base_address=base_address, offset=offset, stride=stride,
                        tensor_access=tensor_access)
         d = _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
                         wavelet_index_offset, control)
+        d = _with_simd(d, simd_mode, wavelet_index_offset) if simd_mode is not None else d
         return _with_zero(d, zero) if zero else d
     if control or zero:
         what = "control" if control else "zero"
@@ -157,7 +162,7 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
         raise ProgramError(f"unknown DSD kind {kind!r} (expected csl.mem1d_dsd, csl.mem4d_dsd, "
                            "csl.fabin_dsd or csl.fabout_dsd)")
     _no_properties(kind, " (it belongs to fabric DSDs)", fabric_color=fabric_color,
-                   input_queue=input_queue, output_queue=output_queue)
+                   input_queue=input_queue, output_queue=output_queue, simd_mode=simd_mode)
     fields = dict(base_address=base_address, offset=offset, stride=stride, extent=extent)
     given = {k for k, v in fields.items() if v is not None}
     wio = bool(wavelet_index_offset)
@@ -268,6 +273,14 @@ def _with_zero(d: DsdValue, zero) -> DsdValue:
     return DsdValue(ir.DsdLit(fab), d.kind, None, d.indexed, fab)
 
 
+def _with_simd(d: DsdValue, mode, wavelet_index_offset) -> DsdValue:
+    """fabric DSD `d` with `.simd_mode` `mode` (`wsejax.frontend.simd`)."""
+    _rule(check_simd_mode, d.kind, mode if isinstance(mode, str) else None)
+    _rule(check_fabric_simd, d.kind, bool(wavelet_index_offset))
+    fab = dataclasses.replace(d.fabric, simd=mode)
+    return DsdValue(ir.DsdLit(fab), d.kind, None, d.indexed, fab)
+
+
 def _check_fabric_flags(kind: str, other_queue, control, wavelet_index_offset) -> None:
     """The properties a fabric DSD of `kind` does not take, and its flags."""
     if other_queue is not None:
@@ -321,7 +334,7 @@ def set_dsd_stride(d: DsdValue, s) -> DsdValue:
 
 
 def allocate_fifo(buffer, *, activate_push=None, activate_pop=None, empty_action=None,
-                  full_action=None) -> FifoHandle:
+                  full_action=None, simd_mode: str | None = None) -> FifoHandle:
     """`@allocate_fifo(buf, .{ .activate_push = t, .activate_pop = t })`: a FIFO over the whole
     of global array `buffer` (at the top level of the PE program, once per buffer).
 
@@ -329,8 +342,12 @@ def allocate_fifo(buffer, *, activate_push=None, activate_pop=None, empty_action
     activates `activate_pop` (a local task ID or a task bound as a local task).
     `empty_action` / `full_action` name the action on an empty / full FIFO (spec 7.5):
     "test_or_suspend" (the default), "terminate", or "suspend" and "fault" (wse3;
-    `full_action` is wse3 only)."""
+    `full_action` is wse3 only). `simd_mode` (wse2 only; "simd_32", "simd_64" or
+    "simd_32_or_64") is checked and changes no value (`wsejax.frontend.simd`)."""
     pb = _top_level("allocate_fifo")
+    if simd_mode is not None:
+        _rule(check_simd_mode, "allocate_fifo", simd_mode if isinstance(simd_mode, str) else None)
+        _rule(check_fifo_simd, pb.arch)
     for field, action in (("empty_action", empty_action), ("full_action", full_action)):
         if action is not None:
             _rule(check_fifo_action, pb.arch, field, action)

@@ -45,6 +45,7 @@ from wsejax.frontend.fabric import (
     check_map_result,
     check_stream_operands,
 )
+from wsejax.frontend.simd import check_map_simd, check_simd_operands
 from wsejax.types import (
     DType,
     u16,
@@ -87,6 +88,11 @@ def _operand_info(v) -> Operand:
         return Operand("value")
     return Operand(v.kind, isinstance(v.fabric, ir.FabIn) and v.fabric.queue is None,
                    v.indexed, getattr(v.fabric, "zero", ()))
+
+
+def _packed(v) -> bool:
+    """Is `v` a fabric DSD with `.simd_mode`?"""
+    return isinstance(v, DsdValue) and getattr(v.fabric, "simd", None) is not None
 
 
 def _op_config(name: str, operands, async_, activate, unblock, index,
@@ -135,6 +141,8 @@ def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
         raise ProgramError(problem)
     _rule(check_stream_operands, name, body.program.arch,
           [_operand_info(v) for v in (dest,) + srcs])
+    _rule(check_simd_operands, name, [_packed(v) for v in (dest,) + srcs],
+          [t.bits for t in (spec.dest,) + spec.srcs])
     config = _op_config(name, (dest,) + srcs, async_, activate, unblock, index, ut_id)
     body.emit(ir.DsdOp(name, dop, tuple(operands), body.program.site(), config))
     return True
@@ -217,6 +225,8 @@ def map_elements(callback, *args) -> None:
     inputs, output = args[:n_params], (args[n_params] if len(args) > n_params else None)
     _rule(check_map_operands, [_operand_info(a) for a in inputs],
           None if output is None else _operand_info(output))
+    _rule(check_map_simd, [_packed(a) for a in inputs] + ([] if output is None
+                                                        else [_packed(output)]))
     if fnref is None and any(isinstance(a, DsdValue) and a.dtype is None for a in inputs):
         raise ProgramError("@map: a fabric input has no element type of its own; give a "
                            "csl.fn callback with typed parameters")

@@ -85,6 +85,7 @@ class DsdRt:
     addr: object = None             # explicit [H, W, n] element addresses (a window of an op)
     wrap: int = 0                   # circbuf: element i is at offset + i mod wrap (offset: head)
     zero: tuple = ()                # fabout: the sources it zeroes as they are read
+    simd: str | None = None         # fabin / fabout: `.simd_mode` (`wsejax.engine.lower.simd`)
 
     def fields(self):
         return {"base": self.base, "offset": self.offset, "stride": self.stride,

@@ -328,7 +328,10 @@ class DsdInterpreter:
                 r, op.carry = op.spec.fn(*vals, op.carry)
             else:
                 r = op.spec.fn(*vals)
-            self._write(pe, op.dest, op.ptr_index, op.done, r, op.spec.dest, op.index)
+            if op.dest[0] == "D" and op.dest[1].kind == "fabout" and op.dest[1].simd:
+                _send_packed(pe, op, r)
+            else:
+                self._write(pe, op.dest, op.ptr_index, op.done, r, op.spec.dest, op.index)
             _zero_sources(pe, op)
             op.done += 1
         if op.done < op.length:
@@ -359,6 +362,8 @@ class DsdInterpreter:
         """The next element of one source of `op`."""
         if letter != "D":
             return scalar
+        if o.kind == "fabin" and o.simd:
+            return _receive_packed(pe, op, o, t)
         if o.kind == "fabin":
             wavelet = pe.inbox[o.color].popleft()
             return from_bits(int(payload_in(wavelet, t.bits)), t)
@@ -542,3 +547,36 @@ def _save_addresses(pe: PE, names, n: int) -> None:
         else:
             step = d.stride * n
         pe.dsd[name] = replace(d, offset=d.offset + step)
+
+
+# -- `.simd_mode` -----------------------------------------------------------------------------
+# Two 16-bit elements a wavelet, element 2k in the low half (`wsejax.frontend.simd`).
+
+
+def _receive_packed(pe: PE, op: RunningOp, o, t: DType):
+    """Element `op.done` from the wavelet at the front of a `.simd_mode` fabin's queue: its
+    low half for an even element, its high half for an odd one; the wavelet is popped once
+    both halves are read, or with the op's last element."""
+    queue = pe.inbox[o.color]
+    half = op.done % 2
+    wavelet = int(queue[0])
+    if half == 1 or op.done + 1 >= op.length:
+        queue.popleft()
+    return from_bits((wavelet >> (16 * half)) & 0xFFFF, t)
+
+
+def _send_packed(pe: PE, op: RunningOp, v) -> None:
+    """Element `op.done` into a `.simd_mode` fabout: an even element waits as the low half,
+    an odd one completes the wavelet, which is sent; the op's last element sends what it has
+    (the high half 0)."""
+    letter, o = op.dest
+    have = op.spec.dest
+    bits = int(bits_of(np.asarray(v, have.np)[()])) & 0xFFFF
+    if op.done % 2 == 0:
+        op.pend = bits
+        if op.done + 1 < op.length:
+            return
+        wavelet = bits
+    else:
+        wavelet = op.pend | (bits << 16)
+    pe.queue(pe.outbox, o.color).append(wavelet | (CONTROL if o.control else 0))

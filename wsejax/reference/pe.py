@@ -63,6 +63,7 @@ class Dsd:
     queue: tuple | None = None   # (kind, n) of a queue bound at run time whose color it has
     wrap: int = 0               # circbuf: element i is at offset + i mod wrap (offset: head)
     zero: tuple = ()            # fabout: the sources it zeroes as they are read
+    simd: str | None = None     # fabin / fabout: `.simd_mode`, two 16-bit elements a wavelet
 
     def address(self, i: int) -> int:
         if self.kind == "mem1d":
@@ -90,10 +91,12 @@ def literal(d, tables: dict, int_of: Callable) -> Dsd:
     """The DSD literal `d` on the PE whose per-PE values are `tables`; `int_of` gives the value
     of each field expression (offset, stride, length, in that order)."""
     if isinstance(d, ir.FabIn):
-        return Dsd("fabin", "", 0, 0, 0, int_of(d.length), color=color_on(d.color, tables))
+        return Dsd("fabin", "", 0, 0, 0, int_of(d.length), color=color_on(d.color, tables),
+                   simd=d.simd)
     if isinstance(d, ir.FabOut):
         return Dsd("fabout", "", 0, 0, 0, int_of(d.length), color=color_on(d.color, tables),
-                   index_offset=d.wavelet_index_offset, control=d.control, zero=d.zero)
+                   index_offset=d.wavelet_index_offset, control=d.control, zero=d.zero,
+                   simd=d.simd)
     if isinstance(d, ir.CircBuf):
         return Dsd("circbuf", d.base, d.base_offset, int_of(d.offset), 1, int_of(d.length),
                    wrap=d.wraparound)
@@ -184,6 +187,7 @@ class RunningOp:
     sync: bool = False          # a synchronous op (its PE's main thread waits for it)
     ended: bool = False         # a FIFO operand's action ended it before its length
     ok: bool = True             # what its builtin gives (false: `test_or_suspend` ended it)
+    pend: int = 0               # a `.simd_mode` fabout's low half, until its pair is done
 
     @property
     def finished(self) -> bool:

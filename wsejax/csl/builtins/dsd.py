@@ -14,6 +14,7 @@ from wsejax.csl.values import (
     ArrayVal,
     CNum,
     DsdVal,
+    EnumLitVal,
     PtrCell,
     PtrVal,
     PtrVar,
@@ -44,6 +45,7 @@ from wsejax.frontend.dsds import (
     need_extents,
     tensor_access_shape,
 )
+from wsejax.frontend.simd import check_fabric_simd, check_simd_mode
 from wsejax.types import DType
 
 MEMORY_FIELDS = {"base_address", "offset", "stride", "extent", "tensor_access",
@@ -165,11 +167,13 @@ def _first(v):
 
 FABRIC_FIELDS = {
     # kind: (queue field, fields accepted, fields not supported)
-    "fabin_dsd": ("input_queue", {"extent", "fabric_color", "input_queue", "priority"},
-                  ("control_transform", "simd_mode")),
+    "fabin_dsd": ("input_queue", {"extent", "fabric_color", "input_queue", "priority",
+                                  "simd_mode"},
+                  ("control_transform",)),
     "fabout_dsd": ("output_queue", {"extent", "fabric_color", "output_queue",
-                                    "wavelet_index_offset", "priority", "control", "zero"},
-                   ("simd_mode", "advance_switch", "control_transform")),
+                                    "wavelet_index_offset", "priority", "control", "zero",
+                                    "simd_mode"},
+                   ("advance_switch", "control_transform")),
 }
 
 
@@ -193,12 +197,26 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
         pe.queue_uses.append(((qfield.split("_")[0], queue), color, node.pos, f"this {kind}"))
     if color is None:
         color = -1
+    simd = _simd_mode(c, kind, f, node)
     if kind == "fabin_dsd":
-        return DsdVal(ir.DsdLit(ir.FabIn(color, length, queue)), kind, None)
+        return DsdVal(ir.DsdLit(ir.FabIn(color, length, queue, simd)), kind, None)
     wio = f.get("wavelet_index_offset", False)
     control = f.get("control", False)
     zero = _zeroed_sources(c, f.get("zero"), node)
-    return DsdVal(ir.DsdLit(ir.FabOut(color, length, queue, wio, control, zero)), kind, None)
+    return DsdVal(ir.DsdLit(ir.FabOut(color, length, queue, wio, control, zero, simd)), kind,
+                  None)
+
+
+def _simd_mode(c, kind: str, f: dict, node) -> str | None:
+    """A fabric DSD's `.simd_mode` (`.simd_32`, ...; `wsejax.frontend.simd`), or None."""
+    if "simd_mode" not in f:
+        return None
+    v = f["simd_mode"]
+    mode = v.name if isinstance(v, EnumLitVal) else None
+    rule(c, node, check_simd_mode, kind, mode, pos=node.pos)
+    rule(c, node, check_fabric_simd, kind, f.get("wavelet_index_offset") is True,
+         pos=node.pos)
+    return mode
 
 
 def _zeroed_sources(c, v, node) -> tuple[int, ...]:

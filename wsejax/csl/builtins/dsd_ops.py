@@ -23,6 +23,7 @@ from wsejax.csl.values import (
     CNum,
     DsdVal,
     DsdVarRef,
+    EnumLitVal,
     FifoVal,
     FnVal,
     NativeFn,
@@ -54,6 +55,12 @@ from wsejax.frontend.fabric import (
     check_map_output,
     check_map_result,
     check_stream_operands,
+)
+from wsejax.frontend.simd import (
+    check_fifo_simd,
+    check_map_simd,
+    check_simd_mode,
+    check_simd_operands,
 )
 from wsejax.types import DType
 
@@ -123,6 +130,7 @@ def dsd_op(c, node: ast.Builtin, env: Env):
         raise c.error(problem, node.pos)
     config = _dsr_config(c, vals, node, config, env.module.pe)
     _check_fabric_operands(c, vals, node, config, env.module.pe)
+    _check_simd_operands(c, vals, node, (spec.dest,) + spec.srcs, env.module.pe)
     site = env.module.pe.site()
     fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), site, config))
     if through is not None:
@@ -178,6 +186,21 @@ def _check_fabric_operands(c, vals, node, config, pe) -> None:
         rule(c, node, check_async, node.name, operands, pos=node.pos)
     rule(c, node, check_index, node.name, operands,
          config is not None and config.index is not None, pos=node.pos)
+
+
+def _check_simd_operands(c, vals, node, types, pe) -> None:
+    """A fabric operand with `.simd_mode` is a 16-bit operand of the op."""
+    rule(c, node, check_simd_operands, node.name, [_simd_of(c, v, node, pe) for v in vals],
+         [t.bits for t in types])
+
+
+def _simd_of(c, v, node, pe) -> bool:
+    """Is value `v` a fabric DSD with `.simd_mode`?"""
+    if isinstance(v, DsrVal):
+        return getattr(pe.dsrs[v.name].literal, "simd", None) is not None
+    if not isinstance(v, (DsdVal, DsdVarRef)):
+        return False
+    return getattr(dsd_literal(c, c.dsd_of(v, node.pos).expr), "simd", None) is not None
 
 
 def _dsr_config(c, vals, node, config, pe):
@@ -257,12 +280,20 @@ def _fifo_hooks(c, options: dict, node) -> dict:
         elif k in ("dest", "src", "xdsr"):
             continue            # `_fifo_registers`
         elif k == "simd_mode":
-            raise c.error(f"@allocate_fifo: .{k} is not supported yet", node.pos)
+            _fifo_simd(c, v, node)
         elif k == "priority":
             c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
         else:
             raise c.error(f"@allocate_fifo: unknown option .{k}", node.pos)
     return hooks
+
+
+def _fifo_simd(c, v, node) -> None:
+    """A FIFO's `.simd_mode` (wse2 only): checked; it changes no value
+    (`wsejax.frontend.simd`)."""
+    rule(c, node, check_simd_mode, "@allocate_fifo",
+         v.name if isinstance(v, EnumLitVal) else None, pos=node.args[1].pos)
+    rule(c, node, check_fifo_simd, c.arch, pos=node.args[1].pos)
 
 
 def _fifo_action(c, field: str, v, node) -> str:
@@ -340,6 +371,8 @@ def _map(c, node, env):
     inputs, output = rest[:n], (rest[n] if len(rest) > n else None)
     rule(c, node, check_map_operands, [_operand_info(c, v, node, pe) for v in inputs],
          None if output is None else _operand_info(c, output, node, pe), offset=1)
+    rule(c, node, check_map_simd, [_simd_of(c, v, node, pe) for v in inputs] +
+         ([] if output is None else [_simd_of(c, output, node, pe)]), offset=1)
     if isinstance(callee, NativeFn):
         types = [_map_input_type(c, v, node, k, pe) for k, v in enumerate(inputs, 1)]
         in_ops, _ = _map_inputs(c, callee, types, inputs, node, pe)

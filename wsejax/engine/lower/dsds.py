@@ -45,11 +45,11 @@ class DsdLowering:
             return DsdRt("circbuf", ((d.base, d.base_offset),), 0, f(d.offset), 1,
                          f(d.length), wrap=d.wraparound)
         if isinstance(d, ir.FabIn):
-            return DsdRt("fabin", (), length=f(d.length), color=d.color)
+            return DsdRt("fabin", (), length=f(d.length), color=d.color, simd=d.simd)
         if isinstance(d, ir.FabOut):
             return DsdRt("fabout", (), length=f(d.length), color=d.color,
                          wavelet_index_offset=d.wavelet_index_offset, control=d.control,
-                         zero=d.zero)
+                         zero=d.zero, simd=d.simd)
         return DsdRt("mem4d", ((d.base, d.base_offset),), 0, f(d.offset), 0,
                      int(np.prod(d.extents)), tuple(d.coeffs), tuple(d.extents),
                      d.wavelet_index_offset)

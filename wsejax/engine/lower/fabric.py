@@ -39,6 +39,7 @@ import numpy as np
 from wsejax import ir, ops
 from wsejax.diagnostics import fifo_fault, microthread_clash, started_while_running
 from wsejax.engine.cfg import Free
+from wsejax.engine.lower import simd
 from wsejax.engine.machine import DsdRt, Frame, Machine
 from wsejax.engine.rings import (
     FLUSH_PENDING,
@@ -319,6 +320,7 @@ class FabricLowering:
             info.field_types["keep"] = self.sym(dest[1].symbol).dtype.np
         if set(fifos) & self.sized_fifos():
             info.fields["len"] = None       # a FIFO's length set at run time bounds it
+        _packed_fields(info, dest)
         self.sites[s.site] = info
         return info
 
@@ -549,7 +551,7 @@ class FabricLowering:
         run = slot.run & healthy & ~self.suspended(site)
         pos, length = slot.pos, self.slot_field(site, "len")
         avail = jnp.where(run, jnp.clip(length - pos, 0, info.window), 0)
-        operands, avail = self._operands_now(site, info, avail)
+        operands, avail = self._operands_now(site, info, avail, pos)
         j = jnp.arange(info.window, dtype=jnp.int32)
         what = f"@{info.stmt.op}"
         vals = [self._window_read(o, pos, j, avail, want, run, what) if kind == "D" else
@@ -564,7 +566,8 @@ class FabricLowering:
                        what)
         for kind, o in operands[1:]:
             if kind == "D" and o.kind == "fabin":
-                self.queue_pop(machine, "in", o.color, avail)
+                self.queue_pop(machine, "in", o.color, simd.wavelets_of(pos, avail, length)
+                               if simd.packed(o) else avail)
             elif kind == "D" and o.kind == "fifo":
                 self._fifo_pop(o.fifo, avail)
         new = pos + avail
@@ -651,7 +654,7 @@ class FabricLowering:
                 zeros = jnp.zeros(self.lanes + (j.shape[0],), t.np)
                 self._window_write(o, zeros, pos, j, avail, t, run, what, site)
 
-    def _operands_now(self, site: int, info: SiteInfo, avail):
+    def _operands_now(self, site: int, info: SiteInfo, avail, pos):
         """The site's operands as of now (a memory DSD with the fields its slot holds), and
         `avail` lowered to the elements each fabric or FIFO operand allows."""
         operands = []
@@ -661,11 +664,8 @@ class FabricLowering:
                                                    for f in DSD_FIELDS})))
             elif kind == "D":
                 operands.append(("D", t))
-                if t.kind == "fabin":
-                    avail = jnp.minimum(avail, self.queue_data(self.machine, t.color))
-                elif t.kind == "fabout":
-                    avail = jnp.minimum(avail, self.capacity - self.queue_count(
-                        self.machine, "out", t.color))
+                if t.kind in ("fabin", "fabout"):
+                    avail = jnp.minimum(avail, self._fabric_room(t, pos))
                 else:
                     cap = self.sym(self.fifo(t.fifo).buffer).size
                     cnt = self.fifo_counts(t.fifo).count
@@ -675,6 +675,15 @@ class FabricLowering:
             else:
                 operands.append(("p", t))
         return operands, jnp.maximum(avail, 0)
+
+    def _fabric_room(self, t, pos):
+        """The elements a fabric operand allows now: the data wavelets of a fabin's queue,
+        the free slots of a fabout's (two elements a wavelet where packed)."""
+        if t.kind == "fabin":
+            n = self.queue_data(self.machine, t.color)
+        else:
+            n = self.capacity - self.queue_count(self.machine, "out", t.color)
+        return simd.elements_of(n, pos) if simd.packed(t) else n
 
     def _scalar_source(self, operand, want: DType):
         """A scalar source's value as `want`, with a trailing element axis."""
@@ -729,7 +738,8 @@ class FabricLowering:
     def _window_read(self, d, pos, j, avail, want: DType, run, what):
         window = j.shape[0]
         if d.kind == "fabin":
-            return from_payload(self.queue_peek(self.machine, "in", d.color, window), want)
+            w = self.queue_peek(self.machine, "in", d.color, window)
+            return from_payload(simd.unpack(w, pos, j) if simd.packed(d) else w, want)
         if d.kind == "fifo":
             f = self.fifo(d.fifo)
             cap = self.sym(f.buffer).size
@@ -743,6 +753,9 @@ class FabricLowering:
 
     def _window_write(self, d, res, pos, j, avail, have: DType, run, what, site):
         window = j.shape[0]
+        if d.kind == "fabout" and simd.packed(d):
+            self._send_packed(d, res, pos, j, avail, have, site)
+            return
         if d.kind == "fabout":
             index = self.slot_field(site, "idx") if d.wavelet_index_offset else 0
             w = to_payload(res, have, index)
@@ -765,6 +778,18 @@ class FabricLowering:
             return
         self.write(d.replace(addr=self._elements(d, pos, j), length=window), res, window, avail,
                    have, run, what)
+
+    def _send_packed(self, d, res, pos, j, avail, have: DType, site: int) -> None:
+        """A window of elements into a `.simd_mode` fabout: the wavelets they complete are
+        sent, a low half left over waits in the slot (`wsejax.engine.lower.simd`)."""
+        slot = self.machine.fab.slots[(self.cls, site)]
+        length = self.slot_field(site, "len")
+        low16 = to_payload(res, have, 0) & 0xFFFF
+        words, slot.fields["pend"] = simd.pack(low16, pos, j, avail, slot.fields["pend"])
+        window = j.shape[0]
+        self.queue_push(self.machine, "out", d.color, simd.wavelets_of(pos, avail, length),
+                        lambda at: pick(words, jnp.clip(at, 0, window - 1)),
+                        (lambda at: jnp.ones_like(at)) if d.control else None)
 
     def _fifo_push(self, name: str, n) -> None:
         f = self.fifo(name)
@@ -812,6 +837,14 @@ def _same_everywhere(v):
 
 def _static_int(v):
     return int(v) if isinstance(v, (int, np.integer)) else None
+
+
+def _packed_fields(info: SiteInfo, dest) -> None:
+    """A `.simd_mode` fabout destination keeps, per PE, the low half it has made until its
+    pair is done (`pend`)."""
+    if dest[0] == "D" and simd.packed(dest[1]):
+        info.fields["pend"] = None
+        info.field_types["pend"] = np.dtype(np.uint32)
 
 
 def _template(operand):
