@@ -203,3 +203,66 @@ def test_rotating_tasks_are_wse3_only(tmp_path):
     pe = WSE2
     why = refused(tmp_path, pe, "@bind_rotating_tasks", arch="wse2")
     assert "@bind_rotating_tasks is WSE-3 only (this program is for wse2)" in why
+
+
+TWO_LAYOUT = LAYOUT.replace("const c: color = @get_color(4);",
+                            "const c: color = @get_color(4);\nconst d: color = @get_color(5);") \
+    .replace(".c = c,", ".c = c, .d = d,").replace(
+        "  @export_name(\"got\"",
+        "  @set_color_config(0, 0, d, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ EAST } } });\n"
+        "  @set_color_config(1, 0, d, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } } });\n"
+        "  @export_name(\"got\"")
+
+# two pairs on the receiver: (ma, aa) on queue 2 (color c), limit 2; (mb, ab) on queue 4
+# (color d), limit 1, init 1. got[v] counts 1 for ma, 2 for aa; got[N + v] 1 for mb, 2 for ab
+TWO_PE = """
+param memcpy_params;
+param c: color;
+param d: color;
+param sender: bool;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+var got = @zeros([2 * N]u32);
+var got_ptr: [*]u32 = &got;
+var src = @zeros([N]u32);
+const S = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{N} -> src[i] });
+const OUT_C = @get_dsd(fabout_dsd, .{ .extent = N, .output_queue = @get_output_queue(3) });
+const OUT_D = @get_dsd(fabout_dsd, .{ .extent = N, .output_queue = @get_output_queue(5) });
+task ma(v: u32) void { got[v] = 1; }
+task aa(v: u32) void { got[v] = 2; }
+task mb(v: u32) void { got[N + v] = 1; }
+task ab(v: u32) void { got[N + v] = 2; }
+fn main() void {
+  if (sender) {
+    for (@range(u32, N)) |i| { src[i] = i; }
+    @mov32(OUT_C, S);
+    @mov32(OUT_D, S);
+  }
+  sys.unblock_cmd_stream();
+}
+comptime {
+  @export_symbol(got_ptr, "got");
+  @export_symbol(main);
+  if (!sender) {
+    @bind_rotating_tasks(ma, aa, @get_data_task_id(@get_input_queue(2)), .{ .limit = 2 });
+    @bind_rotating_tasks(mb, ab, @get_data_task_id(@get_input_queue(4)),
+                         .{ .limit = 1, .init = 1 });
+    @initialize_queue(@get_input_queue(2), .{ .color = c });
+    @initialize_queue(@get_input_queue(4), .{ .color = d });
+  } else {
+    @initialize_queue(@get_output_queue(3), .{ .color = c });
+    @initialize_queue(@get_output_queue(5), .{ .color = d });
+  }
+}
+""".replace("N", str(N))
+
+
+def test_two_pairs_keep_counters_of_their_own(tmp_path):
+    write(tmp_path, {"layout.csl": TWO_LAYOUT, "pe.csl": TWO_PE})
+    program = compile_csl(tmp_path / "layout.csl", memcpy=True, arch="wse3")
+    eng = read(run(program), "got", 2 * N, np.uint32)[0, 1]
+    ref = Reference(program)
+    ref.launch("main")
+    want = expected(2)[:N] + expected(1, 1)[:N]
+    assert want == [1, 1, 2] * 3 + [1] + [2, 1] * 5
+    assert eng.tolist() == want
+    assert np.asarray(ref.memory(1, 0)["got"]).reshape(-1).tolist() == want
