@@ -334,6 +334,53 @@ fn main() void {
     np.testing.assert_array_equal(got[:, :3], [[4, 3, 41], [4, 4, 43], [4, 5, 45]])
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_handle_var_given_a_comptime_value_takes_runtime_ones_in_branches_and_loops(
+        tmp_path, arch):
+    # ids = { 12, 10, 11 }: c starts as color 3 and is changed on some PEs only (a runtime
+    # if), then by a runtime loop; t, a task ID, starts at 10 and becomes ids[x] in a branch
+    # (PE 0 keeps 10), then is activated (t10 writes 100, t11 110, t12 120)
+    got = run_out(program(tmp_path, TASKS + """
+const cs = [3]color { @get_color(5), @get_color(6), @get_color(7) };
+fn main() void {
+  const x = lay.get_x_coord();
+  var c: color = @get_color(3);
+  var t = @get_local_task_id(10);
+  if (x > 0) { c = cs[x]; t = ids[x]; }
+  out[1] = @get_int(c);
+  var sum: u16 = 0;
+  var i: u16 = 0;
+  while (i <= x) : (i += 1) { sum += @get_int(c); c = cs[i]; }
+  out[2] = sum + 100 * @get_int(c);
+  out[3] = @get_int(t);
+  @activate(t);
+}
+""", arch))
+    np.testing.assert_array_equal(got, [[100, 3, 503, 10], [100, 6, 611, 10],
+                                        [110, 7, 718, 11]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_handle_var_assigned_a_comptime_value_in_a_branch_keeps_it_elsewhere(tmp_path, arch):
+    # a switch on x: PE 1 takes color 9, PE 2 color 10; PE 0 keeps color 4; a queue var too
+    got = run_out(program(tmp_path, """
+fn main() void {
+  const x = lay.get_x_coord();
+  var c = @get_color(4);
+  var q: output_queue = @get_output_queue(2);
+  switch (x) {
+    1 => { c = @get_color(9); },
+    2 => { c = @get_color(10); q = @get_output_queue(5); },
+    else => {},
+  }
+  out[0] = @get_int(c);
+  out[1] = @get_int(q);
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    np.testing.assert_array_equal(got[:, :2], [[4, 2], [9, 2], [10, 5]])
+
+
 # ------------------------------------------------------------------------------------------------
 # DSDs chosen at run time
 

@@ -387,16 +387,22 @@ fn main() void {
     np.testing.assert_array_equal(out, [3, 2512])
 
 
-def test_a_handle_local_changed_in_a_runtime_branch_is_located(tmp_path):
-    located(tmp_path, """
-var out: [1]u32;
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_handle_local_changed_in_a_runtime_branch_is_held_at_run_time(tmp_path, arch):
+    # out[0] is 0 at first: the first branch runs, the second does not
+    out = outputs(program(tmp_path, """
+var out: [2]u32;
 var out_ptr: [*]u32 = &out;
 fn main() void {
   var c: color = @get_color(3);
-  if (out[0] > 1) { c = @get_color(4); }
+  out[1] = @as(u32, @get_int(c));
+  if (out[0] == 0) { c = @get_color(4); }
+  if (out[0] > 1) { c = @get_color(5); }
   out[0] = @as(u32, @get_int(c));
+  sys.unblock_cmd_stream();
 }
-""", "c = @get_color(4)", "is assigned inside a runtime branch or loop")
+""", arch, "u32"), 2, np.uint32)
+    np.testing.assert_array_equal(out, [4, 3])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -749,6 +749,20 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Rotation:
+    """`@bind_rotating_tasks` (wse3, spec 5.1): data task `data` and control task `alt` take
+    turns. Each time the data task would start, its wavelet is taken and u16 symbol
+    `counter` (which starts at the pair's `.init`) compared with `limit`: equal, `alt` runs
+    on that wavelet instead and the counter becomes 0; else the data task runs and the
+    counter goes up by one."""
+
+    data: int
+    alt: int
+    limit: int
+    counter: str
+
+
+@dataclass(frozen=True)
 class Fifo:
     """`@allocate_fifo(buffer, .{...})`: a ring buffer over the whole of symbol `buffer`.
 
@@ -813,6 +827,7 @@ class PeProgram:
     `QueueColor`; `flushed` the queues `@queue_flush` watches, `(kind, queue)`. (On wse3 a
     control wavelet arriving on a color is blocked or not as the input queue bound to it is.)
     `dsrs` are the data structure registers the program loads (each also a DSD variable).
+    `rotations` are the task pairs of `@bind_rotating_tasks` (wse3).
     """
 
     name: str
@@ -830,6 +845,7 @@ class PeProgram:
     flushed: tuple = ()
     blocked_uts: tuple[int, ...] = ()
     dsrs: tuple[Dsr, ...] = ()
+    rotations: tuple[Rotation, ...] = ()
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
+from wsejax.csl.handles import assigned_in_branches
 from wsejax.csl.jumps import Target, always_leaves, jump_init
 from wsejax.csl.structs import aggregate_type_of
 from wsejax.csl.values import (
@@ -197,7 +198,8 @@ class CallMixin:
         if isinstance(ret, StructT):
             self.declare_leaves(pe, self.ret_prefix(name), ret, ())
         params = self.bind_runtime_params(pe, fenv, runtime)
-        ctx = FnCtx(name, ret, addressed=_addressed(decl.body))
+        ctx = FnCtx(name, ret, addressed=_addressed(decl.body),
+                    nested=assigned_in_branches(decl.body))
         declared = self.eval_type(decl.ret, fenv) if ret is not None else None
         ctx.ret_ptr = declared if isinstance(declared, PtrT) else None
         self.addressed_params(runtime, params, ctx, Env(mod, fenv.scopes, ctx))
@@ -270,6 +272,7 @@ class CallMixin:
             fenv.bind(p.name, v)
         fn = env.fn
         fn.addressed |= _addressed(decl.body)
+        fn.nested |= assigned_in_branches(decl.body)
         body_env = Env(mod, fenv.scopes + [{}], fn, fn.depth)
         t = Target("inline", None, fn.depth)
         lst, start = fn.blocks[-1], len(fn.blocks[-1])

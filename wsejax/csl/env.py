@@ -53,6 +53,7 @@ class FnCtx:
     jump: str | None = None       # the local holding the code of a jump on its way out
     codes: int = 0                # jump codes handed out
     inflight: set = field(default_factory=set)   # codes of jumps that may be in flight here
+    nested: set = field(default_factory=set)     # names assigned in an if, loop or switch
 
     def emit(self, stmt) -> None:
         self.blocks[-1].append(stmt)

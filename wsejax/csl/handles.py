@@ -8,6 +8,11 @@ keeps it however the array it came from changes. A comptime array of handles rea
 runtime index is placed in PE memory (one u16 symbol per array), as the arrays of structs and
 enums are (`structs.py`); an out-of-range index faults the PE as for an array of numbers.
 
+A `var` of a handle type that its function assigns inside an if, a loop or a switch is a u16
+local from its declaration on, even where its initial value is known at compile time
+(`held_handle_local`); one assigned only at the nesting of its declaration keeps a
+comptime-known value while it has one.
+
 A comptime array of DSDs read at a runtime index becomes a DSD local that takes the chosen
 element (the elements share what the emulator fixes at compile time: a fabric DSD's color, a
 mem4d_dsd's shape): the index is first read from a u16 table of the element numbers (so a bad
@@ -29,13 +34,17 @@ from wsejax.csl import ast
 from wsejax.csl.values import (
     RUNTIME_HANDLE_KINDS,
     ArrayVal,
+    ColorVal,
     DsdVal,
     LocalDsd,
     MemArray,
     ObjArrayVal,
     PeColorVal,
+    QueueVal,
     RtHandleVal,
+    Slot,
     Special,
+    TaskIdVal,
     UtIdVal,
     describe,
     is_runtime_handle_type,
@@ -103,6 +112,21 @@ class HandleMixin:
         a local as it is read."""
         v = self.read_slot(slot)
         return self.held_handle(v, env) if is_runtime_handle_type(slot.ctype) else v
+
+    def held_handle_local(self, d: ast.VarDecl, t, v, env: Env) -> None:
+        """A `var` of a handle type that its function assigns inside an if, a loop or a
+        switch: a u16 local from its declaration on, whatever its initial value (a value
+        known at compile time could not change in one branch only, or from one iteration to
+        the next)."""
+        what = f"'{d.name}'"
+        if t is None:
+            t = _handle_type(v)
+            if t is None:
+                raise self.error(f"{what}: expected a handle, got {describe(v)}", d.pos)
+        v = self.coerce(v, t, d.pos, what)
+        slot = Slot("local", env.module.pe.fresh(d.name + "."), (), t)
+        self.store(env.fn, slot, v, d.pos, what, init=True)
+        env.bind(d.name, slot)
 
     # -- a runtime index into a comptime array of DSDs -----------------------------------------
 
@@ -185,3 +209,32 @@ def _fixed_part(expr):
 def _known(h) -> bool:
     """Whether handle `h` is known at compile time."""
     return not isinstance(h, RtHandleVal) and not (isinstance(h, UtIdVal) and h.known is None)
+
+
+def _handle_type(v) -> Special | None:
+    """The handle type of handle value `v` (comptime or runtime), else None."""
+    if isinstance(v, RtHandleVal):
+        return Special(v.type_name)
+    if isinstance(v, UtIdVal):
+        return Special("ut_id")
+    if isinstance(v, ColorVal):
+        return Special("color")
+    if isinstance(v, TaskIdVal):
+        return Special(f"{v.kind}_task_id")
+    if isinstance(v, QueueVal):
+        return Special(f"{v.kind}_queue")
+    return None
+
+
+_BRANCHES = (ast.If, ast.While, ast.For, ast.SwitchExpr, ast.IfExpr)
+
+
+def assigned_in_branches(body) -> set:
+    """Names `x` assigned (`x = ...`) inside an if, a loop or a switch of an AST subtree:
+    a handle `var` of that name is held at run time (`held_handle_local`)."""
+    out = set()
+    for n in ast.walk(body):
+        if isinstance(n, _BRANCHES):
+            out |= {a.target.name for a in ast.walk(n)
+                    if isinstance(a, ast.Assign) and isinstance(a.target, ast.Ident)}
+    return out

@@ -490,6 +490,9 @@ class AggregateMixin:
         if isinstance(v, RtHandleVal) or isinstance(v, UtIdVal) and v.known is None:
             self.runtime_handle_local(d, t, v, env)
             return
+        if not d.const and d.name in env.fn.nested and v is not UNDEFINED:
+            self.held_handle_local(d, t, v, env)
+            return
         if v is UNDEFINED:
             raise self.error(f"{what}: a runtime var of type {t} needs a comptime-known "
                              "initial value", d.pos)

@@ -154,6 +154,10 @@ def start_tasks(eng: Engine, m: Machine, healthy, ticks) -> tuple[Machine, jax.A
             mask = has & (first == task.id)
             if cm is not None:
                 mask = mask & cm
+            rotation = _rotation(low, task)
+            if rotation is not None:
+                m = _start_rotating(eng, m, c, low, task, rotation, mask)
+                continue
             if task.kind == "data":
                 args = _pop_wavelet(eng, m, task, low, mask)
             elif task.kind == "control":
@@ -352,6 +356,34 @@ def _pop_wavelet(eng: Engine, m: Machine, task: ir.Task, low: Lowerer, mask):
     w = low.queue_peek(m, "in", task.color, 1)[..., 0]
     low.queue_pop(m, "in", task.color, mask.astype(jnp.int32))
     return _task_args(low, task, w)
+
+
+def _rotation(low: Lowerer, task: ir.Task):
+    """The `@bind_rotating_tasks` pair whose data task `task` is, or None."""
+    if task.kind != "data":
+        return None
+    return next((r for r in low.pe.rotations if r.data == task.id), None)
+
+
+def _start_rotating(eng: Engine, m: Machine, c: int, low: Lowerer, task: ir.Task,
+                    rotation: ir.Rotation, mask) -> Machine:
+    """Start data task `task` of a rotating pair on the lanes in `mask`: its wavelet is taken;
+    where the pair's counter has reached the limit the alternate task runs on it and the
+    counter goes back to 0, elsewhere `task` runs and the counter goes up by one."""
+    w = low.queue_peek(m, "in", task.color, 1)[..., 0]
+    low.queue_pop(m, "in", task.color, mask.astype(jnp.int32))
+    slot = low.slot[rotation.counter]
+    raw = m.mem[slot]
+    count = raw if raw.dtype == jnp.uint16 else lax.bitcast_convert_type(raw, jnp.uint16)
+    alt = mask & (count == rotation.limit)
+    main = mask & ~alt
+    count = jnp.where(alt, jnp.uint16(0), jnp.where(main, count + jnp.uint16(1), count))
+    m.mem[slot] = count if raw.dtype == jnp.uint16 else \
+        lax.bitcast_convert_type(count, raw.dtype)
+    m.fab.runs = m.fab.runs + mask.astype(jnp.uint32)
+    alt_task = next(t for t in low.pe.tasks if t.kind == "control" and t.id == rotation.alt)
+    m = start_body(eng, m, c, task.fn, main, _task_args(low, task, w))
+    return start_body(eng, m, c, alt_task.fn, alt, _task_args(low, alt_task, w))
 
 
 def _task_args(low: Lowerer, task: ir.Task, w):

@@ -34,6 +34,7 @@ class PeBuilder:
         self.flushed: dict = {}                 # queue key -> pos of a @queue_flush
         self.empty_handlers: dict = {}          # queue key -> (function name, pos)
         self.queue_colors: tuple = ()           # (kind, n, color) once finish_pe has run
+        self.rotations: list[ir.Rotation] = []   # @bind_rotating_tasks pairs (wse3)
         self.control_table = None               # (instructions, stride): wse3's own table
         # bodies lowered once the PE's comptime is done (a task may name tasks bound later)
         self.deferred: list = []
@@ -56,7 +57,8 @@ class PeBuilder:
                             tuple(sorted(self.routes.items())), tuple(self.fifos.values()),
                             tuple(sorted(self.filters.items())), self.queue_colors,
                             tuple(sorted(self.flushed)), tuple(sorted(self.blocked_uts)),
-                            tuple(r.ir() for r in self.dsrs.values()))
+                            tuple(r.ir() for r in self.dsrs.values()),
+                            rotations=tuple(self.rotations))
 
 
 def _resolve_addresses(symbols: tuple) -> tuple:

@@ -192,7 +192,9 @@ class Scheduler:
             return fn, self._task_args(pe, fn, wavelet)
         if best in pe.data_tasks:
             fn, color = pe.data_tasks[best]
-            return fn, self._task_args(pe, fn, pe.inbox[pe.color_now(color)].popleft())
+            wavelet = pe.inbox[pe.color_now(color)].popleft()
+            fn = _rotate(pe, best, fn)
+            return fn, self._task_args(pe, fn, wavelet)
         if best not in pe.local_tasks:
             return None, []
         pe.active.discard(best)
@@ -274,3 +276,17 @@ def _high(pe: PE, ident: int) -> bool:
     words = pe.flat.get(ir.TASK_PRIORITY)
     return words is not None and 0 <= ident < 32 * len(words) and \
         bool((int(words[ident // 32]) >> (ident % 32)) & 1)
+
+
+def _rotate(pe: PE, ident: int, fn: str) -> str:
+    """The task that runs where data task `ident` (body `fn`) starts: with a
+    `@bind_rotating_tasks` pair (`ir.Rotation`), its alternate where the pair's counter has
+    reached the limit (the counter back to 0), else `fn` (the counter up by one)."""
+    for r in pe.cls.rotations:
+        if r.data == ident:
+            count = pe.flat[r.counter]
+            if int(count[0]) == r.limit:
+                count[0] = 0
+                return pe.control_tasks[r.alt]
+            count[0] = (int(count[0]) + 1) & 0xFFFF
+    return fn

@@ -22,6 +22,7 @@ from wsejax.csl.builtins import (
     dsrs,
     layout,
     queues,
+    rotating,
     runtime,
     symbols,
     task_table,
@@ -35,5 +36,6 @@ from wsejax.csl.builtins.dsd_ops import dsd_op
 from wsejax.csl.builtins.queues import _check_queue, finish_pe
 
 __all__ = ["FABRIC_BUILTINS", "HANDLERS", "args", "builtin", "call", "colors", "dsd", "dsd_op",
-           "dsd_ops", "dsrs", "fabric_dsd", "finish_pe", "layout", "nargs", "queues", "runtime",
+           "dsd_ops", "dsrs", "fabric_dsd", "finish_pe", "layout", "nargs", "queues", "rotating",
+           "runtime",
            "symbols", "task_table", "tasks", "values", "_check_queue"]
