@@ -451,3 +451,43 @@ var out_ptr: [*]f32 = &out;
 fn main() void { var n: comptime_int = 3; out[0] = @as(f32, n); }
 """, "var n", "'n': comptime_int is a comptime-only type; a variable of it must be const or "
              "comptime var")
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_large_arrays_of_structs_and_handles_are_assigned_whole_by_a_loop(tmp_path, arch):
+    # 1200 elements is over the element-by-element limit: arrays are assigned from others of
+    # their type (a runtime loop per leaf, a 2-D one too) and from a comptime array (@zeros)
+    out = outputs(program(tmp_path, """
+const P = struct { x: i16, y: f32 };
+var ps: [1200]P;
+var qs: [1200]P;
+var grid: [30, 40]P;
+var gcopy: [30, 40]P;
+var cs: [1200]color;
+var ds: [1200]color;
+var out: [6]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void {
+  for (@range(u16, 1200)) |i| {
+    ps[i].x = @as(i16, i % 100);
+    ps[i].y = @as(f32, i);
+    grid[i / 40, i % 40].x = @as(i16, i / 40);
+  }
+  qs = ps;
+  ps[7].y = -1.0;
+  gcopy = grid;
+  for (@range(u16, 1200)) |i| { cs[i] = @get_color(5); }
+  ds = cs;
+  cs[3] = @get_color(9);
+  ps = @zeros([1200]P);
+  out[0] = qs[1199].y;
+  out[1] = @as(f32, qs[1199].x);
+  out[2] = qs[7].y;
+  out[3] = @as(f32, gcopy[29, 39].x) + @as(f32, gcopy[2, 0].x) * 100.0;
+  out[4] = @as(f32, @get_int(ds[1199])) + 100.0 * @as(f32, @get_int(cs[3])) +
+           1000.0 * @as(f32, @get_int(ds[3]));
+  out[5] = @as(f32, qs.len) + ps[1199].y + @as(f32, ps[9].x);
+  sys.unblock_cmd_stream();
+}
+""", arch), 6)
+    np.testing.assert_array_equal(out, [1199.0, 99.0, 7.0, 229.0, 5905.0, 1200.0])

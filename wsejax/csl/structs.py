@@ -425,18 +425,20 @@ class AggregateMixin:
         v = self.ev(value, env)
         t = ArrayT(arr.elem, arr.shape)
         shape = tuple(arr.shape)
+        count = int(np.prod(shape))
         if isinstance(v, MemArray):
             if v.elem != arr.elem or tuple(v.shape) != shape:
                 raise self.error(f"{what}: expected {t}, got {describe(v)} of shape "
                                  f"{list(v.shape)}", pos)
-            items = [self.mem_array_item(v, _const_index(k, shape))
-                     for k in range(int(np.prod(shape)))]
+            if count > _MAX_LOCAL_ELEMENTS:
+                self.copy_mem_array(env, arr, v, pos)
+                return
+            items = [self.mem_array_item(v, _const_index(k, shape)) for k in range(count)]
         else:
             items = self.coerce(v, t, pos, what).values.reshape(-1).tolist()
-        if len(items) > _MAX_LOCAL_ELEMENTS:
-            raise self.error(f"{what}: assigning a whole array of more than "
-                             f"{_MAX_LOCAL_ELEMENTS} elements is not supported; assign its "
-                             "elements in a loop", pos)
+            if count > _MAX_LOCAL_ELEMENTS:
+                self.copy_initial_items(env, arr, items, pos)
+                return
         for k, x in enumerate(items):
             idx = _const_index(k, shape)
             self.store(fn, self.mem_array_place(arr, idx), x, pos, what)
@@ -457,7 +459,7 @@ class AggregateMixin:
         pe = env.module.pe
         for path, ctype in self.leaves(arr.elem, pos, arr.prefix):
             name = _join(arr.prefix, path) if path else arr.prefix
-            dt = ctype.tag if isinstance(ctype, EnumT) else ctype
+            dt = leaf_dtype(ctype)
             flat = np.array([_leaf_const(x, path) for x in items], dtype=object)
             if not isinstance(arr, PooledArray):
                 env.fn.emit(self.copy_initial_value(env, SymRef(name, dt, arr.shape), flat))
@@ -469,6 +471,20 @@ class AggregateMixin:
             at = ir.Bin("+", arr.base, k, DType.i32)
             env.fn.emit(ir.For(var, DType.i32, 0, len(items), 1,
                                (ir.Assign(name, (at,), ir.Load(init, (k,), dt)),)))
+
+    def copy_mem_array(self, env: Env, dst: MemArray, src: MemArray, pos) -> None:
+        """`dst = src` of two large arrays of structs, enums or handles of one type: a
+        runtime loop over the elements copies each leaf."""
+        shape = tuple(dst.shape)
+        var = env.module.pe.fresh("k.")
+        k = ir.Local(var, DType.i32)
+        idx = _flat_to_index(k, shape)
+        body = []
+        for path, ctype in self.leaves(dst.elem, pos, dst.prefix):
+            names = [_join(a.prefix, path) if path else a.prefix for a in (dst, src)]
+            at = [(a.flat(idx),) if isinstance(a, PooledArray) else idx for a in (dst, src)]
+            body.append(ir.Assign(names[0], at[0], ir.Load(names[1], at[1], leaf_dtype(ctype))))
+        env.fn.emit(ir.For(var, DType.i32, 0, int(np.prod(shape)), 1, tuple(body)))
 
     def comptime_only_local(self, d: ast.VarDecl, t) -> None:
         """Refuse a runtime `var` of a comptime-only type (spec 3.1: such variables must be
@@ -683,6 +699,18 @@ def _leaf_const(item, path: tuple):
 
 def _runtime_loops(fn) -> int:
     return 0 if fn is None else sum(kind == "runtime" for _, kind, _ in fn.loops)
+
+
+def _flat_to_index(k, shape: tuple) -> tuple:
+    """The i32 IR indices of element `k` (an i32 IR expression, row-major) of an array of
+    shape `shape`."""
+    out, stride = [], 1
+    for n in reversed(shape):
+        at = k if stride == 1 else ir.Bin("/", k, ir.Const(stride, DType.i32), DType.i32)
+        out.append(ir.Bin("%", at, ir.Const(n, DType.i32), DType.i32) if len(out) < len(shape) - 1
+                   else at)
+        stride *= n
+    return tuple(reversed(out))
 
 
 def _const_index(k: int, shape: tuple) -> tuple:
