@@ -318,3 +318,79 @@ fn main() void {
 def test_zeros_of_a_type_without_zero(tmp_path, t):
     located(tmp_path, ERR_HEAD + f"fn main() void {{ const z = @zeros({t}); _ = z; }}\n",
             "@zeros", f"@zeros({t}): {t} has no zero value (a pointer is never null")
+
+
+# ------------------------------------------------------------------------------------------------
+# pointers to enums held at run time
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_to_enums(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const E = enum(u8) { a, b, c = 5 };
+const S = struct { k: E, n: i16 };
+var e: E = .b;
+var es: [3]E = [3]E { .a, .b, .c };
+var s: S = .{ .k = .a, .n = 1 };
+var gp: *E = &e;
+var out: [10]f32;
+var out_ptr: [*]f32 = &out;
+fn val(x: E) f32 {
+  switch (x) { .a => { return 1.0; }, .b => { return 2.0; }, .c => { return 3.0; } }
+}
+fn next(q: *E) void {
+  switch (q.*) { .a => { q.* = .b; }, .b => { q.* = .c; }, .c => { q.* = .a; } }
+}
+fn own(x: E) f32 {
+  var y: E = x;
+  next(&y);
+  const r: *const E = &x;
+  return val(y) * 10.0 + val(r.*);
+}
+fn main() void {
+  var p: *E = &e;
+  out[0] = val(p.*);                     // b: 2
+  var l: E = .c;
+  next(&l);
+  out[1] = val(l);                       // a: 1
+  const many: [*]E = &es;
+  many[2] = .b;
+  out[2] = val(es[2]) + @as(f32, @as(u8, many[0]));   // 2 + 0
+  gp.* = .a;
+  out[3] = val(e);                       // 1
+  next(&s.k);
+  out[4] = val(s.k);                     // 2
+  out[5] = own(.c);                      // a: 1 * 10 + c: 3
+  var i: u16 = 0;
+  while (i < 3) : (i += 1) { next(&es[i]); }
+  out[6] = val(es[0]) + 10.0 * val(es[1]) + 100.0 * val(es[2]);   // b, c, c
+  gp = &es[1];
+  out[7] = if (gp.* == .c) 1.0 else 0.0;
+  p.* = .c;
+  out[8] = @as(f32, @as(u8, e));         // 5
+  sys.unblock_cmd_stream();
+}
+""", arch), 9)
+    assert out.tolist() == [2.0, 1.0, 2.0, 1.0, 2.0, 13.0, 332.0, 1.0, 5.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_into_local_arrays_of_enums(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const E = enum(i16) { x = -1, y = 4 };
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn flip(q: *E) void { if (q.* == .x) { q.* = .y; } else { q.* = .x; } }
+fn main() void {
+  var ls: [2]E = [2]E { .x, .y };
+  var j: u16 = 1;
+  flip(&ls[j]);
+  flip(&ls[0]);
+  out[0] = @as(f32, @as(i16, ls[0])) + 10.0 * @as(f32, @as(i16, ls[1]));
+  const p: *[2]E = &ls;
+  p.*[1] = .y;
+  out[1] = @as(f32, @as(i16, ls[1]));
+  sys.unblock_cmd_stream();
+}
+""", arch), 2)
+    assert out.tolist() == [4.0 - 10.0, 4.0]

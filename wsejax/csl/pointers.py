@@ -39,6 +39,7 @@ from wsejax.csl.values import (
     RArray,
     RPtr,
     RVal,
+    Slot,
     Special,
     StructT,
     SymRef,
@@ -69,7 +70,13 @@ def _elem_dtype(t: PtrT):
     elem = t.elem
     if isinstance(elem, ArrayT):
         elem = elem.elem
-    return elem if isinstance(elem, (DType, PtrT)) else None
+    return elem if isinstance(elem, (DType, PtrT, EnumT)) else None
+
+
+def _dtype_of(elem) -> DType:
+    """The type of the scalar in memory that holds an element of type `elem` (an enum: its
+    tag)."""
+    return elem.tag if isinstance(elem, EnumT) else elem
 
 
 def _static_address(v) -> bool:
@@ -112,7 +119,8 @@ class PointerMixin:
             return RPtr(ir.Const(0, U16), t)
         if t is not None:
             elem = _elem_dtype(t)
-            if isinstance(v, PtrVal) and isinstance(elem, DType) and elem != v.dtype:
+            if isinstance(v, PtrVal) and isinstance(elem, (DType, EnumT)) and \
+                    _dtype_of(elem) != v.dtype:
                 raise self.error(f"{what}: expected {t}, got {pointer_type(v)}", pos)
             v = self.coerce(v, t, pos, what)
         if isinstance(v, RPtr):
@@ -227,7 +235,27 @@ class PointerMixin:
             return self.deref_address(node, env, pos)
         if isinstance(node, ast.Field):
             return self.field_address(node, env, pos)
+        if isinstance(node, ast.Ident):
+            return self.enum_address(node, env, pos)
         return None
+
+    def enum_address(self, node: ast.Ident, env: Env, pos):
+        """`&e` of an enum variable held in memory: a pointer to its tag, of type `*E`; None
+        for other names."""
+        found, v = env.lookup(node.name)
+        if not found and env.module.has(node.name):
+            found, v = True, env.module.get(node.name, pos)
+        if not (found and isinstance(v, Slot) and isinstance(v.ctype, EnumT)):
+            return None
+        if v.kind != "sym" or v.indices:
+            raise self.error(f"cannot take the address of '{node.name}' here", pos)
+        return RPtr(ir.AddrOf(v.name), PtrT("single", v.const, v.ctype))
+
+    def enum_element_address(self, arr, idx: list, pos) -> RPtr:
+        """`&es[i]` of an array of enums in memory: a pointer to the element's tag."""
+        t = arr.elem
+        base = RArray(ir.AddrOf(arr.prefix), ArrayT(t.tag, arr.shape))
+        return RPtr(self.runtime_element_address(base, idx, pos).expr, PtrT("single", False, t))
 
     def address_error(self, v, node, pos):
         """The error of `&x` where x has no address."""
@@ -269,7 +297,12 @@ class PointerMixin:
             n = len(self.leaves(t, p.pos, p.name)) if isinstance(t, (StructT, EnumT)) else 1
             pname, irt = params[k]
             k += n
-            if p.name not in fn.addressed or isinstance(t, EnumT):
+            if p.name not in fn.addressed:
+                continue
+            if isinstance(t, EnumT):
+                ref = self.static_local(env, p.name, t.tag, ())
+                fn.emit(ir.Assign(ref.name, (), ir.Local(pname, t.tag)))
+                env.bind(p.name, Slot("sym", ref.name, (), t, True))
                 continue
             if isinstance(t, StructT):
                 self.addressed_struct_param(p, t, fn, env)
@@ -322,7 +355,7 @@ class PointerMixin:
             return U16.nbytes
         if isinstance(elem, StructT):
             return self.struct_stride(elem, self._pe_stack[-1], pos)
-        return elem.nbytes
+        return _dtype_of(elem).nbytes
 
     def runtime_element_address(self, base, idx: list, pos) -> RPtr:
         """`&p[i]` through a runtime pointer, or `&a[i]` with an index known at run time."""
@@ -343,6 +376,8 @@ class PointerMixin:
             return self.struct_at(addr, elem, const, self._pe_stack[-1], pos)
         if isinstance(elem, PtrT):
             return RPtr(ir.PtrLoad(addr, U16), elem)
+        if isinstance(elem, EnumT):
+            return EnumRVal(ir.PtrLoad(addr, elem.tag), elem.tag, elem)
         return RVal(ir.PtrLoad(addr, elem), elem)
 
     def rptr_index(self, p, e: ast.Index, env: Env):
@@ -358,10 +393,10 @@ class PointerMixin:
         if is_struct_pointer(p.type):
             return self.struct_deref(p, pos)
         if isinstance(elem, ArrayT):
-            if not isinstance(elem.elem, DType):
+            if not isinstance(elem.elem, (DType, EnumT)):
                 raise self.error(f"cannot dereference a {p.type}", pos)
             return RArray(p.expr, elem, p.type.const)
-        if not isinstance(elem, (DType, PtrT)):
+        if not isinstance(elem, (DType, PtrT, EnumT)):
             raise self.error(f"cannot dereference a {p.type} (@ptrcast it to a typed pointer "
                              "first)", pos)
         return self.rptr_load(p.expr, elem)
@@ -407,7 +442,7 @@ class PointerMixin:
 
     def rptr_element_type(self, p: RPtr, pos):
         elem = p.type.elem
-        if not isinstance(elem, (DType, PtrT)):
+        if not isinstance(elem, (DType, PtrT, EnumT)):
             raise self.error(f"cannot dereference a {p.type}", pos)
         return elem
 
@@ -427,6 +462,10 @@ class PointerMixin:
         if isinstance(elem, PtrT):
             value = self.runtime_pointer(v, elem, pos, "pointer").expr
             fn.emit(ir.PtrStore(addr, value, U16))
+            return
+        if isinstance(elem, EnumT):
+            fn.emit(ir.PtrStore(addr, self.leaf_expr(v, elem, pos, f"the {elem} pointed to"),
+                                elem.tag))
             return
         fn.emit(ir.PtrStore(addr, self.to_expr(v, elem, pos, "element"), elem))
 

@@ -380,6 +380,8 @@ class AggregateMixin:
             prefix = place.prefix
         elif isinstance(t, StructT):
             place = StructRef(t, "local", prefix)
+        elif d.name in fn.addressed:       # an enum whose address is taken: in memory
+            place = Slot("sym", self.static_local(env, d.name, t.tag, ()).name, (), t)
         else:
             place = Slot("local", prefix, (), t)
         self.store(fn, place, v if v is not UNDEFINED else self.zero_or_undefined(t, d),
