@@ -228,6 +228,14 @@ var out_ptr: [*]f32 = &out;
     ("fn main() void { const p = &(s.y + 1.0); out[0] = p.*; }", "&(s.y",
      "a pointer is made with `&` of a variable (spec 3.1), not of the value of an "
      "expression"),
+    ("var qs: [3]S;\nfn main() void { const q: *[3]S = &qs; q.* = @zeros([2]S); }", "q.* =",
+     "the [3]S pointed to: expected [3]S, got an array of shape [2]"),
+    ("const E = enum(u8) { a, b };\nvar es: [2]E;\n"
+     "fn main() void { const p: *const [2]E = &es; p.* = [2]E { .b, .b }; }", "p.* =",
+     "cannot assign through a pointer to const"),
+    ("const E = enum(u8) { a, b };\nvar es: [2]E;\n"
+     "fn main() void { const p: *[2]E = &es; p.* = [3]E { .b, .b, .a }; }", "p.* =",
+     "the [2]E pointed to: expected [2]E, got an array of shape [3]"),
 ])
 def test_struct_pointer_errors(tmp_path, body, where, message):
     located(tmp_path, ERR_HEAD + body + "\n", where, message)
@@ -394,3 +402,39 @@ fn main() void {
 }
 """, arch), 2)
     assert out.tolist() == [4.0 - 10.0, 4.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_whole_arrays_assigned_through_pointers(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const S = struct { x: i16, y: f32 };
+const E = enum(u8) { a, b, c };
+var ps: [3]S = [3]S { .{ .x = 1, .y = 0.5 }, .{ .x = 2, .y = 1.5 }, .{ .x = 3, .y = 2.5 } };
+var qs: [3]S;
+var rs: [3]S = [3]S { .{ .x = 4, .y = 0.25 }, .{ .x = 5, .y = 0.75 }, .{ .x = 6, .y = 1.0 } };
+var es: [3]E = [3]E { .a, .a, .a };
+var fs: [3]E = [3]E { .c, .b, .a };
+var out: [8]f32;
+var out_ptr: [*]f32 = &out;
+fn fill(d: *[3]S, s: *const [3]S) void { d.* = s.*; }
+fn rotate(p: *[3]E) void { const t = p.*[0]; p.*[0] = p.*[1]; p.*[1] = p.*[2]; p.*[2] = t; }
+fn main() void {
+  const q: *[3]S = &qs;
+  q.* = [3]S { .{ .x = 7, .y = 1.0 }, .{ .x = 8, .y = 2.0 }, .{ .x = 9, .y = 3.0 } };
+  out[0] = @as(f32, qs[2].x) + qs[0].y;     // 9 + 1
+  fill(&ps, &qs);
+  out[1] = @as(f32, ps[1].x) + ps[1].y;     // 8 + 2
+  q.* = rs;
+  out[2] = @as(f32, qs[1].x) + qs[2].y;     // 5 + 1
+  const pe: *[3]E = &es;
+  pe.* = fs;                                // c, b, a
+  rotate(pe);                               // b, a, c
+  out[3] = @as(f32, @as(u8, es[0])) + 10.0 * @as(f32, @as(u8, es[1]))
+           + 100.0 * @as(f32, @as(u8, es[2]));
+  const pf: *[3]E = &fs;
+  pf.* = pe.*;
+  out[4] = @as(f32, @as(u8, fs[2]));        // c: 2
+  sys.unblock_cmd_stream();
+}
+""", arch), 5)
+    assert out.tolist() == [10.0, 10.0, 6.0, 201.0, 2.0]

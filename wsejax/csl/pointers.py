@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.stmt import _loop
@@ -32,6 +34,7 @@ from wsejax.csl.values import (
     EnumRVal,
     EnumT,
     LocalVar,
+    MemArray,
     PtrCell,
     PtrT,
     PtrVal,
@@ -47,6 +50,8 @@ from wsejax.csl.values import (
     flat_indices,
 )
 from wsejax.types import DType
+
+_MAX_ENUM_COPY = 1024     # enums `p.* = v` writes one by one through a `*[N]E`
 
 if TYPE_CHECKING:
     from wsejax.csl.env import Env, Module
@@ -430,9 +435,9 @@ class PointerMixin:
                 return ("ptr", p.expr, elem, p.type.const)
             if isinstance(elem, ArrayT):
                 if is_struct_pointer(p.type):
-                    raise self.error(f"assigning a whole {elem} through a pointer is not "
-                                     "supported; assign its elements", target.pos)
-                return ("array", self.rptr_deref(p, target.pos), p.type.const)
+                    return ("structs", self.struct_deref(p, target.pos), p.type.const)
+                kind = "enums" if isinstance(elem.elem, EnumT) else "array"
+                return (kind, self.rptr_deref(p, target.pos), p.type.const)
             return ("ptr", p.expr, self.rptr_element_type(p, target.pos), p.type.const)
         if isinstance(p, PtrVal) and p.array:
             return ("array", self.pointee_array(p, target.pos), p.const)
@@ -454,6 +459,14 @@ class PointerMixin:
         if ref[0] == "array":
             self.copy_array(ref[1], v, fn, env, pos)
             return
+        if ref[0] == "enums":
+            self.store_enum_array(ref[1], v, env, pos)
+            return
+        if ref[0] == "structs":
+            arr = ref[1]
+            self.store_mem_array(arr, v, env, pos,
+                                 f"the {ArrayT(arr.elem, tuple(arr.shape))} pointed to")
+            return
         _, addr, elem, _ = ref
         if isinstance(elem, StructT):
             self.store(fn, self.struct_at(addr, elem, False, env.module.pe, pos), v, pos,
@@ -470,6 +483,37 @@ class PointerMixin:
         fn.emit(ir.PtrStore(addr, self.to_expr(v, elem, pos, "element"), elem))
 
     # -- whole arrays ----------------------------------------------------------------------
+
+    def store_enum_array(self, dst: RArray, v, env: Env, pos) -> None:
+        """`p.* = v` through a `*[N]E`: each element's tag, from a comptime array or another
+        array of E in memory (read in full before the first write)."""
+        t = dst.type
+        what = f"the {t} pointed to"
+        n = int(np.prod(t.shape))
+        if n > _MAX_ENUM_COPY:
+            raise self.error(f"{what}: assigning more than {_MAX_ENUM_COPY} enums through a "
+                             "pointer at once is not supported; assign its elements in a "
+                             "loop", pos)
+        idx = [tuple(int(i) for i in np.unravel_index(k, t.shape)) for k in range(n)]
+        if isinstance(v, MemArray) and v.elem == t.elem and tuple(v.shape) == t.shape:
+            items = [self.mem_array_item(v, tuple(ir.Const(k, DType.i32) for k in i))
+                     for i in idx]
+        elif isinstance(v, RArray) and v.type == t:
+            items = [self.rptr_load(self.rptr_address(v, list(i), pos)[0], t.elem)
+                     for i in idx]
+        else:
+            items = self.coerce(v, t, pos, what).values.reshape(-1).tolist()
+        tag = t.elem.tag
+        exprs = []
+        for x in items:
+            e = self.leaf_expr(x, t.elem, pos, what)
+            if not isinstance(e, ir.Const):
+                name = env.module.pe.fresh("e.")
+                env.fn.emit(ir.LocalAssign(name, e))
+                e = ir.Local(name, tag)
+            exprs.append(e)
+        for i, e in zip(idx, exprs):
+            env.fn.emit(ir.PtrStore(self.rptr_address(dst, list(i), pos)[0], e, tag))
 
     def copy_array(self, dst, src, fn, env: Env, pos) -> None:
         """`p.* = src`: copy every element of array `src` (a global or a comptime array, or
