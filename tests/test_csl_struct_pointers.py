@@ -236,6 +236,9 @@ var out_ptr: [*]f32 = &out;
     ("const E = enum(u8) { a, b };\nvar es: [2]E;\n"
      "fn main() void { const p: *[2]E = &es; p.* = [3]E { .b, .b, .a }; }", "p.* =",
      "the [2]E pointed to: expected [2]E, got an array of shape [3]"),
+    ("const E = enum(u8) { a, b };\nvar es: [2]E;\n"
+     "fn main() void { const k: E = es[0]; const p = &k; p.* = .b; }", "p.* =",
+     "cannot assign through a pointer to const"),
 ])
 def test_struct_pointer_errors(tmp_path, body, where, message):
     located(tmp_path, ERR_HEAD + body + "\n", where, message)
@@ -438,3 +441,23 @@ fn main() void {
 }
 """, arch), 5)
     assert out.tolist() == [10.0, 10.0, 6.0, 201.0, 2.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_addresses_of_enum_values(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const E = enum(u8) { a, b, c };
+var es: [3]E = [3]E { .a, .c, .b };
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn code(p: *const E) f32 { return @as(f32, @as(u8, p.*)); }
+fn main() void {
+  const k: E = es[1];
+  out[0] = code(&k);
+  var acc: f32 = 0.0;
+  for (es) |x| { acc = acc * 10.0 + code(&x); }
+  out[1] = acc;
+  sys.unblock_cmd_stream();
+}
+""", arch), 2)
+    assert out.tolist() == [2.0, 21.0]

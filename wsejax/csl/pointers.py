@@ -269,8 +269,6 @@ class PointerMixin:
                               "read it as a constant before the file that takes its address "
                               "was read; take its address in a module that imports it first",
                               pos)
-        if isinstance(v, EnumRVal):
-            return self.error("a pointer to an enum held at run time is not supported", pos)
         if isinstance(v, RVal) and not isinstance(node, ast.Ident):
             return self.error("a pointer is made with `&` of a variable (spec 3.1), not of the "
                               "value of an expression", pos)
@@ -292,6 +290,8 @@ class PointerMixin:
         name = node.name if isinstance(node, ast.Ident) else "value"
         ref = self.static_local(env, name, v.dtype, ())
         env.fn.emit(ir.Assign(ref.name, (), v.expr))
+        if isinstance(v, EnumRVal):
+            return RPtr(ir.AddrOf(ref.name), PtrT("single", True, v.etype))
         return PtrVal(ref.name, v.dtype, (), 0, "single", const=True)
 
     def addressed_params(self, runtime, params, fn, env: Env) -> None:
