@@ -461,3 +461,20 @@ fn main() void {
 }
 """, arch), 2)
     assert out.tolist() == [2.0, 21.0]
+
+
+# ------------------------------------------------------------------------------------------------
+# @type_of values CSL gives no type
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("@range(u16, 4)", "@type_of a range: CSL names no type for the value of @range (it is "
+     "only iterated by `for` and read by @range_start / @range_stop / @range_step); its "
+     "elements are u16: write @type_of(@range_start(r))"),
+    ("math.sqrt", "@type_of the library function 'sqrt': the SDK documents its library "
+     "functions by the arguments they accept, not by a CSL function type"),
+])
+def test_type_of_a_range_or_a_library_function(tmp_path, expr, message):
+    located(tmp_path, 'const math = @import_module("<math>");\n' + ERR_HEAD
+            + f"const R = @type_of({expr});\n"
+            "fn main() void { const x: R = undefined; _ = x; }\n", "@type_of(", message)
