@@ -246,8 +246,8 @@ class StructPointerMixin:
             return self.struct_address(m, env, pos)
         if m.kind != "sym" or not isinstance(m.ctype, (DType, EnumT)):
             raise self.error(f"cannot take the address of field '{node.name}' of "
-                             f"{describe(obj)} here: only a numeric field of a struct variable "
-                             "(global or local) has an address", pos)
+                             f"{describe(obj)} here: only a numeric or enum field of a struct "
+                             "variable (global or local) has an address", pos)
         shape = env.module.pe.symbols[m.name].shape
         flat = ir.Const(0, I32)
         inner = 1
