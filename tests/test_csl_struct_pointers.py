@@ -228,6 +228,17 @@ var out_ptr: [*]f32 = &out;
     ("fn main() void { const p = &(s.y + 1.0); out[0] = p.*; }", "&(s.y",
      "a pointer is made with `&` of a variable (spec 3.1), not of the value of an "
      "expression"),
+    ("var qs: [3]S;\nfn main() void { const q: *[3]S = &qs; q.* = @zeros([2]S); }", "q.* =",
+     "the [3]S pointed to: expected [3]S, got an array of shape [2]"),
+    ("const E = enum(u8) { a, b };\nvar es: [2]E;\n"
+     "fn main() void { const p: *const [2]E = &es; p.* = [2]E { .b, .b }; }", "p.* =",
+     "cannot assign through a pointer to const"),
+    ("const E = enum(u8) { a, b };\nvar es: [2]E;\n"
+     "fn main() void { const p: *[2]E = &es; p.* = [3]E { .b, .b, .a }; }", "p.* =",
+     "the [2]E pointed to: expected [2]E, got an array of shape [3]"),
+    ("const E = enum(u8) { a, b };\nvar es: [2]E;\n"
+     "fn main() void { const k: E = es[0]; const p = &k; p.* = .b; }", "p.* =",
+     "cannot assign through a pointer to const"),
 ])
 def test_struct_pointer_errors(tmp_path, body, where, message):
     located(tmp_path, ERR_HEAD + body + "\n", where, message)
@@ -318,3 +329,152 @@ fn main() void {
 def test_zeros_of_a_type_without_zero(tmp_path, t):
     located(tmp_path, ERR_HEAD + f"fn main() void {{ const z = @zeros({t}); _ = z; }}\n",
             "@zeros", f"@zeros({t}): {t} has no zero value (a pointer is never null")
+
+
+# ------------------------------------------------------------------------------------------------
+# pointers to enums held at run time
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_to_enums(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const E = enum(u8) { a, b, c = 5 };
+const S = struct { k: E, n: i16 };
+var e: E = .b;
+var es: [3]E = [3]E { .a, .b, .c };
+var s: S = .{ .k = .a, .n = 1 };
+var gp: *E = &e;
+var out: [10]f32;
+var out_ptr: [*]f32 = &out;
+fn val(x: E) f32 {
+  switch (x) { .a => { return 1.0; }, .b => { return 2.0; }, .c => { return 3.0; } }
+}
+fn next(q: *E) void {
+  switch (q.*) { .a => { q.* = .b; }, .b => { q.* = .c; }, .c => { q.* = .a; } }
+}
+fn own(x: E) f32 {
+  var y: E = x;
+  next(&y);
+  const r: *const E = &x;
+  return val(y) * 10.0 + val(r.*);
+}
+fn main() void {
+  var p: *E = &e;
+  out[0] = val(p.*);                     // b: 2
+  var l: E = .c;
+  next(&l);
+  out[1] = val(l);                       // a: 1
+  const many: [*]E = &es;
+  many[2] = .b;
+  out[2] = val(es[2]) + @as(f32, @as(u8, many[0]));   // 2 + 0
+  gp.* = .a;
+  out[3] = val(e);                       // 1
+  next(&s.k);
+  out[4] = val(s.k);                     // 2
+  out[5] = own(.c);                      // a: 1 * 10 + c: 3
+  var i: u16 = 0;
+  while (i < 3) : (i += 1) { next(&es[i]); }
+  out[6] = val(es[0]) + 10.0 * val(es[1]) + 100.0 * val(es[2]);   // b, c, c
+  gp = &es[1];
+  out[7] = if (gp.* == .c) 1.0 else 0.0;
+  p.* = .c;
+  out[8] = @as(f32, @as(u8, e));         // 5
+  sys.unblock_cmd_stream();
+}
+""", arch), 9)
+    assert out.tolist() == [2.0, 1.0, 2.0, 1.0, 2.0, 13.0, 332.0, 1.0, 5.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_into_local_arrays_of_enums(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const E = enum(i16) { x = -1, y = 4 };
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn flip(q: *E) void { if (q.* == .x) { q.* = .y; } else { q.* = .x; } }
+fn main() void {
+  var ls: [2]E = [2]E { .x, .y };
+  var j: u16 = 1;
+  flip(&ls[j]);
+  flip(&ls[0]);
+  out[0] = @as(f32, @as(i16, ls[0])) + 10.0 * @as(f32, @as(i16, ls[1]));
+  const p: *[2]E = &ls;
+  p.*[1] = .y;
+  out[1] = @as(f32, @as(i16, ls[1]));
+  sys.unblock_cmd_stream();
+}
+""", arch), 2)
+    assert out.tolist() == [4.0 - 10.0, 4.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_whole_arrays_assigned_through_pointers(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const S = struct { x: i16, y: f32 };
+const E = enum(u8) { a, b, c };
+var ps: [3]S = [3]S { .{ .x = 1, .y = 0.5 }, .{ .x = 2, .y = 1.5 }, .{ .x = 3, .y = 2.5 } };
+var qs: [3]S;
+var rs: [3]S = [3]S { .{ .x = 4, .y = 0.25 }, .{ .x = 5, .y = 0.75 }, .{ .x = 6, .y = 1.0 } };
+var es: [3]E = [3]E { .a, .a, .a };
+var fs: [3]E = [3]E { .c, .b, .a };
+var out: [8]f32;
+var out_ptr: [*]f32 = &out;
+fn fill(d: *[3]S, s: *const [3]S) void { d.* = s.*; }
+fn rotate(p: *[3]E) void { const t = p.*[0]; p.*[0] = p.*[1]; p.*[1] = p.*[2]; p.*[2] = t; }
+fn main() void {
+  const q: *[3]S = &qs;
+  q.* = [3]S { .{ .x = 7, .y = 1.0 }, .{ .x = 8, .y = 2.0 }, .{ .x = 9, .y = 3.0 } };
+  out[0] = @as(f32, qs[2].x) + qs[0].y;     // 9 + 1
+  fill(&ps, &qs);
+  out[1] = @as(f32, ps[1].x) + ps[1].y;     // 8 + 2
+  q.* = rs;
+  out[2] = @as(f32, qs[1].x) + qs[2].y;     // 5 + 1
+  const pe: *[3]E = &es;
+  pe.* = fs;                                // c, b, a
+  rotate(pe);                               // b, a, c
+  out[3] = @as(f32, @as(u8, es[0])) + 10.0 * @as(f32, @as(u8, es[1]))
+           + 100.0 * @as(f32, @as(u8, es[2]));
+  const pf: *[3]E = &fs;
+  pf.* = pe.*;
+  out[4] = @as(f32, @as(u8, fs[2]));        // c: 2
+  sys.unblock_cmd_stream();
+}
+""", arch), 5)
+    assert out.tolist() == [10.0, 10.0, 6.0, 201.0, 2.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_addresses_of_enum_values(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const E = enum(u8) { a, b, c };
+var es: [3]E = [3]E { .a, .c, .b };
+var out: [2]f32;
+var out_ptr: [*]f32 = &out;
+fn code(p: *const E) f32 { return @as(f32, @as(u8, p.*)); }
+fn main() void {
+  const k: E = es[1];
+  out[0] = code(&k);
+  var acc: f32 = 0.0;
+  for (es) |x| { acc = acc * 10.0 + code(&x); }
+  out[1] = acc;
+  sys.unblock_cmd_stream();
+}
+""", arch), 2)
+    assert out.tolist() == [2.0, 21.0]
+
+
+# ------------------------------------------------------------------------------------------------
+# @type_of values CSL gives no type
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("@range(u16, 4)", "@type_of a range: CSL names no type for the value of @range (it is "
+     "only iterated by `for` and read by @range_start / @range_stop / @range_step); its "
+     "elements are u16: write @type_of(@range_start(r))"),
+    ("math.sqrt", "@type_of the library function 'sqrt': the SDK documents its library "
+     "functions by the arguments they accept, not by a CSL function type"),
+])
+def test_type_of_a_range_or_a_library_function(tmp_path, expr, message):
+    located(tmp_path, 'const math = @import_module("<math>");\n' + ERR_HEAD
+            + f"const R = @type_of({expr});\n"
+            "fn main() void { const x: R = undefined; _ = x; }\n", "@type_of(", message)

@@ -467,8 +467,7 @@ class ExprMixin:
             return self.struct_address(v, env, pos)
         if isinstance(v, (FnVal, NativeFn, PtrVal)):
             return v
-        if isinstance(v, RVal) and not isinstance(v, EnumRVal) and env.fn is not None and \
-                isinstance(node, ast.Ident):
+        if isinstance(v, RVal) and env.fn is not None and isinstance(node, ast.Ident):
             return self.value_address(v, node, env)
         raise self.address_error(v, node, pos)
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.stmt import _loop
@@ -32,6 +34,7 @@ from wsejax.csl.values import (
     EnumRVal,
     EnumT,
     LocalVar,
+    MemArray,
     PtrCell,
     PtrT,
     PtrVal,
@@ -39,6 +42,7 @@ from wsejax.csl.values import (
     RArray,
     RPtr,
     RVal,
+    Slot,
     Special,
     StructT,
     SymRef,
@@ -46,6 +50,8 @@ from wsejax.csl.values import (
     flat_indices,
 )
 from wsejax.types import DType
+
+_MAX_ENUM_COPY = 1024     # enums `p.* = v` writes one by one through a `*[N]E`
 
 if TYPE_CHECKING:
     from wsejax.csl.env import Env, Module
@@ -69,7 +75,13 @@ def _elem_dtype(t: PtrT):
     elem = t.elem
     if isinstance(elem, ArrayT):
         elem = elem.elem
-    return elem if isinstance(elem, (DType, PtrT)) else None
+    return elem if isinstance(elem, (DType, PtrT, EnumT)) else None
+
+
+def _dtype_of(elem) -> DType:
+    """The type of the scalar in memory that holds an element of type `elem` (an enum: its
+    tag)."""
+    return elem.tag if isinstance(elem, EnumT) else elem
 
 
 def _static_address(v) -> bool:
@@ -112,7 +124,8 @@ class PointerMixin:
             return RPtr(ir.Const(0, U16), t)
         if t is not None:
             elem = _elem_dtype(t)
-            if isinstance(v, PtrVal) and isinstance(elem, DType) and elem != v.dtype:
+            if isinstance(v, PtrVal) and isinstance(elem, (DType, EnumT)) and \
+                    _dtype_of(elem) != v.dtype:
                 raise self.error(f"{what}: expected {t}, got {pointer_type(v)}", pos)
             v = self.coerce(v, t, pos, what)
         if isinstance(v, RPtr):
@@ -227,7 +240,27 @@ class PointerMixin:
             return self.deref_address(node, env, pos)
         if isinstance(node, ast.Field):
             return self.field_address(node, env, pos)
+        if isinstance(node, ast.Ident):
+            return self.enum_address(node, env, pos)
         return None
+
+    def enum_address(self, node: ast.Ident, env: Env, pos):
+        """`&e` of an enum variable held in memory: a pointer to its tag, of type `*E`; None
+        for other names."""
+        found, v = env.lookup(node.name)
+        if not found and env.module.has(node.name):
+            found, v = True, env.module.get(node.name, pos)
+        if not (found and isinstance(v, Slot) and isinstance(v.ctype, EnumT)):
+            return None
+        if v.kind != "sym" or v.indices:
+            raise self.error(f"cannot take the address of '{node.name}' here", pos)
+        return RPtr(ir.AddrOf(v.name), PtrT("single", v.const, v.ctype))
+
+    def enum_element_address(self, arr, idx: list, pos) -> RPtr:
+        """`&es[i]` of an array of enums in memory: a pointer to the element's tag."""
+        t = arr.elem
+        base = RArray(ir.AddrOf(arr.prefix), ArrayT(t.tag, arr.shape))
+        return RPtr(self.runtime_element_address(base, idx, pos).expr, PtrT("single", False, t))
 
     def address_error(self, v, node, pos):
         """The error of `&x` where x has no address."""
@@ -236,8 +269,6 @@ class PointerMixin:
                               "read it as a constant before the file that takes its address "
                               "was read; take its address in a module that imports it first",
                               pos)
-        if isinstance(v, EnumRVal):
-            return self.error("a pointer to an enum held at run time is not supported", pos)
         if isinstance(v, RVal) and not isinstance(node, ast.Ident):
             return self.error("a pointer is made with `&` of a variable (spec 3.1), not of the "
                               "value of an expression", pos)
@@ -259,6 +290,8 @@ class PointerMixin:
         name = node.name if isinstance(node, ast.Ident) else "value"
         ref = self.static_local(env, name, v.dtype, ())
         env.fn.emit(ir.Assign(ref.name, (), v.expr))
+        if isinstance(v, EnumRVal):
+            return RPtr(ir.AddrOf(ref.name), PtrT("single", True, v.etype))
         return PtrVal(ref.name, v.dtype, (), 0, "single", const=True)
 
     def addressed_params(self, runtime, params, fn, env: Env) -> None:
@@ -269,7 +302,12 @@ class PointerMixin:
             n = len(self.leaves(t, p.pos, p.name)) if isinstance(t, (StructT, EnumT)) else 1
             pname, irt = params[k]
             k += n
-            if p.name not in fn.addressed or isinstance(t, EnumT):
+            if p.name not in fn.addressed:
+                continue
+            if isinstance(t, EnumT):
+                ref = self.static_local(env, p.name, t.tag, ())
+                fn.emit(ir.Assign(ref.name, (), ir.Local(pname, t.tag)))
+                env.bind(p.name, Slot("sym", ref.name, (), t, True))
                 continue
             if isinstance(t, StructT):
                 self.addressed_struct_param(p, t, fn, env)
@@ -322,7 +360,7 @@ class PointerMixin:
             return U16.nbytes
         if isinstance(elem, StructT):
             return self.struct_stride(elem, self._pe_stack[-1], pos)
-        return elem.nbytes
+        return _dtype_of(elem).nbytes
 
     def runtime_element_address(self, base, idx: list, pos) -> RPtr:
         """`&p[i]` through a runtime pointer, or `&a[i]` with an index known at run time."""
@@ -343,6 +381,8 @@ class PointerMixin:
             return self.struct_at(addr, elem, const, self._pe_stack[-1], pos)
         if isinstance(elem, PtrT):
             return RPtr(ir.PtrLoad(addr, U16), elem)
+        if isinstance(elem, EnumT):
+            return EnumRVal(ir.PtrLoad(addr, elem.tag), elem.tag, elem)
         return RVal(ir.PtrLoad(addr, elem), elem)
 
     def rptr_index(self, p, e: ast.Index, env: Env):
@@ -358,10 +398,10 @@ class PointerMixin:
         if is_struct_pointer(p.type):
             return self.struct_deref(p, pos)
         if isinstance(elem, ArrayT):
-            if not isinstance(elem.elem, DType):
+            if not isinstance(elem.elem, (DType, EnumT)):
                 raise self.error(f"cannot dereference a {p.type}", pos)
             return RArray(p.expr, elem, p.type.const)
-        if not isinstance(elem, (DType, PtrT)):
+        if not isinstance(elem, (DType, PtrT, EnumT)):
             raise self.error(f"cannot dereference a {p.type} (@ptrcast it to a typed pointer "
                              "first)", pos)
         return self.rptr_load(p.expr, elem)
@@ -395,9 +435,9 @@ class PointerMixin:
                 return ("ptr", p.expr, elem, p.type.const)
             if isinstance(elem, ArrayT):
                 if is_struct_pointer(p.type):
-                    raise self.error(f"assigning a whole {elem} through a pointer is not "
-                                     "supported; assign its elements", target.pos)
-                return ("array", self.rptr_deref(p, target.pos), p.type.const)
+                    return ("structs", self.struct_deref(p, target.pos), p.type.const)
+                kind = "enums" if isinstance(elem.elem, EnumT) else "array"
+                return (kind, self.rptr_deref(p, target.pos), p.type.const)
             return ("ptr", p.expr, self.rptr_element_type(p, target.pos), p.type.const)
         if isinstance(p, PtrVal) and p.array:
             return ("array", self.pointee_array(p, target.pos), p.const)
@@ -407,7 +447,7 @@ class PointerMixin:
 
     def rptr_element_type(self, p: RPtr, pos):
         elem = p.type.elem
-        if not isinstance(elem, (DType, PtrT)):
+        if not isinstance(elem, (DType, PtrT, EnumT)):
             raise self.error(f"cannot dereference a {p.type}", pos)
         return elem
 
@@ -419,6 +459,14 @@ class PointerMixin:
         if ref[0] == "array":
             self.copy_array(ref[1], v, fn, env, pos)
             return
+        if ref[0] == "enums":
+            self.store_enum_array(ref[1], v, env, pos)
+            return
+        if ref[0] == "structs":
+            arr = ref[1]
+            self.store_mem_array(arr, v, env, pos,
+                                 f"the {ArrayT(arr.elem, tuple(arr.shape))} pointed to")
+            return
         _, addr, elem, _ = ref
         if isinstance(elem, StructT):
             self.store(fn, self.struct_at(addr, elem, False, env.module.pe, pos), v, pos,
@@ -428,9 +476,44 @@ class PointerMixin:
             value = self.runtime_pointer(v, elem, pos, "pointer").expr
             fn.emit(ir.PtrStore(addr, value, U16))
             return
+        if isinstance(elem, EnumT):
+            fn.emit(ir.PtrStore(addr, self.leaf_expr(v, elem, pos, f"the {elem} pointed to"),
+                                elem.tag))
+            return
         fn.emit(ir.PtrStore(addr, self.to_expr(v, elem, pos, "element"), elem))
 
     # -- whole arrays ----------------------------------------------------------------------
+
+    def store_enum_array(self, dst: RArray, v, env: Env, pos) -> None:
+        """`p.* = v` through a `*[N]E`: each element's tag, from a comptime array or another
+        array of E in memory (read in full before the first write)."""
+        t = dst.type
+        what = f"the {t} pointed to"
+        n = int(np.prod(t.shape))
+        if n > _MAX_ENUM_COPY:
+            raise self.error(f"{what}: assigning more than {_MAX_ENUM_COPY} enums through a "
+                             "pointer at once is not supported; assign its elements in a "
+                             "loop", pos)
+        idx = [tuple(int(i) for i in np.unravel_index(k, t.shape)) for k in range(n)]
+        if isinstance(v, MemArray) and v.elem == t.elem and tuple(v.shape) == t.shape:
+            items = [self.mem_array_item(v, tuple(ir.Const(k, DType.i32) for k in i))
+                     for i in idx]
+        elif isinstance(v, RArray) and v.type == t:
+            items = [self.rptr_load(self.rptr_address(v, list(i), pos)[0], t.elem)
+                     for i in idx]
+        else:
+            items = self.coerce(v, t, pos, what).values.reshape(-1).tolist()
+        tag = t.elem.tag
+        exprs = []
+        for x in items:
+            e = self.leaf_expr(x, t.elem, pos, what)
+            if not isinstance(e, ir.Const):
+                name = env.module.pe.fresh("e.")
+                env.fn.emit(ir.LocalAssign(name, e))
+                e = ir.Local(name, tag)
+            exprs.append(e)
+        for i, e in zip(idx, exprs):
+            env.fn.emit(ir.PtrStore(self.rptr_address(dst, list(i), pos)[0], e, tag))
 
     def copy_array(self, dst, src, fn, env: Env, pos) -> None:
         """`p.* = src`: copy every element of array `src` (a global or a comptime array, or

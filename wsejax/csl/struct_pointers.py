@@ -200,6 +200,8 @@ class StructPointerMixin:
     def struct_address(self, v, env: Env, pos) -> RPtr:
         """`&s` of a struct, or `&ps` of an array of structs."""
         pe = env.module.pe
+        if isinstance(v, MemArray) and isinstance(v.elem, EnumT):
+            return RPtr(ir.AddrOf(v.prefix), PtrT("single", False, ArrayT(v.elem, v.shape)))
         if isinstance(v, PooledArray):
             pool = self.struct_pool(pe, v.elem, pos)
             return RPtr(self.pool_address(pool, v.base),
@@ -215,7 +217,9 @@ class StructPointerMixin:
                          "a value", pos)
 
     def struct_element_address(self, arr, idx: list, env: Env, pos) -> RPtr:
-        """`&ps[i]` of an array of structs."""
+        """`&ps[i]` of an array of structs (or of enums)."""
+        if isinstance(arr.elem, EnumT):
+            return self.enum_element_address(arr, idx, pos)
         if not isinstance(arr, PooledArray):
             raise self.error(f"cannot take the address of an element of {describe(arr)}",
                              pos)
@@ -240,20 +244,21 @@ class StructPointerMixin:
         m = self.struct_member(obj, node.name, pos)
         if isinstance(m, StructRef):
             return self.struct_address(m, env, pos)
-        if m.kind != "sym" or not isinstance(m.ctype, DType):
+        if m.kind != "sym" or not isinstance(m.ctype, (DType, EnumT)):
             raise self.error(f"cannot take the address of field '{node.name}' of "
-                             f"{describe(obj)} here: only a numeric field of a struct variable "
-                             "(global or local) has an address", pos)
+                             f"{describe(obj)} here: only a numeric or enum field of a struct "
+                             "variable (global or local) has an address", pos)
         shape = env.module.pe.symbols[m.name].shape
         flat = ir.Const(0, I32)
         inner = 1
         for i, n in reversed(list(zip(m.indices, shape))):
             flat = _add(flat, _mul(_i32(i), inner))
             inner *= n
-        if type(flat) is ir.Const:
+        if type(flat) is ir.Const and isinstance(m.ctype, DType):
             return PtrVal(m.name, m.ctype, shape, int(flat.value), "single", obj.const)
+        width = (m.ctype.tag if isinstance(m.ctype, EnumT) else m.ctype).nbytes
         addr = ir.Bin("+", ir.AddrOf(m.name), ir.Bin("*", ir.Cast(flat, U16), ir.Const(
-            m.ctype.nbytes, U16), U16), U16)
+            width, U16), U16), U16)
         return RPtr(addr, PtrT("single", obj.const, m.ctype))
 
     @staticmethod

@@ -380,6 +380,8 @@ class AggregateMixin:
             prefix = place.prefix
         elif isinstance(t, StructT):
             place = StructRef(t, "local", prefix)
+        elif d.name in fn.addressed:       # an enum whose address is taken: in memory
+            place = Slot("sym", self.static_local(env, d.name, t.tag, ()).name, (), t)
         else:
             place = Slot("local", prefix, (), t)
         self.store(fn, place, v if v is not UNDEFINED else self.zero_or_undefined(t, d),
@@ -421,8 +423,12 @@ class AggregateMixin:
     def assign_mem_array(self, arr: MemArray, value, env: Env, pos, what: str) -> None:
         """`a = v` of a whole array of structs, enums or handles in PE memory: element by
         element, from a comptime array or another such array of the same type."""
-        fn = self.need_fn(env, pos, "assignment to a runtime variable")
-        v = self.ev(value, env)
+        self.need_fn(env, pos, "assignment to a runtime variable")
+        self.store_mem_array(arr, self.ev(value, env), env, pos, what)
+
+    def store_mem_array(self, arr: MemArray, v, env: Env, pos, what: str) -> None:
+        """The writes of `assign_mem_array`, of value `v`."""
+        fn = env.fn
         t = ArrayT(arr.elem, arr.shape)
         shape = tuple(arr.shape)
         count = int(np.prod(shape))

@@ -28,6 +28,7 @@ from wsejax.csl.values import (
     FnT,
     FnVal,
     ModuleVal,
+    NativeFn,
     ObjArrayVal,
     PeColorVal,
     PtrT,
@@ -240,8 +241,23 @@ def _type_of(c, node, env):
         return ArrayT(v.dtype, v.shape) if v.shape else v.dtype
     t = _type_of_other(c, v, node)
     if t is None:
-        raise c.error(f"@type_of {describe(v)} is not supported", node.pos)
+        raise c.error(_no_type_reason(v) or f"@type_of {describe(v)} is not supported",
+                      node.pos)
     return t
+
+
+def _no_type_reason(v) -> str | None:
+    """Why `@type_of(v)` has no answer, for the values CSL gives no type name to."""
+    if isinstance(v, RangeVal):
+        return ("@type_of a range: CSL names no type for the value of @range (it is only "
+                "iterated by `for` and read by @range_start / @range_stop / @range_step); "
+                f"its elements are {v.dtype}: write @type_of(@range_start(r))")
+    if isinstance(v, NativeFn):
+        return (f"@type_of the library function '{v.name}': the SDK documents its library "
+                "functions by the arguments they accept, not by a CSL function type, and "
+                "most are generic over their argument types (a generic function has no "
+                "single type); call it, or wrap it in a CSL function of your own")
+    return None
 
 
 def _type_of_other(c, v, node):
