@@ -299,3 +299,43 @@ def test_a_control_task_table_is_checked(tmp_path, config, control_id, arch, whe
     msg = refused(tmp_path, TABLE.replace("CONFIG", config).replace("CONTROL_ID", control_id),
                   where, arch=arch)
     assert why in msg
+
+
+# ------------------------------------------------------------------------------------------------
+# the result type reaches switch expressions and stores through pointers
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_switch_and_an_if_take_the_type_their_value_is_used_as(tmp_path, arch):
+    # untyped comptime prongs take the function's return type (f32, not i32), and an
+    # if-expression stored through a *E takes E
+    prog = out_program(tmp_path, """
+const E = enum(u16) { x, y, z };
+var out: [3]f32;
+var out_ptr: [*]f32 = &out;
+var e: E = .x;
+fn weight(k: E) f32 { return switch (k) { .x => 1.5, .y => 2.0, else => -1.0 }; }
+fn main() void {
+  const q: *E = &e;
+  q.* = if (lay.get_x_coord() == 0) .y else .z;
+  out[0] = weight(e);
+  out[1] = weight(.x);
+  out[2] = @as(f32, @as(u16, e));
+  sys.unblock_cmd_stream();
+}
+""", "f32", arch=arch)
+    eng, ref = out_row(prog, 3, np.float32)
+    want = np.array([[2.0, 1.5, 1.0], [-1.0, 1.5, 2.0]], np.float32)
+    np.testing.assert_array_equal(eng, want)
+    np.testing.assert_array_equal(ref, want)
+
+
+def test_the_address_of_a_handle_field_is_located(tmp_path):
+    message = refused(tmp_path, """
+const T = struct { c: color, x: i32 };
+var t = T { .c = @get_color(3), .x = 1 };
+var out: [1]i32;
+var out_ptr: [*]i32 = &out;
+fn main() void { const p = &t.c; out[0] = t.x; }
+""", "&t.c")
+    assert "cannot take the address of field 'c' of a runtime T here" in message

@@ -625,6 +625,8 @@ class ExprMixin:
             return self.ev_IfExpr(e, env, t)
         if isinstance(t, DType) and isinstance(e, ast.Block) and e.label is not None:
             return self.ev_Block(e, env, t)
+        if isinstance(t, DType) and isinstance(e, ast.SwitchExpr):
+            return self.ev_SwitchExpr(e, env, t)
         return self.ev(e, env)
 
     def ev_IfExpr(self, e: ast.IfExpr, env: Env, want: DType | None = None):
@@ -655,10 +657,10 @@ class ExprMixin:
             t = self.peer(ta, tb, "if", e.pos) if ta and tb else (ta or tb)
         return merge(self.to_expr(a, t, e.pos), self.to_expr(b, t, e.pos), t)
 
-    def ev_SwitchExpr(self, e: ast.SwitchExpr, env: Env):
+    def ev_SwitchExpr(self, e: ast.SwitchExpr, env: Env, want: DType | None = None):
         x = self.ev(e.subject, env)
         if isinstance(x, RVal):
-            return self.runtime_switch(e, x, env)
+            return self.runtime_switch(e, x, env, want)
         default = None
         for p in e.prongs:
             if not p.values:
@@ -667,25 +669,27 @@ class ExprMixin:
             for v in p.values:
                 w = self.ev(v, env)
                 if self.switch_match(x, w, e.pos):
-                    return self.prong(p, env)
+                    return self.prong(p, env, want)
         if default is None:
             raise self.error("switch is not exhaustive: no prong matches and there is no else",
                              e.pos)
-        return self.prong(default, env)
+        return self.prong(default, env, want)
 
     def switch_match(self, x, w, pos) -> bool:
         if isinstance(x, (EnumVal, EnumLitVal)) or isinstance(w, (EnumVal, EnumLitVal)):
             return self.enum_compare("==", x, w, pos)
         return bool(self.fold_binary("==", x, w, pos))
 
-    def prong(self, p: ast.SwitchProng, env: Env):
+    def prong(self, p: ast.SwitchProng, env: Env, want: DType | None = None):
         if isinstance(p.body, ast.Block) and p.body.label is None:
             self.exec_block(p.body, env)
             return None
-        return self.ev(p.body, env)
+        return self.ev_as(p.body, want, env)
 
-    def runtime_switch(self, e: ast.SwitchExpr, x: RVal, env: Env):
-        """A runtime switch: expression prongs become selects; block prongs emit an if chain."""
+    def runtime_switch(self, e: ast.SwitchExpr, x: RVal, env: Env, want: DType | None = None):
+        """A runtime switch: expression prongs become selects; block prongs emit an if chain.
+        Its value takes `want` (the result type where one is expected), else the prongs'
+        peer type."""
         fn = self.need_fn(env, e.pos, "a runtime switch")
         conds = []
         default = None
@@ -711,7 +715,7 @@ class ExprMixin:
         held = self.held_switch(env, out, values, e.pos)
         if held is not None:
             return held
-        t = self.switch_type([out[0]] + [v for _, v, _ in values], e.pos)
+        t = want or self.switch_type([out[0]] + [v for _, v, _ in values], e.pos)
         return self.switch_value(env, out, values, t, e.pos)
 
     def switch_type(self, values: list, pos) -> DType:

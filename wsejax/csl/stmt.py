@@ -353,7 +353,8 @@ class StmtMixin:
                 raise self.error(f"'{s.op}' on a whole array: CSL has no arithmetic on arrays, "
                                  "only on their elements; write a loop or a DSD operation",
                                  s.pos)
-            self.store_through(through, self.ev(value, env), env, s.pos)
+            want = through[2] if through[0] == "ptr" else None
+            self.store_through(through, self.ev_as(value, want, env), env, s.pos)
             return
         ref = self.lvalue(target, env)
         v = self.ev_as(value, ref[3] if len(ref) == 4 else None, env)

@@ -44,6 +44,7 @@ from wsejax.csl.values import (
     StructRef,
     StructT,
     describe,
+    leaf_dtype,
 )
 from wsejax.types import DType
 
@@ -160,7 +161,7 @@ class StructPointerMixin:
                 raise self.error(f"a pointer to {stype}: the struct has no fields", pos)
             path, c = leaves[0]
             prefix = f"%pool{len(pools)}.{stype.name}"
-            dt = c.tag if isinstance(c, EnumT) else c
+            dt = leaf_dtype(c)
             pool = pools[id(stype)] = _Pool(prefix, stype, ".".join((prefix, *path)),
                                             dt.nbytes)
         return pool
@@ -256,7 +257,7 @@ class StructPointerMixin:
             inner *= n
         if type(flat) is ir.Const and isinstance(m.ctype, DType):
             return PtrVal(m.name, m.ctype, shape, int(flat.value), "single", obj.const)
-        width = (m.ctype.tag if isinstance(m.ctype, EnumT) else m.ctype).nbytes
+        width = leaf_dtype(m.ctype).nbytes
         addr = ir.Bin("+", ir.AddrOf(m.name), ir.Bin("*", ir.Cast(flat, U16), ir.Const(
             width, U16), U16), U16)
         return RPtr(addr, PtrT("single", obj.const, m.ctype))

@@ -52,6 +52,7 @@ from wsejax.csl.values import (
     describe,
     is_comptime_value,
     is_runtime_handle_type,
+    leaf_dtype,
     object_array,
 )
 from wsejax.hardware import PE_MEMORY_BYTES
@@ -78,13 +79,6 @@ def is_aggregate_type(t) -> bool:
         if is_runtime_handle_type(t):
             return True
     return isinstance(t, (StructT, EnumT))
-
-
-def leaf_dtype(c) -> DType:
-    """The dtype that holds a leaf of CSL type `c` (a number, an enum's tag, a handle)."""
-    if isinstance(c, EnumT):
-        return c.tag
-    return DType.u16 if is_runtime_handle_type(c) else c
 
 
 def name_type(d: ast.VarDecl, v) -> None:

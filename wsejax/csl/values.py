@@ -332,6 +332,13 @@ def is_runtime_handle_type(t) -> bool:
     return isinstance(t, Special) and t.name in RUNTIME_HANDLE_KINDS
 
 
+def leaf_dtype(c) -> DType:
+    """The dtype that holds a leaf of CSL type `c` (a number, an enum's tag, a handle)."""
+    if isinstance(c, EnumT):
+        return c.tag
+    return DType.u16 if is_runtime_handle_type(c) else c
+
+
 @dataclass(frozen=True)
 class RangeVal:
     """`@range(T, start, stop, step)`."""
