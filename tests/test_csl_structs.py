@@ -491,3 +491,27 @@ fn main() void {
 }
 """, arch), 6)
     np.testing.assert_array_equal(out, [1199.0, 99.0, 7.0, 229.0, 5905.0, 1200.0])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_large_array_assigned_two_comptime_values_takes_each_in_turn(tmp_path, arch):
+    # each assignment of a comptime value copies from its own image; B sets one field with a
+    # plain comptime assignment
+    out = outputs(program(tmp_path, """
+const P = struct { x: i16, y: f32 };
+const A = @zeros([1100]P);
+const B = blk: { var b = @zeros([1100]P); b[5].x = 7; break :blk b; };
+var ps: [1100]P;
+var out: [3]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void {
+  ps = B;
+  out[0] = @as(f32, ps[5].x);
+  ps = A;
+  out[1] = @as(f32, ps[5].x);
+  ps = B;
+  out[2] = @as(f32, ps[5].x);
+  sys.unblock_cmd_stream();
+}
+""", arch), 3)
+    np.testing.assert_array_equal(out, [7.0, 0.0, 7.0])

@@ -222,17 +222,24 @@ class StmtMixin:
         return ref
 
     def copy_initial_value(self, env: Env, ref: SymRef, flat) -> ir.Stmt:
-        """The loops that copy a large local array's initial value, kept in a symbol of its
-        own, into the array each time the declaration runs."""
+        """The loops that copy a large array's value `flat` (comptime), kept in a symbol of
+        its own (one per copy: an array may be assigned several values), into the array each
+        time the statement runs."""
         pe = env.module.pe
-        init = ref.name + ".init"
+        init = pe.fresh(f"{ref.name}.init")
         pe.symbols[init] = ir.Symbol(init, ref.dtype, ref.shape, tuple(flat.tolist()))
-        names = [pe.fresh(f"{ref.name}.i") for _ in ref.shape]
-        idx = tuple(ir.Local(n, DType.i32) for n in names)
-        body: ir.Stmt = ir.Assign(ref.name, idx, ir.Load(init, idx, ref.dtype))
-        for n, extent in reversed(list(zip(names, ref.shape))):
-            body = ir.For(n, DType.i32, 0, extent, 1, (body,))
-        return body
+        return self.index_loops(env, ref.name, ref.shape, lambda idx: (
+            ir.Assign(ref.name, idx, ir.Load(init, idx, ref.dtype)),))
+
+    @staticmethod
+    def index_loops(env: Env, name: str, shape: tuple, body_of) -> ir.Stmt:
+        """Nested runtime loops over every index of `shape`, in row-major order, around the
+        statements `body_of(idx)` (`idx`: the i32 loop variables, one per dimension)."""
+        names = [env.module.pe.fresh(f"{name}.i") for _ in shape]
+        stmts = tuple(body_of(tuple(ir.Local(n, DType.i32) for n in names)))
+        for n, extent in reversed(list(zip(names, shape))):
+            stmts = (ir.For(n, DType.i32, 0, extent, 1, stmts),)
+        return stmts[0]
 
     def static_local(self, env: Env, name: str, dtype: DType, shape: tuple) -> SymRef:
         """Memory for a local of the current function (an array, or a scalar whose address

@@ -475,16 +475,15 @@ class AggregateMixin:
     def copy_mem_array(self, env: Env, dst: MemArray, src: MemArray, pos) -> None:
         """`dst = src` of two large arrays of structs, enums or handles of one type: a
         runtime loop over the elements copies each leaf."""
-        shape = tuple(dst.shape)
-        var = env.module.pe.fresh("k.")
-        k = ir.Local(var, DType.i32)
-        idx = _flat_to_index(k, shape)
-        body = []
-        for path, ctype in self.leaves(dst.elem, pos, dst.prefix):
-            names = [_join(a.prefix, path) if path else a.prefix for a in (dst, src)]
-            at = [(a.flat(idx),) if isinstance(a, PooledArray) else idx for a in (dst, src)]
-            body.append(ir.Assign(names[0], at[0], ir.Load(names[1], at[1], leaf_dtype(ctype))))
-        env.fn.emit(ir.For(var, DType.i32, 0, int(np.prod(shape)), 1, tuple(body)))
+        leaves = self.leaves(dst.elem, pos, dst.prefix)
+
+        def copy(idx):
+            for path, ctype in leaves:
+                names = [_join(a.prefix, path) if path else a.prefix for a in (dst, src)]
+                at = [(a.flat(idx),) if isinstance(a, PooledArray) else idx for a in (dst, src)]
+                yield ir.Assign(names[0], at[0], ir.Load(names[1], at[1], leaf_dtype(ctype)))
+
+        env.fn.emit(self.index_loops(env, dst.prefix, tuple(dst.shape), copy))
 
     def comptime_only_local(self, d: ast.VarDecl, t) -> None:
         """Refuse a runtime `var` of a comptime-only type (spec 3.1: such variables must be
@@ -694,23 +693,13 @@ def _leaf_const(item, path: tuple):
         return 0
     if isinstance(item, UtIdVal):
         return item.known
+    if isinstance(item, (int, float)):
+        return item     # a field a comptime assignment set to a plain number
     return item.id if isinstance(item, (ColorVal, TaskIdVal, QueueVal)) else item.value
 
 
 def _runtime_loops(fn) -> int:
     return 0 if fn is None else sum(kind == "runtime" for _, kind, _ in fn.loops)
-
-
-def _flat_to_index(k, shape: tuple) -> tuple:
-    """The i32 IR indices of element `k` (an i32 IR expression, row-major) of an array of
-    shape `shape`."""
-    out, stride = [], 1
-    for n in reversed(shape):
-        at = k if stride == 1 else ir.Bin("/", k, ir.Const(stride, DType.i32), DType.i32)
-        out.append(ir.Bin("%", at, ir.Const(n, DType.i32), DType.i32) if len(out) < len(shape) - 1
-                   else at)
-        stride *= n
-    return tuple(reversed(out))
 
 
 def _const_index(k: int, shape: tuple) -> tuple:
