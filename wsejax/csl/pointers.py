@@ -48,6 +48,7 @@ from wsejax.csl.values import (
     SymRef,
     describe,
     flat_indices,
+    leaf_dtype,
 )
 from wsejax.types import DType
 
@@ -76,12 +77,6 @@ def _elem_dtype(t: PtrT):
     if isinstance(elem, ArrayT):
         elem = elem.elem
     return elem if isinstance(elem, (DType, PtrT, EnumT)) else None
-
-
-def _dtype_of(elem) -> DType:
-    """The type of the scalar in memory that holds an element of type `elem` (an enum: its
-    tag)."""
-    return elem.tag if isinstance(elem, EnumT) else elem
 
 
 def _static_address(v) -> bool:
@@ -125,7 +120,7 @@ class PointerMixin:
         if t is not None:
             elem = _elem_dtype(t)
             if isinstance(v, PtrVal) and isinstance(elem, (DType, EnumT)) and \
-                    _dtype_of(elem) != v.dtype:
+                    leaf_dtype(elem) != v.dtype:
                 raise self.error(f"{what}: expected {t}, got {pointer_type(v)}", pos)
             v = self.coerce(v, t, pos, what)
         if isinstance(v, RPtr):
@@ -360,7 +355,7 @@ class PointerMixin:
             return U16.nbytes
         if isinstance(elem, StructT):
             return self.struct_stride(elem, self._pe_stack[-1], pos)
-        return _dtype_of(elem).nbytes
+        return leaf_dtype(elem).nbytes
 
     def runtime_element_address(self, base, idx: list, pos) -> RPtr:
         """`&p[i]` through a runtime pointer, or `&a[i]` with an index known at run time."""

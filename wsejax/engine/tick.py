@@ -353,9 +353,14 @@ def _consuming(eng: Engine, m: Machine) -> dict:
 
 def _pop_wavelet(eng: Engine, m: Machine, task: ir.Task, low: Lowerer, mask):
     """Pop one wavelet of the task's color on the lanes in `mask`; its arguments."""
+    return _task_args(low, task, _pop_raw(m, task, low, mask))
+
+
+def _pop_raw(m: Machine, task: ir.Task, low: Lowerer, mask):
+    """Pop one wavelet of the task's color on the lanes in `mask`; the wavelet."""
     w = low.queue_peek(m, "in", task.color, 1)[..., 0]
     low.queue_pop(m, "in", task.color, mask.astype(jnp.int32))
-    return _task_args(low, task, w)
+    return w
 
 
 def _rotation(low: Lowerer, task: ir.Task):
@@ -370,8 +375,7 @@ def _start_rotating(eng: Engine, m: Machine, c: int, low: Lowerer, task: ir.Task
     """Start data task `task` of a rotating pair on the lanes in `mask`: its wavelet is taken;
     where the pair's counter has reached the limit the alternate task runs on it and the
     counter goes back to 0, elsewhere `task` runs and the counter goes up by one."""
-    w = low.queue_peek(m, "in", task.color, 1)[..., 0]
-    low.queue_pop(m, "in", task.color, mask.astype(jnp.int32))
+    w = _pop_raw(m, task, low, mask)
     slot = low.slot[rotation.counter]
     raw = m.mem[slot]
     count = raw if raw.dtype == jnp.uint16 else lax.bitcast_convert_type(raw, jnp.uint16)
