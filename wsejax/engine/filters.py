@@ -15,8 +15,15 @@ states. The rule, the same as `wsejax.reference`'s (`filter_passes`), per data w
 - range: pass iff `min_idx <= index <= max_idx`, index the wavelet's high 16 bits.
 
 State per PE: `cnt` (the counter), `lim` (the current limit1, -1 none) and `phase` (a sparse
-counter's: 0 before reaching limit1, 1 after, OFF after reaching it again). Control wavelets
-pass every filter and are not counted: `count_control` and `filter_control` have no effect.
+counter's: 0 before reaching limit1, 1 after, OFF after reaching it again).
+
+Control wavelets: a range filter passes them all. A counter (or sparse counter) counts them
+when `count_control` is set, by the same steps as data wavelets (they advance the counter,
+wrap it at limit1 and switch a sparse counter's limits). They pass, unless `filter_control`
+is set: then a control wavelet passes iff the counter (after counting it) equals
+`max_counter`. Data wavelets follow the rule above whatever `filter_control` says. The spec
+states the `filter_control` rule without the order of counting and testing [U]; this is the
+order the data rule uses. A sparse counter that has turned off passes control wavelets too.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ class FilterTables:
 
     kind: np.ndarray        # [H, W] int32: KINDS
     count_data: np.ndarray  # [H, W] bool
+    count_control: np.ndarray  # [H, W] bool
+    filter_control: np.ndarray  # [H, W] bool
     init: np.ndarray        # [H, W] int32: init_counter
     limit1: np.ndarray      # [H, W] int32: -1 none
     limit2: np.ndarray      # [H, W] int32: -1 none
@@ -57,7 +66,7 @@ class FilterTables:
         """What passes of the `k` wavelets `got` each PE receives: `(n, packed, packed marks,
         state)`, n `[H, W]` the wavelets that pass, `packed` `[H, W, cap]` them first, oldest
         first. `marks` (`[H, W, cap]`, nonzero: a control wavelet, or None) are the control
-        marks of `got`: control wavelets pass and are not counted."""
+        marks of `got`: control wavelets follow the control rule of the module docstring."""
         cap = got.shape[-1]
         kind = jnp.asarray(self.kind)
         counting = (kind == KINDS["counter"]) | (kind == KINDS["sparse_counter"])
@@ -69,17 +78,22 @@ class FilterTables:
         for j in range(cap):
             live = j < k
             control = jnp.zeros_like(live) if marks is None else marks[..., j] != 0
-            step = live & ~control & counting & jnp.asarray(self.count_data) & (phase != OFF)
+            counted = jnp.where(control, jnp.asarray(self.count_control),
+                                jnp.asarray(self.count_data))
+            step = live & counting & counted & (phase != OFF)
             c1 = jnp.where(step, cnt + 1, cnt)
             in_range = (index[..., j] >= self.min_idx) & (index[..., j] <= self.max_idx)
-            passes = jnp.where(counting, (phase == OFF) | (c1 <= self.max_counter),
-                               jnp.where(kind == KINDS["range"], in_range, True))
+            data_ok = (phase == OFF) | (c1 <= self.max_counter)
+            control_ok = (phase == OFF) | ~jnp.asarray(self.filter_control) | \
+                (c1 == self.max_counter)
+            passes = jnp.where(counting, jnp.where(control, control_ok, data_ok),
+                               jnp.where(kind == KINDS["range"], in_range | control, True))
             wrap = step & (lim >= 0) & (c1 == lim)
             cnt = jnp.where(wrap, 0, c1)
             turn = wrap & sparse
             lim = jnp.where(turn & (phase == 0) & (limit2 >= 0), limit2, lim)
             phase = jnp.where(turn, jnp.where(phase == 0, 1, OFF), phase)
-            keep.append(live & (passes | control))
+            keep.append(live & passes)
         keep = jnp.stack(keep, axis=-1)
         rank = jnp.cumsum(keep, axis=-1) - 1
         # slot p of the result takes the kept wavelet of rank p
@@ -102,12 +116,16 @@ def build_filters(program: ir.Program) -> dict[int, FilterTables]:
         if t is None:
             t = out[color] = {
                 "kind": np.zeros((h, w), np.int32), "count_data": np.zeros((h, w), bool),
+                "count_control": np.zeros((h, w), bool),
+                "filter_control": np.zeros((h, w), bool),
                 "init": np.zeros((h, w), np.int32), "limit1": np.full((h, w), -1, np.int32),
                 "limit2": np.full((h, w), -1, np.int32),
                 "max_counter": np.zeros((h, w), np.int32),
                 "min_idx": np.zeros((h, w), np.int32), "max_idx": np.zeros((h, w), np.int32)}
         t["kind"][y, x] = KINDS[f.kind]
         t["count_data"][y, x] = f.count_data
+        t["count_control"][y, x] = f.count_control
+        t["filter_control"][y, x] = f.filter_control
         t["init"][y, x] = f.init_counter
         t["limit1"][y, x] = -1 if f.limit1 is None else f.limit1
         t["limit2"][y, x] = -1 if f.limit2 is None else f.limit2

@@ -142,16 +142,22 @@ class FilterState:
             self.phase = 2
 
     def passes(self, wavelet: int) -> bool:
-        """Whether a data wavelet passes (and count it)."""
+        """Whether a wavelet passes (and count it); `wavelet` carries `CONTROL` for a
+        control wavelet."""
         f = self.spec
+        control = bool(wavelet & CONTROL)
         if f.kind == "range":
-            return f.min_idx <= (wavelet >> 16) <= f.max_idx
+            return control or f.min_idx <= ((wavelet & PAYLOAD) >> 16) <= f.max_idx
         if self.phase == 2:
             return True
-        if f.count_data:
+        counted = f.count_control if control else f.count_data
+        if counted:
             self.counter += 1
-        ok = self.counter <= f.max_counter
-        if f.count_data and self.limit is not None and self.counter == self.limit:
+        if control:
+            ok = not f.filter_control or self.counter == f.max_counter
+        else:
+            ok = self.counter <= f.max_counter
+        if counted and self.limit is not None and self.counter == self.limit:
             self.counter = 0
             if f.kind == "sparse_counter":
                 if self.phase == 0 and f.limit2 is not None:

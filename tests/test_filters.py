@@ -1,0 +1,163 @@
+"""Color filters meeting control wavelets (spec 6.3, `wsejax.engine.filters`): a counter that
+counts control wavelets (`.count_control`), one that passes a control wavelet only at its
+maximum (`.filter_control`), and a range filter, which passes every control wavelet. The
+sender interleaves data and control wavelets on one color; the receiver logs what reaches
+its CE, in order. Engine and reference run every program; the logs are written by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wsejax import SdkRuntime
+from wsejax.csl import compile_csl
+from wsejax.reference import Reference
+
+LAYOUT = """
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 2, .height = 1 });
+const link: color = @get_color(4);
+layout {
+  @set_rectangle(2, 1);
+  @set_tile_code(0, 0, "sender.csl", .{ .memcpy_params = memcpy.get_params(0), .link = link });
+  @set_color_config(0, 0, link, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ EAST } } });
+  @set_tile_code(1, 0, "receiver.csl", .{ .memcpy_params = memcpy.get_params(1), .link = link });
+  @set_color_config(1, 0, link, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } }FILTER });
+  @export_name("main", fn()void);
+  @export_name("log", [*]u32, true);
+}
+"""
+
+SENDER = """
+param memcpy_params;
+param link: color;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const ctrl = @import_module("<control>");
+const oq = @get_output_queue(2);
+var log = @zeros([8]u32);
+var log_ptr: [*]u32 = &log;
+const data = @get_dsd(fabout_dsd, if (@is_arch("wse3")) .{ .extent = 1, .output_queue = oq }
+                      else .{ .extent = 1, .fabric_color = link, .output_queue = oq });
+const marks = @get_dsd(fabout_dsd, if (@is_arch("wse3"))
+                       .{ .extent = 1, .control = true, .output_queue = oq }
+                       else .{ .extent = 1, .control = true, .fabric_color = link,
+                               .output_queue = oq });
+fn main() void {
+SEND
+  sys.unblock_cmd_stream();
+}
+comptime {
+  if (@is_arch("wse3")) { @initialize_queue(oq, .{ .color = link }); }
+  @export_symbol(main);
+  @export_symbol(log_ptr, "log");
+}
+"""
+
+# Data wavelet v is logged as v, control wavelet with data t as 1000 + t; after `M` entries
+# the receiver finishes.
+RECEIVER = """
+param memcpy_params;
+param link: color;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const iq = @get_input_queue(2);
+var log = @zeros([8]u32);
+var log_ptr: [*]u32 = &log;
+var n: u16 = 0;
+const data_id: data_task_id = if (@is_arch("wse2")) @get_data_task_id(link)
+                              else @get_data_task_id(iq);
+fn note(v: u32) void {
+  log[n] = v;
+  n += 1;
+  if (n == M) { sys.unblock_cmd_stream(); }
+}
+task take(x: u32) void { note(x); }
+task mark(tag: u16) void { note(1000 + @as(u32, tag)); }
+fn main() void {}
+comptime {
+  @bind_data_task(take, data_id);
+  @bind_control_task(mark, @get_control_task_id(40));
+  if (@is_arch("wse3")) { @initialize_queue(iq, .{ .color = link }); }
+  @export_symbol(main);
+  @export_symbol(log_ptr, "log");
+}
+"""
+
+
+def send_lines(items: str) -> str:
+    """`"d1 c1 d2"`: data wavelet 1, control wavelet with data 1, data wavelet 2."""
+    out = []
+    for it in items.split():
+        v = int(it[1:])
+        if it[0] == "d":
+            out.append(f"  @mov32(data, @as(u32, {v}));")
+        else:
+            out.append(f"  @mov32(marks, ctrl.encode_single_payload(ctrl.opcode.NOP, false, "
+                       f"@get_control_task_id(40), {v}));")
+    return "\n".join(out)
+
+
+def logs(tmp_path, arch: str, items: str, filt: str, m: int):
+    """What the receiver logged, from the engine and from the reference (8 words each)."""
+    (tmp_path / "layout.csl").write_text(LAYOUT.replace("FILTER", ",\n    .filter = " + filt))
+    (tmp_path / "sender.csl").write_text(SENDER.replace("SEND", send_lines(items)))
+    (tmp_path / "receiver.csl").write_text(RECEIVER.replace("M)", f"{m})"))
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    r = SdkRuntime(prog)
+    r.load()
+    r.run()
+    r.launch("main")
+    got = np.zeros(16, np.uint32)
+    r.memcpy_d2h(got, r.get_id("log"), 0, 0, 2, 1, 8, streaming=False)
+    ref = Reference(prog)
+    ref.launch("main")
+    want = np.zeros(16, np.uint32)
+    ref.memcpy_d2h(want, "log", 0, 0, 2, 1, 8)
+    return got[8:], want[8:]
+
+
+def padded(values) -> np.ndarray:
+    return np.array(list(values) + [0] * (8 - len(values)), np.uint32)
+
+
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_a_counter_counting_control_wavelets_passes_them_and_drops_data(tmp_path, arch):
+    filt = """.{ .kind = .{ .counter = true }, .count_data = true, .count_control = true,
+                 .limit1 = 4, .max_counter = 2 }"""
+    # counter: d1 1, c1 2, d2 3 (dropped), d3 4 (dropped, wraps), c2 1, d4 2, d5 3 (dropped)
+    got, want = logs(tmp_path, arch, "d1 c1 d2 d3 c2 d4 d5", filt, m=4)
+    expect = padded([1, 1001, 1002, 4])
+    np.testing.assert_array_equal(got, expect)
+    np.testing.assert_array_equal(want, expect)
+
+
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_filter_control_passes_a_control_wavelet_only_at_the_maximum(tmp_path, arch):
+    filt = """.{ .kind = .{ .counter = true }, .count_control = true, .filter_control = true,
+                 .limit1 = 3, .max_counter = 2 }"""
+    # data is not counted and passes (counter <= 2); control: c1 1 (dropped), c2 2 (passes),
+    # c3 3 (dropped, wraps), c4 1 (dropped), c5 2 (passes)
+    got, want = logs(tmp_path, arch, "c1 d7 c2 c3 d8 c4 c5 d9", filt, m=5)
+    expect = padded([7, 1002, 8, 1005, 9])
+    np.testing.assert_array_equal(got, expect)
+    np.testing.assert_array_equal(want, expect)
+
+
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_a_counter_not_counting_control_wavelets_lets_them_through(tmp_path, arch):
+    filt = """.{ .kind = .{ .counter = true }, .count_data = true, .limit1 = 2,
+                 .max_counter = 1 }"""
+    # every second data wavelet is dropped; control wavelets neither count nor get dropped
+    got, want = logs(tmp_path, arch, "d1 c1 d2 c2 c3 d3 d4", filt, m=5)
+    expect = padded([1, 1001, 1002, 1003, 3])
+    np.testing.assert_array_equal(got, expect)
+    np.testing.assert_array_equal(want, expect)
+
+
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_a_range_filter_passes_control_wavelets_whatever_their_index(tmp_path, arch):
+    # data d<v> has index 0 and a control wavelet's high half holds its entrypoint and
+    # commands, outside 1..3: the data are dropped, the control wavelets pass
+    filt = ".{ .kind = .{ .range = true }, .min_idx = 1, .max_idx = 3 }"
+    got, want = logs(tmp_path, arch, "d1 c1 d2 c2", filt, m=2)
+    expect = padded([1001, 1002])
+    np.testing.assert_array_equal(got, expect)
+    np.testing.assert_array_equal(want, expect)
