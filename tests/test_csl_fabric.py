@@ -396,7 +396,8 @@ ERRORS = [
      "@fmovs", "@fmovs .activate takes a local task ID", "wse2"),
     ("var a: [4]f32;\nconst D = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "fn main() void { @fmovs(D, D, .{ .on_control = .{ .terminate = true } }); }", "@fmovs",
-     "@fmovs: option .on_control is not supported yet", "wse2"),
+     "@fmovs: .on_control needs a fabin_dsd source: it acts on a control wavelet arriving on "
+     "the operation's fabric input", "wse2"),
     ("var a: [4]f32;\nconst D = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "fn main() void { @fmovs(D, D, .{ .ut_id = 1 }); }", "@fmovs",
      "@fmovs .ut_id takes a ut_id (@get_ut_id(n)), got the comptime_int 1", "wse3"),

@@ -529,7 +529,9 @@ BAD = [
     ("comptime { @load_to_dsr(s1, in); }\nfn main() void {}",
      "in)", "a fabin_dsd in a DSR needs an explicit @initialize_queue(@get_input_queue(2)"),
     ("comptime { @load_to_dsr(s1, in, .{ .on_control = true }); }\nfn main() void {}",
-     ".{ .on_control", "@load_to_dsr: option .on_control is not supported yet"),
+     "@load_to_dsr(s1, in, .{ .on_control",
+     "@load_to_dsr: .on_control takes one of .{ .terminate = true }, .{ .activate = task }, "
+     ".{ .unblock = task }"),
     ("comptime { @load_to_dsr(dd, out_f, .{ .save_address = true }); }\nfn main() void {}",
      ".{ .save", ".save_address applies to a mem1d_dsd or a mem4d_dsd, got a fabout_dsd"),
     ("comptime { @load_to_dsr(s1, a_dsd, .{ .async = true }); }\nfn main() void {}",

@@ -465,16 +465,28 @@ class DsdAssign:
 
 
 @dataclass(frozen=True)
+class OnControl:
+    """`.on_control` of an op's config (spec 5.4): a control wavelet at the front of the op's
+    fabin input ends the op early (it takes the wavelet); `action` is "terminate" (nothing
+    more), "activate" (local task ID `task`) or "unblock" (task ID `task`)."""
+
+    action: str
+    task: Expr | None = None
+
+
+@dataclass(frozen=True)
 class OpConfig:
     """The config struct of a DSD op (spec 5.4): `.async`, `.activate` (a local task ID),
     `.unblock` (a task ID), `.index` (the u16 wavelet index, spec 7.6) and `.ut_id` (wse3: the
-    u16 number of the microthread that runs the op; None: one of the op's own)."""
+    u16 number of the microthread that runs the op; None: one of the op's own) and
+    `.on_control` (an `OnControl`)."""
 
     async_: bool = False
     activate: Expr | None = None
     unblock: Expr | None = None
     index: Expr | None = None
     ut_id: Expr | None = None
+    on_control: OnControl | None = None
 
 
 @dataclass(frozen=True)

@@ -281,11 +281,22 @@ def _channel_open(eng: Engine, m: Machine, low: Lowerer, col: int):
 
 def _control_heads(eng: Engine, m: Machine):
     """`(color, front, payload)` of each inbox that may hold control wavelets: whether its
-    oldest wavelet is one, and that wavelet."""
+    oldest wavelet is one (and no running op with `.on_control` takes it), and that
+    wavelet."""
     fab = m.fab
-    return [(col, ring_head_control(fab.inbox[col]), ring_peek(fab.inbox[col], 1)[..., 0])
-            for col in eng.control_colors
-            if col in fab.inbox and fab.inbox[col].ctl is not None]
+    takers = {}
+    for low in eng.lowerers:
+        for col, where in low.control_takers(m).items():
+            takers[col] = where if col not in takers else takers[col] | where
+    out = []
+    for col in eng.control_colors:
+        if col not in fab.inbox or fab.inbox[col].ctl is None:
+            continue
+        front = ring_head_control(fab.inbox[col])
+        if col in takers:
+            front = front & ~takers[col]
+        out.append((col, front, ring_peek(fab.inbox[col], 1)[..., 0]))
+    return out
 
 
 def _control_ready(eng: Engine, m: Machine, low: Lowerer, ident: int, heads):

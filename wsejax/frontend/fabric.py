@@ -21,6 +21,7 @@ from wsejax.hardware import (
 __all__ = ["DIRECTIONS", "FABRIC_DSDS", "Operand", "check_async", "check_color",
            "check_control_task_id", "check_data_task_source", "check_direction", "check_hooks",
            "check_index", "check_initialised", "check_local_task_id", "check_map_arity",
+           "check_on_control",
            "check_map_input", "check_map_operands", "check_map_output", "check_map_result",
            "check_queue", "check_queue_free", "check_stream_operands", "check_unbound",
            "fail"]
@@ -165,6 +166,14 @@ def check_hooks(op: str, activate: bool, unblock: bool) -> None:
     """An operation's config activates or unblocks one task at most."""
     if activate and unblock:
         fail("an operation takes at most one of activate and unblock", f"@{op}")
+
+
+def check_on_control(op: str, operands: list[Operand]) -> None:
+    """`.on_control` acts on a control wavelet arriving on the operation's fabin input:
+    the operation reads a fabin_dsd."""
+    if not any(o.kind == "fabin_dsd" for o in operands[1:]):
+        fail(".on_control needs a fabin_dsd source: it acts on a control wavelet arriving on "
+             "the operation's fabric input", f"@{op}")
 
 
 def check_async(op: str, operands: list[Operand]) -> None:

@@ -259,6 +259,9 @@ class DsdInterpreter:
                        dest[1].color if dest[0] == "D" and dest[1].kind == "fabout" else -1, ut)
         op.queues = tuple(o.queue for o in dsds if o.queue)
         op.saved = _saved(pe, s)
+        if cfg.on_control is not None:
+            oc = cfg.on_control
+            op.on_control = (oc.action, None if oc.task is None else self._int(pe, oc.task, fr))
         self._claim(pe, op, s.site, cfg)
         if cfg.async_:
             pe.micro[s.site] = op
@@ -313,6 +316,8 @@ class DsdInterpreter:
                         "by a running operation")
         pe.fabin_users.update(op.need_in)
         pe.fabout_users[op.out_color] += 1
+        if op.on_control is not None:
+            pe.control_takers.update(op.need_in)
 
     def _advance(self, pe: PE, op: RunningOp) -> bool:
         """Run `op`'s next elements while its inputs hold data and its outputs have room;
@@ -336,6 +341,8 @@ class DsdInterpreter:
             op.done += 1
         if op.done < op.length:
             _fifo_action(pe, op)
+        if not op.finished and op.on_control is not None:
+            _control_end(pe, op)
         return op.done > start or op.ended
 
     def _readiness(self, pe: PE, op: RunningOp):
@@ -374,6 +381,8 @@ class DsdInterpreter:
     @staticmethod
     def _finish(pe: PE, op: RunningOp) -> None:
         pe.fabin_users.subtract(op.need_in)
+        if op.on_control is not None:
+            pe.control_takers.subtract(op.need_in)
         pe.fabout_users[op.out_color] -= 1
         _save_addresses(pe, op.saved, op.length)
         _hooks(pe, op.activate, op.unblock)
@@ -516,6 +525,20 @@ def _zero_sources(pe: PE, op: RunningOp) -> None:
         src_letter, o = op.srcs[k]
         if src_letter == "D" and o.is_memory:
             pe.flat[o.base].view(op.spec.srcs[k].np)[o.address(op.done)] = 0
+
+
+def _control_end(pe: PE, op: RunningOp) -> None:
+    """`.on_control` (spec 5.4): a control wavelet at the front of one of the op's fabin
+    inboxes ends the op; the op takes it, and its action activates or unblocks a task."""
+    for color in sorted(op.need_in):
+        q = pe.inbox.get(color)
+        if q and q[0] & CONTROL:
+            q.popleft()
+            op.ended = True
+            action, task = op.on_control
+            _hooks(pe, task if action == "activate" else None,
+                   task if action == "unblock" else None)
+            return
 
 
 def _hooks(pe: PE, activate, unblock) -> None:

@@ -194,6 +194,7 @@ class RunningOp:
     ended: bool = False         # a FIFO operand's action ended it before its length
     ok: bool = True             # what its builtin gives (false: `test_or_suspend` ended it)
     pend: int = 0               # a `.simd_mode` fabout's low half, until its pair is done
+    on_control: tuple | None = None   # `.on_control`: (action, task ID or None)
 
     @property
     def finished(self) -> bool:
@@ -272,6 +273,7 @@ class PE:
         self.op_ok: dict[int, bool] = {}        # the result of each synchronous op by site
         self.fabin_users: Counter = Counter()   # running ops reading each color
         self.fabout_users: Counter = Counter()  # running ops writing each color
+        self.control_takers: Counter = Counter()   # running `.on_control` ops reading each
 
     def color_now(self, color) -> int:
         """A color, or the color a queue bound at run time has now."""

@@ -230,17 +230,19 @@ class Scheduler:
         for color in sorted(pe.inbox):
             q = pe.inbox[color]
             if q and q[0] & CONTROL and control_entry(q[0]) == ident and \
-                    not control_ignored(q[0]) and self._channel_open(pe, color):
+                    not control_ignored(q[0]) and self._channel_open(pe, color) and \
+                    not pe.control_takers[color]:
                 return color
         return None
 
     def _control_arrivals(self, pe: PE) -> bool:
         """Drop the control wavelets at the front of `pe`'s inboxes that activate no task;
-        fault `pe` if one names a control task ID it binds no task to. Whether any left."""
+        fault `pe` if one names a control task ID it binds no task to. Whether any left. A
+        running op with `.on_control` reading the color takes its control wavelets."""
         gone = False
         for color in sorted(pe.inbox):
             q = pe.inbox[color]
-            if not q or not q[0] & CONTROL:
+            if not q or not q[0] & CONTROL or pe.control_takers[color]:
                 continue
             wavelet = q[0]
             if control_ignored(wavelet) or control_entry(wavelet) == NO_ENTRYPOINT:

@@ -54,6 +54,7 @@ from wsejax.frontend.fabric import (
     check_map_operands,
     check_map_output,
     check_map_result,
+    check_on_control,
     check_stream_operands,
 )
 from wsejax.frontend.simd import (
@@ -184,6 +185,8 @@ def _check_fabric_operands(c, vals, node, config, pe) -> None:
     rule(c, node, check_stream_operands, node.name, c.arch, operands)
     if config is not None and config.async_:
         rule(c, node, check_async, node.name, operands, pos=node.pos)
+    if config is not None and config.on_control is not None:
+        rule(c, node, check_on_control, node.name, operands, pos=node.pos)
     rule(c, node, check_index, node.name, operands,
          config is not None and config.index is not None, pos=node.pos)
 

@@ -5,13 +5,14 @@ program (`ir.Dsr` names it): an operand reads it as `ir.DsdVar`, a `@load_to_dsr
 function body is an `ir.DsdAssign` to it, one at comptime (the register loaded before the
 program starts) its initial value. `.save_address = true` marks the register so that each DSD
 operation using it moves its offset past the elements it accessed; `.async = true` (with
-`.activate`, `.unblock`, `.ut_id`) makes every operation that uses it asynchronous, with those
-hooks. A register is refused as an operand until some `@load_to_dsr` (earlier in the
-program's text) has loaded it, and every load of one register must agree on the kind of DSD,
-its element type and the load's config. `@load_to_dsr_xdsr` loads a circbuf_dsd
-(the only way one becomes an operand). `.single_step = true` readies a register for `@map`
-(which takes a register only so loaded: a dsr_src1 input or a dsr_dest output); elsewhere it
-is refused. `.on_control` is refused as not supported yet.
+`.activate`, `.unblock`, `.ut_id`, `.on_control`) makes every operation that uses it
+asynchronous, with those hooks. A register is refused as an operand until some
+`@load_to_dsr` (earlier in the program's text) has loaded it, and every load of one
+register must agree on the kind of DSD, its element type and the load's config.
+`@load_to_dsr_xdsr` loads a circbuf_dsd (the only way one becomes an operand).
+`.single_step = true` readies a register for `@map` (which takes a register only so loaded:
+a dsr_src1 input or a dsr_dest output); elsewhere it is refused. `.on_control` applies to a
+fabin_dsd's register only.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def _load(c, node, env):
     return None
 
 
-_LOAD_OPTIONS = ("async", "activate", "unblock", "ut_id")
+_LOAD_OPTIONS = ("async", "activate", "unblock", "ut_id", "on_control")
 
 
 def _load_config(c, node, env, kind: str) -> tuple[bool, ir.OpConfig | None, bool]:
@@ -210,6 +211,9 @@ def _load_config(c, node, env, kind: str) -> tuple[bool, ir.OpConfig | None, boo
         raise c.error(f"@load_to_dsr: .save_address applies to a mem1d_dsd or a mem4d_dsd, "
                       f"got a {kind}", pos)
     config = op_config(c, StructVal(f), node, env) if f else None
+    if config is not None and config.on_control is not None and kind != "fabin_dsd":
+        raise c.error(f"@load_to_dsr: .on_control acts on control wavelets arriving on a "
+                      f"fabin_dsd, got a {kind}", pos)
     if config is not None and kind not in ("fabin_dsd", "fabout_dsd"):
         raise c.error(f"@load_to_dsr: .async and its hooks apply to a fabric DSD, got a "
                       f"{kind} (an operation on memory is synchronous)", pos)
@@ -229,8 +233,6 @@ def _flag(c, f: dict, name: str, pos) -> bool:
 
 def _known_options(c, f: dict, pos) -> None:
     for k in f:
-        if k == "on_control":
-            raise c.error(f"@load_to_dsr: option .{k} is not supported yet", pos)
         if k not in _LOAD_OPTIONS + ("save_address", "single_step"):
             raise c.error(f"@load_to_dsr: unknown option .{k}", pos)
 

@@ -1,5 +1,6 @@
 """The config struct of a DSD operation (spec 5.4: `.async`, `.activate`, `.unblock`,
-`.index`, `.ut_id`, `.priority`), read where an operation or a `@load_to_dsr` gives it."""
+`.index`, `.ut_id`, `.priority`, `.on_control`), read where an operation or a `@load_to_dsr`
+gives it."""
 
 from __future__ import annotations
 
@@ -14,15 +15,13 @@ from wsejax.types import DType
 __all__ = ["OP_OPTIONS", "op_config"]
 
 
-OP_OPTIONS = ("async", "activate", "unblock", "index", "priority", "ut_id")
+OP_OPTIONS = ("async", "activate", "unblock", "index", "priority", "ut_id", "on_control")
 
 
 def op_config(c, cfg: StructVal, node, env) -> ir.OpConfig | None:
     """The config struct of a DSD operation (spec 5.4); None when it asks for nothing."""
     f = cfg.fields
     for k in f:
-        if k == "on_control":
-            raise c.error(f"@{node.name}: option .{k} is not supported yet", node.pos)
         if k not in OP_OPTIONS:
             raise c.error(f"@{node.name}: unknown option .{k}", node.pos)
     async_ = f.get("async", False)
@@ -34,7 +33,9 @@ def op_config(c, cfg: StructVal, node, env) -> ir.OpConfig | None:
     if "priority" in f:
         _priority(c, f["priority"], node, f"@{node.name}: .priority")
     out = ir.OpConfig(async_, *(_OP_FIELDS[k](c, f[k], node) if k in f else None
-                                for k in ("activate", "unblock", "index", "ut_id")))
+                                for k in ("activate", "unblock", "index", "ut_id")),
+                      on_control=_on_control(c, f["on_control"], node)
+                      if "on_control" in f else None)
     return None if out == ir.OpConfig() else out
 
 
@@ -48,6 +49,24 @@ def _hook(resolve, what: str):
             return runtime_id(c, v, node, f"@{node.name} {what}", resolve is _local_id)
         return ir.Const(resolve(c, v, node, f"@{node.name} {what}"), DType.u16)
     return read
+
+
+def _on_control(c, v, node) -> ir.OnControl:
+    """`.on_control = .{ .terminate = true }`, `.{ .activate = t }` or `.{ .unblock = t }`."""
+    what = f"@{node.name}: .on_control"
+    form = (f"{what} takes one of .{{ .terminate = true }}, .{{ .activate = task }}, "
+            ".{ .unblock = task }")
+    if not isinstance(v, StructVal) or len(v.fields) != 1:
+        raise c.error(form, node.pos)
+    (action, arg), = v.fields.items()
+    if action == "terminate":
+        if arg is not True:
+            got = "false" if arg is False else describe(arg)
+            raise c.error(f"{what}: .terminate takes true, got {got}", node.pos)
+        return ir.OnControl("terminate")
+    if action not in ("activate", "unblock"):
+        raise c.error(form, node.pos)
+    return ir.OnControl(action, _OP_FIELDS[action](c, arg, node))
 
 
 # the readers of the config options that become IR, in `ir.OpConfig`'s order

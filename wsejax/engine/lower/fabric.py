@@ -94,14 +94,14 @@ class SiteInfo:
 
     def field_init(self, f: str):
         """`(numpy dtype, value before any start)` of slot field f: a scalar operand's
-        value has the operand's type; a hook (`act`, `unb`) is -1, no task, and so is
-        `ut`, no named microthread."""
+        value has the operand's type; a hook (`act`, `unb`, `.on_control`'s `oct`) is -1, no
+        task, and so is `ut`, no named microthread."""
         for k, (kind, t) in enumerate(self.operands):
             if kind == "s" and f == operand_field(k, "val"):
                 return t.np, 0
         if f in self.field_types:
             return self.field_types[f], 0
-        return np.dtype(np.int32), -1 if f in ("act", "unb", "ut") else 0
+        return np.dtype(np.int32), -1 if f in ("act", "unb", "ut", "oct") else 0
 
     @property
     def what(self) -> str:
@@ -362,7 +362,16 @@ class FabricLowering:
             elif kind == "s":
                 out[operand_field(k, "val")] = o[0]
         out["len"] = self._fifo_bound(dest, srcs, length)
-        for hook, e in (("act", cfg.activate), ("unb", cfg.unblock), ("ut", cfg.ut_id)):
+        out.update(self._hook_values(cfg, fr))
+        return out
+
+    def _hook_values(self, cfg: ir.OpConfig, fr) -> dict:
+        """The task IDs of an op's hooks (`act`, `unb`, `.on_control`'s `oct`; -1: none) and
+        its microthread (`ut`)."""
+        oc = cfg.on_control
+        out = {}
+        for hook, e in (("act", cfg.activate), ("unb", cfg.unblock), ("ut", cfg.ut_id),
+                        ("oct", None if oc is None else oc.task)):
             out[hook] = -1 if e is None else self._config_value(e, fr)
         return out
 
@@ -573,6 +582,7 @@ class FabricLowering:
         new = pos + avail
         slot.pos = new
         ended = self._fifo_actions(site, info, operands, run & (new < length))
+        ended = ended | self._control_end(site, info, operands, run & (new < length) & ~ended)
         done = run & ((new >= length) | ended)
         slot.run = slot.run & ~done
         if not info.hidden:
@@ -637,6 +647,43 @@ class FabricLowering:
                     slot = self.machine.fab.slots[(self.cls, site)]
                     slot.fields["ok"] = jnp.where(stuck, 0, slot.fields["ok"])
         return ended
+
+    def _control_end(self, site: int, info: SiteInfo, operands, short):
+        """`.on_control` (spec 5.4): where the op is `short` of its length and a control
+        wavelet is at the front of its fabin's inbox, the op takes it and ends, and its action
+        activates or unblocks a task. Returns the lanes where it ended."""
+        oc = None if info.stmt.config is None else info.stmt.config.on_control
+        hit = jnp.zeros(self.lanes, bool)
+        if oc is None:
+            return hit
+        m = self.machine
+        for kind, o in operands[1:]:
+            if kind == "D" and o.kind == "fabin":
+                front = short & ~hit & (self.queue_count(m, "in", o.color) > 0) & \
+                    (self.queue_data(m, o.color) == 0)
+                self.queue_pop(m, "in", o.color, front.astype(jnp.int32))
+                hit = hit | front
+        if oc.action != "terminate":
+            bit = task_bit(self.slot_field(site, "oct"), hit)
+            if oc.action == "activate":
+                m.active = m.active | bit
+            else:
+                m.blocked = m.blocked & ~bit
+        return hit
+
+    def control_takers(self, machine: Machine) -> dict:
+        """color -> the PEs where a running op with `.on_control` reads it (that op takes the
+        color's control wavelets, `_control_end`)."""
+        out = {}
+        for site, info in self.sites.items():
+            if info.stmt.config is None or info.stmt.config.on_control is None:
+                continue
+            run = machine.fab.slots[(self.cls, site)].run
+            for color in info.fabric_inputs():
+                for col, where in self.queues(machine, color):
+                    mine = run if where is None else run & where
+                    out[col] = mine if col not in out else out[col] | mine
+        return out
 
     def expr_OpOk(self, e: ir.OpOk, fr: Frame):
         slot = self.machine.fab.slots.get((self.cls, e.site))
