@@ -48,11 +48,6 @@ Control wavelets (spec 6.6)
     command has ce_ignore set (`control_ignored`), or that names no entrypoint
     (`NO_ENTRYPOINT`), leaves the inbox without running anything; one naming an ID that no
     control task of the PE is bound to is a fault. Routers do not execute switch commands.
-    A running operation with `.on_control` (spec 5.4) that reads the color takes the control
-    wavelet instead, once the data before it are read: the operation ends there (its
-    completion hooks fire as on a normal end) and `.on_control`'s `.activate` / `.unblock`
-    acts. The SDK does not say whether the wavelet is consumed [U]; here it is, so the
-    control task it names does not run.
 
 Microthreads (wse3, spec 5.2, 5.4)
     An op whose config names a microthread (`.ut_id`) runs on it: starting it while another
@@ -60,6 +55,13 @@ Microthreads (wse3, spec 5.2, 5.4)
     and while the microthread is blocked (`@block(ut)`) its op does no element. An op
     without `.ut_id` runs on a microthread of its own (its site's slot), which no `@block`
     names.
+
+Operations ended by control wavelets (spec 5.4)
+    A running operation with `.on_control` that reads a color takes a control wavelet at the
+    front of that color's inbox (once the data before it are read) instead of the rules
+    above: the operation ends there (its completion hooks fire as on a normal end) and
+    `.on_control`'s `.activate` / `.unblock` acts. The SDK does not say whether the wavelet
+    is consumed [U]; here it is, so the control task it names does not run.
 
 FIFOs
     A ring buffer over the whole of its buffer symbol: a destination FIFO pushes at the tail,
