@@ -210,7 +210,10 @@ class DsdInterpreter:
     def stmt_DsdOp(self, pe: PE, s: ir.DsdOp, fr: Frame):
         if fr.in_map:
             raise map_write_error(fr)
-        yield from self._dsd_op(pe, s, fr)
+        if s.op == "dfilt":
+            self._dfilt(pe, s, fr)
+        else:
+            yield from self._dsd_op(pe, s, fr)
         self._tick(pe, fr, 1)
         return None
 
@@ -221,6 +224,19 @@ class DsdInterpreter:
         index = value(cfg.index)
         return (None if index is None else index & 0xFFFF, value(cfg.activate),
                 value(cfg.unblock), value(cfg.ut_id))
+
+    def _dfilt(self, pe: PE, s: ir.DsdOp, fr: Frame) -> None:
+        """`@dfilt` (`wsejax.csl.builtins.dfilt`): a `RunningOp` on its fabin (its one
+        operand) whose elements are the control wavelets it takes; it drops the data."""
+        what = f"@dfilt in {fr.fn}"
+        _, activate, unblock, ut = self._config(pe, s.config, fr)
+        fabin = self._operands(pe, [s.dest], fr, None, what)[0][1]
+        op = RunningOp(what, None, ("D", fabin), [], None, [], fabin.length, 0, activate,
+                       unblock, Counter({fabin.color: 1}), Counter(), -1, ut)
+        op.queues = (fabin.queue,) if fabin.queue else ()
+        op.dfilt = True
+        self._claim(pe, op, s.site, s.config)
+        pe.micro[s.site] = op
 
     def _dsd_op(self, pe: PE, s: ir.DsdOp, fr: Frame):
         """A DSD operation (a generator): in memory it runs at once; with fabric or FIFO
@@ -316,7 +332,7 @@ class DsdInterpreter:
                         "by a running operation")
         pe.fabin_users.update(op.need_in)
         pe.fabout_users[op.out_color] += 1
-        if op.on_control is not None:
+        if op.on_control is not None or op.dfilt:
             pe.control_takers.update(op.need_in)
 
     def _advance(self, pe: PE, op: RunningOp) -> bool:
@@ -324,6 +340,8 @@ class DsdInterpreter:
         whether any ran."""
         if op.ut in pe.blocked_uts:
             return False                  # its microthread is blocked (spec 5.2)
+        if op.dfilt:
+            return _filter_data(pe, op)
         ready = self._readiness(pe, op)
         start = op.done
         while op.done < op.length and ready():
@@ -381,7 +399,7 @@ class DsdInterpreter:
     @staticmethod
     def _finish(pe: PE, op: RunningOp) -> None:
         pe.fabin_users.subtract(op.need_in)
-        if op.on_control is not None:
+        if op.on_control is not None or op.dfilt:
             pe.control_takers.subtract(op.need_in)
         pe.fabout_users[op.out_color] -= 1
         _save_addresses(pe, op.saved, op.length)
@@ -525,6 +543,17 @@ def _zero_sources(pe: PE, op: RunningOp) -> None:
         src_letter, o = op.srcs[k]
         if src_letter == "D" and o.is_memory:
             pe.flat[o.base].view(op.spec.srcs[k].np)[o.address(op.done)] = 0
+
+
+def _filter_data(pe: PE, op: RunningOp) -> bool:
+    """A running `@dfilt`: drop the data wavelets of its inbox and take its control
+    wavelets, one element each, until it has taken its length; whether any went."""
+    q = pe.queue(pe.inbox, op.dest[1].color)
+    start = len(q)
+    while q and op.done < op.length:
+        if q.popleft() & CONTROL:
+            op.done += 1
+    return len(q) < start
 
 
 def _control_end(pe: PE, op: RunningOp) -> None:

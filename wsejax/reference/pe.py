@@ -195,6 +195,7 @@ class RunningOp:
     ok: bool = True             # what its builtin gives (false: `test_or_suspend` ended it)
     pend: int = 0               # a `.simd_mode` fabout's low half, until its pair is done
     on_control: tuple | None = None   # `.on_control`: (action, task ID or None)
+    dfilt: bool = False         # a `@dfilt`: it drops data and takes control wavelets
 
     @property
     def finished(self) -> bool:

@@ -31,6 +31,7 @@ from wsejax.csl.builtins import (
 )
 from wsejax.csl.builtins._registry import FABRIC_BUILTINS, HANDLERS, args, builtin, call, nargs
 from wsejax.csl.builtins.config import config_image  # noqa: F401  (registers its builtins)
+from wsejax.csl.builtins.dfilt import __all__ as _dfilt  # noqa: F401  (registers @dfilt)
 from wsejax.csl.builtins.dsd import fabric_dsd
 from wsejax.csl.builtins.dsd_ops import dsd_op
 from wsejax.csl.builtins.queues import _check_queue, finish_pe

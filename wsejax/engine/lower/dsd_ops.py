@@ -73,6 +73,9 @@ class DsdOpLowering:
         return self.__dict__.setdefault("_map_stmts", {})
 
     def stmt_DsdOp(self, s: ir.DsdOp, fr: Frame, m) -> None:
+        if s.op == "dfilt":     # a data filter: its fabin is its one operand
+            self.fabric_op(s, self._operands([s.dest], fr)[0], [], fr, m)
+            return
         spec = self.op_spec(s)
         what = f"@{s.op} in {fr.fn}"
         dest = self._operands([s.dest], fr)[0]

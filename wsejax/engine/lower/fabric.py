@@ -116,8 +116,15 @@ class SiteInfo:
         return (self.dest,) + tuple(self.srcs)
 
     def fabric_inputs(self):
-        """The colors (numbers or `ir.PeValue`s) the op reads from the fabric."""
-        return [o.color for k, o in self.srcs if k == "D" and o.kind == "fabin"]
+        """The colors (numbers or `ir.PeValue`s) the op reads from the fabric (a `@dfilt`'s
+        fabin is its one operand)."""
+        return [o.color for k, o in self.operands if k == "D" and o.kind == "fabin"]
+
+    def takes_control(self) -> bool:
+        """Whether the op takes the control wavelets of its fabric input: a `@dfilt`, or an
+        op with `.on_control`."""
+        cfg = self.stmt.config
+        return self.stmt.op == "dfilt" or (cfg is not None and cfg.on_control is not None)
 
     def fabric_outputs(self):
         """The colors the op writes to the fabric."""
@@ -555,6 +562,8 @@ class FabricLowering:
         machine and the elements done per PE (`[H, W]` int32)."""
         self.machine = machine
         info = self.sites[site]
+        if info.stmt.op == "dfilt":
+            return self._advance_dfilt(site, info, healthy)
         spec = self.op_spec(info.stmt)
         slot = machine.fab.slots[(self.cls, site)]
         run = slot.run & healthy & ~self.suspended(site)
@@ -590,6 +599,26 @@ class FabricLowering:
             self.save_addresses(info.stmt, length, Frame.microthread(), done)
             self._completion_hooks(site, info, done)
         return self.machine, avail
+
+    def _advance_dfilt(self, site: int, info: SiteInfo, healthy):
+        """A running `@dfilt` (`wsejax.csl.builtins.dfilt`): drop the data wavelets at the
+        front of its fabin's inbox, then take a control wavelet there as one element; it
+        completes at its length. Returns the machine and the wavelets taken per PE."""
+        m = self.machine
+        slot = m.fab.slots[(self.cls, site)]
+        run = slot.run & healthy & ~self.suspended(site)
+        pos, length = slot.pos, self.slot_field(site, "len")
+        color = info.operands[0][1].color
+        data = jnp.where(run & (pos < length), self.queue_data(m, color), 0)
+        self.queue_pop(m, "in", color, data)
+        front = run & (pos < length) & (self.queue_count(m, "in", color) > 0) & \
+            (self.queue_data(m, color) == 0)
+        self.queue_pop(m, "in", color, front.astype(jnp.int32))
+        slot.pos = pos + front.astype(jnp.int32)
+        done = run & (slot.pos >= length)
+        slot.run = slot.run & ~done
+        self._completion_hooks(site, info, done)
+        return self.machine, data + front.astype(jnp.int32)
 
     def _results(self, site: int, info: SiteInfo, spec, vals, avail, run):
         """The window's results (`[H, W, window]`); an op of `CARRIED` (window 1) takes its
@@ -672,11 +701,11 @@ class FabricLowering:
         return hit
 
     def control_takers(self, machine: Machine) -> dict:
-        """color -> the PEs where a running op with `.on_control` reads it (that op takes the
-        color's control wavelets, `_control_end`)."""
+        """color -> the PEs where a running op with `.on_control` (`_control_end`) or a
+        `@dfilt` (`_advance_dfilt`) reads it: that op takes the color's control wavelets."""
         out = {}
         for site, info in self.sites.items():
-            if info.stmt.config is None or info.stmt.config.on_control is None:
+            if not info.takes_control():
                 continue
             run = machine.fab.slots[(self.cls, site)].run
             for color in info.fabric_inputs():
