@@ -255,7 +255,11 @@ ERRORS = [
      "});" + MAIN, "@get_dsd", "fabin_dsd: .simd_mode takes one of .simd_32 | .simd_64 | "
      ".simd_32_or_64, got .simd_8", "wse2"),
     (C + "const D = @get_dsd(fabin_dsd, .{ .extent = 4, .fabric_color = c, .control_transform "
-     "= true });" + MAIN, "@get_dsd", ".control_transform is not supported yet", "wse2"),
+     "= true });" + MAIN, "@get_dsd", "fabin_dsd: .control_transform is refused: the SDK says "
+     "that it marks a control wavelet in the top two bits of the index half", "wse2"),
+    (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .control_transform "
+     "= true });" + MAIN, "@get_dsd", "fabout_dsd: .control_transform is refused: the SDK "
+     "says that it marks a control wavelet", "wse3"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .control = 2 });"
      + MAIN, "@get_dsd", "fabout_dsd .control takes a comptime bool, got", "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .zero = "

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from csl_harness import position
 
-from wsejax import SdkRuntime
+from wsejax import CslError, SdkRuntime
 from wsejax.csl import compile_csl
 from wsejax.reference import Reference
 
@@ -161,3 +162,35 @@ def test_a_range_filter_passes_control_wavelets_whatever_their_index(tmp_path, a
     expect = padded([1001, 1002])
     np.testing.assert_array_equal(got, expect)
     np.testing.assert_array_equal(want, expect)
+
+
+# ------------------------------------------------------------------------------------------------
+# What acts on filters at run time is refused, with the reason
+
+@pytest.mark.parametrize("line, where, message", [
+    ("comptime { const fid = @get_filter_id(link); }", "@get_filter_id",
+     "@get_filter_id is refused: it gives the ID that <tile_config>.filters functions take, "
+     "and neither how the SDK numbers a PE's filters nor those functions are documented"),
+    ("comptime { const f = tc.filters; }", "filters;",
+     "tile_config.filters (of <tile_config>) is not supported yet: the SDK names its "
+     "functions (set_active_limit, set_max_counter, set_counter; on wse3 getters and setters "
+     "of a filter's counter and state) without their arguments"),
+    ("comptime { const t = tc.control_transform; }",
+     "control_transform;", "tile_config.control_transform (of <tile_config>) is not "
+     "supported yet: set_mask changes the index bits of wavelets a .control_transform fabric "
+     "DSD marks"),
+])
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_run_time_filter_access_is_refused_with_its_reason(tmp_path, arch, line, where,
+                                                           message):
+    recv = RECEIVER.replace("fn main() void {}", 'const tc = @import_module("<tile_config>");\n'
+                            + line + "\nfn main() void {}")
+    (tmp_path / "layout.csl").write_text(LAYOUT.replace("FILTER", ""))
+    (tmp_path / "sender.csl").write_text(SENDER.replace("SEND", ""))
+    (tmp_path / "receiver.csl").write_text(recv.replace("M)", "1)"))
+    with pytest.raises(CslError) as err:
+        compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    e = err.value
+    assert message in e.message, str(e)
+    assert e.file.endswith("receiver.csl"), str(e)
+    assert (e.line, e.col) == position(recv, where), str(e)

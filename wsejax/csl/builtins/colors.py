@@ -141,3 +141,10 @@ def _set_local_color_config(c, node, env):
     if filt is not None:
         pe.filters[color] = filt
     return None
+
+
+@builtin("get_filter_id")
+def _get_filter_id(c, node, env):
+    raise c.error("@get_filter_id is refused: it gives the ID that <tile_config>.filters "
+                  "functions take, and neither how the SDK numbers a PE's filters nor those "
+                  "functions are documented, so wsejax cannot emulate them", node.pos)

@@ -242,8 +242,17 @@ def _zeroed_sources(c, v, node) -> tuple[int, ...]:
     return tuple(out)
 
 
+# why `.control_transform` is refused on both fabric DSD kinds
+CONTROL_TRANSFORM_WHY = (
+    "is refused: the SDK says that it marks a control wavelet in the top two bits of the "
+    "index half so that it survives memory and is sent again as a control wavelet, but not "
+    "which bit values mark it, so wsejax cannot give the words a program would read")
+
+
 def _check_fabric_fields(c, kind: str, f: dict, node) -> None:
     """The properties of a fabric DSD are known and supported; its flags are bools."""
+    if "control_transform" in f:
+        raise c.error(f"{kind}: .control_transform {CONTROL_TRANSFORM_WHY}", node.pos)
     _, known, unsupported = FABRIC_FIELDS[kind]
     for k in f:
         if k in unsupported and not (k == "advance_switch" and f[k] is False):

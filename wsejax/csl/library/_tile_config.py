@@ -36,6 +36,16 @@ TILE_CONFIG_WHY = {
     "output_queue_status": _UNDOCUMENTED + " (empty and full bitmasks of the output queues)",
 }
 
+# filters and control_transform: their functions act on state whose encoding is undocumented
+TILE_CONFIG_WHY.update({
+    "filters": "the SDK names its functions (set_active_limit, set_max_counter, set_counter; "
+               "on wse3 getters and setters of a filter's counter and state) without their "
+               "arguments or how a filter's state is encoded, so wsejax cannot emulate them",
+    "control_transform": "set_mask changes the index bits of wavelets a .control_transform "
+                         "fabric DSD marks, and .control_transform is refused (the bits that "
+                         "mark a control wavelet are not documented)",
+})
+
 
 def _queue_id(c, v, node, kind: str, what: str) -> int:
     """A comptime queue number given to `<tile_config>`, checked against the architecture and
