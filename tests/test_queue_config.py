@@ -289,7 +289,8 @@ def test_an_output_queue_has_no_color_to_rebind_on_wse2(tmp_path):
 def test_a_filter_kind_that_does_not_exist_is_refused(tmp_path):
     filt = ",\n    .filter = .{ .kind = .{ .bogus = true } }"
     assert_error_at(tmp_path, "wse3", "recv.csl", "@set_local_color_config(@get_color(6)",
-                    "filter kind .bogus is not supported yet", filt=filt)
+                    "filter kind .bogus does not exist (the kinds are .counter, "
+                    ".sparse_counter and .range)", filt=filt)
 
 
 CHAIN_LAYOUT = """

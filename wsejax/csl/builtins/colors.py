@@ -95,7 +95,8 @@ def _filter(c, v, node) -> ir.Filter:
         raise c.error(f"{what}: .kind takes one of .{{ .counter = true }}, "
                       ".{ .sparse_counter = true }, .{ .range = true }", node.pos)
     if names[0] not in FILTER_KINDS:
-        raise c.error(f"{what}: filter kind .{names[0]} is not supported yet", node.pos)
+        raise c.error(f"{what}: filter kind .{names[0]} does not exist (the kinds are "
+                      ".counter, .sparse_counter and .range)", node.pos)
     out = {"kind": names[0]}
     for k, val in v.fields.items():
         if k == "kind":
