@@ -87,8 +87,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MAX_COMMANDS", "NO_ENTRYPOINT", "QUEUE_CAPACITY", "command_bits", "control_entry",
-           "control_ignored", "control_payload", "data_task_args", "payload_in", "payload_out"]
+__all__ = ["MAX_COMMANDS", "NO_ENTRYPOINT", "QUEUE_CAPACITY", "collective_buffers", "command_bits",
+           "control_entry", "control_ignored", "control_payload", "data_task_args", "payload_in",
+           "payload_out"]
 
 QUEUE_CAPACITY = 8
 
@@ -163,3 +164,11 @@ def data_task_args(widths: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
     raise ValueError("a data task takes one 32-bit argument, one 16-bit argument, or two "
                      f"16-bit arguments (data, index); this one takes {len(widths)} of "
                      f"{', '.join(str(w) for w in widths) or 'no'} bits")
+
+
+def collective_buffers(symbols) -> list:
+    """The symbols a `<collectives_2d>` buffer may lie in (`ir.Collective`), in the order a
+    pending collective's record numbers them: the arrays of 32-bit elements, the library's own
+    records (`%c2d.*`) aside."""
+    return [s for s in symbols if s.dtype.nbytes == 4 and not s.dtype.is_wide
+            and not s.name.startswith("%c2d.")]

@@ -127,6 +127,8 @@ class Engine:
         self._discover()
         self.filters = build_filters(program)
         self.any_flush = any(pe.flushed for pe in program.classes)
+        self.any_collective = any(ir.collective_record(a) in pe.addresses
+                                  for pe in program.classes for a in ("x", "y"))
         self.router = build_router(
             program.resolved, [col for col, r in program.resolved.items()
                                if col in self.outboxes and (r.dest_source >= 0).any()],

@@ -128,6 +128,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.diagnostics import DEFAULT_LOOP_LIMIT
 from wsejax.fabric import QUEUE_CAPACITY
+from wsejax.reference.collectives import CollectiveInterpreter
 from wsejax.reference.config import ConfigInterpreter
 from wsejax.reference.dsds import DsdInterpreter
 from wsejax.reference.elements import ELEMENT_OPS
@@ -143,7 +144,7 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
 
 class Reference(HostCommands, Scheduler, DsdInterpreter, PointerInterpreter, Interpreter,
-                ConfigInterpreter):
+                ConfigInterpreter, CollectiveInterpreter):
     """Runs a Program one PE at a time, statement by statement, element by element.
 
     Every IR statement, expression and DSD expression class has its handler here,
