@@ -160,7 +160,7 @@ class _Ops:
             cb = args[2 + nbuf]
             if not (isinstance(cb, TaskIdVal) and cb.kind == "local"):
                 raise c.error(f"{kind}: the callback is a local task ID", node.args[2 + nbuf].pos)
-            dtype = DType.f32 if kind == "reduce_fadds" else None
+            dtype = DType.f32 if kind == "reduce_fadds" else U32
             bufs = [_buffer(c, env, args[1 + k], node.args[1 + k].pos, kind, dtype)
                     for k in range(nbuf)]
             send, recv = (bufs[0], None) if nbuf == 1 else bufs
@@ -172,18 +172,18 @@ class _Ops:
 
 def _buffer(c, env, v, pos, kind: str, dtype) -> ir.Expr:
     """The u16 byte address of a buffer argument: a pointer (known at compile time or not) to
-    32-bit elements (`dtype` where the operation takes only those)."""
+    `dtype` elements (u32, or f32 for reduce_fadds)."""
     if isinstance(v, RPtr):
         elem = v.type.elem
     elif isinstance(v, PtrVal):
         elem = v.dtype
     else:
-        raise c.error(f"{kind} takes pointers ([*]{dtype.value if dtype else 'u32'}) as its "
-                      f"buffers, got {describe(v)}", pos)
+        raise c.error(f"{kind} takes pointers ([*]{dtype.value}) as its buffers, got "
+                      f"{describe(v)}", pos)
     if not isinstance(elem, DType) or elem.nbytes != 4:
         raise c.error(f"{kind} moves 32-bit elements: its buffer points to {describe(elem)}",
                       pos)
-    if dtype is not None and elem is not dtype:
+    if elem is not dtype:
         raise c.error(f"{kind} takes [*]{dtype.value} buffers, got [*]{elem.value}", pos)
     if isinstance(v, RPtr):
         return v.expr
