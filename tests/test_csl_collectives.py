@@ -229,6 +229,8 @@ def test_a_collective_its_column_mates_never_issue_is_a_deadlock(tmp_path, arch)
     with pytest.raises(DeadlockError, match="never called unblock_cmd_stream") as err:
         launch_main(tmp_path, arch, body, axis="y")
     assert sorted(err.value.pes) == [(0, 0), (1, 0), (2, 0)]
+    assert "PE (1, 0): active task IDs none" in str(err.value)
+    assert "its <collectives_2d> gather waits for the other PEs of its column" in str(err.value)
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -270,6 +272,20 @@ def test_the_library_colors_are_not_the_programs_to_route(tmp_path, pe_text):
                        "may not route it") as err:
         build(tmp_path, "wse2", "x", 2, 1, 0, 1, pe=PE + pe_text)
     assert "pe.csl:" in str(err.value)
+
+
+def test_a_color_the_layout_routes_first_is_not_the_librarys(tmp_path):
+    routed = ROUTED.replace("@get_color(4)", "@get_color(5)")
+    rect = "  @set_rectangle({w}, {h});\n"
+    layout = LAYOUT.replace(rect, rect + routed.replace("{", "{{").replace("}", "}}"), 1)
+    assert layout != LAYOUT
+    write(tmp_path, {"layout.csl": layout.format(w=2, h=1, root=0, n=1, extra=""),
+                     "pe.csl": PE.format(axis="x", line=2)})
+    with pytest.raises(CslError, match="color 5 is routed by the program") as err:
+        compile_csl(tmp_path / "layout.csl", memcpy=True)
+    text = (tmp_path / "layout.csl").read_text()
+    line, col = position(text, "c2d.get_params")
+    assert f"layout.csl:{line}:{col}" in str(err.value)
 
 
 @pytest.mark.parametrize(("params", "message"), [

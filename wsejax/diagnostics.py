@@ -144,6 +144,7 @@ class PeSummary(NamedTuple):
     blocked_uts: list     # microthread IDs blocked, ascending
     waits_in: str | None  # the function its main thread waits in, or None
     queues: list          # (color, "in" | "out", wavelets) of its non-empty queues
+    collectives: tuple = ()   # (kind, axis) of its pending <collectives_2d> operations
 
 
 def device_fault(text: str, kinds: int, pes: list) -> FabricFault:
@@ -163,6 +164,9 @@ def stuck_lines(summaries: list, total: int) -> list[str]:
             text += f", blocked microthreads {pe.blocked_uts}"
         if pe.waits_in is not None:
             text += f"; its main thread waits in {pe.waits_in}"
+        for kind, axis in pe.collectives:
+            text += (f"; its <collectives_2d> {kind} waits for the other PEs of its "
+                     f"{_line(axis)}")
         queues = [f"color {c} {io}: {n}" for c, io, n in pe.queues]
         text += f"; queues: {', '.join(queues) if queues else 'all empty'}"
         lines.append(text)
