@@ -67,6 +67,9 @@ The semantics it implements, with the engine's choices where the spec leaves roo
   0..7) does no element until it is unblocked.
   Fabric and FIFO operands in `@map`, and a call in an expression or @map callback that
   waits on the fabric, are ProgramErrors.
+- `<collectives_2d>` (`reference.collectives`, `engine.collectives`): an operation is recorded
+  when issued (one cycle, as any statement); between rounds, each row or column whose PEs all
+  hold the same one completes at once (the data moves, each PE's callback is activated).
 - FIFOs: a ring over the whole buffer symbol (elements of the op's width); a push into an
   empty FIFO activates `activate_push`, a pop from a full one `activate_pop`.
 - Commands: `launch` is done when every PE called `unblock_cmd_stream()`; streaming
