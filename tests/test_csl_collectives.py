@@ -144,7 +144,12 @@ def expected(axis, inp, finp, bc, root, n):
 
 
 def run_all(tmp_path, arch, axis, w, h, root, n):
-    prog = build(tmp_path, arch, axis, w, h, root, n)
+    check(build(tmp_path, arch, axis, w, h, root, n), axis, root, n)
+
+
+def check(prog, axis, root, n):
+    """Run the program on random data in check mode; its buffers against `expected`."""
+    w, h = prog.width, prog.height
     line = w if axis == "x" else h
     rng = np.random.default_rng(root * 10 + n)
     inp = rng.integers(0, 2**32, (h, w, n * line + 1), dtype=np.uint32)
@@ -324,4 +329,37 @@ def test_bad_calls_are_located_errors(tmp_path, call, message):
         build(tmp_path, "wse2", "x", 2, 1, 0, 1, pe=pe)
     text = (tmp_path / "pe.csl").read_text()
     line, _ = position(text, call.split("(")[0])
+    assert f"pe.csl:{line}:" in str(err.value)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pes_of_other_tile_classes_take_part(tmp_path, arch):
+    """Column 1 runs a program whose arrays lie elsewhere (two more before them): the row's
+    collectives still meet, each PE's buffers found in its own class's memory."""
+    w, h, root, n = 3, 2, 1, 2
+    other = PE.replace("var inp = ", "var pad = @zeros([5]u32);\nvar pad2 = @zeros([3]f32);\n"
+                       "var inp = ", 1)
+    assert other != PE
+    layout = LAYOUT.replace('@set_tile_code(x, y, "pe.csl"',
+                            '@set_tile_code(x, y, if (x == 1) "other.csl" else "pe.csl"', 1)
+    assert layout != LAYOUT
+    write(tmp_path, {"layout.csl": layout.format(w=w, h=h, root=root, n=n, extra=""),
+                     "pe.csl": PE.format(axis="x", line=w),
+                     "other.csl": other.format(axis="x", line=w)})
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    assert len(prog.classes) == 2
+    check(prog, "x", root, n)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_the_library_entrypoints_are_not_the_programs_to_bind(tmp_path, where):
+    bind = "comptime {{ @bind_local_task(step, @get_local_task_id(11)); }}\n"
+    imp = 'const mpi = @import_module("<collectives_2d/pe>"'
+    pe = PE + bind if where == "after" else PE.replace(imp, bind + imp, 1)
+    with pytest.raises(CslError, match="local task ID 11 is an entrypoint of <collectives_2d>"
+                       ) as err:
+        build(tmp_path, "wse2", "x", 2, 1, 0, 1, pe=pe)
+    text = (tmp_path / "pe.csl").read_text()
+    line, _ = position(text, "@bind_local_task(step, @get_local_task_id(11))" if where ==
+                       "after" else imp)
     assert f"pe.csl:{line}:" in str(err.value)

@@ -101,6 +101,8 @@ def load(c, name: str, params: dict, env, pos) -> NativeModule:
         raise c.error(f"library module <{name}> is not available in wsejax (available: "
                       f"{', '.join('<' + m + '>' for m in sorted([*MODULES, *SOURCES]))})",
                       pos)
+    if getattr(maker, "takes_env", False):
+        return maker(c, params, pos, env)
     return maker(c, params, pos)
 
 

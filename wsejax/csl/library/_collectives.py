@@ -6,8 +6,11 @@ and `.y`, each the `.dim_params` of one `<collectives_2d/pe>` import. The value 
 every PE (ranks are the PE's coordinates), so it never splits a tile class. The two colors and
 two local task IDs of each axis belong to the library: the program may not route those colors
 itself (`@set_color_config` / `@set_local_color_config` of one is a located error, in either
-order). The PE side's `init()`, `broadcast`, `scatter`, `gather` and `reduce_fadds` become
-`ir.Collective` nodes: each records the operation and returns; the engine and the reference
+order), nor bind those IDs in a PE program that imports `<collectives_2d/pe>`. The PE side's
+`init()`, `broadcast`, `scatter`, `gather` and `reduce_fadds` become `ir.Collective` nodes
+(buffers: `[*]u32`, `[*]f32` for reduce_fadds, known at compile time or not; the root, the
+count: comptime or runtime integers; the callback: a local task ID); each records the
+operation and returns; the engine and the reference
 complete it once every PE of the line has issued it, then activate each PE's callback task.
 `pe_id` is the PE's rank on its axis (its x coordinate for the x axis, y for the y axis).
 """
@@ -116,18 +119,39 @@ def _check_optional(c, params, pos) -> None:
         raise c.error(f"<collectives_2d/pe> has no parameter .{extra[0]}", pos)
 
 
-def pe_module(c, params, pos):
+def pe_module(c, params, pos, env):
     dim = params.get("dim_params")
     if not (isinstance(dim, StructVal) and dim.fields.get("axis") in AXES):
         raise c.error("<collectives_2d/pe> needs .dim_params, the .x or .y of "
                       "<collectives_2d/params>' get_params", pos)
     _check_optional(c, params, pos)
+    _take_tasks(c, env.module.pe, dim.fields["entrypoints"], pos)
     axis = dim.fields["axis"]
     op = _Ops(axis)
     members = {k: native_fn(k, op.make(k)) for k in ir.COLLECTIVE_KINDS}
     members["init"] = native_fn("init", op.init, 0)
     members["pe_id"] = RVal(ir.PeValue(axis, DType.u16), DType.u16)
     return NativeModule("collectives_2d/pe", members)
+
+
+pe_module.takes_env = True
+
+
+def _take_tasks(c, pe, entrypoints: StructVal, pos) -> None:
+    """The library's two local task IDs of this axis are its own on PE program `pe`: one the
+    program binds is a located error (`csl.builtins.tasks`, in either order)."""
+    if pe is None:
+        return
+    bound = getattr(c, "bound_tasks", {}).get(id(pe), {})
+    if not hasattr(c, "collective_tasks"):
+        c.collective_tasks = {}
+    taken = c.collective_tasks.setdefault(id(pe), {})
+    for t in entrypoints.fields.values():
+        if t.id in bound:
+            at = bound[t.id]
+            raise c.error(f"local task ID {t.id} is an entrypoint of <collectives_2d>, but the "
+                          f"program binds it (at {at.file}:{at.line}:{at.col})", pos)
+        taken.setdefault(t.id, pos)
 
 
 class _Ops:
