@@ -301,6 +301,10 @@ def test_a_color_the_layout_routes_first_is_not_the_librarys(tmp_path):
     ("{ .dim_params = c2d_params.x, .speed = 3 }",
      "<collectives_2d/pe> has no parameter .speed"),
     ("{ .queues = [2]u16{ 2, 3 } }", "<collectives_2d/pe> needs .dim_params"),
+    ("{ .dim_params = c2d_params.x, .queues = [2]u16{ 2, 6 } }",
+     r"<collectives_2d/pe> .queues: output queue 6 is out of range on wse2 \(0 to 5\)"),
+    ("{ .dim_params = c2d_params.x, .queues = [2]u16{ 0, 3 } }",
+     "<collectives_2d/pe> .queues: input queue 0 is reserved by memcpy"),
 ])
 def test_pe_import_params_are_checked(tmp_path, params, message):
     pe = PE.replace("{{ .dim_params = c2d_params.{axis},\n    .queues = [2]u16{{ 2, 4 }}, "

@@ -30,6 +30,8 @@ from wsejax.csl.values import (
     TupleVal,
     describe,
 )
+from wsejax.frontend import RuleError
+from wsejax.frontend.fabric import check_queue, check_queue_free
 from wsejax.types import DType
 
 U32 = DType.u32
@@ -112,11 +114,26 @@ def _check_optional(c, params, pos) -> None:
         vals = v.values.ravel().tolist() if isinstance(v, ArrayVal) else None
         if vals is None or len(vals) != n or not all(0 <= int(x) <= 0xFFFF for x in vals):
             raise c.error(f"<collectives_2d/pe> .{k} takes [{n}]u16", pos)
-        if k == "queues" and len(set(vals)) != 2:
-            raise c.error("<collectives_2d/pe> .queues takes two different queues", pos)
+        if k == "queues":
+            if len(set(vals)) != 2:
+                raise c.error("<collectives_2d/pe> .queues takes two different queues", pos)
+            _check_queues(c, [int(q) for q in vals], pos)
     extra = sorted(set(params) - set(OPTIONAL) - {"dim_params"})
     if extra:
         raise c.error(f"<collectives_2d/pe> has no parameter .{extra[0]}", pos)
+
+
+def _check_queues(c, queues: list, pos) -> None:
+    """The library's queues (each an input and an output queue) exist on the arch and are
+    not memcpy's."""
+    for q in queues:
+        for kind in ("input", "output"):
+            try:
+                check_queue(kind, q, c.arch)
+                if c.memcpy:
+                    check_queue_free(kind, q, c.arch)
+            except RuleError as err:
+                raise c.error(f"<collectives_2d/pe> .queues: {err}", pos) from None
 
 
 def pe_module(c, params, pos, env):
