@@ -326,6 +326,9 @@ def test_pe_import_params_are_checked(tmp_path, params, message):
      r"reduce_fadds takes \[\*\]f32 buffers, got \[\*\]u32"),
     ("mpi.broadcast(root, &bc, n, 3);", "broadcast: the callback is a local task ID"),
     ("mpi.gather(root, &inp, &ga, n);", "gather takes 5 argument"),
+    ("var r: i16 = 0; mpi.broadcast(r, &bc, n, step_id);",
+     "broadcast's root: expected u16, got i16"),
+    ("mpi.broadcast(root, &bc, 70000, step_id);", "broadcast's count"),
 ])
 def test_bad_calls_are_located_errors(tmp_path, call, message):
     pe = PE.replace("mpi.broadcast(root, &bc, n, step_id);", call)

@@ -196,8 +196,9 @@ class _Ops:
             args = call_args(c, node, env, 3 + nbuf)
             fn = c.need_fn(env, node.pos, f"{kind}()")
             self.record(env.module.pe, node.pos, c)
-            root = c.to_expr(args[0], U32, node.args[0].pos)
-            count = c.to_expr(args[1 + nbuf], U32, node.args[1 + nbuf].pos)
+            root = c.to_expr(args[0], DType.u16, node.args[0].pos, f"{kind}'s root")
+            count = c.to_expr(args[1 + nbuf], DType.u16, node.args[1 + nbuf].pos,
+                              f"{kind}'s count")
             cb = args[2 + nbuf]
             if not (isinstance(cb, TaskIdVal) and cb.kind == "local"):
                 raise c.error(f"{kind}: the callback is a local task ID", node.args[2 + nbuf].pos)
