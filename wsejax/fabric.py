@@ -72,6 +72,12 @@ Timing (the `<time>` clock)
     One cycle per statement and one per element of a synchronous DSD op, fabric or not.
     Waiting costs nothing; an async op's elements run on the microthread and cost nothing.
 
+Collectives (`<collectives_2d>`, `ir.Collective`)
+    No wavelets: a PE records the collective it issues (its buffers found among
+    `collective_buffers`); once each PE of its row (x axis) or column (y axis) holds one and
+    they agree on operation, root and count, the data moves at once, as MPI's would, and each
+    PE's callback task is activated. Completing costs no cycles and no ticks of a hop.
+
 Commands (spec 12.5)
     Host commands run in order. Each runs the fabric until no PE, microthread, router or host
     transfer can make progress (quiescence), then checks its condition:
