@@ -76,7 +76,7 @@ Collectives (`<collectives_2d>`, `ir.Collective`)
     No wavelets: a PE records the collective it issues (its buffers found among
     `collective_buffers`); once each PE of its row (x axis) or column (y axis) holds one and
     they agree on operation, root and count, the data moves at once, as MPI's would, and each
-    PE's callback task is activated. Completing costs no cycles and no ticks of a hop.
+    PE's callback task is activated. Completing one costs no cycles.
 
 Commands (spec 12.5)
     Host commands run in order. Each runs the fabric until no PE, microthread, router or host
