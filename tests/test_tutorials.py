@@ -26,7 +26,7 @@ CORPUS = [
     "gemv-09-streaming", "pipeline-01-basic", "pipeline-02-fifo", "pipeline-03-multiple",
     "topic-01-arrays-and-pointers", "topic-02-libraries", "topic-03-streaming-wavelet-data",
     "topic-04-sparse-tensors", "topic-05-sentinels", "topic-08-filters", "topic-09-fifos",
-    "topic-10-map-builtin", "topic-12-debug-library", "topic-13-simprint",
+    "topic-10-map-builtin", "topic-11-collectives", "topic-12-debug-library", "topic-13-simprint",
     "topic-15-wse3-microthreads", "topic-16-queue-flush",
 ]
 FAST = {"gemv-06-routes-1", "gemv-09-streaming", "pipeline-01-basic", "topic-05-sentinels",

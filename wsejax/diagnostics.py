@@ -23,7 +23,8 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "MAX_LISTED_PES", "PRNG_SEED", "PeSummary", "as
            "device_fault", "dsd_out_of_range", "fabric_busy", "fifo_fault", "half_an_element",
            "index_out_of_range", "loop_ran_past", "map_writes_memory", "microthread_clash",
            "nowhere_to_go", "read_before_assigned", "recursive_call", "started_while_running",
-           "stream_short", "stuck_lines", "unbound_control_task"]
+           "stream_short", "stuck_lines", "unbound_control_task",
+           "collective_buffer", "collective_busy", "collective_mismatch", "collective_root"]
 
 DEFAULT_LOOP_LIMIT = 1 << 22         # iterations of one loop nest, and ticks of one command
 PRNG_SEED = 0xDEADBEEF & 0x7FFFFF    # the documented initial state, in the LFSR's 23 bits
@@ -143,6 +144,7 @@ class PeSummary(NamedTuple):
     blocked_uts: list     # microthread IDs blocked, ascending
     waits_in: str | None  # the function its main thread waits in, or None
     queues: list          # (color, "in" | "out", wavelets) of its non-empty queues
+    collectives: tuple = ()   # (kind, axis) of its pending <collectives_2d> operations
 
 
 def device_fault(text: str, kinds: int, pes: list) -> FabricFault:
@@ -162,6 +164,9 @@ def stuck_lines(summaries: list, total: int) -> list[str]:
             text += f", blocked microthreads {pe.blocked_uts}"
         if pe.waits_in is not None:
             text += f"; its main thread waits in {pe.waits_in}"
+        for kind, axis in pe.collectives:
+            text += (f"; its <collectives_2d> {kind} waits for the other PEs of its "
+                     f"{_line(axis)}")
         queues = [f"color {c} {io}: {n}" for c, io, n in pe.queues]
         text += f"; queues: {', '.join(queues) if queues else 'all empty'}"
         lines.append(text)
@@ -194,3 +199,32 @@ def bad_pointer(doing: str, dtype: str, width: int) -> str:
     not a multiple of the width."""
     return (f"{doing} {dtype} through a pointer: its address is not inside an array, or not a "
             f"multiple of {width} bytes")
+
+
+# ------------------------------------------------------------------------------------------------
+# <collectives_2d> (`ir.Collective`)
+
+
+def _line(axis: str) -> str:
+    return "row" if axis == "x" else "column"
+
+
+def collective_busy(kind: str, axis: str) -> str:
+    """A collective issued while the PE's previous one on that axis is still pending."""
+    return (f"<collectives_2d> {kind} on the {axis} axis issued before the PE's previous "
+            "collective on that axis completed")
+
+
+def collective_root(kind: str, axis: str) -> str:
+    return f"<collectives_2d> {kind}: the root is not a PE of the {_line(axis)}"
+
+
+def collective_buffer(kind: str) -> str:
+    return (f"<collectives_2d> {kind}: a buffer is not inside one array of 32-bit elements, "
+            "or too short for the count")
+
+
+def collective_mismatch(axis: str) -> str:
+    """Every PE of a line issued a collective, but not the same one."""
+    return (f"<collectives_2d>: the PEs of a {_line(axis)} issued different collectives "
+            "(operation, root or count)")

@@ -79,6 +79,12 @@ Timing (the `<time>` clock)
     One cycle per statement and one per element of a synchronous DSD op, fabric or not.
     Waiting costs nothing; an async op's elements run on the microthread and cost nothing.
 
+Collectives (`<collectives_2d>`, `ir.Collective`)
+    No wavelets: a PE records the collective it issues (its buffers found among
+    `collective_buffers`); once each PE of its row (x axis) or column (y axis) holds one and
+    they agree on operation, root and count, the data moves at once, as MPI's would, and each
+    PE's callback task is activated. Completing one costs no cycles.
+
 Commands (spec 12.5)
     Host commands run in order. Each runs the fabric until no PE, microthread, router or host
     transfer can make progress (quiescence), then checks its condition:
@@ -94,8 +100,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MAX_COMMANDS", "NO_ENTRYPOINT", "QUEUE_CAPACITY", "command_bits", "control_entry",
-           "control_ignored", "control_payload", "data_task_args", "payload_in", "payload_out"]
+__all__ = ["MAX_COMMANDS", "NO_ENTRYPOINT", "QUEUE_CAPACITY", "collective_buffers", "command_bits",
+           "control_entry", "control_ignored", "control_payload", "data_task_args", "payload_in",
+           "payload_out"]
 
 QUEUE_CAPACITY = 8
 
@@ -170,3 +177,11 @@ def data_task_args(widths: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
     raise ValueError("a data task takes one 32-bit argument, one 16-bit argument, or two "
                      f"16-bit arguments (data, index); this one takes {len(widths)} of "
                      f"{', '.join(str(w) for w in widths) or 'no'} bits")
+
+
+def collective_buffers(symbols) -> list:
+    """The symbols a `<collectives_2d>` buffer may lie in (`ir.Collective`), in the order a
+    pending collective's record numbers them: the arrays of 32-bit elements, the library's own
+    records (`%c2d.*`) aside."""
+    return [s for s in symbols if s.dtype.nbytes == 4 and not s.dtype.is_wide
+            and not s.name.startswith("%c2d.")]

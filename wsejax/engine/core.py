@@ -127,6 +127,8 @@ class Engine:
         self._discover()
         self.filters = build_filters(program)
         self.any_flush = any(pe.flushed for pe in program.classes)
+        self.any_collective = any(ir.collective_record(a) in pe.addresses
+                                  for pe in program.classes for a in ("x", "y"))
         self.router = build_router(
             program.resolved, [col for col, r in program.resolved.items()
                                if col in self.outboxes and (r.dest_source >= 0).any()],
@@ -525,6 +527,16 @@ class Engine:
         raise stream_short(command, [(x, y, done[y, x], total[y, x]) for x, y in pes], verb,
                            self.stuck_lines(state, pes))
 
+    def _collective_records(self, state: FabricState) -> dict:
+        """axis -> `[H, W, fields]` numpy array of the pending `<collectives_2d>` records."""
+        out = {}
+        for axis in ("x", "y"):
+            name = ir.collective_record(axis)
+            slots = [low.slot[name] for low in self.lowerers if name in low.slot]
+            if slots:
+                out[axis] = np.asarray(state.mem[slots[0]])
+        return out
+
     def stuck_lines(self, state: FabricState, pes) -> list[str]:
         """What each of (at most `MAX_LISTED_PES` of) `pes` is doing: tasks, a waiting body,
         queues (`wsejax.diagnostics.stuck_lines`)."""
@@ -536,6 +548,7 @@ class Engine:
         counts = {(col, io): np.asarray(rings[col].count) for io, rings in
                   (("in", fab.inbox), ("out", fab.outbox)) for col in rings}
         where = {b.gid: cfg.root for cfg in self.cfgs for b in cfg.blocks}
+        records = self._collective_records(state)
         summaries = []
         for x, y in pes[:MAX_LISTED_PES]:
             pc = int(pcs[y, x])
@@ -546,5 +559,7 @@ class Engine:
             summaries.append(PeSummary(
                 x, y, np.nonzero(active[y, x])[0].tolist(),
                 np.nonzero(blocked_ids[y, x])[0].tolist(), uts,
-                where.get(pc, "?") if pc else None, [q for q in queues if q[2]]))
+                where.get(pc, "?") if pc else None, [q for q in queues if q[2]],
+                tuple((ir.COLLECTIVE_KINDS[int(r[y, x, 0]) - 1], axis)
+                      for axis, r in records.items() if r[y, x, 0] != 0)))
         return stuck_lines(summaries, len(pes))

@@ -7,6 +7,7 @@ have run. A tick is the chain
     m, started = start_tasks(eng, m, healthy, ticks)  # launches, data/control/local tasks
     m = run_blocks(eng, m, healthy)                  # bodies that wait: one block each
     m, advanced = microthreads(eng, m, healthy)      # fabric and async ops, one window each
+    m, gathered = collectives(eng, m, healthy)       # <collectives_2d> every PE issued
     m, moved = route(eng, m)                         # outboxes to inboxes
     m, host, moved = stream_host(eng, m, host)       # the command's streaming memcpy
 
@@ -26,6 +27,7 @@ from wsejax import ir
 from wsejax.diagnostics import fabric_busy, nowhere_to_go, unbound_control_task
 from wsejax.engine.access import scatter
 from wsejax.engine.cfg import Cfg
+from wsejax.engine.collectives import collectives
 from wsejax.engine.machine import FabricCarry, HostCarry, Machine
 from wsejax.engine.rings import (
     FLUSH_PENDING,
@@ -69,6 +71,9 @@ def run_ticks(eng: Engine, m: Machine, host: HostCarry) -> tuple[Machine, HostCa
         machine, started = start_tasks(eng, machine, healthy, carry.ticks)
         machine = run_blocks(eng, machine, healthy)
         machine, advanced = microthreads(eng, machine, healthy)
+        if eng.any_collective:
+            machine, gathered = collectives(eng, machine, healthy)
+            advanced = advanced | gathered
         machine, moved = route(eng, machine)
         machine, host, host_moved = stream_host(eng, machine, carry.host)
         progress = (started | flushed) | jnp.any(machine.fab.pc != pc_before) | advanced \

@@ -67,6 +67,9 @@ The semantics it implements, with the engine's choices where the spec leaves roo
   0..7) does no element until it is unblocked.
   Fabric and FIFO operands in `@map`, and a call in an expression or @map callback that
   waits on the fabric, are ProgramErrors.
+- `<collectives_2d>` (`reference.collectives`, `engine.collectives`): an operation is recorded
+  when issued (one cycle, as any statement); between rounds, each row or column whose PEs all
+  hold the same one completes at once (the data moves, each PE's callback is activated).
 - FIFOs: a ring over the whole buffer symbol (elements of the op's width); a push into an
   empty FIFO activates `activate_push`, a pop from a full one `activate_pop`.
 - Commands: `launch` is done when every PE called `unblock_cmd_stream()`; streaming
@@ -128,6 +131,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.diagnostics import DEFAULT_LOOP_LIMIT
 from wsejax.fabric import QUEUE_CAPACITY
+from wsejax.reference.collectives import CollectiveInterpreter
 from wsejax.reference.config import ConfigInterpreter
 from wsejax.reference.dsds import DsdInterpreter
 from wsejax.reference.elements import ELEMENT_OPS
@@ -143,7 +147,7 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
 
 class Reference(HostCommands, Scheduler, DsdInterpreter, PointerInterpreter, Interpreter,
-                ConfigInterpreter):
+                ConfigInterpreter, CollectiveInterpreter):
     """Runs a Program one PE at a time, statement by statement, element by element.
 
     Every IR statement, expression and DSD expression class has its handler here,

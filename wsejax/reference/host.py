@@ -173,9 +173,17 @@ class HostCommands:
             PeSummary(pe.x, pe.y, sorted(pe.active), sorted(pe.blocked), sorted(pe.blocked_uts),
                       pe.root if pe.main is not None else None,
                       [(c, name, len(boxes[c])) for c in colors
-                       for name, boxes in (("in", pe.inbox), ("out", pe.outbox)) if boxes.get(c)])
+                       for name, boxes in (("in", pe.inbox), ("out", pe.outbox)) if boxes.get(c)],
+                      _pending_collectives(pe))
             for pe in pes[:MAX_LISTED_PES]]
         return stuck_lines(summaries, len(pes))
+
+
+def _pending_collectives(pe: PE) -> tuple:
+    """(kind, axis) of each `<collectives_2d>` operation `pe` issued that has not completed."""
+    recs = ((axis, pe.flat.get(ir.collective_record(axis))) for axis in ("x", "y"))
+    return tuple((ir.COLLECTIVE_KINDS[int(r[0]) - 1], axis) for axis, r in recs
+                 if r is not None and r[0] != 0)
 
 
 def _export_bytes(pe: PE, name: str, bits: int):

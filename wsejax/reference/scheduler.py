@@ -51,6 +51,7 @@ class Scheduler:
             while True:
                 moved = self._route()
                 moved = self._host() or moved
+                moved = self._collectives() or moved
                 busy = [pe for pe in self._all if not pe.fault and self._step(pe)]
                 if not busy and not moved:
                     return

@@ -43,6 +43,7 @@ def _color_config(c, color, config, node):
     if c.launch is not None and color.id == c.launch[0]:
         raise c.error(f"color {color.id} is memcpy's launch color (.LAUNCH): memcpy routes it, "
                       "the program may not configure it", node.pos)
+    _library_color(c, color.id, node)
     if not isinstance(config, StructVal):
         raise c.error(f"@{node.name} takes a config struct like .{{ .routes = .{{ .rx = "
                       ".{WEST}, .tx = .{RAMP} } }", node.pos)
@@ -111,6 +112,19 @@ def _filter(c, v, node) -> ir.Filter:
                 raise c.error(f"{what}: .{k} = {n} is out of range (0 to 65535)", node.pos)
             out[k] = n
     return ir.Filter(**out)
+
+
+def _library_color(c, color: int, node) -> None:
+    """Record that the program routes `color`; a CslError where `<collectives_2d>` owns it
+    (`wsejax.csl.library._collectives`)."""
+    owner = getattr(c, "collective_colors", {}).get(color)
+    if owner is not None:
+        raise c.error(f"color {color} belongs to <collectives_2d> (given to get_params at "
+                      f"{owner.file}:{owner.line}:{owner.col}); the program may not route it",
+                      node.pos)
+    if not hasattr(c, "routed_colors"):
+        c.routed_colors = {}
+    c.routed_colors.setdefault(color, node.pos)
 
 
 @builtin("set_color_config")

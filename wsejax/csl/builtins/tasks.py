@@ -116,6 +116,19 @@ def _binding(c, node, env, kind: str, how: str):
     return pe, t, ident
 
 
+def _library_task(c, pe, n: int, node) -> None:
+    """A CslError where local task ID `n` is an entrypoint of the `<collectives_2d/pe>` this
+    PE program imports (`wsejax.csl.library._collectives`); else `n` is the program's."""
+    taken = getattr(c, "collective_tasks", {}).get(id(pe), {})
+    if n in taken:
+        at = taken[n]
+        raise c.error(f"local task ID {n} is an entrypoint of <collectives_2d> (imported at "
+                      f"{at.file}:{at.line}:{at.col}); the program may not bind it", node.pos)
+    if not hasattr(c, "bound_tasks"):
+        c.bound_tasks = {}
+    c.bound_tasks.setdefault(id(pe), {}).setdefault(n, node.pos)
+
+
 @builtin("bind_local_task")
 def _bind_local_task(c, node, env):
     pe, t, ident = _binding(c, node, env, "local", "@get_local_task_id(n)")
@@ -123,6 +136,7 @@ def _bind_local_task(c, node, env):
         raise c.error(f"local task '{t.decl.name}' takes no parameters", t.decl.pos)
     check_table(c, pe, "local", ident.id, node)
     rule(c, node, check_unbound, "local", ident.id, pe.tasks, c.memcpy)
+    _library_task(c, pe, ident.id, node)
     # bound now, its body lowered once the PE's comptime is done: a task may name itself
     # (`.unblock = self`) and tasks bound after it
     pe.task_decls[(id(t.decl), id(t.module))] = ident.id

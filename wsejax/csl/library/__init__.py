@@ -56,6 +56,8 @@ any CSL file is.
 - `<debug>`: `.key` and `.buffer_size` give a trace buffer; `trace_bool/u8/i8/u16/i16/f16/
   u32/i32/f32`, `trace(x)`, `trace_string`, `trace_timestamp` append records the host reads
   with `cerebras.sdk.debug.debug_util` (`wsejax.csl.library._debug`, `wsejax.trace`).
+- `<collectives_2d/params>`, `<collectives_2d/pe>`: broadcast, scatter, gather and
+  reduce_fadds over a row or a column (`wsejax.csl.library._collectives`, `ir.Collective`).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from __future__ import annotations
 import pathlib
 
 from wsejax.csl.library import (
+    _collectives,
     _complex,
     _control,
     _debug,
@@ -98,6 +101,8 @@ def load(c, name: str, params: dict, env, pos) -> NativeModule:
         raise c.error(f"library module <{name}> is not available in wsejax (available: "
                       f"{', '.join('<' + m + '>' for m in sorted([*MODULES, *SOURCES]))})",
                       pos)
+    if getattr(maker, "takes_env", False):
+        return maker(c, params, pos, env)
     return maker(c, params, pos)
 
 
@@ -118,4 +123,6 @@ MODULES = {
     "complex": _complex.complex_module,
     "directions": _directions.directions_module,
     "dsd_ops": _dsd_ops.dsd_ops_module,
+    "collectives_2d/params": _collectives.params_module,
+    "collectives_2d/pe": _collectives.pe_module,
 }

@@ -32,6 +32,7 @@ import numpy as np
 
 from wsejax import ir, ops
 from wsejax.diagnostics import DEFAULT_LOOP_LIMIT
+from wsejax.engine.lower.collectives import CollectiveLowering
 from wsejax.engine.lower.config import ConfigLowering
 from wsejax.engine.lower.control import ControlLowering
 from wsejax.engine.lower.dsd_ops import DsdOpLowering
@@ -48,7 +49,7 @@ __all__ = ["Lowerer", "SiteInfo"]
 
 
 class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecLowering,
-              FabricLowering, PointerLowering, ConfigLowering):
+              FabricLowering, PointerLowering, ConfigLowering, CollectiveLowering):
     """Lowers the bodies of one tile class. `register_fault(text) -> code` numbers faults.
 
     `cls` is the class index, `capacity` the fabric queues' capacity; `sites` and `stall_fns`
