@@ -52,12 +52,13 @@ def get_bits(runner, name, n: int, width_bits: int) -> np.ndarray:
     return out.reshape(h, w, n)
 
 
-FABRIC_WORDS = ("fabin_dsd", "fabout_dsd", "@bind_data_task", "streaming=True")
+FABRIC_WORDS = ("fabin_dsd", "fabout_dsd", "@bind_data_task", "streaming=True",
+                "<collectives_2d/pe>")
 
 
 def uses_fabric(example) -> bool:
-    """Does the CSL example directory `example` move wavelets (fabric DSDs, data tasks or
-    streaming memcpy)?"""
+    """Does the CSL example directory `example` move data between PEs or the host's streams
+    (fabric DSDs, data tasks, streaming memcpy, <collectives_2d>)?"""
     text = "".join(p.read_text() for p in example.iterdir() if p.suffix in (".csl", ".py"))
     return any(w in text for w in FABRIC_WORDS)
 

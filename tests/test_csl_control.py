@@ -668,3 +668,28 @@ fn main() void {
     assert run([1]).tolist() == [1, 2, 10, 100]
     assert run([3]).tolist() == [1, 3, 30, 201]
     assert run([-4]).tolist() == [1, 1, -1, 7]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_switch_statement_of_void_calls_runs_the_prong_taken(tmp_path, arch):
+    src = """
+var inp: [1]i32;
+var out: [3]i32;
+fn put(i: u16, v: i32) void { out[i] += v; }
+fn main() void {
+  out[0] = 0; out[1] = 0; out[2] = 0;
+  switch (inp[0]) {
+    1 => put(0, 5),
+    2, 3 => put(1, inp[0]),
+  }
+  switch (inp[0] + 1) {
+    2 => put(2, 7),
+    else => put(2, -1),
+  }
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 1, 3)
+    assert run([1]).tolist() == [5, 0, 7]
+    assert run([3]).tolist() == [0, 3, -1]
+    assert run([9]).tolist() == [0, 0, -1]

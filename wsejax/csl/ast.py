@@ -250,6 +250,7 @@ class SwitchExpr:
     subject: Expr
     prongs: tuple[SwitchProng, ...]
     pos: Pos = field(default=NOWHERE, compare=False)
+    stmt: bool = False        # written as a statement: its prongs' values are discarded
 
 
 @dataclass(frozen=True)

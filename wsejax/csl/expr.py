@@ -687,7 +687,8 @@ class ExprMixin:
         return self.ev_as(p.body, want, env)
 
     def runtime_switch(self, e: ast.SwitchExpr, x: RVal, env: Env, want: DType | None = None):
-        """A runtime switch: expression prongs become selects; block prongs emit an if chain.
+        """A runtime switch: expression prongs become selects; block prongs, or a switch
+        written as a statement, emit an if chain.
         Its value takes `want` (the result type where one is expected), else the prongs'
         peer type."""
         fn = self.need_fn(env, e.pos, "a runtime switch")
@@ -702,7 +703,8 @@ class ExprMixin:
                 eq = self.runtime_bin("==", x, self.ev(v, env), v.pos).expr
                 c = eq if c is None else ir.Bin("or", c, eq, DType.bool_)
             conds.append((c, p))
-        if any(isinstance(p.body, ast.Block) and p.body.label is None for p in e.prongs):
+        if e.stmt or any(isinstance(p.body, ast.Block) and p.body.label is None
+                         for p in e.prongs):
             for s in self.switch_chain(fn, conds, default, env):
                 fn.emit(s)
             return None

@@ -254,7 +254,7 @@ class _ToAst(Transformer):
         return replace(node, label=str(label), pos=self._pos(meta))
 
     def switch_stmt(self, meta, c):
-        return ast.ExprStmt(c[0], pos=self._pos(meta))
+        return ast.ExprStmt(replace(c[0], stmt=True), pos=self._pos(meta))
 
     def assign(self, meta, c):
         target, op, value = c
