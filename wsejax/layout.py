@@ -205,5 +205,5 @@ def _color_configs(classes, class_of, routes) -> dict:
 def _resolve(width, height, configs) -> dict:
     if not configs:
         return {}
-    return resolve_routes(width, height, {k: ColorConfig(frozenset(rx), frozenset(tx))
-                                          for k, (rx, tx) in configs.items()})
+    return resolve_routes(width, height, {k: ColorConfig(frozenset(rx), frozenset(tx), *swap)
+                                          for k, (rx, tx, *swap) in configs.items()})
