@@ -336,7 +336,7 @@ def _resolve_pair(pair, width, height, masks) -> dict[int, ColorRoutes]:
     delivers[g.src[receives]] = True
     _check(_Names(width, height, (pair, pair + 1), pair + sent_k), rx.reshape(-1), sources, g,
            delivers, dead_ends, is_source)
-    dest = np.where(receives, of_source[np.maximum(g.src, 0)], -1).reshape(2, height, width)
+    dest = np.where(receives, np.append(of_source, -1)[g.src], -1).reshape(2, height, width)
     hops = np.where(receives, g.hops, -1).reshape(2, height, width)
     at = inject // 2
     xy = np.stack([at % width, at // width], axis=1).astype(np.int32).reshape(-1, 2)
