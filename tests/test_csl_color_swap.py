@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import position, write
+from csl_harness import compile_pe, position, write
 
-from wsejax import CslError, SdkRuntime
+from wsejax import CslError, MemcpyDataType, SdkRuntime
 from wsejax.csl import compile_csl
 
 # Each PE sums what its data tasks receive: x on color `a`, 10 * x on color `b`; once it has
@@ -190,3 +190,43 @@ def test_a_color_swap_flag_takes_a_bool(tmp_path):
     with pytest.raises(CslError, match=r"@set_color_config \.routes\.color_swap_y takes a "
                                        r"bool, got 1"):
         compile_swap(tmp_path, 1, 1, configs, [[0]], send="a")
+
+
+# -- @mov16 reading a memory DSD over a 32-bit array (the SDK's color swap tutorial sends a u32
+#    that way): each element's low 16 bits
+
+MOV16 = """
+param memcpy_params;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+var src = [3]u32 { 0x12345678, 0xABCD0001, 7 };
+var out = @zeros([3]u16);
+var out_ptr: [*]u16 = &out;
+fn main() void {
+  @mov16(@get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> out[i] }),
+         @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> src[i] }));
+  sys.unblock_cmd_stream();
+}
+comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
+"""
+
+
+def test_mov16_reads_the_low_halves_of_a_32_bit_array(tmp_path):
+    prog = compile_pe(tmp_path, MOV16, '@export_name("out", [*]u16, true);\n'
+                                       '@export_name("main", fn()void);', w=1)
+    r = SdkRuntime(prog, check=True)
+    r.load()
+    r.run()
+    r.launch("main")
+    out = np.zeros(3, np.uint32)
+    r.memcpy_d2h(out, r.get_id("out"), 0, 0, 1, 1, 3, streaming=False,
+                 data_type=MemcpyDataType.MEMCPY_16BIT)
+    assert out.tolist() == [0x5678, 0x0001, 7]
+
+
+def test_mov16_still_writes_16_bit_elements_only(tmp_path):
+    source = MOV16.replace("var out = @zeros([3]u16);\nvar out_ptr: [*]u16", "var out = "
+                           "@zeros([3]u32);\nvar out_ptr: [*]u32")
+    with pytest.raises(CslError, match=r"@mov16: operand 1 addresses u32 elements, but @mov16 "
+                                       r"works on u16 \(16-bit\)"):
+        compile_pe(tmp_path, source, '@export_name("out", [*]u32, true);\n'
+                                     '@export_name("main", fn()void);', w=1)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wsejax.errors import LayoutError
+from wsejax.errors import LayoutError, ProgramError
 from wsejax.routes import DIRECTIONS, ColorConfig, resolve_routes, source_colors
 
 STEP = {"NORTH": (0, -1), "SOUTH": (0, 1), "EAST": (1, 0), "WEST": (-1, 0)}
@@ -262,3 +262,42 @@ def test_random_configs_match_the_simulator(case):
 @given(walk_configs())
 def test_random_walks_match_the_simulator(case):
     check_against_simulator(*case)
+
+
+# -- the Python API ------------------------------------------------------------------------------
+
+
+def test_the_python_api_sets_color_swapping_and_refuses_it_on_wse3():
+    from wsejax import dsl as csl
+
+    def pe():
+        csl.set_local_color_config(3, rx=csl.WEST, tx=csl.RAMP, color_swap_x=True)
+
+    def layout():
+        csl.set_rectangle(2, 1)
+        csl.set_tile_code(0, 0, empty, {})
+        csl.set_tile_code(1, 0, pe, {})
+        csl.set_color_config(0, 0, 2, rx=csl.RAMP, tx=csl.EAST)
+
+    def empty():
+        pass
+
+    p = csl.compile(layout)
+    assert p.classes[1].routes == ((3, (("WEST",), ("RAMP",), True, False)),)
+    assert p.resolved[3].source_colors.tolist() == [2]
+    assert table(p.resolved[3]) == ([[-1, 0]], [[-1, 1]])
+    with pytest.raises(ProgramError, match=r"set_local_color_config routes: color swapping "
+                                        r"\(\.color_swap_x, \.color_swap_y\) is not supported "
+                                        r"on wse3"):
+        csl.compile(layout, arch="wse3")
+
+    def swapping_layout():
+        csl.set_rectangle(1, 1)
+        csl.set_tile_code(0, 0, empty, {})
+        csl.set_color_config(0, 0, 2, rx=csl.RAMP, tx=csl.RAMP, color_swap_y=True)
+
+    assert csl.compile(swapping_layout).routes == (((0, 0, 2), (("RAMP",), ("RAMP",), False,
+                                                                True)),)
+    with pytest.raises(LayoutError, match=r"@set_color_config routes: color swapping .* not "
+                                          r"supported on wse3"):
+        csl.compile(swapping_layout, arch="wse3")
