@@ -482,7 +482,6 @@ def _router_inputs(eng: Engine, fab, colors) -> tuple:
     no outbox; each has an inbox: `Engine._plan_queues`)."""
     cap = eng.capacity
     sends = [col in fab.outbox for col in colors]
-    none = jnp.zeros(fab.pc.shape, jnp.int32)
     words = [ring_peek(fab.outbox[col], cap) if s else jnp.zeros(fab.pc.shape + (cap,),
                                                                  jnp.uint32)
              for s, col in zip(sends, colors)]
@@ -493,7 +492,8 @@ def _router_inputs(eng: Engine, fab, colors) -> tuple:
                                        fab.outbox[col].ctl is not None else zero)[..., None]],
                                  -1)
                  for s, wd, col in zip(sends, words, colors)]
-    count = [fab.outbox[col].count if s else none for s, col in zip(sends, colors)]
+    count = [fab.outbox[col].count if s else jnp.zeros(fab.pc.shape, jnp.int32)
+             for s, col in zip(sends, colors)]
     free = [cap - fab.inbox[col].count for col in colors]
     return sends, count, free, words
 
