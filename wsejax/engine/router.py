@@ -1,8 +1,9 @@
 """The router: one tick of wavelets from the PEs' outboxes to the inboxes their routes reach.
 
 Contract. For each routed color, `ColorRoutes.dest_source` (`wsejax.routes`) names the source
-PE whose wavelets a PE's ramp receives. In one tick every source sends the same n wavelets,
-oldest first, to all of its destinations at once (multicast), where n is its outbox count
+PE (and, with color swapping, the color it sent on) whose wavelets a PE's ramp receives. In
+one tick every source sends the same n wavelets, oldest first, to all of its destinations at
+once (multicast), where n is its outbox count
 capped by the free room of its fullest destination inbox (back-pressure: a wavelet leaves only
 when every destination can take it). `Router.__call__` computes, from the outbox counts, the
 inbox room and the first `cap` wavelets of every outbox, how many wavelets each source sends,
@@ -30,6 +31,12 @@ A tick runs shard-local (inside `jax.shard_map` over the mesh, `lax.ppermute` ac
 2. each source sends `n = min(outbox count, room of its fullest destination)`;
 3. forward: each shard packs n and the first `cap` wavelets of the PEs in `send[o]` (every
    color's), ppermutes them by +o, and every destination gathers its row.
+
+Color swapping (`wsejax.routes`: a ramp of color c may receive what a CE sent on c's partner
+p = c ^ 1, `ColorRoutes.source_colors`): the rows of a color are its sources' (those sent on it),
+and a destination of c reading a source of p reads p's rows, placed after c's own in what c's
+destinations index (`Router.partner[c] = p`); its room goes into p's rows. Colors with no such
+destination build and run exactly as without swapping.
 
 Two ppermutes per offset in O, whatever the number of colors; each goes only between the shard
 pairs with traffic at that offset, and only on ticks where some shard holds a wavelet for
