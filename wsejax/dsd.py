@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = [
     "Affine", "coeffs_from_strides", "induction_vars", "linearize", "mem1d_addresses",
-    "mem4d_addresses", "strides_from_coeffs", "walk_strides",
+    "mem4d_addresses", "reads_low_halves", "strides_from_coeffs", "walk_strides",
 ]
 
 
@@ -165,3 +165,11 @@ def walk_strides(offset: int, strides: tuple[int, ...], extents: tuple[int, ...]
         counters[d] += 1
         addr += strides[m - 1 - d]
     return np.asarray(out, dtype=np.int64)
+
+
+def reads_low_halves(have, want) -> bool:
+    """Whether a `want`-typed op reading a memory DSD over a `have` array (`wsejax.types`
+    DTypes) reads each element's low 16 bits: a 16-bit op over a 32-bit array reads the
+    16-bit word at each element's address ([I]: the SDK's color swap tutorial sends a u32
+    with `@mov16`; only the first element's reading is attested)."""
+    return have is not None and have.bits == 32 and want.bits == 16 and not have.is_wide

@@ -133,8 +133,9 @@ def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels,
     """Validate a placed program and return it as a Program. Raises LayoutError.
 
     `tables` are per-PE constant tables (`[H, W]` arrays read by `ir.PeValue`), beside the
-    coordinate tables "x" and "y" added here. `routes` are `((x, y, color), (rx, tx))` of the
-    layout; with the classes' local color configs they are resolved here (`wsejax.routes`).
+    coordinate tables "x" and "y" added here. `routes` are `((x, y, color), (rx, tx))` (or
+    `(rx, tx, swap_x, swap_y)` with color swapping) of the layout; with the classes' local
+    color configs they are resolved here (`wsejax.routes`).
     `streams` are memcpy's streaming colors, `(color, "h2d" | "d2h")`, which memcpy routes.
     `memcpy` is False for a program compiled without `--memcpy`: the host cannot reach it.
     """
@@ -205,5 +206,5 @@ def _color_configs(classes, class_of, routes) -> dict:
 def _resolve(width, height, configs) -> dict:
     if not configs:
         return {}
-    return resolve_routes(width, height, {k: ColorConfig(frozenset(rx), frozenset(tx))
-                                          for k, (rx, tx) in configs.items()})
+    return resolve_routes(width, height, {k: ColorConfig(frozenset(rx), frozenset(tx), *swap)
+                                          for k, (rx, tx, *swap) in configs.items()})

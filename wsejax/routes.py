@@ -25,8 +25,12 @@ and so does the route of a source that reaches no ramp at all and leaves the rec
 programs configure such routes on PEs that never send on them, and a wavelet sent there faults
 at run time ("nowhere to go"). Malformed input (a direction that is not one of DIRECTIONS, a
 color outside 0..23, a PE outside the rectangle) is a `LayoutError` too.
-Switches (§6.2), filters, teardown and color swapping (§6.5) are not modelled here; whether a
-color is reserved by memcpy (21, 22, 23 with --memcpy) is the caller's check.
+Color swapping (§6.5): where a config of color c or c ^ 1 sets `swap_x` / `swap_y`, the pair is
+resolved as one graph over (PE, color) nodes (see `_resolve_pair`), so a ramp of color c may
+receive what a CE sent on c ^ 1: `ColorRoutes.source_colors` names the color each source sent on,
+and both colors of the pair get a `ColorRoutes`. The checks above hold on that graph.
+Switches (§6.2), filters and teardown are not modelled here; whether a color is reserved by
+memcpy (21, 22, 23 with --memcpy) is the caller's check.
 
 Algorithm (numpy; no per-PE Python loop). The accepted links u -> v form a graph. A PE with exactly
 one incoming link that is not a source hangs off that link: it is reached iff its parent is, with
@@ -48,7 +52,7 @@ import numpy as np
 from wsejax.errors import LayoutError
 
 __all__ = ["DIRECTIONS", "NUM_COLORS", "ColorConfig", "ColorRoutes", "resolve_routes",
-           "routes_table"]
+           "routes_table", "source_colors"]
 
 DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
 NUM_COLORS = 24
@@ -70,6 +74,8 @@ class ColorConfig:
 
     rx: frozenset[str]
     tx: frozenset[str]
+    swap_x: bool = False    # color_swap_x: wavelets arriving from EAST/WEST (§6.5)
+    swap_y: bool = False    # color_swap_y: wavelets arriving from NORTH/SOUTH
 
     def __post_init__(self):
         for name in ("rx", "tx"):
@@ -91,6 +97,8 @@ class ColorRoutes:
     #                          receives on this color, or -1
     hops: np.ndarray         # [H, W] int32: router-to-router hops from that source
     #                          (0 = itself), or -1
+    source_colors: np.ndarray | None = None  # [n_src] int32: the color each source's CE sent
+    #                          on (None: this color; another only with color swapping)
 
     @property
     def height(self) -> int:
@@ -106,6 +114,14 @@ def routes_table(routes: ColorRoutes) -> np.ndarray:
     whose wavelets this PE's ramp receives, or -1."""
     flat = routes.sources[:, 1] * routes.width + routes.sources[:, 0]
     return np.append(flat, -1).astype(np.int32)[routes.dest_source]
+
+
+def source_colors(routes: ColorRoutes) -> np.ndarray:
+    """[n_src] int32: the color each source of `routes` sent on (its own color without
+    swapping)."""
+    if routes.source_colors is not None:
+        return routes.source_colors
+    return np.full(routes.sources.shape[0], routes.color, np.int32)
 
 
 def resolve_routes(width: int, height: int,
@@ -131,7 +147,14 @@ def resolve_routes(width: int, height: int,
     rx_masks, tx_masks = _parse_configs(configs, xs, ys, cs)
     flat = ys * width + xs
     routes = {}
+    swapped = _swapped_pairs(configs, cs, rx_masks)
+    for pair in sorted(swapped):
+        routes.update(_resolve_pair(pair, width, height,
+                                    _pair_masks(pair, width * height, flat, cs, rx_masks,
+                                                tx_masks)))
     for color in np.unique(cs).tolist():
+        if color & ~1 in swapped:
+            continue
         mine = cs == color
         rx = np.zeros(width * height, np.uint8)
         tx = np.zeros(width * height, np.uint8)
@@ -218,9 +241,131 @@ def _resolve_color(color: int, width: int, height: int, rx: np.ndarray,
         link_u.append(u[accepted])
         link_v.append(v[accepted])
         dead_ends.append((np.flatnonzero(sends & ~inside), u[~accepted]))
-    link_u, link_v = np.concatenate(link_u), np.concatenate(link_v)
+    g = _follow(is_source, np.concatenate(link_u), np.concatenate(link_v))
+    receives = g.reached & ((tx & _RAMP) != 0)
+    delivers = np.zeros(sources.size, bool)  # [n_src]: some ramp receives the source
+    delivers[g.src[receives]] = True
+    _check(_Names(width, height, (color,), None), rx, sources, g, delivers, dead_ends, is_source)
 
-    # PEs with one incoming link that are not sources hang off it; the other links enter heads.
+    return ColorRoutes(
+        color=color,
+        sources=np.stack([sources % width, sources // width], axis=1).astype(np.int32),
+        dest_source=np.where(receives, g.src, -1).reshape(height, width).astype(np.int32),
+        hops=np.where(receives, g.hops, -1).reshape(height, width).astype(np.int32),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Color swapping (§6.5): a pair of colors c, c ^ 1 whose configs swap at some PE is one graph
+# over (PE, color) nodes, node k * W * H + pe for color `pair + k`. Color k of a PE takes, from
+# a port of its rx, what arrives there on color k ^ 1 if it swaps on that axis (color_swap_x:
+# EAST/WEST, color_swap_y: NORTH/SOUTH), else what arrives on k; with both set, it takes from its
+# own CE what the CE sends on k ^ 1. So a wavelet may enter the router as both colors (only one
+# swaps), as the other (both swap), or as neither (only its own color swaps: a stall).
+
+_SWAP_X = 1 << 6   # in a config's rx mask, besides the ports and _CONFIGURED
+_SWAP_Y = 1 << 7
+
+
+def _swapped_pairs(configs, cs, rx_masks) -> set:
+    """The even colors of the pairs some config of which swaps; marks the swaps in rx_masks."""
+    values = configs.values()
+    if not any(map(attrgetter("swap_x"), values)) and not any(map(attrgetter("swap_y"), values)):
+        return set()
+    n = len(values)
+    sx = np.fromiter(map(attrgetter("swap_x"), values), bool, n)
+    sy = np.fromiter(map(attrgetter("swap_y"), values), bool, n)
+    rx_masks |= np.where(sx, _SWAP_X, 0).astype(np.uint8) | np.where(sy, _SWAP_Y, 0).astype(
+        np.uint8)
+    return set((cs[sx | sy] & ~1).tolist())
+
+
+def _pair_masks(pair, n, flat, cs, rx_masks, tx_masks) -> tuple[np.ndarray, np.ndarray]:
+    """[2, n] rx and tx masks of the colors pair, pair + 1 (rx with _CONFIGURED, swaps)."""
+    rx = np.zeros((2, n), np.uint8)
+    tx = np.zeros((2, n), np.uint8)
+    for k in range(2):
+        mine = cs == pair + k
+        rx[k, flat[mine]] = rx_masks[mine] | _CONFIGURED
+        tx[k, flat[mine]] = tx_masks[mine]
+    return rx, tx
+
+
+def _pair_links(width, height, rx, tx):
+    """The links of a pair's node graph, and per direction its dead ends (off the edge,
+    refused), as node ids."""
+    n = width * height
+    pe = np.arange(n)
+    x, y = pe % width, pe // width
+    link_u, link_v = [], []
+    dead_ends = [([], []) for _ in _STEPS]
+    for k in range(2):
+        for d, (direction, dx, dy, port) in enumerate(_STEPS):
+            swap = _SWAP_X if port in ("EAST", "WEST") else _SWAP_Y
+            sends = (tx[k] & _BIT[direction]) != 0
+            inside = (x + dx >= 0) & (x + dx < width) & (y + dy >= 0) & (y + dy < height)
+            u = np.flatnonzero(sends & inside)
+            v = u + dy * width + dx
+            taken = np.zeros(u.size, bool)
+            for kv in range(2):
+                takes = ((rx[kv, v] & _BIT[port]) != 0) & (((rx[kv, v] & swap) != 0) == (kv != k))
+                link_u.append(k * n + u[takes])
+                link_v.append(kv * n + v[takes])
+                taken |= takes
+            dead_ends[d][0].append(k * n + np.flatnonzero(sends & ~inside))
+            dead_ends[d][1].append(k * n + u[~taken])
+    dead_ends = [(np.concatenate(a), np.concatenate(b)) for a, b in dead_ends]
+    return np.concatenate(link_u), np.concatenate(link_v), dead_ends
+
+
+def _resolve_pair(pair, width, height, masks) -> dict[int, ColorRoutes]:
+    """The routes of both colors of a swapping pair (each configured at some PE, or not)."""
+    rx, tx = masks
+    n = width * height
+    is_source = ((rx & _RAMP) != 0).reshape(-1)
+    sources = np.flatnonzero(is_source)
+    # the color each source node's CE sent on: its own, or the other with both swaps
+    both = ((rx & _SWAP_X) != 0) & ((rx & _SWAP_Y) != 0)
+    sent_k = (sources // n) ^ both.reshape(-1)[sources]
+    # one source per (PE, color sent): a wavelet may enter the router as both colors
+    inject, of_source = np.unique(sources % n * 2 + sent_k, return_inverse=True)
+    link_u, link_v, dead_ends = _pair_links(width, height, rx, tx)
+    g = _follow(is_source, link_u, link_v)
+    receives = g.reached & ((tx & _RAMP) != 0).reshape(-1)
+    delivers = np.zeros(sources.size, bool)
+    delivers[g.src[receives]] = True
+    _check(_Names(width, height, (pair, pair + 1), pair + sent_k), rx.reshape(-1), sources, g,
+           delivers, dead_ends, is_source)
+    dest = np.where(receives, np.append(of_source, -1)[g.src], -1).reshape(2, height, width)
+    hops = np.where(receives, g.hops, -1).reshape(2, height, width)
+    at = inject // 2
+    xy = np.stack([at % width, at // width], axis=1).astype(np.int32).reshape(-1, 2)
+    return {pair + k: ColorRoutes(pair + k, xy, dest[k].astype(np.int32),
+                                  hops[k].astype(np.int32),
+                                  (pair + inject % 2).astype(np.int32))
+            for k in range(2)}
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """What `_follow` finds: per node, the source reaching it (-1: none) and the hops from it;
+    the links into heads; each node's parent link (-1 at heads) and the link that entered each
+    junction (-1 elsewhere)."""
+
+    src: np.ndarray
+    hops: np.ndarray
+    reached: np.ndarray
+    cross_u: np.ndarray
+    cross_v: np.ndarray
+    parent: np.ndarray
+    entry: np.ndarray
+
+
+def _follow(is_source: np.ndarray, link_u: np.ndarray, link_v: np.ndarray) -> _Graph:
+    """Which source reaches each node of the graph of links u -> v (see the module docstring)."""
+    n = is_source.size
+    sources = np.flatnonzero(is_source)
+    # Nodes with one incoming link that are not sources hang off it; the other links enter heads.
     hangs = (np.bincount(link_v, minlength=n) == 1) & ~is_source
     parent = np.full(n, -1, np.int64)
     tree = hangs[link_v]
@@ -228,7 +373,7 @@ def _resolve_color(color: int, width: int, height: int, rx: np.ndarray,
     cross_u, cross_v = link_u[~tree], link_v[~tree]
     top, dist = _chain_heads(parent)
 
-    # Which source reaches each head, in rounds: sources, then junctions entered from reached PEs.
+    # Which source reaches each head, in rounds: sources, then junctions entered from reached nodes.
     head_source = np.full(n, -1, np.int64)
     head_hops = np.full(n, -1, np.int64)
     entry = np.full(n, -1, np.int64)
@@ -250,20 +395,7 @@ def _resolve_color(color: int, width: int, height: int, rx: np.ndarray,
         entry[frontier] = u
     src = head_source[top]
     hops = np.where(src >= 0, head_hops[top] + dist, -1)
-    reached = src >= 0
-
-    receives = reached & ((tx & _RAMP) != 0)
-    delivers = np.zeros(sources.size, bool)  # [n_src]: some ramp receives the source
-    delivers[src[receives]] = True
-    _check(color, width, height, rx, sources, src, hops, reached, delivers, dead_ends,
-           cross_u, cross_v, is_source, parent, entry)
-
-    return ColorRoutes(
-        color=color,
-        sources=np.stack([sources % width, sources // width], axis=1).astype(np.int32),
-        dest_source=np.where(receives, src, -1).reshape(height, width).astype(np.int32),
-        hops=np.where(receives, hops, -1).reshape(height, width).astype(np.int32),
-    )
+    return _Graph(src, hops, src >= 0, cross_u, cross_v, parent, entry)
 
 
 def _chain_heads(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -286,9 +418,39 @@ def _chain_heads(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # Errors
 
 
-def _dead_ends_and_merges(src, reached, delivers, dead_ends, cross_u, cross_v, is_source):
-    """Every PE where a route goes wrong, as (kinds, pes, directions): kind 0 sends off the edge,
-    1 is refused by its neighbour (both with the direction's index), 2 is a merge (direction -1)."""
+@dataclass(frozen=True)
+class _Names:
+    """How errors name the nodes of a route graph: node `k * W * H + y * W + x` is PE (x, y) on
+    `colors[k]`; `sent[s]` is the color source s's CE sent on (None: its node's color)."""
+
+    width: int
+    height: int
+    colors: tuple
+    sent: np.ndarray | None
+
+    def at(self, p) -> str:
+        p = int(p) % (self.width * self.height)
+        return f"PE ({p % self.width}, {p // self.width})"
+
+    def color(self, p) -> int:
+        return self.colors[int(p) // (self.width * self.height)]
+
+    def on(self, p) -> str:
+        """' on color c' where the graph has more than one color."""
+        return f" on color {self.color(p)}" if len(self.colors) > 1 else ""
+
+    def source(self, sources, s) -> str:
+        node = sources[s]
+        if self.sent is None:
+            return self.at(node)
+        return f"{self.at(node)} (sent on color {self.sent[s]})"
+
+
+def _dead_ends_and_merges(g, delivers, dead_ends, is_source):
+    """Every node where a route goes wrong, as (kinds, nodes, directions): kind 0 sends off the
+    edge, 1 is refused by its neighbour (both with the direction's index), 2 is a merge
+    (direction -1)."""
+    src, reached = g.src, g.reached
     kinds, pes, dirs = [], [], []
     for d, (off_edge, refused) in enumerate(dead_ends):
         for kind, where in ((0, off_edge), (1, refused)):
@@ -298,7 +460,7 @@ def _dead_ends_and_merges(src, reached, delivers, dead_ends, cross_u, cross_v, i
             kinds.append(np.full(where.size, kind))
             pes.append(where)
             dirs.append(np.full(where.size, d))
-    arrivals = np.bincount(cross_v[reached[cross_u]], minlength=src.size) + is_source
+    arrivals = np.bincount(g.cross_v[reached[g.cross_u]], minlength=src.size) + is_source
     merged = np.flatnonzero(arrivals >= 2)
     kinds.append(np.full(merged.size, 2))
     pes.append(merged)
@@ -306,46 +468,56 @@ def _dead_ends_and_merges(src, reached, delivers, dead_ends, cross_u, cross_v, i
     return np.concatenate(kinds), np.concatenate(pes), np.concatenate(dirs)
 
 
-def _check(color, width, height, rx, sources, src, hops, reached, delivers, dead_ends, cross_u,
-           cross_v, is_source, parent, entry):
+def _check(names, rx, sources, g, delivers, dead_ends, is_source):
     """Raise the error that happens first along the routes (fewest hops), if any."""
-    kinds, pes, dirs = _dead_ends_and_merges(src, reached, delivers, dead_ends, cross_u,
-                                             cross_v, is_source)
+    kinds, pes, dirs = _dead_ends_and_merges(g, delivers, dead_ends, is_source)
     if pes.size == 0:
         return
-    first = np.lexsort((kinds, pes, hops[pes]))[0]
+    first = np.lexsort((kinds, pes, g.hops[pes]))[0]
     kind, pe = int(kinds[first]), int(pes[first])
     direction, dx, dy, port = _STEPS[dirs[first]] if kind < 2 else (None, 0, 0, None)
-
-    def at(p):
-        return f"PE ({p % width}, {p // width})"
+    at, color = names.at, names.color(pe)
 
     def source_of(p):
-        return at(sources[src[p]])
+        return names.source(sources, g.src[p])
 
     if kind == 0:
         raise LayoutError(f"color {color}: a wavelet from {source_of(pe)} leaves {at(pe)} to the "
-                          f"{direction}, off the edge of the {width}x{height} rectangle")
+                          f"{direction}, off the edge of the {names.width}x{names.height} "
+                          f"rectangle")
     if kind == 1:
-        nb = pe + dy * width + dx
-        if not rx[nb] & _CONFIGURED:
-            why = f"which has no route for color {color}"
-        else:
-            ports = [d for d in DIRECTIONS if rx[nb] & _BIT[d]]
-            why = (f"which does not accept it from its {port} "
-                   f"(its rx is {{{', '.join(ports)}}})")
-        raise LayoutError(f"color {color}: unroutable wavelet: a wavelet from {source_of(pe)} sent "
-                          f"{direction} by {at(pe)} reaches {at(nb)}, {why}; the hardware "
-                          f"would stall")
-    senders = cross_u[(cross_v == pe) & reached[cross_u]].tolist()
-    _check_cycle(color, pe, senders, parent, entry, at, source_of)
-    owners = sorted({int(src[u]) for u in senders} | ({int(src[pe])} if is_source[pe] else set()))
+        _unroutable(names, rx, pe, direction, dx, dy, port, source_of(pe))
+    senders = g.cross_u[(g.cross_v == pe) & g.reached[g.cross_u]].tolist()
+    _check_cycle(color, pe, senders, g.parent, g.entry, at, source_of)
+    owners = sorted({int(g.src[u]) for u in senders} | ({int(g.src[pe])} if is_source[pe]
+                                                         else set()))
     if len(owners) >= 2:
         raise LayoutError(f"{at(pe)} receives color {color} from both "
-                          f"{at(sources[owners[0]])} and {at(sources[owners[1]])}; merging "
-                          f"routes are not supported")
-    raise LayoutError(f"{at(pe)} receives color {color} twice from {at(sources[owners[0]])}, "
-                      f"along two paths; merging routes are not supported")
+                          f"{names.source(sources, owners[0])} and "
+                          f"{names.source(sources, owners[1])}; merging routes are not "
+                          f"supported")
+    raise LayoutError(f"{at(pe)} receives color {color} twice from "
+                      f"{names.source(sources, owners[0])}, along two paths; merging routes "
+                      f"are not supported")
+
+
+def _unroutable(names, rx, pe, direction, dx, dy, port, source):
+    color, n = names.color(pe), names.width * names.height
+    nb = pe % n + dy * names.width + dx
+    if len(names.colors) > 1:
+        axis = "x" if port in ("EAST", "WEST") else "y"
+        why = (f"where no color takes a wavelet of color {color} arriving from its {port} "
+               f"(color {color ^ 1} takes it only with color_swap_{axis}, color {color} only "
+               f"without)")
+    elif not rx[nb] & _CONFIGURED:
+        why = f"which has no route for color {color}"
+    else:
+        ports = [d for d in DIRECTIONS if rx[nb] & _BIT[d]]
+        why = (f"which does not accept it from its {port} "
+               f"(its rx is {{{', '.join(ports)}}})")
+    raise LayoutError(f"color {color}: unroutable wavelet: a wavelet from {source} sent "
+                      f"{direction} by {names.at(pe)} reaches {names.at(nb)}, {why}; the "
+                      f"hardware would stall")
 
 
 def _check_cycle(color, pe, senders, parent, entry, at, source_of) -> None:

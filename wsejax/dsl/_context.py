@@ -132,7 +132,9 @@ class _BodyBuilder:
 
 class _LayoutBuilder(LayoutRecorder):
     """A layout function being run: `tiles[(x, y)]` is (program, params), `routes[(x, y,
-    color)]` is (rx, tx)."""
+    color)]` is (rx, tx), or (rx, tx, swap_x, swap_y) with color swapping."""
+
+    arch: str = "wse2"
 
 
 def _layout() -> _LayoutBuilder:

@@ -30,7 +30,7 @@ from wsejax.dsl._values import (
     _PerPeParam,
 )
 from wsejax.errors import LayoutError, ProgramError
-from wsejax.frontend.fabric import check_direction
+from wsejax.frontend.fabric import check_color_swap, check_direction
 from wsejax.frontend.tiles import ParamKinds, group_tiles
 from wsejax.hardware import (
     MEMCPY_COLORS,
@@ -92,28 +92,34 @@ def _ports(v, what: str, err) -> tuple[str, ...]:
     return tuple(sorted({_rule(check_direction, d, what, repr(d), error=err) for d in items}))
 
 
-def _route(color, rx, tx, what: str, err) -> tuple[int, tuple]:
+def _route(color, rx, tx, what: str, err, swap=(False, False), arch=None) -> tuple[int, tuple]:
     c = _color(color, what, err)
-    return c, (_ports(rx, f"{what} rx", err), _ports(tx, f"{what} tx", err))
+    swapping = _rule(check_color_swap, f"{what} routes", arch, *swap, error=err)
+    return c, (_ports(rx, f"{what} rx", err), _ports(tx, f"{what} tx", err)) + swapping
 
 
-def set_color_config(x: int, y: int, color, *, rx=(), tx=()) -> None:
+def set_color_config(x: int, y: int, color, *, rx=(), tx=(), color_swap_x=False,
+                     color_swap_y=False) -> None:
     """`@set_color_config(x, y, color, .{ .routes = .{ .rx = rx, .tx = tx } })` in the layout:
     PE (x, y)'s router accepts `color` from the ports `rx` and copies it to the ports `tx`
     (each a direction, csl.NORTH ... csl.RAMP, or a sequence of them). Once per PE and color.
+    `color_swap_x` / `color_swap_y`: color swapping (spec 6.5; WSE-2 only).
     """
     lb = _layout()
     x = _comptime_int(x, "@set_color_config x")
     y = _comptime_int(y, "@set_color_config y")
-    c, route = _route(color, rx, tx, "@set_color_config", LayoutError)
+    c, route = _route(color, rx, tx, "@set_color_config", LayoutError,
+                      (color_swap_x, color_swap_y), lb.arch)
     _rule(lb.record_route, x, y, c, route, error=LayoutError)
 
 
-def set_local_color_config(color, *, rx=(), tx=()) -> None:
+def set_local_color_config(color, *, rx=(), tx=(), color_swap_x=False,
+                           color_swap_y=False) -> None:
     """`@set_local_color_config(color, .{ .routes = .{ .rx = rx, .tx = tx } })` at the top
     level of a PE program: the route of `color` at every PE running this program."""
     pb = _top_level("set_local_color_config")
-    c, route = _route(color, rx, tx, "set_local_color_config", ProgramError)
+    c, route = _route(color, rx, tx, "set_local_color_config", ProgramError,
+                      (color_swap_x, color_swap_y), pb.arch)
     if c in pb.routes:
         raise ProgramError(f"set_local_color_config: color {c} is configured twice")
     pb.routes[c] = route
@@ -250,6 +256,7 @@ def compile_layout(layout_fn: Callable, *, arch: str = "wse2", fabric_dims=None,
     streams += tuple((c, "d2h") for c in _stream_colors(d2h_colors, "compile d2h_colors"))
 
     lb = _LayoutBuilder()
+    lb.arch = arch
     _stack().append(lb)
     try:
         layout_fn(**(params or {}))

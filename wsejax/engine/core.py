@@ -43,7 +43,7 @@ from wsejax.engine.rings import (
     Slot,
     uses_ut_blocking,
 )
-from wsejax.engine.router import build_router
+from wsejax.engine.router import build_router, routed_channels
 from wsejax.engine.state import FabricState, init_state, plan_slots, unpack_tasks
 from wsejax.engine.tick import run_ticks
 from wsejax.engine.wide import host_view
@@ -130,9 +130,8 @@ class Engine:
         self.any_collective = any(ir.collective_record(a) in pe.addresses
                                   for pe in program.classes for a in ("x", "y"))
         self.router = build_router(
-            program.resolved, [col for col, r in program.resolved.items()
-                               if col in self.outboxes and (r.dest_source >= 0).any()],
-            (program.height, program.width), self.mesh)
+            program.resolved, routed_channels(program.resolved, self.outboxes),
+            (program.height, program.width), self.mesh, self.outboxes)
         # host round trips: jitted calls dispatched, device-to-host transfers
         self.counts = collections.Counter()
 
@@ -205,7 +204,8 @@ class Engine:
                 for col in info.fabric_inputs():
                     consumed.update(low.colors(col))
         self.outboxes = sorted(produced)
-        self.inboxes = sorted(consumed | (set(p.resolved) & produced))
+        self.inboxes = sorted(consumed | (set(p.resolved) & produced)
+                              | set(routed_channels(p.resolved, produced)))
         self.colors = sorted(produced | consumed)
         self.control_colors = sorted(control)
         if control and self.capacity > MAX_CONTROL_CAPACITY:

@@ -477,16 +477,8 @@ def route(eng: Engine, m: Machine) -> tuple[Machine, jax.Array]:
             _nowhere(eng, m, col, lost)
     if not router.colors:
         return m, jnp.int32(0)
-    words = [ring_peek(fab.outbox[col], cap) for col in router.colors]
-    if eng.control_colors:
-        # one more word per outbox: which of its wavelets are control wavelets
-        zero = jnp.zeros(fab.pc.shape, jnp.uint32)
-        words = [jnp.concatenate([wd, (ring_control(fab.outbox[col])
-                                       if fab.outbox[col].ctl is not None else zero)[..., None]],
-                                 -1)
-                 for wd, col in zip(words, router.colors)]
-    n, k, got = router([fab.outbox[col].count for col in router.colors],
-                       [cap - fab.inbox[col].count for col in router.colors], words)
+    sends, count, free, words = _router_inputs(eng, fab, router.colors)
+    n, k, got = router(count, free, words)
     for i, col in enumerate(router.colors):
         words, marks = got[i][..., :cap], None
         if eng.control_colors:
@@ -495,8 +487,31 @@ def route(eng: Engine, m: Machine) -> tuple[Machine, jax.Array]:
         kept, words, marks = _filter(eng, m, col, k[i], words, marks)
         ring_push(fab.inbox[col], kept, lambda at, words=words: pick(words, at),
                   None if marks is None else lambda at, marks=marks: pick(marks, at))
-        ring_pop(fab.outbox[col], n[i])
+        if sends[i]:
+            ring_pop(fab.outbox[col], n[i])
     return m, jnp.sum(sum(k))
+
+
+def _router_inputs(eng: Engine, fab, colors) -> tuple:
+    """Per routed color: whether it has an outbox, the outbox counts, the inbox room and the
+    first wavelets of each outbox (with color swapping, a routed color may only receive, with
+    no outbox; each has an inbox: `Engine._plan_queues`)."""
+    cap = eng.capacity
+    sends = [col in fab.outbox for col in colors]
+    words = [ring_peek(fab.outbox[col], cap) if s else jnp.zeros(fab.pc.shape + (cap,),
+                                                                 jnp.uint32)
+             for s, col in zip(sends, colors)]
+    if eng.control_colors:
+        # one more word per outbox: which of its wavelets are control wavelets
+        zero = jnp.zeros(fab.pc.shape, jnp.uint32)
+        words = [jnp.concatenate([wd, (ring_control(fab.outbox[col]) if s and
+                                       fab.outbox[col].ctl is not None else zero)[..., None]],
+                                 -1)
+                 for s, wd, col in zip(sends, words, colors)]
+    count = [fab.outbox[col].count if s else jnp.zeros(fab.pc.shape, jnp.int32)
+             for s, col in zip(sends, colors)]
+    free = [cap - fab.inbox[col].count for col in colors]
+    return sends, count, free, words
 
 
 def _nowhere(eng: Engine, m: Machine, col: int, lost) -> None:

@@ -161,8 +161,12 @@ def check_stride_target(kind: str) -> None:
 # Operands
 
 
-def check_width(op: str, k: int, have: DType | None, want: DType) -> None:
-    """Operand `k` (0: the destination) of `@op` addresses elements of the op's width."""
+def check_width(op: str, k: int, have: DType | None, want: DType, memory: bool = False) -> None:
+    """Operand `k` (0: the destination) of `@op` addresses elements of the op's width; except
+    that `@mov16` may read a memory DSD (`memory`) over a 32-bit array
+    (`wsejax.dsd.reads_low_halves`)."""
+    if memory and k > 0 and dsd_math.reads_low_halves(have, want):
+        return
     if have is not None and have.bits != want.bits:
         fail(f"operand {k + 1} addresses {have} elements, but @{op} works on {want} "
              f"({want.bits}-bit)", f"@{op}", k)

@@ -58,6 +58,20 @@ def check_direction(name, what: str, shown: str) -> str:
     return name
 
 
+def check_color_swap(what: str, arch: str | None, swap_x, swap_y) -> tuple:
+    """A route's `color_swap_x` / `color_swap_y` (spec 6.5): bools; `()` when neither is set,
+    else `(swap_x, swap_y)`. The SDK has color swapping on WSE-2 only."""
+    for name, v in (("color_swap_x", swap_x), ("color_swap_y", swap_y)):
+        if not isinstance(v, bool):
+            fail(f"{what}.{name} takes a bool, got {v!r}")
+    if not (swap_x or swap_y):
+        return ()
+    if arch == "wse3":
+        fail(f"{what}: color swapping (.color_swap_x, .color_swap_y) is not supported on "
+             "wse3; the SDK has it on WSE-2 only")
+    return (swap_x, swap_y)
+
+
 def check_queue(kind: str, n: int, arch: str | None) -> int:
     """Queue `n` of `kind` ("input" or "output") exists on `arch` (None: on either)."""
     counts = QUEUE_COUNTS.get(arch, QUEUE_COUNTS["wse3"])

@@ -140,7 +140,7 @@ from wsejax.reference.interp import Interpreter
 from wsejax.reference.pe import PAYLOAD, PE
 from wsejax.reference.pointers import PointerInterpreter
 from wsejax.reference.scheduler import Scheduler
-from wsejax.routes import routes_table
+from wsejax.routes import routes_table, source_colors
 
 __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
@@ -176,15 +176,18 @@ class Reference(HostCommands, Scheduler, DsdInterpreter, PointerInterpreter, Int
                      for y in range(program.height)]
         self._all = [pe for row in self._pes for pe in row]
         self._streams = {int(c): kind for c, kind in program.streams}
-        # color -> {flat index of a source PE: the PEs its ramp feeds}
-        self._dests: dict[int, dict[int, list[PE]]] = {}
+        # color sent on -> {flat index of a source PE: (PE, color received) of the ramps it
+        # feeds} (with color swapping, a ramp may receive a wavelet as the other color of a pair)
+        self._dests: dict[int, dict[int, list[tuple[PE, int]]]] = {}
         for color, routes in program.resolved.items():
             table = routes_table(routes)
-            dests = {int(x) + int(y) * program.width: [] for x, y in routes.sources}
-            for (y, x), src in np.ndenumerate(table):
+            sent = source_colors(routes)
+            for (x, y), col in zip(routes.sources.tolist(), sent.tolist()):
+                self._dests.setdefault(col, {}).setdefault(x + y * program.width, [])
+            for (y, x), src in np.ndenumerate(routes.dest_source):
                 if src >= 0:
-                    dests[int(src)].append(self._pes[y][x])
-            self._dests[int(color)] = dests
+                    self._dests[int(sent[src])][int(table[y, x])].append(
+                        (self._pes[y][x], int(color)))
         self._h2d: tuple | None = None   # (color, {PE: deque of wavelets the host still holds})
         self._d2h: tuple | None = None   # (color, l, {PE: list of wavelets received})
 

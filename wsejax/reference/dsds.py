@@ -23,6 +23,7 @@ from wsejax.diagnostics import (
     microthread_clash,
     started_while_running,
 )
+from wsejax.dsd import reads_low_halves
 from wsejax.errors import ProgramError
 from wsejax.fabric import payload_in, payload_out
 from wsejax.opspec import CARRIED
@@ -161,7 +162,8 @@ class DsdInterpreter:
                                    f"used for {want.bits}-bit {want} elements")
         elif letter == "D" and o.is_memory:
             sym = pe.cls.symbol(o.base)
-            if want is not None and sym.dtype.bits != want.bits:
+            if want is not None and sym.dtype.bits != want.bits and not reads_low_halves(
+                    sym.dtype, want):
                 raise ProgramError(f"{what}: a DSD over '{sym.name}' ({sym.dtype}) is used for "
                                    f"{want.bits}-bit {want} elements")
             for i in range(n):
@@ -179,7 +181,11 @@ class DsdInterpreter:
 
     @staticmethod
     def _read(pe: PE, d: Dsd, i: int, want: DType):
-        return pe.flat[d.base].view(want.np)[d.address(i)]
+        flat = pe.flat[d.base]
+        if flat.dtype.itemsize == 4 and want.bits == 16:    # `reads_low_halves`
+            low = np.uint16(int(flat.view(np.uint32)[d.address(i)]) & 0xFFFF)
+            return low.view(want.np)
+        return flat.view(want.np)[d.address(i)]
 
     @staticmethod
     def _write(pe: PE, dest, ptr_index, i: int, v, have: DType, index: int = 0) -> None:

@@ -81,18 +81,19 @@ class Scheduler:
                 moved = self._deliver(q, color, dests) or moved
         return moved
 
-    def _deliver(self, q, color: int, dests: list[PE]) -> bool:
-        """Move the wavelets at the front of outbox `q` that every destination has room for
-        into their inboxes, through each one's filter; whether any moved."""
+    def _deliver(self, q, color: int, dests: list[tuple[PE, int]]) -> bool:
+        """Move the wavelets at the front of outbox `q` (of `color`) that every destination
+        (a PE and the color its ramp receives them as) has room for into their inboxes,
+        through each one's filter; whether any moved."""
         count = len(q)
-        for dest in dests:
-            count = min(count, self.queue_capacity - len(dest.queue(dest.inbox, color)))
+        for dest, col in dests:
+            count = min(count, self.queue_capacity - len(dest.queue(dest.inbox, col)))
         for _ in range(count):
             wavelet = q.popleft()
-            for dest in dests:
-                wavelet_filter = dest.filters.get(color)
+            for dest, col in dests:
+                wavelet_filter = dest.filters.get(col)
                 if wavelet_filter is None or wavelet_filter.passes(wavelet):
-                    dest.inbox[color].append(wavelet)
+                    dest.inbox[col].append(wavelet)
         return count > 0
 
     def _host(self) -> bool:

@@ -14,7 +14,7 @@ from wsejax.csl.values import (
     TupleVal,
     describe,
 )
-from wsejax.frontend.fabric import check_color, check_direction
+from wsejax.frontend.fabric import check_color, check_color_swap, check_direction
 
 
 @builtin("get_color")
@@ -33,7 +33,8 @@ def _directions(c, v, node, what: str) -> tuple:
 
 
 def _color_config(c, color, config, node):
-    """(color id, (rx, tx)) from a color and its `.{ .routes = .{ .rx, .tx } }` config."""
+    """(color id, (rx, tx) or (rx, tx, swap_x, swap_y), filter) from a color and its
+    `.{ .routes = .{ .rx, .tx, .color_swap_x, .color_swap_y } }` config."""
     if not isinstance(color, ColorVal):
         color = c.coerce(color, Special("color"), node.pos, f"@{node.name} color")
     rule(c, node, check_color, color.id, c.memcpy, pos=node.pos)
@@ -54,15 +55,23 @@ def _color_config(c, color, config, node):
     routes = _routes(c, config.fields.get("routes"), node)
     rx = _directions(c, routes.fields.get("rx", TupleVal([])), node, ".rx")
     tx = _directions(c, routes.fields.get("tx", TupleVal([])), node, ".tx")
+    swap = _color_swap(c, routes, node)
     filt = None
     if "filter" in config.fields:
         # it filters what this PE's CE receives; what the PE forwards passes unfiltered
         filt = _filter(c, config.fields["filter"], node)
-    return color.id, (rx, tx), filt
+    return color.id, (rx, tx) + swap, filt
+
+
+def _color_swap(c, routes, node) -> tuple:
+    """`()`, or `(color_swap_x, color_swap_y)` where one is set (spec 6.5)."""
+    f = routes.fields
+    return rule(c, node, check_color_swap, f"@{node.name} .routes", c.arch,
+                f.get("color_swap_x", False), f.get("color_swap_y", False), pos=node.pos)
 
 
 def _routes(c, routes, node) -> StructVal:
-    """The `.routes` struct of a color config (`.rx`, `.tx`; color swapping not yet)."""
+    """The `.routes` struct of a color config (`.rx`, `.tx`, `.color_swap_x`, `.color_swap_y`)."""
     if isinstance(routes, TupleVal) and not routes.items:
         routes = StructVal({})
     if not isinstance(routes, StructVal):
@@ -70,8 +79,6 @@ def _routes(c, routes, node) -> StructVal:
     extra = set(routes.fields) - {"rx", "tx", "color_swap_x", "color_swap_y"}
     if extra:
         raise c.error(f"@{node.name}: .routes.{sorted(extra)[0]} is not supported yet", node.pos)
-    if any(routes.fields.get(k) for k in ("color_swap_x", "color_swap_y")):
-        raise c.error(f"@{node.name}: color swapping is not supported yet", node.pos)
     return routes
 
 

@@ -88,6 +88,12 @@ def _operand(c, v, t: DType, node, k, pe=None):
     return "s", ir.ScalarOperand(e), t
 
 
+def _is_memory(c, v, node) -> bool:
+    """Whether operand value `v` is a memory DSD (not a register, FIFO or fabric DSD)."""
+    return isinstance(v, (DsdVal, DsdVarRef)) and c.dsd_of(v, node.pos).kind in (
+        "mem1d_dsd", "mem4d_dsd")
+
+
 def _not_circbuf(c, d: DsdVal, node, k: int) -> None:
     """A circbuf_dsd is an operand only from a register (spec 7.3)."""
     if d.kind == "circbuf_dsd":
@@ -123,7 +129,8 @@ def dsd_op(c, node: ast.Builtin, env: Env):
     for k, (v, t) in enumerate(zip(vals, (spec.dest,) + spec.srcs)):
         letter, o, et = _operand(c, v, t, node, k, env.module.pe)
         if letter != "s":
-            rule(c, node, check_width, node.name, k, et, t)
+            rule(c, node, check_width, node.name, k, et, t,
+                 node.name == "mov16" and _is_memory(c, v, node))
         letters.append(letter)
         operands.append(o)
     problem = opspec.form_error(node.name, "".join(letters))

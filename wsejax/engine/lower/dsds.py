@@ -13,7 +13,7 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.diagnostics import dsd_out_of_range, half_an_element
-from wsejax.dsd import mem4d_addresses
+from wsejax.dsd import mem4d_addresses, reads_low_halves
 from wsejax.engine.access import gather, progression, read_offset, read_static, scatter
 from wsejax.engine.machine import DsdRt, Frame, bitview, is_static, mask_and
 from wsejax.errors import ProgramError
@@ -207,10 +207,16 @@ class DsdLowering:
         out = None
         for name, boff, sel in self._base_iter(d):
             sym = self.sym(name)
-            self._check_width(sym, want, what)
+            low = reads_low_halves(sym.dtype, want)
+            if not low:
+                self._check_width(sym, want, what)
             flat = self.flat(name)
             vals = self._read_base(d, flat, sym, boff, n, nvalid, mask_and(m, sel), what)
-            vals = bitview(vals, sym.dtype, want)
+            if low:     # a 16-bit op over a 32-bit array: each element's low half
+                vals = bitview(vals, sym.dtype, DType.u32).astype(jnp.uint16)
+                vals = bitview(vals, DType.u16, want)
+            else:
+                vals = bitview(vals, sym.dtype, want)
             out = vals if out is None else jnp.where(sel[..., None], vals, out)
         return out
 
