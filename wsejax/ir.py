@@ -846,6 +846,7 @@ class PeProgram:
     blocked_uts: tuple[int, ...] = ()
     dsrs: tuple[Dsr, ...] = ()
     rotations: tuple[Rotation, ...] = ()
+    switches: tuple = ()            # (color, Switches) of @set_local_color_config
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]
@@ -931,6 +932,9 @@ class Program:
     filters: tuple = ()             # ((x, y, color), Filter) of @set_color_config
     memcpy: bool = True             # built with the memcpy infrastructure (`cslc --memcpy`)
     fp16: DType = DType.f16         # the 16-bit float format (`cslc --fp16-format`)
+    switches: tuple = ()            # ((x, y, color), Switches) of @set_color_config
+    # color -> its `wsejax.switches.SwitchTable`: the colors routed hop by hop
+    switched: dict = field(default_factory=dict, repr=False, compare=False)
 
     def export(self, name: str) -> ExportName | None:
         return next((e for e in self.exports if e.name == name), None)
@@ -949,6 +953,18 @@ class Program:
                         out[(x, y, color)] = f
         return out
 
+    def switch_configs(self) -> dict:
+        """Every `.switches`: `(x, y, color) -> Switches`, the layout's and the classes' local
+        ones."""
+        out = dict(self.switches)
+        for c, pe in enumerate(self.classes):
+            if pe.switches:
+                ys, xs = np.nonzero(self.class_of == c)
+                for color, sw in pe.switches:
+                    for x, y in zip(xs.tolist(), ys.tolist()):
+                        out[(x, y, color)] = sw
+        return out
+
     def replace(self, **changes) -> Program:
         return dataclasses.replace(self, **changes)
 
@@ -964,3 +980,19 @@ def symbol_addresses(symbols) -> dict[str, int]:
         out[s.name] = at
         at += s.nbytes
     return out
+
+
+POP_MODES = ("no_pop", "always_pop", "pop_on_advance", "pop_on_advance_nop")
+
+
+@dataclass(frozen=True)
+class Switches:
+    """The `.switches` of a color's configuration at a PE (spec 6.2). `positions` are pos1..pos3,
+    each None (invalid) or `(rx, tx)`: the ports it replaces, each a tuple of directions or None
+    where the position keeps position 0's. `current` is the position at start-up; `pop_mode` one
+    of `POP_MODES`."""
+
+    positions: tuple = (None, None, None)
+    current: int = 0
+    ring_mode: bool = False
+    pop_mode: str = "no_pop"

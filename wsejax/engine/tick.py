@@ -41,6 +41,7 @@ from wsejax.engine.rings import (
     ring_push,
 )
 from wsejax.engine.state import has_task, lowest_task, set_task, task_bit, unpack_tasks
+from wsejax.engine.switched import route_switched, switched_stuck
 from wsejax.errors import ProgramError
 from wsejax.fabric import NO_ENTRYPOINT, control_entry, control_ignored, data_task_args
 
@@ -83,6 +84,8 @@ def run_ticks(eng: Engine, m: Machine, host: HostCarry) -> tuple[Machine, HostCa
     carry = lax.while_loop(busy, tick, FabricCarry(m.carry(), host, jnp.bool_(True),
                                                    jnp.int32(0)))
     m.load(carry.machine)
+    if eng.switched:
+        switched_stuck(eng, m)
     m.fab.ticks = m.fab.ticks + carry.ticks
     runaway = carry.progress & (carry.ticks >= limit)
     code = eng.register_fault(fabric_busy(limit))
@@ -450,7 +453,7 @@ def route(eng: Engine, m: Machine) -> tuple[Machine, jax.Array]:
     drained = {c for c, k in eng.program.streams if k == "d2h"}
     router = eng.router
     for col in eng.outboxes:
-        if col not in resolved and col not in drained:
+        if col not in resolved and col not in drained and col not in eng.switched:
             _nowhere(eng, m, col, fab.outbox[col].count > 0)
     for col in resolved:
         if col in eng.outboxes:
@@ -459,8 +462,9 @@ def route(eng: Engine, m: Machine) -> tuple[Machine, jax.Array]:
             if col in router.colors:
                 lost = lost & ~router.is_source[..., router.colors.index(col)]
             _nowhere(eng, m, col, lost)
+    hops = route_switched(eng, m, _filter) if eng.switched else jnp.int32(0)
     if not router.colors:
-        return m, jnp.int32(0)
+        return m, hops
     words = [ring_peek(fab.outbox[col], cap) for col in router.colors]
     if eng.control_colors:
         # one more word per outbox: which of its wavelets are control wavelets
@@ -480,7 +484,7 @@ def route(eng: Engine, m: Machine) -> tuple[Machine, jax.Array]:
         ring_push(fab.inbox[col], kept, lambda at, words=words: pick(words, at),
                   None if marks is None else lambda at, marks=marks: pick(marks, at))
         ring_pop(fab.outbox[col], n[i])
-    return m, jnp.sum(sum(k))
+    return m, jnp.sum(sum(k)) + hops
 
 
 def _nowhere(eng: Engine, m: Machine, col: int, lost) -> None:

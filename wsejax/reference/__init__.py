@@ -136,14 +136,15 @@ from wsejax.reference.interp import Interpreter
 from wsejax.reference.pe import PAYLOAD, PE
 from wsejax.reference.pointers import PointerInterpreter
 from wsejax.reference.scheduler import Scheduler
+from wsejax.reference.switched import SwitchedRouter
 from wsejax.routes import routes_table
 
 __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
 
 
-class Reference(HostCommands, Scheduler, DsdInterpreter, PointerInterpreter, Interpreter,
-                ConfigInterpreter):
+class Reference(HostCommands, Scheduler, SwitchedRouter, DsdInterpreter, PointerInterpreter,
+                Interpreter, ConfigInterpreter):
     """Runs a Program one PE at a time, statement by statement, element by element.
 
     Every IR statement, expression and DSD expression class has its handler here,
@@ -181,6 +182,7 @@ class Reference(HostCommands, Scheduler, DsdInterpreter, PointerInterpreter, Int
                 if src >= 0:
                     dests[int(src)].append(self._pes[y][x])
             self._dests[int(color)] = dests
+        self._init_switched()
         self._h2d: tuple | None = None   # (color, {PE: deque of wavelets the host still holds})
         self._d2h: tuple | None = None   # (color, l, {PE: list of wavelets received})
 
