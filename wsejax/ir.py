@@ -41,6 +41,7 @@ __all__ = [
     "SetFifoLength",
     "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
     "TaskCtl", "Un", "UnblockCmdStream", "While", "symbol_addresses", "walk_stmts",
+    "POP_MODES", "Switches", "TeardownExit", "TeardownPending",
 ]
 
 
@@ -847,6 +848,7 @@ class PeProgram:
     dsrs: tuple[Dsr, ...] = ()
     rotations: tuple[Rotation, ...] = ()
     switches: tuple = ()            # (color, Switches) of @set_local_color_config
+    teardown_colors: tuple = ()     # colors whose teardown the program handles or reads
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]
@@ -996,3 +998,29 @@ class Switches:
     current: int = 0
     ring_mode: bool = False
     pop_mode: str = "no_pop"
+    teardown: bool = False          # `.teardown = true`: the color starts in teardown
+
+
+# ------------------------------------------------------------------------------------------------
+# Teardown (spec 6.4): the router of a color in teardown moves none of its wavelets
+
+
+@dataclass(frozen=True)
+class TeardownExit:
+    """`<tile_config>.teardown.exit(color)`: the PE's router takes color `color` out of
+    teardown."""
+
+    color: int
+
+
+@dataclass(frozen=True)
+class TeardownPending:
+    """`<tile_config>.teardown.is_pending(color)` (bool: the PE's router holds `color` in
+    teardown) or, with `color` None, `get_pending()` (u32: bit c set for each such color)."""
+
+    color: int | None
+    dtype: DType = DType.bool_
+
+
+Expr = Expr | TeardownPending
+Stmt = Stmt | TeardownExit

@@ -213,12 +213,13 @@ def _color_configs(classes, class_of, routes) -> dict:
 def _switch_tables(width, height, classes, class_of, configs, switches) -> dict:
     """The hop-by-hop tables of the colors with switches (`wsejax.switches`)."""
     every = dict(switches)
+    more = {col for pe in classes for col in pe.teardown_colors}
     for c, pe in enumerate(classes):
         if pe.switches:
             ys, xs = np.nonzero(class_of == c)
             for color, sw in pe.switches:
                 every.update({(x, y, color): sw for x, y in zip(xs.tolist(), ys.tolist())})
-    return build_switch_tables(width, height, configs, every) if every else {}
+    return build_switch_tables(width, height, configs, every, more) if every or more else {}
 
 
 def _resolve(width, height, configs) -> dict:

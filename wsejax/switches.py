@@ -1,13 +1,15 @@
 """Switched colors: the per-router tables of the colors some PE configures `.switches` on, and
 the rules a router applies to them, hop by hop (spec 6.2, 6.6).
 
-Contract. A color is *switched* when at least one PE's config for it has `.switches`; every
-PE's config of that color is then routed hop by hop (`wsejax.engine.switched`,
+Contract. A color is *switched* when at least one PE's config for it has `.switches` or
+`.teardown = true`, or a PE program handles or reads its teardown; every PE's config of that
+color is then routed hop by hop (`wsejax.engine.switched`,
 `wsejax.reference.switched`) instead of along the static maps of `wsejax.routes`.
 `build_switch_tables(width, height, configs, switches)` makes one `SwitchTable` per switched
 color: per position 0..3 and PE, the rx and tx port masks (bit i is `DIRECTIONS[i]`; position 0
 is the config's `.routes`; a position 1..3 keeps position 0's rx or tx where it names only the
-other), which positions are valid, the start position, ring mode and pop mode.
+other), which positions are valid, the start position, ring mode, pop mode and whether the color
+starts in teardown.
 
 Router rules, per PE and switched color, one hop per tick (both interpreters):
 
@@ -18,10 +20,13 @@ Router rules, per PE and switched color, one hop per tick (both interpreters):
   port it arrives on is empty (at the start of the tick), and for RAMP the PE's inbox has room
   (only needed when the wavelet goes to the CE: a data wavelet, or a control wavelet whose
   current command's ce_ignore is clear); a tx without ports drops it;
-- a control wavelet that leaves executes its current command there (`next_position`: SWITCH_ADV
-  advances, SWITCH_RST returns to 0, NOP nothing, TEARDOWN faults: not modelled) and, as the
-  pop mode says, the copies sent to neighbours carry its command list popped (`pop_payload`);
-  the CE receives it as it arrived. The wavelet itself followed the position in force before;
+- a router whose color is in teardown moves nothing (it takes nothing from its outbox either)
+  until the PE's program calls `teardown.exit(color)`;
+- a control wavelet that leaves executes its current command there (`next_position`:
+  SWITCH_ADV advances, SWITCH_RST returns to 0, NOP nothing, TEARDOWN puts the color into
+  teardown there and activates the PE's teardown task, 29) and, as the pop mode says, the
+  copies sent to neighbours carry its command list popped (`pop_payload`); the CE receives it
+  as it arrived. The wavelet itself followed the position in force before;
 - after the moves, a router whose RAMP buffer is empty takes the oldest wavelet of its outbox.
 
 A wavelet still held by a router when the fabric is quiescent, which its router's rx at the
@@ -39,9 +44,9 @@ from wsejax import ir
 from wsejax.fabric import MAX_COMMANDS, command_bits
 from wsejax.routes import DIRECTIONS
 
-__all__ = ["NOP", "PORTS", "RAMP", "STEPS", "SWITCH_ADV", "SWITCH_RST", "TEARDOWN", "SwitchTable",
-           "build_switch_tables", "current_command", "current_ignored", "next_position",
-           "pop_payload", "should_pop", "stuck_text", "teardown_text"]
+__all__ = ["NOP", "PORTS", "RAMP", "STEPS", "SWITCH_ADV", "SWITCH_RST", "TEARDOWN",
+           "TEARDOWN_TASK", "SwitchTable", "build_switch_tables", "current_command",
+           "current_ignored", "next_position", "pop_payload", "should_pop", "stuck_text"]
 
 NOP, SWITCH_ADV, SWITCH_RST, TEARDOWN = 0, 1, 2, 3
 PORTS = len(DIRECTIONS)         # NORTH, SOUTH, EAST, WEST, RAMP: port i is bit i
@@ -63,24 +68,26 @@ class SwitchTable:
     ring: np.ndarray        # [H, W] bool: ring_mode
     pop: np.ndarray         # [H, W] int32: the index of the pop mode in `ir.POP_MODES`
     configured: np.ndarray  # [H, W] bool: the PE has a config for the color
+    teardown: np.ndarray    # [H, W] bool: the color starts in teardown (`.teardown = true`)
 
 
 def _mask(ports) -> int:
     return sum(1 << DIRECTIONS.index(p) for p in ports)
 
 
-def build_switch_tables(width: int, height: int, configs: dict,
-                        switches: dict) -> dict[int, SwitchTable]:
-    """The tables of every color that `switches` (`(x, y, color) -> ir.Switches`) names, from
-    `configs` (`(x, y, color) -> (rx, tx)`) and those switches."""
+def build_switch_tables(width: int, height: int, configs: dict, switches: dict,
+                        more=()) -> dict[int, SwitchTable]:
+    """The tables of every color that `switches` (`(x, y, color) -> ir.Switches`) names, and of
+    the colors `more`, from `configs` (`(x, y, color) -> (rx, tx)`) and those switches."""
     out = {}
-    for color in sorted({c for _, _, c in switches}):
+    for color in sorted({c for _, _, c in switches} | set(more)):
         rx = np.zeros((4, height, width), np.uint8)
         tx = np.zeros((4, height, width), np.uint8)
         valid = np.zeros((4, height, width), bool)
         start = np.zeros((height, width), np.int32)
         ring = np.zeros((height, width), bool)
         pop = np.zeros((height, width), np.int32)
+        down = np.zeros((height, width), bool)
         for (x, y, c), (r, t) in configs.items():
             if c != color:
                 continue
@@ -97,7 +104,8 @@ def build_switch_tables(width: int, height: int, configs: dict,
             start[y, x] = sw.current
             ring[y, x] = sw.ring_mode
             pop[y, x] = ir.POP_MODES.index(sw.pop_mode)
-        out[color] = SwitchTable(color, rx, tx, valid, start, ring, pop, valid[0].copy())
+            down[y, x] = sw.teardown
+        out[color] = SwitchTable(color, rx, tx, valid, start, ring, pop, valid[0].copy(), down)
     return out
 
 
@@ -151,6 +159,4 @@ def stuck_text(color: int) -> str:
             "side); the hardware would stall")
 
 
-def teardown_text(color: int) -> str:
-    return (f"a control wavelet on color {color} carries a TEARDOWN command: teardown is not "
-            "supported yet")
+TEARDOWN_TASK = 29      # the local task a router entering teardown activates

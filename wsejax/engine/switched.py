@@ -4,7 +4,8 @@ commands of the control wavelets passing them (the rules of `wsejax.switches`), 
 Contract. `SwitchedColor` holds one switched color's static tables (`[H, W, 4]` per position);
 its state in `FabricArrays.switched[color]` is `pos` `[H, W]` int32 (the switch position),
 `buf` `[H, W, 5]` uint32 (the wavelet held per input port), `ctl` and `full` `[H, W, 5]` bool
-(it is a control wavelet; the port holds one). `route_switched(eng, m)` runs one tick of every
+(it is a control wavelet; the port holds one) and `down` `[H, W]` bool (the color is in
+teardown there). `route_switched(eng, m)` runs one tick of every
 switched color and returns the wavelets moved; `switched_stuck(eng, m)` faults, once the
 fabric is quiescent, the PEs whose router holds an unroutable wavelet. Neighbours are reached by
 shifting whole `[H, W]` arrays (no per-PE Python).
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wsejax.engine.rings import pick, ring_control, ring_peek, ring_pop, ring_push
+from wsejax.engine.state import task_bit
 from wsejax.switches import (
     PORTS,
     RAMP,
@@ -26,13 +28,13 @@ from wsejax.switches import (
     SWITCH_ADV,
     SWITCH_RST,
     TEARDOWN,
+    TEARDOWN_TASK,
     SwitchTable,
     current_command,
     current_ignored,
     pop_payload,
     should_pop,
     stuck_text,
-    teardown_text,
 )
 
 if TYPE_CHECKING:
@@ -53,12 +55,14 @@ class SwitchedColor:
     ring: np.ndarray
     pop: np.ndarray
     configured: np.ndarray
+    teardown: np.ndarray
 
     @classmethod
     def of(cls, t: SwitchTable) -> SwitchedColor:
         return cls(np.moveaxis(t.rx, 0, -1).astype(np.int32),
                    np.moveaxis(t.tx, 0, -1).astype(np.int32),
-                   np.moveaxis(t.valid, 0, -1), t.start, t.ring, t.pop, t.configured)
+                   np.moveaxis(t.valid, 0, -1), t.start, t.ring, t.pop, t.configured,
+                   t.teardown)
 
     def at(self, table: np.ndarray, pos):
         """`table[y, x, pos[y, x]]`."""
@@ -70,7 +74,8 @@ def initial_state(t: SwitchedColor) -> dict:
     return {"pos": jnp.asarray(t.start, jnp.int32),
             "buf": jnp.zeros((h, w, PORTS), jnp.uint32),
             "ctl": jnp.zeros((h, w, PORTS), bool),
-            "full": jnp.zeros((h, w, PORTS), bool)}
+            "full": jnp.zeros((h, w, PORTS), bool),
+            "down": jnp.asarray(t.teardown, bool)}
 
 
 def _at(a, dx: int, dy: int, fill):
@@ -88,7 +93,8 @@ def _chosen(t: SwitchedColor, st: dict):
     """The port each router serves this tick: `(has, port, word, ctl, tx)`."""
     rx = t.at(t.rx, st["pos"])
     ports = jnp.arange(PORTS, dtype=jnp.int32)
-    acc = st["full"] & (((rx[..., None] >> ports) & 1) != 0) & jnp.asarray(t.configured)[..., None]
+    moving = jnp.asarray(t.configured) & ~st["down"]
+    acc = st["full"] & (((rx[..., None] >> ports) & 1) != 0) & moving[..., None]
     port = jnp.argmax(acc, axis=-1).astype(jnp.int32)
     word = jnp.take_along_axis(st["buf"], port[..., None], axis=-1)[..., 0]
     ctl = jnp.take_along_axis(st["ctl"], port[..., None], axis=-1)[..., 0]
@@ -127,9 +133,9 @@ def _tick(eng: Engine, m: Machine, col: int, t: SwitchedColor, st: dict, filt):
     deliver = _bit(tx, RAMP) & to_ce
     fire = fire & (~deliver | (room > 0))
     new, forward, teardown = _commands(t, st, fire, word, ctl)
-    code = eng.register_fault(teardown_text(col))
-    m.fault = jnp.where(teardown & (m.fault == 0), jnp.int32(code), m.fault)
-    sent = fire & ~teardown
+    m.active = m.active | task_bit(TEARDOWN_TASK, teardown)
+    down = st["down"] | teardown
+    sent = fire
     ports = jnp.arange(PORTS, dtype=jnp.int32)
     full = st["full"] & ~(fire[..., None] & (ports == port[..., None]))
     buf, ctls = st["buf"], st["ctl"]
@@ -142,7 +148,7 @@ def _tick(eng: Engine, m: Machine, col: int, t: SwitchedColor, st: dict, filt):
         _deliver(eng, m, col, (sent & deliver).astype(jnp.int32), word, ctl, filt)
     # the CE's next wavelet enters an empty RAMP buffer
     out = fab.outbox[col]
-    take = ~full[..., RAMP] & (out.count > 0)
+    take = ~full[..., RAMP] & (out.count > 0) & ~st["down"]
     head = ring_peek(out, 1)[..., 0]
     head_ctl = (ring_control(out) & 1) != 0 if out.ctl is not None else jnp.zeros_like(take)
     ring_pop(out, take.astype(jnp.int32))
@@ -150,7 +156,7 @@ def _tick(eng: Engine, m: Machine, col: int, t: SwitchedColor, st: dict, filt):
     ctls = ctls.at[..., RAMP].set(jnp.where(take, head_ctl, ctls[..., RAMP]))
     full = full.at[..., RAMP].set(full[..., RAMP] | take)
     moved = jnp.sum(fire.astype(jnp.int32)) + jnp.sum(take.astype(jnp.int32))
-    return {"pos": new, "buf": buf, "ctl": ctls, "full": full}, moved
+    return {"pos": new, "buf": buf, "ctl": ctls, "full": full, "down": down}, moved
 
 
 def _deliver(eng: Engine, m: Machine, col: int, k, word, ctl, filt) -> None:
@@ -190,9 +196,9 @@ def switched_stuck(eng: Engine, m: Machine) -> None:
         configured = jnp.asarray(t.configured)
         ports = jnp.arange(PORTS, dtype=jnp.int32)
         refused = full & ((((rx[..., None] >> ports) & 1) == 0) | ~configured[..., None])
-        bad = jnp.any(refused, axis=-1)
+        bad = jnp.any(refused, axis=-1) & ~st["down"]
         for d, (dx, dy, opp) in enumerate(STEPS):
             takes = _at(configured & _bit(rx, opp), dx, dy, False)
-            bad = bad | (jnp.any(full, axis=-1) & _bit(tx, d) & ~takes)
+            bad = bad | (jnp.any(full, axis=-1) & _bit(tx, d) & ~takes & ~st["down"])
         code = eng.register_fault(stuck_text(col))
         m.fault = jnp.where(bad & (m.fault == 0), jnp.int32(code), m.fault)

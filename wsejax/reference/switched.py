@@ -5,7 +5,8 @@ round and execute the commands of the control wavelets passing them (the rules o
 Contract: `SwitchedRouter` is the part of `Reference` that keeps, per switched color, each
 router's switch position and one wavelet per input port; `_route_switched` runs one round of
 every switched color, `_switched_stuck` faults the PEs whose router holds an unroutable wavelet
-once the fabric is quiescent.
+once the fabric is quiescent. `_teardown_exit` and `_teardown_pending` are the runtime side
+of `<tile_config>.teardown`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from wsejax.switches import (
     SWITCH_ADV,
     SWITCH_RST,
     TEARDOWN,
+    TEARDOWN_TASK,
     SwitchTable,
     current_command,
     current_ignored,
@@ -25,20 +27,21 @@ from wsejax.switches import (
     pop_payload,
     should_pop,
     stuck_text,
-    teardown_text,
 )
 
 __all__ = ["SwitchedRouter"]
 
 
 class _Switch:
-    """One switched color's routers: `pos[y][x]` and `buf[y][x][port]` (None: empty)."""
+    """One switched color's routers: `pos[y][x]`, `buf[y][x][port]` (None: empty) and
+    `down[y][x]` (the color is in teardown there)."""
 
     def __init__(self, table: SwitchTable):
         self.table = table
         h, w = table.start.shape
         self.pos = [[int(table.start[y, x]) for x in range(w)] for y in range(h)]
         self.buf = [[[None] * PORTS for _ in range(w)] for _ in range(h)]
+        self.down = [[bool(table.teardown[y, x]) for x in range(w)] for y in range(h)]
 
 
 class SwitchedRouter:
@@ -58,7 +61,7 @@ class SwitchedRouter:
             for pe in self._all:
                 box = pe.outbox.get(color)
                 bufs = sw.buf[pe.y][pe.x]
-                if box and bufs[RAMP] is None:
+                if box and bufs[RAMP] is None and not sw.down[pe.y][pe.x]:
                     bufs[RAMP] = box.popleft()
                     moved = True
         return moved
@@ -71,7 +74,7 @@ class SwitchedRouter:
     def _decide(self, pe: PE, color: int, sw: _Switch):
         """`(pe, port, wavelet)` if pe's router moves a wavelet this round, else None."""
         t, x, y = sw.table, pe.x, pe.y
-        if not t.configured[y, x]:
+        if not t.configured[y, x] or sw.down[y][x]:
             return None
         pos = sw.pos[y][x]
         rx, tx = int(t.rx[pos, y, x]), int(t.tx[pos, y, x])
@@ -98,9 +101,7 @@ class SwitchedRouter:
         sw.buf[y][x][port] = None
         forward = wavelet
         if wavelet & CONTROL:
-            forward = self._command(pe, color, sw, wavelet)
-            if forward is None:
-                return
+            forward = self._command(pe, sw, wavelet)
         for d, (dx, dy, opp) in enumerate(STEPS):
             if tx >> d & 1:
                 sw.buf[y + dy][x + dx][opp] = forward
@@ -109,17 +110,16 @@ class SwitchedRouter:
             if wavelet_filter is None or wavelet_filter.passes(wavelet):
                 pe.queue(pe.inbox, color).append(wavelet)
 
-    def _command(self, pe: PE, color: int, sw: _Switch, wavelet: int):
+    def _command(self, pe: PE, sw: _Switch, wavelet: int) -> int:
         """Run a leaving control wavelet's current command at pe's router: the wavelet it
-        forwards (its command popped as the pop mode says), or None after a TEARDOWN."""
+        forwards (its command popped as the pop mode says)."""
         t, x, y = sw.table, pe.x, pe.y
         pos = sw.pos[y][x]
         payload = wavelet & PAYLOAD
         cmd = current_command(payload)
         if cmd == TEARDOWN:
-            if not pe.fault:
-                pe.halt(teardown_text(color))
-            return None
+            sw.down[y][x] = True
+            pe.activate(TEARDOWN_TASK)
         new = pos
         if cmd == SWITCH_ADV:
             new = next_position(pos, pos < 3 and bool(t.valid[min(pos + 1, 3), y, x]),
@@ -141,7 +141,7 @@ class SwitchedRouter:
     def _unroutable(self, pe: PE, sw: _Switch) -> bool:
         t, x, y = sw.table, pe.x, pe.y
         bufs = sw.buf[y][x]
-        if all(b is None for b in bufs):
+        if all(b is None for b in bufs) or sw.down[y][x]:
             return False
         if not t.configured[y, x]:
             return True
@@ -157,3 +157,12 @@ class SwitchedRouter:
                         not int(t.rx[sw.pos[ny][nx], ny, nx]) >> opp & 1:
                     return True
         return False
+
+    def _teardown_exit(self, pe: PE, color: int) -> None:
+        sw = self._switched.get(color)
+        if sw is not None:
+            sw.down[pe.y][pe.x] = False
+
+    def _teardown_pending(self, pe: PE, color: int) -> bool:
+        sw = self._switched.get(color)
+        return sw is not None and sw.down[pe.y][pe.x]

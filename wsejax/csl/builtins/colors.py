@@ -51,11 +51,10 @@ def _color_config(c, color, config, node):
     if unknown:
         raise c.error(f"@{node.name}: a color config has no field .{sorted(unknown)[0]} (it "
                       "takes .routes, .switches, .filter, .teardown)", node.pos)
-    if config.fields.get("teardown", False) is not False:
-        raise c.error(f"@{node.name}: .teardown = true is not supported yet", node.pos)
     routes, legacy = split_routes(c, config.fields.get("routes"), node)
     routes = _routes(c, routes, node)
-    switches = parse_switches(c, config.fields.get("switches"), legacy, color.id, node)
+    switches = parse_switches(c, config.fields.get("switches"), legacy, color.id, node,
+                              config.fields.get("teardown", False))
     rx = _directions(c, routes.fields.get("rx", TupleVal([])), node, ".rx")
     tx = _directions(c, routes.fields.get("tx", TupleVal([])), node, ".tx")
     filt = None

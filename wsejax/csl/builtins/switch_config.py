@@ -1,6 +1,7 @@
 """The `.switches` of a color config (spec 6.2): positions pos1..pos3, `current_switch_pos`,
 `ring_mode` and `pop_mode`, given under `.switches` or, in the older spelling, beside `.rx` and
-`.tx` in `.routes` (where `pop_mode` is a deprecated alias too)."""
+`.tx` in `.routes` (where `pop_mode` is a deprecated alias too); and its `.teardown` (spec 6.4),
+kept with them (`ir.Switches.teardown`)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,16 @@ def split_routes(c, routes, node):
     return StructVal({k: v for k, v in routes.fields.items() if k not in SWITCH_FIELDS}), legacy
 
 
-def parse_switches(c, value, legacy: dict, color: int, node) -> ir.Switches | None:
+def parse_switches(c, value, legacy: dict, color: int, node,
+                   teardown=False) -> ir.Switches | None:
     """The `ir.Switches` of `.switches = value` (None if absent) merged with the fields given
-    in `.routes` (`legacy`); None when neither gives any."""
+    in `.routes` (`legacy`) and the config's `.teardown`; None when none gives any."""
+    if not isinstance(teardown, bool):
+        raise c.error(f"@{node.name}: .teardown takes a bool, got {describe(teardown)}",
+                      node.pos)
     fields = _fields(c, value, legacy, node)
     if not fields:
-        return None
+        return ir.Switches(teardown=True) if teardown else None
     if c.arch == "wse3" and color not in WSE3_SWITCH_COLORS:
         raise c.error(f"@{node.name}: color {color} cannot have switches on wse3 (only colors "
                       f"{', '.join(map(str, WSE3_SWITCH_COLORS))} can)", node.pos)
@@ -41,7 +46,8 @@ def parse_switches(c, value, legacy: dict, color: int, node) -> ir.Switches | No
     ring = fields.get("ring_mode", False)
     if not isinstance(ring, bool):
         raise c.error(f"@{node.name}: .ring_mode takes a bool, got {describe(ring)}", node.pos)
-    return ir.Switches(positions, current, ring, _pop_mode(c, fields.get("pop_mode"), node))
+    return ir.Switches(positions, current, ring, _pop_mode(c, fields.get("pop_mode"), node),
+                       teardown)
 
 
 def _fields(c, value, legacy: dict, node) -> dict:
