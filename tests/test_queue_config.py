@@ -266,7 +266,7 @@ def test_an_empty_queue_handler_is_refused_on_wse2(tmp_path):
 
 
 @pytest.mark.parametrize("member, message", [
-    ("tc.teardown", "tile_config.teardown (of <tile_config>) is not supported yet"),
+    ("tc.switch_config", "tile_config.switch_config (of <tile_config>) is not supported yet"),
     ("tc.queue_flush.is_flushed",
      "tile_config.queue_flush.is_flushed (of <tile_config>) is not supported yet"),
     ("tc.FIFO_MIN_ALIGNMENT",

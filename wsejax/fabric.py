@@ -47,7 +47,8 @@ Control wavelets (spec 6.6)
     starts, its parameters splitting the payload as a data task's do. One whose current
     command has ce_ignore set (`control_ignored`), or that names no entrypoint
     (`NO_ENTRYPOINT`), leaves the inbox without running anything; one naming an ID that no
-    control task of the PE is bound to is a fault. Routers do not execute switch commands.
+    control task of the PE is bound to is a fault. Routers execute the commands only on colors
+    with switches or teardown (`wsejax.switches`).
 
 Microthreads (wse3, spec 5.2, 5.4)
     An op whose config names a microthread (`.ut_id`) runs on it: starting it while another

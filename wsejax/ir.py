@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from wsejax.ir_router import POP_MODES, Switches, TeardownExit, TeardownPending
 from wsejax.types import DType
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
     "TaskCtl", "Un", "UnblockCmdStream", "While", "symbol_addresses", "walk_stmts",
     "COLLECTIVE_FIELDS", "COLLECTIVE_KINDS", "Collective", "collective_record",
+    "POP_MODES", "Switches", "TeardownExit", "TeardownPending",
 ]
 
 
@@ -890,6 +892,8 @@ class PeProgram:
     blocked_uts: tuple[int, ...] = ()
     dsrs: tuple[Dsr, ...] = ()
     rotations: tuple[Rotation, ...] = ()
+    switches: tuple = ()            # (color, Switches) of @set_local_color_config
+    teardown_colors: tuple = ()     # colors whose teardown the program handles or reads
 
     def symbol(self, name: str) -> Symbol:
         return self._symbols[name]
@@ -975,6 +979,9 @@ class Program:
     filters: tuple = ()             # ((x, y, color), Filter) of @set_color_config
     memcpy: bool = True             # built with the memcpy infrastructure (`cslc --memcpy`)
     fp16: DType = DType.f16         # the 16-bit float format (`cslc --fp16-format`)
+    switches: tuple = ()            # ((x, y, color), Switches) of @set_color_config
+    # color -> its `wsejax.switches.SwitchTable`: the colors routed hop by hop
+    switched: dict = field(default_factory=dict, repr=False, compare=False)
 
     def export(self, name: str) -> ExportName | None:
         return next((e for e in self.exports if e.name == name), None)
@@ -993,6 +1000,18 @@ class Program:
                         out[(x, y, color)] = f
         return out
 
+    def switch_configs(self) -> dict:
+        """Every `.switches`: `(x, y, color) -> Switches`, the layout's and the classes' local
+        ones."""
+        out = dict(self.switches)
+        for c, pe in enumerate(self.classes):
+            if pe.switches:
+                ys, xs = np.nonzero(self.class_of == c)
+                for color, sw in pe.switches:
+                    for x, y in zip(xs.tolist(), ys.tolist()):
+                        out[(x, y, color)] = sw
+        return out
+
     def replace(self, **changes) -> Program:
         return dataclasses.replace(self, **changes)
 
@@ -1008,3 +1027,7 @@ def symbol_addresses(symbols) -> dict[str, int]:
         out[s.name] = at
         at += s.nbytes
     return out
+
+
+Expr = Expr | TeardownPending
+Stmt = Stmt | TeardownExit

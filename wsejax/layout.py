@@ -21,6 +21,7 @@ from wsejax import ir
 from wsejax.errors import LayoutError
 from wsejax.hardware import PE_MEMORY_BYTES
 from wsejax.routes import ColorConfig, resolve_routes
+from wsejax.switches import build_switch_tables
 from wsejax.types import DType
 
 __all__ = ["ARCHES", "FABRIC_LIMITS", "PE_MEMORY_BYTES", "build_program", "check_fabric",
@@ -129,7 +130,7 @@ def _check_exports(pe: ir.PeProgram, names: dict[str, ir.ExportName], where: str
 def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels, exports,
                   classes, class_of, params=(), width_west_buf=0,
                   width_east_buf=0, tables=(), routes=(), streams=(), filters=(),
-                  memcpy=True, fp16=DType.f16) -> ir.Program:
+                  memcpy=True, fp16=DType.f16, switches=()) -> ir.Program:
     """Validate a placed program and return it as a Program. Raises LayoutError.
 
     `tables` are per-PE constant tables (`[H, W]` arrays read by `ir.PeValue`), beside the
@@ -138,6 +139,8 @@ def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels,
     color configs they are resolved here (`wsejax.routes`).
     `streams` are memcpy's streaming colors, `(color, "h2d" | "d2h")`, which memcpy routes.
     `memcpy` is False for a program compiled without `--memcpy`: the host cannot reach it.
+    `switches` are the layout's `((x, y, color), ir.Switches)`; the colors that have switches
+    (here or in a class) are routed hop by hop (`wsejax.switches`), not resolved statically.
     """
     if arch not in ARCHES:
         raise LayoutError(f"--arch={arch}: expected one of {', '.join(ARCHES)}")
@@ -158,13 +161,18 @@ def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels,
     tables = (("x", xs.astype(np.uint16)), ("y", ys.astype(np.uint16))) + tuple(tables)
     configs = _color_configs(classes, class_of, routes)
     streams = _check_streams(streams, configs)
-    return ir.Program(width=width, height=height, arch=arch, fabric_dims=dims,
+    switched = _switch_tables(width, height, classes, class_of, configs, switches)
+    configs = {k: v for k, v in configs.items() if k[2] not in switched}
+    program = ir.Program(width=width, height=height, arch=arch, fabric_dims=dims,
                       fabric_offsets=offsets, channels=int(channels), exports=tuple(exports),
                       classes=tuple(classes), class_of=class_of, tables=tables,
                       params=tuple(params), width_west_buf=width_west_buf,
                       width_east_buf=width_east_buf, routes=tuple(routes),
                       resolved=_resolve(width, height, configs), streams=streams,
-                      filters=tuple(filters), memcpy=bool(memcpy), fp16=fp16)
+                      filters=tuple(filters), memcpy=bool(memcpy), fp16=fp16,
+                      switches=tuple(switches))
+    program.switched.update(switched)
+    return program
 
 
 def _check_streams(streams, configs) -> tuple:
@@ -201,6 +209,18 @@ def _color_configs(classes, class_of, routes) -> dict:
                               "layout and by @set_local_color_config)")
         configs[key] = route
     return configs
+
+
+def _switch_tables(width, height, classes, class_of, configs, switches) -> dict:
+    """The hop-by-hop tables of the colors with switches (`wsejax.switches`)."""
+    every = dict(switches)
+    more = {col for pe in classes for col in pe.teardown_colors}
+    for c, pe in enumerate(classes):
+        if pe.switches:
+            ys, xs = np.nonzero(class_of == c)
+            for color, sw in pe.switches:
+                every.update({(x, y, color): sw for x, y in zip(xs.tolist(), ys.tolist())})
+    return build_switch_tables(width, height, configs, every, more) if every or more else {}
 
 
 def _resolve(width, height, configs) -> dict:

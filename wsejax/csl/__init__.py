@@ -69,6 +69,7 @@ class _Layout(LayoutRecorder):
         self.top = top
         self.check_fabric = None    # (w, h) -> None, raises LayoutError
         self.filters: dict = {}     # (x, y, color) -> Filter of a @set_color_config
+        self.switches: dict = {}    # (x, y, color) -> Switches of a @set_color_config
         self.export_pos: dict = {}  # name -> position of its @export_name
         self._files: dict = {}      # (path, importing file) -> the path as a string
 
@@ -321,6 +322,7 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
             width_west_buf=width_west_buf, width_east_buf=width_east_buf, tables=tables,
             routes=tuple((k, r) for k, (r, _) in sorted(lay.routes.items())),
             filters=tuple(sorted(lay.filters.items())),
+            switches=tuple(sorted(lay.switches.items())),
             streams=tuple(sorted((color, kind) for color, (kind, _) in c.streams.items())),
             memcpy=memcpy, fp16=c.fp16)
     except LayoutError as err:

@@ -45,6 +45,7 @@ from wsejax.engine.rings import (
 )
 from wsejax.engine.router import build_router, routed_channels
 from wsejax.engine.state import FabricState, init_state, plan_slots, unpack_tasks
+from wsejax.engine.switched import SwitchedColor, initial_state
 from wsejax.engine.tick import run_ticks
 from wsejax.engine.wide import host_view
 from wsejax.errors import ProgramError
@@ -126,6 +127,7 @@ class Engine:
             for c, pe in enumerate(program.classes)]
         self._discover()
         self.filters = build_filters(program)
+        self.switched = {col: SwitchedColor.of(t) for col, t in program.switched.items()}
         self.any_flush = any(pe.flushed for pe in program.classes)
         self.any_collective = any(ir.collective_record(a) in pe.addresses
                                   for pe in program.classes for a in ("x", "y"))
@@ -204,7 +206,7 @@ class Engine:
                 for col in info.fabric_inputs():
                     consumed.update(low.colors(col))
         self.outboxes = sorted(produced)
-        self.inboxes = sorted(consumed | (set(p.resolved) & produced)
+        self.inboxes = sorted(consumed | ((set(p.resolved) | set(p.switched)) & produced)
                               | set(routed_channels(p.resolved, produced)))
         self.colors = sorted(produced | consumed)
         self.control_colors = sorted(control)
@@ -243,7 +245,9 @@ class Engine:
             flushes={(kind, n): zeros() for low in self.lowerers for kind, n in low.pe.flushed},
             filters={col: {f: jnp.asarray(v) for f, v in t.initial().items()}
                      for col, t in self.filters.items()},
-            ut_blocked=ut_blocked)
+            ut_blocked=ut_blocked,
+            switched={col: initial_state(t) for col, t in self.switched.items()
+                      if col in self.outboxes})
 
     def _ring(self, col: int) -> Ring:
         """An empty queue of color col, with control marks where the color needs them."""

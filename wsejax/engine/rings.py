@@ -93,6 +93,7 @@ class FabricArrays:
     flushes: dict = field(default_factory=dict)  # (queue kind, queue) -> [H, W] int32
     filters: dict = field(default_factory=dict)  # color -> {"cnt", "lim", "phase"}: [H, W]
     ut_blocked: jax.Array | None = None  # [H, W] uint32: bit k set = microthread k blocked
+    switched: dict = field(default_factory=dict)  # color -> its routers (`engine.switched`)
 
     def copy(self) -> FabricArrays:
         """Fresh records over the same arrays."""

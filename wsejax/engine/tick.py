@@ -43,6 +43,7 @@ from wsejax.engine.rings import (
     ring_push,
 )
 from wsejax.engine.state import has_task, lowest_task, set_task, task_bit, unpack_tasks
+from wsejax.engine.switched import route_switched, switched_stuck
 from wsejax.errors import ProgramError
 from wsejax.fabric import NO_ENTRYPOINT, control_entry, control_ignored, data_task_args
 
@@ -88,6 +89,8 @@ def run_ticks(eng: Engine, m: Machine, host: HostCarry) -> tuple[Machine, HostCa
     carry = lax.while_loop(busy, tick, FabricCarry(m.carry(), host, jnp.bool_(True),
                                                    jnp.int32(0)))
     m.load(carry.machine)
+    if eng.switched:
+        switched_stuck(eng, m)
     m.fab.ticks = m.fab.ticks + carry.ticks
     runaway = carry.progress & (carry.ticks >= limit)
     code = eng.register_fault(fabric_busy(limit))
@@ -466,7 +469,7 @@ def route(eng: Engine, m: Machine) -> tuple[Machine, jax.Array]:
     drained = {c for c, k in eng.program.streams if k == "d2h"}
     router = eng.router
     for col in eng.outboxes:
-        if col not in resolved and col not in drained:
+        if col not in resolved and col not in drained and col not in eng.switched:
             _nowhere(eng, m, col, fab.outbox[col].count > 0)
     for col in resolved:
         if col in eng.outboxes:
@@ -475,8 +478,9 @@ def route(eng: Engine, m: Machine) -> tuple[Machine, jax.Array]:
             if col in router.colors:
                 lost = lost & ~router.is_source[..., router.colors.index(col)]
             _nowhere(eng, m, col, lost)
+    hops = route_switched(eng, m, _filter) if eng.switched else jnp.int32(0)
     if not router.colors:
-        return m, jnp.int32(0)
+        return m, hops
     sends, count, free, words = _router_inputs(eng, fab, router.colors)
     n, k, got = router(count, free, words)
     for i, col in enumerate(router.colors):
@@ -489,7 +493,7 @@ def route(eng: Engine, m: Machine) -> tuple[Machine, jax.Array]:
                   None if marks is None else lambda at, marks=marks: pick(marks, at))
         if sends[i]:
             ring_pop(fab.outbox[col], n[i])
-    return m, jnp.sum(sum(k))
+    return m, jnp.sum(sum(k)) + hops
 
 
 def _router_inputs(eng: Engine, fab, colors) -> tuple:

@@ -29,6 +29,9 @@ class PeBuilder:
         self.dsrs: dict = {}                    # DSD variable name -> its register's record
         self.fifo_registers: dict = {}          # register or xdsr name -> the FIFO using it
         self.filters: dict[int, ir.Filter] = {}  # color -> its filter, for every PE of the class
+        self.switches: dict[int, ir.Switches] = {}  # color -> its .switches, likewise
+        self.teardown_handlers: dict = {}       # color -> (function name, pos)
+        self.teardown_colors: set[int] = set()  # colors whose teardown the program reads
         # queues rebound at run time: queue key -> (comptime colors, any runtime color?, pos)
         self.rebinds: dict = {}
         self.flushed: dict = {}                 # queue key -> pos of a @queue_flush
@@ -58,7 +61,10 @@ class PeBuilder:
                             tuple(sorted(self.filters.items())), self.queue_colors,
                             tuple(sorted(self.flushed)), tuple(sorted(self.blocked_uts)),
                             tuple(r.ir() for r in self.dsrs.values()),
-                            rotations=tuple(self.rotations))
+                            rotations=tuple(self.rotations),
+                            switches=tuple(sorted(self.switches.items())),
+                            teardown_colors=tuple(sorted(self.teardown_colors
+                                                         | set(self.teardown_handlers))))
 
 
 def _resolve_addresses(symbols: tuple) -> tuple:

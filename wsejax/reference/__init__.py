@@ -140,14 +140,15 @@ from wsejax.reference.interp import Interpreter
 from wsejax.reference.pe import PAYLOAD, PE
 from wsejax.reference.pointers import PointerInterpreter
 from wsejax.reference.scheduler import Scheduler
+from wsejax.reference.switched import SwitchedRouter
 from wsejax.routes import routes_table, source_colors
 
 __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
 
 
-class Reference(HostCommands, Scheduler, DsdInterpreter, PointerInterpreter, Interpreter,
-                ConfigInterpreter, CollectiveInterpreter):
+class Reference(HostCommands, Scheduler, SwitchedRouter, DsdInterpreter, PointerInterpreter,
+                Interpreter, ConfigInterpreter, CollectiveInterpreter):
     """Runs a Program one PE at a time, statement by statement, element by element.
 
     Every IR statement, expression and DSD expression class has its handler here,
@@ -188,6 +189,7 @@ class Reference(HostCommands, Scheduler, DsdInterpreter, PointerInterpreter, Int
                 if src >= 0:
                     self._dests[int(sent[src])][int(table[y, x])].append(
                         (self._pes[y][x], int(color)))
+        self._init_switched()
         self._h2d: tuple | None = None   # (color, {PE: deque of wavelets the host still holds})
         self._d2h: tuple | None = None   # (color, l, {PE: list of wavelets received})
 

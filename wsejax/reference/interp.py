@@ -338,6 +338,15 @@ class Interpreter:
     def expr_QueueFlushed(self, pe: PE, e: ir.QueueFlushed, fr: Frame):
         return np.bool_(pe.queue_flush.get((e.kind, e.queue)) == FLUSHED)
 
+    def expr_TeardownPending(self, pe: PE, e: ir.TeardownPending, fr: Frame):
+        """`teardown.is_pending(color)`, or `get_pending()`: one bit per color in teardown."""
+        if e.color is not None:
+            return np.bool_(self._teardown_pending(pe, e.color))
+        return np.uint32(sum(1 << c for c in self._switched if self._teardown_pending(pe, c)))
+
+    def stmt_TeardownExit(self, pe: PE, s: ir.TeardownExit, fr: Frame) -> None:
+        self._teardown_exit(pe, s.color)
+
     def expr_Bin(self, pe: PE, e: ir.Bin, fr: Frame):
         a = self._expr(pe, e.a, fr)
         b = self._expr(pe, e.b, fr)

@@ -50,10 +50,14 @@ class Scheduler:
         with np.errstate(all="ignore"):
             while True:
                 moved = self._route()
+                if self._switched:
+                    moved = self._route_switched() or moved
                 moved = self._host() or moved
                 moved = self._collectives() or moved
                 busy = [pe for pe in self._all if not pe.fault and self._step(pe)]
                 if not busy and not moved:
+                    if self._switched:
+                        self._switched_stuck()
                     return
                 rounds += 1
                 if rounds >= self.loop_limit:
@@ -70,7 +74,7 @@ class Scheduler:
         moved = False
         for pe in self._all:
             for color, q in pe.outbox.items():
-                if not q or self._streams.get(color) == "d2h":
+                if not q or self._streams.get(color) == "d2h" or color in self._switched:
                     continue
                 dests = self._dests.get(color, {}).get(pe.y * self.program.width + pe.x)
                 if not dests:

@@ -27,6 +27,7 @@ from wsejax.csl.builtins import (
     symbols,
     task_table,
     tasks,
+    teardown,
     values,
 )
 from wsejax.csl.builtins._registry import FABRIC_BUILTINS, HANDLERS, args, builtin, call, nargs
@@ -39,4 +40,4 @@ from wsejax.csl.builtins.queues import _check_queue, finish_pe
 __all__ = ["FABRIC_BUILTINS", "HANDLERS", "args", "builtin", "call", "colors", "dsd", "dsd_op",
            "dsd_ops", "dsrs", "fabric_dsd", "finish_pe", "layout", "nargs", "queues", "rotating",
            "runtime",
-           "symbols", "task_table", "tasks", "values", "_check_queue"]
+           "symbols", "task_table", "tasks", "teardown", "values", "_check_queue"]

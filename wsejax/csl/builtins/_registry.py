@@ -10,7 +10,6 @@ from wsejax.frontend import RuleError
 HANDLERS: dict = {}
 
 FABRIC_BUILTINS = {
-    "set_teardown_handler",
     "set_fifo_read_length", "set_fifo_write_length", "dfilt",
     "get_filter_id", "rpc", "get_config", "set_config",
     "get_config_unchecked", "set_config_unchecked",

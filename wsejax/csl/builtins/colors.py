@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from wsejax import ir
 from wsejax.csl.builtins._registry import builtin, nargs, rule
+from wsejax.csl.builtins.switch_config import parse_switches, split_routes
 from wsejax.csl.builtins.tasks import runtime_handle
 from wsejax.csl.values import (
     ColorVal,
@@ -48,11 +49,14 @@ def _color_config(c, color, config, node):
     if not isinstance(config, StructVal):
         raise c.error(f"@{node.name} takes a config struct like .{{ .routes = .{{ .rx = "
                       ".{WEST}, .tx = .{RAMP} } }", node.pos)
-    unknown = set(config.fields) - {"routes", "filter"}
+    unknown = set(config.fields) - {"routes", "filter", "switches", "teardown"}
     if unknown:
-        raise c.error(f"@{node.name}: .{sorted(unknown)[0]} (switches, teardown) is "
-                      "not supported yet", node.pos)
-    routes = _routes(c, config.fields.get("routes"), node)
+        raise c.error(f"@{node.name}: a color config has no field .{sorted(unknown)[0]} (it "
+                      "takes .routes, .switches, .filter, .teardown)", node.pos)
+    routes, legacy = split_routes(c, config.fields.get("routes"), node)
+    routes = _routes(c, routes, node)
+    switches = parse_switches(c, config.fields.get("switches"), legacy, color.id, node,
+                              config.fields.get("teardown", False))
     rx = _directions(c, routes.fields.get("rx", TupleVal([])), node, ".rx")
     tx = _directions(c, routes.fields.get("tx", TupleVal([])), node, ".tx")
     swap = _color_swap(c, routes, node)
@@ -60,7 +64,7 @@ def _color_config(c, color, config, node):
     if "filter" in config.fields:
         # it filters what this PE's CE receives; what the PE forwards passes unfiltered
         filt = _filter(c, config.fields["filter"], node)
-    return color.id, (rx, tx) + swap, filt
+    return color.id, (rx, tx) + swap, filt, switches
 
 
 def _color_swap(c, routes, node) -> tuple:
@@ -140,11 +144,13 @@ def _set_color_config(c, node, env):
     lay = c.layout_for(node)
     x = c.comptime_int(c.ev(node.args[0], env), node.args[0].pos)
     y = c.comptime_int(c.ev(node.args[1], env), node.args[1].pos)
-    color, route, filt = _color_config(c, c.ev(node.args[2], env), c.ev(node.args[3], env),
-                                       node)
+    color, route, filt, switches = _color_config(c, c.ev(node.args[2], env),
+                                                 c.ev(node.args[3], env), node)
     lay.set_color_config(x, y, color, route, node.pos)
     if filt is not None:
         lay.filters[(x, y, color)] = filt
+    if switches is not None:
+        lay.switches[(x, y, color)] = switches
     return None
 
 
@@ -155,13 +161,15 @@ def _set_local_color_config(c, node, env):
     if pe is None or env.fn is not None:
         raise c.error("@set_local_color_config belongs in a top-level comptime block of a PE "
                       "program", node.pos)
-    color, route, filt = _color_config(c, c.ev(node.args[0], env), c.ev(node.args[1], env),
-                                       node)
+    color, route, filt, switches = _color_config(c, c.ev(node.args[0], env),
+                                                 c.ev(node.args[1], env), node)
     if color in pe.routes:
         raise c.error(f"color {color} is configured twice", node.pos)
     pe.routes[color] = route
     if filt is not None:
         pe.filters[color] = filt
+    if switches is not None:
+        pe.switches[color] = switches
     return None
 
 

@@ -197,14 +197,18 @@ def _finish_queue_config(c, pe: PeBuilder, colors: dict) -> dict:
         if key not in colors:
             raise c.error(f"@queue_flush of {key[0]} queue {key[1]}, which is never "
                           "initialised", pos)
-    if pe.flushed or pe.empty_handlers:
+    if pe.flushed or pe.empty_handlers or pe.teardown_handlers:
         if TEARDOWN_TASK in pe.tasks:
             pos = next(iter(pe.empty_handlers.values()))[1] if pe.empty_handlers \
+                else next(iter(pe.teardown_handlers.values()))[1] if pe.teardown_handlers \
                 else next(iter(pe.flushed.values()))
             raise c.error(f"task ID {TEARDOWN_TASK} (the teardown task) is bound, but "
-                          "@queue_flush and @set_empty_queue_handler need it", pos)
+                          "@queue_flush, @set_empty_queue_handler and @set_teardown_handler "
+                          "need it", pos)
         body = tuple(ir.If(ir.QueueFlushed(*key), (ir.Call(fname, ()),))
                      for key, (fname, _) in sorted(pe.empty_handlers.items()))
+        body += tuple(ir.If(ir.TeardownPending(color), (ir.Call(fname, ()),))
+                      for color, (fname, _) in sorted(pe.teardown_handlers.items()))
         fname = pe.fresh("teardown")
         pe.functions[fname] = ir.Function(fname, (), None, body)
         pe.tasks[TEARDOWN_TASK] = ir.Task(fname, "local", TEARDOWN_TASK)

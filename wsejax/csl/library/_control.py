@@ -9,6 +9,7 @@ from wsejax.csl.values import (
     ArrayVal,
     CNum,
     EnumT,
+    ObjArrayVal,
     RVal,
     TaskIdVal,
     TupleVal,
@@ -43,7 +44,7 @@ def _flag(c, v, node) -> int:
 
 def _items(c, v, node, n: int) -> list:
     seq = v.items if isinstance(v, TupleVal) else (
-        v.values.reshape(-1).tolist() if isinstance(v, ArrayVal) else None)
+        v.values.reshape(-1).tolist() if isinstance(v, (ArrayVal, ObjArrayVal)) else None)
     if seq is None or len(seq) < n:
         raise c.error(f"expected an array of at least {n} values, got {describe(v)}", node.pos)
     return list(seq[:n])

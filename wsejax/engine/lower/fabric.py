@@ -232,6 +232,25 @@ class FabricLowering:
             return self.lane(jnp.zeros(self.lanes, bool), fr)
         return self.lane(state == FLUSHED, fr)
 
+    def stmt_TeardownExit(self, s: ir.TeardownExit, fr, m) -> None:
+        """`teardown.exit(color)` on the lanes in `m`: the router moves the color again."""
+        st = self.machine.fab.switched.get(s.color)
+        if self.discovering or st is None:
+            return
+        mm = jnp.ones(self.lanes, bool) if m is None else m
+        st["down"] = st["down"] & ~mm
+
+    def expr_TeardownPending(self, e: ir.TeardownPending, fr: Frame):
+        """`teardown.is_pending(color)`, or `get_pending()`: one bit per color in teardown."""
+        switched = self.machine.fab.switched
+        if e.color is not None:
+            st = switched.get(e.color)
+            return self.lane(jnp.zeros(self.lanes, bool) if st is None else st["down"], fr)
+        mask = jnp.zeros(self.lanes, jnp.uint32)
+        for col, st in switched.items():
+            mask = mask | (st["down"].astype(jnp.uint32) << col)
+        return self.lane(mask, fr)
+
     def per_color(self, machine: Machine, color, value_of):
         """`value_of(c)` (an `[H, W, ...]` array) of each PE's own color c of `color`."""
         out = None

@@ -1,0 +1,204 @@
+"""The switched colors of the engine: routers that move wavelets one hop a tick and execute the
+commands of the control wavelets passing them (the rules of `wsejax.switches`), every PE at once.
+
+Contract. `SwitchedColor` holds one switched color's static tables (`[H, W, 4]` per position);
+its state in `FabricArrays.switched[color]` is `pos` `[H, W]` int32 (the switch position),
+`buf` `[H, W, 5]` uint32 (the wavelet held per input port), `ctl` and `full` `[H, W, 5]` bool
+(it is a control wavelet; the port holds one) and `down` `[H, W]` bool (the color is in
+teardown there). `route_switched(eng, m)` runs one tick of every
+switched color and returns the wavelets moved; `switched_stuck(eng, m)` faults, once the
+fabric is quiescent, the PEs whose router holds an unroutable wavelet. Neighbours are reached by
+shifting whole `[H, W]` arrays (no per-PE Python).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import jax.numpy as jnp
+import numpy as np
+
+from wsejax.engine.rings import pick, ring_control, ring_peek, ring_pop, ring_push
+from wsejax.engine.state import task_bit
+from wsejax.switches import (
+    PORTS,
+    RAMP,
+    STEPS,
+    SWITCH_ADV,
+    SWITCH_RST,
+    TEARDOWN,
+    TEARDOWN_TASK,
+    SwitchTable,
+    current_command,
+    current_ignored,
+    pop_payload,
+    should_pop,
+    stuck_text,
+)
+
+if TYPE_CHECKING:
+    from wsejax.engine.core import Engine
+    from wsejax.engine.machine import Machine
+
+__all__ = ["SwitchedColor", "initial_state", "route_switched", "switched_stuck"]
+
+
+@dataclass(frozen=True, eq=False)
+class SwitchedColor:
+    """One switched color's tables, `[H, W, 4]` over the positions or `[H, W]`."""
+
+    rx: np.ndarray
+    tx: np.ndarray
+    valid: np.ndarray
+    start: np.ndarray
+    ring: np.ndarray
+    pop: np.ndarray
+    configured: np.ndarray
+    teardown: np.ndarray
+
+    @classmethod
+    def of(cls, t: SwitchTable) -> SwitchedColor:
+        return cls(np.moveaxis(t.rx, 0, -1).astype(np.int32),
+                   np.moveaxis(t.tx, 0, -1).astype(np.int32),
+                   np.moveaxis(t.valid, 0, -1), t.start, t.ring, t.pop, t.configured,
+                   t.teardown)
+
+    def at(self, table: np.ndarray, pos):
+        """`table[y, x, pos[y, x]]`."""
+        return jnp.take_along_axis(jnp.asarray(table), pos[..., None], axis=-1)[..., 0]
+
+
+def initial_state(t: SwitchedColor) -> dict:
+    h, w = t.start.shape
+    return {"pos": jnp.asarray(t.start, jnp.int32),
+            "buf": jnp.zeros((h, w, PORTS), jnp.uint32),
+            "ctl": jnp.zeros((h, w, PORTS), bool),
+            "full": jnp.zeros((h, w, PORTS), bool),
+            "down": jnp.asarray(t.teardown, bool)}
+
+
+def _at(a, dx: int, dy: int, fill):
+    """`out[y, x] = a[y + dy, x + dx]`, `fill` outside the grid."""
+    h, w = a.shape[:2]
+    p = jnp.pad(a, [(1, 1), (1, 1)] + [(0, 0)] * (a.ndim - 2), constant_values=fill)
+    return p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+
+
+def _bit(mask, k: int):
+    return ((mask >> k) & 1) != 0
+
+
+def _chosen(t: SwitchedColor, st: dict):
+    """The port each router serves this tick: `(has, port, word, ctl, tx)`."""
+    rx = t.at(t.rx, st["pos"])
+    ports = jnp.arange(PORTS, dtype=jnp.int32)
+    moving = jnp.asarray(t.configured) & ~st["down"]
+    acc = st["full"] & (((rx[..., None] >> ports) & 1) != 0) & moving[..., None]
+    port = jnp.argmax(acc, axis=-1).astype(jnp.int32)
+    word = jnp.take_along_axis(st["buf"], port[..., None], axis=-1)[..., 0]
+    ctl = jnp.take_along_axis(st["ctl"], port[..., None], axis=-1)[..., 0]
+    return jnp.any(acc, axis=-1), port, word, ctl, t.at(t.tx, st["pos"])
+
+
+def _commands(t: SwitchedColor, st: dict, fire, word, ctl):
+    """The positions after the control wavelets that leave run their commands, what they
+    forward, and where one carries TEARDOWN."""
+    pos = st["pos"]
+    cmd = current_command(word).astype(jnp.int32)
+    run = fire & ctl
+    nxt = jnp.minimum(pos + 1, 3)
+    valid_next = (pos < 3) & t.at(t.valid, nxt)
+    advanced_to = jnp.where(valid_next, pos + 1, jnp.where(jnp.asarray(t.ring), 0, pos))
+    new = jnp.where(run & (cmd == SWITCH_ADV), advanced_to,
+                    jnp.where(run & (cmd == SWITCH_RST), 0, pos))
+    advanced = new != pos
+    popit = ctl & should_pop(jnp.asarray(t.pop), cmd, advanced)
+    forward = jnp.where(popit, pop_payload(word), word)
+    return new, forward, run & (cmd == TEARDOWN)
+
+
+def _tick(eng: Engine, m: Machine, col: int, t: SwitchedColor, st: dict, filt):
+    """One tick of switched color `col`: the new state and the wavelets moved."""
+    fab = m.fab
+    cap = eng.capacity
+    has, port, word, ctl, tx = _chosen(t, st)
+    fire = has
+    for d, (dx, dy, opp) in enumerate(STEPS):
+        free = _at(~st["full"][..., opp], dx, dy, False)
+        fire = fire & (~_bit(tx, d) | free)
+    to_ce = ~ctl | (current_ignored(word) == 0)
+    inbox = fab.inbox.get(col)
+    room = cap - inbox.count if inbox is not None else jnp.zeros_like(port)
+    deliver = _bit(tx, RAMP) & to_ce
+    fire = fire & (~deliver | (room > 0))
+    new, forward, teardown = _commands(t, st, fire, word, ctl)
+    m.active = m.active | task_bit(TEARDOWN_TASK, teardown)
+    down = st["down"] | teardown
+    sent = fire
+    ports = jnp.arange(PORTS, dtype=jnp.int32)
+    full = st["full"] & ~(fire[..., None] & (ports == port[..., None]))
+    buf, ctls = st["buf"], st["ctl"]
+    for d, (dx, dy, opp) in enumerate(STEPS):
+        got = _at(sent & _bit(tx, d), -dx, -dy, False)
+        buf = buf.at[..., opp].set(jnp.where(got, _at(forward, -dx, -dy, 0), buf[..., opp]))
+        ctls = ctls.at[..., opp].set(jnp.where(got, _at(ctl, -dx, -dy, False), ctls[..., opp]))
+        full = full.at[..., opp].set(full[..., opp] | got)
+    if inbox is not None:
+        _deliver(eng, m, col, (sent & deliver).astype(jnp.int32), word, ctl, filt)
+    # the CE's next wavelet enters an empty RAMP buffer
+    out = fab.outbox[col]
+    take = ~full[..., RAMP] & (out.count > 0) & ~st["down"]
+    head = ring_peek(out, 1)[..., 0]
+    head_ctl = (ring_control(out) & 1) != 0 if out.ctl is not None else jnp.zeros_like(take)
+    ring_pop(out, take.astype(jnp.int32))
+    buf = buf.at[..., RAMP].set(jnp.where(take, head, buf[..., RAMP]))
+    ctls = ctls.at[..., RAMP].set(jnp.where(take, head_ctl, ctls[..., RAMP]))
+    full = full.at[..., RAMP].set(full[..., RAMP] | take)
+    moved = jnp.sum(fire.astype(jnp.int32)) + jnp.sum(take.astype(jnp.int32))
+    return {"pos": new, "buf": buf, "ctl": ctls, "full": full, "down": down}, moved
+
+
+def _deliver(eng: Engine, m: Machine, col: int, k, word, ctl, filt) -> None:
+    """Push the wavelet `word` into the inbox where `k` is 1, through the PE's filter (`filt`:
+    the filter stage of the static router)."""
+    cap = eng.capacity
+    words = jnp.broadcast_to(word[..., None], word.shape + (cap,))
+    ring = m.fab.inbox[col]
+    marks = None
+    if ring.ctl is not None:
+        marks = jnp.broadcast_to(ctl[..., None], word.shape + (cap,)).astype(jnp.uint32)
+    kept, words, marks = filt(eng, m, col, k, words, marks)
+    ring_push(ring, kept, lambda at: pick(words, at),
+              None if marks is None else lambda at: pick(marks, at))
+
+
+def route_switched(eng: Engine, m: Machine, filt):
+    """One tick of every switched color that some PE sends on; the wavelets moved. `filt` is
+    the filter stage (`engine.tick`)."""
+    moved = jnp.int32(0)
+    for col, t in eng.switched.items():
+        if col not in m.fab.outbox:
+            continue
+        m.fab.switched[col], n = _tick(eng, m, col, t, m.fab.switched[col], filt)
+        moved = moved + n
+    return moved
+
+
+def switched_stuck(eng: Engine, m: Machine) -> None:
+    """Fault each PE whose router holds a wavelet it cannot route (at quiescence)."""
+    for col, t in eng.switched.items():
+        if col not in m.fab.outbox:
+            continue
+        st = m.fab.switched[col]
+        pos, full = st["pos"], st["full"]
+        rx, tx = t.at(t.rx, pos), t.at(t.tx, pos)
+        configured = jnp.asarray(t.configured)
+        ports = jnp.arange(PORTS, dtype=jnp.int32)
+        refused = full & ((((rx[..., None] >> ports) & 1) == 0) | ~configured[..., None])
+        bad = jnp.any(refused, axis=-1) & ~st["down"]
+        for d, (dx, dy, opp) in enumerate(STEPS):
+            takes = _at(configured & _bit(rx, opp), dx, dy, False)
+            bad = bad | (jnp.any(full, axis=-1) & _bit(tx, d) & ~takes & ~st["down"])
+        code = eng.register_fault(stuck_text(col))
+        m.fault = jnp.where(bad & (m.fault == 0), jnp.int32(code), m.fault)

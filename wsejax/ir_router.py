@@ -1,0 +1,49 @@
+"""IR of the routers (spec 6.2, 6.4): a color config's `.switches` and `.teardown`
+(`Switches`), and the runtime side of teardown (`TeardownExit`, `TeardownPending`), which
+`wsejax.ir` joins to its statements and expressions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wsejax.types import DType
+
+__all__ = ["POP_MODES", "Switches", "TeardownExit", "TeardownPending"]
+
+
+POP_MODES = ("no_pop", "always_pop", "pop_on_advance", "pop_on_advance_nop")
+
+
+@dataclass(frozen=True)
+class Switches:
+    """The `.switches` of a color's configuration at a PE (spec 6.2). `positions` are pos1..pos3,
+    each None (invalid) or `(rx, tx)`: the ports it replaces, each a tuple of directions or None
+    where the position keeps position 0's. `current` is the position at start-up; `pop_mode` one
+    of `POP_MODES`."""
+
+    positions: tuple = (None, None, None)
+    current: int = 0
+    ring_mode: bool = False
+    pop_mode: str = "no_pop"
+    teardown: bool = False          # `.teardown = true`: the color starts in teardown
+
+
+# ------------------------------------------------------------------------------------------------
+# Teardown (spec 6.4): the router of a color in teardown moves none of its wavelets
+
+
+@dataclass(frozen=True)
+class TeardownExit:
+    """`<tile_config>.teardown.exit(color)`: the PE's router takes color `color` out of
+    teardown."""
+
+    color: int
+
+
+@dataclass(frozen=True)
+class TeardownPending:
+    """`<tile_config>.teardown.is_pending(color)` (bool: the PE's router holds `color` in
+    teardown) or, with `color` None, `get_pending()` (u32: bit c set for each such color)."""
+
+    color: int | None
+    dtype: DType = DType.bool_

@@ -1,0 +1,168 @@
+"""The switched colors of the reference interpreter: routers that move their wavelets one hop a
+round and execute the commands of the control wavelets passing them (the rules of
+`wsejax.switches`), one PE at a time.
+
+Contract: `SwitchedRouter` is the part of `Reference` that keeps, per switched color, each
+router's switch position and one wavelet per input port; `_route_switched` runs one round of
+every switched color, `_switched_stuck` faults the PEs whose router holds an unroutable wavelet
+once the fabric is quiescent. `_teardown_exit` and `_teardown_pending` are the runtime side
+of `<tile_config>.teardown`.
+"""
+
+from __future__ import annotations
+
+from wsejax.reference.pe import CONTROL, PAYLOAD, PE
+from wsejax.switches import (
+    PORTS,
+    RAMP,
+    STEPS,
+    SWITCH_ADV,
+    SWITCH_RST,
+    TEARDOWN,
+    TEARDOWN_TASK,
+    SwitchTable,
+    current_command,
+    current_ignored,
+    next_position,
+    pop_payload,
+    should_pop,
+    stuck_text,
+)
+
+__all__ = ["SwitchedRouter"]
+
+
+class _Switch:
+    """One switched color's routers: `pos[y][x]`, `buf[y][x][port]` (None: empty) and
+    `down[y][x]` (the color is in teardown there)."""
+
+    def __init__(self, table: SwitchTable):
+        self.table = table
+        h, w = table.start.shape
+        self.pos = [[int(table.start[y, x]) for x in range(w)] for y in range(h)]
+        self.buf = [[[None] * PORTS for _ in range(w)] for _ in range(h)]
+        self.down = [[bool(table.teardown[y, x]) for x in range(w)] for y in range(h)]
+
+
+class SwitchedRouter:
+    """A mixin of `Reference`. Uses `program`, `queue_capacity`, `_all`, `_pes`."""
+
+    def _init_switched(self) -> None:
+        self._switched = {int(col): _Switch(t) for col, t in self.program.switched.items()}
+
+    def _route_switched(self) -> bool:
+        """One round of every switched color; whether anything moved."""
+        moved = False
+        for color, sw in self._switched.items():
+            fires = [f for f in (self._decide(pe, color, sw) for pe in self._all) if f]
+            for pe, port, wavelet in fires:
+                self._fire(pe, color, sw, port, wavelet)
+            moved = moved or bool(fires)
+            for pe in self._all:
+                box = pe.outbox.get(color)
+                bufs = sw.buf[pe.y][pe.x]
+                if box and bufs[RAMP] is None and not sw.down[pe.y][pe.x]:
+                    bufs[RAMP] = box.popleft()
+                    moved = True
+        return moved
+
+    def _to_ce(self, wavelet: int) -> bool:
+        """Whether a wavelet leaving on RAMP reaches the CE (data, or a control wavelet whose
+        current command's ce_ignore is clear)."""
+        return not wavelet & CONTROL or not current_ignored(wavelet & PAYLOAD)
+
+    def _decide(self, pe: PE, color: int, sw: _Switch):
+        """`(pe, port, wavelet)` if pe's router moves a wavelet this round, else None."""
+        t, x, y = sw.table, pe.x, pe.y
+        if not t.configured[y, x] or sw.down[y][x]:
+            return None
+        pos = sw.pos[y][x]
+        rx, tx = int(t.rx[pos, y, x]), int(t.tx[pos, y, x])
+        bufs = sw.buf[y][x]
+        port = next((p for p in range(PORTS) if bufs[p] is not None and rx >> p & 1), None)
+        if port is None:
+            return None
+        wavelet = bufs[port]
+        h, w = t.start.shape
+        for d, (dx, dy, opp) in enumerate(STEPS):
+            if tx >> d & 1:
+                nx, ny = x + dx, y + dy
+                if not (0 <= nx < w and 0 <= ny < h) or sw.buf[ny][nx][opp] is not None:
+                    return None
+        if tx >> RAMP & 1 and self._to_ce(wavelet) and \
+                len(pe.queue(pe.inbox, color)) >= self.queue_capacity:
+            return None
+        return pe, port, wavelet
+
+    def _fire(self, pe: PE, color: int, sw: _Switch, port: int, wavelet: int) -> None:
+        """Move the wavelet of `port` out of pe's router, executing its command."""
+        t, x, y = sw.table, pe.x, pe.y
+        tx = int(t.tx[sw.pos[y][x], y, x])
+        sw.buf[y][x][port] = None
+        forward = wavelet
+        if wavelet & CONTROL:
+            forward = self._command(pe, sw, wavelet)
+        for d, (dx, dy, opp) in enumerate(STEPS):
+            if tx >> d & 1:
+                sw.buf[y + dy][x + dx][opp] = forward
+        if tx >> RAMP & 1 and self._to_ce(wavelet):
+            wavelet_filter = pe.filters.get(color)
+            if wavelet_filter is None or wavelet_filter.passes(wavelet):
+                pe.queue(pe.inbox, color).append(wavelet)
+
+    def _command(self, pe: PE, sw: _Switch, wavelet: int) -> int:
+        """Run a leaving control wavelet's current command at pe's router: the wavelet it
+        forwards (its command popped as the pop mode says)."""
+        t, x, y = sw.table, pe.x, pe.y
+        pos = sw.pos[y][x]
+        payload = wavelet & PAYLOAD
+        cmd = current_command(payload)
+        if cmd == TEARDOWN:
+            sw.down[y][x] = True
+            pe.activate(TEARDOWN_TASK)
+        new = pos
+        if cmd == SWITCH_ADV:
+            new = next_position(pos, pos < 3 and bool(t.valid[min(pos + 1, 3), y, x]),
+                                bool(t.ring[y, x]))
+        elif cmd == SWITCH_RST:
+            new = 0
+        sw.pos[y][x] = new
+        if should_pop(int(t.pop[y, x]), cmd, new != pos):
+            return pop_payload(payload) | CONTROL
+        return wavelet
+
+    def _switched_stuck(self) -> None:
+        """At quiescence: fault each PE whose router holds a wavelet it cannot route."""
+        for color, sw in self._switched.items():
+            for pe in self._all:
+                if not pe.fault and self._unroutable(pe, sw):
+                    pe.halt(stuck_text(color))
+
+    def _unroutable(self, pe: PE, sw: _Switch) -> bool:
+        t, x, y = sw.table, pe.x, pe.y
+        bufs = sw.buf[y][x]
+        if all(b is None for b in bufs) or sw.down[y][x]:
+            return False
+        if not t.configured[y, x]:
+            return True
+        pos = sw.pos[y][x]
+        rx, tx = int(t.rx[pos, y, x]), int(t.tx[pos, y, x])
+        if any(b is not None and not rx >> p & 1 for p, b in enumerate(bufs)):
+            return True
+        h, w = t.start.shape
+        for d, (dx, dy, opp) in enumerate(STEPS):
+            if tx >> d & 1:
+                nx, ny = x + dx, y + dy
+                if not (0 <= nx < w and 0 <= ny < h) or not t.configured[ny, nx] or \
+                        not int(t.rx[sw.pos[ny][nx], ny, nx]) >> opp & 1:
+                    return True
+        return False
+
+    def _teardown_exit(self, pe: PE, color: int) -> None:
+        sw = self._switched.get(color)
+        if sw is not None:
+            sw.down[pe.y][pe.x] = False
+
+    def _teardown_pending(self, pe: PE, color: int) -> bool:
+        sw = self._switched.get(color)
+        return sw is not None and sw.down[pe.y][pe.x]
