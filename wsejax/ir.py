@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from wsejax.ir_router import POP_MODES, Switches, TeardownExit, TeardownPending
+from wsejax.ir_collectives import (
+    COLLECTIVE_FIELDS,
+    COLLECTIVE_KINDS,
+    Collective,
+    collective_record,
+)
+from wsejax.ir_router import POP_MODES, Filter, Switches, TeardownExit, TeardownPending
 from wsejax.types import DType
 
 __all__ = [
@@ -675,37 +681,6 @@ class PtrStore:
     dtype: DType
 
 
-# ------------------------------------------------------------------------------------------------
-# <collectives_2d>: collectives over a row or a column
-
-COLLECTIVE_KINDS = ("broadcast", "scatter", "gather", "reduce_fadds")
-COLLECTIVE_FIELDS = ("kind", "root", "count", "callback", "send", "send_at", "recv", "recv_at")
-
-
-def collective_record(axis: str) -> str:
-    """The `[len(COLLECTIVE_FIELDS)]u32` symbol of a PE's pending collective on `axis` (x: its
-    row): kind (1 + index in COLLECTIVE_KINDS; 0: none), root, count, callback task ID, and of
-    each buffer the index of its symbol in the PE program's symbols and its element offset."""
-    return f"%c2d.{axis}"
-
-
-@dataclass(frozen=True)
-class Collective:
-    """A `<collectives_2d/pe>` operation `kind` on `axis` ("x" the row, "y" the column): it is
-    recorded in `collective_record(axis)`. Once every PE of the line has issued one with the same
-    kind, root and count, the 32-bit elements move as MPI's would (ranks along the line from 0),
-    the records clear and each PE's `callback` task is activated. `send` / `recv`: u16 byte
-    addresses of the buffers, or None (broadcast: `send` is its one buffer)."""
-
-    kind: str
-    axis: str
-    root: Expr
-    count: Expr
-    send: Expr | None
-    recv: Expr | None
-    callback: Expr
-
-
 Stmt = (Assign | LocalAssign | DsdAssign | DsdOp | Map | If | For | While | Break | Continue
         | Return | Call | ExprStmt | UnblockCmdStream | Print | TaskCtl | QueueBind | QueueCtl
         | Assert | PtrStore | ConfigWrite | SetFifoLength | Collective)
@@ -824,24 +799,6 @@ class Fifo:
     # one waits), "suspend" (waits), "terminate" (ends, true) or "fault" (the PE faults)
     empty_action: str = "test_or_suspend"
     full_action: str = "test_or_suspend"
-
-
-@dataclass(frozen=True)
-class Filter:
-    """The filter of a color's configuration at a PE (spec 6.3), applied to the wavelets of
-    that color its CE receives. `kind` is "counter", "sparse_counter" or "range"; a limit
-    that is None was not given."""
-
-    kind: str
-    count_data: bool = False
-    count_control: bool = False
-    init_counter: int = 0
-    limit1: int | None = None
-    limit2: int | None = None
-    max_counter: int = 0
-    filter_control: bool = False
-    min_idx: int = 0
-    max_idx: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""IR of the routers (spec 6.2, 6.4): a color config's `.switches` and `.teardown`
-(`Switches`), and the runtime side of teardown (`TeardownExit`, `TeardownPending`), which
-`wsejax.ir` joins to its statements and expressions."""
+"""IR of the routers (spec 6.2-6.4): a color config's `.switches` and `.teardown`
+(`Switches`) and its `.filter` (`Filter`), and the runtime side of teardown (`TeardownExit`,
+`TeardownPending`), which `wsejax.ir` joins to its statements and expressions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from wsejax.types import DType
 
-__all__ = ["POP_MODES", "Switches", "TeardownExit", "TeardownPending"]
+__all__ = ["Filter", "POP_MODES", "Switches", "TeardownExit", "TeardownPending"]
 
 
 POP_MODES = ("no_pop", "always_pop", "pop_on_advance", "pop_on_advance_nop")
@@ -47,3 +47,21 @@ class TeardownPending:
 
     color: int | None
     dtype: DType = DType.bool_
+
+
+@dataclass(frozen=True)
+class Filter:
+    """The filter of a color's configuration at a PE (spec 6.3), applied to the wavelets of
+    that color its CE receives. `kind` is "counter", "sparse_counter" or "range"; a limit
+    that is None was not given."""
+
+    kind: str
+    count_data: bool = False
+    count_control: bool = False
+    init_counter: int = 0
+    limit1: int | None = None
+    limit2: int | None = None
+    max_counter: int = 0
+    filter_control: bool = False
+    min_idx: int = 0
+    max_idx: int = 0
