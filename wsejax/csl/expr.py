@@ -32,6 +32,7 @@ from wsejax.csl.values import (
     ArrayVal,
     CellVar,
     CNum,
+    DsdArray,
     DsdVal,
     DsdVarRef,
     EnumLitVal,
@@ -138,7 +139,9 @@ class ExprMixin:
         if isinstance(elem, Special) and elem.name in _NOT_ELEMENTS:
             raise self.error(f"an array cannot hold {elem}", e.pos)
         items = [self.coerce(self.ev(x, env), elem, x.pos, "array element") for x in e.items]
-        if any(isinstance(i, (RVal, LocalVar)) or not is_comptime_value(i) for i in items):
+        if isinstance(elem, Special) and elem.name in DSD_KINDS:
+            items = self.held_dsds(items, env)
+        elif any(isinstance(i, (RVal, LocalVar)) or not is_comptime_value(i) for i in items):
             raise self.error("array literal elements must be comptime-known", e.pos)
         dims = [None if d is None else self.comptime_int(self.ev(d, env), e.pos) for d in t.dims]
         shape = self.literal_shape(dims, len(items), e.pos)
@@ -304,6 +307,8 @@ class ExprMixin:
             return self.index_array(obj, e, env)
         if isinstance(obj, ObjArrayVal):
             return self.index_object_array(obj, e, env)
+        if isinstance(obj, DsdArray):
+            return self.index_dsd_array(obj, e, env)
         if isinstance(obj, str):
             return self.index_string(obj, e, env)
         if isinstance(obj, (SymRef, PtrVal)):
@@ -809,4 +814,6 @@ def _length(obj) -> int | None:
         return obj.shape[0]
     if isinstance(obj, RArray):
         return obj.type.shape[0]
+    if isinstance(obj, DsdArray):
+        return obj.shape[0]
     return None
