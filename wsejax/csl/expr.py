@@ -349,6 +349,8 @@ class ExprMixin:
             return self.index_handle_array(obj, e, env)
         if runtime and isinstance(obj.elem, Special) and obj.elem.name in DSD_KINDS:
             return self.index_const_dsds(obj, e, env)
+        if runtime and obj.elem == Special("direction"):
+            return self.index_directions(obj, e, env)
         if runtime:
             raise self.error(f"an array of {obj.elem} is indexed with a runtime index: its "
                              "elements exist only at compile time; index it with a "

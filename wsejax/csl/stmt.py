@@ -131,6 +131,7 @@ class StmtMixin:
         self.ignored_attrs(d)
         t = self.eval_type(d.type, env) if d.type is not None else None
         v = self.ev_as(d.value, t, env) if d.value is not None else UNDEFINED
+        t, v = self.held_local_directions(d, t, v, env)
         what = f"'{d.name}'"
         name_type(d, v)
         if d.comptime or env.fn is None:
