@@ -436,7 +436,7 @@ class ExprMixin:
         if isinstance(p, RPtr):
             if not isinstance(p.type.elem, ArrayT):
                 self.need_fn(env, e.pos, "reading PE memory")
-            return self.rptr_deref(p, e.pos)
+            return self.held_read(self.rptr_deref(p, e.pos), env)
         if not isinstance(p, PtrVal):
             raise self.error(f"cannot dereference {describe(p)}", e.pos)
         if p.array:
