@@ -225,8 +225,6 @@ def map_elements(callback, *args) -> None:
     inputs, output = args[:n_params], (args[n_params] if len(args) > n_params else None)
     _rule(check_map_operands, [_operand_info(a) for a in inputs],
           None if output is None else _operand_info(output))
-    _rule(check_map_simd, [_packed(a) for a in inputs] + ([] if output is None
-                                                        else [_packed(output)]))
     if fnref is None and any(isinstance(a, DsdValue) and a.dtype is None for a in inputs):
         raise ProgramError("@map: a fabric input has no element type of its own; give a "
                            "csl.fn callback with typed parameters")
@@ -235,6 +233,11 @@ def map_elements(callback, *args) -> None:
         fnref = pb.define_fn(callback, f"map{pb.site()}", tuple(in_types), None,
                              infer_ret=True)
     _check_map_types(inputs, in_types, fnref.param_types)
+    bits = [getattr(t, "bits", 0) for t in fnref.param_types]
+    _rule(check_map_simd, [_packed(a) for a in inputs] + ([] if output is None
+                                                        else [_packed(output)]),
+          bits + ([] if output is None else [getattr(fnref.ret, "bits", 0)]),
+          output is not None)
     _rule(check_map_output, "the callback", fnref.ret, output is not None)
     out_op = None
     if fnref.ret is not None:

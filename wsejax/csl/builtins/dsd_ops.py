@@ -371,8 +371,6 @@ def _map(c, node, env):
     inputs, output = rest[:n], (rest[n] if len(rest) > n else None)
     rule(c, node, check_map_operands, [_operand_info(c, v, node, pe) for v in inputs],
          None if output is None else _operand_info(c, output, node, pe), offset=1)
-    rule(c, node, check_map_simd, [_simd_of(c, v, node, pe) for v in inputs] +
-         ([] if output is None else [_simd_of(c, output, node, pe)]), offset=1)
     if isinstance(callee, NativeFn):
         types = [_map_input_type(c, v, node, k, pe) for k, v in enumerate(inputs, 1)]
         in_ops, _ = _map_inputs(c, callee, types, inputs, node, pe)
@@ -385,6 +383,11 @@ def _map(c, node, env):
         name = c.specialize(callee, fenv, runtime, key, node.pos)
         c.check_map_callback(pe.functions[name], node.pos)
     ret = pe.functions[name].ret
+    bits = [getattr(t, "bits", 0) for t in types] + [getattr(ret, "bits", 0)]
+    rule(c, node, check_map_simd, [_simd_of(c, v, node, pe) for v in inputs] +
+         ([] if output is None else [_simd_of(c, output, node, pe)]),
+         bits[:len(inputs)] + ([] if output is None else bits[-1:]), output is not None,
+         offset=1)
     rule(c, node, check_map_output, fname, ret, output is not None, pos=node.pos)
     out_op = None
     if ret is not None:
