@@ -48,6 +48,7 @@ from wsejax.frontend.dsds import (
 from wsejax.frontend.fabric import (
     Operand,
     check_async,
+    check_fifo_length,
     check_index,
     check_map_arity,
     check_map_input,
@@ -55,6 +56,7 @@ from wsejax.frontend.fabric import (
     check_map_output,
     check_map_result,
     check_stream_operands,
+    op_may_end_early,
 )
 from wsejax.frontend.simd import (
     check_fifo_simd,
@@ -168,7 +170,8 @@ def _pointer_destination(c, p: RPtr, node, config, fn, pe):
 def _op_result(vals, config, site: int):
     """What the builtin gives (spec 7.5, 8): a synchronous op with a FIFO operand may end
     early, false, at run time; any other completes (an asynchronous one is started): true."""
-    if (config is None or not config.async_) and any(isinstance(v, FifoVal) for v in vals):
+    if op_may_end_early(config is not None and config.async_,
+                        any(isinstance(v, FifoVal) for v in vals)):
         return RVal(ir.OpOk(site), DType.bool_)
     return True
 
@@ -341,9 +344,8 @@ def _set_fifo_length(c, node, env):
     nargs(c, node, 2)
     fn = c.need_fn(env, node.pos, f"@{node.name}")
     f = c.ev(node.args[0], env)
-    if not isinstance(f, FifoVal):
-        raise c.error(f"@{node.name} takes a FIFO (const f = @allocate_fifo(buf)), got "
-                      f"{describe(f)}", node.args[0].pos)
+    rule(c, node, check_fifo_length, node.name, isinstance(f, FifoVal), describe(f),
+         pos=node.args[0].pos)
     n = c.to_expr(c.ev(node.args[1], env), DType.u16, node.args[1].pos,
                   f"the length of @{node.name}")
     end = "read" if node.name == "set_fifo_read_length" else "write"
