@@ -43,3 +43,42 @@ def test_a_map_callback_reads_through_a_runtime_pointer(tmp_path, arch):
     np.testing.assert_array_equal(got[:, :3], [[8 + 500, 7 + 800, 2 + 40 + 800],
                                                [80 + 5000, 70 + 8000, 2 + 40 + 800],
                                                [8 + 500, 7 + 800, 2 + 40 + 800]])
+
+
+# each PE sends 7, 9, 11 to itself on color 5; an asynchronous @mov32 receives them into the
+# u32 its pointer names as it starts (out[1] on even PEs, out[2] on odd ones), however the
+# pointer changes afterwards; the task it activates on completion ends the launch
+ASYNC_DEST = """
+const c5 = @get_color(5);
+const oq = @get_output_queue(2);
+const iq = @get_input_queue(4);
+const send = @get_dsd(fabout_dsd, .{ .extent = 3, .fabric_color = c5, .output_queue = oq });
+const recv = @get_dsd(fabin_dsd, if (@is_arch("wse3")) .{ .extent = 3, .input_queue = iq }
+                      else .{ .extent = 3, .fabric_color = c5, .input_queue = iq });
+var words = [3]u32 { 7, 9, 11 };
+var spare: u32 = 0;
+const wd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> words[i] });
+var p: *u32 = &spare;
+task done() void { out[3] = spare + 1; sys.unblock_cmd_stream(); }
+fn main() void {
+  if (lay.get_x_coord() % 2 == 0) { p = &out[1]; } else { p = &out[2]; }
+  @mov32(p, recv, .{ .async = true, .activate = @get_local_task_id(12) });
+  p = &spare;
+  @mov32(send, wd);
+  out[0] = 5;
+}
+comptime {
+  @bind_local_task(done, @get_local_task_id(12));
+  if (@is_arch("wse3")) { @initialize_queue(oq, .{ .color = c5 }); }
+  @initialize_queue(iq, .{ .color = c5 });
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_async_op_writes_through_the_pointer_it_started_with(tmp_path, arch):
+    got = run_out(program(tmp_path, ASYNC_DEST, arch, layout="""
+for (@range(i16, 3)) |x| {
+  @set_color_config(x, 0, @get_color(5), .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ RAMP } } });
+}"""))
+    np.testing.assert_array_equal(got, [[5, 11, 0, 1], [5, 0, 11, 1], [5, 11, 0, 1]])
