@@ -286,14 +286,6 @@ def test_a_const_array_under_a_dsd_moved_at_run_time(tmp_path, arch):
      "array literal has 3 elements, not a whole number of rows of 2"),
     ("const cs = [2]color { @get_color(1), 1.5 };\nfn main() void { _ = cs; }\n", "1.5 }",
      "array element: expected a color"),
-    ("const ds = [2]direction { NORTH, EAST };\nvar k: u16 = 1;\n"
-     "fn main() void { const d = ds[k]; }\n", "ds[k]",
-     "an array of direction is indexed with a runtime index"),
-    ("const ds = [2]direction { NORTH, EAST };\n"
-     "fn main() void { var d = ds; }\n", "var d",
-     "'d': a runtime var cannot hold an array of direction"),
-    ("var ds: [2]direction;\nfn main() void { _ = ds; }\n", "var ds",
-     "type [2]direction cannot be held in PE memory"),
     ("const cs = [2]color { @get_color(1), @get_color(2) };\n"
      "fn main() void { const c = cs[2]; }\n", "cs[2]",
      "index [2] out of range of an array of shape [2]"),

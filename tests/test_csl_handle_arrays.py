@@ -546,3 +546,38 @@ fn main() void {
 }
 """, arch, "@block(")
     assert f"@block: a runtime output queue names no task on {arch}" in str(e)
+
+
+# ------------------------------------------------------------------------------------------------
+# pointers to handles held in memory
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_to_handle_vars_fields_and_elements(tmp_path, arch):
+    # p points to a global task ID, q to a struct's color field, r to an element of an array
+    # of task IDs; main writes through each and activates the task read through r
+    got = run_out(program(tmp_path, TASKS + """
+const S = struct { c: color, n: u16 };
+var held: local_task_id = @get_local_task_id(10);
+var s = S { .c = @get_color(3), .n = 1 };
+var hs = [3]local_task_id { @get_local_task_id(10), @get_local_task_id(11),
+                            @get_local_task_id(12) };
+fn bump(p: *local_task_id) void { p.* = ids[(@get_int(p.*) - 8) % 3]; }
+fn main() void {
+  const x = lay.get_x_coord();
+  const p: *local_task_id = &held;
+  const before = p.*;
+  bump(p);
+  const q: *color = &s.c;
+  q.* = @get_color(4 + x);
+  const r: *local_task_id = &hs[x];
+  r.* = ids[x];
+  out[1] = @get_int(before) + 100 * @get_int(held);
+  out[2] = @get_int(s.c) + 100 * s.n;
+  out[3] = @get_int(hs[x]);
+  @activate(r.*);
+}
+""", arch))
+    # bump: held 10 -> ids[2] = 11 (ids = 12, 10, 11); before keeps 10
+    np.testing.assert_array_equal(got, [[120, 1110, 104, 12], [100, 1110, 105, 10],
+                                        [110, 1110, 106, 11]])

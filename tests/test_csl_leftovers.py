@@ -330,12 +330,14 @@ fn main() void {
     np.testing.assert_array_equal(ref, want)
 
 
-def test_the_address_of_a_handle_field_is_located(tmp_path):
+def test_the_address_of_a_field_of_a_struct_parameter_is_located(tmp_path):
     message = refused(tmp_path, """
 const T = struct { c: color, x: i32 };
 var t = T { .c = @get_color(3), .x = 1 };
 var out: [1]i32;
 var out_ptr: [*]i32 = &out;
-fn main() void { const p = &t.c; out[0] = t.x; }
-""", "&t.c")
-    assert "cannot take the address of field 'c' of a runtime T here" in message
+fn f(u: T) void { const p = &u.c; out[0] = u.x; }
+fn main() void { f(t); }
+""", "&u.c")
+    assert "cannot take the address of field 'c' of a runtime T here: only a field of a " \
+        "struct variable (global or local) has an address" in message

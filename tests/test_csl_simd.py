@@ -258,17 +258,6 @@ def test_simd_mode_leaves_no_half_for_an_index(tmp_path):
             "also carry the .index of wavelet_index_offset") in str(e)
 
 
-def test_map_moves_one_element_a_wavelet(tmp_path):
-    src = pe_source("@mov16(out, ad)", "@map(inc, in, gd)", 8, 8, "u16",
-                    in_opts=", .simd_mode = .simd_32")
-    src = src.replace("fn main()", "fn inc(x: u16) u16 { return x + 1; }\nfn main()")
-    e = _error(tmp_path, src)
-    line, col = position(src, "in, gd)")
-    assert f"pe.csl:{line}:{col}" in str(e)
-    assert ("@map: a fabric DSD with .simd_mode is not supported here: @map moves one element "
-            "a wavelet") in str(e)
-
-
 # ------------------------------------------------------------------------------------------------
 # the Python API takes the same option, under the same rules
 
@@ -336,3 +325,28 @@ def test_a_packed_fabric_dsd_through_registers(tmp_path, arch):
                       "const ir = @get_dsr(dsr_src1, 2);\nfn main()")
     eng, ref = exchanged(tmp_path, src.replace("|i|{8} -> got", "|i|{7} -> got"), arch, "u16", 8)
     check(eng, ref, [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_map_sends_and_receives_through_packed_fabric_dsds(tmp_path, arch):
+    # the sender maps its 8 elements into a .simd_64 fabout (two a wavelet); the receiver
+    # maps the .simd_64 fabin with b into got
+    src = pe_source("@map(inc, ad, out)", "@map(plus, in, bd, gd)", 8, 8, "u16",
+                    out_opts=", .simd_mode = .simd_64", in_opts=", .simd_mode = .simd_64")
+    src = src.replace("fn main() void {", "fn inc(x: u16) u16 { return 3 * x + 1; }\n"
+                      "fn plus(x: u16, y: u16) u16 { return x + y; }\nfn main() void {")
+    eng, ref = exchanged(tmp_path, src, arch, "u16", 8)
+    a = np.array([0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88], np.uint16)
+    b = np.array([100, 200, 300, 400, 500, 600, 700, 800], np.uint16)
+    check(eng, ref, 3 * a + 1 + b)
+
+
+def test_map_over_a_packed_fabric_dsd_takes_16_bit_elements(tmp_path):
+    src = pe_source("@map(wide, ad, out)", "@mov16(gd, in)", 8, 8, "u16",
+                    out_opts=", .simd_mode = .simd_64")
+    src = src.replace("fn main() void {", "fn wide(x: u16) u32 { return 3; }\nfn main() void {")
+    e = _error(tmp_path, src)
+    line, col = position(src, "out)")
+    assert f"pe.csl:{line}:{col}" in str(e)
+    assert ("@map: argument 2 is a fabric DSD with .simd_mode, which packs 16-bit elements, "
+            "and the callback's result is 32-bit") in str(e)

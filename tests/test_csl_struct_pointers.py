@@ -478,3 +478,35 @@ def test_type_of_a_range_or_a_library_function(tmp_path, expr, message):
     located(tmp_path, 'const math = @import_module("<math>");\n' + ERR_HEAD
             + f"const R = @type_of({expr});\n"
             "fn main() void { const x: R = undefined; _ = x; }\n", "@type_of(", message)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_more_than_1024_enums_assigned_through_a_pointer_at_once(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const E = enum(u8) { a, b, c };
+fn filled(v: E) [1100]E {
+  var a: [1100]E = undefined;
+  for (@range(u16, 1100)) |i| { a[i] = v; }
+  return a;
+}
+const all_c = filled(.c);
+var es: [1100]E;
+var fs: [1100]E = filled(.b);
+var out: [6]f32;
+var out_ptr: [*]f32 = &out;
+fn code(x: E) f32 { return @as(f32, @as(u8, x)); }
+fn main() void {
+  const p: *[1100]E = &es;
+  p.* = all_c;                               // from a comptime array
+  out[0] = code(es[0]) + 10.0 * code(es[1099]);
+  fs[1099] = .a;
+  p.* = fs;                                 // from an array in memory
+  out[1] = code(es[0]) + 10.0 * code(es[1099]);
+  es[5] = .c;
+  const q: *[1100]E = &fs;
+  q.* = p.*;                                // from the array another pointer points to
+  out[2] = code(fs[5]) + 10.0 * code(fs[1099]) + 100.0 * code(fs[1098]);
+  sys.unblock_cmd_stream();
+}
+""", arch), 3)
+    assert out.tolist() == [22.0, 1.0, 102.0]

@@ -687,7 +687,7 @@ def test_allocate_fifo_and_fifo_operands():
 
 @pytest.mark.parametrize("use, match", [
     (lambda f, g, s, o: csl.fadds(o, f, s), "cannot be the first"),
-    (lambda f, g, s, o: csl.fadds(o, s, f) and csl.fadds(f, g, f), "at most one source"),
+    (lambda f, g, s, o: (csl.fadds(o, s, f), csl.fadds(f, g, f)), "at most one source"),
     (lambda f, g, s, o: csl.map(lambda v: v, f, o), "does not take FIFOs"),
     (lambda f, g, s, o: csl.mov16(o, f), "16-bit"),
 ])

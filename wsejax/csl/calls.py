@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from wsejax import ir
 from wsejax.csl import ast
+from wsejax.csl.directions import held_type
 from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
 from wsejax.csl.handles import assigned_in_branches
 from wsejax.csl.jumps import Target, always_leaves, jump_init
@@ -79,7 +80,7 @@ class CallMixin:
         decl = fv.decl
         runtime, key = [], []
         for p, a in zip(decl.params, args):
-            t = self.eval_type(p.type, fenv)
+            t = held_type(self.eval_type(p.type, fenv))
             handle = _runtime_id_arg(self, t, a, decl, p, pos)
             if handle is not None:
                 runtime.append((p, DType.u16, handle))

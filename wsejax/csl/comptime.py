@@ -26,6 +26,8 @@ from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.calls import CallMixin
 from wsejax.csl.coerce import CoerceMixin
+from wsejax.csl.directions import DirectionMixin
+from wsejax.csl.dsd_arrays import DsdArrayMixin, holds_dsd_array
 from wsejax.csl.env import Env, Module, _Break, _Continue, _Return
 from wsejax.csl.expr import ExprMixin
 from wsejax.csl.handles import HandleMixin
@@ -68,7 +70,8 @@ __all__ = ["Compiler", "Module"]
 
 
 class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, PointerMixin,
-               StructPointerMixin, JumpMixin, BranchMixin, HandleMixin):
+               StructPointerMixin, JumpMixin, BranchMixin, HandleMixin, DsdArrayMixin,
+               DirectionMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements
@@ -219,6 +222,8 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Poi
                                  f"{PE_MEMORY_BYTES} bytes of a PE's memory", d.pos)
         v = self.ev(d.value, env) if d.value is not None else None
         name = mod.prefix + d.name
+        if holds_dsd_array(t, v):
+            return self.dsd_array_global(mod, d, t, v)
         if isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
             if not isinstance(v, DsdVal) or not isinstance(v.expr, ir.DsdLit):
                 raise self.error(f"DSD variable '{d.name}' needs a comptime-known @get_dsd",
@@ -227,6 +232,7 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Poi
             return DsdVarRef(name, v.kind, v.dtype)
         if isinstance(t, PtrT) or isinstance(v, PtrVal):
             return self.pointer_var(mod, d, t, v)
+        t, v = self.held_directions(t, v)
         held = t if t is not None else aggregate_type_of(v)
         if is_aggregate_type(held) or is_runtime_handle_type(held):
             return self.aggregate_global(mod, d, held, v)

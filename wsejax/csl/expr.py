@@ -32,6 +32,7 @@ from wsejax.csl.values import (
     ArrayVal,
     CellVar,
     CNum,
+    DsdArray,
     DsdVal,
     DsdVarRef,
     EnumLitVal,
@@ -138,7 +139,9 @@ class ExprMixin:
         if isinstance(elem, Special) and elem.name in _NOT_ELEMENTS:
             raise self.error(f"an array cannot hold {elem}", e.pos)
         items = [self.coerce(self.ev(x, env), elem, x.pos, "array element") for x in e.items]
-        if any(isinstance(i, (RVal, LocalVar)) or not is_comptime_value(i) for i in items):
+        if isinstance(elem, Special) and elem.name in DSD_KINDS:
+            items = self.held_dsds(items, env)
+        elif any(isinstance(i, (RVal, LocalVar)) or not is_comptime_value(i) for i in items):
             raise self.error("array literal elements must be comptime-known", e.pos)
         dims = [None if d is None else self.comptime_int(self.ev(d, env), e.pos) for d in t.dims]
         shape = self.literal_shape(dims, len(items), e.pos)
@@ -304,6 +307,8 @@ class ExprMixin:
             return self.index_array(obj, e, env)
         if isinstance(obj, ObjArrayVal):
             return self.index_object_array(obj, e, env)
+        if isinstance(obj, DsdArray):
+            return self.index_dsd_array(obj, e, env)
         if isinstance(obj, str):
             return self.index_string(obj, e, env)
         if isinstance(obj, (SymRef, PtrVal)):
@@ -344,6 +349,8 @@ class ExprMixin:
             return self.index_handle_array(obj, e, env)
         if runtime and isinstance(obj.elem, Special) and obj.elem.name in DSD_KINDS:
             return self.index_const_dsds(obj, e, env)
+        if runtime and obj.elem == Special("direction"):
+            return self.index_directions(obj, e, env)
         if runtime:
             raise self.error(f"an array of {obj.elem} is indexed with a runtime index: its "
                              "elements exist only at compile time; index it with a "
@@ -429,7 +436,7 @@ class ExprMixin:
         if isinstance(p, RPtr):
             if not isinstance(p.type.elem, ArrayT):
                 self.need_fn(env, e.pos, "reading PE memory")
-            return self.rptr_deref(p, e.pos)
+            return self.held_read(self.rptr_deref(p, e.pos), env)
         if not isinstance(p, PtrVal):
             raise self.error(f"cannot dereference {describe(p)}", e.pos)
         if p.array:
@@ -811,4 +818,6 @@ def _length(obj) -> int | None:
         return obj.shape[0]
     if isinstance(obj, RArray):
         return obj.type.shape[0]
+    if isinstance(obj, DsdArray):
+        return obj.shape[0]
     return None

@@ -1,6 +1,5 @@
 """Handles chosen at run time: colors, task IDs, queues and microthread IDs held as u16
-numbers (in PE memory, or read from a comptime array at a runtime index), and a DSD picked
-from a comptime array of DSDs by a runtime index.
+numbers (in PE memory, or read from a comptime array at a runtime index).
 
 A handle whose number is known only at run time is an `RtHandleVal` (a `UtIdVal` for a
 microthread); its number is read once, into a local, where the handle is made, so the handle
@@ -13,11 +12,7 @@ local from its declaration on, even where its initial value is known at compile 
 (`held_handle_local`); one assigned only at the nesting of its declaration keeps a
 comptime-known value while it has one.
 
-A comptime array of DSDs read at a runtime index becomes a DSD local that takes the chosen
-element (the elements share what the emulator fixes at compile time: a fabric DSD's color, a
-mem4d_dsd's shape): the index is first read from a u16 table of the element numbers (so a bad
-index faults as a numeric array's would), then each element is assigned where the index
-names it. No IR node is new.
+A DSD chosen at run time is `dsd_arrays.py`'s.
 
 `HandleMixin` uses from `self`: `error`, `need_fn`, `coerce`, `lvalue`, `const_symbol`, and
 from `AggregateMixin` `declare_leaves`, `index_const_structs` and `index_mem_array`.
@@ -33,10 +28,7 @@ from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.values import (
     RUNTIME_HANDLE_KINDS,
-    ArrayVal,
     ColorVal,
-    DsdVal,
-    LocalDsd,
     MemArray,
     ObjArrayVal,
     PeColorVal,
@@ -127,83 +119,6 @@ class HandleMixin:
         slot = Slot("local", env.module.pe.fresh(d.name + "."), (), t)
         self.store(env.fn, slot, v, d.pos, what, init=True)
         env.bind(d.name, slot)
-
-    # -- a runtime index into a comptime array of DSDs -----------------------------------------
-
-    def index_const_dsds(self, arr: ObjArrayVal, e: ast.Index, env: Env) -> DsdVal:
-        """`ds[i]` of a comptime array of DSDs at a runtime index: a DSD local that takes the
-        element the index names. The elements may differ in base, offset, stride and length,
-        not in what the emulator fixes when it compiles the program (see `_fixed_part`)."""
-        fn = self.need_fn(env, e.pos, "indexing a comptime array with a runtime index")
-        items = arr.values.reshape(-1).tolist()
-        kinds = {d.kind for d in items if isinstance(d, DsdVal)}
-        if len(kinds) != 1 or not all(isinstance(d, DsdVal) for d in items) or \
-                kinds == {"circbuf_dsd"}:
-            raise self.error(f"an array of {arr.elem} is indexed with a runtime index: only "
-                             "mem1d, mem4d, fabin and fabout DSDs can be chosen at run time; "
-                             "index it with a comptime-known value", e.pos)
-        kind = kinds.pop()
-        dtypes = {d.dtype for d in items} - {None}
-        if len(dtypes) > 1:
-            raise self.error(f"an array of {kind} is indexed with a runtime index, but its "
-                             f"elements are DSDs of different element types "
-                             f"({', '.join(sorted(str(t) for t in dtypes))})", e.pos)
-        fixed = {_fixed_part(d.expr) for d in items} - {None}
-        if len(fixed) > 1:
-            raise self.error(f"an array of {kind} is indexed with a runtime index, but its "
-                             f"elements differ in {_FIXED[kind]}, which wsejax fixes when it "
-                             "compiles the program; only their base address, offset, stride "
-                             "and length may differ", e.pos)
-        # the index, checked as a numeric array's: read from the table of element numbers
-        pe = env.module.pe
-        key = ("element numbers", id(arr))
-        if key not in pe.const_arrays:
-            table = ArrayVal(DType.u16, np.arange(len(items), dtype=np.uint16).reshape(
-                arr.values.shape))
-            pe.const_arrays[key] = (self.const_symbol(table, env, e.pos), arr)
-        sym = pe.const_arrays[key][0]
-        pick = pe.fresh("pick.")
-        name, indices, _, _ = self.lvalue(ast.Index(ast.Ident("%const"), e.indices, e.pos),
-                                          env, sym)
-        fn.emit(ir.LocalAssign(pick, ir.Load(name, indices, DType.u16)))
-        local = pe.fresh("dsd.")
-        fn.emit(ir.LocalAssign(local, items[0].expr))
-        for k, d in enumerate(items[1:], 1):
-            hit = ir.Bin("==", ir.Local(pick, DType.u16), ir.Const(k, DType.u16),
-                         DType.bool_)
-            fn.emit(ir.If(hit, (ir.LocalAssign(local, d.expr),), ()))
-        return LocalDsd(local, kind, dtypes.pop() if dtypes else None).value()
-
-
-# what each DSD kind fixes at compile time, in the emulator's model: a DSD chosen at run time
-# keeps it from whichever element it takes
-_FIXED_FIELDS = {
-    ir.Mem1d: ("wavelet_index_offset",),
-    ir.Mem4d: ("coeffs", "extents", "wavelet_index_offset"),
-    ir.FabIn: ("color", "queue", "simd"),
-    ir.FabOut: ("color", "queue", "wavelet_index_offset", "control", "zero", "simd"),
-}
-_FIXED = {
-    "mem1d_dsd": ".wavelet_index_offset",
-    "mem4d_dsd": "their dimensions (extents and strides) or .wavelet_index_offset",
-    "fabin_dsd": "their color, input queue or .simd_mode",
-    "fabout_dsd": "their color, output queue, .wavelet_index_offset, .control, .zero or "
-                  ".simd_mode",
-}
-
-
-def _fixed_part(expr):
-    """The compile-time part of DSD expression `expr` (the literal it was made from, through
-    its setters), or None where it is not known here (a DSD variable)."""
-    while not isinstance(expr, ir.DsdLit):
-        expr = getattr(expr, "dsd", None)
-        if expr is None:
-            return None
-    d = expr.dsd
-    fields = _FIXED_FIELDS.get(type(d))
-    if fields is None:
-        return None
-    return (type(d).__name__, *(getattr(d, f) for f in fields))
 
 
 def _known(h) -> bool:

@@ -33,6 +33,7 @@ from wsejax.csl.values import (
     DsdVal,
     EnumRVal,
     EnumT,
+    EnumVal,
     LocalVar,
     MemArray,
     PtrCell,
@@ -41,13 +42,16 @@ from wsejax.csl.values import (
     PtrVar,
     RArray,
     RPtr,
+    RtHandleVal,
     RVal,
     Slot,
     Special,
     StructT,
     SymRef,
+    UtIdVal,
     describe,
     flat_indices,
+    is_runtime_handle_type,
     leaf_dtype,
 )
 from wsejax.types import DType
@@ -245,16 +249,18 @@ class PointerMixin:
         found, v = env.lookup(node.name)
         if not found and env.module.has(node.name):
             found, v = True, env.module.get(node.name, pos)
-        if not (found and isinstance(v, Slot) and isinstance(v.ctype, EnumT)):
+        if not (found and isinstance(v, Slot) and (isinstance(v.ctype, EnumT)
+                                                   or is_runtime_handle_type(v.ctype))):
             return None
         if v.kind != "sym" or v.indices:
             raise self.error(f"cannot take the address of '{node.name}' here", pos)
         return RPtr(ir.AddrOf(v.name), PtrT("single", v.const, v.ctype))
 
     def enum_element_address(self, arr, idx: list, pos) -> RPtr:
-        """`&es[i]` of an array of enums in memory: a pointer to the element's tag."""
+        """`&es[i]` of an array of enums (or handles) in memory: a pointer to the element's
+        tag (number)."""
         t = arr.elem
-        base = RArray(ir.AddrOf(arr.prefix), ArrayT(t.tag, arr.shape))
+        base = RArray(ir.AddrOf(arr.prefix), ArrayT(leaf_dtype(t), arr.shape))
         return RPtr(self.runtime_element_address(base, idx, pos).expr, PtrT("single", False, t))
 
     def address_error(self, v, node, pos):
@@ -378,14 +384,21 @@ class PointerMixin:
             return RPtr(ir.PtrLoad(addr, U16), elem)
         if isinstance(elem, EnumT):
             return EnumRVal(ir.PtrLoad(addr, elem.tag), elem.tag, elem)
+        if is_runtime_handle_type(elem):
+            return self.handle_value(ir.PtrLoad(addr, U16), elem)
         return RVal(ir.PtrLoad(addr, elem), elem)
+
+    def held_read(self, v, env: Env):
+        """A value read through a pointer: a handle's number copied to a local now (a later
+        store through the pointer does not change it)."""
+        return self.held_handle(v, env) if isinstance(v, (RtHandleVal, UtIdVal)) else v
 
     def rptr_index(self, p, e: ast.Index, env: Env):
         """`p[i]` read through a runtime pointer (or `(p.*)[i]`)."""
         self.need_fn(env, e.pos, "reading PE memory")
         addr, elem = self.rptr_address(p, [self.ev(i, env) for i in e.indices], e.pos)
-        return self.rptr_load(addr, elem, p.const if isinstance(p, RArray) else p.type.const,
-                              e.pos)
+        return self.held_read(self.rptr_load(
+            addr, elem, p.const if isinstance(p, RArray) else p.type.const, e.pos), env)
 
     def rptr_deref(self, p: RPtr, pos):
         """`p.*` of a runtime pointer."""
@@ -396,7 +409,7 @@ class PointerMixin:
             if not isinstance(elem.elem, (DType, EnumT)):
                 raise self.error(f"cannot dereference a {p.type}", pos)
             return RArray(p.expr, elem, p.type.const)
-        if not isinstance(elem, (DType, PtrT, EnumT)):
+        if not isinstance(elem, (DType, PtrT, EnumT)) and not is_runtime_handle_type(elem):
             raise self.error(f"cannot dereference a {p.type} (@ptrcast it to a typed pointer "
                              "first)", pos)
         return self.rptr_load(p.expr, elem)
@@ -442,7 +455,7 @@ class PointerMixin:
 
     def rptr_element_type(self, p: RPtr, pos):
         elem = p.type.elem
-        if not isinstance(elem, (DType, PtrT, EnumT)):
+        if not isinstance(elem, (DType, PtrT, EnumT)) and not is_runtime_handle_type(elem):
             raise self.error(f"cannot dereference a {p.type}", pos)
         return elem
 
@@ -475,6 +488,10 @@ class PointerMixin:
             fn.emit(ir.PtrStore(addr, self.leaf_expr(v, elem, pos, f"the {elem} pointed to"),
                                 elem.tag))
             return
+        if is_runtime_handle_type(elem):
+            fn.emit(ir.PtrStore(addr, self.handle_number(v, elem, pos,
+                                                         f"the {elem} pointed to"), U16))
+            return
         fn.emit(ir.PtrStore(addr, self.to_expr(v, elem, pos, "element"), elem))
 
     # -- whole arrays ----------------------------------------------------------------------
@@ -486,9 +503,8 @@ class PointerMixin:
         what = f"the {t} pointed to"
         n = int(np.prod(t.shape))
         if n > _MAX_ENUM_COPY:
-            raise self.error(f"{what}: assigning more than {_MAX_ENUM_COPY} enums through a "
-                             "pointer at once is not supported; assign its elements in a "
-                             "loop", pos)
+            self.copy_enum_array(dst, v, env, pos)
+            return
         idx = [tuple(int(i) for i in np.unravel_index(k, t.shape)) for k in range(n)]
         if isinstance(v, MemArray) and v.elem == t.elem and tuple(v.shape) == t.shape:
             items = [self.mem_array_item(v, tuple(ir.Const(k, DType.i32) for k in i))
@@ -509,6 +525,34 @@ class PointerMixin:
             exprs.append(e)
         for i, e in zip(idx, exprs):
             env.fn.emit(ir.PtrStore(self.rptr_address(dst, list(i), pos)[0], e, tag))
+
+    def copy_enum_array(self, dst: RArray, v, env: Env, pos) -> None:
+        """`p.* = v` through a `*[N]E` of many elements: the tags copied by runtime loops,
+        from a comptime array's tags in PE memory, or from an array of E in memory (first
+        into a buffer of their own, so that the whole source is read before the first
+        write)."""
+        t = dst.type
+        tag = t.elem.tag
+        shape = tuple(t.shape)
+        src = None
+        if isinstance(v, MemArray) and v.elem == t.elem and tuple(v.shape) == shape and \
+                v.prefix in env.module.pe.symbols:
+            src = SymRef(v.prefix, tag, shape)
+        elif isinstance(v, RArray) and v.type == t:
+            src = RArray(v.expr, ArrayT(tag, shape))
+        if src is not None:
+            buf = env.module.pe.fresh("enums.")
+            env.module.pe.symbols[buf] = ir.Symbol(buf, tag, shape, None)
+            self.copy_array(SymRef(buf, tag, shape), src, env.fn, env, pos)
+            src = SymRef(buf, tag, shape)
+        else:
+            items = self.coerce(v, t, pos, f"the {t} pointed to").values.reshape(-1).tolist()
+            if not all(isinstance(x, EnumVal) for x in items):
+                raise self.error(f"the {t} pointed to: a value of more than {_MAX_ENUM_COPY} "
+                                 "enums assigned at once is a comptime array or an array in "
+                                 "memory", pos)
+            src = ArrayVal(tag, np.array([x.value for x in items], tag.np).reshape(shape))
+        self.copy_array(RArray(dst.expr, ArrayT(tag, shape)), src, env.fn, env, pos)
 
     def copy_array(self, dst, src, fn, env: Env, pos) -> None:
         """`p.* = src`: copy every element of array `src` (a global or a comptime array, or
@@ -648,11 +692,12 @@ class PointerMixin:
         fn.emit(ir.For(var, DType.i32, 0, _count(arr.type.shape), 1, body))
 
     def check_map_callback(self, f: ir.Function, pos) -> None:
-        """A @map callback runs on all elements at once: it may not go through a runtime
-        pointer."""
-        if _through_pointer(f.body):
-            raise self.error(f"@map: the callback '{f.name}' reads or writes through a pointer "
-                             "known only at run time, which a @map callback cannot do", pos)
+        """A @map callback may read through a runtime pointer (its elements then run one
+        after another), not write through one (a callback writes no memory)."""
+        if _through_pointer(f.body, ir.PtrStore):
+            raise self.error(f"@map: the callback '{f.name}' writes through a pointer known "
+                             "only at run time, which a @map callback cannot do (it gives "
+                             "its result; it writes no memory)", pos)
 
     # -- comparisons and casts -------------------------------------------------------------
 
@@ -693,14 +738,15 @@ class PointerMixin:
         return RPtr(self.ptr_expr(p, pos), t)
 
 
-def _through_pointer(node) -> bool:
-    """Whether an IR subtree loads or stores through a runtime pointer."""
-    if isinstance(node, (ir.PtrLoad, ir.PtrStore)):
+def _through_pointer(node, kinds=(ir.PtrLoad, ir.PtrStore)) -> bool:
+    """Whether an IR subtree loads or stores (`kinds`) through a runtime pointer."""
+    if isinstance(node, kinds):
         return True
     if isinstance(node, tuple):
-        return any(_through_pointer(x) for x in node)
+        return any(_through_pointer(x, kinds) for x in node)
     if hasattr(node, "__dataclass_fields__"):
-        return any(_through_pointer(getattr(node, k)) for k in node.__dataclass_fields__)
+        return any(_through_pointer(getattr(node, k), kinds)
+                   for k in node.__dataclass_fields__)
     return False
 
 

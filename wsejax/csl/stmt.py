@@ -19,6 +19,7 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.csl import ast
+from wsejax.csl.dsd_arrays import holds_dsd_array
 from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
 from wsejax.csl.jumps import Guards, Target, has_effects
 from wsejax.csl.structs import name_type
@@ -29,6 +30,7 @@ from wsejax.csl.values import (
     ArrayVal,
     CellVar,
     CNum,
+    DsdArray,
     DsdVal,
     DsdVarRef,
     EnumT,
@@ -129,12 +131,14 @@ class StmtMixin:
         self.ignored_attrs(d)
         t = self.eval_type(d.type, env) if d.type is not None else None
         v = self.ev_as(d.value, t, env) if d.value is not None else UNDEFINED
+        t, v = self.held_local_directions(d, t, v, env)
         what = f"'{d.name}'"
         name_type(d, v)
         if d.comptime or env.fn is None:
             self.comptime_local(d, t, v, env)
-        elif isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS):
-            self.local_dsd(d, v, env)
+        elif isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS) or \
+                (not d.const and holds_dsd_array(t, v)):
+            self.local_dsd(d, t, v, env)
         elif isinstance(v, RPtr) or (not d.const and (isinstance(t, PtrT)
                                                       or isinstance(v, PtrVal))):
             self.local_pointer(d, t, v, env)
@@ -165,7 +169,11 @@ class StmtMixin:
             v = self.coerce(UNDEFINED, t, d.pos, what)
         env.bind(d.name, CellVar(v, t, _runtime_loops(env.fn)) if not d.const else v)
 
-    def local_dsd(self, d: ast.VarDecl, v, env: Env) -> None:
+    def local_dsd(self, d: ast.VarDecl, t, v, env: Env) -> None:
+        """A DSD local, or an array of them (`var ds: [2]mem1d_dsd`)."""
+        if holds_dsd_array(t, v):
+            self.dsd_array_local(d, t, v, env)
+            return
         if not isinstance(v, DsdVal):
             raise self.error(f"'{d.name}': expected a DSD", d.pos)
         if d.const and isinstance(v.expr, ir.DsdLit):
@@ -306,6 +314,9 @@ class StmtMixin:
         if isinstance(b, FixedLocal):
             self.assign_fixed(b, value, env, s.pos)
             return
+        if isinstance(b, DsdArray) and s.op == "=":
+            self.assign_dsd_array(s, b, value, env)
+            return
         if isinstance(b, MemArray) and s.op == "=":
             self.assign_mem_array(b, value, env, s.pos, f"'{target.name}'")
             return
@@ -346,6 +357,10 @@ class StmtMixin:
     def assign_memory(self, s: ast.Assign, target, value, env: Env) -> None:
         """Assignment to an element (`a[i] = x`, `p.* = x`): of a comptime array, or
         emitted."""
+        arr = self.dsd_array_target(target, env)
+        if arr is not None:
+            self.assign_dsd_element(s, arr, target, env)
+            return
         place = self.aggregate_target(target, env)
         if place is not None:
             self.assign_place(place, value, env, s.pos, "element")

@@ -44,6 +44,7 @@ from wsejax.csl.values import (
     StructRef,
     StructT,
     describe,
+    is_runtime_handle_type,
     leaf_dtype,
 )
 from wsejax.types import DType
@@ -219,7 +220,7 @@ class StructPointerMixin:
 
     def struct_element_address(self, arr, idx: list, env: Env, pos) -> RPtr:
         """`&ps[i]` of an array of structs (or of enums)."""
-        if isinstance(arr.elem, EnumT):
+        if isinstance(arr.elem, EnumT) or is_runtime_handle_type(arr.elem):
             return self.enum_element_address(arr, idx, pos)
         if not isinstance(arr, PooledArray):
             raise self.error(f"cannot take the address of an element of {describe(arr)}",
@@ -245,10 +246,11 @@ class StructPointerMixin:
         m = self.struct_member(obj, node.name, pos)
         if isinstance(m, StructRef):
             return self.struct_address(m, env, pos)
-        if m.kind != "sym" or not isinstance(m.ctype, (DType, EnumT)):
+        if m.kind != "sym" or not (isinstance(m.ctype, (DType, EnumT))
+                                   or is_runtime_handle_type(m.ctype)):
             raise self.error(f"cannot take the address of field '{node.name}' of "
-                             f"{describe(obj)} here: only a numeric or enum field of a struct "
-                             "variable (global or local) has an address", pos)
+                             f"{describe(obj)} here: only a field of a struct variable "
+                             "(global or local) has an address", pos)
         shape = env.module.pe.symbols[m.name].shape
         flat = ir.Const(0, I32)
         inner = 1

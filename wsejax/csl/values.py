@@ -23,7 +23,8 @@ from wsejax.errors import CslError
 from wsejax.types import DType
 
 __all__ = [
-    "ArrayT", "ArrayVal", "CNum", "CellVar", "ColorVal", "DsdVal", "DsdVarRef", "EnumRVal",
+    "ArrayT", "ArrayVal", "CNum", "CellVar", "ColorVal", "DsdArray", "DsdVal", "DsdVarRef",
+    "EnumRVal",
     "EnumT", "EnumVal", "FifoVal", "FixedLocal", "FnT", "FnVal", "LocalVar", "MemArray",
     "ModuleVal", "NativeFn", "ObjArrayVal", "Slot", "StructRef",
     "PeColorVal",
@@ -736,3 +737,27 @@ _DESCRIBE.update({
     MemArray: lambda v: f"an array of {v.elem}",
     FixedLocal: lambda v: f"the {describe(v.value)} held by '{v.name}'",
 })
+
+
+# ------------------------------------------------------------------------------------------------
+# Arrays of DSDs held at run time
+
+
+@dataclass(eq=False)
+class DsdArray:
+    """A `var` array of DSDs: one DSD variable (`DsdVarRef`, a global) or DSD local
+    (`LocalDsd`) per element, in `elems` (an object array of shape `shape`). The elements
+    share their kind, element type and what the emulator fixes at compile time (`fixed`)."""
+
+    name: str
+    elems: np.ndarray
+    kind: str
+    dtype: object
+    fixed: object = None
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.elems.shape)
+
+
+_DESCRIBE[DsdArray] = lambda v: f"the array of {v.kind} '{v.name}'"

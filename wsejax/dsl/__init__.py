@@ -210,6 +210,8 @@ from wsejax.dsl._ops import (
     or16,
     popcnt,
     sar16,
+    set_fifo_read_length,
+    set_fifo_write_length,
     sll16,
     slr16,
     sub16,
@@ -260,9 +262,11 @@ from wsejax.types import (
     i8,
     i16,
     i32,
+    i64,
     u8,
     u16,
     u32,
+    u64,
 )
 
 __all__ = [
@@ -286,3 +290,5 @@ __all__ += [
     "fsubs", "mov16", "mov32", "or16", "popcnt",
     "sar16", "sll16", "slr16", "sub16", "xor16", "xp162fh", "xp162fs",
 ]
+# 64-bit integers, and the lengths of FIFOs set at run time
+__all__ += ["i64", "set_fifo_read_length", "set_fifo_write_length", "u64"]

@@ -36,6 +36,7 @@ from wsejax.frontend.dsds import check_width, raw_bits_source, raw_literal
 from wsejax.frontend.fabric import (
     Operand,
     check_async,
+    check_fifo_length,
     check_hooks,
     check_index,
     check_map_arity,
@@ -44,6 +45,7 @@ from wsejax.frontend.fabric import (
     check_map_output,
     check_map_result,
     check_stream_operands,
+    op_may_end_early,
 )
 from wsejax.frontend.simd import check_map_simd, check_simd_operands
 from wsejax.types import (
@@ -118,7 +120,9 @@ def _op_config(name: str, operands, async_, activate, unblock, index,
 
 
 def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
-            index=None, ut_id=None) -> bool:
+            index=None, ut_id=None):
+    """Emit DSD operation `name`; gives its result: a runtime bool (`Val`) where a
+    synchronous op with a FIFO operand may end early, else True."""
     spec = opspec.OPS[name]
     body = _body(f"@{name}")
     if len(srcs) != len(spec.srcs):
@@ -144,8 +148,27 @@ def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
     _rule(check_simd_operands, name, [_packed(v) for v in (dest,) + srcs],
           [t.bits for t in (spec.dest,) + spec.srcs])
     config = _op_config(name, (dest,) + srcs, async_, activate, unblock, index, ut_id)
-    body.emit(ir.DsdOp(name, dop, tuple(operands), body.program.site(), config))
+    site = body.program.site()
+    body.emit(ir.DsdOp(name, dop, tuple(operands), site, config))
+    if op_may_end_early(bool(async_), any(isinstance(v, FifoHandle) for v in (dest,) + srcs)):
+        return Val(ir.OpOk(site))
     return True
+
+
+def set_fifo_read_length(fifo, n) -> None:
+    """`@set_fifo_read_length(f, n)`: FIFO `f`'s read length is n (u16) from now on."""
+    _set_fifo_length("set_fifo_read_length", "read", fifo, n)
+
+
+def set_fifo_write_length(fifo, n) -> None:
+    """`@set_fifo_write_length(f, n)`: FIFO `f`'s write length is n (u16) from now on."""
+    _set_fifo_length("set_fifo_write_length", "write", fifo, n)
+
+
+def _set_fifo_length(op: str, end: str, fifo, n) -> None:
+    body = _body(f"@{op}")
+    _rule(check_fifo_length, op, isinstance(fifo, FifoHandle), repr(fifo))
+    body.emit(ir.SetFifoLength(fifo.name, end, _expr(n, u16, f"the length of @{op}")))
 
 
 def _make_op(name: str):
@@ -225,8 +248,6 @@ def map_elements(callback, *args) -> None:
     inputs, output = args[:n_params], (args[n_params] if len(args) > n_params else None)
     _rule(check_map_operands, [_operand_info(a) for a in inputs],
           None if output is None else _operand_info(output))
-    _rule(check_map_simd, [_packed(a) for a in inputs] + ([] if output is None
-                                                        else [_packed(output)]))
     if fnref is None and any(isinstance(a, DsdValue) and a.dtype is None for a in inputs):
         raise ProgramError("@map: a fabric input has no element type of its own; give a "
                            "csl.fn callback with typed parameters")
@@ -235,6 +256,11 @@ def map_elements(callback, *args) -> None:
         fnref = pb.define_fn(callback, f"map{pb.site()}", tuple(in_types), None,
                              infer_ret=True)
     _check_map_types(inputs, in_types, fnref.param_types)
+    bits = [getattr(t, "bits", 0) for t in fnref.param_types]
+    _rule(check_map_simd, [_packed(a) for a in inputs] + ([] if output is None
+                                                        else [_packed(output)]),
+          bits + ([] if output is None else [getattr(fnref.ret, "bits", 0)]),
+          output is not None)
     _rule(check_map_output, "the callback", fnref.ret, output is not None)
     out_op = None
     if fnref.ret is not None:

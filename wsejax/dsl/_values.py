@@ -16,8 +16,10 @@ from wsejax.types import (
     bool_,
     f32,
     i32,
+    i64,
     u16,
     u32,
+    u64,
     widens,
 )
 
@@ -54,6 +56,16 @@ def _const(value, dtype: DType) -> ir.Const:
     return ir.Const(value, dtype)
 
 
+def _int_type(v: int) -> DType:
+    """The type a Python int takes where none is asked for: the first of i32, u32, i64, u64
+    that holds it."""
+    for t in (i32, u32, i64, u64):
+        info = np.iinfo(t.np)
+        if info.min <= v <= info.max:
+            return t
+    raise ProgramError(f"{v} does not fit in 64 bits")
+
+
 def _is_number(v) -> bool:
     return isinstance(v, (int, float, bool, np.integer, np.floating, np.bool_))
 
@@ -76,7 +88,7 @@ def _expr(v, dtype: DType | None = None, what: str = "value") -> ir.Expr:
             elif isinstance(v, (float, np.floating)):
                 dtype = f32
             else:
-                dtype = i32 if -(2**31) <= int(v) < 2**31 else u32
+                dtype = _int_type(int(v))
         return _const(v, dtype)
     raise ProgramError(f"{what}: expected a runtime value or number, got {type(v).__name__}")
 

@@ -24,7 +24,7 @@ __all__ = ["DIRECTIONS", "FABRIC_DSDS", "Operand", "check_async", "check_color",
            "check_on_control",
            "check_map_input", "check_map_operands", "check_map_output", "check_map_result",
            "check_queue", "check_queue_free", "check_stream_operands", "check_unbound",
-           "fail"]
+           "check_fifo_length", "fail", "op_may_end_early"]
 
 FABRIC_DSDS = ("fabin_dsd", "fabout_dsd")
 # router ports, as `wsejax.routes.DIRECTIONS` names them
@@ -264,3 +264,20 @@ def check_map_result(callee: str, ret, letter: str, holds) -> None:
         fail("@map output must be a DSD or a pointer")
     if holds is not None and holds.bits != ret.bits:
         fail(f"output holds {holds}, {callee} returns {ret}", "@map")
+
+
+# ------------------------------------------------------------------------------------------------
+# FIFO operands: what an op gives, and the lengths set at run time
+
+
+def op_may_end_early(async_: bool, fifo_operand: bool) -> bool:
+    """Does an operation give its run's result, a bool known only at run time (spec 7.5, 8)?
+    A synchronous one with a FIFO operand does: false where the FIFO's `test_or_suspend`
+    action ended it early. Any other completes (an asynchronous one is started): true."""
+    return fifo_operand and not async_
+
+
+def check_fifo_length(op: str, is_fifo: bool, shown: str) -> None:
+    """`@set_fifo_read_length(f, n)` / `@set_fifo_write_length(f, n)` take a FIFO first."""
+    if not is_fifo:
+        fail(f"@{op} takes a FIFO (const f = @allocate_fifo(buf)), got {shown}")

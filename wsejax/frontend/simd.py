@@ -51,9 +51,12 @@ def check_simd_operands(op: str, simd: list[bool], bits: list[int]) -> None:
                  f"elements, and this operation's operand {k + 1} is {width}-bit", f"@{op}", k)
 
 
-def check_map_simd(simd: list[bool]) -> None:
-    """`@map` moves one element a wavelet."""
-    for k, packed in enumerate(simd):
-        if packed:
-            fail("a fabric DSD with .simd_mode is not supported here: @map moves one "
-                 "element a wavelet", "@map", k)
+def check_map_simd(simd: list[bool], bits: list[int], output: bool) -> None:
+    """`@map`'s fabric operands with `.simd_mode` (`simd`: the inputs, then the output where
+    `output`) stand for 16-bit parameters or the 16-bit result of its callback (`bits`,
+    likewise)."""
+    for k, (packed, width) in enumerate(zip(simd, bits)):
+        if packed and width != 16:
+            what = "result" if output and k == len(simd) - 1 else f"parameter {k + 1}"
+            fail(f"argument {k + 1} is a fabric DSD with .simd_mode, which packs 16-bit "
+                 f"elements, and the callback's {what} is {width}-bit", "@map", k)

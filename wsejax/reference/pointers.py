@@ -14,7 +14,6 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.diagnostics import bad_pointer
-from wsejax.errors import ProgramError
 from wsejax.reference.pe import PE, Fault, Frame
 from wsejax.reference.scalars import cast, dtype_of
 from wsejax.types import DType
@@ -41,9 +40,6 @@ class PointerInterpreter:
         raise Fault(bad_pointer(doing, dtype.value, width))
 
     def expr_PtrLoad(self, pe: PE, e: ir.PtrLoad, fr: Frame):
-        if fr.in_map:
-            raise ProgramError(f"{fr.fn}: a runtime pointer inside a @map callback is not "
-                               "supported")
         addr = int(self._expr(pe, e.addr, fr))
         raw = self._bytes_at(pe, addr, e.dtype, "reading")
         if e.dtype is DType.bool_:

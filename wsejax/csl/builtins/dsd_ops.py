@@ -36,6 +36,7 @@ from wsejax.csl.values import (
     SymRef,
     TupleVal,
     describe,
+    flat_indices,
 )
 from wsejax.frontend.dsds import (
     check_fifo_action,
@@ -48,6 +49,7 @@ from wsejax.frontend.dsds import (
 from wsejax.frontend.fabric import (
     Operand,
     check_async,
+    check_fifo_length,
     check_index,
     check_map_arity,
     check_map_input,
@@ -56,6 +58,7 @@ from wsejax.frontend.fabric import (
     check_map_result,
     check_on_control,
     check_stream_operands,
+    op_may_end_early,
 )
 from wsejax.frontend.simd import (
     check_fifo_simd,
@@ -123,9 +126,9 @@ def dsd_op(c, node: ast.Builtin, env: Env):
     if len(vals) != n:
         raise c.error(f"@{node.name} takes {n} operands, got {len(vals)}", node.pos)
     letters, operands = [], []
-    through = None
-    if vals and isinstance(vals[0], RPtr):
-        through, vals[0] = _pointer_destination(c, vals[0], node, config, fn, env.module.pe)
+    ptr = vals[0] if vals and isinstance(vals[0], RPtr) else None
+    if ptr is not None:
+        vals[0] = _pointer_destination(c, ptr, node, env.module.pe)
     for k, (v, t) in enumerate(zip(vals, (spec.dest,) + spec.srcs)):
         letter, o, et = _operand(c, v, t, node, k, env.module.pe)
         if letter != "s":
@@ -139,44 +142,76 @@ def dsd_op(c, node: ast.Builtin, env: Env):
     config = _dsr_config(c, vals, node, config, env.module.pe)
     _check_fabric_operands(c, vals, node, config, env.module.pe)
     _check_simd_operands(c, vals, node, (spec.dest,) + spec.srcs, env.module.pe)
+    if ptr is not None and config is not None and config.async_:
+        _async_through_pointer(c, node, ptr, operands, config, fn, env.module.pe)
+        return _op_result(vals, config, None)
     site = env.module.pe.site()
+    if ptr is None:
+        fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), site, config))
+        return _op_result(vals, config, site)
+    # synchronous: the op writes its scalar, loaded from `p.*` first (so that an op ending
+    # before its first element leaves `p.*` as it was, spec 7.5), then stored back through
+    # the address `p` had when the op began
+    value, elem = vals[0].name, ptr.type.elem
+    at = ir.Load(f"{value}.addr", (), ir.POINTER)
+    fn.emit(ir.Assign(at.symbol, (), ptr.expr))
+    fn.emit(ir.Assign(value, (), ir.PtrLoad(at, elem)))
     fn.emit(ir.DsdOp(node.name, operands[0], tuple(operands[1:]), site, config))
-    if through is not None:
-        fn.emit(through)
+    fn.emit(ir.PtrStore(at, ir.Load(value, (), elem), elem))
     return _op_result(vals, config, site)
 
 
-def _pointer_destination(c, p: RPtr, node, config, fn, pe):
-    """A destination known only at run time (`@fadds(p, ...)` with `p` a runtime `*T`): the
-    op writes a scalar of its own, loaded from `p.*` first (so that an op ending before its
-    first element leaves `p.*` as it was, spec 7.5) and stored back through the address `p`
-    had when the op began. A synchronous op completes before the next statement, so this is
-    the op writing through `p`. Gives (the store to emit after the op, the scalar's PtrVal)."""
+def _pointer_destination(c, p: RPtr, node, pe) -> PtrVal:
+    """A destination known only at run time (`@fadds(p, ...)` with `p` a runtime `*T`): a
+    scalar of the op's own (`%pdst.N`, its address kept beside it in `%pdst.N.addr`), which
+    stands for the destination while the operands are checked."""
     pos = node.args[0].pos
     if p.type.kind != "single" or not isinstance(p.type.elem, DType):
         raise c.error(f"@{node.name}: a destination pointer addresses one number (a *T), got "
                       f"{p.type}", pos)
     if p.type.const:
         raise c.error(f"@{node.name}: cannot write through {p.type} (a pointer to const)", pos)
-    if config is not None and config.async_:
-        raise c.error(f"@{node.name}: an asynchronous operation cannot write through a pointer "
-                      "known only at run time in wsejax (its address is read when the op "
-                      "starts, its result stored when it ends); write to &x of a variable",
-                      pos)
     elem = p.type.elem
-    addr, value = pe.fresh("pdst.addr."), pe.fresh("pdst.")
-    pe.symbols[addr] = ir.Symbol(addr, ir.POINTER, ())
+    value = pe.fresh("pdst.")
+    pe.symbols[f"{value}.addr"] = ir.Symbol(f"{value}.addr", ir.POINTER, ())
     pe.symbols[value] = ir.Symbol(value, elem, ())
-    at = ir.Load(addr, (), ir.POINTER)
-    fn.emit(ir.Assign(addr, (), p.expr))
-    fn.emit(ir.Assign(value, (), ir.PtrLoad(at, elem)))
-    return ir.PtrStore(at, ir.Load(value, (), elem), elem), PtrVal(value, elem, (), kind="single")
+    return PtrVal(value, elem, (), kind="single")
+
+
+def _async_through_pointer(c, node, p: RPtr, operands, config, fn, pe) -> None:
+    """An asynchronous op writing its scalar through runtime pointer `p`: the address is read
+    as the op starts, and the op writes the element of the array (of the pointer's element
+    type) that holds it, one op site per such array, chosen where the address lies. An
+    address in no such array fails a runtime check."""
+    elem = p.type.elem
+    cands = [s for s in pe.symbols.values() if s.dtype == elem and
+             not s.name.startswith("%pdst.")]
+    at = ir.Load(f"{operands[0].symbol}.addr", (), ir.POINTER)
+    fn.emit(ir.Assign(at.symbol, (), p.expr))
+    found, ops = None, []
+    for sym in cands:
+        base = ir.AddrOf(sym.name)
+        rel = ir.Bin("-", at, base, ir.POINTER)
+        inside = ir.Bin("and", ir.Bin(">=", at, base, DType.bool_), ir.Bin(
+            "<", rel, ir.Const(sym.nbytes, ir.POINTER), DType.bool_), DType.bool_)
+        k = ir.Cast(ir.Bin("/", rel, ir.Const(elem.nbytes, ir.POINTER), ir.POINTER), DType.i32)
+        dest = ir.PtrOperand(sym.name, flat_indices(k, sym.shape) if sym.shape else ())
+        ops.append(ir.If(inside, (ir.DsdOp(node.name, dest, tuple(operands[1:]), pe.site(),
+                                           config),), ()))
+        found = inside if found is None else ir.Bin("or", found, inside, DType.bool_)
+    pos = node.args[0].pos
+    where = f"{pos.file}:{pos.line}:{pos.col} (@{node.name}'s destination pointer into no " \
+            f"{elem} variable)"
+    fn.emit(ir.Assert(found if found is not None else ir.Const(False, DType.bool_), where))
+    for s in ops:
+        fn.emit(s)
 
 
 def _op_result(vals, config, site: int):
     """What the builtin gives (spec 7.5, 8): a synchronous op with a FIFO operand may end
     early, false, at run time; any other completes (an asynchronous one is started): true."""
-    if (config is None or not config.async_) and any(isinstance(v, FifoVal) for v in vals):
+    if op_may_end_early(config is not None and config.async_,
+                        any(isinstance(v, FifoVal) for v in vals)):
         return RVal(ir.OpOk(site), DType.bool_)
     return True
 
@@ -351,9 +386,8 @@ def _set_fifo_length(c, node, env):
     nargs(c, node, 2)
     fn = c.need_fn(env, node.pos, f"@{node.name}")
     f = c.ev(node.args[0], env)
-    if not isinstance(f, FifoVal):
-        raise c.error(f"@{node.name} takes a FIFO (const f = @allocate_fifo(buf)), got "
-                      f"{describe(f)}", node.args[0].pos)
+    rule(c, node, check_fifo_length, node.name, isinstance(f, FifoVal), describe(f),
+         pos=node.args[0].pos)
     n = c.to_expr(c.ev(node.args[1], env), DType.u16, node.args[1].pos,
                   f"the length of @{node.name}")
     end = "read" if node.name == "set_fifo_read_length" else "write"
@@ -381,8 +415,6 @@ def _map(c, node, env):
     inputs, output = rest[:n], (rest[n] if len(rest) > n else None)
     rule(c, node, check_map_operands, [_operand_info(c, v, node, pe) for v in inputs],
          None if output is None else _operand_info(c, output, node, pe), offset=1)
-    rule(c, node, check_map_simd, [_simd_of(c, v, node, pe) for v in inputs] +
-         ([] if output is None else [_simd_of(c, output, node, pe)]), offset=1)
     if isinstance(callee, NativeFn):
         types = [_map_input_type(c, v, node, k, pe) for k, v in enumerate(inputs, 1)]
         in_ops, _ = _map_inputs(c, callee, types, inputs, node, pe)
@@ -395,6 +427,11 @@ def _map(c, node, env):
         name = c.specialize(callee, fenv, runtime, key, node.pos)
         c.check_map_callback(pe.functions[name], node.pos)
     ret = pe.functions[name].ret
+    bits = [getattr(t, "bits", 0) for t in types] + [getattr(ret, "bits", 0)]
+    rule(c, node, check_map_simd, [_simd_of(c, v, node, pe) for v in inputs] +
+         ([] if output is None else [_simd_of(c, output, node, pe)]),
+         bits[:len(inputs)] + ([] if output is None else bits[-1:]), output is not None,
+         offset=1)
     rule(c, node, check_map_output, fname, ret, output is not None, pos=node.pos)
     out_op = None
     if ret is not None:

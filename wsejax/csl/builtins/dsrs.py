@@ -152,7 +152,7 @@ def _load(c, node, env):
     d = c.dsd_of(v, node.args[1].pos)
     rule(c, node, check_dsr_load, dsr.type, d.kind, node.name == "load_to_dsr_xdsr")
     save, config, single = _load_config(c, node, env, d.kind)
-    lit = dsd_literal(c, d.expr)
+    lit = dsd_literal(c, d.expr) or c.picked_literal(pe, d.expr)
     if lit is None:
         raise c.error("@load_to_dsr takes a DSD made by @get_dsd or a DSD variable (with "
                       "setters), not a DSD parameter or local", node.args[1].pos)
@@ -301,7 +301,7 @@ def _fold_offset(pe, d, e: ir.IncrementOffset):
 def _circbuf_literal(c, pe, dsr: DsrVal, e, node) -> ir.CircBuf:
     """The circbuf_dsd DSD expression `e` loads into `dsr`: its extent is comptime-known, and
     the same in every load of the register (the engine sizes its ring walk by it)."""
-    folded = _fold(pe, e)
+    folded = _fold(pe, e) or c.picked_literal(pe, e)
     if folded is None or type(folded.length) is not ir.Const:
         raise c.error("a circbuf_dsd goes into a register with a comptime-known extent here",
                       node.args[1].pos)

@@ -272,9 +272,11 @@ class DsdOpLowering:
     def _map_carried(self, f: ir.Function, out) -> bool:
         """Could a call of a `@map` callback see what an earlier call wrote? It can where the
         callback reads what the output writes (the reduction idiom `@map(add, dsd, &acc,
-        &acc)`), or calls functions. Then the map runs in order. (A callback writes no
-        memory itself: that is refused.)"""
-        if has_call(f.body) or any(isinstance(st, ir.Call) for st in ir.walk_stmts(f.body)):
+        &acc)`), calls functions, or reads through a runtime pointer (which may point to
+        what the output writes). Then the map runs in order. (A callback writes no memory
+        itself: that is refused.)"""
+        if has_call(f.body) or reads_pointer(f.body) or \
+                any(isinstance(st, ir.Call) for st in ir.walk_stmts(f.body)):
             return True
         if out is None:
             return False
@@ -346,6 +348,17 @@ def has_call(e) -> bool:
         return any(has_call(getattr(e, f.name)) for f in dataclasses.fields(e))
     if isinstance(e, tuple):
         return any(has_call(x) for x in e)
+    return False
+
+
+def reads_pointer(e) -> bool:
+    """Does expression (or statement) `e` read memory through a runtime pointer?"""
+    if type(e) is ir.PtrLoad:
+        return True
+    if dataclasses.is_dataclass(e):
+        return any(reads_pointer(getattr(e, f.name)) for f in dataclasses.fields(e))
+    if isinstance(e, tuple):
+        return any(reads_pointer(x) for x in e)
     return False
 
 

@@ -40,11 +40,15 @@ class PointerLowering:
         addr = self.pe.addresses[e.symbol] + e.offset * sym.dtype.nbytes
         return jnp.asarray(addr & 0xFFFF, jnp.uint16)
 
-    def _pointer_lanes(self, addr, fr: Frame):
-        if fr.ext:
-            raise ProgramError(f"{fr.fn}: a runtime pointer inside a @map callback is not "
-                               "supported")
-        return jnp.broadcast_to(jnp.asarray(addr).astype(jnp.int32), self.lanes)
+    def _pointer_lanes(self, addr, fr: Frame, store: bool = False):
+        """Address `addr` as int32 lanes: `[H, W]`, or in a `@map` callback one per element
+        (`[H, W, n]`; a callback only reads memory)."""
+        a = jnp.asarray(addr).astype(jnp.int32)
+        if fr.ext and a.ndim > 2:
+            if store:
+                raise ProgramError(f"{fr.fn}: a @map callback writes no memory")
+            return a
+        return jnp.broadcast_to(a, self.lanes)
 
     def _hits(self, dtype: DType, addr):
         """Per candidate symbol of a `dtype` access at `addr` (`[H, W]` int32): (symbol, its
@@ -63,8 +67,8 @@ class PointerLowering:
 
     def expr_PtrLoad(self, e: ir.PtrLoad, fr: Frame):
         addr = self._pointer_lanes(self.expr(e.addr, fr), fr)
-        out = jnp.zeros(self.lanes, wide.carrier(e.dtype))
-        hit = jnp.zeros(self.lanes, bool)
+        out = jnp.zeros(addr.shape, wide.carrier(e.dtype))
+        hit = jnp.zeros(addr.shape, bool)
         for sym, flat, inside, rel in self._hits(e.dtype, addr):
             out = jnp.where(inside, _read(sym, flat, rel, e.dtype), out)
             hit = hit | inside
@@ -72,7 +76,7 @@ class PointerLowering:
         return self.lane(out, fr)
 
     def stmt_PtrStore(self, s: ir.PtrStore, fr: Frame, m) -> None:
-        addr = self._pointer_lanes(self.expr(s.addr, fr), fr)
+        addr = self._pointer_lanes(self.expr(s.addr, fr), fr, store=True)
         v = jnp.broadcast_to(wide.astype(self.expr(s.value, fr), s.dtype), self.lanes)
         hit = jnp.zeros(self.lanes, bool)
         for sym, flat, inside, rel in self._hits(s.dtype, addr):
