@@ -27,7 +27,7 @@ from wsejax import ir
 from wsejax.artifacts import load_program
 from wsejax.engine import Engine
 from wsejax.engine.check import Checker, mirrored
-from wsejax.errors import MemcpyError
+from wsejax.errors import CheckError, MemcpyError
 from wsejax.memcpy import (
     MemcpyDataType,
     MemcpyOrder,
@@ -222,6 +222,7 @@ class SdkRuntime:
         self._running = False
         self._stopped = False
         self._pending: list[Task] = []
+        self._issued = 0
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -252,12 +253,28 @@ class SdkRuntime:
         if not self._loaded:
             raise MemcpyError("run: call load() first")
         self._running = True
+        self._issued = 0
 
     def stop(self) -> None:
-        """Wait for every pending command, then stop. No command is accepted afterwards."""
+        """Wait for every pending command, then stop. No command is accepted afterwards.
+        A device no command drove since `run()` (an SdkLayout program, whose tasks start at
+        comptime) first runs until it is idle."""
         self._alive("stop")
         self._drain()
+        if self._running and not self._issued:
+            self._settle()
         self._stopped = True
+
+    def _settle(self) -> None:
+        """Run the fabric until it is idle; raise FabricFault if a PE faulted (and, in check
+        mode, CheckError where the reference, run alike, differs)."""
+        self.state, _, _ = self.engine.run_fabric(self.state)
+        self.engine.check_faults(self.state)
+        if self.checker is not None:
+            self.checker.ref.stop()
+            problems = self.checker.compare(self)
+            if problems:
+                raise CheckError(f"stop: engine and reference disagree: {problems[0]}")
 
     def host_round_trips(self) -> dict:
         """Counts since the engine was built: `commands` issued, jitted `dispatches` and
@@ -303,6 +320,7 @@ class SdkRuntime:
 
     def _issue(self, task: Task, nonblock: bool):
         self.engine.counts["commands"] += 1
+        self._issued += 1
         if nonblock:
             self._pending.append(task)
         else:
@@ -506,6 +524,30 @@ class SdkRuntime:
 
         return self._issue(Task(what, [done], check), nonblock)
 
+    # -- SdkLayout streams -------------------------------------------------------------------
+
+    def _layout_stream(self, what: str, stream, kind: str, arr, size: int):
+        if getattr(stream, "kind", None) != kind or getattr(stream, "color", None) is None:
+            want = "create_input_stream" if kind == "h2d" else "create_output_stream"
+            raise MemcpyError(f"{what}: expected a stream of a compiled layout's {want}, "
+                              f"got {stream!r}")
+        if size != stream.size:
+            raise MemcpyError(f"{what}: the stream's port moves {stream.size} elements, got "
+                              f"size={size}")
+        return stream.color, arr, stream.x, stream.y, 1, 1, size
+
+    def send(self, stream, data: np.ndarray, nonblock: bool = False) -> Task:
+        """SdkLayout: send `data` (32-bit elements, one wavelet each) into an input stream."""
+        color, arr, x, y, w, h, l = self._layout_stream(
+            "send", stream, "h2d", data, int(np.size(data)))
+        return self.memcpy_h2d(color, np.ascontiguousarray(arr).reshape(-1), x, y, w, h, l,
+                               streaming=True, nonblock=nonblock)
+
+    def receive(self, stream, data: np.ndarray, size: int, nonblock: bool = False) -> Task:
+        """SdkLayout: receive `size` 32-bit elements from an output stream into `data`."""
+        color, arr, x, y, w, h, l = self._layout_stream("receive", stream, "d2h", data, size)
+        return self.memcpy_d2h(arr, color, x, y, w, h, l, streaming=True, nonblock=nonblock)
+
     # -- launch -----------------------------------------------------------------------------
 
     def _function(self, what: str, symbol) -> ir.ExportName:
@@ -573,9 +615,11 @@ class SdkRuntime:
     # -- debugging --------------------------------------------------------------------------
 
     def read_symbol(self, x: int, y: int, symbol_name: str, dtype="uint8") -> np.ndarray:
-        """The raw bytes of PE (x, y)'s global `symbol_name`, viewed as `dtype`."""
-        self._alive("read_symbol")
-        self._drain()
+        """The raw bytes of PE (x, y)'s global `symbol_name`, viewed as `dtype`. After
+        `stop()` it reads the memory the device stopped with (the SDK reads its core dump;
+        SdkLayout host scripts read results this way)."""
+        if not self._stopped:
+            self._drain()
         return self.symbol_values("read_symbol", x, y, symbol_name, dtype)
 
     def symbol_values(self, what: str, x: int, y: int, symbol_name: str, dtype) -> np.ndarray:
