@@ -223,6 +223,8 @@ class SdkRuntime:
         self._stopped = False
         self._pending: list[Task] = []
         self._issued = 0
+        # (x, y, symbol, values): a compiled SdkLayout's `set_symbol*`, written at load()
+        self._presets = tuple(getattr(bindir, "symbols", ()))
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -243,6 +245,8 @@ class SdkRuntime:
         self.state = self.engine.initial_state()
         if self.checker is not None:
             self.checker.reset()
+        for x, y, name, values in self._presets:
+            self._preset(x, y, name, values)
         self._loaded = True
         if self._dir is not None:
             _LOADED[self._dir] = self
@@ -523,6 +527,24 @@ class SdkRuntime:
                 block_to_host(order, block.astype(np.uint32), words)
 
         return self._issue(Task(what, [done], check), nonblock)
+
+    def _preset(self, x: int, y: int, name: str, values) -> None:
+        """Write `values` (as the symbol's element type) over PE (x, y)'s global `name`."""
+        c = int(self.program.class_of[y, x])
+        slot = self.engine.plan.symbol_slot[c].get(name)
+        if slot is None:
+            raise MemcpyError(f"set_symbol: PE ({x}, {y}) has no global '{name}'")
+        mem = self.state.mem[slot]
+        shape = mem.shape[2:]
+        values = np.asarray(values)
+        if values.size != int(np.prod(shape, dtype=np.int64)):
+            raise MemcpyError(f"set_symbol: '{name}' on PE ({x}, {y}) holds "
+                              f"{int(np.prod(shape))} elements, got {values.size}")
+        values = values.astype(np.dtype(mem.dtype)).reshape(shape)
+        self.state = self.state.replace(mem={**self.state.mem,
+                                             slot: mem.at[y, x].set(values)})
+        if self.checker is not None:
+            self.checker.ref.set_symbol(x, y, name, values)
 
     # -- SdkLayout streams -------------------------------------------------------------------
 

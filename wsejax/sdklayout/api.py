@@ -26,6 +26,8 @@ from __future__ import annotations
 import os
 import pathlib
 
+import numpy as np
+
 from wsejax.errors import LayoutError
 from wsejax.sdklayout.basics import (
     Color,
@@ -35,7 +37,7 @@ from wsejax.sdklayout.basics import (
     RoutingPosition,
     get_edge_routing,
 )
-from wsejax.sdklayout.basics import positions as _positions
+from wsejax.sdklayout.basics import position_list as _positions
 from wsejax.sdklayout.geometry import IntRectangle, IntVector
 
 __all__ = ["CodeRegion", "Color", "Edge", "EdgeRouting", "Port", "Route", "RoutingPosition",
@@ -94,7 +96,7 @@ class CodeRegion:
         self.params: dict[tuple[int, int], dict] = {(x, y): {} for y in range(height)
                                                     for x in range(width)}
         self.paints: dict[tuple[int, int, int], tuple] = {}   # (x, y, id(color)) -> positions
-        self.symbols: dict[str, tuple] = {}
+        self.symbols: dict[tuple[int, int, str], np.ndarray] = {}   # (x, y, name) -> values
         self.ports: list[Port] = []
 
     def _inside(self, what: str, x: int, y: int) -> None:
@@ -126,6 +128,25 @@ class CodeRegion:
 
     def set_param_range(self, rect: IntRectangle, name, value=None) -> None:
         self._set("set_param_range", _rect("set_param_range", rect), name, value)
+
+    def set_symbol(self, at, name: str, data) -> None:
+        """Global `name` of one PE starts with `data` (its elements in memory order)."""
+        x, y = _point("set_symbol", at)
+        self._inside("set_symbol", x, y)
+        self.symbols[(x, y, name)] = np.asarray(data).reshape(-1)
+
+    def set_symbol_all(self, name: str, data, width: int, height: int) -> None:
+        """`data`, a `height` x `width` matrix (row-major), split into equal blocks, one per
+        PE of the region: PE (x, y)'s global `name` starts with block (y, x), row-major."""
+        data = np.asarray(data)
+        if data.size != width * height or width % self.width or height % self.height:
+            raise LayoutError(f"set_symbol_all('{name}'): {data.size} elements do not form a "
+                              f"{height}x{width} matrix in equal blocks over the "
+                              f"{self.width}x{self.height} PEs of region '{self.name}'")
+        bw, bh = width // self.width, height // self.height
+        blocks = data.reshape(self.height, bh, self.width, bw)
+        for x, y in self.params:
+            self.symbols[(x, y, name)] = blocks[y, :, x, :].reshape(-1).copy()
 
     def color(self, name: str, value: int | None = None) -> Color:
         """A new color of this region."""

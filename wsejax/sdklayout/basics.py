@@ -8,7 +8,7 @@ import enum
 from wsejax.errors import LayoutError
 
 __all__ = ["EDGE_ROUTE", "OPPOSITE", "STEP", "Color", "Edge", "EdgeRouting", "Route",
-           "RoutingPosition", "get_edge_routing", "positions"]
+           "RoutingPosition", "get_edge_routing", "position_list"]
 
 
 class Edge(enum.Enum):
@@ -90,14 +90,14 @@ class EdgeRouting:
         if not isinstance(edge, Edge):
             raise LayoutError(f"get_edge_routing: expected an Edge, got {edge!r}")
         self.edge = edge
-        self.positions = positions("get_edge_routing", positions)
+        self.positions = position_list("get_edge_routing", positions)
 
 
 def get_edge_routing(edge: Edge, positions) -> EdgeRouting:
     return EdgeRouting(edge, positions)
 
 
-def positions(what: str, positions) -> tuple[RoutingPosition, ...]:
+def position_list(what: str, positions) -> tuple[RoutingPosition, ...]:
     positions = tuple(positions)
     if not positions or not all(isinstance(p, RoutingPosition) for p in positions):
         raise LayoutError(f"{what}: expected a non-empty list of RoutingPosition")

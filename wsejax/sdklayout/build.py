@@ -30,9 +30,11 @@ MAX_STREAMS = 4   # memcpy streams per direction
 class LayoutArtifacts:
     """A compiled layout, as `SdkRuntime(artifacts, platform)` takes it."""
 
-    def __init__(self, artifacts_path: str, colors: dict[str, int]):
+    def __init__(self, artifacts_path: str, colors: dict[str, int], symbols: tuple = ()):
         self.artifacts_path = artifacts_path
         self.colors = colors
+        # (x, y, name, values): globals `SdkRuntime.load()` writes (the `set_symbol*` calls)
+        self.symbols = symbols
 
     def __repr__(self) -> str:
         return f"LayoutArtifacts({self.artifacts_path!r})"
@@ -191,4 +193,6 @@ def compile_layout(layout: SdkLayout, out_prefix: str) -> LayoutArtifacts:
         for params in r.params.values():
             colors.update({v.name: number[id(v)] for v in params.values() if isinstance(v, Color)})
     save_program(program, out, params={}, colors=colors)
-    return LayoutArtifacts(str(out), colors)
+    symbols = tuple((r.origin[0] + x, r.origin[1] + y, name, values)
+                    for r in layout.regions for (x, y, name), values in r.symbols.items())
+    return LayoutArtifacts(str(out), colors, symbols)
