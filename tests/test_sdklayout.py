@@ -190,7 +190,9 @@ def test_connection_routes_around_a_region(sources, arch):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_streams_to_and_from_the_host(sources, arch):
-    n = 9
+    # more wavelets than the queues on the way hold: the send finishes before the receive
+    # starts only because the relay PEs hold whole streams
+    n = 100
     layout = SdkLayout(platform(arch))
     scale = layout.create_code_region("./scale.csl", "scale", 1, 1)
     rx, tx = Color("rx"), Color("tx")
@@ -354,3 +356,13 @@ def test_send_takes_an_input_stream(sources):
                                           "size=3"):
         rt.receive(outs, np.zeros(3, np.float32), 3)
     assert ins.color != outs.color
+
+
+def test_stream_size_is_bounded(sources):
+    layout = SdkLayout(platform("wse2"))
+    r = layout.create_code_region("./receive.csl", "r", 1, 1)
+    r.place(1, 0)
+    layout.create_input_stream(r.create_input_port(Color("c"), Edge.LEFT, [RAMP_OUT], 9000))
+    with pytest.raises(LayoutError, match="the stream of the input port on color 'c' of region "
+                                          "'r' moves 9000 elements; a stream moves at most 8192"):
+        layout.compile(out_prefix="out")

@@ -17,8 +17,12 @@ What the SDK leaves open and wsejax decides:
 - a port's routing positions give the side away from the edge; its edge side is added (an
   input port receives from beyond its edge, an output port sends there); on the port's PEs they
   replace what `paint*` gave that color;
-- a stream enters or leaves a one-PE port through the PE beyond the port's edge, which relays
-  the wavelets (32-bit each, `size` of them) to or from the host.
+- a stream enters or leaves a one-PE port through a relay PE outside the regions, the free PE
+  nearest the port's edge, which holds the stream's `size` wavelets (32-bit each; at most
+  8192) and passes them on: `SdkRuntime.send` finishes once the relay holds the data, and a
+  port's output waits there until `SdkRuntime.receive` takes it.
+- `set_symbol_all(name, data, width, height)`: `data` is a `height` x `width` matrix split in
+  equal blocks over the region's PEs; `SdkRuntime.load()` writes each block over the global.
 """
 
 from __future__ import annotations

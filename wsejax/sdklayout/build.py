@@ -1,9 +1,10 @@
 """`SdkLayout.compile`: the layout written as a CSL layout file (one `@set_tile_code` per PE,
 one `@set_color_config` per PE and color), compiled by the CSL front end like any other.
 
-Streams go through a relay PE beyond their port's edge (`relay.csl`), which the host reaches
-with streaming memcpy on a color of its own; PEs outside every region that only route run
-`idle.csl`.
+Streams go through a relay PE near their port's edge (`relay.csl`), which the host reaches
+with streaming memcpy on a color of its own and which holds the whole stream (so that one host
+command finishes before the next starts, as wsejax runs them); PEs outside every region that
+only route run `idle.csl`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ __all__ = ["LayoutArtifacts", "compile_layout"]
 
 HERE = pathlib.Path(__file__).resolve().parent
 MAX_STREAMS = 4   # memcpy streams per direction
+# the elements a stream's relay PE holds (32 KiB of its memory)
+MAX_STREAM_SIZE = 8192
 
 
 class LayoutArtifacts:
@@ -56,6 +59,10 @@ def _place(layout: SdkLayout) -> None:
 
 def _stream_colors(layout: SdkLayout, number: dict[int, int]) -> dict[int, int]:
     """id(Stream) -> its memcpy streaming color: the lowest numbers no Color took."""
+    big = [s for s in layout.streams if s.size > MAX_STREAM_SIZE]
+    if big:
+        raise LayoutError(f"compile: the stream of the {big[0].port.name()} moves "
+                          f"{big[0].size} elements; a stream moves at most {MAX_STREAM_SIZE}")
     kinds = [s.kind for s in layout.streams]
     for kind in ("h2d", "d2h"):
         if kinds.count(kind) > MAX_STREAMS:
