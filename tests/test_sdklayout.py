@@ -219,10 +219,13 @@ def test_set_symbol_all_splits_a_matrix_into_blocks(sources, arch):
     blocks = layout.create_code_region("./block.csl", "blocks", 2, 2)
     a = np.arange(24, dtype=np.float32).reshape(4, 6)
     blocks.set_symbol_all("m", a.reshape(-1), 6, 4)
+    # one PE's block replaced afterwards
+    blocks.set_symbol(IntVector(1, 0), "m", -np.arange(6, dtype=np.float32))
     rt, _ = run(layout, arch)
     for x in range(2):
         for y in range(2):
-            block = a[2 * y:2 * y + 2, 3 * x:3 * x + 3]
+            block = a[2 * y:2 * y + 2, 3 * x:3 * x + 3] if (x, y) != (1, 0) else \
+                -np.arange(6, dtype=np.float32)
             np.testing.assert_array_equal(rt.read_symbol(x, y, "m", dtype="float32"),
                                           block.reshape(-1))
             assert rt.read_symbol(x, y, "total", dtype="float32")[0] == block.sum()
