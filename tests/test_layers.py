@@ -38,6 +38,7 @@ LAYERS = [
     ("wsejax.reference", 4, "reference"),
     ("wsejax.engine.check", 5, "host"), ("wsejax.runtime", 5, "host"),
     ("wsejax.compat", 5, "host"), ("wsejax.cli", 5, "host"), ("wsejax", 5, "host"),
+    ("wsejax.sdklayout", 5, "host"),
 ]
 # layers whose modules may import each other (acyclically); in the others, only a family's own
 SHARED_LAYERS = {0, 1, 2, 3, 5}

@@ -28,6 +28,8 @@ CORPUS = [
     "topic-04-sparse-tensors", "topic-05-sentinels", "topic-08-filters", "topic-09-fifos",
     "topic-10-map-builtin", "topic-11-collectives", "topic-12-debug-library", "topic-13-simprint",
     "topic-15-wse3-microthreads", "topic-16-queue-flush",
+    "sdklayout-01-introduction", "sdklayout-02-routing", "sdklayout-03-ports-and-connections",
+    "sdklayout-04-h2d-d2h",
 ]
 FAST = {"gemv-06-routes-1", "gemv-09-streaming", "pipeline-01-basic", "topic-05-sentinels",
         "topic-09-fifos"}
@@ -47,8 +49,12 @@ def cases():
 
 
 def as_wsejax(script: str) -> str:
-    """The commands script with the SDK's two commands replaced by wsejax's."""
+    """The commands script with the SDK's commands replaced by wsejax's. The SdkLayout
+    tutorials' `%python_sdk_paint ARGS` runs the tutorial's run.py with ARGS, as
+    `cs_python run.py ARGS` would (bash reads a word starting with `%` as `fg`, so no
+    command of that name can be installed)."""
     script = re.sub(r"^cslc ", "wsejax cslc ", script, flags=re.M)
+    script = re.sub(r"^%python_sdk_paint\b", "wsejax python run.py", script, flags=re.M)
     return re.sub(r"^cs_python ", "wsejax python ", script, flags=re.M)
 
 
@@ -56,6 +62,7 @@ def test_commands_are_replaced_at_the_start_of_a_line_only():
     text = "cslc --arch=wse2 x.csl\n  # cslc is the compiler\ncs_python run.py --name out\n"
     assert as_wsejax(text) == ("wsejax cslc --arch=wse2 x.csl\n  # cslc is the compiler\n"
                                "wsejax python run.py --name out\n")
+    assert as_wsejax("%python_sdk_paint --arch=wse3\n") == "wsejax python run.py --arch=wse3\n"
 
 
 @pytest.mark.parametrize("name, script", cases())

@@ -27,7 +27,7 @@ from wsejax import ir
 from wsejax.artifacts import load_program
 from wsejax.engine import Engine
 from wsejax.engine.check import Checker, mirrored
-from wsejax.errors import MemcpyError
+from wsejax.errors import CheckError, MemcpyError
 from wsejax.memcpy import (
     MemcpyDataType,
     MemcpyOrder,
@@ -222,6 +222,9 @@ class SdkRuntime:
         self._running = False
         self._stopped = False
         self._pending: list[Task] = []
+        self._issued = 0
+        # (x, y, symbol, values): a compiled SdkLayout's `set_symbol*`, written at load()
+        self._presets = tuple(getattr(bindir, "symbols", ()))
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -242,6 +245,8 @@ class SdkRuntime:
         self.state = self.engine.initial_state()
         if self.checker is not None:
             self.checker.reset()
+        for x, y, name, values in self._presets:
+            self._preset(x, y, name, values)
         self._loaded = True
         if self._dir is not None:
             _LOADED[self._dir] = self
@@ -252,12 +257,28 @@ class SdkRuntime:
         if not self._loaded:
             raise MemcpyError("run: call load() first")
         self._running = True
+        self._issued = 0
 
     def stop(self) -> None:
-        """Wait for every pending command, then stop. No command is accepted afterwards."""
+        """Wait for every pending command, then stop. No command is accepted afterwards.
+        A device no command drove since `run()` (an SdkLayout program, whose tasks start at
+        comptime) first runs until it is idle."""
         self._alive("stop")
         self._drain()
+        if self._running and not self._issued:
+            self._settle()
         self._stopped = True
+
+    def _settle(self) -> None:
+        """Run the fabric until it is idle; raise FabricFault if a PE faulted (and, in check
+        mode, CheckError where the reference, run alike, differs)."""
+        self.state, _, _ = self.engine.run_fabric(self.state)
+        self.engine.check_faults(self.state)
+        if self.checker is not None:
+            self.checker.ref.stop()
+            problems = self.checker.compare(self)
+            if problems:
+                raise CheckError(f"stop: engine and reference disagree: {problems[0]}")
 
     def host_round_trips(self) -> dict:
         """Counts since the engine was built: `commands` issued, jitted `dispatches` and
@@ -303,6 +324,7 @@ class SdkRuntime:
 
     def _issue(self, task: Task, nonblock: bool):
         self.engine.counts["commands"] += 1
+        self._issued += 1
         if nonblock:
             self._pending.append(task)
         else:
@@ -506,6 +528,48 @@ class SdkRuntime:
 
         return self._issue(Task(what, [done], check), nonblock)
 
+    def _preset(self, x: int, y: int, name: str, values) -> None:
+        """Write `values` (as the symbol's element type) over PE (x, y)'s global `name`."""
+        c = int(self.program.class_of[y, x])
+        slot = self.engine.plan.symbol_slot[c].get(name)
+        if slot is None:
+            raise MemcpyError(f"set_symbol: PE ({x}, {y}) has no global '{name}'")
+        mem = self.state.mem[slot]
+        shape = mem.shape[2:]
+        values = np.asarray(values)
+        if values.size != int(np.prod(shape, dtype=np.int64)):
+            raise MemcpyError(f"set_symbol: '{name}' on PE ({x}, {y}) holds "
+                              f"{int(np.prod(shape))} elements, got {values.size}")
+        values = values.astype(np.dtype(mem.dtype)).reshape(shape)
+        self.state = self.state.replace(mem={**self.state.mem,
+                                             slot: mem.at[y, x].set(values)})
+        if self.checker is not None:
+            self.checker.ref.set_symbol(x, y, name, values)
+
+    # -- SdkLayout streams -------------------------------------------------------------------
+
+    def _layout_stream(self, what: str, stream, kind: str, arr, size: int):
+        if getattr(stream, "kind", None) != kind or getattr(stream, "color", None) is None:
+            want = "create_input_stream" if kind == "h2d" else "create_output_stream"
+            raise MemcpyError(f"{what}: expected a stream of a compiled layout's {want}, "
+                              f"got {stream!r}")
+        if size != stream.size:
+            raise MemcpyError(f"{what}: the stream's port moves {stream.size} elements, got "
+                              f"size={size}")
+        return stream.color, arr, stream.x, stream.y, 1, 1, size
+
+    def send(self, stream, data: np.ndarray, nonblock: bool = False) -> Task:
+        """SdkLayout: send `data` (32-bit elements, one wavelet each) into an input stream."""
+        color, arr, x, y, w, h, l = self._layout_stream(
+            "send", stream, "h2d", data, int(np.size(data)))
+        return self.memcpy_h2d(color, np.ascontiguousarray(arr).reshape(-1), x, y, w, h, l,
+                               streaming=True, nonblock=nonblock)
+
+    def receive(self, stream, data: np.ndarray, size: int, nonblock: bool = False) -> Task:
+        """SdkLayout: receive `size` 32-bit elements from an output stream into `data`."""
+        color, arr, x, y, w, h, l = self._layout_stream("receive", stream, "d2h", data, size)
+        return self.memcpy_d2h(arr, color, x, y, w, h, l, streaming=True, nonblock=nonblock)
+
     # -- launch -----------------------------------------------------------------------------
 
     def _function(self, what: str, symbol) -> ir.ExportName:
@@ -573,9 +637,11 @@ class SdkRuntime:
     # -- debugging --------------------------------------------------------------------------
 
     def read_symbol(self, x: int, y: int, symbol_name: str, dtype="uint8") -> np.ndarray:
-        """The raw bytes of PE (x, y)'s global `symbol_name`, viewed as `dtype`."""
-        self._alive("read_symbol")
-        self._drain()
+        """The raw bytes of PE (x, y)'s global `symbol_name`, viewed as `dtype`. After
+        `stop()` it reads the memory the device stopped with (the SDK reads its core dump;
+        SdkLayout host scripts read results this way)."""
+        if not self._stopped:
+            self._drain()
         return self.symbol_values("read_symbol", x, y, symbol_name, dtype)
 
     def symbol_values(self, what: str, x: int, y: int, symbol_name: str, dtype) -> np.ndarray:

@@ -32,6 +32,8 @@ SHIMS: dict[str, str | None] = {
     "cerebras.sdk.sdk_utils": "wsejax.compat.sdk_utils",
     "cerebras.sdk.debug": None,
     "cerebras.sdk.debug.debug_util": "wsejax.compat.debug_util",
+    "cerebras.geometry": None,
+    "cerebras.geometry.geometry": "wsejax.sdklayout.geometry",
 }
 
 

@@ -20,8 +20,22 @@ import os
 from wsejax.errors import MemcpyError
 from wsejax.memcpy import MemcpyDataType, MemcpyOrder
 from wsejax.runtime import SdkRuntime, Task
+from wsejax.sdklayout import (
+    Color,
+    Edge,
+    Route,
+    RoutingPosition,
+    SdkLayout,
+    get_edge_routing,
+)
 
 __all__ = [
+    "Color",
+    "Edge",
+    "Route",
+    "RoutingPosition",
+    "SdkLayout",
+    "get_edge_routing",
     "MemcpyDataType",
     "MemcpyOrder",
     "SdkCompileArtifacts",

@@ -131,6 +131,7 @@ class CslCompiler(Compiler):
         self.fabric = rect_info
         self._import_names: dict = {}
         self._pe_modules: dict = {}     # id(PeBuilder) -> the modules instantiated for it
+        self.memcpy_files: frozenset | None = None   # PE programs memcpy serves (None: all)
 
     def modules_of(self, pe) -> list:
         return self._pe_modules.get(id(pe), [])
@@ -170,6 +171,10 @@ class CslCompiler(Compiler):
     def instantiate(self, path: str, params: StructVal) -> ir.PeProgram:
         pe = PeBuilder(os.path.basename(path))
         self._pe_stack = [pe]
+        whole = self.memcpy
+        # memcpy reserves its queues, task IDs and microthreads only on the PEs it serves
+        self.memcpy = whole and (self.memcpy_files is None
+                                 or os.path.abspath(path) in self.memcpy_files)
         try:
             mod = Module(self, self.parse(pathlib.Path(path)), dict(params.fields), "", pe,
                          pathlib.Path(path).stem)
@@ -178,6 +183,7 @@ class CslCompiler(Compiler):
             finish_pe(self, pe)
         finally:
             self._pe_stack = []
+            self.memcpy = whole
         return pe.build()
 
 
@@ -275,14 +281,17 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
                 width_west_buf: int = 0, width_east_buf: int = 0,
                 fp16_format: str = "f16", warn=None,
                 max_steps: int = 20_000_000,
-                max_loop_iterations: int = 100_000) -> ir.Program:
+                max_loop_iterations: int = 100_000,
+                memcpy_files: Sequence[str | os.PathLike] | None = None) -> ir.Program:
     """Compile the layout file `top` (as `cslc` does) into a Program.
 
     `params`/`colors` set the top file's params (as `--params`/`--colors`). Without
     `fabric_dims`, the smallest fabric memcpy accepts around the rectangle is used.
     `max_steps` bounds comptime evaluation (statements executed) and `max_loop_iterations` the
     iterations of any one comptime or inline loop, so an endless comptime loop is an error
-    within seconds, not a hang.
+    within seconds, not a hang. With `memcpy`, `memcpy_files` names the PE programs memcpy
+    serves (the SdkLayout's stream relays); the others may use the queues, task IDs and
+    microthreads memcpy reserves. None: every PE program.
     """
     if fp16_format not in FP16_FORMATS:
         raise LayoutError(f"--fp16-format={fp16_format} is not supported (only "
@@ -297,6 +306,8 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
                     max_steps=max_steps, max_loop_iterations=max_loop_iterations,
                     fp16=FP16_FORMATS[fp16_format])
     c.memcpy = memcpy
+    if memcpy_files is not None:
+        c.memcpy_files = frozenset(os.path.abspath(f) for f in memcpy_files)
     file = c.parse(top)
     layouts = [d for d in file.decls if isinstance(d, ast.LayoutBlock)]
     if not layouts:

@@ -208,6 +208,11 @@ class Reference(HostCommands, Scheduler, SwitchedRouter, DsdInterpreter, Pointer
         """A copy of PE (x, y)'s symbols."""
         return {name: arr.copy() for name, arr in self._pes[y][x].mem.items()}
 
+    def set_symbol(self, x: int, y: int, name: str, values) -> None:
+        """Overwrite PE (x, y)'s symbol `name` with `values` (its element type, any shape)."""
+        mem = self._pes[y][x].mem[name]
+        mem[...] = np.asarray(values).astype(mem.dtype).reshape(mem.shape)
+
     def queues(self, x: int, y: int) -> dict[str, dict[int, list[int]]]:
         """PE (x, y)'s non-empty queues: `{"inbox": {color: wavelets}, "outbox": {...}}`."""
         pe = self._pes[y][x]
