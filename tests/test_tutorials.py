@@ -25,11 +25,12 @@ CORPUS = [
     "gemv-05-multiple-pes", "gemv-06-routes-1", "gemv-07-routes-2", "gemv-08-routes-3",
     "gemv-09-streaming", "pipeline-01-basic", "pipeline-02-fifo", "pipeline-03-multiple",
     "topic-01-arrays-and-pointers", "topic-02-libraries", "topic-03-streaming-wavelet-data",
-    "topic-04-sparse-tensors", "topic-05-sentinels", "topic-08-filters", "topic-09-fifos",
+    "topic-04-sparse-tensors", "topic-05-sentinels", "topic-06-switches",
+    "topic-07-switches-entrypt", "topic-08-filters", "topic-09-fifos",
     "topic-10-map-builtin", "topic-11-collectives", "topic-12-debug-library", "topic-13-simprint",
-    "topic-15-wse3-microthreads", "topic-16-queue-flush",
+    "topic-14-color-swap", "topic-15-wse3-microthreads", "topic-16-queue-flush",
     "sdklayout-01-introduction", "sdklayout-02-routing", "sdklayout-03-ports-and-connections",
-    "sdklayout-04-h2d-d2h",
+    "sdklayout-04-h2d-d2h", "sdklayout-05-gemv",
 ]
 FAST = {"gemv-06-routes-1", "gemv-09-streaming", "pipeline-01-basic", "topic-05-sentinels",
         "topic-09-fifos"}
