@@ -22,9 +22,12 @@ same two functions on jax arrays (`wsejax.engine.cb16`).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["BIAS", "EXP_BITS", "INF", "MANT_BITS", "MAX_FINITE", "NAN", "decode", "encode"]
+__all__ = ["BIAS", "EXP_BITS", "INF", "MANT_BITS", "MAX_FINITE", "NAN", "decode", "encode",
+           "round_float"]
 
 EXP_BITS, MANT_BITS, BIAS = 6, 9, 42
 INF = 0x7E00                        # +infinity (the sign bit set gives -infinity)
@@ -74,3 +77,17 @@ def decode(b) -> np.ndarray:
     special = np.where(mant == 0, 0x7F800000, 0x7FC00000)
     mag = np.where(field == 0, sub, np.where(field == 0x3F, special, normal))
     return (mag | sign).astype(np.uint32).view(np.float32).reshape(shape)
+
+
+_MIN_ULP = 1 - BIAS - MANT_BITS       # the exponent of the smallest subnormal: -50
+
+
+def round_float(x: float) -> float:
+    """The Python float `x` rounded once to the nearest cb16 value, ties to even (`encode` rounds
+    an f32; this rounds a double without passing through f32)."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    e = math.frexp(abs(x))[1]                   # 2**(e-1) <= |x| < 2**e
+    ulp = max(e - 1 - MANT_BITS, _MIN_ULP)
+    v = math.ldexp(round(math.ldexp(abs(x), -ulp)), ulp)      # round(): half to even
+    return math.copysign(v if v <= MAX_FINITE else math.inf, x)

@@ -9,9 +9,13 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from wsejax import ops
 from wsejax.cb16 import BIAS, INF, MANT_BITS, NAN
+from wsejax.opspec import for_fp16
+from wsejax.types import DType
 
-__all__ = ["decode", "encode", "round_cb16"]
+__all__ = ["OPS_CB16", "decode", "encode", "from_bits16", "ops_for", "round_cb16", "rounder",
+           "to_bits16"]
 
 _SHIFT = 23 - MANT_BITS
 _F32_TO_FIELD = 127 - BIAS
@@ -62,3 +66,50 @@ def decode(b: jax.Array) -> jax.Array:
 def round_cb16(x: jax.Array) -> jax.Array:
     """`x` rounded to the nearest cb16 value, as f32."""
     return decode(encode(x))
+
+
+# -- values of any 16-bit type and their patterns (cb16's made by the codec, the others' the bits
+# they are held in)
+
+def to_bits16(x: jax.Array, t: DType) -> jax.Array:
+    """The 16-bit patterns (uint16) of values `x` of the 16-bit type `t`."""
+    if t is DType.cb16:
+        return encode(x)
+    return x if x.dtype == jnp.uint16 else lax.bitcast_convert_type(x, jnp.uint16)
+
+
+def from_bits16(b: jax.Array, t: DType) -> jax.Array:
+    """The values of the 16-bit type `t` whose patterns are `b` (uint16 or int16)."""
+    if t is DType.cb16:
+        return decode(b)
+    return b if b.dtype == t.np else lax.bitcast_convert_type(b, t.np)
+
+
+def rounder(t: DType):
+    """The function rounding an f32 result to the 16-bit float type `t` (held in its numpy type),
+    for the formats whose arithmetic XLA would not round (bf16, cb16); None for the others."""
+    return {DType.cb16: round_cb16, DType.bf16: ops.round_bf16}.get(t)
+
+
+def _binary(op32):
+    def op(a, b):
+        return round_cb16(op32(a, b))
+    return op
+
+
+OPS_CB16 = ops.with_functions({
+    **{name: op.fn for name, op in ops.OPS.items()},
+    "faddh": _binary(ops._fadds),
+    "fsubh": _binary(ops._fsubs),
+    "fmulh": _binary(ops._fmuls),
+    "fmach": lambda a, b, s: round_cb16(ops._fadds(a, round_cb16(ops._fmuls(b, s)))),
+    "fmachs": lambda a, b, s: ops._fadds(a, round_cb16(ops._fmuls(b, s))),
+    "fscaleh": lambda x, k: round_cb16(ops._fscale(x, k)),
+    "fs2h": round_cb16,
+    "xp162fh": lambda a: round_cb16(a.astype(jnp.float32)),
+}, for_fp16(DType.cb16))
+
+
+def ops_for(fp16: DType) -> dict:
+    """The DSD operations' element functions of a program whose fp16 format is `fp16`."""
+    return OPS_CB16 if fp16 is DType.cb16 else ops.ops_for(fp16)

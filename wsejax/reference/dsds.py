@@ -39,7 +39,7 @@ from wsejax.reference.pe import (
     data_ahead,
     literal,
 )
-from wsejax.reference.scalars import bits_of, cast, dtype_of, from_bits
+from wsejax.reference.scalars import cast, dtype_of, from_bits, typed_bits
 from wsejax.types import DType
 
 __all__ = ["DsdInterpreter"]
@@ -188,7 +188,7 @@ class DsdInterpreter:
         if letter != "D":
             pe.flat[o.symbol].view(have.np)[ptr_index] = v
         elif o.kind == "fabout":
-            bits = bits_of(np.asarray(v, have.np)[()])
+            bits = typed_bits(v, have)
             wavelet = payload_out(bits, have.bits, index if o.index_offset else 0)
             pe.queue(pe.outbox, o.color).append(int(wavelet) | (CONTROL if o.control else 0))
         elif o.kind == "fifo":
@@ -571,7 +571,7 @@ def _send_packed(pe: PE, op: RunningOp, v) -> None:
     (the high half 0)."""
     letter, o = op.dest
     have = op.spec.dest
-    bits = int(bits_of(np.asarray(v, have.np)[()])) & 0xFFFF
+    bits = typed_bits(v, have) & 0xFFFF
     if op.done % 2 == 0:
         op.pend = bits
         if op.done + 1 < op.length:
