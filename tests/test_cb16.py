@@ -358,3 +358,125 @@ comptime {{ @export_symbol(out_ptr, "out"); @export_symbol(main); }}
 def test_an_unknown_fp16_format_is_a_layout_error(tmp_path):
     with pytest.raises(LayoutError, match="--fp16-format=f8: expected one of f16, cb16, bf16"):
         compile_pe(tmp_path, HEAD, "", fp16_format="f8")
+
+
+POINTERS = HEAD + """
+var x = [4]cb16 { 1.5, -2.25, 6.0, 0.1 };
+var y = [2]u32 { 0, 0 };
+var bits: [4]u16;
+var moved: [4]u16;
+var back: [4]cb16;
+var bits_ptr: [*]u16 = &bits;
+var moved_ptr: [*]u16 = &moved;
+var back_ptr: [*]cb16 = &back;
+var y_ptr: [*]u32 = &y;
+const dx = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> x[i] });
+const dmoved = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> moved[i] });
+fn pick(k: u16) *cb16 { return &x[k]; }
+fn main() void {
+  for (@range(u16, 4)) |k| {
+    const p = pick(k);                         // a pointer known only at run time
+    p.* = p.* * @as(cb16, 3.0);
+  }
+  const as_bits = @ptrcast([*]u16, &x);
+  for (@range(u16, 4)) |k| { bits[k] = as_bits[k]; }
+  const words = @ptrcast([*]u32, &x);
+  y[0] = words[0];                             // two cb16 patterns, the first in the low half
+  @mov16(dmoved, dx);                          // a 16-bit move takes the patterns as they are
+  const as_cb16 = @ptrcast([*]cb16, &moved);
+  for (@range(u16, 4)) |k| { back[k] = as_cb16[3 - k]; }
+  sys.unblock_cmd_stream();
+}
+comptime {
+  @export_symbol(bits_ptr, "bits"); @export_symbol(moved_ptr, "moved");
+  @export_symbol(back_ptr, "back"); @export_symbol(y_ptr, "y"); @export_symbol(main);
+}
+"""
+
+POINTER_EXPORTS = "\n".join(f'@export_name("{n}", [*]{t}, true);' for n, t in (
+    ("bits", "u16"), ("moved", "u16"), ("back", "cb16"), ("y", "u32"))) + \
+    '\n@export_name("main", fn()void);'
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_cb16_through_runtime_pointers_pointer_casts_and_mov16(tmp_path, arch):
+    prog = compile_pe(tmp_path, POINTERS, POINTER_EXPORTS, arch=arch, fp16_format="cb16")
+    w = prog.width
+    r = _start(prog)
+    r.launch("main")
+    x = _cb16(np.float64([1.5, -2.25, 6.0, cb16.round_float(0.1)]) * 3.0)
+    want = cb16.encode(x)
+    np.testing.assert_array_equal(_get16(r, "bits", 4, w), want)
+    np.testing.assert_array_equal(_get16(r, "moved", 4, w), want)
+    np.testing.assert_array_equal(_get16(r, "back", 4, w), want[::-1])
+    assert int(_get32(r, "y", 1, w, np.uint32)[0]) == int(want[0]) | int(want[1]) << 16
+    assert want[2] == 0x5C40           # by hand: 18.0 = 1.125 * 2**4: field 46, mantissa 64
+
+
+DATA_TASK = """
+param memcpy_params;
+param c: color;
+param sender: bool;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const math = @import_module("<math>");
+var src = [3]cb16 { 2.0, 0.3, 1000.0 };
+var got = @zeros([3]cb16);
+var n: u16 = 0;
+var got_ptr: [*]cb16 = &got;
+const q_out = @get_output_queue(2);
+const q_in = @get_input_queue(2);
+const out_dsd = @get_dsd(fabout_dsd, if (@is_arch("wse3")) .{ .extent = 3, .output_queue = q_out }
+                         else .{ .extent = 3, .fabric_color = c, .output_queue = q_out });
+const src_dsd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> src[i] });
+const data_id: data_task_id = if (@is_arch("wse2")) @get_data_task_id(c)
+                              else @get_data_task_id(q_in);
+task take(x: cb16) void {
+  got[n] = math.sqrt(x) + x;
+  n += 1;
+  if (n == 3) { sys.unblock_cmd_stream(); }
+}
+fn main() void {
+  if (sender) { @fmovh(out_dsd, src_dsd); sys.unblock_cmd_stream(); }
+}
+comptime {
+  @export_symbol(got_ptr, "got"); @export_symbol(main);
+  if (!sender) { @bind_data_task(take, data_id); }
+  if (@is_arch("wse3")) {
+    if (sender) { @initialize_queue(q_out, .{ .color = c }); }
+    else { @initialize_queue(q_in, .{ .color = c }); }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_data_task_takes_a_cb16_argument_from_its_wavelet(tmp_path, arch):
+    write(tmp_path, {"layout.csl": sender_receiver_layout("cb16"), "pe.csl": DATA_TASK})
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch, fp16_format="cb16")
+    r = _start(prog)
+    r.launch("main")
+    got = np.zeros(6, np.uint32)
+    r.memcpy_d2h(got, r.get_id("got"), 0, 0, 2, 1, 3, streaming=False, data_type=BITS16)
+    x = np.float64([2.0, cb16.round_float(0.3), 1000.0])
+    want = _cb16(_cb16(np.sqrt(x)) + x)
+    np.testing.assert_array_equal(got[3:].astype(np.uint16), cb16.encode(want))
+
+
+def test_simprint_writes_a_cb16_value_as_its_pattern_or_its_value(tmp_path, capsys):
+    src = HEAD + """
+const prt = @import_module("<simprint>");
+const six: cb16 = 6.0;
+var x: cb16 = 6.5;
+var out: [1]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void {
+  x = x * @as(cb16, -1.0);
+  prt.fmt_no_nl("{X} {f} {X} {b}\\n", .{x, x, six, x});
+  sys.unblock_cmd_stream();
+}
+comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
+"""
+    exports = '@export_name("out", [*]f32, true);\n@export_name("main", fn()void);'
+    r = _start(compile_pe(tmp_path, src, exports, w=1, fp16_format="cb16"))
+    r.launch("main")
+    assert "D940 -6.5 5900 1101100101000000" in capsys.readouterr().out

@@ -187,9 +187,12 @@ def from_bits16(b, t: DType) -> np.ndarray:
     return (np.asarray(b).astype(np.int64) & 0xFFFF).astype(np.uint16).view(t.np)
 
 
-def format_value(v, spec: str) -> str:
-    """One `<simprint>` value: {d} decimal, {X} upper hex and {b} binary padded to the value's
-    width (16, 32 or 64 bits), {f} the shortest float that reads back."""
+def format_value(v, spec: str, t: DType | None = None) -> str:
+    """One `<simprint>` value (of type `t`, where known): {d} decimal, {X} upper hex and {b}
+    binary padded to the value's width (16, 32 or 64 bits; a cb16 value's 16-bit pattern), {f}
+    the shortest float that reads back."""
+    if t is DType.cb16 and spec in ("X", "b"):
+        v = bits16_of(v, t)
     v = np.asarray(v)
     bits = max(v.dtype.itemsize * 8, 16)
     if spec == "f":

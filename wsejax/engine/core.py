@@ -285,7 +285,8 @@ class Engine:
                 if isinstance(p, str):
                     text.append(p)
                 else:
-                    text.append(format_value(host_view(values[k][y, x], p[0].dtype), p[1]))
+                    t = p[0].dtype
+                    text.append(format_value(host_view(values[k][y, x], t), p[1], t))
                     k += 1
             key = (int(x), int(y))
             buf = self._lines.get(key, "") + "".join(text)

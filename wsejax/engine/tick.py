@@ -24,6 +24,7 @@ from jax import lax
 
 from wsejax import ir
 from wsejax.diagnostics import fabric_busy, nowhere_to_go, unbound_control_task
+from wsejax.engine import cb16
 from wsejax.engine.access import scatter
 from wsejax.engine.cfg import Cfg
 from wsejax.engine.machine import FabricCarry, HostCarry, Machine
@@ -43,6 +44,7 @@ from wsejax.engine.rings import (
 from wsejax.engine.state import has_task, lowest_task, set_task, task_bit, unpack_tasks
 from wsejax.errors import ProgramError
 from wsejax.fabric import NO_ENTRYPOINT, control_entry, control_ignored, data_task_args
+from wsejax.types import DType
 
 if TYPE_CHECKING:
     from wsejax.engine.core import Engine
@@ -400,7 +402,10 @@ def _task_args(low: Lowerer, task: ir.Task, w):
                                       params):
         bits = (w >> shift) & ((1 << width) - 1) if width < 32 else w
         raw = bits.astype(jnp.uint16) if width == 16 else bits
-        args.append(lax.bitcast_convert_type(raw, t.np) if raw.dtype != t.np else raw)
+        if t is DType.cb16:
+            args.append(cb16.from_bits16(raw, t))
+        else:
+            args.append(lax.bitcast_convert_type(raw, t.np) if raw.dtype != t.np else raw)
     return tuple(args)
 
 

@@ -179,14 +179,14 @@ class DsdInterpreter:
 
     @staticmethod
     def _read(pe: PE, d: Dsd, i: int, want: DType):
-        return pe.flat[d.base].view(want.np)[d.address(i)]
+        return pe.load(d.base, d.address(i), want)
 
     @staticmethod
     def _write(pe: PE, dest, ptr_index, i: int, v, have: DType, index: int = 0) -> None:
         """Write element i of destination `dest` (a (letter, value) operand)."""
         letter, o = dest
         if letter != "D":
-            pe.flat[o.symbol].view(have.np)[ptr_index] = v
+            pe.store(o.symbol, ptr_index, v, have)
         elif o.kind == "fabout":
             bits = typed_bits(v, have)
             wavelet = payload_out(bits, have.bits, index if o.index_offset else 0)
@@ -194,7 +194,7 @@ class DsdInterpreter:
         elif o.kind == "fifo":
             pe.fifo_push(o.base, v, have)
         else:
-            pe.flat[o.base].view(have.np)[o.address(i)] = v
+            pe.store(o.base, o.address(i), v, have)
 
     @staticmethod
     def _length(dsds) -> int:
@@ -265,15 +265,14 @@ class DsdInterpreter:
             return
         op.sync = True
         # spec 7.5: where a FIFO ends the op (false), a pointer destination keeps its value
-        kept = pe.flat[dest[1].symbol].view(spec.dest.np)[ptr_index].copy() \
-            if dest[0] == "p" else None
+        kept = pe.load(dest[1].symbol, ptr_index, spec.dest).copy() if dest[0] == "p" else None
         progressed = self._advance(pe, op)
         while not op.finished:
             yield progressed
             progressed = self._advance(pe, op)
         pe.op_ok[s.site] = op.ok
         if not op.ok and kept is not None:
-            pe.flat[dest[1].symbol].view(spec.dest.np)[ptr_index] = kept
+            pe.store(dest[1].symbol, ptr_index, kept, spec.dest)
         self._finish(pe, op)
         self._tick(pe, fr, n)
 
@@ -515,7 +514,7 @@ def _zero_sources(pe: PE, op: RunningOp) -> None:
     for k in dest.zero:
         src_letter, o = op.srcs[k]
         if src_letter == "D" and o.is_memory:
-            pe.flat[o.base].view(op.spec.srcs[k].np)[o.address(op.done)] = 0
+            pe.store(o.base, o.address(op.done), op.spec.srcs[k].np.type(0), op.spec.srcs[k])
 
 
 def _hooks(pe: PE, activate, unblock) -> None:
