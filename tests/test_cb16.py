@@ -411,6 +411,7 @@ def test_cb16_through_runtime_pointers_pointer_casts_and_mov16(tmp_path, arch):
     np.testing.assert_array_equal(_get16(r, "back", 4, w), want[::-1])
     assert int(_get32(r, "y", 1, w, np.uint32)[0]) == int(want[0]) | int(want[1]) << 16
     assert want[2] == 0x5C40           # by hand: 18.0 = 1.125 * 2**4: field 46, mantissa 64
+    assert r.read_symbol(1, 0, "x", np.uint16).tolist() == want.tolist()
 
 
 DATA_TASK = """
@@ -480,3 +481,18 @@ comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
     r = _start(compile_pe(tmp_path, src, exports, w=1, fp16_format="cb16"))
     r.launch("main")
     assert "D940 -6.5 5900 1101100101000000" in capsys.readouterr().out
+
+
+def test_a_launch_argument_of_cb16_is_rounded_to_cb16(tmp_path):
+    src = HEAD + """
+var out: [2]cb16;
+var out_ptr: [*]cb16 = &out;
+fn set(v: cb16, k: u16) void { out[k] = v; sys.unblock_cmd_stream(); }
+comptime { @export_symbol(out_ptr, "out"); @export_symbol(set); }
+"""
+    exports = '@export_name("out", [*]cb16, true);\n@export_name("set", fn(cb16, u16)void);'
+    prog = compile_pe(tmp_path, src, exports, w=1, fp16_format="cb16")
+    r = _start(prog)
+    r.launch("set", 0.3, 0)
+    r.launch("set", np.float32(1000.5), 1)
+    assert cb16.decode(_get16(r, "out", 2, 1)).tolist() == [cb16.round_float(0.3), 1000.0]

@@ -35,7 +35,7 @@ from wsejax.memcpy import (
     host_to_block,
     word_bits,
 )
-from wsejax.types import DType, from_bits16, rounded
+from wsejax.types import DType, bits16_of, from_bits16, rounded
 
 __all__ = ["MemcpyDataType", "MemcpyOrder", "SdkRuntime", "Task"]
 
@@ -594,6 +594,8 @@ class SdkRuntime:
         if slot is None:
             raise MemcpyError(f"{what}: PE ({x}, {y}) has no global '{symbol_name}'")
         raw = np.ascontiguousarray(np.asarray(self.state.mem[slot][y, x])).reshape(-1)
+        if self.engine.plan.slots[slot][0] is DType.cb16:     # held as f32: its patterns
+            raw = bits16_of(raw, DType.cb16)
         raw = raw.view(np.uint8)
         size = dtype.itemsize
         if raw.size % size:

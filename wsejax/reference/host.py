@@ -25,7 +25,7 @@ from wsejax.diagnostics import (
 from wsejax.errors import MemcpyError, ProgramError
 from wsejax.memcpy import MemcpyDataType, MemcpyOrder
 from wsejax.reference.pe import PE
-from wsejax.types import DType, bits16_of, from_bits16
+from wsejax.types import DType, bits16_of, from_bits16, rounded
 
 __all__ = ["HostCommands"]
 
@@ -127,7 +127,7 @@ class HostCommands:
         FabricFault (a PE faulted, now or before) or DeadlockError (a PE never called
         `unblock_cmd_stream()`), as the engine does."""
         export = self.program.export(fn_name)
-        values = [np.asarray(a).astype(t.np)[()] for a, t in zip(args, export.params)] \
+        values = [rounded(a, t)[()] for a, t in zip(args, export.params)] \
             if export is not None else list(args)
         for pe in self._all:
             fn = next((e.fn for e in pe.cls.exports if isinstance(e, ir.ExportFunc)
