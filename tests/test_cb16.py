@@ -6,9 +6,13 @@ against the reference (`check=True`)."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from csl_harness import compile_pe, position, sender_receiver_layout, write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wsejax import CslError, LayoutError, SdkRuntime, cb16
 from wsejax.csl import compile_csl
@@ -496,3 +500,67 @@ comptime { @export_symbol(out_ptr, "out"); @export_symbol(set); }
     r.launch("set", 0.3, 0)
     r.launch("set", np.float32(1000.5), 1)
     assert cb16.decode(_get16(r, "out", 2, 1)).tolist() == [cb16.round_float(0.3), 1000.0]
+
+
+def test_a_saved_cb16_program_loads_with_its_format(tmp_path):
+    from wsejax import load_program, save_program
+
+    src = HEAD + """
+var out = [2]@fp16() { 6.0, 0.1 };
+var out_ptr: [*]@fp16() = &out;
+fn main() void { out[1] = out[1] * out[0]; sys.unblock_cmd_stream(); }
+comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
+"""
+    exports = '@export_name("out", [*]@fp16(), true);\n@export_name("main", fn()void);'
+    save_program(compile_pe(tmp_path, src, exports, w=1, fp16_format="cb16"), tmp_path / "out")
+    prog = load_program(tmp_path / "out")
+    assert prog.fp16 is DType.cb16
+    r = _start(prog)
+    r.launch("main")
+    # by hand: 0.1 is 0.0999755859375 (1.599609375 * 2**-4), times 6 0.5998535..., 614.25
+    # ulps of 2**-10: 614 / 1024 = 1.19921875 * 2**-1 (field 41, mantissa 102)
+    assert _get16(r, "out", 2, 1).tolist() == [0x5900, 41 << 9 | 102]
+
+
+# -- the element functions of the `...h` operations, engine and reference, over cb16 values ------
+
+def _same_values(got, want, what):
+    got, want = np.asarray(got, np.float32), np.asarray(want, np.float32)
+    same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), f"{what}: got {got[~same][:4]}, want {want[~same][:4]}"
+
+
+_JITTED: dict = {}
+# fixed lengths: one shape for the engine's functions
+_PATTERNS = st.lists(st.tuples(*[st.integers(0, 0xFFFF)] * 3), min_size=16, max_size=16)
+
+
+@given(_PATTERNS, st.lists(st.floats(width=32), min_size=8, max_size=8),
+       st.lists(st.integers(-32768, 32767), min_size=8, max_size=8))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_cb16_element_ops_of_engine_and_reference_against_numpy(triples, floats, ints):
+    from wsejax.engine.cb16 import OPS_CB16
+    from wsejax.reference.elements import element_ops
+
+    ref_ops = element_ops(DType.cb16)
+    a, b, s = (cb16.decode(np.array(col, np.uint16)) for col in zip(*triples))
+    f = np.array(floats, np.float32)
+    i = np.array(ints, np.int16)
+    d = np.float64
+    with np.errstate(all="ignore"):
+        cases = {
+            "faddh": ((a, b), _cb16(a.astype(d) + b)),
+            "fsubh": ((a, b), _cb16(a.astype(d) - b)),
+            "fmulh": ((a, b), _cb16(a.astype(d) * b)),
+            "fmach": ((a, b, s), _cb16(a + _cb16(b.astype(d) * s).astype(d))),
+            "fmachs": ((a, b, s), (a.astype(d) + _cb16(b.astype(d) * s)).astype(np.float32)),
+            "fs2h": ((f,), _cb16(f)),
+            "xp162fh": ((i,), _cb16(i)),
+            "fh2s": ((a,), a),
+        }
+    for name, (args, want) in cases.items():
+        fn = _JITTED.setdefault(name, jax.jit(OPS_CB16[name].fn))
+        got = np.asarray(fn(*(jnp.asarray(x) for x in args)))
+        _same_values(got, want, f"engine {name}")
+        ref = [ref_ops[name].fn(*xs) for xs in zip(*args)]
+        _same_values(ref, want, f"reference {name}")
