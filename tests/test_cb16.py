@@ -275,11 +275,19 @@ const near = @as(cb16, 1.0 + 1.0 / 1024.0 + 1.0 / 1099511627776.0);
 const big: cb16 = 3000000;
 const q = sum / third;
 var out = [5]cb16 { third, sum, near, big, q };
+var more = [2]cb16 { 1000.5, 0.1 };
+var filled = @constants([2]cb16, 0.1);
 var out_ptr: [*]cb16 = &out;
+var more_ptr: [*]cb16 = &more;
+var filled_ptr: [*]cb16 = &filled;
 fn main() void { sys.unblock_cmd_stream(); }
-comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
+comptime {
+  @export_symbol(out_ptr, "out"); @export_symbol(more_ptr, "more");
+  @export_symbol(filled_ptr, "filled"); @export_symbol(main);
+}
 """
-    exports = '@export_name("out", [*]cb16, true);\n@export_name("main", fn()void);'
+    exports = '@export_name("out", [*]cb16, true);\n@export_name("main", fn()void);\n' \
+        '@export_name("more", [*]cb16, true);\n@export_name("filled", [*]cb16, true);'
     prog = compile_pe(tmp_path, src, exports, fp16_format="cb16")
     r = _start(prog)
     r.launch("main")
@@ -291,6 +299,9 @@ comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
     # 1 + 2**-10 + 2**-40 is just above the tie 1 + 2**-10: up to 1 + 2**-9 (through f32 it
     # would have been a tie, rounded down to 1)
     assert got.tolist() == [third, sum_, 1 + 2 ** -9, np.inf, 4.0]
+    tenth = 819 / 8192          # by hand: 0.1 * 2**13 = 819.2, down to 819 (10 bits)
+    assert cb16.decode(_get16(r, "more", 2, prog.width)).tolist() == [1000.0, tenth]
+    assert cb16.decode(_get16(r, "filled", 2, prog.width)).tolist() == [tenth, tenth]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
