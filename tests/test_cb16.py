@@ -557,6 +557,7 @@ def test_cb16_element_ops_of_engine_and_reference_against_numpy(triples, floats,
     a, b, s = (cb16.decode(np.array(col, np.uint16)) for col in zip(*triples))
     f = np.array(floats, np.float32)
     i = np.array(ints, np.int16)
+    k = np.resize(i, len(a)) >> np.int16(8)        # scale counts of -128..127
     d = np.float64
     with np.errstate(all="ignore"):
         cases = {
@@ -568,6 +569,8 @@ def test_cb16_element_ops_of_engine_and_reference_against_numpy(triples, floats,
             "fs2h": ((f,), _cb16(f)),
             "xp162fh": ((i,), _cb16(i)),
             "fh2s": ((a,), a),
+            "fscaleh": ((a, k), _cb16(np.ldexp(a.astype(d), np.clip(k, -400, 400)))),
+            "fnormh": ((a,), np.where(np.isfinite(a) & (a != 0), 2 * np.frexp(a)[0], a)),
         }
     for name, (args, want) in cases.items():
         fn = _JITTED.setdefault(name, jax.jit(OPS_CB16[name].fn))
