@@ -435,15 +435,6 @@ fn main() void {
     np.testing.assert_array_equal(out, [-56, 44, 4, 88, -2, 15])
 
 
-@pytest.mark.parametrize("name", ["cb16"])
-def test_unsupported_numeric_types_are_refused_by_name(tmp_path, name):
-    located(tmp_path, f"""
-var out: [1]f32;
-var out_ptr: [*]f32 = &out;
-fn main() void {{ var big: {name} = 0; }}
-""", name + " = 0", f"{name}: ")
-
-
 def test_a_runtime_var_of_a_comptime_only_type_is_located(tmp_path):
     located(tmp_path, """
 var out: [1]f32;

@@ -6,12 +6,19 @@ reference beside the engine, every command compared) and is checked against nump
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
+import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
 from csl_harness import compile_pe, position
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from wsejax import CslError, LayoutError, SdkRuntime
+from wsejax import CslError, SdkRuntime, cb16
+from wsejax.engine import cb16 as engine_cb16
 from wsejax.memcpy import MemcpyDataType
 from wsejax.opspec import OPS, for_fp16
 from wsejax.types import DType
@@ -144,6 +151,80 @@ comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
     assert got.tolist() == [1.0 + 171 / 512] * 2
 
 
-def test_cb16_is_refused_with_its_reason(tmp_path):
-    with pytest.raises(LayoutError, match="cb16 format is not modelled"):
-        compile_pe(tmp_path, HEAD, "", fp16_format="cb16")
+# -- the cb16 format's codec, against a reference written from its definition ---------------------
+
+def _cb16_value(b: int) -> float:
+    """The value of cb16 bit pattern `b`, from the format's definition (sign | exp6 | man9, bias
+    42; exponent field 0 subnormal, 63 infinity or NaN)."""
+    sign = -1.0 if b >> 15 else 1.0
+    field, mant = (b >> 9) & 63, b & 511
+    if field == 63:
+        return sign * math.inf if mant == 0 else math.nan
+    if field == 0:
+        return sign * math.ldexp(mant, 1 - 42 - 9)
+    return sign * math.ldexp(512 + mant, field - 42 - 9)
+
+
+_CB16_BITS = {_cb16_value(b): b for b in range(0x8000) if not math.isnan(_cb16_value(b))}
+
+
+def _cb16_reference(x: float) -> int:
+    """The cb16 pattern of f32 `x`: nearest value, ties to even significand, past the largest
+    finite value infinity."""
+    if math.isnan(x):
+        return 0x7F00 | (0x8000 if math.copysign(1, x) < 0 else 0)
+    sign = 0x8000 if math.copysign(1, x) < 0 else 0
+    a = abs(Fraction(x)) if math.isfinite(x) else None
+    if a is None:
+        return sign | 0x7E00
+    if a == 0:
+        return sign
+    e = max(math.floor(math.log2(a)), 1 - 42)
+    while Fraction(2) ** e > a:                  # log2 of a Fraction may be off by one
+        e -= 1
+    while Fraction(2) ** (e + 1) <= a:
+        e += 1
+    e = max(e, 1 - 42)
+    ulp = Fraction(2) ** (e - 9)
+    v = round(a / ulp) * ulp                     # round() of a Fraction: ties to even
+    if v >= 2 ** 21:
+        return sign | 0x7E00
+    return sign | _CB16_BITS[float(v)]
+
+
+def test_cb16_six_is_0x5900_and_its_extremes():
+    assert int(cb16.encode(6.0)) == 0x5900 and float(cb16.decode(0x5900)) == 6.0
+    assert float(cb16.decode(0x7DFF)) == cb16.MAX_FINITE == 1023 * 2.0 ** 11
+    assert float(cb16.decode(0x0001)) == 2.0 ** -50 and float(cb16.decode(0x0200)) == 2.0 ** -41
+    assert float(cb16.decode(0x7E00)) == math.inf and float(cb16.decode(0xFE00)) == -math.inf
+    assert math.isnan(float(cb16.decode(0x7E01)))
+    assert int(cb16.encode(1023.5 * 2.0 ** 11)) == 0x7E00     # a tie past the top: infinity
+    assert int(cb16.encode(2.0 ** -51)) == 0 and int(cb16.encode(3 * 2.0 ** -51)) == 2
+
+
+def test_cb16_every_pattern_decodes_by_the_definition_and_encodes_back():
+    bits = np.arange(1 << 16)
+    got = cb16.decode(bits)
+    want = np.array([_cb16_value(int(b)) for b in bits], np.float32)
+    np.testing.assert_array_equal(got, want)
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(cb16.encode(got[finite]), bits[finite])
+    engine = np.asarray(engine_cb16.decode(jnp.asarray(bits, jnp.uint16)))
+    np.testing.assert_array_equal(engine.view(np.uint32), got.view(np.uint32))
+    # the midpoints between neighbours (exact in f32) round to the even neighbour
+    low = bits[:0x7DFF]
+    mid = ((got[low].astype(np.float64) + got[low + 1]) / 2).astype(np.float32)
+    even = np.where(low % 2 == 0, low, low + 1)
+    np.testing.assert_array_equal(cb16.encode(mid), even)
+    np.testing.assert_array_equal(np.asarray(engine_cb16.encode(jnp.asarray(mid))), even)
+
+
+@given(st.lists(st.floats(width=32, allow_nan=True), min_size=1, max_size=64))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_cb16_encode_rounds_f32_to_nearest_even(xs):
+    x = np.array(xs, np.float32)
+    want = np.array([_cb16_reference(float(v)) for v in x], np.uint16)
+    np.testing.assert_array_equal(cb16.encode(x), want)
+    np.testing.assert_array_equal(np.asarray(engine_cb16.encode(jnp.asarray(x))), want)
+    rounded = np.asarray(engine_cb16.round_cb16(jnp.asarray(x)))
+    np.testing.assert_array_equal(rounded.view(np.uint32), cb16.decode(want).view(np.uint32))

@@ -86,7 +86,7 @@ def with_functions(fns: Mapping[str, Callable],
 
 # the 16-bit float formats a program may select (`cslc --fp16-format`): the type `@fp16()` is
 # and the type of the fp16 operands of the `...h` operations
-FP16_FORMATS = {"f16": DType.f16, "bf16": DType.bf16}
+FP16_FORMATS = {"f16": DType.f16, "cb16": DType.cb16, "bf16": DType.bf16}
 
 
 def for_fp16(fp16: DType) -> dict[str, OpSpec]:

@@ -35,7 +35,7 @@ from wsejax.memcpy import (
     host_to_block,
     word_bits,
 )
-from wsejax.types import DType
+from wsejax.types import DType, bits16_of, from_bits16, rounded
 
 __all__ = ["MemcpyDataType", "MemcpyOrder", "SdkRuntime", "Task"]
 
@@ -660,6 +660,8 @@ class SdkRuntime:
         if slot is None:
             raise MemcpyError(f"{what}: PE ({x}, {y}) has no global '{symbol_name}'")
         raw = np.ascontiguousarray(np.asarray(self.state.mem[slot][y, x])).reshape(-1)
+        if self.engine.plan.slots[slot][0] is DType.cb16:     # held as f32: its patterns
+            raw = bits16_of(raw, DType.cb16)
         raw = raw.view(np.uint8)
         size = dtype.itemsize
         if raw.size % size:
@@ -689,7 +691,7 @@ def _convert_arg(what: str, k: int, a, t: DType):
     if t.is_float:
         if arr.dtype.kind not in "fiu":
             raise MemcpyError(f"{what}: argument {k + 1} must be a {t}, got {arr.dtype}")
-        return np.asarray(arr, t.np)
+        return rounded(arr, t)
     if t is DType.bool_:
         return np.asarray(bool(arr))
     if arr.dtype.kind not in "iub":
@@ -712,4 +714,4 @@ def _from_word(what: str, k: int, p, t: DType):
         raise MemcpyError(f"{what}: argument word {k + 1} must be a number, got {arr.dtype}")
     if t.bits == 32:
         return word.view(t.np)
-    return np.asarray(int(word) & 0xFFFF, np.uint16).view(t.np)
+    return from_bits16(int(word), t)

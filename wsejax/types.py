@@ -13,8 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ArrayType", "DType", "bf16", "bool_", "dtype_of", "f16", "f32", "format_value", "i8",
-           "i16", "i32", "i64", "u8", "u16", "u32", "u64", "uint_of_width", "widens"]
+from wsejax import cb16 as _cb16
+
+__all__ = ["ArrayType", "DType", "bf16", "bits16_of", "bool_", "cb16", "dtype_of", "f16", "f32",
+           "format_value", "from_bits16", "i8", "i16", "i32", "i64", "rounded", "u8", "u16",
+           "u32", "u64", "uint_of_width", "widens"]
 
 
 _NP_CACHE: dict = {}       # DType -> np.dtype, filled on first use (the compilers ask often)
@@ -34,6 +37,7 @@ class DType(enum.Enum):
     u64 = "u64"
     f16 = "f16"
     bf16 = "bf16"
+    cb16 = "cb16"
     f32 = "f32"
 
     @property
@@ -52,6 +56,8 @@ class DType(enum.Enum):
 
     @property
     def bits(self) -> int:
+        if self is DType.cb16:      # held as f32 (see `rounded`), 16 bits in memory
+            return 16
         return 8 if self is DType.bool_ else self.np.itemsize * 8
 
     @property
@@ -60,7 +66,7 @@ class DType(enum.Enum):
 
     @property
     def is_float(self) -> bool:
-        return self in (DType.f16, DType.bf16, DType.f32)
+        return self in (DType.f16, DType.bf16, DType.cb16, DType.f32)
 
     @property
     def is_int(self) -> bool:
@@ -113,6 +119,7 @@ _NUMPY = {
     DType.i64: np.int64,
     DType.u64: np.uint64,
     DType.f16: np.float16,
+    DType.cb16: np.float32,
     DType.f32: np.float32,
 }
 
@@ -127,6 +134,7 @@ i64 = DType.i64
 u64 = DType.u64
 f16 = DType.f16
 bf16 = DType.bf16
+cb16 = DType.cb16
 f32 = DType.f32
 
 
@@ -152,9 +160,39 @@ def uint_of_width(bits: int) -> np.dtype:
     return np.dtype({8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}[bits])
 
 
-def format_value(v, spec: str) -> str:
-    """One `<simprint>` value: {d} decimal, {X} upper hex and {b} binary padded to the value's
-    width (16, 32 or 64 bits), {f} the shortest float that reads back."""
+# -- cb16: its values are held as the f32 values they are (each exactly an f32), rounded to cb16
+# after every operation; its 16-bit pattern is made where bits are seen (memcpy, wavelets,
+# bitcasts)
+
+def rounded(x, t: DType) -> np.ndarray:
+    """`x` (numpy values or Python numbers) converted to `t`'s numpy type, each rounded to nearest
+    even in `t` (a 0-d array for a scalar)."""
+    with np.errstate(over="ignore"):            # past the type's range: an infinity
+        if t is DType.cb16:
+            return _cb16.decode(_cb16.encode(np.asarray(x, np.float32)))
+        return np.asarray(x).astype(t.np)
+
+
+def bits16_of(v, t: DType) -> np.ndarray:
+    """The 16-bit patterns (uint16) of values `v` of the 16-bit type `t`."""
+    if t is DType.cb16:
+        return _cb16.encode(v)
+    return np.asarray(v, t.np).view(np.uint16)
+
+
+def from_bits16(b, t: DType) -> np.ndarray:
+    """The values of type `t` (16 bits) whose patterns are the low 16 bits of `b`."""
+    if t is DType.cb16:
+        return _cb16.decode(b)
+    return (np.asarray(b).astype(np.int64) & 0xFFFF).astype(np.uint16).view(t.np)
+
+
+def format_value(v, spec: str, t: DType | None = None) -> str:
+    """One `<simprint>` value (of type `t`, where known): {d} decimal, {X} upper hex and {b}
+    binary padded to the value's width (16, 32 or 64 bits; a cb16 value's 16-bit pattern), {f}
+    the shortest float that reads back."""
+    if t is DType.cb16 and spec in ("X", "b"):
+        v = bits16_of(v, t)
     v = np.asarray(v)
     bits = max(v.dtype.itemsize * 8, 16)
     if spec == "f":

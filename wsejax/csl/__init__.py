@@ -294,8 +294,8 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     microthreads memcpy reserves. None: every PE program.
     """
     if fp16_format not in FP16_FORMATS:
-        raise LayoutError(f"--fp16-format={fp16_format} is not supported (only "
-                          f"{' and '.join(FP16_FORMATS)}; the cb16 format is not modelled)")
+        raise LayoutError(f"--fp16-format={fp16_format}: expected one of "
+                          f"{', '.join(FP16_FORMATS)}")
     if arch not in ("wse2", "wse3"):
         raise LayoutError(f"--arch={arch}: expected wse2 or wse3")
     top = pathlib.Path(top)

@@ -61,7 +61,7 @@ from wsejax.csl.values import (
     object_array,
 )
 from wsejax.hardware import COMPTIME_ARRAY_BYTES, PE_MEMORY_BYTES
-from wsejax.types import DType, widens
+from wsejax.types import DType, rounded, widens
 
 if TYPE_CHECKING:
     from wsejax.csl.env import Env
@@ -143,7 +143,7 @@ class CoerceMixin:
             if tuple(v.values.shape) != tuple(t.shape):
                 raise self.error(f"{what}: expected {t}, got an array of shape "
                                  f"{list(v.values.shape)}", pos)
-            return ArrayVal(t.elem, v.values.astype(t.elem.np))
+            return ArrayVal(t.elem, rounded(v.values, t.elem))
         if v is UNDEFINED:
             return ArrayVal(t.elem, np.zeros(t.shape, t.elem.np))
         raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)

@@ -203,7 +203,6 @@ class ExprMixin:
             return EnumLitVal(e.name)
         if e.name == "null":
             return UNDEFINED
-        self.unsupported_type(e.name, e.pos)
         raise self.error(f"unknown name '{e.name}'", e.pos)
 
     def read(self, v, env: Env, pos):

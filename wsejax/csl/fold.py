@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from wsejax import cb16
 from wsejax.csl.values import ieee_float
 from wsejax.types import DType
 
@@ -77,15 +78,25 @@ _TYPED_FLOAT = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x,
                 "/": lambda x, y: x / y, "%": np.fmod, **_COMPARE}
 
 
+def _fold_float(op, a, b, t: DType):
+    """Float arithmetic of type t at comptime, rounded once to t (cb16: computed in double)."""
+    if t is DType.cb16:
+        x, y = np.float64(a), np.float64(b)
+    else:
+        x, y = t.np.type(a), t.np.type(b)
+    with np.errstate(all="ignore"):
+        r = _TYPED_FLOAT[op](x, y)
+    if isinstance(r, np.bool_):
+        return bool(r)
+    return cb16.round_float(float(r)) if t is DType.cb16 else float(r)
+
+
 def fold_typed(op, a, b, t: DType):
     """Arithmetic of type t at comptime, wrapping like the hardware's integers."""
     if t is DType.bool_:
         return {"==": a == b, "!=": a != b}[op]
     if t.is_float:
-        x, y = t.np.type(a), t.np.type(b)
-        with np.errstate(all="ignore"):
-            r = _TYPED_FLOAT[op](x, y)
-        return bool(r) if isinstance(r, np.bool_) else float(r)
+        return _fold_float(op, a, b, t)
     bits = t.bits
     mask = (1 << bits) - 1
 

@@ -66,9 +66,6 @@ __all__ = ["AggregateMixin", "aggregate_type_of", "is_aggregate_type", "name_typ
 _MAX_LOCAL_ELEMENTS = 1024    # initialised elements of a local array of structs
 _MAX_ZEROS = 65536            # elements of a comptime @zeros array of structs
 _HANDLE_VALUES = (ColorVal, TaskIdVal, QueueVal, UtIdVal)
-_UNSUPPORTED_TYPES = {
-    "cb16": "the cb16 float format is not supported; use f16 or f32",
-}
 
 
 def is_aggregate_type(t) -> bool:
@@ -146,11 +143,6 @@ class AggregateMixin:
                              f"{self.fp16} (cslc --fp16-format); only {self.fp16} may be held "
                              "or computed at run time", pos)
         return t
-
-    def unsupported_type(self, name: str, pos) -> None:
-        """Refuse a type name of the language that wsejax does not implement."""
-        if name in _UNSUPPORTED_TYPES:
-            raise self.error(f"{name}: {_UNSUPPORTED_TYPES[name]}", pos)
 
     def zero_value(self, t, pos):
         """`@zeros(t)` of a struct or enum type, or an array of them."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from wsejax import ir
+from wsejax import cb16, ir
 from wsejax.errors import CslError
 from wsejax.types import DType
 
@@ -131,6 +131,8 @@ def ieee_float(v, t: DType | None = None) -> float:
     IEEE round-to-nearest-even does: a value beyond the type's largest finite one becomes an
     infinity, never an OverflowError. Integers too wide for f64 are rounded once, straight to
     the target's precision (no double rounding)."""
+    if t is DType.cb16:
+        return _cb16_float(v)
     dt = t.np if t is not None else np.dtype(np.float64)
     if isinstance(v, int) and not isinstance(v, bool):
         bits = abs(v).bit_length()
@@ -148,6 +150,13 @@ def ieee_float(v, t: DType | None = None) -> float:
             v = -x if v < 0 else x
     with np.errstate(over="ignore"):
         return float(dt.type(v))
+
+
+def _cb16_float(v) -> float:
+    """`v` (a Python int or float) rounded once to cb16."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 1 << 24:
+        return math.copysign(math.inf, v)       # past cb16's range (exact below 2**24)
+    return cb16.round_float(float(v))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from wsejax.diagnostics import (
     stream_short,
     stuck_lines,
 )
+from wsejax.engine import cb16
 from wsejax.engine.cfg import Cfg, build_cfg
 from wsejax.engine.copy_mode import get_block, put_block
 from wsejax.engine.filters import build_filters
@@ -51,7 +52,7 @@ from wsejax.engine.wide import host_view
 from wsejax.errors import ProgramError
 from wsejax.fabric import QUEUE_CAPACITY
 from wsejax.hardware import UT_ID_COUNT
-from wsejax.types import format_value
+from wsejax.types import DType, format_value
 
 __all__ = ["Engine", "dsd_candidates", "fabric_mesh"]
 
@@ -290,7 +291,8 @@ class Engine:
                 if isinstance(p, str):
                     text.append(p)
                 else:
-                    text.append(format_value(host_view(values[k][y, x], p[0].dtype), p[1]))
+                    t = p[0].dtype
+                    text.append(format_value(host_view(values[k][y, x], t), p[1], t))
                     k += 1
             key = (int(x), int(y))
             buf = self._lines.get(key, "") + "".join(text)
@@ -454,17 +456,27 @@ class Engine:
             mask = np.ones((h, w), bool)
         mem = dict(state.mem)
         self.counts["dispatches"] += 1
-        mem[slot] = put_block(bits)(state.mem[slot], jnp.asarray(block), jnp.asarray(mask),
-                                     np.int32(py), np.int32(px), np.int32(first))
+        put = put_block(bits)(self._word_image(state, slot), jnp.asarray(block),
+                              jnp.asarray(mask), np.int32(py), np.int32(px), np.int32(first))
+        mem[slot] = cb16.decode(put) if self._is_cb16(slot) else put
         return state.replace(mem=mem)
+
+    def _is_cb16(self, slot: str) -> bool:
+        return self.plan.slots[slot][0] is DType.cb16
+
+    def _word_image(self, state: FabricState, slot: str):
+        """The slot's array as memcpy sees its bits: cb16 values (held as f32) as their
+        16-bit patterns."""
+        arr = state.mem[slot]
+        return cb16.encode(arr) if self._is_cb16(slot) else arr
 
     def d2h(self, state: FabricState, slot: str, bits: int, px: int, py: int, first: int,
             h: int, w: int, l: int) -> np.ndarray:
         """The `[h, w, l]` uint words (`bits` wide) of the slot's word view at PEs
         `(px.., py..)`, words `first..`."""
         self.counts["dispatches"] += 1
-        out = get_block(bits, (h, w, l))(state.mem[slot], np.int32(py), np.int32(px),
-                                          np.int32(first))
+        out = get_block(bits, (h, w, l))(self._word_image(state, slot), np.int32(py),
+                                          np.int32(px), np.int32(first))
         return self.fetch(out)
 
     def words_per_pe(self, slot: str, bits: int) -> int:

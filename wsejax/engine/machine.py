@@ -23,6 +23,7 @@ import jax
 import numpy as np
 from jax import lax
 
+from wsejax.engine import cb16
 from wsejax.engine.rings import FabricArrays
 from wsejax.types import DType, bool_
 
@@ -200,6 +201,8 @@ def bitview(x, have: DType, want: DType):
         return x
     if have is bool_ or want is bool_:
         return x.astype(want.np)
+    if DType.cb16 in (have, want):
+        return cb16.from_bits16(cb16.to_bits16(x, have), want)
     return lax.bitcast_convert_type(x, want.np)
 
 

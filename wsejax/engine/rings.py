@@ -22,6 +22,7 @@ import numpy as np
 from jax import lax
 
 from wsejax import ir
+from wsejax.engine import cb16
 from wsejax.types import DType, u32
 
 __all__ = ["FLUSHED", "FLUSH_PENDING", "FabricArrays", "FifoCounts", "MAX_CONTROL_CAPACITY",
@@ -202,7 +203,7 @@ def to_payload(res, have: DType, index):
     half with `index` in the high half (`wsejax.fabric.payload_out`)."""
     if have.bits == 32:
         return lax.bitcast_convert_type(res, jnp.uint32) if res.dtype != u32.np else res
-    low = lax.bitcast_convert_type(res, jnp.uint16).astype(jnp.uint32)
+    low = cb16.to_bits16(res, have).astype(jnp.uint32)
     index = jnp.asarray(index, jnp.uint32)
     if index.ndim:
         index = index[..., None]
@@ -213,4 +214,4 @@ def from_payload(w, want: DType):
     """Element values of type `want` from wavelets `w` (`wsejax.fabric.payload_in`)."""
     if want.bits == 32:
         return lax.bitcast_convert_type(w, want.np) if want.np != np.uint32 else w
-    return lax.bitcast_convert_type((w & 0xFFFF).astype(jnp.uint16), want.np)
+    return cb16.from_bits16((w & 0xFFFF).astype(jnp.uint16), want)

@@ -25,6 +25,7 @@ from jax import lax
 
 from wsejax import ir
 from wsejax.diagnostics import fabric_busy, nowhere_to_go, unbound_control_task
+from wsejax.engine import cb16
 from wsejax.engine.access import scatter
 from wsejax.engine.cfg import Cfg
 from wsejax.engine.collectives import collectives
@@ -46,6 +47,7 @@ from wsejax.engine.state import has_task, lowest_task, set_task, task_bit, unpac
 from wsejax.engine.switched import route_switched, switched_stuck
 from wsejax.errors import ProgramError
 from wsejax.fabric import NO_ENTRYPOINT, control_entry, control_ignored, data_task_args
+from wsejax.types import DType
 
 if TYPE_CHECKING:
     from wsejax.engine.core import Engine
@@ -419,7 +421,10 @@ def _task_args(low: Lowerer, task: ir.Task, w):
                                       params):
         bits = (w >> shift) & ((1 << width) - 1) if width < 32 else w
         raw = bits.astype(jnp.uint16) if width == 16 else bits
-        args.append(lax.bitcast_convert_type(raw, t.np) if raw.dtype != t.np else raw)
+        if t is DType.cb16:
+            args.append(cb16.from_bits16(raw, t))
+        else:
+            args.append(lax.bitcast_convert_type(raw, t.np) if raw.dtype != t.np else raw)
     return tuple(args)
 
 

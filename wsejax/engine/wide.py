@@ -244,7 +244,7 @@ def _bit_length(a):
     return jnp.where(a[1] != 0, hi_len + 32, lo_len)
 
 
-_MANTISSA = {DType.f32: 24, DType.f16: 11, DType.bf16: 8}
+_MANTISSA = {DType.f32: 24, DType.f16: 11, DType.bf16: 8, DType.cb16: 10}
 
 
 def _to_float(a, signed: bool, want: DType):

@@ -40,8 +40,8 @@ from wsejax.reference.pe import (
     data_ahead,
     literal,
 )
-from wsejax.reference.scalars import bits_of, cast, dtype_of, from_bits
-from wsejax.types import DType
+from wsejax.reference.scalars import cast, dtype_of, from_bits, typed_bits
+from wsejax.types import DType, from_bits16
 
 __all__ = ["DsdInterpreter"]
 
@@ -181,26 +181,25 @@ class DsdInterpreter:
 
     @staticmethod
     def _read(pe: PE, d: Dsd, i: int, want: DType):
-        flat = pe.flat[d.base]
-        if flat.dtype.itemsize == 4 and want.bits == 16:    # `reads_low_halves`
-            low = np.uint16(int(flat.view(np.uint32)[d.address(i)]) & 0xFFFF)
-            return low.view(want.np)
-        return flat.view(want.np)[d.address(i)]
+        if reads_low_halves(pe.dtypes[d.base], want):
+            word = int(pe.flat[d.base].view(np.uint32)[d.address(i)])
+            return from_bits16(word, want)[()]
+        return pe.load(d.base, d.address(i), want)
 
     @staticmethod
     def _write(pe: PE, dest, ptr_index, i: int, v, have: DType, index: int = 0) -> None:
         """Write element i of destination `dest` (a (letter, value) operand)."""
         letter, o = dest
         if letter != "D":
-            pe.flat[o.symbol].view(have.np)[ptr_index] = v
+            pe.store(o.symbol, ptr_index, v, have)
         elif o.kind == "fabout":
-            bits = bits_of(np.asarray(v, have.np)[()])
+            bits = typed_bits(v, have)
             wavelet = payload_out(bits, have.bits, index if o.index_offset else 0)
             pe.queue(pe.outbox, o.color).append(int(wavelet) | (CONTROL if o.control else 0))
         elif o.kind == "fifo":
             pe.fifo_push(o.base, v, have)
         else:
-            pe.flat[o.base].view(have.np)[o.address(i)] = v
+            pe.store(o.base, o.address(i), v, have)
 
     @staticmethod
     def _length(dsds) -> int:
@@ -290,15 +289,14 @@ class DsdInterpreter:
             return
         op.sync = True
         # spec 7.5: where a FIFO ends the op (false), a pointer destination keeps its value
-        kept = pe.flat[dest[1].symbol].view(spec.dest.np)[ptr_index].copy() \
-            if dest[0] == "p" else None
+        kept = pe.load(dest[1].symbol, ptr_index, spec.dest).copy() if dest[0] == "p" else None
         progressed = self._advance(pe, op)
         while not op.finished:
             yield progressed
             progressed = self._advance(pe, op)
         pe.op_ok[s.site] = op.ok
         if not op.ok and kept is not None:
-            pe.flat[dest[1].symbol].view(spec.dest.np)[ptr_index] = kept
+            pe.store(dest[1].symbol, ptr_index, kept, spec.dest)
         self._finish(pe, op)
         self._tick(pe, fr, n)
 
@@ -548,7 +546,7 @@ def _zero_sources(pe: PE, op: RunningOp) -> None:
     for k in dest.zero:
         src_letter, o = op.srcs[k]
         if src_letter == "D" and o.is_memory:
-            pe.flat[o.base].view(op.spec.srcs[k].np)[o.address(op.done)] = 0
+            pe.store(o.base, o.address(op.done), op.spec.srcs[k].np.type(0), op.spec.srcs[k])
 
 
 def _filter_data(pe: PE, op: RunningOp) -> bool:
@@ -629,7 +627,7 @@ def _send_packed(pe: PE, op: RunningOp, v) -> None:
     (the high half 0)."""
     letter, o = op.dest
     have = op.spec.dest
-    bits = int(bits_of(np.asarray(v, have.np)[()])) & 0xFFFF
+    bits = typed_bits(v, have) & 0xFFFF
     if op.done % 2 == 0:
         op.pend = bits
         if op.done + 1 < op.length:

@@ -25,6 +25,7 @@ from wsejax.diagnostics import (
 from wsejax.errors import MemcpyError, ProgramError
 from wsejax.memcpy import MemcpyDataType, MemcpyOrder
 from wsejax.reference.pe import PE
+from wsejax.types import DType, bits16_of, from_bits16, rounded
 
 __all__ = ["HostCommands"]
 
@@ -54,10 +55,12 @@ class HostCommands:
         words = np.ascontiguousarray(src).reshape(-1).view(np.uint32)
         for j in range(h):
             for i in range(w):
-                raw, first = _export_bytes(self._pes[py + j][px + i], name, bits)
+                pe = self._pes[py + j][px + i]
+                raw, first = _export_bytes(pe, name, bits)
                 for k in range(l):
                     word = int(words[host_index(kind, order, i, j, k, w, h, l)])
                     _put_word(raw, (first + k) * (bits // 8), word & ((1 << bits) - 1), bits)
+                _store_bytes(pe, name, raw)
 
     def memcpy_d2h(self, dest: np.ndarray, name, px: int, py: int, w: int, h: int, l: int,
                    *, order=MemcpyOrder.ROW_MAJOR, data_type=MemcpyDataType.MEMCPY_32BIT,
@@ -124,7 +127,7 @@ class HostCommands:
         FabricFault (a PE faulted, now or before) or DeadlockError (a PE never called
         `unblock_cmd_stream()`), as the engine does."""
         export = self.program.export(fn_name)
-        values = [np.asarray(a).astype(t.np)[()] for a, t in zip(args, export.params)] \
+        values = [rounded(a, t)[()] for a, t in zip(args, export.params)] \
             if export is not None else list(args)
         for pe in self._all:
             fn = next((e.fn for e in pe.cls.exports if isinstance(e, ir.ExportFunc)
@@ -187,12 +190,23 @@ def _pending_collectives(pe: PE) -> tuple:
 
 
 def _export_bytes(pe: PE, name: str, bits: int):
-    """The bytes of the symbol exported as `name` on `pe`, and its first word index."""
+    """The bytes of the symbol exported as `name` on `pe`, and its first word index. A cb16
+    symbol's are a copy, its values' 16-bit patterns (`_store_bytes` writes them back)."""
     for e in pe.cls.exports:
         if isinstance(e, ir.ExportData) and e.name == name:
             sym = pe.cls.symbol(e.symbol)
-            return pe.flat[e.symbol].view(np.uint8), e.offset * sym.dtype.bits // bits
+            flat = pe.flat[e.symbol]
+            raw = bits16_of(flat, sym.dtype) if sym.dtype is DType.cb16 else flat
+            return raw.view(np.uint8), e.offset * sym.dtype.bits // bits
     raise ProgramError(f"PE ({pe.x}, {pe.y}) does not export '{name}'")
+
+
+def _store_bytes(pe: PE, name: str, raw: np.ndarray) -> None:
+    """Write back the bytes `_export_bytes` gave for a cb16 symbol (the others are views)."""
+    for e in pe.cls.exports:
+        if isinstance(e, ir.ExportData) and e.name == name and \
+                pe.cls.symbol(e.symbol).dtype is DType.cb16:
+            pe.flat[e.symbol][:] = from_bits16(raw.view(np.uint16), DType.cb16)
 
 
 def _put_word(raw: np.ndarray, start: int, word: int, bits: int) -> None:

@@ -232,7 +232,7 @@ class Interpreter:
 
     def stmt_Print(self, pe: PE, s: ir.Print, fr: Frame) -> None:
         text = "".join(p if isinstance(p, str) else
-                       format_value(self._expr(pe, p[0], fr), p[1]) for p in s.parts)
+                       format_value(self._expr(pe, p[0], fr), p[1], p[0].dtype) for p in s.parts)
         *lines, pe.line = (pe.line + text).split("\n")
         prefix = f"PE({pe.x},{pe.y}): " if s.coords else ""
         self.output.extend(prefix + line for line in lines)

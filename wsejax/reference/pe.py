@@ -19,6 +19,7 @@ from wsejax import ir
 from wsejax.diagnostics import PRNG_SEED
 from wsejax.errors import ProgramError
 from wsejax.opspec import ElementOp
+from wsejax.types import DType, bits16_of, from_bits16
 
 __all__ = ["CONTROL", "FLUSHED", "FLUSH_PENDING", "NO_FLUSH", "PAYLOAD", "PE", "PRNG_SEED",
            "STREAM_KINDS", "TASK_ID_COUNT", "Dsd", "Fault", "FifoState", "Frame", "RunningOp",
@@ -235,6 +236,7 @@ class PE:
             arr = np.ascontiguousarray(arr)
             self.mem[s.name] = arr
             self.flat[s.name] = arr.reshape(-1)
+        self.dtypes: dict[str, DType] = {s.name: s.dtype for s in self.cls.symbols}
         self.tables = {name: t[y, x] for name, t in program.tables}
         self.dsd: dict[str, Dsd] = {name: literal(lit.dsd, self.tables, _comptime_field)
                                     for name, lit in self.cls.dsd_vars}
@@ -306,7 +308,7 @@ class PE:
         """The next element of FIFO `name`, as `want` elements; a pop from a full FIFO
         activates its `activate_pop` task."""
         f = self.fifos[name]
-        v = self.flat[f.spec.buffer].view(want.np)[f.head]
+        v = self.load(f.spec.buffer, f.head, want)
         f.head = (f.head + 1) % f.size
         f.count -= 1
         if f.read_len is not None:
@@ -319,9 +321,32 @@ class PE:
         """Append `v` (a `have` element) to FIFO `name`; a push into an empty FIFO activates
         its `activate_push` task."""
         f = self.fifos[name]
-        self.flat[f.spec.buffer].view(have.np)[(f.head + f.count) % f.size] = v
+        self.store(f.spec.buffer, (f.head + f.count) % f.size, v, have)
         f.count += 1
         if f.write_len is not None:
             f.write_len = max(f.write_len - 1, 0)
         if f.count == 1 and f.spec.activate_push is not None:
             self.activate(f.spec.activate_push)
+
+    # -- elements read as another type of their width (cb16 is held as f32: its patterns are
+    # made for a 16-bit access of another type, and read back)
+
+    def load(self, name: str, k: int, want: DType):
+        """Element k of symbol `name`'s memory, read as `want` elements."""
+        have = self.dtypes[name]
+        flat = self.flat[name]
+        if have is want or DType.cb16 not in (have, want):
+            return flat.view(want.np)[k]
+        b = bits16_of(flat[k], have) if have is DType.cb16 else flat.view(np.uint16)[k]
+        return from_bits16(b, want)[()]
+
+    def store(self, name: str, k: int, v, have: DType) -> None:
+        """Write `v` (a `have` element) as element k of symbol `name`'s memory."""
+        mine = self.dtypes[name]
+        flat = self.flat[name]
+        if mine is have or DType.cb16 not in (have, mine):
+            flat.view(have.np)[k] = v
+        elif mine is DType.cb16:
+            flat[k] = from_bits16(bits16_of(v, have), mine)[()]
+        else:
+            flat.view(np.uint16)[k] = bits16_of(v, have)

@@ -16,7 +16,7 @@ from wsejax import ir
 from wsejax.diagnostics import bad_pointer
 from wsejax.reference.pe import PE, Fault, Frame
 from wsejax.reference.scalars import cast, dtype_of
-from wsejax.types import DType
+from wsejax.types import DType, bits16_of, from_bits16
 
 __all__ = ["PointerInterpreter"]
 
@@ -28,28 +28,47 @@ class PointerInterpreter:
         sym = pe.cls.symbol(e.symbol)
         return np.uint16((pe.cls.addresses[e.symbol] + e.offset * sym.dtype.nbytes) & 0xFFFF)
 
-    def _bytes_at(self, pe: PE, addr: int, dtype: DType, doing: str) -> np.ndarray:
-        """The bytes (a writable uint8 view) of the `dtype` access at byte address `addr`."""
+    def _symbol_at(self, pe: PE, addr: int, dtype: DType, doing: str):
+        """The symbol holding the `dtype` access at byte address `addr`, and the access's byte
+        offset in it."""
         width = dtype.nbytes
         if addr % width == 0:
             for s in pe.cls.symbols:
                 sw = s.dtype.nbytes
                 rel = addr - pe.cls.addresses[s.name]
                 if (sw == width or {sw, width} <= {2, 4, 8}) and 0 <= rel <= s.nbytes - width:
-                    return pe.flat[s.name].view(np.uint8)[rel:rel + width]
+                    return s, rel
         raise Fault(bad_pointer(doing, dtype.value, width))
 
     def expr_PtrLoad(self, pe: PE, e: ir.PtrLoad, fr: Frame):
         addr = int(self._expr(pe, e.addr, fr))
-        raw = self._bytes_at(pe, addr, e.dtype, "reading")
+        s, rel = self._symbol_at(pe, addr, e.dtype, "reading")
+        raw = _image(pe, s)[rel:rel + e.dtype.nbytes].copy()
         if e.dtype is DType.bool_:
             return np.bool_(raw[0] != 0)
-        return raw.copy().view(e.dtype.np)[0]
+        if e.dtype is DType.cb16:
+            return from_bits16(raw.view(np.uint16)[0], e.dtype)[()]
+        return raw.view(e.dtype.np)[0]
 
     def stmt_PtrStore(self, pe: PE, s: ir.PtrStore, fr: Frame) -> None:
         addr = int(self._expr(pe, s.addr, fr))
         v = self._expr(pe, s.value, fr)
         if v.dtype != s.dtype.np:
             v = cast(v, dtype_of(v), s.dtype)
-        raw = self._bytes_at(pe, addr, s.dtype, "writing")
-        raw[:] = np.array([v], s.dtype.np).view(np.uint8)
+        sym, rel = self._symbol_at(pe, addr, s.dtype, "writing")
+        img = _image(pe, sym)
+        if s.dtype is DType.cb16:
+            img[rel:rel + 2] = bits16_of(v, s.dtype).reshape(1).view(np.uint8)
+        else:
+            img[rel:rel + s.dtype.nbytes] = np.array([v], s.dtype.np).view(np.uint8)
+        if sym.dtype is DType.cb16:         # the image was a copy: its values back
+            pe.flat[sym.name][:] = from_bits16(img.view(np.uint16), sym.dtype)
+
+
+def _image(pe: PE, s: ir.Symbol) -> np.ndarray:
+    """The bytes of symbol `s` in memory: a writable view, or for cb16 (held as f32) a copy of
+    its values' 16-bit patterns."""
+    flat = pe.flat[s.name]
+    if s.dtype is DType.cb16:
+        return bits16_of(flat, s.dtype).view(np.uint8)
+    return flat.view(np.uint8)

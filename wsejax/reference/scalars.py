@@ -17,10 +17,11 @@ import numpy as np
 from wsejax import ir
 from wsejax.errors import ProgramError
 from wsejax.reference import wide
-from wsejax.types import DType
+from wsejax.types import DType, bits16_of, from_bits16, rounded
 
 __all__ = ["binop", "bitcast", "bits_of", "cast", "clear_sign", "const", "dtype_of", "flip_sign",
-           "from_bits", "math_intrinsic", "maxnum", "round_to", "unop", "wrap", "xp16"]
+           "from_bits", "math_intrinsic", "maxnum", "round_to", "typed_bits", "unop", "wrap",
+           "xp16"]
 
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
@@ -37,7 +38,11 @@ def wrap(v: int, t: DType):
 
 
 def round_to(x: float, t: DType):
-    """The double x rounded to nearest even in float type t (overflow gives inf)."""
+    """The double x rounded to nearest even in float type t (overflow gives inf). cb16 rounds
+    through f32, which is exact for its +, -, *, / and sqrt (f32 has more than twice cb16's
+    precision, so rounding twice gives the once-rounded result)."""
+    if t is DType.cb16:
+        return rounded(x, t)[()]
     return t.np.type(x)
 
 
@@ -48,7 +53,17 @@ def bits_of(v) -> int:
 
 def from_bits(b: int, t: DType):
     """The numpy scalar of type t whose raw bits are b."""
+    if t is DType.cb16:
+        return from_bits16(b, t)[()]
     return _UINT[t.np.itemsize](b).view(t.np)
+
+
+def typed_bits(v, t: DType) -> int:
+    """The raw bits of the value v of type t, as an unsigned int (a cb16 value's 16-bit
+    pattern)."""
+    if t is DType.cb16:
+        return int(bits16_of(v, t))
+    return bits_of(np.asarray(v, t.np)[()])
 
 
 def _sign_bit(v) -> int:
@@ -92,7 +107,7 @@ def cast(v, have: DType, want: DType):
     if want.is_int:
         return _float_to_int(v, want) if have.is_float else wrap(int(v), want)
     if have.is_float:
-        return np.asarray(v).astype(want.np)[()]
+        return rounded(v, want)[()]
     if have.is_wide:
         return wide.int_to_float(int(v), want)
     return round_to(float(int(v)), want)
@@ -104,6 +119,8 @@ def bitcast(v, have: DType, want: DType):
         return v
     if have is DType.bool_ or want is DType.bool_:
         return cast(v, have, want)
+    if DType.cb16 in (have, want):
+        return from_bits16(bits16_of(v, have), want)[()]
     return np.asarray(v, have.np).view(want.np)[()]
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsejax.types import DType
+from wsejax.types import DType, rounded
 
 __all__ = ["int_to_float", "shift"]
 
-_MANTISSA = {DType.f32: 24, DType.f16: 11, DType.bf16: 8}
+_MANTISSA = {DType.f32: 24, DType.f16: 11, DType.bf16: 8, DType.cb16: 10}
 
 
 def int_to_float(v: int, want: DType):
@@ -30,7 +30,7 @@ def int_to_float(v: int, want: DType):
         mag = mant << extra
     # mag now has at most the mantissa's bits: exact in f32, and in `want` unless it overflows
     with np.errstate(over="ignore"):        # past the type's range: an infinity
-        x = np.float32(float(mag)).astype(want.np)
+        x = rounded(np.float32(float(mag)), want)[()]
     return -x if v < 0 else x
 
 

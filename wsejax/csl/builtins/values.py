@@ -53,7 +53,7 @@ from wsejax.csl.values import (
     string_bytes,
     string_text,
 )
-from wsejax.types import DType
+from wsejax.types import DType, bits16_of, from_bits16
 
 
 @builtin("as")
@@ -103,7 +103,10 @@ def _bitcast(c, node, env):
     if isinstance(v, CNum):
         if v.dtype.bits != t.bits:
             raise c.error(f"@bitcast from {v.dtype} to {t}: widths differ", node.pos)
-        raw = np.array(v.value, v.dtype.np).view(t.np).item()
+        if DType.cb16 in (v.dtype, t):
+            raw = from_bits16(bits16_of(v.value, v.dtype), t).item()
+        else:
+            raw = np.array(v.value, v.dtype.np).view(t.np).item()
         return CNum(raw, t)
     if isinstance(v, int) and not isinstance(v, bool) and t.is_int:
         unsigned = {8: np.uint8, 16: np.uint16, 32: np.uint32}[t.bits]

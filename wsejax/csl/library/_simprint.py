@@ -76,7 +76,8 @@ def _print_part(c, v, spec, node, want=None):
         e = v.expr if want is None else c.to_expr(v, want, node.pos)
         return (e, spec)
     if isinstance(v, CNum):
-        return format_value(want.np.type(v.value) if want else v.dtype.np.type(v.value), spec)
+        return format_value(want.np.type(v.value) if want else v.dtype.np.type(v.value), spec,
+                            want or v.dtype)
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         t = want or (DType.f32 if isinstance(v, float) or spec == "f" else DType.u32)
         return _print_part(c, CNum(c.num_in(v, t, node.pos, "print value"), t), spec, node, t)

@@ -30,8 +30,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from wsejax import ir, ops
+from wsejax import ir
 from wsejax.diagnostics import DEFAULT_LOOP_LIMIT
+from wsejax.engine import cb16
 from wsejax.engine.lower.collectives import CollectiveLowering
 from wsejax.engine.lower.config import ConfigLowering
 from wsejax.engine.lower.control import ControlLowering
@@ -63,7 +64,7 @@ class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecL
                  matvec_loops: bool = False, cls: int = 0, capacity: int = 32,
                  table_values=None, printer=None, fp16: DType = DType.f16):
         self.cls = cls
-        self.op_table = ops.ops_for(fp16)      # the DSD operations, for the fp16 format
+        self.op_table = cb16.ops_for(fp16)      # the DSD operations, for the fp16 format
         self.capacity = capacity
         self.discovering = False
         self.sites: dict = {}

@@ -17,7 +17,7 @@ from jax import lax
 
 from wsejax import ir, ops
 from wsejax.diagnostics import index_out_of_range, read_before_assigned
-from wsejax.engine import wide
+from wsejax.engine import cb16, wide
 from wsejax.engine.access import gather, read_static
 from wsejax.engine.machine import Frame, bitview
 from wsejax.errors import ProgramError
@@ -34,7 +34,8 @@ _ELEMENTWISE = {"+": operator.add, "-": operator.sub, "&": operator.and_, "|": o
 # the others: the method of `ExprLowering` that lowers them
 _BIN_METHODS = {"*": "_multiply", "/": "_divide", "%": "_remainder", "<<": "_shift",
                 ">>": "_shift"}
-# expressions whose bf16 result XLA:CPU may hold in f32: rounded to bf16 where they are made
+# expressions whose bf16 or cb16 result XLA:CPU may hold (cb16: computes) in f32: rounded to
+# their type where they are made
 _ROUNDED_BF16 = (ir.Bin, ir.Cast, ir.Intrinsic)
 
 
@@ -44,8 +45,10 @@ class ExprLowering:
     def expr(self, e, fr: Frame):
         """The value of expression `e` in frame `fr`: `[H, W]` (more axes inside `@map`)."""
         v = self.handler("expr_", e, "expression")(e, fr)
-        if type(e) in _ROUNDED_BF16 and e.dtype == DType.bf16:
-            return ops.round_bf16(v)
+        if type(e) in _ROUNDED_BF16:
+            rounder = cb16.rounder(e.dtype)
+            if rounder is not None:
+                return rounder(v)
         return v
 
     def expr_Const(self, e: ir.Const, fr: Frame):
