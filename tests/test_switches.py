@@ -275,3 +275,11 @@ def test_bad_switches_are_located_errors(tmp_path, switches, arch, color, messag
         compile_row(tmp_path, receivers(f", .switches = .{{ {switches} }}"), STEER, arch,
                     color=color)
     assert message in str(err.value)
+
+
+def test_a_routes_field_that_does_not_exist_is_located(tmp_path):
+    with pytest.raises(CslError, match=r"layout\.csl:\d+:\d+") as err:
+        compile_row(tmp_path, receivers("", routes=".rx = .{ RAMP }, .tx = .{ EAST }, "
+                                                   ".color_swap_z = true"), STEER, "wse2")
+    assert ".routes has no field .color_swap_z (it takes .rx, .tx, .color_swap_x" in str(
+        err.value)

@@ -11,8 +11,8 @@ The fabric: queues (`@get_input_queue`, `@initialize_queue`), data tasks
 operations (`.async`, `.activate`, `.unblock`, `.index`, `.ut_id`). On wse3 a queue's color
 is known only once its `@initialize_queue` has run, which may come after the DSDs and tasks
 that use it: `finish_pe` checks those uses and fills in the colors once the PE program is
-complete. Data structure registers: `dsrs`. The builtins in FABRIC_BUILTINS (teardown,
-...) are reported as not supported.
+complete. Data structure registers: `dsrs`. A builtin with no handler is reported as
+unknown.
 """
 
 from wsejax.csl.builtins import (
@@ -30,14 +30,14 @@ from wsejax.csl.builtins import (
     teardown,
     values,
 )
-from wsejax.csl.builtins._registry import FABRIC_BUILTINS, HANDLERS, args, builtin, call, nargs
+from wsejax.csl.builtins._registry import HANDLERS, args, builtin, call, nargs
 from wsejax.csl.builtins.config import config_image  # noqa: F401  (registers its builtins)
 from wsejax.csl.builtins.dfilt import __all__ as _dfilt  # noqa: F401  (registers @dfilt)
 from wsejax.csl.builtins.dsd import fabric_dsd
 from wsejax.csl.builtins.dsd_ops import dsd_op
 from wsejax.csl.builtins.queues import _check_queue, finish_pe
 
-__all__ = ["FABRIC_BUILTINS", "HANDLERS", "args", "builtin", "call", "colors", "dsd", "dsd_op",
+__all__ = ["HANDLERS", "args", "builtin", "call", "colors", "dsd", "dsd_op",
            "dsd_ops", "dsrs", "fabric_dsd", "finish_pe", "layout", "nargs", "queues", "rotating",
            "runtime",
            "symbols", "task_table", "tasks", "teardown", "values", "_check_queue"]

@@ -9,13 +9,6 @@ from wsejax.frontend import RuleError
 
 HANDLERS: dict = {}
 
-FABRIC_BUILTINS = {
-    "set_fifo_read_length", "set_fifo_write_length", "dfilt",
-    "get_filter_id", "rpc", "get_config", "set_config",
-    "get_config_unchecked", "set_config_unchecked",
-}
-
-
 def builtin(*names):
     def register(f):
         for n in names:
@@ -27,8 +20,6 @@ def builtin(*names):
 def call(c, node: ast.Builtin, env: Env):
     h = HANDLERS.get(node.name)
     if h is None:
-        if node.name in FABRIC_BUILTINS:
-            raise c.error(f"@{node.name} is not supported yet", node.pos)
         raise c.error(f"unknown builtin @{node.name}", node.pos)
     return h(c, node, env)
 

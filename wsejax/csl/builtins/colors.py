@@ -82,7 +82,9 @@ def _routes(c, routes, node) -> StructVal:
         raise c.error(f"@{node.name}: .routes must be a struct with .rx and .tx", node.pos)
     extra = set(routes.fields) - {"rx", "tx", "color_swap_x", "color_swap_y"}
     if extra:
-        raise c.error(f"@{node.name}: .routes.{sorted(extra)[0]} is not supported yet", node.pos)
+        raise c.error(f"@{node.name}: .routes has no field .{sorted(extra)[0]} (it takes .rx, "
+                      ".tx, .color_swap_x, .color_swap_y, and the switch fields of older "
+                      "programs)", node.pos)
     return routes
 
 
