@@ -374,8 +374,9 @@ def test_switch_statement():
     assert s == ExprStmt(SwitchExpr(I("i"), (
         SwitchProng((N(0),), Block((ExprStmt(Call(I("foo"), ())),))),
         SwitchProng((N(1), N(2)), Call(I("bar"), ())),
-        SwitchProng((), Block(())))))
+        SwitchProng((), Block(()))), stmt=True))
     assert s.expr.prongs[1].pos == Pos("<csl>", 2, 31)
+    assert not expr("switch (i) { else => 1 }").stmt
 
 
 # ------------------------------------------------------------------------------------------------
