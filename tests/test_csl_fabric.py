@@ -265,7 +265,8 @@ ERRORS = [
      ".{ .first_source = 1 } });" + MAIN, "@get_dsd",
      "fabout_dsd .zero .first_source takes a comptime bool, got", "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .advance_switch = "
-     "true });" + MAIN, "@get_dsd", ".advance_switch is not supported yet", "wse2"),
+     "1 });" + MAIN, "@get_dsd", "fabout_dsd .advance_switch takes a comptime bool, got",
+     "wse2"),
     (C + "const D = @get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = c, .colour = c });"
      + MAIN, "@get_dsd", "unknown fabout_dsd property '.colour'", "wse2"),
     (C + "const D = @get_dsd(fabin_dsd, .{ .fabric_color = c });" + MAIN, "@get_dsd",

@@ -8,7 +8,9 @@ completion activates a task that relays it as the next message. A message sent s
 may end with a control wavelet that runs a control task on every PE receiving it. Both the
 engine and the reference run them from the same host data, at a random queue capacity; they
 must agree on every memory, every clock, and on the deadlocks some orders make (the same PEs
-stuck).
+stuck). A second generator routes through a switch: a sender steers segments of data
+between two neighbours with control wavelets (SWITCH_ADV, SWITCH_RST, NOP) or `advance_switch`
+fabouts, and each receiver's config may carry a filter (counter, sparse_counter, range).
 """
 
 from __future__ import annotations
@@ -285,3 +287,130 @@ def check_agreement(case, seed):
                 np.testing.assert_array_equal(acc, want_acc)
                 if m["mark"]:
                     assert int(ref.memory(x, y)["marks"].reshape(-1)[0]) >> m["color"] & 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Switched routes and filters: a sender steers its messages between two neighbours
+
+
+COMMANDS = {"adv": csl.control.opcode.SWITCH_ADV, "rst": csl.control.opcode.SWITCH_RST,
+            "nop": csl.control.opcode.NOP}
+
+
+@st.composite
+def switched(draw):
+    """A sender with two in-grid neighbours, its switch (position 0 sends to the first,
+    position 1 to the second, maybe position 2 back to the first), segments of data each
+    followed by a control wavelet (SWITCH_ADV, SWITCH_RST or NOP) or sent through an
+    `advance_switch` fabout, and a filter (or none) on each receiver."""
+    w, h = draw(st.integers(2, 3)), 2     # every PE has two neighbours or more
+    src = (draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1)))
+    dirs = [d for d, (dx, dy, _) in DIRS.items()
+            if 0 <= src[0] + dx < w and 0 <= src[1] + dy < h]
+    d0, d1 = draw(st.permutations(dirs))[:2]
+    how = st.sampled_from(["adv", "rst", "nop", "dsd", "dsd"])
+    segments = [(draw(st.integers(1, 3)), draw(how)) for _ in range(draw(st.integers(2, 4)))]
+    switches = {"pos1": {"tx": d1}, "ring_mode": draw(st.booleans()),
+                "pop_mode": draw(st.sampled_from(["no_pop", "always_pop"]))}
+    if draw(st.booleans()):
+        switches["pos2"] = {"tx": d0}
+    filters = {}
+    for d in {d0, d1}:
+        kind = draw(st.sampled_from([None, "counter", "sparse_counter", "range"]))
+        if kind == "range":
+            filters[d] = {"kind": kind, "min_idx": draw(st.integers(0, 2)),
+                          "max_idx": draw(st.integers(0, 3))}
+        elif kind is not None:
+            filters[d] = {"kind": kind, "count_data": True, "limit1": draw(st.integers(1, 4)),
+                          "max_counter": draw(st.integers(0, 3))}
+    return w, h, src, (d0, d1), segments, switches, filters, draw(st.integers(1, 4))
+
+
+def build_switched(w, h, src, dirs, segments, switches, filters):
+    """The sender runs the segments; each neighbour in `dirs` records what it receives."""
+    c = 3
+    total = sum(n for n, _ in segments)
+    targets = {(src[0] + DIRS[d][0], src[1] + DIRS[d][1]): d for d in dirs}
+
+    def pe(x, y):
+        src_v = csl.var("src", csl.f32[total])
+        acc = csl.var("acc", csl.f32[total])
+        cnt = csl.var("cnt", csl.u32)
+        color = csl.get_color(c)
+        steps = []
+        if (x, y) == src:
+            oq = csl.get_output_queue(1)
+            ctl = csl.get_dsd(csl.fabout_dsd, extent=1, fabric_color=color, output_queue=oq,
+                              control=True)
+            at = 0
+            for n, how in segments:
+                out = csl.get_dsd(csl.fabout_dsd, extent=n, fabric_color=color,
+                                  output_queue=oq, advance_switch=how == "dsd")
+                mem = csl.get_dsd(csl.mem1d_dsd, base_address=src_v, offset=at, extent=n)
+                steps.append(lambda out=out, mem=mem: csl.fmovs(out, mem))
+                if how != "dsd":
+                    word = csl.control.encode_single_payload(COMMANDS[how], True, None, 0)
+                    steps.append(lambda w=word: csl.mov32(ctl, csl.as_(csl.u32, w)))
+                at += n
+        elif (x, y) in targets:
+            def recv(v: csl.f32):
+                acc[cnt] = v
+                cnt.set(cnt + 1)
+
+            csl.bind_data_task(csl.task(recv), csl.get_data_task_id(color))
+
+        @csl.fn
+        def go():
+            for s in steps:
+                s()
+            csl.unblock_cmd_stream()
+
+        for s in (src_v, acc, cnt):
+            csl.export_symbol(s)
+        csl.export_symbol(go)
+
+    def layout():
+        csl.set_rectangle(w, h)
+        for y in range(h):
+            for x in range(w):
+                csl.set_tile_code(x, y, pe, {"x": x, "y": y})
+        csl.set_color_config(src[0], src[1], c, rx=csl.RAMP, tx=dirs[0], switches=switches)
+        for (x, y), d in targets.items():
+            csl.set_color_config(x, y, c, rx=DIRS[d][2], tx=csl.RAMP, filter=filters.get(d))
+        for name, t in (("src", csl.f32), ("acc", csl.f32), ("cnt", csl.u32)):
+            csl.export_name(name, csl.pointer(t), True)
+        csl.export_name("go", csl.fn_type())
+
+    return csl.compile(layout)
+
+
+@settings(max_examples=4, **SETTINGS)
+@given(switched(), st.integers(0, 2**31 - 1))
+def test_generated_switched_programs_agree(case, seed):
+    w, h, src, dirs, segments, switches, filters, cap = case
+    program = build_switched(w, h, src, dirs, segments, switches, filters)
+    total = sum(n for n, _ in segments)
+    data = np.random.default_rng(seed).standard_normal(w * h * total).astype(np.float32)
+    runner = started(program, queue_capacity=cap)
+    ref = Reference(program, queue_capacity=cap)
+    runner.memcpy_h2d(runner.get_id("src"), data.copy(), 0, 0, w, h, total)
+    ref.memcpy_h2d("src", data.view(np.uint32).copy(), 0, 0, w, h, total)
+    compare(program, runner, ref, w, h)
+
+
+def compare(program, runner, ref, w, h):
+    """Launch `go` on both; the same outcome, memories and clock."""
+    got = _outcome(lambda: runner.launch("go"))
+    want = _outcome(lambda: ref.launch("go"))
+    assert type(got) is type(want), (got, want)
+    if got is not None:
+        assert got.pes == want.pes
+    for y in range(h):
+        for x in range(w):
+            for name, want_v in ref.memory(x, y).items():
+                slot = runner.engine.plan.symbol_slot[int(program.class_of[y, x])][name]
+                got_v = np.asarray(runner.state.mem[slot][y, x]).reshape(-1)
+                np.testing.assert_array_equal(got_v.view(np.uint8),
+                                              np.asarray(want_v).reshape(-1).view(np.uint8),
+                                              err_msg=f"{name} at PE ({x}, {y})")
+    np.testing.assert_array_equal(np.asarray(runner.state.cycles), ref.cycles)

@@ -350,6 +350,9 @@ class FabOut:
     control: bool = False
     zero: tuple[int, ...] = ()      # `.zero`: the sources (0: first) zeroed as they are read
     simd: str | None = None         # `.simd_mode`: two 16-bit elements a wavelet (`SIMD_MODES`)
+    # `.advance_switch`: the sender's router advances the color's switch once the last wavelet
+    # of the DSD has left it (`wsejax.switches`)
+    advance_switch: bool = False
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,13 @@ Router rules, per PE and switched color, one hop per tick (both interpreters):
   teardown there and activates the PE's teardown task, 29) and, as the pop mode says, the
   copies sent to neighbours carry its command list popped (`pop_payload`); the CE receives it
   as it arrived. The wavelet itself followed the position in force before;
+- a fabout DSD with `.advance_switch = true` marks the last wavelet it sends: when that
+  wavelet leaves its sender's router (from RAMP), that router's switch advances as SWITCH_ADV
+  would (after the wavelet's own command, if it is a control wavelet; ring mode as above).
+  The SDK documents only "advances the switch after the last wavelet is sent"; wsejax reads it
+  as the sender's own router alone (the wavelet carries no command to the routers downstream,
+  and the wavelet itself follows the position in force before). On a color that no PE
+  configures switches for, there is nothing to advance and the mark is dropped;
 - after the moves, a router whose RAMP buffer is empty takes the oldest wavelet of its outbox.
 
 A wavelet still held by a router when the fabric is quiescent, which its router's rx at the

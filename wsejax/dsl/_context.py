@@ -136,6 +136,11 @@ class _LayoutBuilder(LayoutRecorder):
 
     arch: str = "wse2"
 
+    def __init__(self):
+        super().__init__()
+        self.switches: dict = {}    # (x, y, color) -> ir.Switches
+        self.filters: dict = {}     # (x, y, color) -> ir.Filter
+
 
 def _layout() -> _LayoutBuilder:
     b = _current(_LayoutBuilder)

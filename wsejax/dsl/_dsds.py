@@ -131,7 +131,7 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
             tensor_access: TensorAccess | dict | None = None,
             wavelet_index_offset: bool = False, fabric_color=None, input_queue=None,
             output_queue=None, control: bool = False, zero=(),
-            simd_mode: str | None = None) -> DsdValue:
+            simd_mode: str | None = None, advance_switch: bool = False) -> DsdValue:
     """`@get_dsd(kind, .{...})`.
 
     mem1d: `base_address`, `offset` (i16), `stride` (i8, default 1), `extent` (u16), or a
@@ -146,7 +146,8 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
     sending through it leaves zero: "first_source" and/or "second_source"). On wse3 the color is
     the one the queue was initialised with. Both take `simd_mode` ("simd_32", "simd_64" or
     "simd_32_or_64"): a 16-bit op's elements travel two a wavelet, the first in the low half
-    (`wsejax.frontend.simd`).
+    (`wsejax.frontend.simd`). A fabout's `advance_switch`: once its last wavelet has left the
+    sender's router, that router's switch of the color advances (`wsejax.switches`).
     """
     if kind in _FABRIC_DSDS:
         _no_properties(kind, "", base_address=base_address, offset=offset, stride=stride,
@@ -154,9 +155,10 @@ def get_dsd(kind: str, *, base_address=None, offset=None, stride=None, extent=No
         d = _fabric_dsd(kind, extent, fabric_color, input_queue, output_queue,
                         wavelet_index_offset, control)
         d = _with_simd(d, simd_mode, wavelet_index_offset) if simd_mode is not None else d
+        d = _with_advance(d, advance_switch) if advance_switch is not False else d
         return _with_zero(d, zero) if zero else d
-    if control or zero:
-        what = "control" if control else "zero"
+    if control or zero or advance_switch:
+        what = "control" if control else "zero" if zero else "advance_switch"
         raise ProgramError(f"{kind} has no property '{what}' (it belongs to fabout DSDs)")
     if kind not in _MEMORY_DSDS:
         raise ProgramError(f"unknown DSD kind {kind!r} (expected csl.mem1d_dsd, csl.mem4d_dsd, "
@@ -270,6 +272,17 @@ def _with_zero(d: DsdValue, zero) -> DsdValue:
                            f"got {bad[0]!r}")
     fab = dataclasses.replace(d.fabric, zero=tuple(k for k, n in enumerate(_ZERO_SOURCES)
                                                    if n in names))
+    return DsdValue(ir.DsdLit(fab), d.kind, None, d.indexed, fab)
+
+
+def _with_advance(d: DsdValue, advance) -> DsdValue:
+    """fabout_dsd `d` with `.advance_switch` (spec 6.2)."""
+    if d.kind != fabout_dsd:
+        raise ProgramError(f"{d.kind} has no property 'advance_switch' (it belongs to fabout "
+                           "DSDs)")
+    if not isinstance(advance, bool):
+        raise ProgramError(f"fabout_dsd advance_switch takes a bool, got {advance!r}")
+    fab = dataclasses.replace(d.fabric, advance_switch=advance)
     return DsdValue(ir.DsdLit(fab), d.kind, None, d.indexed, fab)
 
 

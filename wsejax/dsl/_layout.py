@@ -31,6 +31,14 @@ from wsejax.dsl._values import (
 )
 from wsejax.errors import LayoutError, ProgramError
 from wsejax.frontend.fabric import check_color_swap, check_direction
+from wsejax.frontend.switches import (
+    FILTER_KINDS,
+    SWITCH_FIELDS,
+    check_filter,
+    check_switch_flag,
+    make_switches,
+    positions_of,
+)
 from wsejax.frontend.tiles import ParamKinds, group_tiles
 from wsejax.hardware import (
     MEMCPY_COLORS,
@@ -98,31 +106,77 @@ def _route(color, rx, tx, what: str, err, swap=(False, False), arch=None) -> tup
     return c, (_ports(rx, f"{what} rx", err), _ports(tx, f"{what} tx", err)) + swapping
 
 
+def _switches(what: str, arch, color: int, switches, teardown, err) -> ir.Switches | None:
+    """A color config's `switches` (a dict of the `.switches` fields: pos1..pos3, each
+    `{"rx": dir, "tx": dirs}` with either or both, or None; current_switch_pos; ring_mode;
+    pop_mode, a name of `ir.POP_MODES`) and `teardown`, checked as the CSL front end does."""
+    if switches is None:
+        _rule(check_switch_flag, what, "teardown", teardown, error=err)
+        return ir.Switches(teardown=True) if teardown else None
+    if not isinstance(switches, dict) or set(switches) - set(SWITCH_FIELDS):
+        raise err(f"{what}: switches takes a dict of {', '.join(SWITCH_FIELDS)}, got "
+                  f"{switches!r}")
+    positions = _rule(positions_of, what, switches, error=err)
+    current = _comptime_int(switches.get("current_switch_pos", 0),
+                            f"{what} current_switch_pos")
+    return _rule(make_switches, what, arch, color, positions, current,
+                 switches.get("ring_mode", False), switches.get("pop_mode", "no_pop"),
+                 teardown, error=err)
+
+
+def _filter(what: str, filter, err) -> ir.Filter | None:
+    """A color config's `filter`: a dict with "kind" ("counter", "sparse_counter", "range")
+    and the `.filter` fields (spec 6.3), checked as the CSL front end does."""
+    if filter is None:
+        return None
+    if not isinstance(filter, dict) or "kind" not in filter:
+        raise err(f"{what}: filter takes a dict with a kind (one of "
+                  f"{', '.join(FILTER_KINDS)}) and its fields, got {filter!r}")
+    fields = {k: v for k, v in filter.items() if k != "kind"}
+    return _rule(check_filter, f"{what} filter", filter["kind"], fields, error=err)
+
+
 def set_color_config(x: int, y: int, color, *, rx=(), tx=(), color_swap_x=False,
-                     color_swap_y=False) -> None:
+                     color_swap_y=False, switches=None, teardown=False, filter=None) -> None:
     """`@set_color_config(x, y, color, .{ .routes = .{ .rx = rx, .tx = tx } })` in the layout:
     PE (x, y)'s router accepts `color` from the ports `rx` and copies it to the ports `tx`
     (each a direction, csl.NORTH ... csl.RAMP, or a sequence of them). Once per PE and color.
-    `color_swap_x` / `color_swap_y`: color swapping (spec 6.5; WSE-2 only).
+    `color_swap_x` / `color_swap_y`: color swapping (spec 6.5; WSE-2 only). `switches`,
+    `teardown` and `filter`: the config's `.switches` (spec 6.2; see `_switches`),
+    `.teardown` (spec 6.4) and `.filter` (spec 6.3; see `_filter`).
     """
     lb = _layout()
     x = _comptime_int(x, "@set_color_config x")
     y = _comptime_int(y, "@set_color_config y")
     c, route = _route(color, rx, tx, "@set_color_config", LayoutError,
                       (color_swap_x, color_swap_y), lb.arch)
+    sw = _switches("@set_color_config", lb.arch, c, switches, teardown, LayoutError)
+    filt = _filter("@set_color_config", filter, LayoutError)
     _rule(lb.record_route, x, y, c, route, error=LayoutError)
+    if sw is not None:
+        lb.switches[(x, y, c)] = sw
+    if filt is not None:
+        lb.filters[(x, y, c)] = filt
 
 
 def set_local_color_config(color, *, rx=(), tx=(), color_swap_x=False,
-                           color_swap_y=False) -> None:
+                           color_swap_y=False, switches=None, teardown=False,
+                           filter=None) -> None:
     """`@set_local_color_config(color, .{ .routes = .{ .rx = rx, .tx = tx } })` at the top
-    level of a PE program: the route of `color` at every PE running this program."""
+    level of a PE program: the route of `color` at every PE running this program (with
+    `switches`, `teardown` and `filter` as `set_color_config` takes them)."""
     pb = _top_level("set_local_color_config")
     c, route = _route(color, rx, tx, "set_local_color_config", ProgramError,
                       (color_swap_x, color_swap_y), pb.arch)
     if c in pb.routes:
         raise ProgramError(f"set_local_color_config: color {c} is configured twice")
+    sw = _switches("set_local_color_config", pb.arch, c, switches, teardown, ProgramError)
+    filt = _filter("set_local_color_config", filter, ProgramError)
     pb.routes[c] = route
+    if sw is not None:
+        pb.switches[c] = sw
+    if filt is not None:
+        pb.filters[c] = filt
 
 
 def export_name(name: str, type_, mutable: bool | None = None) -> None:
@@ -272,4 +326,5 @@ def compile_layout(layout_fn: Callable, *, arch: str = "wse2", fabric_dims=None,
         channels=channels, exports=tuple(lb.exports.values()), classes=tuple(classes),
         class_of=class_of, params=tuple(sorted((params or {}).items())),
         width_west_buf=width_west_buf, width_east_buf=width_east_buf, tables=tables,
-        routes=tuple(sorted(lb.routes.items())), streams=streams)
+        routes=tuple(sorted(lb.routes.items())), streams=streams,
+        filters=tuple(sorted(lb.filters.items())), switches=tuple(sorted(lb.switches.items())))

@@ -195,6 +195,7 @@ class Engine:
         produced = {col for col, kind in p.streams if kind == "d2h"}
         consumed = {col for col, kind in p.streams if kind == "h2d"}
         control = set()     # the colors some PE sends control wavelets on
+        advancing = set()   # the colors of some `.advance_switch` fabout
         for low in self.lowerers:
             for t in low.pe.tasks:
                 if t.kind == "data":
@@ -204,6 +205,8 @@ class Engine:
                     produced.update(low.colors(col))
                 for col in info.control_outputs():
                     control.update(low.colors(col))
+                for col in info.advance_outputs():
+                    advancing.update(low.colors(col))
                 for col in info.fabric_inputs():
                     consumed.update(low.colors(col))
         self.outboxes = sorted(produced)
@@ -211,9 +214,12 @@ class Engine:
                               | set(routed_channels(p.resolved, produced)))
         self.colors = sorted(produced | consumed)
         self.control_colors = sorted(control)
-        if control and self.capacity > MAX_CONTROL_CAPACITY:
-            raise ProgramError(f"queue_capacity={self.capacity}: a program that sends control "
-                               f"wavelets runs with queues of at most {MAX_CONTROL_CAPACITY}")
+        # a static color has no switch to advance: only a switched one keeps the marks
+        self.advance_colors = sorted(advancing & set(p.switched))
+        if (control or self.advance_colors) and self.capacity > MAX_CONTROL_CAPACITY:
+            what = "sends control wavelets" if control else "advances a switch from a fabout"
+            raise ProgramError(f"queue_capacity={self.capacity}: a program that {what} "
+                               f"runs with queues of at most {MAX_CONTROL_CAPACITY}")
 
     def _fabric_state(self) -> FabricArrays:
         """The fabric arrays of `FabricState.fab` after load (`wsejax.engine.rings`)."""
@@ -235,7 +241,7 @@ class Engine:
             args={idx: tuple(zeros(t.np) for t in e.params)
                   for idx, e in enumerate(self.launchables)},
             inbox={col: self._ring(col) for col in self.inboxes},
-            outbox={col: self._ring(col) for col in self.outboxes},
+            outbox={col: self._ring(col, col in self.advance_colors) for col in self.outboxes},
             fifos={(c, f.name): FifoCounts(zeros(), zeros(), zeros() - 1, zeros() - 1)
                    for c, low in enumerate(self.lowerers) for f in low.pe.fifos},
             slots={(c, site): self._slot(info)
@@ -250,12 +256,14 @@ class Engine:
             switched={col: initial_state(t) for col, t in self.switched.items()
                       if col in self.outboxes})
 
-    def _ring(self, col: int) -> Ring:
-        """An empty queue of color col, with control marks where the color needs them."""
+    def _ring(self, col: int, advance: bool = False) -> Ring:
+        """An empty queue of color col, with control marks where the color needs them (and
+        advance marks with `advance`)."""
         h, w = self.program.height, self.program.width
         ctl = jnp.zeros((h, w), jnp.uint32) if col in self.control_colors else None
+        adv = jnp.zeros((h, w), jnp.uint32) if advance else None
         return Ring(jnp.zeros((h, w, self.capacity), jnp.uint32), jnp.zeros((h, w), jnp.int32),
-                    jnp.zeros((h, w), jnp.int32), ctl)
+                    jnp.zeros((h, w), jnp.int32), ctl, adv)
 
     def _slot(self, info) -> Slot:
         """An idle microthread slot, with the captured fields it keeps per PE

@@ -82,6 +82,7 @@ class DsdRt:
     wavelet_index_offset: bool = False
     color: int = -1                 # fabin / fabout
     control: bool = False           # fabout: it sends control wavelets
+    advance_switch: bool = False    # fabout: its last wavelet advances the sender's switch
     fifo: str = ""                  # fifo
     addr: object = None             # explicit [H, W, n] element addresses (a window of an op)
     wrap: int = 0                   # circbuf: element i is at offset + i mod wrap (offset: head)

@@ -27,8 +27,8 @@ from wsejax.types import DType, u32
 
 __all__ = ["FLUSHED", "FLUSH_PENDING", "FabricArrays", "FifoCounts", "MAX_CONTROL_CAPACITY",
            "NO_FLUSH", "PICK_BY_SELECT", "Ring", "Slot", "from_payload", "pick",
-           "ring_control", "ring_data", "ring_head_control", "ring_peek", "ring_pop",
-           "ring_push", "to_payload", "uses_ut_blocking"]
+           "ring_control", "ring_data", "ring_head_advance", "ring_head_control", "ring_peek",
+           "ring_pop", "ring_push", "to_payload", "uses_ut_blocking"]
 
 # `@queue_flush` of a queue: not watched, waiting for it to be empty, or flushed (the teardown
 # task was activated for it, until `queue_flush.exit`)
@@ -51,6 +51,8 @@ class Ring:
     count: jax.Array            # [H, W] int32: the wavelets held
     ctl: jax.Array | None = None  # [H, W] uint32: bit s marks slot s a control wavelet;
                                   #   None on a color that carries none
+    adv: jax.Array | None = None  # [H, W] uint32: bit s marks slot s the last wavelet of a
+                                  #   `.advance_switch` fabout; None on a color without any
 
 
 @dataclass
@@ -142,11 +144,12 @@ def ring_pop(ring: Ring, k) -> None:
     ring.count = ring.count - k
 
 
-def ring_push(ring: Ring, k, value_at, control_at=None) -> None:
+def ring_push(ring: Ring, k, value_at, control_at=None, advance_at=None) -> None:
     """Append k (`[H, W]`) wavelets to the ring: the j-th appended one is `value_at(j)`, where
     `j` is `[H, W, cap]` (each slot's place after the tail; values where j >= k are unused).
     On a ring that carries control wavelets, `control_at(j)` (nonzero: a control wavelet)
-    marks them; None appends data wavelets."""
+    marks them; None appends data wavelets. On a ring with advance marks, `advance_at(j)`
+    (nonzero: the switch advances after it) marks them likewise."""
     cap = ring.buf.shape[-1]
     tail = ring.head + ring.count
     j = (jnp.arange(cap, dtype=jnp.int32) - tail[..., None]) % cap
@@ -160,6 +163,26 @@ def ring_push(ring: Ring, k, value_at, control_at=None) -> None:
         mark = jnp.sum(jnp.where(marked, bit, 0), axis=-1, dtype=jnp.uint32) \
             if control_at is not None else jnp.uint32(0)
         ring.ctl = (ring.ctl & ~clear) | mark
+    if ring.adv is not None:
+        ring.adv = _marked(ring.adv, new, None if advance_at is None else advance_at(j))
+
+
+def _marked(marks, new, flags):
+    """`marks` with the bits of the `new` slots set where `flags` is nonzero (None: cleared)."""
+    cap = new.shape[-1]
+    bit = jnp.uint32(1) << jnp.arange(cap, dtype=jnp.uint32)
+    clear = jnp.sum(jnp.where(new, bit, 0), axis=-1, dtype=jnp.uint32)
+    if flags is None:
+        return marks & ~clear
+    mark = jnp.sum(jnp.where(new & flags.astype(bool), bit, 0), axis=-1, dtype=jnp.uint32)
+    return (marks & ~clear) | mark
+
+
+def ring_head_advance(ring: Ring):
+    """Whether the oldest wavelet of the ring carries an advance mark (`[H, W]` bool)."""
+    if ring.adv is None:
+        return jnp.zeros(ring.count.shape, bool)
+    return (ring.count > 0) & (((ring.adv >> ring.head.astype(jnp.uint32)) & 1) != 0)
 
 
 def ring_control(ring: Ring):

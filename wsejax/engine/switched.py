@@ -4,8 +4,9 @@ commands of the control wavelets passing them (the rules of `wsejax.switches`), 
 Contract. `SwitchedColor` holds one switched color's static tables (`[H, W, 4]` per position);
 its state in `FabricArrays.switched[color]` is `pos` `[H, W]` int32 (the switch position),
 `buf` `[H, W, 5]` uint32 (the wavelet held per input port), `ctl` and `full` `[H, W, 5]` bool
-(it is a control wavelet; the port holds one) and `down` `[H, W]` bool (the color is in
-teardown there). `route_switched(eng, m)` runs one tick of every
+(it is a control wavelet; the port holds one), `down` `[H, W]` bool (the color is in
+teardown there) and `adv` `[H, W]` bool (the RAMP buffer holds the last wavelet of an
+`.advance_switch` fabout). `route_switched(eng, m)` runs one tick of every
 switched color and returns the wavelets moved; `switched_stuck(eng, m)` faults, once the
 fabric is quiescent, the PEs whose router holds an unroutable wavelet. Neighbours are reached by
 shifting whole `[H, W]` arrays (no per-PE Python).
@@ -19,7 +20,14 @@ from typing import TYPE_CHECKING
 import jax.numpy as jnp
 import numpy as np
 
-from wsejax.engine.rings import pick, ring_control, ring_peek, ring_pop, ring_push
+from wsejax.engine.rings import (
+    pick,
+    ring_control,
+    ring_head_advance,
+    ring_peek,
+    ring_pop,
+    ring_push,
+)
 from wsejax.engine.state import task_bit
 from wsejax.switches import (
     PORTS,
@@ -75,7 +83,8 @@ def initial_state(t: SwitchedColor) -> dict:
             "buf": jnp.zeros((h, w, PORTS), jnp.uint32),
             "ctl": jnp.zeros((h, w, PORTS), bool),
             "full": jnp.zeros((h, w, PORTS), bool),
-            "down": jnp.asarray(t.teardown, bool)}
+            "down": jnp.asarray(t.teardown, bool),
+            "adv": jnp.zeros((h, w), bool)}
 
 
 def _at(a, dx: int, dy: int, fill):
@@ -101,20 +110,26 @@ def _chosen(t: SwitchedColor, st: dict):
     return jnp.any(acc, axis=-1), port, word, ctl, t.at(t.tx, st["pos"])
 
 
-def _commands(t: SwitchedColor, st: dict, fire, word, ctl):
-    """The positions after the control wavelets that leave run their commands, what they
-    forward, and where one carries TEARDOWN."""
+def _advanced(t: SwitchedColor, pos):
+    """Where SWITCH_ADV moves each switch at `pos` (`wsejax.switches.next_position`)."""
+    nxt = jnp.minimum(pos + 1, 3)
+    valid_next = (pos < 3) & t.at(t.valid, nxt)
+    return jnp.where(valid_next, pos + 1, jnp.where(jnp.asarray(t.ring), 0, pos))
+
+
+def _commands(t: SwitchedColor, st: dict, fire, word, ctl, last):
+    """The positions after the control wavelets that leave run their commands (and then the
+    `.advance_switch` wavelets that leave, `last`, advance the switch), what they forward, and
+    where one carries TEARDOWN."""
     pos = st["pos"]
     cmd = current_command(word).astype(jnp.int32)
     run = fire & ctl
-    nxt = jnp.minimum(pos + 1, 3)
-    valid_next = (pos < 3) & t.at(t.valid, nxt)
-    advanced_to = jnp.where(valid_next, pos + 1, jnp.where(jnp.asarray(t.ring), 0, pos))
-    new = jnp.where(run & (cmd == SWITCH_ADV), advanced_to,
+    new = jnp.where(run & (cmd == SWITCH_ADV), _advanced(t, pos),
                     jnp.where(run & (cmd == SWITCH_RST), 0, pos))
     advanced = new != pos
     popit = ctl & should_pop(jnp.asarray(t.pop), cmd, advanced)
     forward = jnp.where(popit, pop_payload(word), word)
+    new = jnp.where(fire & last, _advanced(t, new), new)
     return new, forward, run & (cmd == TEARDOWN)
 
 
@@ -132,7 +147,8 @@ def _tick(eng: Engine, m: Machine, col: int, t: SwitchedColor, st: dict, filt):
     room = cap - inbox.count if inbox is not None else jnp.zeros_like(port)
     deliver = _bit(tx, RAMP) & to_ce
     fire = fire & (~deliver | (room > 0))
-    new, forward, teardown = _commands(t, st, fire, word, ctl)
+    last = st["adv"] & (port == RAMP)
+    new, forward, teardown = _commands(t, st, fire, word, ctl, last)
     m.active = m.active | task_bit(TEARDOWN_TASK, teardown)
     down = st["down"] | teardown
     sent = fire
@@ -151,12 +167,13 @@ def _tick(eng: Engine, m: Machine, col: int, t: SwitchedColor, st: dict, filt):
     take = ~full[..., RAMP] & (out.count > 0) & ~st["down"]
     head = ring_peek(out, 1)[..., 0]
     head_ctl = (ring_control(out) & 1) != 0 if out.ctl is not None else jnp.zeros_like(take)
+    adv = jnp.where(take, ring_head_advance(out), st["adv"] & ~(fire & last))
     ring_pop(out, take.astype(jnp.int32))
     buf = buf.at[..., RAMP].set(jnp.where(take, head, buf[..., RAMP]))
     ctls = ctls.at[..., RAMP].set(jnp.where(take, head_ctl, ctls[..., RAMP]))
     full = full.at[..., RAMP].set(full[..., RAMP] | take)
     moved = jnp.sum(fire.astype(jnp.int32)) + jnp.sum(take.astype(jnp.int32))
-    return {"pos": new, "buf": buf, "ctl": ctls, "full": full, "down": down}, moved
+    return {"pos": new, "buf": buf, "ctl": ctls, "full": full, "down": down, "adv": adv}, moved
 
 
 def _deliver(eng: Engine, m: Machine, col: int, k, word, ctl, filt) -> None:

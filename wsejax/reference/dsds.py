@@ -30,6 +30,7 @@ from wsejax.opspec import CARRIED
 from wsejax.reference.elements import element_ops
 from wsejax.reference.interp import map_write_error
 from wsejax.reference.pe import (
+    ADVANCE,
     CONTROL,
     PE,
     STREAM_KINDS,
@@ -187,15 +188,17 @@ class DsdInterpreter:
         return pe.load(d.base, d.address(i), want)
 
     @staticmethod
-    def _write(pe: PE, dest, ptr_index, i: int, v, have: DType, index: int = 0) -> None:
-        """Write element i of destination `dest` (a (letter, value) operand)."""
+    def _write(pe: PE, dest, ptr_index, i: int, v, have: DType, index: int = 0,
+               last: bool = False) -> None:
+        """Write element i of destination `dest` (a (letter, value) operand); `last`: the op's
+        last element."""
         letter, o = dest
         if letter != "D":
             pe.store(o.symbol, ptr_index, v, have)
         elif o.kind == "fabout":
             bits = typed_bits(v, have)
             wavelet = payload_out(bits, have.bits, index if o.index_offset else 0)
-            pe.queue(pe.outbox, o.color).append(int(wavelet) | (CONTROL if o.control else 0))
+            pe.queue(pe.outbox, o.color).append(int(wavelet) | _marks(pe, o, last))
         elif o.kind == "fifo":
             pe.fifo_push(o.base, v, have)
         else:
@@ -311,7 +314,7 @@ class DsdInterpreter:
                 r, carry = spec.fn(*vals, carry)
             else:
                 r = spec.fn(*vals)
-            self._write(pe, dest, ptr_index, i, r, spec.dest)
+            self._write(pe, dest, ptr_index, i, r, spec.dest, last=i == n - 1)
 
     @staticmethod
     def _claim(pe: PE, op: RunningOp, site: int, cfg: ir.OpConfig) -> None:
@@ -358,7 +361,8 @@ class DsdInterpreter:
             if op.dest[0] == "D" and op.dest[1].kind == "fabout" and op.dest[1].simd:
                 _send_packed(pe, op, r)
             else:
-                self._write(pe, op.dest, op.ptr_index, op.done, r, op.spec.dest, op.index)
+                self._write(pe, op.dest, op.ptr_index, op.done, r, op.spec.dest, op.index,
+                            op.done == op.length - 1)
             _zero_sources(pe, op)
             op.done += 1
         if op.done < op.length:
@@ -447,7 +451,7 @@ class DsdInterpreter:
             while i < n:
                 start = i
                 while i < n and ready():
-                    self._map_element(pe, s.fn, f, ins, out, ptr_index, i, what)
+                    self._map_element(pe, s.fn, f, ins, out, ptr_index, i, what, i == n - 1)
                     i += 1
                 if i < n:
                     yield i > start
@@ -470,7 +474,7 @@ class DsdInterpreter:
         return ready
 
     def _map_element(self, pe: PE, name: str, f: ir.Function, ins, out, ptr_index, i: int,
-                     what: str) -> None:
+                     what: str, last: bool = False) -> None:
         """Element i of `@map`: read the inputs (a wavelet of each fabin input), call, write."""
         args = []
         for (letter, o), (_, ptype) in zip(ins, f.params):
@@ -485,7 +489,7 @@ class DsdInterpreter:
         if out is not None:
             if r is None:
                 raise ProgramError(f"@map callback {name} returned no value")
-            self._write(pe, out, ptr_index, i, cast(r, dtype_of(r), f.ret), f.ret)
+            self._write(pe, out, ptr_index, i, cast(r, dtype_of(r), f.ret), f.ret, last=last)
 
     def _map_call(self, pe: PE, f: ir.Function, name: str, args: list, what: str):
         """Call a @map callback on one element's arguments; its return value."""
@@ -635,4 +639,14 @@ def _send_packed(pe: PE, op: RunningOp, v) -> None:
         wavelet = bits
     else:
         wavelet = op.pend | (bits << 16)
-    pe.queue(pe.outbox, o.color).append(wavelet | (CONTROL if o.control else 0))
+    pe.queue(pe.outbox, o.color).append(wavelet | _marks(pe, o, op.done + 1 >= op.length))
+
+
+def _marks(pe: PE, o, last: bool) -> int:
+    """The flags of a wavelet fabout `o` sends: CONTROL for a control wavelet, ADVANCE on the
+    last wavelet of an `.advance_switch` fabout on a switched color (a static color has no
+    switch to advance)."""
+    flags = CONTROL if o.control else 0
+    if last and o.advance and o.color in pe.switched:
+        flags |= ADVANCE
+    return flags

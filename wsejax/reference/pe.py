@@ -27,6 +27,8 @@ __all__ = ["CONTROL", "FLUSHED", "FLUSH_PENDING", "NO_FLUSH", "PAYLOAD", "PE", "
 
 PAYLOAD = 0xFFFFFFFF
 CONTROL = 1 << 32                     # a queued wavelet with this bit is a control wavelet
+ADVANCE = 1 << 33                     # ... the last of an `.advance_switch` fabout (switched
+                                      # colors only: `wsejax.reference.switched`)
 TASK_ID_COUNT = 64                    # task IDs 0..63 (spec 2)
 NO_FLUSH, FLUSH_PENDING, FLUSHED = 0, 1, 2   # a queue's @queue_flush state, as the engine's
 STREAM_KINDS = ("fabin", "fabout", "fifo")
@@ -65,6 +67,7 @@ class Dsd:
     wrap: int = 0               # circbuf: element i is at offset + i mod wrap (offset: head)
     zero: tuple = ()            # fabout: the sources it zeroes as they are read
     simd: str | None = None     # fabin / fabout: `.simd_mode`, two 16-bit elements a wavelet
+    advance: bool = False       # fabout: `.advance_switch`
 
     def address(self, i: int) -> int:
         if self.kind == "mem1d":
@@ -97,7 +100,7 @@ def literal(d, tables: dict, int_of: Callable) -> Dsd:
     if isinstance(d, ir.FabOut):
         return Dsd("fabout", "", 0, 0, 0, int_of(d.length), color=color_on(d.color, tables),
                    index_offset=d.wavelet_index_offset, control=d.control, zero=d.zero,
-                   simd=d.simd)
+                   simd=d.simd, advance=d.advance_switch)
     if isinstance(d, ir.CircBuf):
         return Dsd("circbuf", d.base, d.base_offset, int_of(d.offset), 1, int_of(d.length),
                    wrap=d.wraparound)
@@ -267,6 +270,7 @@ class PE:
         self.queue_binding = {(k, n): c.colors[0] for k, n, c in self.cls.queues
                               if isinstance(c, ir.QueueColor)}
         self.queue_flush = {key: NO_FLUSH for key in self.cls.flushed}
+        self.switched = frozenset(program.switched)   # the colors routed hop by hop
         self.filters = {color: FilterState(f) for (fx, fy, color), f
                         in program.filter_configs().items() if (fx, fy) == (x, y)}
         self.main = None                  # the main thread's suspended body (a generator)

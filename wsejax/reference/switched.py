@@ -11,7 +11,7 @@ of `<tile_config>.teardown`.
 
 from __future__ import annotations
 
-from wsejax.reference.pe import CONTROL, PAYLOAD, PE
+from wsejax.reference.pe import ADVANCE, CONTROL, PAYLOAD, PE
 from wsejax.switches import (
     PORTS,
     RAMP,
@@ -99,9 +99,14 @@ class SwitchedRouter:
         t, x, y = sw.table, pe.x, pe.y
         tx = int(t.tx[sw.pos[y][x], y, x])
         sw.buf[y][x][port] = None
+        last, wavelet = wavelet & ADVANCE, wavelet & ~ADVANCE
         forward = wavelet
         if wavelet & CONTROL:
             forward = self._command(pe, sw, wavelet)
+        if last:
+            pos = sw.pos[y][x]
+            sw.pos[y][x] = next_position(pos, pos < 3 and bool(t.valid[min(pos + 1, 3), y, x]),
+                                         bool(t.ring[y, x]))
         for d, (dx, dy, opp) in enumerate(STEPS):
             if tx >> d & 1:
                 sw.buf[y + dy][x + dx][opp] = forward

@@ -16,6 +16,7 @@ from wsejax.csl.values import (
     describe,
 )
 from wsejax.frontend.fabric import check_color, check_color_swap, check_direction
+from wsejax.frontend.switches import FILTER_FLAGS, FILTER_KINDS, FILTER_NUMBERS, check_filter
 
 
 @builtin("get_color")
@@ -88,9 +89,7 @@ def _routes(c, routes, node) -> StructVal:
     return routes
 
 
-FILTER_KINDS = ("counter", "sparse_counter", "range")
-FILTER_FIELDS = {"kind", "count_data", "count_control", "init_counter", "limit1", "limit2",
-                 "max_counter", "filter_control", "max_idx", "min_idx"}
+FILTER_FIELDS = {"kind"} | set(FILTER_FLAGS) | set(FILTER_NUMBERS)
 
 
 def _filter(c, v, node) -> ir.Filter:
@@ -108,23 +107,17 @@ def _filter(c, v, node) -> ir.Filter:
     if len(names) != 1 or set(kind.fields) - set(FILTER_KINDS) - {names[0]}:
         raise c.error(f"{what}: .kind takes one of .{{ .counter = true }}, "
                       ".{ .sparse_counter = true }, .{ .range = true }", node.pos)
-    if names[0] not in FILTER_KINDS:
-        raise c.error(f"{what}: filter kind .{names[0]} does not exist (the kinds are "
-                      ".counter, .sparse_counter and .range)", node.pos)
-    out = {"kind": names[0]}
+    out = {}
     for k, val in v.fields.items():
         if k == "kind":
             continue
-        if k in ("count_data", "count_control", "filter_control"):
+        if k in FILTER_FLAGS:
             if not isinstance(val, bool):
                 raise c.error(f"{what}: .{k} takes a bool, got {describe(val)}", node.pos)
             out[k] = val
         else:
-            n = c.comptime_int(val, node.pos)
-            if not 0 <= n <= 0xFFFF:
-                raise c.error(f"{what}: .{k} = {n} is out of range (0 to 65535)", node.pos)
-            out[k] = n
-    return ir.Filter(**out)
+            out[k] = c.comptime_int(val, node.pos)
+    return rule(c, node, check_filter, what, names[0], out, pos=node.pos)
 
 
 def _library_color(c, color: int, node) -> None:

@@ -172,8 +172,8 @@ FABRIC_FIELDS = {
                   ("control_transform",)),
     "fabout_dsd": ("output_queue", {"extent", "fabric_color", "output_queue",
                                     "wavelet_index_offset", "priority", "control", "zero",
-                                    "simd_mode"},
-                   ("advance_switch", "control_transform")),
+                                    "simd_mode", "advance_switch"},
+                   ("control_transform",)),
 }
 
 
@@ -203,8 +203,9 @@ def _fabric_dsd(c, kind: str, f: dict, node, env):
     wio = f.get("wavelet_index_offset", False)
     control = f.get("control", False)
     zero = _zeroed_sources(c, f.get("zero"), node)
-    return DsdVal(ir.DsdLit(ir.FabOut(color, length, queue, wio, control, zero, simd)), kind,
-                  None)
+    advance = f.get("advance_switch", False)
+    return DsdVal(ir.DsdLit(ir.FabOut(color, length, queue, wio, control, zero, simd, advance)),
+                  kind, None)
 
 
 def _simd_mode(c, kind: str, f: dict, node) -> str | None:
@@ -255,14 +256,17 @@ def _check_fabric_fields(c, kind: str, f: dict, node) -> None:
         raise c.error(f"{kind}: .control_transform {CONTROL_TRANSFORM_WHY}", node.pos)
     _, known, unsupported = FABRIC_FIELDS[kind]
     for k in f:
-        if k in unsupported and not (k == "advance_switch" and f[k] is False):
+        if k in unsupported:
             raise c.error(f"{kind}: .{k} is not supported yet", node.pos)
         if k not in known and k not in unsupported:
             raise c.error(f"unknown {kind} property '.{k}'", node.pos)
         if k == "priority":
             c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
-    for name in ("wavelet_index_offset", "control"):
-        if not isinstance(f.get(name, False), bool):
+    for name in ("wavelet_index_offset", "control", "advance_switch"):
+        v = f.get(name, False)
+        if isinstance(v, CNum) and v.dtype == DType.bool_:
+            f[name] = bool(v.value)         # a comptime bool parameter or variable
+        elif not isinstance(v, bool):
             raise c.error(f"{kind} .{name} takes a comptime bool, got {describe(f[name])}",
                           node.pos)
 

@@ -9,12 +9,15 @@ from wsejax import ir
 from wsejax.csl.builtins._registry import rule
 from wsejax.csl.values import StructVal, TupleVal, describe
 from wsejax.frontend.fabric import check_direction
+from wsejax.frontend.switches import (
+    SWITCH_FIELDS,
+    WSE3_SWITCH_COLORS,
+    check_pop_mode,
+    check_position_rx,
+    make_switches,
+)
 
 __all__ = ["SWITCH_FIELDS", "WSE3_SWITCH_COLORS", "parse_switches", "split_routes"]
-
-SWITCH_FIELDS = ("pos1", "pos2", "pos3", "current_switch_pos", "ring_mode", "pop_mode")
-# the colors a switch may be configured on, on wse3
-WSE3_SWITCH_COLORS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 16, 17, 20, 21)
 
 
 def split_routes(c, routes, node):
@@ -32,22 +35,20 @@ def parse_switches(c, value, legacy: dict, color: int, node,
                    teardown=False) -> ir.Switches | None:
     """The `ir.Switches` of `.switches = value` (None if absent) merged with the fields given
     in `.routes` (`legacy`) and the config's `.teardown`; None when none gives any."""
+    what = f"@{node.name}"
     if not isinstance(teardown, bool):
-        raise c.error(f"@{node.name}: .teardown takes a bool, got {describe(teardown)}",
-                      node.pos)
+        raise c.error(f"{what}: .teardown takes a bool, got {describe(teardown)}", node.pos)
     fields = _fields(c, value, legacy, node)
     if not fields:
         return ir.Switches(teardown=True) if teardown else None
-    if c.arch == "wse3" and color not in WSE3_SWITCH_COLORS:
-        raise c.error(f"@{node.name}: color {color} cannot have switches on wse3 (only colors "
-                      f"{', '.join(map(str, WSE3_SWITCH_COLORS))} can)", node.pos)
     positions = tuple(_position(c, fields.get(f"pos{p}"), p, node) for p in (1, 2, 3))
-    current = _current(c, fields, positions, node)
+    current = c.comptime_int(fields["current_switch_pos"], node.pos) \
+        if "current_switch_pos" in fields else 0
     ring = fields.get("ring_mode", False)
     if not isinstance(ring, bool):
-        raise c.error(f"@{node.name}: .ring_mode takes a bool, got {describe(ring)}", node.pos)
-    return ir.Switches(positions, current, ring, _pop_mode(c, fields.get("pop_mode"), node),
-                       teardown)
+        raise c.error(f"{what}: .ring_mode takes a bool, got {describe(ring)}", node.pos)
+    return rule(c, node, make_switches, what, c.arch, color, positions, current, ring,
+                _pop_mode(c, fields.get("pop_mode"), node), teardown, pos=node.pos)
 
 
 def _fields(c, value, legacy: dict, node) -> dict:
@@ -70,20 +71,6 @@ def _fields(c, value, legacy: dict, node) -> dict:
     return fields
 
 
-def _current(c, fields: dict, positions: tuple, node) -> int:
-    """`.current_switch_pos`: 0 to 3, a valid position."""
-    if "current_switch_pos" not in fields:
-        return 0
-    current = c.comptime_int(fields["current_switch_pos"], node.pos)
-    if not 0 <= current <= 3:
-        raise c.error(f"@{node.name}: .current_switch_pos = {current} is out of range "
-                      "(0 to 3)", node.pos)
-    if current and positions[current - 1] is None:
-        raise c.error(f"@{node.name}: .current_switch_pos = {current} names an invalid "
-                      f"position (.pos{current} is not configured)", node.pos)
-    return current
-
-
 def _position(c, v, p: int, node):
     """pos`p`: None (invalid) or `(rx, tx)`, each a tuple of directions or None (kept)."""
     what = f"@{node.name} .pos{p}"
@@ -98,9 +85,8 @@ def _position(c, v, p: int, node):
         return None
     rx = tx = None
     if "rx" in v.fields:
-        rx = _dirs(c, v.fields["rx"], node, f"{what}.rx")
-        if len(rx) != 1:
-            raise c.error(f"{what}.rx takes a single direction, got {len(rx)}", node.pos)
+        rx = rule(c, node, check_position_rx, what, _dirs(c, v.fields["rx"], node, f"{what}.rx"),
+                  pos=node.pos)
     if "tx" in v.fields:
         tx = _dirs(c, v.fields["tx"], node, f"{what}.tx")
     return rx, tx
@@ -116,7 +102,5 @@ def _pop_mode(c, v, node) -> str:
     if v is None:
         return "no_pop"
     names = [k for k, on in v.fields.items() if on is True] if isinstance(v, StructVal) else []
-    if len(names) != 1 or names[0] not in ir.POP_MODES or len(v.fields) != 1:
-        raise c.error(f"@{node.name}: .pop_mode takes one of "
-                      f"{', '.join(f'.{{ .{m} = true }}' for m in ir.POP_MODES)}", node.pos)
-    return names[0]
+    name = names[0] if len(names) == 1 and len(v.fields) == 1 else None
+    return rule(c, node, check_pop_mode, f"@{node.name}", name, pos=node.pos)

@@ -49,7 +49,7 @@ class DsdLowering:
         if isinstance(d, ir.FabOut):
             return DsdRt("fabout", (), length=f(d.length), color=d.color,
                          wavelet_index_offset=d.wavelet_index_offset, control=d.control,
-                         zero=d.zero, simd=d.simd)
+                         zero=d.zero, simd=d.simd, advance_switch=d.advance_switch)
         return DsdRt("mem4d", ((d.base, d.base_offset),), 0, f(d.offset), 0,
                      int(np.prod(d.extents)), tuple(d.coeffs), tuple(d.extents),
                      d.wavelet_index_offset)

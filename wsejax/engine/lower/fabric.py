@@ -135,6 +135,11 @@ class SiteInfo:
         return [o.color for k, o in self.operands
                 if k == "D" and o.kind == "fabout" and o.control]
 
+    def advance_outputs(self):
+        """The colors of the op's `.advance_switch` fabout operands."""
+        return [o.color for k, o in self.operands
+                if k == "D" and o.kind == "fabout" and o.advance_switch]
+
 def is_fabric(d) -> bool:
     """Is DsdRt `d` a fabric DSD or a FIFO (an operand that runs on a microthread slot)?"""
     return d.kind in ("fabin", "fabout", "fifo")
@@ -286,11 +291,11 @@ class FabricLowering:
         return self.per_color(machine, color, lambda c: ring_data(machine.fab.inbox[c]))
 
     def queue_push(self, machine: Machine, io: str, color, k, value_at,
-                   control_at=None) -> None:
+                   control_at=None, advance_at=None) -> None:
         rings = self.boxes(machine, io)
         for c, where in self.queues(machine, color):
             ring_push(rings[c], k if where is None else jnp.where(where, k, 0), value_at,
-                      control_at)
+                      control_at, advance_at)
 
     def needs_fabric(self, dest, srcs) -> bool:
         return any(k == "D" and is_fabric(o) for k, o in (dest,) + tuple(srcs))
@@ -857,7 +862,8 @@ class FabricLowering:
             # avail is 0 where the slot does not run; window <= the queue's capacity
             self.queue_push(self.machine, "out", d.color, avail,
                             lambda at: pick(w, jnp.clip(at, 0, window - 1)),
-                            (lambda at: jnp.ones_like(at)) if d.control else None)
+                            (lambda at: jnp.ones_like(at)) if d.control else None,
+                            self._last_sent(d, pos, self.slot_field(site, "len")))
             return
         if d.kind == "fabin":
             raise ProgramError(f"{what}: a fabin_dsd cannot be a destination")
@@ -884,7 +890,16 @@ class FabricLowering:
         window = j.shape[0]
         self.queue_push(self.machine, "out", d.color, simd.wavelets_of(pos, avail, length),
                         lambda at: pick(words, jnp.clip(at, 0, window - 1)),
-                        (lambda at: jnp.ones_like(at)) if d.control else None)
+                        (lambda at: jnp.ones_like(at)) if d.control else None,
+                        self._last_sent(d, pos // 2, (length + 1) // 2))
+
+    @staticmethod
+    def _last_sent(d, first, count):
+        """A fabout's `.advance_switch` marks: the wavelet at window place `at` (number
+        `first + at` of the op's `count`) is its last (None: the DSD advances nothing)."""
+        if not d.advance_switch:
+            return None
+        return lambda at: (first[..., None] + at) == jnp.asarray(count)[..., None] - 1
 
     def _fifo_push(self, name: str, n) -> None:
         f = self.fifo(name)
