@@ -166,14 +166,12 @@ def _first(v):
 
 
 FABRIC_FIELDS = {
-    # kind: (queue field, fields accepted, fields not supported)
+    # kind: (queue field, fields accepted; `.control_transform` is refused with its reason)
     "fabin_dsd": ("input_queue", {"extent", "fabric_color", "input_queue", "priority",
-                                  "simd_mode"},
-                  ("control_transform",)),
+                                  "simd_mode"}),
     "fabout_dsd": ("output_queue", {"extent", "fabric_color", "output_queue",
                                     "wavelet_index_offset", "priority", "control", "zero",
-                                    "simd_mode", "advance_switch"},
-                   ("control_transform",)),
+                                    "simd_mode", "advance_switch"}),
 }
 
 
@@ -254,11 +252,9 @@ def _check_fabric_fields(c, kind: str, f: dict, node) -> None:
     """The properties of a fabric DSD are known and supported; its flags are bools."""
     if "control_transform" in f:
         raise c.error(f"{kind}: .control_transform {CONTROL_TRANSFORM_WHY}", node.pos)
-    _, known, unsupported = FABRIC_FIELDS[kind]
+    _, known = FABRIC_FIELDS[kind]
     for k in f:
-        if k in unsupported:
-            raise c.error(f"{kind}: .{k} is not supported yet", node.pos)
-        if k not in known and k not in unsupported:
+        if k not in known:
             raise c.error(f"unknown {kind} property '.{k}'", node.pos)
         if k == "priority":
             c.ignored(".priority", node.pos, "task and queue priorities are not modelled")
