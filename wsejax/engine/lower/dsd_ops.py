@@ -340,26 +340,25 @@ def same_dsd(a: DsdRt, b: DsdRt) -> bool:
     return True
 
 
-def has_call(e) -> bool:
-    """Does expression `e` call a function?"""
-    if type(e) is ir.CallExpr:
+def _contains(e, kind) -> bool:
+    """Does IR expression (or statement) `e` hold a node of class `kind`?"""
+    if type(e) is kind:
         return True
     if dataclasses.is_dataclass(e):
-        return any(has_call(getattr(e, f.name)) for f in dataclasses.fields(e))
+        return any(_contains(getattr(e, f.name), kind) for f in dataclasses.fields(e))
     if isinstance(e, tuple):
-        return any(has_call(x) for x in e)
+        return any(_contains(x, kind) for x in e)
     return False
+
+
+def has_call(e) -> bool:
+    """Does expression `e` call a function?"""
+    return _contains(e, ir.CallExpr)
 
 
 def reads_pointer(e) -> bool:
     """Does expression (or statement) `e` read memory through a runtime pointer?"""
-    if type(e) is ir.PtrLoad:
-        return True
-    if dataclasses.is_dataclass(e):
-        return any(reads_pointer(getattr(e, f.name)) for f in dataclasses.fields(e))
-    if isinstance(e, tuple):
-        return any(reads_pointer(x) for x in e)
-    return False
+    return _contains(e, ir.PtrLoad)
 
 
 def loads(e) -> set:
