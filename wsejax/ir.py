@@ -29,7 +29,7 @@ from wsejax.ir_collectives import (
     Collective,
     collective_record,
 )
-from wsejax.ir_router import POP_MODES, Filter, Switches, TeardownExit, TeardownPending
+from wsejax.ir_router import POP_MODES, Filter, RouteEdit, Switches, TeardownExit, TeardownPending
 from wsejax.types import DType
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
     "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
     "TaskCtl", "Un", "UnblockCmdStream", "While", "symbol_addresses", "walk_stmts",
     "COLLECTIVE_FIELDS", "COLLECTIVE_KINDS", "Collective", "collective_record",
-    "POP_MODES", "Switches", "TeardownExit", "TeardownPending",
+    "POP_MODES", "Switches", "TeardownExit", "TeardownPending", "RouteEdit",
 ]
 
 
@@ -990,4 +990,4 @@ def symbol_addresses(symbols) -> dict[str, int]:
 
 
 Expr = Expr | TeardownPending
-Stmt = Stmt | TeardownExit
+Stmt = Stmt | TeardownExit | RouteEdit

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from wsejax.types import DType
 
-__all__ = ["Filter", "POP_MODES", "Switches", "TeardownExit", "TeardownPending"]
+__all__ = ["ROUTE_EDITS", "Filter", "POP_MODES", "RouteEdit", "Switches", "TeardownExit",
+           "TeardownPending"]
 
 
 POP_MODES = ("no_pop", "always_pop", "pop_on_advance", "pop_on_advance_nop")
@@ -65,3 +66,22 @@ class Filter:
     filter_control: bool = False
     min_idx: int = 0
     max_idx: int = 0
+
+
+# ------------------------------------------------------------------------------------------------
+# `<tile_config>.color_config`: the PE's program rewrites position 0 of a color's routes
+
+ROUTE_EDITS = ("reset", "set", "clear", "toggle")
+
+
+@dataclass(frozen=True)
+class RouteEdit:
+    """A `color_config` call on the PE's router for `color`: `op` "reset" makes position 0's
+    rx and tx exactly the port masks `rx` and `tx` (bit i is `wsejax.routes.DIRECTIONS[i]`);
+    "set", "clear" and "toggle" OR, AND NOT or XOR the masks into them. Afterwards the PE has
+    a config for the color."""
+
+    color: int
+    op: str
+    rx: int
+    tx: int

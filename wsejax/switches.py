@@ -2,7 +2,9 @@
 the rules a router applies to them, hop by hop (spec 6.2, 6.6).
 
 Contract. A color is *switched* when at least one PE's config for it has `.switches` or
-`.teardown = true`, or a PE program handles or reads its teardown; every PE's config of that
+`.teardown = true`, or a PE program handles or reads its teardown or rewrites its routes
+(`<tile_config>.color_config`: position 0's rx and tx are then runtime state of each router,
+`wsejax.csl.library._color_config`); every PE's config of that
 color is then routed hop by hop (`wsejax.engine.switched`,
 `wsejax.reference.switched`) instead of along the static maps of `wsejax.routes`.
 `build_switch_tables(width, height, configs, switches)` makes one `SwitchTable` per switched

@@ -6,7 +6,9 @@ its state in `FabricArrays.switched[color]` is `pos` `[H, W]` int32 (the switch 
 `buf` `[H, W, 5]` uint32 (the wavelet held per input port), `ctl` and `full` `[H, W, 5]` bool
 (it is a control wavelet; the port holds one), `down` `[H, W]` bool (the color is in
 teardown there) and `adv` `[H, W]` bool (the RAMP buffer holds the last wavelet of an
-`.advance_switch` fabout). `route_switched(eng, m)` runs one tick of every
+`.advance_switch` fabout), `rx0`, `tx0` `[H, W]` int32 (position 0's port masks) and `conf`
+`[H, W]` bool (the PE has a config for the color), which `<tile_config>.color_config` rewrites
+at run time (`wsejax.engine.lower.fabric`). `route_switched(eng, m)` runs one tick of every
 switched color and returns the wavelets moved; `switched_stuck(eng, m)` faults, once the
 fabric is quiescent, the PEs whose router holds an unroutable wavelet. Neighbours are reached by
 shifting whole `[H, W]` arrays (no per-PE Python).
@@ -84,7 +86,18 @@ def initial_state(t: SwitchedColor) -> dict:
             "ctl": jnp.zeros((h, w, PORTS), bool),
             "full": jnp.zeros((h, w, PORTS), bool),
             "down": jnp.asarray(t.teardown, bool),
-            "adv": jnp.zeros((h, w), bool)}
+            "adv": jnp.zeros((h, w), bool),
+            "rx0": jnp.asarray(t.rx[..., 0], jnp.int32),
+            "tx0": jnp.asarray(t.tx[..., 0], jnp.int32),
+            "conf": jnp.asarray(t.configured, bool)}
+
+
+def ports_at(t: SwitchedColor, st: dict, pos):
+    """`(rx, tx)` of each router at `pos`: position 0 from the runtime state (`color_config`
+    rewrites it), positions 1..3 from the tables."""
+    at0 = pos == 0
+    return (jnp.where(at0, st["rx0"], t.at(t.rx, pos)),
+            jnp.where(at0, st["tx0"], t.at(t.tx, pos)))
 
 
 def _at(a, dx: int, dy: int, fill):
@@ -100,14 +113,14 @@ def _bit(mask, k: int):
 
 def _chosen(t: SwitchedColor, st: dict):
     """The port each router serves this tick: `(has, port, word, ctl, tx)`."""
-    rx = t.at(t.rx, st["pos"])
+    rx, tx = ports_at(t, st, st["pos"])
     ports = jnp.arange(PORTS, dtype=jnp.int32)
-    moving = jnp.asarray(t.configured) & ~st["down"]
+    moving = st["conf"] & ~st["down"]
     acc = st["full"] & (((rx[..., None] >> ports) & 1) != 0) & moving[..., None]
     port = jnp.argmax(acc, axis=-1).astype(jnp.int32)
     word = jnp.take_along_axis(st["buf"], port[..., None], axis=-1)[..., 0]
     ctl = jnp.take_along_axis(st["ctl"], port[..., None], axis=-1)[..., 0]
-    return jnp.any(acc, axis=-1), port, word, ctl, t.at(t.tx, st["pos"])
+    return jnp.any(acc, axis=-1), port, word, ctl, tx
 
 
 def _advanced(t: SwitchedColor, pos):
@@ -173,7 +186,8 @@ def _tick(eng: Engine, m: Machine, col: int, t: SwitchedColor, st: dict, filt):
     ctls = ctls.at[..., RAMP].set(jnp.where(take, head_ctl, ctls[..., RAMP]))
     full = full.at[..., RAMP].set(full[..., RAMP] | take)
     moved = jnp.sum(fire.astype(jnp.int32)) + jnp.sum(take.astype(jnp.int32))
-    return {"pos": new, "buf": buf, "ctl": ctls, "full": full, "down": down, "adv": adv}, moved
+    return {**st, "pos": new, "buf": buf, "ctl": ctls, "full": full, "down": down,
+            "adv": adv}, moved
 
 
 def _deliver(eng: Engine, m: Machine, col: int, k, word, ctl, filt) -> None:
@@ -209,8 +223,8 @@ def switched_stuck(eng: Engine, m: Machine) -> None:
             continue
         st = m.fab.switched[col]
         pos, full = st["pos"], st["full"]
-        rx, tx = t.at(t.rx, pos), t.at(t.tx, pos)
-        configured = jnp.asarray(t.configured)
+        rx, tx = ports_at(t, st, pos)
+        configured = st["conf"]
         ports = jnp.arange(PORTS, dtype=jnp.int32)
         refused = full & ((((rx[..., None] >> ports) & 1) == 0) | ~configured[..., None])
         bad = jnp.any(refused, axis=-1) & ~st["down"]

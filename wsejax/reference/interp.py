@@ -344,6 +344,9 @@ class Interpreter:
             return np.bool_(self._teardown_pending(pe, e.color))
         return np.uint32(sum(1 << c for c in self._switched if self._teardown_pending(pe, c)))
 
+    def stmt_RouteEdit(self, pe: PE, s: ir.RouteEdit, fr: Frame) -> None:
+        self._route_edit(pe, s)
+
     def stmt_TeardownExit(self, pe: PE, s: ir.TeardownExit, fr: Frame) -> None:
         self._teardown_exit(pe, s.color)
 

@@ -6,7 +6,7 @@ Contract: `SwitchedRouter` is the part of `Reference` that keeps, per switched c
 router's switch position and one wavelet per input port; `_route_switched` runs one round of
 every switched color, `_switched_stuck` faults the PEs whose router holds an unroutable wavelet
 once the fabric is quiescent. `_teardown_exit` and `_teardown_pending` are the runtime side
-of `<tile_config>.teardown`.
+of `<tile_config>.teardown`, `_route_edit` that of `<tile_config>.color_config`.
 """
 
 from __future__ import annotations
@@ -42,6 +42,17 @@ class _Switch:
         self.pos = [[int(table.start[y, x]) for x in range(w)] for y in range(h)]
         self.buf = [[[None] * PORTS for _ in range(w)] for _ in range(h)]
         self.down = [[bool(table.teardown[y, x]) for x in range(w)] for y in range(h)]
+        # position 0's ports and whether the PE has a config: `color_config` rewrites them
+        self.rx0 = [[int(table.rx[0, y, x]) for x in range(w)] for y in range(h)]
+        self.tx0 = [[int(table.tx[0, y, x]) for x in range(w)] for y in range(h)]
+        self.conf = [[bool(table.configured[y, x]) for x in range(w)] for y in range(h)]
+
+    def ports(self, x: int, y: int, pos: int | None = None) -> tuple[int, int]:
+        """`(rx, tx)` of the router at (x, y) at `pos` (None: its current position)."""
+        pos = self.pos[y][x] if pos is None else pos
+        if pos == 0:
+            return self.rx0[y][x], self.tx0[y][x]
+        return int(self.table.rx[pos, y, x]), int(self.table.tx[pos, y, x])
 
 
 class SwitchedRouter:
@@ -74,10 +85,9 @@ class SwitchedRouter:
     def _decide(self, pe: PE, color: int, sw: _Switch):
         """`(pe, port, wavelet)` if pe's router moves a wavelet this round, else None."""
         t, x, y = sw.table, pe.x, pe.y
-        if not t.configured[y, x] or sw.down[y][x]:
+        if not sw.conf[y][x] or sw.down[y][x]:
             return None
-        pos = sw.pos[y][x]
-        rx, tx = int(t.rx[pos, y, x]), int(t.tx[pos, y, x])
+        rx, tx = sw.ports(x, y)
         bufs = sw.buf[y][x]
         port = next((p for p in range(PORTS) if bufs[p] is not None and rx >> p & 1), None)
         if port is None:
@@ -97,7 +107,7 @@ class SwitchedRouter:
     def _fire(self, pe: PE, color: int, sw: _Switch, port: int, wavelet: int) -> None:
         """Move the wavelet of `port` out of pe's router, executing its command."""
         t, x, y = sw.table, pe.x, pe.y
-        tx = int(t.tx[sw.pos[y][x], y, x])
+        tx = sw.ports(x, y)[1]
         sw.buf[y][x][port] = None
         last, wavelet = wavelet & ADVANCE, wavelet & ~ADVANCE
         forward = wavelet
@@ -148,18 +158,17 @@ class SwitchedRouter:
         bufs = sw.buf[y][x]
         if all(b is None for b in bufs) or sw.down[y][x]:
             return False
-        if not t.configured[y, x]:
+        if not sw.conf[y][x]:
             return True
-        pos = sw.pos[y][x]
-        rx, tx = int(t.rx[pos, y, x]), int(t.tx[pos, y, x])
+        rx, tx = sw.ports(x, y)
         if any(b is not None and not rx >> p & 1 for p, b in enumerate(bufs)):
             return True
         h, w = t.start.shape
         for d, (dx, dy, opp) in enumerate(STEPS):
             if tx >> d & 1:
                 nx, ny = x + dx, y + dy
-                if not (0 <= nx < w and 0 <= ny < h) or not t.configured[ny, nx] or \
-                        not int(t.rx[sw.pos[ny][nx], ny, nx]) >> opp & 1:
+                if not (0 <= nx < w and 0 <= ny < h) or not sw.conf[ny][nx] or \
+                        not sw.ports(nx, ny)[0] >> opp & 1:
                     return True
         return False
 
@@ -171,3 +180,15 @@ class SwitchedRouter:
     def _teardown_pending(self, pe: PE, color: int) -> bool:
         sw = self._switched.get(color)
         return sw is not None and sw.down[pe.y][pe.x]
+
+    def _route_edit(self, pe: PE, s) -> None:
+        """A `color_config` call (`ir.RouteEdit`) on pe's router: rewrite position 0."""
+        sw = self._switched.get(s.color)
+        if sw is None:
+            return
+        x, y = pe.x, pe.y
+        for grid, mask in ((sw.rx0, s.rx), (sw.tx0, s.tx)):
+            old = grid[y][x]
+            grid[y][x] = {"reset": mask, "set": old | mask, "clear": old & ~mask,
+                          "toggle": old ^ mask}[s.op]
+        sw.conf[y][x] = True

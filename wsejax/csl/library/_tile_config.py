@@ -7,6 +7,7 @@ import dataclasses
 from wsejax import ir
 from wsejax.csl.builtins import _check_queue
 from wsejax.csl.builtins.teardown import teardown_members
+from wsejax.csl.library._color_config import color_config_module
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
 from wsejax.csl.library._task_priority import task_priority_module
 from wsejax.csl.values import (
@@ -20,7 +21,7 @@ from wsejax.types import DType
 
 # the members of the SDK's <tile_config> (and of its submodules) wsejax does not provide
 TILE_CONFIG_UNSUPPORTED = {
-    "": ("FIFO_MIN_ALIGNMENT", "get_fabric_coord", "color_config", "switch_config", "filters",
+    "": ("FIFO_MIN_ALIGNMENT", "get_fabric_coord", "switch_config", "filters",
          "exceptions", "main_thread_priority",
          "input_queue_status", "output_queue_status", "control_transform", "addresses"),
     "queue_flush": ("is_flushed", "get_pending", "is_pending"),
@@ -183,5 +184,6 @@ def tile_config_module(c, params, pos):
         "queue_flush": sub("queue_flush", {"exit": native_fn("exit", flush_exit)}),
         "teardown": sub("teardown", teardown_members()),
         "task_priority": ModuleVal(task_priority_module(c)),
+        "color_config": ModuleVal(color_config_module()),
     }
     return NativeModule("tile_config", members, TILE_CONFIG_UNSUPPORTED[""], TILE_CONFIG_WHY)

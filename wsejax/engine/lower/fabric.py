@@ -245,6 +245,19 @@ class FabricLowering:
         mm = jnp.ones(self.lanes, bool) if m is None else m
         st["down"] = st["down"] & ~mm
 
+    def stmt_RouteEdit(self, s: ir.RouteEdit, fr, m) -> None:
+        """A `color_config` call on the lanes in `m`: rewrite position 0's rx and tx."""
+        st = self.machine.fab.switched.get(s.color)
+        if self.discovering or st is None:
+            return
+        mm = jnp.ones(self.lanes, bool) if m is None else m
+        mm = mm.reshape(st["rx0"].shape)
+        for key, mask in (("rx0", s.rx), ("tx0", s.tx)):
+            old, k = st[key], jnp.int32(mask)
+            new = {"reset": k, "set": old | k, "clear": old & ~k, "toggle": old ^ k}[s.op]
+            st[key] = jnp.where(mm, new, old)
+        st["conf"] = st["conf"] | mm
+
     def expr_TeardownPending(self, e: ir.TeardownPending, fr: Frame):
         """`teardown.is_pending(color)`, or `get_pending()`: one bit per color in teardown."""
         switched = self.machine.fab.switched
