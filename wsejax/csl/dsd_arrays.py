@@ -180,17 +180,21 @@ class DsdArrayMixin:
 
     # -- reads ----------------------------------------------------------------------------------
 
+    def dsd_element_at(self, arr, idx: list, pos) -> tuple:
+        """The element of DSD array `arr` that the comptime indices `idx` name (one per
+        dimension)."""
+        k = self.array_index(ArrayVal(DType.u16, np.zeros(arr.shape, np.uint16)), idx, pos)
+        if len(k) != len(arr.shape):
+            raise self.error(f"'{arr.name}' has rank {len(arr.shape)}, indexed with "
+                             f"{len(k)} indices", pos)
+        return k
+
     def index_dsd_array(self, arr: DsdArray, e: ast.Index, env: Env):
         """`ds[i]` of a DSD array: the element (comptime index), or a DSD local holding the
         element the runtime index names."""
         idx = [self.ev(i, env) for i in e.indices]
         if all(is_comptime(i) for i in idx):
-            k = self.array_index(ArrayVal(DType.u16, np.zeros(arr.shape, np.uint16)), idx,
-                                 e.pos)
-            if len(k) != len(arr.shape):
-                raise self.error(f"'{arr.name}' has rank {len(arr.shape)}, indexed with "
-                                 f"{len(k)} indices", e.pos)
-            return self.read(arr.elems[k], env, e.pos)
+            return self.read(arr.elems[self.dsd_element_at(arr, idx, e.pos)], env, e.pos)
         exprs = [x.value().expr for x in arr.elems.reshape(-1).tolist()]
         return self.pick_dsd(exprs, arr.shape, ("dsd array", arr.name), e, env, arr.kind,
                              arr.dtype)
@@ -255,12 +259,7 @@ class DsdArrayMixin:
         v = self.dsd_element_value(arr, self.ev(s.value, env), s.value.pos)
         elems = arr.elems.reshape(-1).tolist()
         if all(is_comptime(i) for i in idx):
-            k = self.array_index(ArrayVal(DType.u16, np.zeros(arr.shape, np.uint16)), idx,
-                                 target.pos)
-            if len(k) != len(arr.shape):
-                raise self.error(f"'{arr.name}' has rank {len(arr.shape)}, indexed with "
-                                 f"{len(k)} indices", target.pos)
-            fn.emit(_store(arr.elems[k], v.expr))
+            fn.emit(_store(arr.elems[self.dsd_element_at(arr, idx, target.pos)], v.expr))
             return
         pe = env.module.pe
         tmp = pe.fresh("dsd.")
