@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-all conformance bench sweep notebooks notebook-wafer lint clean venv
+.PHONY: demo test test-all conformance bench sweep notebooks notebook-wafer lint clean venv gpu
 
 venv: $(STAMP)
 
@@ -13,6 +13,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+## gpu: adds JAX's CUDA 12 plugin to .venv (an NVIDIA GPU and driver needed to use it)
+gpu: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,gpu]'
+	$(PY) -c "import jax; print('JAX devices:', jax.devices())"
 
 ## demo: the seed GEMV tutorial (CSL + run.py, unmodified) through wsejax cslc and wsejax python
 demo: $(STAMP)
