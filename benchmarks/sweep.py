@@ -16,6 +16,7 @@ on an accelerator (y = A x + b).
 
     python benchmarks/sweep.py                        # the default sizes
     python benchmarks/sweep.py --gemv 1x1 64x64 --streaming 4 8
+    python benchmarks/sweep.py --plot sweep.png       # also plots time against PE count
 """
 
 from __future__ import annotations
@@ -142,6 +143,29 @@ def one_case(kind: str, size: str, repeats: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def plot(rows: list[dict], device: str, path: Path) -> None:
+    """Build time and warm run time against the PE count, one line per program (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, title in ((axes[0], "build_s", "build (compile_csl / csl.compile)"),
+                           (axes[1], "run_s", "warm run (every host command)")):
+        for program in sorted({r["program"] for r in rows}):
+            pts = sorted((r["pes"], r[key]) for r in rows if r["program"] == program)
+            ax.loglog(*zip(*pts), "o-", label=program)
+        ax.set_xlabel("PEs")
+        ax.set_ylabel("seconds")
+        ax.set_title(f"{title}, {device}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gemv", nargs="*",
@@ -150,6 +174,7 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--case", nargs=2, metavar=("PROGRAM", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sweep.json"))
+    ap.add_argument("--plot", type=Path, help="also plot time against PE count to this PNG")
     args = ap.parse_args(argv)
     if args.case:
         kind, size = args.case
@@ -180,6 +205,9 @@ def main(argv=None) -> None:
         "device": f"{dev.platform} {dev.device_kind}", "jax": jax.__version__,
         "limit": rows[0]["limit"] if rows else None, "rows": rows}, indent=1))
     print(f"wrote {out}")
+    if args.plot and rows:
+        plot(rows, f"{dev.platform} {dev.device_kind}", args.plot)
+        print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":
