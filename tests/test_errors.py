@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import re
 
 import numpy as np
 import pytest
@@ -375,18 +375,16 @@ def test_equal_programs_and_params_share_one_tile_class():
     assert len(p.classes) == 2 and p.class_of.tolist() == [[0, 0, 1]]
 
 
-def test_a_256x256_rectangle_of_identical_tiles_compiles_about_as_fast_as_2x2():
+def test_a_256x256_rectangle_of_identical_tiles_lowers_to_the_same_program_as_2x2():
     from gemv import compile_gemv
 
-    def jit_cost(k):
+    def lowered_ops(k):
         p = compile_gemv(k, k, 4, 6)
         assert len(p.classes) == 1
         r = started(p)
-        t = time.perf_counter()
-        r.engine.launch_fn("init_and_compute").lower(r.state, ()).compile()
-        return time.perf_counter() - t
+        text = r.engine.launch_fn("init_and_compute").lower(r.state, ()).as_text()
+        return re.findall(r"= \"?([a-z_]+\.[a-z_]+)", text)
 
-    jit_cost(2)                              # warm imports and caches
-    small, big = jit_cost(2), jit_cost(256)
-    # tracing and compiling do not depend on the PE count: generous for a loaded machine
-    assert big < 3 * small + 1.0, (small, big)
+    small, big = lowered_ops(2), lowered_ops(256)
+    # tracing does not depend on the PE count: the same operations, only their shapes differ
+    assert len(small) > 100 and small == big

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from wsejax.engine.router import build_router, routed_channels
 from wsejax.routes import ColorRoutes, source_colors
@@ -116,6 +117,7 @@ def test_a_color_that_only_receives_is_routed():
     assert np.asarray(g2)[0, 1, :2].tolist() == words[0, 0, 1, :2].tolist()
 
 
+@pytest.mark.slow
 def test_sharded_swapping_router_on_eight_devices():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
     out = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True,
