@@ -230,7 +230,6 @@ fn main() void {
     ("math.sig_f16(x)", "math.sig_f16 (of <math>) is not supported yet"),
     ("tc.main_thread_priority", "tile_config.main_thread_priority (of <tile_config>) is not "
                                 "supported yet: its functions are not documented"),
-    ("tc.input_queue_status", "(empty and full bitmasks of the input queues)"),
     ("tc.exceptions", "tile_config.exceptions (of <tile_config>) is not supported yet: its "
                       "functions are not documented"),
 ])

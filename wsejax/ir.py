@@ -991,3 +991,7 @@ def symbol_addresses(symbols) -> dict[str, int]:
 
 Expr = Expr | TeardownPending
 Stmt = Stmt | TeardownExit | RouteEdit
+
+from wsejax.ir_router import QueueStatus  # noqa: E402  (the queue status block)
+
+Expr = Expr | QueueStatus

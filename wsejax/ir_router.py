@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from wsejax.types import DType
 
-__all__ = ["ROUTE_EDITS", "Filter", "POP_MODES", "RouteEdit", "Switches", "TeardownExit",
-           "TeardownPending"]
+__all__ = ["ROUTE_EDITS", "Filter", "POP_MODES", "QueueStatus", "RouteEdit", "Switches",
+           "TeardownExit", "TeardownPending"]
 
 
 POP_MODES = ("no_pop", "always_pop", "pop_on_advance", "pop_on_advance_nop")
@@ -85,3 +85,22 @@ class RouteEdit:
     op: str
     rx: int
     tx: int
+
+
+# ------------------------------------------------------------------------------------------------
+# `<tile_config>.input_queue_status` / `output_queue_status`: the occupancy of the PE's queues
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """The `empty` (`full` False) or `full` mask of the PE's input or output queues (`kind`),
+    a u8: bit i set where queue i holds no wavelet (empty) or as many as its capacity (full).
+    `colors[i]` is the color queue i carries (a number, a per-PE table entry (`PeValue`) or a
+    queue bound at run time, as a fabric DSD's color), or None: a queue bound to no color,
+    which reads as empty and never full. None for `colors` until the PE program's queues are
+    known (`wsejax.csl` fills it in)."""
+
+    kind: str
+    full: bool
+    colors: tuple | None = None
+    dtype: DType = DType.u8

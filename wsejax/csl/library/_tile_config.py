@@ -1,4 +1,5 @@
-"""`<tile_config>`: queue bindings and queue flush."""
+"""`<tile_config>`: queue bindings and queue flush, the status of the queues, the PE's
+coordinates, and the submodules of their own modules (task priority, teardown, color config)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ from wsejax.csl.builtins import _check_queue
 from wsejax.csl.builtins.teardown import teardown_members
 from wsejax.csl.library._color_config import color_config_module
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
+from wsejax.csl.library._queue_status import queue_status_module
 from wsejax.csl.library._task_priority import task_priority_module
 from wsejax.csl.values import (
+    EnumLitVal,
+    EnumRVal,
+    EnumT,
+    EnumVal,
     ModuleVal,
     QueueVal,
     RVal,
@@ -21,9 +27,8 @@ from wsejax.types import DType
 
 # the members of the SDK's <tile_config> (and of its submodules) wsejax does not provide
 TILE_CONFIG_UNSUPPORTED = {
-    "": ("FIFO_MIN_ALIGNMENT", "get_fabric_coord", "switch_config", "filters",
-         "exceptions", "main_thread_priority",
-         "input_queue_status", "output_queue_status", "control_transform", "addresses"),
+    "": ("FIFO_MIN_ALIGNMENT", "switch_config", "filters",
+         "exceptions", "main_thread_priority", "control_transform", "addresses"),
     "queue_flush": ("is_flushed", "get_pending", "is_pending"),
 }
 
@@ -34,8 +39,6 @@ _UNDOCUMENTED = "its functions are not documented, so wsejax cannot emulate them
 TILE_CONFIG_WHY = {
     "exceptions": _UNDOCUMENTED,
     "main_thread_priority": _UNDOCUMENTED,
-    "input_queue_status": _UNDOCUMENTED + " (empty and full bitmasks of the input queues)",
-    "output_queue_status": _UNDOCUMENTED + " (empty and full bitmasks of the output queues)",
 }
 
 # filters and control_transform: their functions act on state whose encoding is undocumented
@@ -156,6 +159,28 @@ class _DropBinds:
         return x
 
 
+# `fabric_coord`: the dimension `get_fabric_coord` reads
+FABRIC_COORD = EnumT(DType.u16, (("X", 0), ("Y", 1)), "fabric_coord")
+
+
+def _fabric_coord(c, node, env):
+    """`get_fabric_coord(dimension)`: the PE's x or y in the program's rectangle (not on the
+    fabric: `--fabric-offsets` does not change it), a u16 read from the per-PE coordinate
+    tables."""
+    (dim,) = call_args(c, node, env, 1)
+    c.need_fn(env, node.pos, "get_fabric_coord()")
+    x, y = ir.PeValue("x", DType.u16), ir.PeValue("y", DType.u16)
+    if isinstance(dim, EnumLitVal) and dim.name in ("X", "Y"):
+        dim = EnumVal(FABRIC_COORD, dim.name, dict(FABRIC_COORD.members)[dim.name])
+    if isinstance(dim, EnumVal) and dim.etype is FABRIC_COORD:
+        return RVal(x if dim.value == 0 else y, DType.u16)
+    if isinstance(dim, EnumRVal) and dim.etype is FABRIC_COORD:
+        is_x = ir.Bin("==", dim.expr, ir.Const(0, DType.u16), DType.bool_)
+        return RVal(ir.Select(is_x, x, y, DType.u16), DType.u16)
+    raise c.error(f"get_fabric_coord takes a fabric_coord (.X or .Y), got {describe(dim)}",
+                  node.args[0].pos)
+
+
 def tile_config_module(c, params, pos):
     def flush_exit(c2, node, env):
         (q,) = call_args(c2, node, env, 1)
@@ -185,5 +210,9 @@ def tile_config_module(c, params, pos):
         "teardown": sub("teardown", teardown_members()),
         "task_priority": ModuleVal(task_priority_module(c)),
         "color_config": ModuleVal(color_config_module()),
+        "input_queue_status": ModuleVal(queue_status_module("input")),
+        "output_queue_status": ModuleVal(queue_status_module("output")),
+        "fabric_coord": FABRIC_COORD,
+        "get_fabric_coord": native_fn("get_fabric_coord", _fabric_coord),
     }
     return NativeModule("tile_config", members, TILE_CONFIG_UNSUPPORTED[""], TILE_CONFIG_WHY)

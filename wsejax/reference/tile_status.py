@@ -1,0 +1,31 @@
+"""The reference's reads of a PE's own state for `<tile_config>`: the queue status masks
+(`ir.QueueStatus`), as `wsejax.engine.lower.tile_status` reads them.
+
+A mixin of `Reference`; uses `queue_capacity`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wsejax import ir
+from wsejax.reference.pe import PE, Frame, color_on
+
+__all__ = ["TileStatusInterpreter"]
+
+
+class TileStatusInterpreter:
+    """A mixin of `Reference`: the PE's reads of its queues' occupancy."""
+
+    queue_capacity: int
+
+    def expr_QueueStatus(self, pe: PE, e: ir.QueueStatus, fr: Frame):
+        boxes = pe.inbox if e.kind == "input" else pe.outbox
+        mask = 0
+        for i, color in enumerate(e.colors or ()):
+            # a queue bound to no color holds no wavelet
+            held = 0 if color is None else \
+                len(boxes.get(pe.color_now(color_on(color, pe.tables)), ()))
+            bit = held >= self.queue_capacity if e.full else held == 0
+            mask |= int(bit) << i
+        return np.uint8(mask)
