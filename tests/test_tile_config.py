@@ -238,3 +238,54 @@ def test_a_status_is_read_at_run_time(tmp_path):
                         "  @initialize_queue")
     with pytest.raises(CslError, match="input_queue_status.get\\(\\) happens at run time"):
         compile_pair(tmp_path, "wse3", recv=recv)
+
+
+PRIORITY = """param memcpy_params;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const tc = @import_module("<tile_config>");
+const mt = tc.main_thread_priority;
+var out = @zeros([2]u32);
+var out_ptr: [*]u32 = &out;
+var wide: tc.double_reg_type = 0x12345;
+fn main() void {
+  mt.update_main_thread_priority(mt.level.MEDIUM_HIGH);
+  out[0] = wide;
+  mt.update_main_thread_priority(.HIGH);
+  out[1] = wide >> 16;
+  sys.unblock_cmd_stream();
+}
+comptime {
+  mt.update_main_thread_priority(mt.level.MEDIUM);
+  @export_symbol(out_ptr, "out");
+  @export_symbol(main);
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_main_thread_priority_is_accepted_with_one_warning(tmp_path, arch):
+    warnings = []
+    exports = '@export_name("out", [*]u32, true);\n@export_name("main", fn()void);'
+    prog = compile_pe(tmp_path, PRIORITY, exports, w=1, arch=arch, warn=warnings.append)
+    assert len(warnings) == 1, warnings
+    assert "main_thread_priority.update_main_thread_priority is accepted and ignored (the " \
+           "main thread is not scheduled against the microthreads" in warnings[0]
+    # at the first call evaluated: the top-level comptime one
+    line, col = position(PRIORITY, "mt.update_main_thread_priority(mt.level.MEDIUM)")
+    assert f"pe.csl:{line}:{col}:" in warnings[0]
+    eng = read(run(prog), "out", 2, np.uint32)
+    ref = Reference(prog)
+    ref.launch("main")
+    # double_reg_type: a register of two 16-bit words
+    assert eng[0, 0].tolist() == [0x12345, 1]
+    np.testing.assert_array_equal(ref.memory(0, 0)["out"].reshape(-1), eng[0, 0])
+
+
+def test_main_thread_priority_takes_a_level(tmp_path):
+    exports = '@export_name("out", [*]u32, true);\n@export_name("main", fn()void);'
+    src = PRIORITY.replace("mt.level.MEDIUM_HIGH", "2")
+    with pytest.raises(CslError) as err:
+        compile_pe(tmp_path, src, exports, w=1, warn=lambda text: None)
+    assert "update_main_thread_priority takes a level (.MEDIUM_LOW, .MEDIUM, .MEDIUM_HIGH or " \
+           ".HIGH), got" in err.value.message
+    assert (err.value.line, err.value.col) == position(src, "2);\n  out[0]")

@@ -9,6 +9,7 @@ from wsejax import ir
 from wsejax.csl.builtins import _check_queue
 from wsejax.csl.builtins.teardown import teardown_members
 from wsejax.csl.library._color_config import color_config_module
+from wsejax.csl.library._main_thread_priority import main_thread_priority_module
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
 from wsejax.csl.library._queue_status import queue_status_module
 from wsejax.csl.library._task_priority import task_priority_module
@@ -27,18 +28,21 @@ from wsejax.types import DType
 
 # the members of the SDK's <tile_config> (and of its submodules) wsejax does not provide
 TILE_CONFIG_UNSUPPORTED = {
-    "": ("FIFO_MIN_ALIGNMENT", "switch_config", "filters",
-         "exceptions", "main_thread_priority", "control_transform", "addresses"),
+    "": ("switch_config", "filters", "control_transform"),
     "queue_flush": ("is_flushed", "get_pending", "is_pending"),
 }
 
 
-# why some of them are missing: these submodules are named without their functions or the
-# meaning of their bits
-_UNDOCUMENTED = "its functions are not documented, so wsejax cannot emulate them"
+# why some of them are missing
 TILE_CONFIG_WHY = {
-    "exceptions": _UNDOCUMENTED,
-    "main_thread_priority": _UNDOCUMENTED,
+    "exceptions": "wsejax raises no floating-point or performance-counter exception: an "
+                  "unmasked one stops the PE at the operation that raises it, which every "
+                  "floating-point operation of both interpreters would have to test for; and "
+                  "the SDK does not document the constants' values (it unmasks two with "
+                  "FP_OVERFLOW & FP_UNDERFLOW, so they are not plain bits either)",
+    "FIFO_MIN_ALIGNMENT": "the SDK does not document its value",
+    "addresses": "raw register addresses are not modelled: <tile_config>'s functions act on "
+                 "the state they name directly",
 }
 
 # filters and control_transform: their functions act on state whose encoding is undocumented
@@ -202,6 +206,9 @@ def tile_config_module(c, params, pos):
         "target_name": c.arch,
         "word_size": 16,
         "reg_type": DType.u16,
+        # a register of two 16-bit words (teardown.get_pending() returns one)
+        "double_reg_type": DType.u32,
+        "main_thread_priority": ModuleVal(main_thread_priority_module()),
         "input_queue_config": sub("input_queue_config",
                                   {"encode_input_queue": _bind_queue("input")}),
         "output_queue_config": sub("output_queue_config",
