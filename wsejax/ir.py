@@ -992,6 +992,7 @@ def symbol_addresses(symbols) -> dict[str, int]:
 Expr = Expr | TeardownPending
 Stmt = Stmt | TeardownExit | RouteEdit
 
-from wsejax.ir_router import QueueStatus  # noqa: E402  (the queue status block)
+from wsejax.ir_router import FilterEdit, QueueStatus  # noqa: E402  (tile_config's block)
 
 Expr = Expr | QueueStatus
+Stmt = Stmt | FilterEdit

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from wsejax.types import DType
 
-__all__ = ["ROUTE_EDITS", "Filter", "POP_MODES", "QueueStatus", "RouteEdit", "Switches",
-           "TeardownExit", "TeardownPending"]
+__all__ = ["FILTER_FIELDS", "ROUTE_EDITS", "Filter", "FilterEdit", "POP_MODES", "QueueStatus",
+           "RouteEdit", "Switches", "TeardownExit", "TeardownPending"]
 
 
 POP_MODES = ("no_pop", "always_pop", "pop_on_advance", "pop_on_advance_nop")
@@ -104,3 +104,21 @@ class QueueStatus:
     full: bool
     colors: tuple | None = None
     dtype: DType = DType.u8
+
+
+# ------------------------------------------------------------------------------------------------
+# `<tile_config>.filters`: the PE's program sets a counter filter's state
+
+FILTER_FIELDS = ("counter", "limit", "max_counter")
+
+
+@dataclass(frozen=True)
+class FilterEdit:
+    """`filters.set_counter` / `set_active_limit` / `set_max_counter` on the PE: set `field`
+    (one of `FILTER_FIELDS`) of the filter whose ID is `filter` (a u16 expression; a filter's
+    ID is its color's number) to `value` (a u16 expression). A PE whose color has no filter,
+    or an ID that is no color, changes nothing."""
+
+    field: str
+    filter: object
+    value: object

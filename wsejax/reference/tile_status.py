@@ -1,5 +1,6 @@
-"""The reference's reads of a PE's own state for `<tile_config>`: the queue status masks
-(`ir.QueueStatus`), as `wsejax.engine.lower.tile_status` reads them.
+"""The reference's reads of a PE's own state for `<tile_config>`, the queue status masks
+(`ir.QueueStatus`), and its writes of a counter filter's state (`ir.FilterEdit`), as
+`wsejax.engine.lower.tile_status` lowers them.
 
 A mixin of `Reference`; uses `queue_capacity`.
 """
@@ -15,7 +16,8 @@ __all__ = ["TileStatusInterpreter"]
 
 
 class TileStatusInterpreter:
-    """A mixin of `Reference`: the PE's reads of its queues' occupancy."""
+    """A mixin of `Reference`: the PE's reads of its queues' occupancy, its writes of its
+    filters' state."""
 
     queue_capacity: int
 
@@ -29,3 +31,16 @@ class TileStatusInterpreter:
             bit = held >= self.queue_capacity if e.full else held == 0
             mask |= int(bit) << i
         return np.uint8(mask)
+
+    def stmt_FilterEdit(self, pe: PE, s: ir.FilterEdit, fr: Frame) -> None:
+        ident = int(self._expr(pe, s.filter, fr))
+        value = int(self._expr(pe, s.value, fr))
+        state = pe.filters.get(ident)     # a filter's ID is its color's number
+        if state is None:
+            return
+        if s.field == "counter":
+            state.counter = value
+        elif s.field == "limit":
+            state.limit = value
+        else:
+            state.max_counter = value

@@ -9,6 +9,7 @@ from wsejax import ir
 from wsejax.csl.builtins import _check_queue
 from wsejax.csl.builtins.teardown import teardown_members
 from wsejax.csl.library._color_config import color_config_module
+from wsejax.csl.library._filters import filters_module
 from wsejax.csl.library._main_thread_priority import main_thread_priority_module
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
 from wsejax.csl.library._queue_status import queue_status_module
@@ -28,7 +29,7 @@ from wsejax.types import DType
 
 # the members of the SDK's <tile_config> (and of its submodules) wsejax does not provide
 TILE_CONFIG_UNSUPPORTED = {
-    "": ("switch_config", "filters", "control_transform"),
+    "": ("switch_config", "control_transform"),
     "queue_flush": ("is_flushed", "get_pending", "is_pending"),
 }
 
@@ -45,11 +46,8 @@ TILE_CONFIG_WHY = {
                  "the state they name directly",
 }
 
-# filters and control_transform: their functions act on state whose encoding is undocumented
+# control_transform: its function acts on bits whose encoding is undocumented
 TILE_CONFIG_WHY.update({
-    "filters": "the SDK names its functions (set_active_limit, set_max_counter, set_counter; "
-               "on wse3 getters and setters of a filter's counter and state) without their "
-               "arguments or how a filter's state is encoded, so wsejax cannot emulate them",
     "control_transform": "set_mask changes the index bits of wavelets a .control_transform "
                          "fabric DSD marks, and .control_transform is refused (the bits that "
                          "mark a control wavelet are not documented)",
@@ -209,6 +207,7 @@ def tile_config_module(c, params, pos):
         # a register of two 16-bit words (teardown.get_pending() returns one)
         "double_reg_type": DType.u32,
         "main_thread_priority": ModuleVal(main_thread_priority_module()),
+        "filters": ModuleVal(filters_module()),
         "input_queue_config": sub("input_queue_config",
                                   {"encode_input_queue": _bind_queue("input")}),
         "output_queue_config": sub("output_queue_config",

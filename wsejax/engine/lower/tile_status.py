@@ -1,11 +1,15 @@
-"""Lowering of `<tile_config>`'s reads of the PE's own state: the queue status masks
-(`ir.QueueStatus`).
+"""Lowering of `<tile_config>`'s reads of the PE's own state, the queue status masks
+(`ir.QueueStatus`), and of its writes of a counter filter's state (`ir.FilterEdit`).
 
 A queue's occupancy is the count of the ring of the color it carries (`FabricLowering.queues`
 picks each PE's color of a per-PE or runtime-bound one); a queue with no color, or whose
 color has no ring (nothing is ever sent or delivered on it), holds no wavelet.
 
-Mixin of `Lowerer`; uses `machine`, `lanes`, `capacity`, `lane`, `boxes` and `queues`.
+A filter's ID is its color's number: a `FilterEdit` sets the state (`wsejax.engine.filters`:
+`cnt`, `lim`, `max`) of the filter of that color, on the PEs that have one.
+
+Mixin of `Lowerer`; uses `machine`, `lanes`, `capacity`, `discovering`, `lane`, `expr`,
+`boxes` and `queues`.
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ from wsejax.engine.machine import Frame
 __all__ = ["TileStatusLowering"]
 
 
+# the filter state each `ir.FilterEdit` field sets
+FILTER_STATE = {"counter": "cnt", "limit": "lim", "max_counter": "max"}
+
+
 class TileStatusLowering:
-    """Mixin of `Lowerer`: the PE's reads of its queues' occupancy."""
+    """Mixin of `Lowerer`: the PE's reads of its queues' occupancy, its writes of its
+    filters' state."""
 
     def held(self, io: str, color):
         """The wavelets the PE's ring of `color` holds (`io` "in" or "out"): `[H, W]` int32."""
@@ -44,3 +53,16 @@ class TileStatusLowering:
                 bit = n >= self.capacity if e.full else n == 0
             mask = mask | (bit.astype(jnp.uint8) << jnp.uint8(i))
         return self.lane(mask, fr)
+
+    def stmt_FilterEdit(self, s: ir.FilterEdit, fr: Frame, m) -> None:
+        """`filters.set_counter` / `set_active_limit` / `set_max_counter` on the lanes in `m`."""
+        ident = self.expr(s.filter, fr)
+        value = self.expr(s.value, fr)
+        if self.discovering:
+            return
+        key = FILTER_STATE[s.field]
+        mm = jnp.ones(self.lanes, bool) if m is None else m
+        for col, state in self.machine.fab.filters.items():
+            hit = mm & jnp.broadcast_to(ident == col, self.lanes)
+            state[key] = jnp.where(hit, jnp.broadcast_to(value, self.lanes).astype(jnp.int32),
+                                   state[key])
