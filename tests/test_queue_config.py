@@ -266,7 +266,8 @@ def test_an_empty_queue_handler_is_refused_on_wse2(tmp_path):
 
 
 @pytest.mark.parametrize("member, message", [
-    ("tc.switch_config", "tile_config.switch_config (of <tile_config>) is not supported yet"),
+    ("tc.control_transform",
+     "tile_config.control_transform (of <tile_config>) is not supported yet"),
     ("tc.queue_flush.is_flushed",
      "tile_config.queue_flush.is_flushed (of <tile_config>) is not supported yet"),
     ("tc.FIFO_MIN_ALIGNMENT",

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from wsejax.types import DType
 
-__all__ = ["FILTER_FIELDS", "ROUTE_EDITS", "Filter", "FilterEdit", "POP_MODES", "QueueStatus",
-           "RouteEdit", "Switches", "TeardownExit", "TeardownPending"]
+__all__ = ["FILTER_FIELDS", "ROUTE_EDITS", "SWITCH_EDITS", "Filter", "FilterEdit", "POP_MODES",
+           "QueueStatus", "RouteEdit", "SwitchEdit", "Switches", "TeardownExit",
+           "TeardownPending"]
 
 
 POP_MODES = ("no_pop", "always_pop", "pop_on_advance", "pop_on_advance_nop")
@@ -122,3 +123,25 @@ class FilterEdit:
     field: str
     filter: object
     value: object
+
+
+# ------------------------------------------------------------------------------------------------
+# `<tile_config>.switch_config`: the PE's program rewrites its router's switch state of a color
+
+SWITCH_EDITS = ("position", "ring", "pop", "invalid", "port")
+
+
+@dataclass(frozen=True)
+class SwitchEdit:
+    """A `switch_config` call on the PE's router for `color`. `op` "position" sets the current
+    position to `value` (a u16 expression, 0 to 3: a larger one faults the PE); "ring" the ring
+    mode to `value` (bool); "pop" the pop mode to `value` (its index in `POP_MODES`);
+    "invalid" makes positions 1..3 invalid (holding position 0's ports of the moment);
+    "port" sets position `value` (1 to 3) valid, with rx `rx` and tx `tx` (port masks, bit i
+    `wsejax.routes.DIRECTIONS[i]`; None keeps the one it has)."""
+
+    color: int
+    op: str
+    value: object = None
+    rx: int | None = None
+    tx: int | None = None

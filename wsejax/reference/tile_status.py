@@ -1,11 +1,14 @@
 """The reference's reads of a PE's own state for `<tile_config>`, the queue status masks
-(`ir.QueueStatus`), and its writes of a counter filter's state (`ir.FilterEdit`), as
+(`ir.QueueStatus`), and its writes of a counter filter's state (`ir.FilterEdit`) and of a
+switched color's switch state (`ir.SwitchEdit`, `SwitchedRouter._switch_edit`), as
 `wsejax.engine.lower.tile_status` lowers them.
 
 A mixin of `Reference`; uses `queue_capacity`.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -44,3 +47,8 @@ class TileStatusInterpreter:
             state.limit = value
         else:
             state.max_counter = value
+
+    def stmt_SwitchEdit(self, pe: PE, s: ir.SwitchEdit, fr: Frame) -> None:
+        if s.op == "position":
+            s = dataclasses.replace(s, value=int(self._expr(pe, s.value, fr)))
+        self._switch_edit(pe, s)

@@ -13,6 +13,7 @@ from wsejax.csl.library._filters import filters_module
 from wsejax.csl.library._main_thread_priority import main_thread_priority_module
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
 from wsejax.csl.library._queue_status import queue_status_module
+from wsejax.csl.library._switch_config import switch_config_module
 from wsejax.csl.library._task_priority import task_priority_module
 from wsejax.csl.values import (
     EnumLitVal,
@@ -29,7 +30,7 @@ from wsejax.types import DType
 
 # the members of the SDK's <tile_config> (and of its submodules) wsejax does not provide
 TILE_CONFIG_UNSUPPORTED = {
-    "": ("switch_config", "control_transform"),
+    "": ("control_transform",),
     "queue_flush": ("is_flushed", "get_pending", "is_pending"),
 }
 
@@ -208,6 +209,7 @@ def tile_config_module(c, params, pos):
         "double_reg_type": DType.u32,
         "main_thread_priority": ModuleVal(main_thread_priority_module()),
         "filters": ModuleVal(filters_module()),
+        "switch_config": ModuleVal(switch_config_module()),
         "input_queue_config": sub("input_queue_config",
                                   {"encode_input_queue": _bind_queue("input")}),
         "output_queue_config": sub("output_queue_config",

@@ -1,5 +1,6 @@
 """Lowering of `<tile_config>`'s reads of the PE's own state, the queue status masks
-(`ir.QueueStatus`), and of its writes of a counter filter's state (`ir.FilterEdit`).
+(`ir.QueueStatus`), and of its writes of a counter filter's state (`ir.FilterEdit`) and of a
+switched color's switch state (`ir.SwitchEdit`, on the state of `wsejax.engine.switched`).
 
 A queue's occupancy is the count of the ring of the color it carries (`FabricLowering.queues`
 picks each PE's color of a per-PE or runtime-bound one); a queue with no color, or whose
@@ -9,7 +10,7 @@ A filter's ID is its color's number: a `FilterEdit` sets the state (`wsejax.engi
 `cnt`, `lim`, `max`) of the filter of that color, on the PEs that have one.
 
 Mixin of `Lowerer`; uses `machine`, `lanes`, `capacity`, `discovering`, `lane`, `expr`,
-`boxes` and `queues`.
+`fault`, `boxes` and `queues`.
 """
 
 from __future__ import annotations
@@ -66,3 +67,38 @@ class TileStatusLowering:
             hit = mm & jnp.broadcast_to(ident == col, self.lanes)
             state[key] = jnp.where(hit, jnp.broadcast_to(value, self.lanes).astype(jnp.int32),
                                    state[key])
+
+    def stmt_SwitchEdit(self, s: ir.SwitchEdit, fr: Frame, m) -> None:
+        """A `switch_config` call on the lanes in `m`."""
+        value = self.expr(s.value, fr) if s.op == "position" else None
+        st = self.machine.fab.switched.get(s.color)
+        if self.discovering or st is None:
+            return
+        mm = jnp.ones(self.lanes, bool) if m is None else m
+        mm = mm.reshape(st["pos"].shape)
+        if s.op == "position":
+            value = jnp.broadcast_to(value, self.lanes).astype(jnp.int32)
+            self.fault(mm & (value > 3), None, f"switch_config.set_current_switch_position: "
+                       f"color {s.color} has no switch position past 3")
+            st["pos"] = jnp.where(mm & (value <= 3), value, st["pos"])
+        elif s.op == "ring":
+            st["ring"] = jnp.where(mm, bool(s.value), st["ring"])
+        elif s.op == "pop":
+            st["pop"] = jnp.where(mm, jnp.int32(s.value), st["pop"])
+        elif s.op == "invalid":
+            # positions 1..3 invalid, holding position 0's ports of now
+            hit = mm[..., None] & (jnp.arange(4) > 0)
+            for key, first in (("prx", "rx0"), ("ptx", "tx0")):
+                st[key] = jnp.where(hit, st[first][..., None], st[key])
+            st["pvalid"] = st["pvalid"] & ~hit
+        else:
+            self.set_port(st, mm, s)
+
+    def set_port(self, st: dict, mm, s: ir.SwitchEdit) -> None:
+        """Position `s.value` valid, with the rx and tx given."""
+        at = jnp.arange(4) == s.value
+        hit = mm[..., None] & at
+        for key, mask in (("prx", s.rx), ("ptx", s.tx)):
+            if mask is not None:
+                st[key] = jnp.where(hit, jnp.int32(mask), st[key])
+        st["pvalid"] = st["pvalid"] | hit
