@@ -201,3 +201,20 @@ def test_a_current_position_past_3_faults_the_pe(tmp_path, arch):
     ref = Reference(prog)
     with pytest.raises(Exception, match="color 4 has no switch position past 3 at PE .1, 0."):
         ref.launch("main")
+
+
+# after the TEARDOWN, PE 0 sends SWITCH_ADV (reaching no CE): PE 1, moved to its last valid
+# position, goes back to 0 in ring mode and stays there without it
+ADVANCE = ("@mov32(ctl, ctrl.encode_single_payload(ctrl.opcode.SWITCH_ADV, true, {}, 0));")
+AT_1 = "sc.set_tx_switch_pos1(c, RAMP);\nsc.set_current_switch_position(c, 1);\n"
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("edit, want", [
+    (AT_1 + "sc.set_ring_mode(c, sc.ring_mode.RING_MODE);", THROUGH),
+    (AT_1, STOPPED),
+    (AT_1 + "sc.set_ring_mode(c, .RING_MODE);\nsc.set_ring_mode(c, .NO_RING_MODE);", STOPPED),
+])
+def test_the_ring_mode_set_in_the_handler_decides_where_an_advance_goes(tmp_path, arch, edit,
+                                                                       want):
+    assert run_row(tmp_path, arch, edit, ADVANCE) == want
