@@ -36,6 +36,7 @@ TILE_CONFIG_UNSUPPORTED = {
 
 
 # why some of them are missing
+_NOT_IN_REFERENCE = "the SDK's <tile_config> reference does not document it"
 TILE_CONFIG_WHY = {
     "exceptions": "wsejax raises no floating-point or performance-counter exception: an "
                   "unmasked one stops the PE at the operation that raises it, which every "
@@ -198,8 +199,9 @@ def tile_config_module(c, params, pos):
         return None
 
     def sub(name, members):
-        return ModuleVal(NativeModule(f"tile_config/{name}", members,
-                                      TILE_CONFIG_UNSUPPORTED.get(name, ())))
+        missing = TILE_CONFIG_UNSUPPORTED.get(name, ())
+        return ModuleVal(NativeModule(f"tile_config/{name}", members, missing,
+                                      dict.fromkeys(missing, _NOT_IN_REFERENCE)))
 
     members = {
         "target_name": c.arch,
