@@ -227,8 +227,8 @@ def error_of(tmp_path, body: str, exports='@export_name("main", fn()void);') -> 
      "@comptime_assert failed: nope"),
     ("var a: [4]f32;\nconst d = @get_dsd(mem1d_dsd, .{ .base_address = &a, .extent = 4 });\n"
      "fn main() void { @fmacs(d, d, 1.0, 2.0); }", 6, 18, "does not accept operand form"),
-    ("fn main() void { const q = @get_filter_id(@get_color(2)); }", 4, 28,
-     "@get_filter_id is refused"),
+    ("fn main() void { const q = @get_filter_id(2.5); }", 4, 43,
+     "@get_filter_id: expected a color (0 to 23), got the comptime_float 2.5"),
     ("const v: u8 = 300;\nvar w: u8 = 0;\nfn main() void { w = v; }", 4, 15,
      "300 does not fit in u8"),
 ])

@@ -96,11 +96,11 @@ def send_lines(items: str) -> str:
     return "\n".join(out)
 
 
-def logs(tmp_path, arch: str, items: str, filt: str, m: int):
+def logs(tmp_path, arch: str, items: str, filt: str, m: int, receiver: str = RECEIVER):
     """What the receiver logged, from the engine and from the reference (8 words each)."""
     (tmp_path / "layout.csl").write_text(LAYOUT.replace("FILTER", ",\n    .filter = " + filt))
     (tmp_path / "sender.csl").write_text(SENDER.replace("SEND", send_lines(items)))
-    (tmp_path / "receiver.csl").write_text(RECEIVER.replace("M)", f"{m})"))
+    (tmp_path / "receiver.csl").write_text(receiver.replace("M)", f"{m})"))
     prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
     r = SdkRuntime(prog)
     r.load()
@@ -165,24 +165,71 @@ def test_a_range_filter_passes_control_wavelets_whatever_their_index(tmp_path, a
 
 
 # ------------------------------------------------------------------------------------------------
-# What acts on filters at run time is refused, with the reason
+# <tile_config>.filters: the receiver sets its filter's state before the first wavelet comes
+
+EDITS = """const tc = @import_module("<tile_config>");
+var fid: u16 = @get_filter_id(link);
+fn main() void {
+  tc.filters.set_max_counter(@get_filter_id(link), 1);
+  tc.filters.set_active_limit(fid, 3);
+  tc.filters.set_counter(fid, COUNTER);
+}"""
+
+
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+@pytest.mark.parametrize("counter, passed", [(1, [3, 6]), (0, [1, 4, 7])])
+def test_filter_state_set_at_run_time_rules_the_wavelets_after(tmp_path, arch, counter,
+                                                               passed):
+    # the config's rule (limit1 = 5, max_counter = 4) would pass 1-4 and 6-8; the program
+    # makes it max_counter = 1, limit 3, counter `counter`: per wavelet cnt += 1, pass iff
+    # cnt <= 1, cnt wraps to 0 at 3
+    filt = ".{ .kind = .{ .counter = true }, .count_data = true, .limit1 = 5, .max_counter = 4 }"
+    recv = RECEIVER.replace("fn main() void {}", EDITS.replace("COUNTER", str(counter)))
+    got, want = logs(tmp_path, arch, "d1 d2 d3 d4 d5 d6 d7 d8", filt, m=len(passed),
+                     receiver=recv)
+    expect = padded(passed)
+    np.testing.assert_array_equal(got, expect)
+    np.testing.assert_array_equal(want, expect)
+
+
+def test_filter_ids_are_the_colors_numbers(tmp_path):
+    recv = RECEIVER.replace("fn main() void {}", """const tc = @import_module("<tile_config>");
+comptime {
+  @comptime_assert(@get_filter_id(link) == 4);
+  @comptime_assert(@get_filter_id(@get_color(17)) == 17);
+  @comptime_assert(tc.filters.num_filters == 24);
+}
+fn main() void {}""")
+    (tmp_path / "layout.csl").write_text(LAYOUT.replace("FILTER", ""))
+    (tmp_path / "sender.csl").write_text(SENDER.replace("SEND", ""))
+    (tmp_path / "receiver.csl").write_text(recv.replace("M)", "1)"))
+    compile_csl(tmp_path / "layout.csl", memcpy=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Misuse of filters at run time is refused, with the reason
+
+BIND = "comptime { @bind_local_task(f, @get_local_task_id(20)); }"
 
 @pytest.mark.parametrize("line, where, message", [
-    ("comptime { const fid = @get_filter_id(link); }", "@get_filter_id",
-     "@get_filter_id is refused: it gives the ID that <tile_config>.filters functions take, "
-     "and neither how the SDK numbers a PE's filters nor those functions are documented"),
-    ("comptime { const f = tc.filters; }", "filters;",
-     "tile_config.filters (of <tile_config>) is not supported yet: the SDK names its "
-     "functions (set_active_limit, set_max_counter, set_counter; on wse3 getters and setters "
-     "of a filter's counter and state) without their arguments"),
+    ("var k: u16 = 4;\ntask f() void { const fid = @get_filter_id(@get_color(k)); }\n" + BIND,
+     "@get_color(k)", "@get_filter_id takes a color known at compile time, got"),
+    ("task f() void { tc.filters.set_counter(30, 0); }\n" + BIND, "30,",
+     "filters.set_counter: filter ID 30 names no filter (a filter's ID is its color's number, "
+     "0 to 23: @get_filter_id(color))"),
+    ("comptime { tc.filters.set_counter(4, 0); }", "tc.filters.set_counter",
+     "filters.set_counter() happens at run time"),
+    ("comptime { const f = tc.filters.get_pass_count; }", "get_pass_count;",
+     "tile_config.filters.get_pass_count (of <tile_config>) is not supported yet: the SDK "
+     "names the wse3 pass/drop state and the counts in half-wavelets without saying how they "
+     "advance with each wavelet"),
     ("comptime { const t = tc.control_transform; }",
      "control_transform;", "tile_config.control_transform (of <tile_config>) is not "
      "supported yet: set_mask changes the index bits of wavelets a .control_transform fabric "
      "DSD marks"),
 ])
 @pytest.mark.parametrize("arch", ["wse2", "wse3"])
-def test_run_time_filter_access_is_refused_with_its_reason(tmp_path, arch, line, where,
-                                                           message):
+def test_filter_misuse_is_refused_with_its_reason(tmp_path, arch, line, where, message):
     recv = RECEIVER.replace("fn main() void {}", 'const tc = @import_module("<tile_config>");\n'
                             + line + "\nfn main() void {}")
     (tmp_path / "layout.csl").write_text(LAYOUT.replace("FILTER", ""))

@@ -991,3 +991,8 @@ def symbol_addresses(symbols) -> dict[str, int]:
 
 Expr = Expr | TeardownPending
 Stmt = Stmt | TeardownExit | RouteEdit
+
+from wsejax.ir_router import FilterEdit, QueueStatus, SwitchEdit  # noqa: E402  (tile_config)
+
+Expr = Expr | QueueStatus
+Stmt = Stmt | FilterEdit | SwitchEdit

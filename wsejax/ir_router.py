@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from wsejax.types import DType
 
-__all__ = ["ROUTE_EDITS", "Filter", "POP_MODES", "RouteEdit", "Switches", "TeardownExit",
+__all__ = ["FILTER_FIELDS", "ROUTE_EDITS", "SWITCH_EDITS", "Filter", "FilterEdit", "POP_MODES",
+           "QueueStatus", "RouteEdit", "SwitchEdit", "Switches", "TeardownExit",
            "TeardownPending"]
 
 
@@ -85,3 +86,62 @@ class RouteEdit:
     op: str
     rx: int
     tx: int
+
+
+# ------------------------------------------------------------------------------------------------
+# `<tile_config>.input_queue_status` / `output_queue_status`: the occupancy of the PE's queues
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """The `empty` (`full` False) or `full` mask of the PE's input or output queues (`kind`),
+    a u8: bit i set where queue i holds no wavelet (empty) or as many as its capacity (full).
+    `colors[i]` is the color queue i carries (a number, a per-PE table entry (`PeValue`) or a
+    queue bound at run time, as a fabric DSD's color), or None: a queue bound to no color,
+    which reads as empty and never full. None for `colors` until the PE program's queues are
+    known (`wsejax.csl` fills it in)."""
+
+    kind: str
+    full: bool
+    colors: tuple | None = None
+    dtype: DType = DType.u8
+
+
+# ------------------------------------------------------------------------------------------------
+# `<tile_config>.filters`: the PE's program sets a counter filter's state
+
+FILTER_FIELDS = ("counter", "limit", "max_counter")
+
+
+@dataclass(frozen=True)
+class FilterEdit:
+    """`filters.set_counter` / `set_active_limit` / `set_max_counter` on the PE: set `field`
+    (one of `FILTER_FIELDS`) of the filter whose ID is `filter` (a u16 expression; a filter's
+    ID is its color's number) to `value` (a u16 expression). A PE whose color has no filter,
+    or an ID that is no color, changes nothing."""
+
+    field: str
+    filter: object
+    value: object
+
+
+# ------------------------------------------------------------------------------------------------
+# `<tile_config>.switch_config`: the PE's program rewrites its router's switch state of a color
+
+SWITCH_EDITS = ("position", "ring", "pop", "invalid", "port")
+
+
+@dataclass(frozen=True)
+class SwitchEdit:
+    """A `switch_config` call on the PE's router for `color`. `op` "position" sets the current
+    position to `value` (a u16 expression, 0 to 3: a larger one faults the PE); "ring" the ring
+    mode to `value` (bool); "pop" the pop mode to `value` (its index in `POP_MODES`);
+    "invalid" makes positions 1..3 invalid (holding position 0's ports of the moment);
+    "port" sets position `value` (1 to 3) valid, with rx `rx` and tx `tx` (port masks, bit i
+    `wsejax.routes.DIRECTIONS[i]`; None keeps the one it has)."""
+
+    color: int
+    op: str
+    value: object = None
+    rx: int | None = None
+    tx: int | None = None

@@ -14,8 +14,9 @@ states. The rule, the same as `wsejax.reference`'s (`filter_passes`), per data w
   without a limit1 it is off from the start;
 - range: pass iff `min_idx <= index <= max_idx`, index the wavelet's high 16 bits.
 
-State per PE: `cnt` (the counter), `lim` (the current limit1, -1 none) and `phase` (a sparse
-counter's: 0 before reaching limit1, 1 after, OFF after reaching it again).
+State per PE: `cnt` (the counter), `lim` (the current limit1, -1 none), `phase` (a sparse
+counter's: 0 before reaching limit1, 1 after, OFF after reaching it again) and `max` (the
+max_counter). `<tile_config>.filters` sets `cnt`, `lim` and `max` at run time.
 
 Control wavelets: a range filter passes them all. A counter (or sparse counter) counts them
 when `count_control` is set, by the same steps as data wavelets (they advance the counter,
@@ -60,7 +61,8 @@ class FilterTables:
         """The filter state after load: `{"cnt", "lim", "phase"}`, `[H, W]` int32 each."""
         off = (self.kind == KINDS["sparse_counter"]) & (self.limit1 < 0)
         return {"cnt": self.init.copy(), "lim": self.limit1.copy(),
-                "phase": np.where(off, OFF, 0).astype(np.int32)}
+                "phase": np.where(off, OFF, 0).astype(np.int32),
+                "max": self.max_counter.copy()}
 
     def apply(self, k, got, state: dict, marks=None):
         """What passes of the `k` wavelets `got` each PE receives: `(n, packed, packed marks,
@@ -72,7 +74,7 @@ class FilterTables:
         counting = (kind == KINDS["counter"]) | (kind == KINDS["sparse_counter"])
         sparse = kind == KINDS["sparse_counter"]
         limit2 = jnp.asarray(self.limit2)
-        cnt, lim, phase = state["cnt"], state["lim"], state["phase"]
+        cnt, lim, phase, top = state["cnt"], state["lim"], state["phase"], state["max"]
         index = (got >> 16).astype(jnp.int32)
         keep = []
         for j in range(cap):
@@ -83,9 +85,9 @@ class FilterTables:
             step = live & counting & counted & (phase != OFF)
             c1 = jnp.where(step, cnt + 1, cnt)
             in_range = (index[..., j] >= self.min_idx) & (index[..., j] <= self.max_idx)
-            data_ok = (phase == OFF) | (c1 <= self.max_counter)
+            data_ok = (phase == OFF) | (c1 <= top)
             control_ok = (phase == OFF) | ~jnp.asarray(self.filter_control) | \
-                (c1 == self.max_counter)
+                (c1 == top)
             passes = jnp.where(counting, jnp.where(control, control_ok, data_ok),
                                jnp.where(kind == KINDS["range"], in_range | control, True))
             wrap = step & (lim >= 0) & (c1 == lim)
@@ -104,7 +106,7 @@ class FilterTables:
         packed_marks = None if marks is None else jnp.sum(
             jnp.where(sel, marks[..., None, :], jnp.uint32(0)), axis=-1, dtype=jnp.uint32)
         n = jnp.sum(keep, axis=-1, dtype=jnp.int32)
-        return n, packed, packed_marks, {"cnt": cnt, "lim": lim, "phase": phase}
+        return n, packed, packed_marks, {"cnt": cnt, "lim": lim, "phase": phase, "max": top}
 
 
 def build_filters(program: ir.Program) -> dict[int, FilterTables]:

@@ -8,10 +8,12 @@ its state in `FabricArrays.switched[color]` is `pos` `[H, W]` int32 (the switch 
 teardown there) and `adv` `[H, W]` bool (the RAMP buffer holds the last wavelet of an
 `.advance_switch` fabout), `rx0`, `tx0` `[H, W]` int32 (position 0's port masks) and `conf`
 `[H, W]` bool (the PE has a config for the color), which `<tile_config>.color_config` rewrites
-at run time (`wsejax.engine.lower.fabric`). `route_switched(eng, m)` runs one tick of every
-switched color and returns the wavelets moved; `switched_stuck(eng, m)` faults, once the
-fabric is quiescent, the PEs whose router holds an unroutable wavelet. Neighbours are reached by
-shifting whole `[H, W]` arrays (no per-PE Python).
+at run time (`wsejax.engine.lower.fabric`), and the settings of `switch_state`, which
+`<tile_config>.switch_config` rewrites (`wsejax.engine.lower.tile_status`).
+`route_switched(eng, m)` runs one tick of every switched color and returns the wavelets
+moved; `switched_stuck(eng, m)` faults, once the fabric is quiescent, the PEs whose router
+holds an unroutable wavelet. Neighbours are reached by shifting whole `[H, W]` arrays (no
+per-PE Python).
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ if TYPE_CHECKING:
     from wsejax.engine.core import Engine
     from wsejax.engine.machine import Machine
 
-__all__ = ["SwitchedColor", "initial_state", "route_switched", "switched_stuck"]
+__all__ = ["SwitchedColor", "initial_state", "route_switched", "switch_state",
+           "switched_stuck"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,15 +92,26 @@ def initial_state(t: SwitchedColor) -> dict:
             "adv": jnp.zeros((h, w), bool),
             "rx0": jnp.asarray(t.rx[..., 0], jnp.int32),
             "tx0": jnp.asarray(t.tx[..., 0], jnp.int32),
-            "conf": jnp.asarray(t.configured, bool)}
+            "conf": jnp.asarray(t.configured, bool),
+            **switch_state(t)}
+
+
+def switch_state(t: SwitchedColor) -> dict:
+    """The switch settings `<tile_config>.switch_config` rewrites at run time: positions
+    1..3's ports `prx`, `ptx` `[H, W, 4]` int32 and whether they are valid `pvalid` `[H, W, 4]`
+    bool (entry 0 unused: position 0 is `rx0`, `tx0`), `ring` `[H, W]` bool and `pop`
+    `[H, W]` int32 (the index in `ir.POP_MODES`)."""
+    return {"prx": jnp.asarray(t.rx, jnp.int32), "ptx": jnp.asarray(t.tx, jnp.int32),
+            "pvalid": jnp.asarray(t.valid, bool), "ring": jnp.asarray(t.ring, bool),
+            "pop": jnp.asarray(t.pop, jnp.int32)}
 
 
 def ports_at(t: SwitchedColor, st: dict, pos):
     """`(rx, tx)` of each router at `pos`: position 0 from the runtime state (`color_config`
-    rewrites it), positions 1..3 from the tables."""
+    rewrites it), positions 1..3 from theirs (`switch_config` rewrites them)."""
     at0 = pos == 0
-    return (jnp.where(at0, st["rx0"], t.at(t.rx, pos)),
-            jnp.where(at0, st["tx0"], t.at(t.tx, pos)))
+    return (jnp.where(at0, st["rx0"], t.at(st["prx"], pos)),
+            jnp.where(at0, st["tx0"], t.at(st["ptx"], pos)))
 
 
 def _at(a, dx: int, dy: int, fill):
@@ -123,11 +137,11 @@ def _chosen(t: SwitchedColor, st: dict):
     return jnp.any(acc, axis=-1), port, word, ctl, tx
 
 
-def _advanced(t: SwitchedColor, pos):
+def _advanced(t: SwitchedColor, st: dict, pos):
     """Where SWITCH_ADV moves each switch at `pos` (`wsejax.switches.next_position`)."""
     nxt = jnp.minimum(pos + 1, 3)
-    valid_next = (pos < 3) & t.at(t.valid, nxt)
-    return jnp.where(valid_next, pos + 1, jnp.where(jnp.asarray(t.ring), 0, pos))
+    valid_next = (pos < 3) & t.at(st["pvalid"], nxt)
+    return jnp.where(valid_next, pos + 1, jnp.where(st["ring"], 0, pos))
 
 
 def _commands(t: SwitchedColor, st: dict, fire, word, ctl, last):
@@ -137,12 +151,12 @@ def _commands(t: SwitchedColor, st: dict, fire, word, ctl, last):
     pos = st["pos"]
     cmd = current_command(word).astype(jnp.int32)
     run = fire & ctl
-    new = jnp.where(run & (cmd == SWITCH_ADV), _advanced(t, pos),
+    new = jnp.where(run & (cmd == SWITCH_ADV), _advanced(t, st, pos),
                     jnp.where(run & (cmd == SWITCH_RST), 0, pos))
     advanced = new != pos
-    popit = ctl & should_pop(jnp.asarray(t.pop), cmd, advanced)
+    popit = ctl & should_pop(st["pop"], cmd, advanced)
     forward = jnp.where(popit, pop_payload(word), word)
-    new = jnp.where(fire & last, _advanced(t, new), new)
+    new = jnp.where(fire & last, _advanced(t, st, new), new)
     return new, forward, run & (cmd == TEARDOWN)
 
 

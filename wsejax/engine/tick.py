@@ -132,7 +132,7 @@ def _filter(eng: Engine, m: Machine, col: int, k, got, marks):
     if t is None:
         return k, got, marks
     fab = m.fab
-    names = ("cnt", "lim", "phase")
+    names = tuple(fab.filters[col])
     n, packed, packed_marks, new = t.apply(k, got, {f: fab.filters[col][f]
                                                      for f in names}, marks)
     for f in names:

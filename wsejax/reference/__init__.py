@@ -141,6 +141,7 @@ from wsejax.reference.pe import PAYLOAD, PE
 from wsejax.reference.pointers import PointerInterpreter
 from wsejax.reference.scheduler import Scheduler
 from wsejax.reference.switched import SwitchedRouter
+from wsejax.reference.tile_status import TileStatusInterpreter
 from wsejax.routes import routes_table, source_colors
 
 __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
@@ -148,7 +149,7 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
 
 class Reference(HostCommands, Scheduler, SwitchedRouter, DsdInterpreter, PointerInterpreter,
-                Interpreter, ConfigInterpreter, CollectiveInterpreter):
+                Interpreter, ConfigInterpreter, CollectiveInterpreter, TileStatusInterpreter):
     """Runs a Program one PE at a time, statement by statement, element by element.
 
     Every IR statement, expression and DSD expression class has its handler here,

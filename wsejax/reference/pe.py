@@ -138,10 +138,12 @@ class FilterState:
     counter: int = 0
     limit: int | None = None
     phase: int = 0      # a sparse counter's: 0, 1 after reaching limit1, 2 (off) after again
+    max_counter: int = 0
 
     def __post_init__(self):
         self.counter = self.spec.init_counter
         self.limit = self.spec.limit1
+        self.max_counter = self.spec.max_counter
         if self.spec.kind == "sparse_counter" and self.limit is None:
             self.phase = 2
 
@@ -158,9 +160,9 @@ class FilterState:
         if counted:
             self.counter += 1
         if control:
-            ok = not f.filter_control or self.counter == f.max_counter
+            ok = not f.filter_control or self.counter == self.max_counter
         else:
-            ok = self.counter <= f.max_counter
+            ok = self.counter <= self.max_counter
         if counted and self.limit is not None and self.counter == self.limit:
             self.counter = 0
             if f.kind == "sparse_counter":

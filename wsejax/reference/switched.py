@@ -6,12 +6,13 @@ Contract: `SwitchedRouter` is the part of `Reference` that keeps, per switched c
 router's switch position and one wavelet per input port; `_route_switched` runs one round of
 every switched color, `_switched_stuck` faults the PEs whose router holds an unroutable wavelet
 once the fabric is quiescent. `_teardown_exit` and `_teardown_pending` are the runtime side
-of `<tile_config>.teardown`, `_route_edit` that of `<tile_config>.color_config`.
+of `<tile_config>.teardown`, `_route_edit` that of `<tile_config>.color_config`, `_switch_edit`
+that of `<tile_config>.switch_config`.
 """
 
 from __future__ import annotations
 
-from wsejax.reference.pe import ADVANCE, CONTROL, PAYLOAD, PE
+from wsejax.reference.pe import ADVANCE, CONTROL, PAYLOAD, PE, Fault
 from wsejax.switches import (
     PORTS,
     RAMP,
@@ -46,13 +47,17 @@ class _Switch:
         self.rx0 = [[int(table.rx[0, y, x]) for x in range(w)] for y in range(h)]
         self.tx0 = [[int(table.tx[0, y, x]) for x in range(w)] for y in range(h)]
         self.conf = [[bool(table.configured[y, x]) for x in range(w)] for y in range(h)]
+        # positions 1..3's ports and validity, ring and pop mode: `switch_config` rewrites them
+        self.rx, self.tx = table.rx.copy(), table.tx.copy()
+        self.valid = table.valid.copy()
+        self.ring, self.pop = table.ring.copy(), table.pop.copy()
 
     def ports(self, x: int, y: int, pos: int | None = None) -> tuple[int, int]:
         """`(rx, tx)` of the router at (x, y) at `pos` (None: its current position)."""
         pos = self.pos[y][x] if pos is None else pos
         if pos == 0:
             return self.rx0[y][x], self.tx0[y][x]
-        return int(self.table.rx[pos, y, x]), int(self.table.tx[pos, y, x])
+        return int(self.rx[pos, y, x]), int(self.tx[pos, y, x])
 
 
 class SwitchedRouter:
@@ -106,7 +111,7 @@ class SwitchedRouter:
 
     def _fire(self, pe: PE, color: int, sw: _Switch, port: int, wavelet: int) -> None:
         """Move the wavelet of `port` out of pe's router, executing its command."""
-        t, x, y = sw.table, pe.x, pe.y
+        x, y = pe.x, pe.y
         tx = sw.ports(x, y)[1]
         sw.buf[y][x][port] = None
         last, wavelet = wavelet & ADVANCE, wavelet & ~ADVANCE
@@ -115,8 +120,8 @@ class SwitchedRouter:
             forward = self._command(pe, sw, wavelet)
         if last:
             pos = sw.pos[y][x]
-            sw.pos[y][x] = next_position(pos, pos < 3 and bool(t.valid[min(pos + 1, 3), y, x]),
-                                         bool(t.ring[y, x]))
+            sw.pos[y][x] = next_position(pos, pos < 3 and bool(sw.valid[min(pos + 1, 3), y, x]),
+                                         bool(sw.ring[y, x]))
         for d, (dx, dy, opp) in enumerate(STEPS):
             if tx >> d & 1:
                 sw.buf[y + dy][x + dx][opp] = forward
@@ -128,7 +133,7 @@ class SwitchedRouter:
     def _command(self, pe: PE, sw: _Switch, wavelet: int) -> int:
         """Run a leaving control wavelet's current command at pe's router: the wavelet it
         forwards (its command popped as the pop mode says)."""
-        t, x, y = sw.table, pe.x, pe.y
+        x, y = pe.x, pe.y
         pos = sw.pos[y][x]
         payload = wavelet & PAYLOAD
         cmd = current_command(payload)
@@ -137,12 +142,12 @@ class SwitchedRouter:
             pe.activate(TEARDOWN_TASK)
         new = pos
         if cmd == SWITCH_ADV:
-            new = next_position(pos, pos < 3 and bool(t.valid[min(pos + 1, 3), y, x]),
-                                bool(t.ring[y, x]))
+            new = next_position(pos, pos < 3 and bool(sw.valid[min(pos + 1, 3), y, x]),
+                                bool(sw.ring[y, x]))
         elif cmd == SWITCH_RST:
             new = 0
         sw.pos[y][x] = new
-        if should_pop(int(t.pop[y, x]), cmd, new != pos):
+        if should_pop(int(sw.pop[y, x]), cmd, new != pos):
             return pop_payload(payload) | CONTROL
         return wavelet
 
@@ -192,3 +197,29 @@ class SwitchedRouter:
             grid[y][x] = {"reset": mask, "set": old | mask, "clear": old & ~mask,
                           "toggle": old ^ mask}[s.op]
         sw.conf[y][x] = True
+
+    def _switch_edit(self, pe: PE, s) -> None:
+        """A `switch_config` call (`ir.SwitchEdit`) on pe's router; `s.value` evaluated (the
+        position, for op "position")."""
+        sw = self._switched.get(s.color)
+        if sw is None:
+            return
+        x, y = pe.x, pe.y
+        if s.op == "position":
+            if s.value > 3:
+                raise Fault(f"switch_config.set_current_switch_position: color {s.color} has "
+                            "no switch position past 3")
+            sw.pos[y][x] = int(s.value)
+        elif s.op == "ring":
+            sw.ring[y, x] = bool(s.value)
+        elif s.op == "pop":
+            sw.pop[y, x] = int(s.value)
+        elif s.op == "invalid":
+            # positions 1..3 invalid, holding position 0's ports of now
+            sw.rx[1:, y, x], sw.tx[1:, y, x] = sw.rx0[y][x], sw.tx0[y][x]
+            sw.valid[1:, y, x] = False
+        else:
+            for grid, mask in ((sw.rx, s.rx), (sw.tx, s.tx)):
+                if mask is not None:
+                    grid[s.value, y, x] = mask
+            sw.valid[s.value, y, x] = True

@@ -8,15 +8,20 @@ from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.switch_config import parse_switches, split_routes
 from wsejax.csl.builtins.tasks import runtime_handle
 from wsejax.csl.values import (
+    CNum,
     ColorVal,
+    PeColorVal,
+    RtHandleVal,
     RVal,
     Special,
     StructVal,
     TupleVal,
     describe,
+    is_comptime_value,
 )
 from wsejax.frontend.fabric import check_color, check_color_swap, check_direction
 from wsejax.frontend.switches import FILTER_FLAGS, FILTER_KINDS, FILTER_NUMBERS, check_filter
+from wsejax.types import DType
 
 
 @builtin("get_color")
@@ -170,6 +175,15 @@ def _set_local_color_config(c, node, env):
 
 @builtin("get_filter_id")
 def _get_filter_id(c, node, env):
-    raise c.error("@get_filter_id is refused: it gives the ID that <tile_config>.filters "
-                  "functions take, and neither how the SDK numbers a PE's filters nor those "
-                  "functions are documented, so wsejax cannot emulate them", node.pos)
+    """`@get_filter_id(color)`: the comptime u16 ID of the color's filter, which
+    `<tile_config>.filters` takes. The SDK leaves the number opaque: wsejax numbers a PE's
+    filters by their colors (`wsejax.csl.library._filters`)."""
+    nargs(c, node, 1)
+    v = c.ev(node.args[0], env)
+    if not isinstance(v, ColorVal):
+        if isinstance(v, (RVal, RtHandleVal, PeColorVal)) or not is_comptime_value(v):
+            raise c.error(f"@get_filter_id takes a color known at compile time, got "
+                          f"{describe(v)}", node.args[0].pos)
+        v = c.coerce(v, Special("color"), node.args[0].pos, "@get_filter_id")
+    n = rule(c, node, check_color, v.id, c.memcpy, pos=node.args[0].pos)
+    return CNum(n, DType.u16)

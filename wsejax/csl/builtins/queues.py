@@ -10,6 +10,7 @@ from wsejax import ir
 from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.rpc import finish_rpc
 from wsejax.csl.builtins.tasks import _binding_site, _is_task
+from wsejax.csl.queue_status import fill_queue_status
 from wsejax.csl.values import (
     FnVal,
     PeColorVal,
@@ -227,6 +228,7 @@ def finish_pe(c, pe: PeBuilder) -> None:
     finish_rpc(c, pe)
     init = {key: color for key, (color, _) in pe.queues.items()}
     colors = _finish_queue_config(c, pe, init)
+    fill_queue_status(c.arch, pe, colors)
     late = _check_queue_uses(c, pe, init) or bool(pe.rebinds)
     if not late:
         return

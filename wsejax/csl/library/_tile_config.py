@@ -1,4 +1,5 @@
-"""`<tile_config>`: queue bindings and queue flush."""
+"""`<tile_config>`: queue bindings and queue flush, the status of the queues, the PE's
+coordinates, and the submodules of their own modules (task priority, teardown, color config)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ from wsejax import ir
 from wsejax.csl.builtins import _check_queue
 from wsejax.csl.builtins.teardown import teardown_members
 from wsejax.csl.library._color_config import color_config_module
+from wsejax.csl.library._filters import filters_module
+from wsejax.csl.library._main_thread_priority import main_thread_priority_module
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
+from wsejax.csl.library._queue_status import queue_status_module
+from wsejax.csl.library._switch_config import switch_config_module
 from wsejax.csl.library._task_priority import task_priority_module
 from wsejax.csl.values import (
+    EnumLitVal,
+    EnumRVal,
+    EnumT,
+    EnumVal,
     ModuleVal,
     QueueVal,
     RVal,
@@ -21,28 +30,26 @@ from wsejax.types import DType
 
 # the members of the SDK's <tile_config> (and of its submodules) wsejax does not provide
 TILE_CONFIG_UNSUPPORTED = {
-    "": ("FIFO_MIN_ALIGNMENT", "get_fabric_coord", "switch_config", "filters",
-         "exceptions", "main_thread_priority",
-         "input_queue_status", "output_queue_status", "control_transform", "addresses"),
+    "": ("control_transform",),
     "queue_flush": ("is_flushed", "get_pending", "is_pending"),
 }
 
 
-# why some of them are missing: these submodules are named without their functions or the
-# meaning of their bits
-_UNDOCUMENTED = "its functions are not documented, so wsejax cannot emulate them"
+# why some of them are missing
+_NOT_IN_REFERENCE = "the SDK's <tile_config> reference does not document it"
 TILE_CONFIG_WHY = {
-    "exceptions": _UNDOCUMENTED,
-    "main_thread_priority": _UNDOCUMENTED,
-    "input_queue_status": _UNDOCUMENTED + " (empty and full bitmasks of the input queues)",
-    "output_queue_status": _UNDOCUMENTED + " (empty and full bitmasks of the output queues)",
+    "exceptions": "wsejax raises no floating-point or performance-counter exception: an "
+                  "unmasked one stops the PE at the operation that raises it, which every "
+                  "floating-point operation of both interpreters would have to test for; and "
+                  "the SDK does not document the constants' values (it unmasks two with "
+                  "FP_OVERFLOW & FP_UNDERFLOW, so they are not plain bits either)",
+    "FIFO_MIN_ALIGNMENT": "the SDK does not document its value",
+    "addresses": "raw register addresses are not modelled: <tile_config>'s functions act on "
+                 "the state they name directly",
 }
 
-# filters and control_transform: their functions act on state whose encoding is undocumented
+# control_transform: its function acts on bits whose encoding is undocumented
 TILE_CONFIG_WHY.update({
-    "filters": "the SDK names its functions (set_active_limit, set_max_counter, set_counter; "
-               "on wse3 getters and setters of a filter's counter and state) without their "
-               "arguments or how a filter's state is encoded, so wsejax cannot emulate them",
     "control_transform": "set_mask changes the index bits of wavelets a .control_transform "
                          "fabric DSD marks, and .control_transform is refused (the bits that "
                          "mark a control wavelet are not documented)",
@@ -156,6 +163,28 @@ class _DropBinds:
         return x
 
 
+# `fabric_coord`: the dimension `get_fabric_coord` reads
+FABRIC_COORD = EnumT(DType.u16, (("X", 0), ("Y", 1)), "fabric_coord")
+
+
+def _fabric_coord(c, node, env):
+    """`get_fabric_coord(dimension)`: the PE's x or y in the program's rectangle (not on the
+    fabric: `--fabric-offsets` does not change it), a u16 read from the per-PE coordinate
+    tables."""
+    (dim,) = call_args(c, node, env, 1)
+    c.need_fn(env, node.pos, "get_fabric_coord()")
+    x, y = ir.PeValue("x", DType.u16), ir.PeValue("y", DType.u16)
+    if isinstance(dim, EnumLitVal) and dim.name in ("X", "Y"):
+        dim = EnumVal(FABRIC_COORD, dim.name, dict(FABRIC_COORD.members)[dim.name])
+    if isinstance(dim, EnumVal) and dim.etype is FABRIC_COORD:
+        return RVal(x if dim.value == 0 else y, DType.u16)
+    if isinstance(dim, EnumRVal) and dim.etype is FABRIC_COORD:
+        is_x = ir.Bin("==", dim.expr, ir.Const(0, DType.u16), DType.bool_)
+        return RVal(ir.Select(is_x, x, y, DType.u16), DType.u16)
+    raise c.error(f"get_fabric_coord takes a fabric_coord (.X or .Y), got {describe(dim)}",
+                  node.args[0].pos)
+
+
 def tile_config_module(c, params, pos):
     def flush_exit(c2, node, env):
         (q,) = call_args(c2, node, env, 1)
@@ -170,13 +199,19 @@ def tile_config_module(c, params, pos):
         return None
 
     def sub(name, members):
-        return ModuleVal(NativeModule(f"tile_config/{name}", members,
-                                      TILE_CONFIG_UNSUPPORTED.get(name, ())))
+        missing = TILE_CONFIG_UNSUPPORTED.get(name, ())
+        return ModuleVal(NativeModule(f"tile_config/{name}", members, missing,
+                                      dict.fromkeys(missing, _NOT_IN_REFERENCE)))
 
     members = {
         "target_name": c.arch,
         "word_size": 16,
         "reg_type": DType.u16,
+        # a register of two 16-bit words (teardown.get_pending() returns one)
+        "double_reg_type": DType.u32,
+        "main_thread_priority": ModuleVal(main_thread_priority_module()),
+        "filters": ModuleVal(filters_module()),
+        "switch_config": ModuleVal(switch_config_module()),
         "input_queue_config": sub("input_queue_config",
                                   {"encode_input_queue": _bind_queue("input")}),
         "output_queue_config": sub("output_queue_config",
@@ -185,5 +220,9 @@ def tile_config_module(c, params, pos):
         "teardown": sub("teardown", teardown_members()),
         "task_priority": ModuleVal(task_priority_module(c)),
         "color_config": ModuleVal(color_config_module()),
+        "input_queue_status": ModuleVal(queue_status_module("input")),
+        "output_queue_status": ModuleVal(queue_status_module("output")),
+        "fabric_coord": FABRIC_COORD,
+        "get_fabric_coord": native_fn("get_fabric_coord", _fabric_coord),
     }
     return NativeModule("tile_config", members, TILE_CONFIG_UNSUPPORTED[""], TILE_CONFIG_WHY)

@@ -42,6 +42,7 @@ from wsejax.engine.lower.exprs import ExprLowering
 from wsejax.engine.lower.fabric import FabricLowering, SiteInfo
 from wsejax.engine.lower.matvec import MatvecLowering
 from wsejax.engine.lower.pointers import PointerLowering
+from wsejax.engine.lower.tile_status import TileStatusLowering
 from wsejax.engine.machine import Frame, Machine, mask_and
 from wsejax.errors import ProgramError
 from wsejax.types import DType
@@ -50,7 +51,8 @@ __all__ = ["Lowerer", "SiteInfo"]
 
 
 class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecLowering,
-              FabricLowering, PointerLowering, ConfigLowering, CollectiveLowering):
+              FabricLowering, PointerLowering, ConfigLowering, CollectiveLowering,
+              TileStatusLowering):
     """Lowers the bodies of one tile class. `register_fault(text) -> code` numbers faults.
 
     `cls` is the class index, `capacity` the fabric queues' capacity; `sites` and `stall_fns`
