@@ -718,6 +718,7 @@ class Symbol:
     dtype: DType
     shape: tuple[int, ...]
     init: tuple | None = None
+    align: int = 0          # `align(N)`: its address a multiple of N bytes (0: its own width)
 
     @property
     def size(self) -> int:
@@ -978,11 +979,12 @@ class Program:
 
 def symbol_addresses(symbols) -> dict[str, int]:
     """The byte address of each symbol of a PE program: in declaration order, each aligned to
-    its element size, the first at 16 (nothing lives at address 0, a null pointer)."""
+    its element size (or its `align`, where larger), the first at 16 (nothing lives at address
+    0, a null pointer)."""
     out = {}
     at = 16
     for s in symbols:
-        w = s.dtype.nbytes
+        w = max(s.dtype.nbytes, s.align)
         at += -at % w
         out[s.name] = at
         at += s.nbytes

@@ -31,6 +31,7 @@ is built, after all of them have joined.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -90,6 +91,7 @@ class _Pool:
     width: int                    # its element width in bytes
     items: list = field(default_factory=list)   # the initial value of each element
     host: tuple | None = None     # (the pool, the field path) that holds this one's fields
+    align: int = 0                # the largest `align(N)` of a struct placed in it
 
 
 def is_struct_pointer(t) -> bool:
@@ -222,9 +224,28 @@ class StructPointerMixin:
                                                   for x in items]
             return pool, self.pool_place(pe, host.stype, count, wrapped, pos)[1]
         base = len(pool.items)
+        n = self.__dict__.get("placing_align", 0)
+        if n:
+            base = self.pool_align(pool, stype, base, n, pos)
         pool.items += list(items) if items is not None else [UNDEFINED] * count
         self.declare_leaves(pe, pool.prefix, stype, (len(pool.items),), pool.items)
+        if pool.align:
+            for path, _ in self.leaves(stype, pos, stype.name):
+                name = ".".join((pool.prefix, *path))
+                pe.symbols[name] = dataclasses.replace(pe.symbols[name], align=pool.align)
         return pool, base
+
+    def pool_align(self, pool: _Pool, stype: StructT, base: int, n: int, pos) -> int:
+        """Pad `pool` so that its next element, at `base` or past it, lies at a multiple of
+        `n` bytes in every field array (each of which starts at such a multiple): the index
+        of that element. (The widths are powers of two: a multiple of the narrowest field's
+        step is one of every field's.)"""
+        narrowest = min(leaf_dtype(c).nbytes for _, c in self.leaves(stype, pos, stype.name))
+        step = max(1, n // narrowest)
+        pad = -base % step
+        pool.items += [UNDEFINED] * pad
+        pool.align = max(pool.align, n)
+        return base + pad
 
     def pooled_variable(self, pe, elem: StructT, shape: tuple, items, pos):
         """A struct (`shape` ()) or array of structs held in its type's pool: its StructRef or
