@@ -741,11 +741,16 @@ class Function:
 
 @dataclass(frozen=True)
 class ExportData:
-    """`@export_symbol(ptr, name)`: host name `name` addresses `symbol` from element `offset`."""
+    """`@export_symbol(ptr, name)`: host name `name` addresses `symbol` from element `offset`.
+
+    `via` (where not empty) names the u16 symbol of a pointer variable the program changes at
+    run time: each copy of the host then goes where it points as the copy runs (`symbol` and
+    `offset` are where it points at load time, which give the element type)."""
 
     name: str
     symbol: str
     offset: int = 0
+    via: str = ""
 
 
 @dataclass(frozen=True)
