@@ -741,11 +741,8 @@ class Function:
 
 @dataclass(frozen=True)
 class ExportData:
-    """`@export_symbol(ptr, name)`: host name `name` addresses `symbol` from element `offset`.
-
-    `via` (where not empty) names the u16 symbol of a pointer variable the program changes at
-    run time: each copy of the host then goes where it points as the copy runs (`symbol` and
-    `offset` are where it points at load time, which give the element type)."""
+    """`@export_symbol(ptr, name)`: host name `name` addresses `symbol` from element `offset`;
+    or, with `via` (a pointer variable's u16 symbol), where `via` points as each copy runs."""
 
     name: str
     symbol: str
@@ -984,8 +981,7 @@ class Program:
 
 def symbol_addresses(symbols) -> dict[str, int]:
     """The byte address of each symbol of a PE program: in declaration order, each aligned to
-    its element size (or its `align`, where larger), the first at 16 (nothing lives at address
-    0, a null pointer)."""
+    its element size (or `align`, if larger), the first at 16 (0 is a null pointer)."""
     out = {}
     at = 16
     for s in symbols:
