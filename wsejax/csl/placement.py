@@ -67,7 +67,7 @@ class PlacementMixin:
                          "runtime index or `&` needs it, at its type's own alignment")
             n = None
         pe = env.module.pe
-        before = dict(pe.symbols) if pe is not None else {}
+        before = dict(pe.symbols) if pe is not None and n is not None else {}
         # (0 for a declaration without align(N) that the one being made evaluates first)
         outer, self.placing_align = self.__dict__.get("placing_align", 0), n or 0
         try:
