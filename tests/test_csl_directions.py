@@ -59,3 +59,30 @@ fn main() void {
     r.run()
     with pytest.raises(FabricFault, match="out of range"):
         r.launch("main", nonblock=False)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_functions_return_directions_known_at_run_time(tmp_path, arch):
+    got = run_out(program(tmp_path, DIRS + """
+fn pick(i: u16) direction {
+  if (i == 0) { return WEST; }
+  return dirs[i];
+}
+fn turn(d: direction, twice: bool) direction {
+  const r = directions.rotate_clockwise(d);
+  return if (twice) directions.rotate_clockwise(r) else r;
+}
+fn main() void {
+  const x = lay.get_x_coord();
+  const d = pick(x);                        // WEST, EAST, SOUTH
+  out[0] = number(d);
+  out[1] = number(turn(pick(2 - x), x == 1));
+  held[x] = turn(d, false);
+  out[2] = number(held[x]) + 10 * number(comptime pick(0));
+  out[3] = if (pick(x) == d and turn(d, true) != d) 1 else 0;
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    # pick(2 - x) = SOUTH, EAST, WEST: turned once (x = 0, 2) or twice (x = 1): WEST, WEST,
+    # NORTH; turn(d) of WEST, EAST, SOUTH is NORTH, SOUTH, WEST
+    np.testing.assert_array_equal(got, [[4, 4, 41, 1], [2, 4, 43, 1], [3, 1, 44, 1]])

@@ -308,6 +308,21 @@ def test_map_with_a_void_callback_consumes_its_fabin_wavelets(tmp_path, arch):
     assert eng.tolist() == ref.tolist() == [103, 104, 105, 106, 0, 0]
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_map_over_a_fabin_input_writes_each_wavelet_through_a_pointer_in_order(tmp_path, arch):
+    # the callback stores wavelet k (101 .. 106) plus k where its pointer points, then moves
+    # the pointer one element down: got[5], got[4], ... got[0]
+    src = MAP_FABRIC.replace(
+        "fn main() void {",
+        "var at: [*]f32 = &got[5];\nvar seen: u16 = 0;\n"
+        "fn keep(w: f32) f32 { seen += 1; at[0] = w + @as(f32, seen); "
+        "if (seen < 6) { at = &got[5 - seen]; } return w; }\n"
+        "fn main() void {").replace(
+        "@map(axpy, recv, yd, 2.0, gd);", "@map(keep, recv, yd);")
+    eng, ref = _got(_pair(tmp_path, src, arch, "f32"), 6, np.float32)
+    assert eng.tolist() == ref.tolist() == [112, 110, 108, 106, 104, 102]
+
+
 @pytest.mark.parametrize("body, at, message", [
     ("fn id(x: u16) u16 { return x; }\nfn main() void { @map(id, send, od); }", "send, od",
      "@map: a fabout_dsd cannot be an input"),

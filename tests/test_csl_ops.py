@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from csl_harness import out_program, out_row, position
+from test_csl_handles import program as handles_program
+from test_csl_handles import run_out
 
 from wsejax import CslError
 
@@ -268,3 +270,21 @@ def test_addc16_passes_the_carry_from_element_to_element(tmp_path, arch):
     want = _addc(x, y) + _addc([0xFFFF] * 3, x[:3]) + [2, 0, 0]
     assert want[:3] == [0, 0, 4]      # (0x0001FFFFFFFF + 0x000200000001) mod 2**48, by limb
     check(eng, ref, np.array(want, np.uint16))
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_float_converted_to_u32_at_run_time_truncates_and_saturates(tmp_path, arch):
+    got = run_out(handles_program(tmp_path, """
+var xs = [4]f32 { 2.9, -1.5, 5.0e9, 3.0e9 };
+fn main() void {
+  const k = lay.get_x_coord();
+  out[0] = @as(u32, xs[k]);
+  out[1] = @as(u32, xs[k + 1]);
+  var nan: f32 = 0.0;
+  nan = nan / nan;
+  out[2] = @as(u32, nan);
+  out[3] = @as(u32, @as(f32, 4294967040.0) + xs[0] - 2.9);
+  sys.unblock_cmd_stream();
+}
+""", arch, w=2), w=2)
+    np.testing.assert_array_equal(got, [[2, 0, 0, 4294967040], [0, 4294967295, 0, 4294967040]])

@@ -112,10 +112,12 @@ def test_a_pe_program_that_exports_functions_must_serve_the_launch_color(tmp_pat
         "top-level comptime block" in str(e)
 
 
-def test_rpc_serves_the_launch_color_only(tmp_path):
+def test_with_launch_a_pe_program_exporting_functions_serves_the_launch_color(tmp_path):
     e = error_at(tmp_path, "pe.csl", "@get_data_task_id(@get_color(5))", arch="wse2",
                  server="comptime { @rpc(@get_data_task_id(@get_color(5))); }")
-    assert "@rpc: data task ID 5 is not that of the launch color 8" in str(e)
+    assert "@rpc: data task ID 5 is not that of the launch color 8 (@get_data_task_id(" \
+        "sys_mod.LAUNCH)); with .LAUNCH, a PE program that exports functions serves launches " \
+        "with its one @rpc" in str(e)
 
 
 def test_on_wse3_the_rpc_queue_must_carry_the_launch_color(tmp_path):
@@ -124,19 +126,16 @@ def test_on_wse3_the_rpc_queue_must_carry_the_launch_color(tmp_path):
     assert "@rpc is on color 8, but input queue 2 is initialised with color 5" in str(e)
 
 
-@pytest.mark.parametrize("arch", ARCHES)
-def test_rpc_needs_a_launch_color(tmp_path, arch):
-    pe = PE.replace("comptime {", "comptime { @rpc(@get_data_task_id(@get_color(8)));", 1)
-    if arch == "wse3":
-        pe = pe.replace("@get_color(8)))", "@get_input_queue(2)))")
+def test_on_wse3_an_rpc_queue_without_a_color_is_located(tmp_path):
+    pe = PE.replace("comptime {", "comptime { @rpc(@get_data_task_id(@get_input_queue(2)));", 1)
     write(tmp_path, {"layout.csl": LAYOUT.replace(", .LAUNCH = LAUNCH", "")
                      .replace("ROUTES", ""), "pe.csl": pe})
     with pytest.raises(CslError) as info:
-        compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+        compile_csl(tmp_path / "layout.csl", memcpy=True, arch="wse3")
     e = info.value
     assert (e.line, e.col) == position(pe, "@rpc("), str(e)
-    assert "@rpc: wsejax serves RPC on memcpy's launch color only; give the layout's " \
-        "<memcpy/get_params> a .LAUNCH color" in str(e)
+    assert "@rpc uses input queue 2, which is never initialised: on wse3 give it a color " \
+        "with @initialize_queue(@get_input_queue(2), .{ .color = ... })" in str(e)
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -185,3 +184,92 @@ def test_rpc_belongs_in_a_top_level_comptime_block(tmp_path):
                     "  sys.unblock_cmd_stream();\n  @rpc(@get_data_task_id(sys.LAUNCH));\n}", 1)
     e = error_at(tmp_path, "pe.csl", "@rpc", arch="wse2", pe=pe)
     assert "@rpc belongs in a top-level comptime block of a PE program" in str(e)
+
+
+# ------------------------------------------------------------------------------------------------
+# an RPC server on a color of the program's own: PE 0 sends the calls to PE 1 as wavelets
+
+FABRIC_LAYOUT = """
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 2, .height = 1 });
+const c5: color = @get_color(5);
+layout {
+  @set_rectangle(2, 1);
+  @set_tile_code(0, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(0), .sender = true });
+  @set_tile_code(1, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(1), .sender = false });
+  @set_color_config(0, 0, c5, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ EAST } } });
+  @set_color_config(1, 0, c5, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } } });
+  @export_name("out", [*]u32, true);
+  @export_name("main", fn()void);
+  @export_name("scale", fn(u32, i16)void);
+  @export_name("bump", fn()void);
+  @export_name("put", fn(f32, bool)void);
+}
+"""
+
+FABRIC_PE = """param memcpy_params;
+param sender: bool;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const c5 = @get_color(5);
+const oq = @get_output_queue(2);
+const iq = @get_input_queue(2);
+var out = @zeros([4]u32);
+var out_ptr: [*]u32 = &out;
+var words = @zeros([12]u32);
+const wd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{12} -> words[i] });
+const send = @get_dsd(fabout_dsd, if (@is_arch("wse3")) .{ .extent = 12, .output_queue = oq }
+                                  else .{ .extent = 12, .fabric_color = c5, .output_queue = oq });
+fn scale(a: u32, b: i16) void { out[0] = a * 3; out[1] = @bitcast(u32, @as(i32, b) - 1); }
+fn bump() void { out[2] += 1; }
+fn put(x: f32, last: bool) void {
+  out[3] = @as(u32, x * 2.0);
+  if (last) { sys.unblock_cmd_stream(); }
+}
+fn main() void {
+  if (sender) {
+    words[0] = @get_symbol_id(bump);
+    words[1] = 77;                                  // no function's id: dropped
+    words[2] = @get_symbol_id(scale);
+    words[3] = 7;
+    words[4] = @bitcast(u32, @as(i32, -5));         // the i16 takes the low half: -5
+    words[5] = @get_symbol_id(bump);
+    words[6] = @get_symbol_id(put);
+    words[7] = @bitcast(u32, @as(f32, 1.5));
+    words[8] = 0;                                   // false
+    words[9] = @get_symbol_id(put);
+    words[10] = @bitcast(u32, @as(f32, 2.5));
+    words[11] = 1;                                  // true: PE 1's put ends the launch
+    @mov32(send, wd);
+    sys.unblock_cmd_stream();
+  }
+}
+comptime {
+  @export_symbol(out_ptr, "out");
+  @export_symbol(main);
+  @export_symbol(scale);
+  @export_symbol(bump);
+  @export_symbol(put);
+  if (@is_arch("wse3")) {
+    @initialize_queue(oq, .{ .color = c5 });
+    @initialize_queue(iq, .{ .color = c5 });
+    @rpc(@get_data_task_id(iq));
+  } else {
+    @rpc(@get_data_task_id(c5));
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_rpc_server_on_another_color_calls_the_functions_its_wavelets_name(tmp_path, arch):
+    write(tmp_path, {"layout.csl": FABRIC_LAYOUT, "pe.csl": FABRIC_PE})
+    r = runtime(compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch))
+    r.launch("main", nonblock=False)
+    got = read(r, "out", 4, np.uint32)[0]
+    # PE 1: bump, scale(7, -5), bump, put(1.5, false), put(2.5, true)
+    np.testing.assert_array_equal(got, [[0, 0, 0, 0], [21, 0xFFFFFFFA, 2, 5]])
+    # the host launches an exported function as before
+    r.launch("put", np.float32(4.0), True, nonblock=False)
+    got = read(r, "out", 4, np.uint32)[0]
+    r.stop()
+    np.testing.assert_array_equal(got[:, 3], [8, 8])
+

@@ -179,6 +179,44 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_to_struct_fields_of_structs(tmp_path, arch):
+    out = outputs(program(tmp_path, """
+const In = struct { a: i16, b: f32 };
+const S = struct { x: i16, in: In, y: f32 };
+var s: S = .{ .x = 3, .in = .{ .a = 7, .b = 0.5 }, .y = 1.5 };
+var ps: [3]S;
+var t: In = .{ .a = 2, .b = 4.0 };
+var out: [8]f32;
+var out_ptr: [*]f32 = &out;
+fn grow(p: *In, k: i16) void { p.*.a += k; p.*.b = p.*.b * 2.0; }
+fn sum(p: *const In) f32 { return @as(f32, p.*.a) + p.*.b; }
+fn main() void {
+  grow(&s.in, 10);                         // s.in = {17, 1.0}
+  out[0] = @as(f32, s.in.a) + s.in.b;      // 18
+  out[1] = sum(&t);                        // 6
+  var i: u16 = 2;
+  const q = &ps[i].in;
+  q.* = s.in;                              // ps[2].in = {17, 1.0}
+  grow(q, 1);                              // {18, 2.0}
+  out[2] = sum(&ps[2].in);                 // 20
+  out[3] = @as(f32, ps[2].x) + ps[2].y;    // 0: the rest of ps[2] untouched
+  const ps1: *S = &ps[1];
+  const r: *In = &ps1.*.in;
+  r.*.a = 5;
+  out[4] = @as(f32, ps[1].in.a);           // 5
+  var l: S = .{ .x = 1, .in = .{ .a = 1, .b = 1.0 }, .y = 2.0 };
+  grow(&l.in, 1);                          // l.in = {2, 2.0}
+  out[5] = sum(&l.in) + @as(f32, l.x) + l.y;    // 7
+  out[6] = @as(f32, s.x) + s.y;            // 4.5
+  const tp: *In = &t;
+  out[7] = if (tp == &s.in or r != &ps[1].in) 1.0 else 0.0;   // 0
+  sys.unblock_cmd_stream();
+}
+""", arch), 8)
+    assert out.tolist() == [18.0, 6.0, 20.0, 0.0, 5.0, 7.0, 4.5, 0.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_struct_pointers_returned_compared_and_pointed_to(tmp_path, arch):
     out = outputs(program(tmp_path, """
 const S = struct { x: i16, y: f32 };
@@ -220,9 +258,17 @@ var out_ptr: [*]f32 = &out;
      "`p.*.y`"),
     ("fn main() void { const p: *const S = &s; p.* = .{ .x = 1, .y = 2.0 }; }", "p.* =",
      "cannot assign through a pointer to const"),
-    ("fn main() void { const p = &s.in; out[0] = @as(f32, p.*.a); }", "&s.in",
+    ("fn f(q: S) i16 { const p = &q.in; return p.*.a; }\n"
+     "fn main() void { out[0] = @as(f32, f(s)); }", "&q.in",
      "cannot take the address of a runtime In here: only a struct variable (global or "
-     "local) or an element of an array of structs has an address"),
+     "local), an element of an array of structs or a struct field of one of those has an "
+     "address, not a struct parameter or a value"),
+    ("var t: In;\nconst T = struct { one: In, two: In };\nvar u: T;\n"
+     "fn main() void { const p = &t; const q = &u.one; const r = &u.two; p.* = r.*; "
+     "q.* = p.*; }", "&u.one",
+     "cannot take the address of this field of type In: wsejax keeps every In whose "
+     "address is taken in one place, which holds the In of another variable or field "
+     "already"),
     ("fn f(p: *const S) void { p.*.x = 1; }\nfn main() void { f(&s); }", "p.*.x = 1",
      "field 'x' is constant (a parameter, a value, or reached through a pointer to const)"),
     ("fn main() void { const p = &(s.y + 1.0); out[0] = p.*; }", "&(s.y",

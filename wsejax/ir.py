@@ -718,6 +718,7 @@ class Symbol:
     dtype: DType
     shape: tuple[int, ...]
     init: tuple | None = None
+    align: int = 0          # `align(N)`: its address a multiple of N bytes (0: its own width)
 
     @property
     def size(self) -> int:
@@ -740,11 +741,13 @@ class Function:
 
 @dataclass(frozen=True)
 class ExportData:
-    """`@export_symbol(ptr, name)`: host name `name` addresses `symbol` from element `offset`."""
+    """`@export_symbol(ptr, name)`: host name `name` addresses `symbol` from element `offset`;
+    or, with `via` (a pointer variable's u16 symbol), where `via` points as each copy runs."""
 
     name: str
     symbol: str
     offset: int = 0
+    via: str = ""
 
 
 @dataclass(frozen=True)
@@ -978,11 +981,11 @@ class Program:
 
 def symbol_addresses(symbols) -> dict[str, int]:
     """The byte address of each symbol of a PE program: in declaration order, each aligned to
-    its element size, the first at 16 (nothing lives at address 0, a null pointer)."""
+    its element size (or `align`, if larger), the first at 16 (0 is a null pointer)."""
     out = {}
     at = 16
     for s in symbols:
-        w = s.dtype.nbytes
+        w = max(s.dtype.nbytes, s.align)
         at += -at % w
         out[s.name] = at
         at += s.nbytes

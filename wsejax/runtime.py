@@ -384,7 +384,7 @@ class SdkRuntime:
     def _targets(self, what, export, px, py, w, h, l, bits):
         """Per group of ROI PEs sharing a slot: `(slot, first word, [h, w] mask or None)`.
         Raises if a PE lacks the symbol or the transfer overflows it."""
-        program, engine = self.program, self.engine
+        program = self.program
         groups: dict = {}
         cls = program.class_of[py:py + h, px:px + w]
         for c in np.unique(cls):
@@ -395,26 +395,64 @@ class SdkRuntime:
                 ys, xs = np.nonzero(cls == c)
                 raise MemcpyError(f"{what}: PE ({px + int(xs[0])}, {py + int(ys[0])}) does not "
                                   f"export '{export.name}'")
-            sym = pe.symbol(found.symbol)
-            if sym.dtype.bits not in (16, 32):
-                raise MemcpyError(f"{what}: symbol '{export.name}' holds {sym.dtype}; memcpy "
-                                  "moves 16- and 32-bit elements only")
-            slot = engine.plan.symbol_slot[int(c)][found.symbol]
-            first = found.offset * sym.dtype.bits
-            if first % bits:
-                raise MemcpyError(f"{what}: symbol '{export.name}' starts in the middle of a "
-                                  f"{bits}-bit word")
-            first //= bits
-            avail = engine.words_per_pe(slot, bits) - first
-            if l > avail:
-                raise MemcpyError(f"{what}: symbol '{export.name}' holds {avail} "
-                                  f"{bits}-bit elements per PE ({sym.size} {sym.dtype}), got "
-                                  f"elem_per_pe={l}")
-            groups.setdefault((slot, first), []).append(int(c))
+            if found.via:
+                places = self._pointed(what, export, found, int(c), cls == c, px, py)
+            else:
+                places = [(found.symbol, found.offset, cls == c)]
+            for symbol, offset, mask in places:
+                key = self._target(what, export, int(c), symbol, offset, l, bits)
+                groups[key] = mask | groups[key] if key in groups else mask
         if len(groups) == 1:
             (slot, first), = groups
             return [(slot, first, None)]
-        return [(slot, first, np.isin(cls, classes)) for (slot, first), classes in groups.items()]
+        return [(slot, first, mask) for (slot, first), mask in groups.items()]
+
+    def _target(self, what, export, c: int, symbol: str, offset: int, l: int, bits: int):
+        """(slot, first word) of a copy of `l` elements to or from `symbol` of tile class c
+        from element `offset`. Raises if it overflows the symbol."""
+        engine = self.engine
+        sym = self.program.classes[c].symbol(symbol)
+        if sym.dtype.bits not in (16, 32):
+            raise MemcpyError(f"{what}: symbol '{export.name}' holds {sym.dtype}; memcpy "
+                              "moves 16- and 32-bit elements only")
+        slot = engine.plan.symbol_slot[c][symbol]
+        first = offset * sym.dtype.bits
+        if first % bits:
+            raise MemcpyError(f"{what}: symbol '{export.name}' starts in the middle of a "
+                              f"{bits}-bit word")
+        first //= bits
+        avail = engine.words_per_pe(slot, bits) - first
+        if l > avail:
+            raise MemcpyError(f"{what}: symbol '{export.name}' holds {avail} "
+                              f"{bits}-bit elements per PE ({sym.size} {sym.dtype}), got "
+                              f"elem_per_pe={l}")
+        return slot, first
+
+    def _pointed(self, what, export, found: ir.ExportData, c: int, mine, px, py) -> list:
+        """Where pointer variable `found.via` points on the ROI PEs of tile class c (`mine`,
+        `[h, w]`) now: `(symbol, element offset, [h, w] mask)` per place. Raises where it
+        points into no array of the element type."""
+        pe = self.program.classes[c]
+        h, w = mine.shape
+        slot = self.engine.plan.symbol_slot[c][found.via]
+        held = np.asarray(self.state.mem[slot]).reshape(self.program.height,
+                                                        self.program.width, -1)
+        addrs = held[py:py + h, px:px + w, 0].astype(np.int64)
+        want = pe.symbol(found.symbol).dtype
+        out = []
+        for a in np.unique(addrs[mine]):
+            at = mine & (addrs == a)
+            hit = next((s for s in pe.symbols if s.dtype.nbytes == want.nbytes
+                        and pe.addresses[s.name] <= a < pe.addresses[s.name] + s.nbytes
+                        and (a - pe.addresses[s.name]) % want.nbytes == 0), None)
+            if hit is None:
+                ys, xs = np.nonzero(at)
+                raise MemcpyError(f"{what}: symbol '{export.name}' on PE ({px + int(xs[0])}, "
+                                  f"{py + int(ys[0])}) is pointer '{found.via}', which holds "
+                                  f"address {int(a)}, inside no array of {want.nbytes}-byte "
+                                  "elements")
+            out.append((hit.name, int(a - pe.addresses[hit.name]) // want.nbytes, at))
+        return out
 
     def _h2d(self, what, kind, dest, src, px, py, w, h, l, streaming, data_type, order,
              nonblock, src_size):

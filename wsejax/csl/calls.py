@@ -168,7 +168,7 @@ class CallMixin:
     def ret_type(self, decl, fenv: Env):
         if isinstance(decl, ast.TaskDecl):
             return None
-        t = self.eval_type(decl.ret, fenv)
+        t = held_type(self.eval_type(decl.ret, fenv))
         if t is VOID:
             return None
         if isinstance(t, (DType, StructT, EnumT)):

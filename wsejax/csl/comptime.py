@@ -33,6 +33,7 @@ from wsejax.csl.expr import ExprMixin
 from wsejax.csl.handles import HandleMixin
 from wsejax.csl.jumps import BranchMixin, JumpMixin
 from wsejax.csl.parser import parse, read_source
+from wsejax.csl.placement import PlacementMixin
 from wsejax.csl.pointers import PointerMixin
 from wsejax.csl.stmt import StmtMixin
 from wsejax.csl.struct_pointers import StructPointerMixin
@@ -71,7 +72,7 @@ __all__ = ["Compiler", "Module"]
 
 class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, PointerMixin,
                StructPointerMixin, JumpMixin, BranchMixin, HandleMixin, DsdArrayMixin,
-               DirectionMixin):
+               DirectionMixin, PlacementMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements
@@ -124,13 +125,6 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Poi
         self._ignored.add(what)
         where = f"{pos.file}:{pos.line}:{pos.col}: " if pos is not None else ""
         self.warn(f"{where}{what} is accepted and ignored ({why})")
-
-    def ignored_attrs(self, d: ast.VarDecl) -> None:
-        why = {"align": "a variable is placed at its type's own alignment",
-               "linksection": "PE memory has no link sections here",
-               "linkname": "symbols have no link names here"}
-        for a in d.attrs:
-            self.ignored(f"{a}(...) on a variable", d.pos, why[a])
 
     def parse(self, path: pathlib.Path) -> ast.File:
         key = str(path)
@@ -189,8 +183,8 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Poi
             return self.extern_definition(mod, d)
         if isinstance(d, (ast.FnDecl, ast.TaskDecl)):
             return FnVal(d, mod)
-        self.ignored_attrs(d)
         if d.const or d.comptime:
+            self.placed(d, env, lambda: None)
             if d.value is None:
                 raise self.error(f"'{d.name}' needs an initial value", d.pos)
             t = self.eval_type(d.type, env) if d.type is not None else None
@@ -205,7 +199,7 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Poi
             return CellVar(v, t) if d.comptime else v
         outer, self.decl_name = self.decl_name, None
         try:
-            return self.global_var(mod, d, env)
+            return self.placed(d, env, lambda: self.global_var(mod, d, env))
         finally:
             self.decl_name = outer
 

@@ -691,14 +691,6 @@ class PointerMixin:
             body = self.emit_block(fn, lambda: self.exec_block(s.body, inner))
         fn.emit(ir.For(var, DType.i32, 0, _count(arr.type.shape), 1, body))
 
-    def check_map_callback(self, f: ir.Function, pos) -> None:
-        """A @map callback may read through a runtime pointer (its elements then run one
-        after another), not write through one (a callback writes no memory)."""
-        if _through_pointer(f.body, ir.PtrStore):
-            raise self.error(f"@map: the callback '{f.name}' writes through a pointer known "
-                             "only at run time, which a @map callback cannot do (it gives "
-                             "its result; it writes no memory)", pos)
-
     # -- comparisons and casts -------------------------------------------------------------
 
     def pointer_compare(self, op: str, a, b, pos):
@@ -736,18 +728,6 @@ class PointerMixin:
         """`@ptrcast(P, p)` where the result is a runtime pointer: `p` is one, P or p is
         `*anyopaque`, or P's elements have another width than those p points to."""
         return RPtr(self.ptr_expr(p, pos), t)
-
-
-def _through_pointer(node, kinds=(ir.PtrLoad, ir.PtrStore)) -> bool:
-    """Whether an IR subtree loads or stores (`kinds`) through a runtime pointer."""
-    if isinstance(node, kinds):
-        return True
-    if isinstance(node, tuple):
-        return any(_through_pointer(x, kinds) for x in node)
-    if hasattr(node, "__dataclass_fields__"):
-        return any(_through_pointer(getattr(node, k), kinds)
-                   for k in node.__dataclass_fields__)
-    return False
 
 
 def _width(c, p: PtrVal) -> int:

@@ -3,7 +3,7 @@
 is emitted into the function being built (`env.fn`). Also: locals, assignments and their
 targets (`lvalue`), loops (unrolled at comptime or emitted), and the jumps.
 
-`StmtMixin` uses from `self`: `error`, `ignored_attrs`, the limits `max_steps` and
+`StmtMixin` uses from `self`: `error`, `placed`, the limits `max_steps` and
 `max_loop_iterations`, the step count `_steps` and its dispatch cache `_exec_handlers`; the
 expressions of `ExprMixin` (`ev`, `ev_as`, `ev_ref`, `array_index`, `ptr_element`,
 `sym_dtype`) and the conversions of `CoerceMixin` (`eval_type`, `coerce`, `to_expr`,
@@ -128,7 +128,12 @@ class StmtMixin:
     # -- locals -----------------------------------------------------------------------------
 
     def exec_VarDecl(self, d: ast.VarDecl, env: Env) -> None:
-        self.ignored_attrs(d)
+        if d.attrs:
+            self.placed(d, env, lambda: self.declare_local(d, env))
+        else:
+            self.declare_local(d, env)
+
+    def declare_local(self, d: ast.VarDecl, env: Env) -> None:
         t = self.eval_type(d.type, env) if d.type is not None else None
         v = self.ev_as(d.value, t, env) if d.value is not None else UNDEFINED
         t, v = self.held_local_directions(d, t, v, env)

@@ -17,6 +17,11 @@ the pool, so that `p.*.f` is a `Load` of `%pool.S.f` at that index: a struct poi
 any other pointer. An address made otherwise (`@bitcast` of a number) indexes the pool
 alike.
 
+A field of struct type T whose address the program takes (`&s.f`) makes the fields at `f`
+of the pool elements of s's type the pool of T (its `host`), so that `&s.f` points at s's own
+nested fields; other T whose address is taken then join as elements of the host's pool, their
+other fields unused. T has one pool, so this holds where the first pool of T is such a field.
+
 The pool's symbols grow as structs join it; their addresses are resolved when the PE program
 is built, after all of them have joined.
 
@@ -26,6 +31,7 @@ is built, after all of them have joined.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -43,6 +49,7 @@ from wsejax.csl.values import (
     RPtr,
     StructRef,
     StructT,
+    StructVal,
     describe,
     is_runtime_handle_type,
     leaf_dtype,
@@ -83,6 +90,8 @@ class _Pool:
     first: str                    # the symbol of the first field
     width: int                    # its element width in bytes
     items: list = field(default_factory=list)   # the initial value of each element
+    host: tuple | None = None     # (the pool, the field path) that holds this one's fields
+    align: int = 0                # the largest `align(N)` of a struct placed in it
 
 
 def is_struct_pointer(t) -> bool:
@@ -96,6 +105,16 @@ def is_struct_pointer(t) -> bool:
 def _address_operands(tree):
     """The operands `x` of every `&x` in an AST subtree."""
     return [n.a for n in ast.walk(tree) if isinstance(n, ast.Unary) and n.op == "&"]
+
+
+def _wrapped(item, stype: StructT, path: tuple):
+    """A value of struct type `stype` whose field at `path` is `item`, the rest undefined."""
+    if not path:
+        return item
+    fields = {}
+    for name, ft, _ in stype.fields:
+        fields[name] = _wrapped(item, ft, path[1:]) if name == path[0] else UNDEFINED
+    return StructVal(fields, stype)
 
 
 def _i32(e: ir.Expr) -> ir.Expr:
@@ -165,16 +184,68 @@ class StructPointerMixin:
             dt = leaf_dtype(c)
             pool = pools[id(stype)] = _Pool(prefix, stype, ".".join((prefix, *path)),
                                             dt.nbytes)
+            self.host_field_pools(pe, pool, stype, (), pos)
         return pool
+
+    def host_field_pools(self, pe, pool: _Pool, t: StructT, path: tuple, pos) -> None:
+        """Make the fields of struct type at `path` inside `pool`'s elements the pool of that
+        type, where the program writes `&x.f` of such a field `f` and the type has no pool
+        yet: `&s.f` then points at s's own nested fields."""
+        for name, ft, _ in t.fields:
+            if not isinstance(ft, StructT):
+                continue
+            sub = (*path, name)
+            if name in self.address_field_names() and id(ft) not in pe.struct_pools:
+                prefix = ".".join((pool.prefix, *sub))
+                first, c = self.leaves(ft, pos, ft.name)[0]
+                pe.struct_pools[id(ft)] = _Pool(prefix, ft, ".".join((prefix, *first)),
+                                                leaf_dtype(c).nbytes, host=(pool, sub))
+            self.host_field_pools(pe, pool, ft, sub, pos)
+
+    def address_field_names(self) -> set:
+        """The field names `f` of every `&x...f` the source files read so far write."""
+        names = set()
+        for f in self.files.values():
+            for n in _address_operands(f):
+                while isinstance(n, (ast.Index, ast.Field)):
+                    if isinstance(n, ast.Field):
+                        names.add(n.name)
+                    n = n.obj
+        return names
 
     def pool_place(self, pe, stype: StructT, count: int, items, pos) -> tuple:
         """Place `count` structs of type `stype` (initial values `items`, None for zeros) in
         its pool: (the pool, the index of the first)."""
         pool = self.struct_pool(pe, stype, pos)
+        if pool.host is not None:
+            # elements of the pool that holds this one's fields, the rest of them unused
+            host, path = pool.host
+            wrapped = None if items is None else [_wrapped(x, host.stype, path)
+                                                  for x in items]
+            return pool, self.pool_place(pe, host.stype, count, wrapped, pos)[1]
         base = len(pool.items)
+        n = self.__dict__.get("placing_align", 0)
+        if n:
+            base = self.pool_align(pool, stype, base, n, pos)
         pool.items += list(items) if items is not None else [UNDEFINED] * count
         self.declare_leaves(pe, pool.prefix, stype, (len(pool.items),), pool.items)
+        if pool.align:
+            for path, _ in self.leaves(stype, pos, stype.name):
+                name = ".".join((pool.prefix, *path))
+                pe.symbols[name] = dataclasses.replace(pe.symbols[name], align=pool.align)
         return pool, base
+
+    def pool_align(self, pool: _Pool, stype: StructT, base: int, n: int, pos) -> int:
+        """Pad `pool` so that its next element, at `base` or past it, lies at a multiple of
+        `n` bytes in every field array (each of which starts at such a multiple): the index
+        of that element. (The widths are powers of two: a multiple of the narrowest field's
+        step is one of every field's.)"""
+        narrowest = min(leaf_dtype(c).nbytes for _, c in self.leaves(stype, pos, stype.name))
+        step = max(1, n // narrowest)
+        pad = -base % step
+        pool.items += [UNDEFINED] * pad
+        pool.align = max(pool.align, n)
+        return base + pad
 
     def pooled_variable(self, pe, elem: StructT, shape: tuple, items, pos):
         """A struct (`shape` ()) or array of structs held in its type's pool: its StructRef or
@@ -213,10 +284,18 @@ class StructPointerMixin:
             if pool is not None:
                 return RPtr(self.pool_address(pool, v.indices[0]),
                             PtrT("single", v.const, v.stype))
+            if v.kind == "sym" and v.prefix.startswith("%pool") and pe is not None \
+                    and id(v.stype) in pe.struct_pools:
+                raise self.error(
+                    f"cannot take the address of this field of type {v.stype}: wsejax keeps "
+                    f"every {v.stype} whose address is taken in one place, which holds the "
+                    f"{v.stype} of another variable or field already (`&` of {v.stype} "
+                    "fields works where they are one field of one struct type, and the "
+                    f"program takes the address of no {v.stype} held elsewhere before)", pos)
         raise self.error(f"cannot take the address of {describe(v)} here: only a struct "
-                         "variable (global or local) or an element of an array of structs "
-                         "has an address, not a struct parameter, a field of struct type or "
-                         "a value", pos)
+                         "variable (global or local), an element of an array of structs or "
+                         "a struct field of one of those has an address, not a struct "
+                         "parameter or a value", pos)
 
     def struct_element_address(self, arr, idx: list, env: Env, pos) -> RPtr:
         """`&ps[i]` of an array of structs (or of enums)."""

@@ -181,6 +181,7 @@ class Frame:
     ext: int = 0          # extra trailing lane axes (1 inside @map callbacks)
     fn: str = ""
     nest: Nest | None = None
+    writes: bool = False  # a @map callback run one element at a time: it may write memory
 
     @classmethod
     def microthread(cls) -> Frame:

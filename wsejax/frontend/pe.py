@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from wsejax import ir
 
 
@@ -74,6 +76,6 @@ def _resolve_addresses(symbols: tuple) -> tuple:
         return symbols
     addrs = ir.symbol_addresses(symbols)
     nbytes = {s.name: s.dtype.nbytes for s in symbols}
-    return tuple(s if not s.init else ir.Symbol(s.name, s.dtype, s.shape, tuple(
+    return tuple(s if not s.init else dataclasses.replace(s, init=tuple(
         (addrs[v.symbol] + v.offset * nbytes[v.symbol]) & 0xFFFF if isinstance(v, ir.AddrOf)
         else v for v in s.init)) for s in symbols)

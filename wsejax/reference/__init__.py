@@ -29,7 +29,8 @@ The semantics it implements, with the engine's choices where the spec leaves roo
   operation that would touch an address outside its symbol faults before changing anything;
   the fault names the first bad operand, sources in order, then the destination.
 - `@map` reads the next element of each DSD input, calls the callback, writes the result, in
-  order (spec 8.1); scalar inputs are passed unchanged.
+  order (spec 8.1); scalar inputs are passed unchanged. A callback may write variables and
+  through pointers; each call sees what the calls before it wrote.
 - Every loop has a budget: a loop nest (a `for` or `while` with the loops inside it and in
   the functions it calls) runs at most `loop_limit` iterations in all; the loop that would
   start one more faults (`wsejax.diagnostics.loop_ran_past`), so no loop runs on forever.

@@ -194,19 +194,37 @@ def _export_bytes(pe: PE, name: str, bits: int):
     symbol's are a copy, its values' 16-bit patterns (`_store_bytes` writes them back)."""
     for e in pe.cls.exports:
         if isinstance(e, ir.ExportData) and e.name == name:
-            sym = pe.cls.symbol(e.symbol)
-            flat = pe.flat[e.symbol]
+            symbol, offset = _exported_place(pe, e)
+            sym = pe.cls.symbol(symbol)
+            flat = pe.flat[symbol]
             raw = bits16_of(flat, sym.dtype) if sym.dtype is DType.cb16 else flat
-            return raw.view(np.uint8), e.offset * sym.dtype.bits // bits
+            return raw.view(np.uint8), offset * sym.dtype.bits // bits
     raise ProgramError(f"PE ({pe.x}, {pe.y}) does not export '{name}'")
+
+
+def _exported_place(pe: PE, e: ir.ExportData) -> tuple[str, int]:
+    """(symbol, element offset) that export `e` names on `pe` now: where its pointer
+    variable points, for one the program changes at run time."""
+    if not e.via:
+        return e.symbol, e.offset
+    addr = int(np.asarray(pe.flat[e.via]).reshape(-1)[0])
+    width = pe.cls.symbol(e.symbol).dtype.nbytes
+    for sym in pe.cls.symbols:
+        base = pe.cls.addresses[sym.name]
+        if sym.dtype.nbytes == width and base <= addr < base + sym.nbytes and \
+                (addr - base) % width == 0:
+            return sym.name, (addr - base) // width
+    raise ProgramError(f"PE ({pe.x}, {pe.y}): '{e.name}' is pointer '{e.via}', which holds "
+                       f"address {addr}, inside no array of {width}-byte elements")
 
 
 def _store_bytes(pe: PE, name: str, raw: np.ndarray) -> None:
     """Write back the bytes `_export_bytes` gave for a cb16 symbol (the others are views)."""
     for e in pe.cls.exports:
-        if isinstance(e, ir.ExportData) and e.name == name and \
-                pe.cls.symbol(e.symbol).dtype is DType.cb16:
-            pe.flat[e.symbol][:] = from_bits16(raw.view(np.uint16), DType.cb16)
+        if isinstance(e, ir.ExportData) and e.name == name:
+            symbol = _exported_place(pe, e)[0]
+            if pe.cls.symbol(symbol).dtype is DType.cb16:
+                pe.flat[symbol][:] = from_bits16(raw.view(np.uint16), DType.cb16)
 
 
 def _put_word(raw: np.ndarray, start: int, word: int, bits: int) -> None:

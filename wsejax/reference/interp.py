@@ -53,9 +53,10 @@ BREAK, CONTINUE, RETURN = "break", "continue", "return"
 
 # statements that contain others or may wait: their handlers are generators
 _WAITING_STMTS = frozenset({ir.If, ir.For, ir.While, ir.Call, ir.DsdOp, ir.Map})
-# statements a @map callback may not run
-_NOT_IN_MAP = frozenset({ir.Assign, ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
-                         ir.TaskCtl, ir.QueueBind, ir.QueueCtl, ir.PtrStore})
+# statements a @map callback may not run (it may write a variable or through a pointer: its
+# elements run one after another)
+_NOT_IN_MAP = frozenset({ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
+                         ir.TaskCtl, ir.QueueBind, ir.QueueCtl})
 
 
 def map_write_error(fr: Frame) -> ProgramError:

@@ -425,7 +425,6 @@ def _map(c, node, env):
         in_ops, stubs = _map_inputs(c, callee, types, inputs, node, pe)
         runtime, key = c.bind_params(callee, stubs, node.pos, fenv)
         name = c.specialize(callee, fenv, runtime, key, node.pos)
-        c.check_map_callback(pe.functions[name], node.pos)
     ret = pe.functions[name].ret
     bits = [getattr(t, "bits", 0) for t in types] + [getattr(ret, "bits", 0)]
     rule(c, node, check_map_simd, [_simd_of(c, v, node, pe) for v in inputs] +

@@ -111,11 +111,21 @@ def _export_symbol(c, node, env):
         pe.exports.append(ir.ExportData(name, v.name, v.offset))
         return None
     if isinstance(v, PtrCell):
-        raise c.error(f"@export_symbol of pointer variable '{_short(v.name)}', which the "
-                      "program changes at run time (it assigns it or takes its address): the "
-                      "host would copy to and from where it pointed at load time; export the "
-                      "arrays it points to instead", node.pos)
+        return _export_pointer_cell(c, pe, v, name, node)
     raise c.error(f"@export_symbol cannot export {describe(v)}", node.pos)
+
+
+def _export_pointer_cell(c, pe, v: PtrCell, name, node) -> None:
+    """`@export_symbol` of a pointer variable the program changes at run time: the host's
+    copies go where it points as each copy runs."""
+    if name is None:
+        raise c.error("@export_symbol of a pointer needs a name", node.pos)
+    if v.is_local or not isinstance(v.init, PtrVal):
+        raise c.error(f"@export_symbol of pointer variable '{_short(v.name)}': it needs an "
+                      "initial pointer (like &A), which gives the host the type of what it "
+                      "points to", node.pos)
+    pe.exports.append(ir.ExportData(name, v.init.name, v.init.offset, via=v.name))
+    return None
 
 
 def _param_stub(c, p, fenv):

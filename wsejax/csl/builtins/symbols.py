@@ -16,6 +16,7 @@ from wsejax.csl.builtins._registry import builtin, nargs
 from wsejax.csl.values import (
     CNum,
     FnVal,
+    PtrCell,
     PtrT,
     PtrVal,
     PtrVar,
@@ -74,6 +75,8 @@ def _same(a, b) -> bool:
         return (a.name, a.offset) == (b.name, b.offset)
     if isinstance(a, FnVal) and isinstance(b, FnVal):
         return a.decl is b.decl and a.module is b.module
+    if isinstance(a, PtrCell) and isinstance(b, PtrCell):
+        return a.name == b.name
     return False
 
 
@@ -118,6 +121,9 @@ def _by_id(c, node, env, pick):
             value = pick(pe.symbols[v.name], v.offset if isinstance(v, PtrVal) else 0)
             if value is not None:
                 chosen.append((ids[name], value))
+        elif isinstance(v, PtrCell) and not v.is_local and node.name == "get_tensor_ptr":
+            # a pointer variable the program changes: where it points now
+            chosen.append((ids[name], ir.Load(v.name, (), ir.POINTER)))
     return c.to_expr(ident, t, node.pos, f"@{node.name} id"), t, chosen
 
 
@@ -162,4 +168,4 @@ def _has_exported_tensors(c, node, env):
     _pe(c, node, env)
     if env.fn is None:
         raise c.error("@has_exported_tensors belongs in a function body", node.pos)
-    return any(isinstance(v, (SymRef, PtrVal)) for _, v in _advertised(c, env))
+    return any(isinstance(v, (SymRef, PtrVal, PtrCell)) for _, v in _advertised(c, env))

@@ -50,6 +50,8 @@ UNROLL_LIMIT = 4     # a static loop of at most this many iterations unrolls
 # statements a @map callback may not run: they write memory or state
 _WRITES = (ir.Assign, ir.DsdOp, ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
            ir.TaskCtl, ir.QueueBind, ir.QueueCtl, ir.PtrStore)
+# the writes a @map callback run one element at a time may make
+_ELEMENT_WRITES = (ir.Assign, ir.PtrStore)
 # statements that cost no cycle of their own
 _UNTIMED = (ir.If, ir.For, ir.While, ir.Call)
 
@@ -68,10 +70,27 @@ class ControlLowering:
         t = type(s)
         self.cur_mask = m if not fr.ext else None
         if fr.ext and t in _WRITES:
-            raise ProgramError(map_writes_memory(fr.fn))
+            if not (fr.writes and t in _ELEMENT_WRITES):
+                raise ProgramError(map_writes_memory(fr.fn))
+            self.element_write(s, fr, m)
+            return
         self.handler("stmt_", s, "statement")(s, fr, m)
         if t not in _UNTIMED and not fr.ext:
             self.tick(m, 1)
+
+    def element_write(self, s, fr: Frame, m) -> None:
+        """A write of a `@map` callback run one element at a time (its element axis has
+        size 1): made as in a plain function on the `[H, W]` lanes, at no cycle's cost."""
+        def lanes(x):
+            if getattr(x, "ndim", 0) == len(self.lanes) + 1 and x.shape[-1] == 1:
+                return x[..., 0]
+            return x
+
+        flat = Frame(locals={k: lanes(v) for k, v in fr.locals.items()}, fn=fr.fn,
+                     nest=fr.nest)
+        m = None if m is None else lanes(jnp.broadcast_to(m, self.lanes + (1,)))
+        self.cur_mask = m
+        self.handler("stmt_", s, "statement")(s, flat, m)
 
     def stmt_Break(self, s: ir.Break, fr: Frame, m) -> None:
         loop = fr.loops[-1]
@@ -233,7 +252,7 @@ class ControlLowering:
             raise ProgramError(recursive_call(name))
         self._call_stack.append(name)
         try:
-            callee = Frame(ext=fr.ext, fn=name, nest=fr.nest)
+            callee = Frame(ext=fr.ext, fn=name, nest=fr.nest, writes=fr.writes)
             for (pname, ptype), a in zip(f.params, args):
                 if isinstance(a, DsdRt):
                     callee.locals[pname] = a

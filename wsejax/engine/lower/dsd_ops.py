@@ -272,11 +272,11 @@ class DsdOpLowering:
     def _map_carried(self, f: ir.Function, out) -> bool:
         """Could a call of a `@map` callback see what an earlier call wrote? It can where the
         callback reads what the output writes (the reduction idiom `@map(add, dsd, &acc,
-        &acc)`), calls functions, or reads through a runtime pointer (which may point to
-        what the output writes). Then the map runs in order. (A callback writes no memory
-        itself: that is refused.)"""
-        if has_call(f.body) or reads_pointer(f.body) or \
-                any(isinstance(st, ir.Call) for st in ir.walk_stmts(f.body)):
+        &acc)`), calls functions, reads through a runtime pointer (which may point to what
+        the output writes) or writes memory (a variable, or through a pointer). Then the map
+        runs in order."""
+        if has_call(f.body) or reads_pointer(f.body) or any(
+                isinstance(st, (ir.Call, ir.Assign, ir.PtrStore)) for st in ir.walk_stmts(f.body)):
             return True
         if out is None:
             return False
@@ -293,7 +293,7 @@ class DsdOpLowering:
             mi = m
             if nvalid is not None:
                 mi = mask_and(m, jnp.broadcast_to(i < jnp.asarray(nvalid, jnp.int32), self.lanes))
-            callee = Frame(ext=1, fn=s.fn)
+            callee = Frame(ext=1, fn=s.fn, writes=True)
             for (k, o), (pname, ptype) in zip(ins, f.params):
                 if k == "D":
                     callee.locals[pname] = self.read(self._element(o, i, n), 1, None, ptype,

@@ -147,10 +147,14 @@ class ExprLowering:
         if want is bool_:
             return x != 0
         if have.is_float and want.is_int:
+            # truncate and saturate, NaN -> 0; the bounds as numpy scalars of the type (a
+            # Python int past int32's range cannot enter a traced computation)
             info = np.iinfo(want.np)
-            x32 = x.astype(jnp.float32)
-            x32 = jnp.where(jnp.isnan(x32), 0.0, jnp.clip(jnp.trunc(x32), info.min, info.max))
-            return x32.astype(want.np)
+            lo, hi = float(info.min), float(info.max)
+            t = jnp.trunc(x.astype(jnp.float32))
+            inside = jnp.where((t > lo) & (t < hi), t, 0.0).astype(want.np)
+            return jnp.where(t >= hi, np.asarray(info.max, want.np),
+                             jnp.where(t <= lo, np.asarray(info.min, want.np), inside))
         # a narrowing integer conversion wraps (two's complement truncation), as astype does
         return x.astype(want.np)
 

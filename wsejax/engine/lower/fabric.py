@@ -663,7 +663,9 @@ class FabricLowering:
         callback on the window (None where it returns void)."""
         shape = self.lanes + (info.window,)
         if info.stmt.op == "map":
-            res = self._map_window(self.map_stmts[site].fn, vals, run)
+            # one element a tick: the callback runs only where that element is there
+            on = run & (avail > 0) if info.in_order else run
+            res = self._map_window(self.map_stmts[site].fn, vals, on, info.in_order)
             return None if res is None else jnp.broadcast_to(res, shape)
         if info.stmt.op not in CARRIED:
             return jnp.broadcast_to(spec.fn(*vals), shape)
@@ -674,11 +676,12 @@ class FabricLowering:
         slot.fields["carry"] = jnp.where(avail > 0, out, carry)
         return jnp.broadcast_to(res, shape)
 
-    def _map_window(self, name: str, vals, run):
+    def _map_window(self, name: str, vals, run, in_order: bool = False):
         """A `@map` callback `name` called on a window of its inputs (`vals`, each
-        `[H, W, window]` or `[H, W, 1]`) on the PEs in `run`: its results, or None (void)."""
+        `[H, W, window]` or `[H, W, 1]`; a window of one element `in_order`, where the
+        callback may write memory) on the PEs in `run`: its results, or None (void)."""
         f = self.pe.function(name)
-        callee = Frame(ext=1, fn=name)
+        callee = Frame(ext=1, fn=name, writes=in_order)
         for (pname, _), a in zip(f.params, vals):
             callee.locals[pname] = a
         self.block(f.body, callee, run[..., None])
