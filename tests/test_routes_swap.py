@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from wsejax.errors import LayoutError, ProgramError
@@ -254,6 +254,9 @@ def walk_configs(draw):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_configs())
+# one ramp wavelet entering as both colors: one copy leaves the fabric, the other is received
+@example(case=(1, 1, {(0, 0, 0): cc({"RAMP"}, {"NORTH"}),
+                      (0, 0, 1): cc({"RAMP"}, {"RAMP"}, True, True)}))
 def test_random_configs_match_the_simulator(case):
     check_against_simulator(*case)
 

@@ -332,8 +332,11 @@ def _resolve_pair(pair, width, height, masks) -> dict[int, ColorRoutes]:
     link_u, link_v, dead_ends = _pair_links(width, height, rx, tx)
     g = _follow(is_source, link_u, link_v)
     receives = g.reached & ((tx & _RAMP) != 0).reshape(-1)
-    delivers = np.zeros(sources.size, bool)
-    delivers[g.src[receives]] = True
+    # a wavelet entering as both colors is delivered if either copy is: then neither may leave
+    # the fabric
+    delivered = np.zeros(inject.size, bool)
+    delivered[of_source[g.src[receives]]] = True
+    delivers = delivered[of_source]
     _check(_Names(width, height, (pair, pair + 1), pair + sent_k), rx.reshape(-1), sources, g,
            delivers, dead_ends, is_source)
     dest = np.where(receives, np.append(of_source, -1)[g.src], -1).reshape(2, height, width)
