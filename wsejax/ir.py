@@ -26,6 +26,7 @@ import numpy as np
 from wsejax.ir_collectives import (
     COLLECTIVE_FIELDS,
     COLLECTIVE_KINDS,
+    COLLECTIVE_REDUCTIONS,
     Collective,
     collective_record,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
     "TaskCtl", "Un", "UnblockCmdStream", "While", "symbol_addresses", "walk_stmts",
     "COLLECTIVE_FIELDS", "COLLECTIVE_KINDS", "Collective", "collective_record",
+    "COLLECTIVE_REDUCTIONS",
     "POP_MODES", "Switches", "TeardownExit", "TeardownPending", "RouteEdit",
 ]
 
