@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from csl_harness import compile_files, launched, read
 
-from wsejax import CslError, SdkRuntime
-from wsejax.csl import compile_csl
+from wsejax import CslError
 
 ARCHES = ["wse2", "wse3"]
 
@@ -88,20 +88,15 @@ comptime {
 
 
 def compile_row(tmp_path, arch, edit, main_edit=""):
-    (tmp_path / "layout.csl").write_text(LAYOUT)
-    (tmp_path / "node.csl").write_text(NODE.replace("MAINEDIT", main_edit)
-                                       .replace("EDIT", edit))
-    return compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    return compile_files(tmp_path, {
+        "layout.csl": LAYOUT,
+        "node.csl": NODE.replace("MAINEDIT", main_edit).replace("EDIT", edit)}, arch)
 
 
 def run_row(tmp_path, arch, edit, main_edit="") -> np.ndarray:
-    r = SdkRuntime(compile_row(tmp_path, arch, edit, main_edit), check=True)
-    r.load()
-    r.run()
-    r.launch("main")
-    out = np.zeros(18, np.uint32)
-    r.memcpy_d2h(out, r.get_id("got"), 0, 0, 3, 1, 6, streaming=False)
-    return out.reshape(3, 6)
+    """Each PE's `got` (`[3, 6]`) after `main`, run in check mode."""
+    return read(launched(compile_row(tmp_path, arch, edit, main_edit), check=True), "got", 6,
+                np.uint32)[0]
 
 
 DOWN = 50 + (1 << 4)    # what a handler records: color 4 in teardown
@@ -171,12 +166,9 @@ def test_toggle_io_direction_flips_a_port_each_call(tmp_path, arch):
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_clearing_the_rx_port_leaves_later_wavelets_stuck(tmp_path, arch):
-    r = SdkRuntime(compile_row(tmp_path, arch, "cc.clear_io_direction(c, .RX_WEST);"),
-                   check=True)
-    r.load()
-    r.run()
+    prog = compile_row(tmp_path, arch, "cc.clear_io_direction(c, .RX_WEST);")
     with pytest.raises(Exception, match="unroutable wavelet on color 4"):
-        r.launch("main")
+        launched(prog, check=True)
 
 
 def test_wse3_reset_routes_takes_a_single_rx_direction(tmp_path):
