@@ -22,9 +22,8 @@ SDK requires.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from wsejax import ir
+from wsejax.csl.builtins._registry import rule
 from wsejax.csl.builtins.teardown import _color
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
 from wsejax.csl.values import (
@@ -37,23 +36,15 @@ from wsejax.csl.values import (
     TupleVal,
     describe,
 )
-from wsejax.routes import DIRECTIONS
+from wsejax.frontend.color_config import (
+    FABRIC_IO,
+    ColorConfigAddr,
+    check_reset_rx,
+    io_masks,
+    route_mask,
+)
 
 __all__ = ["ColorConfigAddr", "color_config_module"]
-
-FABRIC_IO = tuple((f"{kind}_{d}", i) for i, (kind, d) in enumerate(
-    [("TX", d) for d in ("WEST", "EAST", "SOUTH", "NORTH", "RAMP")]
-    + [("RX", d) for d in ("WEST", "EAST", "SOUTH", "NORTH", "RAMP")]))
-
-
-@dataclass(frozen=True)
-class ColorConfigAddr:
-    """`get_color_config_addr(color)` of a comptime color: stands for its configuration."""
-
-    color: int
-
-    def freeze(self):
-        return ("color_config_addr", self.color)
 
 
 def _target(c, v, node, what: str) -> int:
@@ -71,12 +62,7 @@ def _emit(c, node, env, color: int, edit: ir.RouteEdit, what: str) -> None:
 def _io(c, v, node, what: str) -> tuple[int, int]:
     """`(rx mask, tx mask)` of one `fabric_io` value."""
     name = v.name if isinstance(v, (EnumVal, EnumLitVal)) else None
-    if name not in dict(FABRIC_IO):
-        raise c.error(f"color_config.{what} takes a color_config.fabric_io direction "
-                      f"(.TX_EAST, .RX_RAMP, ...), got {describe(v)}", node.pos)
-    kind, d = name.split("_")
-    bit = 1 << DIRECTIONS.index(d)
-    return (bit, 0) if kind == "RX" else (0, bit)
+    return rule(c, node, io_masks, name, what, describe(v), pos=node.pos)
 
 
 def _io_fn(op: str, what: str):
@@ -97,13 +83,8 @@ def _directions(c, v, node, field: str) -> tuple[int, int]:
         items = list(v.items)
     else:
         items = [v]
-    mask = 0
-    for d in items:
-        name = getattr(d, "name", None)
-        if name not in DIRECTIONS:
-            raise c.error(f"color_config.reset_routes: .{field} takes a direction or an array "
-                          f"of directions, got {describe(d)}", node.pos)
-        mask |= 1 << DIRECTIONS.index(name)
+    mask = rule(c, node, route_mask, [(getattr(d, "name", None), describe(d)) for d in items],
+                field, pos=node.pos)
     return mask, (len(items) if isinstance(v, (ObjArrayVal, ArrayVal, TupleVal)) else 0)
 
 
@@ -116,9 +97,7 @@ def _reset(c, node, env):
     rx, rx_count = (_directions(c, routes.fields["rx"], node, "rx")
                     if "rx" in routes.fields else (0, 0))
     tx, _ = _directions(c, routes.fields["tx"], node, "tx") if "tx" in routes.fields else (0, 0)
-    if c.arch == "wse3" and rx_count > 1:
-        raise c.error("color_config.reset_routes: on wse3 an .rx array holds a single "
-                      f"direction ([1]direction), got {rx_count}", node.pos)
+    rule(c, node, check_reset_rx, c.arch, rx_count, pos=node.pos)
     _emit(c, node, env, color, ir.RouteEdit(color, "reset", rx, tx), "reset_routes")
 
 
@@ -129,7 +108,8 @@ def _addr(c, node, env):
 
 def color_config_module() -> NativeModule:
     return NativeModule("tile_config/color_config", {
-        "fabric_io": EnumT(object(), FABRIC_IO, "fabric_io"),
+        "fabric_io": EnumT(object(), tuple((n, i) for i, n in enumerate(FABRIC_IO)),
+                           "fabric_io"),
         "get_color_config_addr": native_fn("get_color_config_addr", _addr),
         "set_io_direction": _io_fn("set", "set_io_direction"),
         "toggle_io_direction": _io_fn("toggle", "toggle_io_direction"),
