@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from csl_harness import compile_files, launched, read
 
-from wsejax import CslError
+from wsejax import CslError, FabricFault
 
 ARCHES = ["wse2", "wse3"]
 
@@ -189,3 +189,47 @@ def test_wse3_reset_routes_takes_a_single_rx_direction(tmp_path):
 def test_bad_color_config_calls_are_located_errors(tmp_path, edit, message):
     with pytest.raises(CslError, match=r"node\.csl:\d+:\d+: .*" + message):
         compile_row(tmp_path, "wse2", edit)
+
+
+# A color known only at run time: every color the program configures moves hop by hop, and
+# the call rewrites the one it names at run time.
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("call", [
+    "cc.reset_routes(@get_color(k), .{ .rx = WEST, .tx = RAMP });",
+    "cc.reset_routes(cc.get_color_config_addr(@get_color(k)), .{ .rx = WEST, .tx = RAMP });",
+    "cc.set_io_direction(@get_color(k), .TX_RAMP); cc.clear_io_direction(@get_color(k), "
+    ".TX_EAST);",
+])
+def test_a_color_known_at_run_time_is_rewritten_at_once(tmp_path, arch, call):
+    # as test_a_rewrite_outside_teardown_takes_effect_at_once, the color a runtime u16
+    out = run_row(tmp_path, arch, "", "var k: u16 = 3;\n    k += 1;\n    " + call)
+    assert out.tolist() == [[DOWN, 0, 0, 0, 0, 0], [1, DOWN, 2, 0, 0, 0],
+                            [0, 0, 0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_color_known_at_run_time_in_the_teardown_handler(tmp_path, arch):
+    # as test_reset_routes_in_the_teardown_handler_sends_later_wavelets_the_new_way
+    out = run_row(tmp_path, arch, "var k: u16 = 4;\n    "
+                  "cc.reset_routes(@get_color(k), .{ .rx = WEST, .tx = RAMP });")
+    assert out.tolist() == [[DOWN, 0, 0, 0, 0, 0], [DOWN, 2, 0, 0, 0, 0],
+                            [1, DOWN, 0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_color_known_at_run_time_that_the_program_does_not_route_faults(tmp_path, arch):
+    prog = compile_row(tmp_path, arch, "", "var k: u16 = 7;\n    "
+                       "cc.toggle_io_direction(@get_color(k), .TX_RAMP);")
+    with pytest.raises(FabricFault, match=r"color_config.toggle_io_direction: the color given "
+                       r"at run time is not one the program routes \(a color known only at "
+                       r"run time may name only a color that the layout or a PE program "
+                       r"configures, or one with switches or teardown\)") as err:
+        launched(prog, check=True)
+    assert err.value.pes == [(1, 0)]
+
+
+def test_a_runtime_number_is_not_a_color(tmp_path):
+    with pytest.raises(CslError, match=r"node\.csl:\d+:\d+: .*color_config.reset_routes takes a "
+                                       r"color, got"):
+        compile_row(tmp_path, "wse2", "var k: u16 = 4; cc.reset_routes(k, .{ .tx = RAMP });")

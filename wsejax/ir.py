@@ -26,11 +26,11 @@ import numpy as np
 from wsejax.ir_collectives import (
     COLLECTIVE_FIELDS,
     COLLECTIVE_KINDS,
-    COLLECTIVE_REDUCTIONS,
     Collective,
     collective_record,
 )
 from wsejax.ir_router import POP_MODES, Filter, RouteEdit, Switches, TeardownExit, TeardownPending
+from wsejax.ir_router import RouteEditAt as RouteEditAt
 from wsejax.types import DType
 
 __all__ = [
@@ -50,8 +50,7 @@ __all__ = [
     "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
     "TaskCtl", "Un", "UnblockCmdStream", "While", "symbol_addresses", "walk_stmts",
     "COLLECTIVE_FIELDS", "COLLECTIVE_KINDS", "Collective", "collective_record",
-    "COLLECTIVE_REDUCTIONS",
-    "POP_MODES", "Switches", "TeardownExit", "TeardownPending", "RouteEdit",
+    "POP_MODES", "Switches", "TeardownExit", "TeardownPending", "RouteEdit", "RouteEditAt",
 ]
 
 
@@ -992,4 +991,4 @@ def symbol_addresses(symbols) -> dict[str, int]:
 
 
 Expr = Expr | TeardownPending
-Stmt = Stmt | TeardownExit | RouteEdit
+Stmt = Stmt | TeardownExit | RouteEdit | RouteEditAt

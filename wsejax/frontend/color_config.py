@@ -25,10 +25,11 @@ FABRIC_IO = tuple(f"{kind}_{d}" for kind in ("TX", "RX")
 
 @dataclass(frozen=True)
 class ColorConfigAddr:
-    """`get_color_config_addr(color)` of a color known at compile time: stands for its
-    configuration wherever the color is taken."""
+    """`get_color_config_addr(color)`: stands for the color's configuration wherever the
+    color is taken. `color` is its number, or the u16 IR expression of a color known only at
+    run time."""
 
-    color: int
+    color: object
 
     def freeze(self):
         return ("color_config_addr", self.color)

@@ -32,6 +32,7 @@ from wsejax.csl.values import (
 )
 from wsejax.frontend import RuleError
 from wsejax.frontend.fabric import check_queue, check_queue_free
+from wsejax.ir_collectives import COLLECTIVE_REDUCTIONS
 from wsejax.types import DType
 
 U32 = DType.u32
@@ -202,7 +203,7 @@ class _Ops:
             cb = args[2 + nbuf]
             if not (isinstance(cb, TaskIdVal) and cb.kind == "local"):
                 raise c.error(f"{kind}: the callback is a local task ID", node.args[2 + nbuf].pos)
-            dtype = DType.f32 if kind in ir.COLLECTIVE_REDUCTIONS else U32
+            dtype = DType.f32 if kind in COLLECTIVE_REDUCTIONS else U32
             bufs = [_buffer(c, env, args[1 + k], node.args[1 + k].pos, kind, dtype)
                     for k in range(nbuf)]
             send, recv = (bufs[0], None) if nbuf == 1 else bufs

@@ -7,11 +7,13 @@ RX_SOUTH, RX_NORTH, RX_RAMP), `get_color_config_addr(c)`, `set_io_direction(c, d
 `reset_routes(c, comptime .{ .rx = ..., .tx = ... })`, where `c` is a color or the address
 `get_color_config_addr` gave for one.
 
-Policy. The color must be known at compile time (a color known only at run time is a located
-error), and so is the address: `get_color_config_addr` of a comptime color is a comptime value
-standing for that color's configuration. Any call naming a color makes that color routed hop
-by hop (`wsejax.switches`), with position 0's rx and tx held per PE at run time; the call
-(`ir.RouteEdit`) changes them on the calling PE only, from the moment it runs, teardown or not
+Policy. `get_color_config_addr` of a color stands for that color's configuration (a comptime
+value, or one known at run time with the color). Any call naming a comptime color makes that
+color routed hop by hop (`wsejax.switches`), with position 0's rx and tx held per PE at run
+time; a call naming a color known only at run time (a `color` handle held at run time,
+`ir.RouteEditAt`) makes every color the program configures routed hop by hop, and names one of
+them (another color faults the PE, saying so). The call (`ir.RouteEdit`) changes position 0 on
+the calling PE only, from the moment it runs, teardown or not
 (the SDK describes the calls for use in a teardown phase; outside it the router simply uses
 the new ports from its next move, wavelets it already holds included). Positions 1..3 keep the
 ports they were given at load time. A PE with no config for the color has one afterwards (the
@@ -32,6 +34,8 @@ from wsejax.csl.values import (
     EnumT,
     EnumVal,
     ObjArrayVal,
+    RtHandleVal,
+    RVal,
     StructVal,
     TupleVal,
     describe,
@@ -47,16 +51,25 @@ from wsejax.frontend.color_config import (
 __all__ = ["ColorConfigAddr", "color_config_module"]
 
 
-def _target(c, v, node, what: str) -> int:
+def _target(c, v, node, what: str):
+    """The color a call names: its number, or the u16 expression of one known only at run
+    time."""
     if isinstance(v, ColorConfigAddr):
         return v.color
+    if isinstance(v, RtHandleVal) and v.kind == "color":
+        return v.expr
+    if isinstance(v, (RVal, RtHandleVal)):
+        raise c.error(f"color_config.{what} takes a color, got {describe(v)}", node.pos)
     return _color(c, v, node, f"color_config.{what}")
 
 
-def _emit(c, node, env, color: int, edit: ir.RouteEdit, what: str) -> None:
+def _emit(c, node, env, color, op: str, rx: int, tx: int, what: str) -> None:
     fn = c.need_fn(env, node.pos, f"color_config.{what}()")
-    env.module.pe.teardown_colors.add(color)
-    fn.emit(edit)
+    if isinstance(color, int):
+        env.module.pe.teardown_colors.add(color)
+        fn.emit(ir.RouteEdit(color, op, rx, tx))
+    else:
+        fn.emit(ir.RouteEditAt(color, op, rx, tx))
 
 
 def _io(c, v, node, what: str) -> tuple[int, int]:
@@ -70,7 +83,7 @@ def _io_fn(op: str, what: str):
         target, io = call_args(c, node, env, 2)
         color = _target(c, target, node, what)
         rx, tx = _io(c, io, node, what)
-        _emit(c, node, env, color, ir.RouteEdit(color, op, rx, tx), what)
+        _emit(c, node, env, color, op, rx, tx, what)
 
     return native_fn(what, impl)
 
@@ -98,12 +111,12 @@ def _reset(c, node, env):
                     if "rx" in routes.fields else (0, 0))
     tx, _ = _directions(c, routes.fields["tx"], node, "tx") if "tx" in routes.fields else (0, 0)
     rule(c, node, check_reset_rx, c.arch, rx_count, pos=node.pos)
-    _emit(c, node, env, color, ir.RouteEdit(color, "reset", rx, tx), "reset_routes")
+    _emit(c, node, env, color, "reset", rx, tx, "reset_routes")
 
 
 def _addr(c, node, env):
     (v,) = call_args(c, node, env, 1)
-    return ColorConfigAddr(_color(c, v, node, "color_config.get_color_config_addr"))
+    return ColorConfigAddr(_target(c, v, node, "get_color_config_addr"))
 
 
 def color_config_module() -> NativeModule:
