@@ -107,3 +107,110 @@ def out_row(program, n: int, dtype, w: int = 2):
     ref.launch("main")
     return eng, np.stack([np.asarray(ref.memory(x, 0)["out"]).reshape(-1)[:n]
                           for x in range(w)]).astype(dtype)
+
+
+# ------------------------------------------------------------------------------------------
+# Two-PE and row programs: compile a set of files, run `main` on the engine and the
+# reference, read a symbol back, and check a located error.
+
+_LINK_LAYOUT = """
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 2, .height = 1 });
+const link: color = @get_color(4);
+layout {
+  @set_rectangle(2, 1);
+  @set_tile_code(0, 0, "sender.csl", .{ .memcpy_params = memcpy.get_params(0), .link = link });
+  @set_color_config(0, 0, link, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ EAST } } });
+  @set_tile_code(1, 0, "receiver.csl", .{ .memcpy_params = memcpy.get_params(1), .link = link });
+  @set_color_config(1, 0, link, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } }CONFIG });
+  @export_name("main", fn()void);
+  @export_name("NAME", [*]TYPE, true);
+}
+"""
+
+
+def link_layout(name: str = "out", t: str = "u32", receiver_config: str = "") -> str:
+    """A 1x2 layout: PE (0, 0) runs sender.csl and sends east on color 4 (param `link`) to
+    PE (1, 0), which runs receiver.csl; both export `main` and `name` ([*]t).
+    `receiver_config` is added to PE (1, 0)'s color config (e.g. `, .filter = ...`)."""
+    return (_LINK_LAYOUT.replace("CONFIG", receiver_config).replace("NAME", name)
+            .replace("TYPE", t))
+
+
+# The head of a sender on `link` (of `link_layout`): output queue 2 and two fabout DSDs of one
+# wavelet, `data` and `marks` (control wavelets).
+LINK_SENDER_HEAD = """
+param memcpy_params;
+param link: color;
+const sys = @import_module("<memcpy/memcpy>", memcpy_params);
+const ctrl = @import_module("<control>");
+const oq = @get_output_queue(2);
+const data = @get_dsd(fabout_dsd, if (@is_arch("wse3")) .{ .extent = 1, .output_queue = oq }
+                      else .{ .extent = 1, .fabric_color = link, .output_queue = oq });
+const marks = @get_dsd(fabout_dsd, if (@is_arch("wse3"))
+                       .{ .extent = 1, .control = true, .output_queue = oq }
+                       else .{ .extent = 1, .control = true, .fabric_color = link,
+                               .output_queue = oq });
+"""
+
+
+def link_sender(body: str, name: str = "out") -> str:
+    """A sender on `link` whose `main` runs `body` (over `LINK_SENDER_HEAD`'s `data` and
+    `marks`), then unblocks memcpy; it exports `main` and an unused `name` ([8]u32)."""
+    return LINK_SENDER_HEAD + f"""var {name} = @zeros([8]u32);
+var {name}_ptr: [*]u32 = &{name};
+fn main() void {{
+{body}
+  sys.unblock_cmd_stream();
+}}
+comptime {{
+  if (@is_arch("wse3")) {{ @initialize_queue(oq, .{{ .color = link }}); }}
+  @export_symbol(main);
+  @export_symbol({name}_ptr, "{name}");
+}}
+"""
+
+
+def compile_files(tmp_path, files: dict, arch: str = "wse2"):
+    """Write `files` (name -> text, as they are; the layout is layout.csl) into `tmp_path` and
+    compile them with memcpy for `arch`."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    return compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+
+
+def launched(program, check: bool = False) -> SdkRuntime:
+    """A runtime of `program` (in check mode: engine and reference compared after every
+    command) after `main` ran."""
+    r = SdkRuntime(program, check=check)
+    r.load()
+    r.run()
+    r.launch("main")
+    return r
+
+
+def engine_and_reference(program, name: str, n: int, dtype=np.uint32):
+    """Exported `name` (`n` 32-bit words a PE) of every PE after `main`, `[H, W, n]`, from
+    the engine and from the reference run apart."""
+    from wsejax.reference import Reference
+
+    got = read(launched(program), name, n, dtype)
+    ref = Reference(program)
+    ref.launch("main")
+    w, h = program.width, program.height
+    want = np.zeros(w * h * n, dtype)
+    ref.memcpy_d2h(want, name, 0, 0, w, h, n)
+    return got, want.reshape(h, w, n)
+
+
+def receiver_outputs(program, name: str = "out", n: int = 8, dtype=np.uint32):
+    """The receiver's (PE (1, 0)'s, of `link_layout`) `name` (`n` words) after `main`, from
+    the engine and from the reference."""
+    got, want = engine_and_reference(program, name, n, dtype)
+    return got[0, 1], want[0, 1]
+
+
+def assert_located(err, path, where: str, message: str) -> None:
+    """CslError `err` holds `message` and points at the first `where` of file `path`."""
+    assert message in err.message, str(err)
+    assert err.file.endswith(path.name), str(err)
+    assert (err.line, err.col) == position(path.read_text(), where), str(err)

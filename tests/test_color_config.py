@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from csl_harness import compile_files, launched, read
 
-from wsejax import CslError, SdkRuntime
-from wsejax.csl import compile_csl
+from wsejax import CslError, FabricFault
 
 ARCHES = ["wse2", "wse3"]
 
@@ -88,20 +88,15 @@ comptime {
 
 
 def compile_row(tmp_path, arch, edit, main_edit=""):
-    (tmp_path / "layout.csl").write_text(LAYOUT)
-    (tmp_path / "node.csl").write_text(NODE.replace("MAINEDIT", main_edit)
-                                       .replace("EDIT", edit))
-    return compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    return compile_files(tmp_path, {
+        "layout.csl": LAYOUT,
+        "node.csl": NODE.replace("MAINEDIT", main_edit).replace("EDIT", edit)}, arch)
 
 
 def run_row(tmp_path, arch, edit, main_edit="") -> np.ndarray:
-    r = SdkRuntime(compile_row(tmp_path, arch, edit, main_edit), check=True)
-    r.load()
-    r.run()
-    r.launch("main")
-    out = np.zeros(18, np.uint32)
-    r.memcpy_d2h(out, r.get_id("got"), 0, 0, 3, 1, 6, streaming=False)
-    return out.reshape(3, 6)
+    """Each PE's `got` (`[3, 6]`) after `main`, run in check mode."""
+    return read(launched(compile_row(tmp_path, arch, edit, main_edit), check=True), "got", 6,
+                np.uint32)[0]
 
 
 DOWN = 50 + (1 << 4)    # what a handler records: color 4 in teardown
@@ -171,12 +166,9 @@ def test_toggle_io_direction_flips_a_port_each_call(tmp_path, arch):
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_clearing_the_rx_port_leaves_later_wavelets_stuck(tmp_path, arch):
-    r = SdkRuntime(compile_row(tmp_path, arch, "cc.clear_io_direction(c, .RX_WEST);"),
-                   check=True)
-    r.load()
-    r.run()
+    prog = compile_row(tmp_path, arch, "cc.clear_io_direction(c, .RX_WEST);")
     with pytest.raises(Exception, match="unroutable wavelet on color 4"):
-        r.launch("main")
+        launched(prog, check=True)
 
 
 def test_wse3_reset_routes_takes_a_single_rx_direction(tmp_path):
@@ -197,3 +189,47 @@ def test_wse3_reset_routes_takes_a_single_rx_direction(tmp_path):
 def test_bad_color_config_calls_are_located_errors(tmp_path, edit, message):
     with pytest.raises(CslError, match=r"node\.csl:\d+:\d+: .*" + message):
         compile_row(tmp_path, "wse2", edit)
+
+
+# A color known only at run time: every color the program configures moves hop by hop, and
+# the call rewrites the one it names at run time.
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("call", [
+    "cc.reset_routes(@get_color(k), .{ .rx = WEST, .tx = RAMP });",
+    "cc.reset_routes(cc.get_color_config_addr(@get_color(k)), .{ .rx = WEST, .tx = RAMP });",
+    "cc.set_io_direction(@get_color(k), .TX_RAMP); cc.clear_io_direction(@get_color(k), "
+    ".TX_EAST);",
+])
+def test_a_color_known_at_run_time_is_rewritten_at_once(tmp_path, arch, call):
+    # as test_a_rewrite_outside_teardown_takes_effect_at_once, the color a runtime u16
+    out = run_row(tmp_path, arch, "", "var k: u16 = 3;\n    k += 1;\n    " + call)
+    assert out.tolist() == [[DOWN, 0, 0, 0, 0, 0], [1, DOWN, 2, 0, 0, 0],
+                            [0, 0, 0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_color_known_at_run_time_in_the_teardown_handler(tmp_path, arch):
+    # as test_reset_routes_in_the_teardown_handler_sends_later_wavelets_the_new_way
+    out = run_row(tmp_path, arch, "var k: u16 = 4;\n    "
+                  "cc.reset_routes(@get_color(k), .{ .rx = WEST, .tx = RAMP });")
+    assert out.tolist() == [[DOWN, 0, 0, 0, 0, 0], [DOWN, 2, 0, 0, 0, 0],
+                            [1, DOWN, 0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_color_known_at_run_time_that_the_program_does_not_route_faults(tmp_path, arch):
+    prog = compile_row(tmp_path, arch, "", "var k: u16 = 7;\n    "
+                       "cc.toggle_io_direction(@get_color(k), .TX_RAMP);")
+    with pytest.raises(FabricFault, match=r"color_config.toggle_io_direction: the color given "
+                       r"at run time is not one the program routes \(a color known only at "
+                       r"run time may name only a color that the layout or a PE program "
+                       r"configures, or one with switches or teardown\)") as err:
+        launched(prog, check=True)
+    assert err.value.pes == [(1, 0)]
+
+
+def test_a_runtime_number_is_not_a_color(tmp_path):
+    with pytest.raises(CslError, match=r"node\.csl:\d+:\d+: .*color_config.reset_routes takes a "
+                                       r"color, got"):
+        compile_row(tmp_path, "wse2", "var k: u16 = 4; cc.reset_routes(k, .{ .tx = RAMP });")

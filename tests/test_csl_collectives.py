@@ -1,8 +1,8 @@
-"""`<collectives_2d>`: broadcast, scatter, gather and reduce_fadds over the rows (x axis) or
-the columns (y axis) of the rectangle, each step's callback task starting the next. Results
-are checked against numpy, and the engine against the reference (check mode compares every
-symbol and clock after each command); a line whose PEs issue different collectives faults,
-one whose PEs do not all issue one is a deadlock, and misuse is a located CslError."""
+"""`<collectives_2d>`: broadcast, scatter, gather, reduce_fadds and reduce_fmax over the rows (x
+axis) or the columns (y axis) of the rectangle, each step's callback task starting the next.
+Results are checked against numpy, and the engine against the reference (check mode compares
+every symbol and clock after each command); a line whose PEs issue different collectives
+faults, one whose PEs do not all issue one is a deadlock, and misuse is a located CslError."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ layout {{
   @export_name("sc", [*]u32, true);
   @export_name("ga", [*]u32, true);
   @export_name("rd", [*]f32, true);
+  @export_name("mx", [*]f32, true);
   @export_name("main", fn()void);
 }}
 """
@@ -62,12 +63,14 @@ var bc = @zeros([n * P]u32);
 var sc = @zeros([n]u32);
 var ga = @zeros([n * P]u32);
 var rd = @zeros([n]f32);
+var mx = @zeros([n]f32);
 var inp_ptr: [*]u32 = &inp;
 var finp_ptr: [*]f32 = &finp;
 var bc_ptr: [*]u32 = &bc;
 var sc_ptr: [*]u32 = &sc;
 var ga_ptr: [*]u32 = &ga;
 var rd_ptr: [*]f32 = &rd;
+var mx_ptr: [*]f32 = &mx;
 
 var state: u16 = 0;
 var ranks: u16 = 0;
@@ -85,6 +88,7 @@ task step() void {{
     }},
     2 => {{ mpi.gather(root, &inp[1], &ga, n, step_id); }},
     3 => {{ mpi.reduce_fadds(root, &finp, @ptrcast([*]f32, &rd), n, step_id); }},
+    4 => {{ mpi.reduce_fmax(root, &finp, &mx, n, step_id); }},
     else => {{ sys.unblock_cmd_stream(); }},
   }}
   state += 1;
@@ -99,6 +103,7 @@ comptime {{
   @export_symbol(sc_ptr, "sc");
   @export_symbol(ga_ptr, "ga");
   @export_symbol(rd_ptr, "rd");
+  @export_symbol(mx_ptr, "mx");
   @export_symbol(main);
 }}
 """
@@ -140,7 +145,33 @@ def expected(axis, inp, finp, bc, root, n):
     for p in range(line):
         total = (total + finp[:, p]).astype(np.float32)
     rd[:, root] = total
-    return tuple(t(a) for a in (bc, sc, ga, rd))
+    mx = np.zeros((lines, line, n), np.float32)
+    mx[:, root] = max_num(finp)
+    return tuple(t(a) for a in (bc, sc, ga, rd, mx))
+
+
+def max_num(finp):
+    """IEEE maxNum of `finp` (`[lines, line, n]`) along each line: a NaN loses to a number,
+    +0 beats -0."""
+    best = np.fmax.reduce(finp, axis=1)
+    plus_zero = np.any((finp == 0) & ~np.signbit(finp), axis=1)
+    return np.where(best == 0, np.where(plus_zero, np.float32(0), np.float32(-0.0)), best)
+
+
+def special_inputs(finp, axis):
+    """`finp` (`[H, W, n]`) with each line's elements 0 to 2 made the cases maxNum decides:
+    -0 against +0 (odd lines: all -0), a NaN at rank 0 against numbers, and all NaN; odd
+    lines are negative throughout (a maximum is not taken from 0)."""
+    t = (lambda a: a) if axis == "x" else (lambda a: np.swapaxes(a, 0, 1))
+    f = t(finp).copy()
+    f[1::2] -= np.float32(10)
+    f[:, :, 0] = np.float32(-0.0)
+    f[0::2, 1, 0] = np.float32(0.0)
+    if f.shape[2] > 1:
+        f[:, 0, 1] = np.float32(np.nan)
+    if f.shape[2] > 2:
+        f[:, :, 2] = np.float32(np.nan)
+    return t(f)
 
 
 def run_all(tmp_path, arch, axis, w, h, root, n):
@@ -153,7 +184,7 @@ def check(prog, axis, root, n):
     line = w if axis == "x" else h
     rng = np.random.default_rng(root * 10 + n)
     inp = rng.integers(0, 2**32, (h, w, n * line + 1), dtype=np.uint32)
-    finp = rng.uniform(-4, 4, (h, w, n)).astype(np.float32)
+    finp = special_inputs(rng.uniform(-4, 4, (h, w, n)).astype(np.float32), axis)
     bc = rng.integers(0, 2**32, (h, w, n * line), dtype=np.uint32)
     rt = SdkRuntime(prog, check=True)
     rt.load()
@@ -163,10 +194,15 @@ def check(prog, axis, root, n):
     put(rt, "bc", bc)
     rt.launch("main", nonblock=False)
     got = (get(rt, "bc", (h, w, n * line), np.uint32), get(rt, "sc", (h, w, n), np.uint32),
-           get(rt, "ga", (h, w, n * line), np.uint32), get(rt, "rd", (h, w, n), np.float32))
+           get(rt, "ga", (h, w, n * line), np.uint32), get(rt, "rd", (h, w, n), np.float32),
+           get(rt, "mx", (h, w, n), np.float32))
     rt.stop()
-    for name, g, e in zip(("bc", "sc", "ga", "rd"), got, expected(axis, inp, finp, bc, root, n)):
+    want = expected(axis, inp, finp, bc, root, n)
+    for name, g, e in zip(("bc", "sc", "ga", "rd", "mx"), got, want):
         np.testing.assert_array_equal(g, e, err_msg=name)
+    # maxNum's zeros are signed: the bits of every element that is not a NaN
+    num = ~np.isnan(want[4])
+    np.testing.assert_array_equal(got[4].view(np.uint32)[num], want[4].view(np.uint32)[num])
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -193,6 +229,7 @@ const done_id: local_task_id = @get_local_task_id(20);
 var buf = @zeros([4]u32);
 var inp = @zeros([1]u32); var finp = @zeros([1]f32); var bc = @zeros([1]u32);
 var sc = @zeros([1]u32); var ga = @zeros([1]u32); var rd = @zeros([1]f32);
+var mx = @zeros([1]f32); var p6: [*]f32 = &mx;
 var p0: [*]u32 = &inp; var p1: [*]f32 = &finp; var p2: [*]u32 = &bc;
 var p3: [*]u32 = &sc; var p4: [*]u32 = &ga; var p5: [*]f32 = &rd;
 task done() void {{ sys.unblock_cmd_stream(); }}
@@ -203,6 +240,7 @@ comptime {{
   @bind_local_task(done, done_id);
   @export_symbol(p0, "inp"); @export_symbol(p1, "finp"); @export_symbol(p2, "bc");
   @export_symbol(p3, "sc"); @export_symbol(p4, "ga"); @export_symbol(p5, "rd");
+  @export_symbol(p6, "mx");
   @export_symbol(main);
 }}
 """
@@ -324,6 +362,8 @@ def test_pe_import_params_are_checked(tmp_path, params, message):
      r"broadcast takes \[\*\]u32 buffers, got \[\*\]f32"),
     ("mpi.reduce_fadds(root, &inp, &rd, n, step_id);",
      r"reduce_fadds takes \[\*\]f32 buffers, got \[\*\]u32"),
+    ("mpi.reduce_fmax(root, &inp, &mx, n, step_id);",
+     r"reduce_fmax takes \[\*\]f32 buffers, got \[\*\]u32"),
     ("mpi.broadcast(root, &bc, n, 3);", "broadcast: the callback is a local task ID"),
     ("mpi.gather(root, &inp, &ga, n);", "gather takes 5 argument"),
     ("var r: i16 = 0; mpi.broadcast(r, &bc, n, step_id);",

@@ -9,46 +9,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import position
-from test_on_control import LAYOUT, outputs
+from csl_harness import (
+    assert_located,
+    compile_files,
+    link_layout,
+    link_sender,
+    receiver_outputs,
+)
 
 from wsejax import CslError
-from wsejax.csl import compile_csl
 
-SENDER = """
-param memcpy_params;
-param link: color;
-const sys = @import_module("<memcpy/memcpy>", memcpy_params);
-const ctrl = @import_module("<control>");
-const oq = @get_output_queue(2);
-var out = @zeros([8]u32);
-var out_ptr: [*]u32 = &out;
-const data = @get_dsd(fabout_dsd, if (@is_arch("wse3")) .{ .extent = 1, .output_queue = oq }
-                      else .{ .extent = 1, .fabric_color = link, .output_queue = oq });
-const marks = @get_dsd(fabout_dsd, if (@is_arch("wse3"))
-                       .{ .extent = 1, .control = true, .output_queue = oq }
-                       else .{ .extent = 1, .control = true, .fabric_color = link,
-                               .output_queue = oq });
-fn mark() void {
-  @mov32(marks, ctrl.encode_control_task_payload(@get_control_task_id(40)));
-}
-fn main() void {
-  @mov32(data, @as(u32, 11));
+SENDER = link_sender("""  @mov32(data, @as(u32, 11));
   @mov32(data, @as(u32, 12));
-  mark();
+  @mov32(marks, ctrl.encode_control_task_payload(@get_control_task_id(40)));
   @mov32(data, @as(u32, 13));
   @mov32(data, @as(u32, 14));
-  mark();
+  @mov32(marks, ctrl.encode_control_task_payload(@get_control_task_id(40)));
   @mov32(data, @as(u32, 15));
-  @mov32(data, @as(u32, 16));
-  sys.unblock_cmd_stream();
-}
-comptime {
-  if (@is_arch("wse3")) { @initialize_queue(oq, .{ .color = link }); }
-  @export_symbol(main);
-  @export_symbol(out_ptr, "out");
-}
-"""
+  @mov32(data, @as(u32, 16));""", "out")
 
 # out[0..2]: the two wavelets read after the filter; out[2]: 1 per run of `after`, 100 per
 # run of control task 40.
@@ -94,16 +72,15 @@ EXPECT = np.array([15, 16, 1, 0, 0, 0, 0, 0], np.uint32)
 
 
 def compile_pair(tmp_path, arch: str, start: str):
-    (tmp_path / "layout.csl").write_text(LAYOUT)
-    (tmp_path / "sender.csl").write_text(SENDER)
-    (tmp_path / "receiver.csl").write_text(RECEIVER.replace("START", start))
-    return compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
+    return compile_files(tmp_path, {"layout.csl": link_layout("out", "u32"),
+                                    "sender.csl": SENDER,
+                                    "receiver.csl": RECEIVER.replace("START", start)}, arch)
 
 
 @pytest.mark.parametrize("arch", ["wse2", "wse3"])
 def test_dfilt_drops_data_until_its_control_wavelets_are_seen(tmp_path, arch):
     start = "@dfilt(filt_dsd, .{ .async = true, .activate = after_id });"
-    got, want = outputs(compile_pair(tmp_path, arch, start))
+    got, want = receiver_outputs(compile_pair(tmp_path, arch, start))
     np.testing.assert_array_equal(got, EXPECT)
     np.testing.assert_array_equal(want, EXPECT)
 
@@ -112,7 +89,7 @@ def test_dfilt_drops_data_until_its_control_wavelets_are_seen(tmp_path, arch):
 def test_dfilt_on_a_register_loaded_with_async(tmp_path, arch):
     start = """@load_to_dsr(in_dsr, filt_dsd, .{ .async = true, .activate = after_id });
   @dfilt(in_dsr);"""
-    got, want = outputs(compile_pair(tmp_path, arch, start))
+    got, want = receiver_outputs(compile_pair(tmp_path, arch, start))
     np.testing.assert_array_equal(got, EXPECT)
     np.testing.assert_array_equal(want, EXPECT)
 
@@ -132,7 +109,4 @@ def test_dfilt_on_a_register_loaded_with_async(tmp_path, arch):
 def test_dfilt_mistakes_are_located_errors(tmp_path, start, where, message):
     with pytest.raises(CslError) as err:
         compile_pair(tmp_path, "wse3", start)
-    e = err.value
-    assert message in e.message, str(e)
-    assert e.file.endswith("receiver.csl"), str(e)
-    assert (e.line, e.col) == position((tmp_path / "receiver.csl").read_text(), where), str(e)
+    assert_located(err.value, tmp_path / "receiver.csl", where, message)

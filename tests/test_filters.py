@@ -8,50 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import position
+from csl_harness import (
+    assert_located,
+    compile_files,
+    link_layout,
+    link_sender,
+    receiver_outputs,
+)
 
-from wsejax import CslError, SdkRuntime
-from wsejax.csl import compile_csl
-from wsejax.reference import Reference
+from wsejax import CslError
 
-LAYOUT = """
-const memcpy = @import_module("<memcpy/get_params>", .{ .width = 2, .height = 1 });
-const link: color = @get_color(4);
-layout {
-  @set_rectangle(2, 1);
-  @set_tile_code(0, 0, "sender.csl", .{ .memcpy_params = memcpy.get_params(0), .link = link });
-  @set_color_config(0, 0, link, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ EAST } } });
-  @set_tile_code(1, 0, "receiver.csl", .{ .memcpy_params = memcpy.get_params(1), .link = link });
-  @set_color_config(1, 0, link, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } }FILTER });
-  @export_name("main", fn()void);
-  @export_name("log", [*]u32, true);
-}
-"""
-
-SENDER = """
-param memcpy_params;
-param link: color;
-const sys = @import_module("<memcpy/memcpy>", memcpy_params);
-const ctrl = @import_module("<control>");
-const oq = @get_output_queue(2);
-var log = @zeros([8]u32);
-var log_ptr: [*]u32 = &log;
-const data = @get_dsd(fabout_dsd, if (@is_arch("wse3")) .{ .extent = 1, .output_queue = oq }
-                      else .{ .extent = 1, .fabric_color = link, .output_queue = oq });
-const marks = @get_dsd(fabout_dsd, if (@is_arch("wse3"))
-                       .{ .extent = 1, .control = true, .output_queue = oq }
-                       else .{ .extent = 1, .control = true, .fabric_color = link,
-                               .output_queue = oq });
-fn main() void {
-SEND
-  sys.unblock_cmd_stream();
-}
-comptime {
-  if (@is_arch("wse3")) { @initialize_queue(oq, .{ .color = link }); }
-  @export_symbol(main);
-  @export_symbol(log_ptr, "log");
-}
-"""
+SENDER = link_sender("SEND", "log")
 
 # Data wavelet v is logged as v, control wavelet with data t as 1000 + t; after `M` entries
 # the receiver finishes.
@@ -98,21 +65,11 @@ def send_lines(items: str) -> str:
 
 def logs(tmp_path, arch: str, items: str, filt: str, m: int, receiver: str = RECEIVER):
     """What the receiver logged, from the engine and from the reference (8 words each)."""
-    (tmp_path / "layout.csl").write_text(LAYOUT.replace("FILTER", ",\n    .filter = " + filt))
-    (tmp_path / "sender.csl").write_text(SENDER.replace("SEND", send_lines(items)))
-    (tmp_path / "receiver.csl").write_text(receiver.replace("M)", f"{m})"))
-    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
-    r = SdkRuntime(prog)
-    r.load()
-    r.run()
-    r.launch("main")
-    got = np.zeros(16, np.uint32)
-    r.memcpy_d2h(got, r.get_id("log"), 0, 0, 2, 1, 8, streaming=False)
-    ref = Reference(prog)
-    ref.launch("main")
-    want = np.zeros(16, np.uint32)
-    ref.memcpy_d2h(want, "log", 0, 0, 2, 1, 8)
-    return got[8:], want[8:]
+    prog = compile_files(tmp_path, {
+        "layout.csl": link_layout("log", "u32", ",\n    .filter = " + filt),
+        "sender.csl": SENDER.replace("SEND", send_lines(items)),
+        "receiver.csl": receiver.replace("M)", f"{m})")}, arch)
+    return receiver_outputs(prog, "log", 8)
 
 
 def padded(values) -> np.ndarray:
@@ -200,10 +157,9 @@ comptime {
   @comptime_assert(tc.filters.num_filters == 24);
 }
 fn main() void {}""")
-    (tmp_path / "layout.csl").write_text(LAYOUT.replace("FILTER", ""))
-    (tmp_path / "sender.csl").write_text(SENDER.replace("SEND", ""))
-    (tmp_path / "receiver.csl").write_text(recv.replace("M)", "1)"))
-    compile_csl(tmp_path / "layout.csl", memcpy=True)
+    compile_files(tmp_path, {"layout.csl": link_layout("log", "u32"),
+                             "sender.csl": SENDER.replace("SEND", ""),
+                             "receiver.csl": recv.replace("M)", "1)")}, "wse2")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -232,12 +188,8 @@ BIND = "comptime { @bind_local_task(f, @get_local_task_id(20)); }"
 def test_filter_misuse_is_refused_with_its_reason(tmp_path, arch, line, where, message):
     recv = RECEIVER.replace("fn main() void {}", 'const tc = @import_module("<tile_config>");\n'
                             + line + "\nfn main() void {}")
-    (tmp_path / "layout.csl").write_text(LAYOUT.replace("FILTER", ""))
-    (tmp_path / "sender.csl").write_text(SENDER.replace("SEND", ""))
-    (tmp_path / "receiver.csl").write_text(recv.replace("M)", "1)"))
     with pytest.raises(CslError) as err:
-        compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
-    e = err.value
-    assert message in e.message, str(e)
-    assert e.file.endswith("receiver.csl"), str(e)
-    assert (e.line, e.col) == position(recv, where), str(e)
+        compile_files(tmp_path, {"layout.csl": link_layout("log", "u32"),
+                                 "sender.csl": SENDER.replace("SEND", ""),
+                                 "receiver.csl": recv.replace("M)", "1)")}, arch)
+    assert_located(err.value, tmp_path / "receiver.csl", where, message)

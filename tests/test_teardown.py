@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from csl_harness import compile_files, launched, read
 
-from wsejax import CslError, SdkRuntime
-from wsejax.csl import compile_csl
+from wsejax import CslError
 
 ARCHES = ["wse2", "wse3"]
 
@@ -91,25 +91,15 @@ TEARDOWN_IN_THE_MIDDLE = """
 
 
 def compile_row(tmp_path, arch, send="", recv="", handler="", bind="", last=""):
-    (tmp_path / "layout.csl").write_text(LAYOUT.replace("LAST", last))
-    (tmp_path / "node.csl").write_text(
-        NODE.replace("HANDLER", handler).replace("SEND", send).replace("RECV", recv)
-        .replace("BIND", bind))
-    return compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
-
-
-def launched(prog) -> SdkRuntime:
-    r = SdkRuntime(prog, check=True)
-    r.load()
-    r.run()
-    r.launch("main")
-    return r
+    return compile_files(tmp_path, {
+        "layout.csl": LAYOUT.replace("LAST", last),
+        "node.csl": NODE.replace("HANDLER", handler).replace("SEND", send)
+        .replace("RECV", recv).replace("BIND", bind)}, arch)
 
 
 def got(r) -> np.ndarray:
-    out = np.zeros(18, np.uint32)
-    r.memcpy_d2h(out, r.get_id("got"), 0, 0, 3, 1, 6, streaming=False)
-    return out.reshape(3, 6)
+    """Each PE's `got` (`[3, 6]`)."""
+    return read(r, "got", 6, np.uint32)[0]
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -117,7 +107,7 @@ def test_a_teardown_command_suspends_each_router_it_passes_until_its_handler_exi
         tmp_path, arch):
     prog = compile_row(tmp_path, arch, send=TEARDOWN_IN_THE_MIDDLE, handler=HANDLER,
                        bind="@set_teardown_handler(on_teardown, c);")
-    out = got(launched(prog))
+    out = got(launched(prog, check=True))
     # each router the command passed ran its PE's handler once (color 4: 50 + 16); the
     # receiver took 1 before its router went into teardown and 2 after every router left it
     np.testing.assert_array_equal(out[0], [66, 0, 0, 0, 0, 0])
@@ -134,7 +124,7 @@ def test_teardown_true_holds_the_color_until_the_program_exits(tmp_path, arch):
 """
     prog = compile_row(tmp_path, arch, send="@mov32(data, 7); @mov32(data, 8);",
                        recv=recv, last=", .teardown = true")
-    out = got(launched(prog))
+    out = got(launched(prog, check=True))
     np.testing.assert_array_equal(out[2], [7, 8, 0, 0, 16, 1])
     # PE 1's color never was in teardown
     np.testing.assert_array_equal(out[1], [0, 0, 0, 0, 0, 0])
@@ -142,7 +132,7 @@ def test_teardown_true_holds_the_color_until_the_program_exits(tmp_path, arch):
 
 def test_a_color_left_in_teardown_holds_its_wavelets(tmp_path):
     prog = compile_row(tmp_path, "wse2", send="@mov32(data, 7);", last=", .teardown = true")
-    r = launched(prog)
+    r = launched(prog, check=True)
     # the wavelet waits in PE 2's router: nothing arrives, and nothing faults
     np.testing.assert_array_equal(got(r)[2], [0] * 6)
 
@@ -152,7 +142,7 @@ def test_activating_get_task_id_runs_the_handlers_of_the_colors_in_teardown(tmp_
     prog = compile_row(tmp_path, "wse2", send="@mov32(data, 7); @mov32(data, 8);",
                        recv="@activate(tc.teardown.get_task_id());", handler=HANDLER,
                        bind="@set_teardown_handler(on_teardown, c);", last=", .teardown = true")
-    out = got(launched(prog))
+    out = got(launched(prog, check=True))
     np.testing.assert_array_equal(out[2], [66, 7, 8, 0, 0, 0])
     np.testing.assert_array_equal(out[0], [0] * 6)
 

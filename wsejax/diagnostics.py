@@ -24,7 +24,8 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "MAX_LISTED_PES", "PRNG_SEED", "PeSummary", "as
            "index_out_of_range", "loop_ran_past", "map_writes_memory", "microthread_clash",
            "nowhere_to_go", "read_before_assigned", "recursive_call", "started_while_running",
            "stream_short", "stuck_lines", "unbound_control_task",
-           "collective_buffer", "collective_busy", "collective_mismatch", "collective_root"]
+           "collective_buffer", "collective_busy", "collective_mismatch", "collective_root",
+           "route_edit_color"]
 
 DEFAULT_LOOP_LIMIT = 1 << 22         # iterations of one loop nest, and ticks of one command
 PRNG_SEED = 0xDEADBEEF & 0x7FFFFF    # the documented initial state, in the LFSR's 23 bits
@@ -228,3 +229,16 @@ def collective_mismatch(axis: str) -> str:
     """Every PE of a line issued a collective, but not the same one."""
     return (f"<collectives_2d>: the PEs of a {_line(axis)} issued different collectives "
             "(operation, root or count)")
+
+
+# ------------------------------------------------------------------------------------------------
+# `<tile_config>.color_config` of a color known only at run time
+
+ROUTE_EDIT_CALLS = {"reset": "reset_routes", "set": "set_io_direction",
+                    "clear": "clear_io_direction", "toggle": "toggle_io_direction"}
+
+
+def route_edit_color(op: str) -> str:
+    return (f"color_config.{ROUTE_EDIT_CALLS[op]}: the color given at run time is not one "
+            "the program routes (a color known only at run time may name only a color that "
+            "the layout or a PE program configures, or one with switches or teardown)")

@@ -29,7 +29,19 @@ from wsejax.ir_collectives import (
     Collective,
     collective_record,
 )
-from wsejax.ir_router import POP_MODES, Filter, RouteEdit, Switches, TeardownExit, TeardownPending
+from wsejax.ir_memory import symbol_addresses
+from wsejax.ir_router import (
+    POP_MODES,
+    Filter,
+    FilterEdit,
+    QueueStatus,
+    RouteEdit,
+    RouteEditAt,
+    SwitchEdit,
+    Switches,
+    TeardownExit,
+    TeardownPending,
+)
 from wsejax.types import DType
 
 __all__ = [
@@ -49,7 +61,7 @@ __all__ = [
     "ScalarOperand", "Select", "SetBase", "SetLength", "SetStride", "Stmt", "Symbol", "Task",
     "TaskCtl", "Un", "UnblockCmdStream", "While", "symbol_addresses", "walk_stmts",
     "COLLECTIVE_FIELDS", "COLLECTIVE_KINDS", "Collective", "collective_record",
-    "POP_MODES", "Switches", "TeardownExit", "TeardownPending", "RouteEdit",
+    "POP_MODES", "Switches", "TeardownExit", "TeardownPending", "RouteEdit", "RouteEditAt",
 ]
 
 
@@ -979,23 +991,5 @@ class Program:
         return dataclasses.replace(self, **changes)
 
 
-def symbol_addresses(symbols) -> dict[str, int]:
-    """The byte address of each symbol of a PE program: in declaration order, each aligned to
-    its element size (or `align`, if larger), the first at 16 (0 is a null pointer)."""
-    out = {}
-    at = 16
-    for s in symbols:
-        w = max(s.dtype.nbytes, s.align)
-        at += -at % w
-        out[s.name] = at
-        at += s.nbytes
-    return out
-
-
-Expr = Expr | TeardownPending
-Stmt = Stmt | TeardownExit | RouteEdit
-
-from wsejax.ir_router import FilterEdit, QueueStatus, SwitchEdit  # noqa: E402  (tile_config)
-
-Expr = Expr | QueueStatus
-Stmt = Stmt | FilterEdit | SwitchEdit
+Expr = Expr | TeardownPending | QueueStatus
+Stmt = Stmt | TeardownExit | RouteEdit | RouteEditAt | FilterEdit | SwitchEdit

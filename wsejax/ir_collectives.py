@@ -10,10 +10,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from wsejax.ir import Expr
 
-__all__ = ["COLLECTIVE_FIELDS", "COLLECTIVE_KINDS", "Collective", "collective_record"]
+__all__ = [
+    "COLLECTIVE_FIELDS", "COLLECTIVE_KINDS", "COLLECTIVE_REDUCTIONS", "Collective",
+    "collective_record",
+]
 
 
-COLLECTIVE_KINDS = ("broadcast", "scatter", "gather", "reduce_fadds")
+COLLECTIVE_KINDS = ("broadcast", "scatter", "gather", "reduce_fadds", "reduce_fmax")
+# the reductions: f32 buffers, the root receives the line's elements combined in rank order
+COLLECTIVE_REDUCTIONS = ("reduce_fadds", "reduce_fmax")
 COLLECTIVE_FIELDS = ("kind", "root", "count", "callback", "send", "send_at", "recv", "recv_at")
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from wsejax.types import DType
 
 __all__ = ["FILTER_FIELDS", "ROUTE_EDITS", "SWITCH_EDITS", "Filter", "FilterEdit", "POP_MODES",
-           "QueueStatus", "RouteEdit", "SwitchEdit", "Switches", "TeardownExit",
+           "QueueStatus", "RouteEdit", "RouteEditAt", "SwitchEdit", "Switches", "TeardownExit",
            "TeardownPending"]
 
 
@@ -83,6 +83,20 @@ class RouteEdit:
     a config for the color."""
 
     color: int
+    op: str
+    rx: int
+    tx: int
+
+
+@dataclass(frozen=True)
+class RouteEditAt:
+    """A `color_config` call on the PE's router for a color known only at run time: `color`
+    is its u16 expression; otherwise a `RouteEdit`. A program holding one moves every color
+    it configures (by the layout or a PE program, or with switches or teardown) hop by hop;
+    the call acts on the color's row of those routers' tables, and a color not among them
+    faults the PE (`diagnostics.route_edit_color`)."""
+
+    color: object      # an `ir.Expr` of type u16
     op: str
     rx: int
     tx: int

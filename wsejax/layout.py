@@ -215,12 +215,29 @@ def _switch_tables(width, height, classes, class_of, configs, switches) -> dict:
     """The hop-by-hop tables of the colors with switches (`wsejax.switches`)."""
     every = dict(switches)
     more = {col for pe in classes for col in pe.teardown_colors}
+    if any(_edits_a_runtime_color(pe) for pe in classes):
+        more |= _hop_by_hop_candidates(configs, switches)
     for c, pe in enumerate(classes):
         if pe.switches:
             ys, xs = np.nonzero(class_of == c)
             for color, sw in pe.switches:
                 every.update({(x, y, color): sw for x, y in zip(xs.tolist(), ys.tolist())})
     return build_switch_tables(width, height, configs, every, more) if every or more else {}
+
+
+def _edits_a_runtime_color(pe: ir.PeProgram) -> bool:
+    """Does `pe` rewrite the routes of a color known only at run time (`ir.RouteEditAt`)?
+    Then every color the program configures moves hop by hop: those are the colors it may
+    name."""
+    return any(isinstance(s, ir.RouteEditAt) for f in pe.functions
+               for s in ir.walk_stmts(f.body))
+
+
+def _hop_by_hop_candidates(configs, switches) -> set:
+    """The colors configured at some PE, but the pairs (c, c ^ 1) that swap colors, whose
+    wavelets change color on the way (`wsejax.routes`)."""
+    swapping = {col & ~1 for (_, _, col), route in configs.items() if any(route[2:])}
+    return {col for _, _, col in list(configs) + list(switches) if col & ~1 not in swapping}
 
 
 def _resolve(width, height, configs) -> dict:

@@ -179,6 +179,7 @@ from wsejax.dsl._ops import (
     and16,
     clz,
     ctz,
+    dfilt,
     fabsh,
     fabss,
     faddh,
@@ -232,6 +233,9 @@ from wsejax.dsl._tasks import (
     task,
     unblock,
     unblock_cmd_stream,
+)
+from wsejax.dsl._tile_config import (
+    tile_config,
 )
 from wsejax.dsl._values import (
     DsdValue as DsdValue,
@@ -292,3 +296,5 @@ __all__ += [
 ]
 # 64-bit integers, and the lengths of FIFOs set at run time
 __all__ += ["i64", "set_fifo_read_length", "set_fifo_write_length", "u64"]
+# data filters, and the <tile_config> library (its color_config)
+__all__ += ["dfilt", "tile_config"]

@@ -36,6 +36,9 @@ from wsejax.frontend.dsds import check_width, raw_bits_source, raw_literal
 from wsejax.frontend.fabric import (
     Operand,
     check_async,
+    check_dfilt_async,
+    check_dfilt_options,
+    check_dfilt_source,
     check_fifo_length,
     check_hooks,
     check_index,
@@ -44,7 +47,9 @@ from wsejax.frontend.fabric import (
     check_map_operands,
     check_map_output,
     check_map_result,
+    check_on_control,
     check_stream_operands,
+    on_control_action,
     op_may_end_early,
 )
 from wsejax.frontend.simd import check_map_simd, check_simd_operands
@@ -98,7 +103,7 @@ def _packed(v) -> bool:
 
 
 def _op_config(name: str, operands, async_, activate, unblock, index,
-               ut_id=None) -> ir.OpConfig | None:
+               ut_id=None, on_control=None) -> ir.OpConfig | None:
     """The config struct of a DSD op (spec 5.4) from its keyword arguments."""
     what = f"@{name}"
     if not isinstance(async_, (bool, np.bool_)):
@@ -115,12 +120,24 @@ def _op_config(name: str, operands, async_, activate, unblock, index,
         unblock=None if unblock is None else ir.Const(
             _task_id(unblock, f"{what} unblock", local_only=False), u16),
         index=None if index is None else _expr(index, u16, f"{what} index"),
-        ut_id=None if ut_id is None else _ut_expr(ut_id, f"{what} ut_id"))
+        ut_id=None if ut_id is None else _ut_expr(ut_id, f"{what} ut_id"),
+        on_control=None if on_control is None else _on_control(name, on_control, infos))
     return None if config == ir.OpConfig() else config
 
 
+def _on_control(name: str, fields, infos) -> ir.OnControl:
+    """`on_control=`: a dict of one of `terminate=True`, `activate=task`, `unblock=task`
+    (CSL's `.on_control` struct), on an op that reads a fabin_dsd."""
+    action = _rule(on_control_action, name, fields, repr)
+    _rule(check_on_control, name, infos)
+    if action == "terminate":
+        return ir.OnControl("terminate")
+    task = _task_id(fields[action], f"@{name} .{action}", local_only=action == "activate")
+    return ir.OnControl(action, ir.Const(task, u16))
+
+
 def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
-            index=None, ut_id=None):
+            index=None, ut_id=None, on_control=None):
     """Emit DSD operation `name`; gives its result: a runtime bool (`Val`) where a
     synchronous op with a FIFO operand may end early, else True."""
     spec = opspec.OPS[name]
@@ -147,12 +164,30 @@ def _dsd_op(name: str, dest, *srcs, async_=False, activate=None, unblock=None,
           [_operand_info(v) for v in (dest,) + srcs])
     _rule(check_simd_operands, name, [_packed(v) for v in (dest,) + srcs],
           [t.bits for t in (spec.dest,) + spec.srcs])
-    config = _op_config(name, (dest,) + srcs, async_, activate, unblock, index, ut_id)
+    config = _op_config(name, (dest,) + srcs, async_, activate, unblock, index, ut_id,
+                        on_control)
     site = body.program.site()
     body.emit(ir.DsdOp(name, dop, tuple(operands), site, config))
     if op_may_end_early(bool(async_), any(isinstance(v, FifoHandle) for v in (dest,) + srcs)):
         return Val(ir.OpOk(site))
     return True
+
+
+def dfilt(fabin, *, async_=False, activate=None, unblock=None, ut_id=None, index=None,
+          on_control=None) -> None:
+    """`@dfilt(fabin, .{ .async = true, ... })`: a data filter on `fabin`'s input queue drops
+    the data wavelets until it has seen `extent` control wavelets, then completes with its
+    hooks (`activate`, `unblock`). It runs asynchronously (`async_=True`); `index` and
+    `on_control` do not apply to it."""
+    body = _body("@dfilt")
+    kind = fabin.kind if isinstance(fabin, DsdValue) else None
+    _rule(check_dfilt_source, kind if kind == "fabin_dsd" else f"a {kind}" if kind else
+          repr(fabin))
+    _rule(check_dfilt_options, [k for k, v in (("index", index), ("on_control", on_control))
+                                if v is not None])
+    _rule(check_dfilt_async, bool(async_))
+    config = _op_config("dfilt", (fabin,), async_, activate, unblock, None, ut_id)
+    body.emit(ir.DsdOp("dfilt", ir.DsdOperand(fabin.expr), (), body.program.site(), config))
 
 
 def set_fifo_read_length(fifo, n) -> None:
@@ -174,16 +209,18 @@ def _set_fifo_length(op: str, end: str, fifo, n) -> None:
 def _make_op(name: str):
     spec = opspec.OPS[name]
 
-    def op(dest, *srcs, async_=False, activate=None, unblock=None, index=None, ut_id=None):
+    def op(dest, *srcs, async_=False, activate=None, unblock=None, index=None, ut_id=None,
+           on_control=None):
         return _dsd_op(name, dest, *srcs, async_=async_, activate=activate, unblock=unblock,
-                       index=index, ut_id=ut_id)
+                       index=index, ut_id=ut_id, on_control=on_control)
 
     op.__name__ = name
     op.__qualname__ = name
     op.__doc__ = (f"`@{name}`: destination {spec.dest}, sources "
                   f"{', '.join(map(str, spec.srcs))}; forms {', '.join(spec.forms)}. "
                   "Keyword arguments are the config struct: async_, activate, unblock, index, "
-                  "ut_id (wse3).")
+                  "ut_id (wse3), on_control (a dict: terminate=True, activate=task or "
+                  "unblock=task).")
     return op
 
 

@@ -6,7 +6,8 @@ holds a pending record and all records agree on kind, root and count; where they
 one but disagree, each PE of the line faults (`diagnostics.collective_mismatch`). For the
 complete lines, at once on every PE: each PE's send buffer is read (`L` elements from its
 offset, `L` the largest collective buffer of any class), the 32-bit elements move along the
-line as MPI's broadcast / scatter / gather / reduce (f32 sums, in rank order from 0) would,
+line as MPI's broadcast / scatter / gather / reduce (f32 sums or `fmaxs` maxima, in rank
+order from 0) would,
 the receive buffers are written, the records cleared and the callback tasks activated.
 """
 
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 import jax.numpy as jnp
 from jax import lax
 
-from wsejax import ir
+from wsejax import ir, ops
 from wsejax.diagnostics import collective_mismatch
 from wsejax.engine.machine import Machine, bitview
 from wsejax.engine.state import task_bit
@@ -124,19 +125,27 @@ def _moved(eng: Engine, m: Machine, rec, mem, axis: str, done):
     safe = jnp.maximum(cnt, 1)
     gat = jnp.take_along_axis(s.reshape(n, 1, -1), jnp.clip(
         jnp.minimum(k // safe, p_count - 1) * size + k % safe, 0, p_count * size - 1), axis=2)
-    vals = bitview(s, DType.u32, DType.f32)
-    total, _ = lax.scan(lambda acc, x: (acc + x, None), jnp.zeros((n, size), jnp.float32),
-                        jnp.swapaxes(vals, 0, 1))
-    red = bitview(total, DType.f32, DType.u32)[:, None, :]
+    red = _reduced(s, ops.OPS["fadds"].fn, from_zero=True)
+    rmax = _reduced(s, ops.OPS["fmaxs"].fn, from_zero=False)
     choices = [(bcast, ~at_root & (k < cnt)), (scat, k < cnt),
                (jnp.broadcast_to(gat, s.shape), at_root & (k < cnt * p_count)),
-               (jnp.broadcast_to(red, s.shape), at_root & (k < cnt))]
+               (jnp.broadcast_to(red, s.shape), at_root & (k < cnt)),
+               (jnp.broadcast_to(rmax, s.shape), at_root & (k < cnt))]
     out = jnp.zeros(s.shape, jnp.uint32)
     wm = jnp.zeros(s.shape, bool)
     for code, (v, where) in enumerate(choices, start=1):
         out = jnp.where(kind == code, v, out)
         wm = jnp.where(kind == code, where, wm)
     return _lines(out, axis), _lines(wm & done[:, None, None], axis)
+
+
+def _reduced(s, fn, from_zero: bool):
+    """`[N, 1, L]` uint32: the f32 elements of `s` (`[N, P, L]` bits) combined by `fn` along
+    the line in rank order, from +0 (sums) or from rank 0's elements (maxima)."""
+    vals = jnp.swapaxes(bitview(s, DType.u32, DType.f32), 0, 1)
+    init, rest = (jnp.zeros_like(vals[0]), vals) if from_zero else (vals[0], vals[1:])
+    total, _ = lax.scan(lambda acc, x: (fn(acc, x), None), init, rest)
+    return bitview(total, DType.f32, DType.u32)[:, None, :]
 
 
 def _written(eng: Engine, m: Machine, rec, mem, out, wm) -> dict:

@@ -21,7 +21,8 @@ from wsejax.hardware import (
 __all__ = ["DIRECTIONS", "FABRIC_DSDS", "Operand", "check_async", "check_color",
            "check_control_task_id", "check_data_task_source", "check_direction", "check_hooks",
            "check_index", "check_initialised", "check_local_task_id", "check_map_arity",
-           "check_on_control",
+           "check_on_control", "check_dfilt_async", "check_dfilt_options",
+           "check_dfilt_source", "on_control_action",
            "check_map_input", "check_map_operands", "check_map_output", "check_map_result",
            "check_queue", "check_queue_free", "check_stream_operands", "check_unbound",
            "check_fifo_length", "fail", "op_may_end_early"]
@@ -188,6 +189,44 @@ def check_on_control(op: str, operands: list[Operand]) -> None:
     if not any(o.kind == "fabin_dsd" for o in operands[1:]):
         fail(".on_control needs a fabin_dsd source: it acts on a control wavelet arriving on "
              "the operation's fabric input", f"@{op}")
+
+
+def on_control_action(op: str, fields, shown) -> str:
+    """`.on_control`'s struct `fields` (a dict): one field, `.terminate = true`,
+    `.activate = task` or `.unblock = task`; gives the field's name (`shown(v)`: how the
+    front end shows value v)."""
+    what = f"@{op}: .on_control"
+    form = (f"{what} takes one of .{{ .terminate = true }}, .{{ .activate = task }}, "
+            ".{ .unblock = task }")
+    if not isinstance(fields, dict) or len(fields) != 1:
+        fail(form)
+    (action, arg), = fields.items()
+    if action == "terminate" and arg is not True:
+        fail(f"{what}: .terminate takes true, got {'false' if arg is False else shown(arg)}")
+    if action not in ("terminate", "activate", "unblock"):
+        fail(form)
+    return action
+
+
+def check_dfilt_source(source: str) -> None:
+    """`@dfilt` filters a fabin_dsd (`source`: "fabin_dsd", or how the front end shows what
+    it was given)."""
+    if source != "fabin_dsd":
+        fail(f"@dfilt takes a fabin_dsd or a dsr_src1 loaded with one, got {source}", None, 0)
+
+
+def check_dfilt_options(options) -> None:
+    """`@dfilt`'s config has none of `.index` and `.on_control` (`options`: its names)."""
+    for k in ("index", "on_control"):
+        if k in options:
+            fail(f"option .{k} does not apply to a data filter", "@dfilt")
+
+
+def check_dfilt_async(async_: bool) -> None:
+    """`@dfilt` runs asynchronously."""
+    if not async_:
+        fail("@dfilt runs asynchronously: give it .{ .async = true } (or load its register "
+             "with .async = true)")
 
 
 def check_async(op: str, operands: list[Operand]) -> None:

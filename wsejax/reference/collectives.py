@@ -7,7 +7,8 @@ one array of 32-bit elements (`fabric.collective_buffers`) with room for what mo
 records kind, root, count, callback and of each buffer the array's index and element offset.
 A line whose healthy PEs all hold a record completes when the records agree on kind, root and
 count (else each of its PEs faults): the elements move as MPI's would (reduce_fadds sums f32
-in rank order from 0, each step rounded to f32), the records clear and each PE's callback task
+in rank order from 0, each step rounded to f32; reduce_fmax takes IEEE maxNum, `@fmaxs`'s
+rule, in rank order), the records clear and each PE's callback task
 is activated.
 """
 
@@ -24,6 +25,7 @@ from wsejax.diagnostics import (
 )
 from wsejax.fabric import collective_buffers
 from wsejax.reference.pe import PE, Fault, Frame
+from wsejax.reference.scalars import maxnum
 
 __all__ = ["CollectiveInterpreter"]
 
@@ -142,6 +144,12 @@ def _received(kind: str, p: int, root: int, count: int, sends: list):
         return None
     if kind == "gather":
         return np.concatenate([s[:count] for s in sends]).astype(np.uint32)
+    if kind == "reduce_fmax":
+        best = sends[0][:count].view(np.float32).copy()
+        for s in sends[1:]:
+            for i, v in enumerate(s[:count].view(np.float32)):
+                best[i] = maxnum(best[i], v)
+        return best.view(np.uint32)
     total = np.zeros(count, np.float32)
     for s in sends:
         total = (total + s[:count].view(np.float32)).astype(np.float32)

@@ -22,6 +22,7 @@ from wsejax.diagnostics import (
     map_writes_memory,
     read_before_assigned,
     recursive_call,
+    route_edit_color,
 )
 from wsejax.errors import ProgramError
 from wsejax.hardware import UT_ID_COUNT
@@ -347,6 +348,12 @@ class Interpreter:
 
     def stmt_RouteEdit(self, pe: PE, s: ir.RouteEdit, fr: Frame) -> None:
         self._route_edit(pe, s)
+
+    def stmt_RouteEditAt(self, pe: PE, s: ir.RouteEditAt, fr: Frame) -> None:
+        color = int(self._expr(pe, s.color, fr))
+        if color not in self._switched:
+            raise Fault(route_edit_color(s.op))
+        self._route_edit(pe, ir.RouteEdit(color, s.op, s.rx, s.tx))
 
     def stmt_TeardownExit(self, pe: PE, s: ir.TeardownExit, fr: Frame) -> None:
         self._teardown_exit(pe, s.color)

@@ -21,7 +21,12 @@ from wsejax.csl.builtins.dsd_ops import _operand_info
 from wsejax.csl.builtins.dsrs import DsrVal, op_config_of_dsrs
 from wsejax.csl.builtins.op_config import op_config
 from wsejax.csl.values import DsdVal, DsdVarRef, StructVal, describe
-from wsejax.frontend.fabric import check_async
+from wsejax.frontend.fabric import (
+    check_async,
+    check_dfilt_async,
+    check_dfilt_options,
+    check_dfilt_source,
+)
 
 __all__: list[str] = []
 
@@ -37,9 +42,7 @@ def _dfilt(c, node, env):
     config = _config(c, node, env, cfg)
     if isinstance(v, DsrVal):
         config = op_config_of_dsrs(c, node, [pe.dsrs[v.name]], config)
-    if config is None or not config.async_:
-        raise c.error("@dfilt runs asynchronously: give it .{ .async = true } (or load its "
-                      "register with .async = true)", node.pos)
+    rule(c, node, check_dfilt_async, config is not None and config.async_, pos=node.pos)
     rule(c, node, check_async, node.name, [_operand_info(c, v, node, pe)], pos=node.pos)
     fn.emit(ir.DsdOp("dfilt", operand, (), pe.site(), config))
     return None
@@ -58,13 +61,9 @@ def _operand(c, node, pe, v) -> ir.DsdOperand:
         return ir.DsdOperand(ir.DsdVar(v.name))
     if isinstance(v, (DsdVal, DsdVarRef)):
         d = c.dsd_of(v, node.pos)
-        if d.kind == "fabin_dsd":
-            return ir.DsdOperand(d.expr)
-        what = f"a {d.kind}"
-    else:
-        what = describe(v)
-    raise c.error(f"@dfilt takes a fabin_dsd or a dsr_src1 loaded with one, got {what}",
-                  node.args[0].pos)
+        rule(c, node, check_dfilt_source, d.kind if d.kind == "fabin_dsd" else f"a {d.kind}")
+        return ir.DsdOperand(d.expr)
+    rule(c, node, check_dfilt_source, describe(v))
 
 
 def _config(c, node, env, cfg) -> ir.OpConfig | None:
@@ -74,7 +73,5 @@ def _config(c, node, env, cfg) -> ir.OpConfig | None:
     if not isinstance(cfg, StructVal):
         raise c.error(f"@dfilt takes a config struct like .{{ .async = true }}, got "
                       f"{describe(cfg)}", node.args[1].pos)
-    for k in ("index", "on_control"):
-        if k in cfg.fields:
-            raise c.error(f"@dfilt: option .{k} does not apply to a data filter", node.pos)
+    rule(c, node, check_dfilt_options, cfg.fields, pos=node.pos)
     return op_config(c, cfg, node, env)

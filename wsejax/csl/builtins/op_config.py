@@ -9,7 +9,7 @@ from wsejax.csl.builtins._registry import rule
 from wsejax.csl.builtins.queues import _priority
 from wsejax.csl.builtins.tasks import _local_id, _task_id, _ut_expr, runtime_id
 from wsejax.csl.values import CNum, RtHandleVal, RVal, StructVal, describe
-from wsejax.frontend.fabric import check_hooks
+from wsejax.frontend.fabric import check_hooks, on_control_action
 from wsejax.types import DType
 
 __all__ = ["OP_OPTIONS", "op_config"]
@@ -53,20 +53,11 @@ def _hook(resolve, what: str):
 
 def _on_control(c, v, node) -> ir.OnControl:
     """`.on_control = .{ .terminate = true }`, `.{ .activate = t }` or `.{ .unblock = t }`."""
-    what = f"@{node.name}: .on_control"
-    form = (f"{what} takes one of .{{ .terminate = true }}, .{{ .activate = task }}, "
-            ".{ .unblock = task }")
-    if not isinstance(v, StructVal) or len(v.fields) != 1:
-        raise c.error(form, node.pos)
-    (action, arg), = v.fields.items()
+    fields = v.fields if isinstance(v, StructVal) else None
+    action = rule(c, node, on_control_action, node.name, fields, describe, pos=node.pos)
     if action == "terminate":
-        if arg is not True:
-            got = "false" if arg is False else describe(arg)
-            raise c.error(f"{what}: .terminate takes true, got {got}", node.pos)
         return ir.OnControl("terminate")
-    if action not in ("activate", "unblock"):
-        raise c.error(form, node.pos)
-    return ir.OnControl(action, _OP_FIELDS[action](c, arg, node))
+    return ir.OnControl(action, _OP_FIELDS[action](c, fields[action], node))
 
 
 # the readers of the config options that become IR, in `ir.OpConfig`'s order

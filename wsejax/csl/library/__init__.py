@@ -56,8 +56,9 @@ any CSL file is.
 - `<debug>`: `.key` and `.buffer_size` give a trace buffer; `trace_bool/u8/i8/u16/i16/f16/
   u32/i32/f32`, `trace(x)`, `trace_string`, `trace_timestamp` append records the host reads
   with `cerebras.sdk.debug.debug_util` (`wsejax.csl.library._debug`, `wsejax.trace`).
-- `<collectives_2d/params>`, `<collectives_2d/pe>`: broadcast, scatter, gather and
-  reduce_fadds over a row or a column (`wsejax.csl.library._collectives`, `ir.Collective`).
+- `<collectives_2d/params>`, `<collectives_2d/pe>`: broadcast, scatter, gather,
+  reduce_fadds and reduce_fmax over a row or a column (`wsejax.csl.library._collectives`,
+  `ir.Collective`).
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ every PE (ranks are the PE's coordinates), so it never splits a tile class. The 
 two local task IDs of each axis belong to the library: the program may not route those colors
 itself (`@set_color_config` / `@set_local_color_config` of one is a located error, in either
 order), nor bind those IDs in a PE program that imports `<collectives_2d/pe>`. The PE side's
-`init()`, `broadcast`, `scatter`, `gather` and `reduce_fadds` become `ir.Collective` nodes
-(buffers: `[*]u32`, `[*]f32` for reduce_fadds, known at compile time or not; the root, the
-count: comptime or runtime integers; the callback: a local task ID); each records the
-operation and returns; the engine and the reference
+`init()`, `broadcast`, `scatter`, `gather`, `reduce_fadds` and `reduce_fmax` become
+`ir.Collective` nodes (buffers: `[*]u32`, `[*]f32` for the reductions, known at compile time
+or not; the root, the count: comptime or runtime integers; the callback: a local task ID);
+each records the operation and returns; the engine and the reference
 complete it once every PE of the line has issued it, then activate each PE's callback task.
 `pe_id` is the PE's rank on its axis (its x coordinate for the x axis, y for the y axis).
 """
@@ -32,6 +32,7 @@ from wsejax.csl.values import (
 )
 from wsejax.frontend import RuleError
 from wsejax.frontend.fabric import check_queue, check_queue_free
+from wsejax.ir_collectives import COLLECTIVE_REDUCTIONS
 from wsejax.types import DType
 
 U32 = DType.u32
@@ -202,7 +203,7 @@ class _Ops:
             cb = args[2 + nbuf]
             if not (isinstance(cb, TaskIdVal) and cb.kind == "local"):
                 raise c.error(f"{kind}: the callback is a local task ID", node.args[2 + nbuf].pos)
-            dtype = DType.f32 if kind == "reduce_fadds" else U32
+            dtype = DType.f32 if kind in COLLECTIVE_REDUCTIONS else U32
             bufs = [_buffer(c, env, args[1 + k], node.args[1 + k].pos, kind, dtype)
                     for k in range(nbuf)]
             send, recv = (bufs[0], None) if nbuf == 1 else bufs
@@ -214,7 +215,7 @@ class _Ops:
 
 def _buffer(c, env, v, pos, kind: str, dtype) -> ir.Expr:
     """The u16 byte address of a buffer argument: a pointer (known at compile time or not) to
-    `dtype` elements (u32, or f32 for reduce_fadds)."""
+    `dtype` elements (u32, or f32 for the reductions)."""
     if isinstance(v, RPtr):
         elem = v.type.elem
     elif isinstance(v, PtrVal):
