@@ -175,6 +175,21 @@ def test_pe_coordinates_as_params_and_parity_routes_give_per_pe_tables(tmp_path)
             assert routes[(x, y, color)] == (("RAMP",), ("RAMP",))
 
 
+def test_ranges_with_steps_struct_consts_and_fields_compile_the_same_at_once(tmp_path):
+    text = layout("""
+  for (@range(u16, 4)) |y| {
+    const row = .{ .even = y % 2 == 0, .base = @as(i32, y) * 10 };
+    for (@range(u16, 0, 5, 1)) |x| {
+      const color = if (row.even) c2 else c3;
+      @set_tile_code(x, y, "pe.csl", .{ .px = x, .py = y, .k = row.base, .flag = row.even,
+                                        .c_out = color });
+    }
+  }""")
+    fast, slow, taken = both(tmp_path, text)
+    assert taken and program_key(fast) == program_key(slow)
+    np.testing.assert_array_equal(dict(fast.tables)["pe:k"], np.mgrid[0:4, 0:5][0] * 10)
+
+
 @pytest.mark.parametrize("pre", [
     "var t: u16 = x; t += 1;",                                     # a var, assigned
     "if (y == 9) { break; }",                                     # a jump

@@ -5,8 +5,9 @@
 
 Passes: parse (`parser`, a lark grammar in `grammar.lark`), then comptime evaluation
 (`comptime`, with `builtins` and the natively implemented `library` modules) of the layout
-block; the tiles' PE programs are instantiated into tile classes (`wsejax.tile_classes`: tiles
-whose params differ only by numbers and bools share a class reading per-PE tables, unless the
+block, whose loops run over all their iterations at once where they can (`layout_vec`); the
+tiles' PE programs are instantiated into tile classes (`wsejax.tile_classes`: tiles whose
+params differ only by numbers and bools share a class reading per-PE tables, unless the
 program needs those values at comptime); then `wsejax.layout.build_program` validates the
 whole.
 

@@ -38,7 +38,7 @@ from wsejax.csl.values import CNum, ModuleVal, RangeVal, StructVal, TupleVal
 from wsejax.errors import CslError
 from wsejax.types import DType
 
-__all__ = ["RouteBatch", "TileBatch", "run_loop"]
+__all__ = ["Num", "Obj", "RouteBatch", "Struct", "TileBatch", "combine", "run_loop"]
 
 # builtins whose value depends only on their arguments (no record, no state)
 PURE_BUILTINS = frozenset({"as", "get_color", "range", "get_rectangle", "type_of",
@@ -129,7 +129,8 @@ def run_loop(c, s: ast.For, env) -> list | None:
     out: list = []
     try:
         _VecRun(c, out).stmt(s, _Scope(env.child(), {}, 1))
-    except (_NoVec, CslError):
+    except (_NoVec, CslError, ArithmeticError, ValueError, TypeError, IndexError):
+        # what the per-iteration run does with it (an error, where it is one) is the answer
         c._steps = steps
         return None
     return out
@@ -207,21 +208,21 @@ def _codes(v, n: int) -> tuple[np.ndarray, list]:
     if isinstance(v, Struct):
         names = list(v.fields)
         parts = [_codes(v.fields[k], n) for k in names]
-        first, inv = _combine([p[0] for p in parts], n)
+        first, inv = combine([p[0] for p in parts], n)
         table = [StructVal({k: p[1][p[0][i]] for k, p in zip(names, parts)})
                  for i in first.tolist()]
         return inv, table
     return np.zeros(n, np.intp), [v]
 
 
-def _combine(codes: list, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct combinations of `codes` (each [n]): `(first iteration of each, the
-    combination of each iteration)`."""
+def combine(codes: list, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct combinations of `codes` (each [n] non-negative integers): `(first
+    iteration of each, the combination of each iteration)`."""
     key = np.zeros(n, np.int64)
     for k in codes:
         size = int(k.max()) + 1 if n else 1
-        if key.size and int(key.max()) * size > (1 << 62):
-            raise _NoVec
+        if n and (int(key.max()) + 1) * size > (1 << 62):
+            key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
         key = key * size + k
     _, first, inv = np.unique(key, return_index=True, return_inverse=True)
     return first, inv.reshape(-1)
@@ -397,7 +398,7 @@ class _VecRun:
         xs, ys = self.coords(e, sc)
         color = _as_obj(self.ev(e.args[2], sc), sc.n)
         config = _as_obj(self.ev(e.args[3], sc), sc.n)
-        first, inv = _combine([color.idx, config.idx], sc.n)
+        first, inv = combine([color.idx, config.idx], sc.n)
         for k, i in enumerate(first.tolist()):
             cid, route, filt, switches = color_config(
                 self.c, color.table[color.idx[i]], config.table[config.idx[i]], e)
@@ -449,7 +450,7 @@ class _VecRun:
         """e evaluated once per distinct combination of the varying values it reads."""
         names = self.reads(e, sc)
         parts = [_codes(sc.vary[k], sc.n) for k in names]
-        first, inv = _combine([p[0] for p in parts], sc.n)
+        first, inv = combine([p[0] for p in parts], sc.n)
         if first.size > MAX_COMBOS:
             raise _NoVec
         values = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsejax.csl.layout_vec import Num, Obj, TileBatch
+from wsejax.csl.layout_vec import Num, Obj, TileBatch, combine
 from wsejax.csl.values import CNum, ColorVal
 from wsejax.frontend.tiles import ParamKinds, vary_values
 from wsejax.tile_classes import Group, TableNames, vary_color
@@ -82,18 +82,10 @@ def _shape_codes(batch: TileBatch, n: int, kinds: ParamKinds):
                                             len(seen)) for u in col.table], np.intp)
         codes.append(entry[col.idx] if col.table else col.idx)
         keys.append(list(seen))
-    key = np.zeros(n, np.int64)
-    for k, ks in zip(codes, keys):
-        key = key * len(ks) + k
-    uniq, inv = np.unique(key, return_inverse=True)
-    shapes = []
-    for u in uniq.tolist():
-        parts = []
-        for ks in reversed(keys):
-            parts.append(ks[u % len(ks)])
-            u //= len(ks)
-        shapes.append(tuple(zip(names, reversed(parts))))
-    return inv.reshape(-1), shapes
+    first, inv = combine(codes, n)
+    shapes = [tuple((name, ks[k[i]]) for name, ks, k in zip(names, keys, codes))
+              for i in first.tolist()]
+    return inv, shapes
 
 
 def batch_groups(batches: list, w: int, kinds: ParamKinds, numbers_fast) -> list[Group]:
