@@ -41,6 +41,7 @@ def fake_csl(monkeypatch, gemv_program, tmp_path):
     fake.error = None
 
     def compile_csl(top, **kwargs):
+        assert isinstance(kwargs.pop("timings"), dict)      # filled with the phases' times
         fake.calls.append((top, kwargs))
         if fake.error is not None:
             raise fake.error

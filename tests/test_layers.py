@@ -26,7 +26,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "wsejax"
 # (module prefix, layer, family); the longest matching prefix wins
 LAYERS = [
     ("wsejax.errors", 0, "base"), ("wsejax.types", 0, "base"), ("wsejax.hardware", 0, "base"),
-    ("wsejax.cb16", 0, "base"),
+    ("wsejax.cb16", 0, "base"), ("wsejax.progress", 0, "base"),
     ("wsejax.dsd", 1, "model"), ("wsejax.fabric", 1, "model"), ("wsejax.memcpy", 1, "model"),
     ("wsejax.diagnostics", 1, "model"), ("wsejax.opspec", 1, "model"),
     ("wsejax.trace", 1, "model"),

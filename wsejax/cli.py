@@ -25,6 +25,7 @@ import os
 import re
 import runpy
 import sys
+import time
 import traceback
 
 import wsejax
@@ -53,7 +54,7 @@ usage: wsejax cslc TOP.csl [-o DIR] [--arch=wse2|wse3] [--fabric-dims=W,H]
                    [--fabric-offsets=X,Y] [--params NAME:VALUE[,NAME:VALUE...]]...
                    [--colors NAME:VALUE[,NAME:VALUE...]]... [--memcpy] [--channels N]
                    [--import-path DIR]... [--width-west-buf N] [--width-east-buf N]
-                   [--fp16-format=f16|cb16|bf16] [--debug]
+                   [--fp16-format=f16|cb16|bf16] [--timings] [--debug]
 
 Compile the layout file TOP.csl into DIR, which `SdkRuntime(DIR)` runs. Every flag takes its
 value as `--flag=VALUE` or `--flag VALUE` (and `-oDIR`).
@@ -72,8 +73,12 @@ flags:
   --width-west-buf N       columns of memcpy buffer PEs west of the rectangle (default: 0)
   --width-east-buf N       columns of memcpy buffer PEs east of the rectangle (default: 0)
   --fp16-format=FMT        16-bit float format: f16, cb16 or bf16 (default: f16)
+  --timings                print the seconds each phase of the build took on stderr
+                           (parse, layout, tile_classes, routes, write)
   --debug                  show Python tracebacks for errors
   -h, --help               print this help and exit
+
+A build of many PEs shows its progress on stderr where stderr is a terminal.
 
 accepted and ignored (one warning each): --output-json[=PATH], --out-routes,
   --max-inlined-iterations N, --comptime-func-depth-limit N, --max-parallelism N, -g0,
@@ -98,8 +103,8 @@ class UsageError(Exception):
 
 # -- cslc ----------------------------------------------------------------------------------------
 
-_SWITCHES = {"--memcpy", "--debug", "-h", "--help", "--out-routes", "-g0", "--warnings-as-errors",
-             "--verbose"}
+_SWITCHES = {"--memcpy", "--debug", "--timings", "-h", "--help", "--out-routes", "-g0",
+             "--warnings-as-errors", "--verbose"}
 _OPTIONAL_VALUE = {"--output-json"}
 _IGNORED = ("--output-json", "--out-routes", "--max-inlined-iterations",
             "--comptime-func-depth-limit", "--max-parallelism", "-g0", "--warnings-as-errors",
@@ -161,6 +166,7 @@ class CslcOptions:
     width_east_buf: int = 0
     fp16_format: str = "f16"
     debug: bool = False
+    timings: bool = False
     help: bool = False
     ignored: list[str] = dataclasses.field(default_factory=list)   # flags to warn about, once
 
@@ -205,6 +211,7 @@ _FLAGS = {
     "--fp16-format": _set("fp16_format",
                           lambda flag, value: _choice(flag, value, ("f16", "cb16", "bf16"))),
     "--debug": _set("debug"),
+    "--timings": _set("timings"),
     "-h": _set("help"),
     "--help": _set("help"),
     **{flag: _ignore for flag in _IGNORED},
@@ -299,6 +306,24 @@ def _describe(e: BaseException) -> str:
     return str(e)
 
 
+def _build(compile_csl, opts: CslcOptions) -> None:
+    """Compile and write the output directory; with --timings, print each phase's time."""
+    timings: dict = {}
+    program = compile_csl(opts.top, **opts.compile_kwargs(), timings=timings)
+    start = time.perf_counter()
+    wsejax.save_program(program, opts.out, params=opts.params, colors=opts.colors)
+    timings["write"] = time.perf_counter() - start
+    if opts.timings:
+        _print_timings(timings)
+
+
+def _print_timings(timings: dict) -> None:
+    """`wsejax cslc: parse 0.01 s, layout 1.20 s, ..., total 3.40 s` on stderr."""
+    parts = [f"{phase} {t:.2f} s" for phase, t in timings.items()]
+    parts.append(f"total {sum(timings.values()):.2f} s")
+    print("wsejax cslc: " + ", ".join(parts), file=sys.stderr)
+
+
 def _cslc(argv: list[str], debug: bool) -> int:
     try:
         opts = parse_cslc(argv)
@@ -322,8 +347,7 @@ def _cslc(argv: list[str], debug: bool) -> int:
             print(f"wsejax cslc: error: the CSL front end (wsejax.csl) cannot be loaded: {e}",
                   file=sys.stderr)
             return 1
-        program = compile_csl(opts.top, **opts.compile_kwargs())
-        wsejax.save_program(program, opts.out, params=opts.params, colors=opts.colors)
+        _build(compile_csl, opts)
     except (WsejaxError, OSError) as e:
         if debug:
             traceback.print_exc()

@@ -20,7 +20,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.errors import LayoutError
 from wsejax.hardware import PE_MEMORY_BYTES
-from wsejax.routes import ColorConfig, resolve_routes
+from wsejax.routes import NUM_COLORS, ColorConfig, RouteList, resolve_config_columns
 from wsejax.switches import build_switch_tables
 from wsejax.types import DType
 
@@ -159,23 +159,23 @@ def build_program(*, width, height, arch, fabric_dims, fabric_offsets, channels,
         _check_exports(pe, names, f"PE ({first[0]}, {first[1]})")
     ys, xs = np.mgrid[0:height, 0:width]
     tables = (("x", xs.astype(np.uint16)), ("y", ys.astype(np.uint16))) + tuple(tables)
-    configs = _color_configs(classes, class_of, routes)
+    routes = RouteList.of(routes)
+    configs = _Configs(classes, class_of, routes)
     streams = _check_streams(streams, configs)
     switched = _switch_tables(width, height, classes, class_of, configs, switches)
-    configs = {k: v for k, v in configs.items() if k[2] not in switched}
     program = ir.Program(width=width, height=height, arch=arch, fabric_dims=dims,
                       fabric_offsets=offsets, channels=int(channels), exports=tuple(exports),
                       classes=tuple(classes), class_of=class_of, tables=tables,
                       params=tuple(params), width_west_buf=width_west_buf,
-                      width_east_buf=width_east_buf, routes=tuple(routes),
-                      resolved=_resolve(width, height, configs), streams=streams,
+                      width_east_buf=width_east_buf, routes=routes,
+                      resolved=configs.resolve(width, height, switched), streams=streams,
                       filters=tuple(filters), memcpy=bool(memcpy), fp16=fp16,
                       switches=tuple(switches))
     program.switched.update(switched)
     return program
 
 
-def _check_streams(streams, configs) -> tuple:
+def _check_streams(streams, configs: _Configs) -> tuple:
     seen = {}
     for color, kind in streams:
         color = int(color)
@@ -185,30 +185,67 @@ def _check_streams(streams, configs) -> tuple:
         if seen.get(color, kind) != kind:
             raise LayoutError(f"color {color} is both a memcpy H2D and a D2H streaming color")
         seen[color] = kind
-    for x, y, color in configs:
-        if color in seen:
-            raise LayoutError(f"color {color} at PE ({x}, {y}): memcpy routes its streaming "
-                              "colors; the program may not configure them")
+    for i in np.flatnonzero(np.isin(configs.cs, list(seen)))[:1].tolist():
+        x, y, color = int(configs.xs[i]), int(configs.ys[i]), int(configs.cs[i])
+        raise LayoutError(f"color {color} at PE ({x}, {y}): memcpy routes its streaming "
+                          "colors; the program may not configure them")
     return tuple(sorted(seen.items()))
 
 
-def _color_configs(classes, class_of, routes) -> dict:
-    """Every (x, y, color) -> (rx, tx): the layout's configs and the classes' local ones."""
-    configs = {}
-    for c, pe in enumerate(classes):
-        if not pe.routes:
-            continue
-        ys, xs = np.nonzero(class_of == c)
-        for color, route in pe.routes:
-            for x, y in zip(xs.tolist(), ys.tolist()):
-                configs[(x, y, color)] = route
-    for key, route in routes:
-        if key in configs:
-            x, y, color = key
-            raise LayoutError(f"color {color} at PE ({x}, {y}) is configured twice (by the "
-                              "layout and by @set_local_color_config)")
-        configs[key] = route
-    return configs
+class _Configs:
+    """Every color config, as columns: entry i configures color `cs[i]` at PE (`xs[i]`,
+    `ys[i]`) with route `routes[rid[i]]` ((rx, tx) or (rx, tx, swap_x, swap_y)). The classes'
+    local configs (class by class, color by color, PEs row-major) come first, then the
+    layout's (a `RouteList`)."""
+
+    def __init__(self, classes, class_of, layout: RouteList):
+        self.routes = list(layout.routes)
+        index = {r: k for k, r in enumerate(self.routes)}
+        parts = []
+        local = np.zeros((NUM_COLORS,) + class_of.shape, bool)    # [24, H, W]
+        for c, pe in enumerate(classes):
+            if not pe.routes:
+                continue
+            ys, xs = np.nonzero(class_of == c)
+            for color, route in pe.routes:
+                k = index.setdefault(route, len(index))
+                if k == len(self.routes):
+                    self.routes.append(route)
+                parts.append((xs, ys, np.full(xs.size, color), np.full(xs.size, k)))
+                local[color % NUM_COLORS, ys, xs] = True
+        if parts:
+            self._clash(layout, local)
+        parts.append((layout.xs, layout.ys, layout.cs, layout.rid))
+        self.xs, self.ys, self.cs, self.rid = (
+            np.concatenate([np.asarray(p[k], np.int64) for p in parts]) for k in range(4))
+
+    @staticmethod
+    def _clash(layout: RouteList, local: np.ndarray) -> None:
+        """A LayoutError for the first config of the layout that a class configures too."""
+        inside = (layout.cs >= 0) & (layout.cs < NUM_COLORS) & (layout.xs >= 0) & \
+            (layout.ys >= 0) & (layout.xs < local.shape[2]) & (layout.ys < local.shape[1])
+        clash = np.zeros(len(layout), bool)
+        clash[inside] = local[layout.cs[inside], layout.ys[inside], layout.xs[inside]]
+        for i in np.flatnonzero(clash)[:1].tolist():
+            x, y, color = int(layout.xs[i]), int(layout.ys[i]), int(layout.cs[i])
+            raise LayoutError(f"color {color} at PE ({x}, {y}) is configured twice (by "
+                              "the layout and by @set_local_color_config)")
+
+    def as_dict(self) -> dict:
+        """`(x, y, color) -> route` of every config."""
+        routes = self.routes
+        return dict(zip(zip(self.xs.tolist(), self.ys.tolist(), self.cs.tolist()),
+                        (routes[k] for k in self.rid.tolist())))
+
+    def resolve(self, width: int, height: int, skip) -> dict:
+        """`resolve_routes` of the configs of the colors not in `skip`."""
+        keep = ~np.isin(self.cs, list(skip))
+        if not keep.any():
+            return {}
+        made = [ColorConfig(frozenset(rx), frozenset(tx), *swap)
+                for rx, tx, *swap in self.routes]
+        return resolve_config_columns(width, height, self.xs[keep], self.ys[keep],
+                                      self.cs[keep], self.rid[keep], made)
 
 
 def _switch_tables(width, height, classes, class_of, configs, switches) -> dict:
@@ -222,7 +259,9 @@ def _switch_tables(width, height, classes, class_of, configs, switches) -> dict:
             ys, xs = np.nonzero(class_of == c)
             for color, sw in pe.switches:
                 every.update({(x, y, color): sw for x, y in zip(xs.tolist(), ys.tolist())})
-    return build_switch_tables(width, height, configs, every, more) if every or more else {}
+    if not every and not more:
+        return {}
+    return build_switch_tables(width, height, configs.as_dict(), every, more)
 
 
 def _edits_a_runtime_color(pe: ir.PeProgram) -> bool:
@@ -233,15 +272,10 @@ def _edits_a_runtime_color(pe: ir.PeProgram) -> bool:
                for s in ir.walk_stmts(f.body))
 
 
-def _hop_by_hop_candidates(configs, switches) -> set:
+def _hop_by_hop_candidates(configs: _Configs, switches) -> set:
     """The colors configured at some PE, but the pairs (c, c ^ 1) that swap colors, whose
     wavelets change color on the way (`wsejax.routes`)."""
-    swapping = {col & ~1 for (_, _, col), route in configs.items() if any(route[2:])}
-    return {col for _, _, col in list(configs) + list(switches) if col & ~1 not in swapping}
-
-
-def _resolve(width, height, configs) -> dict:
-    if not configs:
-        return {}
-    return resolve_routes(width, height, {k: ColorConfig(frozenset(rx), frozenset(tx), *swap)
-                                          for k, (rx, tx, *swap) in configs.items()})
+    swaps = np.array([any(r[2:]) for r in configs.routes], bool)
+    swapping = {c & ~1 for c in configs.cs[swaps[configs.rid]].tolist()}
+    colors = set(configs.cs.tolist()) | {col for _, _, col in switches}
+    return {col for col in colors if col & ~1 not in swapping}

@@ -44,15 +44,16 @@ junction along the longest route). Then the reached PEs are checked for the erro
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 
 import numpy as np
 
 from wsejax.errors import LayoutError
 
-__all__ = ["DIRECTIONS", "NUM_COLORS", "ColorConfig", "ColorRoutes", "resolve_routes",
-           "routes_table", "source_colors"]
+__all__ = ["DIRECTIONS", "NUM_COLORS", "ColorConfig", "ColorRoutes", "RouteList",
+           "resolve_config_columns",
+           "resolve_routes", "routes_table", "source_colors"]
 
 DIRECTIONS = ("NORTH", "SOUTH", "EAST", "WEST", "RAMP")
 NUM_COLORS = 24
@@ -124,6 +125,63 @@ def source_colors(routes: ColorRoutes) -> np.ndarray:
     return np.full(routes.sources.shape[0], routes.color, np.int32)
 
 
+class RouteList(Sequence):
+    """The `((x, y, color), route)` entries of a layout's color configs in (x, y, color) order,
+    held as columns: entry i is `((xs[i], ys[i], cs[i]), routes[rid[i]])`. A wafer's layout
+    has a million entries; as columns they take a few bytes each, not a tuple's hundreds.
+    Equal to any sequence of the same entries (a tuple of them included)."""
+
+    def __init__(self, xs, ys, cs, rid, routes: tuple):
+        xs, ys, cs = (np.asarray(v, np.int32).reshape(-1) for v in (xs, ys, cs))
+        order = _order(xs, ys, cs)
+        self.xs, self.ys, self.cs = xs[order], ys[order], cs[order]    # [n]
+        self.rid = np.asarray(rid, np.int32).reshape(-1)[order]        # [n] into routes
+        self.routes = tuple(routes)
+
+    @classmethod
+    def of(cls, items) -> RouteList:
+        """The entries `items` (`((x, y, color), route)`, or a RouteList) as a RouteList."""
+        if isinstance(items, RouteList):
+            return items
+        items = list(items)
+        index: dict = {}
+        rid = [index.setdefault(route, len(index)) for _, route in items]
+        keys = np.asarray([k for k, _ in items], np.int64).reshape(-1, 3)
+        return cls(keys[:, 0], keys[:, 1], keys[:, 2], rid, tuple(index))
+
+    def __len__(self) -> int:
+        return int(self.xs.size)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(len(self))))
+        return ((int(self.xs[i]), int(self.ys[i]), int(self.cs[i])), self.routes[self.rid[i]])
+
+    def __iter__(self):
+        routes = self.routes
+        return zip(zip(self.xs.tolist(), self.ys.tolist(), self.cs.tolist()),
+                   (routes[k] for k in self.rid.tolist()))
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Sequence) or len(other) != len(self):
+            return False
+        return all(a == b for a, b in zip(self, other))
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"RouteList({len(self)} entries)"
+
+
+def _order(xs: np.ndarray, ys: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    """The (x, y, color) order of entries: one integer key per entry where they fit."""
+    if xs.size and min(xs.min(), ys.min(), cs.min()) >= 0 and cs.max() < NUM_COLORS and \
+            int(xs.max()) * (int(ys.max()) + 1) * NUM_COLORS < (1 << 62):
+        key = (xs.astype(np.int64) * (int(ys.max()) + 1) + ys) * NUM_COLORS + cs
+        return np.argsort(key, kind="stable")
+    return np.lexsort((cs, ys, xs))
+
+
 def resolve_routes(width: int, height: int,
                    configs: dict[tuple[int, int, int], ColorConfig]) -> dict[int, ColorRoutes]:
     """Resolve the routes `configs` ((x, y, color) -> ColorConfig, program-rectangle coordinates)
@@ -138,16 +196,31 @@ def resolve_routes(width: int, height: int,
     if not configs:
         return {}
     xs, ys, cs = _parse_keys(configs)
+    first: dict = {}        # id(config) -> its index among the distinct configs
+    values = list(configs.values())
+    rid = np.fromiter((first.setdefault(id(v), len(first)) for v in values), np.int64,
+                      len(values))
+    distinct = list({id(v): v for v in values}.values())
+    return resolve_config_columns(width, height, xs, ys, cs, rid, distinct)
+
+
+def resolve_config_columns(width: int, height: int, xs: np.ndarray, ys: np.ndarray,
+                           cs: np.ndarray, rid: np.ndarray, configs: list) -> dict:
+    """`resolve_routes` of configs given as columns: entry i configures color `cs[i]` at PE
+    (`xs[i]`, `ys[i]`) with `configs[rid[i]]` (all `[n]` integer arrays)."""
+    width, height = int(width), int(height)
+    if not cs.size:
+        return {}
     for i in np.flatnonzero((cs < 0) | (cs >= NUM_COLORS))[:1]:
         raise LayoutError(f"color {cs[i]}: route configured at PE ({xs[i]}, {ys[i]}), "
                           f"but colors are 0..{NUM_COLORS - 1}")
     for i in np.flatnonzero((xs < 0) | (xs >= width) | (ys < 0) | (ys >= height))[:1]:
         raise LayoutError(f"color {cs[i]}: route configured at PE ({xs[i]}, {ys[i]}), outside "
                           f"the {width}x{height} rectangle")
-    rx_masks, tx_masks = _parse_configs(configs, xs, ys, cs)
+    rx_masks, tx_masks = _parse_configs(configs, rid, xs, ys, cs)
     flat = ys * width + xs
     routes = {}
-    swapped = _swapped_pairs(configs, cs, rx_masks)
+    swapped = _swapped_pairs(configs, rid, cs, rx_masks)
     for pair in sorted(swapped):
         routes.update(_resolve_pair(pair, width, height,
                                     _pair_masks(pair, width * height, flat, cs, rx_masks,
@@ -189,27 +262,31 @@ def _is_key(key) -> bool:
             and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in key))
 
 
-def _parse_configs(configs, xs, ys, cs) -> tuple[np.ndarray, np.ndarray]:
-    """Per config entry, the rx and tx port bit masks (uint8). Each distinct port set is checked
-    once; the per-entry work stays in C (a full wafer has a million entries)."""
-    values = list(configs.values())
-    if not all(issubclass(t, ColorConfig) for t in set(map(type, values))):
-        i = next(i for i, cfg in enumerate(values) if not isinstance(cfg, ColorConfig))
-        raise LayoutError(f"color {cs[i]}: PE ({xs[i]}, {ys[i]}): the route is a "
-                          f"{type(values[i]).__name__}, not a ColorConfig")
+def _parse_configs(configs, rid, xs, ys, cs) -> tuple[np.ndarray, np.ndarray]:
+    """Per config entry, the rx and tx port bit masks (uint8). Each distinct config is checked
+    once; the per-entry work stays in numpy (a full wafer has a million entries)."""
+    def first(k: int) -> int:
+        return int(np.argmax(rid == k))
+
+    for k, cfg in enumerate(configs):
+        if not isinstance(cfg, ColorConfig):
+            i = first(k)
+            raise LayoutError(f"color {cs[i]}: PE ({xs[i]}, {ys[i]}): the route is a "
+                              f"{type(cfg).__name__}, not a ColorConfig")
     masks = []
     for name in ("rx", "tx"):
-        port_sets = list(map(attrgetter(name), values))
-        mask_of = dict.fromkeys(port_sets, 0)
-        for ports in mask_of:
+        mask_of = np.zeros(len(configs), np.uint8)
+        for k, cfg in enumerate(configs):
+            ports = getattr(cfg, name)
             for port in ports:
                 if port not in _BIT:
-                    i = port_sets.index(ports)
+                    i = min(first(j) for j, other in enumerate(configs)
+                            if getattr(other, name) == ports)
                     raise LayoutError(f"color {cs[i]}: PE ({xs[i]}, {ys[i]}) has an invalid "
                                       f"{name} direction {port!r} (expected one of "
                                       f"{', '.join(DIRECTIONS)})")
-                mask_of[ports] |= _BIT[port]
-        masks.append(np.fromiter(map(mask_of.__getitem__, port_sets), np.uint8, len(values)))
+                mask_of[k] |= _BIT[port]
+        masks.append(mask_of[rid])
     return masks[0], masks[1]
 
 
@@ -267,14 +344,12 @@ _SWAP_X = 1 << 6   # in a config's rx mask, besides the ports and _CONFIGURED
 _SWAP_Y = 1 << 7
 
 
-def _swapped_pairs(configs, cs, rx_masks) -> set:
+def _swapped_pairs(configs, rid, cs, rx_masks) -> set:
     """The even colors of the pairs some config of which swaps; marks the swaps in rx_masks."""
-    values = configs.values()
-    if not any(map(attrgetter("swap_x"), values)) and not any(map(attrgetter("swap_y"), values)):
+    if not any(cfg.swap_x or cfg.swap_y for cfg in configs):
         return set()
-    n = len(values)
-    sx = np.fromiter(map(attrgetter("swap_x"), values), bool, n)
-    sy = np.fromiter(map(attrgetter("swap_y"), values), bool, n)
+    sx = np.array([bool(cfg.swap_x) for cfg in configs])[rid]
+    sy = np.array([bool(cfg.swap_y) for cfg in configs])[rid]
     rx_masks |= np.where(sx, _SWAP_X, 0).astype(np.uint8) | np.where(sy, _SWAP_Y, 0).astype(
         np.uint8)
     return set((cs[sx | sy] & ~1).tolist())

@@ -88,7 +88,7 @@ def vary_color(g: Group, name: str, ids: np.ndarray, names: TableNames, stem: st
     if not set(reserved).intersection(ids.tolist()):
         table = names.new(f"{stem}:{name}", DType.u16)
         per_pe = (stand_in(table), table, ids)
-    g.vary(name, [("color", i) for i in ids.tolist()], per_pe)
+    g.vary(name, ids, per_pe)      # the color numbers are the keys
 
 
 def tile_classes(groups: list[Group], h: int, w: int,

@@ -5,8 +5,9 @@
 
 Passes: parse (`parser`, a lark grammar in `grammar.lark`), then comptime evaluation
 (`comptime`, with `builtins` and the natively implemented `library` modules) of the layout
-block; the tiles' PE programs are instantiated into tile classes (`wsejax.tile_classes`: tiles
-whose params differ only by numbers and bools share a class reading per-PE tables, unless the
+block, whose loops run over all their iterations at once where they can (`layout_vec`); the
+tiles' PE programs are instantiated into tile classes (`wsejax.tile_classes`: tiles whose
+params differ only by numbers and bools share a class reading per-PE tables, unless the
 program needs those values at comptime); then `wsejax.layout.build_program` validates the
 whole.
 
@@ -22,6 +23,7 @@ import os
 import pathlib
 import re
 import sys
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,6 +33,9 @@ from wsejax.csl import ast, library
 from wsejax.csl.builtins import finish_pe
 from wsejax.csl.comptime import Compiler
 from wsejax.csl.env import Env, Module
+from wsejax.csl.layout_batches import Batches
+from wsejax.csl.layout_vec import Num, TileBatch, run_loop
+from wsejax.csl.tile_columns import batch_groups
 from wsejax.csl.tiles import VALUES as _VALUES
 from wsejax.csl.tiles import color_ids as _color_ids
 from wsejax.csl.tiles import per_pe_values as _per_pe_values
@@ -53,13 +58,14 @@ from wsejax.frontend.tiles import ParamKinds, group_tiles
 from wsejax.hardware import MEMCPY_COLORS
 from wsejax.layout import build_program, check_fabric, check_fabric_dims, default_fabric_dims
 from wsejax.opspec import FP16_FORMATS
+from wsejax.progress import Progress
 from wsejax.tile_classes import tile_classes
 from wsejax.types import DType
 
 __all__ = ["compile_csl"]
 
 
-class _Layout(LayoutRecorder):
+class _Layout(Batches, LayoutRecorder):
     """What a layout block declares (`wsejax.frontend.layout`): `tiles[(x, y)]` is (file,
     params, position), `routes[(x, y, color)]` is (route, position)."""
 
@@ -72,6 +78,8 @@ class _Layout(LayoutRecorder):
         self.switches: dict = {}    # (x, y, color) -> Switches of a @set_color_config
         self.export_pos: dict = {}  # name -> position of its @export_name
         self._files: dict = {}      # (path, importing file) -> the path as a string
+        self.init_batches()
+        self.progress = Progress("layout", 0, "tiles", enabled=False)
 
     def _record(self, pos, record, *args):
         """`record(*args)`; its RuleError is a CslError at `pos`."""
@@ -82,6 +90,7 @@ class _Layout(LayoutRecorder):
 
     def set_rectangle(self, w, h, pos):
         self._record(pos, self.record_rectangle, w, h)
+        self.progress.total = w * h
         if self.check_fabric is not None:
             # before any tile's program is evaluated: a layout too big for its fabric (or
             # the wafer) is refused at once, naming the @set_rectangle
@@ -91,16 +100,23 @@ class _Layout(LayoutRecorder):
                 raise LayoutError(f"{pos.file}:{pos.line}:{pos.col}: @set_rectangle({w}, {h}): "
                                   f"{e}") from None
 
-    def set_tile_code(self, x, y, path, params: StructVal, env: Env, pos):
-        self._record(pos, self.record_tile, x, y, None)
+    def resolve_file(self, path, env: Env, pos) -> str:
+        """The PE program file `path` names, as written in the module of `env`."""
         key = (path, env.module.file.path)
         file = self._files.get(key)
         if file is None:
             file = self._files[key] = str(self.c.resolve(path, key[1], pos)) \
                 if path is not None else self.top
-        self.tiles[(x, y)] = (file, params, pos)
+        return file
+
+    def set_tile_code(self, x, y, path, params: StructVal, env: Env, pos):
+        self._record(pos, self.check_tile, x, y)
+        self._record(pos, self.record_tile, x, y, None)
+        self.tiles[(x, y)] = (self.resolve_file(path, env, pos), params, pos)
+        self.progress.update(self.placed())
 
     def set_color_config(self, x, y, color, route, pos):
+        self._record(pos, self.check_route, x, y, color)
         self._record(pos, self.record_route, x, y, color, (route, pos))
 
     def export_name(self, name, t, mutable, pos):
@@ -119,6 +135,8 @@ class _Layout(LayoutRecorder):
 
     def complete(self, pos) -> tuple[int, int]:
         """The rectangle, once every PE of it has a program (errors at `pos`)."""
+        if self.rect is not None and self.placed() == self.rect[0] * self.rect[1]:
+            return self.rect    # every tile recorded lies inside, once
         return self._record(pos, self.check_complete)
 
 
@@ -132,6 +150,18 @@ class CslCompiler(Compiler):
         self._import_names: dict = {}
         self._pe_modules: dict = {}     # id(PeBuilder) -> the modules instantiated for it
         self.memcpy_files: frozenset | None = None   # PE programs memcpy serves (None: all)
+        self._per_iteration: set = set()    # ids of layout loops that run per iteration
+
+    def exec_For(self, s: ast.For, env: Env) -> None:
+        """A loop of the layout block runs over all its iterations at once where it can
+        (`layout_vec`), else per iteration."""
+        if self.layout is not None and not self._pe_stack and env.fn is None and \
+                id(s) not in self._per_iteration:
+            records = run_loop(self, s, env)
+            if records is not None and self.layout.commit(records):
+                return
+            self._per_iteration.add(id(s))
+        super().exec_For(s, env)
 
     def modules_of(self, pe) -> list:
         return self._pe_modules.get(id(pe), [])
@@ -221,10 +251,37 @@ def _tile_classes(c: CslCompiler, lay: _Layout, w: int, h: int):
         color_stand_in=lambda table: PeColorVal(ir.PeValue(table, DType.u16)),
         reserved_colors=MEMCPY_COLORS if c.memcpy else (),
     )
-    tiles = ((x, y, lay.tiles[(x, y)][0], lay.tiles[(x, y)][1].fields)
-             for y in range(h) for x in range(w))
-    return tile_classes(group_tiles(tiles, kinds), h, w,
+    if lay.batches:
+        groups = batch_groups(_all_batches(lay), w, kinds,
+                              lambda path, name, col: _numbers_fast(c, path, name, col))
+    else:
+        tiles = ((x, y, lay.tiles[(x, y)][0], lay.tiles[(x, y)][1].fields)
+                 for y in range(h) for x in range(w))
+        groups = group_tiles(tiles, kinds)
+    return tile_classes(groups, h, w,
                         lambda path, params: c.instantiate(path, StructVal(params)), CslError)
+
+
+def _all_batches(lay: _Layout) -> list:
+    """The layout's tiles as `(file, TileBatch)`: its batches, and a batch of one per tile
+    placed on its own."""
+    out = list(lay.batches)
+    for (x, y), (file, params, pos) in lay.tiles.items():
+        out.append((file, TileBatch(np.array([x]), np.array([y]), None, dict(params.fields),
+                                    None, pos)))
+    return out
+
+
+def _numbers_fast(c: CslCompiler, path: str, name: str, col: Num):
+    """`numbers` of `_tile_classes` for a column of numbers of one kind (`col`)."""
+    raw = col.v
+    if (raw == raw[0]).all():
+        return None
+    found = _per_pe_values(c, path, name, raw, None, {col.kind})
+    if found is None:
+        return raw, None
+    t, entries = found
+    return raw, (t, entries, lambda table: RVal(ir.PeValue(table, t), t))
 
 
 @contextlib.contextmanager
@@ -282,7 +339,8 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
                 fp16_format: str = "f16", warn=None,
                 max_steps: int = 20_000_000,
                 max_loop_iterations: int = 100_000,
-                memcpy_files: Sequence[str | os.PathLike] | None = None) -> ir.Program:
+                memcpy_files: Sequence[str | os.PathLike] | None = None,
+                timings: dict | None = None, progress: bool | None = None) -> ir.Program:
     """Compile the layout file `top` (as `cslc` does) into a Program.
 
     `params`/`colors` set the top file's params (as `--params`/`--colors`). Without
@@ -292,7 +350,13 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     within seconds, not a hang. With `memcpy`, `memcpy_files` names the PE programs memcpy
     serves (the SdkLayout's stream relays); the others may use the queues, task IDs and
     microthreads memcpy reserves. None: every PE program.
+
+    `timings`, where given, receives the seconds each phase took: "parse" (the layout file),
+    "layout" (its layout block), "tile_classes" (the PE programs specialised),
+    "routes" (the layout checked, the routes resolved). `progress` draws a progress line on
+    stderr (None: where stderr is a terminal).
     """
+    clock = _Clock(timings)
     if fp16_format not in FP16_FORMATS:
         raise LayoutError(f"--fp16-format={fp16_format}: expected one of "
                           f"{', '.join(FP16_FORMATS)}")
@@ -309,29 +373,36 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
     if memcpy_files is not None:
         c.memcpy_files = frozenset(os.path.abspath(f) for f in memcpy_files)
     file = c.parse(top)
+    clock.lap("parse")
     layouts = [d for d in file.decls if isinstance(d, ast.LayoutBlock)]
     if not layouts:
         raise CslError(f"{top} has no layout {{ ... }} block", str(top), 1, 1)
     if len(layouts) > 1:
         raise c.error("a program has exactly one layout block", layouts[1].pos)
     c.layout = lay = _Layout(c, str(top))
+    lay.progress = Progress("layout", 0, "tiles", enabled=progress)
     lay.check_fabric = lambda w, h: check_fabric(arch, w, h, fabric_dims, offsets,
                                                  width_west_buf, width_east_buf)
     c.fabric = (None, offsets)
     mod = Module(c, file, _top_params(c, file, params or {}, colors or {}), "", None, top.stem)
     fabric_of = None if fabric_dims is not None else lambda w, h: default_fabric_dims(
         w, h, offsets, width_west_buf, width_east_buf)
-    _run_layout(c, file, layouts[0], mod.env(), fabric_dims, fabric_of)
+    try:
+        _run_layout(c, file, layouts[0], mod.env(), fabric_dims, fabric_of)
+    finally:
+        lay.progress.close()
+    clock.lap("layout")
     w, h = lay.rect
     classes, class_of, tables = _tile_classes(c, lay, w, h)
     _check_exports(c, lay, classes)
+    clock.lap("tile_classes")
     try:
-        return build_program(
+        program = build_program(
             width=w, height=h, arch=arch, fabric_dims=fabric_dims, fabric_offsets=offsets,
             channels=channels, exports=tuple(lay.exports.values()), classes=tuple(classes),
             class_of=class_of, params=tuple(sorted((params or {}).items())),
             width_west_buf=width_west_buf, width_east_buf=width_east_buf, tables=tables,
-            routes=tuple((k, r) for k, (r, _) in sorted(lay.routes.items())),
+            routes=lay.route_list(),
             filters=tuple(sorted(lay.filters.items())),
             switches=tuple(sorted(lay.switches.items())),
             streams=tuple(sorted((color, kind) for color, (kind, _) in c.streams.items())),
@@ -341,6 +412,22 @@ def compile_csl(top: str | os.PathLike, *, params: dict[str, int] | None = None,
         if located is err:
             raise
         raise located from None
+    clock.lap("routes")
+    return program
+
+
+class _Clock:
+    """Seconds per phase, into `timings` (None: not kept)."""
+
+    def __init__(self, timings: dict | None):
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[phase] = self.timings.get(phase, 0.0) + now - self.last
+        self.last = now
 
 
 def _run_layout(c: CslCompiler, file: ast.File, layout: ast.LayoutBlock, env: Env,
@@ -382,8 +469,8 @@ def _at_source(c: CslCompiler, lay: _Layout, err: LayoutError):
     pes = [(int(a), int(b)) for a, b in re.findall(r"PE \((\d+), (\d+)\)", text)]
     color = re.match(r"color (\d+)", text)
     for x, y in pes:
-        if color and (x, y, int(color.group(1))) in lay.routes:
-            return c.error(text, lay.routes[(x, y, int(color.group(1)))][1])
-    if pes and pes[0] in lay.tiles:
-        return c.error(text, lay.tiles[pes[0]][2])
-    return err
+        pos = lay.route_pos(x, y, int(color.group(1))) if color else None
+        if pos is not None:
+            return c.error(text, pos)
+    pos = lay.tile_pos(*pes[0]) if pes else None
+    return c.error(text, pos) if pos is not None else err

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from wsejax.tile_classes import Group, TableNames, vary_color
 
-__all__ = ["ParamKinds", "group_tiles"]
+__all__ = ["ParamKinds", "group_tiles", "vary_values"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,13 @@ def group_tiles(tiles: Iterable[tuple], kinds: ParamKinds) -> list[Group]:
 
 
 def _vary(g: Group, program, name: str, kinds: ParamKinds, names: TableNames) -> None:
-    values = [p[name] for p in g.params]
+    vary_values(g, program, name, kinds, names, [p[name] for p in g.params])
+
+
+def vary_values(g: Group, program, name: str, kinds: ParamKinds, names: TableNames,
+                values: list) -> None:
+    """Declare param `name` of g varying, given its value per tile (`values`), where it
+    varies: as a per-PE color, a per-PE value, or a param that splits the group."""
     stem = kinds.stem(program)
     ids = kinds.color_ids(program, name, values)
     if ids is not None:

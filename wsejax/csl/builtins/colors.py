@@ -73,6 +73,10 @@ def _color_config(c, color, config, node):
     return color.id, (rx, tx) + swap, filt, switches
 
 
+# what a layout loop run over all its iterations at once checks per distinct config
+color_config = _color_config
+
+
 def _color_swap(c, routes, node) -> tuple:
     """`()`, or `(color_swap_x, color_swap_y)` where one is set (spec 6.5)."""
     f = routes.fields
