@@ -1,4 +1,5 @@
-"""A progress line for long builds and runs: `layout: 312000/745500 tiles` on stderr.
+"""A progress line for long builds and runs on stderr: `layout: 312000/745500 tiles`,
+`run: tick 1200 (0.8 s)`.
 
 Shown only where the stream is a terminal (never in pipes, files or tests) unless forced; it
 is rewritten in place (`\\r`) at most `RATE` times a second and cleared by `close`.
@@ -47,10 +48,22 @@ class Progress:
         if now - self._last < 1 / RATE and done < self.total:
             return
         self._last = now
-        text = f"{self.label}: {done}/{self.total}" + (f" {self.unit}" if self.unit else "")
+        self._draw(f"{self.label}: {done}/{self.total}" + (f" {self.unit}" if self.unit else ""))
+
+    def show(self, text: str) -> None:
+        """`label: text` in place of the counter (a run's tick count, say); drawn where due."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 1 / RATE:
+            return
+        self._last = now
+        self._draw(f"{self.label}: {text}")
+
+    def _draw(self, text: str) -> None:
         self.stream.write("\r" + text.ljust(self._width))
         self.stream.flush()
-        self._width = len(text)
+        self._width = max(self._width, len(text))
 
     def close(self) -> None:
         """Clear the line, if one was drawn."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import functools
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -47,11 +48,12 @@ from wsejax.engine.rings import (
 from wsejax.engine.router import build_router, routed_channels
 from wsejax.engine.state import FabricState, init_state, plan_slots, unpack_tasks
 from wsejax.engine.switched import SwitchedColor, initial_state
-from wsejax.engine.tick import run_ticks
+from wsejax.engine.tick import end_ticks, loop_ticks, run_ticks
 from wsejax.engine.wide import host_view
 from wsejax.errors import ProgramError
 from wsejax.fabric import QUEUE_CAPACITY
 from wsejax.hardware import UT_ID_COUNT
+from wsejax.progress import RATE, Progress
 from wsejax.types import DType, format_value
 
 __all__ = ["Engine", "dsd_candidates", "fabric_mesh"]
@@ -436,6 +438,11 @@ class Engine:
             padded[:, :, :l] = data
         if total is None:
             total = np.zeros((h, w), np.int32)
+        args = (np.int32(stream), padded, np.asarray(total, np.int32))
+        line = Progress("run", 0)
+        if line.enabled:
+            state, out, done = self._run_in_pieces(state, line, *args)
+            return state, out[:, :, :l], done
         fn = self._commands.get("fabric")
         if fn is None:
             def run(state, stream, data, total):
@@ -447,8 +454,51 @@ class Engine:
             fn = jax.jit(run, donate_argnums=0)
             self._commands["fabric"] = fn
         self.counts["dispatches"] += 1
-        state, out, done = fn(state, np.int32(stream), padded, np.asarray(total, np.int32))
+        state, out, done = fn(state, *args)
         return state, out[:, :, :l], done
+
+    def _pieces(self):
+        """The jitted `piece(state, host, progress, ticks, stop)` (ticks up to `stop`) and
+        `end(state, host, progress, ticks)` of a command run in pieces."""
+        fns = self._commands.get("pieces")
+        if fns is None:
+            def piece(state, host, going, ticks, stop):
+                m = self._machine(state)
+                m, host, going, ticks = loop_ticks(self, m, host, going, ticks, stop)
+                return self._state(state, m), host, going, ticks
+
+            def end(state, host, going, ticks):
+                m = self._machine(state)
+                m, host = end_ticks(self, m, host, going, ticks)
+                return self._state(state, m), host.data, host.done
+
+            fns = (jax.jit(piece, donate_argnums=(0, 1)), jax.jit(end, donate_argnums=(0, 1)))
+            self._commands["pieces"] = fns
+        return fns
+
+    def _run_in_pieces(self, state: FabricState, line: Progress, stream, data, total):
+        """`run_fabric`'s loop in pieces of ticks, each about a refresh of the progress `line`
+        long, with the line drawn between them (the same ticks as one loop)."""
+        piece, end = self._pieces()
+        host = HostCarry(jnp.asarray(stream), jnp.asarray(data), jnp.asarray(total),
+                         jnp.zeros(total.shape, jnp.int32))
+        going, ticks, n, size = jnp.bool_(True), jnp.int32(0), 0, 1
+        t0 = time.monotonic()
+        while True:
+            t = time.monotonic()
+            state, host, going, ticks = piece(state, host, going, ticks, np.int32(n + size))
+            self.counts["dispatches"] += 1
+            self.counts["fetches"] += 2
+            n = int(ticks)
+            if not bool(going) or n >= self.loop_limit:
+                break
+            now = time.monotonic()
+            line.show(f"tick {n} ({now - t0:.1f} s)")
+            size = max(1, min(4 * size, int(size / RATE / max(now - t, 1e-3))))
+        self.counts["dispatches"] += 1
+        out = end(state, host, going, ticks)
+        line.close()
+        return out
 
     def stream_index(self, kind: str, color: int) -> int:
         return self.program.streams.index((color, kind))

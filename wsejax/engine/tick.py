@@ -53,8 +53,8 @@ if TYPE_CHECKING:
     from wsejax.engine.core import Engine
     from wsejax.engine.lower import Lowerer
 
-__all__ = ["microthreads", "queue_flushes", "route", "run_blocks", "run_ticks", "start_body",
-           "start_tasks", "stream_host"]
+__all__ = ["end_ticks", "loop_ticks", "microthreads", "queue_flushes", "route", "run_blocks",
+           "run_ticks", "start_body", "start_tasks", "stream_host"]
 
 TEARDOWN_TASK = 29      # the task @queue_flush activates once its queue is empty
 
@@ -64,6 +64,16 @@ def run_ticks(eng: Engine, m: Machine, host: HostCarry) -> tuple[Machine, HostCa
     condition), or until `loop_limit` ticks; past them, the PEs still busy fault. Each tick
     runs the stages in order: `@queue_flush`, task starts, waiting bodies, microthreads,
     the router, the host's stream."""
+    m, host, progress, ticks = loop_ticks(eng, m, host, jnp.bool_(True), jnp.int32(0))
+    return end_ticks(eng, m, host, progress, ticks)
+
+
+def loop_ticks(eng: Engine, m: Machine, host: HostCarry, progress, ticks, stop=None):
+    """Run ticks from `ticks` (the ticks the command has run) while the last one changed
+    something (`progress`) and fewer than `stop` (None: `loop_limit`; at most that) have
+    run. Returns
+    `(m, host, progress, ticks)`: `run_ticks` runs it once to the limit, a command that
+    shows its progress in pieces (`end_ticks` ends both)."""
     limit = eng.loop_limit
 
     def tick(carry: FabricCarry) -> FabricCarry:
@@ -85,20 +95,33 @@ def run_ticks(eng: Engine, m: Machine, host: HostCarry) -> tuple[Machine, HostCa
             jnp.uint32)
         return FabricCarry(machine.carry(), host, progress, carry.ticks + 1)
 
-    def busy(carry: FabricCarry):
-        return carry.progress & (carry.ticks < limit)
+    if stop is None:
+        def busy(carry: FabricCarry):
+            return carry.progress & (carry.ticks < limit)
+    else:
+        stop = jnp.minimum(stop, limit)
 
-    carry = lax.while_loop(busy, tick, FabricCarry(m.carry(), host, jnp.bool_(True),
-                                                   jnp.int32(0)))
+        def busy(carry: FabricCarry):
+            return carry.progress & (carry.ticks < stop)
+
+    carry = lax.while_loop(busy, tick, FabricCarry(m.carry(), host, progress, ticks))
     m.load(carry.machine)
+    return m, carry.host, carry.progress, carry.ticks
+
+
+def end_ticks(eng: Engine, m: Machine, host: HostCarry, progress,
+              ticks) -> tuple[Machine, HostCarry]:
+    """After the command's last tick (`loop_ticks`): count its ticks, and fault the PEs
+    still busy if it ran out of ticks while still changing something."""
+    limit = eng.loop_limit
     if eng.switched:
         switched_stuck(eng, m)
-    m.fab.ticks = m.fab.ticks + carry.ticks
-    runaway = carry.progress & (carry.ticks >= limit)
+    m.fab.ticks = m.fab.ticks + ticks
+    runaway = progress & (ticks >= limit)
     code = eng.register_fault(fabric_busy(limit))
     stuck = (m.fab.pc != 0) | m.cmd | jnp.any((m.active & ~m.blocked) != 0, axis=-1)
     m.fault = jnp.where((m.fault == 0) & runaway & stuck, jnp.int32(code), m.fault)
-    return m, carry.host
+    return m, host
 
 
 def queue_flushes(eng: Engine, m: Machine, healthy) -> tuple[Machine, jax.Array]:
