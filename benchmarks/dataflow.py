@@ -49,15 +49,16 @@ X_COLOR, B_COLOR, Y_COLOR = 0, 1, 2
 ROW, B32 = MemcpyOrder.ROW_MAJOR, MemcpyDataType.MEMCPY_32BIT
 
 
-def build(k: int, tile: int, programs: str | None = None):
+def build(k: int, tile: int, programs: str | None = None, timings: dict | None = None):
     """The Program for k x k PEs; with `programs`, read from (or, the first time, compiled
-    into) the compile output directory `programs/k<k>-t<tile>`."""
+    into) the compile output directory `programs/k<k>-t<tile>`. `timings` receives the
+    seconds of each build phase (`compile_csl(timings=...)`)."""
     out = None if programs is None else Path(programs) / f"k{k}-t{tile}"
     if out is not None and (out / "out.json").exists():
         return load_program(out)
     params = {"k": k, "Mt": tile, "Nt": tile, "MEMCPYH2D_DATA_1_ID": X_COLOR,
               "MEMCPYH2D_DATA_2_ID": B_COLOR, "MEMCPYD2H_DATA_1_ID": Y_COLOR}
-    program = compile_csl(EXAMPLE, params=params, memcpy=True, channels=1)
+    program = compile_csl(EXAMPLE, params=params, memcpy=True, channels=1, timings=timings)
     if out is not None:
         save_program(program, out)
     return program

@@ -6,7 +6,8 @@
   `benchmarks/dataflow.py`) for the given k.
 
 Each size runs in a process of its own, so that its peak resident memory is its own. Per size:
-the build time (`compile_csl` / `csl.compile`), the first run's extra time over a warm run (the
+the build time (`compile_csl` / `csl.compile`; for the CSL program also per phase: parse,
+layout, tile classes, routes), the first run's extra time over a warm run (the
 jitted commands' compilation), the median warm run (a run is every host command of the program:
 copies in, launch or streams, copy or stream out), engine ticks, the host round trips per
 command (jitted calls dispatched and device-to-host transfers, `SdkRuntime.host_round_trips`),
@@ -106,8 +107,9 @@ def sweep_gemv(w: int, h: int, repeats: int, m: int = 4, n: int = 6) -> dict:
 
 
 def sweep_streaming(k: int, repeats: int, tile: int = 16) -> dict:
+    phases = {}
     t0 = time.perf_counter()
-    program = dataflow.build(k, tile)
+    program = dataflow.build(k, tile, timings=phases)
     build_s = time.perf_counter() - t0
     data = dataflow.host_data(k, tile)
     a, x, b, _ = data
@@ -116,7 +118,8 @@ def sweep_streaming(k: int, repeats: int, tile: int = 16) -> dict:
     limit = machine_limit(a, x, b, max(repeats, 3))
     trips = {key: stats[key] for key in ("commands", "dispatches", "fetches")}
     mem = {"state": stats["state_bytes_per_pe"], "declared": stats["declared_bytes_per_pe"]}
-    return _row("streaming", k, k, build_s, [first_s, run_s], limit, stats["ticks"], trips, mem)
+    row = _row("streaming", k, k, build_s, [first_s, run_s], limit, stats["ticks"], trips, mem)
+    return dict(row, build_phases=phases)
 
 
 def _row(program, w, h, build_s, times, limit, ticks, trips, mem) -> dict:
@@ -198,6 +201,9 @@ def main(argv=None) -> None:
               f"{trips:9.2f} {row['limit_s'] * 1e3:7.2f}ms {row['vs_limit']:9.3g} "
               f"{row['state_bytes_per_pe']:5.0f}/{row['declared_bytes_per_pe']:<5} "
               f"{row['peak_rss_gb']:7.2f}", flush=True)
+        if row.get("build_phases"):
+            print(" " * 20 + "build phases: " + ", ".join(
+                f"{name} {sec:.2f}s" for name, sec in row["build_phases"].items()), flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
