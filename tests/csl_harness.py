@@ -214,3 +214,26 @@ def assert_located(err, path, where: str, message: str) -> None:
     assert message in err.message, str(err)
     assert err.file.endswith(path.name), str(err)
     assert (err.line, err.col) == position(path.read_text(), where), str(err)
+
+
+def row_of_three_layout(params: str = ".x = x", last_config: str = "") -> str:
+    """Three PEs in a row, each running `node.csl` with `c` (color 4) and `params`; PE 0 sends
+    east on `c` to PE 2 through PE 1 (`last_config` ends PE 2's color config); `got` and
+    `main` are exported."""
+    last = last_config
+    return f"""
+const memcpy = @import_module("<memcpy/get_params>", .{{ .width = 3, .height = 1 }});
+const c: color = @get_color(4);
+layout {{
+  @set_rectangle(3, 1);
+  for (@range(i16, 3)) |x| {{
+    @set_tile_code(x, 0, "node.csl", .{{ .memcpy_params = memcpy.get_params(x), .c = c,
+                                       {params} }});
+  }}
+  @set_color_config(0, 0, c, .{{ .routes = .{{ .rx = .{{ RAMP }}, .tx = .{{ EAST }} }} }});
+  @set_color_config(1, 0, c, .{{ .routes = .{{ .rx = .{{ WEST }}, .tx = .{{ EAST }} }} }});
+  @set_color_config(2, 0, c, .{{ .routes = .{{ .rx = .{{ WEST }}, .tx = .{{ RAMP }} }}{last} }});
+  @export_name("got", [*]u32, true);
+  @export_name("main", fn()void);
+}}
+"""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import compile_files, launched, read
+from csl_harness import compile_files, launched, read, row_of_three_layout
 
 from wsejax import CslError, FabricFault
 
@@ -16,22 +16,7 @@ ARCHES = ["wse2", "wse3"]
 # PE 0 sends east along a row of three PEs on color 4: 1, a TEARDOWN command, 2. Every PE's
 # teardown handler records 50 + the colors in teardown there and exits; PE 1's handler first
 # runs EDIT on its own router (and PE 1's main runs MAINEDIT before it unblocks memcpy).
-LAYOUT = """
-const memcpy = @import_module("<memcpy/get_params>", .{ .width = 3, .height = 1 });
-const c: color = @get_color(4);
-layout {
-  @set_rectangle(3, 1);
-  for (@range(i16, 3)) |x| {
-    @set_tile_code(x, 0, "node.csl", .{ .memcpy_params = memcpy.get_params(x), .c = c,
-                                       .x = x });
-  }
-  @set_color_config(0, 0, c, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ EAST } } });
-  @set_color_config(1, 0, c, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ EAST } } });
-  @set_color_config(2, 0, c, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } } });
-  @export_name("got", [*]u32, true);
-  @export_name("main", fn()void);
-}
-"""
+LAYOUT = row_of_three_layout()
 
 NODE = """
 param memcpy_params;
