@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from wsejax import ir
+from wsejax.csl.rewrite import rewrite
 from wsejax.hardware import QUEUE_COUNTS
 
 __all__ = ["READS_STATUS", "fill_queue_status", "queue_colors"]
@@ -45,13 +46,9 @@ class _Fill:
         self.colors = colors
 
     def __call__(self, x):
+        return rewrite(x, self.leaf)
+
+    def leaf(self, x):
         if isinstance(x, ir.QueueStatus):
             return dataclasses.replace(x, colors=self.colors[x.kind])
-        if isinstance(x, tuple):
-            items = tuple(self(v) for v in x)
-            return items if any(a is not b for a, b in zip(items, x)) else x
-        if dataclasses.is_dataclass(x) and not isinstance(x, type):
-            new = {f.name: self(getattr(x, f.name)) for f in dataclasses.fields(x)}
-            if any(new[k] is not getattr(x, k) for k in new):
-                return dataclasses.replace(x, **new)
-        return x
+        return None

@@ -11,6 +11,7 @@ from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.rpc import finish_rpc
 from wsejax.csl.builtins.tasks import _binding_site, _is_task
 from wsejax.csl.queue_status import fill_queue_status
+from wsejax.csl.rewrite import rewrite
 from wsejax.csl.values import (
     FnVal,
     PeColorVal,
@@ -274,16 +275,8 @@ class _QueueColors:
         self.colors = colors
 
     def __call__(self, x):
-        if isinstance(x, (ir.FabIn, ir.FabOut)):
-            return self.fabric(x)
-        if isinstance(x, tuple):
-            items = tuple(self(v) for v in x)
-            return items if any(a is not b for a, b in zip(items, x)) else x
-        if dataclasses.is_dataclass(x) and not isinstance(x, type):
-            new = {f.name: self(getattr(x, f.name)) for f in dataclasses.fields(x)}
-            if any(new[k] is not getattr(x, k) for k in new):
-                return dataclasses.replace(x, **new)
-        return x
+        return rewrite(x, lambda n: self.fabric(n) if isinstance(n, (ir.FabIn, ir.FabOut))
+                       else None)
 
     def fabric(self, x):
         key = ("input" if isinstance(x, ir.FabIn) else "output", x.queue)
