@@ -25,11 +25,11 @@ demo: $(STAMP)
 
 ## test: the fast test suite and the notebooks
 test: $(STAMP) notebooks
-	$(PY) -m pytest -q -m "not slow and not conformance"
+	$(PY) -m pytest -q -n auto -m "not slow and not conformance"
 
 ## test-all: every test, including the long ones marked slow
 test-all: $(STAMP) notebooks
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 ## conformance: every SDK tutorial wsejax runs (shared/sdk-examples beside the repository), timed
 conformance: $(STAMP)
