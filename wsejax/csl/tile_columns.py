@@ -16,7 +16,7 @@ import numpy as np
 
 from wsejax.csl.layout_vec import Num, Obj, TileBatch, combine
 from wsejax.csl.values import CNum, ColorVal
-from wsejax.frontend.tiles import ParamKinds, vary_values
+from wsejax.frontend.tiles import ParamKinds, vary_numbers, vary_values
 from wsejax.tile_classes import Group, TableNames, vary_color
 
 __all__ = ["batch_groups"]
@@ -137,14 +137,6 @@ def _vary(g: Group, name: str, col, kinds: ParamKinds, names: TableNames, number
                    kinds.reserved_colors)
         return
     if isinstance(col, Num) and kinds.color_ids(program, name, [first]) is None:
-        found = numbers_fast(program, name, col)
-        if found is None:
-            return
-        keys, per_pe = found
-        if per_pe is not None:
-            t, entries, stand_in = per_pe
-            table = names.new(f"{kinds.stem(program)}:{name}", t)
-            per_pe = (stand_in(table), table, entries)
-        g.vary(name, keys, per_pe)
+        vary_numbers(g, name, numbers_fast(program, name, col), names, kinds.stem(program))
         return
     vary_values(g, program, name, kinds, names, [_item(col, i) for i in range(len(g.params))])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from wsejax.tile_classes import Group, TableNames, vary_color
 
-__all__ = ["ParamKinds", "group_tiles", "vary_values"]
+__all__ = ["ParamKinds", "group_tiles", "vary_numbers", "vary_values"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,12 @@ def vary_values(g: Group, program, name: str, kinds: ParamKinds, names: TableNam
     if any(kinds.is_color(u) for u in values):
         g.vary(name, [kinds.freeze(u) for u in values])     # colors and numbers: split
         return
-    found = kinds.numbers(program, name, values)
+    vary_numbers(g, name, kinds.numbers(program, name, values), names, stem)
+
+
+def vary_numbers(g: Group, name: str, found, names: TableNames, stem: str) -> None:
+    """Declare param `name` of g varying as `ParamKinds.numbers` found it (None: it does
+    not vary): by its keys, read from a per-PE table where it gives one."""
     if found is None:
         return
     keys, per_pe = found
