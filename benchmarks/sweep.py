@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from wsejax import SdkRuntime
@@ -51,6 +50,7 @@ def _load(path: Path, name: str):
 
 gemv = _load(ROOT / "examples" / "python" / "gemv.py", "_example_gemv")
 dataflow = _load(ROOT / "benchmarks" / "dataflow.py", "_bench_dataflow")
+bench_gemv = _load(ROOT / "benchmarks" / "gemv.py", "_bench_gemv")
 
 
 def peak_rss_gb() -> float:
@@ -59,24 +59,11 @@ def peak_rss_gb() -> float:
 
 def machine_limit(a, x, b, repeats: int) -> tuple[str, float]:
     """The median time of y = A x + b as one batched matmul: numpy on CPU, jnp elsewhere."""
-    if jax.devices()[0].platform == "cpu":
-        def run():
-            np.matmul(a, x) + b
-        name = "numpy"
-    else:
-        a, x, b = jnp.asarray(a), jnp.asarray(x), jnp.asarray(b)
-        f = jax.jit(lambda a, x, b: jnp.matmul(a, x) + b)
-        f(a, x, b).block_until_ready()
-
-        def run():
-            f(a, x, b).block_until_ready()
-        name = "jnp.matmul"
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return name, statistics.median(times)
+    on_device = bench_gemv.device_matmul_time(a, x, b, repeats)
+    if on_device is not None:
+        return "jnp.matmul", on_device
+    np.matmul(a, x)                                       # warm-up
+    return "numpy", bench_gemv.median_time(lambda _: np.matmul(a, x) + b, repeats)
 
 
 def sweep_gemv(w: int, h: int, repeats: int, m: int = 4, n: int = 6) -> dict:
