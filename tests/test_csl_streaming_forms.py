@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from csl_harness import position
 
-from wsejax import CslError, SdkRuntime
+from wsejax import CslError, MemcpyDataType, MemcpyError, MemcpyOrder, SdkRuntime
 from wsejax.csl import compile_csl
 
 LAYOUT = """
@@ -90,6 +90,38 @@ def test_a_fabin_dsd_takes_the_color_its_queue_is_bound_to_later(tmp_path, arch)
     prog = compile_src(tmp_path, QUEUE_COLOR_PE, arch)
     x = np.arange(8, dtype=np.float32) * 0.5
     assert stream(prog, x, 4).tolist() == (x - 4.0).tolist()
+
+
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+@pytest.mark.parametrize("order", [MemcpyOrder.ROW_MAJOR, MemcpyOrder.COL_MAJOR])
+def test_broadcasts_stream_one_row_or_column_to_every_pe_of_it(tmp_path, arch, order):
+    # a 2x1 rectangle: a row broadcast gives both PEs the row's 4 elements; a column
+    # broadcast gives PE i column i's, laid out as copy mode lays out A[w][l]
+    prog = compile_src(tmp_path, QUEUE_COLOR_PE, arch)
+    row = np.arange(4, dtype=np.float32) * 0.5
+    cols = np.arange(8, dtype=np.float32) + 10.0
+    col_of_pe = cols.reshape((2, 4), order="C" if order is MemcpyOrder.ROW_MAJOR else "F")
+    for send, values, expect in (
+            (SdkRuntime.memcpy_h2d_rowbcast, row, np.stack([row, row])),
+            (SdkRuntime.memcpy_h2d_colbcast, cols, col_of_pe)):
+        r = SdkRuntime(prog)
+        r.load()
+        r.run()
+        send(r, 2, values, 0, 0, 2, 1, 4, streaming=True, order=order,
+             data_type=MemcpyDataType.MEMCPY_32BIT, nonblock=False)
+        out = np.zeros(8, np.float32)
+        r.memcpy_d2h(out, 3, 0, 0, 2, 1, 4, streaming=True, order=MemcpyOrder.ROW_MAJOR,
+                     data_type=MemcpyDataType.MEMCPY_32BIT, nonblock=False)
+        r.stop()
+        assert out.reshape(2, 4).tolist() == (expect - 4.0).tolist(), send.__name__
+
+
+def test_a_broadcast_stream_checks_the_host_array_size(tmp_path):
+    r = SdkRuntime(compile_src(tmp_path, QUEUE_COLOR_PE))
+    r.load()
+    r.run()
+    with pytest.raises(MemcpyError, match="memcpy_h2d_rowbcast"):
+        r.memcpy_h2d_rowbcast(2, np.zeros(8, np.float32), 0, 0, 2, 1, 4, streaming=True)
 
 
 def test_a_fabin_dsd_whose_queue_is_never_bound_is_reported_at_the_dsd(tmp_path):

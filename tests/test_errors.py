@@ -142,7 +142,8 @@ def test_streaming_needs_a_memcpy_streaming_color(runner):
                                           r"\(none\), got 0"):
         runner.memcpy_h2d(runner.get_id("a"), np.zeros(8, np.float32), 0, 0, 2, 2, 2,
                           streaming=True)
-    with pytest.raises(MemcpyError, match="streaming mode is not supported for broadcasts"):
+    with pytest.raises(MemcpyError, match=r"memcpy_h2d_rowbcast: streaming needs one of the "
+                                          r"MEMCPYH2D_n colors"):
         runner.memcpy_h2d_rowbcast(0, np.zeros(4, np.float32), 0, 0, 2, 2, 2, streaming=True)
 
 

@@ -460,9 +460,8 @@ class SdkRuntime:
         order, data_type = _enum(what, "order", MemcpyOrder, order), \
             _enum(what, "data_type", MemcpyDataType, data_type)
         if streaming:
-            if kind != "roi":
-                raise MemcpyError(f"{what}: streaming mode is not supported for broadcasts")
-            return self._stream(what, "h2d", dest, src, px, py, w, h, l, order, nonblock)
+            return self._stream(what, "h2d", dest, src, px, py, w, h, l, order, nonblock,
+                                block=kind, size=src_size(w, h, l))
         export = self._data_export(what, dest, write=True)
         self._check_roi(what, px, py, w, h, l)
         words = self._host_array(what, src, src_size(w, h, l), export)
@@ -534,10 +533,13 @@ class SdkRuntime:
 
     # -- streaming memcpy -------------------------------------------------------------------
 
-    def _stream(self, what, kind, color, arr, px, py, w, h, l, order, nonblock) -> Task:
+    def _stream(self, what, kind, color, arr, px, py, w, h, l, order, nonblock,
+                block="roi", size=None) -> Task:
         """Streaming mode (spec 12.4): each ROI PE receives (h2d) or sends (d2h) `l` wavelets
-        on memcpy streaming color `color`; the host array's layout is as in copy mode, one
-        32-bit wavelet per element whatever the data type."""
+        on memcpy streaming color `color`; the host array's layout is as in copy mode (`block`:
+        "roi", or a broadcast's "rowbcast" / "colbcast", whose `size` host elements every PE of
+        a row or column receives alike), one 32-bit wavelet per element whatever the data
+        type."""
         colors = [c for c, k in self.program.streams if k == kind]
         if isinstance(color, bool) or not isinstance(color, (int, np.integer)) \
                 or int(color) not in colors:
@@ -546,14 +548,14 @@ class SdkRuntime:
                               f"<memcpy/get_params> ({', '.join(map(str, colors)) or 'none'}), "
                               f"got {color!r}")
         self._check_roi(what, px, py, w, h, l)
-        words = self._host_array(what, arr, w * h * l, f"color {int(color)}",
-                                 writable=kind == "d2h")
+        words = self._host_array(what, arr, w * h * l if size is None else size,
+                                 f"color {int(color)}", writable=kind == "d2h")
         H, W = self.program.height, self.program.width
         total = np.zeros((H, W), np.int32)
         total[py:py + h, px:px + w] = l
         data = np.zeros((H, W, l), np.uint32)
         if kind == "h2d":
-            data[py:py + h, px:px + w] = host_to_block("roi", order, words, w, h, l)
+            data[py:py + h, px:px + w] = host_to_block(block, order, words, w, h, l)
         stream = self.engine.stream_index(kind, int(color))
         self.state, data, done = self.engine.run_fabric(self.state, stream, data, total)
         state = self.state
