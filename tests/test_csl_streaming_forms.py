@@ -104,7 +104,7 @@ def test_broadcasts_stream_one_row_or_column_to_every_pe_of_it(tmp_path, arch, o
     for send, values, expect in (
             (SdkRuntime.memcpy_h2d_rowbcast, row, np.stack([row, row])),
             (SdkRuntime.memcpy_h2d_colbcast, cols, col_of_pe)):
-        r = SdkRuntime(prog)
+        r = SdkRuntime(prog, check=True)
         r.load()
         r.run()
         send(r, 2, values, 0, 0, 2, 1, 4, streaming=True, order=order,
@@ -204,6 +204,41 @@ def test_memcpy_streaming_fabout_dsd_sends_to_the_host(tmp_path, arch):
                        streams=", .MEMCPYH2D_1 = @get_color(2), .MEMCPYD2H_1 = 3")
     x = np.arange(6, dtype=np.float32) + 0.25
     assert stream(prog, x, 3).tolist() == (-x).tolist()
+
+
+INDEX_PE = """
+const out_q = @get_output_queue(3);
+var vals = [3]u16 { 0x0101, 0x7f02, 0xbeef };
+var k: u16 = 0x1200;
+const src = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> vals[i] });
+const out = @get_dsd(fabout_dsd, if (@is_arch("wse3"))
+    .{ .extent = 3, .output_queue = out_q, .wavelet_index_offset = true }
+  else .{ .extent = 3, .fabric_color = sys.MEMCPYD2H_1, .output_queue = out_q,
+          .wavelet_index_offset = true });
+const go_id = @get_local_task_id(9);
+task go() void { k += 0x34; @mov16(out, src, .{ .index = k }); }
+fn main() void { sys.unblock_cmd_stream(); }
+comptime {
+  @bind_local_task(go, go_id);
+  @activate(go_id);
+  if (@is_arch("wse3")) { @initialize_queue(out_q, .{ .color = sys.MEMCPYD2H_1 }); }
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_wavelet_index_offset_sends_the_op_index_in_the_high_half(tmp_path, arch):
+    # spec 7.6: with .wavelet_index_offset a fabout_dsd's wavelets carry the op's .index (here
+    # a runtime u16) in their high 16 bits, the 16-bit values in the low ones
+    r = SdkRuntime(compile_src(tmp_path, INDEX_PE, arch), check=True)
+    r.load()
+    r.run()
+    out = np.zeros(6, np.uint32)
+    r.memcpy_d2h(out, 3, 0, 0, 2, 1, 3, streaming=True, order=MemcpyOrder.ROW_MAJOR,
+                 data_type=MemcpyDataType.MEMCPY_32BIT, nonblock=False)
+    r.stop()
+    assert [int(w) >> 16 for w in out] == [0x1234] * 6
+    assert [int(w) & 0xFFFF for w in out] == [0x0101, 0x7F02, 0xBEEF] * 2
 
 
 def test_memcpy_streaming_fabout_dsd_checks_its_queue_color_on_wse3(tmp_path):

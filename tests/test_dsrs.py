@@ -484,10 +484,11 @@ fn main() void {""")
     assert eng == ref == want
 
 
-def test_an_async_load_makes_the_operations_on_the_register_async(tmp_path):
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_async_load_makes_the_operations_on_the_register_async(tmp_path, arch):
     (tmp_path / "layout.csl").write_text(FABRIC_LAYOUT)
     (tmp_path / "pe.csl").write_text(FABRIC_PE)
-    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch="wse2")
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
     ops = [s for pe in prog.classes for s in ir.walk_stmts(pe.function("main").body)
            if isinstance(s, ir.DsdOp)]
     assert ops and all(o.config is not None and o.config.async_ and o.config.activate.value == 9
