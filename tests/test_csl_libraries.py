@@ -255,3 +255,46 @@ fn main() void { out[0] = w.real; sys.unblock_cmd_stream(); }
 """, "f32")
     assert "pe.csl:7:29" in str(e.value)
     assert "add_complex_32 takes a complex(f16), got" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# <empty>
+
+EMPTY = """
+const stage = STAGE;
+const cache = @import_module(if (stage == 0) "<empty>" else "cache.csl");
+var out: [1]u32;
+var out_ptr: [*]u32 = &out;
+fn main() void {
+  out[0] = if (stage == 0) 3 else cache.seven() + @as(u32, lay.get_x_coord());
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("stage", [0, 1])
+def test_empty_makes_an_import_conditional(tmp_path, arch, stage):
+    (tmp_path / "cache.csl").write_text("fn seven() u32 { return 7; }\n")
+    eng, ref = outputs(program(tmp_path, EMPTY.replace("STAGE", str(stage)), "u32", arch), 1,
+                       np.uint32)
+    want = [[3], [3]] if stage == 0 else [[7], [8]]
+    assert eng.tolist() == ref.tolist() == want
+
+
+def test_empty_has_no_members(tmp_path):
+    body = EMPTY.replace("STAGE", "0").replace("if (stage == 0) 3 else ", "")
+    with pytest.raises(CslError) as err:
+        program(tmp_path, body, "u32")
+    assert "module <empty> has no member 'seven'" in str(err.value)
+    assert "pe.csl:" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["<message_passing>", "<kernels/fft>"])
+def test_undocumented_library_modules_are_refused_with_the_reason(tmp_path, name):
+    body = f'const m = @import_module("{name}");\n' + EMPTY.replace("STAGE", "0")
+    with pytest.raises(CslError) as err:
+        program(tmp_path, body, "u32")
+    assert f"library module {name} is not supported yet: its API is not documented" \
+        in str(err.value)
+    assert "pe.csl:4:" in str(err.value)

@@ -116,6 +116,24 @@ def test_broadcasts_stream_one_row_or_column_to_every_pe_of_it(tmp_path, arch, o
         assert out.reshape(2, 4).tolist() == (expect - 4.0).tolist(), send.__name__
 
 
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_a_strided_stream_reaches_every_other_pe(tmp_path, arch):
+    # columns 0 and 2 of 3 take 4 wavelets each; column 1 gets none and still waits
+    prog = compile_src(tmp_path, QUEUE_COLOR_PE, arch, w=3)
+    r = SdkRuntime(prog, check=True)
+    r.load()
+    r.run()
+    x = np.arange(8, dtype=np.float32) * 0.25
+    r.memcpy_h2d_stride(2, x, 0, 0, 3, 1, 4, 2, 1, streaming=True,
+                        order=MemcpyOrder.ROW_MAJOR, data_type=MemcpyDataType.MEMCPY_32BIT,
+                        nonblock=False)
+    for px, want in ((0, x[:4]), (2, x[4:])):
+        out = np.zeros(4, np.float32)
+        r.memcpy_d2h(out, 3, px, 0, 1, 1, 4, streaming=True, order=MemcpyOrder.ROW_MAJOR,
+                     data_type=MemcpyDataType.MEMCPY_32BIT, nonblock=False)
+        assert out.tolist() == (want - 4.0).tolist(), px
+
+
 def test_a_broadcast_stream_checks_the_host_array_size(tmp_path):
     r = SdkRuntime(compile_src(tmp_path, QUEUE_COLOR_PE))
     r.load()

@@ -7,11 +7,12 @@ values, regions, counts, orders and data types, and nothing recompiles per examp
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from harness import compile_single, started
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsejax import MemcpyDataType, MemcpyOrder
+from wsejax import MemcpyDataType, MemcpyError, MemcpyOrder
 from wsejax import dsl as csl
 from wsejax.memcpy import colbcast_map, roi_map, rowbcast_map
 
@@ -162,6 +163,46 @@ def test_broadcasts_place_one_row_or_column_everywhere(case, by_row):
                     n = i * l + k if order is MemcpyOrder.ROW_MAJOR else i + w * k
                 want[py + j, px + i, k] = raw[n] & (0xFFFF if bits == 16 else 0xFFFFFFFF)
     np.testing.assert_array_equal(after, want)
+
+
+@settings(max_examples=25, deadline=None)
+@given(transfers(), st.integers(1, 4), st.integers(1, 3))
+def test_a_strided_copy_reaches_every_nth_pe_and_leaves_the_rest(case, row_stride, col_stride):
+    name, data_type, bits, px, py, w, h, l, order, seed = case
+    r = runner()
+    before = words_of(r, name, bits)
+    xi, eta = len(range(0, w, row_stride)), len(range(0, h, col_stride))
+    src = host_values(seed, xi * eta * l, bits).view(np.int32)
+    r.memcpy_h2d_stride(r.get_id(name), src, px, py, w, h, l, row_stride, col_stride,
+                        streaming=False, order=order, data_type=data_type, nonblock=False)
+    after = words_of(r, name, bits)
+    want = before.copy()
+    raw = src.view(np.uint32)
+    for b in range(eta):                      # the reached PEs, laid out as a ROI of their own
+        for a in range(xi):
+            for k in range(l):
+                n = (b * xi + a) * l + k if order is MemcpyOrder.ROW_MAJOR \
+                    else b + eta * (a + xi * k)
+                want[py + b * col_stride, px + a * row_stride, k] = \
+                    raw[n] & (0xFFFF if bits == 16 else 0xFFFFFFFF)
+    np.testing.assert_array_equal(after, want)
+
+
+def test_a_strided_copy_matches_the_reference_and_checks_its_strides():
+    exports = {name: t for name, (t, _) in SYMBOLS.items()}
+    exports["touch"] = csl.fn_type()
+    r = started(compile_single(_pe, exports, width=W, height=H), check=True)
+    for order in MemcpyOrder:
+        src = np.arange(3 * 2 * 4, dtype=np.uint32) + 100 * int(order)
+        # columns 0, 2, 4 and rows 1, 3: a 3 x 2 grid of PEs, 4 elements each
+        r.memcpy_h2d_stride(r.get_id("b32"), src, 0, 1, W, 3, 4, 2, 2, order=order)
+        got = words_of(r, "b32", 32)
+        assert got[1, 2, :4].tolist() == (src.reshape((2, 3, 4), order="C" if order
+                                          is MemcpyOrder.ROW_MAJOR else "F")[0, 1]).tolist()
+    with pytest.raises(MemcpyError, match="row_stride and col_stride must be at least 1"):
+        r.memcpy_h2d_stride(r.get_id("b32"), src, 0, 0, 2, 2, 1, 0, 1)
+    with pytest.raises(MemcpyError, match="memcpy_h2d_stride"):
+        r.memcpy_h2d_stride(r.get_id("b32"), src[:5], 0, 0, 3, 1, 2, 2, 1)
 
 
 def test_d2h_of_16bit_data_zero_extends_and_writes_in_place():

@@ -8,7 +8,12 @@ The host buffer of a memcpy over the region of interest (ROI) of `w` columns and
 - ROW_MAJOR: `n = (j*w + i)*l + k` (numpy C order of `[h][w][l]`);
 - COL_MAJOR: `n = j + h*(i + w*k)` (numpy Fortran order of `[h][w][l]`);
 - row broadcast (`memcpy_h2d_rowbcast`, source `[h][l]`): ROW `n = j*l + k`, COL `n = j + h*k`;
-- column broadcast (`memcpy_h2d_colbcast`, source `[w][l]`): ROW `n = i*l + k`, COL `n = i + w*k`.
+- column broadcast (`memcpy_h2d_colbcast`, source `[w][l]`): ROW `n = i*l + k`, COL `n = i + w*k`;
+- strided (`memcpy_h2d_stride`): only the PEs at ROI column `a*row_stride`, row `b*col_stride`
+  receive, `a < xi = 1 + (w-1)//row_stride`, `b < eta = 1 + (h-1)//col_stride`, and the source
+  is laid out as a ROI of `xi` columns and `eta` rows of them (source `[eta][xi][l]` in
+  ROW_MAJOR). The SDK's text gives the source as `A[xi][eta][l]`, an order no other call uses
+  and that its examples do not confirm, so wsejax takes the ROI layout of the other calls.
 
 The runtime moves data as `[h, w, l]` blocks: `host_to_block` and `block_to_host` apply the same
 maps with reshapes (views where numpy allows), without building index arrays.
@@ -24,7 +29,7 @@ import enum
 import numpy as np
 
 __all__ = ["MemcpyDataType", "MemcpyOrder", "block_to_host", "colbcast_map", "host_to_block",
-           "roi_map", "rowbcast_map", "word_bits"]
+           "roi_map", "rowbcast_map", "stride_grid", "strided_block", "word_bits"]
 
 
 class MemcpyOrder(enum.IntEnum):
@@ -88,6 +93,29 @@ def host_to_block(kind: str, order: MemcpyOrder, src: np.ndarray, w: int, h: int
     if kind == "colbcast":
         return np.broadcast_to(src.reshape((w, l), order=f)[None, :, :], (h, w, l))
     raise ValueError(f"unknown memcpy kind {kind!r}")
+
+
+def stride_grid(w: int, h: int, strides: tuple[int, int]) -> tuple[int, int]:
+    """`(xi, eta)`: the columns and rows of a `w` x `h` ROI that a strided copy with
+    `strides = (row_stride, col_stride)` reaches."""
+    row_stride, col_stride = strides
+    return 1 + (w - 1) // row_stride, 1 + (h - 1) // col_stride
+
+
+def strided_block(kind: str, order: MemcpyOrder, src: np.ndarray, w: int, h: int, l: int,
+                  strides: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The `[h, w, l]` block a host buffer maps to and the `[h, w]` mask of the PEs that
+    receive it (None: all). Without `strides` this is `host_to_block`; with them, the PEs a
+    strided copy reaches get a ROI block of their own grid, the others zeros."""
+    if strides is None:
+        return host_to_block(kind, order, src, w, h, l), None
+    xi, eta = stride_grid(w, h, strides)
+    row_stride, col_stride = strides
+    block = np.zeros((h, w, l), src.dtype)
+    block[::col_stride, ::row_stride] = host_to_block(kind, order, src, xi, eta, l)
+    who = np.zeros((h, w), bool)
+    who[::col_stride, ::row_stride] = True
+    return block, who
 
 
 def block_to_host(order: MemcpyOrder, block: np.ndarray, out: np.ndarray) -> None:

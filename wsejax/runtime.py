@@ -32,7 +32,8 @@ from wsejax.memcpy import (
     MemcpyDataType,
     MemcpyOrder,
     block_to_host,
-    host_to_block,
+    stride_grid,
+    strided_block,
     word_bits,
 )
 from wsejax.types import DType, bits16_of, from_bits16, rounded
@@ -381,13 +382,16 @@ class SdkRuntime:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         return arr.reshape(-1).view(np.uint32)
 
-    def _targets(self, what, export, px, py, w, h, l, bits):
-        """Per group of ROI PEs sharing a slot: `(slot, first word, [h, w] mask or None)`.
-        Raises if a PE lacks the symbol or the transfer overflows it."""
+    def _targets(self, what, export, px, py, w, h, l, bits, who=None):
+        """Per group of ROI PEs sharing a slot: `(slot, first word, [h, w] mask or None)`;
+        only the PEs where `who` (`[h, w]`) holds, if given. Raises if a PE lacks the symbol
+        or the transfer overflows it."""
         program = self.program
         groups: dict = {}
         cls = program.class_of[py:py + h, px:px + w]
-        for c in np.unique(cls):
+        if who is not None:
+            cls = np.where(who, cls, -1)
+        for c in np.unique(cls[cls >= 0]):
             pe = program.classes[int(c)]
             found = next((e for e in pe.exports if isinstance(e, ir.ExportData)
                           and e.name == export.name), None)
@@ -402,7 +406,7 @@ class SdkRuntime:
             for symbol, offset, mask in places:
                 key = self._target(what, export, int(c), symbol, offset, l, bits)
                 groups[key] = mask | groups[key] if key in groups else mask
-        if len(groups) == 1:
+        if len(groups) == 1 and who is None:
             (slot, first), = groups
             return [(slot, first, None)]
         return [(slot, first, mask) for (slot, first), mask in groups.items()]
@@ -455,21 +459,21 @@ class SdkRuntime:
         return out
 
     def _h2d(self, what, kind, dest, src, px, py, w, h, l, streaming, data_type, order,
-             nonblock, src_size):
+             nonblock, src_size, strides=None):
         self._ready_for(what)
         order, data_type = _enum(what, "order", MemcpyOrder, order), \
             _enum(what, "data_type", MemcpyDataType, data_type)
         if streaming:
             return self._stream(what, "h2d", dest, src, px, py, w, h, l, order, nonblock,
-                                block=kind, size=src_size(w, h, l))
+                                block=kind, size=src_size(w, h, l), strides=strides)
         export = self._data_export(what, dest, write=True)
         self._check_roi(what, px, py, w, h, l)
         words = self._host_array(what, src, src_size(w, h, l), export)
         bits = word_bits(data_type)
-        block = host_to_block(kind, order, words, w, h, l)
+        block, who = strided_block(kind, order, words, w, h, l, strides)
         block = np.ascontiguousarray(block if bits == 32 else (block & 0xFFFF).astype(np.uint16))
         state = self.state
-        for slot, first, mask in self._targets(what, export, px, py, w, h, l, bits):
+        for slot, first, mask in self._targets(what, export, px, py, w, h, l, bits, who):
             state = self.engine.h2d(state, slot, bits, px, py, first, block, mask)
         self.state = state
         return self._issue(Task(what, list(state.mem.values())[:1]), nonblock)
@@ -507,6 +511,29 @@ class SdkRuntime:
                          lambda w, h, l: w * l)
 
     @mirrored
+    def memcpy_h2d_stride(self, dest: int, src: np.ndarray, px: int, py: int, w: int, h: int,
+                          elem_per_pe: int, row_stride: int, col_stride: int, *,
+                          streaming: bool = False,
+                          data_type: MemcpyDataType = MemcpyDataType.MEMCPY_32BIT,
+                          order: MemcpyOrder = MemcpyOrder.ROW_MAJOR,
+                          nonblock: bool = False) -> Task:
+        """Copy `src` to every `row_stride`-th column and `col_stride`-th row of the ROI (PEs
+        `(px + a*row_stride, py + b*col_stride)`), laid out as `memcpy_h2d` lays out a ROI of
+        those PEs (`wsejax.memcpy.stride_grid`); the other PEs of the ROI are left alone."""
+        what = "memcpy_h2d_stride"
+        _integers(what, row_stride=row_stride, col_stride=col_stride)
+        if row_stride < 1 or col_stride < 1:
+            raise MemcpyError(f"{what}: row_stride and col_stride must be at least 1, got "
+                              f"row_stride={row_stride}, col_stride={col_stride}")
+        strides = (row_stride, col_stride)
+
+        def size(w, h, l):
+            xi, eta = stride_grid(w, h, strides)
+            return xi * eta * l
+        return self._h2d(what, "roi", dest, src, px, py, w, h, elem_per_pe, streaming,
+                         data_type, order, nonblock, size, strides)
+
+    @mirrored
     def memcpy_d2h(self, dest: np.ndarray, src: int, px: int, py: int, w: int, h: int,
                    elem_per_pe: int, *, streaming: bool = False,
                    data_type: MemcpyDataType = MemcpyDataType.MEMCPY_32BIT,
@@ -534,7 +561,7 @@ class SdkRuntime:
     # -- streaming memcpy -------------------------------------------------------------------
 
     def _stream(self, what, kind, color, arr, px, py, w, h, l, order, nonblock,
-                block="roi", size=None) -> Task:
+                block="roi", size=None, strides=None) -> Task:
         """Streaming mode (spec 12.4): each ROI PE receives (h2d) or sends (d2h) `l` wavelets
         on memcpy streaming color `color`; the host array's layout is as in copy mode (`block`:
         "roi", or a broadcast's "rowbcast" / "colbcast", whose `size` host elements every PE of
@@ -552,10 +579,13 @@ class SdkRuntime:
                                  f"color {int(color)}", writable=kind == "d2h")
         H, W = self.program.height, self.program.width
         total = np.zeros((H, W), np.int32)
-        total[py:py + h, px:px + w] = l
         data = np.zeros((H, W, l), np.uint32)
         if kind == "h2d":
-            data[py:py + h, px:px + w] = host_to_block(block, order, words, w, h, l)
+            data[py:py + h, px:px + w], who = strided_block(block, order, words, w, h, l,
+                                                            strides)
+            total[py:py + h, px:px + w] = l if who is None else np.where(who, l, 0)
+        else:
+            total[py:py + h, px:px + w] = l
         stream = self.engine.stream_index(kind, int(color))
         self.state, data, done = self.engine.run_fabric(self.state, stream, data, total)
         state = self.state

@@ -151,9 +151,10 @@ class Checker:
             ref.memcpy_d2h(out, target, *region, **common)
             return
         kind = {"memcpy_h2d": "roi", "memcpy_h2d_rowbcast": "rowbcast",
-                "memcpy_h2d_colbcast": "colbcast"}[name]
+                "memcpy_h2d_colbcast": "colbcast", "memcpy_h2d_stride": "roi"}[name]
+        strides = (a["row_stride"], a["col_stride"]) if name == "memcpy_h2d_stride" else None
         words = np.ascontiguousarray(a["src"]).reshape(-1).view(np.uint32).copy()
-        ref.memcpy_h2d(target, words, *region, kind=kind, **common)
+        ref.memcpy_h2d(target, words, *region, kind=kind, strides=strides, **common)
 
     # -- the states -------------------------------------------------------------------------
 

@@ -39,9 +39,11 @@ class HostCommands:
 
     def memcpy_h2d(self, name, src: np.ndarray, px: int, py: int, w: int, h: int, l: int,
                    *, order=MemcpyOrder.ROW_MAJOR, data_type=MemcpyDataType.MEMCPY_32BIT,
-                   kind: str = "roi", streaming: bool = False) -> None:
+                   kind: str = "roi", streaming: bool = False, strides=None) -> None:
         """Copy host elements into exported symbol `name` of the ROI (spec 12.2), element by
-        element. `kind` is "roi", "rowbcast" or "colbcast".
+        element. `kind` is "roi", "rowbcast" or "colbcast"; `strides` (`(row_stride,
+        col_stride)`, `memcpy_h2d_stride`) keeps the PEs of every row_stride-th column and
+        col_stride-th row, the source laid out as a ROI of just those PEs.
 
         With `streaming`, `name` is an H2D streaming color: each ROI PE's `l` elements enter
         its inbox on that color as 32-bit wavelets, in order, as space allows, while the
@@ -49,18 +51,25 @@ class HostCommands:
         PE did not take them all."""
         order = MemcpyOrder(order)
         if streaming:
-            self._stream_h2d(int(name), src, px, py, w, h, l, order, kind)
+            self._stream_h2d(int(name), src, px, py, w, h, l, order, kind, strides)
             return
         bits = 16 if MemcpyDataType(data_type) is MemcpyDataType.MEMCPY_16BIT else 32
         words = np.ascontiguousarray(src).reshape(-1).view(np.uint32)
-        for j in range(h):
-            for i in range(w):
-                pe = self._pes[py + j][px + i]
-                raw, first = _export_bytes(pe, name, bits)
-                for k in range(l):
-                    word = int(words[host_index(kind, order, i, j, k, w, h, l)])
-                    _put_word(raw, (first + k) * (bits // 8), word & ((1 << bits) - 1), bits)
-                _store_bytes(pe, name, raw)
+        for pe, index in self._receivers(kind, order, px, py, w, h, l, strides):
+            raw, first = _export_bytes(pe, name, bits)
+            for k in range(l):
+                _put_word(raw, (first + k) * (bits // 8), int(words[index(k)])
+                          & ((1 << bits) - 1), bits)
+            _store_bytes(pe, name, raw)
+
+    def _receivers(self, kind, order, px, py, w, h, l, strides):
+        """`(PE, k -> host index)` for each PE an H2D copy reaches."""
+        rs, cs = strides or (1, 1)
+        cols, rows = 1 + (w - 1) // rs, 1 + (h - 1) // cs
+        for j in range(rows):
+            for i in range(cols):
+                yield self._pes[py + j * cs][px + i * rs], \
+                    lambda k, i=i, j=j: host_index(kind, order, i, j, k, cols, rows, l)
 
     def memcpy_d2h(self, dest: np.ndarray, name, px: int, py: int, w: int, h: int, l: int,
                    *, order=MemcpyOrder.ROW_MAJOR, data_type=MemcpyDataType.MEMCPY_32BIT,
@@ -88,15 +97,13 @@ class HostCommands:
             raise MemcpyError(f"{what}: color {color} is not a memcpy {kind.upper()} streaming "
                               "color of the program")
 
-    def _stream_h2d(self, color, src, px, py, w, h, l, order, kind) -> None:
-        what = "memcpy_h2d" if kind == "roi" else f"memcpy_h2d_{kind}"
+    def _stream_h2d(self, color, src, px, py, w, h, l, order, kind, strides=None) -> None:
+        what = "memcpy_h2d_stride" if strides else \
+            "memcpy_h2d" if kind == "roi" else f"memcpy_h2d_{kind}"
         self._stream_color(color, "h2d", what)
         words = np.ascontiguousarray(src).reshape(-1).view(np.uint32)
-        pending = {}
-        for j in range(h):
-            for i in range(w):
-                pending[self._pes[py + j][px + i]] = deque(
-                    int(words[host_index(kind, order, i, j, k, w, h, l)]) for k in range(l))
+        pending = {pe: deque(int(words[index(k)]) for k in range(l))
+                   for pe, index in self._receivers(kind, order, px, py, w, h, l, strides)}
         self._h2d = (color, pending)
         try:
             self._settle()
