@@ -6,7 +6,8 @@ runs on the engine and the reference interpreter, on both arches, checked by han
 from __future__ import annotations
 
 import pytest
-from test_csl_structs import ARCHES, outputs, program
+from csl_harness import compile_pe
+from test_csl_structs import ARCHES, EXPORTS, HEAD, TAIL, outputs, program
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -220,3 +221,36 @@ fn main() void {
 }
 """, arch), 3)
     assert out.tolist() == [0.0, 4.5, 1.0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pointers_to_struct_fields_of_another_module(tmp_path, arch):
+    body = """
+const m = @import_module("m.csl");
+var out: [4]f32;
+var out_ptr: [*]f32 = &out;
+fn main() void {
+  const p: *m.In = &m.s.inner;
+  p.*.a = 5;
+  out[0] = m.get();                 // 5, through m's own s
+  const q: *m.In = &m.t;
+  q.* = p.*;
+  out[1] = @as(f32, m.t.a) + @as(f32, m.s.x);   // 5 + 2
+  var i: u16 = 1;
+  const r: *m.In = &m.arr[i].inner;
+  r.*.a = 7;
+  out[2] = @as(f32, m.arr[1].inner.a) + @as(f32, m.arr[0].inner.a);   // 7 + 0
+  sys.unblock_cmd_stream();
+}
+"""
+    files = {"m.csl": """
+const In = struct { a: i16 };
+const Out = struct { x: i16, inner: In };
+var s: Out = .{ .x = 2, .inner = .{ .a = 1 } };
+var t: In;
+var arr: [2]Out;
+fn get() f32 { return @as(f32, s.inner.a); }
+"""}
+    prog = compile_pe(tmp_path, HEAD + body + TAIL, EXPORTS.format(t="f32"), arch=arch,
+                      files=files)
+    assert outputs(prog, 3).tolist() == [5.0, 7.0, 7.0]

@@ -464,8 +464,8 @@ class AggregateMixin:
         time the declaration runs."""
         pe = env.module.pe
         pooled = isinstance(arr, PooledArray)
-        k = ir.Local(pe.fresh("k.") if pooled else "", DType.i32)
-        inits = {}
+        k = ir.Local(pe.fresh("k."), DType.i32) if pooled else None
+        inits = {}       # leaf path -> its initial value at element k (an array in a pool)
         for path, ctype in self.leaves(arr.elem, pos, arr.prefix):
             name = _join(arr.prefix, path) if path else arr.prefix
             dt = leaf_dtype(ctype)
