@@ -3,7 +3,8 @@
 Memory layout. A struct stays one symbol per scalar field (`structs.py`), so that the many
 programs that never take a struct's address keep their symbols, loads and stores as they
 are. A struct whose address the program takes instead lives in the *pool* of its type: one
-1-D array symbol per field, `%pool<n>.<S>.<field path>`, one element per struct placed there.
+1-D array symbol per field, `%pool<n>.<S>.<field>`, one element per struct placed there (for a
+struct field, its slots: below).
 Every global or local struct (or array of structs) of type S that the module writes `&name`
 or `&name[...]` of gets a run of consecutive elements of S's pool, in declaration order; its
 fields are then pool elements, read and written with plain `Load` / `Assign` at a known index.
@@ -17,21 +18,27 @@ the pool, so that `p.*.f` is a `Load` of `%pool.S.f` at that index: a struct poi
 any other pointer. An address made otherwise (`@bitcast` of a number) indexes the pool
 alike.
 
-A field of struct type T whose address the program takes (`&s.f`) makes the fields at `f`
-of the pool elements of s's type the pool of T (its `host`), so that `&s.f` points at s's own
-nested fields; other T whose address is taken then join as elements of the host's pool, their
-other fields unused. T has one pool, so this holds where the first pool of T is such a field.
+A struct field of struct type T of a struct in a pool is held in T's pool, like every other T
+whose address is taken: the host's array for that field holds *slots*, u16 element indices
+into T's pool, one per host element. So every T in a pool, standalone or a field of any pooled
+struct at any depth, is an element of the one pool of T, and a `*T` is one kind of address
+whatever holds the T: `&s.f` is the address of the element that s's slot for f names, next to
+the address of a standalone T. Placing n structs in a pool places their struct fields, n per
+field, in the fields' pools first and fills the slots; a slot is written only then, never by
+the program, so a struct at a known index has the pool index of its field known too, and one
+at a run-time index reads its slot (`p.*.f.x` loads the slot, then the field). A whole-struct
+copy (`p.* = v`) writes the leaves that the slots name, never the slots.
 
 The pool's symbols grow as structs join it; their addresses are resolved when the PE program
 is built, after all of them have joined.
 
-`StructPointerMixin` uses from `self`: `error`, `files`, `declare_leaves`, `leaves`, `store`,
-`to_index`, `need_fn`, and the PE program of the module being built (`env.module.pe`).
+`StructPointerMixin` uses from `self`: `error`, `ev`, `files`, `leaves`, `store`, `struct_member`,
+`to_index`, `need_fn`, the PE program being built (`_pe_stack`) and that of the module being
+built (`env.module.pe`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,6 +59,7 @@ from wsejax.csl.values import (
     StructVal,
     describe,
     is_runtime_handle_type,
+    leaf_const,
     leaf_dtype,
 )
 from wsejax.types import DType
@@ -87,11 +95,21 @@ class PooledArray(MemArray):
 class _Pool:
     prefix: str
     stype: StructT
-    first: str                    # the symbol of the first field
-    width: int                    # its element width in bytes
+    fields: list                  # (field name, IR dtype) of each array: its slots for `held`
+    held: list                    # (field name, struct type) of each field held in its pool
     items: list = field(default_factory=list)   # the initial value of each element
-    host: tuple | None = None     # (the pool, the field path) that holds this one's fields
+    slots: dict = field(default_factory=dict)   # held field -> its element index, per element
     align: int = 0                # the largest `align(N)` of a struct placed in it
+
+    @property
+    def first(self) -> str:
+        """The symbol of the first field, whose addresses are the structs' addresses."""
+        return f"{self.prefix}.{self.fields[0][0]}"
+
+    @property
+    def width(self) -> int:
+        """The byte width of an element of the first field."""
+        return self.fields[0][1].nbytes
 
 
 def is_struct_pointer(t) -> bool:
@@ -105,16 +123,6 @@ def is_struct_pointer(t) -> bool:
 def _address_operands(tree):
     """The operands `x` of every `&x` in an AST subtree."""
     return [n.a for n in ast.walk(tree) if isinstance(n, ast.Unary) and n.op == "&"]
-
-
-def _wrapped(item, stype: StructT, path: tuple):
-    """A value of struct type `stype` whose field at `path` is `item`, the rest undefined."""
-    if not path:
-        return item
-    fields = {}
-    for name, ft, _ in stype.fields:
-        fields[name] = _wrapped(item, ft, path[1:]) if name == path[0] else UNDEFINED
-    return StructVal(fields, stype)
 
 
 def _i32(e: ir.Expr) -> ir.Expr:
@@ -176,74 +184,59 @@ class StructPointerMixin:
         pools = pe.struct_pools
         pool = pools.get(id(stype))
         if pool is None:
-            leaves = self.leaves(stype, pos, stype.name)
-            if not leaves:
+            fields, held = [], []
+            for name, ft, _ in stype.fields:
+                leaves = self.leaves(ft, pos, f"{stype.name}.{name}")
+                if isinstance(ft, StructT) and leaves:
+                    fields.append((name, U16))
+                    held.append((name, ft))
+                elif not isinstance(ft, StructT):
+                    fields.append((name, leaf_dtype(leaves[0][1])))
+            if not fields:
                 raise self.error(f"a pointer to {stype}: the struct has no fields", pos)
-            path, c = leaves[0]
-            prefix = f"%pool{len(pools)}.{stype.name}"
-            dt = leaf_dtype(c)
-            pool = pools[id(stype)] = _Pool(prefix, stype, ".".join((prefix, *path)),
-                                            dt.nbytes)
-            self.host_field_pools(pe, pool, stype, (), pos)
+            pool = pools[id(stype)] = _Pool(f"%pool{len(pools)}.{stype.name}", stype, fields,
+                                            held, slots={name: [] for name, _ in held})
         return pool
-
-    def host_field_pools(self, pe, pool: _Pool, t: StructT, path: tuple, pos) -> None:
-        """Make the fields of struct type at `path` inside `pool`'s elements the pool of that
-        type, where the program writes `&x.f` of such a field `f` and the type has no pool
-        yet: `&s.f` then points at s's own nested fields."""
-        for name, ft, _ in t.fields:
-            if not isinstance(ft, StructT):
-                continue
-            sub = (*path, name)
-            if name in self.address_field_names() and id(ft) not in pe.struct_pools:
-                prefix = ".".join((pool.prefix, *sub))
-                first, c = self.leaves(ft, pos, ft.name)[0]
-                pe.struct_pools[id(ft)] = _Pool(prefix, ft, ".".join((prefix, *first)),
-                                                leaf_dtype(c).nbytes, host=(pool, sub))
-            self.host_field_pools(pe, pool, ft, sub, pos)
-
-    def address_field_names(self) -> set:
-        """The field names `f` of every `&x...f` the source files read so far write."""
-        names = set()
-        for f in self.files.values():
-            for n in _address_operands(f):
-                while isinstance(n, (ast.Index, ast.Field)):
-                    if isinstance(n, ast.Field):
-                        names.add(n.name)
-                    n = n.obj
-        return names
 
     def pool_place(self, pe, stype: StructT, count: int, items, pos) -> tuple:
         """Place `count` structs of type `stype` (initial values `items`, None for zeros) in
-        its pool: (the pool, the index of the first)."""
+        its pool, and their struct fields in theirs: (the pool, the index of the first)."""
         pool = self.struct_pool(pe, stype, pos)
-        if pool.host is not None:
-            # elements of the pool that holds this one's fields, the rest of them unused
-            host, path = pool.host
-            wrapped = None if items is None else [_wrapped(x, host.stype, path)
-                                                  for x in items]
-            return pool, self.pool_place(pe, host.stype, count, wrapped, pos)[1]
         base = len(pool.items)
         n = self.__dict__.get("placing_align", 0)
         if n:
-            base = self.pool_align(pool, stype, base, n, pos)
+            base = self.pool_align(pool, base, n)
+        for name, ft in pool.held:
+            inner = None if items is None else [
+                x.fields[name] if isinstance(x, StructVal) else UNDEFINED for x in items]
+            first = self.pool_place(pe, ft, count, inner, pos)[1]
+            pool.slots[name] += range(first, first + count)
         pool.items += list(items) if items is not None else [UNDEFINED] * count
-        self.declare_leaves(pe, pool.prefix, stype, (len(pool.items),), pool.items)
-        if pool.align:
-            for path, _ in self.leaves(stype, pos, stype.name):
-                name = ".".join((pool.prefix, *path))
-                pe.symbols[name] = dataclasses.replace(pe.symbols[name], align=pool.align)
+        self.declare_pool(pe, pool)
         return pool, base
 
-    def pool_align(self, pool: _Pool, stype: StructT, base: int, n: int, pos) -> int:
+    @staticmethod
+    def declare_pool(pe, pool: _Pool) -> None:
+        """The symbols of `pool`, one array per field, with the initial values so far."""
+        size = (len(pool.items),)
+        for name, dt in pool.fields:
+            vals = pool.slots.get(name) or [leaf_const(x, (name,)) for x in pool.items]
+            init = tuple(vals) if any(vals) else None
+            sym = f"{pool.prefix}.{name}"
+            pe.symbols[sym] = ir.Symbol(sym, dt, size, init, align=pool.align)
+
+    @staticmethod
+    def pool_align(pool: _Pool, base: int, n: int) -> int:
         """Pad `pool` so that its next element, at `base` or past it, lies at a multiple of
         `n` bytes in every field array (each of which starts at such a multiple): the index
         of that element. (The widths are powers of two: a multiple of the narrowest field's
         step is one of every field's.)"""
-        narrowest = min(leaf_dtype(c).nbytes for _, c in self.leaves(stype, pos, stype.name))
+        narrowest = min(dt.nbytes for _, dt in pool.fields)
         step = max(1, n // narrowest)
         pad = -base % step
         pool.items += [UNDEFINED] * pad
+        for slots in pool.slots.values():
+            slots += [0] * pad
         pool.align = max(pool.align, n)
         return base + pad
 
@@ -270,6 +263,22 @@ class StructPointerMixin:
         pool = pe.struct_pools.get(id(stype)) if pe is not None else None
         return pool if pool is not None and pool.prefix == prefix else None
 
+    def pooled_member(self, ref: StructRef, name: str, ft: StructT) -> StructRef | None:
+        """Struct field `name` (of type `ft`) of a struct in a pool: the element of ft's pool
+        that its slot names, or None where `ref` is no struct in a pool."""
+        pe = self._pe_stack[-1] if self._pe_stack else None
+        pool = self._pool_of_ref(pe, ref.prefix, ref.stype, None) if ref.kind == "sym" else None
+        if pool is None or name not in pool.slots:
+            return None
+        k = ref.indices[0]
+        if type(k) is ir.Const:
+            # the slots never change: a struct at a known place has its field's index known
+            at = ir.Const(pool.slots[name][int(k.value)], I32)
+        else:
+            at = ir.Cast(ir.Load(f"{pool.prefix}.{name}", (k,), U16), I32)
+        inner = pe.struct_pools[id(ft)]
+        return StructRef(ft, "sym", inner.prefix, (at,), ref.const)
+
     def struct_address(self, v, env: Env, pos) -> RPtr:
         """`&s` of a struct, or `&ps` of an array of structs."""
         pe = env.module.pe
@@ -284,14 +293,6 @@ class StructPointerMixin:
             if pool is not None:
                 return RPtr(self.pool_address(pool, v.indices[0]),
                             PtrT("single", v.const, v.stype))
-            if v.kind == "sym" and v.prefix.startswith("%pool") and pe is not None \
-                    and id(v.stype) in pe.struct_pools:
-                raise self.error(
-                    f"cannot take the address of this field of type {v.stype}: wsejax keeps "
-                    f"every {v.stype} whose address is taken in one place, which holds the "
-                    f"{v.stype} of another variable or field already (`&` of {v.stype} "
-                    "fields works where they are one field of one struct type, and the "
-                    f"program takes the address of no {v.stype} held elsewhere before)", pos)
         raise self.error(f"cannot take the address of {describe(v)} here: only a struct "
                          "variable (global or local), an element of an array of structs or "
                          "a struct field of one of those has an address, not a struct "

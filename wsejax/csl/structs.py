@@ -52,6 +52,7 @@ from wsejax.csl.values import (
     describe,
     is_comptime_value,
     is_runtime_handle_type,
+    leaf_const,
     leaf_dtype,
     object_array,
 )
@@ -201,7 +202,9 @@ class AggregateMixin:
             if fname == name:
                 full = f"{ref.prefix}.{name}"
                 if isinstance(ft, StructT):
-                    return StructRef(ft, ref.kind, full, ref.indices, ref.const)
+                    held = self.pooled_member(ref, name, ft)
+                    return held if held is not None else StructRef(ft, ref.kind, full,
+                                                                   ref.indices, ref.const)
                 return Slot(ref.kind, full, ref.indices, ft, ref.const)
         fields = ", ".join(f[0] for f in ref.stype.fields) or "none"
         raise self.error(f"{ref.stype} has no field '{name}' (fields: {fields})", pos)
@@ -249,9 +252,20 @@ class AggregateMixin:
                     e = ir.Local(tmp, e.dtype)
                 held.append((p, e))
             exprs = held
+        targets = dict(self.place_slots(place, pos))
         for p, e in exprs:
-            slot = Slot(place.kind, _join(place.prefix, p), place.indices, e.dtype)
-            self.write_slot(fn, slot, e)
+            self.write_slot(fn, targets[p], e)
+
+    def place_slots(self, place, pos) -> list:
+        """`(path, Slot)` of every scalar leaf of a Slot or StructRef held at run time, in
+        field order (a struct in a pool holds its struct fields in their types' pools)."""
+        if isinstance(place, Slot):
+            return [((), place)]
+        out = []
+        for name, _, _ in place.stype.fields:
+            m = self.struct_member(place, name, pos)
+            out += [((name, *p), s) for p, s in self.place_slots(m, pos)]
+        return out
 
     # -- globals ------------------------------------------------------------------------------
 
@@ -263,7 +277,7 @@ class AggregateMixin:
             dt = leaf_dtype(ctype)
             init = None
             if items is not None:
-                vals = [_leaf_const(x, path) for x in items]
+                vals = [leaf_const(x, path) for x in items]
                 init = tuple(vals) if any(vals) else None
             pe.symbols[name] = ir.Symbol(name, dt, shape, init)
 
@@ -449,31 +463,33 @@ class AggregateMixin:
         each field's initial values kept in a symbol of their own, copied in by a loop each
         time the declaration runs."""
         pe = env.module.pe
+        pooled = isinstance(arr, PooledArray)
+        k = ir.Local(pe.fresh("k."), DType.i32) if pooled else None
+        inits = {}       # leaf path -> its initial value at element k (an array in a pool)
         for path, ctype in self.leaves(arr.elem, pos, arr.prefix):
             name = _join(arr.prefix, path) if path else arr.prefix
             dt = leaf_dtype(ctype)
-            flat = np.array([_leaf_const(x, path) for x in items], dtype=object)
-            if not isinstance(arr, PooledArray):
+            flat = np.array([leaf_const(x, path) for x in items], dtype=object)
+            if not pooled:
                 env.fn.emit(self.copy_initial_value(env, SymRef(name, dt, arr.shape), flat))
                 continue
             init = pe.fresh(f"{name}.init")
             pe.symbols[init] = ir.Symbol(init, dt, (len(items),), tuple(flat.tolist()))
-            var = pe.fresh("k.")
-            k = ir.Local(var, DType.i32)
-            at = ir.Bin("+", arr.base, k, DType.i32)
-            env.fn.emit(ir.For(var, DType.i32, 0, len(items), 1,
-                               (ir.Assign(name, (at,), ir.Load(init, (k,), dt)),)))
+            inits[path] = ir.Load(init, (k,), dt)
+        if pooled:
+            at = StructRef(arr.elem, "sym", arr.prefix, (ir.Bin("+", arr.base, k, DType.i32),))
+            body = tuple(ir.Assign(s.name, s.indices, inits[p])
+                         for p, s in self.place_slots(at, pos))
+            env.fn.emit(ir.For(k.name, DType.i32, 0, len(items), 1, body))
 
     def copy_mem_array(self, env: Env, dst: MemArray, src: MemArray, pos) -> None:
         """`dst = src` of two large arrays of structs, enums or handles of one type: a
         runtime loop over the elements copies each leaf."""
-        leaves = self.leaves(dst.elem, pos, dst.prefix)
-
         def copy(idx):
-            for path, ctype in leaves:
-                names = [_join(a.prefix, path) if path else a.prefix for a in (dst, src)]
-                at = [(a.flat(idx),) if isinstance(a, PooledArray) else idx for a in (dst, src)]
-                yield ir.Assign(names[0], at[0], ir.Load(names[1], at[1], leaf_dtype(ctype)))
+            reads = dict(self.place_slots(self.mem_array_place(src, idx), pos))
+            for path, s in self.place_slots(self.mem_array_place(dst, idx), pos):
+                r = reads[path]
+                yield ir.Assign(s.name, s.indices, ir.Load(r.name, r.indices, r.dtype))
 
         env.fn.emit(self.index_loops(env, dst.prefix, tuple(dst.shape), copy))
 
@@ -673,21 +689,6 @@ class AggregateMixin:
         self.store(fn, StructRef(fn.ret, "sym", self.ret_prefix(fn.name)), v, pos,
                    "return value", init=True)
         fn.emit(ir.Return(None))
-
-
-def _leaf_const(item, path: tuple):
-    """The initial value of leaf `path` of comptime struct or enum value `item`."""
-    for name in path:
-        if item is UNDEFINED:
-            break
-        item = item.fields[name]
-    if item is UNDEFINED or item is None:
-        return 0
-    if isinstance(item, UtIdVal):
-        return item.known
-    if isinstance(item, (int, float)):
-        return item     # a field a comptime assignment set to a plain number
-    return item.id if isinstance(item, (ColorVal, TaskIdVal, QueueVal)) else item.value
 
 
 def _runtime_loops(fn) -> int:

@@ -349,6 +349,21 @@ def leaf_dtype(c) -> DType:
     return DType.u16 if is_runtime_handle_type(c) else c
 
 
+def leaf_const(item, path: tuple):
+    """The initial value of leaf `path` of comptime struct or enum value `item`."""
+    for name in path:
+        if item is UNDEFINED:
+            break
+        item = item.fields[name]
+    if item is UNDEFINED or item is None:
+        return 0
+    if isinstance(item, UtIdVal):
+        return item.known
+    if isinstance(item, (int, float)):
+        return item     # a field a comptime assignment set to a plain number
+    return item.id if isinstance(item, (ColorVal, TaskIdVal, QueueVal)) else item.value
+
+
 @dataclass(frozen=True)
 class RangeVal:
     """`@range(T, start, stop, step)`."""
