@@ -625,13 +625,15 @@ class ExprMixin:
     # -- if and switch expressions ----------------------------------------------------------
 
     def ev_as(self, e, t, env: Env):
-        """Evaluate e where a value of type t is expected (its result type): a runtime
-        if-expression or switch with untyped comptime branches takes t."""
-        if isinstance(t, (DType, StructT, EnumT)) and isinstance(e, ast.IfExpr):
+        """Evaluate e where a value of type t is expected (its result type: a declaration's,
+        an assignment target's, a parameter's or a return type): a runtime if-expression or
+        switch takes t, whatever its branches give (untyped numbers, `&x`, `.{...}`, `.tag`),
+        as Zig's result locations do (spec 2.10)."""
+        if isinstance(t, (DType, StructT, EnumT, PtrT)) and isinstance(e, ast.IfExpr):
             return self.ev_IfExpr(e, env, t)
         if isinstance(t, DType) and isinstance(e, ast.Block) and e.label is not None:
             return self.ev_Block(e, env, t)
-        if isinstance(t, DType) and isinstance(e, ast.SwitchExpr):
+        if isinstance(t, (DType, StructT, EnumT, PtrT)) and isinstance(e, ast.SwitchExpr):
             return self.ev_SwitchExpr(e, env, t)
         return self.ev(e, env)
 
@@ -652,6 +654,10 @@ class ExprMixin:
         if held is not None:
             merge.emit_branches()
             return held
+        pt = self.branch_pointer_type([a, b], want, e.pos)
+        if pt is not None:
+            return RPtr(merge(self.branch_address(a, pt, e.pos),
+                              self.branch_address(b, pt, e.pos), ir.POINTER).expr, pt)
         ta = a.dtype if isinstance(a, (RVal, CNum)) else None
         tb = b.dtype if isinstance(b, (RVal, CNum)) else None
         if want is not None:
@@ -720,9 +726,15 @@ class ExprMixin:
             raise self.error("a runtime switch expression needs an else prong", e.pos)
         out = self.branch_value(env, default.body)
         values = [(c, *self.branch_value(env, p.body)) for c, p in reversed(conds)]
-        held = self.held_switch(env, out, values, e.pos)
+        held = self.held_switch(env, out, values, want, e.pos)
         if held is not None:
             return held
+        pt = self.branch_pointer_type([out[0]] + [v for _, v, _ in values], want, e.pos)
+        if pt is not None:
+            out = (RVal(self.branch_address(out[0], pt, e.pos), ir.POINTER), out[1])
+            values = [(c, RVal(self.branch_address(v, pt, e.pos), ir.POINTER), st)
+                      for c, v, st in values]
+            return RPtr(self.switch_value(env, out, values, ir.POINTER, e.pos).expr, pt)
         t = want or self.switch_type([out[0]] + [v for _, v, _ in values], e.pos)
         return self.switch_value(env, out, values, t, e.pos)
 

@@ -325,7 +325,9 @@ class StmtMixin:
         if isinstance(b, MemArray) and s.op == "=":
             self.assign_mem_array(b, value, env, s.pos, f"'{target.name}'")
             return
-        v = self.ev_as(value, b.dtype if isinstance(b, (LocalVar, SymRef)) else None, env)
+        want = b.dtype if isinstance(b, (LocalVar, SymRef)) else (
+            b.type if isinstance(b, PtrCell) else None)
+        v = self.ev_as(value, want, env)
         if isinstance(b, CellVar):
             self.assign_cell(s, target.name, b, v, env)
             return
@@ -703,8 +705,7 @@ class StmtMixin:
     # -- jumps ------------------------------------------------------------------------------
 
     def exec_Return(self, s: ast.Return, env: Env) -> None:
-        want = env.fn.ret if env.fn is not None and env.inline_depth is None else None
-        v = self.ev_as(s.value, want, env) if s.value is not None else None
+        v = self.ev_as(s.value, _result_type(env), env) if s.value is not None else None
         fn = env.fn
         inline = env.inline_depth
         if fn is None:
@@ -760,6 +761,14 @@ def _loop(fn: FnCtx | None, label, kind: str, depth: int) -> Iterator[Target | N
         yield t
     finally:
         fn.loops.remove(t)
+
+
+def _result_type(env: Env):
+    """The type a `return` in `env` gives its value: the function's declared return type
+    (None in an inline expansion)."""
+    if env.fn is None or env.inline_depth is not None:
+        return None
+    return env.fn.ret_ptr or env.fn.ret
 
 
 def _runtime_loops(fn: FnCtx | None) -> int:

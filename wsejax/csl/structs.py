@@ -573,7 +573,8 @@ class AggregateMixin:
 
     def assign_place(self, place, value, env: Env, pos, what: str) -> None:
         fn = self.need_fn(env, pos, "assignment to a runtime variable")
-        self.store(fn, place, self.ev(value, env), pos, what)
+        want = place.ctype if isinstance(place, Slot) else place.stype
+        self.store(fn, place, self.ev_as(value, want, env), pos, what)
 
     # -- enums --------------------------------------------------------------------------------
 
