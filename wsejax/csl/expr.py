@@ -70,6 +70,7 @@ from wsejax.csl.values import (
     is_runtime_handle_type,
     is_type,
     object_array,
+    static_pointer,
     string_bytes,
 )
 from wsejax.dsd import Affine
@@ -344,6 +345,8 @@ class ExprMixin:
         runtime = not all(is_comptime(i) for i in idx)
         if runtime and isinstance(obj.elem, (StructT, EnumT)):
             return self.index_const_structs(obj, e, env)
+        if runtime and isinstance(obj.elem, PtrT):
+            return self.index_const_pointers(obj, e, env)
         if runtime and is_runtime_handle_type(obj.elem):
             return self.index_handle_array(obj, e, env)
         if runtime and isinstance(obj.elem, Special) and obj.elem.name in DSD_KINDS:
@@ -358,6 +361,15 @@ class ExprMixin:
         idx = self.array_index(obj, idx, e.pos)
         v = obj.values[idx]
         return v if len(idx) == obj.values.ndim else ObjArrayVal(obj.elem, v)
+
+    def index_const_pointers(self, obj: ObjArrayVal, e: ast.Index, env: Env) -> RPtr:
+        """A runtime index into a comptime array of pointers: the array placed in PE memory
+        as its addresses, where every one is fixed before the program runs."""
+        if not all(static_pointer(p) for p in obj.values.reshape(-1).tolist()):
+            raise self.error(f"an array of {obj.elem} holding pointers known only at run time "
+                             "is indexed with a runtime index; declare it `var`, so that it "
+                             "is held in memory", e.pos)
+        return self.index_const_structs(obj, e, env)
 
     def index_string(self, s: str, e: ast.Index, env: Env) -> CNum:
         if len(e.indices) != 1:

@@ -31,7 +31,7 @@ __all__ = [
     "PtrCell", "PtrT", "PtrVal", "RArray", "RPtr",
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
     "TensorAccessVal", "TupleVal", "UtIdVal", "ieee_float", "type_name",
-    "RtHandleVal", "RUNTIME_HANDLE_KINDS", "is_runtime_handle_type",
+    "RtHandleVal", "RUNTIME_HANDLE_KINDS", "is_runtime_handle_type", "static_pointer",
 ]
 
 
@@ -343,10 +343,11 @@ def is_runtime_handle_type(t) -> bool:
 
 
 def leaf_dtype(c) -> DType:
-    """The dtype that holds a leaf of CSL type `c` (a number, an enum's tag, a handle)."""
+    """The dtype that holds a leaf of CSL type `c` (a number, an enum's tag, a handle, a
+    pointer's byte address)."""
     if isinstance(c, EnumT):
         return c.tag
-    return DType.u16 if is_runtime_handle_type(c) else c
+    return DType.u16 if is_runtime_handle_type(c) or isinstance(c, PtrT) else c
 
 
 def leaf_const(item, path: tuple):
@@ -359,6 +360,10 @@ def leaf_const(item, path: tuple):
         return 0
     if isinstance(item, UtIdVal):
         return item.known
+    if isinstance(item, PtrVal):
+        return ir.AddrOf(item.name, item.offset)     # resolved as the PE program is built
+    if isinstance(item, RPtr):
+        return item.expr       # a fixed address (`static_pointer`)
     if isinstance(item, (int, float)):
         return item     # a field a comptime assignment set to a plain number
     return item.id if isinstance(item, (ColorVal, TaskIdVal, QueueVal)) else item.value
@@ -539,6 +544,12 @@ class RPtr:
     type: PtrT
 
 
+def static_pointer(v) -> bool:
+    """Whether `v` is a pointer to a fixed place, known before the program runs (`&A`,
+    `&s` of a struct), as the initial value of a pointer in memory must be."""
+    return isinstance(v, PtrVal) or isinstance(v, RPtr) and isinstance(v.expr, ir.AddrOf)
+
+
 @dataclass(frozen=True)
 class RArray:
     """`p.*` of a runtime pointer to a whole array (`*[N]T`): the array at byte address `expr`
@@ -715,7 +726,7 @@ class Slot:
     def dtype(self) -> DType:
         if isinstance(self.ctype, Special):
             return DType.u16      # a handle held at run time
-        return self.ctype.tag if isinstance(self.ctype, EnumT) else self.ctype
+        return leaf_dtype(self.ctype)
 
 
 @dataclass(frozen=True)
