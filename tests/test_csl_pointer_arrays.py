@@ -1,8 +1,8 @@
 """Arrays of pointers held in PE memory (spec 3.1): `var ptrs = [3]*In { &a, &b, &c }`,
 `var bufs: [2][*]f32`, globals and locals, read and assigned at comptime and runtime indices,
 dereferenced (`ptrs[i].*`, `bufs[j][k]`), swapped at run time, passed to functions element by
-element or as a `[*]*T`, assigned whole, pointer fields of structs, and a bad runtime index
-faulting the PE. Each program runs on two PEs
+element or as a `[*]*T`, assigned whole, pointer fields of structs, anonymous list literals
+`.{ &x, &y }` for arrays, and a bad runtime index faulting the PE. Each program runs on two PEs
 (the x coordinate is the runtime index) on the engine and on the reference, checked against
 numpy."""
 
@@ -74,7 +74,7 @@ def test_a_global_array_of_struct_pointers_is_read_and_assigned_at_run_time(tmp_
 BUFFERS = """
 var x = [3]f32 { 1.0, 2.0, 3.0 };
 var y = [3]f32 { 4.0, 5.0, 6.0 };
-var bufs: [2][*]f32 = [2][*]f32 { &x, &y };
+var bufs: [2][*]f32 = .{ &x, &y };
 var out: [8]f32;
 var out_ptr: [*]f32 = &out;
 
@@ -207,6 +207,34 @@ def test_pointer_fields_of_structs_and_arrays_assigned_whole(tmp_path, arch):
     check(prog, [[p, p * 3, q * 2, q, q], [p, q * 3, q * 2, q, p]])
 
 
+LIST_LITERALS = """
+const E = enum(u8) { a, b };
+var x: [2]f32 = .{ 1.5, 2.5 };
+var es: [2]E = .{ .b, .a };
+var y = [3]f32 { 4.0, 5.0, 6.0 };
+var out: [8]f32;
+var out_ptr: [*]f32 = &out;
+
+fn main() void {
+  const j = lay.get_x_coord();
+  out[0] = x[j];
+  out[1] = @as(f32, @as(u8, es[j]));
+  var l: [2]*f32 = .{ &y[2], &x[0] };
+  out[2] = l[j].*;
+  l = .{ &x[1], &y[0] };
+  out[3] = l[j].*;
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_anonymous_list_literals_initialise_and_assign_arrays(tmp_path, arch):
+    prog = out_program(tmp_path, LIST_LITERALS, "f32", arch)
+    x, y, es = [1.5, 2.5], [4.0, 5.0, 6.0], [1, 0]
+    check(prog, [[x[j], es[j], [y[2], x[0]][j], [x[1], y[0]][j]] for j in (0, 1)])
+
+
 BAD_INDEX = """
 var p: f32 = 1.0;
 var q: f32 = 2.0;
@@ -244,6 +272,8 @@ def test_a_bad_runtime_index_into_an_array_of_pointers_faults_the_pe(tmp_path, a
      "  const rs = [2]*f32 { r, &q };\n"
      "  out[0] = rs[@as(u16, lay.get_x_coord())].*;\n}",
      "rs[", "holding pointers known only at run time is indexed with a runtime index"),
+    ("var ptrs: [3]*f32 = .{ &p, &q };\nfn main() void { out[0] = ptrs[0].*; }",
+     "var ptrs", "'ptrs': expected [3]*f32, got a tuple of 2 elements"),
 ])
 def test_pointer_array_errors_are_located(tmp_path, body, where, message):
     src = ("var p: f32 = 1.0;\nvar q: f32 = 2.0;\nvar out: [8]f32;\n"
