@@ -274,7 +274,8 @@ def test_a_bad_runtime_index_into_an_array_of_pointers_faults_the_pe(tmp_path, a
      "rs[", "holding pointers known only at run time is indexed with a runtime index"),
     ("var ptrs: [3]*f32 = .{ &p, &q };\nfn main() void { out[0] = ptrs[0].*; }",
      "var ptrs", "'ptrs': expected [3]*f32, got a tuple of 2 elements"),
-])
+], ids=["another-pointer-type", "index-out-of-range", "runtime-index-into-runtime-pointers",
+        "short-list-literal"])
 def test_pointer_array_errors_are_located(tmp_path, body, where, message):
     src = ("var p: f32 = 1.0;\nvar q: f32 = 2.0;\nvar out: [8]f32;\n"
            "var out_ptr: [*]f32 = &out;\n" + body + "\n")
