@@ -106,10 +106,11 @@ class DsdArrayMixin:
         """`var ds: [N]K = ...` in a function body: one DSD local per element."""
         items, shape, kind, dtype, parts = self._dsd_array_init(d, t, v)
         pe = env.module.pe
+        lits = self._part_literals(items, parts) if len(parts) > 1 else None
         elems = []
         for k, x in enumerate(items):
-            if len(parts) > 1:
-                elems.append(self.picked_local(f"{d.name}.{k}", x, env, parts))
+            if lits is not None:
+                elems.append(self.picked_local(f"{d.name}.{k}", x, env, parts, lits))
                 continue
             local = pe.fresh(f"{d.name}.{k}.")
             env.fn.emit(ir.LocalAssign(local, x.expr))

@@ -130,9 +130,10 @@ class DsdPickMixin:
 
     # -- variables that hold a PickedDsd ----------------------------------------------------------
 
-    def picked_local(self, name: str, v, env: Env, parts: tuple) -> PickedVar:
+    def picked_local(self, name: str, v, env: Env, parts: tuple, lits=None) -> PickedVar:
         """A DSD local (tag and arms, locals named after `name`) that may hold DSDs of
-        `parts`, holding DSD value `v` (a DsdVal of one of them, or a `PickedDsd`)."""
+        `parts`, holding DSD value `v` (a DsdVal of one of them, or a `PickedDsd`); `lits`
+        gives a DSD literal of each part (by default, from `v`)."""
         pe = env.module.pe
         kind, dtype = v.kind, v.dtype
         parts = tuple(dict.fromkeys(parts))
@@ -140,7 +141,7 @@ class DsdPickMixin:
         arms = []
         for g, part in enumerate(parts):
             local = pe.fresh(f"{name}.{g}.")
-            lit = ir.DsdLit(_literal_of(part, v, self))
+            lit = lits[g] if lits is not None else ir.DsdLit(_literal_of(part, v, self))
             env.fn.emit(ir.LocalAssign(local, lit))
             self._remember_literal(pe, local, lit)
             arms.append(LocalDsd(local, kind, dtype))

@@ -53,8 +53,10 @@ def _widen(assigns: dict, cands: dict, fields: dict, init: dict, all_bases: tupl
     candidate bases and runtime fields; returns whether anything was added."""
     grew = False
     for name, values in assigns.items():
+        # a fabric DSD variable has no base, whatever a DSD local assigned to it may hold
+        memory = hasattr(init[name], "base")
         for v in values:
-            for b in _bases(v, cands, init, all_bases):
+            for b in _bases(v, cands, init, all_bases) if memory else ():
                 if b not in cands[name]:
                     cands[name].append(b)
                     grew = True
