@@ -301,14 +301,18 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_a_global_array_of_fabin_dsds_of_different_colors_is_assigned_and_read_at_run_time(
-        tmp_path, arch):
+@pytest.mark.parametrize("where", ["global", "local"])
+def test_an_array_of_fabin_dsds_of_different_colors_is_assigned_and_read_at_run_time(
+        tmp_path, arch, where):
     # held starts as ins (colors 5, 6); PE x swaps its elements where x is odd, by runtime
     # indices, then sends words[k] on color 5 + k, and receives through held[k] into
-    # buf[k], for k = 0, 1: a swapped PE takes each word into the other's place
+    # buf[k], for k = 0, 1: a swapped PE takes each word into the other's place. A local
+    # array's elements live on past each wait for a wavelet.
+    decl = "var held: [2]fabin_dsd = ins;"
     got = run_out(program(tmp_path, LOOPBACK + f"""
-var held = ins;
+{decl if where == "global" else ""}
 fn main() void {{
+  {decl if where == "local" else ""}
   const s = lay.get_x_coord() % 2;
   if (s == 1) {{
     var t: fabin_dsd = held[s];
