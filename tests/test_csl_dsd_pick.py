@@ -243,15 +243,16 @@ def weighed(a: np.ndarray) -> list:
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_mem4d_dsds_of_different_shapes_are_picked_set_and_passed_at_run_time(tmp_path, arch):
-    # PE x doubles what shapes[x] covers, then adds 100 through it moved one element on
-    # (a setter of the pick), passed to a function
+def test_mem4d_dsds_of_different_shapes_are_mapped_set_and_passed_at_run_time(tmp_path, arch):
+    # PE x doubles what shapes[x] covers (by @map), then adds 100 through it moved one
+    # element on (a setter of the pick), passed to a function
     got = run_out(program(tmp_path, SHAPES + """
+fn twice(v: i16) i16 { return 2 * v; }
 fn bump(d: mem4d_dsd) void { @add16(d, d, 100); }
 fn main() void {
   const k = lay.get_x_coord();
   const d = shapes[k];
-  @add16(d, d, d);
+  @map(twice, d, d);
   bump(@increment_dsd_offset(shapes[k], 1, i16));
   weigh();
   sys.unblock_cmd_stream();
