@@ -31,6 +31,7 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.csl import ast
+from wsejax.csl.dsd_picks import fixed_what
 from wsejax.csl.values import (
     UNDEFINED,
     ArrayT,
@@ -153,8 +154,8 @@ class DsdArrayMixin:
         fixed = [self._fixed_part(d.expr) for d in items]
         parts = tuple(dict.fromkeys(f for f in fixed if f is not None))
         if len(parts) > 1 and None in fixed:
-            raise self.error(f"{lead}, but its elements differ in {_FIXED[kind]}, which "
-                             "wsejax fixes when it compiles the program, and element "
+            raise self.error(f"{lead}, but its elements differ in their {fixed_what(kind)}, "
+                             "which wsejax fixes when it compiles the program, and element "
                              f"{fixed.index(None)} is a DSD whose own is not known here (a "
                              "DSD parameter?)", pos)
         return kind, (dtypes.pop() if dtypes else None), parts
@@ -352,8 +353,8 @@ class DsdArrayMixin:
         fixed = self._fixed_part(v.expr)
         if fixed is not None and fixed != arr.parts[0]:
             raise self.error(f"an element of '{arr.name}': this {arr.kind} differs from its "
-                             f"elements in {_FIXED[arr.kind]}, which wsejax fixes when it "
-                             "compiles the program", pos)
+                             f"elements in their {fixed_what(arr.kind)}, which wsejax fixes "
+                             "when it compiles the program", pos)
         return v
 
 
@@ -369,14 +370,6 @@ _FIXED_FIELDS = {
     ir.FabIn: ("color", "queue", "simd"),
     ir.FabOut: ("color", "queue", "wavelet_index_offset", "control", "zero", "simd"),
     ir.CircBuf: ("length", "wraparound"),
-}
-_FIXED = {
-    "mem1d_dsd": ".wavelet_index_offset",
-    "mem4d_dsd": "their dimensions (extents and strides) or .wavelet_index_offset",
-    "fabin_dsd": "their color, input queue or .simd_mode",
-    "fabout_dsd": "their color, output queue, .wavelet_index_offset, .control, .zero or "
-                  ".simd_mode",
-    "circbuf_dsd": "their extent or .wraparound",
 }
 
 

@@ -55,9 +55,10 @@ class DsdPickMixin:
             bodies = [b + (ir.LocalAssign(held, r.expr),) for b, r in zip(bodies, results)]
             out = RVal(ir.Local(held, out.dtype), out.dtype)
         elif any(r != out for r in results):
-            raise self.error("a DSD chosen at run time among DSDs of different "
-                             f"{fixed_what(p.kind)} gives a value here that differs with them",
-                             pos)
+            raise self.error(f"this use of a {p.kind} chosen at run time among DSDs that "
+                             f"differ in their {fixed_what(p.kind)} gives a value of another "
+                             "kind for each of them, which wsejax does not merge (a number "
+                             "it does)", pos)
         fn.emit(if_chain(p.tag, bodies)[0])
         return out
 
