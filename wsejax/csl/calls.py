@@ -29,6 +29,7 @@ from wsejax.csl.values import (
     LocalDsd,
     LocalVar,
     NativeFn,
+    PickedVar,
     PtrT,
     RPtr,
     RtHandleVal,
@@ -71,9 +72,13 @@ class CallMixin:
             "comptime_int", "comptime_float", "type", "comptime_struct", "comptime_string")
         if env.fn is None or comptime_only:
             return self.comptime_call(callee, args, e.pos)
+        # a DSD chosen at run time among different fixed parts: one call per part
+        args = [self.dsd_or_picked(a, e.pos) if isinstance(a, PickedVar) else a for a in args]
         if decl.inline:
-            return self.inline_call(callee, args, env, e.pos)
-        return self.runtime_call(callee, args, env, e.pos)
+            return self.each_arm(args, env, lambda a: self.inline_call(callee, a, env, e.pos),
+                                 e.pos)
+        return self.each_arm(args, env, lambda a: self.runtime_call(callee, a, env, e.pos),
+                             e.pos)
 
     def call_args(self, fv: FnVal, nodes, env: Env) -> list:
         """The values of a call's arguments. An if, switch or labelled block takes its

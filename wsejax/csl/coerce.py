@@ -41,6 +41,8 @@ from wsejax.csl.values import (
     ModuleVal,
     ObjArrayVal,
     PeColorVal,
+    PickedDsd,
+    PickedVar,
     PtrT,
     PtrVal,
     QueueVal,
@@ -199,7 +201,7 @@ class CoerceMixin:
 
     def coerce_special(self, v, t: Special, pos, what: str):
         if t.name in DSD_KINDS:
-            if isinstance(v, DsdVal):
+            if isinstance(v, DsdVal) or isinstance(v, PickedDsd) and v.kind == t.name:
                 return v
             raise self.error(f"{what}: expected a {t.name}, got {describe(v)}", pos)
         if t is COMPTIME_INT and isinstance(v, int) and not isinstance(v, bool):
@@ -320,6 +322,9 @@ class CoerceMixin:
             return v
         if isinstance(v, DsdVarRef):
             return v.value()
+        if isinstance(v, (PickedDsd, PickedVar)):
+            raise self.error(f"{describe(v)} among DSDs that differ in what wsejax fixes when "
+                             "it compiles the program cannot be used here", pos)
         raise self.error(f"expected a DSD, got {describe(v)}", pos)
 
     # -- operator typing and comptime arithmetic --------------------------------------------

@@ -48,6 +48,7 @@ from wsejax.csl.values import (
     ModuleVal,
     NativeFn,
     ObjArrayVal,
+    PickedVar,
     PtrCell,
     PtrT,
     PtrVal,
@@ -210,7 +211,7 @@ class ExprMixin:
         """The value of a binding when read."""
         if isinstance(v, CellVar):
             return v.value
-        if isinstance(v, (LocalVar, LocalDsd)):
+        if isinstance(v, (LocalVar, LocalDsd, PickedVar)):
             return v.value()
         if isinstance(v, DsdVarRef):
             return v.value() if env.fn is not None else DsdVal(

@@ -41,6 +41,8 @@ from wsejax.csl.values import (
     MemArray,
     ModuleVal,
     ObjArrayVal,
+    PickedDsd,
+    PickedVar,
     PtrCell,
     PtrT,
     PtrVal,
@@ -141,7 +143,8 @@ class StmtMixin:
         name_type(d, v)
         if d.comptime or env.fn is None:
             self.comptime_local(d, t, v, env)
-        elif isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS) or \
+        elif isinstance(v, (DsdVal, PickedDsd)) or (isinstance(t, Special) and
+                                                    t.name in DSD_KINDS) or \
                 (not d.const and holds_dsd_array(t, v)):
             self.local_dsd(d, t, v, env)
         elif isinstance(v, RPtr) or (not d.const and (isinstance(t, PtrT)
@@ -178,6 +181,9 @@ class StmtMixin:
         """A DSD local, or an array of them (`var ds: [2]mem1d_dsd`)."""
         if holds_dsd_array(t, v):
             self.dsd_array_local(d, t, v, env)
+            return
+        if isinstance(v, PickedDsd):
+            env.bind(d.name, v if d.const else self.picked_local(d.name, v, env, v.parts))
             return
         if not isinstance(v, DsdVal):
             raise self.error(f"'{d.name}': expected a DSD", d.pos)
@@ -344,10 +350,9 @@ class StmtMixin:
             fn.emit(ir.LocalAssign(b.name, self.to_expr(v, b.dtype, s.pos, what)))
         elif isinstance(b, SymRef) and not b.shape:
             fn.emit(ir.Assign(b.name, (), self.to_expr(v, b.dtype, s.pos, what)))
-        elif isinstance(b, DsdVarRef):
-            fn.emit(ir.DsdAssign(b.name, self.dsd_of(v, s.pos).expr))
-        elif isinstance(b, LocalDsd):
-            fn.emit(ir.LocalAssign(b.name, self.dsd_of(v, s.pos).expr))
+        elif isinstance(b, (DsdVarRef, LocalDsd, PickedVar)):
+            for st in self.store_dsd(b, self.dsd_or_picked(v, s.pos), s.pos, what):
+                fn.emit(st)
         else:
             raise self.error(f"cannot assign to {describe(b)} {what}", s.pos)
 

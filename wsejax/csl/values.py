@@ -24,6 +24,7 @@ from wsejax.types import DType
 
 __all__ = [
     "ArrayT", "ArrayVal", "CNum", "CellVar", "ColorVal", "DsdArray", "DsdVal", "DsdVarRef",
+    "PickedDsd", "PickedVar",
     "EnumRVal",
     "EnumT", "EnumVal", "FifoVal", "FixedLocal", "FnT", "FnVal", "LocalVar", "MemArray",
     "ModuleVal", "NativeFn", "ObjArrayVal", "Slot", "StructRef",
@@ -782,13 +783,15 @@ _DESCRIBE.update({
 class DsdArray:
     """A `var` array of DSDs: one DSD variable (`DsdVarRef`, a global) or DSD local
     (`LocalDsd`) per element, in `elems` (an object array of shape `shape`). The elements
-    share their kind, element type and what the emulator fixes at compile time (`fixed`)."""
+    share their kind and element type; `parts` lists the distinct parts of them that the
+    emulator fixes at compile time (`csl.dsd_arrays`): where there are two or more, each
+    element is a `PickedVar` over them all."""
 
     name: str
     elems: np.ndarray
     kind: str
     dtype: object
-    fixed: object = None
+    parts: tuple = ()
 
     @property
     def shape(self) -> tuple:
@@ -796,3 +799,46 @@ class DsdArray:
 
 
 _DESCRIBE[DsdArray] = lambda v: f"the array of {v.kind} '{v.name}'"
+
+
+@dataclass(frozen=True)
+class PickedDsd:
+    """A DSD chosen at run time among DSDs that differ in what the emulator fixes at compile
+    time (a fabric DSD's color, a mem4d_dsd's shape, ...): it is `arms[j]` (a DsdVal, of
+    fixed part `parts[j]`) where `tag` (a u16 expression) is j. A use runs as an if chain
+    on the tag, each branch the use of one arm (`csl.dsd_picks`)."""
+
+    tag: object
+    arms: tuple
+    kind: str
+    dtype: object
+    parts: tuple
+
+
+@dataclass(frozen=True)
+class PickedVar:
+    """A DSD variable (an element of a `DsdArray`, or a DSD local) that may hold a DSD of any
+    of the distinct fixed parts `parts`: the number of the part it holds in u16 `tag` (where
+    `held`, element `at` of a global symbol, else a local), and one DSD variable per part
+    (`arms`: `DsdVarRef`s or `LocalDsd`s)."""
+
+    tag: str
+    held: bool
+    arms: tuple
+    kind: str
+    dtype: object
+    parts: tuple
+    at: int = 0
+
+    def tag_expr(self):
+        if self.held:
+            return ir.Load(self.tag, (ir.Const(self.at, DType.i32),), DType.u16)
+        return ir.Local(self.tag, DType.u16)
+
+    def value(self) -> PickedDsd:
+        return PickedDsd(self.tag_expr(), tuple(a.value() for a in self.arms), self.kind,
+                         self.dtype, self.parts)
+
+
+_DESCRIBE[PickedDsd] = lambda v: f"a {v.kind} chosen at run time"
+_DESCRIBE[PickedVar] = lambda v: f"a {v.kind} variable"
