@@ -65,9 +65,10 @@ def route_reach(gather: np.ndarray) -> int:
 
 
 def plan_band(eng: Engine, width: int | None) -> Band | None:
-    """The band of `eng`'s ticks: `width` columns (None: `AUTO_WIDTH`, or wider where the
-    routes reach far, on fabrics at least twice as wide), or None for full ticks only (0, or
-    a program whose tick is not local: see the module docstring)."""
+    """The band of `eng`'s ticks: `width` columns, or the `2 * reach + 1` its routes need
+    (None: `AUTO_WIDTH`, or wider where the routes reach far, on fabrics at least twice as
+    wide), or None for full ticks only (0, a band as wide as the fabric, or a program whose
+    tick is not local: see the module docstring)."""
     w = eng.program.width
     if width == 0 or eng.mesh is not None or eng.any_collective or eng.switched \
             or eng.filters or eng.schedule_seed is not None or eng.router.offsets:
@@ -77,7 +78,8 @@ def plan_band(eng: Engine, width: int | None) -> Band | None:
         width = max(AUTO_WIDTH, 1 << (4 * reach + 1).bit_length())
         if 2 * width > w:
             return None
-    if width >= w or 2 * reach + 1 > width:
+    width = max(width, 2 * reach + 1)
+    if width >= w:
         return None
     return Band(width, reach)
 
