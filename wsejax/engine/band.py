@@ -16,7 +16,8 @@ per-PE clocks only advance where a PE runs, and the tick counters are global.
 A band is planned (`plan_band`) only where the tick is local in that sense: one device (no
 mesh), no `<collectives_2d>` (a row or a column at once), no switched colors and no wavelet
 filters (their tables are static per-PE numpy), the deterministic schedule (the random one
-draws over the whole grid), and routes whose reach fits the band twice over.
+draws over the whole grid), a fabric wider than the band, and a band of at least
+`2 * reach + 1` columns (one column with work and its reach on each side).
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from wsejax.engine.machine import Machine
 from wsejax.engine.rings import FLUSH_PENDING
 
 if TYPE_CHECKING:
     from wsejax.engine.core import Engine
-    from wsejax.engine.machine import HostCarry, Machine
+    from wsejax.engine.machine import HostCarry
 
 __all__ = ["AUTO_WIDTH", "Band", "band_origin", "banded_loop", "banded_tick", "column_work",
            "plan_band", "route_reach"]
@@ -106,9 +108,9 @@ def _starved(low, m: Machine, site: int, info):
     """Where the op of `site`, short of its length, finds the inbox of one of its fabins
     empty: it moves no element, ends on no control wavelet and completes nothing, so its
     PE has no work from it (`Lowerer.advance`). None for an op whose advance depends on
-    more (a FIFO's action, `@dfilt`)."""
+    more (a FIFO's action, `@dfilt`, a `@map` callback, which runs on the window read)."""
     fabins = [o.color for k, o in info.operands if k == "D" and o.kind == "fabin"]
-    if not fabins or info.stmt.op == "dfilt" or any(
+    if not fabins or info.stmt.op in ("dfilt", "map") or any(
             k == "D" and o.kind == "fifo" for k, o in info.operands):
         return None
     low.machine = m
@@ -221,8 +223,6 @@ def banded_tick(eng: Engine, tick, m: Machine, host: HostCarry, x0):
     """`tick(m, host) -> (m, host, progress)` run on the band from column `x0`: returns
     the machine's arrays, the host carry and the progress, as the full tick would, and the
     band's columns with work after it."""
-    from wsejax.engine.machine import Machine
-
     h, w = eng.program.height, eng.program.width
     width = eng.band.width
     full_arrays, full_host = m.carry(), host

@@ -13,6 +13,8 @@ have run. A tick is the chain
 
 Each stage takes the machine and returns it; `eng` (the `Engine`) is static configuration:
 the program, its lowerers, the router, the filters, the colors and the fault numbering.
+Where `eng.band` is set, a tick whose work fits the band runs the same chain over the band's
+columns alone (`wsejax.engine.band`), with the same result.
 """
 
 from __future__ import annotations
