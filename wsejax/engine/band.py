@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["AUTO_WIDTH", "Band", "band_origin", "banded_loop", "banded_tick", "column_work",
            "plan_band", "route_reach"]
 
-AUTO_WIDTH = 32     # the band of a fabric at least twice as wide, unless its routes reach far
+AUTO_WIDTH = 16     # the band of a fabric at least twice as wide, unless its routes reach far
 
 
 @dataclass(frozen=True)
