@@ -19,6 +19,7 @@ columns alone (`wsejax.engine.band`), with the same result.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import jax
@@ -83,19 +84,16 @@ def loop_ticks(eng: Engine, m: Machine, host: HostCarry, progress, ticks, stop=N
     def busy(carry: FabricCarry):
         return carry.progress & (carry.ticks < stop)
 
-    def one(machine: Machine, host: HostCarry, ticks):
-        return _tick(eng, machine, host, ticks)
-
     def full(carry: FabricCarry) -> FabricCarry:
         m.load(carry.machine)
-        machine, host, progress = one(m, carry.host, carry.ticks)
+        machine, host, progress = _tick(eng, m, carry.host, carry.ticks)
         return FabricCarry(machine.carry(), host, progress, carry.ticks + 1)
 
     carry = FabricCarry(m.carry(), host, progress, ticks)
     if eng.band is None:
         carry = lax.while_loop(busy, full, carry)
     else:
-        carry = banded_loop(eng, m, busy, full, one, carry)
+        carry = banded_loop(eng, m, busy, full, functools.partial(_tick, eng), carry)
     m.load(carry.machine)
     return m, carry.host, carry.progress, carry.ticks
 
