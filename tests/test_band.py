@@ -166,11 +166,11 @@ def test_the_streaming_gemv_runs_banded_as_with_full_ticks(k, tile, band, monkey
     assert_same_runs([full], [banded])
 
 
-def chain(tmp_path, band: int, monkeypatch, loop_limit=None, n=12):
+def chain(tmp_path, band: int, monkeypatch, loop_limit=None, n=12, pe=CHAIN_PE):
     """The relay chain of `test_progress` (4 PEs, each adds 1) streaming n values with
     WSEJAX_BAND=band: (y or the error it raised, the snapshot)."""
     (tmp_path / "layout.csl").write_text(CHAIN_LAYOUT)
-    (tmp_path / "pe.csl").write_text(CHAIN_PE)
+    (tmp_path / "pe.csl").write_text(pe)
     program = compile_csl(tmp_path / "layout.csl", memcpy=True)
     monkeypatch.setenv("WSEJAX_BAND", str(band))
     r = SdkRuntime(program, loop_limit=loop_limit)
@@ -193,6 +193,20 @@ def test_a_deadlock_is_reported_alike_banded(tmp_path, monkeypatch):
     full_text, full = chain(tmp_path, 0, monkeypatch, loop_limit=1)
     band_text, banded = chain(tmp_path, 1, monkeypatch, loop_limit=1)
     assert isinstance(full_text, str) and "took 8 of 12 wavelets" in full_text, full_text
+    assert band_text == full_text
+    assert banded["band"] == Band(3, 1)
+    assert_same_runs([full], [banded])
+
+
+def test_a_fault_is_reported_alike_banded(tmp_path, monkeypatch):
+    # the last PE sends on, where no route leads from its ramp: it faults
+    pe = CHAIN_PE.replace("const out_color = if (last) sys.MEMCPYD2H_1 else send;",
+                          "const out_color = send;")
+    assert pe != CHAIN_PE
+    full_text, full = chain(tmp_path, 0, monkeypatch, pe=pe)
+    band_text, banded = chain(tmp_path, 1, monkeypatch, pe=pe)
+    assert isinstance(full_text, str) and "PE (3, 0)" in full_text, full_text
+    assert "color 6 has nowhere to go" in full_text, full_text
     assert band_text == full_text
     assert banded["band"] == Band(3, 1)
     assert_same_runs([full], [banded])
