@@ -179,6 +179,8 @@ class SdkRuntime:
       queue_capacity: wavelets each PE's inbox and outbox of a color hold (default 8).
       devices: split the PE grid over this many devices (a `jax.sharding.Mesh` over its rows
         and columns; also set by WSEJAX_DEVICES); None runs on one device.
+        The environment variable WSEJAX_BAND sets the engine's banded tick
+        (`wsejax.engine.band`): 0 runs every tick over the whole grid, N a band of N columns.
       check: run the reference interpreter beside the engine and compare them after every
         command (`wsejax.engine.check`; also set by WSEJAX_CHECK=1); small fabrics only.
       Other keyword arguments of the SDK (`suppress_simfab_trace`, `simfab_numthreads`,
@@ -212,6 +214,10 @@ class SdkRuntime:
             self._engine_kwargs["loop_limit"] = loop_limit
         if queue_capacity is not None:
             self._engine_kwargs["queue_capacity"] = queue_capacity
+        band = _env_int("WSEJAX_BAND", minimum=0)
+        if band is not None:
+            # the columns of a banded tick (0: every tick over the whole grid)
+            self._engine_kwargs["band"] = band
         self.checker = None
         if check if check is not None else bool(_env_int("WSEJAX_CHECK")):
             self.checker = Checker(self.program, loop_limit, schedule_seed)

@@ -31,6 +31,7 @@ from wsejax.diagnostics import (
     stuck_lines,
 )
 from wsejax.engine import cb16
+from wsejax.engine.band import plan_band
 from wsejax.engine.cfg import Cfg, build_cfg
 from wsejax.engine.copy_mode import get_block, put_block
 from wsejax.engine.filters import build_filters
@@ -102,11 +103,14 @@ class Engine:
       schedule_seed: None for the deterministic policy (the lowest runnable task ID first);
         an int picks among runnable tasks at random, reproducibly, to flush out programs that
         rely on an order the hardware does not promise.
+      band: the columns of a banded tick (`wsejax.engine.band`): None picks a width (or none)
+        from the fabric and its routes, 0 runs every tick over the whole grid.
     """
 
     def __init__(self, program: ir.Program, *, loop_limit: int = DEFAULT_LOOP_LIMIT,
                  matvec_loops: bool = False, schedule_seed: int | None = None,
-                 queue_capacity: int = QUEUE_CAPACITY, devices: int | None = None):
+                 queue_capacity: int = QUEUE_CAPACITY, devices: int | None = None,
+                 band: int | None = None):
         self.program = program
         self.mesh = fabric_mesh(program.height, program.width, devices)
         self.loop_limit = loop_limit
@@ -137,6 +141,7 @@ class Engine:
         self.router = build_router(
             program.resolved, routed_channels(program.resolved, self.outboxes),
             (program.height, program.width), self.mesh, self.outboxes)
+        self.band = plan_band(self, band)
         # host round trips: jitted calls dispatched, device-to-host transfers
         self.counts = collections.Counter()
 

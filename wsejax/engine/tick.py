@@ -13,10 +13,13 @@ have run. A tick is the chain
 
 Each stage takes the machine and returns it; `eng` (the `Engine`) is static configuration:
 the program, its lowerers, the router, the filters, the colors and the fault numbering.
+Where `eng.band` is set, a tick whose work fits the band runs the same chain over the band's
+columns alone (`wsejax.engine.band`), with the same result.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import jax
@@ -27,6 +30,7 @@ from wsejax import ir
 from wsejax.diagnostics import fabric_busy, nowhere_to_go, unbound_control_task
 from wsejax.engine import cb16
 from wsejax.engine.access import scatter
+from wsejax.engine.band import banded_loop
 from wsejax.engine.cfg import Cfg
 from wsejax.engine.collectives import collectives
 from wsejax.engine.machine import FabricCarry, HostCarry, Machine
@@ -75,38 +79,43 @@ def loop_ticks(eng: Engine, m: Machine, host: HostCarry, progress, ticks, stop=N
     `(m, host, progress, ticks)`: `run_ticks` runs it once to the limit, a command that
     shows its progress in pieces (`end_ticks` ends both)."""
     limit = eng.loop_limit
+    stop = limit if stop is None else jnp.minimum(stop, limit)
 
-    def tick(carry: FabricCarry) -> FabricCarry:
+    def busy(carry: FabricCarry):
+        return carry.progress & (carry.ticks < stop)
+
+    def full(carry: FabricCarry) -> FabricCarry:
         m.load(carry.machine)
-        healthy = m.fault == 0
-        pc_before = m.fab.pc
-        machine, flushed = queue_flushes(eng, m, healthy) if eng.any_flush else (m, False)
-        machine, started = start_tasks(eng, machine, healthy, carry.ticks)
-        machine = run_blocks(eng, machine, healthy)
-        machine, advanced = microthreads(eng, machine, healthy)
-        if eng.any_collective:
-            machine, gathered = collectives(eng, machine, healthy)
-            advanced = advanced | gathered
-        machine, moved = route(eng, machine)
-        machine, host, host_moved = stream_host(eng, machine, carry.host)
-        progress = (started | flushed) | jnp.any(machine.fab.pc != pc_before) | advanced \
-            | (moved > 0) | (host_moved > 0)
-        machine.fab.wavelets = machine.fab.wavelets + (moved + host_moved).astype(
-            jnp.uint32)
+        machine, host, progress = _tick(eng, m, carry.host, carry.ticks)
         return FabricCarry(machine.carry(), host, progress, carry.ticks + 1)
 
-    if stop is None:
-        def busy(carry: FabricCarry):
-            return carry.progress & (carry.ticks < limit)
+    carry = FabricCarry(m.carry(), host, progress, ticks)
+    if eng.band is None:
+        carry = lax.while_loop(busy, full, carry)
     else:
-        stop = jnp.minimum(stop, limit)
-
-        def busy(carry: FabricCarry):
-            return carry.progress & (carry.ticks < stop)
-
-    carry = lax.while_loop(busy, tick, FabricCarry(m.carry(), host, progress, ticks))
+        carry = banded_loop(eng, m, busy, full, functools.partial(_tick, eng), carry)
     m.load(carry.machine)
     return m, carry.host, carry.progress, carry.ticks
+
+
+def _tick(eng: Engine, m: Machine, host: HostCarry, ticks):
+    """One tick's stages over `m` (the whole grid, or a band of it: `engine.band`):
+    `(m, host, progress)`."""
+    healthy = m.fault == 0
+    pc_before = m.fab.pc
+    m, flushed = queue_flushes(eng, m, healthy) if eng.any_flush else (m, False)
+    m, started = start_tasks(eng, m, healthy, ticks)
+    m = run_blocks(eng, m, healthy)
+    m, advanced = microthreads(eng, m, healthy)
+    if eng.any_collective:
+        m, gathered = collectives(eng, m, healthy)
+        advanced = advanced | gathered
+    m, moved = route(eng, m)
+    m, host, host_moved = stream_host(eng, m, host)
+    progress = (started | flushed) | jnp.any(m.fab.pc != pc_before) | advanced \
+        | (moved > 0) | (host_moved > 0)
+    m.fab.wavelets = m.fab.wavelets + (moved + host_moved).astype(jnp.uint32)
+    return m, host, progress
 
 
 def end_ticks(eng: Engine, m: Machine, host: HostCarry, progress,

@@ -75,7 +75,8 @@ class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecL
         self.slot = symbol_slot
         self.dsd_key = dsd_key
         self.dsd_bases = dsd_bases
-        self.lanes = tuple(shape)      # (H, W)
+        self.lanes = tuple(shape)      # (H, W), or (H, band width) in a banded tick
+        self.widen = None              # a banded tick's band array -> [H, W] (`engine.band`)
         self.register_fault = register_fault
         self.loop_limit = loop_limit
         self.matvec = matvec_loops

@@ -144,6 +144,9 @@ class ControlLowering:
         exprs = [p[0] for p in s.parts if not isinstance(p, str)]
         vals = [jnp.broadcast_to(self.expr(e, fr), self.lanes) for e in exprs]
         mask = jnp.ones(self.lanes, bool) if m is None else m
+        if self.widen is not None:
+            # the host numbers the PEs of the whole grid
+            mask, vals = self.widen(mask), [self.widen(v) for v in vals]
         printer, parts, coords = self.printer, s.parts, s.coords
         jax.debug.callback(lambda mk, *vs: printer(parts, coords, mk, vs), mask, *vals,
                            ordered=True)
