@@ -545,6 +545,9 @@ class ExprMixin:
             return self.concat(a, b, e.pos)
         if isinstance(a, (PtrVal, RPtr)) or isinstance(b, (PtrVal, RPtr)):
             return self.pointer_compare(op, a, b, e.pos)
+        fns = self.compare_fn_pointers(op, a, b, e.pos)
+        if fns is not None:
+            return fns
         if isinstance(a, RVal) or isinstance(b, RVal):
             return self.runtime_bin(op, a, b, e.pos)
         if isinstance(a, (EnumVal, EnumLitVal)) or isinstance(b, (EnumVal, EnumLitVal)):

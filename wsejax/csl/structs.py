@@ -624,6 +624,9 @@ class AggregateMixin:
         """`if (cond) a else b` on a runtime condition where a and b are structs or enums
         (of type `want` where given): both evaluated, each leaf selected; None for other
         values."""
+        fns = self.select_fn_pointers(cond, a, b, want, pos)
+        if fns is not None:
+            return fns
         t = want if isinstance(want, (StructT, EnumT)) else (
             aggregate_type_of(a) or aggregate_type_of(b))
         if not isinstance(t, (StructT, EnumT)):

@@ -32,6 +32,7 @@ __all__ = [
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
     "TensorAccessVal", "TupleVal", "UtIdVal", "ieee_float", "type_name",
     "RtHandleVal", "RUNTIME_HANDLE_KINDS", "is_runtime_handle_type",
+    "RFnPtr", "function_number", "is_fn_pointer_type",
 ]
 
 
@@ -338,8 +339,14 @@ RUNTIME_HANDLE_KINDS = {"color": "color", "local_task_id": "local", "data_task_i
 
 
 def is_runtime_handle_type(t) -> bool:
-    """Whether `t` is a handle type held at run time as a u16 number."""
-    return isinstance(t, Special) and t.name in RUNTIME_HANDLE_KINDS
+    """Whether `t` is a handle type held at run time as a u16 number (a function pointer
+    type among them)."""
+    return isinstance(t, Special) and t.name in RUNTIME_HANDLE_KINDS or is_fn_pointer_type(t)
+
+
+def is_fn_pointer_type(t) -> bool:
+    """Whether `t` is a function pointer type (`*const fn(A) R`)."""
+    return isinstance(t, PtrT) and isinstance(t.elem, FnT)
 
 
 def leaf_dtype(c) -> DType:
@@ -359,6 +366,8 @@ def leaf_const(item, path: tuple):
         return 0
     if isinstance(item, UtIdVal):
         return item.known
+    if isinstance(item, FnVal):
+        return function_number(item)
     if isinstance(item, (int, float)):
         return item     # a field a comptime assignment set to a plain number
     return item.id if isinstance(item, (ColorVal, TaskIdVal, QueueVal)) else item.value
@@ -386,6 +395,25 @@ class FnVal:
 
     def freeze(self):
         return ("fn", id(self.decl), id(self.module))
+
+
+def function_number(fv: FnVal) -> int:
+    """The u16 number that names function `fv` in its PE program's function pointers
+    held at run time (`fn_pointers.py`); 0 names none (an `undefined` pointer)."""
+    table = fv.module.pe.fn_pointers
+    key = (id(fv.decl), id(fv.module))
+    if key not in table:
+        table[key] = (len(table) + 1, fv)
+    return table[key][0]
+
+
+@dataclass(frozen=True)
+class RFnPtr:
+    """A function pointer known only at run time: `expr` is the u16 number of the function
+    it names (`function_number`), `type` its type (a `*const fn(...) R` PtrT)."""
+
+    expr: object
+    type: PtrT
 
 
 @dataclass(eq=False)
@@ -680,6 +708,7 @@ _DESCRIBE = {
     UtIdVal: lambda v: "a runtime microthread ID" if v.known is None else f"microthread {v.id}",
     FifoVal: lambda v: f"the FIFO '{v.name}'",
     RPtr: lambda v: f"a runtime pointer ({v.type})",
+    RFnPtr: lambda v: f"a runtime function pointer ({v.type})",
     RArray: lambda v: f"the array a runtime pointer points to ({v.type})",
     PtrCell: lambda v: f"the pointer variable '{v.name}'",
     RtHandleVal: lambda v: f"a runtime {v.type_name.replace('_task_id', ' task ID')}"
@@ -713,7 +742,7 @@ class Slot:
 
     @property
     def dtype(self) -> DType:
-        if isinstance(self.ctype, Special):
+        if isinstance(self.ctype, Special) or is_fn_pointer_type(self.ctype):
             return DType.u16      # a handle held at run time
         return self.ctype.tag if isinstance(self.ctype, EnumT) else self.ctype
 
