@@ -45,6 +45,7 @@ from wsejax.csl.values import (
     is_fn_pointer_type,
     is_runtime_handle_type,
 )
+from wsejax.errors import CslError
 from wsejax.types import DType
 
 if TYPE_CHECKING:
@@ -82,7 +83,8 @@ class _Dispatch:
     numbers: tuple
     module: Module
     type: FnT
-    key: tuple = ()      # its specialization key (`bind_params`'s)
+    key: tuple           # its specialization key (`bind_params`'s)
+    pos: object          # where a call first made it
 
 
 class FnPointerMixin:
@@ -229,8 +231,10 @@ class FnPointerMixin:
             return self.handle_value(self.handle_number(v, t, pos, what), t)
         if isinstance(t, PtrT):
             return self.runtime_pointer(v, t, pos, what)
-        if isinstance(v, RVal) or not isinstance(t, DType):
+        if not isinstance(t, DType):
             return v
+        if isinstance(v, RVal):
+            return RVal(self.to_expr(v, t, pos, what), t)
         return self.coerce(v, t, pos, what)
 
     def dispatch_for(self, mod: Module, ft: FnT, args: list, pos) -> FnVal:
@@ -242,11 +246,17 @@ class FnPointerMixin:
             pe.deferred.append(lambda: self.finish_fn_pointers(pe))
         have = pe.fn_dispatch.get(ft)
         numbers = self.candidates(pe, ft, pos)
-        if have is None:
-            name, key = self.compile_dispatch(mod, ft, numbers, pos)
-            have = pe.fn_dispatch[ft] = _Dispatch(name, numbers, mod, ft, key)
-        elif have.numbers != numbers:
-            self.replace_dispatch(pe, have, numbers, pos)
+        try:
+            if have is None:
+                name, key = self.compile_dispatch(mod, ft, numbers, pos)
+                have = pe.fn_dispatch[ft] = _Dispatch(name, numbers, mod, ft, key, pos)
+            elif have.numbers != numbers:
+                self.replace_dispatch(pe, have, numbers, pos)
+        except CslError as err:
+            if err.file != _HERE.file:
+                raise
+            # met in the dispatch function's own body: the call through the pointer made it
+            raise self.error(f"{err.message} (through a function pointer)", pos) from None
         decl, scope = self.dispatch_decl(have.module, ft, have.numbers, pe)
         fv = FnVal(decl, scope)
         key = self.bind_params(fv, args, pos, scope.env())[1]
@@ -333,7 +343,31 @@ class FnPointerMixin:
         while changed:
             changed = False
             for ft, d in list(pe.fn_dispatch.items()):
-                numbers = self.candidates(pe, ft, _HERE)
+                numbers = self.candidates(pe, ft, d.pos)
                 if numbers != d.numbers:
-                    self.replace_dispatch(pe, d, numbers, _HERE)
+                    self.replace_dispatch(pe, d, numbers, d.pos)
                     changed = True
+        for d in pe.fn_dispatch.values():
+            if d.name in _callees(pe.functions, d.name):
+                raise self.error(f"recursive call through a {fn_pointer_type(d.type)}: a "
+                                 "function it may name calls, directly or through others, a "
+                                 "function pointer of the same type; wsejax expands each call "
+                                 "in place and keeps no call stack", d.pos)
+
+
+def _callees(functions: dict, name: str) -> set:
+    """The IR functions that function `name` calls, directly or through others."""
+    seen: set = set()
+    todo = [name]
+    while todo:
+        f = functions.get(todo.pop())
+        if f is None:
+            continue
+        for s in ir.walk_stmts(f.body):
+            callee = s.fn if isinstance(s, ir.Call) else (
+                s.value.fn if isinstance(s, ir.LocalAssign) and isinstance(s.value, ir.CallExpr)
+                else None)
+            if callee is not None and callee not in seen:
+                seen.add(callee)
+                todo.append(callee)
+    return seen
