@@ -176,6 +176,37 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_through_a_pointer_to_it_and_in_a_local_struct(tmp_path, arch):
+    # g keeps the pointer it read before `pp.*` changes
+    got = outputs(tmp_path, UNARY + """
+const Op = *const fn(i32) i32;
+var fp: Op = &neg;
+const S = struct { cb: Op, k: i32 };
+fn later() void {
+  const pp = &fp;
+  const g = pp.*;
+  pp.* = &neg;
+  out[3] = g(3) + 10 * fp(3);
+}
+fn main() void {
+  const x = lay.get_x_coord();
+  const pp = &fp;
+  if (x == 1) { pp.* = &inc; }
+  out[0] = fp(4);
+  var s2 = S { .cb = &inc, .k = 2 };
+  if (x == 2) { s2.cb = fp; }
+  out[1] = s2.cb(s2.k);
+  out[2] = pp.*(10);
+  fp = &inc;
+  later();
+  sys.unblock_cmd_stream();
+}
+""", arch)
+    np.testing.assert_array_equal(got, [[-4, 3, -10, -26], [5, 3, 11, -26],
+                                        [-4, -2, -10, -26]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_a_pointer_made_by_code_compiled_later_is_called_by_code_compiled_before(
         tmp_path, arch):
     # use() is compiled (with its call through fp) before setter() makes a pointer of late
@@ -212,6 +243,26 @@ fn main() void {
     where = position((tmp_path / "pe.csl").read_text(), "fp(3)")
     assert f"pe.csl:{where[0]}:{where[1]}" in text, text
     assert "undefined *const fn(i32) i32" in text and "PE (1, 0)" in text, text
+
+
+@pytest.mark.parametrize("first, second", [("a", "b"), ("b", "a")])
+def test_a_function_is_numbered_by_its_declaration_not_by_compile_order(
+        tmp_path, first, second):
+    # globals are made where first used: `first` is made (and its function numbered) first
+    prog = out_program(tmp_path, HEAD + """
+var a: *const fn(i32) i32 = &late;
+var b: *const fn(i32) i32 = &early;
+fn early(v: i32) i32 { return v; }
+fn late(v: i32) i32 { return -v; }
+fn main() void {
+  out[0] = FIRST(1);
+  out[1] = SECOND(1);
+  sys.unblock_cmd_stream();
+}
+""".replace("FIRST", first).replace("SECOND", second), "i32", "wse2", w=1)
+    pe = prog.classes[0]
+    # the declarations of the program before `early`: the 3 of OUT_HEAD, out, out_ptr, a, b
+    assert pe.symbol("b").init == (8,) and pe.symbol("a").init == (9,)
 
 
 BAD = UNARY + """

@@ -5,9 +5,9 @@ A function pointer known at compile time stays the function itself (`FnVal`): a 
 it is a call of the function. One held at run time (a `var`, an element of an array read at a
 runtime index, a struct field, a parameter or a result) is a u16 number (`RFnPtr`), held
 where the handles are held (`handles.py`: a u16 symbol, local, struct leaf or array element).
-Each function of a PE program that the program makes such a pointer of gets its number the
-first time it does (`values.function_number`), in the order the program's source makes them;
-0 names no function (an `undefined` pointer).
+Each function of a PE program that the program makes such a pointer of is numbered by where
+it is declared (`values.function_number`), whatever order the bodies are compiled in; 0 names
+no function (an `undefined` pointer).
 
 A call through a runtime pointer of type `*const fn(A) R` is a call of the PE program's
 dispatch function of `fn(A) R`: an if chain over the number, one branch per function of that
@@ -151,7 +151,9 @@ class FnPointerMixin:
             t = v.type if isinstance(v, RFnPtr) else fn_pointer_type(
                 self.function_type(v, d.pos))
         if d.const:
-            env.bind(d.name, RFnPtr(self.fn_pointer_number(v, t, d.pos, what), t))
+            # the number as it is now: a later store where it was read does not change it
+            v = RFnPtr(self.fn_pointer_number(v, t, d.pos, what), t)
+            env.bind(d.name, self.held_fn_pointer(v, env))
             return
         slot = Slot("local", env.module.pe.fresh(d.name + "."), (), t)
         self.store(env.fn, slot, v, d.pos, what, init=True)

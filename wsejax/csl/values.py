@@ -399,11 +399,25 @@ class FnVal:
 
 def function_number(fv: FnVal) -> int:
     """The u16 number that names function `fv` in its PE program's function pointers
-    held at run time (`fn_pointers.py`); 0 names none (an `undefined` pointer)."""
-    table = fv.module.pe.fn_pointers
-    key = (id(fv.decl), id(fv.module))
+    held at run time (`fn_pointers.py`); 0 names none (an `undefined` pointer).
+
+    A function is numbered by where it is declared: its module's place among the PE
+    program's module instances (in the order they are imported, which comes before any
+    body is compiled) and its place among that module's declarations, so the numbers do
+    not depend on the order in which bodies are compiled."""
+    mod = fv.module
+    table = mod.pe.fn_pointers
+    key = (id(fv.decl), id(mod))
     if key not in table:
-        table[key] = (len(table) + 1, fv)
+        number = 1
+        for m in mod.c.modules_of(mod.pe):
+            if m is mod:
+                break
+            number += len(m.file.decls)
+        else:
+            number = 0x8000 + len(table)     # a module no list holds: after every listed one
+        place = next((k for k, d in enumerate(mod.file.decls) if d is fv.decl), len(table))
+        table[key] = (number + place, fv)
     return table[key][0]
 
 
