@@ -85,6 +85,10 @@ class _Dispatch:
     type: FnT
     key: tuple           # its specialization key (`bind_params`'s)
     pos: object          # where a call first made it
+    callee: FnVal        # the function value whose calls compile to calls of it
+    # the function values compiled since, kept so that their ids (in `PeBuilder.specs`'
+    # keys) stay theirs
+    kept: list = dataclasses.field(default_factory=list)
 
 
 class FnPointerMixin:
@@ -250,8 +254,9 @@ class FnPointerMixin:
         numbers = self.candidates(pe, ft, pos)
         try:
             if have is None:
-                name, key = self.compile_dispatch(mod, ft, numbers, pos)
-                have = pe.fn_dispatch[ft] = _Dispatch(name, numbers, mod, ft, key, pos)
+                callee, name, key = self.compile_dispatch(mod, ft, numbers, pos)
+                have = pe.fn_dispatch[ft] = _Dispatch(name, numbers, mod, ft, key, pos,
+                                                      callee)
             elif have.numbers != numbers:
                 self.replace_dispatch(pe, have, numbers, pos)
         except CslError as err:
@@ -259,16 +264,14 @@ class FnPointerMixin:
                 raise
             # met in the dispatch function's own body: the call through the pointer made it
             raise self.error(f"{err.message} (through a function pointer)", pos) from None
-        decl, scope = self.dispatch_decl(have.module, ft, have.numbers, pe)
-        fv = FnVal(decl, scope)
-        key = self.bind_params(fv, args, pos, scope.env())[1]
-        if key != have.key:
+        # the first compiled dispatch function is the callee of every call: its
+        # specialization keeps its name, whose body a later compilation replaces
+        callee = have.callee
+        if self.bind_params(callee, args, pos, callee.module.env())[1] != have.key:
             raise self.error(f"a call through {fn_pointer_type(ft)}: a parameter of it "
                              "takes its argument at compile time (a DSD, a direction, ...), "
                              "which a call through a pointer cannot pass", pos)
-        # the call names the compiled dispatch function, whatever its candidates were then
-        pe.specs[(id(decl), id(scope), key)] = have.name
-        return fv
+        return callee
 
     def candidates(self, pe: PeBuilder, ft: FnT, pos) -> tuple:
         """The numbers of the functions of type `ft` that the PE program makes pointers of."""
@@ -306,18 +309,19 @@ class FnPointerMixin:
         return decl, _DispatchScope(mod, bound)
 
     def compile_dispatch(self, mod: Module, ft: FnT, numbers: tuple, pos) -> tuple:
-        """Compile the dispatch function over `numbers`: its IR name and specialization
-        key."""
+        """Compile the dispatch function over `numbers`: its function value, IR name and
+        specialization key."""
         decl, scope = self.dispatch_decl(mod, ft, numbers, mod.pe)
         fv = FnVal(decl, scope)
         fenv = scope.env()
         args = [RVal(ir.Const(0, U16), U16)] + [self.placeholder(t) for t in ft.params]
         runtime, key = self.bind_params(fv, args, pos, fenv)
-        return self.specialize(fv, fenv, runtime, key, pos), key
+        return fv, self.specialize(fv, fenv, runtime, key, pos), key
 
     def replace_dispatch(self, pe: PeBuilder, d: _Dispatch, numbers: tuple, pos) -> None:
         """Compile dispatch function `d` anew over `numbers`, under its name."""
-        name, _ = self.compile_dispatch(d.module, d.type, numbers, pos)
+        fv, name, _ = self.compile_dispatch(d.module, d.type, numbers, pos)
+        d.kept.append(fv)
         new = pe.functions.pop(name)
         pe.functions[d.name] = dataclasses.replace(new, name=d.name)
         d.numbers = numbers
