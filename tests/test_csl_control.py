@@ -693,3 +693,120 @@ fn main() void {
     assert run([1]).tolist() == [5, 0, 7]
     assert run([3]).tolist() == [0, 3, -1]
     assert run([9]).tolist() == [0, 0, -1]
+
+
+# ------------------------------------------------------------------------------------------------
+# the result type of a run-time if or switch: the declared, target, parameter or return type
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_if_and_switch_expressions_give_pointers_of_the_type_they_are_used_as(tmp_path, arch):
+    src = """
+var inp: [1]i32;
+var out: [9]i32;
+const In = struct { v: i32, w: i32 };
+var x = In { .v = 1, .w = 2 };
+var y = In { .v = 3, .w = 4 };
+var a = [3]i32 { 10, 20, 30 };
+var b = [3]i32 { 40, 50, 60 };
+var s: i32 = 7;
+var t: i32 = 8;
+var p: *i32 = &s;
+fn pick(c: bool) *i32 { return if (c) &s else &t; }
+fn choose(k: i32) [*]i32 { return switch (k) { 0 => &a, else => &b }; }
+fn first(q: [*]i32) i32 { return q[0]; }
+fn second(e: *In) i32 { return e.*.w; }
+fn main() void {
+  const k = inp[0];
+  const e: *In = if (k == 1) &x else &y;
+  out[0] = e.*.v;
+  var m: [*]i32 = if (k > 1) &a else &b;
+  out[1] = m[2];
+  p = if (k > 2) &s else &t;
+  p.* += 100;
+  out[2] = s;
+  out[3] = t;
+  out[4] = pick(k == 0).*;
+  out[5] = choose(k)[1];
+  out[6] = first(if (k == 2) &a else &b);
+  out[7] = second(switch (k) { 1 => &x, else => &y });
+  const z: *const i32 = switch (k) { 0 => &s, 1 => &t, else => &a[2] };
+  out[8] = z.*;
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 1, 9)
+    mem = {"s": 7, "t": 8}
+    a, b, x, y = [10, 20, 30], [40, 50, 60], (1, 2), (3, 4)
+
+    def want(k):
+        mem["s" if k > 2 else "t"] += 100
+        return [(x if k == 1 else y)[0], (a if k > 1 else b)[2], mem["s"], mem["t"],
+                mem["s" if k == 0 else "t"], (a if k == 0 else b)[1],
+                (a if k == 2 else b)[0], (x if k == 1 else y)[1],
+                mem["s"] if k == 0 else mem["t"] if k == 1 else a[2]]
+
+    for k in (0, 1, 2, 3, 1):
+        assert run([k]).tolist() == want(k), k
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_if_and_switch_expressions_of_untyped_branches_take_a_target_or_parameter_type(
+        tmp_path, arch):
+    src = """
+var inp: [1]i32;
+var out: [8]i32;
+const P = struct { v: i32, w: i32 };
+const E = enum(u8) { lo, mid, hi };
+var g: P = .{ .v = 0, .w = 0 };
+var ge: E = .lo;
+var f: f32 = 0.0;
+fn twice(z: f32) f32 { return z * 2.0; }
+fn sum(q: P) i32 { return q.v + q.w; }
+fn code(c: E) i32 { return @as(i32, @as(u8, c)); }
+fn pick(k: i32) E { return switch (k) { 0 => .hi, else => .mid }; }
+fn main() void {
+  const k = inp[0];
+  out[0] = @as(i32, twice(if (k > 0) 1.5 else 2.5));
+  f = switch (k) { 0 => 0.25, 1 => 0.5, else => 0.75 };
+  out[1] = @as(i32, f * 8.0);
+  g = if (k == 1) .{ .v = 5, .w = 6 } else .{ .v = 7, .w = 8 };
+  out[2] = g.v * 10 + g.w;
+  out[3] = sum(if (k == 2) .{ .v = 1, .w = 2 } else .{ .v = 3, .w = 4 });
+  ge = switch (k) { 0 => .mid, else => .hi };
+  out[4] = code(ge);
+  out[5] = code(if (k == 1) .lo else .hi);
+  out[6] = code(pick(k));
+  var l: P = .{ .v = 0, .w = 0 };
+  l = switch (k) { 0 => .{ .v = 9, .w = 9 }, else => .{ .v = k, .w = -k } };
+  out[7] = l.v + 2 * l.w;
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 1, 8)
+
+    def want(k):
+        g = (5, 6) if k == 1 else (7, 8)
+        l_ = (9, 9) if k == 0 else (k, -k)
+        return [int((1.5 if k > 0 else 2.5) * 2), int({0: 0.25, 1: 0.5}.get(k, 0.75) * 8),
+                g[0] * 10 + g[1], 3 if k == 2 else 7, 1 if k == 0 else 2, 0 if k == 1 else 2,
+                2 if k == 0 else 1, l_[0] + 2 * l_[1]]
+
+    for k in (0, 1, 2, -3):
+        assert run([k]).tolist() == want(k), k
+
+
+def test_pointer_branches_of_different_types_are_located(tmp_path):
+    body = """
+var inp: [1]i32;
+var out: [1]i32;
+var s: i32 = 1;
+var f: f32 = 2.0;
+fn main() void {
+  const q = if (inp[0] > 0) &s else &f;
+  out[0] = 0;
+}
+"""
+    err = error_of(tmp_path, body)
+    assert "the branches give pointers of different types, *i32 and *f32" in str(err)
+    assert (err.line, err.col) == position(HEAD + body, "if (inp[0] > 0)")

@@ -130,9 +130,11 @@ def test_a_circbuf_chosen_at_run_time_goes_round_its_ring(tmp_path, arch):
     ("var ds = [2]fabout_dsd {\n"
      "  @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = @get_color(1) }),\n"
      "  @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = @get_color(2) }) };\n"
-     "fn main() void { _ = ds; }\n", "var ds",
-     "'var ds' holds an array of fabout_dsd, but its elements differ in their color, output "
-     "queue"),
+     "fn main() void { ds[0] = @get_dsd(fabout_dsd, .{ .extent = 1, "
+     ".fabric_color = @get_color(3) }); }\n", "@get_dsd(fabout_dsd, .{ .extent = 1, "
+     ".fabric_color = @get_color(3)",
+     "an element of 'ds': this fabout_dsd differs from each DSD it was declared with in "
+     "color, output queue"),
     ("var a = [2]u16 { 0, 0 };\n"
      "var ds = [1]mem1d_dsd { @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{1} -> a[i] }) };\n"
      "fn main() void { ds[0] = @get_dsd(fabout_dsd, .{ .extent = 1, "

@@ -486,7 +486,9 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_fabric_dsds_chosen_at_run_time_share_their_color(tmp_path, arch):
+def test_fabric_dsds_of_colors_chosen_at_run_time_are_not_loaded_into_a_register(tmp_path,
+                                                                                 arch):
+    # a register keeps the color of its loads (test_csl_dsd_pick.py: the ops themselves)
     e = compile_error(tmp_path, """
 const oq = @get_output_queue(2);
 const fs = [2]fabout_dsd {
@@ -495,11 +497,12 @@ const fs = [2]fabout_dsd {
 };
 fn main() void {
   var k: u16 = 1;
-  @mov32(fs[k], 5);
+  @load_to_dsr(@get_dsr(dsr_dest, 1), fs[k]);
 }
 """, arch, "fs[k]")
-    assert "an array of fabout_dsd is indexed with a runtime index, but its elements differ in " \
-        "their color, output queue" in str(e)
+    assert "@load_to_dsr: a register is compiled for the DSDs of one color, output queue, " \
+        ".wavelet_index_offset, .control, .zero or .simd_mode it is loaded with, and this " \
+        "fabout_dsd is chosen at run time among DSDs that differ there" in str(e)
 
 
 @pytest.mark.parametrize("arch", ARCHES)

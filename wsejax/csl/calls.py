@@ -2,7 +2,7 @@
 body an `inline fn` is expanded where it is called, and any other function becomes one IR
 function per distinct set of comptime arguments (its specialisations).
 
-`CallMixin` uses from `self`: `error`, `exec_block`, `ev`, the conversions of `CoerceMixin`
+`CallMixin` uses from `self`: `error`, `exec_block`, `ev`, `ev_as`, the conversions of `CoerceMixin`
 (`eval_type`, `coerce`, `to_expr`, `dsd_of`) and the call nesting count `_depth_guard`.
 """
 
@@ -29,6 +29,7 @@ from wsejax.csl.values import (
     LocalDsd,
     LocalVar,
     NativeFn,
+    PickedVar,
     PtrT,
     RFnPtr,
     RPtr,
@@ -70,14 +71,42 @@ class CallMixin:
         if len(e.args) != len(decl.params):
             raise self.error(f"{decl.name} takes {len(decl.params)} argument(s), got "
                              f"{len(e.args)}", e.pos)
-        args = [self.ev(a, env) for a in e.args]
+        args = self.call_args(callee, e.args, env)
         comptime_only = isinstance(decl.ret, ast.Ident) and decl.ret.name in (
             "comptime_int", "comptime_float", "type", "comptime_struct", "comptime_string")
         if env.fn is None or comptime_only:
             return self.comptime_call(callee, args, e.pos)
+        # a DSD chosen at run time among different fixed parts: one call per part
+        args = [self.dsd_or_picked(a, e.pos) if isinstance(a, PickedVar) else a for a in args]
         if decl.inline:
-            return self.inline_call(callee, args, env, e.pos)
-        return self.runtime_call(callee, args, env, e.pos)
+            return self.each_arm(args, env, lambda a: self.inline_call(callee, a, env, e.pos),
+                                 e.pos)
+        return self.each_arm(args, env, lambda a: self.runtime_call(callee, a, env, e.pos),
+                             e.pos)
+
+    def call_args(self, fv: FnVal, nodes, env: Env) -> list:
+        """The values of a call's arguments. An if, switch or labelled block takes its
+        parameter's type as its result type, where that type is known from the arguments
+        before it (not `anytype`)."""
+        scratch = fv.module.env()      # earlier arguments by parameter name, for `x: T`
+        out = []
+        for p, node in zip(fv.decl.params, nodes):
+            want = None
+            if isinstance(node, (ast.IfExpr, ast.SwitchExpr)) or (
+                    isinstance(node, ast.Block) and node.label is not None):
+                want = self.param_result_type(p, scratch)
+            v = self.ev_as(node, want, env)
+            scratch.bind(p.name, v)
+            out.append(v)
+        return out
+
+    def param_result_type(self, p, scratch: Env):
+        """Parameter `p`'s type where it can be known before the call, else None."""
+        try:
+            t = held_type(self.eval_type(p.type, scratch))
+        except CslError:
+            return None      # made of a comptime parameter the call binds later
+        return None if t is ANYTYPE or t is TYPE else t
 
     def bind_params(self, fv: FnVal, args, pos, fenv: Env):
         """Bind params in `fenv`; returns `(runtime params, comptime key)`."""

@@ -41,6 +41,8 @@ from wsejax.csl.values import (
     ModuleVal,
     ObjArrayVal,
     PeColorVal,
+    PickedDsd,
+    PickedVar,
     PtrT,
     PtrVal,
     QueueVal,
@@ -58,6 +60,7 @@ from wsejax.csl.values import (
     describe,
     ieee_float,
     int_range,
+    is_comptime_value,
     is_type,
     object_array,
 )
@@ -138,6 +141,8 @@ class CoerceMixin:
         raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
 
     def coerce_array(self, v, t: ArrayT, pos, what: str):
+        if isinstance(v, TupleVal):
+            v = self.tuple_array(v, t, pos, what)
         if not isinstance(t.elem, DType):
             return self.coerce_object_array(v, t, pos, what)
         if isinstance(v, ArrayVal):
@@ -148,6 +153,20 @@ class CoerceMixin:
         if v is UNDEFINED:
             return ArrayVal(t.elem, np.zeros(t.shape, t.elem.np))
         raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
+
+    def tuple_array(self, v: TupleVal, t: ArrayT, pos, what: str):
+        """An anonymous list literal `.{ a, b }` as a comptime array of type `t` (one
+        dimension, one element per item), as `[N]T { a, b }` would be."""
+        if len(t.shape) != 1 or len(v.items) != t.shape[0] or (
+                isinstance(t.elem, Special) and t.elem.name in DSD_KINDS):
+            raise self.error(f"{what}: expected {t}, got {describe(v)} of {len(v.items)} "
+                             "elements", pos)
+        items = [self.coerce(x, t.elem, pos, f"element of {what}") for x in v.items]
+        if any(isinstance(i, (RVal, LocalVar)) or not is_comptime_value(i) for i in items):
+            raise self.error(f"{what}: array literal elements must be comptime-known", pos)
+        if isinstance(t.elem, DType):
+            return ArrayVal(t.elem, np.array([i.value for i in items], t.elem.np))
+        return ObjArrayVal(t.elem, object_array(items, t.shape))
 
     def coerce_object_array(self, v, t: ArrayT, pos, what: str) -> ObjArrayVal:
         """`v` as a comptime array of `t.elem` (colors, task IDs, structs, ...), each element
@@ -187,7 +206,7 @@ class CoerceMixin:
 
     def coerce_special(self, v, t: Special, pos, what: str):
         if t.name in DSD_KINDS:
-            if isinstance(v, DsdVal):
+            if isinstance(v, DsdVal) or isinstance(v, PickedDsd) and v.kind == t.name:
                 return v
             raise self.error(f"{what}: expected a {t.name}, got {describe(v)}", pos)
         if t is COMPTIME_INT and isinstance(v, int) and not isinstance(v, bool):
@@ -308,6 +327,9 @@ class CoerceMixin:
             return v
         if isinstance(v, DsdVarRef):
             return v.value()
+        if isinstance(v, (PickedDsd, PickedVar)):
+            raise self.error(f"{describe(v)} among DSDs that differ in what wsejax fixes when "
+                             "it compiles the program cannot be used here", pos)
         raise self.error(f"expected a DSD, got {describe(v)}", pos)
 
     # -- operator typing and comptime arithmetic --------------------------------------------

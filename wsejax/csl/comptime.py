@@ -28,6 +28,7 @@ from wsejax.csl.calls import CallMixin
 from wsejax.csl.coerce import CoerceMixin
 from wsejax.csl.directions import DirectionMixin
 from wsejax.csl.dsd_arrays import DsdArrayMixin, holds_dsd_array
+from wsejax.csl.dsd_picks import DsdPickMixin
 from wsejax.csl.env import Env, Module, _Break, _Continue, _Return
 from wsejax.csl.expr import ExprMixin
 from wsejax.csl.fn_pointers import FnPointerMixin
@@ -74,7 +75,7 @@ __all__ = ["Compiler", "Module"]
 
 class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, PointerMixin,
                StructPointerMixin, JumpMixin, BranchMixin, HandleMixin, DsdArrayMixin,
-               DirectionMixin, PlacementMixin, FnPointerMixin):
+               DsdPickMixin, DirectionMixin, PlacementMixin, FnPointerMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements

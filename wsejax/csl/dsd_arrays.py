@@ -10,11 +10,14 @@ numeric array's would), then the chosen element is copied into a DSD local (a re
 value assigned where the index names it (a write). A comptime array of DSDs (`const`) read at
 a runtime index is picked the same way. No IR node is new.
 
-The elements of one array share their kind, element type and what the emulator fixes when it
-compiles the program (`_FIXED_FIELDS`: a fabric DSD's color and queue, a mem4d_dsd's shape, a
-circbuf_dsd's extent and ring); a value assigned to an element must share them too. A DSD
-picked at run time may be loaded into a register (`@load_to_dsr`, `@load_to_dsr_xdsr` for a
-circbuf_dsd): `picked_literal` gives the register's rules the literal its candidates share.
+The elements of one array share their kind and element type. Where they differ in what the
+emulator fixes when it compiles the program (`_FIXED_FIELDS`: a fabric DSD's color and queue,
+a mem4d_dsd's shape, a circbuf_dsd's extent and ring: its fixed part), each element is a
+`PickedVar` over the distinct fixed parts of the initial elements, and an element read at a
+runtime index is a `PickedDsd` (`csl.dsd_picks`); a value assigned to an element must have
+one of those parts. Where they share it, a DSD picked at run time is a plain DSD local, which
+may be loaded into a register (`@load_to_dsr`, `@load_to_dsr_xdsr` for a circbuf_dsd):
+`picked_literal` gives the register's rules the literal its candidates share.
 
 `DsdArrayMixin` uses from `self`: `error`, `need_fn`, `dsd_of`, `ev`, `lvalue`,
 `const_symbol`, `pe_dsd_init`, `array_index`.
@@ -28,6 +31,7 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.csl import ast
+from wsejax.csl.dsd_picks import fixed_what
 from wsejax.csl.values import (
     UNDEFINED,
     ArrayT,
@@ -37,6 +41,8 @@ from wsejax.csl.values import (
     DsdVarRef,
     LocalDsd,
     ObjArrayVal,
+    PickedDsd,
+    PickedVar,
     Special,
     describe,
     is_comptime,
@@ -66,32 +72,56 @@ class DsdArrayMixin:
     def dsd_array_global(self, mod, d: ast.VarDecl, t, v) -> DsdArray:
         """`var ds: [N]K = ...` at the top of a PE program: one global DSD variable per
         element, initialised with the element's (comptime-known) DSD."""
-        items, shape, kind, dtype, fixed = self._dsd_array_init(d, t, v)
+        items, shape, kind, dtype, parts = self._dsd_array_init(d, t, v)
         name = mod.prefix + d.name
-        elems = []
+        elems, tags = [], []
         for k, x in enumerate(items):
             if not isinstance(x.expr, ir.DsdLit):
                 raise self.error(f"'var {d.name}': element {k} needs a comptime-known "
                                  "@get_dsd", d.pos)
-            mod.pe.dsd_vars[f"{name}.{k}"] = x.expr
-            elems.append(DsdVarRef(f"{name}.{k}", kind, dtype))
-        return DsdArray(d.name, object_array(elems, shape), kind, dtype, fixed)
+            if len(parts) < 2:
+                mod.pe.dsd_vars[f"{name}.{k}"] = x.expr
+                elems.append(DsdVarRef(f"{name}.{k}", kind, dtype))
+                continue
+            g = parts.index(self._fixed_part(x.expr))
+            arms = []
+            for h, lit in enumerate(self._part_literals(items, parts)):
+                mod.pe.dsd_vars[f"{name}.{k}.{h}"] = x.expr if h == g else lit
+                arms.append(DsdVarRef(f"{name}.{k}.{h}", kind, dtype))
+            tags.append(g)
+            elems.append(PickedVar(f"{name}.tag", True, tuple(arms), kind, dtype, parts, k))
+        if tags:
+            mod.pe.symbols[f"{name}.tag"] = ir.Symbol(f"{name}.tag", DType.u16, (len(tags),),
+                                                      tuple(tags))
+        return DsdArray(d.name, object_array(elems, shape), kind, dtype, parts)
+
+    def _part_literals(self, items: list, parts: tuple) -> list:
+        """A DSD literal of each of fixed parts `parts`, from DSDs `items`."""
+        lits = {}
+        for x in items:
+            lits.setdefault(parts.index(self._fixed_part(x.expr)), ir.DsdLit(
+                self._literal(x.expr)))
+        return [lits[g] for g in range(len(parts))]
 
     def dsd_array_local(self, d: ast.VarDecl, t, v, env: Env) -> None:
         """`var ds: [N]K = ...` in a function body: one DSD local per element."""
-        items, shape, kind, dtype, fixed = self._dsd_array_init(d, t, v)
+        items, shape, kind, dtype, parts = self._dsd_array_init(d, t, v)
         pe = env.module.pe
+        lits = self._part_literals(items, parts) if len(parts) > 1 else None
         elems = []
         for k, x in enumerate(items):
+            if lits is not None:
+                elems.append(self.picked_local(f"{d.name}.{k}", x, env, parts, lits))
+                continue
             local = pe.fresh(f"{d.name}.{k}.")
             env.fn.emit(ir.LocalAssign(local, x.expr))
             self._remember_literal(pe, local, x.expr)
             elems.append(LocalDsd(local, kind, dtype))
-        env.bind(d.name, DsdArray(d.name, object_array(elems, shape), kind, dtype, fixed))
+        env.bind(d.name, DsdArray(d.name, object_array(elems, shape), kind, dtype, parts))
 
     def _dsd_array_init(self, d: ast.VarDecl, t, v):
         """The elements of the initial value of DSD array `d` (flat), its shape, kind,
-        element type and fixed part."""
+        element type and distinct fixed parts."""
         if isinstance(v, DsdArray):
             v = ObjArrayVal(Special(v.kind), np.vectorize(
                 lambda x: x.value(), otypes=[object])(v.elems))
@@ -103,15 +133,16 @@ class DsdArrayMixin:
             raise self.error(f"'var {d.name}': an array of DSDs needs an initial value, each "
                              f"element a DSD (made by @get_dsd){got}", d.pos)
         items = [self.dsd_of(x, d.pos) for x in v.values.reshape(-1).tolist()]
-        kind, dtype, fixed = self.dsd_choice(items, v.elem, d.pos,
+        kind, dtype, parts = self.dsd_choice(items, v.elem, d.pos,
                                              f"'var {d.name}' holds an array of {v.elem}")
-        return items, tuple(v.values.shape), kind, dtype, fixed
+        return items, tuple(v.values.shape), kind, dtype, parts
 
     # -- what the elements share ----------------------------------------------------------------
 
     def dsd_choice(self, items: list, elem, pos, lead: str):
-        """The kind, element type and fixed part that DSDs `items` (one of which is chosen at
-        run time) share; a located error where they differ."""
+        """The kind and element type that DSDs `items` (one of which is chosen at run time)
+        share, a located error where they differ; and their distinct fixed parts (in the
+        order of the items)."""
         kinds = {d.kind for d in items if isinstance(d, DsdVal)}
         if len(kinds) != 1 or not all(isinstance(d, DsdVal) for d in items):
             raise self.error(f"{lead}: its elements are not DSDs of one kind", pos)
@@ -120,12 +151,14 @@ class DsdArrayMixin:
         if len(dtypes) > 1:
             raise self.error(f"{lead}, but its elements are DSDs of different element types "
                              f"({', '.join(sorted(str(t) for t in dtypes))})", pos)
-        fixed = {self._fixed_part(d.expr) for d in items} - {None}
-        if len(fixed) > 1:
-            raise self.error(f"{lead}, but its elements differ in {_FIXED[kind]}, which "
-                             "wsejax fixes when it compiles the program; only their base "
-                             "address, offset, stride and length may differ", pos)
-        return kind, (dtypes.pop() if dtypes else None), (fixed.pop() if fixed else None)
+        fixed = [self._fixed_part(d.expr) for d in items]
+        parts = tuple(dict.fromkeys(f for f in fixed if f is not None))
+        if len(parts) > 1 and None in fixed:
+            raise self.error(f"{lead}, but its elements differ in their {fixed_what(kind)}, "
+                             "which wsejax fixes when it compiles the program, and element "
+                             f"{fixed.index(None)} is a DSD whose own is not known here (a "
+                             "DSD parameter?)", pos)
+        return kind, (dtypes.pop() if dtypes else None), parts
 
     def _fixed_part(self, expr):
         """The compile-time part of DSD expression `expr` (of the literal it was made from,
@@ -195,6 +228,8 @@ class DsdArrayMixin:
         idx = [self.ev(i, env) for i in e.indices]
         if all(is_comptime(i) for i in idx):
             return self.read(arr.elems[self.dsd_element_at(arr, idx, e.pos)], env, e.pos)
+        if len(arr.parts) > 1:
+            return self.index_picked_array(arr, e, env)
         exprs = [x.value().expr for x in arr.elems.reshape(-1).tolist()]
         return self.pick_dsd(exprs, arr.shape, ("dsd array", arr.name), e, env, arr.kind,
                              arr.dtype)
@@ -204,8 +239,15 @@ class DsdArrayMixin:
         element the index names."""
         self.need_fn(env, e.pos, "indexing a comptime array with a runtime index")
         items = arr.values.reshape(-1).tolist()
-        kind, dtype, _ = self.dsd_choice(items, arr.elem, e.pos, f"an array of {arr.elem} is "
-                                         "indexed with a runtime index")
+        kind, dtype, parts = self.dsd_choice(items, arr.elem, e.pos, f"an array of {arr.elem} "
+                                             "is indexed with a runtime index")
+        if len(parts) > 1:
+            # each element an arm: the literals need no copy, and the u16 that picks one
+            # lives on where the body is cut at a wait (a DSD local does not)
+            pick = self.element_number(tuple(arr.values.shape), ("element numbers", id(arr)),
+                                       e, env)
+            return PickedDsd(pick, tuple(items), kind, dtype,
+                             tuple(self._fixed_part(d.expr) for d in items))
         return self.pick_dsd([d.expr for d in items], tuple(arr.values.shape),
                              ("element numbers", id(arr)), e, env, kind, dtype)
 
@@ -258,15 +300,16 @@ class DsdArrayMixin:
         idx = [self.ev(i, env) for i in target.indices]
         v = self.dsd_element_value(arr, self.ev(s.value, env), s.value.pos)
         elems = arr.elems.reshape(-1).tolist()
+        what = f"an element of '{arr.name}'"
         if all(is_comptime(i) for i in idx):
-            fn.emit(_store(arr.elems[self.dsd_element_at(arr, idx, target.pos)], v.expr))
+            for st in self.store_dsd(arr.elems[self.dsd_element_at(arr, idx, target.pos)], v,
+                                     s.value.pos, what):
+                fn.emit(st)
             return
-        pe = env.module.pe
-        tmp = pe.fresh("dsd.")
-        fn.emit(ir.LocalAssign(tmp, v.expr))
+        held = self.held_dsd(v, env)
         pick = self.element_number(arr.shape, ("dsd array", arr.name), target, env)
         for k, x in enumerate(elems):
-            fn.emit(ir.If(_is(pick, k), (_store(x, ir.DsdLocal(tmp)),), ()))
+            fn.emit(ir.If(_is(pick, k), tuple(self.store_dsd(x, held, s.value.pos, what)), ()))
 
     def assign_dsd_array(self, s: ast.Assign, arr: DsdArray, value, env: Env) -> None:
         """`ds = .{...}` / `ds = other`: every element takes its counterpart."""
@@ -278,44 +321,45 @@ class DsdArrayMixin:
         v = self.coerce(v, ArrayT(Special(arr.kind), arr.shape), s.pos, f"'{arr.name}'")
         news = [self.dsd_element_value(arr, x, s.pos) for x in v.values.reshape(-1).tolist()]
         # every value is read before any element changes (`ds = .{ ds[1], ds[0] }`)
-        pe = env.module.pe
-        tmps = []
-        for x in news:
-            tmps.append(pe.fresh("dsd."))
-            fn.emit(ir.LocalAssign(tmps[-1], x.expr))
-        for x, tmp in zip(arr.elems.reshape(-1).tolist(), tmps):
-            fn.emit(_store(x, ir.DsdLocal(tmp)))
+        held = [self.held_dsd(x, env) for x in news]
+        for x, v in zip(arr.elems.reshape(-1).tolist(), held):
+            for st in self.store_dsd(x, v, s.pos, f"an element of '{arr.name}'"):
+                fn.emit(st)
 
-    def dsd_element_value(self, arr: DsdArray, v, pos) -> DsdVal:
-        """Value `v` as an element of DSD array `arr`: a DSD of its kind, element type and
-        fixed part."""
-        if not isinstance(v, (DsdVal, DsdVarRef)):
+    def held_dsd(self, v, env: Env):
+        """DSD value `v` copied to a local of its own (a `PickedDsd`'s tag and arms too)."""
+        if isinstance(v, PickedDsd):
+            return self.picked_local("dsd", v, env, v.parts).value()
+        tmp = env.module.pe.fresh("dsd.")
+        env.fn.emit(ir.LocalAssign(tmp, v.expr))
+        self._remember_literal(env.module.pe, tmp, v.expr)
+        return LocalDsd(tmp, v.kind, v.dtype).value()
+
+    def dsd_element_value(self, arr: DsdArray, v, pos):
+        """Value `v` as an element of DSD array `arr`: a DSD (a DsdVal or `PickedDsd`) of its
+        kind and element type (and, where its elements share one, its fixed part)."""
+        if not isinstance(v, (DsdVal, DsdVarRef, PickedDsd, PickedVar)):
             raise self.error(f"an element of '{arr.name}': expected a {arr.kind}, got "
                              f"{describe(v)}", pos)
-        v = self.dsd_of(v, pos)
+        v = self.dsd_or_picked(v, pos)
         if v.kind != arr.kind:
             raise self.error(f"an element of '{arr.name}': expected a {arr.kind}, got a "
                              f"{v.kind}", pos)
         if arr.dtype is not None and v.dtype is not None and v.dtype != arr.dtype:
             raise self.error(f"an element of '{arr.name}': its elements are DSDs of "
                              f"{arr.dtype}, got one of {v.dtype}", pos)
+        if isinstance(v, PickedDsd) or len(arr.parts) != 1:
+            return v
         fixed = self._fixed_part(v.expr)
-        if fixed is not None and arr.fixed is not None and fixed != arr.fixed:
+        if fixed is not None and fixed != arr.parts[0]:
             raise self.error(f"an element of '{arr.name}': this {arr.kind} differs from its "
-                             f"elements in {_FIXED[arr.kind]}, which wsejax fixes when it "
-                             "compiles the program", pos)
+                             f"elements in their {fixed_what(arr.kind)}, which wsejax fixes "
+                             "when it compiles the program", pos)
         return v
 
 
 def _is(pick: ir.Local, k: int) -> ir.Expr:
     return ir.Bin("==", pick, ir.Const(k, DType.u16), DType.bool_)
-
-
-def _store(elem, expr) -> ir.Stmt:
-    """The assignment of DSD expression `expr` to DSD array element `elem`."""
-    if isinstance(elem, DsdVarRef):
-        return ir.DsdAssign(elem.name, expr)
-    return ir.LocalAssign(elem.name, expr)
 
 
 # what each DSD kind fixes at compile time, in the emulator's model: a DSD chosen at run time
@@ -326,14 +370,6 @@ _FIXED_FIELDS = {
     ir.FabIn: ("color", "queue", "simd"),
     ir.FabOut: ("color", "queue", "wavelet_index_offset", "control", "zero", "simd"),
     ir.CircBuf: ("length", "wraparound"),
-}
-_FIXED = {
-    "mem1d_dsd": ".wavelet_index_offset",
-    "mem4d_dsd": "their dimensions (extents and strides) or .wavelet_index_offset",
-    "fabin_dsd": "their color, input queue or .simd_mode",
-    "fabout_dsd": "their color, output queue, .wavelet_index_offset, .control, .zero or "
-                  ".simd_mode",
-    "circbuf_dsd": "their extent or .wraparound",
 }
 
 

@@ -48,6 +48,7 @@ from wsejax.csl.values import (
     ModuleVal,
     NativeFn,
     ObjArrayVal,
+    PickedVar,
     PtrCell,
     PtrT,
     PtrVal,
@@ -70,6 +71,7 @@ from wsejax.csl.values import (
     is_runtime_handle_type,
     is_type,
     object_array,
+    static_pointer,
     string_bytes,
 )
 from wsejax.dsd import Affine
@@ -209,7 +211,7 @@ class ExprMixin:
         """The value of a binding when read."""
         if isinstance(v, CellVar):
             return v.value
-        if isinstance(v, (LocalVar, LocalDsd)):
+        if isinstance(v, (LocalVar, LocalDsd, PickedVar)):
             return v.value()
         if isinstance(v, DsdVarRef):
             return v.value() if env.fn is not None else DsdVal(
@@ -346,6 +348,8 @@ class ExprMixin:
             return self.index_const_structs(obj, e, env)
         if runtime and is_runtime_handle_type(obj.elem):
             return self.index_handle_array(obj, e, env)
+        if runtime and isinstance(obj.elem, PtrT):
+            return self.index_const_pointers(obj, e, env)
         if runtime and isinstance(obj.elem, Special) and obj.elem.name in DSD_KINDS:
             return self.index_const_dsds(obj, e, env)
         if runtime and obj.elem == Special("direction"):
@@ -358,6 +362,15 @@ class ExprMixin:
         idx = self.array_index(obj, idx, e.pos)
         v = obj.values[idx]
         return v if len(idx) == obj.values.ndim else ObjArrayVal(obj.elem, v)
+
+    def index_const_pointers(self, obj: ObjArrayVal, e: ast.Index, env: Env) -> RPtr:
+        """A runtime index into a comptime array of pointers: the array placed in PE memory
+        as its addresses, where every one is fixed before the program runs."""
+        if not all(static_pointer(p) for p in obj.values.reshape(-1).tolist()):
+            raise self.error(f"an array of {obj.elem} holding pointers known only at run time "
+                             "is indexed with a runtime index; declare it `var`, so that it "
+                             "is held in memory", e.pos)
+        return self.index_const_structs(obj, e, env)
 
     def index_string(self, s: str, e: ast.Index, env: Env) -> CNum:
         if len(e.indices) != 1:
@@ -628,13 +641,15 @@ class ExprMixin:
     # -- if and switch expressions ----------------------------------------------------------
 
     def ev_as(self, e, t, env: Env):
-        """Evaluate e where a value of type t is expected (its result type): a runtime
-        if-expression or switch with untyped comptime branches takes t."""
-        if isinstance(t, (DType, StructT, EnumT)) and isinstance(e, ast.IfExpr):
+        """Evaluate e where a value of type t is expected (its result type: a declaration's,
+        an assignment target's, a parameter's or a return type): a runtime if-expression or
+        switch takes t, whatever its branches give (untyped numbers, `&x`, `.{...}`, `.tag`),
+        as Zig's result locations do (spec 2.10)."""
+        if isinstance(t, (DType, StructT, EnumT, PtrT)) and isinstance(e, ast.IfExpr):
             return self.ev_IfExpr(e, env, t)
         if isinstance(t, DType) and isinstance(e, ast.Block) and e.label is not None:
             return self.ev_Block(e, env, t)
-        if isinstance(t, DType) and isinstance(e, ast.SwitchExpr):
+        if isinstance(t, (DType, StructT, EnumT, PtrT)) and isinstance(e, ast.SwitchExpr):
             return self.ev_SwitchExpr(e, env, t)
         return self.ev(e, env)
 
@@ -655,6 +670,10 @@ class ExprMixin:
         if held is not None:
             merge.emit_branches()
             return held
+        pt = self.branch_pointer_type([a, b], want, e.pos)
+        if pt is not None:
+            return RPtr(merge(self.branch_address(a, pt, e.pos),
+                              self.branch_address(b, pt, e.pos), ir.POINTER).expr, pt)
         ta = a.dtype if isinstance(a, (RVal, CNum)) else None
         tb = b.dtype if isinstance(b, (RVal, CNum)) else None
         if want is not None:
@@ -723,9 +742,15 @@ class ExprMixin:
             raise self.error("a runtime switch expression needs an else prong", e.pos)
         out = self.branch_value(env, default.body)
         values = [(c, *self.branch_value(env, p.body)) for c, p in reversed(conds)]
-        held = self.held_switch(env, out, values, e.pos)
+        held = self.held_switch(env, out, values, want, e.pos)
         if held is not None:
             return held
+        pt = self.branch_pointer_type([out[0]] + [v for _, v, _ in values], want, e.pos)
+        if pt is not None:
+            out = (RVal(self.branch_address(out[0], pt, e.pos), ir.POINTER), out[1])
+            values = [(c, RVal(self.branch_address(v, pt, e.pos), ir.POINTER), st)
+                      for c, v, st in values]
+            return RPtr(self.switch_value(env, out, values, ir.POINTER, e.pos).expr, pt)
         t = want or self.switch_type([out[0]] + [v for _, v, _ in values], e.pos)
         return self.switch_value(env, out, values, t, e.pos)
 

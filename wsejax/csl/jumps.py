@@ -289,15 +289,16 @@ class BranchMixin:
                                      for v in (a, b))
         return a, b, _Merge(env, c, sa, sb, lazy)
 
-    def held_switch(self, env: Env, default: tuple, values: list, pos):
-        """A run-time switch whose prongs give structs or enums: each leaf selected (every
-        prong's statements run); None for other values. Arguments as `switch_value`'s."""
+    def held_switch(self, env: Env, default: tuple, values: list, want, pos):
+        """A run-time switch whose prongs give structs or enums (of type `want` where given):
+        each leaf selected (every prong's statements run); None for other values. Arguments
+        as `switch_value`'s."""
         out, stmts = default
         if not values:
             return None
         pre = list(stmts)
         for c, v, st in values:
-            held = self.select_held(c, v, out, None, pos)
+            held = self.select_held(c, v, out, want, pos)
             if held is None:
                 return None
             pre += st

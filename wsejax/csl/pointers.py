@@ -133,6 +133,27 @@ class PointerMixin:
             return RPtr(ir.AddrOf(v.name, v.offset), pointer_type(v))
         raise self.error(f"{what}: expected a pointer, got {describe(v)}", pos)
 
+    def branch_pointer_type(self, values: list, want, pos):
+        """The pointer type of a run-time if or switch whose branches give `values`: `want`
+        where it is a pointer type, else their peer type where every one is a pointer (a
+        `*const T` where some are), else None (not pointers)."""
+        if want is not None:
+            return want if isinstance(want, PtrT) else None
+        if not values or not all(isinstance(v, (PtrVal, RPtr)) for v in values):
+            return None
+        types = [pointer_type(v) for v in values]
+        t = types[0]
+        for u in types[1:]:
+            if (u.kind, u.elem) != (t.kind, t.elem):
+                raise self.error(f"the branches give pointers of different types, {t} and {u}:"
+                                 " declare the type of the result", pos)
+            t = PtrT(t.kind, t.const or u.const, t.elem)
+        return t
+
+    def branch_address(self, v, t: PtrT, pos) -> ir.Expr:
+        """The u16 address of branch value `v` as a pointer of type `t`."""
+        return self.runtime_pointer(v, t, pos, "value of a branch").expr
+
     @staticmethod
     def array_at_element(v: PtrVal, t: PtrT) -> RPtr:
         """A pointer of type `t` to a whole array (`*[N]T`) made from a pointer to an element

@@ -41,6 +41,8 @@ from wsejax.csl.values import (
     MemArray,
     ModuleVal,
     ObjArrayVal,
+    PickedDsd,
+    PickedVar,
     PtrCell,
     PtrT,
     PtrVal,
@@ -167,7 +169,8 @@ class StmtMixin:
     def dsd_or_fn_pointer_local(self, d: ast.VarDecl, t, v, env: Env) -> bool:
         """Declare a DSD local (or an array of them) or a function pointer held at run time;
         whether `d` declares one."""
-        if isinstance(v, DsdVal) or (isinstance(t, Special) and t.name in DSD_KINDS) or \
+        if isinstance(v, (DsdVal, PickedDsd)) or (isinstance(t, Special) and
+                                                  t.name in DSD_KINDS) or \
                 (not d.const and holds_dsd_array(t, v)):
             self.local_dsd(d, t, v, env)
             return True
@@ -190,6 +193,9 @@ class StmtMixin:
         """A DSD local, or an array of them (`var ds: [2]mem1d_dsd`)."""
         if holds_dsd_array(t, v):
             self.dsd_array_local(d, t, v, env)
+            return
+        if isinstance(v, PickedDsd):
+            env.bind(d.name, v if d.const else self.picked_local(d.name, v, env, v.parts))
             return
         if not isinstance(v, DsdVal):
             raise self.error(f"'{d.name}': expected a DSD", d.pos)
@@ -337,7 +343,9 @@ class StmtMixin:
         if isinstance(b, MemArray) and s.op == "=":
             self.assign_mem_array(b, value, env, s.pos, f"'{target.name}'")
             return
-        v = self.ev_as(value, b.dtype if isinstance(b, (LocalVar, SymRef)) else None, env)
+        want = b.dtype if isinstance(b, (LocalVar, SymRef)) else (
+            b.type if isinstance(b, PtrCell) else None)
+        v = self.ev_as(value, want, env)
         if isinstance(b, CellVar):
             self.assign_cell(s, target.name, b, v, env)
             return
@@ -354,10 +362,9 @@ class StmtMixin:
             fn.emit(ir.LocalAssign(b.name, self.to_expr(v, b.dtype, s.pos, what)))
         elif isinstance(b, SymRef) and not b.shape:
             fn.emit(ir.Assign(b.name, (), self.to_expr(v, b.dtype, s.pos, what)))
-        elif isinstance(b, DsdVarRef):
-            fn.emit(ir.DsdAssign(b.name, self.dsd_of(v, s.pos).expr))
-        elif isinstance(b, LocalDsd):
-            fn.emit(ir.LocalAssign(b.name, self.dsd_of(v, s.pos).expr))
+        elif isinstance(b, (DsdVarRef, LocalDsd, PickedVar)):
+            for st in self.store_dsd(b, self.dsd_or_picked(v, s.pos), s.pos, what):
+                fn.emit(st)
         else:
             raise self.error(f"cannot assign to {describe(b)} {what}", s.pos)
 
@@ -715,8 +722,7 @@ class StmtMixin:
     # -- jumps ------------------------------------------------------------------------------
 
     def exec_Return(self, s: ast.Return, env: Env) -> None:
-        want = env.fn.ret if env.fn is not None and env.inline_depth is None else None
-        v = self.ev_as(s.value, want, env) if s.value is not None else None
+        v = self.ev_as(s.value, _result_type(env), env) if s.value is not None else None
         fn = env.fn
         inline = env.inline_depth
         if fn is None:
@@ -777,6 +783,14 @@ def _loop(fn: FnCtx | None, label, kind: str, depth: int) -> Iterator[Target | N
         yield t
     finally:
         fn.loops.remove(t)
+
+
+def _result_type(env: Env):
+    """The type a `return` in `env` gives its value: the function's declared return type
+    (None in an inline expansion)."""
+    if env.fn is None or env.inline_depth is not None:
+        return None
+    return env.fn.ret_ptr or env.fn.ret
 
 
 def _runtime_loops(fn: FnCtx | None) -> int:

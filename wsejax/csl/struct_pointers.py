@@ -280,9 +280,9 @@ class StructPointerMixin:
         return StructRef(ft, "sym", inner.prefix, (at,), ref.const)
 
     def struct_address(self, v, env: Env, pos) -> RPtr:
-        """`&s` of a struct, or `&ps` of an array of structs."""
+        """`&s` of a struct, or `&ps` of an array of structs (or of enums or pointers)."""
         pe = env.module.pe
-        if isinstance(v, MemArray) and isinstance(v.elem, EnumT):
+        if isinstance(v, MemArray) and isinstance(v.elem, (EnumT, PtrT)):
             return RPtr(ir.AddrOf(v.prefix), PtrT("single", False, ArrayT(v.elem, v.shape)))
         if isinstance(v, PooledArray):
             pool = self.struct_pool(pe, v.elem, pos)
@@ -299,8 +299,8 @@ class StructPointerMixin:
                          "parameter or a value", pos)
 
     def struct_element_address(self, arr, idx: list, env: Env, pos) -> RPtr:
-        """`&ps[i]` of an array of structs (or of enums)."""
-        if isinstance(arr.elem, EnumT) or is_runtime_handle_type(arr.elem):
+        """`&ps[i]` of an array of structs (or of enums, handles or pointers)."""
+        if isinstance(arr.elem, (EnumT, PtrT)) or is_runtime_handle_type(arr.elem):
             return self.enum_element_address(arr, idx, pos)
         if not isinstance(arr, PooledArray):
             raise self.error(f"cannot take the address of an element of {describe(arr)}",

@@ -6,12 +6,15 @@ field's path (`p.x`, `p.inner.a`); an array of structs is one array symbol per f
 parameter is one IR parameter per field. A function returning a struct writes the fields to
 symbols of its own (`f.%ret.x`, functions do not recurse) that the caller copies out after
 the call. An enum is its tag: a symbol, local or parameter of the enum's tag type, read as an
-`EnumRVal` that only compares with `==` / `!=` and converts with `@as`.
+`EnumRVal` that only compares with `==` / `!=` and converts with `@as`. A pointer held as a
+leaf (an element of an array of pointers, a pointer field of a struct) is its u16 byte address,
+as a pointer variable is (`pointers.py`): read, it is an `RPtr` over the load; its initial value
+in memory is an `ir.AddrOf`, resolved when the PE program is built.
 
 No IR node is new: everything here lowers to loads, stores, locals and calls.
 
-`AggregateMixin` uses from `self`: `error`, `ev`, `need_fn`, `to_expr`, `to_index`, `coerce`
-and the PE program of the module being built (`env.module.pe`).
+`AggregateMixin` uses from `self`: `error`, `ev`, `ev_as`, `need_fn`, `to_expr`, `to_index`,
+`coerce`, `runtime_pointer` and the PE program of the module being built (`env.module.pe`).
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ from wsejax.csl.values import (
     FnT,
     MemArray,
     ObjArrayVal,
+    PtrT,
     QueueVal,
+    RPtr,
     RtHandleVal,
     RVal,
     Slot,
@@ -51,10 +56,12 @@ from wsejax.csl.values import (
     UtIdVal,
     describe,
     is_comptime_value,
+    is_fn_pointer_type,
     is_runtime_handle_type,
     leaf_const,
     leaf_dtype,
     object_array,
+    static_pointer,
 )
 from wsejax.hardware import PE_MEMORY_BYTES
 from wsejax.types import DType
@@ -70,11 +77,11 @@ _HANDLE_VALUES = (ColorVal, TaskIdVal, QueueVal, UtIdVal)
 
 
 def is_aggregate_type(t) -> bool:
-    """Whether `t` is a struct or enum type, or an array of them or of handles held at run
-    time (colors, task IDs, queues)."""
+    """Whether `t` is a struct or enum type, or an array of them, of handles held at run
+    time (colors, task IDs, queues) or of pointers."""
     if isinstance(t, ArrayT):
         t = t.elem
-        if is_runtime_handle_type(t):
+        if is_runtime_handle_type(t) or isinstance(t, PtrT):
             return True
     return isinstance(t, (StructT, EnumT))
 
@@ -98,7 +105,7 @@ def aggregate_type_of(v):
         return v.stype
     if isinstance(v, (EnumVal, EnumRVal)):
         return v.etype
-    if isinstance(v, ObjArrayVal) and (isinstance(v.elem, (StructT, EnumT))
+    if isinstance(v, ObjArrayVal) and (isinstance(v.elem, (StructT, EnumT, PtrT))
                                        or is_runtime_handle_type(v.elem)):
         return ArrayT(v.elem, tuple(v.values.shape))
     return None
@@ -126,7 +133,7 @@ class AggregateMixin:
             if not isinstance(t.tag, DType) or not t.tag.is_int:
                 raise self.error(f"{what}: enum tag type {t.tag} is not an integer type", pos)
             return [((), t)]
-        if is_runtime_handle_type(t):
+        if is_runtime_handle_type(t) or isinstance(t, PtrT):
             return [((), t)]
         if isinstance(t, StructT):
             out = []
@@ -176,6 +183,8 @@ class AggregateMixin:
                                                                                      dt)
         if is_runtime_handle_type(slot.ctype):
             return self.handle_value(e, slot.ctype)
+        if isinstance(slot.ctype, PtrT):
+            return RPtr(e, slot.ctype)
         return EnumRVal(e, dt, slot.ctype) if isinstance(slot.ctype, EnumT) else RVal(e, dt)
 
     @staticmethod
@@ -194,6 +203,8 @@ class AggregateMixin:
             return v.expr if isinstance(v, EnumRVal) else ir.Const(v.value, ctype.tag)
         if is_runtime_handle_type(ctype):
             return self.handle_number(v, ctype, pos, what)
+        if isinstance(ctype, PtrT):
+            return self.runtime_pointer(v, ctype, pos, what).expr
         return self.to_expr(v, ctype, pos, what)
 
     def struct_member(self, ref: StructRef, name: str, pos):
@@ -299,6 +310,10 @@ class AggregateMixin:
                                  d.pos)
             v = self.coerce(v, t, d.pos, f"'{d.name}'")
             items = v.values.reshape(-1).tolist() if shape else [v]
+            if isinstance(elem, PtrT) and not is_fn_pointer_type(elem) and not all(
+                    static_pointer(x) or x is UNDEFINED for x in items):
+                raise self.error(f"the initial pointers of '{d.name}' must be comptime-known "
+                                 "(like &A)", d.pos)
         if self.is_pooled(mod, d.name, elem):
             return self.pooled_variable(mod.pe, elem, shape, items, d.pos)
         self.declare_leaves(mod.pe, name, elem, shape, items)
@@ -573,7 +588,8 @@ class AggregateMixin:
 
     def assign_place(self, place, value, env: Env, pos, what: str) -> None:
         fn = self.need_fn(env, pos, "assignment to a runtime variable")
-        self.store(fn, place, self.ev(value, env), pos, what)
+        want = place.ctype if isinstance(place, Slot) else place.stype
+        self.store(fn, place, self.ev_as(value, want, env), pos, what)
 
     # -- enums --------------------------------------------------------------------------------
 

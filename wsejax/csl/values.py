@@ -24,6 +24,7 @@ from wsejax.types import DType
 
 __all__ = [
     "ArrayT", "ArrayVal", "CNum", "CellVar", "ColorVal", "DsdArray", "DsdVal", "DsdVarRef",
+    "PickedDsd", "PickedVar",
     "EnumRVal",
     "EnumT", "EnumVal", "FifoVal", "FixedLocal", "FnT", "FnVal", "LocalVar", "MemArray",
     "ModuleVal", "NativeFn", "ObjArrayVal", "Slot", "StructRef",
@@ -31,7 +32,7 @@ __all__ = [
     "PtrCell", "PtrT", "PtrVal", "RArray", "RPtr",
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
     "TensorAccessVal", "TupleVal", "UtIdVal", "ieee_float", "type_name",
-    "RtHandleVal", "RUNTIME_HANDLE_KINDS", "is_runtime_handle_type",
+    "RtHandleVal", "RUNTIME_HANDLE_KINDS", "is_runtime_handle_type", "static_pointer",
     "RFnPtr", "function_number", "is_fn_pointer_type",
 ]
 
@@ -350,10 +351,11 @@ def is_fn_pointer_type(t) -> bool:
 
 
 def leaf_dtype(c) -> DType:
-    """The dtype that holds a leaf of CSL type `c` (a number, an enum's tag, a handle)."""
+    """The dtype that holds a leaf of CSL type `c` (a number, an enum's tag, a handle, a
+    pointer's byte address)."""
     if isinstance(c, EnumT):
         return c.tag
-    return DType.u16 if is_runtime_handle_type(c) else c
+    return DType.u16 if is_runtime_handle_type(c) or isinstance(c, PtrT) else c
 
 
 def leaf_const(item, path: tuple):
@@ -368,6 +370,10 @@ def leaf_const(item, path: tuple):
         return item.known
     if isinstance(item, FnVal):
         return function_number(item)
+    if isinstance(item, PtrVal):
+        return ir.AddrOf(item.name, item.offset)     # resolved as the PE program is built
+    if isinstance(item, RPtr):
+        return item.expr       # a fixed address (`static_pointer`)
     if isinstance(item, (int, float)):
         return item     # a field a comptime assignment set to a plain number
     return item.id if isinstance(item, (ColorVal, TaskIdVal, QueueVal)) else item.value
@@ -581,6 +587,12 @@ class RPtr:
     type: PtrT
 
 
+def static_pointer(v) -> bool:
+    """Whether `v` is a pointer to a fixed place, known before the program runs (`&A`,
+    `&s` of a struct), as the initial value of a pointer in memory must be."""
+    return isinstance(v, PtrVal) or isinstance(v, RPtr) and isinstance(v.expr, ir.AddrOf)
+
+
 @dataclass(frozen=True)
 class RArray:
     """`p.*` of a runtime pointer to a whole array (`*[N]T`): the array at byte address `expr`
@@ -756,9 +768,9 @@ class Slot:
 
     @property
     def dtype(self) -> DType:
-        if isinstance(self.ctype, Special) or is_fn_pointer_type(self.ctype):
+        if isinstance(self.ctype, Special):
             return DType.u16      # a handle held at run time
-        return self.ctype.tag if isinstance(self.ctype, EnumT) else self.ctype
+        return leaf_dtype(self.ctype)
 
 
 @dataclass(frozen=True)
@@ -814,13 +826,15 @@ _DESCRIBE.update({
 class DsdArray:
     """A `var` array of DSDs: one DSD variable (`DsdVarRef`, a global) or DSD local
     (`LocalDsd`) per element, in `elems` (an object array of shape `shape`). The elements
-    share their kind, element type and what the emulator fixes at compile time (`fixed`)."""
+    share their kind and element type; `parts` lists the distinct parts of them that the
+    emulator fixes at compile time (`csl.dsd_arrays`): where there are two or more, each
+    element is a `PickedVar` over them all."""
 
     name: str
     elems: np.ndarray
     kind: str
     dtype: object
-    fixed: object = None
+    parts: tuple = ()
 
     @property
     def shape(self) -> tuple:
@@ -828,3 +842,46 @@ class DsdArray:
 
 
 _DESCRIBE[DsdArray] = lambda v: f"the array of {v.kind} '{v.name}'"
+
+
+@dataclass(frozen=True)
+class PickedDsd:
+    """A DSD chosen at run time among DSDs that differ in what the emulator fixes at compile
+    time (a fabric DSD's color, a mem4d_dsd's shape, ...): it is `arms[j]` (a DsdVal, of
+    fixed part `parts[j]`) where `tag` (a u16 expression) is j. A use runs as an if chain
+    on the tag, each branch the use of one arm (`csl.dsd_picks`)."""
+
+    tag: object
+    arms: tuple
+    kind: str
+    dtype: object
+    parts: tuple
+
+
+@dataclass(frozen=True)
+class PickedVar:
+    """A DSD variable (an element of a `DsdArray`, or a DSD local) that may hold a DSD of any
+    of the distinct fixed parts `parts`: the number of the part it holds in u16 `tag` (where
+    `held`, element `at` of a global symbol, else a local), and one DSD variable per part
+    (`arms`: `DsdVarRef`s or `LocalDsd`s)."""
+
+    tag: str
+    held: bool
+    arms: tuple
+    kind: str
+    dtype: object
+    parts: tuple
+    at: int = 0
+
+    def tag_expr(self):
+        if self.held:
+            return ir.Load(self.tag, (ir.Const(self.at, DType.i32),), DType.u16)
+        return ir.Local(self.tag, DType.u16)
+
+    def value(self) -> PickedDsd:
+        return PickedDsd(self.tag_expr(), tuple(a.value() for a in self.arms), self.kind,
+                         self.dtype, self.parts)
+
+
+_DESCRIBE[PickedDsd] = lambda v: f"a {v.kind} chosen at run time"
+_DESCRIBE[PickedVar] = lambda v: f"a {v.kind} variable"

@@ -49,7 +49,9 @@ class Block:
 @dataclass
 class Cfg:
     """The blocks of root function `root` of class `cls`; `entry` is the first block's pc;
-    `locals` the frame's scalar locals with their types (the parameters first)."""
+    `locals` the frame's scalar locals with their types (the parameters first); `dsd_locals`
+    its DSD locals, whose runtime fields live in frame arrays too (`frame_key(name)` and
+    the field's name)."""
 
     cls: int
     root: str
@@ -57,6 +59,7 @@ class Cfg:
     blocks: list
     locals: dict
     params: tuple
+    dsd_locals: tuple = ()
 
     def frame_key(self, name: str) -> str:
         return f"frame{self.entry}.{name}"
@@ -276,4 +279,14 @@ def build_cfg(pe: ir.PeProgram, cls: int, root: str, stall_sites: set, stall_fns
     b = _Builder(pe, stall_sites, stall_fns, first)
     b.body(f.body, _Ctx())
     b.seal(("end",))
-    return Cfg(cls, root, first, b.blocks, _local_types(b.blocks, f.params), f.params)
+    return Cfg(cls, root, first, b.blocks, _local_types(b.blocks, f.params), f.params,
+               _dsd_locals(b.blocks))
+
+
+def _dsd_locals(blocks) -> tuple:
+    names = {}
+    for b in blocks:
+        for s in ir.walk_stmts(tuple(x.stmt if type(x) is Free else x for x in b.stmts)):
+            if type(s) is ir.LocalAssign and isinstance(s.value, ir.DsdExpr):
+                names.setdefault(s.name)
+    return tuple(names)

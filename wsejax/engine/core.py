@@ -249,7 +249,9 @@ class Engine:
             slots={(c, site): self._slot(info)
                    for c, low in enumerate(self.lowerers) for site, info in low.sites.items()},
             frames={cfg.frame_key(name): zeros(t.np)
-                    for cfg in self.cfgs for name, t in cfg.locals.items()},
+                    for cfg in self.cfgs for name, t in cfg.locals.items()} | {
+                f"{cfg.frame_key(name)}.{f}": zeros(jnp.int32) for cfg in self.cfgs
+                for name in cfg.dsd_locals for f in ("base", "offset", "stride", "length")},
             queue_colors=self._queue_colors(),
             flushes={(kind, n): zeros() for low in self.lowerers for kind, n in low.pe.flushed},
             filters={col: {f: jnp.asarray(v) for f, v in t.initial().items()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from wsejax import ir
 
-__all__ = ["dsd_candidates", "has_fabric"]
+__all__ = ["dsd_candidates", "has_fabric", "mentioned_bases"]
 
 _ALL_FIELDS = frozenset({"base", "offset", "stride", "length"})
 # the field each DSD setter changes, beside those of the DSD it starts from
@@ -33,7 +33,7 @@ def dsd_candidates(pe: ir.PeProgram, runtime_vars) -> dict[str, tuple]:
         for s in ir.walk_stmts(f.body):
             if isinstance(s, ir.DsdAssign):
                 assigns[s.name].append(s.value)
-    all_bases = _mentioned_bases(pe, init)
+    all_bases = mentioned_bases(pe, init)
     cands = {name: _own_base(init[name]) for name in runtime_vars}
     # an operation moves a `.save_address` register's offset
     fields = {name: {"offset"} if pe.saved_address(name) else set() for name in runtime_vars}
@@ -53,8 +53,10 @@ def _widen(assigns: dict, cands: dict, fields: dict, init: dict, all_bases: tupl
     candidate bases and runtime fields; returns whether anything was added."""
     grew = False
     for name, values in assigns.items():
+        # a fabric DSD variable has no base, whatever a DSD local assigned to it may hold
+        memory = hasattr(init[name], "base")
         for v in values:
-            for b in _bases(v, cands, init, all_bases):
+            for b in _bases(v, cands, init, all_bases) if memory else ():
                 if b not in cands[name]:
                     cands[name].append(b)
                     grew = True
@@ -65,7 +67,7 @@ def _widen(assigns: dict, cands: dict, fields: dict, init: dict, all_bases: tupl
     return grew
 
 
-def _mentioned_bases(pe: ir.PeProgram, init: dict) -> tuple:
+def mentioned_bases(pe: ir.PeProgram, init: dict) -> tuple:
     """Every `(symbol, base_offset)` a DSD literal or `set_dsd_base_addr` of `pe` names."""
     mentioned = {(d.base, d.base_offset) for d in init.values() if hasattr(d, "base")}
     for f in pe.functions:

@@ -373,43 +373,45 @@ def _affine(c, v, pos):
 @builtin("increment_dsd_offset")
 def _increment(c, node, env):
     nargs(c, node, 3)
-    d = c.dsd_of(c.ev(node.args[0], env), node.pos)
+    d = c.dsd_or_picked(c.ev(node.args[0], env), node.pos)
     rule(c, node, memory_only, node.name, d.kind, pos=node.pos)
     off = c.ev(node.args[1], env)
     t = c.eval_type(node.args[2], env)
     rule(c, node, check_offset_type, t, pos=node.pos)
-    return DsdVal(ir.IncrementOffset(d.expr, _dsd_field(c, off, DType.i16, node, env), t), d.kind,
-                  d.dtype)
+    delta = _dsd_field(c, off, DType.i16, node, env)
+    return c.map_arms(d, lambda a: DsdVal(ir.IncrementOffset(a.expr, delta, t), a.kind,
+                                          a.dtype))
 
 
 @builtin("set_dsd_base_addr")
 def _set_base(c, node, env):
     nargs(c, node, 2)
-    d = c.dsd_of(c.ev(node.args[0], env), node.pos)
+    d = c.dsd_or_picked(c.ev(node.args[0], env), node.pos)
     rule(c, node, memory_only, node.name, d.kind, pos=node.pos)
     base = c.ev_ref(node.args[1], env)
     if isinstance(base, PtrCell):
         base = base.value()
     if isinstance(base, RPtr):
-        return c.runtime_dsd_base(d, base, env, node.pos)
+        return c.map_arms(d, lambda a: c.runtime_dsd_base(a, base, env, node.pos))
     sym, boff = _base(c, base, node.pos)
     rule(c, node, check_base_width, sym.name, sym.dtype, d.dtype, pos=node.pos)
-    return DsdVal(ir.SetBase(d.expr, sym.name, boff), d.kind, sym.dtype)
+    return c.map_arms(d, lambda a: DsdVal(ir.SetBase(a.expr, sym.name, boff), a.kind,
+                                          sym.dtype))
 
 
 @builtin("set_dsd_length")
 def _set_length(c, node, env):
     nargs(c, node, 2)
-    d = c.dsd_of(c.ev(node.args[0], env), node.pos)
+    d = c.dsd_or_picked(c.ev(node.args[0], env), node.pos)
     rule(c, node, check_length_target, d.kind, pos=node.pos)
-    return DsdVal(ir.SetLength(d.expr, _dsd_field(c, c.ev(node.args[1], env), DType.u16, node,
-                                              env)), d.kind, d.dtype)
+    n = _dsd_field(c, c.ev(node.args[1], env), DType.u16, node, env)
+    return c.map_arms(d, lambda a: DsdVal(ir.SetLength(a.expr, n), a.kind, a.dtype))
 
 
 @builtin("set_dsd_stride")
 def _set_stride(c, node, env):
     nargs(c, node, 2)
-    d = c.dsd_of(c.ev(node.args[0], env), node.pos)
+    d = c.dsd_or_picked(c.ev(node.args[0], env), node.pos)
     rule(c, node, check_stride_target, d.kind, pos=node.pos)
-    return DsdVal(ir.SetStride(d.expr, _dsd_field(c, c.ev(node.args[1], env), DType.i8, node,
-                                              env)), d.kind, d.dtype)
+    stride = _dsd_field(c, c.ev(node.args[1], env), DType.i8, node, env)
+    return c.map_arms(d, lambda a: DsdVal(ir.SetStride(a.expr, stride), a.kind, a.dtype))

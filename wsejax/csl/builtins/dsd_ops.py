@@ -27,6 +27,8 @@ from wsejax.csl.values import (
     FifoVal,
     FnVal,
     NativeFn,
+    PickedDsd,
+    PickedVar,
     PtrT,
     PtrVal,
     PtrVar,
@@ -125,6 +127,19 @@ def dsd_op(c, node: ast.Builtin, env: Env):
     n = 1 + len(spec.srcs)
     if len(vals) != n:
         raise c.error(f"@{node.name} takes {n} operands, got {len(vals)}", node.pos)
+    return c.each_arm(picked(c, vals, node), env,
+                      lambda vs: _dsd_op_of(c, node, env, spec, fn, vs, config), node.pos)
+
+
+def picked(c, vals: list, node) -> list:
+    """Values `vals` with each DSD variable that may hold several fixed parts read (a
+    `PickedDsd`, which `each_arm` splits)."""
+    return [c.dsd_or_picked(v, node.pos) if isinstance(v, (PickedDsd, PickedVar)) else v
+            for v in vals]
+
+
+def _dsd_op_of(c, node, env: Env, spec, fn: FnCtx, vals: list, config):
+    """DSD op `node` of operand values `vals` (no `PickedDsd` among them)."""
     letters, operands = [], []
     ptr = vals[0] if vals and isinstance(vals[0], RPtr) else None
     if ptr is not None:
@@ -408,6 +423,13 @@ def _map(c, node, env):
         raise c.error("@map's first argument must be a function", node.args[0].pos)
     rest = [c.ev(a, env) for a in node.args[1:]]
     rule(c, node, check_map_arity, fname, n, len(rest), pos=node.pos)
+    return c.each_arm(picked(c, rest, node), env,
+                      lambda vs: _map_of(c, node, env, fn, callee, fname, n, vs), node.pos)
+
+
+def _map_of(c, node, env: Env, fn: FnCtx, callee, fname: str, n: int, rest: list) -> None:
+    """`@map` of `callee` (`fname`, `n` inputs) over operand values `rest` (no
+    `PickedDsd` among them)."""
     pe = env.module.pe
     for k, v in enumerate(rest, 1):
         if isinstance(v, DsrVal):

@@ -24,7 +24,18 @@ from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.op_config import op_config
-from wsejax.csl.values import CNum, DsdVal, DsdVarRef, Special, StructVal, TupleVal, describe
+from wsejax.csl.dsd_picks import fixed_what
+from wsejax.csl.values import (
+    CNum,
+    DsdVal,
+    DsdVarRef,
+    PickedDsd,
+    PickedVar,
+    Special,
+    StructVal,
+    TupleVal,
+    describe,
+)
 from wsejax.frontend.dsds import (
     DSR_FILES,
     DSR_TYPES,
@@ -135,6 +146,18 @@ def _load_to_dsr_xdsr(c, node, env):
     _load(c, ast.Builtin(node.name, (node.args[0],) + node.args[2:], node.pos), env)
 
 
+def _not_picked(c, v, node):
+    """DSD value `v` to load, checked not to be chosen at run time among DSDs that differ in
+    their fixed part: a register holds the fixed part of its first load (the operations that
+    read it are compiled for it)."""
+    if isinstance(v, (PickedDsd, PickedVar)):
+        raise c.error(f"@{node.name}: a register is compiled for the DSDs of one "
+                      f"{fixed_what(v.kind)} it is loaded with, and this {v.kind} is "
+                      "chosen at run time among DSDs that differ there; load each one in "
+                      "the branch that chooses it", node.args[1].pos)
+    return v
+
+
 def _load(c, node, env):
     """A load of a DSD into a register: `node.args` are the register, the DSD and maybe the
     config (`@load_to_dsr`, or `@load_to_dsr_xdsr` without its XDSR)."""
@@ -145,7 +168,7 @@ def _load(c, node, env):
     if not isinstance(dsr, DsrVal):
         raise c.error(f"@load_to_dsr loads a DSR (@get_dsr(dsr_dest, n), ...), got "
                       f"{_describe(dsr)}", node.args[0].pos)
-    v = c.ev(node.args[1], env)
+    v = _not_picked(c, c.ev(node.args[1], env), node)
     if not isinstance(v, (DsdVal, DsdVarRef)):
         raise c.error(f"@load_to_dsr loads a DSD into {_describe(dsr)}, got {_describe(v)}",
                       node.args[1].pos)

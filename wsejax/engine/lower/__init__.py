@@ -81,6 +81,7 @@ class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecL
         self.matvec = matvec_loops
         self.table_values = table_values
         self.printer = printer
+        self.dsd_forms = {}     # (entry pc, DSD local) -> its form where a waiting body keeps it
         self.machine: Machine | None = None
         self.cur_mask = None
         self._call_stack: list[str] = []

@@ -16,6 +16,7 @@ from wsejax.diagnostics import dsd_out_of_range, half_an_element
 from wsejax.dsd import mem4d_addresses, reads_low_halves
 from wsejax.engine.access import gather, progression, read_offset, read_static, scatter
 from wsejax.engine.machine import DsdRt, Frame, bitview, is_static, mask_and
+from wsejax.engine.plan import mentioned_bases
 from wsejax.errors import ProgramError
 from wsejax.types import DType
 
@@ -111,6 +112,45 @@ class DsdLowering:
     def dsd_SetStride(self, e: ir.SetStride, fr: Frame) -> DsdRt:
         d = self.dsd(e.dsd, fr)
         return d.replace(stride=self._field_value(e.stride, fr))
+
+    # -- DSD locals of a body that waits, kept in its frame arrays between blocks ---------------
+
+    def frame_dsds(self, cfg, fr: Frame) -> None:
+        """Give frame `fr` the DSD locals of waiting body `cfg` that an earlier block stored
+        (their static form, found when a block first stored them, and their runtime fields
+        from the frame arrays)."""
+        for name in cfg.dsd_locals:
+            form = self.dsd_forms.get((cfg.entry, name))
+            if form is not None:
+                key = cfg.frame_key(name)
+                fr.locals[name] = form.replace(**{f: self.machine.fab.frames[f"{key}.{f}"]
+                                                  for f in form.fields()})
+
+    def keep_frame_dsds(self, cfg, fr: Frame, mask) -> None:
+        """Store the DSD locals of frame `fr` in the frame arrays of waiting body `cfg`, on
+        the lanes in `mask`, for the blocks after. A memory DSD's base numbers one of every
+        base the program mentions, so that each store means the same base by a number."""
+        frames = self.machine.fab.frames
+        for name in cfg.dsd_locals:
+            v = fr.locals.get(name)
+            if not isinstance(v, DsdRt):
+                continue
+            form = self.dsd_forms.get((cfg.entry, name))
+            if form is None:
+                bases = v.bases
+                if v.memory:
+                    init = {n: lit.dsd for n, lit in self.pe.dsd_vars}
+                    bases = tuple(dict.fromkeys(mentioned_bases(self.pe, init) + v.bases))
+                form = v.replace(bases=bases, base=0, offset=0, stride=0, length=0)
+                self.dsd_forms[(cfg.entry, name)] = form
+            v = self._rebase(v, form.bases)
+            if v.replace(base=0, offset=0, stride=0, length=0) != form:
+                raise ProgramError(f"{cfg.root}: DSD local '{name}' holds DSDs of different "
+                                   "kinds, colors or shapes on either side of a wait")
+            key = cfg.frame_key(name)
+            for f, x in v.fields().items():
+                frames[f"{key}.{f}"] = jnp.where(mask, jnp.broadcast_to(
+                    jnp.asarray(x, jnp.int32), self.lanes), frames[f"{key}.{f}"])
 
     def _field_value(self, e, fr: Frame):
         """A DSD field's new value: an int where `e` is a constant, else `[H, W]` int32."""

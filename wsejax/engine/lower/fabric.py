@@ -540,6 +540,7 @@ class FabricLowering:
         fr = Frame(fn=cfg.root)
         for name in cfg.locals:
             fr.locals[name] = self.machine.fab.frames[cfg.frame_key(name)]
+        self.frame_dsds(cfg, fr)
         self._call_stack.append(cfg.root)
         try:
             for st in b.stmts:
@@ -550,6 +551,7 @@ class FabricLowering:
             pc = self._terminate(b.term, fr, mask)
         finally:
             self._call_stack.pop()
+        self.keep_frame_dsds(cfg, fr, mask)
         fab = self.machine.fab
         fab.pc = pc
         for name, t in cfg.locals.items():
