@@ -227,6 +227,32 @@ fn main() void {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_a_loop_over_an_array_of_pointers_and_a_task_that_makes_one(tmp_path, arch):
+    # the task's body, compiled after main's, makes the first pointer to sq
+    got = outputs(tmp_path, UNARY + """
+const Op = *const fn(i32) i32;
+fn sq(v: i32) i32 { return v * v; }
+var fs: [3]Op = undefined;
+var hook: Op = &neg;
+task t() void { hook = &sq; out[2] = hook(5); sys.unblock_cmd_stream(); }
+comptime { @bind_local_task(t, @get_local_task_id(10)); }
+fn main() void {
+  const x = lay.get_x_coord();
+  fs[0] = &neg;
+  fs[1] = inc;
+  fs[2] = hook;
+  var total: i32 = 0;
+  for (fs) |f| { total += f(@as(i32, x) + 2); }
+  out[0] = total;
+  out[1] = fs[x](3);
+  @activate(@get_local_task_id(10));
+}
+""", arch)
+    # fs = [neg, inc, neg]: total = -(x+2) + (x+3) - (x+2)
+    np.testing.assert_array_equal(got[:, :3], [[-1, -3, 25], [-2, 4, 25], [-3, -3, 25]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_a_call_through_an_undefined_pointer_faults_the_pe(tmp_path, arch):
     prog = out_program(tmp_path, HEAD + UNARY + """
 var fp: *const fn(i32) i32 = undefined;
