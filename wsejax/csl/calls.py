@@ -31,6 +31,7 @@ from wsejax.csl.values import (
     NativeFn,
     PickedVar,
     PtrT,
+    RFnPtr,
     RPtr,
     RtHandleVal,
     RVal,
@@ -40,6 +41,7 @@ from wsejax.csl.values import (
     describe,
     freeze,
     is_comptime_value,
+    is_fn_pointer_type,
 )
 from wsejax.diagnostics import recursive_call
 from wsejax.errors import CslError
@@ -57,6 +59,8 @@ class CallMixin:
 
     def ev_Call(self, e: ast.Call, env: Env):
         callee = self.ev(e.fn, env)
+        if isinstance(callee, RFnPtr):
+            return self.call_fn_pointer(callee, e, env)
         if isinstance(callee, NativeFn):
             return callee.impl(self, e, env)
         if not isinstance(callee, FnVal):
@@ -150,6 +154,10 @@ class CallMixin:
             key.append(("dsd", p.name, d.kind))
         elif isinstance(t, (DType, StructT, EnumT)):
             runtime.append((p, self.checked_fp16(t, p.pos, f"parameter '{p.name}'"), a))
+        elif is_fn_pointer_type(t):
+            runtime.append((p, DType.u16, self.fn_pointer_of(a, t, pos, f"argument "
+                                                            f"'{p.name}' of {decl.name}")))
+            key.append(("fnptr", p.name))
         elif isinstance(t, PtrT):
             runtime.append((p, t, self.runtime_pointer(a, t, pos, f"argument '{p.name}' "
                                                        f"of {decl.name}")))
@@ -170,7 +178,7 @@ class CallMixin:
             raise self.error(recursive_call(decl.name), pos)
         irargs = []
         for p, t, a in runtime:
-            if t == "dsd" or isinstance(t, PtrT) or isinstance(a, RtHandleVal):
+            if t == "dsd" or isinstance(t, PtrT) or isinstance(a, (RtHandleVal, RFnPtr)):
                 irargs.append(a.expr)
             elif isinstance(t, (StructT, EnumT)):
                 irargs.extend(self.aggregate_args(a, t, pos, f"argument '{p.name}' of "
@@ -190,6 +198,8 @@ class CallMixin:
             return LocalDsd(tmp, self.eval_type(decl.ret, fenv).name, None).value()
         fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, tuple(irargs), ret)))
         declared = self.eval_type(decl.ret, fenv)
+        if is_fn_pointer_type(declared):
+            return RFnPtr(ir.Local(tmp, ret), declared)
         if isinstance(declared, PtrT):
             return RPtr(ir.Local(tmp, ret), declared)
         return RVal(ir.Local(tmp, ret), ret)
@@ -268,6 +278,8 @@ class CallMixin:
                 fenv.bind(p.name, LocalDsd(pname, a.kind, None).value())
             elif isinstance(a, RtHandleVal):
                 fenv.bind(p.name, RtHandleVal(a.kind, ir.Local(pname, t)))
+            elif isinstance(a, RFnPtr):
+                fenv.bind(p.name, RFnPtr(ir.Local(pname, t), a.type))
             else:
                 fenv.bind(p.name, RVal(ir.Local(pname, t), t))
         return params
@@ -402,4 +414,5 @@ def _comptime_param(p, t, a) -> bool:
         (isinstance(t, Special) and t.name in ("type", "comptime_int", "comptime_float",
                                                "comptime_struct", "comptime_string",
                                                "imported_module", *_ID_PARAMS)) \
-        or isinstance(t, FnT) or t is TYPE or isinstance(t, PtrT) and not isinstance(a, RPtr)
+        or isinstance(t, FnT) or t is TYPE or isinstance(t, PtrT) and not isinstance(
+            a, (RPtr, RFnPtr))

@@ -46,6 +46,7 @@ from wsejax.csl.values import (
     PtrT,
     PtrVal,
     QueueVal,
+    RFnPtr,
     RPtr,
     RtHandleVal,
     RVal,
@@ -196,7 +197,11 @@ class CoerceMixin:
             return PtrVal(v.name, v.dtype, v.shape, v.offset, t.kind, t.const,
                           isinstance(t.elem, ArrayT))
         if isinstance(v, FnVal) and isinstance(t.elem, FnT):
+            if not _generic(v):
+                self.check_function_type(v, t, pos, what)
             return v
+        if isinstance(v, RFnPtr) and isinstance(t.elem, FnT):
+            return self.fn_pointer_of(v, t, pos, what)
         raise self.error(f"{what}: expected {t}, got {describe(v)}", pos)
 
     def coerce_special(self, v, t: Special, pos, what: str):
@@ -387,3 +392,10 @@ _COERCE_TO = {DType: CoerceMixin.coerce_scalar, ArrayT: CoerceMixin.coerce_array
               PtrT: CoerceMixin.coerce_pointer, Special: CoerceMixin.coerce_special,
               StructT: CoerceMixin.coerce_struct, EnumT: CoerceMixin.coerce_enum,
               FnT: lambda self, v, t, pos, what: v}
+
+
+def _generic(fv: FnVal) -> bool:
+    """Whether function `fv` has comptime or anytype parameters (it then has no one type;
+    a comptime pointer to it is the function itself)."""
+    return any(p.comptime or getattr(p.type, "name", None) == "anytype"
+               for p in fv.decl.params) or not hasattr(fv.decl, "ret")

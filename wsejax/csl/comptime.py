@@ -31,6 +31,7 @@ from wsejax.csl.dsd_arrays import DsdArrayMixin, holds_dsd_array
 from wsejax.csl.dsd_picks import DsdPickMixin
 from wsejax.csl.env import Env, Module, _Break, _Continue, _Return
 from wsejax.csl.expr import ExprMixin
+from wsejax.csl.fn_pointers import FnPointerMixin
 from wsejax.csl.handles import HandleMixin
 from wsejax.csl.jumps import BranchMixin, JumpMixin
 from wsejax.csl.parser import parse, read_source
@@ -58,6 +59,7 @@ from wsejax.csl.values import (
     Special,
     StructT,
     SymRef,
+    is_fn_pointer_type,
     is_runtime_handle_type,
     type_name,
 )
@@ -73,7 +75,7 @@ __all__ = ["Compiler", "Module"]
 
 class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, PointerMixin,
                StructPointerMixin, JumpMixin, BranchMixin, HandleMixin, DsdArrayMixin,
-               DsdPickMixin, DirectionMixin, PlacementMixin):
+               DsdPickMixin, DirectionMixin, PlacementMixin, FnPointerMixin):
     """Evaluates a layout and its PE programs. See `wsejax.csl.compile_csl`.
 
     The evaluation itself is in the mixins: expressions (`ExprMixin`), statements
@@ -225,6 +227,10 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Poi
                                  d.pos)
             mod.pe.dsd_vars[name] = v.expr
             return DsdVarRef(name, v.kind, v.dtype)
+        if is_fn_pointer_type(t) or t is None and isinstance(v, FnVal):
+            # held in memory as its function's number, whether or not it is reassigned
+            held = t if t is not None else PtrT("single", True, self.function_type(v, d.pos))
+            return self.aggregate_global(mod, d, held, v)
         if isinstance(t, PtrT) or isinstance(v, PtrVal):
             return self.pointer_var(mod, d, t, v)
         t, v = self.held_directions(t, v)

@@ -346,10 +346,10 @@ class ExprMixin:
         runtime = not all(is_comptime(i) for i in idx)
         if runtime and isinstance(obj.elem, (StructT, EnumT)):
             return self.index_const_structs(obj, e, env)
-        if runtime and isinstance(obj.elem, PtrT):
-            return self.index_const_pointers(obj, e, env)
         if runtime and is_runtime_handle_type(obj.elem):
             return self.index_handle_array(obj, e, env)
+        if runtime and isinstance(obj.elem, PtrT):
+            return self.index_const_pointers(obj, e, env)
         if runtime and isinstance(obj.elem, Special) and obj.elem.name in DSD_KINDS:
             return self.index_const_dsds(obj, e, env)
         if runtime and obj.elem == Special("direction"):
@@ -558,6 +558,9 @@ class ExprMixin:
             return self.concat(a, b, e.pos)
         if isinstance(a, (PtrVal, RPtr)) or isinstance(b, (PtrVal, RPtr)):
             return self.pointer_compare(op, a, b, e.pos)
+        fns = self.compare_fn_pointers(op, a, b, e.pos)
+        if fns is not None:
+            return fns
         if isinstance(a, RVal) or isinstance(b, RVal):
             return self.runtime_bin(op, a, b, e.pos)
         if isinstance(a, (EnumVal, EnumLitVal)) or isinstance(b, (EnumVal, EnumLitVal)):

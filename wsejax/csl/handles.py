@@ -33,12 +33,14 @@ from wsejax.csl.values import (
     ObjArrayVal,
     PeColorVal,
     QueueVal,
+    RFnPtr,
     RtHandleVal,
     Slot,
     Special,
     TaskIdVal,
     UtIdVal,
     describe,
+    is_fn_pointer_type,
     is_runtime_handle_type,
 )
 from wsejax.types import DType
@@ -54,11 +56,15 @@ class HandleMixin:
 
     def handle_value(self, expr, t: Special):
         """The runtime handle of type `t` whose u16 number is IR expression `expr`."""
+        if is_fn_pointer_type(t):
+            return RFnPtr(expr, t)
         kind = RUNTIME_HANDLE_KINDS[t.name]
         return UtIdVal(expr) if kind is None else RtHandleVal(kind, expr)
 
     def handle_number(self, v, t: Special, pos, what: str) -> ir.Expr:
         """The u16 IR expression of handle `v` stored where a `t` is held."""
+        if is_fn_pointer_type(t):
+            return self.fn_pointer_number(v, t, pos, what)
         if isinstance(v, RtHandleVal):
             if v.type_name != t.name:
                 raise self.error(f"{what}: expected a {t}, got {describe(v)}", pos)
@@ -73,6 +79,8 @@ class HandleMixin:
     def held_handle(self, v, env: Env):
         """Runtime handle `v` read from memory, its number copied to a local now (a later
         store to the memory it came from does not change it)."""
+        if isinstance(v, RFnPtr):
+            return self.held_fn_pointer(v, env)
         expr = v.id if isinstance(v, UtIdVal) else v.expr
         if type(expr) is ir.Const or env.fn is None:
             return v

@@ -401,7 +401,7 @@ class PointerMixin:
         place)."""
         if isinstance(elem, StructT):
             return self.struct_at(addr, elem, const, self._pe_stack[-1], pos)
-        if isinstance(elem, PtrT):
+        if isinstance(elem, PtrT) and not is_runtime_handle_type(elem):
             return RPtr(ir.PtrLoad(addr, U16), elem)
         if isinstance(elem, EnumT):
             return EnumRVal(ir.PtrLoad(addr, elem.tag), elem.tag, elem)
@@ -501,7 +501,7 @@ class PointerMixin:
             self.store(fn, self.struct_at(addr, elem, False, env.module.pe, pos), v, pos,
                        f"the {elem} pointed to")
             return
-        if isinstance(elem, PtrT):
+        if isinstance(elem, PtrT) and not is_runtime_handle_type(elem):
             value = self.runtime_pointer(v, elem, pos, "pointer").expr
             fn.emit(ir.PtrStore(addr, value, U16))
             return

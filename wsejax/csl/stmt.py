@@ -61,6 +61,7 @@ from wsejax.csl.values import (
     describe,
     flat_indices,
     int_range,
+    is_fn_pointer_type,
     is_type,
     string_bytes,
 )
@@ -143,10 +144,8 @@ class StmtMixin:
         name_type(d, v)
         if d.comptime or env.fn is None:
             self.comptime_local(d, t, v, env)
-        elif isinstance(v, (DsdVal, PickedDsd)) or (isinstance(t, Special) and
-                                                    t.name in DSD_KINDS) or \
-                (not d.const and holds_dsd_array(t, v)):
-            self.local_dsd(d, t, v, env)
+        elif self.dsd_or_fn_pointer_local(d, t, v, env):
+            return
         elif isinstance(v, RPtr) or (not d.const and (isinstance(t, PtrT)
                                                       or isinstance(v, PtrVal))):
             self.local_pointer(d, t, v, env)
@@ -166,6 +165,19 @@ class StmtMixin:
             env.bind(d.name, v)
         else:
             self.runtime_local(d, t, v, env)
+
+    def dsd_or_fn_pointer_local(self, d: ast.VarDecl, t, v, env: Env) -> bool:
+        """Declare a DSD local (or an array of them) or a function pointer held at run time;
+        whether `d` declares one."""
+        if isinstance(v, (DsdVal, PickedDsd)) or (isinstance(t, Special) and
+                                                  t.name in DSD_KINDS) or \
+                (not d.const and holds_dsd_array(t, v)):
+            self.local_dsd(d, t, v, env)
+            return True
+        if self.is_fn_pointer_local(d, t, v):
+            self.fn_pointer_local(d, t, v, env)
+            return True
+        return False
 
     def comptime_local(self, d: ast.VarDecl, t, v, env: Env) -> None:
         what = f"'{d.name}'"
@@ -731,12 +743,17 @@ class StmtMixin:
         if isinstance(fn.ret, (StructT, EnumT)):
             self.aggregate_return(fn, v, s.pos)
             return
+        fn.emit(ir.Return(self.returned(fn, v, s.pos)))
+
+    def returned(self, fn: FnCtx, v, pos) -> ir.Expr:
+        """The IR value of `return v;` in runtime function `fn` (not a struct or enum)."""
         if fn.ret == "dsd":
-            fn.emit(ir.Return(self.dsd_of(v, s.pos).expr))
-        elif fn.ret_ptr is not None:
-            fn.emit(ir.Return(self.runtime_pointer(v, fn.ret_ptr, s.pos, "return value").expr))
-        else:
-            fn.emit(ir.Return(self.to_expr(v, fn.ret, s.pos, "return value")))
+            return self.dsd_of(v, pos).expr
+        if is_fn_pointer_type(fn.ret_ptr):
+            return self.fn_pointer_number(v, fn.ret_ptr, pos, "return value")
+        if fn.ret_ptr is not None:
+            return self.runtime_pointer(v, fn.ret_ptr, pos, "return value").expr
+        return self.to_expr(v, fn.ret, pos, "return value")
 
     def exec_Break(self, s: ast.Break, env: Env) -> None:
         fn = env.fn

@@ -56,6 +56,7 @@ from wsejax.csl.values import (
     UtIdVal,
     describe,
     is_comptime_value,
+    is_fn_pointer_type,
     is_runtime_handle_type,
     leaf_const,
     leaf_dtype,
@@ -309,8 +310,8 @@ class AggregateMixin:
                                  d.pos)
             v = self.coerce(v, t, d.pos, f"'{d.name}'")
             items = v.values.reshape(-1).tolist() if shape else [v]
-            if isinstance(elem, PtrT) and not all(static_pointer(x) or x is UNDEFINED
-                                                  for x in items):
+            if isinstance(elem, PtrT) and not is_fn_pointer_type(elem) and not all(
+                    static_pointer(x) or x is UNDEFINED for x in items):
                 raise self.error(f"the initial pointers of '{d.name}' must be comptime-known "
                                  "(like &A)", d.pos)
         if self.is_pooled(mod, d.name, elem):
@@ -639,6 +640,9 @@ class AggregateMixin:
         """`if (cond) a else b` on a runtime condition where a and b are structs or enums
         (of type `want` where given): both evaluated, each leaf selected; None for other
         values."""
+        fns = self.select_fn_pointers(cond, a, b, want, pos)
+        if fns is not None:
+            return fns
         t = want if isinstance(want, (StructT, EnumT)) else (
             aggregate_type_of(a) or aggregate_type_of(b))
         if not isinstance(t, (StructT, EnumT)):

@@ -33,6 +33,7 @@ __all__ = [
     "QueueVal", "RVal", "RangeVal", "Special", "StructT", "StructVal", "SymRef", "TaskIdVal",
     "TensorAccessVal", "TupleVal", "UtIdVal", "ieee_float", "type_name",
     "RtHandleVal", "RUNTIME_HANDLE_KINDS", "is_runtime_handle_type", "static_pointer",
+    "RFnPtr", "function_number", "is_fn_pointer_type",
 ]
 
 
@@ -339,8 +340,14 @@ RUNTIME_HANDLE_KINDS = {"color": "color", "local_task_id": "local", "data_task_i
 
 
 def is_runtime_handle_type(t) -> bool:
-    """Whether `t` is a handle type held at run time as a u16 number."""
-    return isinstance(t, Special) and t.name in RUNTIME_HANDLE_KINDS
+    """Whether `t` is a handle type held at run time as a u16 number (a function pointer
+    type among them)."""
+    return isinstance(t, Special) and t.name in RUNTIME_HANDLE_KINDS or is_fn_pointer_type(t)
+
+
+def is_fn_pointer_type(t) -> bool:
+    """Whether `t` is a function pointer type (`*const fn(A) R`)."""
+    return isinstance(t, PtrT) and isinstance(t.elem, FnT)
 
 
 def leaf_dtype(c) -> DType:
@@ -361,6 +368,8 @@ def leaf_const(item, path: tuple):
         return 0
     if isinstance(item, UtIdVal):
         return item.known
+    if isinstance(item, FnVal):
+        return function_number(item)
     if isinstance(item, PtrVal):
         return ir.AddrOf(item.name, item.offset)     # resolved as the PE program is built
     if isinstance(item, RPtr):
@@ -392,6 +401,39 @@ class FnVal:
 
     def freeze(self):
         return ("fn", id(self.decl), id(self.module))
+
+
+def function_number(fv: FnVal) -> int:
+    """The u16 number that names function `fv` in its PE program's function pointers
+    held at run time (`fn_pointers.py`); 0 names none (an `undefined` pointer).
+
+    A function is numbered by where it is declared: its module's place among the PE
+    program's module instances (in the order they are imported, which comes before any
+    body is compiled) and its place among that module's declarations, so the numbers do
+    not depend on the order in which bodies are compiled."""
+    mod = fv.module
+    table = mod.pe.fn_pointers
+    key = (id(fv.decl), id(mod))
+    if key not in table:
+        number = 1
+        for m in mod.c.modules_of(mod.pe):
+            if m is mod:
+                break
+            number += len(m.file.decls)
+        else:
+            number = 0x8000 + len(table)     # a module no list holds: after every listed one
+        place = next((k for k, d in enumerate(mod.file.decls) if d is fv.decl), len(table))
+        table[key] = (number + place, fv)
+    return table[key][0]
+
+
+@dataclass(frozen=True)
+class RFnPtr:
+    """A function pointer known only at run time: `expr` is the u16 number of the function
+    it names (`function_number`), `type` its type (a `*const fn(...) R` PtrT)."""
+
+    expr: object
+    type: PtrT
 
 
 @dataclass(eq=False)
@@ -692,6 +734,7 @@ _DESCRIBE = {
     UtIdVal: lambda v: "a runtime microthread ID" if v.known is None else f"microthread {v.id}",
     FifoVal: lambda v: f"the FIFO '{v.name}'",
     RPtr: lambda v: f"a runtime pointer ({v.type})",
+    RFnPtr: lambda v: f"a runtime function pointer ({v.type})",
     RArray: lambda v: f"the array a runtime pointer points to ({v.type})",
     PtrCell: lambda v: f"the pointer variable '{v.name}'",
     RtHandleVal: lambda v: f"a runtime {v.type_name.replace('_task_id', ' task ID')}"

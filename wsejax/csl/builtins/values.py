@@ -35,6 +35,7 @@ from wsejax.csl.values import (
     PtrVal,
     QueueVal,
     RangeVal,
+    RFnPtr,
     RPtr,
     RtHandleVal,
     RVal,
@@ -267,6 +268,8 @@ def _type_of_other(c, v, node):
     """The type of a pointer, a function, a tuple, a string or a DSR; None for others."""
     if isinstance(v, (PtrVal, RPtr)):
         return pointer_type(v)
+    if isinstance(v, RFnPtr):
+        return v.type
     if isinstance(v, TupleVal):
         return COMPTIME_STRUCT
     if isinstance(v, str):
