@@ -46,7 +46,12 @@ def _body_key(f: ir.Function):
     """What two tasks' functions must share to share a lowered body."""
     if not _trampoline(f):
         return ("fn", f.name)
-    return ("calls", f.params, f.ret, f.body)
+    # parameters by position: the front end names each function's parameters apart
+    at = {name: k for k, (name, _) in enumerate(f.params)}
+    calls = tuple((s.fn, tuple(("param", at[a.name]) if type(a) is ir.Local else a
+                               for a in s.args)) if type(s) is ir.Call else s
+                  for s in f.body)
+    return ("calls", tuple(t for _, t in f.params), f.ret, calls)
 
 
 def _trampoline(f: ir.Function) -> bool:
