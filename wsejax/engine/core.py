@@ -49,6 +49,7 @@ from wsejax.engine.rings import (
 from wsejax.engine.router import build_router, routed_channels
 from wsejax.engine.state import FabricState, init_state, plan_slots, unpack_tasks
 from wsejax.engine.switched import SwitchedColor, initial_state
+from wsejax.engine.task_groups import shared_bodies
 from wsejax.engine.tick import end_ticks, loop_ticks, run_ticks
 from wsejax.engine.wide import host_view
 from wsejax.errors import ProgramError
@@ -133,6 +134,7 @@ class Engine:
                     printer=self._print, fp16=program.fp16)
             for c, pe in enumerate(program.classes)]
         self._discover()
+        self.task_groups = [shared_bodies(pe) for pe in program.classes]
         self.filters = build_filters(program)
         self.switched = {col: SwitchedColor.of(t) for col, t in program.switched.items()}
         self.any_flush = any(pe.flushed for pe in program.classes)

@@ -124,6 +124,12 @@ def pick(src, idx):
     last axis a select per source entry, which XLA:CPU runs faster than a gather."""
     if src.shape[-1] > PICK_BY_SELECT:
         return jnp.take_along_axis(src, idx, axis=-1)
+    if jnp.issubdtype(src.dtype, jnp.integer):
+        # integers: one compare against every entry and a sum of the one hit, a handful of
+        # ops where a select per entry costs several each
+        hit = idx[..., None] == jnp.arange(src.shape[-1], dtype=idx.dtype)
+        return jnp.sum(jnp.where(hit, src[..., None, :], src.dtype.type(0)), axis=-1,
+                       dtype=src.dtype)
     out = jnp.broadcast_to(src[..., :1], idx.shape)
     for s in range(1, src.shape[-1]):
         out = jnp.where(idx == s, src[..., s:s + 1], out)

@@ -176,6 +176,14 @@ def _task_bits(program: ir.Program, ids_of):
 def task_bit(ident, mask=None):
     """The bit set holding task `ident` (an int or an `[H, W]` array of IDs; a negative one is
     no task), on the lanes in `mask`: `[..., TASK_WORDS]` uint32."""
+    if isinstance(ident, (int, np.integer)):
+        # a static ID: its bit set is a constant, selected by the mask alone
+        const = np.zeros(TASK_WORDS, np.uint32)
+        if ident >= 0:
+            const[ident // 32] = np.uint32(1 << (ident % 32))
+        if mask is None:
+            return jnp.asarray(const)
+        return jnp.where(mask[..., None], const, np.uint32(0))
     ident = jnp.asarray(ident, jnp.int32)
     word = jnp.arange(TASK_WORDS, dtype=jnp.int32)
     one = jnp.left_shift(jnp.uint32(1), (ident % 32).astype(jnp.uint32))

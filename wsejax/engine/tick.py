@@ -49,6 +49,7 @@ from wsejax.engine.rings import (
 )
 from wsejax.engine.state import has_task, lowest_task, set_task, task_bit, unpack_tasks
 from wsejax.engine.switched import route_switched, switched_stuck
+from wsejax.engine.task_groups import merge_starts
 from wsejax.errors import ProgramError
 from wsejax.fabric import NO_ENTRYPOINT, control_entry, control_ignored, data_task_args
 from wsejax.types import DType
@@ -192,25 +193,35 @@ def start_tasks(eng: Engine, m: Machine, healthy, ticks) -> tuple[Machine, jax.A
     first = _first_task(eng, _favour_high(m, runnable), ticks)
     for c, low in enumerate(eng.lowerers):
         cm = eng.class_mask(m.tables, c, None)
-        for task in low.pe.tasks:
-            mask = has & (first == task.id)
-            if cm is not None:
-                mask = mask & cm
-            rotation = _rotation(low, task)
-            if rotation is not None:
-                m = _start_rotating(eng, m, c, low, task, rotation, mask)
-                continue
-            if task.kind == "data":
-                args = _pop_wavelet(eng, m, task, low, mask)
-            elif task.kind == "control":
-                args = _pop_control(eng, m, task, low, mask, heads)
-            else:
-                m.active = m.active & ~task_bit(task.id, mask)
-                args = ()
-            m.fab.runs = m.fab.runs + mask.astype(jnp.uint32)
-            m = start_body(eng, m, c, task.fn, mask, args)
+        # tasks sharing a body start it once, on all their lanes (`engine.task_groups`)
+        for fn, tasks in eng.task_groups[c]:
+            starts = []
+            for task in tasks:
+                mask = has & (first == task.id)
+                mask = mask if cm is None else mask & cm
+                rotation = _rotation(low, task)
+                if rotation is not None:
+                    m = _start_rotating(eng, m, c, low, task, rotation, mask)
+                else:
+                    starts.append((mask, _take_task(eng, m, low, task, mask, heads)))
+            if starts:
+                m = start_body(eng, m, c, fn, *merge_starts(starts))
     started = jnp.any(has) | started_control
     return m, (started if launched is None else started | jnp.any(launched))
+
+
+def _take_task(eng: Engine, m: Machine, low: Lowerer, task: ir.Task, mask, heads):
+    """Take what starts `task` on the lanes in `mask` (its activation, wavelet or control
+    wavelet) and count the run; its arguments."""
+    if task.kind == "data":
+        args = _pop_wavelet(eng, m, task, low, mask)
+    elif task.kind == "control":
+        args = _pop_control(eng, m, task, low, mask, heads)
+    else:
+        m.active = m.active & ~task_bit(task.id, mask)
+        args = ()
+    m.fab.runs = m.fab.runs + mask.astype(jnp.uint32)
+    return args
 
 
 def _ready_tasks(eng: Engine, m: Machine, runnable, consuming: dict, heads):

@@ -141,6 +141,12 @@ class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecL
     def tick(self, m, n) -> None:
         """Advance the clocks of the lanes in `m` by `n` cycles (the timing model: one cycle
         per statement, one per element of a DSD operation)."""
+        if isinstance(n, (int, np.integer)):
+            # a static count: one select of constants, no conversions
+            inc = np.uint32(n) if m is None else jnp.where(
+                m if m.ndim == 2 else jnp.any(m, axis=-1), np.uint32(n), np.uint32(0))
+            self.machine.cycles = self.machine.cycles + inc
+            return
         n = jnp.asarray(n, jnp.uint32)
         while n.ndim > 2:
             n = n[..., 0]

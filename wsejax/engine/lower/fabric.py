@@ -812,9 +812,11 @@ class FabricLowering:
     def _completion_hooks(self, site: int, info: SiteInfo, done) -> None:
         """`.activate` / `.unblock` of an async op on the lanes where it completed."""
         for hook in ("act", "unb"):
-            if info.fields.get(hook, -1) == -1:
+            ident = info.fields.get(hook, -1)
+            if ident == -1:
                 continue
-            bit = task_bit(self.slot_field(site, hook), done)
+            # a task ID equal on every start is a constant: its bit set is one select
+            bit = task_bit(self.slot_field(site, hook) if ident is None else ident, done)
             if hook == "act":
                 self.machine.active = self.machine.active | bit
             else:
