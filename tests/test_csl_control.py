@@ -810,3 +810,85 @@ fn main() void {
     err = error_of(tmp_path, body)
     assert "the branches give pointers of different types, *i32 and *f32" in str(err)
     assert (err.line, err.col) == position(HEAD + body, "if (inp[0] > 0)")
+
+
+# ------------------------------------------------------------------------------------------------
+# labelled blocks whose value is a struct, an enum or a pointer known only at run time
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_labelled_blocks_give_structs_enums_and_pointers_known_at_run_time(tmp_path, arch):
+    src = """
+var inp: [1]i32;
+var out: [7]i32;
+const P = struct { a: i32, b: i32 };
+const E = enum(u8) { lo = 3, mid = 5, hi = 9 };
+var s: i32 = 11;
+var t: i32 = 22;
+fn make(k: i32) P {
+  const v: P = blk: {
+    if (k == 1) { break :blk .{ .a = 1, .b = 2 }; }
+    if (k > 5) { break :blk P { .a = k, .b = -k }; }
+    break :blk .{ .a = 3, .b = 4 };
+  };
+  return v;
+}
+fn main() void {
+  const k = inp[0];
+  const p = make(k);
+  out[0] = p.a;
+  out[1] = p.b;
+  const e: E = tag: {
+    if (k < 0) { break :tag .lo; }
+    if (k == 1) { break :tag .mid; }
+    break :tag .hi;
+  };
+  out[2] = @as(i32, @as(u8, e));
+  // untyped: the peer type of the pointers the block breaks with
+  const q = ptr: {
+    if (k == 1) { break :ptr &s; }
+    break :ptr &t;
+  };
+  q.* += 1;
+  out[3] = s;
+  out[4] = t;
+  // a block left from inside a run-time loop
+  const found: P = search: {
+    var i: i32 = 0;
+    while (i < 4) : (i += 1) {
+      if (i * i >= k) { break :search .{ .a = i, .b = i * i }; }
+    }
+    break :search .{ .a = -1, .b = -1 };
+  };
+  out[5] = found.a;
+  out[6] = found.b;
+  sys.unblock_cmd_stream();
+}
+"""
+    run = Runner(program(tmp_path, src, arch=arch), 1, 7)
+    assert run([1]).tolist() == [1, 2, 5, 12, 22, 1, 1]
+    assert run([7]).tolist() == [7, -7, 9, 12, 23, 3, 9]
+    assert run([-2]).tolist() == [3, 4, 3, 12, 24, 0, 0]
+    assert run([20]).tolist() == [20, -20, 9, 12, 25, -1, -1]
+
+
+def test_a_block_that_breaks_with_pointers_of_two_types_is_located(tmp_path):
+    src = """
+var inp: [1]i32;
+var out: [1]i32;
+var s: i32 = 1;
+var f: f32 = 2.0;
+fn main() void {
+  const q = ptr: {
+    if (inp[0] == 1) { break :ptr &s; }
+    break :ptr &f;
+  };
+  out[0] = 0;
+  _ = q;
+  sys.unblock_cmd_stream();
+}
+"""
+    with pytest.raises(CslError) as err:
+        program(tmp_path, src)
+    assert "the branches give pointers of different types, *i32 and *f32" in str(err.value)
+    assert "pe.csl:" in str(err.value)

@@ -647,7 +647,8 @@ class ExprMixin:
         as Zig's result locations do (spec 2.10)."""
         if isinstance(t, (DType, StructT, EnumT, PtrT)) and isinstance(e, ast.IfExpr):
             return self.ev_IfExpr(e, env, t)
-        if isinstance(t, DType) and isinstance(e, ast.Block) and e.label is not None:
+        if isinstance(t, (DType, StructT, EnumT, PtrT)) and isinstance(e, ast.Block) \
+                and e.label is not None:
             return self.ev_Block(e, env, t)
         if isinstance(t, (DType, StructT, EnumT, PtrT)) and isinstance(e, ast.SwitchExpr):
             return self.ev_SwitchExpr(e, env, t)

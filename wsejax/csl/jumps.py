@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
-from wsejax.csl.values import CNum, RVal
+from wsejax.csl.structs import aggregate_type_of
+from wsejax.csl.values import CNum, EnumRVal, EnumT, RPtr, RVal, StructRef, StructT
 from wsejax.types import DType
 
 __all__ = ["BranchMixin", "Guards", "JumpMixin", "Target", "always_leaves", "has_effects",
@@ -226,9 +227,20 @@ class JumpMixin:
 
     def jump_value(self, fn: FnCtx, t: Target, want, lst: list, start: int, what: str, pos):
         """The value target `t` leaves with, where run-time jumps gave it one: its result
-        local, of type `want` or the peer type of the values, set where each jump was."""
+        local, of type `want` or the peer type of the values, set where each jump was. A
+        pointer is held as its u16 address, an enum as its tag, a struct as one local per
+        leaf."""
         if not t.values:
             return None
+        values = [v for _, v, _ in t.values]
+        pt = self.branch_pointer_type(values, want, pos)
+        if pt is not None:
+            return self._pointer_jump_value(t, pt, lst, start, what)
+        agg = want if isinstance(want, (StructT, EnumT)) else next(
+            (a for a in map(aggregate_type_of, values) if isinstance(a, (StructT, EnumT))),
+            None)
+        if agg is not None:
+            return self._aggregate_jump_value(fn, t, agg, lst, start, what, pos)
         ty = want
         if not isinstance(ty, DType):
             types = [v.dtype for _, v, _ in t.values if isinstance(v, (RVal, CNum))]
@@ -244,6 +256,30 @@ class JumpMixin:
         lst.insert(start, ir.LocalAssign(t.result, ir.Const(False if ty is DType.bool_ else 0,
                                                            ty)))
         return RVal(ir.Local(t.result, ty), ty)
+
+    def _pointer_jump_value(self, t: Target, pt, lst: list, start: int, what: str):
+        new = {id(ph): ir.LocalAssign(t.result, self.runtime_pointer(v, pt, p,
+                                                                     f"value of {what}").expr)
+               for ph, v, p in t.values}
+        lst[start:] = _replace(lst[start:], new)
+        lst.insert(start, ir.LocalAssign(t.result, ir.Const(0, ir.POINTER)))
+        return RPtr(ir.Local(t.result, ir.POINTER), pt)
+
+    def _aggregate_jump_value(self, fn: FnCtx, t: Target, agg, lst: list, start: int,
+                              what: str, pos):
+        if isinstance(agg, EnumT):
+            new = {id(ph): ir.LocalAssign(t.result, self.leaf_expr(v, agg, p, f"value of {what}"))
+                   for ph, v, p in t.values}
+            lst[start:] = _replace(lst[start:], new)
+            lst.insert(start, ir.LocalAssign(t.result, ir.Const(0, agg.tag)))
+            return EnumRVal(ir.Local(t.result, agg.tag), agg.tag, agg)
+        out = StructRef(agg, "local", t.result, (), True)
+        new = {id(ph): list(self.emit_block(fn, lambda v=v, p=p: self.store(
+            fn, out, v, p, f"value of {what}", init=True))) for ph, v, p in t.values}
+        lst[start:] = _replace(lst[start:], new)
+        lst[start:start] = self.emit_block(fn, lambda: self.store(
+            fn, out, self.zero_value(agg, pos), pos, f"value of {what}", init=True))
+        return out
 
 
 class BranchMixin:
@@ -387,7 +423,8 @@ def _replace(stmts, new: dict):
     out = []
     for s in stmts:
         if id(s) in new:
-            out.append(new[id(s)])
+            got = new[id(s)]
+            out.extend(got if isinstance(got, list) else [got])
         elif isinstance(s, ir.If):
             out.append(dataclasses.replace(s, then=tuple(_replace(s.then, new)),
                                            orelse=tuple(_replace(s.orelse, new))))
