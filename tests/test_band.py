@@ -156,6 +156,9 @@ def count_banded(monkeypatch) -> list:
 def test_the_streaming_gemv_runs_banded_as_with_full_ticks(k, tile, band, monkeypatch):
     program = gemv(k, tile)
     y0, full = run_gemv(program, k, tile, 0, seed=k)
+    # turn to banded ticks at the first tick that fits, so that nearly every such tick is
+    # banded (by default a few full ticks come first)
+    monkeypatch.setattr(band_module, "PATIENCE", 1)
     count = count_banded(monkeypatch)
     y1, banded = run_gemv(program, k, tile, band, seed=k)
     assert banded["band"] == Band(max(band, 3), 1)
@@ -242,3 +245,35 @@ def test_route_reach_is_the_farthest_column_a_route_delivers_from():
 def test_the_band_holds_the_columns_with_work_and_their_reach(work, origin, fits):
     x0, ok = band_origin(Band(6, 1), jnp.asarray([c == "#" for c in work]))
     assert (int(x0), bool(ok)) == (origin, fits)
+
+
+def test_work_that_fits_the_band_only_briefly_compiles_no_banded_loop(tmp_path):
+    # Jacobi sweeps: every column works on nearly every tick; the banded loop, compiled only
+    # once PATIENCE ticks in a row fit the band, is never compiled, and the result is numpy's
+    work = tmp_path / "jacobi"
+    shutil.copytree(EXAMPLES / "jacobi-2d", work)
+    w, h, nz, iters = 32, 2, 2, 2
+    program = compile_csl(work / "layout.csl", memcpy=True, params=dict(
+        width=w, height=h, nz=nz, iters=iters))
+    r = SdkRuntime(program)
+    u0 = np.random.default_rng(5).standard_normal((h, w, nz)).astype(np.float32)
+    r.load()
+    r.run()
+    assert r.engine.band is not None
+    r.memcpy_h2d(r.get_id("u"), u0.ravel(), 0, 0, w, h, nz, streaming=False, order=ROW,
+                 data_type=B32, nonblock=False)
+    r.launch("sweep", nonblock=False)
+    u = np.zeros(w * h * nz, np.float32)
+    r.memcpy_d2h(u, r.get_id("u"), 0, 0, w, h, nz, streaming=False, order=ROW,
+                 data_type=B32, nonblock=False)
+    r.stop()
+    pieces = r.engine._commands["pieces"][0]
+    assert pieces[False]._cache_size() == 1 and pieces[True]._cache_size() == 0
+    want = u0
+    for _ in range(iters):
+        pad = np.pad(want, ((1, 1), (1, 1), (0, 0)))
+        acc = np.zeros_like(want)
+        for part in (pad[1:-1, :-2], pad[1:-1, 2:], pad[:-2, 1:-1], pad[2:, 1:-1]):
+            acc = acc + part
+        want = acc * np.float32(0.25)
+    np.testing.assert_allclose(u.reshape(h, w, nz), want, rtol=1e-6, atol=1e-6)

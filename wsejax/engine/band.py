@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from wsejax.engine.core import Engine
     from wsejax.engine.machine import HostCarry
 
-__all__ = ["AUTO_WIDTH", "Band", "band_origin", "banded_loop", "banded_tick", "column_work",
-           "plan_band", "route_reach"]
+__all__ = ["AUTO_WIDTH", "PATIENCE", "Band", "band_origin", "band_while_fit", "banded_tick",
+           "column_work", "full_until_fit", "plan_band", "route_reach"]
 
 AUTO_WIDTH = 16     # the band of a fabric at least twice as wide, unless its routes reach far
 
@@ -183,25 +183,39 @@ def _narrowed(eng: Engine, router, lanes: tuple, widen):
             low.lanes, low.widen = lanes_, widen_
 
 
-def banded_loop(eng: Engine, m: Machine, busy, full, one, carry):
-    """Run ticks while `busy(carry)`: in turn, full ticks (`full(carry) -> carry`) while the
-    work does not fit the band, then banded ticks (`one` on the band: `banded_tick`) while
-    it does. The columns with work (`column_work`) are carried: a banded tick changes only
-    its band, whose columns it recomputes. Returns the carry."""
+# full ticks in a row whose work fits the band before a command turns to banded ticks (each
+# turn is a return to the host: a higher number keeps a program whose work fits the band
+# only now and then on full ticks, at the price of full ticks where banded ones would do)
+PATIENCE = 4
+
+
+def full_until_fit(eng: Engine, m: Machine, busy, full, carry):
+    """Run full ticks (`full(carry) -> carry`) while `busy(carry)`, until the work has fitted
+    the band `PATIENCE` ticks in a row. Returns `(carry, fits)`: fits, whether it stopped
+    for that. The banded ticks are a loop of their own (`band_while_fit`), compiled the
+    first time a command turns to them, so that a program whose work never fits the band
+    compiles only the full tick."""
     band = eng.band
 
-    def work_of(carry):
+    def step(state):
+        carry, streak = state
+        carry = full(carry)
         m.load(carry.machine)
-        return column_work(eng, m, carry.host)
+        fits = band_origin(band, column_work(eng, m, carry.host))[1]
+        return carry, jnp.where(fits, streak + 1, 0)
 
-    def fits(state):
-        return band_origin(band, state[1])[1]
+    carry, streak = lax.while_loop(lambda s: busy(s[0]) & (s[1] < PATIENCE), step,
+                                   (carry, jnp.int32(0)))
+    return carry, streak >= PATIENCE
 
-    def full_step(state):
-        carry = full(state[0])
-        return carry, work_of(carry)
 
-    def band_step(state):
+def band_while_fit(eng: Engine, m: Machine, busy, one, carry):
+    """Run banded ticks (`one` on the band: `banded_tick`) while `busy(carry)` and the work
+    fits the band. The columns with work (`column_work`) are carried: a banded tick changes
+    only its band, whose columns it recomputes. Returns `(carry, fits)`."""
+    band = eng.band
+
+    def step(state):
         carry, work = state
         x0, _ = band_origin(band, work)
         m.load(carry.machine)
@@ -210,13 +224,11 @@ def banded_loop(eng: Engine, m: Machine, busy, full, one, carry):
         return (type(carry)(arrays, host, progress, carry.ticks + 1),
                 lax.dynamic_update_slice_in_dim(work, part, x0, axis=0))
 
-    def turn(state):
-        # the full ticks are traced first: they number the faults as without a band
-        state = lax.while_loop(lambda s: busy(s[0]) & ~fits(s), full_step, state)
-        return lax.while_loop(lambda s: busy(s[0]) & fits(s), band_step, state)
-
-    carry, _ = lax.while_loop(lambda s: busy(s[0]), turn, (carry, work_of(carry)))
-    return carry
+    m.load(carry.machine)
+    state = (carry, column_work(eng, m, carry.host))
+    carry, work = lax.while_loop(lambda s: busy(s[0]) & band_origin(band, s[1])[1], step,
+                                 state)
+    return carry, band_origin(band, work)[1]
 
 
 def banded_tick(eng: Engine, tick, m: Machine, host: HostCarry, x0):

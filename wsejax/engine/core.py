@@ -449,7 +449,7 @@ class Engine:
             total = np.zeros((h, w), np.int32)
         args = (np.int32(stream), padded, np.asarray(total, np.int32))
         line = Progress("run", 0)
-        if line.enabled:
+        if line.enabled or self.band is not None:
             state, out, done = self._run_in_pieces(state, line, *args)
             return state, out[:, :, :l], done
         fn = self._commands.get("fabric")
@@ -467,40 +467,57 @@ class Engine:
         return state, out[:, :, :l], done
 
     def _pieces(self):
-        """The jitted `piece(state, host, progress, ticks, stop)` (ticks up to `stop`) and
-        `end(state, host, progress, ticks)` of a command run in pieces."""
+        """The jitted `pieces[banded](state, host, progress, ticks, stop)` (ticks up to
+        `stop`; with a band, full ticks (`False`) until the work fits it, banded ticks
+        (`True`) while it does, also returning whether it fits) and `end(state, host,
+        progress, ticks)` of a command run in pieces. `jax.jit` compiles on first call: the
+        banded loop only once a command's work fits the band."""
         fns = self._commands.get("pieces")
         if fns is None:
-            def piece(state, host, going, ticks, stop):
+            def piece(banded, state, host, going, ticks, stop):
                 m = self._machine(state)
-                m, host, going, ticks = loop_ticks(self, m, host, going, ticks, stop)
-                return self._state(state, m), host, going, ticks
+                m, host, going, ticks, *fits = loop_ticks(self, m, host, going, ticks, stop,
+                                                          banded)
+                return (self._state(state, m), host, going, ticks,
+                        fits[0] if fits else jnp.bool_(False))
 
             def end(state, host, going, ticks):
                 m = self._machine(state)
                 m, host = end_ticks(self, m, host, going, ticks)
                 return self._state(state, m), host.data, host.done
 
-            fns = (jax.jit(piece, donate_argnums=(0, 1)), jax.jit(end, donate_argnums=(0, 1)))
+            modes = (False, True) if self.band is not None else (None,)
+            pieces = {b: jax.jit(functools.partial(piece, b), donate_argnums=(0, 1))
+                      for b in modes}
+            pieces[True] = pieces.get(True, pieces[modes[0]])
+            pieces[False] = pieces.get(False, pieces[modes[0]])
+            fns = (pieces, jax.jit(end, donate_argnums=(0, 1)))
             self._commands["pieces"] = fns
         return fns
 
     def _run_in_pieces(self, state: FabricState, line: Progress, stream, data, total):
         """`run_fabric`'s loop in pieces of ticks, each about a refresh of the progress `line`
-        long, with the line drawn between them (the same ticks as one loop)."""
-        piece, end = self._pieces()
+        long, with the line drawn between them, or, off a terminal, to the end; with a band,
+        also turning between full and banded ticks (the same ticks as one loop)."""
+        pieces, end = self._pieces()
         host = HostCarry(jnp.asarray(stream), jnp.asarray(data), jnp.asarray(total),
                          jnp.zeros(total.shape, jnp.int32))
         going, ticks, n, size = jnp.bool_(True), jnp.int32(0), 0, 1
+        banded = False
         t0 = time.monotonic()
         while True:
             t = time.monotonic()
-            state, host, going, ticks = piece(state, host, going, ticks, np.int32(n + size))
+            stop = n + size if line.enabled else self.loop_limit
+            state, host, going, ticks, fits = pieces[banded](state, host, going, ticks,
+                                                             np.int32(stop))
             self.counts["dispatches"] += 1
-            self.counts["fetches"] += 2
+            self.counts["fetches"] += 3
             n = int(ticks)
             if not bool(going) or n >= self.loop_limit:
                 break
+            banded = bool(fits)
+            if not line.enabled:
+                continue
             now = time.monotonic()
             line.show(f"tick {n} ({now - t0:.1f} s)")
             size = max(1, min(4 * size, int(size / RATE / max(now - t, 1e-3))))

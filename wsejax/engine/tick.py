@@ -30,7 +30,7 @@ from wsejax import ir
 from wsejax.diagnostics import fabric_busy, nowhere_to_go, unbound_control_task
 from wsejax.engine import cb16
 from wsejax.engine.access import scatter
-from wsejax.engine.band import banded_loop
+from wsejax.engine.band import band_while_fit, full_until_fit
 from wsejax.engine.cfg import Cfg
 from wsejax.engine.collectives import collectives
 from wsejax.engine.machine import FabricCarry, HostCarry, Machine
@@ -73,12 +73,18 @@ def run_ticks(eng: Engine, m: Machine, host: HostCarry) -> tuple[Machine, HostCa
     return end_ticks(eng, m, host, progress, ticks)
 
 
-def loop_ticks(eng: Engine, m: Machine, host: HostCarry, progress, ticks, stop=None):
+def loop_ticks(eng: Engine, m: Machine, host: HostCarry, progress, ticks, stop=None,
+               banded=None):
     """Run ticks from `ticks` (the ticks the command has run) while the last one changed
     something (`progress`) and fewer than `stop` (None: `loop_limit`; at most that) have
     run. Returns
     `(m, host, progress, ticks)`: `run_ticks` runs it once to the limit, a command that
-    shows its progress in pieces (`end_ticks` ends both)."""
+    shows its progress in pieces (`end_ticks` ends both).
+
+    With a band (`eng.band`), `banded` picks the loop: False, full ticks until the work fits
+    the band (`band.full_until_fit`); True, banded ticks while it does
+    (`band.band_while_fit`); the result then has a fifth item, whether it fits. The engine
+    runs such a command in pieces, turning from one loop to the other."""
     limit = eng.loop_limit
     stop = limit if stop is None else jnp.minimum(stop, limit)
 
@@ -91,12 +97,16 @@ def loop_ticks(eng: Engine, m: Machine, host: HostCarry, progress, ticks, stop=N
         return FabricCarry(machine.carry(), host, progress, carry.ticks + 1)
 
     carry = FabricCarry(m.carry(), host, progress, ticks)
-    if eng.band is None:
+    if banded is None:
         carry = lax.while_loop(busy, full, carry)
+        m.load(carry.machine)
+        return m, carry.host, carry.progress, carry.ticks
+    if banded:
+        carry, fits = band_while_fit(eng, m, busy, functools.partial(_tick, eng), carry)
     else:
-        carry = banded_loop(eng, m, busy, full, functools.partial(_tick, eng), carry)
+        carry, fits = full_until_fit(eng, m, busy, full, carry)
     m.load(carry.machine)
-    return m, carry.host, carry.progress, carry.ticks
+    return m, carry.host, carry.progress, carry.ticks, fits
 
 
 def _tick(eng: Engine, m: Machine, host: HostCarry, ticks):
