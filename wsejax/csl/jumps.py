@@ -234,51 +234,49 @@ class JumpMixin:
             return None
         values = [v for _, v, _ in t.values]
         pt = self.branch_pointer_type(values, want, pos)
-        if pt is not None:
-            return self._pointer_jump_value(t, pt, lst, start, what)
         agg = want if isinstance(want, (StructT, EnumT)) else next(
             (a for a in map(aggregate_type_of, values) if isinstance(a, (StructT, EnumT))),
             None)
-        if agg is not None:
-            return self._aggregate_jump_value(fn, t, agg, lst, start, what, pos)
-        ty = want
-        if not isinstance(ty, DType):
-            types = [v.dtype for _, v, _ in t.values if isinstance(v, (RVal, CNum))]
-            if not types:
-                raise self.error(f"the value of {what} is known only at run time: give it a "
-                                 "type (declare the variable's type, or use @as)", pos)
-            ty = types[0]
-            for u in types[1:]:
-                ty = self.peer(ty, u, what, pos)
-        new = {id(ph): ir.LocalAssign(t.result, self.to_expr(v, ty, p, f"value of {what}"))
-               for ph, v, p in t.values}
+        label = f"value of {what}"
+        if pt is not None:
+            ty = ir.POINTER
+            leaf, held = (lambda v, p: self.runtime_pointer(v, pt, p, label).expr), \
+                (lambda e: RPtr(e, pt))
+        elif isinstance(agg, StructT):
+            return self._struct_jump_value(fn, t, agg, lst, start, label, pos)
+        elif isinstance(agg, EnumT):
+            ty = agg.tag
+            leaf, held = (lambda v, p: self.leaf_expr(v, agg, p, label)), \
+                (lambda e: EnumRVal(e, agg.tag, agg))
+        else:
+            ty = want if isinstance(want, DType) else self._jump_peer_type(t, what, pos)
+            leaf, held = (lambda v, p: self.to_expr(v, ty, p, label)), (lambda e: RVal(e, ty))
+        new = {id(ph): ir.LocalAssign(t.result, leaf(v, p)) for ph, v, p in t.values}
         lst[start:] = _replace(lst[start:], new)
         lst.insert(start, ir.LocalAssign(t.result, ir.Const(False if ty is DType.bool_ else 0,
                                                            ty)))
-        return RVal(ir.Local(t.result, ty), ty)
+        return held(ir.Local(t.result, ty))
 
-    def _pointer_jump_value(self, t: Target, pt, lst: list, start: int, what: str):
-        new = {id(ph): ir.LocalAssign(t.result, self.runtime_pointer(v, pt, p,
-                                                                     f"value of {what}").expr)
-               for ph, v, p in t.values}
-        lst[start:] = _replace(lst[start:], new)
-        lst.insert(start, ir.LocalAssign(t.result, ir.Const(0, ir.POINTER)))
-        return RPtr(ir.Local(t.result, ir.POINTER), pt)
+    def _jump_peer_type(self, t: Target, what: str, pos):
+        """The peer type of the numbers the run-time jumps to `t` give."""
+        types = [v.dtype for _, v, _ in t.values if isinstance(v, (RVal, CNum))]
+        if not types:
+            raise self.error(f"the value of {what} is known only at run time: give it a "
+                             "type (declare the variable's type, or use @as)", pos)
+        ty = types[0]
+        for u in types[1:]:
+            ty = self.peer(ty, u, what, pos)
+        return ty
 
-    def _aggregate_jump_value(self, fn: FnCtx, t: Target, agg, lst: list, start: int,
-                              what: str, pos):
-        if isinstance(agg, EnumT):
-            new = {id(ph): ir.LocalAssign(t.result, self.leaf_expr(v, agg, p, f"value of {what}"))
-                   for ph, v, p in t.values}
-            lst[start:] = _replace(lst[start:], new)
-            lst.insert(start, ir.LocalAssign(t.result, ir.Const(0, agg.tag)))
-            return EnumRVal(ir.Local(t.result, agg.tag), agg.tag, agg)
-        out = StructRef(agg, "local", t.result, (), True)
+    def _struct_jump_value(self, fn: FnCtx, t: Target, st, lst: list, start: int,
+                           label: str, pos):
+        """A struct result: one local per leaf, stored where each jump was."""
+        out = StructRef(st, "local", t.result, (), True)
         new = {id(ph): list(self.emit_block(fn, lambda v=v, p=p: self.store(
-            fn, out, v, p, f"value of {what}", init=True))) for ph, v, p in t.values}
+            fn, out, v, p, label, init=True))) for ph, v, p in t.values}
         lst[start:] = _replace(lst[start:], new)
         lst[start:start] = self.emit_block(fn, lambda: self.store(
-            fn, out, self.zero_value(agg, pos), pos, f"value of {what}", init=True))
+            fn, out, self.zero_value(st, pos), pos, label, init=True))
         return out
 
 

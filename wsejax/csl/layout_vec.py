@@ -461,13 +461,19 @@ class _VecRun:
             values.append(self.c.ev(e, env))
         return _from_values(values, inv)
 
-    def logic(self, e: ast.Binary, sc: _Scope):
-        a = self.ev(e.a, sc)
-        if not isinstance(a, Num):
-            return self.each(e, sc)
-        if a.kind not in (bool, DType.bool_):
+    def _bools(self, e, sc: _Scope):
+        """e's value as a bool per iteration, or None where it is not a number."""
+        v = self.ev(e, sc)
+        if not isinstance(v, Num):
+            return None
+        if v.kind not in (bool, DType.bool_):
             raise _NoVec
-        left = a.v.astype(bool)
+        return v.v.astype(bool)
+
+    def logic(self, e: ast.Binary, sc: _Scope):
+        left = self._bools(e.a, sc)
+        if left is None:
+            return self.each(e, sc)
         need = left if e.op == "and" else ~left     # where the right operand decides
         out = left.copy()
         if need.any():
@@ -479,12 +485,9 @@ class _VecRun:
         return Num(bool, out)
 
     def choose(self, e: ast.IfExpr, sc: _Scope):
-        cond = self.ev(e.cond, sc)
-        if not isinstance(cond, Num):
+        mask = self._bools(e.cond, sc)
+        if mask is None:
             return self.each(e, sc)
-        if cond.kind not in (bool, DType.bool_):
-            raise _NoVec
-        mask = cond.v.astype(bool)
         parts = []
         for m, x in ((mask, e.a), (~mask, e.b)):
             sub = sc.only(m)

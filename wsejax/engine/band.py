@@ -45,6 +45,11 @@ __all__ = ["AUTO_WIDTH", "PATIENCE", "Band", "band_origin", "band_while_fit", "b
 
 AUTO_WIDTH = 16     # the band of a fabric at least twice as wide, unless its routes reach far
 
+# full ticks in a row whose work fits the band before a command turns to banded ticks (each
+# turn is a return to the host: a higher number keeps a program whose work fits the band
+# only now and then on full ticks, at the price of full ticks where banded ones would do)
+PATIENCE = 4
+
 
 @dataclass(frozen=True)
 class Band:
@@ -181,12 +186,6 @@ def _narrowed(eng: Engine, router, lanes: tuple, widen):
         eng.router = saved[0]
         for low, (lanes_, widen_) in zip(eng.lowerers, saved[1]):
             low.lanes, low.widen = lanes_, widen_
-
-
-# full ticks in a row whose work fits the band before a command turns to banded ticks (each
-# turn is a return to the host: a higher number keeps a program whose work fits the band
-# only now and then on full ticks, at the price of full ticks where banded ones would do)
-PATIENCE = 4
 
 
 def full_until_fit(eng: Engine, m: Machine, busy, full, carry):

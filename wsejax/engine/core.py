@@ -486,11 +486,13 @@ class Engine:
                 m, host = end_ticks(self, m, host, going, ticks)
                 return self._state(state, m), host.data, host.done
 
-            modes = (False, True) if self.band is not None else (None,)
-            pieces = {b: jax.jit(functools.partial(piece, b), donate_argnums=(0, 1))
-                      for b in modes}
-            pieces[True] = pieces.get(True, pieces[modes[0]])
-            pieces[False] = pieces.get(False, pieces[modes[0]])
+            def jitted(banded):
+                return jax.jit(functools.partial(piece, banded), donate_argnums=(0, 1))
+
+            if self.band is None:
+                pieces = dict.fromkeys((False, True), jitted(None))
+            else:
+                pieces = {False: jitted(False), True: jitted(True)}
             fns = (pieces, jax.jit(end, donate_argnums=(0, 1)))
             self._commands["pieces"] = fns
         return fns

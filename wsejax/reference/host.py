@@ -23,7 +23,7 @@ from wsejax.diagnostics import (
     stuck_lines,
 )
 from wsejax.errors import MemcpyError, ProgramError
-from wsejax.memcpy import MemcpyDataType, MemcpyOrder
+from wsejax.memcpy import MemcpyDataType, MemcpyOrder, stride_grid
 from wsejax.reference.pe import PE
 from wsejax.types import DType, bits16_of, from_bits16, rounded
 
@@ -65,7 +65,7 @@ class HostCommands:
     def _receivers(self, kind, order, px, py, w, h, l, strides):
         """`(PE, k -> host index)` for each PE an H2D copy reaches."""
         rs, cs = strides or (1, 1)
-        cols, rows = 1 + (w - 1) // rs, 1 + (h - 1) // cs
+        cols, rows = stride_grid(w, h, (rs, cs))
         for j in range(rows):
             for i in range(cols):
                 yield self._pes[py + j * cs][px + i * rs], \
