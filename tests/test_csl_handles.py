@@ -13,6 +13,7 @@ from test_queue_config import RECV, compile_pair, expected, received
 
 from wsejax import CslError, FabricFault, SdkRuntime, ir
 from wsejax.csl import compile_csl
+from wsejax.reference import Reference
 
 ARCHES = ["wse2", "wse3"]
 
@@ -335,12 +336,110 @@ fn main() void {
         "keeps per PE" in str(info.value)
 
 
+RANGED = """
+const LOW = .{0x7e00, 0x7e0f};
+const BOTH = .{ LOW, .{0x7e20, 0x7e2f} };
+comptime {
+  @set_config(0x7e01, 5, LOW);
+  @set_config(0x7e21, @get_config(0x7e01, BOTH) + 1, BOTH);
+}
+var calls: u16 = 0;
+fn next(a: u16) u16 { calls += 1; return a; }
+fn main() void {
+  const x = lay.get_x_coord();
+  const a: u16 = 0x7e00 + x;
+  const b: u16 = 0x7e20 + x;
+  @set_config(a, 10 * x + 1, .{0x7e00, 0x7e0f});
+  out[0] = @get_config(a, BOTH);
+  out[1] = @get_config(b, BOTH);
+  out[2] = @get_config(0x7e01, .{0x7e01, 0x7e01});
+  @set_config(b, @get_config(next(b), BOTH) + 100, .{ .{0x7e20, 0x7e2f} });
+  out[3] = @get_config(b, .{0x7e20, 0x7e2f}) + @get_config(0x7e21) + 1000 * calls;
+  sys.unblock_cmd_stream();
+}
+"""
+
+
 @pytest.mark.parametrize("arch", ARCHES)
-def test_a_config_address_range_argument_is_refused(tmp_path, arch):
-    e = compile_error(tmp_path, """
-fn main() void { out[0] = @get_config(4, 9); }
-""", arch, "9)")
-    assert "@get_config: the address range argument is not supported yet" in str(e)
+def test_config_addresses_inside_their_accessed_ranges_read_and_write_as_without(
+        tmp_path, arch):
+    got = run_out(program(tmp_path, RANGED, arch))
+    # the start-up image: 0x7e01 = 5, 0x7e21 = 6; PE x writes 10x + 1 at 0x7e00 + x, then
+    # adds 100 at 0x7e20 + x (6 on PE 1, else 0); next() runs once
+    np.testing.assert_array_equal(got, [[1, 0, 5, 1106], [11, 6, 11, 1212],
+                                        [21, 0, 5, 1106]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("call, where, message, pes", [
+    ("out[0] = @get_config(0x7e0e + x, .{ .{0x7e00, 0x7e0f}, .{0x7e20, 0x7e2f} });",
+     "@get_config(0x7e0e", "@get_config: its address, known only at run time, is outside its "
+     "accessed range(s) .{0x7e00, 0x7e0f}, .{0x7e20, 0x7e2f}; the SDK leaves that undefined",
+     [(2, 0)]),
+    ("@set_config(0x7e20 - x, 3, .{0x7e20, 0x7e2f});", "@set_config(0x7e20",
+     "@set_config: its address, known only at run time, is outside its accessed range(s) "
+     ".{0x7e20, 0x7e2f}", [(1, 0), (2, 0)]),
+], ids=["get", "set"])
+def test_a_runtime_config_address_outside_its_accessed_ranges_faults_the_pe(
+        tmp_path, arch, call, where, message, pes):
+    # PE x reads 0x7e0e + x (0x7e10 on PE 2 is in neither range) or writes 0x7e20 - x
+    prog = program(tmp_path, f"""
+fn main() void {{
+  const x = lay.get_x_coord();
+  {call}
+  sys.unblock_cmd_stream();
+}}
+""", arch)
+    r = SdkRuntime(prog)
+    r.load()
+    r.run()
+    with pytest.raises(FabricFault) as eng:
+        r.launch("main", nonblock=False)
+    with pytest.raises(FabricFault) as ref:
+        Reference(prog).launch("main")
+    assert str(eng.value) == str(ref.value)
+    line, col = position((tmp_path / "pe.csl").read_text(), where)
+    assert f"pe.csl:{line}:{col} ({message}" in str(eng.value), str(eng.value)
+    assert eng.value.pes == pes
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("body, where, message", [
+    ("fn main() void { out[0] = @get_config(4, 9); }", "9)",
+     "@get_config accessed range: expected a comptime tuple .{start, end} or a tuple of them "
+     "(.{.{0x7e00, 0x7e0f}, .{0x7e20, 0x7e2f}}), got the comptime_int 9"),
+    ("fn main() void { out[0] = @get_config(4, .{}); }", ".{})",
+     "got an empty tuple"),
+    ("fn main() void { @set_config(4, 1, .{1, 2, 3}); }", ".{1, 2, 3}",
+     "@set_config accessed range: expected a tuple of two ends .{start, end}, got a tuple of 3"),
+    ("fn main() void { @set_config(4, 1, .{ .{1, 9}, .{4} }); }", ".{4}",
+     "expected a tuple of two ends .{start, end}, got a tuple of 1"),
+    ("fn main() void { var e: u16 = 9; @set_config(4, 1, .{1, e}); }", "e});",
+     "@set_config accessed range: an end must be a comptime-known integer, got a runtime u16 "
+     "(known only at run time)"),
+    ("fn main() void { out[0] = @get_config(4, .{9, 2}); }", ".{9, 2}",
+     "@get_config accessed range: .{0x0009, 0x0002} starts after it ends (a range is "
+     ".{start, end} with start <= end, both included)"),
+    ("fn main() void { out[0] = @get_config(4, .{0, 0x10000}); }", "0x10000",
+     "@get_config accessed range: 65536 is not a 16-bit word address (0 to 65535)"),
+    ("fn main() void { out[0] = @get_config(0x20, .{ .{0, 0x10}, .{0x30, 0x40} }); }",
+     "0x20,", "@get_config: the address 0x0020 is outside its accessed range(s) "
+     ".{0x0000, 0x0010}, .{0x0030, 0x0040}"),
+    ("comptime { @set_config(0x7e10, 1, .{0x7e00, 0x7e0f}); }", "0x7e10,",
+     "@set_config: the address 0x7e10 is outside its accessed range(s) .{0x7e00, 0x7e0f}"),
+    ("fn main() void { out[0] = @get_config_unchecked(4, .{0, 9}); }", ".{0, 9}",
+     "@get_config_unchecked takes no accessed range (it is the form without the check): "
+     "drop the range, or write @get_config with it"),
+    ("comptime { @set_config_unchecked(4, 1, .{0, 9}); }", ".{0, 9}",
+     "@set_config_unchecked takes no accessed range"),
+    ("fn main() void { @set_config(4, 1, .{0, 9}, 2); }", "@set_config",
+     "@set_config takes 2 argument(s), or 3 with the accessed range, got 4"),
+], ids=["not-a-tuple", "empty", "three-ends", "one-end", "runtime-end", "reversed",
+        "past-16-bits", "outside", "outside-at-comptime", "unchecked-get", "unchecked-set",
+        "too-many"])
+def test_a_bad_accessed_range_is_a_located_error(tmp_path, arch, body, where, message):
+    e = compile_error(tmp_path, body, arch, where)
+    assert message in str(e), str(e)
 
 
 @pytest.mark.parametrize("arch", ARCHES)

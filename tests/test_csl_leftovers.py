@@ -248,15 +248,6 @@ fn main() void {{
     assert why in msg
 
 
-def test_the_address_range_argument_of_get_config_is_refused(tmp_path):
-    msg = refused(tmp_path, """
-var out: [1]i32;
-var out_ptr: [*]i32 = &out;
-fn main() void { out[0] = @as(i32, @get_config(0x20, 0x10)); sys.unblock_cmd_stream(); }
-""", "0x10)")
-    assert "@get_config: the address range argument is not supported yet" in msg
-
-
 # ------------------------------------------------------------------------------------------------
 # @set_control_task_table (wse3)
 
