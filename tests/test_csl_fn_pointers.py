@@ -3,8 +3,11 @@ one, `&f` gives the same): global and local `var`s, assigned at run time from `&
 another pointer, an element of an array read at a runtime index, a struct field, an `if` or
 `switch` expression; calls through them with numbers, structs, enums and pointers as arguments
 and results; pointers passed to and returned from functions; `==` / `!=`; arrays of them in
-memory. Each program runs on the engine and on the reference on both arches, and its results
-are checked by hand; misuse is a located CslError."""
+memory; pointers to them (`&fp` of a local, a const or a parameter); `@ptrcast` to
+`*anyopaque` or another function pointer type and back, and a call through a cast pointer
+that names no function of its type faulting the PE. Each program runs on the engine and on
+the reference on both arches, and its results are checked by hand; misuse is a located
+CslError."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import pytest
 from csl_harness import out_program, out_row, position, run
 
 from wsejax import CslError, FabricFault
+from wsejax.reference import Reference
 
 ARCHES = ["wse2", "wse3"]
 W = 3          # PEs in the row; each runs `main` with its own x
@@ -271,6 +275,100 @@ fn main() void {
     assert "undefined *const fn(i32) i32" in text and "PE (1, 0)" in text, text
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_pointer_to_a_local_pointer_reads_calls_assigns_and_is_passed(tmp_path, arch):
+    # `&fp` of a local is a pointer to its u16 in memory, as `&fp` of a global is; so is
+    # `&` of a const pointer and of a parameter (a *const one)
+    got = outputs(tmp_path, UNARY + """
+fn swap_in(pp: *(*const fn(i32) i32), x: u16) void { if (x == 2) { pp.* = &dbl; } }
+fn peek(p: *const (*const fn(i32) i32)) i32 { return p.*(6); }
+fn twice(fp: *const fn(i32) i32) i32 { return peek(&fp) * 2; }
+fn main() void {
+  const x = lay.get_x_coord();
+  var fp: *const fn(i32) i32 = &neg;
+  const pp = &fp;
+  if (x == 1) { pp.* = &inc; }
+  const before = pp.*;
+  out[0] = fp(4) * 100 + pp.*(10);
+  swap_in(pp, x);
+  out[1] = fp(7) * 100 + before(7);
+  const k: *const fn(i32) i32 = &dbl;
+  out[2] = peek(&k) * 100 + twice(&neg);
+  out[3] = twice(fp);
+  sys.unblock_cmd_stream();
+}
+""", arch)
+    # fp: neg, inc on PE 1; swap_in points PE 2's at dbl after `before` was read
+    np.testing.assert_array_equal(got, [[-410, -707, 1188, -12],
+                                        [511, 808, 1188, 14],
+                                        [-410, 1393, 1188, 24]])
+
+
+CASTS = """
+const Op = *const fn(i32) i32;
+const Sink = *const fn(i32) void;
+var seen: i32 = 0;
+fn keep(v: i32) void { seen = v; }
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_pointer_cast_to_anyopaque_or_another_type_and_back_calls_its_function(
+        tmp_path, arch):
+    got = outputs(tmp_path, UNARY + CASTS + """
+fn main() void {
+  const x = lay.get_x_coord();
+  var fp: Op = &neg;
+  if (x == 1) { fp = &dbl; }
+  const p = @ptrcast(*anyopaque, fp);
+  var q: *anyopaque = @ptrcast(*anyopaque, &inc);
+  if (x == 2) { q = p; }
+  const f = @ptrcast(Op, p);
+  const g = @ptrcast(Op, q);
+  out[0] = f(3) * 100 + g(3);
+  const s = @ptrcast(Sink, fp);
+  const back = @ptrcast(Op, s);
+  out[1] = back(5);
+  const k: Sink = &keep;
+  const h = @ptrcast(Sink, @ptrcast(*anyopaque, k));
+  h(@as(i32, x) + 40);
+  out[2] = seen;
+  if (@ptrcast(*anyopaque, fp) == q) { out[3] = 1; }
+  sys.unblock_cmd_stream();
+}
+""", arch)
+    # fp: neg, dbl on PE 1; q: inc, p (fp) on PE 2
+    np.testing.assert_array_equal(got, [[-296, -5, 40, 0], [604, 10, 41, 0],
+                                        [-303, -5, 42, 1]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_call_through_a_pointer_cast_to_another_type_faults_the_pe(tmp_path, arch):
+    # PE 1 calls neg through a Sink (the SDK leaves that undefined), in use(), compiled
+    # before the cast
+    prog = out_program(tmp_path, HEAD + UNARY + CASTS + """
+var s: Sink = &keep;
+fn use(v: i32) void { s(v); }
+fn main() void {
+  use(2);
+  out[0] = seen;
+  s = @ptrcast(Sink, @ptrcast(*anyopaque, &neg));
+  if (lay.get_x_coord() == 1) { use(3); }
+  sys.unblock_cmd_stream();
+}
+""", "i32", arch, w=W)
+    with pytest.raises(FabricFault) as eng:
+        run(prog)
+    with pytest.raises(FabricFault) as ref:
+        Reference(prog).launch("main")
+    assert str(eng.value) == str(ref.value)
+    text = str(eng.value)
+    where = position((tmp_path / "pe.csl").read_text(), "@ptrcast(Sink")
+    assert f"pe.csl:{where[0]}:{where[1]} (a call through a *const fn(i32) void made by " \
+        "@ptrcast: its value names no function of that type" in text, text
+    assert eng.value.pes == [(1, 0)], text
+
+
 @pytest.mark.parametrize("first, second", [("a", "b"), ("b", "a")])
 def test_a_function_is_numbered_by_its_declaration_not_by_compile_order(
         tmp_path, first, second):
@@ -318,9 +416,29 @@ var fp: *const fn(i32) i32 = &neg;
      "fp(v - 1)", "recursive call of 'f'"),
     ("fn f(v: i32) i32 { return fp(v); }\nfn main() void { out[0] = f(3); fp = &f; }",
      "fp(v)", "recursive call through a *const fn(i32) i32"),
+    ("fn main() void { out[0] = @as(i32, @bitcast(u16, fp)); }", "@bitcast(u16",
+     "@bitcast(u16, ...) of a runtime function pointer (*const fn(i32) i32): @bitcast takes "
+     "a numeric value (a bool, integer or float), and a function pointer is not one (the CSL "
+     "compiler rejects this too)"),
+    ("fn main() void { out[0] = @as(i32, @bitcast(u16, &neg)); }", "@bitcast(u16",
+     "@bitcast(u16, ...) of the function 'neg': @bitcast takes a numeric value"),
+    ("fn main() void { const n: u16 = 9; fp = @bitcast(*const fn(i32) i32, n); }",
+     "@bitcast(*const", "@bitcast to *const fn(i32) i32: wsejax holds a function pointer as "
+     "the number of the function it names, not as a code address, so no integer becomes "
+     "one"),
+    ("fn main() void { const p = @ptrcast(*i32, fp); out[0] = p.*; }", "@ptrcast(*i32",
+     "@ptrcast of a runtime function pointer (*const fn(i32) i32) to *i32: wsejax holds a "
+     "function pointer as the number of its function, not as an address in PE memory, so a "
+     "*i32 made from it would point at no data; @ptrcast it to *anyopaque"),
+    ("var v: i32 = 0;\nfn main() void { fp = @ptrcast(*const fn(i32) i32, &v); }",
+     "@ptrcast(*const", "@ptrcast of a pointer to 'v' to *const fn(i32) i32: it points at "
+     "data, not at a function"),
+    ("comptime { const p = @ptrcast(*anyopaque, &neg); }", "@ptrcast(*any",
+     "@ptrcast to *anyopaque happens at run time: it belongs in a function body"),
 ], ids=["arity", "argument-type", "function-of-another-type", "pointer-of-another-type",
         "local-of-another-type", "generic-function", "ordering", "recursion",
-        "recursion-found-late"])
+        "recursion-found-late", "bitcast-of-a-pointer", "bitcast-of-a-function",
+        "bitcast-to-a-pointer", "ptrcast-to-data", "ptrcast-from-data", "ptrcast-at-comptime"])
 def test_misuse_is_a_located_error(tmp_path, body, where, message):
     e = compile_error(tmp_path, BAD + body, where)
     assert message in e.message, str(e)

@@ -119,7 +119,7 @@ class CallMixin:
                 runtime.append((p, DType.u16, handle))
                 key.append(("id", p.name, handle.kind))
                 continue
-            comptime = _comptime_param(p, t, a)
+            comptime = _comptime_param(decl, p, t, a)
             if t is ANYTYPE and not comptime:
                 t = aggregate_type_of(a) if isinstance(a, (StructRef, EnumRVal)) else (
                     a.dtype if isinstance(a, (RVal, CNum)) else (
@@ -408,8 +408,13 @@ def _runtime_id_arg(c, t, a, decl, p, pos) -> RtHandleVal | None:
     return a
 
 
-def _comptime_param(p, t, a) -> bool:
-    """Whether parameter `p` of type `t` takes `a` at comptime (specializing the function)."""
+def _comptime_param(decl, p, t, a) -> bool:
+    """Whether parameter `p` of type `t` takes `a` at comptime (specializing the function).
+    A function given to a function pointer parameter whose address the body takes is passed
+    as its number: `&p` then points at a u16 in memory, as for a pointer held at run time."""
+    if isinstance(a, FnVal) and is_fn_pointer_type(t) and decl.body is not None and \
+            p.name in _addressed(decl.body):
+        return False
     return p.comptime or t is ANYTYPE and is_comptime_value(a) or \
         (isinstance(t, Special) and t.name in ("type", "comptime_int", "comptime_float",
                                                "comptime_struct", "comptime_string",

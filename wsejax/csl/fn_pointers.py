@@ -7,7 +7,9 @@ runtime index, a struct field, a parameter or a result) is a u16 number (`RFnPtr
 where the handles are held (`handles.py`: a u16 symbol, local, struct leaf or array element).
 Each function of a PE program that the program makes such a pointer of is numbered by where
 it is declared (`values.function_number`), whatever order the bodies are compiled in; 0 names
-no function (an `undefined` pointer).
+no function (an `undefined` pointer). `&fp` of a pointer held in memory is a `*T` to that
+u16 (`PointerMixin.enum_address`); a local or parameter whose address the function takes is
+held in static memory of the function's own for that, as other such locals are.
 
 A call through a runtime pointer of type `*const fn(A) R` is a call of the PE program's
 dispatch function of `fn(A) R`: an if chain over the number, one branch per function of that
@@ -18,8 +20,16 @@ program's bodies are all compiled, each dispatch function whose set of functions
 compiled again (`finish_fn_pointers`) and replaces the one the call sites name. A call
 through the number 0 faults the PE.
 
+`@ptrcast` turns a function pointer into a `*anyopaque` holding its number, and that (or a
+function pointer of another type) back into a function pointer; once a PE program makes a
+pointer of type T so, its dispatch function of T first checks that the number names a
+function of T, and faults the PE where it does not (the SDK leaves such a call undefined).
+A cast to a data pointer is refused (a number is no address in PE memory), as is `@bitcast`
+of a function pointer (the SDK's `@bitcast` takes a numeric value) or to one (wsejax holds
+no code addresses).
+
 `FnPointerMixin` uses from `self`: `error`, `ev`, `eval_type`, `need_fn`, `runtime_call`,
-`specialize`, `held_handle`, `store`.
+`specialize`, `held_handle`, `store`, `static_local`, `ptr_expr`.
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ from wsejax.csl.values import (
     RPtr,
     RVal,
     Slot,
+    Special,
     describe,
     function_number,
     is_fn_pointer_type,
@@ -86,6 +97,7 @@ class _Dispatch:
     key: tuple           # its specialization key (`bind_params`'s)
     pos: object          # where a call first made it
     callee: FnVal        # the function value whose calls compile to calls of it
+    checked: bool = False    # whether it faults on a number naming no function of its type
     # the function values compiled since, kept so that their ids (in `PeBuilder.specs`'
     # keys) stay theirs
     kept: list = dataclasses.field(default_factory=list)
@@ -140,28 +152,38 @@ class FnPointerMixin:
         return RFnPtr(self.fn_pointer_number(v, t, pos, what), t)
 
     @staticmethod
-    def is_fn_pointer_local(d: ast.VarDecl, t, v) -> bool:
+    def is_fn_pointer_local(d: ast.VarDecl, t, v, addressed: set) -> bool:
         """Whether a function's declaration holds a function pointer at run time: a `var`
-        of a function pointer type or given a function, or a `const` given a runtime one."""
+        of a function pointer type or given a function, a `const` given a runtime one, or a
+        `const` pointer to a function (`: *const fn ...`, or `= &f`) whose address is
+        taken."""
         if isinstance(v, RFnPtr):
             return t is None or is_fn_pointer_type(t)
-        return not d.const and (is_fn_pointer_type(t) or t is None and isinstance(v, FnVal))
+        if not d.const:
+            return is_fn_pointer_type(t) or t is None and isinstance(v, FnVal)
+        return d.name in addressed and isinstance(v, FnVal) and (
+            is_fn_pointer_type(t) or t is None and isinstance(d.value, ast.Unary)
+            and d.value.op == "&")
 
     def fn_pointer_local(self, d: ast.VarDecl, t, v, env: Env) -> None:
-        """A function's local function pointer: a u16 local (a `const` keeps the runtime
-        pointer it is given)."""
+        """A function's local function pointer: a u16 local, or static memory where its
+        address is taken (a `const` keeps the runtime pointer it is given)."""
         what = f"'{d.name}'"
         if t is None:
             t = v.type if isinstance(v, RFnPtr) else fn_pointer_type(
                 self.function_type(v, d.pos))
-        if d.const:
+        if d.name in env.fn.addressed:
+            # `&fp` is a pointer to a u16 in PE memory, as of a global pointer
+            slot = Slot("sym", self.static_local(env, d.name, U16, ()).name, (), t)
+        elif d.const:
             # the number as it is now: a later store where it was read does not change it
             v = RFnPtr(self.fn_pointer_number(v, t, d.pos, what), t)
             env.bind(d.name, self.held_fn_pointer(v, env))
             return
-        slot = Slot("local", env.module.pe.fresh(d.name + "."), (), t)
+        else:
+            slot = Slot("local", env.module.pe.fresh(d.name + "."), (), t)
         self.store(env.fn, slot, v, d.pos, what, init=True)
-        env.bind(d.name, slot)
+        env.bind(d.name, dataclasses.replace(slot, const=d.const))
 
     def held_fn_pointer(self, v: RFnPtr, env: Env) -> RFnPtr:
         """Runtime pointer `v` read from memory, its number copied to a local now."""
@@ -203,6 +225,64 @@ class FnPointerMixin:
         ea = self.fn_pointer_number(a, t, pos, f"operand of '{op}'")
         eb = self.fn_pointer_number(b, t, pos, f"operand of '{op}'")
         return RVal(ir.Bin(op, ea, eb, DType.bool_), DType.bool_)
+
+    # -- casts ------------------------------------------------------------------------------
+
+    def refuse_fn_pointer_bitcast(self, t, v, pos) -> None:
+        """Refuse `@bitcast` of a function pointer, or to a function pointer type."""
+        if isinstance(v, (FnVal, RFnPtr)):
+            raise self.error(f"@bitcast({t}, ...) of {describe(v)}: @bitcast takes a numeric "
+                             "value (a bool, integer or float), and a function pointer is not "
+                             "one (the CSL compiler rejects this too); @ptrcast it to "
+                             "*anyopaque to hold it in a pointer of another type", pos)
+        if is_fn_pointer_type(t):
+            raise self.error(f"@bitcast to {t}: wsejax holds a function pointer as the number "
+                             "of the function it names, not as a code address, so no integer "
+                             "becomes one; take &f of a function", pos)
+
+    def fn_pointer_ptrcast(self, t: PtrT, p, env: Env, pos):
+        """`@ptrcast(t, p)` where `t` or `p` is a function pointer: a `*anyopaque` holding
+        the function's number, or a function pointer of type `t` from one or from a function
+        pointer of another type; None where neither is a function pointer."""
+        if not (is_fn_pointer_type(t) or isinstance(p, (FnVal, RFnPtr))):
+            return None
+        self.need_fn(env, pos, f"@ptrcast to {t}")
+        if isinstance(p, (FnVal, RFnPtr)):
+            own = self.fn_pointer_of(p, None, pos, "@ptrcast")
+            if is_fn_pointer_type(t):
+                if own.type.elem != t.elem:
+                    env.module.pe.fn_casts.setdefault(t.elem, pos)
+                return p if own.type.elem == t.elem else RFnPtr(own.expr, t)
+            if _opaque(t):
+                return RPtr(own.expr, t)
+            raise self.error(f"@ptrcast of {describe(p)} to {t}: wsejax holds a function "
+                             "pointer as the number of its function, not as an address in PE "
+                             f"memory, so a {t} made from it would point at no data; @ptrcast "
+                             "it to *anyopaque (and back to a function pointer type) instead",
+                             pos)
+        if isinstance(p, RPtr) and _opaque(p.type):
+            env.module.pe.fn_casts.setdefault(t.elem, pos)
+            return RFnPtr(p.expr, t)
+        raise self.error(f"@ptrcast of {describe(p)} to {t}: it points at data, not at a "
+                         "function; a function pointer is made by &f of a function, or by "
+                         "@ptrcast of a *anyopaque made from one", pos)
+
+    def checked_dispatch(self, pe: PeBuilder, d: _Dispatch) -> None:
+        """Where the PE program makes pointers of d's type by @ptrcast: the dispatch function
+        first faults on a number that names no function of that type."""
+        d.checked = d.type in pe.fn_casts
+        if not d.checked:
+            return
+        f = pe.functions[d.name]
+        k = ir.Local(f.params[0][0], U16)
+        named = ir.Const(False, DType.bool_)
+        for n in d.numbers:
+            test = ir.Bin("==", k, ir.Const(n, U16), DType.bool_)
+            named = test if type(named) is ir.Const else ir.Bin("or", named, test, DType.bool_)
+        where = f"{pe.fn_casts[d.type]} (a call through a {fn_pointer_type(d.type)} made by " \
+                "@ptrcast: its value names no function of that type, and the SDK leaves the " \
+                "call undefined)"
+        pe.functions[d.name] = dataclasses.replace(f, body=(ir.Assert(named, where), *f.body))
 
     # -- calls through a runtime pointer ----------------------------------------------------
 
@@ -257,7 +337,8 @@ class FnPointerMixin:
                 callee, name, key = self.compile_dispatch(mod, ft, numbers, pos)
                 have = pe.fn_dispatch[ft] = _Dispatch(name, numbers, mod, ft, key, pos,
                                                       callee)
-            elif have.numbers != numbers:
+                self.checked_dispatch(pe, have)
+            elif have.numbers != numbers or have.checked != (ft in pe.fn_casts):
                 self.replace_dispatch(pe, have, numbers, pos)
         except CslError as err:
             if err.file != _HERE.file:
@@ -325,6 +406,7 @@ class FnPointerMixin:
         new = pe.functions.pop(name)
         pe.functions[d.name] = dataclasses.replace(new, name=d.name)
         d.numbers = numbers
+        self.checked_dispatch(pe, d)
 
     def placeholder(self, t):
         """A runtime argument of type `t` for compiling a dispatch function (its value is
@@ -350,7 +432,7 @@ class FnPointerMixin:
             changed = False
             for ft, d in list(pe.fn_dispatch.items()):
                 numbers = self.candidates(pe, ft, d.pos)
-                if numbers != d.numbers:
+                if numbers != d.numbers or d.checked != (ft in pe.fn_casts):
                     self.replace_dispatch(pe, d, numbers, d.pos)
                     changed = True
         for d in pe.fn_dispatch.values():
@@ -377,3 +459,7 @@ def _callees(functions: dict, name: str) -> set:
                 seen.add(callee)
                 todo.append(callee)
     return seen
+
+
+def _opaque(t: PtrT) -> bool:
+    return isinstance(t.elem, Special) and t.elem.name == "anyopaque"

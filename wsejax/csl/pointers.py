@@ -41,6 +41,7 @@ from wsejax.csl.values import (
     PtrVal,
     PtrVar,
     RArray,
+    RFnPtr,
     RPtr,
     RtHandleVal,
     RVal,
@@ -51,6 +52,7 @@ from wsejax.csl.values import (
     UtIdVal,
     describe,
     flat_indices,
+    is_fn_pointer_type,
     is_runtime_handle_type,
     leaf_dtype,
 )
@@ -320,15 +322,18 @@ class PointerMixin:
         """Parameters whose address the function takes (`&x`) live in memory: each is copied
         there as the function starts, and its name then names that memory."""
         k = 0
-        for p, t, _ in runtime:
+        for p, t, a in runtime:
             n = len(self.leaves(t, p.pos, p.name)) if isinstance(t, (StructT, EnumT)) else 1
             pname, irt = params[k]
             k += n
             if p.name not in fn.addressed:
                 continue
-            if isinstance(t, EnumT):
-                ref = self.static_local(env, p.name, t.tag, ())
-                fn.emit(ir.Assign(ref.name, (), ir.Local(pname, t.tag)))
+            if isinstance(a, RFnPtr):
+                t = a.type
+            if isinstance(t, EnumT) or is_fn_pointer_type(t):
+                irt = t.tag if isinstance(t, EnumT) else U16
+                ref = self.static_local(env, p.name, irt, ())
+                fn.emit(ir.Assign(ref.name, (), ir.Local(pname, irt)))
                 env.bind(p.name, Slot("sym", ref.name, (), t, True))
                 continue
             if isinstance(t, StructT):

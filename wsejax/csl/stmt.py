@@ -174,7 +174,7 @@ class StmtMixin:
                 (not d.const and holds_dsd_array(t, v)):
             self.local_dsd(d, t, v, env)
             return True
-        if self.is_fn_pointer_local(d, t, v):
+        if self.is_fn_pointer_local(d, t, v, env.fn.addressed):
             self.fn_pointer_local(d, t, v, env)
             return True
         return False

@@ -21,6 +21,7 @@ class PeBuilder:
         self.struct_pools: dict = {}   # id(StructT) -> its pool (csl.struct_pointers)
         self.fn_pointers: dict = {}    # (id(decl), id(module)) -> (number, function value)
         self.fn_dispatch: dict = {}    # function type -> its dispatch (csl.fn_pointers)
+        self.fn_casts: dict = {}       # function type -> where @ptrcast first made one
         self.tasks: dict[int, ir.Task] = {}
         self.routes: dict[int, tuple] = {}      # color -> (rx, tx) for every PE of the class
         self.active: set[int] = set()

@@ -91,6 +91,7 @@ def _bitcast(c, node, env):
     nargs(c, node, 2)
     t = c.eval_type(node.args[0], env)
     v = c.ev(node.args[1], env)
+    c.refuse_fn_pointer_bitcast(t, v, node.pos)
     p = c.bitcast_pointer(t, v, node.pos)
     if p is not None:
         return p
@@ -120,6 +121,9 @@ def _ptrcast(c, node, env):
     nargs(c, node, 2)
     t = c.eval_type(node.args[0], env)
     p = c.ev(node.args[1], env)
+    fp = c.fn_pointer_ptrcast(t, p, env, node.pos) if isinstance(t, PtrT) else None
+    if fp is not None:
+        return fp
     if not isinstance(t, PtrT) or not isinstance(p, (PtrVal, RPtr)):
         raise c.error("@ptrcast takes a pointer type and a pointer", node.pos)
     elem = _pointee(t)
