@@ -63,6 +63,16 @@ def uses_fabric(example) -> bool:
     return any(w in text for w in FABRIC_WORDS)
 
 
+# the CSL examples whose sources compile unchanged for wse3 too: besides their own run (wse2,
+# as commands.txt says), the example tests run each of them compiled with --arch=wse3, as
+# `NAME-wse3` (none moves data between PEs, so test_reference.py compares each with the
+# reference interpreter). Of the others, some use wse2-only forms (a color as a data task ID,
+# @block of a color, a fabout_dsd without an initialised output queue), two are wse3 programs
+# already, and the rest run on wse2 only to keep the suite short.
+EXAMPLES_ON_WSE3 = ("complete-program", "dsd-tensor-access", "fp16-ops", "library-modules",
+                    "map", "mem4d", "memcpy-orders")
+
+
 def uint_type(bits: int):
     return {16: np.uint16, 32: np.uint32}[bits]
 

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import compile_single, started, uses_fabric
+from harness import EXAMPLES_ON_WSE3, compile_single, started, uses_fabric
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -288,10 +288,16 @@ EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir()
 APPROX = {"library-modules": {"mres": 2, "rnd": 8}}
 
 
-@pytest.mark.parametrize("name", EXAMPLE_NAMES)
-def test_csl_example_agrees(name):
+# each example as written (wse2), then those that compile for wse3 as well, as `NAME-wse3`
+EXAMPLE_CASES = ([pytest.param(n, "wse2", id=n) for n in EXAMPLE_NAMES]
+                 + [pytest.param(n, "wse3", id=f"{n}-wse3") for n in EXAMPLES_ON_WSE3])
+
+
+@pytest.mark.parametrize("name, arch", EXAMPLE_CASES)
+def test_csl_example_agrees(name, arch):
     d = EXAMPLES / name
-    program = compile_csl(d / "layout.csl", memcpy=True, params=_example_params(d) or None)
+    program = compile_csl(d / "layout.csl", memcpy=True, params=_example_params(d) or None,
+                          arch=arch)
     rng = np.random.default_rng(4)
     launches = []
     for e in program.exports:
