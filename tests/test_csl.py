@@ -1,4 +1,8 @@
-"""The CSL front end: comptime evaluation, runtime lowering and errors, on small programs."""
+"""The CSL front end: comptime evaluation, runtime lowering and errors, on small programs.
+
+The tests parametrised over the arch run their program in check mode (`launched(...,
+check=True)`): the reference interpreter runs beside the engine and every command, the D2H
+reads included, must agree; the others run the engine only."""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import time
 
 import numpy as np
 import pytest
-from csl_harness import compile_pe, read, run, write
+from csl_harness import compile_pe, launched, read, run, write
 
 from wsejax import CslError
 from wsejax.csl import compile_csl
+
+ARCHES = ["wse2", "wse3"]
 
 HEAD = """
 param memcpy_params;
@@ -17,7 +23,8 @@ const sys = @import_module("<memcpy/memcpy>", memcpy_params);
 """
 
 
-def test_comptime_language_features_fold_to_constants(tmp_path):
+@pytest.mark.parametrize("arch", ARCHES)
+def test_comptime_language_features_fold_to_constants(tmp_path, arch):
     src = HEAD + """
 const Pair = struct { a: i32, b: i32 = 7 };
 const E = enum(u16) { red, white = 4, blue };
@@ -73,13 +80,14 @@ comptime {
                       "else 0) + @as(i32, @get_int(E.blue))")
     prog = compile_pe(tmp_path, src, """
         @export_name("out", [*]i32, false);
-        @export_name("main", fn()void);""")
-    out = read(run(prog), "out", 9, np.int32)
+        @export_name("main", fn()void);""", arch=arch)
+    out = read(launched(prog, check=True), "out", 9, np.int32)
     assert out[0, 0].tolist() == [55, 12, 23, 6, 200, 7, 1 + 1, 5, 42]
     assert (out[0, 0] == out[0, 1]).all()
 
 
-def test_runtime_control_flow_pointers_and_calls(tmp_path):
+@pytest.mark.parametrize("arch", ARCHES)
+def test_runtime_control_flow_pointers_and_calls(tmp_path, arch):
     src = HEAD + """
 const lay = @import_module("<layout>");
 var data = [6]f32 { 1.0, -2.0, 3.5, 0.25, -8.0, 4.0 };
@@ -123,8 +131,8 @@ comptime {
     prog = compile_pe(tmp_path, src, """
         @export_name("out", [*]f32, false);
         @export_name("count", [*]i16, false);
-        @export_name("main", fn()void);""")
-    r = run(prog)
+        @export_name("main", fn()void);""", arch=arch)
+    r = launched(prog, check=True)
     out = read(r, "out", 6)
     for x in range(2):
         want = [2.0 + x, -4.0 + x, 0.0, 0.5 + x, 0.0, 3.0]
@@ -211,10 +219,11 @@ comptime { @export_symbol(a, "a"); @export_symbol(main); }
 # Errors: file:line:col, the source line and a caret
 
 
-def error_of(tmp_path, body: str, exports='@export_name("main", fn()void);') -> CslError:
+def error_of(tmp_path, body: str, exports='@export_name("main", fn()void);',
+             arch: str = "wse2") -> CslError:
     src = HEAD + body + "\ncomptime { @export_symbol(main); }\n"
     with pytest.raises(CslError) as err:
-        compile_pe(tmp_path, src, exports)
+        compile_pe(tmp_path, src, exports, arch=arch)
     return err.value
 
 
@@ -232,8 +241,9 @@ def error_of(tmp_path, body: str, exports='@export_name("main", fn()void);') -> 
     ("const v: u8 = 300;\nvar w: u8 = 0;\nfn main() void { w = v; }", 4, 15,
      "300 does not fit in u8"),
 ])
-def test_errors_point_at_the_source(tmp_path, body, line, col, message):
-    err = error_of(tmp_path, body)
+@pytest.mark.parametrize("arch", ARCHES)
+def test_errors_point_at_the_source(tmp_path, body, line, col, message, arch):
+    err = error_of(tmp_path, body, arch=arch)
     assert message in err.message
     assert (err.line, err.col) == (line, col), str(err)
     assert err.file.endswith("pe.csl")
@@ -320,7 +330,8 @@ comptime { @export_symbol(main); }
     assert sorted(s.shape for pe in prog.classes for s in pe.symbols) == [(2,), (3,)]
 
 
-def test_in_order_ops_pointers_to_locals_const_tables_and_raw_16bit_scalars(tmp_path):
+@pytest.mark.parametrize("arch", ARCHES)
+def test_in_order_ops_pointers_to_locals_const_tables_and_raw_16bit_scalars(tmp_path, arch):
     src = HEAD + """
 var acc = @zeros([2]f32);
 var x = [4]f32 { 1.0, 2.0, 3.0, 4.0 };
@@ -362,8 +373,8 @@ comptime {
         @export_name("shift", [*]f32, false);
         @export_name("w", [*]u16, false);
         @export_name("out", [*]f32, false);
-        @export_name("main", fn()void);""", w=1)
-    r = run(prog)
+        @export_name("main", fn()void);""", w=1, arch=arch)
+    r = launched(prog, check=True)
     assert read(r, "acc", 2)[0, 0].tolist() == [10.0, 0.0]
     assert read(r, "shift", 5)[0, 0].tolist() == [1.0] * 5
     w = np.zeros(4, np.uint32)
@@ -429,16 +440,17 @@ comptime {
     assert "active task IDs [9], blocked task IDs [9]" in str(err.value)
 
 
-def test_reserved_and_out_of_range_task_ids(tmp_path):
+@pytest.mark.parametrize("arch", ARCHES)
+def test_reserved_and_out_of_range_task_ids(tmp_path, arch):
     for body, message in (
-            ("task t() void {}\ncomptime { @bind_local_task(t, @get_local_task_id(28)); }",
-             "reserved by memcpy"),
+            *((f"task t() void {{}}\ncomptime {{ @bind_local_task(t, @get_local_task_id({n})); }}",
+               f"local task ID {n} is reserved by memcpy") for n in (27, 28, 30)),
             ("const k = @get_local_task_id(31);", "out of range")):
         src = HEAD + body + "\nfn main() void { _ = k; }\ncomptime { @export_symbol(main); }\n" \
             if "const k" in body else HEAD + body + "\nfn main() void {}\n" \
             "comptime { @export_symbol(main); }\n"
         with pytest.raises(CslError, match=message):
-            compile_pe(tmp_path, src, '@export_name("main", fn()void);')
+            compile_pe(tmp_path, src, '@export_name("main", fn()void);', arch=arch)
 
 
 ROUTE_LAYOUT = """
