@@ -20,6 +20,7 @@ from wsejax import CslError, ir
 from wsejax.reference import Reference
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+ARCHES = ["wse2", "wse3"]
 
 HEAD = """param memcpy_params;
 const sys = @import_module("<memcpy/memcpy>", memcpy_params);
@@ -172,6 +173,21 @@ def test_comptime_float_folding_gives_the_ieee_result(tmp_path, expr, want):
     assert np.signbit(got) == np.signbit(want) or np.isnan(want)
 
 
+# one case of each kind: an overflow to +-inf, a NaN, the largest f32, a tie, a <math> call
+RUN_CASES = [IEEE_CASES[k] for k in (0, 2, 6, 7, 10, 13, 15, 26)]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_folded_comptime_floats_run_as_their_ieee_values(tmp_path, arch):
+    body = "".join(f"const y{k}: f32 = {expr};\n" for k, (expr, _) in enumerate(RUN_CASES))
+    body += ("fn main() void {\n" + "".join(f"  out[{k}] = y{k};\n" for k in range(8))
+             + "  sys.unblock_cmd_stream();\n}\n")
+    eng, ref = both(program(tmp_path, body, arch=arch))
+    want = np.array([w for _, w in RUN_CASES], F32)
+    np.testing.assert_array_equal(eng, want)        # NaN for NaN, whatever its sign bit
+    np.testing.assert_array_equal(ref.view(np.uint32), eng.view(np.uint32))
+
+
 def test_folded_math_matches_the_run_time_op(tmp_path):
     """exp, log, sqrt and pow folded at comptime give what the same op gives at run time."""
     args = [("exp", "1000.0"), ("log", "0.0"), ("log", "-1.0"), ("sqrt", "-1.0")]
@@ -304,11 +320,14 @@ def test_a_comptime_var_changed_in_a_runtime_loop_is_an_error(tmp_path):
             "comptime var 'k' is changed inside a run-time loop", 3, 52)
 
 
-def test_a_while_over_a_comptime_var_still_unrolls(tmp_path):
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_while_over_a_comptime_var_still_unrolls(tmp_path, arch):
     prog = program(tmp_path, "fn main() void {\n  comptime var k = 0;\n"
-                   "  while (k < 3) : (k += 1) { out[k] = 1.0; }\n"
-                   "  sys.unblock_cmd_stream();\n}\n")
+                   "  while (k < 3) : (k += 1) { out[k] = @as(f32, k + 1); }\n"
+                   "  sys.unblock_cmd_stream();\n}\n", arch=arch)
     assert not _loops(prog, ir.While) and len(_loops(prog, ir.Assign)) == 3
+    eng, ref = both(prog)
+    assert eng.tolist() == ref.tolist() == [1.0, 2.0, 3.0, 0, 0, 0, 0, 0]
 
 
 # ------------------------------------------------------------------------------------------------
