@@ -1,6 +1,7 @@
 """CSL language forms: pointers to whole arrays, `@map` over library functions and pointer
-parameters, DSDs over const arrays, and the length of an op with a fabout destination, each
-run on the engine and the reference interpreter."""
+parameters, DSDs over const arrays, and the length of an op (over memory DSDs of different
+lengths, and with a fabout destination), each run on the engine and the reference
+interpreter."""
 
 from __future__ import annotations
 
@@ -39,15 +40,19 @@ comptime { @export_symbol(out_ptr, "out"); @export_symbol(main); }
 """
 
 
-def program(tmp_path, body: str, t: str = "f32"):
-    return compile_pe(tmp_path, HEAD + body + TAIL, EXPORTS.format(t=t))
+ARCHES = ["wse2", "wse3"]
+
+
+def program(tmp_path, body: str, t: str = "f32", arch: str = "wse2"):
+    return compile_pe(tmp_path, HEAD + body + TAIL, EXPORTS.format(t=t), arch=arch)
 
 
 # ------------------------------------------------------------------------------------------------
 # pointers to whole arrays
 
 
-def test_a_pointer_to_an_array_dereferences_to_the_array(tmp_path):
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_pointer_to_an_array_dereferences_to_the_array(tmp_path, arch):
     prog = program(tmp_path, """
 var out: [5]i32;
 var out_ptr: [*]i32 = &out;
@@ -62,7 +67,7 @@ fn main() void {
   for (@range(u16, 4)) |i| { out[i] = v[i]; }
   sys.unblock_cmd_stream();
 }
-""", "i32")
+""", "i32", arch)
     want = [15, -5, 20, 36, 66]
     eng, ref = both(prog, "out", 5, np.int32)
     assert eng.tolist() == ref.tolist() == want
@@ -88,7 +93,8 @@ fn main() void { fill(&out); sys.unblock_cmd_stream(); }
 # @map with library functions, pointer parameters and const arrays
 
 
-def test_map_calls_a_library_function_per_element(tmp_path):
+@pytest.mark.parametrize("arch", ARCHES)
+def test_map_calls_a_library_function_per_element(tmp_path, arch):
     prog = program(tmp_path, """
 var x = [6]f32 { 0.25, 2.0, 9.0, 10.0, 0.5, 81.0 };
 var y = [6]f32 { 1.0, 1.0, 4.0, 20.0, 0.0, 3.0 };
@@ -103,7 +109,7 @@ fn main() void {
   @map(math.max_f32, xs, ys, hi);
   sys.unblock_cmd_stream();
 }
-""")
+""", arch=arch)
     x = np.array([0.25, 2.0, 9.0, 10.0, 0.5, 81.0], np.float32)
     y = np.array([1.0, 1.0, 4.0, 20.0, 0.0, 3.0], np.float32)
     want = np.concatenate([np.sqrt(x), np.maximum(x, y)])
@@ -112,7 +118,8 @@ fn main() void {
     np.testing.assert_array_equal(ref, want)
 
 
-def test_map_reduces_through_a_pointer_parameter_in_element_order(tmp_path):
+@pytest.mark.parametrize("arch", ARCHES)
+def test_map_reduces_through_a_pointer_parameter_in_element_order(tmp_path, arch):
     # each call reads what the previous one wrote: a running sum and a running product
     prog = program(tmp_path, """
 const w = [5]i32 { 2, -7, 11, 5, 3 };
@@ -128,7 +135,7 @@ fn main() void {
   @map(times, ws, &out[1], &out[1]);
   sys.unblock_cmd_stream();
 }
-""", "i32")
+""", "i32", arch)
     prod = 1
     for v in (2, -7, 11, 5, 3):
         prod = prod * v - 1
@@ -184,7 +191,28 @@ fn main() void {
 
 
 # ------------------------------------------------------------------------------------------------
-# the length of an op with a fabout destination
+# the length of an op: its shortest operand (spec 7.9); an op with a fabout destination
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_op_on_memory_dsds_of_different_lengths_runs_the_shortest(tmp_path, arch):
+    prog = program(tmp_path, """
+var a = [6]f32 { 1.0, 2.0, 3.0, 4.0, 5.0, 6.0 };
+var b = [4]f32 { 10.0, 20.0, 30.0, 40.0 };
+var out = [9]f32 { -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0 };
+var out_ptr: [*]f32 = &out;
+const ad = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> a[i] });
+const bd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> b[i] });
+const wide = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{5} -> out[i] });
+const narrow = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{2} -> out[i + 6] });
+fn main() void {
+  @fadds(wide, ad, bd);         // 4 iterations: b is the shortest
+  @fmuls(narrow, ad, 2.0);      // 2: the destination is; a scalar never counts
+  sys.unblock_cmd_stream();
+}
+""", arch=arch)
+    eng, ref = both(prog, "out", 9, np.float32)
+    assert eng.tolist() == ref.tolist() == [11.0, 22.0, 33.0, 44.0, -1.0, -1.0, 2.0, 4.0, -1.0]
+
 
 FABRIC_LAYOUT = sender_receiver_layout("u32")
 
@@ -227,7 +255,7 @@ comptime {
 """
 
 
-@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+@pytest.mark.parametrize("arch", ARCHES)
 def test_an_extent_one_fabout_destination_sends_its_whole_memory_source(tmp_path, arch):
     from wsejax.csl import compile_csl
 
