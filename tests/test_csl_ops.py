@@ -83,6 +83,31 @@ def test_f32_and_mixed_ops_match_numpy(tmp_path, arch):
     check(eng, ref, want)
 
 
+SUB_NEG_OPS = INPUTS + """
+var out = @zeros([21]f32);
+var out_ptr: [*]f32 = &out;
+""" + "".join(dsd(f"o{j}", 4, 4 * j) for j in range(5)) + """
+fn main() void {
+  @fsubs(o0, ad, bd);
+  @fsubs(o1, 1.5, ad);
+  @fsubs(o2, ad, 0.25);
+  @fnegs(o3, ad);
+  @fnegs(o4, -2.5);
+  @fsubs(&out[20], 10.0, bd);      // a pointer destination keeps the last element
+  sys.unblock_cmd_stream();
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_fsubs_and_fnegs_match_numpy(tmp_path, arch):
+    eng, ref = outputs(program(tmp_path, SUB_NEG_OPS, "f32", arch), 21, np.float32)
+    want = np.concatenate([
+        A - B, np.float32(1.5) - A, A - np.float32(0.25), -A, np.full(4, 2.5, np.float32),
+        [np.float32(10.0) - B[3]]]).astype(np.float32)
+    check(eng, ref, want)
+
+
 # ------------------------------------------------------------------------------------------------
 # fp16 results
 
