@@ -5,6 +5,7 @@ apart; both must give the bit stream of this file's own model of it."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from wsejax import SdkRuntime
 from wsejax.csl import compile_csl
@@ -54,10 +55,11 @@ def draws(n: int, state: int = 0xDEADBEEF & 0x7FFFFF) -> list[int]:
     return out
 
 
-def test_the_engine_and_the_reference_draw_the_documented_lfsr(tmp_path):
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_the_engine_and_the_reference_draw_the_documented_lfsr(tmp_path, arch):
     (tmp_path / "layout.csl").write_text(LAYOUT)
     (tmp_path / "pe.csl").write_text(PE)
-    prog = compile_csl(tmp_path / "layout.csl", memcpy=True)
+    prog = compile_csl(tmp_path / "layout.csl", memcpy=True, arch=arch)
     d = draws(4 * N)
     want_words = [d[2 * k] | d[2 * k + 1] << 16 for k in range(N)]
     # a float: the top 24 bits of a u32 of two draws, scaled into [-1, 1)
