@@ -87,6 +87,19 @@ comptime {
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_comptime_print_writes_its_arguments_to_stderr_while_compiling(tmp_path, arch, capsys):
+    src = HEAD + """
+const k: i16 = 3;
+fn half(x: comptime_float) comptime_float { return x / 2.0; }
+comptime { @comptime_print("k + 4 =", k + 4, "half", half(5.0), if (@is_arch("wse3")) 3 else 2); }
+fn main() void { sys.unblock_cmd_stream(); }
+comptime { @export_symbol(main); }
+"""
+    compile_pe(tmp_path, src, '@export_name("main", fn()void);', w=1, arch=arch)
+    assert capsys.readouterr().err.splitlines() == [f"k + 4 = 7 half 2.5 {arch[-1]}"]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_runtime_control_flow_pointers_and_calls(tmp_path, arch):
     src = HEAD + """
 const lay = @import_module("<layout>");
