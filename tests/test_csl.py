@@ -1,8 +1,8 @@
 """The CSL front end: comptime evaluation, runtime lowering and errors, on small programs.
 
-The tests parametrised over the arch run their program in check mode (`launched(...,
+The tests parametrised over the arch that run a program run it in check mode (`launched(...,
 check=True)`): the reference interpreter runs beside the engine and every command, the D2H
-reads included, must agree; the others run the engine only."""
+reads included, must agree; the other tests that run one run the engine only."""
 
 from __future__ import annotations
 
