@@ -353,25 +353,208 @@ fn main() void {{
         r.launch("main", nonblock=False)
 
 
-CIRCBUFS = """
-var ring = [4]u32 { 1, 2, 3, 4 };
-const rings = [2]circbuf_dsd {
-  @get_dsd(circbuf_dsd, .{ .base_address = &ring, .extent = 6, .wraparound = 3 }),
-  @get_dsd(circbuf_dsd, .{ .base_address = &ring, .extent = 5, .wraparound = 3 }),
+# ------------------------------------------------------------------------------------------------
+# registers loaded with DSDs of several fixed parts, and functions returning one of several
+
+
+def register_parts(prog) -> tuple:
+    """The registers of the PE program (file, number, DSD variable, .save_address) and its
+    symbols that hold the part a register holds."""
+    pe = prog.classes[0]
+    return (sorted((d.kind, d.id, d.name, d.save_address) for d in pe.dsrs),
+            sorted(s.name for s in pe.symbols if s.name.startswith("%dsr.")))
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_register_is_loaded_at_run_time_with_fabin_dsds_of_different_colors(tmp_path, arch):
+    # both words wait on their colors; PE x (k = x % 2) loads a src1 register with the
+    # fabin of color 5 + 1 - k, then 5 + k, and moves from it into buf[0], then buf[1]
+    # (`recv` is compiled for the register while it has had one color only); then it
+    # takes a third word, sent on color 5 + k, through an .async register loaded with
+    # ins[k] (picked at run time), whose completion activates the task that writes out[2]
+    prog = program(tmp_path, LOOPBACK + f"""
+const src = @get_dsr(dsr_src1, 2);
+const dst = @get_dsr(dsr_dest, 1);
+const later = @get_dsr(dsr_src1, 3);
+const done_id = @get_local_task_id(12);
+var third = @zeros([1]u32);
+task done() void {{
+  out[2] = third[0];
+  sys.unblock_cmd_stream();
+}}
+comptime {{ @bind_local_task(done, done_id); }}
+fn recv(n: u16) void {{
+  @load_to_dsr(dst, @increment_dsd_offset({BUF}, n, u32));
+  @mov32(dst, src);
+}}
+fn main() void {{
+  const k = lay.get_x_coord() % 2;
+  @mov32(outs[0], {WORD});
+  @mov32(outs[1], @increment_dsd_offset({WORD}, 1, u32));
+  if (k == 1) {{
+    @load_to_dsr(src, ins[0]);
+    recv(0);
+    @load_to_dsr(src, ins[1]);
+  }} else {{
+    @load_to_dsr(src, ins[1]);
+    recv(0);
+    @load_to_dsr(src, ins[0]);
+  }}
+  recv(1);
+  out[0] = buf[0];
+  out[1] = buf[1];
+  words[0] = 7 + k;
+  @mov32(outs[k], {WORD});
+  @load_to_dsr(later, ins[k], .{{ .async = true, .activate = done_id }});
+  @mov32(@get_dsd(mem1d_dsd, .{{ .tensor_access = |j|{{1}} -> third[j] }}), later);
+}}
+""", arch, layout=LOOPBACK_LAYOUT)
+    regs, tags = register_parts(prog)
+    assert regs == [("dest", 1, "%dsr.dest.1", False), ("src1", 2, "%dsr.src1.2", False),
+                    ("src1", 2, "%dsr.src1.2.1", False), ("src1", 3, "%dsr.src1.3", False),
+                    ("src1", 3, "%dsr.src1.3.1", False)]
+    assert tags == ["%dsr.src1.2.tag", "%dsr.src1.3.tag"]
+    got = run_out(prog)
+    np.testing.assert_array_equal(got[:, :3], [[90, 70, 7], [70, 90, 8], [90, 70, 7]])
+
+
+# a [32] array seen through two mem4d DSDs of different shapes: a [2, 2] block of rows of
+# four, and a row of three every other element
+CURSORS = """
+var a: [32]i16;
+var got = @zeros([16]i16);
+const blocks = [2]mem4d_dsd {
+  @get_dsd(mem4d_dsd, .{ .tensor_access = |i, j|{2, 2} -> a[4 * i + j] }),
+  @get_dsd(mem4d_dsd, .{ .tensor_access = |i, j|{1, 3} -> a[i + 2 * j] }),
 };
 const src = @get_dsr(dsr_src1, 1);
+const dst = @get_dsr(dsr_dest, 1);
 fn main() void {
-  var k: u16 = 1;
-  @load_to_dsr_xdsr(src, @get_xdsr(1), rings[k]);
+  for (@range(u16, 32)) |i| { a[i] = @as(i16, 10 + i); }
+  const k = lay.get_x_coord() % 2;
+  @load_to_dsr(dst, @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{16} -> got[i] }),
+               .{ .save_address = true });
+  @load_to_dsr(src, blocks[k], .{ .save_address = true });
+  @mov16(dst, src);
+  @mov16(dst, src);
+  @load_to_dsr(src, blocks[1 - k], .{ .save_address = true });
+  @mov16(dst, src);
+  @load_to_dsr(src, blocks[k], .{ .save_address = true });
+  @mov16(dst, src);
+  for (@range(u16, 16)) |i| {
+    out[0] += @as(u32, i + 1) * @as(u32, got[i]);
+    out[1] += @as(u32, got[i]);
+    if (got[i] != 0) { out[2] += 1; }
+  }
+  sys.unblock_cmd_stream();
 }
 """
 
 
+def cursor_sums(k: int) -> list:
+    """out[0:3] of CURSORS on a PE that loads blocks[k] first: the elements each move takes,
+    a saved mem4d register going on one past the last element it took, a reload starting
+    at the DSD's own start."""
+    first = [[0, 1, 4, 5], [0, 2, 4]]
+    after = [[6, 7, 10, 11], [5, 7, 9]]
+    taken = first[k] + after[k] + first[1 - k] + first[k]
+    got = np.zeros(16, np.int64)
+    got[:len(taken)] = 10 + np.array(taken)
+    return [int((np.arange(1, 17) * got).sum()), int(got.sum()), len(taken)]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_saved_register_is_reloaded_with_mem4d_dsds_of_other_shapes(tmp_path, arch):
+    prog = program(tmp_path, CURSORS, arch)
+    regs, tags = register_parts(prog)
+    assert regs == [("dest", 1, "%dsr.dest.1", True), ("src1", 1, "%dsr.src1.1", True),
+                    ("src1", 1, "%dsr.src1.1.1", True)]
+    assert tags == ["%dsr.src1.1.tag"]
+    got = run_out(prog)
+    np.testing.assert_array_equal(got[:, :3], [cursor_sums(0), cursor_sums(1),
+                                               cursor_sums(0)])
+    assert cursor_sums(0)[2] == 15 and cursor_sums(1)[2] == 13
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_map_runs_through_registers_of_mem4d_dsds_of_shapes_picked_at_run_time(tmp_path, arch):
+    # PE x loads shapes[x] into both single-step registers of @map (each op runs on the
+    # pair of parts their two tags name)
+    got = run_out(program(tmp_path, SHAPES + """
+const src = @get_dsr(dsr_src1, 1);
+const dst = @get_dsr(dsr_dest, 1);
+fn twice(v: i16) i16 { return 2 * v; }
+fn main() void {
+  const k = lay.get_x_coord();
+  @load_to_dsr(src, shapes[k], .{ .single_step = true });
+  @load_to_dsr(dst, shapes[k], .{ .single_step = true });
+  @map(twice, src, dst);
+  weigh();
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    want = []
+    for elems in SHAPE_ELEMENTS:
+        a = np.arange(1, 17)
+        a[elems] *= 2
+        want.append(weighed(a))
+    np.testing.assert_array_equal(got[:, :2], want)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_register_takes_circbufs_of_other_extents_and_rings(tmp_path, arch):
+    # rings[k] (k = x % 2) goes round ring[0:3] for 6 elements, or round ring[0:4] for 5
+    got = run_out(program(tmp_path, """
+var ring = [5]u32 { 1, 2, 3, 4, 5 };
+var got = @zeros([6]u32);
+const rings = [2]circbuf_dsd {
+  @get_dsd(circbuf_dsd, .{ .base_address = &ring, .extent = 6, .wraparound = 3 }),
+  @get_dsd(circbuf_dsd, .{ .base_address = &ring, .extent = 5, .wraparound = 4 }),
+};
+const src = @get_dsr(dsr_src1, 1);
+fn main() void {
+  const k = lay.get_x_coord() % 2;
+  @load_to_dsr_xdsr(src, @get_xdsr(1), rings[k]);
+  @mov32(@get_dsd(mem1d_dsd, .{ .tensor_access = |i|{6} -> got[i] }), src);
+  for (@range(u16, 6)) |i| { out[0] += @as(u32, i + 1) * got[i]; }
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    wants = [np.array([1, 2, 3, 1, 2, 3]), np.array([1, 2, 3, 4, 1, 0])]
+    sums = [int((np.arange(1, 7) * w).sum()) for w in wants]
+    np.testing.assert_array_equal(got[:, 0], [sums[0], sums[1], sums[0]])
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_functions_return_fabout_dsds_of_different_colors(tmp_path, arch):
+    # PE x (k = x % 2) sends 70 on the color pick_at(k) returns (a DSD picked at run time),
+    # 90 on the one pick(1 - k) returns (one of two returns of different colors), passed
+    # to a function; a second call of pick_at leaves the first one's DSD as it was
+    got = run_out(program(tmp_path, LOOPBACK + f"""
+fn pick_at(k: u16) fabout_dsd {{ return outs[k]; }}
+fn pick(k: u16) fabout_dsd {{
+  if (k == 0) {{ return outs[0]; }}
+  return outs[1];
+}}
+fn send(d: fabout_dsd, n: u16) void {{ @mov32(d, @increment_dsd_offset({WORD}, n, u32)); }}
+fn main() void {{
+  const k = lay.get_x_coord() % 2;
+  const d = pick_at(k);
+  const e = pick(1 - k);
+  const f = pick_at(1 - k);
+  send(e, 1);
+  @mov32(d, {WORD});
+  @mov32(@increment_dsd_offset({BUF}, 0, u32), ins[0]);
+  @mov32(@increment_dsd_offset({BUF}, 1, u32), ins[1]);
+  out[0] = buf[0];
+  out[1] = buf[1];
+  sys.unblock_cmd_stream();
+}}
+""", arch, layout=LOOPBACK_LAYOUT))
+    np.testing.assert_array_equal(got[:, :2], [[70, 90], [90, 70], [70, 90]])
+
+
 @pytest.mark.parametrize("body, where, message", [
-    # a register holds the fixed part of its loads
-    (CIRCBUFS, "rings[k]", "@load_to_dsr_xdsr: a register is compiled for the DSDs of one "
-     "extent or .wraparound it is loaded with, and this circbuf_dsd is chosen at run time "
-     "among DSDs that differ there"),
     # an element takes the fixed parts of the array's initial elements only
     (LOOPBACK + "var held = outs;\nfn main() void {\n  var k: u16 = 1;\n"
      "  held[k] = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = @get_color(7) });\n}\n",
@@ -383,19 +566,22 @@ fn main() void {
      "  one = outs[k];\n}\n", "one = outs[k]",
      "'one' holds one color, output queue, .wavelet_index_offset, .control, .zero or "
      ".simd_mode, but this fabout_dsd is chosen at run time among several"),
-    # a function returns a DSD of one kind and fixed part
-    (LOOPBACK + "fn pick(k: u16) fabout_dsd { return outs[k]; }\n"
-     "fn main() void { _ = pick(1); }\n", "return outs[k]",
-     "a fabout_dsd chosen at run time among DSDs that differ in what wsejax fixes when it "
-     "compiles the program cannot be used here"),
-    # a DSD parameter's fixed part is not known where its function is compiled
-    (LOOPBACK + "fn f(p: fabout_dsd) void {\n  var k: u16 = 1;\n"
-     "  const ds = [3]fabout_dsd { outs[0], outs[1], p };\n  @mov32(ds[k], 1);\n}\n"
-     "fn main() void { f(outs[0]); }\n", "ds[k]",
-     "an array of fabout_dsd is indexed with a runtime index, but its elements differ in "
-     "their color, output queue, .wavelet_index_offset, .control, .zero or .simd_mode, which "
-     "wsejax fixes when it compiles the program, and element 2 is a DSD whose own is not "
-     "known here (a DSD parameter?)"),
+    # a function whose returns differ in their fixed part returns no DSD parameter
+    (SHAPES + "fn pick(p: mem4d_dsd, k: u16) mem4d_dsd {\n"
+     "  if (k == 0) { return shapes[0]; }\n  if (k == 1) { return shapes[1]; }\n"
+     "  return p;\n}\n"
+     "fn main() void { _ = pick(shapes[1], 1); }\n", "return p",
+     "pick returns mem4d_dsds that differ in their dimensions (extents and strides) or "
+     ".wavelet_index_offset, and this one's is not known here (a DSD parameter?)"),
+    # a DSD parameter's fixed part is not known where its function is compiled (a fabric
+    # DSD's is: its function is compiled for each)
+    (SHAPES + "fn f(p: mem4d_dsd) void {\n  var k: u16 = 1;\n"
+     "  const ds = [3]mem4d_dsd { shapes[0], shapes[1], p };\n  @add16(ds[k], ds[k], 1);\n}\n"
+     "fn main() void { f(shapes[2]); }\n", "ds[k]",
+     "an array of mem4d_dsd is indexed with a runtime index, but its elements differ in "
+     "their dimensions (extents and strides) or .wavelet_index_offset, which wsejax fixes "
+     "when it compiles the program, and element 2 is a DSD whose own is not known here (a "
+     "DSD parameter?)"),
 ])
 def test_uses_that_take_no_dsd_picked_among_fixed_parts_are_located_errors(
         tmp_path, body, where, message):

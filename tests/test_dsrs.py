@@ -549,6 +549,13 @@ BAD = [
     ("comptime { @load_to_dsr(s1, a_dsd); }\n"
      "fn main() void { @load_to_dsr(s1, in); }",
      "in); }", "was loaded with a mem1d_dsd of f32 elsewhere"),
+    ("comptime { @load_to_dsr(dd, out_f); }\nfn main() void {\n  @load_to_dsr(dd, "
+     "@get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = 7, .output_queue = oq, "
+     ".wavelet_index_offset = true }));\n}",
+     "@get_dsd(fabout_dsd, .{ .extent = 4, .fabric_color = 7",
+     "@load_to_dsr: the dest DSR 1 was loaded elsewhere with a fabout_dsd that differs from "
+     "this one in .simd_mode, .wavelet_index_offset or .zero; the operations on a register "
+     "are checked once"),
     ("comptime { @load_to_dsr(s1, @set_dsd_length(a_dsd, 3)); }\n"
      "fn f(x: f32) f32 { return x; }\nfn main() void { @map(f, s1, a_dsd); }",
      "s1, a_dsd); }", "@map: the dsr_src1 1 must be loaded with .{ .single_step = true }"),

@@ -150,8 +150,9 @@ class CallMixin:
                 raise self.error(f"argument '{p.name}' of {decl.name}: expected a {t.name}, "
                                  f"got a {d.kind}", pos)
             runtime.append((p, "dsd", d))
-            # the kind is static: a DSD parameter takes one kind per specialization
-            key.append(("dsd", p.name, d.kind))
+            # the kind is static: a DSD parameter takes one kind per specialization, and a
+            # fabric DSD one fixed part (its operations' sites stream on one color)
+            key.append(("dsd", p.name, d.kind) + self.fabric_part(d))
         elif isinstance(t, (DType, StructT, EnumT)):
             runtime.append((p, self.checked_fp16(t, p.pos, f"parameter '{p.name}'"), a))
         elif is_fn_pointer_type(t):
@@ -165,6 +166,11 @@ class CallMixin:
         else:
             raise self.error(f"parameter '{p.name}' of {decl.name}: type {t} is not "
                              "supported at run time", p.pos)
+
+    def fabric_part(self, d) -> tuple:
+        """Of a fabric DSD value `d`: its fixed part where known, as a 1-tuple; else ()."""
+        part = self._fixed_part(d.expr) if d.kind in ("fabin_dsd", "fabout_dsd") else None
+        return () if part is None else (part,)
 
     def runtime_call(self, fv: FnVal, args, env: Env, pos):
         fn = env.fn
@@ -191,11 +197,9 @@ class CallMixin:
         if ret is None:
             fn.emit(ir.Call(name, tuple(irargs)))
             return None
-        tmp = env.module.pe.fresh("ret")
         if ret == "dsd":
-            # a returned DSD lands in a DSD local of the kind the function declares
-            fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, tuple(irargs), "dsd")))
-            return LocalDsd(tmp, self.eval_type(decl.ret, fenv).name, None).value()
+            return self.dsd_result(name, tuple(irargs), env, self.eval_type(decl.ret, fenv).name)
+        tmp = env.module.pe.fresh("ret")
         fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, tuple(irargs), ret)))
         declared = self.eval_type(decl.ret, fenv)
         if is_fn_pointer_type(declared):
@@ -256,8 +260,10 @@ class CallMixin:
             raise self.error("break/continue outside a loop", sig.pos) from None
         finally:
             self._depth_guard -= 1
-        pe.functions[name] = ir.Function(name, tuple(params), self.ir_ret(ret),
-                                         jump_init(ctx) + tuple(ctx.blocks[0]))
+        body, ir_ret = jump_init(ctx) + tuple(ctx.blocks[0]), self.ir_ret(ret)
+        if ret == "dsd":
+            body, ir_ret = self.dsd_returns(pe, name, ctx, body, decl.name)
+        pe.functions[name] = ir.Function(name, tuple(params), ir_ret, body)
         return name
 
     def bind_runtime_params(self, pe, fenv: Env, runtime) -> list:
@@ -276,6 +282,8 @@ class CallMixin:
             params.append((pname, t))
             if t == "dsd":
                 fenv.bind(p.name, LocalDsd(pname, a.kind, None).value())
+                if self.fabric_part(a):
+                    self._remember_literal(pe, pname, a.expr)
             elif isinstance(a, RtHandleVal):
                 fenv.bind(p.name, RtHandleVal(a.kind, ir.Local(pname, t)))
             elif isinstance(a, RFnPtr):

@@ -11,24 +11,29 @@ Each use runs as an if chain on the tag (`each_arm`), as a runtime `switch` does
 ordinary use of one arm: an operation through it (so an asynchronous one starts one op, on the
 site of its arm), a register load, a call. A setter (`@increment_dsd_offset`, ...) gives a
 `PickedDsd` again, set in every arm (`map_arms`); an assignment stores the tag and the arm
-it names (`store_dsd`). No IR node is new.
+it names (`store_dsd`). A function whose returns give DSDs of several fixed parts (a
+`PickedDsd`, or DSDs of different parts) stores the DSD in its DSD variable of that part
+and returns the part's number (`dsd_returns`); its call gives a `PickedDsd` of copies of
+them (`picked_call`). No IR node is new.
 
-`DsdPickMixin` uses from `self`: `error`, `need_fn`, `emit_block`, `_fixed_part`,
-`_remember_literal`.
+`DsdPickMixin` uses from `self`: `error`, `need_fn`, `emit_block`, `_fixed_part`, `_literal`,
+`_remember_literal`, `ret_prefix`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from wsejax import ir
+from wsejax.csl.rewrite import expand
 from wsejax.csl.values import DsdVal, DsdVarRef, LocalDsd, PickedDsd, PickedVar, RVal
 from wsejax.types import DType
 
 if TYPE_CHECKING:
     from wsejax.csl.env import Env
 
-__all__ = ["DsdPickMixin", "dsd_store", "fixed_what"]
+__all__ = ["DsdPickMixin", "dsd_store", "fixed_what", "if_chain", "unloaded"]
 
 
 class DsdPickMixin:
@@ -169,12 +174,123 @@ class DsdPickMixin:
             bodies.append((_tag_store(elem, g), dsd_store(elem.arms[g], arm.expr)))
         return list(if_chain(v.tag, bodies))
 
+    # -- functions that return a DSD --------------------------------------------------------------
+
+    def returned_dsd(self, fn, v, pos) -> ir.DsdLocal:
+        """The IR value of `return v;` in function `fn`, which returns a DSD: a stand-in
+        that `dsd_returns` replaces once every return of the function is known."""
+        held = f"%returned.{len(fn.dsd_returns)}"
+        fn.dsd_returns[held] = (self.dsd_or_picked(v, pos), pos)
+        return ir.DsdLocal(held)
+
+    def dsd_returns(self, pe, name: str, fn, body: tuple, what: str) -> tuple:
+        """Body `body` of function `name` (`what` in messages, `fn` its context) with each
+        return's stand-in replaced, and its IR return type. Where its returns give DSDs of
+        one fixed part, each returns its DSD ("dsd"); where of several, each stores its DSD
+        in the function's DSD variable of its part and returns the number of the part (u16),
+        of which `picked_call` makes a `PickedDsd`."""
+        rets = fn.dsd_returns
+        parts = list(dict.fromkeys(self._fixed_part(a.expr) for d, _ in rets.values()
+                                   for a in _arms(d)))
+        if len([p for p in parts if p is not None]) < 2:
+            return expand(body, lambda s: (ir.Return(rets[s.value.name][0].expr),)
+                          if _stand_in(s, rets) else None), "dsd"
+        first = next(iter(rets.values()))[0]
+        for d, pos in rets.values():
+            if None in (self._fixed_part(a.expr) for a in _arms(d)):
+                raise self.error(f"{what} returns {first.kind}s that differ "
+                                 f"in their {fixed_what(first.kind)}, and this one's is not "
+                                 "known here (a DSD parameter?); return DSDs made by @get_dsd "
+                                 "or held in DSD variables", pos)
+        held = [f"{self.ret_prefix(name)}.dsd.{g}" for g in range(len(parts))]
+        for d, _ in rets.values():
+            for a in _arms(d):
+                g = parts.index(self._fixed_part(a.expr))
+                pe.dsd_vars.setdefault(held[g], ir.DsdLit(unloaded(self._literal(a.expr))))
+        dtype = next((d.dtype for d, _ in rets.values() if d.dtype is not None), None)
+        self._picked_results()[(id(pe), name)] = (tuple(held), tuple(parts), first.kind,
+                                                  dtype)
+
+        def ret(s):
+            if not _stand_in(s, rets):
+                return None
+            d = rets[s.value.name][0]
+            bodies = []
+            for a in _arms(d):
+                g = parts.index(self._fixed_part(a.expr))
+                bodies.append((ir.DsdAssign(held[g], a.expr), ir.Return(ir.Const(g, DType.u16))))
+            return if_chain(d.tag, bodies) if isinstance(d, PickedDsd) else bodies[0]
+
+        return expand(body, ret), DType.u16
+
+    def dsd_result(self, name: str, args: tuple, env: Env, kind: str):
+        """The value of a call of function `name` (IR arguments `args`), which returns a DSD
+        of kind `kind`: a DSD local, or where its returns give several fixed parts, a
+        `PickedDsd` (`picked_call`)."""
+        pe = env.module.pe
+        if self.picked_result(pe, name) is not None:
+            return self.picked_call(name, args, env)
+        tmp = pe.fresh("ret")
+        env.fn.emit(ir.LocalAssign(tmp, ir.CallExpr(name, args, "dsd")))
+        return LocalDsd(tmp, kind, None).value()
+
+    def picked_result(self, pe, name: str):
+        """Of function `name` whose returns give DSDs of several fixed parts: the DSD
+        variables that hold them, the parts, their kind and element type; else None."""
+        return self._picked_results().get((id(pe), name))
+
+    def picked_call(self, name: str, args: tuple, env: Env) -> PickedDsd:
+        """The value of a call of function `name` (IR arguments `args`) whose returns give
+        DSDs of several fixed parts: the part it returns, beside a copy of its DSD of each
+        part (the next call overwrites them)."""
+        pe, fn = env.module.pe, env.fn
+        held, parts, kind, dtype = self.picked_result(pe, name)
+        tag = pe.fresh("tag.")
+        fn.emit(ir.LocalAssign(tag, ir.CallExpr(name, args, DType.u16)))
+        arms = []
+        for var in held:
+            local = pe.fresh("dsd.")
+            fn.emit(ir.LocalAssign(local, ir.DsdVar(var)))
+            self._remember_literal(pe, local, ir.DsdVar(var))
+            arms.append(LocalDsd(local, kind, dtype).value())
+        return PickedDsd(ir.Local(tag, DType.u16), tuple(arms), kind, dtype, parts)
+
+    def _picked_results(self) -> dict:
+        return self.__dict__.setdefault("_picked_result_vars", {})
+
     def _part_in(self, elem: PickedVar, part, kind: str, pos, what: str) -> int:
         if part not in elem.parts:
             raise self.error(f"{what}: this {kind} differs from each DSD it was declared with "
                              f"in {fixed_what(kind)}, which wsejax fixes when it compiles the "
                              "program (it holds those of its initial values)", pos)
         return elem.parts.index(part)
+
+
+def _arms(d) -> tuple:
+    """The DSD values a DSD value `d` (a DsdVal or a `PickedDsd`) may be."""
+    return d.arms if isinstance(d, PickedDsd) else (d,)
+
+
+def _stand_in(s, rets: dict) -> bool:
+    """Whether statement `s` is a return of a stand-in of `rets` (`returned_dsd`)."""
+    return isinstance(s, ir.Return) and isinstance(s.value, ir.DsdLocal) and \
+        s.value.name in rets
+
+
+def unloaded(lit):
+    """DSD literal `lit` as the initial value of a DSD variable that some body assigns
+    before its use (a register before a run-time load, a function's result): its kind,
+    base and fixed part, with length 0 (an operation on it does nothing); a circbuf keeps
+    its (comptime) extent."""
+    if isinstance(lit, ir.CircBuf):
+        return lit
+    zero = ir.Const(0, DType.u16)
+    if isinstance(lit, ir.Mem1d):
+        return dataclasses.replace(lit, offset=ir.Const(0, DType.i16),
+                                   stride=ir.Const(1, DType.i8), length=zero)
+    if isinstance(lit, ir.Mem4d):
+        return dataclasses.replace(lit, offset=ir.Const(0, DType.i16))
+    return dataclasses.replace(lit, length=zero)
 
 
 def _literal_of(part, v, c):

@@ -54,6 +54,8 @@ class FnCtx:
     codes: int = 0                # jump codes handed out
     inflight: set = field(default_factory=set)   # codes of jumps that may be in flight here
     nested: set = field(default_factory=set)     # names assigned in an if, loop or switch
+    # of a function returning a DSD: stand-in name -> (the DSD value returned, pos)
+    dsd_returns: dict = field(default_factory=dict)
 
     def emit(self, stmt) -> None:
         self.blocks[-1].append(stmt)

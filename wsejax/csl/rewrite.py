@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["rewrite"]
+from wsejax import ir
+
+__all__ = ["expand", "rewrite"]
 
 
 def rewrite(x, leaf):
@@ -22,3 +24,27 @@ def rewrite(x, leaf):
         if any(parts[k] is not getattr(x, k) for k in parts):
             return dataclasses.replace(x, **parts)
     return x
+
+
+def expand(body: tuple, stmt) -> tuple:
+    """Statements `body` with each statement `s` for which `stmt(s)` is not None replaced by
+    the statements it gives (a tuple, not looked into again); the bodies of ifs and loops
+    are looked into."""
+    out = []
+    for s in body:
+        new = stmt(s)
+        out.extend((_inside(s, stmt),) if new is None else new)
+    return body if len(out) == len(body) and all(a is b for a, b in zip(out, body)) \
+        else tuple(out)
+
+
+def _inside(s, stmt):
+    """Statement `s` with the bodies it holds (of an if or a loop) expanded by `stmt`."""
+    fields = _BODIES.get(type(s), ())
+    parts = {f: expand(getattr(s, f), stmt) for f in fields}
+    if all(parts[f] is getattr(s, f) for f in fields):
+        return s
+    return dataclasses.replace(s, **parts)
+
+
+_BODIES = {ir.If: ("then", "orelse"), ir.For: ("body",), ir.While: ("body", "cont")}

@@ -748,7 +748,7 @@ class StmtMixin:
     def returned(self, fn: FnCtx, v, pos) -> ir.Expr:
         """The IR value of `return v;` in runtime function `fn` (not a struct or enum)."""
         if fn.ret == "dsd":
-            return self.dsd_of(v, pos).expr
+            return self.returned_dsd(fn, v, pos)
         if is_fn_pointer_type(fn.ret_ptr):
             return self.fn_pointer_number(v, fn.ret_ptr, pos, "return value")
         if fn.ret_ptr is not None:

@@ -8,7 +8,11 @@ operation using it moves its offset past the elements it accessed; `.async = tru
 `.activate`, `.unblock`, `.ut_id`, `.on_control`) makes every operation that uses it
 asynchronous, with those hooks. A register is refused as an operand until some
 `@load_to_dsr` (earlier in the program's text) has loaded it, and every load of one
-register must agree on the kind of DSD, its element type and the load's config.
+register must agree on the kind of DSD, its element type, the load's config and what the
+operand rules see of the DSD (`.simd_mode`, `.wavelet_index_offset`, `.zero`). Loads may
+differ in the DSD's fixed part (a fabric DSD's color, a mem4d_dsd's shape, ...; one chosen
+at run time among several is loaded by an if chain on its tag): the register then holds
+one DSD variable per part beside the number of the part it holds (`csl.dsr_parts`).
 `@load_to_dsr_xdsr` loads a circbuf_dsd (the only way one becomes an operand).
 `.single_step = true` readies a register for `@map` (which takes a register only so loaded:
 a dsr_src1 input or a dsr_dest output); elsewhere it is refused. `.on_control` applies to a
@@ -18,13 +22,13 @@ fabin_dsd's register only.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.op_config import op_config
-from wsejax.csl.dsd_picks import fixed_what
+from wsejax.csl.dsd_picks import unloaded
 from wsejax.csl.values import (
     CNum,
     DsdVal,
@@ -75,7 +79,9 @@ class XdsrVal:
 @dataclass
 class DsrRecord:
     """What the loads of one register so far have put in it: the kind and element type of
-    DSD, its literal (for the operand rules), and the load's config."""
+    DSD, its literal (for the operand rules), and the load's config; the fixed parts of
+    the DSDs loaded (`parts`, in the order first loaded: part g is held in DSD variable
+    `part_name(g)`), and the part a comptime load leaves in it (`initial`)."""
 
     name: str
     file: str
@@ -86,9 +92,15 @@ class DsrRecord:
     save_address: bool
     config: ir.OpConfig | None
     single_step: bool = False
+    parts: list = field(default_factory=list)
+    initial: int = 0
 
     def ir(self) -> ir.Dsr:
         return ir.Dsr(self.name, self.file, self.id, self.save_address)
+
+    def part_name(self, g: int) -> str:
+        """The DSD variable that holds the register's DSDs of part g (part 0: its own)."""
+        return self.name if g == 0 else f"{self.name}.{g}"
 
 
 @builtin("get_dsr")
@@ -146,21 +158,11 @@ def _load_to_dsr_xdsr(c, node, env):
     _load(c, ast.Builtin(node.name, (node.args[0],) + node.args[2:], node.pos), env)
 
 
-def _not_picked(c, v, node):
-    """DSD value `v` to load, checked not to be chosen at run time among DSDs that differ in
-    their fixed part: a register holds the fixed part of its first load (the operations that
-    read it are compiled for it)."""
-    if isinstance(v, (PickedDsd, PickedVar)):
-        raise c.error(f"@{node.name}: a register is compiled for the DSDs of one "
-                      f"{fixed_what(v.kind)} it is loaded with, and this {v.kind} is "
-                      "chosen at run time among DSDs that differ there; load each one in "
-                      "the branch that chooses it", node.args[1].pos)
-    return v
-
-
 def _load(c, node, env):
     """A load of a DSD into a register: `node.args` are the register, the DSD and maybe the
-    config (`@load_to_dsr`, or `@load_to_dsr_xdsr` without its XDSR)."""
+    config (`@load_to_dsr`, or `@load_to_dsr_xdsr` without its XDSR). A DSD chosen at run
+    time among different fixed parts is loaded by an if chain on its tag, each arm a load
+    of one of them."""
     pe = env.module.pe
     if pe is None:
         raise c.error("@load_to_dsr belongs in a PE program", node.pos)
@@ -168,27 +170,37 @@ def _load(c, node, env):
     if not isinstance(dsr, DsrVal):
         raise c.error(f"@load_to_dsr loads a DSR (@get_dsr(dsr_dest, n), ...), got "
                       f"{_describe(dsr)}", node.args[0].pos)
-    v = _not_picked(c, c.ev(node.args[1], env), node)
-    if not isinstance(v, (DsdVal, DsdVarRef)):
+    pos = node.args[1].pos
+    v = c.ev(node.args[1], env)
+    if not isinstance(v, (DsdVal, DsdVarRef, PickedDsd, PickedVar)):
         raise c.error(f"@load_to_dsr loads a DSD into {_describe(dsr)}, got {_describe(v)}",
-                      node.args[1].pos)
-    d = c.dsd_of(v, node.args[1].pos)
-    rule(c, node, check_dsr_load, dsr.type, d.kind, node.name == "load_to_dsr_xdsr")
-    save, config, single = _load_config(c, node, env, d.kind)
+                      pos)
+    v = c.dsd_or_picked(v, pos)
+    rule(c, node, check_dsr_load, dsr.type, v.kind, node.name == "load_to_dsr_xdsr")
+    options = _load_config(c, node, env, v.kind)
+    if dsr.name in pe.fifo_registers:
+        raise c.error(f"@{node.name}: {_describe(dsr)} is FIFO "
+                      f"'{pe.fifo_registers[dsr.name]}''s (.dest / .src of @allocate_fifo)",
+                      node.args[0].pos)
+    return c.each_arm([v], env, lambda d: _load_dsd(c, node, env, dsr, d[0], options), pos)
+
+
+def _load_dsd(c, node, env, dsr: DsrVal, d: DsdVal, options: tuple) -> None:
+    """The load of DSD `d` (of one fixed part) into register `dsr`, with its `options`
+    (`.save_address`, config, `.single_step`): an assignment to the register's DSD
+    variable of that part, or at comptime its initial value."""
+    pe = env.module.pe
     lit = dsd_literal(c, d.expr) or c.picked_literal(pe, d.expr)
     if lit is None:
         raise c.error("@load_to_dsr takes a DSD made by @get_dsd or a DSD variable (with "
                       "setters), not a DSD parameter or local", node.args[1].pos)
     if d.kind == "circbuf_dsd":
-        lit = _circbuf_literal(c, pe, dsr, d.expr, node)
-    if dsr.name in pe.fifo_registers:
-        raise c.error(f"@{node.name}: {_describe(dsr)} is FIFO "
-                      f"'{pe.fifo_registers[dsr.name]}''s (.dest / .src of @allocate_fifo)",
-                      node.args[0].pos)
-    rec = DsrRecord(dsr.name, DSR_FILES[dsr.type], dsr.id, d.kind, d.dtype, lit, save, config,
-                    single)
+        lit = _circbuf_literal(c, pe, d.expr, node)
+    rec = DsrRecord(dsr.name, DSR_FILES[dsr.type], dsr.id, d.kind, d.dtype, lit, *options)
     _agree(c, pe.dsrs.get(dsr.name), rec, node)
-    pe.dsrs.setdefault(dsr.name, rec)
+    rec = pe.dsrs.setdefault(dsr.name, rec)
+    g = _part(c, rec, lit)
+    name = rec.part_name(g)
     if d.kind in ("fabin_dsd", "fabout_dsd"):
         _need_queue(c, pe, d.kind, lit, node)
     if env.fn is None:
@@ -196,11 +208,21 @@ def _load(c, node, env):
         if folded is None:
             raise c.error("a comptime @load_to_dsr needs a comptime-known DSD",
                           node.args[1].pos)
-        pe.dsd_vars[dsr.name] = ir.DsdLit(folded)
+        pe.dsd_vars[name] = ir.DsdLit(folded)
+        rec.initial = g
         return None
-    pe.dsd_vars.setdefault(dsr.name, ir.DsdLit(_unloaded(lit)))
-    env.fn.emit(ir.DsdAssign(dsr.name, d.expr))
+    pe.dsd_vars.setdefault(name, ir.DsdLit(unloaded(lit)))
+    env.fn.emit(ir.DsdAssign(name, d.expr))
     return None
+
+
+def _part(c, rec: DsrRecord, lit) -> int:
+    """The number of the fixed part of DSD literal `lit` among the parts register `rec`
+    holds (a new one is added)."""
+    part = c._fixed_part(ir.DsdLit(lit))
+    if part not in rec.parts:
+        rec.parts.append(part)
+    return rec.parts.index(part)
 
 
 _LOAD_OPTIONS = ("async", "activate", "unblock", "ut_id", "on_control")
@@ -275,6 +297,19 @@ def _agree(c, old: DsrRecord | None, new: DsrRecord, node) -> None:
         raise c.error(f"{what} was loaded with another config elsewhere; every load of a "
                       "register gives the same .save_address / .async / .single_step options "
                       "here", node.pos)
+    if _checked(old.literal) != _checked(new.literal):
+        raise c.error(f"{what} was loaded elsewhere with a {old.kind} that differs from this "
+                      "one in .simd_mode, .wavelet_index_offset or .zero; the operations on "
+                      "a register are checked once, for what every DSD loaded into it "
+                      "shares (give them all the same options, or use two registers)",
+                      node.args[1].pos)
+
+
+def _checked(lit) -> tuple:
+    """What the operand rules of an operation see of the DSD literal `lit` a register holds
+    (`dsd_ops._operand_info`, `_simd_of`)."""
+    return (getattr(lit, "simd", None) is not None,
+            bool(getattr(lit, "wavelet_index_offset", False)), getattr(lit, "zero", ()))
 
 
 def dsd_literal(c, e):
@@ -321,33 +356,15 @@ def _fold_offset(pe, d, e: ir.IncrementOffset):
                                                   DType.i16))
 
 
-def _circbuf_literal(c, pe, dsr: DsrVal, e, node) -> ir.CircBuf:
-    """The circbuf_dsd DSD expression `e` loads into `dsr`: its extent is comptime-known, and
-    the same in every load of the register (the engine sizes its ring walk by it)."""
+def _circbuf_literal(c, pe, e, node) -> ir.CircBuf:
+    """The circbuf_dsd DSD expression `e` loads into a register: its extent is
+    comptime-known (the engine sizes its ring walk by it; a load of another extent is of
+    another fixed part)."""
     folded = _fold(pe, e) or c.picked_literal(pe, e)
     if folded is None or type(folded.length) is not ir.Const:
         raise c.error("a circbuf_dsd goes into a register with a comptime-known extent here",
                       node.args[1].pos)
-    init = pe.dsd_vars.get(dsr.name)
-    if init is not None and init.dsd.length != folded.length:
-        raise c.error(f"every load of the {dsr.type} {dsr.id} gives its circbuf_dsd the same "
-                      f"extent here ({init.dsd.length.value}, now {folded.length.value})",
-                      node.args[1].pos)
     return folded
-
-
-def _unloaded(lit):
-    """The register's contents before a run-time load: the loaded DSD's kind and base, with
-    length 0 (an operation on it does nothing); a circbuf keeps its (comptime) extent."""
-    if isinstance(lit, ir.CircBuf):
-        return lit
-    zero = ir.Const(0, DType.u16)
-    if isinstance(lit, ir.Mem1d):
-        return dataclasses.replace(lit, offset=ir.Const(0, DType.i16),
-                                   stride=ir.Const(1, DType.i8), length=zero)
-    if isinstance(lit, ir.Mem4d):
-        return dataclasses.replace(lit, offset=ir.Const(0, DType.i16))
-    return dataclasses.replace(lit, length=zero)
 
 
 def _need_queue(c, pe, kind: str, lit, node) -> None:

@@ -10,6 +10,7 @@ from wsejax import ir
 from wsejax.csl.builtins._registry import builtin, nargs, rule
 from wsejax.csl.builtins.rpc import finish_rpc
 from wsejax.csl.builtins.tasks import _binding_site, _is_task
+from wsejax.csl.dsr_parts import finish_dsr_parts
 from wsejax.csl.queue_status import fill_queue_status
 from wsejax.csl.rewrite import rewrite
 from wsejax.csl.values import (
@@ -222,11 +223,14 @@ def _finish_queue_config(c, pe: PeBuilder, colors: dict) -> dict:
 def finish_pe(c, pe: PeBuilder) -> None:
     """Check the queues used by fabric DSDs and data tasks against their `@initialize_queue`
     and give those that have no color of their own (a fabin_dsd without .fabric_color, and on
-    wse3 every fabric DSD and data task) their queue's color. Raises CslError."""
+    wse3 every fabric DSD and data task) their queue's color, once the task bodies are
+    lowered and the registers loaded with DSDs of several fixed parts split
+    (`csl.dsr_parts`). Raises CslError."""
     # the task bodies (lowering one may bind nothing more, but run until none is left)
     while pe.deferred:
         pe.deferred.pop(0)()
     finish_rpc(c, pe)
+    finish_dsr_parts(pe)
     init = {key: color for key, (color, _) in pe.queues.items()}
     colors = _finish_queue_config(c, pe, init)
     fill_queue_status(c.arch, pe, colors)
