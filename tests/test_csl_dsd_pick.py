@@ -1,9 +1,10 @@
 """DSDs chosen at run time among DSDs that differ in what the emulator fixes when it compiles
 the program (spec 3.1, 7): fabric DSDs of different colors, mem4d DSDs of different shapes,
 picked from a `const` array or a `var` array of DSDs by a runtime index, held in DSD locals,
-used by synchronous and asynchronous operations and by function calls. Each program runs on
-the engine with the reference beside it (check mode: every symbol and the clock must agree),
-and its results are checked by hand or against numpy."""
+used by synchronous and asynchronous operations and by function calls, loaded into registers
+(which then hold one DSD per fixed part and the number of the one they hold), and returned
+by functions. Each program runs on the engine with the reference beside it (check mode: every
+symbol and the clock must agree), and its results are checked by hand or against numpy."""
 
 from __future__ import annotations
 
@@ -499,6 +500,34 @@ fn main() void {
         a[elems] *= 2
         want.append(weighed(a))
     np.testing.assert_array_equal(got[:, :2], want)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_op_from_a_fifo_into_a_register_of_shapes_picked_at_run_time_gives_its_result(
+        tmp_path, arch):
+    # the FIFO holds three numbers; PE x moves them into shapes[x] through a register: the
+    # [2, 2] corner runs the FIFO dry (false), the others take three (true)
+    got = run_out(program(tmp_path, SHAPES + """
+var fbuf = @zeros([8]i16);
+const f = @allocate_fifo(fbuf);
+var vals = [3]i16 { 100, 200, 300 };
+const dst = @get_dsr(dsr_dest, 1);
+fn main() void {
+  const k = lay.get_x_coord();
+  _ = @mov16(f, @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> vals[i] }));
+  @load_to_dsr(dst, shapes[k]);
+  const ok = @mov16(dst, f);
+  if (ok) { out[2] = 1; }
+  weigh();
+  sys.unblock_cmd_stream();
+}
+""", arch))
+    want = []
+    for elems in SHAPE_ELEMENTS:
+        a = np.arange(1, 17)
+        a[elems[:3]] = [100, 200, 300]
+        want.append(weighed(a) + [int(len(elems) == 3)])
+    np.testing.assert_array_equal(got[:, :3], want)
 
 
 @pytest.mark.parametrize("arch", ARCHES)

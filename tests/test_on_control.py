@@ -130,6 +130,25 @@ def test_on_control_given_by_the_load_of_a_register(tmp_path, arch):
     np.testing.assert_array_equal(want, EXPECT)
 
 
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_on_control_of_a_register_loaded_with_fabins_of_two_colors(tmp_path, arch):
+    # the register is loaded with one of two fabins picked at run time (the other, of a
+    # color nothing arrives on, never is): the op on the part it holds takes the options
+    start = """const quiet = @get_dsd(fabin_dsd, if (@is_arch("wse3"))
+      .{ .extent = 8, .input_queue = @get_input_queue(3) }
+      else .{ .extent = 8, .fabric_color = @get_color(20), .input_queue = @get_input_queue(3) });
+  const ins = [2]fabin_dsd { quiet, in_dsd };
+  var k: u16 = 1;
+  @load_to_dsr(in_dsr, ins[k], .{ .async = true, .on_control = .{ .activate = stop_id } });
+  @mov32(B, in_dsr);"""
+    extra = "@initialize_queue(@get_input_queue(3), .{ .color = @get_color(20) });"
+    prog = compile_pair(tmp_path, arch, start, extra)
+    assert any(s.name == "%dsr.src1.1.tag" for pe in prog.classes for s in pe.symbols)
+    got, want = receiver_outputs(prog)
+    np.testing.assert_array_equal(got, EXPECT)
+    np.testing.assert_array_equal(want, EXPECT)
+
+
 @pytest.mark.parametrize("start, where, message", [
     ("@mov32(B, B, .{ .on_control = .{ .terminate = true } });", "@mov32(B, B",
      "@mov32: .on_control needs a fabin_dsd source: it acts on a control wavelet arriving on "
