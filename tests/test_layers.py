@@ -29,7 +29,7 @@ LAYERS = [
     ("wsejax.cb16", 0, "base"), ("wsejax.progress", 0, "base"),
     ("wsejax.dsd", 1, "model"), ("wsejax.fabric", 1, "model"), ("wsejax.memcpy", 1, "model"),
     ("wsejax.diagnostics", 1, "model"), ("wsejax.opspec", 1, "model"),
-    ("wsejax.trace", 1, "model"),
+    ("wsejax.trace", 1, "model"), ("wsejax.fpexc", 1, "model"),
     ("wsejax.ir", 2, "ir"), ("wsejax.ops", 2, "ir"), ("wsejax.routes", 2, "ir"),
     ("wsejax.switches", 2, "ir"), ("wsejax.ir_router", 2, "ir"),
     ("wsejax.ir_collectives", 2, "ir"), ("wsejax.ir_memory", 2, "ir"),

@@ -20,7 +20,8 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "MAX_LISTED_PES", "PRNG_SEED", "PeSummary", "as
            "bad_pointer",
            "command_stuck",
            "config_space_full",
-           "device_fault", "dsd_out_of_range", "fabric_busy", "fifo_fault", "half_an_element",
+           "device_fault", "dsd_out_of_range", "fabric_busy", "fifo_fault", "fp_exception",
+           "half_an_element",
            "index_out_of_range", "loop_ran_past", "map_writes_memory", "microthread_clash",
            "nowhere_to_go", "read_before_assigned", "recursive_call", "started_while_running",
            "stream_short", "stuck_lines", "unbound_control_task",
@@ -87,6 +88,13 @@ def assertion_failed(where: str) -> str:
     """The fault of a runtime `@assert` whose condition is false; `where` is its
     `file:line:col`."""
     return f"@assert failed at {where}"
+
+
+def fp_exception(name: str, what: str) -> str:
+    """The fault of floating-point exception `name` (`FP_INVALID`, ...) raised, while the PE's
+    mask unmasks it, by operation `what` (`f32 '/' in main`, `@fadds in main`)."""
+    return (f"{what} raised floating-point exception {name}, which the PE's exception mask "
+            "unmasks (<tile_config>.exceptions.set_exception_mask)")
 
 
 def index_out_of_range(verb: str, symbol: str) -> str:

@@ -136,6 +136,7 @@ from wsejax.reference.collectives import CollectiveInterpreter
 from wsejax.reference.config import ConfigInterpreter
 from wsejax.reference.dsds import DsdInterpreter
 from wsejax.reference.elements import ELEMENT_OPS
+from wsejax.reference.fpexc import FpExcInterpreter
 from wsejax.reference.host import HostCommands
 from wsejax.reference.interp import Interpreter
 from wsejax.reference.pe import PAYLOAD, PE
@@ -150,7 +151,8 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "ELEMENT_OPS", "Reference"]
 
 
 class Reference(HostCommands, Scheduler, SwitchedRouter, DsdInterpreter, PointerInterpreter,
-                Interpreter, ConfigInterpreter, CollectiveInterpreter, TileStatusInterpreter):
+                Interpreter, ConfigInterpreter, CollectiveInterpreter, TileStatusInterpreter,
+                FpExcInterpreter):
     """Runs a Program one PE at a time, statement by statement, element by element.
 
     Every IR statement, expression and DSD expression class has its handler here,

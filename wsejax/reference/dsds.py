@@ -271,7 +271,7 @@ class DsdInterpreter:
         scalars = [cast(o[0], dtype_of(o[0]), t) if letter == "s" else None
                    for (letter, o), t in zip(srcs, spec.srcs)]
         if not streams:
-            self._memory_op(pe, spec, dest, srcs, scalars, ptr_index, n)
+            self._memory_op(pe, spec, dest, srcs, scalars, ptr_index, n, what)
             _save_addresses(pe, _saved(pe, s), n)
             self._tick(pe, fr, n)
             _hooks(pe, activate, unblock)
@@ -303,13 +303,17 @@ class DsdInterpreter:
         self._finish(pe, op)
         self._tick(pe, fr, n)
 
-    def _memory_op(self, pe: PE, spec, dest, srcs, scalars, ptr_index, n: int) -> None:
+    def _memory_op(self, pe: PE, spec, dest, srcs, scalars, ptr_index, n: int,
+                   what: str) -> None:
         """The n elements of an op on memory, in order (an op of `opspec.CARRIED` passes its
         carry from each element to the next, from 0)."""
         carry = 0
+        checks = self.fp_checks(pe)
         for i in range(n):
             vals = [self._read(pe, o, i, t) if letter == "D" else c
                     for (letter, o), t, c in zip(srcs, spec.srcs, scalars)]
+            if checks:
+                self.fp_op(pe, spec, vals, what)
             if spec.name in CARRIED:
                 r, carry = spec.fn(*vals, carry)
             else:
@@ -354,6 +358,8 @@ class DsdInterpreter:
         while op.done < op.length and ready():
             vals = [self._source(pe, op, letter, o, t, c)
                     for (letter, o), t, c in zip(op.srcs, op.spec.srcs, op.scalars)]
+            if self.fp_checks(pe):
+                self.fp_op(pe, op.spec, vals, op.what)
             if op.spec.name in CARRIED:     # the carry goes from each element to the next
                 r, op.carry = op.spec.fn(*vals, op.carry)
             else:

@@ -68,7 +68,8 @@ class Interpreter:
     """Runs functions, statements and scalar expressions (a mixin of `Reference`).
 
     Uses from `Reference`: `loop_limit`, `output`, `_handlers` (the cache of `_handler`); the
-    handlers of DSD expressions and DSD statements are `DsdInterpreter`'s.
+    handlers of DSD expressions and DSD statements are `DsdInterpreter`'s, the tests of
+    floating-point exceptions `FpExcInterpreter`'s.
     """
 
     loop_limit: int
@@ -360,22 +361,31 @@ class Interpreter:
 
     def expr_Bin(self, pe: PE, e: ir.Bin, fr: Frame):
         a = self._expr(pe, e.a, fr)
+        if not self.fp_checks(pe) or fr.in_map:
+            return binop(e, a, self._expr(pe, e.b, fr))
+        if e.op in ("and", "or"):
+            decided = bool(a) == (e.op == "or")
+            return binop(e, a, self.fp_quietly(lambda: self._expr(pe, e.b, fr), decided))
         b = self._expr(pe, e.b, fr)
+        self.fp_scalar(pe, e, a, b, fr.fn)
         return binop(e, a, b)
 
     def expr_Un(self, pe: PE, e: ir.Un, fr: Frame):
         return unop(e.op, self._expr(pe, e.a, fr), e.a.dtype)
 
     def expr_Cast(self, pe: PE, e: ir.Cast, fr: Frame):
-        return cast(self._expr(pe, e.a, fr), e.a.dtype, e.dtype)
+        x = self._expr(pe, e.a, fr)
+        if self.fp_checks(pe) and not fr.in_map:
+            self.fp_cast(pe, x, e.a.dtype, e.dtype, fr.fn)
+        return cast(x, e.a.dtype, e.dtype)
 
     def expr_Bitcast(self, pe: PE, e: ir.Bitcast, fr: Frame):
         return bitcast(self._expr(pe, e.a, fr), e.a.dtype, e.dtype)
 
     def expr_Select(self, pe: PE, e: ir.Select, fr: Frame):
-        cond = self._expr(pe, e.cond, fr)
-        a = self._expr(pe, e.a, fr)
-        b = self._expr(pe, e.b, fr)
+        cond = bool(self._expr(pe, e.cond, fr))
+        a = self.fp_quietly(lambda: self._expr(pe, e.a, fr), not cond)
+        b = self.fp_quietly(lambda: self._expr(pe, e.b, fr), cond)
         return a if cond else b
 
     def expr_CallExpr(self, pe: PE, e: ir.CallExpr, fr: Frame):

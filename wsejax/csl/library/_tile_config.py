@@ -1,5 +1,6 @@
 """`<tile_config>`: queue bindings and queue flush, the status of the queues, the PE's
-coordinates, and the submodules of their own modules (task priority, teardown, color config)."""
+coordinates, and the submodules of their own modules (task priority, teardown, color config,
+exceptions)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from wsejax import ir
 from wsejax.csl.builtins import _check_queue
 from wsejax.csl.builtins.teardown import teardown_members
 from wsejax.csl.library._color_config import color_config_module
+from wsejax.csl.library._exceptions import exceptions_module
 from wsejax.csl.library._filters import filters_module
 from wsejax.csl.library._main_thread_priority import main_thread_priority_module
 from wsejax.csl.library._native import NativeModule, call_args, native_fn
@@ -38,11 +40,6 @@ TILE_CONFIG_UNSUPPORTED = {
 # why some of them are missing
 _NOT_IN_REFERENCE = "the SDK's <tile_config> reference does not document it"
 TILE_CONFIG_WHY = {
-    "exceptions": "wsejax raises no floating-point or performance-counter exception: an "
-                  "unmasked one stops the PE at the operation that raises it, which every "
-                  "floating-point operation of both interpreters would have to test for; and "
-                  "the SDK does not document the constants' values (it unmasks two with "
-                  "FP_OVERFLOW & FP_UNDERFLOW, so they are not plain bits either)",
     "FIFO_MIN_ALIGNMENT": "the SDK does not document its value",
     "addresses": "raw register addresses are not modelled: <tile_config>'s functions act on "
                  "the state they name directly",
@@ -220,6 +217,7 @@ def tile_config_module(c, params, pos):
         "teardown": sub("teardown", teardown_members()),
         "task_priority": ModuleVal(task_priority_module(c)),
         "color_config": ModuleVal(color_config_module()),
+        "exceptions": ModuleVal(exceptions_module()),
         "input_queue_status": ModuleVal(queue_status_module("input")),
         "output_queue_status": ModuleVal(queue_status_module("output")),
         "fabric_coord": FABRIC_COORD,

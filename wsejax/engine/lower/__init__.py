@@ -20,9 +20,9 @@ raised inside traced code.
 
 `Lowerer` joins one mixin per family of IR nodes, each in its own module: expressions
 (`exprs`), DSD values and their memory access (`dsds`), DSD operations and `@map` (`dsd_ops`),
-statements and loops (`control`), the matrix-vector lowering (`matvec`) and the fabric side
-(`fabric`). Each IR class `X` has one handler, `stmt_X` or `expr_X` (DSD expressions `dsd_X`),
-found by class name (`handler`).
+statements and loops (`control`), the matrix-vector lowering (`matvec`), the fabric side
+(`fabric`) and the tests of floating-point exceptions (`fpexc`). Each IR class `X` has one
+handler, `stmt_X` or `expr_X` (DSD expressions `dsd_X`), found by class name (`handler`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from wsejax.engine.lower.dsd_ops import DsdOpLowering
 from wsejax.engine.lower.dsds import DsdLowering
 from wsejax.engine.lower.exprs import ExprLowering
 from wsejax.engine.lower.fabric import FabricLowering, SiteInfo
+from wsejax.engine.lower.fpexc import FpExcLowering
 from wsejax.engine.lower.matvec import MatvecLowering
 from wsejax.engine.lower.pointers import PointerLowering
 from wsejax.engine.lower.tile_status import TileStatusLowering
@@ -52,7 +53,7 @@ __all__ = ["Lowerer", "SiteInfo"]
 
 class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecLowering,
               FabricLowering, PointerLowering, ConfigLowering, CollectiveLowering,
-              TileStatusLowering):
+              TileStatusLowering, FpExcLowering):
     """Lowers the bodies of one tile class. `register_fault(text) -> code` numbers faults.
 
     `cls` is the class index, `capacity` the fabric queues' capacity; `sites` and `stall_fns`
@@ -67,6 +68,7 @@ class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecL
                  table_values=None, printer=None, fp16: DType = DType.f16):
         self.cls = cls
         self.op_table = cb16.ops_for(fp16)      # the DSD operations, for the fp16 format
+        self.fp16 = fp16
         self.capacity = capacity
         self.discovering = False
         self.sites: dict = {}
@@ -79,7 +81,8 @@ class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecL
         self.widen = None              # a banded tick's band array -> [H, W] (`engine.band`)
         self.register_fault = register_fault
         self.loop_limit = loop_limit
-        self.matvec = matvec_loops
+        # a matrix-vector product sums in another order: no exception test could follow it
+        self.matvec = matvec_loops and not self.fp_checks
         self.table_values = table_values
         self.printer = printer
         self.dsd_forms = {}     # (entry pc, DSD local) -> its form where a waiting body keeps it

@@ -97,8 +97,12 @@ class DsdOpLowering:
         if n > 1 and self._carried(s, dest, srcs, n):
             self.dsd_op_in_order(s, spec, dest, n, nvalid, m, fr, what)
         else:
-            res = spec.fn(*self._source_values(spec, srcs, n, nvalid, m, fr, what))
-            res = jnp.broadcast_to(res, self.lanes + (n,))
+            vals = self._source_values(spec, srcs, n, nvalid, m, fr, what)
+            if self.fp_checks:
+                valid = None if nvalid is None else \
+                    jnp.arange(n) < jnp.asarray(nvalid, jnp.int32)[..., None]
+                self.fp_op(s.op, spec, vals, n, valid, m, what)
+            res = jnp.broadcast_to(spec.fn(*vals), self.lanes + (n,))
             self.store(dest, res, n, nvalid, spec.dest, m, fr, what)
         self.save_addresses(s, n if nvalid is None else nvalid, fr, m)
         self.tick(m, n if nvalid is None else nvalid)
@@ -193,6 +197,8 @@ class DsdOpLowering:
                 mi = mask_and(m, jnp.broadcast_to(i < jnp.asarray(nvalid, jnp.int32), self.lanes))
             one = [(k, element(o, i) if k == "D" else o) for k, o in srcs]
             vals = self._source_values(spec, one, 1, None, mi, fr, what)
+            if self.fp_checks:
+                self.fp_op(s.op, spec, vals, 1, None, mi, what)
             if s.op in CARRIED:     # the carry flag goes from each element to the next
                 res, flag = ops.add_with_carry(*vals, flag[..., None])
                 flag = jnp.broadcast_to(flag, self.lanes + (1,))[..., 0]

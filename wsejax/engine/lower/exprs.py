@@ -77,12 +77,19 @@ class ExprLowering:
         return jnp.abs(a)
 
     def expr_Cast(self, e: ir.Cast, fr: Frame):
-        return self.cast(self.expr(e.a, fr), e.a.dtype, e.dtype)
+        x = self.expr(e.a, fr)
+        if self.fp_checks:
+            self.fp_cast(x, e.a.dtype, e.dtype, fr)
+        return self.cast(x, e.a.dtype, e.dtype)
 
     def expr_Bitcast(self, e: ir.Bitcast, fr: Frame):
         return bitview(self.expr(e.a, fr), e.a.dtype, e.dtype)
 
     def expr_Select(self, e: ir.Select, fr: Frame):
+        if self.fp_checks:
+            c = self.expr(e.cond, fr)
+            return jnp.where(c, self.guarded(lambda: self.expr(e.a, fr), c),
+                             self.guarded(lambda: self.expr(e.b, fr), ~c))
         return jnp.where(self.expr(e.cond, fr), self.expr(e.a, fr), self.expr(e.b, fr))
 
     def expr_CallExpr(self, e: ir.CallExpr, fr: Frame):
@@ -159,10 +166,28 @@ class ExprLowering:
         return x.astype(want.np)
 
     def expr_Bin(self, e: ir.Bin, fr: Frame):
+        if self.fp_checks:
+            return self._checked_bin(e, fr)
         a = self.expr(e.a, fr)
         b = self.expr(e.b, fr)
         if e.a.dtype.is_wide or e.b.dtype.is_wide:
             return self._wide_bin(e, a, b)
+        simple = _ELEMENTWISE.get(e.op)
+        if simple is not None:
+            return simple(a, b)
+        return getattr(self, _BIN_METHODS[e.op])(e, a, b, fr)
+
+    def _checked_bin(self, e: ir.Bin, fr: Frame):
+        """`expr_Bin` in a program that tests floating-point exceptions: the right side of
+        `and` / `or` is tested only where the left does not decide."""
+        a = self.expr(e.a, fr)
+        if e.op in ("and", "or"):
+            b = self.guarded(lambda: self.expr(e.b, fr), a if e.op == "and" else ~a)
+            return _ELEMENTWISE[e.op](a, b)
+        b = self.expr(e.b, fr)
+        if e.a.dtype.is_wide or e.b.dtype.is_wide:
+            return self._wide_bin(e, a, b)
+        self.fp_scalar(e, a, b, fr)
         simple = _ELEMENTWISE.get(e.op)
         if simple is not None:
             return simple(a, b)

@@ -670,6 +670,10 @@ class FabricLowering:
             res = self._map_window(self.map_stmts[site].fn, vals, on, info.in_order)
             return None if res is None else jnp.broadcast_to(res, shape)
         if info.stmt.op not in CARRIED:
+            if self.fp_checks:
+                j = jnp.arange(info.window, dtype=jnp.int32)
+                self.fp_op(info.stmt.op, spec, vals, info.window,
+                           run[..., None] & (j < avail[..., None]), run, info.what)
             return jnp.broadcast_to(spec.fn(*vals), shape)
         slot = self.machine.fab.slots[(self.cls, site)]
         carry = slot.fields["carry"]
