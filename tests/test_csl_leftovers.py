@@ -229,8 +229,6 @@ fn main() void {
     ("math.sig(x)", "math.sig (of <math>) is not supported yet: what it computes is not "
                     "documented"),
     ("math.sig_f16(x)", "math.sig_f16 (of <math>) is not supported yet"),
-    ("tc.exceptions", "tile_config.exceptions (of <tile_config>) is not supported yet: wsejax "
-                      "raises no floating-point or performance-counter exception"),
     ("tc.FIFO_MIN_ALIGNMENT", "tile_config.FIFO_MIN_ALIGNMENT (of <tile_config>) is not "
                               "supported yet: the SDK does not document its value"),
 ])
