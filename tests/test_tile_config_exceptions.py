@@ -410,3 +410,24 @@ def test_an_operation_on_the_fabric_faults_its_pe_at_the_element_that_raises(tmp
     want = np.array([10.0, 20.0, np.inf, 40.0], np.float32)
     np.testing.assert_array_equal(eng, want)
     np.testing.assert_array_equal(np.asarray(ref.memory(1, 0)["got"]).reshape(-1), want)
+
+
+@pytest.mark.parametrize("expr, raises", [("a + 1.0e-10", True), ("a + 0.5", False),
+                                          ("a / 10.0", True), ("a / 4.0", False)])
+def test_a_constant_operand_is_tested_as_a_variable_is(tmp_path, expr, raises):
+    body = HEAD + f"""
+var a: f32 = 1.0;
+fn main() void {{
+  exc.set_exception_mask(exc.FP_INEXACT);
+  out[0] = {expr};
+  sys.unblock_cmd_stream();
+}}
+"""
+    program = out_program(tmp_path, body, "f32")
+    if raises:
+        assert_fault(program, "FP_INEXACT", f"f32 '{expr[2]}' in main", [(0, 0), (1, 0)])
+        return
+    eng, ref = out_row(program, 4, np.float32)
+    want = np.float32(1.0) + np.float32(0.5) if "+" in expr else np.float32(0.25)
+    np.testing.assert_array_equal(eng[:, 0], [want] * 2)
+    np.testing.assert_array_equal(ref[:, 0], [want] * 2)

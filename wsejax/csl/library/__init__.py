@@ -32,7 +32,9 @@ any CSL file is.
   then on (the engine keeps each PE's binding; a queue bound at run time takes one of the colors
   the program names for it, or, for a runtime color, of the colors its PE program configures);
   `queue_flush.exit(q)` resets the state `@queue_flush(q)` left; constants `target_name`,
-  `word_size` (16) and `reg_type` (u16). Every other member is reported as not supported yet.
+  `word_size` (16) and `reg_type` (u16); `exceptions`, the exception mask register
+  (`_exceptions`: an unmasked floating-point exception faults the PE, `wsejax.fpexc`). Every
+  other member is reported as not supported yet.
   `filter_enable` is accepted: a color's filter applies to every wavelet of that color its
   PE receives.
 - `<control>`: `encode_control_task_payload`, `encode_single_payload`, `encode_payload`,
