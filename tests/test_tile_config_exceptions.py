@@ -431,3 +431,22 @@ fn main() void {{
     want = np.float32(1.0) + np.float32(0.5) if "+" in expr else np.float32(0.25)
     np.testing.assert_array_equal(eng[:, 0], [want] * 2)
     np.testing.assert_array_equal(ref[:, 0], [want] * 2)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_operations_of_a_map_callback_are_not_tested(tmp_path, arch):
+    body = HEAD + """
+var x = [4]f32 { 1.0, 2.0, 3.0, 4.0 };
+const dx = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> x[i] });
+const dout = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{4} -> out[i] });
+fn third(v: f32) f32 { return v / 3.0; }
+fn main() void {
+  exc.set_exception_mask(exc.FP_INEXACT);
+  @map(third, dx, dout);
+  sys.unblock_cmd_stream();
+}
+"""
+    eng, ref = out_row(out_program(tmp_path, body, "f32", arch), 4, np.float32)
+    want = np.array([1.0, 2.0, 3.0, 4.0], np.float32) / np.float32(3.0)
+    np.testing.assert_array_equal(eng, [want] * 2)
+    np.testing.assert_array_equal(ref, [want] * 2)

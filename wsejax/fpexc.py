@@ -26,7 +26,9 @@ Policies:
   product rounded before the add). Not tested (they raise nothing): float `%`, `min`, `max`,
   negation and `abs`, conversions between integers and floats, `<math>` functions, `fmax*`,
   `fnorm*`, the xp16 conversions, the float operations of a `@map` callback and the sums of
-  `<collectives_2d>`'s `reduce_fadds`.
+  `<collectives_2d>`'s `reduce_fadds`. No DSD operation divides, so only a scalar `/` raises
+  FP_DIV_BY_0. An operation whose operands are all comptime-known is folded when the program
+  is compiled: it runs on no PE and raises nothing.
 """
 
 from __future__ import annotations
