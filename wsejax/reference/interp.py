@@ -384,6 +384,10 @@ class Interpreter:
 
     def expr_Select(self, pe: PE, e: ir.Select, fr: Frame):
         cond = bool(self._expr(pe, e.cond, fr))
+        if not self.fp_checks(pe):
+            a = self._expr(pe, e.a, fr)
+            b = self._expr(pe, e.b, fr)
+            return a if cond else b
         a = self.fp_quietly(lambda: self._expr(pe, e.a, fr), not cond)
         b = self.fp_quietly(lambda: self._expr(pe, e.b, fr), cond)
         return a if cond else b
