@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_LOOP_LIMIT", "MAX_LISTED_PES", "PRNG_SEED", "PeSummary", "as
            "device_fault", "dsd_out_of_range", "fabric_busy", "fifo_fault", "fp_exception",
            "half_an_element",
            "index_out_of_range", "loop_ran_past", "map_writes_memory", "microthread_clash",
-           "nowhere_to_go", "read_before_assigned", "recursive_call", "started_while_running",
+           "nowhere_to_go", "read_before_assigned", "recursion_too_deep", "started_while_running",
            "stream_short", "stuck_lines", "unbound_control_task",
            "collective_buffer", "collective_busy", "collective_mismatch", "collective_root",
            "route_edit_color"]
@@ -115,12 +115,11 @@ def read_before_assigned(fn: str, name: str) -> str:
     return f"{fn}: local '{name}' is read before it is assigned"
 
 
-def recursive_call(name: str) -> str:
-    # The CSL documentation neither allows nor forbids recursion; both interpreters expand a
-    # call in place, with no call stack to grow.
-    return (f"recursive call of '{name}': wsejax expands each call in place and keeps no call "
-            "stack, so a function cannot call itself, directly or through others; write the "
-            "recursion as a loop")
+def recursion_too_deep(fn: str, depth: int) -> str:
+    """The fault of a call that would hold more than `depth` activations of a cycle of
+    recursive functions at once on a PE (`ir_calls.MAX_RECURSION_DEPTH`)."""
+    return (f"{fn}: recursion deeper than {depth} calls (the call stack of a PE holds at most "
+            f"{depth} activations of a recursive function)")
 
 
 def config_space_full(entries: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.directions import held_type
-from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
+from wsejax.csl.env import DSD_WHY, STRUCT_WHY, Env, FnCtx, _Break, _Continue, _Return
 from wsejax.csl.handles import assigned_in_branches
 from wsejax.csl.jumps import Target, always_leaves, jump_init
 from wsejax.csl.structs import aggregate_type_of
@@ -43,8 +43,8 @@ from wsejax.csl.values import (
     is_comptime_value,
     is_fn_pointer_type,
 )
-from wsejax.diagnostics import recursive_call
 from wsejax.errors import CslError
+from wsejax.ir_calls import callees
 from wsejax.types import DType
 
 __all__ = ["CallMixin"]
@@ -181,7 +181,7 @@ class CallMixin:
         name = self.specialize(fv, fenv, runtime, key, pos)
         if name not in mod.pe.functions:
             # its body is still being compiled: this call is reached from inside it
-            raise self.error(recursive_call(decl.name), pos)
+            self.found_cycle(mod.pe, name)
         irargs = []
         for p, t, a in runtime:
             if t == "dsd" or isinstance(t, PtrT) or isinstance(a, (RtHandleVal, RFnPtr)):
@@ -246,9 +246,11 @@ class CallMixin:
                     nested=assigned_in_branches(decl.body))
         declared = self.eval_type(decl.ret, fenv) if ret is not None else None
         ctx.ret_ptr = declared if isinstance(declared, PtrT) else None
+        _unrecursive_signature(decl, ctx, runtime, ret)
         self.addressed_params(runtime, params, ctx, Env(mod, fenv.scopes, ctx))
         body_env = Env(mod, fenv.scopes + [{}], ctx)
         self.enter_call(decl, pos)
+        self._compiling.append((pe, name))
         try:
             self.exec_block(decl.body, body_env)
         except RecursionError:
@@ -260,11 +262,32 @@ class CallMixin:
             raise self.error("break/continue outside a loop", sig.pos) from None
         finally:
             self._depth_guard -= 1
+            self._compiling.pop()
         body, ir_ret = jump_init(ctx) + tuple(ctx.blocks[0]), self.ir_ret(ret)
         if ret == "dsd":
             body, ir_ret = self.dsd_returns(pe, name, ctx, body, decl.name)
         pe.functions[name] = ir.Function(name, tuple(params), ir_ret, body)
+        if (id(pe), name) in self._recursive:
+            self.check_recursive(pe, name, decl, ctx)
         return name
+
+    def found_cycle(self, pe, name: str) -> None:
+        """A call of `name` from inside its own body: it and the functions being compiled
+        between (each calls the next) form a cycle, and so recurse."""
+        names = [n for p, n in self._compiling if p is pe]
+        for n in names[names.index(name):]:
+            self._recursive.add((id(pe), n))
+
+    def check_recursive(self, pe, name: str, decl, ctx: FnCtx) -> None:
+        """Recursive function `name` (compiled as `decl`) holds only what a call stack
+        keeps: scalar locals and parameters, no DSD operation (nor in a function it calls)."""
+        if not ctx.unrecursive and _runs_dsd_ops(pe, name):
+            ctx.unrecursive.append((decl.pos, "a call of a function that runs a DSD operation",
+                                    DSD_WHY))
+        if ctx.unrecursive:
+            pos, what, why = ctx.unrecursive[0]
+            raise self.error(f"{what} in recursive function '{decl.name}' (it calls itself, "
+                             f"directly or through others) is not supported: {why}", pos)
 
     def bind_runtime_params(self, pe, fenv: Env, runtime) -> list:
         """Bind a specialization's runtime params in `fenv`; its IR params `(name, type)`."""
@@ -388,6 +411,33 @@ class CallMixin:
         finally:
             self._depth_guard -= 1
         return None
+
+
+def _unrecursive_signature(decl, ctx: FnCtx, runtime, ret) -> None:
+    """Note in `ctx` the parameters and result a recursive function may not have."""
+    for p, t, _ in runtime:
+        if t == "dsd":
+            ctx.unrecursive.append((p.pos, f"DSD parameter '{p.name}'", DSD_WHY))
+        elif isinstance(t, StructT):
+            ctx.unrecursive.append((p.pos, f"struct parameter '{p.name}'", STRUCT_WHY))
+    if ret == "dsd":
+        ctx.unrecursive.append((decl.pos, "a DSD result", DSD_WHY))
+    elif isinstance(ret, StructT):
+        ctx.unrecursive.append((decl.pos, "a struct result", STRUCT_WHY))
+
+
+def _runs_dsd_ops(pe, name: str) -> bool:
+    """Does function `name` of `pe`, or one it calls, run a DSD operation?"""
+    seen, todo = set(), [name]
+    while todo:
+        f = pe.functions.get(todo.pop())
+        if f is None or f.name in seen:
+            continue
+        seen.add(f.name)
+        if any(type(s) in (ir.DsdOp, ir.Map, ir.DsdAssign) for s in ir.walk_stmts(f.body)):
+            return True
+        todo.extend(callees(f))
+    return False
 
 
 def _addressed(node) -> set:

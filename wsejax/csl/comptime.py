@@ -101,6 +101,8 @@ class Compiler(ExprMixin, StmtMixin, CallMixin, CoerceMixin, AggregateMixin, Poi
         self._ignored: set = set()     # constructs warned about as ignored (once each)
         self._steps = 0
         self._depth_guard = 0          # calls nested in one another (see MAX_CALL_DEPTH)
+        self._compiling: list = []     # (PE program, function) whose bodies are being compiled
+        self._recursive: set = set()   # (id of PE program, function) of the call cycles found
         self._pe_stack: list = []      # the PE programs being built, innermost last
         # the ev_<Class> / exec_<Class> method of each node class, found on first use
         self._ev_handlers: dict = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from wsejax import ir
 from wsejax.csl import ast
 
 if TYPE_CHECKING:
@@ -39,6 +40,16 @@ class _Continue(_Jump):
         self.pos = pos
 
 
+# why a recursive function (one that calls itself, directly or through others) may not hold
+# a construct: each activation keeps its locals on the call stack, and only scalars go there
+STATIC_WHY = ("it lives in static memory, one copy that every activation of the function "
+              "would share")
+STRUCT_WHY = ("only numbers, bools, enums and pointers are kept on the call stack; pass the "
+              "struct through a pointer to memory instead")
+DSD_WHY = ("DSDs and DSD operations may wait on the fabric or run asynchronously, and an "
+           "activation on the call stack cannot wait; keep them outside the recursion")
+
+
 @dataclass
 class FnCtx:
     """The function whose body is being emitted."""
@@ -56,8 +67,13 @@ class FnCtx:
     nested: set = field(default_factory=set)     # names assigned in an if, loop or switch
     # of a function returning a DSD: stand-in name -> (the DSD value returned, pos)
     dsd_returns: dict = field(default_factory=dict)
+    at: object = None             # the position of the statement being compiled
+    # what a recursive function may not hold, as `(pos, what, why)`, in the order met
+    unrecursive: list = field(default_factory=list)
 
     def emit(self, stmt) -> None:
+        if type(stmt) in (ir.DsdOp, ir.Map, ir.DsdAssign):
+            self.unrecursive.append((self.at, "a DSD operation", DSD_WHY))
         self.blocks[-1].append(stmt)
 
 

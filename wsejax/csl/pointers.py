@@ -23,6 +23,7 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.csl import ast
+from wsejax.csl.env import STATIC_WHY
 from wsejax.csl.stmt import _loop
 from wsejax.csl.struct_pointers import is_struct_pointer
 from wsejax.csl.values import (
@@ -328,6 +329,8 @@ class PointerMixin:
             k += n
             if p.name not in fn.addressed:
                 continue
+            fn.unrecursive.append((p.pos, f"parameter '{p.name}', whose address is taken,",
+                                   STATIC_WHY))
             if isinstance(a, RFnPtr):
                 t = a.type
             if isinstance(t, EnumT) or is_fn_pointer_type(t):

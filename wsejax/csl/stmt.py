@@ -20,7 +20,7 @@ import numpy as np
 from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.dsd_arrays import holds_dsd_array
-from wsejax.csl.env import Env, FnCtx, _Break, _Continue, _Return
+from wsejax.csl.env import DSD_WHY, STATIC_WHY, Env, FnCtx, _Break, _Continue, _Return
 from wsejax.csl.jumps import Guards, Target, has_effects
 from wsejax.csl.structs import name_type
 from wsejax.csl.values import (
@@ -84,6 +84,8 @@ class StmtMixin:
 
     def exec(self, s, env: Env) -> None:
         self.step(getattr(s, "pos", None))
+        if env.fn is not None:
+            env.fn.at = s.pos
         handler = self._exec_handlers.get(type(s))
         if handler is None:
             handler = self._exec_handlers[type(s)] = getattr(
@@ -191,6 +193,7 @@ class StmtMixin:
 
     def local_dsd(self, d: ast.VarDecl, t, v, env: Env) -> None:
         """A DSD local, or an array of them (`var ds: [2]mem1d_dsd`)."""
+        env.fn.unrecursive.append((d.pos, f"DSD local '{d.name}'", DSD_WHY))
         if holds_dsd_array(t, v):
             self.dsd_array_local(d, t, v, env)
             return
@@ -221,6 +224,8 @@ class StmtMixin:
         init = self.to_expr(self.coerce(v if v is not UNDEFINED else 0, t, d.pos, what), t,
                             d.pos)
         if d.name in env.fn.addressed:
+            env.fn.unrecursive.append((d.pos, f"local '{d.name}', whose address is taken,",
+                                       STATIC_WHY))
             ref = self.static_local(env, d.name, t, ())
             env.fn.emit(ir.Assign(ref.name, (), init))
             env.bind(d.name, ref)
@@ -238,6 +243,7 @@ class StmtMixin:
             raise self.error(f"'{d.name}': a runtime var cannot hold an array of {t.elem} "
                              "(its elements exist only at compile time); use const", d.pos)
         self.checked_fp16(t.elem, d.pos, f"'{d.name}'")
+        env.fn.unrecursive.append((d.pos, f"array local '{d.name}'", STATIC_WHY))
         ref = self.static_local(env, d.name, t.elem, tuple(t.shape))
         name = ref.name
         if v is not UNDEFINED:

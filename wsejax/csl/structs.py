@@ -25,6 +25,7 @@ import numpy as np
 
 from wsejax import ir
 from wsejax.csl import ast
+from wsejax.csl.env import STATIC_WHY, STRUCT_WHY
 from wsejax.csl.struct_pointers import PooledArray
 from wsejax.csl.values import (
     COMPTIME_FLOAT,
@@ -387,8 +388,11 @@ class AggregateMixin:
         if t is None:
             raise self.error(f"{what} needs a type: `var {d.name}: T = ...`", d.pos)
         if isinstance(t, ArrayT):
+            fn.unrecursive.append((d.pos, f"array local '{d.name}'", STATIC_WHY))
             env.bind(d.name, self.local_mem_array(d, t, v, env))
             return
+        if isinstance(t, StructT):
+            fn.unrecursive.append((d.pos, f"struct local '{d.name}'", STRUCT_WHY))
         prefix = env.module.pe.fresh(d.name + ".")
         if self.is_pooled(env.module, d.name, t):
             place = self.pooled_variable(env.module.pe, t, (), None, d.pos)

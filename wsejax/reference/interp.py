@@ -21,11 +21,12 @@ from wsejax.diagnostics import (
     loop_ran_past,
     map_writes_memory,
     read_before_assigned,
-    recursive_call,
+    recursion_too_deep,
     route_edit_color,
 )
 from wsejax.errors import ProgramError
 from wsejax.hardware import UT_ID_COUNT
+from wsejax.ir_calls import MAX_RECURSION_DEPTH, call_cycles
 from wsejax.reference.pe import (
     FLUSH_PENDING,
     FLUSHED,
@@ -60,6 +61,17 @@ _NOT_IN_MAP = frozenset({ir.DsdAssign, ir.Map, ir.UnblockCmdStream, ir.Print,
                          ir.TaskCtl, ir.QueueBind, ir.QueueCtl})
 
 
+def _active(stack: list, cycle: frozenset) -> int:
+    """The activations of a cycle's functions at the top of call stack `stack`: those a
+    call into the cycle from one of them adds to."""
+    n = 0
+    for name in reversed(stack):
+        if name not in cycle:
+            break
+        n += 1
+    return n
+
+
 def map_write_error(fr: Frame) -> ProgramError:
     return ProgramError(map_writes_memory(fr.fn))
 
@@ -89,8 +101,9 @@ class Interpreter:
 
     def _call(self, pe: PE, name: str, args: list, caller: Frame):
         f = pe.cls.function(name)
-        if name in pe.stack:
-            raise ProgramError(recursive_call(name))
+        cycle = call_cycles(pe.cls).get(name)
+        if cycle is not None and _active(pe.stack, cycle) >= MAX_RECURSION_DEPTH:
+            raise Fault(recursion_too_deep(name, MAX_RECURSION_DEPTH))
         fr = Frame(fn=name, in_map=caller.in_map, nest=caller.nest)
         for (pname, ptype), a in zip(f.params, args):
             if isinstance(ptype, DType) and not isinstance(a, Dsd):

@@ -43,6 +43,7 @@ from wsejax.engine.lower.fabric import FabricLowering, SiteInfo
 from wsejax.engine.lower.fpexc import FpExcLowering
 from wsejax.engine.lower.matvec import MatvecLowering
 from wsejax.engine.lower.pointers import PointerLowering
+from wsejax.engine.lower.recursion import RecursionLowering
 from wsejax.engine.lower.tile_status import TileStatusLowering
 from wsejax.engine.machine import Frame, Machine, mask_and
 from wsejax.errors import ProgramError
@@ -53,7 +54,7 @@ __all__ = ["Lowerer", "SiteInfo"]
 
 class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecLowering,
               FabricLowering, PointerLowering, ConfigLowering, CollectiveLowering,
-              TileStatusLowering, FpExcLowering):
+              TileStatusLowering, FpExcLowering, RecursionLowering):
     """Lowers the bodies of one tile class. `register_fault(text) -> code` numbers faults.
 
     `cls` is the class index, `capacity` the fabric queues' capacity; `sites` and `stall_fns`

@@ -24,7 +24,6 @@ from wsejax.diagnostics import (
     index_out_of_range,
     loop_ran_past,
     map_writes_memory,
-    recursive_call,
 )
 from wsejax.engine import wide
 from wsejax.engine.access import scatter
@@ -250,9 +249,9 @@ class ControlLowering:
         fr.returned = mask_or(fr.returned, m) if m is not None else full
 
     def _call(self, name: str, args: list, fr: Frame, m):
+        if self.recursive(name):
+            return self.cycle_call(name, args, fr, m)
         f = self.pe.function(name)
-        if name in self._call_stack:
-            raise ProgramError(recursive_call(name))
         self._call_stack.append(name)
         try:
             callee = Frame(ext=fr.ext, fn=name, nest=fr.nest, writes=fr.writes)
