@@ -413,7 +413,7 @@ var fp: *const fn(i32) i32 = &neg;
     ("fn main() void { if (fp < &neg) { out[0] = 1; } }", "< &neg",
      "operator '<' cannot take function pointers (only == and !=)"),
     ("fn f(v: i32) i32 { return fp(v - 1); }\nfn main() void { fp = &f; out[0] = fp(3); }",
-     "fp(v - 1)", "recursive call of 'f'"),
+     "fp(v - 1)", "recursive call through a *const fn(i32) i32"),
     ("fn f(v: i32) i32 { return fp(v); }\nfn main() void { out[0] = f(3); fp = &f; }",
      "fp(v)", "recursive call through a *const fn(i32) i32"),
     ("fn main() void { out[0] = @as(i32, @bitcast(u16, fp)); }", "@bitcast(u16",

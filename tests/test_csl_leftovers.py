@@ -1,9 +1,9 @@
 """CSL leftovers: `@type_of` of pointers, functions, tuples, strings and DSRs, rows of
 multi-dimensional arrays assigned whole, a DSD returned from inside a loop, the control task
 table of wse3, and the located errors of constructs CSL does not have (arithmetic on whole
-arrays, `@get_int` of a non-handle, `@bitcast` to a handle type), that wsejax cannot run
-(recursion) or whose meaning is not documented; programs run on the engine and the
-reference interpreter."""
+arrays, `@get_int` of a non-handle, `@bitcast` to a handle type) or whose meaning is not
+documented; programs run on the engine and the reference interpreter (recursion is in
+test_csl_recursion.py)."""
 
 from __future__ import annotations
 
@@ -167,23 +167,6 @@ fn main() void {
 }
 """, "C[1] =")
     assert "assigning a row of an array of shape [2, 2]: expected an array of shape [2]" in msg
-
-
-# ------------------------------------------------------------------------------------------------
-# recursion
-
-
-@pytest.mark.parametrize("body, where, name", [
-    ("fn total(n: i32) i32 { if (n <= 0) { return 0; } return n + total(n - 1); }\n"
-     "fn main() void { out[0] = total(3); sys.unblock_cmd_stream(); }", "total(n - 1)", "total"),
-    ("fn ping(n: i32) i32 { if (n <= 0) { return 0; } return pong(n - 1); }\n"
-     "fn pong(n: i32) i32 { return ping(n) + 1; }\n"
-     "fn main() void { out[0] = ping(3); sys.unblock_cmd_stream(); }", "ping(n) + 1", "ping"),
-])
-def test_recursion_is_a_located_error_with_its_reason(tmp_path, body, where, name):
-    msg = refused(tmp_path, "var out: [1]i32;\nvar out_ptr: [*]i32 = &out;\n" + body, where)
-    assert (f"recursive call of '{name}': wsejax expands each call in place and keeps no call "
-            "stack") in msg
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from wsejax import ir
 from wsejax.csl import ast
 from wsejax.csl.directions import held_type
 from wsejax.csl.env import DSD_WHY, STRUCT_WHY, Env, FnCtx, _Break, _Continue, _Return
+from wsejax.csl.fn_pointers import dispatched_type
 from wsejax.csl.handles import assigned_in_branches
 from wsejax.csl.jumps import Target, always_leaves, jump_init
 from wsejax.csl.structs import aggregate_type_of
@@ -181,7 +182,7 @@ class CallMixin:
         name = self.specialize(fv, fenv, runtime, key, pos)
         if name not in mod.pe.functions:
             # its body is still being compiled: this call is reached from inside it
-            self.found_cycle(mod.pe, name)
+            self.found_cycle(mod.pe, name, pos)
         irargs = []
         for p, t, a in runtime:
             if t == "dsd" or isinstance(t, PtrT) or isinstance(a, (RtHandleVal, RFnPtr)):
@@ -250,7 +251,7 @@ class CallMixin:
         self.addressed_params(runtime, params, ctx, Env(mod, fenv.scopes, ctx))
         body_env = Env(mod, fenv.scopes + [{}], ctx)
         self.enter_call(decl, pos)
-        self._compiling.append((pe, name))
+        self._compiling.append((pe, name, fv))
         try:
             self.exec_block(decl.body, body_env)
         except RecursionError:
@@ -271,11 +272,20 @@ class CallMixin:
             self.check_recursive(pe, name, decl, ctx)
         return name
 
-    def found_cycle(self, pe, name: str) -> None:
+    def found_cycle(self, pe, name: str, pos) -> None:
         """A call of `name` from inside its own body: it and the functions being compiled
-        between (each calls the next) form a cycle, and so recurse."""
-        names = [n for p, n in self._compiling if p is pe]
-        for n in names[names.index(name):]:
+        between (each calls the next) form a cycle, and so recurse. A call through a function
+        pointer may not recurse: it is expanded in place over the functions it may name."""
+        names = [(n, fv) for p, n, fv in self._compiling if p is pe]
+        cycle = names[[n for n, _ in names].index(name):]
+        for _, fv in cycle:
+            through = dispatched_type(fv)
+            if through is not None:
+                raise self.error(f"recursive call through a {through}: a function it may name "
+                                 "calls, directly or through others, a function pointer of the "
+                                 "same type; wsejax expands each call through a pointer in "
+                                 "place, over the functions it may name", pos)
+        for n, _ in cycle:
             self._recursive.add((id(pe), n))
 
     def check_recursive(self, pe, name: str, decl, ctx: FnCtx) -> None:

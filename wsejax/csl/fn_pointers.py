@@ -62,14 +62,22 @@ from wsejax.types import DType
 if TYPE_CHECKING:
     from wsejax.frontend.pe import PeBuilder
 
-__all__ = ["FnPointerMixin"]
+__all__ = ["FnPointerMixin", "dispatched_type"]
 
 U16 = DType.u16
 _HERE = ast.Pos("<function pointers>", 0, 0)
+_DISPATCH = "%fnptr("     # the name of a dispatch function opens with this
 
 
 def fn_pointer_type(ft: FnT) -> PtrT:
     return PtrT("single", True, ft)
+
+
+def dispatched_type(fv: FnVal) -> str | None:
+    """The function pointer type a dispatch function calls through, as written; None for any
+    other function."""
+    name = fv.decl.name
+    return f"*const {name[len(_DISPATCH):-1]}" if name.startswith(_DISPATCH) else None
 
 
 class _DispatchScope(Module):
@@ -386,7 +394,7 @@ class FnPointerMixin:
         params = (ast.FnParam("k", ast.Ident("u16", _HERE), pos=_HERE),) + tuple(
             ast.FnParam(f"a{k}", ast.Ident(f"P{k}", _HERE), pos=_HERE)
             for k in range(len(ft.params)))
-        decl = ast.FnDecl(f"%fnptr({ft})", params, ast.Ident("R", _HERE), body, pos=_HERE)
+        decl = ast.FnDecl(f"{_DISPATCH}{ft})", params, ast.Ident("R", _HERE), body, pos=_HERE)
         return decl, _DispatchScope(mod, bound)
 
     def compile_dispatch(self, mod: Module, ft: FnT, numbers: tuple, pos) -> tuple:

@@ -211,7 +211,7 @@ class StmtMixin:
 
     def runtime_local(self, d: ast.VarDecl, t, v, env: Env) -> None:
         """A scalar local of a function: an IR local, or static memory where its address is
-        taken (functions do not recurse)."""
+        taken (a recursive function may hold neither)."""
         what = f"'{d.name}'"
         if t is None:
             if not isinstance(v, (RVal, CNum)):
@@ -236,7 +236,7 @@ class StmtMixin:
         env.bind(d.name, lv.value() if d.const else lv)
 
     def local_array(self, d: ast.VarDecl, t, v, env: Env) -> SymRef:
-        """A local array of a function: static storage (functions do not recurse)."""
+        """A local array of a function: static storage (a recursive function may hold none)."""
         if t is None:
             t = ArrayT(v.elem, tuple(v.values.shape))
         if not isinstance(t.elem, DType):

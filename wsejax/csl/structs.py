@@ -4,7 +4,7 @@ A struct in PE memory is its scalar fields, each a symbol named after the variab
 field's path (`p.x`, `p.inner.a`); an array of structs is one array symbol per field
 (`ps.x` of shape `[4]`). A runtime struct local is its fields as IR locals, and a struct
 parameter is one IR parameter per field. A function returning a struct writes the fields to
-symbols of its own (`f.%ret.x`, functions do not recurse) that the caller copies out after
+symbols of its own (`f.%ret.x`, a recursive one has none) that the caller copies out after
 the call. An enum is its tag: a symbol, local or parameter of the enum's tag type, read as an
 `EnumRVal` that only compares with `==` / `!=` and converts with `@as`. A pointer held as a
 leaf (an element of an array of pointers, a pointer field of a struct) is its u16 byte address,

@@ -133,7 +133,7 @@ def build_cycle(pe: ir.PeProgram, members: frozenset) -> Cycle:
             raise ProgramError(f"{name}: a recursive function cannot take a DSD")
         mine = [blk for blk in b.blocks if b.owner[blk.gid] == name]
         types = _local_types(mine, f.params)
-        for gid, r in b.resume.items():
+        for r in b.resume.values():
             if r.fn == name and r.dest is not None:
                 types.setdefault(r.dest, rets[r.callee])
         local_types[name] = _checked(name, types, mine)

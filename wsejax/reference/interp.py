@@ -10,6 +10,7 @@ has one handler, `stmt_<Class>`, `expr_<Class>` or `dsd_<Class>`, found by class
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -52,6 +53,8 @@ from wsejax.types import DType, format_value
 __all__ = ["BREAK", "CONTINUE", "RETURN", "Interpreter"]
 
 BREAK, CONTINUE, RETURN = "break", "continue", "return"
+
+_RECURSION_FRAMES = 64 * MAX_RECURSION_DEPTH + 5000
 
 # statements that contain others or may wait: their handlers are generators
 _WAITING_STMTS = frozenset({ir.If, ir.For, ir.While, ir.Call, ir.DsdOp, ir.Map})
@@ -102,8 +105,12 @@ class Interpreter:
     def _call(self, pe: PE, name: str, args: list, caller: Frame):
         f = pe.cls.function(name)
         cycle = call_cycles(pe.cls).get(name)
-        if cycle is not None and _active(pe.stack, cycle) >= MAX_RECURSION_DEPTH:
-            raise Fault(recursion_too_deep(name, MAX_RECURSION_DEPTH))
+        if cycle is not None:
+            if _active(pe.stack, cycle) >= MAX_RECURSION_DEPTH:
+                raise Fault(recursion_too_deep(name, MAX_RECURSION_DEPTH))
+            # a CSL call takes a few dozen Python frames here (pure Python frames take no C
+            # stack from Python 3.11 on): room for the deepest recursion allowed
+            sys.setrecursionlimit(max(sys.getrecursionlimit(), _RECURSION_FRAMES))
         fr = Frame(fn=name, in_map=caller.in_map, nest=caller.nest)
         for (pname, ptype), a in zip(f.params, args):
             if isinstance(ptype, DType) and not isinstance(a, Dsd):

@@ -112,9 +112,9 @@ class RecursionLowering:
                 self._cycle_term(cyc, b.term, fr, frames, new, mb)
             finally:
                 self._call_stack.pop()
-        new["locals"] = {f: {n: _lane(frames[f].locals.get(n, v), t, self.lanes)
-                             for (n, v), t in zip(st["locals"][f].items(),
-                                                  cyc.locals[f].values())}
+        new["locals"] = {f: {n: _lane(frames[f].locals.get(n, st["locals"][f][n]), t,
+                                      self.lanes)
+                             for n, t in cyc.locals[f].items()}
                          for f in cyc.members}
         return new
 
