@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from csl_harness import out_program, out_row, position, run
+from csl_harness import launched, out_program, out_row, position, run
 
 from wsejax import CslError, FabricFault
 from wsejax.ir_calls import MAX_RECURSION_DEPTH
@@ -27,10 +27,11 @@ var out_ptr: [*]i32 = &out;
 
 def outputs(tmp_path, body: str, arch: str) -> np.ndarray:
     """`out` of each PE after `main`, `[W, 4]`, checked equal on the engine and the
-    reference."""
+    reference; in check mode, every symbol and the clock of every PE agree too."""
     prog = out_program(tmp_path, HEAD + body, "i32", arch, w=W)
     eng, ref = out_row(prog, 4, np.int32, w=W)
     np.testing.assert_array_equal(eng, ref)
+    launched(prog, check=True)
     return eng
 
 

@@ -32,7 +32,7 @@ LAYERS = [
     ("wsejax.trace", 1, "model"), ("wsejax.fpexc", 1, "model"),
     ("wsejax.ir", 2, "ir"), ("wsejax.ops", 2, "ir"), ("wsejax.routes", 2, "ir"),
     ("wsejax.switches", 2, "ir"), ("wsejax.ir_router", 2, "ir"),
-    ("wsejax.ir_collectives", 2, "ir"), ("wsejax.ir_memory", 2, "ir"),
+    ("wsejax.ir_collectives", 2, "ir"), ("wsejax.ir_memory", 2, "ir"), ("wsejax.ir_calls", 2, "ir"),
     ("wsejax.layout", 3, "program"), ("wsejax.tile_classes", 3, "program"),
     ("wsejax.artifacts", 3, "program"), ("wsejax.frontend", 3, "program"),
     ("wsejax.csl", 4, "csl"), ("wsejax.dsl", 4, "dsl"), ("wsejax.engine", 4, "engine"),

@@ -4,7 +4,8 @@ and loops.
 Uses from the `Lowerer` it is mixed into: `handler`, `expr`, `dsd`, `lane`, `mask_ext`,
 `fault`, `tick`, `sym`, `lanes`, `machine`, `pe`, `slot`, `dsd_key`, `dsd_bases`,
 `loop_limit`, `printer`, `cur_mask`, `_call_stack`; from the other families `flat_index`,
-`merge_dsd`, `materialize`, `vectorize_fmacs` and `ut_ctl`. The statements of the DSD
+`merge_dsd`, `materialize`, `vectorize_fmacs`, `ut_ctl`, and `recursive` / `cycle_call` (a
+call into a cycle of recursive functions, `lower.recursion`). The statements of the DSD
 operations (`stmt_DsdOp`, `stmt_Map`) and of the queues (`stmt_QueueBind`, `stmt_QueueCtl`)
 are in their own families.
 """
