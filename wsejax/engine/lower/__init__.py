@@ -90,6 +90,7 @@ class Lowerer(ExprLowering, DsdLowering, DsdOpLowering, ControlLowering, MatvecL
         self.machine: Machine | None = None
         self.cur_mask = None
         self._call_stack: list[str] = []
+        self._cycles: dict = {}        # the blocks of each call cycle called (`lower.recursion`)
         self._handlers: dict = {}
         self._consts = {name: self.global_dsd(lit.dsd) for name, lit in pe.dsd_vars
                         if name not in dsd_key}

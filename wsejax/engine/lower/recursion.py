@@ -10,7 +10,7 @@ call that would hold more than `MAX_RECURSION_DEPTH` activations at once faults 
 leaves the cycle; so does a PE still in it after `loop_limit` iterations.
 
 Uses from the `Lowerer` it is mixed into: `lanes`, `machine`, `pe`, `loop_limit`, `stmt`,
-`stmt_LocalAssign`, `value`, `expr`, `tick`, `fault`, `_call_stack`.
+`stmt_LocalAssign`, `value`, `expr`, `tick`, `fault`, `_call_stack`, `_cycles`.
 """
 
 from __future__ import annotations
@@ -41,10 +41,9 @@ class RecursionLowering:
 
     def cycle_of(self, name: str) -> Cycle:
         members = call_cycles(self.pe)[name]
-        cache = self.__dict__.setdefault("_cycles", {})
-        if members not in cache:
-            cache[members] = build_cycle(self.pe, members)
-        return cache[members]
+        if members not in self._cycles:
+            self._cycles[members] = build_cycle(self.pe, members)
+        return self._cycles[members]
 
     def cycle_call(self, name: str, args: list, fr: Frame, m):
         """Call `name`, a function of a call cycle, with `args` on the lanes in `m`; its
