@@ -1,10 +1,11 @@
 """Runtime recursion: functions that call themselves, directly or through others (`fact`,
-`fib` with two call sites, mutual recursion, a divide-and-conquer sum through a pointer),
-with loops around and inside them and results that feed an `if`. Each program runs on the
-engine (a call cycle is a per-PE state machine with a call stack) and on the reference (which
-recurses natively) on both arches, and its results are checked by hand or numpy. A PE whose
-recursion goes deeper than `MAX_RECURSION_DEPTH` faults, naming the function; what a
-recursive function may not hold is a located CslError that says why."""
+`fib` with two call sites, mutual recursion, a divide-and-conquer sum through a pointer, enum
+results and function pointer parameters), with loops around and inside them and results that
+feed an `if`. Each program runs on the engine (a call cycle is a per-PE state machine with a
+call stack) and on the reference (which recurses natively) on both arches, and its results
+are checked by hand or numpy. A PE whose recursion goes deeper than `MAX_RECURSION_DEPTH`
+faults, naming the function; what a recursive function may not hold is a located CslError
+that says why."""
 
 from __future__ import annotations
 
@@ -221,6 +222,38 @@ fn main() void {
     want = [[steps(x + 6), 10 if steps(x + 2) > 3 else 20, pick(x + 3),
              5 if pick(x) >= 3 else 6] for x in range(W)]
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_enum_results_and_function_pointer_parameters(tmp_path, arch):
+    # sign_after returns an enum; apply passes on the function pointer it was given
+    got = outputs(tmp_path, """
+const Sign = enum(u8) { neg, zero, pos };
+fn inc(v: i32) i32 { return v + 1; }
+fn dbl(v: i32) i32 { return 2 * v; }
+fn sign_after(n: i32, k: i32) Sign {
+  if (k == 0) {
+    if (n < 0) { return Sign.neg; }
+    if (n == 0) { return Sign.zero; }
+    return Sign.pos;
+  }
+  return sign_after(n - 1, k - 1);
+}
+fn apply(f: *const fn(i32) i32, n: i32, v: i32) i32 {
+  if (n == 0) { return v; }
+  return apply(f, n - 1, f(v));
+}
+fn main() void {
+  const x: i32 = @as(i32, lay.get_x_coord());
+  const s = sign_after(1, x);
+  out[0] = if (s == Sign.neg) -1 else if (s == Sign.zero) 0 else 1;
+  var fp: *const fn(i32) i32 = &inc;
+  if (x == 1) { fp = &dbl; }
+  out[1] = apply(fp, 3, x + 1);
+  sys.unblock_cmd_stream();
+}
+""", arch)
+    np.testing.assert_array_equal(got, [[1, 4, 0, 0], [0, 16, 0, 0], [-1, 6, 0, 0]])
 
 
 @pytest.mark.parametrize("arch", ARCHES)
