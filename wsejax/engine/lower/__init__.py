@@ -21,7 +21,8 @@ raised inside traced code.
 `Lowerer` joins one mixin per family of IR nodes, each in its own module: expressions
 (`exprs`), DSD values and their memory access (`dsds`), DSD operations and `@map` (`dsd_ops`),
 statements and loops (`control`), the matrix-vector lowering (`matvec`), the fabric side
-(`fabric`) and the tests of floating-point exceptions (`fpexc`). Each IR class `X` has one
+(`fabric`), the tests of floating-point exceptions (`fpexc`) and the call cycles of recursive
+functions (`recursion`). Each IR class `X` has one
 handler, `stmt_X` or `expr_X` (DSD expressions `dsd_X`), found by class name (`handler`).
 """
 
