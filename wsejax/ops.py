@@ -200,26 +200,69 @@ def _product_error(m, n, h):
     return ((m_hi * n_hi - h) + m_hi * n_lo + m_lo * n_hi) + m_lo * n_lo
 
 
-def _fmuls(a, b):
-    m, ea = _significand(a)
-    n, eb = _significand(b)
-    e = ea + eb
-    h = m * n  # the 24 significant bits of |a * b| = h * 2**e, rounded once
+def _magnitude(h, e, err):
+    """|x| as f32, where x = h * 2**e up to its rounding error: h is x rounded to 24 significant
+    bits and `err` has the sign of x - h * 2**e (0 where h * 2**e is exact)."""
     e1 = jnp.clip(e, -126, 127)
     normal = h * _pow2(e1) * _pow2(jnp.clip(e - e1, -126, 127))
     # In units of the subnormal spacing 2**-149 the result is an integer; round it from h, using
-    # the sign of the product's rounding error to break what only looks like a tie.
+    # the sign of the rounding error to break what only looks like a tie.
     q = h * _pow2(jnp.clip(e + 149, -126, 127))
-    err = _product_error(m, n, h)
     tie = (q - jnp.floor(q)) == 0.5
     units = jnp.where(
         tie & (err > 0), jnp.ceil(q), jnp.where(tie & (err < 0), jnp.floor(q), jnp.round(q))
     )
-    magnitude = jnp.where(q < 2.0**23, _f32(units.astype(jnp.uint32)), normal)
-    finite = _f32(_u32(magnitude) | ((_u32(a) ^ _u32(b)) & _SIGN))
+    return jnp.where(q < 2.0**23, _f32(units.astype(jnp.uint32)), normal)
+
+
+def _with_sign_of(magnitude, a, b):
+    return _f32(_u32(magnitude) | ((_u32(a) ^ _u32(b)) & _SIGN))
+
+
+def _stand_in(x):
+    """x, or where x is subnormal a normal number of its sign (x * 2**64): for the operations
+    whose result then only depends on x being a nonzero finite number of that sign."""
+    return jnp.where((_u32(x) & 0x7F800000) == 0, _scale_up(x), x)
+
+
+def _fmuls(a, b):
+    m, ea = _significand(a)
+    n, eb = _significand(b)
+    h = m * n  # the 24 significant bits of |a * b| = h * 2**(ea + eb), rounded once
+    magnitude = _magnitude(h, ea + eb, _product_error(m, n, h))
     # With an inf or NaN operand the product's magnitude no longer matters, but a subnormal
     # must not turn into 0 (inf * 0 is NaN): scaling keeps it nonzero and its sign.
-    return jnp.where(jnp.isfinite(a) & jnp.isfinite(b), finite, _scale_up(a) * _scale_up(b))
+    return jnp.where(jnp.isfinite(a) & jnp.isfinite(b), _with_sign_of(magnitude, a, b),
+                     _scale_up(a) * _scale_up(b))
+
+
+def fdivs(a: jax.Array, b: jax.Array) -> jax.Array:
+    """a / b for f32 arrays, rounded once to nearest even, subnormals kept (as operands and as
+    results) on a backend that flushes them.
+
+    The significands, normalised from the bits into [2**23, 2**24), are divided as normal
+    numbers: num / den in [1, 2) with num = ma or 2 * ma, so h = fl(num / den) holds the
+    quotient's 24 significant bits. Where the quotient is normal, h times an exact power of
+    two is the result. Below the normal range it is rounded again, to a multiple of 2**-149;
+    a tie there is only a tie when the remainder R = num * 2**23 - (h * 2**23) * den is 0,
+    and R's sign says which way the exact quotient lies. R is an integer below 2**23 in
+    magnitude, computed exactly: the product (h * 2**23) * den of two integers below 2**24 is
+    split into its rounded value and Dekker's error, and num * 2**23 minus that rounded
+    value is exact (the two are within a factor of 2).
+    """
+    _, _, ma, ea, special_a = _fields(a)
+    _, _, mb, eb, special_b = _fields(b)
+    c = (ma < mb).astype(jnp.int32)
+    num = (ma << c).astype(jnp.float32)
+    den = mb.astype(jnp.float32)
+    h = num / den
+    big = h * 2.0**23
+    product = _rounded(big * den)
+    remainder = (num * 2.0**23 - product) - _product_error(big, den, product)
+    finite = _with_sign_of(_magnitude(h, ea - eb - c, remainder), a, b)
+    # zeros, infinities and NaN: the quotient of the operands, with a subnormal standing as
+    # a nonzero number of its sign (x / 0 is inf, not NaN)
+    return jnp.where(special_a | special_b, _stand_in(a) / _stand_in(b), finite)
 
 
 def _fmacs(a, b, s):

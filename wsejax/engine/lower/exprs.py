@@ -17,7 +17,7 @@ from jax import lax
 
 from wsejax import ir, ops
 from wsejax.diagnostics import index_out_of_range, read_before_assigned
-from wsejax.engine import cb16, wide
+from wsejax.engine import cb16, subnormals, wide
 from wsejax.engine.access import gather, read_static
 from wsejax.engine.machine import Frame, bitview
 from wsejax.errors import ProgramError
@@ -130,21 +130,8 @@ class ExprLowering:
             self.machine.prng = new if self.cur_mask is None else jnp.where(self.cur_mask, new,
                                                                        self.machine.prng)
             return self.lane((new & 0xFFFF).astype(t), fr)
-        x = args[0]
-        if name in ("isnan", "isinf", "isfinite", "signbit"):
-            return {"isnan": jnp.isnan, "isinf": jnp.isinf, "isfinite": jnp.isfinite,
-                    "signbit": jnp.signbit}[name](x)
-        if name == "inv":
-            return (jnp.asarray(1, x.dtype) / x).astype(t)
-        if name == "invsqrt":
-            return lax.rsqrt(x).astype(t)
-        if name == "pow":
-            return jnp.power(x, args[1]).astype(t)
-        if name == "fscale":
-            return _scale_by_power_of_two(x, args[1]).astype(t)
-        fn = {"sqrt": jnp.sqrt, "exp": jnp.exp, "log": jnp.log, "sin": jnp.sin, "cos": jnp.cos,
-              "tanh": jnp.tanh, "floor": jnp.floor, "ceil": jnp.ceil}[name]
-        return fn(x).astype(t)
+        return _math(name, args, e.args[0].dtype, t)
+
 
     def cast(self, x, have: DType, want: DType):
         if have == want:
@@ -152,7 +139,7 @@ class ExprLowering:
         if have.is_wide or want.is_wide:
             return wide.cast(x, have, want)
         if want is bool_:
-            return x != 0
+            return subnormals.nonzero(x) if have in subnormals.EXACT else x != 0
         if have.is_float and want.is_int:
             # truncate and saturate, NaN -> 0; the bounds as numpy scalars of the type (a
             # Python int past int32's range cannot enter a traced computation)
@@ -172,10 +159,7 @@ class ExprLowering:
         b = self.expr(e.b, fr)
         if e.a.dtype.is_wide or e.b.dtype.is_wide:
             return self._wide_bin(e, a, b)
-        simple = _ELEMENTWISE.get(e.op)
-        if simple is not None:
-            return simple(a, b)
-        return getattr(self, _BIN_METHODS[e.op])(e, a, b, fr)
+        return self._plain_bin(e, a, b, fr)
 
     def _checked_bin(self, e: ir.Bin, fr: Frame):
         """`expr_Bin` in a program that tests floating-point exceptions: the right side of
@@ -188,10 +172,26 @@ class ExprLowering:
         if e.a.dtype.is_wide or e.b.dtype.is_wide:
             return self._wide_bin(e, a, b)
         self.fp_scalar(e, a, b, fr)
+        return self._plain_bin(e, a, b, fr)
+
+    def _plain_bin(self, e: ir.Bin, a, b, fr: Frame):
+        """A binary operator on operands that are not 64-bit: f32 and bf16 ones through
+        `engine.subnormals` (XLA:CPU flushes their subnormals), the others as jnp computes."""
+        if e.a.dtype in subnormals.EXACT:
+            if e.op == "/" and constant_only(e.b):
+                b = self._opaque(b, fr)
+            return subnormals.binary(e.op, a, b)
         simple = _ELEMENTWISE.get(e.op)
         if simple is not None:
             return simple(a, b)
         return getattr(self, _BIN_METHODS[e.op])(e, a, b, fr)
+
+    def _opaque(self, b, fr: Frame):
+        """The constant divisor `b` as a value XLA cannot see through: it rewrites a division
+        by a constant as an inexact multiplication by its reciprocal."""
+        u = {2: jnp.uint16, 4: jnp.uint32}[b.dtype.itemsize]
+        zero = self.lane(self.machine.tables["zero"], fr).astype(u)
+        return lax.bitcast_convert_type(lax.bitcast_convert_type(b, u) | zero, b.dtype)
 
     def _wide_bin(self, e: ir.Bin, a, b):
         """A binary operator with a 64-bit operand (`engine.wide`)."""
@@ -211,11 +211,7 @@ class ExprLowering:
             safe = jnp.where(b == 0, jnp.ones_like(b), b)
             return jnp.where(b == 0, jnp.zeros_like(a), lax.div(a, safe))
         if constant_only(e.b):
-            # XLA rewrites a division by a constant as an inexact multiplication by its
-            # reciprocal; a divisor it cannot see through keeps the quotient exact
-            u = {2: jnp.uint16, 4: jnp.uint32}[b.dtype.itemsize]
-            zero = self.lane(self.machine.tables["zero"], fr).astype(u)
-            b = lax.bitcast_convert_type(lax.bitcast_convert_type(b, u) | zero, b.dtype)
+            b = self._opaque(b, fr)
         return a / b
 
     def _remainder(self, e: ir.Bin, a, b, fr: Frame):
@@ -339,3 +335,34 @@ def constant_only(e) -> bool:
         return all(constant_only(getattr(e, f.name)) for f in dataclasses.fields(e)
                    if f.name not in ("op", "dtype"))
     return False
+
+
+def _math(name: str, args, xt: DType, t):
+    """A `<math>` intrinsic on its argument values (the first of type `xt`), as numpy type t."""
+    x = args[0]
+    if xt in subnormals.EXACT and name in _EXACT_MATH:
+        return _EXACT_MATH[name](*args).astype(t)
+    if name in ("isnan", "isinf", "isfinite", "signbit"):
+        return {"isnan": jnp.isnan, "isinf": jnp.isinf, "isfinite": jnp.isfinite,
+                "signbit": jnp.signbit}[name](x)
+    if name == "inv":
+        return (jnp.asarray(1, x.dtype) / x).astype(t)
+    if name == "invsqrt":
+        return lax.rsqrt(x).astype(t)
+    if name == "pow":
+        return jnp.power(x, args[1]).astype(t)
+    if name == "fscale":
+        return _scale_by_power_of_two(x, args[1]).astype(t)
+    fn = {"sqrt": jnp.sqrt, "exp": jnp.exp, "log": jnp.log, "sin": jnp.sin, "cos": jnp.cos,
+          "tanh": jnp.tanh, "floor": jnp.floor, "ceil": jnp.ceil}[name]
+    return fn(x).astype(t)
+
+
+# the `<math>` intrinsics of an f32 or bf16 argument computed from its bits where XLA:CPU would
+# read a subnormal argument as 0 or flush a subnormal result
+_EXACT_MATH = {
+    "inv": lambda x: ops.fdivs(jnp.ones_like(x, jnp.float32), x.astype(jnp.float32)),
+    "sqrt": subnormals.sqrt, "invsqrt": subnormals.rsqrt, "floor": subnormals.floor,
+    "ceil": subnormals.ceil,
+    "fscale": ops._fscale,
+}
