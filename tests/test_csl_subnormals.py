@@ -1,19 +1,19 @@
 """Scalar f32 and bf16 expressions keep subnormals (IEEE), as operands and as results: `+ - * /`,
 `%`, the comparisons, `<math>` min/max/abs/sign/sqrt/inv/floor/ceil/fscale, unary minus and
-`@as` to and from the other types. Each program runs in check mode (the reference interpreter
-beside the engine, every symbol compared) on both arches; results are checked against numpy's
-f32 arithmetic, which keeps subnormals (XLA:CPU's flushes them)."""
+`@as` to and from the other types; f16, whose subnormals are normal in f32, is checked alike.
+Each program runs in check mode (the reference interpreter beside the engine, every symbol
+compared) on both arches; results are checked against numpy's f32 arithmetic, which keeps
+subnormals (XLA:CPU's flushes them)."""
 
 from __future__ import annotations
 
 import ml_dtypes
 import numpy as np
 import pytest
+from csl_harness import compile_pe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_csl_control import ARCHS, EXPORTS, HEAD, TAIL, Runner
-
-from csl_harness import compile_pe
 
 BF16 = ml_dtypes.bfloat16
 N = 256          # operand pairs per launch
@@ -62,8 +62,11 @@ fn main() void {{
 KINDS = {
     "f32": dict(T="f32", load="inp[i]", bits="@bitcast(u32, x)", nan="0x7FC00000",
                 convert="@as(u32, @bitcast(u16, @as(f16, a)))", opts={}),
-    "bf16": dict(T="@fp16()", load="@as(u16, inp[i] >> 16)", bits="@as(u32, @bitcast(u16, x))", nan="0x7FC0",
+    "bf16": dict(T="@fp16()", load="@as(u16, inp[i] >> 16)", bits="@as(u32, @bitcast(u16, x))",
+                 nan="0x7FC0",
                  convert="bits(@as(T, @bitcast(f32, inp[k])))", opts={"fp16_format": "bf16"}),
+    "f16": dict(T="f16", load="@as(u16, inp[i] >> 16)", bits="@as(u32, @bitcast(u16, x))",
+                nan="0x7E00", convert="bits(@as(f16, @bitcast(f32, inp[k])))", opts={}),
 }
 
 
@@ -89,8 +92,8 @@ def runner(tmp_path_factory, kind: str, arch: str) -> Runner:
     key = f"{kind}-{arch}"
     if key not in _RUNNERS:
         k = KINDS[kind]
-        body = PROGRAM.format(T=k["T"], load=k["load"], bits=k["bits"], nan=k["nan"], n=N, n2=2 * N,
-                              nout=N * S, s=S, body=_body(kind))
+        body = PROGRAM.format(T=k["T"], load=k["load"], bits=k["bits"], nan=k["nan"], n=N,
+                              n2=2 * N, nout=N * S, s=S, body=_body(kind))
         t = "u32"
         prog = compile_pe(tmp_path_factory.mktemp(key), HEAD + body + TAIL.format(t=t),
                           EXPORTS.format(t=t), w=1, h=1, arch=arch, **k["opts"])
@@ -146,13 +149,14 @@ def expected(kind: str, a_bits, b_bits) -> np.ndarray:
         r = _expected_f32(a, b)
         r["convert"] = a.astype(np.float16).view(np.uint16).astype(np.uint32)
     else:
-        a = _f32(a_bits & 0xFFFF0000)
-        b = _f32(b_bits & 0xFFFF0000)
-        # each f32 result rounded to bf16: rounding twice is exact here (f32 keeps 16 more bits
-        # than bf16 at every magnitude, more than the 2 * 8 + 2 that + - * / sqrt need)
-        r = {k: _f32(v).astype(BF16).view(np.uint16).astype(np.uint32)
+        t = BF16 if kind == "bf16" else np.float16
+        a = np.asarray(a_bits >> 16, np.uint16).view(t).astype(np.float32)
+        b = np.asarray(b_bits >> 16, np.uint16).view(t).astype(np.float32)
+        # each f32 result rounded to the 16-bit type: rounding twice is exact here (f32 keeps
+        # at least 13 more bits at every magnitude, more than the p + 2 that + - * / sqrt need)
+        r = {k: _f32(v).astype(t).view(np.uint16).astype(np.uint32)
              for k, v in _expected_f32(a, b).items()}
-        r["convert"] = _f32(a_bits).astype(BF16).view(np.uint16).astype(np.uint32)
+        r["convert"] = _f32(a_bits).astype(t).view(np.uint16).astype(np.uint32)
     r["compare"] = _flags(a, b)
     r["to_int"] = _to_i32(a)
     return np.stack([r[name] for name in RESULTS], axis=-1).reshape(-1)
@@ -176,7 +180,7 @@ def check(kind: str, arch: str, tmp_path_factory, a_bits, b_bits) -> None:
 def _nan(bits, kind: str):
     if kind == "f32":
         return (bits & 0x7FFFFFFF) > 0x7F800000
-    return (bits & 0x7FFF) > 0x7F80
+    return (bits & 0x7FFF) > (0x7F80 if kind == "bf16" else 0x7C00)
 
 
 # -- the boundaries -------------------------------------------------------------------------------
@@ -193,12 +197,24 @@ def _pairs(values):
     return a.reshape(-1), b.reshape(-1)
 
 
+# bf16 operands are the top halves; the bottom halves make `@as(bf16, f32)` round (ties among
+# the subnormals, and up into the normal range)
+BF16_EDGES = [0x00000000, 0x80000000, 0x00010000, 0x80028000, 0x00038001, 0x007FFFFF,
+              0x807E0000, 0x00800000, 0x80817FFF, 0x00FF8000, 0x3F800000, 0xBFC00000,
+              0x0C000000, 0x73000000, 0x7F7F0000, 0x7F800000]
+
+
+# f16 patterns likewise: f16 subnormals are normal in f32, so f16 keeps plain jnp code
+F16_EDGES = [0x00000000, 0x80000000, 0x00010000, 0x80021000, 0x00031001, 0x03FFFFFF,
+             0x83FE0000, 0x04000000, 0x84011FFF, 0x07FF1000, 0x3C000000, 0xBE000000,
+             0x0C000000, 0x70000000, 0x7BFF0000, 0x7C000000]
+EDGES = {"f32": F32_EDGES, "bf16": BF16_EDGES, "f16": F16_EDGES}
+
+
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("kind", ["f32", "bf16"])
+@pytest.mark.parametrize("kind", ["f32", "bf16", "f16"])
 def test_every_operator_at_the_subnormal_boundaries(tmp_path_factory, kind, arch):
-    a, b = _pairs(F32_EDGES if kind == "f32" else [(x & 0xFFFF) << 16 | (x >> 16) & 0xFFFF
-                                                   if x & 0xFFFF0000 == 0 else x
-                                                   for x in F32_EDGES])
+    a, b = _pairs(EDGES[kind])
     assert len(a) == N
     check(kind, arch, tmp_path_factory, a, b)
 
@@ -243,9 +259,9 @@ _PATTERNS = st.one_of(st.integers(0, 2**32 - 1),
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(a=st.lists(_PATTERNS, min_size=N, max_size=N),
        b=st.lists(_PATTERNS, min_size=N, max_size=N),
-       kind=st.sampled_from(["f32", "bf16"]), arch=st.sampled_from(ARCHS))
+       kind=st.sampled_from(["f32", "bf16", "f16"]), arch=st.sampled_from(ARCHS))
 def test_random_patterns_match_numpy(tmp_path_factory, a, b, kind, arch):
-    if kind == "bf16":     # bf16 subnormals are the top halves of f32 patterns below 2**-126
+    if kind != "f32":      # 16-bit subnormals are the top halves of f32 patterns near 0
         a = [x if x & 0x7F800000 else (x & 0x80000000) | (x & 0x7FFF) << 16 for x in a]
         b = [x if x & 0x7F800000 else (x & 0x80000000) | (x & 0x7FFF) << 16 for x in b]
     check(kind, arch, tmp_path_factory, a, b)

@@ -13,6 +13,8 @@ Results are bit-exact IEEE: round to nearest even, subnormals kept, each arithme
 to its type (`fmacs`/`fmach`/`fmachs` are unfused). XLA:CPU breaks both rules for plain jnp code
 (it flushes f32 subnormals to zero and contracts a multiply feeding an add into an FMA); the f32
 helpers below rebuild subnormals from bits and `_rounded` keeps products apart from their adds.
+They serve the engine's scalar f32 expressions too (`engine.subnormals`), with `fdivs`, the f32
+division no DSD operation has.
 16-bit integer ops act on raw `u16` patterns (spec §8: i16 vs u16 only changes how a literal is
 encoded).
 
@@ -44,8 +46,8 @@ from wsejax.errors import ProgramError
 from wsejax.opspec import ElementOp, OpSpec, for_fp16, form_error, with_functions
 from wsejax.types import DType
 
-__all__ = ["OPS", "ElementOp", "OpSpec", "add_with_carry", "apply", "form_error", "ops_for",
-           "round_bf16"]
+__all__ = ["OPS", "ElementOp", "OpSpec", "add_with_carry", "apply", "fdivs", "form_error",
+           "ops_for", "round_bf16"]
 
 
 def apply(name: str, *srcs) -> jax.Array:
@@ -236,33 +238,45 @@ def _fmuls(a, b):
                      _scale_up(a) * _scale_up(b))
 
 
+def _remainder(m, n, h):
+    """m - h * n exactly, for m, n integers below 2**24 and h within a few units of m / n's
+    last place: h * n is split into its rounded value p and Dekker's error; m - p is exact (the
+    two are within a factor of 2), and so is the difference, a multiple of h's spacing below
+    2**24 of them."""
+    p = _rounded(h * n)
+    return (m - p) - _product_error(h, n, p)
+
+
 def fdivs(a: jax.Array, b: jax.Array) -> jax.Array:
     """a / b for f32 arrays, rounded once to nearest even, subnormals kept (as operands and as
     results) on a backend that flushes them.
 
-    The significands, normalised from the bits into [2**23, 2**24), are divided as normal
-    numbers: num / den in [1, 2) with num = ma or 2 * ma, so h = fl(num / den) holds the
-    quotient's 24 significant bits. Where the quotient is normal, h times an exact power of
-    two is the result. Below the normal range it is rounded again, to a multiple of 2**-149;
-    a tie there is only a tie when the remainder R = num * 2**23 - (h * 2**23) * den is 0,
-    and R's sign says which way the exact quotient lies. R is an integer below 2**23 in
-    magnitude, computed exactly: the product (h * 2**23) * den of two integers below 2**24 is
-    split into its rounded value and Dekker's error, and num * 2**23 minus that rounded
-    value is exact (the two are within a factor of 2).
+    The integer significands m, n (below 2**24, normal as f32) give |a / b| = (m / n) * 2**e.
+    h, m / n rounded to 24 significant bits, comes from the reciprocal of n and one correction
+    by the exact remainder R = m - h * n (a float divide in this graph makes XLA:CPU's compile
+    time grow with the square of the number of divisions); a last step by R moves h to the
+    neighbour where the correction left it on the wrong side of a midpoint (a quotient of
+    24-bit integers is never on one). Where the quotient is normal, h times an exact power of
+    two is the result; below the normal range `_magnitude` rounds it again, to a multiple of
+    2**-149, where R's sign tells what only looks like a tie from one.
     """
-    _, _, ma, ea, special_a = _fields(a)
-    _, _, mb, eb, special_b = _fields(b)
-    c = (ma < mb).astype(jnp.int32)
-    num = (ma << c).astype(jnp.float32)
-    den = mb.astype(jnp.float32)
-    h = num / den
-    big = h * 2.0**23
-    product = _rounded(big * den)
-    remainder = (num * 2.0**23 - product) - _product_error(big, den, product)
-    finite = _with_sign_of(_magnitude(h, ea - eb - c, remainder), a, b)
+    m, ea = _significand(a)
+    n, eb = _significand(b)
+    reciprocal = 1.0 / n
+    h0 = m * reciprocal
+    h1 = h0 + _remainder(m, n, h0) * reciprocal
+    r1 = _remainder(m, n, h1)
+    ulp = _f32(_u32(h1) & 0x7F800000) * 2.0**-23
+    below = jnp.where((_u32(h1) & 0x7FFFFF) == 0, ulp * 0.5, ulp)
+    up = 2.0 * r1 > n * ulp
+    down = -2.0 * r1 > n * below
+    h = jnp.where(up, h1 + ulp, jnp.where(down, h1 - below, h1))
+    r = jnp.where(up, r1 - n * ulp, jnp.where(down, r1 + n * below, r1))
+    finite = _with_sign_of(_magnitude(h, ea - eb, r), a, b)
     # zeros, infinities and NaN: the quotient of the operands, with a subnormal standing as
     # a nonzero number of its sign (x / 0 is inf, not NaN)
-    return jnp.where(special_a | special_b, _stand_in(a) / _stand_in(b), finite)
+    special = (m == 0) | (n == 0) | ~jnp.isfinite(a) | ~jnp.isfinite(b)
+    return jnp.where(special, _stand_in(a) / _stand_in(b), finite)
 
 
 def _fmacs(a, b, s):
