@@ -1326,10 +1326,9 @@ def test_engine_map_output_overlapping_a_later_input():
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: XLA:CPU contracts an f32 product feeding an "
-                   "add into one FMA inside loops despite ops._rounded, so `a + b * c` is not "
-                   "rounded step by step")
 def test_engine_f32_multiply_add_in_an_expression_is_rounded_twice():
+    """Fixed: XLA:CPU contracted an f32 product feeding an add into one FMA inside loops; the
+    scalar f32 operators are now `wsejax.ops`' exact helpers, which it cannot contract."""
     def pe():
         u = csl.var("u", csl.u32[16])
         r = csl.var("r", csl.f32[16])
@@ -1350,10 +1349,9 @@ def test_engine_f32_multiply_add_in_an_expression_is_rounded_twice():
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: XLA's algebraic simplifier reassociates float "
-                   "constants, folding `(x + 1.5) - 1.5` to `x`, so f32 expressions are not "
-                   "rounded step by step")
 def test_engine_f32_additions_of_constants_are_not_reassociated():
+    """Fixed: XLA's algebraic simplifier folded `(x + 1.5) - 1.5` to `x`; the scalar f32
+    operators are now `wsejax.ops`' exact helpers, which it does not reassociate."""
     def pe():
         u = csl.var("u", csl.f32[8])
         r = csl.var("r", csl.f32[8])
