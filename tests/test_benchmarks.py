@@ -37,3 +37,11 @@ def test_the_dataflow_benchmark_counts_the_fabric_traffic(tmp_path):
         assert r["wavelets"] >= 3 * r["k"] * r["tile"]
         assert r["state_bytes_per_pe"] >= r["declared_bytes_per_pe"]
     assert rows[1]["wavelets"] > rows[0]["wavelets"]
+
+
+def test_the_launch_benchmark_times_compile_and_run_apart(tmp_path):
+    out = tmp_path / "launch.json"
+    _run("launch.py", "--function", "compute", "--repeats", "2", "--json", str(out))
+    row = json.loads(out.read_text())
+    assert (row["example"], row["function"], row["repeats"]) == ("complete-program", "compute", 2)
+    assert row["lower_s"] > 0 and row["compile_s"] > 0 and row["launch_ms"] > 0
