@@ -27,13 +27,7 @@ from wsejax.types import DType
 
 __all__ = ["as_f32", "first_unmasked", "raised"]
 
-
-def _u32(x):
-    return lax.bitcast_convert_type(x, jnp.uint32)
-
-
-def _f32(bits):
-    return lax.bitcast_convert_type(bits, jnp.float32)
+_u32, _f32, _pow2 = ops._u32, ops._f32, ops._pow2   # bit views and exact powers of two
 
 
 def as_f32(x, t: DType):
@@ -59,11 +53,6 @@ class _Parts:
         self.inf = (field == 0xFF) & (frac == 0)
         self.nan = (field == 0xFF) & (frac != 0)
         self.finite = field != 0xFF
-
-
-def _pow2(k):
-    """2.0 ** k as f32 for int32 k in [-126, 127]."""
-    return _f32(((k + 127) << 23).astype(jnp.uint32))
 
 
 def _sum(a: _Parts, b: _Parts):
